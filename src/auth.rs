@@ -1,0 +1,1 @@
+//! Principals and route access (BRIEF §5). STUB.

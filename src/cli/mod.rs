@@ -1,0 +1,93 @@
+//! The command line (BRIEF §7): one function per subcommand. It prints; it reaches a daemon
+//! only through [`crate::client`], and does the daemon's work itself through the same library
+//! functions when no daemon runs. Exit codes: 0 ok, 1 error, 2 usage.
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+pub mod scrape;
+pub mod scry;
+pub mod secrets;
+pub mod serve;
+
+/// patina keeps your project knowledge and secrets close at hand, for you and for the LLM
+/// coding agents beside you, without ever printing a secret.
+#[derive(Debug, Parser)]
+#[command(name = "patina", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the daemon: HTTP/1.1 on a Unix socket (~/.patina/run/serve.sock).
+    ///
+    /// Serves scry for the project (default: the current directory), scraping it first if it
+    /// has no index yet. Stop it with Ctrl-C, SIGTERM or `patina stop`.
+    Serve(serve::ServeArgs),
+    /// Index a project's knowledge (layer/ markdown and code) into DIR/.patina/.
+    ///
+    /// Incremental: unchanged files (same SHA-256) are skipped, deleted files leave the index.
+    Scrape(scrape::ScrapeArgs),
+    /// Search a project's knowledge (BM25 over titles, headings and text).
+    ///
+    /// Asks the running daemon if there is one, else opens the index directly.
+    Scry(scry::ScryArgs),
+    /// Manage secrets: the age vault, identities, and `secrets run`.
+    #[command(subcommand)]
+    Secrets(secrets::SecretsCmd),
+}
+
+/// An error that is the user's usage mistake: exit code 2 instead of 1.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct UsageError(pub String);
+
+/// Parses the command line, runs the subcommand, prints any error as one line on stderr and
+/// returns the process exit code (0 ok, 1 error, 2 usage).
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve(a) => serve::run(a),
+        Command::Scrape(a) => scrape::run(a),
+        Command::Scry(a) => scry::run(a),
+        Command::Secrets(c) => secrets::run(c),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("patina: {}", one_line(&e));
+            if e.downcast_ref::<UsageError>().is_some() {
+                2
+            } else {
+                1
+            }
+        }
+    }
+}
+
+/// Formats an error chain as one line: `outer: cause: root cause`.
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut s = String::new();
+    for (i, c) in e.chain().enumerate() {
+        if i > 0 {
+            s.push_str(": ");
+        }
+        s.push_str(&c.to_string().replace('\n', " "));
+    }
+    s
+}
+
+/// The project directory a command works on: the given one or the current directory,
+/// canonicalized. Errors name the path.
+pub fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let p = match given {
+        Some(p) => p,
+        None => std::env::current_dir()?,
+    };
+    std::fs::canonicalize(&p)
+        .map_err(|e| anyhow::anyhow!("project directory {}: {e}", p.display()))
+}

@@ -1,0 +1,226 @@
+//! Private directories (0700 at `mkdir`), private files (0600 at `open`), atomic replacement
+//! and file locks. Depends on std and `rustix` only.
+//!
+//! The rule of BRIEF §3: a mode is set when the object is *created*, never fixed afterwards, and
+//! an existing object with a looser mode, another owner, or a symlink in its place is refused and
+//! left exactly as it was (like git's credential-cache and OpenSSH's `secure_permissions`).
+
+use std::fs::{self, DirBuilder, File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Mode of every directory patina creates for private state.
+pub const PRIVATE_DIR_MODE: u32 = 0o700;
+/// Mode of every file patina creates that holds or unlocks a secret, or names its projects.
+pub const PRIVATE_FILE_MODE: u32 = 0o600;
+
+/// Why a path cannot be trusted or created. Every message names the path and the fix; none
+/// quotes file content.
+#[derive(Debug, thiserror::Error)]
+pub enum FsError {
+    /// The path is a symbolic link where a real directory or file must be.
+    #[error("{0} is a symbolic link; refusing to use it (remove it, and patina will create a private directory)")]
+    Symlink(PathBuf),
+    /// The path exists but is not a directory.
+    #[error("{0} exists but is not a directory")]
+    NotDir(PathBuf),
+    /// Owned by another uid.
+    #[error("{path} is owned by uid {owner}, not by you (uid {me}); refusing to use it")]
+    Owner { path: PathBuf, owner: u32, me: u32 },
+    /// Group or other permission bits are set.
+    #[error("{path} has mode {mode:04o}, which lets other users in; run `chmod {want:o} {path}`")]
+    Loose { path: PathBuf, mode: u32, want: u32 },
+    /// Any other I/O failure, with the path it concerned.
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: io::Error },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FsError + '_ {
+    move |source| FsError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The effective uid of this process.
+pub fn my_uid() -> u32 {
+    rustix::process::geteuid().as_raw()
+}
+
+/// Ensures `dir` is a private directory owned by us: creates it (and missing parents, each
+/// 0700) with mode 0700 in the `mkdir` call itself, or checks an existing one with `lstat`.
+///
+/// Errors: a symlink, a non-directory, another owner, or any group/other bit. Nothing
+/// existing is modified.
+pub fn ensure_private_dir(dir: &Path) -> Result<(), FsError> {
+    match fs::symlink_metadata(dir) {
+        Ok(_) => check_private_dir(dir),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            DirBuilder::new()
+                .recursive(true)
+                .mode(PRIVATE_DIR_MODE)
+                .create(dir)
+                .map_err(io_err(dir))?;
+            check_private_dir(dir)
+        }
+        Err(e) => Err(io_err(dir)(e)),
+    }
+}
+
+/// Checks, with `lstat`, that `dir` is a real directory owned by us with no group/other bits.
+pub fn check_private_dir(dir: &Path) -> Result<(), FsError> {
+    let md = fs::symlink_metadata(dir).map_err(io_err(dir))?;
+    if md.file_type().is_symlink() {
+        return Err(FsError::Symlink(dir.to_path_buf()));
+    }
+    if !md.is_dir() {
+        return Err(FsError::NotDir(dir.to_path_buf()));
+    }
+    check_owner_and_mode(dir, &md, PRIVATE_DIR_MODE)
+}
+
+/// Checks that an existing file is owned by us and has no group/other bits (like ssh's
+/// "UNPROTECTED PRIVATE KEY FILE"). Refuses symlinks.
+pub fn check_private_file(path: &Path) -> Result<(), FsError> {
+    let md = fs::symlink_metadata(path).map_err(io_err(path))?;
+    if md.file_type().is_symlink() {
+        return Err(FsError::Symlink(path.to_path_buf()));
+    }
+    check_owner_and_mode(path, &md, PRIVATE_FILE_MODE)
+}
+
+fn check_owner_and_mode(path: &Path, md: &fs::Metadata, want: u32) -> Result<(), FsError> {
+    let me = my_uid();
+    if md.uid() != me {
+        return Err(FsError::Owner {
+            path: path.to_path_buf(),
+            owner: md.uid(),
+            me,
+        });
+    }
+    let mode = md.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(FsError::Loose {
+            path: path.to_path_buf(),
+            mode,
+            want,
+        });
+    }
+    Ok(())
+}
+
+/// Creates a new file with mode 0600 in the `open` call (`O_CREAT|O_EXCL`); fails if it exists.
+pub fn create_private_file(path: &Path) -> Result<File, FsError> {
+    OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)
+        .map_err(io_err(path))
+}
+
+/// Replaces `path` with `contents` atomically: a temporary file created 0600 in the same
+/// directory, written, fsynced, renamed over `path`, then the directory fsynced. A crash at
+/// any point leaves either the old or the new content, and no moment exists where the
+/// content is readable by anyone else, whatever the umask.
+pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), FsError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut attempt = 0u32;
+    let (tmp, mut file) = loop {
+        let tmp = dir.join(format!(
+            ".{name}.tmp.{}.{}",
+            std::process::id(),
+            unique_suffix(attempt)
+        ));
+        match create_private_file(&tmp) {
+            Ok(f) => break (tmp, f),
+            Err(FsError::Io { source, .. })
+                if source.kind() == io::ErrorKind::AlreadyExists && attempt < 16 =>
+            {
+                attempt += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let result = (|| {
+        file.write_all(contents)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, path)?;
+        File::open(dir)?.sync_all()
+    })();
+    if let Err(e) = result {
+        let _ = fs::remove_file(&tmp);
+        return Err(io_err(path)(e));
+    }
+    Ok(())
+}
+
+fn unique_suffix(attempt: u32) -> String {
+    use std::time::{SystemTime, UNIX_EPOCH};
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("{nanos:08x}{attempt}")
+}
+
+/// Opens (creating 0600 if needed) `path` as a lock file and takes an exclusive `flock(2)`
+/// on it (std's `File::lock`), blocking until it is free. The lock is released when the
+/// returned file is dropped or the process exits.
+pub fn lock_exclusive(path: &Path) -> Result<File, FsError> {
+    let f = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(PRIVATE_FILE_MODE)
+        .open(path)
+        .map_err(io_err(path))?;
+    f.lock().map_err(io_err(path))?;
+    Ok(f)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn private_dir_is_created_0700_and_loose_dir_refused_untouched() {
+        let t = tempfile::tempdir().unwrap();
+        let d = t.path().join("a/b");
+        ensure_private_dir(&d).unwrap();
+        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
+        let e = ensure_private_dir(&d).unwrap_err();
+        assert!(matches!(e, FsError::Loose { mode: 0o755, .. }), "{e}");
+        assert!(e.to_string().contains("chmod 700"));
+        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o755);
+    }
+
+    #[test]
+    fn symlinked_dir_is_refused() {
+        let t = tempfile::tempdir().unwrap();
+        let real = t.path().join("real");
+        ensure_private_dir(&real).unwrap();
+        let link = t.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(matches!(ensure_private_dir(&link), Err(FsError::Symlink(_))));
+    }
+
+    #[test]
+    fn atomic_write_replaces_content_with_0600_file() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("f");
+        write_atomic(&p, b"one").unwrap();
+        write_atomic(&p, b"two").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"two");
+        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 1, "no temp file left");
+    }
+}

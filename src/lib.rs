@@ -1,0 +1,32 @@
+//! patina: a per-user daemon and CLI that keeps a developer's project knowledge
+//! and secrets close at hand, for them and for the LLM coding agents beside them.
+//!
+//! The layers, each depending only on those listed after it (see
+//! `layer/core/architecture.md` for the code map and the invariants):
+//!
+//! - [`cli`]: one function per subcommand; prints; talks to a daemon only through [`client`].
+//! - [`server`]: the transport: listeners, worker pools, HTTP/1.1 framing, deadlines, shutdown.
+//! - [`api`]: the route table and transport-free handlers.
+//! - [`auth`]: who is asking (the principal) and what each route needs.
+//! - [`scry`], [`secrets`]: the domains: knowledge index and search; the age vault.
+//! - [`client`]: the one HTTP client, used by every subcommand that talks to a daemon.
+//! - [`http`], [`fsutil`], [`paths`]: request/response values, private files and dirs, the
+//!   `PATINA_HOME` layout.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod auth;
+pub mod cli;
+pub mod client;
+pub mod fsutil;
+pub mod http;
+pub mod paths;
+pub mod scry;
+pub mod secrets;
+pub mod server;
+
+/// The crate version, as reported by `/health`, `/version` and `patina --version`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// The HTTP API version served under §6 of the brief (`GET /version` → `"api": 1`).
+pub const API_VERSION: u32 = 1;
