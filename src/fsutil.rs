@@ -20,7 +20,9 @@ pub const PRIVATE_FILE_MODE: u32 = 0o600;
 #[derive(Debug, thiserror::Error)]
 pub enum FsError {
     /// The path is a symbolic link where a real directory or file must be.
-    #[error("{0} is a symbolic link; refusing to use it (remove it, and patina will create a private directory)")]
+    #[error(
+        "{0} is a symbolic link; refusing to use it (remove it, and patina will create a private directory)"
+    )]
     Symlink(PathBuf),
     /// The path exists but is not a directory.
     #[error("{0} exists but is not a directory")]
@@ -195,12 +197,18 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let d = t.path().join("a/b");
         ensure_private_dir(&d).unwrap();
-        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
         fs::set_permissions(&d, fs::Permissions::from_mode(0o755)).unwrap();
         let e = ensure_private_dir(&d).unwrap_err();
         assert!(matches!(e, FsError::Loose { mode: 0o755, .. }), "{e}");
         assert!(e.to_string().contains("chmod 700"));
-        assert_eq!(fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
     }
 
     #[test]
@@ -210,7 +218,10 @@ mod tests {
         ensure_private_dir(&real).unwrap();
         let link = t.path().join("link");
         std::os::unix::fs::symlink(&real, &link).unwrap();
-        assert!(matches!(ensure_private_dir(&link), Err(FsError::Symlink(_))));
+        assert!(matches!(
+            ensure_private_dir(&link),
+            Err(FsError::Symlink(_))
+        ));
     }
 
     #[test]
@@ -220,7 +231,14 @@ mod tests {
         write_atomic(&p, b"one").unwrap();
         write_atomic(&p, b"two").unwrap();
         assert_eq!(fs::read(&p).unwrap(), b"two");
-        assert_eq!(fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
-        assert_eq!(fs::read_dir(t.path()).unwrap().count(), 1, "no temp file left");
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            fs::read_dir(t.path()).unwrap().count(),
+            1,
+            "no temp file left"
+        );
     }
 }

@@ -113,6 +113,9 @@ mod tests {
         assert_eq!(h.pid_path(), Path::new("/h/run/serve.pid"));
         assert_eq!(h.token_path(), Path::new("/h/run/serve.token"));
         assert_eq!(h.vault_path(), Path::new("/h/vault.age"));
-        assert_eq!(project_index_path(Path::new("/p")), Path::new("/p/.patina/index.db"));
+        assert_eq!(
+            project_index_path(Path::new("/p")),
+            Path::new("/p/.patina/index.db")
+        );
     }
 }

@@ -1,1 +1,128 @@
-//! The route table and transport-free handlers. STUB.
+//! The route table (BRIEF §6) and the transport-free handlers, one file per domain.
+//! Handlers take a [`Ctx`], the caller's [`Principal`] and a [`Request`] value and return a
+//! [`Response`] value: they never see a socket, a header block or the wire format.
+//!
+//! Routing matches the request path byte for byte against the table (no percent-decoding,
+//! no dot-segment removal), and the access check uses the same matched route, so no
+//! spelling of a path can reach a handler the plain spelling would not.
+
+mod health;
+pub mod scry;
+
+use crate::auth::{Access, Principal, authorize};
+use crate::http::{Method, Request, Response};
+use crate::paths::Home;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// What handlers may know about the daemon: its project, home and start time, and a way to
+/// ask it to stop. Domain state that lives in the daemon hangs off this too.
+pub struct Ctx {
+    /// The project served by default (canonical path).
+    pub project: PathBuf,
+    /// The per-user state directory.
+    pub home: Home,
+    /// When the daemon started.
+    pub started: Instant,
+    request_shutdown: Box<dyn Fn() + Send + Sync>,
+}
+
+impl Ctx {
+    /// A context for `project`; `request_shutdown` is called by `POST /shutdown`.
+    pub fn new(project: PathBuf, home: Home, request_shutdown: Box<dyn Fn() + Send + Sync>) -> Ctx {
+        Ctx {
+            project,
+            home,
+            started: Instant::now(),
+            request_shutdown,
+        }
+    }
+
+    /// Asks the daemon to stop accepting and shut down gracefully.
+    pub fn request_shutdown(&self) {
+        (self.request_shutdown)()
+    }
+}
+
+/// A handler: transport-free.
+pub type Handler = fn(&Ctx, &Principal, &Request) -> Response;
+
+/// One row of the route table.
+pub struct Route {
+    /// The method served.
+    pub method: Method,
+    /// The exact path.
+    pub path: &'static str,
+    /// Who may call it (BRIEF §5).
+    pub access: Access,
+    /// The handler.
+    pub handler: Handler,
+}
+
+/// Every route the daemon serves (BRIEF §6).
+pub static ROUTES: &[Route] = &[
+    Route {
+        method: Method::Get,
+        path: "/health",
+        access: Access::Open,
+        handler: health::health,
+    },
+    Route {
+        method: Method::Get,
+        path: "/version",
+        access: Access::Open,
+        handler: health::version,
+    },
+    Route {
+        method: Method::Post,
+        path: "/api/scry",
+        access: Access::Query,
+        handler: scry::scry,
+    },
+    Route {
+        method: Method::Post,
+        path: "/shutdown",
+        access: Access::Local,
+        handler: health::shutdown,
+    },
+];
+
+/// Routes, authorizes and runs one request. Returns the response and the matched route's
+/// path (for the log line; `None` when nothing matched, so raw request targets never reach
+/// the log).
+///
+/// 404 for an unknown path, 405 with `Allow` for a known path and another method, 401/403
+/// from [`authorize`], 500 if the handler panics (the daemon keeps serving).
+pub fn dispatch(
+    ctx: &Ctx,
+    principal: &Principal,
+    req: &Request,
+) -> (Response, Option<&'static str>) {
+    let mut allowed: Vec<&'static str> = Vec::new();
+    let mut found: Option<&Route> = None;
+    for r in ROUTES.iter().filter(|r| r.path == req.path) {
+        if r.method == req.method {
+            found = Some(r);
+            break;
+        }
+        allowed.push(r.method.as_str());
+    }
+    let Some(route) = found else {
+        if allowed.is_empty() {
+            return (Response::error(404, "no such route"), None);
+        }
+        let path = ROUTES.iter().find(|r| r.path == req.path).map(|r| r.path);
+        return (
+            Response::error(405, "method not allowed on this route")
+                .with_header("Allow", allowed.join(", ")),
+            path,
+        );
+    };
+    if let Err(resp) = authorize(route.access, principal) {
+        return (resp, Some(route.path));
+    }
+    let resp = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, principal, req)))
+        .unwrap_or_else(|_| Response::error(500, "internal error"));
+    (resp, Some(route.path))
+}

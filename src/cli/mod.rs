@@ -88,6 +88,5 @@ pub fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         Some(p) => p,
         None => std::env::current_dir()?,
     };
-    std::fs::canonicalize(&p)
-        .map_err(|e| anyhow::anyhow!("project directory {}: {e}", p.display()))
+    std::fs::canonicalize(&p).map_err(|e| anyhow::anyhow!("project directory {}: {e}", p.display()))
 }

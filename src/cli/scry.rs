@@ -1,24 +1,83 @@
-//! `patina scry [--project DIR] [--limit N] [--json] QUERY`.
+//! `patina scry [--project DIR] [--limit N] [--json] QUERY`: asks the running daemon, or,
+//! when none runs, searches the index itself through the same library function.
+use crate::api::scry::ScryRequest;
+use crate::client::{Client, ClientError};
+use crate::paths::Home;
+use crate::scry::{self, MAX_LIMIT, ScryError, ScryResponse};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// Arguments of `patina scry`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  patina scry session capture\n  patina scry --limit 3 --json 'why FTS5?'\n\nAny text is a valid query: quotes, AND/OR/NEAR, *, - and parentheses are searched as words."
+)]
 pub struct ScryArgs {
     /// The project to search (default: the current directory).
-    #[arg(long)]
+    #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
-    /// How many results at most (capped at 1000).
-    #[arg(long, default_value_t = crate::scry::DEFAULT_LIMIT)]
+    /// How many results at most (larger values are capped at 1000).
+    #[arg(long, default_value_t = scry::DEFAULT_LIMIT, value_name = "N")]
     pub limit: usize,
     /// Print exactly the /api/scry response JSON.
     #[arg(long)]
     pub json: bool,
-    /// The query: any text; words are matched, operators are taken literally.
-    #[arg(required = true, num_args = 1..)]
+    /// The query: any text.
+    #[arg(required = true, num_args = 1.., value_name = "QUERY")]
     pub query: Vec<String>,
 }
 
 /// Runs `patina scry`.
-pub fn run(_a: ScryArgs) -> anyhow::Result<()> {
-    anyhow::bail!("scry is not built yet")
+pub fn run(a: ScryArgs) -> anyhow::Result<()> {
+    let root = super::project_dir(a.project)?;
+    let query = a.query.join(" ");
+    anyhow::ensure!(
+        !query.trim().is_empty(),
+        super::UsageError("the query is empty".into())
+    );
+    let limit = a.limit.min(MAX_LIMIT);
+    let home = Home::from_env()?;
+    let req = ScryRequest {
+        query: query.clone(),
+        limit: Some(limit),
+        project: Some(root.to_string_lossy().into_owned()),
+    };
+    let resp: ScryResponse = match Client::for_home(&home).post_json("/api/scry", &req) {
+        Ok(reply) if reply.status == 200 => reply.json()?,
+        Ok(reply) => anyhow::bail!("{}", reply.error_message()),
+        Err(ClientError::NoDaemon(_)) => match scry::search_project(&root, &query, limit, None) {
+            Ok(r) => r,
+            Err(ScryError::EmptyQuery) => ScryResponse {
+                results: Vec::new(),
+                took_ms: 0.0,
+            },
+            Err(e) => return Err(e.into()),
+        },
+        Err(e) => return Err(e.into()),
+    };
+    let mut out = std::io::stdout().lock();
+    if a.json {
+        serde_json::to_writer(&mut out, &resp)?;
+        writeln!(out)?;
+        return Ok(());
+    }
+    if resp.results.is_empty() {
+        eprintln!("no results");
+    }
+    for (i, h) in resp.results.iter().enumerate() {
+        writeln!(
+            out,
+            "{:>2}. {}:{}  {}  [{}]  {:.2}",
+            i + 1,
+            h.path,
+            h.line,
+            h.title,
+            h.kind,
+            h.score
+        )?;
+        if !h.snippet.is_empty() {
+            writeln!(out, "    {}", h.snippet.replace('\n', " "))?;
+        }
+    }
+    Ok(())
 }

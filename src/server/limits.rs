@@ -1,0 +1,54 @@
+//! Every limit of the transport, as named constants with the reason for each (BRIEF §4).
+
+use std::time::Duration;
+
+/// Largest request head read (request line + header fields): 32 KiB. Reading stops here,
+/// whatever the client declares; a longer head gets 431.
+pub const MAX_HEAD_BYTES: usize = 32 * 1024;
+
+/// Most header fields per request: 64 (the httparse array size). More gets 431.
+pub const MAX_HEADERS: usize = 64;
+
+/// Largest request body: 1 MiB. A larger `Content-Length` gets 413 before any body is read.
+pub const MAX_BODY_BYTES: usize = 1024 * 1024;
+
+/// Longest `X-Request-Id` echoed back; longer ones are replaced by a generated id.
+pub const MAX_REQUEST_ID: usize = 64;
+
+/// Bytes asked of the kernel per `read`.
+pub const READ_CHUNK: usize = 8 * 1024;
+
+/// The whole request head must arrive within this time (not per read: a client dripping one
+/// byte a second is cut off here). 5 s is generous for any local or LAN client.
+pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+
+/// The whole body must arrive within this time once the head is read (1 MiB at a slow
+/// 100 KiB/s still fits).
+pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
+
+/// The whole response must be written within this time; a client that stops reading is cut
+/// off here.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// After an error answer, how long the lingering close keeps reading the client's leftovers.
+pub const LINGER_DEADLINE: Duration = Duration::from_millis(500);
+
+/// After an error answer, how many leftover bytes the lingering close reads at most.
+pub const LINGER_MAX_BYTES: usize = 256 * 1024;
+
+/// Default worker threads of the Unix-socket listener. Each connection is served start to
+/// finish by one worker; 8 keeps a 2-core machine busy while a few clients wait on I/O.
+pub const DEFAULT_WORKERS: usize = 8;
+
+/// Default connections accepted but waiting for a worker, per listener. Past it a client
+/// gets 503 with `Retry-After` at once.
+pub const DEFAULT_QUEUE: usize = 64;
+
+/// How long shutdown waits for in-flight requests before exiting anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// The deadline of one scry search, enforced inside SQLite (answered 504 past it).
+pub const SCRY_DEADLINE: Duration = Duration::from_secs(2);
+
+/// `sun_path` capacity on Linux (`unix(7)`): 108 bytes including the terminating NUL.
+pub const SUN_PATH_MAX: usize = 107;

@@ -1,0 +1,224 @@
+//! `POST /api/scry` and `patina scry` on a fixture project: ranking fields, hostile queries,
+//! the limit cap, the CLI going through the daemon or, without one, the index directly.
+
+mod common;
+use common::*;
+use serde_json::Value;
+use std::time::Duration;
+
+fn scry(d: &Daemon, body: &Value) -> Resp {
+    d.post("/api/scry", &body.to_string())
+}
+
+#[test]
+fn curl_scry_finds_the_note_with_path_title_kind_line_snippet() {
+    let d = Daemon::start();
+    let out = curl(
+        &d.socket,
+        &[
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            r#"{"query":"quokka handshake","limit":5}"#,
+            "http://localhost/api/scry",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|_| panic!("{}", String::from_utf8_lossy(&out.stdout)));
+    let results = v["results"].as_array().unwrap();
+    assert!(!results.is_empty() && results.len() <= 5);
+    assert!(v["took_ms"].is_number());
+    let top = &results[0];
+    for f in ["path", "title", "kind", "line", "snippet", "score"] {
+        assert!(top.get(f).is_some(), "field {f} in {top}");
+    }
+    let spec = results
+        .iter()
+        .find(|r| r["path"] == "layer/surface/specs/spec-quokka.md")
+        .expect("the spec is found");
+    assert_eq!(spec["kind"], "spec");
+    assert_eq!(spec["title"], "Spec: quokka protocol");
+    assert!(spec["line"].as_u64().unwrap() >= 1);
+    assert!(
+        spec["snippet"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("quokka")
+    );
+    // A session note is found too, with its kind.
+    let session = results
+        .iter()
+        .find(|r| r["path"] == "layer/sessions/20260101-090000.md")
+        .expect("session found");
+    assert_eq!(session["kind"], "session");
+}
+
+#[test]
+fn title_and_heading_matches_outrank_body_matches() {
+    let d = Daemon::start();
+    // "marigold" is a heading in storage.md and only body text in the session note.
+    let r = scry(&d, &serde_json::json!({"query": "marigold"}));
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert_eq!(v["results"][0]["path"], "layer/core/storage.md", "{v}");
+    assert_eq!(
+        v["results"][0]["line"], 11,
+        "the line of the `## Marigold compaction` heading: {v}"
+    );
+}
+
+#[test]
+fn queries_full_of_operators_and_quotes_are_200() {
+    let d = Daemon::start();
+    for q in [
+        "\"unbalanced AND ( NEAR * -",
+        "unbalanced AND ( NEAR * -",
+        "foo AND",
+        "NEAR(",
+        "AND",
+        "-foo",
+        "a:b -c *",
+        "*",
+        "\"\"\"",
+        "title:quokka",
+        "NEAR(quokka handshake, 2)",
+        "quokka OR",
+        "((((",
+        "\u{1F980} caf\u{e9} \u{65e5}\u{672c}",
+        "rust's",
+        "'; DROP TABLE docs; --",
+        "\0\u{1}",
+    ] {
+        let r = scry(&d, &serde_json::json!({"query": q}));
+        assert_eq!(r.status, 200, "{q:?}: {}", String::from_utf8_lossy(&r.body));
+        r.assert_well_formed();
+        assert!(r.json()["results"].is_array());
+    }
+    let r = scry(&d, &serde_json::json!({"query": "quokka AND ( NEAR"}));
+    assert!(
+        !r.json()["results"].as_array().unwrap().is_empty(),
+        "the words still match"
+    );
+}
+
+#[test]
+fn limit_is_capped_at_1000() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("proj");
+    for i in 0..1100 {
+        let p = project.join(format!("layer/core/n{i:04}.md"));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, format!("# Note {i}\n\nzebra stripes number {i}\n")).unwrap();
+    }
+    let home = dir.path().join("home");
+    let d = Daemon::start_in(dir, home, project, &[]);
+    let r = scry(&d, &serde_json::json!({"query": "zebra", "limit": 99999}));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["results"].as_array().unwrap().len(), 1000);
+    let r = scry(&d, &serde_json::json!({"query": "zebra"}));
+    assert_eq!(
+        r.json()["results"].as_array().unwrap().len(),
+        10,
+        "default limit"
+    );
+}
+
+#[test]
+fn malformed_bodies_are_400_without_echoing_them() {
+    let d = Daemon::start();
+    for body in [
+        r#"{"query": "x", "limit": "Pc4n4ry-7f3e9c1d+x/y=z"}"#,
+        r#"{"query": "Pc4n4ry-7f3e9c1d+x/y=z""#,
+        r#"{"limit": 3}"#,
+        r#"{"query": "x", "limit": -1}"#,
+        r#"["Pc4n4ry-7f3e9c1d+x/y=z"]"#,
+        "not json Pc4n4ry-7f3e9c1d+x/y=z",
+        r#"{"query": "   "}"#,
+    ] {
+        let r = d.post("/api/scry", body);
+        assert_eq!(r.status, 400, "{body}");
+        r.assert_well_formed();
+        assert!(
+            !String::from_utf8_lossy(&r.body).contains("Pc4n4ry"),
+            "{}",
+            String::from_utf8_lossy(&r.body)
+        );
+    }
+    assert!(!d.log().contains("Pc4n4ry"));
+}
+
+#[test]
+fn unknown_project_is_404() {
+    let d = Daemon::start();
+    let r = scry(
+        &d,
+        &serde_json::json!({"query": "x", "project": "no-such-project"}),
+    );
+    assert_eq!(r.status, 404);
+    r.assert_well_formed();
+}
+
+#[test]
+fn cli_scry_asks_the_daemon_and_works_without_one() {
+    let mut d = Daemon::start();
+    let project = d.project.clone();
+    let run = |home: &std::path::Path| {
+        let out = run_timeout(
+            patina(home)
+                .args(["scry", "--json", "--limit", "3", "--project"])
+                .arg(&project)
+                .arg("quokka"),
+            Duration::from_secs(30),
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["took_ms"] = Value::Null;
+        v
+    };
+    let via_daemon = run(&d.home);
+    assert!(
+        d.log().contains("POST /api/scry 200"),
+        "the CLI asked the daemon: {}",
+        d.log()
+    );
+    assert!(!via_daemon["results"].as_array().unwrap().is_empty());
+    assert!(d.terminate().success());
+    let direct = run(&d.home);
+    assert_eq!(via_daemon, direct, "same library function, same answer");
+    // Human output names path:line and title.
+    let out = run_timeout(
+        patina(&d.home)
+            .args(["scry", "--project"])
+            .arg(&d.project)
+            .arg("quokka"),
+        Duration::from_secs(30),
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("layer/surface/specs/spec-quokka.md:"),
+        "{text}"
+    );
+}
+
+#[test]
+fn cli_scry_without_an_index_says_to_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("bare");
+    std::fs::create_dir(&project).unwrap();
+    let out = run_timeout(
+        patina(&dir.path().join("home"))
+            .args(["scry", "--project"])
+            .arg(&project)
+            .arg("anything"),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("patina scrape"), "{err}");
+}
