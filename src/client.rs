@@ -1,6 +1,7 @@
 //! The one HTTP client: every subcommand that talks to a daemon goes through [`Client`].
 //! It writes HTTP/1.1 requests (RFC 9112) and parses responses with `httparse`, over the
-//! Unix socket. Only this module and [`crate::server`] know the wire format.
+//! Unix socket by default, or over TCP with a bearer token when `PATINA_URL` (or `--url`)
+//! names a daemon. Only this module and [`crate::server`] know the wire format.
 
 use crate::paths::Home;
 use serde::Serialize;
@@ -16,12 +17,21 @@ pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 /// Default time for a whole exchange (connect, write, read to EOF).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Environment variable naming a daemon reached over TCP: `http://HOST:PORT`.
+pub const URL_ENV: &str = "PATINA_URL";
+
+/// Time allowed for connecting.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Why a request to the daemon failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// Nothing listens at the socket (missing, or connect refused).
     #[error("no daemon running at {0} (start one with `patina serve`)")]
     NoDaemon(PathBuf),
+    /// The daemon refused our credentials.
+    #[error("the daemon at {0} answered 401: check the token (PATINA_SERVE_TOKEN or the token file at {1})")]
+    Unauthorized(PathBuf, PathBuf),
     /// The daemon did not answer in time.
     #[error("the daemon at {0} did not answer in time")]
     Timeout(PathBuf),
@@ -57,10 +67,26 @@ impl Reply {
     }
 }
 
+/// Where the daemon is.
+#[derive(Debug, Clone)]
+enum Target {
+    Unix,
+    Tcp {
+        /// `host:port` as given in the URL (also the `Host` field).
+        authority: String,
+        /// The token file to name in errors.
+        token_path: PathBuf,
+        /// The bearer token, if one was found; never printed (`Token`'s Debug is redacted).
+        token: Option<std::sync::Arc<crate::token::Token>>,
+    },
+}
+
 /// A client of one daemon.
 #[derive(Debug, Clone)]
 pub struct Client {
+    /// The Unix socket, or for TCP the URL (used in messages).
     socket: PathBuf,
+    target: Target,
     timeout: Duration,
 }
 
@@ -69,6 +95,7 @@ impl Client {
     pub fn unix(socket: impl Into<PathBuf>) -> Client {
         Client {
             socket: socket.into(),
+            target: Target::Unix,
             timeout: DEFAULT_TIMEOUT,
         }
     }
@@ -76,6 +103,45 @@ impl Client {
     /// A client of the user's default daemon (`$PATINA_HOME/run/serve.sock`).
     pub fn for_home(home: &Home) -> Client {
         Client::unix(home.socket_path())
+    }
+
+    /// The client every subcommand uses: `url` (from `--url`), else `PATINA_URL`, else the
+    /// user's Unix socket. A TCP client takes its token from `PATINA_SERVE_TOKEN`, else the
+    /// token file. Errors for a URL that is not `http://HOST:PORT`.
+    pub fn from_env(home: &Home, url: Option<&str>) -> anyhow::Result<Client> {
+        let env = std::env::var(URL_ENV).ok().filter(|u| !u.is_empty());
+        let Some(url) = url.map(str::to_string).or(env) else {
+            return Ok(Client::for_home(home));
+        };
+        let rest = url
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow::anyhow!("{URL_ENV}/--url must look like http://HOST:PORT"))?;
+        let authority = rest.trim_end_matches('/').to_string();
+        anyhow::ensure!(
+            !authority.is_empty() && !authority.contains('/') && !authority.contains('@'),
+            "{URL_ENV}/--url must look like http://HOST:PORT"
+        );
+        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) && !authority.ends_with(']') {
+            authority
+        } else {
+            format!("{authority}:{}", crate::cli::serve::DEFAULT_PORT)
+        };
+        let token_path = home.token_path();
+        let token = crate::token::read_token(&token_path)?.map(std::sync::Arc::new);
+        Ok(Client {
+            socket: PathBuf::from(format!("http://{authority}")),
+            target: Target::Tcp {
+                authority,
+                token_path,
+                token,
+            },
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// True for a TCP client.
+    pub fn is_tcp(&self) -> bool {
+        matches!(self.target, Target::Tcp { .. })
     }
 
     /// Sets the timeout of a whole exchange.
@@ -91,7 +157,27 @@ impl Client {
 
     /// True when a daemon accepts connections at the socket.
     pub fn is_running(&self) -> bool {
-        UnixStream::connect(&self.socket).is_ok()
+        self.connect().is_ok()
+    }
+
+    fn connect(&self) -> io::Result<Conn> {
+        match &self.target {
+            Target::Unix => UnixStream::connect(&self.socket).map(Conn::Unix),
+            Target::Tcp { authority, .. } => {
+                use std::net::ToSocketAddrs;
+                let mut last = io::Error::from(io::ErrorKind::NotFound);
+                for a in authority.to_socket_addrs()? {
+                    match std::net::TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                        Ok(s) => {
+                            let _ = s.set_nodelay(true);
+                            return Ok(Conn::Tcp(s));
+                        }
+                        Err(e) => last = e,
+                    }
+                }
+                Err(last)
+            }
+        }
     }
 
     /// `GET path`.
@@ -118,15 +204,32 @@ impl Client {
         body: Option<&[u8]>,
     ) -> Result<Reply, ClientError> {
         let deadline = Instant::now() + self.timeout;
-        let mut s = UnixStream::connect(&self.socket).map_err(|e| match e.kind() {
+        let mut s = self.connect().map_err(|e| match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
                 ClientError::NoDaemon(self.socket.clone())
             }
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                ClientError::Timeout(self.socket.clone())
+            }
             _ => ClientError::Io(self.socket.clone(), e),
         })?;
-        let mut out = Vec::with_capacity(256 + body.map_or(0, <[u8]>::len));
-        write!(out, "{method} {path} HTTP/1.1\r\nHost: localhost\r\nUser-Agent: patina/{}\r\nAccept: application/json\r\nConnection: close\r\n", crate::VERSION)
-            .expect("writing to a Vec");
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256 + body.map_or(0, <[u8]>::len)));
+        let host = match &self.target {
+            Target::Unix => "localhost",
+            Target::Tcp { authority, .. } => authority.as_str(),
+        };
+        write!(
+            out,
+            "{method} {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: patina/{}\r\nAccept: application/json\r\nConnection: close\r\n",
+            crate::VERSION
+        )
+        .expect("writing to a Vec");
+        if let Target::Tcp { token: Some(t), .. } = &self.target {
+            // The one place a token value is written: into the request, never to output.
+            out.extend_from_slice(b"Authorization: Bearer ");
+            out.extend_from_slice(t.expose().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
         if let Some(b) = body {
             write!(
                 out,
@@ -176,7 +279,53 @@ impl Client {
                 Err(e) => return Err(io_err(e)),
             }
         }
-        parse_response(&buf).map_err(|m| ClientError::Malformed(self.socket.clone(), m))
+        let reply = parse_response(&buf).map_err(|m| ClientError::Malformed(self.socket.clone(), m))?;
+        if let (401, Target::Tcp { token_path, .. }) = (reply.status, &self.target) {
+            return Err(ClientError::Unauthorized(self.socket.clone(), token_path.clone()));
+        }
+        Ok(reply)
+    }
+}
+
+/// A connected stream of either kind.
+enum Conn {
+    Unix(UnixStream),
+    Tcp(std::net::TcpStream),
+}
+
+impl Conn {
+    fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        match self {
+            Conn::Unix(s) => s.set_read_timeout(d),
+            Conn::Tcp(s) => s.set_read_timeout(d),
+        }
+    }
+    fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
+        match self {
+            Conn::Unix(s) => s.set_write_timeout(d),
+            Conn::Tcp(s) => s.set_write_timeout(d),
+        }
+    }
+}
+
+impl Read for Conn {
+    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Conn::Unix(s) => s.read(b),
+            Conn::Tcp(s) => s.read(b),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+        match self {
+            Conn::Unix(s) => s.write(b),
+            Conn::Tcp(s) => s.write(b),
+        }
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 

@@ -24,6 +24,7 @@ pub mod paths;
 pub mod scry;
 pub mod secrets;
 pub mod server;
+pub mod token;
 
 /// The crate version, as reported by `/health`, `/version` and `patina --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

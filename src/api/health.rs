@@ -21,6 +21,67 @@ pub fn version(_: &Ctx, _: &Principal, _: &Request) -> Response {
     )
 }
 
+/// The `GET /status` response: what `patina status --json` prints.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Status {
+    /// Always true in a response (the CLI prints false when no daemon answers).
+    pub running: bool,
+    /// The daemon's pid.
+    pub pid: u32,
+    /// Its version.
+    pub version: String,
+    /// Seconds since it started.
+    pub uptime_secs: u64,
+    /// Its Unix socket.
+    pub socket: String,
+    /// Its TCP address, if any.
+    pub tcp: Option<String>,
+    /// The project it serves by default.
+    pub project: String,
+    /// Connections accepted and not yet closed (this one included).
+    pub open_connections: usize,
+    /// Worker threads per listener.
+    pub workers: Workers,
+    /// Whether the process is dumpable (`PR_GET_DUMPABLE`); false means no core dumps and no
+    /// same-uid `/proc/<pid>/mem` access.
+    pub dumpable: bool,
+}
+
+/// Worker threads per listener.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct Workers {
+    /// Unix-socket workers.
+    pub unix: usize,
+    /// TCP workers (0 without TCP).
+    pub tcp: usize,
+}
+
+/// `GET /status` (local) → [`Status`].
+pub fn status(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
+    let dumpable = !matches!(
+        rustix::process::dumpable_behavior(),
+        Ok(rustix::process::DumpableBehavior::NotDumpable)
+    );
+    Response::json(
+        200,
+        &Status {
+            running: true,
+            pid: ctx.info.pid,
+            version: crate::VERSION.into(),
+            uptime_secs: ctx.started.elapsed().as_secs(),
+            socket: ctx.info.socket.display().to_string(),
+            tcp: ctx.info.tcp.clone(),
+            project: ctx.project.display().to_string(),
+            open_connections: ctx.open_connections.load(std::sync::atomic::Ordering::Relaxed),
+            workers: Workers {
+                unix: ctx.info.workers_unix,
+                tcp: ctx.info.workers_tcp,
+            },
+            dumpable,
+        },
+    )
+}
+
 /// `POST /shutdown` (local only) → `{"status":"stopping"}`; the daemon then stops accepting,
 /// finishes in-flight requests and exits.
 pub fn shutdown(ctx: &Ctx, _: &Principal, _: &Request) -> Response {

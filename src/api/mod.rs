@@ -6,7 +6,7 @@
 //! no dot-segment removal), and the access check uses the same matched route, so no
 //! spelling of a path can reach a handler the plain spelling would not.
 
-mod health;
+pub mod health;
 pub mod scry;
 
 use crate::auth::{Access, Principal, authorize};
@@ -14,10 +14,26 @@ use crate::http::{Method, Request, Response};
 use crate::paths::Home;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::PathBuf;
+use std::sync::atomic::AtomicUsize;
 use std::time::Instant;
 
-/// What handlers may know about the daemon: its project, home and start time, and a way to
-/// ask it to stop. Domain state that lives in the daemon hangs off this too.
+/// Facts about the running daemon, reported by `GET /status`.
+#[derive(Debug, Clone)]
+pub struct DaemonInfo {
+    /// The daemon's pid.
+    pub pid: u32,
+    /// Its Unix socket.
+    pub socket: PathBuf,
+    /// Its TCP address, if it listens on TCP.
+    pub tcp: Option<String>,
+    /// Worker threads of the Unix-socket pool.
+    pub workers_unix: usize,
+    /// Worker threads of the TCP pool (0 without TCP).
+    pub workers_tcp: usize,
+}
+
+/// What handlers may know about the daemon: its project, home, start time and facts, and a
+/// way to ask it to stop. Domain state that lives in the daemon hangs off this too.
 pub struct Ctx {
     /// The project served by default (canonical path).
     pub project: PathBuf,
@@ -25,16 +41,22 @@ pub struct Ctx {
     pub home: Home,
     /// When the daemon started.
     pub started: Instant,
+    /// Pid, socket, TCP address, pool sizes.
+    pub info: DaemonInfo,
+    /// Connections accepted and not yet closed (queued or being served), all listeners.
+    pub open_connections: AtomicUsize,
     request_shutdown: Box<dyn Fn() + Send + Sync>,
 }
 
 impl Ctx {
     /// A context for `project`; `request_shutdown` is called by `POST /shutdown`.
-    pub fn new(project: PathBuf, home: Home, request_shutdown: Box<dyn Fn() + Send + Sync>) -> Ctx {
+    pub fn new(project: PathBuf, home: Home, info: DaemonInfo, request_shutdown: Box<dyn Fn() + Send + Sync>) -> Ctx {
         Ctx {
             project,
             home,
             started: Instant::now(),
+            info,
+            open_connections: AtomicUsize::new(0),
             request_shutdown,
         }
     }
@@ -79,6 +101,12 @@ pub static ROUTES: &[Route] = &[
         path: "/api/scry",
         access: Access::Query,
         handler: scry::scry,
+    },
+    Route {
+        method: Method::Get,
+        path: "/status",
+        access: Access::Local,
+        handler: health::status,
     },
     Route {
         method: Method::Post,

@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod daemon;
 pub mod scrape;
 pub mod scry;
 pub mod secrets;
@@ -15,6 +16,10 @@ pub mod serve;
 #[derive(Debug, Parser)]
 #[command(name = "patina", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
+    /// Talk to the daemon at this URL (http://HOST:PORT) over TCP instead of the Unix socket
+    /// (default: $PATINA_URL). The token comes from $PATINA_SERVE_TOKEN or the token file.
+    #[arg(long, global = true, value_name = "URL")]
+    pub url: Option<String>,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
@@ -36,6 +41,13 @@ pub enum Command {
     ///
     /// Asks the running daemon if there is one, else opens the index directly.
     Scry(scry::ScryArgs),
+    /// Show whether the daemon runs, and its pid, uptime, socket, TCP address and project.
+    Status(daemon::StatusArgs),
+    /// Stop the daemon gracefully: in-flight requests finish, socket and pid file are removed.
+    Stop,
+    /// The TCP bearer token: its path, or a new one.
+    #[command(subcommand)]
+    Token(daemon::TokenCmd),
     /// Manage secrets: the age vault, identities, and `secrets run`.
     #[command(subcommand)]
     Secrets(secrets::SecretsCmd),
@@ -53,7 +65,10 @@ pub fn main() -> i32 {
     let result = match cli.command {
         Command::Serve(a) => serve::run(a),
         Command::Scrape(a) => scrape::run(a),
-        Command::Scry(a) => scry::run(a),
+        Command::Scry(a) => scry::run(a, cli.url.as_deref()),
+        Command::Status(a) => daemon::status(a, cli.url.as_deref()),
+        Command::Stop => daemon::stop(),
+        Command::Token(c) => daemon::token(c),
         Command::Secrets(c) => secrets::run(c),
     };
     match result {

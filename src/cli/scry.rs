@@ -28,7 +28,8 @@ pub struct ScryArgs {
 }
 
 /// Runs `patina scry`.
-pub fn run(a: ScryArgs) -> anyhow::Result<()> {
+pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
+    let explicit_project = a.project.is_some();
     let root = super::project_dir(a.project)?;
     let query = a.query.join(" ");
     anyhow::ensure!(
@@ -37,15 +38,18 @@ pub fn run(a: ScryArgs) -> anyhow::Result<()> {
     );
     let limit = a.limit.min(MAX_LIMIT);
     let home = Home::from_env()?;
+    let client = Client::from_env(&home, url)?;
+    // Over TCP the daemon serves only its own project: name one only when asked to.
+    let project = (!client.is_tcp() || explicit_project).then(|| root.to_string_lossy().into_owned());
     let req = ScryRequest {
         query: query.clone(),
         limit: Some(limit),
-        project: Some(root.to_string_lossy().into_owned()),
+        project,
     };
-    let resp: ScryResponse = match Client::for_home(&home).post_json("/api/scry", &req) {
+    let resp: ScryResponse = match client.post_json("/api/scry", &req) {
         Ok(reply) if reply.status == 200 => reply.json()?,
         Ok(reply) => anyhow::bail!("{}", reply.error_message()),
-        Err(ClientError::NoDaemon(_)) => match scry::search_project(&root, &query, limit, None) {
+        Err(ClientError::NoDaemon(_)) if !client.is_tcp() => match scry::search_project(&root, &query, limit, None) {
             Ok(r) => r,
             Err(ScryError::EmptyQuery) => ScryResponse {
                 results: Vec::new(),

@@ -1,10 +1,15 @@
 //! `patina serve`: run the daemon in the foreground.
 use crate::paths::Home;
-use crate::server::{self, ServeConfig, limits};
+use crate::server::{self, ServeConfig, limits, tcp::TcpConfig};
+use std::net::ToSocketAddrs;
 use std::path::PathBuf;
+
+/// The TCP port used when only `--host` is given.
+pub const DEFAULT_PORT: u16 = 50051;
 
 /// Arguments of `patina serve`.
 #[derive(Debug, clap::Args)]
+#[command(after_help = "Examples:\n  patina serve                          # this directory's knowledge, on ~/.patina/run/serve.sock\n  patina serve --project ~/src/app\n  patina serve --port 50051             # also TCP on 127.0.0.1:50051, bearer token required\n\nThe token's path is printed; read it with `cat \"$(patina token path)\"` only where you need it.")]
 pub struct ServeArgs {
     /// The project to serve (default: the current directory); scraped first if it has no
     /// index yet.
@@ -14,13 +19,24 @@ pub struct ServeArgs {
     /// yours and private (0700).
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
-    /// Worker threads serving the Unix socket; each serves one connection at a time.
-    #[arg(long, default_value_t = limits::DEFAULT_WORKERS, value_name = "N",
-          value_parser = workers_in_range)]
+    /// Also listen on TCP at this host (default 127.0.0.1 when only --port is given). Every
+    /// route but /health and /version then needs the bearer token.
+    #[arg(long, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Also listen on TCP at this port (default 50051 when only --host is given; 0 picks a
+    /// free port, printed at start).
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// Browser origins allowed to call the TCP API (exact `scheme://host[:port]`; repeatable).
+    /// Requests carrying any other Origin are refused.
+    #[arg(long, value_name = "ORIGIN")]
+    pub allow_origin: Vec<String>,
+    /// Worker threads per listener; each serves one connection at a time.
+    #[arg(long, default_value_t = limits::DEFAULT_WORKERS, value_name = "N", value_parser = workers_in_range)]
     pub workers: usize,
-    /// Connections that may wait for a free worker; past that a client gets 503 at once.
-    #[arg(long, default_value_t = limits::DEFAULT_QUEUE, value_name = "N",
-          value_parser = queue_in_range)]
+    /// Connections that may wait for a free worker, per listener; past that a client gets
+    /// 503 with Retry-After at once.
+    #[arg(long, default_value_t = limits::DEFAULT_QUEUE, value_name = "N", value_parser = queue_in_range)]
     pub max_connections: usize,
 }
 
@@ -29,11 +45,26 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let project = super::project_dir(a.project)?;
     let socket = a.socket.unwrap_or_else(|| home.socket_path());
+    let tcp = if a.host.is_some() || a.port.is_some() {
+        let host = a.host.unwrap_or_else(|| "127.0.0.1".into());
+        let port = a.port.unwrap_or(DEFAULT_PORT);
+        let addr = (host.as_str(), port)
+            .to_socket_addrs()
+            .map_err(|e| anyhow::anyhow!("--host {host}: {e}"))?
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("--host {host} resolves to no address"))?;
+        Some(TcpConfig {
+            addr,
+            host,
+            workers: a.workers,
+            queue: a.max_connections,
+            allowed_origins: a.allow_origin,
+        })
+    } else {
+        None
+    };
     if !crate::paths::project_index_path(&project).exists() {
-        eprintln!(
-            "patina: {} has no index yet; scraping it first",
-            project.display()
-        );
+        eprintln!("patina: {} has no index yet; scraping it first", project.display());
         super::scrape::scrape_and_report(&project, false)?;
     }
     server::serve(ServeConfig {
@@ -42,6 +73,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         socket,
         workers: a.workers,
         queue: a.max_connections,
+        tcp,
     })
 }
 

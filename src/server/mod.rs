@@ -11,6 +11,7 @@
 pub mod framing;
 pub mod limits;
 pub mod pool;
+pub mod tcp;
 pub mod unix;
 
 pub use limits::MAX_BODY_BYTES;
@@ -24,7 +25,7 @@ use anyhow::Context;
 use framing::{ReadError, Stream};
 use std::cell::RefCell;
 use std::io::Write;
-use std::os::unix::net::{UnixListener, UnixStream};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -43,6 +44,8 @@ pub struct ServeConfig {
     pub workers: usize,
     /// Connections that may wait for a worker before 503.
     pub queue: usize,
+    /// The TCP listener, when asked for (`--host`/`--port`).
+    pub tcp: Option<tcp::TcpConfig>,
 }
 
 /// Makes the process undumpable and sets its core-file size to 0, as ssh-agent does
@@ -95,20 +98,56 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let pid_path = cfg.home.pid_path();
     fsutil::write_atomic(&pid_path, format!("{pid}\n").as_bytes())?;
 
+    // The TCP side, if asked: token first (its path is printed, never its value).
+    let tcp_side = match &cfg.tcp {
+        Some(tc) => {
+            let verifier = crate::token::Verifier::load_or_create(&cfg.home.token_path())?;
+            let listener = std::net::TcpListener::bind(tc.addr)
+                .with_context(|| format!("binding TCP {}", tc.addr))?;
+            let local = listener.local_addr()?;
+            if !tcp::is_loopback(&local) {
+                eprintln!(
+                    "patina: WARNING: listening on {local}, which is not a loopback address: anyone who can reach it can try the token. Plain TCP has no confidentiality; prefer forwarding the Unix socket over SSH."
+                );
+            }
+            match verifier.source() {
+                crate::token::TokenSource::Env => eprintln!("patina: TCP on {local}; bearer token from {}", crate::token::TOKEN_ENV),
+                crate::token::TokenSource::File(p) => eprintln!("patina: TCP on {local}; bearer token in {}", p.display()),
+            }
+            Some((listener, local, Arc::new(tcp::TcpState::new(tc.clone(), verifier))))
+        }
+        None => None,
+    };
+
     let shutdown = Arc::new(AtomicBool::new(false));
     let waker = {
         let path = cfg.socket.clone();
+        let tcp_wake = tcp_side.as_ref().map(|(_, local, _)| wake_addr(*local));
         let flag = Arc::clone(&shutdown);
         Arc::new(move || {
             flag.store(true, Ordering::SeqCst);
-            // Wake the blocked accept() with a connection of our own.
+            // Wake the blocked accept() calls with connections of our own.
             let _ = UnixStream::connect(&path);
+            if let Some(a) = tcp_wake {
+                let _ = std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(200));
+            }
         })
     };
-    let ctx = Arc::new(Ctx::new(cfg.project.clone(), cfg.home.clone(), {
-        let w = Arc::clone(&waker);
-        Box::new(move || w())
-    }));
+    let ctx = Arc::new(Ctx::new(
+        cfg.project.clone(),
+        cfg.home.clone(),
+        api::DaemonInfo {
+            pid,
+            socket: cfg.socket.clone(),
+            tcp: tcp_side.as_ref().map(|(_, local, _)| local.to_string()),
+            workers_unix: cfg.workers,
+            workers_tcp: cfg.tcp.as_ref().map_or(0, |t| t.workers),
+        },
+        {
+            let w = Arc::clone(&waker);
+            Box::new(move || w())
+        },
+    ));
 
     let mut signals = signal_hook::iterator::Signals::new([
         signal_hook::consts::SIGINT,
@@ -134,6 +173,29 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             serve_unix(s, uid, &ctx)
         })?
     };
+    let tcp_thread = match tcp_side {
+        Some((listener, _, state)) => {
+            let ctx = Arc::clone(&ctx);
+            let flag = Arc::clone(&shutdown);
+            let (workers, queue) = (state.config.workers, state.config.queue);
+            let tcp_pool = {
+                let ctx = Arc::clone(&ctx);
+                let state = Arc::clone(&state);
+                pool::Pool::new("tcp", workers, queue, move |s: std::net::TcpStream| {
+                    serve_tcp(s, &state, &ctx)
+                })?
+            };
+            Some(
+                std::thread::Builder::new()
+                    .name("tcp-accept".into())
+                    .spawn(move || {
+                        accept_loop(listener.incoming(), &tcp_pool, &flag, &ctx);
+                        tcp_pool.shutdown(limits::SHUTDOWN_GRACE)
+                    })?,
+            )
+        }
+        None => None,
+    };
     eprintln!(
         "patina: serving {} on {} (pid {pid}, {} workers)",
         cfg.project.display(),
@@ -141,11 +203,14 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         cfg.workers
     );
 
-    accept_loop(&listener, &pool, &shutdown);
+    accept_loop(listener.incoming(), &pool, &shutdown, &ctx);
 
     eprintln!("patina: shutting down");
     drop(listener);
-    let finished = pool.shutdown(limits::SHUTDOWN_GRACE);
+    let mut finished = pool.shutdown(limits::SHUTDOWN_GRACE);
+    if let Some(t) = tcp_thread {
+        finished &= t.join().unwrap_or(false);
+    }
     if !finished {
         eprintln!("patina: some requests were still running after the grace period");
     }
@@ -162,20 +227,40 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The address to connect to for waking a TCP accept: the bound one, with an unspecified
+/// IP (`0.0.0.0`, `::`) replaced by loopback.
+fn wake_addr(bound: std::net::SocketAddr) -> std::net::SocketAddr {
+    let mut a = bound;
+    if a.ip().is_unspecified() {
+        a.set_ip(match a.ip() {
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    a
+}
+
 fn inode(p: &Path) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
     std::fs::symlink_metadata(p).ok().map(|m| m.ino())
 }
 
-fn accept_loop(listener: &UnixListener, pool: &pool::Pool<UnixStream>, shutdown: &AtomicBool) {
-    for conn in listener.incoming() {
+fn accept_loop<S: Stream + Send + 'static>(
+    incoming: impl Iterator<Item = std::io::Result<S>>,
+    pool: &pool::Pool<S>,
+    shutdown: &AtomicBool,
+    ctx: &Ctx,
+) {
+    for conn in incoming {
         if shutdown.load(Ordering::SeqCst) {
             break;
         }
         match conn {
             Ok(stream) => {
+                ctx.open_connections.fetch_add(1, Ordering::Relaxed);
                 if let Err(stream) = pool.try_submit(stream) {
                     reject_busy(stream);
+                    ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
                 }
             }
             Err(e) => {
@@ -205,6 +290,7 @@ fn serve_unix(stream: UnixStream, my_uid: u32, ctx: &Ctx) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("patina: refused a connection: no peer credentials ({e})");
+            ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
             return;
         }
     };
@@ -218,9 +304,40 @@ fn serve_unix(stream: UnixStream, my_uid: u32, ctx: &Ctx) {
         let mut out = Vec::new();
         framing::encode_response(&resp, &id, &mut out);
         let _ = framing::write_response(&mut s, &out);
+        ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
         return;
     }
-    serve_connection(stream, &Principal::LocalPeer { uid, pid }, ctx);
+    let principal = Principal::LocalPeer { uid, pid };
+    serve_connection(stream, ctx, |_| Ok(principal), |_| {});
+}
+
+/// Serves one TCP connection: `Host`/`Origin` checks, the bearer token, the failure budget.
+fn serve_tcp(stream: std::net::TcpStream, state: &tcp::TcpState, ctx: &Ctx) {
+    let _ = stream.set_nodelay(true);
+    let ip = match stream.peer_addr() {
+        Ok(a) => a.ip(),
+        Err(_) => {
+            ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
+            return;
+        }
+    };
+    serve_connection(
+        stream,
+        ctx,
+        |inc| {
+            state.gate(
+                ip,
+                inc.info.host.as_deref(),
+                inc.info.origin.as_deref(),
+                inc.info.authorization.as_deref(),
+            )
+        },
+        |status| {
+            if status == 401 {
+                state.record_failure(ip);
+            }
+        },
+    );
 }
 
 thread_local! {
@@ -229,8 +346,22 @@ thread_local! {
     static BUFS: RefCell<(Vec<u8>, Vec<u8>)> = RefCell::new((Vec::with_capacity(8192), Vec::with_capacity(8192)));
 }
 
-/// Reads one request, dispatches it, writes the response and closes the connection.
-pub fn serve_connection<S: Stream>(mut stream: S, principal: &Principal, ctx: &Ctx) {
+/// Reads one request, decides its principal with `gate` (or refuses it there), dispatches
+/// it, writes the response and closes the connection; `done` sees the final status.
+fn serve_connection<S: Stream>(
+    mut stream: S,
+    ctx: &Ctx,
+    gate: impl FnOnce(&framing::Incoming) -> Result<Principal, Response>,
+    done: impl FnOnce(u16),
+) {
+    /// Decrements the open-connection count on every path out, panics included.
+    struct Open<'a>(&'a Ctx);
+    impl Drop for Open<'_> {
+        fn drop(&mut self) {
+            self.0.open_connections.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+    let _open = Open(ctx);
     let t0 = Instant::now();
     BUFS.with(|b| {
         let Ok(mut bufs) = b.try_borrow_mut() else {
@@ -255,19 +386,23 @@ pub fn serve_connection<S: Stream>(mut stream: S, principal: &Principal, ctx: &C
             }
             Ok(inc) => {
                 let req = &inc.request;
-                let (resp, route) = if req.method == Method::Post
-                    && inc.info.content_type.as_deref() != Some("application/json")
-                {
-                    (
-                        Response::error(
-                            415,
-                            "send the body as JSON with Content-Type: application/json",
-                        ),
-                        None,
-                    )
-                } else {
-                    api::dispatch(ctx, principal, req)
+                let (resp, route) = match gate(&inc) {
+                    Err(resp) => (resp, None),
+                    Ok(_)
+                        if req.method == Method::Post
+                            && inc.info.content_type.as_deref() != Some("application/json") =>
+                    {
+                        (
+                            Response::error(
+                                415,
+                                "send the body as JSON with Content-Type: application/json",
+                            ),
+                            None,
+                        )
+                    }
+                    Ok(principal) => api::dispatch(ctx, &principal, req),
                 };
+                done(resp.status);
                 framing::encode_response(&resp, &req.request_id, outbuf);
                 let _ = framing::write_response(&mut stream, outbuf);
                 log_line(

@@ -360,3 +360,47 @@ pub fn curl(socket: &Path, args: &[&str]) -> Output {
         .output()
         .expect("curl must be installed (.ci/run installs it)")
 }
+
+impl Daemon {
+    /// The TCP address the daemon printed (`--port 0` picks a free port).
+    pub fn tcp_addr(&self) -> String {
+        let log = self.log();
+        let at = log.find("TCP on ").expect("daemon printed its TCP address");
+        log[at + 7..].split(';').next().unwrap().to_string()
+    }
+
+    /// Sends raw bytes over TCP, reads to EOF.
+    pub fn tcp_raw(&self, bytes: &[u8]) -> Vec<u8> {
+        let mut s = std::net::TcpStream::connect(self.tcp_addr()).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = s.write_all(bytes);
+        let mut out = Vec::new();
+        let _ = s.read_to_end(&mut out);
+        out
+    }
+
+    /// A TCP request with optional bearer token and JSON body.
+    pub fn tcp(&self, method: &str, path: &str, token: Option<&str>, body: Option<&str>) -> Resp {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+        if let Some(t) = token {
+            raw.push_str(&format!("Authorization: Bearer {t}\r\n"));
+        }
+        if let Some(b) = body {
+            raw.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+        } else {
+            raw.push_str("\r\n");
+        }
+        Resp::parse(&self.tcp_raw(raw.as_bytes()))
+    }
+
+    /// The token file's content (the test's own secret; never printed by patina).
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.home.join("run/serve.token")).unwrap().trim().to_string()
+    }
+}
+
+/// The thread count of a process, from `/proc/<pid>/status`.
+pub fn thread_count(pid: u32) -> usize {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    s.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse().unwrap()
+}

@@ -1,0 +1,113 @@
+//! `patina status`, `patina stop`, `patina token path|rotate`: the daemon's lifecycle.
+use crate::api::health::Status;
+use crate::client::{Client, ClientError};
+use crate::paths::Home;
+use std::time::{Duration, Instant};
+
+/// Arguments of `patina status`.
+#[derive(Debug, clap::Args)]
+pub struct StatusArgs {
+    /// Print JSON (`{"running": false}` when no daemon answers).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `patina status`: exit 0 when a daemon answers, 1 when none runs.
+pub fn status(a: StatusArgs, url: Option<&str>) -> anyhow::Result<()> {
+    let home = Home::from_env()?;
+    let client = Client::from_env(&home, url)?;
+    let reply = match client.get("/status") {
+        Ok(r) => r,
+        Err(ClientError::NoDaemon(p)) => {
+            if a.json {
+                println!("{}", serde_json::json!({"running": false, "socket": p.display().to_string()}));
+                std::process::exit(1);
+            }
+            anyhow::bail!("no daemon running at {}", p.display());
+        }
+        Err(e) => return Err(e.into()),
+    };
+    anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
+    let s: Status = reply.json()?;
+    if a.json {
+        println!("{}", serde_json::to_string(&s)?);
+        return Ok(());
+    }
+    println!("running       yes (pid {}, version {})", s.pid, s.version);
+    println!("uptime        {}s", s.uptime_secs);
+    println!("socket        {}", s.socket);
+    println!("tcp           {}", s.tcp.as_deref().unwrap_or("off"));
+    println!("project       {}", s.project);
+    println!("connections   {} open", s.open_connections);
+    println!("workers       {} unix, {} tcp", s.workers.unix, s.workers.tcp);
+    println!("dumpable      {}", if s.dumpable { "yes" } else { "no (no core dumps, /proc/PID/mem closed)" });
+    Ok(())
+}
+
+/// How long `patina stop` waits for the daemon to exit.
+pub const STOP_WAIT: Duration = Duration::from_secs(15);
+
+/// `patina stop`: asks the daemon to stop over the socket (`POST /shutdown`); when the socket
+/// does not answer, falls back to SIGTERM to the pid in the pid file — but only if that
+/// process runs the patina executable. Waits until the daemon is gone.
+pub fn stop() -> anyhow::Result<()> {
+    let home = Home::from_env()?;
+    let client = Client::for_home(&home);
+    let pid_path = home.pid_path();
+    let pid: Option<u32> = std::fs::read_to_string(&pid_path).ok().and_then(|s| s.trim().parse().ok());
+    match client.post_json("/shutdown", &serde_json::json!({})) {
+        Ok(r) if r.status == 200 => {}
+        Ok(r) => anyhow::bail!("{}", r.error_message()),
+        Err(ClientError::NoDaemon(_)) => match pid {
+            Some(pid) if crate::auth::peer_runs_this_executable(pid) => {
+                let p = rustix::process::Pid::from_raw(pid as i32).ok_or_else(|| anyhow::anyhow!("bad pid in {}", pid_path.display()))?;
+                rustix::process::kill_process(p, rustix::process::Signal::TERM)
+                    .map_err(|e| anyhow::anyhow!("signalling pid {pid}: {e}"))?;
+            }
+            _ => anyhow::bail!("no daemon running at {}", client.socket().display()),
+        },
+        Err(e) => return Err(e.into()),
+    }
+    let t = Instant::now();
+    while t.elapsed() < STOP_WAIT {
+        let gone = !client.socket().exists() && pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+        if gone {
+            eprintln!("patina: daemon stopped");
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    anyhow::bail!("the daemon did not stop within {}s", STOP_WAIT.as_secs())
+}
+
+/// `patina token …`
+#[derive(Debug, clap::Subcommand)]
+pub enum TokenCmd {
+    /// Print the path of the TCP bearer token file (never the token).
+    Path,
+    /// Replace the token with a new random one; a running daemon uses it from its next
+    /// request, no restart needed. Prints the path, never the token.
+    Rotate,
+}
+
+/// Runs a `token` subcommand.
+pub fn token(cmd: TokenCmd) -> anyhow::Result<()> {
+    let home = Home::from_env()?;
+    let path = home.token_path();
+    match cmd {
+        TokenCmd::Path => println!("{}", path.display()),
+        TokenCmd::Rotate => {
+            crate::token::rotate(&path)?;
+            println!("{}", path.display());
+            if std::env::var_os(crate::token::TOKEN_ENV).is_some() {
+                eprintln!(
+                    "patina: note: {} is set in this environment; a daemon started with it keeps using that value",
+                    crate::token::TOKEN_ENV
+                );
+            } else {
+                eprintln!("patina: token rotated; clients read it from the file above");
+            }
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,179 @@
+//! The TCP listener, only when asked (BRIEF §4, §8): bearer-token auth, the `Host` and
+//! `Origin` checks against DNS rebinding and cross-site requests, and a per-address limit
+//! on auth failures. It has its own worker pool, so it can never starve the Unix socket.
+
+use crate::auth::Principal;
+use crate::http::Response;
+use crate::token::Verifier;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Auth failures one address may make per [`FAILURE_WINDOW`] before getting 429.
+pub const MAX_AUTH_FAILURES: u32 = 20;
+/// The window over which auth failures are counted.
+pub const FAILURE_WINDOW: Duration = Duration::from_secs(60);
+/// Addresses tracked at most; past it the table is cleared (bounded memory).
+const MAX_TRACKED: usize = 4096;
+
+/// How the TCP listener is configured.
+#[derive(Debug, Clone)]
+pub struct TcpConfig {
+    /// The address to bind.
+    pub addr: SocketAddr,
+    /// The host as the user gave it (also accepted in `Host`).
+    pub host: String,
+    /// Worker threads.
+    pub workers: usize,
+    /// Queue before 503.
+    pub queue: usize,
+    /// Origins allowed to send requests (exact `scheme://host[:port]` strings).
+    pub allowed_origins: Vec<String>,
+}
+
+/// Shared state of the TCP side.
+#[derive(Debug)]
+pub struct TcpState {
+    /// The configuration.
+    pub config: TcpConfig,
+    /// The token verifier.
+    pub verifier: Verifier,
+    failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl TcpState {
+    /// State for a listener.
+    pub fn new(config: TcpConfig, verifier: Verifier) -> TcpState {
+        TcpState {
+            config,
+            verifier,
+            failures: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Decides the principal of a TCP request, or the refusal: 400/403 for a `Host` that is
+    /// not an IP literal, `localhost` or the configured host; 403 for an `Origin` not
+    /// explicitly allowed; 429 while the address is over its auth-failure budget.
+    pub fn gate(&self, ip: IpAddr, host: Option<&str>, origin: Option<&str>, authorization: Option<&[u8]>) -> Result<Principal, Response> {
+        if let Some(h) = host {
+            if !self.host_allowed(h) {
+                return Err(Response::error(403, "the Host header field must name this daemon (an IP address, localhost, or the configured host)"));
+            }
+        }
+        if let Some(o) = origin {
+            if !self.config.allowed_origins.iter().any(|a| a == o) {
+                return Err(Response::error(403, "requests from web pages are refused (Origin not allowed)"));
+            }
+        }
+        if let Some(retry) = self.blocked_for(ip) {
+            return Err(Response::error(429, "too many failed authentication attempts; wait and retry").with_header("Retry-After", retry.as_secs().max(1).to_string()));
+        }
+        match authorization {
+            None => Ok(Principal::Anonymous),
+            Some(v) => {
+                let presented = v.strip_prefix(b"Bearer ").unwrap_or(b"");
+                if !presented.is_empty() && self.verifier.verify(presented) {
+                    Ok(Principal::Token)
+                } else {
+                    self.record_failure(ip);
+                    Err(Response::error(401, "invalid bearer token").with_header("WWW-Authenticate", "Bearer"))
+                }
+            }
+        }
+    }
+
+    /// Counts an auth failure of `ip` (a wrong token, or a 401 for a missing one).
+    pub fn record_failure(&self, ip: IpAddr) {
+        let Ok(mut f) = self.failures.lock() else { return };
+        if f.len() >= MAX_TRACKED {
+            f.clear();
+        }
+        let now = Instant::now();
+        let e = f.entry(ip).or_insert((0, now));
+        if now.duration_since(e.1) > FAILURE_WINDOW {
+            *e = (0, now);
+        }
+        e.0 += 1;
+    }
+
+    fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
+        let f = self.failures.lock().ok()?;
+        let (n, since) = f.get(&ip)?;
+        let age = since.elapsed();
+        (*n >= MAX_AUTH_FAILURES && age < FAILURE_WINDOW).then(|| FAILURE_WINDOW - age)
+    }
+
+    fn host_allowed(&self, host: &str) -> bool {
+        let name = strip_port(host);
+        name.eq_ignore_ascii_case("localhost")
+            || name.parse::<IpAddr>().is_ok()
+            || name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok()
+            || name.eq_ignore_ascii_case(&self.config.host)
+    }
+}
+
+/// `host[:port]` → `host` (an IPv6 literal keeps its brackets).
+fn strip_port(h: &str) -> &str {
+    if h.starts_with('[') {
+        return match h.find(']') {
+            Some(i) => &h[..=i],
+            None => h,
+        };
+    }
+    match h.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => h,
+    }
+}
+
+/// True for loopback addresses (127.0.0.0/8, ::1).
+pub fn is_loopback(addr: &SocketAddr) -> bool {
+    addr.ip().is_loopback()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> TcpState {
+        let dir = tempfile::tempdir().unwrap();
+        let v = Verifier::load_or_create(&dir.path().join("t")).unwrap();
+        TcpState::new(
+            TcpConfig {
+                addr: "127.0.0.1:1".parse().unwrap(),
+                host: "devbox".into(),
+                workers: 1,
+                queue: 1,
+                allowed_origins: vec!["http://ok.example".into()],
+            },
+            v,
+        )
+    }
+
+    #[test]
+    fn host_and_origin_checks() {
+        let s = state();
+        let ip: IpAddr = "127.0.0.1".parse().unwrap();
+        for ok in ["127.0.0.1:50051", "localhost", "LOCALHOST:1", "[::1]:5", "devbox:50051", "10.1.2.3"] {
+            assert!(s.gate(ip, Some(ok), None, None).is_ok(), "{ok}");
+        }
+        for bad in ["evil.example", "evil.example:50051", "127.0.0.1.nip.io"] {
+            assert_eq!(s.gate(ip, Some(bad), None, None).unwrap_err().status, 403, "{bad}");
+        }
+        assert_eq!(s.gate(ip, None, Some("http://evil.example"), None).unwrap_err().status, 403);
+        assert!(s.gate(ip, None, Some("http://ok.example"), None).is_ok());
+    }
+
+    #[test]
+    fn repeated_failures_get_429_for_that_address_only() {
+        let s = state();
+        let bad: IpAddr = "127.0.0.2".parse().unwrap();
+        let good: IpAddr = "127.0.0.3".parse().unwrap();
+        for _ in 0..MAX_AUTH_FAILURES {
+            assert_eq!(s.gate(bad, None, None, Some(b"Bearer nope")).unwrap_err().status, 401);
+        }
+        assert_eq!(s.gate(bad, None, None, Some(b"Bearer nope")).unwrap_err().status, 429);
+        assert!(s.gate(good, None, None, None).is_ok());
+    }
+}
