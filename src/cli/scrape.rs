@@ -1,5 +1,10 @@
-//! `patina scrape [DIR]`. STUB: the scry helper fills this.
-use std::path::PathBuf;
+//! `patina scrape [DIR] [--json]`: index a project's knowledge into `DIR/.patina/index.db`.
+//! Prints a `\r`-updated progress line on stderr when stderr is a terminal, and always one
+//! summary line (or the [`crate::scry::ScrapeSummary`] as JSON) on stdout.
+use crate::scry::ScrapeSummary;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Arguments of `patina scrape`.
 #[derive(Debug, clap::Args)]
@@ -11,10 +16,57 @@ pub struct ScrapeArgs {
     pub json: bool,
 }
 
+/// Minimum time between two redraws of the progress line.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
 /// Runs `patina scrape`.
 pub fn run(a: ScrapeArgs) -> anyhow::Result<()> {
     let root = super::project_dir(a.dir)?;
-    let s = crate::scry::scrape(&root)?;
-    println!("{s:?}");
+    let summary = if std::io::stderr().is_terminal() {
+        let mut last: Option<Instant> = None;
+        let mut shown = false;
+        let mut progress = |done: u64, total: u64| {
+            if last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) || done == total {
+                last = Some(Instant::now());
+                shown = true;
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\rscraping: {done}/{total} files");
+                let _ = err.flush();
+            }
+        };
+        let result = crate::scry::scrape_with_progress(&root, Some(&mut progress));
+        if shown {
+            // Erase the progress line so the summary (or an error) starts on a clean line.
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+        result?
+    } else {
+        crate::scry::scrape(&root)?
+    };
+    if a.json {
+        println!("{}", serde_json::to_string(&summary)?);
+    } else {
+        println!("{}", summary_line(&root, &summary));
+    }
     Ok(())
+}
+
+/// The one-line summary: what was looked at, what changed, what the index holds, how long.
+pub fn summary_line(root: &Path, s: &ScrapeSummary) -> String {
+    format!(
+        "scraped {}: {} files ({} changed, {} unchanged, {} skipped: {} binary, {} huge, {} unreadable), \
+         {} removed, {} sections, {} bytes read, {:.3} s",
+        root.display(),
+        s.files,
+        s.changed,
+        s.unchanged,
+        s.skipped,
+        s.skipped_binary,
+        s.skipped_huge,
+        s.skipped_unreadable,
+        s.removed,
+        s.sections,
+        s.bytes,
+        s.seconds
+    )
 }

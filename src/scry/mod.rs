@@ -3,16 +3,69 @@
 //! [`crate::fsutil`]; knows nothing of HTTP or sockets. The CLI (without a daemon) and the
 //! daemon's `/api/scry` handler both call [`search_project`] / [`Index::search`].
 //!
-//! STUB: the scry helper replaces this file (and adds submodules) with the real index.
+//! - [`scrape`] walks a project and updates `<project>/.patina/index.db` in one transaction
+//!   (schema and incremental rules in the `db` and `scrape` submodules' docs).
+//! - [`Index`] is an open index: open it once, search it many times (the daemon keeps one per
+//!   worker thread). Each search has an optional deadline, enforced inside SQLite.
+//! - [`query`], [`sections`], [`frontmatter`]: the pure parts (query builder, splitters).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::path::Path;
+//! use std::time::{Duration, Instant};
+//! let root = Path::new("/home/me/project");
+//! patina::scry::scrape(root)?;
+//! let mut index = patina::scry::Index::open(root)?;
+//! let deadline = Instant::now() + Duration::from_millis(500);
+//! for hit in index.search("session capture", 10, Some(deadline))? {
+//!     println!("{}:{} {} ({:.2}) {}", hit.path, hit.line, hit.title, hit.score, hit.snippet);
+//! }
+//! # Ok(()) }
+//! ```
 
+mod db;
+pub mod frontmatter;
+pub mod query;
+mod scrape;
+pub mod sections;
+
+pub use db::SCHEMA_VERSION;
+pub use scrape::{BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, scrape, scrape_with_progress};
+
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// Results returned when a request names no limit.
+/// Results returned when a request names no limit (or a limit of 0).
 pub const DEFAULT_LIMIT: usize = 10;
 /// The most results any request can get (BRIEF §6); larger limits are clamped to this.
 pub const MAX_LIMIT: usize = 1000;
+
+/// Column weights given to FTS5 `bm25()`, in column order: title, headings, body. A term in
+/// a document's title counts ten times one in the body, one in a heading five times.
+/// See <https://sqlite.org/fts5.html#the_bm25_function>.
+pub const BM25_WEIGHTS: (f64, f64, f64) = (10.0, 5.0, 1.0);
+
+/// Tokens in a snippet (FTS5 `snippet()`'s last argument, 1–64).
+/// See <https://sqlite.org/fts5.html#the_snippet_function>.
+pub const SNIPPET_TOKENS: u32 = 14;
+
+/// SQLite virtual-machine instructions between two deadline checks. A check is one clock read
+/// (tens of nanoseconds); 1000 instructions take microseconds, so a deadline is honoured
+/// within microseconds and the checks cost well under 1% of a search.
+pub const DEADLINE_CHECK_OPS: i32 = 1000;
+
+/// The search statement. `rank MATCH 'bm25(…)'` with `ORDER BY rank` lets FTS5 sort by
+/// rowid and score alone and compute `snippet()` only for the rows returned.
+const SEARCH_SQL: &str = "
+SELECT path, doc_title, kind, line, snippet(docs, 2, '[', ']', '…', 14), rank
+FROM docs
+WHERE docs MATCH ?1 AND rank MATCH 'bm25(10.0, 5.0, 1.0)'
+ORDER BY rank
+LIMIT ?2";
 
 /// One search result: the `results[]` element of `/api/scry` (BRIEF §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,9 +79,13 @@ pub struct Hit {
     pub kind: String,
     /// 1-based line number where the matching section (or code window) starts.
     pub line: u64,
-    /// Text around the matched terms, matched terms in `[` `]`.
+    /// Text around the matched terms, matched terms in `[` `]`, cut text marked `…`, whitespace
+    /// (newlines included) collapsed to single spaces: FTS5 `snippet()` of the body column,
+    /// [`SNIPPET_TOKENS`] tokens long. When only the title or headings matched, it is the
+    /// start of the section's text, without brackets.
     pub snippet: String,
-    /// Relevance: the negated FTS5 `bm25()` value, so higher is better.
+    /// Relevance: the negated FTS5 `bm25()` value with [`BM25_WEIGHTS`], so higher is better.
+    /// Only comparable within one search.
     pub score: f64,
 }
 
@@ -63,15 +120,78 @@ pub enum ScryError {
     },
 }
 
-/// An open project index.
+/// An open project index: one SQLite connection with its prepared-statement cache and a
+/// deadline hook. Open it once and reuse it; it is `Send` (move it to a worker thread) but
+/// not `Sync` (one search at a time).
 pub struct Index {
     root: PathBuf,
+    path: PathBuf,
+    conn: Connection,
+    /// The current search's deadline in nanoseconds since `epoch`; 0 means none. Read by the
+    /// progress handler registered at open.
+    deadline: Arc<AtomicU64>,
+    epoch: Instant,
+}
+
+impl std::fmt::Debug for Index {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Index").field("path", &self.path).finish()
+    }
 }
 
 impl Index {
-    /// Opens the index of the project at `root`.
+    /// Opens the index of the project at `root` (`<root>/.patina/index.db`), never creating
+    /// it, and registers the deadline hook (`sqlite3_progress_handler`).
+    ///
+    /// Errors: [`ScryError::NoIndex`] when the file is missing or no scrape has committed to
+    /// it yet; [`ScryError::Index`] when it is not a readable index, or was built by a
+    /// version of patina with another schema (the message says to scrape again).
     pub fn open(root: &Path) -> Result<Index, ScryError> {
-        Err(ScryError::NoIndex(root.to_path_buf()))
+        let path = crate::paths::project_index_path(root);
+        match std::fs::metadata(&path) {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ScryError::NoIndex(root.to_path_buf()));
+            }
+            Err(e) => {
+                return Err(ScryError::Index {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        }
+        let (mut conn, version) = db::open_for_read(&path).map_err(|e| index_error(&path, &e))?;
+        if version == 0 {
+            return Err(ScryError::NoIndex(root.to_path_buf()));
+        }
+        if version != SCHEMA_VERSION {
+            return Err(ScryError::Index {
+                message: format!(
+                    "it has schema version {version}, this patina reads {SCHEMA_VERSION}; \
+                     run `patina scrape {}` to rebuild it",
+                    root.display()
+                ),
+                path,
+            });
+        }
+        let deadline = Arc::new(AtomicU64::new(0));
+        let epoch = Instant::now();
+        let hook_deadline = Arc::clone(&deadline);
+        conn.progress_handler(
+            DEADLINE_CHECK_OPS,
+            Some(move || {
+                let d = hook_deadline.load(Ordering::Relaxed);
+                d != 0 && nanos(epoch.elapsed()) >= d
+            }),
+        )
+        .map_err(|e| index_error(&path, &e))?;
+        Ok(Index {
+            root: root.to_path_buf(),
+            path,
+            conn,
+            deadline,
+            epoch,
+        })
     }
 
     /// The project root this index belongs to.
@@ -79,19 +199,122 @@ impl Index {
         &self.root
     }
 
-    /// Searches with BM25, at most `limit` (clamped to [`MAX_LIMIT`]) hits, best first.
+    /// The index file (`<root>/.patina/index.db`).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Searches with BM25 ([`BM25_WEIGHTS`]), returning at most `limit` hits, best first.
+    ///
+    /// `query` is any text: it goes through [`query::build`] (each word a quoted FTS5 string,
+    /// words joined with `OR`, at most [`query::MAX_TERMS`]), so no input is an FTS5 syntax
+    /// error. `limit` 0 means [`DEFAULT_LIMIT`]; above [`MAX_LIMIT`] it is clamped.
+    /// `deadline`, if given, is enforced inside SQLite every [`DEADLINE_CHECK_OPS`]
+    /// instructions; a deadline already past fails at once.
+    ///
+    /// Errors: [`ScryError::EmptyQuery`] when the query has no word; [`ScryError::Deadline`]
+    /// when interrupted (the index stays usable for the next search); [`ScryError::Index`]
+    /// when SQLite fails. Never reopens or re-prepares anything across calls
+    /// (`prepare_cached`).
     pub fn search(
         &mut self,
-        _query: &str,
-        _limit: usize,
-        _deadline: Option<Instant>,
+        query: &str,
+        limit: usize,
+        deadline: Option<Instant>,
     ) -> Result<Vec<Hit>, ScryError> {
-        Err(ScryError::EmptyQuery)
+        let limit = effective_limit(limit);
+        let fts = query::build(query).ok_or(ScryError::EmptyQuery)?;
+        self.with_deadline(deadline, |conn| {
+            let mut stmt = conn.prepare_cached(SEARCH_SQL)?;
+            let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| {
+                let snippet: String = r.get(4)?;
+                Ok(Hit {
+                    path: r.get(0)?,
+                    title: r.get(1)?,
+                    kind: r.get(2)?,
+                    line: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
+                    snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
+                    score: -r.get::<_, f64>(5)?,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    /// Runs `f` on the connection with `deadline` armed for the progress handler, disarming
+    /// it on every path, and maps SQLite's "interrupted" to [`ScryError::Deadline`].
+    fn with_deadline<T>(
+        &self,
+        deadline: Option<Instant>,
+        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, ScryError> {
+        let armed = match deadline {
+            None => 0,
+            Some(d) => match d.checked_duration_since(self.epoch) {
+                Some(after_epoch) if Instant::now() < d => nanos(after_epoch).max(1),
+                _ => return Err(ScryError::Deadline),
+            },
+        };
+        self.deadline.store(armed, Ordering::Relaxed);
+        let result = f(&self.conn);
+        self.deadline.store(0, Ordering::Relaxed);
+        result.map_err(|e| {
+            if e.sqlite_error_code() == Some(rusqlite::ErrorCode::OperationInterrupted) {
+                ScryError::Deadline
+            } else {
+                index_error(&self.path, &e)
+            }
+        })
+    }
+
+    /// Runs arbitrary (slow) SQL under a deadline, through the same path as [`Index::search`].
+    #[cfg(test)]
+    fn run_sql_with_deadline(
+        &mut self,
+        sql: &str,
+        deadline: Option<Instant>,
+    ) -> Result<i64, ScryError> {
+        self.with_deadline(deadline, |conn| conn.query_row(sql, [], |r| r.get(0)))
+    }
+}
+
+/// The limit actually used: 0 → [`DEFAULT_LIMIT`], otherwise at most [`MAX_LIMIT`].
+pub fn effective_limit(limit: usize) -> usize {
+    match limit {
+        0 => DEFAULT_LIMIT,
+        n => n.min(MAX_LIMIT),
+    }
+}
+
+fn nanos(d: std::time::Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// [`ScryError::Index`] for a SQLite error. FTS5 syntax errors quote the query back
+/// (`fts5: syntax error near "…"`); those are replaced so no message carries the query.
+fn index_error(path: &Path, e: &rusqlite::Error) -> ScryError {
+    let text = e.to_string();
+    let echoes_query = [
+        "fts5",
+        "syntax error",
+        "no such column",
+        "unterminated string",
+    ]
+    .iter()
+    .any(|m| text.contains(m));
+    ScryError::Index {
+        path: path.to_path_buf(),
+        message: if echoes_query {
+            "the full-text engine rejected the query".to_string()
+        } else {
+            text
+        },
     }
 }
 
 /// Opens the project's index and searches it: the one function behind `patina scry` without a
-/// daemon.
+/// daemon. Same arguments and errors as [`Index::open`] then [`Index::search`]; `took_ms`
+/// includes the open.
 pub fn search_project(
     root: &Path,
     query: &str,
@@ -107,26 +330,117 @@ pub fn search_project(
     })
 }
 
-/// Counts of one scrape, printed as the one-line summary.
+/// Counts of one scrape, printed as the one-line summary (or as JSON with `--json`).
+///
+/// Every file the walk yielded is counted once in `changed`, `unchanged` or `skipped`:
+/// `files == changed + unchanged + skipped`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct ScrapeSummary {
-    /// Files seen by the walk (indexed, unchanged or skipped).
+    /// Files seen by the walk (indexed, unchanged or skipped), plus entries it failed to read.
     pub files: u64,
     /// Files (re)indexed because they are new or their SHA-256 changed.
     pub changed: u64,
-    /// Files removed from the index because they no longer exist.
+    /// Text files already indexed with the same content (by size + mtime, or by SHA-256).
+    pub unchanged: u64,
+    /// Files removed from the index because the walk no longer yields them (deleted, renamed,
+    /// newly ignored).
     pub removed: u64,
     /// Sections (markdown) and windows (code) in the index after the scrape.
     pub sections: u64,
-    /// Bytes read.
+    /// Bytes read from disk by this scrape (files skipped by size + mtime are not read).
     pub bytes: u64,
-    /// Files skipped: binary or larger than the size cap.
+    /// Files not in the index: `skipped_binary + skipped_huge + skipped_unreadable`.
     pub skipped: u64,
+    /// Files with a NUL byte in the first [`BINARY_SNIFF_BYTES`] or not valid UTF-8.
+    pub skipped_binary: u64,
+    /// Files larger than [`MAX_FILE_BYTES`].
+    pub skipped_huge: u64,
+    /// Entries that could not be read: permission errors, names that are not UTF-8.
+    pub skipped_unreadable: u64,
     /// Wall time, in seconds.
     pub seconds: f64,
 }
 
-/// Indexes the project at `root` into `<root>/.patina/index.db`.
-pub fn scrape(_root: &Path) -> anyhow::Result<ScrapeSummary> {
-    anyhow::bail!("scrape is not built yet")
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn indexed_project() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(
+            t.path().join("note.md"),
+            "# Deadline\nthe search must stop on time\n",
+        )
+        .unwrap();
+        scrape(t.path()).unwrap();
+        t
+    }
+
+    #[test]
+    fn slow_query_is_interrupted_at_its_deadline_and_the_index_stays_usable() {
+        let t = indexed_project();
+        let mut idx = Index::open(t.path()).unwrap();
+        // Counting to 10^12 takes hours; only the progress handler can end it.
+        let slow = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                    WHERE x < 1000000000000) SELECT count(*) FROM c";
+        let start = Instant::now();
+        let r = idx.run_sql_with_deadline(slow, Some(start + Duration::from_millis(100)));
+        let took = start.elapsed();
+        assert!(matches!(r, Err(ScryError::Deadline)), "{r:?}");
+        assert!(took < Duration::from_secs(2), "interrupted after {took:?}");
+        assert!(
+            took >= Duration::from_millis(100),
+            "stopped early: {took:?}"
+        );
+        // The hook is disarmed: the next statement runs to completion.
+        let quick = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                     WHERE x < 100000) SELECT count(*) FROM c";
+        assert_eq!(idx.run_sql_with_deadline(quick, None).unwrap(), 100_000);
+        let hits = idx.search("deadline", 10, None).unwrap();
+        assert_eq!(hits.len(), 1);
+    }
+
+    #[test]
+    fn deadline_in_the_past_fails_at_once_and_next_search_works() {
+        let t = indexed_project();
+        let mut idx = Index::open(t.path()).unwrap();
+        let past = Instant::now();
+        std::thread::sleep(Duration::from_millis(2));
+        assert!(matches!(
+            idx.search("search", 10, Some(past)),
+            Err(ScryError::Deadline)
+        ));
+        let future = Instant::now() + Duration::from_secs(10);
+        assert_eq!(idx.search("search", 10, Some(future)).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(effective_limit(0), DEFAULT_LIMIT);
+        assert_eq!(effective_limit(5), 5);
+        assert_eq!(effective_limit(99_999), MAX_LIMIT);
+    }
+
+    #[test]
+    fn missing_or_uncommitted_index_is_no_index() {
+        let t = tempfile::tempdir().unwrap();
+        assert!(matches!(Index::open(t.path()), Err(ScryError::NoIndex(_))));
+        std::fs::create_dir(t.path().join(".patina")).unwrap();
+        // An index file no scrape ever committed to (first scrape killed).
+        drop(db::open_for_write(&crate::paths::project_index_path(t.path())).unwrap());
+        let e = Index::open(t.path()).unwrap_err();
+        assert!(matches!(e, ScryError::NoIndex(_)), "{e}");
+        assert!(e.to_string().contains("patina scrape"));
+    }
+
+    #[test]
+    fn garbage_index_is_an_index_error_naming_the_file() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join(".patina")).unwrap();
+        std::fs::write(crate::paths::project_index_path(t.path()), vec![b'x'; 4096]).unwrap();
+        let e = Index::open(t.path()).unwrap_err();
+        assert!(matches!(e, ScryError::Index { .. }), "{e}");
+        assert!(e.to_string().contains("index.db"), "{e}");
+    }
 }
