@@ -416,6 +416,13 @@ mod tests {
     }
 
     #[test]
+    fn search_sql_uses_the_documented_constants() {
+        let (a, b, c) = BM25_WEIGHTS;
+        assert!(SEARCH_SQL.contains(&format!("'bm25({a:.1}, {b:.1}, {c:.1})'")));
+        assert!(SEARCH_SQL.contains(&format!("'…', {SNIPPET_TOKENS})")));
+    }
+
+    #[test]
     fn limits() {
         assert_eq!(effective_limit(0), DEFAULT_LIMIT);
         assert_eq!(effective_limit(5), 5);
