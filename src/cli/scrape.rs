@@ -43,11 +43,15 @@ pub fn run(a: ScrapeArgs) -> anyhow::Result<()> {
     } else {
         crate::scry::scrape(&root)?
     };
-    if a.json {
-        println!("{}", serde_json::to_string(&summary)?);
+    let line = if a.json {
+        serde_json::to_string(&summary)?
     } else {
-        println!("{}", summary_line(&root, &summary));
-    }
+        summary_line(&root, &summary)
+    };
+    // writeln! rather than println!: a closed stdout (`| head -0`) is an error, not a panic.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
     Ok(())
 }
 

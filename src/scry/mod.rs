@@ -360,7 +360,8 @@ pub struct ScrapeSummary {
     pub skipped_binary: u64,
     /// Files larger than [`MAX_FILE_BYTES`].
     pub skipped_huge: u64,
-    /// Entries that could not be read: permission errors, names that are not UTF-8.
+    /// Entries that could not be read: permission errors, names that are not UTF-8, ignore
+    /// files the walk could not parse.
     pub skipped_unreadable: u64,
     /// Wall time, in seconds.
     pub seconds: f64,
