@@ -248,3 +248,38 @@ fn many_searches_on_one_open_index() {
         idx.search(q, 10, None).expect("search");
     }
 }
+
+/// "common" is in every row, "rare" in five: bm25 gives "common" an IDF of ~0, so the
+/// ranking of "common rare" is the ranking of "rare", padded with common-only rows.
+#[test]
+fn a_term_in_most_rows_does_not_change_the_ranking_and_still_fills_the_limit() {
+    let t = tempfile::tempdir().expect("tempdir");
+    for i in 0..40 {
+        let extra = if i % 8 == 0 { " rare rare" } else { "" };
+        let filler = "lorem ".repeat(i % 5);
+        write(
+            t.path(),
+            &format!("notes/n{i:02}.md"),
+            format!("# Note {i}\ncommon words {filler}{extra}\n"),
+        );
+    }
+    scry::scrape(t.path()).expect("scrape");
+    let paths = |q: &str, limit: usize| -> Vec<String> {
+        search(t.path(), q, limit)
+            .expect("search")
+            .into_iter()
+            .map(|h| h.path)
+            .collect()
+    };
+    let rare = paths("rare", 3);
+    assert_eq!(rare.len(), 3);
+    assert_eq!(paths("common rare", 3), rare);
+    assert_eq!(paths("rare common", 3), rare);
+    let padded = paths("common rare", 10);
+    assert_eq!(
+        padded.len(),
+        10,
+        "rows with only the common term fill the limit"
+    );
+    assert_eq!(padded[..5], paths("rare", 5)[..]);
+}

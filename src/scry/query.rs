@@ -15,21 +15,31 @@ pub const MAX_TERMS: usize = 32;
 /// bounds the phrase a single pasted blob can become.
 pub const MAX_TERM_CHARS: usize = 128;
 
-/// Builds the FTS5 `MATCH` expression for `input`, or `None` if it has no searchable term.
+/// One term of a query, ready for FTS5.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Term {
+    /// The term as an FTS5 phrase: `"text"` with inner `"` doubled, plus ` *` for a prefix.
+    pub fts: String,
+    /// The single token FTS5's `unicode61` tokenizer makes of the term, when that is certain
+    /// without running it: the term is plain ASCII letters and digits, not a prefix, and the
+    /// token is its lowercase. `None` otherwise (punctuation inside, non-ASCII, prefix).
+    pub token: Option<String>,
+}
+
+/// Splits `input` into at most [`MAX_TERMS`] terms:
 ///
 /// - Terms are split at whitespace and at control characters (a NUL would end the string
 ///   inside SQLite's C code and unbalance the quotes).
 /// - A term with no letter or digit (`-`, `*`, `(`, `"`, emoji) is dropped: FTS5 would make it
 ///   an empty phrase, which matches nothing and, under `AND`, hides everything.
 /// - A term ending in `*` (`scrap*`) becomes a prefix query `"scrap" *`.
+/// - A term is cut to [`MAX_TERM_CHARS`] characters.
 /// - Duplicates (case-insensitively) are dropped, then the first [`MAX_TERMS`] are kept.
-///
-/// Every output is valid FTS5 syntax for every input.
-pub fn build(input: &str) -> Option<String> {
+pub fn terms(input: &str) -> Vec<Term> {
     let mut seen: Vec<(String, bool)> = Vec::new();
-    let mut parts: Vec<String> = Vec::new();
+    let mut out: Vec<Term> = Vec::new();
     for raw in input.split(|c: char| c.is_whitespace() || c.is_control()) {
-        if parts.len() >= MAX_TERMS {
+        if out.len() >= MAX_TERMS {
             break;
         }
         let prefix = raw.ends_with('*');
@@ -43,20 +53,36 @@ pub fn build(input: &str) -> Option<String> {
             continue;
         }
         seen.push(key);
-        let mut part = String::with_capacity(core.len() + 4);
-        part.push('"');
-        part.push_str(&core.replace('"', "\"\""));
-        part.push('"');
+        let mut fts = String::with_capacity(core.len() + 4);
+        fts.push('"');
+        fts.push_str(&core.replace('"', "\"\""));
+        fts.push('"');
         if prefix {
-            part.push_str(" *");
+            fts.push_str(" *");
         }
-        parts.push(part);
+        let plain = !prefix && core.bytes().all(|b| b.is_ascii_alphanumeric());
+        out.push(Term {
+            fts,
+            token: plain.then(|| core.to_ascii_lowercase()),
+        })
     }
+    out
+}
+
+/// Joins terms with ` OR ` into a `MATCH` expression; `None` if there are none.
+pub fn join<'a>(terms: impl IntoIterator<Item = &'a Term>) -> Option<String> {
+    let parts: Vec<&str> = terms.into_iter().map(|t| t.fts.as_str()).collect();
     if parts.is_empty() {
         None
     } else {
         Some(parts.join(" OR "))
     }
+}
+
+/// Builds the FTS5 `MATCH` expression for `input` ([`terms`] joined with `OR`), or `None` if
+/// it has no searchable term. Every output is valid FTS5 syntax for every input.
+pub fn build(input: &str) -> Option<String> {
+    join(&terms(input))
 }
 
 #[cfg(test)]
@@ -113,6 +139,16 @@ mod tests {
         assert_eq!(build("Rust rust RUST").as_deref(), Some("\"Rust\""));
         let long = "x".repeat(100_000);
         assert_eq!(build(&long).map(|q| q.len()), Some(MAX_TERM_CHARS + 2));
+    }
+
+    #[test]
+    fn plain_ascii_terms_know_their_token() {
+        let t = terms("Rust's SQLite café scrap* x2 a-b");
+        let tokens: Vec<Option<&str>> = t.iter().map(|t| t.token.as_deref()).collect();
+        assert_eq!(
+            tokens,
+            vec![None, Some("sqlite"), None, None, Some("x2"), None]
+        );
     }
 
     #[test]
