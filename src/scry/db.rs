@@ -72,7 +72,7 @@ CREATE VIRTUAL TABLE docs USING fts5(
 /// snapshot while a scrape writes; a killed scrape's uncommitted frames are ignored on the
 /// next open) and `synchronous = NORMAL` (in WAL mode a power loss may drop the last commit
 /// but never corrupts; a killed process loses nothing committed).
-pub fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
+pub(crate) fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -90,7 +90,7 @@ pub fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
 
 /// Opens an existing index for searching; never creates the file. Returns the connection and
 /// the schema version it holds (0 if no scrape ever committed).
-pub fn open_for_read(path: &Path) -> rusqlite::Result<(Connection, i64)> {
+pub(crate) fn open_for_read(path: &Path) -> rusqlite::Result<(Connection, i64)> {
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -104,7 +104,7 @@ pub fn open_for_read(path: &Path) -> rusqlite::Result<(Connection, i64)> {
 /// drops and recreates the tables of another version (the file itself is never deleted: a
 /// daemon may hold it open). Part of the scrape's transaction, so a kill leaves the old one.
 /// Returns true if the tables were (re)created.
-pub fn ensure_schema(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
+pub(crate) fn ensure_schema(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
     let version: i64 = tx.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version == SCHEMA_VERSION {
         return Ok(false);

@@ -3,8 +3,8 @@
 //! [`crate::fsutil`]; knows nothing of HTTP or sockets. The CLI (without a daemon) and the
 //! daemon's `/api/scry` handler both call [`search_project`] / [`Index::search`].
 //!
-//! - [`scrape`] walks a project and updates `<project>/.patina/index.db` in one transaction
-//!   (schema and incremental rules in the `db` and `scrape` submodules' docs).
+//! - [`scrape()`] walks a project and updates `<project>/.patina/index.db` in one transaction
+//!   (what is indexed and the incremental rules: [`mod@scrape`]; the schema: [`db`]).
 //! - [`Index`] is an open index: open it once, search it many times (the daemon keeps one per
 //!   worker thread). Each search has an optional deadline, enforced inside SQLite.
 //! - [`query`], [`sections`], [`frontmatter`]: the pure parts (query builder, splitters).
@@ -23,13 +23,13 @@
 //! # Ok(()) }
 //! ```
 
-mod db;
+pub mod db;
 pub mod frontmatter;
 pub mod query;
-mod scrape;
+pub mod scrape;
 pub mod sections;
 
-pub use db::SCHEMA_VERSION;
+pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use scrape::{BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, scrape, scrape_with_progress};
 
 use rusqlite::{Connection, OptionalExtension};
@@ -227,6 +227,12 @@ impl Index {
     /// error. `limit` 0 means [`DEFAULT_LIMIT`]; above [`MAX_LIMIT`] it is clamped.
     /// `deadline`, if given, is enforced inside SQLite every [`DEADLINE_CHECK_OPS`]
     /// instructions; a deadline already past fails at once.
+    ///
+    /// A word found in at least half the index's rows (FTS5's `bm25()` gives it an IDF of
+    /// 1e-6, so it cannot reorder rows that match another word) is left out of a first,
+    /// cheaper query, and the full query runs only if that one returns fewer than `limit`
+    /// hits: the order is the same, scores differ by under 1e-4, and that word is not
+    /// bracketed in snippets.
     ///
     /// Errors: [`ScryError::EmptyQuery`] when the query has no word; [`ScryError::Deadline`]
     /// when interrupted (the index stays usable for the next search); [`ScryError::Index`]
