@@ -504,6 +504,12 @@ mod tests {
     }
 
     #[test]
+    fn an_index_can_move_to_a_worker_thread() {
+        fn assert_send<T: Send>() {}
+        assert_send::<Index>();
+    }
+
+    #[test]
     fn limits() {
         assert_eq!(effective_limit(0), DEFAULT_LIMIT);
         assert_eq!(effective_limit(5), 5);
