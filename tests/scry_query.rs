@@ -283,3 +283,18 @@ fn a_term_in_most_rows_does_not_change_the_ranking_and_still_fills_the_limit() {
     );
     assert_eq!(padded[..5], paths("rare", 5)[..]);
 }
+
+#[test]
+fn a_section_without_text_gets_a_snippet_of_its_title() {
+    let t = tempfile::tempdir().expect("tempdir");
+    write(
+        t.path(),
+        "heron.md",
+        "# Grey heron\n## Habitat\nWetlands.\n",
+    );
+    scry::scrape(t.path()).expect("scrape");
+    let hits = search(t.path(), "heron", 10).expect("search");
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].line, 1);
+    assert!(hits[0].snippet.contains("[heron]"), "{}", hits[0].snippet);
+}

@@ -35,7 +35,8 @@ pub struct Section {
 pub struct MarkdownDoc {
     /// Its front matter (empty if none).
     pub front_matter: FrontMatter,
-    /// First non-empty heading text, else front-matter `id`, else `stem`.
+    /// Front-matter `title`, else the first non-empty heading's text, else front-matter `id`,
+    /// else `stem`.
     pub title: String,
     /// At least one section, in file order; an empty file gives one empty section at line 1.
     pub sections: Vec<Section>,
@@ -86,7 +87,8 @@ fn fence(line: &str) -> Option<(char, usize, &str)> {
 /// code blocks (```` ``` ```` or `~~~`, closed by a run of the same character at least as long;
 /// an unclosed fence runs to the end of the file). Setext headings (underlined) are not
 /// recognised: their text stays in the body. Line numbers count the front matter, so they
-/// point into the file as it is on disk. `stem` is the title of last resort.
+/// point into the file as it is on disk. The title is the front matter's `title`, else the
+/// first heading's text, else the front matter's `id`, else `stem`.
 pub fn split_markdown(text: &str, stem: &str) -> MarkdownDoc {
     let front_matter = frontmatter::parse(text);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -94,6 +96,8 @@ pub fn split_markdown(text: &str, stem: &str) -> MarkdownDoc {
     let mut sections = Vec::new();
     // Enclosing headings: (level, text, is the title heading).
     let mut stack: Vec<(usize, &str, bool)> = Vec::new();
+    // With a front-matter title, no heading is the title: every heading is in the paths.
+    let fm_title = front_matter.get("title").map(str::to_string);
     let mut title: Option<&str> = None;
     let mut fence_open: Option<(char, usize)> = None;
     // The section being collected: its line (0 until set), heading path, body lines.
@@ -138,7 +142,7 @@ pub fn split_markdown(text: &str, stem: &str) -> MarkdownDoc {
         while stack.last().is_some_and(|(l, _, _)| *l >= level) {
             stack.pop();
         }
-        let is_title = title.is_none() && !htext.is_empty();
+        let is_title = fm_title.is_none() && title.is_none() && !htext.is_empty();
         if is_title {
             title = Some(htext);
         }
@@ -166,8 +170,8 @@ pub fn split_markdown(text: &str, stem: &str) -> MarkdownDoc {
             body: String::new(),
         });
     }
-    let title = title
-        .map(str::to_string)
+    let title = fm_title
+        .or_else(|| title.map(str::to_string))
         .or_else(|| front_matter.get("id").map(str::to_string))
         .unwrap_or_else(|| stem.to_string());
     MarkdownDoc {
@@ -298,6 +302,20 @@ mod tests {
         );
         assert_eq!(split_markdown("no heading\n", "stem").title, "stem");
         assert_eq!(split_markdown("#\n## \n### x\n", "stem").title, "x");
+    }
+
+    #[test]
+    fn front_matter_title_wins_and_then_every_heading_is_in_the_paths() {
+        let text = "---\ntitle: Hardening spec\nid: x\n---\n## Previous Session Context\nctx\n### Detail\nd\n";
+        let d = split_markdown(text, "s");
+        assert_eq!(d.title, "Hardening spec");
+        assert_eq!(
+            lines_and_paths(&d),
+            vec![
+                (5, "Previous Session Context"),
+                (7, "Previous Session Context > Detail")
+            ]
+        );
     }
 
     #[test]
