@@ -41,7 +41,9 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Version of the schema above. An index with another version is rebuilt by the next scrape
-/// (inside its transaction) and refused by search until then.
+/// (inside its transaction) and refused by search until then. Bump it also when the way files
+/// are split, titled or kinded changes: a scrape never re-splits a file whose hash is
+/// unchanged, so only a version change brings old rows up to date.
 pub const SCHEMA_VERSION: i64 = 1;
 
 /// How long a connection waits for a lock held by another connection before failing with
