@@ -1,5 +1,10 @@
-//! `patina scrape [DIR]`. STUB: the scry helper fills this.
+//! `patina scrape [DIR] [--json]`: index a project's knowledge into `DIR/.patina/index.db`.
+//! Prints a `\r`-updated progress line on stderr when stderr is a terminal, and always one
+//! summary line (or the [`crate::scry::ScrapeSummary`] as JSON) on stdout.
+use crate::scry::ScrapeSummary;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 /// Arguments of `patina scrape`.
 #[derive(Debug, clap::Args)]
@@ -11,19 +16,68 @@ pub struct ScrapeArgs {
     pub json: bool,
 }
 
+/// Minimum time between two redraws of the progress line.
+const PROGRESS_EVERY: Duration = Duration::from_millis(100);
+
 /// Runs `patina scrape`.
 pub fn run(a: ScrapeArgs) -> anyhow::Result<()> {
     let root = super::project_dir(a.dir)?;
-    scrape_and_report(&root, a.json)
+    let summary = scrape_with_terminal_progress(&root)?;
+    let line = if a.json {
+        serde_json::to_string(&summary)?
+    } else {
+        summary_line(&root, &summary)
+    };
+    // writeln! rather than println!: a closed stdout (`| head -0`) is an error, not a panic.
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{line}")?;
+    out.flush()?;
+    Ok(())
 }
 
-/// Scrapes `root` and prints the summary line (to stdout).
-pub fn scrape_and_report(root: &Path, json: bool) -> anyhow::Result<()> {
-    let s = crate::scry::scrape(root)?;
-    if json {
-        println!("{}", serde_json::to_string(&s)?);
+/// Scrapes `root`, drawing a progress line on stderr when stderr is a terminal. Used by
+/// `patina scrape` and by `patina serve` for a project without an index.
+pub fn scrape_with_terminal_progress(root: &Path) -> anyhow::Result<ScrapeSummary> {
+    let root = root.to_path_buf();
+    Ok(if std::io::stderr().is_terminal() {
+        let mut last: Option<Instant> = None;
+        let mut shown = false;
+        let mut progress = |done: u64, total: u64| {
+            if last.is_none_or(|t| t.elapsed() >= PROGRESS_EVERY) || done == total {
+                last = Some(Instant::now());
+                shown = true;
+                let mut err = std::io::stderr().lock();
+                let _ = write!(err, "\rscraping: {done}/{total} files");
+                let _ = err.flush();
+            }
+        };
+        let result = crate::scry::scrape_with_progress(&root, Some(&mut progress));
+        if shown {
+            // Erase the progress line so the summary (or an error) starts on a clean line.
+            let _ = write!(std::io::stderr().lock(), "\r\x1b[2K");
+        }
+        result?
     } else {
-        println!("{s:?}");
-    }
-    Ok(())
+        crate::scry::scrape(&root)?
+    })
+}
+
+/// The one-line summary: what was looked at, what changed, what the index holds, how long.
+pub fn summary_line(root: &Path, s: &ScrapeSummary) -> String {
+    format!(
+        "scraped {}: {} files ({} changed, {} unchanged, {} skipped: {} binary, {} huge, {} unreadable), \
+         {} removed, {} sections, {} bytes read, {:.3} s",
+        root.display(),
+        s.files,
+        s.changed,
+        s.unchanged,
+        s.skipped,
+        s.skipped_binary,
+        s.skipped_huge,
+        s.skipped_unreadable,
+        s.removed,
+        s.sections,
+        s.bytes,
+        s.seconds
+    )
 }

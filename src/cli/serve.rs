@@ -65,7 +65,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     };
     if !crate::paths::project_index_path(&project).exists() {
         eprintln!("patina: {} has no index yet; scraping it first", project.display());
-        super::scrape::scrape_and_report(&project, false)?;
+        let summary = super::scrape::scrape_with_terminal_progress(&project)?;
+        eprintln!("patina: {}", super::scrape::summary_line(&project, &summary));
     }
     server::serve(ServeConfig {
         home,

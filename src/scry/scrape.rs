@@ -1,0 +1,603 @@
+//! The scrape: walk a project, split every text file into rows, and bring
+//! `<project>/.patina/index.db` up to date in one transaction. Depends on `ignore`, `sha2`,
+//! `rusqlite`, [`crate::paths`], [`crate::fsutil`] and the splitters of this module.
+//!
+//! What is indexed (see [`scrape_with_progress`] for the counts):
+//!
+//! - every file the `ignore` crate's walk yields: `.gitignore`, `.ignore`, `.git/info/exclude`
+//!   and the global git excludes are respected even outside a git repository; hidden files
+//!   are included (git does not ignore them); `.git` and `.patina` are never entered; symbolic
+//!   links are not followed.
+//! - markdown (`.md`, `.markdown`) is split into sections at its headings
+//!   ([`super::sections::split_markdown`]); its kind is its front matter's `type`, else the
+//!   folder under the knowledge root (`core` → `core`, `surface` → `surface`, `sessions` →
+//!   `session`), else `doc`. The knowledge root is `layer/` when the project has one, else the
+//!   project itself (a bare folder of notes). Markdown outside `layer/` is split the same way,
+//!   with kind `doc` unless its front matter says otherwise.
+//! - every other text file is cut into [`super::sections::CODE_WINDOW_LINES`]-line windows
+//!   with kind `code`.
+//! - files larger than [`MAX_FILE_BYTES`] are skipped unread; files with a NUL byte in their
+//!   first [`BINARY_SNIFF_BYTES`], or that are not valid UTF-8, are skipped as binary.
+//!
+//! Incremental: a file is not read again when its size and mtime equal the stored ones and
+//! its mtime is more than [`RACY_SLACK_NS`] older than the scrape that last hashed it (git's
+//! "racily clean" rule: a file modified in the same clock tick as it was read is hashed again
+//! next time). Otherwise it is read and hashed with SHA-256; an unchanged hash only refreshes
+//! the stored size and mtime. So a rewrite that keeps both the size and an old mtime (`touch
+//! -r`, some archive extractors) goes unnoticed until the file changes again.
+
+use super::db;
+use super::sections::{self, Section};
+use crate::{fsutil, paths};
+use anyhow::Context;
+use rusqlite::{Connection, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use super::ScrapeSummary;
+
+/// Files larger than this (bytes) are skipped without being read: no knowledge note or source
+/// file is that big, and logs, dumps and bundles that are would drown the index.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// A file with a NUL byte among its first this many bytes is binary (git's heuristic).
+pub const BINARY_SNIFF_BYTES: usize = 8 * 1024;
+
+/// A file whose mtime is within this many nanoseconds of (or after) the start of the scrape
+/// that hashed it is hashed again, whatever its size and mtime: file systems stamp mtimes
+/// with a coarse clock (a jiffy on Linux, seconds on some), so an edit right after that read
+/// could keep the same mtime.
+pub const RACY_SLACK_NS: i64 = 2_000_000_000;
+
+/// Names never entered by the walk, at any depth: git's own data and patina's state.
+const SKIP_NAMES: [&str; 2] = [".git", ".patina"];
+
+/// How `.patina/` is hidden from git: a `.gitignore` inside it that ignores everything.
+const STATE_GITIGNORE: &str = "*\n";
+
+/// The line added to the project's `.gitignore` when the project is a git repository.
+const PROJECT_GITIGNORE_LINE: &str = ".patina/";
+
+/// Lines that already keep `.patina/` out of git.
+const PROJECT_GITIGNORE_EQUIVALENTS: [&str; 6] = [
+    ".patina",
+    ".patina/",
+    "/.patina",
+    "/.patina/",
+    ".patina/*",
+    "/.patina/*",
+];
+
+/// Status of a row in `files`.
+const INDEXED: &str = "indexed";
+const BINARY: &str = "binary";
+const HUGE: &str = "huge";
+
+/// What the index knew about a file before this scrape.
+struct Known {
+    id: i64,
+    size: i64,
+    mtime_ns: i64,
+    sha256: Option<Vec<u8>>,
+    status: String,
+    scraped_ns: i64,
+    first_row: i64,
+    rows: i64,
+}
+
+/// A regular file the walk yielded.
+struct Found {
+    rel: String,
+    abs: PathBuf,
+    size: u64,
+    mtime_ns: i64,
+}
+
+/// Indexes the project at `root` into `<root>/.patina/index.db`; see [`scrape_with_progress`].
+pub fn scrape(root: &Path) -> anyhow::Result<ScrapeSummary> {
+    scrape_with_progress(root, None)
+}
+
+/// Indexes the project at `root` into `<root>/.patina/index.db`, calling `progress(done,
+/// total)` (counts of files) after each file when given.
+///
+/// Creates `<root>/.patina/` with mode 0700 (refusing a symlink, another owner or a loose
+/// mode there) holding a `.gitignore` of `*`, and, when `<root>/.git` exists, adds `.patina/`
+/// to `<root>/.gitignore` unless an equivalent line is there. Concurrent scrapes of one
+/// project are serialized by a lock file (`.patina/scrape.lock`); the whole update is one
+/// SQLite transaction, so a crash or `kill -9` leaves the previous index as it was, and
+/// readers (the daemon) see either the old index or the new one. The index file is never
+/// deleted or replaced.
+///
+/// Errors (one line, naming the path): `root` missing or not a directory, `.patina/`
+/// unusable, the index unreadable (not a database, corrupt, locked beyond
+/// [`db::BUSY_TIMEOUT`]), or a write failure. A file that cannot be read is not an error: it
+/// is counted in `skipped_unreadable` and left out of the index.
+pub fn scrape_with_progress(
+    root: &Path,
+    mut progress: Option<&mut dyn FnMut(u64, u64)>,
+) -> anyhow::Result<ScrapeSummary> {
+    let started = Instant::now();
+    let started_ns = unix_nanos(SystemTime::now());
+    let md = fs::metadata(root).with_context(|| format!("project directory {}", root.display()))?;
+    anyhow::ensure!(
+        md.is_dir(),
+        "project directory {} is not a directory",
+        root.display()
+    );
+
+    let state = paths::project_state_dir(root);
+    fsutil::ensure_private_dir(&state)?;
+    hide_state_dir(root, &state)?;
+    let _lock = fsutil::lock_exclusive(&state.join("scrape.lock"))?;
+
+    let index_path = paths::project_index_path(root);
+    let mut conn = db::open_for_write(&index_path).map_err(|e| index_error(&index_path, e))?;
+    let (found, walk_errors) = walk(root);
+
+    let mut summary = ScrapeSummary {
+        files: found.len() as u64 + walk_errors,
+        skipped_unreadable: walk_errors,
+        ..ScrapeSummary::default()
+    };
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(|e| index_error(&index_path, e))?;
+    db::ensure_schema(&tx).map_err(|e| index_error(&index_path, e))?;
+    let mut known = load_known(&tx).map_err(|e| index_error(&index_path, e))?;
+    let mut next_row: i64 = tx
+        .query_row("SELECT coalesce(max(rowid), 0) + 1 FROM docs", [], |r| {
+            r.get(0)
+        })
+        .map_err(|e| index_error(&index_path, e))?;
+    let knowledge = root.join("layer").is_dir().then_some("layer/");
+
+    let total = found.len() as u64;
+    for (i, f) in found.iter().enumerate() {
+        let old = known.remove(&f.rel);
+        update_file(
+            &tx,
+            f,
+            old,
+            knowledge,
+            started_ns,
+            &mut next_row,
+            &mut summary,
+        )
+        .with_context(|| format!("indexing {}", f.abs.display()))?;
+        if let Some(p) = progress.as_mut() {
+            p(i as u64 + 1, total);
+        }
+    }
+    for old in known.values() {
+        delete_file(&tx, old).map_err(|e| index_error(&index_path, e))?;
+        summary.removed += 1;
+    }
+    summary.sections = tx
+        .query_row(
+            "SELECT coalesce(sum(rows), 0) FROM files WHERE status = ?1",
+            [INDEXED],
+            |r| r.get::<_, i64>(0),
+        )
+        .map_err(|e| index_error(&index_path, e))? as u64;
+    tx.commit().map_err(|e| index_error(&index_path, e))?;
+    summary.skipped = summary.skipped_binary + summary.skipped_huge + summary.skipped_unreadable;
+    summary.seconds = started.elapsed().as_secs_f64();
+    Ok(summary)
+}
+
+/// The one-line error for a failure on the index file, with the fix when there is one.
+fn index_error(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+    let hint = match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+            " (it is only a cache: remove it and run `patina scrape` again)"
+        }
+        Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+            " (another process holds it locked)"
+        }
+        _ => "",
+    };
+    anyhow::anyhow!("index {}: {e}{hint}", path.display())
+}
+
+/// Keeps `.patina/` out of git: `.patina/.gitignore` with `*`, and `.patina/` in the project's
+/// `.gitignore` when the project is a git repository. Writes nothing when both are in place.
+fn hide_state_dir(root: &Path, state: &Path) -> anyhow::Result<()> {
+    let inner = state.join(".gitignore");
+    if fs::read(&inner).ok().as_deref() != Some(STATE_GITIGNORE.as_bytes()) {
+        fsutil::write_atomic(&inner, STATE_GITIGNORE.as_bytes())?;
+    }
+    if fs::symlink_metadata(root.join(".git")).is_err() {
+        return Ok(());
+    }
+    let outer = root.join(".gitignore");
+    let current = match fs::read(&outer) {
+        Ok(b) => b,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(anyhow::anyhow!("{}: {e}", outer.display())),
+    };
+    let listed = String::from_utf8_lossy(&current)
+        .lines()
+        .any(|l| PROJECT_GITIGNORE_EQUIVALENTS.contains(&l.trim()));
+    if listed {
+        return Ok(());
+    }
+    let mut add = String::new();
+    if !current.is_empty() && !current.ends_with(b"\n") {
+        add.push('\n');
+    }
+    add.push_str(PROJECT_GITIGNORE_LINE);
+    add.push('\n');
+    fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(0o644)
+        .open(&outer)
+        .and_then(|mut f| f.write_all(add.as_bytes()))
+        .with_context(|| format!("adding {PROJECT_GITIGNORE_LINE} to {}", outer.display()))
+}
+
+/// Walks the project: the regular files to consider, sorted by relative path, and the number
+/// of entries that could not be read (walk errors, non-UTF-8 names).
+fn walk(root: &Path) -> (Vec<Found>, u64) {
+    let mut found = Vec::new();
+    let mut errors = 0u64;
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .require_git(false)
+        .follow_links(false)
+        .filter_entry(|e| e.depth() == 0 || !SKIP_NAMES.iter().any(|n| e.file_name() == *n))
+        .build();
+    for entry in walker {
+        let Ok(entry) = entry else {
+            errors += 1;
+            continue;
+        };
+        if !entry.file_type().is_some_and(|t| t.is_file()) {
+            continue; // directories, symlinks, sockets, fifos
+        }
+        let Some(rel) = relative(root, entry.path()) else {
+            errors += 1;
+            continue;
+        };
+        let Ok(md) = entry.metadata() else {
+            errors += 1;
+            continue;
+        };
+        found.push(Found {
+            rel,
+            abs: entry.path().to_path_buf(),
+            size: md.len(),
+            mtime_ns: md.mtime().saturating_mul(1_000_000_000) + md.mtime_nsec(),
+        });
+    }
+    found.sort_by(|a, b| a.rel.cmp(&b.rel));
+    (found, errors)
+}
+
+/// `path` relative to `root`, `/`-separated; `None` if a component is not UTF-8.
+fn relative(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
+    Some(parts?.join("/"))
+}
+
+fn load_known(conn: &Connection) -> rusqlite::Result<HashMap<String, Known>> {
+    let mut stmt = conn.prepare(
+        "SELECT id, path, size, mtime_ns, sha256, status, scraped_ns, first_row, rows FROM files",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(1)?,
+            Known {
+                id: r.get(0)?,
+                size: r.get(2)?,
+                mtime_ns: r.get(3)?,
+                sha256: r.get(4)?,
+                status: r.get(5)?,
+                scraped_ns: r.get(6)?,
+                first_row: r.get(7)?,
+                rows: r.get(8)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// What reading a file gave.
+enum Content {
+    Huge,
+    Binary,
+    Text(String),
+}
+
+/// Brings one file's rows up to date and counts it in `s`.
+fn update_file(
+    conn: &Connection,
+    f: &Found,
+    old: Option<Known>,
+    knowledge: Option<&str>,
+    started_ns: i64,
+    next_row: &mut i64,
+    s: &mut ScrapeSummary,
+) -> anyhow::Result<()> {
+    let size = i64::try_from(f.size).unwrap_or(i64::MAX);
+    if let Some(o) = &old
+        && o.size == size
+        && o.mtime_ns == f.mtime_ns
+        && f.mtime_ns.saturating_add(RACY_SLACK_NS) < o.scraped_ns
+    {
+        count(s, &o.status);
+        return Ok(());
+    }
+    let (content, hash) = if f.size > MAX_FILE_BYTES {
+        (Content::Huge, None)
+    } else {
+        match read_capped(&f.abs) {
+            Ok(bytes) => {
+                s.bytes += bytes.len() as u64;
+                if bytes.len() as u64 > MAX_FILE_BYTES {
+                    (Content::Huge, None)
+                } else {
+                    let hash = Sha256::digest(&bytes).to_vec();
+                    if let Some(o) = &old
+                        && o.sha256.as_deref() == Some(&hash[..])
+                    {
+                        // Same content: refresh what the quick check compares, nothing else.
+                        conn.prepare_cached(
+                            "UPDATE files SET size = ?2, mtime_ns = ?3, scraped_ns = ?4 WHERE id = ?1",
+                        )?
+                        .execute(params![o.id, size, f.mtime_ns, started_ns])?;
+                        count(s, &o.status);
+                        return Ok(());
+                    }
+                    (classify(bytes), Some(hash))
+                }
+            }
+            Err(_) => {
+                // Unreadable now (permissions, vanished mid-walk): leave it out of the index.
+                if let Some(o) = &old {
+                    delete_file(conn, o)?;
+                }
+                s.skipped_unreadable += 1;
+                return Ok(());
+            }
+        }
+    };
+    if let Some(o) = &old {
+        delete_rows(conn, o)?;
+    }
+    let first_row = *next_row;
+    let (status, rows) = match content {
+        Content::Huge => {
+            s.skipped_huge += 1;
+            (HUGE, 0)
+        }
+        Content::Binary => {
+            s.skipped_binary += 1;
+            (BINARY, 0)
+        }
+        Content::Text(text) => {
+            let rows = insert_rows(conn, &f.rel, &text, knowledge, first_row)?;
+            *next_row += rows;
+            s.changed += 1;
+            (INDEXED, rows)
+        }
+    };
+    conn.prepare_cached(
+        "INSERT INTO files(path, size, mtime_ns, sha256, status, scraped_ns, first_row, rows)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+         ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ns = ?3, sha256 = ?4, status = ?5,
+           scraped_ns = ?6, first_row = ?7, rows = ?8",
+    )?
+    .execute(params![
+        f.rel, size, f.mtime_ns, hash, status, started_ns, first_row, rows
+    ])?;
+    Ok(())
+}
+
+/// Counts a file whose stored state is still right.
+fn count(s: &mut ScrapeSummary, status: &str) {
+    match status {
+        BINARY => s.skipped_binary += 1,
+        HUGE => s.skipped_huge += 1,
+        _ => s.unchanged += 1,
+    }
+}
+
+/// Reads at most [`MAX_FILE_BYTES`] + 1 bytes (a file may grow after its `stat`).
+fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    File::open(path)?
+        .take(MAX_FILE_BYTES + 1)
+        .read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+fn classify(bytes: Vec<u8>) -> Content {
+    if bytes[..bytes.len().min(BINARY_SNIFF_BYTES)].contains(&0) {
+        return Content::Binary;
+    }
+    match String::from_utf8(bytes) {
+        Ok(text) => Content::Text(text),
+        Err(_) => Content::Binary,
+    }
+}
+
+/// Whether `rel` is a markdown file, by extension (case-insensitive).
+fn is_markdown(rel: &str) -> bool {
+    let ext = rel.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
+    !ext.contains('/') && (ext.eq_ignore_ascii_case("md") || ext.eq_ignore_ascii_case("markdown"))
+}
+
+/// Kind of a markdown file: front matter `type`, else its folder under the knowledge root,
+/// else `doc`. `knowledge` is `Some("layer/")` or `None` (the project root is the knowledge
+/// root).
+pub(crate) fn markdown_kind(rel: &str, fm_type: Option<&str>, knowledge: Option<&str>) -> String {
+    if let Some(t) = fm_type.map(str::trim).filter(|t| !t.is_empty()) {
+        return t.chars().take(64).collect::<String>().to_lowercase();
+    }
+    let under = match knowledge {
+        Some(prefix) => rel.strip_prefix(prefix),
+        None => Some(rel),
+    };
+    let folder = under
+        .and_then(|u| u.split_once('/'))
+        .map(|(first, _)| first);
+    match folder {
+        Some("core") => "core",
+        Some("surface") => "surface",
+        Some("sessions") => "session",
+        _ => "doc",
+    }
+    .to_string()
+}
+
+/// Splits `text` and inserts its rows with rowids from `first_row`; returns how many.
+fn insert_rows(
+    conn: &Connection,
+    rel: &str,
+    text: &str,
+    knowledge: Option<&str>,
+    first_row: i64,
+) -> rusqlite::Result<i64> {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let (title, kind, secs): (String, String, Vec<Section>) = if is_markdown(rel) {
+        let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name);
+        let doc = sections::split_markdown(text, stem);
+        let kind = markdown_kind(rel, doc.front_matter.get("type"), knowledge);
+        (doc.title, kind, doc.sections)
+    } else {
+        (
+            name.to_string(),
+            "code".to_string(),
+            sections::split_code(text),
+        )
+    };
+    let mut stmt = conn.prepare_cached(
+        "INSERT INTO docs(rowid, title, headings, body, path, doc_title, kind, line)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    )?;
+    let mut row = first_row;
+    for (i, sec) in secs.iter().enumerate() {
+        let indexed_title = if i == 0 { title.as_str() } else { "" };
+        stmt.execute(params![
+            row,
+            indexed_title,
+            sec.headings,
+            sec.body,
+            rel,
+            title,
+            kind,
+            sec.line as i64
+        ])?;
+        row += 1;
+    }
+    Ok(row - first_row)
+}
+
+fn delete_rows(conn: &Connection, k: &Known) -> rusqlite::Result<()> {
+    if k.rows > 0 {
+        conn.prepare_cached("DELETE FROM docs WHERE rowid >= ?1 AND rowid < ?2")?
+            .execute(params![k.first_row, k.first_row + k.rows])?;
+    }
+    Ok(())
+}
+
+fn delete_file(conn: &Connection, k: &Known) -> rusqlite::Result<()> {
+    delete_rows(conn, k)?;
+    conn.prepare_cached("DELETE FROM files WHERE id = ?1")?
+        .execute([k.id])?;
+    Ok(())
+}
+
+fn unix_nanos(t: SystemTime) -> i64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0)
+}
+
+/// Looks up one file's stored hash (tests).
+#[cfg(test)]
+fn stored_hash(conn: &Connection, rel: &str) -> Option<Vec<u8>> {
+    use rusqlite::OptionalExtension;
+    conn.query_row("SELECT sha256 FROM files WHERE path = ?1", [rel], |r| {
+        r.get(0)
+    })
+    .optional()
+    .ok()
+    .flatten()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_comes_from_front_matter_then_folder_then_doc() {
+        let l = Some("layer/");
+        assert_eq!(
+            markdown_kind("layer/core/a.md", Some("Belief"), l),
+            "belief"
+        );
+        assert_eq!(markdown_kind("layer/core/a.md", None, l), "core");
+        assert_eq!(markdown_kind("layer/surface/x/y/a.md", None, l), "surface");
+        assert_eq!(
+            markdown_kind("layer/sessions/a.md", Some("  "), l),
+            "session"
+        );
+        assert_eq!(markdown_kind("layer/a.md", None, l), "doc");
+        assert_eq!(markdown_kind("layer/other/a.md", None, l), "doc");
+        assert_eq!(markdown_kind("core/a.md", None, l), "doc", "outside layer/");
+        assert_eq!(
+            markdown_kind("core/a.md", None, None),
+            "core",
+            "bare notes folder"
+        );
+        assert_eq!(markdown_kind("sessions/a.md", None, None), "session");
+    }
+
+    #[test]
+    fn markdown_is_recognised_by_extension() {
+        assert!(is_markdown("a/b.md"));
+        assert!(is_markdown("B.MARKDOWN"));
+        assert!(!is_markdown("a.md/b"));
+        assert!(!is_markdown("md"));
+        assert!(!is_markdown("a.rs"));
+    }
+
+    #[test]
+    fn binary_means_nul_in_sniff_window_or_invalid_utf8() {
+        assert!(matches!(classify(b"ab\0c".to_vec()), Content::Binary));
+        assert!(matches!(classify(vec![b'a', 0xff, 0xfe]), Content::Binary));
+        assert!(matches!(classify(Vec::new()), Content::Text(_)));
+        assert!(matches!(classify("é\r\n".into()), Content::Text(_)));
+    }
+
+    #[test]
+    fn racy_file_is_rehashed_and_its_new_content_indexed() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        fs::write(root.join("a.txt"), "first\n").unwrap();
+        scrape(root).unwrap();
+        // Same size, same mtime, new content, written right after the scrape read it.
+        let md = fs::metadata(root.join("a.txt")).unwrap();
+        fs::write(root.join("a.txt"), "secnd\n").unwrap();
+        let f = File::options()
+            .write(true)
+            .open(root.join("a.txt"))
+            .unwrap();
+        f.set_modified(md.modified().unwrap()).unwrap();
+        drop(f);
+        let s = scrape(root).unwrap();
+        assert_eq!(s.changed, 1, "{s:?}");
+        let conn = Connection::open(paths::project_index_path(root)).unwrap();
+        let want = Sha256::digest(b"secnd\n").to_vec();
+        assert_eq!(stored_hash(&conn, "a.txt"), Some(want));
+    }
+}

@@ -1,0 +1,477 @@
+//! `patina scrape`: the real binary on fixture projects built in temp dirs. What it indexes,
+//! what it skips, where it keeps the index, how it updates it, and that a killed scrape
+//! leaves the previous index whole.
+
+use patina::scry::{self, Hit, ScrapeSummary};
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+fn write(root: &Path, rel: &str, content: impl AsRef<[u8]>) {
+    let p = root.join(rel);
+    fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
+    fs::write(p, content).expect("write fixture");
+}
+
+fn patina(home: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_patina"));
+    c.env("PATINA_HOME", home).stdin(Stdio::null());
+    c
+}
+
+fn run(args: &[&str], dir: &Path) -> Output {
+    let home = tempfile::tempdir().expect("home");
+    patina(home.path())
+        .args(args)
+        .arg(dir)
+        .output()
+        .expect("run patina")
+}
+
+/// Runs `patina scrape DIR --json` and parses the summary.
+fn scrape(dir: &Path) -> ScrapeSummary {
+    let out = run(&["scrape", "--json"], dir);
+    assert!(
+        out.status.success(),
+        "scrape failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("summary JSON")
+}
+
+fn search(root: &Path, q: &str) -> Vec<Hit> {
+    scry::search_project(root, q, 100, None)
+        .expect("search")
+        .results
+}
+
+fn paths(hits: &[Hit]) -> Vec<&str> {
+    hits.iter().map(|h| h.path.as_str()).collect()
+}
+
+/// A project with layer/ notes of every kind, a README, code, a binary and ignored files.
+fn fixture() -> tempfile::TempDir {
+    let t = tempfile::tempdir().expect("tempdir");
+    let r = t.path();
+    fs::create_dir(r.join(".git")).expect("mkdir .git");
+    write(r, ".git/config", "ignoredword\n");
+    write(r, ".gitignore", "target/\n*.log\n");
+    write(
+        r,
+        "layer/core/principles.md",
+        "---\nid: principles\ntags: [design, rules]\nstatus: active\n---\n\n# Principles of Quill\n\n\
+         Quill keeps its tools small.\n\n## Small tools\nEach tool does one thing well.\n\n\
+         ## Errors\nEvery error names the file and the fix.\n",
+    );
+    write(
+        r,
+        "layer/surface/design.md",
+        "---\ntype: spec\nid: heron-spec\nconfidence:\n  score: 0.9\n---\n# Heron parser\n\
+         The parser reads tokens.\n\n## Implementation\nA hand-written loop over bytes.\n",
+    );
+    write(
+        r,
+        "layer/surface/beliefs/small-commits.md",
+        "---\ntype: belief\nid: small-commits\n---\nNo heading here, only a belief about commits.\n",
+    );
+    write(
+        r,
+        "layer/sessions/20250101-093000.md",
+        "# Session: wiring the lantern\n**ID**: 20250101-093000\n**Started**: 2025-01-01T09:30:00Z\n\n\
+         ## Goals\n- [ ] light the lantern\n",
+    );
+    write(r, "README.md", "# Quill\nA toolbox.\n");
+    let code: String = (1..=50)
+        .map(|i| format!("// line {i} of the quill binary\n"))
+        .collect();
+    write(r, "src/main.rs", code);
+    write(r, "src/logo.bin", b"\x89PNG\r\n\x1a\n\0\0\0IHDR");
+    write(r, "debug.log", "ignoredword\n");
+    write(r, "target/out.txt", "ignoredword\n");
+    t
+}
+
+#[test]
+fn scrape_indexes_notes_and_code_and_skips_binary_and_ignored_files() {
+    let t = fixture();
+    let s = scrape(t.path());
+    // .gitignore, README.md, 4 layer notes, main.rs, logo.bin; not .git/, target/, *.log.
+    assert_eq!(s.files, 8, "{s:?}");
+    assert_eq!(s.changed, 7, "{s:?}");
+    assert_eq!((s.skipped, s.skipped_binary), (1, 1), "{s:?}");
+    assert_eq!((s.unchanged, s.removed, s.skipped_huge), (0, 0, 0), "{s:?}");
+    // principles 3, design 2, belief 1, session 2, README 1, main.rs 2 windows, .gitignore 1.
+    assert_eq!(s.sections, 12, "{s:?}");
+    assert!(s.bytes > 0 && s.seconds >= 0.0);
+
+    let root = t.path();
+    assert!(
+        search(root, "ignoredword").is_empty(),
+        "ignored files and .git are not indexed"
+    );
+    let kind_of = |q: &str, path: &str| -> (String, String) {
+        let hits = search(root, q);
+        let h = hits
+            .iter()
+            .find(|h| h.path == path)
+            .unwrap_or_else(|| panic!("{q:?} should find {path}: {:?}", paths(&hits)));
+        (h.kind.clone(), h.title.clone())
+    };
+    assert_eq!(
+        kind_of("quill", "layer/core/principles.md"),
+        ("core".into(), "Principles of Quill".into())
+    );
+    assert_eq!(
+        kind_of("heron", "layer/surface/design.md"),
+        ("spec".into(), "Heron parser".into())
+    );
+    assert_eq!(
+        kind_of("belief", "layer/surface/beliefs/small-commits.md"),
+        ("belief".into(), "small-commits".into())
+    );
+    assert_eq!(
+        kind_of("lantern", "layer/sessions/20250101-093000.md"),
+        ("session".into(), "Session: wiring the lantern".into())
+    );
+    assert_eq!(
+        kind_of("toolbox", "README.md"),
+        ("doc".into(), "Quill".into())
+    );
+    assert_eq!(
+        kind_of("binary", "src/main.rs"),
+        ("code".into(), "main.rs".into())
+    );
+    let windows: Vec<u64> = search(root, "binary")
+        .iter()
+        .filter(|h| h.path == "src/main.rs")
+        .map(|h| h.line)
+        .collect();
+    let mut sorted = windows.clone();
+    sorted.sort();
+    assert_eq!(sorted, vec![1, 41], "40-line windows");
+}
+
+#[test]
+fn state_dir_is_private_and_git_ignored() {
+    let t = fixture();
+    scrape(t.path());
+    scrape(t.path());
+    let state = t.path().join(".patina");
+    let mode = fs::metadata(&state)
+        .expect("state dir")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o700);
+    assert_eq!(
+        fs::read_to_string(state.join(".gitignore")).expect("inner"),
+        "*\n"
+    );
+    let outer = fs::read_to_string(t.path().join(".gitignore")).expect("outer");
+    assert_eq!(
+        outer, "target/\n*.log\n.patina/\n",
+        "added once, after the user's lines"
+    );
+
+    // Not a git repository: no .gitignore is created in the project.
+    let bare = tempfile::tempdir().expect("tempdir");
+    write(bare.path(), "note.md", "# Note\n");
+    scrape(bare.path());
+    assert!(!bare.path().join(".gitignore").exists());
+    assert!(bare.path().join(".patina/.gitignore").exists());
+
+    // A .gitignore without a final newline, in a repo whose .git is a file (a worktree).
+    let wt = tempfile::tempdir().expect("tempdir");
+    write(wt.path(), ".git", "gitdir: /elsewhere\n");
+    write(wt.path(), ".gitignore", "*.tmp");
+    scrape(wt.path());
+    let g = fs::read_to_string(wt.path().join(".gitignore")).expect("gitignore");
+    assert_eq!(g, "*.tmp\n.patina/\n");
+}
+
+#[test]
+fn existing_equivalent_gitignore_line_is_respected() {
+    let t = tempfile::tempdir().expect("tempdir");
+    fs::create_dir(t.path().join(".git")).expect("mkdir");
+    write(t.path(), ".gitignore", "/.patina\n");
+    scrape(t.path());
+    let g = fs::read_to_string(t.path().join(".gitignore")).expect("gitignore");
+    assert_eq!(g, "/.patina\n");
+}
+
+#[test]
+fn rescrape_skips_unchanged_files() {
+    let t = fixture();
+    let first = scrape(t.path());
+    let second = scrape(t.path());
+    assert_eq!(second.changed, 0, "{second:?}");
+    assert_eq!(second.unchanged, first.changed, "{second:?}");
+    assert_eq!(second.skipped_binary, 1, "{second:?}");
+    assert_eq!(
+        (second.files, second.sections),
+        (first.files, first.sections)
+    );
+    assert_eq!(second.removed, 0);
+}
+
+#[test]
+fn editing_one_file_reindexes_only_it() {
+    let t = fixture();
+    scrape(t.path());
+    let design = t.path().join("layer/surface/design.md");
+    let mut text = fs::read_to_string(&design).expect("read");
+    text.push_str("\n## Zeppelin mode\nAn airship option.\n");
+    fs::write(&design, text).expect("write");
+    let s = scrape(t.path());
+    assert_eq!((s.changed, s.unchanged, s.removed), (1, 6, 0), "{s:?}");
+    assert_eq!(s.sections, 13);
+    let hits = search(t.path(), "zeppelin");
+    assert_eq!(paths(&hits), vec!["layer/surface/design.md"]);
+    assert_eq!(hits[0].line, 13, "the new heading's line");
+}
+
+#[test]
+fn deleting_a_file_removes_its_hits() {
+    let t = fixture();
+    scrape(t.path());
+    assert!(!search(t.path(), "lantern").is_empty());
+    fs::remove_file(t.path().join("layer/sessions/20250101-093000.md")).expect("rm");
+    let s = scrape(t.path());
+    assert_eq!((s.removed, s.changed, s.files), (1, 0, 7), "{s:?}");
+    assert_eq!(s.sections, 10);
+    assert!(search(t.path(), "lantern").is_empty());
+    // Newly ignored counts as gone too.
+    write(t.path(), ".ignore", "README.md\n");
+    let s = scrape(t.path());
+    assert_eq!(s.removed, 1, "{s:?}");
+    assert!(search(t.path(), "toolbox").is_empty());
+}
+
+#[test]
+fn bare_folder_of_notes_without_layer_works() {
+    let t = tempfile::tempdir().expect("tempdir");
+    write(t.path(), "core/ideas.md", "# Ideas\nA marmalade idea.\n");
+    write(
+        t.path(),
+        "sessions/monday.md",
+        "# Monday\nMarmalade again.\n",
+    );
+    write(t.path(), "loose.md", "Just marmalade, no heading.\n");
+    let s = scrape(t.path());
+    assert_eq!((s.files, s.changed, s.sections), (3, 3, 3), "{s:?}");
+    let mut got: Vec<(String, String, String)> = search(t.path(), "marmalade")
+        .into_iter()
+        .map(|h| (h.path, h.kind, h.title))
+        .collect();
+    got.sort();
+    let want = [
+        ("core/ideas.md", "core", "Ideas"),
+        ("loose.md", "doc", "loose"),
+        ("sessions/monday.md", "session", "Monday"),
+    ];
+    let want: Vec<(String, String, String)> = want
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
+fn summary_is_one_line_on_stdout_and_no_progress_without_a_terminal() {
+    let t = fixture();
+    let out = run(&["scrape"], t.path());
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    for word in [
+        "8 files",
+        "7 changed",
+        "1 skipped",
+        "0 removed",
+        "12 sections",
+        "bytes read",
+    ] {
+        assert!(stdout.contains(word), "{word:?} missing from {stdout}");
+    }
+    assert!(
+        out.stderr.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn errors_are_one_line_naming_the_path() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let check = |dir: &Path, needle: &str| {
+        let out = run(&["scrape"], dir);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.contains(needle), "{needle:?} not in {err}");
+        assert!(out.stdout.is_empty());
+    };
+    let missing = t.path().join("no-such-dir");
+    check(&missing, &missing.display().to_string());
+
+    let file = t.path().join("a-file");
+    write(t.path(), "a-file", "x");
+    check(&file, "is not a directory");
+
+    let proj = t.path().join("proj");
+    write(&proj, "note.md", "# N\n");
+    fs::create_dir(proj.join(".patina")).expect("mkdir");
+    fs::set_permissions(proj.join(".patina"), fs::Permissions::from_mode(0o700)).expect("chmod");
+    write(&proj, ".patina/index.db", vec![b'x'; 8192]);
+    let index = proj.join(".patina/index.db").display().to_string();
+    check(&proj, &index);
+    // The broken file was left alone: it is the user's to remove.
+    assert_eq!(
+        fs::read(proj.join(".patina/index.db")).expect("read"),
+        vec![b'x'; 8192]
+    );
+}
+
+#[test]
+fn hostile_files_do_not_break_the_scrape() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let r = t.path();
+    write(
+        r,
+        "crlf.md",
+        "---\r\nid: c\r\n---\r\n# CRLF title\r\n\r\n## Second\r\nwindmill\r\n",
+    );
+    write(
+        r,
+        "open-front-matter.md",
+        "---\nid: never closed\n# Heading\nwindmill\n",
+    );
+    write(r, "empty.md", "");
+    write(r, "empty.txt", "");
+    write(r, "latin1.txt", b"caf\xe9 windmill\n");
+    write(
+        r,
+        "long-line.txt",
+        format!("{} windmill\n", "x".repeat(500_000)),
+    );
+    write(r, "huge.txt", "windmill\n".repeat(130_000));
+    use std::os::unix::ffi::OsStrExt;
+    let bad_name = std::ffi::OsStr::from_bytes(b"bad-\xff-name.txt");
+    fs::write(r.join(bad_name), "windmill\n").expect("write bad name");
+    std::os::unix::fs::symlink(r, r.join("loop")).expect("symlink loop");
+    std::os::unix::fs::symlink(r.join("nowhere"), r.join("dangling")).expect("dangling");
+    rustix::fs::mknodat(
+        rustix::fs::CWD,
+        r.join("fifo"),
+        rustix::fs::FileType::Fifo,
+        rustix::fs::Mode::from_raw_mode(0o600),
+        0,
+    )
+    .expect("mkfifo");
+
+    let s = scrape(r);
+    assert_eq!(s.files, 8, "{s:?}");
+    assert_eq!(s.changed, 5, "{s:?}");
+    assert_eq!(
+        (s.skipped_binary, s.skipped_huge, s.skipped_unreadable),
+        (1, 1, 1),
+        "{s:?}"
+    );
+    let mut hits: Vec<(String, u64)> = search(r, "windmill")
+        .into_iter()
+        .map(|h| (h.path, h.line))
+        .collect();
+    hits.sort();
+    assert_eq!(
+        hits,
+        vec![
+            ("crlf.md".to_string(), 6),
+            ("long-line.txt".to_string(), 1),
+            ("open-front-matter.md".to_string(), 3),
+        ]
+    );
+    assert!(fs::metadata(r.join("huge.txt")).expect("md").len() > scry::MAX_FILE_BYTES);
+    // And again, unchanged.
+    let again = scrape(r);
+    assert_eq!((again.changed, again.unchanged), (0, 5), "{again:?}");
+}
+
+/// Project with one note already indexed, then 3000 generated files scraped by a process that
+/// is SIGKILLed mid-run: the previous index must open and answer as before.
+#[test]
+fn kill_9_mid_scrape_leaves_the_previous_index_whole() {
+    const N: usize = 3000;
+    let mut delay = Duration::from_millis(150);
+    let mut caught = false;
+    let mut tries = Vec::new();
+    for _attempt in 0..40 {
+        let t = tempfile::tempdir().expect("tempdir");
+        let root = t.path();
+        write(
+            root,
+            "layer/core/old.md",
+            "# Old note\n\n## Orchids\nThe orchid survives.\n",
+        );
+        scrape(root);
+        let body: String = (0..30)
+            .map(|i| format!("generated filler line {i} about nothing in particular\n"))
+            .collect();
+        for i in 0..N {
+            write(root, &format!("gen/f{i:04}.txt"), format!("zq{i}x\n{body}"));
+        }
+        let home = tempfile::tempdir().expect("home");
+        let mut child = patina(home.path())
+            .arg("scrape")
+            .arg(root)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        std::thread::sleep(delay);
+        if child.try_wait().expect("try_wait").is_some() {
+            tries.push(format!("{delay:?}: finished"));
+            delay /= 2;
+            continue;
+        }
+        child.kill().expect("SIGKILL");
+        child.wait().expect("wait");
+        let wal = root.join(".patina/index.db-wal");
+        let wal_len = fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+        let first = search(root, &format!("zq{}x", 0));
+        let last = search(root, &format!("zq{}x", N - 1));
+        match (first.is_empty(), last.is_empty()) {
+            (false, false) => {
+                // Killed after its commit: too late to prove anything; try earlier.
+                tries.push(format!("{delay:?}: committed"));
+                delay = delay * 2 / 3;
+                continue;
+            }
+            (false, true) | (true, false) => panic!("a partial scrape is visible after kill -9"),
+            (true, true) => {}
+        }
+        if wal_len == 0 {
+            // Killed before the transaction wrote anything: not mid-run yet.
+            tries.push(format!("{delay:?}: too early"));
+            delay = delay * 3 / 2;
+            continue;
+        }
+        // Mid-run: the previous index is whole.
+        let old = search(root, "orchid");
+        assert_eq!(paths(&old), vec!["layer/core/old.md"]);
+        assert_eq!(old[0].line, 3);
+        assert_eq!(old[0].title, "Old note");
+        // And the next scrape finishes the job.
+        let s = scrape(root);
+        assert_eq!(s.changed as usize, N, "{s:?}");
+        assert_eq!(s.unchanged, 1, "{s:?}");
+        assert_eq!(
+            paths(&search(root, &format!("zq{}x", N - 1))),
+            vec![format!("gen/f{:04}.txt", N - 1)]
+        );
+        eprintln!("caught after {tries:?} at {delay:?}, wal {wal_len} bytes");
+        caught = true;
+        break;
+    }
+    assert!(caught, "never caught a scrape mid-run: {tries:?}");
+}
