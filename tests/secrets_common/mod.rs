@@ -44,9 +44,9 @@ impl World {
     /// `patina ARGS` with this world's PATINA_HOME and identity, no keyring, no D-Bus, run
     /// in `work/`.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = self.bare_cmd(args);
-        c.env("PATINA_IDENTITY", &self.identity)
-            .env("PATINA_NO_KEYRING", "1");
+        let mut c = Command::new(BIN);
+        c.args(args);
+        self.configure(&mut c, true);
         c
     }
 
@@ -54,8 +54,15 @@ impl World {
     /// cannot reach a bus: D-Bus variables are unset and XDG_RUNTIME_DIR is empty).
     pub fn bare_cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.args(args)
-            .current_dir(self.work())
+        c.args(args);
+        self.configure(&mut c, false);
+        c
+    }
+
+    /// Gives `c` this world's environment and `work/` as its directory; with `identity`,
+    /// also PATINA_IDENTITY and PATINA_NO_KEYRING.
+    pub fn configure(&self, c: &mut Command, identity: bool) {
+        c.current_dir(self.work())
             .env("PATINA_HOME", self.home())
             .env_remove("PATINA_IDENTITY")
             .env_remove("PATINA_NO_KEYRING")
@@ -64,7 +71,10 @@ impl World {
             .env_remove("WAYLAND_DISPLAY")
             .env("XDG_RUNTIME_DIR", self.dir.path().join("nort"))
             .stdin(Stdio::null());
-        c
+        if identity {
+            c.env("PATINA_IDENTITY", &self.identity)
+                .env("PATINA_NO_KEYRING", "1");
+        }
     }
 
     /// Runs `patina ARGS` with `input` on stdin.
@@ -156,21 +166,13 @@ pub fn in_terminal(
         return None;
     }
     let mut c = Command::new("script");
-    c.args(["-qec", command_line, "/dev/null"])
-        .current_dir(world.work())
-        .env("PATINA_HOME", world.home())
-        .env("PATINA_NO_KEYRING", "1")
+    c.args(["-qec", command_line, "/dev/null"]);
+    world.configure(&mut c, with_identity);
+    c.env("PATINA_NO_KEYRING", "1")
         .env("PATINA", BIN)
-        .env_remove("DBUS_SESSION_BUS_ADDRESS")
-        .env("XDG_RUNTIME_DIR", world.dir.path().join("nort"))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    if with_identity {
-        c.env("PATINA_IDENTITY", &world.identity);
-    } else {
-        c.env_remove("PATINA_IDENTITY");
-    }
     let mut child = c.spawn().unwrap();
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = child.stdout.take().unwrap();
