@@ -183,18 +183,24 @@ pub fn resolve_with_source(home: &Home) -> anyhow::Result<(Identity, Source)> {
     if let Some(id) = from_env()? {
         return Ok((id, Source::Env));
     }
-    match keyring_store::get(&keyring_user(home)) {
-        Lookup::Found(text) => {
-            let id = Identity::parse(text.as_bytes())
-                .map_err(|e| anyhow::anyhow!("the identity in the OS keyring is unusable: {e}"))?;
-            return Ok((id, Source::Keyring));
-        }
-        Lookup::Missing | Lookup::Unavailable => {}
+    let keyring = keyring_store::get(&keyring_user(home));
+    let timed_out = matches!(keyring, Lookup::TimedOut);
+    if let Lookup::Found(text) = keyring {
+        let id = Identity::parse(text.as_bytes())
+            .map_err(|e| anyhow::anyhow!("the identity in the OS keyring is unusable: {e}"))?;
+        return Ok((id, Source::Keyring));
     }
     let path = identity_file(home);
     if std::fs::symlink_metadata(&path).is_ok() {
         let id = read_identity_file_interactive(&path)?;
         return Ok((id, Source::File(path)));
+    }
+    if timed_out {
+        anyhow::bail!(
+            "no secrets identity found: the OS keyring did not answer within {} s (is it \
+             locked?); unlock it and retry, or {HOW_TO_PROVIDE}",
+            keyring_store::TIMEOUT.as_secs()
+        );
     }
     anyhow::bail!("no secrets identity: {HOW_TO_PROVIDE}")
 }
@@ -240,9 +246,9 @@ pub fn store(
 pub fn ask_new_passphrase() -> anyhow::Result<Zeroizing<String>> {
     if !tty::has_terminal() {
         anyhow::bail!(
-            "no OS keyring is available and there is no terminal to ask for a passphrase \
-             for the identity file; run this in a terminal, or set PATINA_IDENTITY to an \
-             age identity (AGE-SECRET-KEY-1…) instead"
+            "no usable OS keyring (none running, locked, or it refused the key) and no \
+             terminal to ask for a passphrase for the identity file; run this in a terminal, \
+             or set PATINA_IDENTITY to an age identity (AGE-SECRET-KEY-1…) instead"
         );
     }
     Ok(tty::new_passphrase()?)

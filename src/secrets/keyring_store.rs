@@ -30,15 +30,17 @@ pub enum Lookup {
     Found(Zeroizing<String>),
     /// The keyring works and holds no entry.
     Missing,
-    /// No usable, persistent keyring (no D-Bus, no Secret Service, a timeout, an error).
+    /// No usable, persistent keyring (no D-Bus, no Secret Service, an error).
     Unavailable,
+    /// The keyring did not answer within [`TIMEOUT`] (locked, or waiting for a prompt).
+    TimedOut,
 }
 
 fn disabled() -> bool {
     std::env::var_os(NO_KEYRING_ENV).is_some_and(|v| !v.is_empty())
 }
 
-/// Runs `f` in a thread and waits at most [`TIMEOUT`]; `None` on timeout or panic. A thread
+/// Runs `f` in a thread and waits at most [`TIMEOUT`]; `None` on timeout (or a panic). A thread
 /// that times out is left to finish on its own (it holds nothing the caller needs).
 fn with_timeout<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Option<T> {
     let (tx, rx) = mpsc::sync_channel(1);
@@ -90,7 +92,8 @@ pub fn get(user: &str) -> Lookup {
     match found {
         Some(Some(Ok(s))) => Lookup::Found(s),
         Some(Some(Err(true))) => Lookup::Missing,
-        _ => Lookup::Unavailable,
+        Some(_) => Lookup::Unavailable,
+        None => Lookup::TimedOut,
     }
 }
 
