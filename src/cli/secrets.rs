@@ -169,6 +169,8 @@ pub enum IdentityCmd {
     /// Store an identity read from standard input (an age identity file: AGE-SECRET-KEY-1…).
     ///
     ///   patina secrets identity import < key.txt
+    ///
+    /// When stdin is a terminal, the key is asked for with echo off (paste it, then Enter).
     Import,
 }
 
@@ -457,12 +459,22 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
         }
         IdentityCmd::Import => {
             refuse_env_identity()?;
-            let mut buf = Zeroizing::new(Vec::with_capacity(identity::MAX_IDENTITY_TEXT + 1));
-            std::io::stdin()
-                .lock()
-                .take(identity::MAX_IDENTITY_TEXT as u64 + 1)
-                .read_to_end(&mut buf)
-                .context("reading the identity from stdin")?;
+            let buf = if std::io::stdin().is_terminal() {
+                // Pasted by hand: read it like a passphrase, so it is not echoed.
+                let line = tty::prompt_hidden(
+                    "Paste the identity (AGE-SECRET-KEY-1…): ",
+                    identity::MAX_IDENTITY_TEXT,
+                )?;
+                Zeroizing::new(line.as_bytes().to_vec())
+            } else {
+                let mut buf = Zeroizing::new(Vec::with_capacity(identity::MAX_IDENTITY_TEXT + 1));
+                std::io::stdin()
+                    .lock()
+                    .take(identity::MAX_IDENTITY_TEXT as u64 + 1)
+                    .read_to_end(&mut buf)
+                    .context("reading the identity from stdin")?;
+                buf
+            };
             anyhow::ensure!(
                 buf.len() <= identity::MAX_IDENTITY_TEXT,
                 "the input is longer than {} bytes; not an identity file",
