@@ -1,17 +1,500 @@
-//! `patina secrets …` (BRIEF §7). STUB: the secrets helper fills this.
+//! `patina secrets …` (BRIEF §7): the vault, identities, and `secrets run`. Thin glue over
+//! [`crate::secrets`]; it prints names, environment variables, paths and public keys — never
+//! a value (only `identity export`, by explicit request, writes the private key).
+
+use super::UsageError;
+use crate::paths::Home;
+use crate::secrets::{
+    self, Identity, InvalidInput, SecretValue, VaultLocation, identity, run::SpawnError, tty, vault,
+};
+use anyhow::Context as _;
+use std::ffi::OsString;
+use std::io::{IsTerminal, Read, Write};
+use std::path::PathBuf;
+use zeroize::Zeroizing;
 
 /// The `secrets` subcommands.
 #[derive(Debug, clap::Subcommand)]
 pub enum SecretsCmd {
+    /// Add or replace a secret (the value is asked on the terminal, or read with --stdin).
+    ///
+    /// The value is never an argument: arguments stay in shell history and are visible to
+    /// every process (`ps`). Type it at the masked prompt, or pipe it:
+    ///
+    ///   patina secrets add github-token
+    ///   pass show github | patina secrets add github-token --stdin
+    ///
+    /// One trailing newline of stdin is dropped. The secret is exported by `secrets run` as
+    /// the environment variable given by --env, by default the name upper-cased with every
+    /// other character turned into `_` (github-token → GITHUB_TOKEN).
+    Add(AddArgs),
     /// List secret names, their environment variables and vaults (never values).
+    ///
+    /// Needs no identity: names come from secrets.toml. A project secret overrides a global
+    /// one of the same name.
     List {
-        /// Print JSON.
+        /// Print JSON: {"secrets":[{"name","env","vault"}]}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove a secret.
+    Remove {
+        /// The secret's name.
+        name: String,
+        /// Remove it from the project vault instead of the global one.
+        #[arg(long)]
+        project: bool,
+    },
+    /// Run a command with the secrets in its environment, masking them in its output.
+    ///
+    ///   patina secrets run -- cargo publish
+    ///   patina secrets run -- sh -c 'curl -H "Authorization: Bearer $GITHUB_TOKEN" …'
+    ///
+    /// Values reach the command only through its environment (never its arguments).
+    /// Its stdout and stderr are filtered: every value, and its base64, hex and
+    /// percent-encoded forms, becomes `<concealed by patina>` (values shorter than 4 bytes
+    /// are not masked). Output that cannot start a secret passes at once. Stdin is passed
+    /// through; SIGINT, SIGTERM and SIGHUP are forwarded. The exit code is the command's
+    /// (128 + n if signal n killed it; 127 if it was not found).
+    Run(RunArgs),
+    /// Manage who can decrypt a vault (re-encrypts it on every change).
+    #[command(subcommand)]
+    Recipients(RecipientsCmd),
+    /// Create, show, export or import your secrets identity (an age X25519 key).
+    ///
+    /// patina finds it in PATINA_IDENTITY (CI, headless), else the OS keyring, else
+    /// PATINA_HOME/identity.age (encrypted to a passphrase asked on the terminal).
+    #[command(subcommand)]
+    Identity(IdentityCmd),
+}
+
+/// A value typed as an argument. Its content is dropped at parse time: it is never kept,
+/// printed or compared.
+#[derive(Debug, Clone)]
+pub struct RefusedValue;
+
+impl From<OsString> for RefusedValue {
+    fn from(v: OsString) -> RefusedValue {
+        drop(Zeroizing::new(v.into_encoded_bytes())); // wipe this copy
+        RefusedValue
+    }
+}
+
+/// Arguments of `secrets add`.
+#[derive(Debug, clap::Args)]
+pub struct AddArgs {
+    /// The secret's name: 1 to 64 of A-Z a-z 0-9 _ . -
+    pub name: String,
+    /// The environment variable `secrets run` sets (default: NAME upper-cased, other
+    /// characters as `_`).
+    #[arg(long, value_name = "VAR")]
+    pub env: Option<String>,
+    /// Read the value from standard input instead of a masked prompt.
+    #[arg(long)]
+    pub stdin: bool,
+    /// Add it to the project vault (<project>/.patina/) instead of the global one.
+    #[arg(long)]
+    pub project: bool,
+    /// Anything after NAME that is not an option: refused (values are never arguments).
+    #[arg(hide = true, num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
+    pub refused_value: Vec<RefusedValue>,
+}
+
+/// Arguments of `secrets run`.
+#[derive(Debug, clap::Args)]
+pub struct RunArgs {
+    /// Pass the command's output through unfiltered (values may then be printed).
+    #[arg(long)]
+    pub no_masking: bool,
+    /// The command and its arguments (after `--`).
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    pub command: Vec<OsString>,
+}
+
+/// `secrets recipients …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum RecipientsCmd {
+    /// Add a recipient (age1…) and re-encrypt the vault so it can decrypt it.
+    ///
+    /// A teammate prints theirs with `patina secrets identity recipient`.
+    Add {
+        /// The age X25519 recipient, age1…
+        recipient: String,
+        /// The project vault instead of the global one.
+        #[arg(long)]
+        project: bool,
+    },
+    /// Remove a recipient and re-encrypt the vault without it.
+    ///
+    /// Copies of the old ciphertext stay readable to it: rotate the values that matter.
+    Remove {
+        /// The age X25519 recipient, age1…
+        recipient: String,
+        /// The project vault instead of the global one.
+        #[arg(long)]
+        project: bool,
+    },
+    /// List the recipients of a vault.
+    List {
+        /// The project vault instead of the global one.
+        #[arg(long)]
+        project: bool,
+        /// Print JSON: {"recipients":[…]}.
         #[arg(long)]
         json: bool,
     },
 }
 
+/// `secrets identity …`.
+#[derive(Debug, clap::Subcommand)]
+pub enum IdentityCmd {
+    /// Create a new identity: stored in the OS keyring if one works, else in
+    /// PATINA_HOME/identity.age encrypted to a passphrase. Refuses if one exists.
+    Init,
+    /// Print your public key (age1…), which others add as a recipient of a shared vault.
+    Recipient,
+    /// Write your private key to a new file (0600) or, when it is not a terminal, to stdout.
+    ///
+    /// For CI: `patina secrets identity export --out key.txt`, then store the file's
+    /// content as the secret PATINA_IDENTITY of the CI system.
+    #[command(group(clap::ArgGroup::new("dest").required(true).args(["out", "stdout"])))]
+    Export {
+        /// A new file to create (an existing one is never overwritten).
+        #[arg(long, value_name = "FILE")]
+        out: Option<PathBuf>,
+        /// Write to standard output (refused if it is a terminal).
+        #[arg(long)]
+        stdout: bool,
+    },
+    /// Store an identity read from standard input (an age identity file: AGE-SECRET-KEY-1…).
+    ///
+    ///   patina secrets identity import < key.txt
+    ///
+    /// When stdin is a terminal, the key is asked for with echo off (paste it, then Enter).
+    Import,
+}
+
 /// Runs a `secrets` subcommand.
-pub fn run(_cmd: SecretsCmd) -> anyhow::Result<()> {
-    anyhow::bail!("secrets are not built yet")
+pub fn run(cmd: SecretsCmd) -> anyhow::Result<()> {
+    let result = match cmd {
+        SecretsCmd::Add(a) => add(a),
+        SecretsCmd::List { json } => list(json),
+        SecretsCmd::Remove { name, project } => remove(&name, project),
+        SecretsCmd::Run(a) => run_cmd(a),
+        SecretsCmd::Recipients(c) => recipients(c),
+        SecretsCmd::Identity(c) => identity_cmd(c),
+    };
+    result.map_err(|e| match e.downcast::<InvalidInput>() {
+        Ok(bad) => UsageError(bad.0).into(),
+        Err(e) => e,
+    })
+}
+
+fn location(home: &Home, project: bool) -> anyhow::Result<VaultLocation> {
+    if !project {
+        return Ok(VaultLocation::Global);
+    }
+    let cwd = super::project_dir(None)?;
+    Ok(VaultLocation::Project(secrets::project_root(home, &cwd)))
+}
+
+/// The project whose vault `list` and `run` add to the global one, if it has one.
+fn current_project(home: &Home) -> Option<PathBuf> {
+    let cwd = super::project_dir(None).ok()?;
+    Some(secrets::project_root(home, &cwd))
+}
+
+fn add(a: AddArgs) -> anyhow::Result<()> {
+    if !a.refused_value.is_empty() {
+        return Err(UsageError(
+            "a secret value is never taken as an argument (it would stay in your shell history \
+             and be visible in `ps`); run `patina secrets add NAME` to type it at a masked \
+             prompt, or pipe it: `… | patina secrets add NAME --stdin`"
+                .into(),
+        )
+        .into());
+    }
+    secrets::validate_name(&a.name)?;
+    if let Some(e) = &a.env {
+        secrets::validate_env_var(e)?;
+    }
+    let home = Home::from_env()?;
+    let loc = location(&home, a.project)?;
+    let id = identity::resolve(&home)?;
+    let value = read_value(&a.name, a.stdin)?;
+    let short = value.len() < secrets::mask::MIN_MASKED_LEN;
+    let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value)?;
+    println!(
+        "{} {} (env {}) in the {} vault",
+        if added.replaced { "replaced" } else { "added" },
+        a.name,
+        added.env,
+        loc.kind()
+    );
+    if short {
+        eprintln!(
+            "patina: note: values shorter than {} bytes are not masked by `secrets run`",
+            secrets::mask::MIN_MASKED_LEN
+        );
+    }
+    Ok(())
+}
+
+fn read_value(name: &str, from_stdin: bool) -> anyhow::Result<SecretValue> {
+    let mut bytes = if from_stdin {
+        let mut buf = Zeroizing::new(Vec::with_capacity(secrets::MAX_VALUE_LEN + 2));
+        std::io::stdin()
+            .lock()
+            .take(secrets::MAX_VALUE_LEN as u64 + 2)
+            .read_to_end(&mut buf)
+            .context("reading the value from stdin")?;
+        buf
+    } else {
+        if !tty::has_terminal() {
+            anyhow::bail!(
+                "there is no terminal to ask for the value; pipe it with --stdin: \
+                 `… | patina secrets add NAME --stdin`"
+            );
+        }
+        let v = tty::prompt_hidden(&format!("Value for {name}: "), secrets::MAX_VALUE_LEN)?;
+        Zeroizing::new(v.as_bytes().to_vec())
+    };
+    if bytes.ends_with(b"\r\n") {
+        let n = bytes.len() - 2;
+        bytes.truncate(n);
+    } else if bytes.ends_with(b"\n") {
+        let n = bytes.len() - 1;
+        bytes.truncate(n);
+    }
+    Ok(SecretValue::from_bytes(bytes)?)
+}
+
+#[derive(serde::Serialize)]
+struct ListItem<'a> {
+    name: &'a str,
+    env: &'a str,
+    vault: &'static str,
+}
+
+fn list(json: bool) -> anyhow::Result<()> {
+    let home = Home::from_env()?;
+    let mut items: Vec<(vault::Listed, &'static str)> = Vec::new();
+    let global = vault::list(&home, &VaultLocation::Global)?;
+    let project = match current_project(&home) {
+        Some(p) => vault::list(&home, &VaultLocation::Project(p))?,
+        None => Vec::new(),
+    };
+    for g in global {
+        if !project.iter().any(|p| p.name == g.name) {
+            items.push((g, "global"));
+        }
+    }
+    for p in project {
+        items.push((p, "project"));
+    }
+    items.sort_by(|a, b| a.0.name.cmp(&b.0.name));
+    if json {
+        let secrets: Vec<ListItem> = items
+            .iter()
+            .map(|(l, v)| ListItem {
+                name: &l.name,
+                env: &l.env,
+                vault: v,
+            })
+            .collect();
+        println!("{}", serde_json::json!({ "secrets": secrets }));
+        return Ok(());
+    }
+    if items.is_empty() {
+        println!("no secrets yet; add one with `patina secrets add NAME`");
+        return Ok(());
+    }
+    let w_name = items
+        .iter()
+        .map(|i| i.0.name.len())
+        .max()
+        .unwrap_or(0)
+        .max(4);
+    let w_env = items
+        .iter()
+        .map(|i| i.0.env.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:w_name$}  {:w_env$}  VAULT", "NAME", "ENV VAR")?;
+    for (l, v) in &items {
+        writeln!(out, "{:w_name$}  {:w_env$}  {v}", l.name, l.env)?;
+    }
+    Ok(())
+}
+
+fn remove(name: &str, project: bool) -> anyhow::Result<()> {
+    secrets::validate_name(name)?;
+    let home = Home::from_env()?;
+    let loc = location(&home, project)?;
+    let id = identity::resolve(&home)?;
+    vault::remove(&home, &loc, &id, name)?;
+    println!("removed {name} from the {} vault", loc.kind());
+    Ok(())
+}
+
+fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
+    let home = Home::from_env()?;
+    let id = identity::resolve(&home)?;
+    let project = current_project(&home);
+    let env = secrets::env_map(&home, project.as_deref(), &id)?;
+    drop(id);
+    match secrets::run::run_child(&a.command, &env, !a.no_masking) {
+        Ok(code) => {
+            drop(env);
+            let _ = std::io::stdout().flush();
+            std::process::exit(code);
+        }
+        Err(e) => match e.downcast::<SpawnError>() {
+            Ok(se) => {
+                eprintln!("patina: {se}");
+                std::process::exit(se.code);
+            }
+            Err(e) => Err(e),
+        },
+    }
+}
+
+fn recipients(c: RecipientsCmd) -> anyhow::Result<()> {
+    let home = Home::from_env()?;
+    match c {
+        RecipientsCmd::Add { recipient, project } => {
+            vault::parse_recipient(&recipient)?;
+            let loc = location(&home, project)?;
+            let id = identity::resolve(&home)?;
+            if vault::add_recipient(&home, &loc, &id, &recipient)? {
+                println!(
+                    "added the recipient to the {} vault and re-encrypted it",
+                    loc.kind()
+                );
+            } else {
+                println!("already a recipient of the {} vault", loc.kind());
+            }
+        }
+        RecipientsCmd::Remove { recipient, project } => {
+            vault::parse_recipient(&recipient)?;
+            let loc = location(&home, project)?;
+            let id = identity::resolve(&home)?;
+            if vault::remove_recipient(&home, &loc, &id, &recipient)? {
+                println!(
+                    "removed the recipient from the {} vault and re-encrypted it \
+                     (copies it already has stay readable to it: rotate what matters)",
+                    loc.kind()
+                );
+            } else {
+                println!(
+                    "not a recipient of the {} vault; nothing changed",
+                    loc.kind()
+                );
+            }
+        }
+        RecipientsCmd::List { project, json } => {
+            let loc = location(&home, project)?;
+            let list = vault::recipients(&home, &loc)?;
+            if json {
+                println!("{}", serde_json::json!({ "recipients": list }));
+            } else if list.is_empty() {
+                println!("the {} vault has no recipients yet", loc.kind());
+            } else {
+                for r in list {
+                    println!("{r}");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
+    let home = Home::from_env()?;
+    match c {
+        IdentityCmd::Init => {
+            refuse_env_identity()?;
+            let id = Identity::generate();
+            let stored = identity::store(&home, &id, identity::ask_new_passphrase)?;
+            println!("created a secrets identity, stored in {stored}");
+            println!(
+                "public key (others add it as a recipient): {}",
+                id.recipient()
+            );
+        }
+        IdentityCmd::Recipient => {
+            println!("{}", identity::resolve(&home)?.recipient());
+        }
+        IdentityCmd::Export { out, stdout } => {
+            if stdout && std::io::stdout().is_terminal() {
+                anyhow::bail!(
+                    "refusing to print a private key to a terminal (it would stay in the \
+                     scrollback); use --out FILE, or redirect stdout"
+                );
+            }
+            // Refuse an existing --out before asking for a passphrase.
+            if let Some(p) = &out
+                && std::fs::symlink_metadata(p).is_ok()
+            {
+                anyhow::bail!(
+                    "{} already exists; patina never overwrites a key file",
+                    p.display()
+                );
+            }
+            let id = identity::resolve(&home)?;
+            let text = id.to_file_text();
+            match out {
+                Some(p) => {
+                    identity::write_new_private_file(&p, text.as_bytes())?;
+                    eprintln!("wrote the identity to {} (mode 0600)", p.display());
+                }
+                None => {
+                    let mut o = std::io::stdout().lock();
+                    o.write_all(text.as_bytes())?;
+                    o.flush()?;
+                }
+            }
+        }
+        IdentityCmd::Import => {
+            refuse_env_identity()?;
+            let buf = if std::io::stdin().is_terminal() {
+                // Pasted by hand: read it like a passphrase, so it is not echoed.
+                let line = tty::prompt_hidden(
+                    "Paste the identity (AGE-SECRET-KEY-1…): ",
+                    identity::MAX_IDENTITY_TEXT,
+                )?;
+                Zeroizing::new(line.as_bytes().to_vec())
+            } else {
+                let mut buf = Zeroizing::new(Vec::with_capacity(identity::MAX_IDENTITY_TEXT + 1));
+                std::io::stdin()
+                    .lock()
+                    .take(identity::MAX_IDENTITY_TEXT as u64 + 1)
+                    .read_to_end(&mut buf)
+                    .context("reading the identity from stdin")?;
+                buf
+            };
+            anyhow::ensure!(
+                buf.len() <= identity::MAX_IDENTITY_TEXT,
+                "the input is longer than {} bytes; not an identity file",
+                identity::MAX_IDENTITY_TEXT
+            );
+            let id = Identity::parse(&buf).map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
+            let stored = identity::store(&home, &id, identity::ask_new_passphrase)?;
+            println!("imported the identity, stored in {stored}");
+            println!("public key: {}", id.recipient());
+        }
+    }
+    Ok(())
+}
+
+fn refuse_env_identity() -> anyhow::Result<()> {
+    if std::env::var_os(identity::IDENTITY_ENV).is_some_and(|v| !v.is_empty()) {
+        anyhow::bail!(
+            "{} is set and takes precedence over a stored identity; unset it first",
+            identity::IDENTITY_ENV
+        );
+    }
+    Ok(())
 }

@@ -1,0 +1,661 @@
+//! Vaults of named secrets (BRIEF §3). A vault is three files in one directory:
+//!
+//! | file | content | written |
+//! |---|---|---|
+//! | `vault.age` | age ciphertext (binary) of the plaintext below, encrypted to every recipient | 0600, atomically |
+//! | `secrets.toml` | `"name" = "ENV_VAR"` lines (see `map_file`): no values | 0600, atomically |
+//! | `recipients.txt` | one age X25519 recipient (`age1…`) per line; `#` comments | 0600, atomically |
+//!
+//! The plaintext inside `vault.age` is one JSON object:
+//! `{"patina_vault":1,"secrets":{"NAME":"VALUE",…}}` — version 1 of the format; values are
+//! UTF-8 without NUL. It only ever exists in `Zeroizing` buffers.
+//!
+//! The global vault lives in `PATINA_HOME`; a project vault in `<project>/.patina/`, and
+//! overrides the global one by name. Directories are created 0700.
+//!
+//! Writers hold an exclusive `flock` on `vault.lock` (next to the vault) around every
+//! read-modify-write, and replace each file with [`fsutil::write_atomic`], so a crash leaves
+//! every file old or new, never torn. Between files the order is chosen so that an
+//! interrupted write is harmless and heals on the next one:
+//! - adding a secret writes `secrets.toml` first, then `vault.age` (a name may be listed
+//!   without a value — skipped by `secrets run` — but a value is never unlisted);
+//! - removing one writes `vault.age` first, then `secrets.toml`;
+//! - changing recipients writes `recipients.txt` first, then re-encrypts `vault.age` to it.
+//!
+//! A vault that cannot be decrypted is never written over: every change decrypts first,
+//! and any error stops before the first write. Errors name the file and never quote content.
+
+use super::{
+    InvalidInput, SecretValue, default_env_var, identity::Identity, is_home_dir, map_file,
+    validate_env_var, validate_name,
+};
+use crate::fsutil;
+use crate::paths::{self, Home};
+use age::x25519::Recipient;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use zeroize::Zeroizing;
+
+/// The vault plaintext format version written (`"patina_vault": 1`).
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The largest `vault.age` read (far beyond any real vault: values are at most 64 KiB).
+pub const MAX_VAULT_FILE: u64 = 64 * 1024 * 1024;
+
+/// Which vault.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum VaultLocation {
+    /// `PATINA_HOME/{vault.age, secrets.toml, recipients.txt}`.
+    Global,
+    /// `<project>/.patina/{vault.age, secrets.toml, recipients.txt}`; the path is the
+    /// project's root.
+    Project(PathBuf),
+}
+
+impl VaultLocation {
+    /// The directory holding the vault's files.
+    pub fn dir(&self, home: &Home) -> PathBuf {
+        match self {
+            VaultLocation::Global => home.root().to_path_buf(),
+            VaultLocation::Project(p) => paths::project_state_dir(p),
+        }
+    }
+
+    /// `vault.age`.
+    pub fn vault_path(&self, home: &Home) -> PathBuf {
+        match self {
+            VaultLocation::Global => home.vault_path(),
+            VaultLocation::Project(_) => self.dir(home).join("vault.age"),
+        }
+    }
+
+    /// `secrets.toml`.
+    pub fn map_path(&self, home: &Home) -> PathBuf {
+        match self {
+            VaultLocation::Global => home.secrets_map_path(),
+            VaultLocation::Project(_) => self.dir(home).join("secrets.toml"),
+        }
+    }
+
+    /// `recipients.txt`.
+    pub fn recipients_path(&self, home: &Home) -> PathBuf {
+        match self {
+            VaultLocation::Global => home.recipients_path(),
+            VaultLocation::Project(_) => self.dir(home).join("recipients.txt"),
+        }
+    }
+
+    /// `vault.lock`: the file writers `flock`.
+    pub fn lock_path(&self, home: &Home) -> PathBuf {
+        self.dir(home).join("vault.lock")
+    }
+
+    /// `"global"` or `"project"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            VaultLocation::Global => "global",
+            VaultLocation::Project(_) => "project",
+        }
+    }
+
+    fn flag(&self) -> &'static str {
+        match self {
+            VaultLocation::Global => "",
+            VaultLocation::Project(_) => " --project",
+        }
+    }
+
+    /// A project "vault" whose directory is `PATINA_HOME` itself is refused: it would be the
+    /// global vault under another name.
+    fn check(&self, home: &Home) -> anyhow::Result<()> {
+        if matches!(self, VaultLocation::Project(_)) && is_home_dir(home, &self.dir(home)) {
+            anyhow::bail!(
+                "the project's .patina directory is PATINA_HOME itself; run this from inside \
+                 a project (a directory with .patina/ or layer/)"
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A decrypted vault: names and values. `Debug` shows the file and the names only.
+pub struct Vault {
+    path: PathBuf,
+    secrets: BTreeMap<String, SecretValue>,
+}
+
+impl fmt::Debug for Vault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Vault")
+            .field("path", &self.path)
+            .field("names", &self.secrets.keys().collect::<Vec<_>>())
+            .finish()
+    }
+}
+
+impl Vault {
+    /// The file it was read from.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The names it holds, sorted.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.secrets.keys().map(String::as_str)
+    }
+
+    /// The value of `name`.
+    pub fn get(&self, name: &str) -> Option<&SecretValue> {
+        self.secrets.get(name)
+    }
+
+    /// Moves the value of `name` out.
+    pub fn take(&mut self, name: &str) -> Option<SecretValue> {
+        self.secrets.remove(name)
+    }
+}
+
+/// One line of `secrets list`: a name and its environment variable.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Listed {
+    /// The secret's name.
+    pub name: String,
+    /// The environment variable `secrets run` sets.
+    pub env: String,
+}
+
+/// A name that is in no vault.
+#[derive(Debug, thiserror::Error)]
+#[error("there is no secret of that name in the {0} vault (`patina secrets list` shows them)")]
+pub struct NotFound(pub &'static str);
+
+/// The names and environment variables of a vault, from `secrets.toml` (no identity needed).
+/// A vault that does not exist lists nothing.
+pub fn list(home: &Home, loc: &VaultLocation) -> anyhow::Result<Vec<Listed>> {
+    if loc.check(home).is_err() {
+        return Ok(Vec::new());
+    }
+    Ok(map_file::read(&loc.map_path(home))?
+        .into_iter()
+        .map(|(name, env)| Listed { name, env })
+        .collect())
+}
+
+/// Decrypts a vault; `None` if it has no `vault.age`.
+pub fn open(
+    home: &Home,
+    loc: &VaultLocation,
+    identity: &Identity,
+) -> anyhow::Result<Option<Vault>> {
+    loc.check(home)?;
+    let path = loc.vault_path(home);
+    Ok(decrypt(&path, identity, loc)?.map(|secrets| Vault { path, secrets }))
+}
+
+/// What [`add`] did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Added {
+    /// The environment variable the secret is exported as.
+    pub env: String,
+    /// Whether a secret of that name was replaced.
+    pub replaced: bool,
+}
+
+/// Adds (or replaces) secret `name`. `env` defaults to the name's existing variable, else
+/// [`default_env_var`]. A new vault is encrypted to the identity's own recipient first.
+pub fn add(
+    home: &Home,
+    loc: &VaultLocation,
+    identity: &Identity,
+    name: &str,
+    env: Option<&str>,
+    value: SecretValue,
+) -> anyhow::Result<Added> {
+    validate_name(name)?;
+    if let Some(e) = env {
+        validate_env_var(e)?;
+    }
+    let _lock = lock(home, loc)?;
+    let mut st = load_for_write(home, loc, identity)?;
+    st.ensure_self(identity)?;
+    let env = env
+        .map(str::to_string)
+        .or_else(|| st.map.get(name).cloned())
+        .unwrap_or_else(|| default_env_var(name));
+    if st.map.iter().any(|(n, e)| n != name && *e == env) {
+        return Err(InvalidInput(format!(
+            "that environment variable is already set by another secret of the {} vault; \
+             choose another with --env",
+            loc.kind()
+        ))
+        .into());
+    }
+    let replaced = st.map.contains_key(name) || st.secrets.contains_key(name);
+    st.map.insert(name.to_string(), env.clone());
+    st.secrets.insert(name.to_string(), value);
+    if st.recipients_file_is_new {
+        st.write_recipients()?;
+    }
+    st.write_map()?;
+    st.write_vault()?;
+    Ok(Added { env, replaced })
+}
+
+/// Removes secret `name`; [`NotFound`] if the vault has no such name.
+pub fn remove(
+    home: &Home,
+    loc: &VaultLocation,
+    identity: &Identity,
+    name: &str,
+) -> anyhow::Result<()> {
+    validate_name(name)?;
+    let _lock = lock(home, loc)?;
+    let mut st = load_for_write(home, loc, identity)?;
+    let listed = st.map.remove(name).is_some();
+    let stored = st.secrets.remove(name).is_some();
+    if !listed && !stored {
+        return Err(NotFound(loc.kind()).into());
+    }
+    if stored {
+        st.ensure_self(identity)?;
+        st.write_vault()?;
+    }
+    st.write_map()?;
+    Ok(())
+}
+
+/// The recipients a vault is encrypted to (`age1…`), in file order; empty if none yet.
+pub fn recipients(home: &Home, loc: &VaultLocation) -> anyhow::Result<Vec<String>> {
+    loc.check(home)?;
+    Ok(read_recipients(&loc.recipients_path(home))?
+        .unwrap_or_default()
+        .iter()
+        .map(Recipient::to_string)
+        .collect())
+}
+
+/// Parses a recipient given by a user. The error does not quote it (it might be a secret key
+/// pasted by mistake).
+pub fn parse_recipient(s: &str) -> Result<Recipient, InvalidInput> {
+    s.trim().parse::<Recipient>().map_err(|_| {
+        InvalidInput(
+            "that is not an age X25519 recipient (age1…; `patina secrets identity recipient` \
+             prints yours)"
+                .into(),
+        )
+    })
+}
+
+/// Adds a recipient and re-encrypts the vault to the new list. `false` if it was listed.
+pub fn add_recipient(
+    home: &Home,
+    loc: &VaultLocation,
+    identity: &Identity,
+    recipient: &str,
+) -> anyhow::Result<bool> {
+    let r = parse_recipient(recipient)?;
+    let _lock = lock(home, loc)?;
+    let mut st = load_for_write(home, loc, identity)?;
+    let added = !st.recipients.contains(&r);
+    if added {
+        st.recipients.push(r);
+    }
+    if !added && !st.recipients_file_is_new {
+        return Ok(false);
+    }
+    st.ensure_self(identity)?;
+    st.write_recipients()?;
+    if st.vault_exists {
+        st.write_vault()?;
+    }
+    Ok(added)
+}
+
+/// Removes a recipient and re-encrypts the vault so it can no longer decrypt the new
+/// ciphertext (copies it already has stay readable to it: rotate the values that matter).
+/// Refuses to remove the identity's own recipient. `false` if it was not listed.
+pub fn remove_recipient(
+    home: &Home,
+    loc: &VaultLocation,
+    identity: &Identity,
+    recipient: &str,
+) -> anyhow::Result<bool> {
+    let r = parse_recipient(recipient)?;
+    if r.to_string() == identity.recipient() {
+        return Err(InvalidInput(
+            "that is your own identity's recipient; removing it would lock you out of the vault"
+                .into(),
+        )
+        .into());
+    }
+    let _lock = lock(home, loc)?;
+    let mut st = load_for_write(home, loc, identity)?;
+    let before = st.recipients.len();
+    st.recipients.retain(|x| *x != r);
+    if st.recipients.len() == before {
+        return Ok(false);
+    }
+    st.ensure_self(identity)?;
+    st.write_recipients()?;
+    if st.vault_exists {
+        st.write_vault()?;
+    }
+    Ok(true)
+}
+
+fn lock(home: &Home, loc: &VaultLocation) -> anyhow::Result<std::fs::File> {
+    loc.check(home)?;
+    fsutil::ensure_private_dir(&loc.dir(home))?;
+    Ok(fsutil::lock_exclusive(&loc.lock_path(home))?)
+}
+
+/// Everything a write needs, read under the lock.
+struct WriteState<'a> {
+    home: &'a Home,
+    loc: &'a VaultLocation,
+    recipients: Vec<Recipient>,
+    recipients_file_is_new: bool,
+    vault_exists: bool,
+    secrets: BTreeMap<String, SecretValue>,
+    map: BTreeMap<String, String>,
+}
+
+fn load_for_write<'a>(
+    home: &'a Home,
+    loc: &'a VaultLocation,
+    identity: &Identity,
+) -> anyhow::Result<WriteState<'a>> {
+    let vault_path = loc.vault_path(home);
+    let rpath = loc.recipients_path(home);
+    let secrets = decrypt(&vault_path, identity, loc)?;
+    let vault_exists = secrets.is_some();
+    let (recipients, recipients_file_is_new) = match read_recipients(&rpath)? {
+        Some(r) => (r, false),
+        None if !vault_exists => (vec![identity.age().to_public()], true),
+        None => anyhow::bail!(
+            "{} exists but {} is missing; patina will not guess whom to encrypt to \
+             (restore it, one age1… recipient per line)",
+            vault_path.display(),
+            rpath.display()
+        ),
+    };
+    Ok(WriteState {
+        home,
+        loc,
+        recipients,
+        recipients_file_is_new,
+        vault_exists,
+        secrets: secrets.unwrap_or_default(),
+        map: map_file::read(&loc.map_path(home))?,
+    })
+}
+
+impl WriteState<'_> {
+    /// Refuses a write that would encrypt the vault to a list without the writer's own
+    /// recipient (it would lock them out).
+    fn ensure_self(&self, identity: &Identity) -> anyhow::Result<()> {
+        let me = identity.age().to_public();
+        if !self.recipients.contains(&me) {
+            anyhow::bail!(
+                "your identity's recipient is not listed in {}: writing the vault would lock you \
+                 out; add it with `patina secrets recipients add {}{}`",
+                self.loc.recipients_path(self.home).display(),
+                me,
+                self.loc.flag()
+            );
+        }
+        if self.recipients.is_empty() {
+            anyhow::bail!("a vault needs at least one recipient");
+        }
+        Ok(())
+    }
+
+    fn write_recipients(&self) -> anyhow::Result<()> {
+        let mut s = String::from(
+            "# age recipients of this patina vault, one per line.\n\
+             # Edit with `patina secrets recipients add|remove`, which re-encrypts the vault.\n",
+        );
+        for r in &self.recipients {
+            s.push_str(&r.to_string());
+            s.push('\n');
+        }
+        fsutil::write_atomic(&self.loc.recipients_path(self.home), s.as_bytes())?;
+        Ok(())
+    }
+
+    fn write_map(&self) -> anyhow::Result<()> {
+        let text = map_file::render(&self.map);
+        fsutil::write_atomic(&self.loc.map_path(self.home), text.as_bytes())?;
+        Ok(())
+    }
+
+    fn write_vault(&self) -> anyhow::Result<()> {
+        let ciphertext = encrypt(&self.secrets, &self.recipients)?;
+        fsutil::write_atomic(&self.loc.vault_path(self.home), &ciphertext)?;
+        Ok(())
+    }
+}
+
+/// Reads `recipients.txt`; `None` if it does not exist. Errors give the line number only.
+fn read_recipients(path: &Path) -> anyhow::Result<Option<Vec<Recipient>>> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => anyhow::bail!("{}: {e}", path.display()),
+    };
+    let text = std::str::from_utf8(&bytes)
+        .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))?;
+    let mut out: Vec<Recipient> = Vec::new();
+    for (i, line) in text.split('\n').enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let r = line.parse::<Recipient>().map_err(|_| {
+            anyhow::anyhow!(
+                "{}: line {} is not an age X25519 recipient (age1…)",
+                path.display(),
+                i + 1
+            )
+        })?;
+        if !out.contains(&r) {
+            out.push(r);
+        }
+    }
+    Ok(Some(out))
+}
+
+#[derive(Serialize)]
+struct PlainOut<'a> {
+    patina_vault: u32,
+    secrets: BTreeMap<&'a str, ValueOut<'a>>,
+}
+
+struct ValueOut<'a>(&'a SecretValue);
+
+impl Serialize for ValueOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.0.expose())
+    }
+}
+
+#[derive(Deserialize)]
+struct PlainIn {
+    patina_vault: u32,
+    secrets: BTreeMap<String, ValueIn>,
+}
+
+struct ValueIn(SecretValue);
+
+impl<'de> Deserialize<'de> for ValueIn {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d).map(|s| ValueIn(SecretValue::from_string(s)))
+    }
+}
+
+fn encrypt(
+    secrets: &BTreeMap<String, SecretValue>,
+    recipients: &[Recipient],
+) -> anyhow::Result<Vec<u8>> {
+    let doc = PlainOut {
+        patina_vault: FORMAT_VERSION,
+        secrets: secrets
+            .iter()
+            .map(|(k, v)| (k.as_str(), ValueOut(v)))
+            .collect(),
+    };
+    // Sized so that serde_json never reallocates (a value escapes to at most 6 bytes per
+    // byte), leaving no unzeroized copy of the plaintext behind.
+    let cap = 64
+        + secrets
+            .iter()
+            .map(|(k, v)| k.len() + 6 * v.len() + 8)
+            .sum::<usize>();
+    let mut plain = Zeroizing::new(Vec::with_capacity(cap));
+    serde_json::to_writer(&mut *plain, &doc)?;
+    let encryptor =
+        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+            .map_err(|e| anyhow::anyhow!("cannot encrypt the vault: {e}"))?;
+    let mut out = Vec::with_capacity(plain.len() + 512 + 200 * recipients.len());
+    let mut w = encryptor.wrap_output(&mut out)?;
+    w.write_all(&plain)?;
+    w.finish()?;
+    Ok(out)
+}
+
+/// Decrypts the vault at `path`; `None` if the file does not exist.
+fn decrypt(
+    path: &Path,
+    identity: &Identity,
+    loc: &VaultLocation,
+) -> anyhow::Result<Option<BTreeMap<String, SecretValue>>> {
+    let ciphertext = match std::fs::File::open(path) {
+        Ok(f) => {
+            let mut buf = Vec::new();
+            f.take(MAX_VAULT_FILE + 1)
+                .read_to_end(&mut buf)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            anyhow::ensure!(
+                buf.len() as u64 <= MAX_VAULT_FILE,
+                "{}: larger than {MAX_VAULT_FILE} bytes; not a patina vault",
+                path.display()
+            );
+            buf
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => anyhow::bail!("{}: {e}", path.display()),
+    };
+    let untouched = "patina left it untouched";
+    let corrupt = || {
+        anyhow::anyhow!(
+            "{}: corrupt or tampered with (decryption failed); {untouched}",
+            path.display()
+        )
+    };
+    let decryptor = age::Decryptor::new(&ciphertext[..]).map_err(|_| {
+        anyhow::anyhow!(
+            "{}: not an age file (corrupt?); {untouched}",
+            path.display()
+        )
+    })?;
+    let mut reader = decryptor
+        .decrypt(std::iter::once(identity.age() as &dyn age::Identity))
+        .map_err(|e| match e {
+            age::DecryptError::NoMatchingKeys => anyhow::anyhow!(
+                "{}: your identity is not one of this vault's recipients; someone who is can add \
+                 you with `patina secrets recipients add {}{}`",
+                path.display(),
+                identity.recipient(),
+                loc.flag()
+            ),
+            _ => corrupt(),
+        })?;
+    let mut plain = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
+    reader.read_to_end(&mut plain).map_err(|_| corrupt())?;
+    let doc: PlainIn = serde_json::from_slice(&plain).map_err(|e| {
+        anyhow::anyhow!(
+            "{}: decrypted, but the content is not a patina vault (at line {}, column {}); {untouched}",
+            path.display(),
+            e.line(),
+            e.column()
+        )
+    })?;
+    anyhow::ensure!(
+        doc.patina_vault == FORMAT_VERSION,
+        "{}: vault format version {} is not one this patina reads ({FORMAT_VERSION}); {untouched}",
+        path.display(),
+        doc.patina_vault
+    );
+    Ok(Some(
+        doc.secrets.into_iter().map(|(k, v)| (k, v.0)).collect(),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(s: &str) -> SecretValue {
+        SecretValue::from_bytes(Zeroizing::new(s.as_bytes().to_vec())).unwrap()
+    }
+
+    #[test]
+    fn add_list_open_remove() {
+        let t = tempfile::tempdir().unwrap();
+        let home = Home::at(t.path().join("home"));
+        let id = Identity::generate();
+        let g = VaultLocation::Global;
+        let a = add(&home, &g, &id, "api.key", None, value("s3cr3t-one")).unwrap();
+        assert_eq!(
+            a,
+            Added {
+                env: "API_KEY".into(),
+                replaced: false
+            }
+        );
+        let a = add(&home, &g, &id, "api.key", None, value("s3cr3t-two")).unwrap();
+        assert!(a.replaced);
+        add(&home, &g, &id, "b", Some("B_VAR"), value("bbbb")).unwrap();
+        let names: Vec<_> = list(&home, &g)
+            .unwrap()
+            .into_iter()
+            .map(|l| l.env)
+            .collect();
+        assert_eq!(names, ["API_KEY", "B_VAR"]);
+        let v = open(&home, &g, &id).unwrap().unwrap();
+        assert_eq!(v.get("api.key").unwrap().expose(), "s3cr3t-two");
+        assert_eq!(recipients(&home, &g).unwrap(), [id.recipient()]);
+        remove(&home, &g, &id, "api.key").unwrap();
+        let e = remove(&home, &g, &id, "api.key").unwrap_err();
+        assert!(e.downcast_ref::<NotFound>().is_some());
+        assert_eq!(open(&home, &g, &id).unwrap().unwrap().names().count(), 1);
+        // An env var already used by another secret of the vault is refused.
+        let e = add(&home, &g, &id, "c", Some("B_VAR"), value("cccc")).unwrap_err();
+        assert!(e.downcast_ref::<InvalidInput>().is_some(), "{e}");
+    }
+
+    #[test]
+    fn a_vault_that_cannot_be_decrypted_is_never_overwritten() {
+        let t = tempfile::tempdir().unwrap();
+        let home = Home::at(t.path().join("home"));
+        let (me, other) = (Identity::generate(), Identity::generate());
+        let g = VaultLocation::Global;
+        add(&home, &g, &me, "a", None, value("aaaa")).unwrap();
+        let before = std::fs::read(home.vault_path()).unwrap();
+        let e = add(&home, &g, &other, "b", None, value("bbbb")).unwrap_err();
+        assert!(
+            e.to_string().contains("not one of this vault's recipients"),
+            "{e}"
+        );
+        let mut broken = before.clone();
+        let n = broken.len();
+        broken[n - 5] ^= 0x55;
+        std::fs::write(home.vault_path(), &broken).unwrap();
+        let e = add(&home, &g, &me, "b", None, value("bbbb")).unwrap_err();
+        assert!(e.to_string().contains("untouched"), "{e}");
+        assert_eq!(std::fs::read(home.vault_path()).unwrap(), broken);
+    }
+}

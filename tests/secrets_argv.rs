@@ -1,0 +1,54 @@
+//! No secret value in any process's argument list (BRIEF §2; case 018): while `secrets run`
+//! runs, no `/proc/*/cmdline` holds the canary. A test binary of its own, so that no other
+//! test of the same run puts the canary in an argument list on purpose (as
+//! `secrets_leaks.rs` does to check that `secrets add NAME VALUE` is refused).
+
+mod secrets_common;
+
+use secrets_common::*;
+use std::process::Stdio;
+use std::time::Duration;
+
+fn all_cmdlines() -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.bytes().all(|b| b.is_ascii_digit())
+            && let Ok(c) = std::fs::read(e.path().join("cmdline"))
+        {
+            out.push((name, c));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_canary_is_in_no_process_arguments_while_secrets_run_runs() {
+    let w = World::new();
+    w.add("canary", CANARY, &["--env", "PATINA_CANARY"]);
+    for masking in [true, false] {
+        let mut args = vec!["secrets", "run"];
+        if !masking {
+            args.push("--no-masking");
+        }
+        args.extend(["--", "sleep", "2"]);
+        let mut child = w
+            .cmd(&args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(800));
+        for (pid, cmdline) in all_cmdlines() {
+            assert_no_leak(&format!("/proc/{pid}/cmdline"), &cmdline, CANARY);
+        }
+        // Positive control: the value is in the child's environment.
+        let needle = format!("PATINA_CANARY={CANARY}\0");
+        let in_env = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read(e.path().join("environ"))
+                .is_ok_and(|env| env.windows(needle.len()).any(|x| x == needle.as_bytes()))
+        });
+        assert!(in_env, "the child has the secret in its environment");
+        assert!(child.wait().unwrap().success());
+    }
+}
