@@ -149,7 +149,14 @@ pub fn reason_phrase(status: u16) -> &'static str {
 /// Deserializes a JSON request body into `T`, mapping every failure to a 400 whose message
 /// names the problem and its position but never quotes the input (serde_json's own messages
 /// do quote values: `invalid type: string "…"`).
+///
+/// Every request body of the API is a JSON object: anything else (an array, which serde would
+/// otherwise accept for a struct, a string, a number) is refused.
 pub fn parse_json_body<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Response> {
+    let first = body.iter().find(|b| !b.is_ascii_whitespace());
+    if first != Some(&b'{') {
+        return Err(Response::error(400, "the body must be a JSON object"));
+    }
     serde_json::from_slice(body).map_err(|e| {
         use serde_json::error::Category;
         let what = match e.classify() {

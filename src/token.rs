@@ -32,7 +32,8 @@ impl Token {
         let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
         let mut filled = 0;
         while filled < TOKEN_BYTES {
-            filled += rustix::rand::getrandom(&mut raw[filled..], rustix::rand::GetRandomFlags::empty())?;
+            filled +=
+                rustix::rand::getrandom(&mut raw[filled..], rustix::rand::GetRandomFlags::empty())?;
         }
         let mut s = Zeroizing::new(String::with_capacity(TOKEN_BYTES * 2));
         for b in raw.iter() {
@@ -61,16 +62,23 @@ impl Token {
 /// Reads the token: `PATINA_SERVE_TOKEN` if set and non-empty, else the token file.
 /// `Ok(None)` when neither exists. The file must be private (0600, ours).
 pub fn read_token(path: &Path) -> anyhow::Result<Option<Token>> {
-    if let Ok(v) = std::env::var(TOKEN_ENV) {
-        if !v.trim().is_empty() {
-            return Ok(Some(Token::from_text(&v)));
-        }
+    if let Ok(v) = std::env::var(TOKEN_ENV)
+        && !v.trim().is_empty()
+    {
+        return Ok(Some(Token::from_text(&v)));
     }
     match std::fs::symlink_metadata(path) {
         Ok(_) => {
             fsutil::check_private_file(path)?;
-            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading the token file {}: {e}", path.display()))?);
-            anyhow::ensure!(!text.trim().is_empty(), "the token file {} is empty; run `patina token rotate`", path.display());
+            let text =
+                Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
+                    anyhow::anyhow!("reading the token file {}: {e}", path.display())
+                })?);
+            anyhow::ensure!(
+                !text.trim().is_empty(),
+                "the token file {} is empty; run `patina token rotate`",
+                path.display()
+            );
             Ok(Some(Token::from_text(&text)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -104,14 +112,16 @@ pub enum TokenSource {
 #[derive(Debug)]
 pub struct Verifier {
     source: TokenSource,
-    state: Mutex<([u8; 32], Option<(u64, i64, i64)>)>,
+    state: Mutex<([u8; 32], Option<FileStamp>)>,
 }
 
 impl Verifier {
     /// Sets up the token for a TCP listener: the environment's, else the file's, else a new
     /// one generated into the file. Returns the verifier; the value itself is dropped.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Verifier> {
-        let env = std::env::var(TOKEN_ENV).ok().filter(|v| !v.trim().is_empty());
+        let env = std::env::var(TOKEN_ENV)
+            .ok()
+            .filter(|v| !v.trim().is_empty());
         if let Some(v) = env {
             return Ok(Verifier {
                 source: TokenSource::Env,
@@ -137,13 +147,15 @@ impl Verifier {
     /// digests in constant time.
     pub fn verify(&self, presented: &[u8]) -> bool {
         let digest: [u8; 32] = Sha256::digest(presented).into();
-        let Ok(mut st) = self.state.lock() else { return false };
+        let Ok(mut st) = self.state.lock() else {
+            return false;
+        };
         if let TokenSource::File(path) = &self.source {
             let now = stamp(path);
-            if now != st.1 {
-                if let Ok(Some(t)) = read_file_only(path) {
-                    *st = (t.digest(), now);
-                }
+            if now != st.1
+                && let Ok(Some(t)) = read_file_only(path)
+            {
+                *st = (t.digest(), now);
             }
         }
         constant_time_eq(&digest, &st.0)
@@ -156,8 +168,13 @@ fn read_file_only(path: &Path) -> anyhow::Result<Option<Token>> {
     Ok((!text.trim().is_empty()).then(|| Token::from_text(&text)))
 }
 
-fn stamp(path: &Path) -> Option<(u64, i64, i64)> {
-    std::fs::metadata(path).ok().map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
+/// Inode and modification time (seconds, nanoseconds) of the token file.
+type FileStamp = (u64, i64, i64);
+
+fn stamp(path: &Path) -> Option<FileStamp> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
 }
 
 /// Compares two digests without an early exit.

@@ -63,7 +63,7 @@ fn title_and_heading_matches_outrank_body_matches() {
     let v = r.json();
     assert_eq!(v["results"][0]["path"], "layer/core/storage.md", "{v}");
     assert_eq!(
-        v["results"][0]["line"], 11,
+        v["results"][0]["line"], 9,
         "the line of the `## Marigold compaction` heading: {v}"
     );
 }

@@ -100,23 +100,37 @@ mod tests {
 
     #[test]
     fn full_queue_gives_the_job_back_and_panics_keep_workers() {
+        use std::sync::mpsc::{Receiver, channel};
+        enum Job {
+            Panic,
+            Block(Receiver<()>),
+            Count,
+        }
         let done = Arc::new(AtomicU32::new(0));
+        let (started_tx, started_rx) = channel::<()>();
+        let started_tx = Mutex::new(started_tx);
         let d = Arc::clone(&done);
-        let pool = Pool::new("t", 1, 1, move |ms: u64| {
-            if ms == 0 {
-                panic!("boom");
+        let pool = Pool::new("t", 1, 1, move |job: Job| {
+            let _ = started_tx.lock().unwrap().send(());
+            match job {
+                Job::Panic => panic!("boom"),
+                Job::Block(rx) => {
+                    let _ = rx.recv();
+                }
+                Job::Count => {}
             }
-            std::thread::sleep(Duration::from_millis(ms));
             d.fetch_add(1, Ordering::SeqCst);
         })
         .unwrap();
-        pool.try_submit(0).unwrap(); // panics in the worker
-        std::thread::sleep(Duration::from_millis(50));
-        pool.try_submit(200).unwrap(); // running
-        std::thread::sleep(Duration::from_millis(50));
-        pool.try_submit(1).unwrap(); // queued
-        assert_eq!(pool.try_submit(1), Err(1), "queue of 1 is full");
-        assert!(pool.shutdown(Duration::from_secs(5)));
+        assert!(pool.try_submit(Job::Panic).is_ok());
+        started_rx.recv().unwrap();
+        let (release, blocked) = channel();
+        assert!(pool.try_submit(Job::Block(blocked)).is_ok());
+        started_rx.recv().unwrap(); // the single worker survived the panic and is busy now
+        assert!(pool.try_submit(Job::Count).is_ok(), "queued");
+        assert!(pool.try_submit(Job::Count).is_err(), "queue of 1 is full");
+        release.send(()).unwrap();
+        assert!(pool.shutdown(Duration::from_secs(10)));
         assert_eq!(done.load(Ordering::SeqCst), 2);
     }
 }

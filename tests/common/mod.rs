@@ -364,9 +364,20 @@ pub fn curl(socket: &Path, args: &[&str]) -> Output {
 impl Daemon {
     /// The TCP address the daemon printed (`--port 0` picks a free port).
     pub fn tcp_addr(&self) -> String {
-        let log = self.log();
-        let at = log.find("TCP on ").expect("daemon printed its TCP address");
-        log[at + 7..].split(';').next().unwrap().to_string()
+        let t = Instant::now();
+        loop {
+            let log = self.log();
+            if let Some(at) = log.find("TCP on ")
+                && let Some(addr) = log[at + 7..].split_once(';')
+            {
+                return addr.0.to_string();
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "daemon printed no TCP address: {log}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 
     /// Sends raw bytes over TCP, reads to EOF.
@@ -386,7 +397,10 @@ impl Daemon {
             raw.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
         if let Some(b) = body {
-            raw.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
+            raw.push_str(&format!(
+                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
+                b.len()
+            ));
         } else {
             raw.push_str("\r\n");
         }
@@ -395,12 +409,20 @@ impl Daemon {
 
     /// The token file's content (the test's own secret; never printed by patina).
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.home.join("run/serve.token")).unwrap().trim().to_string()
+        std::fs::read_to_string(self.home.join("run/serve.token"))
+            .unwrap()
+            .trim()
+            .to_string()
     }
 }
 
 /// The thread count of a process, from `/proc/<pid>/status`.
 pub fn thread_count(pid: u32) -> usize {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse().unwrap()
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap()
 }
