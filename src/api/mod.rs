@@ -6,6 +6,8 @@
 //! no dot-segment removal), and the access check uses the same matched route, so no
 //! spelling of a path can reach a handler the plain spelling would not.
 
+#[cfg(feature = "fault-injection")]
+mod debug;
 pub mod health;
 pub mod scry;
 
@@ -121,6 +123,18 @@ pub static ROUTES: &[Route] = &[
     },
 ];
 
+/// Test-only routes (`fault-injection` feature): a handler that panics, one that sleeps, one
+/// that runs a query past the scry deadline. Never in a default build.
+#[cfg(feature = "fault-injection")]
+const EXTRA_ROUTES: &[Route] = debug::ROUTES;
+#[cfg(not(feature = "fault-injection"))]
+const EXTRA_ROUTES: &[Route] = &[];
+
+/// Every route served: [`ROUTES`] plus, in fault-injection builds, the test-only ones.
+pub fn routes() -> impl Iterator<Item = &'static Route> {
+    ROUTES.iter().chain(EXTRA_ROUTES.iter())
+}
+
 /// Routes, authorizes and runs one request. Returns the response and the matched route's
 /// path (for the log line; `None` when nothing matched, so raw request targets never reach
 /// the log).
@@ -134,7 +148,7 @@ pub fn dispatch(
 ) -> (Response, Option<&'static str>) {
     let mut allowed: Vec<&'static str> = Vec::new();
     let mut found: Option<&Route> = None;
-    for r in ROUTES.iter().filter(|r| r.path == req.path) {
+    for r in routes().filter(|r| r.path == req.path) {
         if r.method == req.method {
             found = Some(r);
             break;
@@ -145,7 +159,7 @@ pub fn dispatch(
         if allowed.is_empty() {
             return (Response::error(404, "no such route"), None);
         }
-        let path = ROUTES.iter().find(|r| r.path == req.path).map(|r| r.path);
+        let path = routes().find(|r| r.path == req.path).map(|r| r.path);
         return (
             Response::error(405, "method not allowed on this route")
                 .with_header("Allow", allowed.join(", ")),

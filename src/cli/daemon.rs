@@ -86,8 +86,10 @@ pub fn stop() -> anyhow::Result<()> {
     }
     let t = Instant::now();
     while t.elapsed() < STOP_WAIT {
-        let gone = !client.socket().exists()
-            && pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+        // Gone once it removed its socket and pid file, or the process ended (a zombie
+        // awaiting its parent counts as ended).
+        let cleaned = !client.socket().exists() && !pid_path.exists();
+        let gone = cleaned || pid.is_some_and(|p| !process_alive(p));
         if gone {
             eprintln!("patina: daemon stopped");
             return Ok(());
@@ -127,4 +129,15 @@ pub fn token(cmd: TokenCmd) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// True while `pid` exists and is not a zombie (`proc(5)`: state `Z` in `/proc/<pid>/stat`).
+fn process_alive(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_some_and(|state| state != "Z" && state != "X"),
+        Err(_) => false,
+    }
 }

@@ -336,8 +336,9 @@ impl Index {
     }
 
     /// Runs arbitrary (slow) SQL under a deadline, through the same path as [`Index::search`].
-    #[cfg(test)]
-    fn run_sql_with_deadline(
+    /// Only in tests and in builds with the `fault-injection` feature.
+    #[cfg(any(test, feature = "fault-injection"))]
+    pub fn run_sql_with_deadline(
         &mut self,
         sql: &str,
         deadline: Option<Instant>,
