@@ -166,11 +166,12 @@ fn state_dir_is_private_and_git_ignored() {
     assert_eq!(mode & 0o777, 0o700);
     assert_eq!(
         fs::read_to_string(state.join(".gitignore")).expect("inner"),
-        "*\n"
+        "# patina: the index is local; a shared project vault may be committed.\n*\n!.gitignore\n!vault.age\n!recipients.txt\n!secrets.toml\n"
     );
     let outer = fs::read_to_string(t.path().join(".gitignore")).expect("outer");
     assert_eq!(
-        outer, "target/\n*.log\n.patina/\n",
+        outer,
+        format!("target/\n*.log\n{SHARED}\n"),
         "added once, after the user's lines"
     );
 
@@ -187,7 +188,36 @@ fn state_dir_is_private_and_git_ignored() {
     write(wt.path(), ".gitignore", "*.tmp");
     scrape(wt.path());
     let g = fs::read_to_string(wt.path().join(".gitignore")).expect("gitignore");
-    assert_eq!(g, "*.tmp\n.patina/\n");
+    assert_eq!(g, format!("*.tmp\n{SHARED}\n"));
+}
+
+/// What a scrape adds to a repository's `.gitignore`: the index ignored, a shared project
+/// vault still committable.
+const SHARED: &str = ".patina/*\n!.patina/.gitignore\n!.patina/vault.age\n!.patina/recipients.txt\n!.patina/secrets.toml";
+
+#[test]
+fn a_shared_project_vault_can_be_committed_while_the_index_is_ignored() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(t.path())
+            .output()
+            .expect("git runs")
+    };
+    git(&["init", "-q"]);
+    write(t.path(), "layer/core/a.md", "# A\n\ntext\n");
+    scrape(t.path());
+    write(t.path(), ".patina/vault.age", "ciphertext");
+    write(t.path(), ".patina/recipients.txt", "age1example\n");
+    let out = git(&["status", "--porcelain", "--untracked-files=all"]);
+    let listed = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(listed.contains(".patina/vault.age"), "{listed}");
+    assert!(listed.contains(".patina/recipients.txt"), "{listed}");
+    assert!(
+        !listed.contains("index.db"),
+        "the index stays ignored: {listed}"
+    );
 }
 
 #[test]

@@ -57,11 +57,15 @@ pub const RACY_SLACK_NS: i64 = 2_000_000_000;
 /// Names never entered by the walk, at any depth: git's own data and patina's state.
 const SKIP_NAMES: [&str; 2] = [".git", ".patina"];
 
-/// How `.patina/` is hidden from git: a `.gitignore` inside it that ignores everything.
-const STATE_GITIGNORE: &str = "*\n";
+/// How `.patina/` is hidden from git: a `.gitignore` inside it that ignores everything but the
+/// files of a shared project vault (BRIEF §3: encrypted to every team member, so it may be
+/// committed), and itself.
+const STATE_GITIGNORE: &str = "# patina: the index is local; a shared project vault may be committed.\n*\n!.gitignore\n!vault.age\n!recipients.txt\n!secrets.toml\n";
 
-/// The line added to the project's `.gitignore` when the project is a git repository.
-const PROJECT_GITIGNORE_LINE: &str = ".patina/";
+/// The lines added to the project's `.gitignore` when the project is a git repository: the
+/// contents of `.patina/` are ignored (not the directory itself, which would stop git from
+/// ever seeing the shared vault files re-included above).
+const PROJECT_GITIGNORE_LINE: &str = ".patina/*\n!.patina/.gitignore\n!.patina/vault.age\n!.patina/recipients.txt\n!.patina/secrets.toml";
 
 /// Lines that already keep `.patina/` out of git.
 const PROJECT_GITIGNORE_EQUIVALENTS: [&str; 6] = [
@@ -239,7 +243,7 @@ fn hide_state_dir(root: &Path, state: &Path) -> anyhow::Result<()> {
         .mode(0o644)
         .open(&outer)
         .and_then(|mut f| f.write_all(add.as_bytes()))
-        .with_context(|| format!("adding {PROJECT_GITIGNORE_LINE} to {}", outer.display()))
+        .with_context(|| format!("adding the .patina/ rules to {}", outer.display()))
 }
 
 /// Walks the project: the regular files to consider, sorted by relative path, and the number
