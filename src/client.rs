@@ -30,7 +30,9 @@ pub enum ClientError {
     #[error("no daemon running at {0} (start one with `patina serve`)")]
     NoDaemon(PathBuf),
     /// The daemon refused our credentials.
-    #[error("the daemon at {0} answered 401: check the token (PATINA_SERVE_TOKEN or the token file at {1})")]
+    #[error(
+        "the daemon at {0} answered 401: check the token (PATINA_SERVE_TOKEN or the token file at {1})"
+    )]
     Unauthorized(PathBuf, PathBuf),
     /// The daemon did not answer in time.
     #[error("the daemon at {0} did not answer in time")]
@@ -113,19 +115,8 @@ impl Client {
         let Some(url) = url.map(str::to_string).or(env) else {
             return Ok(Client::for_home(home));
         };
-        let rest = url
-            .strip_prefix("http://")
+        let authority = authority_of(&url)
             .ok_or_else(|| anyhow::anyhow!("{URL_ENV}/--url must look like http://HOST:PORT"))?;
-        let authority = rest.trim_end_matches('/').to_string();
-        anyhow::ensure!(
-            !authority.is_empty() && !authority.contains('/') && !authority.contains('@'),
-            "{URL_ENV}/--url must look like http://HOST:PORT"
-        );
-        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) && !authority.ends_with(']') {
-            authority
-        } else {
-            format!("{authority}:{}", crate::cli::serve::DEFAULT_PORT)
-        };
         let token_path = home.token_path();
         let token = crate::token::read_token(&token_path)?.map(std::sync::Arc::new);
         Ok(Client {
@@ -134,6 +125,23 @@ impl Client {
                 authority,
                 token_path,
                 token,
+            },
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// A client of the daemon at `url` (`http://HOST:PORT`, the port defaulting to
+    /// [`crate::cli::serve::DEFAULT_PORT`]) over TCP with `token` as its bearer token: how
+    /// mother reaches a peer daemon. Errors for a URL of another shape (the URL is not quoted).
+    pub fn tcp(url: &str, token: crate::token::Token) -> anyhow::Result<Client> {
+        let authority = authority_of(url)
+            .ok_or_else(|| anyhow::anyhow!("a daemon URL must look like http://HOST:PORT"))?;
+        Ok(Client {
+            socket: PathBuf::from(format!("http://{authority}")),
+            target: Target::Tcp {
+                authority,
+                token_path: PathBuf::from("(the peer's token file)"),
+                token: Some(std::sync::Arc::new(token)),
             },
             timeout: DEFAULT_TIMEOUT,
         })
@@ -167,7 +175,10 @@ impl Client {
                 use std::net::ToSocketAddrs;
                 let mut last = io::Error::from(io::ErrorKind::NotFound);
                 for a in authority.to_socket_addrs()? {
-                    match std::net::TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                    match std::net::TcpStream::connect_timeout(
+                        &a,
+                        CONNECT_TIMEOUT.min(self.timeout),
+                    ) {
                         Ok(s) => {
                             let _ = s.set_nodelay(true);
                             return Ok(Conn::Tcp(s));
@@ -213,7 +224,8 @@ impl Client {
             }
             _ => ClientError::Io(self.socket.clone(), e),
         })?;
-        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256 + body.map_or(0, <[u8]>::len)));
+        let mut out =
+            zeroize::Zeroizing::new(Vec::with_capacity(256 + body.map_or(0, <[u8]>::len)));
         let host = match &self.target {
             Target::Unix => "localhost",
             Target::Tcp { authority, .. } => authority.as_str(),
@@ -279,12 +291,37 @@ impl Client {
                 Err(e) => return Err(io_err(e)),
             }
         }
-        let reply = parse_response(&buf).map_err(|m| ClientError::Malformed(self.socket.clone(), m))?;
+        let reply =
+            parse_response(&buf).map_err(|m| ClientError::Malformed(self.socket.clone(), m))?;
         if let (401, Target::Tcp { token_path, .. }) = (reply.status, &self.target) {
-            return Err(ClientError::Unauthorized(self.socket.clone(), token_path.clone()));
+            return Err(ClientError::Unauthorized(
+                self.socket.clone(),
+                token_path.clone(),
+            ));
         }
         Ok(reply)
     }
+}
+
+/// The `host:port` of an `http://HOST[:PORT][/]` URL (port defaulting to
+/// [`crate::cli::serve::DEFAULT_PORT`]); `None` for any other shape.
+fn authority_of(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.trim_end_matches('/').to_string();
+    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+        return None;
+    }
+    Some(
+        if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            && !authority.ends_with(']')
+        {
+            authority
+        } else {
+            format!("{authority}:{}", crate::cli::serve::DEFAULT_PORT)
+        },
+    )
 }
 
 /// A connected stream of either kind.
