@@ -14,7 +14,7 @@
 
 use super::{Home, Registry};
 use crate::client::Client;
-use crate::scry::shard::{Shard, global_idf};
+use crate::scry::shard::{Shard, global_idf, renormalize};
 use crate::scry::{Hit, Index, ScryError, query};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
@@ -201,6 +201,11 @@ pub fn federate(
 /// project, path and line; at most `limit`.
 pub fn merge(shards: Vec<(String, Shard)>, limit: usize) -> Vec<FederatedHit> {
     let rows: u64 = shards.iter().map(|(_, s)| s.rows).sum();
+    // One average row length, when every shard knows its token count.
+    let tokens: u64 = shards.iter().map(|(_, s)| s.tokens).sum();
+    let known = shards.iter().all(|(_, s)| s.tokens > 0 && s.rows > 0);
+    let avg = |t: u64, r: u64| if r == 0 { 0.0 } else { t as f64 / r as f64 };
+    let global_avg = if known { avg(tokens, rows) } else { 0.0 };
     let n_terms = shards.first().map_or(0, |(_, s)| s.df.len());
     let idf: Vec<f64> = (0..n_terms)
         .map(|i| {
@@ -217,8 +222,14 @@ pub fn merge(shards: Vec<(String, Shard)>, limit: usize) -> Vec<FederatedHit> {
         .into_iter()
         .flat_map(|(name, s)| {
             let idf = &idf;
+            let own_avg = avg(s.tokens, s.rows);
             s.hits.into_iter().map(move |h| {
-                let score = h.parts.iter().zip(idf).map(|(g, w)| g * w).sum();
+                let score = h
+                    .parts
+                    .iter()
+                    .zip(idf)
+                    .map(|(g, w)| renormalize(*g, h.len, own_avg, global_avg) * w)
+                    .sum();
                 FederatedHit {
                     project: name.clone(),
                     hit: Hit { score, ..h.hit },
@@ -256,6 +267,7 @@ fn search_source(
                     rows: 0,
                     df: Vec::new(),
                     hits: Vec::new(),
+                    tokens: 0,
                 }),
                 Err(e) => Err(e.to_string()),
             }
@@ -315,6 +327,7 @@ mod tests {
                 score: 0.0,
             },
             parts,
+            len: 0,
         }
     }
 
@@ -327,11 +340,13 @@ mod tests {
             rows: 10,
             df: vec![1],
             hits: vec![hit("a.md", vec![1.0])],
+            tokens: 0,
         };
         let b = Shard {
             rows: 10_000,
             df: vec![1000],
             hits: vec![hit("b.md", vec![1.5])],
+            tokens: 0,
         };
         let m = merge(vec![("a".into(), a), ("b".into(), b)], 10);
         assert_eq!(m[0].project, "b");

@@ -25,6 +25,10 @@ pub struct Shard {
     pub df: Vec<u64>,
     /// The index's best hits by its own BM25, best first.
     pub hits: Vec<ShardHit>,
+    /// Tokens in the whole index, all columns: `tokens / rows` is BM25's `avgdl`. 0 when
+    /// unknown (then a merger keeps each index's own length normalization).
+    #[serde(default)]
+    pub tokens: u64,
 }
 
 /// One hit of a [`Shard`].
@@ -35,6 +39,55 @@ pub struct ShardHit {
     pub hit: Hit,
     /// For each query term, its BM25 part before IDF (`gᵢ`, 0 when the row lacks the term).
     pub parts: Vec<f64>,
+    /// The row's length in tokens, all columns (BM25's `D`); 0 when unknown.
+    #[serde(default)]
+    pub len: u64,
+}
+
+/// FTS5's BM25 `k1` (fixed in `fts5_aux.c`).
+pub const BM25_K1: f64 = 1.2;
+/// FTS5's BM25 `b` (fixed in `fts5_aux.c`).
+pub const BM25_B: f64 = 0.75;
+
+/// Re-normalizes one part `g` computed for a row of `len` tokens against an average row
+/// length `from` to what it would be against `to`: BM25's
+/// `g = f·(k1+1) / (f + k1·(1 − b + b·D/avgdl))` solved for the weighted frequency `f`, then
+/// evaluated with the other average. Returns `g` unchanged when a length is unknown (0).
+pub fn renormalize(g: f64, len: u64, from: f64, to: f64) -> f64 {
+    if g <= 0.0 || len == 0 || from <= 0.0 || to <= 0.0 {
+        return g;
+    }
+    let k = |avg: f64| BM25_K1 * (1.0 - BM25_B + BM25_B * len as f64 / avg);
+    let room = BM25_K1 + 1.0 - g;
+    if room <= 0.0 {
+        return g;
+    }
+    let f = g * k(from) / room;
+    f * (BM25_K1 + 1.0) / (f + k(to))
+}
+
+/// Decodes SQLite varints (big-endian groups of 7 bits, the 9th byte whole), as FTS5 stores
+/// its averages record and row sizes.
+fn varints(b: &[u8]) -> Vec<u64> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let mut v: u64 = 0;
+        for k in 0..9 {
+            let Some(&x) = b.get(i) else { break };
+            i += 1;
+            if k == 8 {
+                v = (v << 8) | u64::from(x);
+                break;
+            }
+            v = (v << 7) | u64::from(x & 0x7f);
+            if x & 0x80 == 0 {
+                break;
+            }
+        }
+        out.push(v);
+    }
+    out
 }
 
 /// The IDF FTS5's `bm25()` uses for a phrase found in `n` of `rows` rows (clamped to 1e-6
@@ -123,6 +176,7 @@ fn shard_on(
             hits.push(ShardHit {
                 hit,
                 parts: vec![0.0; terms.len()],
+                len: 0,
             });
         }
     }
@@ -145,7 +199,28 @@ fn shard_on(
             }
         }
     }
-    Ok(Shard { rows, df, hits })
+    // Lengths, from FTS5's own tables (https://sqlite.org/fts5.html, shadow tables
+    // `docs_data` id 1: the averages record — row count, then tokens per column — and
+    // `docs_docsize`: tokens per column of each row). Unreadable → 0 (unknown).
+    let tokens = conn
+        .prepare_cached("SELECT block FROM docs_data WHERE id = 1")?
+        .query_row([], |r| r.get::<_, Vec<u8>>(0))
+        .map(|b| varints(&b).iter().skip(1).sum())
+        .unwrap_or(0);
+    {
+        let mut size = conn.prepare_cached("SELECT sz FROM docs_docsize WHERE id = ?1")?;
+        for (id, h) in ids.iter().zip(hits.iter_mut()) {
+            if let Ok(b) = size.query_row([id], |r| r.get::<_, Vec<u8>>(0)) {
+                h.len = varints(&b).iter().sum();
+            }
+        }
+    }
+    Ok(Shard {
+        rows,
+        df,
+        hits,
+        tokens,
+    })
 }
 
 #[cfg(test)]
@@ -195,6 +270,24 @@ mod tests {
         let paths: Vec<_> = s.hits.iter().map(|h| h.hit.path.clone()).collect();
         let want: Vec<_> = plain.iter().map(|h| h.path.clone()).collect();
         assert_eq!(paths, want);
+    }
+
+    #[test]
+    fn lengths_come_from_fts5s_tables_and_renormalizing_to_the_same_average_is_identity() {
+        let t = project(&[
+            ("layer/core/a.md", "# Alpha\n\nquokka one two three\n"),
+            ("layer/core/b.md", "# Beta\n\nfour five\n"),
+        ]);
+        let mut idx = Index::open(t.path()).unwrap();
+        let s = idx.shard("quokka", 10, None).unwrap();
+        assert_eq!(s.tokens, 8, "{s:?}"); // titles (1 + 1) and bodies (4 + 2)
+        assert!(s.hits.iter().all(|h| h.len > 0), "{s:?}");
+        let g = s.hits[0].parts[0];
+        let avg = s.tokens as f64 / s.rows as f64;
+        assert!((renormalize(g, s.hits[0].len, avg, avg) - g).abs() < 1e-12);
+        // A longer average makes the same row relatively short: its part grows.
+        assert!(renormalize(g, s.hits[0].len, avg, avg * 4.0) > g);
+        assert_eq!(varints(&[0x81, 0x00, 0x05]), vec![128, 5]);
     }
 
     #[test]
