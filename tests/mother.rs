@@ -585,3 +585,58 @@ fn the_most_relevant_document_wins_whichever_project_holds_it() {
         }
     }
 }
+
+/// Concurrent `mother add`s all land (the registry is changed under a file lock), and
+/// `mother scrape` re-indexes every registered project.
+#[test]
+fn concurrent_adds_all_land_and_scrape_reindexes_every_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = private_home(dir.path());
+    let dirs: Vec<_> = (0..8)
+        .map(|i| {
+            let p = dir.path().join(format!("p{i}"));
+            write_files(&p, &[("layer/core/a.md", format!("# P{i}\n\nwords {i}\n"))]);
+            p
+        })
+        .collect();
+    let children: Vec<_> = dirs
+        .iter()
+        .map(|p| {
+            patina(&home)
+                .args(["mother", "add", "--no-scrape", p.to_str().unwrap()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for c in children {
+        let o = c.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    let list: Value =
+        serde_json::from_str(&ok(&run(&home, &["mother", "list", "--json"]))).unwrap();
+    let projects = list["projects"].as_array().unwrap();
+    assert_eq!(projects.len(), 8, "{list}");
+    assert!(
+        projects.iter().all(|p| p["documents"].is_null()),
+        "not scraped yet: {list}"
+    );
+    let out = ok(&run(&home, &["mother", "scrape"]));
+    assert_eq!(out.lines().count(), 8, "{out}");
+    let list: Value =
+        serde_json::from_str(&ok(&run(&home, &["mother", "list", "--json"]))).unwrap();
+    assert!(
+        list["projects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|p| p["documents"] == 1),
+        "{list}"
+    );
+    ok(&run(&home, &["mother", "scrape", "p3"]));
+    assert_eq!(
+        run(&home, &["mother", "scrape", "nope"]).status.code(),
+        Some(1)
+    );
+}
