@@ -283,6 +283,21 @@ fn one_query_answers_from_two_projects_and_a_peer_best_first_and_the_token_never
     );
     assert!(!all_out.contains("Pc4n4ry"), "{all_out}");
     assert!(all_out.contains("never taken as an argument"), "{all_out}");
+    // A peer with a wrong token is an error entry (401), and the others still answer.
+    ok(&run_with_stdin(
+        &home,
+        &["mother", "peer", "add", "stale", &url],
+        "Pc4n4ry-7f3e9c1d+x/y=z\n",
+    ));
+    let v = mother_scry(&home, "quokka");
+    assert!(
+        errors(&v)
+            .iter()
+            .any(|(p, e)| p == "stale" && e.contains("401")),
+        "{v}"
+    );
+    assert!(results(&v).iter().any(|(p, _, _)| p == "remote"), "{v}");
+    assert!(!v.to_string().contains("Pc4n4ry") && !peer.log().contains("Pc4n4ry"));
 }
 
 #[test]
