@@ -19,7 +19,8 @@ pub enum MotherCmd {
     Add {
         /// The project directory (must exist, outside PATINA_HOME).
         dir: PathBuf,
-        /// Its name: [a-z0-9][a-z0-9._-]{0,63} (default: from the directory's name).
+        /// Its name: up to 64 of a-z 0-9 . _ -, starting with a letter or digit (default: from
+        /// the directory's name).
         #[arg(long)]
         name: Option<String>,
         /// Do not scrape a project that has no index yet.
@@ -72,7 +73,7 @@ pub enum PeerCmd {
     ///
     ///   ssh host cat .patina/run/serve.token | patina mother peer add laptop http://10.0.0.2:50051
     Add {
-        /// The peer's name: [a-z0-9][a-z0-9._-]{0,63}.
+        /// The peer's name: up to 64 of a-z 0-9 . _ -, starting with a letter or digit.
         name: String,
         /// Its URL: http://HOST:PORT.
         url: String,
