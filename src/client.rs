@@ -115,23 +115,8 @@ impl Client {
         let Some(url) = url.map(str::to_string).or(env) else {
             return Ok(Client::for_home(home));
         };
-        let rest = url
-            .strip_prefix("http://")
+        let authority = authority_of(&url)
             .ok_or_else(|| anyhow::anyhow!("{URL_ENV}/--url must look like http://HOST:PORT"))?;
-        let authority = rest.trim_end_matches('/').to_string();
-        anyhow::ensure!(
-            !authority.is_empty() && !authority.contains('/') && !authority.contains('@'),
-            "{URL_ENV}/--url must look like http://HOST:PORT"
-        );
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-            && !authority.ends_with(']')
-        {
-            authority
-        } else {
-            format!("{authority}:{}", crate::cli::serve::DEFAULT_PORT)
-        };
         let token_path = home.token_path();
         let token = crate::token::read_token(&token_path)?.map(std::sync::Arc::new);
         Ok(Client {
@@ -140,6 +125,23 @@ impl Client {
                 authority,
                 token_path,
                 token,
+            },
+            timeout: DEFAULT_TIMEOUT,
+        })
+    }
+
+    /// A client of the daemon at `url` (`http://HOST:PORT`, the port defaulting to
+    /// [`crate::cli::serve::DEFAULT_PORT`]) over TCP with `token` as its bearer token: how
+    /// mother reaches a peer daemon. Errors for a URL of another shape (the URL is not quoted).
+    pub fn tcp(url: &str, token: crate::token::Token) -> anyhow::Result<Client> {
+        let authority = authority_of(url)
+            .ok_or_else(|| anyhow::anyhow!("a daemon URL must look like http://HOST:PORT"))?;
+        Ok(Client {
+            socket: PathBuf::from(format!("http://{authority}")),
+            target: Target::Tcp {
+                authority,
+                token_path: PathBuf::from("(the peer's token file)"),
+                token: Some(std::sync::Arc::new(token)),
             },
             timeout: DEFAULT_TIMEOUT,
         })
@@ -173,7 +175,10 @@ impl Client {
                 use std::net::ToSocketAddrs;
                 let mut last = io::Error::from(io::ErrorKind::NotFound);
                 for a in authority.to_socket_addrs()? {
-                    match std::net::TcpStream::connect_timeout(&a, CONNECT_TIMEOUT) {
+                    match std::net::TcpStream::connect_timeout(
+                        &a,
+                        CONNECT_TIMEOUT.min(self.timeout),
+                    ) {
                         Ok(s) => {
                             let _ = s.set_nodelay(true);
                             return Ok(Conn::Tcp(s));
@@ -296,6 +301,27 @@ impl Client {
         }
         Ok(reply)
     }
+}
+
+/// The `host:port` of an `http://HOST[:PORT][/]` URL (port defaulting to
+/// [`crate::cli::serve::DEFAULT_PORT`]); `None` for any other shape.
+fn authority_of(url: &str) -> Option<String> {
+    let rest = url.strip_prefix("http://")?;
+    let authority = rest.trim_end_matches('/').to_string();
+    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
+        return None;
+    }
+    Some(
+        if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
+            && !authority.ends_with(']')
+        {
+            authority
+        } else {
+            format!("{authority}:{}", crate::cli::serve::DEFAULT_PORT)
+        },
+    )
 }
 
 /// A connected stream of either kind.

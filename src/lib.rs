@@ -20,6 +20,7 @@ pub mod cli;
 pub mod client;
 pub mod fsutil;
 pub mod http;
+pub mod mother;
 pub mod paths;
 pub mod scry;
 pub mod secrets;

@@ -3,12 +3,14 @@
 //! [`Response`] value: they never see a socket, a header block or the wire format.
 //!
 //! Routing matches the request path byte for byte against the table (no percent-decoding,
-//! no dot-segment removal), and the access check uses the same matched route, so no
+//! no dot-segment removal; a route ending in `/{name}` takes one slug segment, see
+//! [`path_matches`]), and the access check uses the same matched route, so no
 //! spelling of a path can reach a handler the plain spelling would not.
 
 #[cfg(feature = "fault-injection")]
 mod debug;
 pub mod health;
+pub mod mother;
 pub mod scry;
 
 use crate::auth::{Access, Principal, authorize};
@@ -121,6 +123,36 @@ pub static ROUTES: &[Route] = &[
         access: Access::Local,
         handler: health::shutdown,
     },
+    Route {
+        method: Method::Get,
+        path: "/mother/projects",
+        access: Access::Query,
+        handler: mother::list,
+    },
+    Route {
+        method: Method::Post,
+        path: "/mother/projects",
+        access: Access::Local,
+        handler: mother::add,
+    },
+    Route {
+        method: Method::Delete,
+        path: "/mother/projects/{name}",
+        access: Access::Local,
+        handler: mother::remove,
+    },
+    Route {
+        method: Method::Post,
+        path: "/mother/scry",
+        access: Access::Query,
+        handler: mother::scry,
+    },
+    Route {
+        method: Method::Post,
+        path: "/mother/shard",
+        access: Access::Query,
+        handler: mother::shard,
+    },
 ];
 
 /// Test-only routes (`fault-injection` feature): a handler that panics, one that sleeps, one
@@ -133,6 +165,19 @@ const EXTRA_ROUTES: &[Route] = &[];
 /// Every route served: [`ROUTES`] plus, in fault-injection builds, the test-only ones.
 pub fn routes() -> impl Iterator<Item = &'static Route> {
     ROUTES.iter().chain(EXTRA_ROUTES.iter())
+}
+
+/// Whether a request path matches a route path: byte for byte, or, for a route path ending
+/// in `/{name}`, the same prefix followed by one valid name segment
+/// ([`crate::mother::valid_name`]: `[a-z0-9][a-z0-9._-]{0,63}`, so no `/`, `%` or `..`).
+/// No percent-decoding happens, so `%2F` or `..` spellings never match.
+pub fn path_matches(route: &str, path: &str) -> bool {
+    match route.strip_suffix("{name}") {
+        Some(prefix) => path
+            .strip_prefix(prefix)
+            .is_some_and(crate::mother::valid_name),
+        None => route == path,
+    }
 }
 
 /// Routes, authorizes and runs one request. Returns the response and the matched route's
@@ -148,7 +193,7 @@ pub fn dispatch(
 ) -> (Response, Option<&'static str>) {
     let mut allowed: Vec<&'static str> = Vec::new();
     let mut found: Option<&Route> = None;
-    for r in routes().filter(|r| r.path == req.path) {
+    for r in routes().filter(|r| path_matches(r.path, &req.path)) {
         if r.method == req.method {
             found = Some(r);
             break;
@@ -159,7 +204,9 @@ pub fn dispatch(
         if allowed.is_empty() {
             return (Response::error(404, "no such route"), None);
         }
-        let path = routes().find(|r| r.path == req.path).map(|r| r.path);
+        let path = routes()
+            .find(|r| path_matches(r.path, &req.path))
+            .map(|r| r.path);
         return (
             Response::error(405, "method not allowed on this route")
                 .with_header("Allow", allowed.join(", ")),

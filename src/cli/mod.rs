@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod daemon;
+pub mod mother;
 pub mod scrape;
 pub mod scry;
 pub mod secrets;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Manage secrets: the age vault, identities, and `secrets run`.
     #[command(subcommand)]
     Secrets(secrets::SecretsCmd),
+    /// Every project of yours: the registry, and search across all of them and peer daemons.
+    #[command(subcommand)]
+    Mother(mother::MotherCmd),
 }
 
 /// An error that is the user's usage mistake: exit code 2 instead of 1.
@@ -70,6 +74,7 @@ pub fn main() -> i32 {
         Command::Stop => daemon::stop(),
         Command::Token(c) => daemon::token(c),
         Command::Secrets(c) => secrets::run(c),
+        Command::Mother(c) => mother::run(c, cli.url.as_deref()),
     };
     match result {
         Ok(()) => 0,

@@ -13,9 +13,13 @@ use std::path::PathBuf;
     after_help = "Examples:\n  patina scry session capture\n  patina scry --limit 3 --json 'why FTS5?'\n\nAny text is a valid query: quotes, AND/OR/NEAR, *, - and parentheses are searched as words."
 )]
 pub struct ScryArgs {
-    /// The project to search (default: the current directory).
-    #[arg(long, value_name = "DIR")]
+    /// The project to search: a directory, or the name of a registered project (`patina
+    /// mother list`); default the current directory.
+    #[arg(long, value_name = "DIR|NAME", conflicts_with = "all")]
     pub project: Option<PathBuf>,
+    /// Search every registered project and peer at once (like `patina mother scry`).
+    #[arg(long)]
+    pub all: bool,
     /// How many results at most (larger values are capped at 1000).
     #[arg(long, default_value_t = scry::DEFAULT_LIMIT, value_name = "N")]
     pub limit: usize,
@@ -29,8 +33,16 @@ pub struct ScryArgs {
 
 /// Runs `patina scry`.
 pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
+    if a.all {
+        let m = super::mother::MotherScryArgs {
+            limit: a.limit,
+            json: a.json,
+            query: a.query,
+        };
+        return super::mother::scry(m, url);
+    }
     let explicit_project = a.project.is_some();
-    let root = super::project_dir(a.project)?;
+    let root = super::project_dir(a.project.map(registered_or_dir).transpose()?)?;
     let query = a.query.join(" ");
     anyhow::ensure!(
         !query.trim().is_empty(),
@@ -87,4 +99,18 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// `--project` as given: a registered project's directory when the value is a name in the
+/// mother registry (a plain slug, no `/`), else the value as a directory.
+fn registered_or_dir(p: PathBuf) -> anyhow::Result<PathBuf> {
+    let Some(name) = p.to_str().filter(|n| crate::mother::valid_name(n)) else {
+        return Ok(p);
+    };
+    let home = Home::from_env()?;
+    let reg = crate::mother::load(&home)?;
+    Ok(match reg.projects.iter().find(|r| r.name == name) {
+        Some(r) => r.path.clone(),
+        None => p,
+    })
 }

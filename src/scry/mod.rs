@@ -28,6 +28,7 @@ pub mod frontmatter;
 pub mod query;
 pub mod scrape;
 pub mod sections;
+pub mod shard;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use scrape::{BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, scrape, scrape_with_progress};
