@@ -335,3 +335,14 @@ fn socket_mode_is_never_loose_during_startup() {
         drop(dir);
     }
 }
+
+#[test]
+fn sigterm_stops_the_daemon_even_when_its_socket_file_was_deleted() {
+    let mut d = Daemon::start();
+    std::fs::remove_file(&d.socket).unwrap();
+    signal(d.pid(), "TERM");
+    let st =
+        wait_timeout(&mut d.child, Duration::from_secs(15)).expect("exits without its socket file");
+    assert!(st.success());
+    assert!(!d.home.join("run/serve.pid").exists());
+}

@@ -74,6 +74,15 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         eprintln!("patina: warning: could not disable core dumps for this process");
     }
     install_panic_hook();
+    // Take over SIGINT/SIGTERM before the socket exists, so a signal sent as soon as the
+    // socket answers is a graceful shutdown, not the default termination. (No thread yet:
+    // the umask around bind below must not race another thread.)
+    let mut signals = signal_hook::iterator::Signals::new([
+        signal_hook::consts::SIGINT,
+        signal_hook::consts::SIGTERM,
+    ])
+    .context("installing the SIGINT/SIGTERM handler")?;
+
     // The state directory: created 0700 if missing (an existing one is the user's).
     if !cfg.home.root().exists() {
         fsutil::ensure_private_dir(cfg.home.root())?;
@@ -132,10 +141,21 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let waker = {
         let path = cfg.socket.clone();
         let tcp_wake = tcp_side.as_ref().map(|(_, local, _)| wake_addr(*local));
+        let tcp_fd = match &tcp_side {
+            Some((l, _, _)) => Some(l.try_clone()?),
+            None => None,
+        };
+        let unix_fd = listener.try_clone()?;
         let flag = Arc::clone(&shutdown);
         Arc::new(move || {
             flag.store(true, Ordering::SeqCst);
-            // Wake the blocked accept() calls with connections of our own.
+            // Wake the blocked accept() calls: shutdown(2) on the listening sockets makes a
+            // blocked accept return at once on Linux, even if the socket file was deleted;
+            // a connection of our own does it elsewhere.
+            let _ = rustix::net::shutdown(&unix_fd, rustix::net::Shutdown::Both);
+            if let Some(fd) = &tcp_fd {
+                let _ = rustix::net::shutdown(fd, rustix::net::Shutdown::Both);
+            }
             let _ = UnixStream::connect(&path);
             if let Some(a) = tcp_wake {
                 let _ =
@@ -159,11 +179,6 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         },
     ));
 
-    let mut signals = signal_hook::iterator::Signals::new([
-        signal_hook::consts::SIGINT,
-        signal_hook::consts::SIGTERM,
-    ])
-    .context("installing the SIGINT/SIGTERM handler")?;
     let signal_handle = signals.handle();
     let signal_thread = {
         let w = Arc::clone(&waker);

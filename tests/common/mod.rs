@@ -120,7 +120,9 @@ impl Daemon {
     pub fn wait_ready(&self) {
         let t = Instant::now();
         while t.elapsed() < Duration::from_secs(20) {
-            if UnixStream::connect(&self.socket).is_ok() {
+            // Ready: the socket accepts and the pid file is written (it follows the bind).
+            if UnixStream::connect(&self.socket).is_ok() && self.home.join("run/serve.pid").exists()
+            {
                 return;
             }
             std::thread::sleep(Duration::from_millis(20));
