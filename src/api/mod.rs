@@ -8,6 +8,7 @@
 
 pub mod health;
 pub mod scry;
+pub mod session;
 
 use crate::auth::{Access, Principal, authorize};
 use crate::http::{Method, Request, Response};
@@ -45,14 +46,22 @@ pub struct Ctx {
     pub info: DaemonInfo,
     /// Connections accepted and not yet closed (queued or being served), all listeners.
     pub open_connections: AtomicUsize,
+    /// The secrets session (unlock, lock, expiry); wiped on drop.
+    pub session: crate::session::Session,
     request_shutdown: Box<dyn Fn() + Send + Sync>,
 }
 
 impl Ctx {
     /// A context for `project`; `request_shutdown` is called by `POST /shutdown`.
-    pub fn new(project: PathBuf, home: Home, info: DaemonInfo, request_shutdown: Box<dyn Fn() + Send + Sync>) -> Ctx {
+    pub fn new(
+        project: PathBuf,
+        home: Home,
+        info: DaemonInfo,
+        request_shutdown: Box<dyn Fn() + Send + Sync>,
+    ) -> Ctx {
         Ctx {
             project,
+            session: crate::session::Session::new(home.clone()),
             home,
             started: Instant::now(),
             info,
@@ -113,6 +122,42 @@ pub static ROUTES: &[Route] = &[
         path: "/shutdown",
         access: Access::Local,
         handler: health::shutdown,
+    },
+    Route {
+        method: Method::Get,
+        path: "/session",
+        access: Access::Local,
+        handler: session::status,
+    },
+    Route {
+        method: Method::Post,
+        path: "/session/unlock",
+        access: Access::Patina,
+        handler: session::unlock,
+    },
+    Route {
+        method: Method::Post,
+        path: "/session/lock",
+        access: Access::Local,
+        handler: session::lock,
+    },
+    Route {
+        method: Method::Post,
+        path: "/session/env",
+        access: Access::Patina,
+        handler: session::env,
+    },
+    Route {
+        method: Method::Get,
+        path: "/secrets",
+        access: Access::Local,
+        handler: session::list_secrets,
+    },
+    Route {
+        method: Method::Post,
+        path: "/secrets/scan",
+        access: Access::Local,
+        handler: session::scan,
     },
 ];
 

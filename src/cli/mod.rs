@@ -10,6 +10,7 @@ pub mod scrape;
 pub mod scry;
 pub mod secrets;
 pub mod serve;
+pub mod session;
 
 /// patina keeps your project knowledge and secrets close at hand, for you and for the LLM
 /// coding agents beside you, without ever printing a secret.
@@ -51,6 +52,9 @@ pub enum Command {
     /// Manage secrets: the age vault, identities, and `secrets run`.
     #[command(subcommand)]
     Secrets(secrets::SecretsCmd),
+    /// Unlock secrets in the daemon for a while (like gpg-agent), lock them, see the audit log.
+    #[command(subcommand)]
+    Session(session::SessionCmd),
 }
 
 /// An error that is the user's usage mistake: exit code 2 instead of 1.
@@ -70,6 +74,7 @@ pub fn main() -> i32 {
         Command::Stop => daemon::stop(),
         Command::Token(c) => daemon::token(c),
         Command::Secrets(c) => secrets::run(c),
+        Command::Session(c) => session::run(c),
     };
     match result {
         Ok(()) => 0,

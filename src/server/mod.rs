@@ -111,10 +111,19 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
                 );
             }
             match verifier.source() {
-                crate::token::TokenSource::Env => eprintln!("patina: TCP on {local}; bearer token from {}", crate::token::TOKEN_ENV),
-                crate::token::TokenSource::File(p) => eprintln!("patina: TCP on {local}; bearer token in {}", p.display()),
+                crate::token::TokenSource::Env => eprintln!(
+                    "patina: TCP on {local}; bearer token from {}",
+                    crate::token::TOKEN_ENV
+                ),
+                crate::token::TokenSource::File(p) => {
+                    eprintln!("patina: TCP on {local}; bearer token in {}", p.display())
+                }
             }
-            Some((listener, local, Arc::new(tcp::TcpState::new(tc.clone(), verifier))))
+            Some((
+                listener,
+                local,
+                Arc::new(tcp::TcpState::new(tc.clone(), verifier)),
+            ))
         }
         None => None,
     };
@@ -129,7 +138,8 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             // Wake the blocked accept() calls with connections of our own.
             let _ = UnixStream::connect(&path);
             if let Some(a) = tcp_wake {
-                let _ = std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(200));
+                let _ =
+                    std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(200));
             }
         })
     };
@@ -223,6 +233,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     }
     signal_handle.close();
     let _ = signal_thread.join();
+    ctx.session.shutdown(); // wipe now, even if a stuck worker still holds the context
     drop(ctx); // drops every domain state; secret holders zeroize on drop
     Ok(())
 }
