@@ -30,9 +30,7 @@ pub enum ClientError {
     #[error("no daemon running at {0} (start one with `patina serve`)")]
     NoDaemon(PathBuf),
     /// The daemon refused our credentials.
-    #[error(
-        "the daemon at {0} answered 401: check the token (PATINA_SERVE_TOKEN or the token file at {1})"
-    )]
+    #[error("the daemon at {0} answered 401: check the token (PATINA_SERVE_TOKEN or the token file at {1})")]
     Unauthorized(PathBuf, PathBuf),
     /// The daemon did not answer in time.
     #[error("the daemon at {0} did not answer in time")]
@@ -123,11 +121,7 @@ impl Client {
             !authority.is_empty() && !authority.contains('/') && !authority.contains('@'),
             "{URL_ENV}/--url must look like http://HOST:PORT"
         );
-        let authority = if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-            && !authority.ends_with(']')
-        {
+        let authority = if authority.rsplit_once(':').is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit())) && !authority.ends_with(']') {
             authority
         } else {
             format!("{authority}:{}", crate::cli::serve::DEFAULT_PORT)
@@ -219,8 +213,7 @@ impl Client {
             }
             _ => ClientError::Io(self.socket.clone(), e),
         })?;
-        let mut out =
-            zeroize::Zeroizing::new(Vec::with_capacity(256 + body.map_or(0, <[u8]>::len)));
+        let mut out = zeroize::Zeroizing::new(Vec::with_capacity(256 + body.map_or(0, <[u8]>::len)));
         let host = match &self.target {
             Target::Unix => "localhost",
             Target::Tcp { authority, .. } => authority.as_str(),
@@ -286,13 +279,9 @@ impl Client {
                 Err(e) => return Err(io_err(e)),
             }
         }
-        let reply =
-            parse_response(&buf).map_err(|m| ClientError::Malformed(self.socket.clone(), m))?;
+        let reply = parse_response(&buf).map_err(|m| ClientError::Malformed(self.socket.clone(), m))?;
         if let (401, Target::Tcp { token_path, .. }) = (reply.status, &self.target) {
-            return Err(ClientError::Unauthorized(
-                self.socket.clone(),
-                token_path.clone(),
-            ));
+            return Err(ClientError::Unauthorized(self.socket.clone(), token_path.clone()));
         }
         Ok(reply)
     }

@@ -32,8 +32,7 @@ impl Token {
         let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
         let mut filled = 0;
         while filled < TOKEN_BYTES {
-            filled +=
-                rustix::rand::getrandom(&mut raw[filled..], rustix::rand::GetRandomFlags::empty())?;
+            filled += rustix::rand::getrandom(&mut raw[filled..], rustix::rand::GetRandomFlags::empty())?;
         }
         let mut s = Zeroizing::new(String::with_capacity(TOKEN_BYTES * 2));
         for b in raw.iter() {
@@ -70,15 +69,8 @@ pub fn read_token(path: &Path) -> anyhow::Result<Option<Token>> {
     match std::fs::symlink_metadata(path) {
         Ok(_) => {
             fsutil::check_private_file(path)?;
-            let text =
-                Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("reading the token file {}: {e}", path.display())
-                })?);
-            anyhow::ensure!(
-                !text.trim().is_empty(),
-                "the token file {} is empty; run `patina token rotate`",
-                path.display()
-            );
+            let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("reading the token file {}: {e}", path.display()))?);
+            anyhow::ensure!(!text.trim().is_empty(), "the token file {} is empty; run `patina token rotate`", path.display());
             Ok(Some(Token::from_text(&text)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
@@ -119,9 +111,7 @@ impl Verifier {
     /// Sets up the token for a TCP listener: the environment's, else the file's, else a new
     /// one generated into the file. Returns the verifier; the value itself is dropped.
     pub fn load_or_create(path: &Path) -> anyhow::Result<Verifier> {
-        let env = std::env::var(TOKEN_ENV)
-            .ok()
-            .filter(|v| !v.trim().is_empty());
+        let env = std::env::var(TOKEN_ENV).ok().filter(|v| !v.trim().is_empty());
         if let Some(v) = env {
             return Ok(Verifier {
                 source: TokenSource::Env,
@@ -147,9 +137,7 @@ impl Verifier {
     /// digests in constant time.
     pub fn verify(&self, presented: &[u8]) -> bool {
         let digest: [u8; 32] = Sha256::digest(presented).into();
-        let Ok(mut st) = self.state.lock() else {
-            return false;
-        };
+        let Ok(mut st) = self.state.lock() else { return false };
         if let TokenSource::File(path) = &self.source {
             let now = stamp(path);
             if now != st.1 {
@@ -169,9 +157,7 @@ fn read_file_only(path: &Path) -> anyhow::Result<Option<Token>> {
 }
 
 fn stamp(path: &Path) -> Option<(u64, i64, i64)> {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
+    std::fs::metadata(path).ok().map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
 }
 
 /// Compares two digests without an early exit.

@@ -13,24 +13,14 @@ const SCRY: &str = r#"{"query":"quokka"}"#;
 fn no_tcp_unless_asked() {
     let d = Daemon::start();
     assert!(!d.log().contains("TCP on"));
-    assert!(
-        !d.home.join("run/serve.token").exists(),
-        "no token file without TCP"
-    );
+    assert!(!d.home.join("run/serve.token").exists(), "no token file without TCP");
 }
 
 #[test]
 fn bearer_token_rules() {
     let d = Daemon::start_with(&["--port", "0"]);
     let token = d.token();
-    assert_eq!(
-        std::fs::metadata(d.home.join("run/serve.token"))
-            .unwrap()
-            .permissions()
-            .mode()
-            & 0o777,
-        0o600
-    );
+    assert_eq!(std::fs::metadata(d.home.join("run/serve.token")).unwrap().permissions().mode() & 0o777, 0o600);
     // Open routes.
     assert_eq!(d.tcp("GET", "/health", None, None).status, 200);
     assert_eq!(d.tcp("GET", "/version", None, None).status, 200);
@@ -49,10 +39,7 @@ fn bearer_token_rules() {
     for path in ["/status"] {
         assert_eq!(d.tcp("GET", path, Some(&token), None).status, 403);
     }
-    assert_eq!(
-        d.tcp("POST", "/shutdown", Some(&token), Some("{}")).status,
-        403
-    );
+    assert_eq!(d.tcp("POST", "/shutdown", Some(&token), Some("{}")).status, 403);
     assert!(d.still_serving());
 }
 
@@ -61,52 +48,23 @@ fn host_and_origin_are_checked_on_tcp() {
     let d = Daemon::start_with(&["--port", "0", "--allow-origin", "http://tool.local"]);
     let token = d.token();
     let send = |host: &str, extra: &str| {
-        Resp::parse(
-            &d.tcp_raw(format!("GET /health HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n").as_bytes()),
-        )
-        .status
+        Resp::parse(&d.tcp_raw(format!("GET /health HTTP/1.1\r\nHost: {host}\r\n{extra}\r\n").as_bytes())).status
     };
     assert_eq!(send("127.0.0.1", ""), 200);
     assert_eq!(send("localhost:50051", ""), 200);
-    assert_eq!(
-        send("evil.example", ""),
-        403,
-        "DNS rebinding: a foreign Host"
-    );
-    assert_eq!(
-        send("127.0.0.1", "Origin: http://evil.example\r\n"),
-        403,
-        "a browser page"
-    );
-    assert_eq!(
-        send("127.0.0.1", "Origin: http://tool.local\r\n"),
-        200,
-        "an allowed origin"
-    );
+    assert_eq!(send("evil.example", ""), 403, "DNS rebinding: a foreign Host");
+    assert_eq!(send("127.0.0.1", "Origin: http://evil.example\r\n"), 403, "a browser page");
+    assert_eq!(send("127.0.0.1", "Origin: http://tool.local\r\n"), 200, "an allowed origin");
     let r = Resp::parse(&d.tcp_raw(format!("POST /api/scry HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: null\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}").as_bytes()));
     assert_eq!(r.status, 403, "a valid token does not let a web page in");
-    assert!(
-        !r.headers
-            .iter()
-            .any(|(n, _)| n.starts_with("access-control-"))
-    );
+    assert!(!r.headers.iter().any(|(n, _)| n.starts_with("access-control-")));
 }
 
 #[test]
 fn path_spellings_never_bypass_auth_case_011() {
     let d = Daemon::start_with(&["--port", "0"]);
     let token = d.token();
-    for t in [
-        "/health/../api/scry",
-        "//api/scry",
-        "/./api/scry",
-        "/api/scry/",
-        "/api%2fscry",
-        "/API/scry",
-        "/api/scry;x",
-        "/api/scry%20",
-        "/health%2f..%2fapi/scry",
-    ] {
+    for t in ["/health/../api/scry", "//api/scry", "/./api/scry", "/api/scry/", "/api%2fscry", "/API/scry", "/api/scry;x", "/api/scry%20", "/health%2f..%2fapi/scry"] {
         let r = d.tcp("POST", t, None, Some(SCRY));
         assert!([401, 404].contains(&r.status), "{t}: {}", r.status);
     }
@@ -137,21 +95,12 @@ fn repeated_failures_are_slowed_with_429_and_never_block_the_socket() {
 fn token_rotation_takes_effect_without_restart() {
     let d = Daemon::start_with(&["--port", "0"]);
     let old = d.token();
-    let out = run_timeout(
-        patina(&d.home).args(["token", "rotate"]),
-        Duration::from_secs(10),
-    );
+    let out = run_timeout(patina(&d.home).args(["token", "rotate"]), Duration::from_secs(10));
     assert!(out.status.success());
     let new = d.token();
     assert_ne!(old, new);
-    assert_eq!(
-        d.tcp("POST", "/api/scry", Some(&old), Some(SCRY)).status,
-        401
-    );
-    assert_eq!(
-        d.tcp("POST", "/api/scry", Some(&new), Some(SCRY)).status,
-        200
-    );
+    assert_eq!(d.tcp("POST", "/api/scry", Some(&old), Some(SCRY)).status, 401);
+    assert_eq!(d.tcp("POST", "/api/scry", Some(&new), Some(SCRY)).status, 200);
 }
 
 #[test]
@@ -176,14 +125,7 @@ fn token_from_the_environment_is_used_and_no_file_is_written() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let text = std::fs::read_to_string(&log).unwrap();
-    let addr = text
-        .split("TCP on ")
-        .nth(1)
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
+    let addr = text.split("TCP on ").nth(1).unwrap().split(';').next().unwrap().to_string();
     assert!(!home.join("run/serve.token").exists());
     assert!(text.contains("PATINA_SERVE_TOKEN") && !text.contains(token));
     let mut s = std::net::TcpStream::connect(&addr).unwrap();
@@ -195,11 +137,7 @@ fn token_from_the_environment_is_used_and_no_file_is_written() {
     // The token is in no process's argv (case 018).
     for entry in std::fs::read_dir("/proc").unwrap().flatten() {
         if let Ok(cmd) = std::fs::read(entry.path().join("cmdline")) {
-            assert!(
-                !String::from_utf8_lossy(&cmd).contains(token),
-                "token in argv of {:?}",
-                entry.path()
-            );
+            assert!(!String::from_utf8_lossy(&cmd).contains(token), "token in argv of {:?}", entry.path());
         }
     }
     signal(child.id(), "TERM");
@@ -211,23 +149,15 @@ fn the_cli_reaches_a_tcp_daemon_with_the_token_and_names_the_file_on_401() {
     let d = Daemon::start_with(&["--port", "0"]);
     let url = format!("http://{}", d.tcp_addr());
     let out = run_timeout(
-        patina(&d.home)
-            .env("PATINA_URL", &url)
-            .args(["scry", "--json", "quokka"]),
+        patina(&d.home).env("PATINA_URL", &url).args(["scry", "--json", "quokka"]),
         Duration::from_secs(30),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(!v["results"].as_array().unwrap().is_empty());
     // A wrong token: a clear error that names the token file, never the value.
     let out = run_timeout(
-        patina(&d.home)
-            .env("PATINA_SERVE_TOKEN", "nope-nope")
-            .args(["--url", &url, "scry", "quokka"]),
+        patina(&d.home).env("PATINA_SERVE_TOKEN", "nope-nope").args(["--url", &url, "scry", "quokka"]),
         Duration::from_secs(30),
     );
     assert_eq!(out.status.code(), Some(1));
@@ -242,17 +172,9 @@ fn the_token_value_appears_in_no_output_case_017() {
     let token = d.token();
     let url = format!("http://{}", d.tcp_addr());
     // Bad tokens carrying the real one plus junk or a control byte (backstage#3314).
-    let r6 = d.tcp_raw(
-        format!(
-            "GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\x01\r\n\r\n"
-        )
-        .as_bytes(),
-    );
+    let r6 = d.tcp_raw(format!("GET /version HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\x01\r\n\r\n").as_bytes());
     let r7 = d.tcp_raw(format!("POST /api/scry HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}junk\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{{}}").as_bytes());
-    let mut outputs = vec![
-        String::from_utf8_lossy(&r6).into_owned(),
-        String::from_utf8_lossy(&r7).into_owned(),
-    ];
+    let mut outputs = vec![String::from_utf8_lossy(&r6).into_owned(), String::from_utf8_lossy(&r7).into_owned()];
     for args in [
         &["token", "path"][..],
         &["status"],

@@ -72,9 +72,7 @@ pub fn status(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
             socket: ctx.info.socket.display().to_string(),
             tcp: ctx.info.tcp.clone(),
             project: ctx.project.display().to_string(),
-            open_connections: ctx
-                .open_connections
-                .load(std::sync::atomic::Ordering::Relaxed),
+            open_connections: ctx.open_connections.load(std::sync::atomic::Ordering::Relaxed),
             workers: Workers {
                 unix: ctx.info.workers_unix,
                 tcp: ctx.info.workers_tcp,

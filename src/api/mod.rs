@@ -53,12 +53,7 @@ pub struct Ctx {
 
 impl Ctx {
     /// A context for `project`; `request_shutdown` is called by `POST /shutdown`.
-    pub fn new(
-        project: PathBuf,
-        home: Home,
-        info: DaemonInfo,
-        request_shutdown: Box<dyn Fn() + Send + Sync>,
-    ) -> Ctx {
+    pub fn new(project: PathBuf, home: Home, info: DaemonInfo, request_shutdown: Box<dyn Fn() + Send + Sync>) -> Ctx {
         Ctx {
             project,
             session: crate::session::Session::new(home.clone()),

@@ -20,10 +20,7 @@ pub fn status(a: StatusArgs, url: Option<&str>) -> anyhow::Result<()> {
         Ok(r) => r,
         Err(ClientError::NoDaemon(p)) => {
             if a.json {
-                println!(
-                    "{}",
-                    serde_json::json!({"running": false, "socket": p.display().to_string()})
-                );
+                println!("{}", serde_json::json!({"running": false, "socket": p.display().to_string()}));
                 std::process::exit(1);
             }
             anyhow::bail!("no daemon running at {}", p.display());
@@ -42,18 +39,8 @@ pub fn status(a: StatusArgs, url: Option<&str>) -> anyhow::Result<()> {
     println!("tcp           {}", s.tcp.as_deref().unwrap_or("off"));
     println!("project       {}", s.project);
     println!("connections   {} open", s.open_connections);
-    println!(
-        "workers       {} unix, {} tcp",
-        s.workers.unix, s.workers.tcp
-    );
-    println!(
-        "dumpable      {}",
-        if s.dumpable {
-            "yes"
-        } else {
-            "no (no core dumps, /proc/PID/mem closed)"
-        }
-    );
+    println!("workers       {} unix, {} tcp", s.workers.unix, s.workers.tcp);
+    println!("dumpable      {}", if s.dumpable { "yes" } else { "no (no core dumps, /proc/PID/mem closed)" });
     Ok(())
 }
 
@@ -67,16 +54,13 @@ pub fn stop() -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let client = Client::for_home(&home);
     let pid_path = home.pid_path();
-    let pid: Option<u32> = std::fs::read_to_string(&pid_path)
-        .ok()
-        .and_then(|s| s.trim().parse().ok());
+    let pid: Option<u32> = std::fs::read_to_string(&pid_path).ok().and_then(|s| s.trim().parse().ok());
     match client.post_json("/shutdown", &serde_json::json!({})) {
         Ok(r) if r.status == 200 => {}
         Ok(r) => anyhow::bail!("{}", r.error_message()),
         Err(ClientError::NoDaemon(_)) => match pid {
             Some(pid) if crate::auth::peer_runs_this_executable(pid) => {
-                let p = rustix::process::Pid::from_raw(pid as i32)
-                    .ok_or_else(|| anyhow::anyhow!("bad pid in {}", pid_path.display()))?;
+                let p = rustix::process::Pid::from_raw(pid as i32).ok_or_else(|| anyhow::anyhow!("bad pid in {}", pid_path.display()))?;
                 rustix::process::kill_process(p, rustix::process::Signal::TERM)
                     .map_err(|e| anyhow::anyhow!("signalling pid {pid}: {e}"))?;
             }
@@ -86,8 +70,7 @@ pub fn stop() -> anyhow::Result<()> {
     }
     let t = Instant::now();
     while t.elapsed() < STOP_WAIT {
-        let gone = !client.socket().exists()
-            && pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
+        let gone = !client.socket().exists() && pid.is_none_or(|p| !std::path::Path::new(&format!("/proc/{p}")).exists());
         if gone {
             eprintln!("patina: daemon stopped");
             return Ok(());

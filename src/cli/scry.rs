@@ -40,8 +40,7 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let client = Client::from_env(&home, url)?;
     // Over TCP the daemon serves only its own project: name one only when asked to.
-    let project =
-        (!client.is_tcp() || explicit_project).then(|| root.to_string_lossy().into_owned());
+    let project = (!client.is_tcp() || explicit_project).then(|| root.to_string_lossy().into_owned());
     let req = ScryRequest {
         query: query.clone(),
         limit: Some(limit),
@@ -50,16 +49,14 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     let mut resp: ScryResponse = match client.post_json("/api/scry", &req) {
         Ok(reply) if reply.status == 200 => reply.json()?,
         Ok(reply) => anyhow::bail!("{}", reply.error_message()),
-        Err(ClientError::NoDaemon(_)) if !client.is_tcp() => {
-            match scry::search_project(&root, &query, limit, None) {
-                Ok(r) => r,
-                Err(ScryError::EmptyQuery) => ScryResponse {
-                    results: Vec::new(),
-                    took_ms: 0.0,
-                },
-                Err(e) => return Err(e.into()),
-            }
-        }
+        Err(ClientError::NoDaemon(_)) if !client.is_tcp() => match scry::search_project(&root, &query, limit, None) {
+            Ok(r) => r,
+            Err(ScryError::EmptyQuery) => ScryResponse {
+                results: Vec::new(),
+                took_ms: 0.0,
+            },
+            Err(e) => return Err(e.into()),
+        },
         Err(e) => return Err(e.into()),
     };
     // The daemon redacts known values too; without one, secret-looking tokens still go.

@@ -9,9 +9,7 @@ pub const DEFAULT_PORT: u16 = 50051;
 
 /// Arguments of `patina serve`.
 #[derive(Debug, clap::Args)]
-#[command(
-    after_help = "Examples:\n  patina serve                          # this directory's knowledge, on ~/.patina/run/serve.sock\n  patina serve --project ~/src/app\n  patina serve --port 50051             # also TCP on 127.0.0.1:50051, bearer token required\n\nThe token's path is printed; read it with `cat \"$(patina token path)\"` only where you need it."
-)]
+#[command(after_help = "Examples:\n  patina serve                          # this directory's knowledge, on ~/.patina/run/serve.sock\n  patina serve --project ~/src/app\n  patina serve --port 50051             # also TCP on 127.0.0.1:50051, bearer token required\n\nThe token's path is printed; read it with `cat \"$(patina token path)\"` only where you need it.")]
 pub struct ServeArgs {
     /// The project to serve (default: the current directory); scraped first if it has no
     /// index yet.
@@ -66,15 +64,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         None
     };
     if !crate::paths::project_index_path(&project).exists() {
-        eprintln!(
-            "patina: {} has no index yet; scraping it first",
-            project.display()
-        );
+        eprintln!("patina: {} has no index yet; scraping it first", project.display());
         let summary = super::scrape::scrape_with_terminal_progress(&project)?;
-        eprintln!(
-            "patina: {}",
-            super::scrape::summary_line(&project, &summary)
-        );
+        eprintln!("patina: {}", super::scrape::summary_line(&project, &summary));
     }
     server::serve(ServeConfig {
         home,

@@ -111,19 +111,10 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
                 );
             }
             match verifier.source() {
-                crate::token::TokenSource::Env => eprintln!(
-                    "patina: TCP on {local}; bearer token from {}",
-                    crate::token::TOKEN_ENV
-                ),
-                crate::token::TokenSource::File(p) => {
-                    eprintln!("patina: TCP on {local}; bearer token in {}", p.display())
-                }
+                crate::token::TokenSource::Env => eprintln!("patina: TCP on {local}; bearer token from {}", crate::token::TOKEN_ENV),
+                crate::token::TokenSource::File(p) => eprintln!("patina: TCP on {local}; bearer token in {}", p.display()),
             }
-            Some((
-                listener,
-                local,
-                Arc::new(tcp::TcpState::new(tc.clone(), verifier)),
-            ))
+            Some((listener, local, Arc::new(tcp::TcpState::new(tc.clone(), verifier))))
         }
         None => None,
     };
@@ -138,8 +129,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             // Wake the blocked accept() calls with connections of our own.
             let _ = UnixStream::connect(&path);
             if let Some(a) = tcp_wake {
-                let _ =
-                    std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(200));
+                let _ = std::net::TcpStream::connect_timeout(&a, std::time::Duration::from_millis(200));
             }
         })
     };

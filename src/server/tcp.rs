@@ -55,35 +55,19 @@ impl TcpState {
     /// Decides the principal of a TCP request, or the refusal: 400/403 for a `Host` that is
     /// not an IP literal, `localhost` or the configured host; 403 for an `Origin` not
     /// explicitly allowed; 429 while the address is over its auth-failure budget.
-    pub fn gate(
-        &self,
-        ip: IpAddr,
-        host: Option<&str>,
-        origin: Option<&str>,
-        authorization: Option<&[u8]>,
-    ) -> Result<Principal, Response> {
+    pub fn gate(&self, ip: IpAddr, host: Option<&str>, origin: Option<&str>, authorization: Option<&[u8]>) -> Result<Principal, Response> {
         if let Some(h) = host {
             if !self.host_allowed(h) {
-                return Err(Response::error(
-                    403,
-                    "the Host header field must name this daemon (an IP address, localhost, or the configured host)",
-                ));
+                return Err(Response::error(403, "the Host header field must name this daemon (an IP address, localhost, or the configured host)"));
             }
         }
         if let Some(o) = origin {
             if !self.config.allowed_origins.iter().any(|a| a == o) {
-                return Err(Response::error(
-                    403,
-                    "requests from web pages are refused (Origin not allowed)",
-                ));
+                return Err(Response::error(403, "requests from web pages are refused (Origin not allowed)"));
             }
         }
         if let Some(retry) = self.blocked_for(ip) {
-            return Err(Response::error(
-                429,
-                "too many failed authentication attempts; wait and retry",
-            )
-            .with_header("Retry-After", retry.as_secs().max(1).to_string()));
+            return Err(Response::error(429, "too many failed authentication attempts; wait and retry").with_header("Retry-After", retry.as_secs().max(1).to_string()));
         }
         match authorization {
             None => Ok(Principal::Anonymous),
@@ -93,8 +77,7 @@ impl TcpState {
                     Ok(Principal::Token)
                 } else {
                     self.record_failure(ip);
-                    Err(Response::error(401, "invalid bearer token")
-                        .with_header("WWW-Authenticate", "Bearer"))
+                    Err(Response::error(401, "invalid bearer token").with_header("WWW-Authenticate", "Bearer"))
                 }
             }
         }
@@ -102,9 +85,7 @@ impl TcpState {
 
     /// Counts an auth failure of `ip` (a wrong token, or a 401 for a missing one).
     pub fn record_failure(&self, ip: IpAddr) {
-        let Ok(mut f) = self.failures.lock() else {
-            return;
-        };
+        let Ok(mut f) = self.failures.lock() else { return };
         if f.len() >= MAX_TRACKED {
             f.clear();
         }
@@ -127,11 +108,7 @@ impl TcpState {
         let name = strip_port(host);
         name.eq_ignore_ascii_case("localhost")
             || name.parse::<IpAddr>().is_ok()
-            || name
-                .trim_start_matches('[')
-                .trim_end_matches(']')
-                .parse::<IpAddr>()
-                .is_ok()
+            || name.trim_start_matches('[').trim_end_matches(']').parse::<IpAddr>().is_ok()
             || name.eq_ignore_ascii_case(&self.config.host)
     }
 }
@@ -178,29 +155,13 @@ mod tests {
     fn host_and_origin_checks() {
         let s = state();
         let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        for ok in [
-            "127.0.0.1:50051",
-            "localhost",
-            "LOCALHOST:1",
-            "[::1]:5",
-            "devbox:50051",
-            "10.1.2.3",
-        ] {
+        for ok in ["127.0.0.1:50051", "localhost", "LOCALHOST:1", "[::1]:5", "devbox:50051", "10.1.2.3"] {
             assert!(s.gate(ip, Some(ok), None, None).is_ok(), "{ok}");
         }
         for bad in ["evil.example", "evil.example:50051", "127.0.0.1.nip.io"] {
-            assert_eq!(
-                s.gate(ip, Some(bad), None, None).unwrap_err().status,
-                403,
-                "{bad}"
-            );
+            assert_eq!(s.gate(ip, Some(bad), None, None).unwrap_err().status, 403, "{bad}");
         }
-        assert_eq!(
-            s.gate(ip, None, Some("http://evil.example"), None)
-                .unwrap_err()
-                .status,
-            403
-        );
+        assert_eq!(s.gate(ip, None, Some("http://evil.example"), None).unwrap_err().status, 403);
         assert!(s.gate(ip, None, Some("http://ok.example"), None).is_ok());
     }
 
@@ -210,19 +171,9 @@ mod tests {
         let bad: IpAddr = "127.0.0.2".parse().unwrap();
         let good: IpAddr = "127.0.0.3".parse().unwrap();
         for _ in 0..MAX_AUTH_FAILURES {
-            assert_eq!(
-                s.gate(bad, None, None, Some(b"Bearer nope"))
-                    .unwrap_err()
-                    .status,
-                401
-            );
+            assert_eq!(s.gate(bad, None, None, Some(b"Bearer nope")).unwrap_err().status, 401);
         }
-        assert_eq!(
-            s.gate(bad, None, None, Some(b"Bearer nope"))
-                .unwrap_err()
-                .status,
-            429
-        );
+        assert_eq!(s.gate(bad, None, None, Some(b"Bearer nope")).unwrap_err().status, 429);
         assert!(s.gate(good, None, None, None).is_ok());
     }
 }

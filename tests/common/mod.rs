@@ -386,10 +386,7 @@ impl Daemon {
             raw.push_str(&format!("Authorization: Bearer {t}\r\n"));
         }
         if let Some(b) = body {
-            raw.push_str(&format!(
-                "Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}",
-                b.len()
-            ));
+            raw.push_str(&format!("Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{b}", b.len()));
         } else {
             raw.push_str("\r\n");
         }
@@ -398,20 +395,12 @@ impl Daemon {
 
     /// The token file's content (the test's own secret; never printed by patina).
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.home.join("run/serve.token"))
-            .unwrap()
-            .trim()
-            .to_string()
+        std::fs::read_to_string(self.home.join("run/serve.token")).unwrap().trim().to_string()
     }
 }
 
 /// The thread count of a process, from `/proc/<pid>/status`.
 pub fn thread_count(pid: u32) -> usize {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    s.lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap()
+    s.lines().find_map(|l| l.strip_prefix("Threads:")).unwrap().trim().parse().unwrap()
 }
