@@ -206,3 +206,79 @@ pub fn scan(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
         .with_known(|known| scan::scan(text.as_bytes(), known));
     Response::json(200, &ScanResponse { findings })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+    use crate::paths::Home;
+
+    const CANARY: &str = "Pc4n4ry-7f3e9c1d+x/y=z";
+
+    fn ctx(dir: &std::path::Path) -> Ctx {
+        let info = super::super::DaemonInfo {
+            pid: 1,
+            socket: dir.join("s.sock"),
+            tcp: None,
+            workers_unix: 1,
+            workers_tcp: 0,
+        };
+        Ctx::new(
+            dir.to_path_buf(),
+            Home::at(dir.join("home")),
+            info,
+            Box::new(|| {}),
+        )
+    }
+
+    fn req(body: &str) -> Request {
+        Request {
+            method: Method::Post,
+            path: "/".into(),
+            query: None,
+            body: body.as_bytes().to_vec(),
+            request_id: "t".into(),
+        }
+    }
+
+    /// The error paths of the patina routes, as the patina binary would reach them: no body
+    /// echoes the identity or a value, whatever is malformed.
+    #[test]
+    fn error_paths_of_the_patina_routes_never_echo() {
+        let t = tempfile::tempdir().unwrap();
+        let c = ctx(t.path());
+        let me = Principal::LocalPeer {
+            uid: 0,
+            pid: Some(std::process::id()),
+        };
+        let bodies = [
+            format!(r#"{{"identity": "{CANARY}"}}"#),
+            format!(r#"{{"identity": "AGE-SECRET-KEY-1{CANARY}", "ttl_secs": 5}}"#),
+            format!(r#"{{"identity": "{CANARY}", "ttl_secs": 999999999}}"#),
+            format!(r#"{{"identity": "{CANARY}", "ttl_secs": "{CANARY}"}}"#),
+            format!(r#"{{"identity": "{CANARY}", "project": "/nonexistent/{CANARY}"}}"#),
+            format!(r#"{{"identity": "{CANARY}""#),
+            format!(r#"{{"project": "{CANARY}"}}"#),
+            format!(r#"{{"text": ["{CANARY}"]}}"#),
+            CANARY.to_string(),
+        ];
+        for b in &bodies {
+            for h in [unlock, env, scan, lock, status] {
+                let r = h(&c, &me, &req(b));
+                let text = String::from_utf8_lossy(&r.body);
+                assert!(!text.contains("Pc4n4ry"), "{}", r.status);
+                assert!(!text.contains("7f3e9c1d"), "{}", r.status);
+            }
+        }
+        // Locked: env has nothing to give.
+        assert_eq!(env(&c, &me, &req("{}")).status, 409);
+        // A TTL past the maximum is a 400 (with a real identity).
+        let id = crate::secrets::Identity::generate();
+        let b = serde_json::json!({"identity": &*id.expose_secret_text(), "ttl_secs": u64::MAX});
+        assert_eq!(unlock(&c, &me, &req(&b.to_string())).status, 400);
+        let b = serde_json::json!({"identity": &*id.expose_secret_text(), "ttl_secs": 60});
+        let r = unlock(&c, &me, &req(&b.to_string()));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(env(&c, &me, &req("")).status, 200);
+    }
+}
