@@ -365,19 +365,20 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let project = current_project(&home);
     // An unlocked session in the daemon gives the values; else the identity is resolved here.
-    let (env, via) = match env_from_session(&home, project.as_deref()) {
-        Some(env) => (env, "session"),
+    let (env, names, via) = match env_from_session(&home, project.as_deref()) {
+        Some((env, names)) => (env, names, "session"),
         None => {
             let id = identity::resolve(&home)?;
             let env = secrets::env_map(&home, project.as_deref(), &id)?;
             drop(id);
-            (env, "identity")
+            let names = env.entries().iter().map(|e| e.name.clone()).collect();
+            (env, names, "identity")
         }
     };
     crate::audit::record(
         &home,
         &crate::audit::Event::now("run", Some(std::process::id()))
-            .names(env.entries().iter().map(|e| e.name.clone()))
+            .names(names)
             .vaults([via.to_string()]),
     );
     match secrets::run::run_child(&a.command, &env, !a.no_masking) {
@@ -396,9 +397,13 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     }
 }
 
-/// The environment from the daemon's unlocked session (`POST /session/env`), or `None` when
-/// no daemon runs, it is locked, or it refuses (then the caller resolves the identity).
-fn env_from_session(home: &Home, project: Option<&std::path::Path>) -> Option<secrets::EnvMap> {
+/// The environment from the daemon's unlocked session (`POST /session/env`) and the names of
+/// the secrets in it, or `None` when no daemon runs, it is locked, or it refuses (then the
+/// caller resolves the identity).
+fn env_from_session(
+    home: &Home,
+    project: Option<&std::path::Path>,
+) -> Option<(secrets::EnvMap, Vec<String>)> {
     use crate::api::session::{EnvRequest, EnvResponse};
     let client = crate::client::Client::for_home(home);
     let req = EnvRequest {
@@ -410,7 +415,7 @@ fn env_from_session(home: &Home, project: Option<&std::path::Path>) -> Option<se
         return None;
     }
     let resp: EnvResponse = serde_json::from_slice(&body).ok()?;
-    let EnvResponse { env, .. } = resp;
+    let EnvResponse { env, names } = resp;
     let entries = env
         .into_iter()
         .map(|(var, value)| secrets::EnvEntry {
@@ -420,7 +425,7 @@ fn env_from_session(home: &Home, project: Option<&std::path::Path>) -> Option<se
             value: SecretValue::from_string(value),
         })
         .collect();
-    Some(secrets::EnvMap::from_entries(entries))
+    Some((secrets::EnvMap::from_entries(entries), names))
 }
 
 #[derive(serde::Serialize)]
