@@ -483,10 +483,20 @@ fn daemon_is_not_dumpable_and_leaves_no_core() {
     let nobody = |prog: &str| {
         let mut c = Command::new("setpriv");
         c.args(["--reuid=65534", "--regid=65534", "--clear-groups", prog])
+            .current_dir(&project)
             .env("PATINA_HOME", &home)
+            .env("PATINA_NO_KEYRING", "1")
             .env_remove("PATINA_IDENTITY");
         c
     };
+    let identity = patina::secrets::Identity::generate()
+        .expose_secret_text()
+        .to_string();
+    let mut add = nobody(common::bin());
+    add.args(["secrets", "add", "canary", "--stdin"])
+        .env("PATINA_IDENTITY", &identity);
+    let o = run_with_input(add, CANARY.as_bytes());
+    assert!(o.status.success(), "{}", show(&o));
     let mut serve = nobody(common::bin());
     serve
         .args(["serve", "--project"])
@@ -511,6 +521,17 @@ fn daemon_is_not_dumpable_and_leaves_no_core() {
     assert!(o.status.success(), "{}", show(&o));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["dumpable"], false, "{v}");
+    // The peer-executable check works for a non-root daemon: our client stays dumpable.
+    let mut un = nobody(common::bin());
+    un.args(["session", "unlock", "--ttl", "1m"])
+        .env("PATINA_IDENTITY", &identity);
+    let o = out(un);
+    assert!(o.status.success(), "unlock as a non-root uid: {}", show(&o));
+    let mut run = nobody(common::bin());
+    run.args(["secrets", "run", "--", "printenv", "CANARY"]);
+    let o = out(run);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "<concealed by patina>\n");
     // Same uid, not root: the daemon's environment cannot be read...
     let mut cat = nobody("cat");
     cat.arg(format!("/proc/{pid}/environ"));
