@@ -9,12 +9,14 @@
 //! - [`api`]: the route table and transport-free handlers.
 //! - [`auth`]: who is asking (the principal) and what each route needs.
 //! - [`scry`], [`secrets`]: the domains: knowledge index and search; the age vault.
+//! - [`session`]: the daemon's time-limited unlock of secrets; [`audit`]: its append-only log.
 //! - [`client`]: the one HTTP client, used by every subcommand that talks to a daemon.
 //! - [`http`], [`fsutil`], [`paths`]: request/response values, private files and dirs, the
 //!   `PATINA_HOME` layout.
 #![forbid(unsafe_code)]
 
 pub mod api;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod client;
@@ -25,6 +27,7 @@ pub mod paths;
 pub mod scry;
 pub mod secrets;
 pub mod server;
+pub mod session;
 pub mod token;
 
 /// The crate version, as reported by `/health`, `/version` and `patina --version`.

@@ -12,6 +12,7 @@ mod debug;
 pub mod health;
 pub mod mother;
 pub mod scry;
+pub mod session;
 
 use crate::auth::{Access, Principal, authorize};
 use crate::http::{Method, Request, Response};
@@ -49,6 +50,8 @@ pub struct Ctx {
     pub info: DaemonInfo,
     /// Connections accepted and not yet closed (queued or being served), all listeners.
     pub open_connections: AtomicUsize,
+    /// The secrets session (unlock, lock, expiry); wiped on drop.
+    pub session: crate::session::Session,
     request_shutdown: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -62,6 +65,7 @@ impl Ctx {
     ) -> Ctx {
         Ctx {
             project,
+            session: crate::session::Session::new(home.clone()),
             home,
             started: Instant::now(),
             info,
@@ -152,6 +156,42 @@ pub static ROUTES: &[Route] = &[
         path: "/mother/shard",
         access: Access::Query,
         handler: mother::shard,
+    },
+    Route {
+        method: Method::Get,
+        path: "/session",
+        access: Access::Local,
+        handler: session::status,
+    },
+    Route {
+        method: Method::Post,
+        path: "/session/unlock",
+        access: Access::Patina,
+        handler: session::unlock,
+    },
+    Route {
+        method: Method::Post,
+        path: "/session/lock",
+        access: Access::Local,
+        handler: session::lock,
+    },
+    Route {
+        method: Method::Post,
+        path: "/session/env",
+        access: Access::Patina,
+        handler: session::env,
+    },
+    Route {
+        method: Method::Get,
+        path: "/secrets",
+        access: Access::Local,
+        handler: session::list_secrets,
+    },
+    Route {
+        method: Method::Post,
+        path: "/secrets/scan",
+        access: Access::Local,
+        handler: session::scan,
     },
 ];
 

@@ -101,10 +101,14 @@ pub fn scry(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
     };
     let sources = federate::sources(&ctx.home, &reg);
     let limit = body.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    Response::json(
-        200,
-        &federate::federate(&sources, &body.query, limit, t0 + federate::DEADLINE),
-    )
+    let mut resp = federate::federate(&sources, &body.query, limit, t0 + federate::DEADLINE);
+    // Never hand out a secret: patterns always, known values while unlocked.
+    ctx.session.with_known(|known| {
+        for r in &mut resp.results {
+            crate::scry::redact::redact_hits(std::slice::from_mut(&mut r.hit), known);
+        }
+    });
+    Response::json(200, &resp)
 }
 
 /// `POST /mother/shard` `{"query","limit"?}` → a [`crate::scry::shard::Shard`] of the
@@ -121,7 +125,15 @@ pub fn shard(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
     let result =
         Index::open(&ctx.project).and_then(|mut i| i.shard(&body.query, limit, Some(deadline)));
     match result {
-        Ok(s) => Response::json(200, &s),
+        Ok(mut s) => {
+            // A shard leaves this daemon for another: redact here, with our known values.
+            ctx.session.with_known(|known| {
+                for h in &mut s.hits {
+                    crate::scry::redact::redact_hits(std::slice::from_mut(&mut h.hit), known);
+                }
+            });
+            Response::json(200, &s)
+        }
         Err(ScryError::EmptyQuery) => Response::error(400, "the query has no words to search for"),
         Err(e @ ScryError::NoIndex(_)) => Response::error(404, e.to_string()),
         Err(e @ ScryError::Deadline) => Response::error(504, e.to_string()),

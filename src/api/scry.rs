@@ -50,13 +50,18 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     };
     let deadline = t0 + crate::server::limits::SCRY_DEADLINE;
     match search_cached(&root, &body.query, limit, deadline) {
-        Ok(results) => Response::json(
-            200,
-            &ScryResponse {
-                results,
-                took_ms: t0.elapsed().as_secs_f64() * 1000.0,
-            },
-        ),
+        Ok(mut results) => {
+            // Never hand out a secret: patterns always, known values while unlocked.
+            ctx.session
+                .with_known(|known| crate::scry::redact::redact_hits(&mut results, known));
+            Response::json(
+                200,
+                &ScryResponse {
+                    results,
+                    took_ms: t0.elapsed().as_secs_f64() * 1000.0,
+                },
+            )
+        }
         Err(ScryError::EmptyQuery) => Response::json(
             200,
             &ScryResponse {

@@ -11,6 +11,7 @@ pub mod scrape;
 pub mod scry;
 pub mod secrets;
 pub mod serve;
+pub mod session;
 
 /// patina keeps your project knowledge and secrets close at hand, for you and for the LLM
 /// coding agents beside you, without ever printing a secret.
@@ -55,6 +56,9 @@ pub enum Command {
     /// Every project of yours: the registry, and search across all of them and peer daemons.
     #[command(subcommand)]
     Mother(mother::MotherCmd),
+    /// Unlock secrets in the daemon for a while (like gpg-agent), lock them, see the audit log.
+    #[command(subcommand)]
+    Session(session::SessionCmd),
 }
 
 /// An error that is the user's usage mistake: exit code 2 instead of 1.
@@ -75,6 +79,7 @@ pub fn main() -> i32 {
         Command::Token(c) => daemon::token(c),
         Command::Secrets(c) => secrets::run(c),
         Command::Mother(c) => mother::run(c, cli.url.as_deref()),
+        Command::Session(c) => session::run(c),
     };
     match result {
         Ok(()) => 0,

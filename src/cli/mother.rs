@@ -299,6 +299,11 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
+    // The daemon redacts known values too; without one, secret-looking tokens still go.
+    let mut resp = resp;
+    for r in &mut resp.results {
+        crate::scry::redact::redact_hits(std::slice::from_mut(&mut r.hit), &[]);
+    }
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer(&mut out, &resp)?;

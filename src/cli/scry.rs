@@ -59,7 +59,7 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         limit: Some(limit),
         project,
     };
-    let resp: ScryResponse = match client.post_json("/api/scry", &req) {
+    let mut resp: ScryResponse = match client.post_json("/api/scry", &req) {
         Ok(reply) if reply.status == 200 => reply.json()?,
         Ok(reply) => anyhow::bail!("{}", reply.error_message()),
         Err(ClientError::NoDaemon(_)) if !client.is_tcp() => {
@@ -74,6 +74,8 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
+    // The daemon redacts known values too; without one, secret-looking tokens still go.
+    scry::redact::redact_hits(&mut resp.results, &[]);
     let mut out = std::io::stdout().lock();
     if a.json {
         serde_json::to_writer(&mut out, &resp)?;

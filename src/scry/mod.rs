@@ -26,6 +26,7 @@
 pub mod db;
 pub mod frontmatter;
 pub mod query;
+pub mod redact;
 pub mod scrape;
 pub mod sections;
 pub mod shard;
@@ -100,6 +101,15 @@ pub struct Hit {
     /// Relevance: the negated FTS5 `bm25()` value with [`BM25_WEIGHTS`], so higher is better.
     /// Only comparable within one search.
     pub score: f64,
+    /// True when something secret-looking, or a known secret, was cut out of this hit (see
+    /// [`redact::redact_hits`]); absent from the JSON otherwise, so clean hits keep the §6
+    /// shape.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub redacted: bool,
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The `/api/scry` response body and the `patina scry --json` output (BRIEF §6).
@@ -372,6 +382,7 @@ fn run_search(conn: &Connection, fts: &str, limit: usize) -> rusqlite::Result<Ve
             line: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
             snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
             score: -r.get::<_, f64>(5)?,
+            redacted: false,
         })
     })?;
     rows.collect()

@@ -167,6 +167,7 @@ fn shard_on(
                     line: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
                     snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
                     score: -r.get::<_, f64>(6)?,
+                    redacted: false,
                 },
             ))
         })?;

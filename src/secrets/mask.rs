@@ -133,7 +133,7 @@ impl Masker {
 }
 
 /// The patterns of one value.
-fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+pub(crate) fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(v.to_vec())];
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
         out.push(Zeroizing::new(engine.encode(v).into_bytes()));

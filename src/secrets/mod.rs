@@ -28,6 +28,7 @@ mod keyring_store;
 mod map_file;
 pub mod mask;
 pub mod run;
+pub mod scan;
 pub mod tty;
 pub mod vault;
 
@@ -98,7 +99,9 @@ impl SecretValue {
         self.0.is_empty()
     }
 
-    pub(crate) fn from_string(s: String) -> SecretValue {
+    /// Takes ownership of `s` (no copy), to be zeroized on drop. Unlike
+    /// [`SecretValue::from_bytes`] it checks nothing.
+    pub fn from_string(s: String) -> SecretValue {
         SecretValue(Zeroizing::new(s))
     }
 }
@@ -182,7 +185,7 @@ pub fn project_root(home: &Home, start: &Path) -> PathBuf {
 }
 
 /// Whether a project's vault directory is really a project's: not `PATINA_HOME` itself.
-pub(crate) fn is_home_dir(home: &Home, dir: &Path) -> bool {
+pub fn is_home_dir(home: &Home, dir: &Path) -> bool {
     match (
         std::fs::canonicalize(home.root()),
         std::fs::canonicalize(dir),
@@ -223,6 +226,16 @@ impl EnvMap {
     /// Whether there are no secrets at all.
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
+    }
+
+    /// A map of these entries, in this order (applied first to last).
+    pub fn from_entries(entries: Vec<EnvEntry>) -> EnvMap {
+        EnvMap { entries }
+    }
+
+    /// The entries, by value (for a holder that keeps the values).
+    pub fn into_entries(self) -> Vec<EnvEntry> {
+        self.entries
     }
 
     /// A masker for every value in the map.

@@ -248,6 +248,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     }
     signal_handle.close();
     let _ = signal_thread.join();
+    ctx.session.shutdown(); // wipe now, even if a stuck worker still holds the context
     drop(ctx); // drops every domain state; secret holders zeroize on drop
     Ok(())
 }

@@ -1,0 +1,284 @@
+//! `GET /session`, `POST /session/unlock|lock|env`, `GET /secrets`, `POST /secrets/scan`
+//! (BRIEF §6). The state lives in [`crate::session::Session`] on the [`Ctx`]; the detector is
+//! [`crate::secrets::scan`]. Only `unlock` (takes an identity) and `env` (gives values) are
+//! `patina` routes; no other response carries a value, and no error quotes a body.
+
+use super::Ctx;
+use crate::auth::Principal;
+use crate::http::{Request, Response, parse_json_body};
+use crate::secrets::VaultLocation;
+use crate::secrets::scan::{self, Finding};
+use crate::secrets::vault;
+use crate::session::{SessionError, project_path};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+/// The `POST /session/unlock` body. The identity travels only over the Unix socket, between
+/// two patina processes.
+#[derive(Deserialize)]
+pub struct UnlockRequest {
+    /// The age identity text (`AGE-SECRET-KEY-1…`).
+    pub identity: String,
+    /// How long to hold it: default [`crate::session::DEFAULT_TTL`], at most
+    /// [`crate::session::MAX_TTL`].
+    #[serde(default)]
+    pub ttl_secs: Option<u64>,
+    /// A project whose vault to open too (absolute path); default the daemon's project.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// The `POST /session/env` body.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct EnvRequest {
+    /// The project whose vault joins the global one (absolute path); default the daemon's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+/// The `POST /session/env` response: environment variable → value, and the secret names.
+#[derive(Serialize, Deserialize)]
+pub struct EnvResponse {
+    /// Environment variable → value, in the order to apply them.
+    pub env: BTreeMap<String, String>,
+    /// The names of the secrets released.
+    pub names: Vec<String>,
+}
+
+impl std::fmt::Debug for EnvResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "EnvResponse({:?}, [redacted])", self.names)
+    }
+}
+
+/// The `POST /secrets/scan` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ScanRequest {
+    /// The text to scan (at most the body limit, 1 MiB).
+    pub text: String,
+}
+
+/// The `POST /secrets/scan` response.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ScanResponse {
+    /// What was found, by start offset.
+    pub findings: Vec<Finding>,
+}
+
+fn peer(p: &Principal) -> Option<u32> {
+    match p {
+        Principal::LocalPeer { pid, .. } => *pid,
+        _ => None,
+    }
+}
+
+fn error(e: &SessionError) -> Response {
+    let status = match e {
+        SessionError::BadTtl | SessionError::BadIdentity(_) | SessionError::Vault(_) => 400,
+        SessionError::Locked => 409,
+    };
+    Response::error(status, e.to_string())
+}
+
+fn project_of(ctx: &Ctx, asked: Option<&str>) -> Result<PathBuf, Response> {
+    match asked {
+        None => Ok(ctx.project.clone()),
+        Some(a) => project_path(a).ok_or_else(|| {
+            Response::error(404, "unknown project (give an absolute directory path)")
+        }),
+    }
+}
+
+/// `GET /session` (local) → `{"unlocked","expires_in_secs","vaults"}`.
+pub fn status(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
+    Response::json(200, &ctx.session.status())
+}
+
+/// `POST /session/unlock` (patina) `{"identity","ttl_secs"?,"project"?}` → status; 400 for a
+/// bad TTL or identity, or a vault the identity cannot open.
+pub fn unlock(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
+    let body: UnlockRequest = match parse_json_body(&req.body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let identity = Zeroizing::new(body.identity);
+    let project = match project_of(ctx, body.project.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match ctx.session.unlock(
+        identity.as_bytes(),
+        body.ttl_secs.map(Duration::from_secs),
+        Some(&project),
+        peer(principal),
+    ) {
+        Ok(st) => Response::json(200, &st),
+        Err(e) => error(&e),
+    }
+}
+
+/// `POST /session/lock` (local) → status (locked).
+pub fn lock(ctx: &Ctx, principal: &Principal, _: &Request) -> Response {
+    ctx.session.lock(peer(principal));
+    Response::json(200, &ctx.session.status())
+}
+
+/// `POST /session/env` (patina) `{"project"?}` → `{"env":{VAR:value},"names":[…]}`; 409 when
+/// locked.
+pub fn env(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
+    let body: EnvRequest = if req.body.is_empty() {
+        EnvRequest::default()
+    } else {
+        match parse_json_body(&req.body) {
+            Ok(b) => b,
+            Err(resp) => return resp,
+        }
+    };
+    let project = match project_of(ctx, body.project.as_deref()) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    match ctx.session.env(Some(&project), peer(principal)) {
+        Ok(map) => {
+            let resp = EnvResponse {
+                names: map.entries().iter().map(|e| e.name.clone()).collect(),
+                env: map
+                    .entries()
+                    .iter()
+                    .map(|e| (e.env.clone(), e.value.expose().to_string()))
+                    .collect(),
+            };
+            let out = Response::json(200, &resp);
+            for v in resp.env.into_values() {
+                drop(Zeroizing::new(v));
+            }
+            out
+        }
+        Err(e) => error(&e),
+    }
+}
+
+#[derive(Serialize)]
+struct ListItem {
+    name: String,
+    env: String,
+    vault: &'static str,
+}
+
+/// `GET /secrets` (local) → `{"secrets":[{"name","env","vault"}]}` for the global vault and
+/// the daemon's project: names only (from `secrets.toml`; no identity needed).
+pub fn list_secrets(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
+    let mut items = Vec::new();
+    for loc in [
+        VaultLocation::Global,
+        VaultLocation::Project(ctx.project.clone()),
+    ] {
+        if matches!(loc, VaultLocation::Project(_))
+            && crate::secrets::is_home_dir(&ctx.home, &loc.dir(&ctx.home))
+        {
+            continue;
+        }
+        match vault::list(&ctx.home, &loc) {
+            Ok(list) => items.extend(list.into_iter().map(|l| ListItem {
+                name: l.name,
+                env: l.env,
+                vault: loc.kind(),
+            })),
+            Err(e) => return Response::error(500, format!("{e:#}")),
+        }
+    }
+    Response::json(200, &serde_json::json!({ "secrets": items }))
+}
+
+/// `POST /secrets/scan` (local) `{"text"}` → `{"findings":[{"kind","name"?,"start","end"}]}`:
+/// known secrets by name (while unlocked) and secret-looking tokens, with byte offsets.
+pub fn scan(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
+    let body: ScanRequest = match parse_json_body(&req.body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let text = Zeroizing::new(body.text);
+    let findings = ctx
+        .session
+        .with_known(|known| scan::scan(text.as_bytes(), known));
+    Response::json(200, &ScanResponse { findings })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::http::Method;
+    use crate::paths::Home;
+
+    const CANARY: &str = "Pc4n4ry-7f3e9c1d+x/y=z";
+
+    fn ctx(dir: &std::path::Path) -> Ctx {
+        let info = super::super::DaemonInfo {
+            pid: 1,
+            socket: dir.join("s.sock"),
+            tcp: None,
+            workers_unix: 1,
+            workers_tcp: 0,
+        };
+        Ctx::new(
+            dir.to_path_buf(),
+            Home::at(dir.join("home")),
+            info,
+            Box::new(|| {}),
+        )
+    }
+
+    fn req(body: &str) -> Request {
+        Request {
+            method: Method::Post,
+            path: "/".into(),
+            query: None,
+            body: body.as_bytes().to_vec(),
+            request_id: "t".into(),
+        }
+    }
+
+    /// The error paths of the patina routes, as the patina binary would reach them: no body
+    /// echoes the identity or a value, whatever is malformed.
+    #[test]
+    fn error_paths_of_the_patina_routes_never_echo() {
+        let t = tempfile::tempdir().unwrap();
+        let c = ctx(t.path());
+        let me = Principal::LocalPeer {
+            uid: 0,
+            pid: Some(std::process::id()),
+        };
+        let bodies = [
+            format!(r#"{{"identity": "{CANARY}"}}"#),
+            format!(r#"{{"identity": "AGE-SECRET-KEY-1{CANARY}", "ttl_secs": 5}}"#),
+            format!(r#"{{"identity": "{CANARY}", "ttl_secs": 999999999}}"#),
+            format!(r#"{{"identity": "{CANARY}", "ttl_secs": "{CANARY}"}}"#),
+            format!(r#"{{"identity": "{CANARY}", "project": "/nonexistent/{CANARY}"}}"#),
+            format!(r#"{{"identity": "{CANARY}""#),
+            format!(r#"{{"project": "{CANARY}"}}"#),
+            format!(r#"{{"text": ["{CANARY}"]}}"#),
+            CANARY.to_string(),
+        ];
+        for b in &bodies {
+            for h in [unlock, env, scan, lock, status] {
+                let r = h(&c, &me, &req(b));
+                let text = String::from_utf8_lossy(&r.body);
+                assert!(!text.contains("Pc4n4ry"), "{}", r.status);
+                assert!(!text.contains("7f3e9c1d"), "{}", r.status);
+            }
+        }
+        // Locked: env has nothing to give.
+        assert_eq!(env(&c, &me, &req("{}")).status, 409);
+        // A TTL past the maximum is a 400 (with a real identity).
+        let id = crate::secrets::Identity::generate();
+        let b = serde_json::json!({"identity": &*id.expose_secret_text(), "ttl_secs": u64::MAX});
+        assert_eq!(unlock(&c, &me, &req(&b.to_string())).status, 400);
+        let b = serde_json::json!({"identity": &*id.expose_secret_text(), "ttl_secs": 60});
+        let r = unlock(&c, &me, &req(&b.to_string()));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(env(&c, &me, &req("")).status, 200);
+    }
+}

@@ -1,0 +1,119 @@
+//! The audit log: an append-only record in `PATINA_HOME/audit.log` of every unlock, lock,
+//! expiry, release of secret values and `secrets run` — time, event, secret names, the peer's
+//! pid and executable; never a value or an identity. Depends on [`crate::paths`], `rustix`
+//! (for `O_NOFOLLOW`), `serde_json`, and the pure timestamp formatter
+//! [`crate::server::utc_timestamp`].
+//!
+//! One JSON object per line. The file is created 0600 in the `open` call and always opened
+//! with `O_APPEND`, so concurrent writers (the daemon and CLI processes) never interleave
+//! inside a line shorter than a page (`write(2)` on a regular file under `O_APPEND`).
+
+use crate::paths::Home;
+use serde::{Deserialize, Serialize};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::PathBuf;
+
+/// The audit log's file name in `PATINA_HOME`.
+pub const AUDIT_FILE: &str = "audit.log";
+
+/// One audit record (a line of `audit.log`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Event {
+    /// RFC 3339 UTC time.
+    pub time: String,
+    /// `unlock`, `lock`, `expire`, `shutdown`, `release` (values handed to a patina client),
+    /// `run` (a `secrets run` started a command).
+    pub event: String,
+    /// The names of the secrets concerned (never values).
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// The vaults concerned (their directories); for `run`, where the values came from
+    /// (`session` or `identity`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub vaults: Vec<String>,
+    /// The process that asked (the peer on the socket, or the CLI itself).
+    #[serde(default)]
+    pub pid: Option<u32>,
+    /// That process's executable (`/proc/<pid>/exe`), when readable.
+    #[serde(default)]
+    pub exe: Option<String>,
+}
+
+impl Event {
+    /// An event of kind `event` now, for process `pid` (its executable is looked up).
+    pub fn now(event: &str, pid: Option<u32>) -> Event {
+        Event {
+            time: crate::server::utc_timestamp(std::time::SystemTime::now()),
+            event: event.into(),
+            names: Vec::new(),
+            vaults: Vec::new(),
+            pid,
+            exe: pid.and_then(exe_of),
+        }
+    }
+
+    /// With these secret names.
+    pub fn names(mut self, names: impl IntoIterator<Item = String>) -> Event {
+        self.names = names.into_iter().collect();
+        self
+    }
+
+    /// With these vaults.
+    pub fn vaults(mut self, vaults: impl IntoIterator<Item = String>) -> Event {
+        self.vaults = vaults.into_iter().collect();
+        self
+    }
+}
+
+/// The executable of process `pid`, if `/proc/<pid>/exe` can be read.
+pub fn exe_of(pid: u32) -> Option<String> {
+    std::fs::read_link(format!("/proc/{pid}/exe"))
+        .ok()
+        .map(|p| p.display().to_string())
+}
+
+/// The audit log of `home`.
+pub fn path(home: &Home) -> PathBuf {
+    home.root().join(AUDIT_FILE)
+}
+
+/// Appends `e` as one line. Creates the file 0600 (never follows a symlink). Errors name
+/// the file.
+pub fn append(home: &Home, e: &Event) -> anyhow::Result<()> {
+    let p = path(home);
+    let mut line = serde_json::to_vec(e)?;
+    line.push(b'\n');
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .create(true)
+        .mode(crate::fsutil::PRIVATE_FILE_MODE)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&p)
+        .map_err(|err| anyhow::anyhow!("audit log {}: {err}", p.display()))?;
+    f.write_all(&line)
+        .map_err(|err| anyhow::anyhow!("audit log {}: {err}", p.display()))
+}
+
+/// Appends `e`, reporting a failure on stderr instead of failing the caller (an audit line
+/// that cannot be written must not keep the user from locking a session).
+pub fn record(home: &Home, e: &Event) {
+    if let Err(err) = append(home, e) {
+        eprintln!("patina: warning: {err:#}");
+    }
+}
+
+/// Reads every record of the log (an absent log is empty). Lines that do not parse are
+/// skipped.
+pub fn read(home: &Home) -> anyhow::Result<Vec<Event>> {
+    let p = path(home);
+    let text = match std::fs::read_to_string(&p) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => anyhow::bail!("audit log {}: {e}", p.display()),
+    };
+    Ok(text
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect())
+}

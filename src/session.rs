@@ -1,0 +1,448 @@
+//! The session: a time-limited, in-memory unlock of secrets held by the daemon, like
+//! gpg-agent or git's credential-cache (BRIEF §1, §2). Depends on [`crate::secrets`] (identity,
+//! vaults, scan), [`crate::audit`] and [`crate::paths`]; knows nothing of HTTP or sockets.
+//!
+//! While unlocked, the daemon holds the user's [`Identity`] (age's key type, zeroized on
+//! drop) and the values it decrypted (each a [`SecretValue`], a `Zeroizing` buffer), behind
+//! one `Mutex`. Everything is wiped on [`Session::lock`], on expiry — by a timer thread that
+//! waits on a condition variable with a timeout, so no request needs to arrive — and when
+//! the session is dropped (daemon shutdown). Every unlock, lock, expiry and release of values
+//! is written to the audit log ([`crate::audit`]), names only.
+
+use crate::audit::{self, Event};
+use crate::paths::Home;
+use crate::secrets::scan::Known;
+use crate::secrets::{self, EnvMap, Identity, SecretValue};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long an unlock lasts when no TTL is given: 15 minutes (gpg-agent's
+/// `default-cache-ttl` is 10 minutes, git's credential-cache 15).
+pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// The longest unlock accepted: 12 hours, a working day. Longer asks are refused (400), not
+/// clamped, so a typo such as `--ttl 10000h` is noticed.
+pub const MAX_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// Why an unlock or a release was refused. Messages never quote the identity or a value.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// The TTL is 0 or past [`MAX_TTL`].
+    #[error("the TTL must be between 1 second and {} hours", MAX_TTL.as_secs() / 3600)]
+    BadTtl,
+    /// The identity text does not parse.
+    #[error("the identity is not usable: {0}")]
+    BadIdentity(#[from] secrets::identity::ParseError),
+    /// The session is locked (or expired).
+    #[error("the session is locked; run `patina session unlock`")]
+    Locked,
+    /// A vault could not be decrypted with the identity (names the file, never content).
+    #[error("{0}")]
+    Vault(String),
+}
+
+/// One vault the session has decrypted.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct VaultRef {
+    /// `global` or `project`.
+    pub kind: String,
+    /// Its directory.
+    pub path: String,
+}
+
+/// What `GET /session` reports: no names, no values.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Status {
+    /// Whether secrets are held now.
+    pub unlocked: bool,
+    /// Seconds until they are wiped (0 when locked).
+    pub expires_in_secs: u64,
+    /// The vaults decrypted so far in this unlock.
+    pub vaults: Vec<VaultRef>,
+}
+
+struct Unlocked {
+    identity: Identity,
+    expires: Instant,
+    vaults: Vec<VaultRef>,
+    /// Decrypted values by name, for scan and scry redaction. Zeroized on drop.
+    known: Vec<(String, SecretValue)>,
+}
+
+struct State {
+    unlocked: Option<Unlocked>,
+    stopping: bool,
+}
+
+struct Inner {
+    home: Home,
+    state: Mutex<State>,
+    wake: Condvar,
+}
+
+/// The daemon's session state. Dropping it wipes everything and stops the timer thread.
+pub struct Session {
+    inner: Arc<Inner>,
+    timer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Session([redacted])")
+    }
+}
+
+/// The peer a session operation is for: its pid, when known (for the audit log).
+pub type Peer = Option<u32>;
+
+impl Session {
+    /// A locked session auditing to `home`, with its expiry timer thread started.
+    pub fn new(home: Home) -> Session {
+        let inner = Arc::new(Inner {
+            home,
+            state: Mutex::new(State {
+                unlocked: None,
+                stopping: false,
+            }),
+            wake: Condvar::new(),
+        });
+        let timer = {
+            let inner = Arc::clone(&inner);
+            std::thread::Builder::new()
+                .name("session-expiry".into())
+                .spawn(move || expiry_loop(&inner))
+                .ok()
+        };
+        Session {
+            inner,
+            timer: Mutex::new(timer),
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        // A panic while holding the lock must not leave secrets unreachable for wiping.
+        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Unlocks with `identity_text` for `ttl` (default [`DEFAULT_TTL`]): parses the identity,
+    /// decrypts the global vault and the project's (if any) to check it works and to know
+    /// the values for scans, and holds both until lock or expiry. A second unlock replaces
+    /// the first.
+    pub fn unlock(
+        &self,
+        identity_text: &[u8],
+        ttl: Option<Duration>,
+        project: Option<&Path>,
+        peer: Peer,
+    ) -> Result<Status, SessionError> {
+        let ttl = ttl.unwrap_or(DEFAULT_TTL);
+        if ttl.is_zero() || ttl > MAX_TTL {
+            return Err(SessionError::BadTtl);
+        }
+        let identity = Identity::parse(identity_text)?;
+        let env = self.decrypt(&identity, project)?;
+        let mut u = Unlocked {
+            identity,
+            expires: Instant::now() + ttl,
+            vaults: Vec::new(),
+            known: Vec::new(),
+        };
+        let names = absorb(&mut u, &self.inner.home, project, env);
+        let vaults: Vec<String> = u.vaults.iter().map(|v| v.path.clone()).collect();
+        let status = {
+            let mut st = self.state();
+            st.unlocked = Some(u);
+            self.inner.wake.notify_all();
+            status_of(&st)
+        };
+        audit::record(
+            &self.inner.home,
+            &Event::now("unlock", peer).names(names).vaults(vaults),
+        );
+        Ok(status)
+    }
+
+    /// Wipes everything held. Returns whether anything was.
+    pub fn lock(&self, peer: Peer) -> bool {
+        let was = {
+            let mut st = self.state();
+            let was = st.unlocked.take().is_some();
+            self.inner.wake.notify_all();
+            was
+        };
+        if was {
+            audit::record(&self.inner.home, &Event::now("lock", peer));
+        }
+        was
+    }
+
+    /// The status (no names, no values). An expired unlock reads as locked even if the
+    /// timer has not run yet.
+    pub fn status(&self) -> Status {
+        let mut st = self.state();
+        expire_if_due(&self.inner.home, &mut st);
+        status_of(&st)
+    }
+
+    /// The environment for `secrets run` in `project`: decrypts the vaults with the held
+    /// identity (so a secret added since the unlock is included) and records the release.
+    pub fn env(&self, project: Option<&Path>, peer: Peer) -> Result<EnvMap, SessionError> {
+        let identity = {
+            let mut st = self.state();
+            expire_if_due(&self.inner.home, &mut st);
+            match &st.unlocked {
+                Some(u) => u.identity.clone(),
+                None => return Err(SessionError::Locked),
+            }
+        };
+        let env = self.decrypt(&identity, project)?;
+        drop(identity);
+        let names: Vec<String> = env.entries().iter().map(|e| e.name.clone()).collect();
+        {
+            let mut st = self.state();
+            let Some(u) = st.unlocked.as_mut() else {
+                return Err(SessionError::Locked); // locked meanwhile: release nothing
+            };
+            let copy = copy_env(&env);
+            absorb(u, &self.inner.home, project, copy);
+        }
+        audit::record(&self.inner.home, &Event::now("release", peer).names(names));
+        Ok(env)
+    }
+
+    /// Runs `f` with the values known to the session (empty when locked), without copying
+    /// them out of it. For scans and scry redaction.
+    pub fn with_known<R>(&self, f: impl FnOnce(&[Known<'_>]) -> R) -> R {
+        let mut st = self.state();
+        expire_if_due(&self.inner.home, &mut st);
+        let known: Vec<Known<'_>> = st
+            .unlocked
+            .as_ref()
+            .map(|u| {
+                u.known
+                    .iter()
+                    .map(|(n, v)| Known {
+                        name: n,
+                        value: v.as_bytes(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        f(&known)
+    }
+
+    /// Wipes everything and stops the timer (also done on drop). Audited as `shutdown` when
+    /// something was held.
+    pub fn shutdown(&self) {
+        let was = {
+            let mut st = self.state();
+            st.stopping = true;
+            let was = st.unlocked.take().is_some();
+            self.inner.wake.notify_all();
+            was
+        };
+        if was {
+            audit::record(&self.inner.home, &Event::now("shutdown", None));
+        }
+        let timer = self.timer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(t) = timer {
+            let _ = t.join();
+        }
+    }
+
+    fn decrypt(&self, identity: &Identity, project: Option<&Path>) -> Result<EnvMap, SessionError> {
+        secrets::env_map(&self.inner.home, project, identity)
+            .map_err(|e| SessionError::Vault(format!("{e:#}")))
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// A copy of every value of `env` (each its own zeroizing buffer).
+fn copy_env(env: &EnvMap) -> EnvMap {
+    EnvMap::from_entries(
+        env.entries()
+            .iter()
+            .map(|e| secrets::EnvEntry {
+                name: e.name.clone(),
+                env: e.env.clone(),
+                vault: e.vault,
+                value: SecretValue::from_string(e.value.expose().to_string()),
+            })
+            .collect(),
+    )
+}
+
+/// Adds the vaults and values of `env` to `u`; returns the names.
+fn absorb(u: &mut Unlocked, home: &Home, project: Option<&Path>, env: EnvMap) -> Vec<String> {
+    let mut dirs = vec![VaultRef {
+        kind: "global".into(),
+        path: home.root().display().to_string(),
+    }];
+    if let Some(p) = project {
+        dirs.push(VaultRef {
+            kind: "project".into(),
+            path: crate::paths::project_state_dir(p).display().to_string(),
+        });
+    }
+    for d in dirs {
+        if !u.vaults.contains(&d) {
+            u.vaults.push(d);
+        }
+    }
+    let mut names = Vec::new();
+    for e in env.into_entries() {
+        names.push(e.name.clone());
+        u.known.retain(|(n, _)| *n != e.name);
+        u.known.push((e.name, e.value));
+    }
+    names
+}
+
+fn status_of(st: &State) -> Status {
+    match &st.unlocked {
+        Some(u) => Status {
+            unlocked: true,
+            expires_in_secs: u
+                .expires
+                .saturating_duration_since(Instant::now())
+                .as_secs_f64()
+                .ceil() as u64,
+            vaults: u.vaults.clone(),
+        },
+        None => Status {
+            unlocked: false,
+            expires_in_secs: 0,
+            vaults: Vec::new(),
+        },
+    }
+}
+
+/// Wipes an unlock whose time is up; audits it as `expire`.
+fn expire_if_due(home: &Home, st: &mut State) {
+    if st
+        .unlocked
+        .as_ref()
+        .is_some_and(|u| Instant::now() >= u.expires)
+    {
+        st.unlocked = None;
+        audit::record(home, &Event::now("expire", None));
+    }
+}
+
+/// The timer thread: sleeps until the current unlock's expiry (or until woken by an unlock,
+/// a lock or shutdown) and wipes it when due.
+fn expiry_loop(inner: &Inner) {
+    let mut st = inner.state.lock().unwrap_or_else(|p| p.into_inner());
+    loop {
+        if st.stopping {
+            return;
+        }
+        expire_if_due(&inner.home, &mut st);
+        let wait = st
+            .unlocked
+            .as_ref()
+            .map(|u| u.expires.saturating_duration_since(Instant::now()));
+        st = match wait {
+            Some(d) => {
+                inner
+                    .wake
+                    .wait_timeout(st, d + Duration::from_millis(1))
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+            None => inner.wake.wait(st).unwrap_or_else(|p| p.into_inner()),
+        };
+    }
+}
+
+/// Parses a TTL as the CLI takes it: a number with an optional unit `s`, `m` or `h`
+/// (`90`, `90s`, `10m`, `2h`). Errors for anything else, for 0, and past [`MAX_TTL`].
+pub fn parse_ttl(s: &str) -> Result<Duration, SessionError> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 's')) => (&s[..i], 1),
+        Some((i, 'm')) => (&s[..i], 60),
+        Some((i, 'h')) => (&s[..i], 3600),
+        _ => (s, 1),
+    };
+    let n: u64 = num.parse().map_err(|_| SessionError::BadTtl)?;
+    let secs = n.checked_mul(mult).ok_or(SessionError::BadTtl)?;
+    let d = Duration::from_secs(secs);
+    if d.is_zero() || d > MAX_TTL {
+        return Err(SessionError::BadTtl);
+    }
+    Ok(d)
+}
+
+/// The absolute, canonical project directory a request names, if it is a directory.
+pub fn project_path(asked: &str) -> Option<PathBuf> {
+    let p = Path::new(asked);
+    if !p.is_absolute() {
+        return None;
+    }
+    std::fs::canonicalize(p).ok().filter(|p| p.is_dir())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_parsing_has_bounds() {
+        assert_eq!(parse_ttl("10m").unwrap(), Duration::from_secs(600));
+        assert_eq!(parse_ttl("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_ttl("2h").unwrap(), Duration::from_secs(7200));
+        for bad in ["0", "13h", "", "m", "-5", "1d", "99999999999999999999h"] {
+            assert!(parse_ttl(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn unlock_expires_by_itself_and_lock_wipes() {
+        let t = tempfile::tempdir().unwrap();
+        let home = Home::at(t.path().to_path_buf());
+        let s = Session::new(home.clone());
+        assert!(!s.status().unlocked);
+        let id = Identity::generate();
+        let text = id.expose_secret_text();
+        let st = s
+            .unlock(
+                text.as_bytes(),
+                Some(Duration::from_millis(300)),
+                None,
+                None,
+            )
+            .unwrap();
+        assert!(st.unlocked);
+        // The timer wipes without any call.
+        std::thread::sleep(Duration::from_millis(900));
+        assert!(s.inner.state.lock().unwrap().unlocked.is_none());
+        assert!(matches!(s.env(None, None), Err(SessionError::Locked)));
+        s.unlock(text.as_bytes(), None, None, None).unwrap();
+        assert!(s.lock(None));
+        assert!(!s.status().unlocked);
+        let events: Vec<String> = audit::read(&home)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event)
+            .collect();
+        assert_eq!(events, ["unlock", "expire", "unlock", "lock"]);
+        assert!(s.unlock(b"not an identity", None, None, None).is_err());
+        assert!(matches!(
+            s.unlock(
+                text.as_bytes(),
+                Some(MAX_TTL + Duration::from_secs(1)),
+                None,
+                None
+            ),
+            Err(SessionError::BadTtl)
+        ));
+    }
+}
