@@ -9,6 +9,7 @@
 //! - [`api`]: the route table and transport-free handlers.
 //! - [`auth`]: who is asking (the principal) and what each route needs.
 //! - [`scry`], [`secrets`]: the domains: knowledge index and search; the age vault.
+//! - [`mcp`]: the Model Context Protocol server on stdio, for agents; calls routes through [`client`].
 //! - [`client`]: the one HTTP client, used by every subcommand that talks to a daemon.
 //! - [`http`], [`fsutil`], [`paths`]: request/response values, private files and dirs, the
 //!   `PATINA_HOME` layout.
@@ -20,6 +21,7 @@ pub mod cli;
 pub mod client;
 pub mod fsutil;
 pub mod http;
+pub mod mcp;
 pub mod paths;
 pub mod scry;
 pub mod secrets;

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
 pub mod daemon;
+pub mod mcp;
 pub mod scrape;
 pub mod scry;
 pub mod secrets;
@@ -51,6 +52,11 @@ pub enum Command {
     /// Manage secrets: the age vault, identities, and `secrets run`.
     #[command(subcommand)]
     Secrets(secrets::SecretsCmd),
+    /// Serve the Model Context Protocol on stdio, for LLM agents (Claude Code, Gemini CLI, …).
+    ///
+    /// Tools: scry, mother_projects, session_status, secrets_list, secrets_scan; none returns a
+    /// secret value. Register it with `claude mcp add patina -- patina mcp`.
+    Mcp(mcp::McpArgs),
 }
 
 /// An error that is the user's usage mistake: exit code 2 instead of 1.
@@ -70,6 +76,7 @@ pub fn main() -> i32 {
         Command::Stop => daemon::stop(),
         Command::Token(c) => daemon::token(c),
         Command::Secrets(c) => secrets::run(c),
+        Command::Mcp(a) => mcp::run(a, cli.url.as_deref()),
     };
     match result {
         Ok(()) => 0,
