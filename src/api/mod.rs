@@ -7,6 +7,7 @@
 //! spelling of a path can reach a handler the plain spelling would not.
 
 pub mod health;
+pub mod openapi;
 pub mod scry;
 
 use crate::auth::{Access, Principal, authorize};
@@ -113,6 +114,12 @@ pub static ROUTES: &[Route] = &[
         path: "/shutdown",
         access: Access::Local,
         handler: health::shutdown,
+    },
+    Route {
+        method: Method::Get,
+        path: "/openapi.json",
+        access: Access::Open,
+        handler: openapi::openapi,
     },
 ];
 
