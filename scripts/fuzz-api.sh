@@ -46,7 +46,9 @@ TOKEN=$(cat "$PATINA_HOME/run/serve.token")
 
 # /shutdown would stop the daemon under test. Over TCP the local-only routes answer 403,
 # and routes not merged yet answer 404: both are documented error responses.
+# Run from the temp dir: schemathesis keeps a cache (.schemathesis/) in its working directory.
 status=0
+cd "$WORK"
 schemathesis run "http://$ADDR/openapi.json" \
   --header "Authorization: Bearer $TOKEN" \
   --exclude-path /shutdown \

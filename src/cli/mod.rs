@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod completions;
 pub mod daemon;
 pub mod mcp;
 pub mod scrape;
@@ -57,6 +58,11 @@ pub enum Command {
     /// Tools: scry, mother_projects, session_status, secrets_list, secrets_scan; none returns a
     /// secret value. Register it with `claude mcp add patina -- patina mcp`.
     Mcp(mcp::McpArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page patina(1) (roff) to stdout: `patina man > patina.1`.
+    #[command(hide = true)]
+    Man,
 }
 
 /// An error that is the user's usage mistake: exit code 2 instead of 1.
@@ -77,6 +83,8 @@ pub fn main() -> i32 {
         Command::Token(c) => daemon::token(c),
         Command::Secrets(c) => secrets::run(c),
         Command::Mcp(a) => mcp::run(a, cli.url.as_deref()),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man => completions::man(),
     };
     match result {
         Ok(()) => 0,
