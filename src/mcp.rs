@@ -287,12 +287,17 @@ impl Server {
                 .ok()
                 .filter(|d| d.is_dir()),
         };
+        // Over TCP a daemon serves only its own project: name one only when asked to (as
+        // `patina scry` does).
         let project = match (&dir, a.project) {
-            (Some(d), _) => d.to_string_lossy().into_owned(),
-            (None, Some(name)) => name,
-            (None, None) => unreachable!("the default project is a directory"),
+            (_, None) if client.is_tcp() => None,
+            (Some(d), _) => Some(d.to_string_lossy().into_owned()),
+            (None, name) => name,
         };
-        let body = json!({ "query": a.query, "limit": limit, "project": project });
+        let mut body = json!({ "query": a.query, "limit": limit });
+        if let Some(p) = project {
+            body["project"] = Value::String(p);
+        }
         match client.post_json("/api/scry", &body) {
             Ok(r) if r.status == 200 => r
                 .json::<Value>()

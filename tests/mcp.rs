@@ -70,7 +70,15 @@ struct Mcp {
 
 impl Mcp {
     fn start(d: &Daemon) -> Mcp {
-        let mut child = patina(&d.home)
+        Mcp::start_with(d, None)
+    }
+
+    fn start_with(d: &Daemon, url: Option<&str>) -> Mcp {
+        let mut cmd = patina(&d.home);
+        if let Some(u) = url {
+            cmd.env("PATINA_URL", u);
+        }
+        let mut child = cmd
             .arg("mcp")
             .arg("--project")
             .arg(&d.project)
@@ -161,4 +169,20 @@ fn every_tool_has_a_closed_schema_and_is_read_only() {
         assert_eq!(t["inputSchema"]["additionalProperties"], false, "{t}");
         assert_eq!(t["annotations"]["readOnlyHint"], true, "{t}");
     }
+}
+
+#[test]
+fn over_tcp_scry_works_with_the_token_and_local_routes_are_refused() {
+    let d = Daemon::start_with(&["--port", "0"]);
+    let url = format!("http://{}", d.tcp_addr());
+    let mut m = Mcp::start_with(&d, Some(&url));
+    let r = m.tool(1, "scry", json!({"query": "marigold"}));
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let r = m.tool(2, "secrets_list", json!({}));
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let msg = r["result"]["content"][0]["text"].as_str().unwrap();
+    assert!(
+        msg.contains("refused") || msg.contains("does not serve"),
+        "{msg}"
+    );
 }
