@@ -174,6 +174,11 @@ fn every_tool_has_a_closed_schema_and_is_read_only() {
 #[test]
 fn over_tcp_scry_works_with_the_token_and_local_routes_are_refused() {
     let d = Daemon::start_with(&["--port", "0"]);
+    // The Unix socket answers before the TCP line is logged: wait for it.
+    let t = std::time::Instant::now();
+    while !d.log().contains("TCP on") && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let url = format!("http://{}", d.tcp_addr());
     let mut m = Mcp::start_with(&d, Some(&url));
     let r = m.tool(1, "scry", json!({"query": "marigold"}));

@@ -143,7 +143,12 @@ fn the_served_document_is_valid_openapi_and_open_over_tcp() {
     r.assert_well_formed();
     assert_eq!(r.status, 200);
     assert_eq!(r.body, patina::api::openapi::DOCUMENT.as_bytes());
-    // Open access: no token needed over TCP.
+    // Open access: no token needed over TCP. (The Unix socket answers before the TCP line is
+    // logged: wait for it.)
+    let t = std::time::Instant::now();
+    while !d.log().contains("TCP on") && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let t = d.tcp("GET", "/openapi.json", None, None);
     assert_eq!(t.status, 200);
 
