@@ -383,14 +383,14 @@ fn call_route(
     }
 }
 
-/// Reads `v[field]` as a list of `T`; items of another shape are an error, unknown fields of
-/// an item are dropped (that is what keeps the results value-free).
+/// Reads `v[field]` as a list of `T`; a missing list or items of another shape are an
+/// error, unknown fields of an item are dropped (that is what keeps the results value-free).
 fn list_field<T: serde::de::DeserializeOwned>(v: &Value, field: &str) -> Result<Vec<T>, String> {
-    match v.get(field) {
-        None | Some(Value::Null) => Ok(Vec::new()),
-        Some(list) => serde_json::from_value(list.clone())
-            .map_err(|_| format!("the daemon's answer has an unexpected `{field}` shape")),
-    }
+    // A missing list is an error, not an empty one: a scan must never report "nothing found"
+    // because the daemon named its field differently.
+    v.get(field)
+        .and_then(|list| serde_json::from_value(list.clone()).ok())
+        .ok_or_else(|| format!("the daemon's answer has no `{field}` list of the expected shape"))
 }
 
 /// Re-types a scry response through [`ScryOut`] so only known fields pass.
@@ -683,6 +683,7 @@ mod tests {
             json!({"secrets":[{"name":"API","env":"API_KEY","vault":"global","value":"Pc4n4ry"}]});
         let l: Vec<SecretName> = list_field(&v, "secrets").unwrap();
         assert!(!serde_json::to_string(&l).unwrap().contains("Pc4n4ry"));
+        assert!(list_field::<Finding>(&json!({"matches": []}), "findings").is_err());
     }
 
     #[test]
