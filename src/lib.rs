@@ -10,10 +10,12 @@
 //! - [`auth`]: who is asking (the principal) and what each route needs.
 //! - [`scry`], [`secrets`]: the domains: knowledge index and search; the age vault.
 //! - [`session`]: the daemon's time-limited unlock of secrets; [`audit`]: its append-only log.
+//! - [`mcp`]: the Model Context Protocol server on stdio, for agents; calls routes through [`client`].
 //! - [`client`]: the one HTTP client, used by every subcommand that talks to a daemon.
 //! - [`http`], [`fsutil`], [`paths`]: request/response values, private files and dirs, the
 //!   `PATINA_HOME` layout.
-#![forbid(unsafe_code)]
+// The one exception: `server::activation` takes fd 3 from systemd (see its SAFETY notes).
+#![deny(unsafe_code)]
 
 pub mod api;
 pub mod audit;
@@ -22,6 +24,7 @@ pub mod cli;
 pub mod client;
 pub mod fsutil;
 pub mod http;
+pub mod mcp;
 pub mod mother;
 pub mod paths;
 pub mod scry;

@@ -11,6 +11,7 @@
 mod debug;
 pub mod health;
 pub mod mother;
+pub mod openapi;
 pub mod scry;
 pub mod session;
 
@@ -192,6 +193,12 @@ pub static ROUTES: &[Route] = &[
         path: "/secrets/scan",
         access: Access::Local,
         handler: session::scan,
+    },
+    Route {
+        method: Method::Get,
+        path: "/openapi.json",
+        access: Access::Open,
+        handler: openapi::openapi,
     },
 ];
 

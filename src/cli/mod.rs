@@ -5,7 +5,9 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod completions;
 pub mod daemon;
+pub mod mcp;
 pub mod mother;
 pub mod scrape;
 pub mod scry;
@@ -59,6 +61,16 @@ pub enum Command {
     /// Unlock secrets in the daemon for a while (like gpg-agent), lock them, see the audit log.
     #[command(subcommand)]
     Session(session::SessionCmd),
+    /// Serve the Model Context Protocol on stdio, for LLM agents (Claude Code, Gemini CLI, …).
+    ///
+    /// Tools: scry, mother_projects, session_status, secrets_list, secrets_scan; none returns a
+    /// secret value. Register it with `claude mcp add patina -- patina mcp`.
+    Mcp(mcp::McpArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell) to stdout.
+    Completions(completions::CompletionsArgs),
+    /// Print the man page patina(1) (roff) to stdout: `patina man > patina.1`.
+    #[command(hide = true)]
+    Man,
 }
 
 /// An error that is the user's usage mistake: exit code 2 instead of 1.
@@ -80,6 +92,9 @@ pub fn main() -> i32 {
         Command::Secrets(c) => secrets::run(c),
         Command::Mother(c) => mother::run(c, cli.url.as_deref()),
         Command::Session(c) => session::run(c),
+        Command::Mcp(a) => mcp::run(a, cli.url.as_deref()),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man => completions::man(),
     };
     match result {
         Ok(()) => 0,

@@ -8,6 +8,7 @@
 //! anything at the socket path, bind with a restrictive umask, write the pid file, then start
 //! the signal thread and the worker pool and accept.
 
+pub mod activation;
 pub mod framing;
 pub mod limits;
 pub mod pool;
@@ -99,9 +100,15 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         fsutil::check_private_dir(&sock_dir)
             .with_context(|| "the --socket directory must be private (0700, yours)")?;
     }
-    unix::prepare_socket_path(&cfg.socket)?;
-    let listener = unix::bind_private(&cfg.socket)?;
-    let bound_ino = inode(&cfg.socket);
+    // Socket activation: the unit owns the socket file, so it is left in place at exit.
+    let (listener, activated) = match activation::listener(&cfg.socket)? {
+        Some(l) => (l, true),
+        None => {
+            unix::prepare_socket_path(&cfg.socket)?;
+            (unix::bind_private(&cfg.socket)?, false)
+        }
+    };
+    let bound_ino = if activated { None } else { inode(&cfg.socket) };
     fsutil::ensure_private_dir(&cfg.home.run_dir())?;
     let pid = std::process::id();
     let pid_path = cfg.home.pid_path();

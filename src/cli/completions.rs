@@ -1,0 +1,40 @@
+//! `patina completions SHELL` and `patina man`: shell completion scripts (`clap_complete`) and
+//! a roff man page (`clap_mangen`), both generated from the same clap definitions as the
+//! parser, so they cannot drift from it. Both write to stdout.
+use clap::CommandFactory;
+use std::io::Write;
+
+/// Arguments of `patina completions`.
+#[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Install:\n  bash: patina completions bash > ~/.local/share/bash-completion/completions/patina\n  zsh:  patina completions zsh > ~/.zfunc/_patina   (with fpath+=(~/.zfunc) before compinit)\n  fish: patina completions fish > ~/.config/fish/completions/patina.fish"
+)]
+pub struct CompletionsArgs {
+    /// The shell to write a completion script for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// Writes the completion script for the shell to stdout.
+pub fn completions(a: CompletionsArgs) -> anyhow::Result<()> {
+    let mut cmd = super::Cli::command();
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(a.shell, &mut cmd, "patina", &mut out);
+    out.flush()?;
+    Ok(())
+}
+
+/// Writes the man page `patina(1)` (roff) to stdout: `patina man > patina.1`. Subcommands are
+/// listed in it; their own options are in `patina help SUBCOMMAND`.
+pub fn man() -> anyhow::Result<()> {
+    let cmd = super::Cli::command();
+    let mut out = std::io::stdout().lock();
+    match clap_mangen::Man::new(cmd)
+        .render(&mut out)
+        .and_then(|()| out.flush())
+    {
+        // `patina man | head` is fine.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        r => Ok(r?),
+    }
+}
