@@ -14,6 +14,7 @@
 //!   `PATINA_HOME` layout.
 #![forbid(unsafe_code)]
 
+pub mod agekey;
 pub mod api;
 pub mod auth;
 pub mod cli;

@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod auth;
 pub mod daemon;
 pub mod scrape;
 pub mod scry;
@@ -51,6 +52,9 @@ pub enum Command {
     /// Manage secrets: the age vault, identities, and `secrets run`.
     #[command(subcommand)]
     Secrets(secrets::SecretsCmd),
+    /// Age-key authentication for TCP: server and client keys, allowed clients, pins.
+    #[command(subcommand)]
+    Auth(auth::AuthCmd),
 }
 
 /// An error that is the user's usage mistake: exit code 2 instead of 1.
@@ -70,6 +74,7 @@ pub fn main() -> i32 {
         Command::Stop => daemon::stop(),
         Command::Token(c) => daemon::token(c),
         Command::Secrets(c) => secrets::run(c),
+        Command::Auth(c) => auth::run(c),
     };
     match result {
         Ok(()) => 0,
