@@ -450,7 +450,50 @@ struct Session {
     client: String,
     key: Zeroizing<[u8; 32]>,
     expires: Instant,
-    last_n: u64,
+    seen: ReplayWindow,
+}
+
+/// Counters accepted so far in one session: the highest, and which of the
+/// [`REPLAY_WINDOW`] below it were seen (a sliding window as in IPsec, RFC 4303 §3.4.3), so
+/// a client's concurrent requests may arrive out of order but none can be accepted twice.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct ReplayWindow {
+    top: u64,
+    bits: u64,
+}
+
+/// How far below the highest counter a late request may still be accepted.
+pub const REPLAY_WINDOW: u64 = 64;
+
+impl ReplayWindow {
+    /// True if `n` may be accepted (0 never is): above the highest, or within the window
+    /// below it and not seen yet.
+    pub fn check(&self, n: u64) -> bool {
+        if n == 0 {
+            return false;
+        }
+        if n > self.top {
+            return true;
+        }
+        let back = self.top - n;
+        back < REPLAY_WINDOW && back > 0 && self.bits & (1 << back) == 0
+    }
+
+    /// Records `n` as accepted (call only after [`ReplayWindow::check`] and the MAC passed).
+    pub fn mark(&mut self, n: u64) {
+        if n > self.top {
+            let shift = n - self.top;
+            self.bits = if shift >= REPLAY_WINDOW {
+                0
+            } else {
+                self.bits << shift
+            };
+            self.bits |= 1; // bit 0 is `top` itself
+            self.top = n;
+        } else {
+            self.bits |= 1 << (self.top - n);
+        }
+    }
 }
 
 type Stamp = Option<(u64, i64, i64)>;
@@ -584,7 +627,7 @@ impl ServerAuth {
                 client: client.to_string(),
                 key,
                 expires: Instant::now() + SESSION_TTL,
-                last_n: 0,
+                seen: ReplayWindow::default(),
             },
         );
         Some((sid, SESSION_TTL.as_secs()))
@@ -620,7 +663,7 @@ impl ServerAuth {
             sessions.remove(sid);
             return None;
         }
-        if !hmac_verify(&*s.key, &[input.as_bytes()], &mac) || n <= s.last_n {
+        if !hmac_verify(&*s.key, &[input.as_bytes()], &mac) || !s.seen.check(n) {
             return None;
         }
         let client = s.client.clone();
@@ -629,15 +672,15 @@ impl ServerAuth {
             sessions.remove(sid);
             return None;
         }
-        s.last_n = n;
+        s.seen.mark(n);
         Some(Principal::AgeKey { recipient: client })
     }
 }
 
 /// Checks a `Patina-Session` `Authorization` value against `req` (method, target, body):
 /// the session exists and is not expired, its client is still allowed, the timestamp is
-/// within ±[`MAX_CLOCK_SKEW_SECS`], the counter is above the last one accepted and the MAC
-/// verifies. `None` for any failure (the caller answers 401), or when TCP auth is not set up.
+/// within ±[`MAX_CLOCK_SKEW_SECS`], the counter was never accepted before and is at most
+/// [`REPLAY_WINDOW`] below the highest one (see [`ReplayWindow`]), and the MAC verifies. `None` for any failure (the caller answers 401), or when TCP auth is not set up.
 pub fn verify_request(header: &[u8], req: &Request) -> Option<Principal> {
     SERVER.get()?.verify_request(header, req)
 }
@@ -973,6 +1016,90 @@ mod tests {
             let mac = |s: &str| s.rsplit_once("mac=").unwrap().1.to_string();
             assert_ne!(mac(&base), mac(&other));
         }
+    }
+
+    #[test]
+    fn replay_window_accepts_each_counter_once_even_out_of_order() {
+        let mut w = ReplayWindow::default();
+        assert!(!w.check(0));
+        for n in [1, 3, 2, 10] {
+            assert!(w.check(n), "{n}");
+            w.mark(n);
+            assert!(!w.check(n), "{n} twice");
+        }
+        assert!(!w.check(1) && !w.check(3));
+        assert!(w.check(9) && w.check(4));
+        w.mark(200);
+        assert!(!w.check(200 - REPLAY_WINDOW), "too old");
+        assert!(w.check(199));
+        assert!(!w.check(10));
+    }
+
+    fn server(dir: &Path) -> ServerAuth {
+        let home = Home::at(dir.join("h"));
+        let key = load_or_create_key(&server_key_path(&home)).unwrap();
+        ServerAuth {
+            recipient: key.recipient(),
+            key,
+            allowed_file: allowed_path(&home),
+            allowed: Mutex::new((Vec::new(), Some((u64::MAX, 0, 0)))),
+            challenges: Mutex::new(HashMap::new()),
+            sessions: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Client side of steps 2-3 by hand: (challenge id, verify proof).
+    fn client_steps(s: &ServerAuth, id: &age::x25519::Identity) -> (String, String) {
+        let nc = random::<NONCE_BYTES>();
+        let srv = parse_recipient(&s.recipient).unwrap();
+        let ch = s
+            .challenge(
+                &id.to_public().to_string(),
+                &b64(&age_encrypt(&srv, &*nc).unwrap()),
+            )
+            .unwrap();
+        let cid = ch["id"].as_str().unwrap().to_string();
+        let ns = age_decrypt_nonce(id, &unb64(ch["ns"].as_str().unwrap()).unwrap()).unwrap();
+        let k = derive_session_key(&cid, &*nc, &*ns);
+        (
+            cid.clone(),
+            b64(&hmac_sha256(&*k, &client_proof_parts(&cid))),
+        )
+    }
+
+    #[test]
+    fn challenges_are_single_use_expire_and_are_bounded() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = server(dir.path());
+        let id = age::x25519::Identity::generate();
+        allow(
+            &Home::at(dir.path().join("h")),
+            &id.to_public().to_string(),
+            "c",
+        )
+        .unwrap();
+        let (cid, proof) = client_steps(&s, &id);
+        assert!(s.verify(&cid, &proof).is_some());
+        assert!(s.verify(&cid, &proof).is_none(), "single use");
+        // Expired: back-date the challenge past its TTL.
+        let (cid, proof) = client_steps(&s, &id);
+        s.challenges.lock().unwrap().get_mut(&cid).unwrap().created -=
+            CHALLENGE_TTL + Duration::from_secs(1);
+        assert!(s.verify(&cid, &proof).is_none(), "expired");
+        // Bounded: never more than MAX_CHALLENGES outstanding.
+        for _ in 0..MAX_CHALLENGES + 5 {
+            let nc = random::<NONCE_BYTES>();
+            let srv = parse_recipient(&s.recipient).unwrap();
+            s.challenge(
+                &id.to_public().to_string(),
+                &b64(&age_encrypt(&srv, &*nc).unwrap()),
+            )
+            .unwrap();
+        }
+        assert!(s.challenges.lock().unwrap().len() <= MAX_CHALLENGES);
+        // Garbage `nc` is refused; a malformed recipient too.
+        assert!(s.challenge(&id.to_public().to_string(), "AAAA").is_none());
+        assert!(s.challenge("age1nope", "AAAA").is_none());
     }
 
     #[test]
