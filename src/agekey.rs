@@ -448,6 +448,9 @@ struct Challenge {
 
 struct Session {
     client: String,
+    /// The allowed-list name at handshake: a revoke followed by a new `allow` under another
+    /// name still ends the session.
+    name: String,
     key: Zeroizing<[u8; 32]>,
     expires: Instant,
     seen: ReplayWindow,
@@ -504,7 +507,7 @@ pub struct ServerAuth {
     key: KeyPair,
     recipient: String,
     allowed_file: PathBuf,
-    allowed: Mutex<(Vec<String>, Stamp)>,
+    allowed: Mutex<(Vec<(String, String)>, Stamp)>,
     challenges: Mutex<HashMap<String, Challenge>>,
     sessions: Mutex<HashMap<String, Session>>,
 }
@@ -544,18 +547,19 @@ fn stamp(path: &Path) -> Stamp {
 }
 
 impl ServerAuth {
-    fn is_allowed(&self, recipient: &str) -> bool {
-        let Ok(mut a) = self.allowed.lock() else {
-            return false;
-        };
+    /// The allowed-list name of `recipient`, if it is allowed now.
+    fn allowed_name(&self, recipient: &str) -> Option<String> {
+        let mut a = self.allowed.lock().ok()?;
         let now = stamp(&self.allowed_file);
         if now != a.1 {
             let list = read_pairs(&self.allowed_file)
-                .map(|p| p.into_iter().map(|(_, r)| r).collect())
+                .map(|p| p.into_iter().collect())
                 .unwrap_or_default();
             *a = (list, now);
         }
-        a.0.iter().any(|r| r == recipient)
+        a.0.iter()
+            .find(|(_, r)| r == recipient)
+            .map(|(n, _)| n.clone())
     }
 
     fn challenge(&self, client: &str, nc_b64: &str) -> Option<serde_json::Value> {
@@ -606,10 +610,11 @@ impl ServerAuth {
             None => ("", derive_session_key(id, &[0; 32], &[0; 32]), false),
         };
         let mac_ok = hmac_verify(&*key, &client_proof_parts(id), &proof);
-        let allowed = self.is_allowed(client);
-        if !(mac_ok & allowed & fresh) {
+        let allowed = self.allowed_name(client);
+        if !(mac_ok & allowed.is_some() & fresh) {
             return None;
         }
+        let name = allowed?;
         let sid = hex(&*random::<16>());
         let mut s = self.sessions.lock().ok()?;
         s.retain(|_, x| x.expires > Instant::now());
@@ -625,6 +630,7 @@ impl ServerAuth {
             sid.clone(),
             Session {
                 client: client.to_string(),
+                name,
                 key,
                 expires: Instant::now() + SESSION_TTL,
                 seen: ReplayWindow::default(),
@@ -667,7 +673,7 @@ impl ServerAuth {
             return None;
         }
         let client = s.client.clone();
-        if !self.is_allowed(&client) {
+        if self.allowed_name(&client).as_deref() != Some(s.name.as_str()) {
             // Revoked: the session dies now.
             sessions.remove(sid);
             return None;

@@ -211,7 +211,22 @@ impl Client {
     }
 
     /// Sends one request and reads the whole response (the daemon closes after it).
+    ///
+    /// Under an age-key session, a 401 (session expired, or lost by a daemon restart) is
+    /// retried once after a fresh handshake: the daemon refused it before any handler ran.
     pub fn request(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Reply, ClientError> {
+        match self.request_once(method, path, body) {
+            Err(ClientError::SessionRefused(_)) => self.request_once(method, path, body),
+            other => other,
+        }
+    }
+
+    fn request_once(
         &self,
         method: &str,
         path: &str,

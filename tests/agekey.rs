@@ -414,3 +414,34 @@ fn bearer_token_still_works_and_bad_auth_input_is_a_usage_error() {
     let o = run(&d.home, &["auth", "revoke", "nobody"]);
     assert_eq!(o.status.code(), Some(1));
 }
+
+#[test]
+fn a_long_lived_client_caches_its_session_and_handshakes_again_after_a_401() {
+    let d = Daemon::start_with(&["--port", "0"]);
+    let url = format!("http://{}", d.tcp_addr());
+    let tmp = tempfile::tempdir().unwrap();
+    let home = patina::paths::Home::at(tmp.path().join("client"));
+    let k = client_key(home.root());
+    allow(&d, &k, "first");
+    // In-process client (as the mother daemon uses it): no token in this home.
+    let client = patina::client::Client::from_env(&home, Some(&url)).unwrap();
+    let scry = serde_json::json!({"query": "quokka"});
+    for _ in 0..3 {
+        assert_eq!(client.post_json("/api/scry", &scry).unwrap().status, 200);
+    }
+    let handshakes = |log: &str| log.matches("/auth/verify").count();
+    assert_eq!(handshakes(&d.log()), 1, "one session for the process");
+    // The session dies with the revoke; allowed again under another name, the client's next
+    // request gets a 401, handshakes anew and succeeds.
+    revoke(&d, "first");
+    allow(&d, &k, "second");
+    assert_eq!(client.post_json("/api/scry", &scry).unwrap().status, 200);
+    assert_eq!(handshakes(&d.log()), 2);
+    // Revoked for good: a clear error, not a panic or a token message.
+    revoke(&d, "second");
+    let e = client
+        .post_json("/api/scry", &scry)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not allowed"), "{e}");
+}

@@ -18,7 +18,9 @@ pub mod serve;
 #[command(name = "patina", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Talk to the daemon at this URL (http://HOST:PORT) over TCP instead of the Unix socket
-    /// (default: $PATINA_URL). The token comes from $PATINA_SERVE_TOKEN or the token file.
+    /// (default: $PATINA_URL). The token comes from $PATINA_SERVE_TOKEN or the token file;
+    /// with a pinned server key, or no token and a client key, an age-key session is used
+    /// instead (see `patina auth`).
     #[arg(long, global = true, value_name = "URL")]
     pub url: Option<String>,
     /// The subcommand.
