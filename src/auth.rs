@@ -114,6 +114,13 @@ mod tests {
                 .status,
             403
         );
+        // An age-key session is like a token: queries yes, local and patina routes no.
+        let age = Principal::AgeKey {
+            recipient: "age1x".into(),
+        };
+        assert!(authorize(Access::Query, &age).is_ok());
+        assert_eq!(authorize(Access::Local, &age).unwrap_err().status, 403);
+        assert_eq!(authorize(Access::Patina, &age).unwrap_err().status, 403);
         // A local peer whose pid is unknown cannot be verified as patina.
         assert_eq!(authorize(Access::Patina, &local).unwrap_err().status, 403);
         assert_eq!(
