@@ -19,6 +19,12 @@ pub enum Principal {
     },
     /// A TCP client that presented the daemon's bearer token (RFC 6750).
     Token,
+    /// A TCP client holding a live age-key session ([`crate::agekey`]): the client key
+    /// `recipient` (`age1…`) is on the allowed list. Same rights as [`Principal::Token`].
+    AgeKey {
+        /// The client's public recipient.
+        recipient: String,
+    },
     /// Nobody in particular: a TCP client without valid credentials.
     Anonymous,
 }
@@ -44,6 +50,7 @@ pub fn authorize(access: Access, principal: &Principal) -> Result<(), Response> 
     match (access, principal) {
         (Access::Open, _) => Ok(()),
         (Access::Query, Principal::LocalPeer { .. } | Principal::Token) => Ok(()),
+        (Access::Query, Principal::AgeKey { .. }) => Ok(()),
         (Access::Query, Principal::Anonymous) => Err(Response::error(
             401,
             "this route needs a bearer token (Authorization: Bearer …)",
@@ -107,6 +114,13 @@ mod tests {
                 .status,
             403
         );
+        // An age-key session is like a token: queries yes, local and patina routes no.
+        let age = Principal::AgeKey {
+            recipient: "age1x".into(),
+        };
+        assert!(authorize(Access::Query, &age).is_ok());
+        assert_eq!(authorize(Access::Local, &age).unwrap_err().status, 403);
+        assert_eq!(authorize(Access::Patina, &age).unwrap_err().status, 403);
         // A local peer whose pid is unknown cannot be verified as patina.
         assert_eq!(authorize(Access::Patina, &local).unwrap_err().status, 403);
         assert_eq!(

@@ -43,6 +43,12 @@ pub enum ClientError {
     /// Any other I/O failure.
     #[error("talking to the daemon at {0}: {1}")]
     Io(PathBuf, io::Error),
+    /// The age-key handshake failed, or the pinned server key changed ([`crate::agekey`]).
+    #[error("{0}")]
+    Handshake(crate::agekey::HandshakeError),
+    /// The daemon refused a request under an age-key session (expired, or the key revoked).
+    #[error("the daemon at {0} refused the age-key session (was this client's key revoked?)")]
+    SessionRefused(PathBuf),
 }
 
 /// A response: status code and body.
@@ -119,6 +125,8 @@ impl Client {
             .ok_or_else(|| anyhow::anyhow!("{URL_ENV}/--url must look like http://HOST:PORT"))?;
         let token_path = home.token_path();
         let token = crate::token::read_token(&token_path)?.map(std::sync::Arc::new);
+        // Age-key sessions: see `crate::agekey::register_client` for when they are used.
+        crate::agekey::register_client(home, &format!("http://{authority}"), token.is_some())?;
         Ok(Client {
             socket: PathBuf::from(format!("http://{authority}")),
             target: Target::Tcp {
@@ -208,13 +216,41 @@ impl Client {
     }
 
     /// Sends one request and reads the whole response (the daemon closes after it).
+    ///
+    /// Under an age-key session, a 401 (session expired, or lost by a daemon restart) is
+    /// retried once after a fresh handshake: the daemon refused it before any handler ran.
     pub fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Reply, ClientError> {
+        match self.request_once(method, path, body) {
+            Err(ClientError::SessionRefused(_)) => self.request_once(method, path, body),
+            other => other,
+        }
+    }
+
+    fn request_once(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Reply, ClientError> {
         let deadline = Instant::now() + self.timeout;
+        let age = match &self.target {
+            Target::Tcp { .. } if !crate::agekey::is_handshake_path(path) => {
+                crate::agekey::registered(&self.socket.to_string_lossy())
+            }
+            _ => None,
+        };
+        let age_auth = match &age {
+            Some(a) => Some(
+                a.authorization(self, method, path, body.unwrap_or(b""))
+                    .map_err(ClientError::Handshake)?,
+            ),
+            None => None,
+        };
         let mut s = self.connect().map_err(|e| match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
                 ClientError::NoDaemon(self.socket.clone())
@@ -236,7 +272,12 @@ impl Client {
             crate::VERSION
         )
         .expect("writing to a Vec");
-        if let Target::Tcp { token: Some(t), .. } = &self.target {
+        if let Some(a) = &age_auth {
+            // A per-request MAC under the session key; the key itself never leaves memory.
+            out.extend_from_slice(b"Authorization: ");
+            out.extend_from_slice(a.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        } else if let Target::Tcp { token: Some(t), .. } = &self.target {
             // The one place a token value is written: into the request, never to output.
             out.extend_from_slice(b"Authorization: Bearer ");
             out.extend_from_slice(t.expose().as_bytes());
@@ -293,6 +334,10 @@ impl Client {
         }
         let reply =
             parse_response(&buf).map_err(|m| ClientError::Malformed(self.socket.clone(), m))?;
+        if let (401, Some(a)) = (reply.status, &age) {
+            a.forget_session();
+            return Err(ClientError::SessionRefused(self.socket.clone()));
+        }
         if let (401, Target::Tcp { token_path, .. }) = (reply.status, &self.target) {
             return Err(ClientError::Unauthorized(
                 self.socket.clone(),

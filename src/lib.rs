@@ -17,6 +17,7 @@
 // The one exception: `server::activation` takes fd 3 from systemd (see its SAFETY notes).
 #![deny(unsafe_code)]
 
+pub mod agekey;
 pub mod api;
 pub mod audit;
 pub mod auth;

@@ -200,6 +200,24 @@ pub static ROUTES: &[Route] = &[
         access: Access::Open,
         handler: openapi::openapi,
     },
+    Route {
+        method: Method::Get,
+        path: "/auth/server-key",
+        access: Access::Open,
+        handler: crate::agekey::handle_server_key,
+    },
+    Route {
+        method: Method::Post,
+        path: "/auth/challenge",
+        access: Access::Open,
+        handler: crate::agekey::handle_challenge,
+    },
+    Route {
+        method: Method::Post,
+        path: "/auth/verify",
+        access: Access::Open,
+        handler: crate::agekey::handle_verify,
+    },
 ];
 
 /// Test-only routes (`fault-injection` feature): a handler that panics, one that sleeps, one

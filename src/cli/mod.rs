@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+pub mod auth;
 pub mod completions;
 pub mod daemon;
 pub mod mcp;
@@ -21,7 +22,9 @@ pub mod session;
 #[command(name = "patina", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
     /// Talk to the daemon at this URL (http://HOST:PORT) over TCP instead of the Unix socket
-    /// (default: $PATINA_URL). The token comes from $PATINA_SERVE_TOKEN or the token file.
+    /// (default: $PATINA_URL). The token comes from $PATINA_SERVE_TOKEN or the token file;
+    /// with a pinned server key, or no token and a client key, an age-key session is used
+    /// instead (see `patina auth`).
     #[arg(long, global = true, value_name = "URL")]
     pub url: Option<String>,
     /// The subcommand.
@@ -71,6 +74,9 @@ pub enum Command {
     /// Print the man page patina(1) (roff) to stdout: `patina man > patina.1`.
     #[command(hide = true)]
     Man,
+    /// Age-key authentication for TCP: server and client keys, allowed clients, pins.
+    #[command(subcommand)]
+    Auth(auth::AuthCmd),
 }
 
 /// An error that is the user's usage mistake: exit code 2 instead of 1.
@@ -95,6 +101,7 @@ pub fn main() -> i32 {
         Command::Mcp(a) => mcp::run(a, cli.url.as_deref()),
         Command::Completions(a) => completions::completions(a),
         Command::Man => completions::man(),
+        Command::Auth(c) => auth::run(c),
     };
     match result {
         Ok(()) => 0,

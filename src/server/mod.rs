@@ -118,6 +118,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let tcp_side = match &cfg.tcp {
         Some(tc) => {
             let verifier = crate::token::Verifier::load_or_create(&cfg.home.token_path())?;
+            crate::agekey::init_server(&cfg.home)?;
             let listener = std::net::TcpListener::bind(tc.addr)
                 .with_context(|| format!("binding TCP {}", tc.addr))?;
             let local = listener.local_addr()?;
@@ -363,6 +364,7 @@ fn serve_tcp(stream: std::net::TcpStream, state: &tcp::TcpState, ctx: &Ctx) {
                 inc.info.host.as_deref(),
                 inc.info.origin.as_deref(),
                 inc.info.authorization.as_deref(),
+                Some(&inc.request),
             )
         },
         |status| {

@@ -61,6 +61,7 @@ impl TcpState {
         host: Option<&str>,
         origin: Option<&str>,
         authorization: Option<&[u8]>,
+        request: Option<&crate::http::Request>,
     ) -> Result<Principal, Response> {
         if let Some(h) = host
             && !self.host_allowed(h)
@@ -87,6 +88,12 @@ impl TcpState {
         }
         match authorization {
             None => Ok(Principal::Anonymous),
+            Some(v) if v.starts_with(crate::agekey::SCHEME.as_bytes()) => request
+                .and_then(|r| crate::agekey::verify_request(v, r))
+                .ok_or_else(|| {
+                    Response::error(401, "invalid or expired age-key session")
+                        .with_header("WWW-Authenticate", crate::agekey::SCHEME)
+                }),
             Some(v) => {
                 let presented = v.strip_prefix(b"Bearer ").unwrap_or(b"");
                 if !presented.is_empty() && self.verifier.verify(presented) {
@@ -186,22 +193,25 @@ mod tests {
             "devbox:50051",
             "10.1.2.3",
         ] {
-            assert!(s.gate(ip, Some(ok), None, None).is_ok(), "{ok}");
+            assert!(s.gate(ip, Some(ok), None, None, None).is_ok(), "{ok}");
         }
         for bad in ["evil.example", "evil.example:50051", "127.0.0.1.nip.io"] {
             assert_eq!(
-                s.gate(ip, Some(bad), None, None).unwrap_err().status,
+                s.gate(ip, Some(bad), None, None, None).unwrap_err().status,
                 403,
                 "{bad}"
             );
         }
         assert_eq!(
-            s.gate(ip, None, Some("http://evil.example"), None)
+            s.gate(ip, None, Some("http://evil.example"), None, None)
                 .unwrap_err()
                 .status,
             403
         );
-        assert!(s.gate(ip, None, Some("http://ok.example"), None).is_ok());
+        assert!(
+            s.gate(ip, None, Some("http://ok.example"), None, None)
+                .is_ok()
+        );
     }
 
     #[test]
@@ -210,16 +220,18 @@ mod tests {
         let bad: IpAddr = "127.0.0.2".parse().unwrap();
         let good: IpAddr = "127.0.0.3".parse().unwrap();
         for _ in 0..MAX_AUTH_FAILURES {
-            let r = s.gate(bad, None, None, Some(b"Bearer nope")).unwrap_err();
+            let r = s
+                .gate(bad, None, None, Some(b"Bearer nope"), None)
+                .unwrap_err();
             assert_eq!(r.status, 401);
             s.record_failure(bad);
         }
         assert_eq!(
-            s.gate(bad, None, None, Some(b"Bearer nope"))
+            s.gate(bad, None, None, Some(b"Bearer nope"), None)
                 .unwrap_err()
                 .status,
             429
         );
-        assert!(s.gate(good, None, None, None).is_ok());
+        assert!(s.gate(good, None, None, None, None).is_ok());
     }
 }

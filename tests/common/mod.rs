@@ -411,6 +411,8 @@ impl Daemon {
 
     /// The token file's content (the test's own secret; never printed by patina).
     pub fn token(&self) -> String {
+        // The token file is written before "TCP on" is printed, after the Unix socket is up.
+        self.tcp_addr();
         std::fs::read_to_string(self.home.join("run/serve.token"))
             .unwrap()
             .trim()

@@ -1,0 +1,87 @@
+//! `patina auth …`: the age-key identities for TCP (BRIEF §8): the daemon's key, this
+//! client's key, the allowed clients and the pinned server keys. Only public recipients are
+//! ever printed. Depends on [`crate::agekey`].
+
+use crate::agekey;
+use crate::paths::Home;
+
+/// `patina auth` subcommands.
+#[derive(Debug, clap::Subcommand)]
+pub enum AuthCmd {
+    /// Print the daemon's public TCP key (age1…), creating it if missing.
+    ServerKey,
+    /// Print this client's public key (age1…) for the server admin, creating it if missing.
+    ClientKey,
+    /// Allow a client key to open sessions (takes effect without restart).
+    Allow {
+        /// The client's recipient, from `patina auth client-key` on the client.
+        recipient: String,
+        /// A name for it (A-Z a-z 0-9 . _ -), used by `revoke`.
+        #[arg(long)]
+        name: String,
+    },
+    /// Revoke a client by name: its handshakes and live sessions fail from now on.
+    Revoke {
+        /// The name given to `allow`.
+        name: String,
+    },
+    /// List the allowed clients.
+    List {
+        /// Print JSON: `[{"name": …, "recipient": …}]`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Pin a daemon's key for a URL (instead of trusting it on first use).
+    Pin {
+        /// The daemon URL, http://HOST:PORT.
+        url: String,
+        /// Its key, from `patina auth server-key` on the daemon's machine.
+        recipient: String,
+    },
+}
+
+/// Runs one `patina auth` subcommand.
+pub fn run(c: AuthCmd) -> anyhow::Result<()> {
+    let home = Home::from_env()?;
+    match c {
+        AuthCmd::ServerKey => {
+            let k = agekey::load_or_create_key(&agekey::server_key_path(&home))?;
+            println!("{}", k.recipient());
+        }
+        AuthCmd::ClientKey => {
+            let k = agekey::load_or_create_key(&agekey::client_key_path(&home))?;
+            println!("{}", k.recipient());
+        }
+        AuthCmd::Allow { recipient, name } => {
+            agekey::allow(&home, &recipient, &name)
+                .map_err(|e| super::UsageError(e.to_string()))?;
+            println!("allowed {name}");
+        }
+        AuthCmd::Revoke { name } => {
+            anyhow::ensure!(
+                agekey::revoke(&home, &name)?,
+                "no allowed client has that name"
+            );
+            println!("revoked {name}");
+        }
+        AuthCmd::List { json } => {
+            let list = agekey::list_allowed(&home)?;
+            if json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else {
+                for c in list {
+                    println!("{}\t{}", c.name, c.recipient);
+                }
+            }
+        }
+        AuthCmd::Pin { url, recipient } => {
+            agekey::pin(&home, &url, &recipient).map_err(|e| super::UsageError(e.to_string()))?;
+            println!(
+                "pinned {} for {}",
+                agekey::fingerprint(&recipient),
+                agekey::normalize_url(&url)?
+            );
+        }
+    }
+    Ok(())
+}
