@@ -325,6 +325,7 @@ mod tests {
                 line: 1,
                 snippet: String::new(),
                 score: 0.0,
+                redacted: false,
             },
             parts,
             len: 0,

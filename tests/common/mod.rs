@@ -325,7 +325,8 @@ impl Resp {
     }
 }
 
-/// Runs a command to completion with a timeout; panics if it hangs.
+/// Runs a command to completion with a timeout; panics if it hangs. Its stdout and stderr
+/// are drained by threads as it runs, so a large output cannot block it on a full pipe.
 pub fn run_timeout(cmd: &mut Command, t: Duration) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())
@@ -333,20 +334,35 @@ pub fn run_timeout(cmd: &mut Command, t: Duration) -> Output {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let drain = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let out_t = drain(Box::new(child.stdout.take().unwrap()));
+    let err_t = drain(Box::new(child.stderr.take().unwrap()));
     let start = Instant::now();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            return child.wait_with_output().unwrap();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
         }
         if start.elapsed() > t {
             let _ = child.kill();
-            let out = child.wait_with_output().unwrap();
+            let _ = child.wait();
+            let err = err_t.join().unwrap();
             panic!(
                 "command hung: {cmd:?}\nstderr: {}",
-                String::from_utf8_lossy(&out.stderr)
+                String::from_utf8_lossy(&err)
             );
         }
         std::thread::sleep(Duration::from_millis(10));
+    };
+    Output {
+        status,
+        stdout: out_t.join().unwrap(),
+        stderr: err_t.join().unwrap(),
     }
 }
 
