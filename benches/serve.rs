@@ -10,6 +10,7 @@
 //! - the pool floor: the same canned reply from a fixed pool of 8 threads fed by an accept
 //!   thread through a bounded channel (patina's own design with nothing else in it);
 //! - axum 0.8 over `tokio::net::UnixListener` (multi-thread runtime, one worker per core);
+//!   these three run as child processes of the bench (itself re-executed), as patina does;
 //! - `patina serve`, the release binary, as a child with a temp `PATINA_HOME`, on
 //!   `GET /health` and on `POST /api/scry` (a fixed set of queries) over the corpus.
 //!
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 /// Length of one timed run.
 const RUN: Duration = Duration::from_millis(2000);
 /// Rounds of the A/B/C/D alternation per concurrency level.
-const ROUNDS: usize = 2;
+const ROUNDS: usize = 3;
 /// Client concurrency levels.
 const LEVELS: [usize; 3] = [1, 8, 64];
 /// Threads of the pool floor (patina's default worker count).
@@ -75,6 +76,8 @@ struct Run {
     secs: f64,
     /// Latency of every successful request, microseconds.
     lat_us: Vec<u32>,
+    /// CPU time the server process used meanwhile (user + system), seconds.
+    cpu_s: f64,
 }
 
 impl Run {
@@ -82,6 +85,7 @@ impl Run {
         self.ok += o.ok;
         self.errors += o.errors;
         self.secs += o.secs;
+        self.cpu_s += o.cpu_s;
         self.lat_us.extend(o.lat_us);
     }
     fn rps(&self) -> f64 {
@@ -90,6 +94,10 @@ impl Run {
         } else {
             0.0
         }
+    }
+    /// Server CPU per request, microseconds: steadier than req/s on a shared machine.
+    fn cpu_us(&self) -> f64 {
+        self.cpu_s * 1e6 / self.ok.max(1) as f64
     }
     fn pct(&mut self, p: f64) -> f64 {
         if self.lat_us.is_empty() {
@@ -221,6 +229,19 @@ fn axum_server(path: &Path) {
         });
     });
     ready_rx.recv().unwrap();
+}
+
+/// User + system CPU seconds of a process so far (`/proc/PID/stat` fields 14 and 15, in
+/// clock ticks of 10 ms).
+fn cpu_secs(pid: u32) -> f64 {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let after = s.rsplit_once(')').map_or("", |(_, a)| a);
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|v| v.parse().unwrap_or(0))
+        .collect();
+    // After the command name: field 3 is index 0, so utime (14) is 11 and stime (15) is 12.
+    (f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0)) as f64 / 100.0
 }
 
 /// `VmRSS` (KiB) and `Threads` of a process, from `/proc/PID/status`.
@@ -384,7 +405,65 @@ impl Drop for Daemon {
     }
 }
 
+/// Runs one comparison server in this process until killed: the bench starts each one as a
+/// child (`serve __server KIND SOCKET`), so every server, like `patina serve`, pays the same
+/// cross-process context switches as the load generator's clients.
+fn run_server(kind: &str, sock: &Path) -> ! {
+    match kind {
+        "spawn" => spawn_floor(sock),
+        "pool" => pool_floor(sock),
+        "axum" => axum_server(sock),
+        _ => panic!("unknown server kind"),
+    }
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Starts `kind` as a child process on `sock` and waits until it answers.
+fn start_server(kind: &str, sock: &Path) -> Daemon {
+    let child = Command::new(std::env::current_exe().unwrap())
+        .arg("__server")
+        .arg(kind)
+        .arg(sock)
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_health(sock);
+    Daemon { child }
+}
+
+fn wait_health(sock: &Path) {
+    let t = Instant::now();
+    let mut buf = Vec::new();
+    while !one(sock, HEALTH_REQ, &mut buf) {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "a server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.len() == 4 && args[1] == "__server" {
+        run_server(&args[2], Path::new(&args[3]));
+    }
+    if args.len() == 5 && args[1] == "__load" {
+        // `serve __load SOCKET C SECONDS`: only the load generator on `/health`, for profiling
+        // a server by hand.
+        let c = args[3].parse().unwrap();
+        let dur = Duration::from_secs_f64(args[4].parse().unwrap());
+        let mut r = load(Path::new(&args[2]), &[HEALTH_REQ.to_vec()], c, dur);
+        let (p50, p99) = (r.pct(0.5), r.pct(0.99));
+        println!(
+            "{:.0} req/s, p50 {p50:.3} ms, p99 {p99:.3} ms, errors {}",
+            r.rps(),
+            r.errors
+        );
+        return;
+    }
     let t_all = Instant::now();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let arg: Option<PathBuf> = std::env::args()
@@ -424,9 +503,11 @@ fn main() {
     let spawn_sock = tmp.path().join("spawn.sock");
     let pool_sock = tmp.path().join("pool.sock");
     let axum_sock = tmp.path().join("axum.sock");
-    spawn_floor(&spawn_sock);
-    pool_floor(&pool_sock);
-    axum_server(&axum_sock);
+    let servers = [
+        start_server("spawn", &spawn_sock),
+        start_server("pool", &pool_sock),
+        start_server("axum", &axum_sock),
+    ];
     let log = std::fs::File::create(tmp.path().join("serve.log")).unwrap();
     let daemon = Daemon {
         child: patina(&home)
@@ -441,15 +522,8 @@ fn main() {
     };
     let pid = daemon.child.id();
     let sock = home.join("run/serve.sock");
-    let t = Instant::now();
+    wait_health(&sock);
     let mut buf = Vec::new();
-    while !one(&sock, HEALTH_REQ, &mut buf) {
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "patina serve did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
     let scry_reqs: Vec<Vec<u8>> = QUERIES.iter().map(|q| scry_request(q)).collect();
     assert!(one(&sock, &scry_reqs[0], &mut buf), "scry failed");
     std::thread::sleep(Duration::from_millis(300));
@@ -458,13 +532,21 @@ fn main() {
     // /health, alternated.
     let names = ["spawn floor", "pool floor", "axum", "patina"];
     let socks = [&spawn_sock, &pool_sock, &axum_sock, &sock];
+    let pids = [
+        servers[0].child.id(),
+        servers[1].child.id(),
+        servers[2].child.id(),
+        pid,
+    ];
     let health = vec![HEALTH_REQ.to_vec()];
     let mut results: Vec<Vec<Run>> = vec![vec![Run::default(); LEVELS.len()]; names.len()];
     let mut after_health = (0, 0);
     for (li, &c) in LEVELS.iter().enumerate() {
         for _ in 0..ROUNDS {
             for (si, s) in socks.iter().enumerate() {
-                let r = load(s, &health, c, RUN);
+                let cpu0 = cpu_secs(pids[si]);
+                let mut r = load(s, &health, c, RUN);
+                r.cpu_s = cpu_secs(pids[si]) - cpu0;
                 results[si][li].merge(r);
                 if si == 3 && c == 64 {
                     after_health = rss_threads(pid);
@@ -478,7 +560,10 @@ fn main() {
     for &c in &LEVELS {
         let mut r = Run::default();
         for _ in 0..ROUNDS {
-            r.merge(load(&sock, &scry_reqs, c, RUN));
+            let cpu0 = cpu_secs(pid);
+            let mut one_run = load(&sock, &scry_reqs, c, RUN);
+            one_run.cpu_s = cpu_secs(pid) - cpu0;
+            r.merge(one_run);
         }
         scry.push(r);
     }
@@ -519,11 +604,19 @@ fn main() {
             print!("{:>28}", format!("{:.0} ({p50:.3} / {p99:.3})", r.rps()));
             levels.insert(
                 format!("c{c}"),
-                serde_json::json!({"rps": r.rps(), "p50_ms": p50, "p99_ms": p99, "errors": r.errors}),
+                serde_json::json!({"rps": r.rps(), "p50_ms": p50, "p99_ms": p99, "cpu_us_per_req": r.cpu_us(), "errors": r.errors}),
             );
         }
         println!();
         json_servers.insert(name.replace(' ', "_"), levels.into());
+    }
+    println!("server CPU per request, µs (user + system, from /proc):");
+    for (name, runs) in names.iter().zip(&results) {
+        print!("{name:<14}");
+        for r in runs {
+            print!("{:>28}", format!("{:.1}", r.cpu_us()));
+        }
+        println!();
     }
     let mut checks: Vec<(String, bool)> = Vec::new();
     let mut ratios = serde_json::Map::new();
@@ -569,8 +662,9 @@ fn main() {
         let r = &mut scry[li];
         let (p50, p99) = (r.pct(0.5), r.pct(0.99));
         println!(
-            "  c={c:<3} {:>8.0} req/s  p50 {p50:.3} ms  p99 {p99:.3} ms  errors {}",
+            "  c={c:<3} {:>8.0} req/s  p50 {p50:.3} ms  p99 {p99:.3} ms  cpu {:.0} µs/req  errors {}",
             r.rps(),
+            r.cpu_us(),
             r.errors
         );
         json_scry.insert(
