@@ -581,8 +581,18 @@ fn main() {
             }
         }
         let scry_ms = r.pct(0.5);
+        // Cold: the same query made unique by a word found nowhere, so no cached answer
+        // applies and the search itself runs (the extra word costs one vocabulary lookup).
+        let mut cold = Run::default();
+        for n in 0..PER_QUERY_REPS / 2 {
+            let unique = scry_request(&format!("{q} zqx{n}nowhere"));
+            let t0 = Instant::now();
+            if one(&sock, &unique, &mut buf) {
+                cold.lat_us.push(t0.elapsed().as_micros() as u32);
+            }
+        }
         let grep_ms = grep_secs(&project, q) * 1000.0;
-        per_query.push((*q, scry_ms, grep_ms));
+        per_query.push((*q, scry_ms, cold.pct(0.5), grep_ms));
     }
     drop(daemon);
 
@@ -677,18 +687,27 @@ fn main() {
         format!("/api/scry c=1: p50 <= 1 ms ({scry_p50_c1:.3} ms)"),
         scry_p50_c1 <= 1.0,
     ));
-    println!("  per query, sequential: scry p50 vs `grep -rci` over the same files");
+    println!(
+        "  per query, sequential, p50: scry repeated (answered from the per-worker result cache), scry cold (a unique query each time: the search runs), `grep -rci` over the same files"
+    );
     let mut json_q = Vec::new();
-    let mut worst = f64::INFINITY;
-    for (q, s, g) in &per_query {
-        let x = g / s;
+    let (mut worst, mut worst_cold) = (f64::INFINITY, f64::INFINITY);
+    for (q, s, c, g) in &per_query {
+        let (x, xc) = (g / s, g / c);
         worst = worst.min(x);
-        println!("    {q:<16} scry {s:>7.3} ms   grep {g:>8.2} ms   {x:>6.0}x");
-        json_q.push(serde_json::json!({"query": q, "scry_p50_ms": s, "grep_ms": g, "speedup": x}));
+        worst_cold = worst_cold.min(xc);
+        println!(
+            "    {q:<16} repeated {s:>7.3} ms ({x:>4.0}x)   cold {c:>7.3} ms ({xc:>4.0}x)   grep {g:>7.2} ms"
+        );
+        json_q.push(serde_json::json!({"query": q, "scry_p50_ms": s, "scry_cold_p50_ms": c, "grep_ms": g, "speedup": x, "speedup_cold": xc}));
     }
     checks.push((
-        format!("/api/scry: >= 50x faster than grep on every query (worst {worst:.0}x)"),
+        format!("/api/scry: >= 50x faster than grep on every query, repeated (worst {worst:.0}x)"),
         worst >= 50.0,
+    ));
+    checks.push((
+        format!("/api/scry: >= 50x faster than grep on every query, cold (worst {worst_cold:.0}x)"),
+        worst_cold >= 50.0,
     ));
     checks.push((
         format!("no-op re-scrape <= 200 ms ({:.0} ms)", noop_s * 1000.0),
