@@ -24,7 +24,11 @@ fn a_repeated_search_sees_what_a_scrape_committed_meanwhile() {
     // Asked often enough that every worker has it cached.
     let before = paths(&d, "quokka");
     for _ in 0..40 {
-        assert_eq!(paths(&d, "quokka"), before, "a cached answer equals the search");
+        assert_eq!(
+            paths(&d, "quokka"),
+            before,
+            "a cached answer equals the search"
+        );
     }
     assert!(!before.iter().any(|p| p.ends_with("zebra-quokka.md")));
     std::fs::write(
@@ -36,7 +40,11 @@ fn a_repeated_search_sees_what_a_scrape_committed_meanwhile() {
         patina(&d.home).arg("scrape").arg(&d.project),
         Duration::from_secs(60),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     for _ in 0..40 {
         let after = paths(&d, "quokka");
         assert!(
