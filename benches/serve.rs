@@ -16,8 +16,9 @@
 //!
 //! Beside those: `grep -rci` answering the same queries over the same files, the full and
 //! no-op scrape of the corpus, and the daemon's RSS and thread count from `/proc/PID/status`.
-//! The corpus (default `../shared/corpora/patina-layer` when present, else a generated one) is
-//! copied to a temp dir first; nothing is written outside it. The last line printed is JSON.
+//! The corpus (default `../shared/corpora/patina-layer` when present, else a generated one;
+//! `-- generated` forces the generated one) is copied to a temp dir first; nothing is written
+//! outside it. The last line printed is JSON.
 
 use std::io::{Read, Write};
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -476,6 +477,8 @@ fn main() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let project = tmp.path().join("corpus");
+    // The word `generated` instead of a path asks for the generated corpus.
+    let source = source.filter(|p| p.as_os_str() != "generated");
     let corpus_bytes = match &source {
         Some(src) => copy_dir(src, &project),
         None => generate_corpus(&project),
