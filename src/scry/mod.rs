@@ -237,6 +237,17 @@ impl Index {
         &self.path
     }
 
+    /// SQLite's `PRAGMA data_version` on this connection: it changes when another connection
+    /// (a scrape) commits to the index, so a result remembered at one value is still the
+    /// answer while it is unchanged. Values mean nothing across connections.
+    /// See <https://sqlite.org/pragma.html#pragma_data_version>.
+    pub fn data_version(&self) -> Result<i64, ScryError> {
+        self.conn
+            .prepare_cached("PRAGMA data_version")
+            .and_then(|mut s| s.query_row([], |r| r.get(0)))
+            .map_err(|e| index_error(&self.path, &e))
+    }
+
     /// Searches with BM25 ([`BM25_WEIGHTS`]), returning at most `limit` hits, best first.
     ///
     /// `query` is any text: it goes through [`query::build`] (each word a quoted FTS5 string,

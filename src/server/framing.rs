@@ -20,6 +20,24 @@ pub trait Stream: Read + Write {
     fn set_write_timeout(&self, d: Option<std::time::Duration>) -> io::Result<()>;
     /// Half-closes the write side (`shutdown(SHUT_WR)`), for a lingering close.
     fn shutdown_write(&self) -> io::Result<()>;
+    /// One `recv(2)` with `MSG_DONTWAIT`: what has already arrived, `Ok(0)` at EOF, or
+    /// `WouldBlock` when nothing has. Lets the common case (the request is already in the
+    /// socket buffer when a worker picks the connection up) skip the `SO_RCVTIMEO` syscall.
+    fn recv_now(&self, buf: &mut [u8]) -> io::Result<usize>;
+    /// One `send(2)` with `MSG_DONTWAIT | MSG_NOSIGNAL`: what fits in the socket buffer now,
+    /// or `WouldBlock`. Lets a small response skip the `SO_SNDTIMEO` syscall.
+    fn send_now(&self, buf: &[u8]) -> io::Result<usize>;
+}
+
+fn recv_now_fd(fd: impl std::os::fd::AsFd, buf: &mut [u8]) -> io::Result<usize> {
+    rustix::net::recv(fd, buf, rustix::net::RecvFlags::DONTWAIT)
+        .map(|(_, n)| n)
+        .map_err(io::Error::from)
+}
+
+fn send_now_fd(fd: impl std::os::fd::AsFd, buf: &[u8]) -> io::Result<usize> {
+    use rustix::net::SendFlags;
+    rustix::net::send(fd, buf, SendFlags::DONTWAIT | SendFlags::NOSIGNAL).map_err(io::Error::from)
 }
 
 impl Stream for std::os::unix::net::UnixStream {
@@ -32,6 +50,12 @@ impl Stream for std::os::unix::net::UnixStream {
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(std::net::Shutdown::Write)
     }
+    fn recv_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        recv_now_fd(self, buf)
+    }
+    fn send_now(&self, buf: &[u8]) -> io::Result<usize> {
+        send_now_fd(self, buf)
+    }
 }
 
 impl Stream for std::net::TcpStream {
@@ -43,6 +67,12 @@ impl Stream for std::net::TcpStream {
     }
     fn shutdown_write(&self) -> io::Result<()> {
         self.shutdown(std::net::Shutdown::Write)
+    }
+    fn recv_now(&self, buf: &mut [u8]) -> io::Result<usize> {
+        recv_now_fd(self, buf)
+    }
+    fn send_now(&self, buf: &[u8]) -> io::Result<usize> {
+        send_now_fd(self, buf)
     }
 }
 
@@ -102,7 +132,7 @@ pub fn read_request<S: Stream>(
     let head_deadline = Instant::now() + HEAD_DEADLINE;
     let mut chunk = [0u8; READ_CHUNK];
     let (head_len, mut info, method, path, query, content_length) = loop {
-        let n = read_until(stream, &mut chunk, head_deadline).map_err(|e| match e {
+        let n = read_some(stream, &mut chunk, head_deadline).map_err(|e| match e {
             Phase::Timeout => fail(408, "the request head did not arrive in time"),
             Phase::Closed if buf.is_empty() => ReadError::Silent,
             Phase::Closed => fail(400, "the connection closed before the request head ended"),
@@ -152,7 +182,7 @@ pub fn read_request<S: Stream>(
         let body_deadline = Instant::now() + BODY_DEADLINE;
         while body.len() < body_len {
             let want = (body_len - body.len()).min(READ_CHUNK);
-            let n = read_until(stream, &mut chunk[..want], body_deadline).map_err(|e| match e {
+            let n = read_some(stream, &mut chunk[..want], body_deadline).map_err(|e| match e {
                 Phase::Timeout => fail(408, "the request body did not arrive in time"),
                 Phase::Closed => fail(400, "the connection closed before the body ended"),
             })?;
@@ -316,6 +346,22 @@ enum Phase {
     Closed,
 }
 
+/// One read that honours an absolute deadline: first a non-blocking `recv` (no timeout
+/// syscall when the bytes are already there, the common case), then [`read_until`].
+fn read_some<S: Stream>(stream: &mut S, buf: &mut [u8], deadline: Instant) -> Result<usize, Phase> {
+    loop {
+        match stream.recv_now(buf) {
+            Ok(0) => return Err(Phase::Closed),
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                return read_until(stream, buf, deadline);
+            }
+            Err(_) => return Err(Phase::Closed),
+        }
+    }
+}
+
 /// One `read` that honours an absolute deadline.
 fn read_until<S: Stream>(
     stream: &mut S,
@@ -347,8 +393,20 @@ fn read_until<S: Stream>(
     }
 }
 
-/// `write_all` under an absolute deadline.
+/// `write_all` under an absolute deadline. A first non-blocking `send` takes what fits in the
+/// socket buffer (all of a small response) without setting `SO_SNDTIMEO`.
 fn write_all_by<S: Stream>(stream: &mut S, mut data: &[u8], deadline: Instant) -> io::Result<()> {
+    loop {
+        match stream.send_now(data) {
+            Ok(n) => {
+                data = &data[n..];
+                break;
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+            Err(e) => return Err(e),
+        }
+    }
     while !data.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -365,13 +423,12 @@ fn write_all_by<S: Stream>(stream: &mut S, mut data: &[u8], deadline: Instant) -
     Ok(())
 }
 
-/// Serializes a response with the fixed header fields of BRIEF §4 into `out` (cleared first).
+/// Serializes a response with the fixed header fields of BRIEF §4 into `out` (cleared first),
+/// straight into the reused buffer (no intermediate string).
 pub fn encode_response(resp: &Response, request_id: &str, out: &mut Vec<u8>) {
-    use std::fmt::Write as _;
     out.clear();
-    let mut head = String::with_capacity(256);
     let _ = write!(
-        head,
+        out,
         "HTTP/1.1 {} {}\r\n\
          Content-Type: application/json\r\n\
          Content-Length: {}\r\n\
@@ -387,11 +444,12 @@ pub fn encode_response(resp: &Response, request_id: &str, out: &mut Vec<u8>) {
     );
     for (name, value) in &resp.headers {
         // Values come from handlers, never raw from a request; strip CR/LF all the same.
-        let clean: String = value.chars().filter(|c| *c != '\r' && *c != '\n').collect();
-        let _ = write!(head, "{name}: {clean}\r\n");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend(value.bytes().filter(|b| *b != b'\r' && *b != b'\n'));
+        out.extend_from_slice(b"\r\n");
     }
-    head.push_str("\r\n");
-    out.extend_from_slice(head.as_bytes());
+    out.extend_from_slice(b"\r\n");
     out.extend_from_slice(&resp.body);
 }
 

@@ -37,11 +37,17 @@ pub const LINGER_DEADLINE: Duration = Duration::from_millis(500);
 pub const LINGER_MAX_BYTES: usize = 256 * 1024;
 
 /// Default worker threads of the Unix-socket listener. Each connection is served start to
-/// finish by one worker; 8 keeps a 2-core machine busy while a few clients wait on I/O.
+/// finish by one worker. Measured on 2 cores (`benches/serve.rs`, `layer/core/performance.md`):
+/// `/health` throughput is flat within noise from 2 to 16 workers, so the count is set by
+/// blocking work instead: with 8, a cold broad search (~2 ms inside SQLite) holds one worker
+/// while seven keep answering; each worker that has searched holds its own SQLite
+/// connection and page cache (~1.7 MiB), so 8 stays under the 24 MiB RSS budget.
 pub const DEFAULT_WORKERS: usize = 8;
 
 /// Default connections accepted but waiting for a worker, per listener. Past it a client
-/// gets 503 with `Retry-After` at once.
+/// gets 503 with `Retry-After` at once. 64 absorbs the benchmark's 64 concurrent clients
+/// with no 503; a waiting connection costs ~15 µs of worker time, so a full queue is about
+/// 1 ms of wait, and a deeper queue would only turn overload into latency.
 pub const DEFAULT_QUEUE: usize = 64;
 
 /// How long shutdown waits for in-flight requests before exiting anyway.

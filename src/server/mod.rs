@@ -11,6 +11,7 @@
 pub mod activation;
 pub mod framing;
 pub mod limits;
+pub mod log;
 pub mod pool;
 pub mod tcp;
 pub mod unix;
@@ -202,9 +203,16 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let uid = fsutil::my_uid();
     let pool = {
         let ctx = Arc::clone(&ctx);
-        pool::Pool::new("uds", cfg.workers, cfg.queue, move |s: UnixStream| {
-            serve_unix(s, uid, &ctx)
-        })?
+        pool::Pool::with_idle(
+            "uds",
+            cfg.workers,
+            cfg.queue,
+            move |s: UnixStream| {
+                log::buffer_this_thread();
+                serve_unix(s, uid, &ctx)
+            },
+            log::flush,
+        )?
     };
     let tcp_thread = match tcp_side {
         Some((listener, _, state)) => {
@@ -214,9 +222,16 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             let tcp_pool = {
                 let ctx = Arc::clone(&ctx);
                 let state = Arc::clone(&state);
-                pool::Pool::new("tcp", workers, queue, move |s: std::net::TcpStream| {
-                    serve_tcp(s, &state, &ctx)
-                })?
+                pool::Pool::with_idle(
+                    "tcp",
+                    workers,
+                    queue,
+                    move |s: std::net::TcpStream| {
+                        log::buffer_this_thread();
+                        serve_tcp(s, &state, &ctx)
+                    },
+                    log::flush,
+                )?
             };
             Some(
                 std::thread::Builder::new()
@@ -244,6 +259,8 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     if let Some(t) = tcp_thread {
         finished &= t.join().unwrap_or(false);
     }
+    // Lines still buffered by a worker that outlived the grace period.
+    log::flush_all();
     if !finished {
         eprintln!("patina: some requests were still running after the grace period");
     }
@@ -440,6 +457,8 @@ fn serve_connection<S: Stream>(
                 done(resp.status);
                 framing::encode_response(&resp, &req.request_id, outbuf);
                 let _ = framing::write_response(&mut stream, outbuf);
+                // Logged before the close: at low load the line is written out before the
+                // client sees the end of the response (see [`log`]).
                 log_line(
                     &req.request_id,
                     Some(req.method),
@@ -495,14 +514,32 @@ fn log_line(
     bytes: usize,
     micros: u128,
 ) {
-    let line = format!(
-        "{} {id} {} {route} {status} {bytes} {micros}us\n",
-        utc_timestamp(SystemTime::now()),
-        method.map(Method::as_str).unwrap_or("-"),
-    );
-    // One write per line: stderr is unbuffered, so lines from workers never interleave
-    // within a line and no worker waits on another's formatting.
-    let _ = std::io::stderr().write_all(line.as_bytes());
+    thread_local! {
+        /// The line being built, and this thread's last timestamp (second, text): reused so a
+        /// log line costs no allocation and the date is formatted once a second.
+        static LINE: RefCell<(Vec<u8>, u64, String)> = const { RefCell::new((Vec::new(), u64::MAX, String::new())) };
+    }
+    let now = SystemTime::now();
+    let secs = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let method = method.map(Method::as_str).unwrap_or("-");
+    LINE.with(|cell| {
+        let Ok(mut guard) = cell.try_borrow_mut() else {
+            return;
+        };
+        let (line, last, stamp) = &mut *guard;
+        if *last != secs {
+            *stamp = utc_timestamp(now);
+            *last = secs;
+        }
+        line.clear();
+        let _ = writeln!(
+            line,
+            "{stamp} {id} {method} {route} {status} {bytes} {micros}us"
+        );
+        // Whole lines only, buffered per worker (see [`log`]): lines never interleave and
+        // no worker waits on another's formatting or on the stderr file's lock per request.
+        log::write_line(line);
+    });
 }
 
 /// `YYYY-MM-DDTHH:MM:SSZ` in UTC (RFC 3339), without a date crate.

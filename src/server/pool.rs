@@ -3,22 +3,63 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 /// A pool of `workers` threads running `work(job)` for each job submitted, with at most
 /// `queue` jobs waiting.
+///
+/// The queue is std's bounded channel with its receiver under a mutex. A queue made of a
+/// `Mutex<VecDeque>` and a `Condvar` was measured against it on 2 cores at 64 clients: its
+/// workers spent several times as much CPU in `futex` (std's `notify_one` always makes the
+/// syscall, and a worker parks at once where the channel first spins briefly), ~2–3 µs per
+/// request.
 pub struct Pool<J: Send + 'static> {
     tx: Option<SyncSender<J>>,
     handles: Vec<JoinHandle<()>>,
     busy: Arc<AtomicUsize>,
+    queued: Arc<AtomicUsize>,
+}
+
+thread_local! {
+    /// On a worker: its pool's count of queued jobs, for [`queue_is_empty`].
+    static QUEUED: std::cell::RefCell<Option<Arc<AtomicUsize>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// On a worker thread: true when no job is waiting in its pool's queue (nobody would wait on
+/// this worker if it did something slow now, such as writing its log buffer). Elsewhere
+/// always true.
+pub fn queue_is_empty() -> bool {
+    QUEUED.with(|q| {
+        q.borrow()
+            .as_ref()
+            .is_none_or(|n| n.load(Ordering::Relaxed) == 0)
+    })
 }
 
 impl<J: Send + 'static> Pool<J> {
-    /// Spawns `workers` threads named `{name}-{i}`. `work` runs on a worker for each job; a
-    /// panic inside it is caught, so the worker and its slot survive.
+    /// Spawns `workers` threads named `{name}-{i}` (with Rust's default 2 MiB stack: only
+    /// the pages a thread touches count in RSS, and a 256 KiB stack measured no smaller).
+    /// `work` runs on a worker for each job; a panic inside it is caught, so the worker and
+    /// its slot survive.
     pub fn new<F>(name: &str, workers: usize, queue: usize, work: F) -> std::io::Result<Pool<J>>
+    where
+        F: Fn(J) + Send + Sync + 'static,
+    {
+        Pool::with_idle(name, workers, queue, work, || {})
+    }
+
+    /// Like [`Pool::new`], and each worker calls `idle()` whenever it finds the queue empty
+    /// (before it waits for the next job) and once when it exits: the place to write out
+    /// what it buffered (the request log, [`super::log`]).
+    pub fn with_idle<F>(
+        name: &str,
+        workers: usize,
+        queue: usize,
+        work: F,
+        idle: fn(),
+    ) -> std::io::Result<Pool<J>>
     where
         F: Fn(J) + Send + Sync + 'static,
     {
@@ -26,23 +67,20 @@ impl<J: Send + 'static> Pool<J> {
         let rx = Arc::new(Mutex::new(rx));
         let work = Arc::new(work);
         let busy = Arc::new(AtomicUsize::new(0));
+        let queued = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::with_capacity(workers);
         for i in 0..workers.max(1) {
             let rx: Arc<Mutex<Receiver<J>>> = Arc::clone(&rx);
             let work = Arc::clone(&work);
             let busy = Arc::clone(&busy);
+            let queued = Arc::clone(&queued);
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
                     .spawn(move || {
-                        loop {
-                            let job = {
-                                let Ok(guard) = rx.lock() else { return };
-                                match guard.recv() {
-                                    Ok(j) => j,
-                                    Err(_) => return, // the pool is shutting down
-                                }
-                            };
+                        QUEUED.with(|q| *q.borrow_mut() = Some(Arc::clone(&queued)));
+                        while let Some(job) = next_job(&rx, idle) {
+                            queued.fetch_sub(1, Ordering::Relaxed);
                             busy.fetch_add(1, Ordering::Relaxed);
                             let _ = catch_unwind(AssertUnwindSafe(|| work(job)));
                             busy.fetch_sub(1, Ordering::Relaxed);
@@ -54,16 +92,25 @@ impl<J: Send + 'static> Pool<J> {
             tx: Some(tx),
             handles,
             busy,
+            queued,
         })
     }
 
     /// Queues a job without blocking; gives it back when the queue is full (→ 503).
     pub fn try_submit(&self, job: J) -> Result<(), J> {
         match &self.tx {
-            Some(tx) => match tx.try_send(job) {
-                Ok(()) => Ok(()),
-                Err(TrySendError::Full(j) | TrySendError::Disconnected(j)) => Err(j),
-            },
+            Some(tx) => {
+                // Counted before it is sent, so a worker never sees the count below the
+                // number of jobs actually queued.
+                self.queued.fetch_add(1, Ordering::Relaxed);
+                match tx.try_send(job) {
+                    Ok(()) => Ok(()),
+                    Err(TrySendError::Full(j) | TrySendError::Disconnected(j)) => {
+                        self.queued.fetch_sub(1, Ordering::Relaxed);
+                        Err(j)
+                    }
+                }
+            }
             None => Err(job),
         }
     }
@@ -90,6 +137,26 @@ impl<J: Send + 'static> Pool<J> {
         }
         false
     }
+}
+
+/// The next job for a worker: blocks while the queue is empty; `None` once the pool is shut
+/// down and drained (queued jobs still run after `shutdown`). Calls `idle()`, without the
+/// lock held, each time it finds the queue empty and before returning `None`.
+fn next_job<J>(rx: &Mutex<Receiver<J>>, idle: fn()) -> Option<J> {
+    match rx.lock().ok()?.try_recv() {
+        Ok(j) => return Some(j),
+        Err(TryRecvError::Empty) => {}
+        Err(TryRecvError::Disconnected) => {
+            idle();
+            return None;
+        }
+    }
+    idle();
+    let job = rx.lock().ok()?.recv().ok();
+    if job.is_none() {
+        idle();
+    }
+    job
 }
 
 #[cfg(test)]
@@ -132,5 +199,37 @@ mod tests {
         release.send(()).unwrap();
         assert!(pool.shutdown(Duration::from_secs(10)));
         assert_eq!(done.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn idle_runs_when_the_queue_empties_and_at_exit() {
+        use std::sync::atomic::AtomicU32;
+        static IDLE: AtomicU32 = AtomicU32::new(0);
+        fn idle() {
+            IDLE.fetch_add(1, Ordering::SeqCst);
+        }
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let tx = Mutex::new(tx);
+        let pool = Pool::with_idle(
+            "i",
+            1,
+            4,
+            move |()| {
+                let _ = tx.lock().unwrap().send(());
+            },
+            idle,
+        )
+        .unwrap();
+        assert!(pool.try_submit(()).is_ok());
+        rx.recv().unwrap();
+        // The worker finds the queue empty after its job, and says so before it waits.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while IDLE.load(Ordering::SeqCst) < 1 && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let before_exit = IDLE.load(Ordering::SeqCst);
+        assert!(before_exit >= 1, "{before_exit}");
+        assert!(pool.shutdown(Duration::from_secs(10)));
+        assert!(IDLE.load(Ordering::SeqCst) > before_exit, "idle at exit");
     }
 }
