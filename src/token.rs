@@ -65,6 +65,7 @@ pub fn read_token(path: &Path) -> anyhow::Result<Option<Token>> {
     if let Ok(v) = std::env::var(TOKEN_ENV)
         && !v.trim().is_empty()
     {
+        check_token_chars(&v, TOKEN_ENV)?;
         return Ok(Some(Token::from_text(&v)));
     }
     match std::fs::symlink_metadata(path) {
@@ -84,6 +85,17 @@ pub fn read_token(path: &Path) -> anyhow::Result<Option<Token>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
     }
+}
+
+/// A bearer token is visible ASCII (RFC 6750 §2.1 `b64token` is narrower still): anything else
+/// (a newline inside, a control byte) would corrupt a request head. Surrounding whitespace is
+/// trimmed first. The error names where the token came from, never the token.
+fn check_token_chars(text: &str, source: &str) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        text.trim().bytes().all(|b| b.is_ascii_graphic()),
+        "the token in {source} has characters a bearer token cannot have (spaces, control bytes or non-ASCII)"
+    );
+    Ok(())
 }
 
 /// Writes a new random token to `path` atomically (0600 from creation) and returns it.
@@ -123,6 +135,7 @@ impl Verifier {
             .ok()
             .filter(|v| !v.trim().is_empty());
         if let Some(v) = env {
+            check_token_chars(&v, TOKEN_ENV)?;
             return Ok(Verifier {
                 source: TokenSource::Env,
                 state: Mutex::new((Token::from_text(&v).digest(), None)),

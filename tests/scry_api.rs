@@ -222,3 +222,22 @@ fn cli_scry_without_an_index_says_to_scrape() {
     assert_eq!(err.lines().count(), 1, "one line: {err}");
     assert!(err.contains("patina scrape"), "{err}");
 }
+
+#[test]
+fn serve_rescrapes_an_index_a_killed_first_scrape_left_unusable() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    std::fs::create_dir_all(project.join(".patina")).unwrap();
+    std::fs::set_permissions(
+        project.join(".patina"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o700),
+    )
+    .unwrap();
+    std::fs::write(project.join(".patina/index.db"), b"").unwrap();
+    let home = dir.path().join("home");
+    let d = Daemon::start_in(dir, home, project, &[]);
+    let r = scry(&d, &serde_json::json!({"query": "quokka"}));
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(!r.json()["results"].as_array().unwrap().is_empty());
+}

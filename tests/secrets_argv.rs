@@ -52,3 +52,49 @@ fn the_canary_is_in_no_process_arguments_while_secrets_run_runs() {
         assert!(child.wait().unwrap().success());
     }
 }
+
+/// `secrets run` holds decrypted values for the child's whole life, so it makes itself
+/// non-dumpable like the daemon (case 021, found by a tester): SIGABRT leaves no core file,
+/// even with `ulimit -c unlimited`, while the child stays an ordinary process.
+#[test]
+fn secrets_run_leaves_no_core_file_holding_the_values() {
+    let w = World::new();
+    w.add("canary", CANARY, &["--env", "PATINA_CANARY"]);
+    let cores = tempfile::tempdir().unwrap();
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -c unlimited; cd \"$1\"; exec \"$0\" secrets run -- sleep 5")
+        .arg(BIN)
+        .arg(cores.path());
+    w.configure(&mut c, true);
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    // The patina process is `child` itself (sh exec'd it).
+    let pid = child.id();
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(st.contains("patina"), "{st}");
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    assert!(
+        limits
+            .lines()
+            .any(|l| l.starts_with("Max core file size") && l.contains("unlimited")),
+        "{limits}"
+    );
+    let kill = std::process::Command::new("kill")
+        .args(["-ABRT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let _ = child.wait();
+    std::thread::sleep(Duration::from_millis(300));
+    let found: Vec<_> = std::fs::read_dir(cores.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(found.is_empty(), "core files: {found:?}");
+}

@@ -276,3 +276,46 @@ fn the_token_value_appears_in_no_output_case_017() {
         assert!(!o.contains(&new_token), "rotated token leaked into: {o}");
     }
 }
+
+#[test]
+fn two_authorization_fields_are_400_and_the_scheme_is_case_insensitive() {
+    let d = Daemon::start_with(&["--port", "0"]);
+    let token = d.token();
+    for (first, second) in [("wrong", token.as_str()), (token.as_str(), "wrong")] {
+        let raw = format!(
+            "POST /api/scry HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {first}\r\nAuthorization: Bearer {second}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{SCRY}",
+            SCRY.len()
+        );
+        let r = Resp::parse(&d.tcp_raw(raw.as_bytes()));
+        assert_eq!(r.status, 400, "never last-one-wins");
+        r.assert_well_formed();
+    }
+    let raw = format!(
+        "POST /api/scry HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{SCRY}",
+        SCRY.len()
+    );
+    assert_eq!(
+        Resp::parse(&d.tcp_raw(raw.as_bytes())).status,
+        200,
+        "RFC 9110 §11.1"
+    );
+}
+
+#[test]
+fn a_token_with_a_control_byte_is_refused_with_a_clear_error_not_sent() {
+    let d = Daemon::start_with(&["--port", "0"]);
+    let url = format!("http://{}", d.tcp_addr());
+    let out = run_timeout(
+        patina(&d.home)
+            .env("PATINA_SERVE_TOKEN", "abc\ndef")
+            .args(["--url", &url, "scry", "quokka"]),
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("PATINA_SERVE_TOKEN") && err.contains("cannot have"),
+        "{err}"
+    );
+    assert!(!err.contains("abc"), "{err}");
+}

@@ -27,6 +27,7 @@ pub enum SecretsCmd {
     /// One trailing newline of stdin is dropped. The secret is exported by `secrets run` as
     /// the environment variable given by --env, by default the name upper-cased with every
     /// other character turned into `_` (github-token → GITHUB_TOKEN).
+    #[command(verbatim_doc_comment)]
     Add(AddArgs),
     /// List secret names, their environment variables and vaults (never values).
     ///
@@ -56,6 +57,7 @@ pub enum SecretsCmd {
     /// are not masked). Output that cannot start a secret passes at once. Stdin is passed
     /// through; SIGINT, SIGTERM and SIGHUP are forwarded. The exit code is the command's
     /// (128 + n if signal n killed it; 127 if it was not found).
+    #[command(verbatim_doc_comment)]
     Run(RunArgs),
     /// Manage who can decrypt a vault (re-encrypts it on every change).
     #[command(subcommand)]
@@ -375,6 +377,10 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
             (env, names, "identity")
         }
     };
+    // From here this process holds decrypted values for the child's whole life: no core
+    // dump and no same-uid /proc/PID/mem for it (like the daemon; the child, after exec, is
+    // dumpable again as usual). Not earlier: the daemon's peer check reads our /proc entry.
+    let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
     crate::audit::record(
         &home,
         &crate::audit::Event::now("run", Some(std::process::id()))

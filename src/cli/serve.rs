@@ -65,7 +65,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    if !crate::paths::project_index_path(&project).exists() {
+    // No index yet, or one a killed first scrape left unusable: scrape first.
+    if crate::scry::Index::open(&project).is_err() {
         eprintln!(
             "patina: {} has no index yet; scraping it first",
             project.display()

@@ -4,7 +4,10 @@
 //! For each value of at least [`MIN_MASKED_LEN`] bytes the patterns are: the value itself;
 //! its base64 (standard and URL-safe alphabets, padded and unpadded); its hex (lower and upper
 //! case); its percent-encoding (RFC 3986 unreserved bytes kept, or also `/` kept as Python's
-//! `quote()` does; `%2b` and `%2B`; space as `%20` or `+`). Shorter values are not masked:
+//! `quote()` does; `%2b` and `%2B`; space as `%20` or `+`), and every byte percent-encoded;
+//! the value as a JSON string body (`\/`, `\"`, `\\` escaped); and the base64 characters
+//! that depend on the value alone when it sits inside a longer encoded text (at each of the
+//! three byte alignments: HTTP Basic's `user:value`, say). Shorter values are not masked:
 //! masking "ab" would shred ordinary output, and an empty value would match everywhere.
 //!
 //! Matching is leftmost-longest. The stream holds back only the longest suffix of what it has
@@ -12,9 +15,10 @@
 //! caught); everything before it is passed on at once, so interactive programs stay
 //! interactive. At end of stream the held-back bytes are flushed (masked if they match).
 //!
-//! Not covered: a value embedded *inside* a longer base64 or hex blob (its encoding then
-//! depends on the alignment), values escaped by JSON or a shell, and output that arrives
-//! broken into lines by the program itself (e.g. base64 wrapped at 76 columns).
+//! Not covered: a value inside a longer hex blob at an odd nibble, values escaped by a shell,
+//! a value split between stdout and stderr, and output broken into lines by the program itself
+//! (e.g. base64 wrapped at 76 columns). Masking guards against accidents; it is not a wall
+//! against a child that wants to leak (holding back a possible prefix is itself observable).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -138,8 +142,33 @@ pub(crate) fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
         out.push(Zeroizing::new(engine.encode(v).into_bytes()));
     }
+    // Base64 of the value inside a longer encoded text (HTTP Basic's `user:value`, say): at
+    // each of the three byte alignments, the characters that depend on the value alone.
+    for engine in [&STANDARD_NO_PAD, &URL_SAFE_NO_PAD] {
+        for k in 0..3usize {
+            let mut buf = Zeroizing::new(vec![0u8; k]);
+            buf.extend_from_slice(v);
+            let enc = Zeroizing::new(engine.encode(&buf[..]).into_bytes());
+            let front = (8 * k).div_ceil(6);
+            let back = usize::from(!(8 * (k + v.len())).is_multiple_of(6));
+            if enc.len() >= front + back + MIN_EMBEDDED_BASE64 {
+                out.push(Zeroizing::new(enc[front..enc.len() - back].to_vec()));
+            }
+        }
+    }
+    // The value as a JSON string body (`\/`, `\"`, `\\` escapes), when that differs.
+    let json = json_escaped(v);
+    if json[..] != *v {
+        out.push(json);
+    }
     for upper in [false, true] {
         out.push(Zeroizing::new(hex(v, upper)));
+        // Every byte percent-encoded.
+        out.push(Zeroizing::new(
+            v.iter()
+                .flat_map(|&b| [b'%', hex_digit(b >> 4, upper), hex_digit(b & 15, upper)])
+                .collect(),
+        ));
         for keep_slash in [false, true] {
             for plus_for_space in [false, true] {
                 out.push(Zeroizing::new(percent(
@@ -152,6 +181,21 @@ pub(crate) fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
         }
     }
     out
+}
+
+/// The shortest base64 run derived from a value embedded in a longer text that is masked:
+/// shorter runs would match ordinary base64 by chance.
+const MIN_EMBEDDED_BASE64: usize = 8;
+
+fn json_escaped(v: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut s = Zeroizing::new(Vec::with_capacity(v.len() + 8));
+    for &b in v {
+        match b {
+            b'/' | b'"' | b'\\' => s.extend_from_slice(&[b'\\', b]),
+            _ => s.push(b),
+        }
+    }
+    s
 }
 
 fn hex_digit(n: u8, upper: bool) -> u8 {
@@ -290,6 +334,33 @@ mod tests {
         }
         s.finish(&mut out);
         out
+    }
+
+    #[test]
+    fn embedded_base64_json_and_full_percent_forms_are_concealed() {
+        let m = masker();
+        let v = CANARY.as_bytes();
+        for prefix in ["", "x", "deploy:", "ab"] {
+            let mut buf = prefix.as_bytes().to_vec();
+            buf.extend_from_slice(v);
+            buf.extend_from_slice(b"tail");
+            for enc in [STANDARD.encode(&buf), URL_SAFE_NO_PAD.encode(&buf)] {
+                let out = through(&m, &[enc.as_bytes()]);
+                assert!(
+                    !String::from_utf8_lossy(&out)
+                        .contains(&enc[enc.len() / 2 - 4..enc.len() / 2 + 4]),
+                    "prefix {prefix:?}: {}",
+                    String::from_utf8_lossy(&out)
+                );
+                assert!(out.windows(REPLACEMENT.len()).any(|w| w == REPLACEMENT));
+            }
+        }
+        let json = CANARY.replace('/', "\\/");
+        let full: String = v.iter().map(|b| format!("%{b:02X}")).collect();
+        for form in [json, full.clone(), full.to_lowercase()] {
+            let out = through(&m, &[form.as_bytes()]);
+            assert_eq!(out, REPLACEMENT, "{form}");
+        }
     }
 
     #[test]

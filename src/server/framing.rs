@@ -266,6 +266,9 @@ fn interpret_head(req: &httparse::Request<'_, '_>) -> Result<HeadParts, ReadErro
                     .to_ascii_lowercase()
             });
         } else if name.eq_ignore_ascii_case("authorization") {
+            if head.authorization.is_some() {
+                return Err(fail(400, "more than one Authorization header field"));
+            }
             head.authorization = Some(h.value.to_vec());
         } else if name.eq_ignore_ascii_case("host") {
             head.host = std::str::from_utf8(h.value).ok().map(str::to_string);

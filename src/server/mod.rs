@@ -102,26 +102,51 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             .with_context(|| "the --socket directory must be private (0700, yours)")?;
     }
     // Socket activation: the unit owns the socket file, so it is left in place at exit.
+    // The pid file is written before the socket can answer, so a client that reaches the
+    // daemon always finds it (and after the live-daemon check, so a running daemon's stays).
+    let pid = std::process::id();
+    let pid_path = cfg.home.pid_path();
+    let write_pid = || -> anyhow::Result<()> {
+        fsutil::ensure_private_dir(&cfg.home.run_dir())?;
+        fsutil::write_atomic(&pid_path, format!("{pid}\n").as_bytes())?;
+        Ok(())
+    };
     let (listener, activated) = match activation::listener(&cfg.socket)? {
-        Some(l) => (l, true),
+        Some(l) => {
+            write_pid()?;
+            (l, true)
+        }
         None => {
             unix::prepare_socket_path(&cfg.socket)?;
-            (unix::bind_private(&cfg.socket)?, false)
+            write_pid()?;
+            match unix::bind_private(&cfg.socket) {
+                Ok(l) => (l, false),
+                Err(e) => {
+                    let _ = std::fs::remove_file(&pid_path);
+                    return Err(e);
+                }
+            }
         }
     };
     let bound_ino = if activated { None } else { inode(&cfg.socket) };
-    fsutil::ensure_private_dir(&cfg.home.run_dir())?;
-    let pid = std::process::id();
-    let pid_path = cfg.home.pid_path();
-    fsutil::write_atomic(&pid_path, format!("{pid}\n").as_bytes())?;
+    // Undo what startup made if a later step fails (the TCP port is taken, say).
+    let undo = |e: anyhow::Error| -> anyhow::Error {
+        if !activated && inode(&cfg.socket) == bound_ino {
+            let _ = std::fs::remove_file(&cfg.socket);
+        }
+        let _ = std::fs::remove_file(&pid_path);
+        e
+    };
 
     // The TCP side, if asked: token first (its path is printed, never its value).
     let tcp_side = match &cfg.tcp {
         Some(tc) => {
-            let verifier = crate::token::Verifier::load_or_create(&cfg.home.token_path())?;
-            crate::agekey::init_server(&cfg.home)?;
+            let verifier =
+                crate::token::Verifier::load_or_create(&cfg.home.token_path()).map_err(undo)?;
+            crate::agekey::init_server(&cfg.home).map_err(undo)?;
             let listener = std::net::TcpListener::bind(tc.addr)
-                .with_context(|| format!("binding TCP {}", tc.addr))?;
+                .with_context(|| format!("binding TCP {}", tc.addr))
+                .map_err(undo)?;
             let local = listener.local_addr()?;
             if !tcp::is_loopback(&local) {
                 eprintln!(

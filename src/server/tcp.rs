@@ -95,7 +95,7 @@ impl TcpState {
                         .with_header("WWW-Authenticate", crate::agekey::SCHEME)
                 }),
             Some(v) => {
-                let presented = v.strip_prefix(b"Bearer ").unwrap_or(b"");
+                let presented = bearer_credentials(v).unwrap_or(b"");
                 if !presented.is_empty() && self.verifier.verify(presented) {
                     Ok(Principal::Token)
                 } else {
@@ -141,6 +141,13 @@ impl TcpState {
                 .is_ok()
             || name.eq_ignore_ascii_case(&self.config.host)
     }
+}
+
+/// The credentials of a `Bearer` authorization (RFC 6750 §2.1); the scheme name is
+/// case-insensitive (RFC 9110 §11.1).
+fn bearer_credentials(v: &[u8]) -> Option<&[u8]> {
+    let (scheme, rest) = v.split_at_checked(7)?;
+    scheme.eq_ignore_ascii_case(b"bearer ").then_some(rest)
 }
 
 /// `host[:port]` → `host` (an IPv6 literal keeps its brackets).
