@@ -179,8 +179,8 @@ fn head_limits_give_431_case_006() {
     assert_eq!(r.status, 431);
     r.assert_well_formed();
     // Exactly the documented limit of 64 fields is accepted.
-    let mut raw = "GET /health HTTP/1.1\r\n".to_string();
-    for i in 0..64 {
+    let mut raw = format!("GET /health HTTP/1.1\r\n{H}");
+    for i in 0..63 {
         raw.push_str(&format!("X-H{i:04}: v\r\n"));
     }
     raw.push_str("\r\n");
@@ -324,6 +324,10 @@ fn one_request_per_connection_and_http_1_0_case_009() {
     assert!(r.json().get("status").is_some(), "the answer is /health's");
     let r = d.send(b"GET /health HTTP/1.0\r\n\r\n");
     assert_eq!((r.status, r.responses), (200, 1));
+    // HTTP/1.1 requires Host (RFC 9112 §3.2): 400 without it; HTTP/1.0 does not.
+    let r = d.send(b"GET /health HTTP/1.1\r\n\r\n");
+    assert_eq!(r.status, 400);
+    r.assert_well_formed();
     let r = d.send(
         b"GET /health HTTP/1.0\r\nConnection: keep-alive\r\n\r\nGET /version HTTP/1.0\r\n\r\n",
     );

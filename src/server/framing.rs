@@ -271,12 +271,19 @@ fn interpret_head(req: &httparse::Request<'_, '_>) -> Result<HeadParts, ReadErro
             }
             head.authorization = Some(h.value.to_vec());
         } else if name.eq_ignore_ascii_case("host") {
-            head.host = std::str::from_utf8(h.value).ok().map(str::to_string);
+            if head.host.is_some() {
+                return Err(fail(400, "more than one Host header field"));
+            }
+            head.host = Some(String::from_utf8_lossy(h.value).into_owned());
         } else if name.eq_ignore_ascii_case("origin") {
             head.origin = Some(String::from_utf8_lossy(h.value).into_owned());
         } else if name.eq_ignore_ascii_case("expect") {
             expect_continue = h.value.eq_ignore_ascii_case(b"100-continue");
         }
+    }
+    // RFC 9112 §3.2: a server MUST answer 400 to an HTTP/1.1 request without Host.
+    if req.version == Some(1) && head.host.is_none() {
+        return Err(fail(400, "an HTTP/1.1 request needs a Host header field"));
     }
     if let Some(n) = content_length {
         if n > MAX_BODY_BYTES {
