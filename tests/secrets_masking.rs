@@ -192,3 +192,18 @@ fn sigterm_and_sigint_are_forwarded_to_the_child() {
         assert_eq!(status.code(), Some(7), "patina exits with the child's code");
     }
 }
+
+/// A misspelt flag before `--` is a usage error (exit 2), never run as the command.
+#[test]
+fn a_misspelt_flag_before_the_command_is_a_usage_error() {
+    let w = World::new();
+    w.add("canary", CANARY, &["--env", "PATINA_CANARY"]);
+    for flag in ["--bogus", "--no-maskin"] {
+        let out = w.run(
+            &["secrets", "run", flag, "--", "printenv", "PATINA_CANARY"],
+            b"",
+        );
+        assert_eq!(out.status.code(), Some(2), "{flag}: {}", show(&out));
+        assert!(!String::from_utf8_lossy(&out.stdout).contains(CANARY));
+    }
+}

@@ -41,16 +41,18 @@ fn fixture() -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
 fn run_dir_is_0700_socket_and_pid_file_0600_even_under_umask_000() {
     let (dir, home, project) = fixture();
     let log = dir.path().join("serve.log");
-    let mut child = Command::new("sh")
-        .arg("-c")
-        .arg("umask 000; exec \"$0\" serve --project \"$1\" 2>\"$2\"")
-        .arg(bin())
-        .arg(&project)
-        .arg(&log)
-        .env("PATINA_HOME", &home)
-        .stdin(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = Reaper(
+        Command::new("sh")
+            .arg("-c")
+            .arg("umask 000; exec \"$0\" serve --project \"$1\" 2>\"$2\"")
+            .arg(bin())
+            .arg(&project)
+            .arg(&log)
+            .env("PATINA_HOME", &home)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let sock = home.join("run/serve.sock");
     let t = std::time::Instant::now();
     while std::os::unix::net::UnixStream::connect(&sock).is_err() {
@@ -71,7 +73,7 @@ fn run_dir_is_0700_socket_and_pid_file_0600_even_under_umask_000() {
     }
     signal(child.id(), "TERM");
     assert!(
-        wait_timeout(&mut child, Duration::from_secs(15))
+        wait_timeout(&mut child.0, Duration::from_secs(15))
             .unwrap()
             .success()
     );
@@ -312,15 +314,17 @@ fn socket_mode_is_never_loose_during_startup() {
                 seen
             })
         };
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg("umask 000; exec \"$0\" serve --project \"$1\" 2>/dev/null")
-            .arg(bin())
-            .arg(&project)
-            .env("PATINA_HOME", &home)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child = Reaper(
+            Command::new("sh")
+                .arg("-c")
+                .arg("umask 000; exec \"$0\" serve --project \"$1\" 2>/dev/null")
+                .arg(bin())
+                .arg(&project)
+                .env("PATINA_HOME", &home)
+                .stdin(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
         let t = std::time::Instant::now();
         while std::os::unix::net::UnixStream::connect(&sock).is_err()
             && t.elapsed() < Duration::from_secs(20)
@@ -328,7 +332,7 @@ fn socket_mode_is_never_loose_during_startup() {
             std::thread::sleep(Duration::from_millis(5));
         }
         signal(child.id(), "TERM");
-        wait_timeout(&mut child, Duration::from_secs(15)).unwrap();
+        wait_timeout(&mut child.0, Duration::from_secs(15)).unwrap();
         stop.store(true, std::sync::atomic::Ordering::SeqCst);
         let seen = watcher.join().unwrap();
         assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec![0o600]);

@@ -160,13 +160,15 @@ fn token_from_the_environment_is_used_and_no_file_is_written() {
     write_fixture_project(&project);
     let log = dir.path().join("serve.log");
     let token = "env-token-0123456789abcdef";
-    let mut child = patina(&home)
-        .env("PATINA_SERVE_TOKEN", token)
-        .args(["serve", "--port", "0", "--project"])
-        .arg(&project)
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
+    let mut child = Reaper(
+        patina(&home)
+            .env("PATINA_SERVE_TOKEN", token)
+            .args(["serve", "--port", "0", "--project"])
+            .arg(&project)
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     let sock = home.join("run/serve.sock");
     let t = std::time::Instant::now();
     while std::os::unix::net::UnixStream::connect(&sock).is_err() {
@@ -206,7 +208,7 @@ fn token_from_the_environment_is_used_and_no_file_is_written() {
         }
     }
     signal(child.id(), "TERM");
-    wait_timeout(&mut child, Duration::from_secs(15)).unwrap();
+    wait_timeout(&mut child.0, Duration::from_secs(15)).unwrap();
 }
 
 #[test]

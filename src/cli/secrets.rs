@@ -130,7 +130,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_masking: bool,
     /// The command and its arguments (after `--`).
-    #[arg(required = true, num_args = 1.., trailing_var_arg = true, allow_hyphen_values = true, value_name = "CMD")]
+    #[arg(required = true, num_args = 1.., trailing_var_arg = true, value_name = "CMD")]
     pub command: Vec<OsString>,
 }
 

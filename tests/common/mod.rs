@@ -446,3 +446,21 @@ pub fn thread_count(pid: u32) -> usize {
         .parse()
         .unwrap()
 }
+
+/// A child process killed (SIGKILL) and reaped on drop, so a failing test never leaves a
+/// daemon behind.
+pub struct Reaper(pub Child);
+
+impl std::ops::Deref for Reaper {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl Drop for Reaper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
