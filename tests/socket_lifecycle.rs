@@ -88,6 +88,7 @@ fn loose_symlinked_or_foreign_run_dirs_are_refused_and_left_untouched_case_014()
     let (_dir, home, project) = fixture();
     let run = home.join("run");
     std::fs::create_dir_all(&run).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
     for m in [0o755, 0o750, 0o770, 0o777, 0o1777, 0o701] {
         std::fs::set_permissions(&run, std::fs::Permissions::from_mode(m)).unwrap();
         let err = serve_refuses(&home, &project);
@@ -127,6 +128,7 @@ fn objects_at_the_socket_path_are_refused_and_left_untouched_case_012() {
     let (dir, home, project) = fixture();
     let run = home.join("run");
     std::fs::create_dir_all(&run).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
     let sock = run.join("serve.sock");
     // A regular file.
@@ -349,4 +351,24 @@ fn sigterm_stops_the_daemon_even_when_its_socket_file_was_deleted() {
         wait_timeout(&mut d.child, Duration::from_secs(15)).expect("exits without its socket file");
     assert!(st.success());
     assert!(!d.home.join("run/serve.pid").exists());
+}
+
+#[test]
+fn a_loose_or_symlinked_patina_home_is_refused_and_left_untouched() {
+    let (dir, home, project) = fixture();
+    std::fs::create_dir(&home).unwrap();
+    for m in [0o777, 0o755] {
+        std::fs::set_permissions(&home, std::fs::Permissions::from_mode(m)).unwrap();
+        let err = serve_refuses(&home, &project);
+        assert!(
+            err.contains("PATINA_HOME") && err.contains("chmod 700"),
+            "{err}"
+        );
+        assert_eq!(mode(&home), m);
+        assert!(!home.join("run").exists());
+    }
+    let link = dir.path().join("home-link");
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::symlink(&home, &link).unwrap();
+    assert!(serve_refuses(&link, &project).contains("symbolic link"));
 }

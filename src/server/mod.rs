@@ -85,10 +85,10 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     ])
     .context("installing the SIGINT/SIGTERM handler")?;
 
-    // The state directory: created 0700 if missing (an existing one is the user's).
-    if !cfg.home.root().exists() {
-        fsutil::ensure_private_dir(cfg.home.root())?;
-    }
+    // The state directory: created 0700 if missing; an existing one must be a real directory
+    // of ours that no one else can enter or write (it holds the run dir, the vault, the keys).
+    fsutil::ensure_private_dir(cfg.home.root())
+        .with_context(|| format!("the state directory ({})", crate::paths::HOME_ENV))?;
     let sock_dir = cfg
         .socket
         .parent()
