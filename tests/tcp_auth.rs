@@ -127,6 +127,8 @@ fn repeated_failures_are_slowed_with_429_and_never_block_the_socket() {
     let r = d.tcp("POST", "/api/scry", Some(&d.token()), Some(SCRY));
     assert_eq!(r.status, 429, "the address waits out its window");
     assert!(r.header("retry-after").is_some());
+    // Open routes need no credentials and stay reachable.
+    assert_eq!(d.tcp("GET", "/health", None, None).status, 200);
     // The Unix socket is unaffected.
     assert_eq!(d.post("/api/scry", SCRY).status, 200);
 }

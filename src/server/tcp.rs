@@ -79,7 +79,17 @@ impl TcpState {
                 "requests from web pages are refused (Origin not allowed)",
             ));
         }
-        if let Some(retry) = self.blocked_for(ip) {
+        // Open routes (/health, /version) need no credentials, so an address over its
+        // failure budget still reaches them: a neighbour's failures cannot make the daemon
+        // look dead.
+        let open_route = request.is_some_and(|r| {
+            crate::api::routes().any(|rt| {
+                rt.access == crate::auth::Access::Open
+                    && rt.method == r.method
+                    && crate::api::path_matches(rt.path, &r.path)
+            })
+        });
+        if let Some(retry) = self.blocked_for(ip).filter(|_| !open_route) {
             return Err(Response::error(
                 429,
                 "too many failed authentication attempts; wait and retry",
