@@ -317,21 +317,7 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         eprintln!("no results");
     }
     for (i, r) in resp.results.iter().enumerate() {
-        let h = &r.hit;
-        writeln!(
-            out,
-            "{:>2}. {}: {}:{}  {}  [{}]  {:.2}",
-            i + 1,
-            r.project,
-            h.path,
-            h.line,
-            h.title,
-            h.kind,
-            h.score
-        )?;
-        if !h.snippet.is_empty() {
-            writeln!(out, "    {}", h.snippet)?;
-        }
+        super::scry::print_hit(&mut out, i + 1, Some(&r.project), &r.hit)?;
     }
     Ok(())
 }

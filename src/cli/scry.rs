@@ -86,19 +86,27 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         eprintln!("no results");
     }
     for (i, h) in resp.results.iter().enumerate() {
-        writeln!(
-            out,
-            "{:>2}. {}:{}  {}  [{}]  {:.2}",
-            i + 1,
-            h.path,
-            h.line,
-            h.title,
-            h.kind,
-            h.score
-        )?;
-        if !h.snippet.is_empty() {
-            writeln!(out, "    {}", h.snippet.replace('\n', " "))?;
-        }
+        print_hit(&mut out, i + 1, None, h)?;
+    }
+    Ok(())
+}
+
+/// One result for people: `N. [project: ]path:line  title  [kind]  score`, then the snippet
+/// on its own line. Shared by `patina scry` and `patina mother scry`.
+pub(crate) fn print_hit(
+    out: &mut impl Write,
+    n: usize,
+    project: Option<&str>,
+    h: &crate::scry::Hit,
+) -> std::io::Result<()> {
+    let project = project.map(|p| format!("{p}: ")).unwrap_or_default();
+    writeln!(
+        out,
+        "{n:>2}. {project}{}:{}  {}  [{}]  {:.2}",
+        h.path, h.line, h.title, h.kind, h.score
+    )?;
+    if !h.snippet.is_empty() {
+        writeln!(out, "    {}", h.snippet.replace('\n', " "))?;
     }
     Ok(())
 }
