@@ -309,7 +309,11 @@ impl Server {
                     return Err("no daemon is running, and a project named by name needs one (start `patina serve`), or give the project's directory".into());
                 };
                 match scry::search_project(&root, &a.query, limit, None) {
-                    Ok(r) => scrub_scry(serde_json::to_value(r).map_err(|e| e.to_string())?),
+                    Ok(mut r) => {
+                        // No daemon, no known values: secret-looking tokens still go.
+                        scry::redact::redact_hits(&mut r.results, &[]);
+                        scrub_scry(serde_json::to_value(r).map_err(|e| e.to_string())?)
+                    }
                     Err(ScryError::EmptyQuery) => Ok(json!({ "results": [], "took_ms": 0.0 })),
                     Err(e @ ScryError::NoIndex(_)) => Err(format!(
                         "{e} (index it with `patina scrape {}`)",
@@ -498,6 +502,9 @@ struct HitOut {
     snippet: String,
     #[serde(default)]
     score: f64,
+    /// Something secret-looking was replaced by `[redacted]` in this hit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    redacted: bool,
 }
 
 /// A registered project: its name and directory (and, for a peer's, the peer).

@@ -69,6 +69,9 @@ struct Unlocked {
     vaults: Vec<VaultRef>,
     /// Decrypted values by name, for scan and scry redaction. Zeroized on drop.
     known: Vec<(String, SecretValue)>,
+    /// Inode and modification time of the global vault when `known` last absorbed it: a
+    /// secret added while unlocked is redacted from then on, without a new unlock.
+    global_stamp: Option<(u64, i64, i64)>,
 }
 
 struct State {
@@ -148,6 +151,7 @@ impl Session {
             expires: Instant::now() + ttl,
             vaults: Vec::new(),
             known: Vec::new(),
+            global_stamp: None,
         };
         let names = absorb(&mut u, &self.inner.home, project, env);
         let vaults: Vec<String> = u.vaults.iter().map(|v| v.path.clone()).collect();
@@ -215,6 +219,7 @@ impl Session {
     /// Runs `f` with the values known to the session (empty when locked), without copying
     /// them out of it. For scans and scry redaction.
     pub fn with_known<R>(&self, f: impl FnOnce(&[Known<'_>]) -> R) -> R {
+        self.absorb_changed_global_vault();
         let mut st = self.state();
         expire_if_due(&self.inner.home, &mut st);
         let known: Vec<Known<'_>> = st
@@ -231,6 +236,33 @@ impl Session {
             })
             .unwrap_or_default();
         f(&known)
+    }
+
+    /// While unlocked, re-reads the global vault when its file changed since the values were
+    /// last absorbed (a `secrets add` after the unlock), so redaction and scan know every
+    /// current value. Errors leave the known set as it was.
+    fn absorb_changed_global_vault(&self) {
+        use std::os::unix::fs::MetadataExt;
+        let now = std::fs::metadata(self.inner.home.vault_path())
+            .ok()
+            .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()));
+        let identity = {
+            let mut st = self.state();
+            expire_if_due(&self.inner.home, &mut st);
+            match st.unlocked.as_mut() {
+                Some(u) if u.global_stamp != now => {
+                    u.global_stamp = now;
+                    u.identity.clone()
+                }
+                _ => return,
+            }
+        };
+        if let Ok(env) = self.decrypt(&identity, None) {
+            let mut st = self.state();
+            if let Some(u) = st.unlocked.as_mut() {
+                absorb(u, &self.inner.home, None, env);
+            }
+        }
     }
 
     /// Wipes everything and stops the timer (also done on drop). Audited as `shutdown` when

@@ -241,3 +241,62 @@ fn serve_rescrapes_an_index_a_killed_first_scrape_left_unusable() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert!(!r.json()["results"].as_array().unwrap().is_empty());
 }
+
+/// A fake token made at run time (never a literal in the repository).
+fn fake_github_token() -> String {
+    format!("ghp_{}", "Zq7Xw2Kp9Lm4Nv8Rt6Ys3Hd5Jf1Gb0Ca2Ee4")
+}
+
+#[test]
+fn secret_looking_text_is_redacted_from_every_field_including_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let tok = fake_github_token();
+    std::fs::write(
+        project.join("layer/surface/leaky.md"),
+        format!("---\ntype: {tok}\n---\n# wombat {tok}\n\nwombat notes hold {tok} here\n"),
+    )
+    .unwrap();
+    let home = dir.path().join("home");
+    let d = Daemon::start_in(dir, home, project.clone(), &[]);
+    let r = scry(&d, &serde_json::json!({"query": "wombat"}));
+    assert_eq!(r.status, 200);
+    let text = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(!text.contains(&tok), "{text}");
+    assert!(
+        !text.to_lowercase().contains(&tok.to_lowercase()),
+        "kind is lowercased: {text}"
+    );
+    assert_eq!(r.json()["results"][0]["redacted"], true);
+    // The MCP server without a daemon redacts too.
+    let mut child = std::process::Command::new(bin())
+        .args(["mcp", "--project"])
+        .arg(&project)
+        .env("PATINA_HOME", dir_of(&project).join("nohome"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#).unwrap();
+        writeln!(
+            stdin,
+            r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+        )
+        .unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"scry","arguments":{{"query":"wombat"}}}}}}"#).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(text.contains("\"id\":2"), "{text}");
+    assert!(text.contains("wombat"), "{text}");
+    assert!(!text.to_lowercase().contains(&tok.to_lowercase()), "{text}");
+}
+
+fn dir_of(p: &std::path::Path) -> std::path::PathBuf {
+    p.parent().unwrap().to_path_buf()
+}

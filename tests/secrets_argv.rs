@@ -79,9 +79,8 @@ fn secrets_run_leaves_no_core_file_holding_the_values() {
     assert!(st.contains("patina"), "{st}");
     let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
     assert!(
-        limits
-            .lines()
-            .any(|l| l.starts_with("Max core file size") && l.contains("unlimited")),
+        limits.lines().any(|l| l.starts_with("Max core file size")
+            && l.split_whitespace().nth(4) == Some("unlimited")),
         "{limits}"
     );
     let kill = std::process::Command::new("kill")
@@ -97,4 +96,52 @@ fn secrets_run_leaves_no_core_file_holding_the_values() {
         .map(|e| e.file_name())
         .collect();
     assert!(found.is_empty(), "core files: {found:?}");
+}
+
+/// Any command that holds an identity first lowers its own core-file limit to 0 (a tester
+/// got a core with the identity from a `session unlock` stuck on a silent socket). Checked
+/// on exactly that: a listener that accepts and never answers.
+#[test]
+fn a_command_holding_the_identity_allows_no_core_file() {
+    let w = World::new();
+    let run = w.home().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    let _silent = std::os::unix::net::UnixListener::bind(run.join("serve.sock")).unwrap();
+    // Start from an unlimited core size, so the test shows the command lowering it.
+    let mut c = std::process::Command::new("sh");
+    c.arg("-c")
+        .arg("ulimit -c unlimited; exec \"$0\" session unlock --ttl 1m")
+        .arg(BIN);
+    w.configure(&mut c, true);
+    let mut child = c
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let soft = || -> Option<String> {
+        let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))?
+            .to_string();
+        Some(line.split_whitespace().nth(4)?.to_string())
+    };
+    let t = std::time::Instant::now();
+    let mut seen = None;
+    while t.elapsed() < Duration::from_secs(10) {
+        // Once it is waiting on the socket it has resolved the identity.
+        std::thread::sleep(Duration::from_millis(200));
+        seen = soft();
+        if seen.as_deref() == Some("0") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(
+        seen.as_deref(),
+        Some("0"),
+        "soft RLIMIT_CORE of the CLI holding the identity"
+    );
 }

@@ -99,14 +99,33 @@ pub(crate) fn print_hit(
     project: Option<&str>,
     h: &crate::scry::Hit,
 ) -> std::io::Result<()> {
-    let project = project.map(|p| format!("{p}: ")).unwrap_or_default();
+    // Notes and peers are text from elsewhere: control characters (terminal escapes) are
+    // shown as `?`, never passed to the terminal.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    if c == '\n' { ' ' } else { '?' }
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    let project = project
+        .map(|p| format!("{}: ", clean(p)))
+        .unwrap_or_default();
     writeln!(
         out,
         "{n:>2}. {project}{}:{}  {}  [{}]  {:.2}",
-        h.path, h.line, h.title, h.kind, h.score
+        clean(&h.path),
+        h.line,
+        clean(&h.title),
+        clean(&h.kind),
+        h.score
     )?;
     if !h.snippet.is_empty() {
-        writeln!(out, "    {}", h.snippet.replace('\n', " "))?;
+        writeln!(out, "    {}", clean(&h.snippet))?;
     }
     Ok(())
 }

@@ -381,6 +381,8 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     // dump and no same-uid /proc/PID/mem for it (like the daemon; the child, after exec, is
     // dumpable again as usual). Not earlier: the daemon's peer check reads our /proc entry.
     let _ = rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable);
+    // The child gets the core limit the user had (an identity resolved here lowered ours).
+    identity::restore_core_limit();
     crate::audit::record(
         &home,
         &crate::audit::Event::now("run", Some(std::process::id()))

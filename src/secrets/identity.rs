@@ -180,6 +180,7 @@ pub fn resolve(home: &Home) -> anyhow::Result<Identity> {
 
 /// [`resolve`], also saying where the identity came from.
 pub fn resolve_with_source(home: &Home) -> anyhow::Result<(Identity, Source)> {
+    no_core_dumps();
     if let Some(id) = from_env()? {
         return Ok((id, Source::Env));
     }
@@ -381,6 +382,43 @@ fn read_identity_file_interactive(path: &Path) -> anyhow::Result<Identity> {
     let prompt = format!("Passphrase for {}: ", path.display());
     let pass = tty::prompt_hidden(&prompt, tty::MAX_PASSPHRASE_LEN)?;
     decrypt_identity_file(path, &ciphertext, &pass)
+}
+
+/// The soft core-file limit this process started with (`None`: unlimited), saved by
+/// [`no_core_dumps`] so [`restore_core_limit`] can give it back to a child.
+static ORIGINAL_CORE_LIMIT: std::sync::OnceLock<Option<u64>> = std::sync::OnceLock::new();
+
+/// Sets this process's soft core-file size to 0 (`setrlimit(2)` `RLIMIT_CORE`) before an
+/// identity is in memory, so a crash or SIGABRT writes no core holding it. The hard limit is
+/// kept, and the process stays dumpable, because the daemon's peer check must read our
+/// `/proc/<pid>/exe` (STACK-NOTES §4). Failures are ignored: this only narrows exposure.
+pub fn no_core_dumps() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    let now = getrlimit(Resource::Core);
+    let _ = ORIGINAL_CORE_LIMIT.set(now.current);
+    let _ = setrlimit(
+        Resource::Core,
+        Rlimit {
+            current: Some(0),
+            maximum: now.maximum,
+        },
+    );
+}
+
+/// Gives the soft core-file limit back as it was before [`no_core_dumps`], for a child about
+/// to be started (call it only once this process is non-dumpable, as `secrets run` is).
+pub fn restore_core_limit() {
+    use rustix::process::{Resource, Rlimit, getrlimit, setrlimit};
+    if let Some(orig) = ORIGINAL_CORE_LIMIT.get() {
+        let now = getrlimit(Resource::Core);
+        let _ = setrlimit(
+            Resource::Core,
+            Rlimit {
+                current: *orig,
+                maximum: now.maximum,
+            },
+        );
+    }
 }
 
 #[cfg(test)]

@@ -358,6 +358,20 @@ fn reject_busy<S: Stream>(mut stream: S) {
     let _ = stream.set_write_timeout(Some(std::time::Duration::from_millis(100)));
     let _ = stream.write_all(&out);
     log_line(&id, None, "-", 503, out.len(), 0);
+    // Closing with the request unread would make TCP send a reset, which can destroy the 503
+    // before the client reads it: half-close, then take what has arrived (a few ms at most,
+    // never blocking the accept thread for long).
+    let _ = stream.shutdown_write();
+    let mut sink = [0u8; 4096];
+    for _ in 0..3 {
+        loop {
+            match stream.recv_now(&mut sink) {
+                Ok(n) if n > 0 => continue,
+                _ => break,
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
 
 /// Serves one Unix-socket connection: the peer-uid check first, then one request.
