@@ -622,3 +622,41 @@ fn chown_r(p: &Path) {
         .unwrap();
     assert!(st.success());
 }
+
+/// A secret added after `session unlock` is redacted from scry and found by scan at once, not
+/// only after the next unlock (found by a tester).
+#[test]
+fn a_secret_added_while_unlocked_is_redacted_at_once() {
+    let w = World::new();
+    write_fixture_project(&w.work());
+    w.add("canary", CANARY, &[]);
+    let late = "lower-case-secret-value-9f2a";
+    std::fs::write(
+        w.work().join("layer/core/late.md"),
+        format!("# Pangolin\n\nthe pangolin value is {late} indeed\n"),
+    )
+    .unwrap();
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    let o = unlock(&w, "10m");
+    assert!(o.status.success(), "{}", show(&o));
+    w.add("late", late, &[]);
+    let r = d.post("/api/scry", r#"{"query":"pangolin"}"#);
+    assert_eq!(r.status, 200);
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(!body.contains(late), "{body}");
+    assert!(body.contains("[redacted]"), "{body}");
+    let r = d.post(
+        "/secrets/scan",
+        &serde_json::json!({ "text": format!("x {late} y") }).to_string(),
+    );
+    assert_eq!(r.status, 200);
+    let v = r.json();
+    assert!(
+        v["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "late"),
+        "{v}"
+    );
+}
