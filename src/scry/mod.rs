@@ -384,19 +384,23 @@ fn nanos(d: std::time::Duration) -> u64 {
 /// Runs [`SEARCH_SQL`] for one `MATCH` expression.
 fn run_search(conn: &Connection, fts: &str, limit: usize) -> rusqlite::Result<Vec<Hit>> {
     let mut stmt = conn.prepare_cached(SEARCH_SQL)?;
-    let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| {
-        let snippet: String = r.get(4)?;
-        Ok(Hit {
-            path: r.get(0)?,
-            title: r.get(1)?,
-            kind: r.get(2)?,
-            line: u64::try_from(r.get::<_, i64>(3)?).unwrap_or(0),
-            snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
-            score: -r.get::<_, f64>(5)?,
-            redacted: false,
-        })
-    })?;
+    let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| hit_from_row(r, 0))?;
     rows.collect()
+}
+
+/// A [`Hit`] from six result columns starting at `first`: path, title, kind, line, snippet
+/// (whitespace folded), bm25 (negated into the score). Shared by search and shards.
+pub(crate) fn hit_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Hit> {
+    let snippet: String = r.get(first + 4)?;
+    Ok(Hit {
+        path: r.get(first)?,
+        title: r.get(first + 1)?,
+        kind: r.get(first + 2)?,
+        line: u64::try_from(r.get::<_, i64>(first + 3)?).unwrap_or(0),
+        snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
+        score: -r.get::<_, f64>(first + 5)?,
+        redacted: false,
+    })
 }
 
 /// [`ScryError::Index`] for a SQLite error. FTS5 syntax errors quote the query back

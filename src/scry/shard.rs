@@ -157,19 +157,7 @@ fn shard_on(
     {
         let mut stmt = conn.prepare_cached(SHARD_SQL)?;
         let mapped = stmt.query_map(rusqlite::params![full, limit as i64], |r| {
-            let snippet: String = r.get(5)?;
-            Ok((
-                r.get::<_, i64>(0)?,
-                Hit {
-                    path: r.get(1)?,
-                    title: r.get(2)?,
-                    kind: r.get(3)?,
-                    line: u64::try_from(r.get::<_, i64>(4)?).unwrap_or(0),
-                    snippet: snippet.split_whitespace().collect::<Vec<_>>().join(" "),
-                    score: -r.get::<_, f64>(6)?,
-                    redacted: false,
-                },
-            ))
+            Ok((r.get::<_, i64>(0)?, super::hit_from_row(r, 1)?))
         })?;
         for row in mapped {
             let (id, hit) = row?;

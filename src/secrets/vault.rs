@@ -306,11 +306,7 @@ pub fn add_recipient(
     if !added && !st.recipients_file_is_new {
         return Ok(false);
     }
-    st.ensure_self(identity)?;
-    st.write_recipients()?;
-    if st.vault_exists {
-        st.write_vault()?;
-    }
+    st.save_recipients(identity)?;
     Ok(added)
 }
 
@@ -338,11 +334,7 @@ pub fn remove_recipient(
     if st.recipients.len() == before {
         return Ok(false);
     }
-    st.ensure_self(identity)?;
-    st.write_recipients()?;
-    if st.vault_exists {
-        st.write_vault()?;
-    }
+    st.save_recipients(identity)?;
     Ok(true)
 }
 
@@ -394,6 +386,17 @@ fn load_for_write<'a>(
 }
 
 impl WriteState<'_> {
+    /// After the recipient list changed: checks the identity can still decrypt, writes
+    /// `recipients.txt`, then re-encrypts the vault (if there is one) to the new list.
+    fn save_recipients(&self, identity: &Identity) -> anyhow::Result<()> {
+        self.ensure_self(identity)?;
+        self.write_recipients()?;
+        if self.vault_exists {
+            self.write_vault()?;
+        }
+        Ok(())
+    }
+
     /// Refuses a write that would encrypt the vault to a list without the writer's own
     /// recipient (it would lock them out).
     fn ensure_self(&self, identity: &Identity) -> anyhow::Result<()> {
