@@ -25,6 +25,8 @@
 //!   line UNINDEXED,        -- 5: 1-based line where the section or window starts
 //!   body,                  -- 6: the section's text
 //!   tokenize = 'unicode61 remove_diacritics 2');
+//! -- Plus `postings` and `postings_meta`: the same index in a compact form for fast BM25
+//! -- (see [`super::postings`]), rewritten by every scrape that changes rows.
 //! ```
 //!
 //! The title is indexed on one row per file so that a title match ranks that file's first
@@ -44,7 +46,8 @@ use std::time::Duration;
 /// (inside its transaction) and refused by search until then. Bump it also when the way files
 /// are split, titled or kinded changes: a scrape never re-splits a file whose hash is
 /// unchanged, so only a version change brings old rows up to date.
-pub const SCHEMA_VERSION: i64 = 1;
+/// History: 1 = `files` + `docs`; 2 = adds the postings tables.
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for a lock held by another connection before failing with
 /// `SQLITE_BUSY`. Readers in WAL mode wait only during recovery or a checkpoint.
@@ -111,8 +114,12 @@ pub(crate) fn ensure_schema(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
     if version == SCHEMA_VERSION {
         return Ok(false);
     }
-    tx.execute_batch("DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS files;")?;
+    tx.execute_batch(
+        "DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS files;
+         DROP TABLE IF EXISTS postings; DROP TABLE IF EXISTS postings_meta;",
+    )?;
     tx.execute_batch(CREATE)?;
+    tx.execute_batch(super::postings::CREATE)?;
     tx.pragma_update(None, "user_version", SCHEMA_VERSION)?;
     Ok(true)
 }

@@ -152,13 +152,15 @@ pub fn scrape_with_progress(
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| index_error(&index_path, e))?;
-    db::ensure_schema(&tx).map_err(|e| index_error(&index_path, e))?;
+    let recreated = db::ensure_schema(&tx).map_err(|e| index_error(&index_path, e))?;
     let mut known = load_known(&tx).map_err(|e| index_error(&index_path, e))?;
+    let rows_before: i64 = known.values().map(|k| k.rows).sum();
     let mut next_row: i64 = tx
         .query_row("SELECT coalesce(max(rowid), 0) + 1 FROM docs", [], |r| {
             r.get(0)
         })
         .map_err(|e| index_error(&index_path, e))?;
+    let first_new_row = next_row;
     let knowledge = root.join("layer").is_dir().then_some("layer/");
 
     let total = found.len() as u64;
@@ -189,6 +191,11 @@ pub fn scrape_with_progress(
             |r| r.get::<_, i64>(0),
         )
         .map_err(|e| index_error(&index_path, e))? as u64;
+    // Rows were added (new rowids) or only removed (fewer rows): the postings follow, in the
+    // same transaction.
+    if recreated || next_row != first_new_row || summary.sections as i64 != rows_before {
+        super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
+    }
     tx.commit().map_err(|e| index_error(&index_path, e))?;
     summary.skipped = summary.skipped_binary + summary.skipped_huge + summary.skipped_unreadable;
     summary.seconds = started.elapsed().as_secs_f64();
