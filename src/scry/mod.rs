@@ -31,6 +31,7 @@ pub mod redact;
 pub mod scrape;
 pub mod sections;
 pub mod shard;
+pub(crate) mod snippet;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use scrape::{BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, scrape, scrape_with_progress};
