@@ -168,8 +168,9 @@ pub struct Index {
 struct Fast {
     rows: Option<postings::Rows>,
     scratch: postings::Scratch,
-    /// Searches answered by the fast path (tests check that it ran).
+    /// Searches answered by the fast path, and snippets it cut in Rust (tests check both).
     answered: u64,
+    cut_in_rust: u64,
 }
 
 impl std::fmt::Debug for Index {
@@ -320,6 +321,12 @@ impl Index {
         self.fast.answered
     }
 
+    /// How many snippets the fast path cut in Rust (the others came from FTS5).
+    #[cfg(test)]
+    pub(crate) fn snippets_cut_in_rust(&self) -> u64 {
+        self.fast.cut_in_rust
+    }
+
     /// [`Index::search`] through FTS5 alone, never the postings: the reference the fast path
     /// is tested against. Same arguments, results and errors.
     #[cfg(test)]
@@ -421,8 +428,7 @@ fn nanos(d: std::time::Duration) -> u64 {
 }
 
 /// The fields of one row for a hit, by rowid (an FTS5 rowid lookup: no `MATCH`).
-const ROW_SQL: &str =
-    "SELECT path, doc_title, kind, line, title, headings, body FROM docs WHERE rowid = ?1";
+const ROW_SQL: &str = "SELECT c2, c3, c4, c5, c0, c1, c6 FROM docs_content WHERE id = ?1";
 
 /// The snippet of one row for a `MATCH` expression, cut by FTS5 (as in [`SEARCH_SQL`]).
 const ROW_SNIPPET_SQL: &str = "
@@ -432,7 +438,8 @@ FROM docs
 WHERE docs MATCH ?1 AND rowid = ?2";
 
 /// [`Index::search`]'s fast path: ranks with the postings ([`postings::top_k`]) when every
-/// term is a single known token, then reads each hit's row and cuts its snippet.
+/// term is a single known token, then reads each hit's row and cuts its snippet in Rust
+/// ([`snippet::row_snippet`]), or in FTS5 for a row whose text it cannot tokenize exactly.
 /// `Ok(None)` when the path does not apply (a term that is not a plain token, an index
 /// without postings, postings that disagree with their row map): the caller asks FTS5.
 /// All statements run in one read transaction, so they see one committed state.
@@ -464,8 +471,8 @@ fn fast_search(
     let mut row = conn.prepare_cached(ROW_SQL)?;
     let mut hits = Vec::with_capacity(best.len());
     for (rowid, score) in best {
-        let mut hit = row.query_row([rowid], |r| {
-            Ok(Hit {
+        let (mut hit, texts) = row.query_row([rowid], |r| {
+            let hit = Hit {
                 path: r.get(0)?,
                 title: r.get(1)?,
                 kind: r.get(2)?,
@@ -473,11 +480,19 @@ fn fast_search(
                 snippet: String::new(),
                 score,
                 redacted: false,
-            })
+            };
+            let texts: (String, String, String) = (r.get(4)?, r.get(5)?, r.get(6)?);
+            Ok((hit, texts))
         })?;
-        let cut: String = conn
-            .prepare_cached(ROW_SNIPPET_SQL)?
-            .query_row(rusqlite::params![full, rowid], |r| r.get(0))?;
+        let cut = match snippet::row_snippet(&texts.0, &texts.1, &texts.2, &tokens) {
+            Some(cut) => {
+                fast.cut_in_rust += 1;
+                cut
+            }
+            None => conn
+                .prepare_cached(ROW_SNIPPET_SQL)?
+                .query_row(rusqlite::params![full, rowid], |r| r.get(0))?,
+        };
         hit.snippet = fold_whitespace(&cut);
         hits.push(hit);
     }

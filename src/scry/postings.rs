@@ -21,8 +21,9 @@
 //! CREATE TABLE postings(
 //!   term TEXT PRIMARY KEY,    -- the token as FTS5 stores it (folded by unicode61)
 //!   rows INTEGER NOT NULL,    -- how many rows hold it: BM25's n(q)
-//!   data BLOB NOT NULL        -- per row, by row order: ordinal delta, then the token's count
-//! ) WITHOUT ROWID;            --   in title, headings and body; four LEB128 varints
+//!   data BLOB NOT NULL        -- per row, by row order, LEB128 varints: ordinal delta; body
+//! ) WITHOUT ROWID;            --   count << 2 | title? << 1 | headings?; title count if
+//!                             --   title?; headings count if headings?
 //! -- One row: the statistics and the ordinal → rowid map.
 //! CREATE TABLE postings_meta(
 //!   id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -128,11 +129,14 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
             if !ords.is_sorted_by_key(|o| o.0) {
                 ords.sort_unstable_by_key(|o| o.0);
             }
-            for (o, counts) in ords {
+            for (o, [title, headings, body]) in ords {
                 put_varint(&mut buf, o - prev);
                 prev = o;
-                for c in counts {
-                    put_varint(&mut buf, u64::from(c));
+                put_varint(&mut buf, counts_word(title, headings, body));
+                for c in [title, headings] {
+                    if c > 0 {
+                        put_varint(&mut buf, u64::from(c));
+                    }
                 }
             }
             insert.execute(rusqlite::params![term, list.len() as i64, buf])?;
@@ -164,12 +168,12 @@ pub(crate) struct Rows {
     generation: i64,
     /// BM25's `N`: rows in the table.
     n: f64,
-    /// BM25's `avgdl`: tokens in the table / `N`.
-    avgdl: f64,
     /// Rowid of each ordinal.
     rowids: Vec<i64>,
-    /// Length in tokens (all columns: BM25's `D`) of each ordinal.
-    lens: Vec<u32>,
+    /// BM25's length normalization of each ordinal, `k1 · (1 − b + b · D / avgdl)` with `D`
+    /// the row's length in tokens (all columns), computed once per load with the operations
+    /// in FTS5's order, so the value is the one `fts5Bm25Function` computes per row.
+    norms: Vec<f64>,
 }
 
 /// The generation of the postings in the current snapshot; `None` when there are none.
@@ -214,12 +218,16 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
         rowids.push(rowid);
         lens.push(u32::try_from(len).unwrap_or(u32::MAX));
     }
+    let avgdl = tokens as f64 / n as f64;
+    let norms = lens
+        .iter()
+        .map(|&d| K1 * (1.0 - B + B * f64::from(d) / avgdl))
+        .collect();
     Ok(Some(Rows {
         generation,
         n: n as f64,
-        avgdl: tokens as f64 / n as f64,
         rowids,
-        lens,
+        norms,
     }))
 }
 
@@ -243,69 +251,118 @@ pub(crate) fn top_k(
     weights: (f64, f64, f64),
     limit: usize,
 ) -> rusqlite::Result<Option<Vec<(i64, f64)>>> {
+    // Slots are zero between searches (each search zeroes those it touched), so only a new
+    // row count costs a fill.
     let n_rows = rows.rowids.len();
-    scratch.acc.clear();
-    scratch.acc.resize(n_rows, 0.0);
+    if scratch.acc.len() != n_rows {
+        scratch.acc.clear();
+        scratch.acc.resize(n_rows, 0.0);
+    }
     scratch.touched.clear();
     let mut get = conn.prepare_cached("SELECT rows, data FROM postings WHERE term = ?1")?;
-    let mut consistent = true;
+    let mut outcome: rusqlite::Result<bool> = Ok(true);
     for token in tokens {
-        let found: Option<(i64, Vec<u8>)> = get
-            .query_row([token], |r| Ok((r.get(0)?, r.get(1)?)))
-            .optional()?;
-        let Some((hits, data)) = found else { continue };
-        // IDF as fts5Bm25GetData computes it, clamped the same way.
-        let idf = {
-            let v = ((rows.n - hits as f64 + 0.5) / (hits as f64 + 0.5)).ln();
-            if v <= 0.0 { 1e-6 } else { v }
-        };
-        let mut at = 0;
-        let mut ord = 0u64;
-        while at < data.len() {
-            let (Some(delta), Some(t), Some(h), Some(b)) = (
-                get_varint(&data, &mut at),
-                get_varint(&data, &mut at),
-                get_varint(&data, &mut at),
-                get_varint(&data, &mut at),
-            ) else {
-                consistent = false;
-                break;
-            };
-            ord += delta;
-            let Some(&len) = rows.lens.get(ord as usize) else {
-                consistent = false;
-                break;
-            };
-            // aFreq: the column weights summed over the row's instances (exact: integers).
-            let f = weights.0 * t as f64 + weights.1 * h as f64 + weights.2 * b as f64;
-            let d = f64::from(len);
-            let part = idf * ((f * (K1 + 1.0)) / (f + K1 * (1.0 - B + B * d / rows.avgdl)));
-            let slot = &mut scratch.acc[ord as usize];
-            if *slot == 0.0 {
-                scratch.touched.push(ord as u32);
-            }
-            // Phrases are added in query order, as fts5Bm25Function sums them.
-            *slot += part;
+        // The blob is scored where SQLite holds it, without a copy.
+        let scored = get
+            .query_row([token], |r| {
+                let hits: i64 = r.get(0)?;
+                // IDF as fts5Bm25GetData computes it, clamped the same way.
+                let idf = {
+                    let v = ((rows.n - hits as f64 + 0.5) / (hits as f64 + 0.5)).ln();
+                    if v <= 0.0 { 1e-6 } else { v }
+                };
+                Ok(score_term(
+                    r.get_ref(1)?.as_blob()?,
+                    idf,
+                    rows,
+                    scratch,
+                    weights,
+                ))
+            })
+            .optional();
+        match scored {
+            Ok(Some(false)) => outcome = Ok(false),
+            Err(e) => outcome = Err(e),
+            Ok(_) => continue,
         }
+        break;
     }
-    let mut best: Vec<(i64, f64)> = scratch
-        .touched
-        .iter()
-        .map(|&o| (rows.rowids[o as usize], scratch.acc[o as usize]))
-        .collect();
+    if !matches!(outcome, Ok(true)) {
+        // Leave every slot zero for the next search, whatever stopped this one (a deadline,
+        // a malformed blob).
+        for &o in &scratch.touched {
+            scratch.acc[o as usize] = 0.0;
+        }
+        return outcome.map(|_| None);
+    }
+    // Better: higher score, then lower rowid (FTS5's `ORDER BY bm25(…), rowid`).
+    // Scores are finite and positive (an IDF of at least 1e-6 times a positive part).
+    let better = |a: (i64, f64), b: (i64, f64)| a.1 > b.1 || (a.1 == b.1 && a.0 < b.0);
+    // The best `limit`, kept sorted: most rows lose to the current last with one comparison.
+    let mut best: Vec<(i64, f64)> = Vec::with_capacity(limit.min(scratch.touched.len()) + 1);
     for &o in &scratch.touched {
-        scratch.acc[o as usize] = 0.0;
-    }
-    if !consistent {
-        return Ok(None);
-    }
-    let order = |a: &(i64, f64), b: &(i64, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
-    if best.len() > limit {
-        best.select_nth_unstable_by(limit, order);
+        let slot = &mut scratch.acc[o as usize];
+        let row = (rows.rowids[o as usize], *slot);
+        *slot = 0.0;
+        if best.len() == limit && !best.last().is_some_and(|&last| better(row, last)) {
+            continue;
+        }
+        let at = best.partition_point(|&x| better(x, row));
+        best.insert(at, row);
         best.truncate(limit);
     }
-    best.sort_unstable_by(order);
     Ok(Some(best))
+}
+
+/// The second varint of a posting: the body count shifted left by two, then one bit each
+/// for "title count follows" and "headings count follows" (most rows hold a term only in
+/// their body: two bytes a posting instead of four).
+fn counts_word(title: u32, headings: u32, body: u32) -> u64 {
+    (u64::from(body) << 2) | (u64::from(title > 0) << 1) | u64::from(headings > 0)
+}
+
+/// Adds one term's part of the score to every row of its postings `data`: BM25 as
+/// `fts5Bm25Function` computes it, `idf · f·(k1+1) / (f + k1·(1 − b + b·D/avgdl))`, with
+/// `f` the column weights summed over the row's instances (exact: small integers). False
+/// when the blob is malformed or names a row the row map lacks.
+fn score_term(
+    data: &[u8],
+    idf: f64,
+    rows: &Rows,
+    scratch: &mut Scratch,
+    weights: (f64, f64, f64),
+) -> bool {
+    let mut at = 0;
+    let mut ord = 0u64;
+    while at < data.len() {
+        let (Some(delta), Some(word)) = (get_varint(data, &mut at), get_varint(data, &mut at))
+        else {
+            return false;
+        };
+        let mut count = |flag: u64| {
+            if word & flag != 0 {
+                get_varint(data, &mut at)
+            } else {
+                Some(0)
+            }
+        };
+        let (Some(t), Some(h)) = (count(2), count(1)) else {
+            return false;
+        };
+        ord += delta;
+        let Some(&norm) = rows.norms.get(ord as usize) else {
+            return false;
+        };
+        let f = weights.0 * t as f64 + weights.1 * h as f64 + weights.2 * (word >> 2) as f64;
+        let part = idf * ((f * (K1 + 1.0)) / (f + norm));
+        let slot = &mut scratch.acc[ord as usize];
+        if *slot == 0.0 {
+            scratch.touched.push(ord as u32);
+        }
+        // Phrases are added in query order, as fts5Bm25Function sums them.
+        *slot += part;
+    }
+    true
 }
 
 /// Appends `v` as an LEB128 varint (7 bits a byte, low first).
@@ -355,8 +412,11 @@ mod tests {
     const WORDS: &[&str] = &[
         "the", "the", "the", "session", "session", "index", "Index", "socket", "worker", "pool",
         "vault", "secret", "Deadline", "token", "bearer", "scrape", "mother", "registry", "fts5",
-        "bm25", "x2", "café", "naïve", "日本", "cache", "cache", "a",
+        "bm25", "x2", "cache", "cache", "a",
     ];
+    /// Rare words whose text the Rust snippet cutter hands to FTS5 ("café" is indexed as
+    /// "cafe"; "日本" needs SQLite's Unicode tables).
+    const RARE: &[&str] = &["café", "naïve", "日本"];
     const SEPARATORS: &[&str] = &[
         " ", " ", " ", "\n", ". ", ": ", "-", "/", "_", ", ", " — ", " → ", "│",
     ];
@@ -364,7 +424,12 @@ mod tests {
     fn text(rng: &mut Rng, words: u64) -> String {
         let mut out = String::new();
         for _ in 0..words {
-            out.push_str(rng.pick(WORDS));
+            let from = if rng.next().is_multiple_of(100) {
+                RARE
+            } else {
+                WORDS
+            };
+            out.push_str(rng.pick(from));
             out.push_str(rng.pick(SEPARATORS));
         }
         out
@@ -399,8 +464,7 @@ mod tests {
         let vocabulary: Vec<&str> = WORDS
             .iter()
             .copied()
-            .filter(|w| w.is_ascii())
-            .chain(["nowhere", "zzz9"])
+            .chain(["cafe", "nowhere", "zzz9"])
             .collect();
         (0..n)
             .map(|_| {
@@ -432,6 +496,14 @@ mod tests {
             450,
             "the fast path did not answer every query"
         );
+        // Most snippets are cut in Rust; rows with text it cannot tokenize exactly (here
+        // "café", "naïve", "日本") go to FTS5, and both must agree with the reference.
+        let in_rust = index.snippets_cut_in_rust() as usize;
+        assert!(
+            in_rust * 10 > compared * 6,
+            "{in_rust} of {compared} snippets cut in Rust"
+        );
+        assert!(in_rust < compared, "no snippet went to FTS5");
         compared
     }
 
@@ -490,6 +562,40 @@ mod tests {
         let mut index = Index::open(t.path()).unwrap();
         assert!(!index.search("session", 10, None).unwrap().is_empty());
         assert_eq!(index.fast_searches(), 1);
+    }
+
+    #[test]
+    fn a_damaged_postings_blob_falls_back_to_fts5_and_spoils_no_later_search() {
+        let t = tempfile::tempdir().unwrap();
+        write_corpus(t.path(), 20, 5);
+        scrape(t.path()).unwrap();
+        let db = crate::paths::project_index_path(t.path());
+        let conn = Connection::open(&db).unwrap();
+        // "index" decodes into rows past the end of the row map; "token" ends mid-varint.
+        // Both are scored after "session", whose slots must not leak into the next search.
+        conn.execute_batch(
+            "UPDATE postings SET data = x'7f007f007f00' WHERE term = 'index';
+             UPDATE postings SET data = x'0180' WHERE term = 'token';",
+        )
+        .unwrap();
+        drop(conn);
+        let mut index = Index::open(t.path()).unwrap();
+        for q in [
+            "session index",
+            "session token",
+            "session",
+            "pool vault",
+            "session",
+        ] {
+            let fast = index.search(q, 1000, None).unwrap();
+            assert!(!fast.is_empty(), "{q:?}");
+            assert_eq!(fast, index.search_fts5(q, 1000).unwrap(), "{q:?}");
+        }
+        assert_eq!(
+            index.fast_searches(),
+            3,
+            "only the undamaged queries take the fast path"
+        );
     }
 
     #[test]

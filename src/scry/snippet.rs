@@ -18,9 +18,6 @@
 //!   [`FTS5_MAX_TOKEN_SIZE`]), two terms are equal, or there are no terms;
 //! - the token count is 0.
 
-// used by the search fast path (next commit)
-#![allow(dead_code)]
-
 use super::SNIPPET_TOKENS;
 
 /// Text put before a highlighted instance (`snippet()`'s third argument in the search statement).

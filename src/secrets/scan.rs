@@ -207,7 +207,10 @@ fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
     }
     let mut i = 0;
     while i + needle.len() <= hay.len() {
-        if hay[i] == needle[0] && &hay[i..i + needle.len()] == needle {
+        let last = i + needle.len() - 1;
+        // First and last bytes first: most candidates fail there without a full compare.
+        if hay[i] == needle[0] && hay[last] == needle[needle.len() - 1] && &hay[i..=last] == needle
+        {
             v.push(i);
             i += needle.len();
         } else {
@@ -344,12 +347,39 @@ const PREFIXES: &[Prefix] = &[
     (b"sk-", |b| is_word(b) || b == b'-', 20, "token"),
 ];
 
+/// Bytes that start some prefix of [`PREFIXES`]: only these positions are looked at.
+const PREFIX_FIRST_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut i = 0;
+    while i < PREFIXES.len() {
+        table[PREFIXES[i].0[0] as usize] = true;
+        i += 1;
+    }
+    table
+};
+
 fn prefixed(text: &[u8], out: &mut Vec<Finding>) {
-    for &(prefix, body, min, kind) in PREFIXES {
-        // Linear: an occurrence inside a token already found (`sk-sk-sk-…`) is part of it.
-        let mut covered = 0;
-        for start in find_all(text, prefix) {
-            if start < covered {
+    // One pass over the text for every prefix. Per prefix, occurrences are taken left to
+    // right without overlap (`next`), as a search for that prefix alone would, and one inside
+    // a token already found (`sk-sk-sk-…`, `covered`) is part of it: linear in the text.
+    let mut next = [0usize; PREFIXES.len()];
+    let mut covered = [0usize; PREFIXES.len()];
+    for (start, &first) in text.iter().enumerate() {
+        if !PREFIX_FIRST_BYTES[first as usize] {
+            continue;
+        }
+        for (k, &(prefix, body, min, kind)) in PREFIXES.iter().enumerate() {
+            // Every prefix has at least two bytes; the second one rules out most candidates
+            // (every `s` of the text for `sk-`) before a full compare.
+            if prefix[0] != first
+                || text.get(start + 1) != prefix.get(1)
+                || start < next[k]
+                || !text[start..].starts_with(prefix)
+            {
+                continue;
+            }
+            next[k] = start + prefix.len();
+            if start < covered[k] {
                 continue;
             }
             if start > 0 && is_word(text[start - 1]) {
@@ -359,7 +389,7 @@ fn prefixed(text: &[u8], out: &mut Vec<Finding>) {
             while end < text.len() && body(text[end]) {
                 end += 1;
             }
-            covered = end;
+            covered[k] = end;
             if end - start - prefix.len() >= min {
                 out.push(pattern(kind, start, end));
             }
