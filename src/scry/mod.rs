@@ -321,6 +321,12 @@ impl Index {
         self.fast.answered
     }
 
+    /// How many searches skipped scoring every row of their weak terms.
+    #[cfg(test)]
+    pub(crate) fn pruned_searches(&self) -> u64 {
+        self.fast.scratch.pruned
+    }
+
     /// How many snippets the fast path cut in Rust (the others came from FTS5).
     #[cfg(test)]
     pub(crate) fn snippets_cut_in_rust(&self) -> u64 {

@@ -236,6 +236,8 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
 pub(crate) struct Scratch {
     acc: Vec<f64>,
     touched: Vec<u32>,
+    /// Searches answered without scoring every row of their weak terms (tests check it).
+    pub(crate) pruned: u64,
 }
 
 /// The best `limit` rows for the query whose phrases are the single tokens `tokens` (in
@@ -259,41 +261,37 @@ pub(crate) fn top_k(
         scratch.acc.resize(n_rows, 0.0);
     }
     scratch.touched.clear();
+    // Each term's postings and IDF (as fts5Bm25GetData computes it, clamped the same way),
+    // in query order; terms the index lacks add nothing to any score.
     let mut get = conn.prepare_cached("SELECT rows, data FROM postings WHERE term = ?1")?;
-    let mut outcome: rusqlite::Result<bool> = Ok(true);
+    let mut lists: Vec<(f64, Vec<u8>)> = Vec::with_capacity(tokens.len());
     for token in tokens {
-        // The blob is scored where SQLite holds it, without a copy.
-        let scored = get
+        let found = get
             .query_row([token], |r| {
                 let hits: i64 = r.get(0)?;
-                // IDF as fts5Bm25GetData computes it, clamped the same way.
-                let idf = {
-                    let v = ((rows.n - hits as f64 + 0.5) / (hits as f64 + 0.5)).ln();
-                    if v <= 0.0 { 1e-6 } else { v }
-                };
-                Ok(score_term(
-                    r.get_ref(1)?.as_blob()?,
-                    idf,
-                    rows,
-                    scratch,
-                    weights,
-                ))
+                let idf = ((rows.n - hits as f64 + 0.5) / (hits as f64 + 0.5)).ln();
+                Ok((if idf <= 0.0 { MIN_IDF } else { idf }, r.get(1)?))
             })
-            .optional();
-        match scored {
-            Ok(Some(false)) => outcome = Ok(false),
-            Err(e) => outcome = Err(e),
-            Ok(_) => continue,
-        }
-        break;
+            .optional()?;
+        lists.extend(found);
     }
-    if !matches!(outcome, Ok(true)) {
-        // Leave every slot zero for the next search, whatever stopped this one (a deadline,
-        // a malformed blob).
-        for &o in &scratch.touched {
-            scratch.acc[o as usize] = 0.0;
+    let weak = lists.iter().filter(|(idf, _)| *idf == MIN_IDF).count();
+    if weak > 0 && weak < lists.len() {
+        match top_k_without_weak(rows, scratch, &lists, weights, limit) {
+            Pruned::Done(best) => {
+                scratch.pruned += 1;
+                return Ok(Some(best));
+            }
+            Pruned::Inconsistent => return Ok(None),
+            Pruned::CannotPrune => {}
         }
-        return outcome.map(|_| None);
+    }
+    scratch.touched.clear();
+    for (idf, data) in &lists {
+        if !score_term(data, *idf, rows, scratch, weights) {
+            reset(scratch);
+            return Ok(None);
+        }
     }
     // Better: higher score, then lower rowid (FTS5's `ORDER BY bm25(…), rowid`).
     // Scores are finite and positive (an IDF of at least 1e-6 times a positive part).
@@ -314,6 +312,116 @@ pub(crate) fn top_k(
     Ok(Some(best))
 }
 
+/// FTS5's floor for an IDF: a term in half the rows or more gets this instead of a value
+/// of zero or less (`fts5Bm25GetData`).
+const MIN_IDF: f64 = 1e-6;
+
+/// Zeroes every slot the search touched, whatever stopped it.
+fn reset(scratch: &mut Scratch) {
+    for &o in &scratch.touched {
+        scratch.acc[o as usize] = 0.0;
+    }
+    scratch.touched.clear();
+}
+
+/// What [`top_k_without_weak`] found.
+enum Pruned {
+    /// The exact top `limit`.
+    Done(Vec<(i64, f64)>),
+    /// The bound does not separate the rows (too few rows hold a strong term, or the weak
+    /// terms could still lift a row into the top): score every row instead.
+    CannotPrune,
+    /// A malformed blob.
+    Inconsistent,
+}
+
+/// The top `limit` without scoring every row of the *weak* terms (IDF floored at
+/// [`MIN_IDF`]: in half the rows or more, like "session" in a project about sessions),
+/// which are most of the work. Exact, by a bound in the manner of MaxScore (Turtle & Flood,
+/// 1995): a weak term adds less than `MIN_IDF · (k1 + 1)` to any row, so with `n` weak terms
+/// a row can gain at most `U = n · MIN_IDF · (k1 + 1)`.
+///
+/// 1. Score only the strong terms; `θ` = the `limit`-th best of those partial scores.
+/// 2. If `θ > U`, a row holding only weak terms (score ≤ `U`) cannot reach the top, and a
+///    row whose partial score is below `θ − U` cannot overtake the `limit` rows at `θ` or
+///    more: the rest are the candidates (a margin of 1e-9 covers rounding).
+/// 3. Score the candidates exactly, every term in query order (FTS5's summation order, so
+///    the floats are FTS5's), and rank them.
+fn top_k_without_weak(
+    rows: &Rows,
+    scratch: &mut Scratch,
+    lists: &[(f64, Vec<u8>)],
+    weights: (f64, f64, f64),
+    limit: usize,
+) -> Pruned {
+    scratch.touched.clear();
+    let mut weak = 0usize;
+    for (idf, data) in lists {
+        if *idf == MIN_IDF {
+            weak += 1;
+        } else if !score_term(data, *idf, rows, scratch, weights) {
+            reset(scratch);
+            return Pruned::Inconsistent;
+        }
+    }
+    if scratch.touched.len() < limit {
+        reset(scratch);
+        return Pruned::CannotPrune;
+    }
+    let mut partial: Vec<f64> = scratch
+        .touched
+        .iter()
+        .map(|&o| scratch.acc[o as usize])
+        .collect();
+    let (_, theta, _) = partial.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
+    let theta = *theta;
+    let bound = weak as f64 * MIN_IDF * (K1 + 1.0);
+    if theta <= bound * (1.0 + 1e-9) {
+        reset(scratch);
+        return Pruned::CannotPrune;
+    }
+    // Candidates get a negative slot, -(their index + 1); the others go back to zero.
+    let floor = (theta - bound) * (1.0 - 1e-9);
+    let mut members: Vec<u32> = Vec::new();
+    for &o in &scratch.touched {
+        let slot = &mut scratch.acc[o as usize];
+        if *slot >= floor {
+            members.push(o);
+            *slot = -(members.len() as f64);
+        } else {
+            *slot = 0.0;
+        }
+    }
+    let mut exact = vec![0.0f64; members.len()];
+    let mut consistent = true;
+    for (idf, data) in lists {
+        consistent &= for_each_posting(data, rows, weights, |ord, f, norm| {
+            let slot = scratch.acc[ord];
+            if slot < 0.0 {
+                exact[(-slot) as usize - 1] += idf * ((f * (K1 + 1.0)) / (f + norm));
+            }
+        });
+        if !consistent {
+            break;
+        }
+    }
+    for &o in &members {
+        scratch.acc[o as usize] = 0.0;
+    }
+    scratch.touched.clear();
+    if !consistent {
+        return Pruned::Inconsistent;
+    }
+    let mut best: Vec<(i64, f64)> = members
+        .iter()
+        .zip(exact)
+        .map(|(&o, score)| (rows.rowids[o as usize], score))
+        .collect();
+    best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    best.truncate(limit);
+    Pruned::Done(best)
+}
+
 /// The second varint of a posting: the body count shifted left by two, then one bit each
 /// for "title count follows" and "headings count follows" (most rows hold a term only in
 /// their body: two bytes a posting instead of four).
@@ -322,15 +430,34 @@ fn counts_word(title: u32, headings: u32, body: u32) -> u64 {
 }
 
 /// Adds one term's part of the score to every row of its postings `data`: BM25 as
-/// `fts5Bm25Function` computes it, `idf · f·(k1+1) / (f + k1·(1 − b + b·D/avgdl))`, with
-/// `f` the column weights summed over the row's instances (exact: small integers). False
-/// when the blob is malformed or names a row the row map lacks.
+/// `fts5Bm25Function` computes it, `idf · f·(k1+1) / (f + k1·(1 − b + b·D/avgdl))`.
+/// False when the blob is malformed or names a row the row map lacks.
 fn score_term(
     data: &[u8],
     idf: f64,
     rows: &Rows,
     scratch: &mut Scratch,
     weights: (f64, f64, f64),
+) -> bool {
+    let Scratch { acc, touched, .. } = scratch;
+    for_each_posting(data, rows, weights, |ord, f, norm| {
+        let slot = &mut acc[ord];
+        if *slot == 0.0 {
+            touched.push(ord as u32);
+        }
+        // Phrases are added in query order, as fts5Bm25Function sums them.
+        *slot += idf * ((f * (K1 + 1.0)) / (f + norm));
+    })
+}
+
+/// Calls `visit(ordinal, f, norm)` for each posting of `data`: `f` is FTS5's `aFreq`, the
+/// column weights summed over the row's instances (exact: small integers), `norm` the row's
+/// [`Rows::norms`]. False when the blob is malformed or names a row the row map lacks.
+fn for_each_posting(
+    data: &[u8],
+    rows: &Rows,
+    weights: (f64, f64, f64),
+    mut visit: impl FnMut(usize, f64, f64),
 ) -> bool {
     let mut at = 0;
     let mut ord = 0u64;
@@ -339,28 +466,30 @@ fn score_term(
         else {
             return false;
         };
-        let mut count = |flag: u64| {
-            if word & flag != 0 {
-                get_varint(data, &mut at)
-            } else {
-                Some(0)
-            }
-        };
-        let (Some(t), Some(h)) = (count(2), count(1)) else {
-            return false;
-        };
+        let (mut t, mut h) = (0, 0);
+        if word & 3 != 0 {
+            let (Some(tc), Some(hc)) = (
+                if word & 2 != 0 {
+                    get_varint(data, &mut at)
+                } else {
+                    Some(0)
+                },
+                if word & 1 != 0 {
+                    get_varint(data, &mut at)
+                } else {
+                    Some(0)
+                },
+            ) else {
+                return false;
+            };
+            (t, h) = (tc, hc);
+        }
         ord += delta;
         let Some(&norm) = rows.norms.get(ord as usize) else {
             return false;
         };
         let f = weights.0 * t as f64 + weights.1 * h as f64 + weights.2 * (word >> 2) as f64;
-        let part = idf * ((f * (K1 + 1.0)) / (f + norm));
-        let slot = &mut scratch.acc[ord as usize];
-        if *slot == 0.0 {
-            scratch.touched.push(ord as u32);
-        }
-        // Phrases are added in query order, as fts5Bm25Function sums them.
-        *slot += part;
+        visit(ord as usize, f, norm);
     }
     true
 }
@@ -374,16 +503,25 @@ fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     out.push(v as u8);
 }
 
-/// Reads an LEB128 varint at `*at`, advancing it; `None` at a truncated or overlong one.
+/// Reads an LEB128 varint at `*at`, advancing it; `None` at a truncated or overlong one
+/// (more than ten bytes). One byte (the common case: small deltas and counts) is one branch.
+#[inline(always)]
 fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
+    let x = *b.get(*at)?;
+    *at += 1;
+    if x < 0x80 {
+        return Some(u64::from(x));
+    }
+    let mut v = u64::from(x & 0x7f);
+    let mut shift = 7;
+    while shift < 64 {
         let x = *b.get(*at)?;
         *at += 1;
         v |= u64::from(x & 0x7f) << shift;
         if x < 0x80 {
             return Some(v);
         }
+        shift += 7;
     }
     None
 }
@@ -504,6 +642,8 @@ mod tests {
             "{in_rust} of {compared} snippets cut in Rust"
         );
         assert!(in_rust < compared, "no snippet went to FTS5");
+        let pruned = index.pruned_searches();
+        assert!(pruned >= 5, "{pruned} of 450 searches pruned weak terms");
         compared
     }
 
@@ -562,6 +702,58 @@ mod tests {
         let mut index = Index::open(t.path()).unwrap();
         assert!(!index.search("session", 10, None).unwrap().is_empty());
         assert_eq!(index.fast_searches(), 1);
+    }
+
+    #[test]
+    fn pruning_weak_terms_gives_fts5s_exact_top_k() {
+        // "alpha" is in every row, "beta" in most: FTS5 floors their IDF at 1e-6. "gamma"
+        // and "delta" are in a few rows: strong. Repeated words and long rows vary the
+        // frequencies and lengths, so the weak terms' tiny parts decide some ties.
+        let t = tempfile::tempdir().unwrap();
+        let mut rng = Rng(99);
+        for f in 0..120 {
+            let mut doc = String::new();
+            for s in 0..3 {
+                doc.push_str(&format!("# part {s}\nalpha "));
+                for _ in 0..(rng.next() % 40) {
+                    doc.push_str(match rng.next() % 1000 {
+                        0..=2 => "gamma ",
+                        3..=14 => "delta ",
+                        15..=300 => "beta ",
+                        301..=400 => "alpha ",
+                        _ => "filler ",
+                    });
+                }
+                doc.push('\n');
+            }
+            std::fs::write(t.path().join(format!("p{f:03}.md")), doc).unwrap();
+        }
+        scrape(t.path()).unwrap();
+        let mut index = Index::open(t.path()).unwrap();
+        let queries = [
+            "alpha gamma",
+            "gamma alpha beta",
+            "delta beta",
+            "beta delta alpha",
+            "alpha beta",
+            "delta",
+            "gamma",
+            "beta gamma delta",
+            "alpha nowhere gamma",
+        ];
+        for q in queries {
+            for limit in [1, 2, 5, 10, 50, 1000] {
+                let fast = index.search(q, limit, None).unwrap();
+                assert_eq!(
+                    fast,
+                    index.search_fts5(q, limit).unwrap(),
+                    "{q:?} limit {limit}"
+                );
+            }
+        }
+        assert_eq!(index.fast_searches(), 54);
+        let pruned = index.pruned_searches();
+        assert!(pruned >= 20, "only {pruned} searches pruned");
     }
 
     #[test]
