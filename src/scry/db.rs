@@ -46,7 +46,8 @@ use std::time::Duration;
 /// (inside its transaction) and refused by search until then. Bump it also when the way files
 /// are split, titled or kinded changes: a scrape never re-splits a file whose hash is
 /// unchanged, so only a version change brings old rows up to date.
-/// History: 1 = `files` + `docs`; 2 = adds the postings tables.
+/// History: 1 = `files` + `docs`; 2 = adds the postings tables. Bump it when the postings
+/// encoding changes too: the `postings` module trusts the blobs it finds.
 pub const SCHEMA_VERSION: i64 = 2;
 
 /// How long a connection waits for a lock held by another connection before failing with

@@ -272,7 +272,7 @@ impl Index {
     /// instructions; a deadline already past fails at once.
     ///
     /// When every word is plain ASCII letters and digits (the usual query), the hits are
-    /// ranked from the index's postings ([`postings`]): the same scores and order as FTS5's
+    /// ranked from the index's postings (module `postings`): the same scores and order as FTS5's
     /// `bm25()`, bit for bit, at a fraction of the cost, then the snippets of those rows
     /// only. Other queries (prefixes `scrap*`, punctuation, non-ASCII) run in FTS5, where a
     /// word found in at least half the index's rows (FTS5's `bm25()` gives it an IDF of
