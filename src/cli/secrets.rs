@@ -115,7 +115,7 @@ pub struct AddArgs {
     /// Read the value from standard input instead of a masked prompt.
     #[arg(long)]
     pub stdin: bool,
-    /// Add it to the project vault (<project>/.patina/) instead of the global one.
+    /// Add it to the project vault (`<project>/.patina/`) instead of the global one.
     #[arg(long)]
     pub project: bool,
     /// Anything after NAME that is not an option: refused (values are never arguments).

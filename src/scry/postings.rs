@@ -37,6 +37,7 @@
 //! Ordinals number the rows that hold at least one token, in rowid order, from 0, so a search
 //! accumulates scores in a dense array.
 
+use super::shard::{BM25_B as B, BM25_K1 as K1, BM25_MIN_IDF as MIN_IDF, global_idf};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 
@@ -51,11 +52,6 @@ CREATE TABLE postings_meta(id INTEGER PRIMARY KEY CHECK (id = 1),
 
 /// One row holding a term: its rowid and the term's count in title, headings and body.
 type Posting = (i64, [u32; 3]);
-
-/// FTS5's BM25 `k1`, fixed in `fts5_aux.c`.
-const K1: f64 = 1.2;
-/// FTS5's BM25 `b`, fixed in `fts5_aux.c`.
-const B: f64 = 0.75;
 
 /// Rewrites the postings tables from the FTS5 table `docs` as seen by `conn` (call it inside
 /// the scrape's transaction, after the rows changed). Reads every token instance once
@@ -167,7 +163,7 @@ pub(crate) struct Rows {
     /// `postings_meta.generation` of the state loaded.
     generation: i64,
     /// BM25's `N`: rows in the table.
-    n: f64,
+    n: u64,
     /// Rowid of each ordinal.
     rowids: Vec<i64>,
     /// BM25's length normalization of each ordinal, `k1 · (1 − b + b · D / avgdl)` with `D`
@@ -225,7 +221,7 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
         .collect();
     Ok(Some(Rows {
         generation,
-        n: n as f64,
+        n: n as u64,
         rowids,
         norms,
     }))
@@ -269,8 +265,7 @@ pub(crate) fn top_k(
         let found = get
             .query_row([token], |r| {
                 let hits: i64 = r.get(0)?;
-                let idf = ((rows.n - hits as f64 + 0.5) / (hits as f64 + 0.5)).ln();
-                Ok((if idf <= 0.0 { MIN_IDF } else { idf }, r.get(1)?))
+                Ok((global_idf(rows.n, hits.max(0) as u64), r.get(1)?))
             })
             .optional()?;
         lists.extend(found);
@@ -311,10 +306,6 @@ pub(crate) fn top_k(
     }
     Ok(Some(best))
 }
-
-/// FTS5's floor for an IDF: a term in half the rows or more gets this instead of a value
-/// of zero or less (`fts5Bm25GetData`).
-const MIN_IDF: f64 = 1e-6;
 
 /// Zeroes every slot the search touched, whatever stopped it.
 fn reset(scratch: &mut Scratch) {

@@ -90,12 +90,16 @@ fn varints(b: &[u8]) -> Vec<u64> {
     out
 }
 
-/// The IDF FTS5's `bm25()` uses for a phrase found in `n` of `rows` rows (clamped to 1e-6
-/// when the phrase is in half the rows or more).
+/// FTS5's floor for an IDF: a phrase in half the rows or more gets this instead of a value
+/// of zero or less (`fts5Bm25GetData` in `fts5_aux.c`).
+pub const BM25_MIN_IDF: f64 = 1e-6;
+
+/// The IDF FTS5's `bm25()` uses for a phrase found in `n` of `rows` rows (clamped to
+/// [`BM25_MIN_IDF`] when the phrase is in half the rows or more).
 pub fn global_idf(rows: u64, n: u64) -> f64 {
     let (rows, n) = (rows as f64, n as f64);
     let idf = ((rows - n + 0.5) / (n + 0.5)).ln();
-    if idf <= 0.0 { 1e-6 } else { idf }
+    if idf <= 0.0 { BM25_MIN_IDF } else { idf }
 }
 
 /// [`Index::search`]'s statement with the rowid.

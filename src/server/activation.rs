@@ -4,7 +4,7 @@
 //! on std, `rustix` and [`crate::fsutil`].
 //!
 //! This module holds the crate's only `unsafe` code: taking ownership of fd 3, and removing
-//! the `LISTEN_*` variables (unsafe since edition 2024), in [`take_passed_fd`].
+//! the `LISTEN_*` variables (unsafe since edition 2024), in `take_passed_fd`.
 
 use crate::fsutil;
 use anyhow::{Context, bail, ensure};
