@@ -243,6 +243,10 @@ impl Session {
     /// current value. Errors leave the known set as it was.
     fn absorb_changed_global_vault(&self) {
         use std::os::unix::fs::MetadataExt;
+        // Locked: nothing to refresh, and no stat(2) on every request.
+        if self.state().unlocked.is_none() {
+            return;
+        }
         let now = std::fs::metadata(self.inner.home.vault_path())
             .ok()
             .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()));

@@ -460,7 +460,29 @@ fn fast_search(
     let Some(tokens) = tokens else {
         return Ok(None);
     };
-    let tx = conn.unchecked_transaction()?;
+    // One read transaction for every statement below (prepared once, like the rest). It
+    // always ends here; the first error is the one reported.
+    if !conn.is_autocommit() {
+        conn.execute_batch("ROLLBACK")?;
+    }
+    conn.prepare_cached("BEGIN")?.execute([])?;
+    let result = fast_search_in_transaction(conn, fast, &tokens, full, limit);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    let ended = conn.prepare_cached(end).and_then(|mut s| s.execute([]));
+    match (result, ended) {
+        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+        (Ok(hits), Ok(_)) => Ok(hits),
+    }
+}
+
+/// The body of [`fast_search`], inside its read transaction.
+fn fast_search_in_transaction(
+    conn: &Connection,
+    fast: &mut Fast,
+    tokens: &[&str],
+    full: &str,
+    limit: usize,
+) -> rusqlite::Result<Option<Vec<Hit>>> {
     let Some(generation) = postings::generation(conn)? else {
         return Ok(None);
     };
@@ -471,13 +493,16 @@ fn fast_search(
         return Ok(None);
     };
     let w = BM25_WEIGHTS;
-    let Some(best) = postings::top_k(conn, rows, &mut fast.scratch, &tokens, w, limit)? else {
+    let Some(best) = postings::top_k(conn, rows, &mut fast.scratch, tokens, w, limit)? else {
         return Ok(None);
     };
     let mut row = conn.prepare_cached(ROW_SQL)?;
     let mut hits = Vec::with_capacity(best.len());
     for (rowid, score) in best {
-        let (mut hit, texts) = row.query_row([rowid], |r| {
+        // The snippet is cut where SQLite holds the row's text, without copying it.
+        let (mut hit, cut) = row.query_row([rowid], |r| {
+            let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
+            let cut = snippet::row_snippet(text(4)?, text(5)?, text(6)?, tokens);
             let hit = Hit {
                 path: r.get(0)?,
                 title: r.get(1)?,
@@ -487,10 +512,9 @@ fn fast_search(
                 score,
                 redacted: false,
             };
-            let texts: (String, String, String) = (r.get(4)?, r.get(5)?, r.get(6)?);
-            Ok((hit, texts))
+            Ok((hit, cut))
         })?;
-        let cut = match snippet::row_snippet(&texts.0, &texts.1, &texts.2, &tokens) {
+        let cut = match cut {
             Some(cut) => {
                 fast.cut_in_rust += 1;
                 cut
@@ -502,14 +526,20 @@ fn fast_search(
         hit.snippet = fold_whitespace(&cut);
         hits.push(hit);
     }
-    tx.commit()?;
     fast.answered += 1;
     Ok(Some(hits))
 }
 
 /// `s` with every run of whitespace (newlines included) made one space, trimmed.
 fn fold_whitespace(s: &str) -> String {
-    s.split_whitespace().collect::<Vec<_>>().join(" ")
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_whitespace() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
 }
 
 /// Runs [`SEARCH_SQL`] for one `MATCH` expression.

@@ -782,6 +782,25 @@ mod tests {
     }
 
     #[test]
+    fn a_transaction_left_open_does_not_wedge_the_index() {
+        let t = tempfile::tempdir().unwrap();
+        write_corpus(t.path(), 5, 13);
+        scrape(t.path()).unwrap();
+        let mut index = Index::open(t.path()).unwrap();
+        index
+            .conn
+            .execute_batch("BEGIN; SELECT count(*) FROM files;")
+            .unwrap();
+        assert!(!index.search("session", 10, None).unwrap().is_empty());
+        assert!(
+            index.conn.is_autocommit(),
+            "the search ended every transaction"
+        );
+        assert!(!index.search("index", 10, None).unwrap().is_empty());
+        assert_eq!(index.fast_searches(), 2);
+    }
+
+    #[test]
     fn queries_the_fast_path_cannot_take_still_work() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 20, 11);

@@ -249,16 +249,22 @@ impl<'t> Column<'t> {
         let bytes = text.as_bytes();
         let mut column = Column {
             text,
-            tokens: Vec::new(),
+            // Prose averages well over four bytes a token.
+            tokens: Vec::with_capacity(bytes.len() / 4 + 1),
             hits: Vec::new(),
             sentence_starts: Vec::new(),
         };
+        // Lengths of the terms, as bits: most words are ruled out without a compare.
+        let lengths = terms.iter().fold(0u128, |bits, t| {
+            bits | 1u128.checked_shl(t.len() as u32).unwrap_or(0)
+        });
+        let long_terms = terms.iter().any(|t| t.len() >= 128);
         let mut i = 0;
         while i < bytes.len() {
             let b = bytes[i];
-            if b.is_ascii_alphanumeric() {
+            if ALNUM[b as usize] {
                 let start = i;
-                while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+                while i < bytes.len() && ALNUM[bytes[i] as usize] {
                     i += 1;
                 }
                 let position = column.tokens.len();
@@ -266,9 +272,14 @@ impl<'t> Column<'t> {
                     column.sentence_starts.push(position);
                 }
                 let word = &bytes[start..i];
-                if let Some(phrase) = terms
-                    .iter()
-                    .position(|term| term.as_bytes().eq_ignore_ascii_case(word))
+                let maybe = match 1u128.checked_shl(word.len() as u32) {
+                    Some(bit) => lengths & bit != 0,
+                    None => long_terms,
+                };
+                if maybe
+                    && let Some(phrase) = terms
+                        .iter()
+                        .position(|term| term.as_bytes().eq_ignore_ascii_case(word))
                 {
                     column.hits.push((position, phrase));
                 }
@@ -393,6 +404,17 @@ impl<'t> Column<'t> {
 
 /// True when the token starting at byte `start` (not the first token) starts a sentence:
 /// skipping back over spaces, tabs, LFs and CRs passes at least one and stops at `.` or `:`.
+/// ASCII letters and digits, by byte: the token characters of `unicode61` below 0x80.
+const ALNUM: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = (b as u8).is_ascii_alphanumeric();
+        b += 1;
+    }
+    table
+};
+
 fn starts_sentence(bytes: &[u8], start: usize) -> bool {
     match bytes[..start]
         .iter()

@@ -86,9 +86,16 @@ pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
             }
         }
     }
-    private_keys(text, &mut out);
-    prefixed(text, &mut out);
-    high_entropy(text, &mut out);
+    // One pass finds the prefixed tokens and the high-entropy runs, and whether a private
+    // key block may start anywhere; findings keep the order of separate passes (keys,
+    // prefixed, entropy) before the stable sort.
+    let mut tokens = Vec::new();
+    let mut random = Vec::new();
+    if prefixed_and_entropy(text, &mut tokens, &mut random) {
+        private_keys(text, &mut out);
+    }
+    out.append(&mut tokens);
+    out.append(&mut random);
     out.sort_by_key(|f| (f.start, f.end));
     out
 }
@@ -358,64 +365,93 @@ const PREFIX_FIRST_BYTES: [bool; 256] = {
     table
 };
 
-fn prefixed(text: &[u8], out: &mut Vec<Finding>) {
-    // One pass over the text for every prefix. Per prefix, occurrences are taken left to
-    // right without overlap (`next`), as a search for that prefix alone would, and one inside
-    // a token already found (`sk-sk-sk-…`, `covered`) is part of it: linear in the text.
+/// The one pass of [`scan`] over `text`: tokens with a well-known prefix into `tokens`,
+/// high-entropy runs into `random`; true when `-----BEGIN ` occurs (a private key block may
+/// start there).
+///
+/// Prefixes: per prefix, occurrences are taken left to right without overlap (`next`), as a
+/// search for that prefix alone would, and one inside a token already found (`sk-sk-sk-…`,
+/// `covered`) is part of it: linear in the text. Runs: maximal runs of base64/URL-safe
+/// characters of at least [`MIN_ENTROPY_LEN`] that [`looks_random`].
+fn prefixed_and_entropy(text: &[u8], tokens: &mut Vec<Finding>, random: &mut Vec<Finding>) -> bool {
+    const BEGIN: &[u8] = b"-----BEGIN ";
     let mut next = [0usize; PREFIXES.len()];
     let mut covered = [0usize; PREFIXES.len()];
-    for (start, &first) in text.iter().enumerate() {
-        if !PREFIX_FIRST_BYTES[first as usize] {
+    let mut run_start: Option<usize> = None;
+    let mut begin = false;
+    for (at, &b) in text.iter().enumerate() {
+        if B64[b as usize] {
+            run_start.get_or_insert(at);
+        } else if let Some(start) = run_start.take() {
+            entropy_run(text, start, at, random);
+        }
+        if b == b'-' && !begin && text[at..].starts_with(BEGIN) {
+            begin = true;
+        }
+        if PREFIX_FIRST_BYTES[b as usize] {
+            prefix_at(text, at, &mut next, &mut covered, tokens);
+        }
+    }
+    if let Some(start) = run_start {
+        entropy_run(text, start, text.len(), random);
+    }
+    begin
+}
+
+/// The prefixes of [`PREFIXES`] that occur at `start`, as [`prefixed_and_entropy`] takes them.
+fn prefix_at(
+    text: &[u8],
+    start: usize,
+    next: &mut [usize; PREFIXES.len()],
+    covered: &mut [usize; PREFIXES.len()],
+    out: &mut Vec<Finding>,
+) {
+    let first = text[start];
+    for (k, &(prefix, body, min, kind)) in PREFIXES.iter().enumerate() {
+        // Every prefix has at least two bytes; the second one rules out most candidates
+        // (every `s` of the text for `sk-`) before a full compare.
+        if prefix[0] != first
+            || text.get(start + 1) != prefix.get(1)
+            || start < next[k]
+            || !text[start..].starts_with(prefix)
+        {
             continue;
         }
-        for (k, &(prefix, body, min, kind)) in PREFIXES.iter().enumerate() {
-            // Every prefix has at least two bytes; the second one rules out most candidates
-            // (every `s` of the text for `sk-`) before a full compare.
-            if prefix[0] != first
-                || text.get(start + 1) != prefix.get(1)
-                || start < next[k]
-                || !text[start..].starts_with(prefix)
-            {
-                continue;
-            }
-            next[k] = start + prefix.len();
-            if start < covered[k] {
-                continue;
-            }
-            if start > 0 && is_word(text[start - 1]) {
-                continue; // inside a longer word
-            }
-            let mut end = start + prefix.len();
-            while end < text.len() && body(text[end]) {
-                end += 1;
-            }
-            covered[k] = end;
-            if end - start - prefix.len() >= min {
-                out.push(pattern(kind, start, end));
-            }
+        next[k] = start + prefix.len();
+        if start < covered[k] {
+            continue;
+        }
+        if start > 0 && is_word(text[start - 1]) {
+            continue; // inside a longer word
+        }
+        let mut end = start + prefix.len();
+        while end < text.len() && body(text[end]) {
+            end += 1;
+        }
+        covered[k] = end;
+        if end - start - prefix.len() >= min {
+            out.push(pattern(kind, start, end));
         }
     }
 }
 
-fn is_b64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
-}
+/// Base64 and URL-safe base64 characters, by byte.
+const B64: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_');
+        b += 1;
+    }
+    table
+};
 
-fn high_entropy(text: &[u8], out: &mut Vec<Finding>) {
-    let mut i = 0;
-    while i < text.len() {
-        if !is_b64(text[i]) {
-            i += 1;
-            continue;
-        }
-        let start = i;
-        while i < text.len() && is_b64(text[i]) {
-            i += 1;
-        }
-        let run = &text[start..i];
-        if run.len() >= MIN_ENTROPY_LEN && looks_random(run) {
-            out.push(pattern("high-entropy", start, i));
-        }
+/// A finding for the run `text[start..end]` if it is long and random enough.
+fn entropy_run(text: &[u8], start: usize, end: usize, out: &mut Vec<Finding>) {
+    let run = &text[start..end];
+    if run.len() >= MIN_ENTROPY_LEN && looks_random(run) {
+        out.push(pattern("high-entropy", start, end));
     }
 }
 
