@@ -166,10 +166,11 @@ pub struct Index {
 /// State of [`Index::search`]'s fast path ([`postings`]).
 #[derive(Debug, Default)]
 struct Fast {
-    rows: Option<postings::Rows>,
-    scratch: postings::Scratch,
-    /// Searches answered by the fast path, and snippets it cut in Rust (tests check both).
+    rows: Option<std::sync::Arc<postings::Rows>>,
+    /// Searches answered by the fast path, those that pruned weak terms, and snippets it cut
+    /// in Rust (tests check all three).
     answered: u64,
+    pruned: u64,
     cut_in_rust: u64,
 }
 
@@ -296,7 +297,7 @@ impl Index {
         let full = query::join(&terms).ok_or(ScryError::EmptyQuery)?;
         let mut fast = std::mem::take(&mut self.fast);
         let result = self.with_deadline(deadline, |conn| {
-            if let Some(hits) = fast_search(conn, &mut fast, &terms, &full, limit)? {
+            if let Some(hits) = fast_search(conn, &self.path, &mut fast, &terms, &full, limit)? {
                 return Ok(hits);
             }
             let common = self.idf_free_terms(conn, &terms)?;
@@ -324,7 +325,7 @@ impl Index {
     /// How many searches skipped scoring every row of their weak terms.
     #[cfg(test)]
     pub(crate) fn pruned_searches(&self) -> u64 {
-        self.fast.scratch.pruned
+        self.fast.pruned
     }
 
     /// How many snippets the fast path cut in Rust (the others came from FTS5).
@@ -451,6 +452,7 @@ WHERE docs MATCH ?1 AND rowid = ?2";
 /// All statements run in one read transaction, so they see one committed state.
 fn fast_search(
     conn: &Connection,
+    path: &Path,
     fast: &mut Fast,
     terms: &[query::Term],
     full: &str,
@@ -466,7 +468,7 @@ fn fast_search(
         conn.execute_batch("ROLLBACK")?;
     }
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = fast_search_in_transaction(conn, fast, &tokens, full, limit);
+    let result = fast_search_in_transaction(conn, path, fast, &tokens, full, limit);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = conn.prepare_cached(end).and_then(|mut s| s.execute([]));
     match (result, ended) {
@@ -478,6 +480,7 @@ fn fast_search(
 /// The body of [`fast_search`], inside its read transaction.
 fn fast_search_in_transaction(
     conn: &Connection,
+    path: &Path,
     fast: &mut Fast,
     tokens: &[&str],
     full: &str,
@@ -486,16 +489,19 @@ fn fast_search_in_transaction(
     let Some(generation) = postings::generation(conn)? else {
         return Ok(None);
     };
-    if fast.rows.as_ref().map(postings::Rows::generation) != Some(generation) {
-        fast.rows = postings::load_rows(conn)?;
+    if fast.rows.as_ref().map(|r| r.generation()) != Some(generation) {
+        fast.rows = postings::shared_rows(conn, path, generation)?;
     }
-    let Some(rows) = fast.rows.as_ref() else {
+    let Some(rows) = fast.rows.as_deref() else {
         return Ok(None);
     };
     let w = BM25_WEIGHTS;
-    let Some(best) = postings::top_k(conn, rows, &mut fast.scratch, tokens, w, limit)? else {
+    let ranked =
+        postings::with_scratch(|scratch| postings::top_k(conn, rows, scratch, tokens, w, limit))?;
+    let Some((best, pruned)) = ranked else {
         return Ok(None);
     };
+    fast.pruned += u64::from(pruned);
     let mut row = conn.prepare_cached(ROW_SQL)?;
     let mut hits = Vec::with_capacity(best.len());
     for (rowid, score) in best {

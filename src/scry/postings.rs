@@ -27,7 +27,7 @@
 //! -- One row: the statistics and the ordinal → rowid map.
 //! CREATE TABLE postings_meta(
 //!   id INTEGER PRIMARY KEY CHECK (id = 1),
-//!   generation INTEGER NOT NULL, -- one more at each rebuild: names this state of the tables
+//!   generation INTEGER NOT NULL, -- new at each rebuild (wall clock ns): names this state
 //!   rows INTEGER NOT NULL,    -- rows in the FTS5 table: BM25's N
 //!   tokens INTEGER NOT NULL,  -- tokens in the FTS5 table, all columns: N · avgdl
 //!   map BLOB NOT NULL         -- per ordinal: rowid delta, then the row's length in tokens
@@ -40,6 +40,8 @@
 use super::shard::{BM25_B as B, BM25_K1 as K1, BM25_MIN_IDF as MIN_IDF, global_idf};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 /// The tables above.
 pub(crate) const CREATE: &str = "
@@ -50,6 +52,9 @@ CREATE TABLE postings_meta(id INTEGER PRIMARY KEY CHECK (id = 1),
   map BLOB NOT NULL);
 ";
 
+/// [`top_k`]'s answer: `(rowid, score)` best first, and whether weak terms were pruned.
+pub(crate) type Ranked = (Vec<(i64, f64)>, bool);
+
 /// One row holding a term: its rowid and the term's count in title, headings and body.
 type Posting = (i64, [u32; 3]);
 
@@ -57,11 +62,20 @@ type Posting = (i64, [u32; 3]);
 /// the scrape's transaction, after the rows changed). Reads every token instance once
 /// (~450,000 for a 3.4 MB corpus: tens of milliseconds).
 pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
-    let generation: i64 = conn.query_row(
-        "SELECT coalesce(max(generation), 0) + 1 FROM postings_meta",
+    // Unique across index files, not only within one: loaded row maps are shared by every
+    // connection of the process ([`shared_rows`]), and a file removed and scraped anew must
+    // not meet the map of its predecessor. The wall clock in nanoseconds, and always more
+    // than the last one of this file.
+    let last: i64 = conn.query_row(
+        "SELECT coalesce(max(generation), 0) FROM postings_meta",
         [],
         |r| r.get(0),
     )?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let generation = now.max(last.saturating_add(1));
     conn.execute_batch(
         "CREATE VIRTUAL TABLE IF NOT EXISTS temp.docs_instance
            USING fts5vocab(main, 'docs', 'instance');
@@ -227,20 +241,68 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
     }))
 }
 
+/// The row map of `index` (its file's path) at `generation`, shared by every connection of
+/// the process: loaded by the first search that needs it, so eight workers hold one copy
+/// (and the next search finds it in the CPU's caches, whichever worker runs it). `None`
+/// when the index has no postings.
+pub(crate) fn shared_rows(
+    conn: &Connection,
+    index: &Path,
+    generation: i64,
+) -> rusqlite::Result<Option<Arc<Rows>>> {
+    /// Row maps kept, one per index file (the daemon's project, and mother's).
+    const KEPT: usize = 16;
+    static MAPS: Mutex<Vec<(PathBuf, Arc<Rows>)>> = Mutex::new(Vec::new());
+    let found = {
+        let maps = MAPS.lock().unwrap_or_else(|e| e.into_inner());
+        maps.iter()
+            .find(|(p, r)| p == index && r.generation == generation)
+            .map(|(_, r)| Arc::clone(r))
+    };
+    if let Some(rows) = found {
+        return Ok(Some(rows));
+    }
+    let Some(rows) = load_rows(conn)? else {
+        return Ok(None);
+    };
+    let rows = Arc::new(rows);
+    let mut maps = MAPS.lock().unwrap_or_else(|e| e.into_inner());
+    maps.retain(|(p, _)| p != index);
+    if maps.len() >= KEPT {
+        maps.remove(0);
+    }
+    maps.push((index.to_path_buf(), Arc::clone(&rows)));
+    Ok(Some(rows))
+}
+
 /// Scratch space reused across searches: one score slot per ordinal.
 #[derive(Debug, Default)]
 pub(crate) struct Scratch {
     acc: Vec<f64>,
     touched: Vec<u32>,
-    /// Searches answered without scoring every row of their weak terms (tests check it).
-    pub(crate) pruned: u64,
+}
+
+/// Runs `f` with a [`Scratch`] from a process-wide stack: the one returned last, whose
+/// memory is the likeliest still in the CPU's caches (eight workers take turns; their own
+/// scratch would have gone cold).
+pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
+    static FREE: Mutex<Vec<Scratch>> = Mutex::new(Vec::new());
+    let mut scratch = FREE
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .pop()
+        .unwrap_or_default();
+    let out = f(&mut scratch);
+    FREE.lock().unwrap_or_else(|e| e.into_inner()).push(scratch);
+    out
 }
 
 /// The best `limit` rows for the query whose phrases are the single tokens `tokens` (in
 /// query order), as `(rowid, score)`, best first, ties by rowid: exactly FTS5's
 /// `ORDER BY bm25(docs, w…), rowid LIMIT limit` with `score = -bm25`. `weights` are the
 /// (title, headings, body) column weights. `Ok(None)` when the postings disagree with the
-/// row map (never after a committed scrape; the caller then asks FTS5).
+/// row map (never after a committed scrape; the caller then asks FTS5). The flag says
+/// whether the weak terms were pruned (see [`top_k_without_weak`]).
 pub(crate) fn top_k(
     conn: &Connection,
     rows: &Rows,
@@ -248,7 +310,7 @@ pub(crate) fn top_k(
     tokens: &[&str],
     weights: (f64, f64, f64),
     limit: usize,
-) -> rusqlite::Result<Option<Vec<(i64, f64)>>> {
+) -> rusqlite::Result<Option<Ranked>> {
     // Slots are zero between searches (each search zeroes those it touched), so only a new
     // row count costs a fill.
     let n_rows = rows.rowids.len();
@@ -273,10 +335,7 @@ pub(crate) fn top_k(
     let weak = lists.iter().filter(|(idf, _)| *idf == MIN_IDF).count();
     if weak > 0 && weak < lists.len() {
         match top_k_without_weak(rows, scratch, &lists, weights, limit) {
-            Pruned::Done(best) => {
-                scratch.pruned += 1;
-                return Ok(Some(best));
-            }
+            Pruned::Done(best) => return Ok(Some((best, true))),
             Pruned::Inconsistent => return Ok(None),
             Pruned::CannotPrune => {}
         }
@@ -304,7 +363,7 @@ pub(crate) fn top_k(
         best.insert(at, row);
         best.truncate(limit);
     }
-    Ok(Some(best))
+    Ok(Some((best, false)))
 }
 
 /// Zeroes every slot the search touched, whatever stopped it.
