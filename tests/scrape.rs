@@ -164,6 +164,13 @@ fn state_dir_is_private_and_git_ignored() {
         .permissions()
         .mode();
     assert_eq!(mode & 0o777, 0o700);
+    // The index and SQLite's files beside it are owner-only, whatever the umask.
+    for name in ["index.db", "index.db-wal", "index.db-shm"] {
+        if let Ok(md) = fs::metadata(state.join(name)) {
+            assert_eq!(md.permissions().mode() & 0o777, 0o600, "{name}");
+        }
+    }
+    assert!(state.join("index.db").exists());
     assert_eq!(
         fs::read_to_string(state.join(".gitignore")).expect("inner"),
         "# patina: the index is local; a shared project vault may be committed.\n*\n!.gitignore\n!vault.age\n!recipients.txt\n!secrets.toml\n"

@@ -79,6 +79,17 @@ CREATE VIRTUAL TABLE docs USING fts5(
 /// next open) and `synchronous = NORMAL` (in WAL mode a power loss may drop the last commit
 /// but never corrupts; a killed process loses nothing committed).
 pub(crate) fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
+    // A new index is created owner-only (0600), so its WAL and shared-memory files, which
+    // SQLite gives the database file's mode, are too: the index holds the project's text
+    // before any redaction. An existing file keeps its mode.
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path);
+    }
     let conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE
