@@ -32,6 +32,11 @@ pub enum SessionError {
     /// The TTL is 0 or past [`MAX_TTL`].
     #[error("the TTL must be between 1 second and {} hours", MAX_TTL.as_secs() / 3600)]
     BadTtl,
+    /// The TTL is not a number with an optional unit.
+    #[error(
+        "the TTL is not a duration: give a number of seconds, or a number with s, m or h (90, 10m, 2h)"
+    )]
+    TtlSyntax,
     /// The identity text does not parse.
     #[error("the identity is not usable: {0}")]
     BadIdentity(#[from] secrets::identity::ParseError),
@@ -408,7 +413,14 @@ pub fn parse_ttl(s: &str) -> Result<Duration, SessionError> {
         Some((i, 'h')) => (&s[..i], 3600),
         _ => (s, 1),
     };
-    let n: u64 = num.parse().map_err(|_| SessionError::BadTtl)?;
+    let n: u64 = match num.parse() {
+        Ok(n) => n,
+        // All digits but too large for a number: a duration, just far too long.
+        Err(_) if !num.is_empty() && num.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(SessionError::BadTtl);
+        }
+        Err(_) => return Err(SessionError::TtlSyntax),
+    };
     let secs = n.checked_mul(mult).ok_or(SessionError::BadTtl)?;
     let d = Duration::from_secs(secs);
     if d.is_zero() || d > MAX_TTL {
@@ -435,9 +447,20 @@ mod tests {
         assert_eq!(parse_ttl("10m").unwrap(), Duration::from_secs(600));
         assert_eq!(parse_ttl("90").unwrap(), Duration::from_secs(90));
         assert_eq!(parse_ttl("2h").unwrap(), Duration::from_secs(7200));
-        for bad in ["0", "13h", "", "m", "-5", "1d", "99999999999999999999h"] {
-            assert!(parse_ttl(bad).is_err(), "{bad}");
+        for bad in ["0", "13h", "99999999999999999999h", "99999999999999999999"] {
+            assert!(matches!(parse_ttl(bad), Err(SessionError::BadTtl)), "{bad}");
         }
+        for bad in ["", "m", "-5", "1d", "ten", "1.5h", "10 m"] {
+            assert!(
+                matches!(parse_ttl(bad), Err(SessionError::TtlSyntax)),
+                "{bad}"
+            );
+        }
+        assert!(
+            SessionError::TtlSyntax
+                .to_string()
+                .contains("not a duration")
+        );
     }
 
     #[test]

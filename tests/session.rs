@@ -277,6 +277,15 @@ fn values_and_identities_go_only_to_patina_never_to_curl_or_tcp() {
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
     let o = out(w.cmd(&["session", "unlock", "--ttl", "13h"]));
     assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(
+        show(&o).contains("between 1 second and 12 hours"),
+        "{}",
+        show(&o)
+    );
+    // Not a duration at all: says so, and how to write one.
+    let o = out(w.cmd(&["session", "unlock", "--ttl", "tenm"]));
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    assert!(show(&o).contains("not a duration"), "{}", show(&o));
     assert!(d.still_serving());
     seen.assert_clean(&d, &w.home());
 }

@@ -77,7 +77,10 @@ fn peer(p: &Principal) -> Option<u32> {
 
 fn error(e: &SessionError) -> Response {
     let status = match e {
-        SessionError::BadTtl | SessionError::BadIdentity(_) | SessionError::Vault(_) => 400,
+        SessionError::BadTtl
+        | SessionError::TtlSyntax
+        | SessionError::BadIdentity(_)
+        | SessionError::Vault(_) => 400,
         SessionError::Locked => 409,
     };
     Response::error(status, e.to_string())
