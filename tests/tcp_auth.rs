@@ -51,6 +51,13 @@ fn bearer_token_rules() {
         d.tcp("POST", "/shutdown", Some(&token), Some("{}")).status,
         403
     );
+    // With the wrong method too: no 405 and no `Allow` tells a TCP caller what a local
+    // route takes.
+    let r = d.tcp("GET", "/shutdown", Some(&token), None);
+    assert_eq!((r.status, r.header("allow")), (403, None));
+    // A route the caller may use still says 405 with `Allow`.
+    let r = d.tcp("GET", "/api/scry", Some(&token), None);
+    assert_eq!((r.status, r.header("allow")), (405, Some("POST")));
     assert!(d.still_serving());
 }
 

@@ -249,8 +249,9 @@ pub fn path_matches(route: &str, path: &str) -> bool {
 /// path (for the log line; `None` when nothing matched, so raw request targets never reach
 /// the log).
 ///
-/// 404 for an unknown path, 405 with `Allow` for a known path and another method, 401/403
-/// from [`authorize`], 500 if the handler panics (the daemon keeps serving).
+/// 404 for an unknown path, 405 with `Allow` for a known path and another method (401/403
+/// instead when the caller may use none of that path's routes), 401/403 from [`authorize`],
+/// 500 if the handler panics (the daemon keeps serving).
 pub fn dispatch(
     ctx: &Ctx,
     principal: &Principal,
@@ -272,6 +273,24 @@ pub fn dispatch(
         let path = routes()
             .find(|r| path_matches(r.path, &req.path))
             .map(|r| r.path);
+        // A caller allowed none of this path's routes learns nothing of its methods: it gets
+        // the access error it would get with the right method (`GET /shutdown` over TCP is
+        // 403, as `POST /shutdown` is).
+        let mut denied = None;
+        for r in routes().filter(|r| path_matches(r.path, &req.path)) {
+            match authorize(r.access, principal) {
+                Ok(()) => {
+                    denied = None;
+                    break;
+                }
+                Err(resp) => {
+                    denied.get_or_insert(resp);
+                }
+            }
+        }
+        if let Some(resp) = denied {
+            return (resp, path);
+        }
         return (
             Response::error(405, "method not allowed on this route")
                 .with_header("Allow", allowed.join(", ")),
