@@ -11,7 +11,7 @@
 //! for each hit every `gᵢ` ([`ShardHit::parts`]), so [`global_idf`] over summed statistics
 //! gives scores that are comparable across indexes.
 
-use super::{Hit, Index, ScryError, effective_limit, query};
+use super::{Hit, Index, ScryError, bm25_sql, effective_limit, query, snippet_sql};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -103,22 +103,21 @@ pub fn global_idf(rows: u64, n: u64) -> f64 {
 }
 
 /// [`Index::search`]'s statement with the rowid.
-const SHARD_SQL: &str = "
-SELECT rowid, path, doc_title, kind, line,
-       coalesce(nullif(snippet(docs, 6, '[', ']', '…', 14), ''),
-                snippet(docs, -1, '[', ']', '…', 14)),
-       bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0) AS score
-FROM docs
-WHERE docs MATCH ?1
-ORDER BY score, rowid
-LIMIT ?2";
+const SHARD_SQL: &str = concat!(
+    "SELECT rowid, path, doc_title, kind, line, ",
+    snippet_sql!(),
+    ", ",
+    bm25_sql!(),
+    " AS score FROM docs WHERE docs MATCH ?1 ORDER BY score, rowid LIMIT ?2"
+);
 
 /// One phrase's BM25 for the given rows (a JSON array of rowids). FTS5 computes the IDF over
 /// the whole index whatever rows are kept.
-const PART_SQL: &str = "
-SELECT rowid, bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0)
-FROM docs
-WHERE docs MATCH ?1 AND rowid IN (SELECT value FROM json_each(?2))";
+const PART_SQL: &str = concat!(
+    "SELECT rowid, ",
+    bm25_sql!(),
+    " FROM docs WHERE docs MATCH ?1 AND rowid IN (SELECT value FROM json_each(?2))"
+);
 
 impl Index {
     /// This index's [`Shard`] for `query`: at most `limit` hits (0 → default, clamped like
