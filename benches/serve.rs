@@ -465,6 +465,25 @@ fn main() {
         );
         return;
     }
+    if args.len() == 4 && args[1] == "__cold" {
+        // `serve __cold SOCKET N`: per query, the p50 of N cold requests (as the full run
+        // measures them), for profiling a running daemon by hand.
+        let n: usize = args[3].parse().unwrap();
+        let tag = std::process::id();
+        let mut buf = Vec::new();
+        for q in QUERIES {
+            let mut cold = Run::default();
+            for i in 0..n {
+                let req = scry_request(&format!("{q} zqx{tag}x{i}nowhere"));
+                let t0 = Instant::now();
+                if one(Path::new(&args[2]), &req, &mut buf) {
+                    cold.lat_us.push(t0.elapsed().as_micros() as u32);
+                }
+            }
+            println!("{q:<16} cold p50 {:.3} ms", cold.pct(0.5));
+        }
+        return;
+    }
     let t_all = Instant::now();
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     let arg: Option<PathBuf> = std::env::args()
