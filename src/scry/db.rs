@@ -46,9 +46,10 @@ use std::time::Duration;
 /// (inside its transaction) and refused by search until then. Bump it also when the way files
 /// are split, titled or kinded changes: a scrape never re-splits a file whose hash is
 /// unchanged, so only a version change brings old rows up to date.
-/// History: 1 = `files` + `docs`; 2 = adds the postings tables. Bump it when the postings
-/// encoding changes too: the `postings` module trusts the blobs it finds.
-pub const SCHEMA_VERSION: i64 = 2;
+/// History: 1 = `files` + `docs`; 2 = adds the postings tables; 3 = adds the long lists'
+/// heads and skip pointers. Bump it when the postings encoding changes too: the `postings`
+/// module trusts the blobs it finds.
+pub const SCHEMA_VERSION: i64 = 3;
 
 /// How long a connection waits for a lock held by another connection before failing with
 /// `SQLITE_BUSY`. Readers in WAL mode wait only during recovery or a checkpoint.

@@ -185,10 +185,11 @@ pub struct Index {
 #[derive(Debug, Default)]
 struct Fast {
     rows: Option<std::sync::Arc<postings::Rows>>,
-    /// Searches answered by the fast path, those that pruned weak terms, and snippets it cut
-    /// in Rust (tests check all three).
+    /// Searches answered by the fast path, those that pruned weak terms, those ranked from a
+    /// long list's head, and snippets it cut in Rust (tests check them).
     answered: u64,
     pruned: u64,
+    by_head: u64,
     cut_in_rust: u64,
 }
 
@@ -344,6 +345,12 @@ impl Index {
     #[cfg(test)]
     pub(crate) fn pruned_searches(&self) -> u64 {
         self.fast.pruned
+    }
+
+    /// How many searches were ranked from a long list's head.
+    #[cfg(test)]
+    pub(crate) fn head_searches(&self) -> u64 {
+        self.fast.by_head
     }
 
     /// How many snippets the fast path cut in Rust (the others came from FTS5).
@@ -518,10 +525,14 @@ fn fast_search_in_transaction(
     let w = BM25_WEIGHTS;
     let ranked =
         postings::with_scratch(|scratch| postings::top_k(conn, rows, scratch, tokens, w, limit))?;
-    let Some((best, pruned)) = ranked else {
+    let Some((best, ranking)) = ranked else {
         return Ok(None);
     };
-    fast.pruned += u64::from(pruned);
+    match ranking {
+        postings::Ranking::Full => {}
+        postings::Ranking::WithoutWeak => fast.pruned += 1,
+        postings::Ranking::ByHead => fast.by_head += 1,
+    }
     let mut row = conn.prepare_cached(ROW_SQL)?;
     let mut hits = Vec::with_capacity(best.len());
     for (rowid, score) in best {

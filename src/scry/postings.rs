@@ -21,9 +21,15 @@
 //! CREATE TABLE postings(
 //!   term TEXT PRIMARY KEY,    -- the token as FTS5 stores it (folded by unicode61)
 //!   rows INTEGER NOT NULL,    -- how many rows hold it: BM25's n(q)
-//!   data BLOB NOT NULL        -- per row, by row order, LEB128 varints: ordinal delta; body
-//! ) WITHOUT ROWID;            --   count << 2 | title? << 1 | headings?; title count if
+//!   data BLOB NOT NULL,       -- per row, by row order, LEB128 varints: ordinal delta; body
+//!                             --   count << 2 | title? << 1 | headings?; title count if
 //!                             --   title?; headings count if headings?
+//!   head BLOB,                -- lists of LONG_LIST rows or more (else NULL): the HEAD_ROWS
+//!                             --   postings with the highest BM25 part for this term alone,
+//!                             --   best first (ties by ordinal), each as in `data` but with
+//!                             --   the ordinal itself instead of a delta
+//!   skips BLOB                -- the same lists: every SKIP_EVERY-th posting's ordinal and
+//! ) WITHOUT ROWID;            --   byte offset in `data`, u32 little-endian pairs
 //! -- One row: the statistics and the ordinal → rowid map.
 //! CREATE TABLE postings_meta(
 //!   id INTEGER PRIMARY KEY CHECK (id = 1),
@@ -36,6 +42,10 @@
 //!
 //! Ordinals number the rows that hold at least one token, in rowid order, from 0, so a search
 //! accumulates scores in a dense array.
+//!
+//! A query with one long list and short others (`session unlock`: 3,693 rows and 6) is
+//! answered from the long list's head, with the skip pointers to look up its part in the
+//! few rows of the others ([`top_k_by_head`]), instead of decoding the whole list.
 
 use super::shard::{BM25_B as B, BM25_K1 as K1, BM25_MIN_IDF as MIN_IDF, global_idf};
 use rusqlite::{Connection, OptionalExtension};
@@ -45,15 +55,37 @@ use std::sync::{Arc, Mutex};
 
 /// The tables above.
 pub(crate) const CREATE: &str = "
-CREATE TABLE postings(term TEXT PRIMARY KEY, rows INTEGER NOT NULL, data BLOB NOT NULL)
-  WITHOUT ROWID;
+CREATE TABLE postings(term TEXT PRIMARY KEY, rows INTEGER NOT NULL, data BLOB NOT NULL,
+  head BLOB, skips BLOB) WITHOUT ROWID;
 CREATE TABLE postings_meta(id INTEGER PRIMARY KEY CHECK (id = 1),
   generation INTEGER NOT NULL, rows INTEGER NOT NULL, tokens INTEGER NOT NULL,
   map BLOB NOT NULL);
 ";
 
-/// [`top_k`]'s answer: `(rowid, score)` best first, and whether weak terms were pruned.
-pub(crate) type Ranked = (Vec<(i64, f64)>, bool);
+/// Lists of at least this many rows get a head and skip pointers (a shorter one costs little
+/// more to score whole).
+const LONG_LIST: usize = 128;
+
+/// Postings in a long list's head: enough for the top 10 of a query whose other words hold
+/// up to ~50 of the long list's best rows.
+const HEAD_ROWS: usize = 64;
+
+/// Postings between two skip pointers: a lookup decodes half this many on average.
+const SKIP_EVERY: usize = 32;
+
+/// How a search was ranked (tests count them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Ranking {
+    /// Every posting of every term scored.
+    Full,
+    /// The weak terms' rows left unscored ([`top_k_without_weak`]).
+    WithoutWeak,
+    /// A long list's head and skip pointers instead of its postings ([`top_k_by_head`]).
+    ByHead,
+}
+
+/// [`top_k`]'s answer: `(rowid, score)` best first, and how they were found.
+pub(crate) type Ranked = (Vec<(i64, f64)>, Ranking);
 
 /// One row holding a term: its rowid and the term's count in title, headings and body.
 type Posting = (i64, [u32; 3]);
@@ -126,12 +158,21 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
         .enumerate()
         .map(|(i, d)| (*d, i as u64))
         .collect();
+    let rows: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
+    let total: u64 = lens.values().map(|&l| u64::from(l)).sum();
+    // The lengths normalized as a search will see them (`load_rows`), to order the heads.
+    let avgdl = total as f64 / rows.max(1) as f64;
+    let norms: Vec<f64> = rowids.iter().map(|d| norm(lens[d], avgdl)).collect();
     let mut buf = Vec::new();
+    let mut head_buf = Vec::new();
+    let mut skips_buf = Vec::new();
     {
-        let mut insert =
-            conn.prepare("INSERT INTO postings(term, rows, data) VALUES (?1, ?2, ?3)")?;
+        let mut insert = conn.prepare(
+            "INSERT INTO postings(term, rows, data, head, skips) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
         for (term, list) in &terms {
             buf.clear();
+            skips_buf.clear();
             let mut prev = 0u64;
             let mut ords: Vec<(u64, [u32; 3])> =
                 list.iter().map(|(d, c)| (ordinal[d], *c)).collect();
@@ -139,33 +180,49 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
             if !ords.is_sorted_by_key(|o| o.0) {
                 ords.sort_unstable_by_key(|o| o.0);
             }
-            for (o, [title, headings, body]) in ords {
-                put_varint(&mut buf, o - prev);
-                prev = o;
-                put_varint(&mut buf, counts_word(title, headings, body));
-                for c in [title, headings] {
-                    if c > 0 {
-                        put_varint(&mut buf, u64::from(c));
-                    }
+            let long = ords.len() >= LONG_LIST;
+            for (i, &(o, counts)) in ords.iter().enumerate() {
+                if long && i % SKIP_EVERY == 0 {
+                    skips_buf.extend_from_slice(&u32_of(o).to_le_bytes());
+                    skips_buf.extend_from_slice(&u32_of(buf.len() as u64).to_le_bytes());
                 }
+                put_posting(&mut buf, o - prev, counts);
+                prev = o;
             }
-            insert.execute(rusqlite::params![term, list.len() as i64, buf])?;
+            let head = long.then(|| {
+                head_buf.clear();
+                // Best first by this term's part of the score (a constant IDF times `g`),
+                // ties by ordinal: the order of FTS5's ranking among rows holding only it.
+                let g = |&(o, c): &(u64, [u32; 3])| {
+                    let f = weighted(crate::scry::BM25_WEIGHTS, c.map(u64::from));
+                    (f * (K1 + 1.0)) / (f + norms[o as usize])
+                };
+                let better = |a: &(u64, [u32; 3]), b: &(u64, [u32; 3])| {
+                    g(b).total_cmp(&g(a)).then(a.0.cmp(&b.0))
+                };
+                let kept = HEAD_ROWS.min(ords.len());
+                ords.select_nth_unstable_by(kept - 1, better);
+                let best = &mut ords[..kept];
+                best.sort_unstable_by(better);
+                for &(o, counts) in best.iter() {
+                    put_posting(&mut head_buf, o, counts);
+                }
+                &head_buf[..]
+            });
+            let skips = long.then_some(&skips_buf[..]);
+            insert.execute(rusqlite::params![term, list.len() as i64, buf, head, skips])?;
         }
     }
     buf.clear();
     let mut prev = 0i64;
-    let mut tokens = 0u64;
     for d in &rowids {
         put_varint(&mut buf, (d - prev) as u64);
         prev = *d;
-        let len = lens[d];
-        tokens += u64::from(len);
-        put_varint(&mut buf, u64::from(len));
+        put_varint(&mut buf, u64::from(lens[d]));
     }
-    let rows: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
     conn.execute(
         "INSERT INTO postings_meta(id, generation, rows, tokens, map) VALUES (1, ?1, ?2, ?3, ?4)",
-        rusqlite::params![generation, rows, tokens as i64, buf],
+        rusqlite::params![generation, rows, total as i64, buf],
     )?;
     Ok(())
 }
@@ -184,6 +241,18 @@ pub(crate) struct Rows {
     /// the row's length in tokens (all columns), computed once per load with the operations
     /// in FTS5's order, so the value is the one `fts5Bm25Function` computes per row.
     norms: Vec<f64>,
+}
+
+/// BM25's length normalization of a row of `len` tokens, `k1 · (1 − b + b · len / avgdl)`,
+/// with the operations in `fts5Bm25Function`'s order, so the value is the one it computes.
+fn norm(len: u32, avgdl: f64) -> f64 {
+    K1 * (1.0 - B + B * f64::from(len) / avgdl)
+}
+
+/// `u64` → `u32` for an ordinal or a byte offset in a list (both are far below 2³²: a list
+/// that large could not be a blob).
+fn u32_of(v: u64) -> u32 {
+    u32::try_from(v).unwrap_or(u32::MAX)
 }
 
 /// The generation of the postings in the current snapshot; `None` when there are none.
@@ -229,10 +298,7 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
         lens.push(u32::try_from(len).unwrap_or(u32::MAX));
     }
     let avgdl = tokens as f64 / n as f64;
-    let norms = lens
-        .iter()
-        .map(|&d| K1 * (1.0 - B + B * f64::from(d) / avgdl))
-        .collect();
+    let norms = lens.iter().map(|&d| norm(d, avgdl)).collect();
     Ok(Some(Rows {
         generation,
         n: n as u64,
@@ -321,27 +387,42 @@ pub(crate) fn top_k(
     scratch.touched.clear();
     // Each term's postings and IDF (as fts5Bm25GetData computes it, clamped the same way),
     // in query order; terms the index lacks add nothing to any score.
-    let mut get = conn.prepare_cached("SELECT rows, data FROM postings WHERE term = ?1")?;
-    let mut lists: Vec<(f64, Vec<u8>)> = Vec::with_capacity(tokens.len());
+    let mut get =
+        conn.prepare_cached("SELECT rows, data, head, skips FROM postings WHERE term = ?1")?;
+    let mut lists: Vec<List> = Vec::with_capacity(tokens.len());
     for token in tokens {
         let found = get
             .query_row([token], |r| {
-                let hits: i64 = r.get(0)?;
-                Ok((global_idf(rows.n, hits.max(0) as u64), r.get(1)?))
+                let hits = r.get::<_, i64>(0)?.max(0) as u64;
+                Ok(List {
+                    idf: global_idf(rows.n, hits),
+                    rows: hits,
+                    data: r.get(1)?,
+                    head: r.get(2)?,
+                    skips: r.get(3)?,
+                })
             })
             .optional()?;
         lists.extend(found);
     }
-    let weak = lists.iter().filter(|(idf, _)| *idf == MIN_IDF).count();
+    // The heads are ordered with the search's weights.
+    if weights == crate::scry::BM25_WEIGHTS {
+        match top_k_by_head(rows, &lists, limit) {
+            Pruned::Done(best) => return Ok(Some((best, Ranking::ByHead))),
+            Pruned::Inconsistent => return Ok(None),
+            Pruned::CannotPrune => {}
+        }
+    }
+    let weak = lists.iter().filter(|l| l.idf == MIN_IDF).count();
     if weak > 0 && weak < lists.len() {
         match top_k_without_weak(rows, scratch, &lists, weights, limit) {
-            Pruned::Done(best) => return Ok(Some((best, true))),
+            Pruned::Done(best) => return Ok(Some((best, Ranking::WithoutWeak))),
             Pruned::Inconsistent => return Ok(None),
             Pruned::CannotPrune => {}
         }
     }
     scratch.touched.clear();
-    for (idf, data) in &lists {
+    for List { idf, data, .. } in &lists {
         if !score_term(data, *idf, rows, scratch, weights) {
             reset(scratch);
             return Ok(None);
@@ -363,7 +444,20 @@ pub(crate) fn top_k(
         best.insert(at, row);
         best.truncate(limit);
     }
-    Ok(Some((best, false)))
+    Ok(Some((best, Ranking::Full)))
+}
+
+/// One query term's postings, as read from the `postings` table.
+struct List {
+    /// BM25's IDF of the term, as `fts5Bm25GetData` computes it (clamped).
+    idf: f64,
+    /// Rows holding the term.
+    rows: u64,
+    /// The postings (`postings.data`).
+    data: Vec<u8>,
+    /// For a long list: the head and the skip pointers.
+    head: Option<Vec<u8>>,
+    skips: Option<Vec<u8>>,
 }
 
 /// Zeroes every slot the search touched, whatever stopped it.
@@ -400,13 +494,13 @@ enum Pruned {
 fn top_k_without_weak(
     rows: &Rows,
     scratch: &mut Scratch,
-    lists: &[(f64, Vec<u8>)],
+    lists: &[List],
     weights: (f64, f64, f64),
     limit: usize,
 ) -> Pruned {
     scratch.touched.clear();
     let mut weak = 0usize;
-    for (idf, data) in lists {
+    for List { idf, data, .. } in lists {
         if *idf == MIN_IDF {
             weak += 1;
         } else if !score_term(data, *idf, rows, scratch, weights) {
@@ -444,11 +538,11 @@ fn top_k_without_weak(
     }
     let mut exact = vec![0.0f64; members.len()];
     let mut consistent = true;
-    for (idf, data) in lists {
+    for List { idf, data, .. } in lists {
         consistent &= for_each_posting(data, rows, weights, |ord, f, norm| {
             let slot = scratch.acc[ord];
             if slot < 0.0 {
-                exact[(-slot) as usize - 1] += idf * ((f * (K1 + 1.0)) / (f + norm));
+                exact[(-slot) as usize - 1] += part(*idf, f, norm);
             }
         });
         if !consistent {
@@ -496,7 +590,7 @@ fn score_term(
             touched.push(ord as u32);
         }
         // Phrases are added in query order, as fts5Bm25Function sums them.
-        *slot += idf * ((f * (K1 + 1.0)) / (f + norm));
+        *slot += part(idf, f, norm);
     })
 }
 
@@ -512,36 +606,214 @@ fn for_each_posting(
     let mut at = 0;
     let mut ord = 0u64;
     while at < data.len() {
-        let (Some(delta), Some(word)) = (get_varint(data, &mut at), get_varint(data, &mut at))
-        else {
+        let Some((delta, counts)) = read_posting(data, &mut at) else {
             return false;
         };
-        let (mut t, mut h) = (0, 0);
-        if word & 3 != 0 {
-            let (Some(tc), Some(hc)) = (
-                if word & 2 != 0 {
-                    get_varint(data, &mut at)
-                } else {
-                    Some(0)
-                },
-                if word & 1 != 0 {
-                    get_varint(data, &mut at)
-                } else {
-                    Some(0)
-                },
-            ) else {
-                return false;
-            };
-            (t, h) = (tc, hc);
-        }
         ord += delta;
         let Some(&norm) = rows.norms.get(ord as usize) else {
             return false;
         };
-        let f = weights.0 * t as f64 + weights.1 * h as f64 + weights.2 * (word >> 2) as f64;
-        visit(ord as usize, f, norm);
+        visit(ord as usize, weighted(weights, counts), norm);
     }
     true
+}
+
+/// Appends one posting: `first` (an ordinal delta in a list, the ordinal in a head), then the
+/// counts (title, headings, body) as the module docs give them.
+fn put_posting(out: &mut Vec<u8>, first: u64, [title, headings, body]: [u32; 3]) {
+    put_varint(out, first);
+    put_varint(out, counts_word(title, headings, body));
+    for c in [title, headings] {
+        if c > 0 {
+            put_varint(out, u64::from(c));
+        }
+    }
+}
+
+/// Reads the posting at `*at` that [`put_posting`] wrote, advancing `*at`: its first varint
+/// and its counts (title, headings, body). `None` when truncated or overlong.
+#[inline(always)]
+fn read_posting(data: &[u8], at: &mut usize) -> Option<(u64, [u64; 3])> {
+    let first = get_varint(data, at)?;
+    let word = get_varint(data, at)?;
+    let title = if word & 2 != 0 {
+        get_varint(data, at)?
+    } else {
+        0
+    };
+    let headings = if word & 1 != 0 {
+        get_varint(data, at)?
+    } else {
+        0
+    };
+    Some((first, [title, headings, word >> 2]))
+}
+
+/// FTS5's `aFreq` for a row: the column weights times the term's counts there, summed
+/// (exact: small integers).
+#[inline(always)]
+fn weighted(weights: (f64, f64, f64), [t, h, b]: [u64; 3]) -> f64 {
+    weights.0 * t as f64 + weights.1 * h as f64 + weights.2 * b as f64
+}
+
+/// One term's part of a row's score, `idf · f·(k1+1) / (f + norm)`, as `fts5Bm25Function`
+/// computes it.
+#[inline(always)]
+fn part(idf: f64, f: f64, norm: f64) -> f64 {
+    idf * ((f * (K1 + 1.0)) / (f + norm))
+}
+
+/// The counts of the row `ord` in the long list `data`, found through its skip pointers
+/// `skips` (see the module docs) by decoding at most [`SKIP_EVERY`] postings: `Ok(None)` when
+/// the row does not hold the term, `Err(())` when a blob is malformed.
+fn find_posting(data: &[u8], skips: &[u8], ord: u64) -> Result<Option<[u64; 3]>, ()> {
+    let pointers = skips.len() / 8;
+    if !skips.len().is_multiple_of(8) {
+        return Err(());
+    }
+    let pointer = |i: usize| {
+        let p = &skips[i * 8..i * 8 + 8];
+        let word = |b: &[u8]| u64::from(u32::from_le_bytes([b[0], b[1], b[2], b[3]]));
+        (word(&p[..4]), word(&p[4..]) as usize)
+    };
+    // The last block starting at or before `ord` (a binary search over the pointers).
+    let (mut lo, mut hi) = (0, pointers);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if pointer(mid).0 <= ord {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    let Some(i) = lo.checked_sub(1) else {
+        return Ok(None);
+    };
+    let (mut current, mut at) = pointer(i);
+    let first = read_posting(data, &mut at).ok_or(())?;
+    let mut counts = first.1;
+    while current < ord {
+        if at >= data.len() {
+            return Ok(None);
+        }
+        let (delta, next) = read_posting(data, &mut at).ok_or(())?;
+        if delta == 0 {
+            return Err(());
+        }
+        current += delta;
+        counts = next;
+    }
+    Ok((current == ord).then_some(counts))
+}
+
+/// The top `limit` of a query with one long list (`big`, with a head) and others whose rows
+/// are few against it (`session unlock`: 3,693 and 6), without decoding the long list.
+/// Exact, in the manner of the threshold algorithm (Fagin, Lotem & Naor, 2001) with the
+/// single list ordered by score that the head is:
+///
+/// 1. `O`, the rows of the other lists, are few: each gets its exact score, every term in
+///    query order (the long list's part through [`find_posting`]).
+/// 2. Any other row holds only the long term, so its score is that term's part alone, and
+///    the head lists the best of those parts first. Walking the head (skipping rows of `O`),
+///    once `limit` rows are taken, `θ` = the last one's score: rows tied at `θ` are taken
+///    too, and the first row scoring below `θ` ends the walk, since every row after it, and
+///    every row missing from the head, scores no more than it.
+/// 3. The best `limit` of both sets, by score then rowid.
+///
+/// [`Pruned::CannotPrune`] when no list qualifies or the head runs out first.
+fn top_k_by_head(rows: &Rows, lists: &[List], limit: usize) -> Pruned {
+    let Some((big, long)) = lists
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.head.is_some() && l.skips.is_some())
+        .max_by_key(|(_, l)| l.rows)
+    else {
+        return Pruned::CannotPrune;
+    };
+    let others: u64 = lists.iter().map(|l| l.rows).sum::<u64>() - long.rows;
+    if others.saturating_mul(4) > long.rows || limit == 0 {
+        return Pruned::CannotPrune;
+    }
+    let (Some(head), Some(skips)) = (long.head.as_deref(), long.skips.as_deref()) else {
+        return Pruned::CannotPrune;
+    };
+    // 1. The rows of the other lists, with their exact scores.
+    let mut few: Vec<u64> = Vec::with_capacity(others as usize);
+    for (i, list) in lists.iter().enumerate() {
+        if i != big
+            && !for_each_posting(&list.data, rows, crate::scry::BM25_WEIGHTS, |o, _, _| {
+                few.push(o as u64);
+            })
+        {
+            return Pruned::Inconsistent;
+        }
+    }
+    few.sort_unstable();
+    few.dedup();
+    let mut exact = vec![0.0f64; few.len()];
+    for (i, list) in lists.iter().enumerate() {
+        if i == big {
+            for (slot, &o) in exact.iter_mut().zip(&few) {
+                match find_posting(&list.data, skips, o) {
+                    Ok(Some(counts)) => {
+                        let f = weighted(crate::scry::BM25_WEIGHTS, counts);
+                        *slot += part(list.idf, f, rows.norms[o as usize]);
+                    }
+                    Ok(None) => {}
+                    Err(()) => return Pruned::Inconsistent,
+                }
+            }
+        } else if !for_each_posting(&list.data, rows, crate::scry::BM25_WEIGHTS, |o, f, norm| {
+            if let Ok(k) = few.binary_search(&(o as u64)) {
+                exact[k] += part(list.idf, f, norm);
+            }
+        }) {
+            return Pruned::Inconsistent;
+        }
+    }
+    // 2. The rows holding only the long term, best first, from its head.
+    let mut best: Vec<(i64, f64)> = Vec::with_capacity(few.len() + limit + 1);
+    let mut taken = 0usize;
+    let mut theta = f64::INFINITY;
+    let mut previous = f64::INFINITY;
+    let mut at = 0;
+    let mut ended = false;
+    while at < head.len() {
+        let Some((o, counts)) = read_posting(head, &mut at) else {
+            return Pruned::Inconsistent;
+        };
+        let Some(&norm) = rows.norms.get(o as usize) else {
+            return Pruned::Inconsistent;
+        };
+        let score = part(long.idf, weighted(crate::scry::BM25_WEIGHTS, counts), norm);
+        if score > previous {
+            return Pruned::Inconsistent; // not ordered: not a head this code wrote
+        }
+        previous = score;
+        if taken >= limit && score < theta {
+            ended = true;
+            break;
+        }
+        if few.binary_search(&o).is_err() {
+            best.push((rows.rowids[o as usize], score));
+            taken += 1;
+            if taken == limit {
+                theta = score;
+            }
+        }
+    }
+    if !ended {
+        return Pruned::CannotPrune;
+    }
+    // 3. Both sets, ranked.
+    best.extend(
+        few.iter()
+            .zip(exact)
+            .map(|(&o, score)| (rows.rowids[o as usize], score)),
+    );
+    best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+    best.truncate(limit);
+    Pruned::Done(best)
 }
 
 /// Appends `v` as an LEB128 varint (7 bits a byte, low first).
@@ -802,8 +1074,127 @@ mod tests {
             }
         }
         assert_eq!(index.fast_searches(), 54);
-        let pruned = index.pruned_searches();
-        assert!(pruned >= 20, "only {pruned} searches pruned");
+        // Queries of one rare word and the all-rows word are ranked from the latter's head.
+        let (pruned, by_head) = (index.pruned_searches(), index.head_searches());
+        assert!(pruned >= 10, "only {pruned} searches pruned");
+        assert!(pruned + by_head >= 20, "{pruned} pruned, {by_head} by head");
+    }
+
+    #[test]
+    fn ranking_from_a_long_lists_head_gives_fts5s_exact_top_k() {
+        // "omega" is in nearly every row, with counts 1–4 in the body and sometimes in a
+        // title or heading, and row lengths vary; "kappa" and "lambda" are in a few rows.
+        // Groups of identical files tie exactly at several levels, inside and across the
+        // head's boundary.
+        let t = tempfile::tempdir().unwrap();
+        let mut rng = Rng(5);
+        for f in 0..150u32 {
+            let mut doc = String::new();
+            if f.is_multiple_of(7) {
+                doc.push_str("---\ntitle: omega notes\n---\n");
+            }
+            for s in 0..3 {
+                let heading = if rng.next().is_multiple_of(9) {
+                    "omega"
+                } else {
+                    "part"
+                };
+                doc.push_str(&format!("# {heading} {s}\n"));
+                for _ in 0..(1 + rng.next() % 4) {
+                    doc.push_str("omega ");
+                }
+                for _ in 0..(rng.next() % 30) {
+                    doc.push_str(match rng.next() % 100 {
+                        0 => "kappa ",
+                        1..=4 => "lambda ",
+                        _ => "filler ",
+                    });
+                }
+                doc.push('\n');
+            }
+            std::fs::write(t.path().join(format!("p{f:03}.md")), doc).unwrap();
+        }
+        for (group, (copies, text)) in [
+            (70, "omega omega omega"),
+            (20, "omega omega omega omega omega omega"),
+            (5, "omega lambda"),
+        ]
+        .iter()
+        .enumerate()
+        {
+            for c in 0..*copies {
+                let name = t.path().join(format!("t{group}-{c:03}.md"));
+                std::fs::write(name, format!("# same\n{text}\n")).unwrap();
+            }
+        }
+        scrape(t.path()).unwrap();
+        let mut index = Index::open(t.path()).unwrap();
+        let queries = [
+            "omega",
+            "omega kappa",
+            "kappa omega",
+            "lambda omega kappa",
+            "omega nowhere",
+            "nowhere omega lambda",
+            "omega omega",
+            "kappa",
+        ];
+        for q in queries {
+            for limit in [1, 2, 3, 5, 10, 20, 25, 50, 64, 65, 1000] {
+                let fast = index.search(q, limit, None).unwrap();
+                assert_eq!(
+                    fast,
+                    index.search_fts5(q, limit).unwrap(),
+                    "{q:?} limit {limit}"
+                );
+            }
+        }
+        assert_eq!(index.fast_searches(), 88);
+        let by_head = index.head_searches();
+        eprintln!("{by_head} of 88 searches ranked from the head");
+        assert!(by_head >= 25, "only {by_head} searches used a head");
+        assert!(by_head <= 60, "{by_head}: the head ran out at no limit");
+    }
+
+    #[test]
+    fn a_long_lists_skip_pointers_find_every_row() {
+        let t = tempfile::tempdir().unwrap();
+        write_corpus(t.path(), 80, 21);
+        scrape(t.path()).unwrap();
+        let index = Index::open(t.path()).unwrap();
+        let rows = load_rows(&index.conn).unwrap().unwrap();
+        let mut long = 0;
+        let mut stmt = index
+            .conn
+            .prepare("SELECT data, skips FROM postings WHERE skips IS NOT NULL")
+            .unwrap();
+        let mut q = stmt.query([]).unwrap();
+        while let Some(r) = q.next().unwrap() {
+            let (data, skips): (Vec<u8>, Vec<u8>) = (r.get(0).unwrap(), r.get(1).unwrap());
+            let mut all = Vec::new();
+            let mut at = 0;
+            let mut ord = 0;
+            while at < data.len() {
+                let (delta, counts) = read_posting(&data, &mut at).unwrap();
+                ord += delta;
+                all.push((ord, counts));
+            }
+            assert!(all.len() >= LONG_LIST);
+            let mut held = all.iter().peekable();
+            for o in 0..rows.rowids.len() as u64 + 2 {
+                let expected = match held.peek() {
+                    Some(&&(h, counts)) if h == o => {
+                        held.next();
+                        Some(counts)
+                    }
+                    _ => None,
+                };
+                assert_eq!(find_posting(&data, &skips, o), Ok(expected), "ordinal {o}");
+            }
+            long += 1;
+        }
+        assert!(long >= 3, "only {long} long lists");
+        assert_eq!(find_posting(b"\x01\x04", b"\x00\x00\x00", 1), Err(()));
     }
 
     #[test]
