@@ -155,34 +155,41 @@ fn search_cached(
 }
 
 /// The remembered answer to (`query`, `limit`) if the index is unchanged since, else a
-/// search (remembered when small).
+/// search (remembered when small). The version check and the search share one read
+/// transaction, so a result is remembered under the version it was found at.
 fn lookup_or_search(
     entry: &mut Cached,
     query: &str,
     limit: usize,
     deadline: Instant,
 ) -> Result<Vec<crate::scry::Hit>, ScryError> {
-    let version = entry.index.data_version()?;
-    if version != entry.version {
-        entry.results.clear();
-        entry.version = version;
-    }
-    if let Some(i) = entry
-        .results
-        .iter()
-        .position(|(q, l, _)| *l == limit && q == query)
-    {
-        let hit = entry.results.remove(i);
-        let hits = hit.2.clone();
-        entry.results.push(hit);
-        return Ok(hits);
-    }
-    let hits = entry.index.search(query, limit, Some(deadline))?;
-    if hits.len() <= CACHED_MAX_HITS && query.len() <= 1024 {
-        if entry.results.len() >= CACHED_RESULTS {
-            entry.results.remove(0);
+    let Cached {
+        index,
+        version: remembered,
+        results,
+    } = entry;
+    index.in_snapshot(|index| {
+        let version = index.data_version()?;
+        if version != *remembered {
+            results.clear();
+            *remembered = version;
         }
-        entry.results.push((query.to_string(), limit, hits.clone()));
-    }
-    Ok(hits)
+        if let Some(i) = results
+            .iter()
+            .position(|(q, l, _)| *l == limit && q == query)
+        {
+            let hit = results.remove(i);
+            let hits = hit.2.clone();
+            results.push(hit);
+            return Ok(hits);
+        }
+        let hits = index.search(query, limit, Some(deadline))?;
+        if hits.len() <= CACHED_MAX_HITS && query.len() <= 1024 {
+            if results.len() >= CACHED_RESULTS {
+                results.remove(0);
+            }
+            results.push((query.to_string(), limit, hits.clone()));
+        }
+        Ok(hits)
+    })
 }

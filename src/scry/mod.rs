@@ -179,6 +179,8 @@ pub struct Index {
     row_count: Cell<Option<(i64, i64)>>,
     /// The fast path's row map (loaded once per postings generation) and scratch space.
     fast: Fast,
+    /// Inside [`Index::in_snapshot`]: searches run in its read transaction.
+    in_snapshot: bool,
 }
 
 /// State of [`Index::search`]'s fast path ([`postings`]).
@@ -259,6 +261,7 @@ impl Index {
             epoch,
             row_count: Cell::new(None),
             fast: Fast::default(),
+            in_snapshot: false,
         })
     }
 
@@ -281,6 +284,36 @@ impl Index {
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
             .map_err(|e| index_error(&self.path, &e))
+    }
+
+    /// Runs `f` on this index inside one read transaction (`BEGIN` … `COMMIT`), so every
+    /// [`Index::data_version`] and [`Index::search`] in it sees the same committed state of
+    /// the index, whatever a scrape commits meanwhile (SQLite's snapshot isolation in WAL
+    /// mode: <https://sqlite.org/isolation.html>), and the whole costs one read lock on the
+    /// index instead of one per statement. A transaction left open on the connection is
+    /// rolled back first. Errors: `f`'s, else [`ScryError::Index`] when the transaction
+    /// cannot begin or end.
+    pub fn in_snapshot<T>(
+        &mut self,
+        f: impl FnOnce(&mut Index) -> Result<T, ScryError>,
+    ) -> Result<T, ScryError> {
+        let statement = |conn: &Connection, sql: &str| {
+            conn.prepare_cached(sql)
+                .and_then(|mut s| s.execute([]).map(drop))
+        };
+        if !self.conn.is_autocommit() {
+            statement(&self.conn, "ROLLBACK").map_err(|e| index_error(&self.path, &e))?;
+        }
+        statement(&self.conn, "BEGIN").map_err(|e| index_error(&self.path, &e))?;
+        self.in_snapshot = true;
+        let result = f(self);
+        self.in_snapshot = false;
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = statement(&self.conn, end).map_err(|e| index_error(&self.path, &e));
+        match (result, ended) {
+            (Err(e), _) | (Ok(_), Err(e)) => Err(e),
+            (Ok(out), Ok(())) => Ok(out),
+        }
     }
 
     /// Searches with BM25 ([`BM25_WEIGHTS`]), returning at most `limit` hits, best first.
@@ -315,8 +348,12 @@ impl Index {
         let terms = query::terms(query);
         let full = query::join(&terms).ok_or(ScryError::EmptyQuery)?;
         let mut fast = std::mem::take(&mut self.fast);
+        let own_transaction = !self.in_snapshot;
         let result = self.with_deadline(deadline, |conn| {
-            if let Some(hits) = fast_search(conn, &self.path, &mut fast, &terms, &full, limit)? {
+            let path = &self.path;
+            if let Some(hits) =
+                fast_search(conn, path, &mut fast, &terms, &full, limit, own_transaction)?
+            {
                 return Ok(hits);
             }
             let common = self.idf_free_terms(conn, &terms)?;
@@ -476,7 +513,8 @@ const ROW_SNIPPET_SQL: &str = concat!(
 /// ([`snippet::row_snippet`]), or in FTS5 for a row whose text it cannot tokenize exactly.
 /// `Ok(None)` when the path does not apply (a term that is not a plain token, an index
 /// without postings, postings that disagree with their row map): the caller asks FTS5.
-/// All statements run in one read transaction, so they see one committed state.
+/// All statements run in one read transaction, so they see one committed state: their own
+/// when `own_transaction`, else the caller's ([`Index::in_snapshot`]).
 fn fast_search(
     conn: &Connection,
     path: &Path,
@@ -484,11 +522,15 @@ fn fast_search(
     terms: &[query::Term],
     full: &str,
     limit: usize,
+    own_transaction: bool,
 ) -> rusqlite::Result<Option<Vec<Hit>>> {
     let tokens: Option<Vec<&str>> = terms.iter().map(|t| t.token.as_deref()).collect();
     let Some(tokens) = tokens else {
         return Ok(None);
     };
+    if !own_transaction {
+        return fast_search_in_transaction(conn, path, fast, &tokens, full, limit);
+    }
     // One read transaction for every statement below (prepared once, like the rest). It
     // always ends here; the first error is the one reported.
     if !conn.is_autocommit() {
@@ -687,6 +729,33 @@ mod tests {
         .unwrap();
         scrape(t.path()).unwrap();
         t
+    }
+
+    #[test]
+    fn a_snapshot_sees_one_committed_state_while_a_scrape_commits() {
+        let t = indexed_project();
+        let mut idx = Index::open(t.path()).unwrap();
+        let (before, inside, version_kept) = idx
+            .in_snapshot(|idx| {
+                let version = idx.data_version()?;
+                let before = idx.search("time", 10, None)?;
+                // A scrape commits a new note while the snapshot is open.
+                std::fs::write(t.path().join("more.md"), "# More\nmore time to stop\n").unwrap();
+                assert_eq!(scrape(t.path()).unwrap().changed, 1);
+                let inside = idx.search("time", 10, None)?;
+                Ok((before, inside, idx.data_version()? == version))
+            })
+            .unwrap();
+        assert_eq!(before.len(), 1);
+        assert_eq!(inside, before, "the snapshot did not move");
+        assert!(version_kept);
+        assert!(idx.conn.is_autocommit(), "the snapshot ended");
+        assert_eq!(idx.search("time", 10, None).unwrap().len(), 2);
+        // An error inside ends the transaction too, and is the one returned.
+        let err = idx.in_snapshot(|idx| idx.search("   ", 10, None));
+        assert!(matches!(err, Err(ScryError::EmptyQuery)));
+        assert!(idx.conn.is_autocommit());
+        assert_eq!(idx.fast_searches(), 3);
     }
 
     #[test]
