@@ -181,6 +181,8 @@ pub struct Index {
     fast: Fast,
     /// Inside [`Index::in_snapshot`]: searches run in its read transaction.
     in_snapshot: bool,
+    /// The `PRAGMA data_version` read inside the current snapshot, if any.
+    snapshot_version: Cell<Option<i64>>,
 }
 
 /// State of [`Index::search`]'s fast path ([`postings`]).
@@ -192,6 +194,9 @@ struct Fast {
     answered: u64,
     pruned: u64,
     by_head: u64,
+    /// The `PRAGMA data_version` at which `rows` was last checked against the postings'
+    /// generation, when known.
+    checked_at: Option<i64>,
     cut_in_rust: u64,
 }
 
@@ -262,6 +267,7 @@ impl Index {
             row_count: Cell::new(None),
             fast: Fast::default(),
             in_snapshot: false,
+            snapshot_version: Cell::new(None),
         })
     }
 
@@ -280,10 +286,15 @@ impl Index {
     /// answer while it is unchanged. Values mean nothing across connections.
     /// See <https://sqlite.org/pragma.html#pragma_data_version>.
     pub fn data_version(&self) -> Result<i64, ScryError> {
-        self.conn
+        let version = self
+            .conn
             .prepare_cached("PRAGMA data_version")
             .and_then(|mut s| s.query_row([], |r| r.get(0)))
-            .map_err(|e| index_error(&self.path, &e))
+            .map_err(|e| index_error(&self.path, &e))?;
+        if self.in_snapshot {
+            self.snapshot_version.set(Some(version));
+        }
+        Ok(version)
     }
 
     /// Runs `f` on this index inside one read transaction (`BEGIN` … `COMMIT`), so every
@@ -308,6 +319,7 @@ impl Index {
         self.in_snapshot = true;
         let result = f(self);
         self.in_snapshot = false;
+        self.snapshot_version.set(None);
         let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
         let ended = statement(&self.conn, end).map_err(|e| index_error(&self.path, &e));
         match (result, ended) {
@@ -348,11 +360,17 @@ impl Index {
         let terms = query::terms(query);
         let full = query::join(&terms).ok_or(ScryError::EmptyQuery)?;
         let mut fast = std::mem::take(&mut self.fast);
-        let own_transaction = !self.in_snapshot;
+        let transaction = if self.in_snapshot {
+            Transaction::Caller {
+                data_version: self.snapshot_version.get(),
+            }
+        } else {
+            Transaction::Own
+        };
         let result = self.with_deadline(deadline, |conn| {
             let path = &self.path;
             if let Some(hits) =
-                fast_search(conn, path, &mut fast, &terms, &full, limit, own_transaction)?
+                fast_search(conn, path, &mut fast, &terms, &full, limit, transaction)?
             {
                 return Ok(hits);
             }
@@ -513,8 +531,8 @@ const ROW_SNIPPET_SQL: &str = concat!(
 /// ([`snippet::row_snippet`]), or in FTS5 for a row whose text it cannot tokenize exactly.
 /// `Ok(None)` when the path does not apply (a term that is not a plain token, an index
 /// without postings, postings that disagree with their row map): the caller asks FTS5.
-/// All statements run in one read transaction, so they see one committed state: their own
-/// when `own_transaction`, else the caller's ([`Index::in_snapshot`]).
+/// All statements run in one read transaction, so they see one committed state: their own,
+/// or the caller's ([`Index::in_snapshot`]).
 fn fast_search(
     conn: &Connection,
     path: &Path,
@@ -522,14 +540,14 @@ fn fast_search(
     terms: &[query::Term],
     full: &str,
     limit: usize,
-    own_transaction: bool,
+    transaction: Transaction,
 ) -> rusqlite::Result<Option<Vec<Hit>>> {
     let tokens: Option<Vec<&str>> = terms.iter().map(|t| t.token.as_deref()).collect();
     let Some(tokens) = tokens else {
         return Ok(None);
     };
-    if !own_transaction {
-        return fast_search_in_transaction(conn, path, fast, &tokens, full, limit);
+    if let Transaction::Caller { data_version } = transaction {
+        return fast_search_in_transaction(conn, path, fast, &tokens, full, limit, data_version);
     }
     // One read transaction for every statement below (prepared once, like the rest). It
     // always ends here; the first error is the one reported.
@@ -537,7 +555,7 @@ fn fast_search(
         conn.execute_batch("ROLLBACK")?;
     }
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = fast_search_in_transaction(conn, path, fast, &tokens, full, limit);
+    let result = fast_search_in_transaction(conn, path, fast, &tokens, full, limit, None);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = conn.prepare_cached(end).and_then(|mut s| s.execute([]));
     match (result, ended) {
@@ -546,7 +564,19 @@ fn fast_search(
     }
 }
 
-/// The body of [`fast_search`], inside its read transaction.
+/// Where [`fast_search`] runs.
+#[derive(Debug, Clone, Copy)]
+enum Transaction {
+    /// In a read transaction of its own.
+    Own,
+    /// In the caller's ([`Index::in_snapshot`]), which may have read `PRAGMA data_version`.
+    Caller { data_version: Option<i64> },
+}
+
+/// The body of [`fast_search`], inside its read transaction. `data_version`, when the
+/// transaction's is known: if it is the one the row map was last checked at, no other
+/// connection has committed since (<https://sqlite.org/pragma.html#pragma_data_version>), so
+/// the postings' generation is unchanged and is not read again.
 fn fast_search_in_transaction(
     conn: &Connection,
     path: &Path,
@@ -554,12 +584,17 @@ fn fast_search_in_transaction(
     tokens: &[&str],
     full: &str,
     limit: usize,
+    data_version: Option<i64>,
 ) -> rusqlite::Result<Option<Vec<Hit>>> {
-    let Some(generation) = postings::generation(conn)? else {
-        return Ok(None);
-    };
-    if fast.rows.as_ref().map(|r| r.generation()) != Some(generation) {
-        fast.rows = postings::shared_rows(conn, path, generation)?;
+    let unchanged = data_version.is_some() && data_version == fast.checked_at;
+    if !(unchanged && fast.rows.is_some()) {
+        let Some(generation) = postings::generation(conn)? else {
+            return Ok(None);
+        };
+        if fast.rows.as_ref().map(|r| r.generation()) != Some(generation) {
+            fast.rows = postings::shared_rows(conn, path, generation)?;
+        }
+        fast.checked_at = data_version;
     }
     let Some(rows) = fast.rows.as_deref() else {
         return Ok(None);
@@ -750,12 +785,20 @@ mod tests {
         assert_eq!(inside, before, "the snapshot did not move");
         assert!(version_kept);
         assert!(idx.conn.is_autocommit(), "the snapshot ended");
+        // The next snapshot's data_version differs, so the new postings are loaded.
+        let after = idx
+            .in_snapshot(|idx| {
+                idx.data_version()?;
+                idx.search("time", 10, None)
+            })
+            .unwrap();
+        assert_eq!(after.len(), 2);
         assert_eq!(idx.search("time", 10, None).unwrap().len(), 2);
         // An error inside ends the transaction too, and is the one returned.
         let err = idx.in_snapshot(|idx| idx.search("   ", 10, None));
         assert!(matches!(err, Err(ScryError::EmptyQuery)));
         assert!(idx.conn.is_autocommit());
-        assert_eq!(idx.fast_searches(), 3);
+        assert_eq!(idx.fast_searches(), 4);
     }
 
     #[test]
