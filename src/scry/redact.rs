@@ -3,18 +3,20 @@
 //! and in the CLI's no-daemon path alike. Pure; depends only on that detector.
 
 use super::Hit;
-use crate::secrets::scan::{Known, redact};
+use crate::secrets::scan::{Known, Redactor};
 
-/// Replaces, in each hit's snippet, title, path and kind (front matter `type` is user text), every secret-looking token and every
-/// `known` value (whole, or cut at the snippet's edge) with `[redacted]`, and marks the hit
-/// `redacted`. Returns how many hits were changed.
+/// Replaces, in each hit's snippet, title, path and kind (front matter `type` is user text),
+/// every secret-looking token and every `known` value (whole, or cut at the snippet's edge)
+/// with `[redacted]`, and marks the hit `redacted`. Returns how many hits were changed.
+/// The known values' encoded forms are computed once per call ([`Redactor`]); a field with
+/// nothing to redact is left as it is, without a copy.
 pub fn redact_hits(hits: &mut [Hit], known: &[Known<'_>]) -> usize {
+    let redactor = Redactor::new(known);
     let mut changed = 0;
     for h in hits.iter_mut() {
         let mut any = false;
         for field in [&mut h.snippet, &mut h.title, &mut h.path, &mut h.kind] {
-            let (text, did) = redact(field, known);
-            if did {
+            if let Some(text) = redactor.redact(field) {
                 *field = text;
                 any = true;
             }
@@ -25,4 +27,75 @@ pub fn redact_hits(hits: &mut [Hit], known: &[Known<'_>]) -> usize {
         }
     }
     changed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::secrets::scan::reference;
+
+    fn hit(path: &str, title: &str, kind: &str, snippet: &str) -> Hit {
+        Hit {
+            path: path.into(),
+            title: title.into(),
+            kind: kind.into(),
+            line: 1,
+            snippet: snippet.into(),
+            score: 1.0,
+            redacted: false,
+        }
+    }
+
+    #[test]
+    fn hits_are_redacted_field_by_field_as_the_reference_does() {
+        // Test tokens are built at run time; the value is the suite's canary.
+        let value = "Pc4n4ry-7f3e9c1d+x/y=z";
+        let token = format!("gh{}_{}", "p", "a1B2".repeat(9));
+        let hits = vec![
+            hit(
+                "core/a.md",
+                "A",
+                "doc",
+                "…the [socket] is served by one [worker]…",
+            ),
+            hit("core/b.md", &token, "doc", "…a [token] in the title…"),
+            hit("core/c.md", "C", &token, "clean [text]"),
+            hit(
+                "core/d.md",
+                "D",
+                "doc",
+                &format!("…see [{}]{}…", &value[..7], &value[7..]),
+            ),
+            hit("core/e.md", "E", "doc", &format!("…then {}…", &value[..12])),
+            hit(&format!("x/{token}.md"), "F", "doc", "[fine]"),
+        ];
+        for values in [&[][..], &[value.as_bytes()][..]] {
+            let known: Vec<Known> = values
+                .iter()
+                .map(|v| Known {
+                    name: "canary",
+                    value: v,
+                })
+                .collect();
+            let mut got = hits.clone();
+            let changed = redact_hits(&mut got, &known);
+            let mut want_changed = 0;
+            for (h, g) in hits.iter().zip(&got) {
+                let fields = [&h.snippet, &h.title, &h.path, &h.kind];
+                let want: Vec<_> = fields
+                    .iter()
+                    .map(|f| reference::redact(f, &known))
+                    .collect();
+                let redacted = want.iter().any(|w| w.1);
+                want_changed += usize::from(redacted);
+                assert_eq!(g.redacted, redacted, "{g:?}");
+                let got_fields = [&g.snippet, &g.title, &g.path, &g.kind];
+                for (w, g) in want.iter().zip(got_fields) {
+                    assert_eq!(&w.0, g);
+                }
+            }
+            assert_eq!(changed, want_changed);
+            assert_eq!(changed, 3 + values.len() * 2);
+        }
+    }
 }

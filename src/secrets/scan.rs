@@ -23,6 +23,7 @@
 //! [`MIN_ENTROPY_LEN`].
 
 use serde::{Deserialize, Serialize};
+use zeroize::Zeroizing;
 
 /// What a redacted span becomes.
 pub const REDACTED: &str = "[redacted]";
@@ -103,10 +104,14 @@ pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
 /// Text with every span of `findings` replaced by [`REDACTED`] (overlaps merged). Offsets
 /// that do not fall on UTF-8 boundaries are widened to the enclosing characters.
 pub fn redact_spans(text: &str, findings: &[Finding]) -> String {
-    let mut spans: Vec<(usize, usize)> = findings
-        .iter()
-        .map(|f| (f.start.min(text.len()), f.end.min(text.len())))
-        .collect();
+    redact_ranges(text, findings.iter().map(|f| (f.start, f.end)).collect())
+}
+
+/// [`redact_spans`] for byte ranges `(start, end)`, in any order.
+fn redact_ranges(text: &str, mut spans: Vec<(usize, usize)>) -> String {
+    for span in &mut spans {
+        *span = (span.0.min(text.len()), span.1.min(text.len()));
+    }
     spans.sort();
     let mut out = String::with_capacity(text.len());
     let mut pos = 0;
@@ -139,37 +144,254 @@ pub fn redact_spans(text: &str, findings: &[Finding]) -> String {
 /// Redacts a piece of text shown to a reader (a search snippet, a title): everything [`scan`]
 /// finds, also when search-highlight brackets (`[`, `]`) were inserted inside a secret, and
 /// the part of a known value cut at either end of the text (a snippet starts or ends mid
-/// value, possibly after or before an ellipsis `…`). Returns the text and whether anything
-/// was redacted.
-pub fn redact(text: &str, known: &[Known<'_>]) -> (String, bool) {
-    let mut findings = scan(text.as_bytes(), known);
-    // The same scan over the text without highlight brackets, mapped back.
-    if text.contains(['[', ']']) {
-        let mut stripped = Vec::with_capacity(text.len());
-        let mut map = Vec::with_capacity(text.len() + 1);
-        for (i, b) in text.bytes().enumerate() {
-            if b != b'[' && b != b']' {
-                stripped.push(b);
-                map.push(i);
-            }
-        }
-        map.push(text.len());
-        for f in scan(&stripped, known) {
-            let start = map[f.start];
-            let end = if f.end == 0 { 0 } else { map[f.end - 1] + 1 };
-            findings.push(Finding { start, end, ..f });
-        }
-    }
-    edge_fragments(text, known, &mut findings);
-    if findings.is_empty() {
-        return (text.to_string(), false);
-    }
-    (redact_spans(text, &findings), true)
+/// value, possibly after or before an ellipsis `…`).
+///
+/// Returns `None` when nothing was found (the text may be shown as it is), else the text
+/// with every finding replaced by [`REDACTED`] (`Some` even in the odd case where that
+/// leaves the text unchanged, e.g. a known value that is itself `[redacted]`). To redact many
+/// texts against the same known values, build one [`Redactor`] instead: this computes the
+/// encoded forms of each known value on every call.
+pub fn redact(text: &str, known: &[Known<'_>]) -> Option<String> {
+    Redactor::new(known).redact(text)
 }
 
-/// A known value cut at the start or end of `text` (ignoring an ellipsis and highlight
-/// brackets there): at least [`super::mask::MIN_MASKED_LEN`] bytes of it.
-fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<Finding>) {
+/// [`redact`] for many texts (the fields of every hit of a search) against the same known
+/// values: the encoded forms of each value (those `secrets run` masks) are computed once, in
+/// [`Redactor::new`]. Holds them in zeroized memory; `Debug` shows only how many forms.
+pub struct Redactor<'k, 'a> {
+    known: &'k [Known<'a>],
+    /// The encoded forms ([`super::mask::forms`]) of every known value of at least
+    /// [`super::mask::MIN_MASKED_LEN`] bytes, without duplicates.
+    forms: Vec<Zeroizing<Vec<u8>>>,
+    /// Whether some form starts with this byte.
+    first: [bool; 256],
+}
+
+impl std::fmt::Debug for Redactor<'_, '_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Redactor([redacted] {} patterns)", self.forms.len())
+    }
+}
+
+impl<'k, 'a> Redactor<'k, 'a> {
+    /// A redactor for these known values (none: patterns only). Values shorter than
+    /// [`super::mask::MIN_MASKED_LEN`] are not looked for, as in [`scan`].
+    pub fn new(known: &'k [Known<'a>]) -> Self {
+        let mut forms: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        let mut first = [false; 256];
+        for k in known {
+            if k.value.len() < super::mask::MIN_MASKED_LEN {
+                continue;
+            }
+            for form in super::mask::forms(k.value) {
+                if !forms.contains(&form) {
+                    first[form[0] as usize] = true;
+                    forms.push(form);
+                }
+            }
+        }
+        Redactor {
+            known,
+            forms,
+            first,
+        }
+    }
+
+    /// `text` redacted as [`redact`] says: `None` when nothing was found, else the redacted
+    /// text. Redacts what [`scan`] finds in the text and in the text without highlight
+    /// brackets (mapped back), and known values cut at its edges.
+    ///
+    /// Fast path: a text in which no pattern can match, with or without its brackets
+    /// (`patterns_possible`: no token prefix at a word start, no long mixed base64 run, no
+    /// `-----BEGIN `), is not scanned for patterns; without known values it is answered
+    /// `None` after that one pass, with no allocation. Known values are looked for in one
+    /// pass over the text for all their forms.
+    pub fn redact(&self, text: &str) -> Option<String> {
+        let patterns = patterns_possible(text.as_bytes());
+        if !patterns && self.forms.is_empty() {
+            return None;
+        }
+        let mut spans = Vec::new();
+        self.scan_spans(text.as_bytes(), patterns, &mut spans);
+        // The same scan over the text without highlight brackets, mapped back.
+        if text.contains(['[', ']']) {
+            let mut stripped = Vec::with_capacity(text.len());
+            let mut map = Vec::with_capacity(text.len() + 1);
+            for (i, b) in text.bytes().enumerate() {
+                if b != b'[' && b != b']' {
+                    stripped.push(b);
+                    map.push(i);
+                }
+            }
+            map.push(text.len());
+            let from = spans.len();
+            self.scan_spans(&stripped, patterns, &mut spans);
+            for span in &mut spans[from..] {
+                let (start, end) = *span;
+                *span = (map[start], if end == 0 { 0 } else { map[end - 1] + 1 });
+            }
+        }
+        edge_fragments(text, self.known, &mut spans);
+        if spans.is_empty() {
+            return None;
+        }
+        Some(redact_ranges(text, spans))
+    }
+
+    /// The spans [`scan`] finds in `text`, patterns only when `patterns` (the caller has
+    /// proved there are none otherwise). Order and duplicates as they come.
+    fn scan_spans(&self, text: &[u8], patterns: bool, out: &mut Vec<(usize, usize)>) {
+        if !self.forms.is_empty() {
+            self.known_spans(text, out);
+        }
+        if patterns {
+            let mut found = Vec::new();
+            let mut random = Vec::new();
+            if prefixed_and_entropy(text, &mut found, &mut random) {
+                private_keys(text, &mut found);
+            }
+            out.extend(found.iter().chain(&random).map(|f| (f.start, f.end)));
+        }
+    }
+
+    /// The occurrences of the known forms in `text`: per form, what `find_all` returns (left
+    /// to right, without overlap: `next`), in one pass over the text for all forms (most
+    /// bytes start none of them).
+    fn known_spans(&self, text: &[u8], out: &mut Vec<(usize, usize)>) {
+        let mut next = vec![0usize; self.forms.len()];
+        for (at, &b) in text.iter().enumerate() {
+            if !self.first[b as usize] {
+                continue;
+            }
+            for (form, next) in self.forms.iter().zip(&mut next) {
+                if form[0] == b && at >= *next && text[at..].starts_with(form) {
+                    *next = at + form.len();
+                    out.push((at, *next));
+                }
+            }
+        }
+    }
+}
+
+/// False only when no pattern of [`scan`] (tokens, high-entropy runs, private keys; not
+/// known values) can match in `text`, nor in `text` with every `[` and `]` removed. One
+/// pass, over the bytes that are not brackets (the text without brackets), looking for what
+/// every pattern finding needs:
+///
+/// - a token: its prefix, where the byte before it in `text` is not a word character (or
+///   there is none; a bracket is not one). A prefix holds no bracket, so a match in `text` is
+///   also a match without brackets. And the byte before a match without brackets is a word
+///   character only if the byte before it in `text` is one too: that byte is either a
+///   bracket or the same byte.
+/// - a high-entropy run: a run of at least [`MIN_ENTROPY_LEN`] base64 characters holding
+///   upper case, lower case and digits. Removing brackets (not base64) only joins runs, so
+///   each run of `text` lies inside one without brackets that is as long and as mixed;
+/// - a private key: `-----BEGIN `, which holds no bracket either.
+fn patterns_possible(text: &[u8]) -> bool {
+    const MIXED: u8 = CL_UPPER | CL_LOWER | CL_DIGIT;
+    let mut run = 0usize;
+    let mut mixed = 0u8;
+    // Whether the byte before, in `text`, is a word character (false at the start).
+    let mut word_before = false;
+    for (at, &b) in text.iter().enumerate() {
+        let class = CLASS[b as usize];
+        if class & (CL_BRACKET | CL_START) != 0 {
+            if class & CL_BRACKET != 0 {
+                word_before = false;
+                continue;
+            }
+            if pattern_starts(text, at, !word_before) {
+                return true;
+            }
+        }
+        if class & CL_B64 != 0 {
+            run += 1;
+            mixed |= class;
+            if run >= MIN_ENTROPY_LEN && mixed & MIXED == MIXED {
+                return true;
+            }
+        } else {
+            run = 0;
+            mixed = 0;
+        }
+        word_before = class & CL_WORD != 0;
+    }
+    false
+}
+
+/// Whether `-----BEGIN ` (at a `-`), or a prefix of [`PREFIXES`] (at a word `boundary`),
+/// starts at `at` in `text` without brackets.
+fn pattern_starts(text: &[u8], at: usize, boundary: bool) -> bool {
+    if text[at] == b'-' {
+        return starts_unbracketed(text, at, b"-----BEGIN ");
+    }
+    boundary
+        && PREFIXES
+            .iter()
+            .any(|p| p.0[0] == text[at] && starts_unbracketed(text, at, p.0))
+}
+
+/// Whether the bytes of `text` from `at` on, skipping `[` and `]`, start with `needle`.
+fn starts_unbracketed(text: &[u8], mut at: usize, needle: &[u8]) -> bool {
+    for &n in needle {
+        while text.get(at).is_some_and(|&b| b == b'[' || b == b']') {
+            at += 1;
+        }
+        if text.get(at) != Some(&n) {
+            return false;
+        }
+        at += 1;
+    }
+    true
+}
+
+/// Byte classes for [`patterns_possible`]: base64 ([`B64`]), upper case, lower case, digit,
+/// word character ([`is_word`]), highlight bracket, and the first byte of a prefix of
+/// [`PREFIXES`] or `-` (of `-----BEGIN `).
+const CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let mut class = 0;
+        if B64[b] {
+            class |= CL_B64;
+        }
+        if c.is_ascii_uppercase() {
+            class |= CL_UPPER;
+        }
+        if c.is_ascii_lowercase() {
+            class |= CL_LOWER;
+        }
+        if c.is_ascii_digit() {
+            class |= CL_DIGIT;
+        }
+        if c.is_ascii_alphanumeric() || c == b'_' {
+            class |= CL_WORD;
+        }
+        if c == b'[' || c == b']' {
+            class |= CL_BRACKET;
+        }
+        if PREFIX_FIRST_BYTES[b] || c == b'-' {
+            class |= CL_START;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+};
+const CL_B64: u8 = 1;
+const CL_UPPER: u8 = 2;
+const CL_LOWER: u8 = 4;
+const CL_DIGIT: u8 = 8;
+const CL_WORD: u8 = 16;
+const CL_BRACKET: u8 = 32;
+const CL_START: u8 = 64;
+
+/// A known value cut at the start or end of `text` (ignoring an ellipsis there, but not
+/// highlight brackets: a cut value with a bracket inside is not found): at least
+/// [`super::mask::MIN_MASKED_LEN`] bytes of it, as a span.
+fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<(usize, usize)>) {
     let min = super::mask::MIN_MASKED_LEN;
     let b = text.as_bytes();
     let skip_front = text.strip_prefix('…').map_or(0, |_| '…'.len_utf8());
@@ -184,26 +406,17 @@ fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<Finding>) {
         // A suffix of the value at the front of the text.
         for n in (min..v.len()).rev() {
             if front.starts_with(&v[v.len() - n..]) {
-                out.push(known_finding(k, skip_front, skip_front + n));
+                out.push((skip_front, skip_front + n));
                 break;
             }
         }
         // A prefix of the value at the back of the text.
         for n in (min..v.len()).rev() {
             if back.ends_with(&v[..n]) {
-                out.push(known_finding(k, back.len() - n, back.len()));
+                out.push((back.len() - n, back.len()));
                 break;
             }
         }
-    }
-}
-
-fn known_finding(k: &Known<'_>, start: usize, end: usize) -> Finding {
-    Finding {
-        kind: "known".into(),
-        name: Some(k.name.to_string()),
-        start,
-        end,
     }
 }
 
@@ -481,6 +694,9 @@ fn entropy(run: &[u8]) -> f64 {
 }
 
 #[cfg(test)]
+pub(crate) mod reference;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -570,17 +786,277 @@ mod tests {
             name: "canary",
             value: CANARY.as_bytes(),
         }];
-        let (r, did) = redact("see [Pc4n4ry]-7f3e9c1d+x/y=z here", &k);
-        assert!(did);
+        let r = redact("see [Pc4n4ry]-7f3e9c1d+x/y=z here", &k).unwrap();
         assert!(!r.contains("7f3e9c1d"), "{r}");
-        let (r, did) = redact("…7f3e9c1d+x/y=z and more", &k);
-        assert!(did && !r.contains("7f3e9c1d"), "{r}");
-        let (r, did) = redact("text then Pc4n4ry-7f3e…", &k);
-        assert!(did && !r.contains("Pc4n4ry"), "{r}");
-        let (r, did) = redact("nothing here", &k);
-        assert!(!did);
-        assert_eq!(r, "nothing here");
-        let (r, _) = redact("é ghp_aaaaaaaaaaaaaaaaaaaaaaaa é", &[]);
+        let r = redact("…7f3e9c1d+x/y=z and more", &k).unwrap();
+        assert!(!r.contains("7f3e9c1d"), "{r}");
+        let r = redact("text then Pc4n4ry-7f3e…", &k).unwrap();
+        assert!(!r.contains("Pc4n4ry"), "{r}");
+        assert_eq!(redact("nothing here", &k), None);
+        let r = redact("é ghp_aaaaaaaaaaaaaaaaaaaaaaaa é", &[]).unwrap();
         assert_eq!(r, "é [redacted] é");
+    }
+
+    /// xorshift64*: a seeded, reproducible source of test inputs (no crate for it).
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+        fn percent(&mut self, p: usize) -> bool {
+            self.below(100) < p
+        }
+        fn pick<'t, T>(&mut self, items: &'t [T]) -> &'t T {
+            &items[self.below(items.len())]
+        }
+        /// `least` to `least + spread - 1` characters of `alphabet`.
+        fn chars(&mut self, alphabet: &[u8], least: usize, spread: usize) -> String {
+            let len = least + self.below(spread);
+            (0..len).map(|_| *self.pick(alphabet) as char).collect()
+        }
+    }
+
+    const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    const BASE64: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_";
+
+    /// Random known values: short ones (not looked for), ones with brackets, spaces, escapes
+    /// and percent signs, token-like ones that the patterns find too, and periodic ones
+    /// (`abcabc`) whose occurrences can overlap.
+    fn random_values(rng: &mut Rng) -> Vec<Vec<u8>> {
+        const CHARS: &[u8] = b"abcXYZ0189-_+/=%[] .~\"\\";
+        (0..rng.below(4))
+            .map(|_| match rng.below(5) {
+                4 => {
+                    let unit = rng.chars(b"ab1[", 1, 3);
+                    unit.repeat(2 + rng.below(4)).into_bytes()
+                }
+                0 => rng.chars(CHARS, 3, 22).into_bytes(),
+                1 => rng.chars(ALNUM, 3, 40).into_bytes(),
+                2 => {
+                    let prefix = token_prefix(rng);
+                    format!("{prefix}{}", rng.chars(ALNUM, 20, 10)).into_bytes()
+                }
+                _ => {
+                    let (a, b) = (rng.chars(ALNUM, 3, 1), rng.chars(BASE64, 6, 1));
+                    format!("{a}[x]{b}").into_bytes()
+                }
+            })
+            .collect()
+    }
+
+    /// A token prefix, or a near miss, built at run time.
+    fn token_prefix(rng: &mut Rng) -> String {
+        let gh = [
+            "p_",
+            "o_",
+            "u_",
+            "s_",
+            "r_",
+            "x_",
+            "_",
+            "ithub_pat_",
+            "ithub_pa",
+            "ithub",
+        ];
+        let xox = ["b-", "p-", "a-", "r-", "s-", "z-", "b"];
+        match rng.below(6) {
+            0 => format!("gh{}", rng.pick(&gh)),
+            1 => format!("xox{}", rng.pick(&xox)),
+            2 => ["sk-", "sk", "sk_", "sk-sk-sk-"][rng.below(4)].to_string(),
+            3 => ["AKIA", "AKI", "AKIAAKIA"][rng.below(3)].to_string(),
+            4 => format!("AGE-SECRET-KEY-{}", ["1", "", "2"][rng.below(3)]),
+            _ => format!(
+                "{}{}",
+                rng.pick(&["gh", "xo", "s", "A", "AG"]),
+                rng.pick(&gh)
+            ),
+        }
+    }
+
+    /// One piece of an adversarial text.
+    fn piece(rng: &mut Rng, values: &[Vec<u8>]) -> String {
+        const WORDS: &[&str] = &[
+            "the", "task", "through", "give", "github", "git", "skip", "risk", "desk", "a", "AGE",
+            "key", "ask", "is", "of", "Socket", "x", "SECRET", "BEGIN", "END", "PRIVATE", "KEY",
+            "sk", "gh", "xox", "AKIA",
+        ];
+        const SEPARATORS: &[&str] = &[
+            " ", " ", " ", "\n", ".", ",", "/", ":", "=", "_", "-", "(", "\"", "'", "`", "[", "]",
+        ];
+        const OTHER: &[&str] = &["é", "ü", "…", "→", "日本", "ß", "\u{a0}", "€"];
+        match rng.below(16) {
+            0..=3 => rng.pick(WORDS).to_string(),
+            4..=6 => rng.pick(SEPARATORS).to_string(),
+            7 => rng.pick(OTHER).to_string(),
+            8 | 9 => {
+                // A prefix and a body around the least lengths (10, 16, 20).
+                let body: &[u8] = if rng.percent(20) { b"Ab1-_" } else { ALNUM };
+                let prefix = token_prefix(rng);
+                format!("{prefix}{}", rng.chars(body, 0, 46))
+            }
+            10 => {
+                // A base64 run around the entropy length, sometimes not mixed.
+                let alphabet: &[u8] = match rng.below(4) {
+                    0 => b"abcdefghijklmnopqrstuvwxyz0123456789",
+                    1 => b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+                    2 => b"aA0aA0bB1",
+                    _ => BASE64,
+                };
+                rng.chars(alphabet, 26, 16)
+            }
+            11 => rng.chars(b"0123456789abcdef", 30, 36),
+            12 => {
+                // PEM lines, whole or broken, built at run time.
+                let label = *rng.pick(&["RSA ", "OPENSSH ", "EC ", "", "ENCRYPTED ", "rsa "]);
+                let dashes = "-".repeat(4 + rng.below(3));
+                let kind = *rng.pick(&["PRIVATE KEY", "PUBLIC KEY", "PRIVATE"]);
+                let which = *rng.pick(&["BEGIN ", "END ", "BEGIN"]);
+                format!("{dashes}{which}{label}{kind}-----")
+            }
+            13 | 14 if !values.is_empty() => {
+                // A known value, whole or in one of the forms that are looked for.
+                let v = rng.pick(values);
+                let mut forms: Vec<Vec<u8>> = crate::secrets::mask::forms(v)
+                    .iter()
+                    .map(|f| f.to_vec())
+                    .collect();
+                forms.push(v.clone());
+                let form: &Vec<u8> = rng.pick(&forms);
+                let form = String::from_utf8_lossy(form).into_owned();
+                // Sometimes followed by its own end: overlapping occurrences when periodic.
+                let mut cut = rng.below(form.len() + 1);
+                while !form.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                if rng.percent(30) {
+                    format!("{form}{}", &form[cut..])
+                } else {
+                    form
+                }
+            }
+            _ => rng.chars(b"0123456789", 1, 6),
+        }
+    }
+
+    /// A text like a snippet (or a title, a path) that a hostile or unlucky document could
+    /// produce: pieces run together, highlight brackets anywhere (inside tokens too), known
+    /// values whole, encoded or cut at the edges, an ellipsis at either end. `benign` keeps to
+    /// words, separators and non-ASCII text (the fast path's usual input).
+    fn adversarial_text(rng: &mut Rng, values: &[Vec<u8>], benign: bool) -> String {
+        let mut text = String::new();
+        for _ in 0..rng.below(30) {
+            let mut p = piece(rng, values);
+            while benign && p.bytes().any(|b| b.is_ascii_digit() || b == b'-') {
+                p = piece(rng, values);
+            }
+            text.push_str(&p);
+        }
+        // Highlight brackets at random places, inside tokens too.
+        for _ in 0..rng.below(7) {
+            let mut at = rng.below(text.len() + 1);
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text.insert(at, *rng.pick(&['[', ']']));
+        }
+        if !values.is_empty() && rng.percent(30) {
+            // The end of a value at the front, the start of one at the back.
+            let v: &Vec<u8> = rng.pick(values);
+            let v = String::from_utf8_lossy(v).into_owned();
+            let mut cut = rng.below(v.len() + 1);
+            while !v.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            if rng.percent(50) {
+                text = format!("{}{text}", &v[cut..]);
+            } else {
+                text.push_str(&v[..cut]);
+            }
+        }
+        if rng.percent(40) {
+            text.insert(0, '…');
+        }
+        if rng.percent(40) {
+            text.push('…');
+        }
+        text
+    }
+
+    /// [`redact`]'s answer in the reference's shape.
+    fn as_reference(text: &str, new: Option<String>) -> (String, bool) {
+        match new {
+            Some(r) => (r, true),
+            None => (text.to_string(), false),
+        }
+    }
+
+    #[test]
+    fn redact_matches_the_reference_implementation_on_adversarial_text() {
+        let mut rng = Rng(0x5eed_0f2e_dac7);
+        let (mut found, mut clean, mut with_known) = (0, 0, 0);
+        for case in 0..12_000 {
+            let values = if rng.percent(40) {
+                random_values(&mut rng)
+            } else {
+                Vec::new()
+            };
+            let known: Vec<Known> = values
+                .iter()
+                .enumerate()
+                .map(|(i, v)| Known {
+                    name: ["a", "b", "c", "d"][i],
+                    value: v,
+                })
+                .collect();
+            with_known += usize::from(!known.is_empty());
+            // One redactor for several texts, as `redact_hits` uses it.
+            let redactor = Redactor::new(&known);
+            for _ in 0..4 {
+                let benign = rng.percent(30);
+                let text = adversarial_text(&mut rng, &values, benign);
+                let want = reference::redact(&text, &known);
+                let got = as_reference(&text, redactor.redact(&text));
+                assert_eq!(got, want, "case {case}: {text:?}");
+                assert_eq!(as_reference(&text, redact(&text, &known)), want);
+                if want.1 {
+                    found += 1;
+                } else {
+                    clean += 1;
+                }
+            }
+        }
+        // Both outcomes, with and without known values, were exercised well.
+        assert!(
+            found > 10_000 && clean > 10_000,
+            "{found} found, {clean} clean"
+        );
+        assert!(with_known > 3_000, "{with_known}");
+    }
+
+    #[test]
+    fn the_fast_path_only_skips_texts_where_no_pattern_can_match() {
+        let mut rng = Rng(0xfa57_9a7e);
+        let (mut skipped, mut scanned) = (0, 0);
+        for _ in 0..40_000 {
+            let benign = rng.percent(50);
+            let text = adversarial_text(&mut rng, &[], benign);
+            let stripped: Vec<u8> = text.bytes().filter(|&b| b != b'[' && b != b']').collect();
+            let possible = patterns_possible(text.as_bytes());
+            if possible {
+                scanned += 1;
+                continue;
+            }
+            skipped += 1;
+            assert_eq!(reference::scan(text.as_bytes(), &[]), [], "{text:?}");
+            assert_eq!(reference::scan(&stripped, &[]), [], "{text:?}");
+        }
+        assert!(skipped > 10_000 && scanned > 10_000, "{skipped} {scanned}");
     }
 }
