@@ -226,6 +226,11 @@ impl<'k, 'a> Redactor<'k, 'a> {
             map.push(text.len());
             let from = spans.len();
             self.scan_spans(&stripped, patterns, &mut spans);
+            // A known value cut at an edge, with brackets inside the part shown
+            // (`…23[def456]ghi`): removing ASCII bytes leaves valid UTF-8.
+            if let Ok(stripped) = std::str::from_utf8(&stripped) {
+                edge_fragments(stripped, self.known, &mut spans);
+            }
             for span in &mut spans[from..] {
                 let (start, end) = *span;
                 *span = (map[start], if end == 0 { 0 } else { map[end - 1] + 1 });
@@ -388,9 +393,9 @@ const CL_WORD: u8 = 16;
 const CL_BRACKET: u8 = 32;
 const CL_START: u8 = 64;
 
-/// A known value cut at the start or end of `text` (ignoring an ellipsis there, but not
-/// highlight brackets: a cut value with a bracket inside is not found): at least
-/// [`super::mask::MIN_MASKED_LEN`] bytes of it, as a span.
+/// A known value cut at the start or end of `text` (ignoring an ellipsis there): at least
+/// [`super::mask::MIN_MASKED_LEN`] bytes of it, as a span. Brackets are not skipped here:
+/// [`Redactor::redact`] also calls it on the text without them.
 fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<(usize, usize)>) {
     let min = super::mask::MIN_MASKED_LEN;
     let b = text.as_bytes();
@@ -792,6 +797,11 @@ mod tests {
         assert!(!r.contains("7f3e9c1d"), "{r}");
         let r = redact("text then Pc4n4ry-7f3e…", &k).unwrap();
         assert!(!r.contains("Pc4n4ry"), "{r}");
+        // Cut at an edge with a highlighted word inside the part shown.
+        let r = redact("…7f3e9c[1d]+x/y=z and more", &k).unwrap();
+        assert!(!r.contains("7f3e9c") && !r.contains("x/y=z"), "{r}");
+        let r = redact("text then [Pc4n4ry]-7f3e…", &k).unwrap();
+        assert!(!r.contains("Pc4n4ry") && !r.contains("7f3e"), "{r}");
         assert_eq!(redact("nothing here", &k), None);
         let r = redact("é ghp_aaaaaaaaaaaaaaaaaaaaaaaa é", &[]).unwrap();
         assert_eq!(r, "é [redacted] é");
