@@ -4,11 +4,19 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
 /// A pool of `workers` threads running `work(job)` for each job submitted, with at most
 /// `queue` jobs waiting.
+///
+/// Worker 0 has a slot of its own: a job goes straight to it when it is idle and nothing is
+/// queued, and to the queue otherwise. So a lightly loaded daemon serves every connection on
+/// one thread whose caches are warm (sequential cold `/api/scry` requests measured 5–8 µs
+/// faster than going round all the workers in turn), while under load the queue keeps its
+/// order: a new job overtakes a queued one only when the queue is full and worker 0 idle
+/// (it is part of the capacity). Worker 0 also takes a queued job when it finishes one, if
+/// the queue's lock is free at once (a worker waiting on an empty queue holds it).
 ///
 /// The queue is std's bounded channel with its receiver under a mutex. A queue made of a
 /// `Mutex<VecDeque>` and a `Condvar` was measured against it on 2 cores at 64 clients: its
@@ -17,9 +25,32 @@ use std::thread::JoinHandle;
 /// request.
 pub struct Pool<J: Send + 'static> {
     tx: Option<SyncSender<J>>,
+    /// Worker 0's own slot (pools of two workers or more).
+    lane: Option<Arc<Lane<J>>>,
     handles: Vec<JoinHandle<()>>,
     busy: Arc<AtomicUsize>,
     queued: Arc<AtomicUsize>,
+}
+
+/// Worker 0's slot: a job is handed to it directly when it is idle and nothing is queued,
+/// so a lightly loaded daemon serves every connection on the same, warm thread.
+struct Lane<J> {
+    state: Mutex<LaneState<J>>,
+    wake: Condvar,
+}
+
+struct LaneState<J> {
+    /// Waiting for a job in `job`.
+    idle: bool,
+    job: Option<J>,
+    /// Shut down: exit once idle.
+    closed: bool,
+}
+
+impl<J> Lane<J> {
+    fn lock(&self) -> MutexGuard<'_, LaneState<J>> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
 }
 
 thread_local! {
@@ -69,7 +100,37 @@ impl<J: Send + 'static> Pool<J> {
         let busy = Arc::new(AtomicUsize::new(0));
         let queued = Arc::new(AtomicUsize::new(0));
         let mut handles = Vec::with_capacity(workers);
-        for i in 0..workers.max(1) {
+        let lane = (workers >= 2).then(|| {
+            Arc::new(Lane {
+                state: Mutex::new(LaneState {
+                    idle: false,
+                    job: None,
+                    closed: false,
+                }),
+                wake: Condvar::new(),
+            })
+        });
+        let first_on_channel = usize::from(lane.is_some());
+        if let Some(lane) = &lane {
+            let lane = Arc::clone(lane);
+            let rx = Arc::clone(&rx);
+            let work = Arc::clone(&work);
+            let busy = Arc::clone(&busy);
+            let queued = Arc::clone(&queued);
+            handles.push(
+                std::thread::Builder::new()
+                    .name(format!("{name}-0"))
+                    .spawn(move || {
+                        QUEUED.with(|q| *q.borrow_mut() = Some(Arc::clone(&queued)));
+                        while let Some(job) = next_for_first(&lane, &rx, &queued, idle) {
+                            busy.fetch_add(1, Ordering::Relaxed);
+                            let _ = catch_unwind(AssertUnwindSafe(|| work(job)));
+                            busy.fetch_sub(1, Ordering::Relaxed);
+                        }
+                    })?,
+            );
+        }
+        for i in first_on_channel..workers.max(1) {
             let rx: Arc<Mutex<Receiver<J>>> = Arc::clone(&rx);
             let work = Arc::clone(&work);
             let busy = Arc::clone(&busy);
@@ -90,6 +151,7 @@ impl<J: Send + 'static> Pool<J> {
         }
         Ok(Pool {
             tx: Some(tx),
+            lane,
             handles,
             busy,
             queued,
@@ -98,6 +160,18 @@ impl<J: Send + 'static> Pool<J> {
 
     /// Queues a job without blocking; gives it back when the queue is full (→ 503).
     pub fn try_submit(&self, job: J) -> Result<(), J> {
+        if let Some(lane) = &self.lane
+            && self.queued.load(Ordering::Relaxed) == 0
+        {
+            let mut st = lane.lock();
+            if st.idle && !st.closed {
+                st.idle = false;
+                st.job = Some(job);
+                drop(st);
+                lane.wake.notify_one();
+                return Ok(());
+            }
+        }
         match &self.tx {
             Some(tx) => {
                 // Counted before it is sent, so a worker never sees the count below the
@@ -105,7 +179,26 @@ impl<J: Send + 'static> Pool<J> {
                 self.queued.fetch_add(1, Ordering::Relaxed);
                 match tx.try_send(job) {
                     Ok(()) => Ok(()),
-                    Err(TrySendError::Full(j) | TrySendError::Disconnected(j)) => {
+                    Err(TrySendError::Full(j)) => {
+                        self.queued.fetch_sub(1, Ordering::Relaxed);
+                        // Worker 0 may have gone idle since: it is part of the capacity.
+                        match &self.lane {
+                            Some(lane) => {
+                                let mut st = lane.lock();
+                                if st.idle && !st.closed {
+                                    st.idle = false;
+                                    st.job = Some(j);
+                                    drop(st);
+                                    lane.wake.notify_one();
+                                    Ok(())
+                                } else {
+                                    Err(j)
+                                }
+                            }
+                            None => Err(j),
+                        }
+                    }
+                    Err(TrySendError::Disconnected(j)) => {
                         self.queued.fetch_sub(1, Ordering::Relaxed);
                         Err(j)
                     }
@@ -125,6 +218,7 @@ impl<J: Send + 'static> Pool<J> {
     /// (they are left to die with the process).
     pub fn shutdown(mut self, grace: std::time::Duration) -> bool {
         drop(self.tx.take());
+        self.close_lane();
         let deadline = std::time::Instant::now() + grace;
         while std::time::Instant::now() < deadline {
             if self.handles.iter().all(|h| h.is_finished()) {
@@ -157,6 +251,57 @@ fn next_job<J>(rx: &Mutex<Receiver<J>>, idle: fn()) -> Option<J> {
         idle();
     }
     job
+}
+
+impl<J: Send + 'static> Pool<J> {
+    /// Tells worker 0 to exit once idle.
+    fn close_lane(&self) {
+        if let Some(lane) = &self.lane {
+            lane.lock().closed = true;
+            lane.wake.notify_all();
+        }
+    }
+}
+
+impl<J: Send + 'static> Drop for Pool<J> {
+    /// A pool dropped without [`Pool::shutdown`] lets its workers exit too: the channel's
+    /// sender goes with it, and worker 0 is told here.
+    fn drop(&mut self) {
+        self.close_lane();
+    }
+}
+
+/// Worker 0's next job: a queued one if it can take it without waiting for the queue's lock
+/// (under load), else the one handed to it; `None` once the pool is shut down. Calls
+/// `idle()` before it waits and before returning `None`.
+fn next_for_first<J>(
+    lane: &Lane<J>,
+    rx: &Mutex<Receiver<J>>,
+    queued: &AtomicUsize,
+    idle: fn(),
+) -> Option<J> {
+    if queued.load(Ordering::Relaxed) > 0
+        && let Ok(rx) = rx.try_lock()
+        && let Ok(job) = rx.try_recv()
+    {
+        queued.fetch_sub(1, Ordering::Relaxed);
+        return Some(job);
+    }
+    idle();
+    let mut st = lane.lock();
+    st.idle = true;
+    loop {
+        if let Some(job) = st.job.take() {
+            return Some(job);
+        }
+        if st.closed {
+            st.idle = false;
+            drop(st);
+            idle();
+            return None;
+        }
+        st = lane.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+    }
 }
 
 #[cfg(test)]
@@ -199,6 +344,50 @@ mod tests {
         release.send(()).unwrap();
         assert!(pool.shutdown(Duration::from_secs(10)));
         assert_eq!(done.load(Ordering::SeqCst), 2);
+    }
+
+    #[test]
+    fn a_lightly_loaded_pool_runs_every_job_on_its_first_worker() {
+        use std::sync::mpsc::channel;
+        let (ran_tx, ran_rx) = channel::<String>();
+        let ran_tx = Mutex::new(ran_tx);
+        let pool = Pool::new(
+            "w",
+            3,
+            4,
+            move |job: Option<std::sync::mpsc::Receiver<()>>| {
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                let _ = ran_tx.lock().unwrap().send(name);
+                if let Some(hold) = job {
+                    let _ = hold.recv();
+                }
+            },
+        )
+        .unwrap();
+        // One job at a time, each after the last finished: all on worker 0, once it waits.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !pool.lane.as_ref().unwrap().lock().idle {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "worker 0 never waited"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for _ in 0..20 {
+            assert!(pool.try_submit(None).is_ok());
+            assert_eq!(ran_rx.recv().unwrap(), "w-0");
+            while !pool.lane.as_ref().unwrap().lock().idle {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        }
+        // While worker 0 is busy, the next job goes to another worker.
+        let (release, hold) = channel();
+        assert!(pool.try_submit(Some(hold)).is_ok());
+        assert_eq!(ran_rx.recv().unwrap(), "w-0");
+        assert!(pool.try_submit(None).is_ok());
+        assert_ne!(ran_rx.recv().unwrap(), "w-0");
+        release.send(()).unwrap();
+        assert!(pool.shutdown(Duration::from_secs(10)), "worker 0 exits too");
     }
 
     #[test]
