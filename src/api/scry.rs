@@ -4,10 +4,10 @@
 use super::Ctx;
 use crate::auth::Principal;
 use crate::http::{Request, Response, parse_json_body};
-use crate::scry::{DEFAULT_LIMIT, Index, MAX_LIMIT, ScryError, ScryResponse};
+use crate::scry::{DEFAULT_LIMIT, Hit, Index, MAX_LIMIT, ScryError, ScryResponse};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// The `/api/scry` request body.
@@ -43,7 +43,7 @@ const CACHED_MAX_HITS: usize = 50;
 struct Cached {
     index: Index,
     version: i64,
-    results: Vec<(String, usize, Vec<crate::scry::Hit>)>,
+    results: Vec<(String, usize, Arc<[Hit]>)>,
 }
 
 /// The idle indexes, most recently returned last. Used as a stack (last in, first out): on
@@ -71,17 +71,19 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     };
     let deadline = t0 + crate::server::limits::SCRY_DEADLINE;
     match search_cached(&root, &body.query, limit, deadline) {
-        Ok(mut results) => {
-            // Never hand out a secret: patterns always, known values while unlocked.
-            ctx.session
-                .with_known(|known| crate::scry::redact::redact_hits(&mut results, known));
-            Response::json(
-                200,
-                &ScryResponse {
-                    results,
-                    took_ms: t0.elapsed().as_secs_f64() * 1000.0,
-                },
-            )
+        Ok(hits) => {
+            // Never hand out a secret: patterns always, known values while unlocked. The
+            // hits are copied only when something in them is redacted.
+            ctx.session.with_known(|known| {
+                let results = crate::scry::redact::redacted(&hits, known);
+                Response::json(
+                    200,
+                    &ScryResponseRef {
+                        results: &results,
+                        took_ms: t0.elapsed().as_secs_f64() * 1000.0,
+                    },
+                )
+            })
         }
         Err(ScryError::EmptyQuery) => Response::json(
             200,
@@ -94,6 +96,14 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         Err(e @ ScryError::Deadline) => Response::error(504, e.to_string()),
         Err(e) => Response::error(500, e.to_string()),
     }
+}
+
+/// [`ScryResponse`] over borrowed hits: the same JSON (a test compares them), without
+/// copying the hits out of the result cache.
+#[derive(Serialize)]
+struct ScryResponseRef<'a> {
+    results: &'a [Hit],
+    took_ms: f64,
 }
 
 fn resolve_project(
@@ -122,7 +132,7 @@ fn search_cached(
     query: &str,
     limit: usize,
     deadline: Instant,
-) -> Result<Vec<crate::scry::Hit>, ScryError> {
+) -> Result<Arc<[Hit]>, ScryError> {
     let taken = {
         let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
         idle.iter()
@@ -162,7 +172,7 @@ fn lookup_or_search(
     query: &str,
     limit: usize,
     deadline: Instant,
-) -> Result<Vec<crate::scry::Hit>, ScryError> {
+) -> Result<Arc<[Hit]>, ScryError> {
     let Cached {
         index,
         version: remembered,
@@ -183,7 +193,7 @@ fn lookup_or_search(
             results.push(hit);
             return Ok(hits);
         }
-        let hits = index.search(query, limit, Some(deadline))?;
+        let hits: Arc<[Hit]> = index.search(query, limit, Some(deadline))?.into();
         if hits.len() <= CACHED_MAX_HITS && query.len() <= 1024 {
             if results.len() >= CACHED_RESULTS {
                 results.remove(0);
@@ -192,4 +202,40 @@ fn lookup_or_search(
         }
         Ok(hits)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_borrowed_response_is_the_same_json_as_scry_response() {
+        let hit = Hit {
+            path: "core/a.md".into(),
+            title: "A \"quoted\" title".into(),
+            kind: "doc".into(),
+            line: 7,
+            snippet: "…the [socket]…".into(),
+            score: 1.25,
+            redacted: true,
+        };
+        let owned = ScryResponse {
+            results: vec![
+                hit.clone(),
+                Hit {
+                    redacted: false,
+                    ..hit
+                },
+            ],
+            took_ms: 0.5,
+        };
+        let borrowed = ScryResponseRef {
+            results: &owned.results,
+            took_ms: owned.took_ms,
+        };
+        assert_eq!(
+            serde_json::to_string(&borrowed).unwrap(),
+            serde_json::to_string(&owned).unwrap()
+        );
+    }
 }

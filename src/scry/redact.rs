@@ -29,6 +29,32 @@ pub fn redact_hits(hits: &mut [Hit], known: &[Known<'_>]) -> usize {
     changed
 }
 
+/// [`redact_hits`] without copying what needs no change: `hits` itself (borrowed) when no
+/// field of any hit holds anything to redact, else a copy with those fields redacted and
+/// those hits marked `redacted`, exactly as [`redact_hits`] leaves them.
+pub fn redacted<'h>(hits: &'h [Hit], known: &[Known<'_>]) -> std::borrow::Cow<'h, [Hit]> {
+    let redactor = Redactor::new(known);
+    let mut copy: Option<Vec<Hit>> = None;
+    for (i, h) in hits.iter().enumerate() {
+        for (field, text) in [&h.snippet, &h.title, &h.path, &h.kind]
+            .into_iter()
+            .enumerate()
+        {
+            if let Some(new) = redactor.redact(text) {
+                let c = &mut copy.get_or_insert_with(|| hits.to_vec())[i];
+                *match field {
+                    0 => &mut c.snippet,
+                    1 => &mut c.title,
+                    2 => &mut c.path,
+                    _ => &mut c.kind,
+                } = new;
+                c.redacted = true;
+            }
+        }
+    }
+    copy.map_or(std::borrow::Cow::Borrowed(hits), std::borrow::Cow::Owned)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -79,6 +105,12 @@ mod tests {
                 .collect();
             let mut got = hits.clone();
             let changed = redact_hits(&mut got, &known);
+            assert_eq!(&*redacted(&hits, &known), &got[..]);
+            let clean = &hits[..1];
+            assert!(matches!(
+                redacted(clean, &known),
+                std::borrow::Cow::Borrowed(_)
+            ));
             let mut want_changed = 0;
             for (h, g) in hits.iter().zip(&got) {
                 let fields = [&h.snippet, &h.title, &h.path, &h.kind];
