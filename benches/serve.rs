@@ -710,7 +710,7 @@ fn main() {
         scry_p50_c1 <= 1.0,
     ));
     println!(
-        "  per query, sequential, p50: scry repeated (answered from the per-worker result cache), scry cold (a unique query each time: the search runs), `grep -rci` over the same files"
+        "  per query, sequential, p50: scry repeated (answered from the result cache), scry cold (a unique query each time: the search runs), `grep -rci` over the same files"
     );
     let mut json_q = Vec::new();
     let (mut worst, mut worst_cold) = (f64::INFINITY, f64::INFINITY);
