@@ -75,7 +75,7 @@ macro_rules! bm25_sql {
 
 /// The snippet of a hit as SQL text: [`SNIPPET_TOKENS`] tokens of the body (column 6), or,
 /// for a section with no body text, of the column that matched best (`-1`). The one copy
-/// every statement that cuts snippets in SQLite uses; [`snippet::row_snippet`] is its Rust
+/// every statement that cuts snippets in SQLite uses; [`snippet::Snippets::row`] is its Rust
 /// twin.
 macro_rules! snippet_sql {
     () => {
@@ -528,7 +528,7 @@ const ROW_SNIPPET_SQL: &str = concat!(
 
 /// [`Index::search`]'s fast path: ranks with the postings ([`postings::top_k`]) when every
 /// term is a single known token, then reads each hit's row and cuts its snippet in Rust
-/// ([`snippet::row_snippet`]), or in FTS5 for a row whose text it cannot tokenize exactly.
+/// ([`snippet::Snippets::row`]), or in FTS5 for a row whose text it cannot tokenize exactly.
 /// `Ok(None)` when the path does not apply (a term that is not a plain token, an index
 /// without postings, postings that disagree with their row map): the caller asks FTS5.
 /// All statements run in one read transaction, so they see one committed state: their own,
@@ -611,12 +611,13 @@ fn fast_search_in_transaction(
         postings::Ranking::ByHead => fast.by_head += 1,
     }
     let mut row = conn.prepare_cached(ROW_SQL)?;
+    let snippets = snippet::Snippets::new(tokens).folded();
     let mut hits = Vec::with_capacity(best.len());
     for (rowid, score) in best {
         // The snippet is cut where SQLite holds the row's text, without copying it.
         let (mut hit, cut) = row.query_row([rowid], |r| {
             let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
-            let cut = snippet::row_snippet(text(4)?, text(5)?, text(6)?, tokens);
+            let cut = snippets.row(text(4)?, text(5)?, text(6)?);
             let hit = Hit {
                 path: r.get(0)?,
                 title: r.get(1)?,
@@ -628,32 +629,21 @@ fn fast_search_in_transaction(
             };
             Ok((hit, cut))
         })?;
-        let cut = match cut {
-            Some(cut) => {
+        hit.snippet = match cut {
+            Some(folded) => {
                 fast.cut_in_rust += 1;
-                cut
+                folded
             }
-            None => conn
-                .prepare_cached(ROW_SNIPPET_SQL)?
-                .query_row(rusqlite::params![full, rowid], |r| r.get(0))?,
+            None => snippet::fold_whitespace(
+                &conn
+                    .prepare_cached(ROW_SNIPPET_SQL)?
+                    .query_row::<String, _, _>(rusqlite::params![full, rowid], |r| r.get(0))?,
+            ),
         };
-        hit.snippet = fold_whitespace(&cut);
         hits.push(hit);
     }
     fast.answered += 1;
     Ok(Some(hits))
-}
-
-/// `s` with every run of whitespace (newlines included) made one space, trimmed.
-fn fold_whitespace(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for word in s.split_whitespace() {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out
 }
 
 /// Runs [`SEARCH_SQL`] for one `MATCH` expression.
@@ -672,7 +662,7 @@ pub(crate) fn hit_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Res
         title: r.get(first + 1)?,
         kind: r.get(first + 2)?,
         line: u64::try_from(r.get::<_, i64>(first + 3)?).unwrap_or(0),
-        snippet: fold_whitespace(&snippet),
+        snippet: snippet::fold_whitespace(&snippet),
         score: -r.get::<_, f64>(first + 5)?,
         redacted: false,
     })
