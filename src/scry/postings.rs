@@ -609,7 +609,10 @@ fn for_each_posting(
         let Some((delta, counts)) = read_posting(data, &mut at) else {
             return false;
         };
-        ord += delta;
+        let Some(next) = ord.checked_add(delta) else {
+            return false;
+        };
+        ord = next;
         let Some(&norm) = rows.norms.get(ord as usize) else {
             return false;
         };
@@ -700,7 +703,7 @@ fn find_posting(data: &[u8], skips: &[u8], ord: u64) -> Result<Option<[u64; 3]>,
         if delta == 0 {
             return Err(());
         }
-        current += delta;
+        current = current.checked_add(delta).ok_or(())?;
         counts = next;
     }
     Ok((current == ord).then_some(counts))
@@ -1229,6 +1232,58 @@ mod tests {
             3,
             "only the undamaged queries take the fast path"
         );
+    }
+
+    #[test]
+    fn damaged_heads_and_skip_pointers_never_panic_and_an_empty_head_falls_back() {
+        let t = tempfile::tempdir().unwrap();
+        write_corpus(t.path(), 40, 17);
+        scrape(t.path()).unwrap();
+        let db = crate::paths::project_index_path(t.path());
+        let queries = ["session", "session bm25", "bm25 session fts5", "the x2"];
+        let damage = [
+            // Truncated, overlong varints, ordinals past the row map, garbage pointers.
+            "head = x'01', skips = x'00000000000000'",
+            "head = x'ffffffffffffffffffff01', skips = x'ffffffffffffffff'",
+            "head = x'ff7f0400', skips = x'00000000ffffff7f0000000000000000'",
+            "head = x'0004', skips = x'0100000000000000000000000000000000'",
+            "skips = x'ffffffff00000000'",
+        ];
+        for d in damage {
+            let conn = Connection::open(&db).unwrap();
+            conn.execute_batch(&format!("UPDATE postings SET {d} WHERE head IS NOT NULL"))
+                .unwrap();
+            drop(conn);
+            let mut index = Index::open(t.path()).unwrap();
+            for q in queries {
+                for limit in [1, 10, 1000] {
+                    index.search(q, limit, None).unwrap();
+                }
+            }
+            scrape_again(t.path());
+        }
+        // An empty head cannot fill the top: the full path answers, exactly.
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch("UPDATE postings SET head = x'' WHERE head IS NOT NULL")
+            .unwrap();
+        drop(conn);
+        let mut index = Index::open(t.path()).unwrap();
+        for q in queries {
+            assert_eq!(
+                index.search(q, 10, None).unwrap(),
+                index.search_fts5(q, 10).unwrap(),
+                "{q:?}"
+            );
+        }
+        assert_eq!(index.head_searches(), 0);
+    }
+
+    /// Rebuilds the postings (a file changed), undoing any damage.
+    fn scrape_again(root: &Path) {
+        let note = root.join("n000.md");
+        let text = std::fs::read_to_string(&note).unwrap();
+        std::fs::write(&note, format!("{text}\nmore\n")).unwrap();
+        assert_eq!(scrape(root).unwrap().changed, 1);
     }
 
     #[test]
