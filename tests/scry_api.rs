@@ -300,3 +300,28 @@ fn secret_looking_text_is_redacted_from_every_field_including_kind() {
 fn dir_of(p: &std::path::Path) -> std::path::PathBuf {
     p.parent().unwrap().to_path_buf()
 }
+
+#[test]
+fn serve_rebuilds_an_index_of_an_older_schema_first_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let out = patina(&home).arg("scrape").arg(&project).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    // What an older patina left: the schema version of the first release.
+    let db = project.join(".patina/index.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .pragma_update(None, "user_version", 1)
+        .unwrap();
+    let d = Daemon::start_in(dir, home, project, &[]);
+    let log = d.log();
+    assert!(
+        log.contains("schema version 1") && log.contains("so scraping"),
+        "{log}"
+    );
+    let r = scry(&d, &serde_json::json!({"query": "lantern"}));
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert!(!r.json()["results"].as_array().unwrap().is_empty());
+}

@@ -65,12 +65,19 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
-    // No index yet, or one a killed first scrape left unusable: scrape first.
-    if crate::scry::Index::open(&project).is_err() {
-        eprintln!(
-            "patina: {} has no index yet; scraping it first",
-            project.display()
-        );
+    // No index yet, one of an older schema, or one a killed first scrape left unusable:
+    // scrape first (the scrape rebuilds an older schema).
+    if let Err(e) = crate::scry::Index::open(&project) {
+        match e {
+            crate::scry::ScryError::NoIndex(_) => eprintln!(
+                "patina: {} has no index yet; scraping it first",
+                project.display()
+            ),
+            _ => eprintln!(
+                "patina: {e}\npatina: so scraping {} first",
+                project.display()
+            ),
+        }
         let summary = super::scrape::scrape_with_terminal_progress(&project)?;
         eprintln!(
             "patina: {}",
