@@ -15,8 +15,9 @@ use std::thread::JoinHandle;
 /// one thread whose caches are warm (sequential cold `/api/scry` requests measured 5–8 µs
 /// faster than going round all the workers in turn), while under load the queue keeps its
 /// order: a new job overtakes a queued one only when the queue is full and worker 0 idle
-/// (it is part of the capacity). Worker 0 also takes a queued job when it finishes one, if
-/// the queue's lock is free at once (a worker waiting on an empty queue holds it).
+/// (it is part of the capacity). Worker 0 also serves the queue: it takes the oldest queued
+/// job before it waits, and a job queued while it waits wakes it (see `next_for_first` for
+/// why no job is ever left queued while worker 0 sits idle).
 ///
 /// The queue is std's bounded channel with its receiver under a mutex. A queue made of a
 /// `Mutex<VecDeque>` and a `Condvar` was measured against it on 2 cores at 64 clients: its
@@ -160,51 +161,55 @@ impl<J: Send + 'static> Pool<J> {
 
     /// Queues a job without blocking; gives it back when the queue is full (→ 503).
     pub fn try_submit(&self, job: J) -> Result<(), J> {
-        if let Some(lane) = &self.lane
-            && self.queued.load(Ordering::Relaxed) == 0
-        {
-            let mut st = lane.lock();
-            if st.idle && !st.closed {
+        let Some(tx) = &self.tx else {
+            return Err(job);
+        };
+        let Some(lane) = &self.lane else {
+            return self.send(tx, job);
+        };
+        // Under worker 0's lock, so worker 0 never decides to wait while a job it should
+        // take is on its way into the queue.
+        let mut st = lane.lock();
+        let first_idle = st.idle && !st.closed;
+        if first_idle && self.queued.load(Ordering::Relaxed) == 0 {
+            st.idle = false;
+            st.job = Some(job);
+            drop(st);
+            lane.wake.notify_one();
+            return Ok(());
+        }
+        match self.send(tx, job) {
+            Ok(()) => {
+                if first_idle {
+                    // Jobs are queued and worker 0 is idle: wake it to take the oldest.
+                    drop(st);
+                    lane.wake.notify_one();
+                }
+                Ok(())
+            }
+            // The queue is full, but an idle worker 0 is part of the capacity.
+            Err(job) if first_idle => {
                 st.idle = false;
                 st.job = Some(job);
                 drop(st);
                 lane.wake.notify_one();
-                return Ok(());
+                Ok(())
             }
+            Err(job) => Err(job),
         }
-        match &self.tx {
-            Some(tx) => {
-                // Counted before it is sent, so a worker never sees the count below the
-                // number of jobs actually queued.
-                self.queued.fetch_add(1, Ordering::Relaxed);
-                match tx.try_send(job) {
-                    Ok(()) => Ok(()),
-                    Err(TrySendError::Full(j)) => {
-                        self.queued.fetch_sub(1, Ordering::Relaxed);
-                        // Worker 0 may have gone idle since: it is part of the capacity.
-                        match &self.lane {
-                            Some(lane) => {
-                                let mut st = lane.lock();
-                                if st.idle && !st.closed {
-                                    st.idle = false;
-                                    st.job = Some(j);
-                                    drop(st);
-                                    lane.wake.notify_one();
-                                    Ok(())
-                                } else {
-                                    Err(j)
-                                }
-                            }
-                            None => Err(j),
-                        }
-                    }
-                    Err(TrySendError::Disconnected(j)) => {
-                        self.queued.fetch_sub(1, Ordering::Relaxed);
-                        Err(j)
-                    }
-                }
+    }
+
+    /// Queues a job on the channel without blocking; gives it back when full or closed.
+    fn send(&self, tx: &SyncSender<J>, job: J) -> Result<(), J> {
+        // Counted before it is sent, so a worker never sees the count below the number of
+        // jobs actually queued.
+        self.queued.fetch_add(1, Ordering::Relaxed);
+        match tx.try_send(job) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(j) | TrySendError::Disconnected(j)) => {
+                self.queued.fetch_sub(1, Ordering::Relaxed);
+                Err(j)
             }
-            None => Err(job),
         }
     }
 
@@ -271,27 +276,33 @@ impl<J: Send + 'static> Drop for Pool<J> {
     }
 }
 
-/// Worker 0's next job: a queued one if it can take it without waiting for the queue's lock
-/// (under load), else the one handed to it; `None` once the pool is shut down. Calls
-/// `idle()` before it waits and before returning `None`.
+/// Worker 0's next job: the oldest queued one if it can take it without waiting for the
+/// queue's lock, else the one handed to it; `None` once the pool is shut down. Calls `idle()`
+/// (without the lock held) before it first waits and before returning `None`.
+///
+/// The queue is checked under worker 0's lock, which submitters hold while they queue a job,
+/// so no job is queued unseen while worker 0 decides to wait; and a submitter that queues a
+/// job while worker 0 waits wakes it. A queued job worker 0 cannot take is one a worker
+/// blocked on the queue (holding its lock) is about to receive.
 fn next_for_first<J>(
     lane: &Lane<J>,
     rx: &Mutex<Receiver<J>>,
     queued: &AtomicUsize,
     idle: fn(),
 ) -> Option<J> {
-    if queued.load(Ordering::Relaxed) > 0
-        && let Ok(rx) = rx.try_lock()
-        && let Ok(job) = rx.try_recv()
-    {
-        queued.fetch_sub(1, Ordering::Relaxed);
-        return Some(job);
-    }
-    idle();
+    let mut flushed = false;
     let mut st = lane.lock();
-    st.idle = true;
     loop {
         if let Some(job) = st.job.take() {
+            st.idle = false;
+            return Some(job);
+        }
+        if queued.load(Ordering::Relaxed) > 0
+            && let Ok(rx) = rx.try_lock()
+            && let Ok(job) = rx.try_recv()
+        {
+            queued.fetch_sub(1, Ordering::Relaxed);
+            st.idle = false;
             return Some(job);
         }
         if st.closed {
@@ -300,6 +311,16 @@ fn next_for_first<J>(
             idle();
             return None;
         }
+        if !flushed {
+            // Write out what this worker buffered before it may sleep, then look again.
+            st.idle = false;
+            drop(st);
+            idle();
+            flushed = true;
+            st = lane.lock();
+            continue;
+        }
+        st.idle = true;
         st = lane.wake.wait(st).unwrap_or_else(|e| e.into_inner());
     }
 }
@@ -420,5 +441,72 @@ mod tests {
         assert!(before_exit >= 1, "{before_exit}");
         assert!(pool.shutdown(Duration::from_secs(10)));
         assert!(IDLE.load(Ordering::SeqCst) > before_exit, "idle at exit");
+    }
+
+    /// Found by review: a job submitted while worker 0 is between its last job and its wait
+    /// (here: in `idle()`, which writes the request log in the daemon) goes to the queue,
+    /// and worker 0 then waits on its own slot only, never on the queue: with every other
+    /// worker busy, the job waits for them although worker 0 is idle. In the daemon, with
+    /// `--workers 2` and one slow client on worker 1, a request stalled for seconds this way
+    /// (until the slow client's head deadline).
+    #[test]
+    fn a_job_queued_while_worker_0_goes_idle_is_run_by_it() {
+        use std::sync::atomic::AtomicBool;
+        use std::sync::mpsc::{Receiver, channel};
+        static SLOW_IDLE: AtomicBool = AtomicBool::new(false);
+        static IN_IDLE: AtomicBool = AtomicBool::new(false);
+        fn idle() {
+            if SLOW_IDLE.load(Ordering::SeqCst) {
+                IN_IDLE.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(300));
+            }
+        }
+        let (ran_tx, ran_rx) = channel::<String>();
+        let ran_tx = Mutex::new(ran_tx);
+        let pool = Pool::with_idle(
+            "s",
+            2,
+            4,
+            move |job: Option<Receiver<()>>| {
+                let name = std::thread::current().name().unwrap_or("").to_string();
+                let _ = ran_tx.lock().unwrap().send(name);
+                if let Some(hold) = job {
+                    let _ = hold.recv();
+                }
+            },
+            idle,
+        )
+        .unwrap();
+        let lane_idle = || pool.lane.as_ref().unwrap().lock().idle;
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !lane_idle() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "worker 0 never waited"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // A holds worker 0, B holds worker 1.
+        let (release_a, hold_a) = channel();
+        let (release_b, hold_b) = channel();
+        assert!(pool.try_submit(Some(hold_a)).is_ok());
+        assert_eq!(ran_rx.recv().unwrap(), "s-0");
+        assert!(pool.try_submit(Some(hold_b)).is_ok());
+        assert_eq!(ran_rx.recv().unwrap(), "s-1");
+        // Worker 0 finishes A and goes idle (slowly); C arrives meanwhile.
+        SLOW_IDLE.store(true, Ordering::SeqCst);
+        release_a.send(()).unwrap();
+        while !IN_IDLE.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(pool.try_submit(None).is_ok());
+        // Worker 0 is idle from ~300 ms on; worker 1 is held. C must run within 3 s.
+        let ran = ran_rx.recv_timeout(Duration::from_secs(3));
+        release_b.send(()).unwrap();
+        assert!(
+            ran.is_ok(),
+            "the job waited in the queue while worker 0 sat idle on its own slot"
+        );
+        assert!(pool.shutdown(Duration::from_secs(10)));
     }
 }
