@@ -7,7 +7,9 @@
 //! `quote()` does; `%2b` and `%2B`; space as `%20` or `+`), and every byte percent-encoded;
 //! the value as a JSON string body (`\/`, `\"`, `\\` escaped); and the base64 characters
 //! that depend on the value alone when it sits inside a longer encoded text (at each of the
-//! three byte alignments: HTTP Basic's `user:value`, say). Shorter values are not masked:
+//! three byte alignments: HTTP Basic's `user:value`, say); and the value as a reader of
+//! scry may be shown it: whitespace runs folded to one space, ASCII lower-cased, without `[`
+//! and `]` (each when it differs and keeps [`MIN_MASKED_LEN`] bytes). Shorter values are not masked:
 //! masking "ab" would shred ordinary output, and an empty value would match everywhere.
 //!
 //! Matching is leftmost-longest. The stream holds back only the longest suffix of what it has
@@ -179,6 +181,39 @@ pub(crate) fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
                 )));
             }
         }
+    }
+    // How a reader may be shown the value instead: scry folds whitespace runs in snippets to
+    // one space, lower-cases front matter `type` into a hit's `kind`, and redacts snippets
+    // also with their highlight brackets removed (so a value holding brackets must be looked
+    // for without them too).
+    for variant in [
+        folded_whitespace(v),
+        Zeroizing::new(v.to_ascii_lowercase()),
+        Zeroizing::new(
+            v.iter()
+                .copied()
+                .filter(|b| !matches!(b, b'[' | b']'))
+                .collect(),
+        ),
+    ] {
+        if variant[..] != *v && variant.len() >= MIN_MASKED_LEN {
+            out.push(variant);
+        }
+    }
+    out
+}
+
+/// `v` with every run of ASCII whitespace made one space, trimmed (as scry shows snippets).
+fn folded_whitespace(v: &[u8]) -> Zeroizing<Vec<u8>> {
+    let mut out = Zeroizing::new(Vec::with_capacity(v.len()));
+    for word in v
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+    {
+        if !out.is_empty() {
+            out.push(b' ');
+        }
+        out.extend_from_slice(word);
     }
     out
 }

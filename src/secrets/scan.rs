@@ -18,9 +18,15 @@
 //! - `known`: a secret of an unlocked vault, by name: its value or any of the encoded forms
 //!   that `secrets run` masks (base64, hex, percent-encoding).
 //!
+//! Known values are also looked for as a reader may be shown them (whitespace runs folded,
+//! ASCII lower-cased, without `[`/`]`: see [`super::mask`]'s forms), and cut at either edge
+//! of a redacted text.
+//!
 //! Not covered: a known value shorter than [`super::mask::MIN_MASKED_LEN`] bytes, secrets
-//! split across lines or escaped (JSON, shell), and random-looking tokens shorter than
-//! [`MIN_ENTROPY_LEN`].
+//! split across lines or escaped in ways not listed (shell quoting), a piece of a known value
+//! that is neither whole nor cut at the text's edge (the middle of a long value, such as a
+//! recovery phrase, in a snippet), an encoded form cut at an edge, and random-looking tokens
+//! shorter than [`MIN_ENTROPY_LEN`].
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
