@@ -1,5 +1,5 @@
 //! Known secret values shown the way scry shows text: with whitespace folded, lower-cased
-//! (front matter `type` as `kind`), with highlight brackets inside. Found by a hostile review
+//! (front matter `type` as `kind`), with highlight brackets inside, or only their middle. Found by a hostile review
 //! (each leaked the value before `mask::forms` gained these variants). Each test writes a
 //! note holding a run-time generated value, scrapes it, searches it the way `/api/scry` does
 //! (`Index::search`, then `scry::redact::redacted` with the session's known values) and
@@ -127,4 +127,16 @@ fn a_value_in_front_matter_type_is_redacted_from_kind() {
     let hits = search_redacted(&[("a.md", note)], "staging", &value);
     let lower = value.to_lowercase();
     assert_no_piece(&hits, &lower, 8, "value in type (lower-cased)");
+}
+
+/// A long value of many words (a 24-word recovery phrase): the 14-token snippet shows its
+/// middle, which is neither the whole value nor a piece cut at an edge of the snippet.
+#[test]
+fn the_middle_of_a_long_value_is_redacted() {
+    let s = &mut seed();
+    let words: Vec<String> = (0..24).map(|_| random_word(5, s).to_lowercase()).collect();
+    let value = words.join(" ");
+    let note = format!("# Wallet\nthe recovery phrase is {value} so keep it safe\n");
+    let hits = search_redacted(&[("a.md", note)], &words[13], &value);
+    assert_no_piece(&hits, &value, 12, "24-word value");
 }

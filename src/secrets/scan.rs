@@ -22,11 +22,14 @@
 //! ASCII lower-cased, without `[`/`]`: see [`super::mask`]'s forms), and cut at either edge
 //! of a redacted text.
 //!
+//! When redacting ([`Redactor`]), any [`PIECE`] bytes of a known value (ASCII case ignored)
+//! are redacted wherever they appear: the middle of a long value, such as a recovery phrase,
+//! shown alone in a snippet.
+//!
 //! Not covered: a known value shorter than [`super::mask::MIN_MASKED_LEN`] bytes, secrets
-//! split across lines or escaped in ways not listed (shell quoting), a piece of a known value
-//! that is neither whole nor cut at the text's edge (the middle of a long value, such as a
-//! recovery phrase, in a snippet), an encoded form cut at an edge, and random-looking tokens
-//! shorter than [`MIN_ENTROPY_LEN`].
+//! split across lines or escaped in ways not listed (shell quoting), pieces shorter than
+//! [`PIECE`] bytes away from the text's edges, an encoded form cut at an edge, and
+//! random-looking tokens shorter than [`MIN_ENTROPY_LEN`].
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -171,6 +174,70 @@ pub struct Redactor<'k, 'a> {
     forms: Vec<Zeroizing<Vec<u8>>>,
     /// Whether some form starts with this byte.
     first: [bool; 256],
+    /// Every [`PIECE`]-byte window of every known value of at least [`PIECE`] bytes (as
+    /// shown or not: see [`piece_sources`]), ASCII lower-cased, packed little-endian, sorted.
+    pieces: Zeroizing<Vec<u128>>,
+    /// A filter over `pieces` ([`piece_bit`]): most windows of a text are ruled out by one
+    /// bit test.
+    piece_bits: Zeroizing<Vec<u64>>,
+}
+
+/// The shortest piece of a known value that is redacted wherever it appears in a text (not
+/// only whole, or cut at the text's edge): the middle of a long value shown alone in a
+/// snippet. Shorter pieces would match ordinary words.
+pub const PIECE: usize = 12;
+
+/// Bits in [`Redactor`]'s piece filter.
+const PIECE_FILTER_BITS: usize = 1 << 16;
+
+/// The texts whose [`PIECE`]-byte windows are pieces of a known value: the value, and the
+/// value as a reader may be shown it (whitespace folded, without brackets), all ASCII
+/// lower-cased (the windows of a text are lower-cased too).
+pub(crate) fn piece_sources(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut out: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+    let folded: Vec<u8> = {
+        let mut f = Vec::with_capacity(value.len());
+        for word in value
+            .split(|b| b.is_ascii_whitespace())
+            .filter(|w| !w.is_empty())
+        {
+            if !f.is_empty() {
+                f.push(b' ');
+            }
+            f.extend_from_slice(word);
+        }
+        f
+    };
+    let stripped: Vec<u8> = value
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'[' | b']'))
+        .collect();
+    for v in [value, &folded[..], &stripped[..]] {
+        let lower = Zeroizing::new(v.to_ascii_lowercase());
+        if lower.len() >= PIECE && !out.contains(&lower) {
+            out.push(lower);
+        }
+    }
+    let mut folded = folded;
+    let mut stripped = stripped;
+    zeroize::Zeroize::zeroize(&mut folded);
+    zeroize::Zeroize::zeroize(&mut stripped);
+    out
+}
+
+/// A [`PIECE`]-byte window packed into a `u128`, byte `i` at bits `8i`.
+fn pack(window: &[u8]) -> u128 {
+    window
+        .iter()
+        .rev()
+        .fold(0u128, |w, &b| (w << 8) | u128::from(b.to_ascii_lowercase()))
+}
+
+/// The filter bit of a packed window.
+fn piece_bit(w: u128) -> usize {
+    let x = (w as u64) ^ ((w >> 64) as u64).rotate_left(29);
+    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - 16)) as usize
 }
 
 impl std::fmt::Debug for Redactor<'_, '_> {
@@ -196,10 +263,51 @@ impl<'k, 'a> Redactor<'k, 'a> {
                 }
             }
         }
+        let mut pieces = Zeroizing::new(Vec::new());
+        let mut piece_bits = Zeroizing::new(Vec::new());
+        for k in known {
+            for source in piece_sources(k.value) {
+                for window in source.windows(PIECE) {
+                    pieces.push(pack(window));
+                }
+            }
+        }
+        if !pieces.is_empty() {
+            pieces.sort_unstable();
+            pieces.dedup();
+            piece_bits.resize(PIECE_FILTER_BITS / 64, 0);
+            for &w in pieces.iter() {
+                let bit = piece_bit(w);
+                piece_bits[bit / 64] |= 1 << (bit % 64);
+            }
+        }
         Redactor {
             known,
             forms,
             first,
+            pieces,
+            piece_bits,
+        }
+    }
+
+    /// Every [`PIECE`]-byte window of `text` that is a piece of a known value (ASCII case
+    /// ignored), as spans; overlapping ones merge when redacted.
+    fn piece_spans(&self, text: &[u8], out: &mut Vec<(usize, usize)>) {
+        if self.pieces.is_empty() || text.len() < PIECE {
+            return;
+        }
+        let mut w = pack(&text[..PIECE - 1]);
+        for end in PIECE..=text.len() {
+            // Slide: drop the oldest byte (lowest), add the newest at byte PIECE - 1.
+            w = (w & !(0xffu128 << (8 * (PIECE - 1))))
+                | (u128::from(text[end - 1].to_ascii_lowercase()) << (8 * (PIECE - 1)));
+            let bit = piece_bit(w);
+            if self.piece_bits[bit / 64] & (1 << (bit % 64)) != 0
+                && self.pieces.binary_search(&w).is_ok()
+            {
+                out.push((end - PIECE, end));
+            }
+            w >>= 8;
         }
     }
 
@@ -254,6 +362,7 @@ impl<'k, 'a> Redactor<'k, 'a> {
     fn scan_spans(&self, text: &[u8], patterns: bool, out: &mut Vec<(usize, usize)>) {
         if !self.forms.is_empty() {
             self.known_spans(text, out);
+            self.piece_spans(text, out);
         }
         if patterns {
             let mut found = Vec::new();

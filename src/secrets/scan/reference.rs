@@ -97,6 +97,7 @@ pub fn redact_spans(text: &str, findings: &[Finding]) -> String {
 /// was redacted.
 pub fn redact(text: &str, known: &[Known<'_>]) -> (String, bool) {
     let mut findings = scan(text.as_bytes(), known);
+    pieces(text.as_bytes(), known, &mut findings);
     // The same scan over the text without highlight brackets, mapped back.
     if text.contains(['[', ']']) {
         let mut stripped = Vec::with_capacity(text.len());
@@ -109,6 +110,7 @@ pub fn redact(text: &str, known: &[Known<'_>]) -> (String, bool) {
         }
         map.push(text.len());
         let mut found = scan(&stripped, known);
+        pieces(&stripped, known, &mut found);
         // The one change since e5c6bd2 (a leak fix): known values cut at an edge are looked
         // for without the brackets too.
         edge_fragments(std::str::from_utf8(&stripped).unwrap(), known, &mut found);
@@ -123,6 +125,28 @@ pub fn redact(text: &str, known: &[Known<'_>]) -> (String, bool) {
         return (text.to_string(), false);
     }
     (redact_spans(text, &findings), true)
+}
+
+/// Added with the pieces of `super::Redactor` (not in e5c6bd2): every window of
+/// [`super::PIECE`] bytes of `text` equal, ignoring ASCII case, to one of a known value's
+/// [`super::piece_sources`], by plain comparison.
+fn pieces(text: &[u8], known: &[Known<'_>], out: &mut Vec<Finding>) {
+    let n = super::PIECE;
+    for k in known {
+        for source in super::piece_sources(k.value) {
+            for start in 0..(text.len() + 1).saturating_sub(n) {
+                let window = &text[start..start + n];
+                if source.windows(n).any(|w| w.eq_ignore_ascii_case(window)) {
+                    out.push(Finding {
+                        kind: "known".into(),
+                        name: Some(k.name.to_string()),
+                        start,
+                        end: start + n,
+                    });
+                }
+            }
+        }
+    }
 }
 
 /// A known value cut at the start or end of `text` (ignoring an ellipsis and highlight
