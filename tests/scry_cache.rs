@@ -1,6 +1,6 @@
-//! Repeated searches are answered from a per-worker cache of results (issue 7), and that
-//! cache never outlives a change to the index: a scrape that commits makes the next search
-//! see the new content.
+//! Repeated searches are answered from a cache of results kept with each open index (issue
+//! 7), and that cache never outlives a change to the index: a scrape that commits makes the
+//! next search see the new content, and so does an index removed and built anew.
 
 mod common;
 use common::*;
@@ -52,4 +52,55 @@ fn a_repeated_search_sees_what_a_scrape_committed_meanwhile() {
             "every worker sees the scrape: {after:?}"
         );
     }
+}
+
+#[test]
+fn an_index_removed_and_scraped_anew_is_searched_not_the_old_file() {
+    let d = Daemon::start();
+    for _ in 0..20 {
+        assert!(!paths(&d, "quokka").is_empty());
+    }
+    // A user purges the index (say, to drop a secret it held) and builds it again from a
+    // project where the quokka note is gone: the open connections still read the old,
+    // unlinked file, whose data_version never changes.
+    std::fs::remove_dir_all(d.project.join(".patina")).unwrap();
+    let quokka_files: Vec<_> = walk(&d.project)
+        .into_iter()
+        .filter(|p| std::fs::read_to_string(p).is_ok_and(|t| t.to_lowercase().contains("quokka")))
+        .collect();
+    assert!(!quokka_files.is_empty(), "the fixture holds a quokka note");
+    for p in &quokka_files {
+        std::fs::remove_file(p).unwrap();
+    }
+    let out = run_timeout(
+        patina(&d.home).arg("scrape").arg(&d.project),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for _ in 0..20 {
+        assert_eq!(
+            paths(&d, "quokka"),
+            Vec::<String>::new(),
+            "the new index is searched"
+        );
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            if p.file_name().is_some_and(|n| n != ".patina") {
+                out.extend(walk(&p));
+            }
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }

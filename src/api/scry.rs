@@ -140,8 +140,9 @@ fn search_cached(
             .map(|at| idle.remove(at))
     };
     let mut entry = match taken {
-        Some(entry) => entry,
-        None => Cached {
+        // An index whose file was removed or replaced since is dropped, not searched.
+        Some(entry) if entry.index.is_current() => entry,
+        _ => Cached {
             index: Index::open(root)?,
             version: i64::MIN,
             results: Vec::new(),

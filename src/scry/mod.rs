@@ -183,6 +183,14 @@ pub struct Index {
     in_snapshot: bool,
     /// The `PRAGMA data_version` read inside the current snapshot, if any.
     snapshot_version: Cell<Option<i64>>,
+    /// Device and inode of the index file when it was opened ([`Index::is_current`]).
+    file: (u64, u64),
+}
+
+/// Device and inode of a file: which file a path named when it was looked at.
+fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
+    use std::os::unix::fs::MetadataExt;
+    (m.dev(), m.ino())
 }
 
 /// State of [`Index::search`]'s fast path ([`postings`]).
@@ -215,8 +223,8 @@ impl Index {
     /// version of patina with another schema (the message says to scrape again).
     pub fn open(root: &Path) -> Result<Index, ScryError> {
         let path = crate::paths::project_index_path(root);
-        match std::fs::metadata(&path) {
-            Ok(_) => {}
+        let file = match std::fs::metadata(&path) {
+            Ok(m) => file_id(&m),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(ScryError::NoIndex(root.to_path_buf()));
             }
@@ -226,7 +234,7 @@ impl Index {
                     message: e.to_string(),
                 });
             }
-        }
+        };
         let (mut conn, version) = db::open_for_read(&path).map_err(|e| index_error(&path, &e))?;
         if version == 0 {
             return Err(ScryError::NoIndex(root.to_path_buf()));
@@ -268,7 +276,17 @@ impl Index {
             fast: Fast::default(),
             in_snapshot: false,
             snapshot_version: Cell::new(None),
+            file,
         })
+    }
+
+    /// Whether the file at [`Index::path`] is still the one this index opened (same device
+    /// and inode). False once it was removed or replaced (`rm -rf .patina` and a new scrape):
+    /// this connection would go on reading the old, unlinked file, whose `PRAGMA
+    /// data_version` never changes again, so the caller should open the index anew. One
+    /// `stat(2)`.
+    pub fn is_current(&self) -> bool {
+        std::fs::metadata(&self.path).is_ok_and(|m| file_id(&m) == self.file)
     }
 
     /// The project root this index belongs to.
