@@ -72,7 +72,9 @@ struct Unlocked {
     identity: Identity,
     expires: Instant,
     vaults: Vec<VaultRef>,
-    /// Decrypted values by name, for scan and scry redaction. Zeroized on drop.
+    /// Every value decrypted in this unlock, with its name, for scan and scry redaction: a
+    /// name may hold several values (from the global and a project vault, or before and
+    /// after a change). Zeroized on drop.
     known: Vec<(String, SecretValue)>,
     /// Inode and modification time of the global vault when `known` last absorbed it: a
     /// secret added while unlocked is redacted from then on, without a new unlock.
@@ -340,8 +342,16 @@ fn absorb(u: &mut Unlocked, home: &Home, project: Option<&Path>, env: EnvMap) ->
     let mut names = Vec::new();
     for e in env.into_entries() {
         names.push(e.name.clone());
-        u.known.retain(|(n, _)| *n != e.name);
-        u.known.push((e.name, e.value));
+        // Every value stays known until the session ends, also when another vault holds a
+        // secret of the same name (a project's `TOKEN` beside the global one) or a value was
+        // replaced: either may still be written somewhere scry shows.
+        if !u
+            .known
+            .iter()
+            .any(|(n, v)| *n == e.name && v.as_bytes() == e.value.as_bytes())
+        {
+            u.known.push((e.name, e.value));
+        }
     }
     names
 }
@@ -460,6 +470,58 @@ mod tests {
             SessionError::TtlSyntax
                 .to_string()
                 .contains("not a duration")
+        );
+    }
+
+    #[test]
+    fn a_value_stays_known_when_another_vault_has_a_secret_of_the_same_name() {
+        let t = tempfile::tempdir().unwrap();
+        let home = Home::at(t.path().to_path_buf());
+        let mut u = Unlocked {
+            identity: Identity::generate(),
+            expires: Instant::now() + Duration::from_secs(60),
+            vaults: Vec::new(),
+            known: Vec::new(),
+            global_stamp: None,
+        };
+        // Run-time values, never literals.
+        let value = |tag: &str| {
+            let v = format!("{tag}-{}", std::process::id());
+            SecretValue::from_bytes(zeroize::Zeroizing::new(v.into_bytes())).unwrap()
+        };
+        let entry = |vault: &'static str, tag: &str| secrets::EnvEntry {
+            name: "TOKEN".into(),
+            env: "TOKEN".into(),
+            vault,
+            value: value(tag),
+        };
+        let held = |u: &Unlocked| {
+            let mut v: Vec<Vec<u8>> = u.known.iter().map(|(_, v)| v.as_bytes().to_vec()).collect();
+            v.sort();
+            v
+        };
+        absorb(
+            &mut u,
+            &home,
+            None,
+            EnvMap::from_entries(vec![entry("global", "g")]),
+        );
+        let project = t.path().join("p");
+        let both = EnvMap::from_entries(vec![entry("global", "g"), entry("project", "p")]);
+        absorb(&mut u, &home, Some(&project), both);
+        // The global vault read again (it changed on disk) keeps the project's value too.
+        absorb(
+            &mut u,
+            &home,
+            None,
+            EnvMap::from_entries(vec![entry("global", "g")]),
+        );
+        assert_eq!(
+            held(&u),
+            vec![
+                value("g").as_bytes().to_vec(),
+                value("p").as_bytes().to_vec()
+            ]
         );
     }
 
