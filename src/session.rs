@@ -223,6 +223,28 @@ impl Session {
         Ok(env)
     }
 
+    /// Also holds the values of `project`'s vault, for redaction only: nothing is handed out
+    /// and nothing is audited as released. The daemon calls it at every unlock with its own
+    /// project (whose notes scry shows), whichever project the unlock named. Does nothing
+    /// when locked, or when the vault cannot be read with the session's identity (the unlock
+    /// itself already reported that for the project it named).
+    pub fn absorb_project(&self, project: &Path) {
+        let identity = {
+            let mut st = self.state();
+            expire_if_due(&self.inner.home, &mut st);
+            match &st.unlocked {
+                Some(u) => u.identity.clone(),
+                None => return,
+            }
+        };
+        if let Ok(env) = self.decrypt(&identity, Some(project)) {
+            let mut st = self.state();
+            if let Some(u) = st.unlocked.as_mut() {
+                absorb(u, &self.inner.home, Some(project), env);
+            }
+        }
+    }
+
     /// Runs `f` with the values known to the session (empty when locked), without copying
     /// them out of it. For scans and scry redaction.
     pub fn with_known<R>(&self, f: impl FnOnce(&[Known<'_>]) -> R) -> R {

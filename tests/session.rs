@@ -412,6 +412,46 @@ fn scry_never_hands_out_a_secret() {
 }
 
 #[test]
+fn the_served_projects_vault_is_redacted_whichever_project_the_unlock_named() {
+    let w = World::new();
+    write_fixture_project(&w.work());
+    // A project secret (built at run time) written into one of the project's notes.
+    let value = format!("Pv4lue-{}-q9Zr7Kx2", std::process::id());
+    w.add("project-token", &value, &["--project"]);
+    std::fs::write(
+        w.work().join("layer/core/ocelot.md"),
+        format!(
+            "# Ocelot
+
+The ocelot staging token is {value} for now.
+"
+        ),
+    )
+    .unwrap();
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    // Unlocked from another directory: the unlock names that one, not the served project.
+    let mut c = w.cmd(&["session", "unlock", "--ttl", "10m"]);
+    c.current_dir(w.dir.path().join("nort"));
+    let o = out(c);
+    assert!(o.status.success(), "unlock: {}", show(&o));
+    let r = d.post(
+        "/api/scry",
+        &serde_json::json!({"query": "ocelot"}).to_string(),
+    );
+    assert_eq!(r.status, 200);
+    assert_no_leak("scry ocelot", &r.body, &value);
+    assert!(
+        r.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["redacted"] == true),
+        "the note was found and redacted"
+    );
+    assert_no_leak("daemon log", d.log().as_bytes(), &value);
+}
+
+#[test]
 fn secrets_scan_reports_names_and_offsets_never_values() {
     let w = World::new();
     write_fixture_project(&w.work());
