@@ -81,6 +81,15 @@ fn an_index_removed_and_scraped_anew_is_searched_not_the_old_file() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Noticed within FILE_RECHECK (100 ms), then for good.
+    let t = std::time::Instant::now();
+    while !paths(&d, "quokka").is_empty() {
+        assert!(
+            t.elapsed() < Duration::from_secs(5),
+            "the new index is never searched"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     for _ in 0..20 {
         assert_eq!(
             paths(&d, "quokka"),

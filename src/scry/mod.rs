@@ -185,7 +185,12 @@ pub struct Index {
     snapshot_version: Cell<Option<i64>>,
     /// Device and inode of the index file when it was opened ([`Index::is_current`]).
     file: (u64, u64),
+    /// When [`Index::is_current`] last looked at the file and found it the same.
+    file_checked: Cell<Option<Instant>>,
 }
+
+/// How long [`Index::is_current`] trusts its last look at the index file.
+pub const FILE_RECHECK: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// Device and inode of a file: which file a path named when it was looked at.
 fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
@@ -277,16 +282,27 @@ impl Index {
             in_snapshot: false,
             snapshot_version: Cell::new(None),
             file,
+            file_checked: Cell::new(Some(Instant::now())),
         })
     }
 
     /// Whether the file at [`Index::path`] is still the one this index opened (same device
     /// and inode). False once it was removed or replaced (`rm -rf .patina` and a new scrape):
     /// this connection would go on reading the old, unlinked file, whose `PRAGMA
-    /// data_version` never changes again, so the caller should open the index anew. One
-    /// `stat(2)`.
+    /// data_version` never changes again, so the caller should open the index anew. Looks
+    /// (one `stat(2)`, several µs on a cold path) at most once per [`FILE_RECHECK`], so a
+    /// replaced index is noticed within that time.
     pub fn is_current(&self) -> bool {
-        std::fs::metadata(&self.path).is_ok_and(|m| file_id(&m) == self.file)
+        if self
+            .file_checked
+            .get()
+            .is_some_and(|t| t.elapsed() < FILE_RECHECK)
+        {
+            return true;
+        }
+        let same = std::fs::metadata(&self.path).is_ok_and(|m| file_id(&m) == self.file);
+        self.file_checked.set(same.then(Instant::now));
+        same
     }
 
     /// The project root this index belongs to.
