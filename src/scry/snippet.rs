@@ -2011,4 +2011,105 @@ mod tests {
             "{uncertain} of {checked}"
         );
     }
+    /// From the hostile review of 2026-11-30: bytes-level noise. Every printable ASCII character (brackets,
+    /// quotes, `.` and `:` with and without whitespace), control characters, CR, very long
+    /// tokens (past a block, and past FTS5_MAX_TOKEN_SIZE), words that share the terms' first
+    /// two bytes (`ab`/`abc`/`abz`), digits and known non-ASCII separators, glued without
+    /// spaces. Wherever the Rust side answers, it must be FTS5's answer.
+    #[test]
+    fn matches_fts5_on_byte_noise() {
+        let mut rng = Rng(0xD1B5_4A32_D192_ED03);
+        const PIECES: &[&str] = &[
+            "ab", "abc", "abz", "Ab", "AB", "a", "b", "ba", "abab", "x9", "9x", "99", "0", "zz",
+            "ab1", "1ab", "abcabc", "q",
+        ];
+        let conn = db();
+        let mut rows = Vec::new();
+        for rowid in 0..300 {
+            let mut cols = Vec::new();
+            for max in [6, 10, 300] {
+                let mut s = String::new();
+                let n = match rng.below(10) {
+                    0 => 0,
+                    1 => 400 + rng.below(800),
+                    _ => rng.below(max),
+                };
+                for _ in 0..n {
+                    match rng.below(20) {
+                        0..=7 => s.push_str(rng.pick(PIECES)),
+                        8 => {
+                            let c = (0x20 + rng.below(0x5f)) as u8 as char;
+                            s.push(c);
+                        }
+                        9 => {
+                            let c = rng.below(0x20) as u8 as char;
+                            if c != '\0' {
+                                s.push(c);
+                            }
+                        }
+                        10 => s.push_str(rng.pick(&[
+                            ". ", ".", ": ", ":", ".\r\n", ":\t", ". .", "..", "::", ".:",
+                        ])),
+                        11 => s.push_str(
+                            rng.pick(&["…", "→", "—", "│", "\u{a0}", "\u{2028}", "«", "»", "×"]),
+                        ),
+                        12 => {
+                            let len = [63, 64, 65, 127, 128, 129, 200][rng.below(7)];
+                            s.push_str(&"ab".repeat(len / 2 + 1)[..len]);
+                        }
+                        13 if rng.below(20) == 0 => s.push_str(&"abc".repeat(11_000)),
+                        _ => s.push_str(rng.pick(&[" ", "  ", "\t", "\n", "\r", "\r\n", " \n "])),
+                    }
+                }
+                cols.push(s);
+            }
+            let body = cols.pop().unwrap();
+            let headings = cols.pop().unwrap();
+            let title = cols.pop().unwrap();
+            insert(&conn, rowid, &title, &headings, &body);
+            rows.push([title, headings, body]);
+        }
+        const TERMS: &[&str] = &[
+            "ab", "abc", "a", "b", "x9", "99", "0", "abab", "ab1", "zz", "q", "nowhere",
+        ];
+        let (mut compared, mut answered) = (0, 0);
+        for q in 0..24 {
+            let k = 1 + rng.below(4);
+            let mut terms: Vec<&str> = Vec::new();
+            while terms.len() < k {
+                let t = rng.pick(TERMS);
+                if !terms.contains(&t) {
+                    terms.push(t);
+                }
+            }
+            let n = [14, 14, 14, 1, 2, 3, 13, 15, 63, 64][q % 10];
+            let (snippets, folding) = (Snippets::new(&terms), Snippets::new(&terms).folded());
+            for (rowid, theirs) in fts5(&conn, &terms, None, n) {
+                let [title, headings, body] = &rows[rowid as usize];
+                let texts = [title.as_str(), headings.as_str(), body.as_str()];
+                let context = format!("row {rowid}, terms {terms:?}, n {n}");
+                compared += 1;
+                if let Some(row) = snippets.row(title, headings, body) {
+                    answered += 1;
+                    assert_eq!(row, theirs.0, "row, {context}");
+                    assert_eq!(
+                        folding.row(title, headings, body).as_deref(),
+                        Some(fold_reference(&theirs.0).as_str()),
+                        "folded row, {context}"
+                    );
+                }
+                let nn = n as usize;
+                for (column, theirs) in [(0, &theirs.1), (1, &theirs.2), (2, &theirs.3)] {
+                    if let Some(ours) = snippets.column(texts[column], nn) {
+                        assert_eq!(&ours, theirs, "column {column}, {context}");
+                    }
+                }
+                if let Some(ours) = snippets.best_column(&texts, nn) {
+                    assert_eq!(ours, theirs.4, "best column, {context}");
+                }
+            }
+        }
+        eprintln!("byte noise: compared {compared}, answered in Rust {answered}");
+        assert!(compared > 2000 && answered > 500, "{compared} {answered}");
+    }
 }
