@@ -34,6 +34,9 @@ pub mod server;
 pub mod session;
 pub mod token;
 
+#[cfg(test)]
+mod test_rng;
+
 /// The crate version, as reported by `/health`, `/version` and `patina --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 

@@ -18,6 +18,19 @@ fn paths(d: &Daemon, q: &str) -> Vec<String> {
         .collect()
 }
 
+/// `patina scrape` of the daemon's project, which must succeed.
+fn scrape(d: &Daemon) {
+    let out = run_timeout(
+        patina(&d.home).arg("scrape").arg(&d.project),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn a_repeated_search_sees_what_a_scrape_committed_meanwhile() {
     let d = Daemon::start();
@@ -36,15 +49,7 @@ fn a_repeated_search_sees_what_a_scrape_committed_meanwhile() {
         "# Zebra quokka\n\nA quokka note added after the first search.\n",
     )
     .unwrap();
-    let out = run_timeout(
-        patina(&d.home).arg("scrape").arg(&d.project),
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    scrape(&d);
     for _ in 0..40 {
         let after = paths(&d, "quokka");
         assert!(
@@ -72,15 +77,7 @@ fn an_index_removed_and_scraped_anew_is_searched_not_the_old_file() {
     for p in &quokka_files {
         std::fs::remove_file(p).unwrap();
     }
-    let out = run_timeout(
-        patina(&d.home).arg("scrape").arg(&d.project),
-        Duration::from_secs(60),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    scrape(&d);
     // Noticed within FILE_RECHECK (100 ms), then for good.
     let t = std::time::Instant::now();
     while !paths(&d, "quokka").is_empty() {

@@ -855,21 +855,8 @@ fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
 mod tests {
     use super::*;
     use crate::scry::{Index, scrape};
+    use crate::test_rng::Rng;
     use std::path::Path;
-
-    /// A tiny deterministic PRNG (xorshift64*), so the generated corpus is the same each run.
-    struct Rng(u64);
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn pick<'a>(&mut self, from: &[&'a str]) -> &'a str {
-            from[(self.next() % from.len() as u64) as usize]
-        }
-    }
 
     /// Words with skewed frequencies (the first ones are in most sections, like "the").
     const WORDS: &[&str] = &[
@@ -892,8 +879,8 @@ mod tests {
             } else {
                 WORDS
             };
-            out.push_str(rng.pick(from));
-            out.push_str(rng.pick(SEPARATORS));
+            out.push_str(rng.pick::<&str>(from));
+            out.push_str(rng.pick::<&str>(SEPARATORS));
         }
         out
     }
@@ -933,7 +920,7 @@ mod tests {
             .map(|_| {
                 let k = 1 + rng.next() % 4;
                 (0..k)
-                    .map(|_| rng.pick(&vocabulary))
+                    .map(|_| *rng.pick(&vocabulary))
                     .collect::<Vec<_>>()
                     .join(" ")
             })

@@ -1533,6 +1533,18 @@ mod tests {
         }
     }
 
+    /// Appends `word` (lowercase ASCII) upper-cased, capitalized or as it is, at random.
+    fn push_in_random_case(rng: &mut Rng, s: &mut String, word: &str) {
+        match rng.below(4) {
+            0 => s.push_str(&word.to_ascii_uppercase()),
+            1 => {
+                s.push_str(&word[..1].to_ascii_uppercase());
+                s.push_str(&word[1..]);
+            }
+            _ => s.push_str(word),
+        }
+    }
+
     /// The differential test's words (lowercase; written in mixed case).
     const VOCAB: &[&str] = &[
         "alpha", "beta", "gamma", "delta", "echo", "foxtrot", "golf", "hotel", "india", "juliet",
@@ -1559,14 +1571,7 @@ mod tests {
                 s.push_str(rng.pick(SEPARATORS));
             }
             let word = rng.pick(VOCAB);
-            match rng.below(4) {
-                0 => s.push_str(&word.to_ascii_uppercase()),
-                1 => {
-                    s.push_str(&word[..1].to_ascii_uppercase());
-                    s.push_str(&word[1..]);
-                }
-                _ => s.push_str(word),
-            }
+            push_in_random_case(rng, &mut s, word);
         }
         if n > 0 && rng.below(5) == 0 {
             s.push_str(rng.pick(SEPARATORS));
@@ -1808,14 +1813,7 @@ mod tests {
                 continue;
             }
             let word = rng.pick(vocab);
-            match rng.below(4) {
-                0 => s.push_str(&word.to_ascii_uppercase()),
-                1 => {
-                    s.push_str(&word[..1].to_ascii_uppercase());
-                    s.push_str(&word[1..]);
-                }
-                _ => s.push_str(word),
-            }
+            push_in_random_case(rng, &mut s, word);
         }
         if n > 0 && rng.below(4) == 0 {
             s.push_str(&hard_separator(rng));

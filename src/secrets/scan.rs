@@ -819,6 +819,7 @@ pub(crate) mod reference;
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_rng::Rng;
 
     const CANARY: &str = "Pc4n4ry-7f3e9c1d+x/y=z";
 
@@ -920,32 +921,6 @@ mod tests {
         assert_eq!(redact("nothing here", &k), None);
         let r = redact("é ghp_aaaaaaaaaaaaaaaaaaaaaaaa é", &[]).unwrap();
         assert_eq!(r, "é [redacted] é");
-    }
-
-    /// xorshift64*: a seeded, reproducible source of test inputs (no crate for it).
-    struct Rng(u64);
-
-    impl Rng {
-        fn next(&mut self) -> u64 {
-            self.0 ^= self.0 >> 12;
-            self.0 ^= self.0 << 25;
-            self.0 ^= self.0 >> 27;
-            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-        }
-        fn below(&mut self, n: usize) -> usize {
-            (self.next() % n as u64) as usize
-        }
-        fn percent(&mut self, p: usize) -> bool {
-            self.below(100) < p
-        }
-        fn pick<'t, T>(&mut self, items: &'t [T]) -> &'t T {
-            &items[self.below(items.len())]
-        }
-        /// `least` to `least + spread - 1` characters of `alphabet`.
-        fn chars(&mut self, alphabet: &[u8], least: usize, spread: usize) -> String {
-            let len = least + self.below(spread);
-            (0..len).map(|_| *self.pick(alphabet) as char).collect()
-        }
     }
 
     const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";

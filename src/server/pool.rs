@@ -412,6 +412,37 @@ mod tests {
     }
 
     #[test]
+    fn with_worker_0_the_gate_is_still_workers_plus_queue() {
+        use std::sync::mpsc::{Receiver, channel};
+        let (ran_tx, ran_rx) = channel::<()>();
+        let ran_tx = Mutex::new(ran_tx);
+        let pool = Pool::new("g", 2, 1, move |hold: Receiver<()>| {
+            let _ = ran_tx.lock().unwrap().send(());
+            let _ = hold.recv();
+        })
+        .unwrap();
+        let mut releases = Vec::new();
+        let mut submit = || {
+            let (release, hold) = channel();
+            releases.push(release);
+            pool.try_submit(hold).is_ok()
+        };
+        // Two workers busy, one job queued: the fourth is refused (→ 503).
+        assert!(submit());
+        ran_rx.recv().unwrap();
+        assert!(submit());
+        ran_rx.recv().unwrap();
+        assert!(submit(), "queued");
+        assert!(!submit(), "past workers + queue");
+        for r in &releases {
+            let _ = r.send(());
+        }
+        ran_rx.recv().unwrap(); // the queued job ran too
+        drop(releases);
+        assert!(pool.shutdown(Duration::from_secs(10)));
+    }
+
+    #[test]
     fn idle_runs_when_the_queue_empties_and_at_exit() {
         use std::sync::atomic::AtomicU32;
         static IDLE: AtomicU32 = AtomicU32::new(0);
