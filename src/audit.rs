@@ -23,7 +23,8 @@ pub struct Event {
     /// RFC 3339 UTC time.
     pub time: String,
     /// `unlock`, `lock`, `expire`, `shutdown`, `release` (values handed to a patina client),
-    /// `run` (a `secrets run` started a command).
+    /// `run` (a `secrets run` started a command), `hold` (a scan-only unlock), `hold-expire`,
+    /// `guard` (the guard replaced, withheld or denied something; see `action`).
     pub event: String,
     /// The names of the secrets concerned (never values).
     #[serde(default)]
@@ -38,6 +39,16 @@ pub struct Event {
     /// That process's executable (`/proc/<pid>/exe`), when readable.
     #[serde(default)]
     pub exe: Option<String>,
+    /// For `guard`: the agent's tool whose call or output was acted on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool: Option<String>,
+    /// For `guard`: `replaced`, `withheld`, `denied` or `scrubbed`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
+    /// For `guard`: the detectors that fired (`token`, `private-key`, …), once per finding;
+    /// known secrets are in `names`, once per finding.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub detectors: Vec<String>,
 }
 
 impl Event {
@@ -50,7 +61,20 @@ impl Event {
             vaults: Vec::new(),
             pid,
             exe: pid.and_then(exe_of),
+            tool: None,
+            action: None,
+            detectors: Vec::new(),
         }
+    }
+
+    /// A `guard` record: what was done to which tool's call or output, and what was found.
+    pub fn guard(action: &str, tool: &str, names: Vec<String>, detectors: Vec<String>) -> Event {
+        let mut e = Event::now("guard", None);
+        e.tool = Some(tool.to_string()).filter(|t| !t.is_empty());
+        e.action = Some(action.to_string());
+        e.names = names;
+        e.detectors = detectors;
+        e
     }
 
     /// With these secret names.

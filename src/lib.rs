@@ -24,6 +24,7 @@ pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod fsutil;
+pub mod guard;
 pub mod http;
 pub mod mcp;
 pub mod mother;

@@ -10,6 +10,7 @@
 //! is written to the audit log ([`crate::audit`]), names only.
 
 use crate::audit::{self, Event};
+use crate::guard::hold::{Hit, Hold};
 use crate::paths::Home;
 use crate::secrets::scan::Known;
 use crate::secrets::{self, EnvMap, Identity, SecretValue};
@@ -25,6 +26,13 @@ pub const DEFAULT_TTL: Duration = Duration::from_secs(15 * 60);
 /// The longest unlock accepted: 12 hours, a working day. Longer asks are refused (400), not
 /// clamped, so a typo such as `--ttl 10000h` is noticed.
 pub const MAX_TTL: Duration = Duration::from_secs(12 * 3600);
+
+/// How long the scan hold ([`crate::guard::hold`]) lasts after an unlock when none is
+/// given: 10 hours, a working day. The hold never ends before the release TTL.
+pub const DEFAULT_HOLD: Duration = Duration::from_secs(10 * 3600);
+
+/// The longest scan hold accepted: [`MAX_TTL`] (12 hours).
+pub const MAX_HOLD: Duration = MAX_TTL;
 
 /// Why an unlock or a release was refused. Messages never quote the identity or a value.
 #[derive(Debug, thiserror::Error)]
@@ -66,6 +74,36 @@ pub struct Status {
     pub expires_in_secs: u64,
     /// The vaults decrypted so far in this unlock.
     pub vaults: Vec<VaultRef>,
+    /// Seconds until the scan hold (known values kept for `patina guard` only, as keyed
+    /// digests) is wiped; 0 when there is none.
+    #[serde(default)]
+    pub hold_expires_in_secs: u64,
+}
+
+/// What an unlock keeps besides the release TTL: the scan hold, and whether values may be
+/// released at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnlockOptions {
+    /// How long the scan hold lasts (at least the TTL, at most [`MAX_HOLD`]); zero for no
+    /// hold beyond the TTL.
+    pub hold: Duration,
+    /// Keep only the scan hold: the identity is dropped at once and no value can be released
+    /// (`patina session unlock --scan-only`).
+    pub scan_only: bool,
+}
+
+impl Default for UnlockOptions {
+    fn default() -> Self {
+        UnlockOptions {
+            hold: DEFAULT_HOLD,
+            scan_only: false,
+        }
+    }
+}
+
+struct ScanHold {
+    hold: Hold,
+    expires: Instant,
 }
 
 struct Unlocked {
@@ -83,6 +121,9 @@ struct Unlocked {
 
 struct State {
     unlocked: Option<Unlocked>,
+    /// The guard's scan-only view of the known values; outlives `unlocked` until its own
+    /// expiry, `lock` or shutdown.
+    hold: Option<ScanHold>,
     stopping: bool,
 }
 
@@ -114,6 +155,7 @@ impl Session {
             home,
             state: Mutex::new(State {
                 unlocked: None,
+                hold: None,
                 stopping: false,
             }),
             wake: Condvar::new(),
@@ -147,10 +189,32 @@ impl Session {
         project: Option<&Path>,
         peer: Peer,
     ) -> Result<Status, SessionError> {
+        self.unlock_with(identity_text, ttl, project, peer, UnlockOptions::default())
+    }
+
+    /// [`Session::unlock`] with a scan hold of `opts.hold` (refused past [`MAX_HOLD`]), or
+    /// only the hold (`opts.scan_only`: the values are hashed into it and the identity is
+    /// dropped before this returns; nothing can be released until a full unlock).
+    pub fn unlock_with(
+        &self,
+        identity_text: &[u8],
+        ttl: Option<Duration>,
+        project: Option<&Path>,
+        peer: Peer,
+        opts: UnlockOptions,
+    ) -> Result<Status, SessionError> {
         let ttl = ttl.unwrap_or(DEFAULT_TTL);
-        if ttl.is_zero() || ttl > MAX_TTL {
+        if ttl.is_zero() || ttl > MAX_TTL || opts.hold > MAX_HOLD {
             return Err(SessionError::BadTtl);
         }
+        let hold_for = if opts.scan_only {
+            if opts.hold.is_zero() {
+                return Err(SessionError::BadTtl);
+            }
+            opts.hold
+        } else {
+            opts.hold.max(ttl)
+        };
         let identity = Identity::parse(identity_text)?;
         let env = self.decrypt(&identity, project)?;
         let mut u = Unlocked {
@@ -162,24 +226,35 @@ impl Session {
         };
         let names = absorb(&mut u, &self.inner.home, project, env);
         let vaults: Vec<String> = u.vaults.iter().map(|v| v.path.clone()).collect();
+        let hold = ScanHold {
+            hold: hold_of(&u),
+            expires: Instant::now() + hold_for,
+        };
         let status = {
             let mut st = self.state();
-            st.unlocked = Some(u);
+            if opts.scan_only {
+                // A full unlock already running keeps going; its values stay in the hold.
+                drop(u);
+            } else {
+                st.unlocked = Some(u);
+            }
+            st.hold = Some(hold);
             self.inner.wake.notify_all();
             status_of(&st)
         };
+        let event = if opts.scan_only { "hold" } else { "unlock" };
         audit::record(
             &self.inner.home,
-            &Event::now("unlock", peer).names(names).vaults(vaults),
+            &Event::now(event, peer).names(names).vaults(vaults),
         );
         Ok(status)
     }
 
-    /// Wipes everything held. Returns whether anything was.
+    /// Wipes everything held (the values and the scan hold). Returns whether anything was.
     pub fn lock(&self, peer: Peer) -> bool {
         let was = {
             let mut st = self.state();
-            let was = st.unlocked.take().is_some();
+            let was = st.unlocked.take().is_some() | st.hold.take().is_some();
             self.inner.wake.notify_all();
             was
         };
@@ -218,6 +293,7 @@ impl Session {
             };
             let copy = copy_env(&env);
             absorb(u, &self.inner.home, project, copy);
+            refresh_hold(&mut st);
         }
         audit::record(&self.inner.home, &Event::now("release", peer).names(names));
         Ok(env)
@@ -241,6 +317,7 @@ impl Session {
             let mut st = self.state();
             if let Some(u) = st.unlocked.as_mut() {
                 absorb(u, &self.inner.home, Some(project), env);
+                refresh_hold(&mut st);
             }
         }
     }
@@ -294,8 +371,24 @@ impl Session {
             let mut st = self.state();
             if let Some(u) = st.unlocked.as_mut() {
                 absorb(u, &self.inner.home, None, env);
+                refresh_hold(&mut st);
             }
         }
+    }
+
+    /// Runs `f` over the scan hold, `None` when there is none (never unlocked, locked, or
+    /// past its time). While a full unlock runs, a vault changed on disk is absorbed first.
+    /// The hold answers names and offsets only ([`crate::guard::hold`]).
+    pub fn with_hold<R>(&self, f: impl FnOnce(Option<&Hold>) -> R) -> R {
+        self.absorb_changed_global_vault();
+        let mut st = self.state();
+        expire_if_due(&self.inner.home, &mut st);
+        f(st.hold.as_ref().map(|h| &h.hold))
+    }
+
+    /// The scan hold's matches in `text`, or `None` without a hold.
+    pub fn scan_hold(&self, text: &[u8]) -> Option<Vec<Hit>> {
+        self.with_hold(|h| h.map(|h| h.scan(text)))
     }
 
     /// Wipes everything and stops the timer (also done on drop). Audited as `shutdown` when
@@ -304,7 +397,7 @@ impl Session {
         let was = {
             let mut st = self.state();
             st.stopping = true;
-            let was = st.unlocked.take().is_some();
+            let was = st.unlocked.take().is_some() | st.hold.take().is_some();
             self.inner.wake.notify_all();
             was
         };
@@ -344,6 +437,22 @@ fn copy_env(env: &EnvMap) -> EnvMap {
     )
 }
 
+/// The hold of everything `u` knows.
+fn hold_of(u: &Unlocked) -> Hold {
+    Hold::new(u.known.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
+}
+
+/// Rebuilds the scan hold from the values known now (keeping its expiry), after `absorb`.
+fn refresh_hold(st: &mut State) {
+    let Some(u) = st.unlocked.as_ref() else {
+        return;
+    };
+    let hold = hold_of(u);
+    if let Some(h) = st.hold.as_mut() {
+        h.hold = hold;
+    }
+}
+
 /// Adds the vaults and values of `env` to `u`; returns the names.
 fn absorb(u: &mut Unlocked, home: &Home, project: Option<&Path>, env: EnvMap) -> Vec<String> {
     let mut dirs = vec![VaultRef {
@@ -379,7 +488,13 @@ fn absorb(u: &mut Unlocked, home: &Home, project: Option<&Path>, env: EnvMap) ->
 }
 
 fn status_of(st: &State) -> Status {
-    match &st.unlocked {
+    let hold_expires_in_secs = st.hold.as_ref().map_or(0, |h| {
+        h.expires
+            .saturating_duration_since(Instant::now())
+            .as_secs_f64()
+            .ceil() as u64
+    });
+    let mut status = match &st.unlocked {
         Some(u) => Status {
             unlocked: true,
             expires_in_secs: u
@@ -388,17 +503,30 @@ fn status_of(st: &State) -> Status {
                 .as_secs_f64()
                 .ceil() as u64,
             vaults: u.vaults.clone(),
+            hold_expires_in_secs: 0,
         },
         None => Status {
             unlocked: false,
             expires_in_secs: 0,
             vaults: Vec::new(),
+            hold_expires_in_secs: 0,
         },
-    }
+    };
+    status.hold_expires_in_secs = hold_expires_in_secs;
+    status
 }
 
-/// Wipes an unlock whose time is up; audits it as `expire`.
+/// Wipes an unlock whose time is up (audited as `expire`), and a scan hold whose time is up
+/// (audited as `hold-expire`).
 fn expire_if_due(home: &Home, st: &mut State) {
+    if st
+        .hold
+        .as_ref()
+        .is_some_and(|h| Instant::now() >= h.expires)
+    {
+        st.hold = None;
+        audit::record(home, &Event::now("hold-expire", None));
+    }
     if st
         .unlocked
         .as_ref()
@@ -418,10 +546,14 @@ fn expiry_loop(inner: &Inner) {
             return;
         }
         expire_if_due(&inner.home, &mut st);
-        let wait = st
-            .unlocked
-            .as_ref()
-            .map(|u| u.expires.saturating_duration_since(Instant::now()));
+        let next = [
+            st.unlocked.as_ref().map(|u| u.expires),
+            st.hold.as_ref().map(|h| h.expires),
+        ]
+        .into_iter()
+        .flatten()
+        .min();
+        let wait = next.map(|t| t.saturating_duration_since(Instant::now()));
         st = match wait {
             Some(d) => {
                 inner

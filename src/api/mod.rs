@@ -9,6 +9,7 @@
 
 #[cfg(feature = "fault-injection")]
 mod debug;
+pub mod guard;
 pub mod health;
 pub mod mother;
 pub mod openapi;
@@ -193,6 +194,12 @@ pub static ROUTES: &[Route] = &[
         path: "/secrets/scan",
         access: Access::Local,
         handler: session::scan,
+    },
+    Route {
+        method: Method::Post,
+        path: "/guard/scan",
+        access: Access::Local,
+        handler: guard::scan,
     },
     Route {
         method: Method::Get,

@@ -29,6 +29,13 @@ pub struct UnlockRequest {
     /// A project whose vault to open too (absolute path); default the daemon's project.
     #[serde(default)]
     pub project: Option<String>,
+    /// How long the scan hold lasts, in seconds: default
+    /// [`crate::session::DEFAULT_HOLD`], at most [`crate::session::MAX_HOLD`].
+    #[serde(default)]
+    pub hold_secs: Option<u64>,
+    /// Keep only the scan hold (no release possible).
+    #[serde(default)]
+    pub scan_only: bool,
 }
 
 /// The `POST /session/env` body.
@@ -112,11 +119,18 @@ pub fn unlock(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    match ctx.session.unlock(
+    let opts = crate::session::UnlockOptions {
+        hold: body
+            .hold_secs
+            .map_or(crate::session::DEFAULT_HOLD, Duration::from_secs),
+        scan_only: body.scan_only,
+    };
+    match ctx.session.unlock_with(
         identity.as_bytes(),
         body.ttl_secs.map(Duration::from_secs),
         Some(&project),
         peer(principal),
+        opts,
     ) {
         Ok(st) => {
             // Scry shows the daemon's own project: its vault's values are redacted too.

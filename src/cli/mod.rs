@@ -8,6 +8,7 @@ use std::path::PathBuf;
 pub mod auth;
 pub mod completions;
 pub mod daemon;
+pub mod guard;
 pub mod mcp;
 pub mod mother;
 pub mod scrape;
@@ -77,6 +78,10 @@ pub enum Command {
     /// Age-key authentication for TCP: server and client keys, allowed clients, pins.
     #[command(subcommand)]
     Auth(auth::AuthCmd),
+    /// Keep secrets out of a coding agent's context: hooks for Claude Code and Codex that
+    /// conceal known values and tokens in tool output, and deny calls that print secrets.
+    #[command(subcommand)]
+    Guard(guard::GuardCmd),
 }
 
 /// An error that is the user's usage mistake: exit code 2 instead of 1.
@@ -102,6 +107,7 @@ pub fn main() -> i32 {
         Command::Completions(a) => completions::completions(a),
         Command::Man => completions::man(),
         Command::Auth(c) => auth::run(c),
+        Command::Guard(c) => guard::run(c),
     };
     match result {
         Ok(()) => 0,

@@ -19,10 +19,26 @@ pub enum SessionCmd {
     /// its passphrase), checked against the global and project vaults, and held in the
     /// daemon's memory only (never on disk) until `patina session lock`, the TTL, or the
     /// daemon's exit.
+    ///
+    /// The daemon also keeps a scan hold for `patina guard`: keyed digests of every value
+    /// that answer only "is a known value in this text, where, which name", for --hold
+    /// (default 10h, a working day; never shorter than the TTL), wiped by `session lock`.
+    ///
+    /// Examples:
+    ///   patina session unlock                 # 15 minutes of `secrets run`, 10h of guard
+    ///   patina session unlock --ttl 1h
+    ///   patina session unlock --scan-only     # the guard knows your values; nothing released
     Unlock {
         /// How long: 90s, 10m, 2h, or seconds (default 15m, at most 12h).
         #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,
+        /// How long the scan hold lasts: 90s, 10m, 8h (default 10h, at most 12h).
+        #[arg(long, value_name = "DURATION")]
+        hold: Option<String>,
+        /// Keep only the scan hold: no value can be released (`secrets run` still asks for
+        /// your identity); for a day of agent work with `patina guard`.
+        #[arg(long)]
+        scan_only: bool,
     },
     /// Wipe everything the daemon holds.
     Lock,
@@ -46,7 +62,11 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
     // Session routes are served on the Unix socket only (never over TCP).
     let client = Client::for_home(&home);
     match cmd {
-        SessionCmd::Unlock { ttl } => unlock(&home, &client, ttl.as_deref()),
+        SessionCmd::Unlock {
+            ttl,
+            hold,
+            scan_only,
+        } => unlock(&home, &client, ttl.as_deref(), hold.as_deref(), scan_only),
         SessionCmd::Lock => {
             let reply = client.post_json("/session/lock", &serde_json::json!({}))?;
             anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
@@ -64,12 +84,25 @@ struct UnlockBody<'a> {
     ttl_secs: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     project: Option<String>,
+    hold_secs: u64,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    scan_only: bool,
 }
 
-fn unlock(home: &Home, client: &Client, ttl: Option<&str>) -> anyhow::Result<()> {
+fn unlock(
+    home: &Home,
+    client: &Client,
+    ttl: Option<&str>,
+    hold: Option<&str>,
+    scan_only: bool,
+) -> anyhow::Result<()> {
     let ttl = match ttl {
         Some(t) => session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?,
         None => session::DEFAULT_TTL,
+    };
+    let hold = match hold {
+        Some(t) => session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?,
+        None => session::DEFAULT_HOLD,
     };
     if !client.is_running() {
         return Err(ClientError::NoDaemon(client.socket().to_path_buf()).into());
@@ -89,6 +122,8 @@ fn unlock(home: &Home, client: &Client, ttl: Option<&str>) -> anyhow::Result<()>
             identity: &text,
             ttl_secs: ttl.as_secs(),
             project,
+            hold_secs: hold.as_secs(),
+            scan_only,
         },
     )?;
     drop(text);
@@ -96,7 +131,18 @@ fn unlock(home: &Home, client: &Client, ttl: Option<&str>) -> anyhow::Result<()>
     drop(body);
     anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
     let st: Status = reply.json()?;
-    println!("unlocked for {}", human(st.expires_in_secs));
+    if scan_only {
+        println!(
+            "scan hold for {} (nothing can be released)",
+            human(st.hold_expires_in_secs)
+        );
+    } else {
+        println!(
+            "unlocked for {}; scan hold for {}",
+            human(st.expires_in_secs),
+            human(st.hold_expires_in_secs)
+        );
+    }
     Ok(())
 }
 
@@ -112,6 +158,7 @@ fn status(client: &Client, json: bool) -> anyhow::Result<()> {
                 unlocked: false,
                 expires_in_secs: 0,
                 vaults: Vec::new(),
+                hold_expires_in_secs: 0,
             }
         }
         Err(e) => return Err(e.into()),
@@ -127,6 +174,13 @@ fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         }
     } else {
         writeln!(out, "locked")?;
+    }
+    if !json && st.hold_expires_in_secs > 0 {
+        writeln!(
+            out,
+            "scan hold for the guard, expires in {}",
+            human(st.hold_expires_in_secs)
+        )?;
     }
     Ok(())
 }

@@ -1,0 +1,119 @@
+//! The guard's way to the daemon's scan hold: `POST /guard/scan` through [`crate::client`],
+//! the text cut into chunks that fit the 1 MiB body cap once JSON-encoded, consecutive
+//! chunks overlapping by [`super::CHUNK_OVERLAP`] bytes (a fixed amount, independent of any
+//! secret), offsets mapped back and duplicates from the overlaps dropped.
+
+use super::hold::Hit;
+use super::{CHUNK_OVERLAP, KnownValues};
+use crate::api::guard::{GuardScanRequest, GuardScanResponse};
+use crate::client::{Client, ClientError};
+use std::time::Duration;
+
+/// The largest request body the daemon reads (BRIEF §4), less room for the JSON around the
+/// text.
+const BODY_BUDGET: usize = 1024 * 1024 - 1024;
+
+/// The first chunk size tried, in bytes of text (halved while its JSON does not fit).
+const CHUNK: usize = 768 * 1024;
+
+/// The daemon's hold, asked over the user's Unix socket (never TCP: the route is `local`).
+pub struct DaemonHold {
+    client: Client,
+}
+
+impl DaemonHold {
+    /// The hold of the daemon at `client` (a Unix-socket client), each exchange bounded by
+    /// `timeout`.
+    pub fn new(client: Client, timeout: Duration) -> DaemonHold {
+        DaemonHold {
+            client: client.with_timeout(timeout),
+        }
+    }
+
+    fn ask(&self, chunk: &str) -> Result<GuardScanResponse, String> {
+        let body = zeroize::Zeroizing::new(
+            serde_json::to_vec(&GuardScanRequest {
+                text: chunk.to_string(),
+            })
+            .map_err(|e| e.to_string())?,
+        );
+        match self.client.request("POST", "/guard/scan", Some(&body)) {
+            Ok(r) if r.status == 200 => r
+                .json::<GuardScanResponse>()
+                .map_err(|_| "the daemon's answer did not parse".to_string()),
+            Ok(r) => Err(format!("the daemon answered {}", r.status)),
+            Err(ClientError::NoDaemon(_)) => Err("no daemon runs".into()),
+            Err(e) => Err(format!("the daemon could not be asked ({e})")),
+        }
+    }
+}
+
+fn floor_boundary(s: &str, mut i: usize) -> usize {
+    i = i.min(s.len());
+    while i > 0 && !s.is_char_boundary(i) {
+        i -= 1;
+    }
+    i
+}
+
+fn json_len(s: &str) -> usize {
+    // Exact length of the JSON string literal serde_json writes.
+    s.bytes()
+        .map(|b| match b {
+            b'"' | b'\\' | b'\n' | b'\r' | b'\t' | 0x08 | 0x0c => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum::<usize>()
+        + 2
+}
+
+impl KnownValues for DaemonHold {
+    fn scan(&self, text: &str) -> Result<Vec<Hit>, String> {
+        if self.client.is_tcp() {
+            return Err("the hold is asked over the Unix socket only".into());
+        }
+        let mut hits: Vec<Hit> = Vec::new();
+        let mut start = 0;
+        loop {
+            let mut size = CHUNK;
+            let end = loop {
+                let end = floor_boundary(text, start + size);
+                if json_len(&text[start..end]) <= BODY_BUDGET || size <= 2 * CHUNK_OVERLAP {
+                    break end;
+                }
+                size /= 2;
+            };
+            let answer = self.ask(&text[start..end])?;
+            if !answer.held {
+                return Err(
+                    "no scan hold: run `patina session unlock --scan-only` (or `patina session unlock`)"
+                        .into(),
+                );
+            }
+            hits.extend(answer.findings.into_iter().map(|h| Hit {
+                name: h.name,
+                start: h.start + start,
+                end: h.end + start,
+            }));
+            if end >= text.len() {
+                break;
+            }
+            let next = floor_boundary(text, end.saturating_sub(CHUNK_OVERLAP));
+            start = if next > start { next } else { end };
+        }
+        hits.sort_by(|a, b| (a.start, a.end, &a.name).cmp(&(b.start, b.end, &b.name)));
+        hits.dedup();
+        Ok(hits)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn json_len_matches_serde() {
+        for s in ["", "plain", "a\"b\\c\n\t\u{1}\u{7f}é", "\u{0}\u{1f}"] {
+            assert_eq!(super::json_len(s), serde_json::to_string(s).unwrap().len());
+        }
+    }
+}

@@ -1,0 +1,391 @@
+//! The scan hold: what the daemon keeps of the known secret values for the guard once their
+//! release TTL is over — keyed digests that answer "does this text contain a known value (in
+//! one of the forms the masker knows), where, and which name", and nothing else (BRIEF §11).
+//! Pure: depends only on [`crate::secrets::mask`] (the encoded forms) and `rustix` (for the
+//! key); knows nothing of sessions or HTTP.
+//!
+//! # Matching (Rabin–Karp, keyed)
+//!
+//! Every byte string is hashed with a polynomial hash modulo the Mersenne prime `2^61 − 1`
+//! whose base is drawn from the OS random source each time a hold is built (so the digests
+//! differ per build and per daemon start). The hold stores, per encoded form of each value:
+//! the hash of its first `min(len, ANCHOR)` bytes (the *anchor*), the hash of the whole form,
+//! its length and the secret's name — never a byte of the value.
+//!
+//! A scan computes the prefix hashes of the text once; then, at every position and for every
+//! anchor length, it hashes the anchor-sized window, picks the slot of a fixed-size
+//! table by that hash, and checks **every** entry of the slot (each slot is padded to the same
+//! number of entries with dummies): the whole-form window hash is computed and compared for
+//! each, whether or not the anchor matched. So the work per input position is the same for
+//! an unrelated string, for a guess that shares a prefix, an anchor or all but one byte with
+//! a value, and for the value itself; only a whole-form match is reported. There is no
+//! byte-by-byte comparison with an early exit anywhere, and a near miss answers exactly as
+//! an unrelated string does (an empty list).
+//!
+//! What a caller can learn: whether a text holds a whole encoded form of a known value, at
+//! which offsets, under which name. The number of anchor lengths (how many distinct form
+//! lengths under [`ANCHOR`] bytes exist) and the slot width change the *total* cost of a
+//! scan, not its cost per guess. Two different windows collide on the 61-bit hash with
+//! probability at most `len / 2^61`; a collision conceals a harmless string (a false
+//! positive), never reveals anything.
+
+use crate::secrets::mask::{MIN_MASKED_LEN, forms};
+
+/// The longest anchor, in bytes: forms shorter than this are anchored on their whole length.
+pub const ANCHOR: usize = 16;
+
+const M: u64 = (1 << 61) - 1;
+
+fn mul(a: u64, b: u64) -> u64 {
+    let p = (a as u128) * (b as u128);
+    let r = ((p as u64) & M) + ((p >> 61) as u64);
+    if r >= M { r - M } else { r }
+}
+
+fn add(a: u64, b: u64) -> u64 {
+    let r = a + b;
+    if r >= M { r - M } else { r }
+}
+
+fn sub(a: u64, b: u64) -> u64 {
+    add(a, M - b)
+}
+
+/// One held form. `tag == u64::MAX` marks a dummy (no hash equals it: hashes are < 2^61).
+#[derive(Clone, Copy)]
+struct Entry {
+    tag: u64,
+    full: u64,
+    pow: u64,
+    len: u32,
+    name: u32,
+}
+
+const DUMMY: Entry = Entry {
+    tag: u64::MAX,
+    full: u64::MAX,
+    pow: 0,
+    len: 0,
+    name: 0,
+};
+
+/// The forms anchored on one anchor length: a table of `slots × width` entries.
+struct Table {
+    anchor: usize,
+    pow_anchor: u64,
+    width: usize,
+    shift: u32,
+    entries: Vec<Entry>,
+}
+
+/// One whole-form match: the secret's name and the byte range `[start, end)`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hit {
+    /// The secret's name.
+    pub name: String,
+    /// Byte offset where the form starts.
+    pub start: usize,
+    /// Byte offset just past it.
+    pub end: usize,
+}
+
+/// The keyed digests of every encoded form of a set of named values. Holds no value; its
+/// `Debug` shows only counts.
+pub struct Hold {
+    base: u64,
+    names: Vec<String>,
+    tables: Vec<Table>,
+    forms: usize,
+}
+
+impl std::fmt::Debug for Hold {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Hold([redacted] {} forms)", self.forms)
+    }
+}
+
+fn random_base() -> u64 {
+    let mut b = [0u8; 8];
+    // getrandom(2) does not fail for 8 bytes once the pool is ready; a failure leaves a
+    // fixed pattern mixed with the time, still a valid base.
+    if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x5eed);
+        b = (t ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
+    }
+    // A base in [2^32, M - 1].
+    (u64::from_le_bytes(b) % (M - (1 << 32) - 1)) + (1 << 32)
+}
+
+impl Hold {
+    /// The hold of `values` (name, value): every form of [`forms`] of each value of at least
+    /// [`MIN_MASKED_LEN`] bytes, hashed with a fresh random key.
+    pub fn new<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Hold {
+        Hold::with_base(values, random_base())
+    }
+
+    fn with_base<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>, base: u64) -> Hold {
+        let mut names: Vec<String> = Vec::new();
+        // (anchor length, entry)
+        let mut all: Vec<(usize, Entry)> = Vec::new();
+        for (name, value) in values {
+            if value.len() < MIN_MASKED_LEN {
+                continue;
+            }
+            let idx = match names.iter().position(|n| n == name) {
+                Some(i) => i,
+                None => {
+                    names.push(name.to_string());
+                    names.len() - 1
+                }
+            } as u32;
+            for form in forms(value) {
+                if form.len() < MIN_MASKED_LEN || form.len() > u32::MAX as usize {
+                    continue;
+                }
+                let anchor = form.len().min(ANCHOR);
+                let e = Entry {
+                    tag: hash(base, &form[..anchor]),
+                    full: hash(base, &form),
+                    pow: pow(base, form.len()),
+                    len: form.len() as u32,
+                    name: idx,
+                };
+                if !all.iter().any(|(a, x)| {
+                    *a == anchor
+                        && x.tag == e.tag
+                        && x.full == e.full
+                        && x.len == e.len
+                        && x.name == e.name
+                }) {
+                    all.push((anchor, e));
+                }
+            }
+        }
+        let forms_count = all.len();
+        let mut anchors: Vec<usize> = all.iter().map(|(a, _)| *a).collect();
+        anchors.sort_unstable();
+        anchors.dedup();
+        let tables = anchors
+            .into_iter()
+            .map(|anchor| {
+                let mine: Vec<Entry> = all
+                    .iter()
+                    .filter(|(a, _)| *a == anchor)
+                    .map(|(_, e)| *e)
+                    .collect();
+                let slots = (mine.len() * 2).next_power_of_two().max(16);
+                let shift = 64 - slots.trailing_zeros();
+                let mut buckets: Vec<Vec<Entry>> = vec![Vec::new(); slots];
+                for e in mine {
+                    buckets[slot(e.tag, shift)].push(e);
+                }
+                let width = buckets.iter().map(Vec::len).max().unwrap_or(1).max(1);
+                let mut entries = Vec::with_capacity(slots * width);
+                for b in buckets {
+                    let n = b.len();
+                    entries.extend(b);
+                    entries.extend(std::iter::repeat_n(DUMMY, width - n));
+                }
+                Table {
+                    anchor,
+                    pow_anchor: pow(base, anchor),
+                    width,
+                    shift,
+                    entries,
+                }
+            })
+            .collect();
+        Hold {
+            base,
+            names,
+            tables,
+            forms: forms_count,
+        }
+    }
+
+    /// Whether it holds no form (no value of at least [`MIN_MASKED_LEN`] bytes).
+    pub fn is_empty(&self) -> bool {
+        self.forms == 0
+    }
+
+    /// How many distinct names it holds.
+    pub fn names(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Every whole-form match in `text`, sorted by start offset (overlaps all reported; the
+    /// same range is reported once per name).
+    pub fn scan(&self, text: &[u8]) -> Vec<Hit> {
+        self.scan_counting(text).0
+    }
+
+    /// [`Hold::scan`] and the number of entry checks it made (for the tests that show the
+    /// work does not depend on the text's content).
+    pub(crate) fn scan_counting(&self, text: &[u8]) -> (Vec<Hit>, usize) {
+        let n = text.len();
+        let mut prefix = Vec::with_capacity(n + 1);
+        prefix.push(0u64);
+        let mut h = 0u64;
+        for &b in text {
+            h = add(mul(h, self.base), b as u64 + 1);
+            prefix.push(h);
+        }
+        let mut hits: Vec<(u32, usize, usize)> = Vec::new();
+        let mut checks = 0usize;
+        for t in &self.tables {
+            if t.anchor > n {
+                continue;
+            }
+            for s in 0..=n - t.anchor {
+                let ps = prefix[s];
+                let a = sub(prefix[s + t.anchor], mul(ps, t.pow_anchor));
+                let i = slot(a, t.shift) * t.width;
+                for e in &t.entries[i..i + t.width] {
+                    let end = s + e.len as usize;
+                    let inside = end <= n;
+                    let full = sub(prefix[end.min(n)], mul(ps, e.pow));
+                    checks += 1;
+                    if (e.tag == a) & (full == e.full) & inside {
+                        hits.push((e.name, s, end));
+                    }
+                }
+            }
+        }
+        hits.sort_by_key(|&(name, s, e)| (s, e, name));
+        hits.dedup();
+        let hits = hits
+            .into_iter()
+            .map(|(name, start, end)| Hit {
+                name: self.names[name as usize].clone(),
+                start,
+                end,
+            })
+            .collect();
+        (hits, checks)
+    }
+}
+
+fn hash(base: u64, bytes: &[u8]) -> u64 {
+    bytes
+        .iter()
+        .fold(0u64, |h, &b| add(mul(h, base), b as u64 + 1))
+}
+
+fn pow(base: u64, mut e: usize) -> u64 {
+    let (mut r, mut b) = (1u64, base);
+    while e > 0 {
+        if e & 1 == 1 {
+            r = mul(r, b);
+        }
+        b = mul(b, b);
+        e >>= 1;
+    }
+    r
+}
+
+fn slot(h: u64, shift: u32) -> usize {
+    (h.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> shift) as usize
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Built at run time, never a literal that looks like a real secret.
+    fn canary() -> String {
+        ["Pc4n4ry", "-7f3e9c1d", "+x/y=z"].concat()
+    }
+
+    #[test]
+    fn finds_whole_values_in_every_form_and_nothing_else() {
+        let v = canary();
+        let h = Hold::new([("canary", v.as_bytes())]);
+        for form in forms(v.as_bytes()) {
+            let text = [b"before ".as_slice(), &form, b" after"].concat();
+            let hits = h.scan(&text);
+            assert!(
+                hits.iter()
+                    .any(|x| x.start == 7 && x.end == 7 + form.len() && x.name == "canary"),
+                "a form was missed ({} bytes)",
+                form.len()
+            );
+        }
+        assert!(
+            h.scan(b"nothing to see here, a plain build log line")
+                .is_empty()
+        );
+        assert!(h.scan(b"").is_empty());
+        assert!(h.scan(&v.as_bytes()[..v.len() - 1]).is_empty());
+    }
+
+    #[test]
+    fn short_values_and_several_names() {
+        let h = Hold::new([("a", b"wxyz".as_slice()), ("b", b"abc".as_slice())]);
+        assert_eq!(h.names(), 1, "values under MIN_MASKED_LEN are not held");
+        let hits = h.scan(b"..wxyz..");
+        assert_eq!(
+            hits,
+            vec![Hit {
+                name: "a".into(),
+                start: 2,
+                end: 6
+            }]
+        );
+    }
+
+    /// The guessing attack of BRIEF §11: prefixes and near misses of the value answer exactly
+    /// as an unrelated string of the same length, with exactly the same number of entry
+    /// checks; only the whole value is found.
+    #[test]
+    fn a_guessing_attack_learns_nothing_from_prefixes_or_near_misses() {
+        let v = canary();
+        let others: Vec<String> = (0..40)
+            .map(|i| format!("other-secret-value-{i:03}"))
+            .collect();
+        let mut values: Vec<(&str, &[u8])> = vec![("canary", v.as_bytes())];
+        for o in &others {
+            values.push(("other", o.as_bytes()));
+        }
+        let h = Hold::new(values);
+        let unrelated: String = "Qz9mKLw2aaaabbbbccccdd".chars().take(v.len()).collect();
+        assert_eq!(unrelated.len(), v.len());
+        let (base_hits, base_work) = h.scan_counting(unrelated.as_bytes());
+        assert!(base_hits.is_empty());
+        let vb = v.as_bytes();
+        let mut guesses: Vec<Vec<u8>> = Vec::new();
+        // Every prefix, padded to the value's length.
+        for k in 0..vb.len() {
+            let mut g = vb[..k].to_vec();
+            g.resize(vb.len(), b'a');
+            guesses.push(g);
+        }
+        // Every one-byte near miss.
+        for i in 0..vb.len() {
+            let mut g = vb.to_vec();
+            g[i] ^= 1;
+            guesses.push(g);
+        }
+        for g in &guesses {
+            let (hits, work) = h.scan_counting(g);
+            assert!(hits.is_empty(), "a guess that is not the value matched");
+            assert_eq!(work, base_work, "the work depended on the guess");
+        }
+        let (hits, work) = h.scan_counting(vb);
+        assert_eq!(work, base_work);
+        assert_eq!(hits.len(), 1);
+        assert_eq!((hits[0].start, hits[0].end), (0, vb.len()));
+    }
+
+    #[test]
+    fn keys_differ_per_build_and_debug_shows_no_value() {
+        let v = canary();
+        let a = Hold::new([("canary", v.as_bytes())]);
+        let b = Hold::new([("canary", v.as_bytes())]);
+        assert_ne!(a.base, b.base);
+        let d = format!("{a:?}");
+        assert!(!d.contains("Pc4n4ry") && d.contains("redacted"));
+    }
+}

@@ -1,0 +1,454 @@
+//! The shell side of the PreToolUse speed bump: a command line parsed by a real shell parser
+//! (`brush-parser`, bash's grammar), flattened into the simple commands it would run —
+//! through pipelines, `&&`/`||`/`;`, subshells, groups, `if`/`for`/`while`/`case` bodies,
+//! `$(…)` and backquotes, `sh -c '…'`/`bash -c`, `eval`, and wrappers such as `sudo`, `env
+//! VAR=x`, `command`, `exec`, `nohup`, `nice`, `time`, `timeout` — each with its arguments
+//! reduced to literal text (quotes removed) and the variables they expand. Depends only on
+//! `brush-parser` and std.
+//!
+//! A command that does not parse gives `None`: the caller lets it run (the PostToolUse scan
+//! is the net, this is a speed bump).
+
+use brush_parser::ast;
+use brush_parser::word::{WordPiece, WordPieceWithSource};
+
+/// How deep `sh -c`, `eval` and `$(…)` are followed.
+const MAX_DEPTH: usize = 8;
+
+/// One argument (or the command name) of a simple command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Arg {
+    /// The text after quote removal, or `None` when it depends on an expansion (a
+    /// variable, a command substitution, arithmetic).
+    pub literal: Option<String>,
+    /// The names of the variables it expands (`$X`, `${X}`, `${X:-…}`, `${!X}`, `${#X}`).
+    pub vars: Vec<String>,
+}
+
+/// A simple command as the shell would run it: the command name (its last path component)
+/// and its arguments, plus the files it reads through `<` redirections.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Call {
+    /// The command's name without its directory (`/usr/bin/env` → `env`); empty when the
+    /// name itself is an expansion.
+    pub name: String,
+    /// Its arguments.
+    pub args: Vec<Arg>,
+    /// Files named by input redirections (`< FILE`), literal only.
+    pub reads: Vec<String>,
+}
+
+/// Every simple command `command` would run, or `None` when it does not parse.
+pub fn calls(command: &str) -> Option<Vec<Call>> {
+    let mut out = Vec::new();
+    parse_into(command, 0, &mut out).then_some(out)
+}
+
+fn options() -> brush_parser::ParserOptions {
+    brush_parser::ParserOptions::default()
+}
+
+fn parse_into(command: &str, depth: usize, out: &mut Vec<Call>) -> bool {
+    if depth > MAX_DEPTH {
+        return true;
+    }
+    let mut parser = brush_parser::Parser::new(std::io::Cursor::new(command), &options());
+    let Ok(program) = parser.parse_program() else {
+        return false;
+    };
+    for list in &program.complete_commands {
+        compound_list(list, depth, out);
+    }
+    true
+}
+
+fn compound_list(list: &ast::CompoundList, depth: usize, out: &mut Vec<Call>) {
+    for item in &list.0 {
+        pipeline(&item.0.first, depth, out);
+        for more in &item.0.additional {
+            match more {
+                ast::AndOr::And(p) | ast::AndOr::Or(p) => pipeline(p, depth, out),
+            }
+        }
+    }
+}
+
+fn pipeline(p: &ast::Pipeline, depth: usize, out: &mut Vec<Call>) {
+    for c in &p.seq {
+        command(c, depth, out);
+    }
+}
+
+fn command(c: &ast::Command, depth: usize, out: &mut Vec<Call>) {
+    match c {
+        ast::Command::Simple(s) => simple(s, depth, out),
+        ast::Command::Compound(cc, redirects) => {
+            compound(cc, depth, out);
+            if let Some(r) = redirects {
+                let mut call = Call::default();
+                for io in &r.0 {
+                    redirect(io, depth, &mut call, out);
+                }
+                if !call.reads.is_empty() {
+                    out.push(call);
+                }
+            }
+        }
+        ast::Command::Function(f) => compound(&f.body.0, depth, out),
+        ast::Command::ExtendedTest(..) => {}
+    }
+}
+
+fn compound(c: &ast::CompoundCommand, depth: usize, out: &mut Vec<Call>) {
+    use ast::CompoundCommand as C;
+    match c {
+        C::BraceGroup(b) => compound_list(&b.list, depth, out),
+        C::Subshell(s) => compound_list(&s.list, depth, out),
+        C::ForClause(f) => compound_list(&f.body.list, depth, out),
+        C::ArithmeticForClause(f) => compound_list(&f.body.list, depth, out),
+        C::CaseClause(cc) => {
+            for item in &cc.cases {
+                if let Some(l) = &item.cmd {
+                    compound_list(l, depth, out);
+                }
+            }
+        }
+        C::IfClause(i) => {
+            compound_list(&i.condition, depth, out);
+            compound_list(&i.then, depth, out);
+            for e in i.elses.iter().flatten() {
+                if let Some(cond) = &e.condition {
+                    compound_list(cond, depth, out);
+                }
+                compound_list(&e.body, depth, out);
+            }
+        }
+        C::WhileClause(w) | C::UntilClause(w) => {
+            compound_list(&w.0, depth, out);
+            compound_list(&w.1.list, depth, out);
+        }
+        C::Coprocess(cp) => command(&cp.body, depth, out),
+        C::Arithmetic(_) => {}
+    }
+}
+
+fn redirect(io: &ast::IoRedirect, depth: usize, call: &mut Call, out: &mut Vec<Call>) {
+    match io {
+        ast::IoRedirect::File(_, kind, target) => match target {
+            ast::IoFileRedirectTarget::Filename(w) => {
+                let a = arg(&w.value, depth, out);
+                if matches!(kind, ast::IoFileRedirectKind::Read)
+                    && let Some(l) = a.literal
+                {
+                    call.reads.push(l);
+                }
+            }
+            ast::IoFileRedirectTarget::ProcessSubstitution(_, sub) => {
+                compound_list(&sub.list, depth, out)
+            }
+            _ => {}
+        },
+        ast::IoRedirect::HereString(_, w) => {
+            // `cmd <<< "$SECRET"` feeds the value to cmd: record it as an argument.
+            let a = arg(&w.value, depth, out);
+            call.args.push(a);
+        }
+        ast::IoRedirect::HereDocument(_, doc) => {
+            if doc.requires_expansion {
+                let a = arg(&doc.doc.value, depth, out);
+                call.args.push(Arg {
+                    literal: None,
+                    vars: a.vars,
+                });
+            }
+        }
+        ast::IoRedirect::OutputAndError(w, _) => {
+            arg(&w.value, depth, out);
+        }
+    }
+}
+
+fn simple(s: &ast::SimpleCommand, depth: usize, out: &mut Vec<Call>) {
+    let mut words: Vec<Arg> = Vec::new();
+    let mut call = Call::default();
+    for item in s.prefix.iter().flat_map(|p| p.0.iter()) {
+        match item {
+            ast::CommandPrefixOrSuffixItem::IoRedirect(io) => redirect(io, depth, &mut call, out),
+            ast::CommandPrefixOrSuffixItem::AssignmentWord(_, w) => {
+                arg(&w.value, depth, out);
+            }
+            ast::CommandPrefixOrSuffixItem::Word(w) => words.push(arg(&w.value, depth, out)),
+            ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
+                compound_list(&sub.list, depth, out)
+            }
+        }
+    }
+    if let Some(w) = &s.word_or_name {
+        words.push(arg(&w.value, depth, out));
+    }
+    for item in s.suffix.iter().flat_map(|p| p.0.iter()) {
+        match item {
+            ast::CommandPrefixOrSuffixItem::IoRedirect(io) => redirect(io, depth, &mut call, out),
+            ast::CommandPrefixOrSuffixItem::Word(w) => words.push(arg(&w.value, depth, out)),
+            ast::CommandPrefixOrSuffixItem::AssignmentWord(_, w) => {
+                words.push(arg(&w.value, depth, out))
+            }
+            ast::CommandPrefixOrSuffixItem::ProcessSubstitution(_, sub) => {
+                compound_list(&sub.list, depth, out)
+            }
+        }
+    }
+    let reads = std::mem::take(&mut call.reads);
+    let here = std::mem::take(&mut call.args);
+    unwrap_call(words, reads, here, depth, out);
+}
+
+/// Turns `words` (command name first) into calls, looking through wrappers and `sh -c`.
+fn unwrap_call(
+    mut words: Vec<Arg>,
+    reads: Vec<String>,
+    here: Vec<Arg>,
+    depth: usize,
+    out: &mut Vec<Call>,
+) {
+    if words.is_empty() {
+        if !reads.is_empty() || !here.is_empty() {
+            out.push(Call {
+                name: String::new(),
+                args: here,
+                reads,
+            });
+        }
+        return;
+    }
+    let name = words[0]
+        .literal
+        .as_deref()
+        .map(|n| n.rsplit('/').next().unwrap_or(n).to_string())
+        .unwrap_or_default();
+    let lit = |a: &Arg| a.literal.clone().unwrap_or_default();
+    // Wrappers that run their arguments as a command.
+    let skip = match name.as_str() {
+        "sudo" | "doas" | "command" | "exec" | "nohup" | "time" | "builtin" | "stdbuf" => {
+            // Skip the wrapper and its options (`sudo -u x`: the value is skipped too when
+            // it is a separate word; good enough for a speed bump).
+            let mut i = 1;
+            while i < words.len() && lit(&words[i]).starts_with('-') {
+                i += 1;
+                if name == "sudo" && matches!(lit(&words[i - 1]).as_str(), "-u" | "-g") {
+                    i += 1;
+                }
+            }
+            Some(i)
+        }
+        "nice" => {
+            let mut i = 1;
+            while i < words.len() && lit(&words[i]).starts_with('-') {
+                i += if lit(&words[i]) == "-n" { 2 } else { 1 };
+            }
+            Some(i)
+        }
+        "timeout" => {
+            let mut i = 1;
+            while i < words.len() && lit(&words[i]).starts_with('-') {
+                i += 1;
+            }
+            Some(i + 1) // the duration
+        }
+        "env" => {
+            let mut i = 1;
+            while i < words.len() {
+                let w = lit(&words[i]);
+                if w.starts_with('-') {
+                    i += if matches!(w.as_str(), "-u" | "-C" | "-S") {
+                        2
+                    } else {
+                        1
+                    };
+                } else if w.contains('=') {
+                    i += 1;
+                } else {
+                    break;
+                }
+            }
+            if i >= words.len() {
+                // `env` with no command prints the environment.
+                out.push(Call {
+                    name,
+                    args: Vec::new(),
+                    reads,
+                });
+                return;
+            }
+            Some(i)
+        }
+        _ => None,
+    };
+    if let Some(i) = skip {
+        if i < words.len() {
+            let rest = words.split_off(i);
+            return unwrap_call(rest, reads, here, depth, out);
+        }
+        // A wrapper alone (`time`, `command`): nothing to run.
+        return;
+    }
+    if matches!(
+        name.as_str(),
+        "sh" | "bash" | "dash" | "zsh" | "ksh" | "ash"
+    ) {
+        if let Some(pos) = words.iter().position(|w| {
+            let l = lit(w);
+            l.starts_with('-') && !l.starts_with("--") && l.contains('c')
+        }) && let Some(script) = words.get(pos + 1).and_then(|w| w.literal.clone())
+        {
+            parse_into(&script, depth + 1, out);
+        }
+    } else if name == "eval" {
+        let script: Vec<String> = words[1..]
+            .iter()
+            .filter_map(|w| w.literal.clone())
+            .collect();
+        parse_into(&script.join(" "), depth + 1, out);
+    }
+    let mut args = words.split_off(1);
+    args.extend(here);
+    out.push(Call { name, args, reads });
+}
+
+/// The literal text and expanded variables of one word; command substitutions inside it are
+/// parsed and their calls added to `out`.
+fn arg(word: &str, depth: usize, out: &mut Vec<Call>) -> Arg {
+    let mut a = Arg {
+        literal: Some(String::new()),
+        vars: Vec::new(),
+    };
+    match brush_parser::word::parse(word, &options()) {
+        Ok(pieces) => pieces_into(word, &pieces, depth, out, &mut a),
+        Err(_) => {
+            // Unparsable word: keep its raw text, and any `$NAME` in it.
+            a.literal = Some(word.to_string());
+            a.vars = raw_vars(word);
+        }
+    }
+    a
+}
+
+fn pieces_into(
+    src: &str,
+    pieces: &[WordPieceWithSource],
+    depth: usize,
+    out: &mut Vec<Call>,
+    a: &mut Arg,
+) {
+    for p in pieces {
+        match &p.piece {
+            WordPiece::Text(t) | WordPiece::SingleQuotedText(t) | WordPiece::AnsiCQuotedText(t) => {
+                if let Some(l) = a.literal.as_mut() {
+                    l.push_str(t);
+                }
+            }
+            WordPiece::EscapeSequence(t) => {
+                if let Some(l) = a.literal.as_mut() {
+                    l.push_str(t.strip_prefix('\\').unwrap_or(t));
+                }
+            }
+            WordPiece::DoubleQuotedSequence(inner)
+            | WordPiece::GettextDoubleQuotedSequence(inner) => {
+                pieces_into(src, inner, depth, out, a);
+            }
+            WordPiece::TildeExpansion(_) => {
+                if let Some(l) = a.literal.as_mut() {
+                    l.push_str(&std::env::var("HOME").unwrap_or_default());
+                }
+            }
+            WordPiece::ParameterExpansion(_) => {
+                a.literal = None;
+                let text = src.get(p.start_index..p.end_index).unwrap_or("");
+                a.vars.extend(raw_vars(text));
+            }
+            WordPiece::CommandSubstitution(s) | WordPiece::BackquotedCommandSubstitution(s) => {
+                a.literal = None;
+                parse_into(s, depth + 1, out);
+            }
+            WordPiece::ArithmeticExpression(_) => a.literal = None,
+        }
+    }
+}
+
+/// The variable names of `$NAME`, `${NAME…}`, `${!NAME}`, `${#NAME}` in raw text.
+fn raw_vars(text: &str) -> Vec<String> {
+    let b = text.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'$' {
+            let mut j = i + 1;
+            if j < b.len() && b[j] == b'{' {
+                j += 1;
+                if j < b.len() && (b[j] == b'!' || b[j] == b'#') {
+                    j += 1;
+                }
+            }
+            let start = j;
+            while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_') {
+                j += 1;
+            }
+            if j > start && !b[start].is_ascii_digit() {
+                out.push(text[start..j].to_string());
+            }
+            i = j.max(i + 1);
+        } else {
+            i += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(cmd: &str) -> Vec<String> {
+        calls(cmd).unwrap().into_iter().map(|c| c.name).collect()
+    }
+
+    #[test]
+    fn flattens_lists_pipelines_substitutions_and_sh_c() {
+        assert_eq!(names("ls && printenv | grep X"), ["ls", "printenv", "grep"]);
+        assert!(names("echo $(printenv)").contains(&"printenv".to_string()));
+        assert!(names("echo `env`").contains(&"env".to_string()));
+        assert!(names("sh -c 'env | sort'").contains(&"env".to_string()));
+        assert!(names("bash -lc \"printenv\"").contains(&"printenv".to_string()));
+        assert!(names("sudo -u root env").contains(&"env".to_string()));
+        assert!(names("if true; then env; fi").contains(&"env".to_string()));
+        assert!(names("for i in 1; do /usr/bin/printenv; done").contains(&"printenv".to_string()));
+        assert!(names("eval 'printenv'").contains(&"printenv".to_string()));
+        assert!(names("(cd /tmp && env)").contains(&"env".to_string()));
+        // env with a command runs the command.
+        let c = calls("env FOO=1 cargo test").unwrap();
+        assert_eq!(c.last().unwrap().name, "cargo");
+        assert!(!c.iter().any(|c| c.name == "env"));
+    }
+
+    #[test]
+    fn words_lose_their_quotes_and_keep_their_variables() {
+        let c = calls(r#"echo "a${API_KEY}b" '$NOT' $OTHER "x"y"#).unwrap();
+        let args = &c[0].args;
+        assert_eq!(args[0].vars, ["API_KEY"]);
+        assert_eq!(args[0].literal, None);
+        assert_eq!(args[1].literal.as_deref(), Some("$NOT"));
+        assert!(args[1].vars.is_empty());
+        assert_eq!(args[2].vars, ["OTHER"]);
+        assert_eq!(args[3].literal.as_deref(), Some("xy"));
+        let c = calls("cat < .env").unwrap();
+        assert_eq!(c[0].reads, [".env"]);
+        let c = calls(r#"c'a't ".e"nv"#).unwrap();
+        assert_eq!(c[0].name, "cat");
+        assert_eq!(c[0].args[0].literal.as_deref(), Some(".env"));
+    }
+
+    #[test]
+    fn unparsable_commands_are_none() {
+        assert!(calls("echo 'unterminated").is_none());
+    }
+}
