@@ -44,6 +44,17 @@ pub const CHUNK_OVERLAP: usize = 64 * 1024;
 /// The longest `high-entropy` run concealed as a token, in bytes: 1 KiB.
 pub const MAX_TOKEN_LEN: usize = 1024;
 
+/// Whether `run` is mostly an ordered sequence (`ABC…XYZabc…xyz012…789+/`, a base64 or
+/// base32 alphabet as source code spells it): at least half its neighbouring bytes are
+/// consecutive. Such a run has high Shannon entropy but is no secret.
+pub fn is_sequence(run: &[u8]) -> bool {
+    let steps = run
+        .windows(2)
+        .filter(|w| w[1] == w[0].wrapping_add(1))
+        .count();
+    steps * 2 >= run.len()
+}
+
 /// What a concealed span becomes: `<concealed by patina: NAME>`.
 pub fn concealed(labels: &str) -> String {
     format!("<concealed by patina: {labels}>")
@@ -125,7 +136,11 @@ pub fn find(text: &str, known: &dyn KnownValues) -> (Vec<Found>, KnownCheck) {
         .into_iter()
         // A random-looking run longer than this is data (an image, a compressed blob, a
         // certificate chain), not a token; private keys have their own detector.
-        .filter(|f| f.kind != "high-entropy" || f.end - f.start <= MAX_TOKEN_LEN)
+        .filter(|f| {
+            f.kind != "high-entropy"
+                || (f.end - f.start <= MAX_TOKEN_LEN
+                    && !is_sequence(&text.as_bytes()[f.start..f.end]))
+        })
         .map(|f| Found {
             label: f.kind,
             known: false,
@@ -145,6 +160,19 @@ pub fn find(text: &str, known: &dyn KnownValues) -> (Vec<Found>, KnownCheck) {
         }
         Err(why) => KnownCheck::NotChecked(why),
     };
+    // A random-looking run that overlaps a more precise finding (a known value, a prefixed
+    // token, a key) is that finding: keep the precise one, so the concealment is as narrow
+    // and as well named as possible (`GH_TOKEN=<concealed by patina: token>`).
+    let precise: Vec<(usize, usize)> = out
+        .iter()
+        .filter(|f| f.label != "high-entropy" || f.known)
+        .map(|f| (f.start, f.end))
+        .collect();
+    out.retain(|f| {
+        f.known
+            || f.label != "high-entropy"
+            || !precise.iter().any(|&(s, e)| s < f.end && f.start < e)
+    });
     out.sort_by(|a, b| (a.start, a.end, &a.label).cmp(&(b.start, b.end, &b.label)));
     out.dedup();
     (out, check)

@@ -1,0 +1,1211 @@
+//! `patina guard` (issue 17, BRIEF §11) through the real binary: the leak corpus (the canary
+//! held by a real daemon's scan hold must not reach any output the model reads, and every
+//! replacement keeps the tool's shape), the false-positive corpus (ordinary tool output from
+//! this repository passes unchanged), PreToolUse denials, bad input (fail closed), the hold's
+//! lifetime and its answers to a guessing attack, install/uninstall round trips, scrub and
+//! status. Payload shapes come from `tests/fixtures/guard/` (sources named there).
+
+mod common;
+mod secrets_common;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use common::{Daemon, write_fixture_project};
+use secrets_common::{CANARY, World, assert_no_leak, mode, run_with_input, show};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::time::{Duration, Instant};
+
+/// A second known secret, built at run time.
+fn db_password() -> String {
+    ["hunter", "-Zq8", "-", "correct-horse"].concat()
+}
+
+/// A GitHub-style token for the detectors (never a literal in the repository).
+fn gh_token() -> String {
+    let body: String = "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY3zC5"
+        .chars()
+        .take(36)
+        .collect();
+    ["gh", "p_", &body].concat()
+}
+
+struct Guard {
+    w: World,
+    d: Option<Daemon>,
+}
+
+impl Guard {
+    /// A world whose global vault holds the canary (as `API_KEY`) and a database password,
+    /// with a daemon and a scan-only hold when `daemon`.
+    fn new(daemon: bool) -> Guard {
+        let w = World::new();
+        write_fixture_project(&w.work());
+        w.add("canary", CANARY, &["--env", "API_KEY"]);
+        w.add("db-password", &db_password(), &[]);
+        let d = daemon.then(|| {
+            let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+            let o = run_with_input(w.cmd(&["session", "unlock", "--scan-only"]), b"");
+            assert!(o.status.success(), "unlock --scan-only: {}", show(&o));
+            assert_no_leak("unlock output", &o.stdout, CANARY);
+            d
+        });
+        Guard { w, d }
+    }
+
+    fn hook_with(&self, agent: &str, input: &[u8], extra: &[&str]) -> Output {
+        let mut args = vec!["guard", "hook", "--agent", agent];
+        args.extend_from_slice(extra);
+        let o = run_with_input(self.w.cmd(&args), input);
+        assert_no_leak("hook stdout", &o.stdout, CANARY);
+        assert_no_leak("hook stderr", &o.stderr, CANARY);
+        assert_no_leak("hook stdout", &o.stdout, &db_password());
+        o
+    }
+
+    fn hook(&self, agent: &str, payload: &Value) -> (Output, Value) {
+        let o = self.hook_with(agent, payload.to_string().as_bytes(), &[]);
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        let v = if o.stdout.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("not JSON: {}", show(&o)))
+        };
+        (o, v)
+    }
+
+    fn fixture(&self, name: &str, text: &str, file: &Path) -> Value {
+        fixture(name, text, &self.w.work(), file)
+    }
+}
+
+/// The payload of `tests/fixtures/guard/NAME.json` with its placeholders filled in.
+fn fixture(name: &str, text: &str, cwd: &Path, file: &Path) -> Value {
+    let path =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/fixtures/guard/{name}.json"));
+    let f: Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+    assert!(
+        f["_source"].is_string() && f["_host_version"].is_string(),
+        "{name}"
+    );
+    let mut p = f["payload"].clone();
+    fill(&mut p, &|s: &str| {
+        s.replace("{{CWD}}", &cwd.display().to_string())
+            .replace("{{FILE}}", &file.display().to_string())
+            .replace("{{TEXT}}", text)
+    });
+    p
+}
+
+fn fill(v: &mut Value, f: &dyn Fn(&str) -> String) {
+    match v {
+        Value::String(s) => *s = f(s),
+        Value::Array(a) => a.iter_mut().for_each(|x| fill(x, f)),
+        Value::Object(o) => o.values_mut().for_each(|x| fill(x, f)),
+        _ => {}
+    }
+}
+
+/// Whether `new` has the shape of `old`: same JSON kinds, same keys (less the persisted-output
+/// keys the guard drops), same array lengths, equal non-string values.
+fn same_shape(old: &Value, new: &Value) -> bool {
+    match (old, new) {
+        (Value::String(_), Value::String(_)) => true,
+        (Value::Array(a), Value::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_shape(x, y))
+        }
+        (Value::Object(a), Value::Object(b)) => {
+            let keys = |o: &serde_json::Map<String, Value>| -> Vec<String> {
+                o.keys()
+                    .filter(|k| !k.starts_with("persistedOutput"))
+                    .cloned()
+                    .collect()
+            };
+            keys(a) == keys(b)
+                && a.iter()
+                    .filter(|(k, _)| !k.starts_with("persistedOutput"))
+                    .all(|(k, x)| same_shape(x, &b[k]))
+        }
+        (x, y) => x == y,
+    }
+}
+
+fn pct(v: &str) -> String {
+    v.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn hex(v: &str) -> String {
+    v.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+/// The leak corpus: 36 scenarios, each a real payload shape with the canary (or the
+/// database password) in one of the forms a tool prints it. Each answer must replace the
+/// output, in the tool's own shape, with no form of either value left anywhere in it.
+#[test]
+fn leak_corpus_conceals_the_canary_in_every_output_the_model_reads() {
+    let g = Guard::new(true);
+    let c = CANARY;
+    let json_escaped = c.replace('/', "\\/");
+    let basic = STANDARD.encode(format!("deploy-bot:{c}"));
+    let big_prefix = "x".repeat(40 * 1024);
+    let mut filler = String::new();
+    while filler.len() < 100 * 1024 {
+        filler.push_str("INFO request served in 3 ms\n");
+    }
+    let scenarios: Vec<(&str, &str, String)> = vec![
+        (
+            "cat .env",
+            "claude-code-bash-post",
+            format!("DATABASE_URL=postgres://localhost/app\nAPI_KEY={c}\nDEBUG=1\n"),
+        ),
+        (
+            "grep -r API_KEY .",
+            "claude-code-bash-post",
+            format!("./config/.env:API_KEY={c}\n./src/app.py:    key = os.environ['API_KEY']\n"),
+        ),
+        (
+            "printenv",
+            "claude-code-bash-post",
+            format!("HOME=/home/dev\nPATH=/usr/bin:/bin\nAPI_KEY={c}\nLANG=C.UTF-8\n"),
+        ),
+        (
+            "env | sort",
+            "claude-code-bash-post",
+            format!(
+                "API_KEY={c}\nDB_PASSWORD={}\nHOME=/home/dev\n",
+                db_password()
+            ),
+        ),
+        (
+            "value in JSON",
+            "claude-code-bash-post",
+            format!("{{\"service\":\"billing\",\"api_key\":\"{json_escaped}\"}}\n"),
+        ),
+        (
+            "base64 of the value",
+            "claude-code-bash-post",
+            format!("{}\n", STANDARD.encode(c)),
+        ),
+        (
+            "base64url, no padding",
+            "claude-code-bash-post",
+            format!("token={}\n", URL_SAFE_NO_PAD.encode(c)),
+        ),
+        (
+            "hex",
+            "claude-code-bash-post",
+            format!("00000000: {}\n", hex(c)),
+        ),
+        (
+            "HEX",
+            "claude-code-bash-post",
+            format!("{}\n", hex(c).to_uppercase()),
+        ),
+        (
+            "percent-encoded in a URL query",
+            "claude-code-bash-post",
+            format!(
+                "GET https://api.example.test/v1/items?key={}&page=2\n",
+                pct(c)
+            ),
+        ),
+        (
+            "value inside URL userinfo",
+            "claude-code-bash-post",
+            format!("remote: https://bot:{}@git.example.test/app.git\n", pct(c)),
+        ),
+        (
+            "plain value inside a URL",
+            "claude-code-bash-post",
+            format!("connecting to redis://:{c}@cache:6379/0\n"),
+        ),
+        (
+            "HTTP Basic header",
+            "claude-code-bash-post",
+            format!("> Authorization: Basic {basic}\n< HTTP/1.1 200 OK\n"),
+        ),
+        (
+            "stack trace",
+            "claude-code-bash-post",
+            format!(
+                "Traceback (most recent call last):\n  File \"app.py\", line 12, in <module>\n    client = Client(key='{c}')\nValueError: invalid key '{c}'\n"
+            ),
+        ),
+        (
+            "stderr of a failing deploy",
+            "claude-code-bash-stderr-post",
+            format!("error: authentication failed for token {c}\n"),
+        ),
+        (
+            "large output persisted by the host",
+            "claude-code-bash-persisted-post",
+            format!("{big_prefix}\nsecret={c}\n"),
+        ),
+        (
+            "background shell output",
+            "claude-code-bashoutput-post",
+            format!("listening on :3000\nusing key {c}\n"),
+        ),
+        (
+            "Read of a config file",
+            "claude-code-read-post",
+            format!("[api]\nendpoint = \"https://api.example.test\"\ntoken = \"{c}\"\n"),
+        ),
+        (
+            "Read of .env",
+            "claude-code-read-post",
+            format!("API_KEY={c}\nDB_PASSWORD={}\n", db_password()),
+        ),
+        (
+            "Grep content mode",
+            "claude-code-grep-post",
+            format!("config/.env:2:API_KEY={c}\nsrc/app.py:3:key = env('API_KEY')\n"),
+        ),
+        (
+            "Glob file names",
+            "claude-code-glob-post",
+            format!("/tmp/cache/{c}.json"),
+        ),
+        (
+            "WebFetch of a debug page",
+            "claude-code-webfetch-post",
+            format!("The debug page lists the configuration: API_KEY is {c}."),
+        ),
+        (
+            "MCP result blocks",
+            "claude-code-mcp-blocks-post",
+            format!("key | value\napi_key | {c}\n"),
+        ),
+        (
+            "MCP plain string result",
+            "claude-code-mcp-string-post",
+            format!("{{\"data\":{{\"api_key\":\"{c}\"}}}}"),
+        ),
+        (
+            "Codex shell string",
+            "codex-bash-post",
+            format!("API_KEY={c}\n"),
+        ),
+        (
+            "Codex shell string, percent form",
+            "codex-bash-post",
+            format!("curl 'https://x.test/?k={}'\n", pct(c)),
+        ),
+        (
+            "Codex MCP result",
+            "codex-mcp-post",
+            format!("env:\n  - name: API_KEY\n    value: {c}\n"),
+        ),
+        (
+            "docker inspect",
+            "claude-code-bash-post",
+            format!("\"Env\": [\n  \"API_KEY={c}\",\n  \"PATH=/usr/bin\"\n]\n"),
+        ),
+        (
+            "kubectl get secret -o yaml",
+            "claude-code-bash-post",
+            format!(
+                "apiVersion: v1\ndata:\n  api-key: {}\nkind: Secret\n",
+                STANDARD.encode(c)
+            ),
+        ),
+        (
+            "git diff of a committed key",
+            "claude-code-bash-post",
+            format!(
+                "diff --git a/.env b/.env\n--- a/.env\n+++ b/.env\n@@ -1 +1 @@\n-API_KEY={c}\n+API_KEY=${{API_KEY}}\n"
+            ),
+        ),
+        (
+            "curl -v response header",
+            "claude-code-bash-post",
+            format!("< HTTP/2 200\n< x-api-key: {c}\n< content-type: application/json\n"),
+        ),
+        (
+            "value repeated in 100 KB of logs",
+            "claude-code-bash-post",
+            format!("{filler}auth={c}\n{filler}auth={c}\n"),
+        ),
+        (
+            "lower-cased by tr",
+            "claude-code-bash-post",
+            format!("{}\n", c.to_ascii_lowercase()),
+        ),
+        (
+            "escaped JSON inside a log line",
+            "claude-code-bash-post",
+            format!(
+                "{{\"msg\":\"config loaded\",\"raw\":\"{{\\\"token\\\":\\\"{json_escaped}\\\"}}\"}}\n"
+            ),
+        ),
+        (
+            "database password in a connection string",
+            "codex-bash-post",
+            format!(
+                "DATABASE_URL=postgres://app:{}@db:5432/app\n",
+                db_password()
+            ),
+        ),
+        (
+            "secret-looking token from the detectors",
+            "claude-code-bash-post",
+            format!("export GH_TOKEN={}\n", gh_token()),
+        ),
+    ];
+    assert!(scenarios.len() >= 30);
+    let file = g.w.work().join("config.toml");
+    for (what, fx, text) in &scenarios {
+        let payload = g.fixture(fx, text, &file);
+        let (o, answer) = g.hook(
+            if fx.starts_with("codex") {
+                "codex"
+            } else {
+                "claude-code"
+            },
+            &payload,
+        );
+        let hso = &answer["hookSpecificOutput"];
+        assert_eq!(hso["hookEventName"], "PostToolUse", "{what}: {}", show(&o));
+        let mcp = payload["tool_name"].as_str().unwrap().starts_with("mcp__");
+        let field = if mcp {
+            "updatedMCPToolOutput"
+        } else {
+            "updatedToolOutput"
+        };
+        let new = &hso[field];
+        assert!(!new.is_null(), "{what}: no replacement: {}", show(&o));
+        assert!(
+            same_shape(&payload["tool_response"], new),
+            "{what}: the replacement changed the tool's shape"
+        );
+        assert!(new.to_string().contains("<concealed by patina: "), "{what}");
+        assert!(
+            !new.to_string().contains(&c.to_ascii_lowercase()),
+            "{what}: lower-cased form left"
+        );
+        assert!(!new.to_string().contains(&gh_token()), "{what}: token left");
+        let ctx = hso["additionalContext"].as_str().unwrap();
+        assert!(ctx.contains("patina secrets run -- CMD"), "{what}: {ctx}");
+        assert!(
+            !ctx.contains("not checked"),
+            "{what}: the hold was not asked: {ctx}"
+        );
+        // Codex rejects unknown fields: only the schema's are written.
+        for k in answer.as_object().unwrap().keys() {
+            assert!(
+                ["decision", "reason", "hookSpecificOutput"].contains(&k.as_str()),
+                "{what}: {k}"
+            );
+        }
+        for k in hso.as_object().unwrap().keys() {
+            assert!(
+                [
+                    "hookEventName",
+                    "additionalContext",
+                    "updatedToolOutput",
+                    "updatedMCPToolOutput"
+                ]
+                .contains(&k.as_str()),
+                "{what}: {k}"
+            );
+        }
+        assert!(!answer.to_string().contains("\"allow\""));
+    }
+    // Names the secret, by name, in the context and the replacement.
+    let (_, a) = g.hook(
+        "claude-code",
+        &g.fixture("claude-code-bash-post", &format!("API_KEY={c}"), &file),
+    );
+    assert_eq!(
+        a["hookSpecificOutput"]["updatedToolOutput"]["stdout"],
+        "API_KEY=<concealed by patina: canary>"
+    );
+    assert!(
+        a["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("canary (a secret")
+    );
+    // The persisted copy of a large output is not pointed at any more.
+    let (_, a) = g.hook(
+        "claude-code",
+        &g.fixture("claude-code-bash-persisted-post", c, &file),
+    );
+    assert!(
+        a["hookSpecificOutput"]["updatedToolOutput"]
+            .get("persistedOutputPath")
+            .is_none()
+    );
+    // A tool whose shape patina does not know: withheld, with a reason.
+    let (_, a) = g.hook(
+        "claude-code",
+        &g.fixture("claude-code-edit-post", &format!("k={c}"), &file),
+    );
+    assert_eq!(a["decision"], "block");
+    assert!(a["reason"].as_str().unwrap().contains("Edit"));
+    assert!(a["hookSpecificOutput"].get("updatedToolOutput").is_none());
+    // Every action is in the audit log, by name or detector, never by value.
+    let audit = std::fs::read(g.w.home().join("audit.log")).unwrap();
+    assert_no_leak("audit log", &audit, CANARY);
+    assert_no_leak("audit log", &audit, &db_password());
+    let text = String::from_utf8(audit).unwrap();
+    assert!(text.contains("\"action\":\"replaced\"") && text.contains("\"action\":\"withheld\""));
+    assert!(text.contains("\"names\":[\"canary\"") && text.contains("\"detectors\":[\"token\"]"));
+    let d = g.d.as_ref().unwrap();
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
+
+/// Files whose tests hold secret-looking strings on purpose (detector and redaction test
+/// vectors): left out of the false-positive corpus.
+const DETECTOR_TESTS: &[&str] = &[
+    "src/secrets/scan.rs",
+    "src/secrets/scan/reference.rs",
+    "src/scry/redact.rs",
+    "src/scry/snippet.rs",
+    "src/guard/mod.rs",
+    "src/guard/hold.rs",
+];
+
+/// Ordinary tool output — this repository's own sources, Cargo.lock, build and test logs,
+/// and `git log -p` of its history when there is one — at least 200 KB, through Bash,
+/// Read and Grep shapes: the guard answers nothing (the output passes unchanged).
+#[test]
+fn false_positive_corpus_of_ordinary_output_passes_unchanged() {
+    let g = Guard::new(true);
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut texts: Vec<String> = Vec::new();
+    let mut add = |t: String| {
+        // The repository's own tests quote the canary: those lines are not ordinary output.
+        let clean: String = t
+            .lines()
+            .filter(|l| !l.contains("4n4ry") && !l.contains("7f3e9c1d"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        texts.push(clean);
+    };
+    for dir in [
+        "src",
+        "src/api",
+        "src/cli",
+        "src/server",
+        "src/scry",
+        "src/secrets",
+    ] {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(root.join(dir))
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs" || x == "md"))
+            .collect();
+        files.sort();
+        for f in files {
+            // The detectors' own test vectors are secret-looking on purpose.
+            if DETECTOR_TESTS.iter().any(|d| f.ends_with(d)) {
+                continue;
+            }
+            add(std::fs::read_to_string(f).unwrap());
+        }
+    }
+    add(std::fs::read_to_string(root.join("Cargo.lock")).unwrap());
+    add(std::fs::read_to_string(root.join("README.md")).unwrap());
+    if let Ok(o) = std::process::Command::new("git")
+        .args([
+            "log",
+            "-p",
+            "-n",
+            "40",
+            "--no-color",
+            "--",
+            "src/",
+            "layer/",
+        ])
+        .args(DETECTOR_TESTS.iter().map(|d| format!(":!{d}")))
+        .current_dir(root)
+        .output()
+        && o.status.success()
+    {
+        add(String::from_utf8_lossy(&o.stdout).into_owned());
+    }
+    // A build log and a test log, as cargo prints them.
+    let mut log = String::new();
+    for (i, line) in std::fs::read_to_string(root.join("Cargo.lock"))
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("name = "))
+        .enumerate()
+    {
+        let name = line.trim_start_matches("name = ").trim_matches('"');
+        log.push_str(&format!("   Compiling {name} v0.{i}.{}\n", i % 7));
+        log.push_str(&format!("test {name}::tests::case_{i} ... ok\n"));
+    }
+    log.push_str("    Finished `dev` profile [unoptimized + debuginfo] target(s) in 41.27s\n");
+    add(log);
+    let total: usize = texts.iter().map(String::len).sum();
+    assert!(total >= 200 * 1024, "the corpus is only {total} bytes");
+    let file = g.w.work().join("x.rs");
+    let mut checked = 0;
+    let mut changed = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        // Tool outputs of at most 30 KB, as Claude Code shows them.
+        for (j, chunk) in t.as_bytes().chunks(30 * 1024).enumerate() {
+            let chunk = String::from_utf8_lossy(chunk);
+            let fx = [
+                "claude-code-bash-post",
+                "claude-code-read-post",
+                "claude-code-grep-post",
+                "codex-bash-post",
+            ][(i + j) % 4];
+            let payload = g.fixture(fx, &chunk, &file);
+            let (o, answer) = g.hook(
+                if fx.starts_with("codex") {
+                    "codex"
+                } else {
+                    "claude-code"
+                },
+                &payload,
+            );
+            if !answer.is_null() {
+                let out = String::from_utf8_lossy(&o.stdout).into_owned();
+                let at = out.find("<concealed").unwrap_or(0);
+                let from = out.floor_char_boundary(at.saturating_sub(120));
+                let to = out.ceil_char_boundary((at + 80).min(out.len()));
+                changed.push(format!("#{i}.{j}: …{}…", &out[from..to]));
+            }
+            checked += chunk.len();
+        }
+    }
+    assert!(checked >= 200 * 1024);
+    assert!(
+        changed.is_empty(),
+        "ordinary output was changed:\n{}",
+        changed.join("\n")
+    );
+}
+
+/// PreToolUse: calls whose purpose is to print secrets are denied with what to do instead;
+/// everything else gets no decision (never `allow`).
+#[test]
+fn pre_tool_use_denies_printing_secrets_and_nothing_else() {
+    let g = Guard::new(true);
+    let work = g.w.work();
+    std::fs::write(work.join(".env"), format!("API_KEY={CANARY}\n")).unwrap();
+    std::fs::create_dir_all(work.join("config")).unwrap();
+    std::fs::write(
+        work.join("config/app.toml"),
+        format!("[db]\npassword = \"{}\"\n", db_password()),
+    )
+    .unwrap();
+    std::fs::write(
+        work.join("notes.txt"),
+        "nothing secret here\nAPI_KEY is set by the CI\n",
+    )
+    .unwrap();
+    let denied = [
+        "printenv",
+        "env",
+        "env -0",
+        "export -p",
+        "export",
+        "set",
+        "declare -px",
+        "printenv API_KEY",
+        "echo $API_KEY",
+        "echo \"key=${API_KEY}\"",
+        "printf '%s\\n' \"$API_KEY\"",
+        "echo ${API_KEY:-none}",
+        "bash -c 'echo $API_KEY'",
+        "sh -c \"printenv | sort\"",
+        "ls && env | grep KEY",
+        "echo $(printenv)",
+        "cat .env",
+        "cat ./.env | head -3",
+        "head -n 5 config/app.toml",
+        "tail config/app.toml",
+        "less .env",
+        "grep -n KEY .env",
+        "grep -e password config/app.toml",
+        "cat < .env",
+        "c'a't \".e\"nv",
+        "sudo cat .env",
+        "(cd config && true) ; cat config/app.toml",
+    ];
+    for (k, cmd) in denied.iter().enumerate() {
+        let agent = if k % 3 == 0 { "codex" } else { "claude-code" };
+        let fx = if agent == "codex" {
+            "codex-bash-pre"
+        } else {
+            "claude-code-bash-pre"
+        };
+        let (o, a) = g.hook(agent, &g.fixture(fx, cmd, Path::new("")));
+        let hso = &a["hookSpecificOutput"];
+        assert_eq!(hso["permissionDecision"], "deny", "{cmd}: {}", show(&o));
+        assert_eq!(hso["hookEventName"], "PreToolUse");
+        let why = hso["permissionDecisionReason"].as_str().unwrap();
+        assert!(why.contains("patina secrets run -- CMD"), "{cmd}: {why}");
+    }
+    // The Read tool on a file holding a known value.
+    let (o, a) = g.hook(
+        "claude-code",
+        &g.fixture(
+            "claude-code-read-pre",
+            &work.join(".env").display().to_string(),
+            Path::new(""),
+        ),
+    );
+    assert_eq!(
+        a["hookSpecificOutput"]["permissionDecision"],
+        "deny",
+        "{}",
+        show(&o)
+    );
+    assert!(
+        a["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap()
+            .contains("canary")
+    );
+    let allowed = [
+        "ls -la",
+        "cargo test --all-features",
+        "echo hello",
+        "echo $HOME",
+        "printenv HOME",
+        "env FOO=1 cargo build",
+        "env -u API_KEY ./run.sh",
+        "cat notes.txt",
+        "grep -rn API_KEY src/",
+        "git log --oneline | head",
+        "patina secrets run -- ./deploy.sh",
+        "export FOO=bar",
+        "set -euo pipefail",
+        "echo 'unterminated",
+    ];
+    for cmd in allowed {
+        let (o, a) = g.hook(
+            "claude-code",
+            &g.fixture("claude-code-bash-pre", cmd, Path::new("")),
+        );
+        assert!(a.is_null(), "{cmd} was not let through: {}", show(&o));
+    }
+    let (_, a) = g.hook(
+        "claude-code",
+        &g.fixture(
+            "claude-code-read-pre",
+            &work.join("notes.txt").display().to_string(),
+            Path::new(""),
+        ),
+    );
+    assert!(a.is_null());
+    let audit = std::fs::read_to_string(g.w.home().join("audit.log")).unwrap();
+    assert!(audit.contains("\"action\":\"denied\""));
+    assert_no_leak("audit log", audit.as_bytes(), CANARY);
+}
+
+/// Without a daemon (or a hold), the detectors still run, and the answer says known values
+/// were not checked.
+#[test]
+fn without_a_daemon_tokens_are_still_concealed_and_the_answer_says_so() {
+    let g = Guard::new(false);
+    let file = g.w.work().join("x");
+    let (o, a) = g.hook(
+        "claude-code",
+        &g.fixture(
+            "claude-code-bash-post",
+            &format!("GH_TOKEN={}\n", gh_token()),
+            &file,
+        ),
+    );
+    let hso = &a["hookSpecificOutput"];
+    assert_eq!(
+        hso["updatedToolOutput"]["stdout"],
+        "GH_TOKEN=<concealed by patina: token>\n",
+        "{}",
+        show(&o)
+    );
+    assert!(
+        hso["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("known secret values were not checked")
+    );
+    let (_, a) = g.hook(
+        "claude-code",
+        &g.fixture("claude-code-bash-post", "all good\n", &file),
+    );
+    assert!(
+        a["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap()
+            .contains("not checked")
+    );
+    assert!(a["hookSpecificOutput"].get("updatedToolOutput").is_none());
+}
+
+/// Bad input: malformed, truncated, not UTF-8, not an object, empty, an unknown event, a
+/// 20 MB output. No crash, no hang; PostToolUse fails closed (exit 0 with `decision:
+/// block`) unless `--on-error pass`; PreToolUse gives no decision.
+#[test]
+fn bad_input_fails_closed_for_post_tool_use() {
+    let g = Guard::new(true);
+    let file = g.w.work().join("x");
+    let good = g
+        .fixture("claude-code-bash-post", &format!("API_KEY={CANARY}"), &file)
+        .to_string();
+    let truncated = good.as_bytes()[..good.len() / 2].to_vec();
+    let mut not_utf8 = good.clone().into_bytes();
+    not_utf8.splice(10..10, [0xff, 0xfe]);
+    for (what, input) in [
+        ("malformed", b"{\"hook_event_name\": PostToolUse".to_vec()),
+        ("truncated", truncated),
+        ("not UTF-8", not_utf8),
+        ("not an object", b"[1,2,3]".to_vec()),
+        ("empty", Vec::new()),
+    ] {
+        let t = Instant::now();
+        let o = g.hook_with("claude-code", &input, &["--event", "PostToolUse"]);
+        assert_eq!(o.status.code(), Some(0), "{what}: {}", show(&o));
+        let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(a["decision"], "block", "{what}");
+        assert!(a["reason"].as_str().unwrap().contains("withheld"), "{what}");
+        assert!(t.elapsed() < Duration::from_secs(15), "{what}");
+        // The policy can be turned around.
+        let o = g.hook_with(
+            "claude-code",
+            &input,
+            &["--event", "PostToolUse", "--on-error", "pass"],
+        );
+        assert_eq!(o.status.code(), Some(0));
+        assert!(o.stdout.is_empty(), "{what}");
+        // PreToolUse: no decision.
+        let o = g.hook_with("codex", &input, &["--event", "PreToolUse"]);
+        assert_eq!(o.status.code(), Some(0));
+        assert!(o.stdout.is_empty(), "{what}");
+    }
+    // An event the guard does not act on: no decision.
+    let o = g.hook_with(
+        "claude-code",
+        br#"{"hook_event_name":"Stop","stop_hook_active":false}"#,
+        &[],
+    );
+    assert_eq!(o.status.code(), Some(0));
+    assert!(o.stdout.is_empty());
+    // A 20 MB output with the canary in it three times, one across the hold's chunk
+    // boundaries: concealed everywhere, in bounded time.
+    let line = "0123456789abcdef ordinary output line of a long build\n";
+    let mut big = String::with_capacity(21 << 20);
+    let mut n = 0;
+    let mut straddled = false;
+    while big.len() < 20 << 20 {
+        big.push_str(line);
+        n += 1;
+        if n == 10 {
+            big.push_str(CANARY);
+        }
+        // One canary across the first chunk's end (768 KiB).
+        if !straddled && big.len() + line.len() > (768 << 10) - 10 {
+            let pad = (768 << 10) - 10 - big.len();
+            big.push_str(&"y".repeat(pad));
+            big.push_str(CANARY);
+            straddled = true;
+        }
+    }
+    big.push_str(CANARY);
+    assert_eq!(big.matches(CANARY).count(), 3);
+    let t = Instant::now();
+    let o = g.hook_with(
+        "claude-code",
+        g.fixture("claude-code-bash-post", &big, &file)
+            .to_string()
+            .as_bytes(),
+        &["--deadline", "600"],
+    );
+    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    eprintln!("20 MB output scanned in {:?}", t.elapsed());
+    let stdout = a["hookSpecificOutput"]["updatedToolOutput"]["stdout"]
+        .as_str()
+        .unwrap_or_else(|| {
+            panic!(
+                "{}",
+                String::from_utf8_lossy(&o.stdout)
+                    .chars()
+                    .take(500)
+                    .collect::<String>()
+            )
+        });
+    assert_eq!(
+        stdout.matches("<concealed by patina: canary>").count(),
+        big.matches(CANARY).count()
+    );
+    assert!(t.elapsed() < Duration::from_secs(600));
+    // A deadline shorter than the scan: the answer still withholds.
+    let o = g.hook_with(
+        "claude-code",
+        g.fixture("claude-code-bash-post", &big, &file)
+            .to_string()
+            .as_bytes(),
+        &["--deadline", "1"],
+    );
+    let a: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(a["decision"] == "block" || !a["hookSpecificOutput"]["updatedToolOutput"].is_null());
+}
+
+fn post(d: &Daemon, path: &str, body: &Value) -> (u16, Value) {
+    let r = d.post(path, &body.to_string());
+    r.assert_well_formed();
+    let v = if r.body.is_empty() {
+        Value::Null
+    } else {
+        r.json()
+    };
+    (r.status, v)
+}
+
+/// The scan hold outlives the release TTL, is wiped by `session lock`, releases nothing when
+/// scan-only, and answers a guessing attack (every prefix and one-byte near miss of the
+/// value) exactly as it answers an unrelated string.
+#[test]
+fn the_scan_hold_outlives_the_ttl_is_wiped_by_lock_and_is_no_prefix_oracle() {
+    let w = World::new();
+    write_fixture_project(&w.work());
+    w.add("canary", CANARY, &["--env", "API_KEY"]);
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    // No hold yet.
+    let (s, v) = post(&d, "/guard/scan", &json!({"text": CANARY}));
+    assert_eq!((s, &v), (200, &json!({"held": false, "findings": []})));
+    let o = run_with_input(
+        w.cmd(&["session", "unlock", "--ttl", "2s", "--hold", "1h"]),
+        b"",
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    std::thread::sleep(Duration::from_millis(2600));
+    let st = d.get("/session").json();
+    assert_eq!(st["unlocked"], false, "{st}");
+    assert!(st["hold_expires_in_secs"].as_u64().unwrap() > 3000, "{st}");
+    let (_, v) = post(&d, "/guard/scan", &json!({"text": format!("k={CANARY}")}));
+    assert_eq!(
+        v,
+        json!({"held": true, "findings": [{"name": "canary", "start": 2, "end": 2 + CANARY.len()}]})
+    );
+    // The guessing attack: same answer, byte for byte, for every near miss as for noise.
+    let unrelated = "Qz9mKLw2aaaabbbbccccdd";
+    let (_, base) = post(&d, "/guard/scan", &json!({"text": unrelated}));
+    assert_eq!(base, json!({"held": true, "findings": []}));
+    let v = CANARY.as_bytes();
+    let mut guesses = Vec::new();
+    for k in 0..v.len() {
+        let mut g = v[..k].to_vec();
+        g.resize(v.len(), b'a');
+        guesses.push(String::from_utf8(g).unwrap());
+        let mut near = v.to_vec();
+        near[k] = if near[k] == b'a' { b'b' } else { b'a' };
+        guesses.push(String::from_utf8(near).unwrap());
+    }
+    for guess in &guesses {
+        let r = d.post("/guard/scan", &json!({"text": guess}).to_string());
+        assert_eq!(r.json(), base, "a near miss answered differently");
+    }
+    // Scan-only: nothing can be released.
+    run_with_input(w.cmd(&["session", "lock"]), b"");
+    let o = run_with_input(w.cmd(&["session", "unlock", "--scan-only"]), b"");
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(d.get("/session").json()["unlocked"], false);
+    let mut c = w.bare_cmd(&["secrets", "run", "--", "true"]);
+    c.env("PATINA_NO_KEYRING", "1");
+    let o = run_with_input(c, b"");
+    assert!(
+        !o.status.success(),
+        "a scan-only hold released values: {}",
+        show(&o)
+    );
+    let (_, v) = post(&d, "/guard/scan", &json!({"text": CANARY}));
+    assert_eq!(v["findings"][0]["name"], "canary");
+    // Lock wipes the hold.
+    let o = run_with_input(w.cmd(&["session", "lock"]), b"");
+    assert!(o.status.success());
+    let (_, v) = post(&d, "/guard/scan", &json!({"text": CANARY}));
+    assert_eq!(v, json!({"held": false, "findings": []}));
+    // A hold past the maximum is refused.
+    let o = run_with_input(
+        w.cmd(&["session", "unlock", "--scan-only", "--hold", "13h"]),
+        b"",
+    );
+    assert!(!o.status.success());
+    let events: Vec<String> = std::fs::read_to_string(w.home().join("audit.log"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["event"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert!(
+        events.contains(&"hold".to_string()) && events.contains(&"expire".to_string()),
+        "{events:?}"
+    );
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
+
+/// The hold is a local route: refused over TCP even with the bearer token.
+#[test]
+fn the_hold_is_never_reachable_over_tcp() {
+    let d = Daemon::start_with(&["--port", "0"]);
+    let token = d.token();
+    let r = d.tcp("POST", "/guard/scan", Some(&token), Some(r#"{"text":"x"}"#));
+    assert_eq!(r.status, 403);
+}
+
+fn claude_settings_with_other_hooks() -> Value {
+    json!({
+        "model": "opus",
+        "permissions": {"deny": ["Read(./.env)"], "allow": ["Bash(cargo test:*)"]},
+        "hooks": {
+            "PreToolUse": [
+                {"matcher": "Bash", "hooks": [{"type": "command", "command": "~/bin/lint-command.sh", "timeout": 5}]}
+            ],
+            "PostToolUse": [
+                {"matcher": "Edit|Write", "hooks": [{"type": "command", "command": "cargo fmt"}]}
+            ],
+            "Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]
+        },
+        "env": {"RUST_LOG": "info"}
+    })
+}
+
+/// `install` merges into a settings file that already has other hooks, is idempotent, keeps
+/// a 0600 backup, prints a diff with --dry-run; `uninstall` gives back the same settings.
+#[test]
+fn install_round_trips_on_settings_with_other_hooks() {
+    let w = World::new();
+    let user = w.dir.path().join("user-home");
+    std::fs::create_dir_all(user.join(".claude")).unwrap();
+    let settings = user.join(".claude/settings.json");
+    let original =
+        serde_json::to_string_pretty(&claude_settings_with_other_hooks()).unwrap() + "\n";
+    std::fs::write(&settings, &original).unwrap();
+    std::fs::set_permissions(
+        &settings,
+        std::os::unix::fs::PermissionsExt::from_mode(0o644),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        let mut c = w.cmd(args);
+        c.env("HOME", &user);
+        let o = run_with_input(c, b"");
+        assert!(o.status.success(), "{args:?}: {}", show(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let dry = run(&["guard", "install", "--agent", "claude-code", "--dry-run"]);
+    assert!(
+        dry.contains("+ ") && dry.contains("guard hook --agent claude-code --event PostToolUse"),
+        "{dry}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&settings).unwrap(),
+        original,
+        "--dry-run wrote"
+    );
+    let out = run(&["guard", "install", "--agent", "claude-code"]);
+    assert!(out.contains("installed in"), "{out}");
+    let after: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    let text = after.to_string();
+    for keep in [
+        "lint-command.sh",
+        "cargo fmt",
+        "notify-send done",
+        "RUST_LOG",
+        "Read(./.env)",
+    ] {
+        assert!(text.contains(keep), "install dropped {keep}");
+    }
+    assert_eq!(after["hooks"]["PreToolUse"].as_array().unwrap().len(), 2);
+    assert_eq!(after["hooks"]["PostToolUse"].as_array().unwrap().len(), 2);
+    // Key order kept: the file reads the same, with our entries added.
+    assert!(
+        std::fs::read_to_string(&settings)
+            .unwrap()
+            .starts_with("{\n  \"model\": \"opus\"")
+    );
+    assert_eq!(mode(&settings), 0o644);
+    let backup = user.join(".claude/settings.json.patina-backup");
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), original);
+    assert_eq!(mode(&backup), 0o600);
+    let again = run(&["guard", "install", "--agent", "claude-code"]);
+    assert!(again.contains("nothing to change"), "{again}");
+    // The installed command really is a working hook.
+    let cmd = after["hooks"]["PostToolUse"][1]["hooks"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(cmd.ends_with("guard hook --agent claude-code --event PostToolUse"));
+    let status = run(&["guard", "status", "--json"]);
+    let st: Value = serde_json::from_str(&status).unwrap();
+    assert!(
+        st["installed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["agent"] == "claude-code" && p["scope"] == "user" && p["installed"] == true),
+        "{st}"
+    );
+    let out = run(&["guard", "uninstall", "--agent", "claude-code"]);
+    assert!(out.contains("removed from"), "{out}");
+    let back: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
+    assert_eq!(back, claude_settings_with_other_hooks());
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), original);
+    // Codex, in a project, from nothing: install then uninstall leaves an empty object.
+    let codex = w.work().join(".codex/hooks.json");
+    run(&["guard", "install", "--agent", "codex", "--scope", "project"]);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&codex).unwrap()).unwrap();
+    assert!(
+        v["hooks"]["PreToolUse"][0]["hooks"][0]["command"]
+            .as_str()
+            .unwrap()
+            .contains("--agent codex")
+    );
+    assert_eq!(mode(&codex), 0o600);
+    run(&[
+        "guard",
+        "uninstall",
+        "--agent",
+        "codex",
+        "--scope",
+        "project",
+    ]);
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(&codex).unwrap()).unwrap();
+    assert_eq!(v, json!({}));
+    // A settings file that is not JSON is refused, untouched.
+    std::fs::write(&settings, "{ not json").unwrap();
+    let mut c = w.cmd(&["guard", "install", "--agent", "claude-code"]);
+    c.env("HOME", &user);
+    let o = run_with_input(c, b"");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("not valid JSON"));
+    assert_eq!(std::fs::read_to_string(&settings).unwrap(), "{ not json");
+}
+
+/// `scrub` redacts values that already reached transcripts: every line stays valid JSON,
+/// no form of the canary is left, the mode is kept; --dry-run lists lines and names only.
+#[test]
+fn scrub_redacts_transcripts_keeping_every_line_valid_json() {
+    let g = Guard::new(true);
+    let user = g.w.dir.path().join("user-home");
+    let dir = user.join(".claude/projects/-work-app");
+    std::fs::create_dir_all(&dir).unwrap();
+    let t = dir.join("8f1e2d3c.jsonl");
+    let lines = [
+        json!({"type": "user", "message": {"role": "user", "content": "show me the env file"}}),
+        json!({"type": "assistant", "message": {"content": [{"type": "tool_use", "name": "Bash", "input": {"command": "cat .env"}}]}}),
+        json!({"type": "user", "toolUseResult": {"stdout": format!("API_KEY={CANARY}\n"), "stderr": ""}, "message": {"content": [{"type": "tool_result", "content": format!("API_KEY={CANARY}")}]}}),
+        json!({"type": "assistant", "message": {"content": [{"type": "text", "text": format!("The key base64 is {}", STANDARD.encode(CANARY))}]}}),
+        json!({"type": "user", "toolUseResult": {"stdout": format!("GH_TOKEN={}", gh_token())}}),
+        json!({"type": "summary", "summary": "nothing secret"}),
+    ];
+    let mut text: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    text.push_str(&format!("not json at all {CANARY}\n"));
+    std::fs::write(&t, &text).unwrap();
+    std::fs::set_permissions(&t, std::os::unix::fs::PermissionsExt::from_mode(0o640)).unwrap();
+    let codex = user.join(".codex/sessions/2026/12/06");
+    std::fs::create_dir_all(&codex).unwrap();
+    let ct = codex.join("rollout-2026-12-06T10-00-00-019a.jsonl");
+    std::fs::write(&ct, format!("{}\n", json!({"type": "response_item", "payload": {"type": "function_call_output", "output": format!("DB={}", db_password())}}))).unwrap();
+    let run = |args: &[&str]| {
+        let mut c = g.w.cmd(args);
+        c.env("HOME", &user);
+        let o = run_with_input(c, b"");
+        assert!(o.status.success(), "{args:?}: {}", show(&o));
+        assert_no_leak("scrub stdout", &o.stdout, CANARY);
+        assert_no_leak("scrub stderr", &o.stderr, CANARY);
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let dry = run(&["guard", "scrub", "--dry-run"]);
+    assert!(dry.contains("8f1e2d3c.jsonl:3: canary"), "{dry}");
+    assert!(dry.contains("8f1e2d3c.jsonl:4: canary"), "{dry}");
+    assert!(dry.contains("8f1e2d3c.jsonl:5: token (detector)"), "{dry}");
+    assert!(dry.contains("8f1e2d3c.jsonl:7: canary"), "{dry}");
+    assert!(
+        dry.contains("rollout-2026-12-06T10-00-00-019a.jsonl:1: db-password"),
+        "{dry}"
+    );
+    assert!(
+        !dry.contains(":1: ") || dry.contains("019a.jsonl:1:"),
+        "{dry}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&t).unwrap(),
+        text,
+        "--dry-run wrote"
+    );
+    let out = run(&["guard", "scrub"]);
+    assert!(out.contains("2 files redacted"), "{out}");
+    for f in [&t, &ct] {
+        let after = std::fs::read(f).unwrap();
+        assert_no_leak("scrubbed transcript", &after, CANARY);
+        assert_no_leak("scrubbed transcript", &after, &db_password());
+        assert!(!String::from_utf8_lossy(&after).contains(&gh_token()));
+    }
+    let after = std::fs::read_to_string(&t).unwrap();
+    let after_lines: Vec<&str> = after.lines().collect();
+    assert_eq!(after_lines.len(), 7);
+    for (i, l) in after_lines.iter().enumerate().take(6) {
+        let v: Value =
+            serde_json::from_str(l).unwrap_or_else(|_| panic!("line {} is not JSON", i + 1));
+        if i == 0 || i == 1 || i == 5 {
+            assert_eq!(v, lines[i], "an untouched line changed");
+        }
+    }
+    assert_eq!(
+        after_lines[6],
+        "not json at all <concealed by patina: canary>"
+    );
+    assert_eq!(mode(&t), 0o640);
+    // A second run finds nothing.
+    let again = run(&["guard", "scrub"]);
+    assert!(again.contains("0 findings"), "{again}");
+    let audit = std::fs::read_to_string(g.w.home().join("audit.log")).unwrap();
+    assert!(audit.contains("\"action\":\"scrubbed\""));
+}
+
+/// `status` reports the daemon, the hold and today's findings by name and detector.
+#[test]
+fn status_counts_todays_findings_by_name_and_detector() {
+    let g = Guard::new(true);
+    let file = g.w.work().join("x");
+    g.hook(
+        "claude-code",
+        &g.fixture(
+            "claude-code-bash-post",
+            &format!("{CANARY} {}", gh_token()),
+            &file,
+        ),
+    );
+    g.hook("codex", &g.fixture("codex-bash-post", CANARY, &file));
+    let mut c = g.w.cmd(&["guard", "status", "--json"]);
+    c.env("HOME", g.w.dir.path());
+    let o = run_with_input(c, b"");
+    assert!(o.status.success(), "{}", show(&o));
+    let st: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(st["daemon"], true, "{st}");
+    assert_eq!(st["hold"], true, "{st}");
+    assert_eq!(st["today"]["replaced"], 2, "{st}");
+    assert_eq!(st["today"]["by_name"]["canary"], 2, "{st}");
+    assert_eq!(st["today"]["by_detector"]["token"], 1, "{st}");
+    let mut c = g.w.cmd(&["guard", "status"]);
+    c.env("HOME", g.w.dir.path());
+    let o = run_with_input(c, b"");
+    let text = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        text.contains("known values: held") && text.contains("canary: 2"),
+        "{text}"
+    );
+}
