@@ -71,12 +71,14 @@ pub fn command(exe: &Path, agent: Agent, event: Event) -> String {
 }
 
 /// The tools each event is installed for: PreToolUse only where it can deny something,
-/// PostToolUse for every tool (MCP tools included).
+/// PostToolUse for every tool (MCP tools included): Claude Code's "match all" is `*`; Codex
+/// reads matchers as regular expressions, where the empty matcher matches every tool.
 pub fn matcher(agent: Agent, event: Event) -> &'static str {
     match (agent, event) {
         (Agent::ClaudeCode, Event::PreToolUse) => "Bash|Read|Grep|NotebookRead",
         (Agent::Codex, Event::PreToolUse) => "Bash|shell|exec_command|shell_command",
-        (_, Event::PostToolUse) => "*",
+        (Agent::ClaudeCode, Event::PostToolUse) => "*",
+        (Agent::Codex, Event::PostToolUse) => "",
     }
 }
 
