@@ -1,7 +1,7 @@
 //! `POST /api/scry` and `patina scry` on a fixture project: ranking fields, hostile queries,
 //! the limit cap, the CLI going through the daemon or, without one, the index directly.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::time::Duration;

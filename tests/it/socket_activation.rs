@@ -3,7 +3,7 @@
 //! socket it binds itself gets, and leaves the socket file (the unit's) in place at exit.
 //! The activator is a small Python helper that binds, `dup2`s to fd 3 and `execve`s patina,
 //! so `LISTEN_PID` is patina's pid (as `systemd-socket-activate` does).
-mod common;
+use crate::common;
 
 use common::{bin, wait_timeout, write_fixture_project};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};

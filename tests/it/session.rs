@@ -2,8 +2,8 @@
 //! binary; `/session` and `/secrets` carry no value; local routes refused over TCP; the audit
 //! log; `secrets scan`; scry redaction; the daemon's memory guarded (non-dumpable, no core).
 
-mod common;
-mod secrets_common;
+use crate::common;
+use crate::common::secrets as secrets_common;
 
 use common::{Daemon, Resp, curl, write_fixture_project};
 use secrets_common::{CANARY, World, assert_no_leak, run_with_input, show};

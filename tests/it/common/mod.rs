@@ -2,6 +2,8 @@
 //! `PATINA_HOME`, raw byte exchanges, and `curl --unix-socket`.
 #![allow(dead_code)]
 
+pub mod secrets;
+
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
