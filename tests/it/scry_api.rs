@@ -270,10 +270,9 @@ fn secret_looking_text_is_redacted_from_every_field_including_kind() {
     );
     assert_eq!(r.json()["results"][0]["redacted"], true);
     // The MCP server without a daemon redacts too.
-    let mut child = std::process::Command::new(bin())
+    let mut child = patina(&dir_of(&project).join("nohome"))
         .args(["mcp", "--project"])
         .arg(&project)
-        .env("PATINA_HOME", dir_of(&project).join("nohome"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

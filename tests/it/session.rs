@@ -531,11 +531,11 @@ fn daemon_is_not_dumpable_and_leaves_no_core() {
     chown_r(&project);
     let nobody = |prog: &str| {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", prog])
+        common::scrub_env(&mut c)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", prog])
             .current_dir(&project)
             .env("PATINA_HOME", &home)
-            .env("PATINA_NO_KEYRING", "1")
-            .env_remove("PATINA_IDENTITY");
+            .env("PATINA_NO_KEYRING", "1");
         c
     };
     let identity = patina::secrets::Identity::generate()

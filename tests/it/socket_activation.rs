@@ -65,7 +65,8 @@ fn setup() -> Setup {
 fn activate(s: &Setup, mode: &str, nfds: &str, who: &str) -> (Child, PathBuf) {
     let py = std::env::var("PATINA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let log = s.dir.path().join("serve.log");
-    let child = Command::new(py)
+    let mut c = Command::new(py);
+    let child = crate::common::scrub_env(&mut c)
         .arg("-c")
         .arg(ACTIVATOR)
         .arg(&s.socket)
@@ -79,7 +80,6 @@ fn activate(s: &Setup, mode: &str, nfds: &str, who: &str) -> (Child, PathBuf) {
         .arg("--socket")
         .arg(&s.socket)
         .env("PATINA_HOME", &s.home)
-        .env_remove("PATINA_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())
