@@ -10,6 +10,7 @@ mod common;
 mod agekey;
 mod bounds;
 mod completions;
+mod guard;
 mod http_framing;
 mod mcp;
 mod mother;

@@ -5,8 +5,8 @@
 //! lifetime and its answers to a guessing attack, install/uninstall round trips, scrub and
 //! status. Payload shapes come from `tests/fixtures/guard/` (sources named there).
 
-mod common;
-mod secrets_common;
+use crate::common;
+use crate::common::secrets as secrets_common;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
