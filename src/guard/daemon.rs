@@ -73,6 +73,9 @@ impl KnownValues for DaemonHold {
         if self.client.is_tcp() {
             return Err("the hold is asked over the Unix socket only".into());
         }
+        if text.is_empty() {
+            return Ok(Vec::new());
+        }
         let mut hits: Vec<Hit> = Vec::new();
         let mut start = 0;
         loop {

@@ -9,8 +9,9 @@
 //! Every byte string is hashed with a polynomial hash modulo the Mersenne prime `2^61 − 1`
 //! whose base is drawn from the OS random source each time a hold is built (so the digests
 //! differ per build and per daemon start). The hold stores, per encoded form of each value:
-//! the hash of its first `min(len, ANCHOR)` bytes (the *anchor*), the hash of the whole form,
-//! its length and the secret's name — never a byte of the value.
+//! the hash of one `min(len, ANCHOR)`-byte window of it (the *anchor*: the window fewest
+//! other forms share, and its offset in the form), the hash of the whole form, its length and
+//! the secret's name — never a byte of the value.
 //!
 //! A scan computes the prefix hashes of the text once; then, at every position and for every
 //! anchor length, it hashes the anchor-sized window, picks the slot of a fixed-size
@@ -51,12 +52,15 @@ fn sub(a: u64, b: u64) -> u64 {
     add(a, M - b)
 }
 
-/// One held form. `tag == u64::MAX` marks a dummy (no hash equals it: hashes are < 2^61).
+/// One held form: the hash of its anchor window (`off` bytes into the form), of the whole
+/// form, and `base^len`. `tag == u64::MAX` marks a dummy (no hash equals it: hashes are
+/// < 2^61).
 #[derive(Clone, Copy)]
 struct Entry {
     tag: u64,
     full: u64,
     pow: u64,
+    off: u32,
     len: u32,
     name: u32,
 }
@@ -65,6 +69,7 @@ const DUMMY: Entry = Entry {
     tag: u64::MAX,
     full: u64::MAX,
     pow: 0,
+    off: 0,
     len: 0,
     name: 0,
 };
@@ -128,8 +133,7 @@ impl Hold {
 
     fn with_base<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>, base: u64) -> Hold {
         let mut names: Vec<String> = Vec::new();
-        // (anchor length, entry)
-        let mut all: Vec<(usize, Entry)> = Vec::new();
+        let mut held: Vec<(u32, zeroize::Zeroizing<Vec<u8>>)> = Vec::new();
         for (name, value) in values {
             if value.len() < MIN_MASKED_LEN {
                 continue;
@@ -142,23 +146,46 @@ impl Hold {
                 }
             } as u32;
             for form in forms(value) {
-                if form.len() < MIN_MASKED_LEN || form.len() > u32::MAX as usize {
-                    continue;
+                if form.len() >= MIN_MASKED_LEN && form.len() <= u32::MAX as usize {
+                    held.push((idx, form));
                 }
+            }
+        }
+        // How many forms hold each ANCHOR-byte window: each form is anchored on its rarest
+        // window (the variants of one value — percent-encoded, JSON-escaped, padded — share
+        // their first bytes, and a shared anchor would widen every slot).
+        let mut seen: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+        for (_, form) in &held {
+            if form.len() >= ANCHOR {
+                let mut windows: Vec<u64> = form.windows(ANCHOR).map(|w| hash(base, w)).collect();
+                windows.sort_unstable();
+                windows.dedup();
+                for w in windows {
+                    *seen.entry(w).or_default() += 1;
+                }
+            }
+        }
+        // (anchor length, entry)
+        let mut all: Vec<(usize, Entry)> = Vec::new();
+        for (idx, form) in held {
+            {
                 let anchor = form.len().min(ANCHOR);
+                let off = (0..=form.len() - anchor)
+                    .min_by_key(|&o| {
+                        let h = hash(base, &form[o..o + anchor]);
+                        seen.get(&h).copied().unwrap_or(0)
+                    })
+                    .unwrap_or(0);
                 let e = Entry {
-                    tag: hash(base, &form[..anchor]),
+                    tag: hash(base, &form[off..off + anchor]),
                     full: hash(base, &form),
                     pow: pow(base, form.len()),
+                    off: off as u32,
                     len: form.len() as u32,
                     name: idx,
                 };
                 if !all.iter().any(|(a, x)| {
-                    *a == anchor
-                        && x.tag == e.tag
-                        && x.full == e.full
-                        && x.len == e.len
-                        && x.name == e.name
+                    *a == anchor && x.full == e.full && x.len == e.len && x.name == e.name
                 }) {
                     all.push((anchor, e));
                 }
@@ -176,7 +203,7 @@ impl Hold {
                     .filter(|(a, _)| *a == anchor)
                     .map(|(_, e)| *e)
                     .collect();
-                let slots = (mine.len() * 2).next_power_of_two().max(16);
+                let slots = (mine.len() * 4).next_power_of_two().max(16);
                 let shift = 64 - slots.trailing_zeros();
                 let mut buckets: Vec<Vec<Entry>> = vec![Vec::new(); slots];
                 for e in mine {
@@ -216,6 +243,12 @@ impl Hold {
         self.names.len()
     }
 
+    /// The widest slot of its tables: the entry checks made at every position of a text, per
+    /// anchor length.
+    pub fn width(&self) -> usize {
+        self.tables.iter().map(|t| t.width).max().unwrap_or(0)
+    }
+
     /// Every whole-form match in `text`, sorted by start offset (overlaps all reported; the
     /// same range is reported once per name).
     pub fn scan(&self, text: &[u8]) -> Vec<Hit> {
@@ -240,16 +273,19 @@ impl Hold {
                 continue;
             }
             for s in 0..=n - t.anchor {
-                let ps = prefix[s];
-                let a = sub(prefix[s + t.anchor], mul(ps, t.pow_anchor));
+                let a = sub(prefix[s + t.anchor], mul(prefix[s], t.pow_anchor));
                 let i = slot(a, t.shift) * t.width;
                 for e in &t.entries[i..i + t.width] {
-                    let end = s + e.len as usize;
+                    // The form would start `off` bytes before the anchor window.
+                    let off = e.off as usize;
+                    let starts = s >= off;
+                    let start = if starts { s - off } else { 0 };
+                    let end = start + e.len as usize;
                     let inside = end <= n;
-                    let full = sub(prefix[end.min(n)], mul(ps, e.pow));
+                    let full = sub(prefix[end.min(n)], mul(prefix[start], e.pow));
                     checks += 1;
-                    if (e.tag == a) & (full == e.full) & inside {
-                        hits.push((e.name, s, end));
+                    if (e.tag == a) & (full == e.full) & inside & starts {
+                        hits.push((e.name, start, end));
                     }
                 }
             }
@@ -377,6 +413,23 @@ mod tests {
         assert_eq!(work, base_work);
         assert_eq!(hits.len(), 1);
         assert_eq!((hits[0].start, hits[0].end), (0, vb.len()));
+    }
+
+    /// The variants of one value share most of their bytes; anchoring each form on its rarest
+    /// window keeps the slots narrow (the work per position), and every form is still found.
+    #[test]
+    fn fifty_values_keep_the_slots_narrow_and_all_forms_found() {
+        let values: Vec<String> = (0..50)
+            .map(|i| format!("k{i:02}-Zq8+x/y=z-{}", "ab".repeat(8 + i % 20)))
+            .collect();
+        let h = Hold::new(values.iter().map(|v| ("n", v.as_bytes())));
+        assert!(h.width() <= 8, "slots {} wide", h.width());
+        for v in &values {
+            for form in forms(v.as_bytes()) {
+                let hits = h.scan(&form);
+                assert!(hits.iter().any(|x| x.start == 0 && x.end == form.len()));
+            }
+        }
     }
 
     #[test]

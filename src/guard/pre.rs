@@ -23,7 +23,7 @@ const READERS: &[&str] = &[
     "cat", "tac", "head", "tail", "less", "more", "most", "bat", "batcat", "nl", "strings", "xxd",
     "od", "hexdump", "base64", "base32", "sort", "uniq", "cut", "column", "fold", "rev", "paste",
     "grep", "egrep", "fgrep", "rg", "ag", "ack", "sed", "awk", "gawk", "jq", "yq", "view", "diff",
-    "cmp", "sha1sum", "type", "source", "openssl",
+    "cmp", "openssl",
 ];
 
 /// What the decision needs to know about the user's secrets.

@@ -100,8 +100,14 @@ pub fn scrub_file(
         std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
     );
     let text = String::from_utf8_lossy(&bytes);
+    // Split on `\n` only, so a `\r` before it stays part of its line, byte for byte.
     let ends_with_newline = text.ends_with('\n');
-    let lines: Vec<&str> = text.lines().collect();
+    let body = text.strip_suffix('\n').unwrap_or(&text);
+    let lines: Vec<&str> = if text.is_empty() {
+        Vec::new()
+    } else {
+        body.split('\n').collect()
+    };
     // A line that is JSON is scanned as JSON; any other line as one string.
     let mut is_json = Vec::with_capacity(lines.len());
     let values: Vec<Value> = lines
