@@ -167,15 +167,24 @@ impl Hold {
         }
         // (anchor length, entry)
         let mut all: Vec<(usize, Entry)> = Vec::new();
+        // Anchors chosen so far: a window already chosen by another form (a substring form,
+        // such as base64 inside a longer base64) is avoided when the form has another.
+        let mut chosen: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
         for (idx, form) in held {
             {
                 let anchor = form.len().min(ANCHOR);
                 let off = (0..=form.len() - anchor)
                     .min_by_key(|&o| {
                         let h = hash(base, &form[o..o + anchor]);
-                        seen.get(&h).copied().unwrap_or(0)
+                        (
+                            chosen.get(&h).copied().unwrap_or(0),
+                            seen.get(&h).copied().unwrap_or(0),
+                        )
                     })
                     .unwrap_or(0);
+                *chosen
+                    .entry(hash(base, &form[off..off + anchor]))
+                    .or_default() += 1;
                 let e = Entry {
                     tag: hash(base, &form[off..off + anchor]),
                     full: hash(base, &form),
