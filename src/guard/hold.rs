@@ -6,9 +6,9 @@
 //!
 //! # Matching (Rabin–Karp, keyed)
 //!
-//! Every byte string is hashed with a polynomial hash modulo the Mersenne prime `2^61 − 1`
-//! whose base is drawn from the OS random source each time a hold is built (so the digests
-//! differ per build and per daemon start). The hold stores, per encoded form of each value:
+//! Every byte string is hashed with a polynomial hash modulo 2^64 whose (odd) base is drawn
+//! from the OS random source each time a hold is built (so the digests differ per build and
+//! per daemon start). The hold stores, per encoded form of each value:
 //! the hash of one `min(len, ANCHOR)`-byte window of it (the *anchor*: the window fewest
 //! other forms share, and its offset in the form), the hash of the whole form, its length and
 //! the secret's name — never a byte of the value.
@@ -26,8 +26,9 @@
 //! What a caller can learn: whether a text holds a whole encoded form of a known value, at
 //! which offsets, under which name. The number of anchor lengths (how many distinct form
 //! lengths under [`ANCHOR`] bytes exist) and the slot width change the *total* cost of a
-//! scan, not its cost per guess. Two different windows collide on the 61-bit hash with
-//! probability at most `len / 2^61`; a collision conceals a harmless string (a false
+//! scan, not its cost per guess. A text window that is not a held form matches only if both
+//! its anchor and its whole-form hash collide with the form's (for a text that does not
+//! depend on the key, about 2^-64 per check); a collision conceals a harmless string (a false
 //! positive), never reveals anything.
 
 use crate::secrets::mask::{MIN_MASKED_LEN, forms};
@@ -35,26 +36,24 @@ use crate::secrets::mask::{MIN_MASKED_LEN, forms};
 /// The longest anchor, in bytes: forms shorter than this are anchored on their whole length.
 pub const ANCHOR: usize = 16;
 
-const M: u64 = (1 << 61) - 1;
-
+// Arithmetic modulo 2^64 (wrapping): one multiplication per step. Polynomial hashes modulo
+// 2^64 have collisions between strings that are both chosen (Thue–Morse pairs); a collision
+// with a held form needs the form, so it can only conceal a harmless string, never reveal.
 fn mul(a: u64, b: u64) -> u64 {
-    let p = (a as u128) * (b as u128);
-    let r = ((p as u64) & M) + ((p >> 61) as u64);
-    if r >= M { r - M } else { r }
+    a.wrapping_mul(b)
 }
 
 fn add(a: u64, b: u64) -> u64 {
-    let r = a + b;
-    if r >= M { r - M } else { r }
+    a.wrapping_add(b)
 }
 
 fn sub(a: u64, b: u64) -> u64 {
-    add(a, M - b)
+    a.wrapping_sub(b)
 }
 
 /// One held form: the hash of its anchor window (`off` bytes into the form), of the whole
-/// form, and `base^len`. `tag == u64::MAX` marks a dummy (no hash equals it: hashes are
-/// < 2^61).
+/// form, and `base^len`. `name == u32::MAX` marks a dummy (padding a slot), which never
+/// matches.
 #[derive(Clone, Copy)]
 struct Entry {
     tag: u64,
@@ -71,7 +70,7 @@ const DUMMY: Entry = Entry {
     pow: 0,
     off: 0,
     len: 0,
-    name: 0,
+    name: u32::MAX,
 };
 
 /// The forms anchored on one anchor length: a table of `slots × width` entries.
@@ -120,8 +119,8 @@ fn random_base() -> u64 {
             .unwrap_or(0x5eed);
         b = (t ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
     }
-    // A base in [2^32, M - 1].
-    (u64::from_le_bytes(b) % (M - (1 << 32) - 1)) + (1 << 32)
+    // An odd base (an even one would shift the high bits out), not tiny.
+    u64::from_le_bytes(b) | (1 << 63) | 1
 }
 
 impl Hold {
@@ -293,7 +292,7 @@ impl Hold {
                     let inside = end <= n;
                     let full = sub(prefix[end.min(n)], mul(prefix[start], e.pow));
                     checks += 1;
-                    if (e.tag == a) & (full == e.full) & inside & starts {
+                    if (e.tag == a) & (full == e.full) & inside & starts & (e.name != u32::MAX) {
                         hits.push((e.name, start, end));
                     }
                 }
