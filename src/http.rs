@@ -57,7 +57,7 @@ pub struct Request {
     pub path: String,
     /// The query part after `?`, if any, undecoded.
     pub query: Option<String>,
-    /// The body: at most [`crate::server::MAX_BODY_BYTES`] bytes, exactly `Content-Length` long.
+    /// The body: at most [`crate::limits::MAX_BODY_BYTES`] bytes, exactly `Content-Length` long.
     pub body: Vec<u8>,
     /// The request id: the client's `X-Request-Id` if short and plain, else generated.
     pub request_id: String,

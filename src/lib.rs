@@ -17,7 +17,6 @@
 // The one exception: `server::activation` takes fd 3 from systemd (see its SAFETY notes).
 #![deny(unsafe_code)]
 
-pub mod agekey;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -25,6 +24,7 @@ pub mod cli;
 pub mod client;
 pub mod fsutil;
 pub mod http;
+pub mod limits;
 pub mod mcp;
 pub mod mother;
 pub mod paths;
@@ -32,7 +32,6 @@ pub mod scry;
 pub mod secrets;
 pub mod server;
 pub mod session;
-pub mod token;
 
 #[cfg(test)]
 mod test_rng;

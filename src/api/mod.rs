@@ -204,19 +204,19 @@ pub static ROUTES: &[Route] = &[
         method: Method::Get,
         path: "/auth/server-key",
         access: Access::Open,
-        handler: crate::agekey::handle_server_key,
+        handler: crate::auth::agekey::handle_server_key,
     },
     Route {
         method: Method::Post,
         path: "/auth/challenge",
         access: Access::Open,
-        handler: crate::agekey::handle_challenge,
+        handler: crate::auth::agekey::handle_challenge,
     },
     Route {
         method: Method::Post,
         path: "/auth/verify",
         access: Access::Open,
-        handler: crate::agekey::handle_verify,
+        handler: crate::auth::agekey::handle_verify,
     },
 ];
 

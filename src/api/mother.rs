@@ -121,7 +121,7 @@ pub fn shard(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
         Err(r) => return r,
     };
     let limit = body.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    let deadline = t0 + crate::server::limits::SCRY_DEADLINE;
+    let deadline = t0 + crate::limits::SCRY_DEADLINE;
     let result =
         Index::open(&ctx.project).and_then(|mut i| i.shard(&body.query, limit, Some(deadline)));
     match result {

@@ -69,7 +69,7 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let deadline = t0 + crate::server::limits::SCRY_DEADLINE;
+    let deadline = t0 + crate::limits::SCRY_DEADLINE;
     match search_cached(&root, &body.query, limit, deadline) {
         Ok(hits) => {
             // Never hand out a secret: patterns always, known values while unlocked. The

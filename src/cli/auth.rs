@@ -1,8 +1,8 @@
 //! `patina auth …`: the age-key identities for TCP (BRIEF §8): the daemon's key, this
 //! client's key, the allowed clients and the pinned server keys. Only public recipients are
-//! ever printed. Depends on [`crate::agekey`].
+//! ever printed. Depends on [`crate::auth::agekey`].
 
-use crate::agekey;
+use crate::auth::agekey;
 use crate::paths::Home;
 
 /// `patina auth` subcommands.

@@ -240,7 +240,7 @@ fn peer(home: &Home, cmd: PeerCmd) -> anyhow::Result<()> {
                     s
                 }
             };
-            let token = crate::token::Token::from_text(&text);
+            let token = crate::auth::token::Token::from_text(&text);
             let p = mother::add_peer(home, &name, &url, &token)
                 .map_err(|e| usage_or(e, "mother peer add"))?;
             println!(

@@ -1,6 +1,7 @@
 //! `patina serve`: run the daemon in the foreground.
+use crate::limits;
 use crate::paths::Home;
-use crate::server::{self, ServeConfig, limits, tcp::TcpConfig};
+use crate::server::{self, ServeConfig, tcp::TcpConfig};
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 

@@ -53,7 +53,7 @@ pub enum Source {
         /// Its URL.
         url: String,
         /// Its bearer token (redacted in Debug), `None` if the token file is missing.
-        token: Option<crate::token::Token>,
+        token: Option<crate::auth::token::Token>,
     },
 }
 
@@ -275,7 +275,7 @@ fn search_source(
         Source::Peer { url, token, .. } => {
             let token = token
                 .as_ref()
-                .map(|t| crate::token::Token::from_text(t.expose()))
+                .map(|t| crate::auth::token::Token::from_text(t.expose()))
                 .ok_or("no token stored for this peer (add it again)")?;
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

@@ -1,6 +1,6 @@
 //! mother: the registry of the user's projects and peer daemons (`$PATINA_HOME/mother.json`,
 //! 0600) and federated search over all of them ([`federate`]). Depends on [`crate::fsutil`],
-//! [`crate::paths`], [`crate::scry`], [`crate::token`] and, for peers, [`crate::client`];
+//! [`crate::paths`], [`crate::scry`], [`crate::auth::token`] and, for peers, [`crate::client`];
 //! knows no socket and no HTTP framing.
 //!
 //! Every change is a read-modify-write of the registry under an exclusive `flock(2)` on
@@ -11,9 +11,9 @@
 
 pub mod federate;
 
+use crate::auth::token::Token;
 use crate::fsutil;
 use crate::paths::Home;
-use crate::token::Token;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 

@@ -6,8 +6,8 @@
 //! `Transfer-Encoding` is refused before a body byte is read; every deadline covers a whole
 //! phase (head, body, write), so a client that drips a byte a second is still cut off.
 
-use super::limits::*;
 use crate::http::{Method, Request, Response, reason_phrase};
+use crate::limits::*;
 use std::io::{self, Read, Write};
 use std::time::Instant;
 

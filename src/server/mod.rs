@@ -10,18 +10,16 @@
 
 pub mod activation;
 pub mod framing;
-pub mod limits;
 pub mod log;
 pub mod pool;
 pub mod tcp;
 pub mod unix;
 
-pub use limits::MAX_BODY_BYTES;
-
 use crate::api::{self, Ctx};
 use crate::auth::Principal;
 use crate::fsutil;
 use crate::http::{Method, Response};
+use crate::limits;
 use crate::paths::Home;
 use anyhow::Context;
 use framing::{ReadError, Stream};
@@ -141,9 +139,9 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     // The TCP side, if asked: token first (its path is printed, never its value).
     let tcp_side = match &cfg.tcp {
         Some(tc) => {
-            let verifier =
-                crate::token::Verifier::load_or_create(&cfg.home.token_path()).map_err(undo)?;
-            crate::agekey::init_server(&cfg.home).map_err(undo)?;
+            let verifier = crate::auth::token::Verifier::load_or_create(&cfg.home.token_path())
+                .map_err(undo)?;
+            crate::auth::agekey::init_server(&cfg.home).map_err(undo)?;
             let listener = std::net::TcpListener::bind(tc.addr)
                 .with_context(|| format!("binding TCP {}", tc.addr))
                 .map_err(undo)?;
@@ -154,11 +152,11 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
                 );
             }
             match verifier.source() {
-                crate::token::TokenSource::Env => eprintln!(
+                crate::auth::token::TokenSource::Env => eprintln!(
                     "patina: TCP on {local}; bearer token from {}",
-                    crate::token::TOKEN_ENV
+                    crate::auth::token::TOKEN_ENV
                 ),
-                crate::token::TokenSource::File(p) => {
+                crate::auth::token::TokenSource::File(p) => {
                     eprintln!("patina: TCP on {local}; bearer token in {}", p.display())
                 }
             }

@@ -3,8 +3,8 @@
 //! on auth failures. It has its own worker pool, so it can never starve the Unix socket.
 
 use crate::auth::Principal;
+use crate::auth::token::Verifier;
 use crate::http::Response;
-use crate::token::Verifier;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Mutex;
@@ -98,11 +98,11 @@ impl TcpState {
         }
         match authorization {
             None => Ok(Principal::Anonymous),
-            Some(v) if v.starts_with(crate::agekey::SCHEME.as_bytes()) => request
-                .and_then(|r| crate::agekey::verify_request(v, r))
+            Some(v) if v.starts_with(crate::auth::agekey::SCHEME.as_bytes()) => request
+                .and_then(|r| crate::auth::agekey::verify_request(v, r))
                 .ok_or_else(|| {
                     Response::error(401, "invalid or expired age-key session")
-                        .with_header("WWW-Authenticate", crate::agekey::SCHEME)
+                        .with_header("WWW-Authenticate", crate::auth::agekey::SCHEME)
                 }),
             Some(v) => {
                 let presented = bearer_credentials(v).unwrap_or(b"");

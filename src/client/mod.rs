@@ -43,9 +43,9 @@ pub enum ClientError {
     /// Any other I/O failure.
     #[error("talking to the daemon at {0}: {1}")]
     Io(PathBuf, io::Error),
-    /// The age-key handshake failed, or the pinned server key changed ([`crate::agekey`]).
+    /// The age-key handshake failed, or the pinned server key changed ([`crate::auth::agekey`]).
     #[error("{0}")]
-    Handshake(crate::agekey::HandshakeError),
+    Handshake(crate::auth::agekey::HandshakeError),
     /// The daemon refused a request under an age-key session (expired, or the key revoked).
     #[error("the daemon at {0} refused the age-key session (was this client's key revoked?)")]
     SessionRefused(PathBuf),
@@ -85,7 +85,7 @@ enum Target {
         /// The token file to name in errors.
         token_path: PathBuf,
         /// The bearer token, if one was found; never printed (`Token`'s Debug is redacted).
-        token: Option<std::sync::Arc<crate::token::Token>>,
+        token: Option<std::sync::Arc<crate::auth::token::Token>>,
     },
 }
 
@@ -124,9 +124,13 @@ impl Client {
         let authority = authority_of(&url)
             .ok_or_else(|| anyhow::anyhow!("{URL_ENV}/--url must look like http://HOST:PORT"))?;
         let token_path = home.token_path();
-        let token = crate::token::read_token(&token_path)?.map(std::sync::Arc::new);
-        // Age-key sessions: see `crate::agekey::register_client` for when they are used.
-        crate::agekey::register_client(home, &format!("http://{authority}"), token.is_some())?;
+        let token = crate::auth::token::read_token(&token_path)?.map(std::sync::Arc::new);
+        // Age-key sessions: see `crate::auth::agekey::register_client` for when they are used.
+        crate::auth::agekey::register_client(
+            home,
+            &format!("http://{authority}"),
+            token.is_some(),
+        )?;
         Ok(Client {
             socket: PathBuf::from(format!("http://{authority}")),
             target: Target::Tcp {
@@ -141,7 +145,7 @@ impl Client {
     /// A client of the daemon at `url` (`http://HOST:PORT`, the port defaulting to
     /// [`crate::cli::serve::DEFAULT_PORT`]) over TCP with `token` as its bearer token: how
     /// mother reaches a peer daemon. Errors for a URL of another shape (the URL is not quoted).
-    pub fn tcp(url: &str, token: crate::token::Token) -> anyhow::Result<Client> {
+    pub fn tcp(url: &str, token: crate::auth::token::Token) -> anyhow::Result<Client> {
         let authority = authority_of(url)
             .ok_or_else(|| anyhow::anyhow!("a daemon URL must look like http://HOST:PORT"))?;
         Ok(Client {
@@ -239,8 +243,8 @@ impl Client {
     ) -> Result<Reply, ClientError> {
         let deadline = Instant::now() + self.timeout;
         let age = match &self.target {
-            Target::Tcp { .. } if !crate::agekey::is_handshake_path(path) => {
-                crate::agekey::registered(&self.socket.to_string_lossy())
+            Target::Tcp { .. } if !crate::auth::agekey::is_handshake_path(path) => {
+                crate::auth::agekey::registered(&self.socket.to_string_lossy())
             }
             _ => None,
         };

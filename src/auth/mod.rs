@@ -2,6 +2,9 @@
 //! the effective uid; reads `/proc/<pid>/exe` for the peer-executable check. Knows no socket:
 //! the transport hands over peer credentials as plain numbers.
 
+pub mod agekey;
+pub mod token;
+
 use crate::http::Response;
 use std::os::unix::fs::MetadataExt;
 
@@ -19,7 +22,7 @@ pub enum Principal {
     },
     /// A TCP client that presented the daemon's bearer token (RFC 6750).
     Token,
-    /// A TCP client holding a live age-key session ([`crate::agekey`]): the client key
+    /// A TCP client holding a live age-key session ([`crate::auth::agekey`]): the client key
     /// `recipient` (`age1…`) is on the allowed list. Same rights as [`Principal::Token`].
     AgeKey {
         /// The client's public recipient.
