@@ -7,6 +7,7 @@
 //! [`path_matches`]), and the access check uses the same matched route, so no
 //! spelling of a path can reach a handler the plain spelling would not.
 
+pub mod auth;
 #[cfg(feature = "fault-injection")]
 mod debug;
 pub mod health;
@@ -53,6 +54,8 @@ pub struct Ctx {
     pub open_connections: AtomicUsize,
     /// The secrets session (unlock, lock, expiry); wiped on drop.
     pub session: crate::session::Session,
+    /// The age-key handshake state of the TCP side (`/auth/*`); `None` without TCP.
+    pub age_key: Option<std::sync::Arc<crate::auth::server::ServerAuth>>,
     request_shutdown: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -71,8 +74,18 @@ impl Ctx {
             started: Instant::now(),
             info,
             open_connections: AtomicUsize::new(0),
+            age_key: None,
             request_shutdown,
         }
+    }
+
+    /// This context with the daemon's age-key handshake state (its TCP side has one).
+    pub fn with_age_key(
+        mut self,
+        age_key: Option<std::sync::Arc<crate::auth::server::ServerAuth>>,
+    ) -> Ctx {
+        self.age_key = age_key;
+        self
     }
 
     /// Asks the daemon to stop accepting and shut down gracefully.
@@ -204,19 +217,19 @@ pub static ROUTES: &[Route] = &[
         method: Method::Get,
         path: "/auth/server-key",
         access: Access::Open,
-        handler: crate::auth::agekey::handle_server_key,
+        handler: auth::handle_server_key,
     },
     Route {
         method: Method::Post,
         path: "/auth/challenge",
         access: Access::Open,
-        handler: crate::auth::agekey::handle_challenge,
+        handler: auth::handle_challenge,
     },
     Route {
         method: Method::Post,
         path: "/auth/verify",
         access: Access::Open,
-        handler: crate::auth::agekey::handle_verify,
+        handler: auth::handle_verify,
     },
 ];
 

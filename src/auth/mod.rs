@@ -2,7 +2,9 @@
 //! the effective uid; reads `/proc/<pid>/exe` for the peer-executable check. Knows no socket:
 //! the transport hands over peer credentials as plain numbers.
 
-pub mod agekey;
+pub mod keys;
+pub mod protocol;
+pub mod server;
 pub mod token;
 
 use crate::http::Response;

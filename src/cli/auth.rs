@@ -1,8 +1,9 @@
 //! `patina auth …`: the age-key identities for TCP (BRIEF §8): the daemon's key, this
 //! client's key, the allowed clients and the pinned server keys. Only public recipients are
-//! ever printed. Depends on [`crate::auth::agekey`].
+//! ever printed. Depends on [`crate::auth`] (the key files) and [`crate::client`] (the URL parser).
 
-use crate::auth::agekey;
+use crate::auth::keys as agekey;
+use crate::client::url::DaemonUrl;
 use crate::paths::Home;
 
 /// `patina auth` subcommands.
@@ -75,12 +76,11 @@ pub fn run(c: AuthCmd) -> anyhow::Result<()> {
             }
         }
         AuthCmd::Pin { url, recipient } => {
+            let url = DaemonUrl::parse(&url)
+                .map_err(|e| super::UsageError(e.to_string()))?
+                .normalized();
             agekey::pin(&home, &url, &recipient).map_err(|e| super::UsageError(e.to_string()))?;
-            println!(
-                "pinned {} for {}",
-                agekey::fingerprint(&recipient),
-                agekey::normalize_url(&url)?
-            );
+            println!("pinned {} for {url}", agekey::fingerprint(&recipient));
         }
     }
     Ok(())

@@ -5,8 +5,7 @@ use crate::server::{self, ServeConfig, tcp::TcpConfig};
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
-/// The TCP port used when only `--host` is given.
-pub const DEFAULT_PORT: u16 = 50051;
+use crate::client::url::DEFAULT_PORT;
 
 /// Arguments of `patina serve`.
 #[derive(Debug, clap::Args)]

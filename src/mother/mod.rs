@@ -267,21 +267,10 @@ pub fn remove_project(home: &Home, name: &str) -> Result<Project, MotherError> {
     })
 }
 
-/// Checks a peer URL: `http://HOST:PORT` with nothing after the port but an optional `/`.
+/// Checks a peer URL: `http://HOST:PORT` ([`crate::client::url::DaemonUrl`]) with the port
+/// written and nothing after it but an optional `/`.
 pub fn valid_peer_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let auth = rest.strip_suffix('/').unwrap_or(rest);
-    match auth.rsplit_once(':') {
-        Some((host, port)) => {
-            !host.is_empty()
-                && !auth.contains(['/', '@', '?', '#', ' '])
-                && !port.is_empty()
-                && port.parse::<u16>().is_ok()
-        }
-        None => false,
-    }
+    crate::client::url::DaemonUrl::parse(url).is_ok_and(|u| u.explicit_port)
 }
 
 /// Registers a peer daemon and stores its token (0600, in `auth/peers/`). Refuses an invalid

@@ -141,7 +141,11 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         Some(tc) => {
             let verifier = crate::auth::token::Verifier::load_or_create(&cfg.home.token_path())
                 .map_err(undo)?;
-            crate::auth::agekey::init_server(&cfg.home).map_err(undo)?;
+            let age_key = Arc::new(crate::auth::server::ServerAuth::open(&cfg.home).map_err(undo)?);
+            eprintln!(
+                "patina: TCP age-key identity {} (clients pin it; `patina auth allow` admits clients)",
+                age_key.recipient()
+            );
             let listener = std::net::TcpListener::bind(tc.addr)
                 .with_context(|| format!("binding TCP {}", tc.addr))
                 .map_err(undo)?;
@@ -163,7 +167,11 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             Some((
                 listener,
                 local,
-                Arc::new(tcp::TcpState::new(tc.clone(), verifier)),
+                Arc::new(tcp::TcpState::new(
+                    tc.clone(),
+                    verifier,
+                    Some(Arc::clone(&age_key)),
+                )),
             ))
         }
         None => None,
@@ -195,21 +203,25 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             }
         })
     };
-    let ctx = Arc::new(Ctx::new(
-        cfg.project.clone(),
-        cfg.home.clone(),
-        api::DaemonInfo {
-            pid,
-            socket: cfg.socket.clone(),
-            tcp: tcp_side.as_ref().map(|(_, local, _)| local.to_string()),
-            workers_unix: cfg.workers,
-            workers_tcp: cfg.tcp.as_ref().map_or(0, |t| t.workers),
-        },
-        {
-            let w = Arc::clone(&waker);
-            Box::new(move || w())
-        },
-    ));
+    let age_key = tcp_side.as_ref().and_then(|(_, _, t)| t.age_key.clone());
+    let ctx = Arc::new(
+        Ctx::new(
+            cfg.project.clone(),
+            cfg.home.clone(),
+            api::DaemonInfo {
+                pid,
+                socket: cfg.socket.clone(),
+                tcp: tcp_side.as_ref().map(|(_, local, _)| local.to_string()),
+                workers_unix: cfg.workers,
+                workers_tcp: cfg.tcp.as_ref().map_or(0, |t| t.workers),
+            },
+            {
+                let w = Arc::clone(&waker);
+                Box::new(move || w())
+            },
+        )
+        .with_age_key(age_key),
+    );
 
     let signal_handle = signals.handle();
     let signal_thread = {

@@ -6,7 +6,7 @@ use crate::common;
 use age::secrecy::ExposeSecret;
 use base64::Engine;
 use common::*;
-use patina::auth::agekey;
+use patina::auth::protocol as agekey;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;
