@@ -32,6 +32,7 @@ pub mod scry;
 pub mod secrets;
 pub mod server;
 pub mod session;
+pub mod text;
 
 #[cfg(test)]
 mod test_rng;

@@ -317,7 +317,7 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         eprintln!("no results");
     }
     for (i, r) in resp.results.iter().enumerate() {
-        super::scry::print_hit(&mut out, i + 1, Some(&r.project), &r.hit)?;
+        super::print_hit(&mut out, i + 1, Some(&r.project), &r.hit)?;
     }
     Ok(())
 }

@@ -21,6 +21,7 @@ use crate::fsutil;
 use crate::http::{Method, Response};
 use crate::limits;
 use crate::paths::Home;
+use crate::text::utc_timestamp;
 use anyhow::Context;
 use framing::{ReadError, Stream};
 use std::cell::RefCell;
@@ -591,31 +592,6 @@ fn log_line(
     });
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` in UTC (RFC 3339), without a date crate.
-pub fn utc_timestamp(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Replaces the default panic hook with one that prints only the location: a panic payload
 /// may have been formatted from request data, so it is never printed.
 fn install_panic_hook() {
@@ -636,13 +612,6 @@ fn install_panic_hook() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
-        assert_eq!(utc_timestamp(t), "2026-11-30T00:53:20Z");
-        assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-    }
 
     #[test]
     fn request_ids_are_unique_hex() {
