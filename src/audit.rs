@@ -1,6 +1,6 @@
 //! The audit log: an append-only record in `PATINA_HOME/audit.log` of every unlock, lock,
 //! expiry, release of secret values and `secrets run` — time, event, secret names, the peer's
-//! pid and executable; never a value or an identity. Depends on [`crate::paths`], `rustix`
+//! pid and executable; never a value or an identity. Depends on [`crate::paths`], [`crate::fsutil`], `rustix`
 //! (for `O_NOFOLLOW`), `serde_json`, and the pure timestamp formatter
 //! [`crate::text::utc_timestamp`].
 //!

@@ -1,6 +1,7 @@
 //! The request and response values that handlers see: no socket, no wire format.
 //! Only [`crate::server`] (reading) and [`crate::client`] (writing) know HTTP/1.1 framing
 //! (RFC 9112); this module knows methods, status codes and JSON bodies (RFC 9110).
+//! Depends on `serde` and `serde_json` only.
 
 use serde::Serialize;
 

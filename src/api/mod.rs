@@ -6,6 +6,10 @@
 //! no dot-segment removal; a route ending in `/{name}` takes one slug segment, see
 //! [`path_matches`]), and the access check uses the same matched route, so no
 //! spelling of a path can reach a handler the plain spelling would not.
+//!
+//! Depends on [`crate::auth`], [`crate::http`], [`crate::limits`], the domains
+//! ([`crate::scry`], [`crate::secrets`], [`crate::session`], [`crate::mother`]) and
+//! [`crate::paths`].
 
 pub mod auth;
 #[cfg(feature = "fault-injection")]

@@ -1,6 +1,9 @@
-//! Who is asking, and what each route needs (BRIEF §5). Depends on std and `rustix` for
-//! the effective uid; reads `/proc/<pid>/exe` for the peer-executable check. Knows no socket:
-//! the transport hands over peer credentials as plain numbers.
+//! Who is asking, and what each route needs (BRIEF §5): the principal, the access classes,
+//! [`authorize`], the peer checks, and the two TCP credentials: the bearer token ([`token`])
+//! and the age-key handshake ([`keys`], [`protocol`], [`server`]). Knows no socket: the
+//! transport hands over peer credentials as plain numbers; reads `/proc/<pid>/exe` for the
+//! peer-executable check. Depends on [`crate::http`] (the refusal responses),
+//! [`crate::fsutil`], [`crate::paths`] and [`crate::secrets`] (the private-file writer).
 
 pub mod keys;
 pub mod protocol;

@@ -1,6 +1,11 @@
 //! The command line (BRIEF §7): one function per subcommand. It prints; it reaches a daemon
 //! only through [`crate::client`], and does the daemon's work itself through the same library
 //! functions when no daemon runs. Exit codes: 0 ok, 1 error, 2 usage.
+//!
+//! Depends on every layer below it: [`crate::api`] (the request and response bodies),
+//! [`crate::audit`], [`crate::auth`], [`crate::client`], [`crate::limits`], [`crate::mcp`],
+//! [`crate::mother`], [`crate::paths`], [`crate::scry`], [`crate::secrets`], [`crate::server`],
+//! [`crate::session`] and [`crate::text`].
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

@@ -1,7 +1,7 @@
 //! Federated scry: one query over every registered project (local indexes) and peer daemon
 //! (over TCP, through [`crate::client::Client`]), in parallel on at most [`MAX_PARALLEL`]
 //! scoped threads, under one deadline, merged into one ranking. Depends on [`crate::scry`],
-//! [`crate::client`] and the registry in [`super`].
+//! [`crate::client`], [`crate::auth`] (the peers' tokens) and the registry in [`super`].
 //!
 //! Merging: each source returns a [`Shard`] (its best hits by its own BM25, each with the
 //! per-term parts `gᵢ` of its score, plus its row count and per-term match counts). The merger

@@ -1,6 +1,6 @@
 //! scry: index a project's knowledge (markdown sections and code windows) into SQLite FTS5 and
-//! search it with BM25. Depends on `rusqlite`, `ignore`, `sha2`, [`crate::paths`] and
-//! [`crate::fsutil`]; knows nothing of HTTP or sockets. The CLI (without a daemon) and the
+//! search it with BM25. Depends on `rusqlite`, `ignore`, `sha2`, [`crate::paths`],
+//! [`crate::fsutil`] and the secret detector of [`crate::secrets`] (redaction); knows nothing of HTTP or sockets. The CLI (without a daemon) and the
 //! daemon's `/api/scry` handler both call [`search_project`] / [`Index::search`].
 //!
 //! - [`scrape()`] walks a project and updates `<project>/.patina/index.db` in one transaction

@@ -2,6 +2,9 @@
 //! and shutdown. Turns a connection into a [`Principal`] and a [`crate::http::Request`],
 //! hands both to [`crate::api::dispatch`], and writes the [`crate::http::Response`] back.
 //! Nothing outside this module (and [`crate::client`]) knows a socket or the wire format.
+//! Depends on [`crate::api`], [`crate::auth`], [`crate::http`], [`crate::limits`],
+//! [`crate::fsutil`], [`crate::paths`] and [`crate::text`]; nothing depends on it but
+//! [`crate::cli`].
 //!
 //! Startup, in the order a reviewer checks it (after ssh-agent): harden the process (no core
 //! dumps, not dumpable), verify or create the private run directory, decide what to do with

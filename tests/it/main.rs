@@ -30,3 +30,4 @@ mod session;
 mod socket_activation;
 mod socket_lifecycle;
 mod tcp_auth;
+mod tidy;
