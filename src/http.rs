@@ -77,7 +77,7 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// The `{"error": "<message>"}` shape of every error body (BRIEF §4).
+/// The `{"error": "<message>"}` shape of every error body (requirements §4).
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub struct ErrorBody {
     /// A message for people. It never quotes request content.

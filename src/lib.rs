@@ -40,5 +40,5 @@ mod test_rng;
 /// The crate version, as reported by `/health`, `/version` and `patina --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The HTTP API version served under §6 of the brief (`GET /version` → `"api": 1`).
+/// The HTTP API version described in requirements §6 (`layer/core/requirements.md`) (`GET /version` → `"api": 1`).
 pub const API_VERSION: u32 = 1;

@@ -1,6 +1,6 @@
 //! Text shared by the daemon and the front ends: RFC 3339 UTC timestamps (the request log,
-//! the audit log) and error chains on one line (the CLI, the MCP server). Depends on nothing
-//! but std.
+//! the audit log), hexadecimal (tokens, MACs, the masking of encoded values) and error chains
+//! on one line (the CLI, the MCP server). Depends on nothing but std.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -29,6 +29,24 @@ pub fn utc_timestamp(t: SystemTime) -> String {
     )
 }
 
+/// `bytes` in hexadecimal, two digits a byte, lowercase or `upper`case (RFC 4648 §8's
+/// alphabet). The string is allocated once at its final size, so a caller holding a secret
+/// in `Zeroizing` leaves no stray copy behind.
+pub fn hex(bytes: &[u8], upper: bool) -> String {
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for &b in bytes {
+        s.push(char::from(hex_digit(b >> 4, upper)));
+        s.push(char::from(hex_digit(b & 15, upper)));
+    }
+    s
+}
+
+/// The hex digit of `n` (0–15; higher bits ignored), lowercase or `upper`case.
+pub fn hex_digit(n: u8, upper: bool) -> u8 {
+    let d = b"0123456789abcdef"[usize::from(n & 15)];
+    if upper { d.to_ascii_uppercase() } else { d }
+}
+
 /// Formats an error chain as one line: `outer: cause: root cause` (each message's newlines
 /// become spaces).
 pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
@@ -51,6 +69,13 @@ mod tests {
         let t = UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
         assert_eq!(utc_timestamp(t), "2026-11-30T00:53:20Z");
         assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
+    }
+
+    #[test]
+    fn hex_is_two_digits_a_byte_in_either_case() {
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff], false), "000fa5ff");
+        assert_eq!(hex(&[0x00, 0x0f, 0xa5, 0xff], true), "000FA5FF");
+        assert_eq!(hex(&[], false), "");
     }
 
     #[test]

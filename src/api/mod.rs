@@ -1,4 +1,4 @@
-//! The route table (BRIEF §6) and the transport-free handlers, one file per domain.
+//! The route table (requirements §6) and the transport-free handlers, one file per domain.
 //! Handlers take a [`Ctx`], the caller's [`Principal`] and a [`Request`] value and return a
 //! [`Response`] value: they never see a socket, a header block or the wire format.
 //!
@@ -58,6 +58,8 @@ pub struct Ctx {
     pub open_connections: AtomicUsize,
     /// The secrets session (unlock, lock, expiry); wiped on drop.
     pub session: crate::session::Session,
+    /// The search state: idle indexes, remembered results, shared row maps.
+    pub scry: scry::ScryState,
     /// The age-key handshake state of the TCP side (`/auth/*`); `None` without TCP.
     pub age_key: Option<std::sync::Arc<crate::auth::server::ServerAuth>>,
     request_shutdown: Box<dyn Fn() + Send + Sync>,
@@ -78,6 +80,7 @@ impl Ctx {
             started: Instant::now(),
             info,
             open_connections: AtomicUsize::new(0),
+            scry: scry::ScryState::default(),
             age_key: None,
             request_shutdown,
         }
@@ -107,13 +110,13 @@ pub struct Route {
     pub method: Method,
     /// The exact path.
     pub path: &'static str,
-    /// Who may call it (BRIEF §5).
+    /// Who may call it (requirements §5).
     pub access: Access,
     /// The handler.
     pub handler: Handler,
 }
 
-/// Every route the daemon serves (BRIEF §6).
+/// Every route the daemon serves (requirements §6).
 pub static ROUTES: &[Route] = &[
     Route {
         method: Method::Get,

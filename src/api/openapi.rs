@@ -1,4 +1,4 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 description of the whole API (BRIEF §6), kept as the
+//! `GET /openapi.json`: the OpenAPI 3.1 description of the whole API (requirements §6), kept as the
 //! static file `src/api/openapi.json` and compiled in. Depends on [`crate::http`] and
 //! [`crate::auth`] (the handler signature).
 //!

@@ -1,8 +1,8 @@
 //! The age-key handshake's protocol, shared by both sides (spec:
 //! `layer/surface/specs/spec-age-handshake.md`): its constants, the HMAC, HKDF and age
 //! primitives (RustCrypto and `age`; nothing home-made), the request MAC and the replay
-//! window. Depends on `age`, `hmac`, `hkdf`, `sha2`, `base64`, `zeroize` and [`crate::fsutil`]
-//! (randomness).
+//! window. Depends on `age`, `hmac`, `hkdf`, `sha2`, `base64`, `zeroize`, [`super`]
+//! (randomness) and [`crate::text`] (hex).
 
 use base64::Engine;
 use hkdf::Hkdf;
@@ -30,27 +30,17 @@ pub const NONCE_BYTES: usize = 32;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// `N` random bytes from the kernel (see [`crate::fsutil::fill_random`]).
+/// `N` random bytes from the kernel ([`super::fill_random`]). Panics if the kernel has no
+/// randomness to give (a handshake cannot go on without it).
 pub(crate) fn random<const N: usize>() -> Zeroizing<[u8; N]> {
     let mut raw = Zeroizing::new([0u8; N]);
-    let mut filled = 0;
-    while filled < N {
-        match rustix::rand::getrandom(&mut raw[filled..], rustix::rand::GetRandomFlags::empty()) {
-            Ok(n) => filled += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => panic!("getrandom failed: {e}"),
-        }
-    }
+    super::fill_random(&mut raw[..]).expect("getrandom(2) failed");
     raw
 }
 
+/// Lowercase hex ([`crate::text::hex`]).
 pub(crate) fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
+    crate::text::hex(bytes, false)
 }
 
 pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {

@@ -2,7 +2,7 @@
 //! when its file changes), outstanding challenges and live sessions, and the check of a
 //! `Patina-Session` request. A value the daemon owns ([`ServerAuth`]), never a static.
 //! Depends on [`super::keys`], [`super::protocol`], [`super`] (the principal),
-//! [`crate::http`] and [`crate::paths`].
+//! [`crate::http`], [`crate::fsutil`] (file stamps) and [`crate::paths`].
 
 use super::Principal;
 use super::keys::{
@@ -12,8 +12,7 @@ use super::protocol::*;
 use crate::http::Request;
 use crate::paths::Home;
 use std::collections::HashMap;
-use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Instant;
 use zeroize::Zeroizing;
@@ -35,7 +34,7 @@ struct Session {
     seen: ReplayWindow,
 }
 
-type Stamp = Option<(u64, i64, i64)>;
+type Stamp = Option<crate::fsutil::FileStamp>;
 
 /// The daemon's handshake state: its identity, the allowed list (re-read when the file
 /// changes), outstanding challenges and live sessions. `Debug` shows counts only.
@@ -54,11 +53,7 @@ impl std::fmt::Debug for ServerAuth {
     }
 }
 
-fn stamp(path: &Path) -> Stamp {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
-}
+use crate::fsutil::file_stamp as stamp;
 
 impl ServerAuth {
     /// The daemon's TCP identity (creating `auth/server.key` on first start) with an empty
@@ -230,6 +225,7 @@ impl ServerAuth {
 mod tests {
     use super::super::keys::allow;
     use super::*;
+    use std::path::Path;
     use std::time::Duration;
 
     fn server(dir: &Path) -> ServerAuth {

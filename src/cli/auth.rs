@@ -1,4 +1,4 @@
-//! `patina auth …`: the age-key identities for TCP (BRIEF §8): the daemon's key, this
+//! `patina auth …`: the age-key identities for TCP (requirements §8): the daemon's key, this
 //! client's key, the allowed clients and the pinned server keys. Only public recipients are
 //! ever printed. Depends on [`crate::auth`] (the key files), [`crate::client`] (the URL parser)
 //! and [`crate::paths`].

@@ -1,4 +1,4 @@
-//! The command line (BRIEF §7): one function per subcommand. It prints; it reaches a daemon
+//! The command line (requirements §7): one function per subcommand. It prints; it reaches a daemon
 //! only through [`crate::client`], and does the daemon's work itself through the same library
 //! functions when no daemon runs. Exit codes: 0 ok, 1 error, 2 usage.
 //!

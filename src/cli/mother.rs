@@ -295,7 +295,13 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         Err(ClientError::NoDaemon(_)) if !client.is_tcp() => {
             let reg = mother::load(&home)?;
             let sources = federate::sources(&home, &reg);
-            federate::federate(&sources, &query, limit, Instant::now() + federate::DEADLINE)
+            federate::federate(
+                &sources,
+                &query,
+                limit,
+                Instant::now() + federate::DEADLINE,
+                &Default::default(),
+            )
         }
         Err(e) => return Err(e.into()),
     };

@@ -1,4 +1,4 @@
-//! The transport (BRIEF §4): listeners, worker pools, HTTP/1.1 framing, deadlines, logging
+//! The transport (requirements §4): listeners, worker pools, HTTP/1.1 framing, deadlines, logging
 //! and shutdown. Turns a connection into a [`Principal`] and a [`crate::http::Request`],
 //! hands both to [`crate::api::dispatch`], and writes the [`crate::http::Response`] back.
 //! Nothing outside this module (and [`crate::client`]) knows a socket or the wire format.

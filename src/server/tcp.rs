@@ -1,4 +1,4 @@
-//! The TCP listener, only when asked (BRIEF §4, §8): bearer-token auth, the `Host` and
+//! The TCP listener, only when asked (requirements §4, §8): bearer-token auth, the `Host` and
 //! `Origin` checks against DNS rebinding and cross-site requests, and a per-address limit
 //! on auth failures. It has its own worker pool, so it can never starve the Unix socket.
 

@@ -1,4 +1,4 @@
-//! Mutual age-key authentication on TCP (BRIEF §8; layer/surface/specs/spec-age-handshake.md):
+//! Mutual age-key authentication on TCP (requirements §8; layer/surface/specs/spec-age-handshake.md):
 //! the real binary as daemon, a second `PATINA_HOME` running the real CLI as client, and raw
 //! requests built with the library's own MAC functions for replay and tampering.
 

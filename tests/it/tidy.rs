@@ -419,6 +419,41 @@ fn every_test_the_invariants_table_cites_exists() {
 }
 
 #[test]
+fn the_repository_cites_only_documents_it_holds() {
+    // Rules are cited as "requirements §N" (layer/core/requirements.md), never by a
+    // document outside the repository.
+    let mut offenders = Vec::new();
+    for dir in ["src", "tests", "benches", "layer"] {
+        let mut stack = vec![root().join(dir)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.ends_with("layer/core/requirements.md") || p.ends_with("tidy.rs") {
+                    continue;
+                } else if let Ok(text) = std::fs::read_to_string(&p)
+                    && (text.contains("BRIEF §") || text.contains("BRIEF \\u00a7"))
+                {
+                    offenders.push(p.display().to_string());
+                }
+            }
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "cite requirements §N instead: {offenders:?}"
+    );
+    let req = std::fs::read_to_string(root().join("layer/core/requirements.md")).unwrap();
+    for n in 1..=9 {
+        assert!(
+            req.contains(&format!("## §{n} ")),
+            "requirements.md lacks §{n}"
+        );
+    }
+}
+
+#[test]
 fn the_checks_themselves_catch_what_they_look_for() {
     assert_eq!(
         crate_paths("use crate::{fsutil, paths::Home};\nlet x = crate::auth::token::X;"),
