@@ -29,13 +29,32 @@ pub enum FsError {
     NotDir(PathBuf),
     /// Owned by another uid.
     #[error("{path} is owned by uid {owner}, not by you (uid {me}); refusing to use it")]
-    Owner { path: PathBuf, owner: u32, me: u32 },
+    Owner {
+        /// The path.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// Our uid.
+        me: u32,
+    },
     /// Group or other permission bits are set.
     #[error("{path} has mode {mode:04o}, which lets other users in; run `chmod {want:o} {path}`")]
-    Loose { path: PathBuf, mode: u32, want: u32 },
+    Loose {
+        /// The path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The mode it should have (0700 or 0600).
+        want: u32,
+    },
     /// Any other I/O failure, with the path it concerned.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FsError + '_ {

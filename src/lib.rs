@@ -14,8 +14,12 @@
 //! - [`client`]: the one HTTP client, used by every subcommand that talks to a daemon.
 //! - [`http`], [`fsutil`], [`paths`]: request/response values, private files and dirs, the
 //!   `PATINA_HOME` layout.
-// The one exception: `server::activation` takes fd 3 from systemd (see its SAFETY notes).
+// The one exception: `server::activation::take_passed_fd`, with two `unsafe` blocks (taking
+// ownership of fd 3 from systemd, and removing the `LISTEN_*` variables before any other
+// thread exists), each with its SAFETY note (`clippy::undocumented_unsafe_blocks`).
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod api;
 pub mod audit;
