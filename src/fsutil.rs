@@ -126,7 +126,8 @@ pub fn create_private_file(path: &Path) -> Result<File, FsError> {
 /// directory, written, fsynced, renamed over `path`, then the directory fsynced. A crash at
 /// any point leaves either the old or the new content, and no moment exists where the
 /// content is readable by anyone else, whatever the umask. A crash before the rename may
-/// leave the temporary file (`.<name>.tmp.<pid>.<suffix>`, 0600) behind; it is never read.
+/// leave the temporary file (`.<name>.tmp.<pid>.<suffix>`, 0600) behind; it is never read,
+/// and the next successful write of the same file removes it.
 ///
 /// Errors name `path` and the failing call (`ENOSPC` on a full disk, say); the old file is
 /// then untouched and the temporary file removed.
@@ -199,7 +200,35 @@ fn write_via_temp(path: &Path, contents: &[u8], replace: bool) -> Result<(), FsE
         let _ = fs::remove_file(&tmp);
         return Err(io_err(path)(e));
     }
+    sweep_stale_temps(dir, &name);
     Ok(())
+}
+
+/// Removes the temporary files of earlier writes of `name` whose process is gone (killed
+/// before its rename): `.<name>.tmp.<pid>.<suffix>` with no process `<pid>`. Best effort; a
+/// live process's temporary file (a concurrent writer) is left alone.
+fn sweep_stale_temps(dir: &Path, name: &str) {
+    let prefix = format!(".{name}.tmp.");
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let file_name = e.file_name();
+        let Some(rest) = file_name.to_str().and_then(|f| f.strip_prefix(&prefix)) else {
+            continue;
+        };
+        let Some(pid) = rest
+            .split('.')
+            .next()
+            .and_then(|p| p.parse::<i32>().ok())
+            .and_then(rustix::process::Pid::from_raw)
+        else {
+            continue;
+        };
+        if rustix::process::test_kill_process(pid) == Err(rustix::io::Errno::SRCH) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Renames `from` to `to` unless `to` exists (`AlreadyExists`, `to` untouched).

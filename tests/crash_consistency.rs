@@ -335,8 +335,22 @@ fn private_roots(w: &World) -> Vec<PathBuf> {
 /// exists, and running the write again succeeds.
 #[test]
 fn a_writer_aborted_at_every_step_of_every_file_leaves_old_or_new() {
+    // One thread per writer: each crash is a few short processes.
+    let crashes: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = writers()
+            .into_iter()
+            .map(|wr| scope.spawn(move || crash_every_step(&wr)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert!(crashes >= 70, "only {crashes} crashes");
+}
+
+/// [`a_writer_aborted_at_every_step_of_every_file_leaves_old_or_new`] for one writer: the
+/// number of crashes made.
+fn crash_every_step(wr: &Writer) -> usize {
     let mut crashes = 0;
-    for wr in writers() {
+    {
         for file_idx in 0..(wr.files)(&World::new()).len() {
             for step in STEPS {
                 let w = World::new();
@@ -344,7 +358,7 @@ fn a_writer_aborted_at_every_step_of_every_file_leaves_old_or_new() {
                 let file = (wr.files)(&w)[file_idx].clone();
                 let fname = file.file_name().unwrap().to_str().unwrap().to_string();
                 let before = read(&file);
-                let o = run_write(&w, &wr, 0, Some(format!("{step}:1:{fname}")));
+                let o = run_write(&w, wr, 0, Some(format!("{step}:1:{fname}")));
                 assert_eq!(
                     o.status.signal(),
                     Some(6),
@@ -374,7 +388,7 @@ fn a_writer_aborted_at_every_step_of_every_file_leaves_old_or_new() {
                     wr.name
                 );
                 // The next command works, and the state is then the new one.
-                let o = run_write(&w, &wr, 1, None);
+                let o = run_write(&w, wr, 1, None);
                 let again_ok = o.status.success()
                     || String::from_utf8_lossy(&o.stderr).contains("already exists");
                 assert!(
@@ -384,10 +398,26 @@ fn a_writer_aborted_at_every_step_of_every_file_leaves_old_or_new() {
                     show(&o)
                 );
                 (wr.check)(&w, 1).unwrap_or_else(|e| panic!("{}: after the rerun: {e}", wr.name));
+                // The crashed write's temporary file is gone once the same file was written
+                // again (the peer token's rerun writes another peer's file).
+                if o.status.success() && fname != "q0.token" {
+                    let temp = format!(".{fname}.tmp.");
+                    let temps: Vec<_> = std::fs::read_dir(file.parent().unwrap())
+                        .unwrap()
+                        .flatten()
+                        .filter(|e| e.file_name().to_string_lossy().starts_with(&temp))
+                        .map(|e| e.file_name())
+                        .collect();
+                    assert!(
+                        temps.is_empty(),
+                        "{}: stale temporary files: {temps:?}",
+                        wr.name
+                    );
+                }
             }
         }
     }
-    assert!(crashes >= 70, "only {crashes} crashes");
+    crashes
 }
 
 /// A small xorshift PRNG (the seed is printed, so a failure can be replayed).
