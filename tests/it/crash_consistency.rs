@@ -12,7 +12,7 @@
 //! The full-disk tests mount a small tmpfs (we run as root, as CI does); a sandbox that
 //! refuses `mount` fails them with a message saying so, it does not skip them.
 
-mod secrets_common;
+use crate::common::secrets as secrets_common;
 
 use patina::paths::Home;
 use patina::secrets::{Identity, VaultLocation, vault};
