@@ -222,6 +222,12 @@ def proc(pid):
     return int(st["VmRSS"].split()[0]), int(st["Threads"]), fds
 
 
+def loadavg():
+    """The machine's 1-minute load average: latency moves with it on a shared machine."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
 def pct(xs, p):
     if not xs:
         return 0.0
@@ -245,7 +251,7 @@ def main():
     t0 = time.monotonic()
     with open(OUT, "w") as out:
         out.write("t_s,rss_kib,threads,fds,scry_n,scry_p50_ms,scry_p99_ms,scry_max_ms,"
-                  "health_n,health_p99_ms,tcp_n,tcp_p99_ms,errors\n")
+                  "health_n,health_p99_ms,tcp_n,tcp_p99_ms,errors,loadavg_1m\n")
         while time.monotonic() - t0 < SECONDS:
             time.sleep(10)
             with lock:
@@ -257,12 +263,12 @@ def main():
             row = (round(time.monotonic() - t0), rss, nthreads, fds, len(win["scry"]),
                    pct(win["scry"], 50), pct(win["scry"], 99), max(win["scry"], default=0),
                    len(win["health"]), pct(win["health"], 99), len(win["tcp"]),
-                   pct(win["tcp"], 99), nerr)
+                   pct(win["tcp"], 99), nerr, loadavg())
             rows.append(row)
             out.write(",".join(f"{x:.2f}" if isinstance(x, float) else str(x) for x in row) + "\n")
             out.flush()
             print(f"t={row[0]:4d}s rss={rss} KiB threads={nthreads} fds={fds} "
-                  f"scry n={row[4]} p50={row[5]:.1f} p99={row[6]:.1f} ms errors={nerr}", flush=True)
+                  f"scry n={row[4]} p50={row[5]:.1f} p99={row[6]:.1f} ms errors={nerr} load={row[13]}", flush=True)
     stop.set()
     time.sleep(1)
 
