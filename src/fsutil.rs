@@ -305,6 +305,14 @@ fn unique_suffix(attempt: u32) -> String {
     format!("{nanos:08x}{attempt}")
 }
 
+/// Whether the file system holding `path` (a file; its directory is asked) has no block left
+/// for an unprivileged writer (`statvfs(3)` `f_bavail == 0`): to say "No space left on device"
+/// when a library (SQLite) reports a full disk only as an I/O error.
+pub fn no_space_left(path: &Path) -> bool {
+    let dir = path.parent().unwrap_or(path);
+    rustix::fs::statvfs(dir).is_ok_and(|st| st.f_bavail == 0)
+}
+
 /// Opens (creating 0600 if needed) `path` as a lock file and takes an exclusive `flock(2)`
 /// on it (std's `File::lock`), blocking until it is free. The lock is released when the
 /// returned file is dropped or the process exits.

@@ -202,12 +202,6 @@ pub fn scrape_with_progress(
     Ok(summary)
 }
 
-/// Whether the file system holding `path` has no block left for us (`statvfs(3)`).
-fn no_space_left(path: &Path) -> bool {
-    let dir = path.parent().unwrap_or(path);
-    rustix::fs::statvfs(dir).is_ok_and(|st| st.f_bavail == 0)
-}
-
 /// The one-line error for a failure on the index file, with the fix when there is one.
 fn index_error(path: &Path, e: rusqlite::Error) -> anyhow::Error {
     let hint = match e.sqlite_error_code() {
@@ -220,7 +214,7 @@ fn index_error(path: &Path, e: rusqlite::Error) -> anyhow::Error {
         // SQLite reports a full disk as SQLITE_FULL, or as a bare "disk I/O error" when the
         // write that failed was to its WAL or shared memory: say which it was.
         Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
-            if no_space_left(path) =>
+            if crate::fsutil::no_space_left(path) =>
         {
             " (No space left on device: free some space and run `patina scrape` again; \
              the previous index is unchanged)"
