@@ -267,12 +267,7 @@ fn main() {
             })
             .fold(f64::INFINITY, f64::min)
     };
-    let hold = patina::guard::hold::Hold::new(
-        secrets
-            .iter()
-            .enumerate()
-            .map(|(_, v)| ("bench", v.as_bytes())),
-    );
+    let hold = patina::guard::hold::Hold::new(secrets.iter().map(|v| ("bench", v.as_bytes())));
     let hold_us = in_process(&mut || {
         assert_eq!(hold.scan(dirty.as_bytes()).len(), SECRETS);
     });

@@ -1,31 +1,13 @@
 //! `POST /guard/scan` (local): the scan hold of [`crate::session::Session`] asked whether a
-//! text holds a known value, for `patina guard` (BRIEF §11). Answers names and byte offsets
+//! text holds a known value, for `patina guard` (requirements §11). Answers names and byte offsets
 //! only — never a value, a prefix or a length of a value not wholly present in the text —
 //! and refuses every caller but a local peer of our uid (never TCP).
 
 use super::Ctx;
 use crate::auth::Principal;
-use crate::guard::hold::Hit;
+use crate::guard::hold::{GuardScanRequest, GuardScanResponse};
 use crate::http::{Request, Response, parse_json_body};
-use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
-
-/// The `POST /guard/scan` body.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct GuardScanRequest {
-    /// The text to scan (at most the body limit, 1 MiB, once JSON-encoded: the guard sends
-    /// longer texts in overlapping chunks, see [`crate::guard::CHUNK_OVERLAP`]).
-    pub text: String,
-}
-
-/// The `POST /guard/scan` response.
-#[derive(Debug, Serialize, Deserialize)]
-pub struct GuardScanResponse {
-    /// Whether a scan hold exists: without one, nothing was checked against known values.
-    pub held: bool,
-    /// The whole-form matches of known values: name and byte range, sorted by start.
-    pub findings: Vec<Hit>,
-}
 
 /// `POST /guard/scan` (local) `{"text"}` → `{"held","findings":[{"name","start","end"}]}`.
 pub fn scan(ctx: &Ctx, _: &Principal, req: &Request) -> Response {

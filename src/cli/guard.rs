@@ -1,4 +1,4 @@
-//! `patina guard hook|install|uninstall|status|scrub` (BRIEF §11): the hook an agent host
+//! `patina guard hook|install|uninstall|status|scrub` (requirements §11): the hook an agent host
 //! runs around every tool call, its entries in the host's settings, what it did today, and
 //! the redaction of transcripts. The logic is in [`crate::guard`]; this prints, and reaches
 //! the daemon only through [`crate::client`].
@@ -369,7 +369,7 @@ fn status(json: bool) -> anyhow::Result<()> {
         .and_then(|r| r.json().ok());
     let daemon = session.is_some() || client.is_running();
     let hold_secs = session.as_ref().map_or(0, |s| s.hold_expires_in_secs);
-    let today_prefix = crate::server::utc_timestamp(std::time::SystemTime::now())
+    let today_prefix = crate::text::utc_timestamp(std::time::SystemTime::now())
         .chars()
         .take(10)
         .collect::<String>();

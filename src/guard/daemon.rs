@@ -3,13 +3,12 @@
 //! chunks overlapping by [`super::CHUNK_OVERLAP`] bytes (a fixed amount, independent of any
 //! secret), offsets mapped back and duplicates from the overlaps dropped.
 
-use super::hold::Hit;
+use super::hold::{GuardScanRequest, GuardScanResponse, Hit};
 use super::{CHUNK_OVERLAP, KnownValues};
-use crate::api::guard::{GuardScanRequest, GuardScanResponse};
 use crate::client::{Client, ClientError};
 use std::time::Duration;
 
-/// The largest request body the daemon reads (BRIEF §4), less room for the JSON around the
+/// The largest request body the daemon reads (requirements §4), less room for the JSON around the
 /// text.
 const BODY_BUDGET: usize = 1024 * 1024 - 1024;
 

@@ -1,6 +1,6 @@
 //! The scan hold: what the daemon keeps of the known secret values for the guard once their
 //! release TTL is over — keyed digests that answer "does this text contain a known value (in
-//! one of the forms the masker knows), where, and which name", and nothing else (BRIEF §11).
+//! one of the forms the masker knows), where, and which name", and nothing else (requirements §11).
 //! Pure: depends only on [`crate::secrets::mask`] (the encoded forms) and `rustix` (for the
 //! key); knows nothing of sessions or HTTP.
 //!
@@ -91,6 +91,24 @@ pub struct Hit {
     pub start: usize,
     /// Byte offset just past it.
     pub end: usize,
+}
+
+/// The `POST /guard/scan` body (the route is `api::guard`; the types live here so the guard
+/// and the daemon share them without depending on each other).
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct GuardScanRequest {
+    /// The text to scan (at most the body limit, 1 MiB, once JSON-encoded: the guard sends
+    /// longer texts in overlapping chunks, see [`crate::guard::CHUNK_OVERLAP`]).
+    pub text: String,
+}
+
+/// The `POST /guard/scan` response.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct GuardScanResponse {
+    /// Whether a scan hold exists: without one, nothing was checked against known values.
+    pub held: bool,
+    /// The whole-form matches of known values: name and byte range, sorted by start.
+    pub findings: Vec<Hit>,
 }
 
 /// The keyed digests of every encoded form of a set of named values. Holds no value; its
@@ -380,7 +398,7 @@ mod tests {
         );
     }
 
-    /// The guessing attack of BRIEF §11: prefixes and near misses of the value answer exactly
+    /// The guessing attack of requirements §11: prefixes and near misses of the value answer exactly
     /// as an unrelated string of the same length, with exactly the same number of entry
     /// checks; only the whole value is found.
     #[test]

@@ -1,4 +1,4 @@
-//! `patina guard`: the hook between a coding agent's tools and its model (BRIEF §11). After
+//! `patina guard`: the hook between a coding agent's tools and its model (requirements §11). After
 //! a tool ran (PostToolUse) it finds known secret values (through the daemon's scan hold,
 //! [`hold`]) and secret-looking tokens ([`crate::secrets::scan`]) in everything the tool
 //! returned and answers the host with the same output, values replaced by

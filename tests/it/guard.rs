@@ -1,4 +1,4 @@
-//! `patina guard` (issue 17, BRIEF §11) through the real binary: the leak corpus (the canary
+//! `patina guard` (issue 17, requirements §11) through the real binary: the leak corpus (the canary
 //! held by a real daemon's scan hold must not reach any output the model reads, and every
 //! replacement keeps the tool's shape), the false-positive corpus (ordinary tool output from
 //! this repository passes unchanged), PreToolUse denials, bad input (fail closed), the hold's
