@@ -745,10 +745,17 @@ fn index_error(path: &Path, e: &rusqlite::Error) -> ScryError {
     ]
     .iter()
     .any(|m| text.contains(m));
+    let full = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+    ) && crate::fsutil::no_space_left(path);
     ScryError::Index {
         path: path.to_path_buf(),
         message: if echoes_query {
             "the full-text engine rejected the query".to_string()
+        } else if full {
+            // Opening a WAL database grows its shared-memory index: even a read needs space.
+            format!("{text} (No space left on device: free some space; the index is unchanged)")
         } else {
             text
         },

@@ -211,6 +211,14 @@ fn index_error(path: &Path, e: rusqlite::Error) -> anyhow::Error {
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             " (another process holds it locked)"
         }
+        // SQLite reports a full disk as SQLITE_FULL, or as a bare "disk I/O error" when the
+        // write that failed was to its WAL or shared memory: say which it was.
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+            if crate::fsutil::no_space_left(path) =>
+        {
+            " (No space left on device: free some space and run `patina scrape` again; \
+             the previous index is unchanged)"
+        }
         _ => "",
     };
     anyhow::anyhow!("index {}: {e}{hint}", path.display())

@@ -138,8 +138,11 @@ impl Masker {
     }
 }
 
-/// The patterns of one value.
-pub(crate) fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+/// The patterns of one value: the byte strings the module docs list (the value, its base64,
+/// hex, percent and JSON forms, the embedded-base64 runs and the reader-visible variants), in
+/// a fixed order, possibly with repeats. Public for the fuzz targets (`fuzz/`), which check
+/// the stream against a plain leftmost-longest search for these patterns; zeroized on drop.
+pub fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(v.to_vec())];
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
         out.push(Zeroizing::new(engine.encode(v).into_bytes()));

@@ -10,6 +10,7 @@ mod common;
 mod agekey;
 mod bounds;
 mod completions;
+mod crash_consistency;
 mod http_framing;
 mod mcp;
 mod mother;

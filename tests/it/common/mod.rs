@@ -24,6 +24,7 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "PATINA_SERVE_TOKEN",
     "PATINA_URL",
     "PATINA_NO_KEYRING",
+    "PATINA_FAULT_ABORT",
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
