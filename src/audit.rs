@@ -1,8 +1,8 @@
 //! The audit log: an append-only record in `PATINA_HOME/audit.log` of every unlock, lock,
 //! expiry, release of secret values and `secrets run` — time, event, secret names, the peer's
-//! pid and executable; never a value or an identity. Depends on [`crate::paths`], `rustix`
+//! pid and executable; never a value or an identity. Depends on [`crate::paths`], [`crate::fsutil`], `rustix`
 //! (for `O_NOFOLLOW`), `serde_json`, and the pure timestamp formatter
-//! [`crate::server::utc_timestamp`].
+//! [`crate::text::utc_timestamp`].
 //!
 //! One JSON object per line. The file is created 0600 in the `open` call and always opened
 //! with `O_APPEND`, so concurrent writers (the daemon and CLI processes) never interleave
@@ -44,7 +44,7 @@ impl Event {
     /// An event of kind `event` now, for process `pid` (its executable is looked up).
     pub fn now(event: &str, pid: Option<u32>) -> Event {
         Event {
-            time: crate::server::utc_timestamp(std::time::SystemTime::now()),
+            time: crate::text::utc_timestamp(std::time::SystemTime::now()),
             event: event.into(),
             names: Vec::new(),
             vaults: Vec::new(),

@@ -1,7 +1,7 @@
 //! Private directories (0700 at `mkdir`), private files (0600 at `open`), atomic replacement
 //! and file locks. Depends on std and `rustix` only.
 //!
-//! The rule of BRIEF §3: a mode is set when the object is *created*, never fixed afterwards, and
+//! The rule of requirements §3: a mode is set when the object is *created*, never fixed afterwards, and
 //! an existing object with a looser mode, another owner, or a symlink in its place is refused and
 //! left exactly as it was (like git's credential-cache and OpenSSH's `secure_permissions`).
 
@@ -29,13 +29,32 @@ pub enum FsError {
     NotDir(PathBuf),
     /// Owned by another uid.
     #[error("{path} is owned by uid {owner}, not by you (uid {me}); refusing to use it")]
-    Owner { path: PathBuf, owner: u32, me: u32 },
+    Owner {
+        /// The path.
+        path: PathBuf,
+        /// Its owner's uid.
+        owner: u32,
+        /// Our uid.
+        me: u32,
+    },
     /// Group or other permission bits are set.
     #[error("{path} has mode {mode:04o}, which lets other users in; run `chmod {want:o} {path}`")]
-    Loose { path: PathBuf, mode: u32, want: u32 },
+    Loose {
+        /// The path.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+        /// The mode it should have (0700 or 0600).
+        want: u32,
+    },
     /// Any other I/O failure, with the path it concerned.
     #[error("{path}: {source}")]
-    Io { path: PathBuf, source: io::Error },
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> FsError + '_ {
@@ -327,6 +346,19 @@ pub fn lock_exclusive(path: &Path) -> Result<File, FsError> {
         .map_err(io_err(path))?;
     f.lock().map_err(io_err(path))?;
     Ok(f)
+}
+
+/// Which file a path names and when it last changed: inode, modification time (seconds and
+/// nanoseconds). Two equal stamps mean "unchanged" for the files patina re-reads when they
+/// change (the token file, the allowed-clients list).
+pub type FileStamp = (u64, i64, i64);
+
+/// The [`FileStamp`] of `path` (following symlinks), `None` when it cannot be read.
+pub fn file_stamp(path: &Path) -> Option<FileStamp> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path)
+        .ok()
+        .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
 }
 
 #[cfg(test)]

@@ -58,7 +58,7 @@ pub const RACY_SLACK_NS: i64 = 2_000_000_000;
 const SKIP_NAMES: [&str; 2] = [".git", ".patina"];
 
 /// How `.patina/` is hidden from git: a `.gitignore` inside it that ignores everything but the
-/// files of a shared project vault (BRIEF §3: encrypted to every team member, so it may be
+/// files of a shared project vault (requirements §3: encrypted to every team member, so it may be
 /// committed), and itself.
 const STATE_GITIGNORE: &str = "# patina: the index is local; a shared project vault may be committed.\n*\n!.gitignore\n!vault.age\n!recipients.txt\n!secrets.toml\n";
 

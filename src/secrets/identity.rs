@@ -1,4 +1,4 @@
-//! The user's secrets identity: one age X25519 key (BRIEF §9).
+//! The user's secrets identity: one age X25519 key (requirements §9).
 //!
 //! Resolution order ([`resolve`]):
 //! 1. `PATINA_IDENTITY`: the identity text itself (`AGE-SECRET-KEY-1…`, surrounding

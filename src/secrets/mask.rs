@@ -236,18 +236,11 @@ fn json_escaped(v: &[u8]) -> Zeroizing<Vec<u8>> {
     s
 }
 
-fn hex_digit(n: u8, upper: bool) -> u8 {
-    let d = b"0123456789abcdef"[n as usize];
-    if upper { d.to_ascii_uppercase() } else { d }
-}
+use crate::text::hex_digit;
 
+/// [`crate::text::hex`], as bytes (no copy: the string's buffer is taken over).
 fn hex(v: &[u8], upper: bool) -> Vec<u8> {
-    let mut s = Vec::with_capacity(v.len() * 2);
-    for &b in v {
-        s.push(hex_digit(b >> 4, upper));
-        s.push(hex_digit(b & 15, upper));
-    }
-    s
+    crate::text::hex(v, upper).into_bytes()
 }
 
 fn percent(v: &[u8], upper: bool, keep_slash: bool, plus_for_space: bool) -> Vec<u8> {

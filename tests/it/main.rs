@@ -31,3 +31,4 @@ mod session;
 mod socket_activation;
 mod socket_lifecycle;
 mod tcp_auth;
+mod tidy;

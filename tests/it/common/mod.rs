@@ -313,7 +313,7 @@ impl Resp {
         })
     }
 
-    /// Asserts the BRIEF §4 header fields and, for an error, the `{"error": "…"}` body.
+    /// Asserts the requirements §4 header fields and, for an error, the `{"error": "…"}` body.
     pub fn assert_well_formed(&self) {
         for (name, want) in [
             ("content-type", Some("application/json")),
