@@ -24,6 +24,7 @@
 //! ```
 
 pub mod db;
+pub mod eval;
 pub mod frontmatter;
 pub(crate) mod postings;
 pub mod query;
