@@ -1,13 +1,17 @@
-//! scry: index a project's knowledge (markdown sections and code windows) into SQLite FTS5 and
-//! search it with BM25. Depends on `rusqlite`, `ignore`, `sha2`, [`crate::paths`] and
-//! [`crate::fsutil`]; knows nothing of HTTP or sockets. The CLI (without a daemon) and the
+//! scry: index a project's knowledge (markdown sections, code symbols, text windows) into
+//! SQLite FTS5 and search it: BM25 candidates, re-ranked for code ([`rank`]). Depends on
+//! `rusqlite`, `ignore`, `sha2`, `tree-sitter`, [`crate::paths`] and [`crate::fsutil`]; knows
+//! nothing of HTTP or sockets. The CLI (without a daemon) and the
 //! daemon's `/api/scry` handler both call [`search_project`] / [`Index::search`].
 //!
 //! - [`scrape()`] walks a project and updates `<project>/.patina/index.db` in one transaction
 //!   (what is indexed and the incremental rules: [`mod@scrape`]; the schema: [`db`]).
 //! - [`Index`] is an open index: open it once, search it many times (the daemon keeps one per
 //!   worker thread). Each search has an optional deadline, enforced inside SQLite.
-//! - [`query`], [`sections`], [`frontmatter`]: the pure parts (query builder, splitters).
+//! - [`query`], [`sections`], [`symbols`], [`frontmatter`], [`rank`]: the pure parts (query
+//!   builder, splitters, the second stage of ranking).
+//! - [`eval`]: the metrics (MRR@k, Recall@k) and relevance-set format of the evaluation
+//!   harness (`scripts/eval-scry`).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -114,12 +118,15 @@ pub struct Hit {
     /// Path relative to the project root, `/`-separated.
     pub path: String,
     /// The document's title: front-matter `title`, else its first heading, else front-matter
-    /// `id`, else the file name without extension (markdown); the file name (code).
+    /// `id`, else the file name without extension (markdown); for code, the symbol path of
+    /// the row (`Deserializer::deserialize_any`, `Pool.size`), or the file name for lines of
+    /// no symbol and files no grammar splits ([`symbols`]).
     pub title: String,
-    /// `core`, `surface`, `session`, `belief`, `spec`, `doc`, `code`, … (front matter `type`
-    /// or the folder under `layer/`).
+    /// Notes: `core`, `surface`, `session`, `belief`, `spec`, `doc`, … (front matter `type`
+    /// or the folder under `layer/`). Code: `definition`, `test` or `code` ([`symbols`]).
     pub kind: String,
-    /// 1-based line number where the matching section (or code window) starts.
+    /// 1-based line: for code, the line of the row that holds the most query words (the best
+    /// match, [`rank::best_line`]); for notes, the line of the matching section's heading.
     pub line: u64,
     /// Text around the matched terms, matched terms in `[` `]`, cut text marked `…`, whitespace
     /// (newlines included) collapsed to single spaces: FTS5 `snippet()` of the body column,
@@ -127,8 +134,8 @@ pub struct Hit {
     /// start of the section's text, without brackets; a section with no text gets the
     /// snippet of its title or heading path.
     pub snippet: String,
-    /// Relevance: the negated FTS5 `bm25()` value with [`BM25_WEIGHTS`], so higher is better.
-    /// Only comparable within one search.
+    /// Relevance, higher is better: the negated FTS5 `bm25()` value with [`BM25_WEIGHTS`],
+    /// times the factors of [`rank`]. Only comparable within one search.
     pub score: f64,
     /// True when something secret-looking, or a known secret, was cut out of this hit (see
     /// [`redact::redact_hits`]); absent from the JSON otherwise, so clean hits keep the §6

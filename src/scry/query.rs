@@ -115,6 +115,10 @@ pub struct Prepared {
     /// `Deserializer::deserialize_any`): a row that holds one whole, or defines it, ranks
     /// higher.
     pub idents: Vec<String>,
+    /// Qualified names the query gives (`deserializer::deserialize_any` for
+    /// `Deserializer::deserialize_any` or `Deserializer.deserialize_any`), lowercase, `::`
+    /// between the parts.
+    pub paths: Vec<String>,
     /// True when the query names a symbol: an identifier-shaped word (`_`, `::`, `.` inside,
     /// or an inner capital), or a word after one of [`DECLARATION_WORDS`]. Then definitions
     /// rank above uses and tests.
@@ -170,6 +174,10 @@ pub fn prepare(input: &str) -> Prepared {
             let ident = last.trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
             if !ident.is_empty() {
                 out.idents.push(ident.to_lowercase());
+            }
+            let path = core.trim_matches(|c: char| !c.is_alphanumeric()).replace('.', "::");
+            if path.contains("::") {
+                out.paths.push(path.to_lowercase());
             }
             for part in core.split(|c: char| !c.is_alphanumeric()) {
                 let pieces = super::symbols::split_camel(part);
@@ -283,6 +291,7 @@ mod tests {
         let t: Vec<_> = p.terms.iter().map(|t| t.token.as_deref().unwrap()).collect();
         assert_eq!(t, vec!["deserializer", "deserialize", "any"]);
         assert_eq!(p.idents, vec!["deserialize_any"]);
+        assert_eq!(p.paths, vec!["deserializer::deserialize_any"]);
         assert!(p.names_symbol);
         let p = prepare("parseContentLength");
         let t: Vec<_> = p.terms.iter().map(|t| t.token.as_deref().unwrap()).collect();

@@ -6,7 +6,8 @@
 //!
 //! - [`DEFINES`] when the query names a symbol and the row is that symbol's definition (its
 //!   title's last segment is one of the query's identifiers);
-//! - [`TEST_OF_SYMBOL`] when the query names a symbol and the row is a test;
+//!   [`QUALIFIED`] more when the query gives its path too (`Deserializer::deserialize_any`);
+//! - [`TEST`] when the row is a test (a test function, or any row of a test file);
 //! - [`WHOLE_IDENTIFIER`] when the row holds one of the query's identifiers whole (as a
 //!   word of code: `parse_integer`, not `parse` … `integer` apart);
 //! - [`FOLD`]`^n` for the file's `n`-th row among the better ones (0 for its best), so one
@@ -22,8 +23,11 @@ use rusqlite::Connection;
 
 /// Factor for the definition of a symbol the query names.
 pub const DEFINES: f64 = 4.0;
-/// Factor for a test, when the query names a symbol.
-pub const TEST_OF_SYMBOL: f64 = 0.5;
+/// Further factor for that definition when the query names it with its path
+/// (`Deserializer::deserialize_any`) and the row's title ends with that path.
+pub const QUALIFIED: f64 = 2.0;
+/// Factor for a test row: tests use everything, and are seldom what a search is for.
+pub const TEST: f64 = 0.5;
 /// Factor for a row that holds an identifier of the query whole.
 pub const WHOLE_IDENTIFIER: f64 = 1.5;
 /// Factor per better row of the same file.
@@ -66,9 +70,14 @@ pub(crate) fn rank(
                     .to_lowercase();
                 if hit.kind == super::symbols::KIND_DEFINITION && q.idents.contains(&last) {
                     score *= DEFINES;
-                } else if hit.kind == super::symbols::KIND_TEST {
-                    score *= TEST_OF_SYMBOL;
+                    let title = hit.title.to_lowercase().replace('.', "::");
+                    if q.paths.iter().any(|p| title.ends_with(p.as_str())) {
+                        score *= QUALIFIED;
+                    }
                 }
+            }
+            if hit.kind == super::symbols::KIND_TEST {
+                score *= TEST;
             }
             if whole {
                 score *= WHOLE_IDENTIFIER;

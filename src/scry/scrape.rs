@@ -14,6 +14,9 @@
 //!   `session`), else `doc`. The knowledge root is `layer/` when the project has one, else the
 //!   project itself (a bare folder of notes). Markdown outside `layer/` is split the same way,
 //!   with kind `doc` unless its front matter says otherwise.
+//! - source files of Rust, Python, JavaScript, TypeScript and Go are cut at symbol
+//!   boundaries ([`super::symbols::split_symbols`]): each row titled with its symbol path,
+//!   kind `definition`, `test` or `code`.
 //! - every other text file is cut into [`super::sections::CODE_WINDOW_LINES`]-line windows
 //!   with kind `code`.
 //! - files larger than [`MAX_FILE_BYTES`] are skipped unread; files with a NUL byte in their

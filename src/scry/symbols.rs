@@ -26,8 +26,8 @@ pub const MAX_SYMBOL_LINES: usize = 60;
 pub const KIND_DEFINITION: &str = "definition";
 /// Kind of a row that is (part of) a test.
 pub const KIND_TEST: &str = "test";
-/// Kind of a code row that belongs to no symbol (and of every row of a file no grammar
-/// parses).
+/// Kind of a code row that belongs to no symbol, outside test files (and of every row of a
+/// file no grammar parses).
 pub const KIND_CODE: &str = "code";
 
 /// One row of a code file: the [`Section`] and its title (symbol path, or `None` for lines of
@@ -196,8 +196,9 @@ pub fn split_symbols(rel: &str, text: &str) -> Option<Vec<CodeRow>> {
                 }
             }
             None => {
+                let kind = if test_file { KIND_TEST } else { KIND_CODE };
                 for piece in (at..=end).collect::<Vec<_>>().chunks(CODE_WINDOW_LINES) {
-                    push_rows(&lines, piece[0], piece[piece.len() - 1], None, KIND_CODE, &mut rows);
+                    push_rows(&lines, piece[0], piece[piece.len() - 1], None, kind, &mut rows);
                 }
             }
         }
@@ -351,7 +352,9 @@ fn collect(
             test,
         });
         if container == Container::Holds {
-            collect(lang, child, src, &path, test, depth + 1, out);
+            // Members sit in the body (a block, declaration list or class body).
+            let body = child.child_by_field_name("body").unwrap_or(child);
+            collect(lang, body, src, &path, test, depth + 1, out);
         }
     }
 }
@@ -478,6 +481,7 @@ mod tests {
                 (1, None, KIND_CODE),
                 (3, Some("from_str"), KIND_DEFINITION),
                 (9, Some("Deserializer"), KIND_DEFINITION),
+                (10, Some("Deserializer::E"), KIND_DEFINITION),
                 (11, Some("Deserializer::deserialize_any"), KIND_DEFINITION),
                 (13, Some("Deserializer"), KIND_DEFINITION),
                 (15, Some("tests"), KIND_TEST),
