@@ -6,6 +6,7 @@
 //! ```sh
 //! scripts/eval-scry                 # both sets
 //! scripts/eval-scry code -v         # one set, with each query's rank and top hits
+//! scripts/eval-scry speed DIR [MB]   # scrape ~MB (100) of DIR's subfolders, time every query
 //! ```
 //!
 //! Corpora: the code set names registry crates (`# corpus  serde_json  1.0.154`), found with
@@ -38,6 +39,9 @@ fn main() {
 
 fn run() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("speed") {
+        return speed(&args[1..]);
+    }
     let verbose = args.iter().any(|a| a == "-v" || a == "--verbose");
     let sets: Vec<&str> = match args.iter().find(|a| !a.starts_with('-')) {
         Some(s) if s == "code" || s == "notes" => vec![s.as_str()],
@@ -49,8 +53,8 @@ fn run() -> Result<(), String> {
     let mut summary = serde_json::Map::new();
     for set in sets {
         let file = repo.join("eval/scry").join(format!("{set}.tsv"));
-        let text = std::fs::read_to_string(&file)
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
         let (corpora, judgments) =
             eval::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
         if corpora.is_empty() {
@@ -101,7 +105,8 @@ fn run() -> Result<(), String> {
                 .search(&j.query, K, None)
                 .map_err(|e| format!("query {}: {e}", j.id))?;
             times.push(t.elapsed().as_secs_f64() * 1e3);
-            let ranked: Vec<(String, u64)> = hits.iter().map(|h| (h.path.clone(), h.line)).collect();
+            let ranked: Vec<(String, u64)> =
+                hits.iter().map(|h| (h.path.clone(), h.line)).collect();
             let base = baseline(&files, &j.query);
             let g = groups.entry(j.kind.clone()).or_default();
             g[0].push(eval::score(j, &ranked, K));
@@ -173,7 +178,10 @@ fn run() -> Result<(), String> {
         let max = times.last().copied().unwrap_or(0.0);
         println!("  search time in-process (ms): p50 {p50:.3}, max {max:.3}");
         set_json.insert("search_p50_ms".into(), p50.into());
-        set_json.insert("scrape_mb_per_s".into(), (bytes as f64 / 1e6 / scrape_s).into());
+        set_json.insert(
+            "scrape_mb_per_s".into(),
+            (bytes as f64 / 1e6 / scrape_s).into(),
+        );
         set_json.insert(
             "index_to_source".into(),
             (index_bytes as f64 / bytes.max(1) as f64).into(),
@@ -241,14 +249,24 @@ fn locate(repo: &Path, set: &str, c: &Corpus) -> Result<PathBuf, String> {
 fn from_cargo_metadata(repo: &Path, c: &Corpus) -> Option<PathBuf> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let out = Command::new(cargo)
-        .args(["metadata", "--format-version", "1", "--offline", "--manifest-path"])
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
         .arg(repo.join("Cargo.toml"))
         .output()
         .ok()?;
     let meta: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
     meta["packages"].as_array()?.iter().find_map(|p| {
         (p["name"] == c.name.as_str() && p["version"] == c.source.as_str())
-            .then(|| PathBuf::from(p["manifest_path"].as_str()?).parent().map(Path::to_path_buf))
+            .then(|| {
+                PathBuf::from(p["manifest_path"].as_str()?)
+                    .parent()
+                    .map(Path::to_path_buf)
+            })
             .flatten()
     })
 }
@@ -324,4 +342,86 @@ fn baseline(files: &[(String, Vec<String>)], query: &str) -> Vec<(String, u64)> 
         .take(K)
         .map(|(_, p, l)| (p.to_string(), l))
         .collect()
+}
+
+/// `speed DIR [MB]`: copies DIR's subfolders (in name order, `tokio*` left out) until about
+/// `MB` megabytes, scrapes them, and times every query of both sets once on one open index
+/// (the library keeps no result cache: every search runs, as a cold query does in the
+/// daemon): scrape MB/s, index size against the source, search p50 / p99 / max.
+fn speed(args: &[String]) -> Result<(), String> {
+    let dir = PathBuf::from(
+        args.first()
+            .ok_or("speed needs a folder (e.g. a registry src dir)")?,
+    );
+    let mb: u64 = args
+        .get(1)
+        .map_or(Ok(100), |a| a.parse())
+        .map_err(|_| "MB must be a number")?;
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("tokio"))
+        })
+        .collect();
+    subdirs.sort();
+    let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let project = tmp.path().join("speed");
+    let mut bytes = 0u64;
+    for d in subdirs {
+        if bytes >= mb * 1_000_000 {
+            break;
+        }
+        let name = d.file_name().unwrap_or_default().to_owned();
+        bytes += copy_dir(&d, &project.join(name))
+            .map_err(|e| format!("copying {}: {e}", d.display()))?;
+    }
+    let t = Instant::now();
+    let s = patina::scry::scrape(&project).map_err(|e| format!("scrape: {e:#}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    let index_bytes = std::fs::metadata(patina::paths::project_index_path(&project))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "speed: {} files, {:.1} MB read ({:.1} MB copied), {} rows; scrape {secs:.1} s = {:.1} MB/s; index {:.1} MB = {:.2}x source",
+        s.files,
+        s.bytes as f64 / 1e6,
+        bytes as f64 / 1e6,
+        s.sections,
+        s.bytes as f64 / 1e6 / secs,
+        index_bytes as f64 / 1e6,
+        index_bytes as f64 / s.bytes.max(1) as f64
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut queries = Vec::new();
+    for set in ["code", "notes"] {
+        let file = repo.join("eval/scry").join(format!("{set}.tsv"));
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let (_, j) = eval::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        queries.extend(j.into_iter().map(|j| j.query));
+    }
+    let mut index = patina::scry::Index::open(&project).map_err(|e| e.to_string())?;
+    let mut times = Vec::new();
+    for q in &queries {
+        let t = Instant::now();
+        index
+            .search(q, K, None)
+            .map_err(|e| format!("{q:?}: {e}"))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "speed: {} cold queries in-process (ms): p50 {:.3}, p99 {:.3}, max {:.3}",
+        times.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    Ok(())
 }

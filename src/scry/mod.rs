@@ -411,7 +411,9 @@ impl Index {
         let prepared = query::prepare(query);
         let wanted = (limit * CANDIDATES_PER_HIT).clamp(MIN_CANDIDATES, MAX_LIMIT.max(limit));
         let candidates = self.search_bm25(&prepared.terms, wanted, deadline)?;
-        self.with_deadline(deadline, |conn| rank::rank(conn, &prepared, candidates, limit))
+        self.with_deadline(deadline, |conn| {
+            rank::rank(conn, &prepared, candidates, limit)
+        })
     }
 
     /// The first stage of [`Index::search`]: the best `limit` rows for `terms` by BM25, with
@@ -457,7 +459,11 @@ impl Index {
     /// The first stage alone for a query's words as [`query::terms`] splits them (no stop
     /// words dropped, no identifiers split): what the differential tests compare with FTS5.
     #[cfg(test)]
-    pub(crate) fn search_plain(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, ScryError> {
+    pub(crate) fn search_plain(
+        &mut self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Hit>, ScryError> {
         let limit = effective_limit(limit);
         let hits = self.search_bm25(&query::terms(query), limit, None)?;
         Ok(hits.into_iter().map(|(_, h)| h).collect())

@@ -89,19 +89,33 @@ pub fn build(input: &str) -> Option<String> {
 /// secrets stored" searches `secrets stored`. Parts of an identifier (`is` in `is_empty`) are
 /// never dropped; a query of stop words only is searched as it is.
 pub const STOP_WORDS: &[&str] = &[
-    "a", "about", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can",
-    "could", "did", "do", "does", "doing", "done", "each", "for", "from", "had", "has", "have",
-    "how", "i", "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "one", "or",
-    "our", "should", "so", "some", "than", "that", "the", "their", "them", "then", "there",
-    "these", "they", "this", "those", "to", "was", "we", "were", "what", "when", "where",
-    "which", "while", "who", "whom", "why", "will", "with", "would", "you", "your",
+    "a", "about", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could",
+    "did", "do", "does", "doing", "done", "each", "for", "from", "had", "has", "have", "how", "i",
+    "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "one", "or", "our", "should",
+    "so", "some", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+    "those", "to", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+    "why", "will", "with", "would", "you", "your",
 ];
 
 /// Words that announce a symbol (`fn from_str`, `class Pool`, `def parse`): they are not
 /// searched for, and the query is taken to name the symbol after them.
 pub const DECLARATION_WORDS: &[&str] = &[
-    "fn", "func", "function", "def", "struct", "class", "impl", "trait", "enum", "interface",
-    "mod", "macro", "method", "const", "static", "type",
+    "fn",
+    "func",
+    "function",
+    "def",
+    "struct",
+    "class",
+    "impl",
+    "trait",
+    "enum",
+    "interface",
+    "mod",
+    "macro",
+    "method",
+    "const",
+    "static",
+    "type",
 ];
 
 /// A query made ready for ranking: its terms for BM25 and what it says about symbols.
@@ -175,7 +189,9 @@ pub fn prepare(input: &str) -> Prepared {
             if !ident.is_empty() {
                 out.idents.push(ident.to_lowercase());
             }
-            let path = core.trim_matches(|c: char| !c.is_alphanumeric()).replace('.', "::");
+            let path = core
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .replace('.', "::");
             if path.contains("::") {
                 out.paths.push(path.to_lowercase());
             }
@@ -200,6 +216,10 @@ pub fn prepare(input: &str) -> Prepared {
         kept = stops;
     }
     out.terms = terms(&kept.join(" "));
+    if out.terms.is_empty() {
+        // Only declaration words (`fn struct`): search them as words.
+        out.terms = terms(input);
+    }
     out.idents.dedup();
     out
 }
@@ -282,27 +302,44 @@ mod tests {
     #[test]
     fn prepare_drops_stop_words_and_splits_identifiers() {
         let p = prepare("how are secrets stored");
-        let t: Vec<_> = p.terms.iter().map(|t| t.token.as_deref().unwrap()).collect();
+        let t: Vec<_> = p
+            .terms
+            .iter()
+            .map(|t| t.token.as_deref().unwrap())
+            .collect();
         assert_eq!(t, vec!["secrets", "stored"]);
         assert!(!p.names_symbol);
         // Only stop words: kept.
         assert_eq!(prepare("how are").terms.len(), 2);
         let p = prepare("Deserializer::deserialize_any");
-        let t: Vec<_> = p.terms.iter().map(|t| t.token.as_deref().unwrap()).collect();
+        let t: Vec<_> = p
+            .terms
+            .iter()
+            .map(|t| t.token.as_deref().unwrap())
+            .collect();
         assert_eq!(t, vec!["deserializer", "deserialize", "any"]);
         assert_eq!(p.idents, vec!["deserialize_any"]);
         assert_eq!(p.paths, vec!["deserializer::deserialize_any"]);
         assert!(p.names_symbol);
         let p = prepare("parseContentLength");
-        let t: Vec<_> = p.terms.iter().map(|t| t.token.as_deref().unwrap()).collect();
+        let t: Vec<_> = p
+            .terms
+            .iter()
+            .map(|t| t.token.as_deref().unwrap())
+            .collect();
         assert_eq!(t, vec!["parsecontentlength", "parse", "content", "length"]);
         let p = prepare("fn from_str");
-        let t: Vec<_> = p.terms.iter().map(|t| t.token.as_deref().unwrap()).collect();
+        let t: Vec<_> = p
+            .terms
+            .iter()
+            .map(|t| t.token.as_deref().unwrap())
+            .collect();
         assert_eq!(t, vec!["from", "str"]);
         assert_eq!(p.idents, vec!["from_str"]);
         let p = prepare("class Pool");
         assert!(p.names_symbol && p.idents == vec!["pool"]);
         assert_eq!(prepare("scrap* index").terms[0].fts, "\"scrap\" *");
         assert!(prepare("  ").terms.is_empty());
+        assert_eq!(prepare("fn struct").terms.len(), 2);
     }
 }

@@ -17,8 +17,8 @@
 //! becomes the line of its body that holds the most distinct query words (a whole identifier
 //! of the query counts as [`LINE_IDENTIFIER`] words; ties go to the first).
 
-use super::query::Prepared;
 use super::Hit;
+use super::query::Prepared;
 use rusqlite::Connection;
 
 /// Factor for the definition of a symbol the query names.
@@ -46,11 +46,7 @@ pub(crate) fn rank(
     candidates: Vec<(i64, Hit)>,
     limit: usize,
 ) -> rusqlite::Result<Vec<Hit>> {
-    let words: Vec<String> = q
-        .terms
-        .iter()
-        .filter_map(|t| t.token.clone())
-        .collect();
+    let words: Vec<String> = q.terms.iter().filter_map(|t| t.token.clone()).collect();
     let mut body = conn.prepare_cached(BODY_SQL)?;
     let mut scored: Vec<(f64, Hit)> = Vec::with_capacity(candidates.len());
     for (rowid, mut hit) in candidates {
@@ -166,6 +162,81 @@ mod tests {
         );
         assert_eq!(best_line(text, &w(&["nothing"]), &[]), (0, false));
         assert_eq!(best_line(text, &w(&["parse"]), &[]), (1, false));
+    }
+
+    fn write(root: &std::path::Path, rel: &str, text: &str) {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    }
+
+    #[test]
+    fn a_named_symbols_definition_ranks_above_its_uses_and_tests_at_its_own_line() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // Uses and tests say `parse_header` far more often than its definition does.
+        let mut uses = String::from("use crate::parse_header;\n");
+        for i in 0..12 {
+            uses.push_str(&format!(
+                "pub fn caller_{i}(b: &[u8]) {{\n    parse_header(b);\n    parse_header(b);\n}}\n"
+            ));
+        }
+        write(r, "src/uses.rs", &uses);
+        write(
+            r,
+            "tests/header.rs",
+            "#[test]\nfn parse_header_works() {\n    parse_header(b\"x\");\n    parse_header(b\"y\");\n}\n",
+        );
+        write(
+            r,
+            "src/lib.rs",
+            "//! A crate.\n\nmod other;\n\n/// Reads one header line.\n/// More words here.\npub fn parse_header(b: &[u8]) -> usize {\n    b.len()\n}\n",
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        for q in ["fn parse_header", "parse_header"] {
+            let hits = idx.search(q, 10, None).unwrap();
+            let first = &hits[0];
+            assert_eq!(
+                (
+                    first.path.as_str(),
+                    first.title.as_str(),
+                    first.kind.as_str(),
+                    first.line
+                ),
+                ("src/lib.rs", "parse_header", "definition", 7),
+                "{q}: {hits:#?}"
+            );
+            let test_rank = hits.iter().position(|h| h.kind == "test");
+            assert!(test_rank.is_none_or(|i| i > 0), "{q}");
+            // One file does not fill the list: src/uses.rs has 12 matching functions, yet
+            // the test file is among the first four.
+            let top4: Vec<&str> = hits.iter().take(4).map(|h| h.path.as_str()).collect();
+            assert!(top4.contains(&"tests/header.rs"), "{q}: {top4:?}");
+        }
+    }
+
+    #[test]
+    fn stop_words_do_not_score() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(
+            r,
+            "a.md",
+            "# How we are\nhow are you, how are they, how are we all\n",
+        );
+        write(
+            r,
+            "b.md",
+            "# Vault\nThe secrets are stored in an age vault.\n",
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let hits = idx.search("how are secrets stored", 10, None).unwrap();
+        assert_eq!(hits.len(), 1, "{hits:#?}");
+        assert_eq!(hits[0].path, "b.md");
+        // A query of stop words only still finds them.
+        assert_eq!(idx.search("how are", 10, None).unwrap()[0].path, "a.md");
     }
 
     #[test]

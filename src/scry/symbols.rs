@@ -86,11 +86,9 @@ impl Lang {
 
     /// Whether a node of this kind is a symbol, and whether its children may hold symbols.
     fn symbol(self, kind: &str) -> Option<Container> {
-        use Container::{Leaf, Holds};
+        use Container::{Holds, Leaf};
         Some(match (self, kind) {
-            (Lang::Rust, "function_item" | "function_signature_item" | "macro_definition") => {
-                Leaf
-            }
+            (Lang::Rust, "function_item" | "function_signature_item" | "macro_definition") => Leaf,
             (
                 Lang::Rust,
                 "struct_item" | "enum_item" | "union_item" | "type_item" | "const_item"
@@ -129,8 +127,10 @@ impl Lang {
     fn leads(self, kind: &str) -> bool {
         matches!(
             (self, kind),
-            (Lang::Rust, "line_comment" | "block_comment" | "attribute_item")
-                | (_, "comment")
+            (
+                Lang::Rust,
+                "line_comment" | "block_comment" | "attribute_item"
+            ) | (_, "comment")
                 | (Lang::Python, "decorator")
         )
     }
@@ -192,13 +192,27 @@ pub fn split_symbols(rel: &str, text: &str) -> Option<Vec<CodeRow>> {
                 let s = &spans[i];
                 let kind = if s.test { KIND_TEST } else { KIND_DEFINITION };
                 for piece in (at..=end).collect::<Vec<_>>().chunks(MAX_SYMBOL_LINES) {
-                    push_rows(&lines, piece[0], piece[piece.len() - 1], Some(s), kind, &mut rows);
+                    push_rows(
+                        &lines,
+                        piece[0],
+                        piece[piece.len() - 1],
+                        Some(s),
+                        kind,
+                        &mut rows,
+                    );
                 }
             }
             None => {
                 let kind = if test_file { KIND_TEST } else { KIND_CODE };
                 for piece in (at..=end).collect::<Vec<_>>().chunks(CODE_WINDOW_LINES) {
-                    push_rows(&lines, piece[0], piece[piece.len() - 1], None, kind, &mut rows);
+                    push_rows(
+                        &lines,
+                        piece[0],
+                        piece[piece.len() - 1],
+                        None,
+                        kind,
+                        &mut rows,
+                    );
                 }
             }
         }
@@ -231,7 +245,11 @@ fn push_rows(
     let Some(lead) = chunk.iter().position(|l| !l.trim().is_empty()) else {
         return;
     };
-    let tail = chunk.iter().rev().take_while(|l| l.trim().is_empty()).count();
+    let tail = chunk
+        .iter()
+        .rev()
+        .take_while(|l| l.trim().is_empty())
+        .count();
     let body = chunk[lead..chunk.len() - tail].join("\n");
     out.push(CodeRow {
         section: Section {
@@ -268,7 +286,8 @@ pub fn split_camel(word: &str) -> Vec<&str> {
         let [(_, a), (i, b), (_, c)] = [w[0], w[1], w[2]];
         let lower_upper = a.is_lowercase() && b.is_uppercase();
         let acronym_end = a.is_uppercase() && b.is_uppercase() && c.is_lowercase();
-        let digit_edge = a.is_alphabetic() != b.is_alphabetic() && a.is_alphanumeric() && b.is_alphanumeric();
+        let digit_edge =
+            a.is_alphabetic() != b.is_alphabetic() && a.is_alphanumeric() && b.is_alphanumeric();
         if lower_upper || acronym_end || digit_edge {
             cuts.push(i);
         }
@@ -329,9 +348,12 @@ fn collect(
         };
         // A variable is a symbol only when it holds a function (JS `const f = () => …`).
         if child.kind() == "variable_declarator"
-            && !child
-                .child_by_field_name("value")
-                .is_some_and(|v| matches!(v.kind(), "arrow_function" | "function_expression" | "function" | "class"))
+            && !child.child_by_field_name("value").is_some_and(|v| {
+                matches!(
+                    v.kind(),
+                    "arrow_function" | "function_expression" | "function" | "class"
+                )
+            })
         {
             continue;
         }
@@ -372,13 +394,23 @@ fn is_body_of_leaf(kind: &str) -> bool {
 fn symbol_name(lang: Lang, node: Node<'_>, src: &[u8]) -> Option<String> {
     let text = |n: Node<'_>| n.utf8_text(src).ok().map(str::to_string);
     match (lang, node.kind()) {
-        (Lang::Rust, "impl_item") => node.child_by_field_name("type").and_then(text).map(|t| type_name(&t)),
+        (Lang::Rust, "impl_item") => node
+            .child_by_field_name("type")
+            .and_then(text)
+            .map(|t| type_name(&t)),
         (Lang::Go, "method_declaration") => {
             let name = node.child_by_field_name("name").and_then(text)?;
             let receiver = node
                 .child_by_field_name("receiver")
                 .and_then(text)
-                .map(|r| type_name(r.trim_matches(|c| c == '(' || c == ')').rsplit(' ').next().unwrap_or("")));
+                .map(|r| {
+                    type_name(
+                        r.trim_matches(|c| c == '(' || c == ')')
+                            .rsplit(' ')
+                            .next()
+                            .unwrap_or(""),
+                    )
+                });
             Some(match receiver {
                 Some(r) if !r.is_empty() => format!("{r}.{name}"),
                 _ => name,
@@ -409,8 +441,13 @@ fn leading_start(lang: Lang, node: Node<'_>, _src: &[u8]) -> usize {
     while let Some(p) = top.parent() {
         if matches!(
             p.kind(),
-            "export_statement" | "lexical_declaration" | "variable_declaration" | "decorated_definition"
-                | "type_declaration" | "const_declaration" | "var_declaration"
+            "export_statement"
+                | "lexical_declaration"
+                | "variable_declaration"
+                | "decorated_definition"
+                | "type_declaration"
+                | "const_declaration"
+                | "var_declaration"
         ) && p.start_position().row + 3 >= node.start_position().row
         {
             top = p;
@@ -456,7 +493,9 @@ fn is_test_symbol(lang: Lang, node: Node<'_>, src: &[u8], name: &str, leading: u
             false
         }
         Lang::Python => name.starts_with("test_") || name.starts_with("Test"),
-        Lang::Go => ["Test", "Benchmark", "Fuzz"].iter().any(|p| name.starts_with(p)),
+        Lang::Go => ["Test", "Benchmark", "Fuzz"]
+            .iter()
+            .any(|p| name.starts_with(p)),
         _ => false,
     }
 }
@@ -489,8 +528,13 @@ mod tests {
                 (19, Some("tests"), KIND_TEST),
             ]
         );
-        assert!(rows[1].section.body.starts_with("/// Parses it.\n#[inline]\npub fn from_str"));
-        assert_eq!(rows[3].section.headings, "Deserializer::deserialize_any");
+        assert!(
+            rows[1]
+                .section
+                .body
+                .starts_with("/// Parses it.\n#[inline]\npub fn from_str")
+        );
+        assert_eq!(rows[4].section.headings, "Deserializer::deserialize_any");
     }
 
     #[test]
@@ -498,22 +542,39 @@ mod tests {
         let py = "import os\n\nclass Pool:\n    @property\n    def size(self):\n        return 1\n\ndef test_pool():\n    pass\n";
         let rows = split_symbols("pkg/pool.py", py).unwrap();
         let t = titles(&rows);
-        assert!(t.contains(&(4, Some("Pool.size"), KIND_DEFINITION)), "{t:?}");
+        assert!(
+            t.contains(&(4, Some("Pool.size"), KIND_DEFINITION)),
+            "{t:?}"
+        );
         assert!(t.contains(&(8, Some("test_pool"), KIND_TEST)), "{t:?}");
 
-        let go = "package x\n\n// Steal takes work.\nfunc (q *Queue) Steal() int {\n\treturn 0\n}\n";
+        let go =
+            "package x\n\n// Steal takes work.\nfunc (q *Queue) Steal() int {\n\treturn 0\n}\n";
         let t = split_symbols("q.go", go).unwrap();
         assert_eq!(titles(&t)[1], (3, Some("Queue.Steal"), KIND_DEFINITION));
 
         let js = "// Reads it.\nexport function parseContentLength(h) {\n  return 1;\n}\nconst go = () => 2;\n";
         let t = split_symbols("a.js", js).unwrap();
-        assert_eq!(titles(&t)[0], (1, Some("parseContentLength"), KIND_DEFINITION));
-        assert_eq!(t[0].section.headings, "parseContentLength parse Content Length");
+        assert_eq!(
+            titles(&t)[0],
+            (1, Some("parseContentLength"), KIND_DEFINITION)
+        );
+        assert_eq!(
+            t[0].section.headings,
+            "parseContentLength parse Content Length"
+        );
         assert_eq!(titles(&t)[1], (5, Some("go"), KIND_DEFINITION));
 
-        let ts = "interface Job { run(): void }\n";
+        let ts = "interface Job {\n  run(): void;\n}\n";
         let t = split_symbols("a.ts", ts).unwrap();
-        assert_eq!(t[0].symbol.as_deref(), Some("Job"));
+        assert_eq!(
+            titles(&t),
+            vec![
+                (1, Some("Job"), KIND_DEFINITION),
+                (2, Some("Job.run"), KIND_DEFINITION),
+                (3, Some("Job"), KIND_DEFINITION)
+            ]
+        );
         assert!(split_symbols("a.txt", "x").is_none());
     }
 
@@ -528,7 +589,9 @@ mod tests {
         assert_eq!(rows.len(), 3);
         assert!(rows.iter().all(|r| r.symbol.as_deref() == Some("big")));
         assert_eq!(rows[1].section.line, 61);
-        for bad in ["", "\n\n", "fn (", "}}}}", "\u{feff}", "impl<", "class", "é"] {
+        for bad in [
+            "", "\n\n", "fn (", "}}}}", "\u{feff}", "impl<", "class", "é",
+        ] {
             for ext in ["rs", "py", "js", "ts", "tsx", "go"] {
                 let rows = split_symbols(&format!("x.{ext}"), bad).unwrap();
                 assert!(!rows.is_empty());
@@ -538,7 +601,10 @@ mod tests {
 
     #[test]
     fn camel_case_splits() {
-        assert_eq!(split_camel("parseContentLength"), vec!["parse", "Content", "Length"]);
+        assert_eq!(
+            split_camel("parseContentLength"),
+            vec!["parse", "Content", "Length"]
+        );
         assert_eq!(split_camel("HTTPServer"), vec!["HTTP", "Server"]);
         assert_eq!(split_camel("plain"), vec!["plain"]);
         assert_eq!(split_camel("utf8Decode"), vec!["utf", "8", "Decode"]);
@@ -548,7 +614,14 @@ mod tests {
 
     #[test]
     fn test_files_by_path() {
-        for p in ["tests/a.rs", "x/__tests__/a.js", "a_test.go", "test_a.py", "a.spec.ts", "benches/b.rs"] {
+        for p in [
+            "tests/a.rs",
+            "x/__tests__/a.js",
+            "a_test.go",
+            "test_a.py",
+            "a.spec.ts",
+            "benches/b.rs",
+        ] {
             assert!(is_test_file(p), "{p}");
         }
         for p in ["src/a.rs", "latest.rs", "contest/a.py"] {
