@@ -182,7 +182,7 @@ pub fn prepare(input: &str) -> Prepared {
         if identifier_shaped(core) || after_declaration {
             out.names_symbol = true;
             let last = core
-                .rsplit(|c: char| c == ':' || c == '.')
+                .rsplit([':', '.'])
                 .find(|s| !s.is_empty())
                 .unwrap_or(core);
             let ident = last.trim_matches(|c: char| !c.is_alphanumeric() && c != '_');

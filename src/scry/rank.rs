@@ -60,7 +60,7 @@ pub(crate) fn rank(
             if q.names_symbol {
                 let last = hit
                     .title
-                    .rsplit(|c| c == ':' || c == '.')
+                    .rsplit([':', '.'])
                     .next()
                     .unwrap_or("")
                     .to_lowercase();
