@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const CANARY: &str = "Pc4n4ry-7f3e9c1d+x/y=z";
 
-/// The Python that has the `mcp` package: `$PATINA_TEST_PYTHON` (set by `.ci/run`), else
+/// The Python that has the `mcp` package: `$PATINA_TEST_PYTHON` (set by `scripts/test`), else
 /// `python3`. Panics with a clear message when the module is missing: CI installs it, so a
 /// missing module is a broken setup, never a reason to skip.
 fn python_with(module: &str) -> String {
@@ -23,7 +23,7 @@ fn python_with(module: &str) -> String {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "the Python module `{module}` is missing for {py}: run `.ci/run`, or `pip install mcp openapi-spec-validator`, or point PATINA_TEST_PYTHON at a Python that has it"
+        "the Python module `{module}` is missing for {py}: run the tests with `scripts/test` (it makes a venv with the pinned packages), or point PATINA_TEST_PYTHON at a Python that has it"
     );
     py
 }
