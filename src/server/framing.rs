@@ -117,8 +117,10 @@ pub struct Incoming {
     pub trailing_bytes: bool,
 }
 
-/// Reads one request from `stream` into `buf` (cleared first; reused across connections by a
-/// worker so the hot path does not allocate it anew).
+/// Reads one request from `stream` into `buf`, which holds the bytes already read from the
+/// connection (by the accept side, [`super::ready`]; reused across connections by a worker so
+/// the hot path does not allocate it anew). The head deadline, [`HEAD_DEADLINE`], counts from
+/// `head_started` (the accept), not from this call.
 ///
 /// Errors carry the response to send: 400 malformed, 408 head or body deadline, 411 `POST`
 /// without `Content-Length`, 413 body over [`MAX_BODY_BYTES`], 431 head over
@@ -126,18 +128,22 @@ pub struct Incoming {
 pub fn read_request<S: Stream>(
     stream: &mut S,
     buf: &mut Vec<u8>,
+    head_started: Instant,
     new_request_id: impl FnOnce() -> String,
 ) -> Result<Incoming, ReadError> {
-    buf.clear();
-    let head_deadline = Instant::now() + HEAD_DEADLINE;
+    let head_deadline = head_started + HEAD_DEADLINE;
     let mut chunk = [0u8; READ_CHUNK];
+    let mut fresh = buf.is_empty();
     let (head_len, mut info, method, path, query, content_length) = loop {
-        let n = read_some(stream, &mut chunk, head_deadline).map_err(|e| match e {
-            Phase::Timeout => fail(408, "the request head did not arrive in time"),
-            Phase::Closed if buf.is_empty() => ReadError::Silent,
-            Phase::Closed => fail(400, "the connection closed before the request head ended"),
-        })?;
-        buf.extend_from_slice(&chunk[..n]);
+        if fresh {
+            let n = read_some(stream, &mut chunk, head_deadline).map_err(|e| match e {
+                Phase::Timeout => fail(408, "the request head did not arrive in time"),
+                Phase::Closed if buf.is_empty() => ReadError::Silent,
+                Phase::Closed => fail(400, "the connection closed before the request head ended"),
+            })?;
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        fresh = true;
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(buf) {

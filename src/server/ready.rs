@@ -1,0 +1,354 @@
+//! Readiness-based dispatch (BRIEF §4: a slow or silent client never holds the daemon): the
+//! accept side of one listener keeps every connection whose request head has not fully
+//! arrived, waits for their bytes with `poll(2)`, and hands a connection to the blocking
+//! worker pool only once its head is complete (or it has closed, or sent as much as a head
+//! may be). Depends on `framing` (the [`Stream`] trait), `pool`, `limits`.
+//!
+//! So an idle or dripping client costs one pending entry and one file descriptor, never a
+//! worker: the workers stay blocking and serve whole requests. The head deadline counts from
+//! the accept ([`limits::HEAD_DEADLINE`]): past it the accept side answers 408 itself and
+//! closes; a worker given the connection keeps counting from the same instant. At most
+//! [`limits::MAX_PENDING`] connections wait here; past it a new one gets 503 with
+//! `Retry-After` at once.
+//!
+//! The common case costs one non-blocking `recv` on the accept thread: a client that writes
+//! its request right after connecting has usually sent it all by the time it is accepted,
+//! and the connection goes straight to the pool with those bytes.
+
+use super::framing::Stream;
+use super::limits::{
+    HEAD_DEADLINE, LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK,
+};
+use super::pool::Pool;
+use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use std::io;
+use std::os::fd::AsFd;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// A connection whose request head has arrived (or that ended before it did), as handed to
+/// a worker: the bytes read so far, the instant it was accepted (the head deadline counts
+/// from there), and what the accept side learnt of the peer.
+pub struct Conn<S, P> {
+    /// The connection, in blocking mode.
+    pub stream: S,
+    /// The bytes read from it so far: a whole head (maybe with some body), or a partial head
+    /// when the client closed or reached [`MAX_HEAD_BYTES`] (the worker answers that).
+    pub head: Vec<u8>,
+    /// When it was accepted.
+    pub accepted: Instant,
+    /// The peer, as the accept side's `admit` decided it (peer credentials, address).
+    pub peer: P,
+}
+
+/// A listening socket the accept side can drain without blocking.
+pub trait Listen: AsFd {
+    /// The accepted connection type.
+    type Conn: Stream + AsFd + Send + 'static;
+    /// Puts the listener in non-blocking mode (the accept side accepts until `WouldBlock`).
+    fn set_nonblocking(&self) -> io::Result<()>;
+    /// One `accept(2)`: a connection (blocking mode), or `WouldBlock` when none waits.
+    fn accept_now(&self) -> io::Result<Self::Conn>;
+}
+
+impl Listen for std::os::unix::net::UnixListener {
+    type Conn = std::os::unix::net::UnixStream;
+    fn set_nonblocking(&self) -> io::Result<()> {
+        std::os::unix::net::UnixListener::set_nonblocking(self, true)
+    }
+    fn accept_now(&self) -> io::Result<Self::Conn> {
+        self.accept().map(|(s, _)| s)
+    }
+}
+
+impl Listen for std::net::TcpListener {
+    type Conn = std::net::TcpStream;
+    fn set_nonblocking(&self) -> io::Result<()> {
+        std::net::TcpListener::set_nonblocking(self, true)
+    }
+    fn accept_now(&self) -> io::Result<Self::Conn> {
+        self.accept().map(|(s, _)| s)
+    }
+}
+
+/// What the accept side does with connections besides reading them: decide the peer (or
+/// refuse it before a byte is read), and answer a connection it closes itself.
+pub trait Admit<S> {
+    /// What a worker learns of the peer.
+    type Peer: Send + 'static;
+    /// Called once per accepted connection, before any byte is read: the peer, or `None`
+    /// when the connection was refused (and already answered).
+    fn admit(&self, stream: &S) -> Option<Self::Peer>;
+    /// The connection is answered here without a worker — `408` (head deadline) or `503`
+    /// (too many pending, or the worker queue is full) — and its write side shut down; the
+    /// accept side then closes it lingering (see [`run`]).
+    fn answer(&self, stream: &S, status: u16);
+    /// A connection accepted by this side ended without reaching a worker (client gone).
+    fn closed(&self);
+}
+
+struct Pending<S, P> {
+    stream: S,
+    head: Vec<u8>,
+    accepted: Instant,
+    peer: P,
+}
+
+/// A connection answered by the accept side, closing lingering (RFC 9112 §9.6): what the
+/// client still sends is read and dropped until it closes, [`LINGER_MAX_BYTES`] or
+/// [`LINGER_DEADLINE`], so the answer is not destroyed by a reset (TCP) or a failed write
+/// (the client still sending) before the client has read it.
+struct Closing<S> {
+    stream: S,
+    until: Instant,
+    drained: usize,
+}
+
+/// Drains a lingering connection without blocking; true when it is done (closed by the
+/// client, failed, or over its byte budget).
+fn drain<S: Stream>(c: &mut Closing<S>, chunk: &mut [u8]) -> bool {
+    loop {
+        match c.stream.recv_now(chunk) {
+            Ok(0) => return true,
+            Ok(n) => {
+                c.drained += n;
+                if c.drained >= LINGER_MAX_BYTES {
+                    return true;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
+/// What one non-blocking read of a pending connection found.
+enum Step {
+    /// The head is complete, the client closed, or a head's worth arrived: to a worker.
+    Ready,
+    /// More is needed.
+    Wait,
+    /// Closed (or failed) before a single byte: dropped silently.
+    Gone,
+}
+
+/// True when `buf` holds the blank line that ends a request head (RFC 9112 §2.1; a bare LF
+/// is accepted as a line end, as `httparse` does).
+fn head_complete(buf: &[u8]) -> bool {
+    buf.windows(2)
+        .enumerate()
+        .any(|(i, w)| w == b"\n\n" || (w == b"\n\r" && buf.get(i + 2) == Some(&b'\n')))
+}
+
+/// Reads what has arrived on a pending connection without blocking.
+fn read_ready<S: Stream>(stream: &S, head: &mut Vec<u8>, chunk: &mut [u8]) -> Step {
+    loop {
+        let room = MAX_HEAD_BYTES
+            .saturating_sub(head.len())
+            .clamp(1, chunk.len());
+        match stream.recv_now(&mut chunk[..room]) {
+            Ok(0) if head.is_empty() => return Step::Gone,
+            Ok(0) => return Step::Ready, // the worker answers the cut-short head (400)
+            Ok(n) => {
+                // Only the new bytes (and the three before them) can complete the head.
+                let from = head.len().saturating_sub(3);
+                head.extend_from_slice(&chunk[..n]);
+                if head_complete(&head[from..]) || head.len() >= MAX_HEAD_BYTES {
+                    return Step::Ready;
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Step::Wait,
+            Err(_) if head.is_empty() => return Step::Gone,
+            Err(_) => return Step::Ready,
+        }
+    }
+}
+
+/// Runs the accept side of one listener until `shutdown` is set (and the listener woken):
+/// accepts, reads request heads as they arrive, hands complete ones to `pool`, answers 408
+/// at the head deadline and 503 past [`MAX_PENDING`] or a full pool queue, and closes what
+/// it answered lingering ([`Closing`]). Connections still pending at shutdown are closed
+/// unanswered.
+pub fn run<L, A>(
+    listener: &L,
+    pool: &Pool<Conn<L::Conn, A::Peer>>,
+    shutdown: &AtomicBool,
+    admit: &A,
+) where
+    L: Listen,
+    A: Admit<L::Conn>,
+{
+    if let Err(e) = listener.set_nonblocking() {
+        // Cannot happen on Linux for a socket we hold; without it the accept side would
+        // block in accept() with heads pending, so say so and stop serving this listener.
+        eprintln!("patina: cannot make the listener non-blocking ({e}); not serving it");
+        return;
+    }
+    let mut pending: Vec<Pending<L::Conn, A::Peer>> = Vec::new();
+    let mut closing: Vec<Closing<L::Conn>> = Vec::new();
+    let mut ready: Vec<bool> = Vec::new();
+    let mut chunk = vec![0u8; READ_CHUNK];
+    // Answers a connection from here and keeps it to close lingering (at most MAX_PENDING
+    // of them: past that, under a flood, it is closed at once).
+    let answer = |closing: &mut Vec<Closing<L::Conn>>, stream: L::Conn, status: u16| {
+        admit.answer(&stream, status);
+        if closing.len() < MAX_PENDING {
+            closing.push(Closing {
+                stream,
+                until: Instant::now() + LINGER_DEADLINE,
+                drained: 0,
+            });
+        }
+    };
+    let submit = |closing: &mut Vec<Closing<L::Conn>>, p: Pending<L::Conn, A::Peer>| {
+        let conn = Conn {
+            stream: p.stream,
+            head: p.head,
+            accepted: p.accepted,
+            peer: p.peer,
+        };
+        if let Err(conn) = pool.try_submit(conn) {
+            answer(closing, conn.stream, 503);
+        }
+    };
+    while !shutdown.load(Ordering::SeqCst) {
+        // Wait for a new connection or bytes on a pending one, at most until the nearest
+        // head deadline.
+        let now = Instant::now();
+        let timeout = pending
+            .iter()
+            .map(|p| p.accepted + HEAD_DEADLINE)
+            .chain(closing.iter().map(|c| c.until))
+            .map(|t| t.saturating_duration_since(now))
+            .min()
+            .map(|d| {
+                let d = d + Duration::from_millis(1); // never wake a hair before it
+                Timespec {
+                    tv_sec: d.as_secs() as _,
+                    tv_nsec: d.subsec_nanos() as _,
+                }
+            });
+        let listener_ready = {
+            let mut fds = Vec::with_capacity(pending.len() + 1);
+            fds.push(PollFd::new(listener, PollFlags::IN));
+            for p in &pending {
+                fds.push(PollFd::new(&p.stream, PollFlags::IN));
+            }
+            for c in &closing {
+                fds.push(PollFd::new(&c.stream, PollFlags::IN));
+            }
+            match poll(&mut fds, timeout.as_ref()) {
+                Ok(_) => {}
+                Err(rustix::io::Errno::INTR) => continue,
+                Err(e) => {
+                    eprintln!("patina: poll failed: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                    continue;
+                }
+            }
+            ready.clear();
+            ready.extend(fds[1..].iter().map(|f| !f.revents().is_empty()));
+            !fds[0].revents().is_empty()
+        };
+        if shutdown.load(Ordering::SeqCst) {
+            break;
+        }
+        // Lingering ones with bytes (or an end): drain; close the finished ones.
+        let (ready_pending, ready_closing) = ready.split_at(pending.len());
+        for i in (0..closing.len()).rev() {
+            if ready_closing[i] && drain(&mut closing[i], &mut chunk) {
+                drop(closing.swap_remove(i));
+            }
+        }
+        // Pending connections with bytes (or an end): read; hand over the complete ones.
+        for i in (0..pending.len()).rev() {
+            if !ready_pending[i] {
+                continue;
+            }
+            let p = &mut pending[i];
+            match read_ready(&p.stream, &mut p.head, &mut chunk) {
+                Step::Wait => {}
+                Step::Ready => submit(&mut closing, pending.swap_remove(i)),
+                Step::Gone => {
+                    drop(pending.swap_remove(i));
+                    admit.closed();
+                }
+            }
+        }
+        // Past the head deadline: 408 from here, no worker involved.
+        let now = Instant::now();
+        let mut i = 0;
+        while i < pending.len() {
+            if now >= pending[i].accepted + HEAD_DEADLINE {
+                let p = pending.swap_remove(i);
+                answer(&mut closing, p.stream, 408);
+            } else {
+                i += 1;
+            }
+        }
+        closing.retain(|c| now < c.until);
+        if !listener_ready {
+            continue;
+        }
+        // New connections: everything the kernel has queued.
+        loop {
+            let stream = match listener.accept_now() {
+                Ok(s) => s,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    if shutdown.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
+                    eprintln!("patina: accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                    break;
+                }
+            };
+            let accepted = Instant::now();
+            let Some(peer) = admit.admit(&stream) else {
+                continue;
+            };
+            let mut p = Pending {
+                stream,
+                head: Vec::new(),
+                accepted,
+                peer,
+            };
+            match read_ready(&p.stream, &mut p.head, &mut chunk) {
+                Step::Ready => submit(&mut closing, p),
+                Step::Gone => {
+                    drop(p);
+                    admit.closed();
+                }
+                Step::Wait if pending.len() >= MAX_PENDING => {
+                    answer(&mut closing, p.stream, 503);
+                }
+                Step::Wait => pending.push(p),
+            }
+        }
+    }
+    for p in pending.drain(..) {
+        drop(p);
+        admit.closed();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_head_ends_at_its_blank_line() {
+        assert!(head_complete(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n"));
+        assert!(head_complete(b"GET / HTTP/1.0\n\n"));
+        assert!(head_complete(b"GET / HTTP/1.0\r\n\n"));
+        assert!(head_complete(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n{\"a\":1}"));
+        assert!(!head_complete(b"GET / HTTP/1.1\r\nHost: x\r\n"));
+        assert!(!head_complete(b"GET / HTTP/1.1\r\nHost: x\r\n\r"));
+        assert!(!head_complete(b""));
+    }
+}
