@@ -103,6 +103,9 @@ pub struct HeadInfo {
     pub host: Option<String>,
     /// `Origin` field present (a browser is talking).
     pub origin: Option<String>,
+    /// The authority of an absolute-form request target (`http://AUTHORITY/path`, RFC 9112
+    /// §3.2.2), which a server must use instead of `Host`: checked on TCP with the same rules.
+    pub target_authority: Option<String>,
 }
 
 /// A fully read request plus the header fields the transport needs for auth.
@@ -228,13 +231,23 @@ fn interpret_head(req: &httparse::Request<'_, '_>) -> Result<HeadParts, ReadErro
     let target = req.path.unwrap_or("");
     let origin_form = origin_form(target)
         .ok_or_else(|| fail(400, "the request target must be a path starting with /"))?;
+    let target_authority = absolute_form_authority(target);
+    if target_authority.is_some_and(str::is_empty) {
+        return Err(fail(
+            400,
+            "an absolute-form request target needs an authority (http://HOST/path)",
+        ));
+    }
     let (path, query) = match origin_form.split_once('?') {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (origin_form.to_string(), None),
     };
 
     let mut content_length: Option<usize> = None;
-    let mut head = HeadInfo::default();
+    let mut head = HeadInfo {
+        target_authority: target_authority.map(str::to_string),
+        ..HeadInfo::default()
+    };
     let mut expect_continue = false;
     for h in req.headers.iter() {
         let name = h.name;
@@ -325,6 +338,18 @@ fn origin_form(target: &str) -> Option<&str> {
         };
     }
     None
+}
+
+/// The authority of an absolute-form target (`http://AUTHORITY[/…|?…]`, RFC 9112 §3.2.2,
+/// RFC 3986 §3.2), or `None` for any other form.
+fn absolute_form_authority(target: &str) -> Option<&str> {
+    let scheme = target.get(..7)?;
+    if !scheme.eq_ignore_ascii_case("http://") {
+        return None;
+    }
+    let rest = &target[7..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 /// Parses a `Content-Length` value (RFC 9110 §8.6): one or more ASCII digits, nothing else.
@@ -532,5 +557,16 @@ mod tests {
         assert_eq!(origin_form("HTTP://x"), Some("/"));
         assert_eq!(origin_form("*"), None);
         assert_eq!(origin_form("localhost:80"), None);
+        assert_eq!(
+            absolute_form_authority("http://evil.example/api/scry"),
+            Some("evil.example")
+        );
+        assert_eq!(
+            absolute_form_authority("HTTP://127.0.0.1:8"),
+            Some("127.0.0.1:8")
+        );
+        assert_eq!(absolute_form_authority("http://a@b?x"), Some("a@b"));
+        assert_eq!(absolute_form_authority("http:///x"), Some(""));
+        assert_eq!(absolute_form_authority("/health"), None);
     }
 }

@@ -430,6 +430,7 @@ fn serve_tcp(
             state.gate(
                 ip,
                 inc.info.host.as_deref(),
+                inc.info.target_authority.as_deref(),
                 inc.info.origin.as_deref(),
                 inc.info.authorization.as_deref(),
                 Some(&inc.request),
