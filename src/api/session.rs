@@ -213,7 +213,7 @@ pub fn scan(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
     let text = Zeroizing::new(body.text);
     let findings = ctx
         .session
-        .with_known(|known| scan::scan(text.as_bytes(), known));
+        .with_known(|known| scan::report(text.as_bytes(), known));
     Response::json(200, &ScanResponse { findings })
 }
 
