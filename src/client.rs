@@ -26,6 +26,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Why a request to the daemon failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The socket path cannot be connected to at all: longer than `sun_path` holds
+    /// (`unix(7)`: 107 bytes and a NUL). Named with its length and the fix, as `serve` does.
+    #[error(
+        "socket path {path} is {len} bytes; Unix sockets allow at most {max} (sun_path): set a shorter {home} (the socket is ${home}/run/serve.sock)",
+        path = .0.display(),
+        len = .1,
+        max = crate::server::limits::SUN_PATH_MAX,
+        home = crate::paths::HOME_ENV
+    )]
+    SocketPathTooLong(PathBuf, usize),
     /// Nothing listens at the socket (missing, or connect refused).
     #[error("no daemon running at {0} (start one with `patina serve`)")]
     NoDaemon(PathBuf),
@@ -173,7 +183,40 @@ impl Client {
 
     /// True when a daemon accepts connections at the socket.
     pub fn is_running(&self) -> bool {
-        self.connect().is_ok()
+        self.reachable().is_ok()
+    }
+
+    /// Whether a daemon accepts connections, with the reason when not: the same errors as a
+    /// request ([`ClientError::NoDaemon`], [`ClientError::SocketPathTooLong`], …).
+    pub fn reachable(&self) -> Result<(), ClientError> {
+        self.open().map(drop)
+    }
+
+    /// Connects, with every failure as the [`ClientError`] a command reports.
+    fn open(&self) -> Result<Conn, ClientError> {
+        self.check_socket_path()?;
+        self.connect().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                ClientError::NoDaemon(self.socket.clone())
+            }
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                ClientError::Timeout(self.socket.clone())
+            }
+            _ => ClientError::Io(self.socket.clone(), e),
+        })
+    }
+
+    /// The one check of the socket path before any connect: a path longer than `sun_path`
+    /// gets [`ClientError::SocketPathTooLong`], not the OS's "path must be shorter than
+    /// SUN_LEN".
+    fn check_socket_path(&self) -> Result<(), ClientError> {
+        let len = self.socket.as_os_str().len();
+        match self.target {
+            Target::Unix if len > crate::server::limits::SUN_PATH_MAX => {
+                Err(ClientError::SocketPathTooLong(self.socket.clone(), len))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn connect(&self) -> io::Result<Conn> {
@@ -251,15 +294,7 @@ impl Client {
             ),
             None => None,
         };
-        let mut s = self.connect().map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                ClientError::NoDaemon(self.socket.clone())
-            }
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                ClientError::Timeout(self.socket.clone())
-            }
-            _ => ClientError::Io(self.socket.clone(), e),
-        })?;
+        let mut s = self.open()?;
         let mut out =
             zeroize::Zeroizing::new(Vec::with_capacity(256 + body.map_or(0, <[u8]>::len)));
         let host = match &self.target {

@@ -232,7 +232,16 @@ impl Server {
             )
         };
         let outcome = match name {
-            "scry" => self.scry(serde_json::from_value(args).map_err(|_| bad("scry"))?),
+            "scry" => {
+                let a: ScryArgs = serde_json::from_value(args).map_err(|_| bad("scry"))?;
+                if let Err(msg) = scry::requested_limit(a.limit) {
+                    return Err(RpcError::new(
+                        codes::INVALID_PARAMS,
+                        format!("invalid arguments for tool scry: {msg}"),
+                    ));
+                }
+                self.scry(a)
+            }
             "mother_projects" => {
                 let _: NoArgs = serde_json::from_value(args).map_err(|_| bad(name))?;
                 self.mother_projects()
@@ -270,7 +279,7 @@ impl Server {
         if a.query.trim().is_empty() {
             return Err("the query is empty: give some words to search for".into());
         }
-        let limit = a.limit.unwrap_or(scry::DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let limit = scry::requested_limit(a.limit)?;
         let client = self.client()?;
         if a.all_projects {
             let body = json!({ "query": a.query, "limit": limit });
@@ -280,17 +289,18 @@ impl Server {
                 .map_err(|e| e.to_string())
                 .and_then(scrub_scry);
         }
-        // A directory (absolute, or relative to the server's project) or a registered name.
+        // A registered name or a directory (absolute, or relative to the server's project):
+        // the one rule of `mother::resolve_project`, as `patina scry --project` and the API.
         let dir = match a.project.as_deref() {
             None => Some(self.project.clone()),
-            Some(p) => std::fs::canonicalize(self.project.join(p))
-                .ok()
-                .filter(|d| d.is_dir()),
+            Some(p) => crate::mother::resolve_project(&self.home, p, Some(&self.project)),
         };
         // Over TCP a daemon serves only its own project: name one only when asked to (as
         // `patina scry` does).
+        // Over TCP the name goes as given: the daemon resolves registered names itself.
         let project = match (&dir, a.project) {
             (_, None) if client.is_tcp() => None,
+            (_, Some(name)) if client.is_tcp() && crate::mother::valid_name(&name) => Some(name),
             (Some(d), _) => Some(d.to_string_lossy().into_owned()),
             (None, name) => name,
         };

@@ -2,7 +2,7 @@
 //! real client (tests/mcp_client.py), and by raw JSON-RPC lines next to a running daemon.
 mod common;
 
-use common::{Daemon, patina, write_fixture_project};
+use common::{Daemon, patina, run_timeout, write_fixture_project};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -189,5 +189,49 @@ fn over_tcp_scry_works_with_the_token_and_local_routes_are_refused() {
     assert!(
         msg.contains("refused") || msg.contains("does not serve"),
         "{msg}"
+    );
+}
+
+/// Issue 15 items 5 and 7: a registered project's name is resolved (the one rule shared with
+/// the CLI and the API), and `limit: 0` is invalid params (-32602), never "the default".
+#[test]
+fn a_registered_name_is_resolved_and_a_zero_limit_is_refused() {
+    let d = Daemon::start();
+    let add = run_timeout(
+        patina(&d.home)
+            .args(["mother", "add", "--name", "lantern-notes", "--no-scrape"])
+            .arg(&d.project),
+        Duration::from_secs(20),
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let mut m = Mcp::start(&d);
+    m.call(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"0"}}}));
+    let r = m.tool(
+        1,
+        "scry",
+        json!({"query": "quokka handshake", "project": "lantern-notes"}),
+    );
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let hits: Value =
+        serde_json::from_str(r["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert!(!hits["results"].as_array().unwrap().is_empty(), "{hits}");
+    let r = m.tool(
+        2,
+        "scry",
+        json!({"query": "quokka", "project": "no-such-project"}),
+    );
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let r = m.tool(3, "scry", json!({"query": "quokka", "limit": 0}));
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 1"),
+        "{r}"
     );
 }

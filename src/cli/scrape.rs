@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 /// Arguments of `patina scrape`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  patina scrape                 # this directory: DIR/.patina/index.db\n  patina scrape ~/src/app --json"
+)]
 pub struct ScrapeArgs {
     /// The project directory (default: the current directory).
     pub dir: Option<PathBuf>,

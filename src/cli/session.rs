@@ -19,20 +19,26 @@ pub enum SessionCmd {
     /// its passphrase), checked against the global and project vaults, and held in the
     /// daemon's memory only (never on disk) until `patina session lock`, the TTL, or the
     /// daemon's exit.
+    #[command(
+        after_help = "Examples:\n  patina session unlock            # 15 minutes\n  patina session unlock --ttl 2h"
+    )]
     Unlock {
         /// How long: 90s, 10m, 2h, or seconds (default 15m, at most 12h).
         #[arg(long, value_name = "DURATION")]
         ttl: Option<String>,
     },
     /// Wipe everything the daemon holds.
+    #[command(after_help = "Examples:\n  patina session lock")]
     Lock,
     /// Whether the session is unlocked, until when, and which vaults (never names or values).
+    #[command(after_help = "Examples:\n  patina session status\n  patina session status --json")]
     Status {
         /// Print the GET /session JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show the audit log: unlocks, locks, expiries, releases and runs (names only).
+    #[command(after_help = "Examples:\n  patina session log\n  patina session log --json")]
     Log {
         /// Print {"events":[…]}.
         #[arg(long)]
@@ -50,7 +56,7 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
         SessionCmd::Lock => {
             let reply = client.post_json("/session/lock", &serde_json::json!({}))?;
             anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
-            println!("locked");
+            outln!("locked");
             Ok(())
         }
         SessionCmd::Status { json } => status(&client, json),
@@ -71,9 +77,7 @@ fn unlock(home: &Home, client: &Client, ttl: Option<&str>) -> anyhow::Result<()>
         Some(t) => session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?,
         None => session::DEFAULT_TTL,
     };
-    if !client.is_running() {
-        return Err(ClientError::NoDaemon(client.socket().to_path_buf()).into());
-    }
+    client.reachable()?;
     let id = identity::resolve(home)?;
     let text = id.expose_secret_text();
     drop(id);
@@ -96,7 +100,7 @@ fn unlock(home: &Home, client: &Client, ttl: Option<&str>) -> anyhow::Result<()>
     drop(body);
     anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
     let st: Status = reply.json()?;
-    println!("unlocked for {}", human(st.expires_in_secs));
+    outln!("unlocked for {}", human(st.expires_in_secs));
     Ok(())
 }
 

@@ -44,10 +44,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// Results returned when a request names no limit (or a limit of 0).
+/// Results returned when a request names no limit.
 pub const DEFAULT_LIMIT: usize = 10;
 /// The most results any request can get (BRIEF §6); larger limits are clamped to this.
 pub const MAX_LIMIT: usize = 1000;
+
+/// The message for a limit of 0, which every surface refuses the same way (CLI usage error,
+/// HTTP 400, MCP -32602) rather than reading it as "the default".
+pub const ZERO_LIMIT: &str = "limit must be at least 1 (the most results to return)";
+
+/// The limit a request asked for, as used: none → [`DEFAULT_LIMIT`], above [`MAX_LIMIT`]
+/// clamped; 0 is refused with [`ZERO_LIMIT`]. One rule for the CLI, the API and MCP.
+pub fn requested_limit(limit: Option<usize>) -> Result<usize, &'static str> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(0) => Err(ZERO_LIMIT),
+        Some(n) => Ok(n.min(MAX_LIMIT)),
+    }
+}
 
 /// Weights given to FTS5 `bm25()` for the indexed columns: title, headings, body. A term in a
 /// document's title counts ten times one in the body, one in a heading five times. In the SQL
