@@ -457,3 +457,61 @@ fn the_readme_matches_the_product() {
         .expect("the fixture's code file is found");
     assert_eq!(code["kind"], "code");
 }
+
+/// Case 033: a client never hangs on a stopped (wedged) daemon, even when its accept queue
+/// is full and `connect(2)` itself would block: exit 1 within a bound, one line naming the
+/// socket and what went wrong.
+#[test]
+fn clients_give_up_on_a_stopped_daemon_within_a_bound_case_033() {
+    let d = Daemon::start();
+    signal(d.pid(), "STOP");
+    // The commands run at once (each one's bound is checked on its own).
+    let check = |what: &str, max: Duration| {
+        let runs: Vec<_> = [&["status"][..], &["scry", "quokka"], &["session", "status"]]
+            .into_iter()
+            .map(|args| {
+                let mut cmd = patina(&d.home);
+                cmd.current_dir(&d.project).args(args);
+                let t = std::time::Instant::now();
+                let h = std::thread::spawn(move || {
+                    let out = run_timeout(&mut cmd, Duration::from_secs(40));
+                    (out, t.elapsed())
+                });
+                (args, h)
+            })
+            .collect();
+        for (args, h) in runs {
+            let (out, took) = h.join().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{what} {args:?}: {err}");
+            assert!(took < max, "{what} {args:?} took {took:?}");
+            assert!(
+                err.contains("did not answer within") && err.contains(&*d.socket.to_string_lossy()),
+                "{what} {args:?}: {err}"
+            );
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+        }
+    };
+    check("stopped daemon", Duration::from_secs(20));
+    // Fill its accept queue: a blocking connect would now wait forever.
+    let mut held = Vec::new();
+    loop {
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK,
+            None,
+        )
+        .unwrap();
+        if rustix::net::connect(&fd, &SocketAddrUnix::new(&d.socket).unwrap()).is_err() {
+            break;
+        }
+        held.push(fd);
+        assert!(held.len() < 100_000);
+    }
+    check("full accept queue", Duration::from_secs(15));
+    drop(held);
+    signal(d.pid(), "CONT");
+    assert!(d.still_serving());
+}
