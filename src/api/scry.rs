@@ -96,7 +96,15 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
                 took_ms: t0.elapsed().as_secs_f64() * 1000.0,
             },
         ),
-        Err(e @ ScryError::NoIndex(_)) => Response::error(404, e.to_string()),
+        // Indexing is suggested for the daemon's own project only: an agent told to "run
+        // `patina scrape /etc`" might (case 026).
+        Err(e @ ScryError::NoIndex(_)) if root == ctx.project => {
+            Response::error(404, e.to_string())
+        }
+        Err(ScryError::NoIndex(_)) => Response::error(
+            404,
+            "unknown project: that directory has no patina index (it is not a project patina knows)",
+        ),
         Err(e @ ScryError::Deadline) => Response::error(504, e.to_string()),
         Err(e) => Response::error(500, e.to_string()),
     }
