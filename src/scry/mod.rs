@@ -756,6 +756,18 @@ pub fn search_project(
     })
 }
 
+/// Most skipped files listed by name in a [`ScrapeSummary`] (the rest are only counted).
+pub const MAX_LISTED_SKIPS: usize = 1000;
+
+/// A file a scrape left out of the index, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    /// Its path relative to the project (`/`-separated; bytes that are not UTF-8 as `\xNN`).
+    pub path: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
 /// Counts of one scrape, printed as the one-line summary (or as JSON with `--json`).
 ///
 /// Every file the walk yielded is counted once in `changed`, `unchanged` or `skipped`:
@@ -784,6 +796,11 @@ pub struct ScrapeSummary {
     /// Entries that could not be read: permission errors, names that are not UTF-8, ignore
     /// files the walk could not parse.
     pub skipped_unreadable: u64,
+    /// The files left out, each with why (at most [`MAX_LISTED_SKIPS`], the rest counted
+    /// only), so a missing note can be found: `binary`, `huge`, `unreadable: …`,
+    /// `a symbolic link (not followed)`, `not a regular file`.
+    #[serde(default)]
+    pub skipped_files: Vec<SkippedFile>,
     /// Wall time, in seconds.
     pub seconds: f64,
 }
