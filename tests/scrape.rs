@@ -604,3 +604,109 @@ fn a_hostile_tree_is_scraped_quickly_and_every_skip_is_named_case_029() {
         "{err}"
     );
 }
+
+/// Case 030: ignore rules (`.gitignore`, nested, negated, `.git/info/exclude`) keep files
+/// unread (the `.env` canary never reaches the index); files vanishing mid-scrape are named,
+/// not fatal; and the `-wal` file does not keep a big scrape's size once no reader holds it.
+#[test]
+fn ignore_rules_vanishing_files_and_a_bounded_wal_case_030() {
+    let t = tempfile::tempdir().unwrap();
+    let r = t.path();
+    assert!(
+        Command::new("git")
+            .args(["init", "-q"])
+            .current_dir(r)
+            .status()
+            .unwrap()
+            .success()
+    );
+    write(r, ".env", "API_TOKEN=Pc4n4ry-7f3e9c1d+x/y=z\n");
+    write(
+        r,
+        ".gitignore",
+        ".env\nvendor/\ndocs/private/*\n!docs/private/keep.md\n",
+    );
+    write(r, "vendor/pkg/readme.md", "# V\n\nokapivendor\n");
+    write(r, "docs/private/secret.md", "# P\n\nokapiprivate\n");
+    write(r, "docs/private/keep.md", "# K\n\nokapikeep\n");
+    write(r, "layer/sub/.gitignore", "local.md\n");
+    write(r, "layer/sub/local.md", "# L\n\nokapilocal\n");
+    let mut ex = fs::OpenOptions::new()
+        .append(true)
+        .open(r.join(".git/info/exclude"))
+        .unwrap();
+    std::io::Write::write_all(&mut ex, b"excluded.md\n").unwrap();
+    write(r, "layer/core/excluded.md", "# E\n\nokapiexcluded\n");
+    write(r, "layer/core/fine.md", "# F\n\nokapifine\n");
+    for i in 0..400 {
+        write(
+            r,
+            &format!("churn/c{i}.md"),
+            format!("# C{i}\n\nokapichurn n{i}x\n"),
+        );
+    }
+    // Files vanish while scrapes run.
+    let root = r.to_path_buf();
+    let deleter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        for i in (1..400).step_by(2) {
+            let _ = fs::remove_file(root.join(format!("churn/c{i}.md")));
+        }
+    });
+    for _ in 0..5 {
+        let out = run(&["scrape"], r);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!String::from_utf8_lossy(&out.stderr).contains("panic"));
+    }
+    deleter.join().unwrap();
+    scrape(r);
+    assert!(search(r, "n7x").is_empty());
+    assert_eq!(paths(&search(r, "n8x")), ["churn/c8.md"]);
+    for gone in [
+        "Pc4n4ry",
+        "okapivendor",
+        "okapiprivate",
+        "okapilocal",
+        "okapiexcluded",
+    ] {
+        assert!(search(r, gone).is_empty(), "{gone} was indexed");
+    }
+    assert_eq!(paths(&search(r, "okapikeep")), ["docs/private/keep.md"]);
+    assert_eq!(paths(&search(r, "okapifine")), ["layer/core/fine.md"]);
+    let index = fs::read(r.join(".patina/index.db")).unwrap();
+    assert!(
+        !index.windows(7).any(|w| w == b"Pc4n4ry"),
+        "the canary is in the index"
+    );
+
+    // A reader holding a snapshot while big scrapes commit; then it lets go.
+    let wal = r.join(".patina/index.db-wal");
+    let reader = rusqlite::Connection::open(r.join(".patina/index.db")).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM files;")
+        .unwrap();
+    for v in 0..3 {
+        for i in (0..400).step_by(2) {
+            write(
+                r,
+                &format!("churn/c{i}.md"),
+                format!("# C{i}\n\nokapichurn n{i}x v{v} {}\n", "pad ".repeat(200)),
+            );
+        }
+        scrape(r);
+    }
+    let held = fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(held > 0, "the reader's snapshot kept frames in the WAL");
+    drop(reader);
+    write(r, "layer/core/fine.md", "# F\n\nokapifine again\n");
+    scrape(r);
+    let after = fs::metadata(&wal).map(|m| m.len()).unwrap_or(0);
+    assert!(
+        after < held / 4,
+        "the WAL was not cut back: {held} then {after} bytes"
+    );
+}

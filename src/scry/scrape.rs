@@ -209,6 +209,7 @@ pub fn scrape_with_progress(
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
     }
     tx.commit().map_err(|e| index_error(&index_path, e))?;
+    db::checkpoint_after_scrape(&conn);
     summary.skipped = summary.skipped_binary + summary.skipped_huge + summary.skipped_unreadable;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
