@@ -274,15 +274,58 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
     }
     let home = Home::from_env()?;
     let loc = location(&home, a.project)?;
-    let id = identity::resolve(&home)?;
-    let value = read_value(&a.name, a.stdin)?;
-    let short = value.len() < secrets::mask::MIN_MASKED_LEN;
-    let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value)?;
+    // While a session is unlocked, the daemon adds it with the identity it holds: no
+    // identity is resolved here (a passphrase identity needs a terminal; issue 15).
+    let client = crate::client::Client::for_home(&home);
+    let (added_env, replaced, short) = if session_is_unlocked(&client) {
+        let value = read_value(&a.name, a.stdin)?;
+        let short = value.len() < secrets::mask::MIN_MASKED_LEN;
+        let project = match &loc {
+            VaultLocation::Global => None,
+            VaultLocation::Project(p) => Some(p.to_string_lossy().into_owned()),
+        };
+        let mut body = Zeroizing::new(Vec::with_capacity(value.len() + 256));
+        /// Borrowed fields: the value is written straight into the zeroized buffer.
+        #[derive(serde::Serialize)]
+        struct AddBody<'a> {
+            name: &'a str,
+            env: Option<&'a str>,
+            value: &'a str,
+            project: Option<String>,
+        }
+        serde_json::to_writer(
+            &mut *body,
+            &AddBody {
+                name: &a.name,
+                env: a.env.as_deref(),
+                value: value.expose(),
+                project,
+            },
+        )?;
+        drop(value);
+        let reply = client.request("POST", "/secrets/add", Some(&body))?;
+        drop(body);
+        anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
+        let r: crate::api::session::AddResponse = reply.json()?;
+        (r.env, r.replaced, short)
+    } else {
+        let id = identity::resolve(&home).map_err(|e| {
+            anyhow::anyhow!(
+                "adding a secret re-encrypts the {} vault, which needs your identity to read the secrets it holds; unlock a session (`patina session unlock`) or: {}",
+                loc.kind(),
+                crate::cli::one_line(&e)
+            )
+        })?;
+        let value = read_value(&a.name, a.stdin)?;
+        let short = value.len() < secrets::mask::MIN_MASKED_LEN;
+        let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value)?;
+        (added.env, added.replaced, short)
+    };
     outln!(
         "{} {} (env {}) in the {} vault",
-        if added.replaced { "replaced" } else { "added" },
+        if replaced { "replaced" } else { "added" },
         a.name,
-        added.env,
+        added_env,
         loc.kind()
     );
     if short {
@@ -292,6 +335,17 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// True when a daemon answers and holds an unlocked session (any failure: false, and the
+/// identity is resolved here instead).
+fn session_is_unlocked(client: &crate::client::Client) -> bool {
+    client
+        .get("/session")
+        .ok()
+        .filter(|r| r.status == 200)
+        .and_then(|r| r.json::<serde_json::Value>().ok())
+        .is_some_and(|v| v["unlocked"] == true)
 }
 
 fn read_value(name: &str, from_stdin: bool) -> anyhow::Result<SecretValue> {
