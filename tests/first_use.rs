@@ -221,7 +221,7 @@ fn secrets_scan_reports_one_finding_per_span() {
         .chars()
         .take(36)
         .collect();
-    let token = format!("{}{}", "gh", format!("p_{body}"));
+    let token = ["gh", "p_", &body].concat();
     let text = format!("export GH={token}\n");
     let r = d.post(
         "/secrets/scan",

@@ -891,7 +891,7 @@ mod tests {
             .chars()
             .take(36)
             .collect();
-        let token = format!("{}{}", "gh", format!("p_{body}"));
+        let token = ["gh", "p_", &body].concat();
         let alone = scan(token.as_bytes(), &[]);
         assert_eq!(alone.len(), 1, "{alone:?}");
         assert_eq!(alone[0].kind, "token");
