@@ -1,6 +1,6 @@
 //! `patina mcp`: the Model Context Protocol server, driven by the official MCP Python SDK as a
 //! real client (tests/mcp_client.py), and by raw JSON-RPC lines next to a running daemon.
-mod common;
+use crate::common;
 
 use common::{Daemon, patina, run_timeout, write_fixture_project};
 use serde_json::{Value, json};

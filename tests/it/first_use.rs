@@ -1,6 +1,6 @@
 //! What a new user meets first (issue 15): the README's test command does its own set-up with
 //! pinned Python packages, and the CLI's rough edges (closed pipes, `--help` examples, …).
-mod common;
+use crate::common;
 
 use std::path::Path;
 
