@@ -61,7 +61,7 @@ pub const SUN_PATH_MAX: usize = 107;
 
 /// Most connections per listener whose request head has not fully arrived (held by the
 /// accept side, not by a worker; see `ready.rs`). Past it a new connection gets 503 with
-/// `Retry-After` at once. Each costs a file descriptor, a `poll(2)` entry scanned on every
+/// `Retry-After` at once. Each costs a file descriptor, an epoll registration, a deadline
 /// wake of the accept thread, and at worst a partial head of [`MAX_HEAD_BYTES`]: 256 is four
 /// times the default queue, ample for one user's tools, and keeps the worst case at 8 MiB of
 /// buffered heads and two listeners' descriptors well under the usual soft `RLIMIT_NOFILE`

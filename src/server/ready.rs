@@ -1,6 +1,6 @@
 //! Readiness-based dispatch (BRIEF §4: a slow or silent client never holds the daemon): the
 //! accept side of one listener keeps every connection whose request head has not fully
-//! arrived, waits for their bytes with `poll(2)`, and hands a connection to the blocking
+//! arrived, waits for their bytes with epoll(7), and hands a connection to the blocking
 //! worker pool only once its head is complete (or it has closed, or sent as much as a head
 //! may be). Depends on `framing` (the [`Stream`] trait), `pool`, `limits`.
 //!
@@ -20,9 +20,11 @@ use super::limits::{
     HEAD_DEADLINE, LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK,
 };
 use super::pool::Pool;
-use rustix::event::{PollFd, PollFlags, Timespec, poll};
+use rustix::buffer::spare_capacity;
+use rustix::event::Timespec;
+use rustix::event::epoll::{self, EventData, EventFlags};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -166,11 +168,102 @@ fn read_ready<S: Stream>(stream: &S, head: &mut Vec<u8>, chunk: &mut [u8]) -> St
     }
 }
 
+/// One waiting connection of the accept side, in its slot of [`Slots`].
+enum Waiting<S, P> {
+    /// Its request head has not fully arrived.
+    Head(Pending<S, P>),
+    /// Answered here; closing lingering.
+    Closing(Closing<S>),
+}
+
+impl<S, P> Waiting<S, P> {
+    fn deadline(&self) -> Instant {
+        match self {
+            Waiting::Head(p) => p.accepted + HEAD_DEADLINE,
+            Waiting::Closing(c) => c.until,
+        }
+    }
+}
+
+/// The waiting connections, indexed by the `u64` their epoll registration carries.
+struct Slots<S, P> {
+    slots: Vec<Option<Waiting<S, P>>>,
+    free: Vec<usize>,
+    heads: usize,
+    closing: usize,
+}
+
+impl<S: AsFd, P> Slots<S, P> {
+    fn new() -> Self {
+        Slots {
+            slots: Vec::new(),
+            free: Vec::new(),
+            heads: 0,
+            closing: 0,
+        }
+    }
+
+    fn count(&mut self, w: &Waiting<S, P>, by: isize) {
+        let n = match w {
+            Waiting::Head(_) => &mut self.heads,
+            Waiting::Closing(_) => &mut self.closing,
+        };
+        *n = n.wrapping_add_signed(by);
+    }
+
+    /// Stores `w` and arms a one-shot readability event for it: `add` for a connection not
+    /// yet registered, `modify` for one whose one-shot event fired or is still armed. On
+    /// failure the connection is given back (to be closed by the caller).
+    fn park(
+        &mut self,
+        ep: &OwnedFd,
+        w: Waiting<S, P>,
+        registered: bool,
+    ) -> Result<(), Waiting<S, P>> {
+        let i = self.free.pop().unwrap_or_else(|| {
+            self.slots.push(None);
+            self.slots.len() - 1
+        });
+        let flags = EventFlags::IN | EventFlags::ONESHOT;
+        let data = EventData::new_u64(i as u64);
+        let fd = match &w {
+            Waiting::Head(p) => p.stream.as_fd(),
+            Waiting::Closing(c) => c.stream.as_fd(),
+        };
+        let armed = if registered {
+            epoll::modify(ep, fd, data, flags)
+        } else {
+            epoll::add(ep, fd, data, flags)
+        };
+        if armed.is_err() {
+            self.free.push(i);
+            return Err(w);
+        }
+        self.count(&w, 1);
+        self.slots[i] = Some(w);
+        Ok(())
+    }
+
+    /// Takes the connection of slot `i` out (its registration stays, disarmed or armed,
+    /// until it is re-parked or its file is closed).
+    fn take(&mut self, i: usize) -> Option<Waiting<S, P>> {
+        let w = self.slots.get_mut(i)?.take()?;
+        self.free.push(i);
+        self.count(&w, -1);
+        Some(w)
+    }
+}
+
 /// Runs the accept side of one listener until `shutdown` is set (and the listener woken):
 /// accepts, reads request heads as they arrive, hands complete ones to `pool`, answers 408
 /// at the head deadline and 503 past [`MAX_PENDING`] or a full pool queue, and closes what
-/// it answered lingering ([`Closing`]). Connections still pending at shutdown are closed
+/// it answered lingering ([`Closing`]). Connections still waiting at shutdown are closed
 /// unanswered.
+///
+/// Readiness comes from epoll: the listener is registered once (level-triggered), each
+/// waiting connection with a one-shot event re-armed after each partial read, so a wake
+/// costs the ready connections only, however many wait. A connection whose head is there
+/// when it is accepted (the common case) touches epoll not at all.
 pub fn run<L, A>(
     listener: &L,
     pool: &Pool<Conn<L::Conn, A::Peer>>,
@@ -180,48 +273,59 @@ pub fn run<L, A>(
     L: Listen,
     A: Admit<L::Conn>,
 {
-    if let Err(e) = listener.set_nonblocking() {
-        // Cannot happen on Linux for a socket we hold; without it the accept side would
-        // block in accept() with heads pending, so say so and stop serving this listener.
-        eprintln!("patina: cannot make the listener non-blocking ({e}); not serving it");
-        return;
-    }
-    let mut pending: Vec<Pending<L::Conn, A::Peer>> = Vec::new();
-    let mut closing: Vec<Closing<L::Conn>> = Vec::new();
-    let mut ready: Vec<bool> = Vec::new();
+    const LISTENER: u64 = u64::MAX;
+    let setup = listener.set_nonblocking().and_then(|()| {
+        let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+        epoll::add(&ep, listener, EventData::new_u64(LISTENER), EventFlags::IN)?;
+        Ok(ep)
+    });
+    let ep = match setup {
+        Ok(ep) => ep,
+        Err(e) => {
+            // Cannot happen on Linux for a socket we hold; without it the accept side could
+            // not wait for heads, so say so and stop serving this listener.
+            eprintln!("patina: cannot set up the accept side ({e}); not serving this listener");
+            return;
+        }
+    };
+    let mut waiting: Slots<L::Conn, A::Peer> = Slots::new();
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
     let mut chunk = vec![0u8; READ_CHUNK];
     // Answers a connection from here and keeps it to close lingering (at most MAX_PENDING
     // of them: past that, under a flood, it is closed at once).
-    let answer = |closing: &mut Vec<Closing<L::Conn>>, stream: L::Conn, status: u16| {
-        admit.answer(&stream, status);
-        if closing.len() < MAX_PENDING {
-            closing.push(Closing {
-                stream,
-                until: Instant::now() + LINGER_DEADLINE,
-                drained: 0,
-            });
-        }
-    };
-    let submit = |closing: &mut Vec<Closing<L::Conn>>, p: Pending<L::Conn, A::Peer>| {
-        let conn = Conn {
-            stream: p.stream,
-            head: p.head,
-            accepted: p.accepted,
-            peer: p.peer,
+    let answer =
+        |waiting: &mut Slots<L::Conn, A::Peer>, stream: L::Conn, status: u16, registered: bool| {
+            admit.answer(&stream, status);
+            if waiting.closing < MAX_PENDING {
+                let c = Closing {
+                    stream,
+                    until: Instant::now() + LINGER_DEADLINE,
+                    drained: 0,
+                };
+                let _ = waiting.park(&ep, Waiting::Closing(c), registered);
+            }
         };
-        if let Err(conn) = pool.try_submit(conn) {
-            answer(closing, conn.stream, 503);
-        }
-    };
+    let submit =
+        |waiting: &mut Slots<L::Conn, A::Peer>, p: Pending<L::Conn, A::Peer>, registered: bool| {
+            let conn = Conn {
+                stream: p.stream,
+                head: p.head,
+                accepted: p.accepted,
+                peer: p.peer,
+            };
+            if let Err(conn) = pool.try_submit(conn) {
+                answer(waiting, conn.stream, 503, registered);
+            }
+        };
     while !shutdown.load(Ordering::SeqCst) {
-        // Wait for a new connection or bytes on a pending one, at most until the nearest
-        // head deadline.
+        // Wait for a new connection or bytes on a waiting one, at most until the nearest
+        // deadline.
         let now = Instant::now();
-        let timeout = pending
+        let timeout = waiting
+            .slots
             .iter()
-            .map(|p| p.accepted + HEAD_DEADLINE)
-            .chain(closing.iter().map(|c| c.until))
-            .map(|t| t.saturating_duration_since(now))
+            .flatten()
+            .map(|w| w.deadline().saturating_duration_since(now))
             .min()
             .map(|d| {
                 let d = d + Duration::from_millis(1); // never wake a hair before it
@@ -230,65 +334,65 @@ pub fn run<L, A>(
                     tv_nsec: d.subsec_nanos() as _,
                 }
             });
-        let listener_ready = {
-            let mut fds = Vec::with_capacity(pending.len() + 1);
-            fds.push(PollFd::new(listener, PollFlags::IN));
-            for p in &pending {
-                fds.push(PollFd::new(&p.stream, PollFlags::IN));
+        events.clear();
+        match epoll::wait(&ep, spare_capacity(&mut events), timeout.as_ref()) {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => continue,
+            Err(e) => {
+                eprintln!("patina: epoll_wait failed: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
             }
-            for c in &closing {
-                fds.push(PollFd::new(&c.stream, PollFlags::IN));
-            }
-            match poll(&mut fds, timeout.as_ref()) {
-                Ok(_) => {}
-                Err(rustix::io::Errno::INTR) => continue,
-                Err(e) => {
-                    eprintln!("patina: poll failed: {e}");
-                    std::thread::sleep(Duration::from_millis(20));
-                    continue;
-                }
-            }
-            ready.clear();
-            ready.extend(fds[1..].iter().map(|f| !f.revents().is_empty()));
-            !fds[0].revents().is_empty()
-        };
+        }
         if shutdown.load(Ordering::SeqCst) {
             break;
         }
-        // Lingering ones with bytes (or an end): drain; close the finished ones.
-        let (ready_pending, ready_closing) = ready.split_at(pending.len());
-        for i in (0..closing.len()).rev() {
-            if ready_closing[i] && drain(&mut closing[i], &mut chunk) {
-                drop(closing.swap_remove(i));
-            }
-        }
-        // Pending connections with bytes (or an end): read; hand over the complete ones.
-        for i in (0..pending.len()).rev() {
-            if !ready_pending[i] {
+        let mut listener_ready = false;
+        for ev in &events {
+            let key = ev.data.u64();
+            if key == LISTENER {
+                listener_ready = true;
                 continue;
             }
-            let p = &mut pending[i];
-            match read_ready(&p.stream, &mut p.head, &mut chunk) {
-                Step::Wait => {}
-                Step::Ready => submit(&mut closing, pending.swap_remove(i)),
-                Step::Gone => {
-                    drop(pending.swap_remove(i));
-                    admit.closed();
+            let Some(w) = waiting.take(key as usize) else {
+                continue;
+            };
+            match w {
+                Waiting::Closing(mut c) => {
+                    if !drain(&mut c, &mut chunk) {
+                        let _ = waiting.park(&ep, Waiting::Closing(c), true);
+                    }
+                }
+                Waiting::Head(mut p) => match read_ready(&p.stream, &mut p.head, &mut chunk) {
+                    Step::Wait => {
+                        if let Err(w) = waiting.park(&ep, Waiting::Head(p), true) {
+                            drop(w);
+                            admit.closed();
+                        }
+                    }
+                    Step::Ready => submit(&mut waiting, p, true),
+                    Step::Gone => {
+                        drop(p);
+                        admit.closed();
+                    }
+                },
+            }
+        }
+        // Past a deadline: 408 for a head (from here, no worker involved); a lingering
+        // close ends.
+        let now = Instant::now();
+        for i in 0..waiting.slots.len() {
+            if waiting.slots[i]
+                .as_ref()
+                .is_some_and(|w| now >= w.deadline())
+            {
+                match waiting.take(i) {
+                    Some(Waiting::Head(p)) => answer(&mut waiting, p.stream, 408, true),
+                    Some(Waiting::Closing(c)) => drop(c),
+                    None => {}
                 }
             }
         }
-        // Past the head deadline: 408 from here, no worker involved.
-        let now = Instant::now();
-        let mut i = 0;
-        while i < pending.len() {
-            if now >= pending[i].accepted + HEAD_DEADLINE {
-                let p = pending.swap_remove(i);
-                answer(&mut closing, p.stream, 408);
-            } else {
-                i += 1;
-            }
-        }
-        closing.retain(|c| now < c.until);
         if !listener_ready {
             continue;
         }
@@ -319,21 +423,28 @@ pub fn run<L, A>(
                 peer,
             };
             match read_ready(&p.stream, &mut p.head, &mut chunk) {
-                Step::Ready => submit(&mut closing, p),
+                Step::Ready => submit(&mut waiting, p, false),
                 Step::Gone => {
                     drop(p);
                     admit.closed();
                 }
-                Step::Wait if pending.len() >= MAX_PENDING => {
-                    answer(&mut closing, p.stream, 503);
+                Step::Wait if waiting.heads >= MAX_PENDING => {
+                    answer(&mut waiting, p.stream, 503, false);
                 }
-                Step::Wait => pending.push(p),
+                Step::Wait => {
+                    if let Err(w) = waiting.park(&ep, Waiting::Head(p), false) {
+                        drop(w);
+                        admit.closed();
+                    }
+                }
             }
         }
     }
-    for p in pending.drain(..) {
-        drop(p);
-        admit.closed();
+    for i in 0..waiting.slots.len() {
+        if let Some(Waiting::Head(p)) = waiting.take(i) {
+            drop(p);
+            admit.closed();
+        }
     }
 }
 
