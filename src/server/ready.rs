@@ -43,21 +43,16 @@ pub struct Conn<S, P> {
     pub peer: P,
 }
 
-/// A listening socket the accept side can drain without blocking.
+/// A listening socket of the accept side.
 pub trait Listen: AsFd {
     /// The accepted connection type.
     type Conn: Stream + AsFd + Send + 'static;
-    /// Puts the listener in non-blocking mode (the accept side accepts until `WouldBlock`).
-    fn set_nonblocking(&self) -> io::Result<()>;
-    /// One `accept(2)`: a connection (blocking mode), or `WouldBlock` when none waits.
+    /// One `accept(2)` (blocking): a connection, in blocking mode.
     fn accept_now(&self) -> io::Result<Self::Conn>;
 }
 
 impl Listen for std::os::unix::net::UnixListener {
     type Conn = std::os::unix::net::UnixStream;
-    fn set_nonblocking(&self) -> io::Result<()> {
-        std::os::unix::net::UnixListener::set_nonblocking(self, true)
-    }
     fn accept_now(&self) -> io::Result<Self::Conn> {
         self.accept().map(|(s, _)| s)
     }
@@ -65,9 +60,6 @@ impl Listen for std::os::unix::net::UnixListener {
 
 impl Listen for std::net::TcpListener {
     type Conn = std::net::TcpStream;
-    fn set_nonblocking(&self) -> io::Result<()> {
-        std::net::TcpListener::set_nonblocking(self, true)
-    }
     fn accept_now(&self) -> io::Result<Self::Conn> {
         self.accept().map(|(s, _)| s)
     }
@@ -262,8 +254,9 @@ impl<S: AsFd, P> Slots<S, P> {
 ///
 /// Readiness comes from epoll: the listener is registered once (level-triggered), each
 /// waiting connection with a one-shot event re-armed after each partial read, so a wake
-/// costs the ready connections only, however many wait. A connection whose head is there
-/// when it is accepted (the common case) touches epoll not at all.
+/// costs the ready connections only, however many wait. While nothing waits, the thread
+/// blocks in `accept(2)` itself, and a connection whose head is there when it is accepted
+/// (the common case) touches epoll not at all.
 pub fn run<L, A>(
     listener: &L,
     pool: &Pool<Conn<L::Conn, A::Peer>>,
@@ -274,11 +267,11 @@ pub fn run<L, A>(
     A: Admit<L::Conn>,
 {
     const LISTENER: u64 = u64::MAX;
-    let setup = listener.set_nonblocking().and_then(|()| {
+    let setup = (|| -> io::Result<OwnedFd> {
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
         epoll::add(&ep, listener, EventData::new_u64(LISTENER), EventFlags::IN)?;
         Ok(ep)
-    });
+    })();
     let ep = match setup {
         Ok(ep) => ep,
         Err(e) => {
@@ -317,7 +310,54 @@ pub fn run<L, A>(
                 answer(waiting, conn.stream, 503, registered);
             }
         };
+    // A new connection: the peer check, one non-blocking read, then to a worker (its head
+    // is there: the common case) or to the waiting slots.
+    let on_accept = |waiting: &mut Slots<L::Conn, A::Peer>, stream: L::Conn, chunk: &mut [u8]| {
+        let accepted = Instant::now();
+        let Some(peer) = admit.admit(&stream) else {
+            return;
+        };
+        let mut p = Pending {
+            stream,
+            head: Vec::new(),
+            accepted,
+            peer,
+        };
+        match read_ready(&p.stream, &mut p.head, chunk) {
+            Step::Ready => submit(waiting, p, false),
+            Step::Gone => {
+                drop(p);
+                admit.closed();
+            }
+            Step::Wait if waiting.heads >= MAX_PENDING => {
+                answer(waiting, p.stream, 503, false);
+            }
+            Step::Wait => {
+                if let Err(w) = waiting.park(&ep, Waiting::Head(p), false) {
+                    drop(w);
+                    admit.closed();
+                }
+            }
+        }
+    };
     while !shutdown.load(Ordering::SeqCst) {
+        if waiting.heads + waiting.closing == 0 {
+            // Nothing waits, so nothing to read or time out: block in accept(2) itself, one
+            // system call per connection, as a plain accept loop does.
+            match listener.accept_now() {
+                Ok(stream) => on_accept(&mut waiting, stream, &mut chunk),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    if shutdown.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
+                    eprintln!("patina: accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            continue;
+        }
         // Wait for a new connection or bytes on a waiting one, at most until the nearest
         // deadline.
         let now = Instant::now();
@@ -393,49 +433,20 @@ pub fn run<L, A>(
                 }
             }
         }
-        if !listener_ready {
-            continue;
-        }
-        // New connections: everything the kernel has queued.
-        loop {
-            let stream = match listener.accept_now() {
-                Ok(s) => s,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+        // One new connection per wake: the listener is blocking (the loop above blocks in
+        // accept when nothing waits), and level-triggered epoll reports it again while more
+        // are queued. Linux keeps a reset connection in the accept queue, so a reported
+        // listener does not block here.
+        if listener_ready {
+            match listener.accept_now() {
+                Ok(stream) => on_accept(&mut waiting, stream, &mut chunk),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     if shutdown.load(Ordering::SeqCst) {
                         break;
                     }
-                    // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
                     eprintln!("patina: accept failed: {e}");
                     std::thread::sleep(Duration::from_millis(20));
-                    break;
-                }
-            };
-            let accepted = Instant::now();
-            let Some(peer) = admit.admit(&stream) else {
-                continue;
-            };
-            let mut p = Pending {
-                stream,
-                head: Vec::new(),
-                accepted,
-                peer,
-            };
-            match read_ready(&p.stream, &mut p.head, &mut chunk) {
-                Step::Ready => submit(&mut waiting, p, false),
-                Step::Gone => {
-                    drop(p);
-                    admit.closed();
-                }
-                Step::Wait if waiting.heads >= MAX_PENDING => {
-                    answer(&mut waiting, p.stream, 503, false);
-                }
-                Step::Wait => {
-                    if let Err(w) = waiting.park(&ep, Waiting::Head(p), false) {
-                        drop(w);
-                        admit.closed();
-                    }
                 }
             }
         }
