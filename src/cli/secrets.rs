@@ -1,4 +1,4 @@
-//! `patina secrets …` (BRIEF §7): the vault, identities, and `secrets run`. Thin glue over
+//! `patina secrets …` (requirements §7): the vault, identities, and `secrets run`. Thin glue over
 //! [`crate::secrets`]; it prints names, environment variables, paths and public keys — never
 //! a value (only `identity export`, by explicit request, writes the private key).
 

@@ -138,8 +138,11 @@ impl Masker {
     }
 }
 
-/// The patterns of one value.
-pub(crate) fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+/// The patterns of one value: the byte strings the module docs list (the value, its base64,
+/// hex, percent and JSON forms, the embedded-base64 runs and the reader-visible variants), in
+/// a fixed order, possibly with repeats. Public for the fuzz targets (`fuzz/`), which check
+/// the stream against a plain leftmost-longest search for these patterns; zeroized on drop.
+pub fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(v.to_vec())];
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
         out.push(Zeroizing::new(engine.encode(v).into_bytes()));
@@ -233,18 +236,11 @@ fn json_escaped(v: &[u8]) -> Zeroizing<Vec<u8>> {
     s
 }
 
-fn hex_digit(n: u8, upper: bool) -> u8 {
-    let d = b"0123456789abcdef"[n as usize];
-    if upper { d.to_ascii_uppercase() } else { d }
-}
+use crate::text::hex_digit;
 
+/// [`crate::text::hex`], as bytes (no copy: the string's buffer is taken over).
 fn hex(v: &[u8], upper: bool) -> Vec<u8> {
-    let mut s = Vec::with_capacity(v.len() * 2);
-    for &b in v {
-        s.push(hex_digit(b >> 4, upper));
-        s.push(hex_digit(b & 15, upper));
-    }
-    s
+    crate::text::hex(v, upper).into_bytes()
 }
 
 fn percent(v: &[u8], upper: bool, keep_slash: bool, plus_for_space: bool) -> Vec<u8> {
