@@ -174,7 +174,7 @@ fn writers() -> Vec<Writer> {
             write: |_, _| (s(&["auth", "server-key"]), vec![]),
             check: |w, _| match read(&w.home().join("auth/server.key")) {
                 None => Ok(()),
-                Some(_) => patina::agekey::load_key(&w.home().join("auth/server.key"))
+                Some(_) => patina::auth::keys::load_key(&w.home().join("auth/server.key"))
                     .map_err(|e| format!("a partial key file: {e:#}"))
                     .and_then(|k| k.map(drop).ok_or_else(|| "no key".to_string())),
             },
@@ -266,7 +266,7 @@ fn writers() -> Vec<Writer> {
             },
             write: |_, _| (s(&["token", "rotate"]), vec![]),
             check: |w, _| {
-                patina::token::read_token(&w.home().join("run/serve.token"))
+                patina::auth::token::read_token(&w.home().join("run/serve.token"))
                     .map_err(|e| format!("token unreadable: {e:#}"))?
                     .map(drop)
                     .ok_or_else(|| "token file gone".to_string())
