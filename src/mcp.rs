@@ -1,7 +1,8 @@
 //! A Model Context Protocol server on stdio (MCP, <https://modelcontextprotocol.io>): the
 //! bridge through which LLM agents (Claude Code, Gemini CLI, any MCP host) use patina.
 //! Depends on [`crate::client`] (every daemon route), [`crate::scry`] (search without a
-//! daemon), [`crate::paths`] and [`crate::text`]; it knows no socket and no HTTP framing.
+//! daemon), [`crate::mother`] (a project named by a user: `resolve_project`),
+//! [`crate::paths`] and [`crate::text`]; it knows no socket and no HTTP framing.
 //!
 //! The wire format is JSON-RPC 2.0, one message per line (newline-delimited JSON) on
 //! stdin/stdout, as the MCP "stdio" transport specifies; nothing else is written to stdout.

@@ -3,7 +3,7 @@
 //! Unix socket by default, or over TCP with a bearer token when `PATINA_URL` (or `--url`)
 //! names a daemon. Only this module and [`crate::server`] know the wire format.
 //! Depends on [`crate::auth`] (the bearer token, the handshake's keys and protocol),
-//! [`crate::http`] (the error body) and [`crate::paths`].
+//! [`crate::http`] (the error body), [`crate::limits`] (`sun_path`) and [`crate::paths`].
 
 pub mod handshake;
 pub mod url;

@@ -1,4 +1,4 @@
-//! Readiness-based dispatch (BRIEF §4: a slow or silent client never holds the daemon): the
+//! Readiness-based dispatch (requirements §4: a slow or silent client never holds the daemon): the
 //! accept side of one listener keeps every connection whose request head has not fully
 //! arrived, waits for their bytes with epoll(7), and hands a connection to the blocking
 //! worker pool only once its head is complete (or it has closed, or sent as much as a head

@@ -129,7 +129,7 @@ fn health_answers_promptly(d: &Daemon, what: &str) {
     }
 }
 
-/// Issue 15 item 1 (BRIEF §4): a connection takes a worker only once its request head has
+/// Issue 15 item 1 (requirements §4): a connection takes a worker only once its request head has
 /// arrived. 64 silent connections and 16 slowloris clients on the Unix socket (80, ten times
 /// the 8 workers) leave `/health` answering at once, with no thread added; each silent one
 /// gets 408 at the head deadline counted from its accept.
