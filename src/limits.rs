@@ -59,3 +59,12 @@ pub const SCRY_DEADLINE: Duration = Duration::from_secs(2);
 
 /// `sun_path` capacity on Linux (`unix(7)`): 108 bytes including the terminating NUL.
 pub const SUN_PATH_MAX: usize = 107;
+
+/// Most connections per listener whose request head has not fully arrived (held by the
+/// accept side, not by a worker; see `ready.rs`). Past it a new connection gets 503 with
+/// `Retry-After` at once. Each costs a file descriptor, an epoll registration, a deadline
+/// wake of the accept thread, and at worst a partial head of [`MAX_HEAD_BYTES`]: 256 is four
+/// times the default queue, ample for one user's tools, and keeps the worst case at 8 MiB of
+/// buffered heads and two listeners' descriptors well under the usual soft `RLIMIT_NOFILE`
+/// of 1024.
+pub const MAX_PENDING: usize = 256;

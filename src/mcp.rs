@@ -1,7 +1,8 @@
 //! A Model Context Protocol server on stdio (MCP, <https://modelcontextprotocol.io>): the
 //! bridge through which LLM agents (Claude Code, Gemini CLI, any MCP host) use patina.
 //! Depends on [`crate::client`] (every daemon route), [`crate::scry`] (search without a
-//! daemon), [`crate::paths`] and [`crate::text`]; it knows no socket and no HTTP framing.
+//! daemon), [`crate::mother`] (a project named by a user: `resolve_project`),
+//! [`crate::paths`] and [`crate::text`]; it knows no socket and no HTTP framing.
 //!
 //! The wire format is JSON-RPC 2.0, one message per line (newline-delimited JSON) on
 //! stdin/stdout, as the MCP "stdio" transport specifies; nothing else is written to stdout.
@@ -173,7 +174,7 @@ impl Server {
             return id.map(|id| {
                 error_response(
                     id,
-                    &RpcError::new(codes::INVALID_REQUEST, "params must be an object"),
+                    &RpcError::new(codes::INVALID_PARAMS, "params must be an object"),
                 )
             });
         }
@@ -232,7 +233,7 @@ impl Server {
             )
         };
         let outcome = match name {
-            "scry" => self.scry(serde_json::from_value(args).map_err(|_| bad("scry"))?),
+            "scry" => self.scry(scry_args(&args)?),
             "mother_projects" => {
                 let _: NoArgs = serde_json::from_value(args).map_err(|_| bad(name))?;
                 self.mother_projects()
@@ -270,7 +271,7 @@ impl Server {
         if a.query.trim().is_empty() {
             return Err("the query is empty: give some words to search for".into());
         }
-        let limit = a.limit.unwrap_or(scry::DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
+        let limit = scry::requested_limit(a.limit)?;
         let client = self.client()?;
         if a.all_projects {
             let body = json!({ "query": a.query, "limit": limit });
@@ -280,17 +281,26 @@ impl Server {
                 .map_err(|e| e.to_string())
                 .and_then(scrub_scry);
         }
-        // A directory (absolute, or relative to the server's project) or a registered name.
+        // A registered name or a directory (absolute, or relative to the server's project):
+        // the one rule of `mother::resolve_project`, as `patina scry --project` and the API.
+        // A relative directory never climbs out of the server's project (case 026: the
+        // bridge is no looser than the daemon, which takes only absolute directories).
         let dir = match a.project.as_deref() {
             None => Some(self.project.clone()),
-            Some(p) => std::fs::canonicalize(self.project.join(p))
-                .ok()
-                .filter(|d| d.is_dir()),
+            Some(p) => {
+                let registered = crate::mother::resolve_project(&self.home, p, None);
+                registered.or_else(|| {
+                    crate::mother::resolve_project(&self.home, p, Some(&self.project))
+                        .filter(|d| Path::new(p).is_absolute() || d.starts_with(&self.project))
+                })
+            }
         };
         // Over TCP a daemon serves only its own project: name one only when asked to (as
         // `patina scry` does).
+        // Over TCP the name goes as given: the daemon resolves registered names itself.
         let project = match (&dir, a.project) {
             (_, None) if client.is_tcp() => None,
+            (_, Some(name)) if client.is_tcp() && crate::mother::valid_name(&name) => Some(name),
             (Some(d), _) => Some(d.to_string_lossy().into_owned()),
             (None, name) => name,
         };
@@ -306,7 +316,7 @@ impl Server {
             Ok(r) => Err(r.error_message()),
             Err(ClientError::NoDaemon(_)) if !client.is_tcp() => {
                 let Some(root) = dir else {
-                    return Err("no daemon is running, and a project named by name needs one (start `patina serve`), or give the project's directory".into());
+                    return Err("unknown project: neither a registered project's name (see the mother_projects tool) nor a directory inside this project or given by its absolute path".into());
                 };
                 match scry::search_project(&root, &a.query, limit, None) {
                     Ok(mut r) => {
@@ -315,10 +325,12 @@ impl Server {
                         scrub_scry(serde_json::to_value(r).map_err(|e| e.to_string())?)
                     }
                     Err(ScryError::EmptyQuery) => Ok(json!({ "results": [], "took_ms": 0.0 })),
-                    Err(e @ ScryError::NoIndex(_)) => Err(format!(
-                        "{e} (index it with `patina scrape {}`)",
-                        root.display()
-                    )),
+                    // Only the server's own project is worth indexing on an agent's word.
+                    Err(e @ ScryError::NoIndex(_)) if root == self.project => Err(e.to_string()),
+                    Err(ScryError::NoIndex(_)) => Err(
+                        "unknown project: that directory has no patina index (it is not a project patina knows)"
+                            .into(),
+                    ),
                     Err(e) => Err(e.to_string()),
                 }
             }
@@ -461,16 +473,75 @@ fn trim_ascii(b: &[u8]) -> &[u8] {
 #[serde(deny_unknown_fields)]
 struct NoArgs {}
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
+/// The arguments of `scry`, checked by [`scry_args`].
 struct ScryArgs {
     query: String,
-    #[serde(default)]
     limit: Option<usize>,
-    #[serde(default)]
     project: Option<String>,
-    #[serde(default)]
     all_projects: bool,
+}
+
+/// Checks `scry`'s arguments one by one, so a refusal (-32602) names the argument at fault
+/// and what it must be (case 026: a generic "see the schema" makes an agent rewrite the
+/// wrong part of its call). Never quotes a value. `limit`: absent or null → the default,
+/// 0 → refused ([`scry::requested_limit`]), above the cap → clamped; not a whole number
+/// (a string, 2.5, -1, true) → refused.
+fn scry_args(args: &Value) -> Result<ScryArgs, RpcError> {
+    let bad = |m: &str| {
+        RpcError::new(
+            codes::INVALID_PARAMS,
+            format!("invalid arguments for tool scry: {m}"),
+        )
+    };
+    let map = args
+        .as_object()
+        .ok_or_else(|| bad("arguments must be an object"))?;
+    if map
+        .keys()
+        .any(|k| !matches!(k.as_str(), "query" | "limit" | "project" | "all_projects"))
+    {
+        return Err(bad(
+            "unknown argument: scry takes query, limit, project and all_projects",
+        ));
+    }
+    let present = |k: &str| map.get(k).filter(|v| !v.is_null());
+    let query = match present("query") {
+        None => return Err(bad("`query` is required: the words to search for")),
+        Some(Value::String(q)) => q.clone(),
+        Some(_) => return Err(bad("`query` must be a string: the words to search for")),
+    };
+    let limit = match present("limit") {
+        None => None,
+        Some(v) => match v.as_u64() {
+            Some(n) => Some(usize::try_from(n).unwrap_or(usize::MAX)),
+            None => {
+                return Err(bad(&format!(
+                    "`limit` must be a whole number from 1 to {MAX_LIMIT}"
+                )));
+            }
+        },
+    };
+    scry::requested_limit(limit).map_err(bad)?;
+    let project = match present("project") {
+        None => None,
+        Some(Value::String(p)) => Some(p.clone()),
+        Some(_) => {
+            return Err(bad(
+                "`project` must be a string: a registered project's name or a directory",
+            ));
+        }
+    };
+    let all_projects = match present("all_projects") {
+        None => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(bad("`all_projects` must be true or false")),
+    };
+    Ok(ScryArgs {
+        query,
+        limit,
+        project,
+        all_projects,
+    })
 }
 
 #[derive(Deserialize)]

@@ -256,6 +256,41 @@ impl Session {
         Ok(status)
     }
 
+    /// Adds (or replaces) a secret in the vault at `loc` with the held identity, so `secrets
+    /// add` works while unlocked without resolving the identity again (a passphrase identity
+    /// with no terminal, issue 15). The new value is known at once for redaction and scans.
+    /// Errors: [`SessionError::Locked`]; a vault error as [`SessionError::Vault`] (one line,
+    /// naming the file or the rule, never the value).
+    pub fn add_secret(
+        &self,
+        loc: &secrets::VaultLocation,
+        name: &str,
+        env: Option<&str>,
+        value: secrets::SecretValue,
+        peer: Peer,
+    ) -> Result<secrets::vault::Added, SessionError> {
+        let identity = {
+            let mut st = self.state();
+            expire_if_due(&self.inner.home, &mut st);
+            match &st.unlocked {
+                Some(u) => u.identity.clone(),
+                None => return Err(SessionError::Locked),
+            }
+        };
+        let added = secrets::vault::add(&self.inner.home, loc, &identity, name, env, value)
+            .map_err(|e| SessionError::Vault(format!("{e:#}")))?;
+        drop(identity);
+        match loc {
+            secrets::VaultLocation::Global => self.absorb_changed_global_vault(),
+            secrets::VaultLocation::Project(p) => self.absorb_project(p),
+        }
+        audit::record(
+            &self.inner.home,
+            &Event::now("add", peer).names(vec![name.to_string()]),
+        );
+        Ok(added)
+    }
+
     /// Wipes everything held (the values and the scan hold). Returns whether anything was.
     pub fn lock(&self, peer: Peer) -> bool {
         let was = {

@@ -4,7 +4,7 @@ Usage: python3 mcp_client.py PATINA_BINARY PROJECT_DIR PATINA_HOME
 
 Lists the tools, calls `scry` on the fixture project, and makes calls that must fail
 cleanly: bad arguments and an unknown tool (JSON-RPC -32602), and a daemon route with no
-daemon (a tool result with isError). Prints one line `OK ...` on success; any failed check
+daemon (a tool result with is_error). Prints one line `OK ...` on success; any failed check
 raises (non-zero exit, traceback on stderr). Run by tests/it/mcp.rs.
 """
 import asyncio
@@ -19,17 +19,10 @@ except ImportError as e:  # the Rust test turns this exit code into a clear mess
     print(f"MISSING-MCP-MODULE: {e}", file=sys.stderr)
     sys.exit(3)
 
-try:
-    from mcp import MCPError as _McpError
-except ImportError:  # older SDKs
-    from mcp.shared.exceptions import McpError as _McpError
-
-
-def field(obj, *names):
-    for n in names:
-        if hasattr(obj, n):
-            return getattr(obj, n)
-    raise AttributeError(names[0])
+# Written against the SDK pinned in scripts/requirements-test.txt (mcp 2.x: snake_case
+# fields such as `is_error`, `MCPError`). No fallbacks to older names: a rename in a newer SDK
+# must fail here loudly, not pass by reading a field that no longer exists.
+from mcp import MCPError as _McpError
 
 
 def error_code(exc):
@@ -45,9 +38,9 @@ async def main(binary, project, home):
     async with stdio_client(params) as (read, write):
         async with ClientSession(read, write) as session:
             init = await session.initialize()
-            version = field(init, "protocol_version", "protocolVersion")
+            version = init.protocol_version
             assert version in ("2025-06-18", "2025-03-26", "2024-11-05"), version
-            info = field(init, "server_info", "serverInfo")
+            info = init.server_info
             assert info.name == "patina", info
 
             tools = (await session.list_tools()).tools
@@ -55,13 +48,13 @@ async def main(binary, project, home):
             want = sorted(["scry", "mother_projects", "session_status", "secrets_list", "secrets_scan"])
             assert names == want, names
             for t in tools:
-                schema = field(t, "input_schema", "inputSchema")
+                schema = t.input_schema
                 assert schema["type"] == "object", t.name
                 assert len(t.description) > 40, t.name
 
             # scry on the fixture project, without a daemon (the index is read directly).
             r = await session.call_tool("scry", {"query": "marigold compaction", "limit": 3})
-            assert not field(r, "is_error", "isError"), r
+            assert not r.is_error, r
             data = json.loads(r.content[0].text)
             paths = [h["path"] for h in data["results"]]
             assert paths and paths[0] == "layer/core/storage.md", paths
@@ -74,11 +67,11 @@ async def main(binary, project, home):
                 except _McpError as e:
                     assert error_code(e) == -32602, (name, args, e)
                 else:
-                    assert field(r, "is_error", "isError"), (name, args, r)
+                    assert r.is_error, (name, args, r)
 
             # A daemon route with no daemon: a tool error that says what to do.
             r = await session.call_tool("session_status", {})
-            assert field(r, "is_error", "isError"), r
+            assert r.is_error, r
             assert "patina serve" in r.content[0].text, r.content[0].text
 
             # The server is still alive after all of that.

@@ -204,6 +204,12 @@ pub static ROUTES: &[Route] = &[
         handler: session::env,
     },
     Route {
+        method: Method::Post,
+        path: "/secrets/add",
+        access: Access::Patina,
+        handler: session::add_secret,
+    },
+    Route {
         method: Method::Get,
         path: "/secrets",
         access: Access::Local,

@@ -7,7 +7,7 @@ use crate::auth::Principal;
 use crate::http::{Request, Response, parse_json_body};
 use crate::mother::federate::{self, ShardRequest};
 use crate::mother::{self, MotherError};
-use crate::scry::{DEFAULT_LIMIT, Index, MAX_LIMIT, ScryError};
+use crate::scry::{Index, ScryError};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -100,7 +100,10 @@ pub fn scry(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
         Err(e) => return Response::error(500, e.to_string()),
     };
     let sources = federate::sources(&ctx.home, &reg);
-    let limit = body.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let limit = match crate::scry::requested_limit(body.limit) {
+        Ok(l) => l,
+        Err(msg) => return Response::error(400, msg),
+    };
     let mut resp = federate::federate(
         &sources,
         &body.query,
@@ -126,7 +129,10 @@ pub fn shard(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
         Ok(b) => b,
         Err(r) => return r,
     };
-    let limit = body.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let limit = match crate::scry::requested_limit(body.limit) {
+        Ok(l) => l,
+        Err(msg) => return Response::error(400, msg),
+    };
     let deadline = t0 + crate::limits::SCRY_DEADLINE;
     let result = Index::open_with(&ctx.project, &ctx.scry.cache)
         .and_then(|mut i| i.shard(&body.query, limit, Some(deadline)));

@@ -4,7 +4,7 @@
 use super::Ctx;
 use crate::auth::Principal;
 use crate::http::{Request, Response, parse_json_body};
-use crate::scry::{DEFAULT_LIMIT, Hit, Index, MAX_LIMIT, ScryError, ScryResponse, SearchCache};
+use crate::scry::{Hit, Index, ScryError, ScryResponse, SearchCache};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -15,7 +15,8 @@ use std::time::Instant;
 pub struct ScryRequest {
     /// Any text. Words are matched; FTS5 operators and punctuation are taken literally.
     pub query: String,
-    /// Results wanted; default [`DEFAULT_LIMIT`], clamped to [`MAX_LIMIT`].
+    /// Results wanted; default [`crate::scry::DEFAULT_LIMIT`], clamped to
+    /// [`crate::scry::MAX_LIMIT`]; 0 is refused with 400 ([`crate::scry::requested_limit`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<usize>,
     /// The project: default the daemon's. A local peer may name any project directory by
@@ -80,7 +81,10 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     if body.query.trim().is_empty() {
         return Response::error(400, "the query is empty");
     }
-    let limit = body.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
+    let limit = match crate::scry::requested_limit(body.limit) {
+        Ok(l) => l,
+        Err(msg) => return Response::error(400, msg),
+    };
     let root = match resolve_project(ctx, principal, body.project.as_deref()) {
         Ok(r) => r,
         Err(resp) => return resp,
@@ -108,7 +112,15 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
                 took_ms: t0.elapsed().as_secs_f64() * 1000.0,
             },
         ),
-        Err(e @ ScryError::NoIndex(_)) => Response::error(404, e.to_string()),
+        // Indexing is suggested for the daemon's own project only: an agent told to "run
+        // `patina scrape /etc`" might (case 026).
+        Err(e @ ScryError::NoIndex(_)) if root == ctx.project => {
+            Response::error(404, e.to_string())
+        }
+        Err(ScryError::NoIndex(_)) => Response::error(
+            404,
+            "unknown project: that directory has no patina index (it is not a project patina knows)",
+        ),
         Err(e @ ScryError::Deadline) => Response::error(504, e.to_string()),
         Err(e) => Response::error(500, e.to_string()),
     }
@@ -130,17 +142,21 @@ fn resolve_project(
     let Some(asked) = asked else {
         return Ok(ctx.project.clone());
     };
-    let unknown = || Response::error(404, "unknown project");
-    if matches!(principal, Principal::LocalPeer { .. }) && Path::new(asked).is_absolute() {
-        let p = std::fs::canonicalize(asked).map_err(|_| unknown())?;
-        return if p.is_dir() { Ok(p) } else { Err(unknown()) };
-    }
     let own_name = ctx.project.file_name().and_then(|n| n.to_str());
     if Some(asked) == own_name || Path::new(asked) == ctx.project {
-        Ok(ctx.project.clone())
-    } else {
-        Err(unknown())
+        return Ok(ctx.project.clone());
     }
+    // A registered name from anyone who may query; a directory only from the local user,
+    // and only as an absolute path (the daemon's working directory means nothing to them).
+    let local_dir =
+        matches!(principal, Principal::LocalPeer { .. }) && Path::new(asked).is_absolute();
+    crate::mother::resolve_project(&ctx.home, asked, local_dir.then_some(Path::new("/")))
+        .ok_or_else(|| {
+            Response::error(
+                404,
+                "unknown project: give a registered name (see /mother/projects) or, on the Unix socket, an absolute directory",
+            )
+        })
 }
 
 fn search_cached(

@@ -61,6 +61,41 @@ impl std::fmt::Debug for EnvResponse {
     }
 }
 
+/// The `POST /secrets/add` body: a secret to store with the session's identity. Travels only
+/// over the Unix socket, between two patina processes (access `patina`).
+#[derive(Deserialize)]
+pub struct AddRequest {
+    /// The secret's name (1 to 64 of `A-Z a-z 0-9 _ . -`).
+    pub name: String,
+    /// The environment variable `secrets run` sets (default: from the name).
+    #[serde(default)]
+    pub env: Option<String>,
+    /// The value.
+    pub value: String,
+    /// The project whose vault receives it (absolute path of its root); default the global
+    /// vault.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+impl std::fmt::Debug for AddRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "AddRequest({}, [redacted])", self.name)
+    }
+}
+
+/// The `POST /secrets/add` response: the variable it is exported as, whether it replaced
+/// one, and the vault (`global` or `project`). Never the value.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddResponse {
+    /// The environment variable.
+    pub env: String,
+    /// A secret of that name was replaced.
+    pub replaced: bool,
+    /// `global` or `project`.
+    pub vault: String,
+}
+
 /// The `POST /secrets/scan` body.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ScanRequest {
@@ -186,6 +221,51 @@ pub fn env(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     }
 }
 
+/// `POST /secrets/add` (patina) `{"name","env"?,"value","project"?}` → `{"env","replaced",
+/// "vault"}`: stores a secret with the unlocked session's identity (409 when locked, 400 for
+/// a bad name, variable or vault). Never echoes the value.
+pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
+    let body: AddRequest = match parse_json_body(&req.body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let AddRequest {
+        name,
+        env,
+        value,
+        project,
+    } = body;
+    let value = Zeroizing::new(value);
+    let loc = match project.as_deref() {
+        None => crate::secrets::VaultLocation::Global,
+        Some(p) => match project_path(p) {
+            Some(root) => crate::secrets::VaultLocation::Project(root),
+            None => {
+                return Response::error(404, "unknown project (give an absolute directory path)");
+            }
+        },
+    };
+    let secret =
+        match crate::secrets::SecretValue::from_bytes(Zeroizing::new(value.as_bytes().to_vec())) {
+            Ok(v) => v,
+            Err(e) => return Response::error(400, e.to_string()),
+        };
+    match ctx
+        .session
+        .add_secret(&loc, &name, env.as_deref(), secret, peer(principal))
+    {
+        Ok(added) => Response::json(
+            200,
+            &AddResponse {
+                env: added.env,
+                replaced: added.replaced,
+                vault: loc.kind().to_string(),
+            },
+        ),
+        Err(e) => error(&e),
+    }
+}
+
 #[derive(Serialize)]
 struct ListItem {
     name: String,
@@ -228,7 +308,7 @@ pub fn scan(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
     let text = Zeroizing::new(body.text);
     let findings = ctx
         .session
-        .with_known(|known| scan::scan(text.as_bytes(), known));
+        .with_known(|known| scan::report(text.as_bytes(), known));
     Response::json(200, &ScanResponse { findings })
 }
 

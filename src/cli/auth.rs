@@ -11,10 +11,17 @@ use crate::paths::Home;
 #[derive(Debug, clap::Subcommand)]
 pub enum AuthCmd {
     /// Print the daemon's public TCP key (age1…), creating it if missing.
+    #[command(
+        after_help = "Examples:\n  patina auth server-key          # give it to the client for `patina auth pin`"
+    )]
     ServerKey,
     /// Print this client's public key (age1…) for the server admin, creating it if missing.
+    #[command(
+        after_help = "Examples:\n  patina auth client-key          # give it to the daemon's admin for `patina auth allow`"
+    )]
     ClientKey,
     /// Allow a client key to open sessions (takes effect without restart).
+    #[command(after_help = "Examples:\n  patina auth allow age1… --name ci-container")]
     Allow {
         /// The client's recipient, from `patina auth client-key` on the client.
         recipient: String,
@@ -23,17 +30,20 @@ pub enum AuthCmd {
         name: String,
     },
     /// Revoke a client by name: its handshakes and live sessions fail from now on.
+    #[command(after_help = "Examples:\n  patina auth revoke ci-container")]
     Revoke {
         /// The name given to `allow`.
         name: String,
     },
     /// List the allowed clients.
+    #[command(after_help = "Examples:\n  patina auth list\n  patina auth list --json")]
     List {
         /// Print JSON: `[{"name": …, "recipient": …}]`.
         #[arg(long)]
         json: bool,
     },
     /// Pin a daemon's key for a URL (instead of trusting it on first use).
+    #[command(after_help = "Examples:\n  patina auth pin http://devbox:50051 age1…")]
     Pin {
         /// The daemon URL, http://HOST:PORT.
         url: String,
@@ -48,31 +58,31 @@ pub fn run(c: AuthCmd) -> anyhow::Result<()> {
     match c {
         AuthCmd::ServerKey => {
             let k = agekey::load_or_create_key(&agekey::server_key_path(&home))?;
-            println!("{}", k.recipient());
+            outln!("{}", k.recipient());
         }
         AuthCmd::ClientKey => {
             let k = agekey::load_or_create_key(&agekey::client_key_path(&home))?;
-            println!("{}", k.recipient());
+            outln!("{}", k.recipient());
         }
         AuthCmd::Allow { recipient, name } => {
             agekey::allow(&home, &recipient, &name)
                 .map_err(|e| super::UsageError(e.to_string()))?;
-            println!("allowed {name}");
+            outln!("allowed {name}");
         }
         AuthCmd::Revoke { name } => {
             anyhow::ensure!(
                 agekey::revoke(&home, &name)?,
                 "no allowed client has that name"
             );
-            println!("revoked {name}");
+            outln!("revoked {name}");
         }
         AuthCmd::List { json } => {
             let list = agekey::list_allowed(&home)?;
             if json {
-                println!("{}", serde_json::to_string(&list)?);
+                outln!("{}", serde_json::to_string(&list)?);
             } else {
                 for c in list {
-                    println!("{}\t{}", c.name, c.recipient);
+                    outln!("{}\t{}", c.name, c.recipient);
                 }
             }
         }
@@ -81,7 +91,7 @@ pub fn run(c: AuthCmd) -> anyhow::Result<()> {
                 .map_err(|e| super::UsageError(e.to_string()))?
                 .normalized();
             agekey::pin(&home, &url, &recipient).map_err(|e| super::UsageError(e.to_string()))?;
-            println!("pinned {} for {url}", agekey::fingerprint(&recipient));
+            outln!("pinned {} for {url}", agekey::fingerprint(&recipient));
         }
     }
     Ok(())

@@ -18,8 +18,12 @@ pub struct CompletionsArgs {
 /// Writes the completion script for the shell to stdout.
 pub fn completions(a: CompletionsArgs) -> anyhow::Result<()> {
     let mut cmd = super::Cli::command();
+    // Generated into memory first: clap_complete panics on a failed write, where a closed
+    // stdout must be an error that `cli::main` turns into a quiet exit.
+    let mut script = Vec::new();
+    clap_complete::generate(a.shell, &mut cmd, "patina", &mut script);
     let mut out = std::io::stdout().lock();
-    clap_complete::generate(a.shell, &mut cmd, "patina", &mut out);
+    out.write_all(&script)?;
     out.flush()?;
     Ok(())
 }
@@ -29,12 +33,8 @@ pub fn completions(a: CompletionsArgs) -> anyhow::Result<()> {
 pub fn man() -> anyhow::Result<()> {
     let cmd = super::Cli::command();
     let mut out = std::io::stdout().lock();
-    match clap_mangen::Man::new(cmd)
-        .render(&mut out)
-        .and_then(|()| out.flush())
-    {
-        // `patina man | head` is fine.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        r => Ok(r?),
-    }
+    // A closed stdout (`patina man | head`) ends quietly in `cli::main`.
+    clap_mangen::Man::new(cmd).render(&mut out)?;
+    out.flush()?;
+    Ok(())
 }

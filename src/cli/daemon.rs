@@ -6,7 +6,13 @@ use std::time::{Duration, Instant};
 
 /// Arguments of `patina status`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  patina status\n  patina status --json | jq .pid\n  patina status --url http://127.0.0.1:50051   # a daemon over TCP"
+)]
 pub struct StatusArgs {
+    /// `--url`: this command can reach a daemon over TCP.
+    #[command(flatten)]
+    pub tcp: super::UrlArg,
     /// Print JSON (`{"running": false}` when no daemon answers).
     #[arg(long)]
     pub json: bool,
@@ -20,7 +26,7 @@ pub fn status(a: StatusArgs, url: Option<&str>) -> anyhow::Result<()> {
         Ok(r) => r,
         Err(ClientError::NoDaemon(p)) => {
             if a.json {
-                println!(
+                outln!(
                     "{}",
                     serde_json::json!({"running": false, "socket": p.display().to_string()})
                 );
@@ -33,20 +39,21 @@ pub fn status(a: StatusArgs, url: Option<&str>) -> anyhow::Result<()> {
     anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
     let s: Status = reply.json()?;
     if a.json {
-        println!("{}", serde_json::to_string(&s)?);
+        outln!("{}", serde_json::to_string(&s)?);
         return Ok(());
     }
-    println!("running       yes (pid {}, version {})", s.pid, s.version);
-    println!("uptime        {}s", s.uptime_secs);
-    println!("socket        {}", s.socket);
-    println!("tcp           {}", s.tcp.as_deref().unwrap_or("off"));
-    println!("project       {}", s.project);
-    println!("connections   {} open", s.open_connections);
-    println!(
+    outln!("running       yes (pid {}, version {})", s.pid, s.version);
+    outln!("uptime        {}s", s.uptime_secs);
+    outln!("socket        {}", s.socket);
+    outln!("tcp           {}", s.tcp.as_deref().unwrap_or("off"));
+    outln!("project       {}", s.project);
+    outln!("connections   {} open", s.open_connections);
+    outln!(
         "workers       {} unix, {} tcp",
-        s.workers.unix, s.workers.tcp
+        s.workers.unix,
+        s.workers.tcp
     );
-    println!(
+    outln!(
         "dumpable      {}",
         if s.dumpable {
             "yes"
@@ -103,9 +110,15 @@ pub fn stop() -> anyhow::Result<()> {
 #[derive(Debug, clap::Subcommand)]
 pub enum TokenCmd {
     /// Print the path of the TCP bearer token file (never the token).
+    #[command(
+        after_help = "Examples:\n  patina token path\n  curl -H \"Authorization: Bearer $(cat \"$(patina token path)\")\" http://127.0.0.1:50051/status"
+    )]
     Path,
     /// Replace the token with a new random one; a running daemon uses it from its next
     /// request, no restart needed. Prints the path, never the token.
+    #[command(
+        after_help = "Examples:\n  patina token rotate           # prints the path; the old token stops working"
+    )]
     Rotate,
 }
 
@@ -114,10 +127,10 @@ pub fn token(cmd: TokenCmd) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let path = home.token_path();
     match cmd {
-        TokenCmd::Path => println!("{}", path.display()),
+        TokenCmd::Path => outln!("{}", path.display()),
         TokenCmd::Rotate => {
             crate::auth::token::rotate(&path)?;
-            println!("{}", path.display());
+            outln!("{}", path.display());
             if std::env::var_os(crate::auth::token::TOKEN_ENV).is_some() {
                 eprintln!(
                     "patina: note: {} is set in this environment; a daemon started with it keeps using that value",

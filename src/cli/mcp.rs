@@ -8,6 +8,9 @@ use std::path::PathBuf;
     after_help = "Started by an MCP host, not by hand. For Claude Code:\n  claude mcp add patina -- patina mcp\n\nSpeaks JSON-RPC 2.0, one message per line, on stdin/stdout. Tools: scry, mother_projects,\nsession_status, secrets_list, secrets_scan. No tool returns a secret value."
 )]
 pub struct McpArgs {
+    /// `--url`: this command can reach a daemon over TCP.
+    #[command(flatten)]
+    pub tcp: super::UrlArg,
     /// The project `scry` searches when a call names none (default: the current directory).
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,

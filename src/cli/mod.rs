@@ -10,6 +10,15 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
+/// `println!` for the CLI's stdout that returns a failed write with `?` instead of panicking,
+/// so a closed pipe (`patina … | head`) reaches [`main`], which ends quietly.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout(), $($arg)*)?
+    }};
+}
+
 pub mod auth;
 pub mod completions;
 pub mod daemon;
@@ -27,15 +36,25 @@ pub mod session;
 #[derive(Debug, Parser)]
 #[command(name = "patina", version, about, long_about = None, propagate_version = true)]
 pub struct Cli {
-    /// Talk to the daemon at this URL (http://HOST:PORT) over TCP instead of the Unix socket
-    /// (default: $PATINA_URL). The token comes from $PATINA_SERVE_TOKEN or the token file;
-    /// with a pinned server key, or no token and a client key, an age-key session is used
-    /// instead (see `patina auth`).
-    #[arg(long, global = true, value_name = "URL")]
+    /// Talk to the daemon at this URL (http://HOST:PORT) over TCP (default: $PATINA_URL).
+    /// Only for the commands that can use TCP: scry, status, mother scry, mcp (each also
+    /// takes it after its name).
+    #[arg(long, value_name = "URL")]
     pub url: Option<String>,
     /// The subcommand.
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// `--url`, on the commands that can reach a daemon over TCP (and only those).
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct UrlArg {
+    /// Talk to the daemon at this URL (http://HOST:PORT) over TCP instead of the Unix socket
+    /// (default: $PATINA_URL). The token comes from $PATINA_SERVE_TOKEN or the token file;
+    /// with a pinned server key, or no token and a client key, an age-key session is used
+    /// instead (see `patina auth`).
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
 }
 
 /// The subcommands.
@@ -57,18 +76,29 @@ pub enum Command {
     /// Show whether the daemon runs, and its pid, uptime, socket, TCP address and project.
     Status(daemon::StatusArgs),
     /// Stop the daemon gracefully: in-flight requests finish, socket and pid file are removed.
+    #[command(
+        after_help = "Examples:\n  patina stop                   # in-flight requests finish; exit 0 once stopped"
+    )]
     Stop,
     /// The TCP bearer token: its path, or a new one.
     #[command(subcommand)]
+    #[command(after_help = "Examples:\n  patina token path\n  patina token rotate")]
     Token(daemon::TokenCmd),
     /// Manage secrets: the age vault, identities, and `secrets run`.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  patina secrets identity init\n  patina secrets add github-token\n  patina secrets run -- ./deploy.sh"
+    )]
     Secrets(secrets::SecretsCmd),
     /// Every project of yours: the registry, and search across all of them and peer daemons.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  patina mother add ~/src/app\n  patina mother scry retry policy"
+    )]
     Mother(mother::MotherCmd),
     /// Unlock secrets in the daemon for a while (like gpg-agent), lock them, see the audit log.
     #[command(subcommand)]
+    #[command(after_help = "Examples:\n  patina session unlock --ttl 10m\n  patina session lock")]
     Session(session::SessionCmd),
     /// Serve the Model Context Protocol on stdio, for LLM agents (Claude Code, Gemini CLI, …).
     ///
@@ -82,10 +112,16 @@ pub enum Command {
     Man,
     /// Age-key authentication for TCP: server and client keys, allowed clients, pins.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  patina auth server-key\n  patina auth allow age1… --name ci-container"
+    )]
     Auth(auth::AuthCmd),
     /// Keep secrets out of a coding agent's context: hooks for Claude Code and Codex that
     /// conceal known values and tokens in tool output, and deny calls that print secrets.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  patina guard install --agent claude-code --dry-run\n  patina guard status --json"
+    )]
     Guard(guard::GuardCmd),
 }
 
@@ -98,24 +134,12 @@ pub struct UsageError(pub String);
 /// returns the process exit code (0 ok, 1 error, 2 usage).
 pub fn main() -> i32 {
     let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Serve(a) => serve::run(a),
-        Command::Scrape(a) => scrape::run(a),
-        Command::Scry(a) => scry::run(a, cli.url.as_deref()),
-        Command::Status(a) => daemon::status(a, cli.url.as_deref()),
-        Command::Stop => daemon::stop(),
-        Command::Token(c) => daemon::token(c),
-        Command::Secrets(c) => secrets::run(c),
-        Command::Mother(c) => mother::run(c, cli.url.as_deref()),
-        Command::Session(c) => session::run(c),
-        Command::Mcp(a) => mcp::run(a, cli.url.as_deref()),
-        Command::Completions(a) => completions::completions(a),
-        Command::Man => completions::man(),
-        Command::Auth(c) => auth::run(c),
-        Command::Guard(c) => guard::run(c),
-    };
+    let result = run(cli);
     match result {
         Ok(()) => 0,
+        // stdout was closed by its reader (`patina scry … | head`): that reader has what it
+        // wanted, so end quietly with success, as ripgrep does.
+        Err(e) if is_broken_pipe(&e) => 0,
         Err(e) => {
             eprintln!("patina: {}", one_line(&e));
             if e.downcast_ref::<UsageError>().is_some() {
@@ -125,6 +149,59 @@ pub fn main() -> i32 {
             }
         }
     }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    // `patina --url U CMD` and `patina CMD --url U` both work, for the commands that can use
+    // TCP; before any other command `--url` is a usage error rather than silently ignored.
+    let top = cli.url;
+    let url = |own: UrlArg| own.url.or(top.clone());
+    let local_only = |name: &str| -> anyhow::Result<()> {
+        match &top {
+            Some(_) => Err(UsageError(format!(
+                "--url applies only to scry, status, mother scry and mcp; `{name}` works on this machine's daemon (the Unix socket) or without one"
+            ))
+            .into()),
+            None => Ok(()),
+        }
+    };
+    match cli.command {
+        Command::Scry(mut a) => {
+            let u = url(std::mem::take(&mut a.tcp));
+            scry::run(a, u.as_deref())
+        }
+        Command::Status(mut a) => {
+            let u = url(std::mem::take(&mut a.tcp));
+            daemon::status(a, u.as_deref())
+        }
+        Command::Mother(mother::MotherCmd::Scry(mut a)) => {
+            let u = url(std::mem::take(&mut a.tcp));
+            mother::scry(a, u.as_deref())
+        }
+        Command::Mcp(mut a) => {
+            let u = url(std::mem::take(&mut a.tcp));
+            mcp::run(a, u.as_deref())
+        }
+        Command::Serve(a) => local_only("serve").and_then(|()| serve::run(a)),
+        Command::Scrape(a) => local_only("scrape").and_then(|()| scrape::run(a)),
+        Command::Stop => local_only("stop").and_then(|()| daemon::stop()),
+        Command::Token(c) => local_only("token").and_then(|()| daemon::token(c)),
+        Command::Secrets(c) => local_only("secrets").and_then(|()| secrets::run(c)),
+        Command::Mother(c) => local_only("mother").and_then(|()| mother::run(c)),
+        Command::Session(c) => local_only("session").and_then(|()| session::run(c)),
+        Command::Completions(a) => completions::completions(a),
+        Command::Man => completions::man(),
+        Command::Auth(c) => local_only("auth").and_then(|()| auth::run(c)),
+        Command::Guard(c) => local_only("guard").and_then(|()| guard::run(c)),
+    }
+}
+
+/// True when the error (or any cause in its chain) is a write to a closed pipe (`EPIPE`).
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Formats an error chain as one line: `outer: cause: root cause` ([`crate::text::one_line`]).
@@ -171,6 +248,16 @@ pub(crate) fn print_hit(
     Ok(())
 }
 
+/// Parses `--limit N`: a positive count (0 is a usage error, as in the API and MCP; see
+/// [`crate::scry::requested_limit`]).
+pub fn parse_limit(s: &str) -> Result<usize, String> {
+    match s.parse::<usize>() {
+        Ok(0) => Err(crate::scry::ZERO_LIMIT.into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number of results, such as 5".into()),
+    }
+}
+
 /// The project directory a command works on: the given one or the current directory,
 /// canonicalized. Errors name the path.
 pub fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
@@ -179,4 +266,64 @@ pub fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         None => std::env::current_dir()?,
     };
     std::fs::canonicalize(&p).map_err(|e| anyhow::anyhow!("project directory {}: {e}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    /// Every command path (`secrets identity init`, …), with its long help.
+    fn all_commands() -> Vec<(String, clap::Command)> {
+        fn walk(cmd: &clap::Command, path: &str, out: &mut Vec<(String, clap::Command)>) {
+            for sub in cmd.get_subcommands() {
+                if sub.get_name() == "help" || sub.is_hide_set() {
+                    continue;
+                }
+                let p = format!("{path} {}", sub.get_name()).trim().to_string();
+                out.push((p.clone(), sub.clone()));
+                walk(sub, &p, out);
+            }
+        }
+        let mut cmd = Cli::command();
+        cmd.build();
+        let mut out = Vec::new();
+        walk(&cmd, "", &mut out);
+        out
+    }
+
+    /// Issue 15 item 10: `--help` teaches with examples on every command: its long help
+    /// holds an indented line that runs it (`  patina secrets identity init`, maybe after a
+    /// pipe).
+    #[test]
+    fn every_command_has_examples_in_its_help() {
+        let mut missing = Vec::new();
+        for (path, mut cmd) in all_commands() {
+            let help = cmd.render_long_help().to_string();
+            let runs_it = help
+                .lines()
+                .any(|l| l.starts_with("  ") && l.contains(&format!("patina {path}")));
+            if !runs_it {
+                missing.push(path);
+            }
+        }
+        assert!(missing.is_empty(), "no example in --help of: {missing:?}");
+    }
+
+    /// `--url` only where a daemon over TCP can be used.
+    #[test]
+    fn url_is_offered_only_by_commands_that_can_use_tcp() {
+        let tcp = ["scry", "status", "mother scry", "mcp"];
+        for (path, cmd) in all_commands() {
+            let has = cmd.get_arguments().any(|a| a.get_long() == Some("url"));
+            assert_eq!(has, tcp.contains(&path.as_str()), "--url on `{path}`");
+        }
+    }
+
+    #[test]
+    fn a_limit_of_zero_is_a_usage_error() {
+        assert!(parse_limit("0").unwrap_err().contains("at least 1"));
+        assert_eq!(parse_limit("3"), Ok(3));
+        assert!(parse_limit("-1").is_err());
+    }
 }

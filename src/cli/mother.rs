@@ -16,6 +16,9 @@ use std::time::Instant;
 #[derive(Debug, clap::Subcommand)]
 pub enum MotherCmd {
     /// Register a project directory (scraping it if it has no index yet).
+    #[command(
+        after_help = "Examples:\n  patina mother add ~/src/app\n  patina mother add ~/src/lib --name core-lib --no-scrape"
+    )]
     Add {
         /// The project directory (must exist, outside PATINA_HOME).
         dir: PathBuf,
@@ -28,17 +31,22 @@ pub enum MotherCmd {
         no_scrape: bool,
     },
     /// List registered projects (name, path, documents indexed, last scraped) and peers.
+    #[command(after_help = "Examples:\n  patina mother list\n  patina mother list --json")]
     List {
         /// Print JSON: {"projects":[…],"peers":[…]} (never tokens).
         #[arg(long)]
         json: bool,
     },
     /// Unregister a project (its directory and index are left alone).
+    #[command(after_help = "Examples:\n  patina mother remove core-lib")]
     Remove {
         /// The project's name.
         name: String,
     },
     /// Re-index one registered project, or all of them.
+    #[command(
+        after_help = "Examples:\n  patina mother scrape           # every registered project\n  patina mother scrape core-lib"
+    )]
     Scrape {
         /// The project's name (default: every registered project).
         name: Option<String>,
@@ -47,14 +55,23 @@ pub enum MotherCmd {
     Scry(MotherScryArgs),
     /// Peer daemons searched over TCP with a bearer token.
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  patina mother peer list\n  patina mother peer add laptop http://10.0.0.2:50051 --token-file laptop.token"
+    )]
     Peer(PeerCmd),
 }
 
 /// Arguments of `patina mother scry` (and `patina scry --all`).
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  patina mother scry session capture\n  patina mother scry --limit 5 --json retry policy"
+)]
 pub struct MotherScryArgs {
+    /// `--url`: this command can reach a daemon over TCP.
+    #[command(flatten)]
+    pub tcp: super::UrlArg,
     /// How many results at most (capped at 1000).
-    #[arg(long, default_value_t = crate::scry::DEFAULT_LIMIT, value_name = "N")]
+    #[arg(long, default_value_t = crate::scry::DEFAULT_LIMIT, value_name = "N", value_parser = crate::cli::parse_limit)]
     pub limit: usize,
     /// Print exactly the /mother/scry response JSON.
     #[arg(long)]
@@ -72,6 +89,9 @@ pub enum PeerCmd {
     /// The token is read from stdin (or --token-file), never taken as an argument:
     ///
     ///   ssh host cat .patina/run/serve.token | patina mother peer add laptop http://10.0.0.2:50051
+    #[command(
+        after_help = "Examples:\n  ssh host cat .patina/run/serve.token | patina mother peer add laptop http://10.0.0.2:50051\n  patina mother peer add laptop http://10.0.0.2:50051 --token-file laptop.token"
+    )]
     Add {
         /// The peer's name: up to 64 of a-z 0-9 . _ -, starting with a letter or digit.
         name: String,
@@ -85,12 +105,16 @@ pub enum PeerCmd {
         refused_value: Vec<RefusedValue>,
     },
     /// List peers (names and URLs, never tokens).
+    #[command(
+        after_help = "Examples:\n  patina mother peer list\n  patina mother peer list --json"
+    )]
     List {
         /// Print JSON: {"peers":[{"name","url"}]}.
         #[arg(long)]
         json: bool,
     },
     /// Unregister a peer and delete its stored token.
+    #[command(after_help = "Examples:\n  patina mother peer remove laptop")]
     Remove {
         /// The peer's name.
         name: String,
@@ -98,7 +122,7 @@ pub enum PeerCmd {
 }
 
 /// Runs a `mother` subcommand.
-pub fn run(cmd: MotherCmd, url: Option<&str>) -> anyhow::Result<()> {
+pub fn run(cmd: MotherCmd) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     match cmd {
         MotherCmd::Add {
@@ -108,10 +132,10 @@ pub fn run(cmd: MotherCmd, url: Option<&str>) -> anyhow::Result<()> {
         } => {
             let p = mother::add_project(&home, &dir, name.as_deref())
                 .map_err(|e| usage_or(e, &format!("mother add {}", dir.display())))?;
-            println!("added {} ({})", p.name, p.path.display());
+            outln!("added {} ({})", p.name, p.path.display());
             if !no_scrape && !crate::paths::project_index_path(&p.path).exists() {
                 let s = super::scrape::scrape_with_terminal_progress(&p.path)?;
-                println!("{}", super::scrape::summary_line(&p.path, &s));
+                outln!("{}", super::scrape::summary_line(&p.path, &s));
             }
             Ok(())
         }
@@ -128,7 +152,7 @@ pub fn run(cmd: MotherCmd, url: Option<&str>) -> anyhow::Result<()> {
             }
             for p in &l.projects {
                 let docs = p.documents.map_or("-".to_string(), |n| n.to_string());
-                let when = p.last_scraped_secs.map_or("never".to_string(), ago);
+                let when = p.last_scraped_unix.map_or("never".to_string(), ago);
                 writeln!(
                     out,
                     "{:<20} {:>6} docs  scraped {:<12} {}",
@@ -146,7 +170,7 @@ pub fn run(cmd: MotherCmd, url: Option<&str>) -> anyhow::Result<()> {
         MotherCmd::Remove { name } => {
             let p =
                 mother::remove_project(&home, &name).map_err(|e| usage_or(e, "mother remove"))?;
-            println!("removed {}", p.name);
+            outln!("removed {}", p.name);
             Ok(())
         }
         MotherCmd::Scrape { name } => {
@@ -163,7 +187,7 @@ pub fn run(cmd: MotherCmd, url: Option<&str>) -> anyhow::Result<()> {
             let mut failed = 0;
             for p in &chosen {
                 match super::scrape::scrape_with_terminal_progress(&p.path) {
-                    Ok(s) => println!("{}: {}", p.name, super::scrape::summary_line(&p.path, &s)),
+                    Ok(s) => outln!("{}: {}", p.name, super::scrape::summary_line(&p.path, &s)),
                     Err(e) => {
                         failed += 1;
                         eprintln!("patina: {}: {}", p.name, super::one_line(&e));
@@ -177,7 +201,7 @@ pub fn run(cmd: MotherCmd, url: Option<&str>) -> anyhow::Result<()> {
             );
             Ok(())
         }
-        MotherCmd::Scry(a) => scry(a, url),
+        MotherCmd::Scry(a) => scry(a, None),
         MotherCmd::Peer(c) => peer(&home, c),
     }
 }
@@ -243,7 +267,7 @@ fn peer(home: &Home, cmd: PeerCmd) -> anyhow::Result<()> {
             let token = crate::auth::token::Token::from_text(&text);
             let p = mother::add_peer(home, &name, &url, &token)
                 .map_err(|e| usage_or(e, "mother peer add"))?;
-            println!(
+            outln!(
                 "added peer {} ({}); token stored in {}",
                 p.name,
                 p.url,
@@ -254,21 +278,21 @@ fn peer(home: &Home, cmd: PeerCmd) -> anyhow::Result<()> {
         PeerCmd::List { json } => {
             let reg = mother::load(home)?;
             if json {
-                println!("{}", serde_json::json!({ "peers": reg.peers }));
+                outln!("{}", serde_json::json!({ "peers": reg.peers }));
                 return Ok(());
             }
             if reg.peers.is_empty() {
                 eprintln!("no peers registered");
             }
             for p in &reg.peers {
-                println!("{:<20} {}", p.name, p.url);
+                outln!("{:<20} {}", p.name, p.url);
             }
             Ok(())
         }
         PeerCmd::Remove { name } => {
             let p =
                 mother::remove_peer(home, &name).map_err(|e| usage_or(e, "mother peer remove"))?;
-            println!("removed peer {}", p.name);
+            outln!("removed peer {}", p.name);
             Ok(())
         }
     }

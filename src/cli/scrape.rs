@@ -8,6 +8,9 @@ use std::time::{Duration, Instant};
 
 /// Arguments of `patina scrape`.
 #[derive(Debug, clap::Args)]
+#[command(
+    after_help = "Examples:\n  patina scrape                 # this directory: DIR/.patina/index.db\n  patina scrape ~/src/app --json"
+)]
 pub struct ScrapeArgs {
     /// The project directory (default: the current directory).
     pub dir: Option<PathBuf>,
@@ -60,6 +63,31 @@ pub fn scrape_with_terminal_progress(root: &Path) -> anyhow::Result<ScrapeSummar
     } else {
         crate::scry::scrape(&root)?
     })
+    .inspect(warn_skipped)
+}
+
+/// Most skipped files named on stderr; `--json` lists them all (up to
+/// [`crate::scry::MAX_LISTED_SKIPS`]).
+const SKIPS_SHOWN: usize = 20;
+
+/// Names the files a scrape left out, with why, on stderr (case 029: a count alone does not
+/// say which note went missing).
+fn warn_skipped(s: &ScrapeSummary) {
+    let mut err = std::io::stderr().lock();
+    for k in s.skipped_files.iter().take(SKIPS_SHOWN) {
+        let _ = if k.path.is_empty() {
+            writeln!(err, "patina: skipped: {}", k.reason)
+        } else {
+            writeln!(err, "patina: skipped {}: {}", k.path, k.reason)
+        };
+    }
+    if s.skipped_files.len() > SKIPS_SHOWN {
+        let _ = writeln!(
+            err,
+            "patina: … and {} more skipped (`patina scrape --json` lists them)",
+            s.skipped_files.len() - SKIPS_SHOWN
+        );
+    }
 }
 
 /// The one-line summary: what was looked at, what changed, what the index holds, how long.

@@ -13,6 +13,9 @@ use std::path::PathBuf;
     after_help = "Examples:\n  patina scry session capture\n  patina scry --limit 3 --json 'why FTS5?'\n\nAny text is a valid query: quotes, AND/OR/NEAR, *, - and parentheses are searched as words."
 )]
 pub struct ScryArgs {
+    /// `--url`: this command can reach a daemon over TCP.
+    #[command(flatten)]
+    pub tcp: super::UrlArg,
     /// The project to search: a directory, or the name of a registered project (`patina
     /// mother list`); default the current directory.
     #[arg(long, value_name = "DIR|NAME", conflicts_with = "all")]
@@ -21,7 +24,7 @@ pub struct ScryArgs {
     #[arg(long)]
     pub all: bool,
     /// How many results at most (larger values are capped at 1000).
-    #[arg(long, default_value_t = scry::DEFAULT_LIMIT, value_name = "N")]
+    #[arg(long, default_value_t = scry::DEFAULT_LIMIT, value_name = "N", value_parser = crate::cli::parse_limit)]
     pub limit: usize,
     /// Print exactly the /api/scry response JSON.
     #[arg(long)]
@@ -35,13 +38,14 @@ pub struct ScryArgs {
 pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     if a.all {
         let m = super::mother::MotherScryArgs {
+            tcp: super::UrlArg::default(),
             limit: a.limit,
             json: a.json,
             query: a.query,
         };
         return super::mother::scry(m, url);
     }
-    let explicit_project = a.project.is_some();
+    let asked = a.project.as_ref().map(|p| p.to_string_lossy().into_owned());
     let root = super::project_dir(a.project.map(registered_or_dir).transpose()?)?;
     let query = a.query.join(" ");
     anyhow::ensure!(
@@ -51,9 +55,13 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     let limit = a.limit.min(MAX_LIMIT);
     let home = Home::from_env()?;
     let client = Client::from_env(&home, url)?;
-    // Over TCP the daemon serves only its own project: name one only when asked to.
-    let project =
-        (!client.is_tcp() || explicit_project).then(|| root.to_string_lossy().into_owned());
+    // Over TCP the daemon serves only its own project and registered names: name one only
+    // when asked to, and a name as given (the daemon resolves it in its registry).
+    let project = match asked {
+        Some(name) if client.is_tcp() && crate::mother::valid_name(&name) => Some(name),
+        None if client.is_tcp() => None,
+        _ => Some(root.to_string_lossy().into_owned()),
+    };
     let req = ScryRequest {
         query: query.clone(),
         limit: Some(limit),
@@ -91,16 +99,14 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// `--project` as given: a registered project's directory when the value is a name in the
-/// mother registry (a plain slug, no `/`), else the value as a directory.
+/// `--project` as given: a registered project's directory (the mother registry) or a
+/// directory, by [`crate::mother::resolve_project`]; errors name the value and both readings.
 fn registered_or_dir(p: PathBuf) -> anyhow::Result<PathBuf> {
-    let Some(name) = p.to_str().filter(|n| crate::mother::valid_name(n)) else {
-        return Ok(p);
-    };
     let home = Home::from_env()?;
-    let reg = crate::mother::load(&home)?;
-    Ok(match reg.projects.iter().find(|r| r.name == name) {
-        Some(r) => r.path.clone(),
-        None => p,
+    let asked = p.to_string_lossy();
+    crate::mother::resolve_project(&home, &asked, Some(&std::env::current_dir()?)).ok_or_else(|| {
+        anyhow::anyhow!(
+            "--project {asked}: neither a registered project (see `patina mother list`) nor a directory"
+        )
     })
 }

@@ -33,12 +33,16 @@ pub enum SecretsCmd {
     ///
     /// Needs no identity: names come from secrets.toml. A project secret overrides a global
     /// one of the same name.
+    #[command(after_help = "Examples:\n  patina secrets list\n  patina secrets list --json")]
     List {
         /// Print JSON: {"secrets":[{"name","env","vault"}]}.
         #[arg(long)]
         json: bool,
     },
     /// Remove a secret.
+    #[command(
+        after_help = "Examples:\n  patina secrets remove github-token\n  patina secrets remove db-password --project"
+    )]
     Remove {
         /// The secret's name.
         name: String,
@@ -61,12 +65,18 @@ pub enum SecretsCmd {
     Run(RunArgs),
     /// Manage who can decrypt a vault (re-encrypts it on every change).
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  patina secrets recipients list --project\n  patina secrets recipients add age1… --project"
+    )]
     Recipients(RecipientsCmd),
     /// Create, show, export or import your secrets identity (an age X25519 key).
     ///
     /// patina finds it in PATINA_IDENTITY (CI, headless), else the OS keyring, else
     /// PATINA_HOME/identity.age (encrypted to a passphrase asked on the terminal).
     #[command(subcommand)]
+    #[command(
+        after_help = "Examples:\n  patina secrets identity init\n  patina secrets identity recipient"
+    )]
     Identity(IdentityCmd),
     /// Report secrets in files (or stdin): known ones by name, and secret-looking tokens.
     ///
@@ -77,6 +87,9 @@ pub enum SecretsCmd {
     /// something is found, 0 when clean: usable as a pre-commit check:
     ///
     ///   git diff --cached | patina secrets scan
+    #[command(
+        after_help = "Examples:\n  git diff --cached | patina secrets scan\n  patina secrets scan .env config/*.toml --json"
+    )]
     Scan(ScanArgs),
 }
 
@@ -140,6 +153,9 @@ pub enum RecipientsCmd {
     /// Add a recipient (age1…) and re-encrypt the vault so it can decrypt it.
     ///
     /// A teammate prints theirs with `patina secrets identity recipient`.
+    #[command(
+        after_help = "Examples:\n  patina secrets recipients add \"$(cat teammate.pub)\" --project"
+    )]
     Add {
         /// The age X25519 recipient, age1…
         recipient: String,
@@ -150,6 +166,7 @@ pub enum RecipientsCmd {
     /// Remove a recipient and re-encrypt the vault without it.
     ///
     /// Copies of the old ciphertext stay readable to it: rotate the values that matter.
+    #[command(after_help = "Examples:\n  patina secrets recipients remove age1… --project")]
     Remove {
         /// The age X25519 recipient, age1…
         recipient: String,
@@ -158,6 +175,9 @@ pub enum RecipientsCmd {
         project: bool,
     },
     /// List the recipients of a vault.
+    #[command(
+        after_help = "Examples:\n  patina secrets recipients list\n  patina secrets recipients list --project --json"
+    )]
     List {
         /// The project vault instead of the global one.
         #[arg(long)]
@@ -173,14 +193,21 @@ pub enum RecipientsCmd {
 pub enum IdentityCmd {
     /// Create a new identity: stored in the OS keyring if one works, else in
     /// PATINA_HOME/identity.age encrypted to a passphrase. Refuses if one exists.
+    #[command(
+        after_help = "Examples:\n  patina secrets identity init   # keyring if there is one, else a passphrase file"
+    )]
     Init,
     /// Print your public key (age1…), which others add as a recipient of a shared vault.
+    #[command(after_help = "Examples:\n  patina secrets identity recipient > me.pub")]
     Recipient,
     /// Write your private key to a new file (0600) or, when it is not a terminal, to stdout.
     ///
     /// For CI: `patina secrets identity export --out key.txt`, then store the file's
     /// content as the secret PATINA_IDENTITY of the CI system.
     #[command(group(clap::ArgGroup::new("dest").required(true).args(["out", "stdout"])))]
+    #[command(
+        after_help = "Examples:\n  patina secrets identity export --out key.txt\n  patina secrets identity export --stdout | ssh ci 'cat > key.txt'"
+    )]
     Export {
         /// A new file to create (an existing one is never overwritten).
         #[arg(long, value_name = "FILE")]
@@ -194,6 +221,9 @@ pub enum IdentityCmd {
     ///   patina secrets identity import < key.txt
     ///
     /// When stdin is a terminal, the key is asked for with echo off (paste it, then Enter).
+    #[command(
+        after_help = "Examples:\n  patina secrets identity import < key.txt\n  age -d key.txt.age | patina secrets identity import"
+    )]
     Import,
 }
 
@@ -244,15 +274,58 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
     }
     let home = Home::from_env()?;
     let loc = location(&home, a.project)?;
-    let id = identity::resolve(&home)?;
-    let value = read_value(&a.name, a.stdin)?;
-    let short = value.len() < secrets::mask::MIN_MASKED_LEN;
-    let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value)?;
-    println!(
+    // While a session is unlocked, the daemon adds it with the identity it holds: no
+    // identity is resolved here (a passphrase identity needs a terminal; issue 15).
+    let client = crate::client::Client::for_home(&home);
+    let (added_env, replaced, short) = if session_is_unlocked(&client) {
+        let value = read_value(&a.name, a.stdin)?;
+        let short = value.len() < secrets::mask::MIN_MASKED_LEN;
+        let project = match &loc {
+            VaultLocation::Global => None,
+            VaultLocation::Project(p) => Some(p.to_string_lossy().into_owned()),
+        };
+        let mut body = Zeroizing::new(Vec::with_capacity(value.len() + 256));
+        /// Borrowed fields: the value is written straight into the zeroized buffer.
+        #[derive(serde::Serialize)]
+        struct AddBody<'a> {
+            name: &'a str,
+            env: Option<&'a str>,
+            value: &'a str,
+            project: Option<String>,
+        }
+        serde_json::to_writer(
+            &mut *body,
+            &AddBody {
+                name: &a.name,
+                env: a.env.as_deref(),
+                value: value.expose(),
+                project,
+            },
+        )?;
+        drop(value);
+        let reply = client.request("POST", "/secrets/add", Some(&body))?;
+        drop(body);
+        anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
+        let r: crate::api::session::AddResponse = reply.json()?;
+        (r.env, r.replaced, short)
+    } else {
+        let id = identity::resolve(&home).map_err(|e| {
+            anyhow::anyhow!(
+                "adding a secret re-encrypts the {} vault, which needs your identity to read the secrets it holds; unlock a session (`patina session unlock`) or: {}",
+                loc.kind(),
+                crate::cli::one_line(&e)
+            )
+        })?;
+        let value = read_value(&a.name, a.stdin)?;
+        let short = value.len() < secrets::mask::MIN_MASKED_LEN;
+        let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value)?;
+        (added.env, added.replaced, short)
+    };
+    outln!(
         "{} {} (env {}) in the {} vault",
-        if added.replaced { "replaced" } else { "added" },
+        if replaced { "replaced" } else { "added" },
         a.name,
-        added.env,
+        added_env,
         loc.kind()
     );
     if short {
@@ -262,6 +335,17 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// True when a daemon answers and holds an unlocked session (any failure: false, and the
+/// identity is resolved here instead).
+fn session_is_unlocked(client: &crate::client::Client) -> bool {
+    client
+        .get("/session")
+        .ok()
+        .filter(|r| r.status == 200)
+        .and_then(|r| r.json::<serde_json::Value>().ok())
+        .is_some_and(|v| v["unlocked"] == true)
 }
 
 fn read_value(name: &str, from_stdin: bool) -> anyhow::Result<SecretValue> {
@@ -326,11 +410,11 @@ fn list(json: bool) -> anyhow::Result<()> {
                 vault: v,
             })
             .collect();
-        println!("{}", serde_json::json!({ "secrets": secrets }));
+        outln!("{}", serde_json::json!({ "secrets": secrets }));
         return Ok(());
     }
     if items.is_empty() {
-        println!("no secrets yet; add one with `patina secrets add NAME`");
+        outln!("no secrets yet; add one with `patina secrets add NAME`");
         return Ok(());
     }
     let w_name = items
@@ -359,7 +443,7 @@ fn remove(name: &str, project: bool) -> anyhow::Result<()> {
     let loc = location(&home, project)?;
     let id = identity::resolve(&home)?;
     vault::remove(&home, &loc, &id, name)?;
-    println!("removed {name} from the {} vault", loc.kind());
+    outln!("removed {name} from the {} vault", loc.kind());
     Ok(())
 }
 
@@ -462,7 +546,7 @@ fn scan_cmd(a: ScanArgs) -> anyhow::Result<()> {
     for (name, bytes) in &inputs {
         let findings = match scan_via_daemon(&client, bytes) {
             Some(f) => f,
-            None => secrets::scan::scan(bytes, &[]),
+            None => secrets::scan::report(bytes, &[]),
         };
         report.push(ScannedFile {
             file: name.clone(),
@@ -536,12 +620,12 @@ fn recipients(c: RecipientsCmd) -> anyhow::Result<()> {
             let loc = location(&home, project)?;
             let id = identity::resolve(&home)?;
             if vault::add_recipient(&home, &loc, &id, &recipient)? {
-                println!(
+                outln!(
                     "added the recipient to the {} vault and re-encrypted it",
                     loc.kind()
                 );
             } else {
-                println!("already a recipient of the {} vault", loc.kind());
+                outln!("already a recipient of the {} vault", loc.kind());
             }
         }
         RecipientsCmd::Remove { recipient, project } => {
@@ -549,13 +633,13 @@ fn recipients(c: RecipientsCmd) -> anyhow::Result<()> {
             let loc = location(&home, project)?;
             let id = identity::resolve(&home)?;
             if vault::remove_recipient(&home, &loc, &id, &recipient)? {
-                println!(
+                outln!(
                     "removed the recipient from the {} vault and re-encrypted it \
                      (copies it already has stay readable to it: rotate what matters)",
                     loc.kind()
                 );
             } else {
-                println!(
+                outln!(
                     "not a recipient of the {} vault; nothing changed",
                     loc.kind()
                 );
@@ -565,12 +649,12 @@ fn recipients(c: RecipientsCmd) -> anyhow::Result<()> {
             let loc = location(&home, project)?;
             let list = vault::recipients(&home, &loc)?;
             if json {
-                println!("{}", serde_json::json!({ "recipients": list }));
+                outln!("{}", serde_json::json!({ "recipients": list }));
             } else if list.is_empty() {
-                println!("the {} vault has no recipients yet", loc.kind());
+                outln!("the {} vault has no recipients yet", loc.kind());
             } else {
                 for r in list {
-                    println!("{r}");
+                    outln!("{r}");
                 }
             }
         }
@@ -585,14 +669,14 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
             refuse_env_identity()?;
             let id = Identity::generate();
             let stored = identity::store(&home, &id, identity::ask_new_passphrase)?;
-            println!("created a secrets identity, stored in {stored}");
-            println!(
+            outln!("created a secrets identity, stored in {stored}");
+            outln!(
                 "public key (others add it as a recipient): {}",
                 id.recipient()
             );
         }
         IdentityCmd::Recipient => {
-            println!("{}", identity::resolve(&home)?.recipient());
+            outln!("{}", identity::resolve(&home)?.recipient());
         }
         IdentityCmd::Export { out, stdout } => {
             if stdout && std::io::stdout().is_terminal() {
@@ -649,8 +733,8 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
             );
             let id = Identity::parse(&buf).map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
             let stored = identity::store(&home, &id, identity::ask_new_passphrase)?;
-            println!("imported the identity, stored in {stored}");
-            println!("public key: {}", id.recipient());
+            outln!("imported the identity, stored in {stored}");
+            outln!("public key: {}", id.recipient());
         }
     }
     Ok(())

@@ -41,14 +41,17 @@ pub enum SessionCmd {
         scan_only: bool,
     },
     /// Wipe everything the daemon holds.
+    #[command(after_help = "Examples:\n  patina session lock")]
     Lock,
     /// Whether the session is unlocked, until when, and which vaults (never names or values).
+    #[command(after_help = "Examples:\n  patina session status\n  patina session status --json")]
     Status {
         /// Print the GET /session JSON.
         #[arg(long)]
         json: bool,
     },
     /// Show the audit log: unlocks, locks, expiries, releases and runs (names only).
+    #[command(after_help = "Examples:\n  patina session log\n  patina session log --json")]
     Log {
         /// Print {"events":[…]}.
         #[arg(long)]
@@ -70,7 +73,7 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
         SessionCmd::Lock => {
             let reply = client.post_json("/session/lock", &serde_json::json!({}))?;
             anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
-            println!("locked");
+            outln!("locked");
             Ok(())
         }
         SessionCmd::Status { json } => status(&client, json),
@@ -104,9 +107,7 @@ fn unlock(
         Some(t) => session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?,
         None => session::DEFAULT_HOLD,
     };
-    if !client.is_running() {
-        return Err(ClientError::NoDaemon(client.socket().to_path_buf()).into());
-    }
+    client.reachable()?;
     let id = identity::resolve(home)?;
     let text = id.expose_secret_text();
     drop(id);
@@ -132,12 +133,12 @@ fn unlock(
     anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
     let st: Status = reply.json()?;
     if scan_only {
-        println!(
+        outln!(
             "scan hold for {} (nothing can be released)",
             human(st.hold_expires_in_secs)
         );
     } else {
-        println!(
+        outln!(
             "unlocked for {}; scan hold for {}",
             human(st.expires_in_secs),
             human(st.hold_expires_in_secs)

@@ -3,7 +3,7 @@
 //! Unix socket by default, or over TCP with a bearer token when `PATINA_URL` (or `--url`)
 //! names a daemon. Only this module and [`crate::server`] know the wire format.
 //! Depends on [`crate::auth`] (the bearer token, the handshake's keys and protocol),
-//! [`crate::http`] (the error body) and [`crate::paths`].
+//! [`crate::http`] (the error body), [`crate::limits`] (`sun_path`) and [`crate::paths`].
 
 pub mod handshake;
 pub mod url;
@@ -22,8 +22,10 @@ use url::DaemonUrl;
 /// Largest response the client reads: 64 MiB (a 1000-result scry is well under 1 MiB).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Default time for a whole exchange (connect, write, read to EOF).
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Default time for a whole exchange (connect, write, read to EOF): 10 s. The slowest routes
+/// answer well inside it (a search stops at 2 s, a federated one at 3 s); a stopped or wedged
+/// daemon is reported after it (issue 15, case 033) instead of hanging the command.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Environment variable naming a daemon reached over TCP: `http://HOST:PORT`.
 pub const URL_ENV: &str = "PATINA_URL";
@@ -34,6 +36,16 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// Why a request to the daemon failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    /// The socket path cannot be connected to at all: longer than `sun_path` holds
+    /// (`unix(7)`: 107 bytes and a NUL). Named with its length and the fix, as `serve` does.
+    #[error(
+        "socket path {path} is {len} bytes; Unix sockets allow at most {max} (sun_path): set a shorter {home} (the socket is ${home}/run/serve.sock)",
+        path = .0.display(),
+        len = .1,
+        max = crate::limits::SUN_PATH_MAX,
+        home = crate::paths::HOME_ENV
+    )]
+    SocketPathTooLong(PathBuf, usize),
     /// Nothing listens at the socket (missing, or connect refused).
     #[error("no daemon running at {0} (start one with `patina serve`)")]
     NoDaemon(PathBuf),
@@ -42,9 +54,14 @@ pub enum ClientError {
         "the daemon at {0} answered 401: check the token (PATINA_SERVE_TOKEN or the token file at {1})"
     )]
     Unauthorized(PathBuf, PathBuf),
-    /// The daemon did not answer in time.
-    #[error("the daemon at {0} did not answer in time")]
-    Timeout(PathBuf),
+    /// The daemon did not accept or answer within the time allowed (stopped, wedged, or
+    /// its accept queue full).
+    #[error(
+        "the daemon at {} did not answer within {} s: it is stopped or stuck (its pid is in the run directory's serve.pid)",
+        .0.display(),
+        .1.as_secs()
+    )]
+    Timeout(PathBuf, Duration),
     /// The daemon's answer was not a well-formed HTTP response.
     #[error("the daemon at {0} sent a malformed response ({1})")]
     Malformed(PathBuf, &'static str),
@@ -106,6 +123,36 @@ pub struct Client {
     socket: PathBuf,
     target: Target,
     timeout: Duration,
+}
+
+/// Connects to a Unix socket within `limit`: a blocking `connect(2)` waits for as long as the
+/// listener's accept queue stays full (a stopped or wedged daemon), so the socket is made
+/// non-blocking and the connect retried on `EAGAIN` until the limit (`TimedOut`). The
+/// stream returned is blocking.
+fn connect_unix(path: &Path, limit: Duration) -> io::Result<UnixStream> {
+    use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+    let addr = SocketAddrUnix::new(path)?;
+    let fd = rustix::net::socket_with(
+        AddressFamily::UNIX,
+        SocketType::STREAM,
+        SocketFlags::NONBLOCK | SocketFlags::CLOEXEC,
+        None,
+    )?;
+    let deadline = Instant::now() + limit;
+    loop {
+        match rustix::net::connect(&fd, &addr) {
+            Ok(()) => break,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Err(rustix::io::Errno::AGAIN) => return Err(io::ErrorKind::TimedOut.into()),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let s = UnixStream::from(fd);
+    s.set_nonblocking(false)?;
+    Ok(s)
 }
 
 impl Client {
@@ -187,12 +234,47 @@ impl Client {
 
     /// True when a daemon accepts connections at the socket.
     pub fn is_running(&self) -> bool {
-        self.connect().is_ok()
+        self.reachable().is_ok()
+    }
+
+    /// Whether a daemon accepts connections, with the reason when not: the same errors as a
+    /// request ([`ClientError::NoDaemon`], [`ClientError::SocketPathTooLong`], …).
+    pub fn reachable(&self) -> Result<(), ClientError> {
+        self.open().map(drop)
+    }
+
+    /// Connects, with every failure as the [`ClientError`] a command reports.
+    fn open(&self) -> Result<Conn, ClientError> {
+        self.check_socket_path()?;
+        self.connect().map_err(|e| match e.kind() {
+            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+                ClientError::NoDaemon(self.socket.clone())
+            }
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
+                ClientError::Timeout(self.socket.clone(), CONNECT_TIMEOUT.min(self.timeout))
+            }
+            _ => ClientError::Io(self.socket.clone(), e),
+        })
+    }
+
+    /// The one check of the socket path before any connect: a path longer than `sun_path`
+    /// gets [`ClientError::SocketPathTooLong`], not the OS's "path must be shorter than
+    /// SUN_LEN".
+    fn check_socket_path(&self) -> Result<(), ClientError> {
+        let len = self.socket.as_os_str().len();
+        match self.target {
+            Target::Unix if len > crate::limits::SUN_PATH_MAX => {
+                Err(ClientError::SocketPathTooLong(self.socket.clone(), len))
+            }
+            _ => Ok(()),
+        }
     }
 
     fn connect(&self) -> io::Result<Conn> {
         match &self.target {
-            Target::Unix => UnixStream::connect(&self.socket).map(Conn::Unix),
+            Target::Unix => {
+                connect_unix(&self.socket, CONNECT_TIMEOUT.min(self.timeout)).map(Conn::Unix)
+            }
             Target::Tcp { authority, .. } => {
                 use std::net::ToSocketAddrs;
                 let mut last = io::Error::from(io::ErrorKind::NotFound);
@@ -265,15 +347,7 @@ impl Client {
             ),
             None => None,
         };
-        let mut s = self.connect().map_err(|e| match e.kind() {
-            io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
-                ClientError::NoDaemon(self.socket.clone())
-            }
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                ClientError::Timeout(self.socket.clone())
-            }
-            _ => ClientError::Io(self.socket.clone(), e),
-        })?;
+        let mut s = self.open()?;
         let mut out =
             zeroize::Zeroizing::new(Vec::with_capacity(256 + body.map_or(0, <[u8]>::len)));
         let host = match &self.target {
@@ -314,7 +388,7 @@ impl Client {
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
             ) {
-                ClientError::Timeout(self.socket.clone())
+                ClientError::Timeout(self.socket.clone(), self.timeout)
             } else {
                 ClientError::Io(self.socket.clone(), e)
             }
@@ -326,7 +400,7 @@ impl Client {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(ClientError::Timeout(self.socket.clone()));
+                return Err(ClientError::Timeout(self.socket.clone(), self.timeout));
             }
             s.set_read_timeout(Some(left)).map_err(io_err)?;
             match s.read(&mut chunk) {

@@ -297,7 +297,7 @@ fn search_source(
                     r.status,
                     r.error_message()
                 )),
-                Err(crate::client::ClientError::Timeout(_)) => {
+                Err(crate::client::ClientError::Timeout(..)) => {
                     Err("the peer did not answer in time".into())
                 }
                 Err(crate::client::ClientError::NoDaemon(_)) => {

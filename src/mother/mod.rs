@@ -100,9 +100,12 @@ pub struct ProjectInfo {
     pub path: String,
     /// Files indexed (markdown and code), when the index can be read.
     pub documents: Option<u64>,
-    /// When a scrape last changed the index, seconds since the Unix epoch (the newest
-    /// file's hash time, or the index file's modification time).
-    pub last_scraped_secs: Option<u64>,
+    /// When a scrape last changed the index, as a Unix timestamp (seconds since
+    /// 1970-01-01T00:00:00Z; the newest file's hash time, or the index file's modification
+    /// time). Named for what it holds: a point in time, not an age in seconds (an older
+    /// daemon's `last_scraped_secs` held the same timestamp and is still read).
+    #[serde(alias = "last_scraped_secs")]
+    pub last_scraped_unix: Option<u64>,
     /// Why the index cannot be read, if it cannot.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -169,6 +172,21 @@ pub fn peer_token_path(home: &Home, name: &str) -> PathBuf {
 
 fn store<E: std::fmt::Display>(e: E) -> MotherError {
     MotherError::Store(e.to_string())
+}
+
+/// Resolves a project as a person or an agent names it, the one rule for the CLI, the API
+/// and MCP: a registered name (the mother registry, `patina mother list`) first, else — when
+/// `dirs_from` is given — a directory, relative to `dirs_from` or absolute, canonicalized.
+/// `None` when it is neither (a registry that cannot be read counts as having no names).
+pub fn resolve_project(home: &Home, asked: &str, dirs_from: Option<&Path>) -> Option<PathBuf> {
+    if valid_name(asked)
+        && let Ok(reg) = load(home)
+        && let Some(p) = reg.projects.iter().find(|p| p.name == asked)
+    {
+        return Some(p.path.clone());
+    }
+    let dir = std::fs::canonicalize(dirs_from?.join(asked)).ok()?;
+    dir.is_dir().then_some(dir)
 }
 
 /// Reads the registry; an absent file is an empty registry. The file must be private.
@@ -335,7 +353,7 @@ pub fn project_info(p: &Project) -> ProjectInfo {
         name: p.name.clone(),
         path: p.path.display().to_string(),
         documents: None,
-        last_scraped_secs: None,
+        last_scraped_unix: None,
         error: None,
     };
     if !p.path.is_dir() {
@@ -366,7 +384,7 @@ pub fn project_info(p: &Project) -> ProjectInfo {
                 .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
                 .map(|d| d.as_secs());
             let hashed = newest.and_then(|ns| u64::try_from(ns / 1_000_000_000).ok());
-            info.last_scraped_secs = hashed.max(mtime);
+            info.last_scraped_unix = hashed.max(mtime);
         }
         Err(_) => info.error = Some("the index cannot be read (run `patina mother scrape`)".into()),
     }

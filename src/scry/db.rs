@@ -106,7 +106,23 @@ pub(crate) fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
     // readers then wait for the scrape's commit.
     let _mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
+    // After a checkpoint the `-wal` file is cut back to this size (case 030): without it
+    // the file keeps the size of the largest scrape ever written, for good.
+    conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(conn)
+}
+
+/// Bytes the `-wal` file is truncated to after a checkpoint: 4 MiB.
+pub(crate) const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
+
+/// After a scrape's commit: copies the WAL into the index and truncates it, as far as
+/// readers allow (a reader holding an old snapshot keeps its frames; the next scrape after it
+/// lets go finishes the job). Never waits for readers; failures are ignored (the WAL stays
+/// valid, only larger).
+pub(crate) fn checkpoint_after_scrape(conn: &Connection) {
+    // TRUNCATE would wait on the busy handler for readers: not for a scrape that is done.
+    let _ = conn.busy_timeout(std::time::Duration::ZERO);
+    let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
 /// Opens an existing index for searching; never creates the file. Returns the connection and

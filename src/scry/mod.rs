@@ -53,10 +53,24 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-/// Results returned when a request names no limit (or a limit of 0).
+/// Results returned when a request names no limit.
 pub const DEFAULT_LIMIT: usize = 10;
 /// The most results any request can get (requirements §6); larger limits are clamped to this.
 pub const MAX_LIMIT: usize = 1000;
+
+/// The message for a limit of 0, which every surface refuses the same way (CLI usage error,
+/// HTTP 400, MCP -32602) rather than reading it as "the default".
+pub const ZERO_LIMIT: &str = "limit must be at least 1 (the most results to return)";
+
+/// The limit a request asked for, as used: none → [`DEFAULT_LIMIT`], above [`MAX_LIMIT`]
+/// clamped; 0 is refused with [`ZERO_LIMIT`]. One rule for the CLI, the API and MCP.
+pub fn requested_limit(limit: Option<usize>) -> Result<usize, &'static str> {
+    match limit {
+        None => Ok(DEFAULT_LIMIT),
+        Some(0) => Err(ZERO_LIMIT),
+        Some(n) => Ok(n.min(MAX_LIMIT)),
+    }
+}
 
 /// Candidates the first stage of [`Index::search`] takes per hit wanted, for [`rank`] to
 /// re-order.
@@ -829,6 +843,18 @@ pub fn search_project(
     })
 }
 
+/// Most skipped files listed by name in a [`ScrapeSummary`] (the rest are only counted).
+pub const MAX_LISTED_SKIPS: usize = 1000;
+
+/// A file a scrape left out of the index, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SkippedFile {
+    /// Its path relative to the project (`/`-separated; bytes that are not UTF-8 as `\xNN`).
+    pub path: String,
+    /// Why it was left out.
+    pub reason: String,
+}
+
 /// Counts of one scrape, printed as the one-line summary (or as JSON with `--json`).
 ///
 /// Every file the walk yielded is counted once in `changed`, `unchanged` or `skipped`:
@@ -857,6 +883,11 @@ pub struct ScrapeSummary {
     /// Entries that could not be read: permission errors, names that are not UTF-8, ignore
     /// files the walk could not parse.
     pub skipped_unreadable: u64,
+    /// The files left out, each with why (at most [`MAX_LISTED_SKIPS`], the rest counted
+    /// only), so a missing note can be found: `binary`, `huge`, `unreadable: …`,
+    /// `a symbolic link (not followed)`, `not a regular file`.
+    #[serde(default)]
+    pub skipped_files: Vec<SkippedFile>,
     /// Wall time, in seconds.
     pub seconds: f64,
 }

@@ -20,7 +20,11 @@
 //! - every other text file is cut into [`super::sections::CODE_WINDOW_LINES`]-line windows
 //!   with kind `code`.
 //! - files larger than [`MAX_FILE_BYTES`] are skipped unread; files with a NUL byte in their
-//!   first [`BINARY_SNIFF_BYTES`], or that are not valid UTF-8, are skipped as binary.
+//!   first [`BINARY_SNIFF_BYTES`] are skipped as binary; other bytes that are not UTF-8 are
+//!   decoded lossily (U+FFFD), and names that are not UTF-8 are kept with `\xNN` escapes.
+//!   Symbolic links are never followed and FIFOs never opened; every entry left out is named,
+//!   with why, in [`ScrapeSummary::skipped_files`]. (An index made before this rule keeps a
+//!   Latin-1 file as binary until the file changes.)
 //!
 //! Incremental: a file is not read again when its size and mtime equal the stored ones and
 //! its mtime is more than [`RACY_SLACK_NS`] older than the scrape that last hashed it (git's
@@ -32,6 +36,7 @@
 use super::db;
 use super::sections::{self, Section};
 use super::symbols;
+use super::{ScrapeSummary, SkippedFile};
 use crate::{fsutil, paths};
 use anyhow::Context;
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -42,8 +47,6 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
-
-use super::ScrapeSummary;
 
 /// Files larger than this (bytes) are skipped without being read: no knowledge note or source
 /// file is that big, and logs, dumps and bundles that are would drown the index.
@@ -146,13 +149,22 @@ pub fn scrape_with_progress(
 
     let index_path = paths::project_index_path(root);
     let mut conn = db::open_for_write(&index_path).map_err(|e| index_error(&index_path, e))?;
-    let (found, walk_errors) = walk(root);
+    let (found, walk_skips) = walk(root);
+    // Symbolic links and FIFOs are named but not counted as files (they are not indexable);
+    // walk errors count as unreadable files.
+    let walk_errors = walk_skips
+        .iter()
+        .filter(|k| k.reason.starts_with("unreadable"))
+        .count() as u64;
 
     let mut summary = ScrapeSummary {
         files: found.len() as u64 + walk_errors,
         skipped_unreadable: walk_errors,
         ..ScrapeSummary::default()
     };
+    for k in walk_skips {
+        note_skip(&mut summary, k.path, k.reason);
+    }
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| index_error(&index_path, e))?;
@@ -201,6 +213,7 @@ pub fn scrape_with_progress(
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
     }
     tx.commit().map_err(|e| index_error(&index_path, e))?;
+    db::checkpoint_after_scrape(&conn);
     summary.skipped = summary.skipped_binary + summary.skipped_huge + summary.skipped_unreadable;
     summary.seconds = started.elapsed().as_secs_f64();
     Ok(summary)
@@ -265,11 +278,12 @@ fn hide_state_dir(root: &Path, state: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("adding the .patina/ rules to {}", outer.display()))
 }
 
-/// Walks the project: the regular files to consider, sorted by relative path, and the number
-/// of entries that could not be read (walk errors, non-UTF-8 names).
-fn walk(root: &Path) -> (Vec<Found>, u64) {
+/// Walks the project: the regular files to consider, sorted by relative path, and the
+/// entries left out with why (walk errors, symbolic links, FIFOs and other non-files; links
+/// are never followed, so no loop and nothing outside the project is read).
+fn walk(root: &Path) -> (Vec<Found>, Vec<SkippedFile>) {
     let mut found = Vec::new();
-    let mut errors = 0u64;
+    let mut skipped = Vec::new();
     let walker = ignore::WalkBuilder::new(root)
         .hidden(false)
         .require_git(false)
@@ -277,20 +291,46 @@ fn walk(root: &Path) -> (Vec<Found>, u64) {
         .filter_entry(|e| e.depth() == 0 || !SKIP_NAMES.iter().any(|n| e.file_name() == *n))
         .build();
     for entry in walker {
-        let Ok(entry) = entry else {
-            errors += 1;
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                skipped.push(SkippedFile {
+                    path: String::new(),
+                    reason: format!("unreadable: {e}"),
+                });
+                continue;
+            }
+        };
+        let rel = relative(root, entry.path());
+        let Some(ft) = entry.file_type() else {
             continue;
         };
-        if !entry.file_type().is_some_and(|t| t.is_file()) {
-            continue; // directories, symlinks, sockets, fifos
+        if ft.is_dir() {
+            continue;
         }
-        let Some(rel) = relative(root, entry.path()) else {
-            errors += 1;
+        if ft.is_symlink() {
+            skipped.push(SkippedFile {
+                path: rel,
+                reason: "a symbolic link (not followed)".into(),
+            });
             continue;
-        };
-        let Ok(md) = entry.metadata() else {
-            errors += 1;
+        }
+        if !ft.is_file() {
+            skipped.push(SkippedFile {
+                path: rel,
+                reason: "not a regular file (FIFO, socket or device; never opened)".into(),
+            });
             continue;
+        }
+        let md = match entry.metadata() {
+            Ok(md) => md,
+            Err(e) => {
+                skipped.push(SkippedFile {
+                    path: rel,
+                    reason: format!("unreadable: {e}"),
+                });
+                continue;
+            }
         };
         found.push(Found {
             rel,
@@ -300,14 +340,27 @@ fn walk(root: &Path) -> (Vec<Found>, u64) {
         });
     }
     found.sort_by(|a, b| a.rel.cmp(&b.rel));
-    (found, errors)
+    (found, skipped)
 }
 
-/// `path` relative to `root`, `/`-separated; `None` if a component is not UTF-8.
-fn relative(root: &Path, path: &Path) -> Option<String> {
-    let rel = path.strip_prefix(root).ok()?;
-    let parts: Option<Vec<&str>> = rel.components().map(|c| c.as_os_str().to_str()).collect();
-    Some(parts?.join("/"))
+/// `path` relative to `root`, `/`-separated; bytes of a name that are not UTF-8 are written
+/// `\xNN` (so such a file is indexed and shown, and two such names stay distinct).
+fn relative(root: &Path, path: &Path) -> String {
+    use std::os::unix::ffi::OsStrExt;
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    let mut out = String::new();
+    for (i, c) in rel.components().enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        for chunk in c.as_os_str().as_bytes().utf8_chunks() {
+            out.push_str(chunk.valid());
+            for b in chunk.invalid() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
+        }
+    }
+    out
 }
 
 fn load_known(conn: &Connection) -> rusqlite::Result<HashMap<String, Known>> {
@@ -355,7 +408,7 @@ fn update_file(
         && o.mtime_ns == f.mtime_ns
         && f.mtime_ns.saturating_add(RACY_SLACK_NS) < o.scraped_ns
     {
-        count(s, &o.status);
+        count(s, &o.status, &f.rel);
         return Ok(());
     }
     let (content, hash) = if f.size > MAX_FILE_BYTES {
@@ -376,7 +429,7 @@ fn update_file(
                             "UPDATE files SET size = ?2, mtime_ns = ?3, scraped_ns = ?4 WHERE id = ?1",
                         )?
                         .execute(params![o.id, size, f.mtime_ns, started_ns])?;
-                        count(s, &o.status);
+                        count(s, &o.status, &f.rel);
                         return Ok(());
                     }
                     (classify(bytes), Some(hash))
@@ -388,6 +441,7 @@ fn update_file(
                     delete_file(conn, o)?;
                 }
                 s.skipped_unreadable += 1;
+                note_skip(s, f.rel.clone(), "unreadable".into());
                 return Ok(());
             }
         }
@@ -399,10 +453,12 @@ fn update_file(
     let (status, rows) = match content {
         Content::Huge => {
             s.skipped_huge += 1;
+            note_skip(s, f.rel.clone(), huge_reason());
             (HUGE, 0)
         }
         Content::Binary => {
             s.skipped_binary += 1;
+            note_skip(s, f.rel.clone(), BINARY_REASON.into());
             (BINARY, 0)
         }
         Content::Text(text) => {
@@ -424,12 +480,31 @@ fn update_file(
     Ok(())
 }
 
-/// Counts a file whose stored state is still right.
-fn count(s: &mut ScrapeSummary, status: &str) {
+/// Counts a file whose stored state is still right (a skipped one is named again).
+fn count(s: &mut ScrapeSummary, status: &str, rel: &str) {
     match status {
-        BINARY => s.skipped_binary += 1,
-        HUGE => s.skipped_huge += 1,
+        BINARY => {
+            s.skipped_binary += 1;
+            note_skip(s, rel.to_string(), BINARY_REASON.into());
+        }
+        HUGE => {
+            s.skipped_huge += 1;
+            note_skip(s, rel.to_string(), huge_reason());
+        }
         _ => s.unchanged += 1,
+    }
+}
+
+const BINARY_REASON: &str = "binary (a NUL byte near its start)";
+
+fn huge_reason() -> String {
+    format!("larger than {} MiB", MAX_FILE_BYTES / (1024 * 1024))
+}
+
+/// Names a skipped file in the summary (up to [`crate::scry::MAX_LISTED_SKIPS`]).
+fn note_skip(s: &mut ScrapeSummary, path: String, reason: String) {
+    if s.skipped_files.len() < crate::scry::MAX_LISTED_SKIPS {
+        s.skipped_files.push(SkippedFile { path, reason });
     }
 }
 
@@ -442,14 +517,22 @@ fn read_capped(path: &Path) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+/// Binary when a NUL byte is among the first [`BINARY_SNIFF_BYTES`] (git's heuristic); any
+/// other file is text, decoded lossily: a stray Latin-1 or Windows-1252 byte (`café`,
+/// smart quotes) becomes U+FFFD instead of making the whole note "binary" (case 029). A
+/// leading UTF-8 byte-order mark is dropped.
 fn classify(bytes: Vec<u8>) -> Content {
     if bytes[..bytes.len().min(BINARY_SNIFF_BYTES)].contains(&0) {
         return Content::Binary;
     }
-    match String::from_utf8(bytes) {
-        Ok(text) => Content::Text(text),
-        Err(_) => Content::Binary,
-    }
+    let text = match String::from_utf8(bytes) {
+        Ok(text) => text,
+        Err(e) => String::from_utf8_lossy(e.as_bytes()).into_owned(),
+    };
+    Content::Text(match text.strip_prefix('\u{feff}') {
+        Some(rest) => rest.to_string(),
+        None => text,
+    })
 }
 
 /// Whether `rel` is a markdown file, by extension (case-insensitive).
@@ -610,9 +693,16 @@ mod tests {
     }
 
     #[test]
-    fn binary_means_nul_in_sniff_window_or_invalid_utf8() {
+    fn binary_means_nul_in_sniff_window_and_other_bytes_are_decoded_lossily() {
         assert!(matches!(classify(b"ab\0c".to_vec()), Content::Binary));
-        assert!(matches!(classify(vec![b'a', 0xff, 0xfe]), Content::Binary));
+        match classify(b"caf\xe9 \x93q\x94".to_vec()) {
+            Content::Text(t) => assert_eq!(t, "caf\u{fffd} \u{fffd}q\u{fffd}"),
+            _ => panic!("Latin-1 / Windows-1252 text is text"),
+        }
+        match classify(b"\xef\xbb\xbf# BOM\n".to_vec()) {
+            Content::Text(t) => assert_eq!(t, "# BOM\n"),
+            _ => panic!("a BOM is text"),
+        }
         assert!(matches!(classify(Vec::new()), Content::Text(_)));
         assert!(matches!(classify("é\r\n".into()), Content::Text(_)));
     }

@@ -55,6 +55,22 @@ pub enum ParseError {
     /// The text is not UTF-8.
     #[error("the identity text is not UTF-8")]
     NotUtf8,
+    /// An age-encrypted file (binary `age-encryption.org/v1`, or armored); `passphrase` when
+    /// its header shows it was encrypted with a passphrase (`age -p`; an armored file's
+    /// header is read after decoding its base64).
+    #[error(
+        "this is {} age file, not an identity: decrypt it and import the result, e.g. `age -d FILE | patina secrets identity import`",
+        if *.passphrase { "a passphrase-encrypted" } else { "an encrypted" }
+    )]
+    Encrypted {
+        /// Encrypted with a passphrase (an `scrypt` recipient stanza).
+        passphrase: bool,
+    },
+    /// A line that is an age recipient (a public key), not an identity.
+    #[error(
+        "line {0} is an age recipient (a public key, age1…), not an identity: import the secret key (the AGE-SECRET-KEY-1… line of the file age-keygen wrote), not the output of `age-keygen -y`"
+    )]
+    Recipient(usize),
     /// A line that is neither blank, a `#` comment, nor an identity.
     #[error("line {0} is not an age identity (AGE-SECRET-KEY-1…)")]
     NotIdentity(usize),
@@ -78,6 +94,9 @@ impl Identity {
     /// lines and `#` comments around it, LF or CRLF, with or without a final newline, and
     /// surrounding whitespace trimmed from every line.
     pub fn parse(text: &[u8]) -> Result<Identity, ParseError> {
+        if let Some(passphrase) = encrypted_age_file(text) {
+            return Err(ParseError::Encrypted { passphrase });
+        }
         let text = std::str::from_utf8(text).map_err(|_| ParseError::NotUtf8)?;
         let mut found: Option<Identity> = None;
         for (i, line) in text.split('\n').enumerate() {
@@ -88,9 +107,13 @@ impl Identity {
             if found.is_some() {
                 return Err(ParseError::Second(i + 1));
             }
-            let key = line
-                .parse::<age::x25519::Identity>()
-                .map_err(|_| ParseError::NotIdentity(i + 1))?;
+            let key = line.parse::<age::x25519::Identity>().map_err(|_| {
+                if line.parse::<age::x25519::Recipient>().is_ok() {
+                    ParseError::Recipient(i + 1)
+                } else {
+                    ParseError::NotIdentity(i + 1)
+                }
+            })?;
             found = Some(Identity { key });
         }
         found.ok_or(ParseError::Empty)
@@ -122,6 +145,40 @@ impl Identity {
     pub(crate) fn age(&self) -> &age::x25519::Identity {
         &self.key
     }
+}
+
+/// `Some(passphrase)` when `text` is an age-encrypted file rather than identity text: the
+/// binary format (`age-encryption.org/v1` header line) or the ASCII armor (`-----BEGIN AGE
+/// ENCRYPTED FILE-----`, its base64 decoded to read the header). `passphrase` is true when
+/// the header holds an `scrypt` stanza (age's passphrase encryption).
+fn encrypted_age_file(text: &[u8]) -> Option<bool> {
+    const BINARY: &[u8] = b"age-encryption.org/v1\n";
+    const ARMOR: &str = "-----BEGIN AGE ENCRYPTED FILE-----";
+    const SCRYPT: &[u8] = b"\n-> scrypt ";
+    let has_scrypt = |header: &[u8]| header.windows(SCRYPT.len()).any(|w| w == SCRYPT);
+    let start = text
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(text.len());
+    let text = &text[start..];
+    if text.starts_with(BINARY) {
+        return Some(has_scrypt(&text[..text.len().min(4096)]));
+    }
+    if !text.starts_with(ARMOR.as_bytes()) {
+        return None;
+    }
+    use base64::Engine as _;
+    let body: String = String::from_utf8_lossy(&text[ARMOR.len()..text.len().min(8192)])
+        .lines()
+        .take_while(|l| !l.starts_with("-----END"))
+        .flat_map(|l| l.trim().chars())
+        .collect();
+    // Only whole 4-character groups of the first lines: enough for the header.
+    let whole = &body[..body.len() / 4 * 4];
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(whole)
+        .unwrap_or_default();
+    Some(has_scrypt(&decoded))
 }
 
 /// Where an identity was found or stored.
@@ -441,6 +498,66 @@ mod tests {
             Err(ParseError::Empty)
         ));
         assert_eq!(format!("{:?}", Identity::generate()), "[redacted]");
+    }
+
+    /// Issue 15 item 4: a recipient (the output of `age-keygen -y`) and an age-encrypted
+    /// file (binary or armored; passphrase or not) are named as such, with what to do.
+    #[test]
+    fn recipients_and_encrypted_files_are_named_with_the_fix() {
+        let id = Identity::generate();
+        let e =
+            Identity::parse(format!("# public key\n{}\n", id.recipient()).as_bytes()).unwrap_err();
+        assert!(matches!(e, ParseError::Recipient(2)), "{e:?}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("recipient") && msg.contains("AGE-SECRET-KEY-1"),
+            "{msg}"
+        );
+        assert!(!msg.contains(&id.recipient()), "never quoted: {msg}");
+
+        // Armored, passphrase: patina's own identity.age.
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join(IDENTITY_FILE);
+        write_identity_file(&path, &id, "correct horse", Some(2)).unwrap();
+        let armored = std::fs::read(&path).unwrap();
+        let e = Identity::parse(&armored).unwrap_err();
+        assert!(
+            matches!(e, ParseError::Encrypted { passphrase: true }),
+            "{e:?}"
+        );
+        assert!(
+            e.to_string().contains("passphrase-encrypted age file"),
+            "{e}"
+        );
+        assert!(e.to_string().contains("age -d"), "{e}");
+
+        // Binary, passphrase (`age -p`), and binary to a recipient.
+        let encrypt = |r: &dyn age::Recipient| {
+            let mut out = Vec::new();
+            let mut w = age::Encryptor::with_recipients(std::iter::once(r))
+                .unwrap()
+                .wrap_output(&mut out)
+                .unwrap();
+            std::io::Write::write_all(&mut w, id.to_file_text().as_bytes()).unwrap();
+            w.finish().unwrap();
+            out
+        };
+        let mut pass = age::scrypt::Recipient::new("correct horse".to_string().into());
+        pass.set_work_factor(2);
+        let e = Identity::parse(&encrypt(&pass)).unwrap_err();
+        assert!(
+            matches!(e, ParseError::Encrypted { passphrase: true }),
+            "{e:?}"
+        );
+        let other = Identity::generate();
+        let e = Identity::parse(&encrypt(&other.age().to_public())).unwrap_err();
+        assert!(
+            matches!(e, ParseError::Encrypted { passphrase: false }),
+            "{e:?}"
+        );
+        assert!(e.to_string().contains("an encrypted age file"), "{e}");
+        // Identity text itself still parses.
+        assert!(Identity::parse(id.to_file_text().as_bytes()).is_ok());
     }
 
     #[test]

@@ -75,7 +75,8 @@ impl std::fmt::Debug for Known<'_> {
 }
 
 /// Scans `text` for the [`Known`] secrets and the patterns of the module docs. Findings are
-/// sorted by start offset; overlapping ones are all reported.
+/// sorted by start offset; one finding per span (the most specific detector's, see
+/// [`one_per_span`]); overlapping spans are all reported.
 pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
     let mut out = Vec::new();
     for k in known {
@@ -106,8 +107,59 @@ pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
     }
     out.append(&mut tokens);
     out.append(&mut random);
-    out.sort_by_key(|f| (f.start, f.end));
+    one_per_span(&mut out);
     out
+}
+
+/// How specific a detector is, most specific first: a known secret by name, a private key
+/// block, an age identity, a prefixed token, a high-entropy run.
+fn specificity(kind: &str) -> u8 {
+    match kind {
+        "known" => 0,
+        "private-key" => 1,
+        "age-identity" => 2,
+        "token" => 3,
+        _ => 4,
+    }
+}
+
+/// Sorts findings by span and keeps one per span `[start, end)`: the most specific
+/// detector's (a `ghp_…` token is also a high-entropy run with the same offsets; it is
+/// reported once, as `token`). Redaction is unchanged: it covers the same spans.
+pub fn one_per_span(findings: &mut Vec<Finding>) {
+    findings.sort_by_key(|f| (f.start, f.end, specificity(&f.kind)));
+    findings.dedup_by(|later, kept| later.start == kept.start && later.end == kept.end);
+}
+
+/// [`scan`] as reported to a person or an agent (`/secrets/scan`, `patina secrets scan`, the
+/// MCP tool): one finding per secret. Besides one finding per span, a finding that overlaps
+/// a more specific one is left out: `GH=ghp_…` is one `token`, not also a `high-entropy`
+/// run that starts at `GH=`. (Redaction does not use this: it covers every span.) Runs in
+/// O(n log n) in the number of findings.
+pub fn report(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
+    let findings = scan(text, known);
+    // Per specificity level, the union of its spans: sorted, disjoint intervals.
+    let mut merged: [Vec<(usize, usize)>; 5] = Default::default();
+    for f in &findings {
+        let level = &mut merged[usize::from(specificity(&f.kind))];
+        match level.last_mut() {
+            Some(last) if f.start <= last.1 => last.1 = last.1.max(f.end),
+            _ => level.push((f.start, f.end)),
+        }
+    }
+    let overlaps = |spans: &[(usize, usize)], start: usize, end: usize| {
+        let i = spans.partition_point(|&(_, e)| e <= start);
+        spans.get(i).is_some_and(|&(s, _)| s < end)
+    };
+    findings
+        .into_iter()
+        .filter(|f| {
+            let level = usize::from(specificity(&f.kind));
+            !merged[..level]
+                .iter()
+                .any(|spans| overlaps(spans, f.start, f.end))
+        })
+        .collect()
 }
 
 /// Text with every span of `findings` replaced by [`REDACTED`] (overlaps merged). Offsets
@@ -828,6 +880,39 @@ mod tests {
             .into_iter()
             .map(|f| f.kind)
             .collect()
+    }
+
+    /// Issue 15 item 8: one finding per span, the most specific detector's; a report
+    /// leaves out a less specific finding that overlaps a more specific one; redaction
+    /// still sees every span.
+    #[test]
+    fn one_finding_per_span_and_per_secret_in_reports() {
+        let body: String = "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY2zA4bC"
+            .chars()
+            .take(36)
+            .collect();
+        let token = ["gh", "p_", &body].concat();
+        let alone = scan(token.as_bytes(), &[]);
+        assert_eq!(alone.len(), 1, "{alone:?}");
+        assert_eq!(alone[0].kind, "token");
+        assert_eq!(report(token.as_bytes(), &[]), alone);
+        let glued = format!("GH={token}");
+        let all = scan(glued.as_bytes(), &[]);
+        assert_eq!(
+            all.len(),
+            2,
+            "a token and a wider high-entropy run: {all:?}"
+        );
+        let rep = report(glued.as_bytes(), &[]);
+        assert_eq!(rep.len(), 1, "{rep:?}");
+        assert_eq!((rep[0].kind.as_str(), rep[0].start), ("token", 3));
+        // A high-entropy run elsewhere is still reported.
+        let both = format!("{token} and {body}Zq9");
+        let rep = report(both.as_bytes(), &[]);
+        assert_eq!(
+            rep.iter().map(|f| f.kind.as_str()).collect::<Vec<_>>(),
+            ["token", "high-entropy"]
+        );
     }
 
     #[test]

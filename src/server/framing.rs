@@ -103,6 +103,9 @@ pub struct HeadInfo {
     pub host: Option<String>,
     /// `Origin` field present (a browser is talking).
     pub origin: Option<String>,
+    /// The authority of an absolute-form request target (`http://AUTHORITY/path`, RFC 9112
+    /// §3.2.2), which a server must use instead of `Host`: checked on TCP with the same rules.
+    pub target_authority: Option<String>,
 }
 
 /// A fully read request plus the header fields the transport needs for auth.
@@ -117,8 +120,10 @@ pub struct Incoming {
     pub trailing_bytes: bool,
 }
 
-/// Reads one request from `stream` into `buf` (cleared first; reused across connections by a
-/// worker so the hot path does not allocate it anew).
+/// Reads one request from `stream` into `buf`, which holds the bytes already read from the
+/// connection (by the accept side, [`super::ready`]; reused across connections by a worker so
+/// the hot path does not allocate it anew). The head deadline, [`HEAD_DEADLINE`], counts from
+/// `head_started` (the accept), not from this call.
 ///
 /// Errors carry the response to send: 400 malformed, 408 head or body deadline, 411 `POST`
 /// without `Content-Length`, 413 body over [`MAX_BODY_BYTES`], 431 head over
@@ -126,18 +131,22 @@ pub struct Incoming {
 pub fn read_request<S: Stream>(
     stream: &mut S,
     buf: &mut Vec<u8>,
+    head_started: Instant,
     new_request_id: impl FnOnce() -> String,
 ) -> Result<Incoming, ReadError> {
-    buf.clear();
-    let head_deadline = Instant::now() + HEAD_DEADLINE;
+    let head_deadline = head_started + HEAD_DEADLINE;
     let mut chunk = [0u8; READ_CHUNK];
+    let mut fresh = buf.is_empty();
     let (head_len, mut info, method, path, query, content_length) = loop {
-        let n = read_some(stream, &mut chunk, head_deadline).map_err(|e| match e {
-            Phase::Timeout => fail(408, "the request head did not arrive in time"),
-            Phase::Closed if buf.is_empty() => ReadError::Silent,
-            Phase::Closed => fail(400, "the connection closed before the request head ended"),
-        })?;
-        buf.extend_from_slice(&chunk[..n]);
+        if fresh {
+            let n = read_some(stream, &mut chunk, head_deadline).map_err(|e| match e {
+                Phase::Timeout => fail(408, "the request head did not arrive in time"),
+                Phase::Closed if buf.is_empty() => ReadError::Silent,
+                Phase::Closed => fail(400, "the connection closed before the request head ended"),
+            })?;
+            buf.extend_from_slice(&chunk[..n]);
+        }
+        fresh = true;
         let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
         let mut req = httparse::Request::new(&mut headers);
         match req.parse(buf) {
@@ -222,13 +231,23 @@ fn interpret_head(req: &httparse::Request<'_, '_>) -> Result<HeadParts, ReadErro
     let target = req.path.unwrap_or("");
     let origin_form = origin_form(target)
         .ok_or_else(|| fail(400, "the request target must be a path starting with /"))?;
+    let target_authority = absolute_form_authority(target);
+    if target_authority.is_some_and(str::is_empty) {
+        return Err(fail(
+            400,
+            "an absolute-form request target needs an authority (http://HOST/path)",
+        ));
+    }
     let (path, query) = match origin_form.split_once('?') {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
         None => (origin_form.to_string(), None),
     };
 
     let mut content_length: Option<usize> = None;
-    let mut head = HeadInfo::default();
+    let mut head = HeadInfo {
+        target_authority: target_authority.map(str::to_string),
+        ..HeadInfo::default()
+    };
     let mut expect_continue = false;
     for h in req.headers.iter() {
         let name = h.name;
@@ -319,6 +338,18 @@ fn origin_form(target: &str) -> Option<&str> {
         };
     }
     None
+}
+
+/// The authority of an absolute-form target (`http://AUTHORITY[/…|?…]`, RFC 9112 §3.2.2,
+/// RFC 3986 §3.2), or `None` for any other form.
+fn absolute_form_authority(target: &str) -> Option<&str> {
+    let scheme = target.get(..7)?;
+    if !scheme.eq_ignore_ascii_case("http://") {
+        return None;
+    }
+    let rest = &target[7..];
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    Some(&rest[..end])
 }
 
 /// Parses a `Content-Length` value (RFC 9110 §8.6): one or more ASCII digits, nothing else.
@@ -526,5 +557,16 @@ mod tests {
         assert_eq!(origin_form("HTTP://x"), Some("/"));
         assert_eq!(origin_form("*"), None);
         assert_eq!(origin_form("localhost:80"), None);
+        assert_eq!(
+            absolute_form_authority("http://evil.example/api/scry"),
+            Some("evil.example")
+        );
+        assert_eq!(
+            absolute_form_authority("HTTP://127.0.0.1:8"),
+            Some("127.0.0.1:8")
+        );
+        assert_eq!(absolute_form_authority("http://a@b?x"), Some("a@b"));
+        assert_eq!(absolute_form_authority("http:///x"), Some(""));
+        assert_eq!(absolute_form_authority("/health"), None);
     }
 }

@@ -15,6 +15,7 @@ pub mod activation;
 pub mod framing;
 pub mod log;
 pub mod pool;
+pub mod ready;
 pub mod tcp;
 pub mod unix;
 
@@ -246,9 +247,9 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             "uds",
             cfg.workers,
             cfg.queue,
-            move |s: UnixStream| {
+            move |c: ready::Conn<UnixStream, (u32, Option<u32>)>| {
                 log::buffer_this_thread();
-                serve_unix(s, uid, &ctx)
+                serve_unix(c, &ctx)
             },
             log::flush,
         )?
@@ -265,9 +266,9 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
                     "tcp",
                     workers,
                     queue,
-                    move |s: std::net::TcpStream| {
+                    move |c: ready::Conn<std::net::TcpStream, std::net::IpAddr>| {
                         log::buffer_this_thread();
-                        serve_tcp(s, &state, &ctx)
+                        serve_tcp(c, &state, &ctx)
                     },
                     log::flush,
                 )?
@@ -276,7 +277,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
                 std::thread::Builder::new()
                     .name("tcp-accept".into())
                     .spawn(move || {
-                        accept_loop(listener.incoming(), &tcp_pool, &flag, &ctx);
+                        ready::run(&listener, &tcp_pool, &flag, &TcpAdmit { ctx: &ctx });
                         tcp_pool.shutdown(limits::SHUTDOWN_GRACE)
                     })?,
             )
@@ -290,7 +291,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         cfg.workers
     );
 
-    accept_loop(listener.incoming(), &pool, &shutdown, &ctx);
+    ready::run(&listener, &pool, &shutdown, &UnixAdmit { uid, ctx: &ctx });
 
     eprintln!("patina: shutting down");
     drop(listener);
@@ -335,103 +336,115 @@ fn inode(p: &Path) -> Option<u64> {
     std::fs::symlink_metadata(p).ok().map(|m| m.ino())
 }
 
-fn accept_loop<S: Stream + Send + 'static>(
-    incoming: impl Iterator<Item = std::io::Result<S>>,
-    pool: &pool::Pool<S>,
-    shutdown: &AtomicBool,
-    ctx: &Ctx,
-) {
-    for conn in incoming {
-        if shutdown.load(Ordering::SeqCst) {
-            break;
-        }
-        match conn {
-            Ok(stream) => {
-                ctx.open_connections.fetch_add(1, Ordering::Relaxed);
-                if let Err(stream) = pool.try_submit(stream) {
-                    reject_busy(stream);
-                    ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
-                }
-            }
+/// The accept side's rules for the Unix socket: the peer-uid check before a byte is read
+/// (case 016), the open-connection count, answers from the accept thread.
+struct UnixAdmit<'a> {
+    uid: u32,
+    ctx: &'a Ctx,
+}
+
+impl ready::Admit<UnixStream> for UnixAdmit<'_> {
+    type Peer = (u32, Option<u32>);
+    fn admit(&self, stream: &UnixStream) -> Option<(u32, Option<u32>)> {
+        let (uid, pid) = match unix::peer_credentials(stream) {
+            Ok(c) => c,
             Err(e) => {
-                // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
-                eprintln!("patina: accept failed: {e}");
-                std::thread::sleep(std::time::Duration::from_millis(20));
+                eprintln!("patina: refused a connection: no peer credentials ({e})");
+                return None;
             }
+        };
+        if uid != self.uid {
+            // Closed before any request byte is read (case 016); the refusal is logged with
+            // the peer uid only.
+            eprintln!(
+                "patina: refused a connection from uid {uid} (only uid {} is served)",
+                self.uid
+            );
+            answer_now(
+                stream,
+                Response::error(403, "this daemon serves only its own user"),
+            );
+            return None;
         }
+        self.ctx.open_connections.fetch_add(1, Ordering::Relaxed);
+        Some((uid, pid))
+    }
+    fn answer(&self, stream: &UnixStream, status: u16) {
+        answer_now(stream, accept_side_answer(status));
+        self.closed();
+    }
+    fn closed(&self) {
+        self.ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
-/// Answers 503 with `Retry-After` at once, from the accept thread, without reading.
-fn reject_busy<S: Stream>(mut stream: S) {
-    let resp =
-        Response::error(503, "the server is busy; retry shortly").with_header("Retry-After", "1");
+/// The accept side's rules for TCP: the peer address, `TCP_NODELAY`, the count.
+struct TcpAdmit<'a> {
+    ctx: &'a Ctx,
+}
+
+impl ready::Admit<std::net::TcpStream> for TcpAdmit<'_> {
+    type Peer = std::net::IpAddr;
+    fn admit(&self, stream: &std::net::TcpStream) -> Option<std::net::IpAddr> {
+        let ip = stream.peer_addr().ok()?.ip();
+        let _ = stream.set_nodelay(true);
+        self.ctx.open_connections.fetch_add(1, Ordering::Relaxed);
+        Some(ip)
+    }
+    fn answer(&self, stream: &std::net::TcpStream, status: u16) {
+        answer_now(stream, accept_side_answer(status));
+        self.closed();
+    }
+    fn closed(&self) {
+        self.ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// The answers the accept side gives itself: 408 (the head did not arrive within
+/// [`limits::HEAD_DEADLINE`] of the accept) or 503 with `Retry-After` (too many pending
+/// connections, or the worker queue is full).
+fn accept_side_answer(status: u16) -> Response {
+    match status {
+        408 => Response::error(408, "the request head did not arrive in time"),
+        _ => Response::error(503, "the server is busy; retry shortly")
+            .with_header("Retry-After", "1"),
+    }
+}
+
+/// Answers at once from the accept thread, without reading the request and without
+/// blocking: the answer is small and the socket's send buffer empty, so one non-blocking
+/// send takes it. Then half-closes: the caller closes lingering ([`ready`]).
+fn answer_now<S: Stream>(stream: &S, resp: Response) {
     let id = new_request_id();
     let mut out = Vec::new();
     framing::encode_response(&resp, &id, &mut out);
-    let _ = stream.set_write_timeout(Some(std::time::Duration::from_millis(100)));
-    let _ = stream.write_all(&out);
-    log_line(&id, None, "-", 503, out.len(), 0);
-    // Closing with the request unread would make TCP send a reset, which can destroy the 503
-    // before the client reads it: half-close, then take what has arrived (a few ms at most,
-    // never blocking the accept thread for long).
+    let _ = stream.send_now(&out);
+    log_line(&id, None, "-", resp.status, out.len(), 0);
     let _ = stream.shutdown_write();
-    let mut sink = [0u8; 4096];
-    for _ in 0..3 {
-        loop {
-            match stream.recv_now(&mut sink) {
-                Ok(n) if n > 0 => continue,
-                _ => break,
-            }
-        }
-        std::thread::sleep(std::time::Duration::from_millis(1));
-    }
 }
 
-/// Serves one Unix-socket connection: the peer-uid check first, then one request.
-fn serve_unix(stream: UnixStream, my_uid: u32, ctx: &Ctx) {
-    let (uid, pid) = match unix::peer_credentials(&stream) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("patina: refused a connection: no peer credentials ({e})");
-            ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
-            return;
-        }
-    };
-    if uid != my_uid {
-        // Closed before any request byte is read (case 016); the refusal is logged with the
-        // peer uid only.
-        eprintln!("patina: refused a connection from uid {uid} (only uid {my_uid} is served)");
-        let mut s = stream;
-        let resp = Response::error(403, "this daemon serves only its own user");
-        let id = new_request_id();
-        let mut out = Vec::new();
-        framing::encode_response(&resp, &id, &mut out);
-        let _ = framing::write_response(&mut s, &out);
-        ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
-        return;
-    }
+/// Serves one Unix-socket connection whose peer the accept side admitted (its uid is ours).
+fn serve_unix(conn: ready::Conn<UnixStream, (u32, Option<u32>)>, ctx: &Ctx) {
+    let (uid, pid) = conn.peer;
     let principal = Principal::LocalPeer { uid, pid };
-    serve_connection(stream, ctx, |_| Ok(principal), |_| {});
+    serve_connection(conn, ctx, |_| Ok(principal), |_| {});
 }
 
 /// Serves one TCP connection: `Host`/`Origin` checks, the bearer token, the failure budget.
-fn serve_tcp(stream: std::net::TcpStream, state: &tcp::TcpState, ctx: &Ctx) {
-    let _ = stream.set_nodelay(true);
-    let ip = match stream.peer_addr() {
-        Ok(a) => a.ip(),
-        Err(_) => {
-            ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
-            return;
-        }
-    };
+fn serve_tcp(
+    conn: ready::Conn<std::net::TcpStream, std::net::IpAddr>,
+    state: &tcp::TcpState,
+    ctx: &Ctx,
+) {
+    let ip = conn.peer;
     serve_connection(
-        stream,
+        conn,
         ctx,
         |inc| {
             state.gate(
                 ip,
                 inc.info.host.as_deref(),
+                inc.info.target_authority.as_deref(),
                 inc.info.origin.as_deref(),
                 inc.info.authorization.as_deref(),
                 Some(&inc.request),
@@ -451,10 +464,12 @@ thread_local! {
     static BUFS: RefCell<(Vec<u8>, Vec<u8>)> = RefCell::new((Vec::with_capacity(8192), Vec::with_capacity(8192)));
 }
 
-/// Reads one request, decides its principal with `gate` (or refuses it there), dispatches
-/// it, writes the response and closes the connection; `done` sees the final status.
-fn serve_connection<S: Stream>(
-    mut stream: S,
+/// Reads one request (the bytes the accept side read first, then the rest; the head deadline
+/// counts from the accept), decides its principal with `gate` (or refuses it there),
+/// dispatches it, writes the response and closes the connection; `done` sees the final
+/// status.
+fn serve_connection<S: Stream, P>(
+    conn: ready::Conn<S, P>,
     ctx: &Ctx,
     gate: impl FnOnce(&framing::Incoming) -> Result<Principal, Response>,
     done: impl FnOnce(u16),
@@ -473,7 +488,10 @@ fn serve_connection<S: Stream>(
             return;
         };
         let (inbuf, outbuf) = &mut *bufs;
-        match framing::read_request(&mut stream, inbuf, new_request_id) {
+        let mut stream = conn.stream;
+        inbuf.clear();
+        inbuf.extend_from_slice(&conn.head);
+        match framing::read_request(&mut stream, inbuf, conn.accepted, new_request_id) {
             Err(ReadError::Silent) => {}
             Err(ReadError::Respond(resp)) => {
                 let id = new_request_id();

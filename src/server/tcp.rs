@@ -63,13 +63,16 @@ impl TcpState {
         }
     }
 
-    /// Decides the principal of a TCP request, or the refusal: 400/403 for a `Host` that is
-    /// not an IP literal, `localhost` or the configured host; 403 for an `Origin` not
-    /// explicitly allowed; 429 while the address is over its auth-failure budget.
+    /// Decides the principal of a TCP request, or the refusal: 403 for a `Host` that is
+    /// not an IP literal, `localhost` or the configured host, and likewise for the authority
+    /// of an absolute-form request target (`target_authority`, which RFC 9112 §3.2.2 puts
+    /// before `Host`: both must name this daemon); 403 for an `Origin` not explicitly
+    /// allowed; 429 while the address is over its auth-failure budget.
     pub fn gate(
         &self,
         ip: IpAddr,
         host: Option<&str>,
+        target_authority: Option<&str>,
         origin: Option<&str>,
         authorization: Option<&[u8]>,
         request: Option<&crate::http::Request>,
@@ -80,6 +83,14 @@ impl TcpState {
             return Err(Response::error(
                 403,
                 "the Host header field must name this daemon (an IP address, localhost, or the configured host)",
+            ));
+        }
+        if let Some(a) = target_authority
+            && !self.host_allowed(a)
+        {
+            return Err(Response::error(
+                403,
+                "the request target's authority must name this daemon (an IP address, localhost, or the configured host); or send the path alone",
             ));
         }
         if let Some(o) = origin
@@ -222,23 +233,44 @@ mod tests {
             "devbox:50051",
             "10.1.2.3",
         ] {
-            assert!(s.gate(ip, Some(ok), None, None, None).is_ok(), "{ok}");
+            assert!(s.gate(ip, Some(ok), None, None, None, None).is_ok(), "{ok}");
         }
         for bad in ["evil.example", "evil.example:50051", "127.0.0.1.nip.io"] {
             assert_eq!(
-                s.gate(ip, Some(bad), None, None, None).unwrap_err().status,
+                s.gate(ip, Some(bad), None, None, None, None)
+                    .unwrap_err()
+                    .status,
+                403,
+                "{bad}"
+            );
+            // The authority of an absolute-form target, with a good Host (RFC 9112 §3.2.2).
+            assert_eq!(
+                s.gate(ip, Some("127.0.0.1"), Some(bad), None, None, None)
+                    .unwrap_err()
+                    .status,
                 403,
                 "{bad}"
             );
         }
+        assert!(
+            s.gate(
+                ip,
+                Some("127.0.0.1"),
+                Some("localhost:50051"),
+                None,
+                None,
+                None
+            )
+            .is_ok()
+        );
         assert_eq!(
-            s.gate(ip, None, Some("http://evil.example"), None, None)
+            s.gate(ip, None, None, Some("http://evil.example"), None, None)
                 .unwrap_err()
                 .status,
             403
         );
         assert!(
-            s.gate(ip, None, Some("http://ok.example"), None, None)
+            s.gate(ip, None, None, Some("http://ok.example"), None, None)
                 .is_ok()
         );
     }
@@ -250,17 +282,17 @@ mod tests {
         let good: IpAddr = "127.0.0.3".parse().unwrap();
         for _ in 0..MAX_AUTH_FAILURES {
             let r = s
-                .gate(bad, None, None, Some(b"Bearer nope"), None)
+                .gate(bad, None, None, None, Some(b"Bearer nope"), None)
                 .unwrap_err();
             assert_eq!(r.status, 401);
             s.record_failure(bad);
         }
         assert_eq!(
-            s.gate(bad, None, None, Some(b"Bearer nope"), None)
+            s.gate(bad, None, None, None, Some(b"Bearer nope"), None)
                 .unwrap_err()
                 .status,
             429
         );
-        assert!(s.gate(good, None, None, None, None).is_ok());
+        assert!(s.gate(good, None, None, None, None, None).is_ok());
     }
 }

@@ -60,10 +60,17 @@ pub fn prepare_socket_path(path: &Path) -> anyhow::Result<()> {
         );
     }
     match UnixStream::connect(path) {
-        Ok(_) => bail!(
-            "a daemon is already running at {} (stop it with `patina stop`)",
-            path.display()
-        ),
+        Ok(s) => match peer_credentials(&s) {
+            // The peer of a connection to a listening socket is the process that listened.
+            Ok((_, Some(pid))) => bail!(
+                "a daemon is already running at {} (pid {pid}; stop it with `patina stop`)",
+                path.display()
+            ),
+            _ => bail!(
+                "a daemon is already running at {} (stop it with `patina stop`)",
+                path.display()
+            ),
+        },
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => fs::remove_file(path)
             .with_context(|| format!("removing the stale socket {}", path.display())),
         Err(e) => {

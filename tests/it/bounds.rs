@@ -93,26 +93,128 @@ fn stop_falls_back_to_the_pid_file_and_says_so_when_nothing_runs() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("no daemon running"));
 }
 
-#[test]
-fn two_hundred_idle_tcp_connections_do_not_starve_the_unix_socket() {
-    let d = Daemon::start_with(&["--port", "0"]);
-    let addr = d.tcp_addr();
-    let idle: Vec<std::net::TcpStream> = (0..200)
-        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
-        .collect();
-    std::thread::sleep(Duration::from_millis(100));
+/// Starts `n` clients that send the start of a request head and then one byte every 200 ms
+/// (slowloris), until `stop` is set.
+fn slowloris(
+    connect: impl Fn() -> Box<dyn std::io::Write + Send>,
+    n: usize,
+    stop: &std::sync::Arc<std::sync::atomic::AtomicBool>,
+) -> std::thread::JoinHandle<()> {
+    let mut conns: Vec<_> = (0..n).map(|_| connect()).collect();
+    let stop = std::sync::Arc::clone(stop);
+    std::thread::spawn(move || {
+        for c in &mut conns {
+            let _ = c.write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Slow: ");
+        }
+        while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+            for c in &mut conns {
+                let _ = c.write_all(b"a");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    })
+}
+
+/// Asserts `/health` on the Unix socket answers 200 twenty times, each well within the head
+/// deadline (5 s) that an idle connection could once make it wait per queued connection.
+fn health_answers_promptly(d: &Daemon, what: &str) {
     for _ in 0..20 {
         let t = Instant::now();
         assert_eq!(d.get("/health").status, 200);
         assert!(
-            t.elapsed() < Duration::from_millis(100),
-            "Unix socket answered in {:?}",
+            t.elapsed() < Duration::from_millis(1000),
+            "{what}: /health answered in {:?}",
             t.elapsed()
         );
     }
-    // Past the TCP gate a new client gets 503 with Retry-After at once.
-    let t = Instant::now();
+}
+
+/// Issue 15 item 1 (requirements §4): a connection takes a worker only once its request head has
+/// arrived. 64 silent connections and 16 slowloris clients on the Unix socket (80, ten times
+/// the 8 workers) leave `/health` answering at once, with no thread added; each silent one
+/// gets 408 at the head deadline counted from its accept.
+#[test]
+fn idle_and_slowloris_connections_hold_no_worker() {
+    use std::io::Write;
+    use std::os::unix::net::UnixStream;
+    let d = Daemon::start();
+    assert!(d.still_serving());
+    let threads = thread_count(d.pid());
+    let t0 = Instant::now();
+    let idle: Vec<UnixStream> = (0..64)
+        .map(|_| UnixStream::connect(&d.socket).unwrap())
+        .collect();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let socket = d.socket.clone();
+    let drip = slowloris(
+        move || Box::new(UnixStream::connect(&socket).unwrap()),
+        16,
+        &stop,
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    health_answers_promptly(&d, "64 idle + 16 slowloris");
+    assert_eq!(
+        thread_count(d.pid()),
+        threads,
+        "no thread was added for the waiting connections"
+    );
+    // A POST with a body still works beside them.
+    assert_eq!(d.post("/api/scry", r#"{"query":"marigold"}"#).status, 200);
+    // The silent ones are answered 408 at the head deadline, counted from their accept.
+    let mut first = idle.into_iter().next().unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let got = read_to_eof(&mut first);
+    let e = t0.elapsed();
+    let r = Resp::parse(&got);
+    assert_eq!(r.status, 408);
+    r.assert_well_formed();
+    assert!(
+        e >= Duration::from_secs(4) && e < Duration::from_secs(8),
+        "408 after {e:?}, not at the 5 s head deadline"
+    );
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    drip.join().unwrap();
+    let _ = first.write_all(b"x");
+    health_answers_promptly(&d, "after the deadline");
+    assert_eq!(thread_count(d.pid()), threads);
+}
+
+/// TCP: idle connections wait on the accept side too, up to `MAX_PENDING` (256) per
+/// listener; past it a new silent client gets 503 with `Retry-After` at once. The Unix
+/// socket is never affected, and TCP serves again once they are gone.
+#[test]
+fn idle_tcp_connections_wait_on_the_accept_side_up_to_a_bound() {
+    use std::io::Read;
+    let d = Daemon::start_with(&["--port", "0"]);
+    let addr = d.tcp_addr();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let a2 = addr.clone();
+    let drip = slowloris(
+        move || Box::new(std::net::TcpStream::connect(&a2).unwrap()),
+        16,
+        &stop,
+    );
+    let mut idle: Vec<std::net::TcpStream> = (0..184)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    health_answers_promptly(&d, "200 waiting TCP connections");
+    // 200 waiting, under the bound: TCP itself still answers.
     let r = d.tcp("GET", "/health", None, None);
+    assert_eq!(r.status, 200);
+    // Fill the bound (256), then one more silent client: 503 at once.
+    idle.extend((0..56).map(|_| std::net::TcpStream::connect(&addr).unwrap()));
+    std::thread::sleep(Duration::from_millis(300));
+    let t = Instant::now();
+    let mut extra = std::net::TcpStream::connect(&addr).unwrap();
+    extra
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = extra.read_to_end(&mut got);
+    let r = Resp::parse(&got);
     assert_eq!(r.status, 503);
     assert!(r.header("retry-after").is_some());
     r.assert_well_formed();
@@ -121,8 +223,11 @@ fn two_hundred_idle_tcp_connections_do_not_starve_the_unix_socket() {
         "503 came after {:?}",
         t.elapsed()
     );
+    health_answers_promptly(&d, "256 waiting TCP connections");
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    drip.join().unwrap();
     drop(idle);
-    // Once the idle ones are gone (head deadline), TCP serves again.
+    // Once the idle ones are gone, TCP serves again.
     let t = Instant::now();
     loop {
         let raw = d.tcp_raw(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n");

@@ -12,6 +12,7 @@ mod bounds;
 mod completions;
 mod crash_consistency;
 mod guard;
+mod first_use;
 mod http_framing;
 mod mcp;
 mod mother;

@@ -2,7 +2,7 @@
 //! real client (tests/mcp_client.py), and by raw JSON-RPC lines next to a running daemon.
 use crate::common;
 
-use common::{Daemon, patina, write_fixture_project};
+use common::{Daemon, patina, run_timeout, write_fixture_project};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
@@ -10,7 +10,7 @@ use std::time::Duration;
 
 const CANARY: &str = "Pc4n4ry-7f3e9c1d+x/y=z";
 
-/// The Python that has the `mcp` package: `$PATINA_TEST_PYTHON` (set by `.ci/run`), else
+/// The Python that has the `mcp` package: `$PATINA_TEST_PYTHON` (set by `scripts/test`), else
 /// `python3`. Panics with a clear message when the module is missing: CI installs it, so a
 /// missing module is a broken setup, never a reason to skip.
 fn python_with(module: &str) -> String {
@@ -23,7 +23,7 @@ fn python_with(module: &str) -> String {
         .is_ok_and(|s| s.success());
     assert!(
         ok,
-        "the Python module `{module}` is missing for {py}: run `.ci/run`, or `pip install mcp openapi-spec-validator`, or point PATINA_TEST_PYTHON at a Python that has it"
+        "the Python module `{module}` is missing for {py}: run the tests with `scripts/test` (it makes a venv with the pinned packages), or point PATINA_TEST_PYTHON at a Python that has it"
     );
     py
 }
@@ -190,4 +190,145 @@ fn over_tcp_scry_works_with_the_token_and_local_routes_are_refused() {
         msg.contains("refused") || msg.contains("does not serve"),
         "{msg}"
     );
+}
+
+/// Issue 15 items 5 and 7: a registered project's name is resolved (the one rule shared with
+/// the CLI and the API), and `limit: 0` is invalid params (-32602), never "the default".
+#[test]
+fn a_registered_name_is_resolved_and_a_zero_limit_is_refused() {
+    let d = Daemon::start();
+    let add = run_timeout(
+        patina(&d.home)
+            .args(["mother", "add", "--name", "lantern-notes", "--no-scrape"])
+            .arg(&d.project),
+        Duration::from_secs(20),
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let mut m = Mcp::start(&d);
+    m.call(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"0"}}}));
+    let r = m.tool(
+        1,
+        "scry",
+        json!({"query": "quokka handshake", "project": "lantern-notes"}),
+    );
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let hits: Value =
+        serde_json::from_str(r["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
+    assert!(!hits["results"].as_array().unwrap().is_empty(), "{hits}");
+    let r = m.tool(
+        2,
+        "scry",
+        json!({"query": "quokka", "project": "no-such-project"}),
+    );
+    assert_eq!(r["result"]["isError"], true, "{r}");
+    let r = m.tool(3, "scry", json!({"query": "quokka", "limit": 0}));
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("at least 1"),
+        "{r}"
+    );
+}
+
+/// Case 026: mistyped arguments are refused naming the argument (never a generic "see the
+/// schema"), every request gets one answer, and a `project` cannot climb out of the
+/// server's project or send the agent to index `/etc`.
+#[test]
+fn tool_inputs_are_checked_by_name_and_paths_stay_inside_case_026() {
+    let d = Daemon::start();
+    // A sibling project with an index, never registered.
+    let other = d.project.parent().unwrap().join("other");
+    std::fs::create_dir_all(other.join("layer/core")).unwrap();
+    std::fs::write(
+        other.join("layer/core/o.md"),
+        "# Other\n\nprivate llama plan\n",
+    )
+    .unwrap();
+    let s = run_timeout(
+        patina(&d.home).arg("scrape").arg(&other),
+        Duration::from_secs(30),
+    );
+    assert!(s.status.success());
+    let mut m = Mcp::start(&d);
+    m.call(json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"case026","version":"0"}}}));
+    let refused = |r: &Value, field: &str| {
+        let msg = r["error"]["message"].as_str().unwrap_or_default();
+        assert_eq!(r["error"]["code"], -32602, "{r}");
+        assert!(msg.contains(field), "{field}: {r}");
+    };
+    let mut id = 10;
+    for lim in [
+        json!("five"),
+        json!("5"),
+        json!(-1),
+        json!(0),
+        json!(2.5),
+        json!(true),
+        json!([]),
+    ] {
+        let r = m.tool(id, "scry", json!({"query": "quokka", "limit": lim}));
+        assert_eq!(r["id"], id);
+        refused(&r, "limit");
+        id += 1;
+    }
+    for q in [json!(42), json!(["quokka"]), json!({"q": 1})] {
+        refused(&m.tool(id, "scry", json!({ "query": q })), "query");
+        id += 1;
+    }
+    refused(&m.tool(id, "scry", json!({})), "query");
+    refused(
+        &m.tool(id + 1, "scry", json!({"query": "quokka", "project": 7})),
+        "project",
+    );
+    refused(
+        &m.tool(id + 2, "scry", json!({"query": "quokka", "bogus": 1})),
+        "unknown argument",
+    );
+    // Large and null limits: clamped, default.
+    for lim in [json!(1_000_000_000u64), Value::Null] {
+        let r = m.tool(40, "scry", json!({"query": "quokka", "limit": lim}));
+        assert_eq!(r["result"]["isError"], false, "{r}");
+    }
+    // params that are not an object: -32602 with the request's id.
+    let r = m.call(json!({"jsonrpc":"2.0","id":41,"method":"tools/call","params":"scry"}));
+    assert_eq!(
+        (r["id"].clone(), r["error"]["code"].clone()),
+        (json!(41), json!(-32602)),
+        "{r}"
+    );
+    // Paths: a relative one never climbs out; /etc is no project, and nobody is told to
+    // index it.
+    for p in [
+        "../other",
+        "../../../../etc",
+        "..",
+        "/etc",
+        "/proc/self/root/etc",
+        "~",
+        "%2e%2e",
+    ] {
+        let r = m.tool(50, "scry", json!({"query": "llama", "project": p}));
+        assert_eq!(r["result"]["isError"], true, "{p}: {r}");
+        let text = r["result"]["content"][0]["text"].as_str().unwrap();
+        assert!(
+            !text.contains("llama") && !text.contains("patina scrape"),
+            "{p}: {text}"
+        );
+    }
+    // The server's own project by its absolute path, and the sibling by its absolute path
+    // (as `patina scry --project DIR` takes it, on the local socket).
+    let r = m.tool(
+        60,
+        "scry",
+        json!({"query": "llama", "project": other.display().to_string()}),
+    );
+    assert_eq!(r["result"]["isError"], false, "{r}");
+    let r = m.call(json!({"jsonrpc":"2.0","id":61,"method":"ping"}));
+    assert_eq!(r["result"], json!({}));
 }

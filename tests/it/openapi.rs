@@ -155,7 +155,7 @@ fn the_served_document_is_valid_openapi_and_open_over_tcp() {
         .is_ok_and(|s| s.success());
     assert!(
         have,
-        "the Python module `openapi_spec_validator` is missing for {py}: run `.ci/run`, or `pip install openapi-spec-validator`, or set PATINA_TEST_PYTHON"
+        "the Python module `openapi_spec_validator` is missing for {py}: run the tests with `scripts/test` (it makes a venv with the pinned packages), or set PATINA_TEST_PYTHON"
     );
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("openapi.json");

@@ -298,3 +298,72 @@ fn a_section_without_text_gets_a_snippet_of_its_title() {
     assert_eq!(hits[0].line, 1);
     assert!(hits[0].snippet.contains("[heron]"), "{}", hits[0].snippet);
 }
+
+/// Case 027: words joined by punctuation are found as words, operator words are words,
+/// pure punctuation finds nothing without an error, and `name:value` is plain text (no
+/// column filter): never an FTS5 syntax error, whatever the query.
+#[test]
+fn punctuated_words_and_operator_words_are_searched_as_words_case_027() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let r = t.path();
+    write(
+        r,
+        "layer/core/glossary.md",
+        "# Glossary\n\nThe peer-to-peer relay is off-the-shelf. Isn't it fine?\n\
+         Runs on debian 12.04 and rfc 9110.5; ticket OPS-4471 closed.\n\
+         The module net::http, C# bindings, deno.land, path alpha/beta/gamma.\n\
+         Pass --deny-warnings. Mail dev@example.org, 75% ready, $PATH kept.\n\
+         Operator words: AND OR NOT NEAR, and x*y, (brackets), ^hat, \"said\".\n",
+    );
+    write(
+        r,
+        "src/lib.rs",
+        "fn heading_case() {}\n// field:value and kind:y\n",
+    );
+    scry::scrape(r).expect("scrape");
+    let hits = |q: &str| -> usize {
+        match scry::search_project(r, q, 10, None) {
+            Ok(resp) => resp.results.len(),
+            Err(ScryError::EmptyQuery) => 0,
+            Err(e) => panic!("{q:?}: {e}"),
+        }
+    };
+    for q in [
+        "peer-to-peer",
+        "off-the-shelf",
+        "isn't",
+        "debian 12.04",
+        "9110.5",
+        "OPS-4471",
+        "net::http",
+        "C#",
+        "deno.land",
+        "alpha/beta/gamma",
+        "--deny-warnings",
+        "\"--deny-warnings\"",
+        "dev@example.org",
+        "75%",
+        "$PATH",
+        "AND",
+        "OR",
+        "NOT",
+        "NEAR",
+        "NEAR(",
+        "x*y",
+        "(brackets",
+        "^hat",
+        "\"said",
+        "field:value",
+    ] {
+        assert!(hits(q) >= 1, "{q:?} found nothing");
+    }
+    for q in [
+        "*", "-", "--", "'", "\"", "!!!", "kind:", ":", "()", "NEAR(,",
+    ] {
+        hits(q); // no error, whatever the count
+    }
+    let long = "x".repeat(5000);
+    let t0 = Instant::now();
+    assert_eq!(hits(&long), 0);
+    assert!(t0.elapsed() < Duration::from_secs(2));
+}

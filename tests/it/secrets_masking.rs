@@ -207,3 +207,89 @@ fn a_misspelt_flag_before_the_command_is_a_usage_error() {
         assert!(!String::from_utf8_lossy(&out.stdout).contains(CANARY));
     }
 }
+
+/// Case 032: `secrets run` and the child's stdin: passed through byte for byte with EOF; a
+/// stdin that never sends nor closes (a silent pipe, an agent harness's socket) holds up
+/// nothing; an endless stdin ends when the child is done.
+#[test]
+fn stdin_is_the_childs_and_a_silent_one_holds_nothing_up_case_032() {
+    let w = world_with_canary();
+    // Byte for byte, with EOF.
+    let blob: Vec<u8> = (0..200_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    let out = run_with_input(
+        w.cmd(&["secrets", "run", "--no-masking", "--", "cat"]),
+        &blob,
+    );
+    assert!(out.status.success(), "{}", show(&out));
+    assert!(out.stdout == blob, "stdin changed on its way to the child");
+    // A socket on fd 0 that never sends and never closes.
+    let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+    let t = Instant::now();
+    let out = w
+        .cmd(&["secrets", "run", "--", "sh", "-c", "echo done"])
+        .stdin(Stdio::from(std::os::fd::OwnedFd::from(a)))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "done\n");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "held up {:?}",
+        t.elapsed()
+    );
+    // An endless stdin: `head -c 5` ends the run.
+    let zero = std::fs::File::open("/dev/zero").unwrap();
+    let t = Instant::now();
+    let out = w
+        .cmd(&["secrets", "run", "--", "head", "-c", "5"])
+        .stdin(Stdio::from(zero))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", show(&out));
+    assert_eq!(out.stdout, [0u8; 5]);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr)
+            .to_lowercase()
+            .contains("pipe")
+    );
+}
+
+/// Case 032: under a terminal the child keeps its terminal on stdin (a prompt and `read`
+/// work); a crash, a missing command and a locked session print no value.
+#[test]
+fn the_child_keeps_its_terminal_and_error_paths_print_no_value_case_032() {
+    let w = world_with_canary();
+    if let Some((code, shown)) = in_terminal(
+        &w,
+        "\"$PATINA\" secrets run -- sh -c 'test -t 0 && echo stdin-tty; printf \"name? \"; read -r x; echo \"got [$x]\"'",
+        b"alice\n",
+        true,
+    ) {
+        assert_eq!(code, 0, "{shown}");
+        assert!(shown.contains("stdin-tty"), "{shown}");
+        assert!(shown.contains("got [alice]"), "{shown}");
+    } else {
+        panic!("`script` (bsdutils) is needed for this test");
+    }
+    for (args, want) in [
+        (
+            &["secrets", "run", "--", "sh", "-c", "kill -SEGV $$"][..],
+            Some(139),
+        ),
+        (&["secrets", "run", "--", "/nonexistent/cmd"], Some(127)),
+    ] {
+        let out = run_with_input(w.cmd(args), b"");
+        assert_eq!(out.status.code(), want, "{args:?}: {}", show(&out));
+        for stream in [&out.stdout, &out.stderr] {
+            assert_no_leak(&format!("{args:?}"), stream, CANARY);
+            assert!(!String::from_utf8_lossy(stream).contains("PATINA_CANARY="));
+        }
+    }
+}

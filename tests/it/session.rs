@@ -709,3 +709,75 @@ fn a_secret_added_while_unlocked_is_redacted_at_once() {
         "{v}"
     );
 }
+
+/// Issue 15 item 11: while a session is unlocked, `secrets add` needs no identity of its own
+/// (the daemon adds it with the one it holds: a passphrase identity without a terminal
+/// works); locked and without an identity, one line says why the identity is needed. The
+/// route that carries the value answers only the patina binary.
+#[test]
+fn secrets_add_goes_through_an_unlocked_session_without_an_identity() {
+    let w = World::new();
+    write_fixture_project(&w.work());
+    w.add("first", "first-value-1234", &[]);
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    let o = unlock(&w, "10m");
+    assert!(o.status.success(), "{}", show(&o));
+    let o = run_with_input(
+        w.bare_cmd(&["secrets", "add", "late", "--env", "LATE_ONE", "--stdin"]),
+        CANARY.as_bytes(),
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout)
+            .contains("added late (env LATE_ONE) in the global vault")
+    );
+    assert_no_leak("add through the daemon", &o.stdout, CANARY);
+    assert_no_leak("add through the daemon", &o.stderr, CANARY);
+    // The value is there: `secrets run` (through the session) gets it, masked in output.
+    let mut c = w.bare_cmd(&[
+        "secrets",
+        "run",
+        "--",
+        "sh",
+        "-c",
+        "test \"$LATE_ONE\" = \"$WANT\" && echo same",
+    ]);
+    c.env("WANT", CANARY);
+    let o = run_with_input(c, b"");
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "same\n");
+    // curl cannot use the route that carries a value.
+    {
+        let out = curl(
+            &d.socket,
+            &[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                r#"{"name":"x","value":"y"}"#,
+                "http://localhost/secrets/add",
+            ],
+        );
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
+    }
+    // Locked, no identity: one line that says why it is needed and what to do.
+    let o = w.bare_cmd(&["session", "lock"]).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    let o = run_with_input(
+        w.bare_cmd(&["secrets", "add", "later", "--stdin"]),
+        b"some-value-5678",
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("needs your identity") && err.contains("patina session unlock"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    drop(d);
+}

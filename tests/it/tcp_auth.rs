@@ -97,6 +97,52 @@ fn host_and_origin_are_checked_on_tcp() {
     );
 }
 
+/// Issue 15 item 2: an absolute-form request target (RFC 9112 §3.2.2) names the host the
+/// server must use instead of `Host`; over TCP its authority passes the same check as `Host`,
+/// so a valid token with `Host: 127.0.0.1` does not let `http://evil.example/…` through.
+#[test]
+fn an_absolute_form_target_is_checked_like_host() {
+    let d = Daemon::start_with(&["--port", "0"]);
+    let token = d.token();
+    let addr = d.tcp_addr();
+    let post = |target: &str| {
+        let body = r#"{"query":"marigold"}"#;
+        let r = Resp::parse(&d.tcp_raw(format!("POST {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}", body.len()).as_bytes()));
+        r.assert_well_formed();
+        r.status
+    };
+    assert_eq!(post("/api/scry"), 200, "the origin form works");
+    assert_eq!(
+        post("http://evil.example/api/scry"),
+        403,
+        "a foreign authority"
+    );
+    assert_eq!(post("http://evil.example:50051/api/scry"), 403);
+    assert_eq!(
+        post("HTTP://evil.example/api/scry"),
+        403,
+        "the scheme is case-insensitive"
+    );
+    assert_eq!(
+        post("http://me@127.0.0.1/api/scry"),
+        403,
+        "userinfo is not a host"
+    );
+    assert_eq!(post("http:///api/scry"), 400, "an empty authority");
+    assert_eq!(
+        post(&format!("http://{addr}/api/scry")),
+        200,
+        "this daemon's own address"
+    );
+    assert_eq!(post("http://localhost/api/scry"), 200);
+    // GET of an open route too: the authority is checked before anything else.
+    let r = Resp::parse(
+        &d.tcp_raw(b"GET http://evil.example/health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"),
+    );
+    assert_eq!(r.status, 403);
+    assert!(d.still_serving());
+}
+
 #[test]
 fn path_spellings_never_bypass_auth_case_011() {
     let d = Daemon::start_with(&["--port", "0"]);

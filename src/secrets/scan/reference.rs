@@ -19,7 +19,7 @@ pub const MIN_ENTROPY_LEN: usize = 32;
 pub const MIN_ENTROPY_BITS: f64 = 4.2;
 
 /// Scans `text` for the [`Known`] secrets and the patterns of the module docs. Findings are
-/// sorted by start offset; overlapping ones are all reported.
+/// sorted by start offset, one per span (the most specific detector's).
 pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
     let mut out = Vec::new();
     for k in known {
@@ -50,7 +50,7 @@ pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
     }
     out.append(&mut tokens);
     out.append(&mut random);
-    out.sort_by_key(|f| (f.start, f.end));
+    super::one_per_span(&mut out);
     out
 }
 

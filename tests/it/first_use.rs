@@ -1,0 +1,519 @@
+//! What a new user meets first (issue 15): the README's test command does its own set-up with
+//! pinned Python packages, and the CLI's rough edges (closed pipes, `--help` examples, …).
+use crate::common;
+
+use std::path::Path;
+
+fn repo_file(rel: &str) -> String {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
+    std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+/// The README's test command is `scripts/test`; it makes a venv under `target/` from pinned
+/// requirements (never the user's Python), runs every test binary (`--no-fail-fast`), and CI
+/// runs that same script after fmt and clippy, installing no Python package itself.
+#[test]
+fn the_readme_test_command_sets_itself_up_with_pinned_packages() {
+    let readme = repo_file("README.md");
+    assert!(
+        readme.contains("```sh\nscripts/test\n```"),
+        "the README's test command is scripts/test"
+    );
+    let script = repo_file("scripts/test");
+    for needle in [
+        "target/test-venv",
+        "scripts/requirements-test.txt",
+        "-m venv",
+        "export PATINA_TEST_PYTHON",
+        "cargo test --all-features --locked --no-fail-fast \"$@\"",
+    ] {
+        assert!(script.contains(needle), "scripts/test lacks {needle}");
+    }
+    assert!(
+        !script.contains("--user") && !script.contains("python3 -m pip"),
+        "scripts/test must never install into the user's or the system's Python"
+    );
+    let reqs = repo_file("scripts/requirements-test.txt");
+    let pins: Vec<&str> = reqs
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .collect();
+    for name in ["mcp==", "openapi-spec-validator=="] {
+        assert!(
+            pins.iter().any(|l| l.starts_with(name)),
+            "{name} is not pinned"
+        );
+    }
+    for line in &pins {
+        let (name, version) = line
+            .split_once("==")
+            .unwrap_or_else(|| panic!("not pinned with ==: {line}"));
+        assert!(
+            !name.is_empty() && !version.is_empty() && !version.contains(['<', '>', '*', ',']),
+            "{line}"
+        );
+    }
+    let ci = repo_file(".ci/run");
+    let cmds: Vec<&str> = ci
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect();
+    assert!(
+        cmds.iter().any(|l| l.trim() == "scripts/test"),
+        ".ci/run calls scripts/test"
+    );
+    assert!(
+        !cmds
+            .iter()
+            .any(|l| l.contains("pip install") || l.contains("cargo test")),
+        ".ci/run installs no Python package and runs no other test command"
+    );
+    let fmt = cmds
+        .iter()
+        .position(|l| l.contains("cargo fmt --check"))
+        .expect("fmt");
+    let clippy = cmds
+        .iter()
+        .position(|l| l.contains("cargo clippy"))
+        .expect("clippy");
+    let test = cmds
+        .iter()
+        .position(|l| l.trim() == "scripts/test")
+        .unwrap();
+    assert!(
+        fmt < test && clippy < test,
+        "fmt and clippy run before the tests"
+    );
+}
+
+/// When run by `scripts/test`, the interpreter the tests use has exactly the pinned versions.
+#[test]
+fn the_test_python_has_the_pinned_versions() {
+    let Ok(py) = std::env::var("PATINA_TEST_PYTHON") else {
+        panic!("PATINA_TEST_PYTHON is not set: run the tests with scripts/test");
+    };
+    let reqs = repo_file("scripts/requirements-test.txt");
+    for name in ["mcp", "openapi-spec-validator"] {
+        let pin = reqs
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name}==")))
+            .unwrap()
+            .trim()
+            .to_string();
+        let out = std::process::Command::new(&py)
+            .args([
+                "-c",
+                &format!("import importlib.metadata as m; print(m.version('{name}'))"),
+            ])
+            .output()
+            .expect("run the test python");
+        let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        assert_eq!(
+            got, pin,
+            "{name} in {py} (scripts/requirements-test.txt pins it)"
+        );
+    }
+}
+
+use common::*;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// Runs `cmd` with its stdout a pipe whose reading end is already closed (`… | head -0`).
+fn with_closed_stdout(cmd: &mut Command) -> std::process::Output {
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    // The Command keeps its copy of the writing end: spawn from a temporary, so only the
+    // child holds it.
+    let child = cmd
+        .stdin(Stdio::null())
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Issue 15 item 6: a closed stdout ends a command quietly with success (as ripgrep does):
+/// no panic (clap_complete's), no `Broken pipe` message, exit 0.
+#[test]
+fn a_closed_stdout_ends_quietly_with_success() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let s = run_timeout(
+        patina(&home).arg("scrape").arg(&project),
+        Duration::from_secs(30),
+    );
+    assert!(s.status.success());
+    let cases: Vec<Vec<String>> = vec![
+        vec!["completions".into(), "bash".into()],
+        vec!["completions".into(), "zsh".into()],
+        vec!["man".into()],
+        vec![
+            "scry".into(),
+            "--project".into(),
+            project.display().to_string(),
+            "quokka".into(),
+        ],
+        vec![
+            "scry".into(),
+            "--json".into(),
+            "--project".into(),
+            project.display().to_string(),
+            "marigold".into(),
+        ],
+        vec!["secrets".into(), "list".into()],
+        vec!["--help".into()],
+    ];
+    for args in cases {
+        let out = with_closed_stdout(patina(&home).args(&args));
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {err}");
+        assert!(
+            !err.contains("panicked") && !err.to_lowercase().contains("broken pipe"),
+            "{args:?}: {err}"
+        );
+    }
+}
+
+/// Issue 15 item 7: `--limit 0` is refused the same way everywhere: a usage error (exit 2)
+/// in the CLI, 400 in the API (MCP: `mcp::a_registered_name_is_resolved_and_a_zero_limit_is_refused`).
+#[test]
+fn a_limit_of_zero_is_refused_everywhere() {
+    let d = Daemon::start();
+    for args in [
+        &["scry", "--limit", "0", "quokka"][..],
+        &["mother", "scry", "--limit", "0", "quokka"],
+        &["scry", "--all", "--limit", "0", "quokka"],
+    ] {
+        let out = run_timeout(
+            patina(&d.home).current_dir(&d.project).args(args),
+            Duration::from_secs(20),
+        );
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("at least 1"), "{args:?}: {err}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    for route in ["/api/scry", "/mother/scry"] {
+        let r = d.post(route, r#"{"query":"quokka","limit":0}"#);
+        assert_eq!(r.status, 400, "{route}");
+        r.assert_well_formed();
+        assert!(r.json()["error"].as_str().unwrap().contains("at least 1"));
+        assert_eq!(
+            d.post(route, r#"{"query":"quokka","limit":1}"#).status,
+            200,
+            "{route}"
+        );
+    }
+}
+
+/// Issue 15 item 8: one finding per span: a `ghp_` token is a `token`, not also a
+/// `high-entropy` run with the same offsets.
+#[test]
+fn secrets_scan_reports_one_finding_per_span() {
+    let d = Daemon::start();
+    // Built at run time: no token-shaped literal in the repository.
+    let body: String = "aB3dE5fG7hJ9kL1mN2pQ4rS6tU8vW0xY2zA4bC"
+        .chars()
+        .take(36)
+        .collect();
+    let token = ["gh", "p_", &body].concat();
+    let text = format!("export GH={token}\n");
+    let r = d.post(
+        "/secrets/scan",
+        &serde_json::json!({ "text": text }).to_string(),
+    );
+    assert_eq!(r.status, 200);
+    let findings = r.json()["findings"].as_array().unwrap().clone();
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["kind"], "token");
+    assert_eq!(findings[0]["start"], 10);
+    assert_eq!(findings[0]["end"], 10 + token.len());
+    assert!(!String::from_utf8_lossy(&r.body).contains(&token));
+}
+
+/// Issue 15 item 9: `mother list --json` names its time for what it is: a Unix timestamp.
+#[test]
+fn mother_list_json_field_name_and_value_agree() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let add = run_timeout(
+        patina(&home).args(["mother", "add"]).arg(&project),
+        Duration::from_secs(30),
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let out = run_timeout(
+        patina(&home).args(["mother", "list", "--json"]),
+        Duration::from_secs(20),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let p = &v["projects"][0];
+    assert!(p.get("last_scraped_secs").is_none(), "{p}");
+    let t = p["last_scraped_unix"].as_u64().expect("a Unix timestamp");
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    assert!(
+        t <= now + 5 && t + 3600 > now,
+        "{t} is not a time of the last hour"
+    );
+}
+
+/// Issue 15 item 3: a socket path too long for `sun_path` is named, with its length, the
+/// 107-byte limit and the fix, by every client command (as `serve` does), never the OS's
+/// "path must be shorter than SUN_LEN".
+#[test]
+fn client_commands_explain_a_socket_path_too_long() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("h".repeat(110));
+    let sock_len = home.join("run/serve.sock").as_os_str().len();
+    for args in [
+        &["status"][..],
+        &["scry", "quokka"],
+        &["session", "status"],
+        &["session", "unlock"],
+        &["serve"],
+    ] {
+        let out = run_timeout(
+            patina(&home).current_dir(dir.path()).args(args),
+            Duration::from_secs(20),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {err}");
+        assert!(
+            err.contains(&format!("is {sock_len} bytes"))
+                && err.contains("at most 107")
+                && err.contains("PATINA_HOME"),
+            "{args:?}: {err}"
+        );
+        assert!(!err.contains("SUN_LEN"), "{args:?}: {err}");
+        if args != ["serve"] {
+            // (serve first scrapes the current directory when it has no index, and says so)
+            assert_eq!(err.trim().lines().count(), 1, "{args:?}: one line: {err}");
+        }
+    }
+}
+
+/// Issue 15 item 3: "already running" names the running daemon's pid.
+#[test]
+fn a_second_serve_names_the_running_daemons_pid() {
+    let d = Daemon::start();
+    let out = run_timeout(
+        patina(&d.home)
+            .arg("serve")
+            .arg("--project")
+            .arg(&d.project),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already running") && err.contains(&format!("pid {}", d.pid())),
+        "{err}"
+    );
+    assert!(d.still_serving());
+}
+
+/// Issue 15 item 4: piping a recipient (`age-keygen -y`) into `identity import` says it is a
+/// public key and what to import instead; nothing is stored.
+#[test]
+fn importing_a_recipient_says_what_it_is_and_what_to_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let recipient = age::x25519::Identity::generate().to_public().to_string();
+    let mut child = patina(&home)
+        .args(["secrets", "identity", "import"])
+        .env("PATINA_NO_KEYRING", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    writeln!(child.stdin.take().unwrap(), "{recipient}").unwrap();
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("recipient (a public key"), "{err}");
+    assert!(err.contains("AGE-SECRET-KEY-1"), "{err}");
+    assert!(!err.contains(&recipient), "the input is not quoted: {err}");
+    assert!(!home.join("identity.age").exists());
+}
+
+/// Issue 15 item 5: `scry --project NAME` and `/api/scry` `{"project": NAME}` resolve a
+/// registered name through the mother registry (MCP: `mcp::a_registered_name_…`).
+#[test]
+fn a_registered_project_name_is_resolved_by_the_cli_and_the_api() {
+    let d = Daemon::start();
+    let other = d.home.parent().unwrap().join("other");
+    write_fixture_project(&other);
+    let add = run_timeout(
+        patina(&d.home)
+            .args(["mother", "add", "--name", "second-notes"])
+            .arg(&other),
+        Duration::from_secs(30),
+    );
+    assert!(
+        add.status.success(),
+        "{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    let r = d.post(
+        "/api/scry",
+        r#"{"query":"quokka","project":"second-notes"}"#,
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let hits = r.json()["results"].as_array().unwrap().len();
+    assert!(hits > 0);
+    assert_eq!(
+        d.post("/api/scry", r#"{"query":"quokka","project":"nope-notes"}"#)
+            .status,
+        404
+    );
+    let out = run_timeout(
+        patina(&d.home).args(["scry", "--json", "--project", "second-notes", "quokka"]),
+        Duration::from_secs(20),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!v["results"].as_array().unwrap().is_empty());
+    let out = run_timeout(
+        patina(&d.home).args(["scry", "--project", "nope-notes", "quokka"]),
+        Duration::from_secs(20),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("neither a registered project"));
+}
+
+/// Issue 15 item 13: the README says how to put `patina` on `PATH`, finds the socket under
+/// `${PATINA_HOME:-$HOME/.patina}` (so its throwaway-home tip and its curl examples agree),
+/// says how to make an identity, and its sample outputs have the product's shape.
+#[test]
+fn the_readme_matches_the_product() {
+    let readme = repo_file("README.md");
+    assert!(readme.contains("cargo install --path ."));
+    assert!(readme.contains("SOCK=${PATINA_HOME:-$HOME/.patina}/run/serve.sock"));
+    assert!(!readme.contains("SOCK=~/.patina") && !readme.contains("S=~/.patina"));
+    let env = readme
+        .split("PATINA_IDENTITY` (the text")
+        .nth(1)
+        .expect("PATINA_IDENTITY is described");
+    let env = &env[..env.find("PATINA_SERVE_TOKEN").unwrap()];
+    assert!(env.contains("age-keygen") && env.contains("patina secrets identity init"));
+
+    // The samples under the curl commands have the keys the daemon sends.
+    let sample = |after: &str| -> serde_json::Value {
+        let rest = &readme[readme.find(after).unwrap_or_else(|| panic!("{after}"))..];
+        let line = rest.lines().nth(1).unwrap();
+        let json = line.strip_prefix("# ").unwrap_or_else(|| panic!("{line}"));
+        serde_json::from_str(&json.replace('…', "0").replace(",0]", "]"))
+            .unwrap_or_else(|e| panic!("{json}: {e}"))
+    };
+    let d = Daemon::start();
+    let keys = |v: &serde_json::Value| {
+        let mut k: Vec<String> = v.as_object().unwrap().keys().cloned().collect();
+        k.sort();
+        k
+    };
+    for (after, path) in [
+        ("http://localhost/health\n", "/health"),
+        ("http://localhost/version\n", "/version"),
+        ("http://localhost/status       #", "/status"),
+    ] {
+        let real = d.get(path).json();
+        assert_eq!(keys(&sample(after)), keys(&real), "README sample of {path}");
+    }
+    let scry = sample("http://localhost/api/scry\n");
+    let hit = &scry["results"][0];
+    let real = d.post("/api/scry", r#"{"query":"lantern"}"#).json();
+    assert_eq!(
+        keys(hit),
+        keys(&real["results"][0]),
+        "README sample of a hit"
+    );
+    // A code file's hit has the kind the product gives code hits.
+    assert!(hit["path"].as_str().unwrap().starts_with("src/"));
+    let code = real["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["path"] == "src/main.rs")
+        .expect("the fixture's code file is found");
+    assert_eq!(
+        hit["kind"], code["kind"],
+        "README sample kind of a code hit"
+    );
+}
+
+/// Case 033: a client never hangs on a stopped (wedged) daemon, even when its accept queue
+/// is full and `connect(2)` itself would block: exit 1 within a bound, one line naming the
+/// socket and what went wrong.
+#[test]
+fn clients_give_up_on_a_stopped_daemon_within_a_bound_case_033() {
+    let d = Daemon::start();
+    signal(d.pid(), "STOP");
+    // The commands run at once (each one's bound is checked on its own).
+    let check = |what: &str, max: Duration| {
+        let runs: Vec<_> = [&["status"][..], &["scry", "quokka"], &["session", "status"]]
+            .into_iter()
+            .map(|args| {
+                let mut cmd = patina(&d.home);
+                cmd.current_dir(&d.project).args(args);
+                let t = std::time::Instant::now();
+                let h = std::thread::spawn(move || {
+                    let out = run_timeout(&mut cmd, Duration::from_secs(40));
+                    (out, t.elapsed())
+                });
+                (args, h)
+            })
+            .collect();
+        for (args, h) in runs {
+            let (out, took) = h.join().unwrap();
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(1), "{what} {args:?}: {err}");
+            assert!(took < max, "{what} {args:?} took {took:?}");
+            assert!(
+                err.contains("did not answer within") && err.contains(&*d.socket.to_string_lossy()),
+                "{what} {args:?}: {err}"
+            );
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+        }
+    };
+    check("stopped daemon", Duration::from_secs(20));
+    // Fill its accept queue: a blocking connect would now wait forever.
+    let mut held = Vec::new();
+    loop {
+        use rustix::net::{AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
+        let fd = rustix::net::socket_with(
+            AddressFamily::UNIX,
+            SocketType::STREAM,
+            SocketFlags::NONBLOCK,
+            None,
+        )
+        .unwrap();
+        if rustix::net::connect(&fd, &SocketAddrUnix::new(&d.socket).unwrap()).is_err() {
+            break;
+        }
+        held.push(fd);
+        assert!(held.len() < 100_000);
+    }
+    check("full accept queue", Duration::from_secs(15));
+    drop(held);
+    signal(d.pid(), "CONT");
+    assert!(d.still_serving());
+}
