@@ -25,22 +25,24 @@ pub enum GuardCmd {
     /// --scan-only`) and secret-looking tokens, and each is replaced by `<concealed by patina:
     /// NAME>` before the model reads it. PreToolUse: calls that print secrets (`printenv`,
     /// `echo $API_KEY`, `cat .env` when it holds a known value) are denied with what to do
-    /// instead. Installed by `patina guard install`; run by hand to try it:
-    ///
-    ///   echo '{"hook_event_name":"PostToolUse","tool_name":"Bash","tool_response":{"stdout":"hi","stderr":""}}' \
-    ///     | patina guard hook --agent claude-code
+    /// instead. Installed by `patina guard install`; run by hand to try it (see below).
+    #[command(
+        after_help = "Examples:\n  echo '{\"hook_event_name\":\"PostToolUse\",\"tool_name\":\"Bash\",\"tool_response\":{\"stdout\":\"hi\",\"stderr\":\"\"}}' | patina guard hook --agent claude-code"
+    )]
     Hook(HookArgs),
     /// Add the guard's hook entries to an agent's settings (other settings untouched).
-    ///
-    /// Examples:
-    ///   patina guard install --agent claude-code              # ~/.claude/settings.json
-    ///   patina guard install --agent claude-code --scope project --dry-run
-    ///   patina guard install --agent codex                    # ~/.codex/hooks.json
+    #[command(
+        after_help = "Examples:\n  patina guard install --agent claude-code        # ~/.claude/settings.json\n  patina guard install --agent claude-code --scope project --dry-run\n  patina guard install --agent codex              # ~/.codex/hooks.json"
+    )]
     Install(InstallArgs),
     /// Remove exactly the entries `install` added.
+    #[command(
+        after_help = "Examples:\n  patina guard uninstall --agent claude-code --dry-run\n  patina guard uninstall --agent codex"
+    )]
     Uninstall(InstallArgs),
     /// Where the guard is installed, whether the daemon and its scan hold are there, and what
     /// it found today.
+    #[command(after_help = "Examples:\n  patina guard status\n  patina guard status --json")]
     Status {
         /// Print JSON.
         #[arg(long)]
@@ -51,11 +53,9 @@ pub enum GuardCmd {
     /// Default paths: ~/.claude/projects (Claude Code) and ~/.codex/sessions (Codex); each
     /// *.jsonl line stays valid JSON. --dry-run lists file, line and secret name or
     /// detector, never a value.
-    ///
-    /// Examples:
-    ///   patina guard scrub --dry-run
-    ///   patina guard scrub --agent codex
-    ///   patina guard scrub ~/.claude/projects/my-project
+    #[command(
+        after_help = "Examples:\n  patina guard scrub --dry-run\n  patina guard scrub --agent codex\n  patina guard scrub ~/.claude/projects/my-project"
+    )]
     Scrub(ScrubArgs),
 }
 

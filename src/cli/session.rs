@@ -23,11 +23,9 @@ pub enum SessionCmd {
     /// The daemon also keeps a scan hold for `patina guard`: keyed digests of every value
     /// that answer only "is a known value in this text, where, which name", for --hold
     /// (default 10h, a working day; never shorter than the TTL), wiped by `session lock`.
-    ///
-    /// Examples:
-    ///   patina session unlock                 # 15 minutes of `secrets run`, 10h of guard
-    ///   patina session unlock --ttl 1h
-    ///   patina session unlock --scan-only     # the guard knows your values; nothing released
+    #[command(
+        after_help = "Examples:\n  patina session unlock              # 15 minutes of `secrets run`, 10h of guard\n  patina session unlock --ttl 1h\n  patina session unlock --scan-only  # the guard knows your values; nothing released"
+    )]
     Unlock {
         /// How long: 90s, 10m, 2h, or seconds (default 15m, at most 12h).
         #[arg(long, value_name = "DURATION")]
