@@ -7,8 +7,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use patina::server::framing::{ReadError, Stream, read_request, sane_request_id};
 use patina::limits::{MAX_BODY_BYTES, MAX_REQUEST_ID};
+use patina::server::framing::{ReadError, Stream, read_request, sane_request_id};
 use std::cell::RefCell;
 use std::io;
 
@@ -116,7 +116,9 @@ fn run(data: &[u8], cuts: &[u8]) -> Outcome {
         i: 0,
     }));
     let mut buf = Vec::new();
-    match read_request(&mut s, &mut buf, || "generated".to_string()) {
+    match read_request(&mut s, &mut buf, std::time::Instant::now(), || {
+        "generated".to_string()
+    }) {
         Ok(inc) => {
             let r = inc.request;
             assert!(r.body.len() <= MAX_BODY_BYTES, "body over the cap");
