@@ -23,7 +23,8 @@ pub struct Event {
     /// RFC 3339 UTC time.
     pub time: String,
     /// `unlock`, `lock`, `expire`, `shutdown`, `release` (values handed to a patina client),
-    /// `run` (a `secrets run` started a command).
+    /// `run` (a `secrets run` started a command), `refuse` (a local peer asked a patina
+    /// route and was not verified as patina).
     pub event: String,
     /// The names of the secrets concerned (never values).
     #[serde(default)]
@@ -38,6 +39,19 @@ pub struct Event {
     /// That process's executable (`/proc/<pid>/exe`), when readable.
     #[serde(default)]
     pub exe: Option<String>,
+    /// For `refuse`, `confirm` and `deny`: the route asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// For `refuse`: the process that wrote the request, when it is not `pid` (a connection
+    /// handed over by `fork`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_pid: Option<u32>,
+    /// That writer's executable, when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_exe: Option<String>,
+    /// For `refuse` and `deny`: why, as a short fixed phrase (never request data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl Event {
@@ -50,6 +64,10 @@ impl Event {
             vaults: Vec::new(),
             pid,
             exe: pid.and_then(exe_of),
+            route: None,
+            writer_pid: None,
+            writer_exe: None,
+            why: None,
         }
     }
 

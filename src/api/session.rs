@@ -260,6 +260,9 @@ mod tests {
         let me = Principal::LocalPeer {
             uid: 0,
             pid: Some(std::process::id()),
+            writer: crate::auth::Writer::PatinaAtAccept {
+                start_time: crate::auth::process_start_time(std::process::id()).unwrap(),
+            },
         };
         let bodies = [
             format!(r#"{{"identity": "{CANARY}"}}"#),

@@ -128,6 +128,12 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             }
         }
     };
+    // Every write on the socket's connections is stamped with its writer (`SO_PASSCRED`).
+    if let Err(e) = unix::pass_credentials(&listener) {
+        eprintln!(
+            "patina: warning: SO_PASSCRED on the socket failed ({e}); patina routes will refuse"
+        );
+    }
     let bound_ino = if activated { None } else { inode(&cfg.socket) };
     // Undo what startup made if a later step fails (the TCP port is taken, say).
     let undo = |e: anyhow::Error| -> anyhow::Error {
@@ -397,8 +403,19 @@ fn serve_unix(stream: UnixStream, my_uid: u32, ctx: &Ctx) {
         ctx.open_connections.fetch_sub(1, Ordering::Relaxed);
         return;
     }
-    let principal = Principal::LocalPeer { uid, pid };
-    serve_connection(stream, ctx, |_| Ok(principal), |_| {});
+    // Who connected, now; who wrote the request, from the credentials of each read; the
+    // `patina` decision compares the two (issue 16: a connection handed over by fork).
+    let at_accept = unix::AtAccept::observe(pid);
+    let _ = unix::pass_credentials(&stream);
+    let (stream, written) = unix::CredStream::new(stream);
+    let gate = move |_: &framing::Incoming| {
+        Ok(Principal::LocalPeer {
+            uid,
+            pid,
+            writer: at_accept.writer(written.get()),
+        })
+    };
+    serve_connection(stream, ctx, gate, |_| {});
 }
 
 /// Serves one TCP connection: `Host`/`Origin` checks, the bearer token, the failure budget.

@@ -1,0 +1,117 @@
+//! Issue 16, "hardening": each test performs an attack a same-uid agent can run without
+//! ptrace or reading another process's memory, and shows it no longer works.
+
+mod common;
+mod secrets_common;
+
+use common::{Daemon, write_fixture_project};
+use secrets_common::{CANARY, World, assert_no_leak, run_with_input, show};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+/// A world with the canary in the global vault and a daemon serving `work/`.
+fn world_with_daemon() -> (World, Daemon) {
+    let w = World::new();
+    write_fixture_project(&w.work());
+    w.add("canary", CANARY, &[]);
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    (w, d)
+}
+
+fn out(c: Command) -> Output {
+    run_with_input(c, b"")
+}
+
+fn unlock(w: &World) {
+    let o = out(w.cmd(&["session", "unlock", "--ttl", "10m"]));
+    assert!(o.status.success(), "unlock: {}", show(&o));
+}
+
+fn audit(w: &World) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(w.home().join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+/// Item 1: a process connects, forks, and execs the patina binary (`patina mcp`, waiting on
+/// stdin); its child, which shares the connection, asks `/session/env`. The daemon must see
+/// that the bytes were written by another process than the one that connected: 403, no
+/// value, and a `refuse` line in the audit log naming the writer.
+#[test]
+fn a_connection_handed_over_by_fork_to_a_non_patina_writer_gets_no_values() {
+    let (w, d) = world_with_daemon();
+    unlock(&w);
+    let dir = tempfile::tempdir().unwrap();
+    let result = dir.path().join("result");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harden/handover.py");
+    let mut c = Command::new("python3");
+    c.arg(script)
+        .arg(&d.socket)
+        .arg(common::bin())
+        .arg(w.work())
+        .arg(&result);
+    w.configure(&mut c, false);
+    // stdin stays open (piped) so the exec'd `patina mcp` keeps running while its forked
+    // sibling writes.
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let t = std::time::Instant::now();
+    while !result.exists() && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    drop(child.stdin.take());
+    let st = common::wait_timeout(&mut child, Duration::from_secs(20));
+    if st.is_none() {
+        let _ = child.kill();
+    }
+    let o = child.wait_with_output().unwrap();
+    let got = std::fs::read_to_string(&result).unwrap_or_default();
+    assert_no_leak("helper output", &o.stdout, CANARY);
+    assert_no_leak("helper stderr", &o.stderr, CANARY);
+    let f: Vec<&str> = got.split_whitespace().collect();
+    assert_eq!(
+        f.len(),
+        3,
+        "the helper did not finish: {got:?} {}",
+        show(&o)
+    );
+    assert_eq!(
+        (f[0], f[1]),
+        ("403", "0"),
+        "a forked non-patina writer got the session's values"
+    );
+    let writer: u32 = f[2].parse().unwrap();
+    let ev = audit(&w);
+    let refuse = ev
+        .iter()
+        .find(|e| e["event"] == "refuse")
+        .unwrap_or_else(|| panic!("no refuse line in the audit log: {ev:?}"));
+    assert_eq!(refuse["route"], "/session/env", "{refuse}");
+    assert_eq!(refuse["writer_pid"], writer, "{refuse}");
+    assert!(
+        !ev.iter().any(|e| e["event"] == "release"),
+        "a release was audited: {ev:?}"
+    );
+    assert_no_leak(
+        "audit",
+        &std::fs::read(w.home().join("audit.log")).unwrap(),
+        CANARY,
+    );
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+
+    // The real patina still gets its values (masked in its output).
+    let mut c = w.bare_cmd(&["secrets", "run", "--", "printenv", "CANARY"]);
+    c.env("PATINA_NO_KEYRING", "1");
+    let o = out(c);
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "<concealed by patina>\n"
+    );
+    assert!(audit(&w).iter().any(|e| e["event"] == "release"));
+}
