@@ -115,3 +115,125 @@ fn a_connection_handed_over_by_fork_to_a_non_patina_writer_gets_no_values() {
     );
     assert!(audit(&w).iter().any(|e| e["event"] == "release"));
 }
+
+/// Appends `line` to the file at `p`, as `age-keygen -y agent.key >> recipients.txt` would.
+fn append_line(p: &std::path::Path, line: &str) {
+    use std::io::Write as _;
+    let mut f = std::fs::OpenOptions::new().append(true).open(p).unwrap();
+    writeln!(f, "{line}").unwrap();
+}
+
+/// Item 3: an attacker's recipient appended to `recipients.txt` behind patina's back is
+/// refused by the next write (global and project vaults), named by fingerprint with the
+/// command that accepts it; nothing written after can be decrypted by the attacker; the
+/// user's explicit `recipients add` is the one way to accept it.
+#[test]
+fn a_recipient_appended_behind_patinas_back_is_refused_and_gets_nothing() {
+    use patina::paths::Home;
+    use patina::secrets::{Identity, VaultLocation, vault};
+    let w = World::new();
+    let project = w.work();
+    std::fs::create_dir_all(project.join("layer")).unwrap();
+    w.add("canary", CANARY, &[]);
+    w.add("pcanary", CANARY, &["--project"]);
+    let attacker = Identity::generate();
+    let home = Home::at(w.home());
+    for (loc, flag) in [
+        (VaultLocation::Global, None),
+        (VaultLocation::Project(project.clone()), Some("--project")),
+    ] {
+        let rpath = loc.recipients_path(&home);
+        let before = std::fs::read(loc.vault_path(&home)).unwrap();
+        append_line(&rpath, &attacker.recipient());
+
+        // The user's next write is refused, naming the fingerprint and the fix.
+        let mut args = vec!["secrets", "add", "later"];
+        args.extend(flag);
+        args.push("--stdin");
+        let o = w.run(&args, CANARY.as_bytes());
+        assert!(!o.status.success(), "the write went through: {}", show(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        let fp = vault::recipient_fingerprint(&attacker.recipient());
+        assert!(
+            err.contains(&fp) && err.contains("patina secrets recipients add"),
+            "{err}"
+        );
+        if let Some(f) = flag {
+            assert!(err.contains(f), "{err}");
+        }
+        assert_no_leak("refused add", &o.stderr, CANARY);
+        let mut args = vec!["secrets", "remove", "later"];
+        args.extend(flag);
+        assert!(!w.run(&args, b"").status.success());
+        // Nothing was re-encrypted: the attacker's identity opens nothing.
+        assert_eq!(std::fs::read(loc.vault_path(&home)).unwrap(), before);
+        assert!(vault::open(&home, &loc, &attacker).is_err());
+        // Reads still work for the user.
+        let o = w.run(
+            &["secrets", "run", "--", "printenv", "CANARY", "PCANARY"],
+            b"",
+        );
+        assert!(o.status.success(), "{}", show(&o));
+    }
+
+    // Accepting it is explicit and needs the identity: then (and only then) it decrypts.
+    let o = w.run(
+        &["secrets", "recipients", "add", &attacker.recipient()],
+        b"",
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("added"),
+        "{}",
+        show(&o)
+    );
+    w.add("later", "another-value-12345", &[]);
+    let v = vault::open(&home, &VaultLocation::Global, &attacker)
+        .unwrap()
+        .unwrap();
+    assert!(v.get("later").is_some());
+}
+
+/// Item 3, migration: a vault written before the list was recorded (no `recipients` in its
+/// plaintext) records the file's list at its first write and says so; from then on an
+/// appended recipient is refused.
+#[test]
+fn an_old_vault_records_its_recipients_at_the_first_write() {
+    use patina::paths::Home;
+    use patina::secrets::{Identity, vault};
+    use std::io::Write as _;
+    let w = World::new();
+    let home = Home::at(w.home());
+    w.add("first", "first-value-123", &[]);
+    // Rewrite vault.age as an older patina did: the same JSON without `recipients`.
+    let me = Identity::parse(w.identity.as_bytes()).unwrap();
+    let plain = br#"{"patina_vault":1,"secrets":{"first":"first-value-123"}}"#;
+    let r: age::x25519::Recipient = me.recipient().parse().unwrap();
+    let enc = age::Encryptor::with_recipients(std::iter::once(&r as &dyn age::Recipient)).unwrap();
+    let mut ct = Vec::new();
+    let mut wr = enc.wrap_output(&mut ct).unwrap();
+    wr.write_all(plain).unwrap();
+    wr.finish().unwrap();
+    std::fs::write(home.vault_path(), &ct).unwrap();
+
+    let o = w.run(
+        &["secrets", "add", "second", "--stdin"],
+        b"second-value-123",
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("now records its 1 recipient"),
+        "{}",
+        show(&o)
+    );
+    let attacker = Identity::generate();
+    append_line(&home.recipients_path(), &attacker.recipient());
+    let o = w.run(&["secrets", "add", "third", "--stdin"], b"third-value-123");
+    assert!(!o.status.success(), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr)
+            .contains(&vault::recipient_fingerprint(&attacker.recipient())),
+        "{}",
+        show(&o)
+    );
+}

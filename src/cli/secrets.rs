@@ -140,6 +140,10 @@ pub enum RecipientsCmd {
     /// Add a recipient (age1…) and re-encrypt the vault so it can decrypt it.
     ///
     /// A teammate prints theirs with `patina secrets identity recipient`.
+    ///
+    /// The vault records its recipient list inside itself: a recipient found in
+    /// recipients.txt but not in the vault (added by hand, or by someone else) is refused by
+    /// every write until you accept it here, which needs your identity.
     Add {
         /// The age X25519 recipient, age1…
         recipient: String,
@@ -255,6 +259,14 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         added.env,
         loc.kind()
     );
+    if let Some(n) = added.recorded_recipients {
+        eprintln!(
+            "patina: note: the {} vault now records its {n} recipient(s) inside it; from now on \
+             a recipient added to recipients.txt by hand is refused until you accept it with \
+             `patina secrets recipients add`",
+            loc.kind()
+        );
+    }
     if short {
         eprintln!(
             "patina: note: values shorter than {} bytes are not masked by `secrets run`",

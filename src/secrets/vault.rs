@@ -7,8 +7,17 @@
 //! | `recipients.txt` | one age X25519 recipient (`age1…`) per line; `#` comments | 0600, atomically |
 //!
 //! The plaintext inside `vault.age` is one JSON object:
-//! `{"patina_vault":1,"secrets":{"NAME":"VALUE",…}}` — version 1 of the format; values are
-//! UTF-8 without NUL. It only ever exists in `Zeroizing` buffers.
+//! `{"patina_vault":1,"secrets":{"NAME":"VALUE",…},"recipients":["age1…",…]}` — version 1 of
+//! the format; values are UTF-8 without NUL. It only ever exists in `Zeroizing` buffers.
+//!
+//! `recipients` (added by issue 16; absent from older vaults) is the list the vault was last
+//! encrypted to, authenticated by the vault itself: only a holder of an identity can change
+//! it. Every write compares `recipients.txt` with it and refuses a recipient that appears in
+//! the file but not in the vault (someone appended it behind patina's back), naming it by
+//! fingerprint and how to accept it (`patina secrets recipients add`, which needs the
+//! identity). A recipient removed from the file is dropped (that takes nobody's access away
+//! that a holder could not). A vault without the field records the file's list at its first
+//! write (trust on first use; the CLI says so).
 //!
 //! The global vault lives in `PATINA_HOME`; a project vault in `<project>/.patina/`, and
 //! overrides the global one by name. Directories are created 0700.
@@ -192,7 +201,7 @@ pub fn open(
 ) -> anyhow::Result<Option<Vault>> {
     loc.check(home)?;
     let path = loc.vault_path(home);
-    Ok(decrypt(&path, identity, loc)?.map(|secrets| Vault { path, secrets }))
+    Ok(decrypt(&path, identity, loc)?.map(|(secrets, _)| Vault { path, secrets }))
 }
 
 /// What [`add`] did.
@@ -202,6 +211,18 @@ pub struct Added {
     pub env: String,
     /// Whether a secret of that name was replaced.
     pub replaced: bool,
+    /// The vault did not yet record its recipient list (written by an older patina); this
+    /// write recorded the current `recipients.txt` in it. The number of recipients recorded.
+    pub recorded_recipients: Option<usize>,
+}
+
+/// The short fingerprint of a recipient, shown in errors: `SHA256:` and the first 16 hex
+/// digits of the SHA-256 of its `age1…` text (the style of `ssh-keygen -l`).
+pub fn recipient_fingerprint(r: &str) -> String {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(r.as_bytes());
+    let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("SHA256:{hex}")
 }
 
 /// Adds (or replaces) secret `name`. `env` defaults to the name's existing variable, else
@@ -219,7 +240,7 @@ pub fn add(
         validate_env_var(e)?;
     }
     let _lock = lock(home, loc)?;
-    let mut st = load_for_write(home, loc, identity)?;
+    let mut st = load_for_write(home, loc, identity, None)?;
     st.ensure_self(identity)?;
     let env = env
         .map(str::to_string)
@@ -241,7 +262,12 @@ pub fn add(
     }
     st.write_map()?;
     st.write_vault()?;
-    Ok(Added { env, replaced })
+    let recorded_recipients = st.migrating.then_some(st.recipients.len());
+    Ok(Added {
+        env,
+        replaced,
+        recorded_recipients,
+    })
 }
 
 /// Removes secret `name`; [`NotFound`] if the vault has no such name.
@@ -253,7 +279,7 @@ pub fn remove(
 ) -> anyhow::Result<()> {
     validate_name(name)?;
     let _lock = lock(home, loc)?;
-    let mut st = load_for_write(home, loc, identity)?;
+    let mut st = load_for_write(home, loc, identity, None)?;
     let listed = st.map.remove(name).is_some();
     let stored = st.secrets.remove(name).is_some();
     if !listed && !stored {
@@ -298,16 +324,23 @@ pub fn add_recipient(
 ) -> anyhow::Result<bool> {
     let r = parse_recipient(recipient)?;
     let _lock = lock(home, loc)?;
-    let mut st = load_for_write(home, loc, identity)?;
+    // Naming a recipient here is how the user accepts one found in the file but not in the
+    // vault: it is the one recipient the comparison lets through.
+    let mut st = load_for_write(home, loc, identity, Some(&r))?;
+    let recorded = st
+        .recorded
+        .as_ref()
+        .is_some_and(|rec| rec.contains(&r.to_string()));
     let added = !st.recipients.contains(&r);
     if added {
         st.recipients.push(r);
     }
-    if !added && !st.recipients_file_is_new {
+    if !added && !st.recipients_file_is_new && recorded {
         return Ok(false);
     }
     st.save_recipients(identity)?;
-    Ok(added)
+    // Listed in the file but not yet in the vault: accepting it is a change too.
+    Ok(added || !recorded)
 }
 
 /// Removes a recipient and re-encrypts the vault so it can no longer decrypt the new
@@ -328,7 +361,7 @@ pub fn remove_recipient(
         .into());
     }
     let _lock = lock(home, loc)?;
-    let mut st = load_for_write(home, loc, identity)?;
+    let mut st = load_for_write(home, loc, identity, None)?;
     let before = st.recipients.len();
     st.recipients.retain(|x| *x != r);
     if st.recipients.len() == before {
@@ -353,17 +386,29 @@ struct WriteState<'a> {
     vault_exists: bool,
     secrets: BTreeMap<String, SecretValue>,
     map: BTreeMap<String, String>,
+    /// The recipient list recorded inside the vault (`None`: an older vault, or none yet).
+    recorded: Option<Vec<String>>,
+    /// An existing vault without a recorded list: this write records it.
+    migrating: bool,
 }
 
+/// Reads everything a write needs and authenticates `recipients.txt` against the list
+/// recorded inside the vault: a recipient in the file that the vault does not record is
+/// refused, unless it is `accept` (the one `recipients add` names).
 fn load_for_write<'a>(
     home: &'a Home,
     loc: &'a VaultLocation,
     identity: &Identity,
+    accept: Option<&Recipient>,
 ) -> anyhow::Result<WriteState<'a>> {
     let vault_path = loc.vault_path(home);
     let rpath = loc.recipients_path(home);
-    let secrets = decrypt(&vault_path, identity, loc)?;
-    let vault_exists = secrets.is_some();
+    let opened = decrypt(&vault_path, identity, loc)?;
+    let vault_exists = opened.is_some();
+    let (secrets, recorded) = match opened {
+        Some((s, r)) => (Some(s), r),
+        None => (None, None),
+    };
     let (recipients, recipients_file_is_new) = match read_recipients(&rpath)? {
         Some(r) => (r, false),
         None if !vault_exists => (vec![identity.age().to_public()], true),
@@ -374,6 +419,22 @@ fn load_for_write<'a>(
             rpath.display()
         ),
     };
+    if let Some(rec) = &recorded {
+        for r in &recipients {
+            let text = r.to_string();
+            if !rec.contains(&text) && accept != Some(r) {
+                anyhow::bail!(
+                    "{} lists a recipient this vault was not encrypted to ({}): it was added \
+                     outside patina, and patina will not encrypt your secrets to it; if you \
+                     added it, accept it with `patina secrets recipients add {text}{}` (needs \
+                     your identity), otherwise delete that line",
+                    rpath.display(),
+                    recipient_fingerprint(&text),
+                    loc.flag()
+                );
+            }
+        }
+    }
     Ok(WriteState {
         home,
         loc,
@@ -382,6 +443,8 @@ fn load_for_write<'a>(
         vault_exists,
         secrets: secrets.unwrap_or_default(),
         map: map_file::read(&loc.map_path(home))?,
+        migrating: vault_exists && recorded.is_none(),
+        recorded,
     })
 }
 
@@ -475,6 +538,8 @@ fn read_recipients(path: &Path) -> anyhow::Result<Option<Vec<Recipient>>> {
 struct PlainOut<'a> {
     patina_vault: u32,
     secrets: BTreeMap<&'a str, ValueOut<'a>>,
+    /// The recipients this ciphertext is encrypted to, authenticated by the vault itself.
+    recipients: Vec<String>,
 }
 
 struct ValueOut<'a>(&'a SecretValue);
@@ -489,6 +554,9 @@ impl Serialize for ValueOut<'_> {
 struct PlainIn {
     patina_vault: u32,
     secrets: BTreeMap<String, ValueIn>,
+    /// Absent in vaults written before issue 16.
+    #[serde(default)]
+    recipients: Option<Vec<String>>,
 }
 
 struct ValueIn(SecretValue);
@@ -509,10 +577,12 @@ fn encrypt(
             .iter()
             .map(|(k, v)| (k.as_str(), ValueOut(v)))
             .collect(),
+        recipients: recipients.iter().map(ToString::to_string).collect(),
     };
     // Sized so that serde_json never reallocates (a value escapes to at most 6 bytes per
     // byte), leaving no unzeroized copy of the plaintext behind.
     let cap = 64
+        + 80 * recipients.len()
         + secrets
             .iter()
             .map(|(k, v)| k.len() + 6 * v.len() + 8)
@@ -529,12 +599,15 @@ fn encrypt(
     Ok(out)
 }
 
+/// The secrets of a vault, and the recipient list recorded inside it (if any).
+type Opened = (BTreeMap<String, SecretValue>, Option<Vec<String>>);
+
 /// Decrypts the vault at `path`; `None` if the file does not exist.
 fn decrypt(
     path: &Path,
     identity: &Identity,
     loc: &VaultLocation,
-) -> anyhow::Result<Option<BTreeMap<String, SecretValue>>> {
+) -> anyhow::Result<Option<Opened>> {
     let ciphertext = match std::fs::File::open(path) {
         Ok(f) => {
             let mut buf = Vec::new();
@@ -592,9 +665,10 @@ fn decrypt(
         path.display(),
         doc.patina_vault
     );
-    Ok(Some(
+    Ok(Some((
         doc.secrets.into_iter().map(|(k, v)| (k, v.0)).collect(),
-    ))
+        doc.recipients,
+    )))
 }
 
 #[cfg(test)]
@@ -616,7 +690,8 @@ mod tests {
             a,
             Added {
                 env: "API_KEY".into(),
-                replaced: false
+                replaced: false,
+                recorded_recipients: None,
             }
         );
         let a = add(&home, &g, &id, "api.key", None, value("s3cr3t-two")).unwrap();
