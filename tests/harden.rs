@@ -237,3 +237,140 @@ fn an_old_vault_records_its_recipients_at_the_first_write() {
         show(&o)
     );
 }
+
+/// A long value for the wrapping tests: ordinary text, nothing that looks like a real key.
+const LONG: &str = "patina-long-test-value-0123456789-abcdefghijklmnopqrstuvwxyz-ABCDEFGHIJKLMNOPQRSTUVWXYZ-9876543210";
+
+/// `patina secrets run [flags] -- sh -c SCRIPT` in `w`.
+fn run_sh(w: &World, flags: &[&str], script: &str) -> Output {
+    let mut args = vec!["secrets", "run"];
+    args.extend_from_slice(flags);
+    args.extend(["--", "sh", "-c", script]);
+    out(w.cmd(&args))
+}
+
+/// The text column and the hex digits of every dump line in `out`, each concatenated across
+/// lines (an independent reading of the three formats, for the test's assertion).
+fn dump_columns(out: &[u8], tool: &str) -> (Vec<u8>, String) {
+    let (mut text, mut hex) = (Vec::new(), String::new());
+    for line in String::from_utf8_lossy(out).lines() {
+        let b = line.as_bytes();
+        match tool {
+            "xxd" if b.len() > 51 && b[8] == b':' => {
+                hex.extend(line[10..49].chars().filter(char::is_ascii_hexdigit));
+                text.extend_from_slice(&b[51..]);
+            }
+            "hexdump" if line.contains('|') => {
+                let bar = line.find('|').unwrap();
+                hex.extend(line[8..bar].chars().filter(char::is_ascii_hexdigit));
+                text.extend_from_slice(line[bar + 1..].trim_end_matches('|').as_bytes());
+            }
+            "od" if b.len() > 7 && b[..7].iter().all(u8::is_ascii_digit) => {
+                for f in b[7..].chunks(4) {
+                    let t = String::from_utf8_lossy(f);
+                    let t = t.trim_start();
+                    match t {
+                        "\\n" => text.push(b'\n'),
+                        _ if t.len() == 1 => text.push(t.as_bytes()[0]),
+                        _ if f.len() == 4 && f[3] == b' ' => text.push(b' '),
+                        _ => text.push(b'?'),
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (text, hex)
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Item 6: the transforms ordinary tools apply by accident are masked in `secrets run`
+/// output — `xxd`, `hexdump -C`, `od -c` (text and hex columns, across lines, at every
+/// offset), GNU `base64` wrapped at 76 columns, and `tr` to upper or lower case — each run
+/// through the real tool, and each shown to leak with `--no-masking` (so the check can fail).
+#[test]
+fn accidental_transforms_by_real_tools_are_masked() {
+    use base64::Engine as _;
+    let w = World::new();
+    w.add("canary", CANARY, &[]);
+    w.add("long", LONG, &[]);
+    for tool in ["xxd", "hexdump -C", "od -c", "base64", "tr"] {
+        let bin = tool.split(' ').next().unwrap();
+        let found = Command::new("sh")
+            .args(["-c", &format!("command -v {bin}")])
+            .output()
+            .unwrap();
+        assert!(
+            found.status.success(),
+            "`{bin}` is missing: run .ci/run (it installs xxd and bsdextrautils)"
+        );
+    }
+    let hexed = |v: &str| v.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+    for (var, value) in [("CANARY", CANARY), ("LONG", LONG)] {
+        for pad in 0..20usize {
+            let p = "a".repeat(pad);
+            for (tool, name) in [("xxd", "xxd"), ("hexdump -C", "hexdump"), ("od -c", "od")] {
+                let script = format!("printf '%s%s\\n' '{p}' \"${var}\" | {tool}");
+                for masking in [true, false] {
+                    let flags: &[&str] = if masking { &[] } else { &["--no-masking"] };
+                    let o = run_sh(&w, flags, &script);
+                    assert!(o.status.success(), "{tool}: {}", show(&o));
+                    let (text, hex) = dump_columns(&o.stdout, name);
+                    let leaked = contains(&text, value.as_bytes())
+                        || hex.contains(&hexed(value))
+                        || contains(&o.stdout, value.as_bytes());
+                    assert_eq!(
+                        leaked,
+                        !masking,
+                        "{tool} pad {pad} masking {masking}:\n{}",
+                        String::from_utf8_lossy(&o.stdout)
+                    );
+                }
+            }
+            // GNU base64, wrapped at 76 columns, with the value at every alignment and column.
+            for tail in ["\\n", ""] {
+                let script = format!("printf '%s%s{tail}' '{p}' \"${var}\" | base64");
+                let mut buf = p.clone().into_bytes();
+                buf.extend_from_slice(value.as_bytes());
+                let enc = base64::engine::general_purpose::STANDARD.encode(&buf);
+                // The characters that depend on the value alone.
+                let front = (pad * 8).div_ceil(6);
+                let run = &enc[front..enc.len() - 2];
+                for masking in [true, false] {
+                    let flags: &[&str] = if masking { &[] } else { &["--no-masking"] };
+                    let o = run_sh(&w, flags, &script);
+                    let joined: String = String::from_utf8_lossy(&o.stdout).replace('\n', "");
+                    let leaked = run
+                        .as_bytes()
+                        .windows(16)
+                        .any(|win| contains(joined.as_bytes(), win));
+                    assert_eq!(
+                        leaked,
+                        !masking,
+                        "base64 pad {pad} masking {masking}:\n{}",
+                        String::from_utf8_lossy(&o.stdout)
+                    );
+                }
+            }
+        }
+        // tr, both ways.
+        for (tr, cased) in [
+            ("tr a-z A-Z", value.to_ascii_uppercase()),
+            ("tr A-Z a-z", value.to_ascii_lowercase()),
+        ] {
+            for masking in [true, false] {
+                let flags: &[&str] = if masking { &[] } else { &["--no-masking"] };
+                let o = run_sh(&w, flags, &format!("printf 'x %s y\\n' \"${var}\" | {tr}"));
+                assert_eq!(
+                    contains(&o.stdout, cased.as_bytes()),
+                    !masking,
+                    "{tr} masking {masking}: {}",
+                    String::from_utf8_lossy(&o.stdout)
+                );
+            }
+        }
+    }
+}
