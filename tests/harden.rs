@@ -374,3 +374,87 @@ fn accidental_transforms_by_real_tools_are_masked() {
         }
     }
 }
+
+/// Item 4: the prefix oracle. With the canary's first 4 characters known (as in the issue),
+/// the attacker writes one note per candidate next character, each titled with
+/// `known + candidate` (a title's end is an edge, where scry used to redact any 4+ byte prefix
+/// of a known value), re-scrapes and searches. Every round, up to the length that holds 64
+/// bits of guessing (`partial_min`), must answer the right candidate exactly as the others:
+/// the attack learns nothing. `/secrets/scan` likewise answers every prefix and near miss as
+/// it answers an unrelated string, and finds the whole value.
+#[test]
+fn the_redaction_prefix_oracle_learns_nothing() {
+    let (w, d) = world_with_daemon();
+    unlock(&w);
+    let v = CANARY.as_bytes();
+    let min = patina::secrets::scan::partial_min(v);
+    assert!(
+        min > 4 && min < v.len(),
+        "the test needs a cut below the value: {min}"
+    );
+    let others = b"AbQ9%_kM";
+    for k in 4..min - 1 {
+        let known = &CANARY[..k];
+        let mut cands: Vec<char> = others
+            .iter()
+            .map(|&c| c as char)
+            .filter(|&c| c != v[k] as char)
+            .take(7)
+            .collect();
+        cands.push(v[k] as char);
+        let word = format!("qx{k}round");
+        for (i, c) in cands.iter().enumerate() {
+            std::fs::write(
+                w.work().join(format!("layer/core/guess{i}.md")),
+                format!("# Zebu note {i} {known}{c}\n\nThe {word} note.\n"),
+            )
+            .unwrap();
+        }
+        let o = out(w.cmd(&["scrape", "."]));
+        assert!(o.status.success(), "{}", show(&o));
+        let r = d.post(
+            "/api/scry",
+            &serde_json::json!({"query": word, "limit": 20}).to_string(),
+        );
+        assert_eq!(r.status, 200);
+        let hits = r.json()["results"].as_array().unwrap().clone();
+        let mut shapes = Vec::new();
+        for (i, c) in cands.iter().enumerate() {
+            let h = hits
+                .iter()
+                .find(|h| h["path"] == format!("layer/core/guess{i}.md"))
+                .unwrap_or_else(|| panic!("round {k}: no hit for guess {i}: {hits:?}"));
+            let title = h["title"].as_str().unwrap();
+            let snippet = h["snippet"].as_str().unwrap();
+            let guess = format!("{known}{c}");
+            shapes.push((
+                title.replace(&guess, "G").replace(&format!(" {i} "), " N "),
+                snippet.replace(&format!("{k}"), "K"),
+                h["redacted"].clone(),
+            ));
+        }
+        assert!(
+            shapes.windows(2).all(|p| p[0] == p[1]),
+            "round {k}: the right candidate is told apart: {shapes:?}"
+        );
+        // /secrets/scan: a prefix, a near miss and an unrelated string answer alike.
+        let scan = |text: &str| {
+            let r = d.post(
+                "/secrets/scan",
+                &serde_json::json!({ "text": text }).to_string(),
+            );
+            assert_eq!(r.status, 200);
+            r.json()["findings"].clone()
+        };
+        let unrelated = scan(&format!("x {} y", "Z".repeat(k + 1)));
+        for c in &cands {
+            assert_eq!(scan(&format!("x {known}{c} y")), unrelated, "round {k}");
+        }
+    }
+    let whole = d.post(
+        "/secrets/scan",
+        &serde_json::json!({ "text": format!("x {CANARY} y") }).to_string(),
+    );
+    assert!(whole.json()["findings"].to_string().contains("canary"));
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
