@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// How long an unlock lasts when no TTL is given: 15 minutes (gpg-agent's
 /// `default-cache-ttl` is 10 minutes, git's credential-cache 15).
@@ -43,6 +44,13 @@ pub enum SessionError {
     /// The session is locked (or expired).
     #[error("the session is locked; run `patina session unlock`")]
     Locked,
+    /// The user refused the release at the confirmation console, or did not answer in time
+    /// (`session unlock --confirm`).
+    #[error("the release was refused at the confirmation console ({0})")]
+    Refused(&'static str),
+    /// A confirmation-console call without the console's token, or for an unknown request.
+    #[error("not the confirmation console of this session")]
+    NotConsole,
     /// A vault could not be decrypted with the identity (names the file, never content).
     #[error("{0}")]
     Vault(String),
@@ -79,18 +87,45 @@ struct Unlocked {
     /// Inode and modification time of the global vault when `known` last absorbed it: a
     /// secret added while unlocked is redacted from then on, without a new unlock.
     global_stamp: Option<(u64, i64, i64)>,
+    /// Unlocked with `--confirm`: every release waits for the console's answer.
+    confirm: Option<Confirm>,
+}
+
+/// The confirmation console of an unlock made with `--confirm` (like `ssh-add -c`): the
+/// token only the unlocking process received, and how long a release waits for an answer.
+struct Confirm {
+    token: Zeroizing<String>,
+    timeout: Duration,
+}
+
+/// A release waiting for the console: what it shows, whether the console has fetched it,
+/// and the answer once given.
+struct Ask {
+    id: u64,
+    request: serde_json::Value,
+    handed: bool,
+    answer: Option<bool>,
 }
 
 struct State {
     unlocked: Option<Unlocked>,
     stopping: bool,
+    asks: Vec<Ask>,
+    next_ask: u64,
 }
 
 struct Inner {
     home: Home,
     state: Mutex<State>,
     wake: Condvar,
+    /// Signalled when a release is asked or answered, or the session locks.
+    asked: Condvar,
 }
+
+/// The longest a release waits for the console (`--confirm-timeout`), and the default.
+pub const MAX_CONFIRM_TIMEOUT: Duration = Duration::from_secs(600);
+/// The default wait for an answer at the confirmation console.
+pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The daemon's session state. Dropping it wipes everything and stops the timer thread.
 pub struct Session {
@@ -115,8 +150,11 @@ impl Session {
             state: Mutex::new(State {
                 unlocked: None,
                 stopping: false,
+                asks: Vec::new(),
+                next_ask: 0,
             }),
             wake: Condvar::new(),
+            asked: Condvar::new(),
         });
         let timer = {
             let inner = Arc::clone(&inner);
@@ -147,10 +185,33 @@ impl Session {
         project: Option<&Path>,
         peer: Peer,
     ) -> Result<Status, SessionError> {
+        self.unlock_confirmed(identity_text, ttl, project, peer, None)
+            .map(|(st, _)| st)
+    }
+
+    /// [`Session::unlock`], and with `confirm` (the wait for an answer) every release of
+    /// values waits for the confirmation console: returns the console's token (random, 32
+    /// bytes hex), which only the unlocking process receives.
+    pub fn unlock_confirmed(
+        &self,
+        identity_text: &[u8],
+        ttl: Option<Duration>,
+        project: Option<&Path>,
+        peer: Peer,
+        confirm: Option<Duration>,
+    ) -> Result<(Status, Option<Zeroizing<String>>), SessionError> {
         let ttl = ttl.unwrap_or(DEFAULT_TTL);
         if ttl.is_zero() || ttl > MAX_TTL {
             return Err(SessionError::BadTtl);
         }
+        if confirm.is_some_and(|t| t.is_zero() || t > MAX_CONFIRM_TIMEOUT) {
+            return Err(SessionError::BadTtl);
+        }
+        let token = confirm.map(|_| {
+            let mut b = [0u8; 32];
+            let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
+            Zeroizing::new(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        });
         let identity = Identity::parse(identity_text)?;
         let env = self.decrypt(&identity, project)?;
         let mut u = Unlocked {
@@ -159,20 +220,143 @@ impl Session {
             vaults: Vec::new(),
             known: Vec::new(),
             global_stamp: None,
+            confirm: confirm
+                .zip(token.clone())
+                .map(|(timeout, token)| Confirm { token, timeout }),
         };
         let names = absorb(&mut u, &self.inner.home, project, env);
         let vaults: Vec<String> = u.vaults.iter().map(|v| v.path.clone()).collect();
         let status = {
             let mut st = self.state();
             st.unlocked = Some(u);
+            refuse_all(&mut st);
             self.inner.wake.notify_all();
+            self.inner.asked.notify_all();
             status_of(&st)
         };
-        audit::record(
-            &self.inner.home,
-            &Event::now("unlock", peer).names(names).vaults(vaults),
-        );
-        Ok(status)
+        let mut e = Event::now("unlock", peer).names(names).vaults(vaults);
+        if confirm.is_some() {
+            e.why = Some("with --confirm".into());
+        }
+        audit::record(&self.inner.home, &e);
+        Ok((status, token))
+    }
+
+    /// For the confirmation console: waits up to `wait` for a release to confirm and returns
+    /// it (`id`, what to show), `None` when none came. [`SessionError::NotConsole`] without
+    /// the console's token; [`SessionError::Locked`] once the session is locked or expired.
+    pub fn next_ask(
+        &self,
+        token: &str,
+        wait: Duration,
+    ) -> Result<Option<(u64, serde_json::Value)>, SessionError> {
+        let deadline = Instant::now() + wait;
+        let mut st = self.state();
+        loop {
+            expire_if_due(&self.inner.home, &mut st);
+            let Some(u) = &st.unlocked else {
+                return Err(SessionError::Locked);
+            };
+            match &u.confirm {
+                Some(c) if crate::secrets::scan::ct_eq(c.token.as_bytes(), token.as_bytes()) => {}
+                _ => return Err(SessionError::NotConsole),
+            }
+            if let Some(a) = st.asks.iter_mut().find(|a| !a.handed && a.answer.is_none()) {
+                a.handed = true;
+                return Ok(Some((a.id, a.request.clone())));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            st = self
+                .inner
+                .asked
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// For the confirmation console: the answer to release `id`.
+    pub fn answer(&self, token: &str, id: u64, allow: bool) -> Result<(), SessionError> {
+        let mut st = self.state();
+        let ok = st
+            .unlocked
+            .as_ref()
+            .and_then(|u| u.confirm.as_ref())
+            .is_some_and(|c| crate::secrets::scan::ct_eq(c.token.as_bytes(), token.as_bytes()));
+        if !ok {
+            return Err(SessionError::NotConsole);
+        }
+        let Some(a) = st
+            .asks
+            .iter_mut()
+            .find(|a| a.id == id && a.answer.is_none())
+        else {
+            return Err(SessionError::NotConsole);
+        };
+        a.answer = Some(allow);
+        self.inner.asked.notify_all();
+        Ok(())
+    }
+
+    /// With `--confirm`: asks the console about releasing `names` to `peer` and waits for the
+    /// answer; audited as `confirm` or `deny`. Without: allows at once.
+    fn confirm_release(&self, names: &[String], peer: Peer) -> Result<(), SessionError> {
+        let mut st = self.state();
+        let Some(timeout) = st
+            .unlocked
+            .as_ref()
+            .and_then(|u| u.confirm.as_ref())
+            .map(|c| c.timeout)
+        else {
+            return Ok(());
+        };
+        let id = st.next_ask;
+        st.next_ask += 1;
+        st.asks.push(Ask {
+            id,
+            request: release_request(names, peer, timeout),
+            handed: false,
+            answer: None,
+        });
+        self.inner.asked.notify_all();
+        let deadline = Instant::now() + timeout;
+        let answer = loop {
+            let Some(i) = st.asks.iter().position(|a| a.id == id) else {
+                break None; // dropped by a lock or a new unlock
+            };
+            if let Some(a) = st.asks[i].answer {
+                st.asks.remove(i);
+                break Some(a);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                st.asks.remove(i);
+                break None;
+            }
+            st = self
+                .inner
+                .asked
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        drop(st);
+        let (event, why) = match answer {
+            Some(true) => ("confirm", None),
+            Some(false) => ("deny", Some("refused at the console")),
+            None => ("deny", Some("no answer in time")),
+        };
+        let mut e = Event::now(event, peer).names(names.iter().cloned());
+        e.route = Some("/session/env".into());
+        e.why = why.map(str::to_string);
+        audit::record(&self.inner.home, &e);
+        match why {
+            None => Ok(()),
+            Some(w) => Err(SessionError::Refused(w)),
+        }
     }
 
     /// Wipes everything held. Returns whether anything was.
@@ -180,7 +364,9 @@ impl Session {
         let was = {
             let mut st = self.state();
             let was = st.unlocked.take().is_some();
+            refuse_all(&mut st);
             self.inner.wake.notify_all();
+            self.inner.asked.notify_all();
             was
         };
         if was {
@@ -211,6 +397,7 @@ impl Session {
         let env = self.decrypt(&identity, project)?;
         drop(identity);
         let names: Vec<String> = env.entries().iter().map(|e| e.name.clone()).collect();
+        self.confirm_release(&names, peer)?;
         {
             let mut st = self.state();
             let Some(u) = st.unlocked.as_mut() else {
@@ -321,6 +508,56 @@ impl Session {
         secrets::env_map(&self.inner.home, project, identity)
             .map_err(|e| SessionError::Vault(format!("{e:#}")))
     }
+}
+
+/// Drops every pending release (each is refused: its waiter finds it gone).
+fn refuse_all(st: &mut State) {
+    st.asks.clear();
+}
+
+/// What the console shows for a release to `peer`: the requesting process (pid, command
+/// line, working directory) and its parent chain (up to 6 ancestors), the secret names, and
+/// the seconds left to answer. Read from `/proc`; the command line is the requester's own
+/// (`patina secrets run -- CMD …`), so it names the command. Never a value.
+fn release_request(names: &[String], peer: Peer, timeout: Duration) -> serde_json::Value {
+    fn cmdline(pid: u32) -> String {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    }
+    fn ppid(pid: u32) -> Option<u32> {
+        let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        std::str::from_utf8(&stat[close + 1..])
+            .ok()?
+            .split_ascii_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+    let cwd = peer
+        .and_then(|p| std::fs::read_link(format!("/proc/{p}/cwd")).ok())
+        .map(|p| p.display().to_string());
+    let mut parents = Vec::new();
+    let mut at = peer.and_then(ppid);
+    while let Some(p) = at.filter(|&p| p > 1 && parents.len() < 6) {
+        parents.push(serde_json::json!({"pid": p, "command": cmdline(p)}));
+        at = ppid(p);
+    }
+    serde_json::json!({
+        "pid": peer,
+        "command": peer.map(cmdline),
+        "cwd": cwd,
+        "parents": parents,
+        "names": names,
+        "timeout_secs": timeout.as_secs(),
+    })
 }
 
 impl Drop for Session {
@@ -505,6 +742,7 @@ mod tests {
             vaults: Vec::new(),
             known: Vec::new(),
             global_stamp: None,
+            confirm: None,
         };
         // Run-time values, never literals.
         let value = |tag: &str| {

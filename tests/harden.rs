@@ -458,3 +458,163 @@ fn the_redaction_prefix_oracle_learns_nothing() {
     assert!(whole.json()["findings"].to_string().contains("canary"));
     assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
 }
+
+/// The console's terminal output so far, shared with the reader thread.
+type Shown = std::sync::Arc<std::sync::Mutex<String>>;
+
+fn wait_shown(shown: &Shown, what: &str, count: usize) {
+    let t = std::time::Instant::now();
+    while shown.lock().unwrap().matches(what).count() < count {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the console never showed {what:?} ({count}): {}",
+            shown.lock().unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Item 2: `session unlock --confirm`, driven in a pseudo-terminal (`script`). Each
+/// `secrets run` waits for the console, which shows the command, its directory, the process
+/// chain and the secret names; `n` refuses (the run fails, no fallback), `y` releases, no
+/// answer in time refuses; curl cannot reach the console routes; `q` locks. All audited.
+#[test]
+fn unlock_confirm_asks_the_terminal_before_every_release() {
+    use std::io::{Read as _, Write as _};
+    let (w, d) = world_with_daemon();
+    let mut c = Command::new("script");
+    c.args([
+        "-qec",
+        &format!(
+            "{} session unlock --ttl 10m --confirm --confirm-timeout 4s",
+            secrets_common::BIN
+        ),
+        "/dev/null",
+    ]);
+    w.configure(&mut c, true);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut console = common::Reaper(c.spawn().unwrap());
+    let mut typing = console.0.stdin.take().unwrap();
+    let mut stdout = console.0.stdout.take().unwrap();
+    let shown: Shown = Default::default();
+    let reader = {
+        let shown = shown.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = stdout.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                shown
+                    .lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    wait_shown(&shown, "confirmation console", 1);
+
+    // A run in the background: it waits for the console.
+    let run = |w: &World| {
+        let mut c = w.bare_cmd(&["secrets", "run", "--", "printenv", "CANARY"]);
+        c.env("PATINA_NO_KEYRING", "1");
+        std::thread::spawn(move || out(c))
+    };
+    // Refused.
+    let h = run(&w);
+    wait_shown(&shown, "release them?", 1);
+    {
+        let s = shown.lock().unwrap();
+        assert!(s.contains("printenv CANARY"), "no command shown: {s}");
+        assert!(s.contains(&w.work().display().to_string()), "no cwd: {s}");
+        assert!(s.contains("secrets:  canary"), "no names: {s}");
+        assert!(s.contains("parent:"), "no parent chain: {s}");
+    }
+    typing.write_all(b"n\n").unwrap();
+    let o = h.join().unwrap();
+    assert!(!o.status.success(), "ran after a refusal: {}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("refused at the confirmation console"),
+        "{}",
+        show(&o)
+    );
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("concealed"));
+    // Released.
+    let h = run(&w);
+    wait_shown(&shown, "release them?", 2);
+    typing.write_all(b"y\n").unwrap();
+    let o = h.join().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        "<concealed by patina>\n"
+    );
+    // No answer within the timeout: refused.
+    let h = run(&w);
+    wait_shown(&shown, "release them?", 3);
+    let o = h.join().unwrap();
+    assert!(!o.status.success(), "ran without an answer: {}", show(&o));
+    // Nobody but the console answers: curl gets 403 on both console routes.
+    for route in ["/session/confirm/next", "/session/confirm/answer"] {
+        let o = common::curl(
+            &d.socket,
+            &[
+                "-s",
+                "-o",
+                "/dev/null",
+                "-w",
+                "%{http_code}",
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                r#"{"token":"x","id":0,"allow":true}"#,
+                &format!("http://localhost{route}"),
+            ],
+        );
+        assert_eq!(String::from_utf8_lossy(&o.stdout), "403", "{route}");
+    }
+    // `q` at the next prompt locks and ends the console.
+    let h = run(&w);
+    wait_shown(&shown, "release them?", 4);
+    typing.write_all(b"q\n").unwrap();
+    let o = h.join().unwrap();
+    assert!(!o.status.success());
+    wait_shown(&shown, "locked", 1);
+    drop(typing);
+    let _ = common::wait_timeout(&mut console.0, Duration::from_secs(10));
+    reader.join().unwrap();
+    assert_eq!(d.get("/session").json()["unlocked"], false);
+
+    let ev: Vec<String> = audit(&w)
+        .iter()
+        .map(|e| {
+            format!(
+                "{}:{}",
+                e["event"].as_str().unwrap(),
+                e["why"].as_str().unwrap_or("")
+            )
+        })
+        .collect();
+    for want in [
+        "deny:refused at the console",
+        "confirm:",
+        "deny:no answer in time",
+        "lock:",
+    ] {
+        assert!(ev.iter().any(|e| e == want), "{want} not audited: {ev:?}");
+    }
+    assert_eq!(
+        ev.iter().filter(|e| e.starts_with("release")).count(),
+        1,
+        "{ev:?}"
+    );
+    assert_no_leak("console", shown.lock().unwrap().as_bytes(), CANARY);
+    assert_no_leak(
+        "audit",
+        &std::fs::read(w.home().join("audit.log")).unwrap(),
+        CANARY,
+    );
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}

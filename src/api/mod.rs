@@ -183,6 +183,18 @@ pub static ROUTES: &[Route] = &[
         handler: session::env,
     },
     Route {
+        method: Method::Post,
+        path: "/session/confirm/next",
+        access: Access::Patina,
+        handler: session::confirm_next,
+    },
+    Route {
+        method: Method::Post,
+        path: "/session/confirm/answer",
+        access: Access::Patina,
+        handler: session::confirm_answer,
+    },
+    Route {
         method: Method::Get,
         path: "/secrets",
         access: Access::Local,

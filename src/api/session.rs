@@ -29,6 +29,31 @@ pub struct UnlockRequest {
     /// A project whose vault to open too (absolute path); default the daemon's project.
     #[serde(default)]
     pub project: Option<String>,
+    /// With it, every release asks the confirmation console and waits this many seconds for
+    /// an answer (`session unlock --confirm`); the response then carries `console_token`.
+    #[serde(default)]
+    pub confirm_timeout_secs: Option<u64>,
+}
+
+/// The `POST /session/confirm/next` body: the console's token, and how long to wait.
+#[derive(Serialize, Deserialize)]
+pub struct ConfirmNext {
+    /// The `console_token` of the unlock response.
+    pub token: String,
+    /// Seconds to wait for a release to confirm (at most 25; default 20).
+    #[serde(default)]
+    pub wait_secs: Option<u64>,
+}
+
+/// The `POST /session/confirm/answer` body.
+#[derive(Serialize, Deserialize)]
+pub struct ConfirmAnswer {
+    /// The `console_token` of the unlock response.
+    pub token: String,
+    /// The release's `id` from `/session/confirm/next`.
+    pub id: u64,
+    /// Release the values (true) or refuse (false).
+    pub allow: bool,
 }
 
 /// The `POST /session/env` body.
@@ -82,6 +107,7 @@ fn error(e: &SessionError) -> Response {
         | SessionError::BadIdentity(_)
         | SessionError::Vault(_) => 400,
         SessionError::Locked => 409,
+        SessionError::Refused(_) | SessionError::NotConsole => 403,
     };
     Response::error(status, e.to_string())
 }
@@ -112,20 +138,56 @@ pub fn unlock(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    match ctx.session.unlock(
+    match ctx.session.unlock_confirmed(
         identity.as_bytes(),
         body.ttl_secs.map(Duration::from_secs),
         Some(&project),
         peer(principal),
+        body.confirm_timeout_secs.map(Duration::from_secs),
     ) {
-        Ok(st) => {
+        Ok((mut st, token)) => {
             // Scry shows the daemon's own project: its vault's values are redacted too.
             if project != ctx.project {
                 ctx.session.absorb_project(&ctx.project);
-                return Response::json(200, &ctx.session.status());
+                st = ctx.session.status();
             }
-            Response::json(200, &st)
+            let mut v = serde_json::to_value(&st).unwrap_or_default();
+            if let (Some(t), Some(o)) = (token, v.as_object_mut()) {
+                o.insert("console_token".into(), t.as_str().into());
+            }
+            Response::json(200, &v)
         }
+        Err(e) => error(&e),
+    }
+}
+
+/// `POST /session/confirm/next` (patina) `{"token","wait_secs"?}` → `{"id","request"}` for
+/// the next release to confirm, or `{"id":null}` when none came in the wait; 403 without the
+/// console's token, 409 once locked.
+pub fn confirm_next(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
+    let body: ConfirmNext = match parse_json_body(&req.body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let wait = Duration::from_secs(body.wait_secs.unwrap_or(20).min(25));
+    match ctx.session.next_ask(&body.token, wait) {
+        Ok(Some((id, request))) => {
+            Response::json(200, &serde_json::json!({"id": id, "request": request}))
+        }
+        Ok(None) => Response::json(200, &serde_json::json!({"id": null})),
+        Err(e) => error(&e),
+    }
+}
+
+/// `POST /session/confirm/answer` (patina) `{"token","id","allow"}` → `{}`; 403 without the
+/// console's token or for an unknown id.
+pub fn confirm_answer(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
+    let body: ConfirmAnswer = match parse_json_body(&req.body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    match ctx.session.answer(&body.token, body.id, body.allow) {
+        Ok(()) => Response::json(200, &serde_json::json!({})),
         Err(e) => error(&e),
     }
 }

@@ -385,7 +385,7 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let project = current_project(&home);
     // An unlocked session in the daemon gives the values; else the identity is resolved here.
-    let (env, names, via) = match env_from_session(&home, project.as_deref()) {
+    let (env, names, via) = match env_from_session(&home, project.as_deref())? {
         Some((env, names)) => (env, names, "session"),
         None => {
             let id = identity::resolve(&home)?;
@@ -426,21 +426,41 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
 /// The environment from the daemon's unlocked session (`POST /session/env`) and the names of
 /// the secrets in it, or `None` when no daemon runs, it is locked, or it refuses (then the
 /// caller resolves the identity).
+///
+/// A release refused at the confirmation console (`session unlock --confirm`) is an error,
+/// not a reason to fall back to the identity.
 fn env_from_session(
     home: &Home,
     project: Option<&std::path::Path>,
-) -> Option<(secrets::EnvMap, Vec<String>)> {
+) -> anyhow::Result<Option<(secrets::EnvMap, Vec<String>)>> {
     use crate::api::session::{EnvRequest, EnvResponse};
     let client = crate::client::Client::for_home(home);
     let req = EnvRequest {
         project: project.map(|p| p.to_string_lossy().into_owned()),
     };
-    let mut reply = client.post_json("/session/env", &req).ok()?;
+    // The confirmation console may take its time: wait past its longest timeout.
+    let client = client
+        .with_timeout(crate::session::MAX_CONFIRM_TIMEOUT + std::time::Duration::from_secs(5));
+    let Ok(mut reply) = client.post_json("/session/env", &req) else {
+        return Ok(None);
+    };
     let body = Zeroizing::new(std::mem::take(&mut reply.body));
-    if reply.status != 200 {
-        return None;
+    if reply.status == 403 {
+        let msg = serde_json::from_slice::<crate::http::ErrorBody>(&body)
+            .map(|e| e.error)
+            .unwrap_or_default();
+        if msg.contains("confirmation console") {
+            anyhow::bail!(
+                "{msg}; nothing was run (the user who ran `patina session unlock --confirm` decides)"
+            );
+        }
     }
-    let resp: EnvResponse = serde_json::from_slice(&body).ok()?;
+    if reply.status != 200 {
+        return Ok(None);
+    }
+    let Ok(resp) = serde_json::from_slice::<EnvResponse>(&body) else {
+        return Ok(None);
+    };
     let EnvResponse { env, names } = resp;
     let entries = env
         .into_iter()
@@ -451,7 +471,7 @@ fn env_from_session(
             value: SecretValue::from_string(value),
         })
         .collect();
-    Some((secrets::EnvMap::from_entries(entries), names))
+    Ok(Some((secrets::EnvMap::from_entries(entries), names)))
 }
 
 #[derive(serde::Serialize)]
