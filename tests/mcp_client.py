@@ -5,7 +5,7 @@ Usage: python3 mcp_client.py PATINA_BINARY PROJECT_DIR PATINA_HOME
 Lists the tools, calls `scry` on the fixture project, and makes calls that must fail
 cleanly: bad arguments and an unknown tool (JSON-RPC -32602), and a daemon route with no
 daemon (a tool result with isError). Prints one line `OK ...` on success; any failed check
-raises (non-zero exit, traceback on stderr). Run by tests/mcp.rs.
+raises (non-zero exit, traceback on stderr). Run by tests/it/mcp.rs.
 """
 import asyncio
 import json

@@ -2,7 +2,7 @@
 //! static file `src/api/openapi.json` and compiled in. Depends on nothing but [`crate::http`].
 //!
 //! Each operation carries its access as `x-patina-access` (`open`, `query`, `local`,
-//! `patina`); `tests/openapi.rs` checks the document against [`super::ROUTES`] and with a
+//! `patina`); `tests/it/openapi.rs` checks the document against [`super::ROUTES`] and with a
 //! real validator (`openapi-spec-validator`).
 
 use super::Ctx;

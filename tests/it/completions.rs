@@ -1,6 +1,6 @@
 //! `patina completions SHELL` and `patina man`: generated from the clap definitions, so every
 //! subcommand appears; each script loads in its shell where that shell is installed.
-mod common;
+use crate::common;
 
 use common::{patina, run_timeout};
 use std::process::Command;

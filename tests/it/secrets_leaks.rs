@@ -3,7 +3,7 @@
 //! percent-encoded forms. (Argument lists are checked in `secrets_argv.rs`, a test binary of
 //! its own: the tests here put the canary in argv on purpose, to see it refused.)
 
-mod secrets_common;
+use crate::common::secrets as secrets_common;
 
 use secrets_common::*;
 use std::io::Write;

@@ -2,7 +2,7 @@
 //! 7), and that cache never outlives a change to the index: a scrape that commits makes the
 //! next search see the new content, and so does an index removed and built anew.
 
-mod common;
+use crate::common;
 use common::*;
 use std::time::Duration;
 

@@ -3,7 +3,7 @@
 //! decrypts; concurrent writers are serialized; a loosened identity file is refused, named,
 //! and left as it is.
 
-mod secrets_common;
+use crate::common::secrets as secrets_common;
 
 use patina::paths::Home;
 use patina::secrets::{Identity, VaultLocation, vault};

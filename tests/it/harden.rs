@@ -1,8 +1,8 @@
 //! Issue 16, "hardening": each test performs an attack a same-uid agent can run without
 //! ptrace or reading another process's memory, and shows it no longer works.
 
-mod common;
-mod secrets_common;
+use crate::common;
+use crate::common::secrets as secrets_common;
 
 use common::{Daemon, write_fixture_project};
 use secrets_common::{CANARY, World, assert_no_leak, run_with_input, show};
@@ -45,7 +45,10 @@ fn a_connection_handed_over_by_fork_to_a_non_patina_writer_gets_no_values() {
     unlock(&w);
     let dir = tempfile::tempdir().unwrap();
     let result = dir.path().join("result");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/harden/handover.py");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/harden_helpers/handover.py"
+    );
     let mut c = Command::new("python3");
     c.arg(script)
         .arg(&d.socket)

@@ -1,7 +1,7 @@
 //! `POST /api/scry` and `patina scry` on a fixture project: ranking fields, hostile queries,
 //! the limit cap, the CLI going through the daemon or, without one, the index directly.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::time::Duration;
@@ -270,10 +270,9 @@ fn secret_looking_text_is_redacted_from_every_field_including_kind() {
     );
     assert_eq!(r.json()["results"][0]["redacted"], true);
     // The MCP server without a daemon redacts too.
-    let mut child = std::process::Command::new(bin())
+    let mut child = patina(&dir_of(&project).join("nohome"))
         .args(["mcp", "--project"])
         .arg(&project)
-        .env("PATINA_HOME", dir_of(&project).join("nohome"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())

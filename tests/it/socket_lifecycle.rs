@@ -2,7 +2,7 @@
 //! startup may remove at the socket path, the socket's mode from birth, the peer-uid check,
 //! and a clean shutdown.
 
-mod common;
+use crate::common;
 use common::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;

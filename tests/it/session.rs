@@ -2,8 +2,8 @@
 //! binary; `/session` and `/secrets` carry no value; local routes refused over TCP; the audit
 //! log; `secrets scan`; scry redaction; the daemon's memory guarded (non-dumpable, no core).
 
-mod common;
-mod secrets_common;
+use crate::common;
+use crate::common::secrets as secrets_common;
 
 use common::{Daemon, Resp, curl, write_fixture_project};
 use secrets_common::{CANARY, World, assert_no_leak, run_with_input, show};
@@ -531,11 +531,11 @@ fn daemon_is_not_dumpable_and_leaves_no_core() {
     chown_r(&project);
     let nobody = |prog: &str| {
         let mut c = Command::new("setpriv");
-        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", prog])
+        common::scrub_env(&mut c)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups", prog])
             .current_dir(&project)
             .env("PATINA_HOME", &home)
-            .env("PATINA_NO_KEYRING", "1")
-            .env_remove("PATINA_IDENTITY");
+            .env("PATINA_NO_KEYRING", "1");
         c
     };
     let identity = patina::secrets::Identity::generate()

@@ -1,7 +1,7 @@
 //! `patina mcp`: the Model Context Protocol server, driven by the official MCP Python SDK as a
 //! real client (tests/mcp_client.py), and by raw JSON-RPC lines next to a running daemon.
-mod common;
-mod secrets_common;
+use crate::common;
+use crate::common::secrets as secrets_common;
 
 use common::{Daemon, patina, write_fixture_project};
 use secrets_common::{World, assert_no_leak, run_with_input, show};

@@ -1,4 +1,4 @@
-//! Shared by the `tests/secrets_*.rs` files: a temporary PATINA_HOME per test, an identity
+//! Shared by the secrets tests (`secrets_*`, `session`): a temporary PATINA_HOME per test, an identity
 //! generated at run time (no key is ever committed), the real `patina` binary, and the
 //! canary of `../shared/cases/README.md` with its encoded forms.
 #![allow(dead_code)]
@@ -62,13 +62,9 @@ impl World {
     /// Gives `c` this world's environment and `work/` as its directory; with `identity`,
     /// also PATINA_IDENTITY and PATINA_NO_KEYRING.
     pub fn configure(&self, c: &mut Command, identity: bool) {
-        c.current_dir(self.work())
+        super::scrub_env(c)
+            .current_dir(self.work())
             .env("PATINA_HOME", self.home())
-            .env_remove("PATINA_IDENTITY")
-            .env_remove("PATINA_NO_KEYRING")
-            .env_remove("DBUS_SESSION_BUS_ADDRESS")
-            .env_remove("DISPLAY")
-            .env_remove("WAYLAND_DISPLAY")
             .env("XDG_RUNTIME_DIR", self.dir.path().join("nort"))
             .stdin(Stdio::null());
         if identity {

@@ -1,7 +1,7 @@
 //! A project vault shared by a team: encrypted to every recipient, re-encrypted when one is
 //! removed; the project vault overrides the global one by name.
 
-mod secrets_common;
+use crate::common::secrets as secrets_common;
 
 use patina::paths::Home;
 use patina::secrets::{self, Identity, InvalidInput, SecretValue, VaultLocation, vault};

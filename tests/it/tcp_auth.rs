@@ -2,7 +2,7 @@
 //! routes whatever the credentials, `Host`/`Origin` checks, a failure budget, rotation
 //! without restart, and the token value in no output. Cases 011 (TCP rows), 017 and 018.
 
-mod common;
+use crate::common;
 use common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::time::Duration;

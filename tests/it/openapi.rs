@@ -1,7 +1,7 @@
 //! `GET /openapi.json`: the served document is valid OpenAPI 3.1 (checked by a real
 //! validator, `openapi-spec-validator` from PyPI), open to anyone who can connect, and in
 //! step with the route table `patina::api::ROUTES`.
-mod common;
+use crate::common;
 
 use common::Daemon;
 use patina::api::ROUTES;

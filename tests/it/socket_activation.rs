@@ -3,7 +3,7 @@
 //! socket it binds itself gets, and leaves the socket file (the unit's) in place at exit.
 //! The activator is a small Python helper that binds, `dup2`s to fd 3 and `execve`s patina,
 //! so `LISTEN_PID` is patina's pid (as `systemd-socket-activate` does).
-mod common;
+use crate::common;
 
 use common::{bin, wait_timeout, write_fixture_project};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
@@ -65,7 +65,8 @@ fn setup() -> Setup {
 fn activate(s: &Setup, mode: &str, nfds: &str, who: &str) -> (Child, PathBuf) {
     let py = std::env::var("PATINA_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let log = s.dir.path().join("serve.log");
-    let child = Command::new(py)
+    let mut c = Command::new(py);
+    let child = crate::common::scrub_env(&mut c)
         .arg("-c")
         .arg(ACTIVATOR)
         .arg(&s.socket)
@@ -79,7 +80,6 @@ fn activate(s: &Setup, mode: &str, nfds: &str, who: &str) -> (Child, PathBuf) {
         .arg("--socket")
         .arg(&s.socket)
         .env("PATINA_HOME", &s.home)
-        .env_remove("PATINA_URL")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(&log).unwrap())

@@ -16,8 +16,8 @@ fn write(root: &Path, rel: &str, content: impl AsRef<[u8]>) {
 }
 
 fn patina(home: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_patina"));
-    c.env("PATINA_HOME", home).stdin(Stdio::null());
+    let mut c = crate::common::patina(home);
+    c.stdin(Stdio::null());
     c
 }
 

@@ -3,7 +3,7 @@
 //! projects, failures listed under `errors` while the rest answer, one deadline whatever a
 //! peer does, and the peer token in no output.
 
-mod common;
+use crate::common;
 use common::*;
 use serde_json::Value;
 use std::path::Path;

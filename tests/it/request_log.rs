@@ -2,7 +2,7 @@
 //! request still gets exactly one line, a quiet daemon writes a line before the client has
 //! its answer, and nothing buffered is lost at shutdown.
 
-mod common;
+use crate::common;
 use common::*;
 
 #[test]

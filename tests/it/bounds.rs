@@ -4,7 +4,7 @@
 //! `fault-injection` feature: run with `cargo test --all-features` (the README's command).
 #![cfg(feature = "fault-injection")]
 
-mod common;
+use crate::common;
 use common::*;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,9 @@
 //! Shared test support: a fixture project, a daemon under test on a real socket with a temp
-//! `PATINA_HOME`, raw byte exchanges, and `curl --unix-socket`.
+//! `PATINA_HOME`, raw byte exchanges, `curl --unix-socket`, and the one helper that scrubs a
+//! command's environment ([`scrub_env`]). [`secrets`] adds the secrets tests' world and canary.
 #![allow(dead_code)]
+
+pub mod secrets;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -13,13 +16,36 @@ pub fn bin() -> &'static str {
     env!("CARGO_BIN_EXE_patina")
 }
 
-/// A `patina` command with `PATINA_HOME` set and the caller's identity/token variables removed.
+/// The variables of the caller's environment that change what a `patina` command does: an
+/// identity, a token or a daemon URL of the developer running the tests, the keyring switch,
+/// a desktop session bus (the keyring would reach it), and socket-activation variables.
+pub const SCRUBBED_ENV: &[&str] = &[
+    "PATINA_IDENTITY",
+    "PATINA_SERVE_TOKEN",
+    "PATINA_URL",
+    "PATINA_NO_KEYRING",
+    "LISTEN_FDS",
+    "LISTEN_PID",
+    "LISTEN_FDNAMES",
+    "DBUS_SESSION_BUS_ADDRESS",
+    "DISPLAY",
+    "WAYLAND_DISPLAY",
+];
+
+/// Removes every variable of [`SCRUBBED_ENV`] from `c`: the one place the tests decide which
+/// of the caller's variables a child may see. Tests set what they need afterwards.
+pub fn scrub_env(c: &mut Command) -> &mut Command {
+    for v in SCRUBBED_ENV {
+        c.env_remove(v);
+    }
+    c
+}
+
+/// A `patina` command with `PATINA_HOME` set and the caller's environment scrubbed
+/// ([`scrub_env`]).
 pub fn patina(home: &Path) -> Command {
     let mut c = Command::new(bin());
-    c.env("PATINA_HOME", home)
-        .env_remove("PATINA_IDENTITY")
-        .env_remove("PATINA_SERVE_TOKEN")
-        .env_remove("PATINA_URL");
+    scrub_env(&mut c).env("PATINA_HOME", home);
     c
 }
 

@@ -1,7 +1,7 @@
 //! The transport's framing rules (BRIEF §4) and the HTTP cases of `shared/cases/` (001–011),
 //! each driven against the real daemon over its real Unix socket.
 
-mod common;
+use crate::common;
 use common::*;
 use std::io::Write;
 use std::os::unix::net::UnixStream;

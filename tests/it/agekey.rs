@@ -2,7 +2,7 @@
 //! the real binary as daemon, a second `PATINA_HOME` running the real CLI as client, and raw
 //! requests built with the library's own MAC functions for replay and tampering.
 
-mod common;
+use crate::common;
 use age::secrecy::ExposeSecret;
 use base64::Engine;
 use common::*;

@@ -2,7 +2,7 @@
 //! values split across writes), clean output untouched and not delayed, exit codes and
 //! signals passed on.
 
-mod secrets_common;
+use crate::common::secrets as secrets_common;
 
 use secrets_common::*;
 use std::io::Read;

@@ -2,7 +2,7 @@
 //! command then fails fast with one line; with a terminal and no keyring, init falls through
 //! to a passphrase file that a fresh process reads back; import and export.
 
-mod secrets_common;
+use crate::common::secrets as secrets_common;
 
 use patina::secrets::Identity;
 use secrets_common::*;

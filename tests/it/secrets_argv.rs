@@ -3,7 +3,7 @@
 //! test of the same run puts the canary in an argument list on purpose (as
 //! `secrets_leaks.rs` does to check that `secrets add NAME VALUE` is refused).
 
-mod secrets_common;
+use crate::common::secrets as secrets_common;
 
 use secrets_common::*;
 use std::process::Stdio;
