@@ -385,7 +385,16 @@ impl Session {
 
     /// The environment for `secrets run` in `project`: decrypts the vaults with the held
     /// identity (so a secret added since the unlock is included) and records the release.
-    pub fn env(&self, project: Option<&Path>, peer: Peer) -> Result<EnvMap, SessionError> {
+    ///
+    /// With `program` (the first word of the command `secrets run` starts), only the secrets
+    /// whose scope allows it are released ([`secrets::scope_allows`]); the session still
+    /// knows every value, for redaction.
+    pub fn env(
+        &self,
+        project: Option<&Path>,
+        peer: Peer,
+        program: Option<&str>,
+    ) -> Result<EnvMap, SessionError> {
         let identity = {
             let mut st = self.state();
             expire_if_due(&self.inner.home, &mut st);
@@ -396,6 +405,11 @@ impl Session {
         };
         let env = self.decrypt(&identity, project)?;
         drop(identity);
+        let every = copy_env(&env);
+        let env = match program {
+            Some(p) => env.only_for(p),
+            None => env,
+        };
         let names: Vec<String> = env.entries().iter().map(|e| e.name.clone()).collect();
         self.confirm_release(&names, peer)?;
         {
@@ -403,8 +417,7 @@ impl Session {
             let Some(u) = st.unlocked.as_mut() else {
                 return Err(SessionError::Locked); // locked meanwhile: release nothing
             };
-            let copy = copy_env(&env);
-            absorb(u, &self.inner.home, project, copy);
+            absorb(u, &self.inner.home, project, every);
         }
         audit::record(&self.inner.home, &Event::now("release", peer).names(names));
         Ok(env)
@@ -575,6 +588,7 @@ fn copy_env(env: &EnvMap) -> EnvMap {
                 name: e.name.clone(),
                 env: e.env.clone(),
                 vault: e.vault,
+                scope: e.scope.clone(),
                 value: SecretValue::from_string(e.value.expose().to_string()),
             })
             .collect(),
@@ -753,6 +767,7 @@ mod tests {
             name: "TOKEN".into(),
             env: "TOKEN".into(),
             vault,
+            scope: Vec::new(),
             value: value(tag),
         };
         let held = |u: &Unlocked| {
@@ -805,7 +820,7 @@ mod tests {
         // The timer wipes without any call.
         std::thread::sleep(Duration::from_millis(900));
         assert!(s.inner.state.lock().unwrap().unlocked.is_none());
-        assert!(matches!(s.env(None, None), Err(SessionError::Locked)));
+        assert!(matches!(s.env(None, None, None), Err(SessionError::Locked)));
         s.unlock(text.as_bytes(), None, None, None).unwrap();
         assert!(s.lock(None));
         assert!(!s.status().unlocked);

@@ -62,6 +62,10 @@ pub struct EnvRequest {
     /// The project whose vault joins the global one (absolute path); default the daemon's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// The first word of the command `secrets run` starts: only secrets whose scope allows
+    /// it are released (secrets without a scope always are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// The `POST /session/env` response: environment variable → value, and the secret names.
@@ -213,7 +217,10 @@ pub fn env(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    match ctx.session.env(Some(&project), peer(principal)) {
+    match ctx
+        .session
+        .env(Some(&project), peer(principal), body.program.as_deref())
+    {
         Ok(map) => {
             let resp = EnvResponse {
                 names: map.entries().iter().map(|e| e.name.clone()).collect(),

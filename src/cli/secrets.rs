@@ -124,6 +124,13 @@ pub struct AddArgs {
     /// Add it to the project vault (`<project>/.patina/`) instead of the global one.
     #[arg(long)]
     pub project: bool,
+    /// Scope: `secrets run` gives this secret only to this command (its first word, or that
+    /// word's file name: `--allow deploy.sh` matches `./deploy.sh`). Repeat for several.
+    /// Kept inside the encrypted vault. Without it, every command gets the secret (and a
+    /// replaced secret keeps its scope). A guard against over-broad release, not against a
+    /// hostile program: anything can be named deploy.sh.
+    #[arg(long, value_name = "COMMAND")]
+    pub allow: Vec<String>,
     /// Anything after NAME that is not an option: refused (values are never arguments).
     #[arg(hide = true, num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub refused_value: Vec<RefusedValue>,
@@ -249,6 +256,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         .into());
     }
     secrets::validate_name(&a.name)?;
+    vault::validate_scope(&a.allow)?;
     if let Some(e) = &a.env {
         secrets::validate_env_var(e)?;
     }
@@ -258,6 +266,9 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
     let value = read_value(&a.name, a.stdin)?;
     let short = value.len() < secrets::mask::MIN_MASKED_LEN;
     let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value)?;
+    if !a.allow.is_empty() {
+        vault::set_scope(&home, &loc, &id, &a.name, &a.allow)?;
+    }
     println!(
         "{} {} (env {}) in the {} vault",
         if added.replaced { "replaced" } else { "added" },
@@ -385,11 +396,12 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let project = current_project(&home);
     // An unlocked session in the daemon gives the values; else the identity is resolved here.
-    let (env, names, via) = match env_from_session(&home, project.as_deref())? {
+    let program = a.command[0].to_string_lossy().into_owned();
+    let (env, names, via) = match env_from_session(&home, project.as_deref(), &program)? {
         Some((env, names)) => (env, names, "session"),
         None => {
             let id = identity::resolve(&home)?;
-            let env = secrets::env_map(&home, project.as_deref(), &id)?;
+            let env = secrets::env_map(&home, project.as_deref(), &id)?.only_for(&program);
             drop(id);
             let names = env.entries().iter().map(|e| e.name.clone()).collect();
             (env, names, "identity")
@@ -432,11 +444,13 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
 fn env_from_session(
     home: &Home,
     project: Option<&std::path::Path>,
+    program: &str,
 ) -> anyhow::Result<Option<(secrets::EnvMap, Vec<String>)>> {
     use crate::api::session::{EnvRequest, EnvResponse};
     let client = crate::client::Client::for_home(home);
     let req = EnvRequest {
         project: project.map(|p| p.to_string_lossy().into_owned()),
+        program: Some(program.to_string()),
     };
     // The confirmation console may take its time: wait past its longest timeout.
     let client = client
@@ -468,6 +482,7 @@ fn env_from_session(
             name: var.clone(),
             env: var,
             vault: "session",
+            scope: Vec::new(),
             value: SecretValue::from_string(value),
         })
         .collect();

@@ -134,7 +134,14 @@ impl VaultLocation {
 pub struct Vault {
     path: PathBuf,
     secrets: BTreeMap<String, SecretValue>,
+    scopes: Scopes,
 }
+
+/// Per-secret scope (issue 16): secret name → the commands that may receive it from
+/// `secrets run` (a program name, matched against the command's first word or its file
+/// name). A secret without an entry goes to every command. Kept inside the encrypted vault,
+/// so only a holder of an identity can widen it.
+pub type Scopes = BTreeMap<String, Vec<String>>;
 
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -146,6 +153,12 @@ impl fmt::Debug for Vault {
 }
 
 impl Vault {
+    /// The scope of secret `name` ([`Scopes`]): the commands it may go to; `None` for every
+    /// command.
+    pub fn scope(&self, name: &str) -> Option<&[String]> {
+        self.scopes.get(name).map(Vec::as_slice)
+    }
+
     /// The file it was read from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -201,7 +214,13 @@ pub fn open(
 ) -> anyhow::Result<Option<Vault>> {
     loc.check(home)?;
     let path = loc.vault_path(home);
-    Ok(decrypt(&path, identity, loc)?.map(|(secrets, _)| Vault { path, secrets }))
+    Ok(
+        decrypt(&path, identity, loc)?.map(|(secrets, _, scopes)| Vault {
+            path,
+            secrets,
+            scopes,
+        }),
+    )
 }
 
 /// What [`add`] did.
@@ -268,6 +287,45 @@ pub fn add(
         replaced,
         recorded_recipients,
     })
+}
+
+/// Checks scope entries: each a program name or path, 1 to 256 bytes, without whitespace or
+/// control characters.
+pub fn validate_scope(allow: &[String]) -> Result<(), InvalidInput> {
+    for a in allow {
+        if a.is_empty() || a.len() > 256 || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(InvalidInput(
+                "--allow takes a program name or path (no spaces), e.g. --allow deploy.sh".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sets the scope of secret `name` ([`Scopes`]): the commands that may receive it from
+/// `secrets run`; an empty list removes the scope (every command). [`NotFound`] if the vault
+/// has no such secret. Each entry is a program name or path without whitespace.
+pub fn set_scope(
+    home: &Home,
+    loc: &VaultLocation,
+    identity: &Identity,
+    name: &str,
+    allow: &[String],
+) -> anyhow::Result<()> {
+    validate_name(name)?;
+    validate_scope(allow)?;
+    let _lock = lock(home, loc)?;
+    let mut st = load_for_write(home, loc, identity, None)?;
+    st.ensure_self(identity)?;
+    if !st.secrets.contains_key(name) {
+        return Err(NotFound(loc.kind()).into());
+    }
+    if allow.is_empty() {
+        st.scopes.remove(name);
+    } else {
+        st.scopes.insert(name.to_string(), allow.to_vec());
+    }
+    st.write_vault()
 }
 
 /// Removes secret `name`; [`NotFound`] if the vault has no such name.
@@ -390,6 +448,8 @@ struct WriteState<'a> {
     recorded: Option<Vec<String>>,
     /// An existing vault without a recorded list: this write records it.
     migrating: bool,
+    /// The per-secret scopes recorded inside the vault.
+    scopes: Scopes,
 }
 
 /// Reads everything a write needs and authenticates `recipients.txt` against the list
@@ -405,9 +465,9 @@ fn load_for_write<'a>(
     let rpath = loc.recipients_path(home);
     let opened = decrypt(&vault_path, identity, loc)?;
     let vault_exists = opened.is_some();
-    let (secrets, recorded) = match opened {
-        Some((s, r)) => (Some(s), r),
-        None => (None, None),
+    let (secrets, recorded, scopes) = match opened {
+        Some((s, r, sc)) => (Some(s), r, sc),
+        None => (None, None, Scopes::new()),
     };
     let (recipients, recipients_file_is_new) = match read_recipients(&rpath)? {
         Some(r) => (r, false),
@@ -445,6 +505,7 @@ fn load_for_write<'a>(
         map: map_file::read(&loc.map_path(home))?,
         migrating: vault_exists && recorded.is_none(),
         recorded,
+        scopes,
     })
 }
 
@@ -499,7 +560,7 @@ impl WriteState<'_> {
     }
 
     fn write_vault(&self) -> anyhow::Result<()> {
-        let ciphertext = encrypt(&self.secrets, &self.recipients)?;
+        let ciphertext = encrypt(&self.secrets, &self.recipients, &self.scopes)?;
         fsutil::write_atomic(&self.loc.vault_path(self.home), &ciphertext)?;
         Ok(())
     }
@@ -540,6 +601,9 @@ struct PlainOut<'a> {
     secrets: BTreeMap<&'a str, ValueOut<'a>>,
     /// The recipients this ciphertext is encrypted to, authenticated by the vault itself.
     recipients: Vec<String>,
+    /// Per-secret scopes ([`Scopes`]); absent when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    scopes: Scopes,
 }
 
 struct ValueOut<'a>(&'a SecretValue);
@@ -557,6 +621,8 @@ struct PlainIn {
     /// Absent in vaults written before issue 16.
     #[serde(default)]
     recipients: Option<Vec<String>>,
+    #[serde(default)]
+    scopes: Scopes,
 }
 
 struct ValueIn(SecretValue);
@@ -570,6 +636,7 @@ impl<'de> Deserialize<'de> for ValueIn {
 fn encrypt(
     secrets: &BTreeMap<String, SecretValue>,
     recipients: &[Recipient],
+    scopes: &Scopes,
 ) -> anyhow::Result<Vec<u8>> {
     let doc = PlainOut {
         patina_vault: FORMAT_VERSION,
@@ -578,11 +645,20 @@ fn encrypt(
             .map(|(k, v)| (k.as_str(), ValueOut(v)))
             .collect(),
         recipients: recipients.iter().map(ToString::to_string).collect(),
+        scopes: scopes
+            .iter()
+            .filter(|(n, _)| secrets.contains_key(*n))
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .collect(),
     };
     // Sized so that serde_json never reallocates (a value escapes to at most 6 bytes per
     // byte), leaving no unzeroized copy of the plaintext behind.
     let cap = 64
         + 80 * recipients.len()
+        + scopes
+            .iter()
+            .map(|(n, c)| 8 + 6 * n.len() + c.iter().map(|x| 6 * x.len() + 4).sum::<usize>())
+            .sum::<usize>()
         + secrets
             .iter()
             .map(|(k, v)| k.len() + 6 * v.len() + 8)
@@ -600,7 +676,7 @@ fn encrypt(
 }
 
 /// The secrets of a vault, and the recipient list recorded inside it (if any).
-type Opened = (BTreeMap<String, SecretValue>, Option<Vec<String>>);
+type Opened = (BTreeMap<String, SecretValue>, Option<Vec<String>>, Scopes);
 
 /// Decrypts the vault at `path`; `None` if the file does not exist.
 fn decrypt(
@@ -668,6 +744,7 @@ fn decrypt(
     Ok(Some((
         doc.secrets.into_iter().map(|(k, v)| (k, v.0)).collect(),
         doc.recipients,
+        doc.scopes,
     )))
 }
 

@@ -621,3 +621,72 @@ fn unlock_confirm_asks_the_terminal_before_every_release() {
     );
     assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
 }
+
+/// Item 2, scope: a secret added with `--allow deploy.sh` reaches `./deploy.sh` and no other
+/// command, through the identity and through an unlocked session alike; unscoped secrets go
+/// everywhere as before; a bad `--allow` adds nothing.
+#[test]
+fn a_scoped_secret_reaches_only_the_commands_it_allows() {
+    use std::os::unix::fs::PermissionsExt;
+    let w = World::new();
+    write_fixture_project(&w.work());
+    w.add("canary", CANARY, &[]);
+    w.add("deploykey", "deploy-value-1234", &["--allow", "deploy.sh"]);
+    let script = w.work().join("deploy.sh");
+    std::fs::write(
+        &script,
+        "#!/bin/sh\necho \"deploy:${DEPLOYKEY:+set} canary:${CANARY:+set}\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let o = w.run(
+        &["secrets", "add", "x", "--stdin", "--allow", "a b"],
+        b"some-value",
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", show(&o));
+    let check = |w: &World, via: &str| {
+        let c = if via == "session" {
+            let mut c = w.bare_cmd(&["secrets", "run", "--", "./deploy.sh"]);
+            c.env("PATINA_NO_KEYRING", "1");
+            c
+        } else {
+            w.cmd(&["secrets", "run", "--", "./deploy.sh"])
+        };
+        let o = out(c);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "deploy:set canary:set\n",
+            "{via}: {}",
+            show(&o)
+        );
+        let sh = "echo \"deploy:${DEPLOYKEY:+set} canary:${CANARY:+set}\"";
+        let c = if via == "session" {
+            let mut c = w.bare_cmd(&["secrets", "run", "--", "sh", "-c", sh]);
+            c.env("PATINA_NO_KEYRING", "1");
+            c
+        } else {
+            w.cmd(&["secrets", "run", "--", "sh", "-c", sh])
+        };
+        let o = out(c);
+        assert_eq!(
+            String::from_utf8_lossy(&o.stdout),
+            "deploy: canary:set\n",
+            "{via}: {}",
+            show(&o)
+        );
+    };
+    check(&w, "identity");
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    unlock(&w);
+    check(&w, "session");
+    // The session released only what the scope allowed to the `sh` run.
+    let ev = audit(&w);
+    let releases: Vec<_> = ev.iter().filter(|e| e["event"] == "release").collect();
+    assert_eq!(releases.len(), 2, "{ev:?}");
+    assert_eq!(
+        releases[1]["names"],
+        serde_json::json!(["canary"]),
+        "{ev:?}"
+    );
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
