@@ -1,8 +1,8 @@
 //! The audit log: an append-only record in `PATINA_HOME/audit.log` of every unlock, lock,
 //! expiry, release of secret values and `secrets run` — time, event, secret names, the peer's
-//! pid and executable; never a value or an identity. Depends on [`crate::paths`], `rustix`
+//! pid and executable; never a value or an identity. Depends on [`crate::paths`], [`crate::fsutil`], `rustix`
 //! (for `O_NOFOLLOW`), `serde_json`, and the pure timestamp formatter
-//! [`crate::server::utc_timestamp`].
+//! [`crate::text::utc_timestamp`].
 //!
 //! One JSON object per line. The file is created 0600 in the `open` call and always opened
 //! with `O_APPEND`, so concurrent writers (the daemon and CLI processes) never interleave
@@ -58,7 +58,7 @@ impl Event {
     /// An event of kind `event` now, for process `pid` (its executable is looked up).
     pub fn now(event: &str, pid: Option<u32>) -> Event {
         Event {
-            time: crate::server::utc_timestamp(std::time::SystemTime::now()),
+            time: crate::text::utc_timestamp(std::time::SystemTime::now()),
             event: event.into(),
             names: Vec::new(),
             vaults: Vec::new(),
@@ -103,14 +103,31 @@ pub fn append(home: &Home, e: &Event) -> anyhow::Result<()> {
     let mut line = serde_json::to_vec(e)?;
     line.push(b'\n');
     let mut f = std::fs::OpenOptions::new()
+        .read(true)
         .append(true)
         .create(true)
         .mode(crate::fsutil::PRIVATE_FILE_MODE)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&p)
         .map_err(|err| anyhow::anyhow!("audit log {}: {err}", p.display()))?;
+    if ends_torn(&f) {
+        // A writer killed mid-line (or a full disk) left a line without its newline: start
+        // ours on a line of its own, so the torn one stays alone and ours parses.
+        line.insert(0, b'\n');
+    }
     f.write_all(&line)
         .map_err(|err| anyhow::anyhow!("audit log {}: {err}", p.display()))
+}
+
+/// Whether the log's last byte is not a newline (a torn last line). An unreadable tail
+/// counts as whole: the worst case is then one record glued to a torn one.
+fn ends_torn(f: &std::fs::File) -> bool {
+    use std::os::unix::fs::FileExt;
+    let Ok(len) = f.metadata().map(|m| m.len()) else {
+        return false;
+    };
+    let mut last = [0u8; 1];
+    len > 0 && f.read_at(&mut last, len - 1).is_ok_and(|n| n == 1) && last[0] != b'\n'
 }
 
 /// Appends `e`, reporting a failure on stderr instead of failing the caller (an audit line
@@ -121,8 +138,8 @@ pub fn record(home: &Home, e: &Event) {
     }
 }
 
-/// Reads every record of the log (an absent log is empty). Lines that do not parse are
-/// skipped.
+/// Reads every record of the log (an absent log is empty). Lines that do not parse (a line
+/// torn by a killed writer or a full disk) are skipped.
 pub fn read(home: &Home) -> anyhow::Result<Vec<Event>> {
     let p = path(home);
     let text = match std::fs::read_to_string(&p) {

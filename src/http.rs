@@ -1,6 +1,7 @@
 //! The request and response values that handlers see: no socket, no wire format.
 //! Only [`crate::server`] (reading) and [`crate::client`] (writing) know HTTP/1.1 framing
 //! (RFC 9112); this module knows methods, status codes and JSON bodies (RFC 9110).
+//! Depends on `serde` and `serde_json` only.
 
 use serde::Serialize;
 
@@ -57,7 +58,7 @@ pub struct Request {
     pub path: String,
     /// The query part after `?`, if any, undecoded.
     pub query: Option<String>,
-    /// The body: at most [`crate::server::MAX_BODY_BYTES`] bytes, exactly `Content-Length` long.
+    /// The body: at most [`crate::limits::MAX_BODY_BYTES`] bytes, exactly `Content-Length` long.
     pub body: Vec<u8>,
     /// The request id: the client's `X-Request-Id` if short and plain, else generated.
     pub request_id: String,
@@ -76,7 +77,7 @@ pub struct Response {
     pub body: Vec<u8>,
 }
 
-/// The `{"error": "<message>"}` shape of every error body (BRIEF §4).
+/// The `{"error": "<message>"}` shape of every error body (requirements §4).
 #[derive(Debug, Serialize, serde::Deserialize)]
 pub struct ErrorBody {
     /// A message for people. It never quotes request content.

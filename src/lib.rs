@@ -14,10 +14,13 @@
 //! - [`client`]: the one HTTP client, used by every subcommand that talks to a daemon.
 //! - [`http`], [`fsutil`], [`paths`]: request/response values, private files and dirs, the
 //!   `PATINA_HOME` layout.
-// The one exception: `server::activation` takes fd 3 from systemd (see its SAFETY notes).
+// The one exception: `server::activation::take_passed_fd`, with two `unsafe` blocks (taking
+// ownership of fd 3 from systemd, and removing the `LISTEN_*` variables before any other
+// thread exists), each with its SAFETY note (`clippy::undocumented_unsafe_blocks`).
 #![deny(unsafe_code)]
+#![warn(missing_docs)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
-pub mod agekey;
 pub mod api;
 pub mod audit;
 pub mod auth;
@@ -25,6 +28,7 @@ pub mod cli;
 pub mod client;
 pub mod fsutil;
 pub mod http;
+pub mod limits;
 pub mod mcp;
 pub mod mother;
 pub mod paths;
@@ -32,7 +36,7 @@ pub mod scry;
 pub mod secrets;
 pub mod server;
 pub mod session;
-pub mod token;
+pub mod text;
 
 #[cfg(test)]
 mod test_rng;
@@ -40,5 +44,5 @@ mod test_rng;
 /// The crate version, as reported by `/health`, `/version` and `patina --version`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
-/// The HTTP API version served under §6 of the brief (`GET /version` → `"api": 1`).
+/// The HTTP API version described in requirements §6 (`layer/core/requirements.md`) (`GET /version` → `"api": 1`).
 pub const API_VERSION: u32 = 1;

@@ -1,7 +1,7 @@
 //! A Model Context Protocol server on stdio (MCP, <https://modelcontextprotocol.io>): the
 //! bridge through which LLM agents (Claude Code, Gemini CLI, any MCP host) use patina.
 //! Depends on [`crate::client`] (every daemon route), [`crate::scry`] (search without a
-//! daemon) and [`crate::paths`]; it knows no socket and no HTTP framing.
+//! daemon), [`crate::paths`] and [`crate::text`]; it knows no socket and no HTTP framing.
 //!
 //! The wire format is JSON-RPC 2.0, one message per line (newline-delimited JSON) on
 //! stdin/stdout, as the MCP "stdio" transport specifies; nothing else is written to stdout.
@@ -261,7 +261,7 @@ impl Server {
     fn client(&self) -> Result<Client, String> {
         Client::from_env(&self.home, self.url.as_deref())
             .map(|c| c.with_timeout(DAEMON_TIMEOUT))
-            .map_err(|e| crate::cli::one_line(&e))
+            .map_err(|e| crate::text::one_line(e.as_ref()))
     }
 
     /// `scry`: one project through the daemon, or directly from its index when no daemon

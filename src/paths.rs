@@ -1,4 +1,4 @@
-//! The `PATINA_HOME` layout (BRIEF §3) and where a project keeps its index.
+//! The `PATINA_HOME` layout (requirements §3) and where a project keeps its index.
 //! Depends on nothing but std: it names paths, it creates nothing.
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,5 @@
 //! The session: a time-limited, in-memory unlock of secrets held by the daemon, like
-//! gpg-agent or git's credential-cache (BRIEF §1, §2). Depends on [`crate::secrets`] (identity,
+//! gpg-agent or git's credential-cache (requirements §1, §2). Depends on [`crate::secrets`] (identity,
 //! vaults, scan), [`crate::audit`] and [`crate::paths`]; knows nothing of HTTP or sockets.
 //!
 //! While unlocked, the daemon holds the user's [`Identity`] (age's key type, zeroized on

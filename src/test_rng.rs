@@ -1,6 +1,6 @@
 //! A seeded, reproducible source of test inputs shared by the unit tests (xorshift64*,
 //! Marsaglia 2003 / Vigna 2016): no crate for it, and the same seed gives the same corpus on
-//! every run. Test-only.
+//! every run. Test-only. Depends on nothing.
 
 /// xorshift64* generator; the state must not be 0.
 pub(crate) struct Rng(pub(crate) u64);

@@ -50,8 +50,8 @@ fn sleep(_: &Ctx, _: &Principal, req: &Request) -> Response {
 
 /// Runs a recursive query that would take minutes, under the scry deadline: 504.
 fn slow_scry(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
-    let deadline = Instant::now() + crate::server::limits::SCRY_DEADLINE;
-    let mut idx = match Index::open(&ctx.project) {
+    let deadline = Instant::now() + crate::limits::SCRY_DEADLINE;
+    let mut idx = match Index::open_with(&ctx.project, &ctx.scry.cache) {
         Ok(i) => i,
         Err(e) => return Response::error(404, e.to_string()),
     };

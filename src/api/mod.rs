@@ -1,4 +1,4 @@
-//! The route table (BRIEF §6) and the transport-free handlers, one file per domain.
+//! The route table (requirements §6) and the transport-free handlers, one file per domain.
 //! Handlers take a [`Ctx`], the caller's [`Principal`] and a [`Request`] value and return a
 //! [`Response`] value: they never see a socket, a header block or the wire format.
 //!
@@ -6,7 +6,13 @@
 //! no dot-segment removal; a route ending in `/{name}` takes one slug segment, see
 //! [`path_matches`]), and the access check uses the same matched route, so no
 //! spelling of a path can reach a handler the plain spelling would not.
+//!
+//! Depends on [`crate::auth`], [`crate::audit`] (refusals of patina routes), [`crate::http`],
+//! [`crate::limits`], the domains
+//! ([`crate::scry`], [`crate::secrets`], [`crate::session`], [`crate::mother`]) and
+//! [`crate::paths`].
 
+pub mod auth;
 #[cfg(feature = "fault-injection")]
 mod debug;
 pub mod health;
@@ -53,6 +59,10 @@ pub struct Ctx {
     pub open_connections: AtomicUsize,
     /// The secrets session (unlock, lock, expiry); wiped on drop.
     pub session: crate::session::Session,
+    /// The search state: idle indexes, remembered results, shared row maps.
+    pub scry: scry::ScryState,
+    /// The age-key handshake state of the TCP side (`/auth/*`); `None` without TCP.
+    pub age_key: Option<std::sync::Arc<crate::auth::server::ServerAuth>>,
     request_shutdown: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -71,8 +81,19 @@ impl Ctx {
             started: Instant::now(),
             info,
             open_connections: AtomicUsize::new(0),
+            scry: scry::ScryState::default(),
+            age_key: None,
             request_shutdown,
         }
+    }
+
+    /// This context with the daemon's age-key handshake state (its TCP side has one).
+    pub fn with_age_key(
+        mut self,
+        age_key: Option<std::sync::Arc<crate::auth::server::ServerAuth>>,
+    ) -> Ctx {
+        self.age_key = age_key;
+        self
     }
 
     /// Asks the daemon to stop accepting and shut down gracefully.
@@ -90,13 +111,13 @@ pub struct Route {
     pub method: Method,
     /// The exact path.
     pub path: &'static str,
-    /// Who may call it (BRIEF §5).
+    /// Who may call it (requirements §5).
     pub access: Access,
     /// The handler.
     pub handler: Handler,
 }
 
-/// Every route the daemon serves (BRIEF §6).
+/// Every route the daemon serves (requirements §6).
 pub static ROUTES: &[Route] = &[
     Route {
         method: Method::Get,
@@ -216,19 +237,19 @@ pub static ROUTES: &[Route] = &[
         method: Method::Get,
         path: "/auth/server-key",
         access: Access::Open,
-        handler: crate::agekey::handle_server_key,
+        handler: auth::handle_server_key,
     },
     Route {
         method: Method::Post,
         path: "/auth/challenge",
         access: Access::Open,
-        handler: crate::agekey::handle_challenge,
+        handler: auth::handle_challenge,
     },
     Route {
         method: Method::Post,
         path: "/auth/verify",
         access: Access::Open,
-        handler: crate::agekey::handle_verify,
+        handler: auth::handle_verify,
     },
 ];
 

@@ -1,4 +1,4 @@
-//! The mother routes (BRIEF §6): the project registry (`GET`/`POST /mother/projects`,
+//! The mother routes (requirements §6): the project registry (`GET`/`POST /mother/projects`,
 //! `DELETE /mother/projects/{name}`), federated search (`POST /mother/scry`) and the shard a
 //! federating daemon asks of a peer (`POST /mother/shard`). The work is in [`crate::mother`].
 
@@ -101,7 +101,13 @@ pub fn scry(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
     };
     let sources = federate::sources(&ctx.home, &reg);
     let limit = body.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    let mut resp = federate::federate(&sources, &body.query, limit, t0 + federate::DEADLINE);
+    let mut resp = federate::federate(
+        &sources,
+        &body.query,
+        limit,
+        t0 + federate::DEADLINE,
+        &ctx.scry.cache,
+    );
     // Never hand out a secret: patterns always, known values while unlocked.
     ctx.session.with_known(|known| {
         for r in &mut resp.results {
@@ -121,9 +127,9 @@ pub fn shard(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
         Err(r) => return r,
     };
     let limit = body.limit.unwrap_or(DEFAULT_LIMIT).min(MAX_LIMIT);
-    let deadline = t0 + crate::server::limits::SCRY_DEADLINE;
-    let result =
-        Index::open(&ctx.project).and_then(|mut i| i.shard(&body.query, limit, Some(deadline)));
+    let deadline = t0 + crate::limits::SCRY_DEADLINE;
+    let result = Index::open_with(&ctx.project, &ctx.scry.cache)
+        .and_then(|mut i| i.shard(&body.query, limit, Some(deadline)));
     match result {
         Ok(mut s) => {
             // A shard leaves this daemon for another: redact here, with our known values.

@@ -1,5 +1,6 @@
-//! `GET /openapi.json`: the OpenAPI 3.1 description of the whole API (BRIEF §6), kept as the
-//! static file `src/api/openapi.json` and compiled in. Depends on nothing but [`crate::http`].
+//! `GET /openapi.json`: the OpenAPI 3.1 description of the whole API (requirements §6), kept as the
+//! static file `src/api/openapi.json` and compiled in. Depends on [`crate::http`] and
+//! [`crate::auth`] (the handler signature).
 //!
 //! Each operation carries its access as `x-patina-access` (`open`, `query`, `local`,
 //! `patina`); `tests/it/openapi.rs` checks the document against [`super::ROUTES`] and with a

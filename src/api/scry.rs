@@ -1,10 +1,10 @@
-//! `POST /api/scry`: search a project's knowledge (BRIEF §6). The search itself is
+//! `POST /api/scry`: search a project's knowledge (requirements §6). The search itself is
 //! [`crate::scry::Index::search`], the same function the CLI calls without a daemon.
 
 use super::Ctx;
 use crate::auth::Principal;
 use crate::http::{Request, Response, parse_json_body};
-use crate::scry::{DEFAULT_LIMIT, Hit, Index, MAX_LIMIT, ScryError, ScryResponse};
+use crate::scry::{DEFAULT_LIMIT, Hit, Index, MAX_LIMIT, ScryError, ScryResponse, SearchCache};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -46,12 +46,28 @@ struct Cached {
     results: Vec<(String, usize, Arc<[Hit]>)>,
 }
 
-/// The idle indexes, most recently returned last. Used as a stack (last in, first out): on
-/// a lightly loaded daemon every search gets the index the previous one used, whose pages,
-/// statements and remembered results are the likeliest still in the CPU's caches and in
-/// SQLite's page cache, whichever worker thread runs it. (Per-worker indexes would go round
-/// all eight workers' connections in turn, each gone cold: ~15–25 µs more per search.)
-static IDLE: Mutex<Vec<Cached>> = Mutex::new(Vec::new());
+/// The daemon's search state, owned by its [`Ctx`] (never a process static: two daemons in
+/// one process share nothing): the idle open indexes with their remembered results, and the
+/// row maps and scratch space every index the daemon opens shares.
+#[derive(Default)]
+pub struct ScryState {
+    /// The idle indexes, most recently returned last. Used as a stack (last in, first out):
+    /// on a lightly loaded daemon every search gets the index the previous one used, whose
+    /// pages, statements and remembered results are the likeliest still in the CPU's caches
+    /// and in SQLite's page cache, whichever worker thread runs it. (Per-worker indexes would
+    /// go round all eight workers' connections in turn, each gone cold: ~15–25 µs more per
+    /// search.)
+    idle: Mutex<Vec<Cached>>,
+    /// Shared by every index the daemon opens (`/api/scry`, `/mother/*`).
+    pub cache: Arc<SearchCache>,
+}
+
+impl std::fmt::Debug for ScryState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let idle = self.idle.lock().map(|i| i.len()).unwrap_or(0);
+        f.debug_struct("ScryState").field("idle", &idle).finish()
+    }
+}
 
 /// `POST /api/scry` → `{"results":[…],"took_ms"}`; 400 for a malformed body or empty query,
 /// 404 for an unknown project or one with no index, 504 past the search deadline.
@@ -69,8 +85,8 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         Ok(r) => r,
         Err(resp) => return resp,
     };
-    let deadline = t0 + crate::server::limits::SCRY_DEADLINE;
-    match search_cached(&root, &body.query, limit, deadline) {
+    let deadline = t0 + crate::limits::SCRY_DEADLINE;
+    match search_cached(&ctx.scry, &root, &body.query, limit, deadline) {
         Ok(hits) => {
             // Never hand out a secret: patterns always, known values while unlocked. The
             // hits are copied only when something in them is redacted.
@@ -128,13 +144,14 @@ fn resolve_project(
 }
 
 fn search_cached(
+    state: &ScryState,
     root: &Path,
     query: &str,
     limit: usize,
     deadline: Instant,
 ) -> Result<Arc<[Hit]>, ScryError> {
     let taken = {
-        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = state.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.iter()
             .rposition(|c| c.index.root() == root)
             .map(|at| idle.remove(at))
@@ -143,7 +160,7 @@ fn search_cached(
         // An index whose file was removed or replaced since is dropped, not searched.
         Some(entry) if entry.index.is_current() => entry,
         _ => Cached {
-            index: Index::open(root)?,
+            index: Index::open_with(root, &state.cache)?,
             version: i64::MIN,
             results: Vec::new(),
         },
@@ -151,7 +168,7 @@ fn search_cached(
     let result = lookup_or_search(&mut entry, query, limit, deadline);
     // A broken connection is not kept: the next request reopens the index.
     if !matches!(result, Err(ScryError::Index { .. })) {
-        let mut idle = IDLE.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = state.idle.lock().unwrap_or_else(|e| e.into_inner());
         if idle.len() >= CACHED_INDEXES {
             // The least recently used goes (closed after the lock is released).
             let oldest = idle.remove(0);

@@ -1,5 +1,5 @@
 //! `GET /session`, `POST /session/unlock|lock|env`, `GET /secrets`, `POST /secrets/scan`
-//! (BRIEF §6). The state lives in [`crate::session::Session`] on the [`Ctx`]; the detector is
+//! (requirements §6). The state lives in [`crate::session::Session`] on the [`Ctx`]; the detector is
 //! [`crate::secrets::scan`]. Only `unlock` (takes an identity) and `env` (gives values) are
 //! `patina` routes; no other response carries a value, and no error quotes a body.
 

@@ -1,8 +1,10 @@
-//! `patina auth …`: the age-key identities for TCP (BRIEF §8): the daemon's key, this
+//! `patina auth …`: the age-key identities for TCP (requirements §8): the daemon's key, this
 //! client's key, the allowed clients and the pinned server keys. Only public recipients are
-//! ever printed. Depends on [`crate::agekey`].
+//! ever printed. Depends on [`crate::auth`] (the key files), [`crate::client`] (the URL parser)
+//! and [`crate::paths`].
 
-use crate::agekey;
+use crate::auth::keys as agekey;
+use crate::client::url::DaemonUrl;
 use crate::paths::Home;
 
 /// `patina auth` subcommands.
@@ -75,12 +77,11 @@ pub fn run(c: AuthCmd) -> anyhow::Result<()> {
             }
         }
         AuthCmd::Pin { url, recipient } => {
+            let url = DaemonUrl::parse(&url)
+                .map_err(|e| super::UsageError(e.to_string()))?
+                .normalized();
             agekey::pin(&home, &url, &recipient).map_err(|e| super::UsageError(e.to_string()))?;
-            println!(
-                "pinned {} for {}",
-                agekey::fingerprint(&recipient),
-                agekey::normalize_url(&url)?
-            );
+            println!("pinned {} for {url}", agekey::fingerprint(&recipient));
         }
     }
     Ok(())

@@ -116,12 +116,12 @@ pub fn token(cmd: TokenCmd) -> anyhow::Result<()> {
     match cmd {
         TokenCmd::Path => println!("{}", path.display()),
         TokenCmd::Rotate => {
-            crate::token::rotate(&path)?;
+            crate::auth::token::rotate(&path)?;
             println!("{}", path.display());
-            if std::env::var_os(crate::token::TOKEN_ENV).is_some() {
+            if std::env::var_os(crate::auth::token::TOKEN_ENV).is_some() {
                 eprintln!(
                     "patina: note: {} is set in this environment; a daemon started with it keeps using that value",
-                    crate::token::TOKEN_ENV
+                    crate::auth::token::TOKEN_ENV
                 );
             } else {
                 eprintln!("patina: token rotated; clients read it from the file above");

@@ -1,6 +1,11 @@
-//! The command line (BRIEF §7): one function per subcommand. It prints; it reaches a daemon
+//! The command line (requirements §7): one function per subcommand. It prints; it reaches a daemon
 //! only through [`crate::client`], and does the daemon's work itself through the same library
 //! functions when no daemon runs. Exit codes: 0 ok, 1 error, 2 usage.
+//!
+//! Depends on every layer below it: [`crate::api`] (the request and response bodies),
+//! [`crate::audit`], [`crate::auth`], [`crate::client`], [`crate::limits`], [`crate::mcp`],
+//! [`crate::mother`], [`crate::paths`], [`crate::scry`], [`crate::secrets`], [`crate::server`],
+//! [`crate::session`] and [`crate::text`].
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -116,16 +121,48 @@ pub fn main() -> i32 {
     }
 }
 
-/// Formats an error chain as one line: `outer: cause: root cause`.
+/// Formats an error chain as one line: `outer: cause: root cause` ([`crate::text::one_line`]).
 pub fn one_line(e: &anyhow::Error) -> String {
-    let mut s = String::new();
-    for (i, c) in e.chain().enumerate() {
-        if i > 0 {
-            s.push_str(": ");
-        }
-        s.push_str(&c.to_string().replace('\n', " "));
+    crate::text::one_line(e.as_ref())
+}
+
+/// One result for people: `N. [project: ]path:line  title  [kind]  score`, then the snippet
+/// on its own line. Shared by `patina scry` and `patina mother scry`.
+pub(crate) fn print_hit(
+    out: &mut impl std::io::Write,
+    n: usize,
+    project: Option<&str>,
+    h: &crate::scry::Hit,
+) -> std::io::Result<()> {
+    // Notes and peers are text from elsewhere: control characters (terminal escapes) are
+    // shown as `?`, never passed to the terminal.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .map(|c| {
+                if c.is_control() {
+                    if c == '\n' { ' ' } else { '?' }
+                } else {
+                    c
+                }
+            })
+            .collect()
+    };
+    let project = project
+        .map(|p| format!("{}: ", clean(p)))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{n:>2}. {project}{}:{}  {}  [{}]  {:.2}",
+        clean(&h.path),
+        h.line,
+        clean(&h.title),
+        clean(&h.kind),
+        h.score
+    )?;
+    if !h.snippet.is_empty() {
+        writeln!(out, "    {}", clean(&h.snippet))?;
     }
-    s
+    Ok(())
 }
 
 /// The project directory a command works on: the given one or the current directory,

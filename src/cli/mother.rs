@@ -240,7 +240,7 @@ fn peer(home: &Home, cmd: PeerCmd) -> anyhow::Result<()> {
                     s
                 }
             };
-            let token = crate::token::Token::from_text(&text);
+            let token = crate::auth::token::Token::from_text(&text);
             let p = mother::add_peer(home, &name, &url, &token)
                 .map_err(|e| usage_or(e, "mother peer add"))?;
             println!(
@@ -295,7 +295,13 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         Err(ClientError::NoDaemon(_)) if !client.is_tcp() => {
             let reg = mother::load(&home)?;
             let sources = federate::sources(&home, &reg);
-            federate::federate(&sources, &query, limit, Instant::now() + federate::DEADLINE)
+            federate::federate(
+                &sources,
+                &query,
+                limit,
+                Instant::now() + federate::DEADLINE,
+                &Default::default(),
+            )
         }
         Err(e) => return Err(e.into()),
     };
@@ -317,7 +323,7 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         eprintln!("no results");
     }
     for (i, r) in resp.results.iter().enumerate() {
-        super::scry::print_hit(&mut out, i + 1, Some(&r.project), &r.hit)?;
+        super::print_hit(&mut out, i + 1, Some(&r.project), &r.hit)?;
     }
     Ok(())
 }

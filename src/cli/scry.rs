@@ -86,46 +86,7 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
         eprintln!("no results");
     }
     for (i, h) in resp.results.iter().enumerate() {
-        print_hit(&mut out, i + 1, None, h)?;
-    }
-    Ok(())
-}
-
-/// One result for people: `N. [project: ]path:line  title  [kind]  score`, then the snippet
-/// on its own line. Shared by `patina scry` and `patina mother scry`.
-pub(crate) fn print_hit(
-    out: &mut impl Write,
-    n: usize,
-    project: Option<&str>,
-    h: &crate::scry::Hit,
-) -> std::io::Result<()> {
-    // Notes and peers are text from elsewhere: control characters (terminal escapes) are
-    // shown as `?`, never passed to the terminal.
-    let clean = |s: &str| -> String {
-        s.chars()
-            .map(|c| {
-                if c.is_control() {
-                    if c == '\n' { ' ' } else { '?' }
-                } else {
-                    c
-                }
-            })
-            .collect()
-    };
-    let project = project
-        .map(|p| format!("{}: ", clean(p)))
-        .unwrap_or_default();
-    writeln!(
-        out,
-        "{n:>2}. {project}{}:{}  {}  [{}]  {:.2}",
-        clean(&h.path),
-        h.line,
-        clean(&h.title),
-        clean(&h.kind),
-        h.score
-    )?;
-    if !h.snippet.is_empty() {
-        writeln!(out, "    {}", clean(&h.snippet))?;
+        super::print_hit(&mut out, i + 1, None, h)?;
     }
     Ok(())
 }

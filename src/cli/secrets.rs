@@ -1,4 +1,4 @@
-//! `patina secrets …` (BRIEF §7): the vault, identities, and `secrets run`. Thin glue over
+//! `patina secrets …` (requirements §7): the vault, identities, and `secrets run`. Thin glue over
 //! [`crate::secrets`]; it prints names, environment variables, paths and public keys — never
 //! a value (only `identity export`, by explicit request, writes the private key).
 
@@ -460,8 +460,9 @@ fn env_from_session(
     };
     let body = Zeroizing::new(std::mem::take(&mut reply.body));
     if reply.status == 403 {
-        let msg = serde_json::from_slice::<crate::http::ErrorBody>(&body)
-            .map(|e| e.error)
+        let msg = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
             .unwrap_or_default();
         if msg.contains("confirmation console") {
             anyhow::bail!(

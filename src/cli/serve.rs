@@ -1,11 +1,11 @@
 //! `patina serve`: run the daemon in the foreground.
+use crate::limits;
 use crate::paths::Home;
-use crate::server::{self, ServeConfig, limits, tcp::TcpConfig};
+use crate::server::{self, ServeConfig, tcp::TcpConfig};
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 
-/// The TCP port used when only `--host` is given.
-pub const DEFAULT_PORT: u16 = 50051;
+use crate::client::url::DEFAULT_PORT;
 
 /// Arguments of `patina serve`.
 #[derive(Debug, clap::Args)]

@@ -1,4 +1,4 @@
-//! `patina session unlock [--ttl DURATION] | lock | status | log` (BRIEF §7): hands the
+//! `patina session unlock [--ttl DURATION] | lock | status | log` (requirements §7): hands the
 //! identity to the daemon once, so `secrets run` needs no prompt until the TTL runs out. The
 //! identity crosses only the user's Unix socket, to a daemon that checks we are patina.
 

@@ -1,7 +1,7 @@
 //! Federated scry: one query over every registered project (local indexes) and peer daemon
 //! (over TCP, through [`crate::client::Client`]), in parallel on at most [`MAX_PARALLEL`]
 //! scoped threads, under one deadline, merged into one ranking. Depends on [`crate::scry`],
-//! [`crate::client`] and the registry in [`super`].
+//! [`crate::client`], [`crate::auth`] (the peers' tokens) and the registry in [`super`].
 //!
 //! Merging: each source returns a [`Shard`] (its best hits by its own BM25, each with the
 //! per-term parts `gᵢ` of its score, plus its row count and per-term match counts). The merger
@@ -15,11 +15,11 @@
 use super::{Home, Registry};
 use crate::client::Client;
 use crate::scry::shard::{Shard, global_idf, renormalize};
-use crate::scry::{Hit, Index, ScryError, query};
+use crate::scry::{Hit, Index, ScryError, SearchCache, query};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Sources searched at the same time, at most.
@@ -53,7 +53,7 @@ pub enum Source {
         /// Its URL.
         url: String,
         /// Its bearer token (redacted in Debug), `None` if the token file is missing.
-        token: Option<crate::token::Token>,
+        token: Option<crate::auth::token::Token>,
     },
 }
 
@@ -132,6 +132,7 @@ pub fn federate(
     query: &str,
     limit: usize,
     deadline: Instant,
+    cache: &Arc<SearchCache>,
 ) -> FederatedResponse {
     let t0 = Instant::now();
     let limit = crate::scry::effective_limit(limit);
@@ -156,7 +157,7 @@ pub fn federate(
                     let r = if Instant::now() >= deadline {
                         Err("the deadline passed before it was searched".to_string())
                     } else {
-                        search_source(src, query, pool, deadline)
+                        search_source(src, query, pool, deadline, cache)
                     };
                     if let Ok(mut slot) = slots[i].lock() {
                         *slot = Some(r);
@@ -254,13 +255,14 @@ fn search_source(
     query: &str,
     pool: usize,
     deadline: Instant,
+    cache: &Arc<SearchCache>,
 ) -> Result<Shard, String> {
     match src {
         Source::Local { path, .. } => {
             if !path.is_dir() {
                 return Err("the project directory is missing".into());
             }
-            let mut idx = Index::open(path).map_err(|e| e.to_string())?;
+            let mut idx = Index::open_with(path, cache).map_err(|e| e.to_string())?;
             match idx.shard(query, pool, Some(deadline)) {
                 Ok(s) => Ok(s),
                 Err(ScryError::EmptyQuery) => Ok(Shard {
@@ -275,7 +277,7 @@ fn search_source(
         Source::Peer { url, token, .. } => {
             let token = token
                 .as_ref()
-                .map(|t| crate::token::Token::from_text(t.expose()))
+                .map(|t| crate::auth::token::Token::from_text(t.expose()))
                 .ok_or("no token stored for this peer (add it again)")?;
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {

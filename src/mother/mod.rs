@@ -1,6 +1,6 @@
 //! mother: the registry of the user's projects and peer daemons (`$PATINA_HOME/mother.json`,
 //! 0600) and federated search over all of them ([`federate`]). Depends on [`crate::fsutil`],
-//! [`crate::paths`], [`crate::scry`], [`crate::token`] and, for peers, [`crate::client`];
+//! [`crate::paths`], [`crate::scry`], [`crate::auth::token`] and, for peers, [`crate::client`];
 //! knows no socket and no HTTP framing.
 //!
 //! Every change is a read-modify-write of the registry under an exclusive `flock(2)` on
@@ -11,9 +11,9 @@
 
 pub mod federate;
 
+use crate::auth::token::Token;
 use crate::fsutil;
 use crate::paths::Home;
-use crate::token::Token;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 
@@ -267,21 +267,10 @@ pub fn remove_project(home: &Home, name: &str) -> Result<Project, MotherError> {
     })
 }
 
-/// Checks a peer URL: `http://HOST:PORT` with nothing after the port but an optional `/`.
+/// Checks a peer URL: `http://HOST:PORT` ([`crate::client::url::DaemonUrl`]) with the port
+/// written and nothing after it but an optional `/`.
 pub fn valid_peer_url(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let auth = rest.strip_suffix('/').unwrap_or(rest);
-    match auth.rsplit_once(':') {
-        Some((host, port)) => {
-            !host.is_empty()
-                && !auth.contains(['/', '@', '?', '#', ' '])
-                && !port.is_empty()
-                && port.parse::<u16>().is_ok()
-        }
-        None => false,
-    }
+    crate::client::url::DaemonUrl::parse(url).is_ok_and(|u| u.explicit_port)
 }
 
 /// Registers a peer daemon and stores its token (0600, in `auth/peers/`). Refuses an invalid

@@ -1,6 +1,6 @@
 //! scry: index a project's knowledge (markdown sections and code windows) into SQLite FTS5 and
-//! search it with BM25. Depends on `rusqlite`, `ignore`, `sha2`, [`crate::paths`] and
-//! [`crate::fsutil`]; knows nothing of HTTP or sockets. The CLI (without a daemon) and the
+//! search it with BM25. Depends on `rusqlite`, `ignore`, `sha2`, [`crate::paths`],
+//! [`crate::fsutil`] and the secret detector of [`crate::secrets`] (redaction); knows nothing of HTTP or sockets. The CLI (without a daemon) and the
 //! daemon's `/api/scry` handler both call [`search_project`] / [`Index::search`].
 //!
 //! - [`scrape()`] walks a project and updates `<project>/.patina/index.db` in one transaction
@@ -34,6 +34,7 @@ pub mod shard;
 pub(crate) mod snippet;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
+pub use postings::SearchCache;
 pub use scrape::{BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, scrape, scrape_with_progress};
 
 use rusqlite::{Connection, OptionalExtension};
@@ -46,7 +47,7 @@ use std::time::Instant;
 
 /// Results returned when a request names no limit (or a limit of 0).
 pub const DEFAULT_LIMIT: usize = 10;
-/// The most results any request can get (BRIEF §6); larger limits are clamped to this.
+/// The most results any request can get (requirements §6); larger limits are clamped to this.
 pub const MAX_LIMIT: usize = 1000;
 
 /// Weights given to FTS5 `bm25()` for the indexed columns: title, headings, body. A term in a
@@ -99,7 +100,7 @@ const SEARCH_SQL: &str = concat!(
     " AS score FROM docs WHERE docs MATCH ?1 ORDER BY score, rowid LIMIT ?2"
 );
 
-/// One search result: the `results[]` element of `/api/scry` (BRIEF §6).
+/// One search result: the `results[]` element of `/api/scry` (requirements §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Hit {
     /// Path relative to the project root, `/`-separated.
@@ -132,7 +133,7 @@ fn is_false(b: &bool) -> bool {
     !*b
 }
 
-/// The `/api/scry` response body and the `patina scry --json` output (BRIEF §6).
+/// The `/api/scry` response body and the `patina scry --json` output (requirements §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScryResponse {
     /// Best first.
@@ -179,6 +180,8 @@ pub struct Index {
     row_count: Cell<Option<(i64, i64)>>,
     /// The fast path's row map (loaded once per postings generation) and scratch space.
     fast: Fast,
+    /// Row maps and scratch space shared with the other indexes of the same owner.
+    cache: Arc<SearchCache>,
     /// Inside [`Index::in_snapshot`]: searches run in its read transaction.
     in_snapshot: bool,
     /// The `PRAGMA data_version` read inside the current snapshot, if any.
@@ -227,6 +230,12 @@ impl Index {
     /// it yet; [`ScryError::Index`] when it is not a readable index, or was built by a
     /// version of patina with another schema (the message says to scrape again).
     pub fn open(root: &Path) -> Result<Index, ScryError> {
+        Index::open_with(root, &Arc::new(SearchCache::default()))
+    }
+
+    /// Like [`Index::open`], sharing row maps and scratch space with the other indexes opened
+    /// with `cache` (the daemon's, on its [`crate::api::Ctx`]).
+    pub fn open_with(root: &Path, cache: &Arc<SearchCache>) -> Result<Index, ScryError> {
         let path = crate::paths::project_index_path(root);
         let file = match std::fs::metadata(&path) {
             Ok(m) => file_id(&m),
@@ -279,6 +288,7 @@ impl Index {
             epoch,
             row_count: Cell::new(None),
             fast: Fast::default(),
+            cache: Arc::clone(cache),
             in_snapshot: false,
             snapshot_version: Cell::new(None),
             file,
@@ -403,9 +413,16 @@ impl Index {
         };
         let result = self.with_deadline(deadline, |conn| {
             let path = &self.path;
-            if let Some(hits) =
-                fast_search(conn, path, &mut fast, &terms, &full, limit, transaction)?
-            {
+            if let Some(hits) = fast_search(
+                conn,
+                path,
+                &self.cache,
+                &mut fast,
+                &terms,
+                &full,
+                limit,
+                transaction,
+            )? {
                 return Ok(hits);
             }
             let common = self.idf_free_terms(conn, &terms)?;
@@ -567,9 +584,11 @@ const ROW_SNIPPET_SQL: &str = concat!(
 /// without postings, postings that disagree with their row map): the caller asks FTS5.
 /// All statements run in one read transaction, so they see one committed state: their own,
 /// or the caller's ([`Index::in_snapshot`]).
+#[allow(clippy::too_many_arguments)]
 fn fast_search(
     conn: &Connection,
     path: &Path,
+    cache: &SearchCache,
     fast: &mut Fast,
     terms: &[query::Term],
     full: &str,
@@ -581,7 +600,16 @@ fn fast_search(
         return Ok(None);
     };
     if let Transaction::Caller { data_version } = transaction {
-        return fast_search_in_transaction(conn, path, fast, &tokens, full, limit, data_version);
+        return fast_search_in_transaction(
+            conn,
+            path,
+            cache,
+            fast,
+            &tokens,
+            full,
+            limit,
+            data_version,
+        );
     }
     // One read transaction for every statement below (prepared once, like the rest). It
     // always ends here; the first error is the one reported.
@@ -589,7 +617,7 @@ fn fast_search(
         conn.execute_batch("ROLLBACK")?;
     }
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = fast_search_in_transaction(conn, path, fast, &tokens, full, limit, None);
+    let result = fast_search_in_transaction(conn, path, cache, fast, &tokens, full, limit, None);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = conn.prepare_cached(end).and_then(|mut s| s.execute([]));
     match (result, ended) {
@@ -611,9 +639,11 @@ enum Transaction {
 /// transaction's is known: if it is the one the row map was last checked at, no other
 /// connection has committed since (<https://sqlite.org/pragma.html#pragma_data_version>), so
 /// the postings' generation is unchanged and is not read again.
+#[allow(clippy::too_many_arguments)]
 fn fast_search_in_transaction(
     conn: &Connection,
     path: &Path,
+    cache: &SearchCache,
     fast: &mut Fast,
     tokens: &[&str],
     full: &str,
@@ -626,7 +656,7 @@ fn fast_search_in_transaction(
             return Ok(None);
         };
         if fast.rows.as_ref().map(|r| r.generation()) != Some(generation) {
-            fast.rows = postings::shared_rows(conn, path, generation)?;
+            fast.rows = postings::shared_rows(cache, conn, path, generation)?;
         }
         fast.checked_at = data_version;
     }
@@ -634,8 +664,9 @@ fn fast_search_in_transaction(
         return Ok(None);
     };
     let w = BM25_WEIGHTS;
-    let ranked =
-        postings::with_scratch(|scratch| postings::top_k(conn, rows, scratch, tokens, w, limit))?;
+    let ranked = postings::with_scratch(cache, |scratch| {
+        postings::top_k(conn, rows, scratch, tokens, w, limit)
+    })?;
     let Some((best, ranking)) = ranked else {
         return Ok(None);
     };
@@ -714,10 +745,17 @@ fn index_error(path: &Path, e: &rusqlite::Error) -> ScryError {
     ]
     .iter()
     .any(|m| text.contains(m));
+    let full = matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+    ) && crate::fsutil::no_space_left(path);
     ScryError::Index {
         path: path.to_path_buf(),
         message: if echoes_query {
             "the full-text engine rejected the query".to_string()
+        } else if full {
+            // Opening a WAL database grows its shared-memory index: even a read needs space.
+            format!("{text} (No space left on device: free some space; the index is unchanged)")
         } else {
             text
         },

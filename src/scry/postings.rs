@@ -307,20 +307,41 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
     }))
 }
 
+/// The row maps and the scratch space the fast path shares between the open indexes of one
+/// daemon (or one CLI process): a value its owner keeps (the daemon's [`crate::api::Ctx`]),
+/// never a process static, so two daemons in one process share nothing. Each open
+/// [`super::Index`] holds an `Arc` of one.
+#[derive(Debug, Default)]
+pub struct SearchCache {
+    /// Row maps, one per index file (the daemon's project, and mother's), oldest first.
+    maps: Mutex<Vec<(PathBuf, Arc<Rows>)>>,
+    /// Idle scratch space, the one returned last on top.
+    free: Mutex<Vec<Scratch>>,
+}
+
+impl SearchCache {
+    /// Row maps kept, one per index file.
+    const KEPT: usize = 16;
+
+    /// Row maps held now (tests).
+    #[cfg(test)]
+    pub(crate) fn row_maps(&self) -> usize {
+        self.maps.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+}
+
 /// The row map of `index` (its file's path) at `generation`, shared by every connection of
-/// the process: loaded by the first search that needs it, so eight workers hold one copy
+/// `cache`'s owner: loaded by the first search that needs it, so eight workers hold one copy
 /// (and the next search finds it in the CPU's caches, whichever worker runs it). `None`
 /// when the index has no postings.
 pub(crate) fn shared_rows(
+    cache: &SearchCache,
     conn: &Connection,
     index: &Path,
     generation: i64,
 ) -> rusqlite::Result<Option<Arc<Rows>>> {
-    /// Row maps kept, one per index file (the daemon's project, and mother's).
-    const KEPT: usize = 16;
-    static MAPS: Mutex<Vec<(PathBuf, Arc<Rows>)>> = Mutex::new(Vec::new());
     let found = {
-        let maps = MAPS.lock().unwrap_or_else(|e| e.into_inner());
+        let maps = cache.maps.lock().unwrap_or_else(|e| e.into_inner());
         maps.iter()
             .find(|(p, r)| p == index && r.generation == generation)
             .map(|(_, r)| Arc::clone(r))
@@ -332,9 +353,9 @@ pub(crate) fn shared_rows(
         return Ok(None);
     };
     let rows = Arc::new(rows);
-    let mut maps = MAPS.lock().unwrap_or_else(|e| e.into_inner());
+    let mut maps = cache.maps.lock().unwrap_or_else(|e| e.into_inner());
     maps.retain(|(p, _)| p != index);
-    if maps.len() >= KEPT {
+    if maps.len() >= SearchCache::KEPT {
         maps.remove(0);
     }
     maps.push((index.to_path_buf(), Arc::clone(&rows)));
@@ -348,18 +369,22 @@ pub(crate) struct Scratch {
     touched: Vec<u32>,
 }
 
-/// Runs `f` with a [`Scratch`] from a process-wide stack: the one returned last, whose
-/// memory is the likeliest still in the CPU's caches (eight workers take turns; their own
-/// scratch would have gone cold).
-pub(crate) fn with_scratch<R>(f: impl FnOnce(&mut Scratch) -> R) -> R {
-    static FREE: Mutex<Vec<Scratch>> = Mutex::new(Vec::new());
-    let mut scratch = FREE
+/// Runs `f` with a [`Scratch`] from `cache`'s stack: the one returned last, whose memory is
+/// the likeliest still in the CPU's caches (eight workers take turns; their own scratch
+/// would have gone cold).
+pub(crate) fn with_scratch<R>(cache: &SearchCache, f: impl FnOnce(&mut Scratch) -> R) -> R {
+    let mut scratch = cache
+        .free
         .lock()
         .unwrap_or_else(|e| e.into_inner())
         .pop()
         .unwrap_or_default();
     let out = f(&mut scratch);
-    FREE.lock().unwrap_or_else(|e| e.into_inner()).push(scratch);
+    cache
+        .free
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .push(scratch);
     out
 }
 
@@ -957,6 +982,30 @@ mod tests {
         let pruned = index.pruned_searches();
         assert!(pruned >= 5, "{pruned} of 450 searches pruned weak terms");
         compared
+    }
+
+    #[test]
+    fn two_owners_in_one_process_share_no_row_map() {
+        // Two daemons (two caches) searching one index each load their own row map; two
+        // indexes of one owner share theirs.
+        let t = tempfile::tempdir().unwrap();
+        write_corpus(t.path(), 10, 3);
+        scrape(t.path()).unwrap();
+        let (a, b) = (
+            Arc::new(SearchCache::default()),
+            Arc::new(SearchCache::default()),
+        );
+        let mut on_a = Index::open_with(t.path(), &a).unwrap();
+        let mut also_on_a = Index::open_with(t.path(), &a).unwrap();
+        let mut on_b = Index::open_with(t.path(), &b).unwrap();
+        assert_eq!((a.row_maps(), b.row_maps()), (0, 0));
+        let hits = on_a.search("session", 10, None).unwrap();
+        assert!(!hits.is_empty());
+        assert_eq!((a.row_maps(), b.row_maps()), (1, 0), "b saw a's row map");
+        assert_eq!(also_on_a.search("session", 10, None).unwrap(), hits);
+        assert_eq!(a.row_maps(), 1, "one owner, one row map per index file");
+        assert_eq!(on_b.search("session", 10, None).unwrap(), hits);
+        assert_eq!((a.row_maps(), b.row_maps()), (1, 1));
     }
 
     #[test]

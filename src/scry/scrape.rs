@@ -58,7 +58,7 @@ pub const RACY_SLACK_NS: i64 = 2_000_000_000;
 const SKIP_NAMES: [&str; 2] = [".git", ".patina"];
 
 /// How `.patina/` is hidden from git: a `.gitignore` inside it that ignores everything but the
-/// files of a shared project vault (BRIEF §3: encrypted to every team member, so it may be
+/// files of a shared project vault (requirements §3: encrypted to every team member, so it may be
 /// committed), and itself.
 const STATE_GITIGNORE: &str = "# patina: the index is local; a shared project vault may be committed.\n*\n!.gitignore\n!vault.age\n!recipients.txt\n!secrets.toml\n";
 
@@ -210,6 +210,14 @@ fn index_error(path: &Path, e: rusqlite::Error) -> anyhow::Error {
         }
         Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
             " (another process holds it locked)"
+        }
+        // SQLite reports a full disk as SQLITE_FULL, or as a bare "disk I/O error" when the
+        // write that failed was to its WAL or shared memory: say which it was.
+        Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
+            if crate::fsutil::no_space_left(path) =>
+        {
+            " (No space left on device: free some space and run `patina scrape` again; \
+             the previous index is unchanged)"
         }
         _ => "",
     };

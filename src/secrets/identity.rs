@@ -1,4 +1,4 @@
-//! The user's secrets identity: one age X25519 key (BRIEF §9).
+//! The user's secrets identity: one age X25519 key (requirements §9).
 //!
 //! Resolution order ([`resolve`]):
 //! 1. `PATINA_IDENTITY`: the identity text itself (`AGE-SECRET-KEY-1…`, surrounding
@@ -278,10 +278,13 @@ pub fn write_identity_file(
     write_new_private_file(path, &out)
 }
 
-/// Creates `path` 0600 (`O_CREAT|O_EXCL`), writes `contents`, fsyncs it and its directory.
-/// An existing file is refused and left alone.
+/// Creates `path` 0600 holding `contents` with [`fsutil::write_new_atomic`]: written to a
+/// private temporary file, fsynced, then renamed into place only if nothing is there, and the
+/// directory fsynced. A crash leaves no file or the whole one, never an empty or partial key
+/// file (which would block the next `identity new` and unlock nothing). An existing file is
+/// refused and left alone.
 pub fn write_new_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
-    let mut f = fsutil::create_private_file(path).map_err(|e| match e {
+    fsutil::write_new_atomic(path, contents).map_err(|e| match e {
         fsutil::FsError::Io { source, .. }
             if source.kind() == std::io::ErrorKind::AlreadyExists =>
         {
@@ -291,24 +294,7 @@ pub fn write_new_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()
             )
         }
         e => e.into(),
-    })?;
-    let written = f.write_all(contents).and_then(|()| f.sync_all());
-    if let Err(e) = written {
-        drop(f);
-        let _ = std::fs::remove_file(path);
-        anyhow::bail!("{}: {e}", path.display());
-    }
-    if let Some(dir) = path.parent() {
-        let dir = if dir.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            dir
-        };
-        std::fs::File::open(dir)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
-    }
-    Ok(())
+    })
 }
 
 /// Decrypts the identity file at `path` with `passphrase`. The file must be private (0600,

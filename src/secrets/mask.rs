@@ -105,6 +105,21 @@ impl Masker {
         }
     }
 
+    /// The same masker without the hex-dump stage ([`DumpStage`]): patterns only. For the
+    /// fuzz target, whose reference is a plain search for [`output_forms`].
+    pub fn patterns_only(&self) -> Masker {
+        let p = &self.p;
+        Masker {
+            p: Arc::new(Patterns {
+                list: p.list.clone(),
+                by_first: p.by_first.clone(),
+                max_len: p.max_len,
+                raw: Vec::new(),
+                max_raw: 0,
+            }),
+        }
+    }
+
     /// Whether it masks nothing.
     pub fn is_empty(&self) -> bool {
         self.p.list.is_empty()
@@ -159,7 +174,9 @@ impl Masker {
 
 /// The patterns [`Masker`] looks for in output: [`forms`], and the forms only output takes
 /// by accident — the value upper-cased, and its standard base64 wrapped at 76 columns.
-fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+/// Public for the fuzz target (`fuzz/fuzz_targets/mask_stream.rs`), which checks the pattern
+/// stage against a plain search for these.
+pub fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out = forms(v);
     let upper = Zeroizing::new(v.to_ascii_uppercase());
     if upper[..] != *v {
@@ -216,8 +233,11 @@ fn wrapped_base64(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     out
 }
 
-/// The patterns of one value.
-pub(crate) fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+/// The patterns of one value: the byte strings the module docs list (the value, its base64,
+/// hex, percent and JSON forms, the embedded-base64 runs and the reader-visible variants), in
+/// a fixed order, possibly with repeats. Public for the fuzz targets (`fuzz/`), which check
+/// the stream against a plain leftmost-longest search for these patterns; zeroized on drop.
+pub fn forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out: Vec<Zeroizing<Vec<u8>>> = vec![Zeroizing::new(v.to_vec())];
     for engine in [&STANDARD, &STANDARD_NO_PAD, &URL_SAFE, &URL_SAFE_NO_PAD] {
         out.push(Zeroizing::new(engine.encode(v).into_bytes()));
@@ -311,18 +331,11 @@ fn json_escaped(v: &[u8]) -> Zeroizing<Vec<u8>> {
     s
 }
 
-fn hex_digit(n: u8, upper: bool) -> u8 {
-    let d = b"0123456789abcdef"[n as usize];
-    if upper { d.to_ascii_uppercase() } else { d }
-}
+use crate::text::hex_digit;
 
+/// [`crate::text::hex`], as bytes (no copy: the string's buffer is taken over).
 fn hex(v: &[u8], upper: bool) -> Vec<u8> {
-    let mut s = Vec::with_capacity(v.len() * 2);
-    for &b in v {
-        s.push(hex_digit(b >> 4, upper));
-        s.push(hex_digit(b & 15, upper));
-    }
-    s
+    crate::text::hex(v, upper).into_bytes()
 }
 
 fn percent(v: &[u8], upper: bool, keep_slash: bool, plus_for_space: bool) -> Vec<u8> {
@@ -452,6 +465,11 @@ impl DumpStage {
     }
 
     fn push(&mut self, p: &Patterns, mut input: &[u8], out: &mut Vec<u8>) {
+        if p.raw.is_empty() {
+            // No value to look for in dumps ([`Masker::patterns_only`]): nothing is held.
+            out.extend_from_slice(input);
+            return;
+        }
         while !input.is_empty() {
             if self.passing {
                 match input.iter().position(|&b| b == b'\n') {

@@ -1,6 +1,7 @@
 //! secrets: age identities, vaults of named secrets, output masking and `secrets run`
-//! (BRIEF §2, §3, §9). Depends on [`crate::fsutil`], [`crate::paths`] and the `age`/`keyring`
-//! crates; it knows nothing of sockets, HTTP or the command line, so the daemon reuses it as is.
+//! (requirements §2, §3, §9). Depends on [`crate::fsutil`], [`crate::paths`], [`crate::text`]
+//! and the `age`/`keyring` crates; it knows nothing of sockets, HTTP or the command line, so
+//! the daemon reuses it as is.
 //!
 //! - [`identity`]: the user's age X25519 identity, resolved from `PATINA_IDENTITY`, the OS
 //!   keyring, or a passphrase-encrypted `identity.age`; generated, imported, exported.

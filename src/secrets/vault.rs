@@ -1,4 +1,4 @@
-//! Vaults of named secrets (BRIEF §3). A vault is three files in one directory:
+//! Vaults of named secrets (requirements §3). A vault is three files in one directory:
 //!
 //! | file | content | written |
 //! |---|---|---|

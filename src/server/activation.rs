@@ -3,8 +3,8 @@
 //! fd 3 instead of binding one, after the checks a socket it bound itself would pass. Depends
 //! on std, `rustix` and [`crate::fsutil`].
 //!
-//! This module holds the crate's only `unsafe` code: taking ownership of fd 3, and removing
-//! the `LISTEN_*` variables (unsafe since edition 2024), in `take_passed_fd`.
+//! This module holds the crate's only `unsafe` code, two blocks in `take_passed_fd`: taking
+//! ownership of fd 3, and removing the `LISTEN_*` variables (unsafe since edition 2024).
 
 use crate::fsutil;
 use anyhow::{Context, bail, ensure};

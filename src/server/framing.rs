@@ -1,13 +1,13 @@
 //! Reading one bounded HTTP/1.1 request and writing one response (RFC 9112), over any
 //! `Read + Write` stream. Only this file and [`crate::client`] know the wire format.
 //!
-//! The rules (BRIEF §4) fail closed: the head is capped by how much is *read*, not by what the
+//! The rules (requirements §4) fail closed: the head is capped by how much is *read*, not by what the
 //! client declares; `Content-Length` is digits only and appears at most once; any
 //! `Transfer-Encoding` is refused before a body byte is read; every deadline covers a whole
 //! phase (head, body, write), so a client that drips a byte a second is still cut off.
 
-use super::limits::*;
 use crate::http::{Method, Request, Response, reason_phrase};
+use crate::limits::*;
 use std::io::{self, Read, Write};
 use std::time::Instant;
 
@@ -433,7 +433,7 @@ fn write_all_by<S: Stream>(stream: &mut S, mut data: &[u8], deadline: Instant) -
     Ok(())
 }
 
-/// Serializes a response with the fixed header fields of BRIEF §4 into `out` (cleared first),
+/// Serializes a response with the fixed header fields of requirements §4 into `out` (cleared first),
 /// straight into the reused buffer (no intermediate string).
 pub fn encode_response(resp: &Response, request_id: &str, out: &mut Vec<u8>) {
     out.clear();

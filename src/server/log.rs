@@ -1,4 +1,4 @@
-//! The request log (BRIEF §4: one line per request on stderr), written without serializing
+//! The request log (requirements §4: one line per request on stderr), written without serializing
 //! the workers. Depends on std only.
 //!
 //! A worker appends its lines to a buffer of its own and writes the buffer to stderr in one

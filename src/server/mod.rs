@@ -1,7 +1,10 @@
-//! The transport (BRIEF §4): listeners, worker pools, HTTP/1.1 framing, deadlines, logging
+//! The transport (requirements §4): listeners, worker pools, HTTP/1.1 framing, deadlines, logging
 //! and shutdown. Turns a connection into a [`Principal`] and a [`crate::http::Request`],
 //! hands both to [`crate::api::dispatch`], and writes the [`crate::http::Response`] back.
 //! Nothing outside this module (and [`crate::client`]) knows a socket or the wire format.
+//! Depends on [`crate::api`], [`crate::auth`], [`crate::http`], [`crate::limits`],
+//! [`crate::fsutil`], [`crate::paths`] and [`crate::text`]; nothing depends on it but
+//! [`crate::cli`].
 //!
 //! Startup, in the order a reviewer checks it (after ssh-agent): harden the process (no core
 //! dumps, not dumpable), verify or create the private run directory, decide what to do with
@@ -10,19 +13,18 @@
 
 pub mod activation;
 pub mod framing;
-pub mod limits;
 pub mod log;
 pub mod pool;
 pub mod tcp;
 pub mod unix;
 
-pub use limits::MAX_BODY_BYTES;
-
 use crate::api::{self, Ctx};
 use crate::auth::Principal;
 use crate::fsutil;
 use crate::http::{Method, Response};
+use crate::limits;
 use crate::paths::Home;
+use crate::text::utc_timestamp;
 use anyhow::Context;
 use framing::{ReadError, Stream};
 use std::cell::RefCell;
@@ -147,9 +149,13 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     // The TCP side, if asked: token first (its path is printed, never its value).
     let tcp_side = match &cfg.tcp {
         Some(tc) => {
-            let verifier =
-                crate::token::Verifier::load_or_create(&cfg.home.token_path()).map_err(undo)?;
-            crate::agekey::init_server(&cfg.home).map_err(undo)?;
+            let verifier = crate::auth::token::Verifier::load_or_create(&cfg.home.token_path())
+                .map_err(undo)?;
+            let age_key = Arc::new(crate::auth::server::ServerAuth::open(&cfg.home).map_err(undo)?);
+            eprintln!(
+                "patina: TCP age-key identity {} (clients pin it; `patina auth allow` admits clients)",
+                age_key.recipient()
+            );
             let listener = std::net::TcpListener::bind(tc.addr)
                 .with_context(|| format!("binding TCP {}", tc.addr))
                 .map_err(undo)?;
@@ -160,18 +166,22 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
                 );
             }
             match verifier.source() {
-                crate::token::TokenSource::Env => eprintln!(
+                crate::auth::token::TokenSource::Env => eprintln!(
                     "patina: TCP on {local}; bearer token from {}",
-                    crate::token::TOKEN_ENV
+                    crate::auth::token::TOKEN_ENV
                 ),
-                crate::token::TokenSource::File(p) => {
+                crate::auth::token::TokenSource::File(p) => {
                     eprintln!("patina: TCP on {local}; bearer token in {}", p.display())
                 }
             }
             Some((
                 listener,
                 local,
-                Arc::new(tcp::TcpState::new(tc.clone(), verifier)),
+                Arc::new(tcp::TcpState::new(
+                    tc.clone(),
+                    verifier,
+                    Some(Arc::clone(&age_key)),
+                )),
             ))
         }
         None => None,
@@ -203,21 +213,25 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             }
         })
     };
-    let ctx = Arc::new(Ctx::new(
-        cfg.project.clone(),
-        cfg.home.clone(),
-        api::DaemonInfo {
-            pid,
-            socket: cfg.socket.clone(),
-            tcp: tcp_side.as_ref().map(|(_, local, _)| local.to_string()),
-            workers_unix: cfg.workers,
-            workers_tcp: cfg.tcp.as_ref().map_or(0, |t| t.workers),
-        },
-        {
-            let w = Arc::clone(&waker);
-            Box::new(move || w())
-        },
-    ));
+    let age_key = tcp_side.as_ref().and_then(|(_, _, t)| t.age_key.clone());
+    let ctx = Arc::new(
+        Ctx::new(
+            cfg.project.clone(),
+            cfg.home.clone(),
+            api::DaemonInfo {
+                pid,
+                socket: cfg.socket.clone(),
+                tcp: tcp_side.as_ref().map(|(_, local, _)| local.to_string()),
+                workers_unix: cfg.workers,
+                workers_tcp: cfg.tcp.as_ref().map_or(0, |t| t.workers),
+            },
+            {
+                let w = Arc::clone(&waker);
+                Box::new(move || w())
+            },
+        )
+        .with_age_key(age_key),
+    );
 
     let signal_handle = signals.handle();
     let signal_thread = {
@@ -598,31 +612,6 @@ fn log_line(
     });
 }
 
-/// `YYYY-MM-DDTHH:MM:SSZ` in UTC (RFC 3339), without a date crate.
-pub fn utc_timestamp(t: SystemTime) -> String {
-    let secs = t
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let (days, rem) = (secs / 86_400, secs % 86_400);
-    // Civil-from-days (Howard Hinnant, "chrono-Compatible Low-Level Date Algorithms").
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 /// Replaces the default panic hook with one that prints only the location: a panic payload
 /// may have been formatted from request data, so it is never printed.
 fn install_panic_hook() {
@@ -643,13 +632,6 @@ fn install_panic_hook() {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn timestamps_are_rfc3339_utc() {
-        let t = UNIX_EPOCH + std::time::Duration::from_secs(1_796_000_000);
-        assert_eq!(utc_timestamp(t), "2026-11-30T00:53:20Z");
-        assert_eq!(utc_timestamp(UNIX_EPOCH), "1970-01-01T00:00:00Z");
-    }
 
     #[test]
     fn request_ids_are_unique_hex() {

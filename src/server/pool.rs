@@ -1,5 +1,5 @@
 //! A fixed pool of worker threads fed by a bounded queue: the concurrency gate of one
-//! listener (BRIEF §4). Threads are spawned once at start-up, never per connection.
+//! listener (requirements §4). Threads are spawned once at start-up, never per connection.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};

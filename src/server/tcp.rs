@@ -1,12 +1,15 @@
-//! The TCP listener, only when asked (BRIEF §4, §8): bearer-token auth, the `Host` and
+//! The TCP listener, only when asked (requirements §4, §8): bearer-token auth, the `Host` and
 //! `Origin` checks against DNS rebinding and cross-site requests, and a per-address limit
 //! on auth failures. It has its own worker pool, so it can never starve the Unix socket.
 
 use crate::auth::Principal;
+use crate::auth::protocol::SCHEME;
+use crate::auth::server::ServerAuth;
+use crate::auth::token::Verifier;
 use crate::http::Response;
-use crate::token::Verifier;
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -39,15 +42,23 @@ pub struct TcpState {
     pub config: TcpConfig,
     /// The token verifier.
     pub verifier: Verifier,
+    /// The age-key handshake state (the daemon's, shared with its [`crate::api::Ctx`]);
+    /// `None` refuses every `Patina-Session` request.
+    pub age_key: Option<Arc<ServerAuth>>,
     failures: Mutex<HashMap<IpAddr, (u32, Instant)>>,
 }
 
 impl TcpState {
     /// State for a listener.
-    pub fn new(config: TcpConfig, verifier: Verifier) -> TcpState {
+    pub fn new(
+        config: TcpConfig,
+        verifier: Verifier,
+        age_key: Option<Arc<ServerAuth>>,
+    ) -> TcpState {
         TcpState {
             config,
             verifier,
+            age_key,
             failures: Mutex::new(HashMap::new()),
         }
     }
@@ -98,11 +109,11 @@ impl TcpState {
         }
         match authorization {
             None => Ok(Principal::Anonymous),
-            Some(v) if v.starts_with(crate::agekey::SCHEME.as_bytes()) => request
-                .and_then(|r| crate::agekey::verify_request(v, r))
+            Some(v) if v.starts_with(SCHEME.as_bytes()) => request
+                .and_then(|r| self.age_key.as_ref()?.verify_request(v, r))
                 .ok_or_else(|| {
                     Response::error(401, "invalid or expired age-key session")
-                        .with_header("WWW-Authenticate", crate::agekey::SCHEME)
+                        .with_header("WWW-Authenticate", SCHEME)
                 }),
             Some(v) => {
                 let presented = bearer_credentials(v).unwrap_or(b"");
@@ -195,6 +206,7 @@ mod tests {
                 allowed_origins: vec!["http://ok.example".into()],
             },
             v,
+            None,
         )
     }
 

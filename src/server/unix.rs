@@ -1,8 +1,8 @@
 //! The Unix-socket listener: what startup may remove at the socket path, binding with no
 //! moment where another user could connect, and reading peer credentials (`unix(7)`).
 
-use super::limits::SUN_PATH_MAX;
 use crate::fsutil;
+use crate::limits::SUN_PATH_MAX;
 use anyhow::{Context, bail};
 use std::fs;
 use std::io;

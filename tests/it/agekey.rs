@@ -1,4 +1,4 @@
-//! Mutual age-key authentication on TCP (BRIEF §8; layer/surface/specs/spec-age-handshake.md):
+//! Mutual age-key authentication on TCP (requirements §8; layer/surface/specs/spec-age-handshake.md):
 //! the real binary as daemon, a second `PATINA_HOME` running the real CLI as client, and raw
 //! requests built with the library's own MAC functions for replay and tampering.
 
@@ -6,7 +6,7 @@ use crate::common;
 use age::secrecy::ExposeSecret;
 use base64::Engine;
 use common::*;
-use patina::agekey;
+use patina::auth::protocol as agekey;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::Output;

@@ -1,4 +1,4 @@
-//! Execution bounds (BRIEF §4; issue "network path, execution bounds and lifecycle"): a
+//! Execution bounds (requirements §4; issue "network path, execution bounds and lifecycle"): a
 //! panicking handler, a query past its deadline, a graceful stop with a request in flight,
 //! and a TCP side that cannot starve the Unix socket. Uses the test-only routes of the
 //! `fault-injection` feature: run with `cargo test --all-features` (the README's command).

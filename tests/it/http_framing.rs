@@ -1,4 +1,4 @@
-//! The transport's framing rules (BRIEF §4) and the HTTP cases of `shared/cases/` (001–011),
+//! The transport's framing rules (requirements §4) and the HTTP cases of `shared/cases/` (001–011),
 //! each driven against the real daemon over its real Unix socket.
 
 use crate::common;

@@ -1,4 +1,4 @@
-//! mother (BRIEF §6, issue 6): the registry of the user's projects and peers, and federated
+//! mother (requirements §6, issue 6): the registry of the user's projects and peers, and federated
 //! scry over all of them — attribution, one ranking whose scores are comparable across
 //! projects, failures listed under `errors` while the rest answer, one deadline whatever a
 //! peer does, and the peer token in no output.

@@ -1,4 +1,4 @@
-//! The request log under load (BRIEF §4; issue 7): workers buffer their log lines, yet every
+//! The request log under load (requirements §4; issue 7): workers buffer their log lines, yet every
 //! request still gets exactly one line, a quiet daemon writes a line before the client has
 //! its answer, and nothing buffered is lost at shutdown.
 

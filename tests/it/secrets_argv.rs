@@ -1,4 +1,4 @@
-//! No secret value in any process's argument list (BRIEF §2; case 018): while `secrets run`
+//! No secret value in any process's argument list (requirements §2; case 018): while `secrets run`
 //! runs, no `/proc/*/cmdline` holds the canary. A test binary of its own, so that no other
 //! test of the same run puts the canary in an argument list on purpose (as
 //! `secrets_leaks.rs` does to check that `secrets add NAME VALUE` is refused).

@@ -1,4 +1,4 @@
-//! Files that hold or unlock secrets (BRIEF §3; case 023): 0600 from creation and
+//! Files that hold or unlock secrets (requirements §3; case 023): 0600 from creation and
 //! directories 0700 even under `umask 000`; a writer killed mid-write leaves a vault that
 //! decrypts; concurrent writers are serialized; a loosened identity file is refused, named,
 //! and left as it is.

@@ -1,4 +1,4 @@
-//! The secrets identity (BRIEF §9; case 022): nothing prompts without a terminal and every
+//! The secrets identity (requirements §9; case 022): nothing prompts without a terminal and every
 //! command then fails fast with one line; with a terminal and no keyring, init falls through
 //! to a passphrase file that a fresh process reads back; import and export.
 

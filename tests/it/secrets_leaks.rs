@@ -1,4 +1,4 @@
-//! No secret value in any output (BRIEF §2; cases 017 and 018): every command, on its normal
+//! No secret value in any output (requirements §2; cases 017 and 018): every command, on its normal
 //! and its error paths, is searched for the canary in plain, base64, base64url, hex and
 //! percent-encoded forms. (Argument lists are checked in `secrets_argv.rs`, a test binary of
 //! its own: the tests here put the canary in argv on purpose, to see it refused.)

@@ -1,4 +1,4 @@
-//! The Unix-socket rules of BRIEF §3–§5 and cases 012, 014 and 016: the run directory, what
+//! The Unix-socket rules of requirements §3–§5 and cases 012, 014 and 016: the run directory, what
 //! startup may remove at the socket path, the socket's mode from birth, the peer-uid check,
 //! and a clean shutdown.
 

@@ -1,4 +1,4 @@
-//! TCP only when asked, with a bearer token (BRIEF §4, §5, §8): 401 without it, 403 for local
+//! TCP only when asked, with a bearer token (requirements §4, §5, §8): 401 without it, 403 for local
 //! routes whatever the credentials, `Host`/`Origin` checks, a failure budget, rotation
 //! without restart, and the token value in no output. Cases 011 (TCP rows), 017 and 018.
 

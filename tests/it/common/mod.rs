@@ -24,6 +24,7 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "PATINA_SERVE_TOKEN",
     "PATINA_URL",
     "PATINA_NO_KEYRING",
+    "PATINA_FAULT_ABORT",
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
@@ -312,7 +313,7 @@ impl Resp {
         })
     }
 
-    /// Asserts the BRIEF §4 header fields and, for an error, the `{"error": "…"}` body.
+    /// Asserts the requirements §4 header fields and, for an error, the `{"error": "…"}` body.
     pub fn assert_well_formed(&self) {
         for (name, want) in [
             ("content-type", Some("application/json")),

@@ -1,6 +1,6 @@
 //! Shared by the secrets tests (`secrets_*`, `session`): a temporary PATINA_HOME per test, an identity
 //! generated at run time (no key is ever committed), the real `patina` binary, and the
-//! canary of `../shared/cases/README.md` with its encoded forms.
+//! canary (`CLAUDE.md`) with its encoded forms.
 #![allow(dead_code)]
 
 use base64::Engine as _;

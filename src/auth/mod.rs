@@ -1,9 +1,33 @@
-//! Who is asking, and what each route needs (BRIEF §5). Depends on std and `rustix` for
-//! the effective uid; reads `/proc/<pid>/exe` for the peer-executable check. Knows no socket:
-//! the transport hands over peer credentials as plain numbers.
+//! Who is asking, and what each route needs (requirements §5): the principal, the access classes,
+//! [`authorize`], the peer checks, and the two TCP credentials: the bearer token ([`token`])
+//! and the age-key handshake ([`keys`], [`protocol`], [`server`]). Knows no socket: the
+//! transport hands over peer credentials as plain numbers; reads `/proc/<pid>/exe` for the
+//! peer-executable check. Depends on [`crate::http`] (the refusal responses),
+//! [`crate::fsutil`], [`crate::paths`], [`crate::text`] (hex) and [`crate::secrets`] (the
+//! private-file writer).
+
+pub mod keys;
+pub mod protocol;
+pub mod server;
+pub mod token;
 
 use crate::http::Response;
 use std::os::unix::fs::MetadataExt;
+
+/// Fills `buf` from the kernel's random source (`getrandom(2)`, blocking until it is
+/// seeded). The one policy for an interrupted call: `EINTR` is retried; any other error is
+/// returned.
+pub(crate) fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
+    let mut filled = 0;
+    while filled < buf.len() {
+        match rustix::rand::getrandom(&mut buf[filled..], rustix::rand::GetRandomFlags::empty()) {
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
 
 /// The caller of one request, decided by the transport before dispatch.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,7 +46,7 @@ pub enum Principal {
     },
     /// A TCP client that presented the daemon's bearer token (RFC 6750).
     Token,
-    /// A TCP client holding a live age-key session ([`crate::agekey`]): the client key
+    /// A TCP client holding a live age-key session ([`crate::auth::agekey`]): the client key
     /// `recipient` (`age1…`) is on the allowed list. Same rights as [`Principal::Token`].
     AgeKey {
         /// The client's public recipient.
@@ -56,7 +80,7 @@ pub enum Writer {
     },
 }
 
-/// What a route requires of its caller (BRIEF §5).
+/// What a route requires of its caller (requirements §5).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Access {
     /// Anyone who can connect (`/health`, `/version`).

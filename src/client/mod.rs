@@ -2,14 +2,22 @@
 //! It writes HTTP/1.1 requests (RFC 9112) and parses responses with `httparse`, over the
 //! Unix socket by default, or over TCP with a bearer token when `PATINA_URL` (or `--url`)
 //! names a daemon. Only this module and [`crate::server`] know the wire format.
+//! Depends on [`crate::auth`] (the bearer token, the handshake's keys and protocol),
+//! [`crate::http`] (the error body) and [`crate::paths`].
+
+pub mod handshake;
+pub mod url;
 
 use crate::paths::Home;
+use handshake::ClientAuth;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+use url::DaemonUrl;
 
 /// Largest response the client reads: 64 MiB (a 1000-result scry is well under 1 MiB).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
@@ -43,9 +51,9 @@ pub enum ClientError {
     /// Any other I/O failure.
     #[error("talking to the daemon at {0}: {1}")]
     Io(PathBuf, io::Error),
-    /// The age-key handshake failed, or the pinned server key changed ([`crate::agekey`]).
+    /// The age-key handshake failed, or the pinned server key changed ([`handshake`]).
     #[error("{0}")]
-    Handshake(crate::agekey::HandshakeError),
+    Handshake(handshake::HandshakeError),
     /// The daemon refused a request under an age-key session (expired, or the key revoked).
     #[error("the daemon at {0} refused the age-key session (was this client's key revoked?)")]
     SessionRefused(PathBuf),
@@ -85,7 +93,9 @@ enum Target {
         /// The token file to name in errors.
         token_path: PathBuf,
         /// The bearer token, if one was found; never printed (`Token`'s Debug is redacted).
-        token: Option<std::sync::Arc<crate::token::Token>>,
+        token: Option<Arc<crate::auth::token::Token>>,
+        /// The age-key session state for this daemon, when it is used ([`ClientAuth::for_url`]).
+        age: Option<Arc<ClientAuth>>,
     },
 }
 
@@ -121,35 +131,39 @@ impl Client {
         let Some(url) = url.map(str::to_string).or(env) else {
             return Ok(Client::for_home(home));
         };
-        let authority = authority_of(&url)
-            .ok_or_else(|| anyhow::anyhow!("{URL_ENV}/--url must look like http://HOST:PORT"))?;
+        let parsed = DaemonUrl::parse(&url)
+            .map_err(|_| anyhow::anyhow!("{URL_ENV}/--url must look like http://HOST:PORT"))?;
+        let authority = parsed.authority();
         let token_path = home.token_path();
-        let token = crate::token::read_token(&token_path)?.map(std::sync::Arc::new);
-        // Age-key sessions: see `crate::agekey::register_client` for when they are used.
-        crate::agekey::register_client(home, &format!("http://{authority}"), token.is_some())?;
+        let token = crate::auth::token::read_token(&token_path)?.map(Arc::new);
+        // Age-key sessions: see `ClientAuth::for_url` for when they are used.
+        let age = ClientAuth::for_url(home, &parsed, token.is_some())?.map(Arc::new);
         Ok(Client {
             socket: PathBuf::from(format!("http://{authority}")),
             target: Target::Tcp {
                 authority,
                 token_path,
                 token,
+                age,
             },
             timeout: DEFAULT_TIMEOUT,
         })
     }
 
     /// A client of the daemon at `url` (`http://HOST:PORT`, the port defaulting to
-    /// [`crate::cli::serve::DEFAULT_PORT`]) over TCP with `token` as its bearer token: how
-    /// mother reaches a peer daemon. Errors for a URL of another shape (the URL is not quoted).
-    pub fn tcp(url: &str, token: crate::token::Token) -> anyhow::Result<Client> {
-        let authority = authority_of(url)
-            .ok_or_else(|| anyhow::anyhow!("a daemon URL must look like http://HOST:PORT"))?;
+    /// [`url::DEFAULT_PORT`]) over TCP with `token` as its bearer token: how mother reaches a
+    /// peer daemon. Errors for a URL of another shape (the URL is not quoted).
+    pub fn tcp(url: &str, token: crate::auth::token::Token) -> anyhow::Result<Client> {
+        let authority = DaemonUrl::parse(url)
+            .map_err(|_| anyhow::anyhow!("a daemon URL must look like http://HOST:PORT"))?
+            .authority();
         Ok(Client {
             socket: PathBuf::from(format!("http://{authority}")),
             target: Target::Tcp {
                 authority,
                 token_path: PathBuf::from("(the peer's token file)"),
-                token: Some(std::sync::Arc::new(token)),
+                token: Some(Arc::new(token)),
+                age: None,
             },
             timeout: DEFAULT_TIMEOUT,
         })
@@ -239,8 +253,8 @@ impl Client {
     ) -> Result<Reply, ClientError> {
         let deadline = Instant::now() + self.timeout;
         let age = match &self.target {
-            Target::Tcp { .. } if !crate::agekey::is_handshake_path(path) => {
-                crate::agekey::registered(&self.socket.to_string_lossy())
+            Target::Tcp { age, .. } if !crate::auth::protocol::is_handshake_path(path) => {
+                age.clone()
             }
             _ => None,
         };
@@ -346,27 +360,6 @@ impl Client {
         }
         Ok(reply)
     }
-}
-
-/// The `host:port` of an `http://HOST[:PORT][/]` URL (port defaulting to
-/// [`crate::cli::serve::DEFAULT_PORT`]); `None` for any other shape.
-fn authority_of(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("http://")?;
-    let authority = rest.trim_end_matches('/').to_string();
-    if authority.is_empty() || authority.contains('/') || authority.contains('@') {
-        return None;
-    }
-    Some(
-        if authority
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.bytes().all(|b| b.is_ascii_digit()))
-            && !authority.ends_with(']')
-        {
-            authority
-        } else {
-            format!("{authority}:{}", crate::cli::serve::DEFAULT_PORT)
-        },
-    )
 }
 
 /// A connected stream of either kind.

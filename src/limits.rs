@@ -1,4 +1,5 @@
-//! Every limit of the transport, as named constants with the reason for each (BRIEF §4).
+//! Every limit of the transport, as named constants with the reason for each (requirements §4).
+//! Depends on nothing but std.
 
 use std::time::Duration;
 

@@ -1,11 +1,11 @@
-//! The TCP bearer token (RFC 6750; BRIEF §8): generated into `run/serve.token` (0600 at
+//! The TCP bearer token (RFC 6750; requirements §8): generated into `run/serve.token` (0600 at
 //! creation) or taken from `PATINA_SERVE_TOKEN`; the daemon keeps only its SHA-256 and
 //! compares digests in constant time. Only the token's *path* is ever printed.
-//! Depends on `sha2`, `zeroize`, `rustix` (randomness) and [`crate::fsutil`].
+//! Depends on `sha2`, `zeroize`, [`super`] (randomness), [`crate::text`] (hex) and
+//! [`crate::fsutil`].
 
 use crate::fsutil;
 use sha2::{Digest, Sha256};
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use zeroize::Zeroizing;
@@ -30,17 +30,8 @@ impl Token {
     /// A fresh random token: [`TOKEN_BYTES`] bytes from the kernel (`getrandom(2)`), hex.
     pub fn generate() -> std::io::Result<Token> {
         let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
-        let mut filled = 0;
-        while filled < TOKEN_BYTES {
-            filled +=
-                rustix::rand::getrandom(&mut raw[filled..], rustix::rand::GetRandomFlags::empty())?;
-        }
-        let mut s = Zeroizing::new(String::with_capacity(TOKEN_BYTES * 2));
-        for b in raw.iter() {
-            use std::fmt::Write;
-            let _ = write!(s, "{b:02x}");
-        }
-        Ok(Token(s))
+        super::fill_random(&mut raw[..])?;
+        Ok(Token(Zeroizing::new(crate::text::hex(&raw[..], false))))
     }
 
     /// Wraps a token from the environment or a file (surrounding whitespace removed).
@@ -181,14 +172,7 @@ fn read_file_only(path: &Path) -> anyhow::Result<Option<Token>> {
     Ok((!text.trim().is_empty()).then(|| Token::from_text(&text)))
 }
 
-/// Inode and modification time (seconds, nanoseconds) of the token file.
-type FileStamp = (u64, i64, i64);
-
-fn stamp(path: &Path) -> Option<FileStamp> {
-    std::fs::metadata(path)
-        .ok()
-        .map(|m| (m.ino(), m.mtime(), m.mtime_nsec()))
-}
+use fsutil::{FileStamp, file_stamp as stamp};
 
 /// Compares two digests without an early exit.
 pub fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {

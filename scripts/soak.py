@@ -1,0 +1,306 @@
+#!/usr/bin/env python3
+"""The load of `scripts/soak` (see there): drives one `patina serve` for SOAK_SECONDS with a
+mixed load over its Unix socket and loopback TCP, samples the daemon every 10 s, writes a CSV
+and prints a verdict. Standard library only. Not part of CI.
+
+Every request loop is bounded (fixed clients, a pause between requests), every connection
+goes to the Unix socket or 127.0.0.1, and every response is checked: a status the load did
+not ask for is an error.
+"""
+import json
+import os
+import random
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+
+BIN = os.environ["PATINA_BIN"]
+HOME = os.environ["PATINA_HOME"]
+PROJECT = os.environ["SOAK_PROJECT"]
+OUT = os.environ["SOAK_CSV"]
+SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
+WARMUP = int(os.environ.get("SOAK_WARMUP", "60"))
+SOCK = os.path.join(HOME, "run", "serve.sock")
+
+stop = threading.Event()
+lock = threading.Lock()
+# Per window: latencies (ms) per kind, counts per (kind, outcome).
+lat = {"scry": [], "health": [], "tcp": []}
+counts = {}
+errors = []
+
+
+def count(kind, outcome):
+    with lock:
+        counts[(kind, outcome)] = counts.get((kind, outcome), 0) + 1
+
+
+def error(what):
+    with lock:
+        errors.append(f"{time.strftime('%H:%M:%S')} {what}")
+
+
+def exchange(raw, tcp_port=None, timeout=10):
+    """Sends `raw`, returns (status, body) of the response."""
+    if tcp_port is None:
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        addr = SOCK
+    else:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        addr = ("127.0.0.1", tcp_port)
+    s.settimeout(timeout)
+    try:
+        s.connect(addr)
+        s.sendall(raw)
+        data = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+    finally:
+        s.close()
+    head, _, body = data.partition(b"\r\n\r\n")
+    status = int(head.split(b" ", 2)[1]) if head.startswith(b"HTTP/1.1 ") else 0
+    return status, body
+
+
+WORDS = ["walrus", "socket", "worker", "index", "quokka", "marigold", "lantern", "deadline",
+         "snippet", "vault", "notes", "compaction", "handshake", "the", "pool"]
+
+
+def scry_client(seed):
+    rnd = random.Random(seed)
+    while not stop.is_set():
+        q = " ".join(rnd.sample(WORDS, rnd.randint(1, 3)))
+        body = json.dumps({"query": q, "limit": rnd.choice([5, 10, 50])}).encode()
+        raw = (b"POST /api/scry HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        t = time.monotonic()
+        try:
+            status, resp = exchange(raw)
+        except OSError as e:
+            error(f"scry: {e}")
+            continue
+        ms = (time.monotonic() - t) * 1000
+        if status == 200 and b'"results"' in resp:
+            with lock:
+                lat["scry"].append(ms)
+            count("scry", "ok")
+        elif status == 503:
+            count("scry", "busy")  # the gate, under the idle and slow connections: allowed
+        else:
+            error(f"scry: status {status}")
+        time.sleep(rnd.uniform(0.005, 0.05))
+
+
+def health_client():
+    while not stop.is_set():
+        t = time.monotonic()
+        try:
+            status, _ = exchange(b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        except OSError as e:
+            error(f"health: {e}")
+            continue
+        if status == 200:
+            with lock:
+                lat["health"].append((time.monotonic() - t) * 1000)
+            count("health", "ok")
+        elif status == 503:
+            count("health", "busy")
+        else:
+            error(f"health: status {status}")
+        time.sleep(0.02)
+
+
+def idle_client():
+    """Connects and sends nothing; the head deadline closes it (408 or a silent close)."""
+    while not stop.is_set():
+        try:
+            status, _ = exchange(b"", timeout=30)
+            count("idle", f"closed-{status}")
+        except OSError as e:
+            error(f"idle: {e}")
+        time.sleep(0.1)
+
+
+def slowloris_client():
+    """Sends a head one byte every 0.5 s: the whole-head deadline must cut it off (408)."""
+    head = b"GET /health HTTP/1.1\r\nHost: localhost\r\nX-Padding: " + b"a" * 200 + b"\r\n\r\n"
+    while not stop.is_set():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(30)
+        try:
+            s.connect(SOCK)
+            for b in head:
+                s.send(bytes([b]))
+                time.sleep(0.5)
+                if stop.is_set():
+                    break
+            if not stop.is_set():
+                count("slowloris", "sent-whole-head")
+                error("slowloris: a 100 s head was not cut off")
+        except (BrokenPipeError, ConnectionResetError):
+            count("slowloris", "cut-off")
+        except OSError as e:
+            error(f"slowloris: {e}")
+        finally:
+            s.close()
+
+
+def tcp_bad_token(port):
+    rnd = random.Random(7)
+    while not stop.is_set():
+        token = "".join(rnd.choice("abcdef0123456789") for _ in range(64))
+        body = b'{"query":"walrus"}'
+        raw = (b"POST /api/scry HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nAuthorization: Bearer %s\r\n"
+               b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+               % (port, token.encode(), len(body))) + body
+        t = time.monotonic()
+        try:
+            status, _ = exchange(raw, tcp_port=port)
+        except OSError as e:
+            error(f"tcp: {e}")
+            continue
+        if status in (401, 429):
+            with lock:
+                lat["tcp"].append((time.monotonic() - t) * 1000)
+            count("tcp-bad-token", str(status))
+        else:
+            error(f"tcp bad token: status {status}")
+        time.sleep(0.2)
+
+
+def patina(*args, check=True):
+    o = subprocess.run([BIN, *args], capture_output=True, timeout=60)
+    if check and o.returncode != 0:
+        error(f"patina {' '.join(args)}: exit {o.returncode}: {o.stderr.decode(errors='replace').strip()[:200]}")
+    return o
+
+
+def session_cycles():
+    """unlock → lock, and unlock with a 3 s TTL left to expire, in turn."""
+    n = 0
+    while not stop.is_set():
+        n += 1
+        if n % 2:
+            patina("session", "unlock", "--ttl", "60s")
+            time.sleep(2)
+            patina("session", "lock")
+            count("session", "unlock-lock")
+        else:
+            patina("session", "unlock", "--ttl", "3s")
+            time.sleep(5)
+            o = patina("session", "status", "--json", check=False)
+            if b'"unlocked":true' in o.stdout.replace(b" ", b""):
+                error("session: still unlocked after its TTL")
+            count("session", "unlock-expire")
+        time.sleep(1)
+
+
+def rescrape():
+    """Edits a note and re-scrapes while the daemon serves, every 20 s."""
+    n = 0
+    while not stop.wait(20):
+        n += 1
+        with open(os.path.join(PROJECT, "layer", "soak-edit.md"), "w") as f:
+            f.write(f"# Edit {n}\n\nthe walrus edit number {n} at {time.time()}\n")
+        patina("scrape", PROJECT)
+        count("scrape", "ok")
+
+
+def proc(pid):
+    st = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            k, _, v = line.partition(":")
+            st[k] = v.strip()
+    fds = len(os.listdir(f"/proc/{pid}/fd"))
+    return int(st["VmRSS"].split()[0]), int(st["Threads"]), fds
+
+
+def loadavg():
+    """The machine's 1-minute load average: latency moves with it on a shared machine."""
+    with open("/proc/loadavg") as f:
+        return float(f.read().split()[0])
+
+
+def pct(xs, p):
+    if not xs:
+        return 0.0
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(round(p / 100 * (len(xs) - 1))))]
+
+
+def main():
+    pid = int(open(os.path.join(HOME, "run", "serve.pid")).read().strip())
+    port = int(os.environ["SOAK_TCP_PORT"])
+    threads = [threading.Thread(target=scry_client, args=(i,)) for i in range(6)]
+    threads += [threading.Thread(target=health_client) for _ in range(2)]
+    threads += [threading.Thread(target=idle_client) for _ in range(4)]
+    threads += [threading.Thread(target=slowloris_client) for _ in range(2)]
+    threads += [threading.Thread(target=tcp_bad_token, args=(port,))]
+    threads += [threading.Thread(target=session_cycles), threading.Thread(target=rescrape)]
+    for t in threads:
+        t.daemon = True
+        t.start()
+    rows = []
+    t0 = time.monotonic()
+    with open(OUT, "w") as out:
+        out.write("t_s,rss_kib,threads,fds,scry_n,scry_p50_ms,scry_p99_ms,scry_max_ms,"
+                  "health_n,health_p99_ms,tcp_n,tcp_p99_ms,errors,loadavg_1m\n")
+        while time.monotonic() - t0 < SECONDS:
+            time.sleep(10)
+            with lock:
+                win = {k: v[:] for k, v in lat.items()}
+                for v in lat.values():
+                    v.clear()
+                nerr = len(errors)
+            rss, nthreads, fds = proc(pid)
+            row = (round(time.monotonic() - t0), rss, nthreads, fds, len(win["scry"]),
+                   pct(win["scry"], 50), pct(win["scry"], 99), max(win["scry"], default=0),
+                   len(win["health"]), pct(win["health"], 99), len(win["tcp"]),
+                   pct(win["tcp"], 99), nerr, loadavg())
+            rows.append(row)
+            out.write(",".join(f"{x:.2f}" if isinstance(x, float) else str(x) for x in row) + "\n")
+            out.flush()
+            print(f"t={row[0]:4d}s rss={rss} KiB threads={nthreads} fds={fds} "
+                  f"scry n={row[4]} p50={row[5]:.1f} p99={row[6]:.1f} ms errors={nerr} load={row[13]}", flush=True)
+    stop.set()
+    time.sleep(1)
+
+    steady = [r for r in rows if r[0] > WARMUP]
+    half = len(steady) // 2
+    a, b = steady[:half], steady[half:]
+    verdict = []
+    verdict.append(("no unexpected errors", len(errors) == 0, f"{len(errors)} errors"))
+    rss_a, rss_b = max(r[1] for r in a), max(r[1] for r in b)
+    verdict.append(("RSS flat after warm-up (2nd half max <= 1st half max + 10%)",
+                    rss_b <= rss_a * 1.10, f"{rss_a} -> {rss_b} KiB"))
+    fd_a, fd_b = max(r[3] for r in a), max(r[3] for r in b)
+    verdict.append(("open fds flat (2nd half max <= 1st half max + 4)", fd_b <= fd_a + 4,
+                    f"{fd_a} -> {fd_b}"))
+    th_a, th_b = max(r[2] for r in a), max(r[2] for r in b)
+    verdict.append(("no thread growth (2nd half max <= 1st half max)", th_b <= th_a,
+                    f"{th_a} -> {th_b}"))
+    p99_a = statistics.median(r[6] for r in a)
+    p99_b = statistics.median(r[6] for r in b)
+    verdict.append(("scry p99 steady (median of 2nd half <= 2x 1st half)", p99_b <= 2 * p99_a,
+                    f"{p99_a:.1f} -> {p99_b:.1f} ms"))
+    print()
+    print("counts:", json.dumps({f"{k[0]}:{k[1]}": v for k, v in sorted(counts.items())}))
+    for e in errors[:20]:
+        print("error:", e)
+    ok = True
+    for name, passed, detail in verdict:
+        ok &= passed
+        print(f"{'PASS' if passed else 'FAIL'}  {name}: {detail}")
+    print("SOAK", "PASSED" if ok else "FAILED")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
