@@ -29,7 +29,9 @@
 //! - adding a secret writes `secrets.toml` first, then `vault.age` (a name may be listed
 //!   without a value — skipped by `secrets run` — but a value is never unlisted);
 //! - removing one writes `vault.age` first, then `secrets.toml`;
-//! - changing recipients writes `recipients.txt` first, then re-encrypts `vault.age` to it.
+//! - adding a recipient re-encrypts `vault.age` (recording the new list) first, then writes
+//!   `recipients.txt`; removing one writes `recipients.txt` first, then re-encrypts: the file
+//!   never lists a recipient the vault does not record (which the next write would refuse).
 //!
 //! A vault that cannot be decrypted is never written over: every change decrypts first,
 //! and any error stops before the first write. Errors name the file and never quote content.
@@ -396,7 +398,7 @@ pub fn add_recipient(
     if !added && !st.recipients_file_is_new && recorded {
         return Ok(false);
     }
-    st.save_recipients(identity)?;
+    st.save_recipients(identity, true)?;
     // Listed in the file but not yet in the vault: accepting it is a change too.
     Ok(added || !recorded)
 }
@@ -425,7 +427,7 @@ pub fn remove_recipient(
     if st.recipients.len() == before {
         return Ok(false);
     }
-    st.save_recipients(identity)?;
+    st.save_recipients(identity, false)?;
     Ok(true)
 }
 
@@ -512,8 +514,17 @@ fn load_for_write<'a>(
 impl WriteState<'_> {
     /// After the recipient list changed: checks the identity can still decrypt, writes
     /// `recipients.txt`, then re-encrypts the vault (if there is one) to the new list.
-    fn save_recipients(&self, identity: &Identity) -> anyhow::Result<()> {
+    ///
+    /// The order keeps a crash between the two files harmless, because the file may list
+    /// fewer recipients than the vault records but never one it does not: when recipients
+    /// are added (`grown`), the vault (recording the new list) is written first; when they
+    /// are removed, `recipients.txt` first.
+    fn save_recipients(&self, identity: &Identity, grown: bool) -> anyhow::Result<()> {
         self.ensure_self(identity)?;
+        if grown && self.vault_exists {
+            self.write_vault()?;
+            return self.write_recipients();
+        }
         self.write_recipients()?;
         if self.vault_exists {
             self.write_vault()?;
