@@ -51,9 +51,14 @@ pub enum SessionError {
     /// A confirmation-console call without the console's token, or for an unknown request.
     #[error("not the confirmation console of this session")]
     NotConsole,
-    /// A vault could not be decrypted with the identity (names the file, never content).
+    /// A vault could not be decrypted with the identity, or is not a vault (names the file,
+    /// never content): the caller's input does not fit, 400.
     #[error("{0}")]
     Vault(String),
+    /// A vault could not be read (an I/O failure on its file; names the file): not the
+    /// caller's fault, 500.
+    #[error("{0}")]
+    VaultIo(String),
 }
 
 /// One vault the session has decrypted.
@@ -518,8 +523,15 @@ impl Session {
     }
 
     fn decrypt(&self, identity: &Identity, project: Option<&Path>) -> Result<EnvMap, SessionError> {
-        secrets::env_map(&self.inner.home, project, identity)
-            .map_err(|e| SessionError::Vault(format!("{e:#}")))
+        secrets::env_map(&self.inner.home, project, identity).map_err(|e| {
+            // An I/O error anywhere in the chain is a failure of the machine, not of the
+            // request (the secrets layer still reports with anyhow; see architecture.md).
+            if e.chain().any(|c| c.is::<std::io::Error>()) {
+                SessionError::VaultIo(format!("{e:#}"))
+            } else {
+                SessionError::Vault(format!("{e:#}"))
+            }
+        })
     }
 }
 

@@ -112,6 +112,7 @@ fn error(e: &SessionError) -> Response {
         | SessionError::Vault(_) => 400,
         SessionError::Locked => 409,
         SessionError::Refused(_) | SessionError::NotConsole => 403,
+        SessionError::VaultIo(_) => 500,
     };
     Response::error(status, e.to_string())
 }
@@ -362,5 +363,25 @@ mod tests {
         let r = unlock(&c, &me, &req(&b.to_string()));
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         assert_eq!(env(&c, &me, &req("")).status, 200);
+    }
+
+    /// A vault that cannot be read (here: its name map is a directory, EISDIR) is the
+    /// daemon's failure, 500, not a bad request.
+    #[test]
+    fn a_vault_io_failure_is_500() {
+        let me = Principal::LocalPeer {
+            uid: 0,
+            pid: Some(std::process::id()),
+        };
+        let id = crate::secrets::Identity::generate();
+        let b = serde_json::json!({"identity": &*id.expose_secret_text(), "ttl_secs": 60});
+        let t = tempfile::tempdir().unwrap();
+        let c = ctx(t.path());
+        let home = t.path().join("home");
+        crate::fsutil::ensure_private_dir(&home).unwrap();
+        std::fs::create_dir(home.join("secrets.toml")).unwrap();
+        let r = unlock(&c, &me, &req(&b.to_string()));
+        assert_eq!(r.status, 500, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(env(&c, &me, &req("{}")).status, 409, "nothing was unlocked");
     }
 }

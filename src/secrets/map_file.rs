@@ -86,7 +86,8 @@ pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
     match std::fs::read(path) {
         Ok(bytes) => parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        // The io::Error stays in the chain: the daemon answers an I/O failure with 500.
+        Err(e) => Err(anyhow::Error::new(e).context(path.display().to_string())),
     }
 }
 

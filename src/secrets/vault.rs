@@ -700,7 +700,7 @@ fn decrypt(
             let mut buf = Vec::new();
             f.take(MAX_VAULT_FILE + 1)
                 .read_to_end(&mut buf)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
             anyhow::ensure!(
                 buf.len() as u64 <= MAX_VAULT_FILE,
                 "{}: larger than {MAX_VAULT_FILE} bytes; not a patina vault",
