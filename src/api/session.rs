@@ -372,6 +372,9 @@ mod tests {
         let me = Principal::LocalPeer {
             uid: 0,
             pid: Some(std::process::id()),
+            writer: crate::auth::Writer::PatinaAtAccept {
+                start_time: crate::auth::process_start_time(std::process::id()).unwrap(),
+            },
         };
         let id = crate::secrets::Identity::generate();
         let b = serde_json::json!({"identity": &*id.expose_secret_text(), "ttl_secs": 60});
