@@ -8,7 +8,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use patina::server::framing::{ReadError, Stream, read_request, sane_request_id};
-use patina::server::limits::{MAX_BODY_BYTES, MAX_REQUEST_ID};
+use patina::limits::{MAX_BODY_BYTES, MAX_REQUEST_ID};
 use std::cell::RefCell;
 use std::io;
 

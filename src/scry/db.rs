@@ -20,8 +20,10 @@
 //!   title,                 -- 0: the document title, on the file's first row only (else '')
 //!   headings,              -- 1: the section's heading path, e.g. 'Design > Implementation'
 //!   path UNINDEXED,        -- 2: relative path, '/'-separated
-//!   doc_title UNINDEXED,   -- 3: the document title, on every row
-//!   kind UNINDEXED,        -- 4: core, surface, session, belief, spec, doc, code, ...
+//!   doc_title UNINDEXED,   -- 3: the document title, on every row; for code, the row's
+//!                          --    symbol path (`Deserializer::deserialize_any`) or file name
+//!   kind UNINDEXED,        -- 4: core, surface, session, belief, spec, doc (notes);
+//!                          --    definition, test, code (code rows)
 //!   line UNINDEXED,        -- 5: 1-based line where the section or window starts
 //!   body,                  -- 6: the section's text
 //!   tokenize = 'unicode61 remove_diacritics 2');
@@ -47,9 +49,10 @@ use std::time::Duration;
 /// are split, titled or kinded changes: a scrape never re-splits a file whose hash is
 /// unchanged, so only a version change brings old rows up to date.
 /// History: 1 = `files` + `docs`; 2 = adds the postings tables; 3 = adds the long lists'
-/// heads and skip pointers. Bump it when the postings encoding changes too: the `postings`
+/// heads and skip pointers; 4 = code split at symbols (tree-sitter), each row with its own
+/// title (the symbol path) and kind (`definition`, `test`, `code`). Bump it when the postings encoding changes too: the `postings`
 /// module trusts the blobs it finds.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// How long a connection waits for a lock held by another connection before failing with
 /// `SQLITE_BUSY`. Readers in WAL mode wait only during recovery or a checkpoint.

@@ -1,13 +1,18 @@
-//! scry: index a project's knowledge (markdown sections and code windows) into SQLite FTS5 and
-//! search it with BM25. Depends on `rusqlite`, `ignore`, `sha2`, [`crate::paths`],
-//! [`crate::fsutil`] and the secret detector of [`crate::secrets`] (redaction); knows nothing of HTTP or sockets. The CLI (without a daemon) and the
+//! scry: index a project's knowledge (markdown sections, code symbols, text windows) into
+//! SQLite FTS5 and search it: BM25 candidates, re-ranked for code ([`rank`]). Depends on
+//! `rusqlite`, `ignore`, `sha2`, `tree-sitter`, [`crate::paths`], [`crate::fsutil`] and the
+//! secret detector of [`crate::secrets`] (redaction); knows nothing of HTTP or sockets. The
+//! CLI (without a daemon) and the
 //! daemon's `/api/scry` handler both call [`search_project`] / [`Index::search`].
 //!
 //! - [`scrape()`] walks a project and updates `<project>/.patina/index.db` in one transaction
 //!   (what is indexed and the incremental rules: [`mod@scrape`]; the schema: [`db`]).
 //! - [`Index`] is an open index: open it once, search it many times (the daemon keeps one per
 //!   worker thread). Each search has an optional deadline, enforced inside SQLite.
-//! - [`query`], [`sections`], [`frontmatter`]: the pure parts (query builder, splitters).
+//! - [`query`], [`sections`], [`symbols`], [`frontmatter`], [`rank`]: the pure parts (query
+//!   builder, splitters, the second stage of ranking).
+//! - [`eval`]: the metrics (MRR@k, Recall@k) and relevance-set format of the evaluation
+//!   harness (`scripts/eval-scry`).
 //!
 //! ```no_run
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -24,14 +29,17 @@
 //! ```
 
 pub mod db;
+pub mod eval;
 pub mod frontmatter;
 pub(crate) mod postings;
 pub mod query;
+pub mod rank;
 pub mod redact;
 pub mod scrape;
 pub mod sections;
 pub mod shard;
 pub(crate) mod snippet;
+pub mod symbols;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use postings::SearchCache;
@@ -49,6 +57,12 @@ use std::time::Instant;
 pub const DEFAULT_LIMIT: usize = 10;
 /// The most results any request can get (requirements §6); larger limits are clamped to this.
 pub const MAX_LIMIT: usize = 1000;
+
+/// Candidates the first stage of [`Index::search`] takes per hit wanted, for [`rank`] to
+/// re-order.
+pub const CANDIDATES_PER_HIT: usize = 5;
+/// The fewest candidates the first stage takes, whatever the limit.
+pub const MIN_CANDIDATES: usize = 50;
 
 /// Weights given to FTS5 `bm25()` for the indexed columns: title, headings, body. A term in a
 /// document's title counts ten times one in the body, one in a heading five times. In the SQL
@@ -93,7 +107,7 @@ pub(crate) use {bm25_sql, snippet_sql};
 /// column that matched best (`-1`: the title or the heading path) instead.
 /// Measured against `ORDER BY rank` (FTS5's own sorter), this form was ~20% faster.
 const SEARCH_SQL: &str = concat!(
-    "SELECT path, doc_title, kind, line, ",
+    "SELECT rowid, path, doc_title, kind, line, ",
     snippet_sql!(),
     ", ",
     bm25_sql!(),
@@ -106,12 +120,15 @@ pub struct Hit {
     /// Path relative to the project root, `/`-separated.
     pub path: String,
     /// The document's title: front-matter `title`, else its first heading, else front-matter
-    /// `id`, else the file name without extension (markdown); the file name (code).
+    /// `id`, else the file name without extension (markdown); for code, the symbol path of
+    /// the row (`Deserializer::deserialize_any`, `Pool.size`), or the file name for lines of
+    /// no symbol and files no grammar splits ([`symbols`]).
     pub title: String,
-    /// `core`, `surface`, `session`, `belief`, `spec`, `doc`, `code`, … (front matter `type`
-    /// or the folder under `layer/`).
+    /// Notes: `core`, `surface`, `session`, `belief`, `spec`, `doc`, … (front matter `type`
+    /// or the folder under `layer/`). Code: `definition`, `test` or `code` ([`symbols`]).
     pub kind: String,
-    /// 1-based line number where the matching section (or code window) starts.
+    /// 1-based line: for code, the line of the row that holds the most query words (the best
+    /// match, [`rank::best_line`]); for notes, the line of the matching section's heading.
     pub line: u64,
     /// Text around the matched terms, matched terms in `[` `]`, cut text marked `…`, whitespace
     /// (newlines included) collapsed to single spaces: FTS5 `snippet()` of the body column,
@@ -119,8 +136,8 @@ pub struct Hit {
     /// start of the section's text, without brackets; a section with no text gets the
     /// snippet of its title or heading path.
     pub snippet: String,
-    /// Relevance: the negated FTS5 `bm25()` value with [`BM25_WEIGHTS`], so higher is better.
-    /// Only comparable within one search.
+    /// Relevance, higher is better: the negated FTS5 `bm25()` value with [`BM25_WEIGHTS`],
+    /// times the factors of [`rank`]. Only comparable within one search.
     pub score: f64,
     /// True when something secret-looking, or a known secret, was cut out of this hit (see
     /// [`redact::redact_hits`]); absent from the JSON otherwise, so clean hits keep the §6
@@ -372,23 +389,24 @@ impl Index {
         }
     }
 
-    /// Searches with BM25 ([`BM25_WEIGHTS`]), returning at most `limit` hits, best first.
+    /// Searches: BM25 ([`BM25_WEIGHTS`]) over the query's terms picks candidates, which
+    /// [`rank`] orders for code, returning at most `limit` hits, best first.
     ///
-    /// `query` is any text: it goes through [`query::build`] (each word a quoted FTS5 string,
-    /// words joined with `OR`, at most [`query::MAX_TERMS`]), so no input is an FTS5 syntax
-    /// error. `limit` 0 means [`DEFAULT_LIMIT`]; above [`MAX_LIMIT`] it is clamped.
-    /// `deadline`, if given, is enforced inside SQLite every [`DEADLINE_CHECK_OPS`]
-    /// instructions; a deadline already past fails at once.
+    /// `query` is any text. It goes through [`query::prepare`]: stop words do not score
+    /// (unless the query has nothing else), identifiers are split into their words
+    /// (`parse_content_length`, `parseContentLength`, `a::b::c`), `fn`/`class`/… before a
+    /// word mark it as a symbol's name. Each remaining word is a quoted FTS5 string, words
+    /// joined with `OR`, at most [`query::MAX_TERMS`], so no input is an FTS5 syntax error.
+    /// `limit` 0 means [`DEFAULT_LIMIT`]; above [`MAX_LIMIT`] it is clamped. `deadline`, if
+    /// given, is enforced inside SQLite every [`DEADLINE_CHECK_OPS`] instructions; a deadline
+    /// already past fails at once.
     ///
-    /// When every word is plain ASCII letters and digits (the usual query), the hits are
-    /// ranked from the index's postings (module `postings`): the same scores and order as FTS5's
-    /// `bm25()`, bit for bit, at a fraction of the cost, then the snippets of those rows
-    /// only. Other queries (prefixes `scrap*`, punctuation, non-ASCII) run in FTS5, where a
-    /// word found in at least half the index's rows (FTS5's `bm25()` gives it an IDF of
-    /// 1e-6, so it cannot reorder rows that match another word) is left out of a first,
-    /// cheaper query, and the full query runs only if that one returns fewer than `limit`
-    /// hits: the order is the same, scores differ by under 1e-4, and that word is not
-    /// bracketed in snippets.
+    /// The first stage takes the best [`CANDIDATES_PER_HIT`]` × limit` rows by BM25 (at
+    /// least [`MIN_CANDIDATES`], at most [`MAX_LIMIT`]) from the postings (module
+    /// `postings`, equal to FTS5's `bm25()` bit for bit) or from FTS5 itself; then [`rank`]
+    /// re-scores them: a definition of a symbol the query names above its uses and tests, a
+    /// whole identifier above its parts, one file's further hits folded below other files'
+    /// best, and each code hit's line moved to the line of its best match.
     ///
     /// Errors: [`ScryError::EmptyQuery`] when the query has no word; [`ScryError::Deadline`]
     /// when interrupted (the index stays usable for the next search); [`ScryError::Index`]
@@ -401,8 +419,23 @@ impl Index {
         deadline: Option<Instant>,
     ) -> Result<Vec<Hit>, ScryError> {
         let limit = effective_limit(limit);
-        let terms = query::terms(query);
-        let full = query::join(&terms).ok_or(ScryError::EmptyQuery)?;
+        let prepared = query::prepare(query);
+        let wanted = (limit * CANDIDATES_PER_HIT).clamp(MIN_CANDIDATES, MAX_LIMIT.max(limit));
+        let candidates = self.search_bm25(&prepared.terms, wanted, deadline)?;
+        self.with_deadline(deadline, |conn| {
+            rank::rank(conn, &prepared, candidates, limit)
+        })
+    }
+
+    /// The first stage of [`Index::search`]: the best `limit` rows for `terms` by BM25, with
+    /// their rowids, as FTS5 would rank them (module docs of `postings`).
+    fn search_bm25(
+        &mut self,
+        terms: &[query::Term],
+        limit: usize,
+        deadline: Option<Instant>,
+    ) -> Result<Vec<(i64, Hit)>, ScryError> {
+        let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
         let mut fast = std::mem::take(&mut self.fast);
         let transaction = if self.in_snapshot {
             Transaction::Caller {
@@ -418,14 +451,14 @@ impl Index {
                 path,
                 &self.cache,
                 &mut fast,
-                &terms,
+                terms,
                 &full,
                 limit,
                 transaction,
             )? {
                 return Ok(hits);
             }
-            let common = self.idf_free_terms(conn, &terms)?;
+            let common = self.idf_free_terms(conn, terms)?;
             if common.iter().any(|c| *c) && !common.iter().all(|c| *c) {
                 let rest = terms.iter().zip(&common).filter(|(_, c)| !**c);
                 if let Some(pruned) = query::join(rest.map(|(t, _)| t)) {
@@ -439,6 +472,19 @@ impl Index {
         });
         self.fast = fast;
         result
+    }
+
+    /// The first stage alone for a query's words as [`query::terms`] splits them (no stop
+    /// words dropped, no identifiers split): what the differential tests compare with FTS5.
+    #[cfg(test)]
+    pub(crate) fn search_plain(
+        &mut self,
+        query: &str,
+        limit: usize,
+    ) -> Result<Vec<Hit>, ScryError> {
+        let limit = effective_limit(limit);
+        let hits = self.search_bm25(&query::terms(query), limit, None)?;
+        Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
     /// How many searches of this index the fast path answered.
@@ -471,7 +517,8 @@ impl Index {
     pub(crate) fn search_fts5(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, ScryError> {
         let limit = effective_limit(limit);
         let full = query::build(query).ok_or(ScryError::EmptyQuery)?;
-        self.with_deadline(None, |conn| run_search(conn, &full, limit))
+        let hits = self.with_deadline(None, |conn| run_search(conn, &full, limit))?;
+        Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
     /// For each term, whether it occurs in at least half of the rows. FTS5's `bm25()` gives
@@ -594,7 +641,7 @@ fn fast_search(
     full: &str,
     limit: usize,
     transaction: Transaction,
-) -> rusqlite::Result<Option<Vec<Hit>>> {
+) -> rusqlite::Result<Option<Vec<(i64, Hit)>>> {
     let tokens: Option<Vec<&str>> = terms.iter().map(|t| t.token.as_deref()).collect();
     let Some(tokens) = tokens else {
         return Ok(None);
@@ -649,7 +696,7 @@ fn fast_search_in_transaction(
     full: &str,
     limit: usize,
     data_version: Option<i64>,
-) -> rusqlite::Result<Option<Vec<Hit>>> {
+) -> rusqlite::Result<Option<Vec<(i64, Hit)>>> {
     let unchanged = data_version.is_some() && data_version == fast.checked_at;
     if !(unchanged && fast.rows.is_some()) {
         let Some(generation) = postings::generation(conn)? else {
@@ -705,16 +752,18 @@ fn fast_search_in_transaction(
                     .query_row::<String, _, _>(rusqlite::params![full, rowid], |r| r.get(0))?,
             ),
         };
-        hits.push(hit);
+        hits.push((rowid, hit));
     }
     fast.answered += 1;
     Ok(Some(hits))
 }
 
 /// Runs [`SEARCH_SQL`] for one `MATCH` expression.
-fn run_search(conn: &Connection, fts: &str, limit: usize) -> rusqlite::Result<Vec<Hit>> {
+fn run_search(conn: &Connection, fts: &str, limit: usize) -> rusqlite::Result<Vec<(i64, Hit)>> {
     let mut stmt = conn.prepare_cached(SEARCH_SQL)?;
-    let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| hit_from_row(r, 0))?;
+    let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| {
+        Ok((r.get(0)?, hit_from_row(r, 1)?))
+    })?;
     rows.collect()
 }
 

@@ -960,7 +960,7 @@ mod tests {
         let mut compared = 0;
         for q in queries(&mut rng, 150) {
             for limit in [1, 10, 1000] {
-                let fast = index.search(&q, limit, None).unwrap();
+                let fast = index.search_plain(&q, limit).unwrap();
                 let reference = index.search_fts5(&q, limit).unwrap();
                 assert_eq!(fast, reference, "query {q:?}, limit {limit}");
                 compared += fast.len();
@@ -1018,12 +1018,12 @@ mod tests {
 
         // An index opened before the next scrapes must follow them (new postings generation).
         let mut kept = Index::open(t.path()).unwrap();
-        let before = kept.search("session", 1000, None).unwrap();
+        let before = kept.search_plain("session", 1000).unwrap();
         write_corpus(t.path(), 40, 8); // rewrites n000..n039
         std::fs::remove_file(t.path().join("n059.md")).unwrap();
         let s = scrape(t.path()).unwrap();
         assert_eq!((s.changed, s.removed), (40, 1));
-        let after = kept.search("session", 1000, None).unwrap();
+        let after = kept.search_plain("session", 1000).unwrap();
         assert_ne!(before, after);
         assert_eq!(after, kept.search_fts5("session", 1000).unwrap());
         assert_same_as_fts5(t.path(), 2);
@@ -1104,7 +1104,7 @@ mod tests {
         ];
         for q in queries {
             for limit in [1, 2, 5, 10, 50, 1000] {
-                let fast = index.search(q, limit, None).unwrap();
+                let fast = index.search_plain(q, limit).unwrap();
                 assert_eq!(
                     fast,
                     index.search_fts5(q, limit).unwrap(),
@@ -1180,7 +1180,7 @@ mod tests {
         ];
         for q in queries {
             for limit in [1, 2, 3, 5, 10, 20, 25, 50, 64, 65, 1000] {
-                let fast = index.search(q, limit, None).unwrap();
+                let fast = index.search_plain(q, limit).unwrap();
                 assert_eq!(
                     fast,
                     index.search_fts5(q, limit).unwrap(),
@@ -1259,7 +1259,7 @@ mod tests {
             "pool vault",
             "session",
         ] {
-            let fast = index.search(q, 1000, None).unwrap();
+            let fast = index.search_plain(q, 1000).unwrap();
             assert!(!fast.is_empty(), "{q:?}");
             assert_eq!(fast, index.search_fts5(q, 1000).unwrap(), "{q:?}");
         }
@@ -1293,7 +1293,7 @@ mod tests {
             let mut index = Index::open(t.path()).unwrap();
             for q in queries {
                 for limit in [1, 10, 1000] {
-                    index.search(q, limit, None).unwrap();
+                    index.search_plain(q, limit).unwrap();
                 }
             }
             scrape_again(t.path());
@@ -1306,7 +1306,7 @@ mod tests {
         let mut index = Index::open(t.path()).unwrap();
         for q in queries {
             assert_eq!(
-                index.search(q, 10, None).unwrap(),
+                index.search_plain(q, 10).unwrap(),
                 index.search_fts5(q, 10).unwrap(),
                 "{q:?}"
             );
@@ -1466,7 +1466,7 @@ mod tests {
             for round in 0..4 {
                 for q in queries {
                     for limit in [1, 2, 3, 4, 7, 10, 16, 31, 32, 33, 63, 64, 65, 100, 1000] {
-                        let fast = index.search(q, limit, None).unwrap();
+                        let fast = index.search_plain(q, limit).unwrap();
                         let want = index.search_fts5(q, limit).unwrap();
                         assert_eq!(fast, want, "seed {seed} round {round} {q:?} limit {limit}");
                     }

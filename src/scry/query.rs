@@ -85,6 +85,145 @@ pub fn build(input: &str) -> Option<String> {
     join(&terms(input))
 }
 
+/// English function words that do not score when the query has another word: "how are
+/// secrets stored" searches `secrets stored`. Parts of an identifier (`is` in `is_empty`) are
+/// never dropped; a query of stop words only is searched as it is.
+pub const STOP_WORDS: &[&str] = &[
+    "a", "about", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could",
+    "did", "do", "does", "doing", "done", "each", "for", "from", "had", "has", "have", "how", "i",
+    "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "one", "or", "our", "should",
+    "so", "some", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
+    "those", "to", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
+    "why", "will", "with", "would", "you", "your",
+];
+
+/// Words that announce a symbol (`fn from_str`, `class Pool`, `def parse`): they are not
+/// searched for, and the query is taken to name the symbol after them.
+pub const DECLARATION_WORDS: &[&str] = &[
+    "fn",
+    "func",
+    "function",
+    "def",
+    "struct",
+    "class",
+    "impl",
+    "trait",
+    "enum",
+    "interface",
+    "mod",
+    "macro",
+    "method",
+    "const",
+    "static",
+    "type",
+];
+
+/// A query made ready for ranking: its terms for BM25 and what it says about symbols.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Prepared {
+    /// The terms BM25 ranks with: stop words out, identifiers split into their words
+    /// (`parse_content_length`, `parseContentLength`, `a::b::c`), a camelCase identifier also
+    /// whole (one token for the tokenizer).
+    pub terms: Vec<Term>,
+    /// Identifiers the query names, lowercase, without their path (`deserialize_any` for
+    /// `Deserializer::deserialize_any`): a row that holds one whole, or defines it, ranks
+    /// higher.
+    pub idents: Vec<String>,
+    /// Qualified names the query gives (`deserializer::deserialize_any` for
+    /// `Deserializer::deserialize_any` or `Deserializer.deserialize_any`), lowercase, `::`
+    /// between the parts.
+    pub paths: Vec<String>,
+    /// True when the query names a symbol: an identifier-shaped word (`_`, `::`, `.` inside,
+    /// or an inner capital), or a word after one of [`DECLARATION_WORDS`]. Then definitions
+    /// rank above uses and tests.
+    pub names_symbol: bool,
+}
+
+/// Whether a word is shaped like an identifier of code (not like an English word).
+fn identifier_shaped(word: &str) -> bool {
+    let inner = word.trim_matches(|c: char| !c.is_alphanumeric());
+    let has_sep = inner.contains('_') || inner.contains("::") || {
+        let b = inner.as_bytes();
+        b.windows(3)
+            .any(|w| w[1] == b'.' && w[0].is_ascii_alphanumeric() && w[2].is_ascii_alphabetic())
+    };
+    let camel = inner
+        .chars()
+        .skip(1)
+        .zip(inner.chars())
+        .any(|(c, prev)| c.is_uppercase() && prev.is_lowercase());
+    has_sep || camel
+}
+
+/// Prepares `input` for ranking ([`Prepared`]); [`terms`] rules apply to what remains.
+pub fn prepare(input: &str) -> Prepared {
+    let words: Vec<&str> = input
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let declares = words.len() > 1
+        && words
+            .iter()
+            .any(|w| DECLARATION_WORDS.contains(&w.to_ascii_lowercase().as_str()));
+    let mut out = Prepared::default();
+    let mut kept: Vec<String> = Vec::new();
+    let mut stops: Vec<String> = Vec::new();
+    let mut after_declaration = false;
+    for w in &words {
+        let lower = w.to_lowercase();
+        if declares && DECLARATION_WORDS.contains(&lower.as_str()) {
+            after_declaration = true;
+            continue;
+        }
+        let core = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '*');
+        if core.is_empty() {
+            continue;
+        }
+        if identifier_shaped(core) || after_declaration {
+            out.names_symbol = true;
+            let last = core
+                .rsplit([':', '.'])
+                .find(|s| !s.is_empty())
+                .unwrap_or(core);
+            let ident = last.trim_matches(|c: char| !c.is_alphanumeric() && c != '_');
+            if !ident.is_empty() {
+                out.idents.push(ident.to_lowercase());
+            }
+            let path = core
+                .trim_matches(|c: char| !c.is_alphanumeric())
+                .replace('.', "::");
+            if path.contains("::") {
+                out.paths.push(path.to_lowercase());
+            }
+            for part in core.split(|c: char| !c.is_alphanumeric()) {
+                let pieces = super::symbols::split_camel(part);
+                if pieces.len() > 1 {
+                    kept.push(part.to_lowercase());
+                }
+                kept.extend(pieces.iter().map(|p| p.to_lowercase()));
+            }
+            after_declaration = false;
+            continue;
+        }
+        after_declaration = false;
+        if STOP_WORDS.contains(&lower.as_str()) {
+            stops.push(w.to_string());
+        } else {
+            kept.push(w.to_string());
+        }
+    }
+    if kept.is_empty() {
+        kept = stops;
+    }
+    out.terms = terms(&kept.join(" "));
+    if out.terms.is_empty() {
+        // Only declaration words (`fn struct`): search them as words.
+        out.terms = terms(input);
+    }
+    out.idents.dedup();
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -158,5 +297,49 @@ mod tests {
                 assert_eq!(b.matches('"').count() % 2, 0, "{q:?} -> {b}");
             }
         }
+    }
+
+    #[test]
+    fn prepare_drops_stop_words_and_splits_identifiers() {
+        let p = prepare("how are secrets stored");
+        let t: Vec<_> = p
+            .terms
+            .iter()
+            .map(|t| t.token.as_deref().unwrap())
+            .collect();
+        assert_eq!(t, vec!["secrets", "stored"]);
+        assert!(!p.names_symbol);
+        // Only stop words: kept.
+        assert_eq!(prepare("how are").terms.len(), 2);
+        let p = prepare("Deserializer::deserialize_any");
+        let t: Vec<_> = p
+            .terms
+            .iter()
+            .map(|t| t.token.as_deref().unwrap())
+            .collect();
+        assert_eq!(t, vec!["deserializer", "deserialize", "any"]);
+        assert_eq!(p.idents, vec!["deserialize_any"]);
+        assert_eq!(p.paths, vec!["deserializer::deserialize_any"]);
+        assert!(p.names_symbol);
+        let p = prepare("parseContentLength");
+        let t: Vec<_> = p
+            .terms
+            .iter()
+            .map(|t| t.token.as_deref().unwrap())
+            .collect();
+        assert_eq!(t, vec!["parsecontentlength", "parse", "content", "length"]);
+        let p = prepare("fn from_str");
+        let t: Vec<_> = p
+            .terms
+            .iter()
+            .map(|t| t.token.as_deref().unwrap())
+            .collect();
+        assert_eq!(t, vec!["from", "str"]);
+        assert_eq!(p.idents, vec!["from_str"]);
+        let p = prepare("class Pool");
+        assert!(p.names_symbol && p.idents == vec!["pool"]);
+        assert_eq!(prepare("scrap* index").terms[0].fts, "\"scrap\" *");
+        assert!(prepare("  ").terms.is_empty());
+        assert_eq!(prepare("fn struct").terms.len(), 2);
     }
 }

@@ -14,6 +14,9 @@
 //!   `session`), else `doc`. The knowledge root is `layer/` when the project has one, else the
 //!   project itself (a bare folder of notes). Markdown outside `layer/` is split the same way,
 //!   with kind `doc` unless its front matter says otherwise.
+//! - source files of Rust, Python, JavaScript, TypeScript and Go are cut at symbol
+//!   boundaries ([`super::symbols::split_symbols`]): each row titled with its symbol path,
+//!   kind `definition`, `test` or `code`.
 //! - every other text file is cut into [`super::sections::CODE_WINDOW_LINES`]-line windows
 //!   with kind `code`.
 //! - files larger than [`MAX_FILE_BYTES`] are skipped unread; files with a NUL byte in their
@@ -28,6 +31,7 @@
 
 use super::db;
 use super::sections::{self, Section};
+use super::symbols;
 use crate::{fsutil, paths};
 use anyhow::Context;
 use rusqlite::{Connection, TransactionBehavior, params};
@@ -449,7 +453,7 @@ fn classify(bytes: Vec<u8>) -> Content {
 }
 
 /// Whether `rel` is a markdown file, by extension (case-insensitive).
-fn is_markdown(rel: &str) -> bool {
+pub(crate) fn is_markdown(rel: &str) -> bool {
     let ext = rel.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
     !ext.contains('/') && (ext.eq_ignore_ascii_case("md") || ext.eq_ignore_ascii_case("markdown"))
 }
@@ -486,24 +490,39 @@ fn insert_rows(
     first_row: i64,
 ) -> rusqlite::Result<i64> {
     let name = rel.rsplit('/').next().unwrap_or(rel);
-    let (title, kind, secs): (String, String, Vec<Section>) = if is_markdown(rel) {
+    // Each row: its section, its title (every row's `doc_title`) and its kind.
+    let (title, rows): (String, Vec<(Section, String, String)>) = if is_markdown(rel) {
         let stem = name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name);
         let doc = sections::split_markdown(text, stem);
         let kind = markdown_kind(rel, doc.front_matter.get("type"), knowledge);
-        (doc.title, kind, doc.sections)
+        let rows = doc
+            .sections
+            .into_iter()
+            .map(|s| (s, doc.title.clone(), kind.clone()))
+            .collect();
+        (doc.title, rows)
+    } else if let Some(code) = symbols::split_symbols(rel, text) {
+        let rows = code
+            .into_iter()
+            .map(|r| {
+                let title = r.symbol.unwrap_or_else(|| name.to_string());
+                (r.section, title, r.kind.to_string())
+            })
+            .collect();
+        (name.to_string(), rows)
     } else {
-        (
-            name.to_string(),
-            "code".to_string(),
-            sections::split_code(text),
-        )
+        let rows = sections::split_code(text)
+            .into_iter()
+            .map(|s| (s, name.to_string(), symbols::KIND_CODE.to_string()))
+            .collect();
+        (name.to_string(), rows)
     };
     let mut stmt = conn.prepare_cached(
         "INSERT INTO docs(rowid, title, headings, body, path, doc_title, kind, line)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?;
     let mut row = first_row;
-    for (i, sec) in secs.iter().enumerate() {
+    for (i, (sec, row_title, kind)) in rows.iter().enumerate() {
         let indexed_title = if i == 0 { title.as_str() } else { "" };
         stmt.execute(params![
             row,
@@ -511,7 +530,7 @@ fn insert_rows(
             sec.headings,
             sec.body,
             rel,
-            title,
+            row_title,
             kind,
             sec.line as i64
         ])?;

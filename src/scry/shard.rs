@@ -258,7 +258,7 @@ mod tests {
             );
         }
         // Same hits, same order as a plain search.
-        let plain = idx.search("quokka marigold", 10, None).unwrap();
+        let plain = idx.search_plain("quokka marigold", 10).unwrap();
         let paths: Vec<_> = s.hits.iter().map(|h| h.hit.path.clone()).collect();
         let want: Vec<_> = plain.iter().map(|h| h.path.clone()).collect();
         assert_eq!(paths, want);

@@ -303,14 +303,17 @@ fn socket_mode_is_never_loose_during_startup() {
         let (dir, home, project) = fixture();
         let sock = home.join("run/serve.sock");
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let observed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let watcher = {
             let sock = sock.clone();
             let stop = stop.clone();
+            let observed = observed.clone();
             std::thread::spawn(move || {
                 let mut seen = std::collections::BTreeSet::new();
                 while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                     if let Ok(m) = std::fs::symlink_metadata(&sock) {
                         seen.insert(m.permissions().mode() & 0o777);
+                        observed.store(true, std::sync::atomic::Ordering::SeqCst);
                     }
                 }
                 seen
@@ -330,6 +333,14 @@ fn socket_mode_is_never_loose_during_startup() {
         let t = std::time::Instant::now();
         while std::os::unix::net::UnixStream::connect(&sock).is_err()
             && t.elapsed() < Duration::from_secs(20)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // On a loaded machine the watcher may not have run yet: stop the daemon only once it
+        // has seen the socket (else an empty set would say nothing either way).
+        let t = std::time::Instant::now();
+        while !observed.load(std::sync::atomic::Ordering::SeqCst)
+            && t.elapsed() < Duration::from_secs(10)
         {
             std::thread::sleep(Duration::from_millis(5));
         }

@@ -1,0 +1,427 @@
+//! The scry evaluation harness (issue 18): scrapes each corpus named by the judgment files in
+//! `eval/scry/` into a temp project, runs every query through [`patina::scry::Index::search`]
+//! (the function the daemon's `/api/scry` and the CLI call), and reports MRR@10 and Recall@10
+//! per kind of query, beside a ripgrep-style word-count baseline run on the same files.
+//!
+//! ```sh
+//! scripts/eval-scry                 # both sets
+//! scripts/eval-scry code -v         # one set, with each query's rank and top hits
+//! scripts/eval-scry speed DIR [MB]   # scrape ~MB (100) of DIR's subfolders, time every query
+//! ```
+//!
+//! Corpora: the code set names registry crates (`# corpus  serde_json  1.0.154`), found with
+//! `cargo metadata` (run `cargo fetch` first) or else under `$CARGO_HOME/registry/src`; the
+//! notes set names a folder (`PATINA_EVAL_NOTES` overrides it). A corpus that cannot be found
+//! is an error that names it: nothing is skipped silently. The corpora are copied into a temp
+//! dir (their index is written there); nothing outside it is written.
+//!
+//! The baseline ranks files by the number of their lines that contain any query word
+//! (case-insensitive, as `rg -c -i -F -e w1 -e w2 …` counts), and gives as the line of each
+//! file the first line holding the most distinct query words.
+//!
+//! This is a measurement, not a test: it never fails on a low figure.
+
+use patina::scry::eval::{self, Corpus, Judgment};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Instant;
+
+/// Results looked at per query (MRR@K, Recall@K).
+const K: usize = 10;
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("eval-scry: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("speed") {
+        return speed(&args[1..]);
+    }
+    let verbose = args.iter().any(|a| a == "-v" || a == "--verbose");
+    let sets: Vec<&str> = match args.iter().find(|a| !a.starts_with('-')) {
+        Some(s) if s == "code" || s == "notes" => vec![s.as_str()],
+        Some(other) => return Err(format!("unknown set {other:?}: use `code` or `notes`")),
+        None => vec!["code", "notes"],
+    };
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let mut summary = serde_json::Map::new();
+    for set in sets {
+        let file = repo.join("eval/scry").join(format!("{set}.tsv"));
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let (corpora, judgments) =
+            eval::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        if corpora.is_empty() {
+            return Err(format!("{}: names no `# corpus`", file.display()));
+        }
+        let project = tmp.path().join(set);
+        let mut bytes = 0u64;
+        for c in &corpora {
+            let src = locate(repo, set, c)?;
+            let dst = if set == "code" {
+                project.join(&c.name)
+            } else {
+                project.clone()
+            };
+            bytes += copy_dir(&src, &dst).map_err(|e| format!("copying {}: {e}", src.display()))?;
+        }
+        let t = Instant::now();
+        let s = patina::scry::scrape(&project).map_err(|e| format!("scrape: {e:#}"))?;
+        let scrape_s = t.elapsed().as_secs_f64();
+        let index_bytes = std::fs::metadata(patina::paths::project_index_path(&project))
+            .map(|m| m.len())
+            .unwrap_or(0);
+        println!(
+            "== {set}: {} ({} files, {:.1} MB), {} queries; scrape {:.2} s ({:.1} MB/s), {} rows, index {:.1} MB ({:.2}x source)",
+            corpora
+                .iter()
+                .map(|c| format!("{} {}", c.name, c.source))
+                .collect::<Vec<_>>()
+                .join(", "),
+            s.files,
+            bytes as f64 / 1e6,
+            judgments.len(),
+            scrape_s,
+            bytes as f64 / 1e6 / scrape_s,
+            s.sections,
+            index_bytes as f64 / 1e6,
+            index_bytes as f64 / bytes.max(1) as f64,
+        );
+        let files = text_files(&project);
+        let mut index = patina::scry::Index::open(&project).map_err(|e| e.to_string())?;
+        // kind → (scry line-level, scry file-level, baseline line-level, baseline file-level)
+        type Groups = BTreeMap<String, [Vec<(f64, f64)>; 4]>;
+        let mut groups: Groups = BTreeMap::new();
+        let mut times = Vec::new();
+        for j in &judgments {
+            let t = Instant::now();
+            let hits = index
+                .search(&j.query, K, None)
+                .map_err(|e| format!("query {}: {e}", j.id))?;
+            times.push(t.elapsed().as_secs_f64() * 1e3);
+            let ranked: Vec<(String, u64)> =
+                hits.iter().map(|h| (h.path.clone(), h.line)).collect();
+            let base = baseline(&files, &j.query);
+            let g = groups.entry(j.kind.clone()).or_default();
+            g[0].push(eval::score(j, &ranked, K));
+            g[1].push(eval::score(&file_level(j), &ranked, K));
+            g[2].push(eval::score(j, &base, K));
+            g[3].push(eval::score(&file_level(j), &base, K));
+            if verbose {
+                let (rr, rec) = eval::score(j, &ranked, K);
+                let (brr, _) = eval::score(j, &base, K);
+                println!(
+                    "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2})",
+                    j.id, j.kind, j.query
+                );
+                for h in hits.iter().take(5) {
+                    let ok = j.relevant.iter().any(|r| r.matches(&h.path, h.line));
+                    println!(
+                        "      {} {}:{} {} [{}]",
+                        if ok { "+" } else { " " },
+                        h.path,
+                        h.line,
+                        h.title,
+                        h.kind
+                    );
+                }
+            }
+        }
+        println!(
+            "  {:<10} {:>3}  {:>17}  {:>17}  {:>17}  {:>17}",
+            "kind", "n", "scry MRR/R@10", "baseline MRR/R", "scry file-level", "baseline file"
+        );
+        let mut all: [Vec<(f64, f64)>; 4] = Default::default();
+        let mut set_json = serde_json::Map::new();
+        let mut line = |name: &str, g: &[Vec<(f64, f64)>; 4]| {
+            let m: Vec<(f64, f64)> = g.iter().map(|v| eval::mean(v)).collect();
+            println!(
+                "  {:<10} {:>3}  {:>8.3} {:>8.3}  {:>8.3} {:>8.3}  {:>8.3} {:>8.3}  {:>8.3} {:>8.3}",
+                name,
+                g[0].len(),
+                m[0].0,
+                m[0].1,
+                m[2].0,
+                m[2].1,
+                m[1].0,
+                m[1].1,
+                m[3].0,
+                m[3].1
+            );
+            set_json.insert(
+                name.to_string(),
+                serde_json::json!({
+                    "n": g[0].len(),
+                    "mrr": m[0].0, "recall": m[0].1,
+                    "baseline_mrr": m[2].0, "baseline_recall": m[2].1,
+                    "file_mrr": m[1].0, "file_recall": m[1].1,
+                }),
+            );
+        };
+        for (kind, g) in &groups {
+            line(kind, g);
+            for (a, b) in all.iter_mut().zip(g) {
+                a.extend_from_slice(b);
+            }
+        }
+        if groups.len() > 1 {
+            line("all", &all);
+        }
+        times.sort_by(f64::total_cmp);
+        let p50 = times[times.len() / 2];
+        let max = times.last().copied().unwrap_or(0.0);
+        println!("  search time in-process (ms): p50 {p50:.3}, max {max:.3}");
+        set_json.insert("search_p50_ms".into(), p50.into());
+        set_json.insert(
+            "scrape_mb_per_s".into(),
+            (bytes as f64 / 1e6 / scrape_s).into(),
+        );
+        set_json.insert(
+            "index_to_source".into(),
+            (index_bytes as f64 / bytes.max(1) as f64).into(),
+        );
+        summary.insert(set.to_string(), set_json.into());
+    }
+    println!("{}", serde_json::Value::Object(summary));
+    Ok(())
+}
+
+/// The same judgment with every item widened to its whole file.
+fn file_level(j: &Judgment) -> Judgment {
+    let mut out = j.clone();
+    out.relevant = j
+        .relevant
+        .iter()
+        .map(|r| eval::Relevant::File {
+            path: r.path().to_string(),
+        })
+        .collect();
+    out.relevant.dedup();
+    out
+}
+
+/// Where a corpus is: a registry crate's source folder, or the notes folder.
+fn locate(repo: &Path, set: &str, c: &Corpus) -> Result<PathBuf, String> {
+    if set == "notes" {
+        let p = std::env::var_os("PATINA_EVAL_NOTES")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from(&c.source));
+        return if p.is_dir() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "notes corpus {} not found at {} (set PATINA_EVAL_NOTES to its folder)",
+                c.name,
+                p.display()
+            ))
+        };
+    }
+    if let Some(p) = from_cargo_metadata(repo, c) {
+        return Ok(p);
+    }
+    let home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")))
+        .ok_or("neither CARGO_HOME nor HOME is set")?;
+    let want = format!("{}-{}", c.name, c.source);
+    let src = home.join("registry/src");
+    if let Ok(dirs) = std::fs::read_dir(&src) {
+        for d in dirs.flatten() {
+            let p = d.path().join(&want);
+            if p.join("Cargo.toml").is_file() {
+                return Ok(p);
+            }
+        }
+    }
+    Err(format!(
+        "crate {want} not found by `cargo metadata` nor under {} (run `cargo fetch`)",
+        src.display()
+    ))
+}
+
+/// The crate's folder from `cargo metadata` of this repository, when it is in the lock file.
+fn from_cargo_metadata(repo: &Path, c: &Corpus) -> Option<PathBuf> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let out = Command::new(cargo)
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--offline",
+            "--manifest-path",
+        ])
+        .arg(repo.join("Cargo.toml"))
+        .output()
+        .ok()?;
+    let meta: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+    meta["packages"].as_array()?.iter().find_map(|p| {
+        (p["name"] == c.name.as_str() && p["version"] == c.source.as_str())
+            .then(|| {
+                PathBuf::from(p["manifest_path"].as_str()?)
+                    .parent()
+                    .map(Path::to_path_buf)
+            })
+            .flatten()
+    })
+}
+
+/// Copies a folder recursively (regular files only); returns the bytes copied.
+fn copy_dir(from: &Path, to: &Path) -> std::io::Result<u64> {
+    std::fs::create_dir_all(to)?;
+    let mut bytes = 0;
+    for e in std::fs::read_dir(from)? {
+        let e = e?;
+        let t = e.file_type()?;
+        let dst = to.join(e.file_name());
+        if t.is_dir() {
+            if e.file_name() == ".git" || e.file_name() == ".patina" || e.file_name() == "target" {
+                continue;
+            }
+            bytes += copy_dir(&e.path(), &dst)?;
+        } else if t.is_file() {
+            bytes += std::fs::copy(e.path(), &dst)?;
+        }
+    }
+    Ok(bytes)
+}
+
+/// Every text file of the project (relative path, lines), as the walk of a scrape sees it.
+fn text_files(root: &Path) -> Vec<(String, Vec<String>)> {
+    let mut out = Vec::new();
+    let walker = ignore::WalkBuilder::new(root)
+        .hidden(false)
+        .require_git(false)
+        .filter_entry(|e| e.file_name() != ".patina" && e.file_name() != ".git")
+        .build();
+    for e in walker.flatten() {
+        if !e.file_type().is_some_and(|t| t.is_file()) {
+            continue;
+        }
+        let Ok(text) = std::fs::read_to_string(e.path()) else {
+            continue;
+        };
+        let rel = e.path().strip_prefix(root).unwrap_or(e.path());
+        out.push((
+            rel.to_string_lossy().into_owned(),
+            text.lines().map(str::to_lowercase).collect(),
+        ));
+    }
+    out.sort();
+    out
+}
+
+/// The word-count baseline: files ranked by lines matching any query word, best first.
+fn baseline(files: &[(String, Vec<String>)], query: &str) -> Vec<(String, u64)> {
+    let words: Vec<String> = query.split_whitespace().map(str::to_lowercase).collect();
+    let mut scored: Vec<(usize, &str, u64)> = Vec::new();
+    for (path, lines) in files {
+        let mut count = 0;
+        let mut best = (0, 0u64);
+        for (i, l) in lines.iter().enumerate() {
+            let distinct = words.iter().filter(|w| l.contains(w.as_str())).count();
+            if distinct > 0 {
+                count += 1;
+                if distinct > best.0 {
+                    best = (distinct, i as u64 + 1);
+                }
+            }
+        }
+        if count > 0 {
+            scored.push((count, path, best.1));
+        }
+    }
+    scored.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(b.1)));
+    scored
+        .into_iter()
+        .take(K)
+        .map(|(_, p, l)| (p.to_string(), l))
+        .collect()
+}
+
+/// `speed DIR [MB]`: copies DIR's subfolders (in name order, `tokio*` left out) until about
+/// `MB` megabytes, scrapes them, and times every query of both sets once on one open index
+/// (the library keeps no result cache: every search runs, as a cold query does in the
+/// daemon): scrape MB/s, index size against the source, search p50 / p99 / max.
+fn speed(args: &[String]) -> Result<(), String> {
+    let dir = PathBuf::from(
+        args.first()
+            .ok_or("speed needs a folder (e.g. a registry src dir)")?,
+    );
+    let mb: u64 = args
+        .get(1)
+        .map_or(Ok(100), |a| a.parse())
+        .map_err(|_| "MB must be a number")?;
+    let mut subdirs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.is_dir()
+                && !p
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with("tokio"))
+        })
+        .collect();
+    subdirs.sort();
+    let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
+    let project = tmp.path().join("speed");
+    let mut bytes = 0u64;
+    for d in subdirs {
+        if bytes >= mb * 1_000_000 {
+            break;
+        }
+        let name = d.file_name().unwrap_or_default().to_owned();
+        bytes += copy_dir(&d, &project.join(name))
+            .map_err(|e| format!("copying {}: {e}", d.display()))?;
+    }
+    let t = Instant::now();
+    let s = patina::scry::scrape(&project).map_err(|e| format!("scrape: {e:#}"))?;
+    let secs = t.elapsed().as_secs_f64();
+    let index_bytes = std::fs::metadata(patina::paths::project_index_path(&project))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    println!(
+        "speed: {} files, {:.1} MB read ({:.1} MB copied), {} rows; scrape {secs:.1} s = {:.1} MB/s; index {:.1} MB = {:.2}x source",
+        s.files,
+        s.bytes as f64 / 1e6,
+        bytes as f64 / 1e6,
+        s.sections,
+        s.bytes as f64 / 1e6 / secs,
+        index_bytes as f64 / 1e6,
+        index_bytes as f64 / s.bytes.max(1) as f64
+    );
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut queries = Vec::new();
+    for set in ["code", "notes"] {
+        let file = repo.join("eval/scry").join(format!("{set}.tsv"));
+        let text =
+            std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+        let (_, j) = eval::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
+        queries.extend(j.into_iter().map(|j| j.query));
+    }
+    let mut index = patina::scry::Index::open(&project).map_err(|e| e.to_string())?;
+    let mut times = Vec::new();
+    for q in &queries {
+        let t = Instant::now();
+        index
+            .search(q, K, None)
+            .map_err(|e| format!("{q:?}: {e}"))?;
+        times.push(t.elapsed().as_secs_f64() * 1e3);
+    }
+    times.sort_by(f64::total_cmp);
+    let at = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];
+    println!(
+        "speed: {} cold queries in-process (ms): p50 {:.3}, p99 {:.3}, max {:.3}",
+        times.len(),
+        at(0.5),
+        at(0.99),
+        at(1.0)
+    );
+    Ok(())
+}

@@ -1,0 +1,631 @@
+//! Splitting source code into rows at symbol boundaries with tree-sitter grammars (Rust,
+//! Python, JavaScript, TypeScript/TSX, Go). Depends on `tree-sitter` and the grammar crates,
+//! and on [`super::sections`] for the row shape. Pure functions of the text: no I/O, no
+//! errors (a file no grammar parses is `None`: the caller cuts it into line windows).
+//!
+//! Every line of the file belongs to the innermost symbol whose span holds it (a function, a
+//! method, an impl or class body, a struct, a type, a module…, widened upwards over the doc
+//! comments and attributes right above it), or to no symbol (imports, top-level glue).
+//! Consecutive lines of one owner make one row, cut every [`MAX_SYMBOL_LINES`] lines; lines of
+//! no symbol are cut into windows like any other text. A row's title is the symbol path
+//! (`Deserializer::deserialize_any` in Rust, `Parser.parse` elsewhere); its kind is
+//! [`KIND_DEFINITION`], or [`KIND_TEST`] for a test (a Rust `#[test]` function or anything in
+//! a `#[cfg(test)]`/`tests` module, a Python `test_*` function or `Test*` class, a Go
+//! `Test*`/`Benchmark*`/`Fuzz*` function in a `_test.go` file, any symbol of a test file:
+//! `tests/`, `__tests__/`, `test_*.py`, `*_test.go`, `*.test.js`, `*.spec.ts`, …).
+
+use super::sections::{CODE_WINDOW_LINES, Section, split_code};
+use tree_sitter::{Language, Node, Parser};
+
+/// A symbol row longer than this many lines is cut into pieces of this many, each with the
+/// symbol's title and kind (BM25 favours short rows; a 300-line function would lose to every
+/// one-line mention of its words).
+pub const MAX_SYMBOL_LINES: usize = 60;
+
+/// Kind of a row that is (part of) a definition.
+pub const KIND_DEFINITION: &str = "definition";
+/// Kind of a row that is (part of) a test.
+pub const KIND_TEST: &str = "test";
+/// Kind of a code row that belongs to no symbol, outside test files (and of every row of a
+/// file no grammar parses).
+pub const KIND_CODE: &str = "code";
+
+/// One row of a code file: the [`Section`] and its title (symbol path, or `None` for lines of
+/// no symbol) and kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CodeRow {
+    /// Line, body (and, for a symbol, its path in `headings`, so the name is indexed).
+    pub section: Section,
+    /// The symbol path, if the row belongs to a symbol.
+    pub symbol: Option<String>,
+    /// [`KIND_DEFINITION`], [`KIND_TEST`] or [`KIND_CODE`].
+    pub kind: &'static str,
+}
+
+/// The languages with a grammar, by file extension.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Lang {
+    Rust,
+    Python,
+    JavaScript,
+    TypeScript,
+    Tsx,
+    Go,
+}
+
+impl Lang {
+    fn of(rel: &str) -> Option<Lang> {
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let ext = name.rsplit_once('.')?.1;
+        Some(match ext {
+            "rs" => Lang::Rust,
+            "py" | "pyi" => Lang::Python,
+            "js" | "mjs" | "cjs" | "jsx" => Lang::JavaScript,
+            "ts" | "mts" | "cts" => Lang::TypeScript,
+            "tsx" => Lang::Tsx,
+            "go" => Lang::Go,
+            _ => return None,
+        })
+    }
+
+    fn grammar(self) -> Language {
+        match self {
+            Lang::Rust => tree_sitter_rust::LANGUAGE.into(),
+            Lang::Python => tree_sitter_python::LANGUAGE.into(),
+            Lang::JavaScript => tree_sitter_javascript::LANGUAGE.into(),
+            Lang::TypeScript => tree_sitter_typescript::LANGUAGE_TYPESCRIPT.into(),
+            Lang::Tsx => tree_sitter_typescript::LANGUAGE_TSX.into(),
+            Lang::Go => tree_sitter_go::LANGUAGE.into(),
+        }
+    }
+
+    /// Separator of a symbol path.
+    fn sep(self) -> &'static str {
+        if self == Lang::Rust { "::" } else { "." }
+    }
+
+    /// Whether a node of this kind is a symbol, and whether its children may hold symbols.
+    fn symbol(self, kind: &str) -> Option<Container> {
+        use Container::{Holds, Leaf};
+        Some(match (self, kind) {
+            (Lang::Rust, "function_item" | "function_signature_item" | "macro_definition") => Leaf,
+            (
+                Lang::Rust,
+                "struct_item" | "enum_item" | "union_item" | "type_item" | "const_item"
+                | "static_item",
+            ) => Leaf,
+            (Lang::Rust, "impl_item" | "trait_item" | "mod_item") => Holds,
+            (Lang::Python, "function_definition") => Leaf,
+            (Lang::Python, "class_definition") => Holds,
+            (
+                Lang::JavaScript | Lang::TypeScript | Lang::Tsx,
+                "function_declaration"
+                | "generator_function_declaration"
+                | "method_definition"
+                | "function_signature"
+                | "method_signature"
+                | "abstract_method_signature"
+                | "type_alias_declaration"
+                | "enum_declaration",
+            ) => Leaf,
+            (
+                Lang::JavaScript | Lang::TypeScript | Lang::Tsx,
+                "class_declaration"
+                | "abstract_class_declaration"
+                | "interface_declaration"
+                | "internal_module",
+            ) => Holds,
+            (Lang::JavaScript | Lang::TypeScript | Lang::Tsx, "variable_declarator") => Leaf,
+            (Lang::Go, "function_declaration" | "method_declaration" | "type_spec") => Leaf,
+            (Lang::Go, "const_spec" | "var_spec") => Leaf,
+            _ => return None,
+        })
+    }
+
+    /// Whether a node of this kind above a symbol belongs to it (doc comments, attributes,
+    /// decorators).
+    fn leads(self, kind: &str) -> bool {
+        matches!(
+            (self, kind),
+            (
+                Lang::Rust,
+                "line_comment" | "block_comment" | "attribute_item"
+            ) | (_, "comment")
+                | (Lang::Python, "decorator")
+        )
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Container {
+    /// A symbol whose inner symbols (closures, nested functions) stay in its rows.
+    Leaf,
+    /// A symbol whose members are symbols of their own (impl, class, module).
+    Holds,
+}
+
+/// A symbol's span: rows `start..=end` (0-based), its path and whether it is a test.
+struct Span {
+    start: usize,
+    end: usize,
+    path: String,
+    test: bool,
+}
+
+/// Splits a source file of a known language into rows at symbol boundaries (module docs);
+/// `None` when the language has no grammar here or the parser gives up, so the caller cuts
+/// it into windows. `rel` is the path (its extension picks the grammar; its folders and
+/// name tell test files).
+pub fn split_symbols(rel: &str, text: &str) -> Option<Vec<CodeRow>> {
+    let lang = Lang::of(rel)?;
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let mut parser = Parser::new();
+    parser.set_language(&lang.grammar()).ok()?;
+    let tree = parser.parse(text, None)?;
+    let src = text.as_bytes();
+    let test_file = is_test_file(rel);
+    let mut spans = Vec::new();
+    collect(lang, tree.root_node(), src, "", test_file, 0, &mut spans);
+
+    let lines: Vec<&str> = super::frontmatter::lines(text).collect();
+    // Owner of each line: index into `spans` (inner spans come after their parents).
+    let mut owner: Vec<Option<usize>> = vec![None; lines.len()];
+    for (i, s) in spans.iter().enumerate() {
+        for o in owner
+            .iter_mut()
+            .take(s.end.min(lines.len().saturating_sub(1)) + 1)
+            .skip(s.start)
+        {
+            *o = Some(i);
+        }
+    }
+    let mut rows = Vec::new();
+    let mut at = 0;
+    while at < lines.len() {
+        let who = owner[at];
+        let mut end = at;
+        while end + 1 < lines.len() && owner[end + 1] == who {
+            end += 1;
+        }
+        match who {
+            Some(i) => {
+                let s = &spans[i];
+                let kind = if s.test { KIND_TEST } else { KIND_DEFINITION };
+                for piece in (at..=end).collect::<Vec<_>>().chunks(MAX_SYMBOL_LINES) {
+                    push_rows(
+                        &lines,
+                        piece[0],
+                        piece[piece.len() - 1],
+                        Some(s),
+                        kind,
+                        &mut rows,
+                    );
+                }
+            }
+            None => {
+                let kind = if test_file { KIND_TEST } else { KIND_CODE };
+                for piece in (at..=end).collect::<Vec<_>>().chunks(CODE_WINDOW_LINES) {
+                    push_rows(
+                        &lines,
+                        piece[0],
+                        piece[piece.len() - 1],
+                        None,
+                        kind,
+                        &mut rows,
+                    );
+                }
+            }
+        }
+        at = end + 1;
+    }
+    if rows.is_empty() {
+        rows = split_code(text)
+            .into_iter()
+            .map(|section| CodeRow {
+                section,
+                symbol: None,
+                kind: KIND_CODE,
+            })
+            .collect();
+    }
+    Some(rows)
+}
+
+/// Appends the row of lines `first..=last` (0-based) unless they are all blank; its line is
+/// its first non-blank line, where its body starts.
+fn push_rows(
+    lines: &[&str],
+    first: usize,
+    last: usize,
+    span: Option<&Span>,
+    kind: &'static str,
+    out: &mut Vec<CodeRow>,
+) {
+    let chunk = &lines[first..=last];
+    let Some(lead) = chunk.iter().position(|l| !l.trim().is_empty()) else {
+        return;
+    };
+    let tail = chunk
+        .iter()
+        .rev()
+        .take_while(|l| l.trim().is_empty())
+        .count();
+    let body = chunk[lead..chunk.len() - tail].join("\n");
+    out.push(CodeRow {
+        section: Section {
+            line: (first + lead) as u64 + 1,
+            headings: span.map(|s| symbol_words(&s.path)).unwrap_or_default(),
+            body,
+        },
+        symbol: span.map(|s| s.path.clone()),
+        kind,
+    });
+}
+
+/// The text indexed for a symbol path: the path itself, then the parts of its camelCase and
+/// PascalCase names (`parseContentLength` → `parse Content Length`), which the tokenizer
+/// does not split by itself (it does split at `_`, `::` and `.`).
+pub fn symbol_words(path: &str) -> String {
+    let mut out = path.to_string();
+    for part in path.split(|c: char| !c.is_alphanumeric()) {
+        let split = split_camel(part);
+        if split.len() > 1 {
+            out.push(' ');
+            out.push_str(&split.join(" "));
+        }
+    }
+    out
+}
+
+/// `parseContentLength` → `[parse, Content, Length]`; `HTTPServer` → `[HTTP, Server]`; a
+/// word with no case change stays whole.
+pub fn split_camel(word: &str) -> Vec<&str> {
+    let chars: Vec<(usize, char)> = word.char_indices().collect();
+    let mut cuts = vec![0];
+    for w in chars.windows(3) {
+        let [(_, a), (i, b), (_, c)] = [w[0], w[1], w[2]];
+        let lower_upper = a.is_lowercase() && b.is_uppercase();
+        let acronym_end = a.is_uppercase() && b.is_uppercase() && c.is_lowercase();
+        let digit_edge =
+            a.is_alphabetic() != b.is_alphabetic() && a.is_alphanumeric() && b.is_alphanumeric();
+        if lower_upper || acronym_end || digit_edge {
+            cuts.push(i);
+        }
+    }
+    if let [.., (_, a), (i, b)] = chars[..]
+        && a.is_lowercase()
+        && b.is_uppercase()
+    {
+        cuts.push(i);
+    }
+    cuts.dedup();
+    cuts.push(word.len());
+    cuts.windows(2)
+        .map(|w| &word[w[0]..w[1]])
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Whether the file is a test file by its path.
+fn is_test_file(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    let in_dir = rel
+        .split('/')
+        .rev()
+        .skip(1)
+        .any(|d| matches!(d, "tests" | "test" | "__tests__" | "testdata" | "benches"));
+    in_dir
+        || name.ends_with("_test.go")
+        || (name.starts_with("test_") && name.ends_with(".py"))
+        || name.ends_with("_test.py")
+        || name.contains(".test.")
+        || name.contains(".spec.")
+}
+
+/// Walks `node`'s children, collecting the symbols under `prefix` (depth-bounded: a
+/// pathological nesting cannot blow the stack).
+fn collect(
+    lang: Lang,
+    node: Node<'_>,
+    src: &[u8],
+    prefix: &str,
+    in_test: bool,
+    depth: usize,
+    out: &mut Vec<Span>,
+) {
+    if depth > 64 {
+        return;
+    }
+    let mut cursor = node.walk();
+    for child in node.named_children(&mut cursor) {
+        let Some(container) = lang.symbol(child.kind()) else {
+            // Wrappers (export statements, decorated definitions, declaration lists, lexical
+            // declarations, type declarations) hold symbols a level down.
+            if child.named_child_count() > 0 && !is_body_of_leaf(child.kind()) {
+                collect(lang, child, src, prefix, in_test, depth + 1, out);
+            }
+            continue;
+        };
+        // A variable is a symbol only when it holds a function (JS `const f = () => …`).
+        if child.kind() == "variable_declarator"
+            && !child.child_by_field_name("value").is_some_and(|v| {
+                matches!(
+                    v.kind(),
+                    "arrow_function" | "function_expression" | "function" | "class"
+                )
+            })
+        {
+            continue;
+        }
+        let Some(name) = symbol_name(lang, child, src) else {
+            continue;
+        };
+        let path = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}{}{name}", lang.sep())
+        };
+        let leading = leading_start(lang, child, src);
+        let test = in_test || is_test_symbol(lang, child, src, &name, leading);
+        out.push(Span {
+            start: leading,
+            end: child.end_position().row,
+            path: path.clone(),
+            test,
+        });
+        if container == Container::Holds {
+            // Members sit in the body (a block, declaration list or class body).
+            let body = child.child_by_field_name("body").unwrap_or(child);
+            collect(lang, body, src, &path, test, depth + 1, out);
+        }
+    }
+}
+
+/// Node kinds that are the inside of an expression or statement, never a place for a symbol.
+fn is_body_of_leaf(kind: &str) -> bool {
+    matches!(
+        kind,
+        "block" | "statement_block" | "expression_statement" | "call_expression" | "arguments"
+    )
+}
+
+/// The symbol's name: its `name` field, the self type of a Rust impl, a Go receiver type
+/// with the method's name.
+fn symbol_name(lang: Lang, node: Node<'_>, src: &[u8]) -> Option<String> {
+    let text = |n: Node<'_>| n.utf8_text(src).ok().map(str::to_string);
+    match (lang, node.kind()) {
+        (Lang::Rust, "impl_item") => node
+            .child_by_field_name("type")
+            .and_then(text)
+            .map(|t| type_name(&t)),
+        (Lang::Go, "method_declaration") => {
+            let name = node.child_by_field_name("name").and_then(text)?;
+            let receiver = node
+                .child_by_field_name("receiver")
+                .and_then(text)
+                .map(|r| {
+                    type_name(
+                        r.trim_matches(|c| c == '(' || c == ')')
+                            .rsplit(' ')
+                            .next()
+                            .unwrap_or(""),
+                    )
+                });
+            Some(match receiver {
+                Some(r) if !r.is_empty() => format!("{r}.{name}"),
+                _ => name,
+            })
+        }
+        _ => node
+            .child_by_field_name("name")
+            .and_then(text)
+            .filter(|n| !n.is_empty()),
+    }
+}
+
+/// `&mut Deserializer<R>` → `Deserializer`; `de::Foo<'a>` → `Foo`; `*Parser` → `Parser`.
+fn type_name(t: &str) -> String {
+    let t = t.split('<').next().unwrap_or(t);
+    let t = t
+        .trim_start_matches(['&', '*', '['])
+        .trim_start_matches("mut ")
+        .trim_start_matches("dyn ")
+        .trim();
+    t.rsplit("::").next().unwrap_or(t).trim().to_string()
+}
+
+/// The first row of the symbol with the comments and attributes right above it.
+fn leading_start(lang: Lang, node: Node<'_>, _src: &[u8]) -> usize {
+    // A JS/TS symbol inside `export …` or a declaration: the statement's leading comments.
+    let mut top = node;
+    while let Some(p) = top.parent() {
+        if matches!(
+            p.kind(),
+            "export_statement"
+                | "lexical_declaration"
+                | "variable_declaration"
+                | "decorated_definition"
+                | "type_declaration"
+                | "const_declaration"
+                | "var_declaration"
+        ) && p.start_position().row + 3 >= node.start_position().row
+        {
+            top = p;
+        } else {
+            break;
+        }
+    }
+    let mut start = top.start_position().row;
+    let mut prev = top.prev_sibling();
+    while let Some(p) = prev {
+        if lang.leads(p.kind()) && p.end_position().row + 1 >= start {
+            start = p.start_position().row;
+            prev = p.prev_sibling();
+        } else {
+            break;
+        }
+    }
+    start
+}
+
+/// Whether a symbol is a test by its own markers (its file and module are checked by the
+/// caller).
+fn is_test_symbol(lang: Lang, node: Node<'_>, src: &[u8], name: &str, leading: usize) -> bool {
+    match lang {
+        Lang::Rust => {
+            if node.kind() == "mod_item" && name == "tests" {
+                return true;
+            }
+            // Attributes above it: `#[test]`, `#[tokio::test]`, `#[cfg(test)]`.
+            let mut prev = node.prev_sibling();
+            while let Some(p) = prev {
+                if p.start_position().row < leading {
+                    break;
+                }
+                if p.kind() == "attribute_item" {
+                    let a = p.utf8_text(src).unwrap_or("");
+                    if a.contains("test") && !a.contains("not(test)") {
+                        return true;
+                    }
+                }
+                prev = p.prev_sibling();
+            }
+            false
+        }
+        Lang::Python => name.starts_with("test_") || name.starts_with("Test"),
+        Lang::Go => ["Test", "Benchmark", "Fuzz"]
+            .iter()
+            .any(|p| name.starts_with(p)),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn titles(rows: &[CodeRow]) -> Vec<(u64, Option<&str>, &str)> {
+        rows.iter()
+            .map(|r| (r.section.line, r.symbol.as_deref(), r.kind))
+            .collect()
+    }
+
+    #[test]
+    fn rust_is_cut_at_items_with_their_doc_comments_and_impl_paths() {
+        let text = "use std::fmt;\n\n/// Parses it.\n#[inline]\npub fn from_str(s: &str) -> u8 {\n    0\n}\n\nimpl<'a> Tr for &mut Deserializer<R> {\n    type E = ();\n    /// Any.\n    fn deserialize_any(self) {}\n}\n\n#[cfg(test)]\nmod tests {\n    #[test]\n    fn it_works() {}\n}\n";
+        let rows = split_symbols("src/de.rs", text).unwrap();
+        assert_eq!(
+            titles(&rows),
+            vec![
+                (1, None, KIND_CODE),
+                (3, Some("from_str"), KIND_DEFINITION),
+                (9, Some("Deserializer"), KIND_DEFINITION),
+                (10, Some("Deserializer::E"), KIND_DEFINITION),
+                (11, Some("Deserializer::deserialize_any"), KIND_DEFINITION),
+                (13, Some("Deserializer"), KIND_DEFINITION),
+                (15, Some("tests"), KIND_TEST),
+                (17, Some("tests::it_works"), KIND_TEST),
+                (19, Some("tests"), KIND_TEST),
+            ]
+        );
+        assert!(
+            rows[1]
+                .section
+                .body
+                .starts_with("/// Parses it.\n#[inline]\npub fn from_str")
+        );
+        assert_eq!(rows[4].section.headings, "Deserializer::deserialize_any");
+    }
+
+    #[test]
+    fn python_go_and_javascript_symbols() {
+        let py = "import os\n\nclass Pool:\n    @property\n    def size(self):\n        return 1\n\ndef test_pool():\n    pass\n";
+        let rows = split_symbols("pkg/pool.py", py).unwrap();
+        let t = titles(&rows);
+        assert!(
+            t.contains(&(4, Some("Pool.size"), KIND_DEFINITION)),
+            "{t:?}"
+        );
+        assert!(t.contains(&(8, Some("test_pool"), KIND_TEST)), "{t:?}");
+
+        let go =
+            "package x\n\n// Steal takes work.\nfunc (q *Queue) Steal() int {\n\treturn 0\n}\n";
+        let t = split_symbols("q.go", go).unwrap();
+        assert_eq!(titles(&t)[1], (3, Some("Queue.Steal"), KIND_DEFINITION));
+
+        let js = "// Reads it.\nexport function parseContentLength(h) {\n  return 1;\n}\nconst go = () => 2;\n";
+        let t = split_symbols("a.js", js).unwrap();
+        assert_eq!(
+            titles(&t)[0],
+            (1, Some("parseContentLength"), KIND_DEFINITION)
+        );
+        assert_eq!(
+            t[0].section.headings,
+            "parseContentLength parse Content Length"
+        );
+        assert_eq!(titles(&t)[1], (5, Some("go"), KIND_DEFINITION));
+
+        let ts = "interface Job {\n  run(): void;\n}\n";
+        let t = split_symbols("a.ts", ts).unwrap();
+        assert_eq!(
+            titles(&t),
+            vec![
+                (1, Some("Job"), KIND_DEFINITION),
+                (2, Some("Job.run"), KIND_DEFINITION),
+                (3, Some("Job"), KIND_DEFINITION)
+            ]
+        );
+        assert!(split_symbols("a.txt", "x").is_none());
+    }
+
+    #[test]
+    fn long_symbols_are_cut_and_hostile_input_does_not_panic() {
+        let mut text = String::from("fn big() {\n");
+        for i in 0..150 {
+            text.push_str(&format!("    let x{i} = {i};\n"));
+        }
+        text.push_str("}\n");
+        let rows = split_symbols("a.rs", &text).unwrap();
+        assert_eq!(rows.len(), 3);
+        assert!(rows.iter().all(|r| r.symbol.as_deref() == Some("big")));
+        assert_eq!(rows[1].section.line, 61);
+        for bad in [
+            "", "\n\n", "fn (", "}}}}", "\u{feff}", "impl<", "class", "é",
+        ] {
+            for ext in ["rs", "py", "js", "ts", "tsx", "go"] {
+                let rows = split_symbols(&format!("x.{ext}"), bad).unwrap();
+                assert!(!rows.is_empty());
+            }
+        }
+    }
+
+    #[test]
+    fn camel_case_splits() {
+        assert_eq!(
+            split_camel("parseContentLength"),
+            vec!["parse", "Content", "Length"]
+        );
+        assert_eq!(split_camel("HTTPServer"), vec!["HTTP", "Server"]);
+        assert_eq!(split_camel("plain"), vec!["plain"]);
+        assert_eq!(split_camel("utf8Decode"), vec!["utf", "8", "Decode"]);
+        assert_eq!(split_camel("getX"), vec!["get", "X"]);
+        assert!(split_camel("").is_empty());
+    }
+
+    #[test]
+    fn test_files_by_path() {
+        for p in [
+            "tests/a.rs",
+            "x/__tests__/a.js",
+            "a_test.go",
+            "test_a.py",
+            "a.spec.ts",
+            "benches/b.rs",
+        ] {
+            assert!(is_test_file(p), "{p}");
+        }
+        for p in ["src/a.rs", "latest.rs", "contest/a.py"] {
+            assert!(!is_test_file(p), "{p}");
+        }
+    }
+}
