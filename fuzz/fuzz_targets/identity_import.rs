@@ -22,6 +22,8 @@ fuzz_target!(|input: &[u8]| {
             let fixed = [
                 "the identity text is not UTF-8",
                 "no identity found (expected a line AGE-SECRET-KEY-1…)",
+                "this is a passphrase-encrypted age file, not an identity: decrypt it and import the result, e.g. `age -d FILE | patina secrets identity import`",
+                "this is an encrypted age file, not an identity: decrypt it and import the result, e.g. `age -d FILE | patina secrets identity import`",
             ];
             let line_msg = |prefix: &str, suffix: &str| {
                 msg.strip_prefix(prefix)
@@ -31,7 +33,11 @@ fuzz_target!(|input: &[u8]| {
             assert!(
                 fixed.contains(&msg.as_str())
                     || line_msg("line ", " is not an age identity (AGE-SECRET-KEY-1…)")
-                    || line_msg("line ", " holds a second identity; patina uses exactly one"),
+                    || line_msg("line ", " holds a second identity; patina uses exactly one")
+                    || line_msg(
+                        "line ",
+                        " is an age recipient (a public key, age1…), not an identity: import the secret key (the AGE-SECRET-KEY-1… line of the file age-keygen wrote), not the output of `age-keygen -y`"
+                    ),
                 "an error not from the fixed set: {msg:?}"
             );
         }

@@ -95,6 +95,7 @@ const MESSAGES: &[&str] = &[
     "the connection closed before the body ended",
     "the request head is larger than 32 KiB",
     "the request target must be a path starting with /",
+    "an absolute-form request target needs an authority (http://HOST/path)",
     "more than one Content-Length header field",
     "Transfer-Encoding together with Content-Length is refused",
     "Transfer-Encoding is not supported; send Content-Length",

@@ -52,14 +52,41 @@ fn parse_into(command: &str, depth: usize, out: &mut Vec<Call>) -> bool {
     if depth > MAX_DEPTH {
         return true;
     }
+    if overflowing_io_number(command) {
+        return false;
+    }
     let mut parser = brush_parser::Parser::new(std::io::Cursor::new(command), &options());
-    let Ok(program) = parser.parse_program() else {
+    // brush-parser 0.4 panics on some inputs (an `unwrap` of a file-descriptor number that
+    // overflows, found by `fuzz/` hook_payload): a panic is "does not parse", never a crash of
+    // the hook (which the host would read as "no hook ran").
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse_program()));
+    let Ok(Ok(program)) = parsed else {
         return false;
     };
     for list in &program.complete_commands {
         compound_list(list, depth, out);
     }
     true
+}
+
+/// Whether `command` has a run of 10 or more digits right before `<` or `>`: a redirection's
+/// file-descriptor number that brush-parser 0.4 `unwrap`s into an integer and panics on
+/// (found by `fuzz/` hook_payload). Such a command is treated as not parsing. Checked before
+/// parsing because a fuzzer's panic hook aborts even inside `catch_unwind`.
+fn overflowing_io_number(command: &str) -> bool {
+    let b = command.as_bytes();
+    let mut run = 0;
+    for &c in b {
+        if c.is_ascii_digit() {
+            run += 1;
+        } else {
+            if run >= 10 && (c == b'<' || c == b'>') {
+                return true;
+            }
+            run = 0;
+        }
+    }
+    false
 }
 
 fn compound_list(list: &ast::CompoundList, depth: usize, out: &mut Vec<Call>) {
@@ -450,5 +477,15 @@ mod tests {
     #[test]
     fn unparsable_commands_are_none() {
         assert!(calls("echo 'unterminated").is_none());
+    }
+
+    /// Found by `fuzz/` (hook_payload): brush-parser panicked on a redirection whose file
+    /// descriptor number overflows; the guard must answer "does not parse", not crash.
+    #[test]
+    fn an_overflowing_fd_number_does_not_crash_the_parser() {
+        assert!(calls("11111111111111>|(111111E-408,1,11111111111111111711111111111(1").is_none());
+        let _ = calls("99999999999999999999999999>x");
+        let _ = calls("echo hi 184467440737095516160<&-");
+        let _ = calls("cat 99999999999999999999999999999999<<EOF\nx\nEOF\n");
     }
 }
