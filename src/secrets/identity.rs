@@ -172,6 +172,9 @@ fn encrypted_age_file(text: &[u8]) -> Option<bool> {
         .lines()
         .take_while(|l| !l.starts_with("-----END"))
         .flat_map(|l| l.trim().chars())
+        // Base64's alphabet only, so the body is ASCII and cut at any byte (a stray
+        // multi-byte character once made the cut below panic; found by `fuzz/`).
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
         .collect();
     // Only whole 4-character groups of the first lines: enough for the header.
     let whole = &body[..body.len() / 4 * 4];
@@ -466,6 +469,21 @@ pub fn restore_core_limit() {
 
 #[cfg(test)]
 mod tests {
+    /// Found by `fuzz/` (identity_import): an armored age header followed by bytes that are
+    /// not UTF-8 made the encrypted-file check cut a string inside a character and panic.
+    #[test]
+    fn an_armor_header_followed_by_stray_bytes_is_an_error_not_a_panic() {
+        let mut input = b"-----BEGIN AGE ENCRYPTED FILE-----".to_vec();
+        input.extend_from_slice(&[
+            0xca, 0xd2, 0xdb, 0xff, 0xff, b'#', b'#', b'#', 0xdc, 0xdc, 0xdc,
+        ]);
+        input.extend_from_slice(&[
+            0xdc, 0xdc, 0xdc, 0xdc, 0xdc, 0xdc, 0xdc, 0x01, b'1', 0xdc, 0xdc,
+        ]);
+        input.extend_from_slice(&[0xdc, 0xdc, 0xdc, b'A', 0xdc]);
+        assert!(Identity::parse(&input).is_err());
+    }
+
     use super::*;
     use std::os::unix::fs::PermissionsExt;
 
