@@ -121,6 +121,9 @@ impl Default for UnlockOptions {
 
 struct ScanHold {
     hold: Hold,
+    /// The pieces of the values, for scry's redaction while nothing is held in clear
+    /// ([`Hold::pieces`]).
+    pieces: Hold,
     expires: Instant,
 }
 
@@ -292,8 +295,10 @@ impl Session {
         };
         let names = absorb(&mut u, &self.inner.home, project, env);
         let vaults: Vec<String> = u.vaults.iter().map(|v| v.path.clone()).collect();
+        let (hold, pieces) = hold_of(&u);
         let hold = ScanHold {
-            hold: hold_of(&u),
+            hold,
+            pieces,
             expires: Instant::now() + hold_for,
         };
         let status = {
@@ -631,6 +636,18 @@ impl Session {
         f(st.hold.as_ref().map(|h| &h.hold))
     }
 
+    /// For scry while no value is held in clear (locked, or `--scan-only`): runs `f` over the
+    /// scan hold and the hold of the values' pieces ([`Hold::pieces`]); `None` when values are
+    /// held in clear ([`Session::with_known`] redacts then) or there is no hold.
+    pub fn with_redaction_hold<R>(&self, f: impl FnOnce(Option<(&Hold, &Hold)>) -> R) -> R {
+        let mut st = self.state();
+        expire_if_due(&self.inner.home, &mut st);
+        if st.unlocked.is_some() {
+            return f(None);
+        }
+        f(st.hold.as_ref().map(|h| (&h.hold, &h.pieces)))
+    }
+
     /// The scan hold's matches in `text`, or `None` without a hold.
     pub fn scan_hold(&self, text: &[u8]) -> Option<Vec<Hit>> {
         self.with_hold(|h| h.map(|h| h.scan(text)))
@@ -741,8 +758,10 @@ fn copy_env(env: &EnvMap) -> EnvMap {
 }
 
 /// The hold of everything `u` knows.
-fn hold_of(u: &Unlocked) -> Hold {
-    Hold::new(u.known.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
+/// The scan hold of `u`'s values, and the hold of their pieces.
+fn hold_of(u: &Unlocked) -> (Hold, Hold) {
+    let values = || u.known.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+    (Hold::new(values()), Hold::pieces(values()))
 }
 
 /// Rebuilds the scan hold from the values known now (keeping its expiry), after `absorb`.
@@ -750,9 +769,10 @@ fn refresh_hold(st: &mut State) {
     let Some(u) = st.unlocked.as_ref() else {
         return;
     };
-    let hold = hold_of(u);
+    let (hold, pieces) = hold_of(u);
     if let Some(h) = st.hold.as_mut() {
         h.hold = hold;
+        h.pieces = pieces;
     }
 }
 

@@ -690,3 +690,90 @@ fn a_scoped_secret_reaches_only_the_commands_it_allows() {
     );
     assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
 }
+
+/// Item 5: once no value is held in clear — the release TTL over, or `--scan-only` — scry
+/// still redacts the known values from the scan hold: a note holding the whole value, its
+/// hex form, or a piece from its middle shows `[redacted]`, through `/api/scry` and the CLI.
+/// Below the piece length a part is answered like any text (no oracle). After `session
+/// lock` nothing is held, and only the token detectors redact (README).
+#[test]
+fn scry_redacts_from_the_scan_hold_while_no_value_is_held_in_clear() {
+    let (w, d) = world_with_daemon();
+    let piece_len = patina::secrets::scan::piece_len(CANARY.as_bytes());
+    let middle = &CANARY[4..4 + piece_len + 2];
+    let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
+    let notes = [
+        ("whole", format!("The alpaca key is {CANARY} here.")),
+        ("piece", format!("The alpaca middle is {middle} only.")),
+        ("hex", format!("The alpaca hex is {hex} then.")),
+    ];
+    for (name, body) in &notes {
+        std::fs::write(
+            w.work().join(format!("layer/core/alpaca-{name}.md")),
+            format!("# Alpaca {name}\n\n{body}\n"),
+        )
+        .unwrap();
+    }
+    let o = out(w.cmd(&["scrape", "."]));
+    assert!(o.status.success(), "{}", show(&o));
+    let check = |when: &str| {
+        let r = d.post(
+            "/api/scry",
+            &serde_json::json!({"query": "alpaca", "limit": 20}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{when}");
+        let hits = r.json()["results"].as_array().unwrap().clone();
+        assert_eq!(hits.len(), 3, "{when}: {hits:?}");
+        for h in &hits {
+            assert_eq!(h["redacted"], true, "{when}: not redacted: {}", h["path"]);
+        }
+        assert_no_leak(when, &r.body, CANARY);
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        assert!(!body.contains(middle), "{when}: the piece is shown");
+        let o = out(w.cmd(&["scry", "alpaca", "--json"]));
+        assert!(o.status.success(), "{when}: {}", show(&o));
+        assert_no_leak(when, &o.stdout, CANARY);
+        assert!(!String::from_utf8_lossy(&o.stdout).contains(middle));
+    };
+    // --scan-only: the hold alone.
+    let o = out(w.cmd(&["session", "unlock", "--scan-only"]));
+    assert!(o.status.success(), "unlock --scan-only: {}", show(&o));
+    check("scan-only");
+    // A full unlock whose TTL has run out: the hold stays.
+    let o = out(w.cmd(&["session", "unlock", "--ttl", "1s"]));
+    assert!(o.status.success(), "unlock --ttl 1s: {}", show(&o));
+    let t0 = std::time::Instant::now();
+    while d.get("/session").json()["unlocked"] == true {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the TTL never ran out"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check("after the TTL");
+    // Below the piece length, a part of the value is ordinary text: a note with a short
+    // prefix and one with an unrelated string of the same length answer alike.
+    let short = &CANARY[..patina::secrets::scan::partial_min(CANARY.as_bytes()) - 1];
+    for (name, word) in [
+        ("near", short.to_string()),
+        ("far", "Zq".repeat(short.len())),
+    ] {
+        std::fs::write(
+            w.work().join(format!("layer/core/okapi-{name}.md")),
+            format!("# Okapi note\n\nThe okapi word is {word} here.\n"),
+        )
+        .unwrap();
+    }
+    let o = out(w.cmd(&["scrape", "."]));
+    assert!(o.status.success(), "{}", show(&o));
+    let r = d.post(
+        "/api/scry",
+        &serde_json::json!({"query": "okapi", "limit": 20}).to_string(),
+    );
+    let hits = r.json()["results"].as_array().unwrap().clone();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    for h in &hits {
+        assert_ne!(h["redacted"], true, "a short part was told apart: {h}");
+    }
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
