@@ -12,7 +12,7 @@ use crate::paths::Home;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The audit log's file name in `PATINA_HOME`.
 pub const AUDIT_FILE: &str = "audit.log";
@@ -123,9 +123,12 @@ pub fn path(home: &Home) -> PathBuf {
 
 /// Appends `e` as one line. Creates the file 0600 (never follows a symlink). Errors name
 /// the file.
-pub fn append(home: &Home, e: &Event) -> anyhow::Result<()> {
+pub fn append(home: &Home, e: &Event) -> Result<(), AuditError> {
     let p = path(home);
-    let mut line = serde_json::to_vec(e)?;
+    let mut line = serde_json::to_vec(e).map_err(|err| AuditError {
+        path: p.clone(),
+        error: err.into(),
+    })?;
     line.push(b'\n');
     let mut f = std::fs::OpenOptions::new()
         .read(true)
@@ -134,14 +137,32 @@ pub fn append(home: &Home, e: &Event) -> anyhow::Result<()> {
         .mode(crate::fsutil::PRIVATE_FILE_MODE)
         .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
         .open(&p)
-        .map_err(|err| anyhow::anyhow!("audit log {}: {err}", p.display()))?;
+        .map_err(AuditError::on(&p))?;
     if ends_torn(&f) {
         // A writer killed mid-line (or a full disk) left a line without its newline: start
         // ours on a line of its own, so the torn one stays alone and ours parses.
         line.insert(0, b'\n');
     }
-    f.write_all(&line)
-        .map_err(|err| anyhow::anyhow!("audit log {}: {err}", p.display()))
+    f.write_all(&line).map_err(AuditError::on(&p))
+}
+
+/// The audit log could not be read or written: the file and the operating system's error.
+#[derive(Debug, thiserror::Error)]
+#[error("audit log {}: {error}", path.display())]
+pub struct AuditError {
+    /// The log file.
+    pub path: PathBuf,
+    /// The operating system's error.
+    pub error: std::io::Error,
+}
+
+impl AuditError {
+    fn on(path: &Path) -> impl FnOnce(std::io::Error) -> AuditError + '_ {
+        move |error| AuditError {
+            path: path.to_path_buf(),
+            error,
+        }
+    }
 }
 
 /// Whether the log's last byte is not a newline (a torn last line). An unreadable tail
@@ -165,12 +186,12 @@ pub fn record(home: &Home, e: &Event) {
 
 /// Reads every record of the log (an absent log is empty). Lines that do not parse (a line
 /// torn by a killed writer or a full disk) are skipped.
-pub fn read(home: &Home) -> anyhow::Result<Vec<Event>> {
+pub fn read(home: &Home) -> Result<Vec<Event>, AuditError> {
     let p = path(home);
     let text = match std::fs::read_to_string(&p) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => anyhow::bail!("audit log {}: {e}", p.display()),
+        Err(e) => return Err(AuditError::on(&p)(e)),
     };
     Ok(text
         .lines()

@@ -12,8 +12,8 @@
 //! - [`session`]: the daemon's time-limited unlock of secrets; [`audit`]: its append-only log.
 //! - [`mcp`]: the Model Context Protocol server on stdio, for agents; calls routes through [`client`].
 //! - [`client`]: the one HTTP client, used by every subcommand that talks to a daemon.
-//! - [`http`], [`fsutil`], [`paths`]: request/response values, private files and dirs, the
-//!   `PATINA_HOME` layout.
+//! - [`http`], [`fsutil`], [`paths`], [`stream`]: request/response values, private files and
+//!   dirs, the `PATINA_HOME` layout, the socket abstraction both ends share.
 // The one exception: `server::activation::take_passed_fd`, with two `unsafe` blocks (taking
 // ownership of fd 3 from systemd, and removing the `LISTEN_*` variables before any other
 // thread exists), each with its SAFETY note (`clippy::undocumented_unsafe_blocks`).
@@ -37,6 +37,7 @@ pub mod scry;
 pub mod secrets;
 pub mod server;
 pub mod session;
+pub mod stream;
 pub mod text;
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! A Model Context Protocol server on stdio (MCP, <https://modelcontextprotocol.io>): the
 //! bridge through which LLM agents (Claude Code, Gemini CLI, any MCP host) use patina.
-//! Depends on [`crate::client`] (every daemon route), [`crate::scry`] (search without a
-//! daemon), [`crate::mother`] (a project named by a user: `resolve_project`),
+//! Depends on [`crate::client`] (every daemon route), [`crate::api`] (the request bodies
+//! the daemon reads), [`crate::scry`] (search without a daemon), [`crate::mother`] (a project named by a user: `resolve_project`),
 //! [`crate::paths`] and [`crate::text`]; it knows no socket and no HTTP framing.
 //!
 //! The wire format is JSON-RPC 2.0, one message per line (newline-delimited JSON) on
@@ -274,7 +274,10 @@ impl Server {
         let limit = scry::requested_limit(a.limit)?;
         let client = self.client()?;
         if a.all_projects {
-            let body = json!({ "query": a.query, "limit": limit });
+            let body = crate::api::mother::MotherScryRequest {
+                query: a.query,
+                limit: Some(limit),
+            };
             let reply = call_route(&client, "POST", "/mother/scry", Some(&body))?;
             return reply
                 .json::<Value>()
@@ -304,10 +307,11 @@ impl Server {
             (Some(d), _) => Some(d.to_string_lossy().into_owned()),
             (None, name) => name,
         };
-        let mut body = json!({ "query": a.query, "limit": limit });
-        if let Some(p) = project {
-            body["project"] = Value::String(p);
-        }
+        let body = crate::api::scry::ScryRequest {
+            query: a.query.clone(),
+            limit: Some(limit),
+            project,
+        };
         match client.post_json("/api/scry", &body) {
             Ok(r) if r.status == 200 => r
                 .json::<Value>()
@@ -361,11 +365,28 @@ impl Server {
     }
 
     fn secrets_scan(&self, a: ScanArgs) -> ToolResult {
-        let body = json!({ "text": a.text });
+        let body = crate::api::session::ScanRequest { text: a.text };
         let reply = call_route(&self.client()?, "POST", "/secrets/scan", Some(&body))?;
         let v: Value = reply.json().map_err(|e| e.to_string())?;
         let findings: Vec<Finding> = list_field(&v, "findings")?;
         Ok(json!({ "findings": findings }))
+    }
+}
+
+/// A request body of any of the API's request types ([`crate::api`]), posted as JSON.
+mod erased {
+    use crate::client::{Client, ClientError, Reply};
+
+    /// A serializable request body, as a trait object.
+    pub(super) trait Body {
+        /// Posts `self` as the JSON body of `POST path`.
+        fn post(&self, client: &Client, path: &str) -> Result<Reply, ClientError>;
+    }
+
+    impl<T: serde::Serialize> Body for T {
+        fn post(&self, client: &Client, path: &str) -> Result<Reply, ClientError> {
+            client.post_json(path, self)
+        }
     }
 }
 
@@ -375,10 +396,10 @@ fn call_route(
     client: &Client,
     method: &str,
     path: &str,
-    body: Option<&Value>,
+    body: Option<&dyn erased::Body>,
 ) -> Result<Reply, String> {
     let result = match body {
-        Some(b) => client.post_json(path, b),
+        Some(b) => b.post(client, path),
         None => client.request(method, path, None),
     };
     match result {

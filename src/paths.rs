@@ -14,26 +14,35 @@ pub struct Home {
     root: PathBuf,
 }
 
+/// Why `PATINA_HOME` cannot be resolved ([`Home::from_env`]).
+#[derive(Debug, thiserror::Error)]
+pub enum HomeError {
+    /// `PATINA_HOME` is a relative path (it would move with the current directory).
+    #[error("{HOME_ENV} must be an absolute path (got a relative one: {})", .0.display())]
+    Relative(PathBuf),
+    /// Neither `PATINA_HOME` nor `HOME` is set (or both are empty).
+    #[error("neither {HOME_ENV} nor HOME is set")]
+    Unset,
+}
+
 impl Home {
     /// Resolves `PATINA_HOME`, else `$HOME/.patina`.
     ///
     /// Errors when neither variable is set, or when `PATINA_HOME` is set but empty or relative
     /// (a relative home would move with the current directory).
-    pub fn from_env() -> anyhow::Result<Home> {
+    pub fn from_env() -> Result<Home, HomeError> {
         match std::env::var_os(HOME_ENV) {
             Some(v) if !v.is_empty() => {
                 let p = PathBuf::from(v);
-                anyhow::ensure!(
-                    p.is_absolute(),
-                    "{HOME_ENV} must be an absolute path (got a relative one: {})",
-                    p.display()
-                );
+                if !p.is_absolute() {
+                    return Err(HomeError::Relative(p));
+                }
                 Ok(Home { root: p })
             }
             _ => {
                 let home = std::env::var_os("HOME")
                     .filter(|h| !h.is_empty())
-                    .ok_or_else(|| anyhow::anyhow!("neither {HOME_ENV} nor HOME is set"))?;
+                    .ok_or(HomeError::Unset)?;
                 Ok(Home {
                     root: PathBuf::from(home).join(".patina"),
                 })

@@ -53,6 +53,12 @@ pub enum SessionError {
     /// The session is locked (or expired).
     #[error("the session is locked; run `patina session unlock`")]
     Locked,
+    /// A panic inside the daemon while it held the session's state: everything was wiped,
+    /// and no unlock is accepted until the daemon restarts (the poisoned-lock policy).
+    #[error(
+        "the session was wiped after an internal error in the daemon; restart it (`patina stop`, then `patina serve`) to unlock again"
+    )]
+    Damaged,
     /// The user refused the release at the confirmation console, or did not answer in time
     /// (`session unlock --confirm`).
     #[error("the release was refused at the confirmation console ({0})")]
@@ -60,14 +66,12 @@ pub enum SessionError {
     /// A confirmation-console call without the console's token, or for an unknown request.
     #[error("not the confirmation console of this session")]
     NotConsole,
-    /// A vault could not be decrypted with the identity, or is not a vault (names the file,
-    /// never content): the caller's input does not fit, 400.
-    #[error("{0}")]
-    Vault(String),
-    /// A vault could not be read (an I/O failure on its file; names the file): not the
-    /// caller's fault, 500.
-    #[error("{0}")]
-    VaultIo(String),
+    /// A vault operation failed (names the file, never content). When
+    /// [`secrets::Error::is_io`] (a file could not be read or written) it is the machine's
+    /// failure, 500; otherwise the caller's input does not fit (the identity cannot decrypt,
+    /// not a vault, a bad name), 400.
+    #[error(transparent)]
+    Vault(secrets::Error),
 }
 
 /// One vault the session has decrypted.
@@ -225,8 +229,26 @@ impl Session {
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
-        // A panic while holding the lock must not leave secrets unreachable for wiping.
-        self.inner.state.lock().unwrap_or_else(|p| p.into_inner())
+        // A poisoned lock fails closed (architecture.md, "Poisoned locks"): a panic while the
+        // state was held may have left it half-changed, so every secret it holds is wiped
+        // (dropped into `Zeroizing`) and pending releases refused. The poison flag stays set,
+        // so this runs at every use, and `unlock` refuses until the daemon restarts.
+        match self.inner.state.lock() {
+            Ok(st) => st,
+            Err(poisoned) => wiped(poisoned.into_inner()),
+        }
+    }
+
+    /// Panics on a thread while holding the state's lock, poisoning it (the test hook of
+    /// the poisoned-lock policy: `POST /debug/poison-session`).
+    #[cfg(feature = "fault-injection")]
+    pub fn poison_for_test(&self) {
+        let inner = Arc::clone(&self.inner);
+        let _ = std::thread::spawn(move || {
+            let _st = inner.state.lock();
+            panic!("injected fault while holding the session's lock");
+        })
+        .join();
     }
 
     /// Unlocks with `identity_text` for `ttl` (default [`DEFAULT_TTL`]): parses the identity,
@@ -260,6 +282,9 @@ impl Session {
         peer: Peer,
         opts: UnlockOptions,
     ) -> Result<(Status, Option<Zeroizing<String>>), SessionError> {
+        if self.inner.state.is_poisoned() {
+            return Err(SessionError::Damaged);
+        }
         let confirm = opts.confirm;
         let ttl = ttl.unwrap_or(DEFAULT_TTL);
         if ttl.is_zero() || ttl > MAX_TTL || opts.hold > MAX_HOLD {
@@ -303,6 +328,9 @@ impl Session {
         };
         let status = {
             let mut st = self.state();
+            if self.inner.state.is_poisoned() {
+                return Err(SessionError::Damaged); // `u` and `hold` are wiped on drop
+            }
             if opts.scan_only {
                 // A full unlock already running keeps going; its values stay in the hold.
                 drop(u);
@@ -355,7 +383,10 @@ impl Session {
                 .inner
                 .asked
                 .wait_timeout(st, left)
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|p| {
+                    let (st, t) = p.into_inner();
+                    (wiped(st), t)
+                })
                 .0;
         }
     }
@@ -422,7 +453,10 @@ impl Session {
                 .inner
                 .asked
                 .wait_timeout(st, left)
-                .unwrap_or_else(|p| p.into_inner())
+                .unwrap_or_else(|p| {
+                    let (st, t) = p.into_inner();
+                    (wiped(st), t)
+                })
                 .0;
         };
         drop(st);
@@ -471,7 +505,7 @@ impl Session {
                 }
                 Ok(added)
             })
-            .map_err(|e| SessionError::Vault(format!("{e:#}")))?;
+            .map_err(SessionError::Vault)?;
         drop(identity);
         match loc {
             secrets::VaultLocation::Global => self.absorb_changed_global_vault(),
@@ -673,16 +707,17 @@ impl Session {
     }
 
     fn decrypt(&self, identity: &Identity, project: Option<&Path>) -> Result<EnvMap, SessionError> {
-        secrets::env_map(&self.inner.home, project, identity).map_err(|e| {
-            // An I/O error anywhere in the chain is a failure of the machine, not of the
-            // request (the secrets layer still reports with anyhow; see architecture.md).
-            if e.chain().any(|c| c.is::<std::io::Error>()) {
-                SessionError::VaultIo(format!("{e:#}"))
-            } else {
-                SessionError::Vault(format!("{e:#}"))
-            }
-        })
+        secrets::env_map(&self.inner.home, project, identity).map_err(SessionError::Vault)
     }
+}
+
+/// The state of a poisoned lock, wiped (the poisoned-lock policy; see [`Session::state`]):
+/// no identity, no values, no hold, no pending release.
+fn wiped(mut st: MutexGuard<'_, State>) -> MutexGuard<'_, State> {
+    st.unlocked = None;
+    st.hold = None;
+    refuse_all(&mut st);
+    st
 }
 
 /// Drops every pending release (each is refused: its waiter finds it gone).
@@ -863,7 +898,7 @@ fn expire_if_due(home: &Home, st: &mut State) {
 /// The timer thread: sleeps until the current unlock's expiry (or until woken by an unlock,
 /// a lock or shutdown) and wipes it when due.
 fn expiry_loop(inner: &Inner) {
-    let mut st = inner.state.lock().unwrap_or_else(|p| p.into_inner());
+    let mut st = inner.state.lock().unwrap_or_else(|p| wiped(p.into_inner()));
     loop {
         if st.stopping {
             return;
@@ -882,10 +917,16 @@ fn expiry_loop(inner: &Inner) {
                 inner
                     .wake
                     .wait_timeout(st, d + Duration::from_millis(1))
-                    .unwrap_or_else(|p| p.into_inner())
+                    .unwrap_or_else(|p| {
+                        let (st, t) = p.into_inner();
+                        (wiped(st), t)
+                    })
                     .0
             }
-            None => inner.wake.wait(st).unwrap_or_else(|p| p.into_inner()),
+            None => inner
+                .wake
+                .wait(st)
+                .unwrap_or_else(|p| wiped(p.into_inner())),
         };
     }
 }

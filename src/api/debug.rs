@@ -28,7 +28,20 @@ pub static ROUTES: &[Route] = &[
         access: Access::Local,
         handler: slow_scry,
     },
+    Route {
+        method: Method::Post,
+        path: "/debug/poison-session",
+        access: Access::Local,
+        handler: poison_session,
+    },
 ];
+
+/// Poisons the session's lock (a thread panics holding it): the poisoned-lock policy then
+/// wipes the session and refuses unlocks until restart.
+fn poison_session(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
+    ctx.session.poison_for_test();
+    Response::json(200, &serde_json::json!({"poisoned": "session"}))
+}
 
 fn panic(_: &Ctx, _: &Principal, _: &Request) -> Response {
     panic!("injected fault");

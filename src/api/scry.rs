@@ -214,7 +214,7 @@ fn search_cached(
     deadline: Instant,
 ) -> Result<Arc<[Hit]>, ScryError> {
     let taken = {
-        let mut idle = state.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = crate::scry::emptied_if_poisoned(&state.idle);
         idle.iter()
             .rposition(|c| c.index.root() == root)
             .map(|at| idle.remove(at))
@@ -231,7 +231,7 @@ fn search_cached(
     let result = lookup_or_search(&mut entry, query, limit, deadline);
     // A broken connection is not kept: the next request reopens the index.
     if !matches!(result, Err(ScryError::Index { .. })) {
-        let mut idle = state.idle.lock().unwrap_or_else(|e| e.into_inner());
+        let mut idle = crate::scry::emptied_if_poisoned(&state.idle);
         if idle.len() >= CACHED_INDEXES {
             // The least recently used goes (closed after the lock is released).
             let oldest = idle.remove(0);

@@ -18,27 +18,30 @@ use zeroize::Zeroizing;
 
 /// The `POST /session/unlock` body. The identity travels only over the Unix socket, between
 /// two patina processes.
-#[derive(Deserialize)]
-pub struct UnlockRequest {
+///
+/// `S` is the identity's string type: the daemon reads a `String`; the CLI writes a borrowed
+/// `&str` straight into a zeroized buffer, so no unzeroized copy of the identity is made.
+#[derive(Serialize, Deserialize)]
+pub struct UnlockRequest<S = String> {
     /// The age identity text (`AGE-SECRET-KEY-1…`).
-    pub identity: String,
+    pub identity: S,
     /// How long to hold it: default [`crate::session::DEFAULT_TTL`], at most
     /// [`crate::session::MAX_TTL`].
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_secs: Option<u64>,
     /// A project whose vault to open too (absolute path); default the daemon's project.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
     /// How long the scan hold lasts, in seconds: default
     /// [`crate::session::DEFAULT_HOLD`], at most [`crate::session::MAX_HOLD`].
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_secs: Option<u64>,
     /// Keep only the scan hold (no release possible).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub scan_only: bool,
     /// With it, every release asks the confirmation console and waits this many seconds for
     /// an answer (`session unlock --confirm`); the response then carries `console_token`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub confirm_timeout_secs: Option<u64>,
 }
 
@@ -92,15 +95,18 @@ impl std::fmt::Debug for EnvResponse {
 
 /// The `POST /secrets/add` body: a secret to store with the session's identity. Travels only
 /// over the Unix socket, between two patina processes (access `patina`).
-#[derive(Deserialize)]
-pub struct AddRequest {
+///
+/// `S` is the value's string type: the daemon reads a `String`; the CLI writes a borrowed
+/// `&str` straight into a zeroized buffer.
+#[derive(Serialize, Deserialize)]
+pub struct AddRequest<S = String> {
     /// The secret's name (1 to 64 of `A-Z a-z 0-9 _ . -`).
     pub name: String,
     /// The environment variable `secrets run` sets (default: from the name).
     #[serde(default)]
     pub env: Option<String>,
     /// The value.
-    pub value: String,
+    pub value: S,
     /// The project whose vault receives it (absolute path of its root); default the global
     /// vault.
     #[serde(default)]
@@ -111,7 +117,7 @@ pub struct AddRequest {
     pub allow: Vec<String>,
 }
 
-impl std::fmt::Debug for AddRequest {
+impl<S> std::fmt::Debug for AddRequest<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "AddRequest({}, [redacted])", self.name)
     }
@@ -133,11 +139,12 @@ pub struct AddResponse {
     pub recorded_recipients: Option<usize>,
 }
 
-/// The `POST /secrets/scan` body.
+/// The `POST /secrets/scan` body. `S` is the text's string type (the CLI sends a borrowed
+/// `&str`).
 #[derive(Debug, Serialize, Deserialize)]
-pub struct ScanRequest {
+pub struct ScanRequest<S = String> {
     /// The text to scan (at most the body limit, 1 MiB).
-    pub text: String,
+    pub text: S,
 }
 
 /// The `POST /secrets/scan` response.
@@ -156,13 +163,12 @@ fn peer(p: &Principal) -> Option<u32> {
 
 fn error(e: &SessionError) -> Response {
     let status = match e {
-        SessionError::BadTtl
-        | SessionError::TtlSyntax
-        | SessionError::BadIdentity(_)
-        | SessionError::Vault(_) => 400,
+        SessionError::BadTtl | SessionError::TtlSyntax | SessionError::BadIdentity(_) => 400,
+        SessionError::Vault(v) if v.is_io() => 500,
+        SessionError::Vault(_) => 400,
         SessionError::Locked => 409,
+        SessionError::Damaged => 503,
         SessionError::Refused(_) | SessionError::NotConsole => 403,
-        SessionError::VaultIo(_) => 500,
     };
     Response::error(status, e.to_string())
 }

@@ -4,6 +4,7 @@
 //! Depends on `age`, `zeroize`, [`crate::fsutil`], [`crate::paths`] and [`crate::secrets`]
 //! (the private-file writer).
 
+use super::error::{Error, Result};
 use crate::fsutil;
 use crate::paths::Home;
 use age::secrecy::ExposeSecret;
@@ -37,7 +38,7 @@ impl KeyPair {
 /// Loads the identity in `path`, or creates it (dir 0700, file 0600, `O_EXCL`) if missing.
 /// Errors for a file that is not private or not an age identity (the message names only the
 /// path).
-pub fn load_or_create_key(path: &Path) -> anyhow::Result<KeyPair> {
+pub fn load_or_create_key(path: &Path) -> Result<KeyPair> {
     if let Some(k) = load_key(path)? {
         return Ok(k);
     }
@@ -50,28 +51,28 @@ pub fn load_or_create_key(path: &Path) -> anyhow::Result<KeyPair> {
     match crate::secrets::identity::write_new_private_file(path, text.as_bytes()) {
         Ok(()) => Ok(KeyPair { id }),
         // Lost a race with another process creating it: use theirs.
-        Err(_) if path.exists() => load_key(path)?
-            .ok_or_else(|| anyhow::anyhow!("{}: cannot read the key file", path.display())),
-        Err(e) => Err(e),
+        Err(_) if path.exists() => load_key(path)?.ok_or_else(|| Error::KeyVanished {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(e.into()),
     }
 }
 
 /// Loads the identity in `path`; `Ok(None)` when the file does not exist.
-pub fn load_key(path: &Path) -> anyhow::Result<Option<KeyPair>> {
+pub fn load_key(path: &Path) -> Result<Option<KeyPair>> {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) => return Err(Error::io("", path)(e)),
         Ok(_) => {}
     }
     fsutil::check_private_file(path)?;
-    let text = Zeroizing::new(
-        std::fs::read_to_string(path)
-            .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?,
-    );
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(Error::io("reading ", path))?);
     let id = text
         .trim()
         .parse::<age::x25519::Identity>()
-        .map_err(|_| anyhow::anyhow!("{}: not an age identity (corrupt?)", path.display()))?;
+        .map_err(|_| Error::NotAKey {
+            path: path.to_path_buf(),
+        })?;
     Ok(Some(KeyPair { id }))
 }
 
@@ -105,15 +106,14 @@ pub struct AllowedClient {
 }
 
 /// Reads a `KEY VALUE` per line file (missing file: empty); the file must be private.
-pub(crate) fn read_pairs(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
+pub(crate) fn read_pairs(path: &Path) -> Result<Vec<(String, String)>> {
     match std::fs::symlink_metadata(path) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) => return Err(Error::io("", path)(e)),
         Ok(_) => {}
     }
     fsutil::check_private_file(path)?;
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| anyhow::anyhow!("reading {}: {e}", path.display()))?;
+    let text = std::fs::read_to_string(path).map_err(Error::io("reading ", path))?;
     Ok(text
         .lines()
         .map(str::trim)
@@ -125,11 +125,7 @@ pub(crate) fn read_pairs(path: &Path) -> anyhow::Result<Vec<(String, String)>> {
         .collect())
 }
 
-pub(crate) fn write_pairs(
-    path: &Path,
-    header: &str,
-    pairs: &[(String, String)],
-) -> anyhow::Result<()> {
+pub(crate) fn write_pairs(path: &Path, header: &str, pairs: &[(String, String)]) -> Result<()> {
     if let Some(dir) = path.parent() {
         fsutil::ensure_private_dir(dir)?;
     }
@@ -141,13 +137,13 @@ pub(crate) fn write_pairs(
     Ok(())
 }
 
-pub(crate) fn lock(home: &Home) -> anyhow::Result<std::fs::File> {
+pub(crate) fn lock(home: &Home) -> Result<std::fs::File> {
     fsutil::ensure_private_dir(&auth_dir(home))?;
     Ok(fsutil::lock_exclusive(&auth_dir(home).join(".lock"))?)
 }
 
 /// The allowed clients.
-pub fn list_allowed(home: &Home) -> anyhow::Result<Vec<AllowedClient>> {
+pub fn list_allowed(home: &Home) -> Result<Vec<AllowedClient>> {
     Ok(read_pairs(&allowed_path(home))?
         .into_iter()
         .map(|(name, recipient)| AllowedClient { name, recipient })
@@ -168,24 +164,21 @@ pub(crate) fn parse_recipient(r: &str) -> Option<age::x25519::Recipient> {
 /// Allows the client `recipient` under `name`. Errors (without quoting the input) for a
 /// recipient that is not an age X25519 recipient, a bad name, or a name or recipient already
 /// listed.
-pub fn allow(home: &Home, recipient: &str, name: &str) -> anyhow::Result<()> {
+pub fn allow(home: &Home, recipient: &str, name: &str) -> Result<()> {
     let r = parse_recipient(recipient)
-        .ok_or_else(|| anyhow::anyhow!("not an age recipient (expected age1…)"))?
+        .ok_or(Error::NotARecipient)?
         .to_string();
-    anyhow::ensure!(
-        valid_name(name),
-        "a client name is 1-64 characters of A-Z a-z 0-9 . _ -"
-    );
+    if !valid_name(name) {
+        return Err(Error::BadClientName);
+    }
     let _l = lock(home)?;
     let mut pairs = read_pairs(&allowed_path(home))?;
-    anyhow::ensure!(
-        !pairs.iter().any(|(n, _)| n == name),
-        "a client with that name is already allowed (revoke it first)"
-    );
-    anyhow::ensure!(
-        !pairs.iter().any(|(_, x)| *x == r),
-        "that recipient is already allowed under another name"
-    );
+    if pairs.iter().any(|(n, _)| n == name) {
+        return Err(Error::ClientNameTaken);
+    }
+    if pairs.iter().any(|(_, x)| *x == r) {
+        return Err(Error::RecipientTaken);
+    }
     pairs.push((name.to_string(), r));
     write_pairs(
         &allowed_path(home),
@@ -196,7 +189,7 @@ pub fn allow(home: &Home, recipient: &str, name: &str) -> anyhow::Result<()> {
 
 /// Removes the client `name`; its sessions die at their next request. `Ok(false)` when no
 /// such client was listed.
-pub fn revoke(home: &Home, name: &str) -> anyhow::Result<bool> {
+pub fn revoke(home: &Home, name: &str) -> Result<bool> {
     let _l = lock(home)?;
     let mut pairs = read_pairs(&allowed_path(home))?;
     let before = pairs.len();
@@ -214,7 +207,7 @@ pub fn revoke(home: &Home, name: &str) -> anyhow::Result<bool> {
 
 /// The server recipient pinned for `url`, if any. `url` is normalized (`http://HOST:PORT`,
 /// as [`crate::client::url::DaemonUrl::normalized`] writes it).
-pub fn pinned(home: &Home, url: &str) -> anyhow::Result<Option<String>> {
+pub fn pinned(home: &Home, url: &str) -> Result<Option<String>> {
     Ok(read_pairs(&known_servers_path(home))?
         .into_iter()
         .find(|(u, _)| *u == url)
@@ -223,10 +216,10 @@ pub fn pinned(home: &Home, url: &str) -> anyhow::Result<Option<String>> {
 
 /// Pins `recipient` as the server key of `url` (normalized, as for [`pinned`]), replacing an
 /// earlier pin. Errors for a recipient that is not an age X25519 recipient.
-pub fn pin(home: &Home, url: &str, recipient: &str) -> anyhow::Result<()> {
+pub fn pin(home: &Home, url: &str, recipient: &str) -> Result<()> {
     let url = url.to_string();
     let r = parse_recipient(recipient)
-        .ok_or_else(|| anyhow::anyhow!("not an age recipient (expected age1…)"))?
+        .ok_or(Error::NotARecipient)?
         .to_string();
     let _l = lock(home)?;
     let mut pairs = read_pairs(&known_servers_path(home))?;

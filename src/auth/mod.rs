@@ -6,12 +6,14 @@
 //! [`crate::fsutil`], [`crate::paths`], [`crate::text`] (hex) and [`crate::secrets`] (the
 //! private-file writer).
 
+mod error;
 pub mod keys;
 pub mod protocol;
 pub mod server;
 pub mod token;
 
 use crate::http::Response;
+pub use error::{Error, Result};
 use std::os::unix::fs::MetadataExt;
 
 /// Fills `buf` from the kernel's random source (`getrandom(2)`, blocking until it is

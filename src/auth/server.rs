@@ -13,7 +13,7 @@ use crate::http::Request;
 use crate::paths::Home;
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 use zeroize::Zeroizing;
 
@@ -55,11 +55,24 @@ impl std::fmt::Debug for ServerAuth {
 
 use crate::fsutil::file_stamp as stamp;
 
+/// A handshake table under the poisoned-lock policy (architecture.md, "Poisoned locks"): a
+/// table a panic left poisoned is emptied (its keys dropped and zeroized) and refused, so no
+/// challenge or session is usable until the daemon restarts.
+fn wiped_if_poisoned<K, V>(m: &Mutex<HashMap<K, V>>) -> Option<MutexGuard<'_, HashMap<K, V>>> {
+    match m.lock() {
+        Ok(t) => Some(t),
+        Err(poisoned) => {
+            poisoned.into_inner().clear();
+            None
+        }
+    }
+}
+
 impl ServerAuth {
     /// The daemon's TCP identity (creating `auth/server.key` on first start) with an empty
     /// challenge and session table; the allowed list is read at first use and re-read when
     /// the file changes. One per daemon, owned by its [`crate::api::Ctx`] and TCP gate.
-    pub fn open(home: &Home) -> anyhow::Result<ServerAuth> {
+    pub fn open(home: &Home) -> super::Result<ServerAuth> {
         let key = load_or_create_key(&server_key_path(home))?;
         Ok(ServerAuth {
             recipient: key.recipient(),
@@ -101,7 +114,7 @@ impl ServerAuth {
         let id = hex(&*random::<16>());
         let ns_ct = age_encrypt(&client_r, &*ns)?;
         let proof = hmac_sha256(&*nc, &server_proof_parts(&id, &self.recipient));
-        let mut t = self.challenges.lock().ok()?;
+        let mut t = wiped_if_poisoned(&self.challenges)?;
         t.retain(|_, c| c.created.elapsed() < CHALLENGE_TTL);
         if t.len() >= MAX_CHALLENGES
             && let Some(oldest) = t
@@ -132,7 +145,7 @@ impl ServerAuth {
     /// the client is allowed, opens a session: `(session id, lifetime in seconds)`.
     pub fn verify(&self, id: &str, proof_b64: &str) -> Option<(String, u64)> {
         // Single use: taken out whatever happens next.
-        let c = self.challenges.lock().ok()?.remove(id);
+        let c = wiped_if_poisoned(&self.challenges)?.remove(id);
         let proof = unb64(proof_b64).unwrap_or_default();
         let (client, key, fresh) = match &c {
             Some(c) => (
@@ -150,7 +163,7 @@ impl ServerAuth {
         }
         let name = allowed?;
         let sid = hex(&*random::<16>());
-        let mut s = self.sessions.lock().ok()?;
+        let mut s = wiped_if_poisoned(&self.sessions)?;
         s.retain(|_, x| x.expires > Instant::now());
         if s.len() >= MAX_SESSIONS
             && let Some(oldest) = s
@@ -201,7 +214,7 @@ impl ServerAuth {
             target.push_str(q);
         }
         let input = request_mac_input(req.method.as_str(), &target, &req.body, ts, n);
-        let mut sessions = self.sessions.lock().ok()?;
+        let mut sessions = wiped_if_poisoned(&self.sessions)?;
         let s = sessions.get_mut(sid)?;
         if s.expires <= Instant::now() {
             sessions.remove(sid);

@@ -4,6 +4,7 @@
 //! Depends on `sha2`, `zeroize`, [`super`] (randomness), [`crate::text`] (hex) and
 //! [`crate::fsutil`].
 
+use super::error::{Error, Result};
 use crate::fsutil;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -52,7 +53,7 @@ impl Token {
 
 /// Reads the token: `PATINA_SERVE_TOKEN` if set and non-empty, else the token file.
 /// `Ok(None)` when neither exists. The file must be private (0600, ours).
-pub fn read_token(path: &Path) -> anyhow::Result<Option<Token>> {
+pub fn read_token(path: &Path) -> Result<Option<Token>> {
     if let Ok(v) = std::env::var(TOKEN_ENV)
         && !v.trim().is_empty()
     {
@@ -62,39 +63,40 @@ pub fn read_token(path: &Path) -> anyhow::Result<Option<Token>> {
     match std::fs::symlink_metadata(path) {
         Ok(_) => {
             fsutil::check_private_file(path)?;
-            let text =
-                Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
-                    anyhow::anyhow!("reading the token file {}: {e}", path.display())
-                })?);
-            anyhow::ensure!(
-                !text.trim().is_empty(),
-                "the token file {} is empty; run `patina token rotate`",
-                path.display()
+            let text = Zeroizing::new(
+                std::fs::read_to_string(path)
+                    .map_err(Error::io("reading the token file ", path))?,
             );
+            if text.trim().is_empty() {
+                return Err(Error::EmptyTokenFile {
+                    path: path.to_path_buf(),
+                });
+            }
             Ok(Some(Token::from_text(&text)))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) => Err(Error::io("", path)(e)),
     }
 }
 
 /// A bearer token is visible ASCII (RFC 6750 §2.1 `b64token` is narrower still): anything else
 /// (a newline inside, a control byte) would corrupt a request head. Surrounding whitespace is
 /// trimmed first. The error names where the token came from, never the token.
-fn check_token_chars(text: &str, source: &str) -> anyhow::Result<()> {
-    anyhow::ensure!(
-        text.trim().bytes().all(|b| b.is_ascii_graphic()),
-        "the token in {source} has characters a bearer token cannot have (spaces, control bytes or non-ASCII)"
-    );
+fn check_token_chars(text: &str, source: &str) -> Result<()> {
+    if !text.trim().bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(Error::BadTokenChars {
+            from: source.to_string(),
+        });
+    }
     Ok(())
 }
 
 /// Writes a new random token to `path` atomically (0600 from creation) and returns it.
-pub fn rotate(path: &Path) -> anyhow::Result<Token> {
+pub fn rotate(path: &Path) -> Result<Token> {
     if let Some(dir) = path.parent() {
         fsutil::ensure_private_dir(dir)?;
     }
-    let t = Token::generate()?;
+    let t = Token::generate().map_err(Error::Random)?;
     let mut text = Zeroizing::new(t.expose().to_string());
     text.push('\n');
     fsutil::write_atomic(path, text.as_bytes())?;
@@ -121,7 +123,7 @@ pub struct Verifier {
 impl Verifier {
     /// Sets up the token for a TCP listener: the environment's, else the file's, else a new
     /// one generated into the file. Returns the verifier; the value itself is dropped.
-    pub fn load_or_create(path: &Path) -> anyhow::Result<Verifier> {
+    pub fn load_or_create(path: &Path) -> Result<Verifier> {
         let env = std::env::var(TOKEN_ENV)
             .ok()
             .filter(|v| !v.trim().is_empty());
@@ -166,9 +168,9 @@ impl Verifier {
     }
 }
 
-fn read_file_only(path: &Path) -> anyhow::Result<Option<Token>> {
+fn read_file_only(path: &Path) -> Result<Option<Token>> {
     fsutil::check_private_file(path)?;
-    let text = Zeroizing::new(std::fs::read_to_string(path)?);
+    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(Error::io("", path))?);
     Ok((!text.trim().is_empty()).then(|| Token::from_text(&text)))
 }
 

@@ -498,7 +498,7 @@ fn scrub_cmd(a: &ScrubArgs) -> anyhow::Result<()> {
                 }
                 reports.push(r);
             }
-            Err(e) => eprintln!("patina: {}", super::one_line(&e)),
+            Err(e) => eprintln!("patina: {}", crate::text::one_line(&e)),
         }
     }
     if progress {

@@ -4,9 +4,7 @@
 
 use super::UsageError;
 use crate::paths::Home;
-use crate::secrets::{
-    self, Identity, InvalidInput, SecretValue, VaultLocation, identity, run::SpawnError, tty, vault,
-};
+use crate::secrets::{self, Identity, SecretValue, VaultLocation, identity, tty, vault};
 use anyhow::Context as _;
 use std::ffi::OsString;
 use std::io::{IsTerminal, Read, Write};
@@ -246,7 +244,7 @@ pub enum IdentityCmd {
 
 /// Runs a `secrets` subcommand.
 pub fn run(cmd: SecretsCmd) -> anyhow::Result<()> {
-    let result = match cmd {
+    match cmd {
         SecretsCmd::Add(a) => add(a),
         SecretsCmd::List { json } => list(json),
         SecretsCmd::Remove { name, project } => remove(&name, project),
@@ -254,11 +252,16 @@ pub fn run(cmd: SecretsCmd) -> anyhow::Result<()> {
         SecretsCmd::Recipients(c) => recipients(c),
         SecretsCmd::Identity(c) => identity_cmd(c),
         SecretsCmd::Scan(a) => scan_cmd(a),
-    };
-    result.map_err(|e| match e.downcast::<InvalidInput>() {
-        Ok(bad) => UsageError(bad.0).into(),
-        Err(e) => e,
-    })
+    }
+}
+
+/// A secrets-layer error as the CLI reports it: the caller's bad input
+/// ([`secrets::Error::Invalid`]) is a usage error (exit 2), anything else an error (exit 1).
+fn sec(e: impl Into<secrets::Error>) -> anyhow::Error {
+    match e.into() {
+        secrets::Error::Invalid(bad) => UsageError(bad.0).into(),
+        e => e.into(),
+    }
 }
 
 fn location(home: &Home, project: bool) -> anyhow::Result<VaultLocation> {
@@ -285,10 +288,10 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         )
         .into());
     }
-    secrets::validate_name(&a.name)?;
-    vault::validate_scope(&a.allow)?;
+    secrets::validate_name(&a.name).map_err(sec)?;
+    vault::validate_scope(&a.allow).map_err(sec)?;
     if let Some(e) = &a.env {
-        secrets::validate_env_var(e)?;
+        secrets::validate_env_var(e).map_err(sec)?;
     }
     let home = Home::from_env()?;
     let loc = location(&home, a.project)?;
@@ -303,23 +306,15 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
             VaultLocation::Project(p) => Some(p.to_string_lossy().into_owned()),
         };
         let mut body = Zeroizing::new(Vec::with_capacity(value.len() + 256));
-        /// Borrowed fields: the value is written straight into the zeroized buffer.
-        #[derive(serde::Serialize)]
-        struct AddBody<'a> {
-            name: &'a str,
-            env: Option<&'a str>,
-            value: &'a str,
-            project: Option<String>,
-            allow: &'a [String],
-        }
+        // The value is borrowed: written straight into the zeroized buffer.
         serde_json::to_writer(
             &mut *body,
-            &AddBody {
-                name: &a.name,
-                env: a.env.as_deref(),
+            &crate::api::session::AddRequest {
+                name: a.name.clone(),
+                env: a.env.clone(),
                 value: value.expose(),
                 project,
-                allow: &a.allow,
+                allow: a.allow.clone(),
             },
         )?;
         drop(value);
@@ -333,14 +328,14 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
             anyhow::anyhow!(
                 "adding a secret re-encrypts the {} vault, which needs your identity to read the secrets it holds; unlock a session (`patina session unlock`) or: {}",
                 loc.kind(),
-                crate::cli::one_line(&e)
+                crate::text::one_line(&e)
             )
         })?;
         let value = read_value(&a.name, a.stdin)?;
         let short = value.len() < secrets::mask::MIN_MASKED_LEN;
-        let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value)?;
+        let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value).map_err(sec)?;
         if !a.allow.is_empty() {
-            vault::set_scope(&home, &loc, &id, &a.name, &a.allow)?;
+            vault::set_scope(&home, &loc, &id, &a.name, &a.allow).map_err(sec)?;
         }
         (added.env, added.replaced, added.recorded_recipients, short)
     };
@@ -405,7 +400,7 @@ fn read_value(name: &str, from_stdin: bool) -> anyhow::Result<SecretValue> {
         let n = bytes.len() - 1;
         bytes.truncate(n);
     }
-    Ok(SecretValue::from_bytes(bytes)?)
+    SecretValue::from_bytes(bytes).map_err(sec)
 }
 
 #[derive(serde::Serialize)]
@@ -418,9 +413,9 @@ struct ListItem<'a> {
 fn list(json: bool) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let mut items: Vec<(vault::Listed, &'static str)> = Vec::new();
-    let global = vault::list(&home, &VaultLocation::Global)?;
+    let global = vault::list(&home, &VaultLocation::Global).map_err(sec)?;
     let project = match current_project(&home) {
-        Some(p) => vault::list(&home, &VaultLocation::Project(p))?,
+        Some(p) => vault::list(&home, &VaultLocation::Project(p)).map_err(sec)?,
         None => Vec::new(),
     };
     for g in global {
@@ -469,11 +464,11 @@ fn list(json: bool) -> anyhow::Result<()> {
 }
 
 fn remove(name: &str, project: bool) -> anyhow::Result<()> {
-    secrets::validate_name(name)?;
+    secrets::validate_name(name).map_err(sec)?;
     let home = Home::from_env()?;
     let loc = location(&home, project)?;
-    let id = identity::resolve(&home)?;
-    vault::remove(&home, &loc, &id, name)?;
+    let id = identity::resolve(&home).map_err(sec)?;
+    vault::remove(&home, &loc, &id, name).map_err(sec)?;
     outln!("removed {name} from the {} vault", loc.kind());
     Ok(())
 }
@@ -486,8 +481,10 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     let (env, names, via) = match env_from_session(&home, project.as_deref(), &program)? {
         Some((env, names)) => (env, names, "session"),
         None => {
-            let id = identity::resolve(&home)?;
-            let env = secrets::env_map(&home, project.as_deref(), &id)?.only_for(&program);
+            let id = identity::resolve(&home).map_err(sec)?;
+            let env = secrets::env_map(&home, project.as_deref(), &id)
+                .map_err(sec)?
+                .only_for(&program);
             drop(id);
             let names = env.entries().iter().map(|e| e.name.clone()).collect();
             (env, names, "identity")
@@ -511,13 +508,11 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
             let _ = std::io::stdout().flush();
             std::process::exit(code);
         }
-        Err(e) => match e.downcast::<SpawnError>() {
-            Ok(se) => {
-                eprintln!("patina: {se}");
-                std::process::exit(se.code);
-            }
-            Err(e) => Err(e),
-        },
+        Err(secrets::Error::Spawn(se)) => {
+            eprintln!("patina: {se}");
+            std::process::exit(se.code);
+        }
+        Err(e) => Err(sec(e)),
     }
 }
 
@@ -655,11 +650,7 @@ fn scan_via_daemon(
         return None;
     }
     let mut body = Zeroizing::new(Vec::with_capacity(text.len() + 32));
-    #[derive(serde::Serialize)]
-    struct Body<'a> {
-        text: &'a str,
-    }
-    serde_json::to_writer(&mut *body, &Body { text }).ok()?;
+    serde_json::to_writer(&mut *body, &crate::api::session::ScanRequest { text }).ok()?;
     let reply = client.request("POST", "/secrets/scan", Some(&body)).ok()?;
     if reply.status != 200 {
         return None;
@@ -672,10 +663,10 @@ fn recipients(c: RecipientsCmd) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     match c {
         RecipientsCmd::Add { recipient, project } => {
-            vault::parse_recipient(&recipient)?;
+            vault::parse_recipient(&recipient).map_err(sec)?;
             let loc = location(&home, project)?;
-            let id = identity::resolve(&home)?;
-            if vault::add_recipient(&home, &loc, &id, &recipient)? {
+            let id = identity::resolve(&home).map_err(sec)?;
+            if vault::add_recipient(&home, &loc, &id, &recipient).map_err(sec)? {
                 outln!(
                     "added the recipient to the {} vault and re-encrypted it",
                     loc.kind()
@@ -685,10 +676,10 @@ fn recipients(c: RecipientsCmd) -> anyhow::Result<()> {
             }
         }
         RecipientsCmd::Remove { recipient, project } => {
-            vault::parse_recipient(&recipient)?;
+            vault::parse_recipient(&recipient).map_err(sec)?;
             let loc = location(&home, project)?;
-            let id = identity::resolve(&home)?;
-            if vault::remove_recipient(&home, &loc, &id, &recipient)? {
+            let id = identity::resolve(&home).map_err(sec)?;
+            if vault::remove_recipient(&home, &loc, &id, &recipient).map_err(sec)? {
                 outln!(
                     "removed the recipient from the {} vault and re-encrypted it \
                      (copies it already has stay readable to it: rotate what matters)",
@@ -703,7 +694,7 @@ fn recipients(c: RecipientsCmd) -> anyhow::Result<()> {
         }
         RecipientsCmd::List { project, json } => {
             let loc = location(&home, project)?;
-            let list = vault::recipients(&home, &loc)?;
+            let list = vault::recipients(&home, &loc).map_err(sec)?;
             if json {
                 outln!("{}", serde_json::json!({ "recipients": list }));
             } else if list.is_empty() {
@@ -724,7 +715,7 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
         IdentityCmd::Init => {
             refuse_env_identity()?;
             let id = Identity::generate();
-            let stored = identity::store(&home, &id, identity::ask_new_passphrase)?;
+            let stored = identity::store(&home, &id, identity::ask_new_passphrase).map_err(sec)?;
             outln!("created a secrets identity, stored in {stored}");
             outln!(
                 "public key (others add it as a recipient): {}",
@@ -732,7 +723,7 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
             );
         }
         IdentityCmd::Recipient => {
-            outln!("{}", identity::resolve(&home)?.recipient());
+            outln!("{}", identity::resolve(&home).map_err(sec)?.recipient());
         }
         IdentityCmd::Export { out, stdout } => {
             if stdout && std::io::stdout().is_terminal() {
@@ -750,11 +741,11 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
                     p.display()
                 );
             }
-            let id = identity::resolve(&home)?;
+            let id = identity::resolve(&home).map_err(sec)?;
             let text = id.to_file_text();
             match out {
                 Some(p) => {
-                    identity::write_new_private_file(&p, text.as_bytes())?;
+                    identity::write_new_private_file(&p, text.as_bytes()).map_err(sec)?;
                     eprintln!("wrote the identity to {} (mode 0600)", p.display());
                 }
                 None => {
@@ -788,7 +779,7 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
                 identity::MAX_IDENTITY_TEXT
             );
             let id = Identity::parse(&buf).map_err(|e| anyhow::anyhow!("stdin: {e}"))?;
-            let stored = identity::store(&home, &id, identity::ask_new_passphrase)?;
+            let stored = identity::store(&home, &id, identity::ask_new_passphrase).map_err(sec)?;
             outln!("imported the identity, stored in {stored}");
             outln!("public key: {}", id.recipient());
         }

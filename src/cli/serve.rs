@@ -91,7 +91,8 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         workers: a.workers,
         queue: a.max_connections,
         tcp,
-    })
+    })?;
+    Ok(())
 }
 
 fn in_range(s: &str, max: usize) -> Result<usize, String> {

@@ -128,19 +128,6 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
     }
 }
 
-#[derive(serde::Serialize)]
-struct UnlockBody<'a> {
-    identity: &'a str,
-    ttl_secs: u64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    project: Option<String>,
-    hold_secs: u64,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    scan_only: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    confirm_timeout_secs: Option<u64>,
-}
-
 fn unlock(
     home: &Home,
     client: &Client,
@@ -169,11 +156,11 @@ fn unlock(
     let mut body = Zeroizing::new(Vec::with_capacity(text.len() + 256));
     serde_json::to_writer(
         &mut *body,
-        &UnlockBody {
-            identity: &text,
-            ttl_secs: ttl.as_secs(),
+        &crate::api::session::UnlockRequest {
+            identity: &*text,
+            ttl_secs: Some(ttl.as_secs()),
             project,
-            hold_secs: hold.as_secs(),
+            hold_secs: Some(hold.as_secs()),
             scan_only,
             confirm_timeout_secs: confirm.map(|t| t.as_secs()),
         },

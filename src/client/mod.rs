@@ -3,12 +3,14 @@
 //! Unix socket by default, or over TCP with a bearer token when `PATINA_URL` (or `--url`)
 //! names a daemon. Only this module and [`crate::server`] know the wire format.
 //! Depends on [`crate::auth`] (the bearer token, the handshake's keys and protocol),
-//! [`crate::http`] (the error body), [`crate::limits`] (`sun_path`) and [`crate::paths`].
+//! [`crate::http`] (the error body), [`crate::limits`] (`sun_path`), [`crate::paths`] and
+//! [`crate::stream`] (the socket abstraction it shares with the daemon).
 
 pub mod handshake;
 pub mod url;
 
 use crate::paths::Home;
+use crate::stream::Stream;
 use handshake::ClientAuth;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -272,9 +274,8 @@ impl Client {
 
     fn connect(&self) -> io::Result<Conn> {
         match &self.target {
-            Target::Unix => {
-                connect_unix(&self.socket, CONNECT_TIMEOUT.min(self.timeout)).map(Conn::Unix)
-            }
+            Target::Unix => connect_unix(&self.socket, CONNECT_TIMEOUT.min(self.timeout))
+                .map(|s| Box::new(s) as Conn),
             Target::Tcp { authority, .. } => {
                 use std::net::ToSocketAddrs;
                 let mut last = io::Error::from(io::ErrorKind::NotFound);
@@ -285,7 +286,7 @@ impl Client {
                     ) {
                         Ok(s) => {
                             let _ = s.set_nodelay(true);
-                            return Ok(Conn::Tcp(s));
+                            return Ok(Box::new(s));
                         }
                         Err(e) => last = e,
                     }
@@ -436,47 +437,9 @@ impl Client {
     }
 }
 
-/// A connected stream of either kind.
-enum Conn {
-    Unix(UnixStream),
-    Tcp(std::net::TcpStream),
-}
-
-impl Conn {
-    fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        match self {
-            Conn::Unix(s) => s.set_read_timeout(d),
-            Conn::Tcp(s) => s.set_read_timeout(d),
-        }
-    }
-    fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        match self {
-            Conn::Unix(s) => s.set_write_timeout(d),
-            Conn::Tcp(s) => s.set_write_timeout(d),
-        }
-    }
-}
-
-impl Read for Conn {
-    fn read(&mut self, b: &mut [u8]) -> io::Result<usize> {
-        match self {
-            Conn::Unix(s) => s.read(b),
-            Conn::Tcp(s) => s.read(b),
-        }
-    }
-}
-
-impl Write for Conn {
-    fn write(&mut self, b: &[u8]) -> io::Result<usize> {
-        match self {
-            Conn::Unix(s) => s.write(b),
-            Conn::Tcp(s) => s.write(b),
-        }
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
+/// A connected stream of either kind, through the one socket abstraction of both ends
+/// ([`Stream`]: per-call timeouts, `Read + Write`).
+type Conn = Box<dyn Stream + Send>;
 
 /// Parses a complete `Connection: close` response: status line, header fields, and a body of
 /// exactly `Content-Length` bytes when that is given, else everything to EOF.

@@ -203,19 +203,16 @@ pub fn installed(settings: &Value, agent: Agent) -> bool {
 }
 
 /// The settings as a file holds them: `{}` for a missing or empty file. Errors name the file.
-pub fn read(path: &Path) -> anyhow::Result<Value> {
+pub fn read(path: &Path) -> Result<Value, super::Error> {
     match std::fs::read(path) {
         Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Ok(json!({})),
-        Ok(b) => serde_json::from_slice(&b).map_err(|e| {
-            anyhow::anyhow!(
-                "{} is not valid JSON (line {}, column {}); fix it first",
-                path.display(),
-                e.line(),
-                e.column()
-            )
+        Ok(b) => serde_json::from_slice(&b).map_err(|e| super::Error::NotJson {
+            path: path.to_path_buf(),
+            line: e.line(),
+            column: e.column(),
         }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(json!({})),
-        Err(e) => Err(anyhow::anyhow!("{}: {e}", path.display())),
+        Err(e) => Err(super::Error::io(path)(e)),
     }
 }
 
@@ -229,12 +226,12 @@ pub fn render(v: &Value) -> String {
 /// Writes `new` to `path`: the previous file (if any) copied to `PATH.patina-backup` (0600)
 /// first, then replaced atomically, keeping its mode (a new file is 0600). Creates the
 /// parent directory when missing.
-pub fn write(path: &Path, new: &str) -> anyhow::Result<Option<PathBuf>> {
+pub fn write(path: &Path, new: &str) -> Result<Option<PathBuf>, super::Error> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(super::Error::io(dir))?;
     }
     let old_mode = std::fs::metadata(path)
         .ok()
@@ -246,14 +243,14 @@ pub fn write(path: &Path, new: &str) -> anyhow::Result<Option<PathBuf>> {
             Some(b)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => anyhow::bail!("{}: {e}", path.display()),
+        Err(e) => return Err(super::Error::io(path)(e)),
     };
     crate::fsutil::write_atomic(path, new.as_bytes())?;
     if let Some(mode) = old_mode
         && mode != crate::fsutil::PRIVATE_FILE_MODE
     {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            .map_err(super::Error::io(path))?;
     }
     Ok(backup)
 }

@@ -21,12 +21,15 @@
 //! guard never answers `allow`, which would skip the user's permission prompt).
 
 pub mod daemon;
+mod error;
 pub mod hold;
 pub mod install;
 pub mod payload;
 pub mod pre;
 pub mod scrub;
 pub mod shell;
+
+pub use error::Error;
 
 use crate::secrets::scan as detectors;
 use serde_json::Value;

@@ -78,10 +78,9 @@ pub fn scrub_file(
     path: &Path,
     known: &dyn KnownValues,
     dry_run: bool,
-) -> anyhow::Result<(FileReport, KnownCheck)> {
+) -> Result<(FileReport, KnownCheck), super::Error> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let meta =
-        std::fs::symlink_metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let meta = std::fs::symlink_metadata(path).map_err(super::Error::io(path))?;
     let mut report = FileReport {
         path: path.to_path_buf(),
         findings: Vec::new(),
@@ -96,9 +95,7 @@ pub fn scrub_file(
         report.skipped = Some(format!("larger than {} MiB", MAX_FILE >> 20));
         return Ok((report, KnownCheck::Checked));
     }
-    let bytes = zeroize::Zeroizing::new(
-        std::fs::read(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?,
-    );
+    let bytes = zeroize::Zeroizing::new(std::fs::read(path).map_err(super::Error::io(path))?);
     let text = String::from_utf8_lossy(&bytes);
     // Split on `\n` only, so a `\r` before it stays part of its line, byte for byte.
     let ends_with_newline = text.ends_with('\n');
@@ -139,7 +136,7 @@ pub fn scrub_file(
         } else {
             changed = true;
             if is_json[i] {
-                out.push_str(&serde_json::to_string(new)?);
+                out.push_str(&serde_json::to_string(new).map_err(super::Error::Encode)?);
             } else {
                 out.push_str(new.as_str().unwrap_or(""));
             }
@@ -152,8 +149,7 @@ pub fn scrub_file(
     if !changed || dry_run {
         return Ok((report, check));
     }
-    let now =
-        std::fs::symlink_metadata(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let now = std::fs::symlink_metadata(path).map_err(super::Error::io(path))?;
     if now.len() != meta.len()
         || now.mtime_nsec() != meta.mtime_nsec()
         || now.mtime() != meta.mtime()
@@ -166,7 +162,7 @@ pub fn scrub_file(
     let mode = meta.permissions().mode() & 0o7777;
     if mode != crate::fsutil::PRIVATE_FILE_MODE {
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-            .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            .map_err(super::Error::io(path))?;
     }
     report.rewritten = true;
     Ok((report, check))

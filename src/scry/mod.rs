@@ -43,7 +43,9 @@ pub mod symbols;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use postings::SearchCache;
-pub use scrape::{BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, scrape, scrape_with_progress};
+pub use scrape::{
+    BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, ScrapeError, scrape, scrape_with_progress,
+};
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -52,6 +54,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
+
+/// `m`'s contents under the poisoned-lock policy (architecture.md, "Poisoned locks"): a
+/// cache a panic left poisoned is never used as it was — it is emptied, its poison cleared,
+/// and it fills again (a cache holds nothing that cannot be derived again).
+pub(crate) fn emptied_if_poisoned<T: Default>(
+    m: &std::sync::Mutex<T>,
+) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| {
+        let mut kept = poisoned.into_inner();
+        *kept = T::default();
+        m.clear_poison();
+        kept
+    })
+}
 
 /// Results returned when a request names no limit.
 pub const DEFAULT_LIMIT: usize = 10;

@@ -326,7 +326,7 @@ impl SearchCache {
     /// Row maps held now (tests).
     #[cfg(test)]
     pub(crate) fn row_maps(&self) -> usize {
-        self.maps.lock().unwrap_or_else(|e| e.into_inner()).len()
+        super::emptied_if_poisoned(&self.maps).len()
     }
 }
 
@@ -341,7 +341,7 @@ pub(crate) fn shared_rows(
     generation: i64,
 ) -> rusqlite::Result<Option<Arc<Rows>>> {
     let found = {
-        let maps = cache.maps.lock().unwrap_or_else(|e| e.into_inner());
+        let maps = super::emptied_if_poisoned(&cache.maps);
         maps.iter()
             .find(|(p, r)| p == index && r.generation == generation)
             .map(|(_, r)| Arc::clone(r))
@@ -353,7 +353,7 @@ pub(crate) fn shared_rows(
         return Ok(None);
     };
     let rows = Arc::new(rows);
-    let mut maps = cache.maps.lock().unwrap_or_else(|e| e.into_inner());
+    let mut maps = super::emptied_if_poisoned(&cache.maps);
     maps.retain(|(p, _)| p != index);
     if maps.len() >= SearchCache::KEPT {
         maps.remove(0);
@@ -373,18 +373,11 @@ pub(crate) struct Scratch {
 /// the likeliest still in the CPU's caches (eight workers take turns; their own scratch
 /// would have gone cold).
 pub(crate) fn with_scratch<R>(cache: &SearchCache, f: impl FnOnce(&mut Scratch) -> R) -> R {
-    let mut scratch = cache
-        .free
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
+    let mut scratch = super::emptied_if_poisoned(&cache.free)
         .pop()
         .unwrap_or_default();
     let out = f(&mut scratch);
-    cache
-        .free
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .push(scratch);
+    super::emptied_if_poisoned(&cache.free).push(scratch);
     out
 }
 

@@ -38,7 +38,6 @@ use super::sections::{self, Section};
 use super::symbols;
 use super::{ScrapeSummary, SkippedFile};
 use crate::{fsutil, paths};
-use anyhow::Context;
 use rusqlite::{Connection, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
@@ -110,7 +109,7 @@ struct Found {
 }
 
 /// Indexes the project at `root` into `<root>/.patina/index.db`; see [`scrape_with_progress`].
-pub fn scrape(root: &Path) -> anyhow::Result<ScrapeSummary> {
+pub fn scrape(root: &Path) -> Result<ScrapeSummary, ScrapeError> {
     scrape_with_progress(root, None)
 }
 
@@ -132,15 +131,16 @@ pub fn scrape(root: &Path) -> anyhow::Result<ScrapeSummary> {
 pub fn scrape_with_progress(
     root: &Path,
     mut progress: Option<&mut dyn FnMut(u64, u64)>,
-) -> anyhow::Result<ScrapeSummary> {
+) -> Result<ScrapeSummary, ScrapeError> {
     let started = Instant::now();
     let started_ns = unix_nanos(SystemTime::now());
-    let md = fs::metadata(root).with_context(|| format!("project directory {}", root.display()))?;
-    anyhow::ensure!(
-        md.is_dir(),
-        "project directory {} is not a directory",
-        root.display()
-    );
+    let md = fs::metadata(root).map_err(|error| ScrapeError::Root {
+        path: root.to_path_buf(),
+        error,
+    })?;
+    if !md.is_dir() {
+        return Err(ScrapeError::NotADirectory(root.to_path_buf()));
+    }
 
     let state = paths::project_state_dir(root);
     fsutil::ensure_private_dir(&state)?;
@@ -191,7 +191,10 @@ pub fn scrape_with_progress(
             &mut next_row,
             &mut summary,
         )
-        .with_context(|| format!("indexing {}", f.abs.display()))?;
+        .map_err(|error| ScrapeError::Indexing {
+            path: f.abs.clone(),
+            error,
+        })?;
         if let Some(p) = progress.as_mut() {
             p(i as u64 + 1, total);
         }
@@ -219,8 +222,63 @@ pub fn scrape_with_progress(
     Ok(summary)
 }
 
+/// Why a scrape failed. One line each, naming the path (and the fix when there is one);
+/// never file content.
+#[derive(Debug, thiserror::Error)]
+pub enum ScrapeError {
+    /// The project directory cannot be read.
+    #[error("project directory {}: {error}", path.display())]
+    Root {
+        /// The project directory.
+        path: PathBuf,
+        /// The operating system's error.
+        error: io::Error,
+    },
+    /// The project path is not a directory.
+    #[error("project directory {} is not a directory", .0.display())]
+    NotADirectory(PathBuf),
+    /// `.patina/` is unusable (loose, foreign, a symlink) or a file in it cannot be written.
+    #[error(transparent)]
+    Fs(#[from] fsutil::FsError),
+    /// The project's `.gitignore` cannot be read.
+    #[error("{}: {error}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The operating system's error.
+        error: io::Error,
+    },
+    /// The `.patina/` rules cannot be added to the project's `.gitignore`.
+    #[error("adding the .patina/ rules to {}: {error}", path.display())]
+    Gitignore {
+        /// The project's `.gitignore`.
+        path: PathBuf,
+        /// The operating system's error.
+        error: io::Error,
+    },
+    /// The index file failed (not a database, corrupt, locked, disk full); `hint` is the fix
+    /// when there is one (with its leading space).
+    #[error("index {}: {error}{hint}", path.display())]
+    Index {
+        /// The index file.
+        path: PathBuf,
+        /// SQLite's error (it names no indexed content).
+        error: rusqlite::Error,
+        /// What to do, or empty.
+        hint: &'static str,
+    },
+    /// Writing one file's rows failed.
+    #[error("indexing {}: {error}", path.display())]
+    Indexing {
+        /// The file being indexed.
+        path: PathBuf,
+        /// SQLite's error.
+        error: rusqlite::Error,
+    },
+}
+
 /// The one-line error for a failure on the index file, with the fix when there is one.
-fn index_error(path: &Path, e: rusqlite::Error) -> anyhow::Error {
+fn index_error(path: &Path, e: rusqlite::Error) -> ScrapeError {
     let hint = match e.sqlite_error_code() {
         Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
             " (it is only a cache: remove it and run `patina scrape` again)"
@@ -238,12 +296,16 @@ fn index_error(path: &Path, e: rusqlite::Error) -> anyhow::Error {
         }
         _ => "",
     };
-    anyhow::anyhow!("index {}: {e}{hint}", path.display())
+    ScrapeError::Index {
+        path: path.to_path_buf(),
+        error: e,
+        hint,
+    }
 }
 
 /// Keeps `.patina/` out of git: `.patina/.gitignore` with `*`, and `.patina/` in the project's
 /// `.gitignore` when the project is a git repository. Writes nothing when both are in place.
-fn hide_state_dir(root: &Path, state: &Path) -> anyhow::Result<()> {
+fn hide_state_dir(root: &Path, state: &Path) -> Result<(), ScrapeError> {
     let inner = state.join(".gitignore");
     if fs::read(&inner).ok().as_deref() != Some(STATE_GITIGNORE.as_bytes()) {
         fsutil::write_atomic(&inner, STATE_GITIGNORE.as_bytes())?;
@@ -255,7 +317,7 @@ fn hide_state_dir(root: &Path, state: &Path) -> anyhow::Result<()> {
     let current = match fs::read(&outer) {
         Ok(b) => b,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(e) => return Err(anyhow::anyhow!("{}: {e}", outer.display())),
+        Err(error) => return Err(ScrapeError::Io { path: outer, error }),
     };
     let listed = String::from_utf8_lossy(&current)
         .lines()
@@ -275,7 +337,7 @@ fn hide_state_dir(root: &Path, state: &Path) -> anyhow::Result<()> {
         .mode(0o644)
         .open(&outer)
         .and_then(|mut f| f.write_all(add.as_bytes()))
-        .with_context(|| format!("adding the .patina/ rules to {}", outer.display()))
+        .map_err(|error| ScrapeError::Gitignore { path: outer, error })
 }
 
 /// Walks the project: the regular files to consider, sorted by relative path, and the
@@ -401,7 +463,7 @@ fn update_file(
     started_ns: i64,
     next_row: &mut i64,
     s: &mut ScrapeSummary,
-) -> anyhow::Result<()> {
+) -> rusqlite::Result<()> {
     let size = i64::try_from(f.size).unwrap_or(i64::MAX);
     if let Some(o) = &old
         && o.size == size

@@ -15,6 +15,7 @@
 
 use super::keyring_store::{self, Lookup};
 use super::tty;
+use super::{Error, Result};
 use crate::fsutil;
 use crate::paths::Home;
 use age::secrecy::{ExposeSecret, SecretString};
@@ -215,7 +216,7 @@ fn keyring_user(home: &Home) -> String {
     format!("identity {}", root.display())
 }
 
-fn from_env() -> anyhow::Result<Option<Identity>> {
+fn from_env() -> Result<Option<Identity>> {
     let Some(v) = std::env::var_os(IDENTITY_ENV) else {
         return Ok(None);
     };
@@ -223,23 +224,24 @@ fn from_env() -> anyhow::Result<Option<Identity>> {
     if v.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
-    anyhow::ensure!(
-        v.len() <= MAX_IDENTITY_TEXT,
-        "{IDENTITY_ENV} is longer than {MAX_IDENTITY_TEXT} bytes"
-    );
+    if v.len() > MAX_IDENTITY_TEXT {
+        return Err(Error::Identity(format!(
+            "{IDENTITY_ENV} is longer than {MAX_IDENTITY_TEXT} bytes"
+        )));
+    }
     Identity::parse(&v)
         .map(Some)
-        .map_err(|e| anyhow::anyhow!("{IDENTITY_ENV} is set but unusable: {e}"))
+        .map_err(|e| Error::Identity(format!("{IDENTITY_ENV} is set but unusable: {e}")))
 }
 
 /// Finds the identity (see the module docs for the order), asking for the identity file's
 /// passphrase on the terminal if it comes to that.
-pub fn resolve(home: &Home) -> anyhow::Result<Identity> {
+pub fn resolve(home: &Home) -> Result<Identity> {
     resolve_with_source(home).map(|(id, _)| id)
 }
 
 /// [`resolve`], also saying where the identity came from.
-pub fn resolve_with_source(home: &Home) -> anyhow::Result<(Identity, Source)> {
+pub fn resolve_with_source(home: &Home) -> Result<(Identity, Source)> {
     no_core_dumps();
     if let Some(id) = from_env()? {
         return Ok((id, Source::Env));
@@ -247,8 +249,9 @@ pub fn resolve_with_source(home: &Home) -> anyhow::Result<(Identity, Source)> {
     let keyring = keyring_store::get(&keyring_user(home));
     let timed_out = matches!(keyring, Lookup::TimedOut);
     if let Lookup::Found(text) = keyring {
-        let id = Identity::parse(text.as_bytes())
-            .map_err(|e| anyhow::anyhow!("the identity in the OS keyring is unusable: {e}"))?;
+        let id = Identity::parse(text.as_bytes()).map_err(|e| {
+            Error::Identity(format!("the identity in the OS keyring is unusable: {e}"))
+        })?;
         return Ok((id, Source::Keyring));
     }
     let path = identity_file(home);
@@ -257,13 +260,15 @@ pub fn resolve_with_source(home: &Home) -> anyhow::Result<(Identity, Source)> {
         return Ok((id, Source::File(path)));
     }
     if timed_out {
-        anyhow::bail!(
+        return Err(Error::Identity(format!(
             "no secrets identity found: the OS keyring did not answer within {} s (is it \
              locked?); unlock it and retry, or {HOW_TO_PROVIDE}",
             keyring_store::TIMEOUT.as_secs()
-        );
+        )));
     }
-    anyhow::bail!("no secrets identity: {HOW_TO_PROVIDE}")
+    Err(Error::Identity(format!(
+        "no secrets identity: {HOW_TO_PROVIDE}"
+    )))
 }
 
 /// Where an identity is stored for `home` (keyring or file), if anywhere. Does not look at
@@ -285,13 +290,13 @@ pub fn stored(home: &Home) -> Option<Source> {
 pub fn store(
     home: &Home,
     identity: &Identity,
-    passphrase: impl FnOnce() -> anyhow::Result<Zeroizing<String>>,
-) -> anyhow::Result<Source> {
+    passphrase: impl FnOnce() -> Result<Zeroizing<String>>,
+) -> Result<Source> {
     if let Some(existing) = stored(home) {
-        anyhow::bail!(
+        return Err(Error::Refused(format!(
             "an identity already exists in {existing}; patina never replaces one \
              (`patina secrets identity export` saves a copy)"
-        );
+        )));
     }
     fsutil::ensure_private_dir(home.root())?;
     if keyring_store::set_verified(&keyring_user(home), &identity.expose_secret_text()) {
@@ -304,13 +309,14 @@ pub fn store(
 }
 
 /// Asks on the terminal for a new passphrase, or explains why it cannot.
-pub fn ask_new_passphrase() -> anyhow::Result<Zeroizing<String>> {
+pub fn ask_new_passphrase() -> Result<Zeroizing<String>> {
     if !tty::has_terminal() {
-        anyhow::bail!(
+        return Err(Error::Identity(
             "no usable OS keyring (none running, locked, or it refused the key) and no \
              terminal to ask for a passphrase for the identity file; run this in a terminal, \
              or set PATINA_IDENTITY to an age identity (AGE-SECRET-KEY-1…) instead"
-        );
+                .into(),
+        ));
     }
     Ok(tty::new_passphrase()?)
 }
@@ -323,18 +329,28 @@ pub fn write_identity_file(
     identity: &Identity,
     passphrase: &str,
     work_factor: Option<u8>,
-) -> anyhow::Result<()> {
+) -> Result<()> {
     let mut recipient = age::scrypt::Recipient::new(SecretString::from(passphrase.to_string()));
     if let Some(n) = work_factor {
         recipient.set_work_factor(n);
     }
+    let failed = |why: String| Error::Encrypt {
+        what: "the identity",
+        why,
+    };
     let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as _))
-        .map_err(|e| anyhow::anyhow!("cannot encrypt the identity: {e}"))?;
+        .map_err(|e| failed(e.to_string()))?;
     let mut out = Vec::new();
-    let armored = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)?;
-    let mut w = encryptor.wrap_output(armored)?;
-    w.write_all(identity.to_file_text().as_bytes())?;
-    w.finish()?.finish()?;
+    let armored = age::armor::ArmoredWriter::wrap_output(&mut out, age::armor::Format::AsciiArmor)
+        .map_err(|e| failed(e.to_string()))?;
+    let mut w = encryptor
+        .wrap_output(armored)
+        .map_err(|e| failed(e.to_string()))?;
+    w.write_all(identity.to_file_text().as_bytes())
+        .map_err(|e| failed(e.to_string()))?;
+    w.finish()
+        .and_then(|a| a.finish())
+        .map_err(|e| failed(e.to_string()))?;
     write_new_private_file(path, &out)
 }
 
@@ -343,15 +359,15 @@ pub fn write_identity_file(
 /// directory fsynced. A crash leaves no file or the whole one, never an empty or partial key
 /// file (which would block the next `identity new` and unlock nothing). An existing file is
 /// refused and left alone.
-pub fn write_new_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()> {
+pub fn write_new_private_file(path: &Path, contents: &[u8]) -> Result<()> {
     fsutil::write_new_atomic(path, contents).map_err(|e| match e {
         fsutil::FsError::Io { source, .. }
             if source.kind() == std::io::ErrorKind::AlreadyExists =>
         {
-            anyhow::anyhow!(
+            Error::Refused(format!(
                 "{} already exists; patina never overwrites a key file",
                 path.display()
-            )
+            ))
         }
         e => e.into(),
     })
@@ -359,16 +375,16 @@ pub fn write_new_private_file(path: &Path, contents: &[u8]) -> anyhow::Result<()
 
 /// Decrypts the identity file at `path` with `passphrase`. The file must be private (0600,
 /// ours, not a symlink): a looser one is refused, named, and left as it is.
-pub fn read_identity_file(path: &Path, passphrase: &str) -> anyhow::Result<Identity> {
+pub fn read_identity_file(path: &Path, passphrase: &str) -> Result<Identity> {
     let ciphertext = read_private_identity_file(path)?;
     decrypt_identity_file(path, &ciphertext, passphrase)
 }
 
-fn read_private_identity_file(path: &Path) -> anyhow::Result<Vec<u8>> {
+fn read_private_identity_file(path: &Path) -> Result<Vec<u8>> {
     fsutil::check_private_file(path).map_err(|e| match e {
-        fsutil::FsError::Loose { .. } | fsutil::FsError::Owner { .. } => {
-            anyhow::anyhow!("UNPROTECTED identity file, refusing to use it: {e}")
-        }
+        fsutil::FsError::Loose { .. } | fsutil::FsError::Owner { .. } => Error::Refused(format!(
+            "UNPROTECTED identity file, refusing to use it: {e}"
+        )),
         e => e.into(),
     })?;
     let mut ciphertext = Vec::new();
@@ -377,19 +393,15 @@ fn read_private_identity_file(path: &Path) -> anyhow::Result<Vec<u8>> {
             f.take(MAX_IDENTITY_TEXT as u64 * 2)
                 .read_to_end(&mut ciphertext)
         })
-        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        .map_err(Error::io(path))?;
     Ok(ciphertext)
 }
 
-fn decrypt_identity_file(
-    path: &Path,
-    ciphertext: &[u8],
-    passphrase: &str,
-) -> anyhow::Result<Identity> {
+fn decrypt_identity_file(path: &Path, ciphertext: &[u8], passphrase: &str) -> Result<Identity> {
     let corrupt = || {
-        anyhow::anyhow!(
-            "{}: not a passphrase-protected age identity file (corrupt?)",
-            path.display()
+        Error::corrupt(
+            path,
+            "not a passphrase-protected age identity file (corrupt?)",
         )
     };
     let reader = age::armor::ArmoredReader::new(ciphertext);
@@ -401,29 +413,31 @@ fn decrypt_identity_file(
     let mut r = decryptor
         .decrypt(std::iter::once(&id as &dyn age::Identity))
         .map_err(|e| match e {
-            age::DecryptError::ExcessiveWork { .. } => anyhow::anyhow!(
-                "{}: its passphrase work factor is too high for this build",
-                path.display()
+            age::DecryptError::ExcessiveWork { .. } => Error::corrupt(
+                path,
+                "its passphrase work factor is too high for this build",
             ),
             age::DecryptError::DecryptionFailed | age::DecryptError::KeyDecryptionFailed => {
-                anyhow::anyhow!("wrong passphrase for {}", path.display())
+                Error::WrongPassphrase {
+                    path: path.to_path_buf(),
+                }
             }
             _ => corrupt(),
         })?;
     let mut plain = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
     r.read_to_end(&mut plain).map_err(|_| corrupt())?;
-    Identity::parse(&plain).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    Identity::parse(&plain).map_err(|e| Error::corrupt(path, e.to_string()))
 }
 
-fn read_identity_file_interactive(path: &Path) -> anyhow::Result<Identity> {
+fn read_identity_file_interactive(path: &Path) -> Result<Identity> {
     let ciphertext = read_private_identity_file(path)?;
     if !tty::has_terminal() {
-        anyhow::bail!(
+        return Err(Error::Identity(format!(
             "the identity in {} is passphrase-protected and there is no terminal to ask for \
              the passphrase; set PATINA_IDENTITY to an age identity (AGE-SECRET-KEY-1…), \
              or run this in a terminal",
             path.display()
-        );
+        )));
     }
     let prompt = format!("Passphrase for {}: ", path.display());
     let pass = tty::prompt_hidden(&prompt, tty::MAX_PASSPHRASE_LEN)?;

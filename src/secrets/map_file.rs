@@ -82,12 +82,12 @@ pub fn render(map: &BTreeMap<String, String>) -> String {
 }
 
 /// Reads the file at `path`; a missing file is an empty map. Errors name the file.
-pub fn read(path: &Path) -> anyhow::Result<BTreeMap<String, String>> {
+pub fn read(path: &Path) -> super::Result<BTreeMap<String, String>> {
     match std::fs::read(path) {
-        Ok(bytes) => parse(&bytes).map_err(|e| anyhow::anyhow!("{}: {e}", path.display())),
+        Ok(bytes) => parse(&bytes).map_err(|e| super::Error::corrupt(path, e.to_string())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(BTreeMap::new()),
-        // The io::Error stays in the chain: the daemon answers an I/O failure with 500.
-        Err(e) => Err(anyhow::Error::new(e).context(path.display().to_string())),
+        // An I/O failure stays one (`Error::is_io`): the daemon answers it with 500.
+        Err(e) => Err(super::Error::io(path)(e)),
     }
 }
 

@@ -24,6 +24,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
+mod error;
 pub mod identity;
 mod keyring_store;
 mod map_file;
@@ -33,6 +34,7 @@ pub mod scan;
 pub mod tty;
 pub mod vault;
 
+pub use error::{Error, Result};
 pub use identity::Identity;
 pub use vault::VaultLocation;
 
@@ -272,7 +274,7 @@ impl EnvMap {
 /// in the vault (a write interrupted between the two files) is skipped.
 ///
 /// Errors name the vault file and never quote its content.
-pub fn env_map(home: &Home, project: Option<&Path>, identity: &Identity) -> anyhow::Result<EnvMap> {
+pub fn env_map(home: &Home, project: Option<&Path>, identity: &Identity) -> Result<EnvMap> {
     let mut locations = vec![VaultLocation::Global];
     if let Some(p) = project {
         locations.push(VaultLocation::Project(p.to_path_buf()));

@@ -37,10 +37,15 @@ pub struct SpawnError {
     pub reason: &'static str,
 }
 
+/// An [`Error::Run`](super::Error::Run) at `step`.
+fn failed(step: &'static str) -> impl FnOnce(std::io::Error) -> super::Error {
+    move |error| super::Error::Run { step, error }
+}
+
 /// Runs `argv` (program and arguments) with `env` added to patina's own environment (minus
 /// `PATINA_IDENTITY`), waits for it, and returns its exit code (128 + n if killed by signal
 /// n). With `masking`, its stdout and stderr pass through `env`'s masker.
-pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> anyhow::Result<i32> {
+pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> super::Result<i32> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| super::InvalidInput("no command given after --".into()))?;
@@ -60,7 +65,8 @@ pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> anyhow::Resu
 
     // Registered before the spawn: a signal in between must not kill patina and orphan the
     // child. The child gets default dispositions back at exec.
-    let mut signals = SignalsInfo::<WithOrigin>::new(FORWARDED)?;
+    let mut signals =
+        SignalsInfo::<WithOrigin>::new(FORWARDED).map_err(failed("forwarding signals"))?;
     let handle = signals.handle();
 
     let mut child = match cmd.spawn() {
@@ -97,7 +103,8 @@ pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> anyhow::Resu
                     (None, None) => Ok(()),
                 };
             }
-        })?;
+        })
+        .map_err(failed("starting the signal thread"))?;
 
     let mut pumps = Vec::new();
     if let Some(m) = &masker {
@@ -106,7 +113,8 @@ pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> anyhow::Resu
             pumps.push(
                 thread::Builder::new()
                     .name("patina-mask-stdout".into())
-                    .spawn(move || m.copy(out, std::io::stdout()))?,
+                    .spawn(move || m.copy(out, std::io::stdout()))
+                    .map_err(failed("starting the masking thread"))?,
             );
         }
         if let Some(err) = child.stderr.take() {
@@ -114,7 +122,8 @@ pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> anyhow::Resu
             pumps.push(
                 thread::Builder::new()
                     .name("patina-mask-stderr".into())
-                    .spawn(move || m.copy(err, std::io::stderr()))?,
+                    .spawn(move || m.copy(err, std::io::stderr()))
+                    .map_err(failed("starting the masking thread"))?,
             );
         }
     }
@@ -126,7 +135,7 @@ pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> anyhow::Resu
     }
     handle.close();
     let _ = forwarder.join();
-    let status = status?;
+    let status = status.map_err(failed("waiting for the command"))?;
     Ok(match (status.code(), status.signal()) {
         (Some(c), _) => c,
         (None, Some(s)) => 128 + s,

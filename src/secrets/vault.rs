@@ -37,8 +37,8 @@
 //! and any error stops before the first write. Errors name the file and never quote content.
 
 use super::{
-    InvalidInput, SecretValue, default_env_var, identity::Identity, is_home_dir, map_file,
-    validate_env_var, validate_name,
+    Error, InvalidInput, Result, SecretValue, default_env_var, identity::Identity, is_home_dir,
+    map_file, validate_env_var, validate_name,
 };
 use crate::fsutil;
 use crate::paths::{self, Home};
@@ -121,12 +121,13 @@ impl VaultLocation {
 
     /// A project "vault" whose directory is `PATINA_HOME` itself is refused: it would be the
     /// global vault under another name.
-    fn check(&self, home: &Home) -> anyhow::Result<()> {
+    fn check(&self, home: &Home) -> Result<()> {
         if matches!(self, VaultLocation::Project(_)) && is_home_dir(home, &self.dir(home)) {
-            anyhow::bail!(
+            return Err(Error::Refused(
                 "the project's .patina directory is PATINA_HOME itself; run this from inside \
                  a project (a directory with .patina/ or layer/)"
-            );
+                    .into(),
+            ));
         }
         Ok(())
     }
@@ -198,7 +199,7 @@ pub struct NotFound(pub &'static str);
 
 /// The names and environment variables of a vault, from `secrets.toml` (no identity needed).
 /// A vault that does not exist lists nothing.
-pub fn list(home: &Home, loc: &VaultLocation) -> anyhow::Result<Vec<Listed>> {
+pub fn list(home: &Home, loc: &VaultLocation) -> Result<Vec<Listed>> {
     if loc.check(home).is_err() {
         return Ok(Vec::new());
     }
@@ -209,11 +210,7 @@ pub fn list(home: &Home, loc: &VaultLocation) -> anyhow::Result<Vec<Listed>> {
 }
 
 /// Decrypts a vault; `None` if it has no `vault.age`.
-pub fn open(
-    home: &Home,
-    loc: &VaultLocation,
-    identity: &Identity,
-) -> anyhow::Result<Option<Vault>> {
+pub fn open(home: &Home, loc: &VaultLocation, identity: &Identity) -> Result<Option<Vault>> {
     loc.check(home)?;
     let path = loc.vault_path(home);
     Ok(
@@ -255,7 +252,7 @@ pub fn add(
     name: &str,
     env: Option<&str>,
     value: SecretValue,
-) -> anyhow::Result<Added> {
+) -> Result<Added> {
     validate_name(name)?;
     if let Some(e) = env {
         validate_env_var(e)?;
@@ -313,7 +310,7 @@ pub fn set_scope(
     identity: &Identity,
     name: &str,
     allow: &[String],
-) -> anyhow::Result<()> {
+) -> Result<()> {
     validate_name(name)?;
     validate_scope(allow)?;
     let _lock = lock(home, loc)?;
@@ -331,12 +328,7 @@ pub fn set_scope(
 }
 
 /// Removes secret `name`; [`NotFound`] if the vault has no such name.
-pub fn remove(
-    home: &Home,
-    loc: &VaultLocation,
-    identity: &Identity,
-    name: &str,
-) -> anyhow::Result<()> {
+pub fn remove(home: &Home, loc: &VaultLocation, identity: &Identity, name: &str) -> Result<()> {
     validate_name(name)?;
     let _lock = lock(home, loc)?;
     let mut st = load_for_write(home, loc, identity, None)?;
@@ -354,7 +346,7 @@ pub fn remove(
 }
 
 /// The recipients a vault is encrypted to (`age1…`), in file order; empty if none yet.
-pub fn recipients(home: &Home, loc: &VaultLocation) -> anyhow::Result<Vec<String>> {
+pub fn recipients(home: &Home, loc: &VaultLocation) -> Result<Vec<String>> {
     loc.check(home)?;
     Ok(read_recipients(&loc.recipients_path(home))?
         .unwrap_or_default()
@@ -381,7 +373,7 @@ pub fn add_recipient(
     loc: &VaultLocation,
     identity: &Identity,
     recipient: &str,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let r = parse_recipient(recipient)?;
     let _lock = lock(home, loc)?;
     // Naming a recipient here is how the user accepts one found in the file but not in the
@@ -411,7 +403,7 @@ pub fn remove_recipient(
     loc: &VaultLocation,
     identity: &Identity,
     recipient: &str,
-) -> anyhow::Result<bool> {
+) -> Result<bool> {
     let r = parse_recipient(recipient)?;
     if r.to_string() == identity.recipient() {
         return Err(InvalidInput(
@@ -431,7 +423,7 @@ pub fn remove_recipient(
     Ok(true)
 }
 
-fn lock(home: &Home, loc: &VaultLocation) -> anyhow::Result<std::fs::File> {
+fn lock(home: &Home, loc: &VaultLocation) -> Result<std::fs::File> {
     loc.check(home)?;
     fsutil::ensure_private_dir(&loc.dir(home))?;
     Ok(fsutil::lock_exclusive(&loc.lock_path(home))?)
@@ -462,7 +454,7 @@ fn load_for_write<'a>(
     loc: &'a VaultLocation,
     identity: &Identity,
     accept: Option<&Recipient>,
-) -> anyhow::Result<WriteState<'a>> {
+) -> Result<WriteState<'a>> {
     let vault_path = loc.vault_path(home);
     let rpath = loc.recipients_path(home);
     let opened = decrypt(&vault_path, identity, loc)?;
@@ -474,18 +466,20 @@ fn load_for_write<'a>(
     let (recipients, recipients_file_is_new) = match read_recipients(&rpath)? {
         Some(r) => (r, false),
         None if !vault_exists => (vec![identity.age().to_public()], true),
-        None => anyhow::bail!(
-            "{} exists but {} is missing; patina will not guess whom to encrypt to \
-             (restore it, one age1… recipient per line)",
-            vault_path.display(),
-            rpath.display()
-        ),
+        None => {
+            return Err(Error::Refused(format!(
+                "{} exists but {} is missing; patina will not guess whom to encrypt to \
+                 (restore it, one age1… recipient per line)",
+                vault_path.display(),
+                rpath.display()
+            )));
+        }
     };
     if let Some(rec) = &recorded {
         for r in &recipients {
             let text = r.to_string();
             if !rec.contains(&text) && accept != Some(r) {
-                anyhow::bail!(
+                return Err(Error::Refused(format!(
                     "{} lists a recipient this vault was not encrypted to ({}): it was added \
                      outside patina, and patina will not encrypt your secrets to it; if you \
                      added it, accept it with `patina secrets recipients add {text}{}` (needs \
@@ -493,7 +487,7 @@ fn load_for_write<'a>(
                     rpath.display(),
                     recipient_fingerprint(&text),
                     loc.flag()
-                );
+                )));
             }
         }
     }
@@ -519,7 +513,7 @@ impl WriteState<'_> {
     /// fewer recipients than the vault records but never one it does not: when recipients
     /// are added (`grown`), the vault (recording the new list) is written first; when they
     /// are removed, `recipients.txt` first.
-    fn save_recipients(&self, identity: &Identity, grown: bool) -> anyhow::Result<()> {
+    fn save_recipients(&self, identity: &Identity, grown: bool) -> Result<()> {
         self.ensure_self(identity)?;
         if grown && self.vault_exists {
             self.write_vault()?;
@@ -534,24 +528,26 @@ impl WriteState<'_> {
 
     /// Refuses a write that would encrypt the vault to a list without the writer's own
     /// recipient (it would lock them out).
-    fn ensure_self(&self, identity: &Identity) -> anyhow::Result<()> {
+    fn ensure_self(&self, identity: &Identity) -> Result<()> {
         let me = identity.age().to_public();
         if !self.recipients.contains(&me) {
-            anyhow::bail!(
+            return Err(Error::Refused(format!(
                 "your identity's recipient is not listed in {}: writing the vault would lock you \
                  out; add it with `patina secrets recipients add {}{}`",
                 self.loc.recipients_path(self.home).display(),
                 me,
                 self.loc.flag()
-            );
+            )));
         }
         if self.recipients.is_empty() {
-            anyhow::bail!("a vault needs at least one recipient");
+            return Err(Error::Refused(
+                "a vault needs at least one recipient".into(),
+            ));
         }
         Ok(())
     }
 
-    fn write_recipients(&self) -> anyhow::Result<()> {
+    fn write_recipients(&self) -> Result<()> {
         let mut s = String::from(
             "# age recipients of this patina vault, one per line.\n\
              # Edit with `patina secrets recipients add|remove`, which re-encrypts the vault.\n",
@@ -564,13 +560,13 @@ impl WriteState<'_> {
         Ok(())
     }
 
-    fn write_map(&self) -> anyhow::Result<()> {
+    fn write_map(&self) -> Result<()> {
         let text = map_file::render(&self.map);
         fsutil::write_atomic(&self.loc.map_path(self.home), text.as_bytes())?;
         Ok(())
     }
 
-    fn write_vault(&self) -> anyhow::Result<()> {
+    fn write_vault(&self) -> Result<()> {
         let ciphertext = encrypt(&self.secrets, &self.recipients, &self.scopes)?;
         fsutil::write_atomic(&self.loc.vault_path(self.home), &ciphertext)?;
         Ok(())
@@ -578,14 +574,13 @@ impl WriteState<'_> {
 }
 
 /// Reads `recipients.txt`; `None` if it does not exist. Errors give the line number only.
-fn read_recipients(path: &Path) -> anyhow::Result<Option<Vec<Recipient>>> {
+fn read_recipients(path: &Path) -> Result<Option<Vec<Recipient>>> {
     let bytes = match std::fs::read(path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => anyhow::bail!("{}: {e}", path.display()),
+        Err(e) => return Err(Error::io(path)(e)),
     };
-    let text = std::str::from_utf8(&bytes)
-        .map_err(|_| anyhow::anyhow!("{}: not UTF-8 text", path.display()))?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| Error::corrupt(path, "not UTF-8 text"))?;
     let mut out: Vec<Recipient> = Vec::new();
     for (i, line) in text.split('\n').enumerate() {
         let line = line.trim();
@@ -593,10 +588,9 @@ fn read_recipients(path: &Path) -> anyhow::Result<Option<Vec<Recipient>>> {
             continue;
         }
         let r = line.parse::<Recipient>().map_err(|_| {
-            anyhow::anyhow!(
-                "{}: line {} is not an age X25519 recipient (age1…)",
-                path.display(),
-                i + 1
+            Error::corrupt(
+                path,
+                format!("line {} is not an age X25519 recipient (age1…)", i + 1),
             )
         })?;
         if !out.contains(&r) {
@@ -648,7 +642,7 @@ fn encrypt(
     secrets: &BTreeMap<String, SecretValue>,
     recipients: &[Recipient],
     scopes: &Scopes,
-) -> anyhow::Result<Vec<u8>> {
+) -> Result<Vec<u8>> {
     let doc = PlainOut {
         patina_vault: FORMAT_VERSION,
         secrets: secrets
@@ -675,14 +669,20 @@ fn encrypt(
             .map(|(k, v)| k.len() + 6 * v.len() + 8)
             .sum::<usize>();
     let mut plain = Zeroizing::new(Vec::with_capacity(cap));
-    serde_json::to_writer(&mut *plain, &doc)?;
+    let failed = |why: String| Error::Encrypt {
+        what: "the vault",
+        why,
+    };
+    serde_json::to_writer(&mut *plain, &doc).map_err(|e| failed(e.to_string()))?;
     let encryptor =
         age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|e| anyhow::anyhow!("cannot encrypt the vault: {e}"))?;
+            .map_err(|e| failed(e.to_string()))?;
     let mut out = Vec::with_capacity(plain.len() + 512 + 200 * recipients.len());
-    let mut w = encryptor.wrap_output(&mut out)?;
-    w.write_all(&plain)?;
-    w.finish()?;
+    let mut w = encryptor
+        .wrap_output(&mut out)
+        .map_err(|e| failed(e.to_string()))?;
+    w.write_all(&plain).map_err(|e| failed(e.to_string()))?;
+    w.finish().map_err(|e| failed(e.to_string()))?;
     Ok(out)
 }
 
@@ -690,68 +690,64 @@ fn encrypt(
 type Opened = (BTreeMap<String, SecretValue>, Option<Vec<String>>, Scopes);
 
 /// Decrypts the vault at `path`; `None` if the file does not exist.
-fn decrypt(
-    path: &Path,
-    identity: &Identity,
-    loc: &VaultLocation,
-) -> anyhow::Result<Option<Opened>> {
+fn decrypt(path: &Path, identity: &Identity, loc: &VaultLocation) -> Result<Option<Opened>> {
     let ciphertext = match std::fs::File::open(path) {
         Ok(f) => {
             let mut buf = Vec::new();
             f.take(MAX_VAULT_FILE + 1)
                 .read_to_end(&mut buf)
-                .map_err(|e| anyhow::Error::new(e).context(path.display().to_string()))?;
-            anyhow::ensure!(
-                buf.len() as u64 <= MAX_VAULT_FILE,
-                "{}: larger than {MAX_VAULT_FILE} bytes; not a patina vault",
-                path.display()
-            );
+                .map_err(Error::io(path))?;
+            if buf.len() as u64 > MAX_VAULT_FILE {
+                return Err(Error::corrupt(
+                    path,
+                    format!("larger than {MAX_VAULT_FILE} bytes; not a patina vault"),
+                ));
+            }
             buf
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => anyhow::bail!("{}: {e}", path.display()),
+        Err(e) => return Err(Error::io(path)(e)),
     };
     let untouched = "patina left it untouched";
     let corrupt = || {
-        anyhow::anyhow!(
-            "{}: corrupt or tampered with (decryption failed); {untouched}",
-            path.display()
+        Error::corrupt(
+            path,
+            format!("corrupt or tampered with (decryption failed); {untouched}"),
         )
     };
-    let decryptor = age::Decryptor::new(&ciphertext[..]).map_err(|_| {
-        anyhow::anyhow!(
-            "{}: not an age file (corrupt?); {untouched}",
-            path.display()
-        )
-    })?;
+    let decryptor = age::Decryptor::new(&ciphertext[..])
+        .map_err(|_| Error::corrupt(path, format!("not an age file (corrupt?); {untouched}")))?;
     let mut reader = decryptor
         .decrypt(std::iter::once(identity.age() as &dyn age::Identity))
         .map_err(|e| match e {
-            age::DecryptError::NoMatchingKeys => anyhow::anyhow!(
-                "{}: your identity is not one of this vault's recipients; someone who is can add \
-                 you with `patina secrets recipients add {}{}`",
-                path.display(),
-                identity.recipient(),
-                loc.flag()
-            ),
+            age::DecryptError::NoMatchingKeys => Error::NotARecipient {
+                path: path.to_path_buf(),
+                recipient: identity.recipient(),
+                flag: loc.flag(),
+            },
             _ => corrupt(),
         })?;
     let mut plain = Zeroizing::new(Vec::with_capacity(ciphertext.len()));
     reader.read_to_end(&mut plain).map_err(|_| corrupt())?;
     let doc: PlainIn = serde_json::from_slice(&plain).map_err(|e| {
-        anyhow::anyhow!(
-            "{}: decrypted, but the content is not a patina vault (at line {}, column {}); {untouched}",
-            path.display(),
-            e.line(),
-            e.column()
+        Error::corrupt(
+            path,
+            format!(
+                "decrypted, but the content is not a patina vault (at line {}, column {}); {untouched}",
+                e.line(),
+                e.column()
+            ),
         )
     })?;
-    anyhow::ensure!(
-        doc.patina_vault == FORMAT_VERSION,
-        "{}: vault format version {} is not one this patina reads ({FORMAT_VERSION}); {untouched}",
-        path.display(),
-        doc.patina_vault
-    );
+    if doc.patina_vault != FORMAT_VERSION {
+        return Err(Error::corrupt(
+            path,
+            format!(
+                "vault format version {} is not one this patina reads ({FORMAT_VERSION}); {untouched}",
+                doc.patina_vault
+            ),
+        ));
+    }
     Ok(Some((
         doc.secrets.into_iter().map(|(k, v)| (k, v.0)).collect(),
         doc.recipients,
@@ -796,11 +792,11 @@ mod tests {
         assert_eq!(recipients(&home, &g).unwrap(), [id.recipient()]);
         remove(&home, &g, &id, "api.key").unwrap();
         let e = remove(&home, &g, &id, "api.key").unwrap_err();
-        assert!(e.downcast_ref::<NotFound>().is_some());
+        assert!(matches!(e, Error::NotFound(_)), "{e}");
         assert_eq!(open(&home, &g, &id).unwrap().unwrap().names().count(), 1);
         // An env var already used by another secret of the vault is refused.
         let e = add(&home, &g, &id, "c", Some("B_VAR"), value("cccc")).unwrap_err();
-        assert!(e.downcast_ref::<InvalidInput>().is_some(), "{e}");
+        assert!(matches!(e, Error::Invalid(_)), "{e}");
     }
 
     #[test]

@@ -6,8 +6,8 @@
 //! This module holds the crate's only `unsafe` code, two blocks in `take_passed_fd`: taking
 //! ownership of fd 3, and removing the `LISTEN_*` variables (unsafe since edition 2024).
 
+use super::StartError;
 use crate::fsutil;
-use anyhow::{Context, bail, ensure};
 use std::fs;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -27,30 +27,28 @@ pub const LISTEN_VARS: [&str; 3] = ["LISTEN_PID", "LISTEN_FDS", "LISTEN_FDNAMES"
 /// listening `AF_UNIX` stream socket bound at `socket`, which is a socket owned by this user
 /// with mode 0600 in a private (0700, ours, not a symlink) directory. Call it where the
 /// listener would be bound: before any thread is started.
-pub fn listener(socket: &Path) -> anyhow::Result<Option<UnixListener>> {
+pub fn listener(socket: &Path) -> Result<Option<UnixListener>, StartError> {
     let Some(fd) = take_passed_fd()? else {
         return Ok(None);
     };
     use rustix::net::{AddressFamily, SocketType, sockopt};
+    let refuse = |why: String| Err(StartError::Activation(why));
     let not = |what: &str| {
-        anyhow::anyhow!(
-            "socket activation: fd 3 is not {what}; check the .socket unit (ListenStream= must be the socket path)"
-        )
+        refuse(format!(
+            "fd 3 is not {what}; check the .socket unit (ListenStream= must be the socket path)"
+        ))
     };
-    ensure!(
-        sockopt::socket_domain(&fd).ok() == Some(AddressFamily::UNIX),
-        not("a Unix socket")
-    );
-    ensure!(
-        sockopt::socket_type(&fd).ok() == Some(SocketType::STREAM),
-        not("a stream socket")
-    );
-    ensure!(
-        sockopt::socket_acceptconn(&fd).unwrap_or(false),
-        not("a listening socket")
-    );
+    if sockopt::socket_domain(&fd).ok() != Some(AddressFamily::UNIX) {
+        return not("a Unix socket");
+    }
+    if sockopt::socket_type(&fd).ok() != Some(SocketType::STREAM) {
+        return not("a stream socket");
+    }
+    if !sockopt::socket_acceptconn(&fd).unwrap_or(false) {
+        return not("a listening socket");
+    }
     rustix::io::fcntl_setfd(&fd, rustix::io::FdFlags::CLOEXEC)
-        .context("socket activation: setting FD_CLOEXEC on fd 3")?;
+        .map_err(|e| StartError::step("socket activation: setting FD_CLOEXEC on fd 3")(e.into()))?;
     let listener = UnixListener::from(fd);
 
     // The same ownership and mode checks as a socket bound by `unix::bind_private`.
@@ -58,26 +56,31 @@ pub fn listener(socket: &Path) -> anyhow::Result<Option<UnixListener>> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    fsutil::check_private_dir(dir).with_context(|| "socket activation: the socket's directory must be private (0700, yours; DirectoryMode=0700)")?;
-    let md = fs::symlink_metadata(socket)
-        .with_context(|| format!("socket activation: {}", socket.display()))?;
+    fsutil::check_private_dir(dir).map_err(|error| StartError::Private {
+        what: "socket activation: the socket's directory must be private (0700, yours; DirectoryMode=0700)",
+        error,
+    })?;
+    let md = fs::symlink_metadata(socket).map_err(StartError::step(format!(
+        "socket activation: {}",
+        socket.display()
+    )))?;
     if !md.file_type().is_socket() {
-        bail!("socket activation: {} is not a socket", socket.display());
+        return refuse(format!("{} is not a socket", socket.display()));
     }
     let me = fsutil::my_uid();
     if md.uid() != me {
-        bail!(
-            "socket activation: {} is owned by uid {}, not by you (uid {me})",
+        return refuse(format!(
+            "{} is owned by uid {}, not by you (uid {me})",
             socket.display(),
             md.uid()
-        );
+        ));
     }
     let mode = md.permissions().mode() & 0o777;
     if mode != fsutil::PRIVATE_FILE_MODE {
-        bail!(
-            "socket activation: {} has mode {mode:o}, not 600 (set SocketMode=0600)",
+        return refuse(format!(
+            "{} has mode {mode:o}, not 600 (set SocketMode=0600)",
             socket.display()
-        );
+        ));
     }
     // fd 3 must be the socket at that path, not some other socket.
     let bound = listener.local_addr()?;
@@ -86,10 +89,10 @@ pub fn listener(socket: &Path) -> anyhow::Result<Option<UnixListener>> {
         .and_then(|p| fs::symlink_metadata(p).ok())
         .is_some_and(|b| (b.dev(), b.ino()) == (md.dev(), md.ino()));
     if !same {
-        bail!(
-            "socket activation: fd 3 is not bound at {} (ListenStream= must match --socket)",
+        return refuse(format!(
+            "fd 3 is not bound at {} (ListenStream= must match --socket)",
             socket.display()
-        );
+        ));
     }
     Ok(Some(listener))
 }
@@ -98,7 +101,7 @@ pub fn listener(socket: &Path) -> anyhow::Result<Option<UnixListener>> {
 /// this process, takes ownership of fd 3. `None` when the variables are absent or name
 /// another process.
 #[allow(unsafe_code)]
-fn take_passed_fd() -> anyhow::Result<Option<OwnedFd>> {
+fn take_passed_fd() -> Result<Option<OwnedFd>, StartError> {
     let pid = std::env::var("LISTEN_PID").ok();
     let fds = std::env::var("LISTEN_FDS").ok();
     for v in LISTEN_VARS {
@@ -114,20 +117,23 @@ fn take_passed_fd() -> anyhow::Result<Option<OwnedFd>> {
     if pid.trim().parse::<u32>().ok() != Some(std::process::id()) {
         return Ok(None); // meant for another process (sd_listen_fds returns 0 too)
     }
-    ensure!(
-        fds.trim() == "1",
-        "socket activation passed {} descriptors; patina takes exactly one (a single ListenStream= in the .socket unit)",
-        fds.trim()
-            .parse::<u64>()
-            .map_or_else(|_| "an unreadable number of".to_string(), |n| n.to_string())
-    );
+    if fds.trim() != "1" {
+        return Err(StartError::Activation(format!(
+            "passed {} descriptors; patina takes exactly one (a single ListenStream= in the .socket unit)",
+            fds.trim()
+                .parse::<u64>()
+                .map_or_else(|_| "an unreadable number of".to_string(), |n| n.to_string())
+        )));
+    }
     // fd 3 must be open and a socket before anything takes ownership of it.
-    let link = fs::read_link(format!("/proc/self/fd/{SD_LISTEN_FDS_START}"))
-        .context("socket activation: LISTEN_FDS=1 but fd 3 is not open")?;
-    ensure!(
-        link.to_string_lossy().starts_with("socket:"),
-        "socket activation: LISTEN_FDS=1 but fd 3 is not a socket"
-    );
+    let link = fs::read_link(format!("/proc/self/fd/{SD_LISTEN_FDS_START}")).map_err(
+        StartError::step("socket activation: LISTEN_FDS=1 but fd 3 is not open"),
+    )?;
+    if !link.to_string_lossy().starts_with("socket:") {
+        return Err(StartError::Activation(
+            "LISTEN_FDS=1 but fd 3 is not a socket".into(),
+        ));
+    }
     // SAFETY: fd 3 is open (checked just above) and is a socket passed to this very process:
     // LISTEN_PID is our pid and LISTEN_FDS is 1, so by the sd_listen_fds(3) protocol the
     // process that exec'd us left exactly fd 3 for us. Nothing else in this process owns it:

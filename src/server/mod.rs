@@ -3,7 +3,8 @@
 //! hands both to [`crate::api::dispatch`], and writes the [`crate::http::Response`] back.
 //! Nothing outside this module (and [`crate::client`]) knows a socket or the wire format.
 //! Depends on [`crate::api`], [`crate::auth`], [`crate::http`], [`crate::limits`],
-//! [`crate::fsutil`], [`crate::paths`] and [`crate::text`]; nothing depends on it but
+//! [`crate::fsutil`], [`crate::paths`], [`crate::stream`] (the socket abstraction it
+//! shares with the client) and [`crate::text`]; nothing depends on it but
 //! [`crate::cli`].
 //!
 //! Startup, in the order a reviewer checks it (after ssh-agent): harden the process (no core
@@ -12,6 +13,7 @@
 //! the signal thread and the worker pool and accept.
 
 pub mod activation;
+mod error;
 pub mod framing;
 pub mod log;
 pub mod pool;
@@ -26,7 +28,7 @@ use crate::http::{Method, Response};
 use crate::limits;
 use crate::paths::Home;
 use crate::text::utc_timestamp;
-use anyhow::Context;
+pub use error::StartError;
 use framing::{ReadError, Stream};
 use std::cell::RefCell;
 use std::io::Write;
@@ -74,7 +76,7 @@ pub fn harden_process() -> bool {
 /// in-flight requests finish within [`limits::SHUTDOWN_GRACE`], and removes the socket and
 /// pid file. Errors (one line each) for every startup check that fails; nothing found at
 /// the socket path or in the run directory is modified on the way out.
-pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
+pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     if !harden_process() {
         eprintln!("patina: warning: could not disable core dumps for this process");
     }
@@ -86,12 +88,14 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         signal_hook::consts::SIGINT,
         signal_hook::consts::SIGTERM,
     ])
-    .context("installing the SIGINT/SIGTERM handler")?;
+    .map_err(StartError::step("installing the SIGINT/SIGTERM handler"))?;
 
     // The state directory: created 0700 if missing; an existing one must be a real directory
     // of ours that no one else can enter or write (it holds the run dir, the vault, the keys).
-    fsutil::ensure_private_dir(cfg.home.root())
-        .with_context(|| format!("the state directory ({})", crate::paths::HOME_ENV))?;
+    fsutil::ensure_private_dir(cfg.home.root()).map_err(|error| StartError::Private {
+        what: "the state directory (PATINA_HOME)",
+        error,
+    })?;
     let sock_dir = cfg
         .socket
         .parent()
@@ -101,15 +105,17 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     if sock_dir == cfg.home.run_dir() {
         fsutil::ensure_private_dir(&sock_dir)?;
     } else {
-        fsutil::check_private_dir(&sock_dir)
-            .with_context(|| "the --socket directory must be private (0700, yours)")?;
+        fsutil::check_private_dir(&sock_dir).map_err(|error| StartError::Private {
+            what: "the --socket directory must be private (0700, yours)",
+            error,
+        })?;
     }
     // Socket activation: the unit owns the socket file, so it is left in place at exit.
     // The pid file is written before the socket can answer, so a client that reaches the
     // daemon always finds it (and after the live-daemon check, so a running daemon's stays).
     let pid = std::process::id();
     let pid_path = cfg.home.pid_path();
-    let write_pid = || -> anyhow::Result<()> {
+    let write_pid = || -> Result<(), StartError> {
         fsutil::ensure_private_dir(&cfg.home.run_dir())?;
         fsutil::write_atomic(&pid_path, format!("{pid}\n").as_bytes())?;
         Ok(())
@@ -139,7 +145,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     }
     let bound_ino = if activated { None } else { inode(&cfg.socket) };
     // Undo what startup made if a later step fails (the TCP port is taken, say).
-    let undo = |e: anyhow::Error| -> anyhow::Error {
+    let undo = |e: StartError| -> StartError {
         if !activated && inode(&cfg.socket) == bound_ino {
             let _ = std::fs::remove_file(&cfg.socket);
         }
@@ -151,15 +157,16 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     let tcp_side = match &cfg.tcp {
         Some(tc) => {
             let verifier = crate::auth::token::Verifier::load_or_create(&cfg.home.token_path())
-                .map_err(undo)?;
-            let age_key = Arc::new(crate::auth::server::ServerAuth::open(&cfg.home).map_err(undo)?);
+                .map_err(|e| undo(e.into()))?;
+            let age_key = Arc::new(
+                crate::auth::server::ServerAuth::open(&cfg.home).map_err(|e| undo(e.into()))?,
+            );
             eprintln!(
                 "patina: TCP age-key identity {} (clients pin it; `patina auth allow` admits clients)",
                 age_key.recipient()
             );
             let listener = std::net::TcpListener::bind(tc.addr)
-                .with_context(|| format!("binding TCP {}", tc.addr))
-                .map_err(undo)?;
+                .map_err(|e| undo(StartError::step(format!("binding TCP {}", tc.addr))(e)))?;
             let local = listener.local_addr()?;
             if !tcp::is_loopback(&local) {
                 eprintln!(

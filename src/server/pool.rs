@@ -49,8 +49,12 @@ struct LaneState<J> {
 }
 
 impl<J> Lane<J> {
-    fn lock(&self) -> MutexGuard<'_, LaneState<J>> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    /// The lane's state, or `None` when a panic left its lock poisoned: under the
+    /// poisoned-lock policy (architecture.md, "Poisoned locks") the lane is then never used
+    /// again — submitters queue every job, and worker 0 exits — so the pool keeps only the
+    /// shared queue, whose answer to a full queue is still 503.
+    fn lock(&self) -> Option<MutexGuard<'_, LaneState<J>>> {
+        self.state.lock().ok()
     }
 }
 
@@ -169,7 +173,9 @@ impl<J: Send + 'static> Pool<J> {
         };
         // Under worker 0's lock, so worker 0 never decides to wait while a job it should
         // take is on its way into the queue.
-        let mut st = lane.lock();
+        let Some(mut st) = lane.lock() else {
+            return self.send(tx, job);
+        };
         let first_idle = st.idle && !st.closed;
         if first_idle && self.queued.load(Ordering::Relaxed) == 0 {
             st.idle = false;
@@ -262,7 +268,9 @@ impl<J: Send + 'static> Pool<J> {
     /// Tells worker 0 to exit once idle.
     fn close_lane(&self) {
         if let Some(lane) = &self.lane {
-            lane.lock().closed = true;
+            if let Some(mut st) = lane.lock() {
+                st.closed = true;
+            }
             lane.wake.notify_all();
         }
     }
@@ -291,7 +299,10 @@ fn next_for_first<J>(
     idle: fn(),
 ) -> Option<J> {
     let mut flushed = false;
-    let mut st = lane.lock();
+    let Some(mut st) = lane.lock() else {
+        idle();
+        return None;
+    };
     loop {
         if let Some(job) = st.job.take() {
             st.idle = false;
@@ -317,11 +328,21 @@ fn next_for_first<J>(
             drop(st);
             idle();
             flushed = true;
-            st = lane.lock();
+            let Some(again) = lane.lock() else {
+                idle();
+                return None;
+            };
+            st = again;
             continue;
         }
         st.idle = true;
-        st = lane.wake.wait(st).unwrap_or_else(|e| e.into_inner());
+        st = match lane.wake.wait(st) {
+            Ok(st) => st,
+            Err(_) => {
+                idle();
+                return None;
+            }
+        };
     }
 }
 
@@ -387,7 +408,7 @@ mod tests {
         .unwrap();
         // One job at a time, each after the last finished: all on worker 0, once it waits.
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !pool.lane.as_ref().unwrap().lock().idle {
+        while !pool.lane.as_ref().unwrap().lock().unwrap().idle {
             assert!(
                 std::time::Instant::now() < deadline,
                 "worker 0 never waited"
@@ -397,7 +418,7 @@ mod tests {
         for _ in 0..20 {
             assert!(pool.try_submit(None).is_ok());
             assert_eq!(ran_rx.recv().unwrap(), "w-0");
-            while !pool.lane.as_ref().unwrap().lock().idle {
+            while !pool.lane.as_ref().unwrap().lock().unwrap().idle {
                 std::thread::sleep(Duration::from_millis(1));
             }
         }
@@ -508,7 +529,7 @@ mod tests {
             idle,
         )
         .unwrap();
-        let lane_idle = || pool.lane.as_ref().unwrap().lock().idle;
+        let lane_idle = || pool.lane.as_ref().unwrap().lock().unwrap().idle;
         let deadline = std::time::Instant::now() + Duration::from_secs(10);
         while !lane_idle() {
             assert!(

@@ -156,7 +156,11 @@ impl TcpState {
     }
 
     fn blocked_for(&self, ip: IpAddr) -> Option<Duration> {
-        let f = self.failures.lock().ok()?;
+        // A poisoned budget fails closed (architecture.md, "Poisoned locks"): its counts may
+        // be half-updated, so every address counts as over budget until the daemon restarts.
+        let Ok(f) = self.failures.lock() else {
+            return Some(FAILURE_WINDOW);
+        };
         let (n, since) = f.get(&ip)?;
         let age = since.elapsed();
         (*n >= MAX_AUTH_FAILURES && age < FAILURE_WINDOW).then(|| FAILURE_WINDOW - age)
@@ -273,6 +277,23 @@ mod tests {
             s.gate(ip, None, None, Some("http://ok.example"), None, None)
                 .is_ok()
         );
+    }
+
+    #[test]
+    fn a_poisoned_failure_budget_refuses_every_address() {
+        let s = std::sync::Arc::new(state());
+        let ip: IpAddr = "127.0.0.4".parse().unwrap();
+        assert!(s.gate(ip, None, None, None, None, None).is_ok());
+        let t = std::sync::Arc::clone(&s);
+        let _ = std::thread::spawn(move || {
+            let _f = t.failures.lock();
+            panic!("injected fault while holding the failure budget");
+        })
+        .join();
+        assert!(s.failures.is_poisoned());
+        let r = s.gate(ip, None, None, None, None, None).unwrap_err();
+        assert_eq!(r.status, 429, "fails closed, not open");
+        s.record_failure(ip); // and counting does not panic
     }
 
     #[test]

@@ -1,9 +1,9 @@
 //! The Unix-socket listener: what startup may remove at the socket path, binding with no
 //! moment where another user could connect, and reading peer credentials (`unix(7)`).
 
+use super::StartError;
 use crate::fsutil;
 use crate::limits::SUN_PATH_MAX;
-use anyhow::{Context, bail};
 use std::fs;
 use std::io;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
@@ -20,18 +20,23 @@ use std::path::Path;
 ///   exactly as it is (checked with `lstat`, so nothing a symlink points to is touched).
 ///
 /// Also refuses a path longer than `sun_path` can hold, naming the limit.
-pub fn prepare_socket_path(path: &Path) -> anyhow::Result<()> {
+pub fn prepare_socket_path(path: &Path) -> Result<(), StartError> {
     let len = path.as_os_str().len();
     if len > SUN_PATH_MAX {
-        bail!(
-            "socket path {} is {len} bytes; Unix sockets allow at most {SUN_PATH_MAX} (sun_path): choose a shorter --socket or PATINA_HOME",
-            path.display()
-        );
+        return Err(StartError::SocketPathTooLong {
+            path: path.to_path_buf(),
+            len,
+            max: SUN_PATH_MAX,
+        });
     }
     let md = match fs::symlink_metadata(path) {
         Ok(md) => md,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(e).with_context(|| format!("socket path {}", path.display())),
+        Err(e) => {
+            return Err(StartError::step(format!("socket path {}", path.display()))(
+                e,
+            ));
+        }
     };
     let ft = md.file_type();
     let what = if ft.is_symlink() {
@@ -46,36 +51,32 @@ pub fn prepare_socket_path(path: &Path) -> anyhow::Result<()> {
         None
     };
     if let Some(what) = what {
-        bail!(
-            "{} exists and is {what}, not a patina socket; refusing to start (it was left untouched; remove it yourself if it is not needed)",
-            path.display()
-        );
+        return Err(StartError::Occupied {
+            path: path.to_path_buf(),
+            what,
+        });
     }
     let me = fsutil::my_uid();
     if md.uid() != me {
-        bail!(
-            "{} is a socket owned by uid {}, not by you (uid {me}); refusing to start and leaving it untouched",
-            path.display(),
-            md.uid()
-        );
+        return Err(StartError::ForeignSocket {
+            path: path.to_path_buf(),
+            owner: md.uid(),
+            me,
+        });
     }
     match UnixStream::connect(path) {
-        Ok(s) => match peer_credentials(&s) {
-            // The peer of a connection to a listening socket is the process that listened.
-            Ok((_, Some(pid))) => bail!(
-                "a daemon is already running at {} (pid {pid}; stop it with `patina stop`)",
-                path.display()
-            ),
-            _ => bail!(
-                "a daemon is already running at {} (stop it with `patina stop`)",
-                path.display()
-            ),
-        },
-        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => fs::remove_file(path)
-            .with_context(|| format!("removing the stale socket {}", path.display())),
-        Err(e) => {
-            Err(e).with_context(|| format!("checking the existing socket {}", path.display()))
-        }
+        // The peer of a connection to a listening socket is the process that listened.
+        Ok(s) => Err(StartError::Running {
+            path: path.to_path_buf(),
+            pid: peer_credentials(&s).ok().and_then(|(_, pid)| pid),
+        }),
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => fs::remove_file(path).map_err(
+            StartError::step(format!("removing the stale socket {}", path.display())),
+        ),
+        Err(e) => Err(StartError::step(format!(
+            "checking the existing socket {}",
+            path.display()
+        ))(e)),
     }
 }
 
@@ -83,17 +84,24 @@ pub fn prepare_socket_path(path: &Path) -> anyhow::Result<()> {
 /// never connectable by anyone else, even for a moment (no chmod after the fact). The umask
 /// is process-wide: call this before any other thread is started. The parent directory must
 /// already be a private (0700) directory.
-pub fn bind_private(path: &Path) -> anyhow::Result<UnixListener> {
+pub fn bind_private(path: &Path) -> Result<UnixListener, StartError> {
     use rustix::fs::Mode;
     use rustix::process::umask;
     let old = umask(Mode::from_raw_mode(0o177));
     let bound = UnixListener::bind(path);
     umask(old);
-    let listener = bound.with_context(|| format!("binding {}", path.display()))?;
-    let mode = fs::symlink_metadata(path)?.permissions().mode() & 0o777;
+    let listener = bound.map_err(StartError::step(format!("binding {}", path.display())))?;
+    let mode = fs::symlink_metadata(path)
+        .map_err(StartError::step(format!("binding {}", path.display())))?
+        .permissions()
+        .mode()
+        & 0o777;
     if mode != fsutil::PRIVATE_FILE_MODE {
         let _ = fs::remove_file(path);
-        bail!("{} was created with mode {mode:o}, not 600", path.display());
+        return Err(StartError::LooseSocket {
+            path: path.to_path_buf(),
+            mode,
+        });
     }
     Ok(listener)
 }

@@ -781,3 +781,95 @@ fn secrets_add_goes_through_an_unlocked_session_without_an_identity() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     drop(d);
 }
+
+#[test]
+fn a_vault_that_cannot_be_read_mid_request_is_a_500_with_one_line() {
+    // An I/O failure on the vault is the machine's failure, not the caller's: 500, with one
+    // line naming the file and no value; nothing is lost once the file is back.
+    let w = World::new();
+    write_fixture_project(&w.work());
+    w.add("canary", CANARY, &[]);
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    unlock(&w, "10m");
+    let vault = w.home().join("vault.age");
+    let aside = w.home().join("vault.age.aside");
+    std::fs::rename(&vault, &aside).unwrap();
+    // A directory where the file should be: open(2) succeeds, read(2) fails with EISDIR.
+    std::fs::create_dir(&vault).unwrap();
+    let o = run_with_input(
+        no_identity(&w, &["secrets", "add", "late", "--stdin"]),
+        b"late-value-1234",
+    );
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("vault.age"), "names the file: {err}");
+    let log = d.log();
+    assert!(
+        log.lines().any(|l| l.contains(" POST /secrets/add 500 ")),
+        "the daemon answered 500: {log}"
+    );
+    assert!(
+        !log.lines().any(|l| l.contains(" POST /secrets/add 400 ")),
+        "not 400: {log}"
+    );
+    // Nothing was lost: with the file back, the value is still there.
+    std::fs::remove_dir(&vault).unwrap();
+    std::fs::rename(&aside, &vault).unwrap();
+    let mut c = no_identity(
+        &w,
+        &[
+            "secrets",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "test \"$CANARY\" = \"$WANT\" && echo same",
+        ],
+    );
+    c.env("WANT", CANARY);
+    let o = run_with_input(c, b"");
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "same\n");
+    assert_no_leak("add stderr", err.as_bytes(), CANARY);
+    assert_no_leak("daemon log", log.as_bytes(), CANARY);
+}
+
+#[test]
+fn a_poisoned_session_lock_wipes_the_session_and_refuses_unlock_until_restart() {
+    // The poisoned-lock policy (architecture.md): a panic while the session's state is held
+    // wipes it, and no unlock is accepted until the daemon restarts.
+    let (w, d) = world_with_daemon(&[]);
+    unlock(&w, "10m");
+    assert_eq!(session(&d)["unlocked"], true);
+    let r = d.post("/debug/poison-session", "{}");
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // Wiped: nothing is held, so nothing can be released.
+    assert_eq!(session(&d)["unlocked"], false);
+    let o = out(no_identity(
+        &w,
+        &["secrets", "run", "--", "sh", "-c", "echo \"[$CANARY]\""],
+    ));
+    assert!(
+        !o.status.success(),
+        "no values without the session: {}",
+        show(&o)
+    );
+    // Refused until restart, with one line that says what to do.
+    let o = out(w.cmd(&["session", "unlock", "--ttl", "10m"]));
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(err.lines().count(), 1, "one line: {err}");
+    assert!(err.contains("restart"), "{err}");
+    assert!(
+        d.log()
+            .lines()
+            .any(|l| l.contains(" POST /session/unlock 503 ")),
+        "{}",
+        d.log()
+    );
+    assert_eq!(session(&d)["unlocked"], false);
+    assert_no_leak("unlock stderr", err.as_bytes(), CANARY);
+    assert_no_leak("run stdout", &o.stdout, CANARY);
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
