@@ -294,8 +294,9 @@ impl WindowSet {
 }
 
 /// The encoded forms ([`super::mask::forms`]) of known values, matched by keyed hash and
-/// confirmed in constant time; per form, occurrences left to right without overlap (as a
-/// plain search that resumes after each match finds them).
+/// confirmed in constant time. Reports ([`scan`]) take, per form, occurrences left to right
+/// without overlap (as a plain search that resumes after each match finds them); redaction
+/// ([`Redactor`]) takes every occurrence, overlapping ones too.
 struct FormMatcher {
     /// Every form, and (parallel) the index of its known value and its rank among that
     /// value's forms.
@@ -330,8 +331,10 @@ impl FormMatcher {
         self.set.is_empty()
     }
 
-    /// Appends `(known index, form index, start)` for every occurrence.
-    fn find(&self, text: &[u8], out: &mut Vec<(usize, usize, usize)>) {
+    /// Appends `(known index, form index, start)` for every occurrence; unless
+    /// `overlapping`, an occurrence that overlaps an earlier one of the same form is left
+    /// out.
+    fn find(&self, text: &[u8], overlapping: bool, out: &mut Vec<(usize, usize, usize)>) {
         let mut raw: Vec<(u32, usize)> = Vec::new();
         self.set.each(text, |id, s| {
             let f = &self.forms[id as usize];
@@ -342,7 +345,7 @@ impl FormMatcher {
         raw.sort_unstable();
         let mut next = (u32::MAX, 0usize);
         for (id, s) in raw {
-            if next.0 == id && s < next.1 {
+            if !overlapping && next.0 == id && s < next.1 {
                 continue;
             }
             next = (id, s + self.forms[id as usize].len());
@@ -388,7 +391,7 @@ pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
     let mut out = Vec::new();
     let forms = FormMatcher::new(known);
     let mut found = Vec::new();
-    forms.find(text, &mut found);
+    forms.find(text, false, &mut found);
     // In the order of the known values, then of their forms, then by offset (as separate
     // searches per form would find them), without duplicates.
     found.sort_unstable();
@@ -702,11 +705,12 @@ impl<'k, 'a> Redactor<'k, 'a> {
         }
     }
 
-    /// The occurrences of the known forms in `text`: per form, left to right without
-    /// overlap, by keyed hash and constant-time confirmation ([`FormMatcher`]).
+    /// Every occurrence of the known forms in `text`, overlapping ones too (a periodic value
+    /// repeated in a text occurs at more than one offset; redacting only the first would
+    /// show the rest), by keyed hash and constant-time confirmation ([`FormMatcher`]).
     fn known_spans(&self, text: &[u8], out: &mut Vec<(usize, usize)>) {
         let mut found = Vec::new();
-        self.forms.find(text, &mut found);
+        self.forms.find(text, true, &mut found);
         out.extend(
             found
                 .into_iter()
@@ -1524,6 +1528,26 @@ mod tests {
         }
         assert!(skipped > 10_000 && scanned > 10_000, "{skipped} {scanned}");
     }
+    /// Found by the independent oracle (issue 14): a periodic value repeated in a text occurs
+    /// at overlapping offsets, and redaction covers all of them (it used to redact the first
+    /// occurrence only and show the rest, `abc` here).
+    #[test]
+    fn a_periodic_value_is_redacted_at_every_overlapping_occurrence() {
+        let known = [Known {
+            name: "p",
+            value: b"abcabcabc",
+        }];
+        let text = "xx abcabcabcabc yy";
+        assert_eq!(redact(text, &known).as_deref(), Some("xx [redacted] yy"));
+        assert_eq!(
+            Redactor::new(&known).redact(text).as_deref(),
+            Some("xx [redacted] yy")
+        );
+        assert_eq!(reference::redact(text, &known).0, "xx [redacted] yy");
+        // Reports keep one finding per non-overlapping occurrence.
+        assert_eq!(scan(text.as_bytes(), &known).len(), 1);
+    }
+
     /// From the hostile review of 2026-11-30: the differential above with other seeds.
     #[test]
     fn redact_matches_the_reference_with_other_seeds() {

@@ -1,25 +1,58 @@
-//! The pre-optimization implementation of [`super::scan`] and [`super::redact`] (as of
-//! commit e5c6bd2, before the fast path and [`super::Redactor`]), kept verbatim (but for the
-//! one fix marked in [`redact`]) as the oracle
-//! of the differential tests in `super::tests` and `crate::scry::redact::tests`: only the
-//! `mask` paths are adjusted, and `Finding` and `Known` are the live types. Test-only; do
-//! not optimize it.
+//! The oracle of the detector's differential tests (`super::tests`,
+//! `crate::scry::redact::tests`): a slow, simple implementation of the specification below,
+//! written from it and from nothing of [`super`]'s code (issue 14: an oracle must be
+//! independent). Every rule is a loop over every position of the text; no prefix tables, no
+//! hashes, no skipping. Test-only; do not optimize it.
+//!
+//! # The specification
+//!
+//! A text's *findings* are spans `[start, end)` of bytes:
+//!
+//! 1. **Known values, whole.** For a known value `v` of at least
+//!    [`MIN_MASKED_LEN`](crate::secrets::mask::MIN_MASKED_LEN) bytes, every occurrence of `v`
+//!    or of one of its encoded forms ([`crate::secrets::mask::forms`]: base64, hex,
+//!    percent, JSON, embedded base64, reader-visible variants).
+//! 2. **Private keys.** From `-----BEGIN ` + up to 64 of `[A-Z0-9 ]` + `PRIVATE KEY-----` to
+//!    the end of the first `-----END ` + up to 64 of `[A-Z0-9 ]` + `PRIVATE KEY-----` that
+//!    starts after that header, or to the end of the text. A `-----BEGIN` inside a block
+//!    (left to right) is part of that block, not the start of another.
+//! 3. **Tokens.** A well-known prefix not preceded by a word character (`[A-Za-z0-9_]`), then
+//!    the longest run of its body's characters, when the run has at least the body's least
+//!    length: `AGE-SECRET-KEY-1` + 20 alphanumerics; `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` +
+//!    20 alphanumerics; `github_pat_` + 20 word characters; `AKIA` + 16 of `[A-Z0-9]`;
+//!    `xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xoxs-` + 10 of `[A-Za-z0-9-]`; `sk-` + 20 of
+//!    `[A-Za-z0-9_-]`.
+//! 4. **High entropy.** A maximal run of `[A-Za-z0-9+/=_-]` of at least 32 bytes holding an
+//!    upper-case letter, a lower-case letter and a digit, whose Shannon entropy is at least
+//!    4.2 bits per byte.
+//!
+//! Redaction ([`redact`]) adds, for a text shown to a reader:
+//!
+//! 5. **Pieces.** Any `piece_len(v)` bytes of a known value, ASCII case ignored, anywhere —
+//!    taken from the value, the value with whitespace runs folded to one space (and trimmed),
+//!    and the value without `[`/`]`, each only when at least 12 bytes long. `piece_len(v)`
+//!    is `partial_min(v)`, and at least 12.
+//! 6. **Highlight brackets.** Rules 1–5 and 7 again on the text with every `[` and `]`
+//!    removed; each span found there covers, in the text, from its first byte to its last.
+//! 7. **Edges.** A part of a known value cut at the text's edge: the longest proper suffix
+//!    of `v` of at least `partial_min(v)` bytes that the text starts with (after a leading
+//!    `…`), and the longest proper prefix that it ends with (before a trailing `…`).
+//!
+//! `partial_min(v)` is the length at which guessing a part of `v` costs at least 64 bits: the
+//! ceiling of 64 / log2(alphabet), and at least 4, where the alphabet is 16 when `v` is hex
+//! digits with a letter (ASCII case ignored), else the sum of the classes present: letters
+//! 26, digits 10, ASCII punctuation 32, whitespace 1, other bytes 128 (at least 2).
+//!
+//! The redacted text replaces each span by `[redacted]`, spans that overlap or touch merged,
+//! each widened to whole UTF-8 characters.
 
 use super::{Finding, Known};
 
 /// What a redacted span becomes.
-pub const REDACTED: &str = "[redacted]";
+const REDACTED: &str = "[redacted]";
 
-/// The shortest run of base64-like characters judged by its entropy.
-pub const MIN_ENTROPY_LEN: usize = 32;
-
-/// Bits per character from which a long token counts as random. Random base64 of 32+
-/// characters measures about 4.5–5.0; English words and identifiers run together rarely pass
-/// 4.2; hex cannot exceed 4.0.
-pub const MIN_ENTROPY_BITS: f64 = 4.2;
-
-/// Scans `text` for the [`Known`] secrets and the patterns of the module docs. Findings are
-/// sorted by start offset, one per span (the most specific detector's).
+/// Rules 1–4 ([`scan`] in the module docs' terms): the findings of `text`, sorted, one per
+/// span (the kind is not compared by the tests that use it; only spans and names).
 pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
     let mut out = Vec::new();
     for k in known {
@@ -27,196 +60,298 @@ pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
             continue;
         }
         for form in crate::secrets::mask::forms(k.value) {
-            for start in find_all(text, &form) {
-                let f = Finding {
-                    kind: "known".into(),
-                    name: Some(k.name.to_string()),
-                    start,
-                    end: start + form.len(),
-                };
-                if !out.contains(&f) {
-                    out.push(f);
-                }
+            for start in occurrences(text, &form) {
+                out.push(named(k, start, start + form.len()));
             }
         }
     }
-    // One pass finds the prefixed tokens and the high-entropy runs, and whether a private
-    // key block may start anywhere; findings keep the order of separate passes (keys,
-    // prefixed, entropy) before the stable sort.
-    let mut tokens = Vec::new();
-    let mut random = Vec::new();
-    if prefixed_and_entropy(text, &mut tokens, &mut random) {
-        private_keys(text, &mut out);
-    }
-    out.append(&mut tokens);
-    out.append(&mut random);
-    super::one_per_span(&mut out);
+    private_keys(text, &mut out);
+    tokens(text, &mut out);
+    high_entropy(text, &mut out);
+    out.sort_by_key(|f| (f.start, f.end));
+    out.dedup_by(|a, b| a.start == b.start && a.end == b.end);
     out
 }
 
-/// Text with every span of `findings` replaced by [`REDACTED`] (overlaps merged). Offsets
-/// that do not fall on UTF-8 boundaries are widened to the enclosing characters.
-pub fn redact_spans(text: &str, findings: &[Finding]) -> String {
-    let mut spans: Vec<(usize, usize)> = findings
-        .iter()
-        .map(|f| (f.start.min(text.len()), f.end.min(text.len())))
-        .collect();
-    spans.sort();
-    let mut out = String::with_capacity(text.len());
-    let mut pos = 0;
-    let mut i = 0;
-    while i < spans.len() {
-        let (mut s, mut e) = spans[i];
-        i += 1;
-        while i < spans.len() && spans[i].0 <= e {
-            e = e.max(spans[i].1);
-            i += 1;
+/// Rules 1–7: the text with every finding redacted, and whether anything was.
+pub fn redact(text: &str, known: &[Known<'_>]) -> (String, bool) {
+    let mut spans = spans_of(text.as_bytes(), known);
+    if text.contains(['[', ']']) {
+        let kept: Vec<usize> = (0..text.len())
+            .filter(|&i| !matches!(text.as_bytes()[i], b'[' | b']'))
+            .collect();
+        let stripped: Vec<u8> = kept.iter().map(|&i| text.as_bytes()[i]).collect();
+        for (s, e) in spans_of(&stripped, known) {
+            if e > s {
+                spans.push((kept[s], kept[e - 1] + 1));
+            }
         }
-        s = s.max(pos);
-        while s > 0 && !text.is_char_boundary(s) {
+    }
+    if spans.is_empty() {
+        return (text.to_string(), false);
+    }
+    (replace(text, spans), true)
+}
+
+/// Rules 1–5 and 7 on `text`, as spans.
+fn spans_of(text: &[u8], known: &[Known<'_>]) -> Vec<(usize, usize)> {
+    let mut spans: Vec<(usize, usize)> =
+        scan(text, known).iter().map(|f| (f.start, f.end)).collect();
+    for k in known {
+        let n = partial_min(k.value).max(12);
+        for source in piece_sources(k.value) {
+            if source.len() < n {
+                continue;
+            }
+            for start in 0..text.len().saturating_sub(n - 1) {
+                let window = &text[start..start + n];
+                if (0..=source.len() - n).any(|i| source[i..i + n].eq_ignore_ascii_case(window)) {
+                    spans.push((start, start + n));
+                }
+            }
+        }
+        edges(text, k.value, &mut spans);
+    }
+    spans
+}
+
+/// Rule 7: the longest proper suffix of `v` at the front, the longest proper prefix at the
+/// back (of at least `partial_min(v)` bytes).
+fn edges(text: &[u8], v: &[u8], spans: &mut Vec<(usize, usize)>) {
+    let ellipsis = "…".as_bytes();
+    let front = if text.starts_with(ellipsis) {
+        ellipsis.len()
+    } else {
+        0
+    };
+    let back = if text.ends_with(ellipsis) {
+        text.len() - ellipsis.len()
+    } else {
+        text.len()
+    };
+    let min = partial_min(v);
+    let lengths = (min..v.len()).rev();
+    if let Some(n) = lengths
+        .clone()
+        .find(|&n| text[front..].starts_with(&v[v.len() - n..]))
+    {
+        spans.push((front, front + n));
+    }
+    if let Some(n) = lengths.clone().find(|&n| text[..back].ends_with(&v[..n])) {
+        spans.push((back - n, back));
+    }
+}
+
+/// The texts a piece may come from (rule 5), lower-cased.
+fn piece_sources(v: &[u8]) -> Vec<Vec<u8>> {
+    let words: Vec<&[u8]> = v
+        .split(|b| b.is_ascii_whitespace())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let folded = words.join(&b' ');
+    let unbracketed: Vec<u8> = v
+        .iter()
+        .copied()
+        .filter(|b| !matches!(b, b'[' | b']'))
+        .collect();
+    [v.to_vec(), folded, unbracketed]
+        .into_iter()
+        .filter(|s| s.len() >= 12)
+        .map(|s| s.to_ascii_lowercase())
+        .collect()
+}
+
+/// The module docs' `partial_min`.
+fn partial_min(v: &[u8]) -> usize {
+    let lower: Vec<u8> = v.to_ascii_lowercase();
+    let has = |f: &dyn Fn(u8) -> bool| lower.iter().any(|&b| f(b));
+    let letters = has(&|b| b.is_ascii_lowercase());
+    let hex_only = letters && lower.iter().all(|b| b.is_ascii_hexdigit());
+    let alphabet = if hex_only {
+        16
+    } else {
+        let mut a = 0;
+        if letters {
+            a += 26;
+        }
+        if has(&|b| b.is_ascii_digit()) {
+            a += 10;
+        }
+        if has(&|b| b.is_ascii_punctuation()) {
+            a += 32;
+        }
+        if has(&|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+            a += 1;
+        }
+        if has(&|b| !b.is_ascii_graphic() && !matches!(b, b' ' | b'\t' | b'\n' | b'\r')) {
+            a += 128;
+        }
+        a.max(2)
+    };
+    ((64.0 / f64::from(alphabet).log2()).ceil() as usize).max(4)
+}
+
+/// Every start of `needle` in `hay`, overlapping ones included.
+fn occurrences(hay: &[u8], needle: &[u8]) -> Vec<usize> {
+    if needle.is_empty() || needle.len() > hay.len() {
+        return Vec::new();
+    }
+    (0..=hay.len() - needle.len())
+        .filter(|&i| &hay[i..i + needle.len()] == needle)
+        .collect()
+}
+
+/// Where `-----BEGIN`/`-----END` + label + `PRIVATE KEY-----` starting at `at` ends.
+fn key_line_end(text: &[u8], at: usize, opener: &[u8]) -> Option<usize> {
+    let tail = b"PRIVATE KEY-----";
+    if !text[at..].starts_with(opener) {
+        return None;
+    }
+    let label = at + opener.len();
+    (label..=(label + 64).min(text.len()))
+        .take_while(|&i| {
+            i == label
+                || text[i - 1].is_ascii_uppercase()
+                || text[i - 1].is_ascii_digit()
+                || text[i - 1] == b' '
+        })
+        .find(|&i| text[i..].starts_with(tail))
+        .map(|i| i + tail.len())
+}
+
+/// Rule 2.
+fn private_keys(text: &[u8], out: &mut Vec<Finding>) {
+    let mut block_end = 0;
+    for start in 0..text.len() {
+        if start < block_end {
+            continue; // inside the block found last
+        }
+        let Some(header) = key_line_end(text, start, b"-----BEGIN ") else {
+            continue;
+        };
+        block_end = (header..text.len())
+            .find_map(|e| key_line_end(text, e, b"-----END "))
+            .unwrap_or(text.len());
+        out.push(pattern("private-key", start, block_end));
+    }
+}
+
+/// A token rule: prefix, body characters, least body length, kind.
+type Rule<'a> = (&'a str, &'a dyn Fn(u8) -> bool, usize, &'a str);
+
+/// Rule 3.
+fn tokens(text: &[u8], out: &mut Vec<Finding>) {
+    let alnum = |b: u8| b.is_ascii_alphanumeric();
+    let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let upper_digit = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
+    let slack = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
+    let sk = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+    let rules: [Rule<'_>; 14] = [
+        ("AGE-SECRET-KEY-1", &alnum, 20, "age-identity"),
+        ("ghp_", &alnum, 20, "token"),
+        ("gho_", &alnum, 20, "token"),
+        ("ghu_", &alnum, 20, "token"),
+        ("ghs_", &alnum, 20, "token"),
+        ("ghr_", &alnum, 20, "token"),
+        ("github_pat_", &word, 20, "token"),
+        ("AKIA", &upper_digit, 16, "token"),
+        ("xoxb-", &slack, 10, "token"),
+        ("xoxp-", &slack, 10, "token"),
+        ("xoxa-", &slack, 10, "token"),
+        ("xoxr-", &slack, 10, "token"),
+        ("xoxs-", &slack, 10, "token"),
+        ("sk-", &sk, 20, "token"),
+    ];
+    for start in 0..text.len() {
+        if start > 0 && word(text[start - 1]) {
+            continue;
+        }
+        for (prefix, body, least, kind) in &rules {
+            if !text[start..].starts_with(prefix.as_bytes()) {
+                continue;
+            }
+            let from = start + prefix.len();
+            let len = text[from..].iter().take_while(|&&b| body(b)).count();
+            if len >= *least {
+                out.push(pattern(kind, start, from + len));
+            }
+        }
+    }
+}
+
+/// Rule 4.
+fn high_entropy(text: &[u8], out: &mut Vec<Finding>) {
+    let b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'_' | b'-');
+    let mut start = 0;
+    while start < text.len() {
+        if !b64(text[start]) {
+            start += 1;
+            continue;
+        }
+        let len = text[start..].iter().take_while(|&&b| b64(b)).count();
+        let run = &text[start..start + len];
+        let classes = run.iter().any(u8::is_ascii_uppercase)
+            && run.iter().any(u8::is_ascii_lowercase)
+            && run.iter().any(u8::is_ascii_digit);
+        if len >= 32 && classes && shannon(run) >= 4.2 {
+            out.push(pattern("high-entropy", start, start + len));
+        }
+        start += len;
+    }
+}
+
+/// Shannon entropy of `run`, bits per byte.
+fn shannon(run: &[u8]) -> f64 {
+    let n = run.len() as f64;
+    (0..=255u8)
+        .map(|b| run.iter().filter(|&&x| x == b).count())
+        .filter(|&c| c > 0)
+        .map(|c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum()
+}
+
+/// `text` with every span replaced by [`REDACTED`]: spans sorted, those that overlap or
+/// touch merged, each widened to whole characters (never back over what was written).
+fn replace(text: &str, mut spans: Vec<(usize, usize)>) -> String {
+    spans.sort();
+    let mut merged: Vec<(usize, usize)> = Vec::new();
+    for (s, e) in spans {
+        let (s, e) = (s.min(text.len()), e.min(text.len()));
+        match merged.last_mut() {
+            Some(last) if s <= last.1 => last.1 = last.1.max(e),
+            _ => merged.push((s, e)),
+        }
+    }
+    let mut out = String::new();
+    let mut pos = 0;
+    for (s, e) in merged {
+        let mut s = s.max(pos);
+        while !text.is_char_boundary(s) {
             s -= 1;
         }
-        while e < text.len() && !text.is_char_boundary(e) {
+        let s = s.max(pos);
+        let mut e = e;
+        while !text.is_char_boundary(e) {
             e += 1;
-        }
-        if s < pos {
-            s = pos;
         }
         out.push_str(&text[pos..s]);
         out.push_str(REDACTED);
         pos = e;
     }
-    out.push_str(&text[pos.min(text.len())..]);
+    out.push_str(&text[pos..]);
     out
 }
 
-/// Redacts a piece of text shown to a reader (a search snippet, a title): everything [`scan`]
-/// finds, also when search-highlight brackets (`[`, `]`) were inserted inside a secret, and
-/// the part of a known value cut at either end of the text (a snippet starts or ends mid
-/// value, possibly after or before an ellipsis `…`). Returns the text and whether anything
-/// was redacted.
-pub fn redact(text: &str, known: &[Known<'_>]) -> (String, bool) {
-    let mut findings = scan(text.as_bytes(), known);
-    pieces(text.as_bytes(), known, &mut findings);
-    // The same scan over the text without highlight brackets, mapped back.
-    if text.contains(['[', ']']) {
-        let mut stripped = Vec::with_capacity(text.len());
-        let mut map = Vec::with_capacity(text.len() + 1);
-        for (i, b) in text.bytes().enumerate() {
-            if b != b'[' && b != b']' {
-                stripped.push(b);
-                map.push(i);
-            }
-        }
-        map.push(text.len());
-        let mut found = scan(&stripped, known);
-        pieces(&stripped, known, &mut found);
-        // The one change since e5c6bd2 (a leak fix): known values cut at an edge are looked
-        // for without the brackets too.
-        edge_fragments(std::str::from_utf8(&stripped).unwrap(), known, &mut found);
-        for f in found {
-            let start = map[f.start];
-            let end = if f.end == 0 { 0 } else { map[f.end - 1] + 1 };
-            findings.push(Finding { start, end, ..f });
-        }
-    }
-    edge_fragments(text, known, &mut findings);
-    if findings.is_empty() {
-        return (text.to_string(), false);
-    }
-    (redact_spans(text, &findings), true)
-}
-
-/// Added with the pieces of `super::Redactor` (not in e5c6bd2): every window of
-/// [`super::PIECE`] bytes of `text` equal, ignoring ASCII case, to one of a known value's
-/// [`super::piece_sources`], by plain comparison.
-fn pieces(text: &[u8], known: &[Known<'_>], out: &mut Vec<Finding>) {
-    for k in known {
-        // Issue 16: pieces are at least [`super::piece_len`] bytes (64 bits of guessing).
-        let n = super::piece_len(k.value);
-        for source in super::piece_sources(k.value) {
-            for start in 0..(text.len() + 1).saturating_sub(n) {
-                let window = &text[start..start + n];
-                if source.windows(n).any(|w| w.eq_ignore_ascii_case(window)) {
-                    out.push(Finding {
-                        kind: "known".into(),
-                        name: Some(k.name.to_string()),
-                        start,
-                        end: start + n,
-                    });
-                }
-            }
-        }
-    }
-}
-
-/// A known value cut at the start or end of `text` (ignoring an ellipsis and highlight
-/// brackets there): at least [`crate::secrets::mask::MIN_MASKED_LEN`] bytes of it.
-fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<Finding>) {
-    let b = text.as_bytes();
-    let skip_front = text.strip_prefix('…').map_or(0, |_| '…'.len_utf8());
-    let skip_back = text.strip_suffix('…').map_or(0, |_| '…'.len_utf8());
-    let front = &b[skip_front..];
-    let back = &b[..b.len() - skip_back];
-    for k in known {
-        let v = k.value;
-        // Issue 16: a part of a value cut at an edge from [`super::partial_min`] bytes only.
-        let min = super::partial_min(v);
-        // A suffix of the value at the front of the text.
-        for n in (min..v.len()).rev() {
-            if front.starts_with(&v[v.len() - n..]) {
-                out.push(known_finding(k, skip_front, skip_front + n));
-                break;
-            }
-        }
-        // A prefix of the value at the back of the text.
-        for n in (min..v.len()).rev() {
-            if back.ends_with(&v[..n]) {
-                out.push(known_finding(k, back.len() - n, back.len()));
-                break;
-            }
-        }
-    }
-}
-
-fn known_finding(k: &Known<'_>, start: usize, end: usize) -> Finding {
+fn named(k: &Known<'_>, start: usize, end: usize) -> Finding {
     Finding {
         kind: "known".into(),
         name: Some(k.name.to_string()),
         start,
         end,
     }
-}
-
-fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
-    let mut v = Vec::new();
-    if needle.is_empty() || needle.len() > hay.len() {
-        return v;
-    }
-    let mut i = 0;
-    while i + needle.len() <= hay.len() {
-        let last = i + needle.len() - 1;
-        // First and last bytes first: most candidates fail there without a full compare.
-        if hay[i] == needle[0] && hay[last] == needle[needle.len() - 1] && &hay[i..=last] == needle
-        {
-            v.push(i);
-            i += needle.len();
-        } else {
-            i += 1;
-        }
-    }
-    v
-}
-
-/// The first occurrence of `needle` in `hay` at or after `from`.
-fn find_from(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    if needle.is_empty() || from >= hay.len() {
-        return None;
-    }
-    hay[from..]
-        .windows(needle.len())
-        .position(|w| w == needle)
-        .map(|i| from + i)
 }
 
 fn pattern(kind: &str, start: usize, end: usize) -> Finding {
@@ -226,237 +361,4 @@ fn pattern(kind: &str, start: usize, end: usize) -> Finding {
         start,
         end,
     }
-}
-
-/// `-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----` … `-----END [A-Z0-9 ]*PRIVATE KEY-----`.
-fn private_keys(text: &[u8], out: &mut Vec<Finding>) {
-    const BEGIN: &[u8] = b"-----BEGIN ";
-    const TAIL: &[u8] = b"PRIVATE KEY-----";
-    const END: &[u8] = b"-----END ";
-    // Linear: a BEGIN inside a block already found is part of it, and each search for an END
-    // resumes where the last one stopped (no rescanning the rest of the text per BEGIN).
-    let mut covered = 0;
-    let mut next_end_from = 0;
-    for start in find_all(text, BEGIN) {
-        if start < covered {
-            continue;
-        }
-        let Some(header_end) = label_end(text, start + BEGIN.len(), TAIL) else {
-            continue;
-        };
-        let mut end = text.len();
-        let mut from = next_end_from.max(header_end);
-        while let Some(e) = find_from(text, END, from) {
-            let at = e + END.len();
-            if let Some(stop) = label_end(text, at, TAIL) {
-                end = stop;
-                break;
-            }
-            from = at;
-        }
-        next_end_from = from;
-        covered = end;
-        out.push(pattern("private-key", start, end));
-    }
-}
-
-/// From `at`, skips `[A-Z0-9 ]` and returns the offset past `tail` if it follows.
-fn label_end(text: &[u8], at: usize, tail: &[u8]) -> Option<usize> {
-    let mut i = at;
-    while i < text.len() && i - at <= 64 {
-        if text[i..].starts_with(tail) {
-            return Some(i + tail.len());
-        }
-        if !(text[i].is_ascii_uppercase() || text[i].is_ascii_digit() || text[i] == b' ') {
-            return None;
-        }
-        i += 1;
-    }
-    None
-}
-
-fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-/// Well-known token prefixes, each with the characters of its body and the body's least
-/// length.
-type Prefix = (&'static [u8], fn(u8) -> bool, usize, &'static str);
-
-const PREFIXES: &[Prefix] = &[
-    (
-        b"AGE-SECRET-KEY-1",
-        |b| b.is_ascii_alphanumeric(),
-        20,
-        "age-identity",
-    ),
-    (b"ghp_", |b| b.is_ascii_alphanumeric(), 20, "token"),
-    (b"gho_", |b| b.is_ascii_alphanumeric(), 20, "token"),
-    (b"ghu_", |b| b.is_ascii_alphanumeric(), 20, "token"),
-    (b"ghs_", |b| b.is_ascii_alphanumeric(), 20, "token"),
-    (b"ghr_", |b| b.is_ascii_alphanumeric(), 20, "token"),
-    (b"github_pat_", is_word, 20, "token"),
-    (
-        b"AKIA",
-        |b| b.is_ascii_uppercase() || b.is_ascii_digit(),
-        16,
-        "token",
-    ),
-    (
-        b"xoxb-",
-        |b| b.is_ascii_alphanumeric() || b == b'-',
-        10,
-        "token",
-    ),
-    (
-        b"xoxp-",
-        |b| b.is_ascii_alphanumeric() || b == b'-',
-        10,
-        "token",
-    ),
-    (
-        b"xoxa-",
-        |b| b.is_ascii_alphanumeric() || b == b'-',
-        10,
-        "token",
-    ),
-    (
-        b"xoxr-",
-        |b| b.is_ascii_alphanumeric() || b == b'-',
-        10,
-        "token",
-    ),
-    (
-        b"xoxs-",
-        |b| b.is_ascii_alphanumeric() || b == b'-',
-        10,
-        "token",
-    ),
-    (b"sk-", |b| is_word(b) || b == b'-', 20, "token"),
-];
-
-/// Bytes that start some prefix of [`PREFIXES`]: only these positions are looked at.
-const PREFIX_FIRST_BYTES: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut i = 0;
-    while i < PREFIXES.len() {
-        table[PREFIXES[i].0[0] as usize] = true;
-        i += 1;
-    }
-    table
-};
-
-/// The one pass of [`scan`] over `text`: tokens with a well-known prefix into `tokens`,
-/// high-entropy runs into `random`; true when `-----BEGIN ` occurs (a private key block may
-/// start there).
-///
-/// Prefixes: per prefix, occurrences are taken left to right without overlap (`next`), as a
-/// search for that prefix alone would, and one inside a token already found (`sk-sk-sk-…`,
-/// `covered`) is part of it: linear in the text. Runs: maximal runs of base64/URL-safe
-/// characters of at least [`MIN_ENTROPY_LEN`] that [`looks_random`].
-fn prefixed_and_entropy(text: &[u8], tokens: &mut Vec<Finding>, random: &mut Vec<Finding>) -> bool {
-    const BEGIN: &[u8] = b"-----BEGIN ";
-    let mut next = [0usize; PREFIXES.len()];
-    let mut covered = [0usize; PREFIXES.len()];
-    let mut run_start: Option<usize> = None;
-    let mut begin = false;
-    for (at, &b) in text.iter().enumerate() {
-        if B64[b as usize] {
-            run_start.get_or_insert(at);
-        } else if let Some(start) = run_start.take() {
-            entropy_run(text, start, at, random);
-        }
-        if b == b'-' && !begin && text[at..].starts_with(BEGIN) {
-            begin = true;
-        }
-        if PREFIX_FIRST_BYTES[b as usize] {
-            prefix_at(text, at, &mut next, &mut covered, tokens);
-        }
-    }
-    if let Some(start) = run_start {
-        entropy_run(text, start, text.len(), random);
-    }
-    begin
-}
-
-/// The prefixes of [`PREFIXES`] that occur at `start`, as [`prefixed_and_entropy`] takes them.
-fn prefix_at(
-    text: &[u8],
-    start: usize,
-    next: &mut [usize; PREFIXES.len()],
-    covered: &mut [usize; PREFIXES.len()],
-    out: &mut Vec<Finding>,
-) {
-    let first = text[start];
-    for (k, &(prefix, body, min, kind)) in PREFIXES.iter().enumerate() {
-        // Every prefix has at least two bytes; the second one rules out most candidates
-        // (every `s` of the text for `sk-`) before a full compare.
-        if prefix[0] != first
-            || text.get(start + 1) != prefix.get(1)
-            || start < next[k]
-            || !text[start..].starts_with(prefix)
-        {
-            continue;
-        }
-        next[k] = start + prefix.len();
-        if start < covered[k] {
-            continue;
-        }
-        if start > 0 && is_word(text[start - 1]) {
-            continue; // inside a longer word
-        }
-        let mut end = start + prefix.len();
-        while end < text.len() && body(text[end]) {
-            end += 1;
-        }
-        covered[k] = end;
-        if end - start - prefix.len() >= min {
-            out.push(pattern(kind, start, end));
-        }
-    }
-}
-
-/// Base64 and URL-safe base64 characters, by byte.
-const B64: [bool; 256] = {
-    let mut table = [false; 256];
-    let mut b = 0;
-    while b < 256 {
-        let c = b as u8;
-        table[b] = c.is_ascii_alphanumeric() || matches!(c, b'+' | b'/' | b'=' | b'-' | b'_');
-        b += 1;
-    }
-    table
-};
-
-/// A finding for the run `text[start..end]` if it is long and random enough.
-fn entropy_run(text: &[u8], start: usize, end: usize, out: &mut Vec<Finding>) {
-    let run = &text[start..end];
-    if run.len() >= MIN_ENTROPY_LEN && looks_random(run) {
-        out.push(pattern("high-entropy", start, end));
-    }
-}
-
-/// Upper, lower and digits all present, and entropy ≥ [`MIN_ENTROPY_BITS`].
-fn looks_random(run: &[u8]) -> bool {
-    let upper = run.iter().any(u8::is_ascii_uppercase);
-    let lower = run.iter().any(u8::is_ascii_lowercase);
-    let digit = run.iter().any(u8::is_ascii_digit);
-    upper && lower && digit && entropy(run) >= MIN_ENTROPY_BITS
-}
-
-/// Shannon entropy in bits per byte.
-fn entropy(run: &[u8]) -> f64 {
-    let mut counts = [0u32; 256];
-    for &b in run {
-        counts[b as usize] += 1;
-    }
-    let n = run.len() as f64;
-    counts
-        .iter()
-        .filter(|&&c| c > 0)
-        .map(|&c| {
-            let p = f64::from(c) / n;
-            -p * p.log2()
-        })
-        .sum()
 }
