@@ -10,6 +10,7 @@ mod error;
 pub mod keys;
 pub mod protocol;
 pub mod server;
+pub mod ticket;
 pub mod token;
 
 use crate::http::Response;
