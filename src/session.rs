@@ -73,6 +73,10 @@ pub enum SessionError {
     /// not a vault, a bad name), 400.
     #[error(transparent)]
     Vault(secrets::Error),
+    /// The random source failed while making the confirmation console's token: the
+    /// machine's failure, 500 (the unlock is refused rather than given a predictable token).
+    #[error("no console token: the random source failed ({0})")]
+    Random(std::io::Error),
 }
 
 /// One vault the session has decrypted.
@@ -307,11 +311,7 @@ impl Session {
         let token = match confirm {
             Some(_) => {
                 let mut b = Zeroizing::new([0u8; 32]);
-                crate::auth::fill_random(&mut b[..]).map_err(|e| {
-                    SessionError::VaultIo(format!(
-                        "no console token: the random source failed ({e})"
-                    ))
-                })?;
+                crate::auth::fill_random(&mut b[..]).map_err(SessionError::Random)?;
                 Some(Zeroizing::new(crate::text::hex(&b[..], false)))
             }
             None => None,

@@ -165,6 +165,7 @@ fn error(e: &SessionError) -> Response {
     let status = match e {
         SessionError::BadTtl | SessionError::TtlSyntax | SessionError::BadIdentity(_) => 400,
         SessionError::Vault(v) if v.is_io() => 500,
+        SessionError::Random(_) => 500,
         SessionError::Vault(_) => 400,
         SessionError::Locked => 409,
         SessionError::Damaged => 503,

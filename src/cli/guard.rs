@@ -150,7 +150,11 @@ struct Once(Mutex<bool>);
 
 impl Once {
     fn emit(&self, answer: &str) -> bool {
-        let mut done = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Poisoned: an earlier emit panicked after claiming the answer; never write a second
+        // one (the poisoned-lock policy, architecture.md).
+        let Ok(mut done) = self.0.lock() else {
+            return false;
+        };
         if *done {
             return false;
         }
