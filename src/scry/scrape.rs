@@ -170,12 +170,11 @@ pub fn scrape_with_progress(
         .map_err(|e| index_error(&index_path, e))?;
     let recreated = db::ensure_schema(&tx).map_err(|e| index_error(&index_path, e))?;
     let mut known = load_known(&tx).map_err(|e| index_error(&index_path, e))?;
-    let rows_before: i64 = known.values().map(|k| k.rows).sum();
-    let mut next_row: i64 = tx
-        .query_row("SELECT coalesce(max(rowid), 0) + 1 FROM docs", [], |r| {
-            r.get(0)
-        })
+    // Removed rows are copied aside for the postings' update (temporary tables).
+    tx.execute_batch(super::postings::CREATE_TEMP)
         .map_err(|e| index_error(&index_path, e))?;
+    let mut next_row: i64 =
+        super::postings::next_rowid(&tx).map_err(|e| index_error(&index_path, e))?;
     let first_new_row = next_row;
     let knowledge = root.join("layer").is_dir().then_some("layer/");
 
@@ -207,10 +206,12 @@ pub fn scrape_with_progress(
             |r| r.get::<_, i64>(0),
         )
         .map_err(|e| index_error(&index_path, e))? as u64;
-    // Rows were added (new rowids) or only removed (fewer rows): the postings follow, in the
-    // same transaction.
-    if recreated || next_row != first_new_row || summary.sections as i64 != rows_before {
+    // Rows were added (new rowids) or removed: the postings follow, in the same transaction,
+    // by a batch of those rows only (or rebuilt whole when their bounds say so).
+    if recreated {
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
+    } else {
+        super::postings::update(&tx, first_new_row).map_err(|e| index_error(&index_path, e))?;
     }
     tx.commit().map_err(|e| index_error(&index_path, e))?;
     db::checkpoint_after_scrape(&conn);
@@ -624,6 +625,7 @@ fn insert_rows(
 
 fn delete_rows(conn: &Connection, k: &Known) -> rusqlite::Result<()> {
     if k.rows > 0 {
+        super::postings::capture_removed(conn, k.first_row, k.first_row + k.rows)?;
         conn.prepare_cached("DELETE FROM docs WHERE rowid >= ?1 AND rowid < ?2")?
             .execute(params![k.first_row, k.first_row + k.rows])?;
     }
