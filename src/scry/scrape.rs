@@ -131,7 +131,24 @@ pub fn scrape(root: &Path) -> anyhow::Result<ScrapeSummary> {
 /// is counted in `skipped_unreadable` and left out of the index.
 pub fn scrape_with_progress(
     root: &Path,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+) -> anyhow::Result<ScrapeSummary> {
+    scrape_inner(root, progress, None)
+}
+
+/// [`scrape`], also giving every directory the walk entered (the project itself first;
+/// ignored directories, `.git` and `.patina` are not entered): what a watcher of the
+/// project must watch to see every change a scrape would index.
+pub fn scrape_with_dirs(root: &Path) -> anyhow::Result<(ScrapeSummary, Vec<PathBuf>)> {
+    let mut dirs = Vec::new();
+    let summary = scrape_inner(root, None, Some(&mut dirs))?;
+    Ok((summary, dirs))
+}
+
+fn scrape_inner(
+    root: &Path,
     mut progress: Option<&mut dyn FnMut(u64, u64)>,
+    dirs: Option<&mut Vec<PathBuf>>,
 ) -> anyhow::Result<ScrapeSummary> {
     let started = Instant::now();
     let started_ns = unix_nanos(SystemTime::now());
@@ -149,7 +166,7 @@ pub fn scrape_with_progress(
 
     let index_path = paths::project_index_path(root);
     let mut conn = db::open_for_write(&index_path).map_err(|e| index_error(&index_path, e))?;
-    let (found, walk_skips) = walk(root);
+    let (found, walk_skips) = walk(root, dirs);
     // Symbolic links and FIFOs are named but not counted as files (they are not indexable);
     // walk errors count as unreadable files.
     let walk_errors = walk_skips
@@ -279,10 +296,10 @@ fn hide_state_dir(root: &Path, state: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("adding the .patina/ rules to {}", outer.display()))
 }
 
-/// Walks the project: the regular files to consider, sorted by relative path, and the
-/// entries left out with why (walk errors, symbolic links, FIFOs and other non-files; links
+/// Walks the project: the regular files to consider, sorted by relative path (and, into
+/// `dirs` when given, the directories entered), and the entries left out with why (walk errors, symbolic links, FIFOs and other non-files; links
 /// are never followed, so no loop and nothing outside the project is read).
-fn walk(root: &Path) -> (Vec<Found>, Vec<SkippedFile>) {
+fn walk(root: &Path, mut dirs: Option<&mut Vec<PathBuf>>) -> (Vec<Found>, Vec<SkippedFile>) {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     let walker = ignore::WalkBuilder::new(root)
@@ -307,6 +324,9 @@ fn walk(root: &Path) -> (Vec<Found>, Vec<SkippedFile>) {
             continue;
         };
         if ft.is_dir() {
+            if let Some(d) = dirs.as_deref_mut() {
+                d.push(entry.path().to_path_buf());
+            }
             continue;
         }
         if ft.is_symlink() {
