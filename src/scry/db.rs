@@ -52,7 +52,6 @@ macro_rules! tokenizer {
 }
 use std::path::Path;
 use std::time::Duration;
-pub(crate) use tokenizer;
 
 /// Version of the schema above. An index with another version is rebuilt by the next scrape
 /// (inside its transaction) and refused by search until then. Bump it also when the way files
@@ -126,6 +125,22 @@ pub(crate) fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(conn)
 }
+
+/// The temporary FTS5 tables [`super::postings::update`] reads the changed rows' instances from: `removed_rows`
+/// (filled by the scrape before it deletes rows, [`super::postings::capture_removed`]) and `added_rows`.
+/// Same tokenizer as `docs`, so the same tokens and counts.
+pub(crate) const CREATE_TEMP: &str = concat!(
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_rows USING fts5(title, headings, body, tokenize = '",
+    tokenizer!(),
+    "');
+     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_rows USING fts5(title, headings, body, tokenize = '",
+    tokenizer!(),
+    "');
+     CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_instance
+       USING fts5vocab(temp, 'removed_rows', 'instance');
+     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_instance
+       USING fts5vocab(temp, 'added_rows', 'instance');"
+);
 
 /// Bytes the `-wal` file is truncated to after a checkpoint: 4 MiB.
 pub(crate) const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;

@@ -3,7 +3,7 @@
 //! ignored trees such as `target/` cost nothing), gathers the changes, and after a short
 //! quiet spell runs the incremental scrape ([`super::scrape_with_dirs`]: a stat walk, then
 //! work in proportion to the files changed, [`super::postings::update`]). Depends on
-//! `notify` and the rest of [`crate::scry`]; knows nothing of HTTP or the registry (the
+//! `notify`, [`crate::text`] and the rest of [`crate::scry`]; knows nothing of HTTP or the registry (the
 //! daemon hands it a function listing the other projects to keep fresh).
 //!
 //! Rules:
@@ -587,4 +587,101 @@ fn sync_watches(
             .iter()
             .find(|p| p.root == root)
             .map_or(0, |p| p.watched.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(kind: EventKind, path: PathBuf) -> notify::Result<notify::Event> {
+        Ok(notify::Event::new(kind).add_path(path))
+    }
+
+    #[test]
+    fn the_pending_set_is_bounded_and_overflow_means_rescan_everything() {
+        use notify::event::{AccessKind, CreateKind, Flag};
+        let shared = Shared::default();
+        let root = PathBuf::from("/p");
+        shared.lock().projects = vec![Project::new(root.clone())];
+        for i in 0..(MAX_PENDING + 500) {
+            on_event(
+                &shared,
+                event(
+                    EventKind::Create(CreateKind::File),
+                    root.join(format!("f{i}")),
+                ),
+            );
+        }
+        // Reads (the scrape's own), .git and .patina, and other trees are not changes.
+        on_event(
+            &shared,
+            event(EventKind::Access(AccessKind::Read), root.join("x")),
+        );
+        on_event(&shared, event(EventKind::Any, root.join(".git/index")));
+        on_event(
+            &shared,
+            event(EventKind::Any, root.join(".patina/index.db")),
+        );
+        on_event(
+            &shared,
+            event(EventKind::Any, PathBuf::from("/elsewhere/y")),
+        );
+        {
+            let state = shared.lock();
+            let p = &state.projects[0];
+            assert_eq!(p.pending.len(), MAX_PENDING);
+            assert!(p.overflow);
+            assert!(!p.pending.contains(&root.join("x")));
+        }
+        // A queue overflow names no path and marks every project.
+        shared.lock().projects[0].overflow = false;
+        on_event(
+            &shared,
+            Ok(notify::Event::new(EventKind::Other).set_flag(Flag::Rescan)),
+        );
+        assert!(shared.lock().projects[0].overflow);
+    }
+
+    #[test]
+    fn a_batch_waits_for_quiet_but_never_past_the_most_delay() {
+        let mut p = Project::new(PathBuf::from("/p"));
+        p.due = None;
+        let t = Instant::now();
+        p.first_event = Some(t);
+        p.last_event = Some(t);
+        assert_eq!(p.next_due(), Some(t + QUIET));
+        // Events keep coming: still due MAX_DELAY after the first.
+        p.last_event = Some(t + MAX_DELAY);
+        assert_eq!(p.next_due(), Some(t + MAX_DELAY));
+    }
+
+    #[test]
+    fn stop_ends_the_thread_and_drops_the_watches() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::write(t.path().join("a.md"), "# A\nwords\n").unwrap();
+        let fresh = Freshness::default();
+        fresh
+            .start(FreshConfig {
+                project: t.path().to_path_buf(),
+                others: Box::new(Vec::new),
+                max_watches: 100,
+                poll_every: Duration::from_secs(60),
+            })
+            .unwrap();
+        let started = Instant::now();
+        while fresh.report()[0].mode != Mode::Watching {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "{:?}",
+                fresh.report()
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        fresh.stop();
+        assert!(
+            fresh.thread.lock().unwrap().is_none(),
+            "the thread was joined"
+        );
+        assert!(fresh.shared.lock().stop);
+    }
 }

@@ -111,22 +111,6 @@ pub(crate) const MAX_BATCHES: i64 = 64;
 /// instead (so a small index is not rebuilt at every change).
 pub(crate) const DELTA_SLACK: i64 = 2048;
 
-/// The temporary FTS5 tables [`update`] reads the changed rows' instances from: `removed_rows`
-/// (filled by the scrape before it deletes rows, [`capture_removed`]) and `added_rows`.
-/// Same tokenizer as `docs`, so the same tokens and counts.
-pub(crate) const CREATE_TEMP: &str = concat!(
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_rows USING fts5(title, headings, body, tokenize = '",
-    super::db::tokenizer!(),
-    "');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_rows USING fts5(title, headings, body, tokenize = '",
-    super::db::tokenizer!(),
-    "');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_instance
-       USING fts5vocab(temp, 'removed_rows', 'instance');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_instance
-       USING fts5vocab(temp, 'added_rows', 'instance');"
-);
-
 /// Lists of at least this many rows get a head and skip pointers (a shorter one costs little
 /// more to score whole).
 const LONG_LIST: usize = 128;
@@ -327,7 +311,7 @@ pub(crate) fn next_rowid(conn: &Connection) -> rusqlite::Result<i64> {
 }
 
 /// Copies the rows `first .. end` (rowids) of `docs` into `temp.removed_rows` before a scrape
-/// deletes them, so [`update`] can read their tokens. Needs [`CREATE_TEMP`] run on `conn`.
+/// deletes them, so [`update`] can read their tokens. Needs `db::CREATE_TEMP` run on `conn`.
 pub(crate) fn capture_removed(conn: &Connection, first: i64, end: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO temp.removed_rows(rowid, title, headings, body)
