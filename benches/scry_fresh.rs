@@ -7,8 +7,9 @@
 //!
 //! SOURCE_DIR defaults to the cargo registry's sources (`~/.cargo/registry/src/index.crates.io-*`);
 //! crates are taken in name order (never `tokio*`) until MEGABYTES (default 100) of files are
-//! copied into a temporary directory, which is scraped. Prints one line per measurement and
-//! the 1-minute load average before and after. Not a test: nothing is asserted.
+//! copied into a temporary directory, which is scraped. Prints one line per measurement (wall
+//! time, and the CPU time of the scraping thread from `/proc/thread-self/schedstat`, which a
+//! loaded machine inflates less) and the 1-minute load average before and after. Not a test.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -28,55 +29,61 @@ fn main() {
         load()
     );
 
-    let t = Instant::now();
-    let s = patina::scry::scrape(&corpus).expect("full scrape");
-    let full = t.elapsed().as_secs_f64();
+    let (full, full_cpu, s) = measure(|| patina::scry::scrape(&corpus).expect("full scrape"));
     println!(
-        "full scrape: {full:.2} s ({} files, {} sections, {:.1} MB/s)",
+        "full scrape: {full:.2} s wall, {full_cpu:.2} s CPU ({} files, {} sections, {:.1} MB/s of CPU)",
         s.files,
         s.sections,
-        bytes as f64 / 1e6 / full
+        bytes as f64 / 1e6 / full_cpu
     );
 
     // The file edited: a mid-sized Rust source somewhere in the corpus.
     let target = pick_file(&corpus).expect("a .rs file of 2-20 KB");
-    let mut one = Vec::new();
-    let mut noop = Vec::new();
+    let (mut one, mut one_cpu) = (Vec::new(), Vec::new());
+    let (mut noop, mut noop_cpu) = (Vec::new(), Vec::new());
     for round in 0..7 {
         let mut text = fs::read_to_string(&target).unwrap();
         text.push_str(&format!("\n// freshness probe {round} zq{round}x\n"));
         fs::write(&target, text).unwrap();
-        let t = Instant::now();
-        let s = patina::scry::scrape(&corpus).expect("incremental scrape");
-        one.push(t.elapsed().as_secs_f64());
+        let (wall, cpu, s) = measure(|| patina::scry::scrape(&corpus).expect("incremental"));
         assert_eq!(s.changed, 1, "{s:?}");
-        let t = Instant::now();
-        patina::scry::scrape(&corpus).expect("no-op scrape");
-        noop.push(t.elapsed().as_secs_f64());
+        one.push(wall);
+        one_cpu.push(cpu);
+        let (wall, cpu, _) = measure(|| patina::scry::scrape(&corpus).expect("no-op scrape"));
+        noop.push(wall);
+        noop_cpu.push(cpu);
     }
     // The whole rebuild the batch replaces, measured the same way (forced by the bound).
-    let mut rebuild = Vec::new();
+    let (mut rebuild, mut rebuild_cpu) = (Vec::new(), Vec::new());
     for round in 0..3 {
         force_rebuild(&corpus);
         let mut text = fs::read_to_string(&target).unwrap();
         text.push_str(&format!("\n// rebuild probe {round}\n"));
         fs::write(&target, text).unwrap();
-        let t = Instant::now();
-        patina::scry::scrape(&corpus).expect("rebuilding scrape");
-        rebuild.push(t.elapsed().as_secs_f64());
+        let (wall, cpu, _) = measure(|| patina::scry::scrape(&corpus).expect("rebuild"));
+        rebuild.push(wall);
+        rebuild_cpu.push(cpu);
     }
     let (one, noop, rebuild) = (median(one), median(noop), median(rebuild));
+    let (one_cpu, noop_cpu, rebuild_cpu) = (median(one_cpu), median(noop_cpu), median(rebuild_cpu));
     println!(
-        "one file changed ({}): median {:.1} ms = {:.4} x the full scrape",
+        "one file changed ({}), median of 7: {:.1} ms wall, {:.1} ms CPU = {:.5} x the full scrape's CPU",
         target.strip_prefix(&corpus).unwrap().display(),
         one * 1e3,
-        one / full
+        one_cpu * 1e3,
+        one_cpu / full_cpu
     );
     println!(
-        "nothing changed: median {:.1} ms; one file changed, postings rebuilt whole: median {:.1} ms ({:.1} x the batch)",
+        "nothing changed, median of 7: {:.1} ms wall, {:.1} ms CPU (the walk; the batch's own part: {:.1} ms CPU)",
         noop * 1e3,
+        noop_cpu * 1e3,
+        (one_cpu - noop_cpu) * 1e3
+    );
+    println!(
+        "one file changed, postings rebuilt whole (the path before batches), median of 3: {:.1} ms wall, {:.1} ms CPU = {:.1} x the batch's CPU",
         rebuild * 1e3,
-        rebuild / one
+        rebuild_cpu * 1e3,
+        rebuild_cpu / one_cpu
     );
     println!("load after: {}", load());
 }
@@ -166,6 +173,21 @@ fn force_rebuild(corpus: &Path) {
     let conn = rusqlite::Connection::open(db).unwrap();
     conn.execute("UPDATE postings_meta SET batches = 1000000", [])
         .unwrap();
+}
+
+/// Runs `f`: its wall time and this thread's CPU time, in seconds, and its value.
+fn measure<T>(f: impl FnOnce() -> T) -> (f64, f64, T) {
+    let (t, c) = (Instant::now(), cpu());
+    let out = f();
+    (t.elapsed().as_secs_f64(), cpu() - c, out)
+}
+
+/// This thread's CPU time so far, in seconds (`/proc/thread-self/schedstat`, nanoseconds).
+fn cpu() -> f64 {
+    fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
 }
 
 fn median(mut v: Vec<f64>) -> f64 {

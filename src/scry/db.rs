@@ -27,8 +27,8 @@
 //!   line UNINDEXED,        -- 5: 1-based line where the section or window starts
 //!   body,                  -- 6: the section's text
 //!   tokenize = 'unicode61 remove_diacritics 2');
-//! -- Plus `postings`, `postings_meta`, `postings_batches` and `postings_delta`: the same
-//! -- index in a compact form for fast BM25 (see [`super::postings`]), brought up to date by
+//! -- Plus `postings`, `postings_meta`, `postings_map`, `postings_batches` and
+//! -- `postings_delta`: the same index in a compact form for fast BM25 (see [`super::postings`]), brought up to date by
 //! -- every scrape that changes rows: a batch of those rows, or rebuilt whole.
 //! ```
 //!
@@ -179,7 +179,8 @@ pub(crate) fn ensure_schema(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
     tx.execute_batch(
         "DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS files;
          DROP TABLE IF EXISTS postings; DROP TABLE IF EXISTS postings_meta;
-         DROP TABLE IF EXISTS postings_batches; DROP TABLE IF EXISTS postings_delta;",
+         DROP TABLE IF EXISTS postings_batches; DROP TABLE IF EXISTS postings_delta;
+         DROP TABLE IF EXISTS postings_map;",
     )?;
     tx.execute_batch(CREATE)?;
     tx.execute_batch(super::postings::CREATE)?;
