@@ -14,6 +14,7 @@ mod crash_consistency;
 mod first_use;
 mod fresh;
 mod guard;
+mod harden;
 mod http_framing;
 mod mcp;
 mod mother;
