@@ -388,25 +388,26 @@ fn run(shared: &Arc<Shared>, cfg: FreshConfig) {
                 .filter(|p| *p != cfg.project && super::db_exists(p))
                 .collect();
             let mut state = shared.lock();
-            let gone: Vec<PathBuf> = state.projects[1..]
-                .iter()
-                .filter(|p| !others.contains(&p.root))
-                .map(|p| p.root.clone())
-                .collect();
-            for root in gone {
-                if let Some(at) = state.projects.iter().position(|p| p.root == root) {
-                    let p = state.projects.remove(at);
-                    state.watches -= p.watched.len();
-                    if let Some(w) = watcher.as_mut() {
-                        for d in &p.watched {
-                            let _ = w.unwatch(d);
-                        }
-                    }
+            let mut dropped = Vec::new();
+            let mut at = 1;
+            while at < state.projects.len() {
+                if others.contains(&state.projects[at].root) {
+                    at += 1;
+                } else {
+                    dropped.extend(state.projects.remove(at).watched);
                 }
             }
             for root in others {
                 if !state.projects.iter().any(|p| p.root == root) {
                     state.projects.push(Project::new(root));
+                }
+            }
+            state.watches = state.projects.iter().map(|p| p.watched.len()).sum();
+            drop(state);
+            // Never call into notify with the lock held (see [`sync_watches`]).
+            if let Some(w) = watcher.as_mut() {
+                for d in &dropped {
+                    let _ = w.unwatch(d);
                 }
             }
             next_refresh = Instant::now() + REFRESH_PROJECTS_EVERY;
@@ -497,6 +498,9 @@ fn scrape_one(
 
 /// Watches exactly `dirs` for the project at `root`, within the daemon's bound; past it (or
 /// at the kernel's limit) the project is polled instead, and said so once in the log.
+///
+/// The state lock is never held while calling into `notify`: its `watch` waits for notify's
+/// event thread, which may be waiting for that lock in [`on_event`].
 fn sync_watches(
     shared: &Shared,
     cfg: &FreshConfig,
@@ -504,89 +508,101 @@ fn sync_watches(
     root: &Path,
     dirs: Vec<PathBuf>,
 ) {
-    let mut state = shared.lock();
-    let others: usize = state
-        .projects
-        .iter()
-        .filter(|p| p.root != root)
-        .map(|p| p.watched.len())
-        .sum();
-    let Some(p) = state.projects.iter_mut().find(|p| p.root == root) else {
-        return;
+    let (others, mut watched) = {
+        let state = shared.lock();
+        let others: usize = state
+            .projects
+            .iter()
+            .filter(|p| p.root != root)
+            .map(|p| p.watched.len())
+            .sum();
+        match state.projects.iter().find(|p| p.root == root) {
+            Some(p) if p.mode != Mode::Polling => (others, p.watched.clone()),
+            _ => return,
+        }
     };
-    if p.mode == Mode::Polling {
-        return;
-    }
     let Some(w) = watcher else {
-        p.mode = Mode::Polling;
-        p.reason = Some("inotify is not available".into());
-        p.due = Some(Instant::now() + cfg.poll_every);
+        fall_back(shared, cfg, root, "inotify is not available".into());
         return;
     };
     let wanted: HashSet<PathBuf> = dirs.into_iter().collect();
-    let limit_hit = |p: &mut Project, w: &mut notify::RecommendedWatcher, why: String| {
-        eprintln!(
-            "patina: {}: {why}; polling it every {} s instead",
-            p.root.display(),
-            cfg.poll_every.as_secs()
-        );
-        for d in p.watched.drain() {
+    if others + wanted.len() > cfg.max_watches {
+        for d in watched.drain() {
             let _ = w.unwatch(&d);
         }
-        p.mode = Mode::Polling;
-        p.reason = Some(why);
-        p.due = Some(Instant::now() + cfg.poll_every);
-    };
-    if others + wanted.len() > cfg.max_watches {
         let why = format!(
             "the watch limit is reached ({} directories to watch, {} of {} watches left)",
             wanted.len(),
             cfg.max_watches.saturating_sub(others),
             cfg.max_watches
         );
-        limit_hit(p, w, why);
-        state.watches = others;
+        fall_back(shared, cfg, root, why);
         return;
     }
-    let stale: Vec<PathBuf> = p.watched.difference(&wanted).cloned().collect();
+    let stale: Vec<PathBuf> = watched.difference(&wanted).cloned().collect();
     for d in stale {
         let _ = w.unwatch(&d);
-        p.watched.remove(&d);
+        watched.remove(&d);
     }
     let mut added = false;
     for d in &wanted {
-        if p.watched.contains(d) {
+        if watched.contains(d) {
             continue;
         }
         match w.watch(d, RecursiveMode::NonRecursive) {
             Ok(()) => {
-                p.watched.insert(d.clone());
+                watched.insert(d.clone());
                 added = true;
             }
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+                let held = others + watched.len();
+                for d in watched.drain() {
+                    let _ = w.unwatch(&d);
+                }
                 let why = format!(
-                    "the kernel's inotify watch limit is reached (fs.inotify.max_user_watches, after {} watches)",
-                    others + p.watched.len()
+                    "the kernel's inotify watch limit is reached (fs.inotify.max_user_watches, after {held} watches)"
                 );
-                limit_hit(p, w, why);
-                state.watches = others;
+                fall_back(shared, cfg, root, why);
                 return;
             }
             // Gone since the walk: its removal is an event of its parent.
             Err(_) => {}
         }
     }
+    let mut state = shared.lock();
+    let Some(p) = state.projects.iter_mut().find(|p| p.root == root) else {
+        // Unregistered meanwhile: its watches go.
+        drop(state);
+        for d in &watched {
+            let _ = w.unwatch(d);
+        }
+        return;
+    };
+    p.watched = watched;
     p.mode = Mode::Watching;
     // Files made in a new directory before its watch: one more scrape finds them.
     if added {
         p.due = Some(Instant::now() + QUIET);
     }
-    state.watches = others
-        + state
-            .projects
-            .iter()
-            .find(|p| p.root == root)
-            .map_or(0, |p| p.watched.len());
+    state.watches = state.projects.iter().map(|p| p.watched.len()).sum();
+}
+
+/// The project at `root` is polled from now on (its watches already dropped), said in one
+/// log line and in its status.
+fn fall_back(shared: &Shared, cfg: &FreshConfig, root: &Path, why: String) {
+    eprintln!(
+        "patina: {}: {why}; polling it every {} s instead",
+        root.display(),
+        cfg.poll_every.as_secs()
+    );
+    let mut state = shared.lock();
+    if let Some(p) = state.projects.iter_mut().find(|p| p.root == root) {
+        p.watched.clear();
+        p.mode = Mode::Polling;
+        p.reason = Some(why);
+        p.due = Some(Instant::now() + cfg.poll_every);
+    }
+    state.watches = state.projects.iter().map(|p| p.watched.len()).sum();
 }
 
 #[cfg(test)]
