@@ -449,7 +449,7 @@ fn walk_scopes(
 fn visible_entry(
     root: &Path,
     path: &Path,
-    listed: &mut HashMap<PathBuf, Vec<ignore::DirEntry>>,
+    listed: &mut HashMap<PathBuf, HashMap<PathBuf, ignore::DirEntry>>,
 ) -> Option<ignore::DirEntry> {
     let parent = path.parent().filter(|p| p.starts_with(root))?;
     if parent != root {
@@ -461,9 +461,13 @@ fn visible_entry(
     let listing = listed.entry(parent.to_path_buf()).or_insert_with(|| {
         let mut b = walker(parent);
         b.max_depth(Some(1));
-        b.build().flatten().filter(|e| e.depth() == 1).collect()
+        b.build()
+            .flatten()
+            .filter(|e| e.depth() == 1)
+            .map(|e| (e.path().to_path_buf(), e))
+            .collect()
     });
-    listing.iter().find(|e| e.path() == path).cloned()
+    listing.get(path).cloned()
 }
 
 /// Sorts the entries of `walk` into files found, entries skipped with why, and directories
