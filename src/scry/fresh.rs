@@ -236,8 +236,19 @@ struct Shared {
 }
 
 impl Shared {
+    /// The state under the poisoned-lock policy (architecture.md, "Poisoned locks"): a panic
+    /// while it was held may have left it half-changed, so it is never used as it was — every
+    /// project is dropped and the watcher told to stop (it claims no freshness it cannot
+    /// vouch for; searches still read the index as the last scrape left it).
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+        self.state.lock().unwrap_or_else(|poisoned| {
+            let mut st = poisoned.into_inner();
+            st.projects.clear();
+            st.stop = true;
+            self.state.clear_poison();
+            self.wake.notify_all();
+            st
+        })
     }
 }
 
@@ -437,7 +448,13 @@ fn run(shared: &Arc<Shared>, cfg: FreshConfig) {
                 state = shared
                     .wake
                     .wait_timeout(state, next - now)
-                    .unwrap_or_else(|e| e.into_inner())
+                    .unwrap_or_else(|poisoned| {
+                        // The poisoned-lock policy, as in `Shared::lock`: stop.
+                        let (mut st, t) = poisoned.into_inner();
+                        st.projects.clear();
+                        st.stop = true;
+                        (st, t)
+                    })
                     .0;
             }
             let now = Instant::now();
@@ -662,6 +679,24 @@ mod tests {
 
     fn event(kind: EventKind, path: PathBuf) -> notify::Result<notify::Event> {
         Ok(notify::Event::new(kind).add_path(path))
+    }
+
+    #[test]
+    fn a_poisoned_state_stops_the_watcher_and_claims_no_freshness() {
+        let shared = Arc::new(Shared::default());
+        shared.lock().projects = vec![Project::new(PathBuf::from("/p"))];
+        let s = Arc::clone(&shared);
+        let _ = std::thread::spawn(move || {
+            let _st = s.state.lock();
+            panic!("injected fault while holding the watcher's state");
+        })
+        .join();
+        assert!(shared.state.is_poisoned());
+        let st = shared.lock();
+        assert!(st.stop, "the watcher is told to stop");
+        assert!(st.projects.is_empty(), "no freshness is reported");
+        drop(st);
+        assert!(!shared.state.is_poisoned());
     }
 
     #[test]
