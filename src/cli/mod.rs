@@ -152,6 +152,14 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // A tripwire alert nobody acknowledged is printed first, by every command (issue 20):
+    // the out-of-band channel of last resort. On stderr, so no command's output changes.
+    if let Some(msg) = crate::paths::Home::from_env()
+        .ok()
+        .and_then(|h| crate::tripwire::pending_message(&h))
+    {
+        eprintln!("{msg}");
+    }
     // `patina --url U CMD` and `patina CMD --url U` both work, for the commands that can use
     // TCP; before any other command `--url` is a usage error rather than silently ignored.
     let top = cli.url;
