@@ -98,7 +98,7 @@ pub fn bits_per_char(value: &[u8]) -> f64 {
 /// guesser confirm a guess of the *whole* value, so a value is only as safe there as it is
 /// hard to guess. Weak means: shorter than 12 bytes; or fewer than [`PARTIAL_BITS`] (64)
 /// bits if its characters were random in their classes ([`bits_per_char`] × length); or
-/// fewer than 40 bits by its own byte frequencies (Shannon entropy × length: a repeated or
+/// fewer than 48 bits by its own byte frequencies (Shannon entropy × length: a repeated or
 /// few-letter value such as `passwordpassword`). Returns a short phrase naming the rule,
 /// with the length and the estimate — never any byte of the value.
 pub fn weakness(value: &[u8]) -> Option<String> {
@@ -111,7 +111,7 @@ pub fn weakness(value: &[u8]) -> Option<String> {
         Some(format!(
             "about {class_bits:.0} bits even if its {len} characters were random (under {PARTIAL_BITS:.0})"
         ))
-    } else if shannon_bits < 40.0 {
+    } else if shannon_bits < 48.0 {
         Some(format!(
             "its {len} characters repeat a few symbols (about {shannon_bits:.0} bits by their frequencies)"
         ))
