@@ -1,7 +1,8 @@
 //! The session: a time-limited, in-memory unlock of secrets held by the daemon, like
 //! gpg-agent or git's credential-cache (requirements §1, §2). Depends on [`crate::secrets`] (identity,
-//! vaults, scan), [`crate::guard`] (the pure scan hold, `guard::hold`), [`crate::audit`] and
-//! [`crate::paths`]; knows nothing of HTTP or sockets.
+//! vaults, scan), [`crate::guard`] (the pure scan hold, `guard::hold`), [`crate::audit`],
+//! [`crate::tripwire`] (the alert of a tripped canary or burst) and [`crate::paths`]; knows
+//! nothing of HTTP or sockets.
 //!
 //! While unlocked, the daemon holds the user's [`Identity`] (age's key type, zeroized on
 //! drop) and the values it decrypted (each a [`SecretValue`], a `Zeroizing` buffer), behind
@@ -72,7 +73,9 @@ pub enum SessionError {
     VaultIo(String),
     /// A tripwire tripped (a canary was touched, or a burst of findings): the session is
     /// locked, and an unlock needs `--ack-canary` (issue 20). Names no value.
-    #[error("patina is locked by a tripwire ({0}); the user must run `patina session unlock --ack-canary`")]
+    #[error(
+        "patina is locked by a tripwire ({0}); the user must run `patina session unlock --ack-canary`"
+    )]
     Tripped(String),
 }
 
@@ -655,7 +658,9 @@ impl Session {
             Err(canaries) => {
                 // A canary is never released: refuse the whole release, lock, alert.
                 self.trip(TripKind::Canary, canaries, "/session/env", peer);
-                return Err(SessionError::Tripped("a canary secret was asked for".into()));
+                return Err(SessionError::Tripped(
+                    "a canary secret was asked for".into(),
+                ));
             }
         };
         let names: Vec<String> = env.entries().iter().map(|e| e.name.clone()).collect();

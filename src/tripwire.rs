@@ -1,6 +1,7 @@
 //! Tripwires (issue 20): the alert a tripped canary secret or a burst of findings leaves for
 //! the user, and how it reaches them out of band. Depends on [`crate::audit`] (the requesting
-//! process chain's records), [`crate::fsutil`] (the alert file) and [`crate::paths`]; knows
+//! process chain's records), [`crate::fsutil`] (the alert file), [`crate::paths`] and
+//! [`crate::text`] (the timestamp); knows
 //! nothing of sessions or HTTP (the session decides when to trip, `session.rs`).
 //!
 //! A trip is recorded three ways: an audit-log entry `tripwire` with the requesting process
@@ -215,14 +216,18 @@ pub fn notify(text: &str) -> bool {
     if !desktop {
         return false;
     }
-    let on_path = std::env::var_os("PATH").is_some_and(|p| {
-        std::env::split_paths(&p).any(|d| d.join("notify-send").is_file())
-    });
+    let on_path = std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join("notify-send").is_file()));
     if !on_path {
         return false;
     }
     match std::process::Command::new("notify-send")
-        .args(["--urgency=critical", "--app-name=patina", "patina tripwire", text])
+        .args([
+            "--urgency=critical",
+            "--app-name=patina",
+            "patina tripwire",
+            text,
+        ])
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -257,7 +262,11 @@ mod tests {
         );
         assert_eq!(a.delivered, "console");
         assert_eq!(a.chain[0].pid, std::process::id());
-        assert!(a.message().contains("canary secret bait"), "{}", a.message());
+        assert!(
+            a.message().contains("canary secret bait"),
+            "{}",
+            a.message()
+        );
         assert_eq!(pending(&home).unwrap().unwrap(), a);
         // A second trip keeps the first alert.
         record(&home, Kind::Burst, vec![], "/scry", None, true);

@@ -337,10 +337,15 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
             Ok(v) => v,
             Err(e) => return Response::error(400, e.to_string()),
         };
-    match ctx
-        .session
-        .add_secret(&loc, &name, env.as_deref(), secret, &allow, canary, peer(principal))
-    {
+    match ctx.session.add_secret(
+        &loc,
+        &name,
+        env.as_deref(),
+        secret,
+        &allow,
+        canary,
+        peer(principal),
+    ) {
         Ok(added) => Response::json(
             200,
             &AddResponse {

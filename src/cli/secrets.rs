@@ -356,7 +356,13 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         if a.canary {
             vault::set_canary(&home, &loc, &id, &a.name, true)?;
         }
-        (added.env, added.replaced, added.recorded_recipients, short, weak)
+        (
+            added.env,
+            added.replaced,
+            added.recorded_recipients,
+            short,
+            weak,
+        )
     };
     outln!(
         "{} {}{} (env {}) in the {} vault",

@@ -88,10 +88,12 @@ impl KnownValues for DaemonHold {
             };
             let answer = self.ask(&text[start..end])?;
             if !answer.held && answer.tripped {
-                return Err("patina is locked by a tripwire (a canary secret was touched or \
+                return Err(
+                    "patina is locked by a tripwire (a canary secret was touched or \
                      stored values were probed); the user must run `patina session unlock \
                      --ack-canary`"
-                    .into());
+                        .into(),
+                );
             }
             if !answer.held {
                 return Err(

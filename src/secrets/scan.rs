@@ -1274,7 +1274,9 @@ mod tests {
             let v: Vec<u8> = (0..len).map(|_| b64[rng.below(64)]).collect();
             assert!(weakness(&v).is_none(), "len {len}");
         }
-        let hex: Vec<u8> = (0..32).map(|_| b"0123456789abcdef"[rng.below(16)]).collect();
+        let hex: Vec<u8> = (0..32)
+            .map(|_| b"0123456789abcdef"[rng.below(16)])
+            .collect();
         assert!(weakness(&hex).is_none());
         assert!(weakness(b"Pc4n4ry-7f3e9c1d+x/y=z").is_none());
         // The reason never quotes the value.

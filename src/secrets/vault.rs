@@ -227,14 +227,12 @@ pub fn open(
 ) -> anyhow::Result<Option<Vault>> {
     loc.check(home)?;
     let path = loc.vault_path(home);
-    Ok(
-        decrypt(&path, identity, loc)?.map(|o| Vault {
-            path,
-            secrets: o.secrets,
-            scopes: o.scopes,
-            canaries: o.canaries,
-        }),
-    )
+    Ok(decrypt(&path, identity, loc)?.map(|o| Vault {
+        path,
+        secrets: o.secrets,
+        scopes: o.scopes,
+        canaries: o.canaries,
+    }))
 }
 
 /// What [`add`] did.

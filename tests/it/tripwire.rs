@@ -133,7 +133,10 @@ fn assert_tripped_then_ack(w: &World, n: usize, route: &str, extra: &[&str]) {
     );
     let st = status(w);
     assert_eq!(st["unlocked"], false, "{st}");
-    assert_eq!(st["hold_expires_in_secs"], 0, "the hold is locked too: {st}");
+    assert_eq!(
+        st["hold_expires_in_secs"], 0,
+        "the hold is locked too: {st}"
+    );
     assert_eq!(st["tripped"], true, "{st}");
     // The next command prints the alert first (here: status, on stderr).
     let o = run(w, &["session", "status"], b"");
@@ -149,7 +152,11 @@ fn assert_tripped_then_ack(w: &World, n: usize, route: &str, extra: &[&str]) {
         show(&o)
     );
     let o = unlock(w, extra);
-    assert!(!o.status.success(), "unlock must refuse after a trip: {}", show(&o));
+    assert!(
+        !o.status.success(),
+        "unlock must refuse after a trip: {}",
+        show(&o)
+    );
     assert!(
         String::from_utf8_lossy(&o.stderr).contains("--ack-canary"),
         "{}",
@@ -181,7 +188,9 @@ fn touching_a_canary_through_each_route_locks_the_session_and_the_hold_at_once()
     let answer = hook(&w, &format!("AWS_KEY={CANARY}\n"));
     let out = &answer["hookSpecificOutput"]["updatedToolOutput"]["stdout"];
     assert!(
-        out.as_str().unwrap().contains("<concealed by patina: aws-backup>"),
+        out.as_str()
+            .unwrap()
+            .contains("<concealed by patina: aws-backup>"),
         "{answer}"
     );
     n += 1;
@@ -216,7 +225,10 @@ fn touching_a_canary_through_each_route_locks_the_session_and_the_hold_at_once()
     assert_tripped_then_ack(&w, n, "/secrets/scan", &[]);
 
     // 4. scry of a note that holds it: redacted, and the answer trips.
-    let r = d.post("/api/scry", &json!({"query": "nightly backup bucket"}).to_string());
+    let r = d.post(
+        "/api/scry",
+        &json!({"query": "nightly backup bucket"}).to_string(),
+    );
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_no_leak("scry body", &r.body, CANARY);
     assert!(
@@ -252,11 +264,22 @@ fn touching_a_canary_through_each_route_locks_the_session_and_the_hold_at_once()
     // An ordinary command is not in the canary's scope: it runs, without the canary.
     let o = run(
         &w,
-        &["secrets", "run", "--", "sh", "-c", "echo ${AWS_BACKUP:-none} $CI_TOKEN"],
+        &[
+            "secrets",
+            "run",
+            "--",
+            "sh",
+            "-c",
+            "echo ${AWS_BACKUP:-none} $CI_TOKEN",
+        ],
         b"",
     );
     assert!(o.status.success(), "{}", show(&o));
-    assert!(String::from_utf8_lossy(&o.stdout).starts_with("none "), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stdout).starts_with("none "),
+        "{}",
+        show(&o)
+    );
     assert_eq!(tripwires(&w).len(), n, "an ordinary run does not trip");
 
     // 6. `secrets run` of the bait without a daemon: the identity path refuses too.
@@ -323,12 +346,19 @@ fn a_word_list_through_the_guard_hook_locks_the_hold_before_it_is_exhausted() {
     let at = tripped_at.expect("the word list was exhausted without a lock");
     assert!(at + 1 < list.len(), "locked at {at} of {}", list.len());
     // Locked once the default limit (30 scans with a finding in 10 minutes) was passed.
-    assert_eq!(concealed, 31, "answers that conceal the weak value before the lock");
+    assert_eq!(
+        concealed, 31,
+        "answers that conceal the weak value before the lock"
+    );
     let trips = tripwires(&w);
     assert_eq!(trips.len(), 1, "{trips:?}");
     assert_eq!(trips[0]["why"], "burst");
     assert_eq!(trips[0]["names"], json!(["wifi"]));
-    assert!(trips[0]["exe"].as_str().is_some_and(|e| e.contains("patina")));
+    assert!(
+        trips[0]["exe"]
+            .as_str()
+            .is_some_and(|e| e.contains("patina"))
+    );
     let st = status(&w);
     assert_eq!(st["hold_expires_in_secs"], 0, "the hold is locked: {st}");
     // Locked, the guard still withholds by patterns: a token is concealed.
@@ -372,7 +402,11 @@ fn the_burst_limit_is_configurable_and_counts_findings_not_scans() {
     }
     assert!(tripwires(&w).is_empty());
     let r = d.post("/guard/scan", &hit);
-    assert_eq!(r.json()["findings"].as_array().unwrap().len(), 2, "answered as usual");
+    assert_eq!(
+        r.json()["findings"].as_array().unwrap().len(),
+        2,
+        "answered as usual"
+    );
     let trips = tripwires(&w);
     assert_eq!(trips.len(), 1);
     assert_eq!(trips[0]["why"], "burst");
@@ -380,7 +414,11 @@ fn the_burst_limit_is_configurable_and_counts_findings_not_scans() {
     let v = r.json();
     assert_eq!(v["held"], false, "{v}");
     assert_eq!(v["tripped"], true, "{v}");
-    assert_no_leak("audit", &std::fs::read(w.home().join("audit.log")).unwrap(), &value);
+    assert_no_leak(
+        "audit",
+        &std::fs::read(w.home().join("audit.log")).unwrap(),
+        &value,
+    );
 }
 
 #[test]
