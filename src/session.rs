@@ -1,7 +1,8 @@
 //! The session: a time-limited, in-memory unlock of secrets held by the daemon, like
 //! gpg-agent or git's credential-cache (requirements §1, §2). Depends on [`crate::secrets`] (identity,
 //! vaults, scan), [`crate::guard`] (the pure scan hold, `guard::hold`), [`crate::audit`],
-//! [`crate::tripwire`] (the alert of a tripped canary or burst) and [`crate::paths`]; knows
+//! [`crate::tripwire`] (the alert of a tripped canary or burst), [`crate::auth`] (the random
+//! source), [`crate::text`] (hex) and [`crate::paths`]; knows
 //! nothing of HTTP or sockets.
 //!
 //! While unlocked, the daemon holds the user's [`Identity`] (age's key type, zeroized on
@@ -379,11 +380,20 @@ impl Session {
                 "read the alert and the audit log first".into(),
             ));
         }
-        let token = confirm.map(|_| {
-            let mut b = [0u8; 32];
-            let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
-            Zeroizing::new(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
-        });
+        // The console's token: a failed random source refuses the unlock (a predictable
+        // token would let anyone answer the console).
+        let token = match confirm {
+            Some(_) => {
+                let mut b = Zeroizing::new([0u8; 32]);
+                crate::auth::fill_random(&mut b[..]).map_err(|e| {
+                    SessionError::VaultIo(format!(
+                        "no console token: the random source failed ({e})"
+                    ))
+                })?;
+                Some(Zeroizing::new(crate::text::hex(&b[..], false)))
+            }
+            None => None,
+        };
         let identity = Identity::parse(identity_text)?;
         let env = self.decrypt(&identity, project)?;
         if opts.ack_canary && tripwire::acknowledge(&self.inner.home, peer) {

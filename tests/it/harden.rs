@@ -119,6 +119,91 @@ fn a_connection_handed_over_by_fork_to_a_non_patina_writer_gets_no_values() {
     assert!(audit(&w).iter().any(|e| e["event"] == "release"));
 }
 
+/// Item 1, second form: the connecting process writes the whole `POST /session/env` itself,
+/// then execs patina (`patina mcp`), while a forked child keeps the connection to read the
+/// answer. Every byte carries the connecting pid, and by the time the daemon looks, that pid
+/// runs patina with the same start time (exec changes neither). The daemon is made to look
+/// late (its one worker is busy with a slow body until the exec is done), as an attacker can
+/// by keeping the workers busy. Values must not be released: the executable has to be seen
+/// *before* the request could be written, which only a ticket taken by a patina process
+/// proves.
+#[test]
+fn a_request_written_before_an_exec_of_patina_gets_no_values() {
+    let w = World::new();
+    write_fixture_project(&w.work());
+    w.add("canary", CANARY, &[]);
+    let d = Daemon::start_in(
+        tempfile::tempdir().unwrap(),
+        w.home(),
+        w.work(),
+        &["--workers", "1"],
+    );
+    unlock(&w);
+    // Keep the one worker busy: a head that promises a body, and one byte of it.
+    let mut slow = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    std::io::Write::write_all(
+        &mut slow,
+        b"POST /api/scry HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let result = dir.path().join("result");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/harden_helpers/write_then_exec.py"
+    );
+    let mut c = Command::new("python3");
+    c.arg(script)
+        .arg(&d.socket)
+        .arg(common::bin())
+        .arg(w.work())
+        .arg(&ready)
+        .arg(&result);
+    w.configure(&mut c, false);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let t = std::time::Instant::now();
+    while !ready.exists() && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ready.exists(), "the connecting process never ran patina");
+    // Now let the worker go: it takes the handed-over request up after the exec.
+    drop(slow);
+    while !result.exists() && t.elapsed() < Duration::from_secs(40) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    drop(child.stdin.take());
+    if common::wait_timeout(&mut child, Duration::from_secs(20)).is_none() {
+        let _ = child.kill();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_no_leak("helper output", &o.stdout, CANARY);
+    assert_no_leak("helper stderr", &o.stderr, CANARY);
+    let got = std::fs::read_to_string(&result).unwrap_or_default();
+    let f: Vec<&str> = got.split_whitespace().collect();
+    assert_eq!(
+        f.len(),
+        2,
+        "the helper did not finish: {got:?} {}",
+        show(&o)
+    );
+    assert_eq!(
+        (f[0], f[1]),
+        ("403", "0"),
+        "a request written before an exec of patina got the session's values"
+    );
+    assert!(
+        !audit(&w).iter().any(|e| e["event"] == "release"),
+        "a release was audited"
+    );
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
+
 /// Appends `line` to the file at `p`, as `age-keygen -y agent.key >> recipients.txt` would.
 fn append_line(p: &std::path::Path, line: &str) {
     use std::io::Write as _;
