@@ -67,7 +67,8 @@ pub struct Alert {
 }
 
 impl Alert {
-    /// The alert as a few lines for people (what tripped, who asked, how to go on).
+    /// The alert as one line for people (what tripped, who asked, how to go on), starting
+    /// `TRIPWIRE at`.
     pub fn message(&self) -> String {
         let what = match self.kind {
             Kind::Canary => format!("canary secret {} was touched", self.names.join(", ")),
@@ -83,7 +84,7 @@ impl Alert {
             .collect::<Vec<_>>()
             .join(" <- ");
         format!(
-            "patina: TRIPWIRE at {}: {what} via {}; requested by {}. The session and the scan \
+            "TRIPWIRE at {}: {what} via {}; requested by {}. The session and the scan \
              hold are locked; see `patina session status` and the audit log, then `patina \
              session unlock --ack-canary` to go on.",
             self.time,
@@ -142,7 +143,7 @@ pub fn pending(home: &Home) -> Option<Result<Alert, String>> {
 /// The pending alert as text for people, if any.
 pub fn pending_message(home: &Home) -> Option<String> {
     pending(home).map(|a| match a {
-        Ok(a) => a.message(),
+        Ok(a) => format!("patina: {}", a.message()),
         Err(m) => m,
     })
 }
@@ -150,7 +151,8 @@ pub fn pending_message(home: &Home) -> Option<String> {
 /// Records a trip: the alert file (the first alert stays when one is pending, so a flood
 /// cannot push the first trip out), the audit entry `tripwire`, and a desktop notification
 /// unless `console` (the confirmation console shows it). Never fails: a trip that cannot be
-/// written still locked the session.
+/// written still locked the session; [`Recorded::unwritten`] says why the file was not
+/// written, for a caller that can tell the user.
 pub fn record(
     home: &Home,
     kind: Kind,
@@ -159,6 +161,26 @@ pub fn record(
     pid: Option<u32>,
     console: bool,
 ) -> Alert {
+    record_with(home, kind, names, route, pid, console).alert
+}
+
+/// What [`record_with`] did.
+pub struct Recorded {
+    /// The alert.
+    pub alert: Alert,
+    /// Why the alert file could not be written (e.g. a full disk), if it could not.
+    pub unwritten: Option<String>,
+}
+
+/// [`record`], also telling whether the alert file was written.
+pub fn record_with(
+    home: &Home,
+    kind: Kind,
+    names: Vec<String>,
+    route: &str,
+    pid: Option<u32>,
+    console: bool,
+) -> Recorded {
     let mut alert = Alert {
         time: crate::text::utc_timestamp(std::time::SystemTime::now()),
         kind,
@@ -172,10 +194,13 @@ pub fn record(
     } else if notify(&alert.message()) {
         alert.delivered = "notify-send".into();
     }
+    let mut unwritten = None;
     if pending(home).is_none() {
         let _ = fsutil::ensure_private_dir(home.root());
         if let Ok(json) = serde_json::to_vec_pretty(&alert) {
-            let _ = fsutil::write_atomic(&alert_path(home), &json);
+            if let Err(e) = fsutil::write_atomic(&alert_path(home), &json) {
+                unwritten = Some(e.to_string());
+            }
         }
     }
     let mut e = Event::now("tripwire", pid).names(alert.names.clone());
@@ -187,7 +212,7 @@ pub fn record(
     e.action = Some(alert.delivered.clone());
     e.parents = alert.chain.iter().skip(1).cloned().collect();
     audit::record(home, &e);
-    alert
+    Recorded { alert, unwritten }
 }
 
 /// Clears the pending alert (`session unlock --ack-canary`), audited as `ack`. Returns

@@ -530,7 +530,7 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
             let env = match env.release_for(Some(&program)) {
                 Ok(env) => env,
                 Err(canaries) => {
-                    let alert = crate::tripwire::record(
+                    let rec = crate::tripwire::record_with(
                         &home,
                         crate::tripwire::Kind::Canary,
                         canaries,
@@ -538,7 +538,13 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
                         Some(std::process::id()),
                         false,
                     );
-                    anyhow::bail!("{}; nothing was run", alert.message());
+                    match rec.unwritten {
+                        None => anyhow::bail!("{}; nothing was run", rec.alert.message()),
+                        Some(e) => anyhow::bail!(
+                            "{}; nothing was run; the alert file could not be written ({e}), free space and read the audit log",
+                            rec.alert.message()
+                        ),
+                    }
                 }
             };
             let names = env.entries().iter().map(|e| e.name.clone()).collect();
