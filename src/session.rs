@@ -1162,6 +1162,86 @@ mod tests {
         );
     }
 
+    /// A global vault in `home` holding a canary `bait` (no scope) and an ordinary `ok`.
+    fn canary_vault(home: &Home, id: &Identity) {
+        let v = |s: &str| SecretValue::from_bytes(Zeroizing::new(s.as_bytes().to_vec())).unwrap();
+        let g = secrets::VaultLocation::Global;
+        let bait = format!("bait-{}-Xq7Lm2Zp9", std::process::id());
+        secrets::vault::add(home, &g, id, "bait", None, v(&bait)).unwrap();
+        secrets::vault::set_canary(home, &g, id, "bait", true).unwrap();
+        secrets::vault::add(home, &g, id, "ok", None, v("ordinary-Vb8Kx4Mn6Rp1")).unwrap();
+    }
+
+    #[test]
+    fn a_raw_release_of_everything_reaches_the_canary_and_trips() {
+        let t = tempfile::tempdir().unwrap();
+        let home = Home::at(t.path().join("home"));
+        let id = Identity::generate();
+        canary_vault(&home, &id);
+        let s = Session::new(home.clone());
+        let text = id.expose_secret_text();
+        s.unlock(text.as_bytes(), None, None, Some(std::process::id()))
+            .unwrap();
+        // `secrets run` names its program: a canary without a scope is left out silently.
+        let env = s.env(None, None, Some("make")).unwrap();
+        let names: Vec<&str> = env.entries().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["ok"]);
+        assert!(tripwire::pending(&home).is_none());
+        // A `POST /session/env` without a program asks for every secret: refused, locked.
+        let e = s.env(None, Some(std::process::id()), None).unwrap_err();
+        assert!(matches!(e, SessionError::Tripped(_)), "{e}");
+        let st = s.status();
+        assert!(!st.unlocked && st.tripped && st.hold_expires_in_secs == 0);
+        let alert = tripwire::pending(&home).unwrap().unwrap();
+        assert_eq!(alert.names, ["bait"]);
+        assert_eq!(alert.route, "/session/env");
+        assert_eq!(alert.chain[0].pid, std::process::id());
+        // Unlock refuses until acknowledged.
+        assert!(matches!(
+            s.unlock(text.as_bytes(), None, None, None),
+            Err(SessionError::Tripped(_))
+        ));
+        let opts = UnlockOptions {
+            ack_canary: true,
+            ..UnlockOptions::default()
+        };
+        s.unlock_with(text.as_bytes(), None, None, None, opts)
+            .unwrap();
+        assert!(tripwire::pending(&home).is_none());
+    }
+
+    #[test]
+    fn the_confirmation_console_gets_the_alert() {
+        let t = tempfile::tempdir().unwrap();
+        let home = Home::at(t.path().join("home"));
+        let id = Identity::generate();
+        canary_vault(&home, &id);
+        let s = Session::new(home.clone());
+        let text = id.expose_secret_text();
+        let opts = UnlockOptions {
+            confirm: Some(Duration::from_secs(5)),
+            ..UnlockOptions::default()
+        };
+        let (_, token) = s
+            .unlock_with(text.as_bytes(), None, None, None, opts)
+            .unwrap();
+        let token = token.unwrap();
+        s.observe(&["bait"], "/guard/scan", None);
+        match s.next_ask(&token, Duration::from_millis(10)) {
+            Err(SessionError::Tripped(m)) => {
+                assert!(
+                    m.contains("canary secret bait") && m.contains("/guard/scan"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            tripwire::pending(&home).unwrap().unwrap().delivered,
+            "console"
+        );
+    }
+
     #[test]
     fn unlock_expires_by_itself_and_lock_wipes() {
         let t = tempfile::tempdir().unwrap();
