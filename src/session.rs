@@ -203,6 +203,16 @@ struct Inner {
     asked: Condvar,
 }
 
+/// What [`Session::add_secret`] records beside the value: its scope and whether it is a
+/// canary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddPolicy<'a> {
+    /// The commands it may go to (`secrets add --allow`); empty for every command.
+    pub allow: &'a [String],
+    /// A canary (`secrets add --canary`): never released, a tripwire.
+    pub canary: bool,
+}
+
 /// The longest a release waits for the console (`--confirm-timeout`), and the default.
 pub const MAX_CONFIRM_TIMEOUT: Duration = Duration::from_secs(600);
 /// The default wait for an answer at the confirmation console.
@@ -565,8 +575,8 @@ impl Session {
     /// Adds (or replaces) a secret in the vault at `loc` with the held identity, so `secrets
     /// add` works while unlocked without resolving the identity again (a passphrase identity
     /// with no terminal, issue 15). The new value is known at once for redaction and scans.
-    /// A non-empty `allow` sets the secret's scope ([`secrets::vault::set_scope`]); `canary`
-    /// marks it a canary ([`secrets::vault::set_canary`]).
+    /// A non-empty `policy.allow` sets the secret's scope ([`secrets::vault::set_scope`]);
+    /// `policy.canary` marks it a canary ([`secrets::vault::set_canary`]).
     /// Errors: [`SessionError::Locked`]; a vault error as [`SessionError::Vault`] (one line,
     /// naming the file or the rule, never the value).
     pub fn add_secret(
@@ -575,10 +585,10 @@ impl Session {
         name: &str,
         env: Option<&str>,
         value: secrets::SecretValue,
-        allow: &[String],
-        canary: bool,
+        policy: AddPolicy<'_>,
         peer: Peer,
     ) -> Result<secrets::vault::Added, SessionError> {
+        let AddPolicy { allow, canary } = policy;
         let identity = {
             let mut st = self.state();
             expire_if_due(&self.inner.home, &mut st);

@@ -197,10 +197,10 @@ pub fn record_with(
     let mut unwritten = None;
     if pending(home).is_none() {
         let _ = fsutil::ensure_private_dir(home.root());
-        if let Ok(json) = serde_json::to_vec_pretty(&alert) {
-            if let Err(e) = fsutil::write_atomic(&alert_path(home), &json) {
-                unwritten = Some(e.to_string());
-            }
+        if let Ok(json) = serde_json::to_vec_pretty(&alert)
+            && let Err(e) = fsutil::write_atomic(&alert_path(home), &json)
+        {
+            unwritten = Some(e.to_string());
         }
     }
     let mut e = Event::now("tripwire", pid).names(alert.names.clone());

@@ -361,8 +361,10 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         &name,
         env.as_deref(),
         secret,
-        &allow,
-        canary,
+        crate::session::AddPolicy {
+            allow: &allow,
+            canary,
+        },
         peer(principal),
     ) {
         Ok(added) => Response::json(
