@@ -238,6 +238,9 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
     );
     ctx.session.set_burst_limit(cfg.burst_limit);
 
+    // Keep the indexes fresh (a thread of its own; its state is the context's).
+    ctx.start_freshness()?;
+
     let signal_handle = signals.handle();
     let signal_thread = {
         let w = Arc::clone(&waker);
@@ -306,6 +309,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
 
     eprintln!("patina: shutting down");
     drop(listener);
+    ctx.fresh.stop();
     let mut finished = pool.shutdown(limits::SHUTDOWN_GRACE);
     if let Some(t) = tcp_thread {
         finished &= t.join().unwrap_or(false);
