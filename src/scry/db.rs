@@ -26,7 +26,7 @@
 //!                          --    definition, test, code (code rows)
 //!   line UNINDEXED,        -- 5: 1-based line where the section or window starts
 //!   body,                  -- 6: the section's text
-//!   tokenize = 'unicode61 remove_diacritics 2');
+//!   tokenize = 'porter unicode61 remove_diacritics 2');
 //! -- Plus `postings` and `postings_meta`: the same index in a compact form for fast BM25
 //! -- (see [`super::postings`]), rewritten by every scrape that changes rows.
 //! ```
@@ -50,9 +50,10 @@ use std::time::Duration;
 /// unchanged, so only a version change brings old rows up to date.
 /// History: 1 = `files` + `docs`; 2 = adds the postings tables; 3 = adds the long lists'
 /// heads and skip pointers; 4 = code split at symbols (tree-sitter), each row with its own
-/// title (the symbol path) and kind (`definition`, `test`, `code`). Bump it when the postings encoding changes too: the `postings`
-/// module trusts the blobs it finds.
-pub const SCHEMA_VERSION: i64 = 4;
+/// title (the symbol path) and kind (`definition`, `test`, `code`); 5 = the `porter` tokenizer
+/// (tokens are stems: `parsed`, `parsing` → `pars`; [`super::porter`] is its Rust twin). Bump it
+/// when the postings encoding changes too: the `postings` module trusts the blobs it finds.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How long a connection waits for a lock held by another connection before failing with
 /// `SQLITE_BUSY`. Readers in WAL mode wait only during recovery or a checkpoint.
@@ -74,7 +75,7 @@ CREATE VIRTUAL TABLE docs USING fts5(
   title, headings,
   path UNINDEXED, doc_title UNINDEXED, kind UNINDEXED, line UNINDEXED,
   body,
-  tokenize = 'unicode61 remove_diacritics 2'
+  tokenize = 'porter unicode61 remove_diacritics 2'
 );
 ";
 

@@ -31,6 +31,7 @@
 pub mod db;
 pub mod eval;
 pub mod frontmatter;
+pub mod porter;
 pub(crate) mod postings;
 pub mod query;
 pub mod rank;

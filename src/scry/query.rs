@@ -20,9 +20,10 @@ pub const MAX_TERM_CHARS: usize = 128;
 pub struct Term {
     /// The term as an FTS5 phrase: `"text"` with inner `"` doubled, plus ` *` for a prefix.
     pub fts: String,
-    /// The single token FTS5's `unicode61` tokenizer makes of the term, when that is certain
-    /// without running it: the term is plain ASCII letters and digits, not a prefix, and the
-    /// token is its lowercase. `None` otherwise (punctuation inside, non-ASCII, prefix).
+    /// The single token FTS5's tokenizer (`porter` over `unicode61`) makes of the term, when
+    /// that is certain without running it: the term is plain ASCII letters and digits, not a
+    /// prefix, and the token is the Porter stem of its lowercase ([`super::porter::stem`]:
+    /// `Parsing` → `pars`). `None` otherwise (punctuation inside, non-ASCII, prefix).
     pub token: Option<String>,
 }
 
@@ -34,7 +35,8 @@ pub struct Term {
 ///   an empty phrase, which matches nothing and, under `AND`, hides everything.
 /// - A term ending in `*` (`scrap*`) becomes a prefix query `"scrap" *`.
 /// - A term is cut to [`MAX_TERM_CHARS`] characters.
-/// - Duplicates (case-insensitively) are dropped, then the first [`MAX_TERMS`] are kept.
+/// - Duplicates (case-insensitively, or by their token: `parse parsing` is one term, `parse`)
+///   are dropped, then the first [`MAX_TERMS`] are kept.
 pub fn terms(input: &str) -> Vec<Term> {
     let mut seen: Vec<(String, bool)> = Vec::new();
     let mut out: Vec<Term> = Vec::new();
@@ -48,7 +50,10 @@ pub fn terms(input: &str) -> Vec<Term> {
             continue;
         }
         let core: String = core.chars().take(MAX_TERM_CHARS).collect();
-        let key = (core.to_lowercase(), prefix);
+        let plain = !prefix && core.bytes().all(|b| b.is_ascii_alphanumeric());
+        let token = plain.then(|| super::porter::stem_str(&core.to_ascii_lowercase()));
+        // Two words of one stem are one term: the same rows, scored once.
+        let key = (token.clone().unwrap_or_else(|| core.to_lowercase()), prefix);
         if seen.contains(&key) {
             continue;
         }
@@ -60,11 +65,7 @@ pub fn terms(input: &str) -> Vec<Term> {
         if prefix {
             fts.push_str(" *");
         }
-        let plain = !prefix && core.bytes().all(|b| b.is_ascii_alphanumeric());
-        out.push(Term {
-            fts,
-            token: plain.then(|| core.to_ascii_lowercase()),
-        })
+        out.push(Term { fts, token })
     }
     out
 }
@@ -307,7 +308,8 @@ mod tests {
             .iter()
             .map(|t| t.token.as_deref().unwrap())
             .collect();
-        assert_eq!(t, vec!["secrets", "stored"]);
+        // Tokens are stems, as the `porter` tokenizer stores them.
+        assert_eq!(t, vec!["secret", "store"]);
         assert!(!p.names_symbol);
         // Only stop words: kept.
         assert_eq!(prepare("how are").terms.len(), 2);
@@ -317,7 +319,7 @@ mod tests {
             .iter()
             .map(|t| t.token.as_deref().unwrap())
             .collect();
-        assert_eq!(t, vec!["deserializer", "deserialize", "any"]);
+        assert_eq!(t, vec!["deseri", "ani"]);
         assert_eq!(p.idents, vec!["deserialize_any"]);
         assert_eq!(p.paths, vec!["deserializer::deserialize_any"]);
         assert!(p.names_symbol);
@@ -327,7 +329,7 @@ mod tests {
             .iter()
             .map(|t| t.token.as_deref().unwrap())
             .collect();
-        assert_eq!(t, vec!["parsecontentlength", "parse", "content", "length"]);
+        assert_eq!(t, vec!["parsecontentlength", "pars", "content", "length"]);
         let p = prepare("fn from_str");
         let t: Vec<_> = p
             .terms
@@ -336,6 +338,8 @@ mod tests {
             .collect();
         assert_eq!(t, vec!["from", "str"]);
         assert_eq!(p.idents, vec!["from_str"]);
+        // Two words of one stem are one term.
+        assert_eq!(prepare("parse parsing parsed").terms.len(), 1);
         let p = prepare("class Pool");
         assert!(p.names_symbol && p.idents == vec!["pool"]);
         assert_eq!(prepare("scrap* index").terms[0].fts, "\"scrap\" *");

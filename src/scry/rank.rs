@@ -67,7 +67,7 @@ pub(crate) fn rank(
                 if hit.kind == super::symbols::KIND_DEFINITION && q.idents.contains(&last) {
                     score *= DEFINES;
                     let title = hit.title.to_lowercase().replace('.', "::");
-                    if q.paths.iter().any(|p| title.ends_with(p.as_str())) {
+                    if q.paths.iter().any(|p| ends_with_path(&title, p)) {
                         score *= QUALIFIED;
                     }
                 }
@@ -100,31 +100,58 @@ pub(crate) fn rank(
         .collect())
 }
 
+/// Whether the symbol path `title` ends with the path `path` at a segment boundary:
+/// `de::deserializer::deserialize_any` and `deserializer::deserialize_any` end with
+/// `deserializer::deserialize_any`; `mapkeydeserializer::deserialize_any` does not.
+pub fn ends_with_path(title: &str, path: &str) -> bool {
+    title
+        .strip_suffix(path)
+        .is_some_and(|head| head.is_empty() || head.ends_with("::"))
+}
+
 /// Best first; ties keep their order (the first stage's: path, then line).
 fn sort(scored: &mut [(f64, Hit)]) {
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
 }
 
-/// The 0-based line of `text` that holds the most distinct `words` (lowercase tokens), a
-/// whole identifier of `idents` counting [`LINE_IDENTIFIER`]; the first of equals, 0 when
-/// none holds any. And whether any line holds an identifier whole.
+/// The 0-based line of `text` that holds the most distinct `words` (tokens as the index
+/// stores them: lowercase Porter stems, [`super::porter`]), a whole identifier of `idents`
+/// counting [`LINE_IDENTIFIER`]; the first of equals, 0 when none holds any. And whether any
+/// line holds an identifier whole.
 pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, bool) {
     let mut best = (0usize, 0usize);
     let mut any_whole = false;
-    let mut tokens: Vec<String> = Vec::new();
+    let mut found = vec![false; words.len()];
+    let mut buf = [0u8; super::porter::MAX_TOKEN];
     for (i, line) in text.split('\n').enumerate() {
-        let lower = line.to_lowercase();
-        tokens.clear();
-        tokens.extend(
-            lower
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|t| !t.is_empty())
-                .map(str::to_string),
-        );
-        let mut n = words.iter().filter(|w| tokens.contains(w)).count();
-        if idents.iter().any(|id| holds_identifier(&lower, id)) {
-            any_whole = true;
-            n += LINE_IDENTIFIER;
+        found.fill(false);
+        for token in line.split(|c: char| !c.is_alphanumeric()) {
+            if token.is_empty() {
+                continue;
+            }
+            let lower;
+            let token = if token.len() <= buf.len() && token.is_ascii() {
+                for (l, b) in buf.iter_mut().zip(token.bytes()) {
+                    *l = b.to_ascii_lowercase();
+                }
+                &buf[..token.len()]
+            } else {
+                lower = token.to_lowercase();
+                lower.as_bytes()
+            };
+            for (w, f) in words.iter().zip(found.iter_mut()) {
+                if !*f && super::porter::stems_to(token, w.as_bytes()) {
+                    *f = true;
+                }
+            }
+        }
+        let mut n = found.iter().filter(|f| **f).count();
+        if !idents.is_empty() {
+            let lower = line.to_lowercase();
+            if idents.iter().any(|id| holds_identifier(&lower, id)) {
+                any_whole = true;
+                n += LINE_IDENTIFIER;
+            }
         }
         if n > best.1 {
             best = (i, n);
@@ -155,13 +182,26 @@ mod tests {
     fn best_line_prefers_more_words_then_whole_identifiers_then_the_first() {
         let text = "use a;\nfn parse(x) {\n    parse_integer(x) // integer\n}\nparse integer";
         let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(best_line(text, &w(&["parse", "integer"]), &[]), (2, false));
+        let stems = |v: &[&str]| {
+            v.iter()
+                .map(|s| crate::scry::porter::stem_str(s))
+                .collect::<Vec<_>>()
+        };
+        // Words are stems, and match every word of that stem.
         assert_eq!(
-            best_line(text, &w(&["parse", "integer"]), &w(&["parse_integer"])),
+            best_line("x\nparsed ints\n", &w(&["pars"]), &[]),
+            (1, false)
+        );
+        assert_eq!(
+            best_line(text, &stems(&["parse", "integer"]), &[]),
+            (2, false)
+        );
+        assert_eq!(
+            best_line(text, &stems(&["parse", "integer"]), &w(&["parse_integer"])),
             (2, true)
         );
-        assert_eq!(best_line(text, &w(&["nothing"]), &[]), (0, false));
-        assert_eq!(best_line(text, &w(&["parse"]), &[]), (1, false));
+        assert_eq!(best_line(text, &stems(&["nothing"]), &[]), (0, false));
+        assert_eq!(best_line(text, &stems(&["parse"]), &[]), (1, false));
     }
 
     fn write(root: &std::path::Path, rel: &str, text: &str) {
@@ -237,6 +277,26 @@ mod tests {
         assert_eq!(hits[0].path, "b.md");
         // A query of stop words only still finds them.
         assert_eq!(idx.search("how are", 10, None).unwrap()[0].path, "a.md");
+    }
+
+    #[test]
+    fn a_qualified_name_matches_whole_path_segments() {
+        assert!(ends_with_path(
+            "deserializer::deserialize_any",
+            "deserializer::deserialize_any"
+        ));
+        assert!(ends_with_path(
+            "de::deserializer::deserialize_any",
+            "deserializer::deserialize_any"
+        ));
+        assert!(!ends_with_path(
+            "mapkeydeserializer::deserialize_any",
+            "deserializer::deserialize_any"
+        ));
+        assert!(!ends_with_path(
+            "deserialize_any",
+            "deserializer::deserialize_any"
+        ));
     }
 
     #[test]
