@@ -79,10 +79,11 @@ pub const CANDIDATES_PER_HIT: usize = 5;
 /// The fewest candidates the first stage takes, whatever the limit.
 pub const MIN_CANDIDATES: usize = 50;
 
-/// Weights given to FTS5 `bm25()` for the indexed columns: title, headings, body. A term in a
-/// document's title counts ten times one in the body, one in a heading five times. In the SQL
-/// they sit at the columns' positions (`bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0)`; the
-/// zeros are the unindexed columns, which hold no terms). See
+/// Weights given to FTS5 `bm25()` for the indexed columns: title, headings, body (the
+/// `idents` column, words split out of the body's identifiers, counts as the body). A term in
+/// a document's title counts ten times one in the body, one in a heading five times. In the
+/// SQL they sit at the columns' positions (`bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+/// 1.0)`; the zeros are the unindexed columns, which hold no terms). See
 /// <https://sqlite.org/fts5.html#the_bm25_function>.
 pub const BM25_WEIGHTS: (f64, f64, f64) = (10.0, 5.0, 1.0);
 
@@ -99,7 +100,7 @@ pub const DEADLINE_CHECK_OPS: i32 = 1000;
 /// copy every statement that scores rows uses (`concat!` needs a literal, hence a macro).
 macro_rules! bm25_sql {
     () => {
-        "bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0)"
+        "bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0)"
     };
 }
 
@@ -985,7 +986,7 @@ mod tests {
     #[test]
     fn search_sql_uses_the_documented_constants() {
         let (a, b, c) = BM25_WEIGHTS;
-        let call = format!("bm25(docs, {a:.1}, {b:.1}, 0.0, 0.0, 0.0, 0.0, {c:.1})");
+        let call = format!("bm25(docs, {a:.1}, {b:.1}, 0.0, 0.0, 0.0, 0.0, {c:.1}, {c:.1})");
         assert!(SEARCH_SQL.contains(&call), "{call}");
         assert!(SEARCH_SQL.contains(&format!("'…', {SNIPPET_TOKENS})")));
     }

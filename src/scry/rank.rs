@@ -125,23 +125,28 @@ pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, boo
     let mut buf = [0u8; super::porter::MAX_TOKEN];
     for (i, line) in text.split('\n').enumerate() {
         found.fill(false);
-        for token in line.split(|c: char| !c.is_alphanumeric()) {
-            if token.is_empty() {
+        for word in line.split(|c: char| !c.is_alphanumeric()) {
+            if word.is_empty() {
                 continue;
             }
-            let lower;
-            let token = if token.len() <= buf.len() && token.is_ascii() {
-                for (l, b) in buf.iter_mut().zip(token.bytes()) {
-                    *l = b.to_ascii_lowercase();
-                }
-                &buf[..token.len()]
-            } else {
-                lower = token.to_lowercase();
-                lower.as_bytes()
-            };
-            for (w, f) in words.iter().zip(found.iter_mut()) {
-                if !*f && super::porter::stems_to(token, w.as_bytes()) {
-                    *f = true;
+            // The word, and the parts of a camelCase one (the `idents` column).
+            let parts = super::symbols::split_camel(word);
+            let whole = std::iter::once(word).chain(parts.into_iter().filter(|p| *p != word));
+            for token in whole {
+                let lower;
+                let token = if token.len() <= buf.len() && token.is_ascii() {
+                    for (l, b) in buf.iter_mut().zip(token.bytes()) {
+                        *l = b.to_ascii_lowercase();
+                    }
+                    &buf[..token.len()]
+                } else {
+                    lower = token.to_lowercase();
+                    lower.as_bytes()
+                };
+                for (w, f) in words.iter().zip(found.iter_mut()) {
+                    if !*f && super::porter::stems_to(token, w.as_bytes()) {
+                        *f = true;
+                    }
                 }
             }
         }
