@@ -44,6 +44,8 @@ const CACHED_MAX_HITS: usize = 50;
 struct Cached {
     index: Index,
     version: i64,
+    /// The index generation at `version`.
+    generation: Option<i64>,
     results: Vec<(String, usize, Arc<[Hit]>)>,
 }
 
@@ -91,7 +93,7 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     };
     let deadline = t0 + crate::limits::SCRY_DEADLINE;
     match search_cached(&ctx.scry, &root, &body.query, limit, deadline) {
-        Ok(hits) => {
+        Ok((hits, generation)) => {
             // Never hand out a secret: patterns always, known values while unlocked. The
             // hits are copied only when something in them is redacted.
             ctx.session.with_known(|known| {
@@ -101,6 +103,7 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
                     &ScryResponseRef {
                         results: &results,
                         took_ms: t0.elapsed().as_secs_f64() * 1000.0,
+                        generation,
                     },
                 )
             })
@@ -110,6 +113,7 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
             &ScryResponse {
                 results: Vec::new(),
                 took_ms: t0.elapsed().as_secs_f64() * 1000.0,
+                generation: None,
             },
         ),
         // Indexing is suggested for the daemon's own project only: an agent told to "run
@@ -132,6 +136,7 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
 struct ScryResponseRef<'a> {
     results: &'a [Hit],
     took_ms: f64,
+    generation: Option<i64>,
 }
 
 fn resolve_project(
@@ -165,7 +170,7 @@ fn search_cached(
     query: &str,
     limit: usize,
     deadline: Instant,
-) -> Result<Arc<[Hit]>, ScryError> {
+) -> Result<(Arc<[Hit]>, Option<i64>), ScryError> {
     let taken = {
         let mut idle = state.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.iter()
@@ -178,6 +183,7 @@ fn search_cached(
         _ => Cached {
             index: Index::open_with(root, &state.cache)?,
             version: i64::MIN,
+            generation: None,
             results: Vec::new(),
         },
     };
@@ -206,10 +212,11 @@ fn lookup_or_search(
     query: &str,
     limit: usize,
     deadline: Instant,
-) -> Result<Arc<[Hit]>, ScryError> {
+) -> Result<(Arc<[Hit]>, Option<i64>), ScryError> {
     let Cached {
         index,
         version: remembered,
+        generation,
         results,
     } = entry;
     index.in_snapshot(|index| {
@@ -217,7 +224,9 @@ fn lookup_or_search(
         if version != *remembered {
             results.clear();
             *remembered = version;
+            *generation = index.generation()?;
         }
+        let generation = *generation;
         if let Some(i) = results
             .iter()
             .position(|(q, l, _)| *l == limit && q == query)
@@ -225,7 +234,7 @@ fn lookup_or_search(
             let hit = results.remove(i);
             let hits = hit.2.clone();
             results.push(hit);
-            return Ok(hits);
+            return Ok((hits, generation));
         }
         let hits: Arc<[Hit]> = index.search(query, limit, Some(deadline))?.into();
         if hits.len() <= CACHED_MAX_HITS && query.len() <= 1024 {
@@ -234,7 +243,7 @@ fn lookup_or_search(
             }
             results.push((query.to_string(), limit, hits.clone()));
         }
-        Ok(hits)
+        Ok((hits, generation))
     })
 }
 
@@ -262,10 +271,12 @@ mod tests {
                 },
             ],
             took_ms: 0.5,
+            generation: Some(1_765_000_000_000_000_000),
         };
         let borrowed = ScryResponseRef {
             results: &owned.results,
             took_ms: owned.took_ms,
+            generation: owned.generation,
         };
         assert_eq!(
             serde_json::to_string(&borrowed).unwrap(),

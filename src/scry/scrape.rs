@@ -131,7 +131,24 @@ pub fn scrape(root: &Path) -> anyhow::Result<ScrapeSummary> {
 /// is counted in `skipped_unreadable` and left out of the index.
 pub fn scrape_with_progress(
     root: &Path,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+) -> anyhow::Result<ScrapeSummary> {
+    scrape_inner(root, progress, None)
+}
+
+/// [`scrape`], also giving every directory the walk entered (the project itself first;
+/// ignored directories, `.git` and `.patina` are not entered): what a watcher of the
+/// project must watch to see every change a scrape would index.
+pub fn scrape_with_dirs(root: &Path) -> anyhow::Result<(ScrapeSummary, Vec<PathBuf>)> {
+    let mut dirs = Vec::new();
+    let summary = scrape_inner(root, None, Some(&mut dirs))?;
+    Ok((summary, dirs))
+}
+
+fn scrape_inner(
+    root: &Path,
     mut progress: Option<&mut dyn FnMut(u64, u64)>,
+    dirs: Option<&mut Vec<PathBuf>>,
 ) -> anyhow::Result<ScrapeSummary> {
     let started = Instant::now();
     let started_ns = unix_nanos(SystemTime::now());
@@ -149,7 +166,7 @@ pub fn scrape_with_progress(
 
     let index_path = paths::project_index_path(root);
     let mut conn = db::open_for_write(&index_path).map_err(|e| index_error(&index_path, e))?;
-    let (found, walk_skips) = walk(root);
+    let (found, walk_skips) = walk(root, dirs);
     // Symbolic links and FIFOs are named but not counted as files (they are not indexable);
     // walk errors count as unreadable files.
     let walk_errors = walk_skips
@@ -170,12 +187,11 @@ pub fn scrape_with_progress(
         .map_err(|e| index_error(&index_path, e))?;
     let recreated = db::ensure_schema(&tx).map_err(|e| index_error(&index_path, e))?;
     let mut known = load_known(&tx).map_err(|e| index_error(&index_path, e))?;
-    let rows_before: i64 = known.values().map(|k| k.rows).sum();
-    let mut next_row: i64 = tx
-        .query_row("SELECT coalesce(max(rowid), 0) + 1 FROM docs", [], |r| {
-            r.get(0)
-        })
+    // Removed rows are copied aside for the postings' update (temporary tables).
+    tx.execute_batch(db::CREATE_TEMP)
         .map_err(|e| index_error(&index_path, e))?;
+    let mut next_row: i64 =
+        super::postings::next_rowid(&tx).map_err(|e| index_error(&index_path, e))?;
     let first_new_row = next_row;
     let knowledge = root.join("layer").is_dir().then_some("layer/");
 
@@ -207,10 +223,12 @@ pub fn scrape_with_progress(
             |r| r.get::<_, i64>(0),
         )
         .map_err(|e| index_error(&index_path, e))? as u64;
-    // Rows were added (new rowids) or only removed (fewer rows): the postings follow, in the
-    // same transaction.
-    if recreated || next_row != first_new_row || summary.sections as i64 != rows_before {
+    // Rows were added (new rowids) or removed: the postings follow, in the same transaction,
+    // by a batch of those rows only (or rebuilt whole when their bounds say so).
+    if recreated {
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
+    } else {
+        super::postings::update(&tx, first_new_row).map_err(|e| index_error(&index_path, e))?;
     }
     tx.commit().map_err(|e| index_error(&index_path, e))?;
     db::checkpoint_after_scrape(&conn);
@@ -278,10 +296,10 @@ fn hide_state_dir(root: &Path, state: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("adding the .patina/ rules to {}", outer.display()))
 }
 
-/// Walks the project: the regular files to consider, sorted by relative path, and the
-/// entries left out with why (walk errors, symbolic links, FIFOs and other non-files; links
+/// Walks the project: the regular files to consider, sorted by relative path (and, into
+/// `dirs` when given, the directories entered), and the entries left out with why (walk errors, symbolic links, FIFOs and other non-files; links
 /// are never followed, so no loop and nothing outside the project is read).
-fn walk(root: &Path) -> (Vec<Found>, Vec<SkippedFile>) {
+fn walk(root: &Path, mut dirs: Option<&mut Vec<PathBuf>>) -> (Vec<Found>, Vec<SkippedFile>) {
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     let walker = ignore::WalkBuilder::new(root)
@@ -306,6 +324,9 @@ fn walk(root: &Path) -> (Vec<Found>, Vec<SkippedFile>) {
             continue;
         };
         if ft.is_dir() {
+            if let Some(d) = dirs.as_deref_mut() {
+                d.push(entry.path().to_path_buf());
+            }
             continue;
         }
         if ft.is_symlink() {
@@ -631,6 +652,7 @@ fn insert_rows(
 
 fn delete_rows(conn: &Connection, k: &Known) -> rusqlite::Result<()> {
     if k.rows > 0 {
+        super::postings::capture_removed(conn, k.first_row, k.first_row + k.rows)?;
         conn.prepare_cached("DELETE FROM docs WHERE rowid >= ?1 AND rowid < ?2")?
             .execute(params![k.first_row, k.first_row + k.rows])?;
     }

@@ -25,6 +25,8 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "PATINA_URL",
     "PATINA_NO_KEYRING",
     "PATINA_FAULT_ABORT",
+    "PATINA_WATCH_LIMIT",
+    "PATINA_POLL_SECS",
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
@@ -118,9 +120,21 @@ impl Daemon {
         project: PathBuf,
         args: &[&str],
     ) -> Daemon {
+        Daemon::start_in_env(dir, home, project, args, &[])
+    }
+
+    /// [`Daemon::start_in`] with variables set in the daemon's environment.
+    pub fn start_in_env(
+        dir: tempfile::TempDir,
+        home: PathBuf,
+        project: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let stderr_path = dir.path().join("serve.log");
         let log = std::fs::File::create(&stderr_path).unwrap();
         let child = patina(&home)
+            .envs(env.iter().copied())
             .arg("serve")
             .arg("--project")
             .arg(&project)
