@@ -51,7 +51,7 @@ pub use scrape::{
     scrape_with_progress,
 };
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -218,9 +218,6 @@ pub struct Index {
     /// progress handler registered at open.
     deadline: Arc<AtomicU64>,
     epoch: Instant,
-    /// Rows in `docs`, with the `PRAGMA data_version` it was counted at (a scrape by another
-    /// connection changes the version).
-    row_count: Cell<Option<(i64, i64)>>,
     /// The fast path's row map (loaded once per postings generation) and scratch space.
     fast: Fast,
     /// Row maps and scratch space shared with the other indexes of the same owner.
@@ -317,19 +314,12 @@ impl Index {
             }),
         )
         .map_err(|e| index_error(&path, &e))?;
-        // The vocabulary of the index (term → rows holding it), for `idf_free_terms`. A temp
-        // table: it lives in this connection only and writes nothing to the index file.
-        conn.execute_batch(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.docs_vocab USING fts5vocab(main, 'docs', 'row')",
-        )
-        .map_err(|e| index_error(&path, &e))?;
         Ok(Index {
             root: root.to_path_buf(),
             path,
             conn,
             deadline,
             epoch,
-            row_count: Cell::new(None),
             fast: Fast::default(),
             cache: Arc::clone(cache),
             in_snapshot: false,
@@ -492,16 +482,6 @@ impl Index {
             )? {
                 return Ok(hits);
             }
-            let common = self.idf_free_terms(conn, terms)?;
-            if common.iter().any(|c| *c) && !common.iter().all(|c| *c) {
-                let rest = terms.iter().zip(&common).filter(|(_, c)| !**c);
-                if let Some(pruned) = query::join(rest.map(|(t, _)| t)) {
-                    let hits = run_search(conn, &pruned, limit)?;
-                    if hits.len() >= limit {
-                        return Ok(hits);
-                    }
-                }
-            }
             run_search(conn, &full, limit)
         });
         self.fast = fast;
@@ -553,47 +533,6 @@ impl Index {
         let full = query::build(query).ok_or(ScryError::EmptyQuery)?;
         let hits = self.with_deadline(None, |conn| run_search(conn, &full, limit))?;
         Ok(hits.into_iter().map(|(_, h)| h).collect())
-    }
-
-    /// For each term, whether it occurs in at least half of the rows. FTS5's `bm25()` gives
-    /// such a term an IDF of 1e-6 (`idf = ln((N - n + 0.5) / (n + 0.5))`, clamped), so it
-    /// cannot change the order of rows that match another term, yet scoring its rows is most
-    /// of a search's cost (a `docsize` lookup per matching row). [`Index::search`] therefore
-    /// first runs the query without them, and runs the full query only when that gives fewer
-    /// hits than asked for. Scores differ from the full query's by less than 1e-4 and such a
-    /// term is not highlighted in snippets. Only terms whose token is known without the
-    /// tokenizer ([`query::Term::token`]) are looked up, and only in queries of two terms or
-    /// more; the lookup reads the term's entry in FTS5's vocabulary (`fts5vocab`).
-    fn idf_free_terms(
-        &self,
-        conn: &Connection,
-        terms: &[query::Term],
-    ) -> rusqlite::Result<Vec<bool>> {
-        let mut out = vec![false; terms.len()];
-        if terms.len() < 2 || terms.iter().all(|t| t.token.is_none()) {
-            return Ok(out);
-        }
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        let rows = match self.row_count.get() {
-            Some((v, n)) if v == version => n,
-            _ => {
-                let n: i64 = conn
-                    .prepare_cached("SELECT coalesce(sum(rows), 0) FROM files")?
-                    .query_row([], |r| r.get(0))?;
-                self.row_count.set(Some((version, n)));
-                n
-            }
-        };
-        let mut stmt = conn.prepare_cached("SELECT doc FROM temp.docs_vocab WHERE term = ?1")?;
-        for (term, common) in terms.iter().zip(out.iter_mut()) {
-            if let Some(token) = &term.token {
-                let docs: Option<i64> = stmt.query_row([token], |r| r.get(0)).optional()?;
-                *common = docs.is_some_and(|n| n > 0 && 2 * n >= rows);
-            }
-        }
-        Ok(out)
     }
 
     /// Runs `f` on the connection with `deadline` armed for the progress handler, disarming

@@ -15,7 +15,8 @@
 //!
 //! Markdown rows keep their section's line (the heading above the match); a code row's line
 //! becomes the line of its body that holds the most distinct query words (a whole identifier
-//! of the query counts as [`LINE_IDENTIFIER`] words; ties go to the first).
+//! of the query counts as [`LINE_IDENTIFIER`] words, one more outside a comment; ties go to
+//! the first).
 
 use super::Hit;
 use super::query::Prepared;
@@ -23,8 +24,10 @@ use rusqlite::Connection;
 
 /// Factor for the definition of a symbol the query names.
 pub const DEFINES: f64 = 4.0;
-/// Further factor for that definition when the query names it with its path
-/// (`Deserializer::deserialize_any`) and the row's title ends with that path.
+/// Further factor for that definition when the row's title is the symbol as the query names
+/// it: it ends with the path the query gives (`Deserializer::deserialize_any`), or, for a bare
+/// name (`fn from_str`), it is that name alone (a top-level item rather than a method of the
+/// same name).
 pub const QUALIFIED: f64 = 2.0;
 /// Factor for a test row: tests use everything, and are seldom what a search is for.
 pub const TEST: f64 = 0.5;
@@ -67,7 +70,14 @@ pub(crate) fn rank(
                 if hit.kind == super::symbols::KIND_DEFINITION && q.idents.contains(&last) {
                     score *= DEFINES;
                     let title = hit.title.to_lowercase().replace('.', "::");
-                    if q.paths.iter().any(|p| ends_with_path(&title, p)) {
+                    // The symbol as the query names it: its path, or a bare name that is the
+                    // whole symbol path (a top-level item, not a member of the same name).
+                    let named = if q.paths.is_empty() {
+                        q.idents.contains(&title)
+                    } else {
+                        q.paths.iter().any(|p| ends_with_path(&title, p))
+                    };
+                    if named {
                         score *= QUALIFIED;
                     }
                 }
@@ -155,7 +165,8 @@ pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, boo
             let lower = line.to_lowercase();
             if idents.iter().any(|id| holds_identifier(&lower, id)) {
                 any_whole = true;
-                n += LINE_IDENTIFIER;
+                // In code (a declaration, a call) more than in a comment about it.
+                n += LINE_IDENTIFIER + usize::from(!is_comment(line));
             }
         }
         if n > best.1 {
@@ -163,6 +174,16 @@ pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, boo
         }
     }
     (best.0, any_whole)
+}
+
+/// Whether a line of code is a comment: `//`, `/*`, `*` (inside a block comment), or `#` not
+/// starting a Rust attribute (`#[`, `#!`).
+pub fn is_comment(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("//")
+        || t.starts_with("/*")
+        || t.starts_with('*')
+        || (t.starts_with('#') && !t.starts_with("#[") && !t.starts_with("#!"))
 }
 
 /// Whether `line` (lowercase) holds `ident` (lowercase) as a whole identifier: not inside a
@@ -207,6 +228,13 @@ mod tests {
         );
         assert_eq!(best_line(text, &stems(&["nothing"]), &[]), (0, false));
         assert_eq!(best_line(text, &stems(&["parse"]), &[]), (1, false));
+        // A whole identifier in code beats the same words in the doc comment above it.
+        let doc = "/// Looks up a value by a pointer.\npub fn pointer(&self) -> Option<&Value> {";
+        assert_eq!(
+            best_line(doc, &stems(&["value", "pointer"]), &w(&["pointer"])),
+            (1, true)
+        );
+        assert!(is_comment("  // x") && is_comment("# x") && !is_comment("#[test]"));
     }
 
     fn write(root: &std::path::Path, rel: &str, text: &str) {
