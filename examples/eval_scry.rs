@@ -417,12 +417,19 @@ fn speed(args: &[String]) -> Result<(), String> {
     }
     let mut index = patina::scry::Index::open(&project).map_err(|e| e.to_string())?;
     let mut times = Vec::new();
+    let mut slowest = Vec::new();
     for q in &queries {
         let t = Instant::now();
         index
             .search(q, K, None)
             .map_err(|e| format!("{q:?}: {e}"))?;
-        times.push(t.elapsed().as_secs_f64() * 1e3);
+        let ms = t.elapsed().as_secs_f64() * 1e3;
+        times.push(ms);
+        slowest.push((ms, q.as_str()));
+    }
+    slowest.sort_by(|a, b| b.0.total_cmp(&a.0));
+    for (ms, q) in slowest.iter().take(5) {
+        println!("speed: slow query {ms:.3} ms {q:?}");
     }
     times.sort_by(f64::total_cmp);
     let at = |p: f64| times[((times.len() as f64 - 1.0) * p).round() as usize];

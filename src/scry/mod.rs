@@ -442,23 +442,48 @@ impl Index {
         limit: usize,
         deadline: Option<Instant>,
     ) -> Result<Vec<Hit>, ScryError> {
+        if !self.in_snapshot {
+            // Both stages and the snippets read one committed state.
+            return self.in_snapshot(|idx| idx.search(query, limit, deadline));
+        }
         let limit = effective_limit(limit);
         let prepared = query::prepare(query);
         let wanted = (limit * CANDIDATES_PER_HIT).clamp(MIN_CANDIDATES, MAX_LIMIT.max(limit));
-        let candidates = self.search_bm25(&prepared.terms, wanted, deadline)?;
-        self.with_deadline(deadline, |conn| {
+        let (candidates, pending) = self.search_bm25(&prepared.terms, wanted, deadline)?;
+        let mut hits = self.with_deadline(deadline, |conn| {
             rank::rank(conn, &prepared, candidates, limit)
-        })
+        })?;
+        if pending {
+            self.finish_snippets(&prepared.terms, &mut hits, deadline)?;
+        }
+        Ok(hits.into_iter().map(|(_, h)| h).collect())
+    }
+
+    /// Cuts the snippets of the fast path's `hits` ([`cut_snippets`]), under `deadline`.
+    fn finish_snippets(
+        &mut self,
+        terms: &[query::Term],
+        hits: &mut [(i64, Hit)],
+        deadline: Option<Instant>,
+    ) -> Result<(), ScryError> {
+        let tokens: Vec<&str> = terms.iter().filter_map(|t| t.token.as_deref()).collect();
+        let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
+        let in_rust =
+            self.with_deadline(deadline, |conn| cut_snippets(conn, &tokens, &full, hits))?;
+        self.fast.cut_in_rust += in_rust;
+        Ok(())
     }
 
     /// The first stage of [`Index::search`]: the best `limit` rows for `terms` by BM25, with
-    /// their rowids, as FTS5 would rank them (module docs of `postings`).
+    /// their rowids, as FTS5 would rank them (module docs of `postings`), and whether their
+    /// snippets are still to be cut (the fast path leaves them to [`Index::finish_snippets`],
+    /// for the hits the second stage keeps; FTS5 cuts its own).
     fn search_bm25(
         &mut self,
         terms: &[query::Term],
         limit: usize,
         deadline: Option<Instant>,
-    ) -> Result<Vec<(i64, Hit)>, ScryError> {
+    ) -> Result<(Vec<(i64, Hit)>, bool), ScryError> {
         let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
         let mut fast = std::mem::take(&mut self.fast);
         let transaction = if self.in_snapshot {
@@ -476,13 +501,12 @@ impl Index {
                 &self.cache,
                 &mut fast,
                 terms,
-                &full,
                 limit,
                 transaction,
             )? {
-                return Ok(hits);
+                return Ok((hits, true));
             }
-            run_search(conn, &full, limit)
+            Ok((run_search(conn, &full, limit)?, false))
         });
         self.fast = fast;
         result
@@ -496,8 +520,15 @@ impl Index {
         query: &str,
         limit: usize,
     ) -> Result<Vec<Hit>, ScryError> {
+        if !self.in_snapshot {
+            return self.in_snapshot(|idx| idx.search_plain(query, limit));
+        }
         let limit = effective_limit(limit);
-        let hits = self.search_bm25(&query::terms(query), limit, None)?;
+        let terms = query::terms(query);
+        let (mut hits, pending) = self.search_bm25(&terms, limit, None)?;
+        if pending {
+            self.finish_snippets(&terms, &mut hits, None)?;
+        }
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
@@ -585,10 +616,13 @@ fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The fields of one row for a hit, by rowid: path, doc_title, kind, line, title, headings,
-/// body, read from FTS5's content table (`docs_content`, columns `c0`… in table order), a
-/// plain B-tree lookup without the virtual table's overhead.
-const ROW_SQL: &str = "SELECT c2, c3, c4, c5, c0, c1, c6 FROM docs_content WHERE id = ?1";
+/// The fields of one row for a hit, by rowid: path, doc_title, kind, line, read from FTS5's
+/// content table (`docs_content`, columns `c0`… in table order), a plain B-tree lookup
+/// without the virtual table's overhead (and before the long body in the record).
+const ROW_SQL: &str = "SELECT c2, c3, c4, c5 FROM docs_content WHERE id = ?1";
+
+/// The indexed texts of one row, by rowid, for its snippet: title, headings, body.
+const ROW_TEXT_SQL: &str = "SELECT c0, c1, c6 FROM docs_content WHERE id = ?1";
 
 /// The snippet of one row for a `MATCH` expression, cut by FTS5 (as in [`SEARCH_SQL`]).
 const ROW_SNIPPET_SQL: &str = concat!(
@@ -611,7 +645,6 @@ fn fast_search(
     cache: &SearchCache,
     fast: &mut Fast,
     terms: &[query::Term],
-    full: &str,
     limit: usize,
     transaction: Transaction,
 ) -> rusqlite::Result<Option<Vec<(i64, Hit)>>> {
@@ -620,16 +653,7 @@ fn fast_search(
         return Ok(None);
     };
     if let Transaction::Caller { data_version } = transaction {
-        return fast_search_in_transaction(
-            conn,
-            path,
-            cache,
-            fast,
-            &tokens,
-            full,
-            limit,
-            data_version,
-        );
+        return fast_search_in_transaction(conn, path, cache, fast, &tokens, limit, data_version);
     }
     // One read transaction for every statement below (prepared once, like the rest). It
     // always ends here; the first error is the one reported.
@@ -637,7 +661,7 @@ fn fast_search(
         conn.execute_batch("ROLLBACK")?;
     }
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = fast_search_in_transaction(conn, path, cache, fast, &tokens, full, limit, None);
+    let result = fast_search_in_transaction(conn, path, cache, fast, &tokens, limit, None);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = conn.prepare_cached(end).and_then(|mut s| s.execute([]));
     match (result, ended) {
@@ -666,7 +690,6 @@ fn fast_search_in_transaction(
     cache: &SearchCache,
     fast: &mut Fast,
     tokens: &[&str],
-    full: &str,
     limit: usize,
     data_version: Option<i64>,
 ) -> rusqlite::Result<Option<Vec<(i64, Hit)>>> {
@@ -695,15 +718,12 @@ fn fast_search_in_transaction(
         postings::Ranking::WithoutWeak => fast.pruned += 1,
         postings::Ranking::ByHead => fast.by_head += 1,
     }
+    // Snippets are cut later, for the hits the second stage keeps ([`cut_snippets`]).
     let mut row = conn.prepare_cached(ROW_SQL)?;
-    let snippets = snippet::Snippets::new(tokens).folded();
     let mut hits = Vec::with_capacity(best.len());
     for (rowid, score) in best {
-        // The snippet is cut where SQLite holds the row's text, without copying it.
-        let (mut hit, cut) = row.query_row([rowid], |r| {
-            let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
-            let cut = snippets.row(text(4)?, text(5)?, text(6)?);
-            let hit = Hit {
+        let hit = row.query_row([rowid], |r| {
+            Ok(Hit {
                 path: r.get(0)?,
                 title: r.get(1)?,
                 kind: r.get(2)?,
@@ -711,24 +731,45 @@ fn fast_search_in_transaction(
                 snippet: String::new(),
                 score,
                 redacted: false,
-            };
-            Ok((hit, cut))
+            })
+        })?;
+        hits.push((rowid, hit));
+    }
+    fast.answered += 1;
+    Ok(Some(hits))
+}
+
+/// Cuts the snippets of `hits` (rowids of the fast path's rows) for the query whose single
+/// tokens are `tokens` and whose `MATCH` expression is `full`: in Rust
+/// ([`snippet::Snippets::row`], where SQLite holds the row's text, without copying it), or by
+/// FTS5 for a row whose text Rust cannot tokenize exactly. Returns how many were cut in Rust.
+fn cut_snippets(
+    conn: &Connection,
+    tokens: &[&str],
+    full: &str,
+    hits: &mut [(i64, Hit)],
+) -> rusqlite::Result<u64> {
+    let mut texts = conn.prepare_cached(ROW_TEXT_SQL)?;
+    let snippets = snippet::Snippets::new(tokens).folded();
+    let mut in_rust = 0;
+    for (rowid, hit) in hits.iter_mut() {
+        let cut = texts.query_row([*rowid], |r| {
+            let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
+            Ok(snippets.row(text(0)?, text(1)?, text(2)?))
         })?;
         hit.snippet = match cut {
             Some(folded) => {
-                fast.cut_in_rust += 1;
+                in_rust += 1;
                 folded
             }
             None => snippet::fold_whitespace(
                 &conn
                     .prepare_cached(ROW_SNIPPET_SQL)?
-                    .query_row::<String, _, _>(rusqlite::params![full, rowid], |r| r.get(0))?,
+                    .query_row::<String, _, _>(rusqlite::params![full, *rowid], |r| r.get(0))?,
             ),
         };
-        hits.push((rowid, hit));
     }
-    fast.answered += 1;
-    Ok(Some(hits))
+    Ok(in_rust)
 }
 
 /// Runs [`SEARCH_SQL`] for one `MATCH` expression.

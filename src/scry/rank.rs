@@ -42,16 +42,17 @@ pub const LINE_IDENTIFIER: usize = 3;
 const BODY_SQL: &str = "SELECT c6 FROM docs_content WHERE id = ?1";
 
 /// Re-scores `candidates` (rowid and hit, best BM25 first) for `q` and returns the best
-/// `limit`, best first, with code lines moved to their best match (module docs).
+/// `limit` with their rowids, best first, with code lines moved to their best match (module
+/// docs).
 pub(crate) fn rank(
     conn: &Connection,
     q: &Prepared,
     candidates: Vec<(i64, Hit)>,
     limit: usize,
-) -> rusqlite::Result<Vec<Hit>> {
+) -> rusqlite::Result<Vec<(i64, Hit)>> {
     let words: Vec<String> = q.terms.iter().filter_map(|t| t.token.clone()).collect();
     let mut body = conn.prepare_cached(BODY_SQL)?;
-    let mut scored: Vec<(f64, Hit)> = Vec::with_capacity(candidates.len());
+    let mut scored: Vec<(f64, i64, Hit)> = Vec::with_capacity(candidates.len());
     for (rowid, mut hit) in candidates {
         let mut score = hit.score;
         if !super::scrape::is_markdown(&hit.path) {
@@ -89,12 +90,12 @@ pub(crate) fn rank(
                 score *= WHOLE_IDENTIFIER;
             }
         }
-        scored.push((score, hit));
+        scored.push((score, rowid, hit));
     }
     sort(&mut scored);
     // Fold: each file's n-th row (by the scores above) is worth FOLD^n of its score.
     let mut seen: std::collections::HashMap<String, i32> = std::collections::HashMap::new();
-    for (score, hit) in scored.iter_mut() {
+    for (score, _, hit) in scored.iter_mut() {
         let n = seen.entry(hit.path.clone()).or_insert(0);
         *score *= FOLD.powi(*n);
         *n += 1;
@@ -103,9 +104,9 @@ pub(crate) fn rank(
     scored.truncate(limit);
     Ok(scored
         .into_iter()
-        .map(|(score, mut hit)| {
+        .map(|(score, rowid, mut hit)| {
             hit.score = score;
-            hit
+            (rowid, hit)
         })
         .collect())
 }
@@ -120,7 +121,7 @@ pub fn ends_with_path(title: &str, path: &str) -> bool {
 }
 
 /// Best first; ties keep their order (the first stage's: path, then line).
-fn sort(scored: &mut [(f64, Hit)]) {
+fn sort(scored: &mut [(f64, i64, Hit)]) {
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
 }
 
@@ -139,8 +140,13 @@ pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, boo
             if word.is_empty() {
                 continue;
             }
-            // The word, and the parts of a camelCase one (the `idents` column).
-            let parts = super::symbols::split_camel(word);
+            // The word, and the parts of a camelCase one (the `idents` column); a word with no
+            // capital after its first character has none.
+            let parts = if word.chars().skip(1).any(char::is_uppercase) {
+                super::symbols::split_camel(word)
+            } else {
+                Vec::new()
+            };
             let whole = std::iter::once(word).chain(parts.into_iter().filter(|p| *p != word));
             for token in whole {
                 let lower;

@@ -278,7 +278,8 @@ pub fn symbol_words(path: &str) -> String {
 }
 
 /// The words of the camelCase and PascalCase identifiers of a code row's `body`, for its
-/// `idents` column ([`super::db`]): each identifier that [`split_camel`] cuts, once, as its
+/// `idents` column ([`super::db`]): each identifier with a capital after its first character
+/// (which [`split_camel`] cuts), once, as its
 /// parts separated by spaces (`TrailingCharacters` and `parseContentLength` →
 /// `Trailing Characters parse Content Length`). The tokenizer already splits at `_`, `::`
 /// and `.`, not at a change of case.
@@ -286,7 +287,9 @@ pub fn identifier_words(body: &str) -> String {
     let mut seen: Vec<&str> = Vec::new();
     let mut out = String::new();
     for word in body.split(|c: char| !c.is_alphanumeric()) {
-        if word.len() < 3 || seen.contains(&word) {
+        // Only a capital after the first character marks a camelCase word (`u64`, `utf8`
+        // and `Value` are left whole).
+        if word.len() < 3 || !word.chars().skip(1).any(char::is_uppercase) || seen.contains(&word) {
             continue;
         }
         let parts = split_camel(word);
@@ -630,7 +633,7 @@ mod tests {
     fn identifier_words_are_the_parts_of_camel_case_identifiers_once() {
         assert_eq!(
             identifier_words(
-                "Err(TrailingCharacters) | x.parseContentLength(TrailingCharacters) snake_case plain"
+                "Err(TrailingCharacters) | x.parseContentLength(TrailingCharacters) snake_case plain u64 Value"
             ),
             "Trailing Characters parse Content Length"
         );
