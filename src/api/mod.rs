@@ -66,6 +66,8 @@ pub struct Ctx {
     /// The watcher that keeps the served project's index and the registered projects'
     /// fresh, and their freshness (`GET /status`); inert until [`Ctx::start_freshness`].
     pub fresh: crate::scry::fresh::Freshness,
+    /// The one-use tickets of the `patina` routes ([`crate::auth::ticket`]).
+    pub tickets: crate::auth::ticket::Tickets,
     request_shutdown: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -87,6 +89,7 @@ impl Ctx {
             scry: scry::ScryState::default(),
             age_key: None,
             fresh: crate::scry::fresh::Freshness::default(),
+            tickets: crate::auth::ticket::Tickets::new(),
             request_shutdown,
         }
     }
@@ -205,6 +208,12 @@ pub static ROUTES: &[Route] = &[
         path: "/session",
         access: Access::Local,
         handler: session::status,
+    },
+    Route {
+        method: Method::Post,
+        path: crate::auth::ticket::TICKET_ROUTE,
+        access: Access::Patina,
+        handler: session::ticket,
     },
     Route {
         method: Method::Post,
@@ -401,4 +410,25 @@ pub fn dispatch(
     let resp = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, principal, req)))
         .unwrap_or_else(|_| Response::error(500, "internal error"));
     (resp, Some(route.path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client takes a ticket for exactly the `patina` routes but the ticket route
+    /// ([`crate::auth::ticket::TICKETED`], kept below the table for the client's sake).
+    #[test]
+    fn the_ticketed_list_is_the_tables_patina_routes() {
+        let mut table: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Patina)
+            .map(|r| r.path)
+            .filter(|p| *p != crate::auth::ticket::TICKET_ROUTE)
+            .collect();
+        let mut list = crate::auth::ticket::TICKETED.to_vec();
+        table.sort_unstable();
+        list.sort_unstable();
+        assert_eq!(table, list);
+    }
 }
