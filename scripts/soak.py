@@ -212,6 +212,44 @@ def rescrape():
         count("scrape", "ok")
 
 
+def watched_edit():
+    """Edits files the daemon's watcher must re-index on its own (issue 18): every 5 s a note
+    with a new word is written (in place, by atomic rename, or deleted again), and the word
+    must become searchable (or stop being) within 10 s, with no `patina scrape`."""
+    n = 0
+    d = os.path.join(PROJECT, "layer", "watched")
+    os.makedirs(d, exist_ok=True)
+    while not stop.wait(5):
+        n += 1
+        word = f"soakfresh{n}x"
+        path = os.path.join(d, f"w{n % 7}.md")
+        if n % 2:
+            with open(path, "w") as f:
+                f.write(f"# Watched {n}\n\nthe {word} appears\n")
+        else:
+            with open(path + ".tmp", "w") as f:
+                f.write(f"# Watched {n}\n\nthe {word} appears\n")
+            os.replace(path + ".tmp", path)
+        body = json.dumps({"query": word, "limit": 5}).encode()
+        raw = (b"POST /api/scry HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        deadline = time.time() + 10
+        while True:
+            try:
+                status, out = exchange(raw)
+                found = status == 200 and word.encode() in out
+            except OSError:
+                found = False
+            if found:
+                count("watched-edit", "found")
+                break
+            if time.time() > deadline or stop.is_set():
+                if not stop.is_set():
+                    error(f"watcher: {word} not searchable 10 s after the edit")
+                break
+            time.sleep(0.2)
+
+
 def proc(pid):
     st = {}
     with open(f"/proc/{pid}/status") as f:
@@ -244,6 +282,7 @@ def main():
     threads += [threading.Thread(target=slowloris_client) for _ in range(2)]
     threads += [threading.Thread(target=tcp_bad_token, args=(port,))]
     threads += [threading.Thread(target=session_cycles), threading.Thread(target=rescrape)]
+    threads += [threading.Thread(target=watched_edit)]
     for t in threads:
         t.daemon = True
         t.start()

@@ -1,8 +1,11 @@
 //! Keeping indexes fresh while the daemon runs: one thread watches every directory a scrape
 //! enters (inotify(7) through the `notify` crate, one non-recursive watch per directory, so
 //! ignored trees such as `target/` cost nothing), gathers the changes, and after a short
-//! quiet spell runs the incremental scrape ([`super::scrape_with_dirs`]: a stat walk, then
-//! work in proportion to the files changed, [`super::postings::update`]). Depends on
+//! quiet spell re-indexes the paths that changed ([`super::scrape::scrape_paths`]: those
+//! paths and what lies under them are looked at again, the postings get a batch of the rows
+//! changed, [`super::postings::update`]: a cost in proportion to the change, not to the
+//! project). At start, when polled, or past the pending bound it runs the whole incremental
+//! scrape ([`super::scrape_with_dirs`]: a `stat` walk of the tree, then the same batch). Depends on
 //! `notify`, [`crate::text`] and the rest of [`crate::scry`]; knows nothing of HTTP or the registry (the
 //! daemon hands it a function listing the other projects to keep fresh).
 //!
@@ -10,16 +13,18 @@
 //!
 //! - Debounced: a batch is scraped [`QUIET`] after its last event, or [`MAX_DELAY`] after its
 //!   first, whichever comes first; an editor's atomic save (write a temporary file, rename it
-//!   over the old one), a delete, a rename, or a `git checkout` of thousands of files is one
-//!   batch (or a few), and a scrape sees whatever the tree holds by then. Files that come and
+//!   over the old one), a delete, a rename (both names are changed paths), or a `git
+//!   checkout` of thousands of files is one batch (or a few), and a scrape sees whatever the
+//!   tree holds by then at those paths. Files that come and
 //!   go during a scrape are named by it and caught by the next batch, which their events start.
 //! - The pending set is bounded ([`MAX_PENDING`] paths per project): past it, or when the
 //!   kernel's event queue overflows (`IN_Q_OVERFLOW`), the batch is a rescan of everything,
 //!   which the incremental scrape always is anyway.
 //! - After each scrape the watches follow the directories the walk entered: new directories
 //!   are watched (and scraped once more, for files made before their watch), gone or newly
-//!   ignored ones are dropped; a change to a `.gitignore` is a change like any other, so the
-//!   next walk re-evaluates what is ignored.
+//!   ignored ones are dropped; a change to a `.gitignore` (or `.ignore`) makes its whole
+//!   directory the scope (the project's own: everything), so what is ignored is evaluated
+//!   again.
 //! - Watches are bounded: [`FreshConfig::max_watches`] for the daemon (default half of
 //!   `fs.inotify.max_user_watches`, at most [`DEFAULT_MAX_WATCHES`]), the served project
 //!   first. A project that would pass it, or whose watch the kernel refuses (`ENOSPC`: the
@@ -388,25 +393,26 @@ fn run(shared: &Arc<Shared>, cfg: FreshConfig) {
                 .filter(|p| *p != cfg.project && super::db_exists(p))
                 .collect();
             let mut state = shared.lock();
-            let gone: Vec<PathBuf> = state.projects[1..]
-                .iter()
-                .filter(|p| !others.contains(&p.root))
-                .map(|p| p.root.clone())
-                .collect();
-            for root in gone {
-                if let Some(at) = state.projects.iter().position(|p| p.root == root) {
-                    let p = state.projects.remove(at);
-                    state.watches -= p.watched.len();
-                    if let Some(w) = watcher.as_mut() {
-                        for d in &p.watched {
-                            let _ = w.unwatch(d);
-                        }
-                    }
+            let mut dropped = Vec::new();
+            let mut at = 1;
+            while at < state.projects.len() {
+                if others.contains(&state.projects[at].root) {
+                    at += 1;
+                } else {
+                    dropped.extend(state.projects.remove(at).watched);
                 }
             }
             for root in others {
                 if !state.projects.iter().any(|p| p.root == root) {
                     state.projects.push(Project::new(root));
+                }
+            }
+            state.watches = state.projects.iter().map(|p| p.watched.len()).sum();
+            drop(state);
+            // Never call into notify with the lock held (see [`sync_watches`]).
+            if let Some(w) = watcher.as_mut() {
+                for d in &dropped {
+                    let _ = w.unwatch(d);
                 }
             }
             next_refresh = Instant::now() + REFRESH_PROJECTS_EVERY;
@@ -438,21 +444,24 @@ fn run(shared: &Arc<Shared>, cfg: FreshConfig) {
             let mut due = Vec::new();
             for p in state.projects.iter_mut() {
                 if p.next_due().is_some_and(|d| d <= now) {
-                    p.pending.clear();
+                    // Only the paths changed, when they are all known and the project is
+                    // watched; else everything (start, polling, overflow).
+                    let whole = p.overflow || p.mode != Mode::Watching || p.due.is_some();
+                    let paths: Vec<PathBuf> = p.pending.drain().collect();
                     p.overflow = false;
                     p.first_event = None;
                     p.last_event = None;
                     p.due = (p.mode == Mode::Polling).then(|| now + cfg.poll_every);
-                    due.push(p.root.clone());
+                    due.push((p.root.clone(), (!whole).then_some(paths)));
                 }
             }
             due
         };
-        for root in due {
+        for (root, paths) in due {
             if shared.lock().stop {
                 return;
             }
-            scrape_one(shared, &cfg, watcher.as_mut(), &root);
+            scrape_one(shared, &cfg, watcher.as_mut(), &root, paths);
         }
     }
 }
@@ -463,13 +472,22 @@ fn scrape_one(
     cfg: &FreshConfig,
     watcher: Option<&mut notify::RecommendedWatcher>,
     root: &Path,
+    changed: Option<Vec<PathBuf>>,
 ) {
     let t = Instant::now();
-    let outcome = super::scrape_with_dirs(root);
+    let outcome = match &changed {
+        // A scoped scrape that fails (its index rebuilt meanwhile, say) is tried whole.
+        Some(paths) => super::scrape::scrape_paths(root, paths).or_else(|_| whole(root)),
+        None => whole(root),
+    };
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     let generation = super::index_generation(root);
-    let dirs = match outcome {
-        Ok((summary, dirs)) => {
+    let (dirs, scopes) = match outcome {
+        Ok(super::scrape::ScopedScrape {
+            summary,
+            dirs,
+            scopes,
+        }) => {
             let mut state = shared.lock();
             if let Some(p) = state.projects.iter_mut().find(|p| p.root == root) {
                 p.last_update = Some((SystemTime::now(), Instant::now()));
@@ -479,7 +497,7 @@ fn scrape_one(
                 p.generation = generation;
                 p.last_error = None;
             }
-            dirs
+            (dirs, scopes)
         }
         Err(e) => {
             let mut state = shared.lock();
@@ -492,101 +510,150 @@ fn scrape_one(
             return;
         }
     };
-    sync_watches(shared, cfg, watcher, root, dirs);
+    sync_watches(shared, cfg, watcher, root, dirs, scopes.as_deref());
 }
 
-/// Watches exactly `dirs` for the project at `root`, within the daemon's bound; past it (or
-/// at the kernel's limit) the project is polled instead, and said so once in the log.
+/// [`super::scrape_with_dirs`] as a [`super::scrape::ScopedScrape`] of everything.
+fn whole(root: &Path) -> anyhow::Result<super::scrape::ScopedScrape> {
+    let (summary, dirs) = super::scrape_with_dirs(root)?;
+    Ok(super::scrape::ScopedScrape {
+        summary,
+        dirs,
+        scopes: None,
+    })
+}
+
+/// Watches exactly `dirs` for the project at `root` (after a scoped scrape: the directories
+/// watched outside its `scopes`, and `dirs`), within the daemon's bound; past it (or at the
+/// kernel's limit) the project is polled instead, and said so once in the log.
+///
+/// The state lock is never held while calling into `notify`: its `watch` waits for notify's
+/// event thread, which may be waiting for that lock in [`on_event`].
 fn sync_watches(
     shared: &Shared,
     cfg: &FreshConfig,
     watcher: Option<&mut notify::RecommendedWatcher>,
     root: &Path,
     dirs: Vec<PathBuf>,
+    scopes: Option<&[PathBuf]>,
 ) {
-    let mut state = shared.lock();
-    let others: usize = state
-        .projects
-        .iter()
-        .filter(|p| p.root != root)
-        .map(|p| p.watched.len())
-        .sum();
-    let Some(p) = state.projects.iter_mut().find(|p| p.root == root) else {
-        return;
+    let (others, mut watched) = {
+        let state = shared.lock();
+        let others: usize = state
+            .projects
+            .iter()
+            .filter(|p| p.root != root)
+            .map(|p| p.watched.len())
+            .sum();
+        match state.projects.iter().find(|p| p.root == root) {
+            Some(p) if p.mode != Mode::Polling => (others, p.watched.clone()),
+            _ => return,
+        }
     };
-    if p.mode == Mode::Polling {
-        return;
-    }
     let Some(w) = watcher else {
-        p.mode = Mode::Polling;
-        p.reason = Some("inotify is not available".into());
-        p.due = Some(Instant::now() + cfg.poll_every);
+        fall_back(shared, cfg, root, "inotify is not available".into());
         return;
     };
-    let wanted: HashSet<PathBuf> = dirs.into_iter().collect();
-    let limit_hit = |p: &mut Project, w: &mut notify::RecommendedWatcher, why: String| {
-        eprintln!(
-            "patina: {}: {why}; polling it every {} s instead",
-            p.root.display(),
-            cfg.poll_every.as_secs()
+    let mut wanted: HashSet<PathBuf> = dirs.into_iter().collect();
+    if let Some(scopes) = scopes {
+        wanted.extend(
+            watched
+                .iter()
+                .filter(|d| !scopes.iter().any(|s| d.starts_with(s)))
+                .cloned(),
         );
-        for d in p.watched.drain() {
+    }
+    if others + wanted.len() > cfg.max_watches {
+        for d in watched.drain() {
             let _ = w.unwatch(&d);
         }
-        p.mode = Mode::Polling;
-        p.reason = Some(why);
-        p.due = Some(Instant::now() + cfg.poll_every);
-    };
-    if others + wanted.len() > cfg.max_watches {
         let why = format!(
             "the watch limit is reached ({} directories to watch, {} of {} watches left)",
             wanted.len(),
             cfg.max_watches.saturating_sub(others),
             cfg.max_watches
         );
-        limit_hit(p, w, why);
-        state.watches = others;
+        fall_back(shared, cfg, root, why);
         return;
     }
-    let stale: Vec<PathBuf> = p.watched.difference(&wanted).cloned().collect();
+    let stale: Vec<PathBuf> = watched.difference(&wanted).cloned().collect();
     for d in stale {
         let _ = w.unwatch(&d);
-        p.watched.remove(&d);
+        watched.remove(&d);
     }
     let mut added = false;
     for d in &wanted {
-        if p.watched.contains(d) {
+        if watched.contains(d) {
             continue;
         }
         match w.watch(d, RecursiveMode::NonRecursive) {
             Ok(()) => {
-                p.watched.insert(d.clone());
+                watched.insert(d.clone());
                 added = true;
             }
             Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+                let held = others + watched.len();
+                for d in watched.drain() {
+                    let _ = w.unwatch(&d);
+                }
                 let why = format!(
-                    "the kernel's inotify watch limit is reached (fs.inotify.max_user_watches, after {} watches)",
-                    others + p.watched.len()
+                    "the kernel's inotify watch limit is reached (fs.inotify.max_user_watches, after {held} watches)"
                 );
-                limit_hit(p, w, why);
-                state.watches = others;
+                fall_back(shared, cfg, root, why);
                 return;
             }
             // Gone since the walk: its removal is an event of its parent.
             Err(_) => {}
         }
     }
-    p.mode = Mode::Watching;
-    // Files made in a new directory before its watch: one more scrape finds them.
+    let mut state = shared.lock();
+    let Some(p) = state.projects.iter_mut().find(|p| p.root == root) else {
+        // Unregistered meanwhile: its watches go.
+        drop(state);
+        for d in &watched {
+            let _ = w.unwatch(d);
+        }
+        return;
+    };
+    // Files made in a new directory before its watch: one more scrape of it finds them.
     if added {
-        p.due = Some(Instant::now() + QUIET);
+        let new: Vec<PathBuf> = watched.difference(&p.watched).cloned().collect();
+        let now = Instant::now();
+        if p.mode == Mode::Starting {
+            p.due = Some(now + QUIET);
+        } else {
+            for d in new {
+                if p.pending.len() < MAX_PENDING {
+                    p.pending.insert(d);
+                } else {
+                    p.overflow = true;
+                }
+            }
+            p.first_event.get_or_insert(now);
+            p.last_event = Some(now);
+        }
     }
-    state.watches = others
-        + state
-            .projects
-            .iter()
-            .find(|p| p.root == root)
-            .map_or(0, |p| p.watched.len());
+    p.watched = watched;
+    p.mode = Mode::Watching;
+    state.watches = state.projects.iter().map(|p| p.watched.len()).sum();
+}
+
+/// The project at `root` is polled from now on (its watches already dropped), said in one
+/// log line and in its status.
+fn fall_back(shared: &Shared, cfg: &FreshConfig, root: &Path, why: String) {
+    eprintln!(
+        "patina: {}: {why}; polling it every {} s instead",
+        root.display(),
+        cfg.poll_every.as_secs()
+    );
+    let mut state = shared.lock();
+    if let Some(p) = state.projects.iter_mut().find(|p| p.root == root) {
+        p.watched.clear();
+        p.mode = Mode::Polling;
+        p.reason = Some(why);
+        p.due = Some(Instant::now() + cfg.poll_every);
+    }
+    state.watches = state.projects.iter().map(|p| p.watched.len()).sum();
 }
 
 #[cfg(test)]

@@ -276,3 +276,49 @@ fn a_registered_project_stays_fresh_too() {
     // The served project's index never saw the other's files.
     assert!(paths(&scry(&d, "ibis", None)).is_empty());
 }
+
+#[test]
+fn files_that_come_and_go_during_scrapes_end_in_the_index_as_they_are_on_disk() {
+    let d = Daemon::start();
+    let root = d.project.clone();
+    wait_mode(&d, "watching");
+    // A writer creates, rewrites and deletes files while the watcher scrapes.
+    let dir = root.join("churn");
+    for i in 0..400 {
+        write(
+            &dir,
+            &format!("f{}.md", i % 50),
+            &format!("# C\nchurnword{i}\n"),
+        );
+        if i % 7 == 0 {
+            let _ = std::fs::remove_file(dir.join(format!("f{}.md", (i + 25) % 50)));
+        }
+    }
+    // What is on disk now: each file holds the word of its last write; some are deleted.
+    let mut last = std::collections::HashMap::new();
+    for i in 0..400 {
+        last.insert(i % 50, i);
+    }
+    let on_disk: Vec<usize> = (0..50)
+        .filter(|f| dir.join(format!("f{f}.md")).exists())
+        .collect();
+    assert!(on_disk.len() < 50 && !on_disk.is_empty());
+    for f in [on_disk[0], *on_disk.last().unwrap()] {
+        let word = format!("churnword{}", last[&f]);
+        until(&d, &word, None, |p| p == [format!("churn/f{f}.md")]);
+    }
+    let gone = (0..50).find(|f| !on_disk.contains(f)).unwrap();
+    until(&d, &format!("churnword{}", last[&gone]), None, |p| {
+        p.is_empty()
+    });
+    let t = Instant::now();
+    loop {
+        let f = freshness(&d)[0].clone();
+        if f["pending_changes"] == 0 {
+            assert!(f.get("last_error").is_none(), "{f}");
+            break;
+        }
+        assert!(t.elapsed() < WITHIN, "{f}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
