@@ -238,6 +238,34 @@ fn touching_a_canary_through_each_route_locks_the_session_and_the_hold_at_once()
     n += 1;
     assert_tripped_then_ack(&w, n, "/scry", &[]);
 
+    // 4b. The same note through mother's federated search of the registered projects.
+    let work = w.work().display().to_string();
+    let o = run(
+        &w,
+        &[
+            "mother",
+            "add",
+            "--name",
+            "canary-notes",
+            "--no-scrape",
+            &work,
+        ],
+        b"",
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    let r = d.post(
+        "/mother/scry",
+        &json!({"query": "nightly backup bucket"}).to_string(),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_no_leak("mother scry body", &r.body, CANARY);
+    assert!(
+        String::from_utf8_lossy(&r.body).contains("[redacted]"),
+        "the note is found, redacted"
+    );
+    n += 1;
+    assert_tripped_then_ack(&w, n, "/mother/scry", &[]);
+
     // 5. `secrets run` of a command in the canary's scope (POST /session/env through the
     // daemon): nothing runs, nothing is released.
     let marker = w.dir.path().join("ran");
