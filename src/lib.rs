@@ -39,6 +39,7 @@ pub mod server;
 pub mod session;
 pub mod stream;
 pub mod text;
+pub mod tripwire;
 
 #[cfg(test)]
 mod test_rng;
