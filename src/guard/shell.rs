@@ -52,7 +52,7 @@ fn parse_into(command: &str, depth: usize, out: &mut Vec<Call>) -> bool {
     if depth > MAX_DEPTH {
         return true;
     }
-    if overflowing_io_number(command) {
+    if overflowing_number(command) {
         return false;
     }
     let mut parser = brush_parser::Parser::new(std::io::Cursor::new(command), &options());
@@ -69,21 +69,60 @@ fn parse_into(command: &str, depth: usize, out: &mut Vec<Call>) -> bool {
     true
 }
 
-/// Whether `command` has a run of 10 or more digits right before `<` or `>`: a redirection's
-/// file-descriptor number that brush-parser 0.4 `unwrap`s into an integer and panics on
-/// (found by `fuzz/` hook_payload). Such a command is treated as not parsing. Checked before
-/// parsing because a fuzzer's panic hook aborts even inside `catch_unwind`.
-fn overflowing_io_number(command: &str) -> bool {
-    let b = command.as_bytes();
-    let mut run = 0;
-    for &c in b {
-        if c.is_ascii_digit() {
-            run += 1;
+/// Whether `command` holds a number that brush-parser 0.4 would `unwrap` into an integer too
+/// small for it, and panic on (found by `fuzz/` hook_payload). Such a command is treated as not
+/// parsing. Checked before parsing because a fuzzer's panic hook aborts even inside
+/// `catch_unwind`, and because `word::parse` (run on each word after the program parsed) is
+/// not inside one. The sites, from brush-parser 0.4.0's source:
+///
+/// - `parser/peg.rs` `io_number`: a redirection's file-descriptor number, a word of digits
+///   right before `<` or `>` (`2>`, `9<<<`, `3>&1`, `4<<EOF`), parsed as `i32`;
+/// - `word.rs` `tilde_expression`: `~N`, `~+N`, `~-N` (the directory stack), parsed as
+///   `usize`, wherever a tilde prefix is expanded: a word's start, after `:` or `=` in an
+///   assignment, inside `${x:-~N}`.
+///
+/// Not screened, because patina never reaches them: `word.rs`'s brace sequence numbers
+/// (`{1..N}`, `i64`), parsed only by `word::parse_brace_expansions`, which the guard does not
+/// call. The other numbers brush-parser reads (`>&N`'s source is a word; arithmetic, `io_fd`,
+/// octal escapes) map an overflow to a parse error.
+///
+/// A backslash-newline (line continuation) is removed first, as brush-parser's tokenizer
+/// does, so `99999\<newline>99999>x` is seen as one number. This over-approximates (it also
+/// removes pairs inside quotes or after an escaped backslash, and counts digits a token
+/// boundary would separate): a flagged command that would have parsed loses only the speed
+/// bump, never the PostToolUse scan.
+fn overflowing_number(command: &str) -> bool {
+    let mut b = Vec::with_capacity(command.len());
+    let raw = command.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\' && raw.get(i + 1) == Some(&b'\n') {
+            i += 2;
         } else {
-            if run >= 10 && (c == b'<' || c == b'>') {
-                return true;
-            }
-            run = 0;
+            b.push(raw[i]);
+            i += 1;
+        }
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        // Digits only, so valid UTF-8.
+        let digits = std::str::from_utf8(&b[start..i]).unwrap_or("");
+        let before = &b[..start];
+        let tilde = before.ends_with(b"~") || before.ends_with(b"~+") || before.ends_with(b"~-");
+        if tilde && digits.parse::<usize>().is_err() {
+            return true;
+        }
+        let redirect = matches!(b.get(i), Some(b'<' | b'>'));
+        if redirect && digits.parse::<i32>().is_err() {
+            return true;
         }
     }
     false
@@ -349,7 +388,14 @@ fn arg(word: &str, depth: usize, out: &mut Vec<Call>) -> Arg {
         literal: Some(String::new()),
         vars: Vec::new(),
     };
-    match brush_parser::word::parse(word, &options()) {
+    // The command passed `overflowing_number`, and a word is a piece of it; screened again
+    // because a panic here would not be caught.
+    let parsed = if overflowing_number(word) {
+        Err(())
+    } else {
+        brush_parser::word::parse(word, &options()).map_err(|_| ())
+    };
+    match parsed {
         Ok(pieces) => pieces_into(word, &pieces, depth, out, &mut a),
         Err(_) => {
             // Unparsable word: keep its raw text, and any `$NAME` in it.
@@ -483,9 +529,66 @@ mod tests {
     /// descriptor number overflows; the guard must answer "does not parse", not crash.
     #[test]
     fn an_overflowing_fd_number_does_not_crash_the_parser() {
-        assert!(calls("11111111111111>|(111111E-408,1,11111111111111111711111111111(1").is_none());
-        let _ = calls("99999999999999999999999999>x");
-        let _ = calls("echo hi 184467440737095516160<&-");
-        let _ = calls("cat 99999999999999999999999999999999<<EOF\nx\nEOF\n");
+        for cmd in [
+            "11111111111111>|(111111E-408,1,11111111111111111711111111111(1",
+            "99999999999999999999999999>x",
+            "echo hi 184467440737095516160<&-",
+            "cat 99999999999999999999999999999999<<EOF\nx\nEOF\n",
+            "echo 2147483648>x",
+            "echo 99999999999>&1",
+            "cat 99999999999<<<x",
+        ] {
+            assert!(overflowing_number(cmd), "{cmd:?} not screened");
+            assert!(calls(cmd).is_none(), "{cmd:?}");
+        }
+        // The largest `i32` still parses, as do leading zeros and a number with a space.
+        assert_eq!(calls("echo 2147483647>x").unwrap()[0].name, "echo");
+        assert_eq!(calls("echo 0000000000002>x").unwrap()[0].name, "echo");
+        assert_eq!(calls("echo 99999999999 >x").unwrap()[0].name, "echo");
+    }
+
+    /// A line continuation inside the fd number: brush-parser's tokenizer joins the digits
+    /// into one overflowing number (a panic the first screen, which looked at raw runs of
+    /// digits, let through).
+    #[test]
+    fn an_fd_number_split_by_a_line_continuation_does_not_crash_the_parser() {
+        for cmd in ["echo 99999\\\n99999>x", "echo 9\\\n9\\\n99999999>x"] {
+            assert!(overflowing_number(cmd), "{cmd:?} not screened");
+            assert!(calls(cmd).is_none(), "{cmd:?}");
+        }
+    }
+
+    /// Found by `fuzz/` (hook_payload, 10-minute run): `~N` with N past `usize` made
+    /// brush-parser's word parser panic; that parser runs on each word after the program
+    /// parsed, outside any `catch_unwind`, so the hook itself crashed.
+    #[test]
+    fn an_overflowing_tilde_number_does_not_crash_the_parser() {
+        for cmd in [
+            "~9999999999999999999999999",
+            "./k;~9999999999999999999999999|999",
+            "ls ~18446744073709551616",
+            "cd ~+99999999999999999999999",
+            "cd ~-99999999999999999999999",
+            "A=x:~99999999999999999999999 cmd",
+            "export A=~99999999999999999999999",
+            "echo ${x:-~99999999999999999999999}",
+            "echo $(ls ~99999999999999999999999)",
+            "ls ~9999999999\\\n9999999999999999",
+        ] {
+            assert!(overflowing_number(cmd), "{cmd:?} not screened");
+            assert!(calls(cmd).is_none(), "{cmd:?}");
+        }
+        // `usize::MAX` itself still parses.
+        assert_eq!(calls("ls ~18446744073709551615").unwrap()[0].name, "ls");
+        assert_eq!(calls("cd ~+3 && ls ~-2").unwrap()[1].name, "ls");
+    }
+
+    /// brush-parser's brace sequences (`{1..N}`) also `unwrap` an overflowing `i64`, but only
+    /// in `word::parse_brace_expansions`, which the guard never calls: such a command parses.
+    #[test]
+    fn an_overflowing_brace_sequence_is_not_parsed_for_braces() {
+        let c = calls("echo {1..99999999999999999999} {99999999999999999999..1}").unwrap();
+        assert_eq!(c[0].name, "echo");
+        assert!(!overflowing_number("echo {1..99999999999999999999}"));
     }
 }
