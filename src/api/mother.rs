@@ -108,7 +108,7 @@ pub fn scry(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
         &sources,
         &body.query,
         limit,
-        t0 + federate::DEADLINE,
+        t0 + federate::deadline(),
         &ctx.scry.cache,
     );
     // Never hand out a secret: patterns always, known values while unlocked.

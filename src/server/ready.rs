@@ -16,9 +16,7 @@
 //! and the connection goes straight to the pool with those bytes.
 
 use super::framing::Stream;
-use super::limits::{
-    HEAD_DEADLINE, LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK,
-};
+use super::limits::{LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK};
 use super::pool::Pool;
 use rustix::buffer::spare_capacity;
 use rustix::event::Timespec;
@@ -171,7 +169,7 @@ enum Waiting<S, P> {
 impl<S, P> Waiting<S, P> {
     fn deadline(&self) -> Instant {
         match self {
-            Waiting::Head(p) => p.accepted + HEAD_DEADLINE,
+            Waiting::Head(p) => p.accepted + head_deadline(),
             Waiting::Closing(c) => c.until,
         }
     }

@@ -25,6 +25,9 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "PATINA_URL",
     "PATINA_NO_KEYRING",
     "PATINA_FAULT_ABORT",
+    "PATINA_TEST_HEAD_DEADLINE_MS",
+    "PATINA_TEST_BODY_DEADLINE_MS",
+    "PATINA_TEST_FEDERATE_DEADLINE_MS",
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
@@ -118,9 +121,32 @@ impl Daemon {
         project: PathBuf,
         args: &[&str],
     ) -> Daemon {
+        Daemon::start_in_env(dir, home, project, args, &[])
+    }
+
+    /// Like [`Daemon::start`] with extra `serve` arguments and environment variables, e.g. a
+    /// test build's deadline override (`PATINA_TEST_HEAD_DEADLINE_MS`, see
+    /// `limits::test_deadline`).
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let project = dir.path().join("proj");
+        write_fixture_project(&project);
+        Daemon::start_in_env(dir, home, project, args, env)
+    }
+
+    /// Like [`Daemon::start_in`] with environment variables for the daemon.
+    pub fn start_in_env(
+        dir: tempfile::TempDir,
+        home: PathBuf,
+        project: PathBuf,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> Daemon {
         let stderr_path = dir.path().join("serve.log");
         let log = std::fs::File::create(&stderr_path).unwrap();
         let child = patina(&home)
+            .envs(env.iter().copied())
             .arg("serve")
             .arg("--project")
             .arg(&project)
