@@ -16,7 +16,9 @@
 //! and the connection goes straight to the pool with those bytes.
 
 use super::framing::Stream;
-use super::limits::{LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK};
+use super::limits::{
+    LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK, head_deadline,
+};
 use super::pool::Pool;
 use rustix::buffer::spare_capacity;
 use rustix::event::Timespec;
