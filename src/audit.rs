@@ -25,6 +25,8 @@ pub struct Event {
     /// `unlock`, `lock`, `expire`, `shutdown`, `release` (values handed to a patina client),
     /// `run` (a `secrets run` started a command), `hold` (a scan-only unlock), `hold-expire`,
     /// `guard` (the guard replaced, withheld or denied something; see `action`).
+    /// `run` (a `secrets run` started a command), `refuse` (a local peer asked a patina
+    /// route and was not verified as patina).
     pub event: String,
     /// The names of the secrets concerned (never values).
     #[serde(default)]
@@ -49,6 +51,19 @@ pub struct Event {
     /// known secrets are in `names`, once per finding.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub detectors: Vec<String>,
+    /// For `refuse`, `confirm` and `deny`: the route asked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
+    /// For `refuse`: the process that wrote the request, when it is not `pid` (a connection
+    /// handed over by `fork`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_pid: Option<u32>,
+    /// That writer's executable, when readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writer_exe: Option<String>,
+    /// For `refuse` and `deny`: why, as a short fixed phrase (never request data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub why: Option<String>,
 }
 
 impl Event {
@@ -64,6 +79,10 @@ impl Event {
             tool: None,
             action: None,
             detectors: Vec::new(),
+            route: None,
+            writer_pid: None,
+            writer_exe: None,
+            why: None,
         }
     }
 

@@ -595,7 +595,15 @@ struct SessionStatus {
     #[serde(default)]
     expires_in_secs: Option<u64>,
     #[serde(default)]
-    vaults: Vec<String>,
+    vaults: Vec<OpenVault>,
+}
+
+/// A vault the session holds, as `GET /session` names it: its kind (`global` or `project`)
+/// and its directory. Never a name or a value.
+#[derive(Serialize, Deserialize)]
+struct OpenVault {
+    kind: String,
+    path: String,
 }
 
 /// A secret as listed: its name, the env variable it is exported as, its vault.

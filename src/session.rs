@@ -19,6 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// How long an unlock lasts when no TTL is given: 15 minutes (gpg-agent's
 /// `default-cache-ttl` is 10 minutes, git's credential-cache 15).
@@ -52,6 +53,13 @@ pub enum SessionError {
     /// The session is locked (or expired).
     #[error("the session is locked; run `patina session unlock`")]
     Locked,
+    /// The user refused the release at the confirmation console, or did not answer in time
+    /// (`session unlock --confirm`).
+    #[error("the release was refused at the confirmation console ({0})")]
+    Refused(&'static str),
+    /// A confirmation-console call without the console's token, or for an unknown request.
+    #[error("not the confirmation console of this session")]
+    NotConsole,
     /// A vault could not be decrypted with the identity, or is not a vault (names the file,
     /// never content): the caller's input does not fit, 400.
     #[error("{0}")]
@@ -96,6 +104,9 @@ pub struct UnlockOptions {
     /// Keep only the scan hold: the identity is dropped at once and no value can be released
     /// (`patina session unlock --scan-only`).
     pub scan_only: bool,
+    /// Confirm every release at the console (`patina session unlock --confirm`): how long a
+    /// release waits for an answer (at most [`MAX_CONFIRM_TIMEOUT`]) before it is refused.
+    pub confirm: Option<Duration>,
 }
 
 impl Default for UnlockOptions {
@@ -103,6 +114,7 @@ impl Default for UnlockOptions {
         UnlockOptions {
             hold: DEFAULT_HOLD,
             scan_only: false,
+            confirm: None,
         }
     }
 }
@@ -123,6 +135,24 @@ struct Unlocked {
     /// Inode and modification time of the global vault when `known` last absorbed it: a
     /// secret added while unlocked is redacted from then on, without a new unlock.
     global_stamp: Option<(u64, i64, i64)>,
+    /// Unlocked with `--confirm`: every release waits for the console's answer.
+    confirm: Option<Confirm>,
+}
+
+/// The confirmation console of an unlock made with `--confirm` (like `ssh-add -c`): the
+/// token only the unlocking process received, and how long a release waits for an answer.
+struct Confirm {
+    token: Zeroizing<String>,
+    timeout: Duration,
+}
+
+/// A release waiting for the console: what it shows, whether the console has fetched it,
+/// and the answer once given.
+struct Ask {
+    id: u64,
+    request: serde_json::Value,
+    handed: bool,
+    answer: Option<bool>,
 }
 
 struct State {
@@ -131,13 +161,22 @@ struct State {
     /// expiry, `lock` or shutdown.
     hold: Option<ScanHold>,
     stopping: bool,
+    asks: Vec<Ask>,
+    next_ask: u64,
 }
 
 struct Inner {
     home: Home,
     state: Mutex<State>,
     wake: Condvar,
+    /// Signalled when a release is asked or answered, or the session locks.
+    asked: Condvar,
 }
+
+/// The longest a release waits for the console (`--confirm-timeout`), and the default.
+pub const MAX_CONFIRM_TIMEOUT: Duration = Duration::from_secs(600);
+/// The default wait for an answer at the confirmation console.
+pub const DEFAULT_CONFIRM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The daemon's session state. Dropping it wipes everything and stops the timer thread.
 pub struct Session {
@@ -163,8 +202,11 @@ impl Session {
                 unlocked: None,
                 hold: None,
                 stopping: false,
+                asks: Vec::new(),
+                next_ask: 0,
             }),
             wake: Condvar::new(),
+            asked: Condvar::new(),
         });
         let timer = {
             let inner = Arc::clone(&inner);
@@ -196,11 +238,17 @@ impl Session {
         peer: Peer,
     ) -> Result<Status, SessionError> {
         self.unlock_with(identity_text, ttl, project, peer, UnlockOptions::default())
+            .map(|(st, _)| st)
     }
 
     /// [`Session::unlock`] with a scan hold of `opts.hold` (refused past [`MAX_HOLD`]), or
     /// only the hold (`opts.scan_only`: the values are hashed into it and the identity is
     /// dropped before this returns; nothing can be released until a full unlock).
+    ///
+    /// With `opts.confirm` (the wait for an answer) every release of values waits for the
+    /// confirmation console: returns the console's token (random, 32 bytes hex), which only
+    /// the unlocking process receives. `confirm` with `scan_only` is [`SessionError::BadTtl`]
+    /// (nothing can be released, so there is nothing to confirm).
     pub fn unlock_with(
         &self,
         identity_text: &[u8],
@@ -208,19 +256,28 @@ impl Session {
         project: Option<&Path>,
         peer: Peer,
         opts: UnlockOptions,
-    ) -> Result<Status, SessionError> {
+    ) -> Result<(Status, Option<Zeroizing<String>>), SessionError> {
+        let confirm = opts.confirm;
         let ttl = ttl.unwrap_or(DEFAULT_TTL);
         if ttl.is_zero() || ttl > MAX_TTL || opts.hold > MAX_HOLD {
             return Err(SessionError::BadTtl);
         }
         let hold_for = if opts.scan_only {
-            if opts.hold.is_zero() {
+            if opts.hold.is_zero() || confirm.is_some() {
                 return Err(SessionError::BadTtl);
             }
             opts.hold
         } else {
             opts.hold.max(ttl)
         };
+        if confirm.is_some_and(|t| t.is_zero() || t > MAX_CONFIRM_TIMEOUT) {
+            return Err(SessionError::BadTtl);
+        }
+        let token = confirm.map(|_| {
+            let mut b = [0u8; 32];
+            let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
+            Zeroizing::new(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+        });
         let identity = Identity::parse(identity_text)?;
         let env = self.decrypt(&identity, project)?;
         let mut u = Unlocked {
@@ -229,6 +286,9 @@ impl Session {
             vaults: Vec::new(),
             known: Vec::new(),
             global_stamp: None,
+            confirm: confirm
+                .zip(token.clone())
+                .map(|(timeout, token)| Confirm { token, timeout }),
         };
         let names = absorb(&mut u, &self.inner.home, project, env);
         let vaults: Vec<String> = u.vaults.iter().map(|v| v.path.clone()).collect();
@@ -243,22 +303,143 @@ impl Session {
                 drop(u);
             } else {
                 st.unlocked = Some(u);
+                refuse_all(&mut st);
             }
             st.hold = Some(hold);
             self.inner.wake.notify_all();
+            self.inner.asked.notify_all();
             status_of(&st)
         };
         let event = if opts.scan_only { "hold" } else { "unlock" };
-        audit::record(
-            &self.inner.home,
-            &Event::now(event, peer).names(names).vaults(vaults),
-        );
-        Ok(status)
+        let mut e = Event::now(event, peer).names(names).vaults(vaults);
+        if confirm.is_some() {
+            e.why = Some("with --confirm".into());
+        }
+        audit::record(&self.inner.home, &e);
+        Ok((status, token))
+    }
+
+    /// For the confirmation console: waits up to `wait` for a release to confirm and returns
+    /// it (`id`, what to show), `None` when none came. [`SessionError::NotConsole`] without
+    /// the console's token; [`SessionError::Locked`] once the session is locked or expired.
+    pub fn next_ask(
+        &self,
+        token: &str,
+        wait: Duration,
+    ) -> Result<Option<(u64, serde_json::Value)>, SessionError> {
+        let deadline = Instant::now() + wait;
+        let mut st = self.state();
+        loop {
+            expire_if_due(&self.inner.home, &mut st);
+            let Some(u) = &st.unlocked else {
+                return Err(SessionError::Locked);
+            };
+            match &u.confirm {
+                Some(c) if crate::secrets::scan::ct_eq(c.token.as_bytes(), token.as_bytes()) => {}
+                _ => return Err(SessionError::NotConsole),
+            }
+            if let Some(a) = st.asks.iter_mut().find(|a| !a.handed && a.answer.is_none()) {
+                a.handed = true;
+                return Ok(Some((a.id, a.request.clone())));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(None);
+            }
+            st = self
+                .inner
+                .asked
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+    }
+
+    /// For the confirmation console: the answer to release `id`.
+    pub fn answer(&self, token: &str, id: u64, allow: bool) -> Result<(), SessionError> {
+        let mut st = self.state();
+        let ok = st
+            .unlocked
+            .as_ref()
+            .and_then(|u| u.confirm.as_ref())
+            .is_some_and(|c| crate::secrets::scan::ct_eq(c.token.as_bytes(), token.as_bytes()));
+        if !ok {
+            return Err(SessionError::NotConsole);
+        }
+        let Some(a) = st
+            .asks
+            .iter_mut()
+            .find(|a| a.id == id && a.answer.is_none())
+        else {
+            return Err(SessionError::NotConsole);
+        };
+        a.answer = Some(allow);
+        self.inner.asked.notify_all();
+        Ok(())
+    }
+
+    /// With `--confirm`: asks the console about releasing `names` to `peer` and waits for the
+    /// answer; audited as `confirm` or `deny`. Without: allows at once.
+    fn confirm_release(&self, names: &[String], peer: Peer) -> Result<(), SessionError> {
+        let mut st = self.state();
+        let Some(timeout) = st
+            .unlocked
+            .as_ref()
+            .and_then(|u| u.confirm.as_ref())
+            .map(|c| c.timeout)
+        else {
+            return Ok(());
+        };
+        let id = st.next_ask;
+        st.next_ask += 1;
+        st.asks.push(Ask {
+            id,
+            request: release_request(names, peer, timeout),
+            handed: false,
+            answer: None,
+        });
+        self.inner.asked.notify_all();
+        let deadline = Instant::now() + timeout;
+        let answer = loop {
+            let Some(i) = st.asks.iter().position(|a| a.id == id) else {
+                break None; // dropped by a lock or a new unlock
+            };
+            if let Some(a) = st.asks[i].answer {
+                st.asks.remove(i);
+                break Some(a);
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                st.asks.remove(i);
+                break None;
+            }
+            st = self
+                .inner
+                .asked
+                .wait_timeout(st, left)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        };
+        drop(st);
+        let (event, why) = match answer {
+            Some(true) => ("confirm", None),
+            Some(false) => ("deny", Some("refused at the console")),
+            None => ("deny", Some("no answer in time")),
+        };
+        let mut e = Event::now(event, peer).names(names.iter().cloned());
+        e.route = Some("/session/env".into());
+        e.why = why.map(str::to_string);
+        audit::record(&self.inner.home, &e);
+        match why {
+            None => Ok(()),
+            Some(w) => Err(SessionError::Refused(w)),
+        }
     }
 
     /// Adds (or replaces) a secret in the vault at `loc` with the held identity, so `secrets
     /// add` works while unlocked without resolving the identity again (a passphrase identity
     /// with no terminal, issue 15). The new value is known at once for redaction and scans.
+    /// A non-empty `allow` sets the secret's scope ([`secrets::vault::set_scope`]).
     /// Errors: [`SessionError::Locked`]; a vault error as [`SessionError::Vault`] (one line,
     /// naming the file or the rule, never the value).
     pub fn add_secret(
@@ -267,6 +448,7 @@ impl Session {
         name: &str,
         env: Option<&str>,
         value: secrets::SecretValue,
+        allow: &[String],
         peer: Peer,
     ) -> Result<secrets::vault::Added, SessionError> {
         let identity = {
@@ -278,6 +460,12 @@ impl Session {
             }
         };
         let added = secrets::vault::add(&self.inner.home, loc, &identity, name, env, value)
+            .and_then(|added| {
+                if !allow.is_empty() {
+                    secrets::vault::set_scope(&self.inner.home, loc, &identity, name, allow)?;
+                }
+                Ok(added)
+            })
             .map_err(|e| SessionError::Vault(format!("{e:#}")))?;
         drop(identity);
         match loc {
@@ -296,7 +484,9 @@ impl Session {
         let was = {
             let mut st = self.state();
             let was = st.unlocked.take().is_some() | st.hold.take().is_some();
+            refuse_all(&mut st);
             self.inner.wake.notify_all();
+            self.inner.asked.notify_all();
             was
         };
         if was {
@@ -315,7 +505,16 @@ impl Session {
 
     /// The environment for `secrets run` in `project`: decrypts the vaults with the held
     /// identity (so a secret added since the unlock is included) and records the release.
-    pub fn env(&self, project: Option<&Path>, peer: Peer) -> Result<EnvMap, SessionError> {
+    ///
+    /// With `program` (the first word of the command `secrets run` starts), only the secrets
+    /// whose scope allows it are released ([`secrets::scope_allows`]); the session still
+    /// knows every value, for redaction.
+    pub fn env(
+        &self,
+        project: Option<&Path>,
+        peer: Peer,
+        program: Option<&str>,
+    ) -> Result<EnvMap, SessionError> {
         let identity = {
             let mut st = self.state();
             expire_if_due(&self.inner.home, &mut st);
@@ -326,14 +525,19 @@ impl Session {
         };
         let env = self.decrypt(&identity, project)?;
         drop(identity);
+        let every = copy_env(&env);
+        let env = match program {
+            Some(p) => env.only_for(p),
+            None => env,
+        };
         let names: Vec<String> = env.entries().iter().map(|e| e.name.clone()).collect();
+        self.confirm_release(&names, peer)?;
         {
             let mut st = self.state();
             let Some(u) = st.unlocked.as_mut() else {
                 return Err(SessionError::Locked); // locked meanwhile: release nothing
             };
-            let copy = copy_env(&env);
-            absorb(u, &self.inner.home, project, copy);
+            absorb(u, &self.inner.home, project, every);
             refresh_hold(&mut st);
         }
         audit::record(&self.inner.home, &Event::now("release", peer).names(names));
@@ -464,6 +668,56 @@ impl Session {
     }
 }
 
+/// Drops every pending release (each is refused: its waiter finds it gone).
+fn refuse_all(st: &mut State) {
+    st.asks.clear();
+}
+
+/// What the console shows for a release to `peer`: the requesting process (pid, command
+/// line, working directory) and its parent chain (up to 6 ancestors), the secret names, and
+/// the seconds left to answer. Read from `/proc`; the command line is the requester's own
+/// (`patina secrets run -- CMD …`), so it names the command. Never a value.
+fn release_request(names: &[String], peer: Peer, timeout: Duration) -> serde_json::Value {
+    fn cmdline(pid: u32) -> String {
+        std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                b.split(|&c| c == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default()
+    }
+    fn ppid(pid: u32) -> Option<u32> {
+        let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+        let close = stat.iter().rposition(|&b| b == b')')?;
+        std::str::from_utf8(&stat[close + 1..])
+            .ok()?
+            .split_ascii_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    }
+    let cwd = peer
+        .and_then(|p| std::fs::read_link(format!("/proc/{p}/cwd")).ok())
+        .map(|p| p.display().to_string());
+    let mut parents = Vec::new();
+    let mut at = peer.and_then(ppid);
+    while let Some(p) = at.filter(|&p| p > 1 && parents.len() < 6) {
+        parents.push(serde_json::json!({"pid": p, "command": cmdline(p)}));
+        at = ppid(p);
+    }
+    serde_json::json!({
+        "pid": peer,
+        "command": peer.map(cmdline),
+        "cwd": cwd,
+        "parents": parents,
+        "names": names,
+        "timeout_secs": timeout.as_secs(),
+    })
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         self.shutdown();
@@ -479,6 +733,7 @@ fn copy_env(env: &EnvMap) -> EnvMap {
                 name: e.name.clone(),
                 env: e.env.clone(),
                 vault: e.vault,
+                scope: e.scope.clone(),
                 value: SecretValue::from_string(e.value.expose().to_string()),
             })
             .collect(),
@@ -685,6 +940,7 @@ mod tests {
             vaults: Vec::new(),
             known: Vec::new(),
             global_stamp: None,
+            confirm: None,
         };
         // Run-time values, never literals.
         let value = |tag: &str| {
@@ -695,6 +951,7 @@ mod tests {
             name: "TOKEN".into(),
             env: "TOKEN".into(),
             vault,
+            scope: Vec::new(),
             value: value(tag),
         };
         let held = |u: &Unlocked| {
@@ -747,7 +1004,7 @@ mod tests {
         // The timer wipes without any call.
         std::thread::sleep(Duration::from_millis(900));
         assert!(s.inner.state.lock().unwrap().unlocked.is_none());
-        assert!(matches!(s.env(None, None), Err(SessionError::Locked)));
+        assert!(matches!(s.env(None, None, None), Err(SessionError::Locked)));
         s.unlock(text.as_bytes(), None, None, None).unwrap();
         assert!(s.lock(None));
         assert!(!s.status().unlocked);

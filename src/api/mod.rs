@@ -7,9 +7,9 @@
 //! [`path_matches`]), and the access check uses the same matched route, so no
 //! spelling of a path can reach a handler the plain spelling would not.
 //!
-//! Depends on [`crate::auth`], [`crate::http`], [`crate::limits`], the domains
-//! ([`crate::scry`], [`crate::secrets`], [`crate::session`], [`crate::mother`],
-//! [`crate::guard`]) and [`crate::paths`].
+//! Depends on [`crate::auth`], [`crate::audit`] (refusals of patina routes), [`crate::http`],
+//! [`crate::limits`], the domains ([`crate::scry`], [`crate::secrets`], [`crate::session`],
+//! [`crate::mother`], [`crate::guard`]) and [`crate::paths`].
 
 pub mod auth;
 #[cfg(feature = "fault-injection")]
@@ -210,6 +210,18 @@ pub static ROUTES: &[Route] = &[
         handler: session::add_secret,
     },
     Route {
+        method: Method::Post,
+        path: "/session/confirm/next",
+        access: Access::Patina,
+        handler: session::confirm_next,
+    },
+    Route {
+        method: Method::Post,
+        path: "/session/confirm/answer",
+        access: Access::Patina,
+        handler: session::confirm_answer,
+    },
+    Route {
         method: Method::Get,
         path: "/secrets",
         access: Access::Local,
@@ -278,6 +290,37 @@ pub fn path_matches(route: &str, path: &str) -> bool {
     }
 }
 
+/// Whether any route at `path` needs [`Access::Patina`]: the transport then establishes who
+/// wrote the request (`/proc` reads it spares every other request).
+pub fn needs_patina(path: &str) -> bool {
+    routes().any(|r| r.access == Access::Patina && path_matches(r.path, path))
+}
+
+/// Records a refused `patina` route from a local peer in the audit log: the connecting pid,
+/// the writer's pid when another process wrote the request, and why (issue 16). Token and
+/// TCP refusals are not audited here (they are logged and rate-limited by the transport).
+fn audit_refusal(ctx: &Ctx, route: &Route, principal: &Principal) {
+    let Principal::LocalPeer { pid, writer, .. } = principal else {
+        return;
+    };
+    if route.access != Access::Patina {
+        return;
+    }
+    let (writer_pid, why) = match writer {
+        crate::auth::Writer::Unverified { writer_pid, why } => (*writer_pid, *why),
+        crate::auth::Writer::PatinaAtAccept { .. } => (
+            *pid,
+            "the peer no longer runs patina, or its pid was reused",
+        ),
+    };
+    let mut e = crate::audit::Event::now("refuse", *pid);
+    e.route = Some(route.path.to_string());
+    e.writer_pid = writer_pid.filter(|w| Some(*w) != *pid);
+    e.writer_exe = e.writer_pid.and_then(crate::audit::exe_of);
+    e.why = Some(why.to_string());
+    crate::audit::record(&ctx.home, &e);
+}
+
 /// Routes, authorizes and runs one request. Returns the response and the matched route's
 /// path (for the log line; `None` when nothing matched, so raw request targets never reach
 /// the log).
@@ -331,6 +374,7 @@ pub fn dispatch(
         );
     };
     if let Err(resp) = authorize(route.access, principal) {
+        audit_refusal(ctx, route, principal);
         return (resp, Some(route.path));
     }
     let resp = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, principal, req)))

@@ -36,6 +36,31 @@ pub struct UnlockRequest {
     /// Keep only the scan hold (no release possible).
     #[serde(default)]
     pub scan_only: bool,
+    /// With it, every release asks the confirmation console and waits this many seconds for
+    /// an answer (`session unlock --confirm`); the response then carries `console_token`.
+    #[serde(default)]
+    pub confirm_timeout_secs: Option<u64>,
+}
+
+/// The `POST /session/confirm/next` body: the console's token, and how long to wait.
+#[derive(Serialize, Deserialize)]
+pub struct ConfirmNext {
+    /// The `console_token` of the unlock response.
+    pub token: String,
+    /// Seconds to wait for a release to confirm (at most 25; default 20).
+    #[serde(default)]
+    pub wait_secs: Option<u64>,
+}
+
+/// The `POST /session/confirm/answer` body.
+#[derive(Serialize, Deserialize)]
+pub struct ConfirmAnswer {
+    /// The `console_token` of the unlock response.
+    pub token: String,
+    /// The release's `id` from `/session/confirm/next`.
+    pub id: u64,
+    /// Release the values (true) or refuse (false).
+    pub allow: bool,
 }
 
 /// The `POST /session/env` body.
@@ -44,6 +69,10 @@ pub struct EnvRequest {
     /// The project whose vault joins the global one (absolute path); default the daemon's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub project: Option<String>,
+    /// The first word of the command `secrets run` starts: only secrets whose scope allows
+    /// it are released (secrets without a scope always are).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 /// The `POST /session/env` response: environment variable → value, and the secret names.
@@ -76,6 +105,10 @@ pub struct AddRequest {
     /// vault.
     #[serde(default)]
     pub project: Option<String>,
+    /// The secret's scope (`secrets add --allow`): the commands or directories it may be
+    /// released to; empty for no scope.
+    #[serde(default)]
+    pub allow: Vec<String>,
 }
 
 impl std::fmt::Debug for AddRequest {
@@ -94,6 +127,10 @@ pub struct AddResponse {
     pub replaced: bool,
     /// `global` or `project`.
     pub vault: String,
+    /// This write recorded the vault's recipient list inside it (a vault of an older
+    /// patina): how many recipients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recorded_recipients: Option<usize>,
 }
 
 /// The `POST /secrets/scan` body.
@@ -124,6 +161,7 @@ fn error(e: &SessionError) -> Response {
         | SessionError::BadIdentity(_)
         | SessionError::Vault(_) => 400,
         SessionError::Locked => 409,
+        SessionError::Refused(_) | SessionError::NotConsole => 403,
         SessionError::VaultIo(_) => 500,
     };
     Response::error(status, e.to_string())
@@ -160,6 +198,7 @@ pub fn unlock(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
             .hold_secs
             .map_or(crate::session::DEFAULT_HOLD, Duration::from_secs),
         scan_only: body.scan_only,
+        confirm: body.confirm_timeout_secs.map(Duration::from_secs),
     };
     match ctx.session.unlock_with(
         identity.as_bytes(),
@@ -168,14 +207,49 @@ pub fn unlock(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         peer(principal),
         opts,
     ) {
-        Ok(st) => {
+        Ok((mut st, token)) => {
             // Scry shows the daemon's own project: its vault's values are redacted too.
             if project != ctx.project {
                 ctx.session.absorb_project(&ctx.project);
-                return Response::json(200, &ctx.session.status());
+                st = ctx.session.status();
             }
-            Response::json(200, &st)
+            let mut v = serde_json::to_value(&st).unwrap_or_default();
+            if let (Some(t), Some(o)) = (token, v.as_object_mut()) {
+                o.insert("console_token".into(), t.as_str().into());
+            }
+            Response::json(200, &v)
         }
+        Err(e) => error(&e),
+    }
+}
+
+/// `POST /session/confirm/next` (patina) `{"token","wait_secs"?}` → `{"id","request"}` for
+/// the next release to confirm, or `{"id":null}` when none came in the wait; 403 without the
+/// console's token, 409 once locked.
+pub fn confirm_next(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
+    let body: ConfirmNext = match parse_json_body(&req.body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let wait = Duration::from_secs(body.wait_secs.unwrap_or(20).min(25));
+    match ctx.session.next_ask(&body.token, wait) {
+        Ok(Some((id, request))) => {
+            Response::json(200, &serde_json::json!({"id": id, "request": request}))
+        }
+        Ok(None) => Response::json(200, &serde_json::json!({"id": null})),
+        Err(e) => error(&e),
+    }
+}
+
+/// `POST /session/confirm/answer` (patina) `{"token","id","allow"}` → `{}`; 403 without the
+/// console's token or for an unknown id.
+pub fn confirm_answer(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
+    let body: ConfirmAnswer = match parse_json_body(&req.body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    match ctx.session.answer(&body.token, body.id, body.allow) {
+        Ok(()) => Response::json(200, &serde_json::json!({})),
         Err(e) => error(&e),
     }
 }
@@ -201,7 +275,10 @@ pub fn env(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         Ok(p) => p,
         Err(r) => return r,
     };
-    match ctx.session.env(Some(&project), peer(principal)) {
+    match ctx
+        .session
+        .env(Some(&project), peer(principal), body.program.as_deref())
+    {
         Ok(map) => {
             let resp = EnvResponse {
                 names: map.entries().iter().map(|e| e.name.clone()).collect(),
@@ -234,6 +311,7 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         env,
         value,
         project,
+        allow,
     } = body;
     let value = Zeroizing::new(value);
     let loc = match project.as_deref() {
@@ -252,7 +330,7 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         };
     match ctx
         .session
-        .add_secret(&loc, &name, env.as_deref(), secret, peer(principal))
+        .add_secret(&loc, &name, env.as_deref(), secret, &allow, peer(principal))
     {
         Ok(added) => Response::json(
             200,
@@ -260,6 +338,7 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
                 env: added.env,
                 replaced: added.replaced,
                 vault: loc.kind().to_string(),
+                recorded_recipients: added.recorded_recipients,
             },
         ),
         Err(e) => error(&e),
@@ -355,6 +434,9 @@ mod tests {
         let me = Principal::LocalPeer {
             uid: 0,
             pid: Some(std::process::id()),
+            writer: crate::auth::Writer::PatinaAtAccept {
+                start_time: crate::auth::process_start_time(std::process::id()).unwrap(),
+            },
         };
         let bodies = [
             format!(r#"{{"identity": "{CANARY}"}}"#),
@@ -394,6 +476,9 @@ mod tests {
         let me = Principal::LocalPeer {
             uid: 0,
             pid: Some(std::process::id()),
+            writer: crate::auth::Writer::PatinaAtAccept {
+                start_time: crate::auth::process_start_time(std::process::id()).unwrap(),
+            },
         };
         let id = crate::secrets::Identity::generate();
         let b = serde_json::json!({"identity": &*id.expose_secret_text(), "ttl_secs": 60});

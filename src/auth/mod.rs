@@ -40,6 +40,9 @@ pub enum Principal {
         uid: u32,
         /// The peer's pid at connect time, if the kernel reported one.
         pid: Option<u32>,
+        /// Who wrote the request's bytes, compared with the connecting process; only
+        /// [`Writer::PatinaAtAccept`] can pass [`Access::Patina`].
+        writer: Writer,
     },
     /// A TCP client that presented the daemon's bearer token (RFC 6750).
     Token,
@@ -51,6 +54,30 @@ pub enum Principal {
     },
     /// Nobody in particular: a TCP client without valid credentials.
     Anonymous,
+}
+
+/// Who wrote a request on a Unix connection, as the transport established it from
+/// `SCM_CREDENTIALS` (`unix(7)`: the kernel stamps each write with the writer's pid when the
+/// receiver set `SO_PASSCRED`) against `SO_PEERCRED` (the connecting process).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Writer {
+    /// Every byte of the request came from the connecting process, and when the connection
+    /// was accepted that process ran the daemon's own executable and had this start time
+    /// (`/proc/<pid>/stat` field 22, clock ticks since boot). [`authorize`] checks the
+    /// executable and the start time again before a `patina` route.
+    PatinaAtAccept {
+        /// The connecting process's start time at accept.
+        start_time: u64,
+    },
+    /// Anything else: another process wrote some bytes (a connection handed over by
+    /// `fork`), the writer was not stamped, or the connecting process did not run patina at
+    /// accept. `why` is a short fixed phrase for the audit log.
+    Unverified {
+        /// The pid the kernel stamped on the request's bytes, if one process wrote them all.
+        writer_pid: Option<u32>,
+        /// Why the writer is not trusted as patina.
+        why: &'static str,
+    },
 }
 
 /// What a route requires of its caller (requirements §5).
@@ -81,8 +108,19 @@ pub fn authorize(access: Access, principal: &Principal) -> Result<(), Response> 
         )
         .with_header("WWW-Authenticate", "Bearer")),
         (Access::Local, Principal::LocalPeer { .. }) => Ok(()),
-        (Access::Patina, Principal::LocalPeer { pid: Some(pid), .. }) => {
-            if peer_runs_this_executable(*pid) {
+        (
+            Access::Patina,
+            Principal::LocalPeer {
+                pid: Some(pid),
+                writer: Writer::PatinaAtAccept { start_time },
+                ..
+            },
+        ) => {
+            // Again now, for the process that wrote the request (the same pid): it still
+            // runs this executable, and it is still the process seen at accept (a reused
+            // pid has another start time; read after the executable, so a swap in between
+            // shows).
+            if peer_runs_this_executable(*pid) && process_start_time(*pid) == Some(*start_time) {
                 Ok(())
             } else {
                 Err(Response::error(
@@ -91,6 +129,10 @@ pub fn authorize(access: Access, principal: &Principal) -> Result<(), Response> 
                 ))
             }
         }
+        (Access::Patina, Principal::LocalPeer { .. }) => Err(Response::error(
+            403,
+            "this route answers only the patina binary itself",
+        )),
         (Access::Local | Access::Patina, _) => Err(Response::error(
             403,
             "this route is served only on the local Unix socket",
@@ -104,13 +146,34 @@ pub fn authorize(access: Access, principal: &Principal) -> Result<(), Response> 
 /// non-dumpable, no procfs) is `false`: not verified means refused. The name or `argv[0]` of
 /// the peer is never consulted.
 pub fn peer_runs_this_executable(pid: u32) -> bool {
-    let Ok(own) = std::fs::metadata("/proc/self/exe") else {
+    // The daemon's own file, looked up once: `/proc/self/exe` keeps naming the inode this
+    // process runs even if the path is replaced on disk.
+    static OWN: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
+    let own = OWN.get_or_init(|| {
+        std::fs::metadata("/proc/self/exe")
+            .ok()
+            .map(|m| (m.dev(), m.ino()))
+    });
+    let Some((dev, ino)) = *own else {
         return false;
     };
     match std::fs::metadata(format!("/proc/{pid}/exe")) {
-        Ok(peer) => peer.dev() == own.dev() && peer.ino() == own.ino(),
+        Ok(peer) => peer.dev() == dev && peer.ino() == ino,
         Err(_) => false,
     }
+}
+
+/// The start time of process `pid`: field 22 (`starttime`) of `/proc/<pid>/stat`, clock
+/// ticks after boot (`proc_pid_stat(5)`). With the pid it names one process for the life of
+/// the system: a reused pid has a later start time. `None` when the process is gone or the
+/// file does not parse. The command name (field 2) may hold spaces and parentheses, so the
+/// fields are counted after its last `)`.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    // After `)`: field 3 (state) is the first; field 22 is the 20th.
+    rest.split_ascii_whitespace().nth(19)?.parse().ok()
 }
 
 #[cfg(test)]
@@ -119,7 +182,14 @@ mod tests {
 
     #[test]
     fn access_table_matches_brief_section_5() {
-        let local = Principal::LocalPeer { uid: 1, pid: None };
+        let local = Principal::LocalPeer {
+            uid: 1,
+            pid: None,
+            writer: Writer::Unverified {
+                writer_pid: None,
+                why: "test",
+            },
+        };
         for p in [&local, &Principal::Token, &Principal::Anonymous] {
             assert!(authorize(Access::Open, p).is_ok());
         }
@@ -153,6 +223,49 @@ mod tests {
                 .status,
             403
         );
+    }
+
+    /// The `patina` decision: only a writer verified at accept, still running this
+    /// executable with the same start time, passes.
+    #[test]
+    fn patina_access_needs_the_accept_time_writer_still_the_same_process() {
+        let me = std::process::id();
+        let start_time = process_start_time(me).unwrap();
+        let ok = Principal::LocalPeer {
+            uid: 0,
+            pid: Some(me),
+            writer: Writer::PatinaAtAccept { start_time },
+        };
+        assert!(authorize(Access::Patina, &ok).is_ok());
+        let reused = Principal::LocalPeer {
+            uid: 0,
+            pid: Some(me),
+            writer: Writer::PatinaAtAccept {
+                start_time: start_time + 1,
+            },
+        };
+        assert_eq!(authorize(Access::Patina, &reused).unwrap_err().status, 403);
+        let handed_over = Principal::LocalPeer {
+            uid: 0,
+            pid: Some(me),
+            writer: Writer::Unverified {
+                writer_pid: Some(me + 1),
+                why: "written by another process",
+            },
+        };
+        assert_eq!(
+            authorize(Access::Patina, &handed_over).unwrap_err().status,
+            403
+        );
+        assert!(authorize(Access::Local, &handed_over).is_ok());
+    }
+
+    #[test]
+    fn start_time_parses_field_22_and_is_none_for_a_missing_process() {
+        let t = process_start_time(std::process::id()).unwrap();
+        assert!(t > 0);
+        assert_eq!(process_start_time(std::process::id()), Some(t));
+        assert_eq!(process_start_time(u32::MAX), None);
     }
 
     #[test]

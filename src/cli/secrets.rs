@@ -58,9 +58,15 @@ pub enum SecretsCmd {
     /// Values reach the command only through its environment (never its arguments).
     /// Its stdout and stderr are filtered: every value, and its base64, hex and
     /// percent-encoded forms, becomes `<concealed by patina>` (values shorter than 4 bytes
-    /// are not masked). Output that cannot start a secret passes at once. Stdin is passed
+    /// are not masked); so are the value upper- or lower-cased (`tr`), its base64 wrapped at
+    /// 76 columns (GNU `base64`), and `xxd`, `hexdump -C` and `od -c` lines that show any of
+    /// its bytes. Output that cannot start a secret passes at once. Stdin is passed
     /// through; SIGINT, SIGTERM and SIGHUP are forwarded. The exit code is the command's
     /// (128 + n if signal n killed it; 127 if it was not found).
+    ///
+    /// Masking guards against accidents, not against a command that means to leak: output
+    /// written to a file, or to any file descriptor other than 1 and 2 (`>&3`, `/dev/tty`),
+    /// is NOT masked, nor are transforms other than those above (`rev`, `od -x`, escapes).
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
     /// Manage who can decrypt a vault (re-encrypts it on every change).
@@ -131,6 +137,13 @@ pub struct AddArgs {
     /// Add it to the project vault (`<project>/.patina/`) instead of the global one.
     #[arg(long)]
     pub project: bool,
+    /// Scope: `secrets run` gives this secret only to this command (its first word, or that
+    /// word's file name: `--allow deploy.sh` matches `./deploy.sh`). Repeat for several.
+    /// Kept inside the encrypted vault. Without it, every command gets the secret (and a
+    /// replaced secret keeps its scope). A guard against over-broad release, not against a
+    /// hostile program: anything can be named deploy.sh.
+    #[arg(long, value_name = "COMMAND")]
+    pub allow: Vec<String>,
     /// Anything after NAME that is not an option: refused (values are never arguments).
     #[arg(hide = true, num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub refused_value: Vec<RefusedValue>,
@@ -153,6 +166,10 @@ pub enum RecipientsCmd {
     /// Add a recipient (age1…) and re-encrypt the vault so it can decrypt it.
     ///
     /// A teammate prints theirs with `patina secrets identity recipient`.
+    ///
+    /// The vault records its recipient list inside itself: a recipient found in
+    /// recipients.txt but not in the vault (added by hand, or by someone else) is refused by
+    /// every write until you accept it here, which needs your identity.
     #[command(
         after_help = "Examples:\n  patina secrets recipients add \"$(cat teammate.pub)\" --project"
     )]
@@ -269,6 +286,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         .into());
     }
     secrets::validate_name(&a.name)?;
+    vault::validate_scope(&a.allow)?;
     if let Some(e) = &a.env {
         secrets::validate_env_var(e)?;
     }
@@ -277,7 +295,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
     // While a session is unlocked, the daemon adds it with the identity it holds: no
     // identity is resolved here (a passphrase identity needs a terminal; issue 15).
     let client = crate::client::Client::for_home(&home);
-    let (added_env, replaced, short) = if session_is_unlocked(&client) {
+    let (added_env, replaced, recorded, short) = if session_is_unlocked(&client) {
         let value = read_value(&a.name, a.stdin)?;
         let short = value.len() < secrets::mask::MIN_MASKED_LEN;
         let project = match &loc {
@@ -292,6 +310,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
             env: Option<&'a str>,
             value: &'a str,
             project: Option<String>,
+            allow: &'a [String],
         }
         serde_json::to_writer(
             &mut *body,
@@ -300,6 +319,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
                 env: a.env.as_deref(),
                 value: value.expose(),
                 project,
+                allow: &a.allow,
             },
         )?;
         drop(value);
@@ -307,7 +327,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         drop(body);
         anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
         let r: crate::api::session::AddResponse = reply.json()?;
-        (r.env, r.replaced, short)
+        (r.env, r.replaced, r.recorded_recipients, short)
     } else {
         let id = identity::resolve(&home).map_err(|e| {
             anyhow::anyhow!(
@@ -319,7 +339,10 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         let value = read_value(&a.name, a.stdin)?;
         let short = value.len() < secrets::mask::MIN_MASKED_LEN;
         let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value)?;
-        (added.env, added.replaced, short)
+        if !a.allow.is_empty() {
+            vault::set_scope(&home, &loc, &id, &a.name, &a.allow)?;
+        }
+        (added.env, added.replaced, added.recorded_recipients, short)
     };
     outln!(
         "{} {} (env {}) in the {} vault",
@@ -328,6 +351,14 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         added_env,
         loc.kind()
     );
+    if let Some(n) = recorded {
+        eprintln!(
+            "patina: note: the {} vault now records its {n} recipient(s) inside it; from now on \
+             a recipient added to recipients.txt by hand is refused until you accept it with \
+             `patina secrets recipients add`",
+            loc.kind()
+        );
+    }
     if short {
         eprintln!(
             "patina: note: values shorter than {} bytes are not masked by `secrets run`",
@@ -451,11 +482,12 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     let home = Home::from_env()?;
     let project = current_project(&home);
     // An unlocked session in the daemon gives the values; else the identity is resolved here.
-    let (env, names, via) = match env_from_session(&home, project.as_deref()) {
+    let program = a.command[0].to_string_lossy().into_owned();
+    let (env, names, via) = match env_from_session(&home, project.as_deref(), &program)? {
         Some((env, names)) => (env, names, "session"),
         None => {
             let id = identity::resolve(&home)?;
-            let env = secrets::env_map(&home, project.as_deref(), &id)?;
+            let env = secrets::env_map(&home, project.as_deref(), &id)?.only_for(&program);
             drop(id);
             let names = env.entries().iter().map(|e| e.name.clone()).collect();
             (env, names, "identity")
@@ -492,21 +524,44 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
 /// The environment from the daemon's unlocked session (`POST /session/env`) and the names of
 /// the secrets in it, or `None` when no daemon runs, it is locked, or it refuses (then the
 /// caller resolves the identity).
+///
+/// A release refused at the confirmation console (`session unlock --confirm`) is an error,
+/// not a reason to fall back to the identity.
 fn env_from_session(
     home: &Home,
     project: Option<&std::path::Path>,
-) -> Option<(secrets::EnvMap, Vec<String>)> {
+    program: &str,
+) -> anyhow::Result<Option<(secrets::EnvMap, Vec<String>)>> {
     use crate::api::session::{EnvRequest, EnvResponse};
     let client = crate::client::Client::for_home(home);
     let req = EnvRequest {
         project: project.map(|p| p.to_string_lossy().into_owned()),
+        program: Some(program.to_string()),
     };
-    let mut reply = client.post_json("/session/env", &req).ok()?;
+    // The confirmation console may take its time: wait past its longest timeout.
+    let client = client
+        .with_timeout(crate::session::MAX_CONFIRM_TIMEOUT + std::time::Duration::from_secs(5));
+    let Ok(mut reply) = client.post_json("/session/env", &req) else {
+        return Ok(None);
+    };
     let body = Zeroizing::new(std::mem::take(&mut reply.body));
-    if reply.status != 200 {
-        return None;
+    if reply.status == 403 {
+        let msg = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        if msg.contains("confirmation console") {
+            anyhow::bail!(
+                "{msg}; nothing was run (the user who ran `patina session unlock --confirm` decides)"
+            );
+        }
     }
-    let resp: EnvResponse = serde_json::from_slice(&body).ok()?;
+    if reply.status != 200 {
+        return Ok(None);
+    }
+    let Ok(resp) = serde_json::from_slice::<EnvResponse>(&body) else {
+        return Ok(None);
+    };
     let EnvResponse { env, names } = resp;
     let entries = env
         .into_iter()
@@ -514,10 +569,11 @@ fn env_from_session(
             name: var.clone(),
             env: var,
             vault: "session",
+            scope: Vec::new(),
             value: SecretValue::from_string(value),
         })
         .collect();
-    Some((secrets::EnvMap::from_entries(entries), names))
+    Ok(Some((secrets::EnvMap::from_entries(entries), names)))
 }
 
 #[derive(serde::Serialize)]

@@ -7,7 +7,7 @@ use crate::client::{Client, ClientError};
 use crate::paths::Home;
 use crate::secrets::{self, identity};
 use crate::session::{self, Status};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use zeroize::Zeroizing;
 
 /// The `session` subcommands.
@@ -23,8 +23,20 @@ pub enum SessionCmd {
     /// The daemon also keeps a scan hold for `patina guard`: keyed digests of every value
     /// that answer only "is a known value in this text, where, which name", for --hold
     /// (default 10h, a working day; never shorter than the TTL), wiped by `session lock`.
+    ///
+    /// With --confirm (like `ssh-add -c`), this terminal stays in the foreground as the
+    /// confirmation console: every release of values (each `patina secrets run`) is shown
+    /// here — the command line, its working directory, the requesting process and its parent
+    /// chain, the secret names — and waits for y/N; no answer within --confirm-timeout is a
+    /// refusal. `q` or Ctrl-D locks the session and ends the console. All audited.
+    ///
+    ///   patina session unlock --confirm --ttl 2h
+    ///
+    /// Limits: the console trusts what the kernel reports for the requesting process; a
+    /// same-uid program that can read your identity (PATINA_IDENTITY, the keyring) can still
+    /// decrypt the vault without the daemon.
     #[command(
-        after_help = "Examples:\n  patina session unlock              # 15 minutes of `secrets run`, 10h of guard\n  patina session unlock --ttl 1h\n  patina session unlock --scan-only  # the guard knows your values; nothing released"
+        after_help = "Examples:\n  patina session unlock              # 15 minutes of `secrets run`, 10h of guard\n  patina session unlock --ttl 1h\n  patina session unlock --scan-only  # the guard knows your values; nothing released\n  patina session unlock --confirm --ttl 2h  # this terminal answers every release"
     )]
     Unlock {
         /// How long: 90s, 10m, 2h, or seconds (default 15m, at most 12h).
@@ -37,6 +49,12 @@ pub enum SessionCmd {
         /// your identity); for a day of agent work with `patina guard`.
         #[arg(long)]
         scan_only: bool,
+        /// Ask on this terminal before every release of values (needs a terminal).
+        #[arg(long, conflicts_with = "scan_only")]
+        confirm: bool,
+        /// How long a release waits for an answer (default 30s, at most 10m).
+        #[arg(long, value_name = "DURATION", requires = "confirm")]
+        confirm_timeout: Option<String>,
     },
     /// Wipe everything the daemon holds.
     #[command(after_help = "Examples:\n  patina session lock")]
@@ -67,7 +85,31 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
             ttl,
             hold,
             scan_only,
-        } => unlock(&home, &client, ttl.as_deref(), hold.as_deref(), scan_only),
+            confirm,
+            confirm_timeout,
+        } => {
+            let confirm = if confirm {
+                let t = match confirm_timeout.as_deref() {
+                    Some(t) => {
+                        session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?
+                    }
+                    None => session::DEFAULT_CONFIRM_TIMEOUT,
+                };
+                if t > session::MAX_CONFIRM_TIMEOUT {
+                    return Err(super::UsageError("--confirm-timeout is at most 10m".into()).into());
+                }
+                if !std::io::stdin().is_terminal() {
+                    return Err(super::UsageError(
+                        "--confirm needs a terminal: this terminal answers every release".into(),
+                    )
+                    .into());
+                }
+                Some(t)
+            } else {
+                None
+            };
+            unlock(&home, &client, ttl.as_deref(), hold.as_deref(), scan_only, confirm)
+        }
         SessionCmd::Lock => {
             let reply = client.post_json("/session/lock", &serde_json::json!({}))?;
             anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
@@ -88,6 +130,8 @@ struct UnlockBody<'a> {
     hold_secs: u64,
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     scan_only: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    confirm_timeout_secs: Option<u64>,
 }
 
 fn unlock(
@@ -96,6 +140,7 @@ fn unlock(
     ttl: Option<&str>,
     hold: Option<&str>,
     scan_only: bool,
+    confirm: Option<std::time::Duration>,
 ) -> anyhow::Result<()> {
     let ttl = match ttl {
         Some(t) => session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?,
@@ -123,6 +168,7 @@ fn unlock(
             project,
             hold_secs: hold.as_secs(),
             scan_only,
+            confirm_timeout_secs: confirm.map(|t| t.as_secs()),
         },
     )?;
     drop(text);
@@ -142,7 +188,115 @@ fn unlock(
             human(st.hold_expires_in_secs)
         );
     }
+    if let Some(t) = confirm {
+        let v: serde_json::Value = serde_json::from_slice(&reply.body)?;
+        let token = Zeroizing::new(
+            v["console_token"]
+                .as_str()
+                .ok_or_else(|| anyhow::anyhow!("the daemon did not start a confirmation console"))?
+                .to_string(),
+        );
+        return console(client, &token, t);
+    }
     Ok(())
+}
+
+/// The confirmation console: asks the daemon for the next release, shows it, reads y/N from
+/// this terminal within `timeout`, answers. Ends when the session is locked or expires, or
+/// on `q` / end of input (then it locks the session).
+fn console(client: &Client, token: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+    use crate::api::session::{ConfirmAnswer, ConfirmNext};
+    println!(
+        "confirmation console: every release of secret values asks here (y/N, {}s); q or Ctrl-D locks and ends",
+        timeout.as_secs()
+    );
+    let _ = std::io::stdout().flush();
+    let long = client
+        .clone()
+        .with_timeout(std::time::Duration::from_secs(40));
+    loop {
+        let next = ConfirmNext {
+            token: token.to_string(),
+            wait_secs: Some(20),
+        };
+        let reply = long.post_json("/session/confirm/next", &next)?;
+        if reply.status == 409 {
+            println!("the session is locked or expired: the console ends");
+            return Ok(());
+        }
+        anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
+        let v: serde_json::Value = reply.json()?;
+        let Some(id) = v["id"].as_u64() else {
+            continue;
+        };
+        let r = &v["request"];
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "\npatina: a release of secret values is asked")?;
+        writeln!(out, "  command:  {}", r["command"].as_str().unwrap_or("?"))?;
+        writeln!(out, "  cwd:      {}", r["cwd"].as_str().unwrap_or("?"))?;
+        writeln!(out, "  pid:      {}", r["pid"])?;
+        for p in r["parents"].as_array().into_iter().flatten() {
+            writeln!(
+                out,
+                "  parent:   {} {}",
+                p["pid"],
+                p["command"].as_str().unwrap_or("")
+            )?;
+        }
+        let names: Vec<&str> = r["names"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str())
+            .collect();
+        writeln!(out, "  secrets:  {}", names.join(", "))?;
+        write!(out, "release them? [y/N] ")?;
+        out.flush()?;
+        drop(out);
+        // The daemon refuses by itself when the time is up (audited as no answer).
+        let Some(line) = read_line_within(timeout) else {
+            println!("no answer in time: refused");
+            continue;
+        };
+        let (allow, quit) = match line.as_deref().map(str::trim) {
+            None | Some("q") => (false, true),
+            Some("y" | "Y" | "yes") => (true, false),
+            _ => (false, false),
+        };
+        println!("{}", if allow { "released" } else { "refused" });
+        let ans = ConfirmAnswer {
+            token: token.to_string(),
+            id,
+            allow,
+        };
+        let _ = client.post_json("/session/confirm/answer", &ans);
+        if quit {
+            let _ = client.post_json("/session/lock", &serde_json::json!({}));
+            println!("locked");
+            return Ok(());
+        }
+    }
+}
+
+/// One line from stdin, waiting at most `t`: `None` on timeout, `Some(None)` at end of
+/// input, else `Some(Some(line))`.
+fn read_line_within(t: std::time::Duration) -> Option<Option<String>> {
+    use rustix::event::{PollFd, PollFlags, Timespec, poll};
+    let stdin = std::io::stdin();
+    let mut fds = [PollFd::new(&stdin, PollFlags::IN)];
+    let ts = Timespec {
+        tv_sec: t.as_secs() as i64,
+        tv_nsec: 0,
+    };
+    match poll(&mut fds, Some(&ts)) {
+        Ok(0) | Err(_) => return None,
+        Ok(_) => {}
+    }
+    let mut line = String::new();
+    match std::io::BufRead::read_line(&mut stdin.lock(), &mut line) {
+        Ok(0) | Err(_) => Some(None),
+        Ok(_) => Some(Some(line)),
+    }
 }
 
 fn status(client: &Client, json: bool) -> anyhow::Result<()> {

@@ -17,10 +17,18 @@
 //! caught); everything before it is passed on at once, so interactive programs stay
 //! interactive. At end of stream the held-back bytes are flushed (masked if they match).
 //!
-//! Not covered: a value inside a longer hex blob at an odd nibble, values escaped by a shell,
-//! a value split between stdout and stderr, and output broken into lines by the program itself
-//! (e.g. base64 wrapped at 76 columns). Masking guards against accidents; it is not a wall
-//! against a child that wants to leak (holding back a possible prefix is itself observable).
+//! Transforms that ordinary tools apply by accident are covered too (issue 16): the value
+//! upper-cased (`tr a-z A-Z`; lower-cased is above); its standard base64 wrapped at 76
+//! columns as GNU `base64` prints it, at every column the value can start at; and hex dumps
+//! — `xxd`, `hexdump -C` and `od -c` lines (with their offset column) are decoded by
+//! [`DumpStage`], and every line holding a byte of a value, in its hex or its text column, is
+//! replaced by its offset and the replacement, across as many lines as the value spans.
+//!
+//! Masking is a guard against accidents, not a wall against a child that wants to leak: any
+//! transform not listed (`rev`, a shell's escapes, `od -x`, a value split between stdout and
+//! stderr, a value inside a longer hex blob at an odd nibble, output written to a file or to a
+//! file descriptor other than 1 and 2) passes, and holding back a possible prefix is itself
+//! observable.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
@@ -45,6 +53,10 @@ struct Patterns {
     by_first: Vec<Vec<u32>>,
     /// The longest pattern's length.
     max_len: usize,
+    /// The values themselves, for [`DumpStage`] (which matches decoded bytes).
+    raw: Vec<Zeroizing<Vec<u8>>>,
+    /// The longest value's length.
+    max_raw: usize,
 }
 
 /// A set of secret values to conceal. Cheap to clone (shared); `Debug` shows only how many
@@ -64,11 +76,13 @@ impl Masker {
     /// A masker for these values (values shorter than [`MIN_MASKED_LEN`] are skipped).
     pub fn new<'a>(values: impl IntoIterator<Item = &'a [u8]>) -> Masker {
         let mut list: Vec<Zeroizing<Vec<u8>>> = Vec::new();
+        let mut raw: Vec<Zeroizing<Vec<u8>>> = Vec::new();
         for v in values {
             if v.len() < MIN_MASKED_LEN {
                 continue;
             }
-            for p in forms(v) {
+            raw.push(Zeroizing::new(v.to_vec()));
+            for p in output_forms(v) {
                 if !list.iter().any(|q| **q == *p) {
                     list.push(p);
                 }
@@ -79,11 +93,29 @@ impl Masker {
             by_first[p[0] as usize].push(i as u32);
         }
         let max_len = list.iter().map(|p| p.len()).max().unwrap_or(0);
+        let max_raw = raw.iter().map(|v| v.len()).max().unwrap_or(0);
         Masker {
             p: Arc::new(Patterns {
                 list,
                 by_first,
                 max_len,
+                raw,
+                max_raw,
+            }),
+        }
+    }
+
+    /// The same masker without the hex-dump stage ([`DumpStage`]): patterns only. For the
+    /// fuzz target, whose reference is a plain search for [`output_forms`].
+    pub fn patterns_only(&self) -> Masker {
+        let p = &self.p;
+        Masker {
+            p: Arc::new(Patterns {
+                list: p.list.clone(),
+                by_first: p.by_first.clone(),
+                max_len: p.max_len,
+                raw: Vec::new(),
+                max_raw: 0,
             }),
         }
     }
@@ -98,6 +130,8 @@ impl Masker {
         MaskStream {
             masker: self.clone(),
             pending: Zeroizing::new(Vec::with_capacity(CHUNK + self.p.max_len)),
+            dump: DumpStage::default(),
+            staged: Zeroizing::new(Vec::new()),
         }
     }
 
@@ -136,6 +170,67 @@ impl Masker {
         w.write_all(&out)?;
         w.flush()
     }
+}
+
+/// The patterns [`Masker`] looks for in output: [`forms`], and the forms only output takes
+/// by accident — the value upper-cased, and its standard base64 wrapped at 76 columns.
+/// Public for the fuzz target (`fuzz/fuzz_targets/mask_stream.rs`), which checks the pattern
+/// stage against a plain search for these.
+pub fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut out = forms(v);
+    let upper = Zeroizing::new(v.to_ascii_uppercase());
+    if upper[..] != *v {
+        out.push(upper);
+    }
+    out.extend(wrapped_base64(v));
+    out
+}
+
+/// GNU `base64` (coreutils) wraps its output at this column by default.
+pub const BASE64_WRAP: usize = 76;
+
+/// The standard base64 characters that depend on `v` alone, at each of the three byte
+/// alignments, with a newline inserted wherever a line of [`BASE64_WRAP`] columns ends, for
+/// every column the run can start at (a multiple of 4 plus the alignment's offset). Only runs
+/// that a newline actually splits are returned (the others are in [`forms`]).
+fn wrapped_base64(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut out = Vec::new();
+    for k in 0..3usize {
+        let mut buf = Zeroizing::new(vec![0u8; k]);
+        buf.extend_from_slice(v);
+        let enc = Zeroizing::new(STANDARD.encode(&buf[..]).into_bytes());
+        let front = (8 * k).div_ceil(6);
+        // Padded: the value ends the input, so its last group and the `=` depend on it
+        // alone. Unpadded: more data follows; the last character that mixes in the next
+        // bytes, and the padding, are left out.
+        let pad = enc.iter().rev().take_while(|&&c| c == b'=').count();
+        let partial = usize::from(!(8 * (k + v.len())).is_multiple_of(6));
+        for padded in [true, false] {
+            let back = if padded { 0 } else { pad + partial };
+            let run = &enc[front..enc.len() - back];
+            if run.len() < MIN_EMBEDDED_BASE64 {
+                continue;
+            }
+            for group in 0..BASE64_WRAP / 4 {
+                let col = 4 * group + front;
+                if col + run.len() <= BASE64_WRAP {
+                    continue;
+                }
+                let mut w = Zeroizing::new(Vec::with_capacity(run.len() + run.len() / 76 + 2));
+                let mut c = col;
+                for &b in run {
+                    if c == BASE64_WRAP {
+                        w.push(b'\n');
+                        c = 0;
+                    }
+                    w.push(b);
+                    c += 1;
+                }
+                out.push(w);
+            }
+        }
+    }
+    out
 }
 
 /// The patterns of one value: the byte strings the module docs list (the value, its base64,
@@ -265,6 +360,10 @@ fn percent(v: &[u8], upper: bool, keep_slash: bool, plus_for_space: bool) -> Vec
 pub struct MaskStream {
     masker: Masker,
     pending: Zeroizing<Vec<u8>>,
+    /// The hex-dump stage, which sees the output first.
+    dump: DumpStage,
+    /// What the dump stage let through, before the pattern scan.
+    staged: Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for MaskStream {
@@ -285,9 +384,19 @@ impl MaskStream {
             return;
         }
         for chunk in input.chunks(CHUNK) {
-            // `pending` was allocated for CHUNK + max_len and holds < max_len bytes here, so
-            // this never reallocates (no stray copy of a secret's prefix).
-            self.pending.extend_from_slice(chunk);
+            self.staged.clear();
+            self.dump.push(&self.masker.p, chunk, &mut self.staged);
+            self.scan_staged(out);
+        }
+    }
+
+    /// The pattern scan over what the dump stage let through.
+    fn scan_staged(&mut self, out: &mut Vec<u8>) {
+        for piece in self.staged.chunks(CHUNK) {
+            // `pending` holds < max_len bytes here; reserving first means the extend never
+            // reallocates behind `Zeroizing` (no stray copy of a secret's prefix).
+            self.pending.reserve(piece.len());
+            self.pending.extend_from_slice(piece);
             let used = scan(&self.masker.p, &self.pending, false, out);
             self.pending.drain(..used);
         }
@@ -295,6 +404,12 @@ impl MaskStream {
 
     /// Ends the stream: flushes what was held back, masking any complete match in it.
     pub fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.masker.is_empty() {
+            return;
+        }
+        self.staged.clear();
+        self.dump.finish(&self.masker.p, &mut self.staged);
+        self.scan_staged(out);
         let used = scan(&self.masker.p, &self.pending, true, out);
         debug_assert_eq!(used, self.pending.len());
         self.pending.clear();
@@ -302,8 +417,310 @@ impl MaskStream {
 
     /// How many bytes are held back now.
     pub fn held(&self) -> usize {
-        self.pending.len()
+        self.pending.len() + self.dump.held()
     }
+}
+
+/// Which hex-dump format a line is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum DumpKind {
+    /// `xxd`: `00000000: 5063 346e …  Pc4n…`.
+    Xxd,
+    /// `hexdump -C`: `00000000  50 63 34 6e …  |Pc4n…|`.
+    Canonical,
+    /// `od -c`: `0000000   P   c   4   n …` (octal offset, 4-column fields).
+    OdChars,
+}
+
+/// One complete dump line held back: its text, and where its decoded bytes sit in the run.
+struct HeldLine {
+    text: Zeroizing<Vec<u8>>,
+    start: usize,
+    end: usize,
+    masked: bool,
+}
+
+/// The stage that sees hex dumps. A line that may be a dump line (it starts like one) is held
+/// until its newline; complete dump lines of one format in a row are decoded into a run of
+/// bytes, searched for every value, and held while a value could still continue into the next
+/// line. A held line that holds a byte of a value is written as its offset column and
+/// [`REPLACEMENT`]. Any other line passes at once (its bytes are not held past the point
+/// where it can no longer be a dump line).
+#[derive(Default)]
+pub struct DumpStage {
+    partial: Zeroizing<Vec<u8>>,
+    /// The current line is not a dump line: pass its bytes until the newline.
+    passing: bool,
+    held: Vec<HeldLine>,
+    run: Zeroizing<Vec<u8>>,
+    kind: Option<DumpKind>,
+}
+
+/// A line longer than this is not a dump line (the three formats print at most ~80 columns).
+const MAX_DUMP_LINE: usize = 160;
+
+impl DumpStage {
+    fn held(&self) -> usize {
+        self.partial.len() + self.held.iter().map(|h| h.text.len()).sum::<usize>()
+    }
+
+    fn push(&mut self, p: &Patterns, mut input: &[u8], out: &mut Vec<u8>) {
+        if p.raw.is_empty() {
+            // No value to look for in dumps ([`Masker::patterns_only`]): nothing is held.
+            out.extend_from_slice(input);
+            return;
+        }
+        while !input.is_empty() {
+            if self.passing {
+                match input.iter().position(|&b| b == b'\n') {
+                    Some(i) => {
+                        out.extend_from_slice(&input[..=i]);
+                        self.passing = false;
+                        input = &input[i + 1..];
+                    }
+                    None => {
+                        out.extend_from_slice(input);
+                        return;
+                    }
+                }
+                continue;
+            }
+            let (piece, complete) = match input.iter().position(|&b| b == b'\n') {
+                Some(i) => (&input[..=i], true),
+                None => (input, false),
+            };
+            input = &input[piece.len()..];
+            self.partial.reserve(piece.len());
+            self.partial.extend_from_slice(piece);
+            if complete {
+                let line = std::mem::take(&mut self.partial);
+                match parse_dump_line(&line) {
+                    Some((kind, bytes)) => self.add_line(p, kind, line, &bytes, out),
+                    None => {
+                        self.flush(out);
+                        out.extend_from_slice(&line);
+                    }
+                }
+            } else if !may_start_dump_line(&self.partial) || self.partial.len() > MAX_DUMP_LINE {
+                self.flush(out);
+                out.extend_from_slice(&self.partial);
+                self.partial.clear();
+                self.passing = true;
+            }
+        }
+    }
+
+    fn finish(&mut self, p: &Patterns, out: &mut Vec<u8>) {
+        let line = std::mem::take(&mut self.partial);
+        if !line.is_empty() {
+            match parse_dump_line(&line) {
+                Some((kind, bytes)) => self.add_line(p, kind, line, &bytes, out),
+                None => {
+                    self.flush(out);
+                    out.extend_from_slice(&line);
+                }
+            }
+        }
+        self.flush(out);
+        self.passing = false;
+    }
+
+    fn add_line(
+        &mut self,
+        p: &Patterns,
+        kind: DumpKind,
+        text: Zeroizing<Vec<u8>>,
+        bytes: &[u8],
+        out: &mut Vec<u8>,
+    ) {
+        if self.kind != Some(kind) {
+            self.flush(out);
+            self.kind = Some(kind);
+        }
+        let start = self.run.len();
+        self.run.reserve(bytes.len());
+        self.run.extend_from_slice(bytes);
+        self.held.push(HeldLine {
+            text,
+            start,
+            end: self.run.len(),
+            masked: false,
+        });
+        // Matches that end in the new bytes.
+        let from = start.saturating_sub(p.max_raw.saturating_sub(1));
+        for v in &p.raw {
+            let n = v.len();
+            if self.run.len() < n {
+                continue;
+            }
+            for pos in from..=self.run.len() - n {
+                if pos + n > start && self.run[pos..pos + n] == v[..] {
+                    for h in &mut self.held {
+                        if h.start < pos + n && pos < h.end {
+                            h.masked = true;
+                        }
+                    }
+                }
+            }
+        }
+        // Lines no later match can reach are released.
+        let keep_from = self.run.len().saturating_sub(p.max_raw.saturating_sub(1));
+        let n_release = self.held.iter().take_while(|h| h.end <= keep_from).count();
+        if n_release > 0 {
+            let cut = self.held[n_release - 1].end;
+            for h in self.held.drain(..n_release) {
+                emit(&h, kind, out);
+            }
+            self.run.drain(..cut);
+            for h in &mut self.held {
+                h.start -= cut;
+                h.end -= cut;
+            }
+        }
+    }
+
+    fn flush(&mut self, out: &mut Vec<u8>) {
+        if let Some(kind) = self.kind {
+            for h in self.held.drain(..) {
+                emit(&h, kind, out);
+            }
+        }
+        self.held.clear();
+        self.run.clear();
+        self.kind = None;
+    }
+}
+
+/// Writes a held line: as it was, or its offset column and [`REPLACEMENT`].
+fn emit(h: &HeldLine, kind: DumpKind, out: &mut Vec<u8>) {
+    if !h.masked {
+        out.extend_from_slice(&h.text);
+        return;
+    }
+    let offset = match kind {
+        DumpKind::Xxd | DumpKind::Canonical => 8,
+        DumpKind::OdChars => 7,
+    };
+    out.extend_from_slice(&h.text[..offset]);
+    out.extend_from_slice(b"  ");
+    out.extend_from_slice(REPLACEMENT);
+    if h.text.ends_with(b"\n") {
+        out.push(b'\n');
+    }
+}
+
+/// Whether `p` (a line so far, without its newline) can still become a dump line: an offset
+/// column of hex (xxd, hexdump) or octal (od) digits, then its separator.
+fn may_start_dump_line(p: &[u8]) -> bool {
+    let hex_head = |(i, &b): (usize, &u8)| match i {
+        0..=7 => b.is_ascii_hexdigit(),
+        8 => b == b':' || b == b' ',
+        9 => b == b' ',
+        _ => true,
+    };
+    let od_head = |(i, &b): (usize, &u8)| match i {
+        0..=6 => (b'0'..=b'7').contains(&b),
+        7 => b == b' ',
+        _ => true,
+    };
+    p.iter().enumerate().all(hex_head) || p.iter().enumerate().all(od_head)
+}
+
+/// Decodes one dump line (with or without its newline) into the bytes it shows; `None` when
+/// it is not a line of a format [`DumpStage`] knows.
+fn parse_dump_line(line: &[u8]) -> Option<(DumpKind, Vec<u8>)> {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    if line.len() >= 10 && line[..8].iter().all(u8::is_ascii_hexdigit) {
+        if &line[8..10] == b": " {
+            return parse_xxd(&line[10..]).map(|b| (DumpKind::Xxd, b));
+        }
+        if &line[8..10] == b"  " {
+            return parse_canonical(&line[10..]).map(|b| (DumpKind::Canonical, b));
+        }
+    }
+    if line.len() >= 8 && line[..7].iter().all(|b| (b'0'..=b'7').contains(b)) && line[7] == b' ' {
+        return parse_od_chars(&line[7..]).map(|b| (DumpKind::OdChars, b));
+    }
+    None
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    (b as char).to_digit(16).map(|d| d as u8)
+}
+
+/// `5063 346e …  text`: groups of 2 or 4 hex digits, one space apart, then the text column.
+fn parse_xxd(s: &[u8]) -> Option<Vec<u8>> {
+    let mut bytes = Vec::new();
+    let mut i = 0;
+    loop {
+        let start = i;
+        while i < s.len() && s[i].is_ascii_hexdigit() {
+            i += 1;
+        }
+        let g = &s[start..i];
+        if g.is_empty() || !g.len().is_multiple_of(2) || g.len() > 4 {
+            return None;
+        }
+        for pair in g.chunks(2) {
+            bytes.push(hex_val(pair[0])? << 4 | hex_val(pair[1])?);
+        }
+        if i + 1 < s.len() && s[i] == b' ' && s[i + 1].is_ascii_hexdigit() {
+            i += 1;
+            continue;
+        }
+        break;
+    }
+    // Then spaces and the text column, one character per byte.
+    let text = &s[i..];
+    let text = &text[text.iter().position(|&b| b != b' ')?..];
+    (text.len() == bytes.len() && bytes.len() <= 32).then_some(bytes)
+}
+
+/// `50 63 34 6e …  |text|`: 2-digit bytes, one or two spaces apart, then `|text|`.
+fn parse_canonical(s: &[u8]) -> Option<Vec<u8>> {
+    let bar = s.iter().position(|&b| b == b'|')?;
+    if !s.ends_with(b"|") || s.len() < bar + 2 {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    for tok in s[..bar].split(|&b| b == b' ').filter(|t| !t.is_empty()) {
+        if tok.len() != 2 {
+            return None;
+        }
+        bytes.push(hex_val(tok[0])? << 4 | hex_val(tok[1])?);
+    }
+    (s.len() - bar - 2 == bytes.len() && !bytes.is_empty()).then_some(bytes)
+}
+
+/// `   P   c  \n 302`: fields 4 columns wide, right-aligned: a character, a C escape, or
+/// three octal digits.
+fn parse_od_chars(s: &[u8]) -> Option<Vec<u8>> {
+    if s.is_empty() || !s.len().is_multiple_of(4) {
+        return None;
+    }
+    let mut bytes = Vec::new();
+    for f in s.chunks(4) {
+        let b = match f {
+            [b' ', b' ', b' ', c] => *c,
+            [b' ', b' ', b'\\', e] => match e {
+                b'0' => 0,
+                b'a' => 7,
+                b'b' => 8,
+                b'f' => 12,
+                b'n' => b'\n',
+                b'r' => b'\r',
+                b't' => b'\t',
+                b'v' => 11,
+                _ => return None,
+            },
+            [b' ', a, b, c] if [a, b, c].iter().all(|d| (b'0'..=b'7').contains(d)) => {
+                (a - b'0') * 64 + (b - b'0') * 8 + (c - b'0')
+            }
+            _ => return None,
+        };
+        bytes.push(b);
+    }
+    Some(bytes)
 }
 
 /// Scans `buf`, appending the decided output to `out`; returns how many bytes of `buf` were
@@ -502,6 +919,56 @@ mod tests {
             m.mask(b"a secret-longer b secret c"),
             b"a <concealed by patina> b <concealed by patina> c"
         );
+    }
+
+    #[test]
+    fn dump_lines_holding_a_value_are_masked_and_others_pass() {
+        let m = masker();
+        let dump = "00000000: 6869 2074 6865 7265 0a50 6334 6e34 7279  hi there.Pc4n4ry\n\
+                    00000010: 2d37 6633 6539 6331 642b 782f 793d 7a0a  -7f3e9c1d+x/y=z.\n\
+                    00000020: 6279 650a                                bye.\n";
+        let out = String::from_utf8(m.mask(dump.as_bytes())).unwrap();
+        assert_eq!(
+            out,
+            "00000000  <concealed by patina>\n00000010  <concealed by patina>\n\
+             00000020: 6279 650a                                bye.\n"
+        );
+        // A dump without the value, and lines that only start like one, pass unchanged.
+        let clean = "00000000  68 69 0a                                          |hi.|\n\
+                     0000000   h   i  \\n\n1234abcd is a commit\n";
+        assert_eq!(m.mask(clean.as_bytes()), clean.as_bytes());
+        // An ordinary line is not held back waiting for its newline.
+        let mut s = m.stream();
+        let mut o = Vec::new();
+        s.push(b"12 apples", &mut o);
+        assert_eq!(o, b"12 apples");
+    }
+
+    #[test]
+    fn upper_case_and_base64_wrapped_at_76_columns_are_masked() {
+        let m = masker();
+        let out = m.mask(format!("x {} y", CANARY.to_ascii_uppercase()).as_bytes());
+        assert_eq!(out, b"x <concealed by patina> y");
+        for pad in 0..80 {
+            let mut buf = vec![b'a'; pad];
+            buf.extend_from_slice(CANARY.as_bytes());
+            buf.push(b'\n');
+            let enc = STANDARD.encode(&buf);
+            let wrapped: Vec<u8> = enc
+                .as_bytes()
+                .chunks(BASE64_WRAP)
+                .flat_map(|l| l.iter().copied().chain([b'\n']))
+                .collect();
+            let out = m.mask(&wrapped);
+            let joined: Vec<u8> = out.iter().copied().filter(|&b| b != b'\n').collect();
+            let front = (pad * 8).div_ceil(6);
+            let run = &enc.as_bytes()[front..front + 28];
+            assert!(
+                !joined.windows(12).any(|w| run.windows(12).any(|r| r == w)),
+                "pad {pad}: {}",
+                String::from_utf8_lossy(&out)
+            );
+        }
     }
 
     #[test]

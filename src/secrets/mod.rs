@@ -207,6 +207,16 @@ pub struct EnvEntry {
     pub vault: &'static str,
     /// The value.
     pub value: SecretValue,
+    /// The commands it may go to ([`vault::Scopes`]); empty for every command.
+    pub scope: Vec<String>,
+}
+
+/// Whether a secret scoped to `scope` may go to a command whose first word is `program`:
+/// no scope allows every command; else an entry equal to `program` or to its file name
+/// (`./deploy.sh` and `/usr/local/bin/deploy.sh` match `deploy.sh`).
+pub fn scope_allows(scope: &[String], program: &str) -> bool {
+    let file = program.rsplit('/').next().unwrap_or(program);
+    scope.is_empty() || scope.iter().any(|s| s == program || s == file)
 }
 
 /// The environment `secrets run` gives its child: every secret of the global vault and of
@@ -239,6 +249,18 @@ impl EnvMap {
         self.entries
     }
 
+    /// Only the entries whose scope allows `program` ([`scope_allows`]); the others are
+    /// dropped (zeroized).
+    pub fn only_for(self, program: &str) -> EnvMap {
+        EnvMap {
+            entries: self
+                .entries
+                .into_iter()
+                .filter(|e| scope_allows(&e.scope, program))
+                .collect(),
+        }
+    }
+
     /// A masker for every value in the map.
     pub fn masker(&self) -> mask::Masker {
         mask::Masker::new(self.entries.iter().map(|e| e.value.as_bytes()))
@@ -269,12 +291,17 @@ pub fn env_map(home: &Home, project: Option<&Path>, identity: &Identity) -> anyh
         };
         for item in listed {
             if let Some(value) = v.take(&item.name) {
+                let scope = v
+                    .scope(&item.name)
+                    .map(<[String]>::to_vec)
+                    .unwrap_or_default();
                 by_name.insert(
                     item.name.clone(),
                     EnvEntry {
                         name: item.name,
                         env: item.env,
                         vault: loc.kind(),
+                        scope,
                         value,
                     },
                 );

@@ -22,14 +22,27 @@
 //! ASCII lower-cased, without `[`/`]`: see [`super::mask`]'s forms), and cut at either edge
 //! of a redacted text.
 //!
-//! When redacting ([`Redactor`]), any [`PIECE`] bytes of a known value (ASCII case ignored)
-//! are redacted wherever they appear: the middle of a long value, such as a recovery phrase,
-//! shown alone in a snippet.
+//! When redacting ([`Redactor`]), any [`piece_len`] bytes of a known value (ASCII case
+//! ignored; at least [`PIECE`]) are redacted wherever they appear: the middle of a long value,
+//! such as a recovery phrase, shown alone in a snippet.
+//!
+//! # No oracle (issue 16)
+//!
+//! Whether a text is redacted tells a reader nothing beyond what guessing the *whole* value
+//! would, but for parts too long to guess: a part of a value (cut at an edge, or a piece) is
+//! redacted only from [`partial_min`] bytes, the length at which guessing it is at least
+//! [`PARTIAL_BITS`] bits of work for a value of random characters of its classes. Below that a
+//! near miss, a prefix and an unrelated string are answered alike (not redacted). Known
+//! values and pieces are matched by a keyed hash ([`Keyed`], a polynomial hash modulo
+//! `2^61 − 1` with a base drawn from the OS at each build) of fixed-length windows, and a hash
+//! hit is confirmed by a constant-time comparison: the work per position does not depend on
+//! how much of a guess matches, and no byte-by-byte early exit touches a value.
 //!
 //! Not covered: a known value shorter than [`super::mask::MIN_MASKED_LEN`] bytes, secrets
-//! split across lines or escaped in ways not listed (shell quoting), pieces shorter than
-//! [`PIECE`] bytes away from the text's edges, an encoded form cut at an edge, and
-//! random-looking tokens shorter than [`MIN_ENTROPY_LEN`].
+//! split across lines or escaped in ways not listed (shell quoting), parts of a value shorter
+//! than [`partial_min`] bytes (at an edge) or [`piece_len`] (elsewhere) — shown as they are,
+//! by design (see above) —, an encoded form cut at an edge, and random-looking tokens shorter
+//! than [`MIN_ENTROPY_LEN`].
 
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -44,6 +57,300 @@ pub const MIN_ENTROPY_LEN: usize = 32;
 /// characters measures about 4.5–5.0; English words and identifiers run together rarely pass
 /// 4.2; hex cannot exceed 4.0.
 pub const MIN_ENTROPY_BITS: f64 = 4.2;
+
+/// The guessing work, in bits, below which a part of a known value is never redacted on its
+/// own (see the module docs, "No oracle").
+pub const PARTIAL_BITS: f64 = 64.0;
+
+/// The bits per character of a value of random characters of `value`'s classes, ASCII case
+/// ignored: hex digits only 16 symbols, digits only 10; else the sum of the classes present —
+/// letters 26, digits 10, ASCII punctuation 32, whitespace 1, other bytes 128.
+pub fn bits_per_char(value: &[u8]) -> f64 {
+    let (mut letters, mut digits, mut punct, mut space, mut other, mut non_hex) =
+        (false, false, false, false, false, false);
+    for &b in value {
+        let c = b.to_ascii_lowercase();
+        match c {
+            b'a'..=b'z' => {
+                letters = true;
+                non_hex |= c > b'f';
+            }
+            b'0'..=b'9' => digits = true,
+            b' ' | b'\t' | b'\n' | b'\r' => space = true,
+            0x21..=0x7e => punct = true,
+            _ => other = true,
+        }
+    }
+    let alphabet = if !non_hex && !punct && !space && !other && letters {
+        16
+    } else {
+        26 * usize::from(letters)
+            + 10 * usize::from(digits)
+            + 32 * usize::from(punct)
+            + usize::from(space)
+            + 128 * usize::from(other)
+    };
+    (alphabet.max(2) as f64).log2()
+}
+
+/// The shortest part of `value` that is redacted when it is not whole (cut at a text's
+/// edge): enough characters that guessing them is at least [`PARTIAL_BITS`] bits of work
+/// ([`bits_per_char`]), and never fewer than [`super::mask::MIN_MASKED_LEN`].
+pub fn partial_min(value: &[u8]) -> usize {
+    ((PARTIAL_BITS / bits_per_char(value)).ceil() as usize).max(super::mask::MIN_MASKED_LEN)
+}
+
+/// The length of the pieces of `value` redacted anywhere in a text: [`partial_min`], and at
+/// least [`PIECE`].
+pub fn piece_len(value: &[u8]) -> usize {
+    partial_min(value).max(PIECE)
+}
+
+/// Equality of two byte strings in time that depends only on their lengths (no early exit).
+pub fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut d = 0u8;
+    for (x, y) in a.iter().zip(b) {
+        d |= x ^ y;
+    }
+    std::hint::black_box(d) == 0
+}
+
+/// A keyed polynomial hash modulo the Mersenne prime `2^61 − 1`, its base drawn from the OS
+/// random source at each build. Two different strings of length `n` collide with probability
+/// at most `n / 2^61` over the base; a reader who does not know the base learns nothing from
+/// which windows' hashes are equal to which.
+struct Keyed {
+    base: u64,
+}
+
+const MERSENNE: u64 = (1 << 61) - 1;
+
+fn mulmod(a: u64, b: u64) -> u64 {
+    let p = u128::from(a) * u128::from(b);
+    let r = ((p as u64) & MERSENNE) + ((p >> 61) as u64);
+    if r >= MERSENNE { r - MERSENNE } else { r }
+}
+
+impl Keyed {
+    fn new() -> Keyed {
+        let mut b = [0u8; 8];
+        if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or(0x5eed);
+            b = (t ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
+        }
+        Keyed {
+            base: (u64::from_le_bytes(b) % (MERSENNE - (1 << 32) - 1)) + (1 << 32),
+        }
+    }
+
+    fn hash(&self, bytes: &[u8], lower: bool) -> u64 {
+        bytes.iter().fold(0, |h, &b| {
+            let b = if lower { b.to_ascii_lowercase() } else { b };
+            let x = mulmod(h, self.base) + u64::from(b) + 1;
+            if x >= MERSENNE { x - MERSENNE } else { x }
+        })
+    }
+
+    /// `pre[i]` = hash of `text[..i]`; a window `[s, e)` hashes to
+    /// `pre[e] − pre[s]·base^(e−s)`.
+    fn prefixes(&self, text: &[u8], lower: bool) -> Vec<u64> {
+        let mut pre = Vec::with_capacity(text.len() + 1);
+        let mut h = 0;
+        pre.push(0);
+        for &b in text {
+            let b = if lower { b.to_ascii_lowercase() } else { b };
+            let x = mulmod(h, self.base) + u64::from(b) + 1;
+            h = if x >= MERSENNE { x - MERSENNE } else { x };
+            pre.push(h);
+        }
+        pre
+    }
+
+    fn pow(&self, n: usize) -> u64 {
+        (0..n).fold(1, |p, _| mulmod(p, self.base))
+    }
+}
+
+fn window(pre: &[u64], pow: u64, s: usize, e: usize) -> u64 {
+    let x = pre[e] + MERSENNE - mulmod(pre[s], pow);
+    if x >= MERSENNE { x - MERSENNE } else { x }
+}
+
+/// The longest anchor: strings are found by the keyed hash of their first
+/// `min(len, anchor)` bytes, then of their whole length. 20 bytes are at least
+/// [`PARTIAL_BITS`] of guessing for every alphabet of 10 symbols or more; a value whose
+/// [`partial_min`] is longer is anchored on that.
+const ANCHOR: usize = 20;
+
+/// Bits of [`WindowSet`]'s anchor filter.
+const FILTER_BITS: usize = 1 << 16;
+
+/// One string of a [`WindowSet`]: its length, `base^len`, its keyed hash, its id.
+struct Entry {
+    len: usize,
+    pow: u64,
+    full: u64,
+    id: u32,
+}
+
+/// Strings matched in a text by keyed hash. Each string is anchored on its first
+/// `min(len, anchor)` bytes; a scan hashes, at every position, one window per distinct anchor
+/// length and tests one filter bit — the same work whatever the text holds — and only where
+/// an anchor's hash is in the filter looks further (the whole window's hash, then the caller's
+/// constant-time confirmation). So the time of a scan can depend on a value only through a
+/// match of a whole anchor, which is at least [`PARTIAL_BITS`] of guessing (or the whole
+/// string, when shorter).
+struct WindowSet {
+    keyed: Keyed,
+    lower: bool,
+    /// Distinct anchor lengths and `base^len` of each.
+    anchors: Vec<(usize, u64)>,
+    filter: Vec<u64>,
+    /// (anchor index, anchor hash) → indices into `entries`.
+    map: std::collections::HashMap<(u32, u64), Vec<u32>>,
+    entries: Vec<Entry>,
+}
+
+impl WindowSet {
+    fn new(lower: bool) -> WindowSet {
+        WindowSet {
+            keyed: Keyed::new(),
+            lower,
+            anchors: Vec::new(),
+            filter: vec![0; FILTER_BITS / 64],
+            map: std::collections::HashMap::new(),
+            entries: Vec::new(),
+        }
+    }
+
+    fn filter_bit(h: u64, anchor: usize) -> usize {
+        let x = (h ^ (anchor as u64).wrapping_mul(0xa076_1d64_78bd_642f))
+            .wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        (x >> (64 - 16)) as usize
+    }
+
+    /// Adds `bytes` as string `id`, anchored on at most `anchor` bytes.
+    fn insert(&mut self, bytes: &[u8], id: u32, anchor: usize) {
+        let a = bytes.len().min(anchor);
+        let ai = match self.anchors.iter().position(|(n, _)| *n == a) {
+            Some(i) => i,
+            None => {
+                self.anchors.push((a, self.keyed.pow(a)));
+                self.anchors.len() - 1
+            }
+        };
+        let ha = self.keyed.hash(&bytes[..a], self.lower);
+        let bit = Self::filter_bit(ha, ai);
+        self.filter[bit / 64] |= 1 << (bit % 64);
+        let e = self.entries.len() as u32;
+        self.entries.push(Entry {
+            len: bytes.len(),
+            pow: self.keyed.pow(bytes.len()),
+            full: self.keyed.hash(bytes, self.lower),
+            id,
+        });
+        self.map.entry((ai as u32, ha)).or_default().push(e);
+    }
+
+    fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    /// Calls `hit(id, start)` for every window of `text` whose keyed hash is that of string
+    /// `id` (the caller confirms it in constant time).
+    fn each(&self, text: &[u8], mut hit: impl FnMut(u32, usize)) {
+        if self.entries.is_empty() {
+            return;
+        }
+        let pre = self.keyed.prefixes(text, self.lower);
+        for (ai, &(a, pow_a)) in self.anchors.iter().enumerate() {
+            if a > text.len() {
+                continue;
+            }
+            for s in 0..=text.len() - a {
+                let h = window(&pre, pow_a, s, s + a);
+                let bit = Self::filter_bit(h, ai);
+                if self.filter[bit / 64] & (1 << (bit % 64)) == 0 {
+                    continue;
+                }
+                let Some(es) = self.map.get(&(ai as u32, h)) else {
+                    continue;
+                };
+                for &e in es {
+                    let e = &self.entries[e as usize];
+                    if s + e.len <= text.len() && window(&pre, e.pow, s, s + e.len) == e.full {
+                        hit(e.id, s);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The encoded forms ([`super::mask::forms`]) of known values, matched by keyed hash and
+/// confirmed in constant time; per form, occurrences left to right without overlap (as a
+/// plain search that resumes after each match finds them).
+struct FormMatcher {
+    /// Every form, and (parallel) the index of its known value and its rank among that
+    /// value's forms.
+    forms: Vec<Zeroizing<Vec<u8>>>,
+    owner: Vec<(usize, usize)>,
+    set: WindowSet,
+}
+
+impl FormMatcher {
+    fn new(known: &[Known<'_>]) -> FormMatcher {
+        let mut m = FormMatcher {
+            forms: Vec::new(),
+            owner: Vec::new(),
+            set: WindowSet::new(false),
+        };
+        for (k, kv) in known.iter().enumerate() {
+            if kv.value.len() < super::mask::MIN_MASKED_LEN {
+                continue;
+            }
+            let anchor = ANCHOR.max(partial_min(kv.value));
+            for (rank, form) in super::mask::forms(kv.value).into_iter().enumerate() {
+                let id = m.forms.len() as u32;
+                m.set.insert(&form, id, anchor);
+                m.forms.push(form);
+                m.owner.push((k, rank));
+            }
+        }
+        m
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// Appends `(known index, form index, start)` for every occurrence.
+    fn find(&self, text: &[u8], out: &mut Vec<(usize, usize, usize)>) {
+        let mut raw: Vec<(u32, usize)> = Vec::new();
+        self.set.each(text, |id, s| {
+            let f = &self.forms[id as usize];
+            if ct_eq(&text[s..s + f.len()], f) {
+                raw.push((id, s));
+            }
+        });
+        raw.sort_unstable();
+        let mut next = (u32::MAX, 0usize);
+        for (id, s) in raw {
+            if next.0 == id && s < next.1 {
+                continue;
+            }
+            next = (id, s + self.forms[id as usize].len());
+            let (k, _) = self.owner[id as usize];
+            out.push((k, id as usize, s));
+        }
+    }
+}
 
 /// One thing found: its kind, the secret's name for a `known` one, and the byte range
 /// `[start, end)` in the scanned text. Never the matched bytes.
@@ -79,22 +386,21 @@ impl std::fmt::Debug for Known<'_> {
 /// [`one_per_span`]); overlapping spans are all reported.
 pub fn scan(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
     let mut out = Vec::new();
-    for k in known {
-        if k.value.len() < super::mask::MIN_MASKED_LEN {
-            continue;
-        }
-        for form in super::mask::forms(k.value) {
-            for start in find_all(text, &form) {
-                let f = Finding {
-                    kind: "known".into(),
-                    name: Some(k.name.to_string()),
-                    start,
-                    end: start + form.len(),
-                };
-                if !out.contains(&f) {
-                    out.push(f);
-                }
-            }
+    let forms = FormMatcher::new(known);
+    let mut found = Vec::new();
+    forms.find(text, &mut found);
+    // In the order of the known values, then of their forms, then by offset (as separate
+    // searches per form would find them), without duplicates.
+    found.sort_unstable();
+    for (k, f, start) in found {
+        let f = Finding {
+            kind: "known".into(),
+            name: Some(known[k].name.to_string()),
+            start,
+            end: start + forms.forms[f].len(),
+        };
+        if !out.contains(&f) {
+            out.push(f);
         }
     }
     // One pass finds the prefixed tokens and the high-entropy runs, and whether a private
@@ -222,25 +528,20 @@ pub fn redact(text: &str, known: &[Known<'_>]) -> Option<String> {
 pub struct Redactor<'k, 'a> {
     known: &'k [Known<'a>],
     /// The encoded forms ([`super::mask::forms`]) of every known value of at least
-    /// [`super::mask::MIN_MASKED_LEN`] bytes, without duplicates.
-    forms: Vec<Zeroizing<Vec<u8>>>,
-    /// Whether some form starts with this byte.
-    first: [bool; 256],
-    /// Every [`PIECE`]-byte window of every known value of at least [`PIECE`] bytes (as
-    /// shown or not: see [`piece_sources`]), ASCII lower-cased, packed little-endian, sorted.
-    pieces: Zeroizing<Vec<u128>>,
-    /// A filter over `pieces` ([`piece_bit`]): most windows of a text are ruled out by one
-    /// bit test.
-    piece_bits: Zeroizing<Vec<u64>>,
+    /// [`super::mask::MIN_MASKED_LEN`] bytes, matched by keyed hash.
+    forms: FormMatcher,
+    /// Every [`piece_len`]-byte window of every known value at least that long (as shown or
+    /// not: see [`piece_sources`]), ASCII case ignored, matched by keyed hash; `sources`
+    /// holds the texts they are windows of, for the constant-time confirmation.
+    pieces: WindowSet,
+    piece_at: Vec<(u32, u32, u32)>,
+    sources: Vec<Zeroizing<Vec<u8>>>,
 }
 
 /// The shortest piece of a known value that is redacted wherever it appears in a text (not
 /// only whole, or cut at the text's edge): the middle of a long value shown alone in a
 /// snippet. Shorter pieces would match ordinary words.
 pub const PIECE: usize = 12;
-
-/// Bits in [`Redactor`]'s piece filter.
-const PIECE_FILTER_BITS: usize = 1 << 16;
 
 /// The texts whose [`PIECE`]-byte windows are pieces of a known value: the value, and the
 /// value as a reader may be shown it (whitespace folded, without brackets), all ASCII
@@ -278,23 +579,13 @@ pub(crate) fn piece_sources(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     out
 }
 
-/// A [`PIECE`]-byte window packed into a `u128`, byte `i` at bits `8i`.
-fn pack(window: &[u8]) -> u128 {
-    window
-        .iter()
-        .rev()
-        .fold(0u128, |w, &b| (w << 8) | u128::from(b.to_ascii_lowercase()))
-}
-
-/// The filter bit of a packed window.
-fn piece_bit(w: u128) -> usize {
-    let x = (w as u64) ^ ((w >> 64) as u64).rotate_left(29);
-    (x.wrapping_mul(0x9e37_79b9_7f4a_7c15) >> (64 - 16)) as usize
-}
-
 impl std::fmt::Debug for Redactor<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "Redactor([redacted] {} patterns)", self.forms.len())
+        write!(
+            f,
+            "Redactor([redacted] {} patterns)",
+            self.forms.forms.len()
+        )
     }
 }
 
@@ -302,65 +593,50 @@ impl<'k, 'a> Redactor<'k, 'a> {
     /// A redactor for these known values (none: patterns only). Values shorter than
     /// [`super::mask::MIN_MASKED_LEN`] are not looked for, as in [`scan`].
     pub fn new(known: &'k [Known<'a>]) -> Self {
-        let mut forms: Vec<Zeroizing<Vec<u8>>> = Vec::new();
-        let mut first = [false; 256];
+        let forms = FormMatcher::new(known);
+        let mut pieces = WindowSet::new(true);
+        let mut piece_at = Vec::new();
+        let mut sources = Vec::new();
         for k in known {
-            if k.value.len() < super::mask::MIN_MASKED_LEN {
-                continue;
-            }
-            for form in super::mask::forms(k.value) {
-                if !forms.contains(&form) {
-                    first[form[0] as usize] = true;
-                    forms.push(form);
-                }
-            }
-        }
-        let mut pieces = Zeroizing::new(Vec::new());
-        let mut piece_bits = Zeroizing::new(Vec::new());
-        for k in known {
+            let n = piece_len(k.value);
             for source in piece_sources(k.value) {
-                for window in source.windows(PIECE) {
-                    pieces.push(pack(window));
+                if source.len() < n {
+                    continue;
                 }
-            }
-        }
-        if !pieces.is_empty() {
-            pieces.sort_unstable();
-            pieces.dedup();
-            piece_bits.resize(PIECE_FILTER_BITS / 64, 0);
-            for &w in pieces.iter() {
-                let bit = piece_bit(w);
-                piece_bits[bit / 64] |= 1 << (bit % 64);
+                let src = sources.len() as u32;
+                for off in 0..=source.len() - n {
+                    let id = piece_at.len() as u32;
+                    pieces.insert(&source[off..off + n], id, n);
+                    piece_at.push((src, off as u32, n as u32));
+                }
+                sources.push(source);
             }
         }
         Redactor {
             known,
             forms,
-            first,
             pieces,
-            piece_bits,
+            piece_at,
+            sources,
         }
     }
 
-    /// Every [`PIECE`]-byte window of `text` that is a piece of a known value (ASCII case
+    /// Every [`piece_len`]-byte window of `text` that is a piece of a known value (ASCII case
     /// ignored), as spans; overlapping ones merge when redacted.
     fn piece_spans(&self, text: &[u8], out: &mut Vec<(usize, usize)>) {
-        if self.pieces.is_empty() || text.len() < PIECE {
-            return;
-        }
-        let mut w = pack(&text[..PIECE - 1]);
-        for end in PIECE..=text.len() {
-            // Slide: drop the oldest byte (lowest), add the newest at byte PIECE - 1.
-            w = (w & !(0xffu128 << (8 * (PIECE - 1))))
-                | (u128::from(text[end - 1].to_ascii_lowercase()) << (8 * (PIECE - 1)));
-            let bit = piece_bit(w);
-            if self.piece_bits[bit / 64] & (1 << (bit % 64)) != 0
-                && self.pieces.binary_search(&w).is_ok()
-            {
-                out.push((end - PIECE, end));
+        self.pieces.each(text, |id, s| {
+            let (src, off, n) = self.piece_at[id as usize];
+            let (off, n) = (off as usize, n as usize);
+            let want = &self.sources[src as usize][off..off + n];
+            // Constant time, ASCII case ignored (the sources are lower-cased).
+            let mut d = 0u8;
+            for (a, b) in text[s..s + n].iter().zip(want) {
+                d |= a.to_ascii_lowercase() ^ b;
             }
-            w >>= 8;
-        }
+            if std::hint::black_box(d) == 0 && out.last() != Some(&(s, s + n)) {
+                out.push((s, s + n));
+            }
+        });
     }
 
     /// `text` redacted as [`redact`] says: `None` when nothing was found, else the redacted
@@ -374,7 +650,7 @@ impl<'k, 'a> Redactor<'k, 'a> {
     /// pass over the text for all their forms.
     pub fn redact(&self, text: &str) -> Option<String> {
         let patterns = patterns_possible(text.as_bytes());
-        if !patterns && self.forms.is_empty() {
+        if !patterns && self.forms.is_empty() && self.sources.is_empty() {
             return None;
         }
         let mut spans = Vec::new();
@@ -414,8 +690,8 @@ impl<'k, 'a> Redactor<'k, 'a> {
     fn scan_spans(&self, text: &[u8], patterns: bool, out: &mut Vec<(usize, usize)>) {
         if !self.forms.is_empty() {
             self.known_spans(text, out);
-            self.piece_spans(text, out);
         }
+        self.piece_spans(text, out);
         if patterns {
             let mut found = Vec::new();
             let mut random = Vec::new();
@@ -426,22 +702,16 @@ impl<'k, 'a> Redactor<'k, 'a> {
         }
     }
 
-    /// The occurrences of the known forms in `text`: per form, what `find_all` returns (left
-    /// to right, without overlap: `next`), in one pass over the text for all forms (most
-    /// bytes start none of them).
+    /// The occurrences of the known forms in `text`: per form, left to right without
+    /// overlap, by keyed hash and constant-time confirmation ([`FormMatcher`]).
     fn known_spans(&self, text: &[u8], out: &mut Vec<(usize, usize)>) {
-        let mut next = vec![0usize; self.forms.len()];
-        for (at, &b) in text.iter().enumerate() {
-            if !self.first[b as usize] {
-                continue;
-            }
-            for (form, next) in self.forms.iter().zip(&mut next) {
-                if form[0] == b && at >= *next && text[at..].starts_with(form) {
-                    *next = at + form.len();
-                    out.push((at, *next));
-                }
-            }
-        }
+        let mut found = Vec::new();
+        self.forms.find(text, &mut found);
+        out.extend(
+            found
+                .into_iter()
+                .map(|(_, f, s)| (s, s + self.forms.forms[f].len())),
+        );
     }
 }
 
@@ -564,7 +834,6 @@ const CL_START: u8 = 64;
 /// [`super::mask::MIN_MASKED_LEN`] bytes of it, as a span. Brackets are not skipped here:
 /// [`Redactor::redact`] also calls it on the text without them.
 fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<(usize, usize)>) {
-    let min = super::mask::MIN_MASKED_LEN;
     let b = text.as_bytes();
     let skip_front = text.strip_prefix('…').map_or(0, |_| '…'.len_utf8());
     let skip_back = text.strip_suffix('…').map_or(0, |_| '…'.len_utf8());
@@ -572,22 +841,25 @@ fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<(usize, usize)>
     let back = &b[..b.len() - skip_back];
     for k in known {
         let v = k.value;
-        if v.len() < min {
-            continue;
+        let min = partial_min(v);
+        // Every length is compared, in constant time each, the longest match kept: the work
+        // does not depend on how much of the value the text's edge holds.
+        let (mut head, mut tail) = (0, 0);
+        for n in min..v.len() {
+            if front.len() >= n && ct_eq(&front[..n], &v[v.len() - n..]) {
+                head = n;
+            }
+            if back.len() >= n && ct_eq(&back[back.len() - n..], &v[..n]) {
+                tail = n;
+            }
         }
         // A suffix of the value at the front of the text.
-        for n in (min..v.len()).rev() {
-            if front.starts_with(&v[v.len() - n..]) {
-                out.push((skip_front, skip_front + n));
-                break;
-            }
+        if head > 0 {
+            out.push((skip_front, skip_front + head));
         }
         // A prefix of the value at the back of the text.
-        for n in (min..v.len()).rev() {
-            if back.ends_with(&v[..n]) {
-                out.push((back.len() - n, back.len()));
-                break;
-            }
+        if tail > 0 {
+            out.push((back.len() - tail, back.len()));
         }
     }
 }

@@ -7,8 +7,17 @@
 //! | `recipients.txt` | one age X25519 recipient (`age1…`) per line; `#` comments | 0600, atomically |
 //!
 //! The plaintext inside `vault.age` is one JSON object:
-//! `{"patina_vault":1,"secrets":{"NAME":"VALUE",…}}` — version 1 of the format; values are
-//! UTF-8 without NUL. It only ever exists in `Zeroizing` buffers.
+//! `{"patina_vault":1,"secrets":{"NAME":"VALUE",…},"recipients":["age1…",…]}` — version 1 of
+//! the format; values are UTF-8 without NUL. It only ever exists in `Zeroizing` buffers.
+//!
+//! `recipients` (added by issue 16; absent from older vaults) is the list the vault was last
+//! encrypted to, authenticated by the vault itself: only a holder of an identity can change
+//! it. Every write compares `recipients.txt` with it and refuses a recipient that appears in
+//! the file but not in the vault (someone appended it behind patina's back), naming it by
+//! fingerprint and how to accept it (`patina secrets recipients add`, which needs the
+//! identity). A recipient removed from the file is dropped (that takes nobody's access away
+//! that a holder could not). A vault without the field records the file's list at its first
+//! write (trust on first use; the CLI says so).
 //!
 //! The global vault lives in `PATINA_HOME`; a project vault in `<project>/.patina/`, and
 //! overrides the global one by name. Directories are created 0700.
@@ -20,7 +29,9 @@
 //! - adding a secret writes `secrets.toml` first, then `vault.age` (a name may be listed
 //!   without a value — skipped by `secrets run` — but a value is never unlisted);
 //! - removing one writes `vault.age` first, then `secrets.toml`;
-//! - changing recipients writes `recipients.txt` first, then re-encrypts `vault.age` to it.
+//! - adding a recipient re-encrypts `vault.age` (recording the new list) first, then writes
+//!   `recipients.txt`; removing one writes `recipients.txt` first, then re-encrypts: the file
+//!   never lists a recipient the vault does not record (which the next write would refuse).
 //!
 //! A vault that cannot be decrypted is never written over: every change decrypts first,
 //! and any error stops before the first write. Errors name the file and never quote content.
@@ -125,7 +136,14 @@ impl VaultLocation {
 pub struct Vault {
     path: PathBuf,
     secrets: BTreeMap<String, SecretValue>,
+    scopes: Scopes,
 }
+
+/// Per-secret scope (issue 16): secret name → the commands that may receive it from
+/// `secrets run` (a program name, matched against the command's first word or its file
+/// name). A secret without an entry goes to every command. Kept inside the encrypted vault,
+/// so only a holder of an identity can widen it.
+pub type Scopes = BTreeMap<String, Vec<String>>;
 
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -137,6 +155,12 @@ impl fmt::Debug for Vault {
 }
 
 impl Vault {
+    /// The scope of secret `name` ([`Scopes`]): the commands it may go to; `None` for every
+    /// command.
+    pub fn scope(&self, name: &str) -> Option<&[String]> {
+        self.scopes.get(name).map(Vec::as_slice)
+    }
+
     /// The file it was read from.
     pub fn path(&self) -> &Path {
         &self.path
@@ -192,7 +216,13 @@ pub fn open(
 ) -> anyhow::Result<Option<Vault>> {
     loc.check(home)?;
     let path = loc.vault_path(home);
-    Ok(decrypt(&path, identity, loc)?.map(|secrets| Vault { path, secrets }))
+    Ok(
+        decrypt(&path, identity, loc)?.map(|(secrets, _, scopes)| Vault {
+            path,
+            secrets,
+            scopes,
+        }),
+    )
 }
 
 /// What [`add`] did.
@@ -202,6 +232,18 @@ pub struct Added {
     pub env: String,
     /// Whether a secret of that name was replaced.
     pub replaced: bool,
+    /// The vault did not yet record its recipient list (written by an older patina); this
+    /// write recorded the current `recipients.txt` in it. The number of recipients recorded.
+    pub recorded_recipients: Option<usize>,
+}
+
+/// The short fingerprint of a recipient, shown in errors: `SHA256:` and the first 16 hex
+/// digits of the SHA-256 of its `age1…` text (the style of `ssh-keygen -l`).
+pub fn recipient_fingerprint(r: &str) -> String {
+    use sha2::Digest as _;
+    let d = sha2::Sha256::digest(r.as_bytes());
+    let hex: String = d[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("SHA256:{hex}")
 }
 
 /// Adds (or replaces) secret `name`. `env` defaults to the name's existing variable, else
@@ -219,7 +261,7 @@ pub fn add(
         validate_env_var(e)?;
     }
     let _lock = lock(home, loc)?;
-    let mut st = load_for_write(home, loc, identity)?;
+    let mut st = load_for_write(home, loc, identity, None)?;
     st.ensure_self(identity)?;
     let env = env
         .map(str::to_string)
@@ -241,7 +283,51 @@ pub fn add(
     }
     st.write_map()?;
     st.write_vault()?;
-    Ok(Added { env, replaced })
+    let recorded_recipients = st.migrating.then_some(st.recipients.len());
+    Ok(Added {
+        env,
+        replaced,
+        recorded_recipients,
+    })
+}
+
+/// Checks scope entries: each a program name or path, 1 to 256 bytes, without whitespace or
+/// control characters.
+pub fn validate_scope(allow: &[String]) -> Result<(), InvalidInput> {
+    for a in allow {
+        if a.is_empty() || a.len() > 256 || a.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(InvalidInput(
+                "--allow takes a program name or path (no spaces), e.g. --allow deploy.sh".into(),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Sets the scope of secret `name` ([`Scopes`]): the commands that may receive it from
+/// `secrets run`; an empty list removes the scope (every command). [`NotFound`] if the vault
+/// has no such secret. Each entry is a program name or path without whitespace.
+pub fn set_scope(
+    home: &Home,
+    loc: &VaultLocation,
+    identity: &Identity,
+    name: &str,
+    allow: &[String],
+) -> anyhow::Result<()> {
+    validate_name(name)?;
+    validate_scope(allow)?;
+    let _lock = lock(home, loc)?;
+    let mut st = load_for_write(home, loc, identity, None)?;
+    st.ensure_self(identity)?;
+    if !st.secrets.contains_key(name) {
+        return Err(NotFound(loc.kind()).into());
+    }
+    if allow.is_empty() {
+        st.scopes.remove(name);
+    } else {
+        st.scopes.insert(name.to_string(), allow.to_vec());
+    }
+    st.write_vault()
 }
 
 /// Removes secret `name`; [`NotFound`] if the vault has no such name.
@@ -253,7 +339,7 @@ pub fn remove(
 ) -> anyhow::Result<()> {
     validate_name(name)?;
     let _lock = lock(home, loc)?;
-    let mut st = load_for_write(home, loc, identity)?;
+    let mut st = load_for_write(home, loc, identity, None)?;
     let listed = st.map.remove(name).is_some();
     let stored = st.secrets.remove(name).is_some();
     if !listed && !stored {
@@ -298,16 +384,23 @@ pub fn add_recipient(
 ) -> anyhow::Result<bool> {
     let r = parse_recipient(recipient)?;
     let _lock = lock(home, loc)?;
-    let mut st = load_for_write(home, loc, identity)?;
+    // Naming a recipient here is how the user accepts one found in the file but not in the
+    // vault: it is the one recipient the comparison lets through.
+    let mut st = load_for_write(home, loc, identity, Some(&r))?;
+    let recorded = st
+        .recorded
+        .as_ref()
+        .is_some_and(|rec| rec.contains(&r.to_string()));
     let added = !st.recipients.contains(&r);
     if added {
         st.recipients.push(r);
     }
-    if !added && !st.recipients_file_is_new {
+    if !added && !st.recipients_file_is_new && recorded {
         return Ok(false);
     }
-    st.save_recipients(identity)?;
-    Ok(added)
+    st.save_recipients(identity, true)?;
+    // Listed in the file but not yet in the vault: accepting it is a change too.
+    Ok(added || !recorded)
 }
 
 /// Removes a recipient and re-encrypts the vault so it can no longer decrypt the new
@@ -328,13 +421,13 @@ pub fn remove_recipient(
         .into());
     }
     let _lock = lock(home, loc)?;
-    let mut st = load_for_write(home, loc, identity)?;
+    let mut st = load_for_write(home, loc, identity, None)?;
     let before = st.recipients.len();
     st.recipients.retain(|x| *x != r);
     if st.recipients.len() == before {
         return Ok(false);
     }
-    st.save_recipients(identity)?;
+    st.save_recipients(identity, false)?;
     Ok(true)
 }
 
@@ -353,17 +446,31 @@ struct WriteState<'a> {
     vault_exists: bool,
     secrets: BTreeMap<String, SecretValue>,
     map: BTreeMap<String, String>,
+    /// The recipient list recorded inside the vault (`None`: an older vault, or none yet).
+    recorded: Option<Vec<String>>,
+    /// An existing vault without a recorded list: this write records it.
+    migrating: bool,
+    /// The per-secret scopes recorded inside the vault.
+    scopes: Scopes,
 }
 
+/// Reads everything a write needs and authenticates `recipients.txt` against the list
+/// recorded inside the vault: a recipient in the file that the vault does not record is
+/// refused, unless it is `accept` (the one `recipients add` names).
 fn load_for_write<'a>(
     home: &'a Home,
     loc: &'a VaultLocation,
     identity: &Identity,
+    accept: Option<&Recipient>,
 ) -> anyhow::Result<WriteState<'a>> {
     let vault_path = loc.vault_path(home);
     let rpath = loc.recipients_path(home);
-    let secrets = decrypt(&vault_path, identity, loc)?;
-    let vault_exists = secrets.is_some();
+    let opened = decrypt(&vault_path, identity, loc)?;
+    let vault_exists = opened.is_some();
+    let (secrets, recorded, scopes) = match opened {
+        Some((s, r, sc)) => (Some(s), r, sc),
+        None => (None, None, Scopes::new()),
+    };
     let (recipients, recipients_file_is_new) = match read_recipients(&rpath)? {
         Some(r) => (r, false),
         None if !vault_exists => (vec![identity.age().to_public()], true),
@@ -374,6 +481,22 @@ fn load_for_write<'a>(
             rpath.display()
         ),
     };
+    if let Some(rec) = &recorded {
+        for r in &recipients {
+            let text = r.to_string();
+            if !rec.contains(&text) && accept != Some(r) {
+                anyhow::bail!(
+                    "{} lists a recipient this vault was not encrypted to ({}): it was added \
+                     outside patina, and patina will not encrypt your secrets to it; if you \
+                     added it, accept it with `patina secrets recipients add {text}{}` (needs \
+                     your identity), otherwise delete that line",
+                    rpath.display(),
+                    recipient_fingerprint(&text),
+                    loc.flag()
+                );
+            }
+        }
+    }
     Ok(WriteState {
         home,
         loc,
@@ -382,14 +505,26 @@ fn load_for_write<'a>(
         vault_exists,
         secrets: secrets.unwrap_or_default(),
         map: map_file::read(&loc.map_path(home))?,
+        migrating: vault_exists && recorded.is_none(),
+        recorded,
+        scopes,
     })
 }
 
 impl WriteState<'_> {
     /// After the recipient list changed: checks the identity can still decrypt, writes
     /// `recipients.txt`, then re-encrypts the vault (if there is one) to the new list.
-    fn save_recipients(&self, identity: &Identity) -> anyhow::Result<()> {
+    ///
+    /// The order keeps a crash between the two files harmless, because the file may list
+    /// fewer recipients than the vault records but never one it does not: when recipients
+    /// are added (`grown`), the vault (recording the new list) is written first; when they
+    /// are removed, `recipients.txt` first.
+    fn save_recipients(&self, identity: &Identity, grown: bool) -> anyhow::Result<()> {
         self.ensure_self(identity)?;
+        if grown && self.vault_exists {
+            self.write_vault()?;
+            return self.write_recipients();
+        }
         self.write_recipients()?;
         if self.vault_exists {
             self.write_vault()?;
@@ -436,7 +571,7 @@ impl WriteState<'_> {
     }
 
     fn write_vault(&self) -> anyhow::Result<()> {
-        let ciphertext = encrypt(&self.secrets, &self.recipients)?;
+        let ciphertext = encrypt(&self.secrets, &self.recipients, &self.scopes)?;
         fsutil::write_atomic(&self.loc.vault_path(self.home), &ciphertext)?;
         Ok(())
     }
@@ -475,6 +610,11 @@ fn read_recipients(path: &Path) -> anyhow::Result<Option<Vec<Recipient>>> {
 struct PlainOut<'a> {
     patina_vault: u32,
     secrets: BTreeMap<&'a str, ValueOut<'a>>,
+    /// The recipients this ciphertext is encrypted to, authenticated by the vault itself.
+    recipients: Vec<String>,
+    /// Per-secret scopes ([`Scopes`]); absent when none.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    scopes: Scopes,
 }
 
 struct ValueOut<'a>(&'a SecretValue);
@@ -489,6 +629,11 @@ impl Serialize for ValueOut<'_> {
 struct PlainIn {
     patina_vault: u32,
     secrets: BTreeMap<String, ValueIn>,
+    /// Absent in vaults written before issue 16.
+    #[serde(default)]
+    recipients: Option<Vec<String>>,
+    #[serde(default)]
+    scopes: Scopes,
 }
 
 struct ValueIn(SecretValue);
@@ -502,6 +647,7 @@ impl<'de> Deserialize<'de> for ValueIn {
 fn encrypt(
     secrets: &BTreeMap<String, SecretValue>,
     recipients: &[Recipient],
+    scopes: &Scopes,
 ) -> anyhow::Result<Vec<u8>> {
     let doc = PlainOut {
         patina_vault: FORMAT_VERSION,
@@ -509,10 +655,21 @@ fn encrypt(
             .iter()
             .map(|(k, v)| (k.as_str(), ValueOut(v)))
             .collect(),
+        recipients: recipients.iter().map(ToString::to_string).collect(),
+        scopes: scopes
+            .iter()
+            .filter(|(n, _)| secrets.contains_key(*n))
+            .map(|(n, c)| (n.clone(), c.clone()))
+            .collect(),
     };
     // Sized so that serde_json never reallocates (a value escapes to at most 6 bytes per
     // byte), leaving no unzeroized copy of the plaintext behind.
     let cap = 64
+        + 80 * recipients.len()
+        + scopes
+            .iter()
+            .map(|(n, c)| 8 + 6 * n.len() + c.iter().map(|x| 6 * x.len() + 4).sum::<usize>())
+            .sum::<usize>()
         + secrets
             .iter()
             .map(|(k, v)| k.len() + 6 * v.len() + 8)
@@ -529,12 +686,15 @@ fn encrypt(
     Ok(out)
 }
 
+/// The secrets of a vault, and the recipient list recorded inside it (if any).
+type Opened = (BTreeMap<String, SecretValue>, Option<Vec<String>>, Scopes);
+
 /// Decrypts the vault at `path`; `None` if the file does not exist.
 fn decrypt(
     path: &Path,
     identity: &Identity,
     loc: &VaultLocation,
-) -> anyhow::Result<Option<BTreeMap<String, SecretValue>>> {
+) -> anyhow::Result<Option<Opened>> {
     let ciphertext = match std::fs::File::open(path) {
         Ok(f) => {
             let mut buf = Vec::new();
@@ -592,9 +752,11 @@ fn decrypt(
         path.display(),
         doc.patina_vault
     );
-    Ok(Some(
+    Ok(Some((
         doc.secrets.into_iter().map(|(k, v)| (k, v.0)).collect(),
-    ))
+        doc.recipients,
+        doc.scopes,
+    )))
 }
 
 #[cfg(test)]
@@ -616,7 +778,8 @@ mod tests {
             a,
             Added {
                 env: "API_KEY".into(),
-                replaced: false
+                replaced: false,
+                recorded_recipients: None,
             }
         );
         let a = add(&home, &g, &id, "api.key", None, value("s3cr3t-two")).unwrap();

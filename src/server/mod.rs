@@ -131,6 +131,12 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             }
         }
     };
+    // Every write on the socket's connections is stamped with its writer (`SO_PASSCRED`).
+    if let Err(e) = unix::pass_credentials(&listener) {
+        eprintln!(
+            "patina: warning: SO_PASSCRED on the socket failed ({e}); patina routes will refuse"
+        );
+    }
     let bound_ino = if activated { None } else { inode(&cfg.socket) };
     // Undo what startup made if a later step fails (the TCP port is taken, say).
     let undo = |e: anyhow::Error| -> anyhow::Error {
@@ -247,7 +253,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
             "uds",
             cfg.workers,
             cfg.queue,
-            move |c: ready::Conn<UnixStream, (u32, Option<u32>)>| {
+            move |c: ready::Conn<unix::CredStream, (u32, Option<u32>)>| {
                 log::buffer_this_thread();
                 serve_unix(c, &ctx)
             },
@@ -291,6 +297,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         cfg.workers
     );
 
+    let listener = unix::CredListener(listener);
     ready::run(&listener, &pool, &shutdown, &UnixAdmit { uid, ctx: &ctx });
 
     eprintln!("patina: shutting down");
@@ -343,10 +350,10 @@ struct UnixAdmit<'a> {
     ctx: &'a Ctx,
 }
 
-impl ready::Admit<UnixStream> for UnixAdmit<'_> {
+impl ready::Admit<unix::CredStream> for UnixAdmit<'_> {
     type Peer = (u32, Option<u32>);
-    fn admit(&self, stream: &UnixStream) -> Option<(u32, Option<u32>)> {
-        let (uid, pid) = match unix::peer_credentials(stream) {
+    fn admit(&self, stream: &unix::CredStream) -> Option<(u32, Option<u32>)> {
+        let (uid, pid) = match unix::peer_credentials(stream.get_ref()) {
             Ok(c) => c,
             Err(e) => {
                 eprintln!("patina: refused a connection: no peer credentials ({e})");
@@ -369,7 +376,7 @@ impl ready::Admit<UnixStream> for UnixAdmit<'_> {
         self.ctx.open_connections.fetch_add(1, Ordering::Relaxed);
         Some((uid, pid))
     }
-    fn answer(&self, stream: &UnixStream, status: u16) {
+    fn answer(&self, stream: &unix::CredStream, status: u16) {
         answer_now(stream, accept_side_answer(status));
         self.closed();
     }
@@ -424,10 +431,25 @@ fn answer_now<S: Stream>(stream: &S, resp: Response) {
 }
 
 /// Serves one Unix-socket connection whose peer the accept side admitted (its uid is ours).
-fn serve_unix(conn: ready::Conn<UnixStream, (u32, Option<u32>)>, ctx: &Ctx) {
+///
+/// Who wrote the request comes from the credentials of every read ([`unix::CredStream`],
+/// the accept side's reads included); for a `patina` route the connecting process is
+/// observed then and compared with the writer (issue 16: a connection handed over by
+/// `fork`). Other routes never look at the writer, so they pay nothing for it.
+fn serve_unix(conn: ready::Conn<unix::CredStream, (u32, Option<u32>)>, ctx: &Ctx) {
     let (uid, pid) = conn.peer;
-    let principal = Principal::LocalPeer { uid, pid };
-    serve_connection(conn, ctx, |_| Ok(principal), |_| {});
+    let gate = move |stream: &unix::CredStream, inc: &framing::Incoming| {
+        let writer = if api::needs_patina(&inc.request.path) {
+            unix::AtAccept::observe(pid).writer(stream.written())
+        } else {
+            crate::auth::Writer::Unverified {
+                writer_pid: None,
+                why: "not asked for a patina route",
+            }
+        };
+        Ok(Principal::LocalPeer { uid, pid, writer })
+    };
+    serve_connection(conn, ctx, gate, |_| {});
 }
 
 /// Serves one TCP connection: `Host`/`Origin` checks, the bearer token, the failure budget.
@@ -440,7 +462,7 @@ fn serve_tcp(
     serve_connection(
         conn,
         ctx,
-        |inc| {
+        |_, inc| {
             state.gate(
                 ip,
                 inc.info.host.as_deref(),
@@ -471,7 +493,7 @@ thread_local! {
 fn serve_connection<S: Stream, P>(
     conn: ready::Conn<S, P>,
     ctx: &Ctx,
-    gate: impl FnOnce(&framing::Incoming) -> Result<Principal, Response>,
+    gate: impl FnOnce(&S, &framing::Incoming) -> Result<Principal, Response>,
     done: impl FnOnce(u16),
 ) {
     /// Decrements the open-connection count on every path out, panics included.
@@ -509,7 +531,7 @@ fn serve_connection<S: Stream, P>(
             }
             Ok(inc) => {
                 let req = &inc.request;
-                let (resp, route) = match gate(&inc) {
+                let (resp, route) = match gate(&stream, &inc) {
                     Err(resp) => (resp, None),
                     Ok(_)
                         if req.method == Method::Post

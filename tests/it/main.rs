@@ -13,6 +13,7 @@ mod completions;
 mod crash_consistency;
 mod first_use;
 mod guard;
+mod harden;
 mod http_framing;
 mod mcp;
 mod mother;

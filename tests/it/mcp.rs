@@ -1,14 +1,16 @@
 //! `patina mcp`: the Model Context Protocol server, driven by the official MCP Python SDK as a
 //! real client (tests/mcp_client.py), and by raw JSON-RPC lines next to a running daemon.
 use crate::common;
+use crate::common::secrets as secrets_common;
 
 use common::{Daemon, patina, run_timeout, write_fixture_project};
+use secrets_common::{World, assert_no_leak, run_with_input, show};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-const CANARY: &str = "Pc4n4ry-7f3e9c1d+x/y=z";
+use secrets_common::CANARY;
 
 /// The Python that has the `mcp` package: `$PATINA_TEST_PYTHON` (set by `scripts/test`), else
 /// `python3`. Panics with a clear message when the module is missing: CI installs it, so a
@@ -331,4 +333,66 @@ fn tool_inputs_are_checked_by_name_and_paths_stay_inside_case_026() {
     assert_eq!(r["result"]["isError"], false, "{r}");
     let r = m.call(json!({"jsonrpc":"2.0","id":61,"method":"ping"}));
     assert_eq!(r["result"], json!({}));
+}
+
+/// Issue 16 item 7: every tool answers while a session is unlocked (`session_status` used to
+/// fail on the daemon's `vaults: [{kind, path}]`, passing only while the list was empty), and
+/// no answer carries the canary, which the unlocked session knows.
+#[test]
+fn every_tool_works_with_a_session_unlocked() {
+    let w = World::new();
+    write_fixture_project(&w.work());
+    w.add("canary", CANARY, &[]);
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    let o = run_with_input(w.cmd(&["session", "unlock", "--ttl", "10m"]), b"");
+    assert!(o.status.success(), "unlock: {}", show(&o));
+
+    let mut m = Mcp::start(&d);
+    let r = m.call(json!({"jsonrpc":"2.0","id":1,"method":"tools/list"}));
+    let names: Vec<String> = r["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap().to_string())
+        .collect();
+    let mut seen = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let args = match name.as_str() {
+            "scry" => json!({"query": "quokka handshake"}),
+            "secrets_scan" => json!({"text": format!("export KEY={CANARY}")}),
+            _ => json!({}),
+        };
+        let r = m.tool(100 + i as u64, name, args);
+        assert_eq!(r["result"]["isError"], false, "{name} failed unlocked: {r}");
+        let text = r["result"]["content"][0]["text"].as_str().unwrap();
+        let v: Value = serde_json::from_str(text).unwrap();
+        assert_no_leak(name, r.to_string().as_bytes(), CANARY);
+        seen.push((name.clone(), v));
+    }
+    let get = |n: &str| &seen.iter().find(|(k, _)| k == n).unwrap().1;
+    let st = get("session_status");
+    assert_eq!(st["unlocked"], true, "{st}");
+    let vaults = st["vaults"].as_array().unwrap();
+    assert!(
+        vaults.iter().any(|v| v["kind"] == "global"),
+        "the global vault is not listed: {st}"
+    );
+    let sc = get("secrets_scan");
+    assert!(
+        sc["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|f| f["name"] == "canary"),
+        "the unlocked session's value was not found by name: {sc}"
+    );
+    let ls = get("secrets_list");
+    assert!(
+        ls["secrets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["name"] == "canary"),
+        "{ls}"
+    );
 }

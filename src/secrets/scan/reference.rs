@@ -131,8 +131,9 @@ pub fn redact(text: &str, known: &[Known<'_>]) -> (String, bool) {
 /// [`super::PIECE`] bytes of `text` equal, ignoring ASCII case, to one of a known value's
 /// [`super::piece_sources`], by plain comparison.
 fn pieces(text: &[u8], known: &[Known<'_>], out: &mut Vec<Finding>) {
-    let n = super::PIECE;
     for k in known {
+        // Issue 16: pieces are at least [`super::piece_len`] bytes (64 bits of guessing).
+        let n = super::piece_len(k.value);
         for source in super::piece_sources(k.value) {
             for start in 0..(text.len() + 1).saturating_sub(n) {
                 let window = &text[start..start + n];
@@ -152,7 +153,6 @@ fn pieces(text: &[u8], known: &[Known<'_>], out: &mut Vec<Finding>) {
 /// A known value cut at the start or end of `text` (ignoring an ellipsis and highlight
 /// brackets there): at least [`crate::secrets::mask::MIN_MASKED_LEN`] bytes of it.
 fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<Finding>) {
-    let min = crate::secrets::mask::MIN_MASKED_LEN;
     let b = text.as_bytes();
     let skip_front = text.strip_prefix('…').map_or(0, |_| '…'.len_utf8());
     let skip_back = text.strip_suffix('…').map_or(0, |_| '…'.len_utf8());
@@ -160,9 +160,8 @@ fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<Finding>) {
     let back = &b[..b.len() - skip_back];
     for k in known {
         let v = k.value;
-        if v.len() < min {
-            continue;
-        }
+        // Issue 16: a part of a value cut at an edge from [`super::partial_min`] bytes only.
+        let min = super::partial_min(v);
         // A suffix of the value at the front of the text.
         for n in (min..v.len()).rev() {
             if front.starts_with(&v[v.len() - n..]) {
