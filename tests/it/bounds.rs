@@ -69,11 +69,7 @@ fn stop_lets_an_in_flight_request_finish_then_exits_0_and_cleans_up() {
     });
     std::thread::sleep(Duration::from_millis(300));
     let out = run_timeout(patina(&d.home).arg("stop"), Duration::from_secs(30));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let r = slow.join().unwrap();
     assert_eq!(r.status, 200, "the in-flight request finished");
     let st = wait_timeout(&mut d.child, Duration::from_secs(15)).expect("exited");
