@@ -108,7 +108,14 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
             } else {
                 None
             };
-            unlock(&home, &client, ttl.as_deref(), hold.as_deref(), scan_only, confirm)
+            unlock(
+                &home,
+                &client,
+                ttl.as_deref(),
+                hold.as_deref(),
+                scan_only,
+                confirm,
+            )
         }
         SessionCmd::Lock => {
             let reply = client.post_json("/session/lock", &serde_json::json!({}))?;
