@@ -15,6 +15,13 @@ use brush_parser::word::{WordPiece, WordPieceWithSource};
 /// How deep `sh -c`, `eval` and `$(…)` are followed.
 const MAX_DEPTH: usize = 8;
 
+/// Most `(` operators plus `case` words one command line (one level of `sh -c`/`$(…)`) may
+/// hold to be parsed. brush-parser 0.4's PEG grammar backtracks exponentially on unclosed
+/// groups: 18 unclosed `(` took 13 ms and 24 about 10 s, 18 nested `case a in a)` 1.9 s
+/// (found by `fuzz/` hook_payload as a hang). At 12 the worst shapes measured stay under
+/// 50 ms (release build); a real command rarely opens more than a few groups.
+const MAX_GROUPS: usize = 12;
+
 /// One argument (or the command name) of a simple command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Arg {
@@ -55,11 +62,20 @@ fn parse_into(command: &str, depth: usize, out: &mut Vec<Call>) -> bool {
     if overflowing_number(command) {
         return false;
     }
-    let mut parser = brush_parser::Parser::new(std::io::Cursor::new(command), &options());
+    let opts = options();
+    let Ok(tokens) = brush_parser::tokenize_str_with_options(command, &opts.tokenizer_options())
+    else {
+        return false;
+    };
+    if too_many_groups(&tokens) {
+        return false;
+    }
     // brush-parser 0.4 panics on some inputs (an `unwrap` of a file-descriptor number that
     // overflows, found by `fuzz/` hook_payload): a panic is "does not parse", never a crash of
     // the hook (which the host would read as "no hook ran").
-    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse_program()));
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        brush_parser::parse_tokens(&tokens, &opts)
+    }));
     let Ok(Ok(program)) = parsed else {
         return false;
     };
@@ -126,6 +142,20 @@ fn overflowing_number(command: &str) -> bool {
         }
     }
     false
+}
+
+/// Whether `tokens` hold more than [`MAX_GROUPS`] `(` operators and `case` words: the
+/// shapes brush-parser's grammar takes exponential time on. Counted on tokens, so a `(` in
+/// quotes, a here-document or a `$(…)` (parsed later, on its own) does not count.
+fn too_many_groups(tokens: &[brush_parser::Token]) -> bool {
+    let groups = tokens
+        .iter()
+        .filter(|t| match t {
+            brush_parser::Token::Operator(o, _) => o == "(",
+            brush_parser::Token::Word(w, _) => w == "case",
+        })
+        .count();
+    groups > MAX_GROUPS
 }
 
 fn compound_list(list: &ast::CompoundList, depth: usize, out: &mut Vec<Call>) {
@@ -581,6 +611,50 @@ mod tests {
         // `usize::MAX` itself still parses.
         assert_eq!(calls("ls ~18446744073709551615").unwrap()[0].name, "ls");
         assert_eq!(calls("cd ~+3 && ls ~-2").unwrap()[1].name, "ls");
+    }
+
+    /// Found by `fuzz/` (hook_payload, 10-minute run, a hang): brush-parser's grammar takes
+    /// exponential time on many unclosed groups; past `MAX_GROUPS` a command does not parse,
+    /// at once.
+    #[test]
+    fn a_command_with_too_many_groups_does_not_parse_and_does_not_hang() {
+        let n = MAX_GROUPS + 1;
+        let t = std::time::Instant::now();
+        for cmd in [
+            format!("echoq||{}q*|q}}||**|qZ", "(".repeat(180)),
+            format!("x && {}q", "(".repeat(n)),
+            format!("{}q", "( ".repeat(n)),
+            format!("{}q", "case a in a) ".repeat(n)),
+            format!("{}q", "( case a in a) ".repeat(n)),
+        ] {
+            assert!(calls(&cmd).is_none(), "{cmd:?}");
+        }
+        // Nested: the outer command parses, the inner one is refused (not followed).
+        let c = calls(&format!("sh -c '{}q'", "(".repeat(40))).unwrap();
+        assert_eq!(c.len(), 1, "{c:?}");
+        assert!(calls(&format!("echo $({}q)", "( ".repeat(40))).is_none());
+        // Each of those is refused before brush-parser runs: far inside a bound that the
+        // first alone (180 unclosed groups) would exceed by years.
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
+        // Up to the limit, and groups in quotes, here-documents and `$(…)`, still parse.
+        let at_limit = format!(
+            "{}true{}",
+            "( x; ".repeat(MAX_GROUPS),
+            " )".repeat(MAX_GROUPS)
+        );
+        assert_eq!(calls(&at_limit).unwrap().last().unwrap().name, "true");
+        let quoted = format!("echo '{}' \"{}\" && env", "(".repeat(50), "(".repeat(50));
+        assert!(names(&quoted).contains(&"env".to_string()));
+        let heredoc = format!(
+            "python3 - <<'EOF'\nprint({}1{})\nEOF\n",
+            "(".repeat(50),
+            ")".repeat(50)
+        );
+        assert_eq!(calls(&heredoc).unwrap()[0].name, "python3");
     }
 
     /// brush-parser's brace sequences (`{1..N}`) also `unwrap` an overflowing `i64`, but only
