@@ -1,7 +1,8 @@
 //! The session: a time-limited, in-memory unlock of secrets held by the daemon, like
 //! gpg-agent or git's credential-cache (requirements §1, §2). Depends on [`crate::secrets`] (identity,
-//! vaults, scan), [`crate::guard`] (the pure scan hold, `guard::hold`), [`crate::audit`] and
-//! [`crate::paths`]; knows nothing of HTTP or sockets.
+//! vaults, scan), [`crate::guard`] (the pure scan hold, `guard::hold`), [`crate::audit`],
+//! [`crate::auth`] (the random source), [`crate::text`] (hex) and [`crate::paths`]; knows
+//! nothing of HTTP or sockets.
 //!
 //! While unlocked, the daemon holds the user's [`Identity`] (age's key type, zeroized on
 //! drop) and the values it decrypted (each a [`SecretValue`], a `Zeroizing` buffer), behind
@@ -121,6 +122,9 @@ impl Default for UnlockOptions {
 
 struct ScanHold {
     hold: Hold,
+    /// The pieces of the values, for scry's redaction while nothing is held in clear
+    /// ([`Hold::pieces`]).
+    pieces: Hold,
     expires: Instant,
 }
 
@@ -273,11 +277,20 @@ impl Session {
         if confirm.is_some_and(|t| t.is_zero() || t > MAX_CONFIRM_TIMEOUT) {
             return Err(SessionError::BadTtl);
         }
-        let token = confirm.map(|_| {
-            let mut b = [0u8; 32];
-            let _ = rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty());
-            Zeroizing::new(b.iter().map(|x| format!("{x:02x}")).collect::<String>())
-        });
+        // The console's token: a failed random source refuses the unlock (a predictable
+        // token would let anyone answer the console).
+        let token = match confirm {
+            Some(_) => {
+                let mut b = Zeroizing::new([0u8; 32]);
+                crate::auth::fill_random(&mut b[..]).map_err(|e| {
+                    SessionError::VaultIo(format!(
+                        "no console token: the random source failed ({e})"
+                    ))
+                })?;
+                Some(Zeroizing::new(crate::text::hex(&b[..], false)))
+            }
+            None => None,
+        };
         let identity = Identity::parse(identity_text)?;
         let env = self.decrypt(&identity, project)?;
         let mut u = Unlocked {
@@ -292,8 +305,10 @@ impl Session {
         };
         let names = absorb(&mut u, &self.inner.home, project, env);
         let vaults: Vec<String> = u.vaults.iter().map(|v| v.path.clone()).collect();
+        let (hold, pieces) = hold_of(&u);
         let hold = ScanHold {
-            hold: hold_of(&u),
+            hold,
+            pieces,
             expires: Instant::now() + hold_for,
         };
         let status = {
@@ -631,6 +646,18 @@ impl Session {
         f(st.hold.as_ref().map(|h| &h.hold))
     }
 
+    /// For scry while no value is held in clear (locked, or `--scan-only`): runs `f` over the
+    /// scan hold and the hold of the values' pieces ([`Hold::pieces`]); `None` when values are
+    /// held in clear ([`Session::with_known`] redacts then) or there is no hold.
+    pub fn with_redaction_hold<R>(&self, f: impl FnOnce(Option<(&Hold, &Hold)>) -> R) -> R {
+        let mut st = self.state();
+        expire_if_due(&self.inner.home, &mut st);
+        if st.unlocked.is_some() {
+            return f(None);
+        }
+        f(st.hold.as_ref().map(|h| (&h.hold, &h.pieces)))
+    }
+
     /// The scan hold's matches in `text`, or `None` without a hold.
     pub fn scan_hold(&self, text: &[u8]) -> Option<Vec<Hit>> {
         self.with_hold(|h| h.map(|h| h.scan(text)))
@@ -741,8 +768,10 @@ fn copy_env(env: &EnvMap) -> EnvMap {
 }
 
 /// The hold of everything `u` knows.
-fn hold_of(u: &Unlocked) -> Hold {
-    Hold::new(u.known.iter().map(|(n, v)| (n.as_str(), v.as_bytes())))
+/// The scan hold of `u`'s values, and the hold of their pieces.
+fn hold_of(u: &Unlocked) -> (Hold, Hold) {
+    let values = || u.known.iter().map(|(n, v)| (n.as_str(), v.as_bytes()));
+    (Hold::new(values()), Hold::pieces(values()))
 }
 
 /// Rebuilds the scan hold from the values known now (keeping its expiry), after `absorb`.
@@ -750,9 +779,10 @@ fn refresh_hold(st: &mut State) {
     let Some(u) = st.unlocked.as_ref() else {
         return;
     };
-    let hold = hold_of(u);
+    let (hold, pieces) = hold_of(u);
     if let Some(h) = st.hold.as_mut() {
         h.hold = hold;
+        h.pieces = pieces;
     }
 }
 

@@ -63,6 +63,8 @@ pub struct Ctx {
     pub scry: scry::ScryState,
     /// The age-key handshake state of the TCP side (`/auth/*`); `None` without TCP.
     pub age_key: Option<std::sync::Arc<crate::auth::server::ServerAuth>>,
+    /// The one-use tickets of the `patina` routes ([`crate::auth::ticket`]).
+    pub tickets: crate::auth::ticket::Tickets,
     request_shutdown: Box<dyn Fn() + Send + Sync>,
 }
 
@@ -83,6 +85,7 @@ impl Ctx {
             open_connections: AtomicUsize::new(0),
             scry: scry::ScryState::default(),
             age_key: None,
+            tickets: crate::auth::ticket::Tickets::new(),
             request_shutdown,
         }
     }
@@ -184,6 +187,12 @@ pub static ROUTES: &[Route] = &[
         path: "/session",
         access: Access::Local,
         handler: session::status,
+    },
+    Route {
+        method: Method::Post,
+        path: crate::auth::ticket::TICKET_ROUTE,
+        access: Access::Patina,
+        handler: session::ticket,
     },
     Route {
         method: Method::Post,
@@ -380,4 +389,25 @@ pub fn dispatch(
     let resp = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, principal, req)))
         .unwrap_or_else(|_| Response::error(500, "internal error"));
     (resp, Some(route.path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The client takes a ticket for exactly the `patina` routes but the ticket route
+    /// ([`crate::auth::ticket::TICKETED`], kept below the table for the client's sake).
+    #[test]
+    fn the_ticketed_list_is_the_tables_patina_routes() {
+        let mut table: Vec<&str> = ROUTES
+            .iter()
+            .filter(|r| r.access == Access::Patina)
+            .map(|r| r.path)
+            .filter(|p| *p != crate::auth::ticket::TICKET_ROUTE)
+            .collect();
+        let mut list = crate::auth::ticket::TICKETED.to_vec();
+        table.sort_unstable();
+        list.sort_unstable();
+        assert_eq!(table, list);
+    }
 }

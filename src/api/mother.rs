@@ -111,12 +111,16 @@ pub fn scry(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
         t0 + federate::deadline(),
         &ctx.scry.cache,
     );
-    // Never hand out a secret: patterns always, known values while unlocked.
+    // Never hand out a secret: patterns always, known values while unlocked, the scan
+    // hold's forms and pieces while not.
     ctx.session.with_known(|known| {
         for r in &mut resp.results {
             crate::scry::redact::redact_hits(std::slice::from_mut(&mut r.hit), known);
         }
     });
+    for r in &mut resp.results {
+        super::scry::redact_held(&ctx.session, std::slice::from_mut(&mut r.hit));
+    }
     Response::json(200, &resp)
 }
 
@@ -144,6 +148,9 @@ pub fn shard(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
                     crate::scry::redact::redact_hits(std::slice::from_mut(&mut h.hit), known);
                 }
             });
+            for h in &mut s.hits {
+                super::scry::redact_held(&ctx.session, std::slice::from_mut(&mut h.hit));
+            }
             Response::json(200, &s)
         }
         Err(ScryError::EmptyQuery) => Response::error(400, "the query has no words to search for"),

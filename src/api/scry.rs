@@ -92,18 +92,24 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     let deadline = t0 + crate::limits::SCRY_DEADLINE;
     match search_cached(&ctx.scry, &root, &body.query, limit, deadline) {
         Ok(hits) => {
-            // Never hand out a secret: patterns always, known values while unlocked. The
-            // hits are copied only when something in them is redacted.
-            ctx.session.with_known(|known| {
-                let results = crate::scry::redact::redacted(&hits, known);
-                Response::json(
-                    200,
-                    &ScryResponseRef {
-                        results: &results,
-                        took_ms: t0.elapsed().as_secs_f64() * 1000.0,
-                    },
-                )
-            })
+            // Never hand out a secret: patterns always, known values while unlocked, the
+            // scan hold's forms and pieces while not. The hits are copied only when
+            // something in them is redacted.
+            let mut results = ctx
+                .session
+                .with_known(|known| crate::scry::redact::redacted(&hits, known));
+            if held_anything(&ctx.session, &results) {
+                let mut owned = results.into_owned();
+                redact_held(&ctx.session, &mut owned);
+                results = std::borrow::Cow::Owned(owned);
+            }
+            Response::json(
+                200,
+                &ScryResponseRef {
+                    results: &results,
+                    took_ms: t0.elapsed().as_secs_f64() * 1000.0,
+                },
+            )
         }
         Err(ScryError::EmptyQuery) => Response::json(
             200,
@@ -132,6 +138,47 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
 struct ScryResponseRef<'a> {
     results: &'a [Hit],
     took_ms: f64,
+}
+
+/// The byte ranges of `text` the scan hold conceals: whole forms of known values and their
+/// pieces ([`crate::guard::hold::Hold::pieces`]).
+fn held_ranges(
+    forms: &crate::guard::hold::Hold,
+    pieces: &crate::guard::hold::Hold,
+    text: &[u8],
+) -> Vec<(usize, usize)> {
+    forms
+        .scan(text)
+        .into_iter()
+        .chain(pieces.scan_pieces(text))
+        .map(|h| (h.start, h.end))
+        .collect()
+}
+
+/// Whether the scan hold conceals anything in `hits` (false while values are held in clear:
+/// [`crate::session::Session::with_known`] redacted them).
+fn held_anything(session: &crate::session::Session, hits: &[Hit]) -> bool {
+    session.with_redaction_hold(|h| {
+        h.is_some_and(|(forms, pieces)| {
+            hits.iter().any(|h| {
+                [&h.snippet, &h.title, &h.path, &h.kind]
+                    .iter()
+                    .any(|f| !held_ranges(forms, pieces, f.as_bytes()).is_empty())
+            })
+        })
+    })
+}
+
+/// Redacts in `hits` what the scan hold knows while no value is held in clear (after
+/// `session lock`, past the TTL, with `--scan-only`: issue 16 item 5). Returns how many
+/// hits changed.
+pub(crate) fn redact_held(session: &crate::session::Session, hits: &mut [Hit]) -> usize {
+    session.with_redaction_hold(|h| match h {
+        None => 0,
+        Some((forms, pieces)) => {
+            crate::scry::redact::redact_ranges(hits, |t| held_ranges(forms, pieces, t))
+        }
+    })
 }
 
 fn resolve_project(

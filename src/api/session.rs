@@ -260,6 +260,25 @@ pub fn lock(ctx: &Ctx, principal: &Principal, _: &Request) -> Response {
     Response::json(200, &ctx.session.status())
 }
 
+/// `POST /session/ticket` (patina) `{}` → `{"ticket": "<64 hex>"}`: a one-use ticket for the
+/// calling process's next `patina` request ([`crate::auth::ticket`]), redeemable for
+/// [`crate::auth::ticket::TICKET_TTL`]. 500 when the random source fails.
+pub fn ticket(ctx: &Ctx, principal: &Principal, _: &Request) -> Response {
+    let Principal::LocalPeer {
+        pid: Some(pid),
+        writer: crate::auth::Writer::PatinaAtAccept { start_time },
+        ..
+    } = principal
+    else {
+        // `authorize` let only a verified patina writer through.
+        return Response::error(403, "this route answers only the patina binary itself");
+    };
+    match ctx.tickets.issue(*pid, *start_time) {
+        Ok(t) => Response::json(200, &serde_json::json!({ "ticket": t.as_str() })),
+        Err(_) => Response::error(500, "no ticket: the random source failed"),
+    }
+}
+
 /// `POST /session/env` (patina) `{"project"?}` → `{"env":{VAR:value},"names":[…]}`; 409 when
 /// locked.
 pub fn env(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {

@@ -9,6 +9,7 @@
 pub mod keys;
 pub mod protocol;
 pub mod server;
+pub mod ticket;
 pub mod token;
 
 use crate::http::Response;

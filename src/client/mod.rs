@@ -321,10 +321,42 @@ impl Client {
         path: &str,
         body: Option<&[u8]>,
     ) -> Result<Reply, ClientError> {
-        match self.request_once(method, path, body) {
-            Err(ClientError::SessionRefused(_)) => self.request_once(method, path, body),
+        match self.request_ticketed(method, path, body) {
+            Err(ClientError::SessionRefused(_)) => self.request_ticketed(method, path, body),
             other => other,
         }
+    }
+
+    /// A one-use ticket for this process's next request to a `patina` route
+    /// ([`crate::auth::ticket`]), or `None` when the daemon gives none (an older daemon, or
+    /// this binary is not the daemon's: the request itself then gets the daemon's refusal).
+    fn ticket(&self) -> Result<Option<zeroize::Zeroizing<String>>, ClientError> {
+        let reply =
+            self.request_once("POST", crate::auth::ticket::TICKET_ROUTE, Some(b"{}"), None)?;
+        if reply.status != 200 {
+            return Ok(None);
+        }
+        #[derive(serde::Deserialize)]
+        struct Ticket {
+            ticket: String,
+        }
+        Ok(serde_json::from_slice::<Ticket>(&reply.body)
+            .ok()
+            .map(|t| zeroize::Zeroizing::new(t.ticket))
+            .filter(|t| t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit())))
+    }
+
+    fn request_ticketed(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&[u8]>,
+    ) -> Result<Reply, ClientError> {
+        let ticket = match self.target {
+            Target::Unix if crate::auth::ticket::TICKETED.contains(&path) => self.ticket()?,
+            _ => None,
+        };
+        self.request_once(method, path, body, ticket.as_ref().map(|t| t.as_str()))
     }
 
     fn request_once(
@@ -332,6 +364,7 @@ impl Client {
         method: &str,
         path: &str,
         body: Option<&[u8]>,
+        ticket: Option<&str>,
     ) -> Result<Reply, ClientError> {
         let deadline = Instant::now() + self.timeout;
         let age = match &self.target {
@@ -369,6 +402,11 @@ impl Client {
             // The one place a token value is written: into the request, never to output.
             out.extend_from_slice(b"Authorization: Bearer ");
             out.extend_from_slice(t.expose().as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        if let Some(t) = ticket {
+            out.extend_from_slice(b"Patina-Ticket: ");
+            out.extend_from_slice(t.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
         if let Some(b) = body {

@@ -1,7 +1,8 @@
 //! The scan hold: what the daemon keeps of the known secret values for the guard once their
 //! release TTL is over — keyed digests that answer "does this text contain a known value (in
 //! one of the forms the masker knows), where, and which name", and nothing else (requirements §11).
-//! Pure: depends only on [`crate::secrets::mask`] (the encoded forms) and `rustix` (for the
+//! Pure: depends only on [`crate::secrets::mask`] (the encoded forms),
+//! [`crate::secrets::scan`] (the piece lengths of [`Hold::pieces`]) and `rustix` (for the
 //! key); knows nothing of sessions or HTTP.
 //!
 //! # Matching (Rabin–Karp, keyed)
@@ -32,6 +33,7 @@
 //! positive), never reveals anything.
 
 use crate::secrets::mask::{MIN_MASKED_LEN, forms};
+use crate::secrets::scan::{partial_min, piece_len, piece_sources};
 
 /// The longest anchor, in bytes: forms shorter than this are anchored on their whole length.
 pub const ANCHOR: usize = 16;
@@ -148,7 +150,59 @@ impl Hold {
         Hold::with_base(values, random_base())
     }
 
+    /// The hold scry redacts with while no value is held in clear (issue 16 item 5): the
+    /// pieces of each value of at least [`MIN_MASKED_LEN`] bytes that the unlocked redaction
+    /// ([`crate::secrets::scan::Redactor`]) hides — every [`piece_len`]-byte window of the
+    /// value as a reader may be shown it, and its first and last [`partial_min`] bytes (a
+    /// snippet cut through the value) — all ASCII lower-cased: scan it with
+    /// [`Hold::scan_pieces`]. Each piece is at least 64 bits of guessing work, so, as for the
+    /// whole forms, a hit tells nothing a guess of that much would not.
+    pub fn pieces<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Hold {
+        Hold::build(
+            values,
+            |value| {
+                let mut out: Vec<zeroize::Zeroizing<Vec<u8>>> = Vec::new();
+                let edge = partial_min(value);
+                let lower = zeroize::Zeroizing::new(value.to_ascii_lowercase());
+                if edge < lower.len() {
+                    out.push(zeroize::Zeroizing::new(lower[..edge].to_vec()));
+                    out.push(zeroize::Zeroizing::new(
+                        lower[lower.len() - edge..].to_vec(),
+                    ));
+                }
+                let piece = piece_len(value);
+                for source in piece_sources(value) {
+                    if source.len() <= piece {
+                        out.push(source);
+                        continue;
+                    }
+                    for w in source.windows(piece) {
+                        out.push(zeroize::Zeroizing::new(w.to_vec()));
+                    }
+                }
+                out
+            },
+            random_base(),
+        )
+    }
+
+    /// [`Hold::scan`] of `text` lower-cased (ASCII; the offsets are the text's own), for a
+    /// hold made by [`Hold::pieces`].
+    pub fn scan_pieces(&self, text: &[u8]) -> Vec<Hit> {
+        self.scan(&text.to_ascii_lowercase())
+    }
+
     fn with_base<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>, base: u64) -> Hold {
+        Hold::build(values, forms, base)
+    }
+
+    /// A hold of the byte strings `expand` makes of each value (each of at least
+    /// [`MIN_MASKED_LEN`] bytes), hashed with `base`.
+    fn build<'a>(
+        values: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+        expand: impl Fn(&[u8]) -> Vec<zeroize::Zeroizing<Vec<u8>>>,
+        base: u64,
+    ) -> Hold {
         let mut names: Vec<String> = Vec::new();
         let mut held: Vec<(u32, zeroize::Zeroizing<Vec<u8>>)> = Vec::new();
         for (name, value) in values {
@@ -162,7 +216,7 @@ impl Hold {
                     names.len() - 1
                 }
             } as u32;
-            for form in forms(value) {
+            for form in expand(value) {
                 if form.len() >= MIN_MASKED_LEN && form.len() <= u32::MAX as usize {
                     held.push((idx, form));
                 }
@@ -187,6 +241,9 @@ impl Hold {
         // Anchors chosen so far: a window already chosen by another form (a substring form,
         // such as base64 inside a longer base64) is avoided when the form has another.
         let mut chosen: std::collections::HashMap<u64, u32> = std::collections::HashMap::new();
+        // (anchor length, whole hash, length, name) of the entries kept: one entry each.
+        let mut unique: std::collections::HashSet<(usize, u64, u32, u32)> =
+            std::collections::HashSet::new();
         for (idx, form) in held {
             {
                 let anchor = form.len().min(ANCHOR);
@@ -210,9 +267,7 @@ impl Hold {
                     len: form.len() as u32,
                     name: idx,
                 };
-                if !all.iter().any(|(a, x)| {
-                    *a == anchor && x.full == e.full && x.len == e.len && x.name == e.name
-                }) {
+                if unique.insert((anchor, e.full, e.len, e.name)) {
                     all.push((anchor, e));
                 }
             }

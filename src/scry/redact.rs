@@ -55,6 +55,54 @@ pub fn redacted<'h>(hits: &'h [Hit], known: &[Known<'_>]) -> std::borrow::Cow<'h
     copy.map_or(std::borrow::Cow::Borrowed(hits), std::borrow::Cow::Owned)
 }
 
+/// Replaces, in each hit's snippet, title, path and kind, every byte range `find` returns
+/// for that field's text with `[redacted]` (ranges merged, widened to whole characters), and
+/// marks the hit `redacted`. Returns how many hits were changed. For the scan hold, which
+/// answers ranges, not values ([`crate::guard::hold::Hold`]).
+pub fn redact_ranges(hits: &mut [Hit], find: impl Fn(&[u8]) -> Vec<(usize, usize)>) -> usize {
+    let mut changed = 0;
+    for h in hits.iter_mut() {
+        let mut any = false;
+        for field in [&mut h.snippet, &mut h.title, &mut h.path, &mut h.kind] {
+            let mut ranges = find(field.as_bytes());
+            if ranges.is_empty() {
+                continue;
+            }
+            ranges.sort_unstable();
+            let mut merged: Vec<(usize, usize)> = Vec::with_capacity(ranges.len());
+            for (start, end) in ranges {
+                let mut s = start.min(field.len());
+                while !field.is_char_boundary(s) {
+                    s -= 1;
+                }
+                let mut e = end.min(field.len());
+                while !field.is_char_boundary(e) {
+                    e += 1;
+                }
+                match merged.last_mut() {
+                    Some(last) if s <= last.1 => last.1 = last.1.max(e),
+                    _ => merged.push((s, e)),
+                }
+            }
+            let mut out = String::with_capacity(field.len());
+            let mut at = 0;
+            for (s, e) in merged {
+                out.push_str(&field[at..s]);
+                out.push_str("[redacted]");
+                at = e;
+            }
+            out.push_str(&field[at..]);
+            *field = out;
+            any = true;
+        }
+        if any {
+            h.redacted = true;
+            changed += 1;
+        }
+    }
+    changed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,5 +177,33 @@ mod tests {
             assert_eq!(changed, want_changed);
             assert_eq!(changed, 3 + values.len() * 2);
         }
+    }
+
+    #[test]
+    fn ranges_are_merged_widened_to_characters_and_marked() {
+        let mut hits = vec![
+            hit("p.md", "títle", "note", "aa SECRET bb SECRET cc"),
+            hit("q.md", "clean", "note", "nothing here"),
+        ];
+        let find = |t: &[u8]| -> Vec<(usize, usize)> {
+            let s = std::str::from_utf8(t).unwrap();
+            let mut r: Vec<(usize, usize)> = s
+                .match_indices("SECRET")
+                .map(|(i, m)| (i, i + m.len()))
+                .collect();
+            // Overlapping and adjacent ranges make one `[redacted]`.
+            r.extend(s.match_indices("SEC").map(|(i, _)| (i + 1, i + 4)));
+            // A range that starts inside a character covers the whole character.
+            if s.starts_with("tí") {
+                r.push((2, 3));
+            }
+            r
+        };
+        assert_eq!(redact_ranges(&mut hits, find), 1);
+        assert_eq!(hits[0].snippet, "aa [redacted] bb [redacted] cc");
+        assert_eq!(hits[0].title, "t[redacted]tle");
+        assert!(hits[0].redacted);
+        assert_eq!(hits[1].snippet, "nothing here");
+        assert!(!hits[1].redacted);
     }
 }

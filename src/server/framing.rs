@@ -103,6 +103,9 @@ pub struct HeadInfo {
     pub host: Option<String>,
     /// `Origin` field present (a browser is talking).
     pub origin: Option<String>,
+    /// `Patina-Ticket` field value, if present (a one-use ticket for a `patina` route,
+    /// [`crate::auth::ticket`]; never logged or echoed).
+    pub ticket: Option<Vec<u8>>,
     /// The authority of an absolute-form request target (`http://AUTHORITY/path`, RFC 9112
     /// §3.2.2), which a server must use instead of `Host`: checked on TCP with the same rules.
     pub target_authority: Option<String>,
@@ -290,6 +293,11 @@ fn interpret_head(req: &httparse::Request<'_, '_>) -> Result<HeadParts, ReadErro
                 return Err(fail(400, "more than one Authorization header field"));
             }
             head.authorization = Some(h.value.to_vec());
+        } else if name.eq_ignore_ascii_case("patina-ticket") {
+            if head.ticket.is_some() {
+                return Err(fail(400, "more than one Patina-Ticket header field"));
+            }
+            head.ticket = Some(h.value.to_vec());
         } else if name.eq_ignore_ascii_case("host") {
             if head.host.is_some() {
                 return Err(fail(400, "more than one Host header field"));

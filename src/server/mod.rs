@@ -435,12 +435,37 @@ fn answer_now<S: Stream>(stream: &S, resp: Response) {
 /// Who wrote the request comes from the credentials of every read ([`unix::CredStream`],
 /// the accept side's reads included); for a `patina` route the connecting process is
 /// observed then and compared with the writer (issue 16: a connection handed over by
-/// `fork`). Other routes never look at the writer, so they pay nothing for it.
+/// `fork`), and every `patina` route but the ticket route needs a one-use ticket that process
+/// took earlier ([`crate::auth::ticket`]: a request written before an `exec` of patina). Other
+/// routes never look at the writer, so they pay nothing for it.
 fn serve_unix(conn: ready::Conn<unix::CredStream, (u32, Option<u32>)>, ctx: &Ctx) {
     let (uid, pid) = conn.peer;
     let gate = move |stream: &unix::CredStream, inc: &framing::Incoming| {
-        let writer = if api::needs_patina(&inc.request.path) {
-            unix::AtAccept::observe(pid).writer(stream.written())
+        let path = inc.request.path.as_str();
+        let writer = if api::needs_patina(path) {
+            let w = unix::AtAccept::observe(pid).writer(stream.written());
+            match (w, pid) {
+                // A patina route but the ticket route itself also needs a ticket taken by
+                // this very process: proof it ran patina before it wrote this request.
+                (crate::auth::Writer::PatinaAtAccept { start_time }, Some(p))
+                    if path != crate::auth::ticket::TICKET_ROUTE =>
+                {
+                    let redeemed = inc
+                        .info
+                        .ticket
+                        .as_deref()
+                        .is_some_and(|t| ctx.tickets.redeem(t, p, start_time));
+                    if redeemed {
+                        crate::auth::Writer::PatinaAtAccept { start_time }
+                    } else {
+                        crate::auth::Writer::Unverified {
+                            writer_pid: Some(p),
+                            why: "no valid ticket from this process (POST /session/ticket first)",
+                        }
+                    }
+                }
+                (w, _) => w,
+            }
         } else {
             crate::auth::Writer::Unverified {
                 writer_pid: None,

@@ -119,6 +119,91 @@ fn a_connection_handed_over_by_fork_to_a_non_patina_writer_gets_no_values() {
     assert!(audit(&w).iter().any(|e| e["event"] == "release"));
 }
 
+/// Item 1, second form: the connecting process writes the whole `POST /session/env` itself,
+/// then execs patina (`patina mcp`), while a forked child keeps the connection to read the
+/// answer. Every byte carries the connecting pid, and by the time the daemon looks, that pid
+/// runs patina with the same start time (exec changes neither). The daemon is made to look
+/// late (its one worker is busy with a slow body until the exec is done), as an attacker can
+/// by keeping the workers busy. Values must not be released: the executable has to be seen
+/// *before* the request could be written, which only a ticket taken by a patina process
+/// proves.
+#[test]
+fn a_request_written_before_an_exec_of_patina_gets_no_values() {
+    let w = World::new();
+    write_fixture_project(&w.work());
+    w.add("canary", CANARY, &[]);
+    let d = Daemon::start_in(
+        tempfile::tempdir().unwrap(),
+        w.home(),
+        w.work(),
+        &["--workers", "1"],
+    );
+    unlock(&w);
+    // Keep the one worker busy: a head that promises a body, and one byte of it.
+    let mut slow = std::os::unix::net::UnixStream::connect(&d.socket).unwrap();
+    std::io::Write::write_all(
+        &mut slow,
+        b"POST /api/scry HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let dir = tempfile::tempdir().unwrap();
+    let ready = dir.path().join("ready");
+    let result = dir.path().join("result");
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/it/harden_helpers/write_then_exec.py"
+    );
+    let mut c = Command::new("python3");
+    c.arg(script)
+        .arg(&d.socket)
+        .arg(common::bin())
+        .arg(w.work())
+        .arg(&ready)
+        .arg(&result);
+    w.configure(&mut c, false);
+    c.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = c.spawn().unwrap();
+    let t = std::time::Instant::now();
+    while !ready.exists() && t.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(ready.exists(), "the connecting process never ran patina");
+    // Now let the worker go: it takes the handed-over request up after the exec.
+    drop(slow);
+    while !result.exists() && t.elapsed() < Duration::from_secs(40) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    drop(child.stdin.take());
+    if common::wait_timeout(&mut child, Duration::from_secs(20)).is_none() {
+        let _ = child.kill();
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_no_leak("helper output", &o.stdout, CANARY);
+    assert_no_leak("helper stderr", &o.stderr, CANARY);
+    let got = std::fs::read_to_string(&result).unwrap_or_default();
+    let f: Vec<&str> = got.split_whitespace().collect();
+    assert_eq!(
+        f.len(),
+        2,
+        "the helper did not finish: {got:?} {}",
+        show(&o)
+    );
+    assert_eq!(
+        (f[0], f[1]),
+        ("403", "0"),
+        "a request written before an exec of patina got the session's values"
+    );
+    assert!(
+        !audit(&w).iter().any(|e| e["event"] == "release"),
+        "a release was audited"
+    );
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
+
 /// Appends `line` to the file at `p`, as `age-keygen -y agent.key >> recipients.txt` would.
 fn append_line(p: &std::path::Path, line: &str) {
     use std::io::Write as _;
@@ -675,5 +760,92 @@ fn a_scoped_secret_reaches_only_the_commands_it_allows() {
         serde_json::json!(["canary"]),
         "{ev:?}"
     );
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
+
+/// Item 5: once no value is held in clear — the release TTL over, or `--scan-only` — scry
+/// still redacts the known values from the scan hold: a note holding the whole value, its
+/// hex form, or a piece from its middle shows `[redacted]`, through `/api/scry` and the CLI.
+/// Below the piece length a part is answered like any text (no oracle). After `session
+/// lock` nothing is held, and only the token detectors redact (README).
+#[test]
+fn scry_redacts_from_the_scan_hold_while_no_value_is_held_in_clear() {
+    let (w, d) = world_with_daemon();
+    let piece_len = patina::secrets::scan::piece_len(CANARY.as_bytes());
+    let middle = &CANARY[4..4 + piece_len + 2];
+    let hex: String = CANARY.bytes().map(|b| format!("{b:02x}")).collect();
+    let notes = [
+        ("whole", format!("The alpaca key is {CANARY} here.")),
+        ("piece", format!("The alpaca middle is {middle} only.")),
+        ("hex", format!("The alpaca hex is {hex} then.")),
+    ];
+    for (name, body) in &notes {
+        std::fs::write(
+            w.work().join(format!("layer/core/alpaca-{name}.md")),
+            format!("# Alpaca {name}\n\n{body}\n"),
+        )
+        .unwrap();
+    }
+    let o = out(w.cmd(&["scrape", "."]));
+    assert!(o.status.success(), "{}", show(&o));
+    let check = |when: &str| {
+        let r = d.post(
+            "/api/scry",
+            &serde_json::json!({"query": "alpaca", "limit": 20}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{when}");
+        let hits = r.json()["results"].as_array().unwrap().clone();
+        assert_eq!(hits.len(), 3, "{when}: {hits:?}");
+        for h in &hits {
+            assert_eq!(h["redacted"], true, "{when}: not redacted: {}", h["path"]);
+        }
+        assert_no_leak(when, &r.body, CANARY);
+        let body = String::from_utf8_lossy(&r.body).to_string();
+        assert!(!body.contains(middle), "{when}: the piece is shown");
+        let o = out(w.cmd(&["scry", "alpaca", "--json"]));
+        assert!(o.status.success(), "{when}: {}", show(&o));
+        assert_no_leak(when, &o.stdout, CANARY);
+        assert!(!String::from_utf8_lossy(&o.stdout).contains(middle));
+    };
+    // --scan-only: the hold alone.
+    let o = out(w.cmd(&["session", "unlock", "--scan-only"]));
+    assert!(o.status.success(), "unlock --scan-only: {}", show(&o));
+    check("scan-only");
+    // A full unlock whose TTL has run out: the hold stays.
+    let o = out(w.cmd(&["session", "unlock", "--ttl", "1s"]));
+    assert!(o.status.success(), "unlock --ttl 1s: {}", show(&o));
+    let t0 = std::time::Instant::now();
+    while d.get("/session").json()["unlocked"] == true {
+        assert!(
+            t0.elapsed() < Duration::from_secs(20),
+            "the TTL never ran out"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    check("after the TTL");
+    // Below the piece length, a part of the value is ordinary text: a note with a short
+    // prefix and one with an unrelated string of the same length answer alike.
+    let short = &CANARY[..patina::secrets::scan::partial_min(CANARY.as_bytes()) - 1];
+    for (name, word) in [
+        ("near", short.to_string()),
+        ("far", "Zq".repeat(short.len())),
+    ] {
+        std::fs::write(
+            w.work().join(format!("layer/core/okapi-{name}.md")),
+            format!("# Okapi note\n\nThe okapi word is {word} here.\n"),
+        )
+        .unwrap();
+    }
+    let o = out(w.cmd(&["scrape", "."]));
+    assert!(o.status.success(), "{}", show(&o));
+    let r = d.post(
+        "/api/scry",
+        &serde_json::json!({"query": "okapi", "limit": 20}).to_string(),
+    );
+    let hits = r.json()["results"].as_array().unwrap().clone();
+    assert_eq!(hits.len(), 2, "{hits:?}");
+    for h in &hits {
+        assert_ne!(h["redacted"], true, "a short part was told apart: {h}");
+    }
     assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
 }
