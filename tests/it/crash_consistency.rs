@@ -800,7 +800,7 @@ fn a_full_disk_fails_a_scrape_and_keeps_the_old_index() {
     std::fs::create_dir_all(proj.join("layer")).unwrap();
     std::fs::write(proj.join("layer/a.md"), "# A\n\nthe walrus sleeps\n").unwrap();
     let scry = |w: &World| {
-        let o = scry_walrus(&w, &proj);
+        let o = scry_walrus(w, &proj);
         assert!(o.status.success(), "{}", show(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         v["results"].clone()
