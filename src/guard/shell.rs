@@ -144,17 +144,25 @@ fn overflowing_number(command: &str) -> bool {
     false
 }
 
-/// Whether `tokens` hold more than [`MAX_GROUPS`] `(` operators and `case` words: the
-/// shapes brush-parser's grammar takes exponential time on. Counted on tokens, so a `(` in
-/// quotes, a here-document or a `$(…)` (parsed later, on its own) does not count.
+/// Whether `tokens` hold more than [`MAX_GROUPS`] `(` operators and `case` words, or one
+/// word with `=` (which the grammar may parse as an assignment, `name[index]=value`, parsing
+/// its inside) holding more than [`MAX_GROUPS`] `(` and `case`: the shapes brush-parser's
+/// grammar takes exponential time on. Counted on tokens, so a `(` in quotes, a
+/// here-document or a `$(…)` of a plain word (parsed later, on its own) does not count.
 fn too_many_groups(tokens: &[brush_parser::Token]) -> bool {
-    let groups = tokens
-        .iter()
-        .filter(|t| match t {
-            brush_parser::Token::Operator(o, _) => o == "(",
-            brush_parser::Token::Word(w, _) => w == "case",
-        })
-        .count();
+    let inside = |w: &str| w.matches('(').count() + w.matches("case").count();
+    let mut groups = 0;
+    for t in tokens {
+        match t {
+            brush_parser::Token::Operator(o, _) => groups += usize::from(o == "("),
+            brush_parser::Token::Word(w, _) => {
+                groups += usize::from(w == "case");
+                if w.contains('=') && inside(w) > MAX_GROUPS {
+                    return true;
+                }
+            }
+        }
+    }
     groups > MAX_GROUPS
 }
 
@@ -668,7 +676,10 @@ mod tests {
         // The fuzzer's command, as it found it.
         const FOUND: &str = r#"ec posth^qoqqqqq[{sqqqqqqqqqqq$$$$$$$ $$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$-$$qqqqqqq1qq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$($&$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqq$$$$$$$$q[qqqqqqqqqqqqqqqqqqqqqqq$[qqqqzqqqqqqqqqqqqqq(qqq[qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq(((((((((((((((((((qq[qqqq]=qqqqZZZZ$pc0n>qqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$d$$$ $$$$$$$$$$$$$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqq$$$$$$$$$$$$$$$$$$$$lllllqqqqqqqqqqqqqqqqqqqllllllllllllllllllllllllllllllllll$$$$$$$$$$$$$$$$$$$$$qqqqq_qqqqqqqqqqqqqqqq$$$$$$$$$%$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$-$$qqqqqqqqqq$ $$$$$$$$$$$$$$$$$$$$$$$*$$$$$$$$$$$$$$$$$$-$$qqqqqqqqqq$ $$$$$$$$$$$$$$$$$$$$$$$*$$$$$$$$$$$$$$$$$$$$$$$$$$&$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqqhqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqyqqqqqqqqqqqZZZZ$p)8n>z"#;
         let t = std::time::Instant::now();
-        let c = calls(FOUND).unwrap();
+        // Its word holds `[…]=`: the token screen refuses the whole command now.
+        assert!(calls(FOUND).is_none());
+        // Without the `=`, the command parses and the word keeps its raw text.
+        let c = calls(&FOUND.replace('=', "")).unwrap();
         assert_eq!(c[0].name, "ec");
         let word = &c[0].args[1];
         assert!(
@@ -682,6 +693,25 @@ mod tests {
         );
         // Fewer groups: parsed as before.
         assert_eq!(calls("echo \"$(printenv)\"").unwrap()[0].name, "printenv");
+    }
+
+    /// Found by `fuzz/` (hook_payload, the third 10-minute run, a hang): a word shaped like
+    /// `name[index]=value` whose index holds 100 `(`: the program grammar parses it as an
+    /// assignment and backtracks exponentially inside.
+    #[test]
+    fn an_assignment_word_with_too_many_groups_does_not_parse_and_does_not_hang() {
+        const FOUND: &str = r#"ec posthVoqqqqqq[{sqqqqqqqqqqqqq$$$$$($&$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqq$qqqqqqqqqqqq$$$$$$$$$$$$$$$$$$*$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq[qqqq]=qqqqZZZZ$pc0n>qqqqqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$oqqqqqq[{sq$$4$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqq;qqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$[T((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((oken::Word(e, _)$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$[Token::Word(e, _)]$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqq($$$$$$$$$$$qqqqqqqqqqqqqq^oqqqqqq[{sqqqqqq(qqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqq(e, _)$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$Token::Word(e, _rator(w,_mazqqqper['_' ['_'|'.='az'' | 'A'..='Z']m''..a='z' | 'A'..=qqq[{sq$$8$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$'Z'$$$$$$$$$$$$$$$$$$$$$$$$$$$$-$$qqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$4)n>z"#;
+        let t = std::time::Instant::now();
+        assert!(calls(FOUND).is_none());
+        let built = format!("a[{}x]=1 cmd", "(".repeat(MAX_GROUPS + 1));
+        assert!(calls(&built).is_none(), "{built}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
+        // An assignment with a few groups still parses.
+        assert_eq!(calls("A=$(date) cmd").unwrap().last().unwrap().name, "cmd");
     }
 
     /// brush-parser's brace sequences (`{1..N}`) also `unwrap` an overflowing `i64`, but only
