@@ -306,10 +306,8 @@ def session_cycles():
         time.sleep(1)
 
 
-# WATCHER: when `patina serve` re-indexes on file changes by itself (the file watcher of
-# branch `fresh`, not on main when this was written), replace the `patina scrape` below by
-# the edit alone, and check that a scry for the edit's unique word finds it within the
-# watcher's debounce (count it as "reindex", an error past a bound).
+# The file watcher's re-indexing is exercised by watched_edit() below; this explicit
+# re-scrape beside it checks that a scrape command and the watcher coexist.
 def rescrape():
     """Edits a note and re-scrapes while the daemon serves, every 20 s."""
     n = 0
@@ -319,6 +317,44 @@ def rescrape():
             f.write(f"# Edit {n}\n\nthe walrus edit number {n} at {time.time()}\n")
         patina("scrape", PROJECT)
         count("scrape", "ok")
+
+
+def watched_edit():
+    """Edits files the daemon's watcher must re-index on its own (issue 18): every 5 s a note
+    with a new word is written (in place, by atomic rename, or deleted again), and the word
+    must become searchable (or stop being) within 10 s, with no `patina scrape`."""
+    n = 0
+    d = os.path.join(PROJECT, "layer", "watched")
+    os.makedirs(d, exist_ok=True)
+    while not stop.wait(5):
+        n += 1
+        word = f"soakfresh{n}x"
+        path = os.path.join(d, f"w{n % 7}.md")
+        if n % 2:
+            with open(path, "w") as f:
+                f.write(f"# Watched {n}\n\nthe {word} appears\n")
+        else:
+            with open(path + ".tmp", "w") as f:
+                f.write(f"# Watched {n}\n\nthe {word} appears\n")
+            os.replace(path + ".tmp", path)
+        body = json.dumps({"query": word, "limit": 5}).encode()
+        raw = (b"POST /api/scry HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
+        deadline = time.time() + 10
+        while True:
+            try:
+                status, out = exchange(raw)
+                found = status == 200 and word.encode() in out
+            except OSError:
+                found = False
+            if found:
+                count("watched-edit", "found")
+                break
+            if time.time() > deadline or stop.is_set():
+                if not stop.is_set():
+                    error(f"watcher: {word} not searchable 10 s after the edit")
+                break
+            time.sleep(0.2)
 
 
 def proc(pid):
@@ -355,6 +391,7 @@ def main():
     threads += [threading.Thread(target=session_cycles), threading.Thread(target=rescrape)]
     threads += [threading.Thread(target=guard_scan_client, args=(100 + i,)) for i in range(2)]
     threads += [threading.Thread(target=guard_hook_client)]
+    threads += [threading.Thread(target=watched_edit)]
     for t in threads:
         t.daemon = True
         t.start()

@@ -57,6 +57,10 @@ pub struct Status {
     /// Whether the process is dumpable (`PR_GET_DUMPABLE`); false means no core dumps and no
     /// same-uid `/proc/<pid>/mem` access.
     pub dumpable: bool,
+    /// How fresh each index the daemon keeps is: the served project first, then the
+    /// registered projects with an index ([`crate::scry::fresh`]).
+    #[serde(default)]
+    pub freshness: Vec<crate::scry::fresh::ProjectFreshness>,
 }
 
 /// Worker threads per listener.
@@ -92,6 +96,7 @@ pub fn status(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
                 tcp: ctx.info.workers_tcp,
             },
             dumpable,
+            freshness: ctx.fresh.report(),
         },
     )
 }

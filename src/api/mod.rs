@@ -63,6 +63,9 @@ pub struct Ctx {
     pub scry: scry::ScryState,
     /// The age-key handshake state of the TCP side (`/auth/*`); `None` without TCP.
     pub age_key: Option<std::sync::Arc<crate::auth::server::ServerAuth>>,
+    /// The watcher that keeps the served project's index and the registered projects'
+    /// fresh, and their freshness (`GET /status`); inert until [`Ctx::start_freshness`].
+    pub fresh: crate::scry::fresh::Freshness,
     /// The one-use tickets of the `patina` routes ([`crate::auth::ticket`]).
     pub tickets: crate::auth::ticket::Tickets,
     request_shutdown: Box<dyn Fn() + Send + Sync>,
@@ -85,9 +88,27 @@ impl Ctx {
             open_connections: AtomicUsize::new(0),
             scry: scry::ScryState::default(),
             age_key: None,
+            fresh: crate::scry::fresh::Freshness::default(),
             tickets: crate::auth::ticket::Tickets::new(),
             request_shutdown,
         }
+    }
+
+    /// Starts keeping the indexes fresh ([`crate::scry::fresh`]): the served project, and
+    /// every project of the registry that has an index (re-read now and then), with the
+    /// bounds of [`crate::scry::fresh::FreshConfig::from_env`]. Stopped by
+    /// `self.fresh.stop()` (the daemon's shutdown) or on drop.
+    pub fn start_freshness(&self) -> std::io::Result<()> {
+        let home = self.home.clone();
+        let others = Box::new(move || {
+            crate::mother::load(&home)
+                .map(|r| r.projects.into_iter().map(|p| p.path).collect())
+                .unwrap_or_default()
+        });
+        self.fresh.start(crate::scry::fresh::FreshConfig::from_env(
+            self.project.clone(),
+            others,
+        ))
     }
 
     /// This context with the daemon's age-key handshake state (its TCP side has one).

@@ -44,6 +44,8 @@ const CACHED_MAX_HITS: usize = 50;
 struct Cached {
     index: Index,
     version: i64,
+    /// The index generation at `version`.
+    generation: Option<i64>,
     results: Vec<(String, usize, Arc<[Hit]>)>,
 }
 
@@ -91,7 +93,7 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     };
     let deadline = t0 + crate::limits::SCRY_DEADLINE;
     match search_cached(&ctx.scry, &root, &body.query, limit, deadline) {
-        Ok(hits) => {
+        Ok((hits, generation)) => {
             // Never hand out a secret: patterns always, known values while unlocked, the
             // scan hold's forms and pieces while not. The hits are copied only when
             // something in them is redacted.
@@ -108,6 +110,7 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
                 &ScryResponseRef {
                     results: &results,
                     took_ms: t0.elapsed().as_secs_f64() * 1000.0,
+                    generation,
                 },
             )
         }
@@ -116,6 +119,7 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
             &ScryResponse {
                 results: Vec::new(),
                 took_ms: t0.elapsed().as_secs_f64() * 1000.0,
+                generation: None,
             },
         ),
         // Indexing is suggested for the daemon's own project only: an agent told to "run
@@ -138,6 +142,7 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
 struct ScryResponseRef<'a> {
     results: &'a [Hit],
     took_ms: f64,
+    generation: Option<i64>,
 }
 
 /// The byte ranges of `text` the scan hold conceals: whole forms of known values and their
@@ -212,7 +217,7 @@ fn search_cached(
     query: &str,
     limit: usize,
     deadline: Instant,
-) -> Result<Arc<[Hit]>, ScryError> {
+) -> Result<(Arc<[Hit]>, Option<i64>), ScryError> {
     let taken = {
         let mut idle = state.idle.lock().unwrap_or_else(|e| e.into_inner());
         idle.iter()
@@ -225,6 +230,7 @@ fn search_cached(
         _ => Cached {
             index: Index::open_with(root, &state.cache)?,
             version: i64::MIN,
+            generation: None,
             results: Vec::new(),
         },
     };
@@ -253,10 +259,11 @@ fn lookup_or_search(
     query: &str,
     limit: usize,
     deadline: Instant,
-) -> Result<Arc<[Hit]>, ScryError> {
+) -> Result<(Arc<[Hit]>, Option<i64>), ScryError> {
     let Cached {
         index,
         version: remembered,
+        generation,
         results,
     } = entry;
     index.in_snapshot(|index| {
@@ -264,7 +271,9 @@ fn lookup_or_search(
         if version != *remembered {
             results.clear();
             *remembered = version;
+            *generation = index.generation()?;
         }
+        let generation = *generation;
         if let Some(i) = results
             .iter()
             .position(|(q, l, _)| *l == limit && q == query)
@@ -272,7 +281,7 @@ fn lookup_or_search(
             let hit = results.remove(i);
             let hits = hit.2.clone();
             results.push(hit);
-            return Ok(hits);
+            return Ok((hits, generation));
         }
         let hits: Arc<[Hit]> = index.search(query, limit, Some(deadline))?.into();
         if hits.len() <= CACHED_MAX_HITS && query.len() <= 1024 {
@@ -281,7 +290,7 @@ fn lookup_or_search(
             }
             results.push((query.to_string(), limit, hits.clone()));
         }
-        Ok(hits)
+        Ok((hits, generation))
     })
 }
 
@@ -309,10 +318,12 @@ mod tests {
                 },
             ],
             took_ms: 0.5,
+            generation: Some(1_765_000_000_000_000_000),
         };
         let borrowed = ScryResponseRef {
             results: &owned.results,
             took_ms: owned.took_ms,
+            generation: owned.generation,
         };
         assert_eq!(
             serde_json::to_string(&borrowed).unwrap(),

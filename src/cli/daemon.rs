@@ -61,6 +61,37 @@ pub fn status(a: StatusArgs, url: Option<&str>) -> anyhow::Result<()> {
             "no (no core dumps, /proc/PID/mem closed)"
         }
     );
+    for f in &s.freshness {
+        outln!("index         {}", f.project);
+        let mode = match (f.mode, &f.reason) {
+            (crate::scry::fresh::Mode::Watching, _) => {
+                format!("watching ({} directories)", f.watches)
+            }
+            (crate::scry::fresh::Mode::Polling, Some(why)) => format!("polling ({why})"),
+            (crate::scry::fresh::Mode::Polling, None) => "polling".into(),
+            (crate::scry::fresh::Mode::Starting, _) => "starting".into(),
+        };
+        outln!("  freshness   {mode}");
+        match (&f.last_update, f.seconds_since_update) {
+            (Some(at), Some(ago)) => outln!(
+                "  updated     {at} ({ago:.0}s ago, {:.0} ms, {} files changed)",
+                f.last_scrape_ms.unwrap_or(0.0),
+                f.last_changed_files
+            ),
+            _ => outln!("  updated     not yet"),
+        }
+        outln!(
+            "  pending     {}{} changes",
+            f.pending_changes,
+            if f.pending_overflow { "+" } else { "" }
+        );
+        if let Some(g) = f.generation {
+            outln!("  generation  {g}");
+        }
+        if let Some(e) = &f.last_error {
+            outln!("  last error  {e}");
+        }
+    }
     Ok(())
 }
 

@@ -76,6 +76,7 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
                 Err(ScryError::EmptyQuery) => ScryResponse {
                     results: Vec::new(),
                     took_ms: 0.0,
+                    generation: None,
                 },
                 Err(e) => return Err(e.into()),
             }

@@ -27,8 +27,9 @@
 //!   line UNINDEXED,        -- 5: 1-based line where the section or window starts
 //!   body,                  -- 6: the section's text
 //!   tokenize = 'unicode61 remove_diacritics 2');
-//! -- Plus `postings` and `postings_meta`: the same index in a compact form for fast BM25
-//! -- (see [`super::postings`]), rewritten by every scrape that changes rows.
+//! -- Plus `postings`, `postings_meta`, `postings_map`, `postings_batches` and
+//! -- `postings_delta`: the same index in a compact form for fast BM25 (see [`super::postings`]), brought up to date by
+//! -- every scrape that changes rows: a batch of those rows, or rebuilt whole.
 //! ```
 //!
 //! The title is indexed on one row per file so that a title match ranks that file's first
@@ -41,6 +42,14 @@
 //! (FTS5 answers rowid ranges from its index, without a scan).
 
 use rusqlite::{Connection, OpenFlags, Transaction};
+
+/// The FTS5 tokenizer of `docs` (and of the temporary tables an incremental update of the
+/// postings tokenizes changed rows with: they must agree token for token).
+macro_rules! tokenizer {
+    () => {
+        "unicode61 remove_diacritics 2"
+    };
+}
 use std::path::Path;
 use std::time::Duration;
 
@@ -50,15 +59,17 @@ use std::time::Duration;
 /// unchanged, so only a version change brings old rows up to date.
 /// History: 1 = `files` + `docs`; 2 = adds the postings tables; 3 = adds the long lists'
 /// heads and skip pointers; 4 = code split at symbols (tree-sitter), each row with its own
-/// title (the symbol path) and kind (`definition`, `test`, `code`). Bump it when the postings encoding changes too: the `postings`
-/// module trusts the blobs it finds.
-pub const SCHEMA_VERSION: i64 = 4;
+/// title (the symbol path) and kind (`definition`, `test`, `code`); 5 = incremental postings
+/// (batches and deltas, [`super::postings::update`]). Bump it when the postings encoding
+/// changes too: the `postings` module trusts the blobs it finds.
+pub const SCHEMA_VERSION: i64 = 5;
 
 /// How long a connection waits for a lock held by another connection before failing with
 /// `SQLITE_BUSY`. Readers in WAL mode wait only during recovery or a checkpoint.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const CREATE: &str = "
+const CREATE: &str = concat!(
+    "
 CREATE TABLE files(
   id INTEGER PRIMARY KEY,
   path TEXT NOT NULL UNIQUE,
@@ -74,9 +85,12 @@ CREATE VIRTUAL TABLE docs USING fts5(
   title, headings,
   path UNINDEXED, doc_title UNINDEXED, kind UNINDEXED, line UNINDEXED,
   body,
-  tokenize = 'unicode61 remove_diacritics 2'
+  tokenize = '",
+    tokenizer!(),
+    "'
 );
-";
+"
+);
 
 /// Opens (creating if missing) the index for a scrape: WAL journal (readers keep their
 /// snapshot while a scrape writes; a killed scrape's uncommitted frames are ignored on the
@@ -111,6 +125,22 @@ pub(crate) fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(conn)
 }
+
+/// The temporary FTS5 tables [`super::postings::update`] reads the changed rows' instances from: `removed_rows`
+/// (filled by the scrape before it deletes rows, [`super::postings::capture_removed`]) and `added_rows`.
+/// Same tokenizer as `docs`, so the same tokens and counts.
+pub(crate) const CREATE_TEMP: &str = concat!(
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_rows USING fts5(title, headings, body, tokenize = '",
+    tokenizer!(),
+    "');
+     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_rows USING fts5(title, headings, body, tokenize = '",
+    tokenizer!(),
+    "');
+     CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_instance
+       USING fts5vocab(temp, 'removed_rows', 'instance');
+     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_instance
+       USING fts5vocab(temp, 'added_rows', 'instance');"
+);
 
 /// Bytes the `-wal` file is truncated to after a checkpoint: 4 MiB.
 pub(crate) const WAL_SIZE_LIMIT: i64 = 4 * 1024 * 1024;
@@ -148,7 +178,9 @@ pub(crate) fn ensure_schema(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
     }
     tx.execute_batch(
         "DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS files;
-         DROP TABLE IF EXISTS postings; DROP TABLE IF EXISTS postings_meta;",
+         DROP TABLE IF EXISTS postings; DROP TABLE IF EXISTS postings_meta;
+         DROP TABLE IF EXISTS postings_batches; DROP TABLE IF EXISTS postings_delta;
+         DROP TABLE IF EXISTS postings_map;",
     )?;
     tx.execute_batch(CREATE)?;
     tx.execute_batch(super::postings::CREATE)?;

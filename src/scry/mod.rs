@@ -1,6 +1,7 @@
 //! scry: index a project's knowledge (markdown sections, code symbols, text windows) into
 //! SQLite FTS5 and search it: BM25 candidates, re-ranked for code ([`rank`]). Depends on
-//! `rusqlite`, `ignore`, `sha2`, `tree-sitter`, [`crate::paths`], [`crate::fsutil`] and the
+//! `rusqlite`, `ignore`, `sha2`, `tree-sitter`, `notify` ([`fresh`]), [`crate::paths`],
+//! [`crate::fsutil`], [`crate::text`] and the
 //! secret detector of [`crate::secrets`] (redaction); knows nothing of HTTP or sockets. The
 //! CLI (without a daemon) and the
 //! daemon's `/api/scry` handler both call [`search_project`] / [`Index::search`].
@@ -30,6 +31,7 @@
 
 pub mod db;
 pub mod eval;
+pub mod fresh;
 pub mod frontmatter;
 pub(crate) mod postings;
 pub mod query;
@@ -43,7 +45,10 @@ pub mod symbols;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use postings::SearchCache;
-pub use scrape::{BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, scrape, scrape_with_progress};
+pub use scrape::{
+    BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, scrape, scrape_with_dirs,
+    scrape_with_progress,
+};
 
 use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
@@ -171,6 +176,11 @@ pub struct ScryResponse {
     pub results: Vec<Hit>,
     /// Wall time of the search, in milliseconds.
     pub took_ms: f64,
+    /// The index generation the results came from (`postings_meta.generation`, read in the
+    /// search's own snapshot: every scrape that changes rows gives a new, larger one, see
+    /// [`Index::generation`]); `null` for an index without postings or an empty query.
+    #[serde(default)]
+    pub generation: Option<i64>,
 }
 
 /// Why a search failed.
@@ -401,6 +411,14 @@ impl Index {
             (Err(e), _) | (Ok(_), Err(e)) => Err(e),
             (Ok(out), Ok(())) => Ok(out),
         }
+    }
+
+    /// The index's generation (`postings_meta.generation`): a number every scrape that
+    /// changes rows replaces with a larger one, so results can say which state of the index
+    /// they came from. Inside [`Index::in_snapshot`] it is the snapshot's. `None` when the
+    /// index has no postings.
+    pub fn generation(&self) -> Result<Option<i64>, ScryError> {
+        postings::generation(&self.conn).map_err(|e| index_error(&self.path, &e))
     }
 
     /// Searches: BM25 ([`BM25_WEIGHTS`]) over the query's terms picks candidates, which
@@ -836,11 +854,27 @@ pub fn search_project(
 ) -> Result<ScryResponse, ScryError> {
     let t = Instant::now();
     let mut idx = Index::open(root)?;
-    let results = idx.search(query, limit, deadline)?;
+    let (results, generation) = idx.in_snapshot(|idx| {
+        let generation = idx.generation()?;
+        Ok((idx.search(query, limit, deadline)?, generation))
+    })?;
     Ok(ScryResponse {
         results,
         took_ms: t.elapsed().as_secs_f64() * 1000.0,
+        generation,
     })
+}
+
+/// Whether the project at `root` has an index file.
+pub fn db_exists(root: &Path) -> bool {
+    crate::paths::project_index_path(root).is_file()
+}
+
+/// The generation of the project's index (`postings_meta.generation`: changed by every
+/// scrape that changes rows, see [`postings`]); `None` without an index or postings.
+pub fn index_generation(root: &Path) -> Option<i64> {
+    let (conn, _) = db::open_for_read(&crate::paths::project_index_path(root)).ok()?;
+    postings::generation(&conn).ok().flatten()
 }
 
 /// Most skipped files listed by name in a [`ScrapeSummary`] (the rest are only counted).

@@ -131,7 +131,88 @@ pub fn scrape(root: &Path) -> anyhow::Result<ScrapeSummary> {
 /// is counted in `skipped_unreadable` and left out of the index.
 pub fn scrape_with_progress(
     root: &Path,
+    progress: Option<&mut dyn FnMut(u64, u64)>,
+) -> anyhow::Result<ScrapeSummary> {
+    scrape_inner(root, progress, None, None)
+}
+
+/// [`scrape`], also giving every directory the walk entered (the project itself first;
+/// ignored directories, `.git` and `.patina` are not entered): what a watcher of the
+/// project must watch to see every change a scrape would index.
+pub fn scrape_with_dirs(root: &Path) -> anyhow::Result<(ScrapeSummary, Vec<PathBuf>)> {
+    let mut dirs = Vec::new();
+    let summary = scrape_inner(root, None, Some(&mut dirs), None)?;
+    Ok((summary, dirs))
+}
+
+/// What [`scrape_paths`] did.
+#[derive(Debug, Clone)]
+pub struct ScopedScrape {
+    /// Its counts, for the files under the scopes only (or for the whole project when it
+    /// scraped everything).
+    pub summary: ScrapeSummary,
+    /// The directories the walk entered under the scopes (all of them when it scraped
+    /// everything).
+    pub dirs: Vec<PathBuf>,
+    /// The scopes looked at again (absolute); `None` when it scraped everything.
+    pub scopes: Option<Vec<PathBuf>>,
+}
+
+/// Brings the index up to date for the paths in `changed` only (absolute, under `root`;
+/// files or directories, present or gone, as a watcher reports them): each is looked up
+/// again with the ignore rules of its parents, a directory walked whole, and the index's
+/// files at or under each path that are gone or now ignored are removed. The cost grows
+/// with the paths and what lies under them, not with the project. A path that is `root`
+/// itself, or an ignore file (`.gitignore`, `.ignore`) of `root`, or an index of another
+/// schema makes it scrape everything ([`scrape_with_dirs`]); an ignore file elsewhere makes
+/// its directory the scope. Same lock, transaction and errors as [`scrape`].
+pub fn scrape_paths(root: &Path, changed: &[PathBuf]) -> anyhow::Result<ScopedScrape> {
+    let mut scopes: Vec<PathBuf> = Vec::new();
+    let mut everything = changed.is_empty();
+    for p in changed {
+        let scope = match p.file_name().and_then(|n| n.to_str()) {
+            Some(".gitignore" | ".ignore") => p.parent().unwrap_or(root).to_path_buf(),
+            _ => p.clone(),
+        };
+        if scope == root || !scope.starts_with(root) {
+            everything = true;
+            break;
+        }
+        scopes.push(scope);
+    }
+    let current = db::open_for_read(&paths::project_index_path(root))
+        .is_ok_and(|(_, v)| v == db::SCHEMA_VERSION);
+    if everything || !current {
+        let (summary, dirs) = scrape_with_dirs(root)?;
+        return Ok(ScopedScrape {
+            summary,
+            dirs,
+            scopes: None,
+        });
+    }
+    // Only the outermost of nested scopes.
+    scopes.sort();
+    scopes.dedup();
+    let mut outer: Vec<PathBuf> = Vec::new();
+    for s in scopes {
+        if !outer.last().is_some_and(|o| s.starts_with(o)) {
+            outer.push(s);
+        }
+    }
+    let mut dirs = Vec::new();
+    let summary = scrape_inner(root, None, Some(&mut dirs), Some(&outer))?;
+    Ok(ScopedScrape {
+        summary,
+        dirs,
+        scopes: Some(outer),
+    })
+}
+
+fn scrape_inner(
+    root: &Path,
     mut progress: Option<&mut dyn FnMut(u64, u64)>,
+    dirs: Option<&mut Vec<PathBuf>>,
+    scopes: Option<&[PathBuf]>,
 ) -> anyhow::Result<ScrapeSummary> {
     let started = Instant::now();
     let started_ns = unix_nanos(SystemTime::now());
@@ -149,7 +230,10 @@ pub fn scrape_with_progress(
 
     let index_path = paths::project_index_path(root);
     let mut conn = db::open_for_write(&index_path).map_err(|e| index_error(&index_path, e))?;
-    let (found, walk_skips) = walk(root);
+    let (found, walk_skips) = match scopes {
+        Some(scopes) => walk_scopes(root, scopes, dirs),
+        None => walk(root, dirs),
+    };
     // Symbolic links and FIFOs are named but not counted as files (they are not indexable);
     // walk errors count as unreadable files.
     let walk_errors = walk_skips
@@ -169,13 +253,28 @@ pub fn scrape_with_progress(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(|e| index_error(&index_path, e))?;
     let recreated = db::ensure_schema(&tx).map_err(|e| index_error(&index_path, e))?;
-    let mut known = load_known(&tx).map_err(|e| index_error(&index_path, e))?;
-    let rows_before: i64 = known.values().map(|k| k.rows).sum();
-    let mut next_row: i64 = tx
-        .query_row("SELECT coalesce(max(rowid), 0) + 1 FROM docs", [], |r| {
-            r.get(0)
-        })
+    // A schema changed since `scrape_paths` looked: the scoped walk would leave the new
+    // tables with the scopes' files only. Roll back; the caller scrapes everything.
+    anyhow::ensure!(
+        !(recreated && scopes.is_some()),
+        "index {}: its schema changed during the scrape; scrape the whole project",
+        index_path.display()
+    );
+    // A scoped scrape knows only the files under its scopes (an index of another schema
+    // was sent to a whole scrape by `scrape_paths`).
+    let mut known = match scopes {
+        Some(scopes) => {
+            let rels: Vec<String> = scopes.iter().map(|p| relative(root, p)).collect();
+            load_known_under(&tx, &rels)
+        }
+        _ => load_known(&tx),
+    }
+    .map_err(|e| index_error(&index_path, e))?;
+    // Removed rows are copied aside for the postings' update (temporary tables).
+    tx.execute_batch(db::CREATE_TEMP)
         .map_err(|e| index_error(&index_path, e))?;
+    let mut next_row: i64 =
+        super::postings::next_rowid(&tx).map_err(|e| index_error(&index_path, e))?;
     let first_new_row = next_row;
     let knowledge = root.join("layer").is_dir().then_some("layer/");
 
@@ -207,10 +306,12 @@ pub fn scrape_with_progress(
             |r| r.get::<_, i64>(0),
         )
         .map_err(|e| index_error(&index_path, e))? as u64;
-    // Rows were added (new rowids) or only removed (fewer rows): the postings follow, in the
-    // same transaction.
-    if recreated || next_row != first_new_row || summary.sections as i64 != rows_before {
+    // Rows were added (new rowids) or removed: the postings follow, in the same transaction,
+    // by a batch of those rows only (or rebuilt whole when their bounds say so).
+    if recreated {
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
+    } else {
+        super::postings::update(&tx, first_new_row).map_err(|e| index_error(&index_path, e))?;
     }
     tx.commit().map_err(|e| index_error(&index_path, e))?;
     db::checkpoint_after_scrape(&conn);
@@ -274,19 +375,107 @@ fn hide_state_dir(root: &Path, state: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("adding the .patina/ rules to {}", outer.display()))
 }
 
-/// Walks the project: the regular files to consider, sorted by relative path, and the
-/// entries left out with why (walk errors, symbolic links, FIFOs and other non-files; links
-/// are never followed, so no loop and nothing outside the project is read).
-fn walk(root: &Path) -> (Vec<Found>, Vec<SkippedFile>) {
-    let mut found = Vec::new();
-    let mut skipped = Vec::new();
-    let walker = ignore::WalkBuilder::new(root)
-        .hidden(false)
+/// The walk's settings, from `dir`: ignore files respected (also those of `dir`'s parents),
+/// hidden files included, links not followed, `.git` and `.patina` never entered.
+fn walker(dir: &Path) -> ignore::WalkBuilder {
+    let mut b = ignore::WalkBuilder::new(dir);
+    b.hidden(false)
         .require_git(false)
         .follow_links(false)
-        .filter_entry(|e| e.depth() == 0 || !SKIP_NAMES.iter().any(|n| e.file_name() == *n))
-        .build();
-    for entry in walker {
+        .filter_entry(|e| e.depth() == 0 || !SKIP_NAMES.iter().any(|n| e.file_name() == *n));
+    b
+}
+
+/// Walks the project: the regular files to consider, sorted by relative path (and, into
+/// `dirs` when given, the directories entered), and the entries left out with why (walk
+/// errors, symbolic links, FIFOs and other non-files; links are never followed, so no loop
+/// and nothing outside the project is read).
+fn walk(root: &Path, dirs: Option<&mut Vec<PathBuf>>) -> (Vec<Found>, Vec<SkippedFile>) {
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    collect(root, walker(root).build(), &mut found, &mut skipped, dirs);
+    found.sort_by(|a, b| a.rel.cmp(&b.rel));
+    (found, skipped)
+}
+
+/// What [`walk`] would yield under each of `scopes` (absolute paths under `root`, each a file
+/// or a directory, present or gone): a scope is yielded when it and each of its parent
+/// directories up to `root` appear in a listing of their parent (so every ignore rule a
+/// whole walk would apply on the way down applies: listings are made once and shared), and
+/// a directory is walked whole. A scope gone or ignored yields nothing. Sorted and without
+/// duplicates.
+fn walk_scopes(
+    root: &Path,
+    scopes: &[PathBuf],
+    mut dirs: Option<&mut Vec<PathBuf>>,
+) -> (Vec<Found>, Vec<SkippedFile>) {
+    let mut found = Vec::new();
+    let mut skipped = Vec::new();
+    let mut listed = HashMap::new();
+    for scope in scopes {
+        let Some(entry) = visible_entry(root, scope, &mut listed) else {
+            continue;
+        };
+        if entry.file_type().is_some_and(|t| t.is_dir()) {
+            collect(
+                root,
+                walker(scope).build(),
+                &mut found,
+                &mut skipped,
+                dirs.as_deref_mut(),
+            );
+        } else {
+            collect(
+                root,
+                std::iter::once(Ok(entry)),
+                &mut found,
+                &mut skipped,
+                None,
+            );
+        }
+    }
+    found.sort_by(|a, b| a.rel.cmp(&b.rel));
+    found.dedup_by(|a, b| a.rel == b.rel);
+    (found, skipped)
+}
+
+/// The walk's entry for `path` (under `root`, not `root` itself) when a whole walk would
+/// reach it: it appears in its parent's listing, and so does each parent up to `root`.
+/// `listed` keeps each directory's listing (depth 1, ignore rules applied).
+fn visible_entry(
+    root: &Path,
+    path: &Path,
+    listed: &mut HashMap<PathBuf, HashMap<PathBuf, ignore::DirEntry>>,
+) -> Option<ignore::DirEntry> {
+    let parent = path.parent().filter(|p| p.starts_with(root))?;
+    if parent != root {
+        let up = visible_entry(root, parent, listed)?;
+        if !up.file_type().is_some_and(|t| t.is_dir()) {
+            return None;
+        }
+    }
+    let listing = listed.entry(parent.to_path_buf()).or_insert_with(|| {
+        let mut b = walker(parent);
+        b.max_depth(Some(1));
+        b.build()
+            .flatten()
+            .filter(|e| e.depth() == 1)
+            .map(|e| (e.path().to_path_buf(), e))
+            .collect()
+    });
+    listing.get(path).cloned()
+}
+
+/// Sorts the entries of `walk` into files found, entries skipped with why, and directories
+/// entered.
+fn collect(
+    root: &Path,
+    walk: impl Iterator<Item = Result<ignore::DirEntry, ignore::Error>>,
+    found: &mut Vec<Found>,
+    skipped: &mut Vec<SkippedFile>,
+    mut dirs: Option<&mut Vec<PathBuf>>,
+) {
+    for entry in walk {
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
@@ -302,6 +491,9 @@ fn walk(root: &Path) -> (Vec<Found>, Vec<SkippedFile>) {
             continue;
         };
         if ft.is_dir() {
+            if let Some(d) = dirs.as_deref_mut() {
+                d.push(entry.path().to_path_buf());
+            }
             continue;
         }
         if ft.is_symlink() {
@@ -335,8 +527,6 @@ fn walk(root: &Path) -> (Vec<Found>, Vec<SkippedFile>) {
             mtime_ns: md.mtime().saturating_mul(1_000_000_000) + md.mtime_nsec(),
         });
     }
-    found.sort_by(|a, b| a.rel.cmp(&b.rel));
-    (found, skipped)
 }
 
 /// `path` relative to `root`, `/`-separated; bytes of a name that are not UTF-8 are written
@@ -363,22 +553,45 @@ fn load_known(conn: &Connection) -> rusqlite::Result<HashMap<String, Known>> {
     let mut stmt = conn.prepare(
         "SELECT id, path, size, mtime_ns, sha256, status, scraped_ns, first_row, rows FROM files",
     )?;
-    let rows = stmt.query_map([], |r| {
-        Ok((
-            r.get::<_, String>(1)?,
-            Known {
-                id: r.get(0)?,
-                size: r.get(2)?,
-                mtime_ns: r.get(3)?,
-                sha256: r.get(4)?,
-                status: r.get(5)?,
-                scraped_ns: r.get(6)?,
-                first_row: r.get(7)?,
-                rows: r.get(8)?,
-            },
-        ))
-    })?;
+    let rows = stmt.query_map([], known_row)?;
     rows.collect()
+}
+
+/// The known files at or under each of `rels` (relative paths): `rel` itself, and the paths
+/// from `rel/` up to `rel0` (`0` follows `/` in byte order), by the `path` index.
+fn load_known_under(
+    conn: &Connection,
+    rels: &[String],
+) -> rusqlite::Result<HashMap<String, Known>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, path, size, mtime_ns, sha256, status, scraped_ns, first_row, rows FROM files
+         WHERE path = ?1 OR (path >= ?1 || '/' AND path < ?1 || '0')",
+    )?;
+    let mut out = HashMap::new();
+    for rel in rels {
+        for row in stmt.query_map([rel], known_row)? {
+            let (path, k) = row?;
+            out.insert(path, k);
+        }
+    }
+    Ok(out)
+}
+
+/// One row of `files` as (path, [`Known`]).
+fn known_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Known)> {
+    Ok((
+        r.get::<_, String>(1)?,
+        Known {
+            id: r.get(0)?,
+            size: r.get(2)?,
+            mtime_ns: r.get(3)?,
+            sha256: r.get(4)?,
+            status: r.get(5)?,
+            scraped_ns: r.get(6)?,
+            first_row: r.get(7)?,
+            rows: r.get(8)?,
+        },
+    ))
 }
 
 /// What reading a file gave.
@@ -620,6 +833,7 @@ fn insert_rows(
 
 fn delete_rows(conn: &Connection, k: &Known) -> rusqlite::Result<()> {
     if k.rows > 0 {
+        super::postings::capture_removed(conn, k.first_row, k.first_row + k.rows)?;
         conn.prepare_cached("DELETE FROM docs WHERE rowid >= ?1 AND rowid < ?2")?
             .execute(params![k.first_row, k.first_row + k.rows])?;
     }
@@ -701,6 +915,130 @@ mod tests {
         }
         assert!(matches!(classify(Vec::new()), Content::Text(_)));
         assert!(matches!(classify("é\r\n".into()), Content::Text(_)));
+    }
+
+    /// After each kind of change a watcher reports, a scrape of the changed paths only
+    /// leaves nothing for a whole scrape to do: same files indexed, same removed.
+    #[test]
+    fn a_scoped_scrape_leaves_nothing_for_a_whole_scrape_to_do() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path().canonicalize().unwrap();
+        let put = |rel: &str, text: &str| {
+            let p = root.join(rel);
+            fs::create_dir_all(p.parent().unwrap()).unwrap();
+            fs::write(p, text).unwrap();
+        };
+        put("a/b/c.md", "# C\ncharlie\n");
+        put("a/d.md", "# D\ndelta\n");
+        put("e/f.txt", "foxtrot\n");
+        put("g.md", "# G\ngolf\n");
+        put("sub/.gitignore", "ign/\n");
+        put("sub/ign/x.md", "# X\nxray\n");
+        put("sub/keep.md", "# K\nkilo\n");
+        scrape(&root).unwrap();
+        type Change = Box<dyn Fn() -> Vec<&'static str>>;
+        let r = root.clone();
+        let cases: Vec<(&str, Change)> = vec![
+            (
+                "edit",
+                Box::new({
+                    let r = r.clone();
+                    move || {
+                        fs::write(r.join("a/d.md"), "# D\ndelta edited\n").unwrap();
+                        vec!["a/d.md"]
+                    }
+                }),
+            ),
+            (
+                "new directories",
+                Box::new({
+                    let r = r.clone();
+                    move || {
+                        fs::create_dir_all(r.join("n/m")).unwrap();
+                        fs::write(r.join("n/m/o.md"), "# O\noscar\n").unwrap();
+                        vec!["n"]
+                    }
+                }),
+            ),
+            (
+                "directory deleted",
+                Box::new({
+                    let r = r.clone();
+                    move || {
+                        fs::remove_dir_all(r.join("a")).unwrap();
+                        vec!["a"]
+                    }
+                }),
+            ),
+            (
+                "directory renamed",
+                Box::new({
+                    let r = r.clone();
+                    move || {
+                        fs::rename(r.join("e"), r.join("e2")).unwrap();
+                        vec!["e", "e2"]
+                    }
+                }),
+            ),
+            (
+                "nested ignore file emptied",
+                Box::new({
+                    let r = r.clone();
+                    move || {
+                        fs::write(r.join("sub/.gitignore"), "").unwrap();
+                        vec!["sub/.gitignore"]
+                    }
+                }),
+            ),
+            (
+                "nested ignore file restored",
+                Box::new({
+                    let r = r.clone();
+                    move || {
+                        fs::write(r.join("sub/.gitignore"), "ign/\n").unwrap();
+                        vec!["sub/.gitignore"]
+                    }
+                }),
+            ),
+            (
+                "atomic save",
+                Box::new({
+                    let r = r.clone();
+                    move || {
+                        fs::write(r.join("g.md.tmp"), "# G\ngolf saved\n").unwrap();
+                        fs::rename(r.join("g.md.tmp"), r.join("g.md")).unwrap();
+                        vec!["g.md.tmp", "g.md"]
+                    }
+                }),
+            ),
+            (
+                "file in an ignored directory",
+                Box::new({
+                    let r = r.clone();
+                    move || {
+                        fs::write(r.join("sub/ign/y.md"), "# Y\nyankee\n").unwrap();
+                        vec!["sub/ign/y.md"]
+                    }
+                }),
+            ),
+        ];
+        for (what, change) in cases {
+            let changed: Vec<PathBuf> = change().into_iter().map(|p| root.join(p)).collect();
+            let scoped = scrape_paths(&root, &changed).unwrap();
+            assert!(scoped.scopes.is_some(), "{what}: scraped everything");
+            let s = scrape(&root).unwrap();
+            assert_eq!((s.changed, s.removed), (0, 0), "{what}: {s:?}");
+        }
+        let conn = Connection::open(paths::project_index_path(&root)).unwrap();
+        let mut files: Vec<String> = conn
+            .prepare("SELECT path FROM files ORDER BY path")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        files.retain(|f| !f.ends_with(".gitignore"));
+        assert_eq!(files, ["e2/f.txt", "g.md", "n/m/o.md", "sub/keep.md"]);
     }
 
     #[test]

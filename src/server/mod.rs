@@ -234,6 +234,9 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         .with_age_key(age_key),
     );
 
+    // Keep the indexes fresh (a thread of its own; its state is the context's).
+    ctx.start_freshness()?;
+
     let signal_handle = signals.handle();
     let signal_thread = {
         let w = Arc::clone(&waker);
@@ -302,6 +305,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
 
     eprintln!("patina: shutting down");
     drop(listener);
+    ctx.fresh.stop();
     let mut finished = pool.shutdown(limits::SHUTDOWN_GRACE);
     if let Some(t) = tcp_thread {
         finished &= t.join().unwrap_or(false);

@@ -28,6 +28,8 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "PATINA_TEST_HEAD_DEADLINE_MS",
     "PATINA_TEST_BODY_DEADLINE_MS",
     "PATINA_TEST_FEDERATE_DEADLINE_MS",
+    "PATINA_WATCH_LIMIT",
+    "PATINA_POLL_SECS",
     "LISTEN_FDS",
     "LISTEN_PID",
     "LISTEN_FDNAMES",
@@ -196,7 +198,7 @@ impl Daemon {
         Daemon::start_in_env(dir, home, project, args, env)
     }
 
-    /// Like [`Daemon::start_in`] with environment variables for the daemon.
+    /// [`Daemon::start_in`] with variables set in the daemon's environment.
     pub fn start_in_env(
         dir: tempfile::TempDir,
         home: PathBuf,
