@@ -24,6 +24,8 @@ pub struct Event {
     pub time: String,
     /// `unlock`, `lock`, `expire`, `shutdown`, `release` (values handed to a patina client),
     /// `run` (a `secrets run` started a command), `hold` (a scan-only unlock), `hold-expire`,
+    /// `tripwire` (a canary or a burst locked the session; see `why`), `ack` (the user
+    /// acknowledged it with `session unlock --ack-canary`),
     /// `guard` (the guard replaced, withheld or denied something; see `action`).
     /// `run` (a `secrets run` started a command), `refuse` (a local peer asked a patina
     /// route and was not verified as patina).
@@ -61,9 +63,24 @@ pub struct Event {
     /// That writer's executable, when readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub writer_exe: Option<String>,
-    /// For `refuse` and `deny`: why, as a short fixed phrase (never request data).
+    /// For `refuse` and `deny`: why, as a short fixed phrase (never request data); for
+    /// `tripwire`: `canary` or `burst`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub why: Option<String>,
+    /// For `tripwire`: the parents of `pid`, nearest first (pids and executables only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parents: Vec<Proc>,
+}
+
+/// One process of a requesting chain: pid and executable, never its command line (an
+/// argument may hold a secret).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proc {
+    /// Its pid.
+    pub pid: u32,
+    /// `/proc/<pid>/exe`, when readable.
+    #[serde(default)]
+    pub exe: Option<String>,
 }
 
 impl Event {
@@ -83,6 +100,7 @@ impl Event {
             writer_pid: None,
             writer_exe: None,
             why: None,
+            parents: Vec::new(),
         }
     }
 

@@ -38,6 +38,7 @@ pub mod secrets;
 pub mod server;
 pub mod session;
 pub mod text;
+pub mod tripwire;
 
 #[cfg(test)]
 mod test_rng;

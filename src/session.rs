@@ -1,7 +1,8 @@
 //! The session: a time-limited, in-memory unlock of secrets held by the daemon, like
 //! gpg-agent or git's credential-cache (requirements §1, §2). Depends on [`crate::secrets`] (identity,
 //! vaults, scan), [`crate::guard`] (the pure scan hold, `guard::hold`), [`crate::audit`],
-//! [`crate::auth`] (the random source), [`crate::text`] (hex) and [`crate::paths`]; knows
+//! [`crate::tripwire`] (the alert of a tripped canary or burst), [`crate::auth`] (the random
+//! source), [`crate::text`] (hex) and [`crate::paths`]; knows
 //! nothing of HTTP or sockets.
 //!
 //! While unlocked, the daemon holds the user's [`Identity`] (age's key type, zeroized on
@@ -16,6 +17,8 @@ use crate::guard::hold::{Hit, Hold};
 use crate::paths::Home;
 use crate::secrets::scan::Known;
 use crate::secrets::{self, EnvMap, Identity, SecretValue};
+use crate::tripwire::{self, Kind as TripKind};
+use std::collections::{BTreeSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
@@ -69,6 +72,12 @@ pub enum SessionError {
     /// caller's fault, 500.
     #[error("{0}")]
     VaultIo(String),
+    /// A tripwire tripped (a canary was touched, or a burst of findings): the session is
+    /// locked, and an unlock needs `--ack-canary` (issue 20). Names no value.
+    #[error(
+        "patina is locked by a tripwire ({0}); the user must run `patina session unlock --ack-canary`"
+    )]
+    Tripped(String),
 }
 
 /// One vault the session has decrypted.
@@ -93,6 +102,9 @@ pub struct Status {
     /// digests) is wiped; 0 when there is none.
     #[serde(default)]
     pub hold_expires_in_secs: u64,
+    /// Whether a tripwire tripped and was not acknowledged (`session unlock --ack-canary`).
+    #[serde(default)]
+    pub tripped: bool,
 }
 
 /// What an unlock keeps besides the release TTL: the scan hold, and whether values may be
@@ -108,6 +120,9 @@ pub struct UnlockOptions {
     /// Confirm every release at the console (`patina session unlock --confirm`): how long a
     /// release waits for an answer (at most [`MAX_CONFIRM_TIMEOUT`]) before it is refused.
     pub confirm: Option<Duration>,
+    /// Acknowledge a tripped tripwire (`patina session unlock --ack-canary`): clears the
+    /// alert (audited as `ack`). Without it, an unlock after a trip is refused.
+    pub ack_canary: bool,
 }
 
 impl Default for UnlockOptions {
@@ -116,6 +131,7 @@ impl Default for UnlockOptions {
             hold: DEFAULT_HOLD,
             scan_only: false,
             confirm: None,
+            ack_canary: false,
         }
     }
 }
@@ -125,6 +141,8 @@ struct ScanHold {
     /// The pieces of the values, for scry's redaction while nothing is held in clear
     /// ([`Hold::pieces`]).
     pieces: Hold,
+    /// The names of the canary secrets among the held values: a hit on one trips.
+    canaries: BTreeSet<String>,
     expires: Instant,
 }
 
@@ -141,6 +159,8 @@ struct Unlocked {
     global_stamp: Option<(u64, i64, i64)>,
     /// Unlocked with `--confirm`: every release waits for the console's answer.
     confirm: Option<Confirm>,
+    /// The names of the canary secrets among `known`.
+    canaries: BTreeSet<String>,
 }
 
 /// The confirmation console of an unlock made with `--confirm` (like `ssh-add -c`): the
@@ -167,6 +187,12 @@ struct State {
     stopping: bool,
     asks: Vec<Ask>,
     next_ask: u64,
+    /// The last trip since the daemon started, for the confirmation console's last answer.
+    tripped: Option<tripwire::Alert>,
+    /// When each recent scan that found a known value ran (the burst window).
+    burst: VecDeque<Instant>,
+    /// Scans with a known value allowed per [`tripwire::BURST_WINDOW`].
+    burst_limit: usize,
 }
 
 struct Inner {
@@ -175,6 +201,16 @@ struct Inner {
     wake: Condvar,
     /// Signalled when a release is asked or answered, or the session locks.
     asked: Condvar,
+}
+
+/// What [`Session::add_secret`] records beside the value: its scope and whether it is a
+/// canary.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AddPolicy<'a> {
+    /// The commands it may go to (`secrets add --allow`); empty for every command.
+    pub allow: &'a [String],
+    /// A canary (`secrets add --canary`): never released, a tripwire.
+    pub canary: bool,
 }
 
 /// The longest a release waits for the console (`--confirm-timeout`), and the default.
@@ -208,6 +244,9 @@ impl Session {
                 stopping: false,
                 asks: Vec::new(),
                 next_ask: 0,
+                tripped: None,
+                burst: VecDeque::new(),
+                burst_limit: tripwire::DEFAULT_BURST_LIMIT,
             }),
             wake: Condvar::new(),
             asked: Condvar::new(),
@@ -222,6 +261,75 @@ impl Session {
         Session {
             inner,
             timer: Mutex::new(timer),
+        }
+    }
+
+    /// Sets how many scans may find a known value per [`tripwire::BURST_WINDOW`] before the
+    /// hold locks (`patina serve --burst-limit`, default [`tripwire::DEFAULT_BURST_LIMIT`]).
+    pub fn set_burst_limit(&self, limit: usize) {
+        self.state().burst_limit = limit.max(1);
+    }
+
+    /// Locks the session and the scan hold at once because a tripwire tripped, and records
+    /// the trip ([`tripwire::record`]: audit with the process chain, alert file, console or
+    /// desktop notification). Names only.
+    fn trip(&self, kind: TripKind, names: Vec<String>, route: &str, peer: Peer) {
+        let console = {
+            let mut st = self.state();
+            let console = st.unlocked.as_ref().is_some_and(|u| u.confirm.is_some());
+            st.unlocked = None;
+            st.hold = None;
+            st.burst.clear();
+            refuse_all(&mut st);
+            console
+        };
+        let alert = tripwire::record(&self.inner.home, kind, names, route, peer, console);
+        let mut st = self.state();
+        st.tripped = Some(alert);
+        self.inner.wake.notify_all();
+        self.inner.asked.notify_all();
+    }
+
+    /// Tells the tripwires what a scan found (`route` names where, `peer` who asked): the
+    /// names of the known values it found, once per occurrence or not. A canary among them
+    /// trips at once; else a scan with any finding counts towards the burst limit, and the
+    /// one past it trips. Called by every daemon-side scan (`/guard/scan`, `/secrets/scan`,
+    /// scry's redaction) after it answered, so the caller learns nothing more from a canary
+    /// than from any finding, and cannot avoid the trip by its choice of route.
+    pub fn observe(&self, found: &[&str], route: &str, peer: Peer) {
+        if found.is_empty() {
+            return;
+        }
+        let trip = {
+            let mut st = self.state();
+            let canaries: BTreeSet<String> = st
+                .hold
+                .iter()
+                .flat_map(|h| h.canaries.iter())
+                .chain(st.unlocked.iter().flat_map(|u| u.canaries.iter()))
+                .filter(|c| found.contains(&c.as_str()))
+                .cloned()
+                .collect();
+            if !canaries.is_empty() {
+                Some((TripKind::Canary, canaries.into_iter().collect::<Vec<_>>()))
+            } else {
+                let now = Instant::now();
+                while st
+                    .burst
+                    .front()
+                    .is_some_and(|t| now.duration_since(*t) > tripwire::BURST_WINDOW)
+                {
+                    st.burst.pop_front();
+                }
+                st.burst.push_back(now);
+                (st.burst.len() > st.burst_limit).then(|| {
+                    let names: BTreeSet<String> = found.iter().map(|n| n.to_string()).collect();
+                    (TripKind::Burst, names.into_iter().collect())
+                })
+            }
+        };
+        if let Some((kind, names)) = trip {
+            self.trip(kind, names, route, peer);
         }
     }
 
@@ -277,6 +385,11 @@ impl Session {
         if confirm.is_some_and(|t| t.is_zero() || t > MAX_CONFIRM_TIMEOUT) {
             return Err(SessionError::BadTtl);
         }
+        if tripwire::pending(&self.inner.home).is_some() && !opts.ack_canary {
+            return Err(SessionError::Tripped(
+                "read the alert and the audit log first".into(),
+            ));
+        }
         // The console's token: a failed random source refuses the unlock (a predictable
         // token would let anyone answer the console).
         let token = match confirm {
@@ -293,6 +406,9 @@ impl Session {
         };
         let identity = Identity::parse(identity_text)?;
         let env = self.decrypt(&identity, project)?;
+        if opts.ack_canary && tripwire::acknowledge(&self.inner.home, peer) {
+            self.state().tripped = None;
+        }
         let mut u = Unlocked {
             identity,
             expires: Instant::now() + ttl,
@@ -302,6 +418,7 @@ impl Session {
             confirm: confirm
                 .zip(token.clone())
                 .map(|(timeout, token)| Confirm { token, timeout }),
+            canaries: BTreeSet::new(),
         };
         let names = absorb(&mut u, &self.inner.home, project, env);
         let vaults: Vec<String> = u.vaults.iter().map(|v| v.path.clone()).collect();
@@ -309,6 +426,7 @@ impl Session {
         let hold = ScanHold {
             hold,
             pieces,
+            canaries: u.canaries.clone(),
             expires: Instant::now() + hold_for,
         };
         let status = {
@@ -347,7 +465,10 @@ impl Session {
         loop {
             expire_if_due(&self.inner.home, &mut st);
             let Some(u) = &st.unlocked else {
-                return Err(SessionError::Locked);
+                return Err(match &st.tripped {
+                    Some(a) => SessionError::Tripped(a.message()),
+                    None => SessionError::Locked,
+                });
             };
             match &u.confirm {
                 Some(c) if crate::secrets::scan::ct_eq(c.token.as_bytes(), token.as_bytes()) => {}
@@ -454,7 +575,8 @@ impl Session {
     /// Adds (or replaces) a secret in the vault at `loc` with the held identity, so `secrets
     /// add` works while unlocked without resolving the identity again (a passphrase identity
     /// with no terminal, issue 15). The new value is known at once for redaction and scans.
-    /// A non-empty `allow` sets the secret's scope ([`secrets::vault::set_scope`]).
+    /// A non-empty `policy.allow` sets the secret's scope ([`secrets::vault::set_scope`]);
+    /// `policy.canary` marks it a canary ([`secrets::vault::set_canary`]).
     /// Errors: [`SessionError::Locked`]; a vault error as [`SessionError::Vault`] (one line,
     /// naming the file or the rule, never the value).
     pub fn add_secret(
@@ -463,9 +585,10 @@ impl Session {
         name: &str,
         env: Option<&str>,
         value: secrets::SecretValue,
-        allow: &[String],
+        policy: AddPolicy<'_>,
         peer: Peer,
     ) -> Result<secrets::vault::Added, SessionError> {
+        let AddPolicy { allow, canary } = policy;
         let identity = {
             let mut st = self.state();
             expire_if_due(&self.inner.home, &mut st);
@@ -478,6 +601,9 @@ impl Session {
             .and_then(|added| {
                 if !allow.is_empty() {
                     secrets::vault::set_scope(&self.inner.home, loc, &identity, name, allow)?;
+                }
+                if canary {
+                    secrets::vault::set_canary(&self.inner.home, loc, &identity, name, true)?;
                 }
                 Ok(added)
             })
@@ -515,7 +641,10 @@ impl Session {
     pub fn status(&self) -> Status {
         let mut st = self.state();
         expire_if_due(&self.inner.home, &mut st);
-        status_of(&st)
+        let mut status = status_of(&st);
+        drop(st);
+        status.tripped = tripwire::pending(&self.inner.home).is_some();
+        status
     }
 
     /// The environment for `secrets run` in `project`: decrypts the vaults with the held
@@ -535,15 +664,24 @@ impl Session {
             expire_if_due(&self.inner.home, &mut st);
             match &st.unlocked {
                 Some(u) => u.identity.clone(),
+                None if tripwire::pending(&self.inner.home).is_some() => {
+                    return Err(SessionError::Tripped("the session was locked".into()));
+                }
                 None => return Err(SessionError::Locked),
             }
         };
         let env = self.decrypt(&identity, project)?;
         drop(identity);
         let every = copy_env(&env);
-        let env = match program {
-            Some(p) => env.only_for(p),
-            None => env,
+        let env = match env.release_for(program) {
+            Ok(env) => env,
+            Err(canaries) => {
+                // A canary is never released: refuse the whole release, lock, alert.
+                self.trip(TripKind::Canary, canaries, "/session/env", peer);
+                return Err(SessionError::Tripped(
+                    "a canary secret was asked for".into(),
+                ));
+            }
         };
         let names: Vec<String> = env.entries().iter().map(|e| e.name.clone()).collect();
         self.confirm_release(&names, peer)?;
@@ -658,9 +796,29 @@ impl Session {
         f(st.hold.as_ref().map(|h| (&h.hold, &h.pieces)))
     }
 
-    /// The scan hold's matches in `text`, or `None` without a hold.
-    pub fn scan_hold(&self, text: &[u8]) -> Option<Vec<Hit>> {
-        self.with_hold(|h| h.map(|h| h.scan(text)))
+    /// The scan hold's matches in `text`, or `None` without a hold. What it found is told to
+    /// the tripwires ([`Session::observe`]) as asked by `peer` through `route`.
+    pub fn scan_hold(&self, text: &[u8], route: &str, peer: Peer) -> Option<Vec<Hit>> {
+        let hits = self.with_hold(|h| h.map(|h| h.scan(text)))?;
+        let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+        self.observe(&names, route, peer);
+        Some(hits)
+    }
+
+    /// The names of the known values the scan hold finds in `texts` (whole forms), for the
+    /// tripwires of a route that redacts by other means (scry). Empty without a hold.
+    pub fn held_names(&self, texts: &[&[u8]]) -> Vec<String> {
+        self.with_hold(|h| {
+            let Some(h) = h else { return Vec::new() };
+            let mut names: Vec<String> = texts
+                .iter()
+                .flat_map(|t| h.scan(t))
+                .map(|hit| hit.name)
+                .collect();
+            names.sort();
+            names.dedup();
+            names
+        })
     }
 
     /// Wipes everything and stops the timer (also done on drop). Audited as `shutdown` when
@@ -716,24 +874,14 @@ fn release_request(names: &[String], peer: Peer, timeout: Duration) -> serde_jso
             })
             .unwrap_or_default()
     }
-    fn ppid(pid: u32) -> Option<u32> {
-        let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-        let close = stat.iter().rposition(|&b| b == b')')?;
-        std::str::from_utf8(&stat[close + 1..])
-            .ok()?
-            .split_ascii_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    }
     let cwd = peer
         .and_then(|p| std::fs::read_link(format!("/proc/{p}/cwd")).ok())
         .map(|p| p.display().to_string());
     let mut parents = Vec::new();
-    let mut at = peer.and_then(ppid);
+    let mut at = peer.and_then(tripwire::parent_of);
     while let Some(p) = at.filter(|&p| p > 1 && parents.len() < 6) {
         parents.push(serde_json::json!({"pid": p, "command": cmdline(p)}));
-        at = ppid(p);
+        at = tripwire::parent_of(p);
     }
     serde_json::json!({
         "pid": peer,
@@ -761,6 +909,7 @@ fn copy_env(env: &EnvMap) -> EnvMap {
                 env: e.env.clone(),
                 vault: e.vault,
                 scope: e.scope.clone(),
+                canary: e.canary,
                 value: SecretValue::from_string(e.value.expose().to_string()),
             })
             .collect(),
@@ -780,9 +929,11 @@ fn refresh_hold(st: &mut State) {
         return;
     };
     let (hold, pieces) = hold_of(u);
+    let canaries = u.canaries.clone();
     if let Some(h) = st.hold.as_mut() {
         h.hold = hold;
         h.pieces = pieces;
+        h.canaries = canaries;
     }
 }
 
@@ -806,6 +957,9 @@ fn absorb(u: &mut Unlocked, home: &Home, project: Option<&Path>, env: EnvMap) ->
     let mut names = Vec::new();
     for e in env.into_entries() {
         names.push(e.name.clone());
+        if e.canary {
+            u.canaries.insert(e.name.clone());
+        }
         // Every value stays known until the session ends, also when another vault holds a
         // secret of the same name (a project's `TOKEN` beside the global one) or a value was
         // replaced: either may still be written somewhere scry shows.
@@ -837,12 +991,14 @@ fn status_of(st: &State) -> Status {
                 .ceil() as u64,
             vaults: u.vaults.clone(),
             hold_expires_in_secs: 0,
+            tripped: false,
         },
         None => Status {
             unlocked: false,
             expires_in_secs: 0,
             vaults: Vec::new(),
             hold_expires_in_secs: 0,
+            tripped: false,
         },
     };
     status.hold_expires_in_secs = hold_expires_in_secs;
@@ -971,6 +1127,7 @@ mod tests {
             known: Vec::new(),
             global_stamp: None,
             confirm: None,
+            canaries: BTreeSet::new(),
         };
         // Run-time values, never literals.
         let value = |tag: &str| {
@@ -982,6 +1139,7 @@ mod tests {
             env: "TOKEN".into(),
             vault,
             scope: Vec::new(),
+            canary: false,
             value: value(tag),
         };
         let held = |u: &Unlocked| {
@@ -1011,6 +1169,86 @@ mod tests {
                 value("g").as_bytes().to_vec(),
                 value("p").as_bytes().to_vec()
             ]
+        );
+    }
+
+    /// A global vault in `home` holding a canary `bait` (no scope) and an ordinary `ok`.
+    fn canary_vault(home: &Home, id: &Identity) {
+        let v = |s: &str| SecretValue::from_bytes(Zeroizing::new(s.as_bytes().to_vec())).unwrap();
+        let g = secrets::VaultLocation::Global;
+        let bait = format!("bait-{}-Xq7Lm2Zp9", std::process::id());
+        secrets::vault::add(home, &g, id, "bait", None, v(&bait)).unwrap();
+        secrets::vault::set_canary(home, &g, id, "bait", true).unwrap();
+        secrets::vault::add(home, &g, id, "ok", None, v("ordinary-Vb8Kx4Mn6Rp1")).unwrap();
+    }
+
+    #[test]
+    fn a_raw_release_of_everything_reaches_the_canary_and_trips() {
+        let t = tempfile::tempdir().unwrap();
+        let home = Home::at(t.path().join("home"));
+        let id = Identity::generate();
+        canary_vault(&home, &id);
+        let s = Session::new(home.clone());
+        let text = id.expose_secret_text();
+        s.unlock(text.as_bytes(), None, None, Some(std::process::id()))
+            .unwrap();
+        // `secrets run` names its program: a canary without a scope is left out silently.
+        let env = s.env(None, None, Some("make")).unwrap();
+        let names: Vec<&str> = env.entries().iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["ok"]);
+        assert!(tripwire::pending(&home).is_none());
+        // A `POST /session/env` without a program asks for every secret: refused, locked.
+        let e = s.env(None, Some(std::process::id()), None).unwrap_err();
+        assert!(matches!(e, SessionError::Tripped(_)), "{e}");
+        let st = s.status();
+        assert!(!st.unlocked && st.tripped && st.hold_expires_in_secs == 0);
+        let alert = tripwire::pending(&home).unwrap().unwrap();
+        assert_eq!(alert.names, ["bait"]);
+        assert_eq!(alert.route, "/session/env");
+        assert_eq!(alert.chain[0].pid, std::process::id());
+        // Unlock refuses until acknowledged.
+        assert!(matches!(
+            s.unlock(text.as_bytes(), None, None, None),
+            Err(SessionError::Tripped(_))
+        ));
+        let opts = UnlockOptions {
+            ack_canary: true,
+            ..UnlockOptions::default()
+        };
+        s.unlock_with(text.as_bytes(), None, None, None, opts)
+            .unwrap();
+        assert!(tripwire::pending(&home).is_none());
+    }
+
+    #[test]
+    fn the_confirmation_console_gets_the_alert() {
+        let t = tempfile::tempdir().unwrap();
+        let home = Home::at(t.path().join("home"));
+        let id = Identity::generate();
+        canary_vault(&home, &id);
+        let s = Session::new(home.clone());
+        let text = id.expose_secret_text();
+        let opts = UnlockOptions {
+            confirm: Some(Duration::from_secs(5)),
+            ..UnlockOptions::default()
+        };
+        let (_, token) = s
+            .unlock_with(text.as_bytes(), None, None, None, opts)
+            .unwrap();
+        let token = token.unwrap();
+        s.observe(&["bait"], "/guard/scan", None);
+        match s.next_ask(&token, Duration::from_millis(10)) {
+            Err(SessionError::Tripped(m)) => {
+                assert!(
+                    m.contains("canary secret bait") && m.contains("/guard/scan"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            tripwire::pending(&home).unwrap().unwrap().delivered,
+            "console"
         );
     }
 

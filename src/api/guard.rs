@@ -10,20 +10,26 @@ use crate::http::{Request, Response, parse_json_body};
 use zeroize::Zeroizing;
 
 /// `POST /guard/scan` (local) `{"text"}` → `{"held","findings":[{"name","start","end"}]}`.
-pub fn scan(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
+pub fn scan(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     let body: GuardScanRequest = match parse_json_body(&req.body) {
         Ok(b) => b,
         Err(resp) => return resp,
     };
     let text = Zeroizing::new(body.text);
-    let resp = match ctx.session.scan_hold(text.as_bytes()) {
+    let pid = match principal {
+        Principal::LocalPeer { pid, .. } => *pid,
+        _ => None,
+    };
+    let resp = match ctx.session.scan_hold(text.as_bytes(), "/guard/scan", pid) {
         Some(findings) => GuardScanResponse {
             held: true,
             findings,
+            tripped: false,
         },
         None => GuardScanResponse {
             held: false,
             findings: Vec::new(),
+            tripped: ctx.session.status().tripped,
         },
     };
     Response::json(200, &resp)

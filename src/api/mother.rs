@@ -86,7 +86,7 @@ pub fn remove(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
 
 /// `POST /mother/scry` → [`federate::FederatedResponse`]: every registered project and peer
 /// searched under [`federate::DEADLINE`]; failures listed under `errors`.
-pub fn scry(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
+pub fn scry(ctx: &Ctx, p: &Principal, req: &Request) -> Response {
     let t0 = Instant::now();
     let body: MotherScryRequest = match parse_json_body(&req.body) {
         Ok(b) => b,
@@ -111,6 +111,17 @@ pub fn scry(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
         t0 + federate::deadline(),
         &ctx.scry.cache,
     );
+    // What the answer holds of the known values, for the tripwires (a canary in a
+    // registered project's note trips as in the served project's).
+    let held: Vec<String> = {
+        let texts: Vec<&[u8]> = resp
+            .results
+            .iter()
+            .flat_map(|r| [&r.hit.snippet, &r.hit.title, &r.hit.path, &r.hit.kind])
+            .map(|f| f.as_bytes())
+            .collect();
+        ctx.session.held_names(&texts)
+    };
     // Never hand out a secret: patterns always, known values while unlocked, the scan
     // hold's forms and pieces while not.
     ctx.session.with_known(|known| {
@@ -121,6 +132,12 @@ pub fn scry(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
     for r in &mut resp.results {
         super::scry::redact_held(&ctx.session, std::slice::from_mut(&mut r.hit));
     }
+    let held: Vec<&str> = held.iter().map(String::as_str).collect();
+    let pid = match p {
+        Principal::LocalPeer { pid, .. } => *pid,
+        _ => None,
+    };
+    ctx.session.observe(&held, "/mother/scry", pid);
     Response::json(200, &resp)
 }
 

@@ -105,6 +105,22 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
                 redact_held(&ctx.session, &mut owned);
                 results = std::borrow::Cow::Owned(owned);
             }
+            // Something was redacted: tell the tripwires which known values the answer held
+            // (a canary trips; the answer counts to the burst), after redacting as usual.
+            if matches!(results, std::borrow::Cow::Owned(_)) {
+                let texts: Vec<&[u8]> = hits
+                    .iter()
+                    .flat_map(|h| [&h.snippet, &h.title, &h.path, &h.kind])
+                    .map(|f| f.as_bytes())
+                    .collect();
+                let names = ctx.session.held_names(&texts);
+                let names: Vec<&str> = names.iter().map(String::as_str).collect();
+                let pid = match principal {
+                    Principal::LocalPeer { pid, .. } => *pid,
+                    _ => None,
+                };
+                ctx.session.observe(&names, "/scry", pid);
+            }
             Response::json(
                 200,
                 &ScryResponseRef {

@@ -40,6 +40,10 @@ pub struct UnlockRequest {
     /// an answer (`session unlock --confirm`); the response then carries `console_token`.
     #[serde(default)]
     pub confirm_timeout_secs: Option<u64>,
+    /// Acknowledge a tripped tripwire (`session unlock --ack-canary`); an unlock after a trip
+    /// is refused (409) without it.
+    #[serde(default)]
+    pub ack_canary: bool,
 }
 
 /// The `POST /session/confirm/next` body: the console's token, and how long to wait.
@@ -109,6 +113,9 @@ pub struct AddRequest {
     /// released to; empty for no scope.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Store it as a canary (`secrets add --canary`): never released; touching it trips.
+    #[serde(default)]
+    pub canary: bool,
 }
 
 impl std::fmt::Debug for AddRequest {
@@ -160,7 +167,7 @@ fn error(e: &SessionError) -> Response {
         | SessionError::TtlSyntax
         | SessionError::BadIdentity(_)
         | SessionError::Vault(_) => 400,
-        SessionError::Locked => 409,
+        SessionError::Locked | SessionError::Tripped(_) => 409,
         SessionError::Refused(_) | SessionError::NotConsole => 403,
         SessionError::VaultIo(_) => 500,
     };
@@ -199,6 +206,7 @@ pub fn unlock(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
             .map_or(crate::session::DEFAULT_HOLD, Duration::from_secs),
         scan_only: body.scan_only,
         confirm: body.confirm_timeout_secs.map(Duration::from_secs),
+        ack_canary: body.ack_canary,
     };
     match ctx.session.unlock_with(
         identity.as_bytes(),
@@ -331,6 +339,7 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         value,
         project,
         allow,
+        canary,
     } = body;
     let value = Zeroizing::new(value);
     let loc = match project.as_deref() {
@@ -347,10 +356,17 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
             Ok(v) => v,
             Err(e) => return Response::error(400, e.to_string()),
         };
-    match ctx
-        .session
-        .add_secret(&loc, &name, env.as_deref(), secret, &allow, peer(principal))
-    {
+    match ctx.session.add_secret(
+        &loc,
+        &name,
+        env.as_deref(),
+        secret,
+        crate::session::AddPolicy {
+            allow: &allow,
+            canary,
+        },
+        peer(principal),
+    ) {
         Ok(added) => Response::json(
             200,
             &AddResponse {
@@ -398,7 +414,7 @@ pub fn list_secrets(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
 
 /// `POST /secrets/scan` (local) `{"text"}` → `{"findings":[{"kind","name"?,"start","end"}]}`:
 /// known secrets by name (while unlocked) and secret-looking tokens, with byte offsets.
-pub fn scan(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
+pub fn scan(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     let body: ScanRequest = match parse_json_body(&req.body) {
         Ok(b) => b,
         Err(resp) => return resp,
@@ -407,6 +423,20 @@ pub fn scan(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
     let findings = ctx
         .session
         .with_known(|known| scan::report(text.as_bytes(), known));
+    // After answering as for any finding: a canary trips, every finding counts to the burst.
+    // While locked, the scan hold still knows the canaries: a text holding one trips too.
+    let held = if ctx.session.status().unlocked {
+        Vec::new()
+    } else {
+        ctx.session.held_names(&[text.as_bytes()])
+    };
+    let found: Vec<&str> = findings
+        .iter()
+        .filter_map(|f| f.name.as_deref())
+        .chain(held.iter().map(String::as_str))
+        .collect();
+    ctx.session
+        .observe(&found, "/secrets/scan", peer(principal));
     Response::json(200, &ScanResponse { findings })
 }
 

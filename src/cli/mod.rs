@@ -5,7 +5,8 @@
 //! Depends on every layer below it: [`crate::api`] (the request and response bodies),
 //! [`crate::audit`], [`crate::auth`], [`crate::client`], [`crate::limits`], [`crate::mcp`],
 //! [`crate::mother`], [`crate::paths`], [`crate::scry`], [`crate::secrets`], [`crate::server`],
-//! [`crate::session`], [`crate::guard`] and [`crate::text`].
+//! [`crate::session`], [`crate::guard`], [`crate::text`] and [`crate::tripwire`] (the alert
+//! every command prints first).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -152,6 +153,14 @@ pub fn main() -> i32 {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
+    // A tripwire alert nobody acknowledged is printed first, by every command (issue 20):
+    // the out-of-band channel of last resort. On stderr, so no command's output changes.
+    if let Some(msg) = crate::paths::Home::from_env()
+        .ok()
+        .and_then(|h| crate::tripwire::pending_message(&h))
+    {
+        eprintln!("{msg}");
+    }
     // `patina --url U CMD` and `patina CMD --url U` both work, for the commands that can use
     // TCP; before any other command `--url` is a usage error rather than silently ignored.
     let top = cli.url;

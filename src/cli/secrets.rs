@@ -144,6 +144,13 @@ pub struct AddArgs {
     /// hostile program: anything can be named deploy.sh.
     #[arg(long, value_name = "COMMAND")]
     pub allow: Vec<String>,
+    /// Store a canary: a value no legitimate command needs, kept as a tripwire. It is never
+    /// released; if it is asked for (a `secrets run` of a command in its --allow scope, a
+    /// raw /session/env) or seen in any text patina scans (guard, /secrets/scan, scry), patina
+    /// locks the session and the scan hold, audits the requesting process chain and alerts
+    /// you. Pick a value that looks real, e.g. a fake cloud key.
+    #[arg(long)]
+    pub canary: bool,
     /// Anything after NAME that is not an option: refused (values are never arguments).
     #[arg(hide = true, num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub refused_value: Vec<RefusedValue>,
@@ -295,9 +302,10 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
     // While a session is unlocked, the daemon adds it with the identity it holds: no
     // identity is resolved here (a passphrase identity needs a terminal; issue 15).
     let client = crate::client::Client::for_home(&home);
-    let (added_env, replaced, recorded, short) = if session_is_unlocked(&client) {
+    let (added_env, replaced, recorded, short, weak) = if session_is_unlocked(&client) {
         let value = read_value(&a.name, a.stdin)?;
         let short = value.len() < secrets::mask::MIN_MASKED_LEN;
+        let weak = secrets::scan::weakness(value.as_bytes());
         let project = match &loc {
             VaultLocation::Global => None,
             VaultLocation::Project(p) => Some(p.to_string_lossy().into_owned()),
@@ -311,6 +319,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
             value: &'a str,
             project: Option<String>,
             allow: &'a [String],
+            canary: bool,
         }
         serde_json::to_writer(
             &mut *body,
@@ -320,6 +329,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
                 value: value.expose(),
                 project,
                 allow: &a.allow,
+                canary: a.canary,
             },
         )?;
         drop(value);
@@ -327,7 +337,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         drop(body);
         anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
         let r: crate::api::session::AddResponse = reply.json()?;
-        (r.env, r.replaced, r.recorded_recipients, short)
+        (r.env, r.replaced, r.recorded_recipients, short, weak)
     } else {
         let id = identity::resolve(&home).map_err(|e| {
             anyhow::anyhow!(
@@ -338,15 +348,26 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         })?;
         let value = read_value(&a.name, a.stdin)?;
         let short = value.len() < secrets::mask::MIN_MASKED_LEN;
+        let weak = secrets::scan::weakness(value.as_bytes());
         let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value)?;
         if !a.allow.is_empty() {
             vault::set_scope(&home, &loc, &id, &a.name, &a.allow)?;
         }
-        (added.env, added.replaced, added.recorded_recipients, short)
+        if a.canary {
+            vault::set_canary(&home, &loc, &id, &a.name, true)?;
+        }
+        (
+            added.env,
+            added.replaced,
+            added.recorded_recipients,
+            short,
+            weak,
+        )
     };
     outln!(
-        "{} {} (env {}) in the {} vault",
+        "{} {}{} (env {}) in the {} vault",
         if replaced { "replaced" } else { "added" },
+        if a.canary { "canary " } else { "" },
         a.name,
         added_env,
         loc.kind()
@@ -357,6 +378,16 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
              a recipient added to recipients.txt by hand is refused until you accept it with \
              `patina secrets recipients add`",
             loc.kind()
+        );
+    }
+    // A canary may be weak: a guess of it trips.
+    if let Some(why) = weak.filter(|_| !a.canary) {
+        eprintln!(
+            "patina: warning: the value of {} is weak ({why}): anything that tells whether a \
+             text contains a stored value (the guard, secrets scan, scry's redaction) lets a \
+             guesser confirm a guess of it, so a word list can find it; prefer a long random \
+             value (e.g. 20+ characters from a password manager)",
+            a.name
         );
     }
     if short {
@@ -480,6 +511,11 @@ fn remove(name: &str, project: bool) -> anyhow::Result<()> {
 
 fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
     let home = Home::from_env()?;
+    if crate::tripwire::pending(&home).is_some() {
+        anyhow::bail!(
+            "patina is locked by a tripwire; nothing was run (the user must read the alert and run `patina session unlock --ack-canary`)"
+        );
+    }
     let project = current_project(&home);
     // An unlocked session in the daemon gives the values; else the identity is resolved here.
     let program = a.command[0].to_string_lossy().into_owned();
@@ -487,8 +523,30 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
         Some((env, names)) => (env, names, "session"),
         None => {
             let id = identity::resolve(&home)?;
-            let env = secrets::env_map(&home, project.as_deref(), &id)?.only_for(&program);
+            let env = secrets::env_map(&home, project.as_deref(), &id)?;
             drop(id);
+            // A canary in this command's scope is never released: nothing runs, and the trip
+            // is recorded (no daemon runs here, so there is no session to lock).
+            let env = match env.release_for(Some(&program)) {
+                Ok(env) => env,
+                Err(canaries) => {
+                    let rec = crate::tripwire::record_with(
+                        &home,
+                        crate::tripwire::Kind::Canary,
+                        canaries,
+                        "secrets run",
+                        Some(std::process::id()),
+                        false,
+                    );
+                    match rec.unwritten {
+                        None => anyhow::bail!("{}; nothing was run", rec.alert.message()),
+                        Some(e) => anyhow::bail!(
+                            "{}; nothing was run; the alert file could not be written ({e}), free space and read the audit log",
+                            rec.alert.message()
+                        ),
+                    }
+                }
+            };
             let names = env.entries().iter().map(|e| e.name.clone()).collect();
             (env, names, "identity")
         }
@@ -556,6 +614,16 @@ fn env_from_session(
             );
         }
     }
+    if reply.status == 409 {
+        let msg = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        if msg.contains("tripwire") {
+            // Never fall back to the identity after a trip: nothing runs.
+            anyhow::bail!("{msg}; nothing was run");
+        }
+    }
     if reply.status != 200 {
         return Ok(None);
     }
@@ -570,6 +638,7 @@ fn env_from_session(
             env: var,
             vault: "session",
             scope: Vec::new(),
+            canary: false,
             value: SecretValue::from_string(value),
         })
         .collect();

@@ -40,6 +40,11 @@ pub struct ServeArgs {
     /// 503 with Retry-After at once.
     #[arg(long, default_value_t = limits::DEFAULT_QUEUE, value_name = "N", value_parser = queue_in_range)]
     pub max_connections: usize,
+    /// Tripwire: how many scans may find a stored value within 10 minutes before patina
+    /// locks the session and the scan hold and alerts you (default 30; see the README,
+    /// "Tripwires").
+    #[arg(long, default_value_t = crate::tripwire::DEFAULT_BURST_LIMIT, value_name = "N", value_parser = burst_in_range)]
+    pub burst_limit: usize,
 }
 
 /// Runs the daemon until SIGINT/SIGTERM or `patina stop`.
@@ -94,6 +99,7 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
         workers: a.workers,
         queue: a.max_connections,
         tcp,
+        burst_limit: a.burst_limit,
     })
 }
 
@@ -106,6 +112,10 @@ fn in_range(s: &str, max: usize) -> Result<usize, String> {
 
 fn workers_in_range(s: &str) -> Result<usize, String> {
     in_range(s, 1024)
+}
+
+fn burst_in_range(s: &str) -> Result<usize, String> {
+    in_range(s, crate::tripwire::MAX_BURST_LIMIT)
 }
 
 fn queue_in_range(s: &str) -> Result<usize, String> {

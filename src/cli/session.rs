@@ -36,7 +36,7 @@ pub enum SessionCmd {
     /// same-uid program that can read your identity (PATINA_IDENTITY, the keyring) can still
     /// decrypt the vault without the daemon.
     #[command(
-        after_help = "Examples:\n  patina session unlock              # 15 minutes of `secrets run`, 10h of guard\n  patina session unlock --ttl 1h\n  patina session unlock --scan-only  # the guard knows your values; nothing released\n  patina session unlock --confirm --ttl 2h  # this terminal answers every release"
+        after_help = "Examples:\n  patina session unlock              # 15 minutes of `secrets run`, 10h of guard\n  patina session unlock --ttl 1h\n  patina session unlock --scan-only  # the guard knows your values; nothing released\n  patina session unlock --confirm --ttl 2h  # this terminal answers every release\n  patina session unlock --ack-canary  # after a tripwire alert, once you have read it"
     )]
     Unlock {
         /// How long: 90s, 10m, 2h, or seconds (default 15m, at most 12h).
@@ -55,6 +55,11 @@ pub enum SessionCmd {
         /// How long a release waits for an answer (default 30s, at most 10m).
         #[arg(long, value_name = "DURATION", requires = "confirm")]
         confirm_timeout: Option<String>,
+        /// Acknowledge a tripwire alert (a canary secret was touched, or a burst of
+        /// findings): after a trip, unlock refuses without it. Read the alert and
+        /// `patina session log` first. Audited as `ack`.
+        #[arg(long)]
+        ack_canary: bool,
     },
     /// Wipe everything the daemon holds.
     #[command(after_help = "Examples:\n  patina session lock")]
@@ -87,6 +92,7 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
             scan_only,
             confirm,
             confirm_timeout,
+            ack_canary,
         } => {
             let confirm = if confirm {
                 let t = match confirm_timeout.as_deref() {
@@ -115,6 +121,7 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
                 hold.as_deref(),
                 scan_only,
                 confirm,
+                ack_canary,
             )
         }
         SessionCmd::Lock => {
@@ -139,6 +146,8 @@ struct UnlockBody<'a> {
     scan_only: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     confirm_timeout_secs: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    ack_canary: bool,
 }
 
 fn unlock(
@@ -148,6 +157,7 @@ fn unlock(
     hold: Option<&str>,
     scan_only: bool,
     confirm: Option<std::time::Duration>,
+    ack_canary: bool,
 ) -> anyhow::Result<()> {
     let ttl = match ttl {
         Some(t) => session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?,
@@ -176,6 +186,7 @@ fn unlock(
             hold_secs: hold.as_secs(),
             scan_only,
             confirm_timeout_secs: confirm.map(|t| t.as_secs()),
+            ack_canary,
         },
     )?;
     drop(text);
@@ -228,7 +239,13 @@ fn console(client: &Client, token: &str, timeout: std::time::Duration) -> anyhow
         };
         let reply = long.post_json("/session/confirm/next", &next)?;
         if reply.status == 409 {
-            println!("the session is locked or expired: the console ends");
+            let msg = reply.error_message();
+            if msg.contains("tripwire") {
+                // The alert, out of band: this terminal is the user's, not the agent's.
+                println!("\n\x07{msg}\nthe console ends");
+            } else {
+                println!("the session is locked or expired: the console ends");
+            }
             return Ok(());
         }
         anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
@@ -319,6 +336,7 @@ fn status(client: &Client, json: bool) -> anyhow::Result<()> {
                 expires_in_secs: 0,
                 vaults: Vec::new(),
                 hold_expires_in_secs: 0,
+                tripped: crate::tripwire::pending(&Home::from_env()?).is_some(),
             }
         }
         Err(e) => return Err(e.into()),
@@ -332,6 +350,11 @@ fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         for v in &st.vaults {
             writeln!(out, "  {} vault: {}", v.kind, v.path)?;
         }
+    } else if st.tripped {
+        writeln!(
+            out,
+            "locked by a tripwire: read the alert and `patina session log`, then `patina session unlock --ack-canary`"
+        )?;
     } else {
         writeln!(out, "locked")?;
     }

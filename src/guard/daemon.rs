@@ -87,6 +87,14 @@ impl KnownValues for DaemonHold {
                 size /= 2;
             };
             let answer = self.ask(&text[start..end])?;
+            if !answer.held && answer.tripped {
+                return Err(
+                    "patina is locked by a tripwire (a canary secret was touched or \
+                     stored values were probed); the user must run `patina session unlock \
+                     --ack-canary`"
+                        .into(),
+                );
+            }
             if !answer.held {
                 return Err(
                     "no scan hold: run `patina session unlock --scan-only` (or `patina session unlock`)"

@@ -111,6 +111,10 @@ pub struct GuardScanResponse {
     pub held: bool,
     /// The whole-form matches of known values: name and byte range, sorted by start.
     pub findings: Vec<Hit>,
+    /// Whether a tripwire locked the hold (issue 20): the guard then checks patterns only
+    /// until the user runs `patina session unlock --ack-canary`. Sent only when true.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tripped: bool,
 }
 
 /// The keyed digests of every encoded form of a set of named values. Holds no value; its

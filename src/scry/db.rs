@@ -26,7 +26,10 @@
 //!                          --    definition, test, code (code rows)
 //!   line UNINDEXED,        -- 5: 1-based line where the section or window starts
 //!   body,                  -- 6: the section's text
-//!   tokenize = 'unicode61 remove_diacritics 2');
+//!   idents,                -- 7: code rows: the words of the camelCase and PascalCase
+//!                          --    identifiers of the body (`TrailingCharacters` → `Trailing
+//!                          --    Characters`), each identifier once; '' for notes
+//!   tokenize = 'porter unicode61 remove_diacritics 2');
 //! -- Plus `postings`, `postings_meta`, `postings_map`, `postings_batches` and
 //! -- `postings_delta`: the same index in a compact form for fast BM25 (see [`super::postings`]), brought up to date by
 //! -- every scrape that changes rows: a batch of those rows, or rebuilt whole.
@@ -34,10 +37,10 @@
 //!
 //! The title is indexed on one row per file so that a title match ranks that file's first
 //! section, instead of tying every section of the file. `doc_title` carries the title to every
-//! hit. `body` is the last column because FTS5 stores a row's columns in one record, in
-//! order: a search reads `path`, `kind`, … of every matching row while it sorts them, and
-//! with the (long) body last those small values sit at the start of the record instead of
-//! behind the body's overflow pages (measured on a 730-file corpus: broad queries matching
+//! hit. `body` comes after the small columns because FTS5 stores a row's columns in one record,
+//! in order: a search reads `path`, `kind`, … of every matching row while it sorts them, and
+//! with the (long) body (and `idents`) last those small values sit at the start of the record
+//! instead of behind the body's overflow pages (measured on a 730-file corpus: broad queries matching
 //! ~1500 rows 15–25% faster). A file's rows get consecutive rowids so they can be deleted by range
 //! (FTS5 answers rowid ranges from its index, without a scan).
 
@@ -47,7 +50,7 @@ use rusqlite::{Connection, OpenFlags, Transaction};
 /// postings tokenizes changed rows with: they must agree token for token).
 macro_rules! tokenizer {
     () => {
-        "unicode61 remove_diacritics 2"
+        "porter unicode61 remove_diacritics 2"
     };
 }
 use std::path::Path;
@@ -60,9 +63,11 @@ use std::time::Duration;
 /// History: 1 = `files` + `docs`; 2 = adds the postings tables; 3 = adds the long lists'
 /// heads and skip pointers; 4 = code split at symbols (tree-sitter), each row with its own
 /// title (the symbol path) and kind (`definition`, `test`, `code`); 5 = incremental postings
-/// (batches and deltas, [`super::postings::update`]). Bump it when the postings encoding
-/// changes too: the `postings` module trusts the blobs it finds.
-pub const SCHEMA_VERSION: i64 = 5;
+/// (batches and deltas, [`super::postings::update`]); 6 = the `porter` tokenizer (tokens are
+/// stems: `parsed`, `parsing` → `pars`; [`super::porter`] is its Rust twin) and the `idents`
+/// column (the words of a code row's camelCase identifiers, weighted as the body). Bump it
+/// when the postings encoding changes too: the `postings` module trusts the blobs it finds.
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// How long a connection waits for a lock held by another connection before failing with
 /// `SQLITE_BUSY`. Readers in WAL mode wait only during recovery or a checkpoint.
@@ -84,7 +89,7 @@ CREATE TABLE files(
 CREATE VIRTUAL TABLE docs USING fts5(
   title, headings,
   path UNINDEXED, doc_title UNINDEXED, kind UNINDEXED, line UNINDEXED,
-  body,
+  body, idents,
   tokenize = '",
     tokenizer!(),
     "'
@@ -130,10 +135,10 @@ pub(crate) fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
 /// (filled by the scrape before it deletes rows, [`super::postings::capture_removed`]) and `added_rows`.
 /// Same tokenizer as `docs`, so the same tokens and counts.
 pub(crate) const CREATE_TEMP: &str = concat!(
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_rows USING fts5(title, headings, body, tokenize = '",
+    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_rows USING fts5(title, headings, body, idents, tokenize = '",
     tokenizer!(),
     "');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_rows USING fts5(title, headings, body, tokenize = '",
+     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_rows USING fts5(title, headings, body, idents, tokenize = '",
     tokenizer!(),
     "');
      CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_instance

@@ -33,6 +33,7 @@ pub mod db;
 pub mod eval;
 pub mod fresh;
 pub mod frontmatter;
+pub mod porter;
 pub(crate) mod postings;
 pub mod query;
 pub mod rank;
@@ -50,7 +51,7 @@ pub use scrape::{
     scrape_with_progress,
 };
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -83,10 +84,11 @@ pub const CANDIDATES_PER_HIT: usize = 5;
 /// The fewest candidates the first stage takes, whatever the limit.
 pub const MIN_CANDIDATES: usize = 50;
 
-/// Weights given to FTS5 `bm25()` for the indexed columns: title, headings, body. A term in a
-/// document's title counts ten times one in the body, one in a heading five times. In the SQL
-/// they sit at the columns' positions (`bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0)`; the
-/// zeros are the unindexed columns, which hold no terms). See
+/// Weights given to FTS5 `bm25()` for the indexed columns: title, headings, body (the
+/// `idents` column, words split out of the body's identifiers, counts as the body). A term in
+/// a document's title counts ten times one in the body, one in a heading five times. In the
+/// SQL they sit at the columns' positions (`bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0,
+/// 1.0)`; the zeros are the unindexed columns, which hold no terms). See
 /// <https://sqlite.org/fts5.html#the_bm25_function>.
 pub const BM25_WEIGHTS: (f64, f64, f64) = (10.0, 5.0, 1.0);
 
@@ -103,7 +105,7 @@ pub const DEADLINE_CHECK_OPS: i32 = 1000;
 /// copy every statement that scores rows uses (`concat!` needs a literal, hence a macro).
 macro_rules! bm25_sql {
     () => {
-        "bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0)"
+        "bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0)"
     };
 }
 
@@ -216,9 +218,6 @@ pub struct Index {
     /// progress handler registered at open.
     deadline: Arc<AtomicU64>,
     epoch: Instant,
-    /// Rows in `docs`, with the `PRAGMA data_version` it was counted at (a scrape by another
-    /// connection changes the version).
-    row_count: Cell<Option<(i64, i64)>>,
     /// The fast path's row map (loaded once per postings generation) and scratch space.
     fast: Fast,
     /// Row maps and scratch space shared with the other indexes of the same owner.
@@ -315,19 +314,12 @@ impl Index {
             }),
         )
         .map_err(|e| index_error(&path, &e))?;
-        // The vocabulary of the index (term → rows holding it), for `idf_free_terms`. A temp
-        // table: it lives in this connection only and writes nothing to the index file.
-        conn.execute_batch(
-            "CREATE VIRTUAL TABLE IF NOT EXISTS temp.docs_vocab USING fts5vocab(main, 'docs', 'row')",
-        )
-        .map_err(|e| index_error(&path, &e))?;
         Ok(Index {
             root: root.to_path_buf(),
             path,
             conn,
             deadline,
             epoch,
-            row_count: Cell::new(None),
             fast: Fast::default(),
             cache: Arc::clone(cache),
             in_snapshot: false,
@@ -450,23 +442,48 @@ impl Index {
         limit: usize,
         deadline: Option<Instant>,
     ) -> Result<Vec<Hit>, ScryError> {
+        if !self.in_snapshot {
+            // Both stages and the snippets read one committed state.
+            return self.in_snapshot(|idx| idx.search(query, limit, deadline));
+        }
         let limit = effective_limit(limit);
         let prepared = query::prepare(query);
         let wanted = (limit * CANDIDATES_PER_HIT).clamp(MIN_CANDIDATES, MAX_LIMIT.max(limit));
-        let candidates = self.search_bm25(&prepared.terms, wanted, deadline)?;
-        self.with_deadline(deadline, |conn| {
+        let (candidates, pending) = self.search_bm25(&prepared.terms, wanted, deadline)?;
+        let mut hits = self.with_deadline(deadline, |conn| {
             rank::rank(conn, &prepared, candidates, limit)
-        })
+        })?;
+        if pending {
+            self.finish_snippets(&prepared.terms, &mut hits, deadline)?;
+        }
+        Ok(hits.into_iter().map(|(_, h)| h).collect())
+    }
+
+    /// Cuts the snippets of the fast path's `hits` ([`cut_snippets`]), under `deadline`.
+    fn finish_snippets(
+        &mut self,
+        terms: &[query::Term],
+        hits: &mut [(i64, Hit)],
+        deadline: Option<Instant>,
+    ) -> Result<(), ScryError> {
+        let tokens: Vec<&str> = terms.iter().filter_map(|t| t.token.as_deref()).collect();
+        let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
+        let in_rust =
+            self.with_deadline(deadline, |conn| cut_snippets(conn, &tokens, &full, hits))?;
+        self.fast.cut_in_rust += in_rust;
+        Ok(())
     }
 
     /// The first stage of [`Index::search`]: the best `limit` rows for `terms` by BM25, with
-    /// their rowids, as FTS5 would rank them (module docs of `postings`).
+    /// their rowids, as FTS5 would rank them (module docs of `postings`), and whether their
+    /// snippets are still to be cut (the fast path leaves them to [`Index::finish_snippets`],
+    /// for the hits the second stage keeps; FTS5 cuts its own).
     fn search_bm25(
         &mut self,
         terms: &[query::Term],
         limit: usize,
         deadline: Option<Instant>,
-    ) -> Result<Vec<(i64, Hit)>, ScryError> {
+    ) -> Result<(Vec<(i64, Hit)>, bool), ScryError> {
         let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
         let mut fast = std::mem::take(&mut self.fast);
         let transaction = if self.in_snapshot {
@@ -484,23 +501,12 @@ impl Index {
                 &self.cache,
                 &mut fast,
                 terms,
-                &full,
                 limit,
                 transaction,
             )? {
-                return Ok(hits);
+                return Ok((hits, true));
             }
-            let common = self.idf_free_terms(conn, terms)?;
-            if common.iter().any(|c| *c) && !common.iter().all(|c| *c) {
-                let rest = terms.iter().zip(&common).filter(|(_, c)| !**c);
-                if let Some(pruned) = query::join(rest.map(|(t, _)| t)) {
-                    let hits = run_search(conn, &pruned, limit)?;
-                    if hits.len() >= limit {
-                        return Ok(hits);
-                    }
-                }
-            }
-            run_search(conn, &full, limit)
+            Ok((run_search(conn, &full, limit)?, false))
         });
         self.fast = fast;
         result
@@ -514,8 +520,15 @@ impl Index {
         query: &str,
         limit: usize,
     ) -> Result<Vec<Hit>, ScryError> {
+        if !self.in_snapshot {
+            return self.in_snapshot(|idx| idx.search_plain(query, limit));
+        }
         let limit = effective_limit(limit);
-        let hits = self.search_bm25(&query::terms(query), limit, None)?;
+        let terms = query::terms(query);
+        let (mut hits, pending) = self.search_bm25(&terms, limit, None)?;
+        if pending {
+            self.finish_snippets(&terms, &mut hits, None)?;
+        }
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
@@ -551,47 +564,6 @@ impl Index {
         let full = query::build(query).ok_or(ScryError::EmptyQuery)?;
         let hits = self.with_deadline(None, |conn| run_search(conn, &full, limit))?;
         Ok(hits.into_iter().map(|(_, h)| h).collect())
-    }
-
-    /// For each term, whether it occurs in at least half of the rows. FTS5's `bm25()` gives
-    /// such a term an IDF of 1e-6 (`idf = ln((N - n + 0.5) / (n + 0.5))`, clamped), so it
-    /// cannot change the order of rows that match another term, yet scoring its rows is most
-    /// of a search's cost (a `docsize` lookup per matching row). [`Index::search`] therefore
-    /// first runs the query without them, and runs the full query only when that gives fewer
-    /// hits than asked for. Scores differ from the full query's by less than 1e-4 and such a
-    /// term is not highlighted in snippets. Only terms whose token is known without the
-    /// tokenizer ([`query::Term::token`]) are looked up, and only in queries of two terms or
-    /// more; the lookup reads the term's entry in FTS5's vocabulary (`fts5vocab`).
-    fn idf_free_terms(
-        &self,
-        conn: &Connection,
-        terms: &[query::Term],
-    ) -> rusqlite::Result<Vec<bool>> {
-        let mut out = vec![false; terms.len()];
-        if terms.len() < 2 || terms.iter().all(|t| t.token.is_none()) {
-            return Ok(out);
-        }
-        let version: i64 = conn
-            .prepare_cached("PRAGMA data_version")?
-            .query_row([], |r| r.get(0))?;
-        let rows = match self.row_count.get() {
-            Some((v, n)) if v == version => n,
-            _ => {
-                let n: i64 = conn
-                    .prepare_cached("SELECT coalesce(sum(rows), 0) FROM files")?
-                    .query_row([], |r| r.get(0))?;
-                self.row_count.set(Some((version, n)));
-                n
-            }
-        };
-        let mut stmt = conn.prepare_cached("SELECT doc FROM temp.docs_vocab WHERE term = ?1")?;
-        for (term, common) in terms.iter().zip(out.iter_mut()) {
-            if let Some(token) = &term.token {
-                let docs: Option<i64> = stmt.query_row([token], |r| r.get(0)).optional()?;
-                *common = docs.is_some_and(|n| n > 0 && 2 * n >= rows);
-            }
-        }
-        Ok(out)
     }
 
     /// Runs `f` on the connection with `deadline` armed for the progress handler, disarming
@@ -644,10 +616,13 @@ fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The fields of one row for a hit, by rowid: path, doc_title, kind, line, title, headings,
-/// body, read from FTS5's content table (`docs_content`, columns `c0`… in table order), a
-/// plain B-tree lookup without the virtual table's overhead.
-const ROW_SQL: &str = "SELECT c2, c3, c4, c5, c0, c1, c6 FROM docs_content WHERE id = ?1";
+/// The fields of one row for a hit, by rowid: path, doc_title, kind, line, read from FTS5's
+/// content table (`docs_content`, columns `c0`… in table order), a plain B-tree lookup
+/// without the virtual table's overhead (and before the long body in the record).
+const ROW_SQL: &str = "SELECT c2, c3, c4, c5 FROM docs_content WHERE id = ?1";
+
+/// The indexed texts of one row, by rowid, for its snippet: title, headings, body.
+const ROW_TEXT_SQL: &str = "SELECT c0, c1, c6 FROM docs_content WHERE id = ?1";
 
 /// The snippet of one row for a `MATCH` expression, cut by FTS5 (as in [`SEARCH_SQL`]).
 const ROW_SNIPPET_SQL: &str = concat!(
@@ -670,7 +645,6 @@ fn fast_search(
     cache: &SearchCache,
     fast: &mut Fast,
     terms: &[query::Term],
-    full: &str,
     limit: usize,
     transaction: Transaction,
 ) -> rusqlite::Result<Option<Vec<(i64, Hit)>>> {
@@ -679,16 +653,7 @@ fn fast_search(
         return Ok(None);
     };
     if let Transaction::Caller { data_version } = transaction {
-        return fast_search_in_transaction(
-            conn,
-            path,
-            cache,
-            fast,
-            &tokens,
-            full,
-            limit,
-            data_version,
-        );
+        return fast_search_in_transaction(conn, path, cache, fast, &tokens, limit, data_version);
     }
     // One read transaction for every statement below (prepared once, like the rest). It
     // always ends here; the first error is the one reported.
@@ -696,7 +661,7 @@ fn fast_search(
         conn.execute_batch("ROLLBACK")?;
     }
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = fast_search_in_transaction(conn, path, cache, fast, &tokens, full, limit, None);
+    let result = fast_search_in_transaction(conn, path, cache, fast, &tokens, limit, None);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = conn.prepare_cached(end).and_then(|mut s| s.execute([]));
     match (result, ended) {
@@ -725,7 +690,6 @@ fn fast_search_in_transaction(
     cache: &SearchCache,
     fast: &mut Fast,
     tokens: &[&str],
-    full: &str,
     limit: usize,
     data_version: Option<i64>,
 ) -> rusqlite::Result<Option<Vec<(i64, Hit)>>> {
@@ -754,15 +718,12 @@ fn fast_search_in_transaction(
         postings::Ranking::WithoutWeak => fast.pruned += 1,
         postings::Ranking::ByHead => fast.by_head += 1,
     }
+    // Snippets are cut later, for the hits the second stage keeps ([`cut_snippets`]).
     let mut row = conn.prepare_cached(ROW_SQL)?;
-    let snippets = snippet::Snippets::new(tokens).folded();
     let mut hits = Vec::with_capacity(best.len());
     for (rowid, score) in best {
-        // The snippet is cut where SQLite holds the row's text, without copying it.
-        let (mut hit, cut) = row.query_row([rowid], |r| {
-            let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
-            let cut = snippets.row(text(4)?, text(5)?, text(6)?);
-            let hit = Hit {
+        let hit = row.query_row([rowid], |r| {
+            Ok(Hit {
                 path: r.get(0)?,
                 title: r.get(1)?,
                 kind: r.get(2)?,
@@ -770,24 +731,45 @@ fn fast_search_in_transaction(
                 snippet: String::new(),
                 score,
                 redacted: false,
-            };
-            Ok((hit, cut))
+            })
+        })?;
+        hits.push((rowid, hit));
+    }
+    fast.answered += 1;
+    Ok(Some(hits))
+}
+
+/// Cuts the snippets of `hits` (rowids of the fast path's rows) for the query whose single
+/// tokens are `tokens` and whose `MATCH` expression is `full`: in Rust
+/// ([`snippet::Snippets::row`], where SQLite holds the row's text, without copying it), or by
+/// FTS5 for a row whose text Rust cannot tokenize exactly. Returns how many were cut in Rust.
+fn cut_snippets(
+    conn: &Connection,
+    tokens: &[&str],
+    full: &str,
+    hits: &mut [(i64, Hit)],
+) -> rusqlite::Result<u64> {
+    let mut texts = conn.prepare_cached(ROW_TEXT_SQL)?;
+    let snippets = snippet::Snippets::new(tokens).folded();
+    let mut in_rust = 0;
+    for (rowid, hit) in hits.iter_mut() {
+        let cut = texts.query_row([*rowid], |r| {
+            let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
+            Ok(snippets.row(text(0)?, text(1)?, text(2)?))
         })?;
         hit.snippet = match cut {
             Some(folded) => {
-                fast.cut_in_rust += 1;
+                in_rust += 1;
                 folded
             }
             None => snippet::fold_whitespace(
                 &conn
                     .prepare_cached(ROW_SNIPPET_SQL)?
-                    .query_row::<String, _, _>(rusqlite::params![full, rowid], |r| r.get(0))?,
+                    .query_row::<String, _, _>(rusqlite::params![full, *rowid], |r| r.get(0))?,
             ),
         };
-        hits.push((rowid, hit));
     }
-    fast.answered += 1;
-    Ok(Some(hits))
+    Ok(in_rust)
 }
 
 /// Runs [`SEARCH_SQL`] for one `MATCH` expression.
@@ -1018,7 +1000,7 @@ mod tests {
     #[test]
     fn search_sql_uses_the_documented_constants() {
         let (a, b, c) = BM25_WEIGHTS;
-        let call = format!("bm25(docs, {a:.1}, {b:.1}, 0.0, 0.0, 0.0, 0.0, {c:.1})");
+        let call = format!("bm25(docs, {a:.1}, {b:.1}, 0.0, 0.0, 0.0, 0.0, {c:.1}, {c:.1})");
         assert!(SEARCH_SQL.contains(&call), "{call}");
         assert!(SEARCH_SQL.contains(&format!("'…', {SNIPPET_TOKENS})")));
     }

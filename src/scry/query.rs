@@ -1,9 +1,13 @@
 //! Turning any user text into a valid FTS5 query. Depends on nothing but std.
 //!
 //! Raw text is not a valid FTS5 query (`foo AND`, `-x`, `a:b`, `*`, an unbalanced `"` are all
-//! syntax errors, see STACK-NOTES §1), so no user text reaches `MATCH` as syntax. Each
-//! whitespace-separated term becomes a quoted FTS5 *string* (inner `"` doubled), which FTS5
-//! tokenizes into a phrase; operators and column filters inside it are plain text. Terms are
+//! syntax errors, see STACK-NOTES §1), so no user text reaches `MATCH` as syntax. Text of
+//! ASCII characters is cut into its words (runs of letters and digits: `a:b` is `a` and `b`,
+//! as the tokenizer would cut it), each a term whose token is known
+//! ([`Term::token`], so the postings can rank it); a whitespace-separated piece with a
+//! non-ASCII character, or ending in `*`, stays one term. Each term becomes a quoted FTS5
+//! *string* (inner `"` doubled), which FTS5 tokenizes into a phrase; operators and column
+//! filters inside it are plain text. Terms are
 //! joined with `OR`, so a document matching some of the words still ranks, and BM25 puts the
 //! ones matching more of them first. See <https://sqlite.org/fts5.html#full_text_query_syntax>.
 
@@ -20,9 +24,10 @@ pub const MAX_TERM_CHARS: usize = 128;
 pub struct Term {
     /// The term as an FTS5 phrase: `"text"` with inner `"` doubled, plus ` *` for a prefix.
     pub fts: String,
-    /// The single token FTS5's `unicode61` tokenizer makes of the term, when that is certain
-    /// without running it: the term is plain ASCII letters and digits, not a prefix, and the
-    /// token is its lowercase. `None` otherwise (punctuation inside, non-ASCII, prefix).
+    /// The single token FTS5's tokenizer (`porter` over `unicode61`) makes of the term, when
+    /// that is certain without running it: the term is plain ASCII letters and digits, not a
+    /// prefix, and the token is the Porter stem of its lowercase ([`super::porter::stem`]:
+    /// `Parsing` → `pars`). `None` otherwise (punctuation inside, non-ASCII, prefix).
     pub token: Option<String>,
 }
 
@@ -33,12 +38,29 @@ pub struct Term {
 /// - A term with no letter or digit (`-`, `*`, `(`, `"`, emoji) is dropped: FTS5 would make it
 ///   an empty phrase, which matches nothing and, under `AND`, hides everything.
 /// - A term ending in `*` (`scrap*`) becomes a prefix query `"scrap" *`.
+/// - Any other term of ASCII characters only is cut into its words, each a term of its own
+///   (`-x` → `x`, `type:glob` → `type`, `glob`).
 /// - A term is cut to [`MAX_TERM_CHARS`] characters.
-/// - Duplicates (case-insensitively) are dropped, then the first [`MAX_TERMS`] are kept.
+/// - Duplicates (case-insensitively, or by their token: `parse parsing` is one term, `parse`)
+///   are dropped, then the first [`MAX_TERMS`] are kept.
 pub fn terms(input: &str) -> Vec<Term> {
     let mut seen: Vec<(String, bool)> = Vec::new();
     let mut out: Vec<Term> = Vec::new();
-    for raw in input.split(|c: char| c.is_whitespace() || c.is_control()) {
+    let pieces = input
+        .split(|c: char| c.is_whitespace() || c.is_control())
+        .flat_map(|raw| {
+            // ASCII text: its words (what the tokenizer would cut it into).
+            let split = raw.is_ascii() && !raw.ends_with('*');
+            let words: Vec<&str> = if split {
+                raw.split(|c: char| !c.is_ascii_alphanumeric())
+                    .filter(|w| !w.is_empty())
+                    .collect()
+            } else {
+                vec![raw]
+            };
+            words
+        });
+    for raw in pieces {
         if out.len() >= MAX_TERMS {
             break;
         }
@@ -48,7 +70,10 @@ pub fn terms(input: &str) -> Vec<Term> {
             continue;
         }
         let core: String = core.chars().take(MAX_TERM_CHARS).collect();
-        let key = (core.to_lowercase(), prefix);
+        let plain = !prefix && core.bytes().all(|b| b.is_ascii_alphanumeric());
+        let token = plain.then(|| super::porter::stem_str(&core.to_ascii_lowercase()));
+        // Two words of one stem are one term: the same rows, scored once.
+        let key = (token.clone().unwrap_or_else(|| core.to_lowercase()), prefix);
         if seen.contains(&key) {
             continue;
         }
@@ -60,11 +85,7 @@ pub fn terms(input: &str) -> Vec<Term> {
         if prefix {
             fts.push_str(" *");
         }
-        let plain = !prefix && core.bytes().all(|b| b.is_ascii_alphanumeric());
-        out.push(Term {
-            fts,
-            token: plain.then(|| core.to_ascii_lowercase()),
-        })
+        out.push(Term { fts, token })
     }
     out
 }
@@ -206,7 +227,7 @@ pub fn prepare(input: &str) -> Prepared {
             continue;
         }
         after_declaration = false;
-        if STOP_WORDS.contains(&lower.as_str()) {
+        if STOP_WORDS.contains(&core.to_lowercase().as_str()) {
             stops.push(w.to_string());
         } else {
             kept.push(w.to_string());
@@ -238,13 +259,15 @@ mod tests {
 
     #[test]
     fn operators_and_syntax_become_literal_strings() {
+        // ASCII text is cut into its words; other text keeps its punctuation, quoted.
         assert_eq!(
             build("foo AND bar NEAR( -x a:b").as_deref(),
-            Some("\"foo\" OR \"AND\" OR \"bar\" OR \"NEAR(\" OR \"-x\" OR \"a:b\"")
+            Some("\"foo\" OR \"AND\" OR \"bar\" OR \"NEAR\" OR \"x\" OR \"a\" OR \"b\"")
         );
+        assert_eq!(build("say \"hi\"").as_deref(), Some("\"say\" OR \"hi\""));
         assert_eq!(
-            build("say \"hi\"").as_deref(),
-            Some("\"say\" OR \"\"\"hi\"\"\"")
+            build("«é\"x» NEAR(").as_deref(),
+            Some("\"«é\"\"x»\" OR \"NEAR\"")
         );
     }
 
@@ -286,7 +309,16 @@ mod tests {
         let tokens: Vec<Option<&str>> = t.iter().map(|t| t.token.as_deref()).collect();
         assert_eq!(
             tokens,
-            vec![None, Some("sqlite"), None, None, Some("x2"), None]
+            vec![
+                Some("rust"),
+                Some("s"),
+                Some("sqlite"),
+                None,
+                None,
+                Some("x2"),
+                Some("a"),
+                Some("b")
+            ]
         );
     }
 
@@ -307,7 +339,8 @@ mod tests {
             .iter()
             .map(|t| t.token.as_deref().unwrap())
             .collect();
-        assert_eq!(t, vec!["secrets", "stored"]);
+        // Tokens are stems, as the `porter` tokenizer stores them.
+        assert_eq!(t, vec!["secret", "store"]);
         assert!(!p.names_symbol);
         // Only stop words: kept.
         assert_eq!(prepare("how are").terms.len(), 2);
@@ -317,7 +350,7 @@ mod tests {
             .iter()
             .map(|t| t.token.as_deref().unwrap())
             .collect();
-        assert_eq!(t, vec!["deserializer", "deserialize", "any"]);
+        assert_eq!(t, vec!["deseri", "ani"]);
         assert_eq!(p.idents, vec!["deserialize_any"]);
         assert_eq!(p.paths, vec!["deserializer::deserialize_any"]);
         assert!(p.names_symbol);
@@ -327,7 +360,7 @@ mod tests {
             .iter()
             .map(|t| t.token.as_deref().unwrap())
             .collect();
-        assert_eq!(t, vec!["parsecontentlength", "parse", "content", "length"]);
+        assert_eq!(t, vec!["parsecontentlength", "pars", "content", "length"]);
         let p = prepare("fn from_str");
         let t: Vec<_> = p
             .terms
@@ -336,6 +369,8 @@ mod tests {
             .collect();
         assert_eq!(t, vec!["from", "str"]);
         assert_eq!(p.idents, vec!["from_str"]);
+        // Two words of one stem are one term.
+        assert_eq!(prepare("parse parsing parsed").terms.len(), 1);
         let p = prepare("class Pool");
         assert!(p.names_symbol && p.idents == vec!["pool"]);
         assert_eq!(prepare("scrap* index").terms[0].fts, "\"scrap\" *");

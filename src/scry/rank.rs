@@ -15,7 +15,8 @@
 //!
 //! Markdown rows keep their section's line (the heading above the match); a code row's line
 //! becomes the line of its body that holds the most distinct query words (a whole identifier
-//! of the query counts as [`LINE_IDENTIFIER`] words; ties go to the first).
+//! of the query counts as [`LINE_IDENTIFIER`] words, one more outside a comment; ties go to
+//! the first).
 
 use super::Hit;
 use super::query::Prepared;
@@ -23,8 +24,10 @@ use rusqlite::Connection;
 
 /// Factor for the definition of a symbol the query names.
 pub const DEFINES: f64 = 4.0;
-/// Further factor for that definition when the query names it with its path
-/// (`Deserializer::deserialize_any`) and the row's title ends with that path.
+/// Further factor for that definition when the row's title is the symbol as the query names
+/// it: it ends with the path the query gives (`Deserializer::deserialize_any`), or, for a bare
+/// name (`fn from_str`), it is that name alone (a top-level item rather than a method of the
+/// same name).
 pub const QUALIFIED: f64 = 2.0;
 /// Factor for a test row: tests use everything, and are seldom what a search is for.
 pub const TEST: f64 = 0.5;
@@ -39,16 +42,17 @@ pub const LINE_IDENTIFIER: usize = 3;
 const BODY_SQL: &str = "SELECT c6 FROM docs_content WHERE id = ?1";
 
 /// Re-scores `candidates` (rowid and hit, best BM25 first) for `q` and returns the best
-/// `limit`, best first, with code lines moved to their best match (module docs).
+/// `limit` with their rowids, best first, with code lines moved to their best match (module
+/// docs).
 pub(crate) fn rank(
     conn: &Connection,
     q: &Prepared,
     candidates: Vec<(i64, Hit)>,
     limit: usize,
-) -> rusqlite::Result<Vec<Hit>> {
+) -> rusqlite::Result<Vec<(i64, Hit)>> {
     let words: Vec<String> = q.terms.iter().filter_map(|t| t.token.clone()).collect();
     let mut body = conn.prepare_cached(BODY_SQL)?;
-    let mut scored: Vec<(f64, Hit)> = Vec::with_capacity(candidates.len());
+    let mut scored: Vec<(f64, i64, Hit)> = Vec::with_capacity(candidates.len());
     for (rowid, mut hit) in candidates {
         let mut score = hit.score;
         if !super::scrape::is_markdown(&hit.path) {
@@ -67,7 +71,14 @@ pub(crate) fn rank(
                 if hit.kind == super::symbols::KIND_DEFINITION && q.idents.contains(&last) {
                     score *= DEFINES;
                     let title = hit.title.to_lowercase().replace('.', "::");
-                    if q.paths.iter().any(|p| title.ends_with(p.as_str())) {
+                    // The symbol as the query names it: its path, or a bare name that is the
+                    // whole symbol path (a top-level item, not a member of the same name).
+                    let named = if q.paths.is_empty() {
+                        q.idents.contains(&title)
+                    } else {
+                        q.paths.iter().any(|p| ends_with_path(&title, p))
+                    };
+                    if named {
                         score *= QUALIFIED;
                     }
                 }
@@ -79,12 +90,12 @@ pub(crate) fn rank(
                 score *= WHOLE_IDENTIFIER;
             }
         }
-        scored.push((score, hit));
+        scored.push((score, rowid, hit));
     }
     sort(&mut scored);
     // Fold: each file's n-th row (by the scores above) is worth FOLD^n of its score.
     let mut seen: std::collections::HashMap<String, i32> = std::collections::HashMap::new();
-    for (score, hit) in scored.iter_mut() {
+    for (score, _, hit) in scored.iter_mut() {
         let n = seen.entry(hit.path.clone()).or_insert(0);
         *score *= FOLD.powi(*n);
         *n += 1;
@@ -93,44 +104,92 @@ pub(crate) fn rank(
     scored.truncate(limit);
     Ok(scored
         .into_iter()
-        .map(|(score, mut hit)| {
+        .map(|(score, rowid, mut hit)| {
             hit.score = score;
-            hit
+            (rowid, hit)
         })
         .collect())
 }
 
+/// Whether the symbol path `title` ends with the path `path` at a segment boundary:
+/// `de::deserializer::deserialize_any` and `deserializer::deserialize_any` end with
+/// `deserializer::deserialize_any`; `mapkeydeserializer::deserialize_any` does not.
+pub fn ends_with_path(title: &str, path: &str) -> bool {
+    title
+        .strip_suffix(path)
+        .is_some_and(|head| head.is_empty() || head.ends_with("::"))
+}
+
 /// Best first; ties keep their order (the first stage's: path, then line).
-fn sort(scored: &mut [(f64, Hit)]) {
+fn sort(scored: &mut [(f64, i64, Hit)]) {
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
 }
 
-/// The 0-based line of `text` that holds the most distinct `words` (lowercase tokens), a
-/// whole identifier of `idents` counting [`LINE_IDENTIFIER`]; the first of equals, 0 when
-/// none holds any. And whether any line holds an identifier whole.
+/// The 0-based line of `text` that holds the most distinct `words` (tokens as the index
+/// stores them: lowercase Porter stems, [`super::porter`]), a whole identifier of `idents`
+/// counting [`LINE_IDENTIFIER`]; the first of equals, 0 when none holds any. And whether any
+/// line holds an identifier whole.
 pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, bool) {
     let mut best = (0usize, 0usize);
     let mut any_whole = false;
-    let mut tokens: Vec<String> = Vec::new();
+    let mut found = vec![false; words.len()];
+    let mut buf = [0u8; super::porter::MAX_TOKEN];
     for (i, line) in text.split('\n').enumerate() {
-        let lower = line.to_lowercase();
-        tokens.clear();
-        tokens.extend(
-            lower
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|t| !t.is_empty())
-                .map(str::to_string),
-        );
-        let mut n = words.iter().filter(|w| tokens.contains(w)).count();
-        if idents.iter().any(|id| holds_identifier(&lower, id)) {
-            any_whole = true;
-            n += LINE_IDENTIFIER;
+        found.fill(false);
+        for word in line.split(|c: char| !c.is_alphanumeric()) {
+            if word.is_empty() {
+                continue;
+            }
+            // The word, and the parts of a camelCase one (the `idents` column); a word with no
+            // capital after its first character has none.
+            let parts = if word.chars().skip(1).any(char::is_uppercase) {
+                super::symbols::split_camel(word)
+            } else {
+                Vec::new()
+            };
+            let whole = std::iter::once(word).chain(parts.into_iter().filter(|p| *p != word));
+            for token in whole {
+                let lower;
+                let token = if token.len() <= buf.len() && token.is_ascii() {
+                    for (l, b) in buf.iter_mut().zip(token.bytes()) {
+                        *l = b.to_ascii_lowercase();
+                    }
+                    &buf[..token.len()]
+                } else {
+                    lower = token.to_lowercase();
+                    lower.as_bytes()
+                };
+                for (w, f) in words.iter().zip(found.iter_mut()) {
+                    if !*f && super::porter::stems_to(token, w.as_bytes()) {
+                        *f = true;
+                    }
+                }
+            }
+        }
+        let mut n = found.iter().filter(|f| **f).count();
+        if !idents.is_empty() {
+            let lower = line.to_lowercase();
+            if idents.iter().any(|id| holds_identifier(&lower, id)) {
+                any_whole = true;
+                // In code (a declaration, a call) more than in a comment about it.
+                n += LINE_IDENTIFIER + usize::from(!is_comment(line));
+            }
         }
         if n > best.1 {
             best = (i, n);
         }
     }
     (best.0, any_whole)
+}
+
+/// Whether a line of code is a comment: `//`, `/*`, `*` (inside a block comment), or `#` not
+/// starting a Rust attribute (`#[`, `#!`).
+pub fn is_comment(line: &str) -> bool {
+    let t = line.trim_start();
+    t.starts_with("//")
+        || t.starts_with("/*")
+        || t.starts_with('*')
+        || (t.starts_with('#') && !t.starts_with("#[") && !t.starts_with("#!"))
 }
 
 /// Whether `line` (lowercase) holds `ident` (lowercase) as a whole identifier: not inside a
@@ -155,13 +214,33 @@ mod tests {
     fn best_line_prefers_more_words_then_whole_identifiers_then_the_first() {
         let text = "use a;\nfn parse(x) {\n    parse_integer(x) // integer\n}\nparse integer";
         let w = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(best_line(text, &w(&["parse", "integer"]), &[]), (2, false));
+        let stems = |v: &[&str]| {
+            v.iter()
+                .map(|s| crate::scry::porter::stem_str(s))
+                .collect::<Vec<_>>()
+        };
+        // Words are stems, and match every word of that stem.
         assert_eq!(
-            best_line(text, &w(&["parse", "integer"]), &w(&["parse_integer"])),
+            best_line("x\nparsed ints\n", &w(&["pars"]), &[]),
+            (1, false)
+        );
+        assert_eq!(
+            best_line(text, &stems(&["parse", "integer"]), &[]),
+            (2, false)
+        );
+        assert_eq!(
+            best_line(text, &stems(&["parse", "integer"]), &w(&["parse_integer"])),
             (2, true)
         );
-        assert_eq!(best_line(text, &w(&["nothing"]), &[]), (0, false));
-        assert_eq!(best_line(text, &w(&["parse"]), &[]), (1, false));
+        assert_eq!(best_line(text, &stems(&["nothing"]), &[]), (0, false));
+        assert_eq!(best_line(text, &stems(&["parse"]), &[]), (1, false));
+        // A whole identifier in code beats the same words in the doc comment above it.
+        let doc = "/// Looks up a value by a pointer.\npub fn pointer(&self) -> Option<&Value> {";
+        assert_eq!(
+            best_line(doc, &stems(&["value", "pointer"]), &w(&["pointer"])),
+            (1, true)
+        );
+        assert!(is_comment("  // x") && is_comment("# x") && !is_comment("#[test]"));
     }
 
     fn write(root: &std::path::Path, rel: &str, text: &str) {
@@ -237,6 +316,26 @@ mod tests {
         assert_eq!(hits[0].path, "b.md");
         // A query of stop words only still finds them.
         assert_eq!(idx.search("how are", 10, None).unwrap()[0].path, "a.md");
+    }
+
+    #[test]
+    fn a_qualified_name_matches_whole_path_segments() {
+        assert!(ends_with_path(
+            "deserializer::deserialize_any",
+            "deserializer::deserialize_any"
+        ));
+        assert!(ends_with_path(
+            "de::deserializer::deserialize_any",
+            "deserializer::deserialize_any"
+        ));
+        assert!(!ends_with_path(
+            "mapkeydeserializer::deserialize_any",
+            "deserializer::deserialize_any"
+        ));
+        assert!(!ends_with_path(
+            "deserialize_any",
+            "deserializer::deserialize_any"
+        ));
     }
 
     #[test]

@@ -810,12 +810,18 @@ fn insert_rows(
         (name.to_string(), rows)
     };
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO docs(rowid, title, headings, body, path, doc_title, kind, line)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+        "INSERT INTO docs(rowid, title, headings, body, path, doc_title, kind, line, idents)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
+    let code = !is_markdown(rel);
     let mut row = first_row;
     for (i, (sec, row_title, kind)) in rows.iter().enumerate() {
         let indexed_title = if i == 0 { title.as_str() } else { "" };
+        let idents = if code {
+            symbols::identifier_words(&sec.body)
+        } else {
+            String::new()
+        };
         stmt.execute(params![
             row,
             indexed_title,
@@ -824,7 +830,8 @@ fn insert_rows(
             rel,
             row_title,
             kind,
-            sec.line as i64
+            sec.line as i64,
+            idents
         ])?;
         row += 1;
     }

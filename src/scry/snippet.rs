@@ -41,6 +41,7 @@
 //! - the requested token count (`n_tokens`) is 0.
 
 use super::SNIPPET_TOKENS;
+use super::porter;
 
 /// Text put before a highlighted instance (`snippet()`'s third argument in the search statement).
 const OPEN: &str = "[";
@@ -447,12 +448,15 @@ impl Keys {
             len: 0,
             every: false,
         };
-        for term in terms {
-            let key = match *term.as_bytes() {
-                [first] => (first, 0, 0xFF),
-                [first, second, ..] => (first, second, 0),
-                [] => continue,
-            };
+        // A token whose stem is the term starts with the term's first byte and, but for one
+        // case, its second: a two-byte stem `?i` may come from `?y…` (step 1c).
+        let key_list = terms.iter().flat_map(|term| match *term.as_bytes() {
+            [first] => [Some((first, 0, 0xFF)), None],
+            [first, b'i'] => [Some((first, b'i', 0)), Some((first, b'y', 0))],
+            [first, second, ..] => [Some((first, second, 0)), None],
+            [] => [None, None],
+        });
+        for key in key_list.flatten() {
             if keys.keys[..keys.len].contains(&key) {
                 continue;
             }
@@ -601,12 +605,12 @@ impl Scanner<'_> {
                     if blanks > 0 && bytes.get(j).is_some_and(|&b| ALNUM[b as usize]) {
                         self.sentence = Anchor { position, byte: j };
                     }
-                } else if let Some(phrase) = self.phrase_at(i) {
+                } else if let Some((phrase, end)) = self.phrase_at(i) {
                     self.hits.push(Hit {
                         position,
                         phrase,
                         byte: i,
-                        end: i + self.terms[phrase].len(),
+                        end,
                         sentence: self.sentence,
                     });
                 }
@@ -632,19 +636,31 @@ impl Scanner<'_> {
         Some(end)
     }
 
-    /// The phrase whose term equals, ASCII case folded, the whole token starting at byte `i`.
-    fn phrase_at(&self, i: usize) -> Option<usize> {
-        let rest = &self.text.as_bytes()[i..];
-        self.terms.iter().position(|term| {
-            let term = term.as_bytes();
-            rest.get(..term.len()).is_some_and(|word| {
-                // A term byte is a lowercase letter or a digit: a text byte matches it as itself
-                // or, for a letter, in uppercase (without a branch per byte).
-                word.iter().zip(term).fold(true, |all, (&b, &t)| {
-                    all & ((b == t) | ((b ^ 0x20 == t) & t.is_ascii_lowercase()))
-                })
-            }) && rest.get(term.len()).is_none_or(|&b| !ALNUM[b as usize])
-        })
+    /// The phrase whose term is the stem of the whole token starting at byte `i` (ASCII
+    /// lowercase, then [`porter::stem`], as the `porter` tokenizer makes it), and where the
+    /// token ends.
+    fn phrase_at(&self, i: usize) -> Option<(usize, usize)> {
+        let bytes = &self.text.as_bytes()[i..];
+        let len = bytes
+            .iter()
+            .position(|&b| !ALNUM[b as usize])
+            .unwrap_or(bytes.len());
+        let token = &bytes[..len];
+        let phrase = if len > porter::MAX_TOKEN {
+            // Not stemmed: the token itself, case folded, is the term.
+            self.terms
+                .iter()
+                .position(|term| token.eq_ignore_ascii_case(term.as_bytes()))
+        } else {
+            let mut lower = [0u8; porter::MAX_TOKEN];
+            for (l, b) in lower.iter_mut().zip(token) {
+                *l = b.to_ascii_lowercase();
+            }
+            self.terms
+                .iter()
+                .position(|term| porter::stems_to(&lower[..len], term.as_bytes()))
+        };
+        phrase.map(|p| (p, i + len))
     }
 }
 
@@ -1066,19 +1082,38 @@ mod tests {
     use super::*;
     use rusqlite::Connection;
 
+    /// The tokens a search looks for when the query's words are `terms`: their Porter stems
+    /// (`query::terms`), the form the Rust side is given, while FTS5 is given the words.
+    fn stems(terms: &[&str]) -> Vec<String> {
+        terms.iter().map(|t| porter::stem_str(t)).collect()
+    }
+
+    /// Whether two of `terms` have one stem (a search would make them one term).
+    fn same_stem(terms: &[&str], term: &str) -> bool {
+        terms
+            .iter()
+            .any(|t| porter::stem_str(t) == porter::stem_str(term))
+    }
+
     /// [`Snippets::column`] for `terms`.
     fn column_snippet(text: &str, terms: &[&str], n_tokens: usize) -> Option<String> {
-        Snippets::new(terms).column(text, n_tokens)
+        let stems = stems(terms);
+        let stems: Vec<&str> = stems.iter().map(String::as_str).collect();
+        Snippets::new(&stems).column(text, n_tokens)
     }
 
     /// [`Snippets::best_column`] for `terms`.
     fn best_column_snippet(columns: &[&str], terms: &[&str], n_tokens: usize) -> Option<String> {
-        Snippets::new(terms).best_column(columns, n_tokens)
+        let stems = stems(terms);
+        let stems: Vec<&str> = stems.iter().map(String::as_str).collect();
+        Snippets::new(&stems).best_column(columns, n_tokens)
     }
 
     /// [`Snippets::row`] for `terms`.
     fn row_snippet(title: &str, headings: &str, body: &str, terms: &[&str]) -> Option<String> {
-        Snippets::new(terms).row(title, headings, body)
+        let stems = stems(terms);
+        let stems: Vec<&str> = stems.iter().map(String::as_str).collect();
+        Snippets::new(&stems).row(title, headings, body)
     }
 
     /// What [`fold_whitespace`] must return: the words of `split_whitespace`, joined by spaces.
@@ -1149,7 +1184,7 @@ mod tests {
     /// The search statement's table (see `db.rs`).
     const CREATE: &str = "CREATE VIRTUAL TABLE docs USING fts5(title, headings, path UNINDEXED, \
         doc_title UNINDEXED, kind UNINDEXED, line UNINDEXED, body, \
-        tokenize = 'unicode61 remove_diacritics 2')";
+        tokenize = 'porter unicode61 remove_diacritics 2')";
 
     /// The search statement's snippet expression, and the parts the functions reproduce
     /// (columns 0, 1, 6 and -1) with the token count as `?3`.
@@ -1673,13 +1708,15 @@ mod tests {
                 } else {
                     rng.pick(VOCAB)
                 };
-                if !terms.contains(&term) {
+                if !same_stem(&terms, term) {
                     terms.push(term);
                 }
             }
             let n = [14, 14, 14, 1, 2, 5, 64][q % 7];
             // One of each for all the rows, as a search uses them.
-            let (snippets, folding) = (Snippets::new(&terms), Snippets::new(&terms).folded());
+            let stemmed = stems(&terms);
+            let stemmed: Vec<&str> = stemmed.iter().map(String::as_str).collect();
+            let (snippets, folding) = (Snippets::new(&stemmed), Snippets::new(&stemmed).folded());
             for (rowid, theirs) in fts5(&conn, &terms, None, n) {
                 let r = &rows[rowid as usize];
                 let texts = [r.title.as_str(), r.headings.as_str(), r.body.as_str()];
@@ -1725,9 +1762,10 @@ mod tests {
                 trailing += usize::from(theirs.3.ends_with('…'));
                 highlighted += usize::from(theirs.0.contains('['));
                 // How often the body's window starts at a sentence other than the first.
-                let body = Column::scan(texts[2], &terms, &Keys::new(&terms), Vec::new()).unwrap();
+                let body =
+                    Column::scan(texts[2], &stemmed, &Keys::new(&stemmed), Vec::new()).unwrap();
                 let mut best = Best::default();
-                best.consider(0, &body, n, &mut Seen::new(terms.len()));
+                best.consider(0, &body, n, &mut Seen::new(stemmed.len()));
                 at_sentence +=
                     usize::from(best.start > 0 && sentence_starts(texts[2]).contains(&best.start));
             }
@@ -1858,12 +1896,14 @@ mod tests {
                 } else {
                     rng.pick(HARD_VOCAB)
                 };
-                if !terms.contains(&term) {
+                if !same_stem(&terms, term) {
                     terms.push(term);
                 }
             }
             let n = [14, 14, 14, 1, 2, 64][q % 6];
-            let (snippets, folding) = (Snippets::new(&terms), Snippets::new(&terms).folded());
+            let stemmed = stems(&terms);
+            let stemmed: Vec<&str> = stemmed.iter().map(String::as_str).collect();
+            let (snippets, folding) = (Snippets::new(&stemmed), Snippets::new(&stemmed).folded());
             for (rowid, theirs) in fts5(&conn, &terms, None, n) {
                 let [title, headings, body] = &rows[rowid as usize];
                 let texts = [title.as_str(), headings.as_str(), body.as_str()];
@@ -1892,7 +1932,8 @@ mod tests {
                 compared += 1;
                 folded_differs += usize::from(folded != theirs.0);
                 every += usize::from(snippets.keys.as_ref().is_some_and(|keys| keys.every));
-                let column = Column::scan(body, &terms, &Keys::new(&terms), Vec::new()).unwrap();
+                let column =
+                    Column::scan(body, &stemmed, &Keys::new(&stemmed), Vec::new()).unwrap();
                 long += usize::from(column.size >= 400 && !column.hits.is_empty());
                 first_token += usize::from(column.hits.first().is_some_and(|h| h.position == 0));
                 last_token += usize::from(
@@ -1944,7 +1985,7 @@ mod tests {
             let word = &bytes[start..i];
             if let Some(phrase) = terms
                 .iter()
-                .position(|t| t.as_bytes().eq_ignore_ascii_case(word))
+                .position(|t| porter::stems_to(&word.to_ascii_lowercase(), t.as_bytes()))
             {
                 let sentence = *sentences.iter().rfind(|&&s| s <= position).unwrap();
                 hits.push([position, phrase, start, i, sentence, starts[sentence]]);
@@ -1978,7 +2019,7 @@ mod tests {
             let mut terms: Vec<&str> = Vec::new();
             while terms.len() < k {
                 let term = rng.pick(TERMS);
-                if !terms.contains(&term) {
+                if !same_stem(&terms, term) {
                     terms.push(term);
                 }
             }
@@ -2076,12 +2117,14 @@ mod tests {
             let mut terms: Vec<&str> = Vec::new();
             while terms.len() < k {
                 let t = rng.pick(TERMS);
-                if !terms.contains(&t) {
+                if !same_stem(&terms, t) {
                     terms.push(t);
                 }
             }
             let n = [14, 14, 14, 1, 2, 3, 13, 15, 63, 64][q % 10];
-            let (snippets, folding) = (Snippets::new(&terms), Snippets::new(&terms).folded());
+            let stemmed = stems(&terms);
+            let stemmed: Vec<&str> = stemmed.iter().map(String::as_str).collect();
+            let (snippets, folding) = (Snippets::new(&stemmed), Snippets::new(&stemmed).folded());
             for (rowid, theirs) in fts5(&conn, &terms, None, n) {
                 let [title, headings, body] = &rows[rowid as usize];
                 let texts = [title.as_str(), headings.as_str(), body.as_str()];

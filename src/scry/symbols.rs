@@ -277,6 +277,36 @@ pub fn symbol_words(path: &str) -> String {
     out
 }
 
+/// The words of the camelCase and PascalCase identifiers of a code row's `body`, for its
+/// `idents` column ([`super::db`]): each identifier with a capital after its first character
+/// (which [`split_camel`] cuts), once, as its
+/// parts separated by spaces (`TrailingCharacters` and `parseContentLength` →
+/// `Trailing Characters parse Content Length`). The tokenizer already splits at `_`, `::`
+/// and `.`, not at a change of case.
+pub fn identifier_words(body: &str) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    let mut out = String::new();
+    for word in body.split(|c: char| !c.is_alphanumeric()) {
+        // Only a capital after the first character marks a camelCase word (`u64`, `utf8`
+        // and `Value` are left whole).
+        if word.len() < 3 || !word.chars().skip(1).any(char::is_uppercase) || seen.contains(&word) {
+            continue;
+        }
+        let parts = split_camel(word);
+        if parts.len() < 2 {
+            continue;
+        }
+        seen.push(word);
+        for p in parts {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(p);
+        }
+    }
+    out
+}
+
 /// `parseContentLength` → `[parse, Content, Length]`; `HTTPServer` → `[HTTP, Server]`; a
 /// word with no case change stays whole.
 pub fn split_camel(word: &str) -> Vec<&str> {
@@ -597,6 +627,17 @@ mod tests {
                 assert!(!rows.is_empty());
             }
         }
+    }
+
+    #[test]
+    fn identifier_words_are_the_parts_of_camel_case_identifiers_once() {
+        assert_eq!(
+            identifier_words(
+                "Err(TrailingCharacters) | x.parseContentLength(TrailingCharacters) snake_case plain u64 Value"
+            ),
+            "Trailing Characters parse Content Length"
+        );
+        assert_eq!(identifier_words("no identifiers here"), "");
     }
 
     #[test]

@@ -209,6 +209,8 @@ pub struct EnvEntry {
     pub value: SecretValue,
     /// The commands it may go to ([`vault::Scopes`]); empty for every command.
     pub scope: Vec<String>,
+    /// A canary ([`vault::Canaries`]): never released; asking for it trips the tripwire.
+    pub canary: bool,
 }
 
 /// Whether a secret scoped to `scope` may go to a command whose first word is `program`:
@@ -261,6 +263,46 @@ impl EnvMap {
         }
     }
 
+    /// The release for a command whose first word is `program` (`None`: a request for every
+    /// secret, as a raw `POST /session/env` without `program` makes): the entries whose scope
+    /// allows it, never a canary. `Err` with the names of the canaries the request reached —
+    /// a canary with a scope when `program` matches it (a bait for that command), every
+    /// canary when no program is named — so the caller refuses the whole release and trips
+    /// the tripwire (issue 20). A canary without a scope and a named program is left out
+    /// silently: an ordinary `secrets run` never asks for it.
+    pub fn release_for(self, program: Option<&str>) -> Result<EnvMap, Vec<String>> {
+        let asked: Vec<String> = self
+            .entries
+            .iter()
+            .filter(|e| {
+                e.canary
+                    && match program {
+                        None => true,
+                        Some(p) => !e.scope.is_empty() && scope_allows(&e.scope, p),
+                    }
+            })
+            .map(|e| e.name.clone())
+            .collect();
+        if !asked.is_empty() {
+            return Err(asked);
+        }
+        Ok(EnvMap {
+            entries: self
+                .entries
+                .into_iter()
+                .filter(|e| !e.canary && program.is_none_or(|p| scope_allows(&e.scope, p)))
+                .collect(),
+        })
+    }
+
+    /// The names of the canaries among the entries.
+    pub fn canaries(&self) -> impl Iterator<Item = &str> {
+        self.entries
+            .iter()
+            .filter(|e| e.canary)
+            .map(|e| e.name.as_str())
+    }
+
     /// A masker for every value in the map.
     pub fn masker(&self) -> mask::Masker {
         mask::Masker::new(self.entries.iter().map(|e| e.value.as_bytes()))
@@ -295,6 +337,7 @@ pub fn env_map(home: &Home, project: Option<&Path>, identity: &Identity) -> anyh
                     .scope(&item.name)
                     .map(<[String]>::to_vec)
                     .unwrap_or_default();
+                let canary = v.is_canary(&item.name);
                 by_name.insert(
                     item.name.clone(),
                     EnvEntry {
@@ -302,6 +345,7 @@ pub fn env_map(home: &Home, project: Option<&Path>, identity: &Identity) -> anyh
                         env: item.env,
                         vault: loc.kind(),
                         scope,
+                        canary,
                         value,
                     },
                 );

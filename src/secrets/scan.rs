@@ -93,6 +93,33 @@ pub fn bits_per_char(value: &[u8]) -> f64 {
     (alphabet.max(2) as f64).log2()
 }
 
+/// Why a stored value is weak, if it is (issue 20): every detector that answers "does this
+/// text contain a stored value" — the guard, `/secrets/scan`, scry's redaction — lets a
+/// guesser confirm a guess of the *whole* value, so a value is only as safe there as it is
+/// hard to guess. Weak means: shorter than 12 bytes; or fewer than [`PARTIAL_BITS`] (64)
+/// bits if its characters were random in their classes ([`bits_per_char`] × length); or
+/// fewer than 48 bits by its own byte frequencies (Shannon entropy × length: a repeated or
+/// few-letter value such as `passwordpassword`). Returns a short phrase naming the rule,
+/// with the length and the estimate — never any byte of the value.
+pub fn weakness(value: &[u8]) -> Option<String> {
+    let len = value.len();
+    let class_bits = bits_per_char(value) * len as f64;
+    let shannon_bits = entropy(value) * len as f64;
+    if len < 12 {
+        Some(format!("only {len} characters"))
+    } else if class_bits < PARTIAL_BITS {
+        Some(format!(
+            "about {class_bits:.0} bits even if its {len} characters were random (under {PARTIAL_BITS:.0})"
+        ))
+    } else if shannon_bits < 48.0 {
+        Some(format!(
+            "its {len} characters repeat a few symbols (about {shannon_bits:.0} bits by their frequencies)"
+        ))
+    } else {
+        None
+    }
+}
+
 /// The shortest part of `value` that is redacted when it is not whole (cut at a text's
 /// edge): enough characters that guessing them is at least [`PARTIAL_BITS`] bits of work
 /// ([`bits_per_char`]), and never fewer than [`super::mask::MIN_MASKED_LEN`].
@@ -1226,6 +1253,34 @@ mod tests {
         );
         assert_eq!(kinds("sk-proj-abcdefghijklmnopqrstuv"), ["token"]);
         assert!(kinds("task-list and desk-lamp").is_empty());
+    }
+
+    #[test]
+    fn weak_values_are_short_or_few_symbols_and_random_ones_are_not() {
+        for weak in [
+            "summer",
+            "hunter2",
+            "summer2024!",
+            "passwordpassword",
+            "aaaaaaaaaaaaaaaaaaaaaaaa",
+            "12345678901234",
+        ] {
+            assert!(weakness(weak.as_bytes()).is_some(), "{weak}");
+        }
+        // Run-time random values of the lengths people generate.
+        let mut rng = crate::test_rng::Rng(0x7e11_5eed);
+        let b64 = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        for len in [16, 20, 32, 40] {
+            let v: Vec<u8> = (0..len).map(|_| b64[rng.below(64)]).collect();
+            assert!(weakness(&v).is_none(), "len {len}");
+        }
+        let hex: Vec<u8> = (0..32)
+            .map(|_| b"0123456789abcdef"[rng.below(16)])
+            .collect();
+        assert!(weakness(&hex).is_none());
+        assert!(weakness(b"Pc4n4ry-7f3e9c1d+x/y=z").is_none());
+        // The reason never quotes the value.
+        assert!(!weakness(b"summer").unwrap().contains("summer"));
     }
 
     #[test]

@@ -137,6 +137,7 @@ pub struct Vault {
     path: PathBuf,
     secrets: BTreeMap<String, SecretValue>,
     scopes: Scopes,
+    canaries: Canaries,
 }
 
 /// Per-secret scope (issue 16): secret name → the commands that may receive it from
@@ -144,6 +145,11 @@ pub struct Vault {
 /// name). A secret without an entry goes to every command. Kept inside the encrypted vault,
 /// so only a holder of an identity can widen it.
 pub type Scopes = BTreeMap<String, Vec<String>>;
+
+/// The names of the vault's canary secrets (issue 20): values no legitimate command needs,
+/// stored as tripwires (`secrets add NAME --canary`). Kept inside the encrypted vault beside
+/// [`Scopes`], so only a holder of an identity can unmark one.
+pub type Canaries = std::collections::BTreeSet<String>;
 
 impl fmt::Debug for Vault {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -159,6 +165,11 @@ impl Vault {
     /// command.
     pub fn scope(&self, name: &str) -> Option<&[String]> {
         self.scopes.get(name).map(Vec::as_slice)
+    }
+
+    /// Whether secret `name` is a canary ([`Canaries`]).
+    pub fn is_canary(&self, name: &str) -> bool {
+        self.canaries.contains(name)
     }
 
     /// The file it was read from.
@@ -216,13 +227,12 @@ pub fn open(
 ) -> anyhow::Result<Option<Vault>> {
     loc.check(home)?;
     let path = loc.vault_path(home);
-    Ok(
-        decrypt(&path, identity, loc)?.map(|(secrets, _, scopes)| Vault {
-            path,
-            secrets,
-            scopes,
-        }),
-    )
+    Ok(decrypt(&path, identity, loc)?.map(|o| Vault {
+        path,
+        secrets: o.secrets,
+        scopes: o.scopes,
+        canaries: o.canaries,
+    }))
 }
 
 /// What [`add`] did.
@@ -326,6 +336,30 @@ pub fn set_scope(
         st.scopes.remove(name);
     } else {
         st.scopes.insert(name.to_string(), allow.to_vec());
+    }
+    st.write_vault()
+}
+
+/// Marks secret `name` as a canary ([`Canaries`]) or unmarks it. [`NotFound`] if the vault has
+/// no such secret.
+pub fn set_canary(
+    home: &Home,
+    loc: &VaultLocation,
+    identity: &Identity,
+    name: &str,
+    canary: bool,
+) -> anyhow::Result<()> {
+    validate_name(name)?;
+    let _lock = lock(home, loc)?;
+    let mut st = load_for_write(home, loc, identity, None)?;
+    st.ensure_self(identity)?;
+    if !st.secrets.contains_key(name) {
+        return Err(NotFound(loc.kind()).into());
+    }
+    if canary {
+        st.canaries.insert(name.to_string());
+    } else {
+        st.canaries.remove(name);
     }
     st.write_vault()
 }
@@ -452,6 +486,8 @@ struct WriteState<'a> {
     migrating: bool,
     /// The per-secret scopes recorded inside the vault.
     scopes: Scopes,
+    /// The canary secrets recorded inside the vault.
+    canaries: Canaries,
 }
 
 /// Reads everything a write needs and authenticates `recipients.txt` against the list
@@ -467,9 +503,9 @@ fn load_for_write<'a>(
     let rpath = loc.recipients_path(home);
     let opened = decrypt(&vault_path, identity, loc)?;
     let vault_exists = opened.is_some();
-    let (secrets, recorded, scopes) = match opened {
-        Some((s, r, sc)) => (Some(s), r, sc),
-        None => (None, None, Scopes::new()),
+    let (secrets, recorded, scopes, canaries) = match opened {
+        Some(o) => (Some(o.secrets), o.recipients, o.scopes, o.canaries),
+        None => (None, None, Scopes::new(), Canaries::new()),
     };
     let (recipients, recipients_file_is_new) = match read_recipients(&rpath)? {
         Some(r) => (r, false),
@@ -508,6 +544,7 @@ fn load_for_write<'a>(
         migrating: vault_exists && recorded.is_none(),
         recorded,
         scopes,
+        canaries,
     })
 }
 
@@ -571,7 +608,12 @@ impl WriteState<'_> {
     }
 
     fn write_vault(&self) -> anyhow::Result<()> {
-        let ciphertext = encrypt(&self.secrets, &self.recipients, &self.scopes)?;
+        let ciphertext = encrypt(
+            &self.secrets,
+            &self.recipients,
+            &self.scopes,
+            &self.canaries,
+        )?;
         fsutil::write_atomic(&self.loc.vault_path(self.home), &ciphertext)?;
         Ok(())
     }
@@ -615,6 +657,9 @@ struct PlainOut<'a> {
     /// Per-secret scopes ([`Scopes`]); absent when none.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     scopes: Scopes,
+    /// Canary secrets ([`Canaries`]); absent when none.
+    #[serde(skip_serializing_if = "std::collections::BTreeSet::is_empty")]
+    canaries: Canaries,
 }
 
 struct ValueOut<'a>(&'a SecretValue);
@@ -634,6 +679,9 @@ struct PlainIn {
     recipients: Option<Vec<String>>,
     #[serde(default)]
     scopes: Scopes,
+    /// Absent in vaults written before issue 20, and when there is none.
+    #[serde(default)]
+    canaries: Canaries,
 }
 
 struct ValueIn(SecretValue);
@@ -648,6 +696,7 @@ fn encrypt(
     secrets: &BTreeMap<String, SecretValue>,
     recipients: &[Recipient],
     scopes: &Scopes,
+    canaries: &Canaries,
 ) -> anyhow::Result<Vec<u8>> {
     let doc = PlainOut {
         patina_vault: FORMAT_VERSION,
@@ -661,11 +710,18 @@ fn encrypt(
             .filter(|(n, _)| secrets.contains_key(*n))
             .map(|(n, c)| (n.clone(), c.clone()))
             .collect(),
+        canaries: canaries
+            .iter()
+            .filter(|n| secrets.contains_key(*n))
+            .cloned()
+            .collect(),
     };
     // Sized so that serde_json never reallocates (a value escapes to at most 6 bytes per
     // byte), leaving no unzeroized copy of the plaintext behind.
     let cap = 64
         + 80 * recipients.len()
+        + canaries.iter().map(|n| 6 * n.len() + 4).sum::<usize>()
+        + 16
         + scopes
             .iter()
             .map(|(n, c)| 8 + 6 * n.len() + c.iter().map(|x| 6 * x.len() + 4).sum::<usize>())
@@ -686,8 +742,14 @@ fn encrypt(
     Ok(out)
 }
 
-/// The secrets of a vault, and the recipient list recorded inside it (if any).
-type Opened = (BTreeMap<String, SecretValue>, Option<Vec<String>>, Scopes);
+/// What a decrypted vault holds.
+struct Opened {
+    secrets: BTreeMap<String, SecretValue>,
+    /// The recipient list recorded inside it (if any).
+    recipients: Option<Vec<String>>,
+    scopes: Scopes,
+    canaries: Canaries,
+}
 
 /// Decrypts the vault at `path`; `None` if the file does not exist.
 fn decrypt(
@@ -752,11 +814,12 @@ fn decrypt(
         path.display(),
         doc.patina_vault
     );
-    Ok(Some((
-        doc.secrets.into_iter().map(|(k, v)| (k, v.0)).collect(),
-        doc.recipients,
-        doc.scopes,
-    )))
+    Ok(Some(Opened {
+        secrets: doc.secrets.into_iter().map(|(k, v)| (k, v.0)).collect(),
+        recipients: doc.recipients,
+        scopes: doc.scopes,
+        canaries: doc.canaries,
+    }))
 }
 
 #[cfg(test)]

@@ -51,6 +51,9 @@ pub struct ServeConfig {
     pub queue: usize,
     /// The TCP listener, when asked for (`--host`/`--port`).
     pub tcp: Option<tcp::TcpConfig>,
+    /// Scans finding a stored value allowed per [`crate::tripwire::BURST_WINDOW`] before the
+    /// tripwire locks the session (`--burst-limit`).
+    pub burst_limit: usize,
 }
 
 /// Makes the process undumpable and sets its core-file size to 0, as ssh-agent does
@@ -233,6 +236,7 @@ pub fn serve(cfg: ServeConfig) -> anyhow::Result<()> {
         )
         .with_age_key(age_key),
     );
+    ctx.session.set_burst_limit(cfg.burst_limit);
 
     // Keep the indexes fresh (a thread of its own; its state is the context's).
     ctx.start_freshness()?;

@@ -340,21 +340,27 @@ pub fn run<L, A>(
             }
         }
     };
+    // One accept(2) and its connection; false when it failed because the daemon is
+    // shutting down.
+    let accept_one = |waiting: &mut Slots<L::Conn, A::Peer>, chunk: &mut [u8]| -> bool {
+        match listener.accept_now() {
+            Ok(stream) => on_accept(waiting, stream, chunk),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) if shutdown.load(Ordering::SeqCst) => return false,
+            Err(e) => {
+                // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
+                eprintln!("patina: accept failed: {e}");
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        true
+    };
     while !shutdown.load(Ordering::SeqCst) {
         if waiting.heads + waiting.closing == 0 {
             // Nothing waits, so nothing to read or time out: block in accept(2) itself, one
             // system call per connection, as a plain accept loop does.
-            match listener.accept_now() {
-                Ok(stream) => on_accept(&mut waiting, stream, &mut chunk),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    if shutdown.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
-                    eprintln!("patina: accept failed: {e}");
-                    std::thread::sleep(Duration::from_millis(20));
-                }
+            if !accept_one(&mut waiting, &mut chunk) {
+                break;
             }
             continue;
         }
@@ -437,18 +443,8 @@ pub fn run<L, A>(
         // accept when nothing waits), and level-triggered epoll reports it again while more
         // are queued. Linux keeps a reset connection in the accept queue, so a reported
         // listener does not block here.
-        if listener_ready {
-            match listener.accept_now() {
-                Ok(stream) => on_accept(&mut waiting, stream, &mut chunk),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => {
-                    if shutdown.load(Ordering::SeqCst) {
-                        break;
-                    }
-                    eprintln!("patina: accept failed: {e}");
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
+        if listener_ready && !accept_one(&mut waiting, &mut chunk) {
+            break;
         }
     }
     for i in 0..waiting.slots.len() {

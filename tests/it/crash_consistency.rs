@@ -52,6 +52,17 @@ struct Writer {
     write: fn(&World, usize) -> Invocation,
     /// After a crash: `Err` when the state is neither old nor new, or unusable.
     check: fn(&World, usize) -> Result<(), String>,
+    /// The command's job is to refuse (exit 1) after writing its file (the tripwire alert
+    /// of a refused release): success is that refusal.
+    refuses: bool,
+}
+
+/// Whether `o` is the writer's normal outcome.
+fn done(wr: &Writer, o: &Output) -> bool {
+    o.status.success()
+        || (wr.refuses
+            && o.status.code() == Some(1)
+            && String::from_utf8_lossy(&o.stderr).contains("nothing was run"))
 }
 
 fn id(w: &World) -> Identity {
@@ -96,6 +107,7 @@ fn writers() -> Vec<Writer> {
     vec![
         Writer {
             name: "global vault (secrets add)",
+            refuses: false,
             files: |w| vec![w.home().join("secrets.toml"), w.home().join("vault.age")],
             setup: |w| w.add("k", "old-value", &[]),
             write: |_, _| {
@@ -108,6 +120,7 @@ fn writers() -> Vec<Writer> {
         },
         Writer {
             name: "project vault (secrets add --project)",
+            refuses: false,
             files: |w| {
                 let d = w.work().join(".patina");
                 vec![d.join("secrets.toml"), d.join("vault.age")]
@@ -123,6 +136,7 @@ fn writers() -> Vec<Writer> {
         },
         Writer {
             name: "recipients (secrets recipients add)",
+            refuses: false,
             files: |w| vec![w.home().join("recipients.txt"), w.home().join("vault.age")],
             setup: |w| w.add("k", "old-value", &[]),
             write: |_, _| {
@@ -146,6 +160,7 @@ fn writers() -> Vec<Writer> {
         },
         Writer {
             name: "identity file (secrets identity export --out)",
+            refuses: false,
             files: |w| vec![w.work().join("exported.key")],
             setup: |_| {},
             write: |w, _| {
@@ -170,6 +185,7 @@ fn writers() -> Vec<Writer> {
         },
         Writer {
             name: "age-key file (auth server-key)",
+            refuses: false,
             files: |w| vec![w.home().join("auth/server.key")],
             setup: |_| {},
             write: |_, _| (s(&["auth", "server-key"]), vec![]),
@@ -182,6 +198,7 @@ fn writers() -> Vec<Writer> {
         },
         Writer {
             name: "allowed clients (auth allow)",
+            refuses: false,
             files: |w| vec![w.home().join("auth/allowed.txt")],
             setup: |w| {
                 let o = w.run(
@@ -214,6 +231,7 @@ fn writers() -> Vec<Writer> {
         },
         Writer {
             name: "registry (mother add)",
+            refuses: false,
             files: |w| vec![w.home().join("mother.json")],
             setup: |w| {
                 std::fs::create_dir_all(w.work().join("base")).unwrap();
@@ -229,6 +247,7 @@ fn writers() -> Vec<Writer> {
         },
         Writer {
             name: "peer token (mother peer add)",
+            refuses: false,
             files: |w| {
                 // The round's token file is named for the peer; the registry is shared.
                 vec![
@@ -259,7 +278,30 @@ fn writers() -> Vec<Writer> {
             },
         },
         Writer {
+            name: "tripwire alert (secrets run of a canary's bait)",
+            refuses: true,
+            files: |w| vec![w.home().join("alert.json")],
+            setup: |w| {
+                w.add(
+                    "bait",
+                    "canary-value-0123456789",
+                    &["--canary", "--allow", "deploy.sh"],
+                );
+                // An ordinary run: the audit log exists before the write under test.
+                let o = w.run(&["secrets", "run", "--", "true"], b"");
+                assert!(o.status.success(), "{}", show(&o));
+            },
+            write: |_, _| (s(&["secrets", "run", "--", "deploy.sh"]), vec![]),
+            check: |w, _| match read(&w.home().join("alert.json")) {
+                None => Ok(()),
+                Some(b) => serde_json::from_slice::<patina::tripwire::Alert>(&b)
+                    .map(drop)
+                    .map_err(|_| "a partial alert file".to_string()),
+            },
+        },
+        Writer {
             name: "bearer token (token rotate)",
+            refuses: false,
             files: |w| vec![w.home().join("run/serve.token")],
             setup: |w| {
                 let o = w.run(&["token", "rotate"], b"");
@@ -390,8 +432,8 @@ fn crash_every_step(wr: &Writer) -> usize {
                 );
                 // The next command works, and the state is then the new one.
                 let o = run_write(&w, wr, 1, None);
-                let again_ok = o.status.success()
-                    || String::from_utf8_lossy(&o.stderr).contains("already exists");
+                let again_ok =
+                    done(wr, &o) || String::from_utf8_lossy(&o.stderr).contains("already exists");
                 assert!(
                     again_ok,
                     "{}: after a crash at {step}: {}",
@@ -475,7 +517,7 @@ fn sigkill_at_random_moments_leaves_old_or_new_and_nothing_readable() {
         // How long one write takes here.
         let t = Instant::now();
         let o = run_write(&w, &wr, 10_000, None);
-        assert!(o.status.success(), "{}: {}", wr.name, show(&o));
+        assert!(done(&wr, &o), "{}: {}", wr.name, show(&o));
         let span = t.elapsed().as_micros() as u64;
         let w = World::new();
         (wr.setup)(&w);
@@ -519,8 +561,7 @@ fn sigkill_at_random_moments_leaves_old_or_new_and_nothing_readable() {
             wr.name
         );
         let o = run_write(&w, &wr, rounds + 1, None);
-        let ok =
-            o.status.success() || String::from_utf8_lossy(&o.stderr).contains("already exists");
+        let ok = done(&wr, &o) || String::from_utf8_lossy(&o.stderr).contains("already exists");
         assert!(ok, "{}: the next write fails: {}", wr.name, show(&o));
         (wr.check)(&w, rounds + 1).unwrap();
     }
@@ -746,6 +787,8 @@ fn a_full_disk_fails_each_write_in_one_line_and_keeps_the_old_file() {
         let lines: Vec<&str> = err
             .lines()
             .filter(|l| !l.starts_with("patina: note:"))
+            // A writer that also audits warns of the audit log's own failure on its line.
+            .filter(|l| !(wr.refuses && l.starts_with("patina: warning: audit log")))
             .collect();
         assert_eq!(lines.len(), 1, "{}: not one line: {err}", wr.name);
         for (f, b) in files.iter().zip(&before) {
@@ -762,12 +805,7 @@ fn a_full_disk_fails_each_write_in_one_line_and_keeps_the_old_file() {
             std::fs::remove_file(f).unwrap();
         }
         let o = run_write(&w, &wr, 1, None);
-        assert!(
-            o.status.success(),
-            "{}: with space again: {}",
-            wr.name,
-            show(&o)
-        );
+        assert!(done(&wr, &o), "{}: with space again: {}", wr.name, show(&o));
         (wr.check)(&w, 1).unwrap();
     }
 }

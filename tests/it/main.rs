@@ -36,3 +36,4 @@ mod socket_activation;
 mod socket_lifecycle;
 mod tcp_auth;
 mod tidy;
+mod tripwire;
