@@ -24,11 +24,17 @@ OUT = os.environ["SOAK_CSV"]
 SECONDS = int(os.environ.get("SOAK_SECONDS", "600"))
 WARMUP = int(os.environ.get("SOAK_WARMUP", "60"))
 SOCK = os.path.join(HOME, "run", "serve.sock")
+# The vault's one secret value, made at run time by scripts/soak (environment only, never
+# argv): the guard's load asks the daemon's scan hold to find it.
+SECRET = os.environ["SOAK_SECRET"]
+# A GitHub-token-shaped string built here (no commit holds one): the guard's token
+# detectors conceal it whether or not the hold is there.
+TOKEN = "gh" + "p_" + "".join(random.Random(3).choice("ABCDEFabcdef0123456789") for _ in range(36))
 
 stop = threading.Event()
 lock = threading.Lock()
 # Per window: latencies (ms) per kind, counts per (kind, outcome).
-lat = {"scry": [], "health": [], "tcp": []}
+lat = {"scry": [], "health": [], "tcp": [], "guard": [], "hook": []}
 counts = {}
 errors = []
 
@@ -174,6 +180,105 @@ def tcp_bad_token(port):
         time.sleep(0.2)
 
 
+def guard_scan_client(seed):
+    """`POST /guard/scan` (the daemon's scan hold): text with and without the known value.
+    While the hold is there (`held`), the value must be found exactly where it is; without it
+    (the moments between a `session lock` and the next unlock) nothing may be found."""
+    rnd = random.Random(seed)
+    while not stop.is_set():
+        words = [rnd.choice(WORDS) for _ in range(rnd.randint(5, 400))]
+        with_value = rnd.random() < 0.5
+        if with_value:
+            words.insert(rnd.randrange(len(words) + 1), SECRET)
+        text = " ".join(words)
+        body = json.dumps({"text": text}).encode()
+        raw = (b"POST /guard/scan HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+               b"Content-Length: %d\r\n\r\n" % len(body)) + body
+        t = time.monotonic()
+        try:
+            status, resp = exchange(raw)
+        except OSError as e:
+            error(f"guard scan: {e}")
+            continue
+        ms = (time.monotonic() - t) * 1000
+        if status != 200:
+            error(f"guard scan: status {status}")
+            continue
+        v = json.loads(resp)
+        spans = [(f["start"], f["end"]) for f in v.get("findings", [])]
+        if SECRET.encode() in resp:
+            error("guard scan: the answer holds the value")
+        elif v.get("held") and with_value:
+            start = text.encode().index(SECRET.encode())
+            if (start, start + len(SECRET.encode())) not in spans:
+                error(f"guard scan: the held value was not found at {start}: {spans}")
+            else:
+                count("guard-scan", "found")
+        elif v.get("held") and spans:
+            error(f"guard scan: findings in text without the value: {spans}")
+        elif not v.get("held") and spans:
+            error("guard scan: findings without a hold")
+        else:
+            count("guard-scan", "held-clean" if v.get("held") else "not-held")
+        with lock:
+            lat["guard"].append(ms)
+        time.sleep(rnd.uniform(0.02, 0.1))
+
+
+def hold_is_there():
+    body = b'{"text":"x"}'
+    raw = (b"POST /guard/scan HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+           b"Content-Length: %d\r\n\r\n" % len(body)) + body
+    try:
+        status, resp = exchange(raw)
+        return status == 200 and json.loads(resp).get("held") is True
+    except (OSError, ValueError):
+        return False
+
+
+def guard_hook_client():
+    """`patina guard hook --agent claude-code` on a PostToolUse payload whose output holds
+    the known value and a token-shaped string, as Claude Code runs it after a tool: exit 0,
+    the token always concealed, the value concealed whenever the hold was there before and
+    after the call."""
+    rnd = random.Random(11)
+    while not stop.is_set():
+        out = " ".join(rnd.choice(WORDS) for _ in range(rnd.randint(10, 2000)))
+        out += f"\nAPI_KEY={SECRET}\nGITHUB_TOKEN={TOKEN}\n"
+        payload = json.dumps({
+            "session_id": "soak", "transcript_path": "/dev/null", "cwd": PROJECT,
+            "permission_mode": "default", "hook_event_name": "PostToolUse", "tool_name": "Bash",
+            "tool_use_id": "toolu_soak", "tool_input": {"command": "cat build.log"},
+            "tool_response": {"stdout": out, "stderr": "", "interrupted": False, "isImage": False},
+        }).encode()
+        held_before = hold_is_there()
+        t = time.monotonic()
+        try:
+            o = subprocess.run([BIN, "guard", "hook", "--agent", "claude-code"], input=payload,
+                               capture_output=True, timeout=60)
+        except subprocess.TimeoutExpired:
+            error("guard hook: no answer in 60 s")
+            continue
+        ms = (time.monotonic() - t) * 1000
+        held_after = hold_is_there()
+        if o.returncode != 0:
+            error(f"guard hook: exit {o.returncode}")
+        elif TOKEN.encode() in o.stdout or TOKEN.encode() in o.stderr:
+            error("guard hook: a token-shaped string passed")
+        elif SECRET.encode() in o.stderr:
+            error("guard hook: the value reached stderr")
+        elif SECRET.encode() in o.stdout:
+            if held_before and held_after:
+                error("guard hook: the known value passed while the hold was there")
+            else:
+                count("guard-hook", "not-held")
+        else:
+            with lock:
+                lat["hook"].append(ms)
+            count("guard-hook", "concealed")
+        time.sleep(rnd.uniform(0.2, 0.5))
+
+
 def patina(*args, check=True):
     o = subprocess.run([BIN, *args], capture_output=True, timeout=60)
     if check and o.returncode != 0:
@@ -201,6 +306,8 @@ def session_cycles():
         time.sleep(1)
 
 
+# The file watcher's re-indexing is exercised by watched_edit() below; this explicit
+# re-scrape beside it checks that a scrape command and the watcher coexist.
 def rescrape():
     """Edits a note and re-scrapes while the daemon serves, every 20 s."""
     n = 0
@@ -282,6 +389,8 @@ def main():
     threads += [threading.Thread(target=slowloris_client) for _ in range(2)]
     threads += [threading.Thread(target=tcp_bad_token, args=(port,))]
     threads += [threading.Thread(target=session_cycles), threading.Thread(target=rescrape)]
+    threads += [threading.Thread(target=guard_scan_client, args=(100 + i,)) for i in range(2)]
+    threads += [threading.Thread(target=guard_hook_client)]
     threads += [threading.Thread(target=watched_edit)]
     for t in threads:
         t.daemon = True
@@ -290,7 +399,8 @@ def main():
     t0 = time.monotonic()
     with open(OUT, "w") as out:
         out.write("t_s,rss_kib,threads,fds,scry_n,scry_p50_ms,scry_p99_ms,scry_max_ms,"
-                  "health_n,health_p99_ms,tcp_n,tcp_p99_ms,errors,loadavg_1m\n")
+                  "health_n,health_p99_ms,tcp_n,tcp_p99_ms,errors,loadavg_1m,"
+                  "guard_n,guard_p99_ms,hook_n,hook_p50_ms,hook_p99_ms\n")
         while time.monotonic() - t0 < SECONDS:
             time.sleep(10)
             with lock:
@@ -302,12 +412,15 @@ def main():
             row = (round(time.monotonic() - t0), rss, nthreads, fds, len(win["scry"]),
                    pct(win["scry"], 50), pct(win["scry"], 99), max(win["scry"], default=0),
                    len(win["health"]), pct(win["health"], 99), len(win["tcp"]),
-                   pct(win["tcp"], 99), nerr, loadavg())
+                   pct(win["tcp"], 99), nerr, loadavg(), len(win["guard"]),
+                   pct(win["guard"], 99), len(win["hook"]), pct(win["hook"], 50),
+                   pct(win["hook"], 99))
             rows.append(row)
             out.write(",".join(f"{x:.2f}" if isinstance(x, float) else str(x) for x in row) + "\n")
             out.flush()
             print(f"t={row[0]:4d}s rss={rss} KiB threads={nthreads} fds={fds} "
-                  f"scry n={row[4]} p50={row[5]:.1f} p99={row[6]:.1f} ms errors={nerr} load={row[13]}", flush=True)
+                  f"scry n={row[4]} p50={row[5]:.1f} p99={row[6]:.1f} ms guard n={row[14]} "
+                  f"hook n={row[16]} p50={row[17]:.0f} ms errors={nerr} load={row[13]}", flush=True)
     stop.set()
     time.sleep(1)
 

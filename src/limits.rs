@@ -68,3 +68,31 @@ pub const SUN_PATH_MAX: usize = 107;
 /// buffered heads and two listeners' descriptors well under the usual soft `RLIMIT_NOFILE`
 /// of 1024.
 pub const MAX_PENDING: usize = 256;
+
+/// A deadline that a test may shorten or lengthen: in a build with the `fault-injection`
+/// feature (tests only, see `Cargo.toml`), the environment variable `var` holding a whole
+/// number of milliseconds replaces `default`, so a test asserts "cut off at the deadline" or
+/// "answered long before it" with a wide margin instead of racing the wall clock on a loaded
+/// machine. In any other build, `default`. An unset or unparsable variable gives `default`.
+///
+/// The variables, one per deadline: `PATINA_TEST_HEAD_DEADLINE_MS` ([`HEAD_DEADLINE`]),
+/// `PATINA_TEST_BODY_DEADLINE_MS` ([`BODY_DEADLINE`]), `PATINA_TEST_FEDERATE_DEADLINE_MS`
+/// (`mother::federate::DEADLINE`).
+pub fn test_deadline(var: &str, default: Duration) -> Duration {
+    #[cfg(feature = "fault-injection")]
+    if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok()) {
+        return Duration::from_millis(ms);
+    }
+    let _ = var;
+    default
+}
+
+/// [`HEAD_DEADLINE`], or its test override ([`test_deadline`]).
+pub fn head_deadline() -> Duration {
+    test_deadline("PATINA_TEST_HEAD_DEADLINE_MS", HEAD_DEADLINE)
+}
+
+/// [`BODY_DEADLINE`], or its test override ([`test_deadline`]).
+pub fn body_deadline() -> Duration {
+    test_deadline("PATINA_TEST_BODY_DEADLINE_MS", BODY_DEADLINE)
+}

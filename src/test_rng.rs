@@ -1,6 +1,19 @@
 //! A seeded, reproducible source of test inputs shared by the unit tests (xorshift64*,
 //! Marsaglia 2003 / Vigna 2016): no crate for it, and the same seed gives the same corpus on
-//! every run. Test-only. Depends on nothing.
+//! every run; and [`cases`], the size of a randomized run (small by default, long with
+//! `PATINA_TEST_LONG=1`). Test-only. Depends on nothing but std.
+
+/// How many cases a randomized test runs: `default` in the default suite, `long` when the
+/// environment has `PATINA_TEST_LONG` set (to anything but empty or `0`). The default keeps
+/// `cargo test` fast on a 2-core machine; the long run (`PATINA_TEST_LONG=1 cargo test
+/// --all-features`, see `layer/core/reliability.md`) is what a change to a randomized
+/// module's code is checked with before it lands.
+pub(crate) fn cases(default: usize, long: usize) -> usize {
+    match std::env::var("PATINA_TEST_LONG") {
+        Ok(v) if !v.is_empty() && v != "0" => long,
+        _ => default,
+    }
+}
 
 /// xorshift64* generator; the state must not be 0.
 pub(crate) struct Rng(pub(crate) u64);

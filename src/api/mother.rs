@@ -108,7 +108,7 @@ pub fn scry(ctx: &Ctx, p: &Principal, req: &Request) -> Response {
         &sources,
         &body.query,
         limit,
-        t0 + federate::DEADLINE,
+        t0 + federate::deadline(),
         &ctx.scry.cache,
     );
     // What the answer holds of the known values, for the tripwires (a canary in a

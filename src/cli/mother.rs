@@ -323,7 +323,7 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
                 &sources,
                 &query,
                 limit,
-                Instant::now() + federate::DEADLINE,
+                Instant::now() + federate::deadline(),
                 &Default::default(),
             )
         }

@@ -70,6 +70,9 @@ pub fn run(a: ServeArgs) -> anyhow::Result<()> {
     } else {
         None
     };
+    // Fail fast: a socket path `sun_path` cannot hold would only be refused after the
+    // scrape below, which can take minutes on a large project.
+    server::unix::check_sun_path(&socket)?;
     // No index yet, one of an older schema, or one a killed first scrape left unusable:
     // scrape first (the scrape rebuilds an older schema).
     if let Err(e) = crate::scry::Index::open(&project) {

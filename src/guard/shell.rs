@@ -15,6 +15,13 @@ use brush_parser::word::{WordPiece, WordPieceWithSource};
 /// How deep `sh -c`, `eval` and `$(…)` are followed.
 const MAX_DEPTH: usize = 8;
 
+/// Most `(` operators plus `case` words one command line (one level of `sh -c`/`$(…)`) may
+/// hold to be parsed. brush-parser 0.4's PEG grammar backtracks exponentially on unclosed
+/// groups: 18 unclosed `(` took 13 ms and 24 about 10 s, 18 nested `case a in a)` 1.9 s
+/// (found by `fuzz/` hook_payload as a hang). At 12 the worst shapes measured stay under
+/// 50 ms (release build); a real command rarely opens more than a few groups.
+const MAX_GROUPS: usize = 12;
+
 /// One argument (or the command name) of a simple command.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Arg {
@@ -52,14 +59,23 @@ fn parse_into(command: &str, depth: usize, out: &mut Vec<Call>) -> bool {
     if depth > MAX_DEPTH {
         return true;
     }
-    if overflowing_io_number(command) {
+    if overflowing_number(command) {
         return false;
     }
-    let mut parser = brush_parser::Parser::new(std::io::Cursor::new(command), &options());
+    let opts = options();
+    let Ok(tokens) = brush_parser::tokenize_str_with_options(command, &opts.tokenizer_options())
+    else {
+        return false;
+    };
+    if too_many_groups(&tokens) {
+        return false;
+    }
     // brush-parser 0.4 panics on some inputs (an `unwrap` of a file-descriptor number that
     // overflows, found by `fuzz/` hook_payload): a panic is "does not parse", never a crash of
     // the hook (which the host would read as "no hook ran").
-    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| parser.parse_program()));
+    let parsed = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        brush_parser::parse_tokens(&tokens, &opts)
+    }));
     let Ok(Ok(program)) = parsed else {
         return false;
     };
@@ -69,24 +85,85 @@ fn parse_into(command: &str, depth: usize, out: &mut Vec<Call>) -> bool {
     true
 }
 
-/// Whether `command` has a run of 10 or more digits right before `<` or `>`: a redirection's
-/// file-descriptor number that brush-parser 0.4 `unwrap`s into an integer and panics on
-/// (found by `fuzz/` hook_payload). Such a command is treated as not parsing. Checked before
-/// parsing because a fuzzer's panic hook aborts even inside `catch_unwind`.
-fn overflowing_io_number(command: &str) -> bool {
-    let b = command.as_bytes();
-    let mut run = 0;
-    for &c in b {
-        if c.is_ascii_digit() {
-            run += 1;
+/// Whether `command` holds a number that brush-parser 0.4 would `unwrap` into an integer too
+/// small for it, and panic on (found by `fuzz/` hook_payload). Such a command is treated as not
+/// parsing. Checked before parsing because a fuzzer's panic hook aborts even inside
+/// `catch_unwind`, and because `word::parse` (run on each word after the program parsed) is
+/// not inside one. The sites, from brush-parser 0.4.0's source:
+///
+/// - `parser/peg.rs` `io_number`: a redirection's file-descriptor number, a word of digits
+///   right before `<` or `>` (`2>`, `9<<<`, `3>&1`, `4<<EOF`), parsed as `i32`;
+/// - `word.rs` `tilde_expression`: `~N`, `~+N`, `~-N` (the directory stack), parsed as
+///   `usize`, wherever a tilde prefix is expanded: a word's start, after `:` or `=` in an
+///   assignment, inside `${x:-~N}`.
+///
+/// Not screened, because patina never reaches them: `word.rs`'s brace sequence numbers
+/// (`{1..N}`, `i64`), parsed only by `word::parse_brace_expansions`, which the guard does not
+/// call. The other numbers brush-parser reads (`>&N`'s source is a word; arithmetic, `io_fd`,
+/// octal escapes) map an overflow to a parse error.
+///
+/// A backslash-newline (line continuation) is removed first, as brush-parser's tokenizer
+/// does, so `99999\<newline>99999>x` is seen as one number. This over-approximates (it also
+/// removes pairs inside quotes or after an escaped backslash, and counts digits a token
+/// boundary would separate): a flagged command that would have parsed loses only the speed
+/// bump, never the PostToolUse scan.
+fn overflowing_number(command: &str) -> bool {
+    let mut b = Vec::with_capacity(command.len());
+    let raw = command.as_bytes();
+    let mut i = 0;
+    while i < raw.len() {
+        if raw[i] == b'\\' && raw.get(i + 1) == Some(&b'\n') {
+            i += 2;
         } else {
-            if run >= 10 && (c == b'<' || c == b'>') {
-                return true;
-            }
-            run = 0;
+            b.push(raw[i]);
+            i += 1;
+        }
+    }
+    let mut i = 0;
+    while i < b.len() {
+        if !b[i].is_ascii_digit() {
+            i += 1;
+            continue;
+        }
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            i += 1;
+        }
+        // Digits only, so valid UTF-8.
+        let digits = std::str::from_utf8(&b[start..i]).unwrap_or("");
+        let before = &b[..start];
+        let tilde = before.ends_with(b"~") || before.ends_with(b"~+") || before.ends_with(b"~-");
+        if tilde && digits.parse::<usize>().is_err() {
+            return true;
+        }
+        let redirect = matches!(b.get(i), Some(b'<' | b'>'));
+        if redirect && digits.parse::<i32>().is_err() {
+            return true;
         }
     }
     false
+}
+
+/// Whether `tokens` hold more than [`MAX_GROUPS`] `(` operators and `case` words, or one
+/// word with `=` (which the grammar may parse as an assignment, `name[index]=value`, parsing
+/// its inside) holding more than [`MAX_GROUPS`] `(` and `case`: the shapes brush-parser's
+/// grammar takes exponential time on. Counted on tokens, so a `(` in quotes, a
+/// here-document or a `$(…)` of a plain word (parsed later, on its own) does not count.
+fn too_many_groups(tokens: &[brush_parser::Token]) -> bool {
+    let inside = |w: &str| w.matches('(').count() + w.matches("case").count();
+    let mut groups = 0;
+    for t in tokens {
+        match t {
+            brush_parser::Token::Operator(o, _) => groups += usize::from(o == "("),
+            brush_parser::Token::Word(w, _) => {
+                groups += usize::from(w == "case");
+                if w.contains('=') && inside(w) > MAX_GROUPS {
+                    return true;
+                }
+            }
+        }
+    }
+    groups > MAX_GROUPS
 }
 
 fn compound_list(list: &ast::CompoundList, depth: usize, out: &mut Vec<Call>) {
@@ -349,7 +426,18 @@ fn arg(word: &str, depth: usize, out: &mut Vec<Call>) -> Arg {
         literal: Some(String::new()),
         vars: Vec::new(),
     };
-    match brush_parser::word::parse(word, &options()) {
+    // The command passed `overflowing_number`, and a word is a piece of it; screened again
+    // because a panic here would not be caught. A word with more than `MAX_GROUPS` `(` and
+    // `case` (an unclosed `$(` holding them: the word parser backtracks exponentially there
+    // too, 14 s for one 800-byte word found by `fuzz/`) is not parsed either.
+    let parsed = if overflowing_number(word)
+        || word.matches('(').count() + word.matches("case").count() > MAX_GROUPS
+    {
+        Err(())
+    } else {
+        brush_parser::word::parse(word, &options()).map_err(|_| ())
+    };
+    match parsed {
         Ok(pieces) => pieces_into(word, &pieces, depth, out, &mut a),
         Err(_) => {
             // Unparsable word: keep its raw text, and any `$NAME` in it.
@@ -483,9 +571,155 @@ mod tests {
     /// descriptor number overflows; the guard must answer "does not parse", not crash.
     #[test]
     fn an_overflowing_fd_number_does_not_crash_the_parser() {
-        assert!(calls("11111111111111>|(111111E-408,1,11111111111111111711111111111(1").is_none());
-        let _ = calls("99999999999999999999999999>x");
-        let _ = calls("echo hi 184467440737095516160<&-");
-        let _ = calls("cat 99999999999999999999999999999999<<EOF\nx\nEOF\n");
+        for cmd in [
+            "11111111111111>|(111111E-408,1,11111111111111111711111111111(1",
+            "99999999999999999999999999>x",
+            "echo hi 184467440737095516160<&-",
+            "cat 99999999999999999999999999999999<<EOF\nx\nEOF\n",
+            "echo 2147483648>x",
+            "echo 99999999999>&1",
+            "cat 99999999999<<<x",
+        ] {
+            assert!(overflowing_number(cmd), "{cmd:?} not screened");
+            assert!(calls(cmd).is_none(), "{cmd:?}");
+        }
+        // The largest `i32` still parses, as do leading zeros and a number with a space.
+        assert_eq!(calls("echo 2147483647>x").unwrap()[0].name, "echo");
+        assert_eq!(calls("echo 0000000000002>x").unwrap()[0].name, "echo");
+        assert_eq!(calls("echo 99999999999 >x").unwrap()[0].name, "echo");
+    }
+
+    /// A line continuation inside the fd number: brush-parser's tokenizer joins the digits
+    /// into one overflowing number (a panic the first screen, which looked at raw runs of
+    /// digits, let through).
+    #[test]
+    fn an_fd_number_split_by_a_line_continuation_does_not_crash_the_parser() {
+        for cmd in ["echo 99999\\\n99999>x", "echo 9\\\n9\\\n99999999>x"] {
+            assert!(overflowing_number(cmd), "{cmd:?} not screened");
+            assert!(calls(cmd).is_none(), "{cmd:?}");
+        }
+    }
+
+    /// Found by `fuzz/` (hook_payload, 10-minute run): `~N` with N past `usize` made
+    /// brush-parser's word parser panic; that parser runs on each word after the program
+    /// parsed, outside any `catch_unwind`, so the hook itself crashed.
+    #[test]
+    fn an_overflowing_tilde_number_does_not_crash_the_parser() {
+        for cmd in [
+            "~9999999999999999999999999",
+            "./k;~9999999999999999999999999|999",
+            "ls ~18446744073709551616",
+            "cd ~+99999999999999999999999",
+            "cd ~-99999999999999999999999",
+            "A=x:~99999999999999999999999 cmd",
+            "export A=~99999999999999999999999",
+            "echo ${x:-~99999999999999999999999}",
+            "echo $(ls ~99999999999999999999999)",
+            "ls ~9999999999\\\n9999999999999999",
+        ] {
+            assert!(overflowing_number(cmd), "{cmd:?} not screened");
+            assert!(calls(cmd).is_none(), "{cmd:?}");
+        }
+        // `usize::MAX` itself still parses.
+        assert_eq!(calls("ls ~18446744073709551615").unwrap()[0].name, "ls");
+        assert_eq!(calls("cd ~+3 && ls ~-2").unwrap()[1].name, "ls");
+    }
+
+    /// Found by `fuzz/` (hook_payload, 10-minute run, a hang): brush-parser's grammar takes
+    /// exponential time on many unclosed groups; past `MAX_GROUPS` a command does not parse,
+    /// at once.
+    #[test]
+    fn a_command_with_too_many_groups_does_not_parse_and_does_not_hang() {
+        let n = MAX_GROUPS + 1;
+        let t = std::time::Instant::now();
+        for cmd in [
+            format!("echoq||{}q*|q}}||**|qZ", "(".repeat(180)),
+            format!("x && {}q", "(".repeat(n)),
+            format!("{}q", "( ".repeat(n)),
+            format!("{}q", "case a in a) ".repeat(n)),
+            format!("{}q", "( case a in a) ".repeat(n)),
+        ] {
+            assert!(calls(&cmd).is_none(), "{cmd:?}");
+        }
+        // Nested: the outer command parses, the inner one is refused (not followed).
+        let c = calls(&format!("sh -c '{}q'", "(".repeat(40))).unwrap();
+        assert!(c.iter().all(|c| c.name != "q"), "{c:?}");
+        assert!(calls(&format!("echo $({}q)", "( ".repeat(40))).is_none());
+        // Each of those is refused before brush-parser runs: far inside a bound that the
+        // first alone (180 unclosed groups) would exceed by years.
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
+        // Up to the limit, and groups in quotes, here-documents and `$(…)`, still parse.
+        let at_limit = format!(
+            "{}true{}",
+            "( x; ".repeat(MAX_GROUPS),
+            " )".repeat(MAX_GROUPS)
+        );
+        assert_eq!(calls(&at_limit).unwrap().last().unwrap().name, "true");
+        let quoted = format!("echo '{}' \"{}\" && env", "(".repeat(50), "(".repeat(50));
+        assert!(names(&quoted).contains(&"env".to_string()));
+        let heredoc = format!(
+            "python3 - <<'EOF'\nprint({}1{})\nEOF\n",
+            "(".repeat(50),
+            ")".repeat(50)
+        );
+        assert_eq!(calls(&heredoc).unwrap()[0].name, "python3");
+    }
+
+    /// Found by `fuzz/` (hook_payload, a hang): one word holding an unclosed `$(` and 19 `(`
+    /// took brush-parser's word parser 14 s (release build). Such a word keeps its raw text.
+    #[test]
+    fn a_word_with_too_many_groups_is_not_parsed_and_does_not_hang() {
+        // The fuzzer's command, as it found it.
+        const FOUND: &str = r#"ec posth^qoqqqqq[{sqqqqqqqqqqq$$$$$$$ $$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$-$$qqqqqqq1qq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$($&$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqq$$$$$$$$q[qqqqqqqqqqqqqqqqqqqqqqq$[qqqqzqqqqqqqqqqqqqq(qqq[qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq(((((((((((((((((((qq[qqqq]=qqqqZZZZ$pc0n>qqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$d$$$ $$$$$$$$$$$$$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqq$$$$$$$$$$$$$$$$$$$$lllllqqqqqqqqqqqqqqqqqqqllllllllllllllllllllllllllllllllll$$$$$$$$$$$$$$$$$$$$$qqqqq_qqqqqqqqqqqqqqqq$$$$$$$$$%$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$-$$qqqqqqqqqq$ $$$$$$$$$$$$$$$$$$$$$$$*$$$$$$$$$$$$$$$$$$-$$qqqqqqqqqq$ $$$$$$$$$$$$$$$$$$$$$$$*$$$$$$$$$$$$$$$$$$$$$$$$$$&$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqqhqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqyqqqqqqqqqqqZZZZ$p)8n>z"#;
+        let t = std::time::Instant::now();
+        // Its word holds `[…]=`: the token screen refuses the whole command now.
+        assert!(calls(FOUND).is_none());
+        // Without the `=`, the command parses and the word keeps its raw text.
+        let c = calls(&FOUND.replace('=', "")).unwrap();
+        assert_eq!(c[0].name, "ec");
+        let word = &c[0].args[1];
+        assert!(
+            word.literal.as_deref().is_some_and(|l| l.contains("((((")),
+            "{word:?}"
+        );
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
+        // Fewer groups: parsed as before.
+        assert_eq!(calls("echo \"$(printenv)\"").unwrap()[0].name, "printenv");
+    }
+
+    /// Found by `fuzz/` (hook_payload, the third 10-minute run, a hang): a word shaped like
+    /// `name[index]=value` whose index holds 100 `(`: the program grammar parses it as an
+    /// assignment and backtracks exponentially inside.
+    #[test]
+    fn an_assignment_word_with_too_many_groups_does_not_parse_and_does_not_hang() {
+        const FOUND: &str = r#"ec posthVoqqqqqq[{sqqqqqqqqqqqqq$$$$$($&$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqq$qqqqqqqqqqqq$$$$$$$$$$$$$$$$$$*$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqqq[qqqq]=qqqqZZZZ$pc0n>qqqqqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$oqqqqqq[{sq$$4$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqq;qqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$[T((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((((oken::Word(e, _)$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqqqqqqqqqqqqqqqqqqqqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$[Token::Word(e, _)]$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqq($$$$$$$$$$$qqqqqqqqqqqqqq^oqqqqqq[{sqqqqqq(qqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$qqq(e, _)$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$Token::Word(e, _rator(w,_mazqqqper['_' ['_'|'.='az'' | 'A'..='Z']m''..a='z' | 'A'..=qqq[{sq$$8$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$$'Z'$$$$$$$$$$$$$$$$$$$$$$$$$$$$-$$qqqqqqqqqq$$$$$$$$$$$$$$$$$$$$$4)n>z"#;
+        let t = std::time::Instant::now();
+        assert!(calls(FOUND).is_none());
+        let built = format!("a[{}x]=1 cmd", "(".repeat(MAX_GROUPS + 1));
+        assert!(calls(&built).is_none(), "{built}");
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(20),
+            "{:?}",
+            t.elapsed()
+        );
+        // An assignment with a few groups still parses.
+        assert_eq!(calls("A=$(date) cmd").unwrap().last().unwrap().name, "cmd");
+    }
+
+    /// brush-parser's brace sequences (`{1..N}`) also `unwrap` an overflowing `i64`, but only
+    /// in `word::parse_brace_expansions`, which the guard never calls: such a command parses.
+    #[test]
+    fn an_overflowing_brace_sequence_is_not_parsed_for_braces() {
+        let c = calls("echo {1..99999999999999999999} {99999999999999999999..1}").unwrap();
+        assert_eq!(c[0].name, "echo");
+        assert!(!overflowing_number("echo {1..99999999999999999999}"));
     }
 }

@@ -1,7 +1,8 @@
 //! Federated scry: one query over every registered project (local indexes) and peer daemon
 //! (over TCP, through [`crate::client::Client`]), in parallel on at most [`MAX_PARALLEL`]
 //! scoped threads, under one deadline, merged into one ranking. Depends on [`crate::scry`],
-//! [`crate::client`], [`crate::auth`] (the peers' tokens) and the registry in [`super`].
+//! [`crate::client`], [`crate::auth`] (the peers' tokens), [`crate::limits`] (a test build's
+//! deadline override) and the registry in [`super`].
 //!
 //! Merging: each source returns a [`Shard`] (its best hits by its own BM25, each with the
 //! per-term parts `gᵢ` of its score, plus its row count and per-term match counts). The merger
@@ -28,6 +29,12 @@ pub const MAX_PARALLEL: usize = 4;
 /// The whole federated search must answer within this time; a source still busy then is
 /// reported under `errors`.
 pub const DEADLINE: Duration = Duration::from_secs(3);
+
+/// [`DEADLINE`], or in a test build its override `PATINA_TEST_FEDERATE_DEADLINE_MS`
+/// ([`crate::limits::test_deadline`]).
+pub fn deadline() -> Duration {
+    crate::limits::test_deadline("PATINA_TEST_FEDERATE_DEADLINE_MS", DEADLINE)
+}
 
 /// Hits asked of each source: at least this many, so a hit that ranks low in its own index
 /// but high under the shared IDF can still be found.

@@ -42,8 +42,8 @@ use rusqlite::{Connection, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::fs::{self, File};
-use std::io::{self, Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
@@ -431,19 +431,14 @@ fn hide_state_dir(root: &Path, state: &Path) -> Result<(), ScrapeError> {
     if listed {
         return Ok(());
     }
-    let mut add = String::new();
-    if !current.is_empty() && !current.ends_with(b"\n") {
-        add.push('\n');
+    let mut new = current;
+    if !new.is_empty() && !new.ends_with(b"\n") {
+        new.push(b'\n');
     }
-    add.push_str(PROJECT_GITIGNORE_LINE);
-    add.push('\n');
-    fs::OpenOptions::new()
-        .append(true)
-        .create(true)
-        .mode(0o644)
-        .open(&outer)
-        .and_then(|mut f| f.write_all(add.as_bytes()))
-        .map_err(|error| ScrapeError::Gitignore { path: outer, error })
+    new.extend_from_slice(PROJECT_GITIGNORE_LINE.as_bytes());
+    new.push(b'\n');
+    // The user's file: replaced atomically (a kill never truncates it), its mode kept.
+    fsutil::write_atomic_keep_mode(&outer, &new, 0o644).map_err(ScrapeError::Fs)
 }
 
 /// The walk's settings, from `dir`: ignore files respected (also those of `dir`'s parents),

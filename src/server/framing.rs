@@ -62,8 +62,9 @@ pub struct Incoming {
 
 /// Reads one request from `stream` into `buf`, which holds the bytes already read from the
 /// connection (by the accept side, [`super::ready`]; reused across connections by a worker so
-/// the hot path does not allocate it anew). The head deadline, [`HEAD_DEADLINE`], counts from
-/// `head_started` (the accept), not from this call.
+/// the hot path does not allocate it anew). The head deadline, [`HEAD_DEADLINE`]
+/// ([`head_deadline`], which a test build may override), counts from `head_started` (the
+/// accept), not from this call.
 ///
 /// Errors carry the response to send: 400 malformed, 408 head or body deadline, 411 `POST`
 /// without `Content-Length`, 413 body over [`MAX_BODY_BYTES`], 431 head over
@@ -74,7 +75,7 @@ pub fn read_request<S: Stream>(
     head_started: Instant,
     new_request_id: impl FnOnce() -> String,
 ) -> Result<Incoming, ReadError> {
-    let head_deadline = head_started + HEAD_DEADLINE;
+    let head_deadline = head_started + head_deadline();
     let mut chunk = [0u8; READ_CHUNK];
     let mut fresh = buf.is_empty();
     let (head_len, mut info, method, path, query, content_length) = loop {
@@ -128,7 +129,7 @@ pub fn read_request<S: Stream>(
                 Instant::now() + WRITE_DEADLINE,
             );
         }
-        let body_deadline = Instant::now() + BODY_DEADLINE;
+        let body_deadline = Instant::now() + body_deadline();
         while body.len() < body_len {
             let want = (body_len - body.len()).min(READ_CHUNK);
             let n = read_some(stream, &mut chunk[..want], body_deadline).map_err(|e| match e {

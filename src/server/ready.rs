@@ -17,7 +17,7 @@
 
 use super::framing::Stream;
 use super::limits::{
-    HEAD_DEADLINE, LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK,
+    LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK, head_deadline,
 };
 use super::pool::Pool;
 use rustix::buffer::spare_capacity;
@@ -171,7 +171,7 @@ enum Waiting<S, P> {
 impl<S, P> Waiting<S, P> {
     fn deadline(&self) -> Instant {
         match self {
-            Waiting::Head(p) => p.accepted + HEAD_DEADLINE,
+            Waiting::Head(p) => p.accepted + head_deadline(),
             Waiting::Closing(c) => c.until,
         }
     }

@@ -10,6 +10,21 @@ use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::Path;
 
+/// Refuses a socket path longer than `sun_path` holds ([`SUN_PATH_MAX`] bytes, `unix(7)`),
+/// naming its length, the limit and the fix. `patina serve` checks it before anything slow
+/// (the first scrape), and again before binding.
+pub fn check_sun_path(path: &Path) -> Result<(), StartError> {
+    let len = path.as_os_str().len();
+    if len > SUN_PATH_MAX {
+        return Err(StartError::SocketPathTooLong {
+            path: path.to_path_buf(),
+            len,
+            max: SUN_PATH_MAX,
+        });
+    }
+    Ok(())
+}
+
 /// Checks what is at `path` before binding, the way ssh-agent and neovim do:
 ///
 /// - nothing: fine;
@@ -19,16 +34,10 @@ use std::path::Path;
 /// - a symlink, a regular file, a directory, or a socket of another user: refused and left
 ///   exactly as it is (checked with `lstat`, so nothing a symlink points to is touched).
 ///
-/// Also refuses a path longer than `sun_path` can hold, naming the limit.
+/// Also refuses a path longer than `sun_path` can hold, naming the limit
+/// ([`check_sun_path`]).
 pub fn prepare_socket_path(path: &Path) -> Result<(), StartError> {
-    let len = path.as_os_str().len();
-    if len > SUN_PATH_MAX {
-        return Err(StartError::SocketPathTooLong {
-            path: path.to_path_buf(),
-            len,
-            max: SUN_PATH_MAX,
-        });
-    }
+    check_sun_path(path)?;
     let md = match fs::symlink_metadata(path) {
         Ok(md) => md,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),

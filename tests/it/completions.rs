@@ -2,18 +2,14 @@
 //! subcommand appears; each script loads in its shell where that shell is installed.
 use crate::common;
 
-use common::{patina, run_timeout};
+use common::{assert_success, patina, run_timeout};
 use std::process::Command;
 use std::time::Duration;
 
 fn generate(args: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let out = run_timeout(patina(dir.path()).args(args), Duration::from_secs(20));
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -41,11 +37,7 @@ fn bash_completion_loads_and_knows_every_subcommand() {
         .arg(format!("source '{}' && complete -p patina", file.display()))
         .output()
         .expect("bash");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("_patina"),
         "no completion function registered"

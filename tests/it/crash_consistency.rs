@@ -7,7 +7,8 @@
 //! `PATINA_FAULT_ABORT=<step>:<n>:<file>` (the process aborts at that step of its atomic
 //! write: see `fsutil::fault`), at every step of every file; and random, `SIGKILL` after a
 //! random delay within one write's measured duration. `PATINA_CRASH_ROUNDS=N` sets the random
-//! rounds per writer (default 8; the long run in `layer/core/reliability.md` uses 200).
+//! rounds per writer (default 8, or 200 with `PATINA_TEST_LONG=1`, the long run in
+//! `layer/core/reliability.md`).
 //!
 //! The full-disk tests mount a small tmpfs (we run as root, as CI does); a sandbox that
 //! refuses `mount` fails them with a message saying so, it does not skip them.
@@ -473,15 +474,35 @@ impl Rng {
     }
 }
 
+/// `patina scry walrus --json --project PROJ`, as each scrape test checks its index with.
+fn scry_walrus(w: &World, proj: &std::path::Path) -> std::process::Output {
+    run_with_input(
+        w.cmd(&[
+            "scry",
+            "walrus",
+            "--json",
+            "--project",
+            proj.to_str().unwrap(),
+        ]),
+        b"",
+    )
+}
+
+/// Random rounds per writer: `PATINA_CRASH_ROUNDS`, else 200 with `PATINA_TEST_LONG` set, else
+/// 8.
+fn crash_rounds() -> usize {
+    std::env::var("PATINA_CRASH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| crate::common::long_run(8, 200))
+}
+
 /// Random: for every writer, SIGKILL at a random moment within one write's measured
 /// duration, many times, while another thread scans the private directories for any file
 /// readable by others; after each kill the state is old or new and the next write works.
 #[test]
 fn sigkill_at_random_moments_leaves_old_or_new_and_nothing_readable() {
-    let rounds: usize = std::env::var("PATINA_CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+    let rounds = crash_rounds();
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -551,10 +572,7 @@ fn sigkill_at_random_moments_leaves_old_or_new_and_nothing_readable() {
 /// index is SQLite in WAL mode, written in one transaction per scrape.
 #[test]
 fn a_scrape_killed_at_random_moments_leaves_a_usable_index() {
-    let rounds: usize = std::env::var("PATINA_CRASH_ROUNDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(8);
+    let rounds = crash_rounds();
     let w = World::new();
     let proj = w.work().join("proj");
     for i in 0..40 {
@@ -587,16 +605,7 @@ fn a_scrape_killed_at_random_moments_leaves_a_usable_index() {
         std::thread::sleep(Duration::from_micros(rng.below(span)));
         let _ = child.kill();
         let _ = child.wait();
-        let o = run_with_input(
-            w.cmd(&[
-                "scry",
-                "walrus",
-                "--json",
-                "--project",
-                proj.to_str().unwrap(),
-            ]),
-            b"",
-        );
+        let o = scry_walrus(&w, &proj);
         assert!(
             o.status.success(),
             "round {round}: scry after a killed scrape: {}",
@@ -607,6 +616,63 @@ fn a_scrape_killed_at_random_moments_leaves_a_usable_index() {
     }
     let o = run_with_input(scrape(&w), b"");
     assert!(o.status.success(), "the next scrape: {}", show(&o));
+}
+
+/// The project's `.gitignore` is the user's file: the first scrape of a git project adds the
+/// `.patina/` rules to it by an atomic replace that keeps its mode. A scrape aborted at every
+/// step of that write leaves it old or new — never truncated — with the user's mode, and the
+/// next scrape completes it and sweeps the dead write's temporary file.
+#[test]
+fn a_scrape_aborted_while_adding_to_the_projects_gitignore_leaves_it_old_or_new() {
+    let w = World::new();
+    let renamed = STEPS.iter().position(|s| *s == "renamed").unwrap();
+    // The user's file, without a final newline, mode 0640.
+    let old = b"target/\n*.log".to_vec();
+    for (i, step) in STEPS.iter().enumerate() {
+        let proj = w.work().join(format!("gitproj{i}"));
+        std::fs::create_dir_all(proj.join(".git")).unwrap();
+        std::fs::create_dir_all(proj.join("layer")).unwrap();
+        std::fs::write(proj.join("layer/a.md"), "# A\n\nthe walrus sleeps\n").unwrap();
+        let gi = proj.join(".gitignore");
+        std::fs::write(&gi, &old).unwrap();
+        std::fs::set_permissions(&gi, std::fs::Permissions::from_mode(0o640)).unwrap();
+        let scrape = || w.cmd(&["scrape", proj.to_str().unwrap()]);
+        // The second write of a file named `.gitignore`: the first is `.patina/.gitignore`.
+        let mut c = scrape();
+        c.env("PATINA_FAULT_ABORT", format!("{step}:2:.gitignore"));
+        let o = run_with_input(c, b"");
+        assert!(!o.status.success(), "{step}: not aborted: {}", show(&o));
+        let at_abort = std::fs::read(&gi).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&gi), 0o640, "{step}");
+        let o = run_with_input(scrape(), b"");
+        assert!(o.status.success(), "{step}: the next scrape: {}", show(&o));
+        let new = std::fs::read(&gi).unwrap();
+        let mut want_prefix = old.clone();
+        want_prefix.push(b'\n');
+        assert!(new.starts_with(&want_prefix), "{step}: {new:?}");
+        assert!(
+            String::from_utf8_lossy(&new).contains("\n.patina/*\n"),
+            "{step}: {new:?}"
+        );
+        if i < renamed {
+            assert_eq!(at_abort, old, "{step}: changed before the rename");
+        } else {
+            assert_eq!(at_abort, new, "{step}: not whole after the rename");
+        }
+        assert_eq!(mode(&gi), 0o640, "{step}");
+        let temps: Vec<_> = std::fs::read_dir(&proj)
+            .unwrap()
+            .flatten()
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with(".gitignore.tmp")
+            })
+            .map(|e| e.file_name())
+            .collect();
+        assert!(temps.is_empty(), "{step}: left behind: {temps:?}");
+    }
 }
 
 /// The audit log is append-only: a last line torn by a killed writer or a full disk must
@@ -772,16 +838,7 @@ fn a_full_disk_fails_a_scrape_and_keeps_the_old_index() {
     std::fs::create_dir_all(proj.join("layer")).unwrap();
     std::fs::write(proj.join("layer/a.md"), "# A\n\nthe walrus sleeps\n").unwrap();
     let scry = |w: &World| {
-        let o = run_with_input(
-            w.cmd(&[
-                "scry",
-                "walrus",
-                "--json",
-                "--project",
-                proj.to_str().unwrap(),
-            ]),
-            b"",
-        );
+        let o = scry_walrus(w, &proj);
         assert!(o.status.success(), "{}", show(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
         v["results"].clone()

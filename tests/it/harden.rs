@@ -646,22 +646,9 @@ fn unlock_confirm_asks_the_terminal_before_every_release() {
     assert!(!o.status.success(), "ran without an answer: {}", show(&o));
     // Nobody but the console answers: curl gets 403 on both console routes.
     for route in ["/session/confirm/next", "/session/confirm/answer"] {
-        let o = common::curl(
-            &d.socket,
-            &[
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                r#"{"token":"x","id":0,"allow":true}"#,
-                &format!("http://localhost{route}"),
-            ],
-        );
-        assert_eq!(String::from_utf8_lossy(&o.stdout), "403", "{route}");
+        let code =
+            common::curl_post_status(&d.socket, route, r#"{"token":"x","id":0,"allow":true}"#);
+        assert_eq!(code, "403", "{route}");
     }
     // `q` at the next prompt locks and ends the console.
     let h = run(&w);

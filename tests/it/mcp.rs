@@ -3,7 +3,7 @@
 use crate::common;
 use crate::common::secrets as secrets_common;
 
-use common::{Daemon, patina, run_timeout, write_fixture_project};
+use common::{Daemon, assert_success, patina, run_timeout, write_fixture_project};
 use secrets_common::{World, assert_no_leak, run_with_input, show};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
@@ -41,11 +41,7 @@ fn the_official_python_sdk_lists_tools_and_calls_scry() {
         patina(&home).arg("scrape").arg(&project),
         Duration::from_secs(60),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/mcp_client.py");
     let out = common::run_timeout(
         Command::new(py)
@@ -205,11 +201,7 @@ fn a_registered_name_is_resolved_and_a_zero_limit_is_refused() {
             .arg(&d.project),
         Duration::from_secs(20),
     );
-    assert!(
-        add.status.success(),
-        "{}",
-        String::from_utf8_lossy(&add.stderr)
-    );
+    assert_success(&add);
     let mut m = Mcp::start(&d);
     m.call(json!({"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"test","version":"0"}}}));
     let r = m.tool(

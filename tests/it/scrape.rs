@@ -655,11 +655,7 @@ fn ignore_rules_vanishing_files_and_a_bounded_wal_case_030() {
     });
     for _ in 0..5 {
         let out = run(&["scrape"], r);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        crate::common::assert_success(&out);
         assert!(!String::from_utf8_lossy(&out.stderr).contains("panic"));
     }
     deleter.join().unwrap();

@@ -171,11 +171,7 @@ fn cli_scry_asks_the_daemon_and_works_without_one() {
                 .arg("quokka"),
             Duration::from_secs(30),
         );
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         let mut v: Value = serde_json::from_slice(&out.stdout).unwrap();
         v["took_ms"] = Value::Null;
         v

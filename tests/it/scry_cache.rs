@@ -24,11 +24,7 @@ fn scrape(d: &Daemon) {
         patina(&d.home).arg("scrape").arg(&d.project),
         Duration::from_secs(60),
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
 }
 
 #[test]

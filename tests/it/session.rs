@@ -5,7 +5,7 @@
 use crate::common;
 use crate::common::secrets as secrets_common;
 
-use common::{Daemon, Resp, curl, write_fixture_project};
+use common::{Daemon, Resp, SESSION_ROUTES, curl, curl_post_status, write_fixture_project};
 use secrets_common::{CANARY, World, assert_no_leak, run_with_input, show};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -228,16 +228,8 @@ fn values_and_identities_go_only_to_patina_never_to_curl_or_tcp() {
 
     // Over TCP with a valid token, every local and patina route is 403.
     let token = d.token();
-    for (method, path) in [
-        ("GET", "/session"),
-        ("POST", "/session/unlock"),
-        ("POST", "/session/lock"),
-        ("POST", "/session/env"),
-        ("GET", "/secrets"),
-        ("POST", "/secrets/scan"),
-        ("GET", "/status"),
-        ("POST", "/shutdown"),
-    ] {
+    let others = [("GET", "/status"), ("POST", "/shutdown")];
+    for &(method, path) in SESSION_ROUTES.iter().chain(&others) {
         let body = (method == "POST").then_some(r#"{"text":"x","identity":"x"}"#);
         let r = d.tcp(method, path, Some(&token), body);
         r.assert_well_formed();
@@ -747,24 +739,10 @@ fn secrets_add_goes_through_an_unlocked_session_without_an_identity() {
     assert!(o.status.success(), "{}", show(&o));
     assert_eq!(String::from_utf8_lossy(&o.stdout), "same\n");
     // curl cannot use the route that carries a value.
-    {
-        let out = curl(
-            &d.socket,
-            &[
-                "-s",
-                "-o",
-                "/dev/null",
-                "-w",
-                "%{http_code}",
-                "-H",
-                "Content-Type: application/json",
-                "-d",
-                r#"{"name":"x","value":"y"}"#,
-                "http://localhost/secrets/add",
-            ],
-        );
-        assert_eq!(String::from_utf8_lossy(&out.stdout), "403");
-    }
+    assert_eq!(
+        curl_post_status(&d.socket, "/secrets/add", r#"{"name":"x","value":"y"}"#),
+        "403"
+    );
     // Locked, no identity: one line that says why it is needed and what to do.
     let o = w.bare_cmd(&["session", "lock"]).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));

@@ -294,6 +294,10 @@ fn a_socket_path_longer_than_sun_path_is_a_clear_error() {
         err.contains("at most 107") && err.contains("sun_path"),
         "{err}"
     );
+    // Refused before the first scrape (which can take minutes), not after it.
+    assert!(!err.contains("scrap"), "{err}");
+    assert!(!project.join(".patina").exists(), "the project was scraped");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
 }
 
 #[test]

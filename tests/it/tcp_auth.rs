@@ -270,18 +270,12 @@ fn token_from_the_environment_is_used_and_no_file_is_written() {
 fn the_cli_reaches_a_tcp_daemon_with_the_token_and_names_the_file_on_401() {
     let d = Daemon::start_with(&["--port", "0"]);
     let url = format!("http://{}", d.tcp_addr());
-    let out = run_timeout(
+    let v = success_json(&run_timeout(
         patina(&d.home)
             .env("PATINA_URL", &url)
             .args(["scry", "--json", "quokka"]),
         Duration::from_secs(30),
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    ));
     assert!(!v["results"].as_array().unwrap().is_empty());
     // A wrong token: a clear error that names the token file, never the value.
     let out = run_timeout(

@@ -25,6 +25,9 @@ pub const SCRUBBED_ENV: &[&str] = &[
     "PATINA_URL",
     "PATINA_NO_KEYRING",
     "PATINA_FAULT_ABORT",
+    "PATINA_TEST_HEAD_DEADLINE_MS",
+    "PATINA_TEST_BODY_DEADLINE_MS",
+    "PATINA_TEST_FEDERATE_DEADLINE_MS",
     "PATINA_WATCH_LIMIT",
     "PATINA_POLL_SECS",
     "LISTEN_FDS",
@@ -42,6 +45,67 @@ pub fn scrub_env(c: &mut Command) -> &mut Command {
         c.env_remove(v);
     }
     c
+}
+
+/// `default` in the default suite, `long` when `PATINA_TEST_LONG` is set (to anything but
+/// empty or `0`): the size of a randomized test's run (as `test_rng::cases` in the unit
+/// tests).
+pub fn long_run(default: usize, long: usize) -> usize {
+    match std::env::var("PATINA_TEST_LONG") {
+        Ok(v) if !v.is_empty() && v != "0" => long,
+        _ => default,
+    }
+}
+
+/// Asserts that `o` exited 0 (showing its exit status and both streams otherwise); its
+/// stdout as text.
+pub fn assert_success(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// [`assert_success`], then its stdout parsed as JSON (a `--json` command's answer).
+pub fn success_json(o: &Output) -> serde_json::Value {
+    let out = assert_success(o);
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {out}"))
+}
+
+/// The session and secrets routes of requirements §6, all of access class "local" (a Unix
+/// peer of our uid only; 403 over TCP even with the token): `(method, path)`.
+pub const SESSION_ROUTES: &[(&str, &str)] = &[
+    ("GET", "/session"),
+    ("POST", "/session/unlock"),
+    ("POST", "/session/lock"),
+    ("POST", "/session/env"),
+    ("GET", "/secrets"),
+    ("POST", "/secrets/scan"),
+];
+
+/// `curl --unix-socket` POSTing the JSON `body` to `path`: the status code curl printed
+/// (`"000"` when it got no answer).
+pub fn curl_post_status(socket: &Path, path: &str, body: &str) -> String {
+    let o = curl(
+        socket,
+        &[
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-H",
+            "Content-Type: application/json",
+            "-d",
+            body,
+            &format!("http://localhost{path}"),
+        ],
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// A `patina` command with `PATINA_HOME` set and the caller's environment scrubbed
@@ -121,6 +185,17 @@ impl Daemon {
         args: &[&str],
     ) -> Daemon {
         Daemon::start_in_env(dir, home, project, args, &[])
+    }
+
+    /// Like [`Daemon::start`] with extra `serve` arguments and environment variables, e.g. a
+    /// test build's deadline override (`PATINA_TEST_HEAD_DEADLINE_MS`, see
+    /// `limits::test_deadline`).
+    pub fn start_env(args: &[&str], env: &[(&str, &str)]) -> Daemon {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let project = dir.path().join("proj");
+        write_fixture_project(&project);
+        Daemon::start_in_env(dir, home, project, args, env)
     }
 
     /// [`Daemon::start_in`] with variables set in the daemon's environment.
