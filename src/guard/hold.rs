@@ -2,8 +2,8 @@
 //! release TTL is over — keyed digests that answer "does this text contain a known value (in
 //! one of the forms the masker knows), where, and which name", and nothing else (requirements §11).
 //! Pure: depends only on [`crate::secrets::mask`] (the encoded forms),
-//! [`crate::secrets::scan`] (the piece lengths of [`Hold::pieces`]) and `rustix` (for the
-//! key); knows nothing of sessions or HTTP.
+//! [`crate::secrets::scan`] (the piece lengths of [`Hold::pieces`], and the random key);
+//! knows nothing of sessions or HTTP.
 //!
 //! # Matching (Rabin–Karp, keyed)
 //!
@@ -133,18 +133,8 @@ impl std::fmt::Debug for Hold {
 }
 
 fn random_base() -> u64 {
-    let mut b = [0u8; 8];
-    // getrandom(2) does not fail for 8 bytes once the pool is ready; a failure leaves a
-    // fixed pattern mixed with the time, still a valid base.
-    if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x5eed);
-        b = (t ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
-    }
     // An odd base (an even one would shift the high bits out), not tiny.
-    u64::from_le_bytes(b) | (1 << 63) | 1
+    crate::secrets::scan::random_key() | (1 << 63) | 1
 }
 
 impl Hold {

@@ -161,18 +161,26 @@ fn mulmod(a: u64, b: u64) -> u64 {
     if r >= MERSENNE { r - MERSENNE } else { r }
 }
 
+/// A random 64-bit key for the keyed hashes of scan, redaction and the guard's hold
+/// ([`crate::guard::hold`]): `getrandom(2)`; should it fail (it does not for 8 bytes once
+/// the pool is ready), a fixed pattern mixed with the time, still a valid key. One place for
+/// that policy.
+pub(crate) fn random_key() -> u64 {
+    let mut b = [0u8; 8];
+    if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(0x5eed);
+        b = (t ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
+    }
+    u64::from_le_bytes(b)
+}
+
 impl Keyed {
     fn new() -> Keyed {
-        let mut b = [0u8; 8];
-        if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
-            let t = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or(0x5eed);
-            b = (t ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
-        }
         Keyed {
-            base: (u64::from_le_bytes(b) % (MERSENNE - (1 << 32) - 1)) + (1 << 32),
+            base: (random_key() % (MERSENNE - (1 << 32) - 1)) + (1 << 32),
         }
     }
 
