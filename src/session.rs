@@ -341,6 +341,19 @@ impl Session {
         }
     }
 
+    /// Waits on `asked` up to `left` (a poisoned lock wipes the state, as [`Session::state`]
+    /// does).
+    fn wait_asked<'a>(&self, st: MutexGuard<'a, State>, left: Duration) -> MutexGuard<'a, State> {
+        self.inner
+            .asked
+            .wait_timeout(st, left)
+            .unwrap_or_else(|p| {
+                let (st, t) = p.into_inner();
+                (wiped(st), t)
+            })
+            .0
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         // A poisoned lock fails closed (architecture.md, "Poisoned locks"): a panic while the
         // state was held may have left it half-changed, so every secret it holds is wiped
@@ -510,15 +523,7 @@ impl Session {
             if left.is_zero() {
                 return Ok(None);
             }
-            st = self
-                .inner
-                .asked
-                .wait_timeout(st, left)
-                .unwrap_or_else(|p| {
-                    let (st, t) = p.into_inner();
-                    (wiped(st), t)
-                })
-                .0;
+            st = self.wait_asked(st, left);
         }
     }
 
@@ -580,15 +585,7 @@ impl Session {
                 st.asks.remove(i);
                 break None;
             }
-            st = self
-                .inner
-                .asked
-                .wait_timeout(st, left)
-                .unwrap_or_else(|p| {
-                    let (st, t) = p.into_inner();
-                    (wiped(st), t)
-                })
-                .0;
+            st = self.wait_asked(st, left);
         };
         drop(st);
         let (event, why) = match answer {
