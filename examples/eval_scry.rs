@@ -30,6 +30,9 @@ use std::time::Instant;
 /// Results looked at per query (MRR@K, Recall@K).
 const K: usize = 10;
 
+/// Results `-v` searches to show where the first relevant one is when it misses the top K.
+const DEEP: usize = 100;
+
 /// The relevance sets in `eval/scry/`: `code` and `notes` are the ones changes are tuned
 /// on; `heldout` (code of another crate) is only reported, to show whether a gain carries
 /// over to code the tuning never saw.
@@ -48,6 +51,9 @@ fn run() -> Result<(), String> {
         return speed(&args[1..]);
     }
     let verbose = args.iter().any(|a| a == "-v" || a == "--verbose");
+    // The held-out set's queries are shown one by one only when it is named: it is never
+    // tuned on, so `scripts/eval-scry -v` does not print them by the way.
+    let named = args.iter().any(|a| a == "heldout");
     let sets: Vec<&str> = match args.iter().find(|a| !a.starts_with('-')) {
         Some(s) if SETS.contains(&s.as_str()) => vec![s.as_str()],
         Some(other) => {
@@ -123,11 +129,19 @@ fn run() -> Result<(), String> {
             g[1].push(eval::score(&file_level(j), &ranked, K));
             g[2].push(eval::score(j, &base, K));
             g[3].push(eval::score(&file_level(j), &base, K));
-            if verbose {
+            if verbose && (set != "heldout" || named) {
                 let (rr, rec) = eval::score(j, &ranked, K);
                 let (brr, _) = eval::score(j, &base, K);
+                // Where the first relevant hit is among the first DEEP (beyond the ten).
+                let deep = index
+                    .search(&j.query, DEEP, None)
+                    .map_err(|e| format!("query {}: {e}", j.id))?;
+                let first = deep
+                    .iter()
+                    .position(|h| j.relevant.iter().any(|r| r.matches(&h.path, h.line)))
+                    .map_or_else(|| format!(">{DEEP}"), |i| (i + 1).to_string());
                 println!(
-                    "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2})",
+                    "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2}; first relevant of {DEEP}: {first})",
                     j.id, j.kind, j.query
                 );
                 for h in hits.iter().take(5) {
