@@ -6,6 +6,7 @@
 //! ```sh
 //! scripts/eval-scry                 # every set (code, notes, heldout)
 //! scripts/eval-scry code -v         # one set, with each query's rank and top hits
+//! scripts/eval-scry code --repeat 50 # and the mean time of a warm search (50 rounds)
 //! scripts/eval-scry speed DIR [MB]   # scrape ~MB (100) of DIR's subfolders, time every query
 //! ```
 //!
@@ -54,7 +55,18 @@ fn run() -> Result<(), String> {
     // The held-out set's queries are shown one by one only when it is named: it is never
     // tuned on, so `scripts/eval-scry -v` does not print them by the way.
     let named = args.iter().any(|a| a == "heldout");
-    let sets: Vec<&str> = match args.iter().find(|a| !a.starts_with('-')) {
+    // `--repeat N`: time N more rounds of every query, warm (the cost of a ranking change).
+    let repeat: usize = match args.iter().position(|a| a == "--repeat") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .ok_or("--repeat needs a number of rounds")?,
+        None => 0,
+    };
+    let sets: Vec<&str> = match args
+        .iter()
+        .find(|a| !a.starts_with('-') && a.parse::<usize>().is_err())
+    {
         Some(s) if SETS.contains(&s.as_str()) => vec![s.as_str()],
         Some(other) => {
             return Err(format!(
@@ -68,6 +80,7 @@ fn run() -> Result<(), String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let mut summary = serde_json::Map::new();
     for set in sets {
+        let mut set_json = serde_json::Map::new();
         let file = repo.join("eval/scry").join(format!("{set}.tsv"));
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -144,7 +157,7 @@ fn run() -> Result<(), String> {
                     "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2}; first relevant of {DEEP}: {first})",
                     j.id, j.kind, j.query
                 );
-                for h in hits.iter().take(5) {
+                for h in hits.iter().take(10) {
                     let ok = j.relevant.iter().any(|r| r.matches(&h.path, h.line));
                     println!(
                         "      {} {}:{} {} [{}]",
@@ -162,7 +175,6 @@ fn run() -> Result<(), String> {
             "kind", "n", "scry MRR/R@10", "baseline MRR/R", "scry file-level", "baseline file"
         );
         let mut all: [Vec<(f64, f64)>; 4] = Default::default();
-        let mut set_json = serde_json::Map::new();
         let mut line = |name: &str, g: &[Vec<(f64, f64)>; 4]| {
             let m: Vec<(f64, f64)> = g.iter().map(|v| eval::mean(v)).collect();
             println!(
@@ -196,6 +208,20 @@ fn run() -> Result<(), String> {
         }
         if groups.len() > 1 {
             line("all", &all);
+        }
+        if repeat > 0 {
+            // Warm searches: every query `repeat` times more on the open index.
+            let t = Instant::now();
+            for _ in 0..repeat {
+                for j in &judgments {
+                    index
+                        .search(&j.query, K, None)
+                        .map_err(|e| format!("query {}: {e}", j.id))?;
+                }
+            }
+            let us = t.elapsed().as_secs_f64() * 1e6 / (repeat * judgments.len()) as f64;
+            println!("  warm search, mean of {repeat} rounds: {us:.1} µs");
+            set_json.insert("warm_search_us".into(), us.into());
         }
         times.sort_by(f64::total_cmp);
         let p50 = times[times.len() / 2];
