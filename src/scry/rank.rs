@@ -8,7 +8,8 @@
 //! - [`DEFINES`] when the query names a symbol and the row is that symbol's definition (its
 //!   title's last segment is one of the query's identifiers);
 //!   [`QUALIFIED`] more when the query gives its path too (`Deserializer::deserialize_any`);
-//! - [`TEST`] when the row is a test (a test function, or any row of a test file);
+//! - [`TEST`] when the row is a test (a test function, or any row of a test file, also of
+//!   one no grammar splits: `tests/ui/*.stderr`, fixtures);
 //! - [`WHOLE_IDENTIFIER`] when the row holds one of the query's identifiers whole (as a
 //!   word of code: `parse_integer`, not `parse` … `integer` apart);
 //! - `1 + `[`NEAR`]` · w(window) / w(query)` for a code row (proximity): `w` sums the IDF of
@@ -173,7 +174,10 @@ pub(crate) fn rank(
                 }
             }
         }
-        if hit.kind == super::symbols::KIND_TEST {
+        // A test, or a row of a test file that no grammar splits (a fixture, expected output).
+        if hit.kind == super::symbols::KIND_TEST
+            || (hit.kind == super::symbols::KIND_CODE && super::symbols::is_test_file(&hit.path))
+        {
             score *= TEST;
         }
         if m.whole {
@@ -511,6 +515,23 @@ mod tests {
         );
         assert_eq!(hits[1].kind, "session");
         assert!((hits[1].score - plain[0].score * SESSION).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rows_of_test_files_no_grammar_splits_rank_below_the_same_text_elsewhere() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let text = "error: trailing characters at line 1 column 3\n";
+        // Same text; the fixture's BM25 is higher (its file name is a query word too).
+        write(r, "a/tests/ui/trailing.stderr", text);
+        write(r, "b/notes.txt", text);
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let plain = idx.search_plain("trailing characters", 10).unwrap();
+        assert_eq!(plain[0].path, "a/tests/ui/trailing.stderr");
+        let hits = idx.search("trailing characters", 10, None).unwrap();
+        assert_eq!(hits[0].path, "b/notes.txt", "{hits:#?}");
+        assert_eq!(hits[1].kind, "code");
     }
 
     #[test]
