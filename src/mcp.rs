@@ -262,7 +262,7 @@ impl Server {
     fn client(&self) -> Result<Client, String> {
         Client::from_env(&self.home, self.url.as_deref())
             .map(|c| c.with_timeout(DAEMON_TIMEOUT))
-            .map_err(|e| crate::text::one_line(e.as_ref()))
+            .map_err(|e| crate::text::one_line(&e))
     }
 
     /// `scry`: one project through the daemon, or directly from its index when no daemon
