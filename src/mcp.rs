@@ -577,6 +577,10 @@ struct ScryOut {
     results: Vec<HitOut>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     took_ms: Option<f64>,
+    /// The index generation the hits came from (issue 18: as `scry --json` and `/api/scry`),
+    /// when the daemon answered; absent from a search without a daemon and from mother's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generation: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]
