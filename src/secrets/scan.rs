@@ -465,7 +465,18 @@ pub fn one_per_span(findings: &mut Vec<Finding>) {
 /// run that starts at `GH=`. (Redaction does not use this: it covers every span.) Runs in
 /// O(n log n) in the number of findings.
 pub fn report(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
-    let findings = scan(text, known);
+    report_with(text, known, Vec::new())
+}
+
+/// [`report`] with `held` added to what [`scan`] finds: `known` findings from elsewhere
+/// (the daemon's scan hold while no value is held in clear), reported by the same rules (a
+/// pattern finding they overlap is left out).
+pub fn report_with(text: &[u8], known: &[Known<'_>], held: Vec<Finding>) -> Vec<Finding> {
+    let mut findings = scan(text, known);
+    if !held.is_empty() {
+        findings.extend(held);
+        one_per_span(&mut findings);
+    }
     // Per specificity level, the union of its spans: sorted, disjoint intervals.
     let mut merged: [Vec<(usize, usize)>; 5] = Default::default();
     for f in &findings {
