@@ -842,6 +842,15 @@ fn scry_redacts_from_the_scan_hold_while_no_value_is_held_in_clear() {
     let o = out(w.cmd(&["session", "unlock", "--scan-only"]));
     assert!(o.status.success(), "unlock --scan-only: {}", show(&o));
     check("scan-only");
+    // `secrets run` gets nothing from a scan-only daemon; without an identity here its
+    // error says how to have the daemon release the values.
+    let o = out(w.bare_cmd(&["secrets", "run", "--", "true"]));
+    assert!(!o.status.success(), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("patina session unlock") && err.contains("--scan-only"),
+        "{err}"
+    );
     // A full unlock whose TTL has run out: the hold stays.
     let o = out(w.cmd(&["session", "unlock", "--ttl", "1s"]));
     assert!(o.status.success(), "unlock --ttl 1s: {}", show(&o));
