@@ -17,6 +17,7 @@
 //!   lines of the row's body that hold the most of that weight. BM25 counts a row's words
 //!   wherever they are; a function whose few lines say what the query says (a doc comment,
 //!   a call and its arguments) beats one that uses the same words fifty lines apart;
+//! - `1 + `[`TITLE`]` · w(words in the note's title) / w(query)` for a note's section;
 //! - [`SESSION`] for a note of kind `session` (a log of work as it happened: the note that
 //!   states the decision or design is the better answer);
 //! - [`FOLD`]`^n` for the file's `n`-th row among the better ones (0 for its best), so one
@@ -52,6 +53,11 @@ pub const LINE_IDENTIFIER: usize = 3;
 pub const NEAR: f64 = 1.0;
 /// Lines of the proximity window (a doc comment line and the code below it).
 pub const NEAR_LINES: usize = 3;
+/// Weight of a note's title for each of its sections: a section of a note whose title holds
+/// every query word (by IDF) scores `1 + TITLE` times its BM25 score. BM25 indexes the title
+/// on the note's first row only; this carries it to the others (a section of "Unix
+/// Philosophy" is about that, whatever its own heading).
+pub const TITLE: f64 = 1.0;
 /// Factor for a note of kind `session`.
 pub const SESSION: f64 = 0.7;
 /// The least weight [`word_weights`] gives a word (one in half the rows or more, whose BM25
@@ -126,7 +132,7 @@ pub(crate) fn rank(
         .filter_map(|t| t.token.clone())
         .take(MAX_WORDS)
         .collect();
-    // Read only when a code row is among the candidates (notes do not use them).
+    // Read once, when the first candidate needs them.
     let mut weights: Option<(Vec<f64>, f64)> = None;
     let mut body = conn.prepare_cached(BODY_SQL)?;
     let mut scored: Vec<(f64, i64, Hit)> = Vec::with_capacity(candidates.len());
@@ -135,6 +141,14 @@ pub(crate) fn rank(
         if super::scrape::is_markdown(&hit.path) {
             if hit.kind == "session" {
                 score *= SESSION;
+            }
+            let (w, total) = weights.get_or_insert_with(|| {
+                let w = word_weights(conn, &words);
+                let total = w.iter().sum();
+                (w, total)
+            });
+            if *total > 0.0 {
+                score *= 1.0 + TITLE * mass(word_mask(&hit.title, &words), w) / *total;
             }
             scored.push((score, rowid, hit));
             continue;
@@ -532,6 +546,34 @@ mod tests {
         let hits = idx.search("trailing characters", 10, None).unwrap();
         assert_eq!(hits[0].path, "b/notes.txt", "{hits:#?}");
         assert_eq!(hits[1].kind, "code");
+    }
+
+    #[test]
+    fn a_section_of_a_note_titled_with_the_query_words_outranks_the_same_section_elsewhere() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let part = "## Part\nThe secrets are stored in an age vault.\n";
+        write(r, "a.md", &format!("# Alpha\nIntro.\n\n{part}"));
+        write(r, "z.md", &format!("# Stored secrets\nIntro.\n\n{part}"));
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let part_of = |hits: &[crate::scry::Hit], path: &str| {
+            hits.iter()
+                .find(|h| h.path == path && h.line == 4)
+                .map(|h| h.score)
+                .unwrap()
+        };
+        // BM25 ties the two sections (the title is indexed on a note's first row only).
+        let plain = idx.search_plain("secrets stored", 10).unwrap();
+        assert_eq!(
+            part_of(&plain, "a.md"),
+            part_of(&plain, "z.md"),
+            "{plain:#?}"
+        );
+        // The second stage carries z.md's title to its section: above a.md's, though it is
+        // z.md's second row and folded.
+        let hits = idx.search("secrets stored", 10, None).unwrap();
+        assert!(part_of(&hits, "z.md") > part_of(&hits, "a.md"), "{hits:#?}");
     }
 
     #[test]
