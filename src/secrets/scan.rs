@@ -10,7 +10,8 @@
 //!   snippet);
 //! - `age-identity`: `AGE-SECRET-KEY-1…` (age's bech32 identities);
 //! - `token`: well-known prefixes — GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`,
-//!   `github_pat_`), AWS access key ids (`AKIA` + 16), Slack (`xoxb-`, `xoxp-`, `xoxa-`,
+//!   `github_pat_`), AWS access key ids (`AKIA` + 16; `ASIA` + 16 for
+//!   temporary ones, from STS), Slack (`xoxb-`, `xoxp-`, `xoxa-`,
 //!   `xoxr-`, `xoxs-`), OpenAI/Anthropic-style `sk-…`;
 //! - `high-entropy`: a run of at least [`MIN_ENTROPY_LEN`] base64/URL-safe characters with
 //!   upper case, lower case and digits whose Shannon entropy is at least
@@ -1013,6 +1014,12 @@ const PREFIXES: &[Prefix] = &[
         "token",
     ),
     (
+        b"ASIA",
+        |b| b.is_ascii_uppercase() || b.is_ascii_digit(),
+        16,
+        "token",
+    ),
+    (
         b"xoxb-",
         |b| b.is_ascii_alphanumeric() || b == b'-',
         10,
@@ -1253,6 +1260,7 @@ mod tests {
         let gh = format!("token: ghp_{}", "a1B2".repeat(9));
         assert_eq!(kinds(&gh), ["token"]);
         assert_eq!(kinds(&format!("AKIA{}", "ABCD1234EFGH5678")), ["token"]);
+        assert_eq!(kinds(&format!("ASIA{}", "ABCD1234EFGH5678")), ["token"]);
         assert_eq!(kinds(&format!("xoxb-{}", "1234-5678-abcd")), ["token"]);
         assert_eq!(
             kinds(&format!("AGE-SECRET-KEY-1{}", "QQQ9".repeat(10)))[0],
@@ -1389,7 +1397,7 @@ mod tests {
             0 => format!("gh{}", rng.pick(&gh)),
             1 => format!("xox{}", rng.pick(&xox)),
             2 => ["sk-", "sk", "sk_", "sk-sk-sk-"][rng.below(4)].to_string(),
-            3 => ["AKIA", "AKI", "AKIAAKIA"][rng.below(3)].to_string(),
+            3 => ["AKIA", "AKI", "AKIAAKIA", "ASIA", "ASIAKIA"][rng.below(5)].to_string(),
             4 => format!("AGE-SECRET-KEY-{}", ["1", "", "2"][rng.below(3)]),
             _ => format!(
                 "{}{}",
