@@ -4,7 +4,7 @@
 //! per kind of query, beside a ripgrep-style word-count baseline run on the same files.
 //!
 //! ```sh
-//! scripts/eval-scry                 # every set (code, notes, heldout)
+//! scripts/eval-scry                 # every set (code, notes, heldout, notes-heldout)
 //! scripts/eval-scry code -v         # one set, with each query's rank and top hits
 //! scripts/eval-scry code --repeat 50 # and the mean time of a warm search (50 rounds)
 //! scripts/eval-scry speed DIR [MB]   # scrape ~MB (100) of DIR's subfolders, time every query
@@ -35,9 +35,10 @@ const K: usize = 10;
 const DEEP: usize = 100;
 
 /// The relevance sets in `eval/scry/`: `code` and `notes` are the ones changes are tuned
-/// on; `heldout` (code of another crate) is only reported, to show whether a gain carries
-/// over to code the tuning never saw.
-const SETS: [&str; 3] = ["code", "notes", "heldout"];
+/// on; `heldout` (code of another crate) and `notes-heldout` (other notes of the notes
+/// corpus) are only reported, to show whether a gain carries over to queries the tuning
+/// never saw.
+const SETS: [&str; 4] = ["code", "notes", "heldout", "notes-heldout"];
 
 fn main() {
     if let Err(e) = run() {
@@ -54,7 +55,7 @@ fn run() -> Result<(), String> {
     let verbose = args.iter().any(|a| a == "-v" || a == "--verbose");
     // The held-out set's queries are shown one by one only when it is named: it is never
     // tuned on, so `scripts/eval-scry -v` does not print them by the way.
-    let named = args.iter().any(|a| a == "heldout");
+    let named = args.iter().any(|a| a.ends_with("heldout"));
     // `--repeat N`: time N more rounds of every query, warm (the cost of a ranking change).
     let repeat: usize = match args.iter().position(|a| a == "--repeat") {
         Some(i) => args
@@ -93,7 +94,7 @@ fn run() -> Result<(), String> {
         let mut bytes = 0u64;
         for c in &corpora {
             let src = locate(repo, set, c)?;
-            let dst = if set != "notes" {
+            let dst = if !set.starts_with("notes") {
                 project.join(&c.name)
             } else {
                 project.clone()
@@ -142,7 +143,7 @@ fn run() -> Result<(), String> {
             g[1].push(eval::score(&file_level(j), &ranked, K));
             g[2].push(eval::score(j, &base, K));
             g[3].push(eval::score(&file_level(j), &base, K));
-            if verbose && (set != "heldout" || named) {
+            if verbose && (!set.ends_with("heldout") || named) {
                 let (rr, rec) = eval::score(j, &ranked, K);
                 let (brr, _) = eval::score(j, &base, K);
                 // Where the first relevant hit is among the first DEEP (beyond the ten).
@@ -258,7 +259,7 @@ fn file_level(j: &Judgment) -> Judgment {
 
 /// Where a corpus is: a registry crate's source folder, or the notes folder.
 fn locate(repo: &Path, set: &str, c: &Corpus) -> Result<PathBuf, String> {
-    if set == "notes" {
+    if set.starts_with("notes") {
         let p = std::env::var_os("PATINA_EVAL_NOTES")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(&c.source));
