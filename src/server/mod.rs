@@ -261,15 +261,21 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     };
 
     let uid = fsutil::my_uid();
+    let parking = Arc::new(ready::Parking::new("uds")?);
     let pool = {
         let ctx = Arc::clone(&ctx);
+        let parking = Arc::clone(&parking);
         pool::Pool::with_idle(
             "uds",
             cfg.workers,
             cfg.queue,
             move |c: ready::Conn<unix::CredStream, (u32, Option<u32>)>| {
-                log::buffer_this_thread();
-                serve_unix(c, &ctx)
+                // The head first, without blocking: a connection whose head is missing goes
+                // to the waiting thread and costs this worker nothing more.
+                if let Some(c) = parking.ready_or_park(c) {
+                    log::buffer_this_thread();
+                    serve_unix(c, &ctx)
+                }
             },
             log::flush,
         )?
@@ -279,16 +285,20 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
             let ctx = Arc::clone(&ctx);
             let flag = Arc::clone(&shutdown);
             let (workers, queue) = (state.config.workers, state.config.queue);
+            let tcp_parking = Arc::new(ready::Parking::new("tcp")?);
             let tcp_pool = {
                 let ctx = Arc::clone(&ctx);
                 let state = Arc::clone(&state);
+                let parking = Arc::clone(&tcp_parking);
                 pool::Pool::with_idle(
                     "tcp",
                     workers,
                     queue,
                     move |c: ready::Conn<std::net::TcpStream, std::net::IpAddr>| {
-                        log::buffer_this_thread();
-                        serve_tcp(c, &state, &ctx)
+                        if let Some(c) = parking.ready_or_park(c) {
+                            log::buffer_this_thread();
+                            serve_tcp(c, &state, &ctx)
+                        }
                     },
                     log::flush,
                 )?
@@ -297,7 +307,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
                 std::thread::Builder::new()
                     .name("tcp-accept".into())
                     .spawn(move || {
-                        ready::run(&listener, &tcp_pool, &flag, &TcpAdmit { ctx: &ctx });
+                        ready::run(
+                            &listener,
+                            &tcp_pool,
+                            &tcp_parking,
+                            &flag,
+                            &TcpAdmit { ctx: &ctx },
+                        );
                         tcp_pool.shutdown(limits::SHUTDOWN_GRACE)
                     })?,
             )
@@ -312,7 +328,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     );
 
     let listener = unix::CredListener(listener);
-    ready::run(&listener, &pool, &shutdown, &UnixAdmit { uid, ctx: &ctx });
+    ready::run(
+        &listener,
+        &pool,
+        &parking,
+        &shutdown,
+        &UnixAdmit { uid, ctx: &ctx },
+    );
 
     eprintln!("patina: shutting down");
     drop(listener);
