@@ -381,7 +381,7 @@ fn inode(p: &Path) -> Option<u64> {
 }
 
 /// The accept side's rules for the Unix socket: the peer-uid check before a byte is read
-/// (case 016), the open-connection count, answers from the accept thread.
+/// (case 016), the open-connection count, answers from the accept side (its waiting thread).
 struct UnixAdmit<'a> {
     uid: u32,
     ctx: &'a Ctx,
@@ -455,7 +455,7 @@ fn accept_side_answer(status: u16) -> Response {
     }
 }
 
-/// Answers at once from the accept thread, without reading the request and without
+/// Answers at once from the accept side, without reading the request and without
 /// blocking: the answer is small and the socket's send buffer empty, so one non-blocking
 /// send takes it. Then half-closes: the caller closes lingering ([`ready`]).
 fn answer_now<S: Stream>(stream: &S, resp: Response) {
