@@ -417,11 +417,28 @@ fn run_server(kind: &str, sock: &Path) -> ! {
     match kind {
         "spawn" => spawn_floor(sock),
         "pool" => pool_floor(sock),
+        "accept" => accept_floor(sock),
         "axum" => axum_server(sock),
         _ => panic!("unknown server kind"),
     }
     loop {
         std::thread::park();
+    }
+}
+
+/// The same canned reply from 8 threads that each block in `accept(2)` on the one listener
+/// and serve what they accept themselves (no hand-off between threads): what a
+/// leader/follower design could reach at best. Not in the table; for runs by hand
+/// (`serve __server accept SOCKET`, see `layer/core/performance.md`).
+fn accept_floor(path: &Path) {
+    let l = UnixListener::bind(path).unwrap();
+    for _ in 0..POOL_FLOOR_THREADS {
+        let l = l.try_clone().unwrap();
+        std::thread::spawn(move || {
+            for s in l.incoming().flatten() {
+                canned(s);
+            }
+        });
     }
 }
 
