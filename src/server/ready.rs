@@ -502,9 +502,10 @@ where
             match waiting.take(key as usize) {
                 None => {}
                 Some(Waiting::Closing(mut c)) => {
-                    if !drain(&mut c, &mut chunk) {
-                        let _ = waiting.park(&ep, Waiting::Closing(c), true);
+                    if drain(&mut c, &mut chunk) {
+                        continue; // done: closed here
                     }
+                    let _ = waiting.park(&ep, Waiting::Closing(c), true);
                 }
                 Some(Waiting::Head(c)) => step(&mut waiting, c, &mut chunk, true),
             }
