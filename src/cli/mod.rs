@@ -4,10 +4,10 @@
 //!
 //! Depends on every layer below it: [`crate::api`] (the request and response bodies),
 //! [`crate::audit`], [`crate::auth`], [`crate::client`], [`crate::fsutil`] (`serve`'s check of
-//! the identity file), [`crate::limits`], [`crate::mcp`], [`crate::mother`], [`crate::paths`],
-//! [`crate::scry`], [`crate::secrets`], [`crate::server`], [`crate::session`],
-//! [`crate::guard`], [`crate::text`] and [`crate::tripwire`] (the alert every command prints
-//! first).
+//! the identity file's mode), [`crate::limits`], [`crate::mcp`],
+//! [`crate::mother`], [`crate::paths`], [`crate::scry`], [`crate::secrets`], [`crate::server`],
+//! [`crate::session`], [`crate::guard`], [`crate::text`] and [`crate::tripwire`] (the alert
+//! every command prints first).
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
