@@ -262,7 +262,7 @@ impl Server {
     fn client(&self) -> Result<Client, String> {
         Client::from_env(&self.home, self.url.as_deref())
             .map(|c| c.with_timeout(DAEMON_TIMEOUT))
-            .map_err(|e| crate::text::one_line(e.as_ref()))
+            .map_err(|e| crate::text::one_line(&e))
     }
 
     /// `scry`: one project through the daemon, or directly from its index when no daemon
@@ -577,6 +577,10 @@ struct ScryOut {
     results: Vec<HitOut>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     took_ms: Option<f64>,
+    /// The index generation the hits came from (issue 18: as `scry --json` and `/api/scry`),
+    /// when the daemon answered; absent from a search without a daemon and from mother's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    generation: Option<i64>,
 }
 
 #[derive(Serialize, Deserialize)]

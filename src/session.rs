@@ -1,8 +1,7 @@
 //! The session: a time-limited, in-memory unlock of secrets held by the daemon, like
 //! gpg-agent or git's credential-cache (requirements §1, §2). Depends on [`crate::secrets`] (identity,
 //! vaults, scan), [`crate::guard`] (the pure scan hold, `guard::hold`), [`crate::audit`],
-//! [`crate::tripwire`] (the alert of a tripped canary or burst), [`crate::auth`] (the random
-//! source), [`crate::text`] (hex) and [`crate::paths`]; knows
+//! [`crate::tripwire`] (the alert of a tripped canary or burst), [`crate::text`] (hex) and [`crate::paths`]; knows
 //! nothing of HTTP or sockets.
 //!
 //! While unlocked, the daemon holds the user's [`Identity`] (age's key type, zeroized on
@@ -437,7 +436,7 @@ impl Session {
         let token = match confirm {
             Some(_) => {
                 let mut b = Zeroizing::new([0u8; 32]);
-                crate::auth::fill_random(&mut b[..]).map_err(SessionError::Random)?;
+                crate::secrets::random::fill_random(&mut b[..]).map_err(SessionError::Random)?;
                 Some(Zeroizing::new(crate::text::hex(&b[..], false)))
             }
             None => None,

@@ -78,9 +78,25 @@ mod tests {
         assert_eq!(hex(&[], false), "");
     }
 
+    /// An error whose `source` is another: `outer` over an `io::Error` with a newline.
+    #[derive(Debug)]
+    struct Outer(std::io::Error);
+
+    impl std::fmt::Display for Outer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("outer")
+        }
+    }
+
+    impl std::error::Error for Outer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
     #[test]
     fn an_error_chain_is_one_line() {
-        let e = anyhow::anyhow!("root\ncause").context("outer");
-        assert_eq!(one_line(e.as_ref()), "outer: root cause");
+        let e = Outer(std::io::Error::other("root\ncause"));
+        assert_eq!(one_line(&e), "outer: root cause");
     }
 }

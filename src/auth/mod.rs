@@ -17,21 +17,6 @@ use crate::http::Response;
 pub use error::{Error, Result};
 use std::os::unix::fs::MetadataExt;
 
-/// Fills `buf` from the kernel's random source (`getrandom(2)`, blocking until it is
-/// seeded). The one policy for an interrupted call: `EINTR` is retried; any other error is
-/// returned.
-pub(crate) fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match rustix::rand::getrandom(&mut buf[filled..], rustix::rand::GetRandomFlags::empty()) {
-            Ok(n) => filled += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
-}
-
 /// The caller of one request, decided by the transport before dispatch.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Principal {
@@ -49,7 +34,7 @@ pub enum Principal {
     },
     /// A TCP client that presented the daemon's bearer token (RFC 6750).
     Token,
-    /// A TCP client holding a live age-key session ([`crate::auth::agekey`]): the client key
+    /// A TCP client holding a live age-key session ([`crate::auth::server`]): the client key
     /// `recipient` (`age1…`) is on the allowed list. Same rights as [`Principal::Token`].
     AgeKey {
         /// The client's public recipient.

@@ -1,8 +1,8 @@
 //! The age-key handshake's protocol, shared by both sides (spec:
 //! `layer/surface/specs/spec-age-handshake.md`): its constants, the HMAC, HKDF and age
 //! primitives (RustCrypto and `age`; nothing home-made), the request MAC and the replay
-//! window. Depends on `age`, `hmac`, `hkdf`, `sha2`, `base64`, `zeroize`, [`super`]
-//! (randomness) and [`crate::text`] (hex).
+//! window. Depends on `age`, `hmac`, `hkdf`, `sha2`, `base64`, `zeroize`, [`crate::secrets`]
+//! (randomness, `secrets::random`) and [`crate::text`] (hex).
 
 use base64::Engine;
 use hkdf::Hkdf;
@@ -30,11 +30,11 @@ pub const NONCE_BYTES: usize = 32;
 
 type HmacSha256 = Hmac<Sha256>;
 
-/// `N` random bytes from the kernel ([`super::fill_random`]). Panics if the kernel has no
+/// `N` random bytes from the kernel ([`crate::secrets::random::fill_random`]). Panics if the kernel has no
 /// randomness to give (a handshake cannot go on without it).
 pub(crate) fn random<const N: usize>() -> Zeroizing<[u8; N]> {
     let mut raw = Zeroizing::new([0u8; N]);
-    super::fill_random(&mut raw[..]).expect("getrandom(2) failed");
+    crate::secrets::random::fill_random(&mut raw[..]).expect("getrandom(2) failed");
     raw
 }
 

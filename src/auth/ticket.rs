@@ -13,8 +13,8 @@
 //!
 //! Tickets are 32 random bytes (hex); the daemon keeps only their SHA-256 digests, each for
 //! [`TICKET_TTL`], redeemed at most once, at most [`MAX_TICKETS`] at a time (the oldest goes
-//! first). Depends on [`crate::text`] (hex), [`crate::secrets`] (`scan::ct_eq`) and the
-//! random source of [`super`].
+//! first). Depends on [`crate::text`] (hex), [`crate::secrets`] (`scan::ct_eq`, and
+//! the random source `secrets::random`).
 
 use sha2::Digest as _;
 use std::sync::Mutex;
@@ -77,7 +77,7 @@ impl Tickets {
     /// than a guessable one) or the lock is poisoned.
     pub fn issue(&self, pid: u32, start_time: u64) -> std::io::Result<Zeroizing<String>> {
         let mut raw = Zeroizing::new([0u8; 32]);
-        super::fill_random(&mut raw[..])?;
+        crate::secrets::random::fill_random(&mut raw[..])?;
         let ticket = Zeroizing::new(crate::text::hex(&raw[..], false));
         let now = Instant::now();
         let mut issued = self

@@ -1,7 +1,7 @@
 //! The TCP bearer token (RFC 6750; requirements §8): generated into `run/serve.token` (0600 at
 //! creation) or taken from `PATINA_SERVE_TOKEN`; the daemon keeps only its SHA-256 and
 //! compares digests in constant time. Only the token's *path* is ever printed.
-//! Depends on `sha2`, `zeroize`, [`super`] (randomness), [`crate::text`] (hex) and
+//! Depends on `sha2`, `zeroize`, [`crate::secrets`] (randomness, `secrets::random`), [`crate::text`] (hex) and
 //! [`crate::fsutil`].
 
 use super::error::{Error, Result};
@@ -31,7 +31,7 @@ impl Token {
     /// A fresh random token: [`TOKEN_BYTES`] bytes from the kernel (`getrandom(2)`), hex.
     pub fn generate() -> std::io::Result<Token> {
         let mut raw = Zeroizing::new([0u8; TOKEN_BYTES]);
-        super::fill_random(&mut raw[..])?;
+        crate::secrets::random::fill_random(&mut raw[..])?;
         Ok(Token(Zeroizing::new(crate::text::hex(&raw[..], false))))
     }
 

@@ -53,7 +53,7 @@ pub enum AuthCmd {
 }
 
 /// Runs one `patina auth` subcommand.
-pub fn run(c: AuthCmd) -> anyhow::Result<()> {
+pub fn run(c: AuthCmd) -> super::CliResult {
     let home = Home::from_env()?;
     match c {
         AuthCmd::ServerKey => {
@@ -65,12 +65,11 @@ pub fn run(c: AuthCmd) -> anyhow::Result<()> {
             outln!("{}", k.recipient());
         }
         AuthCmd::Allow { recipient, name } => {
-            agekey::allow(&home, &recipient, &name)
-                .map_err(|e| super::UsageError(e.to_string()))?;
+            agekey::allow(&home, &recipient, &name).map_err(|e| super::usage(e.to_string()))?;
             outln!("allowed {name}");
         }
         AuthCmd::Revoke { name } => {
-            anyhow::ensure!(
+            ensure!(
                 agekey::revoke(&home, &name)?,
                 "no allowed client has that name"
             );
@@ -88,9 +87,9 @@ pub fn run(c: AuthCmd) -> anyhow::Result<()> {
         }
         AuthCmd::Pin { url, recipient } => {
             let url = DaemonUrl::parse(&url)
-                .map_err(|e| super::UsageError(e.to_string()))?
+                .map_err(|e| super::usage(e.to_string()))?
                 .normalized();
-            agekey::pin(&home, &url, &recipient).map_err(|e| super::UsageError(e.to_string()))?;
+            agekey::pin(&home, &url, &recipient).map_err(|e| super::usage(e.to_string()))?;
             outln!("pinned {} for {url}", agekey::fingerprint(&recipient));
         }
     }

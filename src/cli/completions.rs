@@ -16,13 +16,13 @@ pub struct CompletionsArgs {
 }
 
 /// Writes the completion script for the shell to stdout.
-pub fn completions(a: CompletionsArgs) -> anyhow::Result<()> {
+pub fn completions(a: CompletionsArgs) -> super::CliResult {
     let mut cmd = super::Cli::command();
     // Generated into memory first: clap_complete panics on a failed write, where a closed
     // stdout must be an error that `cli::main` turns into a quiet exit.
     let mut script = Vec::new();
     clap_complete::generate(a.shell, &mut cmd, "patina", &mut script);
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     out.write_all(&script)?;
     out.flush()?;
     Ok(())
@@ -30,9 +30,9 @@ pub fn completions(a: CompletionsArgs) -> anyhow::Result<()> {
 
 /// Writes the man page `patina(1)` (roff) to stdout: `patina man > patina.1`. Subcommands are
 /// listed in it; their own options are in `patina help SUBCOMMAND`.
-pub fn man() -> anyhow::Result<()> {
+pub fn man() -> super::CliResult {
     let cmd = super::Cli::command();
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     // A closed stdout (`patina man | head`) ends quietly in `cli::main`.
     clap_mangen::Man::new(cmd).render(&mut out)?;
     out.flush()?;

@@ -19,7 +19,7 @@ pub struct StatusArgs {
 }
 
 /// `patina status`: exit 0 when a daemon answers, 1 when none runs.
-pub fn status(a: StatusArgs, url: Option<&str>) -> anyhow::Result<()> {
+pub fn status(a: StatusArgs, url: Option<&str>) -> super::CliResult {
     let home = Home::from_env()?;
     let client = Client::from_env(&home, url)?;
     let reply = match client.get("/status") {
@@ -32,11 +32,11 @@ pub fn status(a: StatusArgs, url: Option<&str>) -> anyhow::Result<()> {
                 );
                 std::process::exit(1);
             }
-            anyhow::bail!("no daemon running at {}", p.display());
+            bail!("no daemon running at {}", p.display());
         }
         Err(e) => return Err(e.into()),
     };
-    anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
+    ensure!(reply.status == 200, "{}", reply.error_message());
     let s: Status = reply.json()?;
     if a.json {
         outln!("{}", serde_json::to_string(&s)?);
@@ -101,7 +101,7 @@ pub const STOP_WAIT: Duration = Duration::from_secs(15);
 /// `patina stop`: asks the daemon to stop over the socket (`POST /shutdown`); when the socket
 /// does not answer, falls back to SIGTERM to the pid in the pid file — but only if that
 /// process runs the patina executable. Waits until the daemon is gone.
-pub fn stop() -> anyhow::Result<()> {
+pub fn stop() -> super::CliResult {
     let home = Home::from_env()?;
     let client = Client::for_home(&home);
     let pid_path = home.pid_path();
@@ -110,7 +110,7 @@ pub fn stop() -> anyhow::Result<()> {
         .and_then(|s| s.trim().parse().ok());
     match client.post_json("/shutdown", &serde_json::json!({})) {
         Ok(r) if r.status == 200 => {}
-        Ok(r) => anyhow::bail!("{}", r.error_message()),
+        Ok(r) => bail!("{}", r.error_message()),
         Err(ClientError::NoDaemon(_)) => match pid {
             Some(pid) if crate::auth::peer_runs_this_executable(pid) => {
                 let p = rustix::process::Pid::from_raw(pid as i32)
@@ -118,7 +118,7 @@ pub fn stop() -> anyhow::Result<()> {
                 rustix::process::kill_process(p, rustix::process::Signal::TERM)
                     .map_err(|e| anyhow::anyhow!("signalling pid {pid}: {e}"))?;
             }
-            _ => anyhow::bail!("no daemon running at {}", client.socket().display()),
+            _ => bail!("no daemon running at {}", client.socket().display()),
         },
         Err(e) => return Err(e.into()),
     }
@@ -134,7 +134,7 @@ pub fn stop() -> anyhow::Result<()> {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    anyhow::bail!("the daemon did not stop within {}s", STOP_WAIT.as_secs())
+    bail!("the daemon did not stop within {}s", STOP_WAIT.as_secs())
 }
 
 /// `patina token …`
@@ -154,7 +154,7 @@ pub enum TokenCmd {
 }
 
 /// Runs a `token` subcommand.
-pub fn token(cmd: TokenCmd) -> anyhow::Result<()> {
+pub fn token(cmd: TokenCmd) -> super::CliResult {
     let home = Home::from_env()?;
     let path = home.token_path();
     match cmd {

@@ -111,7 +111,7 @@ pub struct ScrubArgs {
 }
 
 /// Runs a `guard` subcommand.
-pub fn run(cmd: GuardCmd) -> anyhow::Result<()> {
+pub fn run(cmd: GuardCmd) -> super::CliResult {
     match cmd {
         GuardCmd::Hook(a) => {
             let code = hook(&a);
@@ -127,11 +127,11 @@ pub fn run(cmd: GuardCmd) -> anyhow::Result<()> {
     }
 }
 
-fn user_home() -> anyhow::Result<PathBuf> {
-    std::env::var_os("HOME")
+fn user_home() -> super::CliResult<PathBuf> {
+    Ok(std::env::var_os("HOME")
         .filter(|h| !h.is_empty())
         .map(PathBuf::from)
-        .ok_or_else(|| anyhow::anyhow!("HOME is not set; set it to your home directory"))
+        .ok_or_else(|| anyhow::anyhow!("HOME is not set; set it to your home directory"))?)
 }
 
 /// Where known values come from: the daemon's hold over the Unix socket.
@@ -159,7 +159,7 @@ impl Once {
             return false;
         }
         *done = true;
-        let mut out = std::io::stdout().lock();
+        let mut out = super::stdout();
         let _ = out.write_all(answer.as_bytes());
         if !answer.is_empty() {
             let _ = out.write_all(b"\n");
@@ -266,7 +266,7 @@ fn secret_env_names(home: &Home, cwd: Option<&str>) -> Vec<(String, String)> {
         .collect()
 }
 
-fn install_cmd(a: &InstallArgs, add: bool) -> anyhow::Result<()> {
+fn install_cmd(a: &InstallArgs, add: bool) -> super::CliResult {
     let home = user_home()?;
     let project = super::project_dir(None)?;
     let path = install::settings_path(a.agent, a.scope, &home, &project);
@@ -279,7 +279,7 @@ fn install_cmd(a: &InstallArgs, add: bool) -> anyhow::Result<()> {
         install::removed(&before, &path, a.agent)?
     };
     let (old, new) = (install::render(&before), install::render(&after));
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if before == after {
         writeln!(
             out,
@@ -339,7 +339,7 @@ struct Today {
     by_detector: std::collections::BTreeMap<String, u64>,
 }
 
-fn status(json: bool) -> anyhow::Result<()> {
+fn status(json: bool) -> super::CliResult {
     let home = Home::from_env()?;
     let user = user_home()?;
     let project = super::project_dir(None)?;
@@ -395,7 +395,7 @@ fn status(json: bool) -> anyhow::Result<()> {
             *today.by_detector.entry(d).or_default() += 1;
         }
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if json {
         serde_json::to_writer(
             &mut out,
@@ -464,7 +464,7 @@ fn status(json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn scrub_cmd(a: &ScrubArgs) -> anyhow::Result<()> {
+fn scrub_cmd(a: &ScrubArgs) -> super::CliResult {
     let home = Home::from_env().ok();
     let roots: Vec<PathBuf> = if a.paths.is_empty() {
         let user = user_home()?;
@@ -478,7 +478,7 @@ fn scrub_cmd(a: &ScrubArgs) -> anyhow::Result<()> {
         r
     } else {
         for p in &a.paths {
-            anyhow::ensure!(
+            ensure!(
                 p.exists(),
                 "{} does not exist; give a transcript file or directory",
                 p.display()
@@ -522,7 +522,7 @@ fn scrub_cmd(a: &ScrubArgs) -> anyhow::Result<()> {
             );
         }
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if a.json {
         serde_json::to_writer(
             &mut out,

@@ -17,7 +17,7 @@ pub struct McpArgs {
 }
 
 /// Runs the MCP server until stdin closes.
-pub fn run(a: McpArgs, url: Option<&str>) -> anyhow::Result<()> {
+pub fn run(a: McpArgs, url: Option<&str>) -> super::CliResult {
     let project = super::project_dir(a.project)?;
     let home = Home::from_env()?;
     crate::mcp::serve_stdio(home, url.map(str::to_string), &project)?;

@@ -11,13 +11,30 @@
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 
-/// `println!` for the CLI's stdout that returns a failed write with `?` instead of panicking,
-/// so a closed pipe (`patina … | head`) reaches [`main`], which ends quietly.
+/// `println!` for the CLI's stdout ([`stdout`]) that returns a failed write with `?` instead
+/// of panicking, so a closed pipe (`patina … | head`) reaches [`main`], which ends quietly.
 macro_rules! outln {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        writeln!(std::io::stdout(), $($arg)*)?
+        writeln!($crate::cli::stdout(), $($arg)*)?
     }};
+}
+
+/// `anyhow::bail!` for functions returning [`CliResult`]: returns an ordinary error (exit 1).
+macro_rules! bail {
+    ($($arg:tt)*) => {
+        return Err($crate::cli::Failure::Error(anyhow::anyhow!($($arg)*)))
+    };
+}
+
+/// `anyhow::ensure!` for functions returning [`CliResult`]: an ordinary error (exit 1) unless
+/// the condition holds.
+macro_rules! ensure {
+    ($cond:expr, $($arg:tt)*) => {
+        if !$cond {
+            bail!($($arg)*);
+        }
+    };
 }
 
 pub mod auth;
@@ -126,10 +143,72 @@ pub enum Command {
     Guard(guard::GuardCmd),
 }
 
-/// An error that is the user's usage mistake: exit code 2 instead of 1.
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct UsageError(pub String);
+/// Why a subcommand did not succeed. The variant decides the exit code, so [`main`] never has
+/// to recover it from an error chain (no downcasting: the library's typed errors become
+/// [`Failure::Error`] through `?`, and the CLI says where the user's mistake is).
+///
+/// It deliberately implements neither `Display` nor `std::error::Error`: so `?` can turn any
+/// error into it (anyhow's own trick), and `anyhow::ensure!(cond, failure)` does not compile,
+/// which would silently turn a usage error into an ordinary one.
+#[derive(Debug)]
+pub enum Failure {
+    /// The user's usage mistake (a bad flag value, an empty query, a refused argument): exit
+    /// code 2, printed as `patina: MESSAGE`.
+    Usage(String),
+    /// Any other error: exit code 1, printed as its chain on one line.
+    Error(anyhow::Error),
+}
+
+impl<E: Into<anyhow::Error>> From<E> for Failure {
+    fn from(e: E) -> Failure {
+        Failure::Error(e.into())
+    }
+}
+
+/// A subcommand's result: `Ok`, or a [`Failure`] that decides the exit code.
+pub type CliResult<T = ()> = Result<T, Failure>;
+
+/// A usage error (exit code 2) with this message.
+pub fn usage(msg: impl Into<String>) -> Failure {
+    Failure::Usage(msg.into())
+}
+
+/// Set by [`Out`] when a write to stdout found the pipe closed by its reader (`EPIPE`). A
+/// process static because stdout is one per process; only the CLI's `main` reads it.
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The CLI's stdout (locked): every command writes through it, so a write to a closed pipe is
+/// noticed where it happens and [`main`] can end quietly with success, as ripgrep does,
+/// without inspecting the error that the write returns on its way up.
+pub struct Out(std::io::StdoutLock<'static>);
+
+/// This process's stdout for command output: see [`Out`].
+pub fn stdout() -> Out {
+    Out(std::io::stdout().lock())
+}
+
+impl Out {
+    fn seen<T>(r: std::io::Result<T>) -> std::io::Result<T> {
+        if let Err(e) = &r
+            && e.kind() == std::io::ErrorKind::BrokenPipe
+        {
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        r
+    }
+}
+
+impl std::io::Write for Out {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        Out::seen(self.0.write(buf))
+    }
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        Out::seen(self.0.write_all(buf))
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Out::seen(self.0.flush())
+    }
+}
 
 /// Parses the command line, runs the subcommand, prints any error as one line on stderr and
 /// returns the process exit code (0 ok, 1 error, 2 usage).
@@ -140,19 +219,19 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         // stdout was closed by its reader (`patina scry … | head`): that reader has what it
         // wanted, so end quietly with success, as ripgrep does.
-        Err(e) if is_broken_pipe(&e) => 0,
-        Err(e) => {
+        Err(_) if STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) => 0,
+        Err(Failure::Usage(msg)) => {
+            eprintln!("patina: {msg}");
+            2
+        }
+        Err(Failure::Error(e)) => {
             eprintln!("patina: {}", one_line(&e));
-            if e.downcast_ref::<UsageError>().is_some() {
-                2
-            } else {
-                1
-            }
+            1
         }
     }
 }
 
-fn run(cli: Cli) -> anyhow::Result<()> {
+fn run(cli: Cli) -> CliResult {
     // A tripwire alert nobody acknowledged is printed first, by every command (issue 20):
     // the out-of-band channel of last resort. On stderr, so no command's output changes.
     if let Some(msg) = crate::paths::Home::from_env()
@@ -165,12 +244,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     // TCP; before any other command `--url` is a usage error rather than silently ignored.
     let top = cli.url;
     let url = |own: UrlArg| own.url.or(top.clone());
-    let local_only = |name: &str| -> anyhow::Result<()> {
+    let local_only = |name: &str| -> CliResult {
         match &top {
-            Some(_) => Err(UsageError(format!(
+            Some(_) => Err(usage(format!(
                 "--url applies only to scry, status, mother scry and mcp; `{name}` works on this machine's daemon (the Unix socket) or without one"
-            ))
-            .into()),
+            ))),
             None => Ok(()),
         }
     };
@@ -203,14 +281,6 @@ fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Auth(c) => local_only("auth").and_then(|()| auth::run(c)),
         Command::Guard(c) => local_only("guard").and_then(|()| guard::run(c)),
     }
-}
-
-/// True when the error (or any cause in its chain) is a write to a closed pipe (`EPIPE`).
-fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
 }
 
 /// Formats an error chain as one line: `outer: cause: root cause` ([`crate::text::one_line`]).

@@ -122,7 +122,7 @@ pub enum PeerCmd {
 }
 
 /// Runs a `mother` subcommand.
-pub fn run(cmd: MotherCmd) -> anyhow::Result<()> {
+pub fn run(cmd: MotherCmd) -> super::CliResult {
     let home = Home::from_env()?;
     match cmd {
         MotherCmd::Add {
@@ -141,7 +141,7 @@ pub fn run(cmd: MotherCmd) -> anyhow::Result<()> {
         }
         MotherCmd::List { json } => {
             let l = mother::listing(&home)?;
-            let mut out = std::io::stdout().lock();
+            let mut out = super::stdout();
             if json {
                 serde_json::to_writer(&mut out, &l)?;
                 writeln!(out)?;
@@ -194,7 +194,7 @@ pub fn run(cmd: MotherCmd) -> anyhow::Result<()> {
                     }
                 }
             }
-            anyhow::ensure!(
+            ensure!(
                 failed == 0,
                 "{failed} of {} projects could not be scraped",
                 chosen.len()
@@ -207,10 +207,10 @@ pub fn run(cmd: MotherCmd) -> anyhow::Result<()> {
 }
 
 /// `mother add`/`remove` errors: the user's input is wrong → exit 2, else 1.
-fn usage_or(e: MotherError, what: &str) -> anyhow::Error {
+fn usage_or(e: MotherError, what: &str) -> super::Failure {
     match e {
-        MotherError::Store(_) => anyhow::Error::from(e).context(what.to_string()),
-        other => super::UsageError(format!("{what}: {other}")).into(),
+        MotherError::Store(_) => anyhow::Error::from(e).context(what.to_string()).into(),
+        other => super::usage(format!("{what}: {other}")),
     }
 }
 
@@ -227,7 +227,7 @@ fn ago(secs: u64) -> String {
     }
 }
 
-fn peer(home: &Home, cmd: PeerCmd) -> anyhow::Result<()> {
+fn peer(home: &Home, cmd: PeerCmd) -> super::CliResult {
     match cmd {
         PeerCmd::Add {
             name,
@@ -236,12 +236,10 @@ fn peer(home: &Home, cmd: PeerCmd) -> anyhow::Result<()> {
             refused_value,
         } => {
             if !refused_value.is_empty() {
-                return Err(super::UsageError(
+                return Err(super::usage(
                     "a token is never taken as an argument (it would stay in your shell history and \
-                     be visible in `ps`); pipe it on stdin or use --token-file FILE"
-                        .into(),
-                )
-                .into());
+                     be visible in `ps`); pipe it on stdin or use --token-file FILE",
+                ));
             }
             let text = match &token_file {
                 Some(f) => zeroize::Zeroizing::new(
@@ -249,12 +247,11 @@ fn peer(home: &Home, cmd: PeerCmd) -> anyhow::Result<()> {
                         .with_context(|| format!("reading the token file {}", f.display()))?,
                 ),
                 None => {
-                    anyhow::ensure!(
-                        !std::io::stdin().is_terminal(),
-                        super::UsageError(
-                            "pipe the peer's token on stdin, or use --token-file FILE".into()
-                        )
-                    );
+                    if std::io::stdin().is_terminal() {
+                        return Err(super::usage(
+                            "pipe the peer's token on stdin, or use --token-file FILE",
+                        ));
+                    }
                     let mut s = zeroize::Zeroizing::new(String::new());
                     std::io::stdin()
                         .lock()
@@ -300,12 +297,11 @@ fn peer(home: &Home, cmd: PeerCmd) -> anyhow::Result<()> {
 
 /// `patina mother scry` / `patina scry --all`: asks the daemon (`POST /mother/scry`), or
 /// federates in this process when none runs.
-pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
+pub fn scry(a: MotherScryArgs, url: Option<&str>) -> super::CliResult {
     let query = a.query.join(" ");
-    anyhow::ensure!(
-        !query.trim().is_empty(),
-        super::UsageError("the query is empty".into())
-    );
+    if query.trim().is_empty() {
+        return Err(super::usage("the query is empty"));
+    }
     let limit = a.limit.min(crate::scry::MAX_LIMIT);
     let home = Home::from_env()?;
     let client = Client::from_env(&home, url)?;
@@ -315,7 +311,7 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     };
     let resp: FederatedResponse = match client.post_json("/mother/scry", &req) {
         Ok(r) if r.status == 200 => r.json()?,
-        Ok(r) => anyhow::bail!("{}", r.error_message()),
+        Ok(r) => bail!("{}", r.error_message()),
         Err(ClientError::NoDaemon(_)) if !client.is_tcp() => {
             let reg = mother::load(&home)?;
             let sources = federate::sources(&home, &reg);
@@ -334,7 +330,7 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     for r in &mut resp.results {
         crate::scry::redact::redact_hits(std::slice::from_mut(&mut r.hit), &[]);
     }
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if a.json {
         serde_json::to_writer(&mut out, &resp)?;
         writeln!(out)?;

@@ -23,7 +23,7 @@ pub struct ScrapeArgs {
 const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// Runs `patina scrape`.
-pub fn run(a: ScrapeArgs) -> anyhow::Result<()> {
+pub fn run(a: ScrapeArgs) -> super::CliResult {
     let root = super::project_dir(a.dir)?;
     let summary = scrape_with_terminal_progress(&root)?;
     let line = if a.json {
@@ -32,7 +32,7 @@ pub fn run(a: ScrapeArgs) -> anyhow::Result<()> {
         summary_line(&root, &summary)
     };
     // writeln! rather than println!: a closed stdout (`| head -0`) is an error, not a panic.
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     writeln!(out, "{line}")?;
     out.flush()?;
     Ok(())

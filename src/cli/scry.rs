@@ -35,7 +35,7 @@ pub struct ScryArgs {
 }
 
 /// Runs `patina scry`.
-pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
+pub fn run(a: ScryArgs, url: Option<&str>) -> super::CliResult {
     if a.all {
         let m = super::mother::MotherScryArgs {
             tcp: super::UrlArg::default(),
@@ -48,10 +48,9 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     let asked = a.project.as_ref().map(|p| p.to_string_lossy().into_owned());
     let root = super::project_dir(a.project.map(registered_or_dir).transpose()?)?;
     let query = a.query.join(" ");
-    anyhow::ensure!(
-        !query.trim().is_empty(),
-        super::UsageError("the query is empty".into())
-    );
+    if query.trim().is_empty() {
+        return Err(super::usage("the query is empty"));
+    }
     let limit = a.limit.min(MAX_LIMIT);
     let home = Home::from_env()?;
     let client = Client::from_env(&home, url)?;
@@ -69,7 +68,7 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     };
     let mut resp: ScryResponse = match client.post_json("/api/scry", &req) {
         Ok(reply) if reply.status == 200 => reply.json()?,
-        Ok(reply) => anyhow::bail!("{}", reply.error_message()),
+        Ok(reply) => bail!("{}", reply.error_message()),
         Err(ClientError::NoDaemon(_)) if !client.is_tcp() => {
             match scry::search_project(&root, &query, limit, None) {
                 Ok(r) => r,
@@ -85,7 +84,7 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
     };
     // The daemon redacts known values too; without one, secret-looking tokens still go.
     scry::redact::redact_hits(&mut resp.results, &[]);
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if a.json {
         serde_json::to_writer(&mut out, &resp)?;
         writeln!(out)?;
@@ -102,12 +101,13 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> anyhow::Result<()> {
 
 /// `--project` as given: a registered project's directory (the mother registry) or a
 /// directory, by [`crate::mother::resolve_project`]; errors name the value and both readings.
-fn registered_or_dir(p: PathBuf) -> anyhow::Result<PathBuf> {
+fn registered_or_dir(p: PathBuf) -> super::CliResult<PathBuf> {
     let home = Home::from_env()?;
     let asked = p.to_string_lossy();
-    crate::mother::resolve_project(&home, &asked, Some(&std::env::current_dir()?)).ok_or_else(|| {
+    let found = crate::mother::resolve_project(&home, &asked, Some(&std::env::current_dir()?));
+    Ok(found.ok_or_else(|| {
         anyhow::anyhow!(
             "--project {asked}: neither a registered project (see `patina mother list`) nor a directory"
         )
-    })
+    })?)
 }

@@ -2,7 +2,7 @@
 //! [`crate::secrets`]; it prints names, environment variables, paths and public keys — never
 //! a value (only `identity export`, by explicit request, writes the private key).
 
-use super::UsageError;
+use super::Failure;
 use crate::paths::Home;
 use crate::secrets::{self, Identity, SecretValue, VaultLocation, identity, tty, vault};
 use anyhow::Context as _;
@@ -250,7 +250,7 @@ pub enum IdentityCmd {
 }
 
 /// Runs a `secrets` subcommand.
-pub fn run(cmd: SecretsCmd) -> anyhow::Result<()> {
+pub fn run(cmd: SecretsCmd) -> super::CliResult {
     match cmd {
         SecretsCmd::Add(a) => add(a),
         SecretsCmd::List { json } => list(json),
@@ -264,14 +264,14 @@ pub fn run(cmd: SecretsCmd) -> anyhow::Result<()> {
 
 /// A secrets-layer error as the CLI reports it: the caller's bad input
 /// ([`secrets::Error::Invalid`]) is a usage error (exit 2), anything else an error (exit 1).
-fn sec(e: impl Into<secrets::Error>) -> anyhow::Error {
+fn sec(e: impl Into<secrets::Error>) -> Failure {
     match e.into() {
-        secrets::Error::Invalid(bad) => UsageError(bad.0).into(),
+        secrets::Error::Invalid(bad) => Failure::Usage(bad.0),
         e => e.into(),
     }
 }
 
-fn location(home: &Home, project: bool) -> anyhow::Result<VaultLocation> {
+fn location(home: &Home, project: bool) -> super::CliResult<VaultLocation> {
     if !project {
         return Ok(VaultLocation::Global);
     }
@@ -285,15 +285,13 @@ fn current_project(home: &Home) -> Option<PathBuf> {
     Some(secrets::project_root(home, &cwd))
 }
 
-fn add(a: AddArgs) -> anyhow::Result<()> {
+fn add(a: AddArgs) -> super::CliResult {
     if !a.refused_value.is_empty() {
-        return Err(UsageError(
+        return Err(super::usage(
             "a secret value is never taken as an argument (it would stay in your shell history \
              and be visible in `ps`); run `patina secrets add NAME` to type it at a masked \
-             prompt, or pipe it: `… | patina secrets add NAME --stdin`"
-                .into(),
-        )
-        .into());
+             prompt, or pipe it: `… | patina secrets add NAME --stdin`",
+        ));
     }
     secrets::validate_name(&a.name).map_err(sec)?;
     vault::validate_scope(&a.allow).map_err(sec)?;
@@ -329,7 +327,7 @@ fn add(a: AddArgs) -> anyhow::Result<()> {
         drop(value);
         let reply = client.request("POST", "/secrets/add", Some(&body))?;
         drop(body);
-        anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
+        ensure!(reply.status == 200, "{}", reply.error_message());
         let r: crate::api::session::AddResponse = reply.json()?;
         (r.env, r.replaced, r.recorded_recipients, short, weak)
     } else {
@@ -404,7 +402,7 @@ fn session_is_unlocked(client: &crate::client::Client) -> bool {
         .is_some_and(|v| v["unlocked"] == true)
 }
 
-fn read_value(name: &str, from_stdin: bool) -> anyhow::Result<SecretValue> {
+fn read_value(name: &str, from_stdin: bool) -> super::CliResult<SecretValue> {
     let mut bytes = if from_stdin {
         let mut buf = Zeroizing::new(Vec::with_capacity(secrets::MAX_VALUE_LEN + 2));
         std::io::stdin()
@@ -415,7 +413,7 @@ fn read_value(name: &str, from_stdin: bool) -> anyhow::Result<SecretValue> {
         buf
     } else {
         if !tty::has_terminal() {
-            anyhow::bail!(
+            bail!(
                 "there is no terminal to ask for the value; pipe it with --stdin: \
                  `… | patina secrets add NAME --stdin`"
             );
@@ -440,7 +438,7 @@ struct ListItem<'a> {
     vault: &'static str,
 }
 
-fn list(json: bool) -> anyhow::Result<()> {
+fn list(json: bool) -> super::CliResult {
     let home = Home::from_env()?;
     let mut items: Vec<(vault::Listed, &'static str)> = Vec::new();
     let global = vault::list(&home, &VaultLocation::Global).map_err(sec)?;
@@ -485,7 +483,7 @@ fn list(json: bool) -> anyhow::Result<()> {
         .max()
         .unwrap_or(0)
         .max(7);
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     writeln!(out, "{:w_name$}  {:w_env$}  VAULT", "NAME", "ENV VAR")?;
     for (l, v) in &items {
         writeln!(out, "{:w_name$}  {:w_env$}  {v}", l.name, l.env)?;
@@ -493,7 +491,7 @@ fn list(json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn remove(name: &str, project: bool) -> anyhow::Result<()> {
+fn remove(name: &str, project: bool) -> super::CliResult {
     secrets::validate_name(name).map_err(sec)?;
     let home = Home::from_env()?;
     let loc = location(&home, project)?;
@@ -503,10 +501,10 @@ fn remove(name: &str, project: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
+fn run_cmd(a: RunArgs) -> super::CliResult {
     let home = Home::from_env()?;
     if crate::tripwire::pending(&home).is_some() {
-        anyhow::bail!(
+        bail!(
             "patina is locked by a tripwire; nothing was run (the user must read the alert and run `patina session unlock --ack-canary`)"
         );
     }
@@ -533,8 +531,8 @@ fn run_cmd(a: RunArgs) -> anyhow::Result<()> {
                         false,
                     );
                     match rec.unwritten {
-                        None => anyhow::bail!("{}; nothing was run", rec.alert.message()),
-                        Some(e) => anyhow::bail!(
+                        None => bail!("{}; nothing was run", rec.alert.message()),
+                        Some(e) => bail!(
                             "{}; nothing was run; the alert file could not be written ({e}), free space and read the audit log",
                             rec.alert.message()
                         ),
@@ -581,7 +579,7 @@ fn env_from_session(
     home: &Home,
     project: Option<&std::path::Path>,
     program: &str,
-) -> anyhow::Result<Option<(secrets::EnvMap, Vec<String>)>> {
+) -> super::CliResult<Option<(secrets::EnvMap, Vec<String>)>> {
     use crate::api::session::{EnvRequest, EnvResponse};
     let client = crate::client::Client::for_home(home);
     let req = EnvRequest {
@@ -601,7 +599,7 @@ fn env_from_session(
             .and_then(|v| v["error"].as_str().map(str::to_string))
             .unwrap_or_default();
         if msg.contains("confirmation console") {
-            anyhow::bail!(
+            bail!(
                 "{msg}; nothing was run (the user who ran `patina session unlock --confirm` decides)"
             );
         }
@@ -613,7 +611,7 @@ fn env_from_session(
             .unwrap_or_default();
         if msg.contains("tripwire") {
             // Never fall back to the identity after a trip: nothing runs.
-            anyhow::bail!("{msg}; nothing was run");
+            bail!("{msg}; nothing was run");
         }
     }
     if reply.status != 200 {
@@ -643,7 +641,7 @@ struct ScannedFile {
     findings: Vec<secrets::scan::Finding>,
 }
 
-fn scan_cmd(a: ScanArgs) -> anyhow::Result<()> {
+fn scan_cmd(a: ScanArgs) -> super::CliResult {
     let home = Home::from_env()?;
     let client = crate::client::Client::for_home(&home);
     let mut inputs: Vec<(String, Zeroizing<Vec<u8>>)> = Vec::new();
@@ -671,7 +669,7 @@ fn scan_cmd(a: ScanArgs) -> anyhow::Result<()> {
         });
     }
     let total: usize = report.iter().map(|r| r.findings.len()).sum();
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if a.json {
         serde_json::to_writer(&mut out, &serde_json::json!({ "files": report }))?;
         writeln!(out)?;
@@ -696,7 +694,7 @@ fn scan_cmd(a: ScanArgs) -> anyhow::Result<()> {
     }
     out.flush()?;
     if total > 0 {
-        anyhow::bail!(
+        bail!(
             "found {total} secret{} (names and offsets above; values are never printed)",
             if total == 1 { "" } else { "s" }
         );
@@ -725,7 +723,7 @@ fn scan_via_daemon(
     Some(r.findings)
 }
 
-fn recipients(c: RecipientsCmd) -> anyhow::Result<()> {
+fn recipients(c: RecipientsCmd) -> super::CliResult {
     let home = Home::from_env()?;
     match c {
         RecipientsCmd::Add { recipient, project } => {
@@ -775,7 +773,7 @@ fn recipients(c: RecipientsCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
+fn identity_cmd(c: IdentityCmd) -> super::CliResult {
     let home = Home::from_env()?;
     match c {
         IdentityCmd::Init => {
@@ -793,7 +791,7 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
         }
         IdentityCmd::Export { out, stdout } => {
             if stdout && std::io::stdout().is_terminal() {
-                anyhow::bail!(
+                bail!(
                     "refusing to print a private key to a terminal (it would stay in the \
                      scrollback); use --out FILE, or redirect stdout"
                 );
@@ -802,7 +800,7 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
             if let Some(p) = &out
                 && std::fs::symlink_metadata(p).is_ok()
             {
-                anyhow::bail!(
+                bail!(
                     "{} already exists; patina never overwrites a key file",
                     p.display()
                 );
@@ -815,7 +813,7 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
                     eprintln!("wrote the identity to {} (mode 0600)", p.display());
                 }
                 None => {
-                    let mut o = std::io::stdout().lock();
+                    let mut o = super::stdout();
                     o.write_all(text.as_bytes())?;
                     o.flush()?;
                 }
@@ -839,7 +837,7 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
                     .context("reading the identity from stdin")?;
                 buf
             };
-            anyhow::ensure!(
+            ensure!(
                 buf.len() <= identity::MAX_IDENTITY_TEXT,
                 "the input is longer than {} bytes; not an identity file",
                 identity::MAX_IDENTITY_TEXT
@@ -853,9 +851,9 @@ fn identity_cmd(c: IdentityCmd) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn refuse_env_identity() -> anyhow::Result<()> {
+fn refuse_env_identity() -> super::CliResult {
     if std::env::var_os(identity::IDENTITY_ENV).is_some_and(|v| !v.is_empty()) {
-        anyhow::bail!(
+        bail!(
             "{} is set and takes precedence over a stored identity; unset it first",
             identity::IDENTITY_ENV
         );

@@ -48,7 +48,7 @@ pub struct ServeArgs {
 }
 
 /// Runs the daemon until SIGINT/SIGTERM or `patina stop`.
-pub fn run(a: ServeArgs) -> anyhow::Result<()> {
+pub fn run(a: ServeArgs) -> super::CliResult {
     let home = Home::from_env()?;
     let project = super::project_dir(a.project)?;
     let socket = a.socket.unwrap_or_else(|| home.socket_path());

@@ -81,7 +81,7 @@ pub enum SessionCmd {
 }
 
 /// Runs a `session` subcommand.
-pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
+pub fn run(cmd: SessionCmd) -> super::CliResult {
     let home = Home::from_env()?;
     // Session routes are served on the Unix socket only (never over TCP).
     let client = Client::for_home(&home);
@@ -96,19 +96,16 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
         } => {
             let confirm = if confirm {
                 let t = match confirm_timeout.as_deref() {
-                    Some(t) => {
-                        session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?
-                    }
+                    Some(t) => session::parse_ttl(t).map_err(|e| super::usage(e.to_string()))?,
                     None => session::DEFAULT_CONFIRM_TIMEOUT,
                 };
                 if t > session::MAX_CONFIRM_TIMEOUT {
-                    return Err(super::UsageError("--confirm-timeout is at most 10m".into()).into());
+                    return Err(super::usage("--confirm-timeout is at most 10m"));
                 }
                 if !std::io::stdin().is_terminal() {
-                    return Err(super::UsageError(
-                        "--confirm needs a terminal: this terminal answers every release".into(),
-                    )
-                    .into());
+                    return Err(super::usage(
+                        "--confirm needs a terminal: this terminal answers every release",
+                    ));
                 }
                 Some(t)
             } else {
@@ -126,7 +123,7 @@ pub fn run(cmd: SessionCmd) -> anyhow::Result<()> {
         }
         SessionCmd::Lock => {
             let reply = client.post_json("/session/lock", &serde_json::json!({}))?;
-            anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
+            ensure!(reply.status == 200, "{}", reply.error_message());
             outln!("locked");
             Ok(())
         }
@@ -143,13 +140,13 @@ fn unlock(
     scan_only: bool,
     confirm: Option<std::time::Duration>,
     ack_canary: bool,
-) -> anyhow::Result<()> {
+) -> super::CliResult {
     let ttl = match ttl {
-        Some(t) => session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?,
+        Some(t) => session::parse_ttl(t).map_err(|e| super::usage(e.to_string()))?,
         None => session::DEFAULT_TTL,
     };
     let hold = match hold {
-        Some(t) => session::parse_ttl(t).map_err(|e| super::UsageError(e.to_string()))?,
+        Some(t) => session::parse_ttl(t).map_err(|e| super::usage(e.to_string()))?,
         None => session::DEFAULT_HOLD,
     };
     client.reachable()?;
@@ -177,7 +174,7 @@ fn unlock(
     drop(text);
     let reply = client.request("POST", "/session/unlock", Some(&body))?;
     drop(body);
-    anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
+    ensure!(reply.status == 200, "{}", reply.error_message());
     let st: Status = reply.json()?;
     if scan_only {
         outln!(
@@ -207,13 +204,13 @@ fn unlock(
 /// The confirmation console: asks the daemon for the next release, shows it, reads y/N from
 /// this terminal within `timeout`, answers. Ends when the session is locked or expires, or
 /// on `q` / end of input (then it locks the session).
-fn console(client: &Client, token: &str, timeout: std::time::Duration) -> anyhow::Result<()> {
+fn console(client: &Client, token: &str, timeout: std::time::Duration) -> super::CliResult {
     use crate::api::session::{ConfirmAnswer, ConfirmNext};
-    println!(
+    outln!(
         "confirmation console: every release of secret values asks here (y/N, {}s); q or Ctrl-D locks and ends",
         timeout.as_secs()
     );
-    let _ = std::io::stdout().flush();
+    let _ = super::stdout().flush();
     let long = client
         .clone()
         .with_timeout(std::time::Duration::from_secs(40));
@@ -227,19 +224,19 @@ fn console(client: &Client, token: &str, timeout: std::time::Duration) -> anyhow
             let msg = reply.error_message();
             if msg.contains("tripwire") {
                 // The alert, out of band: this terminal is the user's, not the agent's.
-                println!("\n\x07{msg}\nthe console ends");
+                outln!("\n\x07{msg}\nthe console ends");
             } else {
-                println!("the session is locked or expired: the console ends");
+                outln!("the session is locked or expired: the console ends");
             }
             return Ok(());
         }
-        anyhow::ensure!(reply.status == 200, "{}", reply.error_message());
+        ensure!(reply.status == 200, "{}", reply.error_message());
         let v: serde_json::Value = reply.json()?;
         let Some(id) = v["id"].as_u64() else {
             continue;
         };
         let r = &v["request"];
-        let mut out = std::io::stdout().lock();
+        let mut out = super::stdout();
         writeln!(out, "\npatina: a release of secret values is asked")?;
         writeln!(out, "  command:  {}", r["command"].as_str().unwrap_or("?"))?;
         writeln!(out, "  cwd:      {}", r["cwd"].as_str().unwrap_or("?"))?;
@@ -264,7 +261,7 @@ fn console(client: &Client, token: &str, timeout: std::time::Duration) -> anyhow
         drop(out);
         // The daemon refuses by itself when the time is up (audited as no answer).
         let Some(line) = read_line_within(timeout) else {
-            println!("no answer in time: refused");
+            outln!("no answer in time: refused");
             continue;
         };
         let (allow, quit) = match line.as_deref().map(str::trim) {
@@ -272,7 +269,7 @@ fn console(client: &Client, token: &str, timeout: std::time::Duration) -> anyhow
             Some("y" | "Y" | "yes") => (true, false),
             _ => (false, false),
         };
-        println!("{}", if allow { "released" } else { "refused" });
+        outln!("{}", if allow { "released" } else { "refused" });
         let ans = ConfirmAnswer {
             token: token.to_string(),
             id,
@@ -281,7 +278,7 @@ fn console(client: &Client, token: &str, timeout: std::time::Duration) -> anyhow
         let _ = client.post_json("/session/confirm/answer", &ans);
         if quit {
             let _ = client.post_json("/session/lock", &serde_json::json!({}));
-            println!("locked");
+            outln!("locked");
             return Ok(());
         }
     }
@@ -308,10 +305,10 @@ fn read_line_within(t: std::time::Duration) -> Option<Option<String>> {
     }
 }
 
-fn status(client: &Client, json: bool) -> anyhow::Result<()> {
+fn status(client: &Client, json: bool) -> super::CliResult {
     let st: Status = match client.get("/session") {
         Ok(r) if r.status == 200 => r.json()?,
-        Ok(r) => anyhow::bail!("{}", r.error_message()),
+        Ok(r) => bail!("{}", r.error_message()),
         Err(ClientError::NoDaemon(_)) => {
             if !json {
                 eprintln!("no daemon running: nothing is unlocked");
@@ -326,7 +323,7 @@ fn status(client: &Client, json: bool) -> anyhow::Result<()> {
         }
         Err(e) => return Err(e.into()),
     };
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if json {
         serde_json::to_writer(&mut out, &st)?;
         writeln!(out)?;
@@ -353,9 +350,9 @@ fn status(client: &Client, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn log(home: &Home, json: bool) -> anyhow::Result<()> {
+fn log(home: &Home, json: bool) -> super::CliResult {
     let events = audit::read(home)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = super::stdout();
     if json {
         serde_json::to_writer(&mut out, &serde_json::json!({ "events": events }))?;
         writeln!(out)?;

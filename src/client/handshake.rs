@@ -68,7 +68,7 @@ impl ClientAuth {
         home: &Home,
         url: &DaemonUrl,
         has_token: bool,
-    ) -> anyhow::Result<Option<ClientAuth>> {
+    ) -> Result<Option<ClientAuth>, crate::auth::Error> {
         let url = url.normalized();
         let key = if pinned(home, &url)?.is_some() {
             load_or_create_key(&client_key_path(home))?

@@ -76,6 +76,16 @@ pub enum ClientError {
     /// The daemon refused a request under an age-key session (expired, or the key revoked).
     #[error("the daemon at {0} refused the age-key session (was this client's key revoked?)")]
     SessionRefused(PathBuf),
+    /// A daemon URL (named by the field: `PATINA_URL/--url`, a peer's URL) is not
+    /// `http://HOST:PORT`. The URL itself is not quoted (it may carry credentials).
+    #[error("{0} must look like http://HOST:PORT")]
+    BadUrl(&'static str),
+    /// The client's own key or token files could not be read ([`crate::auth::Error`]).
+    #[error("{0}")]
+    Auth(crate::auth::Error),
+    /// The daemon's answer is not the JSON the request expects.
+    #[error("the daemon's answer is not the expected JSON")]
+    NotJson,
 }
 
 /// A response: status code and body.
@@ -89,9 +99,8 @@ pub struct Reply {
 
 impl Reply {
     /// Deserializes the body.
-    pub fn json<T: DeserializeOwned>(&self) -> anyhow::Result<T> {
-        serde_json::from_slice(&self.body)
-            .map_err(|_| anyhow::anyhow!("the daemon's answer is not the expected JSON"))
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ClientError> {
+        serde_json::from_slice(&self.body).map_err(|_| ClientError::NotJson)
     }
 
     /// The `error` message of an error body, or a generic one naming the status.
@@ -175,18 +184,21 @@ impl Client {
     /// The client every subcommand uses: `url` (from `--url`), else `PATINA_URL`, else the
     /// user's Unix socket. A TCP client takes its token from `PATINA_SERVE_TOKEN`, else the
     /// token file. Errors for a URL that is not `http://HOST:PORT`.
-    pub fn from_env(home: &Home, url: Option<&str>) -> anyhow::Result<Client> {
+    pub fn from_env(home: &Home, url: Option<&str>) -> Result<Client, ClientError> {
         let env = std::env::var(URL_ENV).ok().filter(|u| !u.is_empty());
         let Some(url) = url.map(str::to_string).or(env) else {
             return Ok(Client::for_home(home));
         };
-        let parsed = DaemonUrl::parse(&url)
-            .map_err(|_| anyhow::anyhow!("{URL_ENV}/--url must look like http://HOST:PORT"))?;
+        let parsed = DaemonUrl::parse(&url).map_err(|_| ClientError::BadUrl("PATINA_URL/--url"))?;
         let authority = parsed.authority();
         let token_path = home.token_path();
-        let token = crate::auth::token::read_token(&token_path)?.map(Arc::new);
+        let token = crate::auth::token::read_token(&token_path)
+            .map_err(ClientError::Auth)?
+            .map(Arc::new);
         // Age-key sessions: see `ClientAuth::for_url` for when they are used.
-        let age = ClientAuth::for_url(home, &parsed, token.is_some())?.map(Arc::new);
+        let age = ClientAuth::for_url(home, &parsed, token.is_some())
+            .map_err(ClientError::Auth)?
+            .map(Arc::new);
         Ok(Client {
             socket: PathBuf::from(format!("http://{authority}")),
             target: Target::Tcp {
@@ -202,9 +214,9 @@ impl Client {
     /// A client of the daemon at `url` (`http://HOST:PORT`, the port defaulting to
     /// [`url::DEFAULT_PORT`]) over TCP with `token` as its bearer token: how mother reaches a
     /// peer daemon. Errors for a URL of another shape (the URL is not quoted).
-    pub fn tcp(url: &str, token: crate::auth::token::Token) -> anyhow::Result<Client> {
+    pub fn tcp(url: &str, token: crate::auth::token::Token) -> Result<Client, ClientError> {
         let authority = DaemonUrl::parse(url)
-            .map_err(|_| anyhow::anyhow!("a daemon URL must look like http://HOST:PORT"))?
+            .map_err(|_| ClientError::BadUrl("a daemon URL"))?
             .authority();
         Ok(Client {
             socket: PathBuf::from(format!("http://{authority}")),

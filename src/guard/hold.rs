@@ -134,7 +134,7 @@ impl std::fmt::Debug for Hold {
 
 fn random_base() -> u64 {
     // An odd base (an even one would shift the high bits out), not tiny.
-    crate::secrets::scan::random_key() | (1 << 63) | 1
+    crate::secrets::random::random_key() | (1 << 63) | 1
 }
 
 impl Hold {

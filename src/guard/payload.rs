@@ -1,5 +1,5 @@
 //! The hosts' hook protocols: a payload read into a small typed model ([`Payload`]), and the
-//! answer written in the host's own shape ([`answer`]). Claude Code (hooks reference, 2.x)
+//! answer written in the host's own shape ([`Answer`]). Claude Code (hooks reference, 2.x)
 //! and Codex CLI (`codex-rs/hooks/schema/generated`, whose output objects reject unknown
 //! fields: only `decision`, `reason`, `hookSpecificOutput.{hookEventName,
 //! additionalContext, updatedToolOutput, updatedMCPToolOutput, permissionDecision,

@@ -10,6 +10,7 @@
 //! - [`mask`]: the streaming filter that replaces every secret value (and its base64, hex and
 //!   percent-encoded forms) with `<concealed by patina>`.
 //! - [`run`]: runs a command with the secrets in its environment and masked output.
+//! - [`random`]: the kernel's random bytes, for every token, nonce and hash key of patina.
 //!
 //! Invariants, each guarded by a test in `tests/secrets_*.rs`:
 //! - no type that holds a secret implements `Display`; its `Debug` prints `[redacted]`;
@@ -29,6 +30,7 @@ pub mod identity;
 mod keyring_store;
 mod map_file;
 pub mod mask;
+pub mod random;
 pub mod run;
 pub mod scan;
 pub mod tty;

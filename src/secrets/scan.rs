@@ -33,7 +33,7 @@
 //! redacted only from [`partial_min`] bytes, the length at which guessing it is at least
 //! [`PARTIAL_BITS`] bits of work for a value of random characters of its classes. Below that a
 //! near miss, a prefix and an unrelated string are answered alike (not redacted). Known
-//! values and pieces are matched by a keyed hash ([`Keyed`], a polynomial hash modulo
+//! values and pieces are matched by a keyed hash (`Keyed`, a polynomial hash modulo
 //! `2^61 − 1` with a base drawn from the OS at each build) of fixed-length windows, and a hash
 //! hit is confirmed by a constant-time comparison: the work per position does not depend on
 //! how much of a guess matches, and no byte-by-byte early exit touches a value.
@@ -161,26 +161,10 @@ fn mulmod(a: u64, b: u64) -> u64 {
     if r >= MERSENNE { r - MERSENNE } else { r }
 }
 
-/// A random 64-bit key for the keyed hashes of scan, redaction and the guard's hold
-/// ([`crate::guard::hold`]): `getrandom(2)`; should it fail (it does not for 8 bytes once
-/// the pool is ready), a fixed pattern mixed with the time, still a valid key. One place for
-/// that policy.
-pub(crate) fn random_key() -> u64 {
-    let mut b = [0u8; 8];
-    if rustix::rand::getrandom(&mut b, rustix::rand::GetRandomFlags::empty()).is_err() {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as u64)
-            .unwrap_or(0x5eed);
-        b = (t ^ 0x9e37_79b9_7f4a_7c15).to_le_bytes();
-    }
-    u64::from_le_bytes(b)
-}
-
 impl Keyed {
     fn new() -> Keyed {
         Keyed {
-            base: (random_key() % (MERSENNE - (1 << 32) - 1)) + (1 << 32),
+            base: (super::random::random_key() % (MERSENNE - (1 << 32) - 1)) + (1 << 32),
         }
     }
 

@@ -124,6 +124,8 @@ fn with_a_daemon_scry_goes_through_it_and_missing_routes_are_tool_errors() {
         serde_json::from_str(r["result"]["content"][0]["text"].as_str().unwrap()).unwrap();
     let n = hits["results"].as_array().unwrap().len();
     assert!((1..=2).contains(&n), "{hits}");
+    // The index generation the hits came from, as `/api/scry` and `scry --json` give it.
+    assert!(hits["generation"].as_i64().is_some_and(|g| g > 0), "{hits}");
     assert!(
         d.log().contains("/api/scry"),
         "scry did not go through the daemon"

@@ -453,8 +453,36 @@ fn the_repository_cites_only_documents_it_holds() {
     }
 }
 
+/// Whether the code of a file (as [`code_of`] gives it) names the `anyhow` crate.
+fn uses_anyhow(code: &str) -> bool {
+    code.split(|c: char| !(c.is_alphanumeric() || c == '_'))
+        .any(|w| w == "anyhow")
+}
+
+/// `anyhow` is for `cli/` only (architecture.md, "Errors"): a library module returns its own
+/// `thiserror` enum, so that callers match variants and never downcast.
+#[test]
+fn anyhow_is_used_only_in_the_cli() {
+    let mut offenders = Vec::new();
+    for f in rust_files(&root().join("src")) {
+        let m = module_path(&f);
+        if m.first().is_some_and(|t| t == "cli") || f.ends_with("main.rs") {
+            continue;
+        }
+        if uses_anyhow(&code_of(&std::fs::read_to_string(&f).unwrap())) {
+            offenders.push(f.strip_prefix(root()).unwrap().display().to_string());
+        }
+    }
+    assert!(
+        offenders.is_empty(),
+        "anyhow outside src/cli/: {offenders:?}"
+    );
+}
+
 #[test]
 fn the_checks_themselves_catch_what_they_look_for() {
+    assert!(uses_anyhow("fn f() -> anyhow::Result<()> {}"));
+    assert!(!uses_anyhow("fn f() -> Result<(), not_anyhow_at_all> {}"));
     assert_eq!(
         crate_paths("use crate::{fsutil, paths::Home};\nlet x = crate::auth::token::X;"),
         vec![
