@@ -86,7 +86,7 @@
 //! answered from the long list's head, with the skip pointers to look up its part in the
 //! few rows of the others ([`top_k_by_head`]), instead of decoding the whole list.
 
-use super::shard::{BM25_B as B, BM25_K1 as K1, BM25_MIN_IDF as MIN_IDF, global_idf};
+use super::shard::{BM25_B as B, BM25_K1 as K1, global_idf};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -132,7 +132,8 @@ const SKIP_EVERY: usize = 32;
 pub(crate) enum Ranking {
     /// Every posting of every term scored.
     Full,
-    /// The weak terms' rows left unscored ([`top_k_without_weak`]).
+    /// The rows of the terms that cannot lift a row into the top left unscored, the longest
+    /// lists first ([`top_k_without_weak`]).
     WithoutWeak,
     /// A long list's head and skip pointers instead of its postings ([`top_k_by_head`]).
     ByHead,
@@ -773,8 +774,7 @@ pub(crate) fn top_k(
             Pruned::CannotPrune => {}
         }
     }
-    let weak = lists.iter().filter(|l| l.idf == MIN_IDF).count();
-    if weak > 0 && weak < lists.len() {
+    if lists.len() > 1 {
         match top_k_without_weak(rows, scratch, &lists, weights, limit) {
             Pruned::Done(best) => return Ok(Some((best, Ranking::WithoutWeak))),
             Pruned::Inconsistent => return Ok(None),
@@ -853,18 +853,21 @@ enum Pruned {
     Inconsistent,
 }
 
-/// The top `limit` without scoring every row of the *weak* terms (IDF floored at
-/// [`MIN_IDF`]: in half the rows or more, like "session" in a project about sessions),
-/// which are most of the work. Exact, by a bound in the manner of MaxScore (Turtle & Flood,
-/// 1995): a weak term adds less than `MIN_IDF · (k1 + 1)` to any row, so with `n` weak terms
-/// a row can gain at most `U = n · MIN_IDF · (k1 + 1)`.
+/// The top `limit` without scoring every row of the longest lists, which are most of the
+/// work. Exact, by a bound in the manner of MaxScore (Turtle & Flood, 1995): a term adds
+/// less than `idf · (k1 + 1)` to any row (its `f·(k1+1)/(f + norm)` stays below `k1 + 1`),
+/// so the terms not scored yet can lift a row by at most `U`, the sum of their bounds.
 ///
-/// 1. Score only the strong terms; `θ` = the `limit`-th best of those partial scores.
-/// 2. If `θ > U`, a row holding only weak terms (score ≤ `U`) cannot reach the top, and a
-///    row whose partial score is below `θ − U` cannot overtake the `limit` rows at `θ` or
+/// 1. Score the terms from the shortest list up; after each, `θ` = the `limit`-th best of
+///    the partial scores. Stop at the first point where `θ > U` for the terms left (the
+///    weak terms, IDF floored at [`super::shard::BM25_MIN_IDF`], usually stay out: they are the longest
+///    lists and have the smallest bound). No such point: [`Pruned::CannotPrune`].
+/// 2. Then a row holding only terms left (score ≤ `U`) cannot reach the top, and a row
+///    whose partial score is below `θ − U` cannot overtake the `limit` rows at `θ` or
 ///    more: the rest are the candidates (a margin of 1e-9 covers rounding).
 /// 3. Score the candidates exactly, every term in query order (FTS5's summation order, so
-///    the floats are FTS5's), and rank them.
+///    the floats are FTS5's): a long list of the base (with skip pointers) is looked up
+///    for each candidate when they are few, any other list decoded whole; then rank them.
 fn top_k_without_weak(
     rows: &Rows,
     scratch: &mut Scratch,
@@ -873,52 +876,88 @@ fn top_k_without_weak(
     limit: usize,
 ) -> Pruned {
     scratch.touched.clear();
-    let mut weak = 0usize;
-    for list in lists {
-        if list.idf == MIN_IDF {
-            weak += 1;
-            continue;
-        }
+    if limit == 0 || lists.len() < 2 {
+        return Pruned::CannotPrune;
+    }
+    let bound = |l: &List| l.idf * (K1 + 1.0);
+    let mut order: Vec<usize> = (0..lists.len()).collect();
+    order.sort_by_key(|&i| lists[i].rows);
+    let mut cut = None;
+    for n in 0..order.len() - 1 {
+        let list = &lists[order[n]];
         for data in list.parts() {
             if !score_term(data, list.idf, rows, scratch, weights) {
                 reset(scratch);
                 return Pruned::Inconsistent;
             }
         }
+        if scratch.touched.len() < limit {
+            continue;
+        }
+        let rest: f64 = order[n + 1..].iter().map(|&i| bound(&lists[i])).sum();
+        // Removed rows (NaN) are no candidates and set no threshold.
+        let mut partial: Vec<f64> = scratch
+            .touched
+            .iter()
+            .map(|&o| scratch.acc[o as usize])
+            .filter(|p| !p.is_nan())
+            .collect();
+        if partial.len() < limit {
+            continue;
+        }
+        let (_, theta, _) = partial.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
+        if *theta > rest * (1.0 + 1e-9) {
+            cut = Some((*theta, rest));
+            break;
+        }
     }
-    // Removed rows (NaN) are no candidates and set no threshold.
-    let mut partial: Vec<f64> = scratch
+    let Some((theta, rest)) = cut else {
+        reset(scratch);
+        return Pruned::CannotPrune;
+    };
+    // Candidates get a negative slot, -(their index + 1); the others go back to zero.
+    // `touched` is in no order: the candidates are sorted by ordinal for the lookups.
+    let floor = (theta - rest) * (1.0 - 1e-9);
+    let mut members: Vec<u32> = scratch
         .touched
         .iter()
-        .map(|&o| scratch.acc[o as usize])
-        .filter(|p| !p.is_nan())
+        .copied()
+        .filter(|&o| scratch.acc[o as usize] >= floor)
         .collect();
-    if partial.len() < limit {
-        reset(scratch);
-        return Pruned::CannotPrune;
-    }
-    let (_, theta, _) = partial.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
-    let theta = *theta;
-    let bound = weak as f64 * MIN_IDF * (K1 + 1.0);
-    if theta <= bound * (1.0 + 1e-9) {
-        reset(scratch);
-        return Pruned::CannotPrune;
-    }
-    // Candidates get a negative slot, -(their index + 1); the others go back to zero.
-    let floor = (theta - bound) * (1.0 - 1e-9);
-    let mut members: Vec<u32> = Vec::new();
+    members.sort_unstable();
     for &o in &scratch.touched {
-        let slot = &mut scratch.acc[o as usize];
-        if *slot >= floor {
-            members.push(o);
-            *slot = -(members.len() as f64);
-        } else {
-            *slot = 0.0;
-        }
+        scratch.acc[o as usize] = 0.0;
+    }
+    for (k, &o) in members.iter().enumerate() {
+        scratch.acc[o as usize] = -((k + 1) as f64);
     }
     let mut exact = vec![0.0f64; members.len()];
     let mut consistent = true;
     'lists: for list in lists {
+        // A lookup decodes up to SKIP_EVERY postings; a whole list, all of them.
+        if let Some(skips) = list
+            .skips
+            .as_deref()
+            .filter(|_| list.more.is_empty() && members.len() * SKIP_EVERY < list.rows as usize)
+        {
+            for (slot, &o) in exact.iter_mut().zip(&members) {
+                match find_posting(&list.data, skips, u64::from(o)) {
+                    Ok(Some(counts)) => {
+                        let Some(&norm) = rows.norms.get(o as usize) else {
+                            consistent = false;
+                            break 'lists;
+                        };
+                        *slot += part(list.idf, weighted(weights, counts), norm);
+                    }
+                    Ok(None) => {}
+                    Err(()) => {
+                        consistent = false;
+                        break 'lists;
+                    }
+                }
+            }
+            continue;
+        }
         for data in list.parts() {
             consistent &= for_each_posting(data, rows, weights, |ord, f, norm| {
                 let slot = scratch.acc[ord];
