@@ -284,19 +284,20 @@ pub fn symbol_words(path: &str) -> String {
 /// `Trailing Characters parse Content Length`). The tokenizer already splits at `_`, `::`
 /// and `.`, not at a change of case.
 pub fn identifier_words(body: &str) -> String {
-    let mut seen: Vec<&str> = Vec::new();
+    // A set: a long body holds thousands of identifiers (a linear `contains` was quadratic).
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut out = String::new();
     for word in body.split(|c: char| !c.is_alphanumeric()) {
         // Only a capital after the first character marks a camelCase word (`u64`, `utf8`
         // and `Value` are left whole).
-        if word.len() < 3 || !word.chars().skip(1).any(char::is_uppercase) || seen.contains(&word) {
+        if word.len() < 3 || !word.chars().skip(1).any(char::is_uppercase) || seen.contains(word) {
             continue;
         }
         let parts = split_camel(word);
         if parts.len() < 2 {
             continue;
         }
-        seen.push(word);
+        seen.insert(word);
         for p in parts {
             if !out.is_empty() {
                 out.push(' ');
