@@ -284,7 +284,8 @@ fn scrape_inner(
     let reread: Vec<usize> = (0..found.len())
         .filter(|&i| !unchanged_by_stat(&found[i], olds[i].as_ref()))
         .collect();
-    prepared_in_order(&found, &olds, &reread, knowledge, |next| {
+    let threads = scrape_threads(reread.len());
+    prepared_in_order(&found, &olds, &reread, knowledge, threads, |next| {
         for (i, f) in found.iter().enumerate() {
             let old = olds[i].as_ref();
             if unchanged_by_stat(f, old) {
@@ -754,16 +755,26 @@ fn prepare(f: &Found, old_hash: Option<&[u8]>, knowledge: Option<&str>) -> Prepa
     }
 }
 
+/// Threads to prepare `files` files on: the machine's parallelism, at most
+/// [`crate::limits::MAX_SCRAPE_THREADS`] and at most one per file.
+fn scrape_threads(files: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(crate::limits::MAX_SCRAPE_THREADS)
+        .min(files)
+}
+
 /// Calls `write` once with a source of the [`prepare`]d files `reread` (indexes into
-/// `found`), each returned in that order by one call of `next`. They are prepared on up to
-/// [`crate::limits::MAX_SCRAPE_THREADS`] threads (the machine's parallelism), each at most
-/// [`crate::limits::SCRAPE_AHEAD`] files ahead of `write`, or inline for a single file. When
-/// `write` returns (an error too), the threads stop at their next file.
+/// `found`), each returned in that order by one call of `next`. They are prepared on
+/// `threads` threads, each at most [`crate::limits::SCRAPE_AHEAD`] files ahead of `write`,
+/// or inline when `threads` ≤ 1. When `write` returns (an error too), the threads stop at
+/// their next file.
 fn prepared_in_order<T>(
     found: &[Found],
     olds: &[Option<Known>],
     reread: &[usize],
     knowledge: Option<&str>,
+    threads: usize,
     write: impl FnOnce(&mut dyn FnMut() -> Prepared) -> T,
 ) -> T {
     use std::sync::mpsc;
@@ -774,10 +785,6 @@ fn prepared_in_order<T>(
             knowledge,
         )
     };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(crate::limits::MAX_SCRAPE_THREADS)
-        .min(reread.len());
     if threads <= 1 {
         let mut files = reread.iter();
         return write(&mut || one(*files.next().expect("one call per file to read again")));
@@ -1116,6 +1123,118 @@ mod tests {
             "bare notes folder"
         );
         assert_eq!(markdown_kind("sessions/a.md", None, None), "session");
+    }
+
+    /// A summary of a prepared file, to compare two ways of preparing.
+    fn describe(p: &Prepared) -> String {
+        match p {
+            Prepared::Unreadable => "unreadable".into(),
+            Prepared::Huge { read } => format!("huge {read}"),
+            Prepared::Same { read } => format!("same {read}"),
+            Prepared::Binary { read, hash } => format!("binary {read} {hash:?}"),
+            Prepared::Text { read, hash, rows } => {
+                let rows: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}|{}|{}|{}|{}|{}|{}",
+                            r.title, r.headings, r.body, r.doc_title, r.kind, r.line, r.idents
+                        )
+                    })
+                    .collect();
+                format!("text {read} {hash:?} {rows:?}")
+            }
+        }
+    }
+
+    /// Files of every kind a scrape meets: code, markdown, binary, a stored hash, gone.
+    fn mixed_files(dir: &Path) -> (Vec<Found>, Vec<Option<Known>>) {
+        let mut found = Vec::new();
+        let mut olds = Vec::new();
+        for i in 0..40 {
+            let (rel, text): (String, Vec<u8>) = match i % 5 {
+                0 => (
+                    format!("f{i}.rs"),
+                    format!("/// Doc {i}.\npub fn parseItem{i}() {{}}\nimpl T{i} {{ fn m(&self) {{}} }}\n")
+                        .into_bytes(),
+                ),
+                1 => (format!("n{i}.md"), format!("# Note {i}\n\n## Part\nwords {i}\n").into_bytes()),
+                2 => (format!("b{i}.bin"), vec![0u8, 1, 2, 3]),
+                3 => (format!("t{i}.txt"), format!("plain text {i}\n").into_bytes()),
+                _ => (format!("gone{i}.py"), Vec::new()),
+            };
+            let abs = dir.join(&rel);
+            if i % 5 != 4 {
+                fs::write(&abs, &text).unwrap();
+            }
+            // Every third file has a stored hash equal to its content's.
+            let old = (i % 3 == 0).then(|| Known {
+                id: i,
+                size: 0,
+                mtime_ns: 0,
+                sha256: Some(Sha256::digest(&text).to_vec()),
+                status: INDEXED.into(),
+                scraped_ns: 0,
+                first_row: 0,
+                rows: 0,
+            });
+            found.push(Found {
+                rel,
+                abs,
+                size: text.len() as u64,
+                mtime_ns: 0,
+            });
+            olds.push(old);
+        }
+        (found, olds)
+    }
+
+    #[test]
+    fn files_prepared_on_threads_come_in_order_and_equal_those_prepared_inline() {
+        let t = tempfile::tempdir().unwrap();
+        let (found, olds) = mixed_files(t.path());
+        let reread: Vec<usize> = (0..found.len()).filter(|i| i % 7 != 6).collect();
+        let collect = |threads: usize| {
+            prepared_in_order(&found, &olds, &reread, None, threads, |next| {
+                (0..reread.len())
+                    .map(|_| describe(&next()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let inline = collect(1);
+        assert!(inline.iter().any(|d| d.starts_with("same")));
+        assert!(inline.iter().any(|d| d.starts_with("binary")));
+        assert!(inline.iter().any(|d| d.starts_with("unreadable")));
+        assert!(
+            inline.iter().any(|d| d.contains("parse Item")),
+            "{inline:?}"
+        );
+        for threads in [2, 3, 4] {
+            assert_eq!(collect(threads), inline, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_writer_that_stops_early_stops_the_threads() {
+        // The writer fails after two files: the threads, blocked on their full queues,
+        // must end (else the scrape would never return).
+        let t = tempfile::tempdir().unwrap();
+        let (found, olds) = mixed_files(t.path());
+        let reread: Vec<usize> = (0..found.len()).collect();
+        let (done, wait) = std::sync::mpsc::channel();
+        // Not a scoped thread: a hang must fail the test, not wait for it.
+        std::thread::spawn(move || {
+            let got = prepared_in_order(&found, &olds, &reread, None, 3, |next| {
+                next();
+                next();
+                Err::<(), &str>("disk full")
+            });
+            done.send(got).unwrap();
+        });
+        let got = wait
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the threads ended when the writer stopped");
+        assert_eq!(got, Err("disk full"));
     }
 
     #[test]
