@@ -209,6 +209,92 @@ fn row_lengths(terms: &[(String, Vec<Posting>)]) -> HashMap<i64, u32> {
     lens
 }
 
+/// [`read_instances`]'s groups held compactly, for a rebuild of a whole index (tens of
+/// millions of (term, row) pairs on a 100 MB project: as `Posting`s, 24 bytes each, they were
+/// most of a scrape's peak memory, which a daemon keeps after its first scrape).
+struct Packed {
+    /// Each term (in the vocabulary's order), with its rows and the end of its postings in
+    /// `data` (they start where the previous term's end).
+    terms: Vec<(String, usize, usize)>,
+    /// Per row: the rowid's change from the term's previous row (zigzag, from 0), then its
+    /// counts in title, headings and body, as varints.
+    data: Vec<u8>,
+    /// Each row's length (BM25's D), as [`row_lengths`] computes it.
+    lens: HashMap<i64, u32>,
+}
+
+/// Reads every token instance of `vocab` into a [`Packed`] (one pass, as [`read_instances`]).
+fn read_instances_packed(conn: &Connection, vocab: &str) -> rusqlite::Result<Packed> {
+    let mut packed = Packed {
+        terms: Vec::new(),
+        data: Vec::new(),
+        lens: HashMap::new(),
+    };
+    let mut term: Vec<u8> = Vec::new();
+    let mut have_term = false;
+    let mut rows = 0usize;
+    let mut previous = 0i64;
+    // The row being counted, written when the next one (or term) starts.
+    let mut current: Option<(i64, [u32; 3])> = None;
+    let flush = |packed: &mut Packed, current: &mut Option<(i64, [u32; 3])>, previous: &mut i64| {
+        if let Some((doc, counts)) = current.take() {
+            let delta = doc.wrapping_sub(*previous);
+            put_varint(&mut packed.data, ((delta << 1) ^ (delta >> 63)) as u64);
+            for c in counts {
+                put_varint(&mut packed.data, u64::from(c));
+            }
+            *previous = doc;
+            *packed.lens.entry(doc).or_default() += counts.iter().sum::<u32>();
+        }
+    };
+    // unicode61 emits UTF-8; a lossy copy could only alter a term no plain (ASCII) query
+    // can ask for.
+    let close = |packed: &mut Packed, term: &[u8], rows: usize| {
+        let end = packed.data.len();
+        packed
+            .terms
+            .push((String::from_utf8_lossy(term).into_owned(), rows, end));
+    };
+    let mut stmt = conn.prepare(&format!("SELECT term, doc, col FROM {vocab}"))?;
+    let mut found = stmt.query([])?;
+    // Instances come ordered by term, then row, column, offset: one pass groups them.
+    while let Some(r) = found.next()? {
+        let t = r.get_ref(0)?.as_bytes()?;
+        let doc: i64 = r.get(1)?;
+        let col = match r.get_ref(2)?.as_bytes()? {
+            b"title" => 0,
+            b"headings" => 1,
+            _ => 2,
+        };
+        if !have_term || t != term.as_slice() {
+            flush(&mut packed, &mut current, &mut previous);
+            if have_term {
+                close(&mut packed, &term, rows);
+            }
+            term.clear();
+            term.extend_from_slice(t);
+            have_term = true;
+            rows = 0;
+            previous = 0;
+        }
+        match &mut current {
+            Some((d, counts)) if *d == doc => counts[col] += 1,
+            _ => {
+                flush(&mut packed, &mut current, &mut previous);
+                let mut counts = [0u32; 3];
+                counts[col] = 1;
+                current = Some((doc, counts));
+                rows += 1;
+            }
+        }
+    }
+    flush(&mut packed, &mut current, &mut previous);
+    if have_term {
+        close(&mut packed, &term, rows);
+    }
+    Ok(packed)
+}
+
 /// Rewrites the postings tables from the FTS5 table `docs` as seen by `conn` (call it inside
 /// the scrape's transaction, after the rows changed), dropping every batch. Reads every token
 /// instance once (~450,000 for a 3.4 MB corpus: tens of milliseconds; 2.5 s for 96 MB).
@@ -220,8 +306,7 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
          DELETE FROM postings; DELETE FROM postings_meta; DELETE FROM postings_map;
          DELETE FROM postings_batches; DELETE FROM postings_delta;",
     )?;
-    let terms = read_instances(conn, "temp.docs_instance")?;
-    let lens = row_lengths(&terms);
+    let Packed { terms, data, lens } = read_instances_packed(conn, "temp.docs_instance")?;
     let mut rowids: Vec<i64> = lens.keys().copied().collect();
     rowids.sort_unstable();
     let ordinal: HashMap<i64, u64> = rowids
@@ -241,12 +326,28 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
         let mut insert = conn.prepare(
             "INSERT INTO postings(term, rows, data, head, skips) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for (term, list) in &terms {
+        let mut ords: Vec<(u64, [u32; 3])> = Vec::new();
+        let mut start = 0;
+        for (term, list_rows, end) in &terms {
             buf.clear();
             skips_buf.clear();
             let mut prev = 0u64;
-            let mut ords: Vec<(u64, [u32; 3])> =
-                list.iter().map(|(d, c)| (ordinal[d], *c)).collect();
+            // This term's rows, as ordinals, from their packed form.
+            ords.clear();
+            let (mut at, mut doc) = (start, 0i64);
+            while at < *end {
+                let (Some(z), Some(t), Some(h), Some(b)) = (
+                    get_varint(&data, &mut at),
+                    get_varint(&data, &mut at),
+                    get_varint(&data, &mut at),
+                    get_varint(&data, &mut at),
+                ) else {
+                    unreachable!("read_instances_packed wrote four varints a row");
+                };
+                doc = doc.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
+                ords.push((ordinal[&doc], [t, h, b].map(|c| c as u32)));
+            }
+            start = *end;
             // fts5vocab gives a term's rows by rowid, so this is a check, not a sort.
             if !ords.is_sorted_by_key(|o| o.0) {
                 ords.sort_unstable_by_key(|o| o.0);
@@ -281,7 +382,7 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
                 &head_buf[..]
             });
             let skips = long.then_some(&skips_buf[..]);
-            insert.execute(rusqlite::params![term, list.len() as i64, buf, head, skips])?;
+            insert.execute(rusqlite::params![term, *list_rows as i64, buf, head, skips])?;
         }
     }
     buf.clear();
