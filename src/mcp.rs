@@ -26,12 +26,16 @@ use std::time::Duration;
 /// MCP revisions this server speaks, newest first.
 pub const PROTOCOL_VERSIONS: &[&str] = &["2025-06-18", "2025-03-26", "2024-11-05"];
 
-/// Longest request line read (bytes): larger lines are answered with a parse error and
-/// skipped, so a runaway client cannot make the server buffer without bound.
-pub const MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+/// Longest request line read (bytes, 8 MiB): larger lines are answered with an error under
+/// the id found at the start of the line (else `null`) and skipped, so a runaway client
+/// cannot make the server buffer without bound, and a host waiting on that id gets its
+/// answer (case 026: a valid 4 MiB line is parsed and answered as any other).
+pub const MAX_LINE_BYTES: usize = 8 * 1024 * 1024;
 
-/// Time allowed for one exchange with the daemon (a tool call that waits longer is an error).
-pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(15);
+/// Time allowed for one exchange with the daemon (7 s): a tool call that waits longer is a
+/// tool error. Above the daemon's own deadlines (scry 2 s, a federated search 3 s), so a
+/// working daemon answers first; below case 033's 10 s bound for a wedged daemon.
+pub const DAEMON_TIMEOUT: Duration = Duration::from_secs(7);
 
 /// JSON-RPC 2.0 error codes (<https://www.jsonrpc.org/specification#error_object>).
 pub mod codes {
@@ -93,8 +97,11 @@ impl Server {
             }
             let reply = if line.len() > MAX_LINE_BYTES {
                 Some(error_response(
-                    Value::Null,
-                    &RpcError::new(codes::PARSE_ERROR, "message too long"),
+                    leading_id(&line).unwrap_or(Value::Null),
+                    &RpcError::new(
+                        codes::INVALID_REQUEST,
+                        format!("message too long: at most {MAX_LINE_BYTES} bytes a line"),
+                    ),
                 ))
             } else {
                 let text = trim_ascii(&line);
@@ -458,6 +465,43 @@ fn error_response(id: Value, e: &RpcError) -> Value {
     json!({ "jsonrpc": "2.0", "id": id, "error": { "code": e.code, "message": e.message } })
 }
 
+/// The `id` of a JSON-RPC request whose line was cut short ([`MAX_LINE_BYTES`]), when it
+/// appears before the cut as a top-level member (`{"jsonrpc":"2.0","id":2,"method":…`): a
+/// number or a string; `None` otherwise. Scans strings and nesting depth only, so a member
+/// named `id` inside `params` is not taken.
+fn leading_id(prefix: &[u8]) -> Option<Value> {
+    let mut depth = 0usize;
+    let mut i = 0;
+    while i < prefix.len() {
+        match prefix[i] {
+            b'{' | b'[' => depth += 1,
+            b'}' | b']' => depth = depth.checked_sub(1)?,
+            b'"' => {
+                // A string: skip to its closing quote, minding escapes.
+                let start = i + 1;
+                i = start;
+                while i < prefix.len() && prefix[i] != b'"' {
+                    i += if prefix[i] == b'\\' { 2 } else { 1 };
+                }
+                let key = prefix.get(start..i)?;
+                if depth == 1 && key == b"id" {
+                    let rest = prefix.get(i + 1..)?.trim_ascii_start();
+                    let value = rest.strip_prefix(b":")?;
+                    // The value alone: a number or a string, cut at the member's end.
+                    let mut de = serde_json::Deserializer::from_slice(value).into_iter::<Value>();
+                    return match de.next()? {
+                        Ok(v @ (Value::Number(_) | Value::String(_))) => Some(v),
+                        _ => None,
+                    };
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    None
+}
+
 /// Reads one line (through `\n`) into `buf`, keeping at most [`MAX_LINE_BYTES`] + 1 bytes of
 /// it (the rest is read and dropped). Returns the bytes consumed; 0 at end of input.
 fn read_line_capped(input: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<usize> {
@@ -798,7 +842,7 @@ mod tests {
     }
 
     #[test]
-    fn overlong_lines_are_a_parse_error_and_skipped() {
+    fn overlong_lines_are_an_invalid_request_and_skipped() {
         let mut input = vec![b'x'; MAX_LINE_BYTES + 10];
         input.extend_from_slice(b"\n{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"ping\"}\n");
         let mut out = Vec::new();
@@ -808,7 +852,44 @@ mod tests {
             .filter(|l| !l.is_empty())
             .map(|l| serde_json::from_slice(l).unwrap())
             .collect();
-        assert_eq!(lines[0]["error"]["code"], -32700);
+        assert_eq!(lines[0]["error"]["code"], -32600);
+        assert_eq!(lines[0]["id"], Value::Null);
         assert_eq!(lines[1]["id"], 7);
+    }
+
+    /// Case 026: a line past the cap is answered under the id it starts with, so a host
+    /// waiting on that id is not left waiting; an `id` nested in `params` is not taken.
+    #[test]
+    fn an_overlong_request_is_answered_under_its_own_id() {
+        let mut input =
+            br#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"scry","arguments":{"query":""#
+                .to_vec();
+        input.resize(MAX_LINE_BYTES + 100, b'q');
+        input.extend_from_slice(b"\"}}}\n{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}\n");
+        let mut out = Vec::new();
+        server().run(input.as_slice(), &mut out).unwrap();
+        let lines: Vec<Value> = out
+            .split(|&b| b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 2, "{lines:?}");
+        assert_eq!(lines[0]["id"], 2);
+        assert!(
+            lines[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("too long")
+        );
+        assert_eq!(lines[1]["id"], 3);
+
+        assert_eq!(leading_id(br#"{"id":"a\"b","method""#), Some(json!("a\"b")));
+        assert_eq!(leading_id(br#"{"params":{"id":5},"x":"#), None);
+        assert_eq!(
+            leading_id(br#"{"method":"x","id": 9 ,"params":{"#),
+            Some(json!(9))
+        );
+        assert_eq!(leading_id(br#"{"id":{"nested":1}}"#), None);
+        assert_eq!(leading_id(b"xxxxxxxx"), None);
     }
 }

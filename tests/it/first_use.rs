@@ -479,6 +479,48 @@ fn clients_give_up_on_a_stopped_daemon_within_a_bound_case_033() {
         }
     };
     check("stopped daemon", Duration::from_secs(20));
+    // The MCP bridge: `tools/call` is a tool error within its 7 s daemon timeout (case 033:
+    // ≤ 10 s; 12 s here for a loaded machine), then `ping` is answered.
+    let mut cmd = patina(&d.home);
+    cmd.current_dir(&d.project)
+        .arg("mcp")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let t = std::time::Instant::now();
+    {
+        use std::io::Write as _;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin
+            .write_all(
+                concat!(
+                    r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
+                    "\n",
+                    r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"scry","arguments":{"query":"quokka"}}}"#,
+                    "\n",
+                    r#"{"jsonrpc":"2.0","id":3,"method":"ping"}"#,
+                    "\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output().unwrap()));
+    let out = rx
+        .recv_timeout(Duration::from_secs(40))
+        .expect("the MCP bridge ends at the end of its input");
+    let took = t.elapsed();
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    assert_eq!(lines[1]["id"], 2);
+    assert_eq!(lines[1]["result"]["isError"], true, "{}", lines[1]);
+    assert_eq!(lines[2]["id"], 3);
+    assert!(took < Duration::from_secs(12), "mcp took {took:?}");
     // Fill its accept queue: a blocking connect would now wait forever.
     let mut held = Vec::new();
     loop {
