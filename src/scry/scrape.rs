@@ -1,6 +1,7 @@
 //! The scrape: walk a project, split every text file into rows, and bring
 //! `<project>/.patina/index.db` up to date in one transaction. Depends on `ignore`, `sha2`,
-//! `rusqlite`, [`crate::paths`], [`crate::fsutil`] and the splitters of this module.
+//! `rusqlite`, [`crate::paths`], [`crate::fsutil`], [`crate::limits`] and the splitters of this
+//! module.
 //!
 //! What is indexed (see [`scrape_with_progress`] for the counts):
 //!
