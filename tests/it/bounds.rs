@@ -200,6 +200,14 @@ fn past_the_queue_a_request_gets_503_at_once_and_a_silent_client_waits() {
         &[("PATINA_TEST_BODY_DEADLINE_MS", "120000")],
     );
     let prompt = Duration::from_secs(5);
+    // The start-up check's connection may still sit in the queue of one, unread: a complete
+    // request then gets 503 (the rule under test). One `/health` answered 200 means the
+    // worker has taken everything queued before it (the queue is FIFO).
+    let t0 = Instant::now();
+    while d.get("/health").status != 200 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "never served");
+        std::thread::sleep(Duration::from_millis(50));
+    }
     // The sleeps below let the worker take the held request, and the queue the next one,
     // on a loaded machine; what is asserted does not depend on their length otherwise.
     // Hold the one worker: a head that promises a 20-byte body, and one byte of it.
