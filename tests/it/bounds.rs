@@ -116,10 +116,21 @@ fn slowloris(
 /// override) to several times `bound`: an idle connection could once make `/health` wait a
 /// whole head deadline per queued connection, so that regression fails by a wide margin
 /// while a loaded machine's scheduling delays stay far inside the bound.
+///
+/// A 503 is asked again within the same bound: a burst of silent connections passes through
+/// the worker queue (each for the microseconds a worker takes to see that its head is
+/// missing and hand it to the waiting thread), and a complete request that finds the queue
+/// full meanwhile is told to retry, as requirements §4 asks. What must never happen, a
+/// worker held by a silent client, makes the bound fail by seconds.
 fn health_answers_promptly(d: &Daemon, what: &str, bound: Duration) {
     for _ in 0..20 {
         let t = Instant::now();
-        assert_eq!(d.get("/health").status, 200);
+        let mut status = d.get("/health").status;
+        while status == 503 && t.elapsed() < bound {
+            std::thread::sleep(Duration::from_millis(20));
+            status = d.get("/health").status;
+        }
+        assert_eq!(status, 200, "{what}");
         assert!(
             t.elapsed() < bound,
             "{what}: /health answered in {:?}",
