@@ -278,6 +278,10 @@ impl Server {
         if a.query.trim().is_empty() {
             return Err("the query is empty: give some words to search for".into());
         }
+        // Tripped, nothing is searched, with or without a daemon (which refuses too).
+        if crate::tripwire::pending(&self.home).is_some() {
+            return Err(crate::api::scry::TRIPPED.into());
+        }
         let limit = scry::requested_limit(a.limit)?;
         let client = self.client()?;
         if a.all_projects {

@@ -233,8 +233,13 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
         // An event the guard does not act on: no decision.
         (None, None) => return payload::Answer::default(),
     };
+    // A pending tripwire alert (the file the daemon also answers `tripped` from): nothing
+    // passes until the user acknowledges it (threat model, "Tripwires").
+    if home.is_some_and(|h| crate::tripwire::pending(h).is_some()) {
+        return payload::tripped(a.agent, event, p);
+    }
     let known = known_values(home);
-    match event {
+    let answer = match event {
         Event::PostToolUse => payload::post_tool_use(a.agent, p, known.as_ref()),
         Event::PreToolUse => {
             let env = home
@@ -246,7 +251,12 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
             };
             pre::decide(&p.tool, &p.input, p.cwd.as_deref(), &s)
         }
+    };
+    // The daemon said the hold is locked by a tripwire (tripped while this hook ran).
+    if known.tripped() {
+        return payload::tripped(a.agent, event, p);
     }
+    answer
 }
 
 /// (name, environment variable) of every secret of the global vault and of the project
