@@ -427,21 +427,30 @@ pub fn scan(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         Err(resp) => return resp,
     };
     let text = Zeroizing::new(body.text);
-    let findings = ctx
-        .session
-        .with_known(|known| scan::report(text.as_bytes(), known));
-    // After answering as for any finding: a canary trips, every finding counts to the burst.
-    // While locked, the scan hold still knows the canaries: a text holding one trips too.
-    let held = if ctx.session.status().unlocked {
+    // While no value is held in clear (locked past the TTL, `--scan-only`), the scan hold
+    // still knows every stored value's forms: they are reported as `known` findings, as
+    // `/guard/scan` reports them, so a pre-commit `secrets scan` still stops a stored value.
+    let held: Vec<scan::Finding> = if ctx.session.status().unlocked {
         Vec::new()
     } else {
-        ctx.session.held_names(&[text.as_bytes()])
+        ctx.session.with_hold(|h| {
+            h.map(|h| h.scan(text.as_bytes()))
+                .unwrap_or_default()
+                .into_iter()
+                .map(|hit| scan::Finding {
+                    kind: "known".into(),
+                    name: Some(hit.name),
+                    start: hit.start,
+                    end: hit.end,
+                })
+                .collect()
+        })
     };
-    let found: Vec<&str> = findings
-        .iter()
-        .filter_map(|f| f.name.as_deref())
-        .chain(held.iter().map(String::as_str))
-        .collect();
+    let findings = ctx
+        .session
+        .with_known(|known| scan::report_with(text.as_bytes(), known, held));
+    // After answering as for any finding: a canary trips, every finding counts to the burst.
+    let found: Vec<&str> = findings.iter().filter_map(|f| f.name.as_deref()).collect();
     ctx.session
         .observe(&found, "/secrets/scan", peer(principal));
     Response::json(200, &ScanResponse { findings })

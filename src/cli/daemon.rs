@@ -18,10 +18,42 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
-/// `patina status`: exit 0 when a daemon answers, 1 when none runs.
+/// `status --url`: the daemon's `/health`, and where the rest is.
+fn status_over_tcp(client: &Client, json: bool) -> super::CliResult {
+    #[derive(serde::Deserialize)]
+    struct Health {
+        version: String,
+        uptime_secs: u64,
+    }
+    let reply = client.get("/health")?;
+    ensure!(reply.status == 200, "{}", reply.error_message());
+    let h: Health = reply.json()?;
+    let at = client.socket().display().to_string();
+    if json {
+        outln!(
+            "{}",
+            serde_json::json!({"running": true, "url": at, "version": h.version, "uptime_secs": h.uptime_secs})
+        );
+    } else {
+        outln!("running       yes (version {})", h.version);
+        outln!("url           {at}");
+        outln!("uptime        {}s", h.uptime_secs);
+        outln!(
+            "the rest (pid, project, index freshness) is served on the daemon's Unix socket only: run `patina status` on its machine"
+        );
+    }
+    Ok(())
+}
+
+/// `patina status`: exit 0 when a daemon answers, 1 when none runs. Over TCP (`--url`)
+/// only what the open `GET /health` tells (running, version, uptime): the full `/status`
+/// (pid, socket, project, freshness) is a local route, served on the Unix socket only.
 pub fn status(a: StatusArgs, url: Option<&str>) -> super::CliResult {
     let home = Home::from_env()?;
     let client = Client::from_env(&home, url)?;
+    if client.is_tcp() {
+        return status_over_tcp(&client, a.json);
+    }
     let reply = match client.get("/status") {
         Ok(r) => r,
         Err(ClientError::NoDaemon(p)) => {

@@ -514,7 +514,21 @@ fn run_cmd(a: RunArgs) -> super::CliResult {
     let (env, names, via) = match env_from_session(&home, project.as_deref(), &program)? {
         Some((env, names)) => (env, names, "session"),
         None => {
-            let id = identity::resolve(&home).map_err(sec)?;
+            let id = identity::resolve(&home).map_err(|e| {
+                // A daemon runs but released nothing (locked, scan-only): say how to have it
+                // release the values, not only how to provide an identity here.
+                let hint = if crate::client::Client::for_home(&home).is_running() {
+                    "; or have the running daemon release them: `patina session unlock` (a `--scan-only` session releases none)"
+                } else {
+                    ""
+                };
+                match sec(e) {
+                    Failure::Usage(m) => Failure::Usage(m + hint),
+                    Failure::Error(e) => {
+                        Failure::Error(anyhow::anyhow!("{}{hint}", super::one_line(&e)))
+                    }
+                }
+            })?;
             let env = secrets::env_map(&home, project.as_deref(), &id).map_err(sec)?;
             drop(id);
             // A canary in this command's scope is never released: nothing runs, and the trip

@@ -73,6 +73,17 @@ pub fn run(a: ServeArgs) -> super::CliResult {
     // Fail fast: a socket path `sun_path` cannot hold would only be refused after the
     // scrape below, which can take minutes on a large project.
     server::unix::check_sun_path(&socket)?;
+    // An identity file others can read is refused at `session unlock` and `secrets run`;
+    // say so now, while the user is looking (case 023), and serve anyway: scry needs no
+    // identity.
+    let id_file = crate::secrets::identity::identity_file(&home);
+    if let Err(e @ (crate::fsutil::FsError::Loose { .. } | crate::fsutil::FsError::Owner { .. })) =
+        crate::fsutil::check_private_file(&id_file)
+    {
+        eprintln!(
+            "patina: warning: UNPROTECTED identity file: {e}; `session unlock` and `secrets run` refuse it until it is fixed"
+        );
+    }
     // No index yet, one of an older schema, or one a killed first scrape left unusable:
     // scrape first (the scrape rebuilds an older schema).
     if let Err(e) = crate::scry::Index::open(&project) {

@@ -10,7 +10,8 @@
 //!   snippet);
 //! - `age-identity`: `AGE-SECRET-KEY-1…` (age's bech32 identities);
 //! - `token`: well-known prefixes — GitHub (`ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_`,
-//!   `github_pat_`), AWS access key ids (`AKIA` + 16), Slack (`xoxb-`, `xoxp-`, `xoxa-`,
+//!   `github_pat_`), AWS access key ids (`AKIA` + 16; `ASIA` + 16 for
+//!   temporary ones, from STS), Slack (`xoxb-`, `xoxp-`, `xoxa-`,
 //!   `xoxr-`, `xoxs-`), OpenAI/Anthropic-style `sk-…`;
 //! - `high-entropy`: a run of at least [`MIN_ENTROPY_LEN`] base64/URL-safe characters with
 //!   upper case, lower case and digits whose Shannon entropy is at least
@@ -465,7 +466,18 @@ pub fn one_per_span(findings: &mut Vec<Finding>) {
 /// run that starts at `GH=`. (Redaction does not use this: it covers every span.) Runs in
 /// O(n log n) in the number of findings.
 pub fn report(text: &[u8], known: &[Known<'_>]) -> Vec<Finding> {
-    let findings = scan(text, known);
+    report_with(text, known, Vec::new())
+}
+
+/// [`report`] with `held` added to what [`scan`] finds: `known` findings from elsewhere
+/// (the daemon's scan hold while no value is held in clear), reported by the same rules (a
+/// pattern finding they overlap is left out).
+pub fn report_with(text: &[u8], known: &[Known<'_>], held: Vec<Finding>) -> Vec<Finding> {
+    let mut findings = scan(text, known);
+    if !held.is_empty() {
+        findings.extend(held);
+        one_per_span(&mut findings);
+    }
     // Per specificity level, the union of its spans: sorted, disjoint intervals.
     let mut merged: [Vec<(usize, usize)>; 5] = Default::default();
     for f in &findings {
@@ -1002,6 +1014,12 @@ const PREFIXES: &[Prefix] = &[
         "token",
     ),
     (
+        b"ASIA",
+        |b| b.is_ascii_uppercase() || b.is_ascii_digit(),
+        16,
+        "token",
+    ),
+    (
         b"xoxb-",
         |b| b.is_ascii_alphanumeric() || b == b'-',
         10,
@@ -1242,6 +1260,7 @@ mod tests {
         let gh = format!("token: ghp_{}", "a1B2".repeat(9));
         assert_eq!(kinds(&gh), ["token"]);
         assert_eq!(kinds(&format!("AKIA{}", "ABCD1234EFGH5678")), ["token"]);
+        assert_eq!(kinds(&format!("ASIA{}", "ABCD1234EFGH5678")), ["token"]);
         assert_eq!(kinds(&format!("xoxb-{}", "1234-5678-abcd")), ["token"]);
         assert_eq!(
             kinds(&format!("AGE-SECRET-KEY-1{}", "QQQ9".repeat(10)))[0],
@@ -1378,7 +1397,7 @@ mod tests {
             0 => format!("gh{}", rng.pick(&gh)),
             1 => format!("xox{}", rng.pick(&xox)),
             2 => ["sk-", "sk", "sk_", "sk-sk-sk-"][rng.below(4)].to_string(),
-            3 => ["AKIA", "AKI", "AKIAAKIA"][rng.below(3)].to_string(),
+            3 => ["AKIA", "AKI", "AKIAAKIA", "ASIA", "ASIAKIA"][rng.below(5)].to_string(),
             4 => format!("AGE-SECRET-KEY-{}", ["1", "", "2"][rng.below(3)]),
             _ => format!(
                 "{}{}",

@@ -806,11 +806,51 @@ fn scry_redacts_from_the_scan_hold_while_no_value_is_held_in_clear() {
         assert!(o.status.success(), "{when}: {}", show(&o));
         assert_no_leak(when, &o.stdout, CANARY);
         assert!(!String::from_utf8_lossy(&o.stdout).contains(middle));
+        // The pre-commit check finds the stored value from the hold too: `/secrets/scan`
+        // names it (as `/guard/scan` does), and `secrets scan FILE` fails on it.
+        let text = format!("db_password = {CANARY}\n");
+        let r = d.post(
+            "/secrets/scan",
+            &serde_json::json!({ "text": text }).to_string(),
+        );
+        assert_eq!(r.status, 200, "{when}");
+        let f = r.json()["findings"].as_array().unwrap().clone();
+        assert!(
+            f.iter()
+                .any(|f| f["kind"] == "known" && f["name"] == "canary" && f["start"] == 14),
+            "{when}: /secrets/scan missed the held value: {f:?}"
+        );
+        assert_no_leak(when, &r.body, CANARY);
+        let file = w.work().join("commit-me.txt");
+        std::fs::write(&file, &text).unwrap();
+        let o = out(w.cmd(&["secrets", "scan", file.to_str().unwrap()]));
+        assert!(
+            !o.status.success(),
+            "{when}: secrets scan passed: {}",
+            show(&o)
+        );
+        assert!(
+            String::from_utf8_lossy(&o.stdout).contains("canary"),
+            "{when}: {}",
+            show(&o)
+        );
+        assert_no_leak(when, &o.stdout, CANARY);
+        assert_no_leak(when, &o.stderr, CANARY);
+        std::fs::remove_file(&file).unwrap();
     };
     // --scan-only: the hold alone.
     let o = out(w.cmd(&["session", "unlock", "--scan-only"]));
     assert!(o.status.success(), "unlock --scan-only: {}", show(&o));
     check("scan-only");
+    // `secrets run` gets nothing from a scan-only daemon; without an identity here its
+    // error says how to have the daemon release the values.
+    let o = out(w.bare_cmd(&["secrets", "run", "--", "true"]));
+    assert!(!o.status.success(), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("patina session unlock") && err.contains("--scan-only"),
+        "{err}"
+    );
     // A full unlock whose TTL has run out: the hold stays.
     let o = out(w.cmd(&["session", "unlock", "--ttl", "1s"]));
     assert!(o.status.success(), "unlock --ttl 1s: {}", show(&o));

@@ -216,3 +216,26 @@ fn export_to_stdout_is_refused_on_a_terminal() {
     assert!(shown.contains("terminal"), "{shown}");
     assert!(!shown.contains("AGE-SECRET-KEY"), "{shown}");
 }
+
+/// Case 023: `serve` with an identity file others can read says so at start (the file is
+/// refused later by `session unlock` and `secrets run`), names the fix, and serves anyway.
+#[test]
+fn serve_warns_about_an_unprotected_identity_file_case_023() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    crate::common::write_fixture_project(&project);
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let id_file = patina::secrets::identity::identity_file(&patina::paths::Home::at(home.clone()));
+    std::fs::write(&id_file, b"not read by serve").unwrap();
+    std::fs::set_permissions(&id_file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let d = crate::common::Daemon::start_in(tempfile::tempdir().unwrap(), home, project, &[]);
+    assert!(d.still_serving());
+    let log = d.log();
+    assert!(
+        log.contains("UNPROTECTED identity file") && log.contains("chmod 600"),
+        "{log}"
+    );
+}

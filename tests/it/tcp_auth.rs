@@ -352,6 +352,39 @@ fn two_authorization_fields_are_400_and_the_scheme_is_case_insensitive() {
     );
 }
 
+/// `status` is one of the commands that take `--url`: over TCP it answers from the open
+/// `/health` (exit 0, running, version, uptime) instead of the local-only `/status` (403).
+#[test]
+fn status_over_tcp_answers_from_health() {
+    let d = Daemon::start_with(&["--port", "0"]);
+    let url = format!("http://{}", d.tcp_addr());
+    let out = run_timeout(
+        patina(&d.home).args(["--url", &url, "status", "--json"]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (v["running"].as_bool(), v["url"].as_str()),
+        (Some(true), Some(url.as_str()))
+    );
+    assert!(v["version"].is_string() && v["uptime_secs"].is_u64(), "{v}");
+    let out = run_timeout(
+        patina(&d.home).args(["status", "--url", &url]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("running       yes"));
+}
+
 #[test]
 fn a_token_with_a_control_byte_is_refused_with_a_clear_error_not_sent() {
     let d = Daemon::start_with(&["--port", "0"]);

@@ -19,7 +19,8 @@
 //! 3. **Tokens.** A well-known prefix not preceded by a word character (`[A-Za-z0-9_]`), then
 //!    the longest run of its body's characters, when the run has at least the body's least
 //!    length: `AGE-SECRET-KEY-1` + 20 alphanumerics; `ghp_`, `gho_`, `ghu_`, `ghs_`, `ghr_` +
-//!    20 alphanumerics; `github_pat_` + 20 word characters; `AKIA` + 16 of `[A-Z0-9]`;
+//!    20 alphanumerics; `github_pat_` + 20 word characters; `AKIA` or `ASIA` + 16 of
+//!    `[A-Z0-9]`;
 //!    `xoxb-`, `xoxp-`, `xoxa-`, `xoxr-`, `xoxs-` + 10 of `[A-Za-z0-9-]`; `sk-` + 20 of
 //!    `[A-Za-z0-9_-]`.
 //! 4. **High entropy.** A maximal run of `[A-Za-z0-9+/=_-]` of at least 32 bytes holding an
@@ -246,7 +247,7 @@ fn tokens(text: &[u8], out: &mut Vec<Finding>) {
     let upper_digit = |b: u8| b.is_ascii_uppercase() || b.is_ascii_digit();
     let slack = |b: u8| b.is_ascii_alphanumeric() || b == b'-';
     let sk = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
-    let rules: [Rule<'_>; 14] = [
+    let rules: [Rule<'_>; 15] = [
         ("AGE-SECRET-KEY-1", &alnum, 20, "age-identity"),
         ("ghp_", &alnum, 20, "token"),
         ("gho_", &alnum, 20, "token"),
@@ -255,6 +256,7 @@ fn tokens(text: &[u8], out: &mut Vec<Finding>) {
         ("ghr_", &alnum, 20, "token"),
         ("github_pat_", &word, 20, "token"),
         ("AKIA", &upper_digit, 16, "token"),
+        ("ASIA", &upper_digit, 16, "token"),
         ("xoxb-", &slack, 10, "token"),
         ("xoxp-", &slack, 10, "token"),
         ("xoxa-", &slack, 10, "token"),
