@@ -2,7 +2,8 @@
 //! bridge through which LLM agents (Claude Code, Gemini CLI, any MCP host) use patina.
 //! Depends on [`crate::client`] (every daemon route), [`crate::api`] (the request bodies
 //! the daemon reads), [`crate::scry`] (search without a daemon), [`crate::mother`] (a project named by a user: `resolve_project`),
-//! [`crate::paths`] and [`crate::text`]; it knows no socket and no HTTP framing.
+//! [`crate::tripwire`] (a pending alert refuses scry), [`crate::paths`] and [`crate::text`];
+//! it knows no socket and no HTTP framing.
 //!
 //! The wire format is JSON-RPC 2.0, one message per line (newline-delimited JSON) on
 //! stdin/stdout, as the MCP "stdio" transport specifies; nothing else is written to stdout.
