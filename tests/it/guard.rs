@@ -644,6 +644,13 @@ fn pre_tool_use_denies_printing_secrets_and_nothing_else() {
         "c'a't \".e\"nv",
         "sudo cat .env",
         "(cd config && true) ; cat config/app.toml",
+        // Paths the literal check misses: a glob, or an expansion (QA finding 1).
+        "hexdump -C \"$PWD/.env\"",
+        "xxd .en?",
+        "od -c ./.e*",
+        "cat $(echo .env)",
+        "head config/*.toml",
+        "cat .[e]nv",
     ];
     for (k, cmd) in denied.iter().enumerate() {
         let agent = if k % 3 == 0 { "codex" } else { "claude-code" };
@@ -695,6 +702,8 @@ fn pre_tool_use_denies_printing_secrets_and_nothing_else() {
         "export FOO=bar",
         "set -euo pipefail",
         "echo 'unterminated",
+        "cat not*.txt",
+        "wc -l \"$PWD/.env\"",
     ];
     for cmd in allowed {
         let (o, a) = g.hook(
