@@ -196,18 +196,26 @@ fn hook(a: &HookArgs) -> i32 {
         .take(crate::guard::MAX_INPUT as u64 + 1)
         .read_to_end(&mut input);
     let input = zeroize::Zeroizing::new(input);
+    // A payload that cannot be read while a tripwire alert is pending: denied or withheld
+    // whatever the error policy (nothing passes until the user acknowledges).
+    let unreadable = |why: &str| {
+        let tripped = home
+            .as_ref()
+            .is_some_and(|h| crate::tripwire::pending(h).is_some());
+        match (tripped, a.event) {
+            (true, Some(Event::PreToolUse)) => {
+                payload::deny("", payload::TRIPPED_REASON, Vec::new())
+            }
+            (true, _) => payload::error_answer(Some(Event::PostToolUse), why, OnError::Withhold),
+            (false, event) => {
+                payload::error_answer(event.or(Some(Event::PostToolUse)), why, a.on_error)
+            }
+        }
+    };
     let answer = match read {
-        Err(_) => payload::error_answer(
-            a.event.or(Some(Event::PostToolUse)),
-            "stdin could not be read",
-            a.on_error,
-        ),
+        Err(_) => unreadable("stdin could not be read"),
         Ok(_) => match Payload::parse(&input) {
-            Err(e) => payload::error_answer(
-                a.event.or(Some(Event::PostToolUse)),
-                &e.to_string(),
-                a.on_error,
-            ),
+            Err(e) => unreadable(&e.to_string()),
             Ok(p) => answer(a, &p, home.as_ref()),
         },
     };

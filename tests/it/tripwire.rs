@@ -611,6 +611,30 @@ fn a_pending_tripwire_denies_every_call_withholds_every_output_and_scry() {
         // A tool whose shape patina does not know: blocked.
         let a = hook_payload(w, &post(&work, "Frobnicate", json!(leaky)), &ordinary);
         assert_eq!(a["decision"], "block", "{when}: {a}");
+        // A payload that cannot be read: denied, or withheld even with `--on-error pass`.
+        for (event, field, want) in [
+            ("PreToolUse", "permissionDecision", "deny"),
+            ("PostToolUse", "decision", "block"),
+        ] {
+            let o = run(
+                w,
+                &[
+                    "guard",
+                    "hook",
+                    "--agent",
+                    "claude-code",
+                    "--event",
+                    event,
+                    "--on-error",
+                    "pass",
+                ],
+                b"{not json",
+            );
+            let a: Value = serde_json::from_slice(&o.stdout)
+                .unwrap_or_else(|_| panic!("{when} {event}: {}", show(&o)));
+            let got = a.get(field).unwrap_or(&a["hookSpecificOutput"][field]);
+            assert_eq!(got, want, "{when} {event}: {a}");
+        }
         // MCP scry shows nothing.
         let out = mcp_scry(w, "nightly backup bucket");
         assert!(out.contains("--ack-canary"), "{when}: {out}");
