@@ -19,6 +19,14 @@
 //! policy is `--on-error withhold` (default) or `--on-error pass`. A PreToolUse payload that
 //! cannot be read is let through without a decision (the PostToolUse scan is the net; the
 //! guard never answers `allow`, which would skip the user's permission prompt).
+//!
+//! # While a tripwire alert is pending
+//!
+//! A trip wipes the values and the hold, so nothing could be checked against them: until the
+//! user runs `patina session unlock --ack-canary`, the hook denies every PreToolUse call and
+//! withholds every PostToolUse output ([`payload::tripped`]), learning the state from the
+//! alert file ([`crate::tripwire::pending`], read by the CLI before anything else) or from
+//! the daemon's `tripped` answer ([`KnownValues::tripped`]).
 
 pub mod daemon;
 mod error;
