@@ -308,35 +308,6 @@ fn class(pat: &[u8], b: u8) -> Option<(bool, usize)> {
     (i < pat.len()).then_some((hit != negate, i + 1))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::glob_match;
-
-    #[test]
-    fn glob_patterns_match_as_the_shell_does() {
-        for (pat, name, m) in [
-            (".en?", ".env", true),
-            (".e*", ".env", true),
-            ("*", ".env", true),
-            ("*.env", "prod.env", true),
-            ("[.]env", ".env", true),
-            (".[a-f]nv", ".env", true),
-            (".[!e]nv", ".env", false),
-            (".en?", ".envs", false),
-            ("a*b*c", "aXbYc", true),
-            ("a*b*c", "aXbY", false),
-            ("[", "[", true),
-            ("x[", "x[", true),
-        ] {
-            assert_eq!(
-                glob_match(pat.as_bytes(), name.as_bytes()),
-                m,
-                "{pat} {name}"
-            );
-        }
-    }
-}
-
 /// The files a call reads: `<` redirections, and for the readers of [`READERS`] their
 /// literal non-option arguments (for grep-like tools without `-e`/`-f`, not the first one,
 /// the pattern).
@@ -409,4 +380,33 @@ fn file_holds_known(path: &Path, s: &Secrets<'_>) -> Option<(String, Vec<String>
         ),
         names,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn glob_patterns_match_as_the_shell_does() {
+        for (pat, name, m) in [
+            (".en?", ".env", true),
+            (".e*", ".env", true),
+            ("*", ".env", true),
+            ("*.env", "prod.env", true),
+            ("[.]env", ".env", true),
+            (".[a-f]nv", ".env", true),
+            (".[!e]nv", ".env", false),
+            (".en?", ".envs", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("[", "[", true),
+            ("x[", "x[", true),
+        ] {
+            assert_eq!(
+                glob_match(pat.as_bytes(), name.as_bytes()),
+                m,
+                "{pat} {name}"
+            );
+        }
+    }
 }
