@@ -3,7 +3,8 @@
 //! functions when no daemon runs. Exit codes: 0 ok, 1 error, 2 usage.
 //!
 //! Depends on every layer below it: [`crate::api`] (the request and response bodies),
-//! [`crate::audit`], [`crate::auth`], [`crate::client`], [`crate::limits`], [`crate::mcp`],
+//! [`crate::audit`], [`crate::auth`], [`crate::client`], [`crate::fsutil`] (`serve`'s check of
+//! the identity file's mode), [`crate::limits`], [`crate::mcp`],
 //! [`crate::mother`], [`crate::paths`], [`crate::scry`], [`crate::secrets`], [`crate::server`],
 //! [`crate::session`], [`crate::guard`], [`crate::text`] and [`crate::tripwire`] (the alert
 //! every command prints first).

@@ -8,7 +8,7 @@
 //! load one write carries many lines instead of each worker taking the stderr file's lock
 //! per request. Every buffer is also registered here, so
 //! [`flush_all`] at shutdown writes the lines of a worker that is still stuck in a request:
-//! no line is lost. Threads that are not workers (the accept thread) write each line at once.
+//! no line is lost. Threads that are not workers (the accept and waiting threads) write each line at once.
 
 use std::cell::RefCell;
 use std::io::Write;

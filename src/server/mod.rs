@@ -261,15 +261,21 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     };
 
     let uid = fsutil::my_uid();
+    let parking = Arc::new(ready::Parking::new("uds")?);
     let pool = {
         let ctx = Arc::clone(&ctx);
+        let parking = Arc::clone(&parking);
         pool::Pool::with_idle(
             "uds",
             cfg.workers,
             cfg.queue,
             move |c: ready::Conn<unix::CredStream, (u32, Option<u32>)>| {
-                log::buffer_this_thread();
-                serve_unix(c, &ctx)
+                // The head first, without blocking: a connection whose head is missing goes
+                // to the waiting thread and costs this worker nothing more.
+                if let Some(c) = parking.ready_or_park(c) {
+                    log::buffer_this_thread();
+                    serve_unix(c, &ctx)
+                }
             },
             log::flush,
         )?
@@ -279,16 +285,20 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
             let ctx = Arc::clone(&ctx);
             let flag = Arc::clone(&shutdown);
             let (workers, queue) = (state.config.workers, state.config.queue);
+            let tcp_parking = Arc::new(ready::Parking::new("tcp")?);
             let tcp_pool = {
                 let ctx = Arc::clone(&ctx);
                 let state = Arc::clone(&state);
+                let parking = Arc::clone(&tcp_parking);
                 pool::Pool::with_idle(
                     "tcp",
                     workers,
                     queue,
                     move |c: ready::Conn<std::net::TcpStream, std::net::IpAddr>| {
-                        log::buffer_this_thread();
-                        serve_tcp(c, &state, &ctx)
+                        if let Some(c) = parking.ready_or_park(c) {
+                            log::buffer_this_thread();
+                            serve_tcp(c, &state, &ctx)
+                        }
                     },
                     log::flush,
                 )?
@@ -297,7 +307,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
                 std::thread::Builder::new()
                     .name("tcp-accept".into())
                     .spawn(move || {
-                        ready::run(&listener, &tcp_pool, &flag, &TcpAdmit { ctx: &ctx });
+                        ready::run(
+                            &listener,
+                            &tcp_pool,
+                            &tcp_parking,
+                            &flag,
+                            &TcpAdmit { ctx: &ctx },
+                        );
                         tcp_pool.shutdown(limits::SHUTDOWN_GRACE)
                     })?,
             )
@@ -312,7 +328,13 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     );
 
     let listener = unix::CredListener(listener);
-    ready::run(&listener, &pool, &shutdown, &UnixAdmit { uid, ctx: &ctx });
+    ready::run(
+        &listener,
+        &pool,
+        &parking,
+        &shutdown,
+        &UnixAdmit { uid, ctx: &ctx },
+    );
 
     eprintln!("patina: shutting down");
     drop(listener);
@@ -359,7 +381,7 @@ fn inode(p: &Path) -> Option<u64> {
 }
 
 /// The accept side's rules for the Unix socket: the peer-uid check before a byte is read
-/// (case 016), the open-connection count, answers from the accept thread.
+/// (case 016), the open-connection count, answers from the accept side (its waiting thread).
 struct UnixAdmit<'a> {
     uid: u32,
     ctx: &'a Ctx,
@@ -433,7 +455,7 @@ fn accept_side_answer(status: u16) -> Response {
     }
 }
 
-/// Answers at once from the accept thread, without reading the request and without
+/// Answers at once from the accept side, without reading the request and without
 /// blocking: the answer is small and the socket's send buffer empty, so one non-blocking
 /// send takes it. Then half-closes: the caller closes lingering ([`ready`]).
 fn answer_now<S: Stream>(stream: &S, resp: Response) {

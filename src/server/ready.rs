@@ -1,19 +1,29 @@
-//! Readiness-based dispatch (requirements §4: a slow or silent client never holds the daemon): the
-//! accept side of one listener keeps every connection whose request head has not fully
-//! arrived, waits for their bytes with epoll(7), and hands a connection to the blocking
-//! worker pool only once its head is complete (or it has closed, or sent as much as a head
-//! may be). Depends on `framing` (the [`Stream`] trait), `pool`, `limits`.
+//! Readiness-based dispatch (requirements §4: a slow or silent client never holds the daemon):
+//! a connection is served by a blocking worker only once its request head has arrived. Depends
+//! on `framing` (the [`Stream`] trait), `pool`, `limits`.
 //!
-//! So an idle or dripping client costs one pending entry and one file descriptor, never a
-//! worker: the workers stay blocking and serve whole requests. The head deadline counts from
-//! the accept ([`limits::HEAD_DEADLINE`]): past it the accept side answers 408 itself and
-//! closes; a worker given the connection keeps counting from the same instant. At most
-//! [`limits::MAX_PENDING`] connections wait here; past it a new one gets 503 with
-//! `Retry-After` at once.
+//! Three roles per listener:
 //!
-//! The common case costs one non-blocking `recv` on the accept thread: a client that writes
-//! its request right after connecting has usually sent it all by the time it is accepted,
-//! and the connection goes straight to the pool with those bytes.
+//! - the **accept thread** ([`run`]) blocks in `accept(2)`, checks the peer (`admit`, before
+//!   any byte is read) and queues the connection to the pool at once, unread;
+//! - a **worker** first reads what has arrived without blocking ([`Parking::ready_or_park`]):
+//!   a client that writes its request right after connecting has almost always sent it by
+//!   then, and the worker serves it; otherwise the connection is handed back, and the worker
+//!   takes the next one;
+//! - the **waiting thread** (`wait_loop`, one per listener) keeps the connections whose head
+//!   has not fully arrived, waits for their bytes with epoll(7), and queues a connection to
+//!   the pool again once its head is complete (or it has closed, or sent as much as a head
+//!   may be).
+//!
+//! So an idle or dripping client costs one waiting entry and one file descriptor, never a
+//! worker, and the common case costs the accept thread no read (measured: the accept thread's
+//! `recvmsg`, which wakes the client, made it the daemon's bottleneck; see
+//! `layer/core/performance.md`). The head deadline counts from the accept
+//! ([`limits::HEAD_DEADLINE`]): past it the waiting thread answers 408 itself and closes; a
+//! worker given the connection keeps counting from the same instant. At most
+//! [`limits::MAX_PENDING`] connections wait there; past it a new one gets 503 with
+//! `Retry-After` at once. A connection that finds the pool's queue full goes to the waiting
+//! thread too, which answers 503 if its head is there and the queue is still full.
 
 use super::framing::Stream;
 use super::limits::{
@@ -25,22 +35,27 @@ use rustix::event::Timespec;
 use rustix::event::epoll::{self, EventData, EventFlags};
 use std::io;
 use std::os::fd::{AsFd, OwnedFd};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-/// A connection whose request head has arrived (or that ended before it did), as handed to
-/// a worker: the bytes read so far, the instant it was accepted (the head deadline counts
-/// from there), and what the accept side learnt of the peer.
+/// A connection as handed to a worker: the bytes read so far, the instant it was accepted
+/// (the head deadline counts from there), and what the accept side learnt of the peer.
 pub struct Conn<S, P> {
     /// The connection, in blocking mode.
     pub stream: S,
-    /// The bytes read from it so far: a whole head (maybe with some body), or a partial head
-    /// when the client closed or reached [`MAX_HEAD_BYTES`] (the worker answers that).
+    /// The bytes read from it so far: nothing (fresh from the accept thread), a whole head
+    /// (maybe with some body), or a partial head when the client closed or reached
+    /// [`MAX_HEAD_BYTES`] (the worker answers that).
     pub head: Vec<u8>,
     /// When it was accepted.
     pub accepted: Instant,
     /// The peer, as the accept side's `admit` decided it (peer credentials, address).
     pub peer: P,
+    /// False while no byte has been read (fresh from the accept thread: the worker reads
+    /// first, [`Parking::ready_or_park`]); true once the waiting thread found the head
+    /// complete or the client gone.
+    pub ready: bool,
 }
 
 /// A listening socket of the accept side.
@@ -66,8 +81,9 @@ impl Listen for std::net::TcpListener {
 }
 
 /// What the accept side does with connections besides reading them: decide the peer (or
-/// refuse it before a byte is read), and answer a connection it closes itself.
-pub trait Admit<S> {
+/// refuse it before a byte is read), and answer a connection it closes itself. Called from
+/// the accept thread and the waiting thread.
+pub trait Admit<S>: Sync {
     /// What a worker learns of the peer.
     type Peer: Send + 'static;
     /// Called once per accepted connection, before any byte is read: the peer, or `None`
@@ -75,17 +91,10 @@ pub trait Admit<S> {
     fn admit(&self, stream: &S) -> Option<Self::Peer>;
     /// The connection is answered here without a worker — `408` (head deadline) or `503`
     /// (too many pending, or the worker queue is full) — and its write side shut down; the
-    /// accept side then closes it lingering (see [`run`]).
+    /// waiting thread then closes it lingering.
     fn answer(&self, stream: &S, status: u16);
     /// A connection accepted by this side ended without reaching a worker (client gone).
     fn closed(&self);
-}
-
-struct Pending<S, P> {
-    stream: S,
-    head: Vec<u8>,
-    accepted: Instant,
-    peer: P,
 }
 
 /// A connection answered by the accept side, closing lingering (RFC 9112 §9.6): what the
@@ -160,10 +169,10 @@ fn read_ready<S: Stream>(stream: &S, head: &mut Vec<u8>, chunk: &mut [u8]) -> St
     }
 }
 
-/// One waiting connection of the accept side, in its slot of [`Slots`].
+/// One waiting connection of the waiting thread, in its slot of [`Slots`].
 enum Waiting<S, P> {
     /// Its request head has not fully arrived.
-    Head(Pending<S, P>),
+    Head(Conn<S, P>),
     /// Answered here; closing lingering.
     Closing(Closing<S>),
 }
@@ -246,125 +255,214 @@ impl<S: AsFd, P> Slots<S, P> {
     }
 }
 
+/// The hand-over point between the workers (and the accept thread) and the waiting thread of
+/// one listener: connections whose head is missing, queued for the waiting thread, which an
+/// `eventfd(2)` wakes.
+pub struct Parking<S, P> {
+    inbox: Mutex<Vec<Conn<S, P>>>,
+    wake: OwnedFd,
+    stop: AtomicBool,
+    name: String,
+}
+
+impl<S: Stream + AsFd, P> Parking<S, P> {
+    /// A hand-over point whose waiting thread will be named `{name}-wait`.
+    pub fn new(name: &str) -> io::Result<Parking<S, P>> {
+        use rustix::event::{EventfdFlags, eventfd};
+        Ok(Parking {
+            inbox: Mutex::new(Vec::new()),
+            wake: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+            stop: AtomicBool::new(false),
+            name: name.to_string(),
+        })
+    }
+
+    /// On a worker, before serving `conn`: when no byte of it has been read yet, reads what
+    /// has arrived without blocking. Gives the connection back to serve (its head is
+    /// complete, or the client closed or failed: the worker answers or drops that), or `None`
+    /// when its head is still missing and it was handed to the waiting thread.
+    pub fn ready_or_park(&self, mut conn: Conn<S, P>) -> Option<Conn<S, P>> {
+        thread_local! {
+            static CHUNK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
+        }
+        if conn.ready {
+            return Some(conn);
+        }
+        let step = CHUNK.with(|c| match c.try_borrow_mut() {
+            Ok(mut chunk) => read_ready(&conn.stream, &mut conn.head, &mut chunk),
+            Err(_) => read_ready(&conn.stream, &mut conn.head, &mut vec![0; READ_CHUNK]),
+        });
+        match step {
+            Step::Wait => {
+                self.hand(conn);
+                None
+            }
+            Step::Ready | Step::Gone => {
+                conn.ready = true;
+                Some(conn)
+            }
+        }
+    }
+
+    /// Queues `conn` for the waiting thread and wakes it.
+    fn hand(&self, conn: Conn<S, P>) {
+        match self.inbox.lock() {
+            Ok(mut inbox) => inbox.push(conn),
+            // Poisoned (a panic while pushing, which cannot happen): the connection is
+            // dropped, closing it; the waiting thread keeps serving what it holds.
+            Err(_) => return,
+        }
+        self.notify();
+    }
+
+    fn notify(&self) {
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
+    }
+
+    fn take_inbox(&self) -> Vec<Conn<S, P>> {
+        let mut buf = [0u8; 8];
+        let _ = rustix::io::read(&self.wake, &mut buf);
+        self.inbox
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
+    }
+}
+
 /// Runs the accept side of one listener until `shutdown` is set (and the listener woken):
-/// accepts, reads request heads as they arrive, hands complete ones to `pool`, answers 408
-/// at the head deadline and 503 past [`MAX_PENDING`] or a full pool queue, and closes what
-/// it answered lingering ([`Closing`]). Connections still waiting at shutdown are closed
-/// unanswered.
-///
-/// Readiness comes from epoll: the listener is registered once (level-triggered), each
-/// waiting connection with a one-shot event re-armed after each partial read, so a wake
-/// costs the ready connections only, however many wait. While nothing waits, the thread
-/// blocks in `accept(2)` itself, and a connection whose head is there when it is accepted
-/// (the common case) touches epoll not at all.
+/// the accept thread (this one) accepts, checks the peer and queues each connection to
+/// `pool` unread (to `parking` when the queue is full); a waiting thread, started here and
+/// joined before returning, keeps the connections whose head is missing (see the module
+/// documentation). Connections still waiting at shutdown are closed unanswered.
 pub fn run<L, A>(
     listener: &L,
     pool: &Pool<Conn<L::Conn, A::Peer>>,
+    parking: &Parking<L::Conn, A::Peer>,
     shutdown: &AtomicBool,
     admit: &A,
 ) where
     L: Listen,
     A: Admit<L::Conn>,
 {
-    const LISTENER: u64 = u64::MAX;
+    std::thread::scope(|sc| {
+        let waiting = std::thread::Builder::new()
+            .name(format!("{}-wait", parking.name))
+            .spawn_scoped(sc, || wait_loop(pool, parking, admit));
+        if let Err(e) = waiting {
+            // Without it no head could wait: say so and stop serving this listener.
+            eprintln!("patina: cannot start the waiting thread ({e}); not serving this listener");
+            return;
+        }
+        while !shutdown.load(Ordering::SeqCst) {
+            match listener.accept_now() {
+                Ok(stream) => {
+                    let accepted = Instant::now();
+                    let Some(peer) = admit.admit(&stream) else {
+                        continue;
+                    };
+                    let conn = Conn {
+                        stream,
+                        head: Vec::new(),
+                        accepted,
+                        peer,
+                        ready: false,
+                    };
+                    // A full queue: the waiting thread reads the head and answers 503 if the
+                    // queue is still full then (a silent client waits there, as any).
+                    if let Err(conn) = pool.try_submit(conn) {
+                        parking.hand(conn);
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) if shutdown.load(Ordering::SeqCst) => break,
+                Err(e) => {
+                    // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
+                    eprintln!("patina: accept failed: {e}");
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+        }
+        parking.stop.store(true, Ordering::SeqCst);
+        parking.notify();
+    });
+}
+
+/// The waiting thread of one listener: takes connections handed over through `parking`,
+/// reads their heads as epoll reports bytes, queues complete ones to `pool`, answers 408 at
+/// the head deadline and 503 past [`MAX_PENDING`] or a full pool queue, and closes what it
+/// answered lingering ([`Closing`]). Each waiting connection has a one-shot readability
+/// event re-armed after each partial read, so a wake costs the ready connections only.
+fn wait_loop<S, P, A>(pool: &Pool<Conn<S, P>>, parking: &Parking<S, P>, admit: &A)
+where
+    S: Stream + AsFd + Send + 'static,
+    P: Send + 'static,
+    A: Admit<S, Peer = P>,
+{
+    const WAKE: u64 = u64::MAX;
     let setup = (|| -> io::Result<OwnedFd> {
         let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
-        epoll::add(&ep, listener, EventData::new_u64(LISTENER), EventFlags::IN)?;
+        epoll::add(&ep, &parking.wake, EventData::new_u64(WAKE), EventFlags::IN)?;
         Ok(ep)
     })();
     let ep = match setup {
         Ok(ep) => ep,
         Err(e) => {
-            // Cannot happen on Linux for a socket we hold; without it the accept side could
-            // not wait for heads, so say so and stop serving this listener.
-            eprintln!("patina: cannot set up the accept side ({e}); not serving this listener");
+            // Cannot happen on Linux for descriptors we hold. Connections handed over are
+            // then closed unanswered (the workers keep serving those whose head is there).
+            eprintln!("patina: cannot set up the waiting thread ({e}); slow clients are closed");
+            while !parking.stop.load(Ordering::SeqCst) {
+                for c in parking.take_inbox() {
+                    drop(c);
+                    admit.closed();
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             return;
         }
     };
-    let mut waiting: Slots<L::Conn, A::Peer> = Slots::new();
+    let mut waiting: Slots<S, P> = Slots::new();
     let mut events: Vec<epoll::Event> = Vec::with_capacity(256);
     let mut chunk = vec![0u8; READ_CHUNK];
     // Answers a connection from here and keeps it to close lingering (at most MAX_PENDING
     // of them: past that, under a flood, it is closed at once).
-    let answer =
-        |waiting: &mut Slots<L::Conn, A::Peer>, stream: L::Conn, status: u16, registered: bool| {
-            admit.answer(&stream, status);
-            if waiting.closing < MAX_PENDING {
-                let c = Closing {
-                    stream,
-                    until: Instant::now() + LINGER_DEADLINE,
-                    drained: 0,
-                };
-                let _ = waiting.park(&ep, Waiting::Closing(c), registered);
-            }
-        };
-    let submit =
-        |waiting: &mut Slots<L::Conn, A::Peer>, p: Pending<L::Conn, A::Peer>, registered: bool| {
-            let conn = Conn {
-                stream: p.stream,
-                head: p.head,
-                accepted: p.accepted,
-                peer: p.peer,
+    let answer = |waiting: &mut Slots<S, P>, stream: S, status: u16, registered: bool| {
+        admit.answer(&stream, status);
+        if waiting.closing < MAX_PENDING {
+            let c = Closing {
+                stream,
+                until: Instant::now() + LINGER_DEADLINE,
+                drained: 0,
             };
-            if let Err(conn) = pool.try_submit(conn) {
-                answer(waiting, conn.stream, 503, registered);
-            }
-        };
-    // A new connection: the peer check, one non-blocking read, then to a worker (its head
-    // is there: the common case) or to the waiting slots.
-    let on_accept = |waiting: &mut Slots<L::Conn, A::Peer>, stream: L::Conn, chunk: &mut [u8]| {
-        let accepted = Instant::now();
-        let Some(peer) = admit.admit(&stream) else {
-            return;
-        };
-        let mut p = Pending {
-            stream,
-            head: Vec::new(),
-            accepted,
-            peer,
-        };
-        match read_ready(&p.stream, &mut p.head, chunk) {
-            Step::Ready => submit(waiting, p, false),
+            let _ = waiting.park(&ep, Waiting::Closing(c), registered);
+        }
+    };
+    let submit = |waiting: &mut Slots<S, P>, mut conn: Conn<S, P>, registered: bool| {
+        conn.ready = true;
+        if let Err(conn) = pool.try_submit(conn) {
+            answer(waiting, conn.stream, 503, registered);
+        }
+    };
+    // One read of a waiting connection, then to a worker, back to waiting, or closed.
+    let step = |waiting: &mut Slots<S, P>, mut c: Conn<S, P>, chunk: &mut [u8], registered| {
+        match read_ready(&c.stream, &mut c.head, chunk) {
+            Step::Ready => submit(waiting, c, registered),
             Step::Gone => {
-                drop(p);
+                drop(c);
                 admit.closed();
             }
-            Step::Wait if waiting.heads >= MAX_PENDING => {
-                answer(waiting, p.stream, 503, false);
+            Step::Wait if !registered && waiting.heads >= MAX_PENDING => {
+                answer(waiting, c.stream, 503, false);
             }
             Step::Wait => {
-                if let Err(w) = waiting.park(&ep, Waiting::Head(p), false) {
+                if let Err(w) = waiting.park(&ep, Waiting::Head(c), registered) {
                     drop(w);
                     admit.closed();
                 }
             }
         }
     };
-    // One accept(2) and its connection; false when it failed because the daemon is
-    // shutting down.
-    let accept_one = |waiting: &mut Slots<L::Conn, A::Peer>, chunk: &mut [u8]| -> bool {
-        match listener.accept_now() {
-            Ok(stream) => on_accept(waiting, stream, chunk),
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) if shutdown.load(Ordering::SeqCst) => return false,
-            Err(e) => {
-                // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
-                eprintln!("patina: accept failed: {e}");
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        }
-        true
-    };
-    while !shutdown.load(Ordering::SeqCst) {
-        if waiting.heads + waiting.closing == 0 {
-            // Nothing waits, so nothing to read or time out: block in accept(2) itself, one
-            // system call per connection, as a plain accept loop does.
-            if !accept_one(&mut waiting, &mut chunk) {
-                break;
-            }
-            continue;
-        }
-        // Wait for a new connection or bytes on a waiting one, at most until the nearest
+    while !parking.stop.load(Ordering::SeqCst) {
+        // Wait for a hand-over or bytes on a waiting connection, at most until the nearest
         // deadline.
         let now = Instant::now();
         let timeout = waiting
@@ -390,38 +488,26 @@ pub fn run<L, A>(
                 continue;
             }
         }
-        if shutdown.load(Ordering::SeqCst) {
+        if parking.stop.load(Ordering::SeqCst) {
             break;
         }
-        let mut listener_ready = false;
         for ev in &events {
             let key = ev.data.u64();
-            if key == LISTENER {
-                listener_ready = true;
+            if key == WAKE {
+                for c in parking.take_inbox() {
+                    step(&mut waiting, c, &mut chunk, false);
+                }
                 continue;
             }
-            let Some(w) = waiting.take(key as usize) else {
-                continue;
-            };
-            match w {
-                Waiting::Closing(mut c) => {
-                    if !drain(&mut c, &mut chunk) {
-                        let _ = waiting.park(&ep, Waiting::Closing(c), true);
+            match waiting.take(key as usize) {
+                None => {}
+                Some(Waiting::Closing(mut c)) => {
+                    if drain(&mut c, &mut chunk) {
+                        continue; // done: closed here
                     }
+                    let _ = waiting.park(&ep, Waiting::Closing(c), true);
                 }
-                Waiting::Head(mut p) => match read_ready(&p.stream, &mut p.head, &mut chunk) {
-                    Step::Wait => {
-                        if let Err(w) = waiting.park(&ep, Waiting::Head(p), true) {
-                            drop(w);
-                            admit.closed();
-                        }
-                    }
-                    Step::Ready => submit(&mut waiting, p, true),
-                    Step::Gone => {
-                        drop(p);
-                        admit.closed();
-                    }
-                },
+                Some(Waiting::Head(c)) => step(&mut waiting, c, &mut chunk, true),
             }
         }
         // Past a deadline: 408 for a head (from here, no worker involved); a lingering
@@ -433,25 +519,22 @@ pub fn run<L, A>(
                 .is_some_and(|w| now >= w.deadline())
             {
                 match waiting.take(i) {
-                    Some(Waiting::Head(p)) => answer(&mut waiting, p.stream, 408, true),
+                    Some(Waiting::Head(c)) => answer(&mut waiting, c.stream, 408, true),
                     Some(Waiting::Closing(c)) => drop(c),
                     None => {}
                 }
             }
         }
-        // One new connection per wake: the listener is blocking (the loop above blocks in
-        // accept when nothing waits), and level-triggered epoll reports it again while more
-        // are queued. Linux keeps a reset connection in the accept queue, so a reported
-        // listener does not block here.
-        if listener_ready && !accept_one(&mut waiting, &mut chunk) {
-            break;
-        }
     }
     for i in 0..waiting.slots.len() {
-        if let Some(Waiting::Head(p)) = waiting.take(i) {
-            drop(p);
+        if let Some(Waiting::Head(c)) = waiting.take(i) {
+            drop(c);
             admit.closed();
         }
+    }
+    for c in parking.take_inbox() {
+        drop(c);
+        admit.closed();
     }
 }
 

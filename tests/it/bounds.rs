@@ -182,6 +182,77 @@ fn idle_and_slowloris_connections_hold_no_worker() {
     assert_eq!(thread_count(d.pid()), threads);
 }
 
+/// Requirements §4 with readiness-based dispatch (issue 15): the accept thread queues every
+/// connection unread and a worker reads its head first, so the worker queue's bound must
+/// still hold for requests and must not refuse silent clients. With one worker held (a head
+/// that promises a body) and the queue of one filled, a request whose head is there gets 503
+/// with `Retry-After` at once, while a silent connection past the queue is not refused: it
+/// waits for its head like any other, and once the worker is free and it sends its request,
+/// it is served. (The body deadline is 120 s here, a test build's override, so the held
+/// worker cannot free itself during the test.)
+#[test]
+fn past_the_queue_a_request_gets_503_at_once_and_a_silent_client_waits() {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    const HEALTH: &[u8] = b"GET /health HTTP/1.1\r\nHost: localhost\r\n\r\n";
+    let d = Daemon::start_env(
+        &["--workers", "1", "--max-connections", "1"],
+        &[("PATINA_TEST_BODY_DEADLINE_MS", "120000")],
+    );
+    let prompt = Duration::from_secs(5);
+    // The sleeps below let the worker take the held request, and the queue the next one,
+    // on a loaded machine; what is asserted does not depend on their length otherwise.
+    // Hold the one worker: a head that promises a 20-byte body, and one byte of it.
+    let mut hold = UnixStream::connect(&d.socket).unwrap();
+    hold.write_all(
+        b"POST /api/scry HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 20\r\n\r\n{",
+    )
+    .unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // Fill the queue of one with a whole request.
+    let mut queued = UnixStream::connect(&d.socket).unwrap();
+    queued.write_all(HEALTH).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // Past the queue, a whole request: 503 at once.
+    let t = Instant::now();
+    let r = Resp::parse(&raw_exchange(&d.socket, HEALTH, Duration::from_secs(30)));
+    assert_eq!(r.status, 503, "past the queue");
+    assert!(r.header("retry-after").is_some());
+    r.assert_well_formed();
+    assert!(t.elapsed() < prompt, "503 came after {:?}", t.elapsed());
+    // Past the queue, a silent client: no answer (it waits for its head, holding nothing).
+    let mut silent = UnixStream::connect(&d.socket).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    let mut one = [0u8; 1];
+    match silent.read(&mut one) {
+        Err(e)
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ) => {}
+        other => panic!("a silent client past the queue was answered: {other:?}"),
+    }
+    // Free the worker: the held request and the queued one are served.
+    hold.write_all(br#""query":"marigold"}"#).unwrap();
+    hold.set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(Resp::parse(&read_to_eof(&mut hold)).status, 200, "held");
+    queued
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    assert_eq!(Resp::parse(&read_to_eof(&mut queued)).status, 200, "queued");
+    // The silent client sends its request now and is served.
+    silent.write_all(HEALTH).unwrap();
+    silent
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let r = Resp::parse(&read_to_eof(&mut silent));
+    assert_eq!(r.status, 200, "the once silent client");
+    r.assert_well_formed();
+}
+
 /// TCP: idle connections wait on the accept side too, up to `MAX_PENDING` (256) per
 /// listener; past it a new silent client gets 503 with `Retry-After` at once. The Unix
 /// socket is never affected, and TCP serves again once they are gone. The head deadline is
