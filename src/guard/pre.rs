@@ -171,10 +171,16 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
                 ));
             }
         }
-        for p in files_of(c)
+        // (path, whether it is only a candidate for an argument the shell expands)
+        for (p, expanded) in files_of(c)
             .iter()
             .flat_map(|f| expand_glob(&resolve(cwd, f)))
-            .chain(unknown_arg_candidates(c, cwd))
+            .map(|p| (p, false))
+            .chain(
+                unknown_arg_candidates(c, cwd)
+                    .into_iter()
+                    .map(|p| (p, true)),
+            )
         {
             if files_checked >= MAX_FILES {
                 break;
@@ -183,8 +189,19 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
                 continue;
             }
             files_checked += 1;
-            if let Some(r) = file_holds_known(&p, s) {
-                return Some(r);
+            if let Some((why, names)) = file_holds_known(&p, s) {
+                if expanded {
+                    return Some((
+                        format!(
+                            "patina guard: `{}` reads a file named by an expansion (`$VAR`, \
+                             `$(…)`), which could be {}. Name the file literally. {why}",
+                            c.name,
+                            p.display()
+                        ),
+                        names,
+                    ));
+                }
+                return Some((why, names));
             }
         }
     }

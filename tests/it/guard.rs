@@ -666,6 +666,18 @@ fn pre_tool_use_denies_printing_secrets_and_nothing_else() {
         let why = hso["permissionDecisionReason"].as_str().unwrap();
         assert!(why.contains("patina secrets run -- CMD"), "{cmd}: {why}");
     }
+    // A path known only after expansion: the reason says so and asks for a literal name.
+    let (_, a) = g.hook(
+        "claude-code",
+        &g.fixture("claude-code-bash-pre", "cat $(echo .env)", Path::new("")),
+    );
+    let why = a["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        why.contains("named by an expansion") && why.contains("Name the file literally"),
+        "{why}"
+    );
     // The Read tool on a file holding a known value.
     let (o, a) = g.hook(
         "claude-code",
