@@ -390,9 +390,18 @@ fn speed(args: &[String]) -> Result<(), String> {
         bytes += copy_dir(&d, &project.join(name))
             .map_err(|e| format!("copying {}: {e}", d.display()))?;
     }
+    let load_before = load_average();
+    let (thread0, process0) = (thread_cpu(), process_cpu());
     let t = Instant::now();
     let s = patina::scry::scrape(&project).map_err(|e| format!("scrape: {e:#}"))?;
     let secs = t.elapsed().as_secs_f64();
+    let (writer, all) = (thread_cpu() - thread0, process_cpu() - process0);
+    println!(
+        "speed: scrape CPU {all:.2} s in all ({:.1} MB/s of CPU), {writer:.2} s on the writing thread ({:.1} MB/s); load average {load_before} before, {} after",
+        s.bytes as f64 / 1e6 / all,
+        s.bytes as f64 / 1e6 / writer,
+        load_average()
+    );
     let index_bytes = std::fs::metadata(patina::paths::project_index_path(&project))
         .map(|m| m.len())
         .unwrap_or(0);
@@ -441,4 +450,35 @@ fn speed(args: &[String]) -> Result<(), String> {
         at(1.0)
     );
     Ok(())
+}
+
+/// This thread's CPU time so far, in seconds (`/proc/thread-self/schedstat`, nanoseconds).
+fn thread_cpu() -> f64 {
+    std::fs::read_to_string("/proc/thread-self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .map_or(0.0, |ns| ns as f64 / 1e9)
+}
+
+/// The process's CPU time so far (user + system, every thread, ended ones too), in seconds
+/// (`/proc/self/stat`, clock ticks of 1/100 s).
+fn process_cpu() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the parenthesized command name; utime and stime are the 14th and 15th.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    f.iter().sum::<u64>() as f64 / 100.0
+}
+
+/// The 1-minute load average (`/proc/loadavg`).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_default()
 }

@@ -96,3 +96,13 @@ pub fn head_deadline() -> Duration {
 pub fn body_deadline() -> Duration {
     test_deadline("PATINA_TEST_BODY_DEADLINE_MS", BODY_DEADLINE)
 }
+
+/// Most threads a scrape reads, hashes and splits files on (tree-sitter parsing is most of a
+/// full scrape's CPU), beside the one thread that writes the index: the machine's
+/// parallelism, at most this. More would only queue behind the single SQLite writer.
+pub const MAX_SCRAPE_THREADS: usize = 4;
+
+/// Files each scrape thread may have prepared (read, split) ahead of the writer: bounds the
+/// memory held by a fast reader (at most this many files of [`crate::scry::MAX_FILE_BYTES`]
+/// per thread) while keeping the writer fed.
+pub const SCRAPE_AHEAD: usize = 16;

@@ -86,7 +86,7 @@
 //! answered from the long list's head, with the skip pointers to look up its part in the
 //! few rows of the others ([`top_k_by_head`]), instead of decoding the whole list.
 
-use super::shard::{BM25_B as B, BM25_K1 as K1, BM25_MIN_IDF as MIN_IDF, global_idf};
+use super::shard::{BM25_B as B, BM25_K1 as K1, global_idf};
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -132,7 +132,8 @@ const SKIP_EVERY: usize = 32;
 pub(crate) enum Ranking {
     /// Every posting of every term scored.
     Full,
-    /// The weak terms' rows left unscored ([`top_k_without_weak`]).
+    /// The rows of the terms that cannot lift a row into the top left unscored, the longest
+    /// lists first ([`top_k_without_weak`]).
     WithoutWeak,
     /// A long list's head and skip pointers instead of its postings ([`top_k_by_head`]).
     ByHead,
@@ -208,6 +209,92 @@ fn row_lengths(terms: &[(String, Vec<Posting>)]) -> HashMap<i64, u32> {
     lens
 }
 
+/// [`read_instances`]'s groups held compactly, for a rebuild of a whole index (tens of
+/// millions of (term, row) pairs on a 100 MB project: as `Posting`s, 24 bytes each, they were
+/// most of a scrape's peak memory, which a daemon keeps after its first scrape).
+struct Packed {
+    /// Each term (in the vocabulary's order), with its rows and the end of its postings in
+    /// `data` (they start where the previous term's end).
+    terms: Vec<(String, usize, usize)>,
+    /// Per row: the rowid's change from the term's previous row (zigzag, from 0), then its
+    /// counts in title, headings and body, as varints.
+    data: Vec<u8>,
+    /// Each row's length (BM25's D), as [`row_lengths`] computes it.
+    lens: HashMap<i64, u32>,
+}
+
+/// Reads every token instance of `vocab` into a [`Packed`] (one pass, as [`read_instances`]).
+fn read_instances_packed(conn: &Connection, vocab: &str) -> rusqlite::Result<Packed> {
+    let mut packed = Packed {
+        terms: Vec::new(),
+        data: Vec::new(),
+        lens: HashMap::new(),
+    };
+    let mut term: Vec<u8> = Vec::new();
+    let mut have_term = false;
+    let mut rows = 0usize;
+    let mut previous = 0i64;
+    // The row being counted, written when the next one (or term) starts.
+    let mut current: Option<(i64, [u32; 3])> = None;
+    let flush = |packed: &mut Packed, current: &mut Option<(i64, [u32; 3])>, previous: &mut i64| {
+        if let Some((doc, counts)) = current.take() {
+            let delta = doc.wrapping_sub(*previous);
+            put_varint(&mut packed.data, ((delta << 1) ^ (delta >> 63)) as u64);
+            for c in counts {
+                put_varint(&mut packed.data, u64::from(c));
+            }
+            *previous = doc;
+            *packed.lens.entry(doc).or_default() += counts.iter().sum::<u32>();
+        }
+    };
+    // unicode61 emits UTF-8; a lossy copy could only alter a term no plain (ASCII) query
+    // can ask for.
+    let close = |packed: &mut Packed, term: &[u8], rows: usize| {
+        let end = packed.data.len();
+        packed
+            .terms
+            .push((String::from_utf8_lossy(term).into_owned(), rows, end));
+    };
+    let mut stmt = conn.prepare(&format!("SELECT term, doc, col FROM {vocab}"))?;
+    let mut found = stmt.query([])?;
+    // Instances come ordered by term, then row, column, offset: one pass groups them.
+    while let Some(r) = found.next()? {
+        let t = r.get_ref(0)?.as_bytes()?;
+        let doc: i64 = r.get(1)?;
+        let col = match r.get_ref(2)?.as_bytes()? {
+            b"title" => 0,
+            b"headings" => 1,
+            _ => 2,
+        };
+        if !have_term || t != term.as_slice() {
+            flush(&mut packed, &mut current, &mut previous);
+            if have_term {
+                close(&mut packed, &term, rows);
+            }
+            term.clear();
+            term.extend_from_slice(t);
+            have_term = true;
+            rows = 0;
+            previous = 0;
+        }
+        match &mut current {
+            Some((d, counts)) if *d == doc => counts[col] += 1,
+            _ => {
+                flush(&mut packed, &mut current, &mut previous);
+                let mut counts = [0u32; 3];
+                counts[col] = 1;
+                current = Some((doc, counts));
+                rows += 1;
+            }
+        }
+    }
+    flush(&mut packed, &mut current, &mut previous);
+    if have_term {
+        close(&mut packed, &term, rows);
+    }
+    Ok(packed)
+}
+
 /// Rewrites the postings tables from the FTS5 table `docs` as seen by `conn` (call it inside
 /// the scrape's transaction, after the rows changed), dropping every batch. Reads every token
 /// instance once (~450,000 for a 3.4 MB corpus: tens of milliseconds; 2.5 s for 96 MB).
@@ -219,8 +306,7 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
          DELETE FROM postings; DELETE FROM postings_meta; DELETE FROM postings_map;
          DELETE FROM postings_batches; DELETE FROM postings_delta;",
     )?;
-    let terms = read_instances(conn, "temp.docs_instance")?;
-    let lens = row_lengths(&terms);
+    let Packed { terms, data, lens } = read_instances_packed(conn, "temp.docs_instance")?;
     let mut rowids: Vec<i64> = lens.keys().copied().collect();
     rowids.sort_unstable();
     let ordinal: HashMap<i64, u64> = rowids
@@ -240,12 +326,28 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
         let mut insert = conn.prepare(
             "INSERT INTO postings(term, rows, data, head, skips) VALUES (?1, ?2, ?3, ?4, ?5)",
         )?;
-        for (term, list) in &terms {
+        let mut ords: Vec<(u64, [u32; 3])> = Vec::new();
+        let mut start = 0;
+        for (term, list_rows, end) in &terms {
             buf.clear();
             skips_buf.clear();
             let mut prev = 0u64;
-            let mut ords: Vec<(u64, [u32; 3])> =
-                list.iter().map(|(d, c)| (ordinal[d], *c)).collect();
+            // This term's rows, as ordinals, from their packed form.
+            ords.clear();
+            let (mut at, mut doc) = (start, 0i64);
+            while at < *end {
+                let (Some(z), Some(t), Some(h), Some(b)) = (
+                    get_varint(&data, &mut at),
+                    get_varint(&data, &mut at),
+                    get_varint(&data, &mut at),
+                    get_varint(&data, &mut at),
+                ) else {
+                    unreachable!("read_instances_packed wrote four varints a row");
+                };
+                doc = doc.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
+                ords.push((ordinal[&doc], [t, h, b].map(|c| c as u32)));
+            }
+            start = *end;
             // fts5vocab gives a term's rows by rowid, so this is a check, not a sort.
             if !ords.is_sorted_by_key(|o| o.0) {
                 ords.sort_unstable_by_key(|o| o.0);
@@ -280,7 +382,7 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
                 &head_buf[..]
             });
             let skips = long.then_some(&skips_buf[..]);
-            insert.execute(rusqlite::params![term, list.len() as i64, buf, head, skips])?;
+            insert.execute(rusqlite::params![term, *list_rows as i64, buf, head, skips])?;
         }
     }
     buf.clear();
@@ -773,8 +875,7 @@ pub(crate) fn top_k(
             Pruned::CannotPrune => {}
         }
     }
-    let weak = lists.iter().filter(|l| l.idf == MIN_IDF).count();
-    if weak > 0 && weak < lists.len() {
+    if lists.len() > 1 {
         match top_k_without_weak(rows, scratch, &lists, weights, limit) {
             Pruned::Done(best) => return Ok(Some((best, Ranking::WithoutWeak))),
             Pruned::Inconsistent => return Ok(None),
@@ -853,18 +954,21 @@ enum Pruned {
     Inconsistent,
 }
 
-/// The top `limit` without scoring every row of the *weak* terms (IDF floored at
-/// [`MIN_IDF`]: in half the rows or more, like "session" in a project about sessions),
-/// which are most of the work. Exact, by a bound in the manner of MaxScore (Turtle & Flood,
-/// 1995): a weak term adds less than `MIN_IDF · (k1 + 1)` to any row, so with `n` weak terms
-/// a row can gain at most `U = n · MIN_IDF · (k1 + 1)`.
+/// The top `limit` without scoring every row of the longest lists, which are most of the
+/// work. Exact, by a bound in the manner of MaxScore (Turtle & Flood, 1995): a term adds
+/// less than `idf · (k1 + 1)` to any row (its `f·(k1+1)/(f + norm)` stays below `k1 + 1`),
+/// so the terms not scored yet can lift a row by at most `U`, the sum of their bounds.
 ///
-/// 1. Score only the strong terms; `θ` = the `limit`-th best of those partial scores.
-/// 2. If `θ > U`, a row holding only weak terms (score ≤ `U`) cannot reach the top, and a
-///    row whose partial score is below `θ − U` cannot overtake the `limit` rows at `θ` or
+/// 1. Score the terms from the shortest list up; after each, `θ` = the `limit`-th best of
+///    the partial scores. Stop at the first point where `θ > U` for the terms left (the
+///    weak terms, IDF floored at [`super::shard::BM25_MIN_IDF`], usually stay out: they are the longest
+///    lists and have the smallest bound). No such point: [`Pruned::CannotPrune`].
+/// 2. Then a row holding only terms left (score ≤ `U`) cannot reach the top, and a row
+///    whose partial score is below `θ − U` cannot overtake the `limit` rows at `θ` or
 ///    more: the rest are the candidates (a margin of 1e-9 covers rounding).
 /// 3. Score the candidates exactly, every term in query order (FTS5's summation order, so
-///    the floats are FTS5's), and rank them.
+///    the floats are FTS5's): a long list of the base (with skip pointers) is looked up
+///    for each candidate when they are few, any other list decoded whole; then rank them.
 fn top_k_without_weak(
     rows: &Rows,
     scratch: &mut Scratch,
@@ -873,52 +977,88 @@ fn top_k_without_weak(
     limit: usize,
 ) -> Pruned {
     scratch.touched.clear();
-    let mut weak = 0usize;
-    for list in lists {
-        if list.idf == MIN_IDF {
-            weak += 1;
-            continue;
-        }
+    if limit == 0 || lists.len() < 2 {
+        return Pruned::CannotPrune;
+    }
+    let bound = |l: &List| l.idf * (K1 + 1.0);
+    let mut order: Vec<usize> = (0..lists.len()).collect();
+    order.sort_by_key(|&i| lists[i].rows);
+    let mut cut = None;
+    for n in 0..order.len() - 1 {
+        let list = &lists[order[n]];
         for data in list.parts() {
             if !score_term(data, list.idf, rows, scratch, weights) {
                 reset(scratch);
                 return Pruned::Inconsistent;
             }
         }
+        if scratch.touched.len() < limit {
+            continue;
+        }
+        let rest: f64 = order[n + 1..].iter().map(|&i| bound(&lists[i])).sum();
+        // Removed rows (NaN) are no candidates and set no threshold.
+        let mut partial: Vec<f64> = scratch
+            .touched
+            .iter()
+            .map(|&o| scratch.acc[o as usize])
+            .filter(|p| !p.is_nan())
+            .collect();
+        if partial.len() < limit {
+            continue;
+        }
+        let (_, theta, _) = partial.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
+        if *theta > rest * (1.0 + 1e-9) {
+            cut = Some((*theta, rest));
+            break;
+        }
     }
-    // Removed rows (NaN) are no candidates and set no threshold.
-    let mut partial: Vec<f64> = scratch
+    let Some((theta, rest)) = cut else {
+        reset(scratch);
+        return Pruned::CannotPrune;
+    };
+    // Candidates get a negative slot, -(their index + 1); the others go back to zero.
+    // `touched` is in no order: the candidates are sorted by ordinal for the lookups.
+    let floor = (theta - rest) * (1.0 - 1e-9);
+    let mut members: Vec<u32> = scratch
         .touched
         .iter()
-        .map(|&o| scratch.acc[o as usize])
-        .filter(|p| !p.is_nan())
+        .copied()
+        .filter(|&o| scratch.acc[o as usize] >= floor)
         .collect();
-    if partial.len() < limit {
-        reset(scratch);
-        return Pruned::CannotPrune;
-    }
-    let (_, theta, _) = partial.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
-    let theta = *theta;
-    let bound = weak as f64 * MIN_IDF * (K1 + 1.0);
-    if theta <= bound * (1.0 + 1e-9) {
-        reset(scratch);
-        return Pruned::CannotPrune;
-    }
-    // Candidates get a negative slot, -(their index + 1); the others go back to zero.
-    let floor = (theta - bound) * (1.0 - 1e-9);
-    let mut members: Vec<u32> = Vec::new();
+    members.sort_unstable();
     for &o in &scratch.touched {
-        let slot = &mut scratch.acc[o as usize];
-        if *slot >= floor {
-            members.push(o);
-            *slot = -(members.len() as f64);
-        } else {
-            *slot = 0.0;
-        }
+        scratch.acc[o as usize] = 0.0;
+    }
+    for (k, &o) in members.iter().enumerate() {
+        scratch.acc[o as usize] = -((k + 1) as f64);
     }
     let mut exact = vec![0.0f64; members.len()];
     let mut consistent = true;
     'lists: for list in lists {
+        // A lookup decodes up to SKIP_EVERY postings; a whole list, all of them.
+        if let Some(skips) = list
+            .skips
+            .as_deref()
+            .filter(|_| list.more.is_empty() && members.len() * SKIP_EVERY < list.rows as usize)
+        {
+            for (slot, &o) in exact.iter_mut().zip(&members) {
+                match find_posting(&list.data, skips, u64::from(o)) {
+                    Ok(Some(counts)) => {
+                        let Some(&norm) = rows.norms.get(o as usize) else {
+                            consistent = false;
+                            break 'lists;
+                        };
+                        *slot += part(list.idf, weighted(weights, counts), norm);
+                    }
+                    Ok(None) => {}
+                    Err(()) => {
+                        consistent = false;
+                        break 'lists;
+                    }
+                }
+            }
+            continue;
+        }
         for data in list.parts() {
             consistent &= for_each_posting(data, rows, weights, |ord, f, norm| {
                 let slot = scratch.acc[ord];

@@ -1,6 +1,7 @@
 //! The scrape: walk a project, split every text file into rows, and bring
 //! `<project>/.patina/index.db` up to date in one transaction. Depends on `ignore`, `sha2`,
-//! `rusqlite`, [`crate::paths`], [`crate::fsutil`] and the splitters of this module.
+//! `rusqlite`, [`crate::paths`], [`crate::fsutil`], [`crate::limits`] and the splitters of this
+//! module.
 //!
 //! What is indexed (see [`scrape_with_progress`] for the counts):
 //!
@@ -277,25 +278,43 @@ fn scrape_inner(
     let knowledge = root.join("layer").is_dir().then_some("layer/");
 
     let total = found.len() as u64;
-    for (i, f) in found.iter().enumerate() {
-        let old = known.remove(&f.rel);
-        update_file(
-            &tx,
-            f,
-            old,
-            knowledge,
-            started_ns,
-            &mut next_row,
-            &mut summary,
-        )
-        .map_err(|error| ScrapeError::Indexing {
-            path: f.abs.clone(),
-            error,
-        })?;
-        if let Some(p) = progress.as_mut() {
-            p(i as u64 + 1, total);
+    // What the index knew about each file found; those left in `known` are gone.
+    let olds: Vec<Option<Known>> = found.iter().map(|f| known.remove(&f.rel)).collect();
+    // The files to read again (the others are unchanged by size and mtime): read, hashed
+    // and split on other threads, written here in path order.
+    let reread: Vec<usize> = (0..found.len())
+        .filter(|&i| !unchanged_by_stat(&found[i], olds[i].as_ref()))
+        .collect();
+    let threads = scrape_threads(reread.len());
+    prepared_in_order(&found, &olds, &reread, knowledge, threads, |next| {
+        for (i, f) in found.iter().enumerate() {
+            let old = olds[i].as_ref();
+            if unchanged_by_stat(f, old) {
+                if let Some(o) = old {
+                    count(&mut summary, &o.status, &f.rel);
+                }
+            } else {
+                let prepared = next();
+                write_file(
+                    &tx,
+                    f,
+                    old,
+                    prepared,
+                    started_ns,
+                    &mut next_row,
+                    &mut summary,
+                )
+                .map_err(|error| ScrapeError::Indexing {
+                    path: f.abs.clone(),
+                    error,
+                })?;
+            }
+            if let Some(p) = progress.as_mut() {
+                p(i as u64 + 1, total);
+            }
         }
-    }
+        Ok::<(), ScrapeError>(())
+    })?;
     for old in known.values() {
         delete_file(&tx, old).map_err(|e| index_error(&index_path, e))?;
         summary.removed += 1;
@@ -662,82 +681,210 @@ fn known_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(String, Known)> {
 
 /// What reading a file gave.
 enum Content {
-    Huge,
     Binary,
     Text(String),
 }
 
-/// Brings one file's rows up to date and counts it in `s`.
-fn update_file(
+/// One file made ready for the index off the writing thread ([`prepare`]): read, hashed and
+/// split into rows, or why not. `read` is the bytes read (for the summary).
+enum Prepared {
+    /// It could not be read now (permissions, vanished mid-walk).
+    Unreadable,
+    /// Larger than [`MAX_FILE_BYTES`] (by its `stat`, or grown since).
+    Huge { read: u64 },
+    /// Its content hashes to the stored hash: only the quick-check fields change.
+    Same { read: u64 },
+    /// A NUL byte near its start.
+    Binary { read: u64, hash: Vec<u8> },
+    /// Text, cut into the rows to insert.
+    Text {
+        read: u64,
+        hash: Vec<u8>,
+        rows: Vec<RowText>,
+    },
+}
+
+/// One row of `docs`, as inserted ([`super::db`] names the columns).
+struct RowText {
+    /// The indexed `title`: the file's title on its first row, else empty.
+    title: String,
+    headings: String,
+    body: String,
+    /// `doc_title`: the document title, or the code row's symbol path or file name.
+    doc_title: String,
+    kind: String,
+    line: i64,
+    /// The words of a code body's camelCase identifiers; empty for notes.
+    idents: String,
+}
+
+/// Whether the stored state of a file is still right by its size and mtime alone (and the
+/// racy-clean rule, module docs): then it is not read.
+fn unchanged_by_stat(f: &Found, old: Option<&Known>) -> bool {
+    let size = i64::try_from(f.size).unwrap_or(i64::MAX);
+    old.is_some_and(|o| {
+        o.size == size
+            && o.mtime_ns == f.mtime_ns
+            && f.mtime_ns.saturating_add(RACY_SLACK_NS) < o.scraped_ns
+    })
+}
+
+/// Reads, hashes and splits one file (no database work, so it runs on any thread).
+/// `old_hash` is the stored hash: a file that still hashes to it is not split.
+fn prepare(f: &Found, old_hash: Option<&[u8]>, knowledge: Option<&str>) -> Prepared {
+    if f.size > MAX_FILE_BYTES {
+        return Prepared::Huge { read: 0 };
+    }
+    let Ok(bytes) = read_capped(&f.abs) else {
+        return Prepared::Unreadable;
+    };
+    let read = bytes.len() as u64;
+    if read > MAX_FILE_BYTES {
+        return Prepared::Huge { read };
+    }
+    let hash = Sha256::digest(&bytes).to_vec();
+    if old_hash == Some(&hash[..]) {
+        return Prepared::Same { read };
+    }
+    match classify(bytes) {
+        Content::Binary => Prepared::Binary { read, hash },
+        Content::Text(text) => Prepared::Text {
+            read,
+            hash,
+            rows: split_rows(&f.rel, &text, knowledge),
+        },
+    }
+}
+
+/// Threads to prepare `files` files on: the machine's parallelism, at most
+/// [`crate::limits::MAX_SCRAPE_THREADS`] and at most one per file.
+fn scrape_threads(files: usize) -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(crate::limits::MAX_SCRAPE_THREADS)
+        .min(files)
+}
+
+/// Calls `write` once with a source of the [`prepare`]d files `reread` (indexes into
+/// `found`), each returned in that order by one call of `next`. They are prepared on
+/// `threads` threads, each at most [`crate::limits::SCRAPE_AHEAD`] files ahead of `write`,
+/// or inline when `threads` ≤ 1. When `write` returns (an error too), the threads stop at
+/// their next file.
+fn prepared_in_order<T>(
+    found: &[Found],
+    olds: &[Option<Known>],
+    reread: &[usize],
+    knowledge: Option<&str>,
+    threads: usize,
+    write: impl FnOnce(&mut dyn FnMut() -> Prepared) -> T,
+) -> T {
+    use std::sync::mpsc;
+    let one = |i: usize| {
+        prepare(
+            &found[i],
+            olds[i].as_ref().and_then(|o| o.sha256.as_deref()),
+            knowledge,
+        )
+    };
+    if threads <= 1 {
+        let mut files = reread.iter();
+        return write(&mut || one(*files.next().expect("one call per file to read again")));
+    }
+    std::thread::scope(|scope| {
+        // Thread `t` prepares files t, t + threads, …, so taking from the threads in turn
+        // gives them in order, and each channel's bound is how far its thread runs ahead.
+        let mut queues = Vec::with_capacity(threads);
+        for t in 0..threads {
+            let (send, receive) = mpsc::sync_channel(crate::limits::SCRAPE_AHEAD);
+            queues.push(receive);
+            let one = &one;
+            scope.spawn(move || {
+                for &i in reread.iter().skip(t).step_by(threads) {
+                    if send.send(one(i)).is_err() {
+                        return; // the writer is done (or failed): stop
+                    }
+                }
+            });
+        }
+        let mut n = 0;
+        let mut next = || {
+            let i = reread[n];
+            // A thread that ended early panicked on a file: preparing it here panics the
+            // same way, as a scrape without threads would.
+            let p = queues[n % threads].recv().unwrap_or_else(|_| one(i));
+            n += 1;
+            p
+        };
+        let out = write(&mut next);
+        drop(queues);
+        out
+    })
+}
+
+/// Writes one prepared file: its rows replace the old ones (or its stored state is only
+/// refreshed), and it is counted in `s`.
+fn write_file(
     conn: &Connection,
     f: &Found,
-    old: Option<Known>,
-    knowledge: Option<&str>,
+    old: Option<&Known>,
+    prepared: Prepared,
     started_ns: i64,
     next_row: &mut i64,
     s: &mut ScrapeSummary,
 ) -> rusqlite::Result<()> {
     let size = i64::try_from(f.size).unwrap_or(i64::MAX);
-    if let Some(o) = &old
-        && o.size == size
-        && o.mtime_ns == f.mtime_ns
-        && f.mtime_ns.saturating_add(RACY_SLACK_NS) < o.scraped_ns
-    {
-        count(s, &o.status, &f.rel);
-        return Ok(());
-    }
-    let (content, hash) = if f.size > MAX_FILE_BYTES {
-        (Content::Huge, None)
-    } else {
-        match read_capped(&f.abs) {
-            Ok(bytes) => {
-                s.bytes += bytes.len() as u64;
-                if bytes.len() as u64 > MAX_FILE_BYTES {
-                    (Content::Huge, None)
-                } else {
-                    let hash = Sha256::digest(&bytes).to_vec();
-                    if let Some(o) = &old
-                        && o.sha256.as_deref() == Some(&hash[..])
-                    {
-                        // Same content: refresh what the quick check compares, nothing else.
-                        conn.prepare_cached(
-                            "UPDATE files SET size = ?2, mtime_ns = ?3, scraped_ns = ?4 WHERE id = ?1",
-                        )?
-                        .execute(params![o.id, size, f.mtime_ns, started_ns])?;
-                        count(s, &o.status, &f.rel);
-                        return Ok(());
-                    }
-                    (classify(bytes), Some(hash))
-                }
+    let (content, hash) = match prepared {
+        Prepared::Unreadable => {
+            // Unreadable now: leave it out of the index.
+            if let Some(o) = old {
+                delete_file(conn, o)?;
             }
-            Err(_) => {
-                // Unreadable now (permissions, vanished mid-walk): leave it out of the index.
-                if let Some(o) = &old {
-                    delete_file(conn, o)?;
-                }
-                s.skipped_unreadable += 1;
-                note_skip(s, f.rel.clone(), "unreadable".into());
-                return Ok(());
+            s.skipped_unreadable += 1;
+            note_skip(s, f.rel.clone(), "unreadable".into());
+            return Ok(());
+        }
+        Prepared::Same { read } => {
+            s.bytes += read;
+            if let Some(o) = old {
+                // Same content: refresh what the quick check compares, nothing else.
+                conn.prepare_cached(
+                    "UPDATE files SET size = ?2, mtime_ns = ?3, scraped_ns = ?4 WHERE id = ?1",
+                )?
+                .execute(params![o.id, size, f.mtime_ns, started_ns])?;
+                count(s, &o.status, &f.rel);
             }
+            return Ok(());
+        }
+        Prepared::Huge { read } => {
+            s.bytes += read;
+            (None, None)
+        }
+        Prepared::Binary { read, hash } => {
+            s.bytes += read;
+            (Some(None), Some(hash))
+        }
+        Prepared::Text { read, hash, rows } => {
+            s.bytes += read;
+            (Some(Some(rows)), Some(hash))
         }
     };
-    if let Some(o) = &old {
+    if let Some(o) = old {
         delete_rows(conn, o)?;
     }
     let first_row = *next_row;
     let (status, rows) = match content {
-        Content::Huge => {
+        None => {
             s.skipped_huge += 1;
             note_skip(s, f.rel.clone(), huge_reason());
             (HUGE, 0)
         }
-        Content::Binary => {
+        Some(None) => {
             s.skipped_binary += 1;
             note_skip(s, f.rel.clone(), BINARY_REASON.into());
             (BINARY, 0)
         }
-        Content::Text(text) => {
-            let rows = insert_rows(conn, &f.rel, &text, knowledge, first_row)?;
+        Some(Some(rows)) => {
+            let rows = insert_rows(conn, &f.rel, &rows, first_row)?;
             *next_row += rows;
             s.changed += 1;
             (INDEXED, rows)
@@ -839,14 +986,8 @@ pub(crate) fn markdown_kind(rel: &str, fm_type: Option<&str>, knowledge: Option<
     .to_string()
 }
 
-/// Splits `text` and inserts its rows with rowids from `first_row`; returns how many.
-fn insert_rows(
-    conn: &Connection,
-    rel: &str,
-    text: &str,
-    knowledge: Option<&str>,
-    first_row: i64,
-) -> rusqlite::Result<i64> {
+/// Splits `text` (the file `rel`) into its rows.
+fn split_rows(rel: &str, text: &str, knowledge: Option<&str>) -> Vec<RowText> {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     // Each row: its section, its title (every row's `doc_title`) and its kind.
     let (title, rows): (String, Vec<(Section, String, String)>) = if is_markdown(rel) {
@@ -875,29 +1016,48 @@ fn insert_rows(
             .collect();
         (name.to_string(), rows)
     };
+    let code = !is_markdown(rel);
+    rows.into_iter()
+        .enumerate()
+        .map(|(i, (sec, doc_title, kind))| RowText {
+            title: if i == 0 { title.clone() } else { String::new() },
+            idents: if code {
+                symbols::identifier_words(&sec.body)
+            } else {
+                String::new()
+            },
+            headings: sec.headings,
+            body: sec.body,
+            doc_title,
+            kind,
+            line: sec.line as i64,
+        })
+        .collect()
+}
+
+/// Inserts the rows of the file `rel` with rowids from `first_row`; returns how many.
+fn insert_rows(
+    conn: &Connection,
+    rel: &str,
+    rows: &[RowText],
+    first_row: i64,
+) -> rusqlite::Result<i64> {
     let mut stmt = conn.prepare_cached(
         "INSERT INTO docs(rowid, title, headings, body, path, doc_title, kind, line, idents)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    let code = !is_markdown(rel);
     let mut row = first_row;
-    for (i, (sec, row_title, kind)) in rows.iter().enumerate() {
-        let indexed_title = if i == 0 { title.as_str() } else { "" };
-        let idents = if code {
-            symbols::identifier_words(&sec.body)
-        } else {
-            String::new()
-        };
+    for r in rows {
         stmt.execute(params![
             row,
-            indexed_title,
-            sec.headings,
-            sec.body,
+            r.title,
+            r.headings,
+            r.body,
             rel,
-            row_title,
-            kind,
-            sec.line as i64,
-            idents
+            r.doc_title,
+            r.kind,
+            r.line,
+            r.idents
         ])?;
         row += 1;
     }
@@ -964,6 +1124,118 @@ mod tests {
             "bare notes folder"
         );
         assert_eq!(markdown_kind("sessions/a.md", None, None), "session");
+    }
+
+    /// A summary of a prepared file, to compare two ways of preparing.
+    fn describe(p: &Prepared) -> String {
+        match p {
+            Prepared::Unreadable => "unreadable".into(),
+            Prepared::Huge { read } => format!("huge {read}"),
+            Prepared::Same { read } => format!("same {read}"),
+            Prepared::Binary { read, hash } => format!("binary {read} {hash:?}"),
+            Prepared::Text { read, hash, rows } => {
+                let rows: Vec<String> = rows
+                    .iter()
+                    .map(|r| {
+                        format!(
+                            "{}|{}|{}|{}|{}|{}|{}",
+                            r.title, r.headings, r.body, r.doc_title, r.kind, r.line, r.idents
+                        )
+                    })
+                    .collect();
+                format!("text {read} {hash:?} {rows:?}")
+            }
+        }
+    }
+
+    /// Files of every kind a scrape meets: code, markdown, binary, a stored hash, gone.
+    fn mixed_files(dir: &Path) -> (Vec<Found>, Vec<Option<Known>>) {
+        let mut found = Vec::new();
+        let mut olds = Vec::new();
+        for i in 0..40 {
+            let (rel, text): (String, Vec<u8>) = match i % 5 {
+                0 => (
+                    format!("f{i}.rs"),
+                    format!("/// Doc {i}.\npub fn parseItem{i}() {{}}\nimpl T{i} {{ fn m(&self) {{}} }}\n")
+                        .into_bytes(),
+                ),
+                1 => (format!("n{i}.md"), format!("# Note {i}\n\n## Part\nwords {i}\n").into_bytes()),
+                2 => (format!("b{i}.bin"), vec![0u8, 1, 2, 3]),
+                3 => (format!("t{i}.txt"), format!("plain text {i}\n").into_bytes()),
+                _ => (format!("gone{i}.py"), Vec::new()),
+            };
+            let abs = dir.join(&rel);
+            if i % 5 != 4 {
+                fs::write(&abs, &text).unwrap();
+            }
+            // Every third file has a stored hash equal to its content's.
+            let old = (i % 3 == 0).then(|| Known {
+                id: i,
+                size: 0,
+                mtime_ns: 0,
+                sha256: Some(Sha256::digest(&text).to_vec()),
+                status: INDEXED.into(),
+                scraped_ns: 0,
+                first_row: 0,
+                rows: 0,
+            });
+            found.push(Found {
+                rel,
+                abs,
+                size: text.len() as u64,
+                mtime_ns: 0,
+            });
+            olds.push(old);
+        }
+        (found, olds)
+    }
+
+    #[test]
+    fn files_prepared_on_threads_come_in_order_and_equal_those_prepared_inline() {
+        let t = tempfile::tempdir().unwrap();
+        let (found, olds) = mixed_files(t.path());
+        let reread: Vec<usize> = (0..found.len()).filter(|i| i % 7 != 6).collect();
+        let collect = |threads: usize| {
+            prepared_in_order(&found, &olds, &reread, None, threads, |next| {
+                (0..reread.len())
+                    .map(|_| describe(&next()))
+                    .collect::<Vec<_>>()
+            })
+        };
+        let inline = collect(1);
+        assert!(inline.iter().any(|d| d.starts_with("same")));
+        assert!(inline.iter().any(|d| d.starts_with("binary")));
+        assert!(inline.iter().any(|d| d.starts_with("unreadable")));
+        assert!(
+            inline.iter().any(|d| d.contains("parse Item")),
+            "{inline:?}"
+        );
+        for threads in [2, 3, 4] {
+            assert_eq!(collect(threads), inline, "{threads} threads");
+        }
+    }
+
+    #[test]
+    fn a_writer_that_stops_early_stops_the_threads() {
+        // The writer fails after two files: the threads, blocked on their full queues,
+        // must end (else the scrape would never return).
+        let t = tempfile::tempdir().unwrap();
+        let (found, olds) = mixed_files(t.path());
+        let reread: Vec<usize> = (0..found.len()).collect();
+        let (done, wait) = std::sync::mpsc::channel();
+        // Not a scoped thread: a hang must fail the test, not wait for it.
+        std::thread::spawn(move || {
+            let got = prepared_in_order(&found, &olds, &reread, None, 3, |next| {
+                next();
+                next();
+                Err::<(), &str>("disk full")
+            });
+            done.send(got).unwrap();
+        });
+        let got = wait
+            .recv_timeout(std::time::Duration::from_secs(120))
+            .expect("the threads ended when the writer stopped");
+        assert_eq!(got, Err("disk full"));
     }
 
     #[test]

@@ -284,19 +284,20 @@ pub fn symbol_words(path: &str) -> String {
 /// `Trailing Characters parse Content Length`). The tokenizer already splits at `_`, `::`
 /// and `.`, not at a change of case.
 pub fn identifier_words(body: &str) -> String {
-    let mut seen: Vec<&str> = Vec::new();
+    // A set: a long body holds thousands of identifiers (a linear `contains` was quadratic).
+    let mut seen: std::collections::HashSet<&str> = std::collections::HashSet::new();
     let mut out = String::new();
     for word in body.split(|c: char| !c.is_alphanumeric()) {
         // Only a capital after the first character marks a camelCase word (`u64`, `utf8`
         // and `Value` are left whole).
-        if word.len() < 3 || !word.chars().skip(1).any(char::is_uppercase) || seen.contains(&word) {
+        if word.len() < 3 || !word.chars().skip(1).any(char::is_uppercase) || seen.contains(word) {
             continue;
         }
         let parts = split_camel(word);
         if parts.len() < 2 {
             continue;
         }
-        seen.push(word);
+        seen.insert(word);
         for p in parts {
             if !out.is_empty() {
                 out.push(' ');
@@ -366,8 +367,16 @@ fn collect(
     if depth > 64 {
         return;
     }
+    // Every child, anonymous ones too: the siblings before a symbol are looked at for its
+    // leading comments and attributes (`Node::prev_sibling` searches from the parent's first
+    // child on each call: quadratic on a file of thousands of items).
     let mut cursor = node.walk();
-    for child in node.named_children(&mut cursor) {
+    let children: Vec<Node<'_>> = node.children(&mut cursor).collect();
+    for (j, &child) in children.iter().enumerate() {
+        if !child.is_named() {
+            continue;
+        }
+        let before = &children[..j];
         let Some(container) = lang.symbol(child.kind()) else {
             // Wrappers (export statements, decorated definitions, declaration lists, lexical
             // declarations, type declarations) hold symbols a level down.
@@ -395,8 +404,8 @@ fn collect(
         } else {
             format!("{prefix}{}{name}", lang.sep())
         };
-        let leading = leading_start(lang, child, src);
-        let test = in_test || is_test_symbol(lang, child, src, &name, leading);
+        let leading = leading_start(lang, child, node, before);
+        let test = in_test || is_test_symbol(lang, child, src, &name, leading, before);
         out.push(Span {
             start: leading,
             end: child.end_position().row,
@@ -464,12 +473,12 @@ fn type_name(t: &str) -> String {
     t.rsplit("::").next().unwrap_or(t).trim().to_string()
 }
 
-/// The first row of the symbol with the comments and attributes right above it.
-fn leading_start(lang: Lang, node: Node<'_>, _src: &[u8]) -> usize {
+/// The first row of the symbol with the comments and attributes right above it. `parent` is
+/// `node`'s parent and `before` its siblings before it (all of them, in order).
+fn leading_start<'t>(lang: Lang, node: Node<'t>, parent: Node<'t>, before: &[Node<'t>]) -> usize {
     // A JS/TS symbol inside `export …` or a declaration: the statement's leading comments.
-    let mut top = node;
-    while let Some(p) = top.parent() {
-        if matches!(
+    let wraps = |p: Node<'_>| {
+        matches!(
             p.kind(),
             "export_statement"
                 | "lexical_declaration"
@@ -479,18 +488,30 @@ fn leading_start(lang: Lang, node: Node<'_>, _src: &[u8]) -> usize {
                 | "const_declaration"
                 | "var_declaration"
         ) && p.start_position().row + 3 >= node.start_position().row
-        {
-            top = p;
-        } else {
-            break;
-        }
+    };
+    let mut top = node;
+    let mut up = Some(parent);
+    while let Some(p) = up.filter(|&p| wraps(p)) {
+        top = p;
+        up = p.parent();
     }
     let mut start = top.start_position().row;
-    let mut prev = top.prev_sibling();
+    // The siblings above `top`: known when it is the symbol itself (the common case), else
+    // looked up (only inside the wrappers above).
+    let mut known = before.iter().rev().copied();
+    let mut prev = if top == node {
+        known.next()
+    } else {
+        top.prev_sibling()
+    };
     while let Some(p) = prev {
         if lang.leads(p.kind()) && p.end_position().row + 1 >= start {
             start = p.start_position().row;
-            prev = p.prev_sibling();
+            prev = if top == node {
+                known.next()
+            } else {
+                p.prev_sibling()
+            };
         } else {
             break;
         }
@@ -500,15 +521,21 @@ fn leading_start(lang: Lang, node: Node<'_>, _src: &[u8]) -> usize {
 
 /// Whether a symbol is a test by its own markers (its file and module are checked by the
 /// caller).
-fn is_test_symbol(lang: Lang, node: Node<'_>, src: &[u8], name: &str, leading: usize) -> bool {
+fn is_test_symbol(
+    lang: Lang,
+    node: Node<'_>,
+    src: &[u8],
+    name: &str,
+    leading: usize,
+    before: &[Node<'_>],
+) -> bool {
     match lang {
         Lang::Rust => {
             if node.kind() == "mod_item" && name == "tests" {
                 return true;
             }
             // Attributes above it: `#[test]`, `#[tokio::test]`, `#[cfg(test)]`.
-            let mut prev = node.prev_sibling();
-            while let Some(p) = prev {
+            for p in before.iter().rev() {
                 if p.start_position().row < leading {
                     break;
                 }
@@ -518,7 +545,6 @@ fn is_test_symbol(lang: Lang, node: Node<'_>, src: &[u8], name: &str, leading: u
                         return true;
                     }
                 }
-                prev = p.prev_sibling();
             }
             false
         }
