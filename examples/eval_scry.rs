@@ -4,8 +4,9 @@
 //! per kind of query, beside a ripgrep-style word-count baseline run on the same files.
 //!
 //! ```sh
-//! scripts/eval-scry                 # every set (code, notes, heldout)
+//! scripts/eval-scry                 # every set (code, notes, heldout, notes-heldout)
 //! scripts/eval-scry code -v         # one set, with each query's rank and top hits
+//! scripts/eval-scry code --repeat 50 # and the mean time of a warm search (50 rounds)
 //! scripts/eval-scry speed DIR [MB]   # scrape ~MB (100) of DIR's subfolders, time every query
 //! ```
 //!
@@ -30,10 +31,14 @@ use std::time::Instant;
 /// Results looked at per query (MRR@K, Recall@K).
 const K: usize = 10;
 
+/// Results `-v` searches to show where the first relevant one is when it misses the top K.
+const DEEP: usize = 100;
+
 /// The relevance sets in `eval/scry/`: `code` and `notes` are the ones changes are tuned
-/// on; `heldout` (code of another crate) is only reported, to show whether a gain carries
-/// over to code the tuning never saw.
-const SETS: [&str; 3] = ["code", "notes", "heldout"];
+/// on; `heldout` (code of another crate) and `notes-heldout` (other notes of the notes
+/// corpus) are only reported, to show whether a gain carries over to queries the tuning
+/// never saw.
+const SETS: [&str; 4] = ["code", "notes", "heldout", "notes-heldout"];
 
 fn main() {
     if let Err(e) = run() {
@@ -48,7 +53,21 @@ fn run() -> Result<(), String> {
         return speed(&args[1..]);
     }
     let verbose = args.iter().any(|a| a == "-v" || a == "--verbose");
-    let sets: Vec<&str> = match args.iter().find(|a| !a.starts_with('-')) {
+    // The held-out set's queries are shown one by one only when it is named: it is never
+    // tuned on, so `scripts/eval-scry -v` does not print them by the way.
+    let named = args.iter().any(|a| a.ends_with("heldout"));
+    // `--repeat N`: time N more rounds of every query, warm (the cost of a ranking change).
+    let repeat: usize = match args.iter().position(|a| a == "--repeat") {
+        Some(i) => args
+            .get(i + 1)
+            .and_then(|n| n.parse().ok())
+            .ok_or("--repeat needs a number of rounds")?,
+        None => 0,
+    };
+    let sets: Vec<&str> = match args
+        .iter()
+        .find(|a| !a.starts_with('-') && a.parse::<usize>().is_err())
+    {
         Some(s) if SETS.contains(&s.as_str()) => vec![s.as_str()],
         Some(other) => {
             return Err(format!(
@@ -62,6 +81,7 @@ fn run() -> Result<(), String> {
     let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
     let mut summary = serde_json::Map::new();
     for set in sets {
+        let mut set_json = serde_json::Map::new();
         let file = repo.join("eval/scry").join(format!("{set}.tsv"));
         let text =
             std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -74,7 +94,7 @@ fn run() -> Result<(), String> {
         let mut bytes = 0u64;
         for c in &corpora {
             let src = locate(repo, set, c)?;
-            let dst = if set != "notes" {
+            let dst = if !set.starts_with("notes") {
                 project.join(&c.name)
             } else {
                 project.clone()
@@ -123,14 +143,22 @@ fn run() -> Result<(), String> {
             g[1].push(eval::score(&file_level(j), &ranked, K));
             g[2].push(eval::score(j, &base, K));
             g[3].push(eval::score(&file_level(j), &base, K));
-            if verbose {
+            if verbose && (!set.ends_with("heldout") || named) {
                 let (rr, rec) = eval::score(j, &ranked, K);
                 let (brr, _) = eval::score(j, &base, K);
+                // Where the first relevant hit is among the first DEEP (beyond the ten).
+                let deep = index
+                    .search(&j.query, DEEP, None)
+                    .map_err(|e| format!("query {}: {e}", j.id))?;
+                let first = deep
+                    .iter()
+                    .position(|h| j.relevant.iter().any(|r| r.matches(&h.path, h.line)))
+                    .map_or_else(|| format!(">{DEEP}"), |i| (i + 1).to_string());
                 println!(
-                    "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2})",
+                    "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2}; first relevant of {DEEP}: {first})",
                     j.id, j.kind, j.query
                 );
-                for h in hits.iter().take(5) {
+                for h in hits.iter().take(10) {
                     let ok = j.relevant.iter().any(|r| r.matches(&h.path, h.line));
                     println!(
                         "      {} {}:{} {} [{}]",
@@ -148,7 +176,6 @@ fn run() -> Result<(), String> {
             "kind", "n", "scry MRR/R@10", "baseline MRR/R", "scry file-level", "baseline file"
         );
         let mut all: [Vec<(f64, f64)>; 4] = Default::default();
-        let mut set_json = serde_json::Map::new();
         let mut line = |name: &str, g: &[Vec<(f64, f64)>; 4]| {
             let m: Vec<(f64, f64)> = g.iter().map(|v| eval::mean(v)).collect();
             println!(
@@ -182,6 +209,20 @@ fn run() -> Result<(), String> {
         }
         if groups.len() > 1 {
             line("all", &all);
+        }
+        if repeat > 0 {
+            // Warm searches: every query `repeat` times more on the open index.
+            let t = Instant::now();
+            for _ in 0..repeat {
+                for j in &judgments {
+                    index
+                        .search(&j.query, K, None)
+                        .map_err(|e| format!("query {}: {e}", j.id))?;
+                }
+            }
+            let us = t.elapsed().as_secs_f64() * 1e6 / (repeat * judgments.len()) as f64;
+            println!("  warm search, mean of {repeat} rounds: {us:.1} µs");
+            set_json.insert("warm_search_us".into(), us.into());
         }
         times.sort_by(f64::total_cmp);
         let p50 = times[times.len() / 2];
@@ -218,7 +259,7 @@ fn file_level(j: &Judgment) -> Judgment {
 
 /// Where a corpus is: a registry crate's source folder, or the notes folder.
 fn locate(repo: &Path, set: &str, c: &Corpus) -> Result<PathBuf, String> {
-    if set == "notes" {
+    if set.starts_with("notes") {
         let p = std::env::var_os("PATINA_EVAL_NOTES")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from(&c.source));

@@ -1,15 +1,25 @@
 //! The second stage of a search: re-scoring the BM25 candidates for code, folding one file's
 //! further hits below other files' best, and moving each code hit's line to its best match.
-//! Depends on `rusqlite` (to read a candidate's text by rowid) and [`super::query`].
+//! Depends on `rusqlite` (to read a candidate's text by rowid and its words' row counts) and
+//! [`super::query`].
 //!
 //! A candidate's score starts as its BM25 score (higher is better) and is multiplied by:
 //!
 //! - [`DEFINES`] when the query names a symbol and the row is that symbol's definition (its
 //!   title's last segment is one of the query's identifiers);
 //!   [`QUALIFIED`] more when the query gives its path too (`Deserializer::deserialize_any`);
-//! - [`TEST`] when the row is a test (a test function, or any row of a test file);
+//! - [`TEST`] when the row is a test (a test function, or any row of a test file, also of
+//!   one no grammar splits: `tests/ui/*.stderr`, fixtures);
 //! - [`WHOLE_IDENTIFIER`] when the row holds one of the query's identifiers whole (as a
 //!   word of code: `parse_integer`, not `parse` … `integer` apart);
+//! - `1 + `[`NEAR`]` · w(window) / w(query)` for a code row (proximity): `w` sums the IDF of
+//!   distinct query words ([`word_weights`]), `window` is the [`NEAR_LINES`] consecutive
+//!   lines of the row's body that hold the most of that weight. BM25 counts a row's words
+//!   wherever they are; a function whose few lines say what the query says (a doc comment,
+//!   a call and its arguments) beats one that uses the same words fifty lines apart;
+//! - `1 + `[`TITLE`]` · w(words in the note's title) / w(query)` for a note's section;
+//! - [`SESSION`] for a note of kind `session` (a log of work as it happened: the note that
+//!   states the decision or design is the better answer);
 //! - [`FOLD`]`^n` for the file's `n`-th row among the better ones (0 for its best), so one
 //!   file does not fill the list but a second relevant place in it can still rank.
 //!
@@ -33,13 +43,79 @@ pub const QUALIFIED: f64 = 2.0;
 pub const TEST: f64 = 0.5;
 /// Factor for a row that holds an identifier of the query whole.
 pub const WHOLE_IDENTIFIER: f64 = 1.5;
-/// Factor per better row of the same file.
-pub const FOLD: f64 = 0.5;
+/// Factor per better row of the same file (0.5 before: it pushed a file's second relevant
+/// place, such as an error's variant and its message, out of the first ten).
+pub const FOLD: f64 = 0.7;
 /// What a line holding an identifier of the query whole counts for, in words.
 pub const LINE_IDENTIFIER: usize = 3;
+/// Weight of proximity for code rows: a row whose best [`NEAR_LINES`] lines hold every query
+/// word (by IDF) scores `1 + NEAR` times its BM25 score, one holding none of them 1 times.
+pub const NEAR: f64 = 1.0;
+/// Lines of the proximity window (a doc comment line and the code below it).
+pub const NEAR_LINES: usize = 3;
+/// Weight of a note's title for each of its sections: a section of a note whose title holds
+/// every query word (by IDF) scores `1 + TITLE` times its BM25 score. BM25 indexes the title
+/// on the note's first row only; this carries it to the others (a section of "Unix
+/// Philosophy" is about that, whatever its own heading).
+pub const TITLE: f64 = 1.0;
+/// Factor for a note of kind `session`.
+pub const SESSION: f64 = 0.7;
+/// The least weight [`word_weights`] gives a word (one in half the rows or more, whose BM25
+/// IDF FTS5 floors at 1e-6): it still counts, a little, for proximity.
+pub const IDF_FLOOR: f64 = 0.1;
 
 /// The body of a row by rowid (FTS5's content table, column `c6`).
 const BODY_SQL: &str = "SELECT c6 FROM docs_content WHERE id = ?1";
+
+/// Each of `words`' (tokens) weight for proximity: BM25's IDF, `ln((N − n + 0.5) / (n + 0.5))`
+/// with `N` rows and `n` of them holding the word, floored at [`IDF_FLOOR`]. The counts are
+/// the postings' base (`postings.rows`, `postings_meta.rows`; rows changed by incremental
+/// batches since the last rebuild are not counted: a weight, not a score that must equal
+/// FTS5's). A word the index lacks weighs the most (`n` = 0); 1 each when the counts cannot
+/// be read (an index without postings).
+pub fn word_weights(conn: &Connection, words: &[String]) -> Vec<f64> {
+    let read = || -> rusqlite::Result<Vec<f64>> {
+        let n: i64 = conn
+            .prepare_cached("SELECT rows FROM postings_meta WHERE id = 1")?
+            .query_row([], |r| r.get(0))?;
+        let mut get = conn.prepare_cached("SELECT rows FROM postings WHERE term = ?1")?;
+        let mut out = Vec::with_capacity(words.len());
+        for w in words {
+            let df: i64 = get.query_row([w], |r| r.get(0)).or_else(|e| match e {
+                rusqlite::Error::QueryReturnedNoRows => Ok(0),
+                e => Err(e),
+            })?;
+            let (n, df) = (n.max(0) as f64, df.max(0) as f64);
+            out.push(((n - df + 0.5) / (df + 0.5)).ln().max(IDF_FLOOR));
+        }
+        Ok(out)
+    };
+    read().unwrap_or_else(|_| vec![1.0; words.len()])
+}
+
+/// The weight of the words whose bits are set in `mask` (bit `i`: `weights[i]`).
+fn mass(mask: u64, weights: &[f64]) -> f64 {
+    weights
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| mask >> i & 1 == 1)
+        .map(|(_, w)| w)
+        .sum()
+}
+
+/// The most weight of distinct words that any `n` consecutive lines hold, given each line's
+/// word bits (`lines`, as [`RowMatch::lines`]) and the words' `weights`.
+pub fn best_window(lines: &[u64], weights: &[f64], n: usize) -> f64 {
+    let n = n.max(1);
+    (0..lines.len())
+        .map(|i| {
+            let mask = lines[i..(i + n).min(lines.len())]
+                .iter()
+                .fold(0, |a, b| a | b);
+            mass(mask, weights)
+        })
+        .fold(0.0, f64::max)
+}
 
 /// Re-scores `candidates` (rowid and hit, best BM25 first) for `q` and returns the best
 /// `limit` with their rowids, best first, with code lines moved to their best match (module
@@ -50,45 +126,76 @@ pub(crate) fn rank(
     candidates: Vec<(i64, Hit)>,
     limit: usize,
 ) -> rusqlite::Result<Vec<(i64, Hit)>> {
-    let words: Vec<String> = q.terms.iter().filter_map(|t| t.token.clone()).collect();
+    let words: Vec<String> = q
+        .terms
+        .iter()
+        .filter_map(|t| t.token.clone())
+        .take(MAX_WORDS)
+        .collect();
+    // Read once, when the first candidate needs them.
+    let mut weights: Option<(Vec<f64>, f64)> = None;
     let mut body = conn.prepare_cached(BODY_SQL)?;
     let mut scored: Vec<(f64, i64, Hit)> = Vec::with_capacity(candidates.len());
     for (rowid, mut hit) in candidates {
         let mut score = hit.score;
-        if !super::scrape::is_markdown(&hit.path) {
-            let (line, whole) = body.query_row([rowid], |r| {
-                let text = r.get_ref(0)?.as_str().unwrap_or("");
-                Ok(best_line(text, &words, &q.idents))
-            })?;
-            hit.line += line as u64;
-            if q.names_symbol {
-                let last = hit
-                    .title
-                    .rsplit([':', '.'])
-                    .next()
-                    .unwrap_or("")
-                    .to_lowercase();
-                if hit.kind == super::symbols::KIND_DEFINITION && q.idents.contains(&last) {
-                    score *= DEFINES;
-                    let title = hit.title.to_lowercase().replace('.', "::");
-                    // The symbol as the query names it: its path, or a bare name that is the
-                    // whole symbol path (a top-level item, not a member of the same name).
-                    let named = if q.paths.is_empty() {
-                        q.idents.contains(&title)
-                    } else {
-                        q.paths.iter().any(|p| ends_with_path(&title, p))
-                    };
-                    if named {
-                        score *= QUALIFIED;
-                    }
+        if super::scrape::is_markdown(&hit.path) {
+            if hit.kind == "session" {
+                score *= SESSION;
+            }
+            let (w, total) = weights.get_or_insert_with(|| {
+                let w = word_weights(conn, &words);
+                let total = w.iter().sum();
+                (w, total)
+            });
+            if *total > 0.0 {
+                score *= 1.0 + TITLE * mass(word_mask(&hit.title, &words), w) / *total;
+            }
+            scored.push((score, rowid, hit));
+            continue;
+        }
+        let m = body.query_row([rowid], |r| {
+            let text = r.get_ref(0)?.as_str().unwrap_or("");
+            Ok(scan(text, &words, &q.idents))
+        })?;
+        let (w, total) = weights.get_or_insert_with(|| {
+            let w = word_weights(conn, &words);
+            let total = w.iter().sum();
+            (w, total)
+        });
+        if *total > 0.0 {
+            score *= 1.0 + NEAR * best_window(&m.lines, w, NEAR_LINES) / *total;
+        }
+        hit.line += m.line as u64;
+        if q.names_symbol {
+            let last = hit
+                .title
+                .rsplit([':', '.'])
+                .next()
+                .unwrap_or("")
+                .to_lowercase();
+            if hit.kind == super::symbols::KIND_DEFINITION && q.idents.contains(&last) {
+                score *= DEFINES;
+                let title = hit.title.to_lowercase().replace('.', "::");
+                // The symbol as the query names it: its path, or a bare name that is the
+                // whole symbol path (a top-level item, not a member of the same name).
+                let named = if q.paths.is_empty() {
+                    q.idents.contains(&title)
+                } else {
+                    q.paths.iter().any(|p| ends_with_path(&title, p))
+                };
+                if named {
+                    score *= QUALIFIED;
                 }
             }
-            if hit.kind == super::symbols::KIND_TEST {
-                score *= TEST;
-            }
-            if whole {
-                score *= WHOLE_IDENTIFIER;
-            }
+        }
+        // A test, or a row of a test file that no grammar splits (a fixture, expected output).
+        if hit.kind == super::symbols::KIND_TEST
+            || (hit.kind == super::symbols::KIND_CODE && super::symbols::is_test_file(&hit.path))
+        {
+            score *= TEST;
+        }
+        if m.whole {
+            score *= WHOLE_IDENTIFIER;
         }
         scored.push((score, rowid, hit));
     }
@@ -111,6 +218,10 @@ pub(crate) fn rank(
         .collect())
 }
 
+/// Query words the second stage looks for (one bit each in [`RowMatch::lines`]); a query has
+/// at most [`super::query::MAX_TERMS`] (32).
+const MAX_WORDS: usize = 64;
+
 /// Whether the symbol path `title` ends with the path `path` at a segment boundary:
 /// `de::deserializer::deserialize_any` and `deserializer::deserialize_any` end with
 /// `deserializer::deserialize_any`; `mapkeydeserializer::deserialize_any` does not.
@@ -125,52 +236,73 @@ fn sort(scored: &mut [(f64, i64, Hit)]) {
     scored.sort_by(|a, b| b.0.total_cmp(&a.0));
 }
 
-/// The 0-based line of `text` that holds the most distinct `words` (tokens as the index
-/// stores them: lowercase Porter stems, [`super::porter`]), a whole identifier of `idents`
-/// counting [`LINE_IDENTIFIER`]; the first of equals, 0 when none holds any. And whether any
-/// line holds an identifier whole.
-pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, bool) {
-    let mut best = (0usize, 0usize);
-    let mut any_whole = false;
-    let mut found = vec![false; words.len()];
+/// What the second stage finds of the query's words in one row's text.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RowMatch {
+    /// The 0-based line of the body that holds the most distinct words ([`best_line`]).
+    pub line: usize,
+    /// Whether any line holds an identifier of the query whole.
+    pub whole: bool,
+    /// Per line of the body, bit `i` set when word `i` (of at most 64) occurs on it.
+    pub lines: Vec<u64>,
+}
+
+/// Calls `f` with each token of `text` as the tokenizer cuts it (runs of letters and digits),
+/// lowercase, and each part of a camelCase token (the `idents` column), as bytes.
+fn for_each_token(text: &str, mut f: impl FnMut(&[u8])) {
     let mut buf = [0u8; super::porter::MAX_TOKEN];
-    for (i, line) in text.split('\n').enumerate() {
-        found.fill(false);
-        for word in line.split(|c: char| !c.is_alphanumeric()) {
-            if word.is_empty() {
-                continue;
-            }
-            // The word, and the parts of a camelCase one (the `idents` column); a word with no
-            // capital after its first character has none.
-            let parts = if word.chars().skip(1).any(char::is_uppercase) {
-                super::symbols::split_camel(word)
-            } else {
-                Vec::new()
-            };
-            let whole = std::iter::once(word).chain(parts.into_iter().filter(|p| *p != word));
-            for token in whole {
-                let lower;
-                let token = if token.len() <= buf.len() && token.is_ascii() {
-                    for (l, b) in buf.iter_mut().zip(token.bytes()) {
-                        *l = b.to_ascii_lowercase();
-                    }
-                    &buf[..token.len()]
-                } else {
-                    lower = token.to_lowercase();
-                    lower.as_bytes()
-                };
-                for (w, f) in words.iter().zip(found.iter_mut()) {
-                    if !*f && super::porter::stems_to(token, w.as_bytes()) {
-                        *f = true;
-                    }
+    for word in text.split(|c: char| !c.is_alphanumeric()) {
+        if word.is_empty() {
+            continue;
+        }
+        // The word, and the parts of a camelCase one (the `idents` column); a word with no
+        // capital after its first character has none.
+        let parts = if word.chars().skip(1).any(char::is_uppercase) {
+            super::symbols::split_camel(word)
+        } else {
+            Vec::new()
+        };
+        let whole = std::iter::once(word).chain(parts.into_iter().filter(|p| *p != word));
+        for token in whole {
+            if token.len() <= buf.len() && token.is_ascii() {
+                for (l, b) in buf.iter_mut().zip(token.bytes()) {
+                    *l = b.to_ascii_lowercase();
                 }
+                f(&buf[..token.len()]);
+            } else {
+                f(token.to_lowercase().as_bytes());
             }
         }
-        let mut n = found.iter().filter(|f| **f).count();
+    }
+}
+
+/// Bit `i` set for each of `words` (stems) that a token of `text` stems to.
+fn word_mask(text: &str, words: &[String]) -> u64 {
+    let mut mask = 0u64;
+    for_each_token(text, |token| {
+        for (i, w) in words.iter().enumerate() {
+            if mask >> i & 1 == 0 && super::porter::stems_to(token, w.as_bytes()) {
+                mask |= 1 << i;
+            }
+        }
+    });
+    mask
+}
+
+/// Scans a row's body for the query's `words` (stems, at most 64) and whole `idents`
+/// ([`RowMatch`]).
+pub fn scan(text: &str, words: &[String], idents: &[String]) -> RowMatch {
+    let words = &words[..words.len().min(MAX_WORDS)];
+    let mut out = RowMatch::default();
+    let mut best = (0usize, 0usize);
+    for (i, line) in text.split('\n').enumerate() {
+        let mask = word_mask(line, words);
+        out.lines.push(mask);
+        let mut n = mask.count_ones() as usize;
         if !idents.is_empty() {
             let lower = line.to_lowercase();
             if idents.iter().any(|id| holds_identifier(&lower, id)) {
-                any_whole = true;
+                out.whole = true;
                 // In code (a declaration, a call) more than in a comment about it.
                 n += LINE_IDENTIFIER + usize::from(!is_comment(line));
             }
@@ -179,7 +311,17 @@ pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, boo
             best = (i, n);
         }
     }
-    (best.0, any_whole)
+    out.line = best.0;
+    out
+}
+
+/// The 0-based line of `text` that holds the most distinct `words` (tokens as the index
+/// stores them: lowercase Porter stems, [`super::porter`]), a whole identifier of `idents`
+/// counting [`LINE_IDENTIFIER`]; the first of equals, 0 when none holds any. And whether any
+/// line holds an identifier whole.
+pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, bool) {
+    let m = scan(text, words, idents);
+    (m.line, m.whole)
 }
 
 /// Whether a line of code is a comment: `//`, `/*`, `*` (inside a block comment), or `#` not
@@ -293,6 +435,145 @@ mod tests {
             let top4: Vec<&str> = hits.iter().take(4).map(|h| h.path.as_str()).collect();
             assert!(top4.contains(&"tests/header.rs"), "{q}: {top4:?}");
         }
+    }
+
+    #[test]
+    fn the_window_holds_the_most_weight_of_distinct_words_on_nearby_lines() {
+        let w = [1.0, 2.0, 4.0];
+        // Words 0 and 2 on adjacent lines, word 1 far below: 0 + 2 in a window of two.
+        let lines = [0b001, 0b100, 0, 0, 0, 0b010];
+        assert_eq!(best_window(&lines, &w, 1), 4.0);
+        assert_eq!(best_window(&lines, &w, 2), 5.0);
+        assert_eq!(best_window(&lines, &w, 6), 7.0);
+        // A word twice in the window counts once.
+        assert_eq!(best_window(&[0b100, 0b100], &w, 2), 4.0);
+        assert_eq!(best_window(&[], &w, 3), 0.0);
+    }
+
+    #[test]
+    fn words_near_each_other_outrank_the_same_words_apart() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // The same words, as often, in rows of the same length: BM25 ties them (and would
+        // list a.rs first, by path). Only b.rs says them on neighbouring lines.
+        let filler: String = (0..20)
+            .map(|i| format!("    let v{i} = step();\n"))
+            .collect();
+        write(
+            r,
+            "a.rs",
+            &format!("fn run() {{\n    // escape\n{filler}    // quote\n}}\n"),
+        );
+        write(
+            r,
+            "b.rs",
+            &format!("fn run() {{\n{filler}    // escape\n    // quote\n}}\n"),
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let plain = idx.search_plain("escape quote", 10).unwrap();
+        assert_eq!(plain.len(), 2);
+        assert_eq!(plain[0].score, plain[1].score, "{plain:#?}");
+        let hits = idx.search("escape quote", 10, None).unwrap();
+        assert_eq!(hits[0].path, "b.rs", "{hits:#?}");
+        // Two words of equal weight: 1 + NEAR for both in one window, 1 + NEAR / 2 for one.
+        let ratio = hits[0].score / hits[1].score;
+        assert!(
+            (ratio - (1.0 + NEAR) / (1.0 + NEAR / 2.0)).abs() < 1e-9,
+            "{hits:#?}"
+        );
+    }
+
+    #[test]
+    fn word_weights_are_bm25_idf_rare_words_above_common_ones() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        for i in 0..8 {
+            let extra = if i == 0 { " zebra" } else { "" };
+            write(
+                r,
+                &format!("f{i}.txt"),
+                &format!("common words here{extra}\n"),
+            );
+        }
+        crate::scry::scrape(r).unwrap();
+        let conn = rusqlite::Connection::open(crate::paths::project_index_path(r)).unwrap();
+        let words: Vec<String> = ["common", "zebra", "absent"]
+            .iter()
+            .map(|w| w.to_string())
+            .collect();
+        let w = word_weights(&conn, &words);
+        // IDF: ln((N - n + 0.5) / (n + 0.5)), floored; N = 8 rows.
+        assert_eq!(w[0], IDF_FLOOR);
+        assert!((w[1] - (7.5f64 / 1.5).ln()).abs() < 1e-12, "{w:?}");
+        assert!(w[2] > w[1], "{w:?}");
+    }
+
+    #[test]
+    fn a_session_log_ranks_below_a_note_with_the_same_text() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let text = "# Vault\nThe secrets are stored in an age vault.\n";
+        // Same text: BM25 ties them, and the session's path sorts first.
+        write(r, "layer/sessions/20260101.md", text);
+        write(r, "layer/surface/vault.md", text);
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let plain = idx.search_plain("secrets stored", 10).unwrap();
+        assert_eq!(plain[0].path, "layer/sessions/20260101.md");
+        let hits = idx.search("secrets stored", 10, None).unwrap();
+        assert_eq!(
+            (hits[0].path.as_str(), hits[0].kind.as_str()),
+            ("layer/surface/vault.md", "surface"),
+            "{hits:#?}"
+        );
+        assert_eq!(hits[1].kind, "session");
+        assert!((hits[1].score - plain[0].score * SESSION).abs() < 1e-9);
+    }
+
+    #[test]
+    fn rows_of_test_files_no_grammar_splits_rank_below_the_same_text_elsewhere() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let text = "error: trailing characters at line 1 column 3\n";
+        // Same text; the fixture's BM25 is higher (its file name is a query word too).
+        write(r, "a/tests/ui/trailing.stderr", text);
+        write(r, "b/notes.txt", text);
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let plain = idx.search_plain("trailing characters", 10).unwrap();
+        assert_eq!(plain[0].path, "a/tests/ui/trailing.stderr");
+        let hits = idx.search("trailing characters", 10, None).unwrap();
+        assert_eq!(hits[0].path, "b/notes.txt", "{hits:#?}");
+        assert_eq!(hits[1].kind, "code");
+    }
+
+    #[test]
+    fn a_section_of_a_note_titled_with_the_query_words_outranks_the_same_section_elsewhere() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let part = "## Part\nThe secrets are stored in an age vault.\n";
+        write(r, "a.md", &format!("# Alpha\nIntro.\n\n{part}"));
+        write(r, "z.md", &format!("# Stored secrets\nIntro.\n\n{part}"));
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let part_of = |hits: &[crate::scry::Hit], path: &str| {
+            hits.iter()
+                .find(|h| h.path == path && h.line == 4)
+                .map(|h| h.score)
+                .unwrap()
+        };
+        // BM25 ties the two sections (the title is indexed on a note's first row only).
+        let plain = idx.search_plain("secrets stored", 10).unwrap();
+        assert_eq!(
+            part_of(&plain, "a.md"),
+            part_of(&plain, "z.md"),
+            "{plain:#?}"
+        );
+        // The second stage carries z.md's title to its section: above a.md's, though it is
+        // z.md's second row and folded.
+        let hits = idx.search("secrets stored", 10, None).unwrap();
+        assert!(part_of(&hits, "z.md") > part_of(&hits, "a.md"), "{hits:#?}");
     }
 
     #[test]

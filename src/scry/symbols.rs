@@ -338,7 +338,7 @@ pub fn split_camel(word: &str) -> Vec<&str> {
 }
 
 /// Whether the file is a test file by its path.
-fn is_test_file(rel: &str) -> bool {
+pub(crate) fn is_test_file(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let in_dir = rel
         .split('/')
