@@ -282,6 +282,71 @@ fn main() {
         "in process, best of 200: hold scan of 100 KB (50 values, slot width {}) {hold_us:.0} µs; token detectors {detect_us:.0} µs; payload JSON parse {parse_us:.0} µs",
         hold.width()
     );
+    // The views (hex dumps decoded, wrapped base64 joined): what finding them costs on an
+    // output that has none (the common case), and the whole known-value scan of an output
+    // that is all dump or all wrapped base64, against the hold scan of that text alone.
+    struct Direct<'a>(&'a patina::guard::hold::Hold);
+    impl patina::guard::KnownValues for Direct<'_> {
+        fn scan(&self, text: &str) -> Result<Vec<patina::guard::hold::Hit>, String> {
+            Ok(self.0.scan(text.as_bytes()))
+        }
+    }
+    let views_us = in_process(&mut || {
+        assert!(patina::guard::views::views(&dirty).is_empty());
+    });
+    let xxd: String = dirty
+        .as_bytes()
+        .chunks(16)
+        .enumerate()
+        .map(|(i, c)| {
+            let groups: Vec<String> = c
+                .chunks(2)
+                .map(|p| p.iter().map(|b| format!("{b:02x}")).collect())
+                .collect();
+            let text: String = c
+                .iter()
+                .map(|&b| {
+                    if (0x20..0x7f).contains(&b) {
+                        b as char
+                    } else {
+                        '.'
+                    }
+                })
+                .collect();
+            format!("{:08x}: {:<39}  {text}\n", i * 16, groups.join(" "))
+        })
+        .collect();
+    use base64::Engine as _;
+    let b64: String = base64::engine::general_purpose::STANDARD
+        .encode(&dirty)
+        .as_bytes()
+        .chunks(76)
+        .map(|l| format!("{}\n", std::str::from_utf8(l).unwrap()))
+        .collect();
+    let mut ratios = Vec::new();
+    for (name, text) in [("xxd dump", &xxd), ("base64 -w 76", &b64)] {
+        let alone = in_process(&mut || {
+            std::hint::black_box(hold.scan(text.as_bytes()));
+        });
+        let mut found = 0;
+        let with_views = in_process(&mut || {
+            found = patina::guard::find(text, &Direct(&hold))
+                .0
+                .iter()
+                .filter(|f| f.known)
+                .count();
+        });
+        ratios.push(format!(
+            "{name} of it ({} KB): hold scan {alone:.0} µs, with views {with_views:.0} µs ({:.2}x; {found} known spans)",
+            text.len() / 1024,
+            with_views / alone
+        ));
+    }
+    println!(
+        "views: none in the 100 KB log {views_us:.0} µs ({:.3}x its hold scan); {}",
+        views_us / hold_us,
+        ratios.join("; ")
+    );
     let floor = {
         let mut s = vs[0].times.clone();
         s.sort_by(f64::total_cmp);

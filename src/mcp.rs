@@ -2,7 +2,8 @@
 //! bridge through which LLM agents (Claude Code, Gemini CLI, any MCP host) use patina.
 //! Depends on [`crate::client`] (every daemon route), [`crate::api`] (the request bodies
 //! the daemon reads), [`crate::scry`] (search without a daemon), [`crate::mother`] (a project named by a user: `resolve_project`),
-//! [`crate::paths`] and [`crate::text`]; it knows no socket and no HTTP framing.
+//! [`crate::tripwire`] (a pending alert refuses scry), [`crate::paths`] and [`crate::text`];
+//! it knows no socket and no HTTP framing.
 //!
 //! The wire format is JSON-RPC 2.0, one message per line (newline-delimited JSON) on
 //! stdin/stdout, as the MCP "stdio" transport specifies; nothing else is written to stdout.
@@ -277,6 +278,10 @@ impl Server {
     fn scry(&self, a: ScryArgs) -> ToolResult {
         if a.query.trim().is_empty() {
             return Err("the query is empty: give some words to search for".into());
+        }
+        // Tripped, nothing is searched, with or without a daemon (which refuses too).
+        if crate::tripwire::pending(&self.home).is_some() {
+            return Err(crate::api::scry::TRIPPED.into());
         }
         let limit = scry::requested_limit(a.limit)?;
         let client = self.client()?;

@@ -666,6 +666,13 @@ impl Session {
         was
     }
 
+    /// Whether a tripwire alert is pending (`~/.patina/alert.json`, until `session unlock
+    /// --ack-canary`): scry then withholds its answers and the guard everything
+    /// (threat model, "Tripwires"). One file lookup, no lock taken.
+    pub fn tripped(&self) -> bool {
+        tripwire::pending(&self.inner.home).is_some()
+    }
+
     /// The status (no names, no values). An expired unlock reads as locked even if the
     /// timer has not run yet.
     pub fn status(&self) -> Status {
@@ -673,7 +680,7 @@ impl Session {
         expire_if_due(&self.inner.home, &mut st);
         let mut status = status_of(&st);
         drop(st);
-        status.tripped = tripwire::pending(&self.inner.home).is_some();
+        status.tripped = self.tripped();
         status
     }
 

@@ -87,6 +87,9 @@ pub fn remove(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
 /// `POST /mother/scry` → [`federate::FederatedResponse`]: every registered project and peer
 /// searched under [`federate::DEADLINE`]; failures listed under `errors`.
 pub fn scry(ctx: &Ctx, p: &Principal, req: &Request) -> Response {
+    if let Some(resp) = super::scry::refuse_if_tripped(ctx) {
+        return resp;
+    }
     let t0 = Instant::now();
     let body: MotherScryRequest = match parse_json_body(&req.body) {
         Ok(b) => b,
@@ -145,6 +148,9 @@ pub fn scry(ctx: &Ctx, p: &Principal, req: &Request) -> Response {
 /// daemon's own project: what a federating daemon asks of a peer. 404 without an index,
 /// 504 past the scry deadline.
 pub fn shard(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
+    if let Some(resp) = super::scry::refuse_if_tripped(ctx) {
+        return resp;
+    }
     let t0 = Instant::now();
     let body: ShardRequest = match parse_json_body(&req.body) {
         Ok(b) => b,

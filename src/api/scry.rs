@@ -75,6 +75,9 @@ impl std::fmt::Debug for ScryState {
 /// `POST /api/scry` → `{"results":[…],"took_ms"}`; 400 for a malformed body or empty query,
 /// 404 for an unknown project or one with no index, 504 past the search deadline.
 pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
+    if let Some(resp) = refuse_if_tripped(ctx) {
+        return resp;
+    }
     let t0 = Instant::now();
     let body: ScryRequest = match parse_json_body(&req.body) {
         Ok(b) => b,
@@ -150,6 +153,18 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         Err(e @ ScryError::Deadline) => Response::error(504, e.to_string()),
         Err(e) => Response::error(500, e.to_string()),
     }
+}
+
+/// What scry answers while a tripwire alert is pending.
+pub const TRIPPED: &str = "patina is locked by a tripwire, so scry shows nothing (a note may \
+     hold a stored secret, and no value is held to redact it): the user must read the alert \
+     (`patina session status`) and run `patina session unlock --ack-canary`";
+
+/// 409 with [`TRIPPED`] while a tripwire alert is pending, for every route that answers with
+/// note text (`/api/scry`, `/mother/scry`, `/mother/shard`): tripped, the session holds no
+/// value to redact with, so a snippet could show one in clear (threat model, "Tripwires").
+pub(crate) fn refuse_if_tripped(ctx: &Ctx) -> Option<Response> {
+    ctx.session.tripped().then(|| Response::error(409, TRIPPED))
 }
 
 /// [`ScryResponse`] over borrowed hits: the same JSON (a test compares them), without

@@ -196,18 +196,26 @@ fn hook(a: &HookArgs) -> i32 {
         .take(crate::guard::MAX_INPUT as u64 + 1)
         .read_to_end(&mut input);
     let input = zeroize::Zeroizing::new(input);
+    // A payload that cannot be read while a tripwire alert is pending: denied or withheld
+    // whatever the error policy (nothing passes until the user acknowledges).
+    let unreadable = |why: &str| {
+        let tripped = home
+            .as_ref()
+            .is_some_and(|h| crate::tripwire::pending(h).is_some());
+        match (tripped, a.event) {
+            (true, Some(Event::PreToolUse)) => {
+                payload::deny("", payload::TRIPPED_REASON, Vec::new())
+            }
+            (true, _) => payload::error_answer(Some(Event::PostToolUse), why, OnError::Withhold),
+            (false, event) => {
+                payload::error_answer(event.or(Some(Event::PostToolUse)), why, a.on_error)
+            }
+        }
+    };
     let answer = match read {
-        Err(_) => payload::error_answer(
-            a.event.or(Some(Event::PostToolUse)),
-            "stdin could not be read",
-            a.on_error,
-        ),
+        Err(_) => unreadable("stdin could not be read"),
         Ok(_) => match Payload::parse(&input) {
-            Err(e) => payload::error_answer(
-                a.event.or(Some(Event::PostToolUse)),
-                &e.to_string(),
-                a.on_error,
-            ),
+            Err(e) => unreadable(&e.to_string()),
             Ok(p) => answer(a, &p, home.as_ref()),
         },
     };
@@ -233,8 +241,13 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
         // An event the guard does not act on: no decision.
         (None, None) => return payload::Answer::default(),
     };
+    // A pending tripwire alert (the file the daemon also answers `tripped` from): nothing
+    // passes until the user acknowledges it (threat model, "Tripwires").
+    if home.is_some_and(|h| crate::tripwire::pending(h).is_some()) {
+        return payload::tripped(a.agent, event, p);
+    }
     let known = known_values(home);
-    match event {
+    let answer = match event {
         Event::PostToolUse => payload::post_tool_use(a.agent, p, known.as_ref()),
         Event::PreToolUse => {
             let env = home
@@ -246,7 +259,12 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
             };
             pre::decide(&p.tool, &p.input, p.cwd.as_deref(), &s)
         }
+    };
+    // The daemon said the hold is locked by a tripwire (tripped while this hook ran).
+    if known.tripped() {
+        return payload::tripped(a.agent, event, p);
     }
+    answer
 }
 
 /// (name, environment variable) of every secret of the global vault and of the project

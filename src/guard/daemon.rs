@@ -18,6 +18,8 @@ const CHUNK: usize = 768 * 1024;
 /// The daemon's hold, asked over the user's Unix socket (never TCP: the route is `local`).
 pub struct DaemonHold {
     client: Client,
+    /// Set when the daemon answered that a tripwire locked the hold.
+    tripped: std::sync::atomic::AtomicBool,
 }
 
 impl DaemonHold {
@@ -26,6 +28,7 @@ impl DaemonHold {
     pub fn new(client: Client, timeout: Duration) -> DaemonHold {
         DaemonHold {
             client: client.with_timeout(timeout),
+            tripped: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -68,6 +71,10 @@ fn json_len(s: &str) -> usize {
 }
 
 impl KnownValues for DaemonHold {
+    fn tripped(&self) -> bool {
+        self.tripped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn scan(&self, text: &str) -> Result<Vec<Hit>, String> {
         if self.client.is_tcp() {
             return Err("the hold is asked over the Unix socket only".into());
@@ -88,6 +95,8 @@ impl KnownValues for DaemonHold {
             };
             let answer = self.ask(&text[start..end])?;
             if !answer.held && answer.tripped {
+                self.tripped
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(
                     "patina is locked by a tripwire (a canary secret was touched or \
                      stored values were probed); the user must run `patina session unlock \

@@ -32,7 +32,7 @@
 //! depend on the key, about 2^-64 per check); a collision conceals a harmless string (a false
 //! positive), never reveals anything.
 
-use crate::secrets::mask::{MIN_MASKED_LEN, forms};
+use crate::secrets::mask::{MIN_MASKED_LEN, cased_forms};
 use crate::secrets::scan::{partial_min, piece_len, piece_sources};
 
 /// The longest anchor, in bytes: forms shorter than this are anchored on their whole length.
@@ -138,8 +138,8 @@ fn random_base() -> u64 {
 }
 
 impl Hold {
-    /// The hold of `values` (name, value): every form of [`forms`] of each value of at least
-    /// [`MIN_MASKED_LEN`] bytes, hashed with a fresh random key.
+    /// The hold of `values` (name, value): every form of [`cased_forms`] (the masker's
+    /// encodings, the value lower- and upper-cased) of each value of at least [`MIN_MASKED_LEN`] bytes, hashed with a fresh random key.
     pub fn new<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Hold {
         Hold::with_base(values, random_base())
     }
@@ -187,7 +187,7 @@ impl Hold {
     }
 
     fn with_base<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>, base: u64) -> Hold {
-        Hold::build(values, forms, base)
+        Hold::build(values, cased_forms, base)
     }
 
     /// A hold of the byte strings `expand` makes of each value (each of at least
@@ -414,7 +414,7 @@ mod tests {
     fn finds_whole_values_in_every_form_and_nothing_else() {
         let v = canary();
         let h = Hold::new([("canary", v.as_bytes())]);
-        for form in forms(v.as_bytes()) {
+        for form in cased_forms(v.as_bytes()) {
             let text = [b"before ".as_slice(), &form, b" after"].concat();
             let hits = h.scan(&text);
             assert!(
@@ -500,7 +500,7 @@ mod tests {
         let h = Hold::new(values.iter().map(|v| ("n", v.as_bytes())));
         assert!(h.width() <= 8, "slots {} wide", h.width());
         for v in &values {
-            for form in forms(v.as_bytes()) {
+            for form in cased_forms(v.as_bytes()) {
                 let hits = h.scan(&form);
                 assert!(hits.iter().any(|x| x.start == 0 && x.end == form.len()));
             }

@@ -19,6 +19,14 @@
 //! policy is `--on-error withhold` (default) or `--on-error pass`. A PreToolUse payload that
 //! cannot be read is let through without a decision (the PostToolUse scan is the net; the
 //! guard never answers `allow`, which would skip the user's permission prompt).
+//!
+//! # While a tripwire alert is pending
+//!
+//! A trip wipes the values and the hold, so nothing could be checked against them: until the
+//! user runs `patina session unlock --ack-canary`, the hook denies every PreToolUse call and
+//! withholds every PostToolUse output ([`payload::tripped`]), learning the state from the
+//! alert file ([`crate::tripwire::pending`], read by the CLI before anything else) or from
+//! the daemon's `tripped` answer ([`KnownValues::tripped`]).
 
 pub mod daemon;
 mod error;
@@ -28,6 +36,7 @@ pub mod payload;
 pub mod pre;
 pub mod scrub;
 pub mod shell;
+pub mod views;
 
 pub use error::Error;
 
@@ -121,6 +130,12 @@ pub enum KnownCheck {
 pub trait KnownValues {
     /// The whole-form matches of known values in `text`, or why none were looked for.
     fn scan(&self, text: &str) -> Result<Vec<hold::Hit>, String>;
+
+    /// Whether an answer so far said a tripwire locked the hold (the guard then withholds
+    /// everything: [`payload::tripped`]). False unless the source can know.
+    fn tripped(&self) -> bool {
+        false
+    }
 }
 
 /// No known values: only the detectors run.
@@ -151,14 +166,9 @@ pub fn find(text: &str, known: &dyn KnownValues) -> (Vec<Found>, KnownCheck) {
             end: f.end,
         })
         .collect();
-    let check = match known.scan(text) {
-        Ok(hits) => {
-            out.extend(hits.into_iter().map(|h| Found {
-                label: h.name,
-                known: true,
-                start: h.start,
-                end: h.end,
-            }));
+    let check = match known_in(text, known) {
+        Ok(found) => {
+            out.extend(found);
             KnownCheck::Checked
         }
         Err(why) => KnownCheck::NotChecked(why),
@@ -179,6 +189,49 @@ pub fn find(text: &str, known: &dyn KnownValues) -> (Vec<Found>, KnownCheck) {
     out.sort_by(|a, b| (a.start, a.end, &a.label).cmp(&(b.start, b.end, &b.label)));
     out.dedup();
     (out, check)
+}
+
+/// The known values in `text` and in its [`views`] (hex dumps decoded, wrapped base64
+/// joined), each finding of a view mapped back to the bytes of `text` it came from. The
+/// views are scanned with the same hold, in one more request, only when `text` has any.
+fn known_in(text: &str, known: &dyn KnownValues) -> Result<Vec<Found>, String> {
+    let found = |h: hold::Hit, start: usize, end: usize| Found {
+        label: h.name,
+        known: true,
+        start,
+        end,
+    };
+    let mut out: Vec<Found> = known
+        .scan(text)?
+        .into_iter()
+        .map(|h| {
+            let (s, e) = (h.start, h.end);
+            found(h, s, e)
+        })
+        .collect();
+    let views = views::views(text);
+    if views.is_empty() {
+        return Ok(out);
+    }
+    // All views in one text, each after a separator no form crosses.
+    let mut joined = zeroize::Zeroizing::new(String::new());
+    let mut starts = Vec::with_capacity(views.len());
+    for v in &views {
+        if !joined.is_empty() {
+            joined.push_str(JOIN);
+        }
+        starts.push(joined.len());
+        joined.push_str(&v.text);
+    }
+    for h in known.scan(&joined)? {
+        let i = starts.partition_point(|&s| s <= h.start).saturating_sub(1);
+        let base = starts[i];
+        let end = h.end.min(base + views[i].text.len());
+        for (s, e) in views[i].map_back(h.start - base, end.saturating_sub(base)) {
+            out.push(found(h.clone(), s, e));
+        }
+    }
+    Ok(out)
 }
 
 /// `text` with every span of `found` (overlaps merged, widened to UTF-8 boundaries)

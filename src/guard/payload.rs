@@ -318,6 +318,92 @@ fn context_text(names: &[String], detectors: &[String], not_checked: Option<&str
     s
 }
 
+/// Fields whose strings name a kind rather than hold output (`type: "text"` of a Read
+/// result or an MCP content block, Grep's `mode`, WebFetch's `codeText`): kept as they are
+/// when a whole output is withheld, so the replacement keeps the shape the host accepts.
+const KIND_FIELDS: &[&str] = &["type", "mode", "codeText"];
+
+/// `v` with every non-empty string replaced by `<concealed by patina: LABEL>` (strings of
+/// [`KIND_FIELDS`] kept), same shape.
+fn withheld_value(v: &Value, label: &str) -> Value {
+    match v {
+        Value::String(s) if !s.is_empty() => Value::String(super::concealed(label)),
+        Value::Array(a) => Value::Array(a.iter().map(|x| withheld_value(x, label)).collect()),
+        Value::Object(o) => Value::Object(
+            o.iter()
+                .filter(|(k, _)| !k.starts_with("persistedOutput"))
+                .map(|(k, x)| {
+                    let keep = KIND_FIELDS.contains(&k.as_str()) && x.is_string();
+                    (
+                        k.clone(),
+                        if keep {
+                            x.clone()
+                        } else {
+                            withheld_value(x, label)
+                        },
+                    )
+                })
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// The whole-output withholding: every string of the output replaced by
+/// `<concealed by patina: LABEL>` in the tool's own shape (`updatedToolOutput` /
+/// `updatedMCPToolOutput`, with `reason` as `additionalContext`), or `decision: "block"`
+/// with `reason` for a tool whose shape is not known (and for a payload with no output).
+pub fn withhold_all(agent: Agent, p: &Payload, label: &str, reason: &str) -> Answer {
+    let shape = shape(agent, &p.tool);
+    let stdout = match (&p.response, shape) {
+        (Some(response), Shape::Tool | Shape::Mcp) => {
+            let field = if shape == Shape::Mcp {
+                "updatedMCPToolOutput"
+            } else {
+                "updatedToolOutput"
+            };
+            json!({"hookSpecificOutput": {
+                "hookEventName": "PostToolUse",
+                field: withheld_value(response, label),
+                "additionalContext": reason,
+            }})
+        }
+        _ => json!({
+            "decision": "block",
+            "reason": reason,
+            "hookSpecificOutput": {
+                "hookEventName": "PostToolUse",
+                "additionalContext": reason,
+            },
+        }),
+    };
+    Answer {
+        stdout: stdout.to_string(),
+        exit: 0,
+        action: Some(Action {
+            tool: p.tool.clone(),
+            action: "withheld",
+            ..Action::default()
+        }),
+    }
+}
+
+/// What the model is told while a tripwire alert is pending.
+pub const TRIPPED_REASON: &str = "patina is locked by a tripwire (a canary secret was touched, or \
+     stored values were probed), so until the user acknowledges it every tool call is denied \
+     and every tool output is withheld. Stop and tell the user: they must read the alert \
+     (`patina session status`, the audit log) and run `patina session unlock --ack-canary`.";
+
+/// The answer while a tripwire alert is pending (until `patina session unlock
+/// --ack-canary`): PreToolUse denies the call, PostToolUse withholds the whole output
+/// ([`withhold_all`], labelled `tripwire`), each with [`TRIPPED_REASON`].
+pub fn tripped(agent: Agent, event: Event, p: &Payload) -> Answer {
+    match event {
+        Event::PreToolUse => deny(&p.tool, TRIPPED_REASON, Vec::new()),
+        Event::PostToolUse => withhold_all(agent, p, "tripwire", TRIPPED_REASON),
+    }
+}
+
 /// The PreToolUse answer denying a call, with `reason` (what to do instead).
 pub fn deny(tool: &str, reason: &str, names: Vec<String>) -> Answer {
     Answer {

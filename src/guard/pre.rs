@@ -2,7 +2,9 @@
 //! `printenv`/`env`/`export -p`/`set`/`declare -p` without a command or name, `echo`/`printf`
 //! (and `printenv NAME`) of a variable that is a vault secret's environment name, and reading
 //! (the Read tool, `cat`, `head`, `tail`, `less`, `grep`, … or a `<` redirection) a file that
-//! holds a known value — each with a reason that says what to do instead. It never answers
+//! holds a known value — also when the path is a glob (the matching files are checked) or
+//! an expansion (every regular file of the working directory is checked: any could be the
+//! one it names) — each with a reason that says what to do instead. It never answers
 //! `allow`. Commands are parsed by [`super::shell`]; files are checked by the daemon's hold
 //! (first [`MAX_FILE_CHECK`] bytes of at most [`MAX_FILES`] files per call).
 
@@ -169,21 +171,158 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
                 ));
             }
         }
-        for f in files_of(c) {
+        // (path, whether it is only a candidate for an argument the shell expands)
+        for (p, expanded) in files_of(c)
+            .iter()
+            .flat_map(|f| expand_glob(&resolve(cwd, f)))
+            .map(|p| (p, false))
+            .chain(
+                unknown_arg_candidates(c, cwd)
+                    .into_iter()
+                    .map(|p| (p, true)),
+            )
+        {
             if files_checked >= MAX_FILES {
                 break;
             }
-            let p = resolve(cwd, &f);
             if !p.is_file() {
                 continue;
             }
             files_checked += 1;
-            if let Some(r) = file_holds_known(&p, s) {
-                return Some(r);
+            if let Some((why, names)) = file_holds_known(&p, s) {
+                if expanded {
+                    return Some((
+                        format!(
+                            "patina guard: `{}` reads a file named by an expansion (`$VAR`, \
+                             `$(…)`), which could be {}. Name the file literally. {why}",
+                            c.name,
+                            p.display()
+                        ),
+                        names,
+                    ));
+                }
+                return Some((why, names));
             }
         }
     }
     None
+}
+
+/// The files a path names: itself, or, when its last component is a glob pattern (`*`, `?`,
+/// `[…]`: `.en?`, `./.e*`), the entries of its directory that match it (at most
+/// [`MAX_FILES`], in name order). A pattern in a directory component is not expanded.
+fn expand_glob(path: &Path) -> Vec<PathBuf> {
+    let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+        return vec![path.to_path_buf()];
+    };
+    if !name.contains(['*', '?', '[']) {
+        return vec![path.to_path_buf()];
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| {
+            e.file_name()
+                .to_str()
+                .is_some_and(|n| glob_match(name.as_bytes(), n.as_bytes()))
+        })
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out.truncate(MAX_FILES);
+    out
+}
+
+/// For a file reader ([`READERS`]) with an argument whose value is only known once the shell
+/// expanded it (`"$PWD/.env"`, `$(echo .env)`, `$F`): the regular files of the working
+/// directory, in name order (at most [`MAX_FILES`]) — any of them could be the one it names,
+/// so a call that could print a file holding a known value is denied like a literal one.
+fn unknown_arg_candidates(c: &Call, cwd: Option<&Path>) -> Vec<PathBuf> {
+    if !READERS.contains(&c.name.as_str()) || c.args.iter().all(|a| a.literal.is_some()) {
+        return Vec::new();
+    }
+    let Some(Ok(rd)) = cwd.map(std::fs::read_dir) else {
+        return Vec::new();
+    };
+    let mut out: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| e.path())
+        .collect();
+    out.sort();
+    out.truncate(MAX_FILES);
+    out
+}
+
+/// Whether `name` matches the shell pattern `pat` (`*`, `?`, `[abc]`, `[a-z]`, `[!x]`/`[^x]`;
+/// a leading `.` is matched like any byte: broader than the shell, which only makes more
+/// files checked). Linear backtracking over the last `*` only: O(len(pat) × len(name)).
+fn glob_match(pat: &[u8], name: &[u8]) -> bool {
+    let (mut p, mut n) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while n < name.len() {
+        if p < pat.len() {
+            match pat[p] {
+                b'*' => {
+                    star = Some((p, n));
+                    p += 1;
+                    continue;
+                }
+                b'?' => {
+                    p += 1;
+                    n += 1;
+                    continue;
+                }
+                b'[' if class(&pat[p..], name[n]).is_some() => {
+                    if let Some((true, next)) = class(&pat[p..], name[n]) {
+                        p += next;
+                        n += 1;
+                        continue;
+                    }
+                }
+                c if c == name[n] => {
+                    p += 1;
+                    n += 1;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        match star {
+            Some((sp, sn)) => {
+                p = sp + 1;
+                n = sn + 1;
+                star = Some((sp, sn + 1));
+            }
+            None => return false,
+        }
+    }
+    pat[p..].iter().all(|&c| c == b'*')
+}
+
+/// A bracket expression at the start of `pat` against `b`: (matches, its length), or `None`
+/// when it is not closed (then `[` is a literal byte, as in the shell).
+fn class(pat: &[u8], b: u8) -> Option<(bool, usize)> {
+    let mut i = 1;
+    let negate = matches!(pat.get(i), Some(b'!' | b'^'));
+    if negate {
+        i += 1;
+    }
+    let start = i;
+    let mut hit = false;
+    while i < pat.len() && (pat[i] != b']' || i == start) {
+        if i + 2 < pat.len() && pat[i + 1] == b'-' && pat[i + 2] != b']' {
+            hit |= (pat[i]..=pat[i + 2]).contains(&b);
+            i += 3;
+        } else {
+            hit |= pat[i] == b;
+            i += 1;
+        }
+    }
+    (i < pat.len()).then_some((hit != negate, i + 1))
 }
 
 /// The files a call reads: `<` redirections, and for the readers of [`READERS`] their
@@ -258,4 +397,33 @@ fn file_holds_known(path: &Path, s: &Secrets<'_>) -> Option<(String, Vec<String>
         ),
         names,
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn glob_patterns_match_as_the_shell_does() {
+        for (pat, name, m) in [
+            (".en?", ".env", true),
+            (".e*", ".env", true),
+            ("*", ".env", true),
+            ("*.env", "prod.env", true),
+            ("[.]env", ".env", true),
+            (".[a-f]nv", ".env", true),
+            (".[!e]nv", ".env", false),
+            (".en?", ".envs", false),
+            ("a*b*c", "aXbYc", true),
+            ("a*b*c", "aXbY", false),
+            ("[", "[", true),
+            ("x[", "x[", true),
+        ] {
+            assert_eq!(
+                glob_match(pat.as_bytes(), name.as_bytes()),
+                m,
+                "{pat} {name}"
+            );
+        }
+    }
 }

@@ -177,12 +177,22 @@ impl Masker {
 /// Public for the fuzz target (`fuzz/fuzz_targets/mask_stream.rs`), which checks the pattern
 /// stage against a plain search for these.
 pub fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut out = cased_forms(v);
+    out.extend(wrapped_base64(v));
+    out
+}
+
+/// [`forms`] and the value upper-cased (`tr a-z A-Z`; lower-cased is in [`forms`]): what the
+/// guard's scan hold keeps of a value (`guard::hold`). The 76-column wrapped base64 of
+/// [`output_forms`] is left out there: ~40 more forms per value would widen every slot of
+/// the hold, and the guard joins wrapped base64 lines before scanning instead
+/// (`guard::views`), which also covers the other line widths.
+pub fn cased_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out = forms(v);
     let upper = Zeroizing::new(v.to_ascii_uppercase());
     if upper[..] != *v {
         out.push(upper);
     }
-    out.extend(wrapped_base64(v));
     out
 }
 
@@ -423,7 +433,7 @@ impl MaskStream {
 
 /// Which hex-dump format a line is in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum DumpKind {
+pub enum DumpKind {
     /// `xxd`: `00000000: 5063 346e …  Pc4n…`.
     Xxd,
     /// `hexdump -C`: `00000000  50 63 34 6e …  |Pc4n…|`.
@@ -626,9 +636,21 @@ fn may_start_dump_line(p: &[u8]) -> bool {
     p.iter().enumerate().all(hex_head) || p.iter().enumerate().all(od_head)
 }
 
+impl DumpKind {
+    /// Where a line's data starts, in bytes: after the offset column and its separator
+    /// (`00000000: `, `00000000  `, `0000000 `).
+    pub fn data_start(self) -> usize {
+        match self {
+            DumpKind::Xxd | DumpKind::Canonical => 10,
+            DumpKind::OdChars => 8,
+        }
+    }
+}
+
 /// Decodes one dump line (with or without its newline) into the bytes it shows; `None` when
-/// it is not a line of a format [`DumpStage`] knows.
-fn parse_dump_line(line: &[u8]) -> Option<(DumpKind, Vec<u8>)> {
+/// it is not a line of a format [`DumpStage`] knows (`xxd`, `hexdump -C`, `od -c`). Shared
+/// with the guard's views of a tool output (`guard::views`).
+pub fn parse_dump_line(line: &[u8]) -> Option<(DumpKind, Vec<u8>)> {
     let line = line.strip_suffix(b"\n").unwrap_or(line);
     if line.len() >= 10 && line[..8].iter().all(u8::is_ascii_hexdigit) {
         if &line[8..10] == b": " {

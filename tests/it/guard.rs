@@ -644,6 +644,13 @@ fn pre_tool_use_denies_printing_secrets_and_nothing_else() {
         "c'a't \".e\"nv",
         "sudo cat .env",
         "(cd config && true) ; cat config/app.toml",
+        // Paths the literal check misses: a glob, or an expansion (QA finding 1).
+        "hexdump -C \"$PWD/.env\"",
+        "xxd .en?",
+        "od -c ./.e*",
+        "cat $(echo .env)",
+        "head config/*.toml",
+        "cat .[e]nv",
     ];
     for (k, cmd) in denied.iter().enumerate() {
         let agent = if k % 3 == 0 { "codex" } else { "claude-code" };
@@ -659,6 +666,18 @@ fn pre_tool_use_denies_printing_secrets_and_nothing_else() {
         let why = hso["permissionDecisionReason"].as_str().unwrap();
         assert!(why.contains("patina secrets run -- CMD"), "{cmd}: {why}");
     }
+    // A path known only after expansion: the reason says so and asks for a literal name.
+    let (_, a) = g.hook(
+        "claude-code",
+        &g.fixture("claude-code-bash-pre", "cat $(echo .env)", Path::new("")),
+    );
+    let why = a["hookSpecificOutput"]["permissionDecisionReason"]
+        .as_str()
+        .unwrap();
+    assert!(
+        why.contains("named by an expansion") && why.contains("Name the file literally"),
+        "{why}"
+    );
     // The Read tool on a file holding a known value.
     let (o, a) = g.hook(
         "claude-code",
@@ -695,6 +714,8 @@ fn pre_tool_use_denies_printing_secrets_and_nothing_else() {
         "export FOO=bar",
         "set -euo pipefail",
         "echo 'unterminated",
+        "cat not*.txt",
+        "wc -l \"$PWD/.env\"",
     ];
     for cmd in allowed {
         let (o, a) = g.hook(
@@ -1215,4 +1236,194 @@ fn status_counts_todays_findings_by_name_and_detector() {
         text.contains("known values: held") && text.contains("canary: 2"),
         "{text}"
     );
+}
+
+/// `data` as `xxd` prints it: 16 bytes a line, 2-byte groups, the text column (`.` for a
+/// byte that is not printable ASCII). Checked against xxd 2022 (vim 9) by hand.
+fn xxd(data: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, c) in data.chunks(16).enumerate() {
+        let groups: Vec<String> = c
+            .chunks(2)
+            .map(|p| p.iter().map(|b| format!("{b:02x}")).collect())
+            .collect();
+        out.push_str(&format!(
+            "{:08x}: {:<39}  {}\n",
+            i * 16,
+            groups.join(" "),
+            printable(c)
+        ));
+    }
+    out
+}
+
+/// `data` as `hexdump -C` prints it (util-linux 2.39).
+fn hexdump_c(data: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, c) in data.chunks(16).enumerate() {
+        let half = |h: &[u8]| -> String {
+            h.iter()
+                .map(|b| format!("{b:02x}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        let hex = format!(
+            "{}  {}",
+            half(&c[..c.len().min(8)]),
+            half(&c[c.len().min(8)..])
+        );
+        out.push_str(&format!("{:08x}  {hex:<48}  |{}|\n", i * 16, printable(c)));
+    }
+    out.push_str(&format!("{:08x}\n", data.len()));
+    out
+}
+
+/// `data` as `od -c` prints it (GNU coreutils 9).
+fn od_c(data: &[u8]) -> String {
+    let mut out = String::new();
+    for (i, c) in data.chunks(16).enumerate() {
+        out.push_str(&format!("{:07o}", i * 16));
+        for &b in c {
+            out.push_str(&match b {
+                b'\n' => "  \\n".to_string(),
+                b'\t' => "  \\t".to_string(),
+                0 => "  \\0".to_string(),
+                0x20..=0x7e => format!("   {}", b as char),
+                _ => format!(" {b:03o}"),
+            });
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("{:07o}\n", data.len()));
+    out
+}
+
+fn printable(c: &[u8]) -> String {
+    c.iter()
+        .map(|&b| {
+            if (0x20..0x7f).contains(&b) {
+                b as char
+            } else {
+                '.'
+            }
+        })
+        .collect()
+}
+
+/// The lines of `dump` that show a byte of `data[at..at + len]` (its data columns: the
+/// part after the offset), 16 bytes a line.
+fn dump_lines_of(dump: &str, at: usize, len: usize, data_start: usize) -> Vec<String> {
+    dump.lines()
+        .enumerate()
+        .filter(|(i, _)| *i * 16 < at + len && at < (*i + 1) * 16)
+        .map(|(_, l)| l[data_start..].to_string())
+        .collect()
+}
+
+/// The QA attack on the guard (finding 1): the canary printed by `xxd`, `hexdump -C` and
+/// `od -c` of an `.env` (a value split across two dump lines), upper-cased (`tr a-z A-Z`),
+/// and inside a longer text's base64 wrapped at 76 (GNU) and 64 (OpenSSL) columns, so
+/// its base64 is split by a line break. Each is concealed — the dump lines holding it, the
+/// base64 across its line break — with the daemon's values unlocked and with only the scan
+/// hold (`--scan-only`); the same dumps of other data pass unchanged.
+#[test]
+fn dumps_upper_case_and_wrapped_base64_of_a_value_are_concealed_unlocked_and_scan_only() {
+    let g = Guard::new(true);
+    let file = g.w.work().join(".env");
+    let env = format!("API_KEY={CANARY}\nDEBUG=1\n");
+    let at = env.find(CANARY).unwrap();
+    for state in ["unlocked", "scan-only"] {
+        let o = run_with_input(g.w.cmd(&["session", "lock"]), b"");
+        assert!(o.status.success(), "{}", show(&o));
+        let args: &[&str] = if state == "unlocked" {
+            &["session", "unlock"]
+        } else {
+            &["session", "unlock", "--scan-only"]
+        };
+        let o = run_with_input(g.w.cmd(args), b"");
+        assert!(o.status.success(), "{state}: {}", show(&o));
+        let post = |text: &str| -> String {
+            let (o, a) = g.hook(
+                "claude-code",
+                &g.fixture("claude-code-bash-post", text, &file),
+            );
+            let out = a["hookSpecificOutput"]["updatedToolOutput"]["stdout"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{state}: nothing concealed in {text:?}: {}", show(&o)))
+                .to_string();
+            assert!(
+                out.contains("<concealed by patina: canary>"),
+                "{state}: {out}"
+            );
+            out
+        };
+        // Hex dumps: every line that shows a byte of the value is concealed; the others stay.
+        for (tool, dump, data_start) in [
+            ("xxd", xxd(env.as_bytes()), 10),
+            ("hexdump -C", hexdump_c(env.as_bytes()), 10),
+            ("od -c", od_c(env.as_bytes()), 8),
+        ] {
+            let lines = dump_lines_of(&dump, at, CANARY.len(), data_start);
+            assert_eq!(lines.len(), 2, "{tool}: the value spans two lines");
+            let out = post(&dump);
+            for l in &lines {
+                assert!(!out.contains(l.as_str()), "{state} {tool}: {out}");
+            }
+            assert!(
+                !out.contains("Pc4n4ry") && !out.contains("7f3e9c1d"),
+                "{out}"
+            );
+            let last = dump.lines().nth(2).unwrap();
+            assert!(
+                out.contains(last),
+                "{state} {tool}: other lines pass: {out}"
+            );
+            // A dump of other data passes unchanged (no answer).
+            let clean = match tool {
+                "xxd" => xxd(b"DEBUG=1\nLOG_LEVEL=info\nPORT=8080\n"),
+                "hexdump -C" => hexdump_c(b"DEBUG=1\nLOG_LEVEL=info\nPORT=8080\n"),
+                _ => od_c(b"DEBUG=1\nLOG_LEVEL=info\nPORT=8080\n"),
+            };
+            let (_, a) = g.hook(
+                "claude-code",
+                &g.fixture("claude-code-bash-post", &clean, &file),
+            );
+            assert_eq!(a, Value::Null, "{state} {tool}: a clean dump is left alone");
+        }
+        // Upper-cased.
+        let upper = CANARY.to_ascii_uppercase();
+        let out = post(&format!("API_KEY={upper}\n"));
+        assert_eq!(out, "API_KEY=<concealed by patina: canary>\n", "{state}");
+        // Base64 of a longer text, wrapped, the value's base64 split by a line break, at
+        // each of the three byte alignments.
+        for width in [76, 64] {
+            for pad in [width * 3 / 4 - 10, width * 3 / 4 - 9, width * 3 / 4 - 8] {
+                let text = format!("{}{CANARY}\n{}", "n".repeat(pad), "tail ".repeat(20));
+                let enc = STANDARD.encode(&text);
+                let wrapped: Vec<&str> = enc
+                    .as_bytes()
+                    .chunks(width)
+                    .map(|c| std::str::from_utf8(c).unwrap())
+                    .collect();
+                let front = (pad * 8).div_ceil(6);
+                let back = ((pad + CANARY.len()) * 8) / 6;
+                let run = &enc[front..back];
+                assert!(
+                    wrapped[0].len() < back && front < width,
+                    "the value's base64 is split by the first line break"
+                );
+                let out = post(&format!("{}\n", wrapped.join("\n")));
+                let joined: String = out.chars().filter(|&c| c != '\n').collect();
+                for w in run.as_bytes().windows(8) {
+                    let w = std::str::from_utf8(w).unwrap();
+                    assert!(
+                        !joined.contains(w),
+                        "{state} width {width} pad {pad}: {out}"
+                    );
+                }
+                let after = &enc[back + 2..2 * width];
+                assert!(out.contains(after), "the rest of the line stays: {out}");
+            }
+        }
+    }
 }

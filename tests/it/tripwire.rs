@@ -389,12 +389,27 @@ fn a_word_list_through_the_guard_hook_locks_the_hold_before_it_is_exhausted() {
     );
     let st = status(&w);
     assert_eq!(st["hold_expires_in_secs"], 0, "the hold is locked: {st}");
-    // Locked, the guard still withholds by patterns: a token is concealed.
+    // Locked, the guard withholds every output (the weak value, a token, anything) and
+    // denies every call until the user acknowledges the alert.
     let token = ["gh", "p_", "aB3dE5fG7hJ9kL2mN4pQ6rS8tU0vW1xY3zC5"].concat();
-    let answer = hook(&w, &format!("export GH_TOKEN={token}\n"));
-    let text = answer.to_string();
-    assert!(!text.contains(&token), "{text}");
-    assert!(text.contains("tripwire"), "the model is told why: {text}");
+    for text in [format!("export GH_TOKEN={token}\n"), format!("{weak}\n")] {
+        let answer = hook(&w, &text);
+        assert_eq!(
+            answer["hookSpecificOutput"]["updatedToolOutput"]["stdout"],
+            "<concealed by patina: tripwire>",
+            "{answer}"
+        );
+        assert!(
+            answer.to_string().contains("--ack-canary"),
+            "the model is told why: {answer}"
+        );
+    }
+    let a = hook_payload(
+        &w,
+        &pre(&w.work(), "Bash", json!({"command": "cat notes.txt"})),
+        &weak,
+    );
+    assert_eq!(a["hookSpecificOutput"]["permissionDecision"], "deny", "{a}");
     // The alert reaches the next command.
     let o = run(&w, &["secrets", "list"], b"");
     assert!(
@@ -465,4 +480,210 @@ fn secrets_add_warns_of_weak_values_only() {
         assert_eq!(err.contains("is weak"), weak, "{err}");
         assert!(!err.contains(value), "the warning quotes the value: {err}");
     }
+}
+
+/// `patina guard hook --agent claude-code` fed `payload`; its answer (Null when empty),
+/// after checking stdout and stderr for the canary and for `also`.
+fn hook_payload(w: &World, payload: &Value, also: &str) -> Value {
+    let o = run(
+        w,
+        &["guard", "hook", "--agent", "claude-code"],
+        payload.to_string().as_bytes(),
+    );
+    assert_no_leak("hook stdout", &o.stdout, also);
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    if o.stdout.is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("not JSON: {}", show(&o)))
+    }
+}
+
+fn pre(cwd: &Path, tool: &str, input: Value) -> Value {
+    json!({"session_id": "s", "cwd": cwd.display().to_string(), "hook_event_name": "PreToolUse",
+           "tool_name": tool, "tool_input": input, "tool_use_id": "t"})
+}
+
+fn post(cwd: &Path, tool: &str, response: Value) -> Value {
+    json!({"session_id": "s", "cwd": cwd.display().to_string(), "hook_event_name": "PostToolUse",
+           "tool_name": tool, "tool_input": {}, "tool_use_id": "t", "tool_response": response})
+}
+
+/// `patina mcp` asked for scry of `query`; its stdout, checked for the canary.
+fn mcp_scry(w: &World, query: &str) -> String {
+    let input = [
+        json!({"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}),
+        json!({"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"scry","arguments":{"query":query}}}),
+    ]
+    .map(|v| v.to_string())
+    .join("\n")
+        + "\n";
+    let o = run(w, &["mcp"], input.as_bytes());
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// QA's finding 2: an agent trips a tripwire on purpose (touches a canary) to switch the
+/// value checks off. While the alert is pending — with the daemon up and without it — the
+/// guard denies every PreToolUse call and withholds every PostToolUse output (every string
+/// concealed, the tool's shape kept), whatever it holds; `/api/scry`, `/mother/scry`,
+/// `/mother/shard`, MCP scry and `patina scry` show no note text. After `session unlock
+/// --ack-canary` all of it works as before.
+#[test]
+fn a_pending_tripwire_denies_every_call_withholds_every_output_and_scry() {
+    let (w, d) = canary_world();
+    let o = unlock(&w, &[]);
+    assert!(o.status.success(), "{}", show(&o));
+    let ordinary = ["Zt7", "-q9Lw2", "-Vb8Kx4", "-Mn6Rp1"].concat();
+    std::fs::write(
+        w.work().join(".env"),
+        format!("AWS_KEY={CANARY}\nCI_TOKEN={ordinary}\n"),
+    )
+    .unwrap();
+    let work = w.work();
+    // The trip, on purpose: the canary through the guard (concealed, as any finding).
+    let a = hook(&w, &format!("{CANARY}\n"));
+    assert!(
+        a.to_string().contains("<concealed by patina: aws-backup>"),
+        "{a}"
+    );
+    assert!(w.home().join("alert.json").exists());
+
+    let check_tripped = |w: &World, when: &str| {
+        for (tool, input) in [
+            ("Bash", json!({"command": "cat .env"})),
+            ("Bash", json!({"command": "ls"})),
+            (
+                "Read",
+                json!({"file_path": work.join(".env").display().to_string()}),
+            ),
+        ] {
+            let a = hook_payload(w, &pre(&work, tool, input.clone()), &ordinary);
+            let h = &a["hookSpecificOutput"];
+            assert_eq!(h["permissionDecision"], "deny", "{when} {input}: {a}");
+            assert!(
+                h["permissionDecisionReason"]
+                    .as_str()
+                    .unwrap()
+                    .contains("patina session unlock --ack-canary"),
+                "{a}"
+            );
+        }
+        let leaky = format!("AWS_KEY={CANARY}\nCI_TOKEN={ordinary}\nhello\n");
+        for text in [leaky.as_str(), "hello\n"] {
+            let a = hook_payload(
+                w,
+                &post(
+                    &work,
+                    "Bash",
+                    json!({"stdout": text, "stderr": "", "interrupted": false}),
+                ),
+                &ordinary,
+            );
+            let h = &a["hookSpecificOutput"];
+            assert_eq!(
+                h["updatedToolOutput"],
+                json!({"stdout": "<concealed by patina: tripwire>", "stderr": "", "interrupted": false}),
+                "{when}: {a}"
+            );
+            assert!(
+                h["additionalContext"]
+                    .as_str()
+                    .unwrap()
+                    .contains("--ack-canary")
+            );
+        }
+        // A Read result and MCP content blocks keep their shape (`type` stays).
+        let read = json!({"type": "text", "file": {"filePath": "/p/.env", "content": leaky, "numLines": 3}});
+        let a = hook_payload(w, &post(&work, "Read", read), &ordinary);
+        assert_eq!(
+            a["hookSpecificOutput"]["updatedToolOutput"],
+            json!({"type": "text", "file": {"filePath": "<concealed by patina: tripwire>",
+                   "content": "<concealed by patina: tripwire>", "numLines": 3}}),
+            "{when}: {a}"
+        );
+        let blocks = json!([{"type": "text", "text": leaky}]);
+        let a = hook_payload(w, &post(&work, "mcp__db__query", blocks), &ordinary);
+        assert_eq!(
+            a["hookSpecificOutput"]["updatedMCPToolOutput"],
+            json!([{"type": "text", "text": "<concealed by patina: tripwire>"}]),
+            "{when}: {a}"
+        );
+        // A tool whose shape patina does not know: blocked.
+        let a = hook_payload(w, &post(&work, "Frobnicate", json!(leaky)), &ordinary);
+        assert_eq!(a["decision"], "block", "{when}: {a}");
+        // A payload that cannot be read: denied, or withheld even with `--on-error pass`.
+        for (event, field, want) in [
+            ("PreToolUse", "permissionDecision", "deny"),
+            ("PostToolUse", "decision", "block"),
+        ] {
+            let o = run(
+                w,
+                &[
+                    "guard",
+                    "hook",
+                    "--agent",
+                    "claude-code",
+                    "--event",
+                    event,
+                    "--on-error",
+                    "pass",
+                ],
+                b"{not json",
+            );
+            let a: Value = serde_json::from_slice(&o.stdout)
+                .unwrap_or_else(|_| panic!("{when} {event}: {}", show(&o)));
+            let got = a.get(field).unwrap_or(&a["hookSpecificOutput"][field]);
+            assert_eq!(got, want, "{when} {event}: {a}");
+        }
+        // MCP scry shows nothing.
+        let out = mcp_scry(w, "nightly backup bucket");
+        assert!(out.contains("--ack-canary"), "{when}: {out}");
+        assert!(!out.contains("bucket key"), "{when}: {out}");
+    };
+    check_tripped(&w, "daemon up");
+    // Scry through the daemon: refused on every route that answers with note text.
+    for (route, body) in [
+        ("/api/scry", json!({"query": "nightly backup bucket"})),
+        ("/mother/scry", json!({"query": "nightly backup bucket"})),
+        ("/mother/shard", json!({"query": "nightly backup bucket"})),
+    ] {
+        let r = d.post(route, &body.to_string());
+        assert_no_leak(route, &r.body, CANARY);
+        assert_eq!(
+            r.status,
+            409,
+            "{route}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert!(String::from_utf8_lossy(&r.body).contains("--ack-canary"));
+    }
+    let o = run(&w, &["scry", "nightly backup bucket"], b"");
+    assert!(!o.status.success(), "{}", show(&o));
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("bucket key"));
+    // Without a daemon the alert file says the same.
+    drop(d);
+    check_tripped(&w, "no daemon");
+
+    // Acknowledged, everything works again.
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    let o = unlock(&w, &["--ack-canary"]);
+    assert!(o.status.success(), "{}", show(&o));
+    let a = hook_payload(&w, &pre(&work, "Bash", json!({"command": "ls"})), &ordinary);
+    assert_eq!(a, Value::Null, "no decision for ls");
+    let a = hook_payload(
+        &w,
+        &post(
+            &work,
+            "Bash",
+            json!({"stdout": "hello\n", "stderr": "", "interrupted": false}),
+        ),
+        &ordinary,
+    );
+    assert_eq!(a, Value::Null, "a clean output passes");
+    let r = d.post(
+        "/api/scry",
+        &json!({"query": "nightly backup bucket"}).to_string(),
+    );
+    assert_eq!(r.status, 200);
+    assert!(String::from_utf8_lossy(&r.body).contains("backup"));
 }

@@ -1,0 +1,291 @@
+//! Views of a tool output for the known-value scan: texts derived from the output in which a
+//! stored value shows as one of the forms the hold knows although the output itself does
+//! not hold that form whole (requirements §11, "in every form the masker knows"). Each view
+//! keeps a map back to the output, so a match in a view conceals the output's own bytes.
+//! Depends only on [`crate::secrets::mask`] (the dump-line parser `secrets run` uses).
+//!
+//! Two views, each built in one pass over the output's lines (linear, bounded by the
+//! output's length):
+//!
+//! - **dump bytes**: consecutive `xxd`, `hexdump -C` or `od -c` lines of one format decoded
+//!   into the bytes they show (a value split over two dump lines is whole here). A match
+//!   maps back to the data columns of every line it touches.
+//! - **joined base64**: consecutive lines made only of base64 characters (either alphabet,
+//!   at least [`MIN_BASE64_LINE`] long), with the base64 end of the line before and the
+//!   base64 start of the line after, joined without their line breaks (GNU `base64` wraps
+//!   at 76 columns, OpenSSL and PEM at 64). A match maps back byte for byte, line breaks
+//!   included.
+//!
+//! The case of a value is not a view: the hold keeps the value lower- and upper-cased
+//! ([`crate::secrets::mask::output_forms`]).
+
+use crate::secrets::mask::{DumpKind, parse_dump_line};
+use zeroize::Zeroizing;
+
+/// The shortest line taken as a line of wrapped base64: 16 characters (shorter lines are
+/// ordinary words more often than base64).
+pub const MIN_BASE64_LINE: usize = 16;
+
+/// The longest line taken as a dump line, in bytes (the three formats print at most ~80
+/// columns; a longer line is not parsed at all, which keeps the pass linear).
+const MAX_DUMP_LINE: usize = 160;
+
+/// What separates two runs inside one view: no form of a value crosses it.
+const SEP: &str = "\n\u{0}\n";
+
+/// One piece of a view and the bytes of the output it stands for.
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    /// `[start, end)` in the view.
+    view: (usize, usize),
+    /// `[start, end)` in the output.
+    output: (usize, usize),
+    /// Whether view byte `view.0 + i` is output byte `output.0 + i` (else the segment maps
+    /// to its whole output range).
+    exact: bool,
+}
+
+/// A text derived from an output, with the map back. Its text may hold a secret value:
+/// zeroized on drop.
+pub struct View {
+    /// The derived text (valid UTF-8: a decoded byte that is not is shown as `?`).
+    pub text: Zeroizing<String>,
+    segments: Vec<Segment>,
+}
+
+impl std::fmt::Debug for View {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "View([redacted] {} segments)", self.segments.len())
+    }
+}
+
+impl View {
+    fn new() -> View {
+        View {
+            text: Zeroizing::new(String::new()),
+            segments: Vec::new(),
+        }
+    }
+
+    /// Starts a new run (after a separator, unless it is the first).
+    fn start_run(&mut self) {
+        if !self.text.is_empty() {
+            self.text.push_str(SEP);
+        }
+    }
+
+    /// The ranges of the output that the view's `[start, end)` stands for, in order (one per
+    /// segment it touches; empty when it touches none, e.g. only a separator).
+    pub fn map_back(&self, start: usize, end: usize) -> Vec<(usize, usize)> {
+        let first = self.segments.partition_point(|s| s.view.1 <= start);
+        let mut out: Vec<(usize, usize)> = Vec::new();
+        for s in &self.segments[first..] {
+            if s.view.0 >= end {
+                break;
+            }
+            let range = if s.exact {
+                let a = start.max(s.view.0) - s.view.0 + s.output.0;
+                let b = end.min(s.view.1) - s.view.0 + s.output.0;
+                (a, b)
+            } else {
+                s.output
+            };
+            // Consecutive exact segments of one run are joined with the line breaks
+            // between them (the form spans them in the output).
+            match out.last_mut() {
+                Some(last) if s.exact && last.1 <= range.0 && is_break(last.1, range.0) => {
+                    last.1 = range.1
+                }
+                _ => out.push(range),
+            }
+        }
+        out
+    }
+}
+
+/// Whether `[a, b)` of an output can only be a line break (`\n` or `\r\n`): at most 2 bytes.
+fn is_break(a: usize, b: usize) -> bool {
+    b - a <= 2
+}
+
+/// The views of `text` that hold anything (none for an output with no dump line and no
+/// wrapped base64, which is the common case: then nothing is copied).
+pub fn views(text: &str) -> Vec<View> {
+    let mut dump = View::new();
+    let mut b64 = View::new();
+    let mut dump_kind: Option<DumpKind> = None;
+    // The base64 lines of the current run: (start, end) in `text`.
+    let mut b64_run: Vec<(usize, usize)> = Vec::new();
+    // The line before the current one: (start, end) in `text`, without its line break.
+    let mut prev: Option<(usize, usize)> = None;
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    while pos <= bytes.len() {
+        let end = bytes[pos..]
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(bytes.len(), |i| pos + i);
+        let line_end = if end > pos && bytes[end - 1] == b'\r' {
+            end - 1
+        } else {
+            end
+        };
+        let line = &bytes[pos..line_end];
+        // Dump lines.
+        let parsed = (line.len() <= MAX_DUMP_LINE)
+            .then(|| parse_dump_line(line))
+            .flatten();
+        match parsed {
+            Some((kind, decoded)) => {
+                let decoded = Zeroizing::new(decoded);
+                if dump_kind != Some(kind) {
+                    dump.start_run();
+                    dump_kind = Some(kind);
+                }
+                let v0 = dump.text.len();
+                push_lossy(&mut dump.text, &decoded);
+                dump.segments.push(Segment {
+                    view: (v0, dump.text.len()),
+                    output: ((pos + kind.data_start()).min(line_end), line_end),
+                    exact: false,
+                });
+            }
+            None => dump_kind = None,
+        }
+        // Wrapped base64 lines: a run of whole lines, with the base64 end of the line
+        // before it and the base64 start of the line after it (a short last line, or a
+        // prefix such as `data: ` on the first).
+        let pure = line.len() >= MIN_BASE64_LINE && line.iter().all(|&b| is_base64(b));
+        if pure {
+            if b64_run.is_empty()
+                && let Some((ps, pe)) = prev
+            {
+                let tail = bytes[ps..pe]
+                    .iter()
+                    .rev()
+                    .take_while(|&&b| is_base64(b))
+                    .count();
+                if tail > 0 {
+                    b64_run.push((pe - tail, pe));
+                }
+            }
+            b64_run.push((pos, line_end));
+        } else {
+            if !b64_run.is_empty() {
+                let head = line.iter().take_while(|&&b| is_base64(b)).count();
+                if head > 0 {
+                    b64_run.push((pos, pos + head));
+                }
+            }
+            flush_base64(&mut b64, &mut b64_run, text);
+        }
+        prev = Some((pos, line_end));
+        pos = end + 1;
+    }
+    flush_base64(&mut b64, &mut b64_run, text);
+    [dump, b64]
+        .into_iter()
+        .filter(|v| !v.segments.is_empty())
+        .collect()
+}
+
+/// Adds a run of base64 pieces (one per line) to the view when it spans at least two lines
+/// (a single line is scanned as it is in the output).
+fn flush_base64(view: &mut View, run: &mut Vec<(usize, usize)>, text: &str) {
+    if run.len() >= 2 {
+        view.start_run();
+        for &(s, e) in run.iter() {
+            let v0 = view.text.len();
+            view.text.push_str(&text[s..e]);
+            view.segments.push(Segment {
+                view: (v0, view.text.len()),
+                output: (s, e),
+                exact: true,
+            });
+        }
+    }
+    run.clear();
+}
+
+fn is_base64(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
+}
+
+/// Appends `bytes` to `out` byte for byte: valid UTF-8 as it is, every byte of an invalid
+/// sequence as `?` (so view offsets are decoded-byte offsets).
+fn push_lossy(out: &mut String, bytes: &[u8]) {
+    out.reserve(bytes.len());
+    for chunk in bytes.utf8_chunks() {
+        out.push_str(chunk.valid());
+        for _ in chunk.invalid() {
+            out.push('?');
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine as _;
+
+    fn canary() -> String {
+        ["Pc4n4ry", "-7f3e9c1d", "+x/y=z"].concat()
+    }
+
+    #[test]
+    fn dump_lines_are_decoded_and_map_back_to_their_data_columns() {
+        let v = canary();
+        let mut data = b"hi there\n".to_vec();
+        data.extend_from_slice(v.as_bytes());
+        data.extend_from_slice(b"\nbye\n");
+        let mut dump = String::from("$ xxd .env\n");
+        for (i, chunk) in data.chunks(16).enumerate() {
+            let hex: Vec<String> = chunk
+                .chunks(2)
+                .map(|p| p.iter().map(|b| format!("{b:02x}")).collect())
+                .collect();
+            let txt: String = chunk
+                .iter()
+                .map(|&b| if b.is_ascii_graphic() { b as char } else { '.' })
+                .collect();
+            dump.push_str(&format!("{:08x}: {:<40} {txt}\n", i * 16, hex.join(" ")));
+        }
+        let vs = views(&dump);
+        assert_eq!(vs.len(), 1);
+        let at = vs[0].text.find(&v).expect("the value is whole in the view");
+        let back = vs[0].map_back(at, at + v.len());
+        assert_eq!(back.len(), 2, "the value spans two dump lines");
+        for (s, e) in back {
+            assert_eq!(&dump[s - 2..s], ": ", "the offset column stays");
+            assert!(dump[e..].starts_with('\n'), "up to the end of the line");
+        }
+        assert!(views("nothing\nto see\n").is_empty());
+    }
+
+    #[test]
+    fn wrapped_base64_is_joined_and_maps_back_with_its_line_breaks() {
+        let v = canary();
+        let text = format!("{}{v}{}", "a".repeat(50), "b".repeat(40));
+        let enc = base64::engine::general_purpose::STANDARD.encode(text);
+        for width in [64, 76] {
+            let wrapped: Vec<&str> = enc
+                .as_bytes()
+                .chunks(width)
+                .map(|c| std::str::from_utf8(c).unwrap())
+                .collect();
+            let out = format!("$ base64 notes\ndata: {}\n", wrapped.join("\r\n"));
+            let vs = views(&out);
+            assert_eq!(vs.len(), 1);
+            assert_eq!(
+                *vs[0].text, enc,
+                "the prefix and the short last line are joined"
+            );
+            let back = vs[0].map_back(60, 80);
+            assert_eq!(back.len(), 1);
+            let (s, e) = back[0];
+            let mut joined = out[s..e].to_string();
+            joined.retain(|c| c != '\n' && c != '\r');
+            assert_eq!(joined, enc[60..80]);
+        }
+    }
+}
