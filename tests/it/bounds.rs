@@ -30,8 +30,7 @@ fn a_panicking_handler_gives_500_and_the_next_request_200() {
 #[test]
 fn a_query_past_its_deadline_is_504_and_no_thread_is_left_behind() {
     let d = Daemon::start();
-    std::thread::sleep(Duration::from_millis(200));
-    let idle = thread_count(d.pid());
+    let idle = settled_thread_count(d.pid());
     let t = Instant::now();
     let r = d.post("/debug/slow-scry", "{}");
     assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
@@ -41,11 +40,11 @@ fn a_query_past_its_deadline_is_504_and_no_thread_is_left_behind() {
         "interrupted at the 2 s deadline, took {:?}",
         t.elapsed()
     );
-    std::thread::sleep(Duration::from_millis(200));
-    assert_eq!(
-        thread_count(d.pid()),
-        idle,
-        "thread count back to its idle level"
+    // A thread left behind by the interrupted query keeps the count above its idle level.
+    let after = settled_thread_count(d.pid());
+    assert!(
+        after <= idle,
+        "thread count back to its idle level: {after} threads, {idle} before the query"
     );
     // The worker's connection is still usable.
     assert_eq!(d.post("/api/scry", r#"{"query":"quokka"}"#).status, 200);
@@ -151,7 +150,7 @@ fn idle_and_slowloris_connections_hold_no_worker() {
     let d = Daemon::start_env(&[], &[("PATINA_TEST_HEAD_DEADLINE_MS", "10000")]);
     let prompt = Duration::from_secs(3);
     assert!(d.still_serving());
-    let threads = thread_count(d.pid());
+    let threads = settled_thread_count(d.pid());
     let t0 = Instant::now();
     let idle: Vec<UnixStream> = (0..64)
         .map(|_| UnixStream::connect(&d.socket).unwrap())
@@ -165,10 +164,10 @@ fn idle_and_slowloris_connections_hold_no_worker() {
     );
     std::thread::sleep(Duration::from_millis(300));
     health_answers_promptly(&d, "64 idle + 16 slowloris", prompt);
-    assert_eq!(
-        thread_count(d.pid()),
-        threads,
-        "no thread was added for the waiting connections"
+    let now = thread_count(d.pid());
+    assert!(
+        now <= threads,
+        "no thread was added for the waiting connections: {now}, {threads} before"
     );
     // A POST with a body still works beside them.
     assert_eq!(d.post("/api/scry", r#"{"query":"marigold"}"#).status, 200);
@@ -190,7 +189,8 @@ fn idle_and_slowloris_connections_hold_no_worker() {
     drip.join().unwrap();
     let _ = first.write_all(b"x");
     health_answers_promptly(&d, "after the deadline", prompt);
-    assert_eq!(thread_count(d.pid()), threads);
+    let now = settled_thread_count(d.pid());
+    assert!(now <= threads, "{now} threads, {threads} before");
 }
 
 /// Requirements §4 with readiness-based dispatch (issue 15): the accept thread queues every

@@ -563,6 +563,23 @@ pub fn thread_count(pid: u32) -> usize {
         .unwrap()
 }
 
+/// The daemon's thread count once it has stopped changing (the same for 300 ms, read for at
+/// most 10 s): threads of the start-up scrape's file preparation end a little after the
+/// daemon answers, so a single read right after start can count them (a flake on a loaded
+/// machine: 16 read as "idle", 14 after the request).
+pub fn settled_thread_count(pid: u32) -> usize {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut last = thread_count(pid);
+    loop {
+        std::thread::sleep(Duration::from_millis(300));
+        let now = thread_count(pid);
+        if now == last || std::time::Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
 /// A child process killed (SIGKILL) and reaped on drop, so a failing test never leaves a
 /// daemon behind.
 pub struct Reaper(pub Child);
