@@ -108,14 +108,20 @@ pub fn build(input: &str) -> Option<String> {
 
 /// English function words that do not score when the query has another word: "how are
 /// secrets stored" searches `secrets stored`. Parts of an identifier (`is` in `is_empty`) are
-/// never dropped; a query of stop words only is searched as it is.
+/// never dropped; a query of stop words only is searched as it is. The list is the usual
+/// English one (NLTK's) less the words that carry meaning in code and its messages: `not`,
+/// `no`, `all`, `up`, `down`, `out`, `off`, `over`, `under` ("out of range", `sort_all`).
 pub const STOP_WORDS: &[&str] = &[
-    "a", "about", "an", "and", "any", "are", "as", "at", "be", "been", "but", "by", "can", "could",
-    "did", "do", "does", "doing", "done", "each", "for", "from", "had", "has", "have", "how", "i",
-    "if", "in", "into", "is", "it", "its", "me", "my", "of", "on", "one", "or", "our", "should",
-    "so", "some", "than", "that", "the", "their", "them", "then", "there", "these", "they", "this",
-    "those", "to", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom",
-    "why", "will", "with", "would", "you", "your",
+    "a", "about", "above", "after", "again", "against", "am", "an", "and", "any", "are", "as",
+    "at", "be", "because", "been", "before", "being", "below", "between", "both", "but", "by",
+    "can", "could", "did", "do", "does", "doing", "done", "during", "each", "few", "for", "from",
+    "further", "had", "has", "have", "having", "he", "her", "here", "hers", "him", "his", "how",
+    "i", "if", "in", "into", "is", "it", "its", "itself", "just", "me", "more", "most", "my",
+    "myself", "nor", "now", "of", "on", "once", "one", "only", "or", "other", "our", "ours", "own",
+    "same", "she", "should", "so", "some", "such", "than", "that", "the", "their", "theirs",
+    "them", "then", "there", "these", "they", "this", "those", "through", "to", "too", "until",
+    "very", "was", "we", "were", "what", "when", "where", "which", "while", "who", "whom", "why",
+    "will", "with", "would", "you", "your", "yours",
 ];
 
 /// Words that announce a symbol (`fn from_str`, `class Pool`, `def parse`): they are not

@@ -600,6 +600,26 @@ mod tests {
     }
 
     #[test]
+    fn prepositions_and_quantifiers_of_a_described_behaviour_do_not_score() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // Only the words the stop list added (`before`, `after`, `other`, `same`, `only`)
+        // match a.md; b.md holds the query's content words.
+        write(
+            r,
+            "a.md",
+            "# Before and after\nbefore after, the other before the same, only after\n",
+        );
+        write(r, "b.md", "# Commit\nA commit happens in one step.\n");
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let q = "what happens before and after a commit, only the same as other ones";
+        let hits = idx.search(q, 10, None).unwrap();
+        assert_eq!(hits.len(), 1, "{hits:#?}");
+        assert_eq!(hits[0].path, "b.md");
+    }
+
+    #[test]
     fn a_qualified_name_matches_whole_path_segments() {
         assert!(ends_with_path(
             "deserializer::deserialize_any",
