@@ -20,8 +20,9 @@
 //! - `1 + `[`TITLE`]` · w(words in the note's title) / w(query)` for a note's section;
 //! - [`SESSION`] for a note of kind `session` (a log of work as it happened: the note that
 //!   states the decision or design is the better answer);
-//! - [`FOLD`]`^n` for the file's `n`-th row among the better ones (0 for its best), so one
-//!   file does not fill the list but a second relevant place in it can still rank.
+//! - [`FOLD`]`^(n − `[`FOLD_FREE`]`)` for the file's `n`-th row among the better ones (0 for
+//!   its best; its second row is not folded), so one file does not fill the list but a
+//!   second relevant place in it ranks on its own score.
 //!
 //! Markdown rows keep their section's line (the heading above the match); a code row's line
 //! becomes the line of its body that holds the most distinct query words (a whole identifier
@@ -43,9 +44,15 @@ pub const QUALIFIED: f64 = 2.0;
 pub const TEST: f64 = 0.5;
 /// Factor for a row that holds an identifier of the query whole.
 pub const WHOLE_IDENTIFIER: f64 = 1.5;
-/// Factor per better row of the same file (0.5 before: it pushed a file's second relevant
-/// place, such as an error's variant and its message, out of the first ten).
+/// Factor per better row of the same file beyond the first [`FOLD_FREE`] (0.5 before: it
+/// pushed a file's second relevant place, such as an error's variant and its message, out of
+/// the first ten).
 pub const FOLD: f64 = 0.7;
+/// Rows of a file after its best that are not folded: a file often holds two right places
+/// (an error's variant and its message, a trait's method and its impl), and a crate may keep
+/// most of its code in one file (`httparse`'s `lib.rs`). From the next one on, [`FOLD`]`^n`
+/// keeps one file from filling the list.
+pub const FOLD_FREE: i32 = 1;
 /// What a line holding an identifier of the query whole counts for, in words.
 pub const LINE_IDENTIFIER: usize = 3;
 /// Weight of proximity for code rows: a row whose best [`NEAR_LINES`] lines hold every query
@@ -200,11 +207,12 @@ pub(crate) fn rank(
         scored.push((score, rowid, hit));
     }
     sort(&mut scored);
-    // Fold: each file's n-th row (by the scores above) is worth FOLD^n of its score.
+    // Fold: each file's n-th row (by the scores above, 0 for its best) is worth
+    // FOLD^(n - FOLD_FREE) of its score.
     let mut seen: std::collections::HashMap<String, i32> = std::collections::HashMap::new();
     for (score, _, hit) in scored.iter_mut() {
         let n = seen.entry(hit.path.clone()).or_insert(0);
-        *score *= FOLD.powi(*n);
+        *score *= FOLD.powi((*n - FOLD_FREE).max(0));
         *n += 1;
     }
     sort(&mut scored);
@@ -617,6 +625,54 @@ mod tests {
         let hits = idx.search(q, 10, None).unwrap();
         assert_eq!(hits.len(), 1, "{hits:#?}");
         assert_eq!(hits[0].path, "b.md");
+    }
+
+    #[test]
+    fn a_files_second_row_is_not_folded_and_its_further_rows_are() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // Five equal functions, four in a.rs: BM25 ties the five rows (none is its file's
+        // first row, which also holds the file name as its title).
+        let f = |name: &str| format!("fn {name}() {{\n    // escape quote\n}}\n");
+        let a: Vec<String> = ["head", "one", "two", "three", "four"]
+            .iter()
+            .map(|n| {
+                if *n == "head" {
+                    "fn head() {}\n".into()
+                } else {
+                    f(n)
+                }
+            })
+            .collect();
+        write(r, "a.rs", &a.join("\n"));
+        write(r, "b.rs", &format!("fn head() {{}}\n\n{}", f("five")));
+        // Rows without the words, so that theirs are rare (BM25's IDF floors common words).
+        for i in 0..8 {
+            write(
+                r,
+                &format!("c{i}.rs"),
+                "fn other() {\n    // nothing here\n}\n",
+            );
+        }
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let plain = idx.search_plain("escape quote", 10).unwrap();
+        assert_eq!(plain.len(), 5);
+        assert!(
+            plain.iter().all(|h| h.score == plain[0].score),
+            "{plain:#?}"
+        );
+        let hits = idx.search("escape quote", 10, None).unwrap();
+        let paths: Vec<&str> = hits.iter().map(|h| h.path.as_str()).collect();
+        // a.rs's best and second rows at full score (ties keep the first stage's order),
+        // then its third and fourth at FOLD and FOLD² of it, below b.rs.
+        assert_eq!(paths, ["a.rs", "a.rs", "b.rs", "a.rs", "a.rs"], "{hits:#?}");
+        let ratio: Vec<f64> = hits.iter().map(|h| h.score / hits[0].score).collect();
+        let want = [1.0, 1.0, 1.0, FOLD, FOLD * FOLD];
+        assert!(
+            ratio.iter().zip(want).all(|(r, w)| (r - w).abs() < 1e-9),
+            "{ratio:?}"
+        );
     }
 
     #[test]
