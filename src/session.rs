@@ -650,6 +650,39 @@ impl Session {
         Ok(added)
     }
 
+    /// Removes secret `name` from the vault at `loc` with the identity the unlocked session
+    /// holds, so `secrets remove` needs no identity of its own while a session is unlocked
+    /// (as [`Session::add_secret`]). The values held are refreshed from the vault; audited by
+    /// name. Errors: [`SessionError::Locked`]; a vault error as [`SessionError::Vault`]
+    /// ([`secrets::vault::NotFound`] when the vault has no such name).
+    pub fn remove_secret(
+        &self,
+        loc: &secrets::VaultLocation,
+        name: &str,
+        peer: Peer,
+    ) -> Result<(), SessionError> {
+        let identity = {
+            let mut st = self.state();
+            expire_if_due(&self.inner.home, &mut st);
+            match &st.unlocked {
+                Some(u) => u.identity.clone(),
+                None => return Err(SessionError::Locked),
+            }
+        };
+        secrets::vault::remove(&self.inner.home, loc, &identity, name)
+            .map_err(SessionError::Vault)?;
+        drop(identity);
+        match loc {
+            secrets::VaultLocation::Global => self.absorb_changed_global_vault(),
+            secrets::VaultLocation::Project(p) => self.absorb_project(p),
+        }
+        audit::record(
+            &self.inner.home,
+            &Event::now("remove", peer).names(vec![name.to_string()]),
+        );
+        Ok(())
+    }
+
     /// Wipes everything held (the values and the scan hold). Returns whether anything was.
     pub fn lock(&self, peer: Peer) -> bool {
         let was = {

@@ -495,8 +495,29 @@ fn remove(name: &str, project: bool) -> super::CliResult {
     secrets::validate_name(name).map_err(sec)?;
     let home = Home::from_env()?;
     let loc = location(&home, project)?;
-    let id = identity::resolve(&home).map_err(sec)?;
-    vault::remove(&home, &loc, &id, name).map_err(sec)?;
+    // While a session is unlocked, the daemon removes it with the identity it holds (as
+    // `secrets add` does): no identity is resolved here.
+    let client = crate::client::Client::for_home(&home);
+    if session_is_unlocked(&client) {
+        let body = serde_json::to_vec(&crate::api::session::RemoveRequest {
+            name: name.to_string(),
+            project: match &loc {
+                VaultLocation::Global => None,
+                VaultLocation::Project(p) => Some(p.to_string_lossy().into_owned()),
+            },
+        })?;
+        let reply = client.request("POST", "/secrets/remove", Some(&body))?;
+        ensure!(reply.status == 200, "{}", reply.error_message());
+    } else {
+        let id = identity::resolve(&home).map_err(|e| {
+            anyhow::anyhow!(
+                "removing a secret re-encrypts the {} vault, which needs your identity to read the secrets it keeps; unlock a session (`patina session unlock`) or: {}",
+                loc.kind(),
+                crate::text::one_line(&e)
+            )
+        })?;
+        vault::remove(&home, &loc, &id, name).map_err(sec)?;
+    }
     outln!("removed {name} from the {} vault", loc.kind());
     Ok(())
 }
