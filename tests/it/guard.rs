@@ -1327,7 +1327,7 @@ fn dump_lines_of(dump: &str, at: usize, len: usize, data_start: usize) -> Vec<St
 /// base64 across its line break — with the daemon's values unlocked and with only the scan
 /// hold (`--scan-only`); the same dumps of other data pass unchanged.
 #[test]
-fn dumps_upper_case_and_wrapped_base64_of_a_value_are_concealed_unlocked_and_scan_only() {
+fn dumps_upper_case_escapes_and_wrapped_base64_of_a_value_are_concealed_unlocked_and_scan_only() {
     let g = Guard::new(true);
     let file = g.w.work().join(".env");
     let env = format!("API_KEY={CANARY}\nDEBUG=1\n");
@@ -1394,6 +1394,24 @@ fn dumps_upper_case_and_wrapped_base64_of_a_value_are_concealed_unlocked_and_sca
         let upper = CANARY.to_ascii_uppercase();
         let out = post(&format!("API_KEY={upper}\n"));
         assert_eq!(out, "API_KEY=<concealed by patina: canary>\n", "{state}");
+        // Escaped: every byte percent-encoded, one character over-encoded (`%2D` for `-`),
+        // `\x` escapes, shell quoting.
+        let forms = [
+            CANARY
+                .bytes()
+                .map(|b| format!("%{b:02X}"))
+                .collect::<String>(),
+            CANARY.replace('-', "%2D"),
+            CANARY.bytes().map(|b| format!("\\x{b:02x}")).collect(),
+            CANARY.replace('+', "\\+").replace('=', "\\="),
+        ];
+        for form in forms {
+            let out = post(&format!("GET /cb?k={form}&n=1\n"));
+            assert_eq!(
+                out, "GET /cb?k=<concealed by patina: canary>&n=1\n",
+                "{state}: {form}"
+            );
+        }
         // Base64 of a longer text, wrapped, the value's base64 split by a line break, at
         // each of the three byte alignments.
         for width in [76, 64] {
