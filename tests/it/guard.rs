@@ -1327,7 +1327,8 @@ fn dump_lines_of(dump: &str, at: usize, len: usize, data_start: usize) -> Vec<St
 /// base64 across its line break — with the daemon's values unlocked and with only the scan
 /// hold (`--scan-only`); the same dumps of other data pass unchanged.
 #[test]
-fn dumps_upper_case_escapes_and_wrapped_base64_of_a_value_are_concealed_unlocked_and_scan_only() {
+fn dumps_upper_case_reversed_escaped_and_wrapped_base64_values_are_concealed_unlocked_and_scan_only()
+ {
     let g = Guard::new(true);
     let file = g.w.work().join(".env");
     let env = format!("API_KEY={CANARY}\nDEBUG=1\n");
@@ -1394,6 +1395,10 @@ fn dumps_upper_case_escapes_and_wrapped_base64_of_a_value_are_concealed_unlocked
         let upper = CANARY.to_ascii_uppercase();
         let out = post(&format!("API_KEY={upper}\n"));
         assert_eq!(out, "API_KEY=<concealed by patina: canary>\n", "{state}");
+        // Reversed (`rev .env`).
+        let rev: String = format!("API_KEY={CANARY}").chars().rev().collect();
+        let out = post(&format!("{rev}\n"));
+        assert_eq!(out, "<concealed by patina: canary>=YEK_IPA\n", "{state}");
         // Escaped: every byte percent-encoded, one character over-encoded (`%2D` for `-`),
         // `\x` escapes, shell quoting.
         let forms = [
