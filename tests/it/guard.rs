@@ -1320,6 +1320,32 @@ fn dump_lines_of(dump: &str, at: usize, len: usize, data_start: usize) -> Vec<St
         .collect()
 }
 
+/// A value used as a key of a tool's JSON output (an MCP tool's `structuredContent` keyed by
+/// data) is concealed like any string: the key is replaced, its entry kept.
+#[test]
+fn a_value_used_as_a_json_key_is_concealed() {
+    let g = Guard::new(true);
+    let file = g.w.work().join(".env");
+    let o = run_with_input(g.w.cmd(&["session", "unlock"]), b"");
+    assert!(o.status.success(), "{}", show(&o));
+    let mut payload = g.fixture("claude-code-mcp-blocks-post", "ok", &file);
+    payload["tool_response"] = serde_json::json!({
+        "content": [{"type": "text", "text": "two settings"}],
+        "structuredContent": {"rows": {CANARY: "api", "region": "eu-west-1"}},
+    });
+    let (o, a) = g.hook("claude-code", &payload);
+    let new = &a["hookSpecificOutput"]["updatedMCPToolOutput"];
+    assert!(!new.is_null(), "{}", show(&o));
+    let text = new.to_string();
+    assert!(
+        !text.contains("Pc4n4ry") && !text.contains("7f3e9c1d"),
+        "{text}"
+    );
+    let rows = new["structuredContent"]["rows"].as_object().unwrap();
+    assert_eq!(rows["<concealed by patina: canary>"], "api", "{text}");
+    assert_eq!(rows["region"], "eu-west-1", "{text}");
+}
+
 /// The QA attack on the guard (finding 1): the canary printed by `xxd`, `hexdump -C` and
 /// `od -c` of an `.env` (a value split across two dump lines), upper-cased (`tr a-z A-Z`),
 /// and inside a longer text's base64 wrapped at 76 (GNU) and 64 (OpenSSL) columns, so
