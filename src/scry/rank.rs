@@ -28,6 +28,11 @@
 //! becomes the line of its body that holds the most distinct query words (a whole identifier
 //! of the query counts as [`LINE_IDENTIFIER`] words, one more outside a comment; ties go to
 //! the first).
+//!
+//! A query word is found on a line of a code row when a token stems to it, or, on a line of
+//! code (not a comment), when a token abbreviates it as identifiers do ([`abbreviates`]:
+//! `hex` for "hexadecimal", `env` for "environment"). This counts for proximity and the best
+//! line only; BM25 still sees the words as they are.
 
 use super::Hit;
 use super::query::Prepared;
@@ -60,6 +65,9 @@ pub const LINE_IDENTIFIER: usize = 3;
 pub const NEAR: f64 = 1.0;
 /// Lines of the proximity window (a doc comment line and the code below it).
 pub const NEAR_LINES: usize = 3;
+/// The fewest letters of a token that abbreviates a query word on a line of code
+/// ([`abbreviates`]): three, as in `hex`, `len`, `env`, `buf`, `str`, `err`, `doc`.
+pub const ABBREVIATION_MIN: usize = 3;
 /// Weight of a note's title for each of its sections: a section of a note whose title holds
 /// every query word (by IDF) scores `1 + TITLE` times its BM25 score. BM25 indexes the title
 /// on the note's first row only; this carries it to the others (a section of "Unix
@@ -139,6 +147,14 @@ pub(crate) fn rank(
         .filter_map(|t| t.token.clone())
         .take(MAX_WORDS)
         .collect();
+    // The same words as typed (the term's text, lowercase), for abbreviations.
+    let surface: Vec<String> = q
+        .terms
+        .iter()
+        .filter(|t| t.token.is_some())
+        .map(|t| t.fts.trim_matches('"').to_lowercase())
+        .take(MAX_WORDS)
+        .collect();
     // Read once, when the first candidate needs them.
     let mut weights: Option<(Vec<f64>, f64)> = None;
     let mut body = conn.prepare_cached(BODY_SQL)?;
@@ -162,7 +178,7 @@ pub(crate) fn rank(
         }
         let m = body.query_row([rowid], |r| {
             let text = r.get_ref(0)?.as_str().unwrap_or("");
-            Ok(scan(text, &words, &q.idents))
+            Ok(scan(text, &words, &surface, &q.idents))
         })?;
         let (w, total) = weights.get_or_insert_with(|| {
             let w = word_weights(conn, &words);
@@ -286,10 +302,22 @@ fn for_each_token(text: &str, mut f: impl FnMut(&[u8])) {
 
 /// Bit `i` set for each of `words` (stems) that a token of `text` stems to.
 fn word_mask(text: &str, words: &[String]) -> u64 {
+    line_mask(text, words, &[])
+}
+
+/// Bit `i` set for each of `words` (stems) that a token of `text` stems to, or, when
+/// `surface` (the query's words as typed, lowercase, one per stem) is given, that a token
+/// abbreviates ([`abbreviates`]).
+fn line_mask(text: &str, words: &[String], surface: &[String]) -> u64 {
     let mut mask = 0u64;
     for_each_token(text, |token| {
         for (i, w) in words.iter().enumerate() {
-            if mask >> i & 1 == 0 && super::porter::stems_to(token, w.as_bytes()) {
+            if mask >> i & 1 == 0
+                && (super::porter::stems_to(token, w.as_bytes())
+                    || surface
+                        .get(i)
+                        .is_some_and(|s| abbreviates(token, s.as_bytes())))
+            {
                 mask |= 1 << i;
             }
         }
@@ -297,14 +325,28 @@ fn word_mask(text: &str, words: &[String]) -> u64 {
     mask
 }
 
+/// Whether `token` (lowercase) is an abbreviation of the query word `word` (lowercase, as
+/// typed) the way identifiers shorten words: a prefix of it of at least
+/// [`ABBREVIATION_MIN`] letters, at least two shorter (`hex` of `hexadecimal`, `len` of
+/// `length`, `env` of `environment`, `buf` of `buffer`; not `escape` of `escaped`, which
+/// the stem already matches).
+pub fn abbreviates(token: &[u8], word: &[u8]) -> bool {
+    token.len() >= ABBREVIATION_MIN && word.len() >= token.len() + 2 && word.starts_with(token)
+}
+
 /// Scans a row's body for the query's `words` (stems, at most 64) and whole `idents`
-/// ([`RowMatch`]).
-pub fn scan(text: &str, words: &[String], idents: &[String]) -> RowMatch {
+/// ([`RowMatch`]). On a line of code (not a comment), a token that abbreviates one of
+/// `surface` (the words as typed, one per stem; may be empty) counts as that word.
+pub fn scan(text: &str, words: &[String], surface: &[String], idents: &[String]) -> RowMatch {
     let words = &words[..words.len().min(MAX_WORDS)];
     let mut out = RowMatch::default();
     let mut best = (0usize, 0usize);
     for (i, line) in text.split('\n').enumerate() {
-        let mask = word_mask(line, words);
+        let mask = if is_comment(line) {
+            word_mask(line, words)
+        } else {
+            line_mask(line, words, surface)
+        };
         out.lines.push(mask);
         let mut n = mask.count_ones() as usize;
         if !idents.is_empty() {
@@ -328,7 +370,7 @@ pub fn scan(text: &str, words: &[String], idents: &[String]) -> RowMatch {
 /// counting [`LINE_IDENTIFIER`]; the first of equals, 0 when none holds any. And whether any
 /// line holds an identifier whole.
 pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, bool) {
-    let m = scan(text, words, idents);
+    let m = scan(text, words, &[], idents);
     (m.line, m.whole)
 }
 
@@ -673,6 +715,49 @@ mod tests {
             ratio.iter().zip(want).all(|(r, w)| (r - w).abs() < 1e-9),
             "{ratio:?}"
         );
+    }
+
+    #[test]
+    fn an_abbreviation_on_a_line_of_code_counts_as_the_query_word_it_shortens() {
+        assert!(abbreviates(b"hex", b"hexadecimal") && abbreviates(b"env", b"environment"));
+        // Too short, the whole word, or one letter off (the stem matches those).
+        assert!(!abbreviates(b"he", b"hexadecimal") && !abbreviates(b"length", b"length"));
+        assert!(!abbreviates(b"escape", b"escaped") && !abbreviates(b"lex", b"length"));
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // The query's words apart, in comments; in between one line that says them
+        // shortened, in code (a.rs), in a comment (b.rs), or not at all (c.rs). BM25 ties
+        // the three rows (the middle lines hold no query word and as many tokens).
+        let filler: String = (0..12)
+            .map(|i| format!("    let v{i} = step();\n"))
+            .collect();
+        let row = |middle: &str| {
+            format!(
+                "fn run() {{\n    // hexadecimal\n{filler}{middle}\n{filler}    // length\n}}\n"
+            )
+        };
+        write(r, "a.rs", &row("    let len = parse_hex(s);"));
+        write(r, "b.rs", &row("    // let len = parse_hex(s);"));
+        write(r, "c.rs", &row("    let num = parse_int(s);"));
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let plain = idx.search_plain("hexadecimal length", 10).unwrap();
+        assert_eq!(plain.len(), 3);
+        assert!(
+            plain.iter().all(|h| h.score == plain[0].score),
+            "{plain:#?}"
+        );
+        let hits = idx.search("hexadecimal length", 10, None).unwrap();
+        assert_eq!(hits[0].path, "a.rs", "{hits:#?}");
+        // Its line is the abbreviated one: both words there.
+        assert_eq!(hits[0].line, 15, "{hits:#?}");
+        // Two words of equal weight: 1 + NEAR for both in one window, 1 + NEAR / 2 for one.
+        let ratio = hits[0].score / hits[1].score;
+        assert!(
+            (ratio - (1.0 + NEAR) / (1.0 + NEAR / 2.0)).abs() < 1e-9,
+            "{hits:#?}"
+        );
+        assert_eq!(hits[1].score, hits[2].score, "{hits:#?}");
     }
 
     #[test]
