@@ -8,6 +8,10 @@
 //! - [`DEFINES`] when the query names a symbol and the row is that symbol's definition (its
 //!   title's last segment is one of the query's identifiers);
 //!   [`QUALIFIED`] more when the query gives its path too (`Deserializer::deserialize_any`);
+//!   For a query that describes behaviour (names no symbol), a call in one row of another
+//!   candidate's definition whose name holds query words (`skip_empty_lines(buf)`) is left
+//!   out of that row's window: the words are the callee's, and its definition is the answer
+//!   ([`without_calls`]; BM25 still counts them);
 //! - [`TEST`] when the row is a test (a test function, or any row of a test file, also of
 //!   one no grammar splits: `tests/ui/*.stderr`, fixtures);
 //! - [`WHOLE_IDENTIFIER`] when the row holds one of the query's identifiers whole (as a
@@ -155,6 +159,19 @@ pub(crate) fn rank(
         .map(|t| t.fts.trim_matches('"').to_lowercase())
         .take(MAX_WORDS)
         .collect();
+    // A query that describes behaviour: the names of the candidate definitions that hold
+    // its words, whose calls in other rows do not count for those rows' proximity.
+    let defined: Vec<String> = if q.names_symbol {
+        Vec::new()
+    } else {
+        candidates
+            .iter()
+            .filter(|(_, h)| h.kind == super::symbols::KIND_DEFINITION)
+            .map(|(_, h)| last_segment(&h.title))
+            .filter(|n| is_compound_identifier(n) && word_mask(n, &words) != 0)
+            .map(|n| n.to_lowercase())
+            .collect()
+    };
     // Read once, when the first candidate needs them.
     let mut weights: Option<(Vec<f64>, f64)> = None;
     let mut body = conn.prepare_cached(BODY_SQL)?;
@@ -176,9 +193,24 @@ pub(crate) fn rank(
             scored.push((score, rowid, hit));
             continue;
         }
+        let own = last_segment(&hit.title).to_lowercase();
+        let others: Vec<&str> = defined
+            .iter()
+            .filter(|n| **n != own)
+            .map(String::as_str)
+            .collect();
         let m = body.query_row([rowid], |r| {
             let text = r.get_ref(0)?.as_str().unwrap_or("");
-            Ok(scan(text, &words, &surface, &q.idents))
+            if others.is_empty() {
+                Ok(scan(text, &words, &surface, &q.idents))
+            } else {
+                Ok(scan(
+                    &without_calls(text, &others),
+                    &words,
+                    &surface,
+                    &q.idents,
+                ))
+            }
         })?;
         let (w, total) = weights.get_or_insert_with(|| {
             let w = word_weights(conn, &words);
@@ -245,6 +277,54 @@ pub(crate) fn rank(
 /// Query words the second stage looks for (one bit each in [`RowMatch::lines`]); a query has
 /// at most [`super::query::MAX_TERMS`] (32).
 const MAX_WORDS: usize = 64;
+
+/// The last segment of a symbol path (`parse` of `Request::parse`, `Parser.parse`).
+fn last_segment(title: &str) -> &str {
+    title.rsplit([':', '.']).next().unwrap_or("")
+}
+
+/// Whether a name is an identifier of several words (`skip_empty_lines`, `parseChunk`), not
+/// one that reads as an English word (`parse`, `Value`): only those are told apart from the
+/// words of a description.
+fn is_compound_identifier(name: &str) -> bool {
+    name.len() >= 3
+        && (name.trim_matches('_').contains('_') || name.chars().skip(1).any(char::is_uppercase))
+}
+
+/// `text` with each whole identifier of `names` (lowercase) blanked on its lines of code
+/// (comments and non-ASCII lines kept as they are): what a row says besides calling them.
+pub fn without_calls(text: &str, names: &[&str]) -> String {
+    let mut out = String::with_capacity(text.len());
+    for (i, line) in text.split('\n').enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        if is_comment(line) || !line.is_ascii() {
+            out.push_str(line);
+            continue;
+        }
+        let lower = line.to_ascii_lowercase();
+        let mut bytes = line.as_bytes().to_vec();
+        for name in names {
+            for (at, _) in lower.match_indices(name) {
+                if is_whole_at(&lower, at, name.len()) {
+                    bytes[at..at + name.len()].fill(b' ');
+                }
+            }
+        }
+        // ASCII in, ASCII out.
+        out.push_str(std::str::from_utf8(&bytes).unwrap_or(line));
+    }
+    out
+}
+
+/// Whether the `len` bytes at `at` of `line` are not part of a longer identifier.
+fn is_whole_at(line: &str, at: usize, len: usize) -> bool {
+    let is_part = |c: char| c.is_alphanumeric() || c == '_';
+    let before = line[..at].chars().next_back();
+    let after = line[at + len..].chars().next();
+    !before.is_some_and(is_part) && !after.is_some_and(is_part)
+}
 
 /// Whether the symbol path `title` ends with the path `path` at a segment boundary:
 /// `de::deserializer::deserialize_any` and `deserializer::deserialize_any` end with
@@ -390,12 +470,8 @@ pub fn holds_identifier(line: &str, ident: &str) -> bool {
     if ident.is_empty() {
         return false;
     }
-    let is_part = |c: char| c.is_alphanumeric() || c == '_';
-    line.match_indices(ident).any(|(at, _)| {
-        let before = line[..at].chars().next_back();
-        let after = line[at + ident.len()..].chars().next();
-        !before.is_some_and(is_part) && !after.is_some_and(is_part)
-    })
+    line.match_indices(ident)
+        .any(|(at, _)| is_whole_at(line, at, ident.len()))
 }
 
 #[cfg(test)]
@@ -758,6 +834,59 @@ mod tests {
             "{hits:#?}"
         );
         assert_eq!(hits[1].score, hits[2].score, "{hits:#?}");
+    }
+
+    #[test]
+    fn a_call_does_not_lend_the_callees_words_to_the_callers_proximity() {
+        assert_eq!(
+            without_calls(
+                "x = skip_empty_lines(b);\n// skip_empty_lines here",
+                &["skip_empty_lines"]
+            ),
+            "x =                 (b);\n// skip_empty_lines here"
+        );
+        assert_eq!(
+            without_calls("my_skip_empty_lines()", &["skip_empty_lines"]),
+            "my_skip_empty_lines()"
+        );
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let filler: String = (0..10)
+            .map(|i| format!("    let v{i} = step();\n"))
+            .collect();
+        write(
+            r,
+            "src/lib.rs",
+            "pub fn skip_empty_lines(b: &[u8]) -> usize {\n    b.len()\n}\n",
+        );
+        write(
+            r,
+            "src/req.rs",
+            &format!(
+                "pub fn read_request(b: &[u8]) {{\n{filler}    let n = skip_empty_lines(b);\n{filler}}}\n"
+            ),
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let q = "skip empty lines";
+        let plain = idx.search_plain(q, 10).unwrap();
+        let caller = |hits: &[crate::scry::Hit]| {
+            hits.iter()
+                .find(|h| h.path == "src/req.rs")
+                .map(|h| h.score)
+                .unwrap()
+        };
+        let hits = idx.search(q, 10, None).unwrap();
+        assert_eq!(hits[0].path, "src/lib.rs", "{hits:#?}");
+        // The caller's words are all in its call: no proximity credit (factor 1, where its
+        // window would otherwise hold every query word: 1 + NEAR).
+        assert_eq!(caller(&hits), caller(&plain), "{hits:#?}");
+        // A query that names the symbol keeps the call (the whole identifier counts there).
+        let named = idx.search("skip_empty_lines", 10, None).unwrap();
+        assert!(
+            named.iter().any(|h| h.path == "src/req.rs" && h.line == 12),
+            "{named:#?}"
+        );
     }
 
     #[test]
