@@ -169,6 +169,19 @@ fn a_closed_stdout_ends_quietly_with_success() {
         vec!["secrets".into(), "list".into()],
         vec!["--help".into()],
     ];
+    // A check's verdict outlives a closed stdout (QA, session 7): `secrets scan F | head`
+    // must not pass a file holding a token because its reader stopped.
+    let leaky = dir.path().join("leaky.txt");
+    std::fs::write(
+        &leaky,
+        format!("token = {}\n", ["gh", "p_", &"a1B2".repeat(9)].concat()),
+    )
+    .unwrap();
+    let out = with_closed_stdout(patina(&home).args(["secrets", "scan"]).arg(&leaky));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("found 1 secret"), "{err}");
+    assert!(!err.to_lowercase().contains("broken pipe"), "{err}");
     for args in cases {
         let out = with_closed_stdout(patina(&home).args(&args));
         let err = String::from_utf8_lossy(&out.stderr);
