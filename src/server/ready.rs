@@ -30,7 +30,8 @@
 
 use super::framing::Stream;
 use super::limits::{
-    LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK, head_deadline,
+    FIRST_BYTES_GRACE, LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK,
+    head_deadline,
 };
 use super::pool::{Accepted, Pool};
 use rustix::buffer::spare_capacity;
@@ -283,9 +284,11 @@ impl<S: Stream + AsFd, P> Parking<S, P> {
     }
 
     /// On a worker, before serving `conn`: when no byte of it has been read yet, reads what
-    /// has arrived without blocking. Gives the connection back to serve (its head is
-    /// complete, or the client closed or failed: the worker answers or drops that), or `None`
-    /// when its head is still missing and it was handed to the waiting thread.
+    /// has arrived without blocking; when nothing has, and no other connection is queued for
+    /// the workers, waits up to [`FIRST_BYTES_GRACE`] for the first bytes and reads again.
+    /// Gives the connection back to serve (its head is complete, or the client closed or
+    /// failed: the worker answers or drops that), or `None` when its head is still missing
+    /// and it was handed to the waiting thread.
     pub fn ready_or_park(&self, mut conn: Conn<S, P>) -> Option<Conn<S, P>> {
         thread_local! {
             static CHUNK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
@@ -293,10 +296,28 @@ impl<S: Stream + AsFd, P> Parking<S, P> {
         if conn.ready {
             return Some(conn);
         }
-        let step = CHUNK.with(|c| match c.try_borrow_mut() {
-            Ok(mut chunk) => read_ready(&conn.stream, &mut conn.head, &mut chunk),
-            Err(_) => read_ready(&conn.stream, &mut conn.head, &mut vec![0; READ_CHUNK]),
-        });
+        let read = |conn: &mut Conn<S, P>| {
+            CHUNK.with(|c| match c.try_borrow_mut() {
+                Ok(mut chunk) => read_ready(&conn.stream, &mut conn.head, &mut chunk),
+                Err(_) => read_ready(&conn.stream, &mut conn.head, &mut vec![0; READ_CHUNK]),
+            })
+        };
+        let mut step = read(&mut conn);
+        if matches!(step, Step::Wait) && conn.head.is_empty() && super::pool::queue_is_empty() {
+            // The client writes its request right after connect(2) returns, and the worker
+            // woken by the connect is often faster (limits.rs).
+            let grace = Timespec {
+                tv_sec: FIRST_BYTES_GRACE.as_secs() as _,
+                tv_nsec: FIRST_BYTES_GRACE.subsec_nanos() as _,
+            };
+            let mut fds = [rustix::event::PollFd::new(
+                &conn.stream,
+                rustix::event::PollFlags::IN,
+            )];
+            if rustix::event::poll(&mut fds, Some(&grace)).is_ok_and(|n| n > 0) {
+                step = read(&mut conn);
+            }
+        }
         match step {
             Step::Wait => {
                 self.hand(conn);
