@@ -30,8 +30,8 @@
 
 use super::framing::Stream;
 use super::limits::{
-    FIRST_BYTES_GRACE, LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK,
-    head_deadline,
+    BUSY_ACCEPT_DELAY, FIRST_BYTES_GRACE, LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES,
+    MAX_PENDING, READ_CHUNK, head_deadline,
 };
 use super::pool::{Accepted, Pool};
 use rustix::buffer::spare_capacity;
@@ -454,9 +454,12 @@ pub fn run<L, A>(
                     std::thread::sleep(Duration::from_millis(20));
                 }
             }
-            // Every worker is busy: take what waits. A full queue: the waiting thread reads
-            // the head and answers 503 if the queue is still full then (a silent client
-            // waits there, as any).
+            // Every worker was busy: let them take what they can first, then take what
+            // still waits. A full queue: the waiting thread reads the head and answers 503 if
+            // the queue is still full then (a silent client waits there, as any).
+            if !shutdown.load(Ordering::SeqCst) {
+                std::thread::sleep(BUSY_ACCEPT_DELAY);
+            }
             while !shutdown.load(Ordering::SeqCst) {
                 match accept(listener, admit, shutdown) {
                     Accepted::Job(conn) => {
