@@ -12,9 +12,10 @@
 //!   request costs no hand-off between threads;
 //! - the **accept thread** ([`run`]) is woken by the kernel only when a connection arrives
 //!   while no worker is waiting (its epoll registration on the listener comes after the
-//!   workers', all `EPOLLEXCLUSIVE`): it accepts what waits, checks the peer and queues each
-//!   connection to the pool unread, and gives one that finds the queue full to the waiting
-//!   thread (→ 503 once its head is there);
+//!   workers', all `EPOLLEXCLUSIVE`): after [`BUSY_ACCEPT_DELAY`], in which a worker that
+//!   frees takes what waits itself, it accepts what still waits, checks the peer and queues
+//!   each connection to the pool unread, and gives one that finds the queue full to the
+//!   waiting thread (→ 503 once its head is there);
 //! - the **waiting thread** (`wait_loop`, one per listener) keeps the connections whose head
 //!   has not fully arrived, waits for their bytes with epoll(7), and queues a connection to
 //!   the pool again once its head is complete (or it has closed, or sent as much as a head
@@ -409,8 +410,9 @@ fn accept_failed(e: &io::Error) {
 /// Runs the accept side of one listener until `shutdown` is set (and the listener woken by
 /// `shutdown(2)`): the accept thread (this one) waits on the listener with an epoll
 /// registration made after the pool's, so the kernel wakes it only when a connection arrives
-/// while no worker is waiting; it then accepts what waits, checks each peer and queues it to
-/// `pool` unread (to `parking` when the queue is full). A waiting thread, started here and
+/// while no worker is waiting; it then lets the workers take what they can for
+/// [`BUSY_ACCEPT_DELAY`], accepts what still waits, checks each peer and queues it to `pool`
+/// unread (to `parking` when the queue is full). A waiting thread, started here and
 /// joined before returning, keeps the connections whose head is missing (see the module
 /// documentation). Connections still waiting at shutdown are closed unanswered.
 pub fn run<L, A>(
