@@ -1008,13 +1008,19 @@ fn refresh_hold(st: &mut State) {
     }
 }
 
-/// Adds the vaults and values of `env` to `u`; returns the names.
+/// Adds the vaults and values of `env` to `u` (the global one, and `project`'s when it has a
+/// vault); returns the names.
 fn absorb(u: &mut Unlocked, home: &Home, project: Option<&Path>, env: EnvMap) -> Vec<String> {
     let mut dirs = vec![VaultRef {
         kind: "global".into(),
         path: home.root().display().to_string(),
     }];
-    if let Some(p) = project {
+    // A project with no vault of its own (no `vault.age`, no `secrets.toml`) is not listed.
+    let has_vault = |p: &Path| {
+        let loc = secrets::VaultLocation::Project(p.to_path_buf());
+        loc.vault_path(home).exists() || loc.map_path(home).exists()
+    };
+    if let Some(p) = project.filter(|p| has_vault(p)) {
         dirs.push(VaultRef {
             kind: "project".into(),
             path: crate::paths::project_state_dir(p).display().to_string(),

@@ -5,7 +5,7 @@
 //! ASCII characters is cut into its words (runs of letters and digits: `a:b` is `a` and `b`,
 //! as the tokenizer would cut it), each a term whose token is known
 //! ([`Term::token`], so the postings can rank it); a whitespace-separated piece with a
-//! non-ASCII character, or ending in `*`, stays one term. Each term becomes a quoted FTS5
+//! non-ASCII character stays one term. Each term becomes a quoted FTS5
 //! *string* (inner `"` doubled), which FTS5 tokenizes into a phrase; operators and column
 //! filters inside it are plain text. Terms are
 //! joined with `OR`, so a document matching some of the words still ranks, and BM25 puts the
@@ -22,12 +22,12 @@ pub const MAX_TERM_CHARS: usize = 128;
 /// One term of a query, ready for FTS5.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Term {
-    /// The term as an FTS5 phrase: `"text"` with inner `"` doubled, plus ` *` for a prefix.
+    /// The term as an FTS5 phrase: `"text"` with inner `"` doubled.
     pub fts: String,
     /// The single token FTS5's tokenizer (`porter` over `unicode61`) makes of the term, when
-    /// that is certain without running it: the term is plain ASCII letters and digits, not a
-    /// prefix, and the token is the Porter stem of its lowercase ([`super::porter::stem`]:
-    /// `Parsing` → `pars`). `None` otherwise (punctuation inside, non-ASCII, prefix).
+    /// that is certain without running it: the term is plain ASCII letters and digits, and
+    /// the token is the Porter stem of its lowercase ([`super::porter::stem`]: `Parsing` →
+    /// `pars`). `None` otherwise (punctuation inside, non-ASCII).
     pub token: Option<String>,
 }
 
@@ -37,20 +37,22 @@ pub struct Term {
 ///   inside SQLite's C code and unbalance the quotes).
 /// - A term with no letter or digit (`-`, `*`, `(`, `"`, emoji) is dropped: FTS5 would make it
 ///   an empty phrase, which matches nothing and, under `AND`, hides everything.
-/// - A term ending in `*` (`scrap*`) becomes a prefix query `"scrap" *`.
+/// - There are no prefix queries: a `*` is punctuation (`scrap*` is the word `scrap`). A
+///   prefix query would be an oracle on an indexed secret: `fcbb*`, `fcbc*`, … tell which
+///   prefix a redacted value has, one character at a time (threat model, "Oracles").
 /// - Any other term of ASCII characters only is cut into its words, each a term of its own
 ///   (`-x` → `x`, `type:glob` → `type`, `glob`).
 /// - A term is cut to [`MAX_TERM_CHARS`] characters.
 /// - Duplicates (case-insensitively, or by their token: `parse parsing` is one term, `parse`)
 ///   are dropped, then the first [`MAX_TERMS`] are kept.
 pub fn terms(input: &str) -> Vec<Term> {
-    let mut seen: Vec<(String, bool)> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     let mut out: Vec<Term> = Vec::new();
     let pieces = input
         .split(|c: char| c.is_whitespace() || c.is_control())
         .flat_map(|raw| {
             // ASCII text: its words (what the tokenizer would cut it into).
-            let split = raw.is_ascii() && !raw.ends_with('*');
+            let split = raw.is_ascii();
             let words: Vec<&str> = if split {
                 raw.split(|c: char| !c.is_ascii_alphanumeric())
                     .filter(|w| !w.is_empty())
@@ -64,16 +66,15 @@ pub fn terms(input: &str) -> Vec<Term> {
         if out.len() >= MAX_TERMS {
             break;
         }
-        let prefix = raw.ends_with('*');
         let core = raw.trim_end_matches('*');
         if !core.chars().any(char::is_alphanumeric) {
             continue;
         }
         let core: String = core.chars().take(MAX_TERM_CHARS).collect();
-        let plain = !prefix && core.bytes().all(|b| b.is_ascii_alphanumeric());
+        let plain = core.bytes().all(|b| b.is_ascii_alphanumeric());
         let token = plain.then(|| super::porter::stem_str(&core.to_ascii_lowercase()));
         // Two words of one stem are one term: the same rows, scored once.
-        let key = (token.clone().unwrap_or_else(|| core.to_lowercase()), prefix);
+        let key = token.clone().unwrap_or_else(|| core.to_lowercase());
         if seen.contains(&key) {
             continue;
         }
@@ -82,9 +83,6 @@ pub fn terms(input: &str) -> Vec<Term> {
         fts.push('"');
         fts.push_str(&core.replace('"', "\"\""));
         fts.push('"');
-        if prefix {
-            fts.push_str(" *");
-        }
         out.push(Term { fts, token })
     }
     out
@@ -280,9 +278,11 @@ mod tests {
     }
 
     #[test]
-    fn trailing_star_is_a_prefix_query() {
-        assert_eq!(build("scrap*").as_deref(), Some("\"scrap\" *"));
-        assert_eq!(build("scrap**").as_deref(), Some("\"scrap\" *"));
+    fn a_trailing_star_is_punctuation_not_a_prefix_query() {
+        assert_eq!(build("scrap*").as_deref(), Some("\"scrap\""));
+        assert_eq!(build("scrap**").as_deref(), Some("\"scrap\""));
+        assert_eq!(build("café*").as_deref(), Some("\"café\""));
+        assert_eq!(terms("scrap*")[0].token.as_deref(), Some("scrap"));
     }
 
     #[test]
@@ -314,7 +314,7 @@ mod tests {
                 Some("s"),
                 Some("sqlite"),
                 None,
-                None,
+                Some("scrap"),
                 Some("x2"),
                 Some("a"),
                 Some("b")
@@ -373,7 +373,7 @@ mod tests {
         assert_eq!(prepare("parse parsing parsed").terms.len(), 1);
         let p = prepare("class Pool");
         assert!(p.names_symbol && p.idents == vec!["pool"]);
-        assert_eq!(prepare("scrap* index").terms[0].fts, "\"scrap\" *");
+        assert_eq!(prepare("scrap* index").terms[0].fts, "\"scrap\"");
         assert!(prepare("  ").terms.is_empty());
         assert_eq!(prepare("fn struct").terms.len(), 2);
     }

@@ -444,10 +444,11 @@ fn accidental_transforms_by_real_tools_are_masked() {
                 }
             }
         }
-        // tr, both ways.
+        // tr, both ways, and rev.
         for (tr, cased) in [
             ("tr a-z A-Z", value.to_ascii_uppercase()),
             ("tr A-Z a-z", value.to_ascii_lowercase()),
+            ("rev", value.chars().rev().collect::<String>()),
         ] {
             for masking in [true, false] {
                 let flags: &[&str] = if masking { &[] } else { &["--no-masking"] };
@@ -544,6 +545,47 @@ fn the_redaction_prefix_oracle_learns_nothing() {
         &serde_json::json!({ "text": format!("x {CANARY} y") }).to_string(),
     );
     assert!(whole.json()["findings"].to_string().contains("canary"));
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
+
+/// QA (session 7): a trailing `*` was an FTS5 prefix query, so `7f3e*`, `7f4a*`, … told
+/// which prefix an indexed, redacted value has, one character at a time (a 128-bit key read
+/// in 412 queries). A `*` is punctuation now: a prefix of a piece of the value finds nothing,
+/// with the session unlocked or locked; only the whole piece does (guessing it whole).
+#[test]
+fn a_trailing_star_is_no_prefix_oracle_on_an_indexed_value() {
+    let (w, d) = world_with_daemon();
+    unlock(&w);
+    std::fs::write(
+        w.work().join("layer/core/deploy.md"),
+        format!("# Deploy\n\nThe staging key is {CANARY} for now.\n"),
+    )
+    .unwrap();
+    let o = out(w.cmd(&["scrape", "."]));
+    assert!(o.status.success(), "{}", show(&o));
+    let piece = CANARY
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .nth(1)
+        .unwrap();
+    assert!(piece.len() >= 8, "{piece}");
+    let hits_deploy = |q: &str| -> bool {
+        let r = d.post(
+            "/api/scry",
+            &serde_json::json!({"query": q, "limit": 50}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{q}");
+        assert_no_leak("scry", &r.body, CANARY);
+        r.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["path"] == "layer/core/deploy.md")
+    };
+    assert!(hits_deploy("staging"), "the note is indexed");
+    for k in 2..piece.len() {
+        let q = format!("{}*", &piece[..k]);
+        assert!(!hits_deploy(&q), "{q} is a prefix query");
+    }
     assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
 }
 

@@ -88,7 +88,10 @@ fn unlock_then_run_without_identity_until_expiry_and_lock() {
     let s = session(&d);
     assert_eq!(s["unlocked"], true, "{s}");
     assert!(s["expires_in_secs"].as_u64().unwrap() <= 3, "{s}");
-    assert!(!s["vaults"].as_array().unwrap().is_empty(), "{s}");
+    let vaults = s["vaults"].as_array().unwrap();
+    assert!(vaults.iter().any(|v| v["kind"] == "global"), "{s}");
+    // The project has no vault of its own: it is not listed as one.
+    assert!(vaults.iter().all(|v| v["kind"] != "project"), "{s}");
 
     // Unlocked: the value reaches the child although the client has no identity (masked
     // in its output, which proves it was there).
@@ -426,6 +429,16 @@ The ocelot staging token is {value} for now.
     c.current_dir(w.dir.path().join("nort"));
     let o = out(c);
     assert!(o.status.success(), "unlock: {}", show(&o));
+    // The served project has a vault: `/session` lists it beside the global one.
+    let s = d.get("/session").json();
+    assert!(
+        s["vaults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["kind"] == "project"),
+        "{s}"
+    );
     let r = d.post(
         "/api/scry",
         &serde_json::json!({"query": "ocelot"}).to_string(),
