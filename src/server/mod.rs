@@ -358,7 +358,8 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     ready::run(&*listener, &pool, &parking, &shutdown, &*admit);
 
     eprintln!("patina: shutting down");
-    drop(listener);
+    // The workers hold their own references until they exit; the context is dropped last.
+    drop((listener, admit));
     ctx.fresh.stop();
     let mut finished = pool.shutdown(limits::SHUTDOWN_GRACE);
     if let Some(t) = tcp_thread {
