@@ -1091,6 +1091,9 @@ fn install_round_trips_on_settings_with_other_hooks() {
     let back: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
     assert_eq!(back, claude_settings_with_other_hooks());
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), original);
+    // The backup still holds the file as it was before patina first changed it (uninstall
+    // does not overwrite it with the installed version).
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), original);
     // Codex, in a project, from nothing: install then uninstall leaves an empty object.
     let codex = w.work().join(".codex/hooks.json");
     run(&["guard", "install", "--agent", "codex", "--scope", "project"]);
