@@ -546,6 +546,14 @@ impl Index {
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
+    /// Which first-stage path this index's searches took so far, for the evaluation
+    /// harness's speed report: `[postings, of those pruned by MaxScore, of those ranked from a
+    /// long list's head]`; a search not counted in the first ran in FTS5. Not a stable API.
+    #[doc(hidden)]
+    pub fn first_stage_paths(&self) -> [u64; 3] {
+        [self.fast.answered, self.fast.pruned, self.fast.by_head]
+    }
+
     /// How many searches of this index the fast path answered.
     #[cfg(test)]
     pub(crate) fn fast_searches(&self) -> u64 {
