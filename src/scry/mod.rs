@@ -51,7 +51,7 @@ pub use scrape::{
     scrape_with_progress,
 };
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -259,11 +259,10 @@ fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
 #[derive(Debug, Default)]
 struct Fast {
     rows: Option<std::sync::Arc<postings::Rows>>,
-    /// Searches answered by the fast path, those that pruned weak terms, those ranked from a
-    /// long list's head, and snippets it cut in Rust (tests check them).
+    /// Searches answered by the fast path, those whose MaxScore left a term unscored for most
+    /// rows, and snippets it cut in Rust (tests check them).
     answered: u64,
     pruned: u64,
-    by_head: u64,
     /// The `PRAGMA data_version` at which `rows` was last checked against the postings'
     /// generation, when known.
     checked_at: Option<i64>,
@@ -480,7 +479,13 @@ impl Index {
         hits: &mut [(i64, Hit)],
         deadline: Option<Instant>,
     ) -> Result<(), ScryError> {
-        let tokens: Vec<&str> = terms.iter().filter_map(|t| t.token.as_deref()).collect();
+        // Rust cuts snippets for plain tokens only; a prefix or non-ASCII term leaves every
+        // snippet of the search to FTS5 (no tokens: `Snippets` then declines each row).
+        let tokens: Vec<&str> = terms
+            .iter()
+            .map(|t| t.token.as_deref())
+            .collect::<Option<Vec<&str>>>()
+            .unwrap_or_default();
         let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
         let in_rust =
             self.with_deadline(deadline, |conn| cut_snippets(conn, &tokens, &full, hits))?;
@@ -547,11 +552,11 @@ impl Index {
     }
 
     /// Which first-stage path this index's searches took so far, for the evaluation
-    /// harness's speed report: `[postings, of those pruned by MaxScore, of those ranked from a
-    /// long list's head]`; a search not counted in the first ran in FTS5. Not a stable API.
+    /// harness's speed report: `[postings, of those pruned by MaxScore]`; a search not
+    /// counted in the first ran in FTS5. Not a stable API.
     #[doc(hidden)]
-    pub fn first_stage_paths(&self) -> [u64; 3] {
-        [self.fast.answered, self.fast.pruned, self.fast.by_head]
+    pub fn first_stage_paths(&self) -> [u64; 2] {
+        [self.fast.answered, self.fast.pruned]
     }
 
     /// How many searches of this index the fast path answered.
@@ -560,16 +565,10 @@ impl Index {
         self.fast.answered
     }
 
-    /// How many searches skipped scoring every row of their weak terms.
+    /// How many searches left a term unscored for most rows (MaxScore's pruning).
     #[cfg(test)]
     pub(crate) fn pruned_searches(&self) -> u64 {
         self.fast.pruned
-    }
-
-    /// How many searches were ranked from a long list's head.
-    #[cfg(test)]
-    pub(crate) fn head_searches(&self) -> u64 {
-        self.fast.by_head
     }
 
     /// How many snippets the fast path cut in Rust (the others came from FTS5).
@@ -670,12 +669,8 @@ fn fast_search(
     limit: usize,
     transaction: Transaction,
 ) -> rusqlite::Result<Option<Vec<(i64, Hit)>>> {
-    let tokens: Option<Vec<&str>> = terms.iter().map(|t| t.token.as_deref()).collect();
-    let Some(tokens) = tokens else {
-        return Ok(None);
-    };
     if let Transaction::Caller { data_version } = transaction {
-        return fast_search_in_transaction(conn, path, cache, fast, &tokens, limit, data_version);
+        return fast_search_in_transaction(conn, path, cache, fast, terms, limit, data_version);
     }
     // One read transaction for every statement below (prepared once, like the rest). It
     // always ends here; the first error is the one reported.
@@ -683,13 +678,44 @@ fn fast_search(
         conn.execute_batch("ROLLBACK")?;
     }
     conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = fast_search_in_transaction(conn, path, cache, fast, &tokens, limit, None);
+    let result = fast_search_in_transaction(conn, path, cache, fast, terms, limit, None);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     let ended = conn.prepare_cached(end).and_then(|mut s| s.execute([]));
     match (result, ended) {
         (Err(e), _) | (Ok(_), Err(e)) => Err(e),
         (Ok(hits), Ok(_)) => Ok(hits),
     }
+}
+
+/// The phrases the postings rank for `terms`, in query order, each a token and whether it
+/// is a prefix: a plain word's token ([`query::Term::token`]); a prefix word of ASCII letters
+/// and digits, its Porter stem (FTS5's `porter` stems a prefix query's token too:
+/// `parsing*` matches `parser`); any other word, the tokens of `docs`' own tokenizer
+/// ([`db::query_tokens`]), each a phrase of its own, the last one a prefix when the word is
+/// (a word FTS5 would cut into several tokens, `a→b`, is searched as its tokens, `a` OR `b`,
+/// not as a phrase).
+fn phrase_tokens(
+    conn: &Connection,
+    terms: &[query::Term],
+) -> rusqlite::Result<Vec<(String, bool)>> {
+    let mut out = Vec::with_capacity(terms.len());
+    for t in terms {
+        if let Some(token) = &t.token {
+            out.push((token.clone(), false));
+        } else if t.prefix && t.text.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            out.push((porter::stem_str(&t.text.to_ascii_lowercase()), true));
+        } else {
+            let tokens = db::query_tokens(conn, &t.text)?;
+            let last = tokens.len().saturating_sub(1);
+            out.extend(
+                tokens
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, token)| (token, t.prefix && i == last)),
+            );
+        }
+    }
+    Ok(out)
 }
 
 /// Where [`fast_search`] runs.
@@ -711,7 +737,7 @@ fn fast_search_in_transaction(
     path: &Path,
     cache: &SearchCache,
     fast: &mut Fast,
-    tokens: &[&str],
+    terms: &[query::Term],
     limit: usize,
     data_version: Option<i64>,
 ) -> rusqlite::Result<Option<Vec<(i64, Hit)>>> {
@@ -728,18 +754,25 @@ fn fast_search_in_transaction(
     let Some(rows) = fast.rows.as_deref() else {
         return Ok(None);
     };
+    let tokens = phrase_tokens(conn, terms)?;
+    let wants: Vec<postings::Want<'_>> = tokens
+        .iter()
+        .map(|(token, prefix)| {
+            if *prefix {
+                postings::Want::Prefix(token)
+            } else {
+                postings::Want::Token(token)
+            }
+        })
+        .collect();
     let w = BM25_WEIGHTS;
     let ranked = postings::with_scratch(cache, |scratch| {
-        postings::top_k(conn, rows, scratch, tokens, w, limit)
+        postings::top_k(conn, rows, scratch, &wants, w, limit)
     })?;
-    let Some((best, ranking)) = ranked else {
+    let Some((best, pruned)) = ranked else {
         return Ok(None);
     };
-    match ranking {
-        postings::Ranking::Full => {}
-        postings::Ranking::WithoutWeak => fast.pruned += 1,
-        postings::Ranking::ByHead => fast.by_head += 1,
-    }
+    fast.pruned += u64::from(pruned);
     // Snippets are cut later, for the hits the second stage keeps ([`cut_snippets`]).
     let mut row = conn.prepare_cached(ROW_SQL)?;
     let mut hits = Vec::with_capacity(best.len());
@@ -784,10 +817,14 @@ fn cut_snippets(
                 in_rust += 1;
                 folded
             }
+            // No row: the postings matched the row by a word's tokens that FTS5 reads as
+            // one phrase (a word the tokenizer cuts further), not adjacent there.
             None => snippet::fold_whitespace(
                 &conn
                     .prepare_cached(ROW_SNIPPET_SQL)?
-                    .query_row::<String, _, _>(rusqlite::params![full, *rowid], |r| r.get(0))?,
+                    .query_row::<String, _, _>(rusqlite::params![full, *rowid], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or_default(),
             ),
         };
     }
