@@ -650,6 +650,39 @@ impl Session {
         Ok(added)
     }
 
+    /// Removes secret `name` from the vault at `loc` with the identity the unlocked session
+    /// holds, so `secrets remove` needs no identity of its own while a session is unlocked
+    /// (as [`Session::add_secret`]). The values held are refreshed from the vault; audited by
+    /// name. Errors: [`SessionError::Locked`]; a vault error as [`SessionError::Vault`]
+    /// ([`secrets::vault::NotFound`] when the vault has no such name).
+    pub fn remove_secret(
+        &self,
+        loc: &secrets::VaultLocation,
+        name: &str,
+        peer: Peer,
+    ) -> Result<(), SessionError> {
+        let identity = {
+            let mut st = self.state();
+            expire_if_due(&self.inner.home, &mut st);
+            match &st.unlocked {
+                Some(u) => u.identity.clone(),
+                None => return Err(SessionError::Locked),
+            }
+        };
+        secrets::vault::remove(&self.inner.home, loc, &identity, name)
+            .map_err(SessionError::Vault)?;
+        drop(identity);
+        match loc {
+            secrets::VaultLocation::Global => self.absorb_changed_global_vault(),
+            secrets::VaultLocation::Project(p) => self.absorb_project(p),
+        }
+        audit::record(
+            &self.inner.home,
+            &Event::now("remove", peer).names(vec![name.to_string()]),
+        );
+        Ok(())
+    }
+
     /// Wipes everything held (the values and the scan hold). Returns whether anything was.
     pub fn lock(&self, peer: Peer) -> bool {
         let was = {
@@ -975,13 +1008,19 @@ fn refresh_hold(st: &mut State) {
     }
 }
 
-/// Adds the vaults and values of `env` to `u`; returns the names.
+/// Adds the vaults and values of `env` to `u` (the global one, and `project`'s when it has a
+/// vault); returns the names.
 fn absorb(u: &mut Unlocked, home: &Home, project: Option<&Path>, env: EnvMap) -> Vec<String> {
     let mut dirs = vec![VaultRef {
         kind: "global".into(),
         path: home.root().display().to_string(),
     }];
-    if let Some(p) = project {
+    // A project with no vault of its own (no `vault.age`, no `secrets.toml`) is not listed.
+    let has_vault = |p: &Path| {
+        let loc = secrets::VaultLocation::Project(p.to_path_buf());
+        loc.vault_path(home).exists() || loc.map_path(home).exists()
+    };
+    if let Some(p) = project.filter(|p| has_vault(p)) {
         dirs.push(VaultRef {
             kind: "project".into(),
             path: crate::paths::project_state_dir(p).display().to_string(),

@@ -241,6 +241,12 @@ pub static ROUTES: &[Route] = &[
     },
     Route {
         method: Method::Post,
+        path: "/secrets/remove",
+        access: Access::Patina,
+        handler: session::remove_secret,
+    },
+    Route {
+        method: Method::Post,
         path: "/session/confirm/next",
         access: Access::Patina,
         handler: session::confirm_next,

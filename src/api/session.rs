@@ -387,6 +387,57 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     }
 }
 
+/// The `POST /secrets/remove` body: the secret to remove with the session's identity
+/// (access `patina`, like `/secrets/add`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RemoveRequest {
+    /// The secret's name (1 to 64 of `A-Z a-z 0-9 _ . -`).
+    pub name: String,
+    /// The project whose vault holds it (absolute path of its root); default the global vault.
+    #[serde(default)]
+    pub project: Option<String>,
+}
+
+/// The `POST /secrets/remove` response: the name removed and its vault (`global` or
+/// `project`).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RemoveResponse {
+    /// The secret's name.
+    pub removed: String,
+    /// `global` or `project`.
+    pub vault: String,
+}
+
+/// `POST /secrets/remove` (patina) `{"name","project"?}` → `{"removed","vault"}`: removes a
+/// secret with the unlocked session's identity (409 when locked, 404 when the vault has no
+/// such name, 400 for a bad name or vault).
+pub fn remove_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
+    let RemoveRequest { name, project } = match parse_json_body(&req.body) {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let loc = match project.as_deref() {
+        None => VaultLocation::Global,
+        Some(p) => match project_path(p) {
+            Some(root) => VaultLocation::Project(root),
+            None => {
+                return Response::error(404, "unknown project (give an absolute directory path)");
+            }
+        },
+    };
+    match ctx.session.remove_secret(&loc, &name, peer(principal)) {
+        Ok(()) => Response::json(
+            200,
+            &RemoveResponse {
+                removed: name,
+                vault: loc.kind().to_string(),
+            },
+        ),
+        Err(SessionError::Vault(v)) if v.is_not_found() => Response::error(404, v.to_string()),
+        Err(e) => error(&e),
+    }
+}
+
 #[derive(Serialize)]
 struct ListItem {
     name: String,

@@ -31,6 +31,7 @@ pub const TICKETED: &[&str] = &[
     "/session/unlock",
     "/session/env",
     "/secrets/add",
+    "/secrets/remove",
     "/session/confirm/next",
     "/session/confirm/answer",
 ];

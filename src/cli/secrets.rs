@@ -56,15 +56,15 @@ pub enum SecretsCmd {
     /// Values reach the command only through its environment (never its arguments).
     /// Its stdout and stderr are filtered: every value, and its base64, hex and
     /// percent-encoded forms, becomes `<concealed by patina>` (values shorter than 4 bytes
-    /// are not masked); so are the value upper- or lower-cased (`tr`), its base64 wrapped at
-    /// 76 columns (GNU `base64`), and `xxd`, `hexdump -C` and `od -c` lines that show any of
-    /// its bytes. Output that cannot start a secret passes at once. Stdin is passed
+    /// are not masked); so are the value upper- or lower-cased (`tr`) or reversed (`rev`),
+    /// its base64 wrapped at 76 columns (GNU `base64`), and `xxd`, `hexdump -C` and `od -c`
+    /// lines that show any of its bytes. Output that cannot start a secret passes at once. Stdin is passed
     /// through; SIGINT, SIGTERM and SIGHUP are forwarded. The exit code is the command's
     /// (128 + n if signal n killed it; 127 if it was not found).
     ///
     /// Masking guards against accidents, not against a command that means to leak: output
     /// written to a file, or to any file descriptor other than 1 and 2 (`>&3`, `/dev/tty`),
-    /// is NOT masked, nor are transforms other than those above (`rev`, `od -x`, escapes).
+    /// is NOT masked, nor are transforms other than those above (`cut`, `od -x`, escapes).
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
     /// Manage who can decrypt a vault (re-encrypts it on every change).
@@ -495,8 +495,29 @@ fn remove(name: &str, project: bool) -> super::CliResult {
     secrets::validate_name(name).map_err(sec)?;
     let home = Home::from_env()?;
     let loc = location(&home, project)?;
-    let id = identity::resolve(&home).map_err(sec)?;
-    vault::remove(&home, &loc, &id, name).map_err(sec)?;
+    // While a session is unlocked, the daemon removes it with the identity it holds (as
+    // `secrets add` does): no identity is resolved here.
+    let client = crate::client::Client::for_home(&home);
+    if session_is_unlocked(&client) {
+        let body = serde_json::to_vec(&crate::api::session::RemoveRequest {
+            name: name.to_string(),
+            project: match &loc {
+                VaultLocation::Global => None,
+                VaultLocation::Project(p) => Some(p.to_string_lossy().into_owned()),
+            },
+        })?;
+        let reply = client.request("POST", "/secrets/remove", Some(&body))?;
+        ensure!(reply.status == 200, "{}", reply.error_message());
+    } else {
+        let id = identity::resolve(&home).map_err(|e| {
+            anyhow::anyhow!(
+                "removing a secret re-encrypts the {} vault, which needs your identity to read the secrets it keeps; unlock a session (`patina session unlock`) or: {}",
+                loc.kind(),
+                crate::text::one_line(&e)
+            )
+        })?;
+        vault::remove(&home, &loc, &id, name).map_err(sec)?;
+    }
     outln!("removed {name} from the {} vault", loc.kind());
     Ok(())
 }

@@ -271,13 +271,16 @@ pub fn conceal(text: &str, found: &[Found]) -> String {
     out
 }
 
-/// Calls `f` on every string value inside `v`, depth first, in document order (object keys
-/// are not visited: a host shows them as the tool's field names).
+/// Calls `f` on every string inside `v`, depth first, in document order: each object key
+/// before its value (a tool's JSON output keyed by data can hold a value in a key).
 pub fn walk_strings(v: &Value, f: &mut impl FnMut(&str)) {
     match v {
         Value::String(s) => f(s),
         Value::Array(a) => a.iter().for_each(|x| walk_strings(x, f)),
-        Value::Object(o) => o.values().for_each(|x| walk_strings(x, f)),
+        Value::Object(o) => o.iter().for_each(|(k, x)| {
+            f(k);
+            walk_strings(x, f)
+        }),
         _ => {}
     }
 }
@@ -287,7 +290,23 @@ pub fn walk_strings_mut(v: &mut Value, f: &mut impl FnMut(&mut String)) {
     match v {
         Value::String(s) => f(s),
         Value::Array(a) => a.iter_mut().for_each(|x| walk_strings_mut(x, f)),
-        Value::Object(o) => o.values_mut().for_each(|x| walk_strings_mut(x, f)),
+        Value::Object(o) => {
+            // Keys are strings of the output too (a value can be one): each is offered to
+            // `f`, and a changed key replaces the old one in place; a key that becomes equal
+            // to an earlier one gets ` #2`, ` #3`… so no entry is lost.
+            let old = std::mem::take(o);
+            for (mut k, mut x) in old {
+                f(&mut k);
+                walk_strings_mut(&mut x, f);
+                let mut key = k.clone();
+                let mut n = 1;
+                while o.contains_key(&key) {
+                    n += 1;
+                    key = format!("{k} #{n}");
+                }
+                o.insert(key, x);
+            }
+        }
         _ => {}
     }
 }

@@ -324,29 +324,46 @@ fn context_text(names: &[String], detectors: &[String], not_checked: Option<&str
 const KIND_FIELDS: &[&str] = &["type", "mode", "codeText"];
 
 /// `v` with every non-empty string replaced by `<concealed by patina: LABEL>` (strings of
-/// [`KIND_FIELDS`] kept), same shape.
+/// [`KIND_FIELDS`] kept), same shape. Keys are kept when they read as a field name
+/// ([`is_field_name`]); any other key (data used as a key, which could be a value) becomes
+/// the concealed text, numbered from the second on so no entry is lost.
 fn withheld_value(v: &Value, label: &str) -> Value {
     match v {
         Value::String(s) if !s.is_empty() => Value::String(super::concealed(label)),
         Value::Array(a) => Value::Array(a.iter().map(|x| withheld_value(x, label)).collect()),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .filter(|(k, _)| !k.starts_with("persistedOutput"))
-                .map(|(k, x)| {
-                    let keep = KIND_FIELDS.contains(&k.as_str()) && x.is_string();
-                    (
-                        k.clone(),
-                        if keep {
-                            x.clone()
-                        } else {
-                            withheld_value(x, label)
-                        },
-                    )
-                })
-                .collect(),
-        ),
+        Value::Object(o) => {
+            let mut out = serde_json::Map::new();
+            let mut renamed = 0;
+            for (k, x) in o.iter().filter(|(k, _)| !k.starts_with("persistedOutput")) {
+                let keep = KIND_FIELDS.contains(&k.as_str()) && x.is_string();
+                let key = if is_field_name(k) {
+                    k.clone()
+                } else {
+                    renamed += 1;
+                    match renamed {
+                        1 => super::concealed(label),
+                        n => format!("{} #{n}", super::concealed(label)),
+                    }
+                };
+                let x = if keep {
+                    x.clone()
+                } else {
+                    withheld_value(x, label)
+                };
+                out.insert(key, x);
+            }
+            Value::Object(out)
+        }
         other => other.clone(),
     }
+}
+
+/// Whether an object key reads as a host's field name rather than data: 1 to 32 ASCII
+/// letters and underscores (`stdout`, `filePath`, `structuredContent`, `is_error`). Secret
+/// values almost always hold digits or symbols; one of letters only passes as a key of a
+/// withheld output (threat model, "Limits").
+fn is_field_name(k: &str) -> bool {
+    (1..=32).contains(&k.len()) && k.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_')
 }
 
 /// The whole-output withholding: every string of the output replaced by
@@ -420,5 +437,28 @@ pub fn deny(tool: &str, reason: &str, names: Vec<String>) -> Answer {
             names,
             detectors: Vec::new(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_withheld_output_keeps_field_names_and_conceals_data_keys() {
+        let data_key = ["Pc4n4ry", "-7f3e9c1d", "+x/y=z"].concat();
+        let v = json!({
+            "type": "text",
+            "structuredContent": {data_key.clone(): "a", "other-9": "b", "region": "eu"},
+        });
+        let w = withheld_value(&v, "x");
+        let text = w.to_string();
+        assert!(!text.contains("Pc4n4ry"), "{text}");
+        assert_eq!(w["type"], "text");
+        let sc = w["structuredContent"].as_object().unwrap();
+        assert_eq!(sc.len(), 3, "no entry lost: {text}");
+        assert!(sc.contains_key("region"));
+        assert!(sc.contains_key("<concealed by patina: x>"));
+        assert!(sc.contains_key("<concealed by patina: x> #2"));
     }
 }

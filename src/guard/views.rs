@@ -4,7 +4,7 @@
 //! keeps a map back to the output, so a match in a view conceals the output's own bytes.
 //! Depends only on [`crate::secrets::mask`] (the dump-line parser `secrets run` uses).
 //!
-//! Two views, each built in one pass over the output's lines (linear, bounded by the
+//! Three views, each built in one pass over the output's lines (linear, bounded by the
 //! output's length):
 //!
 //! - **dump bytes**: consecutive `xxd`, `hexdump -C` or `od -c` lines of one format decoded
@@ -15,6 +15,12 @@
 //!   base64 start of the line after, joined without their line breaks (GNU `base64` wraps
 //!   at 76 columns, OpenSSL and PEM at 64). A match maps back byte for byte, line breaks
 //!   included.
+//!
+//! - **escapes decoded**: each line holding an escape other than `\"` and `\\` with every
+//!   escape decoded once: `%XX` (percent-encoding, also of characters that need none, such
+//!   as `%2D` for `-`), `\xXX`, `\u00XX` (a code point below 0x80) and a backslash before
+//!   ASCII punctuation (shell and `printf %q` quoting). A match maps back to the literal
+//!   bytes and the escapes it covers.
 //!
 //! The case of a value is not a view: the hold keeps the value lower- and upper-cased
 //! ([`crate::secrets::mask::output_forms`]).
@@ -96,6 +102,8 @@ impl View {
                 Some(last) if s.exact && last.1 <= range.0 && is_break(last.1, range.0) => {
                     last.1 = range.1
                 }
+                // Adjacent pieces (an escape after a literal byte) are one range.
+                Some(last) if last.1 == range.0 => last.1 = range.1,
                 _ => out.push(range),
             }
         }
@@ -113,6 +121,7 @@ fn is_break(a: usize, b: usize) -> bool {
 pub fn views(text: &str) -> Vec<View> {
     let mut dump = View::new();
     let mut b64 = View::new();
+    let mut esc = View::new();
     let mut dump_kind: Option<DumpKind> = None;
     // The base64 lines of the current run: (start, end) in `text`.
     let mut b64_run: Vec<(usize, usize)> = Vec::new();
@@ -179,14 +188,106 @@ pub fn views(text: &str) -> Vec<View> {
             }
             flush_base64(&mut b64, &mut b64_run, text);
         }
+        escapes_of_line(&mut esc, text, pos, line_end);
         prev = Some((pos, line_end));
         pos = end + 1;
     }
     flush_base64(&mut b64, &mut b64_run, text);
-    [dump, b64]
+    [dump, b64, esc]
         .into_iter()
         .filter(|v| !v.segments.is_empty())
         .collect()
+}
+
+/// The escape at `b[i..]` and the byte it stands for: `(byte, length)`. `%XX`, `\xXX`,
+/// `\u00XX` (below 0x80) and `\` before ASCII punctuation; `None` for anything else.
+fn escape_at(b: &[u8], i: usize) -> Option<(u8, usize)> {
+    let hex = |at: usize| -> Option<u8> {
+        let h = b.get(at..at + 2)?;
+        let d = |c: u8| (c as char).to_digit(16);
+        Some((d(h[0])? * 16 + d(h[1])?) as u8)
+    };
+    match (b[i], b.get(i + 1).copied()) {
+        (b'%', _) => hex(i + 1).map(|v| (v, 3)),
+        (b'\\', Some(b'x')) => hex(i + 2).map(|v| (v, 4)),
+        (b'\\', Some(b'u')) if b.get(i + 2..i + 4) == Some(b"00") => {
+            hex(i + 4).filter(|v| v.is_ascii()).map(|v| (v, 6))
+        }
+        (b'\\', Some(c)) if c.is_ascii_punctuation() => Some((c, 2)),
+        _ => None,
+    }
+}
+
+/// Adds line `text[start..end]` to the escapes view, each escape decoded once, when it holds
+/// an escape other than `\"` and `\\` (a JSON string's quotes and backslashes alone are
+/// left to the output's own scan, where the hold's JSON form of a value matches).
+fn escapes_of_line(view: &mut View, text: &str, start: usize, end: usize) {
+    let b = &text.as_bytes()[start..end];
+    let worth = (0..b.len()).any(|i| {
+        matches!(b[i], b'%' | b'\\')
+            && escape_at(b, i).is_some()
+            && !matches!(&b[i..(i + 2).min(b.len())], b"\\\"" | b"\\\\")
+    });
+    if !worth {
+        return;
+    }
+    view.start_run();
+    let mut i = 0;
+    let mut literal = 0;
+    let mut decoded: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+    let mut escapes: Vec<(usize, usize)> = Vec::new();
+    // Flushes the pending literal bytes `[literal, upto)` and decoded escapes.
+    let flush = |view: &mut View,
+                 literal: usize,
+                 upto: usize,
+                 decoded: &mut Vec<u8>,
+                 escapes: &mut Vec<(usize, usize)>| {
+        if !decoded.is_empty() {
+            let v0 = view.text.len();
+            push_lossy(&mut view.text, decoded);
+            for (k, &(s, e)) in escapes.iter().enumerate() {
+                view.segments.push(Segment {
+                    view: (v0 + k, v0 + k + 1),
+                    output: (start + s, start + e),
+                    exact: false,
+                });
+            }
+            decoded.clear();
+            escapes.clear();
+        }
+        if upto > literal {
+            let v0 = view.text.len();
+            view.text.push_str(&text[start + literal..start + upto]);
+            view.segments.push(Segment {
+                view: (v0, view.text.len()),
+                output: (start + literal, start + upto),
+                exact: true,
+            });
+        }
+    };
+    while i < b.len() {
+        match matches!(b[i], b'%' | b'\\')
+            .then(|| escape_at(b, i))
+            .flatten()
+        {
+            Some((v, len)) => {
+                if i > literal {
+                    flush(view, literal, i, &mut decoded, &mut escapes);
+                }
+                decoded.push(v);
+                escapes.push((i, i + len));
+                i += len;
+                literal = i;
+            }
+            None => {
+                if !decoded.is_empty() {
+                    flush(view, i, i, &mut decoded, &mut escapes);
+                }
+                i += 1;
+            }
+        }
+    }
+    flush(view, literal, b.len(), &mut decoded, &mut escapes);
 }
 
 /// Adds a run of base64 pieces (one per line) to the view when it spans at least two lines
@@ -260,6 +361,29 @@ mod tests {
             assert!(dump[e..].starts_with('\n'), "up to the end of the line");
         }
         assert!(views("nothing\nto see\n").is_empty());
+    }
+
+    #[test]
+    fn escapes_are_decoded_once_and_map_back_to_the_escapes() {
+        let v = canary();
+        // Every byte over-encoded, one character over-encoded, `\x`, `\u00` and shell quoting.
+        let all: String = v.bytes().map(|b| format!("%{b:02X}")).collect();
+        let one = v.replace('-', "%2d");
+        let x: String = v.bytes().map(|b| format!("\\x{b:02x}")).collect();
+        let u: String = v.bytes().map(|b| format!("\\u{:04x}", b)).collect();
+        let q = v.replace('+', "\\+").replace('=', "\\=");
+        for form in [all, one, x, u, q] {
+            let out = format!("$ curl\nGET /cb?k={form}&next=1 HTTP/1.1\nbye %zz\n");
+            let vs = views(&out);
+            assert_eq!(vs.len(), 1, "{form}");
+            let at = vs[0].text.find(&v).unwrap_or_else(|| panic!("{form}"));
+            let back = vs[0].map_back(at, at + v.len());
+            assert_eq!(back.len(), 1, "{form}: one range");
+            let (s, e) = back[0];
+            assert_eq!(&out[s..e], form, "exactly the form's bytes");
+        }
+        // Lines without escapes, and JSON quotes alone, make no view.
+        assert!(views("plain text\n{\"a\": \"b \\\"c\\\"\"}\n100% sure\n").is_empty());
     }
 
     #[test]

@@ -110,6 +110,12 @@ impl Error {
         )
     }
 
+    /// True when the vault has no secret of the name asked ([`NotFound`]): the daemon
+    /// answers 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::NotFound(_))
+    }
+
     /// An [`Error::Io`] on `path`.
     pub(crate) fn io(path: &std::path::Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
         move |error| Error::Io {

@@ -173,7 +173,8 @@ impl Masker {
 }
 
 /// The patterns [`Masker`] looks for in output: [`forms`], and the forms only output takes
-/// by accident — the value upper-cased, and its standard base64 wrapped at 76 columns.
+/// by accident — the value upper-cased and reversed, and its standard base64 wrapped at 76
+/// columns.
 /// Public for the fuzz target (`fuzz/fuzz_targets/mask_stream.rs`), which checks the pattern
 /// stage against a plain search for these.
 pub fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
@@ -182,8 +183,9 @@ pub fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     out
 }
 
-/// [`forms`] and the value upper-cased (`tr a-z A-Z`; lower-cased is in [`forms`]): what the
-/// guard's scan hold keeps of a value (`guard::hold`). The 76-column wrapped base64 of
+/// [`forms`], the value upper-cased (`tr a-z A-Z`; lower-cased is in [`forms`]) and
+/// reversed (`rev`: by character when the value is UTF-8, else by byte): what the guard's
+/// scan hold keeps of a value (`guard::hold`). The 76-column wrapped base64 of
 /// [`output_forms`] is left out there: ~40 more forms per value would widen every slot of
 /// the hold, and the guard joins wrapped base64 lines before scanning instead
 /// (`guard::views`), which also covers the other line widths.
@@ -192,6 +194,13 @@ pub fn cased_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let upper = Zeroizing::new(v.to_ascii_uppercase());
     if upper[..] != *v {
         out.push(upper);
+    }
+    let reversed = Zeroizing::new(match std::str::from_utf8(v) {
+        Ok(s) => s.chars().rev().collect::<String>().into_bytes(),
+        Err(_) => v.iter().rev().copied().collect(),
+    });
+    if reversed[..] != *v {
+        out.push(reversed);
     }
     out
 }

@@ -1320,6 +1320,32 @@ fn dump_lines_of(dump: &str, at: usize, len: usize, data_start: usize) -> Vec<St
         .collect()
 }
 
+/// A value used as a key of a tool's JSON output (an MCP tool's `structuredContent` keyed by
+/// data) is concealed like any string: the key is replaced, its entry kept.
+#[test]
+fn a_value_used_as_a_json_key_is_concealed() {
+    let g = Guard::new(true);
+    let file = g.w.work().join(".env");
+    let o = run_with_input(g.w.cmd(&["session", "unlock"]), b"");
+    assert!(o.status.success(), "{}", show(&o));
+    let mut payload = g.fixture("claude-code-mcp-blocks-post", "ok", &file);
+    payload["tool_response"] = serde_json::json!({
+        "content": [{"type": "text", "text": "two settings"}],
+        "structuredContent": {"rows": {CANARY: "api", "region": "eu-west-1"}},
+    });
+    let (o, a) = g.hook("claude-code", &payload);
+    let new = &a["hookSpecificOutput"]["updatedMCPToolOutput"];
+    assert!(!new.is_null(), "{}", show(&o));
+    let text = new.to_string();
+    assert!(
+        !text.contains("Pc4n4ry") && !text.contains("7f3e9c1d"),
+        "{text}"
+    );
+    let rows = new["structuredContent"]["rows"].as_object().unwrap();
+    assert_eq!(rows["<concealed by patina: canary>"], "api", "{text}");
+    assert_eq!(rows["region"], "eu-west-1", "{text}");
+}
+
 /// The QA attack on the guard (finding 1): the canary printed by `xxd`, `hexdump -C` and
 /// `od -c` of an `.env` (a value split across two dump lines), upper-cased (`tr a-z A-Z`),
 /// and inside a longer text's base64 wrapped at 76 (GNU) and 64 (OpenSSL) columns, so
@@ -1327,7 +1353,8 @@ fn dump_lines_of(dump: &str, at: usize, len: usize, data_start: usize) -> Vec<St
 /// base64 across its line break — with the daemon's values unlocked and with only the scan
 /// hold (`--scan-only`); the same dumps of other data pass unchanged.
 #[test]
-fn dumps_upper_case_and_wrapped_base64_of_a_value_are_concealed_unlocked_and_scan_only() {
+fn dumps_upper_case_reversed_escaped_and_wrapped_base64_values_are_concealed_unlocked_and_scan_only()
+ {
     let g = Guard::new(true);
     let file = g.w.work().join(".env");
     let env = format!("API_KEY={CANARY}\nDEBUG=1\n");
@@ -1394,6 +1421,28 @@ fn dumps_upper_case_and_wrapped_base64_of_a_value_are_concealed_unlocked_and_sca
         let upper = CANARY.to_ascii_uppercase();
         let out = post(&format!("API_KEY={upper}\n"));
         assert_eq!(out, "API_KEY=<concealed by patina: canary>\n", "{state}");
+        // Reversed (`rev .env`).
+        let rev: String = format!("API_KEY={CANARY}").chars().rev().collect();
+        let out = post(&format!("{rev}\n"));
+        assert_eq!(out, "<concealed by patina: canary>=YEK_IPA\n", "{state}");
+        // Escaped: every byte percent-encoded, one character over-encoded (`%2D` for `-`),
+        // `\x` escapes, shell quoting.
+        let forms = [
+            CANARY
+                .bytes()
+                .map(|b| format!("%{b:02X}"))
+                .collect::<String>(),
+            CANARY.replace('-', "%2D"),
+            CANARY.bytes().map(|b| format!("\\x{b:02x}")).collect(),
+            CANARY.replace('+', "\\+").replace('=', "\\="),
+        ];
+        for form in forms {
+            let out = post(&format!("GET /cb?k={form}&n=1\n"));
+            assert_eq!(
+                out, "GET /cb?k=<concealed by patina: canary>&n=1\n",
+                "{state}: {form}"
+            );
+        }
         // Base64 of a longer text, wrapped, the value's base64 split by a line break, at
         // each of the three byte alignments.
         for width in [76, 64] {

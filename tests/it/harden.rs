@@ -444,10 +444,11 @@ fn accidental_transforms_by_real_tools_are_masked() {
                 }
             }
         }
-        // tr, both ways.
+        // tr, both ways, and rev.
         for (tr, cased) in [
             ("tr a-z A-Z", value.to_ascii_uppercase()),
             ("tr A-Z a-z", value.to_ascii_lowercase()),
+            ("rev", value.chars().rev().collect::<String>()),
         ] {
             for masking in [true, false] {
                 let flags: &[&str] = if masking { &[] } else { &["--no-masking"] };

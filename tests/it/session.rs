@@ -88,7 +88,10 @@ fn unlock_then_run_without_identity_until_expiry_and_lock() {
     let s = session(&d);
     assert_eq!(s["unlocked"], true, "{s}");
     assert!(s["expires_in_secs"].as_u64().unwrap() <= 3, "{s}");
-    assert!(!s["vaults"].as_array().unwrap().is_empty(), "{s}");
+    let vaults = s["vaults"].as_array().unwrap();
+    assert!(vaults.iter().any(|v| v["kind"] == "global"), "{s}");
+    // The project has no vault of its own: it is not listed as one.
+    assert!(vaults.iter().all(|v| v["kind"] != "project"), "{s}");
 
     // Unlocked: the value reaches the child although the client has no identity (masked
     // in its output, which proves it was there).
@@ -426,6 +429,16 @@ The ocelot staging token is {value} for now.
     c.current_dir(w.dir.path().join("nort"));
     let o = out(c);
     assert!(o.status.success(), "unlock: {}", show(&o));
+    // The served project has a vault: `/session` lists it beside the global one.
+    let s = d.get("/session").json();
+    assert!(
+        s["vaults"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|v| v["kind"] == "project"),
+        "{s}"
+    );
     let r = d.post(
         "/api/scry",
         &serde_json::json!({"query": "ocelot"}).to_string(),
@@ -707,7 +720,7 @@ fn a_secret_added_while_unlocked_is_redacted_at_once() {
 /// works); locked and without an identity, one line says why the identity is needed. The
 /// route that carries the value answers only the patina binary.
 #[test]
-fn secrets_add_goes_through_an_unlocked_session_without_an_identity() {
+fn secrets_add_and_remove_go_through_an_unlocked_session_without_an_identity() {
     let w = World::new();
     write_fixture_project(&w.work());
     w.add("first", "first-value-1234", &[]);
@@ -743,6 +756,28 @@ fn secrets_add_goes_through_an_unlocked_session_without_an_identity() {
         curl_post_status(&d.socket, "/secrets/add", r#"{"name":"x","value":"y"}"#),
         "403"
     );
+    // `secrets remove` goes through the session too: no identity here, and the value is no
+    // longer released.
+    let o = w.bare_cmd(&["secrets", "remove", "late"]).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("removed late from the global vault"));
+    let o = run_with_input(
+        w.bare_cmd(&["secrets", "run", "--", "sh", "-c", "echo \"[$LATE_ONE]\""]),
+        b"",
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "[]\n");
+    let o = w.bare_cmd(&["secrets", "remove", "late"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("no secret"),
+        "{}",
+        show(&o)
+    );
+    assert_eq!(
+        curl_post_status(&d.socket, "/secrets/remove", r#"{"name":"first"}"#),
+        "403"
+    );
     // Locked, no identity: one line that says why it is needed and what to do.
     let o = w.bare_cmd(&["session", "lock"]).output().unwrap();
     assert!(o.status.success(), "{}", show(&o));
@@ -750,6 +785,17 @@ fn secrets_add_goes_through_an_unlocked_session_without_an_identity() {
         w.bare_cmd(&["secrets", "add", "later", "--stdin"]),
         b"some-value-5678",
     );
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("needs your identity") && err.contains("patina session unlock"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let o = w
+        .bare_cmd(&["secrets", "remove", "first"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(1), "{}", show(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
