@@ -652,11 +652,11 @@ const ROW_SNIPPET_SQL: &str = concat!(
     " FROM docs WHERE docs MATCH ?1 AND rowid = ?2"
 );
 
-/// [`Index::search`]'s fast path: ranks with the postings ([`postings::top_k`]) when every
-/// term is a single known token, then reads each hit's row and cuts its snippet in Rust
-/// ([`snippet::Snippets::row`]), or in FTS5 for a row whose text it cannot tokenize exactly.
-/// `Ok(None)` when the path does not apply (a term that is not a plain token, an index
-/// without postings, postings that disagree with their row map): the caller asks FTS5.
+/// [`Index::search`]'s first stage, for every query: ranks with the postings
+/// ([`postings::top_k`], the terms' tokens from [`phrase_tokens`]), then reads each hit's
+/// row (its snippet is cut later, [`cut_snippets`]). `Ok(None)` only when the postings
+/// cannot answer (an index without postings, postings that disagree with their row map):
+/// the caller then asks FTS5, the fallback that keeps a damaged index searchable.
 /// All statements run in one read transaction, so they see one committed state: their own,
 /// or the caller's ([`Index::in_snapshot`]).
 #[allow(clippy::too_many_arguments)]

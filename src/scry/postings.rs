@@ -1,5 +1,6 @@
-//! A compact copy of the FTS5 index's postings, scored in Rust: BM25 top-k for queries of plain
-//! words without running FTS5's `bm25()` on every matching row. Depends on `rusqlite` only.
+//! A compact copy of the FTS5 index's postings, scored in Rust: BM25 top-k for every query
+//! (words, prefixes, non-ASCII words) without running FTS5's `bm25()` on every matching row.
+//! Depends on `rusqlite` only.
 //!
 //! Why: FTS5's `bm25()` is evaluated for every row a query matches (a `docsize` lookup and a
 //! trip through SQLite's virtual machine per row, ~0.5 µs), so a query with a common word
