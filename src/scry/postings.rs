@@ -791,6 +791,8 @@ pub(crate) enum Want<'a> {
 /// 3. Score the candidates exactly, every term in query order (FTS5's summation order, so
 ///    the floats are FTS5's): a long list of the base (with skip pointers) is looked up
 ///    for each candidate when they are few, any other list decoded whole; then rank them.
+///    When step 1 scored every term in an order that sums as query order does (one or two
+///    terms, or the lists already shortest first), its sums are these: step 3 is skipped.
 ///
 /// The flag says whether step 1 left a term unscored (tests count them).
 pub(crate) fn top_k(
@@ -922,6 +924,19 @@ pub(crate) fn top_k(
         .filter(|&o| scratch.acc[o as usize] >= floor)
         .collect();
     members.sort_unstable();
+    // Every term scored, and added in query order (two terms add the same either way: IEEE
+    // addition is commutative): the partial scores are the exact ones, step 3 is not needed.
+    let in_query_order = lists.len() <= 2 || order.iter().enumerate().all(|(k, &i)| k == i);
+    if scored == lists.len() && in_query_order {
+        let mut best: Vec<(i64, f64)> = members
+            .iter()
+            .map(|&o| (rows.rowids[o as usize], scratch.acc[o as usize]))
+            .collect();
+        reset(scratch);
+        best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        best.truncate(limit);
+        return Ok(Some((best, false)));
+    }
     for &o in &scratch.touched {
         scratch.acc[o as usize] = 0.0;
     }
