@@ -487,8 +487,6 @@ fn speed(args: &[String]) -> Result<(), String> {
         let terms = patina::scry::query::terms(q);
         let kind = if terms.iter().all(|t| t.token.is_some()) {
             "plain words"
-        } else if terms.iter().any(|t| t.fts.ends_with('*')) {
-            "prefix"
         } else {
             "non-ASCII"
         };

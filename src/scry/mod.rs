@@ -479,8 +479,8 @@ impl Index {
         hits: &mut [(i64, Hit)],
         deadline: Option<Instant>,
     ) -> Result<(), ScryError> {
-        // Rust cuts snippets for plain tokens only; a prefix or non-ASCII term leaves every
-        // snippet of the search to FTS5 (no tokens: `Snippets` then declines each row).
+        // Rust cuts snippets for plain tokens only; a non-ASCII term leaves every snippet of
+        // the search to FTS5 (no tokens: `Snippets` then declines each row).
         let tokens: Vec<&str> = terms
             .iter()
             .map(|t| t.token.as_deref())
@@ -687,32 +687,17 @@ fn fast_search(
     }
 }
 
-/// The phrases the postings rank for `terms`, in query order, each a token and whether it
-/// is a prefix: a plain word's token ([`query::Term::token`]); a prefix word of ASCII letters
-/// and digits, its Porter stem (FTS5's `porter` stems a prefix query's token too:
-/// `parsing*` matches `parser`); any other word, the tokens of `docs`' own tokenizer
-/// ([`db::query_tokens`]), each a phrase of its own, the last one a prefix when the word is
-/// (a word FTS5 would cut into several tokens, `a→b`, is searched as its tokens, `a` OR `b`,
-/// not as a phrase).
-fn phrase_tokens(
-    conn: &Connection,
-    terms: &[query::Term],
-) -> rusqlite::Result<Vec<(String, bool)>> {
+/// The tokens the postings rank for `terms`, in query order, each a phrase: a plain word's
+/// token ([`query::Term::token`]); any other word's, from `docs`' own tokenizer
+/// ([`db::query_tokens`]: `Café` → `cafe`). A word FTS5 would cut into several tokens (rare:
+/// [`query::terms`] cuts at punctuation and symbols already) is searched as its tokens, OR-ed,
+/// not as a phrase.
+fn phrase_tokens(conn: &Connection, terms: &[query::Term]) -> rusqlite::Result<Vec<String>> {
     let mut out = Vec::with_capacity(terms.len());
     for t in terms {
-        if let Some(token) = &t.token {
-            out.push((token.clone(), false));
-        } else if t.prefix && t.text.bytes().all(|b| b.is_ascii_alphanumeric()) {
-            out.push((porter::stem_str(&t.text.to_ascii_lowercase()), true));
-        } else {
-            let tokens = db::query_tokens(conn, &t.text)?;
-            let last = tokens.len().saturating_sub(1);
-            out.extend(
-                tokens
-                    .into_iter()
-                    .enumerate()
-                    .map(|(i, token)| (token, t.prefix && i == last)),
-            );
+        match &t.token {
+            Some(token) => out.push(token.clone()),
+            None => out.extend(db::query_tokens(conn, &t.text)?),
         }
     }
     Ok(out)
@@ -755,19 +740,10 @@ fn fast_search_in_transaction(
         return Ok(None);
     };
     let tokens = phrase_tokens(conn, terms)?;
-    let wants: Vec<postings::Want<'_>> = tokens
-        .iter()
-        .map(|(token, prefix)| {
-            if *prefix {
-                postings::Want::Prefix(token)
-            } else {
-                postings::Want::Token(token)
-            }
-        })
-        .collect();
+    let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
     let w = BM25_WEIGHTS;
     let ranked = postings::with_scratch(cache, |scratch| {
-        postings::top_k(conn, rows, scratch, &wants, w, limit)
+        postings::top_k(conn, rows, scratch, &tokens, w, limit)
     })?;
     let Some((best, pruned)) = ranked else {
         return Ok(None);

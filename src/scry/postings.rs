@@ -1,5 +1,5 @@
 //! A compact copy of the FTS5 index's postings, scored in Rust: BM25 top-k for every query
-//! (words, prefixes, non-ASCII words) without running FTS5's `bm25()` on every matching row.
+//! (ASCII and non-ASCII words) without running FTS5's `bm25()` on every matching row.
 //! Depends on `rusqlite` only.
 //!
 //! Why: FTS5's `bm25()` is evaluated for every row a query matches (a `docsize` lookup and a
@@ -758,19 +758,8 @@ pub(crate) fn with_scratch<R>(cache: &SearchCache, f: impl FnOnce(&mut Scratch) 
     out
 }
 
-/// One phrase of a query for [`top_k`]: a single token (`"parse"` → `pars`), or every token
-/// that starts with a prefix (`"parse" *` → `pars*`: FTS5's prefix phrase, whose count in a
-/// column is the number of its tokens there that start with the prefix).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Want<'a> {
-    /// This token exactly.
-    Token(&'a str),
-    /// Every token starting with these bytes.
-    Prefix(&'a str),
-}
-
-/// The best `limit` rows for the query whose phrases are `tokens` (in query order), as
-/// `(rowid, score)`, best first, ties by rowid: exactly FTS5's
+/// The best `limit` rows for the query whose phrases are the single tokens `tokens` (in
+/// query order), as `(rowid, score)`, best first, ties by rowid: exactly FTS5's
 /// `ORDER BY bm25(docs, w…), rowid LIMIT limit` with `score = -bm25`. `weights` are the
 /// (title, headings, body) column weights. `Ok(None)` when the postings disagree with the
 /// row map (never after a committed scrape; the caller then asks FTS5).
@@ -799,7 +788,7 @@ pub(crate) fn top_k(
     conn: &Connection,
     rows: &Rows,
     scratch: &mut Scratch,
-    tokens: &[Want<'_>],
+    tokens: &[&str],
     weights: (f64, f64, f64),
     limit: usize,
 ) -> rusqlite::Result<Option<Ranked>> {
@@ -815,19 +804,7 @@ pub(crate) fn top_k(
     // in query order; terms the index lacks add nothing to any score.
     let mut get = conn.prepare_cached("SELECT rows, data, skips FROM postings WHERE term = ?1")?;
     let mut lists: Vec<List> = Vec::with_capacity(tokens.len());
-    for want in tokens {
-        let token = match *want {
-            Want::Token(token) => token,
-            Want::Prefix(prefix) => {
-                let Some(list) = prefix_list(conn, rows, prefix)? else {
-                    return Ok(None);
-                };
-                if list.rows > 0 {
-                    lists.push(list);
-                }
-                continue;
-            }
-        };
+    for token in tokens {
         let found = get
             .query_row([token], |r| {
                 Ok(List {
@@ -999,100 +976,6 @@ pub(crate) fn top_k(
     best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     best.truncate(limit);
     Ok(Some((best, scored < lists.len())))
-}
-
-/// The postings of a prefix phrase: every token starting with `prefix` (in the base and in
-/// the batches), merged into one list whose counts per row and column are the sums of
-/// theirs, without the removed rows, so `rows` is the phrase's n(q) as FTS5 counts it (rows
-/// holding any of the tokens). `Ok(None)` when a blob is malformed. Costs one pass over
-/// every matching token's postings and a slot per row of the index.
-fn prefix_list(conn: &Connection, rows: &Rows, prefix: &str) -> rusqlite::Result<Option<List>> {
-    // The matching tokens: a range of the sorted term dictionary, read until the first
-    // term that does not start with the prefix.
-    let mut names: Vec<String> = Vec::new();
-    let tables: &[&str] = if rows.batches > 0 {
-        &[
-            "SELECT term FROM postings WHERE term >= ?1 ORDER BY term",
-            "SELECT DISTINCT term FROM postings_delta WHERE term >= ?1 ORDER BY term",
-        ]
-    } else {
-        &["SELECT term FROM postings WHERE term >= ?1 ORDER BY term"]
-    };
-    for sql in tables {
-        let mut stmt = conn.prepare_cached(sql)?;
-        let mut found = stmt.query([prefix])?;
-        while let Some(r) = found.next()? {
-            let term = r.get_ref(0)?.as_str()?;
-            if !term.as_bytes().starts_with(prefix.as_bytes()) {
-                break;
-            }
-            names.push(term.to_owned());
-        }
-    }
-    names.sort_unstable();
-    names.dedup();
-    let mut sums: Vec<[u32; 3]> = vec![[0; 3]; rows.rowids.len()];
-    let mut touched: Vec<u32> = Vec::new();
-    let mut blobs: Vec<Vec<u8>> = Vec::new();
-    for name in &names {
-        blobs.clear();
-        if let Some(data) = conn
-            .prepare_cached("SELECT data FROM postings WHERE term = ?1")?
-            .query_row([name], |r| r.get::<_, Vec<u8>>(0))
-            .optional()?
-        {
-            blobs.push(data);
-        }
-        if rows.batches > 0 {
-            let mut deltas = conn
-                .prepare_cached("SELECT data FROM postings_delta WHERE term = ?1 ORDER BY batch")?;
-            let found = deltas.query_map([name], |r| r.get::<_, Vec<u8>>(0))?;
-            for data in found {
-                blobs.push(data?);
-            }
-        }
-        for data in &blobs {
-            let mut at = 0;
-            let mut ord = 0u64;
-            while at < data.len() {
-                let Some((delta, counts)) = read_posting(data, &mut at) else {
-                    return Ok(None);
-                };
-                let Some(next) = ord.checked_add(delta) else {
-                    return Ok(None);
-                };
-                ord = next;
-                let Some(&norm) = rows.norms.get(ord as usize) else {
-                    return Ok(None);
-                };
-                if norm.is_nan() {
-                    continue; // a removed row
-                }
-                let slot = &mut sums[ord as usize];
-                if *slot == [0; 3] {
-                    touched.push(ord as u32);
-                }
-                for (s, c) in slot.iter_mut().zip(counts) {
-                    *s = s.saturating_add(u32::try_from(c).unwrap_or(u32::MAX));
-                }
-            }
-        }
-    }
-    touched.sort_unstable();
-    let mut data = Vec::new();
-    let mut prev = 0u64;
-    for &o in &touched {
-        put_posting(&mut data, u64::from(o) - prev, sums[o as usize]);
-        prev = u64::from(o);
-    }
-    let n = touched.len() as u64;
-    Ok(Some(List {
-        idf: if n > 0 { global_idf(rows.n, n) } else { 0.0 },
-        rows: n,
-        data,
-        more: Vec::new(),
-        skips: None,
-    }))
 }
 
 /// One query term's postings, as read from the `postings` table.
@@ -1363,12 +1246,17 @@ mod tests {
             .iter()
             .copied()
             .chain(["cafe", "nowhere", "zzz9"])
-            // Prefixes (one token, several, none) and non-ASCII words, which the postings
-            // rank through the term dictionary and the index's tokenizer.
+            // Non-ASCII words, which the postings rank through the index's tokenizer, and
+            // stars, which are punctuation (no prefix queries).
             .chain([
-                "sess*", "in*", "caf*", "x*", "Dead*", "t*", "nowher*", "café", "naïve",
+                "café",
+                "naïve",
+                "日本",
+                "CAFÉ",
+                "naïve-x2",
+                "sess*",
+                "café*",
             ])
-            .chain(["日本", "CAFÉ", "naïve-x2"])
             .collect();
         (0..n)
             .map(|_| {
@@ -1401,8 +1289,8 @@ mod tests {
             "the fast path did not answer every query"
         );
         // Many snippets are cut in Rust; rows with text it cannot tokenize exactly (here
-        // "café", "naïve", "日本"), and every hit of a query with a prefix or a non-ASCII
-        // word (a third of these), go to FTS5, and both must agree with the reference.
+        // "café", "naïve", "日本"), and every hit of a query with a non-ASCII word (a
+        // fifth of these), go to FTS5, and both must agree with the reference.
         let in_rust = index.snippets_cut_in_rust() as usize;
         assert!(
             in_rust * 10 > compared * 2,
@@ -1912,12 +1800,12 @@ mod tests {
     }
 
     #[test]
-    fn prefix_and_non_ascii_queries_are_ranked_by_the_postings() {
+    fn non_ascii_queries_are_ranked_by_the_postings() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 20, 11);
         scrape(t.path()).unwrap();
         let mut index = Index::open(t.path()).unwrap();
-        for q in ["café", "sess*", "x2 日本"] {
+        for q in ["café", "x2 日本", "naïve→café"] {
             let hits = index.search(q, 10, None).unwrap();
             assert!(!hits.is_empty(), "{q:?} found nothing");
             assert_eq!(
@@ -1932,12 +1820,11 @@ mod tests {
             index.search_plain("session→vault", 1000).unwrap(),
             index.search_fts5("session vault", 1000).unwrap()
         );
-        // The stem of a prefix: "sessions*" is "session*" (FTS5's porter stems it too).
+        // A star is punctuation: "sessions*" is the word "sessions".
         assert_eq!(
             index.search_plain("sessions*", 1000).unwrap(),
-            index.search_fts5("sessions*", 1000).unwrap()
+            index.search_fts5("sessions", 1000).unwrap()
         );
-        assert!(!index.search_plain("sessions*", 10).unwrap().is_empty());
         let mut index = Index::open(t.path()).unwrap();
         // ASCII punctuation only cuts words: those queries are plain words.
         for q in ["token-bearer", "\"the index\""] {

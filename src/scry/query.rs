@@ -5,8 +5,9 @@
 //! cut into its words at whitespace, punctuation and symbols (`a:b` is `a` and `b`, as the
 //! tokenizer would cut it); a word of ASCII letters and digits is a term whose token is
 //! known ([`Term::token`]); a word with a non-ASCII character is tokenized at search time by
-//! the index's own tokenizer (it may give one token, several, or none); a `*` ending a
-//! piece makes its last word a prefix. The postings rank every term ([`super::postings`]).
+//! the index's own tokenizer (it may give one token, several, or none). There are no prefix
+//! queries: `*` is punctuation like any other. The postings rank every term
+//! ([`super::postings`]).
 //! Each term also has an FTS5 form, a quoted *string* (inner `"` doubled), which FTS5
 //! tokenizes into a phrase; operators and column filters inside it are plain text: the
 //! reference the differential tests compare with, and the expression FTS5 cuts a snippet
@@ -25,18 +26,15 @@ pub const MAX_TERM_CHARS: usize = 128;
 /// One term of a query, ready for FTS5.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Term {
-    /// The term as an FTS5 phrase: `"text"` with inner `"` doubled, plus ` *` for a prefix.
+    /// The term as an FTS5 phrase: `"text"` with inner `"` doubled.
     pub fts: String,
-    /// The word as the query gave it (without quotes or `*`), at most [`MAX_TERM_CHARS`]
+    /// The word as the query gave it (without quotes), at most [`MAX_TERM_CHARS`]
     /// characters.
     pub text: String,
-    /// True when the word ended its piece and the piece ended in `*`: every token that
-    /// starts with the word's (last) token matches.
-    pub prefix: bool,
     /// The single token FTS5's tokenizer (`porter` over `unicode61`) makes of the term, when
-    /// that is certain without running it: the term is plain ASCII letters and digits, not a
-    /// prefix, and the token is the Porter stem of its lowercase ([`super::porter::stem`]:
-    /// `Parsing` → `pars`). `None` otherwise (punctuation inside, non-ASCII, prefix).
+    /// that is certain without running it: the term is plain ASCII letters and digits, and
+    /// the token is the Porter stem of its lowercase ([`super::porter::stem`]: `Parsing` →
+    /// `pars`). `None` otherwise (non-ASCII).
     pub token: Option<String>,
 }
 
@@ -49,39 +47,31 @@ pub struct Term {
 ///   `café`, `x`).
 /// - A word with no letter or digit is dropped: FTS5 would make it an empty phrase, which
 ///   matches nothing and, under `AND`, hides everything.
-/// - A piece ending in `*` (`scrap*`, `foo_ba*`) makes its last word a prefix term
-///   (`"scrap" *`; `"foo"` and `"ba" *`).
+/// - There are no prefix queries: a `*` is punctuation (`scrap*` is the word `scrap`). A
+///   prefix query would be an oracle on an indexed secret: `fcbb*`, `fcbc*`, … tell which
+///   prefix a redacted value has, one character at a time (threat model, "Oracles").
 /// - A term is cut to [`MAX_TERM_CHARS`] characters.
 /// - Duplicates (case-insensitively, or by their token: `parse parsing` is one term, `parse`)
 ///   are dropped, then the first [`MAX_TERMS`] are kept.
 pub fn terms(input: &str) -> Vec<Term> {
-    let mut seen: Vec<(String, bool)> = Vec::new();
+    let mut seen: Vec<String> = Vec::new();
     let mut out: Vec<Term> = Vec::new();
     let pieces = input
         .split(|c: char| c.is_whitespace() || c.is_control())
         .flat_map(|raw| {
-            // Its words (where the tokenizer would cut ASCII text); the last one a prefix
-            // when the piece ends in `*`.
-            let prefix = raw.ends_with('*');
-            let words: Vec<&str> = raw
-                .split(separates)
+            // Its words (where the tokenizer would cut ASCII text).
+            raw.split(separates)
                 .filter(|w| w.chars().any(char::is_alphanumeric))
-                .collect();
-            let last = words.len().saturating_sub(1);
-            words
-                .into_iter()
-                .enumerate()
-                .map(move |(i, w)| (w, prefix && i == last))
         });
-    for (core, prefix) in pieces {
+    for core in pieces {
         if out.len() >= MAX_TERMS {
             break;
         }
         let core: String = core.chars().take(MAX_TERM_CHARS).collect();
-        let plain = !prefix && core.bytes().all(|b| b.is_ascii_alphanumeric());
+        let plain = core.bytes().all(|b| b.is_ascii_alphanumeric());
         let token = plain.then(|| super::porter::stem_str(&core.to_ascii_lowercase()));
         // Two words of one stem are one term: the same rows, scored once.
-        let key = (token.clone().unwrap_or_else(|| core.to_lowercase()), prefix);
+        let key = token.clone().unwrap_or_else(|| core.to_lowercase());
         if seen.contains(&key) {
             continue;
         }
@@ -90,13 +80,9 @@ pub fn terms(input: &str) -> Vec<Term> {
         fts.push('"');
         fts.push_str(&core.replace('"', "\"\""));
         fts.push('"');
-        if prefix {
-            fts.push_str(" *");
-        }
         out.push(Term {
             fts,
             text: core,
-            prefix,
             token,
         })
     }
@@ -313,18 +299,12 @@ mod tests {
     }
 
     #[test]
-    fn trailing_star_is_a_prefix_query() {
-        assert_eq!(build("scrap*").as_deref(), Some("\"scrap\" *"));
-        assert_eq!(build("scrap**").as_deref(), Some("\"scrap\" *"));
-        // Only the last word of the piece is a prefix.
-        assert_eq!(build("foo_ba*").as_deref(), Some("\"foo\" OR \"ba\" *"));
-        let t = terms("Parsing* café*");
-        assert_eq!(
-            t.iter()
-                .map(|t| (t.text.as_str(), t.prefix, t.token.is_some()))
-                .collect::<Vec<_>>(),
-            vec![("Parsing", true, false), ("café", true, false)]
-        );
+    fn a_trailing_star_is_punctuation_not_a_prefix_query() {
+        assert_eq!(build("scrap*").as_deref(), Some("\"scrap\""));
+        assert_eq!(build("scrap**").as_deref(), Some("\"scrap\""));
+        assert_eq!(build("café*").as_deref(), Some("\"café\""));
+        assert_eq!(terms("scrap*")[0].token.as_deref(), Some("scrap"));
+        assert_eq!(build("foo_ba*").as_deref(), Some("\"foo\" OR \"ba\""));
     }
 
     #[test]
@@ -356,7 +336,7 @@ mod tests {
                 Some("s"),
                 Some("sqlite"),
                 None,
-                None,
+                Some("scrap"),
                 Some("x2"),
                 Some("a"),
                 Some("b")
@@ -415,7 +395,7 @@ mod tests {
         assert_eq!(prepare("parse parsing parsed").terms.len(), 1);
         let p = prepare("class Pool");
         assert!(p.names_symbol && p.idents == vec!["pool"]);
-        assert_eq!(prepare("scrap* index").terms[0].fts, "\"scrap\" *");
+        assert_eq!(prepare("scrap* index").terms[0].fts, "\"scrap\"");
         assert!(prepare("  ").terms.is_empty());
         assert_eq!(prepare("fn struct").terms.len(), 2);
     }

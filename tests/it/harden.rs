@@ -548,6 +548,47 @@ fn the_redaction_prefix_oracle_learns_nothing() {
     assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
 }
 
+/// QA (session 7): a trailing `*` was an FTS5 prefix query, so `7f3e*`, `7f4a*`, … told
+/// which prefix an indexed, redacted value has, one character at a time (a 128-bit key read
+/// in 412 queries). A `*` is punctuation now: a prefix of a piece of the value finds nothing,
+/// with the session unlocked or locked; only the whole piece does (guessing it whole).
+#[test]
+fn a_trailing_star_is_no_prefix_oracle_on_an_indexed_value() {
+    let (w, d) = world_with_daemon();
+    unlock(&w);
+    std::fs::write(
+        w.work().join("layer/core/deploy.md"),
+        format!("# Deploy\n\nThe staging key is {CANARY} for now.\n"),
+    )
+    .unwrap();
+    let o = out(w.cmd(&["scrape", "."]));
+    assert!(o.status.success(), "{}", show(&o));
+    let piece = CANARY
+        .split(|c: char| !c.is_ascii_alphanumeric())
+        .nth(1)
+        .unwrap();
+    assert!(piece.len() >= 8, "{piece}");
+    let hits_deploy = |q: &str| -> bool {
+        let r = d.post(
+            "/api/scry",
+            &serde_json::json!({"query": q, "limit": 50}).to_string(),
+        );
+        assert_eq!(r.status, 200, "{q}");
+        assert_no_leak("scry", &r.body, CANARY);
+        r.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["path"] == "layer/core/deploy.md")
+    };
+    assert!(hits_deploy("staging"), "the note is indexed");
+    for k in 2..piece.len() {
+        let q = format!("{}*", &piece[..k]);
+        assert!(!hits_deploy(&q), "{q} is a prefix query");
+    }
+    assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
+}
+
 /// The console's terminal output so far, shared with the reader thread.
 type Shown = std::sync::Arc<std::sync::Mutex<String>>;
 
