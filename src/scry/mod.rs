@@ -479,16 +479,12 @@ impl Index {
         hits: &mut [(i64, Hit)],
         deadline: Option<Instant>,
     ) -> Result<(), ScryError> {
-        // Rust cuts snippets for plain tokens only; a non-ASCII term leaves every snippet of
-        // the search to FTS5 (no tokens: `Snippets` then declines each row).
-        let tokens: Vec<&str> = terms
-            .iter()
-            .map(|t| t.token.as_deref())
-            .collect::<Option<Vec<&str>>>()
-            .unwrap_or_default();
         let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
-        let in_rust =
-            self.with_deadline(deadline, |conn| cut_snippets(conn, &tokens, &full, hits))?;
+        let in_rust = self.with_deadline(deadline, |conn| {
+            let tokens = snippet_tokens(conn, terms)?;
+            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            cut_snippets(conn, &tokens, &full, hits)
+        })?;
         self.fast.cut_in_rust += in_rust;
         Ok(())
     }
@@ -698,6 +694,28 @@ fn phrase_tokens(conn: &Connection, terms: &[query::Term]) -> rusqlite::Result<V
         match &t.token {
             Some(token) => out.push(token.clone()),
             None => out.extend(db::query_tokens(conn, &t.text)?),
+        }
+    }
+    Ok(out)
+}
+
+/// The tokens Rust may cut the snippets of `terms` with: one per term, each the phrase FTS5
+/// makes of it (a non-ASCII word's from [`db::query_tokens`]: `Café` → `cafe`). Empty when a
+/// word makes no token or several (FTS5 reads those as a phrase, which Rust does not cut):
+/// then [`snippet::Snippets`] declines every row and FTS5 cuts the snippets. `Snippets`
+/// itself declines tokens that are not plain lowercase ASCII (`日本`).
+fn snippet_tokens(conn: &Connection, terms: &[query::Term]) -> rusqlite::Result<Vec<String>> {
+    let mut out = Vec::with_capacity(terms.len());
+    for t in terms {
+        match &t.token {
+            Some(token) => out.push(token.clone()),
+            None => {
+                let mut tokens = db::query_tokens(conn, &t.text)?;
+                if tokens.len() != 1 {
+                    return Ok(Vec::new());
+                }
+                out.push(tokens.remove(0));
+            }
         }
     }
     Ok(out)

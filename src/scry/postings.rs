@@ -1815,10 +1815,27 @@ mod tests {
             );
         }
         assert_eq!(index.fast_searches(), 6);
-        // A non-ASCII word the tokenizer cuts in two is searched as its two words.
+        // Symbols cut words: "session→vault" is "session" and "vault".
         assert_eq!(
             index.search_plain("session→vault", 1000).unwrap(),
             index.search_fts5("session vault", 1000).unwrap()
+        );
+        // A non-ASCII word whose token is plain ASCII ("Café" → "cafe") has its snippets
+        // cut in Rust on ASCII text, equal to FTS5's.
+        std::fs::write(
+            t.path().join("menu.md"),
+            "# Menu\n\nThe cafe opens at nine.\n",
+        )
+        .unwrap();
+        scrape(t.path()).unwrap();
+        let before = index.snippets_cut_in_rust();
+        let hits = index.search_plain("Café", 1000).unwrap();
+        assert_eq!(hits, index.search_fts5("Café", 1000).unwrap());
+        let menu = hits.iter().find(|h| h.path == "menu.md").expect("menu.md");
+        assert_eq!(menu.snippet, "The [cafe] opens at nine.");
+        assert!(
+            index.snippets_cut_in_rust() > before,
+            "no snippet cut in Rust"
         );
         // A star is punctuation: "sessions*" is the word "sessions".
         assert_eq!(
