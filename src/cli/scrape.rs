@@ -74,18 +74,36 @@ const SKIPS_SHOWN: usize = 20;
 /// say which note went missing).
 fn warn_skipped(s: &ScrapeSummary) {
     let mut err = std::io::stderr().lock();
-    for k in s.skipped_files.iter().take(SKIPS_SHOWN) {
+    // Binary files (images, fuzz seeds) are expected in most projects: counted in one line.
+    let binary = s
+        .skipped_files
+        .iter()
+        .filter(|k| k.reason == crate::scry::BINARY_REASON)
+        .count();
+    if binary > 0 {
+        let _ = writeln!(
+            err,
+            "patina: skipped {binary} binary file{} (`patina scrape --json` lists them)",
+            if binary == 1 { "" } else { "s" }
+        );
+    }
+    let named: Vec<_> = s
+        .skipped_files
+        .iter()
+        .filter(|k| k.reason != crate::scry::BINARY_REASON)
+        .collect();
+    for k in named.iter().take(SKIPS_SHOWN) {
         let _ = if k.path.is_empty() {
             writeln!(err, "patina: skipped: {}", k.reason)
         } else {
             writeln!(err, "patina: skipped {}: {}", k.path, k.reason)
         };
     }
-    if s.skipped_files.len() > SKIPS_SHOWN {
+    if named.len() > SKIPS_SHOWN {
         let _ = writeln!(
             err,
             "patina: … and {} more skipped (`patina scrape --json` lists them)",
-            s.skipped_files.len() - SKIPS_SHOWN
+            named.len() - SKIPS_SHOWN
         );
     }
 }

@@ -224,8 +224,10 @@ pub fn render(v: &Value) -> String {
 }
 
 /// Writes `new` to `path`: the previous file (if any) copied to `PATH.patina-backup` (0600)
-/// first, then replaced atomically, keeping its mode (a new file is 0600). Creates the
-/// parent directory when missing.
+/// first, unless a backup is already there (the first one, the file as it was before patina
+/// ever changed it, is kept through later installs and uninstalls), then replaced
+/// atomically, keeping its mode (a new file is 0600). Creates the parent directory when
+/// missing. Returns the backup's path when there is one.
 pub fn write(path: &Path, new: &str) -> Result<Option<PathBuf>, super::Error> {
     use std::os::unix::fs::PermissionsExt;
     if let Some(dir) = path.parent()
@@ -239,7 +241,9 @@ pub fn write(path: &Path, new: &str) -> Result<Option<PathBuf>, super::Error> {
     let backup = match std::fs::read(path) {
         Ok(old) => {
             let b = PathBuf::from(format!("{}.patina-backup", path.display()));
-            crate::fsutil::write_atomic(&b, &old)?;
+            if std::fs::symlink_metadata(&b).is_err() {
+                crate::fsutil::write_atomic(&b, &old)?;
+            }
             Some(b)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,

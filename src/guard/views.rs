@@ -18,9 +18,11 @@
 //!
 //! - **escapes decoded**: each line holding an escape other than `\"` and `\\` with every
 //!   escape decoded once: `%XX` (percent-encoding, also of characters that need none, such
-//!   as `%2D` for `-`), `\xXX`, `\u00XX` (a code point below 0x80) and a backslash before
-//!   ASCII punctuation (shell and `printf %q` quoting). A match maps back to the literal
-//!   bytes and the escapes it covers.
+//!   as `%2D` for `-`), `\xXX`, `\u00XX` (a code point below 0x80: Go's JSON writes `&`
+//!   as `\u0026`), a backslash before ASCII punctuation (shell and `printf %q` quoting) and
+//!   XML/HTML character references (`&amp;`, `&#38;`); ANSI escape sequences (`grep
+//!   --color=always`) and NUL bytes (UTF-16LE text) dropped. A match maps back to the
+//!   literal bytes and the escapes it covers.
 //!
 //! The case of a value is not a view: the hold keeps the value lower- and upper-cased
 //! ([`crate::secrets::mask::output_forms`]).
@@ -199,23 +201,55 @@ pub fn views(text: &str) -> Vec<View> {
         .collect()
 }
 
-/// The escape at `b[i..]` and the byte it stands for: `(byte, length)`. `%XX`, `\xXX`,
-/// `\u00XX` (below 0x80) and `\` before ASCII punctuation; `None` for anything else.
-fn escape_at(b: &[u8], i: usize) -> Option<(u8, usize)> {
+/// The escape at `b[i..]` and what it stands for: `(Some(byte), length)`, or `(None, length)`
+/// for bytes that stand for nothing (an ANSI escape sequence, a NUL). `%XX`, `\xXX`,
+/// `\u00XX` (below 0x80), `\` before ASCII punctuation, the XML/HTML entities `&amp;`
+/// `&lt;` `&gt;` `&quot;` `&apos;` `&#NN;` `&#xHH;` (ASCII), `ESC [ … final` (ECMA-48 CSI:
+/// colours, `grep --color`'s `ESC[m ESC[K`) and NUL (UTF-16LE text read as bytes). `None`
+/// for anything else.
+fn escape_at(b: &[u8], i: usize) -> Option<(Option<u8>, usize)> {
     let hex = |at: usize| -> Option<u8> {
         let h = b.get(at..at + 2)?;
         let d = |c: u8| (c as char).to_digit(16);
         Some((d(h[0])? * 16 + d(h[1])?) as u8)
     };
     match (b[i], b.get(i + 1).copied()) {
-        (b'%', _) => hex(i + 1).map(|v| (v, 3)),
-        (b'\\', Some(b'x')) => hex(i + 2).map(|v| (v, 4)),
+        (b'%', _) => hex(i + 1).map(|v| (Some(v), 3)),
+        (b'\\', Some(b'x')) => hex(i + 2).map(|v| (Some(v), 4)),
         (b'\\', Some(b'u')) if b.get(i + 2..i + 4) == Some(b"00") => {
-            hex(i + 4).filter(|v| v.is_ascii()).map(|v| (v, 6))
+            hex(i + 4).filter(|v| v.is_ascii()).map(|v| (Some(v), 6))
         }
-        (b'\\', Some(c)) if c.is_ascii_punctuation() => Some((c, 2)),
+        (b'\\', Some(c)) if c.is_ascii_punctuation() => Some((Some(c), 2)),
+        (b'&', Some(_)) => entity_at(b, i),
+        (0x1b, Some(b'[')) => {
+            let mut j = i + 2;
+            while j < b.len() && (0x20..0x40).contains(&b[j]) && j - i < 32 {
+                j += 1;
+            }
+            (j < b.len() && (0x40..0x7f).contains(&b[j])).then_some((None, j + 1 - i))
+        }
+        (0, _) => Some((None, 1)),
         _ => None,
     }
+}
+
+/// An XML/HTML character reference at `b[i]` (`&`): the named five and numeric ones below 0x80.
+fn entity_at(b: &[u8], i: usize) -> Option<(Option<u8>, usize)> {
+    let semi = b[i..b.len().min(i + 10)].iter().position(|&c| c == b';')?;
+    let name = &b[i + 1..i + semi];
+    let v = match name {
+        b"amp" => b'&',
+        b"lt" => b'<',
+        b"gt" => b'>',
+        b"quot" => b'"',
+        b"apos" => b'\'',
+        [b'#', b'x' | b'X', h @ ..] if !h.is_empty() => {
+            u8::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()?
+        }
+        [b'#', d @ ..] if !d.is_empty() => std::str::from_utf8(d).ok()?.parse().ok()?,
+        _ => return None,
+    };
+    v.is_ascii().then_some((Some(v), semi + 1))
 }
 
 /// Adds line `text[start..end]` to the escapes view, each escape decoded once, when it holds
@@ -223,8 +257,9 @@ fn escape_at(b: &[u8], i: usize) -> Option<(u8, usize)> {
 /// left to the output's own scan, where the hold's JSON form of a value matches).
 fn escapes_of_line(view: &mut View, text: &str, start: usize, end: usize) {
     let b = &text.as_bytes()[start..end];
+    let may_start = |c: u8| matches!(c, b'%' | b'\\' | b'&' | 0x1b | 0);
     let worth = (0..b.len()).any(|i| {
-        matches!(b[i], b'%' | b'\\')
+        may_start(b[i])
             && escape_at(b, i).is_some()
             && !matches!(&b[i..(i + 2).min(b.len())], b"\\\"" | b"\\\\")
     });
@@ -234,25 +269,29 @@ fn escapes_of_line(view: &mut View, text: &str, start: usize, end: usize) {
     view.start_run();
     let mut i = 0;
     let mut literal = 0;
-    let mut decoded: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
-    let mut escapes: Vec<(usize, usize)> = Vec::new();
-    // Flushes the pending literal bytes `[literal, upto)` and decoded escapes.
+    // The pending escapes: what each stands for, and its `[start, end)` in the line.
+    let mut escapes: Vec<(Option<u8>, usize, usize)> = Vec::new();
+    // Appends the pending escapes (their bytes decoded together, so a multi-byte character
+    // stays whole), then the literal bytes `[literal, upto)`.
     let flush = |view: &mut View,
                  literal: usize,
                  upto: usize,
-                 decoded: &mut Vec<u8>,
-                 escapes: &mut Vec<(usize, usize)>| {
-        if !decoded.is_empty() {
+                 escapes: &mut Vec<(Option<u8>, usize, usize)>| {
+        if !escapes.is_empty() {
+            let decoded: Zeroizing<Vec<u8>> =
+                Zeroizing::new(escapes.iter().filter_map(|e| e.0).collect());
             let v0 = view.text.len();
-            push_lossy(&mut view.text, decoded);
-            for (k, &(s, e)) in escapes.iter().enumerate() {
+            push_lossy(&mut view.text, &decoded);
+            let mut k = 0;
+            for &(v, s, e) in escapes.iter() {
+                let len = usize::from(v.is_some());
                 view.segments.push(Segment {
-                    view: (v0 + k, v0 + k + 1),
+                    view: (v0 + k, v0 + k + len),
                     output: (start + s, start + e),
                     exact: false,
                 });
+                k += len;
             }
-            decoded.clear();
             escapes.clear();
         }
         if upto > literal {
@@ -266,28 +305,24 @@ fn escapes_of_line(view: &mut View, text: &str, start: usize, end: usize) {
         }
     };
     while i < b.len() {
-        match matches!(b[i], b'%' | b'\\')
-            .then(|| escape_at(b, i))
-            .flatten()
-        {
+        match may_start(b[i]).then(|| escape_at(b, i)).flatten() {
             Some((v, len)) => {
                 if i > literal {
-                    flush(view, literal, i, &mut decoded, &mut escapes);
+                    flush(view, literal, i, &mut escapes);
                 }
-                decoded.push(v);
-                escapes.push((i, i + len));
+                escapes.push((v, i, i + len));
                 i += len;
                 literal = i;
             }
             None => {
-                if !decoded.is_empty() {
-                    flush(view, i, i, &mut decoded, &mut escapes);
+                if !escapes.is_empty() {
+                    flush(view, i, i, &mut escapes);
                 }
                 i += 1;
             }
         }
     }
-    flush(view, literal, b.len(), &mut decoded, &mut escapes);
+    flush(view, literal, b.len(), &mut escapes);
 }
 
 /// Adds a run of base64 pieces (one per line) to the view when it spans at least two lines
@@ -372,7 +407,13 @@ mod tests {
         let x: String = v.bytes().map(|b| format!("\\x{b:02x}")).collect();
         let u: String = v.bytes().map(|b| format!("\\u{:04x}", b)).collect();
         let q = v.replace('+', "\\+").replace('=', "\\=");
-        for form in [all, one, x, u, q] {
+        let xml = v
+            .replace('+', "&#43;")
+            .replace('/', "&#x2F;")
+            .replace('=', "&#61;");
+        let ansi = format!("{}\x1b[m\x1b[K{}", &v[..7], &v[7..]);
+        let utf16: String = v.chars().flat_map(|c| [c, '\0']).collect();
+        for form in [all, one, x, u, q, xml, ansi, utf16] {
             let out = format!("$ curl\nGET /cb?k={form}&next=1 HTTP/1.1\nbye %zz\n");
             let vs = views(&out);
             assert_eq!(vs.len(), 1, "{form}");
@@ -380,7 +421,11 @@ mod tests {
             let back = vs[0].map_back(at, at + v.len());
             assert_eq!(back.len(), 1, "{form}: one range");
             let (s, e) = back[0];
-            assert_eq!(&out[s..e], form, "exactly the form's bytes");
+            assert_eq!(
+                &out[s..e],
+                form.trim_end_matches('\0'),
+                "exactly the form's bytes"
+            );
         }
         // Lines without escapes, and JSON quotes alone, make no view.
         assert!(views("plain text\n{\"a\": \"b \\\"c\\\"\"}\n100% sure\n").is_empty());

@@ -47,8 +47,8 @@ pub mod symbols;
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use postings::SearchCache;
 pub use scrape::{
-    BINARY_SNIFF_BYTES, MAX_FILE_BYTES, RACY_SLACK_NS, ScrapeError, scrape, scrape_with_dirs,
-    scrape_with_progress,
+    BINARY_REASON, BINARY_SNIFF_BYTES, CREDENTIAL_REASON, MAX_FILE_BYTES, RACY_SLACK_NS,
+    ScrapeError, is_credential_file, scrape, scrape_with_dirs, scrape_with_progress,
 };
 
 use rusqlite::{Connection, OptionalExtension};

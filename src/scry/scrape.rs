@@ -23,7 +23,9 @@
 //! - files larger than [`MAX_FILE_BYTES`] are skipped unread; files with a NUL byte in their
 //!   first [`BINARY_SNIFF_BYTES`] are skipped as binary; other bytes that are not UTF-8 are
 //!   decoded lossily (U+FFFD), and names that are not UTF-8 are kept with `\xNN` escapes.
-//!   Symbolic links are never followed and FIFOs never opened; every entry left out is named,
+//!   Symbolic links are never followed and FIFOs never opened; credential files
+//!   ([`is_credential_file`]: `.env`, private keys, `.netrc`, Terraform state…) are never
+//!   read, whatever the ignore files say; every entry left out is named,
 //!   with why, in [`ScrapeSummary::skipped_files`]. (An index made before this rule keeps a
 //!   Latin-1 file as binary until the file changes.)
 //!
@@ -595,6 +597,13 @@ fn collect(
             });
             continue;
         }
+        if is_credential_file(&entry.file_name().to_string_lossy()) {
+            skipped.push(SkippedFile {
+                path: rel,
+                reason: CREDENTIAL_REASON.into(),
+            });
+            continue;
+        }
         let md = match entry.metadata() {
             Ok(md) => md,
             Err(e) => {
@@ -917,7 +926,8 @@ fn count(s: &mut ScrapeSummary, status: &str, rel: &str) {
     }
 }
 
-const BINARY_REASON: &str = "binary (a NUL byte near its start)";
+/// Why a binary file is left out (as listed in [`ScrapeSummary::skipped_files`]).
+pub const BINARY_REASON: &str = "binary (a NUL byte near its start)";
 
 fn huge_reason() -> String {
     format!("larger than {} MiB", MAX_FILE_BYTES / (1024 * 1024))
@@ -928,6 +938,57 @@ fn note_skip(s: &mut ScrapeSummary, path: String, reason: String) {
     if s.skipped_files.len() < crate::scry::MAX_LISTED_SKIPS {
         s.skipped_files.push(SkippedFile { path, reason });
     }
+}
+
+/// Why a credential file is left out (threat model, "What scry indexes").
+pub const CREDENTIAL_REASON: &str = "a credential file (never indexed)";
+
+/// File names that hold credentials by convention, never indexed: an index holds their text
+/// in plain, and scry would serve it whenever no session redacts (threat model, "What scry
+/// indexes"). Exact names.
+const CREDENTIAL_NAMES: &[&str] = &[
+    ".env",
+    ".netrc",
+    "_netrc",
+    ".pgpass",
+    ".git-credentials",
+    ".npmrc",
+    ".pypirc",
+    ".dockercfg",
+    ".htpasswd",
+    "credentials",
+    "id_rsa",
+    "id_dsa",
+    "id_ecdsa",
+    "id_ed25519",
+    "id_ecdsa_sk",
+    "id_ed25519_sk",
+];
+
+/// Extensions (after the last `.`) of key stores, private keys and state files that embed
+/// secrets.
+const CREDENTIAL_EXTENSIONS: &[&str] = &[
+    "pem", "key", "p12", "pfx", "jks", "keystore", "kdbx", "ppk", "tfstate", "tfvars",
+];
+
+/// Whether a file named `name` is a credential file, never indexed: a name of
+/// [`CREDENTIAL_NAMES`], `.env.*` and `*.env` (`.env.local`, `prod.env`; but not the committed
+/// templates `.env.example`, `.env.sample`, `.env.template`, `.env.dist`), an extension of
+/// [`CREDENTIAL_EXTENSIONS`], or `*.tfstate.backup`. Case-insensitive.
+pub fn is_credential_file(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    if CREDENTIAL_NAMES.contains(&lower.as_str()) || lower.ends_with(".tfstate.backup") {
+        return true;
+    }
+    if let Some(rest) = lower.strip_prefix(".env.") {
+        return !["example", "sample", "template", "dist", "defaults"].contains(&rest);
+    }
+    if lower.ends_with(".env") {
+        return true;
+    }
+    lower
+        .rsplit_once('.')
+        .is_some_and(|(stem, ext)| !stem.is_empty() && CREDENTIAL_EXTENSIONS.contains(&ext))
 }
 
 /// Reads at most [`MAX_FILE_BYTES`] + 1 bytes (a file may grow after its `stat`).
@@ -1100,6 +1161,47 @@ fn stored_hash(conn: &Connection, rel: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn credential_files_are_known_by_name() {
+        for n in [
+            ".env",
+            ".ENV",
+            ".env.local",
+            ".env.production",
+            "prod.env",
+            "id_ed25519",
+            "id_rsa",
+            "server.pem",
+            "tls.KEY",
+            "store.p12",
+            "main.tfstate",
+            "main.tfstate.backup",
+            "prod.tfvars",
+            ".netrc",
+            ".git-credentials",
+            "credentials",
+            ".npmrc",
+        ] {
+            assert!(is_credential_file(n), "{n}");
+        }
+        for n in [
+            ".env.example",
+            ".env.sample",
+            ".env.template",
+            "env.rs",
+            "environment.md",
+            "id_ed25519.pub",
+            "keys.rs",
+            "key",
+            ".pem",
+            "monkey.md",
+            "README.md",
+            "envy",
+        ] {
+            assert!(!is_credential_file(n), "{n}");
+        }
+    }
+
     use super::*;
 
     #[test]

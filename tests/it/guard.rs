@@ -1091,6 +1091,9 @@ fn install_round_trips_on_settings_with_other_hooks() {
     let back: Value = serde_json::from_str(&std::fs::read_to_string(&settings).unwrap()).unwrap();
     assert_eq!(back, claude_settings_with_other_hooks());
     assert_eq!(std::fs::read_to_string(&settings).unwrap(), original);
+    // The backup still holds the file as it was before patina first changed it (uninstall
+    // does not overwrite it with the installed version).
+    assert_eq!(std::fs::read_to_string(&backup).unwrap(), original);
     // Codex, in a project, from nothing: install then uninstall leaves an empty object.
     let codex = w.work().join(".codex/hooks.json");
     run(&["guard", "install", "--agent", "codex", "--scope", "project"]);
@@ -1435,14 +1438,40 @@ fn dumps_upper_case_reversed_escaped_and_wrapped_base64_values_are_concealed_unl
             CANARY.replace('-', "%2D"),
             CANARY.bytes().map(|b| format!("\\x{b:02x}")).collect(),
             CANARY.replace('+', "\\+").replace('=', "\\="),
+            // Go's JSON escaping style, XML character references, `grep --color=always`.
+            CANARY.replace('+', "\\u002b").replace('/', "\\u002F"),
+            CANARY
+                .replace('+', "&#43;")
+                .replace('=', "&#x3D;")
+                .replace('/', "&#47;"),
+            format!(
+                "{}\x1b[01;31m\x1b[K{}\x1b[m\x1b[K",
+                &CANARY[..5],
+                &CANARY[5..]
+            ),
         ];
         for form in forms {
             let out = post(&format!("GET /cb?k={form}&n=1\n"));
             assert_eq!(
-                out, "GET /cb?k=<concealed by patina: canary>&n=1\n",
+                out.replace("\x1b[m\x1b[K", ""),
+                "GET /cb?k=<concealed by patina: canary>&n=1\n",
                 "{state}: {form}"
             );
         }
+        // UTF-16LE text read as bytes (`iconv -t UTF-16LE .env > win.env; cat win.env`).
+        let utf16: String = format!("API_KEY={CANARY}\n")
+            .chars()
+            .flat_map(|c| [c, '\0'])
+            .collect();
+        let out = post(&utf16);
+        assert!(
+            !out.replace('\0', "").contains("Pc4n4ry"),
+            "{state}: {out:?}"
+        );
+        assert!(
+            !out.replace('\0', "").contains("7f3e9c1d"),
+            "{state}: {out:?}"
+        );
         // Base64 of a longer text, wrapped, the value's base64 split by a line break, at
         // each of the three byte alignments.
         for width in [76, 64] {

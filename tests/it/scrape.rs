@@ -153,6 +153,55 @@ fn scrape_indexes_notes_and_code_and_skips_binary_and_ignored_files() {
     assert_eq!(sorted, vec![1, 41], "40-line windows");
 }
 
+/// QA (session 7): a `.env` not named in `.gitignore` was indexed, so its text sat in plain in
+/// `index.db` and scry served it whenever no session redacted (a locked daemon, a value not in
+/// the vault). Credential files are never read, whatever the ignore files say, and each is
+/// named as skipped; a committed template (`.env.example`) is still indexed.
+#[test]
+fn credential_files_are_never_indexed_and_are_named_as_skipped() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let r = t.path();
+    write(r, "layer/core/a.md", "# A\n\nThe wombat note.\n");
+    write(r, ".env", "WOMBAT_TOKEN=wombatsecretvalue\n");
+    write(r, "deploy/prod.env", "WOMBAT_DB=wombatdbvalue\n");
+    write(r, ".env.example", "WOMBAT_TOKEN=wombatplaceholder\n");
+    write(r, "keys/server.pem", "wombatpemtext\n");
+    write(r, "keys/id_ed25519", "wombatkeytext\n");
+    let s = scrape(r);
+    for p in [
+        ".env",
+        "deploy/prod.env",
+        "keys/server.pem",
+        "keys/id_ed25519",
+    ] {
+        let k = s
+            .skipped_files
+            .iter()
+            .find(|k| k.path == p)
+            .unwrap_or_else(|| panic!("{p} is not named: {:?}", s.skipped_files));
+        assert!(k.reason.contains("credential"), "{p}: {}", k.reason);
+    }
+    for q in [
+        "wombatsecretvalue",
+        "wombatdbvalue",
+        "wombatpemtext",
+        "wombatkeytext",
+    ] {
+        assert!(search(r, q).is_empty(), "{q} is indexed");
+    }
+    assert_eq!(paths(&search(r, "wombatplaceholder")), [".env.example"]);
+    assert_eq!(
+        paths(&search(r, "wombat")).len(),
+        2,
+        "the note and the template"
+    );
+    let index = fs::read(r.join(".patina/index.db")).expect("index");
+    assert!(
+        !index.windows(17).any(|w| w == b"wombatsecretvalue"),
+        "the value is nowhere in the index file"
+    );
+}
+
 #[test]
 fn state_dir_is_private_and_git_ignored() {
     let t = fixture();
