@@ -187,6 +187,11 @@ pub fn constant_time_eq(a: &[u8; 32], b: &[u8; 32]) -> bool {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn secrets_run_withholds_the_token_variable() {
+        assert!(crate::secrets::run::WITHHELD_ENV.contains(&super::TOKEN_ENV));
+    }
+
     use super::*;
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Secrets<'a> {
     pub env: Vec<(String, String)>,
     /// Where known values are looked up.
     pub known: &'a dyn KnownValues,
+    /// The running daemon's pid (from its pid file), whose checks a `kill` would end.
+    pub daemon_pid: Option<u32>,
 }
 
 /// The answer for a PreToolUse call of `tool` with `input` in `cwd`: a denial, or no
@@ -142,6 +144,14 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
             }
             _ => {}
         }
+        if let Some(what) = switches_checks_off(c, s.daemon_pid) {
+            return Some((
+                format!(
+                    "patina guard: this command would {what}, which switches off patina's checks                      of what you read (the values it knows, the tripwires). Only the user does                      that, from their own terminal; ask them if it is needed."
+                ),
+                Vec::new(),
+            ));
+        }
         if matches!(
             c.name.as_str(),
             "echo" | "printf" | "print" | "printenv" | ""
@@ -206,6 +216,43 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
         }
     }
     None
+}
+
+/// What `c` would do to switch patina's checks off, if it would: lock the session (which
+/// wipes the scan hold the guard checks outputs against), stop or kill the daemon, or
+/// acknowledge a tripwire alert (threat model, "The guard and its scan hold"). Looks at
+/// literal arguments only: `patina session lock|unlock --ack-canary`, `patina stop`,
+/// `kill`/`pkill`/`killall` naming patina or the daemon's pid, `curl`/`wget` of
+/// `/session/lock` or `/shutdown`, `systemctl stop` of a patina unit.
+fn switches_checks_off(c: &super::shell::Call, daemon_pid: Option<u32>) -> Option<&'static str> {
+    let lits: Vec<&str> = c.args.iter().filter_map(|a| a.literal.as_deref()).collect();
+    let words: Vec<&str> = lits
+        .iter()
+        .copied()
+        .filter(|l| !l.starts_with('-'))
+        .collect();
+    let has = |needle: &str| lits.iter().any(|l| l.contains(needle));
+    match c.name.as_str() {
+        "patina" => match words.as_slice() {
+            ["session", "lock", ..] => Some("lock the patina session"),
+            ["session", "unlock", ..] if has("--ack-canary") => {
+                Some("acknowledge a tripwire alert")
+            }
+            ["stop", ..] => Some("stop the patina daemon"),
+            _ => None,
+        },
+        "kill" | "pkill" | "killall" => {
+            let pid = daemon_pid.map(|p| p.to_string());
+            (has("patina") || pid.is_some_and(|p| lits.contains(&p.as_str())))
+                .then_some("kill the patina daemon")
+        }
+        "curl" | "wget" | "http" | "xh" => (has("/session/lock") || has("/shutdown"))
+            .then_some("lock the patina session or stop its daemon"),
+        "systemctl" => {
+            (words.contains(&"stop") && has("patina")).then_some("stop the patina daemon")
+        }
+        _ => None,
+    }
 }
 
 /// The files a path names: itself, or, when its last component is a glob pattern (`*`, `?`,

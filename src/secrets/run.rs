@@ -27,14 +27,25 @@ use std::thread;
 pub const FORWARDED: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 
 /// The command could not be started. Carries the exit code a shell would give (127 not
-/// found, 126 not executable, 1 otherwise). Its message does not quote the command.
+/// found, 126 not executable, 1 otherwise). Its message names the program (case 032), with
+/// control characters and bytes that are not UTF-8 escaped and at most 100 characters.
 #[derive(Debug, thiserror::Error)]
-#[error("cannot run the command (the first word after --): {reason}")]
+#[error("cannot run {program}: {reason}")]
 pub struct SpawnError {
     /// The exit code to use.
     pub code: i32,
-    /// Why, in words (from the OS error kind; never the command itself).
+    /// The program as given, printable (`escape_debug`, cut to 100 characters), quoted.
+    pub program: String,
+    /// Why, in words (from the OS error kind).
     pub reason: &'static str,
+}
+
+/// `program` fit for one line of an error: quoted, escaped, at most 100 characters.
+fn printable(program: &std::ffi::OsStr) -> String {
+    let s = program.to_string_lossy();
+    let cut: String = s.chars().take(100).collect();
+    let more = if s.chars().count() > 100 { "…" } else { "" };
+    format!("`{}{more}`", cut.escape_debug())
 }
 
 /// An [`Error::Run`](super::Error::Run) at `step`.
@@ -42,17 +53,23 @@ fn failed(step: &'static str) -> impl FnOnce(std::io::Error) -> super::Error {
     move |error| super::Error::Run { step, error }
 }
 
+/// Variables of patina's own environment the child never gets: the identity, and the TCP
+/// bearer token (`auth::token::TOKEN_ENV`, named here because `auth` sits above `secrets`;
+/// a test there keeps the two equal).
+pub const WITHHELD_ENV: [&str; 2] = [IDENTITY_ENV, "PATINA_SERVE_TOKEN"];
+
 /// Runs `argv` (program and arguments) with `env` added to patina's own environment (minus
-/// `PATINA_IDENTITY`), waits for it, and returns its exit code (128 + n if killed by signal
+/// [`WITHHELD_ENV`]), waits for it, and returns its exit code (128 + n if killed by signal
 /// n). With `masking`, its stdout and stderr pass through `env`'s masker.
 pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> super::Result<i32> {
     let (program, args) = argv
         .split_first()
         .ok_or_else(|| super::InvalidInput("no command given after --".into()))?;
     let mut cmd = Command::new(program);
-    cmd.args(args)
-        .env_remove(IDENTITY_ENV)
-        .stdin(Stdio::inherit());
+    cmd.args(args).stdin(Stdio::inherit());
+    for v in WITHHELD_ENV {
+        cmd.env_remove(v);
+    }
     for e in env.entries() {
         cmd.env(&e.env, e.value.expose());
     }
@@ -80,7 +97,12 @@ pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> super::Resul
                 }
                 _ => (1, "the system refused to start it"),
             };
-            return Err(SpawnError { code, reason }.into());
+            return Err(SpawnError {
+                code,
+                program: printable(program),
+                reason,
+            }
+            .into());
         }
     };
     let pid = Pid::from_raw(child.id() as i32);

@@ -598,6 +598,55 @@ fn false_positive_corpus_of_ordinary_output_passes_unchanged() {
     );
 }
 
+/// QA (session 7): an agent ran `patina session lock` (or stopped the daemon) and the guard,
+/// its scan hold gone, let every stored value through. PreToolUse denies the commands that
+/// switch patina's checks off; the user does that from their own terminal.
+#[test]
+fn pre_tool_use_denies_switching_patinas_checks_off() {
+    let g = Guard::new(true);
+    let pid = g.d.as_ref().unwrap().pid();
+    let denied = [
+        "patina session lock".to_string(),
+        "/usr/local/bin/patina session lock --json".into(),
+        "patina stop".into(),
+        "patina session unlock --ack-canary".into(),
+        "cd /tmp && patina stop".into(),
+        "pkill -f 'patina serve'".into(),
+        "killall patina".into(),
+        format!("kill {pid}"),
+        format!("kill -9 {pid}"),
+        "curl -s --unix-socket ~/.patina/run/serve.sock -X POST http://localhost/session/lock"
+            .into(),
+        "curl --unix-socket s -X POST http://localhost/shutdown".into(),
+        "systemctl --user stop patina.service".into(),
+        "bash -c 'patina session lock'".into(),
+    ];
+    for cmd in &denied {
+        let (o, a) = g.hook(
+            "claude-code",
+            &g.fixture("claude-code-bash-pre", cmd, Path::new("")),
+        );
+        let hso = &a["hookSpecificOutput"];
+        assert_eq!(hso["permissionDecision"], "deny", "{cmd}: {}", show(&o));
+        let why = hso["permissionDecisionReason"].as_str().unwrap();
+        assert!(why.contains("switches off patina's checks"), "{cmd}: {why}");
+    }
+    for cmd in [
+        "patina session status",
+        "patina scry session lock",
+        "kill 1234567",
+        "pkill -f 'cargo watch'",
+        "curl -s http://localhost:8080/api/health",
+        "systemctl --user status patina.service",
+    ] {
+        let (o, a) = g.hook(
+            "claude-code",
+            &g.fixture("claude-code-bash-pre", cmd, Path::new("")),
+        );
+        assert!(a.is_null(), "{cmd} was not let through: {}", show(&o));
+    }
+}
+
 /// PreToolUse: calls whose purpose is to print secrets are denied with what to do instead;
 /// everything else gets no decision (never `allow`).
 #[test]

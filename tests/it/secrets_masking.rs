@@ -163,6 +163,15 @@ fn exit_codes_and_signals_come_through() {
     );
     let o = w.run(&["secrets", "run", "--", "/nonexistent/command"], b"");
     assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+    // One line naming the command (case 032 d), an unprintable name escaped.
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`/nonexistent/command`: not found"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let o = w.run(&["secrets", "run", "--", "bad\u{1}name"], b"");
+    assert_eq!(o.status.code(), Some(127), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("`bad\\u{1}name`"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
 }
 
 #[test]
@@ -292,4 +301,19 @@ fn the_child_keeps_its_terminal_and_error_paths_print_no_value_case_032() {
             assert!(!String::from_utf8_lossy(stream).contains("PATINA_CANARY="));
         }
     }
+}
+
+/// The child gets patina's environment but neither the identity (`PATINA_IDENTITY`, which
+/// `w.cmd` sets) nor the TCP bearer token (`PATINA_SERVE_TOKEN`; QA, session 7).
+#[test]
+fn the_identity_and_the_bearer_token_are_not_passed_to_the_child() {
+    let w = world_with_canary();
+    let o = sh(
+        &w,
+        &["--no-masking"],
+        "echo \"[${PATINA_IDENTITY:-}][${PATINA_SERVE_TOKEN:-}][${OTHER_VAR:-}]\"",
+        &[("PATINA_SERVE_TOKEN", "tok-1234"), ("OTHER_VAR", "kept")],
+    );
+    assert!(o.status.success(), "{}", show(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "[][][kept]\n");
 }
