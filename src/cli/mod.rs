@@ -158,6 +158,10 @@ pub enum Failure {
     Usage(String),
     /// Any other error: exit code 1, printed as its chain on one line.
     Error(anyhow::Error),
+    /// A check's negative verdict (`secrets scan` found secrets): exit code 1 with its line,
+    /// also when stdout was closed early (`patina secrets scan F | head`), where an error
+    /// ends quietly with 0: a pipeline's check must not pass because its reader stopped.
+    Verdict(String),
 }
 
 impl<E: Into<anyhow::Error>> From<E> for Failure {
@@ -220,6 +224,10 @@ pub fn main() -> i32 {
         Ok(()) => 0,
         // stdout was closed by its reader (`patina scry … | head`): that reader has what it
         // wanted, so end quietly with success, as ripgrep does.
+        Err(Failure::Verdict(msg)) => {
+            eprintln!("patina: {msg}");
+            1
+        }
         Err(_) if STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed) => 0,
         Err(Failure::Usage(msg)) => {
             eprintln!("patina: {msg}");

@@ -548,6 +548,7 @@ fn run_cmd(a: RunArgs) -> super::CliResult {
                     Failure::Error(e) => {
                         Failure::Error(anyhow::anyhow!("{}{hint}", super::one_line(&e)))
                     }
+                    Failure::Verdict(m) => Failure::Verdict(m + hint),
                 }
             })?;
             let env = secrets::env_map(&home, project.as_deref(), &id).map_err(sec)?;
@@ -704,12 +705,33 @@ fn scan_cmd(a: ScanArgs) -> super::CliResult {
         });
     }
     let total: usize = report.iter().map(|r| r.findings.len()).sum();
+    let verdict = (total > 0).then(|| {
+        Failure::Verdict(format!(
+            "found {total} secret{} (names and offsets above; values are never printed)",
+            if total == 1 { "" } else { "s" }
+        ))
+    });
+    // A closed stdout ends the listing, not the verdict.
+    let listed = print_scan(&report, &inputs, a.json);
+    match (verdict, listed) {
+        (Some(v), _) => Err(v),
+        (None, r) => r,
+    }
+}
+
+/// Writes `secrets scan`'s findings: JSON, or one `FILE:LINE: KIND [NAME] (bytes A..B)` line
+/// each.
+fn print_scan(
+    report: &[ScannedFile],
+    inputs: &[(String, Zeroizing<Vec<u8>>)],
+    json: bool,
+) -> super::CliResult {
     let mut out = super::stdout();
-    if a.json {
+    if json {
         serde_json::to_writer(&mut out, &serde_json::json!({ "files": report }))?;
         writeln!(out)?;
     } else {
-        for (r, (_, bytes)) in report.iter().zip(&inputs) {
+        for (r, (_, bytes)) in report.iter().zip(inputs) {
             for f in &r.findings {
                 let line = 1 + bytes[..f.start.min(bytes.len())]
                     .iter()
@@ -728,12 +750,6 @@ fn scan_cmd(a: ScanArgs) -> super::CliResult {
         }
     }
     out.flush()?;
-    if total > 0 {
-        bail!(
-            "found {total} secret{} (names and offsets above; values are never printed)",
-            if total == 1 { "" } else { "s" }
-        );
-    }
     Ok(())
 }
 

@@ -24,10 +24,14 @@ use url::DaemonUrl;
 /// Largest response the client reads: 64 MiB (a 1000-result scry is well under 1 MiB).
 pub const MAX_RESPONSE_BYTES: usize = 64 * 1024 * 1024;
 
-/// Default time for a whole exchange (connect, write, read to EOF): 10 s. The slowest routes
+/// Default time for a whole exchange (connect, write, read to EOF): 9 s. The slowest routes
 /// answer well inside it (a search stops at 2 s, a federated one at 3 s); a stopped or wedged
-/// daemon is reported after it (issue 15, case 033) instead of hanging the command.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(10);
+/// daemon is reported after it (issue 15), so that a command returns within case 033's 10 s
+/// with the process's own start and exit (10 s gave 10.1–10.2 s end to end).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(9);
+
+/// How every response starts (RFC 9112 §4: the status line's HTTP-version).
+const HTTP_PREFIX: &[u8] = b"HTTP/1.";
 
 /// Environment variable naming a daemon reached over TCP: `http://HOST:PORT`.
 pub const URL_ENV: &str = "PATINA_URL";
@@ -372,6 +376,19 @@ impl Client {
         self.request_once(method, path, body, ticket.as_ref().map(|t| t.as_str()))
     }
 
+    /// The error for an exchange past its time: a timeout, or, when part of an answer came,
+    /// an incomplete response (a stuck daemon or not a patina daemon).
+    fn timed_out(&self, got: &[u8]) -> ClientError {
+        if got.is_empty() {
+            ClientError::Timeout(self.socket.clone(), self.timeout)
+        } else {
+            ClientError::Malformed(
+                self.socket.clone(),
+                "an incomplete response, then nothing: not a patina daemon, or a stuck one",
+            )
+        }
+    }
+
     fn request_once(
         &self,
         method: &str,
@@ -451,7 +468,7 @@ impl Client {
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err(ClientError::Timeout(self.socket.clone(), self.timeout));
+                return Err(self.timed_out(&buf));
             }
             s.set_read_timeout(Some(left)).map_err(io_err)?;
             match s.read(&mut chunk) {
@@ -464,10 +481,27 @@ impl Client {
                         ));
                     }
                     buf.extend_from_slice(&chunk[..n]);
+                    // Every answer of a patina daemon starts with its status line: anything
+                    // else is told at once, not after the timeout (case 033's impostors).
+                    let k = buf.len().min(HTTP_PREFIX.len());
+                    if buf[..k] != HTTP_PREFIX[..k] {
+                        return Err(ClientError::Malformed(
+                            self.socket.clone(),
+                            "not HTTP: not a patina daemon",
+                        ));
+                    }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 // A reset after the full response (the daemon closed with our bytes unread).
                 Err(e) if e.kind() == io::ErrorKind::ConnectionReset && !buf.is_empty() => break,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    return Err(self.timed_out(&buf));
+                }
                 Err(e) => return Err(io_err(e)),
             }
         }

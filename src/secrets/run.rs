@@ -28,7 +28,8 @@ pub const FORWARDED: [i32; 3] = [SIGINT, SIGTERM, SIGHUP];
 
 /// The command could not be started. Carries the exit code a shell would give (127 not
 /// found, 126 not executable, 1 otherwise). Its message names the program (case 032), with
-/// control characters and bytes that are not UTF-8 escaped and at most 100 characters.
+/// control characters and bytes that are not UTF-8 escaped and at most 100 characters,
+/// unless it looks like a secret.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot run {program}: {reason}")]
 pub struct SpawnError {
@@ -40,9 +41,22 @@ pub struct SpawnError {
     pub reason: &'static str,
 }
 
-/// `program` fit for one line of an error: quoted, escaped, at most 100 characters.
-fn printable(program: &std::ffi::OsStr) -> String {
+/// `program` fit for one line of an error: quoted, escaped, at most 100 characters; or "the
+/// command (the first word after --)" when it holds a value of `env` or something the token
+/// detectors find (a value pasted where the command goes is not repeated).
+fn printable(program: &std::ffi::OsStr, env: &EnvMap) -> String {
     let s = program.to_string_lossy();
+    let known: Vec<super::scan::Known<'_>> = env
+        .entries()
+        .iter()
+        .map(|e| super::scan::Known {
+            name: &e.name,
+            value: e.value.expose().as_bytes(),
+        })
+        .collect();
+    if !super::scan::report(program.as_encoded_bytes(), &known).is_empty() {
+        return "the command (the first word after --; not named: it looks like a secret)".into();
+    }
     let cut: String = s.chars().take(100).collect();
     let more = if s.chars().count() > 100 { "…" } else { "" };
     format!("`{}{more}`", cut.escape_debug())
@@ -99,7 +113,7 @@ pub fn run_child(argv: &[OsString], env: &EnvMap, masking: bool) -> super::Resul
             };
             return Err(SpawnError {
                 code,
-                program: printable(program),
+                program: printable(program, env),
                 reason,
             }
             .into());

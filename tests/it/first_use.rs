@@ -117,6 +117,7 @@ fn the_test_python_has_the_pinned_versions() {
 }
 
 use common::*;
+use std::os::unix::fs::PermissionsExt;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -168,6 +169,19 @@ fn a_closed_stdout_ends_quietly_with_success() {
         vec!["secrets".into(), "list".into()],
         vec!["--help".into()],
     ];
+    // A check's verdict outlives a closed stdout (QA, session 7): `secrets scan F | head`
+    // must not pass a file holding a token because its reader stopped.
+    let leaky = dir.path().join("leaky.txt");
+    std::fs::write(
+        &leaky,
+        format!("token = {}\n", ["gh", "p_", &"a1B2".repeat(9)].concat()),
+    )
+    .unwrap();
+    let out = with_closed_stdout(patina(&home).args(["secrets", "scan"]).arg(&leaky));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("found 1 secret"), "{err}");
+    assert!(!err.to_lowercase().contains("broken pipe"), "{err}");
     for args in cases {
         let out = with_closed_stdout(patina(&home).args(&args));
         let err = String::from_utf8_lossy(&out.stderr);
@@ -442,6 +456,55 @@ fn the_readme_matches_the_product() {
         hit["kind"], code["kind"],
         "README sample kind of a code hit"
     );
+}
+
+/// Case 033's impostors: something else listens at the socket and answers garbage, or the
+/// start of a response and then nothing, keeping the connection open. The client says so at
+/// once ("not a patina daemon") or, for the partial answer, at its timeout, never later than
+/// case 033's 10 s; exit 1, one line, no raw bytes of the impostor.
+#[test]
+fn an_impostor_at_the_socket_is_named_as_not_a_patina_daemon_case_033() {
+    use std::io::Write as _;
+    for (what, answer, max) in [
+        (
+            "garbage",
+            &b"SSH-2.0-OpenSSH_9.6\r\n\x01\x02"[..],
+            Duration::from_secs(5),
+        ),
+        (
+            "partial",
+            &b"HTTP/1.1 200 OK\r\nContent-Len"[..],
+            Duration::from_secs(10),
+        ),
+    ] {
+        let home = tempfile::tempdir().unwrap();
+        let run = home.path().join("run");
+        std::fs::create_dir_all(&run).unwrap();
+        std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+        std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+        let listener = std::os::unix::net::UnixListener::bind(run.join("serve.sock")).unwrap();
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for c in listener.incoming().take(4) {
+                let mut c = c.unwrap();
+                let _ = c.write_all(answer);
+                held.push(c);
+            }
+            std::thread::sleep(Duration::from_secs(30));
+        });
+        let t = std::time::Instant::now();
+        let out = run_timeout(patina(home.path()).arg("status"), Duration::from_secs(40));
+        let took = t.elapsed();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {err}");
+        assert!(took < max, "{what} took {took:?}");
+        assert!(err.contains("not a patina daemon"), "{what}: {err}");
+        assert!(
+            !err.contains("SSH-2.0") && !err.contains("Content-Len"),
+            "{err}"
+        );
+        assert_eq!(err.trim().lines().count(), 1, "{err}");
+    }
 }
 
 /// Case 033: a client never hangs on a stopped (wedged) daemon, even when its accept queue

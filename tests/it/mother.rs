@@ -334,7 +334,7 @@ fn a_deleted_project_is_an_error_entry_and_the_others_still_answer() {
 
 /// The federated deadline is set to 1.5 s (a test build's override,
 /// `PATINA_TEST_FEDERATE_DEADLINE_MS`) for the searches: without it a silent peer holds a
-/// query for the client's whole timeout (10 s), so the 8 s bound fails that regression while
+/// query for the client's whole timeout (9 s), so the 8 s bound fails that regression while
 /// leaving 6.5 s for a loaded machine to start the processes.
 #[test]
 fn a_peer_that_never_answers_does_not_hold_the_query_past_its_deadline() {
