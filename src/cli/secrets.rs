@@ -57,8 +57,8 @@ pub enum SecretsCmd {
     /// Its stdout and stderr are filtered: every value, and its base64, hex and
     /// percent-encoded forms, becomes `<concealed by patina>` (values shorter than 4 bytes
     /// are not masked); so are the value upper- or lower-cased (`tr`) or reversed (`rev`),
-    /// its base64 wrapped at 76 columns (GNU `base64`), and `xxd`, `hexdump -C` and `od -c`
-    /// lines that show any of its bytes. Output that cannot start a secret passes at once. Stdin is passed
+    /// its base64 wrapped at 76 columns (GNU `base64`), its hex wrapped at 60 (`xxd -p`), and
+    /// `xxd`, `hexdump -C` and `od -c` lines that show any of its bytes. Output that cannot start a secret passes at once. Stdin is passed
     /// through; SIGINT, SIGTERM and SIGHUP are forwarded. The exit code is the command's
     /// (128 + n if signal n killed it; 127 if it was not found).
     ///

@@ -173,13 +173,14 @@ impl Masker {
 }
 
 /// The patterns [`Masker`] looks for in output: [`forms`], and the forms only output takes
-/// by accident — the value upper-cased and reversed, and its standard base64 wrapped at 76
-/// columns.
+/// by accident — the value upper-cased and reversed, its standard base64 wrapped at 76
+/// columns, and its hex wrapped at 60 (`xxd -p`).
 /// Public for the fuzz target (`fuzz/fuzz_targets/mask_stream.rs`), which checks the pattern
 /// stage against a plain search for these.
 pub fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out = cased_forms(v);
     out.extend(wrapped_base64(v));
+    out.extend(wrapped_hex(v));
     out
 }
 
@@ -201,6 +202,34 @@ pub fn cased_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     });
     if reversed[..] != *v {
         out.push(reversed);
+    }
+    out
+}
+
+/// `xxd -p` (plain hex dump) writes this many hex digits per line (30 bytes).
+pub const XXD_PLAIN_WRAP: usize = 60;
+
+/// The value's lowercase hex with a newline wherever a line of [`XXD_PLAIN_WRAP`] digits
+/// ends, for every byte-aligned column it can start at; only forms a newline actually splits
+/// (the others are the plain hex of [`forms`]).
+fn wrapped_hex(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let h = Zeroizing::new(crate::text::hex(v, false).into_bytes());
+    let mut out = Vec::new();
+    for col in (0..XXD_PLAIN_WRAP).step_by(2) {
+        if col + h.len() <= XXD_PLAIN_WRAP {
+            continue;
+        }
+        let mut w = Zeroizing::new(Vec::with_capacity(h.len() + h.len() / XXD_PLAIN_WRAP + 2));
+        let mut c = col;
+        for &b in h.iter() {
+            if c == XXD_PLAIN_WRAP {
+                w.push(b'\n');
+                c = 0;
+            }
+            w.push(b);
+            c += 1;
+        }
+        out.push(w);
     }
     out
 }

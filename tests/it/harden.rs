@@ -418,6 +418,19 @@ fn accidental_transforms_by_real_tools_are_masked() {
                     );
                 }
             }
+            // `xxd -p`: plain hex, 60 digits a line, the value split across lines.
+            let script = format!("printf '%s%s' '{p}' \"${var}\" | xxd -p");
+            for masking in [true, false] {
+                let flags: &[&str] = if masking { &[] } else { &["--no-masking"] };
+                let o = run_sh(&w, flags, &script);
+                let joined: String = String::from_utf8_lossy(&o.stdout).replace('\n', "");
+                assert_eq!(
+                    joined.contains(&hexed(value)),
+                    !masking,
+                    "xxd -p pad {pad} masking {masking}:\n{}",
+                    String::from_utf8_lossy(&o.stdout)
+                );
+            }
             // GNU base64, wrapped at 76 columns, with the value at every alignment and column.
             for tail in ["\\n", ""] {
                 let script = format!("printf '%s%s{tail}' '{p}' \"${var}\" | base64");
