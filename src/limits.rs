@@ -23,6 +23,24 @@ pub const READ_CHUNK: usize = 8 * 1024;
 /// byte a second is cut off here). 5 s is generous for any local or LAN client.
 pub const HEAD_DEADLINE: Duration = Duration::from_secs(5);
 
+/// How long a worker that accepted a connection waits for its first bytes before handing it
+/// to the waiting thread (`server/ready.rs`), and only while no other connection is queued
+/// for the worker. A client writes its request right after `connect(2)` returns, but the
+/// worker the connect woke often reads first: measured at 8 clients on 2 cores, without it
+/// more than one wake of the waiting thread per request (parking, epoll, queueing again),
+/// with 0.3–1 ms almost none. A silent client so costs a worker this much once, never more.
+pub const FIRST_BYTES_GRACE: Duration = Duration::from_millis(1);
+
+/// How long the accept thread (`server/ready.rs`), woken because a connection arrived while
+/// no worker was waiting, lets the workers take what waits before it accepts the rest itself
+/// (into the worker queue, or 503 past it). Under load its wake then serves a batch, not
+/// one connection each (measured at 64 clients: without it ~0.3 wakes per request, and more
+/// CPU per request than the previous design's blocking accept thread; with it 0.03, and less;
+/// `layer/core/performance.md`), and a worker that frees meanwhile takes a connection with no
+/// hand-off. A 503 so comes within this much of the
+/// connect: still "at once" (requirements §4).
+pub const BUSY_ACCEPT_DELAY: Duration = Duration::from_millis(1);
+
 /// The whole body must arrive within this time once the head is read (1 MiB at a slow
 /// 100 KiB/s still fits).
 pub const BODY_DEADLINE: Duration = Duration::from_secs(10);
@@ -63,7 +81,7 @@ pub const SUN_PATH_MAX: usize = 107;
 /// Most connections per listener whose request head has not fully arrived (held by the
 /// accept side, not by a worker; see `ready.rs`). Past it a new connection gets 503 with
 /// `Retry-After` at once. Each costs a file descriptor, an epoll registration, a deadline
-/// wake of the accept thread, and at worst a partial head of [`MAX_HEAD_BYTES`]: 256 is four
+/// wake of the waiting thread, and at worst a partial head of [`MAX_HEAD_BYTES`]: 256 is four
 /// times the default queue, ample for one user's tools, and keeps the worst case at 8 MiB of
 /// buffered heads and two listeners' descriptors well under the usual soft `RLIMIT_NOFILE`
 /// of 1024.

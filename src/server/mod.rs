@@ -32,6 +32,7 @@ pub use error::StartError;
 use framing::{ReadError, Stream};
 use std::cell::RefCell;
 use std::io::Write;
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -261,14 +262,33 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     };
 
     let uid = fsutil::my_uid();
+    // The workers and the accept thread wait for connections with epoll and accept without
+    // blocking (`ready.rs`, `pool.rs`).
+    listener.set_nonblocking(true)?;
+    let listener = Arc::new(unix::CredListener(listener));
+    let admit = Arc::new(UnixAdmit {
+        uid,
+        ctx: Arc::clone(&ctx),
+    });
     let parking = Arc::new(ready::Parking::new("uds")?);
     let pool = {
         let ctx = Arc::clone(&ctx);
         let parking = Arc::clone(&parking);
-        pool::Pool::with_idle(
-            "uds",
-            cfg.workers,
-            cfg.queue,
+        let (l, a, stop) = (
+            Arc::clone(&listener),
+            Arc::clone(&admit),
+            Arc::clone(&shutdown),
+        );
+        pool::Pool::new(
+            pool::Spec {
+                name: "uds",
+                workers: cfg.workers,
+                queue: cfg.queue,
+                listener: listener.as_fd(),
+                stop: Arc::clone(&shutdown),
+                idle: log::flush,
+            },
+            move || ready::accept(&*l, &*a, &stop),
             move |c: ready::Conn<unix::CredStream, (u32, Option<u32>)>| {
                 // The head first, without blocking: a connection whose head is missing goes
                 // to the waiting thread and costs this worker nothing more.
@@ -277,7 +297,6 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
                     serve_unix(c, &ctx)
                 }
             },
-            log::flush,
         )?
     };
     let tcp_thread = match tcp_side {
@@ -285,35 +304,44 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
             let ctx = Arc::clone(&ctx);
             let flag = Arc::clone(&shutdown);
             let (workers, queue) = (state.config.workers, state.config.queue);
+            listener.set_nonblocking(true)?;
+            let listener = Arc::new(listener);
+            let admit = Arc::new(TcpAdmit {
+                ctx: Arc::clone(&ctx),
+            });
             let tcp_parking = Arc::new(ready::Parking::new("tcp")?);
             let tcp_pool = {
                 let ctx = Arc::clone(&ctx);
                 let state = Arc::clone(&state);
                 let parking = Arc::clone(&tcp_parking);
-                pool::Pool::with_idle(
-                    "tcp",
-                    workers,
-                    queue,
+                let (l, a, stop) = (
+                    Arc::clone(&listener),
+                    Arc::clone(&admit),
+                    Arc::clone(&shutdown),
+                );
+                pool::Pool::new(
+                    pool::Spec {
+                        name: "tcp",
+                        workers,
+                        queue,
+                        listener: listener.as_fd(),
+                        stop: Arc::clone(&shutdown),
+                        idle: log::flush,
+                    },
+                    move || ready::accept(&*l, &*a, &stop),
                     move |c: ready::Conn<std::net::TcpStream, std::net::IpAddr>| {
                         if let Some(c) = parking.ready_or_park(c) {
                             log::buffer_this_thread();
                             serve_tcp(c, &state, &ctx)
                         }
                     },
-                    log::flush,
                 )?
             };
             Some(
                 std::thread::Builder::new()
                     .name("tcp-accept".into())
                     .spawn(move || {
-                        ready::run(
-                            &listener,
-                            &tcp_pool,
-                            &tcp_parking,
-                            &flag,
-                            &TcpAdmit { ctx: &ctx },
-                        );
+                        ready::run(&*listener, &tcp_pool, &tcp_parking, &flag, &*admit);
                         tcp_pool.shutdown(limits::SHUTDOWN_GRACE)
                     })?,
             )
@@ -327,17 +355,11 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
         cfg.workers
     );
 
-    let listener = unix::CredListener(listener);
-    ready::run(
-        &listener,
-        &pool,
-        &parking,
-        &shutdown,
-        &UnixAdmit { uid, ctx: &ctx },
-    );
+    ready::run(&*listener, &pool, &parking, &shutdown, &*admit);
 
     eprintln!("patina: shutting down");
-    drop(listener);
+    // The workers hold their own references until they exit; the context is dropped last.
+    drop((listener, admit));
     ctx.fresh.stop();
     let mut finished = pool.shutdown(limits::SHUTDOWN_GRACE);
     if let Some(t) = tcp_thread {
@@ -382,12 +404,12 @@ fn inode(p: &Path) -> Option<u64> {
 
 /// The accept side's rules for the Unix socket: the peer-uid check before a byte is read
 /// (case 016), the open-connection count, answers from the accept side (its waiting thread).
-struct UnixAdmit<'a> {
+struct UnixAdmit {
     uid: u32,
-    ctx: &'a Ctx,
+    ctx: Arc<Ctx>,
 }
 
-impl ready::Admit<unix::CredStream> for UnixAdmit<'_> {
+impl ready::Admit<unix::CredStream> for UnixAdmit {
     type Peer = (u32, Option<u32>);
     fn admit(&self, stream: &unix::CredStream) -> Option<(u32, Option<u32>)> {
         let (uid, pid) = match unix::peer_credentials(stream.get_ref()) {
@@ -423,11 +445,11 @@ impl ready::Admit<unix::CredStream> for UnixAdmit<'_> {
 }
 
 /// The accept side's rules for TCP: the peer address, `TCP_NODELAY`, the count.
-struct TcpAdmit<'a> {
-    ctx: &'a Ctx,
+struct TcpAdmit {
+    ctx: Arc<Ctx>,
 }
 
-impl ready::Admit<std::net::TcpStream> for TcpAdmit<'_> {
+impl ready::Admit<std::net::TcpStream> for TcpAdmit {
     type Peer = std::net::IpAddr;
     fn admit(&self, stream: &std::net::TcpStream) -> Option<std::net::IpAddr> {
         let ip = stream.peer_addr().ok()?.ip();

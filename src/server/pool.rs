@@ -1,60 +1,92 @@
-//! A fixed pool of worker threads fed by a bounded queue: the concurrency gate of one
-//! listener (requirements §4). Threads are spawned once at start-up, never per connection.
+//! A fixed pool of worker threads that accept their own connections and serve queued ones
+//! first: the concurrency gate of one listener (requirements §4). Threads are spawned once at
+//! start-up, never per connection.
+//!
+//! Leader/follower dispatch: an idle worker waits in `epoll_wait(2)` on the (non-blocking)
+//! listener and, when a connection arrives, accepts it and serves it itself, so the common
+//! request is accepted, read and answered by one thread with no hand-off between threads
+//! (measured: the accept thread → worker hand-off was ~20% of the daemon's samples at 8
+//! clients; `layer/core/performance.md`). Each worker has its own epoll instance with the
+//! listener registered `EPOLLEXCLUSIVE`, in worker order: the kernel wakes the first
+//! registration that has a thread waiting, so a lightly loaded daemon serves everything on
+//! worker 0, whose caches are warm, and a connection wakes exactly one thread.
+//!
+//! The queue holds jobs given by other threads ([`Pool::try_submit`]: the listener's accept
+//! thread while every worker is busy, the waiting thread once a slow head is complete); a
+//! worker takes the oldest queued job before it accepts, and a submit wakes one sleeping
+//! worker through an `eventfd(2)` registered like the listener. Whoever registers on the
+//! listener after [`Pool::new`] returns is woken only when no worker is waiting: that is how
+//! the accept thread (`ready.rs`) takes over, and answers 503, only while all are busy.
 
+use rustix::buffer::spare_capacity;
+use rustix::event::epoll::{self, EventData, EventFlags};
+use std::collections::VecDeque;
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::mpsc::{Receiver, SyncSender, TryRecvError, TrySendError, sync_channel};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
-/// A pool of `workers` threads running `work(job)` for each job submitted, with at most
-/// `queue` jobs waiting.
-///
-/// Worker 0 has a slot of its own: a job goes straight to it when it is idle and nothing is
-/// queued, and to the queue otherwise. So a lightly loaded daemon serves every connection on
-/// one thread whose caches are warm (sequential cold `/api/scry` requests measured 5–8 µs
-/// faster than going round all the workers in turn), while under load the queue keeps its
-/// order: a new job overtakes a queued one only when the queue is full and worker 0 idle
-/// (it is part of the capacity). Worker 0 also serves the queue: it takes the oldest queued
-/// job before it waits, and a job queued while it waits wakes it (see `next_for_first` for
-/// why no job is ever left queued while worker 0 sits idle).
-///
-/// The queue is std's bounded channel with its receiver under a mutex. A queue made of a
-/// `Mutex<VecDeque>` and a `Condvar` was measured against it on 2 cores at 64 clients: its
-/// workers spent several times as much CPU in `futex` (std's `notify_one` always makes the
-/// syscall, and a worker parks at once where the channel first spins briefly), ~2–3 µs per
-/// request.
+/// What one non-blocking accept attempt of a worker found.
+pub enum Accepted<J> {
+    /// A connection to serve.
+    Job(J),
+    /// Nothing waits on the listener: the worker may sleep.
+    Empty,
+    /// A connection was taken and needs nothing more (refused by the peer check, or the
+    /// accept failed and the caller backed off): look again at once.
+    Again,
+}
+
+/// How a pool is set up: see [`Pool::new`].
+pub struct Spec<'a> {
+    /// Threads are named `{name}-{i}`.
+    pub name: &'a str,
+    /// Worker threads (at least one is started).
+    pub workers: usize,
+    /// Jobs that may wait in the queue.
+    pub queue: usize,
+    /// The listening socket the workers accept from, in non-blocking mode.
+    pub listener: BorrowedFd<'a>,
+    /// Set when the daemon stops.
+    pub stop: Arc<AtomicBool>,
+    /// Runs on a worker before each sleep and once at exit.
+    pub idle: fn(),
+}
+
+/// A pool of `workers` threads that serve queued jobs (at most `queue` waiting) and, when
+/// none is queued, accept and serve jobs of their own.
 pub struct Pool<J: Send + 'static> {
-    tx: Option<SyncSender<J>>,
-    /// Worker 0's own slot (pools of two workers or more).
-    lane: Option<Arc<Lane<J>>>,
+    shared: Arc<Shared<J>>,
     handles: Vec<JoinHandle<()>>,
-    busy: Arc<AtomicUsize>,
+}
+
+struct Shared<J> {
+    jobs: Mutex<VecDeque<J>>,
+    /// Jobs in `jobs` (read without the lock; see [`Pool::try_submit`] for the ordering).
     queued: Arc<AtomicUsize>,
+    cap: usize,
+    /// Workers about to wait or waiting in `epoll_wait`.
+    sleeping: AtomicUsize,
+    /// `eventfd(2)`: readable while a submitted job may be waiting for a sleeping worker.
+    wake: OwnedFd,
+    /// Set when the pool stops: workers run what is queued, then exit.
+    stop: Arc<AtomicBool>,
 }
 
-/// Worker 0's slot: a job is handed to it directly when it is idle and nothing is queued,
-/// so a lightly loaded daemon serves every connection on the same, warm thread.
-struct Lane<J> {
-    state: Mutex<LaneState<J>>,
-    wake: Condvar,
-}
+impl<J> Shared<J> {
+    fn pop(&self) -> Option<J> {
+        if self.queued.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let mut jobs = self.jobs.lock().ok()?;
+        let job = jobs.pop_front()?;
+        self.queued.fetch_sub(1, Ordering::SeqCst);
+        Some(job)
+    }
 
-struct LaneState<J> {
-    /// Waiting for a job in `job`.
-    idle: bool,
-    job: Option<J>,
-    /// Shut down: exit once idle.
-    closed: bool,
-}
-
-impl<J> Lane<J> {
-    /// The lane's state, or `None` when a panic left its lock poisoned: under the
-    /// poisoned-lock policy (architecture.md, "Poisoned locks") the lane is then never used
-    /// again — submitters queue every job, and worker 0 exits — so the pool keeps only the
-    /// shared queue, whose answer to a full queue is still 503.
-    fn lock(&self) -> Option<MutexGuard<'_, LaneState<J>>> {
-        self.state.lock().ok()
+    fn notify(&self) {
+        let _ = rustix::io::write(&self.wake, &1u64.to_ne_bytes());
     }
 }
 
@@ -74,162 +106,109 @@ pub fn queue_is_empty() -> bool {
     })
 }
 
-impl<J: Send + 'static> Pool<J> {
-    /// Spawns `workers` threads named `{name}-{i}` (with Rust's default 2 MiB stack: only
-    /// the pages a thread touches count in RSS, and a 256 KiB stack measured no smaller).
-    /// `work` runs on a worker for each job; a panic inside it is caught, so the worker and
-    /// its slot survive.
-    pub fn new<F>(name: &str, workers: usize, queue: usize, work: F) -> std::io::Result<Pool<J>>
-    where
-        F: Fn(J) + Send + Sync + 'static,
-    {
-        Pool::with_idle(name, workers, queue, work, || {})
-    }
+/// The keys of a worker's epoll registrations.
+const LISTENER: u64 = 0;
+const JOBS: u64 = 1;
 
-    /// Like [`Pool::new`], and each worker calls `idle()` whenever it finds the queue empty
-    /// (before it waits for the next job) and once when it exits: the place to write out
-    /// what it buffered (the request log, [`super::log`]).
-    pub fn with_idle<F>(
-        name: &str,
-        workers: usize,
-        queue: usize,
-        work: F,
-        idle: fn(),
-    ) -> std::io::Result<Pool<J>>
+/// Registers `fd` for readability on `ep`, `EPOLLEXCLUSIVE` (Linux 4.5+; without it every
+/// waiter wakes, which is slower but still correct).
+pub(super) fn add_exclusive(ep: &OwnedFd, fd: BorrowedFd<'_>, key: u64) -> std::io::Result<()> {
+    let data = EventData::new_u64(key);
+    epoll::add(ep, fd, data, EventFlags::IN | EventFlags::EXCLUSIVE)
+        .or_else(|_| epoll::add(ep, fd, data, EventFlags::IN))
+        .map_err(std::io::Error::from)
+}
+
+impl<J: Send + 'static> Pool<J> {
+    /// Spawns `spec.workers` threads named `{name}-{i}` (with Rust's default 2 MiB stack:
+    /// only the pages a thread touches count in RSS). A worker runs `work(job)` for each
+    /// queued job and, when none is queued, for each job `accept()` gives (one non-blocking
+    /// attempt on `listener`); it sleeps while `listener` has nothing and nothing is queued. A panic in `accept` or `work` is caught, so the worker
+    /// survives. `idle()` runs before each sleep and once at exit: the place to write out
+    /// what the worker buffered (the request log, [`super::log`]). Once `stop` is set (and
+    /// the workers woken: `shutdown(2)` of the listener, or [`Pool::shutdown`]) the workers
+    /// accept no more, run what is queued and exit.
+    ///
+    /// Every worker's epoll registration on `listener` is made before this returns, so one
+    /// made afterwards (the accept thread's) is woken only when no worker waits.
+    pub fn new<A, F>(spec: Spec<'_>, accept: A, work: F) -> std::io::Result<Pool<J>>
     where
+        A: Fn() -> Accepted<J> + Send + Sync + 'static,
         F: Fn(J) + Send + Sync + 'static,
     {
-        let (tx, rx) = sync_channel::<J>(queue);
-        let rx = Arc::new(Mutex::new(rx));
-        let work = Arc::new(work);
-        let busy = Arc::new(AtomicUsize::new(0));
-        let queued = Arc::new(AtomicUsize::new(0));
-        let mut handles = Vec::with_capacity(workers);
-        let lane = (workers >= 2).then(|| {
-            Arc::new(Lane {
-                state: Mutex::new(LaneState {
-                    idle: false,
-                    job: None,
-                    closed: false,
-                }),
-                wake: Condvar::new(),
-            })
+        use rustix::event::{EventfdFlags, eventfd};
+        let Spec {
+            name,
+            workers,
+            queue,
+            listener,
+            stop,
+            idle,
+        } = spec;
+        let shared = Arc::new(Shared {
+            jobs: Mutex::new(VecDeque::with_capacity(queue)),
+            queued: Arc::new(AtomicUsize::new(0)),
+            cap: queue,
+            sleeping: AtomicUsize::new(0),
+            wake: eventfd(0, EventfdFlags::CLOEXEC | EventfdFlags::NONBLOCK)?,
+            stop,
         });
-        let first_on_channel = usize::from(lane.is_some());
-        if let Some(lane) = &lane {
-            let lane = Arc::clone(lane);
-            let rx = Arc::clone(&rx);
-            let work = Arc::clone(&work);
-            let busy = Arc::clone(&busy);
-            let queued = Arc::clone(&queued);
-            handles.push(
-                std::thread::Builder::new()
-                    .name(format!("{name}-0"))
-                    .spawn(move || {
-                        QUEUED.with(|q| *q.borrow_mut() = Some(Arc::clone(&queued)));
-                        while let Some(job) = next_for_first(&lane, &rx, &queued, idle) {
-                            busy.fetch_add(1, Ordering::Relaxed);
-                            let _ = catch_unwind(AssertUnwindSafe(|| work(job)));
-                            busy.fetch_sub(1, Ordering::Relaxed);
-                        }
-                    })?,
-            );
+        // The registrations first, in worker order, on this thread: the order in which the
+        // kernel offers a connection to waiting workers.
+        let mut eps = Vec::with_capacity(workers.max(1));
+        for _ in 0..workers.max(1) {
+            let ep = epoll::create(epoll::CreateFlags::CLOEXEC)?;
+            add_exclusive(&ep, listener, LISTENER)?;
+            add_exclusive(&ep, shared.wake.as_fd(), JOBS)?;
+            eps.push(ep);
         }
-        for i in first_on_channel..workers.max(1) {
-            let rx: Arc<Mutex<Receiver<J>>> = Arc::clone(&rx);
+        let accept = Arc::new(accept);
+        let work = Arc::new(work);
+        let mut handles = Vec::with_capacity(eps.len());
+        for (i, ep) in eps.into_iter().enumerate() {
+            let shared = Arc::clone(&shared);
+            let accept = Arc::clone(&accept);
             let work = Arc::clone(&work);
-            let busy = Arc::clone(&busy);
-            let queued = Arc::clone(&queued);
             handles.push(
                 std::thread::Builder::new()
                     .name(format!("{name}-{i}"))
-                    .spawn(move || {
-                        QUEUED.with(|q| *q.borrow_mut() = Some(Arc::clone(&queued)));
-                        while let Some(job) = next_job(&rx, idle) {
-                            queued.fetch_sub(1, Ordering::Relaxed);
-                            busy.fetch_add(1, Ordering::Relaxed);
-                            let _ = catch_unwind(AssertUnwindSafe(|| work(job)));
-                            busy.fetch_sub(1, Ordering::Relaxed);
-                        }
-                    })?,
+                    .spawn(move || worker(&shared, &ep, &*accept, &*work, idle))?,
             );
         }
-        Ok(Pool {
-            tx: Some(tx),
-            lane,
-            handles,
-            busy,
-            queued,
-        })
+        Ok(Pool { shared, handles })
     }
 
-    /// Queues a job without blocking; gives it back when the queue is full (→ 503).
+    /// Queues a job without blocking and wakes a sleeping worker for it; gives it back when
+    /// `queue` jobs are already waiting or the pool is stopping (→ 503).
     pub fn try_submit(&self, job: J) -> Result<(), J> {
-        let Some(tx) = &self.tx else {
+        let sh = &self.shared;
+        if sh.stop.load(Ordering::SeqCst) {
             return Err(job);
-        };
-        let Some(lane) = &self.lane else {
-            return self.send(tx, job);
-        };
-        // Under worker 0's lock, so worker 0 never decides to wait while a job it should
-        // take is on its way into the queue.
-        let Some(mut st) = lane.lock() else {
-            return self.send(tx, job);
-        };
-        let first_idle = st.idle && !st.closed;
-        if first_idle && self.queued.load(Ordering::Relaxed) == 0 {
-            st.idle = false;
-            st.job = Some(job);
-            drop(st);
-            lane.wake.notify_one();
-            return Ok(());
         }
-        match self.send(tx, job) {
-            Ok(()) => {
-                if first_idle {
-                    // Jobs are queued and worker 0 is idle: wake it to take the oldest.
-                    drop(st);
-                    lane.wake.notify_one();
-                }
-                Ok(())
+        {
+            let Ok(mut jobs) = sh.jobs.lock() else {
+                return Err(job);
+            };
+            if jobs.len() >= sh.cap {
+                return Err(job);
             }
-            // The queue is full, but an idle worker 0 is part of the capacity.
-            Err(job) if first_idle => {
-                st.idle = false;
-                st.job = Some(job);
-                drop(st);
-                lane.wake.notify_one();
-                Ok(())
-            }
-            Err(job) => Err(job),
+            jobs.push_back(job);
+            sh.queued.fetch_add(1, Ordering::SeqCst);
         }
-    }
-
-    /// Queues a job on the channel without blocking; gives it back when full or closed.
-    fn send(&self, tx: &SyncSender<J>, job: J) -> Result<(), J> {
-        // Counted before it is sent, so a worker never sees the count below the number of
-        // jobs actually queued.
-        self.queued.fetch_add(1, Ordering::Relaxed);
-        match tx.try_send(job) {
-            Ok(()) => Ok(()),
-            Err(TrySendError::Full(j) | TrySendError::Disconnected(j)) => {
-                self.queued.fetch_sub(1, Ordering::Relaxed);
-                Err(j)
-            }
+        // A worker counts itself sleeping, then looks at the queue, then sleeps; this side
+        // counts the job, then looks at the sleepers (both sequentially consistent): either
+        // the worker sees the job, or this side sees the worker and wakes one.
+        if sh.sleeping.load(Ordering::SeqCst) > 0 {
+            sh.notify();
         }
-    }
-
-    /// Workers currently serving a job.
-    pub fn busy(&self) -> usize {
-        self.busy.load(Ordering::Relaxed)
+        Ok(())
     }
 
     /// Stops taking jobs, lets the queued and running ones finish, and joins the workers,
     /// waiting at most `grace`. Returns false if some were still running at the deadline
     /// (they are left to die with the process).
     pub fn shutdown(mut self, grace: std::time::Duration) -> bool {
-        drop(self.tx.take());
-        self.close_lane();
+        self.stop_workers();
         let deadline = std::time::Instant::now() + grace;
         while std::time::Instant::now() < deadline {
             if self.handles.iter().all(|h| h.is_finished()) {
@@ -242,115 +221,134 @@ impl<J: Send + 'static> Pool<J> {
         }
         false
     }
-}
 
-/// The next job for a worker: blocks while the queue is empty; `None` once the pool is shut
-/// down and drained (queued jobs still run after `shutdown`). Calls `idle()`, without the
-/// lock held, each time it finds the queue empty and before returning `None`.
-fn next_job<J>(rx: &Mutex<Receiver<J>>, idle: fn()) -> Option<J> {
-    match rx.lock().ok()?.try_recv() {
-        Ok(j) => return Some(j),
-        Err(TryRecvError::Empty) => {}
-        Err(TryRecvError::Disconnected) => {
-            idle();
-            return None;
-        }
-    }
-    idle();
-    let job = rx.lock().ok()?.recv().ok();
-    if job.is_none() {
-        idle();
-    }
-    job
-}
-
-impl<J: Send + 'static> Pool<J> {
-    /// Tells worker 0 to exit once idle.
-    fn close_lane(&self) {
-        if let Some(lane) = &self.lane {
-            if let Some(mut st) = lane.lock() {
-                st.closed = true;
-            }
-            lane.wake.notify_all();
-        }
+    fn stop_workers(&self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        // Wakes one sleeping worker; each worker that exits wakes the next.
+        self.shared.notify();
     }
 }
 
 impl<J: Send + 'static> Drop for Pool<J> {
-    /// A pool dropped without [`Pool::shutdown`] lets its workers exit too: the channel's
-    /// sender goes with it, and worker 0 is told here.
+    /// A pool dropped without [`Pool::shutdown`] lets its workers exit too.
     fn drop(&mut self) {
-        self.close_lane();
+        self.stop_workers();
     }
 }
 
-/// Worker 0's next job: the oldest queued one if it can take it without waiting for the
-/// queue's lock, else the one handed to it; `None` once the pool is shut down. Calls `idle()`
-/// (without the lock held) before it first waits and before returning `None`.
-///
-/// The queue is checked under worker 0's lock, which submitters hold while they queue a job,
-/// so no job is queued unseen while worker 0 decides to wait; and a submitter that queues a
-/// job while worker 0 waits wakes it. A queued job worker 0 cannot take is one a worker
-/// blocked on the queue (holding its lock) is about to receive.
-fn next_for_first<J>(
-    lane: &Lane<J>,
-    rx: &Mutex<Receiver<J>>,
-    queued: &AtomicUsize,
+/// A worker's loop: the oldest queued job, else one accepted from the listener, else sleep
+/// until either has something.
+fn worker<J>(
+    sh: &Shared<J>,
+    ep: &OwnedFd,
+    accept: &(dyn Fn() -> Accepted<J> + Sync),
+    work: &(dyn Fn(J) + Sync),
     idle: fn(),
-) -> Option<J> {
-    let mut flushed = false;
-    let Some(mut st) = lane.lock() else {
-        idle();
-        return None;
-    };
+) {
+    QUEUED.with(|q| *q.borrow_mut() = Some(Arc::clone(&sh.queued)));
+    let mut events: Vec<epoll::Event> = Vec::with_capacity(2);
     loop {
-        if let Some(job) = st.job.take() {
-            st.idle = false;
-            return Some(job);
-        }
-        if queued.load(Ordering::Relaxed) > 0
-            && let Ok(rx) = rx.try_lock()
-            && let Ok(job) = rx.try_recv()
-        {
-            queued.fetch_sub(1, Ordering::Relaxed);
-            st.idle = false;
-            return Some(job);
-        }
-        if st.closed {
-            st.idle = false;
-            drop(st);
-            idle();
-            return None;
-        }
-        if !flushed {
-            // Write out what this worker buffered before it may sleep, then look again.
-            st.idle = false;
-            drop(st);
-            idle();
-            flushed = true;
-            let Some(again) = lane.lock() else {
-                idle();
-                return None;
-            };
-            st = again;
+        if let Some(job) = sh.pop() {
+            let _ = catch_unwind(AssertUnwindSafe(|| work(job)));
             continue;
         }
-        st.idle = true;
-        st = match lane.wake.wait(st) {
-            Ok(st) => st,
-            Err(_) => {
-                idle();
-                return None;
+        if sh.stop.load(Ordering::SeqCst) {
+            break;
+        }
+        match catch_unwind(AssertUnwindSafe(accept)) {
+            Ok(Accepted::Job(job)) => {
+                let _ = catch_unwind(AssertUnwindSafe(|| work(job)));
+                continue;
             }
-        };
+            Ok(Accepted::Again) | Err(_) => continue,
+            Ok(Accepted::Empty) => {}
+        }
+        idle();
+        sh.sleeping.fetch_add(1, Ordering::SeqCst);
+        if sh.queued.load(Ordering::SeqCst) > 0 || sh.stop.load(Ordering::SeqCst) {
+            sh.sleeping.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
+        events.clear();
+        let waited = epoll::wait(ep, spare_capacity(&mut events), None);
+        sh.sleeping.fetch_sub(1, Ordering::SeqCst);
+        match waited {
+            Ok(_) => {}
+            Err(rustix::io::Errno::INTR) => {}
+            Err(e) => {
+                // Cannot happen for an epoll instance we own; never spin on it.
+                eprintln!("patina: epoll_wait failed: {e}");
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+        }
+        if events.iter().any(|e| e.data.u64() == JOBS) {
+            // Consumed here: the job itself is taken from the queue at the loop's top.
+            let mut buf = [0u8; 8];
+            let _ = rustix::io::read(&sh.wake, &mut buf);
+        }
     }
+    // Wake the next sleeping worker, so that every one of them sees the stop.
+    sh.notify();
+    idle();
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{Read, Write};
+    use std::os::unix::net::{UnixListener, UnixStream};
     use std::sync::atomic::AtomicU32;
-    use std::time::Duration;
+    use std::time::{Duration, Instant};
+
+    /// A listener in non-blocking mode in a temp dir, and an accept function over it whose
+    /// jobs are the accepted connections.
+    fn listener() -> (tempfile::TempDir, std::path::PathBuf, Arc<UnixListener>) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s");
+        let l = UnixListener::bind(&path).unwrap();
+        l.set_nonblocking(true).unwrap();
+        (dir, path, Arc::new(l))
+    }
+
+    fn accept_from(l: &Arc<UnixListener>) -> impl Fn() -> Accepted<UnixStream> + use<> {
+        let l = Arc::clone(l);
+        move || match l.accept() {
+            Ok((s, _)) => Accepted::Job(s),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => Accepted::Empty,
+            Err(_) => Accepted::Again,
+        }
+    }
+
+    fn until(what: &str, f: impl Fn() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !f() {
+            assert!(Instant::now() < deadline, "{what}");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn no_accept<J>() -> Accepted<J> {
+        Accepted::Empty
+    }
+
+    fn no_idle() {}
+
+    fn spec<'a>(
+        name: &'a str,
+        workers: usize,
+        queue: usize,
+        l: &'a UnixListener,
+        idle: fn(),
+    ) -> Spec<'a> {
+        Spec {
+            name,
+            workers,
+            queue,
+            listener: l.as_fd(),
+            stop: Arc::new(AtomicBool::new(false)),
+            idle,
+        }
+    }
 
     #[test]
     fn full_queue_gives_the_job_back_and_panics_keep_workers() {
@@ -360,11 +358,12 @@ mod tests {
             Block(Receiver<()>),
             Count,
         }
+        let (_dir, _path, l) = listener();
         let done = Arc::new(AtomicU32::new(0));
         let (started_tx, started_rx) = channel::<()>();
         let started_tx = Mutex::new(started_tx);
         let d = Arc::clone(&done);
-        let pool = Pool::new("t", 1, 1, move |job: Job| {
+        let pool = Pool::new(spec("t", 1, 1, &l, no_idle), no_accept, move |job: Job| {
             let _ = started_tx.lock().unwrap().send(());
             match job {
                 Job::Panic => panic!("boom"),
@@ -388,59 +387,69 @@ mod tests {
         assert_eq!(done.load(Ordering::SeqCst), 2);
     }
 
+    /// Workers accept and serve connections themselves; with every worker asleep, each
+    /// connection goes to worker 0 (the first registration on the listener), and while
+    /// worker 0 is busy the next goes to another worker. Queued jobs also go to worker 0
+    /// first.
     #[test]
-    fn a_lightly_loaded_pool_runs_every_job_on_its_first_worker() {
+    fn workers_accept_themselves_and_a_lightly_loaded_pool_uses_worker_0() {
         use std::sync::mpsc::channel;
+        let (_dir, path, l) = listener();
         let (ran_tx, ran_rx) = channel::<String>();
         let ran_tx = Mutex::new(ran_tx);
         let pool = Pool::new(
-            "w",
-            3,
-            4,
-            move |job: Option<std::sync::mpsc::Receiver<()>>| {
+            spec("w", 3, 4, &l, no_idle),
+            accept_from(&l),
+            move |mut s: UnixStream| {
                 let name = std::thread::current().name().unwrap_or("").to_string();
                 let _ = ran_tx.lock().unwrap().send(name);
-                if let Some(hold) = job {
-                    let _ = hold.recv();
-                }
+                // Held until the client closes.
+                let mut b = [0u8; 1];
+                let _ = s.read(&mut b);
+                let _ = s.write_all(b"done");
             },
         )
         .unwrap();
-        // One job at a time, each after the last finished: all on worker 0, once it waits.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !pool.lane.as_ref().unwrap().lock().unwrap().idle {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "worker 0 never waited"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        let all_asleep = || pool.shared.sleeping.load(Ordering::SeqCst) == 3;
+        until("the workers never slept", all_asleep);
         for _ in 0..20 {
-            assert!(pool.try_submit(None).is_ok());
+            let c = UnixStream::connect(&path).unwrap();
             assert_eq!(ran_rx.recv().unwrap(), "w-0");
-            while !pool.lane.as_ref().unwrap().lock().unwrap().idle {
-                std::thread::sleep(Duration::from_millis(1));
-            }
+            drop(c);
+            until("the workers never slept again", all_asleep);
         }
-        // While worker 0 is busy, the next job goes to another worker.
-        let (release, hold) = channel();
-        assert!(pool.try_submit(Some(hold)).is_ok());
+        // While worker 0 is busy, the next connection goes to another worker.
+        let held = UnixStream::connect(&path).unwrap();
         assert_eq!(ran_rx.recv().unwrap(), "w-0");
-        assert!(pool.try_submit(None).is_ok());
+        let other = UnixStream::connect(&path).unwrap();
         assert_ne!(ran_rx.recv().unwrap(), "w-0");
-        release.send(()).unwrap();
-        assert!(pool.shutdown(Duration::from_secs(10)), "worker 0 exits too");
+        drop((held, other));
+        until("the workers never slept again", all_asleep);
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(pool.try_submit(a).is_ok());
+        assert_eq!(
+            ran_rx.recv().unwrap(),
+            "w-0",
+            "a queued job wakes worker 0 first"
+        );
+        drop(_b);
+        assert!(pool.shutdown(Duration::from_secs(10)), "every worker exits");
     }
 
     #[test]
-    fn with_worker_0_the_gate_is_still_workers_plus_queue() {
+    fn the_gate_is_workers_plus_queue() {
         use std::sync::mpsc::{Receiver, channel};
+        let (_dir, _path, l) = listener();
         let (ran_tx, ran_rx) = channel::<()>();
         let ran_tx = Mutex::new(ran_tx);
-        let pool = Pool::new("g", 2, 1, move |hold: Receiver<()>| {
-            let _ = ran_tx.lock().unwrap().send(());
-            let _ = hold.recv();
-        })
+        let pool = Pool::new(
+            spec("g", 2, 1, &l, no_idle),
+            no_accept,
+            move |hold: Receiver<()>| {
+                let _ = ran_tx.lock().unwrap().send(());
+                let _ = hold.recv();
+            },
+        )
         .unwrap();
         let mut releases = Vec::new();
         let mut submit = || {
@@ -464,46 +473,33 @@ mod tests {
     }
 
     #[test]
-    fn idle_runs_when_the_queue_empties_and_at_exit() {
-        use std::sync::atomic::AtomicU32;
+    fn idle_runs_before_a_worker_sleeps_and_at_exit() {
         static IDLE: AtomicU32 = AtomicU32::new(0);
         fn idle() {
             IDLE.fetch_add(1, Ordering::SeqCst);
         }
+        let (_dir, _path, l) = listener();
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let tx = Mutex::new(tx);
-        let pool = Pool::with_idle(
-            "i",
-            1,
-            4,
-            move |()| {
-                let _ = tx.lock().unwrap().send(());
-            },
-            idle,
-        )
+        let pool = Pool::new(spec("i", 1, 4, &l, idle), no_accept, move |()| {
+            let _ = tx.lock().unwrap().send(());
+        })
         .unwrap();
         assert!(pool.try_submit(()).is_ok());
         rx.recv().unwrap();
-        // The worker finds the queue empty after its job, and says so before it waits.
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while IDLE.load(Ordering::SeqCst) < 1 && std::time::Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        // The worker finds nothing to do after its job, and says so before it sleeps.
+        until("idle before sleeping", || IDLE.load(Ordering::SeqCst) >= 1);
         let before_exit = IDLE.load(Ordering::SeqCst);
-        assert!(before_exit >= 1, "{before_exit}");
         assert!(pool.shutdown(Duration::from_secs(10)));
         assert!(IDLE.load(Ordering::SeqCst) > before_exit, "idle at exit");
     }
 
-    /// Found by review: a job submitted while worker 0 is between its last job and its wait
-    /// (here: in `idle()`, which writes the request log in the daemon) goes to the queue,
-    /// and worker 0 then waits on its own slot only, never on the queue: with every other
-    /// worker busy, the job waits for them although worker 0 is idle. In the daemon, with
-    /// `--workers 2` and one slow client on worker 1, a request stalled for seconds this way
-    /// (until the slow client's head deadline).
+    /// A job submitted while a worker is between its last look at the queue and its sleep
+    /// (here: in `idle()`, which writes the request log in the daemon) must still wake it:
+    /// with `--workers 2` and one slow client on the other worker, a lost wake-up would
+    /// stall the job until the next connection.
     #[test]
-    fn a_job_queued_while_worker_0_goes_idle_is_run_by_it() {
-        use std::sync::atomic::AtomicBool;
+    fn a_job_queued_while_a_worker_goes_to_sleep_is_run() {
         use std::sync::mpsc::{Receiver, channel};
         static SLOW_IDLE: AtomicBool = AtomicBool::new(false);
         static IN_IDLE: AtomicBool = AtomicBool::new(false);
@@ -513,12 +509,12 @@ mod tests {
                 std::thread::sleep(Duration::from_millis(300));
             }
         }
+        let (_dir, _path, l) = listener();
         let (ran_tx, ran_rx) = channel::<String>();
         let ran_tx = Mutex::new(ran_tx);
-        let pool = Pool::with_idle(
-            "s",
-            2,
-            4,
+        let pool = Pool::new(
+            spec("s", 2, 4, &l, idle),
+            no_accept,
             move |job: Option<Receiver<()>>| {
                 let name = std::thread::current().name().unwrap_or("").to_string();
                 let _ = ran_tx.lock().unwrap().send(name);
@@ -526,39 +522,27 @@ mod tests {
                     let _ = hold.recv();
                 }
             },
-            idle,
         )
         .unwrap();
-        let lane_idle = || pool.lane.as_ref().unwrap().lock().unwrap().idle;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        while !lane_idle() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "worker 0 never waited"
-            );
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        // A holds worker 0, B holds worker 1.
+        until("the workers never slept", || {
+            pool.shared.sleeping.load(Ordering::SeqCst) == 2
+        });
+        // A holds one worker, B the other.
         let (release_a, hold_a) = channel();
         let (release_b, hold_b) = channel();
         assert!(pool.try_submit(Some(hold_a)).is_ok());
-        assert_eq!(ran_rx.recv().unwrap(), "s-0");
+        let a_on = ran_rx.recv().unwrap();
         assert!(pool.try_submit(Some(hold_b)).is_ok());
-        assert_eq!(ran_rx.recv().unwrap(), "s-1");
-        // Worker 0 finishes A and goes idle (slowly); C arrives meanwhile.
+        assert_ne!(ran_rx.recv().unwrap(), a_on);
+        // A's worker finishes and goes to sleep (slowly); C arrives meanwhile.
         SLOW_IDLE.store(true, Ordering::SeqCst);
         release_a.send(()).unwrap();
-        while !IN_IDLE.load(Ordering::SeqCst) {
-            std::thread::sleep(Duration::from_millis(1));
-        }
+        until("idle never ran", || IN_IDLE.load(Ordering::SeqCst));
         assert!(pool.try_submit(None).is_ok());
-        // Worker 0 is idle from ~300 ms on; worker 1 is held. C must run within 3 s.
+        // A's worker is free from ~300 ms on; B's is held. C must run within 3 s.
         let ran = ran_rx.recv_timeout(Duration::from_secs(3));
         release_b.send(()).unwrap();
-        assert!(
-            ran.is_ok(),
-            "the job waited in the queue while worker 0 sat idle on its own slot"
-        );
+        assert!(ran.is_ok(), "the job waited while a worker slept");
         assert!(pool.shutdown(Duration::from_secs(10)));
     }
 }

@@ -4,32 +4,37 @@
 //!
 //! Three roles per listener:
 //!
-//! - the **accept thread** ([`run`]) blocks in `accept(2)`, checks the peer (`admit`, before
-//!   any byte is read) and queues the connection to the pool at once, unread;
-//! - a **worker** first reads what has arrived without blocking ([`Parking::ready_or_park`]):
-//!   a client that writes its request right after connecting has almost always sent it by
-//!   then, and the worker serves it; otherwise the connection is handed back, and the worker
-//!   takes the next one;
+//! - a **worker** ([`super::pool`]) accepts a connection itself when it is idle ([`accept`]:
+//!   the peer check, before any byte is read), then reads what has arrived without blocking
+//!   ([`Parking::ready_or_park`]): a client that writes its request right after connecting
+//!   has almost always sent it by then, and the worker serves it; otherwise the connection
+//!   is handed to the waiting thread, and the worker takes the next one. So the common
+//!   request costs no hand-off between threads;
+//! - the **accept thread** ([`run`]) is woken by the kernel only when a connection arrives
+//!   while no worker is waiting (its epoll registration on the listener comes after the
+//!   workers', all `EPOLLEXCLUSIVE`): after [`BUSY_ACCEPT_DELAY`], in which a worker that
+//!   frees takes what waits itself, it accepts what still waits, checks the peer and queues
+//!   each connection to the pool unread, and gives one that finds the queue full to the
+//!   waiting thread (→ 503 once its head is there);
 //! - the **waiting thread** (`wait_loop`, one per listener) keeps the connections whose head
 //!   has not fully arrived, waits for their bytes with epoll(7), and queues a connection to
 //!   the pool again once its head is complete (or it has closed, or sent as much as a head
 //!   may be).
 //!
 //! So an idle or dripping client costs one waiting entry and one file descriptor, never a
-//! worker, and the common case costs the accept thread no read (measured: the accept thread's
-//! `recvmsg`, which wakes the client, made it the daemon's bottleneck; see
-//! `layer/core/performance.md`). The head deadline counts from the accept
-//! ([`limits::HEAD_DEADLINE`]): past it the waiting thread answers 408 itself and closes; a
-//! worker given the connection keeps counting from the same instant. At most
-//! [`limits::MAX_PENDING`] connections wait there; past it a new one gets 503 with
-//! `Retry-After` at once. A connection that finds the pool's queue full goes to the waiting
-//! thread too, which answers 503 if its head is there and the queue is still full.
+//! worker. The head deadline counts from the accept ([`limits::HEAD_DEADLINE`]): past it the
+//! waiting thread answers 408 itself and closes; a worker given the connection keeps counting
+//! from the same instant. At most [`limits::MAX_PENDING`] connections wait there; past it a
+//! new one gets 503 with `Retry-After` at once. A connection that finds the pool's queue full
+//! goes to the waiting thread too, which answers 503 if its head is there and the queue is
+//! still full.
 
 use super::framing::Stream;
 use super::limits::{
-    LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES, MAX_PENDING, READ_CHUNK, head_deadline,
+    BUSY_ACCEPT_DELAY, FIRST_BYTES_GRACE, LINGER_DEADLINE, LINGER_MAX_BYTES, MAX_HEAD_BYTES,
+    MAX_PENDING, READ_CHUNK, head_deadline,
 };
-use super::pool::Pool;
+use super::pool::{Accepted, Pool};
 use rustix::buffer::spare_capacity;
 use rustix::event::Timespec;
 use rustix::event::epoll::{self, EventData, EventFlags};
@@ -58,11 +63,13 @@ pub struct Conn<S, P> {
     pub ready: bool,
 }
 
-/// A listening socket of the accept side.
-pub trait Listen: AsFd {
+/// A listening socket of the accept side, in non-blocking mode (the workers and the accept
+/// thread wait for it with epoll(7)).
+pub trait Listen: AsFd + Send + Sync + 'static {
     /// The accepted connection type.
     type Conn: Stream + AsFd + Send + 'static;
-    /// One `accept(2)` (blocking): a connection, in blocking mode.
+    /// One `accept(2)`: a connection (in blocking mode: Linux's accepted sockets do not
+    /// inherit the listener's `O_NONBLOCK`), or `WouldBlock` when none waits.
     fn accept_now(&self) -> io::Result<Self::Conn>;
 }
 
@@ -82,8 +89,8 @@ impl Listen for std::net::TcpListener {
 
 /// What the accept side does with connections besides reading them: decide the peer (or
 /// refuse it before a byte is read), and answer a connection it closes itself. Called from
-/// the accept thread and the waiting thread.
-pub trait Admit<S>: Sync {
+/// the workers, the accept thread and the waiting thread.
+pub trait Admit<S>: Send + Sync + 'static {
     /// What a worker learns of the peer.
     type Peer: Send + 'static;
     /// Called once per accepted connection, before any byte is read: the peer, or `None`
@@ -278,9 +285,11 @@ impl<S: Stream + AsFd, P> Parking<S, P> {
     }
 
     /// On a worker, before serving `conn`: when no byte of it has been read yet, reads what
-    /// has arrived without blocking. Gives the connection back to serve (its head is
-    /// complete, or the client closed or failed: the worker answers or drops that), or `None`
-    /// when its head is still missing and it was handed to the waiting thread.
+    /// has arrived without blocking; when nothing has, and no other connection is queued for
+    /// the workers, waits up to [`FIRST_BYTES_GRACE`] for the first bytes and reads again.
+    /// Gives the connection back to serve (its head is complete, or the client closed or
+    /// failed: the worker answers or drops that), or `None` when its head is still missing
+    /// and it was handed to the waiting thread.
     pub fn ready_or_park(&self, mut conn: Conn<S, P>) -> Option<Conn<S, P>> {
         thread_local! {
             static CHUNK: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_CHUNK]);
@@ -288,10 +297,28 @@ impl<S: Stream + AsFd, P> Parking<S, P> {
         if conn.ready {
             return Some(conn);
         }
-        let step = CHUNK.with(|c| match c.try_borrow_mut() {
-            Ok(mut chunk) => read_ready(&conn.stream, &mut conn.head, &mut chunk),
-            Err(_) => read_ready(&conn.stream, &mut conn.head, &mut vec![0; READ_CHUNK]),
-        });
+        let read = |conn: &mut Conn<S, P>| {
+            CHUNK.with(|c| match c.try_borrow_mut() {
+                Ok(mut chunk) => read_ready(&conn.stream, &mut conn.head, &mut chunk),
+                Err(_) => read_ready(&conn.stream, &mut conn.head, &mut vec![0; READ_CHUNK]),
+            })
+        };
+        let mut step = read(&mut conn);
+        if matches!(step, Step::Wait) && conn.head.is_empty() && super::pool::queue_is_empty() {
+            // The client writes its request right after connect(2) returns, and the worker
+            // woken by the connect is often faster (limits.rs).
+            let grace = Timespec {
+                tv_sec: FIRST_BYTES_GRACE.as_secs() as _,
+                tv_nsec: FIRST_BYTES_GRACE.subsec_nanos() as _,
+            };
+            let mut fds = [rustix::event::PollFd::new(
+                &conn.stream,
+                rustix::event::PollFlags::IN,
+            )];
+            if rustix::event::poll(&mut fds, Some(&grace)).is_ok_and(|n| n > 0) {
+                step = read(&mut conn);
+            }
+        }
         match step {
             Step::Wait => {
                 self.hand(conn);
@@ -329,9 +356,63 @@ impl<S: Stream + AsFd, P> Parking<S, P> {
     }
 }
 
-/// Runs the accept side of one listener until `shutdown` is set (and the listener woken):
-/// the accept thread (this one) accepts, checks the peer and queues each connection to
-/// `pool` unread (to `parking` when the queue is full); a waiting thread, started here and
+/// One `accept(2)` on `listener` and the peer check, as a worker's attempt: the connection
+/// unread, `Empty` when none waits (or the daemon is stopping), `Again` when one was refused
+/// or the accept failed (after a short back-off: `EMFILE` and the like leave the listener
+/// readable, and a worker must not spin on it).
+pub fn accept<L, A>(
+    listener: &L,
+    admit: &A,
+    shutdown: &AtomicBool,
+) -> Accepted<Conn<L::Conn, A::Peer>>
+where
+    L: Listen,
+    A: Admit<L::Conn>,
+{
+    match listener.accept_now() {
+        Ok(stream) => {
+            let accepted = Instant::now();
+            match admit.admit(&stream) {
+                Some(peer) => Accepted::Job(Conn {
+                    stream,
+                    head: Vec::new(),
+                    accepted,
+                    peer,
+                    ready: false,
+                }),
+                None => Accepted::Again,
+            }
+        }
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock => Accepted::Empty,
+        Err(e) if e.kind() == io::ErrorKind::Interrupted => Accepted::Again,
+        Err(_) if shutdown.load(Ordering::SeqCst) => Accepted::Empty,
+        Err(e) => {
+            accept_failed(&e);
+            Accepted::Again
+        }
+    }
+}
+
+/// Says that `accept(2)` failed (at most once a second for the listener's threads
+/// together), and backs off briefly instead of spinning.
+fn accept_failed(e: &io::Error) {
+    use std::sync::atomic::AtomicU64;
+    static LAST: AtomicU64 = AtomicU64::new(0);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    if LAST.swap(now, Ordering::Relaxed) != now {
+        eprintln!("patina: accept failed: {e}");
+    }
+    std::thread::sleep(Duration::from_millis(20));
+}
+
+/// Runs the accept side of one listener until `shutdown` is set (and the listener woken by
+/// `shutdown(2)`): the accept thread (this one) waits on the listener with an epoll
+/// registration made after the pool's, so the kernel wakes it only when a connection arrives
+/// while no worker is waiting; it then lets the workers take what they can for
+/// [`BUSY_ACCEPT_DELAY`], accepts what still waits, checks each peer and queues it to `pool`
+/// unread (to `parking` when the queue is full). A waiting thread, started here and
 /// joined before returning, keeps the connections whose head is missing (see the module
 /// documentation). Connections still waiting at shutdown are closed unanswered.
 pub fn run<L, A>(
@@ -344,6 +425,18 @@ pub fn run<L, A>(
     L: Listen,
     A: Admit<L::Conn>,
 {
+    let ep = match epoll::create(epoll::CreateFlags::CLOEXEC)
+        .map_err(io::Error::from)
+        .and_then(|ep| super::pool::add_exclusive(&ep, listener.as_fd(), 0).map(|()| ep))
+    {
+        Ok(ep) => ep,
+        Err(e) => {
+            // Cannot happen on Linux for descriptors we hold. The workers keep serving;
+            // only the 503 past the queue is lost: say so.
+            eprintln!("patina: cannot start the accept thread ({e}); busy clients wait unanswered");
+            return;
+        }
+    };
     std::thread::scope(|sc| {
         let waiting = std::thread::Builder::new()
             .name(format!("{}-wait", parking.name))
@@ -353,32 +446,31 @@ pub fn run<L, A>(
             eprintln!("patina: cannot start the waiting thread ({e}); not serving this listener");
             return;
         }
+        let mut events: Vec<epoll::Event> = Vec::with_capacity(1);
         while !shutdown.load(Ordering::SeqCst) {
-            match listener.accept_now() {
-                Ok(stream) => {
-                    let accepted = Instant::now();
-                    let Some(peer) = admit.admit(&stream) else {
-                        continue;
-                    };
-                    let conn = Conn {
-                        stream,
-                        head: Vec::new(),
-                        accepted,
-                        peer,
-                        ready: false,
-                    };
-                    // A full queue: the waiting thread reads the head and answers 503 if the
-                    // queue is still full then (a silent client waits there, as any).
-                    if let Err(conn) = pool.try_submit(conn) {
-                        parking.hand(conn);
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) if shutdown.load(Ordering::SeqCst) => break,
+            events.clear();
+            match epoll::wait(&ep, spare_capacity(&mut events), None) {
+                Ok(_) | Err(rustix::io::Errno::INTR) => {}
                 Err(e) => {
-                    // EMFILE/ENFILE/ECONNABORTED: back off briefly instead of spinning.
-                    eprintln!("patina: accept failed: {e}");
+                    eprintln!("patina: epoll_wait failed: {e}");
                     std::thread::sleep(Duration::from_millis(20));
+                }
+            }
+            // Every worker was busy: let them take what they can first, then take what
+            // still waits. A full queue: the waiting thread reads the head and answers 503 if
+            // the queue is still full then (a silent client waits there, as any).
+            if !shutdown.load(Ordering::SeqCst) {
+                std::thread::sleep(BUSY_ACCEPT_DELAY);
+            }
+            while !shutdown.load(Ordering::SeqCst) {
+                match accept(listener, admit, shutdown) {
+                    Accepted::Job(conn) => {
+                        if let Err(conn) = pool.try_submit(conn) {
+                            parking.hand(conn);
+                        }
+                    }
+                    Accepted::Again => {}
+                    Accepted::Empty => break,
                 }
             }
         }

@@ -193,9 +193,10 @@ fn idle_and_slowloris_connections_hold_no_worker() {
     assert!(now <= threads, "{now} threads, {threads} before");
 }
 
-/// Requirements §4 with readiness-based dispatch (issue 15): the accept thread queues every
-/// connection unread and a worker reads its head first, so the worker queue's bound must
-/// still hold for requests and must not refuse silent clients. With one worker held (a head
+/// Requirements §4 with readiness-based dispatch (issue 15): workers accept their own
+/// connections, and while every worker is busy the accept thread queues each connection
+/// unread and a worker reads its head first, so the worker queue's bound must still hold for
+/// requests and must not refuse silent clients. With one worker held (a head
 /// that promises a body) and the queue of one filled, a request whose head is there gets 503
 /// with `Retry-After` at once, while a silent connection past the queue is not refused: it
 /// waits for its head like any other, and once the worker is free and it sends its request,
