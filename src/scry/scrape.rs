@@ -946,7 +946,7 @@ pub const CREDENTIAL_REASON: &str = "a credential file (never indexed)";
 /// File names that hold credentials by convention, never indexed: an index holds their text
 /// in plain, and scry would serve it whenever no session redacts (threat model, "What scry
 /// indexes"). Exact names.
-const CREDENTIAL_NAMES: &[&str] = &[
+pub const CREDENTIAL_NAMES: &[&str] = &[
     ".env",
     ".netrc",
     "_netrc",
@@ -967,7 +967,7 @@ const CREDENTIAL_NAMES: &[&str] = &[
 
 /// Extensions (after the last `.`) of key stores, private keys and state files that embed
 /// secrets.
-const CREDENTIAL_EXTENSIONS: &[&str] = &[
+pub const CREDENTIAL_EXTENSIONS: &[&str] = &[
     "pem", "key", "p12", "pfx", "jks", "keystore", "kdbx", "ppk", "tfstate", "tfvars",
 ];
 

@@ -22,9 +22,9 @@
 //!   may be).
 //!
 //! So an idle or dripping client costs one waiting entry and one file descriptor, never a
-//! worker. The head deadline counts from the accept ([`limits::HEAD_DEADLINE`]): past it the
+//! worker. The head deadline counts from the accept ([`crate::limits::HEAD_DEADLINE`]): past it the
 //! waiting thread answers 408 itself and closes; a worker given the connection keeps counting
-//! from the same instant. At most [`limits::MAX_PENDING`] connections wait there; past it a
+//! from the same instant. At most [`crate::limits::MAX_PENDING`] connections wait there; past it a
 //! new one gets 503 with `Retry-After` at once. A connection that finds the pool's queue full
 //! goes to the waiting thread too, which answers 503 if its head is there and the queue is
 //! still full.
