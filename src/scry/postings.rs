@@ -1,5 +1,6 @@
-//! A compact copy of the FTS5 index's postings, scored in Rust: BM25 top-k for queries of plain
-//! words without running FTS5's `bm25()` on every matching row. Depends on `rusqlite` only.
+//! A compact copy of the FTS5 index's postings, scored in Rust: BM25 top-k for every query
+//! (ASCII and non-ASCII words) without running FTS5's `bm25()` on every matching row.
+//! Depends on `rusqlite` only.
 //!
 //! Why: FTS5's `bm25()` is evaluated for every row a query matches (a `docsize` lookup and a
 //! trip through SQLite's virtual machine per row, ~0.5 µs), so a query with a common word
@@ -24,11 +25,8 @@
 //!   data BLOB NOT NULL,       -- per row, by row order, LEB128 varints: ordinal delta; body
 //!                             --   count << 2 | title? << 1 | headings?; title count if
 //!                             --   title?; headings count if headings?
-//!   head BLOB,                -- lists of LONG_LIST rows or more (else NULL): the HEAD_ROWS
-//!                             --   postings with the highest BM25 part for this term alone,
-//!                             --   best first (ties by ordinal), each as in `data` but with
-//!                             --   the ordinal itself instead of a delta
-//!   skips BLOB                -- the same lists: every SKIP_EVERY-th posting's ordinal and
+//!   skips BLOB                -- lists of LONG_LIST rows or more (else NULL): every
+//!                             --   SKIP_EVERY-th posting's ordinal and
 //! ) WITHOUT ROWID;            --   byte offset in `data`, u32 little-endian pairs
 //! -- One row: the statistics and the ordinal → rowid map.
 //! CREATE TABLE postings_meta(
@@ -77,14 +75,17 @@
 //! same tokenizer, whose `fts5vocab` instances are what [`rebuild`] would have read for them.
 //! A search then sums, per term, the base count and each batch's `added − removed` (BM25's
 //! n(q)), scores the base's and the batches' postings alike, and leaves out removed rows
-//! (their norm is NaN in [`Rows`]): FTS5's scores, bit for bit. The heads were ordered with
-//! the base's average length, so a search with batches does not use them. When the batches
+//! (their norm is NaN in [`Rows`]): FTS5's scores, bit for bit. A batch's postings have no
+//! skip pointers, so a search with batches decodes them whole. When the batches
 //! exceed [`MAX_BATCHES`] or change more than a quarter of the base (plus [`DELTA_SLACK`]
 //! rows), the scrape rebuilds instead: the whole cost is paid once per that much change.
 //!
-//! A query with one long list and short others (`session unlock`: 3,693 rows and 6) is
-//! answered from the long list's head, with the skip pointers to look up its part in the
-//! few rows of the others ([`top_k_by_head`]), instead of decoding the whole list.
+//! Every query is ranked by one method, [`top_k`] (MaxScore: the shortest lists scored
+//! first, the longest left out once they cannot lift a row into the top, their part then
+//! looked up through the skip pointers for the few candidates). Until 2026-12-07 there were
+//! three (whole lists, a long list's score-ordered head, MaxScore); the head (64 postings
+//! per long list) and the whole-list path were deleted: `layer/core/performance.md`, "One
+//! ranking path".
 
 use super::shard::{BM25_B as B, BM25_K1 as K1, global_idf};
 use rusqlite::{Connection, OptionalExtension};
@@ -95,7 +96,7 @@ use std::sync::{Arc, Mutex};
 /// The tables above.
 pub(crate) const CREATE: &str = "
 CREATE TABLE postings(term TEXT PRIMARY KEY, rows INTEGER NOT NULL, data BLOB NOT NULL,
-  head BLOB, skips BLOB) WITHOUT ROWID;
+  skips BLOB) WITHOUT ROWID;
 CREATE TABLE postings_meta(id INTEGER PRIMARY KEY CHECK (id = 1),
   generation INTEGER NOT NULL, rows INTEGER NOT NULL, tokens INTEGER NOT NULL,
   base INTEGER NOT NULL, ordinals INTEGER NOT NULL,
@@ -116,31 +117,16 @@ pub(crate) const MAX_BATCHES: i64 = 64;
 /// instead (so a small index is not rebuilt at every change).
 pub(crate) const DELTA_SLACK: i64 = 2048;
 
-/// Lists of at least this many rows get a head and skip pointers (a shorter one costs little
-/// more to score whole).
+/// Lists of at least this many rows get skip pointers (a shorter one costs little more to
+/// decode whole than to look up).
 const LONG_LIST: usize = 128;
-
-/// Postings in a long list's head: enough for the top 10 of a query whose other words hold
-/// up to ~50 of the long list's best rows.
-const HEAD_ROWS: usize = 64;
 
 /// Postings between two skip pointers: a lookup decodes half this many on average.
 const SKIP_EVERY: usize = 32;
 
-/// How a search was ranked (tests count them).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Ranking {
-    /// Every posting of every term scored.
-    Full,
-    /// The rows of the terms that cannot lift a row into the top left unscored, the longest
-    /// lists first ([`top_k_without_weak`]).
-    WithoutWeak,
-    /// A long list's head and skip pointers instead of its postings ([`top_k_by_head`]).
-    ByHead,
-}
-
-/// [`top_k`]'s answer: `(rowid, score)` best first, and how they were found.
-pub(crate) type Ranked = (Vec<(i64, f64)>, Ranking);
+/// [`top_k`]'s answer: `(rowid, score)` best first, and whether it left a term unscored for
+/// most rows (MaxScore's pruning; tests count them).
+pub(crate) type Ranked = (Vec<(i64, f64)>, bool);
 
 /// One row holding a term: its rowid and the term's count in title, headings and body.
 type Posting = (i64, [u32; 3]);
@@ -213,9 +199,14 @@ fn row_lengths(terms: &[(String, Vec<Posting>)]) -> HashMap<i64, u32> {
 /// millions of (term, row) pairs on a 100 MB project: as `Posting`s, 24 bytes each, they were
 /// most of a scrape's peak memory, which a daemon keeps after its first scrape).
 struct Packed {
-    /// Each term (in the vocabulary's order), with its rows and the end of its postings in
-    /// `data` (they start where the previous term's end).
-    terms: Vec<(String, usize, usize)>,
+    /// Each term (in the vocabulary's order): the end of its text in `names` (it starts where
+    /// the previous term's ends), its rows, and the end of its postings in `data` (they start
+    /// where the previous term's end).
+    terms: Vec<(usize, usize, usize)>,
+    /// The terms' texts, one after the other: one allocation instead of one per term (a
+    /// 100 MB project has hundreds of thousands; freed one by one they left the heap
+    /// fragmented, which a daemon keeps after its first scrape).
+    names: String,
     /// Per row: the rowid's change from the term's previous row (zigzag, from 0), then its
     /// counts in title, headings and body, as varints.
     data: Vec<u8>,
@@ -227,6 +218,7 @@ struct Packed {
 fn read_instances_packed(conn: &Connection, vocab: &str) -> rusqlite::Result<Packed> {
     let mut packed = Packed {
         terms: Vec::new(),
+        names: String::new(),
         data: Vec::new(),
         lens: HashMap::new(),
     };
@@ -251,9 +243,8 @@ fn read_instances_packed(conn: &Connection, vocab: &str) -> rusqlite::Result<Pac
     // can ask for.
     let close = |packed: &mut Packed, term: &[u8], rows: usize| {
         let end = packed.data.len();
-        packed
-            .terms
-            .push((String::from_utf8_lossy(term).into_owned(), rows, end));
+        packed.names.push_str(&String::from_utf8_lossy(term));
+        packed.terms.push((packed.names.len(), rows, end));
     };
     let mut stmt = conn.prepare(&format!("SELECT term, doc, col FROM {vocab}"))?;
     let mut found = stmt.query([])?;
@@ -306,7 +297,12 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
          DELETE FROM postings; DELETE FROM postings_meta; DELETE FROM postings_map;
          DELETE FROM postings_batches; DELETE FROM postings_delta;",
     )?;
-    let Packed { terms, data, lens } = read_instances_packed(conn, "temp.docs_instance")?;
+    let Packed {
+        terms,
+        names,
+        data,
+        lens,
+    } = read_instances_packed(conn, "temp.docs_instance")?;
     let mut rowids: Vec<i64> = lens.keys().copied().collect();
     rowids.sort_unstable();
     let ordinal: HashMap<i64, u64> = rowids
@@ -316,19 +312,17 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
         .collect();
     let rows: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
     let total: u64 = lens.values().map(|&l| u64::from(l)).sum();
-    // The lengths normalized as a search will see them (`load_rows`), to order the heads.
-    let avgdl = total as f64 / rows.max(1) as f64;
-    let norms: Vec<f64> = rowids.iter().map(|d| norm(lens[d], avgdl)).collect();
     let mut buf = Vec::new();
-    let mut head_buf = Vec::new();
     let mut skips_buf = Vec::new();
     {
-        let mut insert = conn.prepare(
-            "INSERT INTO postings(term, rows, data, head, skips) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
+        let mut insert =
+            conn.prepare("INSERT INTO postings(term, rows, data, skips) VALUES (?1, ?2, ?3, ?4)")?;
         let mut ords: Vec<(u64, [u32; 3])> = Vec::new();
         let mut start = 0;
-        for (term, list_rows, end) in &terms {
+        let mut name_start = 0;
+        for &(name_end, ref list_rows, ref end) in &terms {
+            let term = &names[name_start..name_end];
+            name_start = name_end;
             buf.clear();
             skips_buf.clear();
             let mut prev = 0u64;
@@ -361,28 +355,8 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
                 put_posting(&mut buf, o - prev, counts);
                 prev = o;
             }
-            let head = long.then(|| {
-                head_buf.clear();
-                // Best first by this term's part of the score (a constant IDF times `g`),
-                // ties by ordinal: the order of FTS5's ranking among rows holding only it.
-                let g = |&(o, c): &(u64, [u32; 3])| {
-                    let f = weighted(crate::scry::BM25_WEIGHTS, c.map(u64::from));
-                    (f * (K1 + 1.0)) / (f + norms[o as usize])
-                };
-                let better = |a: &(u64, [u32; 3]), b: &(u64, [u32; 3])| {
-                    g(b).total_cmp(&g(a)).then(a.0.cmp(&b.0))
-                };
-                let kept = HEAD_ROWS.min(ords.len());
-                ords.select_nth_unstable_by(kept - 1, better);
-                let best = &mut ords[..kept];
-                best.sort_unstable_by(better);
-                for &(o, counts) in best.iter() {
-                    put_posting(&mut head_buf, o, counts);
-                }
-                &head_buf[..]
-            });
             let skips = long.then_some(&skips_buf[..]);
-            insert.execute(rusqlite::params![term, *list_rows as i64, buf, head, skips])?;
+            insert.execute(rusqlite::params![term, *list_rows as i64, buf, skips])?;
         }
     }
     buf.clear();
@@ -613,8 +587,7 @@ pub(crate) struct Rows {
     /// in FTS5's order, so the value is the one `fts5Bm25Function` computes per row. NaN for
     /// a row a batch removed: its score is NaN, and NaN rows are never ranked.
     norms: Vec<f64>,
-    /// Batches written since the base ([`update`]): the terms' delta rows must be read, and
-    /// the heads (ordered with the base's statistics) are not used.
+    /// Batches written since the base ([`update`]): the terms' delta rows must be read.
     batches: i64,
 }
 
@@ -802,8 +775,28 @@ pub(crate) fn with_scratch<R>(cache: &SearchCache, f: impl FnOnce(&mut Scratch) 
 /// query order), as `(rowid, score)`, best first, ties by rowid: exactly FTS5's
 /// `ORDER BY bm25(docs, w…), rowid LIMIT limit` with `score = -bm25`. `weights` are the
 /// (title, headings, body) column weights. `Ok(None)` when the postings disagree with the
-/// row map (never after a committed scrape; the caller then asks FTS5). The flag says
-/// whether the weak terms were pruned (see [`top_k_without_weak`]).
+/// row map (never after a committed scrape; the caller then asks FTS5).
+///
+/// One method for every query, exact, in the manner of MaxScore (Turtle & Flood, 1995): a
+/// term adds less than `idf · (k1 + 1)` to any row (its `f·(k1+1)/(f + norm)` stays below
+/// `k1 + 1`), so the terms not scored yet can lift a row by at most `U`, the sum of their
+/// bounds.
+///
+/// 1. Score the terms from the shortest list up, one slot per row; after each, `θ` = the
+///    `limit`-th best of the partial scores and `U` the bound of the terms left. Stop at the
+///    first point where `θ > U`: the terms left (the longest lists, whose IDF is the lowest)
+///    are not scored for every row. After the last term `U` = 0, so this stops as soon as
+///    `limit` rows hold a term; with fewer, every row scored is a candidate.
+/// 2. A row holding only terms left (score ≤ `U`) cannot reach the top, and a row whose
+///    partial score is below `θ − U` cannot overtake the `limit` rows at `θ` or more: the
+///    rest are the candidates (a margin of 1e-9 covers rounding).
+/// 3. Score the candidates exactly, every term in query order (FTS5's summation order, so
+///    the floats are FTS5's): a long list of the base (with skip pointers) is looked up
+///    for each candidate when they are few, any other list decoded whole; then rank them.
+///    When step 1 scored every term in an order that sums as query order does (one or two
+///    terms, or the lists already shortest first), its sums are these: step 3 is skipped.
+///
+/// The flag says whether step 1 left a term unscored (tests count them).
 pub(crate) fn top_k(
     conn: &Connection,
     rows: &Rows,
@@ -822,8 +815,7 @@ pub(crate) fn top_k(
     scratch.touched.clear();
     // Each term's postings and IDF (as fts5Bm25GetData computes it, clamped the same way),
     // in query order; terms the index lacks add nothing to any score.
-    let mut get =
-        conn.prepare_cached("SELECT rows, data, head, skips FROM postings WHERE term = ?1")?;
+    let mut get = conn.prepare_cached("SELECT rows, data, skips FROM postings WHERE term = ?1")?;
     let mut lists: Vec<List> = Vec::with_capacity(tokens.len());
     for token in tokens {
         let found = get
@@ -833,8 +825,7 @@ pub(crate) fn top_k(
                     rows: r.get::<_, i64>(0)?.max(0) as u64,
                     data: r.get(1)?,
                     more: Vec::new(),
-                    head: r.get(2)?,
-                    skips: r.get(3)?,
+                    skips: r.get(2)?,
                 })
             })
             .optional()?;
@@ -843,7 +834,6 @@ pub(crate) fn top_k(
             rows: 0,
             data: Vec::new(),
             more: Vec::new(),
-            head: None,
             skips: None,
         });
         if rows.batches > 0 {
@@ -867,158 +857,56 @@ pub(crate) fn top_k(
             lists.push(list);
         }
     }
-    // The heads are ordered with the search's weights and the base's statistics.
-    if weights == crate::scry::BM25_WEIGHTS && rows.batches == 0 {
-        match top_k_by_head(rows, &lists, limit) {
-            Pruned::Done(best) => return Ok(Some((best, Ranking::ByHead))),
-            Pruned::Inconsistent => return Ok(None),
-            Pruned::CannotPrune => {}
-        }
+    if limit == 0 || lists.is_empty() {
+        return Ok(Some((Vec::new(), false)));
     }
-    if lists.len() > 1 {
-        match top_k_without_weak(rows, scratch, &lists, weights, limit) {
-            Pruned::Done(best) => return Ok(Some((best, Ranking::WithoutWeak))),
-            Pruned::Inconsistent => return Ok(None),
-            Pruned::CannotPrune => {}
-        }
-    }
-    scratch.touched.clear();
-    for list in &lists {
+    // 1. The shortest lists first, until the terms left cannot lift a row into the top.
+    let bound = |l: &List| l.idf * (K1 + 1.0);
+    let mut order: Vec<usize> = (0..lists.len()).collect();
+    order.sort_by_key(|&i| lists[i].rows);
+    let mut floor = f64::NEG_INFINITY;
+    let mut scored = 0;
+    let mut partial: Vec<f64> = Vec::new();
+    for (n, &i) in order.iter().enumerate() {
+        let list = &lists[i];
         for data in list.parts() {
             if !score_term(data, list.idf, rows, scratch, weights) {
                 reset(scratch);
                 return Ok(None);
             }
         }
-    }
-    // Better: higher score, then lower rowid (FTS5's `ORDER BY bm25(…), rowid`).
-    // Scores are finite and positive (an IDF of at least 1e-6 times a positive part).
-    let better = |a: (i64, f64), b: (i64, f64)| a.1 > b.1 || (a.1 == b.1 && a.0 < b.0);
-    // The best `limit`, kept sorted: most rows lose to the current last with one comparison.
-    let mut best: Vec<(i64, f64)> = Vec::with_capacity(limit.min(scratch.touched.len()) + 1);
-    for &o in &scratch.touched {
-        let slot = &mut scratch.acc[o as usize];
-        let row = (rows.rowids[o as usize], *slot);
-        *slot = 0.0;
-        if row.1.is_nan() {
-            continue; // a removed row
-        }
-        if best.len() == limit && !best.last().is_some_and(|&last| better(row, last)) {
-            continue;
-        }
-        let at = best.partition_point(|&x| better(x, row));
-        best.insert(at, row);
-        best.truncate(limit);
-    }
-    Ok(Some((best, Ranking::Full)))
-}
-
-/// One query term's postings, as read from the `postings` table.
-struct List {
-    /// BM25's IDF of the term, as `fts5Bm25GetData` computes it (clamped).
-    idf: f64,
-    /// Rows holding the term.
-    rows: u64,
-    /// The base's postings (`postings.data`; empty when the base lacks the term).
-    data: Vec<u8>,
-    /// The batches' postings (`postings_delta.data`), in batch order.
-    more: Vec<Vec<u8>>,
-    /// For a long list: the head and the skip pointers.
-    head: Option<Vec<u8>>,
-    skips: Option<Vec<u8>>,
-}
-
-impl List {
-    /// Every posting blob of the term: the base's, then each batch's. A row is in one only.
-    fn parts(&self) -> impl Iterator<Item = &[u8]> {
-        std::iter::once(&self.data[..]).chain(self.more.iter().map(|d| &d[..]))
-    }
-}
-
-/// Zeroes every slot the search touched, whatever stopped it.
-fn reset(scratch: &mut Scratch) {
-    for &o in &scratch.touched {
-        scratch.acc[o as usize] = 0.0;
-    }
-    scratch.touched.clear();
-}
-
-/// What [`top_k_without_weak`] found.
-enum Pruned {
-    /// The exact top `limit`.
-    Done(Vec<(i64, f64)>),
-    /// The bound does not separate the rows (too few rows hold a strong term, or the weak
-    /// terms could still lift a row into the top): score every row instead.
-    CannotPrune,
-    /// A malformed blob.
-    Inconsistent,
-}
-
-/// The top `limit` without scoring every row of the longest lists, which are most of the
-/// work. Exact, by a bound in the manner of MaxScore (Turtle & Flood, 1995): a term adds
-/// less than `idf · (k1 + 1)` to any row (its `f·(k1+1)/(f + norm)` stays below `k1 + 1`),
-/// so the terms not scored yet can lift a row by at most `U`, the sum of their bounds.
-///
-/// 1. Score the terms from the shortest list up; after each, `θ` = the `limit`-th best of
-///    the partial scores. Stop at the first point where `θ > U` for the terms left (the
-///    weak terms, IDF floored at [`super::shard::BM25_MIN_IDF`], usually stay out: they are the longest
-///    lists and have the smallest bound). No such point: [`Pruned::CannotPrune`].
-/// 2. Then a row holding only terms left (score ≤ `U`) cannot reach the top, and a row
-///    whose partial score is below `θ − U` cannot overtake the `limit` rows at `θ` or
-///    more: the rest are the candidates (a margin of 1e-9 covers rounding).
-/// 3. Score the candidates exactly, every term in query order (FTS5's summation order, so
-///    the floats are FTS5's): a long list of the base (with skip pointers) is looked up
-///    for each candidate when they are few, any other list decoded whole; then rank them.
-fn top_k_without_weak(
-    rows: &Rows,
-    scratch: &mut Scratch,
-    lists: &[List],
-    weights: (f64, f64, f64),
-    limit: usize,
-) -> Pruned {
-    scratch.touched.clear();
-    if limit == 0 || lists.len() < 2 {
-        return Pruned::CannotPrune;
-    }
-    let bound = |l: &List| l.idf * (K1 + 1.0);
-    let mut order: Vec<usize> = (0..lists.len()).collect();
-    order.sort_by_key(|&i| lists[i].rows);
-    let mut cut = None;
-    for n in 0..order.len() - 1 {
-        let list = &lists[order[n]];
-        for data in list.parts() {
-            if !score_term(data, list.idf, rows, scratch, weights) {
-                reset(scratch);
-                return Pruned::Inconsistent;
-            }
-        }
+        scored = n + 1;
         if scratch.touched.len() < limit {
             continue;
         }
+        // θ is at most the bounds of the terms scored summed: no use looking for it when
+        // that cannot beat the bound of the terms left.
         let rest: f64 = order[n + 1..].iter().map(|&i| bound(&lists[i])).sum();
+        let most: f64 = order[..=n].iter().map(|&i| bound(&lists[i])).sum();
+        if most <= rest * (1.0 + 1e-9) {
+            continue;
+        }
         // Removed rows (NaN) are no candidates and set no threshold.
-        let mut partial: Vec<f64> = scratch
-            .touched
-            .iter()
-            .map(|&o| scratch.acc[o as usize])
-            .filter(|p| !p.is_nan())
-            .collect();
+        partial.clear();
+        partial.extend(
+            scratch
+                .touched
+                .iter()
+                .map(|&o| scratch.acc[o as usize])
+                .filter(|p| !p.is_nan()),
+        );
         if partial.len() < limit {
             continue;
         }
         let (_, theta, _) = partial.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
         if *theta > rest * (1.0 + 1e-9) {
-            cut = Some((*theta, rest));
+            floor = (*theta - rest) * (1.0 - 1e-9);
             break;
         }
     }
-    let Some((theta, rest)) = cut else {
-        reset(scratch);
-        return Pruned::CannotPrune;
-    };
-    // Candidates get a negative slot, -(their index + 1); the others go back to zero.
-    // `touched` is in no order: the candidates are sorted by ordinal for the lookups.
-    let floor = (theta - rest) * (1.0 - 1e-9);
+    // 2. The candidates get a negative slot, -(their index + 1); the others go back to
+    // zero. `touched` is in no order: the candidates are sorted by ordinal for the lookups.
+    // A NaN slot (a removed row) is never `>= floor`.
     let mut members: Vec<u32> = scratch
         .touched
         .iter()
@@ -1026,15 +914,29 @@ fn top_k_without_weak(
         .filter(|&o| scratch.acc[o as usize] >= floor)
         .collect();
     members.sort_unstable();
+    // Every term scored, and added in query order (two terms add the same either way: IEEE
+    // addition is commutative): the partial scores are the exact ones, step 3 is not needed.
+    let in_query_order = lists.len() <= 2 || order.iter().enumerate().all(|(k, &i)| k == i);
+    if scored == lists.len() && in_query_order {
+        let mut best: Vec<(i64, f64)> = members
+            .iter()
+            .map(|&o| (rows.rowids[o as usize], scratch.acc[o as usize]))
+            .collect();
+        reset(scratch);
+        best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        best.truncate(limit);
+        return Ok(Some((best, false)));
+    }
     for &o in &scratch.touched {
         scratch.acc[o as usize] = 0.0;
     }
     for (k, &o) in members.iter().enumerate() {
         scratch.acc[o as usize] = -((k + 1) as f64);
     }
+    // 3. Their exact scores, every term in query order.
     let mut exact = vec![0.0f64; members.len()];
     let mut consistent = true;
-    'lists: for list in lists {
+    'lists: for list in &lists {
         // A lookup decodes up to SKIP_EVERY postings; a whole list, all of them.
         if let Some(skips) = list
             .skips
@@ -1076,8 +978,9 @@ fn top_k_without_weak(
     }
     scratch.touched.clear();
     if !consistent {
-        return Pruned::Inconsistent;
+        return Ok(None);
     }
+    // Better: higher score, then lower rowid (FTS5's `ORDER BY bm25(…), rowid`).
     let mut best: Vec<(i64, f64)> = members
         .iter()
         .zip(exact)
@@ -1085,7 +988,36 @@ fn top_k_without_weak(
         .collect();
     best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     best.truncate(limit);
-    Pruned::Done(best)
+    Ok(Some((best, scored < lists.len())))
+}
+
+/// One query term's postings, as read from the `postings` table.
+struct List {
+    /// BM25's IDF of the term, as `fts5Bm25GetData` computes it (clamped).
+    idf: f64,
+    /// Rows holding the term.
+    rows: u64,
+    /// The base's postings (`postings.data`; empty when the base lacks the term).
+    data: Vec<u8>,
+    /// The batches' postings (`postings_delta.data`), in batch order.
+    more: Vec<Vec<u8>>,
+    /// For a long list: the skip pointers.
+    skips: Option<Vec<u8>>,
+}
+
+impl List {
+    /// Every posting blob of the term: the base's, then each batch's. A row is in one only.
+    fn parts(&self) -> impl Iterator<Item = &[u8]> {
+        std::iter::once(&self.data[..]).chain(self.more.iter().map(|d| &d[..]))
+    }
+}
+
+/// Zeroes every slot the search touched, whatever stopped it.
+fn reset(scratch: &mut Scratch) {
+    for &o in &scratch.touched {
+        scratch.acc[o as usize] = 0.0;
+    }
+    scratch.touched.clear();
 }
 
 /// The second varint of a posting: the body count shifted left by two, then one bit each
@@ -1143,7 +1075,7 @@ fn for_each_posting(
     true
 }
 
-/// Appends one posting: `first` (an ordinal delta in a list, the ordinal in a head), then the
+/// Appends one posting: `first` (an ordinal delta in a list), then the
 /// counts (title, headings, body) as the module docs give them.
 fn put_posting(out: &mut Vec<u8>, first: u64, [title, headings, body]: [u32; 3]) {
     put_varint(out, first);
@@ -1229,116 +1161,6 @@ fn find_posting(data: &[u8], skips: &[u8], ord: u64) -> Result<Option<[u64; 3]>,
         counts = next;
     }
     Ok((current == ord).then_some(counts))
-}
-
-/// The top `limit` of a query with one long list (`big`, with a head) and others whose rows
-/// are few against it (`session unlock`: 3,693 and 6), without decoding the long list.
-/// Exact, in the manner of the threshold algorithm (Fagin, Lotem & Naor, 2001) with the
-/// single list ordered by score that the head is:
-///
-/// 1. `O`, the rows of the other lists, are few: each gets its exact score, every term in
-///    query order (the long list's part through [`find_posting`]).
-/// 2. Any other row holds only the long term, so its score is that term's part alone, and
-///    the head lists the best of those parts first. Walking the head (skipping rows of `O`),
-///    once `limit` rows are taken, `θ` = the last one's score: rows tied at `θ` are taken
-///    too, and the first row scoring below `θ` ends the walk, since every row after it, and
-///    every row missing from the head, scores no more than it.
-/// 3. The best `limit` of both sets, by score then rowid.
-///
-/// [`Pruned::CannotPrune`] when no list qualifies or the head runs out first.
-fn top_k_by_head(rows: &Rows, lists: &[List], limit: usize) -> Pruned {
-    let Some((big, long)) = lists
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.head.is_some() && l.skips.is_some())
-        .max_by_key(|(_, l)| l.rows)
-    else {
-        return Pruned::CannotPrune;
-    };
-    let others: u64 = lists.iter().map(|l| l.rows).sum::<u64>() - long.rows;
-    if others.saturating_mul(4) > long.rows || limit == 0 {
-        return Pruned::CannotPrune;
-    }
-    let (Some(head), Some(skips)) = (long.head.as_deref(), long.skips.as_deref()) else {
-        return Pruned::CannotPrune;
-    };
-    // 1. The rows of the other lists, with their exact scores.
-    let mut few: Vec<u64> = Vec::with_capacity(others as usize);
-    for (i, list) in lists.iter().enumerate() {
-        if i != big
-            && !for_each_posting(&list.data, rows, crate::scry::BM25_WEIGHTS, |o, _, _| {
-                few.push(o as u64);
-            })
-        {
-            return Pruned::Inconsistent;
-        }
-    }
-    few.sort_unstable();
-    few.dedup();
-    let mut exact = vec![0.0f64; few.len()];
-    for (i, list) in lists.iter().enumerate() {
-        if i == big {
-            for (slot, &o) in exact.iter_mut().zip(&few) {
-                match find_posting(&list.data, skips, o) {
-                    Ok(Some(counts)) => {
-                        let f = weighted(crate::scry::BM25_WEIGHTS, counts);
-                        *slot += part(list.idf, f, rows.norms[o as usize]);
-                    }
-                    Ok(None) => {}
-                    Err(()) => return Pruned::Inconsistent,
-                }
-            }
-        } else if !for_each_posting(&list.data, rows, crate::scry::BM25_WEIGHTS, |o, f, norm| {
-            if let Ok(k) = few.binary_search(&(o as u64)) {
-                exact[k] += part(list.idf, f, norm);
-            }
-        }) {
-            return Pruned::Inconsistent;
-        }
-    }
-    // 2. The rows holding only the long term, best first, from its head.
-    let mut best: Vec<(i64, f64)> = Vec::with_capacity(few.len() + limit + 1);
-    let mut taken = 0usize;
-    let mut theta = f64::INFINITY;
-    let mut previous = f64::INFINITY;
-    let mut at = 0;
-    let mut ended = false;
-    while at < head.len() {
-        let Some((o, counts)) = read_posting(head, &mut at) else {
-            return Pruned::Inconsistent;
-        };
-        let Some(&norm) = rows.norms.get(o as usize) else {
-            return Pruned::Inconsistent;
-        };
-        let score = part(long.idf, weighted(crate::scry::BM25_WEIGHTS, counts), norm);
-        if score > previous {
-            return Pruned::Inconsistent; // not ordered: not a head this code wrote
-        }
-        previous = score;
-        if taken >= limit && score < theta {
-            ended = true;
-            break;
-        }
-        if few.binary_search(&o).is_err() {
-            best.push((rows.rowids[o as usize], score));
-            taken += 1;
-            if taken == limit {
-                theta = score;
-            }
-        }
-    }
-    if !ended {
-        return Pruned::CannotPrune;
-    }
-    // 3. Both sets, ranked.
-    best.extend(
-        few.iter()
-            .zip(exact)
-            .map(|(&o, score)| (rows.rowids[o as usize], score)),
-    );
-    best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    best.truncate(limit);
-    Pruned::Done(best)
 }
 
 /// Appends `v` as an LEB128 varint (7 bits a byte, low first).
@@ -1437,6 +1259,17 @@ mod tests {
             .iter()
             .copied()
             .chain(["cafe", "nowhere", "zzz9"])
+            // Non-ASCII words, which the postings rank through the index's tokenizer, and
+            // stars, which are punctuation (no prefix queries).
+            .chain([
+                "café",
+                "naïve",
+                "日本",
+                "CAFÉ",
+                "naïve-x2",
+                "sess*",
+                "café*",
+            ])
             .collect();
         (0..n)
             .map(|_| {
@@ -1468,11 +1301,12 @@ mod tests {
             450,
             "the fast path did not answer every query"
         );
-        // Most snippets are cut in Rust; rows with text it cannot tokenize exactly (here
-        // "café", "naïve", "日本") go to FTS5, and both must agree with the reference.
+        // Many snippets are cut in Rust; rows with text it cannot tokenize exactly (here
+        // "café", "naïve", "日本"), and every hit of a query with a non-ASCII word (a
+        // fifth of these), go to FTS5, and both must agree with the reference.
         let in_rust = index.snippets_cut_in_rust() as usize;
         assert!(
-            in_rust * 10 > compared * 6,
+            in_rust * 10 > compared * 2,
             "{in_rust} of {compared} snippets cut in Rust"
         );
         assert!(in_rust < compared, "no snippet went to FTS5");
@@ -1563,6 +1397,57 @@ mod tests {
     }
 
     #[test]
+    fn an_index_of_schema_6_with_heads_is_refused_then_rebuilt_whole_by_the_watchers_scrape() {
+        // Version 6 stored a score-ordered head per long list; version 7 has none. A v6
+        // index (made here from a v7 one, as v6 laid it out) must be refused by search,
+        // and the watcher's scrape of one changed path must rebuild it whole (a batch on
+        // top of v6 postings would mix the two layouts).
+        let t = tempfile::tempdir().unwrap();
+        write_corpus(t.path(), 30, 11);
+        scrape(t.path()).unwrap();
+        let db = crate::paths::project_index_path(t.path());
+        let conn = Connection::open(&db).unwrap();
+        conn.execute_batch(
+            "CREATE TABLE old(term TEXT PRIMARY KEY, rows INTEGER NOT NULL, data BLOB NOT NULL,
+               head BLOB, skips BLOB) WITHOUT ROWID;
+             INSERT INTO old SELECT term, rows, data, CASE WHEN skips IS NULL THEN NULL
+               ELSE x'00' END, skips FROM postings;
+             DROP TABLE postings; ALTER TABLE old RENAME TO postings;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+        drop(conn);
+        let err = Index::open(t.path()).unwrap_err().to_string();
+        assert!(
+            err.contains("schema version 6") && err.contains("patina scrape"),
+            "{err}"
+        );
+        let note = t.path().join("n003.md");
+        std::fs::write(&note, "# changed\nsession zebraquux\n").unwrap();
+        let scoped = crate::scry::scrape::scrape_paths(t.path(), &[note]).unwrap();
+        assert!(scoped.scopes.is_none(), "an old schema is rebuilt whole");
+        assert_eq!(scoped.summary.changed, 30, "every file re-indexed");
+        let conn = Connection::open(&db).unwrap();
+        let version: i64 = conn
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, crate::scry::SCHEMA_VERSION);
+        let columns: Vec<String> = conn
+            .prepare("SELECT name FROM pragma_table_info('postings')")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(columns, ["term", "rows", "data", "skips"]);
+        drop(conn);
+        assert_same_as_fts5(t.path(), 4);
+        let mut index = Index::open(t.path()).unwrap();
+        let hits = index.search("zebraquux", 10, None).unwrap();
+        assert_eq!(hits[0].path, "n003.md");
+    }
+
+    #[test]
     fn pruning_weak_terms_gives_fts5s_exact_top_k() {
         // "alpha" is in every row, "beta" in most: FTS5 floors their IDF at 1e-6. "gamma"
         // and "delta" are in a few rows: strong. Repeated words and long rows vary the
@@ -1610,14 +1495,12 @@ mod tests {
             }
         }
         assert_eq!(index.fast_searches(), 54);
-        // Queries of one rare word and the all-rows word are ranked from the latter's head.
-        let (pruned, by_head) = (index.pruned_searches(), index.head_searches());
-        assert!(pruned >= 10, "only {pruned} searches pruned");
-        assert!(pruned + by_head >= 20, "{pruned} pruned, {by_head} by head");
+        let pruned = index.pruned_searches();
+        assert!(pruned >= 20, "only {pruned} searches left a term unscored");
     }
 
     #[test]
-    fn ranking_from_a_long_lists_head_gives_fts5s_exact_top_k() {
+    fn ties_in_a_long_list_give_fts5s_exact_top_k() {
         // "omega" is in nearly every row, with counts 1–4 in the body and sometimes in a
         // title or heading, and row lengths vary; "kappa" and "lambda" are in a few rows.
         // Groups of identical files tie exactly at several levels, inside and across the
@@ -1686,10 +1569,12 @@ mod tests {
             }
         }
         assert_eq!(index.fast_searches(), 88);
-        let by_head = index.head_searches();
-        eprintln!("{by_head} of 88 searches ranked from the head");
-        assert!(by_head >= 25, "only {by_head} searches used a head");
-        assert!(by_head <= 60, "{by_head}: the head ran out at no limit");
+        // The long list left unscored (looked up for the candidates) where a short one
+        // fills the top; never for "omega" alone or "omega nowhere".
+        let pruned = index.pruned_searches();
+        eprintln!("{pruned} of 88 searches left the long list unscored");
+        assert!(pruned >= 20, "only {pruned} searches pruned");
+        assert!(pruned <= 66, "{pruned}: a one-list query cannot prune");
     }
 
     #[test]
@@ -1768,23 +1653,23 @@ mod tests {
     }
 
     #[test]
-    fn damaged_heads_and_skip_pointers_never_panic_and_an_empty_head_falls_back() {
+    fn damaged_skip_pointers_never_panic_and_fall_back_to_fts5() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 40, 17);
         scrape(t.path()).unwrap();
         let db = crate::paths::project_index_path(t.path());
         let queries = ["session", "session bm25", "bm25 session fts5", "the x2"];
         let damage = [
-            // Truncated, overlong varints, ordinals past the row map, garbage pointers.
-            "head = x'01', skips = x'00000000000000'",
-            "head = x'ffffffffffffffffffff01', skips = x'ffffffffffffffff'",
-            "head = x'ff7f0400', skips = x'00000000ffffff7f0000000000000000'",
-            "head = x'0004', skips = x'0100000000000000000000000000000000'",
+            // Truncated, past the list's end, ordinals past the row map, garbage pointers.
+            "skips = x'00000000000000'",
+            "skips = x'ffffffffffffffff'",
+            "skips = x'00000000ffffff7f0000000000000000'",
+            "skips = x'0100000000000000000000000000000000'",
             "skips = x'ffffffff00000000'",
         ];
         for d in damage {
             let conn = Connection::open(&db).unwrap();
-            conn.execute_batch(&format!("UPDATE postings SET {d} WHERE head IS NOT NULL"))
+            conn.execute_batch(&format!("UPDATE postings SET {d} WHERE skips IS NOT NULL"))
                 .unwrap();
             drop(conn);
             let mut index = Index::open(t.path()).unwrap();
@@ -1795,11 +1680,7 @@ mod tests {
             }
             scrape_again(t.path());
         }
-        // An empty head cannot fill the top: the full path answers, exactly.
-        let conn = Connection::open(&db).unwrap();
-        conn.execute_batch("UPDATE postings SET head = x'' WHERE head IS NOT NULL")
-            .unwrap();
-        drop(conn);
+        // Rebuilt, the postings answer exactly again.
         let mut index = Index::open(t.path()).unwrap();
         for q in queries {
             assert_eq!(
@@ -1808,7 +1689,7 @@ mod tests {
                 "{q:?}"
             );
         }
-        assert_eq!(index.head_searches(), 0);
+        assert_eq!(index.fast_searches(), queries.len() as u64);
     }
 
     /// Rebuilds the postings whole (a scrape that changes a file writes a batch, which would
@@ -1932,16 +1813,49 @@ mod tests {
     }
 
     #[test]
-    fn queries_the_fast_path_cannot_take_still_work() {
+    fn non_ascii_queries_are_ranked_by_the_postings() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 20, 11);
         scrape(t.path()).unwrap();
         let mut index = Index::open(t.path()).unwrap();
-        for q in ["café", "x2 日本"] {
+        for q in ["café", "x2 日本", "naïve→café"] {
             let hits = index.search(q, 10, None).unwrap();
             assert!(!hits.is_empty(), "{q:?} found nothing");
+            assert_eq!(
+                index.search_plain(q, 10).unwrap(),
+                index.search_fts5(q, 10).unwrap(),
+                "{q:?}"
+            );
         }
-        assert_eq!(index.fast_searches(), 0);
+        assert_eq!(index.fast_searches(), 6);
+        // Symbols cut words: "session→vault" is "session" and "vault".
+        assert_eq!(
+            index.search_plain("session→vault", 1000).unwrap(),
+            index.search_fts5("session vault", 1000).unwrap()
+        );
+        // A non-ASCII word whose token is plain ASCII ("Café" → "cafe") has its snippets
+        // cut in Rust on ASCII text, equal to FTS5's.
+        std::fs::write(
+            t.path().join("menu.md"),
+            "# Menu\n\nThe cafe opens at nine.\n",
+        )
+        .unwrap();
+        scrape(t.path()).unwrap();
+        let before = index.snippets_cut_in_rust();
+        let hits = index.search_plain("Café", 1000).unwrap();
+        assert_eq!(hits, index.search_fts5("Café", 1000).unwrap());
+        let menu = hits.iter().find(|h| h.path == "menu.md").expect("menu.md");
+        assert_eq!(menu.snippet, "The [cafe] opens at nine.");
+        assert!(
+            index.snippets_cut_in_rust() > before,
+            "no snippet cut in Rust"
+        );
+        // A star is punctuation: "sessions*" is the word "sessions".
+        assert_eq!(
+            index.search_plain("sessions*", 1000).unwrap(),
+            index.search_fts5("sessions", 1000).unwrap()
+        );
+        let mut index = Index::open(t.path()).unwrap();
         // ASCII punctuation only cuts words: those queries are plain words.
         for q in ["token-bearer", "\"the index\""] {
             let hits = index.search(q, 10, None).unwrap();
@@ -1994,7 +1908,7 @@ mod tests {
     /// limit must equal FTS5's answer bit for bit, and the head must be used.
     #[test]
     fn random_corpora_with_long_lists_equal_fts5_through_scrapes() {
-        let mut by_head_total = 0;
+        let mut pruned_total = 0;
         for seed in [11u64, 12, 13] {
             let t = tempfile::tempdir().unwrap();
             let mut rng = Rng(seed);
@@ -2086,9 +2000,9 @@ mod tests {
                 }
                 scrape(t.path()).unwrap();
             }
-            by_head_total += index.head_searches();
+            pruned_total += index.pruned_searches();
         }
-        eprintln!("{by_head_total} searches ranked from a head");
-        assert!(by_head_total > 50, "{by_head_total}");
+        eprintln!("{pruned_total} searches left a term unscored");
+        assert!(pruned_total > 50, "{pruned_total}");
     }
 }

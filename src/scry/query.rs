@@ -1,13 +1,17 @@
 //! Turning any user text into a valid FTS5 query. Depends on nothing but std.
 //!
 //! Raw text is not a valid FTS5 query (`foo AND`, `-x`, `a:b`, `*`, an unbalanced `"` are all
-//! syntax errors, see STACK-NOTES §1), so no user text reaches `MATCH` as syntax. Text of
-//! ASCII characters is cut into its words (runs of letters and digits: `a:b` is `a` and `b`,
-//! as the tokenizer would cut it), each a term whose token is known
-//! ([`Term::token`], so the postings can rank it); a whitespace-separated piece with a
-//! non-ASCII character stays one term. Each term becomes a quoted FTS5
-//! *string* (inner `"` doubled), which FTS5 tokenizes into a phrase; operators and column
-//! filters inside it are plain text. Terms are
+//! syntax errors, see STACK-NOTES §1), so no user text reaches `MATCH` as syntax. Text is
+//! cut into its words at whitespace, punctuation and symbols (`a:b` is `a` and `b`, as the
+//! tokenizer would cut it); a word of ASCII letters and digits is a term whose token is
+//! known ([`Term::token`]); a word with a non-ASCII character is tokenized at search time by
+//! the index's own tokenizer (it may give one token, several, or none). There are no prefix
+//! queries: `*` is punctuation like any other. The postings rank every term
+//! ([`super::postings`]).
+//! Each term also has an FTS5 form, a quoted *string* (inner `"` doubled), which FTS5
+//! tokenizes into a phrase; operators and column filters inside it are plain text: the
+//! reference the differential tests compare with, and the expression FTS5 cuts a snippet
+//! for when Rust cannot. Terms are
 //! joined with `OR`, so a document matching some of the words still ranks, and BM25 puts the
 //! ones matching more of them first. See <https://sqlite.org/fts5.html#full_text_query_syntax>.
 
@@ -24,10 +28,13 @@ pub const MAX_TERM_CHARS: usize = 128;
 pub struct Term {
     /// The term as an FTS5 phrase: `"text"` with inner `"` doubled.
     pub fts: String,
+    /// The word as the query gave it (without quotes), at most [`MAX_TERM_CHARS`]
+    /// characters.
+    pub text: String,
     /// The single token FTS5's tokenizer (`porter` over `unicode61`) makes of the term, when
     /// that is certain without running it: the term is plain ASCII letters and digits, and
     /// the token is the Porter stem of its lowercase ([`super::porter::stem`]: `Parsing` →
-    /// `pars`). `None` otherwise (punctuation inside, non-ASCII).
+    /// `pars`). `None` otherwise (non-ASCII).
     pub token: Option<String>,
 }
 
@@ -35,13 +42,14 @@ pub struct Term {
 ///
 /// - Terms are split at whitespace and at control characters (a NUL would end the string
 ///   inside SQLite's C code and unbalance the quotes).
-/// - A term with no letter or digit (`-`, `*`, `(`, `"`, emoji) is dropped: FTS5 would make it
-///   an empty phrase, which matches nothing and, under `AND`, hides everything.
+/// - Each piece is cut into its words at punctuation and symbols ([`separates`]), each a
+///   term of its own (`-x` → `x`, `type:glob` → `type`, `glob`, `naïve-café→x` → `naïve`,
+///   `café`, `x`).
+/// - A word with no letter or digit is dropped: FTS5 would make it an empty phrase, which
+///   matches nothing and, under `AND`, hides everything.
 /// - There are no prefix queries: a `*` is punctuation (`scrap*` is the word `scrap`). A
 ///   prefix query would be an oracle on an indexed secret: `fcbb*`, `fcbc*`, … tell which
 ///   prefix a redacted value has, one character at a time (threat model, "Oracles").
-/// - Any other term of ASCII characters only is cut into its words, each a term of its own
-///   (`-x` → `x`, `type:glob` → `type`, `glob`).
 /// - A term is cut to [`MAX_TERM_CHARS`] characters.
 /// - Duplicates (case-insensitively, or by their token: `parse parsing` is one term, `parse`)
 ///   are dropped, then the first [`MAX_TERMS`] are kept.
@@ -51,24 +59,13 @@ pub fn terms(input: &str) -> Vec<Term> {
     let pieces = input
         .split(|c: char| c.is_whitespace() || c.is_control())
         .flat_map(|raw| {
-            // ASCII text: its words (what the tokenizer would cut it into).
-            let split = raw.is_ascii();
-            let words: Vec<&str> = if split {
-                raw.split(|c: char| !c.is_ascii_alphanumeric())
-                    .filter(|w| !w.is_empty())
-                    .collect()
-            } else {
-                vec![raw]
-            };
-            words
+            // Its words (where the tokenizer would cut ASCII text).
+            raw.split(separates)
+                .filter(|w| w.chars().any(char::is_alphanumeric))
         });
-    for raw in pieces {
+    for core in pieces {
         if out.len() >= MAX_TERMS {
             break;
-        }
-        let core = raw.trim_end_matches('*');
-        if !core.chars().any(char::is_alphanumeric) {
-            continue;
         }
         let core: String = core.chars().take(MAX_TERM_CHARS).collect();
         let plain = core.bytes().all(|b| b.is_ascii_alphanumeric());
@@ -83,9 +80,26 @@ pub fn terms(input: &str) -> Vec<Term> {
         fts.push('"');
         fts.push_str(&core.replace('"', "\"\""));
         fts.push('"');
-        out.push(Term { fts, token })
+        out.push(Term {
+            fts,
+            text: core,
+            token,
+        })
     }
     out
+}
+
+/// Whether `c` cuts a query's words: ASCII punctuation, and any other character that is
+/// neither a letter nor a digit (`→`, `—`, `│`), except the combining diacritics
+/// U+0300–U+036F, which the tokenizer keeps in (and folds out of) a word. The tokenizer
+/// (`unicode61`, Unicode 6.1 tables) may still cut a word further; see
+/// `super::phrase_tokens`.
+fn separates(c: char) -> bool {
+    if c.is_ascii() {
+        !c.is_ascii_alphanumeric()
+    } else {
+        !c.is_alphanumeric() && !('\u{300}'..='\u{36f}').contains(&c)
+    }
 }
 
 /// Joins terms with ` OR ` into a `MATCH` expression; `None` if there are none.
@@ -263,7 +277,8 @@ mod tests {
 
     #[test]
     fn operators_and_syntax_become_literal_strings() {
-        // ASCII text is cut into its words; other text keeps its punctuation, quoted.
+        // Text is cut into its words at ASCII punctuation; non-ASCII characters stay in a
+        // word, quoted.
         assert_eq!(
             build("foo AND bar NEAR( -x a:b").as_deref(),
             Some("\"foo\" OR \"AND\" OR \"bar\" OR \"NEAR\" OR \"x\" OR \"a\" OR \"b\"")
@@ -271,8 +286,14 @@ mod tests {
         assert_eq!(build("say \"hi\"").as_deref(), Some("\"say\" OR \"hi\""));
         assert_eq!(
             build("«é\"x» NEAR(").as_deref(),
-            Some("\"«é\"\"x»\" OR \"NEAR\"")
+            Some("\"é\" OR \"x\" OR \"NEAR\"")
         );
+        assert_eq!(
+            build("naïve-café→x").as_deref(),
+            Some("\"naïve\" OR \"café\" OR \"x\"")
+        );
+        // A combining diacritic stays in its word (the tokenizer folds it out).
+        assert_eq!(build("nai\u{308}ve").as_deref(), Some("\"nai\u{308}ve\""));
     }
 
     #[test]
@@ -289,6 +310,7 @@ mod tests {
         assert_eq!(build("scrap**").as_deref(), Some("\"scrap\""));
         assert_eq!(build("café*").as_deref(), Some("\"café\""));
         assert_eq!(terms("scrap*")[0].token.as_deref(), Some("scrap"));
+        assert_eq!(build("foo_ba*").as_deref(), Some("\"foo\" OR \"ba\""));
     }
 
     #[test]

@@ -320,3 +320,54 @@ fn serve_rebuilds_an_index_of_an_older_schema_first_and_says_why() {
     assert_eq!(r.status, 200, "{:?}", r.json());
     assert!(!r.json()["results"].as_array().unwrap().is_empty());
 }
+
+#[test]
+fn serve_rebuilds_an_index_of_schema_6_with_score_ordered_heads() {
+    // Schema 6 (until 2026-12-07) kept a `head` column in `postings`; 7 has none. The
+    // daemon must rebuild such an index at start and then answer from the new one, the
+    // non-ASCII queries (ranked by the postings since 7) included.
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let out = patina(&home).arg("scrape").arg(&project).output().unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let db = project.join(".patina/index.db");
+    rusqlite::Connection::open(&db)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE old(term TEXT PRIMARY KEY, rows INTEGER NOT NULL, data BLOB NOT NULL,
+               head BLOB, skips BLOB) WITHOUT ROWID;
+             INSERT INTO old SELECT term, rows, data, NULL, skips FROM postings;
+             DROP TABLE postings; ALTER TABLE old RENAME TO postings;
+             PRAGMA user_version = 6;",
+        )
+        .unwrap();
+    let d = Daemon::start_in(dir, home, project.clone(), &[]);
+    let log = d.log();
+    assert!(
+        log.contains("schema version 6") && log.contains("so scraping"),
+        "{log}"
+    );
+    for q in ["lantern", "lanterns*", "lantérn"] {
+        let r = scry(&d, &serde_json::json!({"query": q}));
+        assert_eq!(r.status, 200, "{q:?} {:?}", r.json());
+        let results = r.json()["results"].as_array().unwrap().clone();
+        if q != "lantérn" {
+            assert!(!results.is_empty(), "{q:?} found nothing");
+        }
+    }
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .unwrap();
+    assert_eq!(version, 7);
+    let heads: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM pragma_table_info('postings') WHERE name = 'head'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(heads, 0, "the old layout is gone");
+}
