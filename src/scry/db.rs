@@ -63,7 +63,7 @@ use std::time::Duration;
 /// History: 1 = `files` + `docs`; 2 = adds the postings tables; 3 = adds the long lists'
 /// heads and skip pointers; 4 = code split at symbols (tree-sitter), each row with its own
 /// title (the symbol path) and kind (`definition`, `test`, `code`); 5 = incremental postings
-/// (batches and deltas, [`super::postings::update`]); 6 = the `porter` tokenizer (tokens are
+/// (batches and deltas, `postings::update`); 6 = the `porter` tokenizer (tokens are
 /// stems: `parsed`, `parsing` → `pars`; [`super::porter`] is its Rust twin) and the `idents`
 /// column (the words of a code row's camelCase identifiers, weighted as the body); 7 = no
 /// score-ordered heads in `postings` (one ranking method, MaxScore). Bump it when the

@@ -3,7 +3,7 @@
 //! ignored trees such as `target/` cost nothing), gathers the changes, and after a short
 //! quiet spell re-indexes the paths that changed ([`super::scrape::scrape_paths`]: those
 //! paths and what lies under them are looked at again, the postings get a batch of the rows
-//! changed, [`super::postings::update`]: a cost in proportion to the change, not to the
+//! changed, `postings::update`: a cost in proportion to the change, not to the
 //! project). At start, when polled, or past the pending bound it runs the whole incremental
 //! scrape ([`super::scrape_with_dirs`]: a `stat` walk of the tree, then the same batch). Depends on
 //! `notify`, [`crate::text`] and the rest of [`crate::scry`]; knows nothing of HTTP or the registry (the

@@ -906,7 +906,7 @@ pub fn db_exists(root: &Path) -> bool {
 }
 
 /// The generation of the project's index (`postings_meta.generation`: changed by every
-/// scrape that changes rows, see [`postings`]); `None` without an index or postings.
+/// scrape that changes rows, see `postings`); `None` without an index or postings.
 pub fn index_generation(root: &Path) -> Option<i64> {
     let (conn, _) = db::open_for_read(&crate::paths::project_index_path(root)).ok()?;
     postings::generation(&conn).ok().flatten()

@@ -7,7 +7,7 @@
 //! known ([`Term::token`]); a word with a non-ASCII character is tokenized at search time by
 //! the index's own tokenizer (it may give one token, several, or none). There are no prefix
 //! queries: `*` is punctuation like any other. The postings rank every term
-//! ([`super::postings`]).
+//! (`postings`).
 //! Each term also has an FTS5 form, a quoted *string* (inner `"` doubled), which FTS5
 //! tokenizes into a phrase; operators and column filters inside it are plain text: the
 //! reference the differential tests compare with, and the expression FTS5 cuts a snippet
@@ -42,7 +42,7 @@ pub struct Term {
 ///
 /// - Terms are split at whitespace and at control characters (a NUL would end the string
 ///   inside SQLite's C code and unbalance the quotes).
-/// - Each piece is cut into its words at punctuation and symbols ([`separates`]), each a
+/// - Each piece is cut into its words at punctuation and symbols (`separates`), each a
 ///   term of its own (`-x` → `x`, `type:glob` → `type`, `glob`, `naïve-café→x` → `naïve`,
 ///   `café`, `x`).
 /// - A word with no letter or digit is dropped: FTS5 would make it an empty phrase, which
