@@ -75,6 +75,14 @@ impl Home {
         self.run_dir().join("serve.pid")
     }
 
+    /// The pid [`Home::pid_path`] names, `None` when the file is missing or unreadable. A
+    /// pid file can be stale: check the process before acting on it.
+    pub fn daemon_pid(&self) -> Option<u32> {
+        std::fs::read_to_string(self.pid_path())
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+    }
+
     /// `run/serve.token`: the TCP bearer token (0600); only its path is ever printed.
     pub fn token_path(&self) -> PathBuf {
         self.run_dir().join("serve.token")

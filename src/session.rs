@@ -619,35 +619,17 @@ impl Session {
         peer: Peer,
     ) -> Result<secrets::vault::Added, SessionError> {
         let AddPolicy { allow, canary } = policy;
-        let identity = {
-            let mut st = self.state();
-            expire_if_due(&self.inner.home, &mut st);
-            match &st.unlocked {
-                Some(u) => u.identity.clone(),
-                None => return Err(SessionError::Locked),
+        let home = &self.inner.home;
+        self.change_vault(loc, name, "add", peer, |identity| {
+            let added = secrets::vault::add(home, loc, identity, name, env, value)?;
+            if !allow.is_empty() {
+                secrets::vault::set_scope(home, loc, identity, name, allow)?;
             }
-        };
-        let added = secrets::vault::add(&self.inner.home, loc, &identity, name, env, value)
-            .and_then(|added| {
-                if !allow.is_empty() {
-                    secrets::vault::set_scope(&self.inner.home, loc, &identity, name, allow)?;
-                }
-                if canary {
-                    secrets::vault::set_canary(&self.inner.home, loc, &identity, name, true)?;
-                }
-                Ok(added)
-            })
-            .map_err(SessionError::Vault)?;
-        drop(identity);
-        match loc {
-            secrets::VaultLocation::Global => self.absorb_changed_global_vault(),
-            secrets::VaultLocation::Project(p) => self.absorb_project(p),
-        }
-        audit::record(
-            &self.inner.home,
-            &Event::now("add", peer).names(vec![name.to_string()]),
-        );
-        Ok(added)
+            if canary {
+                secrets::vault::set_canary(home, loc, identity, name, true)?;
+            }
+            Ok(added)
+        })
     }
 
     /// Removes secret `name` from the vault at `loc` with the identity the unlocked session
@@ -661,6 +643,23 @@ impl Session {
         name: &str,
         peer: Peer,
     ) -> Result<(), SessionError> {
+        let home = &self.inner.home;
+        self.change_vault(loc, name, "remove", peer, |identity| {
+            secrets::vault::remove(home, loc, identity, name)
+        })
+    }
+
+    /// Runs `change` on the vault at `loc` with a copy of the held identity (dropped after
+    /// it), then refreshes the values held from that vault and audits `event` for `name`:
+    /// what [`Session::add_secret`] and [`Session::remove_secret`] share.
+    fn change_vault<R>(
+        &self,
+        loc: &secrets::VaultLocation,
+        name: &str,
+        event: &'static str,
+        peer: Peer,
+        change: impl FnOnce(&Identity) -> secrets::Result<R>,
+    ) -> Result<R, SessionError> {
         let identity = {
             let mut st = self.state();
             expire_if_due(&self.inner.home, &mut st);
@@ -669,8 +668,7 @@ impl Session {
                 None => return Err(SessionError::Locked),
             }
         };
-        secrets::vault::remove(&self.inner.home, loc, &identity, name)
-            .map_err(SessionError::Vault)?;
+        let out = change(&identity).map_err(SessionError::Vault)?;
         drop(identity);
         match loc {
             secrets::VaultLocation::Global => self.absorb_changed_global_vault(),
@@ -678,9 +676,9 @@ impl Session {
         }
         audit::record(
             &self.inner.home,
-            &Event::now("remove", peer).names(vec![name.to_string()]),
+            &Event::now(event, peer).names(vec![name.to_string()]),
         );
-        Ok(())
+        Ok(out)
     }
 
     /// Wipes everything held (the values and the scan hold). Returns whether anything was.

@@ -181,6 +181,17 @@ fn error(e: &SessionError) -> Response {
     Response::error(status, e.to_string())
 }
 
+/// The vault a `/secrets/add` or `/secrets/remove` body names: the global one, or the
+/// project's at an absolute directory path (404 otherwise).
+fn vault_of(project: Option<&str>) -> Result<VaultLocation, Response> {
+    match project {
+        None => Ok(VaultLocation::Global),
+        Some(p) => project_path(p).map(VaultLocation::Project).ok_or_else(|| {
+            Response::error(404, "unknown project (give an absolute directory path)")
+        }),
+    }
+}
+
 fn project_of(ctx: &Ctx, asked: Option<&str>) -> Result<PathBuf, Response> {
     match asked {
         None => Ok(ctx.project.clone()),
@@ -349,14 +360,9 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         canary,
     } = body;
     let value = Zeroizing::new(value);
-    let loc = match project.as_deref() {
-        None => crate::secrets::VaultLocation::Global,
-        Some(p) => match project_path(p) {
-            Some(root) => crate::secrets::VaultLocation::Project(root),
-            None => {
-                return Response::error(404, "unknown project (give an absolute directory path)");
-            }
-        },
+    let loc = match vault_of(project.as_deref()) {
+        Ok(l) => l,
+        Err(resp) => return resp,
     };
     let secret =
         match crate::secrets::SecretValue::from_bytes(Zeroizing::new(value.as_bytes().to_vec())) {
@@ -416,14 +422,9 @@ pub fn remove_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Respons
         Ok(b) => b,
         Err(resp) => return resp,
     };
-    let loc = match project.as_deref() {
-        None => VaultLocation::Global,
-        Some(p) => match project_path(p) {
-            Some(root) => VaultLocation::Project(root),
-            None => {
-                return Response::error(404, "unknown project (give an absolute directory path)");
-            }
-        },
+    let loc = match vault_of(project.as_deref()) {
+        Ok(l) => l,
+        Err(resp) => return resp,
     };
     match ctx.session.remove_secret(&loc, &name, peer(principal)) {
         Ok(()) => Response::json(

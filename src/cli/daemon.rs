@@ -137,9 +137,7 @@ pub fn stop() -> super::CliResult {
     let home = Home::from_env()?;
     let client = Client::for_home(&home);
     let pid_path = home.pid_path();
-    let pid: Option<u32> = std::fs::read_to_string(&pid_path)
-        .ok()
-        .and_then(|s| s.trim().parse().ok());
+    let pid = home.daemon_pid();
     match client.post_json("/shutdown", &serde_json::json!({})) {
         Ok(r) if r.status == 200 => {}
         Ok(r) => bail!("{}", r.error_message()),

@@ -256,11 +256,7 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
             let s = pre::Secrets {
                 env,
                 known: known.as_ref(),
-                daemon_pid: home.and_then(|h| {
-                    std::fs::read_to_string(h.pid_path())
-                        .ok()
-                        .and_then(|t| t.trim().parse().ok())
-                }),
+                daemon_pid: home.and_then(Home::daemon_pid),
             };
             pre::decide(&p.tool, &p.input, p.cwd.as_deref(), &s)
         }

@@ -307,10 +307,7 @@ fn add(a: AddArgs) -> super::CliResult {
         let value = read_value(&a.name, a.stdin)?;
         let short = value.len() < secrets::mask::MIN_MASKED_LEN;
         let weak = secrets::scan::weakness(value.as_bytes());
-        let project = match &loc {
-            VaultLocation::Global => None,
-            VaultLocation::Project(p) => Some(p.to_string_lossy().into_owned()),
-        };
+        let project = project_field(&loc);
         let mut body = Zeroizing::new(Vec::with_capacity(value.len() + 256));
         // The value is borrowed: written straight into the zeroized buffer.
         serde_json::to_writer(
@@ -331,13 +328,7 @@ fn add(a: AddArgs) -> super::CliResult {
         let r: crate::api::session::AddResponse = reply.json()?;
         (r.env, r.replaced, r.recorded_recipients, short, weak)
     } else {
-        let id = identity::resolve(&home).map_err(|e| {
-            anyhow::anyhow!(
-                "adding a secret re-encrypts the {} vault, which needs your identity to read the secrets it holds; unlock a session (`patina session unlock`) or: {}",
-                loc.kind(),
-                crate::text::one_line(&e)
-            )
-        })?;
+        let id = identity_to_change(&home, &loc, "adding")?;
         let value = read_value(&a.name, a.stdin)?;
         let short = value.len() < secrets::mask::MIN_MASKED_LEN;
         let weak = secrets::scan::weakness(value.as_bytes());
@@ -393,6 +384,26 @@ fn add(a: AddArgs) -> super::CliResult {
 
 /// True when a daemon answers and holds an unlocked session (any failure: false, and the
 /// identity is resolved here instead).
+/// A request body's `project`: `None` for the global vault, else the project's root.
+fn project_field(loc: &VaultLocation) -> Option<String> {
+    match loc {
+        VaultLocation::Global => None,
+        VaultLocation::Project(p) => Some(p.to_string_lossy().into_owned()),
+    }
+}
+
+/// The identity resolved here to change the vault at `loc` (no session unlocked), or one
+/// line saying why it is needed and what to do instead. `doing`: "adding", "removing".
+fn identity_to_change(home: &Home, loc: &VaultLocation, doing: &str) -> anyhow::Result<Identity> {
+    identity::resolve(home).map_err(|e| {
+        anyhow::anyhow!(
+            "{doing} a secret re-encrypts the {} vault, which needs your identity to read the secrets it holds; unlock a session (`patina session unlock`) or: {}",
+            loc.kind(),
+            crate::text::one_line(&e)
+        )
+    })
+}
+
 fn session_is_unlocked(client: &crate::client::Client) -> bool {
     client
         .get("/session")
@@ -501,21 +512,12 @@ fn remove(name: &str, project: bool) -> super::CliResult {
     if session_is_unlocked(&client) {
         let body = serde_json::to_vec(&crate::api::session::RemoveRequest {
             name: name.to_string(),
-            project: match &loc {
-                VaultLocation::Global => None,
-                VaultLocation::Project(p) => Some(p.to_string_lossy().into_owned()),
-            },
+            project: project_field(&loc),
         })?;
         let reply = client.request("POST", "/secrets/remove", Some(&body))?;
         ensure!(reply.status == 200, "{}", reply.error_message());
     } else {
-        let id = identity::resolve(&home).map_err(|e| {
-            anyhow::anyhow!(
-                "removing a secret re-encrypts the {} vault, which needs your identity to read the secrets it keeps; unlock a session (`patina session unlock`) or: {}",
-                loc.kind(),
-                crate::text::one_line(&e)
-            )
-        })?;
+        let id = identity_to_change(&home, &loc, "removing")?;
         vault::remove(&home, &loc, &id, name).map_err(sec)?;
     }
     outln!("removed {name} from the {} vault", loc.kind());

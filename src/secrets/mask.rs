@@ -219,19 +219,25 @@ fn wrapped_hex(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
         if col + h.len() <= XXD_PLAIN_WRAP {
             continue;
         }
-        let mut w = Zeroizing::new(Vec::with_capacity(h.len() + h.len() / XXD_PLAIN_WRAP + 2));
-        let mut c = col;
-        for &b in h.iter() {
-            if c == XXD_PLAIN_WRAP {
-                w.push(b'\n');
-                c = 0;
-            }
-            w.push(b);
-            c += 1;
-        }
-        out.push(w);
+        out.push(wrap(&h, col, XXD_PLAIN_WRAP));
     }
     out
+}
+
+/// `run` as a tool wrapping at `width` columns prints it when it starts at column `col`: a
+/// newline wherever a line ends.
+fn wrap(run: &[u8], col: usize, width: usize) -> Zeroizing<Vec<u8>> {
+    let mut w = Zeroizing::new(Vec::with_capacity(run.len() + run.len() / width + 2));
+    let mut c = col;
+    for &b in run {
+        if c == width {
+            w.push(b'\n');
+            c = 0;
+        }
+        w.push(b);
+        c += 1;
+    }
+    w
 }
 
 /// GNU `base64` (coreutils) wraps its output at this column by default.
@@ -264,17 +270,7 @@ fn wrapped_base64(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
                 if col + run.len() <= BASE64_WRAP {
                     continue;
                 }
-                let mut w = Zeroizing::new(Vec::with_capacity(run.len() + run.len() / 76 + 2));
-                let mut c = col;
-                for &b in run {
-                    if c == BASE64_WRAP {
-                        w.push(b'\n');
-                        c = 0;
-                    }
-                    w.push(b);
-                    c += 1;
-                }
-                out.push(w);
+                out.push(wrap(run, col, BASE64_WRAP));
             }
         }
     }
