@@ -66,25 +66,12 @@ pub const RACY_SLACK_NS: i64 = 2_000_000_000;
 /// Names never entered by the walk, at any depth: git's own data and patina's state.
 const SKIP_NAMES: [&str; 2] = [".git", ".patina"];
 
-/// How `.patina/` is hidden from git: a `.gitignore` inside it that ignores everything but the
-/// files of a shared project vault (requirements §3: encrypted to every team member, so it may be
-/// committed), and itself.
-const STATE_GITIGNORE: &str = "# patina: the index is local; a shared project vault may be committed.\n*\n!.gitignore\n!vault.age\n!recipients.txt\n!secrets.toml\n";
-
-/// The lines added to the project's `.gitignore` when the project is a git repository: the
-/// contents of `.patina/` are ignored (not the directory itself, which would stop git from
-/// ever seeing the shared vault files re-included above).
-const PROJECT_GITIGNORE_LINE: &str = ".patina/*\n!.patina/.gitignore\n!.patina/vault.age\n!.patina/recipients.txt\n!.patina/secrets.toml";
-
-/// Lines that already keep `.patina/` out of git.
-const PROJECT_GITIGNORE_EQUIVALENTS: [&str; 6] = [
-    ".patina",
-    ".patina/",
-    "/.patina",
-    "/.patina/",
-    ".patina/*",
-    "/.patina/*",
-];
+/// How `.patina/` is hidden from git: a `.gitignore` inside it that ignores everything,
+/// itself included, but the files of a shared project vault (requirements §3: encrypted to
+/// every team member, so it may be committed). Git reads an ignore file that ignores itself,
+/// so a project without a shared vault shows nothing under `.patina/` in `git status`, and
+/// the project's own `.gitignore` (a tracked file of the user's) is never touched.
+const STATE_GITIGNORE: &str = "# patina: the index is local; a shared project vault may be committed.\n*\n!vault.age\n!recipients.txt\n!secrets.toml\n";
 
 /// Status of a row in `files`.
 const INDEXED: &str = "indexed";
@@ -228,7 +215,7 @@ fn scrape_inner(
 
     let state = paths::project_state_dir(root);
     fsutil::ensure_private_dir(&state)?;
-    hide_state_dir(root, &state)?;
+    hide_state_dir(&state)?;
     let _lock = fsutil::lock_exclusive(&state.join("scrape.lock"))?;
 
     let index_path = paths::project_index_path(root);
@@ -360,22 +347,6 @@ pub enum ScrapeError {
     /// `.patina/` is unusable (loose, foreign, a symlink) or a file in it cannot be written.
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
-    /// The project's `.gitignore` cannot be read.
-    #[error("{}: {error}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        error: io::Error,
-    },
-    /// The `.patina/` rules cannot be added to the project's `.gitignore`.
-    #[error("adding the .patina/ rules to {}: {error}", path.display())]
-    Gitignore {
-        /// The project's `.gitignore`.
-        path: PathBuf,
-        /// The operating system's error.
-        error: io::Error,
-    },
     /// The index file failed (not a database, corrupt, locked, disk full); `hint` is the fix
     /// when there is one (with its leading space).
     #[error("index {}: {error}{hint}", path.display())]
@@ -430,36 +401,14 @@ fn index_error(path: &Path, e: rusqlite::Error) -> ScrapeError {
     }
 }
 
-/// Keeps `.patina/` out of git: `.patina/.gitignore` with `*`, and `.patina/` in the project's
-/// `.gitignore` when the project is a git repository. Writes nothing when both are in place.
-fn hide_state_dir(root: &Path, state: &Path) -> Result<(), ScrapeError> {
+/// Keeps `.patina/` out of git with `.patina/.gitignore` ([`STATE_GITIGNORE`]); writes
+/// nothing when it is already in place. Nothing outside `.patina/` is written.
+fn hide_state_dir(state: &Path) -> Result<(), ScrapeError> {
     let inner = state.join(".gitignore");
     if fs::read(&inner).ok().as_deref() != Some(STATE_GITIGNORE.as_bytes()) {
         fsutil::write_atomic(&inner, STATE_GITIGNORE.as_bytes())?;
     }
-    if fs::symlink_metadata(root.join(".git")).is_err() {
-        return Ok(());
-    }
-    let outer = root.join(".gitignore");
-    let current = match fs::read(&outer) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(error) => return Err(ScrapeError::Io { path: outer, error }),
-    };
-    let listed = String::from_utf8_lossy(&current)
-        .lines()
-        .any(|l| PROJECT_GITIGNORE_EQUIVALENTS.contains(&l.trim()));
-    if listed {
-        return Ok(());
-    }
-    let mut new = current;
-    if !new.is_empty() && !new.ends_with(b"\n") {
-        new.push(b'\n');
-    }
-    new.extend_from_slice(PROJECT_GITIGNORE_LINE.as_bytes());
-    new.push(b'\n');
-    // The user's file: replaced atomically (a kill never truncates it), its mode kept.
-    fsutil::write_atomic_keep_mode(&outer, &new, 0o644).map_err(ScrapeError::Fs)
+    Ok(())
 }
 
 /// The walk's settings, from `dir`: ignore files respected (also those of `dir`'s parents),
