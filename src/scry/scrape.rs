@@ -546,7 +546,7 @@ fn collect(
             });
             continue;
         }
-        if is_credential_file(&entry.file_name().to_string_lossy()) {
+        if is_credential_file(&rel) {
             skipped.push(SkippedFile {
                 path: rel,
                 reason: CREDENTIAL_REASON.into(),
@@ -905,7 +905,20 @@ pub const CREDENTIAL_NAMES: &[&str] = &[
     ".pypirc",
     ".dockercfg",
     ".htpasswd",
+    ".envrc",
+    ".my.cnf",
+    ".s3cfg",
+    ".boto",
+    ".vault-token",
+    "kubeconfig",
     "credentials",
+    "credentials.json",
+    "client_secret.json",
+    "service-account.json",
+    "secrets.json",
+    "secrets.yaml",
+    "secrets.yml",
+    "secrets.toml",
     "id_rsa",
     "id_dsa",
     "id_ecdsa",
@@ -920,13 +933,59 @@ pub const CREDENTIAL_EXTENSIONS: &[&str] = &[
     "pem", "key", "p12", "pfx", "jks", "keystore", "kdbx", "ppk", "tfstate", "tfvars",
 ];
 
-/// Whether a file named `name` is a credential file, never indexed: a name of
-/// [`CREDENTIAL_NAMES`], `.env.*` and `*.env` (`.env.local`, `prod.env`; but not the committed
-/// templates `.env.example`, `.env.sample`, `.env.template`, `.env.dist`), an extension of
-/// [`CREDENTIAL_EXTENSIONS`], or `*.tfstate.backup`. Case-insensitive.
-pub fn is_credential_file(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    if CREDENTIAL_NAMES.contains(&lower.as_str()) || lower.ends_with(".tfstate.backup") {
+/// Files that hold credentials by convention inside a tool's own folder: (folder, name).
+pub const CREDENTIAL_FILES_IN: &[(&str, &str)] = &[
+    (".docker", "config.json"),
+    (".kube", "config"),
+    (".aws", "config"),
+];
+
+/// Folders whose every file is a credential (key rings, password stores).
+pub const CREDENTIAL_FOLDERS: &[&str] = &[".gnupg", ".password-store"];
+
+/// Decorations editors and tools add to a file's name when they copy it (`.env~`, `#.env#`,
+/// `.env.bak`, `id_rsa.orig`, `.netrc.swp`): a copy of a credential file is one too.
+const BACKUP_SUFFIXES: &[&str] = &[
+    "~", "#", ".bak", ".orig", ".old", ".save", ".swp", ".swo", ".tmp",
+];
+
+/// Whether the file at `rel` (a path relative to the project, `/`-separated) is a credential
+/// file, never indexed: a name of [`CREDENTIAL_NAMES`], `.env.*` and `*.env` (`.env.local`,
+/// `prod.env`; but not the committed templates `.env.example`, `.env.sample`,
+/// `.env.template`, `.env.dist`), an extension of [`CREDENTIAL_EXTENSIONS`],
+/// `*.tfstate.backup`, a file of [`CREDENTIAL_FILES_IN`] or under [`CREDENTIAL_FOLDERS`], or
+/// an editor's copy of any of these ([`BACKUP_SUFFIXES`], a leading `#` or `.`-swap prefix).
+/// Case-insensitive.
+pub fn is_credential_file(rel: &str) -> bool {
+    let lower = rel.to_ascii_lowercase();
+    let mut parts = lower.rsplit('/');
+    let name = parts.next().unwrap_or("");
+    let parent = parts.next().unwrap_or("");
+    if lower.split('/').any(|d| CREDENTIAL_FOLDERS.contains(&d))
+        || CREDENTIAL_FILES_IN.contains(&(parent, name))
+    {
+        return true;
+    }
+    // The name, then the name without each layer of backup decoration.
+    let mut n = name;
+    loop {
+        if credential_name(n) {
+            return true;
+        }
+        let undecorated = BACKUP_SUFFIXES
+            .iter()
+            .find_map(|suf| n.strip_suffix(suf).filter(|s| !s.is_empty()))
+            .or_else(|| n.strip_prefix('#').filter(|s| !s.is_empty()));
+        match undecorated {
+            Some(shorter) => n = shorter,
+            None => return false,
+        }
+    }
+}
+
+/// [`is_credential_file`]'s rules on a bare, lower-case file name.
+fn credential_name(lower: &str) -> bool {
+    if CREDENTIAL_NAMES.contains(&lower) || lower.ends_with(".tfstate.backup") {
         return true;
     }
     if let Some(rest) = lower.strip_prefix(".env.") {
@@ -1130,6 +1189,26 @@ mod tests {
             ".git-credentials",
             "credentials",
             ".npmrc",
+            ".envrc",
+            ".env~",
+            "#.env#",
+            ".env.bak",
+            "id_rsa.orig",
+            ".netrc.swp",
+            "deploy/.docker/config.json",
+            ".kube/config",
+            "home/.aws/credentials",
+            ".my.cnf",
+            ".s3cfg",
+            ".boto",
+            ".vault-token",
+            "credentials.json",
+            "service-account.json",
+            "config/secrets.yaml",
+            ".streamlit/secrets.toml",
+            "secrets.json",
+            ".gnupg/private-keys-v1.d/ABC.key",
+            ".password-store/site.gpg",
         ] {
             assert!(is_credential_file(n), "{n}");
         }
@@ -1146,6 +1225,14 @@ mod tests {
             "monkey.md",
             "README.md",
             "envy",
+            "config.json",
+            "kube/config.rs",
+            ".docker/Dockerfile",
+            "src/secrets.rs",
+            "docs/secrets.md",
+            "notes.md~",
+            "~",
+            "#",
         ] {
             assert!(!is_credential_file(n), "{n}");
         }

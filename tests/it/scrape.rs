@@ -167,12 +167,25 @@ fn credential_files_are_never_indexed_and_are_named_as_skipped() {
     write(r, ".env.example", "WOMBAT_TOKEN=wombatplaceholder\n");
     write(r, "keys/server.pem", "wombatpemtext\n");
     write(r, "keys/id_ed25519", "wombatkeytext\n");
+    // Session 8's QA: direnv, an editor's copy, tools' own config files.
+    write(r, ".envrc", "export WOMBAT_RC=wombatrcvalue\n");
+    write(r, ".env~", "WOMBAT_TOKEN=wombatbackupvalue\n");
+    write(
+        r,
+        "ci/.docker/config.json",
+        "{\"auths\": \"wombatdockervalue\"}\n",
+    );
+    write(r, "config/secrets.yaml", "db: wombatyamlvalue\n");
     let s = scrape(r);
     for p in [
         ".env",
         "deploy/prod.env",
         "keys/server.pem",
         "keys/id_ed25519",
+        ".envrc",
+        ".env~",
+        "ci/.docker/config.json",
+        "config/secrets.yaml",
     ] {
         let k = s
             .skipped_files
@@ -186,6 +199,10 @@ fn credential_files_are_never_indexed_and_are_named_as_skipped() {
         "wombatdbvalue",
         "wombatpemtext",
         "wombatkeytext",
+        "wombatrcvalue",
+        "wombatbackupvalue",
+        "wombatdockervalue",
+        "wombatyamlvalue",
     ] {
         assert!(search(r, q).is_empty(), "{q} is indexed");
     }
