@@ -50,7 +50,7 @@ pub struct ServeArgs {
 /// Runs the daemon until SIGINT/SIGTERM or `patina stop`.
 pub fn run(a: ServeArgs) -> super::CliResult {
     let home = Home::from_env()?;
-    let project = super::project_dir(a.project)?;
+    let project = super::project_to_index(a.project, "`patina serve --project DIR`")?;
     let socket = a.socket.unwrap_or_else(|| home.socket_path());
     let tcp = if a.host.is_some() || a.port.is_some() {
         let host = a.host.unwrap_or_else(|| "127.0.0.1".into());
@@ -97,7 +97,9 @@ pub fn run(a: ServeArgs) -> super::CliResult {
                 project.display()
             ),
         }
-        let summary = super::scrape::scrape_with_terminal_progress(&project)?;
+        // In a child process: what the scrape allocated goes back to the system when it
+        // exits, instead of staying in the daemon's heap for as long as it serves.
+        let summary = super::scrape::scrape_in_child(&project)?;
         eprintln!(
             "patina: {}",
             super::scrape::summary_line(&project, &summary)
