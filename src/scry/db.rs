@@ -44,7 +44,7 @@
 //! ~1500 rows 15–25% faster). A file's rows get consecutive rowids so they can be deleted by range
 //! (FTS5 answers rowid ranges from its index, without a scan).
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction};
 
 /// The FTS5 tokenizer of `docs` (and of the temporary tables an incremental update of the
 /// postings tokenizes changed rows with: they must agree token for token).
@@ -130,57 +130,6 @@ pub(crate) fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
     // the file keeps the size of the largest scrape ever written, for good.
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(conn)
-}
-
-/// The temporary FTS5 tables [`super::postings::update`] reads the changed rows' instances from: `removed_rows`
-/// (filled by the scrape before it deletes rows, [`super::postings::capture_removed`]) and `added_rows`.
-/// Same tokenizer as `docs`, so the same tokens and counts.
-pub(crate) const CREATE_TEMP: &str = concat!(
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_rows USING fts5(title, headings, body, idents, tokenize = '",
-    tokenizer!(),
-    "');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_rows USING fts5(title, headings, body, idents, tokenize = '",
-    tokenizer!(),
-    "');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_instance
-       USING fts5vocab(temp, 'removed_rows', 'instance');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_instance
-       USING fts5vocab(temp, 'added_rows', 'instance');"
-);
-
-/// The temporary FTS5 table a search tokenizes a query word with when Rust cannot
-/// ([`query_tokens`]): same tokenizer as `docs`, so the same tokens.
-const CREATE_QUERY_TEMP: &str = concat!(
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_text USING fts5(x, tokenize = '",
-    tokenizer!(),
-    "');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_text_instance
-       USING fts5vocab(temp, 'query_text', 'instance');"
-);
-
-/// The tokens `docs`' tokenizer makes of `text`, in order (a word with a non-ASCII character:
-/// `Café` → `cafe`, `日本` → `日本`, `a→b` → `a`, `b`). Writes only to the connection's
-/// temporary database, so it runs inside a search's read transaction.
-pub(crate) fn query_tokens(conn: &Connection, text: &str) -> rusqlite::Result<Vec<String>> {
-    if conn
-        .prepare_cached("SELECT 1 FROM temp.sqlite_master WHERE name = 'query_text_instance'")?
-        .query_row([], |_| Ok(()))
-        .optional()?
-        .is_none()
-    {
-        conn.execute_batch(CREATE_QUERY_TEMP)?;
-    }
-    conn.prepare_cached("DELETE FROM temp.query_text")?
-        .execute([])?;
-    conn.prepare_cached("INSERT INTO temp.query_text(rowid, x) VALUES (1, ?1)")?
-        .execute([text])?;
-    let tokens = conn
-        .prepare_cached("SELECT term FROM temp.query_text_instance ORDER BY offset")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    conn.prepare_cached("DELETE FROM temp.query_text")?
-        .execute([])?;
-    Ok(tokens)
 }
 
 /// Bytes the `-wal` file is truncated to after a checkpoint: 4 MiB.

@@ -43,6 +43,7 @@ pub mod sections;
 pub mod shard;
 pub(crate) mod snippet;
 pub mod symbols;
+pub mod tokenize;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use postings::SearchCache;
@@ -481,7 +482,7 @@ impl Index {
     ) -> Result<(), ScryError> {
         let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
         let in_rust = self.with_deadline(deadline, |conn| {
-            let tokens = snippet_tokens(conn, terms)?;
+            let tokens = snippet_tokens(terms);
             let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
             cut_snippets(conn, &tokens, &full, hits)
         })?;
@@ -683,42 +684,31 @@ fn fast_search(
     }
 }
 
-/// The tokens the postings rank for `terms`, in query order, each a phrase: a plain word's
-/// token ([`query::Term::token`]); any other word's, from `docs`' own tokenizer
-/// ([`db::query_tokens`]: `Café` → `cafe`). A word FTS5 would cut into several tokens (rare:
-/// [`query::terms`] cuts at punctuation and symbols already) is searched as its tokens, OR-ed,
-/// not as a phrase.
-fn phrase_tokens(conn: &Connection, terms: &[query::Term]) -> rusqlite::Result<Vec<String>> {
-    let mut out = Vec::with_capacity(terms.len());
-    for t in terms {
-        match &t.token {
-            Some(token) => out.push(token.clone()),
-            None => out.extend(db::query_tokens(conn, &t.text)?),
-        }
-    }
-    Ok(out)
+/// The tokens the postings rank for `terms`, in query order: each word's tokens
+/// ([`tokenize`], the index's own tokenizer: `Café` → `cafe`). A word the tokenizer cuts into
+/// several tokens (rare: [`query::terms`] cuts at punctuation and symbols already) is searched
+/// as its tokens, OR-ed.
+fn phrase_tokens(terms: &[query::Term]) -> Vec<String> {
+    terms
+        .iter()
+        .flat_map(|t| tokenize::tokens(&t.text))
+        .collect()
 }
 
-/// The tokens Rust may cut the snippets of `terms` with: one per term, each the phrase FTS5
-/// makes of it (a non-ASCII word's from [`db::query_tokens`]: `Café` → `cafe`). Empty when a
-/// word makes no token or several (FTS5 reads those as a phrase, which Rust does not cut):
-/// then [`snippet::Snippets`] declines every row and FTS5 cuts the snippets. `Snippets`
-/// itself declines tokens that are not plain lowercase ASCII (`日本`).
-fn snippet_tokens(conn: &Connection, terms: &[query::Term]) -> rusqlite::Result<Vec<String>> {
+/// The tokens Rust may cut the snippets of `terms` with: one per term ([`tokenize`]). Empty
+/// when a word makes no token or several: then [`snippet::Snippets`] declines every row and
+/// FTS5 cuts the snippets. `Snippets` itself declines tokens that are not plain lowercase
+/// ASCII (`日本`).
+fn snippet_tokens(terms: &[query::Term]) -> Vec<String> {
     let mut out = Vec::with_capacity(terms.len());
     for t in terms {
-        match &t.token {
-            Some(token) => out.push(token.clone()),
-            None => {
-                let mut tokens = db::query_tokens(conn, &t.text)?;
-                if tokens.len() != 1 {
-                    return Ok(Vec::new());
-                }
-                out.push(tokens.remove(0));
-            }
+        let mut tokens = tokenize::tokens(&t.text);
+        if tokens.len() != 1 {
+            return Vec::new();
         }
+        out.append(&mut tokens);
     }
-    Ok(out)
+    out
 }
 
 /// Where [`fast_search`] runs.
@@ -757,7 +747,7 @@ fn fast_search_in_transaction(
     let Some(rows) = fast.rows.as_deref() else {
         return Ok(None);
     };
-    let tokens = phrase_tokens(conn, terms)?;
+    let tokens = phrase_tokens(terms);
     let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
     let w = BM25_WEIGHTS;
     let ranked = postings::with_scratch(cache, |scratch| {

@@ -128,9 +128,6 @@ const SKIP_EVERY: usize = 32;
 /// most rows (MaxScore's pruning; tests count them).
 pub(crate) type Ranked = (Vec<(i64, f64)>, bool);
 
-/// One row holding a term: its rowid and the term's count in title, headings and body.
-type Posting = (i64, [u32; 3]);
-
 /// A new generation for `conn`'s index: the wall clock in nanoseconds, and always more than
 /// the last one of this file. Unique across index files, not only within one: loaded row maps
 /// are shared by every connection of the process ([`shared_rows`]), and a file removed and
@@ -148,225 +145,174 @@ fn next_generation(conn: &Connection) -> rusqlite::Result<i64> {
     Ok(now.max(last.saturating_add(1)))
 }
 
-/// Every token instance of the FTS5 table whose `fts5vocab` instance table is `vocab`,
-/// grouped: per term (in the vocabulary's order), its rows by rowid with their counts in
-/// title, headings and body.
-fn read_instances(conn: &Connection, vocab: &str) -> rusqlite::Result<Vec<(String, Vec<Posting>)>> {
-    // Instances come ordered by term, then row, column, offset: one pass groups them.
-    let mut terms: Vec<(String, Vec<Posting>)> = Vec::new();
-    let mut stmt = conn.prepare(&format!("SELECT term, doc, col FROM {vocab}"))?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let term = r.get_ref(0)?.as_bytes()?;
-        let doc: i64 = r.get(1)?;
-        let col = match r.get_ref(2)?.as_bytes()? {
-            b"title" => 0,
-            b"headings" => 1,
-            _ => 2,
-        };
-        if terms.last().map(|t| t.0.as_bytes()) != Some(term) {
-            // unicode61 emits UTF-8; a lossy copy could only alter a term no plain
-            // (ASCII) query can ask for.
-            terms.push((String::from_utf8_lossy(term).into_owned(), Vec::new()));
-        }
-        let Some((_, list)) = terms.last_mut() else {
-            continue;
-        };
-        match list.last_mut() {
-            Some((d, counts)) if *d == doc => counts[col] += 1,
-            _ => {
-                let mut counts = [0u32; 3];
-                counts[col] = 1;
-                list.push((doc, counts));
-            }
-        }
-    }
-    Ok(terms)
+/// Postings built in memory from rows' text by the one tokenizer ([`super::tokenize`]): per
+/// term, its rows' postings as `postings.data` holds them; per row holding a token, its rowid
+/// and length (BM25's D: its tokens, all columns).
+#[derive(Default)]
+struct Built {
+    /// Each term and the index of its list in `lists`.
+    vocab: HashMap<Box<[u8]>, u32>,
+    lists: Vec<TermList>,
+    /// The rows added, in order (each holds at least one token): rowid and length.
+    rows: Vec<(i64, u32)>,
+    /// Rows read, with or without tokens.
+    read: i64,
+    /// Scratch: the current row's (term, column) pairs.
+    pairs: Vec<(u32, u8)>,
 }
 
-/// Each row's length (BM25's D): its instances, all columns (what FTS5's docsize records).
-fn row_lengths(terms: &[(String, Vec<Posting>)]) -> HashMap<i64, u32> {
-    let mut lens: HashMap<i64, u32> = HashMap::new();
-    for (_, list) in terms {
-        for (doc, counts) in list {
-            *lens.entry(*doc).or_default() += counts.iter().sum::<u32>();
-        }
-    }
-    lens
-}
-
-/// [`read_instances`]'s groups held compactly, for a rebuild of a whole index (tens of
-/// millions of (term, row) pairs on a 100 MB project: as `Posting`s, 24 bytes each, they were
-/// most of a scrape's peak memory, which a daemon keeps after its first scrape).
-struct Packed {
-    /// Each term (in the vocabulary's order): the end of its text in `names` (it starts where
-    /// the previous term's ends), its rows, and the end of its postings in `data` (they start
-    /// where the previous term's end).
-    terms: Vec<(usize, usize, usize)>,
-    /// The terms' texts, one after the other: one allocation instead of one per term (a
-    /// 100 MB project has hundreds of thousands; freed one by one they left the heap
-    /// fragmented, which a daemon keeps after its first scrape).
-    names: String,
-    /// Per row: the rowid's change from the term's previous row (zigzag, from 0), then its
-    /// counts in title, headings and body, as varints.
+/// One term's postings in a [`Built`].
+#[derive(Default)]
+struct TermList {
     data: Vec<u8>,
-    /// Each row's length (BM25's D), as [`row_lengths`] computes it.
-    lens: HashMap<i64, u32>,
+    rows: u32,
+    last: u64,
 }
 
-/// Reads every token instance of `vocab` into a [`Packed`] (one pass, as [`read_instances`]).
-fn read_instances_packed(conn: &Connection, vocab: &str) -> rusqlite::Result<Packed> {
-    let mut packed = Packed {
-        terms: Vec::new(),
-        names: String::new(),
-        data: Vec::new(),
-        lens: HashMap::new(),
-    };
-    let mut term: Vec<u8> = Vec::new();
-    let mut have_term = false;
-    let mut rows = 0usize;
-    let mut previous = 0i64;
-    // The row being counted, written when the next one (or term) starts.
-    let mut current: Option<(i64, [u32; 3])> = None;
-    let flush = |packed: &mut Packed, current: &mut Option<(i64, [u32; 3])>, previous: &mut i64| {
-        if let Some((doc, counts)) = current.take() {
-            let delta = doc.wrapping_sub(*previous);
-            put_varint(&mut packed.data, ((delta << 1) ^ (delta >> 63)) as u64);
-            for c in counts {
-                put_varint(&mut packed.data, u64::from(c));
-            }
-            *previous = doc;
-            *packed.lens.entry(doc).or_default() += counts.iter().sum::<u32>();
+impl Built {
+    /// Tokenizes one row (`title`, `headings`, `body`, `idents`: `idents` counts as body) and,
+    /// when it holds a token, adds it with the ordinal `first_ordinal + rows added so far`.
+    fn add_row(&mut self, rowid: i64, texts: [&str; 4], first_ordinal: u64) {
+        self.read += 1;
+        self.pairs.clear();
+        for (i, text) in texts.into_iter().enumerate() {
+            let column = i.min(2) as u8;
+            super::tokenize::each_token(text, |_, token| {
+                let next = self.lists.len() as u32;
+                let id = match self.vocab.get(token) {
+                    Some(&id) => id,
+                    None => {
+                        self.vocab.insert(token.into(), next);
+                        self.lists.push(TermList::default());
+                        next
+                    }
+                };
+                self.pairs.push((id, column));
+            });
         }
-    };
-    // unicode61 emits UTF-8; a lossy copy could only alter a term no plain (ASCII) query
-    // can ask for.
-    let close = |packed: &mut Packed, term: &[u8], rows: usize| {
-        let end = packed.data.len();
-        packed.names.push_str(&String::from_utf8_lossy(term));
-        packed.terms.push((packed.names.len(), rows, end));
-    };
-    let mut stmt = conn.prepare(&format!("SELECT term, doc, col FROM {vocab}"))?;
-    let mut found = stmt.query([])?;
-    // Instances come ordered by term, then row, column, offset: one pass groups them.
-    while let Some(r) = found.next()? {
-        let t = r.get_ref(0)?.as_bytes()?;
-        let doc: i64 = r.get(1)?;
-        let col = match r.get_ref(2)?.as_bytes()? {
-            b"title" => 0,
-            b"headings" => 1,
-            _ => 2,
-        };
-        if !have_term || t != term.as_slice() {
-            flush(&mut packed, &mut current, &mut previous);
-            if have_term {
-                close(&mut packed, &term, rows);
-            }
-            term.clear();
-            term.extend_from_slice(t);
-            have_term = true;
-            rows = 0;
-            previous = 0;
+        if self.pairs.is_empty() {
+            return;
         }
-        match &mut current {
-            Some((d, counts)) if *d == doc => counts[col] += 1,
-            _ => {
-                flush(&mut packed, &mut current, &mut previous);
-                let mut counts = [0u32; 3];
-                counts[col] = 1;
-                current = Some((doc, counts));
-                rows += 1;
+        let ordinal = first_ordinal + self.rows.len() as u64;
+        self.rows.push((rowid, self.pairs.len() as u32));
+        self.pairs.sort_unstable();
+        let mut at = 0;
+        while at < self.pairs.len() {
+            let id = self.pairs[at].0;
+            let mut counts = [0u32; 3];
+            while at < self.pairs.len() && self.pairs[at].0 == id {
+                counts[usize::from(self.pairs[at].1)] += 1;
+                at += 1;
             }
+            let list = &mut self.lists[id as usize];
+            put_posting(&mut list.data, ordinal - list.last, counts);
+            list.last = ordinal;
+            list.rows += 1;
         }
     }
-    flush(&mut packed, &mut current, &mut previous);
-    if have_term {
-        close(&mut packed, &term, rows);
+
+    /// Tokenizes every row `sql` selects (rowid, title, headings, body, idents, by rowid)
+    /// with ordinals from `first_ordinal`.
+    fn add_rows(
+        &mut self,
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+        first_ordinal: u64,
+    ) -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut found = stmt.query(params)?;
+        while let Some(r) = found.next()? {
+            let text =
+                |i| -> rusqlite::Result<&str> { Ok(r.get_ref(i)?.as_str_or_null()?.unwrap_or("")) };
+            let texts = [text(1)?, text(2)?, text(3)?, text(4)?];
+            self.add_row(r.get(0)?, texts, first_ordinal);
+        }
+        Ok(())
     }
-    Ok(packed)
+
+    /// The terms and their lists, by term.
+    fn into_sorted(self) -> Vec<(String, TermList)> {
+        let mut lists: Vec<Option<TermList>> = self.lists.into_iter().map(Some).collect();
+        let mut terms: Vec<(String, TermList)> = self
+            .vocab
+            .into_iter()
+            .filter_map(|(term, id)| {
+                let list = lists[id as usize].take()?;
+                Some((String::from_utf8_lossy(&term).into_owned(), list))
+            })
+            .collect();
+        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        terms
+    }
+
+    /// Total tokens of the rows added.
+    fn tokens(&self) -> u64 {
+        self.rows.iter().map(|&(_, len)| u64::from(len)).sum()
+    }
+
+    /// The rows' map as `postings_map.map` holds it: rowid delta (from 0), length.
+    fn map(&self) -> Vec<u8> {
+        let mut map = Vec::new();
+        let mut prev = 0i64;
+        for &(rowid, len) in &self.rows {
+            put_varint(&mut map, (rowid - prev) as u64);
+            prev = rowid;
+            put_varint(&mut map, u64::from(len));
+        }
+        map
+    }
 }
 
-/// Rewrites the postings tables from the FTS5 table `docs` as seen by `conn` (call it inside
-/// the scrape's transaction, after the rows changed), dropping every batch. Reads every token
-/// instance once (~450,000 for a 3.4 MB corpus: tens of milliseconds; 2.5 s for 96 MB).
+/// Every row of `docs`, by rowid, for the tokenizer.
+const ALL_ROWS_SQL: &str = "SELECT rowid, title, headings, body, idents FROM docs ORDER BY rowid";
+
+/// Rewrites the postings tables from the rows of `docs` as seen by `conn` (call it inside
+/// the scrape's transaction, after the rows changed), dropping every batch: every row is
+/// read and tokenized once ([`super::tokenize`]).
 pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
     let generation = next_generation(conn)?;
     conn.execute_batch(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.docs_instance
-           USING fts5vocab(main, 'docs', 'instance');
-         DELETE FROM postings; DELETE FROM postings_meta; DELETE FROM postings_map;
+        "DELETE FROM postings; DELETE FROM postings_meta; DELETE FROM postings_map;
          DELETE FROM postings_batches; DELETE FROM postings_delta;",
     )?;
-    let Packed {
-        terms,
-        names,
-        data,
-        lens,
-    } = read_instances_packed(conn, "temp.docs_instance")?;
-    let mut rowids: Vec<i64> = lens.keys().copied().collect();
-    rowids.sort_unstable();
-    let ordinal: HashMap<i64, u64> = rowids
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (*d, i as u64))
-        .collect();
-    let rows: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
-    let total: u64 = lens.values().map(|&l| u64::from(l)).sum();
-    let mut buf = Vec::new();
-    let mut skips_buf = Vec::new();
+    let mut built = Built::default();
+    built.add_rows(conn, ALL_ROWS_SQL, [], 0)?;
+    let rows = built.read;
+    let total = built.tokens();
+    let map = built.map();
+    let base = built.rows.len() as i64;
+    let mut skips = Vec::new();
     {
         let mut insert =
             conn.prepare("INSERT INTO postings(term, rows, data, skips) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut ords: Vec<(u64, [u32; 3])> = Vec::new();
-        let mut start = 0;
-        let mut name_start = 0;
-        for &(name_end, ref list_rows, ref end) in &terms {
-            let term = &names[name_start..name_end];
-            name_start = name_end;
-            buf.clear();
-            skips_buf.clear();
-            let mut prev = 0u64;
-            // This term's rows, as ordinals, from their packed form.
-            ords.clear();
-            let (mut at, mut doc) = (start, 0i64);
-            while at < *end {
-                let (Some(z), Some(t), Some(h), Some(b)) = (
-                    get_varint(&data, &mut at),
-                    get_varint(&data, &mut at),
-                    get_varint(&data, &mut at),
-                    get_varint(&data, &mut at),
-                ) else {
-                    unreachable!("read_instances_packed wrote four varints a row");
-                };
-                doc = doc.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
-                ords.push((ordinal[&doc], [t, h, b].map(|c| c as u32)));
-            }
-            start = *end;
-            // fts5vocab gives a term's rows by rowid, so this is a check, not a sort.
-            if !ords.is_sorted_by_key(|o| o.0) {
-                ords.sort_unstable_by_key(|o| o.0);
-            }
-            let long = ords.len() >= LONG_LIST;
-            for (i, &(o, counts)) in ords.iter().enumerate() {
-                if long && i % SKIP_EVERY == 0 {
-                    skips_buf.extend_from_slice(&u32_of(o).to_le_bytes());
-                    skips_buf.extend_from_slice(&u32_of(buf.len() as u64).to_le_bytes());
+        for (term, list) in built.into_sorted() {
+            let long = list.rows as usize >= LONG_LIST;
+            skips.clear();
+            if long {
+                let (mut at, mut ord, mut i) = (0, 0u64, 0usize);
+                while at < list.data.len() {
+                    let posting_at = at;
+                    let Some((delta, _)) = read_posting(&list.data, &mut at) else {
+                        unreachable!("Built::add_row wrote whole postings");
+                    };
+                    ord += delta;
+                    if i % SKIP_EVERY == 0 {
+                        skips.extend_from_slice(&u32_of(ord).to_le_bytes());
+                        skips.extend_from_slice(&u32_of(posting_at as u64).to_le_bytes());
+                    }
+                    i += 1;
                 }
-                put_posting(&mut buf, o - prev, counts);
-                prev = o;
             }
-            let skips = long.then_some(&skips_buf[..]);
-            insert.execute(rusqlite::params![term, *list_rows as i64, buf, skips])?;
+            let skips = long.then_some(&skips[..]);
+            insert.execute(rusqlite::params![
+                term,
+                i64::from(list.rows),
+                list.data,
+                skips
+            ])?;
         }
     }
-    buf.clear();
-    let mut prev = 0i64;
-    for d in &rowids {
-        put_varint(&mut buf, (d - prev) as u64);
-        prev = *d;
-        put_varint(&mut buf, u64::from(lens[d]));
-    }
-    let base = rowids.len() as i64;
     // The next scrape's rows take rowids above this one (and above any row of `docs`).
     let last_rowid = last_docs_rowid(conn)?;
     conn.execute(
@@ -377,7 +323,7 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     conn.execute(
         "INSERT INTO postings_map(id, map) VALUES (1, ?1)",
-        rusqlite::params![buf],
+        rusqlite::params![map],
     )?;
     Ok(())
 }
@@ -407,8 +353,13 @@ fn last_docs_rowid(conn: &Connection) -> rusqlite::Result<i64> {
         .unwrap_or(0))
 }
 
+/// The temporary table the rows a scrape deletes are copied to first ([`capture_removed`]),
+/// for [`update`] to tokenize.
+pub(crate) const CREATE_TEMP: &str = "CREATE TEMP TABLE IF NOT EXISTS removed_rows(
+  rowid INTEGER PRIMARY KEY, title TEXT, headings TEXT, body TEXT, idents TEXT);";
+
 /// Copies the rows `first .. end` (rowids) of `docs` into `temp.removed_rows` before a scrape
-/// deletes them, so [`update`] can read their tokens. Needs `db::CREATE_TEMP` run on `conn`.
+/// deletes them, so [`update`] can read their tokens. Needs [`CREATE_TEMP`] run on `conn`.
 pub(crate) fn capture_removed(conn: &Connection, first: i64, end: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO temp.removed_rows(rowid, title, headings, body, idents)
@@ -461,13 +412,12 @@ pub(crate) fn update(conn: &Connection, added_from: i64) -> rusqlite::Result<Upd
     };
     let removed_count: i64 =
         conn.query_row("SELECT count(*) FROM temp.removed_rows", [], |r| r.get(0))?;
-    conn.prepare_cached(
-        "INSERT INTO temp.added_rows(rowid, title, headings, body, idents)
-         SELECT rowid, title, headings, body, idents FROM docs WHERE rowid >= ?1",
-    )?
-    .execute([added_from])?;
-    let added_count: i64 =
-        conn.query_row("SELECT count(*) FROM temp.added_rows", [], |r| r.get(0))?;
+    let (added_count, lowest_added, highest_added): (i64, Option<i64>, Option<i64>) = conn
+        .query_row(
+            "SELECT count(*), min(rowid), max(rowid) FROM docs WHERE rowid >= ?1",
+            [added_from],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
     if removed_count == 0 && added_count == 0 {
         return Ok(Updated::Nothing);
     }
@@ -476,13 +426,22 @@ pub(crate) fn update(conn: &Connection, added_from: i64) -> rusqlite::Result<Upd
         rebuild(conn)?;
         return Ok(Updated::Rebuilt);
     }
+    if lowest_added.is_some_and(|r| r <= last_rowid) {
+        // Rows below an ordinal already given: the order would break. Never after a scrape
+        // that took its rowids from [`next_rowid`]; rebuild rather than guess.
+        rebuild(conn)?;
+        return Ok(Updated::Rebuilt);
+    }
     let batch = batches + 1;
     // The removed rows: their rowids, and per term how many of them held it.
-    let removed_terms = read_instances(conn, "temp.removed_instance")?;
-    let removed_tokens: u64 = row_lengths(&removed_terms)
-        .values()
-        .map(|&l| u64::from(l))
-        .sum();
+    let mut gone = Built::default();
+    gone.add_rows(
+        conn,
+        "SELECT rowid, title, headings, body, idents FROM temp.removed_rows ORDER BY rowid",
+        [],
+        0,
+    )?;
+    let removed_tokens = gone.tokens();
     let mut removed_blob = Vec::new();
     {
         let mut stmt = conn.prepare("SELECT rowid FROM temp.removed_rows ORDER BY rowid")?;
@@ -494,63 +453,37 @@ pub(crate) fn update(conn: &Connection, added_from: i64) -> rusqlite::Result<Upd
         }
     }
     // The added rows: ordinals after every one given so far, in rowid order.
-    let added_terms = read_instances(conn, "temp.added_instance")?;
-    let lens = row_lengths(&added_terms);
-    let mut rowids: Vec<i64> = lens.keys().copied().collect();
-    rowids.sort_unstable();
-    let (lowest_added, highest_added): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT min(rowid), max(rowid) FROM temp.added_rows",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+    let mut new = Built::default();
+    new.add_rows(
+        conn,
+        "SELECT rowid, title, headings, body, idents FROM docs WHERE rowid >= ?1 ORDER BY rowid",
+        [added_from],
+        ordinals as u64,
     )?;
-    if lowest_added.is_some_and(|r| r <= last_rowid) {
-        // Rows below an ordinal already given: the order would break. Never after a scrape
-        // that took its rowids from [`next_rowid`]; rebuild rather than guess.
-        rebuild(conn)?;
-        return Ok(Updated::Rebuilt);
-    }
-    let ordinal: HashMap<i64, u64> = rowids
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (*d, ordinals as u64 + i as u64))
-        .collect();
-    let added_tokens: u64 = lens.values().map(|&l| u64::from(l)).sum();
-    let mut map = Vec::new();
-    let mut prev = 0i64;
-    for d in &rowids {
-        put_varint(&mut map, (d - prev) as u64);
-        prev = *d;
-        put_varint(&mut map, u64::from(lens[d]));
-    }
+    let added_tokens = new.tokens();
+    let added_ordinals = new.rows.len() as i64;
     conn.prepare_cached("INSERT INTO postings_batches(batch, map, removed) VALUES (?1, ?2, ?3)")?
-        .execute(rusqlite::params![batch, map, removed_blob])?;
-    // One delta row per term of the removed or added rows (both lists are sorted by term).
+        .execute(rusqlite::params![batch, new.map(), removed_blob])?;
+    // One delta row per term of the removed or added rows.
+    let mut by_term: std::collections::BTreeMap<String, (u32, Option<TermList>)> =
+        std::collections::BTreeMap::new();
+    for (term, list) in gone.into_sorted() {
+        by_term.entry(term).or_default().0 += list.rows;
+    }
+    for (term, list) in new.into_sorted() {
+        by_term.entry(term).or_default().1 = Some(list);
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO postings_delta(term, batch, added, removed, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    let mut by_term: std::collections::BTreeMap<&str, (usize, Option<&Vec<Posting>>)> =
-        std::collections::BTreeMap::new();
-    for (term, list) in &removed_terms {
-        by_term.entry(term).or_default().0 += list.len();
-    }
-    for (term, list) in &added_terms {
-        by_term.entry(term).or_default().1 = Some(list);
-    }
-    let mut data = Vec::new();
     for (term, (gone_rows, new)) in by_term {
-        data.clear();
-        let mut prev = 0u64;
-        for (doc, counts) in new.into_iter().flatten() {
-            let o = ordinal[doc];
-            put_posting(&mut data, o - prev, *counts);
-            prev = o;
-        }
-        let new_rows = new.map_or(0, Vec::len);
+        // A batch's first posting is its ordinal's delta from 0, as in a base list.
+        let (new_rows, data) = new.map_or((0, Vec::new()), |l| (l.rows, l.data));
         insert.execute(rusqlite::params![
             term,
             batch,
-            new_rows as i64,
-            gone_rows as i64,
+            i64::from(new_rows),
+            i64::from(gone_rows),
             data
         ])?;
     }
@@ -563,7 +496,7 @@ pub(crate) fn update(conn: &Connection, added_from: i64) -> rusqlite::Result<Upd
             generation,
             rows - removed_count + added_count,
             tokens as i64,
-            ordinals + rowids.len() as i64,
+            ordinals + added_ordinals,
             highest_added.unwrap_or(last_rowid).max(last_rowid),
             batch,
             changed

@@ -69,7 +69,9 @@ pub fn terms(input: &str) -> Vec<Term> {
         }
         let core: String = core.chars().take(MAX_TERM_CHARS).collect();
         let plain = core.bytes().all(|b| b.is_ascii_alphanumeric());
-        let token = plain.then(|| super::porter::stem_str(&core.to_ascii_lowercase()));
+        let token = plain
+            .then(|| super::tokenize::tokens(&core).pop())
+            .flatten();
         // Two words of one stem are one term: the same rows, scored once.
         let key = token.clone().unwrap_or_else(|| core.to_lowercase());
         if seen.contains(&key) {

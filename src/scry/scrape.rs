@@ -272,7 +272,7 @@ fn scrape_inner(
     }
     .map_err(|e| index_error(&index_path, e))?;
     // Removed rows are copied aside for the postings' update (temporary tables).
-    tx.execute_batch(db::CREATE_TEMP)
+    tx.execute_batch(super::postings::CREATE_TEMP)
         .map_err(|e| index_error(&index_path, e))?;
     let mut next_row: i64 =
         super::postings::next_rowid(&tx).map_err(|e| index_error(&index_path, e))?;
