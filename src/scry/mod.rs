@@ -52,7 +52,7 @@ pub use scrape::{
     ScrapeError, is_credential_file, scrape, scrape_with_dirs, scrape_with_progress,
 };
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -260,14 +260,13 @@ fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
 #[derive(Debug, Default)]
 struct Fast {
     rows: Option<std::sync::Arc<postings::Rows>>,
-    /// Searches answered by the fast path, those whose MaxScore left a term unscored for most
-    /// rows, and snippets it cut in Rust (tests check them).
+    /// Searches answered by the fast path, and those whose MaxScore left a term unscored for
+    /// most rows (tests check them).
     answered: u64,
     pruned: u64,
     /// The `PRAGMA data_version` at which `rows` was last checked against the postings'
     /// generation, when known.
     checked_at: Option<i64>,
-    cut_in_rust: u64,
 }
 
 impl std::fmt::Debug for Index {
@@ -463,13 +462,11 @@ impl Index {
         let limit = effective_limit(limit);
         let prepared = query::prepare(query);
         let wanted = (limit * CANDIDATES_PER_HIT).clamp(MIN_CANDIDATES, MAX_LIMIT.max(limit));
-        let (candidates, pending) = self.search_bm25(&prepared.terms, wanted, deadline)?;
+        let candidates = self.search_bm25(&prepared.terms, wanted, deadline)?;
         let mut hits = self.with_deadline(deadline, |conn| {
             rank::rank(conn, &prepared, candidates, limit)
         })?;
-        if pending {
-            self.finish_snippets(&prepared.terms, &mut hits, deadline)?;
-        }
+        self.finish_snippets(&prepared.terms, &mut hits, deadline)?;
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
@@ -480,26 +477,20 @@ impl Index {
         hits: &mut [(i64, Hit)],
         deadline: Option<Instant>,
     ) -> Result<(), ScryError> {
-        let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
-        let in_rust = self.with_deadline(deadline, |conn| {
-            let tokens = snippet_tokens(terms);
-            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
-            cut_snippets(conn, &tokens, &full, hits)
-        })?;
-        self.fast.cut_in_rust += in_rust;
-        Ok(())
+        let tokens = phrase_tokens(terms);
+        let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        self.with_deadline(deadline, |conn| cut_snippets(conn, &tokens, hits))
     }
 
     /// The first stage of [`Index::search`]: the best `limit` rows for `terms` by BM25, with
-    /// their rowids, as FTS5 would rank them (module docs of `postings`), and whether their
-    /// snippets are still to be cut (the fast path leaves them to [`Index::finish_snippets`],
-    /// for the hits the second stage keeps; FTS5 cuts its own).
+    /// their rowids, as FTS5 would rank them (module docs of `postings`); their snippets are
+    /// cut later ([`Index::finish_snippets`]), for the hits the second stage keeps.
     fn search_bm25(
         &mut self,
         terms: &[query::Term],
         limit: usize,
         deadline: Option<Instant>,
-    ) -> Result<(Vec<(i64, Hit)>, bool), ScryError> {
+    ) -> Result<Vec<(i64, Hit)>, ScryError> {
         let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
         let mut fast = std::mem::take(&mut self.fast);
         let transaction = if self.in_snapshot {
@@ -520,9 +511,9 @@ impl Index {
                 limit,
                 transaction,
             )? {
-                return Ok((hits, true));
+                return Ok(hits);
             }
-            Ok((run_search(conn, &full, limit)?, false))
+            run_search(conn, &full, limit)
         });
         self.fast = fast;
         result
@@ -541,10 +532,8 @@ impl Index {
         }
         let limit = effective_limit(limit);
         let terms = query::terms(query);
-        let (mut hits, pending) = self.search_bm25(&terms, limit, None)?;
-        if pending {
-            self.finish_snippets(&terms, &mut hits, None)?;
-        }
+        let mut hits = self.search_bm25(&terms, limit, None)?;
+        self.finish_snippets(&terms, &mut hits, None)?;
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
@@ -568,19 +557,16 @@ impl Index {
         self.fast.pruned
     }
 
-    /// How many snippets the fast path cut in Rust (the others came from FTS5).
-    #[cfg(test)]
-    pub(crate) fn snippets_cut_in_rust(&self) -> u64 {
-        self.fast.cut_in_rust
-    }
-
     /// [`Index::search`] through FTS5 alone, never the postings: the reference the fast path
     /// is tested against. Same arguments, results and errors.
     #[cfg(test)]
     pub(crate) fn search_fts5(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, ScryError> {
         let limit = effective_limit(limit);
-        let full = query::build(query).ok_or(ScryError::EmptyQuery)?;
-        let hits = self.with_deadline(None, |conn| run_search(conn, &full, limit))?;
+        let terms = query::terms(query);
+        let full = query::join(&terms).ok_or(ScryError::EmptyQuery)?;
+        let mut hits = self.with_deadline(None, |conn| run_search(conn, &full, limit))?;
+        // Snippets are cut by the one snippet algorithm, whatever ranked the rows.
+        self.finish_snippets(&terms, &mut hits, None)?;
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
@@ -642,13 +628,6 @@ const ROW_SQL: &str = "SELECT c2, c3, c4, c5 FROM docs_content WHERE id = ?1";
 /// The indexed texts of one row, by rowid, for its snippet: title, headings, body.
 const ROW_TEXT_SQL: &str = "SELECT c0, c1, c6 FROM docs_content WHERE id = ?1";
 
-/// The snippet of one row for a `MATCH` expression, cut by FTS5 (as in [`SEARCH_SQL`]).
-const ROW_SNIPPET_SQL: &str = concat!(
-    "SELECT ",
-    snippet_sql!(),
-    " FROM docs WHERE docs MATCH ?1 AND rowid = ?2"
-);
-
 /// [`Index::search`]'s first stage, for every query: ranks with the postings
 /// ([`postings::top_k`], the terms' tokens from [`phrase_tokens`]), then reads each hit's
 /// row (its snippet is cut later, [`cut_snippets`]). `Ok(None)` only when the postings
@@ -693,22 +672,6 @@ fn phrase_tokens(terms: &[query::Term]) -> Vec<String> {
         .iter()
         .flat_map(|t| tokenize::tokens(&t.text))
         .collect()
-}
-
-/// The tokens Rust may cut the snippets of `terms` with: one per term ([`tokenize`]). Empty
-/// when a word makes no token or several: then [`snippet::Snippets`] declines every row and
-/// FTS5 cuts the snippets. `Snippets` itself declines tokens that are not plain lowercase
-/// ASCII (`日本`).
-fn snippet_tokens(terms: &[query::Term]) -> Vec<String> {
-    let mut out = Vec::with_capacity(terms.len());
-    for t in terms {
-        let mut tokens = tokenize::tokens(&t.text);
-        if tokens.len() != 1 {
-            return Vec::new();
-        }
-        out.append(&mut tokens);
-    }
-    out
 }
 
 /// Where [`fast_search`] runs.
@@ -778,41 +741,23 @@ fn fast_search_in_transaction(
     Ok(Some(hits))
 }
 
-/// Cuts the snippets of `hits` (rowids of the fast path's rows) for the query whose single
-/// tokens are `tokens` and whose `MATCH` expression is `full`: in Rust
-/// ([`snippet::Snippets::row`], where SQLite holds the row's text, without copying it), or by
-/// FTS5 for a row whose text Rust cannot tokenize exactly. Returns how many were cut in Rust.
+/// Cuts the snippets of `hits` (rowids of the fast path's rows) for the query whose tokens
+/// are `tokens` ([`snippet::Snippets::row`], where SQLite holds the row's text, without
+/// copying it).
 fn cut_snippets(
     conn: &Connection,
     tokens: &[&str],
-    full: &str,
     hits: &mut [(i64, Hit)],
-) -> rusqlite::Result<u64> {
+) -> rusqlite::Result<()> {
     let mut texts = conn.prepare_cached(ROW_TEXT_SQL)?;
-    let snippets = snippet::Snippets::new(tokens).folded();
-    let mut in_rust = 0;
+    let snippets = snippet::Snippets::new(tokens);
     for (rowid, hit) in hits.iter_mut() {
-        let cut = texts.query_row([*rowid], |r| {
+        hit.snippet = texts.query_row([*rowid], |r| {
             let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
             Ok(snippets.row(text(0)?, text(1)?, text(2)?))
         })?;
-        hit.snippet = match cut {
-            Some(folded) => {
-                in_rust += 1;
-                folded
-            }
-            // No row: the postings matched the row by a word's tokens that FTS5 reads as
-            // one phrase (a word the tokenizer cuts further), not adjacent there.
-            None => snippet::fold_whitespace(
-                &conn
-                    .prepare_cached(ROW_SNIPPET_SQL)?
-                    .query_row::<String, _, _>(rusqlite::params![full, *rowid], |r| r.get(0))
-                    .optional()?
-                    .unwrap_or_default(),
-            ),
-        };
     }
-    Ok(in_rust)
+    Ok(())
 }
 
 /// Runs [`SEARCH_SQL`] for one `MATCH` expression.

@@ -27,6 +27,13 @@ pub const MAX_TOKEN_BYTES: usize = 128;
 /// Calls `f(span, token)` for each token of `text`, in order: `span` is its bytes in `text`,
 /// `token` its folded, stemmed form (module docs). `f` may not keep `token` (a reused buffer).
 pub fn each_token(text: &str, mut f: impl FnMut(Range<usize>, &[u8])) {
+    each_folded(text, |span, folded| f(span, &porter::stem(folded)));
+}
+
+/// [`each_token`] before stemming: each token's span and folded form (lowercase, no
+/// diacritics, at most [`MAX_TOKEN_BYTES`]). `porter::stems_to(folded, term)` tells whether
+/// it is a token `term` without building the stem.
+pub fn each_folded(text: &str, mut f: impl FnMut(Range<usize>, &[u8])) {
     let bytes = text.as_bytes();
     let mut buf: Vec<u8> = Vec::with_capacity(64);
     let mut i = 0;
@@ -73,7 +80,7 @@ pub fn each_token(text: &str, mut f: impl FnMut(Range<usize>, &[u8])) {
             buf.truncate(cut);
         }
         if !buf.is_empty() {
-            f(start..i, &porter::stem(&buf));
+            f(start..i, &buf);
         }
     }
 }
