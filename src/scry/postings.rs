@@ -1,26 +1,22 @@
-//! A compact copy of the FTS5 index's postings, scored in Rust: BM25 top-k for every query
-//! (ASCII and non-ASCII words) without running FTS5's `bm25()` on every matching row.
-//! Depends on `rusqlite` only.
+//! The index's postings, scored in Rust: BM25 top-k for every query (one method, MaxScore),
+//! and the statistics federation re-scores with ([`parts`]). Depends on `rusqlite`,
+//! [`super::tokenize`] and [`super::shard`]'s BM25 constants.
 //!
-//! Why: FTS5's `bm25()` is evaluated for every row a query matches (a `docsize` lookup and a
-//! trip through SQLite's virtual machine per row, ~0.5 µs), so a query with a common word
-//! costs milliseconds although only ten rows are wanted. Here a term's rows are one blob,
-//! read with one lookup and scored in a tight loop (~5 ns a row).
-//!
-//! The scores are FTS5's, bit for bit: the same formula and constants (`fts5_aux.c`, see
-//! <https://sqlite.org/fts5.html#the_bm25_function>), evaluated in the same order on the
-//! same inputs, which come from FTS5 itself: at the end of a scrape that changed rows,
-//! [`rebuild`] reads every token instance through an `fts5vocab` table of type `instance`
-//! (<https://sqlite.org/fts5.html#the_fftsvocab_virtual_table_module>), inside the scrape's
-//! transaction, so the postings and the FTS5 index always commit together. A test compares
-//! every score and order with FTS5's own.
+//! A term's rows are one blob, read with one lookup and scored in a tight loop (~5 ns a row).
+//! The score is BM25 as SQLite FTS5's `bm25()` defines it (which scry used until schema 8:
+//! <https://sqlite.org/fts5.html#the_bm25_function>; k1 1.2, b 0.75, IDF floored at 1e-6,
+//! per-column weights [`super::BM25_WEIGHTS`]), over tokens from the one tokenizer
+//! ([`super::tokenize`]): at the end of a scrape that changed rows, [`rebuild`] or [`update`]
+//! tokenizes the rows' text inside the scrape's transaction, so rows and postings always
+//! commit together. The differential tests compare every order and score with a brute-force
+//! BM25 over every row (`tests::Oracle`).
 //!
 //! Tables (part of the schema in [`super::db`]):
 //!
 //! ```sql
 //! -- One row per token in the index: the rows holding it.
 //! CREATE TABLE postings(
-//!   term TEXT PRIMARY KEY,    -- the token as FTS5 stores it (folded by unicode61)
+//!   term TEXT PRIMARY KEY,    -- the token ([`super::tokenize`]: folded, stemmed)
 //!   rows INTEGER NOT NULL,    -- how many rows hold it: BM25's n(q)
 //!   data BLOB NOT NULL,       -- per row, by row order, LEB128 varints: ordinal delta; body
 //!                             --   count << 2 | title? << 1 | headings?; title count if
@@ -33,8 +29,8 @@
 //!   id INTEGER PRIMARY KEY CHECK (id = 1),
 //!   generation INTEGER NOT NULL, -- new at each rebuild or update (wall clock ns): names
 //!                             --   this state
-//!   rows INTEGER NOT NULL,    -- rows in the FTS5 table: BM25's N
-//!   tokens INTEGER NOT NULL,  -- tokens in the FTS5 table, all columns: N · avgdl
+//!   rows INTEGER NOT NULL,    -- rows in `docs`: BM25's N
+//!   tokens INTEGER NOT NULL,  -- tokens in `docs`, all indexed columns: N · avgdl
 //!   base INTEGER NOT NULL,    -- ordinals in the base (rows of `postings_map.map`)
 //!   ordinals INTEGER NOT NULL, -- ordinals given out so far, base and batches
 //!   last_rowid INTEGER NOT NULL, -- the highest rowid ever given an ordinal: a scrape's new
@@ -70,12 +66,11 @@
 //! 96 MB corpus); [`update`] writes one *batch* — the removed rows' rowids, the added rows'
 //! ordinals (after every ordinal given so far) and lengths, and per term of those rows one
 //! `postings_delta` row — at a cost that grows with the rows changed, not with the index.
-//! The exact inputs come from FTS5 itself: the removed rows are copied (before their
-//! deletion) and the added rows after their insertion into temporary FTS5 tables with the
-//! same tokenizer, whose `fts5vocab` instances are what [`rebuild`] would have read for them.
+//! The removed rows are copied to a temporary table before their deletion
+//! ([`capture_removed`]) and tokenized with the added ones, as [`rebuild`] would have.
 //! A search then sums, per term, the base count and each batch's `added − removed` (BM25's
 //! n(q)), scores the base's and the batches' postings alike, and leaves out removed rows
-//! (their norm is NaN in [`Rows`]): FTS5's scores, bit for bit. A batch's postings have no
+//! (their norm is NaN in [`Rows`]): the scores of a rebuild, bit for bit. A batch's postings have no
 //! skip pointers, so a search with batches decodes them whole. When the batches
 //! exceed [`MAX_BATCHES`] or change more than a quarter of the base (plus [`DELTA_SLACK`]
 //! rows), the scrape rebuilds instead: the whole cost is paid once per that much change.
@@ -343,14 +338,10 @@ pub(crate) fn next_rowid(conn: &Connection) -> rusqlite::Result<i64> {
     Ok(last_docs_rowid(conn)?.max(given) + 1)
 }
 
-/// The highest rowid of `docs` (0 when empty), read from one end of its rowid order:
-/// `max(rowid)` would scan every row of the FTS5 table.
+/// The highest id of `docs` (0 when empty).
 fn last_docs_rowid(conn: &Connection) -> rusqlite::Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT rowid FROM docs ORDER BY rowid DESC LIMIT 1")?
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM docs")?
         .query_row([], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
 }
 
 /// The temporary table the rows a scrape deletes are copied to first ([`capture_removed`]),
@@ -520,6 +511,8 @@ pub(crate) struct Rows {
     /// in FTS5's order, so the value is the one `fts5Bm25Function` computes per row. NaN for
     /// a row a batch removed: its score is NaN, and NaN rows are never ranked.
     norms: Vec<f64>,
+    /// BM25's avgdl: tokens in all rows over `n`.
+    avgdl: f64,
     /// Batches written since the base ([`update`]): the terms' delta rows must be read.
     batches: i64,
 }
@@ -552,8 +545,8 @@ impl Rows {
     }
 }
 
-/// Loads [`Rows`]; `None` when the index has no postings (no row has a token, or the meta
-/// row is missing), in which case searches use FTS5 alone.
+/// Loads [`Rows`]; `None` when the index has no postings (the meta row is missing) or its
+/// row map is malformed: the search then reports a damaged index.
 pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
     let meta: Option<(i64, i64, i64, Vec<u8>, i64)> = conn
         .prepare_cached(
@@ -567,9 +560,6 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
     let Some((generation, n, tokens, map, batches)) = meta else {
         return Ok(None);
     };
-    if n <= 0 || tokens <= 0 {
-        return Ok(None);
-    }
     let mut rowids = Vec::new();
     let mut lens = Vec::new();
     let mut at = 0;
@@ -611,9 +601,14 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
         }
     }
     if !rowids.is_sorted_by(|a, b| a < b) {
-        return Ok(None); // not a map this code wrote: FTS5 answers
+        return Ok(None); // not a map this code wrote: the index is damaged
     }
-    let avgdl = tokens as f64 / n as f64;
+    // An index without a token has no rows here: its avgdl is never used.
+    let avgdl = if n > 0 && tokens > 0 {
+        tokens as f64 / n as f64
+    } else {
+        1.0
+    };
     let mut norms: Vec<f64> = lens.iter().map(|&d| norm(d, avgdl)).collect();
     // A removed rowid that had no token had no ordinal: nothing to leave out.
     for rowid in removed {
@@ -626,6 +621,7 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
         n: n as u64,
         rowids,
         norms,
+        avgdl,
         batches,
     }))
 }
@@ -705,10 +701,11 @@ pub(crate) fn with_scratch<R>(cache: &SearchCache, f: impl FnOnce(&mut Scratch) 
 }
 
 /// The best `limit` rows for the query whose phrases are the single tokens `tokens` (in
-/// query order), as `(rowid, score)`, best first, ties by rowid: exactly FTS5's
-/// `ORDER BY bm25(docs, w…), rowid LIMIT limit` with `score = -bm25`. `weights` are the
-/// (title, headings, body) column weights. `Ok(None)` when the postings disagree with the
-/// row map (never after a committed scrape; the caller then asks FTS5).
+/// query order), as `(rowid, score)`, best first, ties by rowid: exactly the BM25 of the
+/// module docs summed over the tokens in query order (FTS5's `ORDER BY bm25(docs, w…), rowid
+/// LIMIT limit` with `score = -bm25`). `weights` are the (title, headings, body) column
+/// weights. `Ok(None)` when the postings disagree with the row map (never after a committed
+/// scrape: a damaged index).
 ///
 /// One method for every query, exact, in the manner of MaxScore (Turtle & Flood, 1995): a
 /// term adds less than `idf · (k1 + 1)` to any row (its `f·(k1+1)/(f + norm)` stays below
@@ -746,50 +743,9 @@ pub(crate) fn top_k(
         scratch.acc.resize(n_rows, 0.0);
     }
     scratch.touched.clear();
-    // Each term's postings and IDF (as fts5Bm25GetData computes it, clamped the same way),
-    // in query order; terms the index lacks add nothing to any score.
-    let mut get = conn.prepare_cached("SELECT rows, data, skips FROM postings WHERE term = ?1")?;
-    let mut lists: Vec<List> = Vec::with_capacity(tokens.len());
-    for token in tokens {
-        let found = get
-            .query_row([token], |r| {
-                Ok(List {
-                    idf: 0.0,
-                    rows: r.get::<_, i64>(0)?.max(0) as u64,
-                    data: r.get(1)?,
-                    more: Vec::new(),
-                    skips: r.get(2)?,
-                })
-            })
-            .optional()?;
-        let mut list = found.unwrap_or_else(|| List {
-            idf: 0.0,
-            rows: 0,
-            data: Vec::new(),
-            more: Vec::new(),
-            skips: None,
-        });
-        if rows.batches > 0 {
-            // n(q) now: the base's count, plus each batch's rows added, less those removed.
-            let mut hits = list.rows as i64;
-            let mut deltas = conn.prepare_cached(
-                "SELECT added, removed, data FROM postings_delta WHERE term = ?1 ORDER BY batch",
-            )?;
-            let mut found = deltas.query([token])?;
-            while let Some(r) = found.next()? {
-                hits += r.get::<_, i64>(0)? - r.get::<_, i64>(1)?;
-                let data: Vec<u8> = r.get(2)?;
-                if !data.is_empty() {
-                    list.more.push(data);
-                }
-            }
-            list.rows = hits.max(0) as u64;
-        }
-        if list.rows > 0 {
-            list.idf = global_idf(rows.n, list.rows);
-            lists.push(list);
-        }
-    }
+    // Terms the index lacks add nothing to any score.
+    let mut lists = load_lists(conn, rows, tokens)?;
+    lists.retain(|l| l.rows > 0);
     if limit == 0 || lists.is_empty() {
         return Ok(Some((Vec::new(), false)));
     }
@@ -922,6 +878,122 @@ pub(crate) fn top_k(
     best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     best.truncate(limit);
     Ok(Some((best, scored < lists.len())))
+}
+
+/// Each token's postings and IDF (as `fts5Bm25GetData` computes it, clamped the same way),
+/// in query order; a token the index lacks gets an empty list.
+fn load_lists(conn: &Connection, rows: &Rows, tokens: &[&str]) -> rusqlite::Result<Vec<List>> {
+    let mut get = conn.prepare_cached("SELECT rows, data, skips FROM postings WHERE term = ?1")?;
+    let mut lists: Vec<List> = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        let found = get
+            .query_row([token], |r| {
+                Ok(List {
+                    idf: 0.0,
+                    rows: r.get::<_, i64>(0)?.max(0) as u64,
+                    data: r.get(1)?,
+                    more: Vec::new(),
+                    skips: r.get(2)?,
+                })
+            })
+            .optional()?;
+        let mut list = found.unwrap_or_else(|| List {
+            idf: 0.0,
+            rows: 0,
+            data: Vec::new(),
+            more: Vec::new(),
+            skips: None,
+        });
+        if rows.batches > 0 {
+            // n(q) now: the base's count, plus each batch's rows added, less those removed.
+            let mut hits = list.rows as i64;
+            let mut deltas = conn.prepare_cached(
+                "SELECT added, removed, data FROM postings_delta WHERE term = ?1 ORDER BY batch",
+            )?;
+            let mut found = deltas.query([token])?;
+            while let Some(r) = found.next()? {
+                hits += r.get::<_, i64>(0)? - r.get::<_, i64>(1)?;
+                let data: Vec<u8> = r.get(2)?;
+                if !data.is_empty() {
+                    list.more.push(data);
+                }
+            }
+            list.rows = hits.max(0) as u64;
+        }
+        if list.rows > 0 {
+            list.idf = global_idf(rows.n, list.rows);
+        }
+        lists.push(list);
+    }
+    Ok(lists)
+}
+
+/// What federation needs of one index to score its hits with statistics summed over every
+/// index ([`super::shard`]).
+#[derive(Debug)]
+pub(crate) struct Parts {
+    /// Per token, the rows holding it (BM25's n(q)).
+    pub(crate) df: Vec<u64>,
+    /// Per row asked for, per token, its part of the score before IDF,
+    /// `f·(k1+1) / (f + norm)` (0 when the row lacks the token).
+    pub(crate) parts: Vec<Vec<f64>>,
+    /// Per row asked for, its length in tokens (BM25's D; 0 when unknown).
+    pub(crate) lens: Vec<u64>,
+    /// BM25's N and the tokens of all rows (`tokens / n` is avgdl).
+    pub(crate) n: u64,
+    pub(crate) tokens: u64,
+}
+
+/// [`Parts`] of the rows `rowids` for `tokens` with the column `weights`, from the same
+/// postings and row map [`top_k`] ranks with. `None` when a blob is malformed.
+pub(crate) fn parts(
+    conn: &Connection,
+    rows: &Rows,
+    tokens: &[&str],
+    weights: (f64, f64, f64),
+    rowids: &[i64],
+) -> rusqlite::Result<Option<Parts>> {
+    let lists = load_lists(conn, rows, tokens)?;
+    let slot: HashMap<usize, usize> = rowids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some((rows.rowids.binary_search(id).ok()?, i)))
+        .collect();
+    let mut parts = vec![vec![0.0; tokens.len()]; rowids.len()];
+    for (t, list) in lists.iter().enumerate() {
+        for data in list.parts() {
+            let whole = for_each_posting(data, rows, weights, |ord, f, norm| {
+                if let Some(&i) = slot.get(&ord) {
+                    parts[i][t] = part(1.0, f, norm);
+                }
+            });
+            if !whole {
+                return Ok(None);
+            }
+        }
+    }
+    let lens = rowids
+        .iter()
+        .map(|id| {
+            let Ok(o) = rows.rowids.binary_search(id) else {
+                return 0;
+            };
+            // norm = k1·(1 − b + b·D/avgdl), solved for D.
+            let d = (rows.norms[o] / K1 - (1.0 - B)) * rows.avgdl / B;
+            if d.is_finite() {
+                d.round().max(0.0) as u64
+            } else {
+                0
+            }
+        })
+        .collect();
+    Ok(Some(Parts {
+        df: lists.iter().map(|l| l.rows).collect(),
+        parts,
+        lens,
+        n: rows.n,
+        tokens: (rows.avgdl * rows.n as f64).round() as u64,
+    }))
 }
 
 /// One query term's postings, as read from the `postings` table.
@@ -1131,9 +1203,121 @@ fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scry::{Index, scrape};
+    use crate::scry::{Hit, Index, ScryError, scrape};
     use crate::test_rng::Rng;
     use std::path::Path;
+
+    /// The reference the postings are tested against: BM25 over every row of the index,
+    /// brute force and plainly so. Each row's columns are tokenized by the one tokenizer;
+    /// `n(q)`, the lengths and avgdl are counted from those tokens; each row's score is the
+    /// definition (<https://sqlite.org/fts5.html#the_bm25_function>: k1 1.2, b 0.75, IDF
+    /// floored at 1e-6, column weights 10 / 5 / 1, `idents` as body) summed over the
+    /// query's tokens in order; best first, ties by id. Snippets by the one snippet
+    /// algorithm from each row's own text.
+    trait Oracle {
+        fn search_oracle(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, ScryError>;
+    }
+
+    impl Oracle for Index {
+        fn search_oracle(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, ScryError> {
+            let limit = crate::scry::effective_limit(limit);
+            let tokens = crate::scry::query_tokens(query);
+            if tokens.is_empty() {
+                return Err(ScryError::EmptyQuery);
+            }
+            let conn = Connection::open(self.path()).unwrap();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT d.id, f.path, d.doc_title, k.name, d.line, d.title, d.headings,
+                       d.body, d.idents
+                     FROM docs d JOIN files f ON f.id = d.file JOIN kinds k ON k.id = d.kind",
+                )
+                .unwrap();
+            // Per row: its hit, texts, length, and per query token its counts per column.
+            struct Row {
+                id: i64,
+                hit: Hit,
+                texts: [String; 3],
+                len: f64,
+                counts: Vec<[f64; 3]>,
+            }
+            let rows: Vec<Row> = stmt
+                .query_map([], |r| {
+                    let texts: [String; 4] = [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?];
+                    let mut counts = vec![[0.0; 3]; tokens.len()];
+                    let mut len = 0.0;
+                    for (column, text) in texts.iter().enumerate() {
+                        for token in crate::scry::tokenize::tokens(text) {
+                            len += 1.0;
+                            for (q, want) in tokens.iter().enumerate() {
+                                if token == *want {
+                                    counts[q][column.min(2)] += 1.0;
+                                }
+                            }
+                        }
+                    }
+                    let [title, headings, body, _] = texts;
+                    Ok(Row {
+                        id: r.get(0)?,
+                        hit: Hit {
+                            path: r.get(1)?,
+                            title: r.get(2)?,
+                            kind: r.get(3)?,
+                            line: r.get::<_, i64>(4)? as u64,
+                            snippet: String::new(),
+                            score: 0.0,
+                            redacted: false,
+                        },
+                        texts: [title, headings, body],
+                        len,
+                        counts,
+                    })
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let n = rows.len() as f64;
+            let avgdl = rows.iter().map(|r| r.len).sum::<f64>() / n;
+            let idf: Vec<f64> = (0..tokens.len())
+                .map(|q| {
+                    let holding = rows
+                        .iter()
+                        .filter(|r| r.counts[q].iter().sum::<f64>() > 0.0)
+                        .count() as f64;
+                    let idf = ((n - holding + 0.5) / (holding + 0.5)).ln();
+                    if idf <= 0.0 { 1e-6 } else { idf }
+                })
+                .collect();
+            let mut scored: Vec<(f64, &Row)> = rows
+                .iter()
+                .filter(|r| r.counts.iter().flatten().any(|&c| c > 0.0))
+                .map(|r| {
+                    let mut score = 0.0;
+                    for (q, [t, h, b]) in r.counts.iter().enumerate() {
+                        let f = 10.0 * t + 5.0 * h + b;
+                        score += idf[q]
+                            * ((f * (1.2 + 1.0)) / (f + 1.2 * (1.0 - 0.75 + 0.75 * r.len / avgdl)));
+                    }
+                    (score, r)
+                })
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+            let terms: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            let snippets = crate::scry::snippet::Snippets::new(&terms);
+            Ok(scored
+                .into_iter()
+                .take(limit)
+                .map(|(score, r)| {
+                    let [title, headings, body] = &r.texts;
+                    Hit {
+                        score,
+                        snippet: snippets.row(title, headings, body),
+                        ..r.hit.clone()
+                    }
+                })
+                .collect())
+        }
+    }
 
     /// Words with skewed frequencies (the first ones are in most sections, like "the").
     const WORDS: &[&str] = &[
@@ -1141,8 +1325,7 @@ mod tests {
         "vault", "secret", "Deadline", "token", "bearer", "scrape", "mother", "registry", "fts5",
         "bm25", "x2", "cache", "cache", "a",
     ];
-    /// Rare words whose text the Rust snippet cutter hands to FTS5 ("café" is indexed as
-    /// "cafe"; "日本" needs SQLite's Unicode tables).
+    /// Rare non-ASCII words ("café" is indexed as "cafe", "日本" as itself).
     const RARE: &[&str] = &["café", "naïve", "日本"];
     const SEPARATORS: &[&str] = &[
         " ", " ", " ", "\n", ". ", ": ", "-", "/", "_", ", ", " — ", " → ", "│",
@@ -1215,16 +1398,16 @@ mod tests {
             .collect()
     }
 
-    /// Every plain query gives exactly FTS5's hits: same rows, order, snippets and scores,
-    /// bit for bit (`Hit`'s `PartialEq` compares the f64 scores exactly).
-    fn assert_same_as_fts5(root: &Path, seed: u64) -> usize {
+    /// Every plain query gives exactly the oracle's hits: same rows, order, snippets and
+    /// scores, bit for bit (`Hit`'s `PartialEq` compares the f64 scores exactly).
+    fn assert_same_as_oracle(root: &Path, seed: u64) -> usize {
         let mut index = Index::open(root).unwrap();
         let mut rng = Rng(seed);
         let mut compared = 0;
         for q in queries(&mut rng, 150) {
             for limit in [1, 10, 1000] {
                 let fast = index.search_plain(&q, limit).unwrap();
-                let reference = index.search_fts5(&q, limit).unwrap();
+                let reference = index.search_oracle(&q, limit).unwrap();
                 assert_eq!(fast, reference, "query {q:?}, limit {limit}");
                 compared += fast.len();
             }
@@ -1264,11 +1447,11 @@ mod tests {
     }
 
     #[test]
-    fn fast_search_equals_fts5_bit_for_bit_through_incremental_scrapes() {
+    fn postings_equal_the_oracle_through_incremental_scrapes() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 60, 7);
         scrape(t.path()).unwrap();
-        let compared = assert_same_as_fts5(t.path(), 1);
+        let compared = assert_same_as_oracle(t.path(), 1);
         assert!(compared > 5_000, "only {compared} hits compared");
 
         // An index opened before the next scrapes must follow them (new postings generation).
@@ -1280,15 +1463,15 @@ mod tests {
         assert_eq!((s.changed, s.removed), (40, 1));
         let after = kept.search_plain("session", 1000).unwrap();
         assert_ne!(before, after);
-        assert_eq!(after, kept.search_fts5("session", 1000).unwrap());
-        assert_same_as_fts5(t.path(), 2);
+        assert_eq!(after, kept.search_oracle("session", 1000).unwrap());
+        assert_same_as_oracle(t.path(), 2);
 
         // Only removals (fewer rows, no new rowid) rebuild the postings too.
         for f in 40..50 {
             std::fs::remove_file(t.path().join(format!("n{f:03}.md"))).unwrap();
         }
         assert_eq!(scrape(t.path()).unwrap().removed, 10);
-        assert_same_as_fts5(t.path(), 3);
+        assert_same_as_oracle(t.path(), 3);
         let g = generation(&kept.conn).unwrap();
         // A scrape that changes nothing leaves the postings as they are.
         assert_eq!(scrape(t.path()).unwrap().changed, 0);
@@ -1300,24 +1483,45 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 5, 3);
         scrape(t.path()).unwrap();
-        // Make it what version 1 wrote: no postings tables.
+        // Make it what version 7 wrote: `docs` an FTS5 table (then version 1: no postings).
         let db = crate::paths::project_index_path(t.path());
-        let conn = Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "DROP TABLE postings; DROP TABLE postings_meta; PRAGMA user_version = 1;",
-        )
-        .unwrap();
-        drop(conn);
-        let err = Index::open(t.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("schema version 1") && err.contains("patina scrape"),
-            "{err}"
-        );
-        let s = scrape(t.path()).unwrap();
-        assert_eq!(s.changed, 5, "a schema change re-indexes every file");
-        let mut index = Index::open(t.path()).unwrap();
-        assert!(!index.search("session", 10, None).unwrap().is_empty());
-        assert_eq!(index.fast_searches(), 1);
+        for (old, version) in [
+            (
+                "DROP TABLE docs; DROP TABLE kinds;
+                 CREATE VIRTUAL TABLE docs USING fts5(title, headings, path UNINDEXED,
+                   doc_title UNINDEXED, kind UNINDEXED, line UNINDEXED, body, idents,
+                   tokenize = 'porter unicode61 remove_diacritics 2');
+                 INSERT INTO docs(title, body) VALUES ('old', 'session text');
+                 PRAGMA user_version = 7;",
+                7,
+            ),
+            (
+                "DROP TABLE postings; DROP TABLE postings_meta; PRAGMA user_version = 1;",
+                1,
+            ),
+        ] {
+            Connection::open(&db).unwrap().execute_batch(old).unwrap();
+            let err = Index::open(t.path()).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("schema version {version}")) && err.contains("patina scrape"),
+                "{err}"
+            );
+            let s = scrape(t.path()).unwrap();
+            assert_eq!(s.changed, 5, "a schema change re-indexes every file");
+            let mut index = Index::open(t.path()).unwrap();
+            assert!(!index.search("session", 10, None).unwrap().is_empty());
+            assert_eq!(index.fast_searches(), 1);
+            let fts: i64 = Connection::open(&db)
+                .unwrap()
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%fts5%'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(fts, 0, "no FTS5 table is left");
+            assert_same_as_oracle(t.path(), version);
+        }
     }
 
     #[test]
@@ -1365,14 +1569,14 @@ mod tests {
             .collect();
         assert_eq!(columns, ["term", "rows", "data", "skips"]);
         drop(conn);
-        assert_same_as_fts5(t.path(), 4);
+        assert_same_as_oracle(t.path(), 4);
         let mut index = Index::open(t.path()).unwrap();
         let hits = index.search("zebraquux", 10, None).unwrap();
         assert_eq!(hits[0].path, "n003.md");
     }
 
     #[test]
-    fn pruning_weak_terms_gives_fts5s_exact_top_k() {
+    fn pruning_weak_terms_gives_the_exact_top_k() {
         // "alpha" is in every row, "beta" in most: FTS5 floors their IDF at 1e-6. "gamma"
         // and "delta" are in a few rows: strong. Repeated words and long rows vary the
         // frequencies and lengths, so the weak terms' tiny parts decide some ties.
@@ -1413,7 +1617,7 @@ mod tests {
                 let fast = index.search_plain(q, limit).unwrap();
                 assert_eq!(
                     fast,
-                    index.search_fts5(q, limit).unwrap(),
+                    index.search_oracle(q, limit).unwrap(),
                     "{q:?} limit {limit}"
                 );
             }
@@ -1424,7 +1628,7 @@ mod tests {
     }
 
     #[test]
-    fn ties_in_a_long_list_give_fts5s_exact_top_k() {
+    fn ties_in_a_long_list_give_the_exact_top_k() {
         // "omega" is in nearly every row, with counts 1–4 in the body and sometimes in a
         // title or heading, and row lengths vary; "kappa" and "lambda" are in a few rows.
         // Groups of identical files tie exactly at several levels, inside and across the
@@ -1487,7 +1691,7 @@ mod tests {
                 let fast = index.search_plain(q, limit).unwrap();
                 assert_eq!(
                     fast,
-                    index.search_fts5(q, limit).unwrap(),
+                    index.search_oracle(q, limit).unwrap(),
                     "{q:?} limit {limit}"
                 );
             }
@@ -1543,7 +1747,7 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_postings_blob_falls_back_to_fts5_and_spoils_no_later_search() {
+    fn a_damaged_postings_blob_is_an_error_naming_scrape_and_spoils_no_later_search() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 20, 5);
         scrape(t.path()).unwrap();
@@ -1565,19 +1769,33 @@ mod tests {
             "pool vault",
             "session",
         ] {
+            if q.contains("index") || q.contains("token") {
+                let e = index.search_plain(q, 1000).unwrap_err();
+                assert!(matches!(e, ScryError::Index { .. }), "{q:?}: {e}");
+                assert!(e.to_string().contains("patina scrape"), "{e}");
+                continue;
+            }
             let fast = index.search_plain(q, 1000).unwrap();
             assert!(!fast.is_empty(), "{q:?}");
-            assert_eq!(fast, index.search_fts5(q, 1000).unwrap(), "{q:?}");
+            assert_eq!(fast, index.search_oracle(q, 1000).unwrap(), "{q:?}");
         }
+        assert_eq!(index.fast_searches(), 3);
+        // Postings gone altogether: the same error, and the next scrape rebuilds them.
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("DELETE FROM postings_meta;")
+            .unwrap();
+        let e = index.search("session", 10, None).unwrap_err().to_string();
+        assert!(e.contains("patina scrape"), "{e}");
+        scrape(t.path()).unwrap();
         assert_eq!(
-            index.fast_searches(),
-            3,
-            "only the undamaged queries take the fast path"
+            index.search_plain("session token", 10).unwrap(),
+            index.search_oracle("session token", 10).unwrap()
         );
     }
 
     #[test]
-    fn damaged_skip_pointers_never_panic_and_fall_back_to_fts5() {
+    fn damaged_skip_pointers_never_panic() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 40, 17);
         scrape(t.path()).unwrap();
@@ -1599,7 +1817,10 @@ mod tests {
             let mut index = Index::open(t.path()).unwrap();
             for q in queries {
                 for limit in [1, 10, 1000] {
-                    index.search_plain(q, limit).unwrap();
+                    // An answer or an error naming the fix; never a panic.
+                    if let Err(e) = index.search_plain(q, limit) {
+                        assert!(e.to_string().contains("patina scrape"), "{e}");
+                    }
                 }
             }
             scrape_again(t.path());
@@ -1609,7 +1830,7 @@ mod tests {
         for q in queries {
             assert_eq!(
                 index.search_plain(q, 10).unwrap(),
-                index.search_fts5(q, 10).unwrap(),
+                index.search_oracle(q, 10).unwrap(),
                 "{q:?}"
             );
         }
@@ -1637,12 +1858,12 @@ mod tests {
             .unwrap()
     }
 
-    /// Incremental scrapes write batches (not a rebuild) and every search still equals FTS5
+    /// Incremental scrapes write batches (not a rebuild) and every search still equals the oracle
     /// bit for bit: rows removed from the base and from earlier batches, a file edited in
     /// two batches in a row, a term whose every row is gone, a term only the batches hold;
     /// past [`MAX_BATCHES`] the next scrape rebuilds.
     #[test]
-    fn batches_of_incremental_scrapes_equal_fts5_bit_for_bit() {
+    fn batches_of_incremental_scrapes_equal_the_oracle() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 60, 21);
         std::fs::write(t.path().join("only.md"), "# lonely\nsingleton words here\n").unwrap();
@@ -1675,7 +1896,7 @@ mod tests {
             let s = scrape(t.path()).unwrap();
             assert!(s.changed >= 2, "{s:?}");
             assert_eq!(batches(t.path()), round as i64 + 1, "round {round}");
-            assert_same_as_fts5(t.path(), 100 + round);
+            assert_same_as_oracle(t.path(), 100 + round);
             for q in [
                 format!("fresh{round}"),
                 "singleton".into(),
@@ -1683,7 +1904,7 @@ mod tests {
             ] {
                 assert_eq!(
                     kept.search_plain(&q, 10).unwrap(),
-                    kept.search_fts5(&q, 10).unwrap(),
+                    kept.search_oracle(&q, 10).unwrap(),
                     "{q:?}"
                 );
             }
@@ -1704,7 +1925,7 @@ mod tests {
         assert!(kept.search_plain("singleton", 10).unwrap().is_empty());
         assert_eq!(
             kept.search_plain("singleton session", 10).unwrap(),
-            kept.search_fts5("singleton session", 10).unwrap()
+            kept.search_oracle("singleton session", 10).unwrap()
         );
         // Past the bound the scrape rebuilds: no batch left, the heads used again.
         let conn = Connection::open(crate::paths::project_index_path(t.path())).unwrap();
@@ -1714,7 +1935,7 @@ mod tests {
         std::fs::write(t.path().join("n001.md"), "# again\nsession index\n").unwrap();
         scrape(t.path()).unwrap();
         assert_eq!(batches(t.path()), 0);
-        assert_same_as_fts5(t.path(), 200);
+        assert_same_as_oracle(t.path(), 200);
     }
 
     #[test]
@@ -1747,7 +1968,7 @@ mod tests {
             assert!(!hits.is_empty(), "{q:?} found nothing");
             assert_eq!(
                 index.search_plain(q, 10).unwrap(),
-                index.search_fts5(q, 10).unwrap(),
+                index.search_oracle(q, 10).unwrap(),
                 "{q:?}"
             );
         }
@@ -1755,7 +1976,7 @@ mod tests {
         // Symbols cut words: "session→vault" is "session" and "vault".
         assert_eq!(
             index.search_plain("session→vault", 1000).unwrap(),
-            index.search_fts5("session vault", 1000).unwrap()
+            index.search_oracle("session vault", 1000).unwrap()
         );
         // A non-ASCII word whose token is plain ASCII ("Café" → "cafe") has its snippets
         // cut in Rust on ASCII text, equal to FTS5's.
@@ -1766,13 +1987,13 @@ mod tests {
         .unwrap();
         scrape(t.path()).unwrap();
         let hits = index.search_plain("Café", 1000).unwrap();
-        assert_eq!(hits, index.search_fts5("Café", 1000).unwrap());
+        assert_eq!(hits, index.search_oracle("Café", 1000).unwrap());
         let menu = hits.iter().find(|h| h.path == "menu.md").expect("menu.md");
         assert_eq!(menu.snippet, "The [cafe] opens at nine.");
         // A star is punctuation: "sessions*" is the word "sessions".
         assert_eq!(
             index.search_plain("sessions*", 1000).unwrap(),
-            index.search_fts5("sessions", 1000).unwrap()
+            index.search_oracle("sessions", 1000).unwrap()
         );
         let mut index = Index::open(t.path()).unwrap();
         // ASCII punctuation only cuts words: those queries are plain words.
@@ -1826,7 +2047,7 @@ mod tests {
     /// incremental scrapes (add, remove, modify) under an index kept open; every query and
     /// limit must equal FTS5's answer bit for bit, and the head must be used.
     #[test]
-    fn random_corpora_with_long_lists_equal_fts5_through_scrapes() {
+    fn random_corpora_with_long_lists_equal_the_oracle_through_scrapes() {
         let mut pruned_total = 0;
         for seed in [11u64, 12, 13] {
             let t = tempfile::tempdir().unwrap();
@@ -1896,7 +2117,7 @@ mod tests {
                 for q in queries {
                     for limit in [1, 2, 3, 4, 7, 10, 16, 31, 32, 33, 63, 64, 65, 100, 1000] {
                         let fast = index.search_plain(q, limit).unwrap();
-                        let want = index.search_fts5(q, limit).unwrap();
+                        let want = index.search_oracle(q, limit).unwrap();
                         assert_eq!(fast, want, "seed {seed} round {round} {q:?} limit {limit}");
                     }
                 }
