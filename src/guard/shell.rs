@@ -457,9 +457,14 @@ fn pieces_into(
 ) {
     for p in pieces {
         match &p.piece {
-            WordPiece::Text(t) | WordPiece::SingleQuotedText(t) | WordPiece::AnsiCQuotedText(t) => {
+            WordPiece::Text(t) | WordPiece::SingleQuotedText(t) => {
                 if let Some(l) = a.literal.as_mut() {
                     l.push_str(t);
+                }
+            }
+            WordPiece::AnsiCQuotedText(t) => {
+                if let Some(l) = a.literal.as_mut() {
+                    l.push_str(&ansi_c_unquote(t));
                 }
             }
             WordPiece::EscapeSequence(t) => {
@@ -488,6 +493,86 @@ fn pieces_into(
             WordPiece::ArithmeticExpression(_) => a.literal = None,
         }
     }
+}
+
+/// The text of an ANSI-C quoted word (`$'…'`, without its quotes) as bash decodes it
+/// (bash(1), QUOTING): `\a \b \e \E \f \n \r \t \v \\ \' \" \?`, octal `\nnn` (one to
+/// three digits), `\xHH` (one or two hex digits), `\uHHHH`, `\UHHHHHHHH` and `\cX` (a control
+/// character). An unknown escape keeps its backslash, as bash does; bytes that are not UTF-8
+/// become U+FFFD. Without this, `cat $'\x2eenv'` named a file the guard did not see as `.env`.
+fn ansi_c_unquote(raw: &str) -> String {
+    let b = raw.as_bytes();
+    let mut out: Vec<u8> = Vec::with_capacity(b.len());
+    let mut i = 0;
+    // Up to `max` digits of `radix` from `b[j..]`: (value, digits taken).
+    let digits = |j: usize, radix: u32, max: usize| {
+        let mut v: u32 = 0;
+        let mut n = 0;
+        while n < max {
+            match b.get(j + n).and_then(|&c| char::from(c).to_digit(radix)) {
+                Some(d) => v = v * radix + d,
+                None => break,
+            }
+            n += 1;
+        }
+        (v, n)
+    };
+    while i < b.len() {
+        if b[i] != b'\\' || i + 1 == b.len() {
+            out.push(b[i]);
+            i += 1;
+            continue;
+        }
+        let e = b[i + 1];
+        i += 2;
+        let simple = match e {
+            b'a' => Some(7),
+            b'b' => Some(8),
+            b'e' | b'E' => Some(27),
+            b'f' => Some(12),
+            b'n' => Some(b'\n'),
+            b'r' => Some(b'\r'),
+            b't' => Some(b'\t'),
+            b'v' => Some(11),
+            b'\\' | b'\'' | b'"' | b'?' => Some(e),
+            _ => None,
+        };
+        if let Some(c) = simple {
+            out.push(c);
+            continue;
+        }
+        match e {
+            b'0'..=b'7' => {
+                let (v, n) = digits(i - 1, 8, 3);
+                out.push(v as u8);
+                i += n - 1;
+            }
+            b'x' => match digits(i, 16, 2) {
+                (_, 0) => out.extend_from_slice(b"\\x"),
+                (v, n) => {
+                    out.push(v as u8);
+                    i += n;
+                }
+            },
+            b'u' | b'U' => {
+                let max = if e == b'u' { 4 } else { 8 };
+                match digits(i, 16, max) {
+                    (_, 0) => out.extend_from_slice(&[b'\\', e]),
+                    (v, n) => {
+                        let c = char::from_u32(v).unwrap_or('\u{FFFD}');
+                        out.extend_from_slice(c.encode_utf8(&mut [0; 4]).as_bytes());
+                        i += n;
+                    }
+                }
+            }
+            b'c' if i < b.len() => {
+                out.push(b[i].to_ascii_uppercase() ^ 0x40);
+                i += 1;
+            }
+            _ => out.extend_from_slice(&[b'\\', e]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The variable names of `$NAME`, `${NAME…}`, `${!NAME}`, `${#NAME}` in raw text.
@@ -560,6 +645,20 @@ mod tests {
         let c = calls(r#"c'a't ".e"nv"#).unwrap();
         assert_eq!(c[0].name, "cat");
         assert_eq!(c[0].args[0].literal.as_deref(), Some(".env"));
+    }
+
+    /// `$'…'` is decoded as bash does, so a file named through escapes is seen by its name.
+    #[test]
+    fn ansi_c_quoted_words_are_decoded() {
+        let c =
+            calls(r"cat $'\x2eenv' $'\056env' $'\u002eenv' $'a\tb\\c\'d' $'\q' $'\cA'").unwrap();
+        let lits: Vec<_> = c[0]
+            .args
+            .iter()
+            .map(|a| a.literal.clone().unwrap())
+            .collect();
+        assert_eq!(lits, [".env", ".env", ".env", "a\tb\\c'd", "\\q", "\u{1}"]);
+        assert_eq!(calls(r"$'\x63at' x").unwrap()[0].name, "cat");
     }
 
     #[test]

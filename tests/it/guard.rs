@@ -691,6 +691,8 @@ fn pre_tool_use_denies_printing_secrets_and_nothing_else() {
         "grep -e password config/app.toml",
         "cat < .env",
         "c'a't \".e\"nv",
+        r"cat $'\x2eenv'",
+        r"$'\143at' $'\056'env",
         "sudo cat .env",
         "(cd config && true) ; cat config/app.toml",
         // Paths the literal check misses: a glob, or an expansion (QA finding 1).
