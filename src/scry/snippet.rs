@@ -265,6 +265,35 @@ mod tests {
     }
 
     #[test]
+    fn snippets_of_any_text_are_its_words_with_marks_added() {
+        // Random text of ASCII, accented, combining, CJK, emoji, spaces and punctuation:
+        // never a panic, and without its marks a snippet is a run of the text's words.
+        let palette = [
+            "a", "Ab", "é", "e\u{301}", "日本", "🦀", " ", "\n", "\t", ".", ": ", "→", "\u{a0}",
+            "x9", "ß", "İ", "\u{0}", "-", "Café", "naïve",
+        ];
+        let mut rng = crate::test_rng::Rng(3);
+        for _ in 0..crate::test_rng::cases(400, 20_000) {
+            let mut text = String::new();
+            for _ in 0..rng.next() % 60 {
+                text.push_str(rng.pick::<&str>(&palette));
+            }
+            let word = *rng.pick::<&str>(&palette);
+            let tokens = tokenize::tokens(word);
+            let terms: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            let cut = Snippets::new(&terms).column(&text, 1 + (rng.next() % 20) as usize);
+            let bare = fold_whitespace(&cut.replace(['[', ']'], "").replace('…', " "));
+            assert!(
+                fold_whitespace(&text).contains(&bare),
+                "{text:?} {terms:?} -> {cut:?}"
+            );
+            if !terms.is_empty() && cut.contains('[') {
+                assert!(tokenize::tokens(&cut).iter().any(|t| terms.contains(&t.as_str())));
+            }
+        }
+    }
+
+    #[test]
     fn fold_whitespace_joins_words_with_single_spaces() {
         assert_eq!(fold_whitespace(" a\n\n b\u{a0}\u{3000}c \t"), "a b c");
         assert_eq!(fold_whitespace(""), "");
