@@ -288,7 +288,11 @@ mod tests {
                 "{text:?} {terms:?} -> {cut:?}"
             );
             if !terms.is_empty() && cut.contains('[') {
-                assert!(tokenize::tokens(&cut).iter().any(|t| terms.contains(&t.as_str())));
+                assert!(
+                    tokenize::tokens(&cut)
+                        .iter()
+                        .any(|t| terms.contains(&t.as_str()))
+                );
             }
         }
     }
