@@ -121,8 +121,9 @@ pub struct Hit {
     pub path: String,
     /// The document's title: front-matter `title`, else its first heading, else front-matter
     /// `id`, else the file name without extension (markdown); for code, the symbol path of
-    /// the row (`Deserializer::deserialize_any`, `Pool.size`), or the file name for lines of
-    /// no symbol and files no grammar splits ([`symbols`]).
+    /// the row (`Deserializer::deserialize_any`, `Pool.size`), a top-level item's with its
+    /// module path in front (`serde_json::de::from_str`, [`symbols::display_title`]), or the
+    /// file name for lines of no symbol and files no grammar splits ([`symbols`]).
     pub title: String,
     /// Notes: `core`, `surface`, `session`, `belief`, `spec`, `doc`, … (front matter `type`
     /// or the folder under `layer/`). Code: `definition`, `test` or `code` ([`symbols`]).
@@ -431,7 +432,7 @@ impl Index {
             rank::rank(conn, &prepared, candidates, limit)
         })?;
         self.finish_snippets(&prepared.terms, &mut hits, deadline)?;
-        Ok(hits.into_iter().map(|(_, h)| h).collect())
+        Ok(hits.into_iter().map(|(_, h)| titled(h)).collect())
     }
 
     /// Cuts the snippets of the fast path's `hits` ([`cut_snippets`]), under `deadline`.
@@ -713,6 +714,14 @@ fn index_error(path: &Path, e: &rusqlite::Error) -> ScryError {
             text
         },
     }
+}
+
+/// `hit` with the title a reader sees: a code hit's top-level symbol with its module path
+/// ([`symbols::display_title`]). Applied after ranking, which matches the query against the
+/// symbol as stored.
+pub(crate) fn titled(mut hit: Hit) -> Hit {
+    hit.title = symbols::display_title(&hit.path, &hit.title);
+    hit
 }
 
 /// Opens the project's index and searches it: the one function behind `patina scry` without a

@@ -652,7 +652,7 @@ mod tests {
                     first.kind.as_str(),
                     first.line
                 ),
-                ("src/lib.rs", "parse_header", "definition", 7),
+                ("src/lib.rs", "crate::parse_header", "definition", 7),
                 "{q}: {hits:#?}"
             );
             let test_rank = hits.iter().position(|h| h.kind == "test");

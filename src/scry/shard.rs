@@ -103,7 +103,11 @@ impl Index {
             .into_iter()
             .zip(parts.parts)
             .zip(parts.lens)
-            .map(|(((_, hit), parts), len)| ShardHit { hit, parts, len })
+            .map(|(((_, hit), parts), len)| ShardHit {
+                hit: super::titled(hit),
+                parts,
+                len,
+            })
             .collect();
         Ok(Shard {
             rows: parts.n,

@@ -152,6 +152,69 @@ struct Span {
     test: bool,
 }
 
+/// The title a hit of a code file shows: `symbol` (the row's symbol path, as stored) with the
+/// path of the module that holds it in front when it is a top-level item (no `::` or `.` in
+/// it), so a free function reads as the language names it (`serde_json::de::from_str`,
+/// `crate::scry::rank::rank`, `pkg.io.read_all`) while a member keeps its type
+/// (`JoinSet::spawn`). The module path comes from `rel` alone:
+///
+/// - Rust: the folders below the `src/` nearest the top, then the file's stem; `lib`,
+///   `main` and `mod` name their folder. The crate is the folder holding that `src/` (with
+///   `-` read as `_`), or `crate` for the project's own `src/`. Files outside a `src/`
+///   (tests, examples, benches) keep the bare symbol.
+/// - Python: the folders and stem joined by `.`, a leading `src/` dropped, `__init__` naming
+///   its folder.
+/// - Go: the package, i.e. the file's folder (`pkg.Func`); a file at the root keeps the bare
+///   symbol.
+/// - JavaScript and TypeScript: the bare symbol (a module has no conventional path).
+///
+/// `symbol` is returned as is for other files, members, and symbols already qualified.
+pub fn display_title(rel: &str, symbol: &str) -> String {
+    let Some(lang) = Lang::of(rel) else {
+        return symbol.to_string();
+    };
+    if symbol.is_empty() || symbol.contains("::") || symbol.contains('.') {
+        return symbol.to_string();
+    }
+    let parts: Vec<&str> = rel.split('/').collect();
+    let (dirs, file) = parts.split_at(parts.len() - 1);
+    let stem = file[0].rsplit_once('.').map_or(file[0], |(s, _)| s);
+    let module: Vec<String> = match lang {
+        Lang::Rust => {
+            let Some(src) = dirs.iter().position(|d| *d == "src") else {
+                return symbol.to_string();
+            };
+            let krate = match src {
+                0 => "crate".to_string(),
+                _ => dirs[src - 1].replace('-', "_"),
+            };
+            let mut m = vec![krate];
+            m.extend(dirs[src + 1..].iter().map(|d| d.to_string()));
+            if !["lib", "main", "mod"].contains(&stem) {
+                m.push(stem.to_string());
+            }
+            m
+        }
+        Lang::Python => {
+            let start = usize::from(dirs.first() == Some(&"src"));
+            let mut m: Vec<String> = dirs[start..].iter().map(|d| d.to_string()).collect();
+            if stem != "__init__" {
+                m.push(stem.to_string());
+            }
+            m
+        }
+        Lang::Go => match dirs.last() {
+            Some(pkg) => vec![pkg.to_string()],
+            None => return symbol.to_string(),
+        },
+        Lang::JavaScript | Lang::TypeScript | Lang::Tsx => return symbol.to_string(),
+    };
+    if module.is_empty() {
+        return symbol.to_string();
+    }
+    format!("{}{}{symbol}", module.join(lang.sep()), lang.sep())
+}
+
 /// Splits a source file of a known language into rows at symbol boundaries (module docs);
 /// `None` when the language has no grammar here or the parser gives up, so the caller cuts
 /// it into windows. `rel` is the path (its extension picks the grammar; its folders and
@@ -693,6 +756,37 @@ mod tests {
         }
         for p in ["src/a.rs", "latest.rs", "contest/a.py"] {
             assert!(!is_test_file(p), "{p}");
+        }
+    }
+
+    /// Issue 18: a code hit's title is the symbol path as its language names it.
+    #[test]
+    fn a_top_level_symbol_is_titled_with_its_module_path() {
+        for (rel, symbol, want) in [
+            (
+                "serde_json/src/de.rs",
+                "from_str",
+                "serde_json::de::from_str",
+            ),
+            (
+                "serde_json/src/de.rs",
+                "Deserializer::from_str",
+                "Deserializer::from_str",
+            ),
+            ("src/scry/rank.rs", "rank", "crate::scry::rank::rank"),
+            ("src/scry/mod.rs", "Index", "crate::scry::Index"),
+            ("src/lib.rs", "VERSION", "crate::VERSION"),
+            ("my-crate/src/io/mod.rs", "read", "my_crate::io::read"),
+            ("tests/it/main.rs", "helper", "helper"),
+            ("pkg/io/reader.py", "read_all", "pkg.io.reader.read_all"),
+            ("src/pkg/__init__.py", "main", "pkg.main"),
+            ("pkg/io/reader.py", "Reader.read", "Reader.read"),
+            ("server/pool.go", "NewPool", "server.NewPool"),
+            ("main.go", "main", "main"),
+            ("web/app.ts", "render", "render"),
+            ("README.md", "Intro", "Intro"),
+        ] {
+            assert_eq!(display_title(rel, symbol), want, "{rel} {symbol}");
         }
     }
 }

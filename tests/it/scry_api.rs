@@ -485,3 +485,49 @@ fn a_named_trait_methods_declaration_is_the_first_answer_above_its_impls() {
         .collect();
     assert_eq!(impls.len(), 2, "{results:#?}");
 }
+
+/// Issue 18: a code hit's title is its symbol path as the language names it: a free
+/// function with its crate and module (`serde_json::de::from_str`), a method with its type
+/// (`Deserializer::from_str`), through `/api/scry`; a test file's function keeps its name.
+#[test]
+fn a_free_functions_title_carries_its_module_path_and_a_methods_its_type() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let put = |rel: &str, text: &str| {
+        let p = project.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    put(
+        "wombat-json/src/de.rs",
+        "/// Parses a wombat from text.\npub fn from_text(s: &str) -> usize {\n    s.len()\n}\n\n\
+         pub struct Reader;\n\nimpl Reader {\n    /// Parses a wombat with this reader.\n    \
+         pub fn from_text(&self, s: &str) -> usize {\n        s.len()\n    }\n}\n",
+    );
+    put(
+        "wombat-json/tests/de.rs",
+        "#[test]\nfn from_text_works() {\n    assert_eq!(wombat_json::de::from_text(\"ab\"), 2);\n}\n",
+    );
+    let d = Daemon::start_in(dir, home, project, &[]);
+    let resp = scry(
+        &d,
+        &serde_json::json!({"query": "from_text wombat", "limit": 10}),
+    );
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let v: Value = serde_json::from_slice(&resp.body).unwrap();
+    let titles: Vec<&str> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|r| r["title"].as_str())
+        .collect();
+    for want in [
+        "wombat_json::de::from_text",
+        "Reader::from_text",
+        "from_text_works",
+    ] {
+        assert!(titles.contains(&want), "{want} not in {titles:?}");
+    }
+}
