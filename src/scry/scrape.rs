@@ -953,7 +953,7 @@ pub const CREDENTIAL_FOLDERS: &[&str] = &[".gnupg", ".password-store"];
 
 /// Decorations editors and tools add to a file's name when they copy it (`.env~`, `#.env#`,
 /// `.env.bak`, `id_rsa.orig`, `.netrc.swp`): a copy of a credential file is one too.
-const BACKUP_SUFFIXES: &[&str] = &[
+pub const BACKUP_SUFFIXES: &[&str] = &[
     "~", "#", ".bak", ".orig", ".old", ".save", ".swp", ".swo", ".tmp",
 ];
 
