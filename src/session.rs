@@ -852,22 +852,28 @@ impl Session {
         f(st.hold.as_ref().map(|h| &h.hold))
     }
 
-    /// For scry while no value is held in clear (locked, or `--scan-only`): runs `f` over the
-    /// scan hold and the hold of the values' pieces ([`Hold::pieces`]); `None` when values are
-    /// held in clear ([`Session::with_known`] redacts then) or there is no hold.
+    /// For scry's redaction and the guard's scan, whether values are held in clear or not
+    /// (one rule in both states: threat model, "One set of forms"): runs `f` over the scan
+    /// hold and the hold of the values' pieces ([`Hold::pieces`]); `None` when there is no
+    /// hold. While a full unlock runs, a vault changed on disk is absorbed first.
     pub fn with_redaction_hold<R>(&self, f: impl FnOnce(Option<(&Hold, &Hold)>) -> R) -> R {
+        self.absorb_changed_global_vault();
         let mut st = self.state();
         expire_if_due(&self.inner.home, &mut st);
-        if st.unlocked.is_some() {
-            return f(None);
-        }
         f(st.hold.as_ref().map(|h| (&h.hold, &h.pieces)))
     }
 
     /// The scan hold's matches in `text`, or `None` without a hold. What it found is told to
     /// the tripwires ([`Session::observe`]) as asked by `peer` through `route`.
     pub fn scan_hold(&self, text: &[u8], route: &str, peer: Peer) -> Option<Vec<Hit>> {
-        let hits = self.with_hold(|h| h.map(|h| h.scan(text)))?;
+        let hits = self.with_redaction_hold(|h| {
+            h.map(|(forms, pieces)| {
+                let mut hits = forms.scan(text);
+                hits.extend(pieces.scan_pieces(text));
+                hits.sort_by_key(|h| (h.start, h.end));
+                hits
+            })
+        })?;
         let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
         self.observe(&names, route, peer);
         Some(hits)

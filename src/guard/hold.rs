@@ -32,7 +32,7 @@
 //! depend on the key, about 2^-64 per check); a collision conceals a harmless string (a false
 //! positive), never reveals anything.
 
-use crate::secrets::mask::{MIN_MASKED_LEN, cased_forms};
+use crate::secrets::mask::{MIN_MASKED_LEN, held_forms};
 use crate::secrets::scan::{partial_min, piece_len, piece_sources};
 
 /// The longest anchor, in bytes: forms shorter than this are anchored on their whole length.
@@ -180,14 +180,13 @@ impl Hold {
         )
     }
 
-    /// [`Hold::scan`] of `text` lower-cased (ASCII; the offsets are the text's own), for a
-    /// hold made by [`Hold::pieces`].
+    /// [`Hold::scan`], for a hold made by [`Hold::pieces`] (every scan ignores ASCII case).
     pub fn scan_pieces(&self, text: &[u8]) -> Vec<Hit> {
-        self.scan(&text.to_ascii_lowercase())
+        self.scan(text)
     }
 
     fn with_base<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>, base: u64) -> Hold {
-        Hold::build(values, cased_forms, base)
+        Hold::build(values, held_forms, base)
     }
 
     /// A hold of the byte strings `expand` makes of each value (each of at least
@@ -210,8 +209,11 @@ impl Hold {
                     names.len() - 1
                 }
             } as u32;
-            for form in expand(value) {
+            for mut form in expand(value) {
                 if form.len() >= MIN_MASKED_LEN && form.len() <= u32::MAX as usize {
+                    // ASCII case is ignored (a scan hashes the text lower-cased): a value
+                    // partly upper-cased (`tr a-f A-F`) is still whole.
+                    form.make_ascii_lowercase();
                     held.push((idx, form));
                 }
             }
@@ -338,7 +340,7 @@ impl Hold {
         prefix.push(0u64);
         let mut h = 0u64;
         for &b in text {
-            h = add(mul(h, self.base), b as u64 + 1);
+            h = add(mul(h, self.base), b.to_ascii_lowercase() as u64 + 1);
             prefix.push(h);
         }
         let mut hits: Vec<(u32, usize, usize)> = Vec::new();
@@ -382,7 +384,7 @@ impl Hold {
 fn hash(base: u64, bytes: &[u8]) -> u64 {
     bytes
         .iter()
-        .fold(0u64, |h, &b| add(mul(h, base), b as u64 + 1))
+        .fold(0u64, |h, &b| add(mul(h, base), b.to_ascii_lowercase() as u64 + 1))
 }
 
 fn pow(base: u64, mut e: usize) -> u64 {
@@ -414,7 +416,7 @@ mod tests {
     fn finds_whole_values_in_every_form_and_nothing_else() {
         let v = canary();
         let h = Hold::new([("canary", v.as_bytes())]);
-        for form in cased_forms(v.as_bytes()) {
+        for form in held_forms(v.as_bytes()) {
             let text = [b"before ".as_slice(), &form, b" after"].concat();
             let hits = h.scan(&text);
             assert!(
@@ -500,7 +502,7 @@ mod tests {
         let h = Hold::new(values.iter().map(|v| ("n", v.as_bytes())));
         assert!(h.width() <= 8, "slots {} wide", h.width());
         for v in &values {
-            for form in cased_forms(v.as_bytes()) {
+            for form in held_forms(v.as_bytes()) {
                 let hits = h.scan(&form);
                 assert!(hits.iter().any(|x| x.start == 0 && x.end == form.len()));
             }

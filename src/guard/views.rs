@@ -122,6 +122,13 @@ fn is_break(a: usize, b: usize) -> bool {
 /// wrapped base64, which is the common case: then nothing is copied).
 pub fn views(text: &str) -> Vec<View> {
     let mut dump = View::new();
+    let mut groups = View::new();
+    let mut swapped = View::new();
+    let mut joined = View::new();
+    // The token length of the group runs of the line before (`None`: it had none).
+    let mut group_digits: Option<usize> = None;
+    // The lines of the current run of wrapped lines: (start, end) in `text`.
+    let mut wrap_run: Vec<(usize, usize)> = Vec::new();
     let mut b64 = View::new();
     let mut esc = View::new();
     let mut dump_kind: Option<DumpKind> = None;
@@ -191,11 +198,36 @@ pub fn views(text: &str) -> Vec<View> {
             flush_base64(&mut b64, &mut b64_run, text);
         }
         escapes_of_line(&mut esc, text, pos, line_end);
+        group_digits = groups_of_line(
+            [&mut groups, &mut swapped],
+            group_digits,
+            text,
+            pos,
+            line_end,
+        );
+        // Wrapped lines (`fold -w N`, `base64 -w N`, `xxd -p -c N`): lines without
+        // whitespace, all of one length but the last, which is not longer.
+        let wraps = !line.is_empty()
+            && line.len() <= MAX_DUMP_LINE
+            && !line.iter().any(u8::is_ascii_whitespace);
+        let fits = match wrap_run.as_slice() {
+            [] => true,
+            [first, .., last] if last.1 - last.0 != first.1 - first.0 => false,
+            [first, ..] => line.len() <= first.1 - first.0,
+        };
+        if !(wraps && fits) {
+            flush_joined(&mut joined, &mut wrap_run, text);
+        }
+        if wraps {
+            wrap_run.push((pos, line_end));
+        }
         prev = Some((pos, line_end));
         pos = end + 1;
     }
     flush_base64(&mut b64, &mut b64_run, text);
-    [dump, b64, esc]
+    flush_joined(&mut joined, &mut wrap_run, text);
+    let wide = fullwidth(text);
+    [dump, b64, esc, groups, swapped, joined, wide]
         .into_iter()
         .filter(|v| !v.segments.is_empty())
         .collect()
@@ -341,6 +373,207 @@ fn flush_base64(view: &mut View, run: &mut Vec<(usize, usize)>, text: &str) {
         }
     }
     run.clear();
+}
+
+/// Adds a run of wrapped lines to the joined view when it spans at least two lines, each
+/// line mapped back byte for byte (a match spans the line breaks between them).
+fn flush_joined(view: &mut View, run: &mut Vec<(usize, usize)>, text: &str) {
+    if run.len() >= 2 {
+        flush_base64(view, run, text);
+    }
+    run.clear();
+}
+
+/// The value of one group token of a dump (`51`, `7a51`, `0x51`, `01010001`, `121`,
+/// `075121`): its bytes as written (most significant first) and how many digits it has;
+/// `None` for anything else. `binary` reads 8-digit tokens of `0` and `1` as bits (`xxd -b`).
+fn group_token(tok: &[u8], binary: bool) -> Option<Vec<u8>> {
+    let tok = tok
+        .strip_prefix(b"0x")
+        .or_else(|| tok.strip_prefix(b"0X"))
+        .unwrap_or(tok);
+    let octal = |t: &[u8]| t.iter().all(|b| (b'0'..=b'7').contains(b));
+    match tok.len() {
+        8 if binary => Some(vec![tok.iter().fold(0u8, |a, &b| (a << 1) | (b - b'0'))]),
+        3 if octal(tok) && tok[0] <= b'3' => {
+            Some(vec![tok.iter().fold(0u8, |a, &b| (a << 3) | (b - b'0'))])
+        }
+        6 if octal(tok) && tok[0] <= b'1' => {
+            let w = tok.iter().fold(0u16, |a, &b| (a << 3) | u16::from(b - b'0'));
+            Some(w.to_be_bytes().to_vec())
+        }
+        n if n >= 2 && n <= 16 && n % 2 == 0 && tok.iter().all(u8::is_ascii_hexdigit) => Some(
+            tok.chunks(2)
+                .map(|p| {
+                    let d = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
+                    d(p[0]) << 4 | d(p[1])
+                })
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// Adds the group runs of line `text[start..end]` to the two group views: runs of tokens of
+/// one length that read as hex bytes or words (`xxd -g N`, `od -x`, `od -An -tx1`,
+/// `hexdump`, `hexdump -x`, `od -tx1z`), C arrays (`xxd -i`: `0x51, 0x7a`), colon-separated
+/// hex (`51:7a:39`), binary (`xxd -b`) or octal (`od -b`, `od`) — whatever the offset
+/// column and the text column around them. `views[0]` gets each token's bytes as written,
+/// `views[1]` each token's bytes reversed (`od -x` and `hexdump` print 16-bit words of a
+/// little-endian machine). A run is at least two tokens, or one of at least two bytes; a
+/// line's runs of another token length than its first are left out (a text column). Runs
+/// of consecutive lines with the same token length are joined (a value split over two
+/// lines is whole); each run maps back to its whole output range. Returns the line's token
+/// length (`None`: no run), for the next line.
+fn groups_of_line(
+    views: [&mut View; 2],
+    before: Option<usize>,
+    text: &str,
+    start: usize,
+    end: usize,
+) -> Option<usize> {
+    let b = &text.as_bytes()[start..end];
+    // Cheap reject: a line with no two hex digits in a row holds no group.
+    if !b.windows(2).any(|w| w[0].is_ascii_hexdigit() && w[1].is_ascii_hexdigit()) {
+        return None;
+    }
+    // Tokens: split at whitespace and `,`; a token holding `:` inside is split there too
+    // (`51:7a`); one ending in `:` (an offset column) breaks a run.
+    let mut toks: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i].is_ascii_whitespace() || b[i] == b',' {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b',' {
+            i += 1;
+        }
+        let tok = &b[s..i];
+        if tok.ends_with(b":") || !tok.contains(&b':') {
+            toks.push((s, i));
+        } else {
+            let mut p = s;
+            for part in tok.split(|&c| c == b':') {
+                toks.push((p, p + part.len()));
+                p += part.len() + 1;
+            }
+        }
+    }
+    // Runs of consecutive tokens of one length that are group tokens.
+    let mut runs: Vec<(usize, usize, usize)> = Vec::new(); // (first token, last token + 1, digits)
+    let digits = |t: (usize, usize)| {
+        let tok = &b[t.0..t.1];
+        tok.len() - if tok.starts_with(b"0x") || tok.starts_with(b"0X") { 2 } else { 0 }
+    };
+    let mut k = 0;
+    while k < toks.len() {
+        if group_token(&b[toks[k].0..toks[k].1], false).is_none() {
+            k += 1;
+            continue;
+        }
+        let n = digits(toks[k]);
+        let mut j = k + 1;
+        while j < toks.len()
+            && digits(toks[j]) == n
+            && group_token(&b[toks[j].0..toks[j].1], false).is_some()
+        {
+            j += 1;
+        }
+        let bytes = group_token(&b[toks[k].0..toks[k].1], false).map_or(0, |v| v.len());
+        if j - k >= 2 || bytes >= 2 {
+            runs.push((k, j, n));
+        }
+        k = j;
+    }
+    let Some(&(_, _, n)) = runs.first() else {
+        return None;
+    };
+    let [ordered, swapped] = views;
+    if before != Some(n) {
+        ordered.start_run();
+        swapped.start_run();
+    }
+    for &(k, j, m) in &runs {
+        if m != n {
+            continue;
+        }
+        let run = &toks[k..j];
+        let binary = n == 8
+            && run
+                .iter()
+                .all(|t| b[t.0..t.1].iter().all(|&c| c == b'0' || c == b'1'));
+        let mut ord: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+        let mut swp: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+        for t in run {
+            let mut v = Zeroizing::new(group_token(&b[t.0..t.1], binary).unwrap_or_default());
+            ord.extend_from_slice(&v);
+            v.reverse();
+            swp.extend_from_slice(&v);
+        }
+        let output = (start + run[0].0, start + run[run.len() - 1].1);
+        for (view, bytes) in [(&mut *ordered, &ord), (&mut *swapped, &swp)] {
+            let v0 = view.text.len();
+            push_lossy(&mut view.text, bytes);
+            view.segments.push(Segment {
+                view: (v0, view.text.len()),
+                output,
+                exact: false,
+            });
+        }
+    }
+    Some(n)
+}
+
+/// The fullwidth forms of ASCII (U+FF01..U+FF5E, and the ideographic space U+3000) read as
+/// ASCII, for every line that holds one; each character maps back to its own bytes. `None`
+/// (no view) for a text without them, the common case.
+fn fullwidth(text: &str) -> View {
+    let mut view = View::new();
+    let b = text.as_bytes();
+    let has = b
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| c == 0xef && matches!(b.get(i + 1), Some(0xbc | 0xbd)));
+    if !has {
+        return view;
+    }
+    view.start_run();
+    for (i, c) in text.char_indices() {
+        let ascii = match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xff01 + 0x21),
+            '\u{3000}' => Some(' '),
+            _ => None,
+        };
+        let v0 = view.text.len();
+        match ascii {
+            Some(a) => view.text.push(a),
+            None => view.text.push(c),
+        }
+        view.segments.push(Segment {
+            view: (v0, view.text.len()),
+            output: (i, i + c.len_utf8()),
+            exact: ascii.is_none(),
+        });
+    }
+    view
+}
+
+/// Every range of `text` that `find` reports in `text` itself or in one of its [`views`]
+/// (mapped back), unsorted: the one way the guard's forms are looked for in a text that is
+/// not a tool output (scry's snippets, `api::scry`).
+pub fn find_with_views(
+    text: &str,
+    mut find: impl FnMut(&[u8]) -> Vec<(usize, usize)>,
+) -> Vec<(usize, usize)> {
+    let mut out = find(text.as_bytes());
+    for v in views(text) {
+        for (s, e) in find(v.text.as_bytes()) {
+            out.extend(v.map_back(s, e));
+        }
+    }
+    out
 }
 
 fn is_base64(b: u8) -> bool {

@@ -206,6 +206,62 @@ pub fn cased_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     out
 }
 
+/// [`cased_forms`] and the rarer forms only the guard's scan hold and scry's redaction look
+/// for (each one entry per value, so cheap there; not masked by `secrets run`): the hex of the
+/// reversed value, the hex of its UTF-16LE code units (`iconv -t UTF-16LE | xxd -p`), its
+/// base32 (RFC 4648, padded and not) and its ROT13 (`tr A-Za-z N-ZA-Mn-za-m`). The hold
+/// ignores ASCII case, so lower-case forms stand for every casing.
+pub fn held_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut out = cased_forms(v);
+    let reversed = Zeroizing::new(match std::str::from_utf8(v) {
+        Ok(s) => s.chars().rev().collect::<String>().into_bytes(),
+        Err(_) => v.iter().rev().copied().collect(),
+    });
+    out.push(Zeroizing::new(hex(&reversed, false)));
+    if let Ok(s) = std::str::from_utf8(v) {
+        let units: Zeroizing<Vec<u8>> =
+            Zeroizing::new(s.encode_utf16().flat_map(u16::to_le_bytes).collect());
+        out.push(Zeroizing::new(hex(&units, false)));
+    }
+    let b32 = base32(v);
+    let unpadded = Zeroizing::new(b32.iter().copied().filter(|&c| c != b'=').collect());
+    out.push(b32);
+    out.push(unpadded);
+    let rot13: Zeroizing<Vec<u8>> = Zeroizing::new(
+        v.iter()
+            .map(|&b| match b {
+                b'a'..=b'z' => (b - b'a' + 13) % 26 + b'a',
+                b'A'..=b'Z' => (b - b'A' + 13) % 26 + b'A',
+                _ => b,
+            })
+            .collect(),
+    );
+    if rot13[..] != *v {
+        out.push(rot13);
+    }
+    out
+}
+
+/// RFC 4648 base32 (upper case, `=` padded).
+fn base32(v: &[u8]) -> Zeroizing<Vec<u8>> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Zeroizing::new(Vec::with_capacity(v.len().div_ceil(5) * 8));
+    for chunk in v.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let n = u64::from_be_bytes([0, 0, 0, buf[0], buf[1], buf[2], buf[3], buf[4]]);
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                out.push(ALPHABET[((n >> (35 - 5 * i)) & 31) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+    out
+}
+
 /// `xxd -p` (plain hex dump) writes this many hex digits per line (30 bytes).
 pub const XXD_PLAIN_WRAP: usize = 60;
 
@@ -769,7 +825,11 @@ fn parse_od_chars(s: &[u8]) -> Option<Vec<u8>> {
                 b'v' => 11,
                 _ => return None,
             },
-            [b' ', a, b, c] if [a, b, c].iter().all(|d| (b'0'..=b'7').contains(d)) => {
+            // At most `377` (a byte): `od -b`'s `477` is not an `od -c` field (and would
+            // overflow).
+            [b' ', a, b, c]
+                if *a <= b'3' && [a, b, c].iter().all(|d| (b'0'..=b'7').contains(d)) =>
+            {
                 (a - b'0') * 64 + (b - b'0') * 8 + (c - b'0')
             }
             _ => return None,
