@@ -382,9 +382,9 @@ impl Hold {
 }
 
 fn hash(base: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0u64, |h, &b| add(mul(h, base), b.to_ascii_lowercase() as u64 + 1))
+    bytes.iter().fold(0u64, |h, &b| {
+        add(mul(h, base), b.to_ascii_lowercase() as u64 + 1)
+    })
 }
 
 fn pow(base: u64, mut e: usize) -> u64 {

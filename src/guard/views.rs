@@ -399,7 +399,9 @@ fn group_token(tok: &[u8], binary: bool) -> Option<Vec<u8>> {
             Some(vec![tok.iter().fold(0u8, |a, &b| (a << 3) | (b - b'0'))])
         }
         6 if octal(tok) && tok[0] <= b'1' => {
-            let w = tok.iter().fold(0u16, |a, &b| (a << 3) | u16::from(b - b'0'));
+            let w = tok
+                .iter()
+                .fold(0u16, |a, &b| (a << 3) | u16::from(b - b'0'));
             Some(w.to_be_bytes().to_vec())
         }
         n if n >= 2 && n <= 16 && n % 2 == 0 && tok.iter().all(u8::is_ascii_hexdigit) => Some(
@@ -434,20 +436,25 @@ fn groups_of_line(
 ) -> Option<usize> {
     let b = &text.as_bytes()[start..end];
     // Cheap reject: a line with no two hex digits in a row holds no group.
-    if !b.windows(2).any(|w| w[0].is_ascii_hexdigit() && w[1].is_ascii_hexdigit()) {
+    if !b
+        .windows(2)
+        .any(|w| w[0].is_ascii_hexdigit() && w[1].is_ascii_hexdigit())
+    {
         return None;
     }
-    // Tokens: split at whitespace and `,`; a token holding `:` inside is split there too
-    // (`51:7a`); one ending in `:` (an offset column) breaks a run.
+    // Tokens: runs of ASCII letters, digits and `:` (anything else separates: spaces, `,`,
+    // a snippet's `…`); a token holding `:` inside is split there too (`51:7a`); one ending
+    // in `:` (an offset column) breaks a run.
+    let in_token = |c: u8| c.is_ascii_alphanumeric() || c == b':';
     let mut toks: Vec<(usize, usize)> = Vec::new();
     let mut i = 0;
     while i < b.len() {
-        if b[i].is_ascii_whitespace() || b[i] == b',' {
+        if !in_token(b[i]) {
             i += 1;
             continue;
         }
         let s = i;
-        while i < b.len() && !b[i].is_ascii_whitespace() && b[i] != b',' {
+        while i < b.len() && in_token(b[i]) {
             i += 1;
         }
         let tok = &b[s..i];
@@ -465,7 +472,12 @@ fn groups_of_line(
     let mut runs: Vec<(usize, usize, usize)> = Vec::new(); // (first token, last token + 1, digits)
     let digits = |t: (usize, usize)| {
         let tok = &b[t.0..t.1];
-        tok.len() - if tok.starts_with(b"0x") || tok.starts_with(b"0X") { 2 } else { 0 }
+        tok.len()
+            - if tok.starts_with(b"0x") || tok.starts_with(b"0X") {
+                2
+            } else {
+                0
+            }
     };
     let mut k = 0;
     while k < toks.len() {
