@@ -27,7 +27,7 @@
 //! The case of a value is not a view: the hold keeps the value lower- and upper-cased
 //! ([`crate::secrets::mask::output_forms`]).
 
-use crate::secrets::mask::{DumpKind, parse_dump_line};
+use crate::secrets::mask::{DumpKind, parse_dump_line, parse_group_line};
 use zeroize::Zeroizing;
 
 /// The shortest line taken as a line of wrapped base64: 16 characters (shorter lines are
@@ -384,49 +384,12 @@ fn flush_joined(view: &mut View, run: &mut Vec<(usize, usize)>, text: &str) {
     run.clear();
 }
 
-/// The value of one group token of a dump (`51`, `7a51`, `0x51`, `01010001`, `121`,
-/// `075121`): its bytes as written (most significant first) and how many digits it has;
-/// `None` for anything else. `binary` reads 8-digit tokens of `0` and `1` as bits (`xxd -b`).
-fn group_token(tok: &[u8], binary: bool) -> Option<Vec<u8>> {
-    let tok = tok
-        .strip_prefix(b"0x")
-        .or_else(|| tok.strip_prefix(b"0X"))
-        .unwrap_or(tok);
-    let octal = |t: &[u8]| t.iter().all(|b| (b'0'..=b'7').contains(b));
-    match tok.len() {
-        8 if binary => Some(vec![tok.iter().fold(0u8, |a, &b| (a << 1) | (b - b'0'))]),
-        3 if octal(tok) && tok[0] <= b'3' => {
-            Some(vec![tok.iter().fold(0u8, |a, &b| (a << 3) | (b - b'0'))])
-        }
-        6 if octal(tok) && tok[0] <= b'1' => {
-            let w = tok
-                .iter()
-                .fold(0u16, |a, &b| (a << 3) | u16::from(b - b'0'));
-            Some(w.to_be_bytes().to_vec())
-        }
-        n if n >= 2 && n <= 16 && n % 2 == 0 && tok.iter().all(u8::is_ascii_hexdigit) => Some(
-            tok.chunks(2)
-                .map(|p| {
-                    let d = |c: u8| (c as char).to_digit(16).unwrap_or(0) as u8;
-                    d(p[0]) << 4 | d(p[1])
-                })
-                .collect(),
-        ),
-        _ => None,
-    }
-}
-
-/// Adds the group runs of line `text[start..end]` to the two group views: runs of tokens of
-/// one length that read as hex bytes or words (`xxd -g N`, `od -x`, `od -An -tx1`,
-/// `hexdump`, `hexdump -x`, `od -tx1z`), C arrays (`xxd -i`: `0x51, 0x7a`), colon-separated
-/// hex (`51:7a:39`), binary (`xxd -b`) or octal (`od -b`, `od`) — whatever the offset
-/// column and the text column around them. `views[0]` gets each token's bytes as written,
-/// `views[1]` each token's bytes reversed (`od -x` and `hexdump` print 16-bit words of a
-/// little-endian machine). A run is at least two tokens, or one of at least two bytes; a
-/// line's runs of another token length than its first are left out (a text column). Runs
-/// of consecutive lines with the same token length are joined (a value split over two
-/// lines is whole); each run maps back to its whole output range. Returns the line's token
-/// length (`None`: no run), for the next line.
+/// Adds the group runs of line `text[start..end]` ([`parse_group_line`]) to the two group
+/// views: `views[0]` gets each token's bytes as written, `views[1]` each token's bytes
+/// reversed (`od -x` and `hexdump` print 16-bit words of a little-endian machine). Runs of
+/// consecutive lines with the same token length are joined (a value split over two lines is
+/// whole); each run maps back to its whole output range. Returns the line's token length
+/// (`None`: no run), for the next line.
 fn groups_of_line(
     views: [&mut View; 2],
     before: Option<usize>,
@@ -434,98 +397,15 @@ fn groups_of_line(
     start: usize,
     end: usize,
 ) -> Option<usize> {
-    let b = &text.as_bytes()[start..end];
-    // Cheap reject: a line with no two hex digits in a row holds no group.
-    if !b
-        .windows(2)
-        .any(|w| w[0].is_ascii_hexdigit() && w[1].is_ascii_hexdigit())
-    {
-        return None;
-    }
-    // Tokens: runs of ASCII letters, digits and `:` (anything else separates: spaces, `,`,
-    // a snippet's `…`); a token holding `:` inside is split there too (`51:7a`); one ending
-    // in `:` (an offset column) breaks a run.
-    let in_token = |c: u8| c.is_ascii_alphanumeric() || c == b':';
-    let mut toks: Vec<(usize, usize)> = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        if !in_token(b[i]) {
-            i += 1;
-            continue;
-        }
-        let s = i;
-        while i < b.len() && in_token(b[i]) {
-            i += 1;
-        }
-        let tok = &b[s..i];
-        if tok.ends_with(b":") || !tok.contains(&b':') {
-            toks.push((s, i));
-        } else {
-            let mut p = s;
-            for part in tok.split(|&c| c == b':') {
-                toks.push((p, p + part.len()));
-                p += part.len() + 1;
-            }
-        }
-    }
-    // Runs of consecutive tokens of one length that are group tokens.
-    let mut runs: Vec<(usize, usize, usize)> = Vec::new(); // (first token, last token + 1, digits)
-    let digits = |t: (usize, usize)| {
-        let tok = &b[t.0..t.1];
-        tok.len()
-            - if tok.starts_with(b"0x") || tok.starts_with(b"0X") {
-                2
-            } else {
-                0
-            }
-    };
-    let mut k = 0;
-    while k < toks.len() {
-        if group_token(&b[toks[k].0..toks[k].1], false).is_none() {
-            k += 1;
-            continue;
-        }
-        let n = digits(toks[k]);
-        let mut j = k + 1;
-        while j < toks.len()
-            && digits(toks[j]) == n
-            && group_token(&b[toks[j].0..toks[j].1], false).is_some()
-        {
-            j += 1;
-        }
-        let bytes = group_token(&b[toks[k].0..toks[k].1], false).map_or(0, |v| v.len());
-        if j - k >= 2 || bytes >= 2 {
-            runs.push((k, j, n));
-        }
-        k = j;
-    }
-    let Some(&(_, _, n)) = runs.first() else {
-        return None;
-    };
+    let line = parse_group_line(&text.as_bytes()[start..end], before)?;
     let [ordered, swapped] = views;
-    if before != Some(n) {
+    if before != Some(line.digits) {
         ordered.start_run();
         swapped.start_run();
     }
-    for &(k, j, m) in &runs {
-        if m != n {
-            continue;
-        }
-        let run = &toks[k..j];
-        let binary = n == 8
-            && run
-                .iter()
-                .all(|t| b[t.0..t.1].iter().all(|&c| c == b'0' || c == b'1'));
-        let mut ord: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
-        let mut swp: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
-        for t in run {
-            let mut v = Zeroizing::new(group_token(&b[t.0..t.1], binary).unwrap_or_default());
-            ord.extend_from_slice(&v);
-            v.reverse();
-            swp.extend_from_slice(&v);
-        }
-        let output = (start + run[0].0, start + run[run.len() - 1].1);
-        for (view, bytes) in [(&mut *ordered, &ord), (&mut *swapped, &swp)] {
+    for run in &line.runs {
+        let output = (start + run.span.0, start + run.span.1);
+        for (view, bytes) in [(&mut *ordered, &run.ordered), (&mut *swapped, &run.swapped)] {
             let v0 = view.text.len();
             push_lossy(&mut view.text, bytes);
             view.segments.push(Segment {
@@ -535,7 +415,7 @@ fn groups_of_line(
             });
         }
     }
-    Some(n)
+    Some(line.digits)
 }
 
 /// The fullwidth forms of ASCII (U+FF01..U+FF5E, and the ideographic space U+3000) read as
@@ -632,9 +512,9 @@ mod tests {
             dump.push_str(&format!("{:08x}: {:<40} {txt}\n", i * 16, hex.join(" ")));
         }
         let vs = views(&dump);
-        assert_eq!(vs.len(), 1);
-        let at = vs[0].text.find(&v).expect("the value is whole in the view");
-        let back = vs[0].map_back(at, at + v.len());
+        let view = vs.iter().find(|x| x.text.contains(&v)).expect("a view");
+        let at = view.text.find(&v).expect("the value is whole in the view");
+        let back = view.map_back(at, at + v.len());
         assert_eq!(back.len(), 2, "the value spans two dump lines");
         for (s, e) in back {
             assert_eq!(&dump[s - 2..s], ": ", "the offset column stays");
@@ -661,9 +541,9 @@ mod tests {
         for form in [all, one, x, u, q, xml, ansi, utf16] {
             let out = format!("$ curl\nGET /cb?k={form}&next=1 HTTP/1.1\nbye %zz\n");
             let vs = views(&out);
-            assert_eq!(vs.len(), 1, "{form}");
-            let at = vs[0].text.find(&v).unwrap_or_else(|| panic!("{form}"));
-            let back = vs[0].map_back(at, at + v.len());
+            let view = vs.iter().find(|x| x.text.contains(&v)).expect(&form);
+            let at = view.text.find(&v).unwrap_or_else(|| panic!("{form}"));
+            let back = view.map_back(at, at + v.len());
             assert_eq!(back.len(), 1, "{form}: one range");
             let (s, e) = back[0];
             assert_eq!(
@@ -689,12 +569,11 @@ mod tests {
                 .collect();
             let out = format!("$ base64 notes\ndata: {}\n", wrapped.join("\r\n"));
             let vs = views(&out);
-            assert_eq!(vs.len(), 1);
-            assert_eq!(
-                *vs[0].text, enc,
-                "the prefix and the short last line are joined"
-            );
-            let back = vs[0].map_back(60, 80);
+            let view = vs
+                .iter()
+                .find(|x| *x.text == enc)
+                .expect("the prefix and the short last line are joined");
+            let back = view.map_back(60, 80);
             assert_eq!(back.len(), 1);
             let (s, e) = back[0];
             let mut joined = out[s..e].to_string();

@@ -756,6 +756,162 @@ pub fn parse_dump_line(line: &[u8]) -> Option<(DumpKind, Vec<u8>)> {
     None
 }
 
+/// One run of dump groups in a line ([`parse_group_line`]).
+pub struct GroupRun {
+    /// `[start, end)` of the run in the line: its first token's start to its last's end.
+    pub span: (usize, usize),
+    /// The bytes the tokens show, each token's as written (most significant first).
+    pub ordered: Zeroizing<Vec<u8>>,
+    /// The same with each token's bytes reversed (a little-endian word: `od -x`).
+    pub swapped: Zeroizing<Vec<u8>>,
+}
+
+/// The group runs of one line of a dump ([`parse_group_line`]).
+pub struct GroupLine {
+    /// The digits of a full token of the line's runs (2 for bytes, 4 for 16-bit words, 3 or
+    /// 6 for octal, 8 for `xxd -b`'s bits or 32-bit words).
+    pub digits: usize,
+    /// The runs, in order.
+    pub runs: Vec<GroupRun>,
+}
+
+/// The value of one group token of a dump (`51`, `7a51`, `0x51`, `01010001`, `121`,
+/// `075121`): its bytes as written (most significant first); `None` for anything else.
+/// `binary` reads 8-digit tokens as bits (`xxd -b`).
+fn group_token(tok: &[u8], binary: bool) -> Option<Vec<u8>> {
+    let tok = tok
+        .strip_prefix(b"0x")
+        .or_else(|| tok.strip_prefix(b"0X"))
+        .unwrap_or(tok);
+    let octal = |t: &[u8]| t.iter().all(|b| (b'0'..=b'7').contains(b));
+    match tok.len() {
+        8 if binary => Some(vec![tok.iter().fold(0u8, |a, &b| (a << 1) | (b - b'0'))]),
+        3 if octal(tok) && tok[0] <= b'3' => {
+            Some(vec![tok.iter().fold(0u8, |a, &b| (a << 3) | (b - b'0'))])
+        }
+        6 if octal(tok) && tok[0] <= b'1' => {
+            let w = tok
+                .iter()
+                .fold(0u16, |a, &b| (a << 3) | u16::from(b - b'0'));
+            Some(w.to_be_bytes().to_vec())
+        }
+        n if (2..=16).contains(&n) && n % 2 == 0 && tok.iter().all(u8::is_ascii_hexdigit) => Some(
+            tok.chunks(2)
+                .map(|p| hex_val(p[0]).unwrap_or(0) << 4 | hex_val(p[1]).unwrap_or(0))
+                .collect(),
+        ),
+        _ => None,
+    }
+}
+
+/// The digits of a group token (without `0x`).
+fn token_digits(tok: &[u8]) -> usize {
+    tok.len()
+        - if tok.starts_with(b"0x") || tok.starts_with(b"0X") {
+            2
+        } else {
+            0
+        }
+}
+
+/// The runs of dump groups in `line`: tokens of one length that read as hex bytes or words
+/// (`xxd -g N`, `od -x`, `od -An -tx1`, `hexdump`, `hexdump -x`, `od -tx1z`), C arrays
+/// (`xxd -i`: `0x51, 0x7a`), colon-separated hex (`51:7a:39`), binary (`xxd -b`) or octal
+/// (`od -b`, `od`), whatever the offset and text columns around them. Tokens are runs of
+/// ASCII letters, digits and `:` (anything else separates: spaces, `,`, a snippet's `…`); a
+/// token holding `:` inside is split there (`51:7a`), one ending in `:` (an offset column)
+/// is not a group. A run is at least two tokens of one length (its last may be shorter: a
+/// partial group) showing at least [`MIN_MASKED_LEN`] bytes — or, when the line before had
+/// runs of the same length (`before`), any run (a dump's short last line). Runs of another
+/// length than the line's first are left out (a text column). `None` without a run. Linear
+/// in the line's length.
+pub fn parse_group_line(b: &[u8], before: Option<usize>) -> Option<GroupLine> {
+    // Cheap reject: no two hex digits in a row, no group.
+    if !b
+        .windows(2)
+        .any(|w| w[0].is_ascii_hexdigit() && w[1].is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let in_token = |c: u8| c.is_ascii_alphanumeric() || c == b':';
+    let mut toks: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !in_token(b[i]) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && in_token(b[i]) {
+            i += 1;
+        }
+        let tok = &b[s..i];
+        if tok.ends_with(b":") || !tok.contains(&b':') {
+            toks.push((s, i));
+        } else {
+            let mut p = s;
+            for part in tok.split(|&c| c == b':') {
+                toks.push((p, p + part.len()));
+                p += part.len() + 1;
+            }
+        }
+    }
+    let is_group = |t: (usize, usize)| group_token(&b[t.0..t.1], false).is_some();
+    let mut digits: Option<usize> = None;
+    let mut runs = Vec::new();
+    let mut k = 0;
+    while k < toks.len() {
+        if !is_group(toks[k]) {
+            k += 1;
+            continue;
+        }
+        let n = token_digits(&b[toks[k].0..toks[k].1]);
+        let mut j = k + 1;
+        while j < toks.len() && token_digits(&b[toks[j].0..toks[j].1]) == n && is_group(toks[j]) {
+            j += 1;
+        }
+        // A shorter last token one space after the run (a partial group: `xxd -g 4`'s
+        // `3d7a`; a text column is two spaces away).
+        if j < toks.len() && is_group(toks[j]) && toks[j].0 == toks[j - 1].1 + 1 {
+            let m = token_digits(&b[toks[j].0..toks[j].1]);
+            if m < n && m % 2 == 0 && n % 2 == 0 {
+                j += 1;
+            }
+        }
+        let run = &toks[k..j];
+        k = j;
+        if digits.is_some_and(|d| d != n) {
+            continue;
+        }
+        let binary = n == 8
+            && run
+                .iter()
+                .all(|t| b[t.0..t.1].iter().all(|&c| c == b'0' || c == b'1'));
+        let mut ordered: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+        let mut swapped: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+        for t in run {
+            let mut v = Zeroizing::new(group_token(&b[t.0..t.1], binary).unwrap_or_default());
+            ordered.extend_from_slice(&v);
+            v.reverse();
+            swapped.extend_from_slice(&v);
+        }
+        let continues = before == Some(n) && digits.is_none();
+        if !continues && (run.len() < 2 || ordered.len() < MIN_MASKED_LEN) {
+            continue;
+        }
+        digits = Some(n);
+        runs.push(GroupRun {
+            span: (run[0].0, run[run.len() - 1].1),
+            ordered,
+            swapped,
+        });
+    }
+    Some(GroupLine {
+        digits: digits?,
+        runs,
+    })
+}
+
 fn hex_val(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
