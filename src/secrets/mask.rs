@@ -82,7 +82,9 @@ impl Masker {
                 continue;
             }
             raw.push(Zeroizing::new(v.to_vec()));
-            for p in output_forms(v) {
+            for mut p in output_forms(v) {
+                // Matched ignoring ASCII case (`tr a-f A-F`): kept lower-cased.
+                p.make_ascii_lowercase();
                 if !list.iter().any(|q| **q == *p) {
                     list.push(p);
                 }
@@ -91,6 +93,9 @@ impl Masker {
         let mut by_first = vec![Vec::new(); 256];
         for (i, p) in list.iter().enumerate() {
             by_first[p[0] as usize].push(i as u32);
+            if p[0].is_ascii_lowercase() {
+                by_first[p[0].to_ascii_uppercase() as usize].push(i as u32);
+            }
         }
         let max_len = list.iter().map(|p| p.len()).max().unwrap_or(0);
         let max_raw = raw.iter().map(|v| v.len()).max().unwrap_or(0);
@@ -181,6 +186,35 @@ pub fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out = cased_forms(v);
     out.extend(wrapped_base64(v));
     out.extend(wrapped_hex(v));
+    out.extend(truncations(v));
+    out
+}
+
+/// The longest value whose every piece is a pattern of its own ([`truncations`]); a longer
+/// value has only its prefixes and suffixes (the patterns grow with the square of the
+/// length).
+pub const MAX_PIECED_LEN: usize = 64;
+
+/// The value cut (`cut -c1-30`, `head -c`, a column cut short): every part of it of at least
+/// [`crate::secrets::scan::piece_len`] bytes — at least 64 bits of guessing work, the rule
+/// scry's redaction and the guard's hold use — when the value is at most
+/// [`MAX_PIECED_LEN`] bytes; for a longer one its prefixes and suffixes of that length or
+/// more. Leftmost-longest matching then masks the longest part shown.
+pub fn truncations(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let n = crate::secrets::scan::piece_len(v);
+    let mut out = Vec::new();
+    if v.len() <= n {
+        return out;
+    }
+    for start in 0..=v.len() - n {
+        for end in start + n..=v.len() {
+            let whole = start == 0 && end == v.len();
+            let edge = start == 0 || end == v.len();
+            if !whole && (edge || v.len() <= MAX_PIECED_LEN) {
+                out.push(Zeroizing::new(v[start..end].to_vec()));
+            }
+        }
+    }
     out
 }
 
@@ -532,20 +566,31 @@ pub enum DumpKind {
     OdChars,
 }
 
-/// One complete dump line held back: its text, and where its decoded bytes sit in the run.
+/// One complete dump line held back: its text, where its decoded bytes sit in the run, and
+/// where its data starts (what is kept of a masked line is the offset column before it).
 struct HeldLine {
     text: Zeroizing<Vec<u8>>,
     start: usize,
     end: usize,
+    data_start: usize,
     masked: bool,
+}
+
+/// The layout of the dump lines of a run: one of the formats of [`parse_dump_line`], or
+/// group runs of a token length ([`parse_group_line`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineKind {
+    Dump(DumpKind),
+    Groups(usize),
 }
 
 /// The stage that sees hex dumps. A line that may be a dump line (it starts like one) is held
 /// until its newline; complete dump lines of one format in a row are decoded into a run of
-/// bytes, searched for every value, and held while a value could still continue into the next
-/// line. A held line that holds a byte of a value is written as its offset column and
-/// [`REPLACEMENT`]. Any other line passes at once (its bytes are not held past the point
-/// where it can no longer be a dump line).
+/// bytes (for group dumps also with each group's bytes reversed: `od -x` prints
+/// little-endian words), searched for every value (ASCII case ignored), and held while a
+/// value could still continue into the next line. A held line that holds a byte of a value
+/// is written as its offset column and [`REPLACEMENT`]. Any other line passes at once (its
+/// bytes are not held past the point where it can no longer be a dump line).
 #[derive(Default)]
 pub struct DumpStage {
     partial: Zeroizing<Vec<u8>>,
@@ -553,10 +598,13 @@ pub struct DumpStage {
     passing: bool,
     held: Vec<HeldLine>,
     run: Zeroizing<Vec<u8>>,
-    kind: Option<DumpKind>,
+    /// The run with each group's bytes reversed (group dumps only).
+    swapped: Zeroizing<Vec<u8>>,
+    kind: Option<LineKind>,
 }
 
-/// A line longer than this is not a dump line (the three formats print at most ~80 columns).
+/// A line longer than this is not a dump line (the formats print at most ~150 columns:
+/// `xxd -b`, `hexdump -x`).
 const MAX_DUMP_LINE: usize = 160;
 
 impl DumpStage {
@@ -594,14 +642,8 @@ impl DumpStage {
             self.partial.extend_from_slice(piece);
             if complete {
                 let line = std::mem::take(&mut self.partial);
-                match parse_dump_line(&line) {
-                    Some((kind, bytes)) => self.add_line(p, kind, line, &bytes, out),
-                    None => {
-                        self.flush(out);
-                        out.extend_from_slice(&line);
-                    }
-                }
-            } else if !may_start_dump_line(&self.partial) || self.partial.len() > MAX_DUMP_LINE {
+                self.complete_line(p, line, out);
+            } else if !self.may_start(&self.partial) || self.partial.len() > MAX_DUMP_LINE {
                 self.flush(out);
                 out.extend_from_slice(&self.partial);
                 self.partial.clear();
@@ -610,27 +652,81 @@ impl DumpStage {
         }
     }
 
+    /// Whether `p` (a line so far) can still become a dump line.
+    fn may_start(&self, p: &[u8]) -> bool {
+        if may_start_dump_line(p) {
+            return true;
+        }
+        // Group dumps: only digits, `x`, `:`, `,` and blanks so far, or group runs before
+        // the first other byte (then a text column may follow: `od -tx1z`).
+        let groupish = |b: &u8| b.is_ascii_hexdigit() || b" \txX:,".contains(b);
+        match p.iter().position(|b| !groupish(b)) {
+            None => true,
+            Some(k) => {
+                let before = match self.kind {
+                    Some(LineKind::Groups(n)) => Some(n),
+                    _ => None,
+                };
+                parse_group_line(&p[..k], before).is_some()
+            }
+        }
+    }
+
+    /// Decides a complete line: a dump line joins the run, any other passes.
+    fn complete_line(&mut self, p: &Patterns, line: Zeroizing<Vec<u8>>, out: &mut Vec<u8>) {
+        if line.len() <= MAX_DUMP_LINE + 1 {
+            if let Some((kind, bytes)) = parse_dump_line(&line) {
+                let bytes = Zeroizing::new(bytes);
+                let start = kind.data_start();
+                self.add_line(p, LineKind::Dump(kind), line, &bytes, None, start, out);
+                return;
+            }
+            let before = match self.kind {
+                Some(LineKind::Groups(n)) => Some(n),
+                _ => None,
+            };
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            if let Some(g) = parse_group_line(body, before) {
+                let ordered: Zeroizing<Vec<u8>> = Zeroizing::new(
+                    g.runs
+                        .iter()
+                        .flat_map(|r| r.ordered.iter().copied())
+                        .collect(),
+                );
+                let swapped: Zeroizing<Vec<u8>> = Zeroizing::new(
+                    g.runs
+                        .iter()
+                        .flat_map(|r| r.swapped.iter().copied())
+                        .collect(),
+                );
+                let start = g.runs.first().map_or(0, |r| r.span.0);
+                let kind = LineKind::Groups(g.digits);
+                self.add_line(p, kind, line, &ordered, Some(&swapped), start, out);
+                return;
+            }
+        }
+        self.flush(out);
+        out.extend_from_slice(&line);
+    }
+
     fn finish(&mut self, p: &Patterns, out: &mut Vec<u8>) {
         let line = std::mem::take(&mut self.partial);
         if !line.is_empty() {
-            match parse_dump_line(&line) {
-                Some((kind, bytes)) => self.add_line(p, kind, line, &bytes, out),
-                None => {
-                    self.flush(out);
-                    out.extend_from_slice(&line);
-                }
-            }
+            self.complete_line(p, line, out);
         }
         self.flush(out);
         self.passing = false;
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add_line(
         &mut self,
         p: &Patterns,
-        kind: DumpKind,
+        kind: LineKind,
         text: Zeroizing<Vec<u8>>,
         bytes: &[u8],
+        swapped: Option<&[u8]>,
+        data_start: usize,
         out: &mut Vec<u8>,
     ) {
         if self.kind != Some(kind) {
@@ -640,24 +736,37 @@ impl DumpStage {
         let start = self.run.len();
         self.run.reserve(bytes.len());
         self.run.extend_from_slice(bytes);
+        if let Some(sw) = swapped {
+            self.swapped.reserve(sw.len());
+            self.swapped.extend_from_slice(sw);
+        }
         self.held.push(HeldLine {
             text,
             start,
             end: self.run.len(),
+            data_start,
             masked: false,
         });
-        // Matches that end in the new bytes.
+        if let Some(h) = self.held.last_mut() {
+            h.data_start = h.data_start.min(h.text.len());
+        }
+        // Matches that end in the new bytes, in either byte order.
         let from = start.saturating_sub(p.max_raw.saturating_sub(1));
-        for v in &p.raw {
-            let n = v.len();
-            if self.run.len() < n {
+        for run in [&self.run, &self.swapped] {
+            if run.len() != self.run.len() {
                 continue;
             }
-            for pos in from..=self.run.len() - n {
-                if pos + n > start && self.run[pos..pos + n] == v[..] {
-                    for h in &mut self.held {
-                        if h.start < pos + n && pos < h.end {
-                            h.masked = true;
+            for v in &p.raw {
+                let n = v.len();
+                if run.len() < n {
+                    continue;
+                }
+                for pos in from..=run.len() - n {
+                    if pos + n > start && run[pos..pos + n].eq_ignore_ascii_case(v) {
+                        for h in &mut self.held {
+                            if h.start < pos + n && pos < h.end {
+                                h.masked = true;
+                            }
                         }
                     }
                 }
@@ -672,6 +781,9 @@ impl DumpStage {
                 emit(&h, kind, out);
             }
             self.run.drain(..cut);
+            if !self.swapped.is_empty() {
+                self.swapped.drain(..cut);
+            }
             for h in &mut self.held {
                 h.start -= cut;
                 h.end -= cut;
@@ -687,22 +799,28 @@ impl DumpStage {
         }
         self.held.clear();
         self.run.clear();
+        self.swapped.clear();
         self.kind = None;
     }
 }
 
 /// Writes a held line: as it was, or its offset column and [`REPLACEMENT`].
-fn emit(h: &HeldLine, kind: DumpKind, out: &mut Vec<u8>) {
+fn emit(h: &HeldLine, kind: LineKind, out: &mut Vec<u8>) {
     if !h.masked {
         out.extend_from_slice(&h.text);
         return;
     }
-    let offset = match kind {
-        DumpKind::Xxd | DumpKind::Canonical => 8,
-        DumpKind::OdChars => 7,
-    };
-    out.extend_from_slice(&h.text[..offset]);
-    out.extend_from_slice(b"  ");
+    match kind {
+        LineKind::Dump(DumpKind::Xxd | DumpKind::Canonical) => {
+            out.extend_from_slice(&h.text[..8]);
+            out.extend_from_slice(b"  ");
+        }
+        LineKind::Dump(DumpKind::OdChars) => {
+            out.extend_from_slice(&h.text[..7]);
+            out.extend_from_slice(b"  ");
+        }
+        LineKind::Groups(_) => out.extend_from_slice(&h.text[..h.data_start]),
+    }
     out.extend_from_slice(REPLACEMENT);
     if h.text.ends_with(b"\n") {
         out.push(b'\n');
@@ -1013,10 +1131,10 @@ fn scan(p: &Patterns, buf: &[u8], eof: bool, out: &mut Vec<u8>) -> usize {
         for &c in candidates {
             let pat = &p.list[c as usize];
             if rest.len() >= pat.len() {
-                if rest[..pat.len()] == pat[..] && pat.len() > full {
+                if pat.len() > full && rest[..pat.len()].eq_ignore_ascii_case(pat) {
                     full = pat.len();
                 }
-            } else if !eof && pat.starts_with(rest) {
+            } else if !eof && pat[..rest.len()].eq_ignore_ascii_case(rest) {
                 may_grow = true;
             }
         }

@@ -145,3 +145,57 @@ fn scry_redacts_every_form_with_a_full_unlock_and_scan_only() {
         }
     }
 }
+
+/// The tools of QA findings L5 and M2 that `secrets run` masks: `tool` applied to `input`
+/// by a child of `secrets run` whose environment holds the canary as `PATINA_CANARY`.
+const MASKED_TOOLS: &[&str] = &[
+    "xxd -g 4",
+    "xxd -b",
+    "xxd -i",
+    "hexdump",
+    "hexdump -x",
+    "od -x",
+    "od -An -tx1",
+    "od -tx1z",
+    "od -b",
+    "od",
+    "tr a-f A-F",
+    "cut -c1-18",
+    "cut -c3-20",
+];
+
+/// QA finding L5: the canary piped through each of [`MASKED_TOOLS`] inside `secrets run` is
+/// masked — every line of the tool's output that shows the value is gone — and the same
+/// tools on other data print exactly what they print outside it.
+#[test]
+fn secrets_run_masks_dumps_case_changes_and_cut_values() {
+    let w = World::new();
+    w.add("canary", CANARY, &["--env", "PATINA_CANARY"]);
+    let clean = "DEBUG=1\nLOG_LEVEL=info\nPORT=8080\nHOST=example.org\n";
+    for tool in MASKED_TOOLS {
+        let script = format!("printf %s \"$PATINA_CANARY\" | {tool}");
+        let o = run_with_input(w.cmd(&["secrets", "run", "--", "sh", "-c", &script]), b"");
+        assert!(o.status.success(), "{tool}: {}", show(&o));
+        assert_no_leak(tool, &o.stdout, CANARY);
+        let out = String::from_utf8(o.stdout).unwrap();
+        assert!(out.contains("<concealed by patina>"), "{tool}: {out}");
+        // The tool's own output of the value, computed here (the value on its stdin).
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", tool]);
+        let plain = String::from_utf8(run_with_input(c, CANARY.as_bytes()).stdout).unwrap();
+        let kept: Vec<&str> = out.lines().collect();
+        for line in plain.lines() {
+            let offset_only = line.trim().chars().all(|c| c.is_ascii_digit());
+            if line.trim().len() >= 4 && !offset_only {
+                assert!(!kept.contains(&line), "{tool}: {line:?} passed in {out:?}");
+            }
+        }
+        // Other data passes byte for byte.
+        let script = format!("printf '{}' | {tool}", clean.replace('\n', "\\n"));
+        let o = run_with_input(w.cmd(&["secrets", "run", "--", "sh", "-c", &script]), b"");
+        let mut c = std::process::Command::new("sh");
+        c.args(["-c", tool]);
+        let want = run_with_input(c, clean.as_bytes()).stdout;
+        assert_eq!(o.stdout, want, "{tool}: other data passes unchanged");
+    }
+}
