@@ -581,4 +581,48 @@ mod tests {
             assert_eq!(joined, enc[60..80]);
         }
     }
+
+    #[test]
+    fn group_dumps_are_read_in_both_byte_orders_and_wrapped_lines_joined() {
+        let v = canary();
+        let b = v.as_bytes();
+        // `od -x` on a little-endian machine: 16-bit words, the first byte low.
+        let mut od = String::new();
+        for (i, line) in b.chunks(16).enumerate() {
+            let words: Vec<String> = line
+                .chunks(2)
+                .map(|w| {
+                    format!(
+                        "{:04x}",
+                        u16::from(w[0]) | u16::from(*w.get(1).unwrap_or(&0)) << 8
+                    )
+                })
+                .collect();
+            od.push_str(&format!("{:07o} {}\n", i * 16, words.join(" ")));
+        }
+        // `xxd -i`, `fold -w 5`, fullwidth.
+        let c_array: Vec<String> = b.iter().map(|x| format!("0x{x:02x}")).collect();
+        let c_array = format!("  {}\n", c_array.join(", "));
+        let folded: Vec<&str> = b
+            .chunks(5)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let folded = format!("{}\n", folded.join("\n"));
+        let wide: String = v
+            .chars()
+            .map(|c| char::from_u32(c as u32 - 0x21 + 0xff01).unwrap())
+            .collect();
+        for out in [od, c_array, folded, format!("key: {wide}\n")] {
+            let vs = views(&out);
+            let view = vs
+                .iter()
+                .find(|x| x.text.contains(&v))
+                .unwrap_or_else(|| panic!("{out}"));
+            let at = view.text.find(&v).unwrap();
+            assert!(!view.map_back(at, at + v.len()).is_empty(), "{out}");
+        }
+        // Dates, times and ids in a log line make no group view.
+        let log = "2026-12-06T10:00:00Z INFO request id=0a1b2c3d status=200\n";
+        assert!(views(log).is_empty());
+    }
 }
