@@ -913,11 +913,16 @@ fn group_token(tok: &[u8], binary: bool) -> Option<Vec<u8>> {
                 .fold(0u16, |a, &b| (a << 3) | u16::from(b - b'0'));
             Some(w.to_be_bytes().to_vec())
         }
-        n if (2..=16).contains(&n) && n % 2 == 0 && tok.iter().all(u8::is_ascii_hexdigit) => Some(
-            tok.chunks(2)
-                .map(|p| hex_val(p[0]).unwrap_or(0) << 4 | hex_val(p[1]).unwrap_or(0))
-                .collect(),
-        ),
+        n if (2..=16).contains(&n)
+            && n.is_multiple_of(2)
+            && tok.iter().all(u8::is_ascii_hexdigit) =>
+        {
+            Some(
+                tok.chunks(2)
+                    .map(|p| hex_val(p[0]).unwrap_or(0) << 4 | hex_val(p[1]).unwrap_or(0))
+                    .collect(),
+            )
+        }
         _ => None,
     }
 }
@@ -992,7 +997,7 @@ pub fn parse_group_line(b: &[u8], before: Option<usize>) -> Option<GroupLine> {
         // `3d7a`; a text column is two spaces away).
         if j < toks.len() && is_group(toks[j]) && toks[j].0 == toks[j - 1].1 + 1 {
             let m = token_digits(&b[toks[j].0..toks[j].1]);
-            if m < n && m % 2 == 0 && n % 2 == 0 {
+            if m < n && m.is_multiple_of(2) && n.is_multiple_of(2) {
                 j += 1;
             }
         }
