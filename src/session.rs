@@ -866,14 +866,7 @@ impl Session {
     /// The scan hold's matches in `text`, or `None` without a hold. What it found is told to
     /// the tripwires ([`Session::observe`]) as asked by `peer` through `route`.
     pub fn scan_hold(&self, text: &[u8], route: &str, peer: Peer) -> Option<Vec<Hit>> {
-        let hits = self.with_redaction_hold(|h| {
-            h.map(|(forms, pieces)| {
-                let mut hits = forms.scan(text);
-                hits.extend(pieces.scan_pieces(text));
-                hits.sort_by_key(|h| (h.start, h.end));
-                hits
-            })
-        })?;
+        let hits = self.with_hold(|h| h.map(|h| h.scan(text)))?;
         let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
         self.observe(&names, route, peer);
         Some(hits)

@@ -1,6 +1,7 @@
 //! The scan hold: what the daemon keeps of the known secret values for the guard once their
 //! release TTL is over — keyed digests that answer "does this text contain a known value (in
-//! one of the forms the masker knows), where, and which name", and nothing else (requirements §11).
+//! one of the forms the masker knows, or a rarer one: [`held_forms`]), where, and which name",
+//! and nothing else (requirements §11). ASCII case is ignored.
 //! Pure: depends only on [`crate::secrets::mask`] (the encoded forms),
 //! [`crate::secrets::scan`] (the piece lengths of [`Hold::pieces`], and the random key);
 //! knows nothing of sessions or HTTP.
@@ -138,8 +139,9 @@ fn random_base() -> u64 {
 }
 
 impl Hold {
-    /// The hold of `values` (name, value): every form of [`cased_forms`] (the masker's
-    /// encodings, the value lower- and upper-cased) of each value of at least [`MIN_MASKED_LEN`] bytes, hashed with a fresh random key.
+    /// The hold of `values` (name, value): every form of [`held_forms`] (the masker's
+    /// encodings, reversed, base32, ROT13, UTF-16LE hex; ASCII case ignored by every scan) of
+    /// each value of at least [`MIN_MASKED_LEN`] bytes, hashed with a fresh random key.
     pub fn new<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Hold {
         Hold::with_base(values, random_base())
     }

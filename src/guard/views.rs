@@ -205,11 +205,11 @@ pub fn views(text: &str) -> Vec<View> {
             pos,
             line_end,
         );
-        // Wrapped lines (`fold -w N`, `base64 -w N`, `xxd -p -c N`): lines without
-        // whitespace, all of one length but the last, which is not longer.
-        let wraps = !line.is_empty()
+        // Wrapped lines (`fold -w N`, `base64 -w N`, `xxd -p -c N`): lines of base64 or hex
+        // characters, all of one length but the last, which is not longer.
+        let wraps = (line.len() >= MIN_WRAPPED_LINE || (!line.is_empty() && !wrap_run.is_empty()))
             && line.len() <= MAX_DUMP_LINE
-            && !line.iter().any(u8::is_ascii_whitespace);
+            && line.iter().all(|&b| is_base64(b));
         let fits = match wrap_run.as_slice() {
             [] => true,
             [first, .., last] if last.1 - last.0 != first.1 - first.0 => false,
@@ -375,10 +375,16 @@ fn flush_base64(view: &mut View, run: &mut Vec<(usize, usize)>, text: &str) {
     run.clear();
 }
 
-/// Adds a run of wrapped lines to the joined view when it spans at least two lines, each
-/// line mapped back byte for byte (a match spans the line breaks between them).
+/// The shortest line that starts a run of wrapped lines (`base64 -w 4`; a run's last line
+/// may be shorter).
+const MIN_WRAPPED_LINE: usize = 4;
+
+/// Adds a run of wrapped lines to the joined view when it spans at least two lines and
+/// [`MIN_BASE64_LINE`] bytes, each line mapped back byte for byte (a match spans the line
+/// breaks between them).
 fn flush_joined(view: &mut View, run: &mut Vec<(usize, usize)>, text: &str) {
-    if run.len() >= 2 {
+    let bytes: usize = run.iter().map(|r| r.1 - r.0).sum();
+    if run.len() >= 2 && bytes >= MIN_BASE64_LINE {
         flush_base64(view, run, text);
     }
     run.clear();

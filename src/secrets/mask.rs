@@ -43,6 +43,59 @@ pub const REPLACEMENT: &[u8] = b"<concealed by patina>";
 /// Values shorter than this are not masked (see the module docs).
 pub const MIN_MASKED_LEN: usize = 4;
 
+/// The guessing work, in bits, below which a part of a known value is never redacted on its
+/// own (`secrets::scan`'s module docs, "No oracle").
+pub const PARTIAL_BITS: f64 = 64.0;
+
+/// The bits per character of a value of random characters of `value`'s classes, ASCII case
+/// ignored: hex digits only 16 symbols, digits only 10; else the sum of the classes present —
+/// letters 26, digits 10, ASCII punctuation 32, whitespace 1, other bytes 128.
+pub fn bits_per_char(value: &[u8]) -> f64 {
+    let (mut letters, mut digits, mut punct, mut space, mut other, mut non_hex) =
+        (false, false, false, false, false, false);
+    for &b in value {
+        let c = b.to_ascii_lowercase();
+        match c {
+            b'a'..=b'z' => {
+                letters = true;
+                non_hex |= c > b'f';
+            }
+            b'0'..=b'9' => digits = true,
+            b' ' | b'\t' | b'\n' | b'\r' => space = true,
+            0x21..=0x7e => punct = true,
+            _ => other = true,
+        }
+    }
+    let alphabet = if !non_hex && !punct && !space && !other && letters {
+        16
+    } else {
+        26 * usize::from(letters)
+            + 10 * usize::from(digits)
+            + 32 * usize::from(punct)
+            + usize::from(space)
+            + 128 * usize::from(other)
+    };
+    (alphabet.max(2) as f64).log2()
+}
+
+/// The shortest part of `value` that is redacted when it is not whole (cut at a text's
+/// edge): enough characters that guessing them is at least [`PARTIAL_BITS`] bits of work
+/// ([`bits_per_char`]), and never fewer than [`MIN_MASKED_LEN`].
+pub fn partial_min(value: &[u8]) -> usize {
+    ((PARTIAL_BITS / bits_per_char(value)).ceil() as usize).max(MIN_MASKED_LEN)
+}
+
+/// The length of the pieces of `value` redacted anywhere in a text: [`partial_min`], and at
+/// least [`PIECE`].
+pub fn piece_len(value: &[u8]) -> usize {
+    partial_min(value).max(PIECE)
+}
+
+/// The shortest piece of a known value that is redacted wherever it appears in a text (not
+/// only whole, or cut at the text's edge): the middle of a long value shown alone in a
+/// snippet. Shorter pieces would match ordinary words.
+pub const PIECE: usize = 12;
+
 /// How many bytes [`MaskStream::push`] scans at a time (bounds the held-back buffer).
 const CHUNK: usize = 16 * 1024;
 
@@ -196,12 +249,12 @@ pub fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
 pub const MAX_PIECED_LEN: usize = 64;
 
 /// The value cut (`cut -c1-30`, `head -c`, a column cut short): every part of it of at least
-/// [`crate::secrets::scan::piece_len`] bytes — at least 64 bits of guessing work, the rule
+/// [`piece_len`] bytes — at least 64 bits of guessing work, the rule
 /// scry's redaction and the guard's hold use — when the value is at most
 /// [`MAX_PIECED_LEN`] bytes; for a longer one its prefixes and suffixes of that length or
 /// more. Leftmost-longest matching then masks the longest part shown.
 pub fn truncations(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
-    let n = crate::secrets::scan::piece_len(v);
+    let n = piece_len(v);
     let mut out = Vec::new();
     if v.len() <= n {
         return out;
@@ -989,13 +1042,28 @@ pub fn parse_group_line(b: &[u8], before: Option<usize>) -> Option<GroupLine> {
             continue;
         }
         let n = token_digits(&b[toks[k].0..toks[k].1]);
+        // Groups are apart by blanks, `,` and `:` only (a UUID's `-` or a URL's `%` is not
+        // a dump; `%51` escapes have a view of their own).
+        let apart = |a: (usize, usize), c: (usize, usize)| {
+            b[a.1..c.0]
+                .iter()
+                .all(|x| matches!(x, b' ' | b'\t' | b',' | b':'))
+        };
         let mut j = k + 1;
-        while j < toks.len() && token_digits(&b[toks[j].0..toks[j].1]) == n && is_group(toks[j]) {
+        while j < toks.len()
+            && token_digits(&b[toks[j].0..toks[j].1]) == n
+            && is_group(toks[j])
+            && apart(toks[j - 1], toks[j])
+        {
             j += 1;
         }
         // A shorter last token one space after the run (a partial group: `xxd -g 4`'s
         // `3d7a`; a text column is two spaces away).
-        if j < toks.len() && is_group(toks[j]) && toks[j].0 == toks[j - 1].1 + 1 {
+        if j < toks.len()
+            && is_group(toks[j])
+            && toks[j].0 == toks[j - 1].1 + 1
+            && b[toks[j - 1].1] == b' '
+        {
             let m = token_digits(&b[toks[j].0..toks[j].1]);
             if m < n && m.is_multiple_of(2) && n.is_multiple_of(2) {
                 j += 1;

@@ -1570,12 +1570,12 @@ fn through_tool(command_line: &str, input: &[u8]) -> String {
 /// The real tools QA piped a value through (finding M2): dumps of every layout (`xxd -g 4`,
 /// `xxd -b`, `xxd -i`, `hexdump`, `hexdump -x`, `od -x`, `od -An -tx1`, `od -tx1z`, `od -b`,
 /// `od`), base64 and the value itself wrapped at any width (`base64 -w 4|10|20`, `fold -w
-/// 8`), a partial case change (`tr a-f A-F`), a truncated value (`cut -c1-18`: a piece of at
-/// least 64 bits) and a fullwidth copy. With the values unlocked and with only the scan
+/// 8`), a partial case change (`tr a-f A-F`) and a fullwidth copy (a value cut short is not
+/// concealed by the hook: `/guard/scan` answers whole forms only, no prefix oracle). With the values unlocked and with only the scan
 /// hold, every line of the tool's output that shows the value is concealed; the same tools
 /// on other data pass unchanged.
 #[test]
-fn real_dump_wrap_case_and_truncation_tools_are_concealed_unlocked_and_scan_only() {
+fn real_dump_wrap_and_case_tools_are_concealed_unlocked_and_scan_only() {
     let g = Guard::new(true);
     let file = g.w.work().join(".env");
     let tools = [
@@ -1594,7 +1594,6 @@ fn real_dump_wrap_case_and_truncation_tools_are_concealed_unlocked_and_scan_only
         "base64 -w 20",
         "fold -w 8",
         "tr a-f A-F",
-        "cut -c1-18",
     ];
     let clean = b"DEBUG=1\nLOG_LEVEL=info\nPORT=8080\nHOST=example.org\n";
     for state in ["unlocked", "scan-only"] {
