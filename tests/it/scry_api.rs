@@ -321,6 +321,57 @@ fn serve_rebuilds_an_index_of_an_older_schema_first_and_says_why() {
     assert!(!r.json()["results"].as_array().unwrap().is_empty());
 }
 
+/// `patina serve`'s first scrape runs in a child process (`patina scrape --json`, so its
+/// memory goes back to the system: layer/core/performance.md). When that child fails, serve
+/// says so in one more line after the child's own error, names what to do next, exits 1
+/// without serving, and leaves the project as it was. Here `.patina` is a file, so the
+/// scrape cannot create its index directory.
+#[test]
+fn a_first_scrape_that_fails_in_its_child_process_is_reported_and_serve_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    std::fs::write(project.join(".patina"), "not a directory\n").unwrap();
+    let out = run_timeout(
+        patina(&home).arg("serve").arg("--project").arg(&project),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The child's own error (it names the index path), then serve's line about it.
+    assert!(err.contains(".patina"), "{err}");
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("the scrape of") && last.contains("failed") && last.contains("patina serve"),
+        "{err}"
+    );
+    assert!(
+        !home.join("run/serve.sock").exists(),
+        "serve must not serve"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join(".patina")).unwrap(),
+        "not a directory\n"
+    );
+}
+
+/// A new project's first scrape (in a child process) reports its summary in the daemon's
+/// log as before, and the daemon then serves the index the child built.
+#[test]
+fn serve_scrapes_a_new_project_first_and_serves_what_it_built() {
+    let d = Daemon::start();
+    let log = d.log();
+    assert!(
+        log.contains("has no index yet") && log.contains("patina: scraped "),
+        "{log}"
+    );
+    let r = scry(&d, &serde_json::json!({"query": "quokka"}));
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert!(!r.json()["results"].as_array().unwrap().is_empty());
+}
+
 #[test]
 fn serve_rebuilds_an_index_of_schema_6_with_score_ordered_heads() {
     // Schema 6 (until 2026-12-07) kept a `head` column in `postings`; 7 has none. The
@@ -370,4 +421,67 @@ fn serve_rebuilds_an_index_of_schema_6_with_score_ordered_heads() {
         )
         .unwrap();
     assert_eq!(heads, 0, "the old layout is gone");
+}
+
+/// Issue 18, "a definition ranks above its uses": when a query names a trait's method, the
+/// trait's declaration of it (its doc comment and signature, no body) is the first answer
+/// through `/api/scry`, above the impls that implement it, at its signature's line; the
+/// impls follow as definitions of the name.
+#[test]
+fn a_named_trait_methods_declaration_is_the_first_answer_above_its_impls() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let put = |rel: &str, text: &str| {
+        let p = project.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    put(
+        "src/source.rs",
+        "/// A source of bytes.\npub trait Source {\n    /// Decodes the four hex digits of an escape: reads them one by one,\n    \
+         /// checks that each is a digit of base sixteen, and combines them into\n    \
+         /// one unit of the text's encoding, or fails on the first that is not.\n    \
+         fn decode_escape(&mut self) -> u16;\n}\n",
+    );
+    // Shorter rows than the documented declaration: BM25 alone ranks them first.
+    for name in ["slice", "stream"] {
+        put(
+            &format!("src/{name}.rs"),
+            &format!(
+                "pub struct R{name};\n\nimpl Source for R{name} {{\n    fn decode_escape(&mut self) -> u16 {{\n        4\n    }}\n}}\n"
+            ),
+        );
+    }
+    let d = Daemon::start_in(dir, home, project, &[]);
+    let resp = scry(
+        &d,
+        &serde_json::json!({"query": "decode_escape", "limit": 5}),
+    );
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let v: Value = serde_json::from_slice(&resp.body).unwrap();
+    let results = v["results"].as_array().unwrap();
+    let first = &results[0];
+    assert_eq!(
+        (
+            first["path"].as_str(),
+            first["title"].as_str(),
+            first["kind"].as_str(),
+            first["line"].as_u64()
+        ),
+        (
+            Some("src/source.rs"),
+            Some("Source::decode_escape"),
+            Some("definition"),
+            Some(6)
+        ),
+        "{results:#?}"
+    );
+    let impls: Vec<&str> = results[1..]
+        .iter()
+        .filter_map(|r| r["title"].as_str())
+        .filter(|t| t.ends_with("::decode_escape"))
+        .collect();
+    assert_eq!(impls.len(), 2, "{results:#?}");
 }
