@@ -852,15 +852,14 @@ impl Session {
         f(st.hold.as_ref().map(|h| &h.hold))
     }
 
-    /// For scry while no value is held in clear (locked, or `--scan-only`): runs `f` over the
-    /// scan hold and the hold of the values' pieces ([`Hold::pieces`]); `None` when values are
-    /// held in clear ([`Session::with_known`] redacts then) or there is no hold.
+    /// For scry's redaction and the guard's scan, whether values are held in clear or not
+    /// (one rule in both states: threat model, "One set of forms"): runs `f` over the scan
+    /// hold and the hold of the values' pieces ([`Hold::pieces`]); `None` when there is no
+    /// hold. While a full unlock runs, a vault changed on disk is absorbed first.
     pub fn with_redaction_hold<R>(&self, f: impl FnOnce(Option<(&Hold, &Hold)>) -> R) -> R {
+        self.absorb_changed_global_vault();
         let mut st = self.state();
         expire_if_due(&self.inner.home, &mut st);
-        if st.unlocked.is_some() {
-            return f(None);
-        }
         f(st.hold.as_ref().map(|h| (&h.hold, &h.pieces)))
     }
 

@@ -1,7 +1,7 @@
 //! The masking stream (`secrets::mask`): arbitrary program output, cut into arbitrary writes,
 //! with up to three known values, one of them also inserted whole in one of the forms the
 //! masker claims (`mask::output_forms`). Checks: the streamed output equals a plain leftmost-longest
-//! replacement of every pattern over the whole output (so no form that arrives whole ever
+//! replacement of every pattern, ASCII case ignored, over the whole output (so no form that arrives whole ever
 //! passes unmasked, however the writes cut it); `Masker::mask` gives the same bytes; and the
 //! stream never holds back a whole pattern's worth of bytes.
 //!
@@ -24,14 +24,15 @@ fn byte(data: &mut &[u8]) -> u8 {
     take(data, 1).first().copied().unwrap_or(0)
 }
 
-/// Leftmost-longest replacement of `patterns` in `input`, the slow obvious way.
+/// Leftmost-longest replacement of `patterns` (lower-cased) in `input`, ASCII case ignored,
+/// the slow obvious way.
 fn reference(patterns: &[Vec<u8>], input: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < input.len() {
         let longest = patterns
             .iter()
-            .filter(|p| input[i..].starts_with(p))
+            .filter(|p| input.len() - i >= p.len() && input[i..i + p.len()].eq_ignore_ascii_case(p))
             .map(Vec::len)
             .max();
         match longest {
@@ -64,8 +65,9 @@ fuzz_target!(|input: &[u8]| {
     let mut patterns: Vec<Vec<u8>> = Vec::new();
     for v in values.iter().filter(|v| v.len() >= MIN_MASKED_LEN) {
         for f in output_forms(v) {
+            let f = f.to_ascii_lowercase();
             if !patterns.contains(&f) {
-                patterns.push(f.to_vec());
+                patterns.push(f);
             }
         }
     }

@@ -125,8 +125,8 @@ pub fn scry(ctx: &Ctx, p: &Principal, req: &Request) -> Response {
             .collect();
         ctx.session.held_names(&texts)
     };
-    // Never hand out a secret: patterns always, known values while unlocked, the scan
-    // hold's forms and pieces while not.
+    // Never hand out a secret: patterns always, known values while unlocked, and the scan
+    // hold's forms, pieces and views in every state.
     ctx.session.with_known(|known| {
         for r in &mut resp.results {
             crate::scry::redact::redact_hits(std::slice::from_mut(&mut r.hit), known);

@@ -97,8 +97,8 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
     let deadline = t0 + crate::limits::SCRY_DEADLINE;
     match search_cached(&ctx.scry, &root, &body.query, limit, deadline) {
         Ok((hits, generation)) => {
-            // Never hand out a secret: patterns always, known values while unlocked, the
-            // scan hold's forms and pieces while not. The hits are copied only when
+            // Never hand out a secret: patterns always, known values while unlocked, and
+            // the scan hold's forms, pieces and views in every state. The hits are copied only when
             // something in them is redacted.
             let mut results = ctx
                 .session
@@ -177,22 +177,50 @@ struct ScryResponseRef<'a> {
 }
 
 /// The byte ranges of `text` the scan hold conceals: whole forms of known values and their
-/// pieces ([`crate::guard::hold::Hold::pieces`]).
+/// pieces ([`crate::guard::hold::Hold::pieces`]), in the text and in the guard's views of it
+/// (escapes decoded, dump groups, fullwidth: [`crate::guard::views::find_with_views`]), with
+/// and without highlight brackets. The same forms and views as the guard, in every session
+/// state.
 fn held_ranges(
     forms: &crate::guard::hold::Hold,
     pieces: &crate::guard::hold::Hold,
     text: &[u8],
 ) -> Vec<(usize, usize)> {
-    forms
-        .scan(text)
-        .into_iter()
-        .chain(pieces.scan_pieces(text))
-        .map(|h| (h.start, h.end))
-        .collect()
+    let find = |t: &[u8]| -> Vec<(usize, usize)> {
+        forms
+            .scan(t)
+            .into_iter()
+            .chain(pieces.scan_pieces(t))
+            .map(|h| (h.start, h.end))
+            .collect()
+    };
+    let Ok(s) = std::str::from_utf8(text) else {
+        return find(text);
+    };
+    let mut out = crate::guard::views::find_with_views(s, find);
+    if s.contains(['[', ']']) {
+        // The same without highlight brackets, mapped back (`map[i]`: where byte `i` of
+        // the stripped text is in `s`).
+        let mut stripped = String::with_capacity(s.len());
+        let mut map = Vec::with_capacity(s.len() + 1);
+        for (i, c) in s.char_indices() {
+            if c != '[' && c != ']' {
+                map.extend(i..i + c.len_utf8());
+                stripped.push(c);
+            }
+        }
+        for (a, b) in crate::guard::views::find_with_views(&stripped, find) {
+            let start = map.get(a).copied().unwrap_or(s.len());
+            let end = if b == 0 { 0 } else { map[b - 1] + 1 };
+            out.push((start, end.max(start)));
+        }
+        zeroize::Zeroize::zeroize(&mut stripped);
+    }
+    out
 }
 
-/// Whether the scan hold conceals anything in `hits` (false while values are held in clear:
-/// [`crate::session::Session::with_known`] redacted them).
+/// Whether the scan hold conceals anything in `hits` (in every session state: while values
+/// are held in clear, after [`crate::session::Session::with_known`] redacted them).
 fn held_anything(session: &crate::session::Session, hits: &[Hit]) -> bool {
     session.with_redaction_hold(|h| {
         h.is_some_and(|(forms, pieces)| {
@@ -205,9 +233,9 @@ fn held_anything(session: &crate::session::Session, hits: &[Hit]) -> bool {
     })
 }
 
-/// Redacts in `hits` what the scan hold knows while no value is held in clear (after
-/// `session lock`, past the TTL, with `--scan-only`: issue 16 item 5). Returns how many
-/// hits changed.
+/// Redacts in `hits` what the scan hold knows, whether values are held in clear or not (a
+/// full unlock redacts no less than `--scan-only`: QA finding M1). Returns how many hits
+/// changed.
 pub(crate) fn redact_held(session: &crate::session::Session, hits: &mut [Hit]) -> usize {
     session.with_redaction_hold(|h| match h {
         None => 0,

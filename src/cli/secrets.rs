@@ -56,15 +56,18 @@ pub enum SecretsCmd {
     /// Values reach the command only through its environment (never its arguments).
     /// Its stdout and stderr are filtered: every value, and its base64, hex and
     /// percent-encoded forms, becomes `<concealed by patina>` (values shorter than 4 bytes
-    /// are not masked); so are the value upper- or lower-cased (`tr`) or reversed (`rev`),
-    /// its base64 wrapped at 76 columns (GNU `base64`), its hex wrapped at 60 (`xxd -p`), and
-    /// `xxd`, `hexdump -C` and `od -c` lines that show any of its bytes. Output that cannot start a secret passes at once. Stdin is passed
+    /// are not masked); so are the value in any ASCII case (`tr`), reversed (`rev`) or cut
+    /// to a part worth 64 bits of guessing (`cut`), its base64 wrapped at 76 columns (GNU
+    /// `base64`), its hex wrapped at 60 (`xxd -p`), and hex dump lines that show any of its
+    /// bytes (`xxd` and `-g`/`-b`/`-i`, `hexdump`, `hexdump -C`, `od -x`/`-tx1`/`-b`/`-c`).
+    /// Output that cannot start a secret passes at once. Stdin is passed
     /// through; SIGINT, SIGTERM and SIGHUP are forwarded. The exit code is the command's
     /// (128 + n if signal n killed it; 127 if it was not found).
     ///
     /// Masking guards against accidents, not against a command that means to leak: output
     /// written to a file, or to any file descriptor other than 1 and 2 (`>&3`, `/dev/tty`),
-    /// is NOT masked, nor are transforms other than those above (`cut`, `od -x`, escapes).
+    /// is NOT masked, nor are transforms other than those above (`base64 -w 20`, `fold`,
+    /// escapes).
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
     /// Manage who can decrypt a vault (re-encrypts it on every change).

@@ -1,6 +1,7 @@
 //! The scan hold: what the daemon keeps of the known secret values for the guard once their
 //! release TTL is over — keyed digests that answer "does this text contain a known value (in
-//! one of the forms the masker knows), where, and which name", and nothing else (requirements §11).
+//! one of the forms the masker knows, or a rarer one: [`held_forms`]), where, and which name",
+//! and nothing else (requirements §11). ASCII case is ignored.
 //! Pure: depends only on [`crate::secrets::mask`] (the encoded forms),
 //! [`crate::secrets::scan`] (the piece lengths of [`Hold::pieces`], and the random key);
 //! knows nothing of sessions or HTTP.
@@ -32,7 +33,7 @@
 //! depend on the key, about 2^-64 per check); a collision conceals a harmless string (a false
 //! positive), never reveals anything.
 
-use crate::secrets::mask::{MIN_MASKED_LEN, cased_forms};
+use crate::secrets::mask::{MIN_MASKED_LEN, held_forms};
 use crate::secrets::scan::{partial_min, piece_len, piece_sources};
 
 /// The longest anchor, in bytes: forms shorter than this are anchored on their whole length.
@@ -138,8 +139,9 @@ fn random_base() -> u64 {
 }
 
 impl Hold {
-    /// The hold of `values` (name, value): every form of [`cased_forms`] (the masker's
-    /// encodings, the value lower- and upper-cased) of each value of at least [`MIN_MASKED_LEN`] bytes, hashed with a fresh random key.
+    /// The hold of `values` (name, value): every form of [`held_forms`] (the masker's
+    /// encodings, reversed, base32, ROT13, UTF-16LE hex; ASCII case ignored by every scan) of
+    /// each value of at least [`MIN_MASKED_LEN`] bytes, hashed with a fresh random key.
     pub fn new<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Hold {
         Hold::with_base(values, random_base())
     }
@@ -180,14 +182,13 @@ impl Hold {
         )
     }
 
-    /// [`Hold::scan`] of `text` lower-cased (ASCII; the offsets are the text's own), for a
-    /// hold made by [`Hold::pieces`].
+    /// [`Hold::scan`], for a hold made by [`Hold::pieces`] (every scan ignores ASCII case).
     pub fn scan_pieces(&self, text: &[u8]) -> Vec<Hit> {
-        self.scan(&text.to_ascii_lowercase())
+        self.scan(text)
     }
 
     fn with_base<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>, base: u64) -> Hold {
-        Hold::build(values, cased_forms, base)
+        Hold::build(values, held_forms, base)
     }
 
     /// A hold of the byte strings `expand` makes of each value (each of at least
@@ -210,8 +211,11 @@ impl Hold {
                     names.len() - 1
                 }
             } as u32;
-            for form in expand(value) {
+            for mut form in expand(value) {
                 if form.len() >= MIN_MASKED_LEN && form.len() <= u32::MAX as usize {
+                    // ASCII case is ignored (a scan hashes the text lower-cased): a value
+                    // partly upper-cased (`tr a-f A-F`) is still whole.
+                    form.make_ascii_lowercase();
                     held.push((idx, form));
                 }
             }
@@ -338,7 +342,7 @@ impl Hold {
         prefix.push(0u64);
         let mut h = 0u64;
         for &b in text {
-            h = add(mul(h, self.base), b as u64 + 1);
+            h = add(mul(h, self.base), b.to_ascii_lowercase() as u64 + 1);
             prefix.push(h);
         }
         let mut hits: Vec<(u32, usize, usize)> = Vec::new();
@@ -380,9 +384,9 @@ impl Hold {
 }
 
 fn hash(base: u64, bytes: &[u8]) -> u64 {
-    bytes
-        .iter()
-        .fold(0u64, |h, &b| add(mul(h, base), b as u64 + 1))
+    bytes.iter().fold(0u64, |h, &b| {
+        add(mul(h, base), b.to_ascii_lowercase() as u64 + 1)
+    })
 }
 
 fn pow(base: u64, mut e: usize) -> u64 {
@@ -414,7 +418,7 @@ mod tests {
     fn finds_whole_values_in_every_form_and_nothing_else() {
         let v = canary();
         let h = Hold::new([("canary", v.as_bytes())]);
-        for form in cased_forms(v.as_bytes()) {
+        for form in held_forms(v.as_bytes()) {
             let text = [b"before ".as_slice(), &form, b" after"].concat();
             let hits = h.scan(&text);
             assert!(
@@ -500,7 +504,7 @@ mod tests {
         let h = Hold::new(values.iter().map(|v| ("n", v.as_bytes())));
         assert!(h.width() <= 8, "slots {} wide", h.width());
         for v in &values {
-            for form in cased_forms(v.as_bytes()) {
+            for form in held_forms(v.as_bytes()) {
                 let hits = h.scan(&form);
                 assert!(hits.iter().any(|x| x.start == 0 && x.end == form.len()));
             }

@@ -27,7 +27,7 @@
 //! The case of a value is not a view: the hold keeps the value lower- and upper-cased
 //! ([`crate::secrets::mask::output_forms`]).
 
-use crate::secrets::mask::{DumpKind, parse_dump_line};
+use crate::secrets::mask::{DumpKind, parse_dump_line, parse_group_line};
 use zeroize::Zeroizing;
 
 /// The shortest line taken as a line of wrapped base64: 16 characters (shorter lines are
@@ -122,6 +122,13 @@ fn is_break(a: usize, b: usize) -> bool {
 /// wrapped base64, which is the common case: then nothing is copied).
 pub fn views(text: &str) -> Vec<View> {
     let mut dump = View::new();
+    let mut groups = View::new();
+    let mut swapped = View::new();
+    let mut joined = View::new();
+    // The token length of the group runs of the line before (`None`: it had none).
+    let mut group_digits: Option<usize> = None;
+    // The lines of the current run of wrapped lines: (start, end) in `text`.
+    let mut wrap_run: Vec<(usize, usize)> = Vec::new();
     let mut b64 = View::new();
     let mut esc = View::new();
     let mut dump_kind: Option<DumpKind> = None;
@@ -191,11 +198,36 @@ pub fn views(text: &str) -> Vec<View> {
             flush_base64(&mut b64, &mut b64_run, text);
         }
         escapes_of_line(&mut esc, text, pos, line_end);
+        group_digits = groups_of_line(
+            [&mut groups, &mut swapped],
+            group_digits,
+            text,
+            pos,
+            line_end,
+        );
+        // Wrapped lines (`fold -w N`, `base64 -w N`, `xxd -p -c N`): lines of base64 or hex
+        // characters, all of one length but the last, which is not longer.
+        let wraps = (line.len() >= MIN_WRAPPED_LINE || (!line.is_empty() && !wrap_run.is_empty()))
+            && line.len() <= MAX_DUMP_LINE
+            && line.iter().all(|&b| is_base64(b));
+        let fits = match wrap_run.as_slice() {
+            [] => true,
+            [first, .., last] if last.1 - last.0 != first.1 - first.0 => false,
+            [first, ..] => line.len() <= first.1 - first.0,
+        };
+        if !(wraps && fits) {
+            flush_joined(&mut joined, &mut wrap_run, text);
+        }
+        if wraps {
+            wrap_run.push((pos, line_end));
+        }
         prev = Some((pos, line_end));
         pos = end + 1;
     }
     flush_base64(&mut b64, &mut b64_run, text);
-    [dump, b64, esc]
+    flush_joined(&mut joined, &mut wrap_run, text);
+    let wide = fullwidth(text);
+    [dump, b64, esc, groups, swapped, joined, wide]
         .into_iter()
         .filter(|v| !v.segments.is_empty())
         .collect()
@@ -343,6 +375,105 @@ fn flush_base64(view: &mut View, run: &mut Vec<(usize, usize)>, text: &str) {
     run.clear();
 }
 
+/// The shortest line that starts a run of wrapped lines (`base64 -w 4`; a run's last line
+/// may be shorter).
+const MIN_WRAPPED_LINE: usize = 4;
+
+/// Adds a run of wrapped lines to the joined view when it spans at least two lines and
+/// [`MIN_BASE64_LINE`] bytes, each line mapped back byte for byte (a match spans the line
+/// breaks between them).
+fn flush_joined(view: &mut View, run: &mut Vec<(usize, usize)>, text: &str) {
+    let bytes: usize = run.iter().map(|r| r.1 - r.0).sum();
+    if run.len() >= 2 && bytes >= MIN_BASE64_LINE {
+        flush_base64(view, run, text);
+    }
+    run.clear();
+}
+
+/// Adds the group runs of line `text[start..end]` ([`parse_group_line`]) to the two group
+/// views: `views[0]` gets each token's bytes as written, `views[1]` each token's bytes
+/// reversed (`od -x` and `hexdump` print 16-bit words of a little-endian machine). Runs of
+/// consecutive lines with the same token length are joined (a value split over two lines is
+/// whole); each run maps back to its whole output range. Returns the line's token length
+/// (`None`: no run), for the next line.
+fn groups_of_line(
+    views: [&mut View; 2],
+    before: Option<usize>,
+    text: &str,
+    start: usize,
+    end: usize,
+) -> Option<usize> {
+    let line = parse_group_line(&text.as_bytes()[start..end], before)?;
+    let [ordered, swapped] = views;
+    if before != Some(line.digits) {
+        ordered.start_run();
+        swapped.start_run();
+    }
+    for run in &line.runs {
+        let output = (start + run.span.0, start + run.span.1);
+        for (view, bytes) in [(&mut *ordered, &run.ordered), (&mut *swapped, &run.swapped)] {
+            let v0 = view.text.len();
+            push_lossy(&mut view.text, bytes);
+            view.segments.push(Segment {
+                view: (v0, view.text.len()),
+                output,
+                exact: false,
+            });
+        }
+    }
+    Some(line.digits)
+}
+
+/// The fullwidth forms of ASCII (U+FF01..U+FF5E, and the ideographic space U+3000) read as
+/// ASCII, for every line that holds one; each character maps back to its own bytes. `None`
+/// (no view) for a text without them, the common case.
+fn fullwidth(text: &str) -> View {
+    let mut view = View::new();
+    let b = text.as_bytes();
+    let has = b
+        .iter()
+        .enumerate()
+        .any(|(i, &c)| c == 0xef && matches!(b.get(i + 1), Some(0xbc | 0xbd)));
+    if !has {
+        return view;
+    }
+    view.start_run();
+    for (i, c) in text.char_indices() {
+        let ascii = match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xff01 + 0x21),
+            '\u{3000}' => Some(' '),
+            _ => None,
+        };
+        let v0 = view.text.len();
+        match ascii {
+            Some(a) => view.text.push(a),
+            None => view.text.push(c),
+        }
+        view.segments.push(Segment {
+            view: (v0, view.text.len()),
+            output: (i, i + c.len_utf8()),
+            exact: ascii.is_none(),
+        });
+    }
+    view
+}
+
+/// Every range of `text` that `find` reports in `text` itself or in one of its [`views`]
+/// (mapped back), unsorted: the one way the guard's forms are looked for in a text that is
+/// not a tool output (scry's snippets, `api::scry`).
+pub fn find_with_views(
+    text: &str,
+    mut find: impl FnMut(&[u8]) -> Vec<(usize, usize)>,
+) -> Vec<(usize, usize)> {
+    let mut out = find(text.as_bytes());
+    for v in views(text) {
+        for (s, e) in find(v.text.as_bytes()) {
+            out.extend(v.map_back(s, e));
+        }
+    }
+    out
+}
+
 fn is_base64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
 }
@@ -387,9 +518,9 @@ mod tests {
             dump.push_str(&format!("{:08x}: {:<40} {txt}\n", i * 16, hex.join(" ")));
         }
         let vs = views(&dump);
-        assert_eq!(vs.len(), 1);
-        let at = vs[0].text.find(&v).expect("the value is whole in the view");
-        let back = vs[0].map_back(at, at + v.len());
+        let view = vs.iter().find(|x| x.text.contains(&v)).expect("a view");
+        let at = view.text.find(&v).expect("the value is whole in the view");
+        let back = view.map_back(at, at + v.len());
         assert_eq!(back.len(), 2, "the value spans two dump lines");
         for (s, e) in back {
             assert_eq!(&dump[s - 2..s], ": ", "the offset column stays");
@@ -416,9 +547,9 @@ mod tests {
         for form in [all, one, x, u, q, xml, ansi, utf16] {
             let out = format!("$ curl\nGET /cb?k={form}&next=1 HTTP/1.1\nbye %zz\n");
             let vs = views(&out);
-            assert_eq!(vs.len(), 1, "{form}");
-            let at = vs[0].text.find(&v).unwrap_or_else(|| panic!("{form}"));
-            let back = vs[0].map_back(at, at + v.len());
+            let view = vs.iter().find(|x| x.text.contains(&v)).expect(&form);
+            let at = view.text.find(&v).unwrap_or_else(|| panic!("{form}"));
+            let back = view.map_back(at, at + v.len());
             assert_eq!(back.len(), 1, "{form}: one range");
             let (s, e) = back[0];
             assert_eq!(
@@ -444,17 +575,60 @@ mod tests {
                 .collect();
             let out = format!("$ base64 notes\ndata: {}\n", wrapped.join("\r\n"));
             let vs = views(&out);
-            assert_eq!(vs.len(), 1);
-            assert_eq!(
-                *vs[0].text, enc,
-                "the prefix and the short last line are joined"
-            );
-            let back = vs[0].map_back(60, 80);
+            let view = vs
+                .iter()
+                .find(|x| *x.text == enc)
+                .expect("the prefix and the short last line are joined");
+            let back = view.map_back(60, 80);
             assert_eq!(back.len(), 1);
             let (s, e) = back[0];
             let mut joined = out[s..e].to_string();
             joined.retain(|c| c != '\n' && c != '\r');
             assert_eq!(joined, enc[60..80]);
         }
+    }
+
+    #[test]
+    fn group_dumps_are_read_in_both_byte_orders_and_wrapped_lines_joined() {
+        let v = canary();
+        let b = v.as_bytes();
+        // `od -x` on a little-endian machine: 16-bit words, the first byte low.
+        let mut od = String::new();
+        for (i, line) in b.chunks(16).enumerate() {
+            let words: Vec<String> = line
+                .chunks(2)
+                .map(|w| {
+                    format!(
+                        "{:04x}",
+                        u16::from(w[0]) | u16::from(*w.get(1).unwrap_or(&0)) << 8
+                    )
+                })
+                .collect();
+            od.push_str(&format!("{:07o} {}\n", i * 16, words.join(" ")));
+        }
+        // `xxd -i`, `fold -w 5`, fullwidth.
+        let c_array: Vec<String> = b.iter().map(|x| format!("0x{x:02x}")).collect();
+        let c_array = format!("  {}\n", c_array.join(", "));
+        let folded: Vec<&str> = b
+            .chunks(5)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let folded = format!("{}\n", folded.join("\n"));
+        let wide: String = v
+            .chars()
+            .map(|c| char::from_u32(c as u32 - 0x21 + 0xff01).unwrap())
+            .collect();
+        for out in [od, c_array, folded, format!("key: {wide}\n")] {
+            let vs = views(&out);
+            let view = vs
+                .iter()
+                .find(|x| x.text.contains(&v))
+                .unwrap_or_else(|| panic!("{out}"));
+            let at = view.text.find(&v).unwrap();
+            assert!(!view.map_back(at, at + v.len()).is_empty(), "{out}");
+        }
+        // Dates, times and ids in a log line make no group view.
+        let log = "2026-12-06T10:00:00Z INFO request id=0a1b2c3d status=200\n";
+        assert!(views(log).is_empty());
     }
 }

@@ -43,6 +43,59 @@ pub const REPLACEMENT: &[u8] = b"<concealed by patina>";
 /// Values shorter than this are not masked (see the module docs).
 pub const MIN_MASKED_LEN: usize = 4;
 
+/// The guessing work, in bits, below which a part of a known value is never redacted on its
+/// own (`secrets::scan`'s module docs, "No oracle").
+pub const PARTIAL_BITS: f64 = 64.0;
+
+/// The bits per character of a value of random characters of `value`'s classes, ASCII case
+/// ignored: hex digits only 16 symbols, digits only 10; else the sum of the classes present —
+/// letters 26, digits 10, ASCII punctuation 32, whitespace 1, other bytes 128.
+pub fn bits_per_char(value: &[u8]) -> f64 {
+    let (mut letters, mut digits, mut punct, mut space, mut other, mut non_hex) =
+        (false, false, false, false, false, false);
+    for &b in value {
+        let c = b.to_ascii_lowercase();
+        match c {
+            b'a'..=b'z' => {
+                letters = true;
+                non_hex |= c > b'f';
+            }
+            b'0'..=b'9' => digits = true,
+            b' ' | b'\t' | b'\n' | b'\r' => space = true,
+            0x21..=0x7e => punct = true,
+            _ => other = true,
+        }
+    }
+    let alphabet = if !non_hex && !punct && !space && !other && letters {
+        16
+    } else {
+        26 * usize::from(letters)
+            + 10 * usize::from(digits)
+            + 32 * usize::from(punct)
+            + usize::from(space)
+            + 128 * usize::from(other)
+    };
+    (alphabet.max(2) as f64).log2()
+}
+
+/// The shortest part of `value` that is redacted when it is not whole (cut at a text's
+/// edge): enough characters that guessing them is at least [`PARTIAL_BITS`] bits of work
+/// ([`bits_per_char`]), and never fewer than [`MIN_MASKED_LEN`].
+pub fn partial_min(value: &[u8]) -> usize {
+    ((PARTIAL_BITS / bits_per_char(value)).ceil() as usize).max(MIN_MASKED_LEN)
+}
+
+/// The length of the pieces of `value` redacted anywhere in a text: [`partial_min`], and at
+/// least [`PIECE`].
+pub fn piece_len(value: &[u8]) -> usize {
+    partial_min(value).max(PIECE)
+}
+
+/// The shortest piece of a known value that is redacted wherever it appears in a text (not
+/// only whole, or cut at the text's edge): the middle of a long value shown alone in a
+/// snippet. Shorter pieces would match ordinary words.
+pub const PIECE: usize = 12;
+
 /// How many bytes [`MaskStream::push`] scans at a time (bounds the held-back buffer).
 const CHUNK: usize = 16 * 1024;
 
@@ -82,7 +135,9 @@ impl Masker {
                 continue;
             }
             raw.push(Zeroizing::new(v.to_vec()));
-            for p in output_forms(v) {
+            for mut p in output_forms(v) {
+                // Matched ignoring ASCII case (`tr a-f A-F`): kept lower-cased.
+                p.make_ascii_lowercase();
                 if !list.iter().any(|q| **q == *p) {
                     list.push(p);
                 }
@@ -91,6 +146,9 @@ impl Masker {
         let mut by_first = vec![Vec::new(); 256];
         for (i, p) in list.iter().enumerate() {
             by_first[p[0] as usize].push(i as u32);
+            if p[0].is_ascii_lowercase() {
+                by_first[p[0].to_ascii_uppercase() as usize].push(i as u32);
+            }
         }
         let max_len = list.iter().map(|p| p.len()).max().unwrap_or(0);
         let max_raw = raw.iter().map(|v| v.len()).max().unwrap_or(0);
@@ -181,6 +239,35 @@ pub fn output_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     let mut out = cased_forms(v);
     out.extend(wrapped_base64(v));
     out.extend(wrapped_hex(v));
+    out.extend(truncations(v));
+    out
+}
+
+/// The longest value whose every piece is a pattern of its own ([`truncations`]); a longer
+/// value has only its prefixes and suffixes (the patterns grow with the square of the
+/// length).
+pub const MAX_PIECED_LEN: usize = 64;
+
+/// The value cut (`cut -c1-30`, `head -c`, a column cut short): every part of it of at least
+/// [`piece_len`] bytes — at least 64 bits of guessing work, the rule
+/// scry's redaction and the guard's hold use — when the value is at most
+/// [`MAX_PIECED_LEN`] bytes; for a longer one its prefixes and suffixes of that length or
+/// more. Leftmost-longest matching then masks the longest part shown.
+pub fn truncations(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let n = piece_len(v);
+    let mut out = Vec::new();
+    if v.len() <= n {
+        return out;
+    }
+    for start in 0..=v.len() - n {
+        for end in start + n..=v.len() {
+            let whole = start == 0 && end == v.len();
+            let edge = start == 0 || end == v.len();
+            if !whole && (edge || v.len() <= MAX_PIECED_LEN) {
+                out.push(Zeroizing::new(v[start..end].to_vec()));
+            }
+        }
+    }
     out
 }
 
@@ -202,6 +289,62 @@ pub fn cased_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     });
     if reversed[..] != *v {
         out.push(reversed);
+    }
+    out
+}
+
+/// [`cased_forms`] and the rarer forms only the guard's scan hold and scry's redaction look
+/// for (each one entry per value, so cheap there; not masked by `secrets run`): the hex of the
+/// reversed value, the hex of its UTF-16LE code units (`iconv -t UTF-16LE | xxd -p`), its
+/// base32 (RFC 4648, padded and not) and its ROT13 (`tr A-Za-z N-ZA-Mn-za-m`). The hold
+/// ignores ASCII case, so lower-case forms stand for every casing.
+pub fn held_forms(v: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
+    let mut out = cased_forms(v);
+    let reversed = Zeroizing::new(match std::str::from_utf8(v) {
+        Ok(s) => s.chars().rev().collect::<String>().into_bytes(),
+        Err(_) => v.iter().rev().copied().collect(),
+    });
+    out.push(Zeroizing::new(hex(&reversed, false)));
+    if let Ok(s) = std::str::from_utf8(v) {
+        let units: Zeroizing<Vec<u8>> =
+            Zeroizing::new(s.encode_utf16().flat_map(u16::to_le_bytes).collect());
+        out.push(Zeroizing::new(hex(&units, false)));
+    }
+    let b32 = base32(v);
+    let unpadded = Zeroizing::new(b32.iter().copied().filter(|&c| c != b'=').collect());
+    out.push(b32);
+    out.push(unpadded);
+    let rot13: Zeroizing<Vec<u8>> = Zeroizing::new(
+        v.iter()
+            .map(|&b| match b {
+                b'a'..=b'z' => (b - b'a' + 13) % 26 + b'a',
+                b'A'..=b'Z' => (b - b'A' + 13) % 26 + b'A',
+                _ => b,
+            })
+            .collect(),
+    );
+    if rot13[..] != *v {
+        out.push(rot13);
+    }
+    out
+}
+
+/// RFC 4648 base32 (upper case, `=` padded).
+fn base32(v: &[u8]) -> Zeroizing<Vec<u8>> {
+    const ALPHABET: &[u8; 32] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+    let mut out = Zeroizing::new(Vec::with_capacity(v.len().div_ceil(5) * 8));
+    for chunk in v.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let n = u64::from_be_bytes([0, 0, 0, buf[0], buf[1], buf[2], buf[3], buf[4]]);
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                out.push(ALPHABET[((n >> (35 - 5 * i)) & 31) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
     }
     out
 }
@@ -476,20 +619,31 @@ pub enum DumpKind {
     OdChars,
 }
 
-/// One complete dump line held back: its text, and where its decoded bytes sit in the run.
+/// One complete dump line held back: its text, where its decoded bytes sit in the run, and
+/// where its data starts (what is kept of a masked line is the offset column before it).
 struct HeldLine {
     text: Zeroizing<Vec<u8>>,
     start: usize,
     end: usize,
+    data_start: usize,
     masked: bool,
+}
+
+/// The layout of the dump lines of a run: one of the formats of [`parse_dump_line`], or
+/// group runs of a token length ([`parse_group_line`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum LineKind {
+    Dump(DumpKind),
+    Groups(usize),
 }
 
 /// The stage that sees hex dumps. A line that may be a dump line (it starts like one) is held
 /// until its newline; complete dump lines of one format in a row are decoded into a run of
-/// bytes, searched for every value, and held while a value could still continue into the next
-/// line. A held line that holds a byte of a value is written as its offset column and
-/// [`REPLACEMENT`]. Any other line passes at once (its bytes are not held past the point
-/// where it can no longer be a dump line).
+/// bytes (for group dumps also with each group's bytes reversed: `od -x` prints
+/// little-endian words), searched for every value (ASCII case ignored), and held while a
+/// value could still continue into the next line. A held line that holds a byte of a value
+/// is written as its offset column and [`REPLACEMENT`]. Any other line passes at once (its
+/// bytes are not held past the point where it can no longer be a dump line).
 #[derive(Default)]
 pub struct DumpStage {
     partial: Zeroizing<Vec<u8>>,
@@ -497,10 +651,13 @@ pub struct DumpStage {
     passing: bool,
     held: Vec<HeldLine>,
     run: Zeroizing<Vec<u8>>,
-    kind: Option<DumpKind>,
+    /// The run with each group's bytes reversed (group dumps only).
+    swapped: Zeroizing<Vec<u8>>,
+    kind: Option<LineKind>,
 }
 
-/// A line longer than this is not a dump line (the three formats print at most ~80 columns).
+/// A line longer than this is not a dump line (the formats print at most ~150 columns:
+/// `xxd -b`, `hexdump -x`).
 const MAX_DUMP_LINE: usize = 160;
 
 impl DumpStage {
@@ -538,14 +695,8 @@ impl DumpStage {
             self.partial.extend_from_slice(piece);
             if complete {
                 let line = std::mem::take(&mut self.partial);
-                match parse_dump_line(&line) {
-                    Some((kind, bytes)) => self.add_line(p, kind, line, &bytes, out),
-                    None => {
-                        self.flush(out);
-                        out.extend_from_slice(&line);
-                    }
-                }
-            } else if !may_start_dump_line(&self.partial) || self.partial.len() > MAX_DUMP_LINE {
+                self.complete_line(p, line, out);
+            } else if !self.may_start(&self.partial) || self.partial.len() > MAX_DUMP_LINE {
                 self.flush(out);
                 out.extend_from_slice(&self.partial);
                 self.partial.clear();
@@ -554,27 +705,81 @@ impl DumpStage {
         }
     }
 
+    /// Whether `p` (a line so far) can still become a dump line.
+    fn may_start(&self, p: &[u8]) -> bool {
+        if may_start_dump_line(p) {
+            return true;
+        }
+        // Group dumps: only digits, `x`, `:`, `,` and blanks so far, or group runs before
+        // the first other byte (then a text column may follow: `od -tx1z`).
+        let groupish = |b: &u8| b.is_ascii_hexdigit() || b" \txX:,".contains(b);
+        match p.iter().position(|b| !groupish(b)) {
+            None => true,
+            Some(k) => {
+                let before = match self.kind {
+                    Some(LineKind::Groups(n)) => Some(n),
+                    _ => None,
+                };
+                parse_group_line(&p[..k], before).is_some()
+            }
+        }
+    }
+
+    /// Decides a complete line: a dump line joins the run, any other passes.
+    fn complete_line(&mut self, p: &Patterns, line: Zeroizing<Vec<u8>>, out: &mut Vec<u8>) {
+        if line.len() <= MAX_DUMP_LINE + 1 {
+            if let Some((kind, bytes)) = parse_dump_line(&line) {
+                let bytes = Zeroizing::new(bytes);
+                let start = kind.data_start();
+                self.add_line(p, LineKind::Dump(kind), line, &bytes, None, start, out);
+                return;
+            }
+            let before = match self.kind {
+                Some(LineKind::Groups(n)) => Some(n),
+                _ => None,
+            };
+            let body = line.strip_suffix(b"\n").unwrap_or(&line);
+            if let Some(g) = parse_group_line(body, before) {
+                let ordered: Zeroizing<Vec<u8>> = Zeroizing::new(
+                    g.runs
+                        .iter()
+                        .flat_map(|r| r.ordered.iter().copied())
+                        .collect(),
+                );
+                let swapped: Zeroizing<Vec<u8>> = Zeroizing::new(
+                    g.runs
+                        .iter()
+                        .flat_map(|r| r.swapped.iter().copied())
+                        .collect(),
+                );
+                let start = g.runs.first().map_or(0, |r| r.span.0);
+                let kind = LineKind::Groups(g.digits);
+                self.add_line(p, kind, line, &ordered, Some(&swapped), start, out);
+                return;
+            }
+        }
+        self.flush(out);
+        out.extend_from_slice(&line);
+    }
+
     fn finish(&mut self, p: &Patterns, out: &mut Vec<u8>) {
         let line = std::mem::take(&mut self.partial);
         if !line.is_empty() {
-            match parse_dump_line(&line) {
-                Some((kind, bytes)) => self.add_line(p, kind, line, &bytes, out),
-                None => {
-                    self.flush(out);
-                    out.extend_from_slice(&line);
-                }
-            }
+            self.complete_line(p, line, out);
         }
         self.flush(out);
         self.passing = false;
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn add_line(
         &mut self,
         p: &Patterns,
-        kind: DumpKind,
+        kind: LineKind,
         text: Zeroizing<Vec<u8>>,
         bytes: &[u8],
+        swapped: Option<&[u8]>,
+        data_start: usize,
         out: &mut Vec<u8>,
     ) {
         if self.kind != Some(kind) {
@@ -584,24 +789,37 @@ impl DumpStage {
         let start = self.run.len();
         self.run.reserve(bytes.len());
         self.run.extend_from_slice(bytes);
+        if let Some(sw) = swapped {
+            self.swapped.reserve(sw.len());
+            self.swapped.extend_from_slice(sw);
+        }
         self.held.push(HeldLine {
             text,
             start,
             end: self.run.len(),
+            data_start,
             masked: false,
         });
-        // Matches that end in the new bytes.
+        if let Some(h) = self.held.last_mut() {
+            h.data_start = h.data_start.min(h.text.len());
+        }
+        // Matches that end in the new bytes, in either byte order.
         let from = start.saturating_sub(p.max_raw.saturating_sub(1));
-        for v in &p.raw {
-            let n = v.len();
-            if self.run.len() < n {
+        for run in [&self.run, &self.swapped] {
+            if run.len() != self.run.len() {
                 continue;
             }
-            for pos in from..=self.run.len() - n {
-                if pos + n > start && self.run[pos..pos + n] == v[..] {
-                    for h in &mut self.held {
-                        if h.start < pos + n && pos < h.end {
-                            h.masked = true;
+            for v in &p.raw {
+                let n = v.len();
+                if run.len() < n {
+                    continue;
+                }
+                for pos in from..=run.len() - n {
+                    if pos + n > start && run[pos..pos + n].eq_ignore_ascii_case(v) {
+                        for h in &mut self.held {
+                            if h.start < pos + n && pos < h.end {
+                                h.masked = true;
+                            }
                         }
                     }
                 }
@@ -616,6 +834,9 @@ impl DumpStage {
                 emit(&h, kind, out);
             }
             self.run.drain(..cut);
+            if !self.swapped.is_empty() {
+                self.swapped.drain(..cut);
+            }
             for h in &mut self.held {
                 h.start -= cut;
                 h.end -= cut;
@@ -631,22 +852,28 @@ impl DumpStage {
         }
         self.held.clear();
         self.run.clear();
+        self.swapped.clear();
         self.kind = None;
     }
 }
 
 /// Writes a held line: as it was, or its offset column and [`REPLACEMENT`].
-fn emit(h: &HeldLine, kind: DumpKind, out: &mut Vec<u8>) {
+fn emit(h: &HeldLine, kind: LineKind, out: &mut Vec<u8>) {
     if !h.masked {
         out.extend_from_slice(&h.text);
         return;
     }
-    let offset = match kind {
-        DumpKind::Xxd | DumpKind::Canonical => 8,
-        DumpKind::OdChars => 7,
-    };
-    out.extend_from_slice(&h.text[..offset]);
-    out.extend_from_slice(b"  ");
+    match kind {
+        LineKind::Dump(DumpKind::Xxd | DumpKind::Canonical) => {
+            out.extend_from_slice(&h.text[..8]);
+            out.extend_from_slice(b"  ");
+        }
+        LineKind::Dump(DumpKind::OdChars) => {
+            out.extend_from_slice(&h.text[..7]);
+            out.extend_from_slice(b"  ");
+        }
+        LineKind::Groups(_) => out.extend_from_slice(&h.text[..h.data_start]),
+    }
     out.extend_from_slice(REPLACEMENT);
     if h.text.ends_with(b"\n") {
         out.push(b'\n');
@@ -698,6 +925,182 @@ pub fn parse_dump_line(line: &[u8]) -> Option<(DumpKind, Vec<u8>)> {
         return parse_od_chars(&line[7..]).map(|b| (DumpKind::OdChars, b));
     }
     None
+}
+
+/// One run of dump groups in a line ([`parse_group_line`]).
+pub struct GroupRun {
+    /// `[start, end)` of the run in the line: its first token's start to its last's end.
+    pub span: (usize, usize),
+    /// The bytes the tokens show, each token's as written (most significant first).
+    pub ordered: Zeroizing<Vec<u8>>,
+    /// The same with each token's bytes reversed (a little-endian word: `od -x`).
+    pub swapped: Zeroizing<Vec<u8>>,
+}
+
+/// The group runs of one line of a dump ([`parse_group_line`]).
+pub struct GroupLine {
+    /// The digits of a full token of the line's runs (2 for bytes, 4 for 16-bit words, 3 or
+    /// 6 for octal, 8 for `xxd -b`'s bits or 32-bit words).
+    pub digits: usize,
+    /// The runs, in order.
+    pub runs: Vec<GroupRun>,
+}
+
+/// The value of one group token of a dump (`51`, `7a51`, `0x51`, `01010001`, `121`,
+/// `075121`): its bytes as written (most significant first); `None` for anything else.
+/// `binary` reads 8-digit tokens as bits (`xxd -b`).
+fn group_token(tok: &[u8], binary: bool) -> Option<Vec<u8>> {
+    let tok = tok
+        .strip_prefix(b"0x")
+        .or_else(|| tok.strip_prefix(b"0X"))
+        .unwrap_or(tok);
+    let octal = |t: &[u8]| t.iter().all(|b| (b'0'..=b'7').contains(b));
+    match tok.len() {
+        8 if binary => Some(vec![tok.iter().fold(0u8, |a, &b| (a << 1) | (b - b'0'))]),
+        3 if octal(tok) && tok[0] <= b'3' => {
+            Some(vec![tok.iter().fold(0u8, |a, &b| (a << 3) | (b - b'0'))])
+        }
+        6 if octal(tok) && tok[0] <= b'1' => {
+            let w = tok
+                .iter()
+                .fold(0u16, |a, &b| (a << 3) | u16::from(b - b'0'));
+            Some(w.to_be_bytes().to_vec())
+        }
+        n if (2..=16).contains(&n)
+            && n.is_multiple_of(2)
+            && tok.iter().all(u8::is_ascii_hexdigit) =>
+        {
+            Some(
+                tok.chunks(2)
+                    .map(|p| hex_val(p[0]).unwrap_or(0) << 4 | hex_val(p[1]).unwrap_or(0))
+                    .collect(),
+            )
+        }
+        _ => None,
+    }
+}
+
+/// The digits of a group token (without `0x`).
+fn token_digits(tok: &[u8]) -> usize {
+    tok.len()
+        - if tok.starts_with(b"0x") || tok.starts_with(b"0X") {
+            2
+        } else {
+            0
+        }
+}
+
+/// The runs of dump groups in `line`: tokens of one length that read as hex bytes or words
+/// (`xxd -g N`, `od -x`, `od -An -tx1`, `hexdump`, `hexdump -x`, `od -tx1z`), C arrays
+/// (`xxd -i`: `0x51, 0x7a`), colon-separated hex (`51:7a:39`), binary (`xxd -b`) or octal
+/// (`od -b`, `od`), whatever the offset and text columns around them. Tokens are runs of
+/// ASCII letters, digits and `:` (anything else separates: spaces, `,`, a snippet's `…`); a
+/// token holding `:` inside is split there (`51:7a`), one ending in `:` (an offset column)
+/// is not a group. A run is at least two tokens of one length (its last may be shorter: a
+/// partial group) showing at least [`MIN_MASKED_LEN`] bytes — or, when the line before had
+/// runs of the same length (`before`), any run (a dump's short last line). Runs of another
+/// length than the line's first are left out (a text column). `None` without a run. Linear
+/// in the line's length.
+pub fn parse_group_line(b: &[u8], before: Option<usize>) -> Option<GroupLine> {
+    // Cheap reject: no two hex digits in a row, no group.
+    if !b
+        .windows(2)
+        .any(|w| w[0].is_ascii_hexdigit() && w[1].is_ascii_hexdigit())
+    {
+        return None;
+    }
+    let in_token = |c: u8| c.is_ascii_alphanumeric() || c == b':';
+    let mut toks: Vec<(usize, usize)> = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        if !in_token(b[i]) {
+            i += 1;
+            continue;
+        }
+        let s = i;
+        while i < b.len() && in_token(b[i]) {
+            i += 1;
+        }
+        let tok = &b[s..i];
+        if tok.ends_with(b":") || !tok.contains(&b':') {
+            toks.push((s, i));
+        } else {
+            let mut p = s;
+            for part in tok.split(|&c| c == b':') {
+                toks.push((p, p + part.len()));
+                p += part.len() + 1;
+            }
+        }
+    }
+    let is_group = |t: (usize, usize)| group_token(&b[t.0..t.1], false).is_some();
+    let mut digits: Option<usize> = None;
+    let mut runs = Vec::new();
+    let mut k = 0;
+    while k < toks.len() {
+        if !is_group(toks[k]) {
+            k += 1;
+            continue;
+        }
+        let n = token_digits(&b[toks[k].0..toks[k].1]);
+        // Groups are apart by blanks, `,` and `:` only (a UUID's `-` or a URL's `%` is not
+        // a dump; `%51` escapes have a view of their own).
+        let apart = |a: (usize, usize), c: (usize, usize)| {
+            b[a.1..c.0]
+                .iter()
+                .all(|x| matches!(x, b' ' | b'\t' | b',' | b':'))
+        };
+        let mut j = k + 1;
+        while j < toks.len()
+            && token_digits(&b[toks[j].0..toks[j].1]) == n
+            && is_group(toks[j])
+            && apart(toks[j - 1], toks[j])
+        {
+            j += 1;
+        }
+        // A shorter last token one space after the run (a partial group: `xxd -g 4`'s
+        // `3d7a`; a text column is two spaces away).
+        if j < toks.len()
+            && is_group(toks[j])
+            && toks[j].0 == toks[j - 1].1 + 1
+            && b[toks[j - 1].1] == b' '
+        {
+            let m = token_digits(&b[toks[j].0..toks[j].1]);
+            if m < n && m.is_multiple_of(2) && n.is_multiple_of(2) {
+                j += 1;
+            }
+        }
+        let run = &toks[k..j];
+        k = j;
+        if digits.is_some_and(|d| d != n) {
+            continue;
+        }
+        let binary = n == 8
+            && run
+                .iter()
+                .all(|t| b[t.0..t.1].iter().all(|&c| c == b'0' || c == b'1'));
+        let mut ordered: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+        let mut swapped: Zeroizing<Vec<u8>> = Zeroizing::new(Vec::new());
+        for t in run {
+            let mut v = Zeroizing::new(group_token(&b[t.0..t.1], binary).unwrap_or_default());
+            ordered.extend_from_slice(&v);
+            v.reverse();
+            swapped.extend_from_slice(&v);
+        }
+        let continues = before == Some(n) && digits.is_none();
+        if !continues && (run.len() < 2 || ordered.len() < MIN_MASKED_LEN) {
+            continue;
+        }
+        digits = Some(n);
+        runs.push(GroupRun {
+            span: (run[0].0, run[run.len() - 1].1),
+            ordered,
+            swapped,
+        });
+    }
+    Some(GroupLine {
+        digits: digits?,
+        runs,
+    })
 }
 
 fn hex_val(b: u8) -> Option<u8> {
@@ -769,7 +1172,11 @@ fn parse_od_chars(s: &[u8]) -> Option<Vec<u8>> {
                 b'v' => 11,
                 _ => return None,
             },
-            [b' ', a, b, c] if [a, b, c].iter().all(|d| (b'0'..=b'7').contains(d)) => {
+            // At most `377` (a byte): `od -b`'s `477` is not an `od -c` field (and would
+            // overflow).
+            [b' ', a, b, c]
+                if *a <= b'3' && [a, b, c].iter().all(|d| (b'0'..=b'7').contains(d)) =>
+            {
                 (a - b'0') * 64 + (b - b'0') * 8 + (c - b'0')
             }
             _ => return None,
@@ -797,10 +1204,10 @@ fn scan(p: &Patterns, buf: &[u8], eof: bool, out: &mut Vec<u8>) -> usize {
         for &c in candidates {
             let pat = &p.list[c as usize];
             if rest.len() >= pat.len() {
-                if rest[..pat.len()] == pat[..] && pat.len() > full {
+                if pat.len() > full && rest[..pat.len()].eq_ignore_ascii_case(pat) {
                     full = pat.len();
                 }
-            } else if !eof && pat.starts_with(rest) {
+            } else if !eof && pat[..rest.len()].eq_ignore_ascii_case(rest) {
                 may_grow = true;
             }
         }

@@ -51,6 +51,8 @@ use zeroize::Zeroizing;
 /// What a redacted span becomes.
 pub const REDACTED: &str = "[redacted]";
 
+pub use super::mask::{PARTIAL_BITS, PIECE, bits_per_char, partial_min, piece_len};
+
 /// The shortest run of base64-like characters judged by its entropy.
 pub const MIN_ENTROPY_LEN: usize = 32;
 
@@ -58,41 +60,6 @@ pub const MIN_ENTROPY_LEN: usize = 32;
 /// characters measures about 4.5–5.0; English words and identifiers run together rarely pass
 /// 4.2; hex cannot exceed 4.0.
 pub const MIN_ENTROPY_BITS: f64 = 4.2;
-
-/// The guessing work, in bits, below which a part of a known value is never redacted on its
-/// own (see the module docs, "No oracle").
-pub const PARTIAL_BITS: f64 = 64.0;
-
-/// The bits per character of a value of random characters of `value`'s classes, ASCII case
-/// ignored: hex digits only 16 symbols, digits only 10; else the sum of the classes present —
-/// letters 26, digits 10, ASCII punctuation 32, whitespace 1, other bytes 128.
-pub fn bits_per_char(value: &[u8]) -> f64 {
-    let (mut letters, mut digits, mut punct, mut space, mut other, mut non_hex) =
-        (false, false, false, false, false, false);
-    for &b in value {
-        let c = b.to_ascii_lowercase();
-        match c {
-            b'a'..=b'z' => {
-                letters = true;
-                non_hex |= c > b'f';
-            }
-            b'0'..=b'9' => digits = true,
-            b' ' | b'\t' | b'\n' | b'\r' => space = true,
-            0x21..=0x7e => punct = true,
-            _ => other = true,
-        }
-    }
-    let alphabet = if !non_hex && !punct && !space && !other && letters {
-        16
-    } else {
-        26 * usize::from(letters)
-            + 10 * usize::from(digits)
-            + 32 * usize::from(punct)
-            + usize::from(space)
-            + 128 * usize::from(other)
-    };
-    (alphabet.max(2) as f64).log2()
-}
 
 /// Why a stored value is weak, if it is (issue 20): every detector that answers "does this
 /// text contain a stored value" — the guard, `/secrets/scan`, scry's redaction — lets a
@@ -119,19 +86,6 @@ pub fn weakness(value: &[u8]) -> Option<String> {
     } else {
         None
     }
-}
-
-/// The shortest part of `value` that is redacted when it is not whole (cut at a text's
-/// edge): enough characters that guessing them is at least [`PARTIAL_BITS`] bits of work
-/// ([`bits_per_char`]), and never fewer than [`super::mask::MIN_MASKED_LEN`].
-pub fn partial_min(value: &[u8]) -> usize {
-    ((PARTIAL_BITS / bits_per_char(value)).ceil() as usize).max(super::mask::MIN_MASKED_LEN)
-}
-
-/// The length of the pieces of `value` redacted anywhere in a text: [`partial_min`], and at
-/// least [`PIECE`].
-pub fn piece_len(value: &[u8]) -> usize {
-    partial_min(value).max(PIECE)
 }
 
 /// Equality of two byte strings in time that depends only on their lengths (no early exit).
@@ -571,11 +525,6 @@ pub struct Redactor<'k, 'a> {
     piece_at: Vec<(u32, u32, u32)>,
     sources: Vec<Zeroizing<Vec<u8>>>,
 }
-
-/// The shortest piece of a known value that is redacted wherever it appears in a text (not
-/// only whole, or cut at the text's edge): the middle of a long value shown alone in a
-/// snippet. Shorter pieces would match ordinary words.
-pub const PIECE: usize = 12;
 
 /// The texts whose [`PIECE`]-byte windows are pieces of a known value: the value, and the
 /// value as a reader may be shown it (whitespace folded, without brackets), all ASCII

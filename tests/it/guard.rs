@@ -1556,3 +1556,100 @@ fn dumps_upper_case_reversed_escaped_and_wrapped_base64_values_are_concealed_unl
         }
     }
 }
+
+/// `input` piped through `sh -c command_line` (a real tool: `xxd`, `od`, `base64`, …): its
+/// stdout. The value reaches the tool on stdin, never in an argv.
+fn through_tool(command_line: &str, input: &[u8]) -> String {
+    let mut c = std::process::Command::new("sh");
+    c.args(["-c", command_line]);
+    let o = run_with_input(c, input);
+    assert!(o.status.success(), "{command_line}: {}", show(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// The real tools QA piped a value through (finding M2): dumps of every layout (`xxd -g 4`,
+/// `xxd -b`, `xxd -i`, `hexdump`, `hexdump -x`, `od -x`, `od -An -tx1`, `od -tx1z`, `od -b`,
+/// `od`), base64 and the value itself wrapped at any width (`base64 -w 4|10|20`, `fold -w
+/// 8`), a partial case change (`tr a-f A-F`) and a fullwidth copy (a value cut short is not
+/// concealed by the hook: `/guard/scan` answers whole forms only, no prefix oracle). With the values unlocked and with only the scan
+/// hold, every line of the tool's output that shows the value is concealed; the same tools
+/// on other data pass unchanged.
+#[test]
+fn real_dump_wrap_and_case_tools_are_concealed_unlocked_and_scan_only() {
+    let g = Guard::new(true);
+    let file = g.w.work().join(".env");
+    let tools = [
+        "xxd -g 4",
+        "xxd -b",
+        "xxd -i",
+        "hexdump",
+        "hexdump -x",
+        "od -x",
+        "od -An -tx1",
+        "od -tx1z",
+        "od -b",
+        "od",
+        "base64 -w 4",
+        "base64 -w 10",
+        "base64 -w 20",
+        "fold -w 8",
+        "tr a-f A-F",
+    ];
+    let clean = b"DEBUG=1\nLOG_LEVEL=info\nPORT=8080\nHOST=example.org\n";
+    for state in ["unlocked", "scan-only"] {
+        let o = run_with_input(g.w.cmd(&["session", "lock"]), b"");
+        assert!(o.status.success(), "{}", show(&o));
+        let args: &[&str] = if state == "unlocked" {
+            &["session", "unlock"]
+        } else {
+            &["session", "unlock", "--scan-only"]
+        };
+        let o = run_with_input(g.w.cmd(args), b"");
+        assert!(o.status.success(), "{state}: {}", show(&o));
+        let post = |text: &str| -> Value {
+            g.hook(
+                "claude-code",
+                &g.fixture("claude-code-bash-post", text, &file),
+            )
+            .1
+        };
+        let fullwidth: String = CANARY
+            .chars()
+            .map(|c| char::from_u32(c as u32 - 0x21 + 0xff01).unwrap())
+            .collect();
+        let mut cases: Vec<(String, String)> = tools
+            .iter()
+            .map(|t| (t.to_string(), through_tool(t, CANARY.as_bytes())))
+            .collect();
+        cases.push(("fullwidth".into(), format!("key: {fullwidth}\n")));
+        for (tool, text) in &cases {
+            let a = post(text);
+            let out = a["hookSpecificOutput"]["updatedToolOutput"]["stdout"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{state} {tool}: nothing concealed in {text:?}"));
+            assert!(
+                out.contains("<concealed by patina: canary>"),
+                "{state} {tool}: {out}"
+            );
+            // Every line that shows data (not an offset alone) is gone.
+            let kept: Vec<&str> = out.lines().collect();
+            for line in text.lines() {
+                let offset_only = line.trim().chars().all(|c| c.is_ascii_digit());
+                if line.trim().len() >= 4 && !offset_only {
+                    assert!(
+                        !kept.contains(&line),
+                        "{state} {tool}: {line:?} passed in {out:?}"
+                    );
+                }
+            }
+        }
+        for tool in tools {
+            let text = through_tool(tool, clean);
+            assert_eq!(
+                post(&text),
+                Value::Null,
+                "{state} {tool}: other data passes unchanged"
+            );
+        }
+    }
+}

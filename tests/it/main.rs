@@ -12,6 +12,7 @@ mod bounds;
 mod completions;
 mod crash_consistency;
 mod first_use;
+mod forms;
 mod fresh;
 mod guard;
 mod harden;
