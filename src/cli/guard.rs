@@ -257,6 +257,7 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
                 env,
                 known: known.as_ref(),
                 daemon_pid: home.and_then(Home::daemon_pid),
+                run_dir: home.map(Home::run_dir),
             };
             pre::decide(&p.tool, &p.input, p.cwd.as_deref(), &s)
         }

@@ -620,6 +620,32 @@ fn pre_tool_use_denies_switching_patinas_checks_off() {
         "curl --unix-socket s -X POST http://localhost/shutdown".into(),
         "systemctl --user stop patina.service".into(),
         "bash -c 'patina session lock'".into(),
+        // QA session 8 (H3): dot segments, percent-encoding and curl's URL globbing reach
+        // the same routes; other ways to switch the checks off.
+        "curl -s --unix-socket ~/.patina/run/serve.sock -X POST -H 'Content-Type: application/json' -d '{}' http://localhost/session/x/../lock".into(),
+        "curl --unix-socket s -X POST http://localhost/session/./lock".into(),
+        "curl --unix-socket s -X POST http://localhost/x/../shutdown".into(),
+        "curl --unix-socket s -X POST 'http://localhost/session/l{o,x}ck'".into(),
+        "curl --unix-socket s -X POST 'http://localhost/session/[k-m]ock'".into(),
+        "curl --unix-socket s -X POST 'http://localhost/session/l[n-p]ck'".into(),
+        "curl --unix-socket s -X POST http://localhost/session/%6cock".into(),
+        "patina guard uninstall --agent claude-code".into(),
+        "patina secrets run --no-masking -- env".into(),
+        "pkill -f serve".into(),
+        "pkill -STOP -f serve".into(),
+        "pkill pat".into(),
+        "killall -r pat".into(),
+        "killall -r '^pa.*na$'".into(),
+        format!("kill -- -{pid}"),
+        format!("kill -STOP {pid}"),
+        format!("kill -s STOP {pid}"),
+        "kill -STOP $(pgrep -f 'patina serve')".into(),
+        "kill $(cat ~/.patina/run/serve.pid)".into(),
+        // The run directory's files (the socket, the pid file, the hold marker).
+        "mv ~/.patina/run/serve.sock ~/.patina/run/serve.sock.real".into(),
+        "rm -f ~/.patina/run/hold.json".into(),
+        "echo {} > ~/.patina/run/hold.json".into(),
+        format!("rm {}/run/serve.pid", g.w.home().display()),
     ];
     for cmd in &denied {
         let (o, a) = g.hook(
@@ -638,6 +664,18 @@ fn pre_tool_use_denies_switching_patinas_checks_off() {
         "pkill -f 'cargo watch'",
         "curl -s http://localhost:8080/api/health",
         "systemctl --user status patina.service",
+        "curl http://localhost:8080/session/x",
+        "curl 'http://localhost:8080/page[1-3].html'",
+        "curl --unix-socket s http://localhost/session",
+        "pkill -f webpack",
+        "killall node",
+        "killall -r '^node'",
+        "kill 1234",
+        "kill -- -1234",
+        "patina secrets run -- make deploy",
+        "patina guard status",
+        "ls ~/.patina/run",
+        "rm -rf target/debug",
     ] {
         let (o, a) = g.hook(
             "claude-code",
