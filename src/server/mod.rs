@@ -20,6 +20,7 @@ pub mod pool;
 pub mod ready;
 pub mod tcp;
 pub mod unix;
+pub mod witness;
 
 use crate::api::{self, Ctx};
 use crate::auth::Principal;
@@ -147,6 +148,17 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
             "patina: warning: SO_PASSCRED on the socket failed ({e}); patina routes will refuse"
         );
     }
+    // The listener's witness (`witness.rs`): clients check the process the kernel names
+    // as the listener, and this one is not dumpable.
+    let witness = match witness::start(&listener) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!(
+                "patina: warning: the listener's witness did not start ({e}); clients that are not root will refuse this daemon"
+            );
+            None
+        }
+    };
     let bound_ino = if activated { None } else { inode(&cfg.socket) };
     // Undo what startup made if a later step fails (the TCP port is taken, say).
     let undo = |e: StartError| -> StartError {
@@ -200,6 +212,9 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     };
 
     let shutdown = Arc::new(AtomicBool::new(false));
+    if let Some(c) = witness {
+        witness::keep(listener.try_clone()?, c, Arc::clone(&shutdown))?;
+    }
     let waker = {
         let path = cfg.socket.clone();
         let tcp_wake = tcp_side.as_ref().map(|(_, local, _)| wake_addr(*local));
