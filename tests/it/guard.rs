@@ -1594,3 +1594,109 @@ fn dumps_upper_case_reversed_escaped_and_wrapped_base64_values_are_concealed_unl
         }
     }
 }
+
+/// QA session 8, H2: the hook fails closed when known values are held but the daemon cannot
+/// be asked — stopped with SIGSTOP, its socket moved away, killed after the unlock — and
+/// `guard status` does not call such a daemon running. The hold marker (`run/hold.json`,
+/// 0600, no secret) is what tells the hook a hold exists; `session lock` with no daemon
+/// removes it, and then (as with no daemon and no unlock at all) only the token detectors
+/// run, with a note.
+#[test]
+fn a_hook_that_cannot_ask_a_holding_daemon_withholds_the_output() {
+    let mut g = Guard::new(true);
+    let marker = g.w.home().join("run/hold.json");
+    assert_eq!(mode(&marker), 0o600);
+    let text = std::fs::read_to_string(&marker).unwrap();
+    assert!(text.contains("expires_at"), "{text}");
+    assert_no_leak("hold marker", text.as_bytes(), CANARY);
+    let post = |g: &Guard, text: &str| -> Value {
+        let p = g.fixture("claude-code-bash-post", text, Path::new(""));
+        let mut c = g.w.cmd(&["guard", "hook", "--agent", "claude-code"]);
+        c.env("PATINA_TEST_GUARD_ASK_MS", "1500");
+        let o = run_with_input(c, p.to_string().as_bytes());
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        assert_no_leak("hook stdout", &o.stdout, CANARY);
+        assert_no_leak("hook stderr", &o.stderr, CANARY);
+        if o.stdout.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&o.stdout).unwrap()
+        }
+    };
+    let withheld = |a: &Value, what: &str| {
+        let hso = &a["hookSpecificOutput"];
+        let out = hso["updatedToolOutput"].to_string();
+        assert!(
+            out.contains("<concealed by patina: not checked>"),
+            "{what}: {a}"
+        );
+        let why = hso["additionalContext"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("withheld") && why.contains("patina status"),
+            "{what}: {why}"
+        );
+    };
+    let leak = format!("password={CANARY} and more");
+    // Asked: concealed by name, as always.
+    let a = post(&g, &leak);
+    assert!(
+        a.to_string().contains("<concealed by patina: canary>"),
+        "{a}"
+    );
+
+    // 1. Stopped (SIGSTOP): the ask times out, the output is withheld.
+    let pid = g.d.as_ref().unwrap().pid();
+    common::signal(pid, "STOP");
+    let a = post(&g, &leak);
+    withheld(&a, "stopped");
+    let hso = &a["hookSpecificOutput"]["additionalContext"];
+    assert!(hso.as_str().unwrap().contains("cannot be asked"), "{a}");
+    // guard status does not say "running".
+    let o = g.w.cmd(&["guard", "status"]).output().unwrap();
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(!s.contains("daemon: running"), "{s}");
+    assert!(s.contains("daemon: cannot be asked"), "{s}");
+    common::signal(pid, "CONT");
+
+    // 2. The socket moved away: nothing answers at the path, the hold is still there.
+    let sock = g.w.home().join("run/serve.sock");
+    let moved = g.w.home().join("run/moved.sock");
+    std::fs::rename(&sock, &moved).unwrap();
+    withheld(&post(&g, &leak), "socket moved");
+    std::fs::rename(&moved, &sock).unwrap();
+    assert!(
+        post(&g, &leak)
+            .to_string()
+            .contains("<concealed by patina: canary>")
+    );
+
+    // 3. Killed after the unlock (no chance to remove the marker): withheld until the user
+    //    locks (or the hold would have expired).
+    common::signal(pid, "KILL");
+    let _ = g.d.as_mut().unwrap().child.wait();
+    withheld(&post(&g, &leak), "killed");
+    withheld(&post(&g, "nothing secret"), "killed, clean output");
+    let o = g.w.cmd(&["session", "lock"]).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(!marker.exists());
+    // 4. No daemon, no hold: the token-only answer of old, with its note.
+    let a = post(&g, "nothing secret");
+    let note = a["hookSpecificOutput"]["additionalContext"].to_string();
+    assert!(note.contains("only the token detectors ran"), "{a}");
+    assert!(
+        a["hookSpecificOutput"]["updatedToolOutput"].is_null(),
+        "{a}"
+    );
+    let fresh = Guard::new(false);
+    let a = post(&fresh, "nothing secret");
+    assert!(
+        a["hookSpecificOutput"]["updatedToolOutput"].is_null(),
+        "{a}"
+    );
+    assert!(
+        a["hookSpecificOutput"]["additionalContext"]
+            .to_string()
+            .contains("only the token detectors ran"),
+        "{a}"
+    );
+}
