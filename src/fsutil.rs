@@ -151,28 +151,7 @@ pub fn create_private_file(path: &Path) -> Result<File, FsError> {
 /// Errors name `path` and the failing call (`ENOSPC` on a full disk, say); the old file is
 /// then untouched and the temporary file removed.
 pub fn write_atomic(path: &Path, contents: &[u8]) -> Result<(), FsError> {
-    write_via_temp(path, contents, true, None)
-}
-
-/// Replaces a file of the user's (not one patina owns: the project's `.gitignore`) with
-/// `contents`, atomically, keeping its permission bits: the steps of [`write_atomic`], the
-/// temporary file given `path`'s current mode (or `new_mode` when `path` does not exist)
-/// before it is fsynced and renamed. A crash leaves the old file or the new one, never a
-/// truncated one. A symbolic link at `path` is followed: its target is replaced, the link
-/// kept.
-///
-/// Errors: as for [`write_atomic`]; a link whose target cannot be resolved names `path`.
-pub fn write_atomic_keep_mode(path: &Path, contents: &[u8], new_mode: u32) -> Result<(), FsError> {
-    let target = match fs::symlink_metadata(path) {
-        Ok(md) if md.file_type().is_symlink() => fs::canonicalize(path).map_err(io_err(path))?,
-        _ => path.to_path_buf(),
-    };
-    let mode = match fs::metadata(&target) {
-        Ok(md) => md.permissions().mode() & 0o7777,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => new_mode,
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    write_via_temp(&target, contents, true, Some(mode))
+    write_via_temp(path, contents, true)
 }
 
 /// Creates `path` holding `contents`, atomically and never over an existing file: the same
@@ -183,17 +162,11 @@ pub fn write_atomic_keep_mode(path: &Path, contents: &[u8], new_mode: u32) -> Re
 /// Errors: `FsError::Io` with kind `AlreadyExists` when `path` exists (left untouched), or
 /// the failing call, as for [`write_atomic`].
 pub fn write_new_atomic(path: &Path, contents: &[u8]) -> Result<(), FsError> {
-    write_via_temp(path, contents, false, None)
+    write_via_temp(path, contents, false)
 }
 
-/// The steps of [`write_atomic`]; `mode`: the permission bits the file gets (set on the
-/// temporary file before its fsync), 0600 when `None`.
-fn write_via_temp(
-    path: &Path,
-    contents: &[u8],
-    replace: bool,
-    mode: Option<u32>,
-) -> Result<(), FsError> {
+/// The steps of [`write_atomic`] (the file is 0600, as `create_private_file` made it).
+fn write_via_temp(path: &Path, contents: &[u8], replace: bool) -> Result<(), FsError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let dir = if dir.as_os_str().is_empty() {
         Path::new(".")
@@ -229,9 +202,6 @@ fn write_via_temp(
         fault.at("half-written");
         file.write_all(&contents[half..])?;
         fault.at("written");
-        if let Some(mode) = mode {
-            file.set_permissions(fs::Permissions::from_mode(mode))?;
-        }
         file.sync_all()?;
         fault.at("synced");
         drop(file);
@@ -395,33 +365,6 @@ pub fn file_stamp(path: &Path) -> Option<FileStamp> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn write_atomic_keep_mode_keeps_the_users_mode_and_link() {
-        let t = tempfile::tempdir().unwrap();
-        let f = t.path().join("user.txt");
-        fs::write(&f, "old\n").unwrap();
-        fs::set_permissions(&f, fs::Permissions::from_mode(0o640)).unwrap();
-        write_atomic_keep_mode(&f, b"old\nnew\n", 0o644).unwrap();
-        assert_eq!(fs::read(&f).unwrap(), b"old\nnew\n");
-        assert_eq!(fs::metadata(&f).unwrap().mode() & 0o7777, 0o640);
-        // A new file gets `new_mode`.
-        let g = t.path().join("fresh.txt");
-        write_atomic_keep_mode(&g, b"x", 0o644).unwrap();
-        assert_eq!(fs::metadata(&g).unwrap().mode() & 0o7777, 0o644);
-        // Through a symbolic link: the target is replaced, the link stays a link.
-        let link = t.path().join("link.txt");
-        std::os::unix::fs::symlink(&f, &link).unwrap();
-        write_atomic_keep_mode(&link, b"via link\n", 0o644).unwrap();
-        assert!(
-            fs::symlink_metadata(&link)
-                .unwrap()
-                .file_type()
-                .is_symlink()
-        );
-        assert_eq!(fs::read(&f).unwrap(), b"via link\n");
-        assert_eq!(fs::metadata(&f).unwrap().mode() & 0o7777, 0o640);
-    }
 
     #[test]
     fn private_dir_is_created_0700_and_loose_dir_refused_untouched() {

@@ -10,7 +10,7 @@
 //! every command prints first).
 
 use clap::{Parser, Subcommand};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// `println!` for the CLI's stdout ([`stdout`]) that returns a failed write with `?` instead
 /// of panicking, so a closed pipe (`patina … | head`) reaches [`main`], which ends quietly.
@@ -367,6 +367,34 @@ pub fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
         None => std::env::current_dir()?,
     };
     std::fs::canonicalize(&p).map_err(|e| anyhow::anyhow!("project directory {}: {e}", p.display()))
+}
+
+/// The project a command that indexes it works on (`serve`, `scrape`): the given one, or the
+/// current directory unless that is the home directory (`$HOME`) or `/`, where every file
+/// below would be read into an index: a `patina serve` typed in the wrong terminal must not
+/// scrape a whole home (QA, session 8). `how`: how to name a directory explicitly, which is
+/// always allowed.
+///
+/// Errors: [`Failure::Usage`] for a refused current directory; as [`project_dir`] otherwise.
+pub fn project_to_index(given: Option<PathBuf>, how: &str) -> CliResult<PathBuf> {
+    let explicit = given.is_some();
+    let dir = project_dir(given)?;
+    if explicit {
+        return Ok(dir);
+    }
+    let home = std::env::var_os("HOME").and_then(|h| std::fs::canonicalize(h).ok());
+    let what = if dir == Path::new("/") {
+        "the root directory"
+    } else if home.as_deref() == Some(dir.as_path()) {
+        "your home directory"
+    } else {
+        return Ok(dir);
+    };
+    Err(usage(format!(
+        "{} is {what}: patina would read every file below it into an index; cd into a \
+         project, or name the directory with {how}",
+        dir.display()
+    )))
 }
 
 #[cfg(test)]

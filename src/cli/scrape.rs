@@ -24,7 +24,7 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// Runs `patina scrape`.
 pub fn run(a: ScrapeArgs) -> super::CliResult {
-    let root = super::project_dir(a.dir)?;
+    let root = super::project_to_index(a.dir, "`patina scrape DIR`")?;
     let summary = scrape_with_terminal_progress(&root)?;
     let line = if a.json {
         serde_json::to_string(&summary)?

@@ -382,8 +382,6 @@ fn add(a: AddArgs) -> super::CliResult {
     Ok(())
 }
 
-/// True when a daemon answers and holds an unlocked session (any failure: false, and the
-/// identity is resolved here instead).
 /// A request body's `project`: `None` for the global vault, else the project's root.
 fn project_field(loc: &VaultLocation) -> Option<String> {
     match loc {
@@ -396,9 +394,20 @@ fn project_field(loc: &VaultLocation) -> Option<String> {
 /// line saying why it is needed and what to do instead. `doing`: "adding", "removing".
 fn identity_to_change(home: &Home, loc: &VaultLocation, doing: &str) -> anyhow::Result<Identity> {
     identity::resolve(home).map_err(|e| {
+        let why = if loc.vault_path(home).exists() {
+            format!(
+                "{doing} a secret re-encrypts the {} vault, which needs your identity to read the secrets it holds",
+                loc.kind()
+            )
+        } else {
+            // The first secret creates the vault, encrypted to the identity's recipient.
+            format!(
+                "the first secret creates the {} vault, encrypted to your identity, so it needs your identity once",
+                loc.kind()
+            )
+        };
         anyhow::anyhow!(
-            "{doing} a secret re-encrypts the {} vault, which needs your identity to read the secrets it holds; unlock a session (`patina session unlock`) or: {}",
-            loc.kind(),
+            "{why}; unlock a session (`patina session unlock`) or: {}",
             crate::text::one_line(&e)
         )
     })

@@ -50,7 +50,7 @@ pub struct ServeArgs {
 /// Runs the daemon until SIGINT/SIGTERM or `patina stop`.
 pub fn run(a: ServeArgs) -> super::CliResult {
     let home = Home::from_env()?;
-    let project = super::project_dir(a.project)?;
+    let project = super::project_to_index(a.project, "`patina serve --project DIR`")?;
     let socket = a.socket.unwrap_or_else(|| home.socket_path());
     let tcp = if a.host.is_some() || a.port.is_some() {
         let host = a.host.unwrap_or_else(|| "127.0.0.1".into());

@@ -66,25 +66,12 @@ pub const RACY_SLACK_NS: i64 = 2_000_000_000;
 /// Names never entered by the walk, at any depth: git's own data and patina's state.
 const SKIP_NAMES: [&str; 2] = [".git", ".patina"];
 
-/// How `.patina/` is hidden from git: a `.gitignore` inside it that ignores everything but the
-/// files of a shared project vault (requirements §3: encrypted to every team member, so it may be
-/// committed), and itself.
-const STATE_GITIGNORE: &str = "# patina: the index is local; a shared project vault may be committed.\n*\n!.gitignore\n!vault.age\n!recipients.txt\n!secrets.toml\n";
-
-/// The lines added to the project's `.gitignore` when the project is a git repository: the
-/// contents of `.patina/` are ignored (not the directory itself, which would stop git from
-/// ever seeing the shared vault files re-included above).
-const PROJECT_GITIGNORE_LINE: &str = ".patina/*\n!.patina/.gitignore\n!.patina/vault.age\n!.patina/recipients.txt\n!.patina/secrets.toml";
-
-/// Lines that already keep `.patina/` out of git.
-const PROJECT_GITIGNORE_EQUIVALENTS: [&str; 6] = [
-    ".patina",
-    ".patina/",
-    "/.patina",
-    "/.patina/",
-    ".patina/*",
-    "/.patina/*",
-];
+/// How `.patina/` is hidden from git: a `.gitignore` inside it that ignores everything,
+/// itself included, but the files of a shared project vault (requirements §3: encrypted to
+/// every team member, so it may be committed). Git reads an ignore file that ignores itself,
+/// so a project without a shared vault shows nothing under `.patina/` in `git status`, and
+/// the project's own `.gitignore` (a tracked file of the user's) is never touched.
+const STATE_GITIGNORE: &str = "# patina: the index is local; a shared project vault may be committed.\n*\n!vault.age\n!recipients.txt\n!secrets.toml\n";
 
 /// Status of a row in `files`.
 const INDEXED: &str = "indexed";
@@ -228,7 +215,7 @@ fn scrape_inner(
 
     let state = paths::project_state_dir(root);
     fsutil::ensure_private_dir(&state)?;
-    hide_state_dir(root, &state)?;
+    hide_state_dir(&state)?;
     let _lock = fsutil::lock_exclusive(&state.join("scrape.lock"))?;
 
     let index_path = paths::project_index_path(root);
@@ -360,22 +347,6 @@ pub enum ScrapeError {
     /// `.patina/` is unusable (loose, foreign, a symlink) or a file in it cannot be written.
     #[error(transparent)]
     Fs(#[from] fsutil::FsError),
-    /// The project's `.gitignore` cannot be read.
-    #[error("{}: {error}", path.display())]
-    Io {
-        /// The file.
-        path: PathBuf,
-        /// The operating system's error.
-        error: io::Error,
-    },
-    /// The `.patina/` rules cannot be added to the project's `.gitignore`.
-    #[error("adding the .patina/ rules to {}: {error}", path.display())]
-    Gitignore {
-        /// The project's `.gitignore`.
-        path: PathBuf,
-        /// The operating system's error.
-        error: io::Error,
-    },
     /// The index file failed (not a database, corrupt, locked, disk full); `hint` is the fix
     /// when there is one (with its leading space).
     #[error("index {}: {error}{hint}", path.display())]
@@ -430,36 +401,14 @@ fn index_error(path: &Path, e: rusqlite::Error) -> ScrapeError {
     }
 }
 
-/// Keeps `.patina/` out of git: `.patina/.gitignore` with `*`, and `.patina/` in the project's
-/// `.gitignore` when the project is a git repository. Writes nothing when both are in place.
-fn hide_state_dir(root: &Path, state: &Path) -> Result<(), ScrapeError> {
+/// Keeps `.patina/` out of git with `.patina/.gitignore` ([`STATE_GITIGNORE`]); writes
+/// nothing when it is already in place. Nothing outside `.patina/` is written.
+fn hide_state_dir(state: &Path) -> Result<(), ScrapeError> {
     let inner = state.join(".gitignore");
     if fs::read(&inner).ok().as_deref() != Some(STATE_GITIGNORE.as_bytes()) {
         fsutil::write_atomic(&inner, STATE_GITIGNORE.as_bytes())?;
     }
-    if fs::symlink_metadata(root.join(".git")).is_err() {
-        return Ok(());
-    }
-    let outer = root.join(".gitignore");
-    let current = match fs::read(&outer) {
-        Ok(b) => b,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
-        Err(error) => return Err(ScrapeError::Io { path: outer, error }),
-    };
-    let listed = String::from_utf8_lossy(&current)
-        .lines()
-        .any(|l| PROJECT_GITIGNORE_EQUIVALENTS.contains(&l.trim()));
-    if listed {
-        return Ok(());
-    }
-    let mut new = current;
-    if !new.is_empty() && !new.ends_with(b"\n") {
-        new.push(b'\n');
-    }
-    new.extend_from_slice(PROJECT_GITIGNORE_LINE.as_bytes());
-    new.push(b'\n');
-    // The user's file: replaced atomically (a kill never truncates it), its mode kept.
-    fsutil::write_atomic_keep_mode(&outer, &new, 0o644).map_err(ScrapeError::Fs)
+    Ok(())
 }
 
 /// The walk's settings, from `dir`: ignore files respected (also those of `dir`'s parents),
@@ -597,7 +546,7 @@ fn collect(
             });
             continue;
         }
-        if is_credential_file(&entry.file_name().to_string_lossy()) {
+        if is_credential_file(&rel) {
             skipped.push(SkippedFile {
                 path: rel,
                 reason: CREDENTIAL_REASON.into(),
@@ -956,7 +905,20 @@ pub const CREDENTIAL_NAMES: &[&str] = &[
     ".pypirc",
     ".dockercfg",
     ".htpasswd",
+    ".envrc",
+    ".my.cnf",
+    ".s3cfg",
+    ".boto",
+    ".vault-token",
+    "kubeconfig",
     "credentials",
+    "credentials.json",
+    "client_secret.json",
+    "service-account.json",
+    "secrets.json",
+    "secrets.yaml",
+    "secrets.yml",
+    "secrets.toml",
     "id_rsa",
     "id_dsa",
     "id_ecdsa",
@@ -971,13 +933,59 @@ pub const CREDENTIAL_EXTENSIONS: &[&str] = &[
     "pem", "key", "p12", "pfx", "jks", "keystore", "kdbx", "ppk", "tfstate", "tfvars",
 ];
 
-/// Whether a file named `name` is a credential file, never indexed: a name of
-/// [`CREDENTIAL_NAMES`], `.env.*` and `*.env` (`.env.local`, `prod.env`; but not the committed
-/// templates `.env.example`, `.env.sample`, `.env.template`, `.env.dist`), an extension of
-/// [`CREDENTIAL_EXTENSIONS`], or `*.tfstate.backup`. Case-insensitive.
-pub fn is_credential_file(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    if CREDENTIAL_NAMES.contains(&lower.as_str()) || lower.ends_with(".tfstate.backup") {
+/// Files that hold credentials by convention inside a tool's own folder: (folder, name).
+pub const CREDENTIAL_FILES_IN: &[(&str, &str)] = &[
+    (".docker", "config.json"),
+    (".kube", "config"),
+    (".aws", "config"),
+];
+
+/// Folders whose every file is a credential (key rings, password stores).
+pub const CREDENTIAL_FOLDERS: &[&str] = &[".gnupg", ".password-store"];
+
+/// Decorations editors and tools add to a file's name when they copy it (`.env~`, `#.env#`,
+/// `.env.bak`, `id_rsa.orig`, `.netrc.swp`): a copy of a credential file is one too.
+const BACKUP_SUFFIXES: &[&str] = &[
+    "~", "#", ".bak", ".orig", ".old", ".save", ".swp", ".swo", ".tmp",
+];
+
+/// Whether the file at `rel` (a path relative to the project, `/`-separated) is a credential
+/// file, never indexed: a name of [`CREDENTIAL_NAMES`], `.env.*` and `*.env` (`.env.local`,
+/// `prod.env`; but not the committed templates `.env.example`, `.env.sample`,
+/// `.env.template`, `.env.dist`), an extension of [`CREDENTIAL_EXTENSIONS`],
+/// `*.tfstate.backup`, a file of [`CREDENTIAL_FILES_IN`] or under [`CREDENTIAL_FOLDERS`], or
+/// an editor's copy of any of these ([`BACKUP_SUFFIXES`], a leading `#` or `.`-swap prefix).
+/// Case-insensitive.
+pub fn is_credential_file(rel: &str) -> bool {
+    let lower = rel.to_ascii_lowercase();
+    let mut parts = lower.rsplit('/');
+    let name = parts.next().unwrap_or("");
+    let parent = parts.next().unwrap_or("");
+    if lower.split('/').any(|d| CREDENTIAL_FOLDERS.contains(&d))
+        || CREDENTIAL_FILES_IN.contains(&(parent, name))
+    {
+        return true;
+    }
+    // The name, then the name without each layer of backup decoration.
+    let mut n = name;
+    loop {
+        if credential_name(n) {
+            return true;
+        }
+        let undecorated = BACKUP_SUFFIXES
+            .iter()
+            .find_map(|suf| n.strip_suffix(suf).filter(|s| !s.is_empty()))
+            .or_else(|| n.strip_prefix('#').filter(|s| !s.is_empty()));
+        match undecorated {
+            Some(shorter) => n = shorter,
+            None => return false,
+        }
+    }
+}
+
+/// [`is_credential_file`]'s rules on a bare, lower-case file name.
+fn credential_name(lower: &str) -> bool {
+    if CREDENTIAL_NAMES.contains(&lower) || lower.ends_with(".tfstate.backup") {
         return true;
     }
     if let Some(rest) = lower.strip_prefix(".env.") {
@@ -1181,6 +1189,26 @@ mod tests {
             ".git-credentials",
             "credentials",
             ".npmrc",
+            ".envrc",
+            ".env~",
+            "#.env#",
+            ".env.bak",
+            "id_rsa.orig",
+            ".netrc.swp",
+            "deploy/.docker/config.json",
+            ".kube/config",
+            "home/.aws/credentials",
+            ".my.cnf",
+            ".s3cfg",
+            ".boto",
+            ".vault-token",
+            "credentials.json",
+            "service-account.json",
+            "config/secrets.yaml",
+            ".streamlit/secrets.toml",
+            "secrets.json",
+            ".gnupg/private-keys-v1.d/ABC.key",
+            ".password-store/site.gpg",
         ] {
             assert!(is_credential_file(n), "{n}");
         }
@@ -1197,6 +1225,14 @@ mod tests {
             "monkey.md",
             "README.md",
             "envy",
+            "config.json",
+            "kube/config.rs",
+            ".docker/Dockerfile",
+            "src/secrets.rs",
+            "docs/secrets.md",
+            "notes.md~",
+            "~",
+            "#",
         ] {
             assert!(!is_credential_file(n), "{n}");
         }

@@ -511,7 +511,16 @@ fn load_for_write<'a>(
             )));
         }
     };
-    if let Some(rec) = &recorded {
+    // Whom the vault may be encrypted to without asking: those it records, or, for a new
+    // vault, the identity alone. A recipients.txt written before the first secret (by a
+    // same-uid agent, say, with its own key beside the user's) must not get that secret.
+    let me = identity.age().to_public().to_string();
+    let trusted = match &recorded {
+        Some(rec) => Some(rec.clone()),
+        None if !vault_exists => Some(vec![me]),
+        None => None,
+    };
+    if let Some(rec) = &trusted {
         for r in &recipients {
             let text = r.to_string();
             if !rec.contains(&text) && accept != Some(r) {

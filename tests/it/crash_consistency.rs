@@ -618,63 +618,6 @@ fn a_scrape_killed_at_random_moments_leaves_a_usable_index() {
     assert!(o.status.success(), "the next scrape: {}", show(&o));
 }
 
-/// The project's `.gitignore` is the user's file: the first scrape of a git project adds the
-/// `.patina/` rules to it by an atomic replace that keeps its mode. A scrape aborted at every
-/// step of that write leaves it old or new — never truncated — with the user's mode, and the
-/// next scrape completes it and sweeps the dead write's temporary file.
-#[test]
-fn a_scrape_aborted_while_adding_to_the_projects_gitignore_leaves_it_old_or_new() {
-    let w = World::new();
-    let renamed = STEPS.iter().position(|s| *s == "renamed").unwrap();
-    // The user's file, without a final newline, mode 0640.
-    let old = b"target/\n*.log".to_vec();
-    for (i, step) in STEPS.iter().enumerate() {
-        let proj = w.work().join(format!("gitproj{i}"));
-        std::fs::create_dir_all(proj.join(".git")).unwrap();
-        std::fs::create_dir_all(proj.join("layer")).unwrap();
-        std::fs::write(proj.join("layer/a.md"), "# A\n\nthe walrus sleeps\n").unwrap();
-        let gi = proj.join(".gitignore");
-        std::fs::write(&gi, &old).unwrap();
-        std::fs::set_permissions(&gi, std::fs::Permissions::from_mode(0o640)).unwrap();
-        let scrape = || w.cmd(&["scrape", proj.to_str().unwrap()]);
-        // The second write of a file named `.gitignore`: the first is `.patina/.gitignore`.
-        let mut c = scrape();
-        c.env("PATINA_FAULT_ABORT", format!("{step}:2:.gitignore"));
-        let o = run_with_input(c, b"");
-        assert!(!o.status.success(), "{step}: not aborted: {}", show(&o));
-        let at_abort = std::fs::read(&gi).unwrap();
-        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
-        assert_eq!(mode(&gi), 0o640, "{step}");
-        let o = run_with_input(scrape(), b"");
-        assert!(o.status.success(), "{step}: the next scrape: {}", show(&o));
-        let new = std::fs::read(&gi).unwrap();
-        let mut want_prefix = old.clone();
-        want_prefix.push(b'\n');
-        assert!(new.starts_with(&want_prefix), "{step}: {new:?}");
-        assert!(
-            String::from_utf8_lossy(&new).contains("\n.patina/*\n"),
-            "{step}: {new:?}"
-        );
-        if i < renamed {
-            assert_eq!(at_abort, old, "{step}: changed before the rename");
-        } else {
-            assert_eq!(at_abort, new, "{step}: not whole after the rename");
-        }
-        assert_eq!(mode(&gi), 0o640, "{step}");
-        let temps: Vec<_> = std::fs::read_dir(&proj)
-            .unwrap()
-            .flatten()
-            .filter(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with(".gitignore.tmp")
-            })
-            .map(|e| e.file_name())
-            .collect();
-        assert!(temps.is_empty(), "{step}: left behind: {temps:?}");
-    }
-}
-
 /// The audit log is append-only: a last line torn by a killed writer or a full disk must
 /// not swallow the next record, and the torn line must not break reading the log.
 #[test]

@@ -606,3 +606,53 @@ fn clients_give_up_on_a_stopped_daemon_within_a_bound_case_033() {
     signal(d.pid(), "CONT");
     assert!(d.still_serving());
 }
+
+/// QA (session 8): `patina serve` typed in the home directory scraped all of it (a 29 MB WAL
+/// within seconds). In `$HOME` or `/`, `serve` and `scrape` without a directory refuse with a
+/// usage error that says how to name one, and write nothing; a directory named explicitly is
+/// served as asked.
+#[test]
+fn serve_and_scrape_refuse_the_home_directory_unless_it_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    std::fs::write(home.join("diary.md"), "# Diary\n\nthe wombat sleeps\n").unwrap();
+    for (args, how) in [
+        (&["scrape"][..], "patina scrape DIR"),
+        (&["serve"][..], "patina serve --project DIR"),
+    ] {
+        let o = common::patina(&t.path().join("state"))
+            .args(args)
+            .env("HOME", &home)
+            .current_dir(&home)
+            .output()
+            .unwrap();
+        assert_eq!(o.status.code(), Some(2), "{args:?}: {o:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains("your home directory") && err.contains(how),
+            "{err}"
+        );
+        assert!(
+            !home.join(".patina").exists(),
+            "{args:?} wrote into the home"
+        );
+    }
+    let o = common::patina(&t.path().join("state"))
+        .arg("scrape")
+        .env("HOME", &home)
+        .current_dir("/")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{o:?}");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("the root directory"));
+    // Named explicitly, the home is scraped.
+    let o = common::patina(&t.path().join("state"))
+        .args(["scrape", home.to_str().unwrap()])
+        .env("HOME", &home)
+        .current_dir(&home)
+        .output()
+        .unwrap();
+    common::assert_success(&o);
+    assert!(home.join(".patina/index.db").exists());
+}

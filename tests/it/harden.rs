@@ -282,6 +282,59 @@ fn a_recipient_appended_behind_patinas_back_is_refused_and_gets_nothing() {
     assert!(v.get("later").is_some());
 }
 
+/// Session 8: a `recipients.txt` planted before the first secret (the user's own recipient,
+/// which a committed project file or a terminal transcript shows, beside the agent's) made
+/// the new vault encrypted to both. A new vault trusts the identity alone: the planted
+/// recipient is refused, named with the fix, and no vault is written until the user accepts.
+#[test]
+fn a_recipient_planted_before_the_first_secret_is_refused_and_gets_nothing() {
+    use patina::paths::Home;
+    use patina::secrets::{Identity, VaultLocation, vault};
+    let w = World::new();
+    let project = w.work();
+    std::fs::create_dir_all(project.join("layer")).unwrap();
+    let me = Identity::parse(w.identity.as_bytes()).unwrap();
+    let attacker = Identity::generate();
+    let home = Home::at(w.home());
+    for (loc, flag) in [
+        (VaultLocation::Global, None),
+        (VaultLocation::Project(project.clone()), Some("--project")),
+    ] {
+        let rpath = loc.recipients_path(&home);
+        let mut private = std::fs::DirBuilder::new();
+        std::os::unix::fs::DirBuilderExt::mode(private.recursive(true), 0o700);
+        private.create(rpath.parent().unwrap()).unwrap();
+        std::fs::write(
+            &rpath,
+            format!("{}\n{}\n", me.recipient(), attacker.recipient()),
+        )
+        .unwrap();
+        let mut args = vec!["secrets", "add", "first"];
+        args.extend(flag);
+        args.push("--stdin");
+        let o = w.run(&args, CANARY.as_bytes());
+        assert!(
+            !o.status.success(),
+            "the first write went through: {}",
+            show(&o)
+        );
+        let err = String::from_utf8_lossy(&o.stderr);
+        let fp = vault::recipient_fingerprint(&attacker.recipient());
+        assert!(
+            err.contains(&fp) && err.contains("patina secrets recipients add"),
+            "{err}"
+        );
+        assert!(!loc.vault_path(&home).exists(), "a vault was written");
+        assert_no_leak("refused add", &o.stderr, CANARY);
+        // With the planted line gone, the first secret goes to the user alone.
+        std::fs::write(&rpath, format!("{}\n", me.recipient())).unwrap();
+        let o = w.run(&args, CANARY.as_bytes());
+        assert!(o.status.success(), "{}", show(&o));
+        assert!(vault::open(&home, &loc, &attacker).is_err());
+        assert!(vault::open(&home, &loc, &me).unwrap().is_some());
+    }
+}
+
 /// Item 3, migration: a vault written before the list was recorded (no `recipients` in its
 /// plaintext) records the file's list at its first write and says so; from then on an
 /// appended recipient is refused.

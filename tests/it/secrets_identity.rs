@@ -84,6 +84,20 @@ fn init_in_a_terminal_falls_through_to_a_passphrase_file_a_fresh_process_reads()
     assert_eq!(code, 1);
     assert!(shown.contains("already exists"), "{shown}");
 
+    // Without a terminal, the first secret cannot be added, and the error says why in terms
+    // of what exists: there is no vault yet (QA, session 8: it spoke of "the secrets it holds").
+    let mut c = Command::new("setsid");
+    c.args(["-w", BIN, "secrets", "add", "k", "--env", "K", "--stdin"]);
+    w.configure(&mut c, false);
+    let o = run_with_input(c, b"s3cret-value");
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("the first secret creates the global vault") && err.contains("terminal"),
+        "{err}"
+    );
+    assert!(!w.home().join("vault.age").exists());
+
     // Fresh processes find it and ask for the passphrase on the terminal.
     let add = "printf '%s' \"$V\" | \"$PATINA\" secrets add k --env K --stdin";
     let (code, shown) = in_terminal(
