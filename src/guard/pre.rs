@@ -299,7 +299,9 @@ fn switches_checks_off(c: &super::shell::Call, s: &Secrets<'_>) -> Option<&'stat
         "curl" | "wget" | "http" | "https" | "xh" | "xhs" => lits
             .iter()
             .any(|l| {
-                url_paths(l).is_none_or(|paths| {
+                // Past the glob cap, any argument with a path counts (a JSON body's braces
+                // multiply too, but hold no `/`).
+                url_paths(l).map_or(l.contains('/'), |paths| {
                     paths
                         .iter()
                         .any(|p| p.contains("/session/lock") || p.contains("/shutdown"))
@@ -403,7 +405,7 @@ fn switches_off_together(calls: &[Call], s: &Secrets<'_>) -> Option<&'static str
 }
 
 /// Most URLs one curl glob may expand to before [`url_paths`] gives up (and the caller
-/// treats the argument as if it named a guarded route).
+/// treats an argument holding a `/` as if it named a guarded route).
 const MAX_GLOB_URLS: usize = 1024;
 
 /// The request paths an HTTP client's argument may reach, as the daemon's router sees them:
@@ -411,7 +413,8 @@ const MAX_GLOB_URLS: usize = 1024;
 /// `\{` stays literal), each URL's path taken from its first `/` after any `scheme://host`
 /// (before `?` or `#`), percent-decoded, and its dot segments removed (RFC 3986 §5.2.4, as
 /// curl does before sending), with runs of `/` collapsed. An argument without `/` gives no
-/// path. `None` when the glob would expand to more than [`MAX_GLOB_URLS`] URLs.
+/// path. `None` when the glob would expand to more than [`MAX_GLOB_URLS`] URLs (the caller
+/// then treats any argument holding a `/` as one that names a guarded route).
 fn url_paths(arg: &str) -> Option<Vec<String>> {
     Some(
         curl_glob(arg)?

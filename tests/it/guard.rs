@@ -629,6 +629,7 @@ fn pre_tool_use_denies_switching_patinas_checks_off() {
         "curl --unix-socket s -X POST 'http://localhost/session/[k-m]ock'".into(),
         "curl --unix-socket s -X POST 'http://localhost/session/l[n-p]ck'".into(),
         "curl --unix-socket s -X POST http://localhost/session/%6cock".into(),
+        "curl --unix-socket s -X POST 'http://localhost/session/{a,b,c,d,e,f}{a,b,c,d,e,f}{a,b,c,d,e,f}{a,b,c,d,e,f}{lock,x}'".into(),
         "patina guard uninstall --agent claude-code".into(),
         "patina secrets run --no-masking -- env".into(),
         "pkill -f serve".into(),
@@ -676,6 +677,8 @@ fn pre_tool_use_denies_switching_patinas_checks_off() {
         "patina guard status",
         "ls ~/.patina/run",
         "rm -rf target/debug",
+        // A JSON body's braces are curl globs too, but hold no path.
+        r#"curl -X POST -H 'Content-Type: application/json' -d '{"a":{"b":1,"c":2,"d":3},"e":{"f":1,"g":2,"h":3},"i":{"j":1,"k":2,"l":3},"m":{"n":1,"o":2,"p":3},"q":{"r":1,"s":2,"t":3},"u":{"v":1,"w":2,"x":3},"y":{"z":1,"a":2,"b":3}}' http://localhost:8080/api"#,
     ] {
         let (o, a) = g.hook(
             "claude-code",
