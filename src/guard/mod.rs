@@ -6,8 +6,9 @@
 //! purpose is to print secrets ([`pre`], [`shell`]). Also: installing the hook entries in the
 //! hosts' settings ([`install`]) and redacting transcripts that already hold values
 //! ([`scrub`]). Depends on [`crate::secrets`], [`crate::audit`], [`crate::client`] (the only way
-//! to the daemon), [`crate::fsutil`] and [`crate::paths`] (the hold [`marker`]); the host
-//! protocols live in [`payload`].
+//! to the daemon), [`crate::auth`] (whether the pid file names a live patina process),
+//! [`crate::fsutil`] and [`crate::paths`] (the hold [`marker`]); the host protocols live in
+//! [`payload`].
 //!
 //! # The answer when something goes wrong (fail closed)
 //!
