@@ -66,6 +66,42 @@ pub fn scrape_with_terminal_progress(root: &Path) -> anyhow::Result<ScrapeSummar
     .inspect(warn_skipped)
 }
 
+/// Scrapes `root` in a child process, `patina scrape --json ROOT` of this same binary
+/// ([`std::env::current_exe`]), for `patina serve`'s first scrape. A full scrape's memory
+/// (its threads' malloc arenas, SQLite's page cache, the postings rebuild's buffers: ~130 MiB
+/// at its peak on a 100 MB project) is returned to the system when the child exits; done in
+/// the daemon, glibc would keep much of it for as long as the daemon serves (measured in
+/// `layer/core/performance.md`, "The daemon's request path and memory"). The child inherits
+/// stderr, so it draws the progress line and names skipped files itself; its summary comes
+/// back as JSON on a pipe. Nothing secret crosses: the child gets the daemon's environment
+/// and the project path, and holds no vault value.
+///
+/// Errors: the child could not be started, or it failed (its own one-line error is already
+/// on stderr; this one says what to do next), or its summary could not be read.
+pub fn scrape_in_child(root: &Path) -> anyhow::Result<ScrapeSummary> {
+    use anyhow::Context;
+    let exe = std::env::current_exe().context("finding this program to run its scrape")?;
+    let out = std::process::Command::new(&exe)
+        .arg("scrape")
+        .arg("--json")
+        .arg("--")
+        .arg(root)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .with_context(|| format!("starting `{} scrape`", exe.display()))?;
+    if !out.status.success() {
+        anyhow::bail!(
+            "the scrape of {} failed ({}; its error is above): fix that, then run `patina serve` again",
+            root.display(),
+            out.status
+        );
+    }
+    serde_json::from_slice(&out.stdout)
+        .context("reading the summary of the scrape (`patina scrape --json`)")
+}
+
 /// Most skipped files named on stderr; `--json` lists them all (up to
 /// [`crate::scry::MAX_LISTED_SKIPS`]).
 const SKIPS_SHOWN: usize = 20;

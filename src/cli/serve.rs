@@ -97,7 +97,9 @@ pub fn run(a: ServeArgs) -> super::CliResult {
                 project.display()
             ),
         }
-        let summary = super::scrape::scrape_with_terminal_progress(&project)?;
+        // In a child process: what the scrape allocated goes back to the system when it
+        // exits, instead of staying in the daemon's heap for as long as it serves.
+        let summary = super::scrape::scrape_in_child(&project)?;
         eprintln!(
             "patina: {}",
             super::scrape::summary_line(&project, &summary)

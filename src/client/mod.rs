@@ -558,7 +558,15 @@ impl Client {
         s.write_all(&out).map_err(io_err)?;
         let mut buf = Vec::with_capacity(8192);
         let mut chunk = [0u8; 16 * 1024];
+        // The response's whole length, once its head is in and names a Content-Length: the
+        // exchange ends there, without waiting for the daemon's close (under load the
+        // daemon's worker may get the CPU back milliseconds after the client has read
+        // everything; measured in layer/core/performance.md).
+        let mut whole: Option<usize> = None;
         loop {
+            if whole.is_some_and(|n| buf.len() >= n) {
+                break;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return Err(self.timed_out(&buf));
@@ -582,6 +590,9 @@ impl Client {
                             self.socket.clone(),
                             "not HTTP: not a patina daemon",
                         ));
+                    }
+                    if whole.is_none() {
+                        whole = response_length(&buf);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -618,6 +629,24 @@ impl Client {
 /// ([`Stream`]: per-call timeouts, `Read + Write`).
 type Conn = Box<dyn Stream + Send>;
 
+/// The length of the whole response whose first bytes are `buf` (head plus
+/// `Content-Length`), once the head is complete and names a valid `Content-Length`; `None`
+/// before, or when the body runs to the close (no `Content-Length`: [`parse_response`]
+/// reads it all).
+fn response_length(buf: &[u8]) -> Option<usize> {
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut resp = httparse::Response::new(&mut headers);
+    let Ok(httparse::Status::Complete(head_len)) = resp.parse(buf) else {
+        return None;
+    };
+    let h = resp
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("content-length"))?;
+    let n: usize = std::str::from_utf8(h.value).ok()?.trim().parse().ok()?;
+    head_len.checked_add(n)
+}
+
 /// Parses a complete `Connection: close` response: status line, header fields, and a body of
 /// exactly `Content-Length` bytes when that is given, else everything to EOF.
 fn parse_response(buf: &[u8]) -> Result<Reply, &'static str> {
@@ -653,6 +682,18 @@ fn parse_response(buf: &[u8]) -> Result<Reply, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_response_is_whole_at_its_head_plus_content_length() {
+        let head = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n";
+        assert_eq!(response_length(&head[..10]), None, "head incomplete");
+        assert_eq!(response_length(head), Some(head.len() + 2));
+        assert_eq!(response_length(b"HTTP/1.1 200 OK\r\n\r\nbody"), None);
+        assert_eq!(
+            response_length(b"HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n"),
+            None
+        );
+    }
 
     #[test]
     fn parses_a_response_and_trims_to_content_length() {

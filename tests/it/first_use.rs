@@ -507,6 +507,57 @@ fn an_impostor_at_the_socket_is_named_as_not_a_patina_daemon_case_033() {
     }
 }
 
+/// The client ends an exchange when it has the whole response (head plus `Content-Length`),
+/// not when the daemon closes: a daemon whose worker is slow to close after answering (a
+/// loaded machine) must not hold `patina scry` up. Here the "daemon" answers in full and
+/// then keeps the connection open for a minute; the CLI prints the answer and exits 0 long
+/// before that (a client waiting for the close would time out and fail).
+#[test]
+fn the_client_is_done_at_content_length_without_waiting_for_the_close() {
+    use std::io::{Read as _, Write as _};
+    let home = tempfile::tempdir().unwrap();
+    let run = home.path().join("run");
+    std::fs::create_dir_all(&run).unwrap();
+    std::fs::set_permissions(home.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let project = home.path().join("proj");
+    std::fs::create_dir_all(&project).unwrap();
+    let listener = std::os::unix::net::UnixListener::bind(run.join("serve.sock")).unwrap();
+    let body = r#"{"results":[{"path":"a.md","title":"Quokka","kind":"doc","line":1,"snippet":"a [quokka]","score":1.0}],"took_ms":0.1,"generation":1}"#;
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for c in listener.incoming().take(4) {
+            let mut c = c.unwrap();
+            // Read the request's head and body before answering, as a daemon does.
+            let mut got = Vec::new();
+            let mut chunk = [0u8; 4096];
+            while !got.ends_with(b"}") {
+                match c.read(&mut chunk) {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => got.extend_from_slice(&chunk[..n]),
+                }
+            }
+            let _ = write!(
+                c,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            held.push(c);
+        }
+        std::thread::sleep(Duration::from_secs(60));
+    });
+    let out = run_timeout(
+        patina(home.path())
+            .current_dir(&project)
+            .args(["scry", "--json", "quokka"]),
+        Duration::from_secs(40),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"][0]["title"], "Quokka", "{v}");
+}
+
 /// Case 033: a client never hangs on a stopped (wedged) daemon, even when its accept queue
 /// is full and `connect(2)` itself would block: exit 1 within a bound, one line naming the
 /// socket and what went wrong.

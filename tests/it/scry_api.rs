@@ -321,6 +321,57 @@ fn serve_rebuilds_an_index_of_an_older_schema_first_and_says_why() {
     assert!(!r.json()["results"].as_array().unwrap().is_empty());
 }
 
+/// `patina serve`'s first scrape runs in a child process (`patina scrape --json`, so its
+/// memory goes back to the system: layer/core/performance.md). When that child fails, serve
+/// says so in one more line after the child's own error, names what to do next, exits 1
+/// without serving, and leaves the project as it was. Here `.patina` is a file, so the
+/// scrape cannot create its index directory.
+#[test]
+fn a_first_scrape_that_fails_in_its_child_process_is_reported_and_serve_exits() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    std::fs::write(project.join(".patina"), "not a directory\n").unwrap();
+    let out = run_timeout(
+        patina(&home).arg("serve").arg("--project").arg(&project),
+        Duration::from_secs(60),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // The child's own error (it names the index path), then serve's line about it.
+    assert!(err.contains(".patina"), "{err}");
+    let last = err.trim().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("the scrape of") && last.contains("failed") && last.contains("patina serve"),
+        "{err}"
+    );
+    assert!(
+        !home.join("run/serve.sock").exists(),
+        "serve must not serve"
+    );
+    assert_eq!(
+        std::fs::read_to_string(project.join(".patina")).unwrap(),
+        "not a directory\n"
+    );
+}
+
+/// A new project's first scrape (in a child process) reports its summary in the daemon's
+/// log as before, and the daemon then serves the index the child built.
+#[test]
+fn serve_scrapes_a_new_project_first_and_serves_what_it_built() {
+    let d = Daemon::start();
+    let log = d.log();
+    assert!(
+        log.contains("has no index yet") && log.contains("patina: scraped "),
+        "{log}"
+    );
+    let r = scry(&d, &serde_json::json!({"query": "quokka"}));
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert!(!r.json()["results"].as_array().unwrap().is_empty());
+}
+
 #[test]
 fn serve_rebuilds_an_index_of_schema_6_with_score_ordered_heads() {
     // Schema 6 (until 2026-12-07) kept a `head` column in `postings`; 7 has none. The
