@@ -82,9 +82,9 @@ pub fn harden_process() -> bool {
 /// pid file. Errors (one line each) for every startup check that fails; nothing found at
 /// the socket path or in the run directory is modified on the way out.
 pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
-    if !harden_process() {
-        eprintln!("patina: warning: could not disable core dumps for this process");
-    }
+    // Hardening (not dumpable, no core) comes once the listener's witness has checked that
+    // this process runs patina (`witness.rs`), right after the bind: nothing secret is held
+    // before it (the TCP token and every unlock come later).
     install_panic_hook();
     // Take over SIGINT/SIGTERM before the socket exists, so a signal sent as soon as the
     // socket answers is a graceful shutdown, not the default termination. (No thread yet:
@@ -159,6 +159,9 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
             None
         }
     };
+    if !harden_process() {
+        eprintln!("patina: warning: could not disable core dumps for this process");
+    }
     let bound_ino = if activated { None } else { inode(&cfg.socket) };
     // Undo what startup made if a later step fails (the TCP port is taken, say).
     let undo = |e: StartError| -> StartError {
@@ -213,7 +216,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
 
     let shutdown = Arc::new(AtomicBool::new(false));
     if let Some(c) = witness {
-        witness::keep(listener.try_clone()?, c, Arc::clone(&shutdown))?;
+        witness::watch(c, Arc::clone(&shutdown))?;
     }
     let waker = {
         let path = cfg.socket.clone();

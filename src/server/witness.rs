@@ -12,8 +12,11 @@
 //! (which makes the kernel record the witness as the listener), closes it, tells the daemon
 //! on its standard output, and then only waits: it holds no socket, no secret (a fresh
 //! image, not a fork of the daemon's memory) and nothing it reads. It dies with the daemon
-//! (`PR_SET_PDEATHSIG`); the daemon starts another if it dies first. Depends on nothing else
-//! of the crate (std and rustix).
+//! (`PR_SET_PDEATHSIG`). It vouches only for a parent that runs the same file, checked
+//! before the daemon makes itself non-dumpable (the daemon waits for it): a program that
+//! hands `patina __listen-witness` its own socket is refused. Killed, it is not replaced
+//! (the daemon is not dumpable any more): clients refuse the daemon until it is restarted,
+//! and the guard fails closed. Depends on [`crate::auth`] (the executable check).
 //!
 //! Residual (threat model, "Who listens at the socket"): a process that calls `listen(2)`
 //! and then `exec`s the patina binary (keeping the socket in a child) is a listener that
@@ -58,32 +61,20 @@ pub fn start(listener: &UnixListener) -> io::Result<Child> {
     Ok(child)
 }
 
-/// Keeps a witness running until `stop` is set: a thread that waits for the current one and
-/// starts another when it dies (at most once a second). The thread is the witnesses'
-/// parent, so they die with it (`PR_SET_PDEATHSIG` follows the thread that started them).
-pub fn keep(listener: UnixListener, first: Child, stop: Arc<AtomicBool>) -> io::Result<()> {
+/// Waits for the witness in a thread of its own (reaping it) and, if it dies while the
+/// daemon serves, says that clients will refuse this daemon until it is restarted. It is
+/// not restarted: a witness checks that its parent runs patina while the parent is still
+/// dumpable (at startup, before it holds anything), and the daemon never becomes dumpable
+/// again.
+pub fn watch(mut child: Child, stop: Arc<AtomicBool>) -> io::Result<()> {
     std::thread::Builder::new()
         .name("witness".into())
         .spawn(move || {
-            let mut child = first;
-            loop {
-                let _ = child.wait();
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                std::thread::sleep(Duration::from_secs(1));
-                if stop.load(Ordering::SeqCst) {
-                    return;
-                }
-                match start(&listener) {
-                    Ok(c) => child = c,
-                    Err(e) => {
-                        eprintln!(
-                            "patina: warning: the listener's witness could not be restarted ({e}); clients will refuse this daemon until `patina serve` is restarted"
-                        );
-                        return;
-                    }
-                }
+            let _ = child.wait();
+            if !stop.load(Ordering::SeqCst) {
+                eprintln!(
+                    "patina: warning: the listener's witness exited; clients refuse this daemon until it is restarted (`patina stop`, `patina serve`)"
+                );
             }
         })
         .map(drop)
@@ -97,6 +88,14 @@ pub fn run(ppid: u32) -> io::Result<()> {
     // The parent may have died before the line above: then we were re-parented.
     if getppid().map(|p| p.as_raw_nonzero().get()) != i32::try_from(ppid).ok() {
         return Ok(());
+    }
+    // Vouch only for a daemon: the parent must run this very file. The daemon starts its
+    // witness before it makes itself non-dumpable, so its executable is readable here; a
+    // program that is not patina and hands us its own socket is refused.
+    if !crate::auth::peer_runs_this_executable(ppid) {
+        return Err(io::Error::other(
+            "the parent is not the patina binary; a witness vouches only for `patina serve`",
+        ));
     }
     // -1: the kernel's `somaxconn`, the backlog std's `UnixListener::bind` asks for.
     rustix::net::listen(io::stdin().as_fd(), -1)?;
