@@ -8,6 +8,9 @@
 //! - [`DEFINES`] when the query names a symbol and the row is that symbol's definition (its
 //!   title's last segment is one of the query's identifiers);
 //!   [`QUALIFIED`] more when the query gives its path too (`Deserializer::deserialize_any`);
+//!   [`DECLARATION`] more when that row declares the symbol without a body (a trait's
+//!   method as the trait declares it, with its doc comment, above the impls that implement
+//!   it: `Read::decode_hex_escape`, not `SliceRead::decode_hex_escape`);
 //!   For a query that describes behaviour (names no symbol), a call in one row of another
 //!   candidate's definition whose name holds [`CALLEE_WORDS`] query words or more
 //!   (`skip_empty_lines(buf)`) is left
@@ -50,6 +53,13 @@ pub const DEFINES: f64 = 4.0;
 /// name (`fn from_str`), it is that name alone (a top-level item rather than a method of the
 /// same name).
 pub const QUALIFIED: f64 = 2.0;
+/// Further factor for the definition of a symbol the query names when the row declares it
+/// without a body ([`RowMatch::declaration_only`]): a trait's required method is defined
+/// where the trait declares it (its doc comment, its signature), and implemented in each
+/// impl; the "a definition ranks above its uses" puts the declaration first among
+/// the definitions of one name (each impl already gets [`DEFINES`]). 1.5 and 2 measured the
+/// same (`layer/core/performance.md`).
+pub const DECLARATION: f64 = 1.5;
 /// Factor for a test row: tests use everything, and are seldom what a search is for.
 pub const TEST: f64 = 0.5;
 /// Factor for a row that holds an identifier of the query whole.
@@ -233,6 +243,9 @@ pub(crate) fn rank(
                 .to_lowercase();
             if hit.kind == super::symbols::KIND_DEFINITION && q.idents.contains(&last) {
                 score *= DEFINES;
+                if m.declaration_only {
+                    score *= DECLARATION;
+                }
                 let title = hit.title.to_lowercase().replace('.', "::");
                 // The symbol as the query names it: its path, or a bare name that is the
                 // whole symbol path (a top-level item, not a member of the same name).
@@ -368,6 +381,11 @@ pub struct RowMatch {
     pub whole: bool,
     /// Per line of the body, bit `i` set when word `i` (of at most 64) occurs on it.
     pub lines: Vec<u64>,
+    /// Whether the row's code (its lines that are not blank, comments or attributes) is a
+    /// declaration without a body: no `{` on any of them, the last ending with `;` (a
+    /// trait's required method, `fn decode(&mut self) -> u16;`). False for a row with no
+    /// code line.
+    pub declaration_only: bool,
 }
 
 /// Calls `f` with each token of `text` as the tokenizer cuts it (runs of letters and digits),
@@ -461,7 +479,17 @@ pub fn scan(text: &str, words: &[String], surface: &[String], idents: &[String])
         }
     }
     out.line = best.0;
+    out.declaration_only = is_declaration_only(text);
     out
+}
+
+/// [`RowMatch::declaration_only`] of a row's text.
+fn is_declaration_only(text: &str) -> bool {
+    let mut code = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !is_comment(l) && !l.starts_with("#["));
+    code.clone().all(|l| !l.contains('{')) && code.next_back().is_some_and(|l| l.ends_with(';'))
 }
 
 /// The 0-based line of `text` that holds the most distinct `words` (tokens as the index
@@ -528,6 +556,60 @@ mod tests {
             (1, true)
         );
         assert!(is_comment("  // x") && is_comment("# x") && !is_comment("#[test]"));
+    }
+
+    #[test]
+    fn a_declaration_without_a_body_is_told_from_a_definition_with_one() {
+        let decl = "/// Decodes the four hex digits of a `\\u` escape.\n#[inline]\nfn decode_escape(&mut self) -> Result<u16>;";
+        assert!(is_declaration_only(decl));
+        assert!(is_declaration_only("fn f(\n    a: u8,\n) -> u8;\n\n"));
+        // A body, even one on the signature's line, or a provided trait method.
+        assert!(!is_declaration_only("fn f() -> u8 { 1 }"));
+        assert!(!is_declaration_only(
+            "/// Docs.\nfn f(&self) -> u8 {\n    self.x;\n}"
+        ));
+        // A struct literal in a constant is a body too; comments alone are no declaration.
+        assert!(!is_declaration_only("const E: H = H { n: 0 };"));
+        assert!(!is_declaration_only("/// only docs;\n// and a comment;"));
+        assert!(!is_declaration_only(""));
+        assert!(scan(decl, &[], &[], &[]).declaration_only);
+    }
+
+    #[test]
+    fn a_traits_declaration_of_a_named_method_ranks_above_its_impls() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(
+            r,
+            "src/read.rs",
+            "/// A source of bytes.\npub trait Source {\n    /// Decodes the four hex digits of an escape: reads them one by one,\n    /// checks that each is a digit of base sixteen, and combines them into\n    /// one unit of the text's encoding, or fails on the first that is not.\n    fn decode_escape(&mut self) -> u16;\n}\n",
+        );
+        // Two impls, shorter than the declaration's documented row: BM25 alone puts them
+        // first.
+        for name in ["slice", "io"] {
+            write(
+                r,
+                &format!("src/{name}.rs"),
+                &format!(
+                    "pub struct R{name};\n\nimpl Source for R{name} {{\n    fn decode_escape(&mut self) -> u16 {{\n        4\n    }}\n}}\n"
+                ),
+            );
+        }
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let hits = idx.search("decode_escape", 10, None).unwrap();
+        let first = &hits[0];
+        assert_eq!(
+            (first.path.as_str(), first.title.as_str(), first.line),
+            ("src/read.rs", "Source::decode_escape", 6),
+            "{hits:#?}"
+        );
+        // The impls still follow, as definitions of the name.
+        let impls = hits
+            .iter()
+            .filter(|h| h.title.ends_with("::decode_escape") && h.path != "src/read.rs")
+            .count();
+        assert_eq!(impls, 2, "{hits:#?}");
     }
 
     fn write(root: &std::path::Path, rel: &str, text: &str) {

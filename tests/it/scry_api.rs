@@ -422,3 +422,66 @@ fn serve_rebuilds_an_index_of_schema_6_with_score_ordered_heads() {
         .unwrap();
     assert_eq!(heads, 0, "the old layout is gone");
 }
+
+/// Issue 18, "a definition ranks above its uses": when a query names a trait's method, the
+/// trait's declaration of it (its doc comment and signature, no body) is the first answer
+/// through `/api/scry`, above the impls that implement it, at its signature's line; the
+/// impls follow as definitions of the name.
+#[test]
+fn a_named_trait_methods_declaration_is_the_first_answer_above_its_impls() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let put = |rel: &str, text: &str| {
+        let p = project.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, text).unwrap();
+    };
+    put(
+        "src/source.rs",
+        "/// A source of bytes.\npub trait Source {\n    /// Decodes the four hex digits of an escape: reads them one by one,\n    \
+         /// checks that each is a digit of base sixteen, and combines them into\n    \
+         /// one unit of the text's encoding, or fails on the first that is not.\n    \
+         fn decode_escape(&mut self) -> u16;\n}\n",
+    );
+    // Shorter rows than the documented declaration: BM25 alone ranks them first.
+    for name in ["slice", "stream"] {
+        put(
+            &format!("src/{name}.rs"),
+            &format!(
+                "pub struct R{name};\n\nimpl Source for R{name} {{\n    fn decode_escape(&mut self) -> u16 {{\n        4\n    }}\n}}\n"
+            ),
+        );
+    }
+    let d = Daemon::start_in(dir, home, project, &[]);
+    let resp = scry(
+        &d,
+        &serde_json::json!({"query": "decode_escape", "limit": 5}),
+    );
+    assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
+    let v: Value = serde_json::from_slice(&resp.body).unwrap();
+    let results = v["results"].as_array().unwrap();
+    let first = &results[0];
+    assert_eq!(
+        (
+            first["path"].as_str(),
+            first["title"].as_str(),
+            first["kind"].as_str(),
+            first["line"].as_u64()
+        ),
+        (
+            Some("src/source.rs"),
+            Some("Source::decode_escape"),
+            Some("definition"),
+            Some(6)
+        ),
+        "{results:#?}"
+    );
+    let impls: Vec<&str> = results[1..]
+        .iter()
+        .filter_map(|r| r["title"].as_str())
+        .filter(|t| t.ends_with("::decode_escape"))
+        .collect();
+    assert_eq!(impls.len(), 2, "{results:#?}");
+}
