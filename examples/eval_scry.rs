@@ -497,9 +497,7 @@ fn speed(args: &[String]) -> Result<(), String> {
         } else {
             "non-ASCII"
         };
-        let path = if after[0] == before[0] {
-            2 // FTS5
-        } else if after[1] > before[1] {
+        let path = if after[1] > before[1] {
             1 // postings, a term left unscored for most rows
         } else {
             0 // postings, every list scored
@@ -509,11 +507,11 @@ fn speed(args: &[String]) -> Result<(), String> {
         times.push(ms);
         slowest.push((ms, q.as_str()));
     }
-    for (kind, [full, pruned, fts5, micros]) in &paths {
+    for (kind, [full, pruned, _, micros]) in &paths {
         println!(
-            "speed: paths of {kind} queries: postings (MaxScore) {}, of which pruned {pruned}; FTS5 {fts5}; {:.3} ms mean",
+            "speed: paths of {kind} queries: postings (MaxScore) {}, of which pruned {pruned}; {:.3} ms mean",
             full + pruned,
-            *micros as f64 / 1e3 / (full + pruned + fts5).max(1) as f64
+            *micros as f64 / 1e3 / (full + pruned).max(1) as f64
         );
     }
     slowest.sort_by(|a, b| b.0.total_cmp(&a.0));

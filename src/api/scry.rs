@@ -13,7 +13,7 @@ use std::time::Instant;
 /// The `/api/scry` request body.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct ScryRequest {
-    /// Any text. Words are matched; FTS5 operators and punctuation are taken literally.
+    /// Any text. Words are matched; operators (`AND`, `NEAR`, `*`) and punctuation are text.
     pub query: String,
     /// Results wanted; default [`crate::scry::DEFAULT_LIMIT`], clamped to
     /// [`crate::scry::MAX_LIMIT`]; 0 is refused with 400 ([`crate::scry::requested_limit`]).

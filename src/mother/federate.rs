@@ -16,7 +16,7 @@
 use super::{Home, Registry};
 use crate::client::Client;
 use crate::scry::shard::{Shard, global_idf, renormalize};
-use crate::scry::{Hit, Index, ScryError, SearchCache, query};
+use crate::scry::{Hit, Index, ScryError, SearchCache};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -143,7 +143,7 @@ pub fn federate(
 ) -> FederatedResponse {
     let t0 = Instant::now();
     let limit = crate::scry::effective_limit(limit);
-    let n_terms = query::terms(query).len();
+    let n_terms = crate::scry::query_tokens(query).len();
     if n_terms == 0 {
         return FederatedResponse {
             results: Vec::new(),

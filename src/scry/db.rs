@@ -15,44 +15,40 @@
 //!   scraped_ns INTEGER NOT NULL,     -- wall clock at the start of the scrape that hashed it
 //!   first_row  INTEGER NOT NULL,     -- its rows in docs are rowid first_row .. first_row+rows-1
 //!   rows       INTEGER NOT NULL);
-//! -- The FTS5 table searched: one row per markdown section or code window.
-//! CREATE VIRTUAL TABLE docs USING fts5(
-//!   title,                 -- 0: the document title, on the file's first row only (else '')
-//!   headings,              -- 1: the section's heading path, e.g. 'Design > Implementation'
-//!   path UNINDEXED,        -- 2: relative path, '/'-separated
-//!   doc_title UNINDEXED,   -- 3: the document title, on every row; for code, the row's
-//!                          --    symbol path (`Deserializer::deserialize_any`) or file name
-//!   kind UNINDEXED,        -- 4: core, surface, session, belief, spec, doc (notes);
-//!                          --    definition, test, code (code rows)
-//!   line UNINDEXED,        -- 5: 1-based line where the section or window starts
-//!   body,                  -- 6: the section's text
-//!   idents,                -- 7: code rows: the words of the camelCase and PascalCase
-//!                          --    identifiers of the body (`TrailingCharacters` → `Trailing
-//!                          --    Characters`), each identifier once; '' for notes
-//!   tokenize = 'porter unicode61 remove_diacritics 2');
+//! -- The kinds of rows, by number: core, surface, session, belief, spec, doc, … (notes:
+//! -- front matter `type` or the folder under `layer/`); definition, test, code (code rows).
+//! CREATE TABLE kinds(
+//!   id   INTEGER PRIMARY KEY,
+//!   name TEXT NOT NULL UNIQUE);
+//! -- The rows searched: one per markdown section or code symbol or window.
+//! CREATE TABLE docs(
+//!   id        INTEGER PRIMARY KEY, -- a file's rows are consecutive: files.first_row ..
+//!   file      INTEGER NOT NULL,    -- files.id
+//!   kind      INTEGER NOT NULL,    -- kinds.id
+//!   line      INTEGER NOT NULL,    -- 1-based line where the section or window starts
+//!   doc_title TEXT NOT NULL,       -- the document title, on every row; for code, the row's
+//!                                  -- symbol path (`Deserializer::deserialize_any`) or file name
+//!   title     TEXT NOT NULL,       -- indexed: the document title, on the file's first row
+//!                                  -- only (else '')
+//!   headings  TEXT NOT NULL,       -- indexed: the section's heading path ('Design > Implementation')
+//!   body      TEXT NOT NULL,       -- indexed: the section's text
+//!   idents    TEXT NOT NULL);      -- indexed as body: code rows' camelCase and PascalCase
+//!                                  -- identifiers' words (`TrailingCharacters` → `Trailing
+//!                                  -- Characters`), each identifier once; '' for notes
 //! -- Plus `postings`, `postings_meta`, `postings_map`, `postings_batches` and
 //! -- `postings_delta`: the same index in a compact form for fast BM25 (see [`super::postings`]), brought up to date by
 //! -- every scrape that changes rows: a batch of those rows, or rebuilt whole.
 //! ```
 //!
-//! The title is indexed on one row per file so that a title match ranks that file's first
-//! section, instead of tying every section of the file. `doc_title` carries the title to every
-//! hit. `body` comes after the small columns because FTS5 stores a row's columns in one record,
-//! in order: a search reads `path`, `kind`, … of every matching row while it sorts them, and
-//! with the (long) body (and `idents`) last those small values sit at the start of the record
-//! instead of behind the body's overflow pages (measured on a 730-file corpus: broad queries matching
-//! ~1500 rows 15–25% faster). A file's rows get consecutive rowids so they can be deleted by range
-//! (FTS5 answers rowid ranges from its index, without a scan).
+//! The indexed columns are tokenized by [`super::tokenize`] into [`super::postings`], which
+//! every search ranks with (BM25); there is no full-text table. The title is indexed on one
+//! row per file so that a title match ranks that file's first section, instead of tying every
+//! section of the file. `doc_title` carries the title to every hit. The small columns come
+//! before the long ones, so reading a hit's path, kind and line does not read through the
+//! body's overflow pages. A file's rows get consecutive ids, deleted by range.
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{Connection, OpenFlags, Transaction};
 
-/// The FTS5 tokenizer of `docs` (and of the temporary tables an incremental update of the
-/// postings tokenizes changed rows with: they must agree token for token).
-macro_rules! tokenizer {
-    () => {
-        "porter unicode61 remove_diacritics 2"
-    };
-}
 use std::path::Path;
 use std::time::Duration;
 
@@ -66,16 +62,17 @@ use std::time::Duration;
 /// (batches and deltas, `postings::update`); 6 = the `porter` tokenizer (tokens are
 /// stems: `parsed`, `parsing` → `pars`; [`super::porter`] is its Rust twin) and the `idents`
 /// column (the words of a code row's camelCase identifiers, weighted as the body); 7 = no
-/// score-ordered heads in `postings` (one ranking method, MaxScore). Bump it when the
-/// postings encoding changes too: the `postings` module trusts the blobs it finds.
-pub const SCHEMA_VERSION: i64 = 7;
+/// score-ordered heads in `postings` (one ranking method, MaxScore); 8 = no FTS5: `docs` a
+/// plain table (file and kind as numbers), the postings tokenized by [`super::tokenize`].
+/// Bump it when the postings encoding or the tokenizer changes too: the `postings` module
+/// trusts the blobs it finds.
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// How long a connection waits for a lock held by another connection before failing with
 /// `SQLITE_BUSY`. Readers in WAL mode wait only during recovery or a checkpoint.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 
-const CREATE: &str = concat!(
-    "
+const CREATE: &str = "
 CREATE TABLE files(
   id INTEGER PRIMARY KEY,
   path TEXT NOT NULL UNIQUE,
@@ -87,16 +84,19 @@ CREATE TABLE files(
   first_row INTEGER NOT NULL,
   rows INTEGER NOT NULL
 );
-CREATE VIRTUAL TABLE docs USING fts5(
-  title, headings,
-  path UNINDEXED, doc_title UNINDEXED, kind UNINDEXED, line UNINDEXED,
-  body, idents,
-  tokenize = '",
-    tokenizer!(),
-    "'
+CREATE TABLE kinds(id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+CREATE TABLE docs(
+  id INTEGER PRIMARY KEY,
+  file INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  line INTEGER NOT NULL,
+  doc_title TEXT NOT NULL,
+  title TEXT NOT NULL,
+  headings TEXT NOT NULL,
+  body TEXT NOT NULL,
+  idents TEXT NOT NULL
 );
-"
-);
+";
 
 /// Opens (creating if missing) the index for a scrape: WAL journal (readers keep their
 /// snapshot while a scrape writes; a killed scrape's uncommitted frames are ignored on the
@@ -130,57 +130,6 @@ pub(crate) fn open_for_write(path: &Path) -> rusqlite::Result<Connection> {
     // the file keeps the size of the largest scrape ever written, for good.
     conn.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT)?;
     Ok(conn)
-}
-
-/// The temporary FTS5 tables [`super::postings::update`] reads the changed rows' instances from: `removed_rows`
-/// (filled by the scrape before it deletes rows, [`super::postings::capture_removed`]) and `added_rows`.
-/// Same tokenizer as `docs`, so the same tokens and counts.
-pub(crate) const CREATE_TEMP: &str = concat!(
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_rows USING fts5(title, headings, body, idents, tokenize = '",
-    tokenizer!(),
-    "');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_rows USING fts5(title, headings, body, idents, tokenize = '",
-    tokenizer!(),
-    "');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.removed_instance
-       USING fts5vocab(temp, 'removed_rows', 'instance');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.added_instance
-       USING fts5vocab(temp, 'added_rows', 'instance');"
-);
-
-/// The temporary FTS5 table a search tokenizes a query word with when Rust cannot
-/// ([`query_tokens`]): same tokenizer as `docs`, so the same tokens.
-const CREATE_QUERY_TEMP: &str = concat!(
-    "CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_text USING fts5(x, tokenize = '",
-    tokenizer!(),
-    "');
-     CREATE VIRTUAL TABLE IF NOT EXISTS temp.query_text_instance
-       USING fts5vocab(temp, 'query_text', 'instance');"
-);
-
-/// The tokens `docs`' tokenizer makes of `text`, in order (a word with a non-ASCII character:
-/// `Café` → `cafe`, `日本` → `日本`, `a→b` → `a`, `b`). Writes only to the connection's
-/// temporary database, so it runs inside a search's read transaction.
-pub(crate) fn query_tokens(conn: &Connection, text: &str) -> rusqlite::Result<Vec<String>> {
-    if conn
-        .prepare_cached("SELECT 1 FROM temp.sqlite_master WHERE name = 'query_text_instance'")?
-        .query_row([], |_| Ok(()))
-        .optional()?
-        .is_none()
-    {
-        conn.execute_batch(CREATE_QUERY_TEMP)?;
-    }
-    conn.prepare_cached("DELETE FROM temp.query_text")?
-        .execute([])?;
-    conn.prepare_cached("INSERT INTO temp.query_text(rowid, x) VALUES (1, ?1)")?
-        .execute([text])?;
-    let tokens = conn
-        .prepare_cached("SELECT term FROM temp.query_text_instance ORDER BY offset")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
-    conn.prepare_cached("DELETE FROM temp.query_text")?
-        .execute([])?;
-    Ok(tokens)
 }
 
 /// Bytes the `-wal` file is truncated to after a checkpoint: 4 MiB.
@@ -218,7 +167,7 @@ pub(crate) fn ensure_schema(tx: &Transaction<'_>) -> rusqlite::Result<bool> {
         return Ok(false);
     }
     tx.execute_batch(
-        "DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS files;
+        "DROP TABLE IF EXISTS docs; DROP TABLE IF EXISTS files; DROP TABLE IF EXISTS kinds;
          DROP TABLE IF EXISTS postings; DROP TABLE IF EXISTS postings_meta;
          DROP TABLE IF EXISTS postings_batches; DROP TABLE IF EXISTS postings_delta;
          DROP TABLE IF EXISTS postings_map;",

@@ -1,5 +1,6 @@
 //! scry: index a project's knowledge (markdown sections, code symbols, text windows) into
-//! SQLite FTS5 and search it: BM25 candidates, re-ranked for code ([`rank`]). Depends on
+//! SQLite (rows and our own postings, [`tokenize`]) and search it: BM25 candidates, re-ranked
+//! for code ([`rank`]). Depends on `unicode-normalization` ([`tokenize`]),
 //! `rusqlite`, `ignore`, `sha2`, `tree-sitter`, `notify` ([`fresh`]), [`crate::paths`],
 //! [`crate::fsutil`], [`crate::text`] and the
 //! secret detector of [`crate::secrets`] (redaction); knows nothing of HTTP or sockets. The
@@ -43,6 +44,7 @@ pub mod sections;
 pub mod shard;
 pub(crate) mod snippet;
 pub mod symbols;
+pub mod tokenize;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use postings::SearchCache;
@@ -51,7 +53,7 @@ pub use scrape::{
     ScrapeError, is_credential_file, scrape, scrape_with_dirs, scrape_with_progress,
 };
 
-use rusqlite::{Connection, OptionalExtension};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -98,56 +100,19 @@ pub const CANDIDATES_PER_HIT: usize = 5;
 /// The fewest candidates the first stage takes, whatever the limit.
 pub const MIN_CANDIDATES: usize = 50;
 
-/// Weights given to FTS5 `bm25()` for the indexed columns: title, headings, body (the
-/// `idents` column, words split out of the body's identifiers, counts as the body). A term in
-/// a document's title counts ten times one in the body, one in a heading five times. In the
-/// SQL they sit at the columns' positions (`bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0,
-/// 1.0)`; the zeros are the unindexed columns, which hold no terms). See
-/// <https://sqlite.org/fts5.html#the_bm25_function>.
+/// BM25's weights for the indexed columns: title, headings, body (the `idents` column, words
+/// split out of the body's identifiers, counts as the body). A term in a document's title
+/// counts ten times one in the body, one in a heading five times, as FTS5's `bm25()` weighs
+/// columns: <https://sqlite.org/fts5.html#the_bm25_function>.
 pub const BM25_WEIGHTS: (f64, f64, f64) = (10.0, 5.0, 1.0);
 
-/// Tokens in a snippet (FTS5 `snippet()`'s last argument, 1–64).
-/// See <https://sqlite.org/fts5.html#the_snippet_function>.
+/// Tokens in a snippet ([`snippet`]).
 pub const SNIPPET_TOKENS: u32 = 14;
 
 /// SQLite virtual-machine instructions between two deadline checks. A check is one clock read
 /// (tens of nanoseconds); 1000 instructions take microseconds, so a deadline is honoured
 /// within microseconds and the checks cost well under 1% of a search.
 pub const DEADLINE_CHECK_OPS: i32 = 1000;
-
-/// FTS5's `bm25()` with [`BM25_WEIGHTS`] at the columns' positions, as SQL text: the one
-/// copy every statement that scores rows uses (`concat!` needs a literal, hence a macro).
-macro_rules! bm25_sql {
-    () => {
-        "bm25(docs, 10.0, 5.0, 0.0, 0.0, 0.0, 0.0, 1.0, 1.0)"
-    };
-}
-
-/// The snippet of a hit as SQL text: [`SNIPPET_TOKENS`] tokens of the body (column 6), or,
-/// for a section with no body text, of the column that matched best (`-1`). The one copy
-/// every statement that cuts snippets in SQLite uses; [`snippet::Snippets::row`] is its Rust
-/// twin.
-macro_rules! snippet_sql {
-    () => {
-        "coalesce(nullif(snippet(docs, 6, '[', ']', '…', 14), ''),
-                snippet(docs, -1, '[', ']', '…', 14))"
-    };
-}
-pub(crate) use {bm25_sql, snippet_sql};
-
-/// The search statement: every matching row is scored with `bm25()` (column weights
-/// [`BM25_WEIGHTS`]), the best `?2` are kept (ties broken by rowid, i.e. path then line), and
-/// `snippet()` cuts [`SNIPPET_TOKENS`] tokens of the body (column 6) around the matched terms;
-/// for a section with no body text (a heading right above another) it is taken from the
-/// column that matched best (`-1`: the title or the heading path) instead.
-/// Measured against `ORDER BY rank` (FTS5's own sorter), this form was ~20% faster.
-const SEARCH_SQL: &str = concat!(
-    "SELECT rowid, path, doc_title, kind, line, ",
-    snippet_sql!(),
-    ", ",
-    bm25_sql!(),
-    " AS score FROM docs WHERE docs MATCH ?1 ORDER BY score, rowid LIMIT ?2"
-);
 
 /// One search result: the `results[]` element of `/api/scry` (requirements §6).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -166,12 +131,12 @@ pub struct Hit {
     /// match, [`rank::best_line`]); for notes, the line of the matching section's heading.
     pub line: u64,
     /// Text around the matched terms, matched terms in `[` `]`, cut text marked `…`, whitespace
-    /// (newlines included) collapsed to single spaces: FTS5 `snippet()` of the body column,
-    /// [`SNIPPET_TOKENS`] tokens long. When only the title or headings matched, it is the
-    /// start of the section's text, without brackets; a section with no text gets the
-    /// snippet of its title or heading path.
+    /// (newlines included) collapsed to single spaces: [`SNIPPET_TOKENS`] tokens of the body
+    /// column ([`snippet`]). When only the title or headings matched, it is the start of the
+    /// section's text, without brackets; a section with no text gets the snippet of its
+    /// title or heading path.
     pub snippet: String,
-    /// Relevance, higher is better: the negated FTS5 `bm25()` value with [`BM25_WEIGHTS`],
+    /// Relevance, higher is better: BM25 with [`BM25_WEIGHTS`] (FTS5's `bm25()` negated),
     /// times the factors of [`rank`]. Only comparable within one search.
     pub score: f64,
     /// True when something secret-looking, or a known secret, was cut out of this hit (see
@@ -259,14 +224,13 @@ fn file_id(m: &std::fs::Metadata) -> (u64, u64) {
 #[derive(Debug, Default)]
 struct Fast {
     rows: Option<std::sync::Arc<postings::Rows>>,
-    /// Searches answered by the fast path, those whose MaxScore left a term unscored for most
-    /// rows, and snippets it cut in Rust (tests check them).
+    /// Searches answered by the fast path, and those whose MaxScore left a term unscored for
+    /// most rows (tests check them).
     answered: u64,
     pruned: u64,
     /// The `PRAGMA data_version` at which `rows` was last checked against the postings'
     /// generation, when known.
     checked_at: Option<i64>,
-    cut_in_rust: u64,
 }
 
 impl std::fmt::Debug for Index {
@@ -432,15 +396,15 @@ impl Index {
     /// `query` is any text. It goes through [`query::prepare`]: stop words do not score
     /// (unless the query has nothing else), identifiers are split into their words
     /// (`parse_content_length`, `parseContentLength`, `a::b::c`), `fn`/`class`/… before a
-    /// word mark it as a symbol's name. Each remaining word is a quoted FTS5 string, words
-    /// joined with `OR`, at most [`query::MAX_TERMS`], so no input is an FTS5 syntax error.
+    /// word mark it as a symbol's name. Each remaining word (at most [`query::MAX_TERMS`]) is
+    /// tokenized ([`tokenize`]) and any of them may match: no input is a syntax error.
     /// `limit` 0 means [`DEFAULT_LIMIT`]; above [`MAX_LIMIT`] it is clamped. `deadline`, if
     /// given, is enforced inside SQLite every [`DEADLINE_CHECK_OPS`] instructions; a deadline
     /// already past fails at once.
     ///
     /// The first stage takes the best [`CANDIDATES_PER_HIT`]` × limit` rows by BM25 (at
     /// least [`MIN_CANDIDATES`], at most [`MAX_LIMIT`]) from the postings (module
-    /// `postings`, equal to FTS5's `bm25()` bit for bit) or from FTS5 itself; then [`rank`]
+    /// `postings`); then [`rank`]
     /// re-scores them: a definition of a symbol the query names above its uses and tests, a
     /// whole identifier above its parts, one file's further hits folded below other files'
     /// best, and each code hit's line moved to the line of its best match.
@@ -462,13 +426,11 @@ impl Index {
         let limit = effective_limit(limit);
         let prepared = query::prepare(query);
         let wanted = (limit * CANDIDATES_PER_HIT).clamp(MIN_CANDIDATES, MAX_LIMIT.max(limit));
-        let (candidates, pending) = self.search_bm25(&prepared.terms, wanted, deadline)?;
+        let candidates = self.search_bm25(&prepared.terms, wanted, deadline)?;
         let mut hits = self.with_deadline(deadline, |conn| {
             rank::rank(conn, &prepared, candidates, limit)
         })?;
-        if pending {
-            self.finish_snippets(&prepared.terms, &mut hits, deadline)?;
-        }
+        self.finish_snippets(&prepared.terms, &mut hits, deadline)?;
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
@@ -479,56 +441,43 @@ impl Index {
         hits: &mut [(i64, Hit)],
         deadline: Option<Instant>,
     ) -> Result<(), ScryError> {
-        let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
-        let in_rust = self.with_deadline(deadline, |conn| {
-            let tokens = snippet_tokens(conn, terms)?;
-            let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
-            cut_snippets(conn, &tokens, &full, hits)
-        })?;
-        self.fast.cut_in_rust += in_rust;
-        Ok(())
+        let tokens = phrase_tokens(terms);
+        let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        self.with_deadline(deadline, |conn| cut_snippets(conn, &tokens, hits))
     }
 
     /// The first stage of [`Index::search`]: the best `limit` rows for `terms` by BM25, with
-    /// their rowids, as FTS5 would rank them (module docs of `postings`), and whether their
-    /// snippets are still to be cut (the fast path leaves them to [`Index::finish_snippets`],
-    /// for the hits the second stage keeps; FTS5 cuts its own).
+    /// their rowids (module docs of `postings`); their snippets are
+    /// cut later ([`Index::finish_snippets`]), for the hits the second stage keeps.
     fn search_bm25(
         &mut self,
         terms: &[query::Term],
         limit: usize,
         deadline: Option<Instant>,
-    ) -> Result<(Vec<(i64, Hit)>, bool), ScryError> {
-        let full = query::join(terms).ok_or(ScryError::EmptyQuery)?;
+    ) -> Result<Vec<(i64, Hit)>, ScryError> {
+        if terms.is_empty() {
+            return Err(ScryError::EmptyQuery);
+        }
         let mut fast = std::mem::take(&mut self.fast);
-        let transaction = if self.in_snapshot {
-            Transaction::Caller {
-                data_version: self.snapshot_version.get(),
-            }
-        } else {
-            Transaction::Own
-        };
+        let data_version = self.snapshot_version.get();
         let result = self.with_deadline(deadline, |conn| {
-            let path = &self.path;
-            if let Some(hits) = fast_search(
+            fast_search(
                 conn,
-                path,
+                &self.path,
                 &self.cache,
                 &mut fast,
                 terms,
                 limit,
-                transaction,
-            )? {
-                return Ok((hits, true));
-            }
-            Ok((run_search(conn, &full, limit)?, false))
+                data_version,
+            )
         });
         self.fast = fast;
-        result
+        result?.ok_or_else(|| self.damaged())
     }
 
     /// The first stage alone for a query's words as [`query::terms`] splits them (no stop
-    /// words dropped, no identifiers split): what the differential tests compare with FTS5.
+    /// words dropped, no identifiers split): what the differential tests compare with their
+    /// brute-force BM25.
     #[cfg(test)]
     pub(crate) fn search_plain(
         &mut self,
@@ -540,16 +489,13 @@ impl Index {
         }
         let limit = effective_limit(limit);
         let terms = query::terms(query);
-        let (mut hits, pending) = self.search_bm25(&terms, limit, None)?;
-        if pending {
-            self.finish_snippets(&terms, &mut hits, None)?;
-        }
+        let mut hits = self.search_bm25(&terms, limit, None)?;
+        self.finish_snippets(&terms, &mut hits, None)?;
         Ok(hits.into_iter().map(|(_, h)| h).collect())
     }
 
     /// Which first-stage path this index's searches took so far, for the evaluation
-    /// harness's speed report: `[postings, of those pruned by MaxScore]`; a search not
-    /// counted in the first ran in FTS5. Not a stable API.
+    /// harness's speed report: `[searches, of those pruned by MaxScore]`. Not a stable API.
     #[doc(hidden)]
     pub fn first_stage_paths(&self) -> [u64; 2] {
         [self.fast.answered, self.fast.pruned]
@@ -567,20 +513,33 @@ impl Index {
         self.fast.pruned
     }
 
-    /// How many snippets the fast path cut in Rust (the others came from FTS5).
-    #[cfg(test)]
-    pub(crate) fn snippets_cut_in_rust(&self) -> u64 {
-        self.fast.cut_in_rust
+    /// [`postings::parts`] of `rowids` for `terms`, from the row map the last search loaded
+    /// (call it after [`Index::search_bm25`], in the same snapshot).
+    fn parts(
+        &self,
+        terms: &[query::Term],
+        rowids: &[i64],
+        deadline: Option<Instant>,
+    ) -> Result<postings::Parts, ScryError> {
+        let damaged = || self.damaged();
+        let rows = self.fast.rows.clone().ok_or_else(damaged)?;
+        let tokens = phrase_tokens(terms);
+        let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        self.with_deadline(deadline, |conn| {
+            postings::parts(conn, &rows, &tokens, BM25_WEIGHTS, rowids)
+        })?
+        .ok_or_else(damaged)
     }
 
-    /// [`Index::search`] through FTS5 alone, never the postings: the reference the fast path
-    /// is tested against. Same arguments, results and errors.
-    #[cfg(test)]
-    pub(crate) fn search_fts5(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, ScryError> {
-        let limit = effective_limit(limit);
-        let full = query::build(query).ok_or(ScryError::EmptyQuery)?;
-        let hits = self.with_deadline(None, |conn| run_search(conn, &full, limit))?;
-        Ok(hits.into_iter().map(|(_, h)| h).collect())
+    /// The error for an index whose postings are missing or damaged.
+    fn damaged(&self) -> ScryError {
+        ScryError::Index {
+            path: self.path.clone(),
+            message: format!(
+                "its postings are missing or damaged; delete it and run `patina scrape {}`",
+                self.root.display()
+            ),
+        }
     }
 
     /// Runs `f` on the connection with `deadline` armed for the progress handler, disarming
@@ -633,109 +592,39 @@ fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-/// The fields of one row for a hit, by rowid: path, doc_title, kind, line, read from FTS5's
-/// content table (`docs_content`, columns `c0`… in table order), a plain B-tree lookup
-/// without the virtual table's overhead (and before the long body in the record).
-const ROW_SQL: &str = "SELECT c2, c3, c4, c5 FROM docs_content WHERE id = ?1";
+/// The fields of one row for a hit, by id: path, doc_title, kind, line.
+const ROW_SQL: &str = "SELECT f.path, d.doc_title, k.name, d.line FROM docs d
+  JOIN files f ON f.id = d.file JOIN kinds k ON k.id = d.kind WHERE d.id = ?1";
 
-/// The indexed texts of one row, by rowid, for its snippet: title, headings, body.
-const ROW_TEXT_SQL: &str = "SELECT c0, c1, c6 FROM docs_content WHERE id = ?1";
+/// The indexed texts of one row, by id, for its snippet: title, headings, body.
+const ROW_TEXT_SQL: &str = "SELECT title, headings, body FROM docs WHERE id = ?1";
 
-/// The snippet of one row for a `MATCH` expression, cut by FTS5 (as in [`SEARCH_SQL`]).
-const ROW_SNIPPET_SQL: &str = concat!(
-    "SELECT ",
-    snippet_sql!(),
-    " FROM docs WHERE docs MATCH ?1 AND rowid = ?2"
-);
-
-/// [`Index::search`]'s first stage, for every query: ranks with the postings
-/// ([`postings::top_k`], the terms' tokens from [`phrase_tokens`]), then reads each hit's
-/// row (its snippet is cut later, [`cut_snippets`]). `Ok(None)` only when the postings
-/// cannot answer (an index without postings, postings that disagree with their row map):
-/// the caller then asks FTS5, the fallback that keeps a damaged index searchable.
-/// All statements run in one read transaction, so they see one committed state: their own,
-/// or the caller's ([`Index::in_snapshot`]).
-#[allow(clippy::too_many_arguments)]
-fn fast_search(
-    conn: &Connection,
-    path: &Path,
-    cache: &SearchCache,
-    fast: &mut Fast,
-    terms: &[query::Term],
-    limit: usize,
-    transaction: Transaction,
-) -> rusqlite::Result<Option<Vec<(i64, Hit)>>> {
-    if let Transaction::Caller { data_version } = transaction {
-        return fast_search_in_transaction(conn, path, cache, fast, terms, limit, data_version);
-    }
-    // One read transaction for every statement below (prepared once, like the rest). It
-    // always ends here; the first error is the one reported.
-    if !conn.is_autocommit() {
-        conn.execute_batch("ROLLBACK")?;
-    }
-    conn.prepare_cached("BEGIN")?.execute([])?;
-    let result = fast_search_in_transaction(conn, path, cache, fast, terms, limit, None);
-    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
-    let ended = conn.prepare_cached(end).and_then(|mut s| s.execute([]));
-    match (result, ended) {
-        (Err(e), _) | (Ok(_), Err(e)) => Err(e),
-        (Ok(hits), Ok(_)) => Ok(hits),
-    }
+/// The tokens a search ranks `query` with, in order (each word of [`query::terms`] through
+/// [`tokenize`]): what federation's per-token statistics are indexed by ([`shard`]).
+pub fn query_tokens(query: &str) -> Vec<String> {
+    phrase_tokens(&query::terms(query))
 }
 
-/// The tokens the postings rank for `terms`, in query order, each a phrase: a plain word's
-/// token ([`query::Term::token`]); any other word's, from `docs`' own tokenizer
-/// ([`db::query_tokens`]: `Café` → `cafe`). A word FTS5 would cut into several tokens (rare:
-/// [`query::terms`] cuts at punctuation and symbols already) is searched as its tokens, OR-ed,
-/// not as a phrase.
-fn phrase_tokens(conn: &Connection, terms: &[query::Term]) -> rusqlite::Result<Vec<String>> {
-    let mut out = Vec::with_capacity(terms.len());
-    for t in terms {
-        match &t.token {
-            Some(token) => out.push(token.clone()),
-            None => out.extend(db::query_tokens(conn, &t.text)?),
-        }
-    }
-    Ok(out)
+/// The tokens the postings rank for `terms`, in query order: each word's tokens
+/// ([`tokenize`], the index's own tokenizer: `Café` → `cafe`). A word the tokenizer cuts into
+/// several tokens (rare: [`query::terms`] cuts at punctuation and symbols already) is searched
+/// as its tokens, OR-ed.
+fn phrase_tokens(terms: &[query::Term]) -> Vec<String> {
+    terms
+        .iter()
+        .flat_map(|t| tokenize::tokens(&t.text))
+        .collect()
 }
 
-/// The tokens Rust may cut the snippets of `terms` with: one per term, each the phrase FTS5
-/// makes of it (a non-ASCII word's from [`db::query_tokens`]: `Café` → `cafe`). Empty when a
-/// word makes no token or several (FTS5 reads those as a phrase, which Rust does not cut):
-/// then [`snippet::Snippets`] declines every row and FTS5 cuts the snippets. `Snippets`
-/// itself declines tokens that are not plain lowercase ASCII (`日本`).
-fn snippet_tokens(conn: &Connection, terms: &[query::Term]) -> rusqlite::Result<Vec<String>> {
-    let mut out = Vec::with_capacity(terms.len());
-    for t in terms {
-        match &t.token {
-            Some(token) => out.push(token.clone()),
-            None => {
-                let mut tokens = db::query_tokens(conn, &t.text)?;
-                if tokens.len() != 1 {
-                    return Ok(Vec::new());
-                }
-                out.push(tokens.remove(0));
-            }
-        }
-    }
-    Ok(out)
-}
-
-/// Where [`fast_search`] runs.
-#[derive(Debug, Clone, Copy)]
-enum Transaction {
-    /// In a read transaction of its own.
-    Own,
-    /// In the caller's ([`Index::in_snapshot`]), which may have read `PRAGMA data_version`.
-    Caller { data_version: Option<i64> },
-}
-
-/// The body of [`fast_search`], inside its read transaction. `data_version`, when the
-/// transaction's is known: if it is the one the row map was last checked at, no other
+/// [`Index::search`]'s first stage, inside the search's read transaction: ranks with the
+/// postings ([`postings::top_k`], the terms' tokens from [`phrase_tokens`]), then reads each
+/// hit's row (its snippet is cut later, [`cut_snippets`]). `Ok(None)` when the postings
+/// cannot answer (missing, or disagreeing with their row map): the index is damaged.
+/// `data_version`, when the transaction's is known: if it is the one the row map was last checked at, no other
 /// connection has committed since (<https://sqlite.org/pragma.html#pragma_data_version>), so
 /// the postings' generation is unchanged and is not read again.
 #[allow(clippy::too_many_arguments)]
-fn fast_search_in_transaction(
+fn fast_search(
     conn: &Connection,
     path: &Path,
     cache: &SearchCache,
@@ -757,7 +646,7 @@ fn fast_search_in_transaction(
     let Some(rows) = fast.rows.as_deref() else {
         return Ok(None);
     };
-    let tokens = phrase_tokens(conn, terms)?;
+    let tokens = phrase_tokens(terms);
     let tokens: Vec<&str> = tokens.iter().map(String::as_str).collect();
     let w = BM25_WEIGHTS;
     let ranked = postings::with_scratch(cache, |scratch| {
@@ -788,88 +677,36 @@ fn fast_search_in_transaction(
     Ok(Some(hits))
 }
 
-/// Cuts the snippets of `hits` (rowids of the fast path's rows) for the query whose single
-/// tokens are `tokens` and whose `MATCH` expression is `full`: in Rust
-/// ([`snippet::Snippets::row`], where SQLite holds the row's text, without copying it), or by
-/// FTS5 for a row whose text Rust cannot tokenize exactly. Returns how many were cut in Rust.
+/// Cuts the snippets of `hits` (rowids of the fast path's rows) for the query whose tokens
+/// are `tokens` ([`snippet::Snippets::row`], where SQLite holds the row's text, without
+/// copying it).
 fn cut_snippets(
     conn: &Connection,
     tokens: &[&str],
-    full: &str,
     hits: &mut [(i64, Hit)],
-) -> rusqlite::Result<u64> {
+) -> rusqlite::Result<()> {
     let mut texts = conn.prepare_cached(ROW_TEXT_SQL)?;
-    let snippets = snippet::Snippets::new(tokens).folded();
-    let mut in_rust = 0;
+    let snippets = snippet::Snippets::new(tokens);
     for (rowid, hit) in hits.iter_mut() {
-        let cut = texts.query_row([*rowid], |r| {
+        hit.snippet = texts.query_row([*rowid], |r| {
             let text = |i| r.get_ref(i).and_then(|v| Ok(v.as_str()?));
             Ok(snippets.row(text(0)?, text(1)?, text(2)?))
         })?;
-        hit.snippet = match cut {
-            Some(folded) => {
-                in_rust += 1;
-                folded
-            }
-            // No row: the postings matched the row by a word's tokens that FTS5 reads as
-            // one phrase (a word the tokenizer cuts further), not adjacent there.
-            None => snippet::fold_whitespace(
-                &conn
-                    .prepare_cached(ROW_SNIPPET_SQL)?
-                    .query_row::<String, _, _>(rusqlite::params![full, *rowid], |r| r.get(0))
-                    .optional()?
-                    .unwrap_or_default(),
-            ),
-        };
     }
-    Ok(in_rust)
+    Ok(())
 }
 
-/// Runs [`SEARCH_SQL`] for one `MATCH` expression.
-fn run_search(conn: &Connection, fts: &str, limit: usize) -> rusqlite::Result<Vec<(i64, Hit)>> {
-    let mut stmt = conn.prepare_cached(SEARCH_SQL)?;
-    let rows = stmt.query_map(rusqlite::params![fts, limit as i64], |r| {
-        Ok((r.get(0)?, hit_from_row(r, 1)?))
-    })?;
-    rows.collect()
-}
-
-/// A [`Hit`] from six result columns starting at `first`: path, title, kind, line, snippet
-/// (whitespace folded), bm25 (negated into the score). Shared by search and shards.
-pub(crate) fn hit_from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Hit> {
-    let snippet: String = r.get(first + 4)?;
-    Ok(Hit {
-        path: r.get(first)?,
-        title: r.get(first + 1)?,
-        kind: r.get(first + 2)?,
-        line: u64::try_from(r.get::<_, i64>(first + 3)?).unwrap_or(0),
-        snippet: snippet::fold_whitespace(&snippet),
-        score: -r.get::<_, f64>(first + 5)?,
-        redacted: false,
-    })
-}
-
-/// [`ScryError::Index`] for a SQLite error. FTS5 syntax errors quote the query back
-/// (`fts5: syntax error near "…"`); those are replaced so no message carries the query.
+/// [`ScryError::Index`] for a SQLite error (never the query's text: it reaches SQLite only as
+/// bound parameters, which errors do not quote).
 fn index_error(path: &Path, e: &rusqlite::Error) -> ScryError {
     let text = e.to_string();
-    let echoes_query = [
-        "fts5",
-        "syntax error",
-        "no such column",
-        "unterminated string",
-    ]
-    .iter()
-    .any(|m| text.contains(m));
     let full = matches!(
         e.sqlite_error_code(),
         Some(rusqlite::ErrorCode::DiskFull | rusqlite::ErrorCode::SystemIoFailure)
     ) && crate::fsutil::no_space_left(path);
     ScryError::Index {
         path: path.to_path_buf(),
-        message: if echoes_query {
-            "the full-text engine rejected the query".to_string()
-        } else if full {
+        message: if full {
             // Opening a WAL database grows its shared-memory index: even a read needs space.
             format!("{text} (No space left on device: free some space; the index is unchanged)")
         } else {
@@ -1048,14 +885,6 @@ mod tests {
         ));
         let future = Instant::now() + Duration::from_secs(10);
         assert_eq!(idx.search("search", 10, Some(future)).unwrap().len(), 1);
-    }
-
-    #[test]
-    fn search_sql_uses_the_documented_constants() {
-        let (a, b, c) = BM25_WEIGHTS;
-        let call = format!("bm25(docs, {a:.1}, {b:.1}, 0.0, 0.0, 0.0, 0.0, {c:.1}, {c:.1})");
-        assert!(SEARCH_SQL.contains(&call), "{call}");
-        assert!(SEARCH_SQL.contains(&format!("'…', {SNIPPET_TOKENS})")));
     }
 
     #[test]

@@ -1,26 +1,22 @@
-//! A compact copy of the FTS5 index's postings, scored in Rust: BM25 top-k for every query
-//! (ASCII and non-ASCII words) without running FTS5's `bm25()` on every matching row.
-//! Depends on `rusqlite` only.
+//! The index's postings, scored in Rust: BM25 top-k for every query (one method, MaxScore),
+//! and the statistics federation re-scores with ([`parts`]). Depends on `rusqlite`,
+//! [`super::tokenize`] and [`super::shard`]'s BM25 constants.
 //!
-//! Why: FTS5's `bm25()` is evaluated for every row a query matches (a `docsize` lookup and a
-//! trip through SQLite's virtual machine per row, ~0.5 µs), so a query with a common word
-//! costs milliseconds although only ten rows are wanted. Here a term's rows are one blob,
-//! read with one lookup and scored in a tight loop (~5 ns a row).
-//!
-//! The scores are FTS5's, bit for bit: the same formula and constants (`fts5_aux.c`, see
-//! <https://sqlite.org/fts5.html#the_bm25_function>), evaluated in the same order on the
-//! same inputs, which come from FTS5 itself: at the end of a scrape that changed rows,
-//! [`rebuild`] reads every token instance through an `fts5vocab` table of type `instance`
-//! (<https://sqlite.org/fts5.html#the_fftsvocab_virtual_table_module>), inside the scrape's
-//! transaction, so the postings and the FTS5 index always commit together. A test compares
-//! every score and order with FTS5's own.
+//! A term's rows are one blob, read with one lookup and scored in a tight loop (~5 ns a row).
+//! The score is BM25 as SQLite FTS5's `bm25()` defines it (which scry used until schema 8:
+//! <https://sqlite.org/fts5.html#the_bm25_function>; k1 1.2, b 0.75, IDF floored at 1e-6,
+//! per-column weights [`super::BM25_WEIGHTS`]), over tokens from the one tokenizer
+//! ([`super::tokenize`]): at the end of a scrape that changed rows, [`rebuild`] or [`update`]
+//! tokenizes the rows' text inside the scrape's transaction, so rows and postings always
+//! commit together. The differential tests compare every order and score with a brute-force
+//! BM25 over every row (`tests::Oracle`).
 //!
 //! Tables (part of the schema in [`super::db`]):
 //!
 //! ```sql
 //! -- One row per token in the index: the rows holding it.
 //! CREATE TABLE postings(
-//!   term TEXT PRIMARY KEY,    -- the token as FTS5 stores it (folded by unicode61)
+//!   term TEXT PRIMARY KEY,    -- the token ([`super::tokenize`]: folded, stemmed)
 //!   rows INTEGER NOT NULL,    -- how many rows hold it: BM25's n(q)
 //!   data BLOB NOT NULL,       -- per row, by row order, LEB128 varints: ordinal delta; body
 //!                             --   count << 2 | title? << 1 | headings?; title count if
@@ -33,8 +29,8 @@
 //!   id INTEGER PRIMARY KEY CHECK (id = 1),
 //!   generation INTEGER NOT NULL, -- new at each rebuild or update (wall clock ns): names
 //!                             --   this state
-//!   rows INTEGER NOT NULL,    -- rows in the FTS5 table: BM25's N
-//!   tokens INTEGER NOT NULL,  -- tokens in the FTS5 table, all columns: N · avgdl
+//!   rows INTEGER NOT NULL,    -- rows in `docs`: BM25's N
+//!   tokens INTEGER NOT NULL,  -- tokens in `docs`, all indexed columns: N · avgdl
 //!   base INTEGER NOT NULL,    -- ordinals in the base (rows of `postings_map.map`)
 //!   ordinals INTEGER NOT NULL, -- ordinals given out so far, base and batches
 //!   last_rowid INTEGER NOT NULL, -- the highest rowid ever given an ordinal: a scrape's new
@@ -70,12 +66,11 @@
 //! 96 MB corpus); [`update`] writes one *batch* — the removed rows' rowids, the added rows'
 //! ordinals (after every ordinal given so far) and lengths, and per term of those rows one
 //! `postings_delta` row — at a cost that grows with the rows changed, not with the index.
-//! The exact inputs come from FTS5 itself: the removed rows are copied (before their
-//! deletion) and the added rows after their insertion into temporary FTS5 tables with the
-//! same tokenizer, whose `fts5vocab` instances are what [`rebuild`] would have read for them.
+//! The removed rows are copied to a temporary table before their deletion
+//! ([`capture_removed`]) and tokenized with the added ones, as [`rebuild`] would have.
 //! A search then sums, per term, the base count and each batch's `added − removed` (BM25's
 //! n(q)), scores the base's and the batches' postings alike, and leaves out removed rows
-//! (their norm is NaN in [`Rows`]): FTS5's scores, bit for bit. A batch's postings have no
+//! (their norm is NaN in [`Rows`]): the scores of a rebuild, bit for bit. A batch's postings have no
 //! skip pointers, so a search with batches decodes them whole. When the batches
 //! exceed [`MAX_BATCHES`] or change more than a quarter of the base (plus [`DELTA_SLACK`]
 //! rows), the scrape rebuilds instead: the whole cost is paid once per that much change.
@@ -128,9 +123,6 @@ const SKIP_EVERY: usize = 32;
 /// most rows (MaxScore's pruning; tests count them).
 pub(crate) type Ranked = (Vec<(i64, f64)>, bool);
 
-/// One row holding a term: its rowid and the term's count in title, headings and body.
-type Posting = (i64, [u32; 3]);
-
 /// A new generation for `conn`'s index: the wall clock in nanoseconds, and always more than
 /// the last one of this file. Unique across index files, not only within one: loaded row maps
 /// are shared by every connection of the process ([`shared_rows`]), and a file removed and
@@ -148,225 +140,174 @@ fn next_generation(conn: &Connection) -> rusqlite::Result<i64> {
     Ok(now.max(last.saturating_add(1)))
 }
 
-/// Every token instance of the FTS5 table whose `fts5vocab` instance table is `vocab`,
-/// grouped: per term (in the vocabulary's order), its rows by rowid with their counts in
-/// title, headings and body.
-fn read_instances(conn: &Connection, vocab: &str) -> rusqlite::Result<Vec<(String, Vec<Posting>)>> {
-    // Instances come ordered by term, then row, column, offset: one pass groups them.
-    let mut terms: Vec<(String, Vec<Posting>)> = Vec::new();
-    let mut stmt = conn.prepare(&format!("SELECT term, doc, col FROM {vocab}"))?;
-    let mut rows = stmt.query([])?;
-    while let Some(r) = rows.next()? {
-        let term = r.get_ref(0)?.as_bytes()?;
-        let doc: i64 = r.get(1)?;
-        let col = match r.get_ref(2)?.as_bytes()? {
-            b"title" => 0,
-            b"headings" => 1,
-            _ => 2,
-        };
-        if terms.last().map(|t| t.0.as_bytes()) != Some(term) {
-            // unicode61 emits UTF-8; a lossy copy could only alter a term no plain
-            // (ASCII) query can ask for.
-            terms.push((String::from_utf8_lossy(term).into_owned(), Vec::new()));
-        }
-        let Some((_, list)) = terms.last_mut() else {
-            continue;
-        };
-        match list.last_mut() {
-            Some((d, counts)) if *d == doc => counts[col] += 1,
-            _ => {
-                let mut counts = [0u32; 3];
-                counts[col] = 1;
-                list.push((doc, counts));
-            }
-        }
-    }
-    Ok(terms)
+/// Postings built in memory from rows' text by the one tokenizer ([`super::tokenize`]): per
+/// term, its rows' postings as `postings.data` holds them; per row holding a token, its rowid
+/// and length (BM25's D: its tokens, all columns).
+#[derive(Default)]
+struct Built {
+    /// Each term and the index of its list in `lists`.
+    vocab: HashMap<Box<[u8]>, u32>,
+    lists: Vec<TermList>,
+    /// The rows added, in order (each holds at least one token): rowid and length.
+    rows: Vec<(i64, u32)>,
+    /// Rows read, with or without tokens.
+    read: i64,
+    /// Scratch: the current row's (term, column) pairs.
+    pairs: Vec<(u32, u8)>,
 }
 
-/// Each row's length (BM25's D): its instances, all columns (what FTS5's docsize records).
-fn row_lengths(terms: &[(String, Vec<Posting>)]) -> HashMap<i64, u32> {
-    let mut lens: HashMap<i64, u32> = HashMap::new();
-    for (_, list) in terms {
-        for (doc, counts) in list {
-            *lens.entry(*doc).or_default() += counts.iter().sum::<u32>();
-        }
-    }
-    lens
-}
-
-/// [`read_instances`]'s groups held compactly, for a rebuild of a whole index (tens of
-/// millions of (term, row) pairs on a 100 MB project: as `Posting`s, 24 bytes each, they were
-/// most of a scrape's peak memory, which a daemon keeps after its first scrape).
-struct Packed {
-    /// Each term (in the vocabulary's order): the end of its text in `names` (it starts where
-    /// the previous term's ends), its rows, and the end of its postings in `data` (they start
-    /// where the previous term's end).
-    terms: Vec<(usize, usize, usize)>,
-    /// The terms' texts, one after the other: one allocation instead of one per term (a
-    /// 100 MB project has hundreds of thousands; freed one by one they left the heap
-    /// fragmented, which a daemon keeps after its first scrape).
-    names: String,
-    /// Per row: the rowid's change from the term's previous row (zigzag, from 0), then its
-    /// counts in title, headings and body, as varints.
+/// One term's postings in a [`Built`].
+#[derive(Default)]
+struct TermList {
     data: Vec<u8>,
-    /// Each row's length (BM25's D), as [`row_lengths`] computes it.
-    lens: HashMap<i64, u32>,
+    rows: u32,
+    last: u64,
 }
 
-/// Reads every token instance of `vocab` into a [`Packed`] (one pass, as [`read_instances`]).
-fn read_instances_packed(conn: &Connection, vocab: &str) -> rusqlite::Result<Packed> {
-    let mut packed = Packed {
-        terms: Vec::new(),
-        names: String::new(),
-        data: Vec::new(),
-        lens: HashMap::new(),
-    };
-    let mut term: Vec<u8> = Vec::new();
-    let mut have_term = false;
-    let mut rows = 0usize;
-    let mut previous = 0i64;
-    // The row being counted, written when the next one (or term) starts.
-    let mut current: Option<(i64, [u32; 3])> = None;
-    let flush = |packed: &mut Packed, current: &mut Option<(i64, [u32; 3])>, previous: &mut i64| {
-        if let Some((doc, counts)) = current.take() {
-            let delta = doc.wrapping_sub(*previous);
-            put_varint(&mut packed.data, ((delta << 1) ^ (delta >> 63)) as u64);
-            for c in counts {
-                put_varint(&mut packed.data, u64::from(c));
-            }
-            *previous = doc;
-            *packed.lens.entry(doc).or_default() += counts.iter().sum::<u32>();
+impl Built {
+    /// Tokenizes one row (`title`, `headings`, `body`, `idents`: `idents` counts as body) and,
+    /// when it holds a token, adds it with the ordinal `first_ordinal + rows added so far`.
+    fn add_row(&mut self, rowid: i64, texts: [&str; 4], first_ordinal: u64) {
+        self.read += 1;
+        self.pairs.clear();
+        for (i, text) in texts.into_iter().enumerate() {
+            let column = i.min(2) as u8;
+            super::tokenize::each_token(text, |_, token| {
+                let next = self.lists.len() as u32;
+                let id = match self.vocab.get(token) {
+                    Some(&id) => id,
+                    None => {
+                        self.vocab.insert(token.into(), next);
+                        self.lists.push(TermList::default());
+                        next
+                    }
+                };
+                self.pairs.push((id, column));
+            });
         }
-    };
-    // unicode61 emits UTF-8; a lossy copy could only alter a term no plain (ASCII) query
-    // can ask for.
-    let close = |packed: &mut Packed, term: &[u8], rows: usize| {
-        let end = packed.data.len();
-        packed.names.push_str(&String::from_utf8_lossy(term));
-        packed.terms.push((packed.names.len(), rows, end));
-    };
-    let mut stmt = conn.prepare(&format!("SELECT term, doc, col FROM {vocab}"))?;
-    let mut found = stmt.query([])?;
-    // Instances come ordered by term, then row, column, offset: one pass groups them.
-    while let Some(r) = found.next()? {
-        let t = r.get_ref(0)?.as_bytes()?;
-        let doc: i64 = r.get(1)?;
-        let col = match r.get_ref(2)?.as_bytes()? {
-            b"title" => 0,
-            b"headings" => 1,
-            _ => 2,
-        };
-        if !have_term || t != term.as_slice() {
-            flush(&mut packed, &mut current, &mut previous);
-            if have_term {
-                close(&mut packed, &term, rows);
-            }
-            term.clear();
-            term.extend_from_slice(t);
-            have_term = true;
-            rows = 0;
-            previous = 0;
+        if self.pairs.is_empty() {
+            return;
         }
-        match &mut current {
-            Some((d, counts)) if *d == doc => counts[col] += 1,
-            _ => {
-                flush(&mut packed, &mut current, &mut previous);
-                let mut counts = [0u32; 3];
-                counts[col] = 1;
-                current = Some((doc, counts));
-                rows += 1;
+        let ordinal = first_ordinal + self.rows.len() as u64;
+        self.rows.push((rowid, self.pairs.len() as u32));
+        self.pairs.sort_unstable();
+        let mut at = 0;
+        while at < self.pairs.len() {
+            let id = self.pairs[at].0;
+            let mut counts = [0u32; 3];
+            while at < self.pairs.len() && self.pairs[at].0 == id {
+                counts[usize::from(self.pairs[at].1)] += 1;
+                at += 1;
             }
+            let list = &mut self.lists[id as usize];
+            put_posting(&mut list.data, ordinal - list.last, counts);
+            list.last = ordinal;
+            list.rows += 1;
         }
     }
-    flush(&mut packed, &mut current, &mut previous);
-    if have_term {
-        close(&mut packed, &term, rows);
+
+    /// Tokenizes every row `sql` selects (rowid, title, headings, body, idents, by rowid)
+    /// with ordinals from `first_ordinal`.
+    fn add_rows(
+        &mut self,
+        conn: &Connection,
+        sql: &str,
+        params: impl rusqlite::Params,
+        first_ordinal: u64,
+    ) -> rusqlite::Result<()> {
+        let mut stmt = conn.prepare_cached(sql)?;
+        let mut found = stmt.query(params)?;
+        while let Some(r) = found.next()? {
+            let text =
+                |i| -> rusqlite::Result<&str> { Ok(r.get_ref(i)?.as_str_or_null()?.unwrap_or("")) };
+            let texts = [text(1)?, text(2)?, text(3)?, text(4)?];
+            self.add_row(r.get(0)?, texts, first_ordinal);
+        }
+        Ok(())
     }
-    Ok(packed)
+
+    /// The terms and their lists, by term.
+    fn into_sorted(self) -> Vec<(String, TermList)> {
+        let mut lists: Vec<Option<TermList>> = self.lists.into_iter().map(Some).collect();
+        let mut terms: Vec<(String, TermList)> = self
+            .vocab
+            .into_iter()
+            .filter_map(|(term, id)| {
+                let list = lists[id as usize].take()?;
+                Some((String::from_utf8_lossy(&term).into_owned(), list))
+            })
+            .collect();
+        terms.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        terms
+    }
+
+    /// Total tokens of the rows added.
+    fn tokens(&self) -> u64 {
+        self.rows.iter().map(|&(_, len)| u64::from(len)).sum()
+    }
+
+    /// The rows' map as `postings_map.map` holds it: rowid delta (from 0), length.
+    fn map(&self) -> Vec<u8> {
+        let mut map = Vec::new();
+        let mut prev = 0i64;
+        for &(rowid, len) in &self.rows {
+            put_varint(&mut map, (rowid - prev) as u64);
+            prev = rowid;
+            put_varint(&mut map, u64::from(len));
+        }
+        map
+    }
 }
 
-/// Rewrites the postings tables from the FTS5 table `docs` as seen by `conn` (call it inside
-/// the scrape's transaction, after the rows changed), dropping every batch. Reads every token
-/// instance once (~450,000 for a 3.4 MB corpus: tens of milliseconds; 2.5 s for 96 MB).
+/// Every row of `docs`, by rowid, for the tokenizer.
+const ALL_ROWS_SQL: &str = "SELECT rowid, title, headings, body, idents FROM docs ORDER BY rowid";
+
+/// Rewrites the postings tables from the rows of `docs` as seen by `conn` (call it inside
+/// the scrape's transaction, after the rows changed), dropping every batch: every row is
+/// read and tokenized once ([`super::tokenize`]).
 pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
     let generation = next_generation(conn)?;
     conn.execute_batch(
-        "CREATE VIRTUAL TABLE IF NOT EXISTS temp.docs_instance
-           USING fts5vocab(main, 'docs', 'instance');
-         DELETE FROM postings; DELETE FROM postings_meta; DELETE FROM postings_map;
+        "DELETE FROM postings; DELETE FROM postings_meta; DELETE FROM postings_map;
          DELETE FROM postings_batches; DELETE FROM postings_delta;",
     )?;
-    let Packed {
-        terms,
-        names,
-        data,
-        lens,
-    } = read_instances_packed(conn, "temp.docs_instance")?;
-    let mut rowids: Vec<i64> = lens.keys().copied().collect();
-    rowids.sort_unstable();
-    let ordinal: HashMap<i64, u64> = rowids
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (*d, i as u64))
-        .collect();
-    let rows: i64 = conn.query_row("SELECT count(*) FROM docs", [], |r| r.get(0))?;
-    let total: u64 = lens.values().map(|&l| u64::from(l)).sum();
-    let mut buf = Vec::new();
-    let mut skips_buf = Vec::new();
+    let mut built = Built::default();
+    built.add_rows(conn, ALL_ROWS_SQL, [], 0)?;
+    let rows = built.read;
+    let total = built.tokens();
+    let map = built.map();
+    let base = built.rows.len() as i64;
+    let mut skips = Vec::new();
     {
         let mut insert =
             conn.prepare("INSERT INTO postings(term, rows, data, skips) VALUES (?1, ?2, ?3, ?4)")?;
-        let mut ords: Vec<(u64, [u32; 3])> = Vec::new();
-        let mut start = 0;
-        let mut name_start = 0;
-        for &(name_end, ref list_rows, ref end) in &terms {
-            let term = &names[name_start..name_end];
-            name_start = name_end;
-            buf.clear();
-            skips_buf.clear();
-            let mut prev = 0u64;
-            // This term's rows, as ordinals, from their packed form.
-            ords.clear();
-            let (mut at, mut doc) = (start, 0i64);
-            while at < *end {
-                let (Some(z), Some(t), Some(h), Some(b)) = (
-                    get_varint(&data, &mut at),
-                    get_varint(&data, &mut at),
-                    get_varint(&data, &mut at),
-                    get_varint(&data, &mut at),
-                ) else {
-                    unreachable!("read_instances_packed wrote four varints a row");
-                };
-                doc = doc.wrapping_add(((z >> 1) as i64) ^ -((z & 1) as i64));
-                ords.push((ordinal[&doc], [t, h, b].map(|c| c as u32)));
-            }
-            start = *end;
-            // fts5vocab gives a term's rows by rowid, so this is a check, not a sort.
-            if !ords.is_sorted_by_key(|o| o.0) {
-                ords.sort_unstable_by_key(|o| o.0);
-            }
-            let long = ords.len() >= LONG_LIST;
-            for (i, &(o, counts)) in ords.iter().enumerate() {
-                if long && i % SKIP_EVERY == 0 {
-                    skips_buf.extend_from_slice(&u32_of(o).to_le_bytes());
-                    skips_buf.extend_from_slice(&u32_of(buf.len() as u64).to_le_bytes());
+        for (term, list) in built.into_sorted() {
+            let long = list.rows as usize >= LONG_LIST;
+            skips.clear();
+            if long {
+                let (mut at, mut ord, mut i) = (0, 0u64, 0usize);
+                while at < list.data.len() {
+                    let posting_at = at;
+                    let Some((delta, _)) = read_posting(&list.data, &mut at) else {
+                        unreachable!("Built::add_row wrote whole postings");
+                    };
+                    ord += delta;
+                    if i % SKIP_EVERY == 0 {
+                        skips.extend_from_slice(&u32_of(ord).to_le_bytes());
+                        skips.extend_from_slice(&u32_of(posting_at as u64).to_le_bytes());
+                    }
+                    i += 1;
                 }
-                put_posting(&mut buf, o - prev, counts);
-                prev = o;
             }
-            let skips = long.then_some(&skips_buf[..]);
-            insert.execute(rusqlite::params![term, *list_rows as i64, buf, skips])?;
+            let skips = long.then_some(&skips[..]);
+            insert.execute(rusqlite::params![
+                term,
+                i64::from(list.rows),
+                list.data,
+                skips
+            ])?;
         }
     }
-    buf.clear();
-    let mut prev = 0i64;
-    for d in &rowids {
-        put_varint(&mut buf, (d - prev) as u64);
-        prev = *d;
-        put_varint(&mut buf, u64::from(lens[d]));
-    }
-    let base = rowids.len() as i64;
     // The next scrape's rows take rowids above this one (and above any row of `docs`).
     let last_rowid = last_docs_rowid(conn)?;
     conn.execute(
@@ -377,7 +318,7 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
     )?;
     conn.execute(
         "INSERT INTO postings_map(id, map) VALUES (1, ?1)",
-        rusqlite::params![buf],
+        rusqlite::params![map],
     )?;
     Ok(())
 }
@@ -397,18 +338,19 @@ pub(crate) fn next_rowid(conn: &Connection) -> rusqlite::Result<i64> {
     Ok(last_docs_rowid(conn)?.max(given) + 1)
 }
 
-/// The highest rowid of `docs` (0 when empty), read from one end of its rowid order:
-/// `max(rowid)` would scan every row of the FTS5 table.
+/// The highest id of `docs` (0 when empty).
 fn last_docs_rowid(conn: &Connection) -> rusqlite::Result<i64> {
-    Ok(conn
-        .prepare_cached("SELECT rowid FROM docs ORDER BY rowid DESC LIMIT 1")?
+    conn.prepare_cached("SELECT coalesce(max(id), 0) FROM docs")?
         .query_row([], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0))
 }
 
+/// The temporary table the rows a scrape deletes are copied to first ([`capture_removed`]),
+/// for [`update`] to tokenize.
+pub(crate) const CREATE_TEMP: &str = "CREATE TEMP TABLE IF NOT EXISTS removed_rows(
+  rowid INTEGER PRIMARY KEY, title TEXT, headings TEXT, body TEXT, idents TEXT);";
+
 /// Copies the rows `first .. end` (rowids) of `docs` into `temp.removed_rows` before a scrape
-/// deletes them, so [`update`] can read their tokens. Needs `db::CREATE_TEMP` run on `conn`.
+/// deletes them, so [`update`] can read their tokens. Needs [`CREATE_TEMP`] run on `conn`.
 pub(crate) fn capture_removed(conn: &Connection, first: i64, end: i64) -> rusqlite::Result<()> {
     conn.prepare_cached(
         "INSERT INTO temp.removed_rows(rowid, title, headings, body, idents)
@@ -461,13 +403,12 @@ pub(crate) fn update(conn: &Connection, added_from: i64) -> rusqlite::Result<Upd
     };
     let removed_count: i64 =
         conn.query_row("SELECT count(*) FROM temp.removed_rows", [], |r| r.get(0))?;
-    conn.prepare_cached(
-        "INSERT INTO temp.added_rows(rowid, title, headings, body, idents)
-         SELECT rowid, title, headings, body, idents FROM docs WHERE rowid >= ?1",
-    )?
-    .execute([added_from])?;
-    let added_count: i64 =
-        conn.query_row("SELECT count(*) FROM temp.added_rows", [], |r| r.get(0))?;
+    let (added_count, lowest_added, highest_added): (i64, Option<i64>, Option<i64>) = conn
+        .query_row(
+            "SELECT count(*), min(rowid), max(rowid) FROM docs WHERE rowid >= ?1",
+            [added_from],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )?;
     if removed_count == 0 && added_count == 0 {
         return Ok(Updated::Nothing);
     }
@@ -476,13 +417,22 @@ pub(crate) fn update(conn: &Connection, added_from: i64) -> rusqlite::Result<Upd
         rebuild(conn)?;
         return Ok(Updated::Rebuilt);
     }
+    if lowest_added.is_some_and(|r| r <= last_rowid) {
+        // Rows below an ordinal already given: the order would break. Never after a scrape
+        // that took its rowids from [`next_rowid`]; rebuild rather than guess.
+        rebuild(conn)?;
+        return Ok(Updated::Rebuilt);
+    }
     let batch = batches + 1;
     // The removed rows: their rowids, and per term how many of them held it.
-    let removed_terms = read_instances(conn, "temp.removed_instance")?;
-    let removed_tokens: u64 = row_lengths(&removed_terms)
-        .values()
-        .map(|&l| u64::from(l))
-        .sum();
+    let mut gone = Built::default();
+    gone.add_rows(
+        conn,
+        "SELECT rowid, title, headings, body, idents FROM temp.removed_rows ORDER BY rowid",
+        [],
+        0,
+    )?;
+    let removed_tokens = gone.tokens();
     let mut removed_blob = Vec::new();
     {
         let mut stmt = conn.prepare("SELECT rowid FROM temp.removed_rows ORDER BY rowid")?;
@@ -494,63 +444,37 @@ pub(crate) fn update(conn: &Connection, added_from: i64) -> rusqlite::Result<Upd
         }
     }
     // The added rows: ordinals after every one given so far, in rowid order.
-    let added_terms = read_instances(conn, "temp.added_instance")?;
-    let lens = row_lengths(&added_terms);
-    let mut rowids: Vec<i64> = lens.keys().copied().collect();
-    rowids.sort_unstable();
-    let (lowest_added, highest_added): (Option<i64>, Option<i64>) = conn.query_row(
-        "SELECT min(rowid), max(rowid) FROM temp.added_rows",
-        [],
-        |r| Ok((r.get(0)?, r.get(1)?)),
+    let mut new = Built::default();
+    new.add_rows(
+        conn,
+        "SELECT rowid, title, headings, body, idents FROM docs WHERE rowid >= ?1 ORDER BY rowid",
+        [added_from],
+        ordinals as u64,
     )?;
-    if lowest_added.is_some_and(|r| r <= last_rowid) {
-        // Rows below an ordinal already given: the order would break. Never after a scrape
-        // that took its rowids from [`next_rowid`]; rebuild rather than guess.
-        rebuild(conn)?;
-        return Ok(Updated::Rebuilt);
-    }
-    let ordinal: HashMap<i64, u64> = rowids
-        .iter()
-        .enumerate()
-        .map(|(i, d)| (*d, ordinals as u64 + i as u64))
-        .collect();
-    let added_tokens: u64 = lens.values().map(|&l| u64::from(l)).sum();
-    let mut map = Vec::new();
-    let mut prev = 0i64;
-    for d in &rowids {
-        put_varint(&mut map, (d - prev) as u64);
-        prev = *d;
-        put_varint(&mut map, u64::from(lens[d]));
-    }
+    let added_tokens = new.tokens();
+    let added_ordinals = new.rows.len() as i64;
     conn.prepare_cached("INSERT INTO postings_batches(batch, map, removed) VALUES (?1, ?2, ?3)")?
-        .execute(rusqlite::params![batch, map, removed_blob])?;
-    // One delta row per term of the removed or added rows (both lists are sorted by term).
+        .execute(rusqlite::params![batch, new.map(), removed_blob])?;
+    // One delta row per term of the removed or added rows.
+    let mut by_term: std::collections::BTreeMap<String, (u32, Option<TermList>)> =
+        std::collections::BTreeMap::new();
+    for (term, list) in gone.into_sorted() {
+        by_term.entry(term).or_default().0 += list.rows;
+    }
+    for (term, list) in new.into_sorted() {
+        by_term.entry(term).or_default().1 = Some(list);
+    }
     let mut insert = conn.prepare_cached(
         "INSERT INTO postings_delta(term, batch, added, removed, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
-    let mut by_term: std::collections::BTreeMap<&str, (usize, Option<&Vec<Posting>>)> =
-        std::collections::BTreeMap::new();
-    for (term, list) in &removed_terms {
-        by_term.entry(term).or_default().0 += list.len();
-    }
-    for (term, list) in &added_terms {
-        by_term.entry(term).or_default().1 = Some(list);
-    }
-    let mut data = Vec::new();
     for (term, (gone_rows, new)) in by_term {
-        data.clear();
-        let mut prev = 0u64;
-        for (doc, counts) in new.into_iter().flatten() {
-            let o = ordinal[doc];
-            put_posting(&mut data, o - prev, *counts);
-            prev = o;
-        }
-        let new_rows = new.map_or(0, Vec::len);
+        // A batch's first posting is its ordinal's delta from 0, as in a base list.
+        let (new_rows, data) = new.map_or((0, Vec::new()), |l| (l.rows, l.data));
         insert.execute(rusqlite::params![
             term,
             batch,
-            new_rows as i64,
-            gone_rows as i64,
+            i64::from(new_rows),
+            i64::from(gone_rows),
             data
         ])?;
     }
@@ -563,7 +487,7 @@ pub(crate) fn update(conn: &Connection, added_from: i64) -> rusqlite::Result<Upd
             generation,
             rows - removed_count + added_count,
             tokens as i64,
-            ordinals + rowids.len() as i64,
+            ordinals + added_ordinals,
             highest_added.unwrap_or(last_rowid).max(last_rowid),
             batch,
             changed
@@ -587,6 +511,8 @@ pub(crate) struct Rows {
     /// in FTS5's order, so the value is the one `fts5Bm25Function` computes per row. NaN for
     /// a row a batch removed: its score is NaN, and NaN rows are never ranked.
     norms: Vec<f64>,
+    /// BM25's avgdl: tokens in all rows over `n`.
+    avgdl: f64,
     /// Batches written since the base ([`update`]): the terms' delta rows must be read.
     batches: i64,
 }
@@ -619,8 +545,8 @@ impl Rows {
     }
 }
 
-/// Loads [`Rows`]; `None` when the index has no postings (no row has a token, or the meta
-/// row is missing), in which case searches use FTS5 alone.
+/// Loads [`Rows`]; `None` when the index has no postings (the meta row is missing) or its
+/// row map is malformed: the search then reports a damaged index.
 pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
     let meta: Option<(i64, i64, i64, Vec<u8>, i64)> = conn
         .prepare_cached(
@@ -634,9 +560,6 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
     let Some((generation, n, tokens, map, batches)) = meta else {
         return Ok(None);
     };
-    if n <= 0 || tokens <= 0 {
-        return Ok(None);
-    }
     let mut rowids = Vec::new();
     let mut lens = Vec::new();
     let mut at = 0;
@@ -678,9 +601,14 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
         }
     }
     if !rowids.is_sorted_by(|a, b| a < b) {
-        return Ok(None); // not a map this code wrote: FTS5 answers
+        return Ok(None); // not a map this code wrote: the index is damaged
     }
-    let avgdl = tokens as f64 / n as f64;
+    // An index without a token has no rows here: its avgdl is never used.
+    let avgdl = if n > 0 && tokens > 0 {
+        tokens as f64 / n as f64
+    } else {
+        1.0
+    };
     let mut norms: Vec<f64> = lens.iter().map(|&d| norm(d, avgdl)).collect();
     // A removed rowid that had no token had no ordinal: nothing to leave out.
     for rowid in removed {
@@ -693,6 +621,7 @@ pub(crate) fn load_rows(conn: &Connection) -> rusqlite::Result<Option<Rows>> {
         n: n as u64,
         rowids,
         norms,
+        avgdl,
         batches,
     }))
 }
@@ -772,10 +701,11 @@ pub(crate) fn with_scratch<R>(cache: &SearchCache, f: impl FnOnce(&mut Scratch) 
 }
 
 /// The best `limit` rows for the query whose phrases are the single tokens `tokens` (in
-/// query order), as `(rowid, score)`, best first, ties by rowid: exactly FTS5's
-/// `ORDER BY bm25(docs, w…), rowid LIMIT limit` with `score = -bm25`. `weights` are the
-/// (title, headings, body) column weights. `Ok(None)` when the postings disagree with the
-/// row map (never after a committed scrape; the caller then asks FTS5).
+/// query order), as `(rowid, score)`, best first, ties by rowid: exactly the BM25 of the
+/// module docs summed over the tokens in query order (FTS5's `ORDER BY bm25(docs, w…), rowid
+/// LIMIT limit` with `score = -bm25`). `weights` are the (title, headings, body) column
+/// weights. `Ok(None)` when the postings disagree with the row map (never after a committed
+/// scrape: a damaged index).
 ///
 /// One method for every query, exact, in the manner of MaxScore (Turtle & Flood, 1995): a
 /// term adds less than `idf · (k1 + 1)` to any row (its `f·(k1+1)/(f + norm)` stays below
@@ -813,50 +743,9 @@ pub(crate) fn top_k(
         scratch.acc.resize(n_rows, 0.0);
     }
     scratch.touched.clear();
-    // Each term's postings and IDF (as fts5Bm25GetData computes it, clamped the same way),
-    // in query order; terms the index lacks add nothing to any score.
-    let mut get = conn.prepare_cached("SELECT rows, data, skips FROM postings WHERE term = ?1")?;
-    let mut lists: Vec<List> = Vec::with_capacity(tokens.len());
-    for token in tokens {
-        let found = get
-            .query_row([token], |r| {
-                Ok(List {
-                    idf: 0.0,
-                    rows: r.get::<_, i64>(0)?.max(0) as u64,
-                    data: r.get(1)?,
-                    more: Vec::new(),
-                    skips: r.get(2)?,
-                })
-            })
-            .optional()?;
-        let mut list = found.unwrap_or_else(|| List {
-            idf: 0.0,
-            rows: 0,
-            data: Vec::new(),
-            more: Vec::new(),
-            skips: None,
-        });
-        if rows.batches > 0 {
-            // n(q) now: the base's count, plus each batch's rows added, less those removed.
-            let mut hits = list.rows as i64;
-            let mut deltas = conn.prepare_cached(
-                "SELECT added, removed, data FROM postings_delta WHERE term = ?1 ORDER BY batch",
-            )?;
-            let mut found = deltas.query([token])?;
-            while let Some(r) = found.next()? {
-                hits += r.get::<_, i64>(0)? - r.get::<_, i64>(1)?;
-                let data: Vec<u8> = r.get(2)?;
-                if !data.is_empty() {
-                    list.more.push(data);
-                }
-            }
-            list.rows = hits.max(0) as u64;
-        }
-        if list.rows > 0 {
-            list.idf = global_idf(rows.n, list.rows);
-            lists.push(list);
-        }
-    }
+    // Terms the index lacks add nothing to any score.
+    let mut lists = load_lists(conn, rows, tokens)?;
+    lists.retain(|l| l.rows > 0);
     if limit == 0 || lists.is_empty() {
         return Ok(Some((Vec::new(), false)));
     }
@@ -989,6 +878,122 @@ pub(crate) fn top_k(
     best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
     best.truncate(limit);
     Ok(Some((best, scored < lists.len())))
+}
+
+/// Each token's postings and IDF (as `fts5Bm25GetData` computes it, clamped the same way),
+/// in query order; a token the index lacks gets an empty list.
+fn load_lists(conn: &Connection, rows: &Rows, tokens: &[&str]) -> rusqlite::Result<Vec<List>> {
+    let mut get = conn.prepare_cached("SELECT rows, data, skips FROM postings WHERE term = ?1")?;
+    let mut lists: Vec<List> = Vec::with_capacity(tokens.len());
+    for token in tokens {
+        let found = get
+            .query_row([token], |r| {
+                Ok(List {
+                    idf: 0.0,
+                    rows: r.get::<_, i64>(0)?.max(0) as u64,
+                    data: r.get(1)?,
+                    more: Vec::new(),
+                    skips: r.get(2)?,
+                })
+            })
+            .optional()?;
+        let mut list = found.unwrap_or_else(|| List {
+            idf: 0.0,
+            rows: 0,
+            data: Vec::new(),
+            more: Vec::new(),
+            skips: None,
+        });
+        if rows.batches > 0 {
+            // n(q) now: the base's count, plus each batch's rows added, less those removed.
+            let mut hits = list.rows as i64;
+            let mut deltas = conn.prepare_cached(
+                "SELECT added, removed, data FROM postings_delta WHERE term = ?1 ORDER BY batch",
+            )?;
+            let mut found = deltas.query([token])?;
+            while let Some(r) = found.next()? {
+                hits += r.get::<_, i64>(0)? - r.get::<_, i64>(1)?;
+                let data: Vec<u8> = r.get(2)?;
+                if !data.is_empty() {
+                    list.more.push(data);
+                }
+            }
+            list.rows = hits.max(0) as u64;
+        }
+        if list.rows > 0 {
+            list.idf = global_idf(rows.n, list.rows);
+        }
+        lists.push(list);
+    }
+    Ok(lists)
+}
+
+/// What federation needs of one index to score its hits with statistics summed over every
+/// index ([`super::shard`]).
+#[derive(Debug)]
+pub(crate) struct Parts {
+    /// Per token, the rows holding it (BM25's n(q)).
+    pub(crate) df: Vec<u64>,
+    /// Per row asked for, per token, its part of the score before IDF,
+    /// `f·(k1+1) / (f + norm)` (0 when the row lacks the token).
+    pub(crate) parts: Vec<Vec<f64>>,
+    /// Per row asked for, its length in tokens (BM25's D; 0 when unknown).
+    pub(crate) lens: Vec<u64>,
+    /// BM25's N and the tokens of all rows (`tokens / n` is avgdl).
+    pub(crate) n: u64,
+    pub(crate) tokens: u64,
+}
+
+/// [`Parts`] of the rows `rowids` for `tokens` with the column `weights`, from the same
+/// postings and row map [`top_k`] ranks with. `None` when a blob is malformed.
+pub(crate) fn parts(
+    conn: &Connection,
+    rows: &Rows,
+    tokens: &[&str],
+    weights: (f64, f64, f64),
+    rowids: &[i64],
+) -> rusqlite::Result<Option<Parts>> {
+    let lists = load_lists(conn, rows, tokens)?;
+    let slot: HashMap<usize, usize> = rowids
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| Some((rows.rowids.binary_search(id).ok()?, i)))
+        .collect();
+    let mut parts = vec![vec![0.0; tokens.len()]; rowids.len()];
+    for (t, list) in lists.iter().enumerate() {
+        for data in list.parts() {
+            let whole = for_each_posting(data, rows, weights, |ord, f, norm| {
+                if let Some(&i) = slot.get(&ord) {
+                    parts[i][t] = part(1.0, f, norm);
+                }
+            });
+            if !whole {
+                return Ok(None);
+            }
+        }
+    }
+    let lens = rowids
+        .iter()
+        .map(|id| {
+            let Ok(o) = rows.rowids.binary_search(id) else {
+                return 0;
+            };
+            // norm = k1·(1 − b + b·D/avgdl), solved for D.
+            let d = (rows.norms[o] / K1 - (1.0 - B)) * rows.avgdl / B;
+            if d.is_finite() {
+                d.round().max(0.0) as u64
+            } else {
+                0
+            }
+        })
+        .collect();
+    Ok(Some(Parts {
+        df: lists.iter().map(|l| l.rows).collect(),
+        parts,
+        lens,
+        n: rows.n,
+        tokens: (rows.avgdl * rows.n as f64).round() as u64,
+    }))
 }
 
 /// One query term's postings, as read from the `postings` table.
@@ -1198,9 +1203,121 @@ fn get_varint(b: &[u8], at: &mut usize) -> Option<u64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scry::{Index, scrape};
+    use crate::scry::{Hit, Index, ScryError, scrape};
     use crate::test_rng::Rng;
     use std::path::Path;
+
+    /// The reference the postings are tested against: BM25 over every row of the index,
+    /// brute force and plainly so. Each row's columns are tokenized by the one tokenizer;
+    /// `n(q)`, the lengths and avgdl are counted from those tokens; each row's score is the
+    /// definition (<https://sqlite.org/fts5.html#the_bm25_function>: k1 1.2, b 0.75, IDF
+    /// floored at 1e-6, column weights 10 / 5 / 1, `idents` as body) summed over the
+    /// query's tokens in order; best first, ties by id. Snippets by the one snippet
+    /// algorithm from each row's own text.
+    trait Oracle {
+        fn search_oracle(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, ScryError>;
+    }
+
+    impl Oracle for Index {
+        fn search_oracle(&mut self, query: &str, limit: usize) -> Result<Vec<Hit>, ScryError> {
+            let limit = crate::scry::effective_limit(limit);
+            let tokens = crate::scry::query_tokens(query);
+            if tokens.is_empty() {
+                return Err(ScryError::EmptyQuery);
+            }
+            let conn = Connection::open(self.path()).unwrap();
+            let mut stmt = conn
+                .prepare(
+                    "SELECT d.id, f.path, d.doc_title, k.name, d.line, d.title, d.headings,
+                       d.body, d.idents
+                     FROM docs d JOIN files f ON f.id = d.file JOIN kinds k ON k.id = d.kind",
+                )
+                .unwrap();
+            // Per row: its hit, texts, length, and per query token its counts per column.
+            struct Row {
+                id: i64,
+                hit: Hit,
+                texts: [String; 3],
+                len: f64,
+                counts: Vec<[f64; 3]>,
+            }
+            let rows: Vec<Row> = stmt
+                .query_map([], |r| {
+                    let texts: [String; 4] = [r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?];
+                    let mut counts = vec![[0.0; 3]; tokens.len()];
+                    let mut len = 0.0;
+                    for (column, text) in texts.iter().enumerate() {
+                        for token in crate::scry::tokenize::tokens(text) {
+                            len += 1.0;
+                            for (q, want) in tokens.iter().enumerate() {
+                                if token == *want {
+                                    counts[q][column.min(2)] += 1.0;
+                                }
+                            }
+                        }
+                    }
+                    let [title, headings, body, _] = texts;
+                    Ok(Row {
+                        id: r.get(0)?,
+                        hit: Hit {
+                            path: r.get(1)?,
+                            title: r.get(2)?,
+                            kind: r.get(3)?,
+                            line: r.get::<_, i64>(4)? as u64,
+                            snippet: String::new(),
+                            score: 0.0,
+                            redacted: false,
+                        },
+                        texts: [title, headings, body],
+                        len,
+                        counts,
+                    })
+                })
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let n = rows.len() as f64;
+            let avgdl = rows.iter().map(|r| r.len).sum::<f64>() / n;
+            let idf: Vec<f64> = (0..tokens.len())
+                .map(|q| {
+                    let holding = rows
+                        .iter()
+                        .filter(|r| r.counts[q].iter().sum::<f64>() > 0.0)
+                        .count() as f64;
+                    let idf = ((n - holding + 0.5) / (holding + 0.5)).ln();
+                    if idf <= 0.0 { 1e-6 } else { idf }
+                })
+                .collect();
+            let mut scored: Vec<(f64, &Row)> = rows
+                .iter()
+                .filter(|r| r.counts.iter().flatten().any(|&c| c > 0.0))
+                .map(|r| {
+                    let mut score = 0.0;
+                    for (q, [t, h, b]) in r.counts.iter().enumerate() {
+                        let f = 10.0 * t + 5.0 * h + b;
+                        score += idf[q]
+                            * ((f * (1.2 + 1.0)) / (f + 1.2 * (1.0 - 0.75 + 0.75 * r.len / avgdl)));
+                    }
+                    (score, r)
+                })
+                .collect();
+            scored.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.id.cmp(&b.1.id)));
+            let terms: Vec<&str> = tokens.iter().map(String::as_str).collect();
+            let snippets = crate::scry::snippet::Snippets::new(&terms);
+            Ok(scored
+                .into_iter()
+                .take(limit)
+                .map(|(score, r)| {
+                    let [title, headings, body] = &r.texts;
+                    Hit {
+                        score,
+                        snippet: snippets.row(title, headings, body),
+                        ..r.hit.clone()
+                    }
+                })
+                .collect())
+        }
+    }
 
     /// Words with skewed frequencies (the first ones are in most sections, like "the").
     const WORDS: &[&str] = &[
@@ -1208,8 +1325,7 @@ mod tests {
         "vault", "secret", "Deadline", "token", "bearer", "scrape", "mother", "registry", "fts5",
         "bm25", "x2", "cache", "cache", "a",
     ];
-    /// Rare words whose text the Rust snippet cutter hands to FTS5 ("café" is indexed as
-    /// "cafe"; "日本" needs SQLite's Unicode tables).
+    /// Rare non-ASCII words ("café" is indexed as "cafe", "日本" as itself).
     const RARE: &[&str] = &["café", "naïve", "日本"];
     const SEPARATORS: &[&str] = &[
         " ", " ", " ", "\n", ". ", ": ", "-", "/", "_", ", ", " — ", " → ", "│",
@@ -1282,16 +1398,16 @@ mod tests {
             .collect()
     }
 
-    /// Every plain query gives exactly FTS5's hits: same rows, order, snippets and scores,
-    /// bit for bit (`Hit`'s `PartialEq` compares the f64 scores exactly).
-    fn assert_same_as_fts5(root: &Path, seed: u64) -> usize {
+    /// Every plain query gives exactly the oracle's hits: same rows, order, snippets and
+    /// scores, bit for bit (`Hit`'s `PartialEq` compares the f64 scores exactly).
+    fn assert_same_as_oracle(root: &Path, seed: u64) -> usize {
         let mut index = Index::open(root).unwrap();
         let mut rng = Rng(seed);
         let mut compared = 0;
         for q in queries(&mut rng, 150) {
             for limit in [1, 10, 1000] {
                 let fast = index.search_plain(&q, limit).unwrap();
-                let reference = index.search_fts5(&q, limit).unwrap();
+                let reference = index.search_oracle(&q, limit).unwrap();
                 assert_eq!(fast, reference, "query {q:?}, limit {limit}");
                 compared += fast.len();
             }
@@ -1301,15 +1417,6 @@ mod tests {
             450,
             "the fast path did not answer every query"
         );
-        // Many snippets are cut in Rust; rows with text it cannot tokenize exactly (here
-        // "café", "naïve", "日本"), and every hit of a query with a non-ASCII word (a
-        // fifth of these), go to FTS5, and both must agree with the reference.
-        let in_rust = index.snippets_cut_in_rust() as usize;
-        assert!(
-            in_rust * 10 > compared * 2,
-            "{in_rust} of {compared} snippets cut in Rust"
-        );
-        assert!(in_rust < compared, "no snippet went to FTS5");
         let pruned = index.pruned_searches();
         assert!(pruned >= 5, "{pruned} of 450 searches pruned weak terms");
         compared
@@ -1340,11 +1447,11 @@ mod tests {
     }
 
     #[test]
-    fn fast_search_equals_fts5_bit_for_bit_through_incremental_scrapes() {
+    fn postings_equal_the_oracle_through_incremental_scrapes() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 60, 7);
         scrape(t.path()).unwrap();
-        let compared = assert_same_as_fts5(t.path(), 1);
+        let compared = assert_same_as_oracle(t.path(), 1);
         assert!(compared > 5_000, "only {compared} hits compared");
 
         // An index opened before the next scrapes must follow them (new postings generation).
@@ -1356,15 +1463,15 @@ mod tests {
         assert_eq!((s.changed, s.removed), (40, 1));
         let after = kept.search_plain("session", 1000).unwrap();
         assert_ne!(before, after);
-        assert_eq!(after, kept.search_fts5("session", 1000).unwrap());
-        assert_same_as_fts5(t.path(), 2);
+        assert_eq!(after, kept.search_oracle("session", 1000).unwrap());
+        assert_same_as_oracle(t.path(), 2);
 
         // Only removals (fewer rows, no new rowid) rebuild the postings too.
         for f in 40..50 {
             std::fs::remove_file(t.path().join(format!("n{f:03}.md"))).unwrap();
         }
         assert_eq!(scrape(t.path()).unwrap().removed, 10);
-        assert_same_as_fts5(t.path(), 3);
+        assert_same_as_oracle(t.path(), 3);
         let g = generation(&kept.conn).unwrap();
         // A scrape that changes nothing leaves the postings as they are.
         assert_eq!(scrape(t.path()).unwrap().changed, 0);
@@ -1376,24 +1483,45 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 5, 3);
         scrape(t.path()).unwrap();
-        // Make it what version 1 wrote: no postings tables.
+        // Make it what version 7 wrote: `docs` an FTS5 table (then version 1: no postings).
         let db = crate::paths::project_index_path(t.path());
-        let conn = Connection::open(&db).unwrap();
-        conn.execute_batch(
-            "DROP TABLE postings; DROP TABLE postings_meta; PRAGMA user_version = 1;",
-        )
-        .unwrap();
-        drop(conn);
-        let err = Index::open(t.path()).unwrap_err().to_string();
-        assert!(
-            err.contains("schema version 1") && err.contains("patina scrape"),
-            "{err}"
-        );
-        let s = scrape(t.path()).unwrap();
-        assert_eq!(s.changed, 5, "a schema change re-indexes every file");
-        let mut index = Index::open(t.path()).unwrap();
-        assert!(!index.search("session", 10, None).unwrap().is_empty());
-        assert_eq!(index.fast_searches(), 1);
+        for (old, version) in [
+            (
+                "DROP TABLE docs; DROP TABLE kinds;
+                 CREATE VIRTUAL TABLE docs USING fts5(title, headings, path UNINDEXED,
+                   doc_title UNINDEXED, kind UNINDEXED, line UNINDEXED, body, idents,
+                   tokenize = 'porter unicode61 remove_diacritics 2');
+                 INSERT INTO docs(title, body) VALUES ('old', 'session text');
+                 PRAGMA user_version = 7;",
+                7,
+            ),
+            (
+                "DROP TABLE postings; DROP TABLE postings_meta; PRAGMA user_version = 1;",
+                1,
+            ),
+        ] {
+            Connection::open(&db).unwrap().execute_batch(old).unwrap();
+            let err = Index::open(t.path()).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!("schema version {version}")) && err.contains("patina scrape"),
+                "{err}"
+            );
+            let s = scrape(t.path()).unwrap();
+            assert_eq!(s.changed, 5, "a schema change re-indexes every file");
+            let mut index = Index::open(t.path()).unwrap();
+            assert!(!index.search("session", 10, None).unwrap().is_empty());
+            assert_eq!(index.fast_searches(), 1);
+            let fts: i64 = Connection::open(&db)
+                .unwrap()
+                .query_row(
+                    "SELECT count(*) FROM sqlite_master WHERE sql LIKE '%fts5%'",
+                    [],
+                    |r| r.get(0),
+                )
+                .unwrap();
+            assert_eq!(fts, 0, "no FTS5 table is left");
+            assert_same_as_oracle(t.path(), version);
+        }
     }
 
     #[test]
@@ -1441,14 +1569,14 @@ mod tests {
             .collect();
         assert_eq!(columns, ["term", "rows", "data", "skips"]);
         drop(conn);
-        assert_same_as_fts5(t.path(), 4);
+        assert_same_as_oracle(t.path(), 4);
         let mut index = Index::open(t.path()).unwrap();
         let hits = index.search("zebraquux", 10, None).unwrap();
         assert_eq!(hits[0].path, "n003.md");
     }
 
     #[test]
-    fn pruning_weak_terms_gives_fts5s_exact_top_k() {
+    fn pruning_weak_terms_gives_the_exact_top_k() {
         // "alpha" is in every row, "beta" in most: FTS5 floors their IDF at 1e-6. "gamma"
         // and "delta" are in a few rows: strong. Repeated words and long rows vary the
         // frequencies and lengths, so the weak terms' tiny parts decide some ties.
@@ -1489,7 +1617,7 @@ mod tests {
                 let fast = index.search_plain(q, limit).unwrap();
                 assert_eq!(
                     fast,
-                    index.search_fts5(q, limit).unwrap(),
+                    index.search_oracle(q, limit).unwrap(),
                     "{q:?} limit {limit}"
                 );
             }
@@ -1500,7 +1628,7 @@ mod tests {
     }
 
     #[test]
-    fn ties_in_a_long_list_give_fts5s_exact_top_k() {
+    fn ties_in_a_long_list_give_the_exact_top_k() {
         // "omega" is in nearly every row, with counts 1–4 in the body and sometimes in a
         // title or heading, and row lengths vary; "kappa" and "lambda" are in a few rows.
         // Groups of identical files tie exactly at several levels, inside and across the
@@ -1563,7 +1691,7 @@ mod tests {
                 let fast = index.search_plain(q, limit).unwrap();
                 assert_eq!(
                     fast,
-                    index.search_fts5(q, limit).unwrap(),
+                    index.search_oracle(q, limit).unwrap(),
                     "{q:?} limit {limit}"
                 );
             }
@@ -1619,7 +1747,7 @@ mod tests {
     }
 
     #[test]
-    fn a_damaged_postings_blob_falls_back_to_fts5_and_spoils_no_later_search() {
+    fn a_damaged_postings_blob_is_an_error_naming_scrape_and_spoils_no_later_search() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 20, 5);
         scrape(t.path()).unwrap();
@@ -1641,19 +1769,33 @@ mod tests {
             "pool vault",
             "session",
         ] {
+            if q.contains("index") || q.contains("token") {
+                let e = index.search_plain(q, 1000).unwrap_err();
+                assert!(matches!(e, ScryError::Index { .. }), "{q:?}: {e}");
+                assert!(e.to_string().contains("patina scrape"), "{e}");
+                continue;
+            }
             let fast = index.search_plain(q, 1000).unwrap();
             assert!(!fast.is_empty(), "{q:?}");
-            assert_eq!(fast, index.search_fts5(q, 1000).unwrap(), "{q:?}");
+            assert_eq!(fast, index.search_oracle(q, 1000).unwrap(), "{q:?}");
         }
+        assert_eq!(index.fast_searches(), 3);
+        // Postings gone altogether: the same error, and the next scrape rebuilds them.
+        Connection::open(&db)
+            .unwrap()
+            .execute_batch("DELETE FROM postings_meta;")
+            .unwrap();
+        let e = index.search("session", 10, None).unwrap_err().to_string();
+        assert!(e.contains("patina scrape"), "{e}");
+        scrape(t.path()).unwrap();
         assert_eq!(
-            index.fast_searches(),
-            3,
-            "only the undamaged queries take the fast path"
+            index.search_plain("session token", 10).unwrap(),
+            index.search_oracle("session token", 10).unwrap()
         );
     }
 
     #[test]
-    fn damaged_skip_pointers_never_panic_and_fall_back_to_fts5() {
+    fn damaged_skip_pointers_never_panic() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 40, 17);
         scrape(t.path()).unwrap();
@@ -1675,7 +1817,10 @@ mod tests {
             let mut index = Index::open(t.path()).unwrap();
             for q in queries {
                 for limit in [1, 10, 1000] {
-                    index.search_plain(q, limit).unwrap();
+                    // An answer or an error naming the fix; never a panic.
+                    if let Err(e) = index.search_plain(q, limit) {
+                        assert!(e.to_string().contains("patina scrape"), "{e}");
+                    }
                 }
             }
             scrape_again(t.path());
@@ -1685,7 +1830,7 @@ mod tests {
         for q in queries {
             assert_eq!(
                 index.search_plain(q, 10).unwrap(),
-                index.search_fts5(q, 10).unwrap(),
+                index.search_oracle(q, 10).unwrap(),
                 "{q:?}"
             );
         }
@@ -1713,12 +1858,12 @@ mod tests {
             .unwrap()
     }
 
-    /// Incremental scrapes write batches (not a rebuild) and every search still equals FTS5
+    /// Incremental scrapes write batches (not a rebuild) and every search still equals the oracle
     /// bit for bit: rows removed from the base and from earlier batches, a file edited in
     /// two batches in a row, a term whose every row is gone, a term only the batches hold;
     /// past [`MAX_BATCHES`] the next scrape rebuilds.
     #[test]
-    fn batches_of_incremental_scrapes_equal_fts5_bit_for_bit() {
+    fn batches_of_incremental_scrapes_equal_the_oracle() {
         let t = tempfile::tempdir().unwrap();
         write_corpus(t.path(), 60, 21);
         std::fs::write(t.path().join("only.md"), "# lonely\nsingleton words here\n").unwrap();
@@ -1751,7 +1896,7 @@ mod tests {
             let s = scrape(t.path()).unwrap();
             assert!(s.changed >= 2, "{s:?}");
             assert_eq!(batches(t.path()), round as i64 + 1, "round {round}");
-            assert_same_as_fts5(t.path(), 100 + round);
+            assert_same_as_oracle(t.path(), 100 + round);
             for q in [
                 format!("fresh{round}"),
                 "singleton".into(),
@@ -1759,7 +1904,7 @@ mod tests {
             ] {
                 assert_eq!(
                     kept.search_plain(&q, 10).unwrap(),
-                    kept.search_fts5(&q, 10).unwrap(),
+                    kept.search_oracle(&q, 10).unwrap(),
                     "{q:?}"
                 );
             }
@@ -1780,7 +1925,7 @@ mod tests {
         assert!(kept.search_plain("singleton", 10).unwrap().is_empty());
         assert_eq!(
             kept.search_plain("singleton session", 10).unwrap(),
-            kept.search_fts5("singleton session", 10).unwrap()
+            kept.search_oracle("singleton session", 10).unwrap()
         );
         // Past the bound the scrape rebuilds: no batch left, the heads used again.
         let conn = Connection::open(crate::paths::project_index_path(t.path())).unwrap();
@@ -1790,7 +1935,7 @@ mod tests {
         std::fs::write(t.path().join("n001.md"), "# again\nsession index\n").unwrap();
         scrape(t.path()).unwrap();
         assert_eq!(batches(t.path()), 0);
-        assert_same_as_fts5(t.path(), 200);
+        assert_same_as_oracle(t.path(), 200);
     }
 
     #[test]
@@ -1823,7 +1968,7 @@ mod tests {
             assert!(!hits.is_empty(), "{q:?} found nothing");
             assert_eq!(
                 index.search_plain(q, 10).unwrap(),
-                index.search_fts5(q, 10).unwrap(),
+                index.search_oracle(q, 10).unwrap(),
                 "{q:?}"
             );
         }
@@ -1831,7 +1976,7 @@ mod tests {
         // Symbols cut words: "session→vault" is "session" and "vault".
         assert_eq!(
             index.search_plain("session→vault", 1000).unwrap(),
-            index.search_fts5("session vault", 1000).unwrap()
+            index.search_oracle("session vault", 1000).unwrap()
         );
         // A non-ASCII word whose token is plain ASCII ("Café" → "cafe") has its snippets
         // cut in Rust on ASCII text, equal to FTS5's.
@@ -1841,19 +1986,14 @@ mod tests {
         )
         .unwrap();
         scrape(t.path()).unwrap();
-        let before = index.snippets_cut_in_rust();
         let hits = index.search_plain("Café", 1000).unwrap();
-        assert_eq!(hits, index.search_fts5("Café", 1000).unwrap());
+        assert_eq!(hits, index.search_oracle("Café", 1000).unwrap());
         let menu = hits.iter().find(|h| h.path == "menu.md").expect("menu.md");
         assert_eq!(menu.snippet, "The [cafe] opens at nine.");
-        assert!(
-            index.snippets_cut_in_rust() > before,
-            "no snippet cut in Rust"
-        );
         // A star is punctuation: "sessions*" is the word "sessions".
         assert_eq!(
             index.search_plain("sessions*", 1000).unwrap(),
-            index.search_fts5("sessions", 1000).unwrap()
+            index.search_oracle("sessions", 1000).unwrap()
         );
         let mut index = Index::open(t.path()).unwrap();
         // ASCII punctuation only cuts words: those queries are plain words.
@@ -1907,7 +2047,7 @@ mod tests {
     /// incremental scrapes (add, remove, modify) under an index kept open; every query and
     /// limit must equal FTS5's answer bit for bit, and the head must be used.
     #[test]
-    fn random_corpora_with_long_lists_equal_fts5_through_scrapes() {
+    fn random_corpora_with_long_lists_equal_the_oracle_through_scrapes() {
         let mut pruned_total = 0;
         for seed in [11u64, 12, 13] {
             let t = tempfile::tempdir().unwrap();
@@ -1977,7 +2117,7 @@ mod tests {
                 for q in queries {
                     for limit in [1, 2, 3, 4, 7, 10, 16, 31, 32, 33, 63, 64, 65, 100, 1000] {
                         let fast = index.search_plain(q, limit).unwrap();
-                        let want = index.search_fts5(q, limit).unwrap();
+                        let want = index.search_oracle(q, limit).unwrap();
                         assert_eq!(fast, want, "seed {seed} round {round} {q:?} limit {limit}");
                     }
                 }

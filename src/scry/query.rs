@@ -1,19 +1,13 @@
-//! Turning any user text into a valid FTS5 query. Depends on nothing but std.
+//! Turning any user text into the words of a query. Depends on [`super::tokenize`] and
+//! `unicode-normalization`.
 //!
-//! Raw text is not a valid FTS5 query (`foo AND`, `-x`, `a:b`, `*`, an unbalanced `"` are all
-//! syntax errors, see STACK-NOTES §1), so no user text reaches `MATCH` as syntax. Text is
-//! cut into its words at whitespace, punctuation and symbols (`a:b` is `a` and `b`, as the
-//! tokenizer would cut it); a word of ASCII letters and digits is a term whose token is
-//! known ([`Term::token`]); a word with a non-ASCII character is tokenized at search time by
-//! the index's own tokenizer (it may give one token, several, or none). There are no prefix
+//! There is no query syntax: text is cut into its words at whitespace, punctuation and
+//! symbols (`a:b` is `a` and `b`, as the tokenizer would cut it), and each word is looked up
+//! by its tokens ([`super::tokenize`], the index's own tokenizer). There are no prefix
 //! queries: `*` is punctuation like any other. The postings rank every term
 //! (`postings`).
-//! Each term also has an FTS5 form, a quoted *string* (inner `"` doubled), which FTS5
-//! tokenizes into a phrase; operators and column filters inside it are plain text: the
-//! reference the differential tests compare with, and the expression FTS5 cuts a snippet
-//! for when Rust cannot. Terms are
-//! joined with `OR`, so a document matching some of the words still ranks, and BM25 puts the
-//! ones matching more of them first. See <https://sqlite.org/fts5.html#full_text_query_syntax>.
+//! Terms are OR-ed: a document matching some of the words still ranks, and BM25 puts the ones
+//! matching more of them first.
 
 /// At most this many distinct terms of a query are used; the rest are ignored, so a query of
 /// 100 KB costs no more than one of 32 words.
@@ -23,18 +17,15 @@ pub const MAX_TERMS: usize = 32;
 /// bounds the phrase a single pasted blob can become.
 pub const MAX_TERM_CHARS: usize = 128;
 
-/// One term of a query, ready for FTS5.
+/// One term of a query.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Term {
-    /// The term as an FTS5 phrase: `"text"` with inner `"` doubled.
-    pub fts: String,
     /// The word as the query gave it (without quotes), at most [`MAX_TERM_CHARS`]
     /// characters.
     pub text: String,
-    /// The single token FTS5's tokenizer (`porter` over `unicode61`) makes of the term, when
-    /// that is certain without running it: the term is plain ASCII letters and digits, and
-    /// the token is the Porter stem of its lowercase ([`super::porter::stem`]: `Parsing` →
-    /// `pars`). `None` otherwise (non-ASCII).
+    /// The term's token ([`super::tokenize`]: `Parsing` → `pars`) when it is plain ASCII
+    /// letters and digits; `None` for a word with another character (the second stage,
+    /// [`super::rank`], matches only plain words; the first stage tokenizes every word).
     pub token: Option<String>,
 }
 
@@ -45,8 +36,7 @@ pub struct Term {
 /// - Each piece is cut into its words at punctuation and symbols (`separates`), each a
 ///   term of its own (`-x` → `x`, `type:glob` → `type`, `glob`, `naïve-café→x` → `naïve`,
 ///   `café`, `x`).
-/// - A word with no letter or digit is dropped: FTS5 would make it an empty phrase, which
-///   matches nothing and, under `AND`, hides everything.
+/// - A word with no letter or digit is dropped: it has no token.
 /// - There are no prefix queries: a `*` is punctuation (`scrap*` is the word `scrap`). A
 ///   prefix query would be an oracle on an indexed secret: `fcbb*`, `fcbc*`, … tell which
 ///   prefix a redacted value has, one character at a time (threat model, "Oracles").
@@ -69,53 +59,29 @@ pub fn terms(input: &str) -> Vec<Term> {
         }
         let core: String = core.chars().take(MAX_TERM_CHARS).collect();
         let plain = core.bytes().all(|b| b.is_ascii_alphanumeric());
-        let token = plain.then(|| super::porter::stem_str(&core.to_ascii_lowercase()));
+        let token = plain
+            .then(|| super::tokenize::tokens(&core).pop())
+            .flatten();
         // Two words of one stem are one term: the same rows, scored once.
         let key = token.clone().unwrap_or_else(|| core.to_lowercase());
         if seen.contains(&key) {
             continue;
         }
         seen.push(key);
-        let mut fts = String::with_capacity(core.len() + 4);
-        fts.push('"');
-        fts.push_str(&core.replace('"', "\"\""));
-        fts.push('"');
-        out.push(Term {
-            fts,
-            text: core,
-            token,
-        })
+        out.push(Term { text: core, token })
     }
     out
 }
 
-/// Whether `c` cuts a query's words: ASCII punctuation, and any other character that is
-/// neither a letter nor a digit (`→`, `—`, `│`), except the combining diacritics
-/// U+0300–U+036F, which the tokenizer keeps in (and folds out of) a word. The tokenizer
-/// (`unicode61`, Unicode 6.1 tables) may still cut a word further; see
-/// `super::phrase_tokens`.
+/// Whether `c` cuts a query's words: whatever the tokenizer cuts tokens at
+/// ([`super::tokenize`]: anything but a letter, a digit or a combining mark), so a word is
+/// one token.
 fn separates(c: char) -> bool {
     if c.is_ascii() {
         !c.is_ascii_alphanumeric()
     } else {
-        !c.is_alphanumeric() && !('\u{300}'..='\u{36f}').contains(&c)
+        !c.is_alphanumeric() && !unicode_normalization::char::is_combining_mark(c)
     }
-}
-
-/// Joins terms with ` OR ` into a `MATCH` expression; `None` if there are none.
-pub fn join<'a>(terms: impl IntoIterator<Item = &'a Term>) -> Option<String> {
-    let parts: Vec<&str> = terms.into_iter().map(|t| t.fts.as_str()).collect();
-    if parts.is_empty() {
-        None
-    } else {
-        Some(parts.join(" OR "))
-    }
-}
-
-/// Builds the FTS5 `MATCH` expression for `input` ([`terms`] joined with `OR`), or `None` if
-/// it has no searchable term. Every output is valid FTS5 syntax for every input.
-pub fn build(input: &str) -> Option<String> {
-    join(&terms(input))
 }
 
 /// English function words that do not score when the query has another word: "how are
@@ -267,6 +233,17 @@ pub fn prepare(input: &str) -> Prepared {
 mod tests {
     use super::*;
 
+    /// The terms of `input` as a readable string: each word quoted, joined with ` OR `.
+    fn build(input: &str) -> Option<String> {
+        let t = terms(input);
+        (!t.is_empty()).then(|| {
+            t.iter()
+                .map(|t| format!("\"{}\"", t.text))
+                .collect::<Vec<_>>()
+                .join(" OR ")
+        })
+    }
+
     #[test]
     fn plain_words_are_quoted_and_or_joined() {
         assert_eq!(
@@ -401,7 +378,7 @@ mod tests {
         assert_eq!(prepare("parse parsing parsed").terms.len(), 1);
         let p = prepare("class Pool");
         assert!(p.names_symbol && p.idents == vec!["pool"]);
-        assert_eq!(prepare("scrap* index").terms[0].fts, "\"scrap\"");
+        assert_eq!(prepare("scrap* index").terms[0].text, "scrap");
         assert!(prepare("  ").terms.is_empty());
         assert_eq!(prepare("fn struct").terms.len(), 2);
     }

@@ -100,8 +100,8 @@ pub const SESSION: f64 = 0.7;
 /// IDF FTS5 floors at 1e-6): it still counts, a little, for proximity.
 pub const IDF_FLOOR: f64 = 0.1;
 
-/// The body of a row by rowid (FTS5's content table, column `c6`).
-const BODY_SQL: &str = "SELECT c6 FROM docs_content WHERE id = ?1";
+/// The body of a row by id.
+const BODY_SQL: &str = "SELECT body FROM docs WHERE id = ?1";
 
 /// Each of `words`' (tokens) weight for proximity: BM25's IDF, `ln((N − n + 0.5) / (n + 0.5))`
 /// with `N` rows and `n` of them holding the word, floored at [`IDF_FLOOR`]. The counts are
@@ -173,7 +173,7 @@ pub(crate) fn rank(
         .terms
         .iter()
         .filter(|t| t.token.is_some())
-        .map(|t| t.fts.trim_matches('"').to_lowercase())
+        .map(|t| t.text.to_lowercase())
         .take(MAX_WORDS)
         .collect();
     // A query that describes behaviour: the names of the candidate definitions that hold

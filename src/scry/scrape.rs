@@ -259,7 +259,7 @@ fn scrape_inner(
     }
     .map_err(|e| index_error(&index_path, e))?;
     // Removed rows are copied aside for the postings' update (temporary tables).
-    tx.execute_batch(db::CREATE_TEMP)
+    tx.execute_batch(super::postings::CREATE_TEMP)
         .map_err(|e| index_error(&index_path, e))?;
     let mut next_row: i64 =
         super::postings::next_rowid(&tx).map_err(|e| index_error(&index_path, e))?;
@@ -834,29 +834,37 @@ fn write_file(
         None => {
             s.skipped_huge += 1;
             note_skip(s, f.rel.clone(), huge_reason());
-            (HUGE, 0)
+            (HUGE, None)
         }
         Some(None) => {
             s.skipped_binary += 1;
             note_skip(s, f.rel.clone(), BINARY_REASON.into());
-            (BINARY, 0)
+            (BINARY, None)
         }
         Some(Some(rows)) => {
-            let rows = insert_rows(conn, &f.rel, &rows, first_row)?;
-            *next_row += rows;
             s.changed += 1;
-            (INDEXED, rows)
+            (INDEXED, Some(rows))
         }
     };
-    conn.prepare_cached(
-        "INSERT INTO files(path, size, mtime_ns, sha256, status, scraped_ns, first_row, rows)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-         ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ns = ?3, sha256 = ?4, status = ?5,
-           scraped_ns = ?6, first_row = ?7, rows = ?8",
-    )?
-    .execute(params![
-        f.rel, size, f.mtime_ns, hash, status, started_ns, first_row, rows
-    ])?;
+    let n_rows = rows.as_ref().map_or(0, |r| r.len() as i64);
+    let file: i64 = conn
+        .prepare_cached(
+            "INSERT INTO files(path, size, mtime_ns, sha256, status, scraped_ns, first_row, rows)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+             ON CONFLICT(path) DO UPDATE SET size = ?2, mtime_ns = ?3, sha256 = ?4, status = ?5,
+               scraped_ns = ?6, first_row = ?7, rows = ?8
+             RETURNING id",
+        )?
+        .query_row(
+            params![
+                f.rel, size, f.mtime_ns, hash, status, started_ns, first_row, n_rows
+            ],
+            |r| r.get(0),
+        )?;
+    if let Some(rows) = rows {
+        insert_rows(conn, file, &rows, first_row)?;
+        *next_row += n_rows;
+    }
     Ok(())
 }
 
@@ -1104,33 +1112,38 @@ fn split_rows(rel: &str, text: &str, knowledge: Option<&str>) -> Vec<RowText> {
         .collect()
 }
 
-/// Inserts the rows of the file `rel` with rowids from `first_row`; returns how many.
+/// Inserts the rows of the file whose `files.id` is `file`, with ids from `first_row`.
 fn insert_rows(
     conn: &Connection,
-    rel: &str,
+    file: i64,
     rows: &[RowText],
     first_row: i64,
-) -> rusqlite::Result<i64> {
+) -> rusqlite::Result<()> {
+    let mut kinds: Vec<&str> = rows.iter().map(|r| r.kind.as_str()).collect();
+    kinds.sort_unstable();
+    kinds.dedup();
+    let mut kind = conn.prepare_cached("INSERT OR IGNORE INTO kinds(name) VALUES (?1)")?;
+    for k in kinds {
+        kind.execute([k])?;
+    }
     let mut stmt = conn.prepare_cached(
-        "INSERT INTO docs(rowid, title, headings, body, path, doc_title, kind, line, idents)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO docs(id, file, kind, line, doc_title, title, headings, body, idents)
+         VALUES (?1, ?2, (SELECT id FROM kinds WHERE name = ?3), ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
-    let mut row = first_row;
-    for r in rows {
+    for (row, r) in (first_row..).zip(rows) {
         stmt.execute(params![
             row,
+            file,
+            r.kind,
+            r.line,
+            r.doc_title,
             r.title,
             r.headings,
             r.body,
-            rel,
-            r.doc_title,
-            r.kind,
-            r.line,
             r.idents
         ])?;
-        row += 1;
     }
-    Ok(row - first_row)
+    Ok(())
 }
 
 fn delete_rows(conn: &Connection, k: &Known) -> rusqlite::Result<()> {

@@ -11,8 +11,7 @@
 //! for each hit every `gᵢ` ([`ShardHit::parts`]), so [`global_idf`] over summed statistics
 //! gives scores that are comparable across indexes.
 
-use super::{Hit, Index, ScryError, bm25_sql, effective_limit, query, snippet_sql};
-use rusqlite::Connection;
+use super::{Hit, Index, ScryError, effective_limit, query};
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
@@ -21,7 +20,8 @@ use std::time::Instant;
 pub struct Shard {
     /// Rows (sections and code windows) in the index: BM25's `N`.
     pub rows: u64,
-    /// For each query term, in [`query::terms`] order, the rows that match it: BM25's `nᵢ`.
+    /// For each query token ([`super::query_tokens`], in order), the rows that hold it:
+    /// BM25's `nᵢ`.
     pub df: Vec<u64>,
     /// The index's best hits by its own BM25, best first.
     pub hits: Vec<ShardHit>,
@@ -37,7 +37,7 @@ pub struct ShardHit {
     /// The hit as `/api/scry` gives it (its `score` is the index's own BM25).
     #[serde(flatten)]
     pub hit: Hit,
-    /// For each query term, its BM25 part before IDF (`gᵢ`, 0 when the row lacks the term).
+    /// For each query token, its BM25 part before IDF (`gᵢ`, 0 when the row lacks it).
     pub parts: Vec<f64>,
     /// The row's length in tokens, all columns (BM25's `D`); 0 when unknown.
     #[serde(default)]
@@ -66,30 +66,6 @@ pub fn renormalize(g: f64, len: u64, from: f64, to: f64) -> f64 {
     f * (BM25_K1 + 1.0) / (f + k(to))
 }
 
-/// Decodes SQLite varints (big-endian groups of 7 bits, the 9th byte whole), as FTS5 stores
-/// its averages record and row sizes.
-fn varints(b: &[u8]) -> Vec<u64> {
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        let mut v: u64 = 0;
-        for k in 0..9 {
-            let Some(&x) = b.get(i) else { break };
-            i += 1;
-            if k == 8 {
-                v = (v << 8) | u64::from(x);
-                break;
-            }
-            v = (v << 7) | u64::from(x & 0x7f);
-            if x & 0x80 == 0 {
-                break;
-            }
-        }
-        out.push(v);
-    }
-    out
-}
-
 /// FTS5's floor for an IDF: a phrase in half the rows or more gets this instead of a value
 /// of zero or less (`fts5Bm25GetData` in `fts5_aux.c`).
 pub const BM25_MIN_IDF: f64 = 1e-6;
@@ -102,117 +78,40 @@ pub fn global_idf(rows: u64, n: u64) -> f64 {
     if idf <= 0.0 { BM25_MIN_IDF } else { idf }
 }
 
-/// [`Index::search`]'s statement with the rowid.
-const SHARD_SQL: &str = concat!(
-    "SELECT rowid, path, doc_title, kind, line, ",
-    snippet_sql!(),
-    ", ",
-    bm25_sql!(),
-    " AS score FROM docs WHERE docs MATCH ?1 ORDER BY score, rowid LIMIT ?2"
-);
-
-/// One phrase's BM25 for the given rows (a JSON array of rowids). FTS5 computes the IDF over
-/// the whole index whatever rows are kept.
-const PART_SQL: &str = concat!(
-    "SELECT rowid, ",
-    bm25_sql!(),
-    " FROM docs WHERE docs MATCH ?1 AND rowid IN (SELECT value FROM json_each(?2))"
-);
-
 impl Index {
     /// This index's [`Shard`] for `query`: at most `limit` hits (0 → default, clamped like
-    /// [`Index::search`]) ranked by the index's own BM25, each with its per-term parts, and
-    /// the row and per-term match counts. Same query rules, deadline and errors as
-    /// [`Index::search`]; it costs one count and one scoring pass per query term more.
+    /// [`Index::search`]) ranked by the index's own BM25 (the first stage of
+    /// [`Index::search`], from the postings), each with its per-token parts, and the row and
+    /// per-token match counts, read in one snapshot. Same query rules, deadline and errors as
+    /// [`Index::search`].
     pub fn shard(
         &mut self,
         query: &str,
         limit: usize,
         deadline: Option<Instant>,
     ) -> Result<Shard, ScryError> {
+        if !self.in_snapshot {
+            return self.in_snapshot(|idx| idx.shard(query, limit, deadline));
+        }
         let limit = effective_limit(limit);
         let terms = query::terms(query);
-        let full = query::join(&terms).ok_or(ScryError::EmptyQuery)?;
-        self.with_deadline(deadline, |conn| shard_on(conn, &terms, &full, limit))
+        let mut found = self.search_bm25(&terms, limit, deadline)?;
+        let rowids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
+        let parts = self.parts(&terms, &rowids, deadline)?;
+        self.finish_snippets(&terms, &mut found, deadline)?;
+        let hits = found
+            .into_iter()
+            .zip(parts.parts)
+            .zip(parts.lens)
+            .map(|(((_, hit), parts), len)| ShardHit { hit, parts, len })
+            .collect();
+        Ok(Shard {
+            rows: parts.n,
+            df: parts.df,
+            hits,
+            tokens: parts.tokens,
+        })
     }
-}
-
-fn shard_on(
-    conn: &Connection,
-    terms: &[query::Term],
-    full: &str,
-    limit: usize,
-) -> rusqlite::Result<Shard> {
-    let rows: i64 = conn
-        .prepare_cached("SELECT coalesce(sum(rows), 0) FROM files")?
-        .query_row([], |r| r.get(0))?;
-    let rows = u64::try_from(rows).unwrap_or(0);
-    let mut df = Vec::with_capacity(terms.len());
-    {
-        let mut count = conn.prepare_cached("SELECT count(*) FROM docs WHERE docs MATCH ?1")?;
-        for t in terms {
-            let n: i64 = count.query_row([&t.fts], |r| r.get(0))?;
-            df.push(u64::try_from(n).unwrap_or(0));
-        }
-    }
-    let mut ids = Vec::new();
-    let mut hits = Vec::new();
-    {
-        let mut stmt = conn.prepare_cached(SHARD_SQL)?;
-        let mapped = stmt.query_map(rusqlite::params![full, limit as i64], |r| {
-            Ok((r.get::<_, i64>(0)?, super::hit_from_row(r, 1)?))
-        })?;
-        for row in mapped {
-            let (id, hit) = row?;
-            ids.push(id);
-            hits.push(ShardHit {
-                hit,
-                parts: vec![0.0; terms.len()],
-                len: 0,
-            });
-        }
-    }
-    if !ids.is_empty() {
-        let id_list = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        let mut part = conn.prepare_cached(PART_SQL)?;
-        for (i, t) in terms.iter().enumerate() {
-            if df[i] == 0 {
-                continue;
-            }
-            let idf = global_idf(rows, df[i]);
-            let scored = part.query_map(rusqlite::params![t.fts, id_list], |r| {
-                Ok((r.get::<_, i64>(0)?, -r.get::<_, f64>(1)?))
-            })?;
-            for s in scored {
-                let (id, score) = s?;
-                if let Some(pos) = ids.iter().position(|x| *x == id) {
-                    hits[pos].parts[i] = score / idf;
-                }
-            }
-        }
-    }
-    // Lengths, from FTS5's own tables (https://sqlite.org/fts5.html, shadow tables
-    // `docs_data` id 1: the averages record — row count, then tokens per column — and
-    // `docs_docsize`: tokens per column of each row). Unreadable → 0 (unknown).
-    let tokens = conn
-        .prepare_cached("SELECT block FROM docs_data WHERE id = 1")?
-        .query_row([], |r| r.get::<_, Vec<u8>>(0))
-        .map(|b| varints(&b).iter().skip(1).sum())
-        .unwrap_or(0);
-    {
-        let mut size = conn.prepare_cached("SELECT sz FROM docs_docsize WHERE id = ?1")?;
-        for (id, h) in ids.iter().zip(hits.iter_mut()) {
-            if let Ok(b) = size.query_row([id], |r| r.get::<_, Vec<u8>>(0)) {
-                h.len = varints(&b).iter().sum();
-            }
-        }
-    }
-    Ok(Shard {
-        rows,
-        df,
-        hits,
-        tokens,
-    })
 }
 
 #[cfg(test)]
@@ -265,7 +164,7 @@ mod tests {
     }
 
     #[test]
-    fn lengths_come_from_fts5s_tables_and_renormalizing_to_the_same_average_is_identity() {
+    fn lengths_come_from_the_postings_and_renormalizing_to_the_same_average_is_identity() {
         let t = project(&[
             ("layer/core/a.md", "# Alpha\n\nquokka one two three\n"),
             ("layer/core/b.md", "# Beta\n\nfour five\n"),
@@ -279,7 +178,6 @@ mod tests {
         assert!((renormalize(g, s.hits[0].len, avg, avg) - g).abs() < 1e-12);
         // A longer average makes the same row relatively short: its part grows.
         assert!(renormalize(g, s.hits[0].len, avg, avg * 4.0) > g);
-        assert_eq!(varints(&[0x81, 0x00, 0x05]), vec![128, 5]);
     }
 
     #[test]

@@ -3,8 +3,9 @@
 //!
 //! A worker appends its lines to a buffer of its own and writes the buffer to stderr in one
 //! `write(2)` when no connection is waiting in its pool's queue, when the buffer passes
-//! [`FLUSH_BYTES`], and when it exits. So at low load every line is written before its
-//! connection is closed (a client that got its answer finds the line in the log), and under
+//! [`FLUSH_BYTES`], and when it exits. A line is logged before its response is written, so at
+//! low load it is out before the client has any byte of its answer (a client that got its
+//! answer finds the line in the log, even one done at `Content-Length`), and under
 //! load one write carries many lines instead of each worker taking the stderr file's lock
 //! per request. Every buffer is also registered here, so
 //! [`flush_all`] at shutdown writes the lines of a worker that is still stuck in a request:

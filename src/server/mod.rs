@@ -502,8 +502,8 @@ fn answer_now<S: Stream>(stream: &S, resp: Response) {
     let id = new_request_id();
     let mut out = Vec::new();
     framing::encode_response(&resp, &id, &mut out);
-    let _ = stream.send_now(&out);
     log_line(&id, None, "-", resp.status, out.len(), 0);
+    let _ = stream.send_now(&out);
     let _ = stream.shutdown_write();
 }
 
@@ -620,7 +620,6 @@ fn serve_connection<S: Stream, P>(
             Err(ReadError::Respond(resp)) => {
                 let id = new_request_id();
                 framing::encode_response(&resp, &id, outbuf);
-                let _ = framing::write_response(&mut stream, outbuf);
                 log_line(
                     &id,
                     None,
@@ -629,6 +628,7 @@ fn serve_connection<S: Stream, P>(
                     outbuf.len(),
                     t0.elapsed().as_micros(),
                 );
+                let _ = framing::write_response(&mut stream, outbuf);
                 framing::linger_close(&mut stream);
             }
             Ok(inc) => {
@@ -651,9 +651,10 @@ fn serve_connection<S: Stream, P>(
                 };
                 done(resp.status);
                 framing::encode_response(&resp, &req.request_id, outbuf);
-                let _ = framing::write_response(&mut stream, outbuf);
-                // Logged before the close: at low load the line is written out before the
-                // client sees the end of the response (see [`log`]).
+                // Logged before the response is written: at low load the line is out before
+                // the client has a byte of its answer (see [`log`]), and a client is done at
+                // `Content-Length`, without waiting for the close. The time logged is the
+                // request's until its answer was ready.
                 log_line(
                     &req.request_id,
                     Some(req.method),
@@ -662,6 +663,7 @@ fn serve_connection<S: Stream, P>(
                     outbuf.len(),
                     t0.elapsed().as_micros(),
                 );
+                let _ = framing::write_response(&mut stream, outbuf);
                 if inc.trailing_bytes {
                     framing::linger_close(&mut stream);
                 }

@@ -374,7 +374,7 @@ fn serve_scrapes_a_new_project_first_and_serves_what_it_built() {
 
 #[test]
 fn serve_rebuilds_an_index_of_schema_6_with_score_ordered_heads() {
-    // Schema 6 (until 2026-12-07) kept a `head` column in `postings`; 7 has none. The
+    // Schema 6 (until 2026-12-07) kept a `head` column in `postings`; 7 and on have none. The
     // daemon must rebuild such an index at start and then answer from the new one, the
     // non-ASCII queries (ranked by the postings since 7) included.
     let dir = tempfile::tempdir().unwrap();
@@ -412,7 +412,7 @@ fn serve_rebuilds_an_index_of_schema_6_with_score_ordered_heads() {
     let version: i64 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, patina::scry::SCHEMA_VERSION);
     let heads: i64 = conn
         .query_row(
             "SELECT count(*) FROM pragma_table_info('postings') WHERE name = 'head'",

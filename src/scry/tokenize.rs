@@ -1,0 +1,225 @@
+//! The one tokenizer of scry: what the index stores for a row's text and what a query's word
+//! is looked up as, the same function on both sides. Depends on `unicode-normalization` and
+//! [`super::porter`].
+//!
+//! A token is a maximal run of letters and digits (Unicode's `Alphabetic` and `Numeric`,
+//! [`char::is_alphanumeric`]); a combining mark (`Mn`/`Mc`/`Me`) inside a run continues it
+//! and is dropped. Each token is folded: lowercased ([`char::to_lowercase`]), each character
+//! decomposed (Unicode canonical decomposition, NFD) with its combining marks removed (`Café`
+//! → `cafe`, `naïve` → `naive`, `Ångström` → `angstrom`), cut to [`MAX_TOKEN_BYTES`] bytes
+//! (at a character boundary), then stemmed ([`porter::stem`]: `parsing` → `pars`). Everything
+//! else (punctuation, symbols, spaces, controls, `*`) separates tokens.
+//!
+//! On ASCII text this is exactly SQLite FTS5's `porter unicode61 remove_diacritics 2`, which
+//! scry used until schema 8 (test `ascii_tokens_equal_fts5s`); on other text it follows a
+//! newer Unicode than FTS5's 6.1 tables and folds by decomposition instead of FTS5's table
+//! (`ø` stays `ø`), which is fine since both sides of a search use it.
+
+use super::porter;
+use std::ops::Range;
+use unicode_normalization::char::{decompose_canonical, is_combining_mark};
+
+/// A token longer than this (in bytes, after folding) is cut to it, at a character boundary:
+/// a query word is at most [`super::query::MAX_TERM_CHARS`] characters, and a longer token
+/// (a base64 blob, a minified line) is never asked for whole.
+pub const MAX_TOKEN_BYTES: usize = 128;
+
+/// Calls `f(span, token)` for each token of `text`, in order: `span` is its bytes in `text`,
+/// `token` its folded, stemmed form (module docs). `f` may not keep `token` (a reused buffer).
+pub fn each_token(text: &str, mut f: impl FnMut(Range<usize>, &[u8])) {
+    each_folded(text, |span, folded| f(span, &porter::stem(folded)));
+}
+
+/// [`each_token`] before stemming: each token's span and folded form (lowercase, no
+/// diacritics, at most [`MAX_TOKEN_BYTES`]). `porter::stems_to(folded, term)` tells whether
+/// it is a token `term` without building the stem.
+pub fn each_folded(text: &str, mut f: impl FnMut(Range<usize>, &[u8])) {
+    let bytes = text.as_bytes();
+    let mut buf: Vec<u8> = Vec::with_capacity(64);
+    let mut i = 0;
+    while i < bytes.len() {
+        // Skip to the next token character.
+        let b = bytes[i];
+        if b.is_ascii() {
+            if !b.is_ascii_alphanumeric() {
+                i += 1;
+                continue;
+            }
+        } else {
+            let c = char_at(text, i);
+            if !c.is_alphanumeric() {
+                i += c.len_utf8();
+                continue;
+            }
+        }
+        let start = i;
+        buf.clear();
+        while i < bytes.len() {
+            let b = bytes[i];
+            if b.is_ascii() {
+                if !b.is_ascii_alphanumeric() {
+                    break;
+                }
+                buf.push(b.to_ascii_lowercase());
+                i += 1;
+            } else {
+                let c = char_at(text, i);
+                if c.is_alphanumeric() {
+                    fold(c, &mut buf);
+                } else if !is_combining_mark(c) {
+                    break;
+                }
+                i += c.len_utf8();
+            }
+        }
+        if buf.len() > MAX_TOKEN_BYTES {
+            let mut cut = MAX_TOKEN_BYTES;
+            while cut > 0 && (buf[cut] & 0xC0) == 0x80 {
+                cut -= 1;
+            }
+            buf.truncate(cut);
+        }
+        if !buf.is_empty() {
+            f(start..i, &buf);
+        }
+    }
+}
+
+/// The tokens of `text`, in order, as strings (a query word's; [`each_token`]).
+pub fn tokens(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    each_token(text, |_, t| {
+        out.push(String::from_utf8_lossy(t).into_owned())
+    });
+    out
+}
+
+/// The character starting at byte `i` of `text` (a character boundary).
+fn char_at(text: &str, i: usize) -> char {
+    text[i..]
+        .chars()
+        .next()
+        .unwrap_or(char::REPLACEMENT_CHARACTER)
+}
+
+/// Appends `c` folded: lowercased, decomposed, its combining marks left out.
+fn fold(c: char, out: &mut Vec<u8>) {
+    for lower in c.to_lowercase() {
+        decompose_canonical(lower, |d| {
+            if !is_combining_mark(d) {
+                let mut utf8 = [0u8; 4];
+                out.extend_from_slice(d.encode_utf8(&mut utf8).as_bytes());
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spans(text: &str) -> Vec<(&str, String)> {
+        let mut out = Vec::new();
+        each_token(text, |span, t| {
+            out.push((&text[span], String::from_utf8(t.to_vec()).unwrap()))
+        });
+        out
+    }
+
+    #[test]
+    fn folds_stems_and_cuts_at_everything_but_letters_and_digits() {
+        assert_eq!(
+            tokens("Parsing the_Café, naïve→x2 日本 a*b Ångström"),
+            [
+                "pars", "the", "cafe", "naiv", "x2", "日本", "a", "b", "angstrom"
+            ]
+        );
+        // A combining mark continues its token and is dropped; alone it is nothing.
+        assert_eq!(tokens("cafe\u{301} \u{301} x"), ["cafe", "x"]);
+        assert_eq!(
+            spans("  Café—ok"),
+            [("Café", "cafe".into()), ("ok", "ok".into())]
+        );
+        assert!(tokens("→ │ ✅ -- // ...").is_empty());
+    }
+
+    #[test]
+    fn long_tokens_are_cut_at_a_character_boundary() {
+        let long = "é".repeat(200);
+        let t = tokens(&long);
+        assert_eq!(t.len(), 1);
+        assert_eq!(t[0], "e".repeat(MAX_TOKEN_BYTES));
+        let wide = "日".repeat(100);
+        let t = tokens(&wide);
+        assert!(t[0].len() <= MAX_TOKEN_BYTES && t[0].len() > MAX_TOKEN_BYTES - 3);
+        assert!(t[0].chars().all(|c| c == '日'));
+    }
+
+    /// Transitional (while the index still holds an FTS5 table): on ASCII text the tokens
+    /// are FTS5's `porter unicode61 remove_diacritics 2` tokens, instance for instance.
+    #[test]
+    fn ascii_tokens_equal_fts5s() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(
+            "CREATE VIRTUAL TABLE t USING fts5(x, tokenize = 'porter unicode61 remove_diacritics 2');
+             CREATE VIRTUAL TABLE v USING fts5vocab(t, 'instance');",
+        )
+        .unwrap();
+        let mut rng = crate::test_rng::Rng(7);
+        let pieces = [
+            "Parsing",
+            "the",
+            "x2",
+            "CONNECTIONS",
+            "a_b",
+            "fooBar",
+            "agreed",
+            "1.5e3",
+            "--",
+            "*",
+            "::",
+            "/",
+            "\n",
+            " ",
+            "\t",
+            "hyper-threads",
+            "IPv6",
+            "e.g.",
+            "rustc's",
+        ];
+        let mut texts = Vec::new();
+        for row in 0..200 {
+            let mut text = String::new();
+            for _ in 0..(rng.next() % 40) {
+                text.push_str(rng.pick::<&str>(&pieces));
+                if rng.next().is_multiple_of(2) {
+                    text.push(' ');
+                }
+            }
+            // Only ASCII rows are compared.
+            if row % 10 == 0 {
+                text.push('ü');
+            }
+            conn.execute("INSERT INTO t(rowid, x) VALUES (?1, ?2)", (row, &text))
+                .unwrap();
+            texts.push(text);
+        }
+        let mut stmt = conn
+            .prepare("SELECT term FROM v WHERE doc = ?1 ORDER BY offset")
+            .unwrap();
+        let mut compared = 0;
+        for (row, text) in texts.iter().enumerate() {
+            if !text.is_ascii() {
+                continue;
+            }
+            let theirs: Vec<String> = stmt
+                .query_map([row as i64], |r| r.get(0))
+                .unwrap()
+                .collect::<rusqlite::Result<_>>()
+                .unwrap();
+            assert_eq!(tokens(text), theirs, "{text:?}");
+            compared += theirs.len();
+        }
+        assert!(compared > 1000, "{compared}");
+    }
+}
