@@ -82,9 +82,16 @@ pub fn harden_process() -> bool {
 /// pid file. Errors (one line each) for every startup check that fails; nothing found at
 /// the socket path or in the run directory is modified on the way out.
 pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
-    // Hardening (not dumpable, no core) comes once the listener's witness has checked that
-    // this process runs patina (`witness.rs`), right after the bind: nothing secret is held
-    // before it (the TCP token and every unlock come later).
+    // No core file from the start; not dumpable once the listener's witness has checked
+    // that this process runs patina (`witness.rs`), right after the bind: nothing secret is
+    // held before it (the TCP token and every unlock come later).
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Core,
+        rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    );
     install_panic_hook();
     // Take over SIGINT/SIGTERM before the socket exists, so a signal sent as soon as the
     // socket answers is a graceful shutdown, not the default termination. (No thread yet:
