@@ -95,7 +95,7 @@ pub const MAX_PENDING: usize = 256;
 ///
 /// The variables, one per deadline: `PATINA_TEST_HEAD_DEADLINE_MS` ([`HEAD_DEADLINE`]),
 /// `PATINA_TEST_BODY_DEADLINE_MS` ([`BODY_DEADLINE`]), `PATINA_TEST_FEDERATE_DEADLINE_MS`
-/// (`mother::federate::DEADLINE`).
+/// (`mother::federate::DEADLINE`), `PATINA_TEST_GUARD_ASK_MS` (`cli::guard::GUARD_ASK_TIMEOUT`).
 pub fn test_deadline(var: &str, default: Duration) -> Duration {
     #[cfg(feature = "fault-injection")]
     if let Some(ms) = std::env::var(var).ok().and_then(|v| v.parse::<u64>().ok()) {

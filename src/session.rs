@@ -290,6 +290,8 @@ impl Session {
             refuse_all(&mut st);
             console
         };
+        // The alert file withholds everything from now on; the marker is no longer needed.
+        crate::guard::marker::remove(&self.inner.home);
         let alert = tripwire::record(&self.inner.home, kind, names, route, peer, console);
         let mut st = self.state();
         st.tripped = Some(alert);
@@ -483,6 +485,11 @@ impl Session {
             self.inner.asked.notify_all();
             status_of(&st)
         };
+        // The hold marker: a hook that cannot reach this daemon fails closed while it says
+        // a hold exists (`guard::marker`; no secret in it).
+        if let Err(e) = crate::guard::marker::write(&self.inner.home, hold_for) {
+            eprintln!("patina: warning: the hold marker could not be written ({e})");
+        }
         let event = if opts.scan_only { "hold" } else { "unlock" };
         let mut e = Event::now(event, peer).names(names).vaults(vaults);
         if confirm.is_some() {
@@ -691,6 +698,7 @@ impl Session {
             self.inner.asked.notify_all();
             was
         };
+        crate::guard::marker::remove(&self.inner.home);
         if was {
             audit::record(&self.inner.home, &Event::now("lock", peer));
         }
@@ -898,6 +906,7 @@ impl Session {
             self.inner.wake.notify_all();
             was
         };
+        crate::guard::marker::remove(&self.inner.home);
         if was {
             audit::record(&self.inner.home, &Event::now("shutdown", None));
         }
@@ -1088,6 +1097,7 @@ fn expire_if_due(home: &Home, st: &mut State) {
         .is_some_and(|h| Instant::now() >= h.expires)
     {
         st.hold = None;
+        crate::guard::marker::remove(home);
         audit::record(home, &Event::now("hold-expire", None));
     }
     if st

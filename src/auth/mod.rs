@@ -134,20 +134,60 @@ pub fn authorize(access: Access, principal: &Principal) -> Result<(), Response> 
 /// non-dumpable, no procfs) is `false`: not verified means refused. The name or `argv[0]` of
 /// the peer is never consulted.
 pub fn peer_runs_this_executable(pid: u32) -> bool {
-    // The daemon's own file, looked up once: `/proc/self/exe` keeps naming the inode this
-    // process runs even if the path is replaced on disk.
+    matches!(peer_executable(pid), PeerExe::This)
+}
+
+/// What a peer process runs, as `/proc/<pid>/exe` tells: the one test both sides of the
+/// socket make of each other — the daemon of its clients (`patina` routes), the client of
+/// the daemon's listener before it sends any request ([`crate::client`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeerExe {
+    /// The same file (device and inode) as this process's `/proc/self/exe`.
+    This,
+    /// A file that was at this process's own path and has since been replaced or removed
+    /// (the link reads `PATH (deleted)`): an older patina still running after a rebuild or
+    /// an upgrade. The path as the link reads.
+    Replaced(String),
+    /// Another executable: the path the link reads.
+    Other(String),
+    /// The link cannot be read (the process is gone, or it is not dumpable and we are not
+    /// root): the reason, for the message.
+    Unknown(String),
+}
+
+/// Classifies the executable of process `pid` ([`PeerExe`]). `/proc/self/exe` keeps naming
+/// the inode this process runs even if its path is replaced on disk, so a daemon started
+/// before a rebuild still recognizes its own clients of the same (old) binary, and a client
+/// of the new binary sees that daemon as [`PeerExe::Replaced`].
+pub fn peer_executable(pid: u32) -> PeerExe {
+    // This process's own file, looked up once.
     static OWN: std::sync::OnceLock<Option<(u64, u64)>> = std::sync::OnceLock::new();
     let own = OWN.get_or_init(|| {
         std::fs::metadata("/proc/self/exe")
             .ok()
             .map(|m| (m.dev(), m.ino()))
     });
-    let Some((dev, ino)) = *own else {
-        return false;
+    let link = format!("/proc/{pid}/exe");
+    let target = match std::fs::read_link(&link) {
+        Ok(t) => t.to_string_lossy().into_owned(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return PeerExe::Unknown(format!("process {pid} is gone"));
+        }
+        Err(e) => return PeerExe::Unknown(format!("its executable cannot be read: {e}")),
     };
-    match std::fs::metadata(format!("/proc/{pid}/exe")) {
-        Ok(peer) => peer.dev() == dev && peer.ino() == ino,
-        Err(_) => false,
+    if let (Some((dev, ino)), Ok(peer)) = (*own, std::fs::metadata(&link))
+        && peer.dev() == dev
+        && peer.ino() == ino
+    {
+        return PeerExe::This;
+    }
+    let own_path = std::fs::read_link("/proc/self/exe")
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let strip = |s: &str| s.strip_suffix(" (deleted)").unwrap_or(s).to_string();
+    match target.strip_suffix(" (deleted)") {
+        Some(old) if !own_path.is_empty() && old == strip(&own_path) => PeerExe::Replaced(target),
+        _ => PeerExe::Other(target),
     }
 }
 

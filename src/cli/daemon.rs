@@ -135,7 +135,8 @@ pub const STOP_WAIT: Duration = Duration::from_secs(15);
 /// process runs the patina executable. Waits until the daemon is gone.
 pub fn stop() -> super::CliResult {
     let home = Home::from_env()?;
-    let client = Client::for_home(&home);
+    // A daemon of an older, replaced binary may be stopped (`/shutdown` carries nothing).
+    let client = Client::for_home(&home).allowing_replaced_binary();
     let pid_path = home.pid_path();
     let pid = home.daemon_pid();
     match client.post_json("/shutdown", &serde_json::json!({})) {

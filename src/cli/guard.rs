@@ -134,13 +134,29 @@ fn user_home() -> super::CliResult<PathBuf> {
         .ok_or_else(|| anyhow::anyhow!("HOME is not set; set it to your home directory"))?)
 }
 
+/// How long the hook waits for the daemon's answer to one scan: 10 s (a test build may
+/// shorten it with `PATINA_TEST_GUARD_ASK_MS`, `limits::test_deadline`).
+pub const GUARD_ASK_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the model is told when known values are held but could not be checked.
+fn unchecked_reason(why: &str) -> String {
+    format!(
+        "patina guard: {why}, so this output is withheld: do not read, repeat or summarize it. \
+         Stop and tell the user to run `patina status` and, if the daemon is stopped or gone, \
+         restart it (`patina stop`, `patina serve`, `patina session unlock`)."
+    )
+}
+
 /// Where known values come from: the daemon's hold over the Unix socket.
 fn known_values(home: Option<&Home>) -> Box<dyn KnownValues> {
     match home {
-        Some(h) => Box::new(DaemonHold::new(
-            Client::for_home(h),
-            Duration::from_secs(10),
-        )),
+        Some(h) => Box::new(
+            DaemonHold::new(
+                Client::for_home(h),
+                crate::limits::test_deadline("PATINA_TEST_GUARD_ASK_MS", GUARD_ASK_TIMEOUT),
+            )
+            .with_home(h.clone()),
+        ),
         None => Box::new(NoKnownValues("PATINA_HOME is not usable".into())),
     }
 }
@@ -257,6 +273,7 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
                 env,
                 known: known.as_ref(),
                 daemon_pid: home.and_then(Home::daemon_pid),
+                run_dir: home.map(Home::run_dir),
             };
             pre::decide(&p.tool, &p.input, p.cwd.as_deref(), &s)
         }
@@ -264,6 +281,13 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
     // The daemon said the hold is locked by a tripwire (tripped while this hook ran).
     if known.tripped() {
         return payload::tripped(a.agent, event, p);
+    }
+    // Known values are held but the daemon could not be asked (stopped, socket moved,
+    // killed after an unlock): fail closed, as for an unreadable payload (QA session 8, H2).
+    if event == Event::PostToolUse
+        && let Some(why) = known.fails_closed()
+    {
+        return payload::withhold_all(a.agent, p, "not checked", &unchecked_reason(&why));
     }
     answer
 }
@@ -390,7 +414,15 @@ fn status(json: bool) -> super::CliResult {
         .ok()
         .filter(|r| r.status == 200)
         .and_then(|r| r.json().ok());
-    let daemon = session.is_some() || client.is_running();
+    // "running" only when it answered: a stopped daemon, or something else at the socket,
+    // is not one the guard can ask (QA session 8, H2).
+    let daemon = session.is_some();
+    let not_asked = match (&session, client.get("/health")) {
+        (Some(_), _) => None,
+        (None, Ok(_)) => Some("it did not answer GET /session".into()),
+        (None, Err(crate::client::ClientError::NoDaemon(_))) => None,
+        (None, Err(e)) => Some(e.to_string()),
+    };
     let hold_secs = session.as_ref().map_or(0, |s| s.hold_expires_in_secs);
     let today_prefix = crate::text::utc_timestamp(std::time::SystemTime::now())
         .chars()
@@ -421,6 +453,7 @@ fn status(json: bool) -> super::CliResult {
             &serde_json::json!({
                 "installed": places,
                 "daemon": daemon,
+                "daemon_error": not_asked,
                 "hold": hold_secs > 0,
                 "hold_expires_in_secs": hold_secs,
                 "today": today,
@@ -451,10 +484,10 @@ fn status(json: bool) -> super::CliResult {
     writeln!(
         out,
         "daemon: {}",
-        if daemon {
-            "running"
-        } else {
-            "not running (`patina serve`)"
+        match (&not_asked, daemon) {
+            (_, true) => "running".to_string(),
+            (Some(why), false) => format!("cannot be asked ({why})"),
+            (None, false) => "not running (`patina serve`)".to_string(),
         }
     )?;
     if hold_secs > 0 {

@@ -218,6 +218,19 @@ impl std::io::Write for Out {
 /// Parses the command line, runs the subcommand, prints any error as one line on stderr and
 /// returns the process exit code (0 ok, 1 error, 2 usage).
 pub fn main() -> i32 {
+    // The daemon's listener witness (`server::witness`): before anything else, no clap,
+    // no home, no alert (it runs with an empty environment and holds nothing).
+    let mut args = std::env::args();
+    if args.nth(1).as_deref() == Some(crate::server::witness::SUBCOMMAND) {
+        let ppid = args.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        return match crate::server::witness::run(ppid) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("patina: the listener's witness failed: {e}");
+                1
+            }
+        };
+    }
     let cli = Cli::parse();
     let result = run(cli);
     match result {

@@ -306,7 +306,7 @@ fn add(a: AddArgs) -> super::CliResult {
     // While a session is unlocked, the daemon adds it with the identity it holds: no
     // identity is resolved here (a passphrase identity needs a terminal; issue 15).
     let client = crate::client::Client::for_home(&home);
-    let (added_env, replaced, recorded, short, weak) = if session_is_unlocked(&client) {
+    let (added_env, replaced, recorded, short, weak) = if session_is_unlocked(&client)? {
         let value = read_value(&a.name, a.stdin)?;
         let short = value.len() < secrets::mask::MIN_MASKED_LEN;
         let weak = secrets::scan::weakness(value.as_bytes());
@@ -416,15 +416,19 @@ fn identity_to_change(home: &Home, loc: &VaultLocation, doing: &str) -> anyhow::
     })
 }
 
-/// True when a daemon answers and holds an unlocked session (any failure: false, and the
-/// identity is resolved here instead).
-fn session_is_unlocked(client: &crate::client::Client) -> bool {
-    client
-        .get("/session")
-        .ok()
-        .filter(|r| r.status == 200)
-        .and_then(|r| r.json::<serde_json::Value>().ok())
-        .is_some_and(|v| v["unlocked"] == true)
+/// Whether the daemon holds an unlocked session. No daemon, or one that cannot answer, is
+/// `false` (the command works without it); a listener that is not a patina daemon (or one
+/// of a replaced binary) is an error: the user meant to talk to their daemon, and an
+/// impostor at the socket is worth stopping for (QA session 8, H1).
+fn session_is_unlocked(client: &crate::client::Client) -> super::CliResult<bool> {
+    use crate::client::ClientError;
+    match client.get("/session") {
+        Ok(r) => Ok(r.status == 200
+            && r.json::<serde_json::Value>()
+                .is_ok_and(|v| v["unlocked"] == true)),
+        Err(e @ (ClientError::NotPatina { .. } | ClientError::Replaced { .. })) => Err(e.into()),
+        Err(_) => Ok(false),
+    }
 }
 
 fn read_value(name: &str, from_stdin: bool) -> super::CliResult<SecretValue> {
@@ -523,7 +527,7 @@ fn remove(name: &str, project: bool) -> super::CliResult {
     // While a session is unlocked, the daemon removes it with the identity it holds (as
     // `secrets add` does): no identity is resolved here.
     let client = crate::client::Client::for_home(&home);
-    if session_is_unlocked(&client) {
+    if session_is_unlocked(&client)? {
         let body = serde_json::to_vec(&crate::api::session::RemoveRequest {
             name: name.to_string(),
             project: project_field(&loc),

@@ -122,7 +122,18 @@ pub fn run(cmd: SessionCmd) -> super::CliResult {
             )
         }
         SessionCmd::Lock => {
-            let reply = client.post_json("/session/lock", &serde_json::json!({}))?;
+            let reply = match client.post_json("/session/lock", &serde_json::json!({})) {
+                Ok(r) => r,
+                // A daemon killed while it held values leaves the hold marker, and the guard
+                // withholds every output while it stands: with no daemon, locking is removing
+                // it (the user accepts that known values are no longer checked).
+                Err(ClientError::NoDaemon(_)) if crate::guard::marker::path(&home).exists() => {
+                    crate::guard::marker::remove(&home);
+                    outln!("locked (no daemon runs; the guard no longer waits for its hold)");
+                    return Ok(());
+                }
+                Err(e) => return Err(e.into()),
+            };
             ensure!(reply.status == 200, "{}", reply.error_message());
             outln!("locked");
             Ok(())

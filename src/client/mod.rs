@@ -90,6 +90,34 @@ pub enum ClientError {
     /// The daemon's answer is not the JSON the request expects.
     #[error("the daemon's answer is not the expected JSON")]
     NotJson,
+    /// The process listening at the socket (`SO_PEERCRED`) is not a patina daemon of this
+    /// user: another uid, another executable, or one that cannot be told. Nothing was sent.
+    #[error(
+        "{} is held by pid {pid} ({what}), which is not a patina daemon: nothing was sent to it. Stop that process and remove the socket, then run `patina serve`",
+        .path.display()
+    )]
+    NotPatina {
+        /// The socket path.
+        path: PathBuf,
+        /// The listening process (the one that called `listen(2)`).
+        pid: u32,
+        /// What it is: its executable, another uid, or why it cannot be told.
+        what: String,
+    },
+    /// The listener runs an older patina binary, replaced on disk since the daemon started
+    /// (a rebuild or an upgrade). Nothing was sent (but `patina stop` may stop it).
+    #[error(
+        "the daemon at {} (pid {pid}) runs a patina binary that was replaced on disk since it started ({exe}): nothing was sent to it. Run `patina stop`, then `patina serve`",
+        .path.display()
+    )]
+    Replaced {
+        /// The socket path.
+        path: PathBuf,
+        /// The listening process.
+        pid: u32,
+        /// Its executable as `/proc/<pid>/exe` reads (`… (deleted)`).
+        exe: String,
+    },
 }
 
 /// A response: status code and body.
@@ -138,6 +166,50 @@ pub struct Client {
     socket: PathBuf,
     target: Target,
     timeout: Duration,
+    /// Whether a listener running an older, replaced patina binary is accepted
+    /// ([`Client::allowing_replaced_binary`]).
+    allow_replaced: bool,
+}
+
+/// Checks the process listening behind `stream` before anything is written to it: the
+/// kernel's `SO_PEERCRED` names the process that called `listen(2)` (`unix(7)`); it must run
+/// as this user and run this very executable ([`crate::auth::peer_executable`], the test the
+/// daemon makes of its clients). A daemon's listener is its witness process (a child running
+/// the same binary, `server::witness`), because the daemon itself is not dumpable and a
+/// non-root client could not read its `/proc/<pid>/exe`. A listener that runs an older
+/// binary at this one's path is refused with what to do, unless `allow_replaced`.
+pub fn check_listener(
+    stream: &UnixStream,
+    socket: &Path,
+    allow_replaced: bool,
+) -> Result<(), ClientError> {
+    use crate::auth::PeerExe;
+    let cred = rustix::net::sockopt::socket_peercred(stream)
+        .map_err(|e| ClientError::Io(socket.to_path_buf(), e.into()))?;
+    let pid = u32::try_from(cred.pid.as_raw_nonzero().get()).unwrap_or(0);
+    let not_patina = |what: String| ClientError::NotPatina {
+        path: socket.to_path_buf(),
+        pid,
+        what,
+    };
+    let me = rustix::process::geteuid().as_raw();
+    if cred.uid.as_raw() != me {
+        return Err(not_patina(format!(
+            "it runs as uid {}, not as you (uid {me})",
+            cred.uid.as_raw()
+        )));
+    }
+    match crate::auth::peer_executable(pid) {
+        PeerExe::This => Ok(()),
+        PeerExe::Replaced(_) if allow_replaced => Ok(()),
+        PeerExe::Replaced(exe) => Err(ClientError::Replaced {
+            path: socket.to_path_buf(),
+            pid,
+            exe,
+        }),
+        PeerExe::Other(exe) => Err(not_patina(exe)),
+        PeerExe::Unknown(why) => Err(not_patina(why)),
+    }
 }
 
 /// Connects to a Unix socket within `limit`: a blocking `connect(2)` waits for as long as the
@@ -177,6 +249,7 @@ impl Client {
             socket: socket.into(),
             target: Target::Unix,
             timeout: DEFAULT_TIMEOUT,
+            allow_replaced: false,
         }
     }
 
@@ -212,6 +285,7 @@ impl Client {
                 age,
             },
             timeout: DEFAULT_TIMEOUT,
+            allow_replaced: false,
         })
     }
 
@@ -231,12 +305,20 @@ impl Client {
                 age: None,
             },
             timeout: DEFAULT_TIMEOUT,
+            allow_replaced: false,
         })
     }
 
     /// True for a TCP client.
     pub fn is_tcp(&self) -> bool {
         matches!(self.target, Target::Tcp { .. })
+    }
+
+    /// Accepts a listener that runs an older patina binary, replaced on disk since it
+    /// started: for `patina stop` only, whose request carries nothing secret.
+    pub fn allowing_replaced_binary(mut self) -> Client {
+        self.allow_replaced = true;
+        self
     }
 
     /// Sets the timeout of a whole exchange.
@@ -264,7 +346,18 @@ impl Client {
     /// Connects, with every failure as the [`ClientError`] a command reports.
     fn open(&self) -> Result<Conn, ClientError> {
         self.check_socket_path()?;
-        self.connect().map_err(|e| match e.kind() {
+        if matches!(self.target, Target::Unix) {
+            let s = connect_unix(&self.socket, CONNECT_TIMEOUT.min(self.timeout))
+                .map_err(|e| self.connect_error(e))?;
+            check_listener(&s, &self.socket, self.allow_replaced)?;
+            return Ok(Box::new(s));
+        }
+        self.connect().map_err(|e| self.connect_error(e))
+    }
+
+    /// A failed connect as the [`ClientError`] a command reports.
+    fn connect_error(&self, e: io::Error) -> ClientError {
+        match e.kind() {
             io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
                 ClientError::NoDaemon(self.socket.clone())
             }
@@ -272,7 +365,7 @@ impl Client {
                 ClientError::Timeout(self.socket.clone(), CONNECT_TIMEOUT.min(self.timeout))
             }
             _ => ClientError::Io(self.socket.clone(), e),
-        })
+        }
     }
 
     /// The one check of the socket path before any connect: a path longer than `sun_path`

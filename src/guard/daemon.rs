@@ -20,6 +20,12 @@ pub struct DaemonHold {
     client: Client,
     /// Set when the daemon answered that a tripwire locked the hold.
     tripped: std::sync::atomic::AtomicBool,
+    /// Set when the daemon could not be asked at all (not there, not answering, not patina).
+    unreachable: std::sync::atomic::AtomicBool,
+    /// Set when the daemon answered that it holds no values.
+    no_hold: std::sync::atomic::AtomicBool,
+    /// Where the hold marker and the pid file are ([`DaemonHold::fails_closed`]).
+    home: Option<crate::paths::Home>,
 }
 
 impl DaemonHold {
@@ -29,7 +35,17 @@ impl DaemonHold {
         DaemonHold {
             client: client.with_timeout(timeout),
             tripped: std::sync::atomic::AtomicBool::new(false),
+            unreachable: std::sync::atomic::AtomicBool::new(false),
+            no_hold: std::sync::atomic::AtomicBool::new(false),
+            home: None,
         }
+    }
+
+    /// The same, failing closed by `home`'s hold marker and pid file
+    /// ([`KnownValues::fails_closed`]).
+    pub fn with_home(mut self, home: crate::paths::Home) -> DaemonHold {
+        self.home = Some(home);
+        self
     }
 
     fn ask(&self, chunk: &str) -> Result<GuardScanResponse, String> {
@@ -44,8 +60,14 @@ impl DaemonHold {
                 .json::<GuardScanResponse>()
                 .map_err(|_| "the daemon's answer did not parse".to_string()),
             Ok(r) => Err(format!("the daemon answered {}", r.status)),
-            Err(ClientError::NoDaemon(_)) => Err("no daemon runs".into()),
-            Err(e) => Err(format!("the daemon could not be asked ({e})")),
+            Err(e) => {
+                self.unreachable
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
+                match e {
+                    ClientError::NoDaemon(_) => Err("no daemon runs".into()),
+                    e => Err(format!("the daemon could not be asked ({e})")),
+                }
+            }
         }
     }
 }
@@ -70,9 +92,58 @@ fn json_len(s: &str) -> usize {
         + 2
 }
 
+/// Whether the process `pid` (from the pid file) is alive and a patina process: its
+/// executable is this one, or — when it cannot be read (the daemon is not dumpable and we
+/// are not root) — its command name (`/proc/<pid>/comm`) is `patina`. A false positive only
+/// withholds an output; it never lets one through.
+fn patina_alive(pid: u32) -> bool {
+    match crate::auth::peer_executable(pid) {
+        crate::auth::PeerExe::This | crate::auth::PeerExe::Replaced(_) => true,
+        crate::auth::PeerExe::Other(_) => false,
+        crate::auth::PeerExe::Unknown(_) => std::fs::read_to_string(format!("/proc/{pid}/comm"))
+            .is_ok_and(|c| c.trim_end() == "patina"),
+    }
+}
+
 impl KnownValues for DaemonHold {
     fn tripped(&self) -> bool {
         self.tripped.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn fails_closed(&self) -> Option<String> {
+        let home = self.home.as_ref()?;
+        let unreachable = self.unreachable.load(std::sync::atomic::Ordering::Relaxed);
+        if !unreachable && !self.no_hold.load(std::sync::atomic::Ordering::Relaxed) {
+            return None; // the values were checked (or nothing needed checking)
+        }
+        if let Some(m) = super::marker::active(home) {
+            let left = m
+                .expires_at
+                .saturating_sub(
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_secs()),
+                )
+                .div_ceil(60);
+            return Some(if unreachable {
+                format!(
+                    "patina's daemon holds the known secret values (for {left} more minutes) \
+                     but cannot be asked: it is stopped, stuck, gone, or its socket was moved"
+                )
+            } else {
+                format!(
+                    "a scan hold was taken (for {left} more minutes) but the daemon no longer \
+                     has it: it was killed or restarted without `patina session lock`"
+                )
+            });
+        }
+        let pid = home.daemon_pid()?;
+        (unreachable && patina_alive(pid)).then(|| {
+            format!(
+                "patina's daemon (pid {pid}) is running but cannot be asked: it is stopped, \
+                 stuck, or its socket was moved"
+            )
+        })
     }
 
     fn scan(&self, text: &str) -> Result<Vec<Hit>, String> {
@@ -105,6 +176,8 @@ impl KnownValues for DaemonHold {
                 );
             }
             if !answer.held {
+                self.no_hold
+                    .store(true, std::sync::atomic::Ordering::Relaxed);
                 return Err(
                     "no scan hold: run `patina session unlock --scan-only` (or `patina session unlock`)"
                         .into(),

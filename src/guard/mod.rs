@@ -6,7 +6,9 @@
 //! purpose is to print secrets ([`pre`], [`shell`]). Also: installing the hook entries in the
 //! hosts' settings ([`install`]) and redacting transcripts that already hold values
 //! ([`scrub`]). Depends on [`crate::secrets`], [`crate::audit`], [`crate::client`] (the only way
-//! to the daemon) and [`crate::fsutil`]; the host protocols live in [`payload`].
+//! to the daemon), [`crate::auth`] (whether the pid file names a live patina process),
+//! [`crate::fsutil`] and [`crate::paths`] (the hold [`marker`]); the host protocols live in
+//! [`payload`].
 //!
 //! # The answer when something goes wrong (fail closed)
 //!
@@ -32,6 +34,7 @@ pub mod daemon;
 mod error;
 pub mod hold;
 pub mod install;
+pub mod marker;
 pub mod payload;
 pub mod pre;
 pub mod scrub;
@@ -135,6 +138,14 @@ pub trait KnownValues {
     /// everything: [`payload::tripped`]). False unless the source can know.
     fn tripped(&self) -> bool {
         false
+    }
+
+    /// Why the output must be withheld although the scan itself did not fail for it: known
+    /// values are held (the hold marker says so, or the daemon is alive) but could not be
+    /// asked (QA session 8, H2). `None` when the token-only answer is the right one (no
+    /// daemon and no hold, or the values were checked). Asked after the scan.
+    fn fails_closed(&self) -> Option<String> {
+        None
     }
 }
 

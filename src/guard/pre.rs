@@ -37,6 +37,9 @@ pub struct Secrets<'a> {
     pub known: &'a dyn KnownValues,
     /// The running daemon's pid (from its pid file), whose checks a `kill` would end.
     pub daemon_pid: Option<u32>,
+    /// The run directory (`~/.patina/run`: the socket, the pid file, the hold marker), whose
+    /// files an agent must not remove, move or overwrite.
+    pub run_dir: Option<PathBuf>,
 }
 
 /// The answer for a PreToolUse call of `tool` with `input` in `cwd`: a denial, or no
@@ -98,6 +101,9 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
             .find(|(_, env)| env == var)
             .map(|(n, _)| n.clone())
     };
+    if let Some(what) = switches_off_together(&calls, s) {
+        return Some((switch_off_reason(what), Vec::new()));
+    }
     let mut files_checked = 0;
     for c in &calls {
         let lits: Vec<String> = c.args.iter().filter_map(|a| a.literal.clone()).collect();
@@ -144,13 +150,8 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
             }
             _ => {}
         }
-        if let Some(what) = switches_checks_off(c, s.daemon_pid) {
-            return Some((
-                format!(
-                    "patina guard: this command would {what}, which switches off patina's checks                      of what you read (the values it knows, the tripwires). Only the user does                      that, from their own terminal; ask them if it is needed."
-                ),
-                Vec::new(),
-            ));
+        if let Some(what) = switches_checks_off(c, s) {
+            return Some((switch_off_reason(what), Vec::new()));
         }
         if matches!(
             c.name.as_str(),
@@ -218,13 +219,36 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
     None
 }
 
+/// The denial's reason for a command that would `what` (a [`switches_checks_off`] answer).
+fn switch_off_reason(what: &str) -> String {
+    format!(
+        "patina guard: this command would {what}, which switches off patina's checks of what \
+         you read (the values it knows, the tripwires). Only the user does that, from their own \
+         terminal; ask them if it is needed."
+    )
+}
+
 /// What `c` would do to switch patina's checks off, if it would: lock the session (which
-/// wipes the scan hold the guard checks outputs against), stop or kill the daemon, or
-/// acknowledge a tripwire alert (threat model, "The guard and its scan hold"). Looks at
-/// literal arguments only: `patina session lock|unlock --ack-canary`, `patina stop`,
-/// `kill`/`pkill`/`killall` naming patina or the daemon's pid, `curl`/`wget` of
-/// `/session/lock` or `/shutdown`, `systemctl stop` of a patina unit.
-fn switches_checks_off(c: &super::shell::Call, daemon_pid: Option<u32>) -> Option<&'static str> {
+/// wipes the scan hold the guard checks outputs against), stop, freeze or kill the daemon,
+/// acknowledge a tripwire alert, remove the guard's hooks, unmask `secrets run`, or remove,
+/// move or overwrite a file of the run directory (the socket, the pid file, the hold marker
+/// the hook fails closed on) (threat model, "Switching the checks off"). Looks at literal
+/// arguments only:
+///
+/// - `patina session lock`, `session unlock --ack-canary`, `stop`, `guard uninstall`,
+///   `secrets run --no-masking`;
+/// - `kill` naming the daemon's pid or its process group (`-PID`); `pkill`/`pgrep`-style
+///   patterns (`pkill`, `killall -r`) evaluated as extended regular expressions against the
+///   daemon's process name (`patina`) and, for `pkill -f`, its command line, as `pkill(1)`
+///   and `killall(1)` would (case-insensitively: broader than they are); `killall NAME` by
+///   name; a pid file (`pkill -F …/serve.pid`);
+/// - `curl`/`wget`/`http`/`xh` of `/session/lock` or `/shutdown`, after curl's URL globbing
+///   (`{a,b}`, `[a-z]`, `[0-9]`) is expanded, the path percent-decoded and its dot segments
+///   removed (RFC 3986 §5.2.4), as curl and the daemon's router see it ([`url_paths`]);
+/// - `systemctl stop` of a patina unit;
+/// - `rm`/`mv`/`cp`/`ln`/… naming a file of the run directory, and output redirections
+///   (`> FILE`) into it.
+fn switches_checks_off(c: &super::shell::Call, s: &Secrets<'_>) -> Option<&'static str> {
     let lits: Vec<&str> = c.args.iter().filter_map(|a| a.literal.as_deref()).collect();
     let words: Vec<&str> = lits
         .iter()
@@ -232,6 +256,9 @@ fn switches_checks_off(c: &super::shell::Call, daemon_pid: Option<u32>) -> Optio
         .filter(|l| !l.starts_with('-'))
         .collect();
     let has = |needle: &str| lits.iter().any(|l| l.contains(needle));
+    if c.writes.iter().any(|w| in_run_dir(w, s)) {
+        return Some("overwrite a file of patina's run directory");
+    }
     match c.name.as_str() {
         "patina" => match words.as_slice() {
             ["session", "lock", ..] => Some("lock the patina session"),
@@ -239,20 +266,302 @@ fn switches_checks_off(c: &super::shell::Call, daemon_pid: Option<u32>) -> Optio
                 Some("acknowledge a tripwire alert")
             }
             ["stop", ..] => Some("stop the patina daemon"),
+            ["guard", "uninstall", ..] => Some("remove patina's guard hooks"),
+            ["secrets", "run", ..]
+                if lits
+                    .iter()
+                    .take_while(|l| **l != "--")
+                    .any(|l| l.starts_with("--no-mask")) =>
+            {
+                Some("run a command with patina's masking off")
+            }
             _ => None,
         },
-        "kill" | "pkill" | "killall" => {
-            let pid = daemon_pid.map(|p| p.to_string());
-            (has("patina") || pid.is_some_and(|p| lits.contains(&p.as_str())))
-                .then_some("kill the patina daemon")
+        "kill" => {
+            let pid = s.daemon_pid.map(|p| p.to_string());
+            // `kill -- -PID` signals the process group PID leads.
+            let names_pid = pid.is_some_and(|p| {
+                lits.iter()
+                    .any(|l| l.strip_prefix('-').unwrap_or(l) == p.as_str())
+            });
+            (has("patina") || names_pid).then_some("kill or stop the patina daemon")
         }
-        "curl" | "wget" | "http" | "xh" => (has("/session/lock") || has("/shutdown"))
+        "pkill" | "killall" => {
+            let full = c.name == "pkill" && lits.iter().any(|l| is_flag(l, 'f', "--full"));
+            let regex = c.name == "pkill" || lits.iter().any(|l| is_flag(l, 'r', "--regexp"));
+            (has("patina")
+                || has("serve.pid")
+                || words
+                    .iter()
+                    .any(|w| pattern_names_daemon(w, regex, full, s.daemon_pid)))
+            .then_some("kill or stop the patina daemon")
+        }
+        "curl" | "wget" | "http" | "https" | "xh" | "xhs" => lits
+            .iter()
+            .any(|l| {
+                // Past the glob cap, any argument with a path counts (a JSON body's braces
+                // multiply too, but hold no `/`).
+                url_paths(l).map_or(l.contains('/'), |paths| {
+                    paths
+                        .iter()
+                        .any(|p| p.contains("/session/lock") || p.contains("/shutdown"))
+                })
+            })
             .then_some("lock the patina session or stop its daemon"),
         "systemctl" => {
             (words.contains(&"stop") && has("patina")).then_some("stop the patina daemon")
         }
+        "rm" | "mv" | "cp" | "ln" | "unlink" | "shred" | "truncate" | "install" | "rsync"
+        | "tee" | "dd" | "touch" | "chmod" | "chown" | "rmdir" | "find" => lits
+            .iter()
+            .any(|l| in_run_dir(l.strip_prefix("of=").unwrap_or(l), s))
+            .then_some("remove or replace a file of patina's run directory"),
         _ => None,
     }
+}
+
+/// Whether an option word sets the one-letter flag `short` (alone or in a cluster, `-fx`)
+/// or is the long option `long`.
+fn is_flag(l: &str, short: char, long: &str) -> bool {
+    l == long
+        || (l.starts_with('-')
+            && !l.starts_with("--")
+            && l[1..].chars().all(|c| c.is_ascii_alphabetic())
+            && l[1..].contains(short))
+}
+
+/// Whether a literal names a file inside patina's run directory: it contains
+/// `.patina/run` (`~/.patina/run/serve.sock`: the shell's tilde is not expanded here) or
+/// the run directory's own path.
+fn in_run_dir(l: &str, s: &Secrets<'_>) -> bool {
+    l.contains(".patina/run")
+        || s.run_dir
+            .as_deref()
+            .and_then(Path::to_str)
+            .is_some_and(|d| !d.is_empty() && l.contains(d))
+}
+
+/// Whether a `pkill`/`killall` pattern would select the daemon: as an extended regular
+/// expression (`regex`; matched anywhere, like `pgrep`) or an exact name (`killall NAME`),
+/// against the daemon's process name (`patina`) and, with `full` (`pkill -f`), its command
+/// line (`/proc/<pid>/cmdline` when the pid is known, and `patina serve`). Case is ignored
+/// (broader than the tools). A pattern that is not a valid expression is treated as one
+/// that matches: the tool would refuse it anyway.
+fn pattern_names_daemon(pat: &str, regex: bool, full: bool, pid: Option<u32>) -> bool {
+    let mut targets = vec!["patina".to_string()];
+    if full {
+        targets.push("patina serve".to_string());
+        if let Some(cmd) = pid.and_then(|p| std::fs::read(format!("/proc/{p}/cmdline")).ok()) {
+            let cmd: Vec<u8> = cmd.iter().map(|&b| if b == 0 { b' ' } else { b }).collect();
+            targets.push(String::from_utf8_lossy(&cmd).trim_end().to_string());
+        }
+    }
+    if !regex {
+        return targets
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(pat.rsplit('/').next().unwrap_or(pat)));
+    }
+    match regex::RegexBuilder::new(pat)
+        .case_insensitive(true)
+        .size_limit(1 << 20)
+        .build()
+    {
+        Ok(re) => targets.iter().any(|t| re.is_match(t)),
+        Err(_) => true,
+    }
+}
+
+/// Calls that switch the checks off only together: a `kill`/`pkill` whose target is an
+/// expansion (`kill -STOP $(pgrep -f "patina serve")`, `kill $(cat ~/.patina/run/serve.pid)`)
+/// beside a call that finds the daemon's pid (`pgrep`/`pidof` whose pattern selects the
+/// daemon, or anything reading `serve.pid`).
+fn switches_off_together(calls: &[Call], s: &Secrets<'_>) -> Option<&'static str> {
+    let kills_expansion = calls.iter().any(|c| {
+        matches!(c.name.as_str(), "kill" | "pkill" | "killall")
+            && c.args.iter().any(|a| a.literal.is_none())
+    });
+    if !kills_expansion {
+        return None;
+    }
+    let finds_daemon = calls.iter().any(|c| {
+        let lits: Vec<&str> = c.args.iter().filter_map(|a| a.literal.as_deref()).collect();
+        let full = lits.iter().any(|l| is_flag(l, 'f', "--full"));
+        lits.iter()
+            .copied()
+            .chain(c.reads.iter().map(String::as_str))
+            .any(|l| l.contains("serve.pid") || in_run_dir(l, s))
+            || match c.name.as_str() {
+                "pgrep" => lits
+                    .iter()
+                    .filter(|l| !l.starts_with('-'))
+                    .any(|w| pattern_names_daemon(w, true, full, s.daemon_pid)),
+                "pidof" => lits
+                    .iter()
+                    .any(|w| pattern_names_daemon(w, false, false, s.daemon_pid)),
+                _ => false,
+            }
+    });
+    finds_daemon.then_some("kill or stop the patina daemon")
+}
+
+/// Most URLs one curl glob may expand to before [`url_paths`] gives up (and the caller
+/// treats an argument holding a `/` as if it named a guarded route).
+const MAX_GLOB_URLS: usize = 1024;
+
+/// The request paths an HTTP client's argument may reach, as the daemon's router sees them:
+/// curl's URL globbing expanded (`{lock,x}` sets and `[a-z]`/`[0-9]`/`[001-100:2]` ranges;
+/// `\{` stays literal), each URL's path taken from its first `/` after any `scheme://host`
+/// (before `?` or `#`), percent-decoded, and its dot segments removed (RFC 3986 §5.2.4, as
+/// curl does before sending), with runs of `/` collapsed. An argument without `/` gives no
+/// path. `None` when the glob would expand to more than [`MAX_GLOB_URLS`] URLs (the caller
+/// then treats any argument holding a `/` as one that names a guarded route).
+fn url_paths(arg: &str) -> Option<Vec<String>> {
+    Some(
+        curl_glob(arg)?
+            .iter()
+            .filter_map(|u| {
+                let rest = match u.find("://") {
+                    Some(i) => &u[i + 3..],
+                    None => u.as_str(),
+                };
+                let path = &rest[rest.find('/')?..];
+                let path = path.split(['?', '#']).next().unwrap_or(path);
+                let decoded = percent_decode(path);
+                let mut out = remove_dot_segments(&decoded);
+                while out.contains("//") {
+                    out = out.replace("//", "/");
+                }
+                Some(remove_dot_segments(&out))
+            })
+            .collect(),
+    )
+}
+
+/// `%XX` decoded (invalid escapes kept as they are; bytes that are not UTF-8 replaced).
+fn percent_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Some(v) = std::str::from_utf8(&b[i + 1..i + 3])
+                .ok()
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        {
+            out.push(v);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// RFC 3986 §5.2.4 `remove_dot_segments` on a path.
+fn remove_dot_segments(path: &str) -> String {
+    let mut input = path;
+    let mut out = String::with_capacity(path.len());
+    while !input.is_empty() {
+        if let Some(r) = input.strip_prefix("../") {
+            input = r;
+        } else if let Some(r) = input.strip_prefix("./") {
+            input = r;
+        } else if input.starts_with("/./") {
+            input = &input[2..];
+        } else if input == "/." {
+            input = "/";
+        } else if input.starts_with("/../") || input == "/.." {
+            input = if input == "/.." { "/" } else { &input[3..] };
+            match out.rfind('/') {
+                Some(i) => out.truncate(i),
+                None => out.clear(),
+            }
+        } else if input == "." || input == ".." {
+            input = "";
+        } else {
+            let start = usize::from(input.starts_with('/'));
+            let end = input[start..].find('/').map_or(input.len(), |i| i + start);
+            out.push_str(&input[..end]);
+            input = &input[end..];
+        }
+    }
+    out
+}
+
+/// curl's URL globbing (`curl(1)`, "URL"): every URL `url` expands to, or `None` past
+/// [`MAX_GLOB_URLS`]. `{a,b,c}` is a set, `[a-z]`/`[0-9]` (optionally `:step`, zero-padded
+/// like `[001-100]`) a range; a `[` that is not a range (an IPv6 address) and a
+/// backslash-escaped `\{`/`\[` are literal.
+fn curl_glob(url: &str) -> Option<Vec<String>> {
+    let mut acc = vec![String::new()];
+    let push_all = |acc: &mut Vec<String>, alts: &[String]| -> Option<()> {
+        if acc.len().saturating_mul(alts.len().max(1)) > MAX_GLOB_URLS {
+            return None;
+        }
+        *acc = acc
+            .iter()
+            .flat_map(|a| alts.iter().map(move |b| format!("{a}{b}")))
+            .collect();
+        Some(())
+    };
+    let mut rest = url;
+    while let Some(ch) = rest.chars().next() {
+        if ch == '\\' && rest[1..].starts_with(['{', '[', '}', ']']) {
+            let lit = rest[1..2].to_string();
+            push_all(&mut acc, &[lit])?;
+            rest = &rest[2..];
+        } else if ch == '{'
+            && let Some(end) = rest.find('}')
+        {
+            let alts: Vec<String> = rest[1..end].split(',').map(str::to_string).collect();
+            push_all(&mut acc, &alts)?;
+            rest = &rest[end + 1..];
+        } else if ch == '['
+            && let Some(end) = rest.find(']')
+            && let Some(alts) = glob_range(&rest[1..end])
+        {
+            push_all(&mut acc, &alts.ok()?)?;
+            rest = &rest[end + 1..];
+        } else {
+            push_all(&mut acc, &[ch.to_string()])?;
+            rest = &rest[ch.len_utf8()..];
+        }
+    }
+    Some(acc)
+}
+
+/// The values of a curl range `a-z`, `0-9`, `001-100`, with an optional `:step`; `None`
+/// when `inner` is not a range, `Some(Err(()))` for one longer than [`MAX_GLOB_URLS`].
+fn glob_range(inner: &str) -> Option<Result<Vec<String>, ()>> {
+    let (range, step) = match inner.split_once(':') {
+        Some((r, st)) => (r, st.parse::<usize>().ok().filter(|&n| n > 0)?),
+        None => (inner, 1),
+    };
+    let (lo, hi) = range.split_once('-')?;
+    let one_char = |s: &str| {
+        let mut c = s.chars();
+        match (c.next(), c.next()) {
+            (Some(x), None) if x.is_ascii_alphabetic() => Some(x),
+            _ => None,
+        }
+    };
+    if let (Some(a), Some(b)) = (one_char(lo), one_char(hi)) {
+        return (a <= b).then(|| Ok((a..=b).step_by(step).map(|c| c.to_string()).collect()));
+    }
+    let (a, b) = (lo.parse::<u64>().ok()?, hi.parse::<u64>().ok()?);
+    if a > b {
+        return None;
+    }
+    if (b - a) / step as u64 >= MAX_GLOB_URLS as u64 {
+        return Some(Err(()));
+    }
+    let width = if lo.starts_with('0') { lo.len() } else { 0 };
+    Some(Ok((a..=b)
+        .step_by(step)
+        .map(|n| format!("{n:0width$}"))
+        .collect()))
 }
 
 /// The files a path names: itself, or, when its last component is a glob pattern (`*`, `?`,
@@ -448,7 +757,65 @@ fn file_holds_known(path: &Path, s: &Secrets<'_>) -> Option<(String, Vec<String>
 
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{curl_glob, glob_match, pattern_names_daemon, remove_dot_segments, url_paths};
+
+    #[test]
+    fn dot_segments_are_removed_as_rfc_3986_says() {
+        // RFC 3986 §5.2.4's examples, and the ones an agent would use.
+        for (input, out) in [
+            ("/a/b/c/./../../g", "/a/g"),
+            ("mid/content=5/../6", "mid/6"),
+            ("/session/x/../lock", "/session/lock"),
+            ("/session/./lock", "/session/lock"),
+            ("/../session/lock", "/session/lock"),
+            ("/session/lock/.", "/session/lock/"),
+            ("/a/..", "/"),
+        ] {
+            assert_eq!(remove_dot_segments(input), out, "{input}");
+        }
+    }
+
+    #[test]
+    fn curl_globs_expand_and_paths_normalise_as_curl_sends_them() {
+        assert_eq!(
+            curl_glob("http://h/session/l{o,x}ck").unwrap(),
+            ["http://h/session/lock", "http://h/session/lxck"]
+        );
+        assert_eq!(curl_glob("/f[1-3]").unwrap(), ["/f1", "/f2", "/f3"]);
+        assert_eq!(curl_glob("/f[08-10:2]").unwrap(), ["/f08", "/f10"]);
+        assert_eq!(curl_glob(r"/a\{b}").unwrap(), ["/a{b}"]);
+        assert_eq!(curl_glob("http://[::1]:8/x").unwrap(), ["http://[::1]:8/x"]);
+        assert!(curl_glob("/[0-99999999]").is_none());
+        assert!(curl_glob("/{a,b,c,d}{a,b,c,d}{a,b,c,d}{a,b,c,d}{a,b,c,d}{a,b,c,d}").is_none());
+        for (arg, path) in [
+            ("http://localhost/session/%6cock", "/session/lock"),
+            ("http://localhost//session//lock?x=1", "/session/lock"),
+            ("localhost/session/%2e%2e/shutdown", "/shutdown"),
+            ("http://localhost/session/s[k-m]ock", "/session/slock"),
+        ] {
+            let paths = url_paths(arg).unwrap();
+            assert!(paths.iter().any(|p| p == path), "{arg}: {paths:?}");
+        }
+        assert_eq!(url_paths("application/json").unwrap(), ["/json"]);
+        assert!(url_paths("-s").unwrap().is_empty());
+    }
+
+    #[test]
+    fn pkill_patterns_are_matched_as_extended_regular_expressions() {
+        for (pat, regex, full, m) in [
+            ("serve", true, true, true),
+            ("pat", true, false, true),
+            ("^pat.*a$", true, false, true),
+            ("webpack", true, true, false),
+            ("serve", true, false, false),
+            ("patina", false, false, true),
+            ("/usr/bin/patina", false, false, true),
+            ("pat", false, false, false),
+            ("(", true, false, true),
+        ] {
+            assert_eq!(pattern_names_daemon(pat, regex, full, None), m, "{pat}");
+        }
+    }
 
     #[test]
     fn glob_patterns_match_as_the_shell_does() {

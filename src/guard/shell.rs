@@ -43,6 +43,10 @@ pub struct Call {
     pub args: Vec<Arg>,
     /// Files named by input redirections (`< FILE`), literal only.
     pub reads: Vec<String>,
+    /// Files named by output redirections (`> FILE`, `>> FILE`, `&> FILE`), literal only.
+    /// They are gathered on a call of their own, with an empty name and no arguments, after
+    /// the call they belong to.
+    pub writes: Vec<String>,
 }
 
 /// Every simple command `command` would run, or `None` when it does not parse.
@@ -241,10 +245,15 @@ fn redirect(io: &ast::IoRedirect, depth: usize, call: &mut Call, out: &mut Vec<C
         ast::IoRedirect::File(_, kind, target) => match target {
             ast::IoFileRedirectTarget::Filename(w) => {
                 let a = arg(&w.value, depth, out);
-                if matches!(kind, ast::IoFileRedirectKind::Read)
-                    && let Some(l) = a.literal
-                {
-                    call.reads.push(l);
+                if let Some(l) = a.literal {
+                    match kind {
+                        ast::IoFileRedirectKind::Read => call.reads.push(l),
+                        ast::IoFileRedirectKind::Write
+                        | ast::IoFileRedirectKind::Append
+                        | ast::IoFileRedirectKind::Clobber
+                        | ast::IoFileRedirectKind::ReadAndWrite => call.writes.push(l),
+                        _ => {}
+                    }
                 }
             }
             ast::IoFileRedirectTarget::ProcessSubstitution(_, sub) => {
@@ -267,7 +276,9 @@ fn redirect(io: &ast::IoRedirect, depth: usize, call: &mut Call, out: &mut Vec<C
             }
         }
         ast::IoRedirect::OutputAndError(w, _) => {
-            arg(&w.value, depth, out);
+            if let Some(l) = arg(&w.value, depth, out).literal {
+                call.writes.push(l);
+            }
         }
     }
 }
@@ -305,6 +316,12 @@ fn simple(s: &ast::SimpleCommand, depth: usize, out: &mut Vec<Call>) {
     let reads = std::mem::take(&mut call.reads);
     let here = std::mem::take(&mut call.args);
     unwrap_call(words, reads, here, depth, out);
+    if !call.writes.is_empty() {
+        out.push(Call {
+            writes: call.writes,
+            ..Call::default()
+        });
+    }
 }
 
 /// Turns `words` (command name first) into calls, looking through wrappers and `sh -c`.
@@ -321,6 +338,7 @@ fn unwrap_call(
                 name: String::new(),
                 args: here,
                 reads,
+                writes: Vec::new(),
             });
         }
         return;
@@ -381,6 +399,7 @@ fn unwrap_call(
                     name,
                     args: Vec::new(),
                     reads,
+                    writes: Vec::new(),
                 });
                 return;
             }
@@ -416,7 +435,12 @@ fn unwrap_call(
     }
     let mut args = words.split_off(1);
     args.extend(here);
-    out.push(Call { name, args, reads });
+    out.push(Call {
+        name,
+        args,
+        reads,
+        writes: Vec::new(),
+    });
 }
 
 /// The literal text and expanded variables of one word; command substitutions inside it are

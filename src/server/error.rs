@@ -84,6 +84,20 @@ pub enum StartError {
         /// The running daemon's pid, when the kernel told it.
         pid: Option<u32>,
     },
+    /// Something that is not a patina daemon of ours listens at the socket path; left
+    /// untouched.
+    #[error(
+        "{} is held by pid {pid} ({what}), which is not a patina daemon: refusing to start. Stop that process (`kill {pid}`) and remove the socket, then run `patina serve` again",
+        path.display()
+    )]
+    Impostor {
+        /// The socket path.
+        path: PathBuf,
+        /// The listening process.
+        pid: u32,
+        /// Its executable, its uid, or why it cannot be told.
+        what: String,
+    },
     /// The bound socket does not have mode 0600 (it was removed).
     #[error("{} was created with mode {mode:o}, not 600", path.display())]
     LooseSocket {

@@ -20,6 +20,7 @@ pub mod pool;
 pub mod ready;
 pub mod tcp;
 pub mod unix;
+pub mod witness;
 
 use crate::api::{self, Ctx};
 use crate::auth::Principal;
@@ -81,9 +82,16 @@ pub fn harden_process() -> bool {
 /// pid file. Errors (one line each) for every startup check that fails; nothing found at
 /// the socket path or in the run directory is modified on the way out.
 pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
-    if !harden_process() {
-        eprintln!("patina: warning: could not disable core dumps for this process");
-    }
+    // No core file from the start; not dumpable once the listener's witness has checked
+    // that this process runs patina (`witness.rs`), right after the bind: nothing secret is
+    // held before it (the TCP token and every unlock come later).
+    let _ = rustix::process::setrlimit(
+        rustix::process::Resource::Core,
+        rustix::process::Rlimit {
+            current: Some(0),
+            maximum: Some(0),
+        },
+    );
     install_panic_hook();
     // Take over SIGINT/SIGTERM before the socket exists, so a signal sent as soon as the
     // socket answers is a graceful shutdown, not the default termination. (No thread yet:
@@ -147,6 +155,20 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
             "patina: warning: SO_PASSCRED on the socket failed ({e}); patina routes will refuse"
         );
     }
+    // The listener's witness (`witness.rs`): clients check the process the kernel names
+    // as the listener, and this one is not dumpable.
+    let witness = match witness::start(&listener) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            eprintln!(
+                "patina: warning: the listener's witness did not start ({e}); clients that are not root will refuse this daemon"
+            );
+            None
+        }
+    };
+    if !harden_process() {
+        eprintln!("patina: warning: could not disable core dumps for this process");
+    }
     let bound_ino = if activated { None } else { inode(&cfg.socket) };
     // Undo what startup made if a later step fails (the TCP port is taken, say).
     let undo = |e: StartError| -> StartError {
@@ -200,6 +222,9 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     };
 
     let shutdown = Arc::new(AtomicBool::new(false));
+    if let Some(c) = witness {
+        witness::watch(c, Arc::clone(&shutdown))?;
+    }
     let waker = {
         let path = cfg.socket.clone();
         let tcp_wake = tcp_side.as_ref().map(|(_, local, _)| wake_addr(*local));

@@ -75,10 +75,32 @@ pub fn prepare_socket_path(path: &Path) -> Result<(), StartError> {
     }
     match UnixStream::connect(path) {
         // The peer of a connection to a listening socket is the process that listened.
-        Ok(s) => Err(StartError::Running {
-            path: path.to_path_buf(),
-            pid: peer_credentials(&s).ok().and_then(|(_, pid)| pid),
-        }),
+        // A patina daemon's listener is its witness (`witness.rs`), whose parent is the
+        // daemon; anything else is named as what it is (QA session 8, L3).
+        Ok(s) => {
+            let (uid, pid) = peer_credentials(&s).unwrap_or((u32::MAX, None));
+            let exe = pid.map(crate::auth::peer_executable);
+            match exe {
+                Some(crate::auth::PeerExe::This) if uid == me => Err(StartError::Running {
+                    path: path.to_path_buf(),
+                    pid: pid.and_then(parent_pid).filter(|&p| p > 1).or(pid),
+                }),
+                Some(crate::auth::PeerExe::Replaced(_)) if uid == me => Err(StartError::Running {
+                    path: path.to_path_buf(),
+                    pid: pid.and_then(parent_pid).filter(|&p| p > 1).or(pid),
+                }),
+                _ => Err(StartError::Impostor {
+                    path: path.to_path_buf(),
+                    pid: pid.unwrap_or(0),
+                    what: match exe {
+                        _ if uid != me => format!("uid {uid}"),
+                        Some(crate::auth::PeerExe::Other(e)) => e,
+                        Some(crate::auth::PeerExe::Unknown(why)) => why,
+                        _ => "unknown".into(),
+                    },
+                }),
+            }
+        }
         Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => fs::remove_file(path).map_err(
             StartError::step(format!("removing the stale socket {}", path.display())),
         ),
@@ -113,6 +135,14 @@ pub fn bind_private(path: &Path) -> Result<UnixListener, StartError> {
         });
     }
     Ok(listener)
+}
+
+/// The parent of process `pid`: field 4 of `/proc/<pid>/stat` (`proc_pid_stat(5)`).
+fn parent_pid(pid: u32) -> Option<u32> {
+    let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
+    let close = stat.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
+    rest.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
 /// The peer's uid and pid from `SO_PEERCRED` (`socket(7)`), as plain numbers.

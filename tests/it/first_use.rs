@@ -510,8 +510,11 @@ fn an_impostor_at_the_socket_is_named_as_not_a_patina_daemon_case_033() {
 /// The client ends an exchange when it has the whole response (head plus `Content-Length`),
 /// not when the daemon closes: a daemon whose worker is slow to close after answering (a
 /// loaded machine) must not hold `patina scry` up. Here the "daemon" answers in full and
-/// then keeps the connection open for a minute; the CLI prints the answer and exits 0 long
-/// before that (a client waiting for the close would time out and fail).
+/// then keeps the connection open for a minute; the client returns the answer long before
+/// that (a client waiting for the close would time out and fail). The client is the
+/// library's `Client` (the one every subcommand uses) called from this test process: the
+/// `patina` binary refuses a listener that is not itself (`peer_check`), and the fake daemon
+/// here is this test process, which the in-process client accepts as its own executable.
 #[test]
 fn the_client_is_done_at_content_length_without_waiting_for_the_close() {
     use std::io::{Read as _, Write as _};
@@ -546,15 +549,14 @@ fn the_client_is_done_at_content_length_without_waiting_for_the_close() {
         }
         std::thread::sleep(Duration::from_secs(60));
     });
-    let out = run_timeout(
-        patina(home.path())
-            .current_dir(&project)
-            .args(["scry", "--json", "quokka"]),
-        Duration::from_secs(40),
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "{err}");
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let _ = &project;
+    let client =
+        patina::client::Client::unix(run.join("serve.sock")).with_timeout(Duration::from_secs(20));
+    let reply = client
+        .post_json("/api/scry", &serde_json::json!({"q": "quokka"}))
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(reply.status, 200);
+    let v: serde_json::Value = reply.json().unwrap();
     assert_eq!(v["results"][0]["title"], "Quokka", "{v}");
 }
 

@@ -620,6 +620,33 @@ fn pre_tool_use_denies_switching_patinas_checks_off() {
         "curl --unix-socket s -X POST http://localhost/shutdown".into(),
         "systemctl --user stop patina.service".into(),
         "bash -c 'patina session lock'".into(),
+        // QA session 8 (H3): dot segments, percent-encoding and curl's URL globbing reach
+        // the same routes; other ways to switch the checks off.
+        "curl -s --unix-socket ~/.patina/run/serve.sock -X POST -H 'Content-Type: application/json' -d '{}' http://localhost/session/x/../lock".into(),
+        "curl --unix-socket s -X POST http://localhost/session/./lock".into(),
+        "curl --unix-socket s -X POST http://localhost/x/../shutdown".into(),
+        "curl --unix-socket s -X POST 'http://localhost/session/l{o,x}ck'".into(),
+        "curl --unix-socket s -X POST 'http://localhost/session/[k-m]ock'".into(),
+        "curl --unix-socket s -X POST 'http://localhost/session/l[n-p]ck'".into(),
+        "curl --unix-socket s -X POST http://localhost/session/%6cock".into(),
+        "curl --unix-socket s -X POST 'http://localhost/session/{a,b,c,d,e,f}{a,b,c,d,e,f}{a,b,c,d,e,f}{a,b,c,d,e,f}{lock,x}'".into(),
+        "patina guard uninstall --agent claude-code".into(),
+        "patina secrets run --no-masking -- env".into(),
+        "pkill -f serve".into(),
+        "pkill -STOP -f serve".into(),
+        "pkill pat".into(),
+        "killall -r pat".into(),
+        "killall -r '^pa.*na$'".into(),
+        format!("kill -- -{pid}"),
+        format!("kill -STOP {pid}"),
+        format!("kill -s STOP {pid}"),
+        "kill -STOP $(pgrep -f 'patina serve')".into(),
+        "kill $(cat ~/.patina/run/serve.pid)".into(),
+        // The run directory's files (the socket, the pid file, the hold marker).
+        "mv ~/.patina/run/serve.sock ~/.patina/run/serve.sock.real".into(),
+        "rm -f ~/.patina/run/hold.json".into(),
+        "echo {} > ~/.patina/run/hold.json".into(),
+        format!("rm {}/run/serve.pid", g.w.home().display()),
     ];
     for cmd in &denied {
         let (o, a) = g.hook(
@@ -638,6 +665,20 @@ fn pre_tool_use_denies_switching_patinas_checks_off() {
         "pkill -f 'cargo watch'",
         "curl -s http://localhost:8080/api/health",
         "systemctl --user status patina.service",
+        "curl http://localhost:8080/session/x",
+        "curl 'http://localhost:8080/page[1-3].html'",
+        "curl --unix-socket s http://localhost/session",
+        "pkill -f webpack",
+        "killall node",
+        "killall -r '^node'",
+        "kill 1234",
+        "kill -- -1234",
+        "patina secrets run -- make deploy",
+        "patina guard status",
+        "ls ~/.patina/run",
+        "rm -rf target/debug",
+        // A JSON body's braces are curl globs too, but hold no path.
+        r#"curl -X POST -H 'Content-Type: application/json' -d '{"a":{"b":1,"c":2,"d":3},"e":{"f":1,"g":2,"h":3},"i":{"j":1,"k":2,"l":3},"m":{"n":1,"o":2,"p":3},"q":{"r":1,"s":2,"t":3},"u":{"v":1,"w":2,"x":3},"y":{"z":1,"a":2,"b":3}}' http://localhost:8080/api"#,
     ] {
         let (o, a) = g.hook(
             "claude-code",
@@ -1652,4 +1693,110 @@ fn real_dump_wrap_and_case_tools_are_concealed_unlocked_and_scan_only() {
             );
         }
     }
+}
+
+/// QA session 8, H2: the hook fails closed when known values are held but the daemon cannot
+/// be asked — stopped with SIGSTOP, its socket moved away, killed after the unlock — and
+/// `guard status` does not call such a daemon running. The hold marker (`run/hold.json`,
+/// 0600, no secret) is what tells the hook a hold exists; `session lock` with no daemon
+/// removes it, and then (as with no daemon and no unlock at all) only the token detectors
+/// run, with a note.
+#[test]
+fn a_hook_that_cannot_ask_a_holding_daemon_withholds_the_output() {
+    let mut g = Guard::new(true);
+    let marker = g.w.home().join("run/hold.json");
+    assert_eq!(mode(&marker), 0o600);
+    let text = std::fs::read_to_string(&marker).unwrap();
+    assert!(text.contains("expires_at"), "{text}");
+    assert_no_leak("hold marker", text.as_bytes(), CANARY);
+    let post = |g: &Guard, text: &str| -> Value {
+        let p = g.fixture("claude-code-bash-post", text, Path::new(""));
+        let mut c = g.w.cmd(&["guard", "hook", "--agent", "claude-code"]);
+        c.env("PATINA_TEST_GUARD_ASK_MS", "1500");
+        let o = run_with_input(c, p.to_string().as_bytes());
+        assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+        assert_no_leak("hook stdout", &o.stdout, CANARY);
+        assert_no_leak("hook stderr", &o.stderr, CANARY);
+        if o.stdout.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&o.stdout).unwrap()
+        }
+    };
+    let withheld = |a: &Value, what: &str| {
+        let hso = &a["hookSpecificOutput"];
+        let out = hso["updatedToolOutput"].to_string();
+        assert!(
+            out.contains("<concealed by patina: not checked>"),
+            "{what}: {a}"
+        );
+        let why = hso["additionalContext"].as_str().unwrap_or_default();
+        assert!(
+            why.contains("withheld") && why.contains("patina status"),
+            "{what}: {why}"
+        );
+    };
+    let leak = format!("password={CANARY} and more");
+    // Asked: concealed by name, as always.
+    let a = post(&g, &leak);
+    assert!(
+        a.to_string().contains("<concealed by patina: canary>"),
+        "{a}"
+    );
+
+    // 1. Stopped (SIGSTOP): the ask times out, the output is withheld.
+    let pid = g.d.as_ref().unwrap().pid();
+    common::signal(pid, "STOP");
+    let a = post(&g, &leak);
+    withheld(&a, "stopped");
+    let hso = &a["hookSpecificOutput"]["additionalContext"];
+    assert!(hso.as_str().unwrap().contains("cannot be asked"), "{a}");
+    // guard status does not say "running".
+    let o = g.w.cmd(&["guard", "status"]).output().unwrap();
+    let s = String::from_utf8_lossy(&o.stdout);
+    assert!(!s.contains("daemon: running"), "{s}");
+    assert!(s.contains("daemon: cannot be asked"), "{s}");
+    common::signal(pid, "CONT");
+
+    // 2. The socket moved away: nothing answers at the path, the hold is still there.
+    let sock = g.w.home().join("run/serve.sock");
+    let moved = g.w.home().join("run/moved.sock");
+    std::fs::rename(&sock, &moved).unwrap();
+    withheld(&post(&g, &leak), "socket moved");
+    std::fs::rename(&moved, &sock).unwrap();
+    assert!(
+        post(&g, &leak)
+            .to_string()
+            .contains("<concealed by patina: canary>")
+    );
+
+    // 3. Killed after the unlock (no chance to remove the marker): withheld until the user
+    //    locks (or the hold would have expired).
+    common::signal(pid, "KILL");
+    let _ = g.d.as_mut().unwrap().child.wait();
+    withheld(&post(&g, &leak), "killed");
+    withheld(&post(&g, "nothing secret"), "killed, clean output");
+    let o = g.w.cmd(&["session", "lock"]).output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    assert!(!marker.exists());
+    // 4. No daemon, no hold: the token-only answer of old, with its note.
+    let a = post(&g, "nothing secret");
+    let note = a["hookSpecificOutput"]["additionalContext"].to_string();
+    assert!(note.contains("only the token detectors ran"), "{a}");
+    assert!(
+        a["hookSpecificOutput"]["updatedToolOutput"].is_null(),
+        "{a}"
+    );
+    let fresh = Guard::new(false);
+    let a = post(&fresh, "nothing secret");
+    assert!(
+        a["hookSpecificOutput"]["updatedToolOutput"].is_null(),
+        "{a}"
+    );
+    assert!(
+        a["hookSpecificOutput"]["additionalContext"]
+            .to_string()
+            .contains("only the token detectors ran"),
+        "{a}"
+    );
 }

@@ -20,6 +20,7 @@ mod http_framing;
 mod mcp;
 mod mother;
 mod openapi;
+mod peer_check;
 mod request_log;
 mod scrape;
 mod scry_api;

@@ -100,13 +100,29 @@ fn secrets_run_leaves_no_core_file_holding_the_values() {
 
 /// Any command that holds an identity first lowers its own core-file limit to 0 (a tester
 /// got a core with the identity from a `session unlock` stuck on a silent socket). Checked
-/// on exactly that: a listener that accepts and never answers.
+/// on exactly that: a daemon that accepts and never answers (stopped with SIGSTOP; a
+/// listener that is not patina gets no request at all, `peer_check`).
 #[test]
 fn a_command_holding_the_identity_allows_no_core_file() {
     let w = World::new();
-    let run = w.home().join("run");
-    std::fs::create_dir_all(&run).unwrap();
-    let _silent = std::os::unix::net::UnixListener::bind(run.join("serve.sock")).unwrap();
+    let proj = w.dir.path().join("proj");
+    crate::common::write_fixture_project(&proj);
+    let mut daemon = w
+        .cmd(&["serve", "--project"])
+        .arg(&proj)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !(w.home().join("run/serve.sock").exists() && w.home().join("run/serve.pid").exists()) {
+        assert!(
+            t.elapsed() < Duration::from_secs(20),
+            "the daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    crate::common::signal(daemon.id(), "STOP");
     // Start from an unlimited core size, so the test shows the command lowering it.
     let mut c = std::process::Command::new("sh");
     c.arg("-c")
@@ -139,6 +155,8 @@ fn a_command_holding_the_identity_allows_no_core_file() {
     }
     let _ = child.kill();
     let _ = child.wait();
+    let _ = daemon.kill();
+    let _ = daemon.wait();
     assert_eq!(
         seen.as_deref(),
         Some("0"),

@@ -161,8 +161,13 @@ fn objects_at_the_socket_path_are_refused_and_left_untouched_case_012() {
     assert!(serve_refuses(&home, &project).contains("directory"));
     std::fs::remove_dir(&sock).unwrap();
     // A live listener that is not patina.
+    // (QA session 8, L3: named as what it is, not "a daemon is already running".)
     let foreign = std::os::unix::net::UnixListener::bind(&sock).unwrap();
-    assert!(serve_refuses(&home, &project).contains("already running"));
+    let err = serve_refuses(&home, &project);
+    assert!(
+        err.contains("not a patina daemon") && err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
     assert!(sock.exists());
     drop(foreign);
     // A dead socket owned by another uid.
