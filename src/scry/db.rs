@@ -40,7 +40,7 @@
 //! -- every scrape that changes rows: a batch of those rows, or rebuilt whole.
 //! ```
 //!
-//! The indexed columns are tokenized by [`super::tokenize`] into [`super::postings`], which
+//! The indexed columns are tokenized by [`super::tokenize`] into `postings`, which
 //! every search ranks with (BM25); there is no full-text table. The title is indexed on one
 //! row per file so that a title match ranks that file's first section, instead of tying every
 //! section of the file. `doc_title` carries the title to every hit. The small columns come

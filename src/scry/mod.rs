@@ -106,7 +106,7 @@ pub const MIN_CANDIDATES: usize = 50;
 /// columns: <https://sqlite.org/fts5.html#the_bm25_function>.
 pub const BM25_WEIGHTS: (f64, f64, f64) = (10.0, 5.0, 1.0);
 
-/// Tokens in a snippet ([`snippet`]).
+/// Tokens in a snippet (module `snippet`).
 pub const SNIPPET_TOKENS: u32 = 14;
 
 /// SQLite virtual-machine instructions between two deadline checks. A check is one clock read
@@ -133,7 +133,7 @@ pub struct Hit {
     pub line: u64,
     /// Text around the matched terms, matched terms in `[` `]`, cut text marked `…`, whitespace
     /// (newlines included) collapsed to single spaces: [`SNIPPET_TOKENS`] tokens of the body
-    /// column ([`snippet`]). When only the title or headings matched, it is the start of the
+    /// column (module `snippet`). When only the title or headings matched, it is the start of the
     /// section's text, without brackets; a section with no text gets the snippet of its
     /// title or heading path.
     pub snippet: String,
