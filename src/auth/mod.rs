@@ -168,6 +168,13 @@ pub fn peer_executable(pid: u32) -> PeerExe {
             .map(|m| (m.dev(), m.ino()))
     });
     let link = format!("/proc/{pid}/exe");
+    // The common answer first, in one `stat`: the daemon asks this on every `patina` route.
+    if let (Some((dev, ino)), Ok(peer)) = (*own, std::fs::metadata(&link))
+        && peer.dev() == dev
+        && peer.ino() == ino
+    {
+        return PeerExe::This;
+    }
     let target = match std::fs::read_link(&link) {
         Ok(t) => t.to_string_lossy().into_owned(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -175,12 +182,6 @@ pub fn peer_executable(pid: u32) -> PeerExe {
         }
         Err(e) => return PeerExe::Unknown(format!("its executable cannot be read: {e}")),
     };
-    if let (Some((dev, ino)), Ok(peer)) = (*own, std::fs::metadata(&link))
-        && peer.dev() == dev
-        && peer.ino() == ino
-    {
-        return PeerExe::This;
-    }
     let own_path = std::fs::read_link("/proc/self/exe")
         .map(|p| p.to_string_lossy().into_owned())
         .unwrap_or_default();
