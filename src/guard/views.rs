@@ -141,7 +141,8 @@ pub fn views_ungated(text: &str) -> Vec<View> {
 const C_BASE64: u8 = 1;
 /// May start an escape ([`escape_at`]): `%`, `\`, `&`, ESC, NUL.
 const C_ESCAPE: u8 = 2;
-const C_HEX: u8 = 4;
+/// A hex digit, `x` or `X` (the bytes of a dump group: `7a51`, `0x51`).
+const C_HEXISH: u8 = 4;
 const C_ALNUM: u8 = 8;
 /// May separate two groups of a dump ([`parse_group_line`]): blank, tab, `,`, `:`.
 const C_GAP: u8 = 16;
@@ -158,8 +159,8 @@ const CLASS: [u8; 256] = {
         if matches!(b, b'%' | b'\\' | b'&' | 0x1b | 0) {
             c |= C_ESCAPE;
         }
-        if b.is_ascii_hexdigit() {
-            c |= C_HEX;
+        if b.is_ascii_hexdigit() || b == b'x' || b == b'X' {
+            c |= C_HEXISH;
         }
         if b.is_ascii_alphanumeric() {
             c |= C_ALNUM;
@@ -184,61 +185,50 @@ struct LineFacts {
     /// A byte that may start an escape ([`escape_at`]): without one the escapes view gets
     /// nothing of the line.
     escape: bool,
-    /// Two ASCII-alphanumeric runs in a row that may each be a dump group (2 to 16 hex
-    /// digits, after an optional `0x`), apart only by blanks, tabs, `,` and `:`: without
+    /// Two ASCII-alphanumeric runs in a row that may each be a dump group (2 to 18 hex
+    /// digits and `x`: `51`, `0x51`), apart only by blanks, tabs, `,` and `:`: without
     /// them [`parse_group_line`] finds no run of two groups, so (when the line before had
     /// none) no group line.
     groups: bool,
 }
 
 impl LineFacts {
-    /// The facts of `line`, in one pass over its bytes.
+    /// The facts of `line`, in one pass over its bytes. A run may be a group when it is 2 to
+    /// 18 bytes of hex digits and `x`/`X` (wider than [`parse_group_line`]'s tokens, `51`,
+    /// `7a51`, `0x51`, `121`: the gate may let a line through that the parser then rejects,
+    /// never the other way round).
     fn of(line: &[u8]) -> LineFacts {
         let (mut all, mut any) = (C_BASE64, 0u8);
         let mut groups = false;
-        // The current alphanumeric run: its length, first two bytes, whether every byte from
-        // the third on is a hex digit.
-        let (mut len, mut first, mut second, mut hex_tail) = (0usize, 0u8, 0u8, true);
+        // The current alphanumeric run: its length, and whether it is all hex digits and `x`.
+        let (mut len, mut hexish) = (0usize, true);
         // Whether the run before may be a group and only gap bytes followed it so far.
         let mut joinable = false;
         // Whether the current run follows a joinable one.
         let mut follows = false;
-        let mut end_run = |len: usize, first: u8, second: u8, hex_tail: bool, follows: bool| {
-            let hex = |b: u8| CLASS[b as usize] & C_HEX != 0;
-            let prefixed = len >= 2 && first == b'0' && matches!(second, b'x' | b'X');
-            let digits = if prefixed { len - 2 } else { len };
-            let all_hex = hex_tail && (prefixed || (hex(first) && (len < 2 || hex(second))));
-            let may_be_group = all_hex && (2..=16).contains(&digits);
-            if may_be_group && follows {
-                groups = true;
-            }
-            may_be_group
-        };
         for &b in line {
             let c = CLASS[b as usize];
             all &= c;
             any |= c;
             if c & C_ALNUM != 0 {
-                match len {
-                    0 => {
-                        first = b;
-                        follows = joinable;
-                        hex_tail = true;
-                    }
-                    1 => second = b,
-                    _ => hex_tail &= c & C_HEX != 0,
+                if len == 0 {
+                    follows = joinable;
+                    hexish = true;
                 }
+                hexish &= c & C_HEXISH != 0;
                 len += 1;
             } else {
-                if len > 0 {
-                    joinable = end_run(len, first, second, hex_tail, follows);
+                if len != 0 {
+                    let may_be_group = hexish & (2..=18).contains(&len);
+                    groups |= may_be_group & follows;
+                    joinable = may_be_group;
                     len = 0;
                 }
                 joinable &= c & C_GAP != 0;
             }
         }
-        if len > 0 {
-            end_run(len, first, second, hex_tail, follows);
+        if len != 0 {
+            groups |= hexish & (2..=18).contains(&len) & follows;
         }
         LineFacts {
             base64: all != 0,
@@ -374,7 +364,11 @@ fn build(text: &str, gated: bool) -> Vec<View> {
     }
     flush_base64(&mut b64, &mut b64_run, text);
     flush_joined(&mut joined, &mut wrap_run, text);
-    let wide = fullwidth(text);
+    let wide = if gated {
+        fullwidth(text)
+    } else {
+        fullwidth_per_char(text)
+    };
     [dump, b64, esc, groups, swapped, joined, wide]
         .into_iter()
         .filter(|v| !v.segments.is_empty())
@@ -573,9 +567,59 @@ fn groups_of_line(
 }
 
 /// The fullwidth forms of ASCII (U+FF01..U+FF5E, and the ideographic space U+3000) read as
-/// ASCII, for every line that holds one; each character maps back to its own bytes. `None`
-/// (no view) for a text without them, the common case.
+/// ASCII, in the whole text when it holds one (a value may span lines); each fullwidth
+/// character maps back to its own bytes, each run of other characters is one segment mapped
+/// byte for byte. An empty view (no segment) for a text without them, the common case.
 fn fullwidth(text: &str) -> View {
+    let mut view = View::new();
+    let b = text.as_bytes();
+    let has = memchr::memchr_iter(0xef, b).any(|i| matches!(b.get(i + 1), Some(0xbc | 0xbd)));
+    if !has {
+        return view;
+    }
+    view.start_run();
+    // The start of the run of other characters not yet added.
+    let mut plain = 0;
+    for (i, c) in text.char_indices() {
+        let ascii = match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xff01 + 0x21),
+            '\u{3000}' => Some(' '),
+            _ => None,
+        };
+        let Some(a) = ascii else { continue };
+        if i > plain {
+            let v0 = view.text.len();
+            view.text.push_str(&text[plain..i]);
+            view.segments.push(Segment {
+                view: (v0, view.text.len()),
+                output: (plain, i),
+                exact: true,
+            });
+        }
+        let v0 = view.text.len();
+        view.text.push(a);
+        view.segments.push(Segment {
+            view: (v0, view.text.len()),
+            output: (i, i + c.len_utf8()),
+            exact: false,
+        });
+        plain = i + c.len_utf8();
+    }
+    if text.len() > plain {
+        let v0 = view.text.len();
+        view.text.push_str(&text[plain..]);
+        view.segments.push(Segment {
+            view: (v0, view.text.len()),
+            output: (plain, text.len()),
+            exact: true,
+        });
+    }
+    view
+}
+
+/// [`fullwidth`] with every character its own segment (the ungated reference: the same text,
+/// the same ranges mapped back).
+fn fullwidth_per_char(text: &str) -> View {
     let mut view = View::new();
     let b = text.as_bytes();
     let has = memchr::memchr_iter(0xef, b).any(|i| matches!(b.get(i + 1), Some(0xbc | 0xbd)));
@@ -911,9 +955,22 @@ mod tests {
         let check = |text: &str| {
             let (a, b) = (views(text), views_ungated(text));
             assert_eq!(a.len(), b.len(), "{text:?}");
-            for (x, y) in a.iter().zip(&b) {
+            for (k, (x, y)) in a.iter().zip(&b).enumerate() {
                 assert_eq!(*x.text, *y.text, "{text:?}");
-                assert_eq!(x.segments, y.segments, "{text:?}");
+                // The fullwidth view (always the last) merges runs of other characters into
+                // one segment: the same ranges map back.
+                if k + 1 < a.len()
+                    || !text.contains(|c| ('\u{ff01}'..='\u{ff5e}').contains(&c) || c == '\u{3000}')
+                {
+                    assert_eq!(x.segments, y.segments, "{text:?}");
+                }
+                let n = x.text.len();
+                for s in 0..n {
+                    for len in [1, 4, 16, 22] {
+                        let e = (s + len).min(n);
+                        assert_eq!(x.map_back(s, e), y.map_back(s, e), "{text:?} {s}..{e}");
+                    }
+                }
             }
             let find = |t: &[u8]| hold.scan(t).iter().map(|h| (h.start, h.end)).collect();
             let mut f = find_with_views(text, find);
@@ -983,7 +1040,8 @@ mod tests {
         assert!(f("a%41").escape && f("\\+").escape && f("&#43;").escape);
         assert!(f("\u{1b}[m").escape && f("a\0").escape);
         assert!(f("UGM0bjRyeS03ZjNlOWMxZCt4").base64 && f("").base64);
-        assert!(!f("0x5, 0x7").groups, "a single digit is no group");
+        assert!(!f("5, 7").groups, "a single digit is no group");
+        assert!(!f("0a1b2c3d4e5f6a7b8c9d, 00").groups, "nor are 20 digits");
         assert!(!f("ab-cd").groups, "a `-` separates no groups");
     }
 }
