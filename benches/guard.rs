@@ -399,7 +399,7 @@ fn main() {
 // Issue 18 (`hookcost`): the hook on clean and holding outputs of realistic sizes, against a
 // baseline binary in the same run, and where the time goes.
 
-/// Timed runs per variant of the size matrix.
+/// Timed runs per variant of the size matrix (`PATINA_BENCH_RUNS` overrides it).
 const SIZE_RUNS: usize = 150;
 
 /// Text of about `size` bytes of one kind: `log` (a build and test log), `source` (this
@@ -674,7 +674,11 @@ fn sizes(base: Option<PathBuf>) {
     let mut start = vec![Vec::new(); bins.len()];
     let mut floor = vec![Vec::new(); cases.len()];
     let mut found = vec![vec![String::new(); bins.len()]; cases.len()];
-    for round in 0..SIZE_RUNS + 3 {
+    let runs: usize = std::env::var("PATINA_BENCH_RUNS")
+        .ok()
+        .and_then(|r| r.parse().ok())
+        .unwrap_or(SIZE_RUNS);
+    for round in 0..runs + 3 {
         for (ci, case) in cases.iter().enumerate() {
             for (bi, (bin_tag, bin)) in bins.iter().enumerate() {
                 // Alternate the order of the binaries round by round.
@@ -714,7 +718,7 @@ fn sizes(base: Option<PathBuf>) {
     println!();
     println!(
         "size matrix: {} runs per variant, binaries alternated ({}), one known value in the holding outputs",
-        SIZE_RUNS,
+        runs,
         bins.iter()
             .map(|(t, b)| format!("{t} = {}", b.display()))
             .collect::<Vec<_>>()
