@@ -492,10 +492,12 @@ fn realistic(kind: &str, size: usize, seed: &mut u64) -> String {
                     "price": {"amount": i % 10000, "currency": "EUR"},
                     "tags": ["alpha", "beta", format!("t{}", i % 13)],
                     "position": [i % 90, i % 180],
-                    "active": i % 3 != 0,
+                    "active": !i.is_multiple_of(3),
                     "note": format!("Line {i}\nwith a \"quoted\" word and a path C:\\tmp\\{i}"),
                 }));
-                if i % 16 == 0 && serde_json::to_string_pretty(&items).unwrap().len() >= size {
+                if i.is_multiple_of(16)
+                    && serde_json::to_string_pretty(&items).unwrap().len() >= size
+                {
                     break;
                 }
             }
@@ -730,12 +732,8 @@ fn sizes(base: Option<PathBuf>) {
     }
     let mut json = Vec::new();
     println!(
-        "{:<7} {:<7} {:<8} | {:>9} | {}",
-        "kind",
-        "size",
-        "output",
-        "cat p50",
-        "per binary: p50 / p99 ms (found)  …  new/base p50, p99"
+        "{:<7} {:<7} {:<8} | {:>9} | per binary: p50 / p99 ms (found)  …  new/base p50, p99",
+        "kind", "size", "output", "cat p50"
     );
     for (ci, (kind, label, hold, _, _)) in cases.iter().enumerate() {
         let floor_p50 = if *hold {
