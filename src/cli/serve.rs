@@ -136,19 +136,22 @@ pub const SYSTEM_LIB_DIRS: &[&str] = &[
 /// the CLI's peer check compares the daemon's executable only, and code loaded by
 /// `LD_PRELOAD` or `LD_AUDIT` runs *as* that executable, so it would receive the identity at
 /// `session unlock`. Two checks, each one line naming what to do:
-/// - any `LD_*` variable in the environment (`ld.so(8)` reads them; the loader ignores the
-///   ones it does not know, but one set by hand has no business in the daemon);
+/// - any `LD_*` variable in the environment but `LD_LIBRARY_PATH` (`ld.so(8)` reads them:
+///   `LD_PRELOAD` and `LD_AUDIT` load code, the others have no business in the daemon).
+///   `LD_LIBRARY_PATH` is set by `cargo run`/`cargo test`, conda and CUDA set-ups; what it
+///   can do is load a library from another directory, which the next check refuses;
 /// - an executable file mapping in `/proc/self/maps` that is neither the patina executable
 ///   nor under [`SYSTEM_LIB_DIRS`] (a preload that unset its variable, `dlopen`ed code).
 pub fn check_loader() -> anyhow::Result<()> {
     let mut vars: Vec<String> = std::env::vars_os()
         .filter_map(|(k, _)| k.into_string().ok())
-        .filter(|k| k.starts_with("LD_"))
+        .filter(|k| k.starts_with("LD_") && k != "LD_LIBRARY_PATH")
         .collect();
     vars.sort();
     if let Some(v) = vars.first() {
         anyhow::bail!(
-            "refusing to serve: {v} is set, and the dynamic loader could run foreign code inside              the daemon that holds your identity; start it without: `env -u {v} patina serve`"
+            "refusing to serve: {v} is set, and the dynamic loader could run foreign code inside \
+             the daemon that holds your identity; start it without: `env -u {v} patina serve`"
         );
     }
     let maps = std::fs::read_to_string("/proc/self/maps")
@@ -157,7 +160,8 @@ pub fn check_loader() -> anyhow::Result<()> {
         .map_err(|e| anyhow::anyhow!("refusing to serve: /proc/self/exe: {e}"))?;
     if let Some(f) = foreign_mappings(&maps, &exe.to_string_lossy()).first() {
         anyhow::bail!(
-            "refusing to serve: {f} is mapped executable in this process and is neither patina              nor a system library (a preload?); start `patina serve` from a clean shell"
+            "refusing to serve: {f} is mapped executable in this process and is neither patina \
+             nor a system library (a preload?); start `patina serve` from a clean shell"
         );
     }
     Ok(())
