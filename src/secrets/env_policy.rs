@@ -35,7 +35,8 @@
 //! - where network traffic goes and whom TLS trusts: every `*_PROXY` (`HTTP_PROXY`,
 //!   `https_proxy`, `ALL_PROXY`, `NO_PROXY`…), `SSL_CERT_FILE`, `SSL_CERT_DIR`,
 //!   `CURL_CA_BUNDLE`, `REQUESTS_CA_BUNDLE`;
-//! - patina's own (`PATINA_*`: `PATINA_HOME`, `PATINA_IDENTITY`, …).
+//! - patina's own (`PATINA_HOME`, `PATINA_IDENTITY`, `PATINA_URL`, … and every `PATINA_TEST_*`;
+//!   a new variable patina reads is added here).
 
 /// Names refused whole (compared upper-cased), each with the reason shown in the error.
 const EXACT: &[(&str, &str)] = &[
@@ -173,6 +174,14 @@ const EXACT: &[(&str, &str)] = &[
         "REQUESTS_CA_BUNDLE",
         "python's requests trusts the certificates it names",
     ),
+    ("PATINA_HOME", "patina itself reads it"),
+    ("PATINA_IDENTITY", "patina itself reads it"),
+    ("PATINA_URL", "patina itself reads it"),
+    ("PATINA_SERVE_TOKEN", "patina itself reads it"),
+    ("PATINA_NO_KEYRING", "patina itself reads it"),
+    ("PATINA_FAULT_ABORT", "patina itself reads it"),
+    ("PATINA_WATCH_LIMIT", "patina itself reads it"),
+    ("PATINA_POLL_SECS", "patina itself reads it"),
 ];
 
 /// Prefixes refused (compared upper-cased), each with the reason.
@@ -199,7 +208,7 @@ const PREFIXES: &[(&str, &str)] = &[
         "NPM_CONFIG_",
         "npm takes its configuration (script-shell, registry…) from it",
     ),
-    ("PATINA_", "patina itself reads it"),
+    ("PATINA_TEST_", "patina itself reads it"),
 ];
 
 /// Suffixes refused (compared upper-cased), each with the reason.
