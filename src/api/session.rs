@@ -123,7 +123,7 @@ pub struct AddRequest<S = String> {
     #[serde(default)]
     pub canary: bool,
     /// Replace the value of a secret the vault already holds (`secrets add --replace`);
-    /// without it such a name is refused (403). Under `session unlock --confirm` a replace
+    /// without it such a name is refused (400). Under `session unlock --confirm` a replace
     /// asks the confirmation console first.
     #[serde(default)]
     pub replace: bool,
