@@ -329,6 +329,7 @@ fn guarded_paths(home: Option<&Home>, cwd: Option<&str>) -> Vec<PathBuf> {
     let mut settings = Vec::new();
     if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
         let h = PathBuf::from(h);
+        out.push(h.join(".patina")); // the default home, whichever one this hook uses
         for f in [
             ".claude/settings.json",
             ".claude/settings.local.json",

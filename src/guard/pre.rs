@@ -138,7 +138,21 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
         return Some((switch_off_reason(what), Vec::new()));
     }
     let mut files_checked = 0;
+    // The directory each call runs in, as far as literal `cd`s tell (`cd .claude && rm
+    // settings.json`); `None` after a `cd` to an expansion.
+    let mut here: Option<PathBuf> = cwd.map(Path::to_path_buf);
     for c in &calls {
+        if c.name == "cd" {
+            let dest = c
+                .args
+                .iter()
+                .find(|a| a.literal.as_deref().is_none_or(|l| !l.starts_with('-')));
+            here = match dest.map(|a| a.literal.as_deref()) {
+                None => s.user_home.clone(),
+                Some(Some(l)) => Some(lexical(&expand_tilde(l, here.as_deref(), s))),
+                Some(None) => None,
+            };
+        }
         let lits: Vec<String> = c.args.iter().filter_map(|a| a.literal.clone()).collect();
         let only_options =
             lits.iter().all(|l| l.starts_with('-')) && c.args.iter().all(|a| a.literal.is_some());
@@ -183,7 +197,9 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
             }
             _ => {}
         }
-        if let Some(what) = switches_checks_off(c, s).or_else(|| changes_guarded(c, cwd, s)) {
+        if let Some(what) =
+            switches_checks_off(c, s).or_else(|| changes_guarded(c, here.as_deref(), s))
+        {
             return Some((switch_off_reason(what), Vec::new()));
         }
         if matches!(
@@ -457,13 +473,17 @@ fn guards_path(l: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> bool {
     if l.is_empty() {
         return false;
     }
-    let expanded = match (l, &s.user_home) {
+    let p = lexical(&expand_tilde(l, cwd, s));
+    is_host_settings(&p) || s.guarded.iter().any(|g| g.starts_with(&p))
+}
+
+/// `l` with a leading `~` expanded to the user's home, else joined to `cwd` when relative.
+fn expand_tilde(l: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> PathBuf {
+    match (l, &s.user_home) {
         ("~", Some(h)) => h.clone(),
         (l, Some(h)) if l.starts_with("~/") => h.join(&l[2..]),
         _ => resolve(cwd, l),
-    };
-    let p = lexical(&expanded);
-    is_host_settings(&p) || s.guarded.iter().any(|g| g.starts_with(&p))
+    }
 }
 
 /// `p` with `.` and `..` components removed lexically (no file system access).

@@ -274,3 +274,261 @@ fn removing_the_alert_file_does_not_undo_a_trip() {
         "{a}"
     );
 }
+
+/// `guard install --agent claude-code` for the user whose home is `user`; the settings.
+fn install(w: &World, user: &Path) -> Value {
+    std::fs::create_dir_all(user).unwrap();
+    let mut c = w.cmd(&["guard", "install", "--agent", "claude-code"]);
+    c.env("HOME", user);
+    let o = c.output().unwrap();
+    assert!(o.status.success(), "{}", show(&o));
+    serde_json::from_slice(&std::fs::read(user.join(".claude/settings.json")).unwrap()).unwrap()
+}
+
+/// The installed command of `event`'s entry, split into words (no quoting in test paths).
+fn installed_args(settings: &Value, event: &str) -> Vec<String> {
+    let cmd = settings["hooks"][event][0]["hooks"][0]["command"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    cmd.split(' ').skip(1).map(str::to_string).collect()
+}
+
+/// Runs the hook as installed (its own arguments from `settings`), with `env`.
+fn as_installed(w: &World, settings: &Value, payload: &Value, env: &[(&str, &str)]) -> Value {
+    let event = payload["hook_event_name"].as_str().unwrap();
+    let args = installed_args(settings, event);
+    let extra: Vec<&str> = args.iter().skip(4).map(String::as_str).collect();
+    assert_eq!(&args[..4], ["guard", "hook", "--agent", "claude-code"]);
+    hook_env(w, payload, &extra, env)
+}
+
+/// QA session 9, H2 (c): `mv ~/.patina ~/.p` made the hook find no marker, no pid, no socket
+/// and pass. `guard install` records the home in the hook's command (`--home`); the hook uses
+/// it whatever `PATINA_HOME`/`HOME` say (a project's `settings.local.json` `env` can change
+/// them) and withholds every output while it or its `run/` is missing or not the user's.
+/// PreToolUse denies moving or removing it.
+#[test]
+fn the_hook_uses_the_home_recorded_at_install_and_fails_closed_without_it() {
+    let w = world();
+    let _d = held(&w);
+    let user = w.dir.path().join("user");
+    let settings = install(&w, &user);
+    let home = w.home();
+    let post_args = installed_args(&settings, "PostToolUse");
+    assert_eq!(
+        post_args[post_args.len() - 2..],
+        ["--home".to_string(), home.display().to_string()],
+        "{settings}"
+    );
+    // PATINA_HOME and HOME changed by the project's settings: the recorded home is used.
+    let elsewhere = w.dir.path().join("elsewhere");
+    let env = [
+        ("PATINA_HOME", elsewhere.to_str().unwrap()),
+        ("HOME", user.to_str().unwrap()),
+    ];
+    let leak = format!("password: {CANARY}\n");
+    let payload = fixture("claude-code-bash-post", &leak, &w.work(), Path::new(""));
+    let a = as_installed(&w, &settings, &payload, &env);
+    assert!(
+        a.to_string().contains("<concealed by patina: canary>"),
+        "{a}"
+    );
+
+    // PreToolUse denies moving or removing the home (and its run/).
+    let pre_payload = |cmd: &str| fixture("claude-code-bash-pre", cmd, &w.work(), Path::new(""));
+    let h = home.display().to_string();
+    for cmd in [
+        "mv ~/.patina ~/.p".to_string(),
+        "rm -rf ~/.patina".into(),
+        "rm -rf ~/.patina/".into(),
+        format!("mv {h} {h}.bak"),
+        format!("mv {h}/run /tmp/x"),
+        format!("mv {h}/../home /tmp/x"),
+        format!("rm -rf {}", w.dir.path().display()),
+        format!("python3 -c \"import shutil; shutil.move('{h}', '/tmp/x')\""),
+    ] {
+        let a = as_installed(&w, &settings, &pre_payload(&cmd), &env);
+        assert_eq!(
+            a["hookSpecificOutput"]["permissionDecision"], "deny",
+            "{cmd}: {a}"
+        );
+    }
+
+    // Moved away (as the agent would with a spelling PreToolUse does not parse): withheld.
+    let moved = w.dir.path().join("moved");
+    std::fs::rename(&home, &moved).unwrap();
+    for text in [leak.as_str(), "nothing secret"] {
+        let a = as_installed(
+            &w,
+            &settings,
+            &fixture("claude-code-bash-post", text, &w.work(), Path::new("")),
+            &env,
+        );
+        let out = a["hookSpecificOutput"]["updatedToolOutput"].to_string();
+        assert!(out.contains("<concealed by patina: not checked>"), "{a}");
+        let why = a["hookSpecificOutput"]["additionalContext"]
+            .as_str()
+            .unwrap();
+        assert!(
+            why.contains("is missing") && why.contains("guard install"),
+            "{why}"
+        );
+    }
+    std::fs::rename(&moved, &home).unwrap();
+    let a = as_installed(&w, &settings, &payload, &env);
+    assert!(
+        a.to_string().contains("<concealed by patina: canary>"),
+        "{a}"
+    );
+
+    // Its run/ not the user's (we run as root: `nobody` owns it for a moment).
+    let run = home.join("run");
+    let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&run).unwrap());
+    std::os::unix::fs::chown(&run, Some(65534), None).unwrap();
+    let a = as_installed(&w, &settings, &payload, &env);
+    std::os::unix::fs::chown(&run, Some(owner), None).unwrap();
+    assert!(a.to_string().contains("not to you"), "{a}");
+    assert!(
+        !a.to_string().contains("concealed by patina: canary"),
+        "{a}"
+    );
+}
+
+/// QA session 9, H2 (d): the agent removed the hook itself — moved or chmod-ed the patina
+/// binary, emptied or edited the host's settings — with commands PreToolUse let through.
+/// They are denied now, for every settings file `guard install` writes (by name, anywhere)
+/// and for the binary each installed command names; ordinary commands still pass.
+#[test]
+fn pre_tool_use_denies_removing_the_hook() {
+    let w = world();
+    let _d = held(&w);
+    let user = w.dir.path().join("user");
+    let settings = install(&w, &user);
+    std::fs::create_dir_all(w.work().join(".claude")).unwrap();
+    std::fs::write(w.work().join(".claude/settings.local.json"), "{}\n").unwrap();
+    let env = [("HOME", user.to_str().unwrap())];
+    let exe = crate::common::secrets::BIN;
+    let decision = |payload: &Value| -> String {
+        as_installed(&w, &settings, payload, &env)["hookSpecificOutput"]["permissionDecision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let bash = |cmd: &str| fixture("claude-code-bash-pre", cmd, &w.work(), Path::new(""));
+    let u = user.display().to_string();
+    for cmd in [
+        "echo '{}' > ~/.claude/settings.json".to_string(),
+        "sed -i 's/PostToolUse/Nope/' ~/.claude/settings.json".into(),
+        "sed -Ei.bak 's/a/b/' .claude/settings.local.json".into(),
+        "perl -pi -e 's/a/b/' .claude/settings.json".into(),
+        "rm ~/.claude/settings.json".into(),
+        "mv ~/.claude ~/.claude.bak".into(),
+        "echo '{\"hooks\":{}}' > .claude/settings.local.json".into(),
+        "cp /dev/null .claude/settings.json".into(),
+        "tee ~/.codex/hooks.json < /dev/null".into(),
+        "jq 'del(.hooks)' x.json | sponge .claude/settings.json".into(),
+        format!("rm -rf {u}"),
+        format!("echo {{}} > {u}/.claude/settings.json"),
+        "cd .claude && rm settings.local.json".into(),
+        format!("mv {exe} {exe}.2"),
+        format!("chmod 000 {exe}"),
+        format!("ln -sf /bin/true {exe}"),
+        "python3 -c \"open('.claude/settings.local.json','w').write('{}')\"".into(),
+        "node -e \"require('fs').unlinkSync(process.env.HOME + '/.claude/settings.json')\"".into(),
+    ] {
+        assert_eq!(decision(&bash(&cmd)), "deny", "{cmd}");
+    }
+    // The Edit and Write tools on the settings.
+    for f in [
+        user.join(".claude/settings.json"),
+        w.work().join(".claude/settings.local.json"),
+    ] {
+        let p = fixture("claude-code-edit-pre", "", &w.work(), &f);
+        assert_eq!(decision(&p), "deny", "Edit {}", f.display());
+        let mut p = p.clone();
+        p["tool_name"] = "Write".into();
+        p["tool_input"] = serde_json::json!({"file_path": f, "content": "{}"});
+        assert_eq!(decision(&p), "deny", "Write {}", f.display());
+    }
+    for cmd in [
+        "cat ~/.claude/settings.json",
+        "ls -la ~/.claude",
+        "jq . .claude/settings.local.json",
+        "echo hi > notes.txt",
+        "rm -rf target/debug",
+        "sed -i 's/a/b/' src/main.rs",
+        "python3 -c 'print(1)'",
+        "find / -name settings.json",
+        "mv a.txt b.txt",
+        "chmod +x script.sh",
+        "cp README.md /tmp/readme-copy",
+    ] {
+        assert_eq!(decision(&bash(cmd)), "", "{cmd}");
+    }
+}
+
+/// QA session 9, M3: Edit, MultiEdit, NotebookEdit and Write of a file that holds a known
+/// value are denied before they run, as Read is (the host shows the model the lines around
+/// an edit); `guard install` puts them in the PreToolUse matcher. Files without a value
+/// are edited as before.
+#[test]
+fn pre_tool_use_denies_editing_a_file_that_holds_a_known_value() {
+    let w = world();
+    let _d = held(&w);
+    let user = w.dir.path().join("user");
+    let settings = install(&w, &user);
+    let matcher = settings["hooks"]["PreToolUse"][0]["matcher"]
+        .as_str()
+        .unwrap();
+    for tool in ["Edit", "MultiEdit", "NotebookEdit", "Write", "Read", "Bash"] {
+        assert!(matcher.split('|').any(|t| t == tool), "{matcher}");
+    }
+    let env = [("HOME", user.to_str().unwrap())];
+    let secret = w.work().join("config.yaml");
+    std::fs::write(&secret, format!("host: x\npassword: {CANARY}\n")).unwrap();
+    let clean = w.work().join("clean.yaml");
+    std::fs::write(&clean, "host: x\n").unwrap();
+    let nb = w.work().join("nb.ipynb");
+    std::fs::write(&nb, format!("{{\"cells\": [\"{CANARY}\"]}}")).unwrap();
+    let answer = |tool: &str, file: &Path| -> Value {
+        let mut p = fixture("claude-code-edit-pre", "", &w.work(), file);
+        p["tool_name"] = tool.into();
+        match tool {
+            "MultiEdit" => {
+                p["tool_input"] = serde_json::json!({"file_path": file,
+                    "edits": [{"old_string": "host: x", "new_string": "host: y"}]})
+            }
+            "NotebookEdit" => {
+                p["tool_input"] = serde_json::json!({"notebook_path": file,
+                    "new_source": "x", "cell_id": "c1"})
+            }
+            "Write" => p["tool_input"] = serde_json::json!({"file_path": file, "content": "x"}),
+            _ => {}
+        }
+        as_installed(&w, &settings, &p, &env)
+    };
+    for (tool, file) in [
+        ("Edit", &secret),
+        ("MultiEdit", &secret),
+        ("Write", &secret),
+        ("NotebookEdit", &nb),
+    ] {
+        let a = answer(tool, file);
+        assert_eq!(
+            a["hookSpecificOutput"]["permissionDecision"], "deny",
+            "{tool}: {a}"
+        );
+        let why = a["hookSpecificOutput"]["permissionDecisionReason"]
+            .as_str()
+            .unwrap();
+        assert!(
+            why.contains("canary") && why.contains(tool),
+            "{tool}: {why}"
+        );
+    }
+    for tool in ["Edit", "MultiEdit", "Write"] {
+        assert!(answer(tool, &clean).is_null(), "{tool} of a clean file");
+    }
+    assert!(answer("Write", &w.work().join("new-file.txt")).is_null());
+}
