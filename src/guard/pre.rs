@@ -376,6 +376,19 @@ const CHANGERS: &[&str] = &[
     "rename", "ed", "ex",
 ];
 
+/// The [`CHANGERS`] that also change everything below a directory they name.
+const REMOVERS: &[&str] = &[
+    "rm", "mv", "rmdir", "unlink", "shred", "chmod", "chown", "chgrp", "chattr", "setfacl", "find",
+    "rename",
+];
+
+/// Whether `l` is itself a guarded file or a host settings file by name (not merely a
+/// directory above one).
+fn is_guarded_itself(l: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> bool {
+    let p = lexical(&expand_tilde(l, cwd, s));
+    is_host_settings(&p) || s.guarded.iter().any(|g| *g == p)
+}
+
 /// Interpreters whose inline code (`-c`, `-e`, …) can change any file.
 const INTERPRETERS: &[&str] = &[
     "python",
@@ -425,9 +438,13 @@ fn changes_guarded(c: &Call, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<&'st
             .iter()
             .any(|l| matches!(*l, "-delete" | "-exec" | "-execdir" | "-ok" | "-okdir"));
     if (CHANGERS.contains(&name) && find_changes) || in_place {
+        // Removing, moving or chmod-ing a directory takes what is below it along; copying
+        // one (`cp -r . /tmp/x`) does not touch it.
+        let takes_below = REMOVERS.contains(&name);
         let named = lits.iter().any(|l| {
             let l = l.strip_prefix("of=").unwrap_or(l);
-            !l.starts_with('-') && guards_path(l, cwd, s)
+            !l.starts_with('-')
+                && (guards_path(l, cwd, s) && (takes_below || is_guarded_itself(l, cwd, s)))
         });
         if named {
             return Some(WHAT);
@@ -512,12 +529,12 @@ pub fn is_host_settings(p: &Path) -> bool {
         .take(2)
         .filter_map(|c| c.as_os_str().to_str())
         .collect();
-    match names.as_slice() {
-        [".claude" | ".codex", ..] => true,
-        ["settings.json" | "settings.local.json", ".claude"] => true,
-        ["hooks.json" | "config.toml", ".codex"] => true,
-        _ => false,
-    }
+    matches!(
+        names.as_slice(),
+        [".claude" | ".codex", ..]
+            | ["settings.json" | "settings.local.json", ".claude"]
+            | ["hooks.json" | "config.toml", ".codex"]
+    )
 }
 
 /// Whether an option word sets the one-letter flag `short` (alone or in a cluster, `-fx`)

@@ -463,6 +463,7 @@ fn pre_tool_use_denies_removing_the_hook() {
         "mv a.txt b.txt",
         "chmod +x script.sh",
         "cp README.md /tmp/readme-copy",
+        "cp -r . /tmp/project-copy",
     ] {
         assert_eq!(decision(&bash(cmd)), "", "{cmd}");
     }
