@@ -386,7 +386,7 @@ const REMOVERS: &[&str] = &[
 /// directory above one).
 fn is_guarded_itself(l: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> bool {
     let p = lexical(&expand_tilde(l, cwd, s));
-    is_host_settings(&p) || s.guarded.iter().any(|g| *g == p)
+    is_host_settings(&p) || s.guarded.contains(&p)
 }
 
 /// Interpreters whose inline code (`-c`, `-e`, …) can change any file.
