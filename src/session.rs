@@ -204,6 +204,13 @@ struct State {
 
 struct Inner {
     home: Home,
+    /// A tripwire tripped and was not acknowledged: kept here (and in the hold marker,
+    /// `guard::marker`) whatever happens to `alert.json`, until `--ack-canary` (QA session 9,
+    /// H2 e). Read without the state's lock.
+    tripped: std::sync::atomic::AtomicBool,
+    /// The user asked this daemon to stop through the patina binary (`patina stop`): its
+    /// shutdown ends the hold marker; any other stop leaves it (H2 b).
+    user_stop: std::sync::atomic::AtomicBool,
     state: Mutex<State>,
     wake: Condvar,
     /// Signalled when a release is asked or answered, or the session locks.
@@ -249,7 +256,12 @@ pub type Peer = Option<u32>;
 impl Session {
     /// A locked session auditing to `home`, with its expiry timer thread started.
     pub fn new(home: Home) -> Session {
+        // A trip recorded by an earlier daemon (the alert file, or the marker when the file
+        // was removed) holds in this one too.
+        let tripped = tripwire::pending(&home).is_some() || crate::guard::marker::tripped(&home);
         let inner = Arc::new(Inner {
+            tripped: std::sync::atomic::AtomicBool::new(tripped),
+            user_stop: std::sync::atomic::AtomicBool::new(false),
             home,
             state: Mutex::new(State {
                 unlocked: None,
@@ -296,8 +308,13 @@ impl Session {
             refuse_all(&mut st);
             console
         };
-        // The alert file withholds everything from now on; the marker is no longer needed.
-        crate::guard::marker::remove(&self.inner.home);
+        // Kept in memory and in the marker too: removing the alert file undoes nothing.
+        self.inner
+            .tripped
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Err(e) = crate::guard::marker::write_tripped(&self.inner.home) {
+            eprintln!("patina: warning: the trip could not be noted in the hold marker ({e})");
+        }
         let alert = tripwire::record(&self.inner.home, kind, names, route, peer, console);
         let mut st = self.state();
         st.tripped = Some(alert);
@@ -434,7 +451,7 @@ impl Session {
         if confirm.is_some_and(|t| t.is_zero() || t > MAX_CONFIRM_TIMEOUT) {
             return Err(SessionError::BadTtl);
         }
-        if tripwire::pending(&self.inner.home).is_some() && !opts.ack_canary {
+        if self.tripped() && !opts.ack_canary {
             return Err(SessionError::Tripped(
                 "read the alert and the audit log first".into(),
             ));
@@ -451,7 +468,16 @@ impl Session {
         };
         let identity = Identity::parse(identity_text)?;
         let env = self.decrypt(&identity, project)?;
-        if opts.ack_canary && tripwire::acknowledge(&self.inner.home, peer) {
+        if opts.ack_canary {
+            let remembered = self
+                .inner
+                .tripped
+                .swap(false, std::sync::atomic::Ordering::SeqCst);
+            if !tripwire::acknowledge(&self.inner.home, peer) && remembered {
+                // The alert file was gone; the trip is acknowledged all the same.
+                audit::record(&self.inner.home, &Event::now("ack", peer));
+            }
+            crate::guard::marker::clear_trip(&self.inner.home);
             self.state().tripped = None;
         }
         let mut u = Unlocked {
@@ -741,7 +767,11 @@ impl Session {
     }
 
     /// Wipes everything held (the values and the scan hold). Returns whether anything was.
-    pub fn lock(&self, peer: Peer) -> bool {
+    /// `by_user`: the lock was asked by the patina binary (`patina session lock`), which
+    /// also ends the hold marker; a lock asked by any other process (`curl`, a script) wipes
+    /// the same but leaves the marker until its expiry, so the guard hook keeps failing
+    /// closed (QA session 9, H2 a; `guard::marker`).
+    pub fn lock(&self, peer: Peer, by_user: bool) -> bool {
         let was = {
             let mut st = self.state();
             let was = st.unlocked.take().is_some() | st.hold.take().is_some();
@@ -750,18 +780,39 @@ impl Session {
             self.inner.asked.notify_all();
             was
         };
-        crate::guard::marker::remove(&self.inner.home);
+        if by_user {
+            crate::guard::marker::remove(&self.inner.home);
+        } else {
+            crate::guard::marker::note_end(
+                &self.inner.home,
+                &format!(
+                    "the session was locked by a process that is not patina (pid {})",
+                    peer.map_or_else(|| "?".to_string(), |p| p.to_string())
+                ),
+            );
+        }
         if was {
             audit::record(&self.inner.home, &Event::now("lock", peer));
         }
         was
     }
 
-    /// Whether a tripwire alert is pending (`~/.patina/alert.json`, until `session unlock
-    /// --ack-canary`): scry then withholds its answers and the guard everything
-    /// (threat model, "Tripwires"). One file lookup, no lock taken.
+    /// Whether a tripwire alert is pending (tripped in this daemon or recorded by an earlier
+    /// one, whatever became of `~/.patina/alert.json`, until `session unlock --ack-canary`):
+    /// scry then withholds its answers and the guard everything (threat model,
+    /// "Tripwires"). A flag and one file lookup, no lock taken.
     pub fn tripped(&self) -> bool {
-        tripwire::pending(&self.inner.home).is_some()
+        self.inner.tripped.load(std::sync::atomic::Ordering::SeqCst)
+            || tripwire::pending(&self.inner.home).is_some()
+    }
+
+    /// The user asked the daemon to stop through the patina binary (`patina stop`): the
+    /// coming [`Session::shutdown`] ends the hold marker. Without it (a signal, a crash)
+    /// the marker stays until its expiry (QA session 9, H2 b).
+    pub fn stop_by_user(&self) {
+        self.inner
+            .user_stop
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The status (no names, no values). An expired unlock reads as locked even if the
@@ -963,7 +1014,7 @@ impl Session {
     }
 
     /// Wipes everything and stops the timer (also done on drop). Audited as `shutdown` when
-    /// something was held.
+    /// something was held. The hold marker ends only after [`Session::stop_by_user`].
     pub fn shutdown(&self) {
         let was = {
             let mut st = self.state();
@@ -972,7 +1023,18 @@ impl Session {
             self.inner.wake.notify_all();
             was
         };
-        crate::guard::marker::remove(&self.inner.home);
+        if self
+            .inner
+            .user_stop
+            .load(std::sync::atomic::Ordering::SeqCst)
+        {
+            crate::guard::marker::remove(&self.inner.home);
+        } else {
+            crate::guard::marker::note_end(
+                &self.inner.home,
+                "the daemon stopped without `patina stop` (a signal)",
+            );
+        }
         if was {
             audit::record(&self.inner.home, &Event::now("shutdown", None));
         }
@@ -1436,7 +1498,7 @@ mod tests {
         assert!(s.inner.state.lock().unwrap().unlocked.is_none());
         assert!(matches!(s.env(None, None, None), Err(SessionError::Locked)));
         s.unlock(text.as_bytes(), None, None, None).unwrap();
-        assert!(s.lock(None));
+        assert!(s.lock(None, true));
         assert!(!s.status().unlocked);
         let events: Vec<String> = audit::read(&home)
             .unwrap()

@@ -102,8 +102,12 @@ pub fn status(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
 }
 
 /// `POST /shutdown` (local only) → `{"status":"stopping"}`; the daemon then stops accepting,
-/// finishes in-flight requests and exits.
-pub fn shutdown(ctx: &Ctx, _: &Principal, _: &Request) -> Response {
+/// finishes in-flight requests and exits. Asked by the patina binary (`patina stop`), the
+/// stop also ends the hold marker; asked by anything else it leaves it (QA session 9, H2).
+pub fn shutdown(ctx: &Ctx, principal: &Principal, _: &Request) -> Response {
+    if crate::auth::authorize(crate::auth::Access::Patina, principal).is_ok() {
+        ctx.session.stop_by_user();
+    }
     ctx.request_shutdown();
     Response::json(200, &json!({"status": "stopping"}))
 }

@@ -289,9 +289,12 @@ pub fn confirm_answer(ctx: &Ctx, _: &Principal, req: &Request) -> Response {
     }
 }
 
-/// `POST /session/lock` (local) → status (locked).
+/// `POST /session/lock` (local) → status (locked). Asked by the patina binary (the
+/// [`Access::Patina`](crate::auth::Access::Patina) check), it also ends the hold marker;
+/// asked by anything else it leaves the marker, so the guard keeps failing closed.
 pub fn lock(ctx: &Ctx, principal: &Principal, _: &Request) -> Response {
-    ctx.session.lock(peer(principal));
+    let by_user = crate::auth::authorize(crate::auth::Access::Patina, principal).is_ok();
+    ctx.session.lock(peer(principal), by_user);
     Response::json(200, &ctx.session.status())
 }
 

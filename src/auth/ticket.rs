@@ -36,6 +36,14 @@ pub const TICKETED: &[&str] = &[
     "/session/confirm/answer",
 ];
 
+/// `local` routes that anyone of the user's uid may call, whose effect still depends on
+/// whether the patina binary asked: a lock or a stop asked by `patina session lock` /
+/// `patina stop` ends the guard's hold marker, one asked by `curl` or a script leaves it
+/// (`guard::marker`, QA session 9, H2). The client takes a ticket for them too, and the
+/// daemon observes their writer as for a `patina` route; a missing ticket only means "not
+/// the user's lock".
+pub const BY_USER: &[&str] = &["/session/lock", "/shutdown"];
+
 /// How long a ticket can be redeemed after it was issued. A client asks for one right before
 /// its request; a few seconds cover a loaded machine.
 pub const TICKET_TTL: Duration = Duration::from_secs(10);

@@ -77,6 +77,11 @@ pub struct HookArgs {
     /// (keep it under the host's hook timeout: 30 s as installed).
     #[arg(long, default_value_t = install::HOOK_DEADLINE_SECS, value_name = "SECS")]
     pub deadline: u64,
+    /// The patina home this hook belongs to (absolute; `guard install` records it). Used
+    /// instead of PATINA_HOME/HOME from the environment, which a project's settings can
+    /// change; when it or its `run/` is missing or not yours, every output is withheld.
+    #[arg(long, value_name = "DIR")]
+    pub home: Option<PathBuf>,
 }
 
 /// `patina guard install|uninstall` options.
@@ -142,8 +147,10 @@ pub const GUARD_ASK_TIMEOUT: Duration = Duration::from_secs(10);
 fn unchecked_reason(why: &str) -> String {
     format!(
         "patina guard: {why}, so this output is withheld: do not read, repeat or summarize it. \
-         Stop and tell the user to run `patina status` and, if the daemon is stopped or gone, \
-         restart it (`patina stop`, `patina serve`, `patina session unlock`)."
+         Stop and tell the user to run `patina status` in their own terminal and, if the daemon \
+         is stopped or gone or its hold ended without `patina session lock`, to run `patina \
+         session lock` there (it clears the hold marker this answer comes from), then \
+         `patina serve` and `patina session unlock` to go on with the checks."
     )
 }
 
@@ -205,7 +212,10 @@ fn hook(a: &HookArgs) -> i32 {
                 }
             });
     }
-    let home = Home::from_env().ok();
+    let home = match &a.home {
+        Some(h) => Some(Home::at(h)),
+        None => Home::from_env().ok(),
+    };
     let mut input = Vec::new();
     let read = std::io::stdin()
         .lock()
@@ -215,9 +225,7 @@ fn hook(a: &HookArgs) -> i32 {
     // A payload that cannot be read while a tripwire alert is pending: denied or withheld
     // whatever the error policy (nothing passes until the user acknowledges).
     let unreadable = |why: &str| {
-        let tripped = home
-            .as_ref()
-            .is_some_and(|h| crate::tripwire::pending(h).is_some());
+        let tripped = home.as_ref().is_some_and(trip_pending);
         match (tripped, a.event) {
             (true, Some(Event::PreToolUse)) => {
                 payload::deny("", payload::TRIPPED_REASON, Vec::new())
@@ -257,9 +265,22 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
         // An event the guard does not act on: no decision.
         (None, None) => return payload::Answer::default(),
     };
-    // A pending tripwire alert (the file the daemon also answers `tripped` from): nothing
-    // passes until the user acknowledges it (threat model, "Tripwires").
-    if home.is_some_and(|h| crate::tripwire::pending(h).is_some()) {
+    // The home recorded at install is gone, moved or not the user's: nothing can tell
+    // whether a hold exists, so every output is withheld (QA session 9, H2 c).
+    if let Some(recorded) = &a.home
+        && let Some(why) = home_problem(recorded)
+    {
+        return match event {
+            Event::PostToolUse => {
+                payload::withhold_all(a.agent, p, "not checked", &unchecked_home(&why))
+            }
+            Event::PreToolUse => payload::Answer::default(),
+        };
+    }
+    // A pending tripwire alert (the alert file, or the hold marker's record of the trip when
+    // the file was removed; the daemon also answers `tripped`, from memory): nothing passes
+    // until the user acknowledges it (threat model, "Tripwires").
+    if home.is_some_and(trip_pending) {
         return payload::tripped(a.agent, event, p);
     }
     let known = known_values(home);
@@ -274,6 +295,10 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
                 known: known.as_ref(),
                 daemon_pid: home.and_then(Home::daemon_pid),
                 run_dir: home.map(Home::run_dir),
+                guarded: guarded_paths(home, p.cwd.as_deref()),
+                user_home: std::env::var_os("HOME")
+                    .filter(|h| !h.is_empty())
+                    .map(PathBuf::from),
             };
             pre::decide(&p.tool, &p.input, p.cwd.as_deref(), &s)
         }
@@ -290,6 +315,99 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
         return payload::withhold_all(a.agent, p, "not checked", &unchecked_reason(&why));
     }
     answer
+}
+
+/// The absolute paths the guard stands on ([`pre::Secrets::guarded`]): the patina home, the
+/// binary running this hook (and the one each installed hook command names), and the host
+/// settings files of the user and of the project around `cwd` (each directory up to `/`)
+/// that exist.
+fn guarded_paths(home: Option<&Home>, cwd: Option<&str>) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = home.map(|h| h.root().to_path_buf()).into_iter().collect();
+    if let Ok(exe) = std::env::current_exe() {
+        out.push(exe);
+    }
+    let mut settings = Vec::new();
+    if let Some(h) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        let h = PathBuf::from(h);
+        out.push(h.join(".patina")); // the default home, whichever one this hook uses
+        for f in [
+            ".claude/settings.json",
+            ".claude/settings.local.json",
+            ".codex/hooks.json",
+            ".codex/config.toml",
+        ] {
+            settings.push(h.join(f));
+        }
+    }
+    if let Some(c) = cwd.map(Path::new).filter(|c| c.is_absolute()) {
+        for dir in c.ancestors() {
+            for f in [
+                ".claude/settings.json",
+                ".claude/settings.local.json",
+                ".codex/hooks.json",
+            ] {
+                let p = dir.join(f);
+                if p.exists() {
+                    settings.push(p);
+                }
+            }
+        }
+    }
+    for f in &settings {
+        if let Ok(v) = install::read(f) {
+            out.extend(install::hook_paths(&v));
+        }
+    }
+    out.extend(settings);
+    out.retain(|p| p.is_absolute());
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// What is wrong with the patina home recorded at install (`--home`), if anything: not
+/// absolute, missing, not a directory (a symlink counts as not one), not owned by this user;
+/// the same for its `run/`.
+fn home_problem(home: &Path) -> Option<String> {
+    if !home.is_absolute() {
+        return Some(format!(
+            "the patina home {} is not an absolute path",
+            home.display()
+        ));
+    }
+    let me = crate::fsutil::my_uid();
+    for dir in [home.to_path_buf(), home.join("run")] {
+        use std::os::unix::fs::MetadataExt;
+        match std::fs::symlink_metadata(&dir) {
+            Err(_) => return Some(format!("{} is missing", dir.display())),
+            Ok(m) if !m.is_dir() => return Some(format!("{} is not a directory", dir.display())),
+            Ok(m) if m.uid() != me => {
+                return Some(format!(
+                    "{} belongs to uid {}, not to you",
+                    dir.display(),
+                    m.uid()
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    None
+}
+
+/// What the model is told when the recorded patina home is unusable.
+fn unchecked_home(why: &str) -> String {
+    format!(
+        "patina guard: {why}: this is the patina home the guard was installed for, and without \
+         it the guard cannot tell which secrets to hide, so this output is withheld: do not \
+         read, repeat or summarize it. Stop and tell the user: if it was moved or removed, move \
+         it back (in their own terminal); else run `patina guard install` again."
+    )
+}
+
+/// Whether a tripwire trip is pending in `home`: the alert file, or the hold marker's record
+/// of it (which outlives a removed alert file, QA session 9, H2 e).
+fn trip_pending(home: &Home) -> bool {
+    crate::tripwire::pending(home).is_some() || crate::guard::marker::tripped(home)
 }
 
 /// (name, environment variable) of every secret of the global vault and of the project
@@ -317,7 +435,14 @@ fn install_cmd(a: &InstallArgs, add: bool) -> super::CliResult {
     let exe = std::env::current_exe()
         .map_err(|e| anyhow::anyhow!("cannot find the patina executable: {e}"))?;
     let after = if add {
-        install::merged(&before, &path, a.agent, &exe)?
+        // The patina home the hook belongs to, recorded in its command (`--home`), made
+        // now if missing so the hook finds it (it fails closed when it is gone).
+        let patina_home = Home::from_env()?;
+        if !a.dry_run {
+            crate::fsutil::ensure_private_dir(patina_home.root())?;
+            crate::fsutil::ensure_private_dir(&patina_home.run_dir())?;
+        }
+        install::merged(&before, &path, a.agent, &exe, patina_home.root())?
     } else {
         install::removed(&before, &path, a.agent)?
     };

@@ -479,7 +479,12 @@ impl Client {
         body: Option<&[u8]>,
     ) -> Result<Reply, ClientError> {
         let ticket = match self.target {
-            Target::Unix if crate::auth::ticket::TICKETED.contains(&path) => self.ticket()?,
+            Target::Unix
+                if crate::auth::ticket::TICKETED.contains(&path)
+                    || crate::auth::ticket::BY_USER.contains(&path) =>
+            {
+                self.ticket()?
+            }
             _ => None,
         };
         self.request_once(method, path, body, ticket.as_ref().map(|t| t.as_str()))

@@ -125,7 +125,12 @@ impl KnownValues for DaemonHold {
                         .map_or(0, |d| d.as_secs()),
                 )
                 .div_ceil(60);
-            return Some(if unreachable {
+            return Some(if let Some(how) = &m.ended {
+                format!(
+                    "a scan hold was taken (for {left} more minutes) but the daemon no longer \
+                     has it: {how}"
+                )
+            } else if unreachable {
                 format!(
                     "patina's daemon holds the known secret values (for {left} more minutes) \
                      but cannot be asked: it is stopped, stuck, gone, or its socket was moved"
@@ -133,7 +138,7 @@ impl KnownValues for DaemonHold {
             } else {
                 format!(
                     "a scan hold was taken (for {left} more minutes) but the daemon no longer \
-                     has it: it was killed or restarted without `patina session lock`"
+                     has it: it was killed, restarted or locked without `patina session lock`"
                 )
             });
         }

@@ -56,26 +56,42 @@ pub fn signature(agent: Agent, event: Event) -> String {
     )
 }
 
-/// The command line installed: `exe` (shell-quoted when needed) and the signature.
-pub fn command(exe: &Path, agent: Agent, event: Event) -> String {
-    let e = exe.display().to_string();
-    let quoted = if e
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
+/// `p` as one shell word: as is when it holds only `[A-Za-z0-9/._+-]`, else single-quoted.
+fn shell_word(p: &Path) -> String {
+    let e = p.display().to_string();
+    if !e.is_empty()
+        && e.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-+".contains(&b))
     {
         e
     } else {
         format!("'{}'", e.replace('\'', r"'\''"))
-    };
-    format!("{quoted} {}", signature(agent, event))
+    }
 }
 
-/// The tools each event is installed for: PreToolUse only where it can deny something,
+/// The command line installed: `exe` (shell-quoted when needed), the signature, and
+/// `--home HOME`, the patina home (absolute) the hook belongs to. The hook uses that home,
+/// not `PATINA_HOME`/`HOME` from its environment (a project's `.claude/settings.local.json`
+/// `env` can change those), and fails closed when it is missing (QA session 9, H2 c).
+pub fn command(exe: &Path, agent: Agent, event: Event, home: &Path) -> String {
+    format!(
+        "{} {} --home {}",
+        shell_word(exe),
+        signature(agent, event),
+        shell_word(home)
+    )
+}
+
+/// The tools each event is installed for: PreToolUse only where it can deny something
+/// (Claude Code's Edit, MultiEdit, NotebookEdit and Write too: the host shows the model the
+/// lines around an edit, QA session 9, M3),
 /// PostToolUse for every tool (MCP tools included): Claude Code's "match all" is `*`; Codex
 /// reads matchers as regular expressions, where the empty matcher matches every tool.
 pub fn matcher(agent: Agent, event: Event) -> &'static str {
     match (agent, event) {
-        (Agent::ClaudeCode, Event::PreToolUse) => "Bash|Read|Grep|NotebookRead",
+        (Agent::ClaudeCode, Event::PreToolUse) => {
+            "Bash|Read|Grep|NotebookRead|Edit|MultiEdit|NotebookEdit|Write"
+        }
         (Agent::Codex, Event::PreToolUse) => "Bash|shell|exec_command|shell_command",
         (Agent::ClaudeCode, Event::PostToolUse) => "*",
         (Agent::Codex, Event::PostToolUse) => "",
@@ -92,18 +108,96 @@ pub enum InstallError {
     NotSettings(PathBuf),
 }
 
+/// Whether `hook` is the guard's entry for `agent` and `event`: its command holds the
+/// signature, followed by nothing or by `--home HOME` (installs before `--home` end with
+/// the signature).
 fn is_ours(hook: &Value, agent: Agent, event: Event) -> bool {
     hook.get("command")
         .and_then(Value::as_str)
-        .is_some_and(|c| c.trim_end().ends_with(&signature(agent, event)))
+        .is_some_and(|c| {
+            let sig = signature(agent, event);
+            c.trim_end().ends_with(&sig)
+                || c.rfind(&format!("{sig} --home "))
+                    .is_some_and(|i| !c[i + sig.len() + " --home ".len()..].trim().is_empty())
+        })
 }
 
-/// `settings` with the guard's entries for `agent` added (or updated to `exe`).
+/// The paths the hook entries of a settings file rely on: the executable and the patina
+/// home of each of the guard's commands in `settings` (as written by [`command`]; a quoted
+/// word is unquoted). PreToolUse denies changing them (QA session 9, H2 d).
+pub fn hook_paths(settings: &Value) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Some(hooks) = settings.get("hooks").and_then(Value::as_object) else {
+        return out;
+    };
+    for list in hooks.values().filter_map(Value::as_array) {
+        for g in list {
+            for h in g
+                .get("hooks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(c) = h.get("command").and_then(Value::as_str) else {
+                    continue;
+                };
+                if !c.contains(" guard hook --agent ") {
+                    continue;
+                }
+                let words = shell_words(c);
+                if let Some(exe) = words.first() {
+                    out.push(PathBuf::from(exe));
+                }
+                if let Some(i) = words.iter().position(|w| w == "--home")
+                    && let Some(home) = words.get(i + 1)
+                {
+                    out.push(PathBuf::from(home));
+                }
+            }
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+/// The words of a command [`command`] wrote: split at spaces, `'…'` quoting (with `'\''`)
+/// undone.
+fn shell_words(c: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut inq = false;
+    let mut any = false;
+    for ch in c.chars() {
+        match ch {
+            '\'' => {
+                inq = !inq;
+                any = true;
+            }
+            '\\' if !inq => {}
+            ' ' if !inq => {
+                if any || !cur.is_empty() {
+                    out.push(std::mem::take(&mut cur));
+                }
+                any = false;
+            }
+            _ => cur.push(ch),
+        }
+    }
+    if any || !cur.is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// `settings` with the guard's entries for `agent` added (or updated to `exe`, `home` and
+/// the current [`matcher`]: an installation from before Edit was guarded gets it here).
 pub fn merged(
     settings: &Value,
     path: &Path,
     agent: Agent,
     exe: &Path,
+    home: &Path,
 ) -> Result<Value, InstallError> {
     let mut s = settings.clone();
     let bad = || InstallError::NotSettings(path.to_path_buf());
@@ -119,13 +213,14 @@ pub fn merged(
             .or_insert_with(|| Value::Array(Vec::new()))
             .as_array_mut()
             .ok_or_else(bad)?;
-        let cmd = command(exe, agent, event);
+        let cmd = command(exe, agent, event, home);
         let mut found = false;
         for group in list.iter_mut() {
+            let mut ours = false;
             if let Some(hs) = group.get_mut("hooks").and_then(Value::as_array_mut) {
                 for h in hs.iter_mut() {
                     if is_ours(h, agent, event) {
-                        found = true;
+                        ours = true;
                         if h.get("command").and_then(Value::as_str) != Some(&cmd)
                             && let Some(o) = h.as_object_mut()
                         {
@@ -134,6 +229,18 @@ pub fn merged(
                     }
                 }
             }
+            // Our group gets the current matcher (a group of the user's own keeps theirs).
+            if ours
+                && group.get("hooks").and_then(Value::as_array).map(Vec::len) == Some(1)
+                && group.get("matcher").and_then(Value::as_str) != Some(matcher(agent, event))
+                && let Some(o) = group.as_object_mut()
+            {
+                o.insert(
+                    "matcher".into(),
+                    Value::String(matcher(agent, event).into()),
+                );
+            }
+            found |= ours;
         }
         if !found {
             list.push(json!({
@@ -301,6 +408,7 @@ mod tests {
     fn install_is_idempotent_and_uninstall_gives_back_the_settings() {
         let p = Path::new("/x/settings.json");
         let exe = Path::new("/usr/local/bin/patina");
+        let home = Path::new("/home/dev/.patina");
         let before = json!({
             "model": "opus",
             "hooks": {
@@ -310,24 +418,58 @@ mod tests {
             "permissions": {"deny": ["Read(./.env)"]},
         });
         for agent in [Agent::ClaudeCode, Agent::Codex] {
-            let once = merged(&before, p, agent, exe).unwrap();
+            let once = merged(&before, p, agent, exe, home).unwrap();
             assert!(installed(&once, agent));
-            assert_eq!(merged(&once, p, agent, exe).unwrap(), once);
+            assert_eq!(merged(&once, p, agent, exe, home).unwrap(), once);
             assert_eq!(removed(&once, p, agent).unwrap(), before);
             assert!(!installed(&before, agent));
         }
-        let fresh = merged(&json!({}), p, Agent::ClaudeCode, exe).unwrap();
+        let fresh = merged(&json!({}), p, Agent::ClaudeCode, exe, home).unwrap();
         assert_eq!(removed(&fresh, p, Agent::ClaudeCode).unwrap(), json!({}));
-        assert!(merged(&json!([1]), p, Agent::ClaudeCode, exe).is_err());
-        assert!(merged(&json!({"hooks": []}), p, Agent::ClaudeCode, exe).is_err());
+        assert!(merged(&json!([1]), p, Agent::ClaudeCode, exe, home).is_err());
+        assert!(merged(&json!({"hooks": []}), p, Agent::ClaudeCode, exe, home).is_err());
         // A moved binary: the command is updated in place, not duplicated.
-        let moved = merged(&fresh, p, Agent::ClaudeCode, Path::new("/opt/patina")).unwrap();
+        let moved = merged(&fresh, p, Agent::ClaudeCode, Path::new("/opt/patina"), home).unwrap();
         assert_eq!(
             moved["hooks"]["PostToolUse"].as_array().unwrap().len(),
             1,
             "{moved}"
         );
         assert!(moved.to_string().contains("/opt/patina guard hook"));
+        assert_eq!(
+            hook_paths(&moved),
+            [
+                PathBuf::from("/home/dev/.patina"),
+                PathBuf::from("/opt/patina")
+            ]
+        );
+        // An installation from before `--home` and the Edit matcher is updated in place.
+        let old = json!({"hooks": {"PreToolUse": [{"matcher": "Bash|Read|Grep|NotebookRead",
+            "hooks": [{"type": "command", "timeout": 30,
+            "command": "/usr/local/bin/patina guard hook --agent claude-code --event PreToolUse"}]}]}});
+        let new = merged(
+            &old,
+            p,
+            Agent::ClaudeCode,
+            exe,
+            Path::new("/home/my dev/.patina"),
+        )
+        .unwrap();
+        let pre = &new["hooks"]["PreToolUse"];
+        assert_eq!(pre.as_array().unwrap().len(), 1, "{new}");
+        assert_eq!(
+            pre[0]["matcher"],
+            matcher(Agent::ClaudeCode, Event::PreToolUse)
+        );
+        assert!(pre[0]["matcher"].as_str().unwrap().contains("Edit"));
+        assert!(
+            pre[0]["hooks"][0]["command"]
+                .as_str()
+                .unwrap()
+                .ends_with("--home '/home/my dev/.patina'"),
+            "{new}"
+        );
+        assert!(hook_paths(&new).contains(&PathBuf::from("/home/my dev/.patina")));
     }
 
     #[test]

@@ -40,6 +40,14 @@ pub struct Secrets<'a> {
     /// The run directory (`~/.patina/run`: the socket, the pid file, the hold marker), whose
     /// files an agent must not remove, move or overwrite.
     pub run_dir: Option<PathBuf>,
+    /// Absolute paths the guard itself stands on, which an agent must not remove, move,
+    /// overwrite or chmod — nor any directory above them: the patina home, the patina binary
+    /// the hook runs, and the host settings files that hold the hook (QA session 9, H2 c, d).
+    /// Host settings files anywhere are also recognised by their names ([`is_host_settings`]).
+    pub guarded: Vec<PathBuf>,
+    /// The user's home directory, for `~` in a command (the shell's tilde is not expanded by
+    /// [`super::shell`]).
+    pub user_home: Option<PathBuf>,
 }
 
 /// The answer for a PreToolUse call of `tool` with `input` in `cwd`: a denial, or no
@@ -56,6 +64,31 @@ pub fn decide(tool: &str, input: &Value, cwd: Option<&str>, s: &Secrets<'_>) -> 
             .get("path")
             .and_then(Value::as_str)
             .and_then(|f| file_holds_known(&resolve(cwd.as_deref(), f), s)),
+        // The host shows the model the lines around an edit (QA session 9, M3): an edit of a
+        // file that holds a known value is denied as its read is; an edit of the files the
+        // guard stands on (the host's settings, the binary) switches the guard off.
+        "Edit" | "MultiEdit" | "NotebookEdit" | "Write" => input
+            .get("file_path")
+            .or_else(|| input.get("notebook_path"))
+            .and_then(Value::as_str)
+            .and_then(|f| {
+                if guards_path(f, cwd.as_deref(), s) {
+                    return Some((
+                        switch_off_reason("change a file patina's guard relies on"),
+                        Vec::new(),
+                    ));
+                }
+                file_holds_known(&resolve(cwd.as_deref(), f), s).map(|(why, names)| {
+                    (
+                        why.replace("reading it", &format!("changing it with {tool}"))
+                            .replace(
+                                "Read the parts you need without it (`grep -v`, a line range)",
+                                "Ask the user to make this change, or edit another file",
+                            ),
+                        names,
+                    )
+                })
+            }),
         _ => command_of(input).and_then(|cmd| shell_reason(&cmd, cwd.as_deref(), s)),
     };
     match reason {
@@ -105,7 +138,21 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
         return Some((switch_off_reason(what), Vec::new()));
     }
     let mut files_checked = 0;
+    // The directory each call runs in, as far as literal `cd`s tell (`cd .claude && rm
+    // settings.json`); `None` after a `cd` to an expansion.
+    let mut here: Option<PathBuf> = cwd.map(Path::to_path_buf);
     for c in &calls {
+        if c.name == "cd" {
+            let dest = c
+                .args
+                .iter()
+                .find(|a| a.literal.as_deref().is_none_or(|l| !l.starts_with('-')));
+            here = match dest.map(|a| a.literal.as_deref()) {
+                None => s.user_home.clone(),
+                Some(Some(l)) => Some(lexical(&expand_tilde(l, here.as_deref(), s))),
+                Some(None) => None,
+            };
+        }
         let lits: Vec<String> = c.args.iter().filter_map(|a| a.literal.clone()).collect();
         let only_options =
             lits.iter().all(|l| l.starts_with('-')) && c.args.iter().all(|a| a.literal.is_some());
@@ -150,7 +197,9 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
             }
             _ => {}
         }
-        if let Some(what) = switches_checks_off(c, s) {
+        if let Some(what) =
+            switches_checks_off(c, s).or_else(|| changes_guarded(c, here.as_deref(), s))
+        {
             return Some((switch_off_reason(what), Vec::new()));
         }
         if matches!(
@@ -318,6 +367,174 @@ fn switches_checks_off(c: &super::shell::Call, s: &Secrets<'_>) -> Option<&'stat
             .then_some("remove or replace a file of patina's run directory"),
         _ => None,
     }
+}
+
+/// Commands that remove, move, replace or chmod the files they name.
+const CHANGERS: &[&str] = &[
+    "rm", "mv", "cp", "ln", "unlink", "shred", "truncate", "install", "rsync", "tee", "dd",
+    "touch", "chmod", "chown", "chgrp", "chattr", "setfacl", "rmdir", "find", "sponge", "patch",
+    "rename", "ed", "ex",
+];
+
+/// The [`CHANGERS`] that also change everything below a directory they name.
+const REMOVERS: &[&str] = &[
+    "rm", "mv", "rmdir", "unlink", "shred", "chmod", "chown", "chgrp", "chattr", "setfacl", "find",
+    "rename",
+];
+
+/// Whether `l` is itself a guarded file or a host settings file by name (not merely a
+/// directory above one).
+fn is_guarded_itself(l: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> bool {
+    let p = lexical(&expand_tilde(l, cwd, s));
+    is_host_settings(&p) || s.guarded.contains(&p)
+}
+
+/// Interpreters whose inline code (`-c`, `-e`, …) can change any file.
+const INTERPRETERS: &[&str] = &[
+    "python",
+    "python2",
+    "python3",
+    "perl",
+    "ruby",
+    "node",
+    "nodejs",
+    "deno",
+    "bun",
+    "php",
+    "lua",
+    "tclsh",
+    "osascript",
+];
+
+/// What `c` would do to the files the guard stands on ([`Secrets::guarded`], host settings
+/// by name): remove, move, overwrite or chmod one of them or a directory above it, by a
+/// command of [`CHANGERS`], `sed -i`/`perl -i`, an output redirection, or inline code of an
+/// interpreter that names one (`python3 -c "…'.claude'…"`: matched as text). Literal
+/// arguments only: a path built at run time (`$(…)`, a script file) is not seen (README,
+/// "What the guard cannot do").
+fn changes_guarded(c: &Call, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<&'static str> {
+    const WHAT: &str = "remove or change a file patina's guard relies on (the host's hook \
+                        settings, the patina binary, the patina home)";
+    if c.writes.iter().any(|w| guards_path(w, cwd, s)) {
+        return Some(WHAT);
+    }
+    let lits: Vec<&str> = c.args.iter().filter_map(|a| a.literal.as_deref()).collect();
+    let in_place = match c.name.as_str() {
+        "sed" | "gsed" => lits
+            .iter()
+            .any(|l| l.starts_with("--in-place") || is_flag_prefix(l, 'i')),
+        "perl" => lits.iter().any(|l| is_flag_prefix(l, 'i')),
+        _ => false,
+    };
+    let name = c.name.as_str();
+    let interpreter = INTERPRETERS.contains(&name)
+        || INTERPRETERS.iter().any(|i| {
+            name.strip_prefix(i)
+                .is_some_and(|v| v.chars().all(|ch| ch.is_ascii_digit() || ch == '.'))
+        });
+    // `find` changes files only with an action that does.
+    let find_changes = name != "find"
+        || lits
+            .iter()
+            .any(|l| matches!(*l, "-delete" | "-exec" | "-execdir" | "-ok" | "-okdir"));
+    if (CHANGERS.contains(&name) && find_changes) || in_place {
+        // Removing, moving or chmod-ing a directory takes what is below it along; copying
+        // one (`cp -r . /tmp/x`) does not touch it.
+        let takes_below = REMOVERS.contains(&name);
+        let named = lits.iter().any(|l| {
+            let l = l.strip_prefix("of=").unwrap_or(l);
+            !l.starts_with('-')
+                && (guards_path(l, cwd, s) && (takes_below || is_guarded_itself(l, cwd, s)))
+        });
+        if named {
+            return Some(WHAT);
+        }
+    }
+    if interpreter {
+        let mut needles: Vec<String> = [".claude", ".codex", ".patina"]
+            .iter()
+            .map(|n| n.to_string())
+            .collect();
+        needles.extend(
+            s.guarded
+                .iter()
+                .filter_map(|p| p.to_str().map(str::to_string)),
+        );
+        if lits.iter().any(|l| {
+            needles
+                .iter()
+                .any(|n| !n.is_empty() && l.contains(n.as_str()))
+        }) {
+            return Some(WHAT);
+        }
+    }
+    None
+}
+
+/// Whether a one-letter option word starts with `-` and holds `flag` before any value
+/// (`-i`, `-i.bak`, `-Ei`, `-pi`): clustered letters up to the flag.
+fn is_flag_prefix(l: &str, flag: char) -> bool {
+    l.starts_with('-')
+        && !l.starts_with("--")
+        && l[1..]
+            .chars()
+            .take_while(|c| c.is_ascii_alphabetic())
+            .any(|c| c == flag)
+}
+
+/// Whether the path `l` (a literal: `~` expanded with the user's home, a relative path
+/// joined to `cwd`, dot segments removed) is a file the guard stands on or a directory
+/// above one ([`Secrets::guarded`]), or names a host settings file or directory by its
+/// name ([`is_host_settings`]).
+fn guards_path(l: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> bool {
+    if l.is_empty() {
+        return false;
+    }
+    let p = lexical(&expand_tilde(l, cwd, s));
+    is_host_settings(&p) || s.guarded.iter().any(|g| g.starts_with(&p))
+}
+
+/// `l` with a leading `~` expanded to the user's home, else joined to `cwd` when relative.
+fn expand_tilde(l: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> PathBuf {
+    match (l, &s.user_home) {
+        ("~", Some(h)) => h.clone(),
+        (l, Some(h)) if l.starts_with("~/") => h.join(&l[2..]),
+        _ => resolve(cwd, l),
+    }
+}
+
+/// `p` with `.` and `..` components removed lexically (no file system access).
+fn lexical(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            std::path::Component::CurDir => {}
+            std::path::Component::ParentDir => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Whether `p` is, by its name, an agent host's settings that can hold the guard's hooks
+/// (`guard install` writes them; `layer/core/threat-model.md`): a `.claude` or `.codex`
+/// directory, `.claude/settings.json`, `.claude/settings.local.json`, `.codex/hooks.json`,
+/// `.codex/config.toml`.
+pub fn is_host_settings(p: &Path) -> bool {
+    let names: Vec<&str> = p
+        .components()
+        .rev()
+        .take(2)
+        .filter_map(|c| c.as_os_str().to_str())
+        .collect();
+    matches!(
+        names.as_slice(),
+        [".claude" | ".codex", ..]
+            | ["settings.json" | "settings.local.json", ".claude"]
+            | ["hooks.json" | "config.toml", ".codex"]
+    )
 }
 
 /// Whether an option word sets the one-letter flag `short` (alone or in a cluster, `-fx`)

@@ -536,7 +536,7 @@ fn serve_unix(conn: ready::Conn<unix::CredStream, (u32, Option<u32>)>, ctx: &Ctx
     let (uid, pid) = conn.peer;
     let gate = move |stream: &unix::CredStream, inc: &framing::Incoming| {
         let path = inc.request.path.as_str();
-        let writer = if api::needs_patina(path) {
+        let writer = if api::needs_patina(path) || crate::auth::ticket::BY_USER.contains(&path) {
             let w = unix::AtAccept::observe(pid).writer(stream.written());
             match (w, pid) {
                 // A patina route but the ticket route itself also needs a ticket taken by

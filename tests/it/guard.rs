@@ -1167,7 +1167,13 @@ fn install_round_trips_on_settings_with_other_hooks() {
         .as_str()
         .unwrap()
         .to_string();
-    assert!(cmd.ends_with("guard hook --agent claude-code --event PostToolUse"));
+    assert!(
+        cmd.ends_with(&format!(
+            "guard hook --agent claude-code --event PostToolUse --home {}",
+            w.home().display()
+        )),
+        "{cmd}"
+    );
     let status = run(&["guard", "status", "--json"]);
     let st: Value = serde_json::from_str(&status).unwrap();
     assert!(

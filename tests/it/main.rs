@@ -15,6 +15,7 @@ mod first_use;
 mod forms;
 mod fresh;
 mod guard;
+mod guard_off;
 mod harden;
 mod http_framing;
 mod mcp;
