@@ -196,5 +196,9 @@ pub fn summary_line(root: &Path, s: &ScrapeSummary) -> String {
         s.sections,
         s.bytes,
         s.seconds
-    )
+    ) + if s.repaired_postings {
+        "; the postings were damaged and are rebuilt"
+    } else {
+        ""
+    }
 }

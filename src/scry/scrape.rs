@@ -265,6 +265,8 @@ fn scrape_inner(
         super::postings::next_rowid(&tx).map_err(|e| index_error(&index_path, e))?;
     let first_new_row = next_row;
     let knowledge = root.join("layer").is_dir().then_some("layer/");
+    // A new index: its postings are built while the rows are written (`postings::Fed`).
+    let mut fed = recreated.then(super::postings::Fed::new);
 
     let total = found.len() as u64;
     // What the index knew about each file found; those left in `known` are gone.
@@ -292,6 +294,7 @@ fn scrape_inner(
                     started_ns,
                     &mut next_row,
                     &mut summary,
+                    fed.as_mut(),
                 )
                 .map_err(|error| ScrapeError::Indexing {
                     path: f.abs.clone(),
@@ -316,9 +319,18 @@ fn scrape_inner(
         )
         .map_err(|e| index_error(&index_path, e))? as u64;
     // Rows were added (new rowids) or removed: the postings follow, in the same transaction,
-    // by a batch of those rows only (or rebuilt whole when their bounds say so).
-    if recreated {
+    // by a batch of those rows only (or rebuilt whole when their bounds say so). A whole
+    // scrape first checks that the postings it would add a batch to are whole, and rebuilds
+    // damaged ones from `docs` (nothing is lost: the rows are the truth, the postings are
+    // derived from them); a scoped scrape (the watcher's) does not pay for that check.
+    let damaged = !recreated
+        && scopes.is_none()
+        && !super::postings::sound(&tx).map_err(|e| index_error(&index_path, e))?;
+    if let Some(fed) = fed {
+        fed.write(&tx).map_err(|e| index_error(&index_path, e))?;
+    } else if damaged {
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
+        summary.repaired_postings = damaged;
     } else {
         super::postings::update(&tx, first_new_row).map_err(|e| index_error(&index_path, e))?;
     }
@@ -789,6 +801,7 @@ fn write_file(
     started_ns: i64,
     next_row: &mut i64,
     s: &mut ScrapeSummary,
+    fed: Option<&mut super::postings::Fed>,
 ) -> rusqlite::Result<()> {
     let size = i64::try_from(f.size).unwrap_or(i64::MAX);
     let (content, hash) = match prepared {
@@ -863,6 +876,14 @@ fn write_file(
         )?;
     if let Some(rows) = rows {
         insert_rows(conn, file, &rows, first_row)?;
+        if let Some(fed) = fed {
+            for (i, r) in rows.iter().enumerate() {
+                fed.add(
+                    first_row + i as i64,
+                    [&r.title, &r.headings, &r.body, &r.idents],
+                );
+            }
+        }
         *next_row += n_rows;
     }
     Ok(())
