@@ -271,55 +271,6 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
     write_base(conn, built)
 }
 
-/// The postings of a scrape that writes every row of `docs` anew (an index created or of
-/// another schema), built while it writes them: each row is tokenized from the text in
-/// hand as it is inserted ([`Fed::add`]), on the writing thread while the other threads
-/// still parse files, instead of all read back from `docs` and tokenized after the last
-/// file ([`rebuild`], a serial tail of seconds on a 100 MB corpus). [`Fed::write`] then
-/// writes exactly what [`rebuild`] would (test
-/// `postings_fed_while_writing_equal_a_rebuild`).
-#[derive(Default)]
-pub(crate) struct Fed {
-    built: Built,
-    /// The last rowid added (rows must come in ascending rowid order).
-    last: i64,
-    /// Whether every row came in ascending order.
-    ordered: bool,
-}
-
-impl Fed {
-    /// Postings fed from nothing.
-    pub(crate) fn new() -> Fed {
-        Fed {
-            ordered: true,
-            ..Fed::default()
-        }
-    }
-
-    /// Tokenizes the row `rowid` just inserted into `docs`, with its indexed texts (`title`,
-    /// `headings`, `body`, `idents`, as in `docs`). Rowids must ascend.
-    pub(crate) fn add(&mut self, rowid: i64, texts: [&str; 4]) {
-        self.ordered &= rowid > self.last;
-        self.last = rowid;
-        self.built.add_row(rowid, texts, 0);
-    }
-
-    /// Writes the postings of the rows fed, as [`rebuild`] does. When they are not exactly
-    /// the rows of `docs` (a row inserted or deleted without [`Fed::add`], or out of
-    /// order: never in a scrape, checked anyway), it runs [`rebuild`] instead.
-    pub(crate) fn write(self, conn: &Connection) -> rusqlite::Result<()> {
-        let (count, last): (i64, i64) = conn.query_row(
-            "SELECT count(*), coalesce(max(rowid), 0) FROM docs",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
-        if !self.ordered || count != self.built.read || last != self.last {
-            return rebuild(conn);
-        }
-        write_base(conn, self.built)
-    }
-}
-
 /// Replaces the postings tables with `built` (the rows of `docs` from ordinal 0), dropping
 /// every batch.
 fn write_base(conn: &Connection, built: Built) -> rusqlite::Result<()> {
@@ -2085,40 +2036,6 @@ mod tests {
             out.extend(rows.map(Result::unwrap));
         }
         out
-    }
-
-    /// A new index's postings are built while its rows are written (`Fed`): they must be
-    /// byte for byte what a rebuild from `docs` writes, notes and code (titles, headings,
-    /// bodies, `idents`) alike, rows without a token included.
-    #[test]
-    fn postings_fed_while_writing_equal_a_rebuild() {
-        let t = tempfile::tempdir().unwrap();
-        write_corpus(t.path(), 200, 5);
-        for i in 0..20 {
-            std::fs::write(
-                t.path().join(format!("c{i}.rs")),
-                format!(
-                    "/// Parses {i}.\npub fn parseContentLength{i}(x: u8) -> u8 {{ x }}\n\n\
-                     impl HttpServer{i} {{\n    fn session_token(&self) {{}}\n}}\n\n\
-                     // ---- ++++ ----\n"
-                ),
-            )
-            .unwrap();
-        }
-        std::fs::write(t.path().join("empty.txt"), "--- *** ---\n").unwrap();
-        let s = scrape(t.path()).unwrap();
-        assert_eq!(s.changed, 221, "{s:?}");
-        let mut conn = Connection::open(crate::paths::project_index_path(t.path())).unwrap();
-        let fed = postings_dump(&conn);
-        assert!(fed.len() > 100, "{}", fed.len());
-        let tx = conn.transaction().unwrap();
-        rebuild(&tx).unwrap();
-        assert_eq!(postings_dump(&tx), fed);
-        // Rows that did not come through the feed (or out of order) fall back to a rebuild.
-        let mut feed = Fed::new();
-        feed.add(1, ["", "", "session", ""]);
-        feed.write(&tx).unwrap();
-        assert_eq!(postings_dump(&tx), fed);
     }
 
     /// Issue 18: damaged postings (a blob's bytes overwritten, a row map cut short, a batch's

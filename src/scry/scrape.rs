@@ -272,8 +272,6 @@ fn scrape_inner(
         super::postings::next_rowid(&tx).map_err(|e| index_error(&index_path, e))?;
     let first_new_row = next_row;
     let knowledge = root.join("layer").is_dir().then_some("layer/");
-    // A new index: its postings are built while the rows are written (`postings::Fed`).
-    let mut fed = recreated.then(super::postings::Fed::new);
 
     let total = found.len() as u64;
     // What the index knew about each file found; those left in `known` are gone.
@@ -301,7 +299,6 @@ fn scrape_inner(
                     started_ns,
                     &mut next_row,
                     &mut summary,
-                    fed.as_mut(),
                 )
                 .map_err(|error| ScrapeError::Indexing {
                     path: f.abs.clone(),
@@ -333,9 +330,7 @@ fn scrape_inner(
     let damaged = !recreated
         && scopes.is_none()
         && !super::postings::sound(&tx).map_err(|e| index_error(&index_path, e))?;
-    if let Some(fed) = fed {
-        fed.write(&tx).map_err(|e| index_error(&index_path, e))?;
-    } else if damaged {
+    if recreated || damaged {
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
         summary.repaired_postings = damaged;
     } else {
@@ -828,7 +823,6 @@ fn write_file(
     started_ns: i64,
     next_row: &mut i64,
     s: &mut ScrapeSummary,
-    fed: Option<&mut super::postings::Fed>,
 ) -> rusqlite::Result<()> {
     let size = i64::try_from(f.size).unwrap_or(i64::MAX);
     let (content, hash) = match prepared {
@@ -903,14 +897,6 @@ fn write_file(
         )?;
     if let Some(rows) = rows {
         insert_rows(conn, file, &rows, first_row)?;
-        if let Some(fed) = fed {
-            for (i, r) in rows.iter().enumerate() {
-                fed.add(
-                    first_row + i as i64,
-                    [&r.title, &r.headings, &r.body, &r.idents],
-                );
-            }
-        }
         *next_row += n_rows;
     }
     Ok(())
