@@ -650,7 +650,8 @@ fn a_daemon_killed_during_its_first_scrape_takes_the_scrape_child_with_it() {
     let r = scry(&d, &serde_json::json!({"query": "W2999"}));
     assert_eq!(r.status, 200, "{:?}", r.json());
     assert_eq!(
-        r.json()["results"][0]["path"], "gen/m49/f2999.rs",
+        r.json()["results"][0]["path"],
+        "gen/m49/f2999.rs",
         "{:?}",
         r.json()
     );
