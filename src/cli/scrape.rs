@@ -17,6 +17,12 @@ pub struct ScrapeArgs {
     /// Print the summary as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Set by `patina serve` for its first scrape (not for users): the process id of the
+    /// daemon that started this scrape. The scrape ends with that process
+    /// ([`die_with_parent`]), so a daemon killed during its first scrape leaves no scrape
+    /// running on.
+    #[arg(long, hide = true, value_name = "PID")]
+    pub parent: Option<u32>,
 }
 
 /// Minimum time between two redraws of the progress line.
@@ -24,6 +30,9 @@ const PROGRESS_EVERY: Duration = Duration::from_millis(100);
 
 /// Runs `patina scrape`.
 pub fn run(a: ScrapeArgs) -> super::CliResult {
+    if let Some(ppid) = a.parent {
+        die_with_parent(ppid)?;
+    }
     let root = super::project_to_index(a.dir, "`patina scrape DIR`")?;
     let summary = scrape_with_terminal_progress(&root)?;
     let line = if a.json {
@@ -74,7 +83,9 @@ pub fn scrape_with_terminal_progress(root: &Path) -> anyhow::Result<ScrapeSummar
 /// `layer/core/performance.md`, "The daemon's request path and memory"). The child inherits
 /// stderr, so it draws the progress line and names skipped files itself; its summary comes
 /// back as JSON on a pipe. Nothing secret crosses: the child gets the daemon's environment
-/// and the project path, and holds no vault value.
+/// and the project path, and holds no vault value. The child ends with the daemon
+/// (`--parent`, [`die_with_parent`]): a daemon killed during its first scrape leaves no
+/// scrape behind, and the index as it was.
 ///
 /// Errors: the child could not be started, or it failed (its own one-line error is already
 /// on stderr; this one says what to do next), or its summary could not be read.
@@ -84,6 +95,8 @@ pub fn scrape_in_child(root: &Path) -> anyhow::Result<ScrapeSummary> {
     let out = std::process::Command::new(&exe)
         .arg("scrape")
         .arg("--json")
+        .arg("--parent")
+        .arg(std::process::id().to_string())
         .arg("--")
         .arg(root)
         .stdin(std::process::Stdio::null())
@@ -100,6 +113,28 @@ pub fn scrape_in_child(root: &Path) -> anyhow::Result<ScrapeSummary> {
     }
     serde_json::from_slice(&out.stdout)
         .context("reading the summary of the scrape (`patina scrape --json`)")
+}
+
+/// Makes this process end (`SIGKILL`) when its parent does (`PR_SET_PDEATHSIG`,
+/// prctl(2)), for the child scrape of [`scrape_in_child`]: a daemon killed during its first
+/// scrape must not leave that scrape running to its end (minutes on a large project) with
+/// nobody to serve what it builds. The index stays whole: the scrape is one SQLite
+/// transaction, and a killed one leaves the previous index (or none) as it was; its lock is
+/// released by the kernel. `ppid` is the parent's process id as the parent saw it: when
+/// `getppid` says otherwise the parent already died before the signal was armed (the child
+/// was re-parented), and this fails instead of scraping on.
+///
+/// The kernel sends the signal when the *thread* that forked this process ends; the daemon
+/// forks from its main thread, which lives until the daemon exits.
+///
+/// Errors: the prctl failed, or the parent is already gone.
+fn die_with_parent(ppid: u32) -> super::CliResult {
+    use rustix::process::{Signal, getppid, set_parent_process_death_signal};
+    set_parent_process_death_signal(Some(Signal::KILL))?;
+    if getppid().map(|p| p.as_raw_nonzero().get()) != i32::try_from(ppid).ok() {
+        bail!("the daemon that started this scrape (process {ppid}) is gone; not scraping");
+    }
+    Ok(())
 }
 
 /// Most skipped files named on stderr; `--json` lists them all (up to
@@ -161,5 +196,9 @@ pub fn summary_line(root: &Path, s: &ScrapeSummary) -> String {
         s.sections,
         s.bytes,
         s.seconds
-    )
+    ) + if s.repaired_postings {
+        "; the postings were damaged and are rebuilt"
+    } else {
+        ""
+    }
 }

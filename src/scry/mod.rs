@@ -537,7 +537,7 @@ impl Index {
         ScryError::Index {
             path: self.path.clone(),
             message: format!(
-                "its postings are missing or damaged; delete it and run `patina scrape {}`",
+                "its postings are missing or damaged; run `patina scrape {}` (it rebuilds them)",
                 self.root.display()
             ),
         }
@@ -805,6 +805,10 @@ pub struct ScrapeSummary {
     pub skipped_files: Vec<SkippedFile>,
     /// Wall time, in seconds.
     pub seconds: f64,
+    /// Whether the postings were found damaged (a blob or row map that does not decode, or
+    /// disagrees with the row lengths: `postings::sound`) and rebuilt from the rows.
+    #[serde(default)]
+    pub repaired_postings: bool,
 }
 
 #[cfg(test)]

@@ -266,13 +266,19 @@ const ALL_ROWS_SQL: &str = "SELECT rowid, title, headings, body, idents FROM doc
 /// the scrape's transaction, after the rows changed), dropping every batch: every row is
 /// read and tokenized once ([`super::tokenize`]).
 pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
+    let mut built = Built::default();
+    built.add_rows(conn, ALL_ROWS_SQL, [], 0)?;
+    write_base(conn, built)
+}
+
+/// Replaces the postings tables with `built` (the rows of `docs` from ordinal 0), dropping
+/// every batch.
+fn write_base(conn: &Connection, built: Built) -> rusqlite::Result<()> {
     let generation = next_generation(conn)?;
     conn.execute_batch(
         "DELETE FROM postings; DELETE FROM postings_meta; DELETE FROM postings_map;
          DELETE FROM postings_batches; DELETE FROM postings_delta;",
     )?;
-    let mut built = Built::default();
-    built.add_rows(conn, ALL_ROWS_SQL, [], 0)?;
     let rows = built.read;
     let total = built.tokens();
     let map = built.map();
@@ -285,19 +291,7 @@ pub(crate) fn rebuild(conn: &Connection) -> rusqlite::Result<()> {
             let long = list.rows as usize >= LONG_LIST;
             skips.clear();
             if long {
-                let (mut at, mut ord, mut i) = (0, 0u64, 0usize);
-                while at < list.data.len() {
-                    let posting_at = at;
-                    let Some((delta, _)) = read_posting(&list.data, &mut at) else {
-                        unreachable!("Built::add_row wrote whole postings");
-                    };
-                    ord += delta;
-                    if i % SKIP_EVERY == 0 {
-                        skips.extend_from_slice(&u32_of(ord).to_le_bytes());
-                        skips.extend_from_slice(&u32_of(posting_at as u64).to_le_bytes());
-                    }
-                    i += 1;
-                }
+                skips_of(&list.data, &mut skips);
             }
             let skips = long.then_some(&skips[..]);
             insert.execute(rusqlite::params![
@@ -494,6 +488,187 @@ pub(crate) fn update(conn: &Connection, added_from: i64) -> rusqlite::Result<Upd
         ],
     )?;
     Ok(Updated::Batch)
+}
+
+/// Whether the postings tables are whole: what a scrape checks before it trusts them with a
+/// batch ([`update`]), so that damaged postings (a blob overwritten, a map cut short) are
+/// rebuilt from `docs` by the next whole scrape instead of staying an error for every
+/// search that meets them. Reads every blob once (a 100 MB corpus: ~26 MB of postings).
+///
+/// Checked: the statistics row and the row maps exist and decode (rowids strictly
+/// ascending, none above `last_rowid`, as many ordinals as `base` and `ordinals` say); every
+/// list of `postings` and `postings_delta` decodes whole, its ordinals strictly ascending
+/// and inside the base (or its batch's ordinals), as many postings as its `rows` (`added`)
+/// column; a long list's skip pointers are exactly the ones [`rebuild`] writes, a short
+/// one has none; and, per ordinal, the token counts of every list holding it sum to the
+/// row's length in the map, and the lengths of the rows not removed sum to `tokens`. A
+/// change of a list's bytes breaks one of these unless it moves counts between terms of
+/// one row; a term's text and a batch's per-term `removed` counts are not checked (only
+/// tokenizing `docs` again could).
+pub(crate) fn sound(conn: &Connection) -> rusqlite::Result<bool> {
+    let meta: Option<(i64, i64, i64, i64, i64)> = conn
+        .query_row(
+            "SELECT tokens, base, ordinals, last_rowid, batches FROM postings_meta WHERE id = 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+        )
+        .optional()?;
+    let Some((tokens, base, ordinals, last_rowid, batches)) = meta else {
+        return Ok(false);
+    };
+    let Some(map) = conn
+        .query_row("SELECT map FROM postings_map WHERE id = 1", [], |r| {
+            r.get::<_, Vec<u8>>(0)
+        })
+        .optional()?
+    else {
+        return Ok(false);
+    };
+    // Each ordinal's rowid and length; each batch's first ordinal.
+    let mut rowids: Vec<i64> = Vec::new();
+    let mut lens: Vec<u32> = Vec::new();
+    let decode_map = |map: &[u8], rowids: &mut Vec<i64>, lens: &mut Vec<u32>| -> bool {
+        let (mut at, mut rowid) = (0, 0i64);
+        while at < map.len() {
+            let (Some(delta), Some(len)) = (get_varint(map, &mut at), get_varint(map, &mut at))
+            else {
+                return false;
+            };
+            rowid = rowid.wrapping_add(delta as i64);
+            rowids.push(rowid);
+            lens.push(u32::try_from(len).unwrap_or(u32::MAX));
+        }
+        true
+    };
+    if !decode_map(&map, &mut rowids, &mut lens) || rowids.len() as i64 != base {
+        return Ok(false);
+    }
+    let mut batch_starts: HashMap<i64, (u64, u64)> = HashMap::new();
+    let mut removed: Vec<i64> = Vec::new();
+    let mut written = 0i64;
+    {
+        let mut stmt = conn.prepare("SELECT batch, map, removed FROM postings_batches")?;
+        let mut found = stmt.query([])?;
+        let mut all: Vec<(i64, Vec<u8>, Vec<u8>)> = Vec::new();
+        while let Some(r) = found.next()? {
+            all.push((r.get(0)?, r.get(1)?, r.get(2)?));
+        }
+        all.sort_by_key(|b| b.0);
+        for (batch, map, gone) in all {
+            written += 1;
+            if batch != written {
+                return Ok(false); // batches are numbered 1, 2, … without a gap
+            }
+            let start = rowids.len() as u64;
+            if !decode_map(&map, &mut rowids, &mut lens) {
+                return Ok(false);
+            }
+            batch_starts.insert(batch, (start, rowids.len() as u64));
+            let (mut at, mut rowid) = (0, 0i64);
+            while at < gone.len() {
+                let Some(delta) = get_varint(&gone, &mut at) else {
+                    return Ok(false);
+                };
+                rowid = rowid.wrapping_add(delta as i64);
+                removed.push(rowid);
+            }
+        }
+    }
+    if written != batches
+        || rowids.len() as i64 != ordinals
+        || !rowids.is_sorted_by(|a, b| a < b)
+        || rowids.last().is_some_and(|&r| r > last_rowid)
+    {
+        return Ok(false);
+    }
+    removed.sort_unstable();
+    let live: u64 = rowids
+        .iter()
+        .zip(&lens)
+        .filter(|(r, _)| removed.binary_search(r).is_err())
+        .map(|(_, &l)| u64::from(l))
+        .sum();
+    if i64::try_from(live).ok() != Some(tokens) {
+        return Ok(false);
+    }
+    // Every list, decoded whole; the counts summed per ordinal.
+    let mut sums = vec![0u64; rowids.len()];
+    let mut add_list = |data: &[u8], range: (u64, u64), rows: i64| -> Option<usize> {
+        let (mut at, mut ord, mut n) = (0, 0u64, 0usize);
+        while at < data.len() {
+            let (delta, [t, h, b]) = read_posting(data, &mut at)?;
+            if n > 0 && delta == 0 {
+                return None;
+            }
+            ord = ord.checked_add(delta)?;
+            if ord < range.0 || ord >= range.1 {
+                return None;
+            }
+            sums[ord as usize] += t + h + b;
+            n += 1;
+        }
+        (i64::try_from(n).ok() == Some(rows)).then_some(n)
+    };
+    let mut skips_want = Vec::new();
+    {
+        let mut stmt = conn.prepare("SELECT rows, data, skips FROM postings")?;
+        let mut found = stmt.query([])?;
+        while let Some(r) = found.next()? {
+            let rows: i64 = r.get(0)?;
+            let (Ok(data), Ok(skips)) = (r.get_ref(1)?.as_blob(), r.get_ref(2)?.as_blob_or_null())
+            else {
+                return Ok(false);
+            };
+            let Some(n) = add_list(data, (0, base as u64), rows) else {
+                return Ok(false);
+            };
+            let want = (n >= LONG_LIST).then(|| {
+                skips_of(data, &mut skips_want);
+                &skips_want[..]
+            });
+            if skips != want {
+                return Ok(false);
+            }
+        }
+    }
+    {
+        let mut stmt = conn.prepare("SELECT batch, added, data FROM postings_delta")?;
+        let mut found = stmt.query([])?;
+        while let Some(r) = found.next()? {
+            let batch: i64 = r.get(0)?;
+            let added: i64 = r.get(1)?;
+            let Ok(data) = r.get_ref(2)?.as_blob() else {
+                return Ok(false);
+            };
+            let Some(&range) = batch_starts.get(&batch) else {
+                return Ok(false);
+            };
+            if add_list(data, range, added).is_none() {
+                return Ok(false);
+            }
+        }
+    }
+    Ok(sums.iter().zip(&lens).all(|(&s, &l)| s == u64::from(l)))
+}
+
+/// The skip pointers of a long list `data` (whole postings, as [`Built`] writes them) into
+/// `out`: every [`SKIP_EVERY`]-th posting's ordinal and byte offset, `u32` little-endian
+/// pairs. Stops at a posting that does not decode.
+fn skips_of(data: &[u8], out: &mut Vec<u8>) {
+    out.clear();
+    let (mut at, mut ord, mut i) = (0, 0u64, 0usize);
+    while at < data.len() {
+        let posting_at = at;
+        let Some((delta, _)) = read_posting(data, &mut at) else {
+            return;
+        };
+        ord += delta;
+        if i % SKIP_EVERY == 0 {
+            out.extend_from_slice(&u32_of(ord).to_le_bytes());
+            out.extend_from_slice(&u32_of(posting_at as u64).to_le_bytes());
+        }
+        i += 1;
+    }
 }
 
 /// The statistics and row map of one committed state of the index, loaded once per state by
@@ -1835,6 +2010,108 @@ mod tests {
             );
         }
         assert_eq!(index.fast_searches(), queries.len() as u64);
+    }
+
+    /// Every row of the postings tables but the generation, to compare two indexes' postings.
+    fn postings_dump(conn: &Connection) -> Vec<String> {
+        let mut out = Vec::new();
+        for sql in [
+            "SELECT term, rows, hex(data), hex(skips) FROM postings ORDER BY term",
+            "SELECT rows, tokens, base, ordinals, last_rowid, batches, changed FROM postings_meta",
+            "SELECT hex(map) FROM postings_map",
+            "SELECT batch, hex(map), hex(removed) FROM postings_batches ORDER BY batch",
+            "SELECT term, batch, added, removed, hex(data) FROM postings_delta ORDER BY term, batch",
+        ] {
+            let mut stmt = conn.prepare(sql).unwrap();
+            let n = stmt.column_count();
+            let rows = stmt
+                .query_map([], |r| {
+                    (0..n)
+                        .map(|i| Ok(format!("{:?}", r.get_ref(i)?)))
+                        .collect::<rusqlite::Result<Vec<_>>>()
+                        .map(|v| v.join("|"))
+                })
+                .unwrap();
+            out.push(sql.to_string());
+            out.extend(rows.map(Result::unwrap));
+        }
+        out
+    }
+
+    /// Issue 18: damaged postings (a blob's bytes overwritten, a row map cut short, a batch's
+    /// postings or a skip pointer changed) are found by the next whole scrape, which changes
+    /// no file, and rebuilt from the rows: the postings then equal a rebuild's, every search
+    /// answers as the oracle does, and a sound index is left alone.
+    #[test]
+    fn a_scrape_that_changes_nothing_rebuilds_damaged_postings() {
+        let t = tempfile::tempdir().unwrap();
+        write_corpus(t.path(), 150, 11);
+        scrape(t.path()).unwrap();
+        // A batch too (an incremental scrape), so the deltas can be damaged.
+        let note = t.path().join("n007.md");
+        let text = std::fs::read_to_string(&note).unwrap();
+        std::fs::write(&note, format!("{text}\nsession token index appended\n")).unwrap();
+        assert_eq!(scrape(t.path()).unwrap().changed, 1);
+        let db = crate::paths::project_index_path(t.path());
+        let open = || Connection::open(&db).unwrap();
+        assert!(sound(&open()).unwrap(), "a scraped index is sound");
+        let untouched = scrape(t.path()).unwrap();
+        assert!(!untouched.repaired_postings, "{untouched:?}");
+        // What a rebuild of these rows writes (the batch folded into the base).
+        let want = {
+            let mut conn = open();
+            let tx = conn.transaction().unwrap();
+            rebuild(&tx).unwrap();
+            let dump = postings_dump(&tx);
+            tx.rollback().unwrap();
+            dump
+        };
+        let damage = [
+            // A batch's list overwritten (first: a repair folds the batch into the base).
+            "UPDATE postings_delta SET data = x'00ff' WHERE (term, batch) IN (SELECT term, batch
+               FROM postings_delta WHERE length(data) > 1 LIMIT 1)",
+            // A byte in the middle of the longest list overwritten (an ordinal or a count).
+            "UPDATE postings SET data = CAST(substr(data, 1, length(data) / 2) || x'05' ||
+               substr(data, length(data) / 2 + 2) AS BLOB) WHERE term = (SELECT term FROM
+               postings ORDER BY length(data) DESC LIMIT 1)",
+            // The same without the cast: `||` makes it text, not a blob.
+            "UPDATE postings SET data = substr(data, 1, 2) || x'05' WHERE term = 'session'",
+            // A count changed (the last posting's: body 1 → 2, or a title or headings count
+            // 4 → 8): still decodes, ordinals unchanged.
+            "UPDATE postings SET data = CAST(substr(data, 1, length(data) - 1) || x'08' AS BLOB)
+               WHERE term = (SELECT term FROM postings WHERE hex(substr(data, -1)) = '04'
+               LIMIT 1)",
+            // Cut short mid-varint.
+            "UPDATE postings SET data = x'0180' WHERE term = 'session'",
+            // A list's postings past the row map.
+            "UPDATE postings SET data = x'7f007f007f00', rows = 3 WHERE term = 'index'",
+            // The row map cut short.
+            "UPDATE postings_map SET map = CAST(substr(map, 1, length(map) - 3) AS BLOB)",
+            // A skip pointer moved.
+            "UPDATE postings SET skips = CAST(x'01000000' || substr(skips, 5) AS BLOB)
+               WHERE skips IS NOT NULL",
+            // The statistics row gone.
+            "DELETE FROM postings_meta",
+        ];
+        for d in damage {
+            let changed = open().execute(d, []).unwrap();
+            assert!(changed > 0, "the damage changed nothing: {d}");
+            assert!(!sound(&open()).unwrap(), "not found damaged: {d}");
+            let s = scrape(t.path()).unwrap();
+            assert!(s.repaired_postings, "{d}: {s:?}");
+            assert_eq!((s.changed, s.removed), (0, 0), "{d}: {s:?}");
+            assert!(sound(&open()).unwrap(), "{d}");
+            // The generation is new; the rest is what a rebuild writes.
+            assert_eq!(postings_dump(&open()), want, "{d}");
+            let mut index = Index::open(t.path()).unwrap();
+            for q in ["session", "session token", "index bm25", "pool vault"] {
+                assert_eq!(
+                    index.search_plain(q, 20).unwrap(),
+                    index.search_oracle(q, 20).unwrap(),
+                    "{d}: {q:?}"
+                );
+            }
+        }
     }
 
     /// Rebuilds the postings whole (a scrape that changes a file writes a batch, which would

@@ -323,9 +323,16 @@ fn scrape_inner(
         )
         .map_err(|e| index_error(&index_path, e))? as u64;
     // Rows were added (new rowids) or removed: the postings follow, in the same transaction,
-    // by a batch of those rows only (or rebuilt whole when their bounds say so).
-    if recreated {
+    // by a batch of those rows only (or rebuilt whole when their bounds say so). A whole
+    // scrape first checks that the postings it would add a batch to are whole, and rebuilds
+    // damaged ones from `docs` (nothing is lost: the rows are the truth, the postings are
+    // derived from them); a scoped scrape (the watcher's) does not pay for that check.
+    let damaged = !recreated
+        && scopes.is_none()
+        && !super::postings::sound(&tx).map_err(|e| index_error(&index_path, e))?;
+    if recreated || damaged {
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
+        summary.repaired_postings = damaged;
     } else {
         super::postings::update(&tx, first_new_row).map_err(|e| index_error(&index_path, e))?;
     }

@@ -531,3 +531,128 @@ fn a_free_functions_title_carries_its_module_path_and_a_methods_its_type() {
         assert!(titles.contains(&want), "{want} not in {titles:?}");
     }
 }
+
+/// The process ids whose parent is `ppid` and whose command line holds `word`, with their
+/// state (`/proc/PID/stat`'s third field: `Z` for a zombie nobody reaped yet).
+fn children_running(ppid: u32, word: &str) -> Vec<(u32, char)> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // `pid (comm) state ppid …`: comm may hold spaces, so split after its last `)`.
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            continue;
+        };
+        let mut fields = rest.split_whitespace();
+        let state = fields.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let parent: u32 = fields.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        if parent == ppid && String::from_utf8_lossy(&cmdline).contains(word) {
+            out.push((pid, state));
+        }
+    }
+    out
+}
+
+/// Whether process `pid` has ended (gone, or a zombie: killed, not yet reaped by the init
+/// process it was handed to).
+fn ended(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .and_then(|(_, rest)| rest.split_whitespace().next())
+            .is_none_or(|s| s == "Z" || s == "X"),
+    }
+}
+
+/// `patina serve` killed (SIGKILL) during its first scrape: the child `patina scrape --json`
+/// ends with it (`PR_SET_PDEATHSIG`) instead of scraping on to its end with nobody to serve
+/// what it builds; it committed nothing (the scrape is one transaction), and a later scrape
+/// and daemon work on the same project. The project is large enough that its scrape (a
+/// debug build parsing thousands of Rust files) runs well past the bound below: a child
+/// that did not end with serve would either still run at the bound or have committed.
+#[test]
+fn a_daemon_killed_during_its_first_scrape_takes_the_scrape_child_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("home");
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let body: String = (0..60)
+        .map(|i| format!("    /// Step {i} of the walk.\n    pub fn step_{i}(&self) -> u32 {{ self.a + {i} }}\n"))
+        .collect();
+    for i in 0..3000 {
+        let p = project.join(format!("gen/m{:02}/f{i:04}.rs", i % 50));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(
+            p,
+            format!("/// Walker {i}.\npub struct W{i} {{ a: u32 }}\n\nimpl W{i} {{\n{body}}}\n"),
+        )
+        .unwrap();
+    }
+    let mut serve = Reaper(
+        patina(&home)
+            .arg("serve")
+            .arg("--project")
+            .arg(&project)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let serve_pid = serve.0.id();
+    // Wait for the child scrape to start.
+    let started = std::time::Instant::now();
+    let scrape_pid = loop {
+        if let Some(&(pid, _)) = children_running(serve_pid, "scrape").first() {
+            break pid;
+        }
+        assert!(
+            serve.0.try_wait().unwrap().is_none(),
+            "serve exited before its child scrape was seen"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no child scrape within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    signal(serve_pid, "KILL");
+    wait_timeout(&mut serve.0, Duration::from_secs(15)).expect("serve died");
+    let killed = std::time::Instant::now();
+    while !ended(scrape_pid) {
+        if killed.elapsed() > Duration::from_secs(10) {
+            signal(scrape_pid, "KILL");
+            panic!("the child scrape {scrape_pid} still ran 10 s after its daemon was killed");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // It ended without committing: no schema in the index yet (or no index at all).
+    let db = project.join(".patina/index.db");
+    if db.exists() {
+        let version: i64 = rusqlite::Connection::open(&db)
+            .unwrap()
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(version, 0, "the killed child's scrape committed");
+    }
+    // A later scrape indexes the project whole, and a daemon serves it.
+    let out = run_timeout(
+        patina(&home).arg("scrape").arg(&project),
+        Duration::from_secs(600),
+    );
+    assert!(out.status.success(), "{out:?}");
+    let d = Daemon::start_in(dir, home, project, &[]);
+    let r = scry(&d, &serde_json::json!({"query": "W2999"}));
+    assert_eq!(r.status, 200, "{:?}", r.json());
+    assert_eq!(
+        r.json()["results"][0]["path"],
+        "gen/m49/f2999.rs",
+        "{:?}",
+        r.json()
+    );
+}
