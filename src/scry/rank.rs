@@ -37,9 +37,11 @@
 //! of the query counts as [`LINE_IDENTIFIER`] words, one more outside a comment; ties go to
 //! the first).
 //!
-//! A query word is found on a line of a code row when a token stems to it, or, on a line of
-//! code (not a comment), when a token abbreviates it as identifiers do ([`abbreviates`]:
-//! `hex` for "hexadecimal", `env` for "environment"). This counts for proximity and the best
+//! A line's tokens are the index's ([`super::tokenize`]: letters and digits of any script,
+//! lowercase, diacritics removed), plus the parts of each camelCase token (the `idents`
+//! column's words). A query word is found on a line of a code row when a token stems to it,
+//! or, on a line of code (not a comment), when a token abbreviates it as identifiers do
+//! ([`abbreviates`]: `hex` for "hexadecimal", `env` for "environment"). This counts for proximity and the best
 //! line only; BM25 still sees the words as they are.
 
 use super::Hit;
@@ -168,12 +170,13 @@ pub(crate) fn rank(
         .filter_map(|t| t.token.clone())
         .take(MAX_WORDS)
         .collect();
-    // The same words as typed (the term's text, lowercase), for abbreviations.
+    // The same words as typed, folded as the tokenizer folds them before stemming, for
+    // abbreviations.
     let surface: Vec<String> = q
         .terms
         .iter()
         .filter(|t| t.token.is_some())
-        .map(|t| t.text.to_lowercase())
+        .map(|t| folded(&t.text))
         .take(MAX_WORDS)
         .collect();
     // A query that describes behaviour: the names of the candidate definitions that hold
@@ -388,33 +391,34 @@ pub struct RowMatch {
     pub declaration_only: bool,
 }
 
-/// Calls `f` with each token of `text` as the tokenizer cuts it (runs of letters and digits),
-/// lowercase, and each part of a camelCase token (the `idents` column), as bytes.
+/// Calls `f` with each token of `text` folded as the index's tokenizer folds it before
+/// stemming ([`super::tokenize::each_folded`]: runs of letters and digits, lowercase,
+/// diacritics removed, `Größe` → `große`, `cafe\u{301}` → `cafe`), and after it each part of
+/// a camelCase token that differs from the whole (`parseContentLength` → `parse`, `content`,
+/// `length`: the `idents` column's words, [`super::symbols::identifier_words`]), folded the
+/// same way.
 fn for_each_token(text: &str, mut f: impl FnMut(&[u8])) {
-    let mut buf = [0u8; super::porter::MAX_TOKEN];
-    for word in text.split(|c: char| !c.is_alphanumeric()) {
-        if word.is_empty() {
-            continue;
-        }
-        // The word, and the parts of a camelCase one (the `idents` column); a word with no
-        // capital after its first character has none.
-        let parts = if word.chars().skip(1).any(char::is_uppercase) {
-            super::symbols::split_camel(word)
-        } else {
-            Vec::new()
-        };
-        let whole = std::iter::once(word).chain(parts.into_iter().filter(|p| *p != word));
-        for token in whole {
-            if token.len() <= buf.len() && token.is_ascii() {
-                for (l, b) in buf.iter_mut().zip(token.bytes()) {
-                    *l = b.to_ascii_lowercase();
+    super::tokenize::each_folded(text, |span, folded| {
+        f(folded);
+        // A word with no capital after its first character has no parts.
+        let word = &text[span];
+        if word.chars().skip(1).any(char::is_uppercase) {
+            for part in super::symbols::split_camel(word) {
+                if part != word {
+                    super::tokenize::each_folded(part, |_, p| f(p));
                 }
-                f(&buf[..token.len()]);
-            } else {
-                f(token.to_lowercase().as_bytes());
             }
         }
-    }
+    });
+}
+
+/// `word` folded as the tokenizer folds a token before stemming (lowercase, no
+/// diacritics; [`super::tokenize::each_folded`]), its tokens' folded forms joined when it has
+/// several (a query's term has one).
+fn folded(word: &str) -> String {
+    let mut out = Vec::new();
+    super::tokenize::each_folded(word, |_, t| out.extend_from_slice(t));
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Bit `i` set for each of `words` (stems) that a token of `text` stems to.
@@ -423,7 +427,7 @@ fn word_mask(text: &str, words: &[String]) -> u64 {
 }
 
 /// Bit `i` set for each of `words` (stems) that a token of `text` stems to, or, when
-/// `surface` (the query's words as typed, lowercase, one per stem) is given, that a token
+/// `surface` (the query's words as typed, folded, one per stem) is given, that a token
 /// abbreviates ([`abbreviates`]).
 fn line_mask(text: &str, words: &[String], surface: &[String]) -> u64 {
     let mut mask = 0u64;
@@ -708,6 +712,57 @@ mod tests {
         assert!(
             (ratio - (1.0 + NEAR) / (1.0 + NEAR / 2.0)).abs() < 1e-9,
             "{hits:#?}"
+        );
+    }
+
+    #[test]
+    fn a_non_ascii_query_word_scores_proximity_and_picks_its_line() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // As `words_near_each_other_outrank_the_same_words_apart`, with words the tokenizer
+        // folds: BM25 ties the rows; only b.rs says them together, one inside a camelCase
+        // identifier, the other in capitals with a decomposed diacritic.
+        let filler: String = (0..20)
+            .map(|i| format!("    let v{i} = step();\n"))
+            .collect();
+        write(
+            r,
+            "a.rs",
+            &format!("fn run() {{\n    let g = maxGröße();\n{filler}    // café\n}}\n"),
+        );
+        write(
+            r,
+            "b.rs",
+            &format!(
+                "fn run() {{\n{filler}    let g = maxGröße();\n    // {}\n}}\n",
+                "CAFE\u{301}"
+            ),
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let q = "größe café";
+        let plain = idx.search_plain(q, 10).unwrap();
+        assert_eq!(plain.len(), 2);
+        assert_eq!(plain[0].score, plain[1].score, "{plain:#?}");
+        let hits = idx.search(q, 10, None).unwrap();
+        assert_eq!(hits[0].path, "b.rs", "{hits:#?}");
+        let ratio = hits[0].score / hits[1].score;
+        assert!(
+            (ratio - (1.0 + NEAR) / (1.0 + NEAR / 2.0)).abs() < 1e-9,
+            "{hits:#?}"
+        );
+        // Each hit's line is its first line holding a query word, not the row's first.
+        assert_eq!((hits[0].line, hits[1].line), (22, 2), "{hits:#?}");
+        // The second stage's tokens are the index's: `best_line` finds the stems the
+        // tokenizer makes of any spelling.
+        let stems: Vec<String> = crate::scry::tokenize::tokens("Größe Naïve");
+        assert_eq!(
+            best_line(
+                "x\nlet naive = 1;\nGRÖSSE\nfoo(gro\u{308}ße, NAI\u{308}VE)",
+                &stems,
+                &[]
+            ),
+            (3, false)
         );
     }
 
