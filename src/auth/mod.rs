@@ -198,11 +198,32 @@ pub fn peer_executable(pid: u32) -> PeerExe {
 /// file does not parse. The command name (field 2) may hold spaces and parentheses, so the
 /// fields are counted after its last `)`.
 pub fn process_start_time(pid: u32) -> Option<u64> {
+    // After `)`: field 3 (state) is the first; field 22 is the 20th.
+    stat_field(pid, 19)?.parse().ok()
+}
+
+/// The parent of process `pid`: field 4 (`ppid`) of `/proc/<pid>/stat` (`proc_pid_stat(5)`);
+/// `None` when the process is gone or the file does not parse.
+pub fn parent_pid(pid: u32) -> Option<u32> {
+    stat_field(pid, 1)?.parse().ok()
+}
+
+/// Whether process `pid` is stopped: field 3 (`state`) of `/proc/<pid>/stat` is `T` (stopped
+/// by a signal such as `SIGSTOP`) or `t` (stopped by a tracer), `proc_pid_stat(5)`. A stopped
+/// daemon accepts connections (the kernel queues them) but never answers. False when the
+/// process is gone or the file does not parse.
+pub fn process_stopped(pid: u32) -> bool {
+    matches!(stat_field(pid, 0).as_deref(), Some("T" | "t"))
+}
+
+/// Field `n` after the command name of `/proc/<pid>/stat` (0 is field 3, `state`). The
+/// command name (field 2) may hold spaces and parentheses, so fields are counted after its
+/// last `)`.
+fn stat_field(pid: u32, n: usize) -> Option<String> {
     let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
     let close = stat.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    // After `)`: field 3 (state) is the first; field 22 is the 20th.
-    rest.split_ascii_whitespace().nth(19)?.parse().ok()
+    rest.split_ascii_whitespace().nth(n).map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -61,13 +61,18 @@ pub enum ClientError {
     )]
     Unauthorized(PathBuf, PathBuf),
     /// The daemon did not accept or answer within the time allowed (stopped, wedged, or
-    /// its accept queue full).
+    /// its accept queue full). The third field is the pid `serve.pid` beside the socket names
+    /// when that process is stopped ([`crate::auth::process_stopped`]), for the fix.
     #[error(
-        "the daemon at {} did not answer within {} s: it is stopped or stuck (its pid is in the run directory's serve.pid)",
+        "the daemon at {} did not answer within {} s: {}",
         .0.display(),
-        .1.as_secs()
+        .1.as_secs(),
+        match .2 {
+            Some(pid) => format!("it is stopped (pid {pid}, by SIGSTOP or a debugger); `kill -CONT {pid}` resumes it"),
+            None => "it is stopped or stuck (its pid is in the run directory's serve.pid)".to_string(),
+        }
     )]
-    Timeout(PathBuf, Duration),
+    Timeout(PathBuf, Duration, Option<u32>),
     /// The daemon's answer was not a well-formed HTTP response.
     #[error("the daemon at {0} sent a malformed response ({1})")]
     Malformed(PathBuf, &'static str),
@@ -210,6 +215,15 @@ pub fn check_listener(
         PeerExe::Other(exe) => Err(not_patina(exe)),
         PeerExe::Unknown(why) => Err(not_patina(why)),
     }
+}
+
+/// The pid in the `serve.pid` beside `socket` (the run directory's) when that process is
+/// stopped ([`crate::auth::process_stopped`]); `None` otherwise. Read only after a timeout,
+/// to name the fix.
+fn stopped_daemon(socket: &Path) -> Option<u32> {
+    let text = std::fs::read_to_string(socket.with_file_name("serve.pid")).ok()?;
+    let pid: u32 = text.trim().parse().ok()?;
+    crate::auth::process_stopped(pid).then_some(pid)
 }
 
 /// Connects to a Unix socket within `limit`: a blocking `connect(2)` waits for as long as the
@@ -361,9 +375,11 @@ impl Client {
             io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
                 ClientError::NoDaemon(self.socket.clone())
             }
-            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => {
-                ClientError::Timeout(self.socket.clone(), CONNECT_TIMEOUT.min(self.timeout))
-            }
+            io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock => ClientError::Timeout(
+                self.socket.clone(),
+                CONNECT_TIMEOUT.min(self.timeout),
+                stopped_daemon(&self.socket),
+            ),
             _ => ClientError::Io(self.socket.clone(), e),
         }
     }
@@ -473,7 +489,11 @@ impl Client {
     /// an incomplete response (a stuck daemon or not a patina daemon).
     fn timed_out(&self, got: &[u8]) -> ClientError {
         if got.is_empty() {
-            ClientError::Timeout(self.socket.clone(), self.timeout)
+            ClientError::Timeout(
+                self.socket.clone(),
+                self.timeout,
+                stopped_daemon(&self.socket),
+            )
         } else {
             ClientError::Malformed(
                 self.socket.clone(),
@@ -549,7 +569,11 @@ impl Client {
                 e.kind(),
                 io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
             ) {
-                ClientError::Timeout(self.socket.clone(), self.timeout)
+                ClientError::Timeout(
+                    self.socket.clone(),
+                    self.timeout,
+                    stopped_daemon(&self.socket),
+                )
             } else {
                 ClientError::Io(self.socket.clone(), e)
             }

@@ -145,6 +145,33 @@ pub(crate) fn checkpoint_after_scrape(conn: &Connection) {
     let _ = conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()));
 }
 
+/// How large the `-wal` file may be before a scrape writes more: twice the index plus
+/// [`WAL_SIZE_LIMIT`], in bytes (case 030 d). The file passes it only while a reader holds an
+/// old snapshot (a checkpoint cannot copy the frames the reader still sees), and every scrape
+/// would add its own frames to them: the bound keeps the file within a few times the index.
+pub(crate) fn wal_bound(index_bytes: u64) -> u64 {
+    index_bytes
+        .saturating_mul(2)
+        .saturating_add(WAL_SIZE_LIMIT as u64)
+}
+
+/// Before a scrape writes: `Some((wal, bound))`, both in bytes, when the `-wal` file beside
+/// `index` is past [`wal_bound`] even after a checkpoint (which does not wait for readers);
+/// `None` when it is within the bound or absent. Restores the busy timeout it changes.
+pub(crate) fn wal_past_bound(conn: &Connection, index: &Path) -> Option<(u64, u64)> {
+    let mut wal = index.as_os_str().to_owned();
+    wal.push("-wal");
+    let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| m.len());
+    let wal = Path::new(&wal);
+    if size(wal) <= wal_bound(size(index)) {
+        return None;
+    }
+    checkpoint_after_scrape(conn);
+    let _ = conn.busy_timeout(BUSY_TIMEOUT);
+    let (now, bound) = (size(wal), wal_bound(size(index)));
+    (now > bound).then_some((now, bound))
+}
+
 /// Opens an existing index for searching; never creates the file. Returns the connection and
 /// the schema version it holds (0 if no scrape ever committed).
 pub(crate) fn open_for_read(path: &Path) -> rusqlite::Result<(Connection, i64)> {

@@ -220,6 +220,13 @@ fn scrape_inner(
 
     let index_path = paths::project_index_path(root);
     let mut conn = db::open_for_write(&index_path).map_err(|e| index_error(&index_path, e))?;
+    if let Some((wal, bound)) = db::wal_past_bound(&conn, &index_path) {
+        return Err(ScrapeError::WalPastBound {
+            path: index_path,
+            wal,
+            bound,
+        });
+    }
     let (found, walk_skips) = match scopes {
         Some(scopes) => walk_scopes(root, scopes, dirs),
         None => walk(root, dirs),
@@ -365,6 +372,26 @@ pub enum ScrapeError {
         .0.display()
     )]
     SchemaChanged(PathBuf),
+    /// The index's `-wal` file is past its bound (twice the index plus 4 MiB) because another
+    /// process holds an old read snapshot of the index: scraping now would grow it further
+    /// (case 030 d). Nothing was written.
+    #[error(
+        "index {}: its write-ahead log ({} MB) is past its bound ({} MB) because another \
+         process holds an old read snapshot of the index; end that reader (an open \
+         transaction of `sqlite3` or another tool) and run `patina scrape` again \
+         (the index is unchanged)",
+        path.display(),
+        wal / 1_000_000,
+        bound / 1_000_000
+    )]
+    WalPastBound {
+        /// The index file.
+        path: PathBuf,
+        /// The `-wal` file's size, bytes.
+        wal: u64,
+        /// Its bound, bytes.
+        bound: u64,
+    },
     /// Writing one file's rows failed.
     #[error("indexing {}: {error}", path.display())]
     Indexing {

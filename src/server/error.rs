@@ -74,15 +74,24 @@ pub enum StartError {
     },
     /// A daemon answers on the socket already.
     #[error(
-        "a daemon is already running at {} ({}stop it with `patina stop`)",
+        "a daemon is already running at {} ({})",
         path.display(),
-        pid.map(|p| format!("pid {p}; ")).unwrap_or_default()
+        match (pid, stopped) {
+            (Some(p), true) => format!(
+                "pid {p}; it is stopped, by SIGSTOP or a debugger: `kill -CONT {p}` resumes it, then `patina stop` stops it"
+            ),
+            (Some(p), false) => format!("pid {p}; stop it with `patina stop`"),
+            (None, _) => "stop it with `patina stop`".to_string(),
+        }
     )]
     Running {
         /// The socket path.
         path: PathBuf,
         /// The running daemon's pid, when the kernel told it.
         pid: Option<u32>,
+        /// The daemon (or its listener) is stopped ([`crate::auth::process_stopped`]): it
+        /// holds the socket but answers nothing until resumed.
+        stopped: bool,
     },
     /// Something that is not a patina daemon of ours listens at the socket path; left
     /// untouched.

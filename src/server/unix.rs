@@ -81,14 +81,19 @@ pub fn prepare_socket_path(path: &Path) -> Result<(), StartError> {
             let (uid, pid) = peer_credentials(&s).unwrap_or((u32::MAX, None));
             let exe = pid.map(crate::auth::peer_executable);
             match exe {
-                Some(crate::auth::PeerExe::This) if uid == me => Err(StartError::Running {
-                    path: path.to_path_buf(),
-                    pid: pid.and_then(parent_pid).filter(|&p| p > 1).or(pid),
-                }),
-                Some(crate::auth::PeerExe::Replaced(_)) if uid == me => Err(StartError::Running {
-                    path: path.to_path_buf(),
-                    pid: pid.and_then(parent_pid).filter(|&p| p > 1).or(pid),
-                }),
+                Some(crate::auth::PeerExe::This | crate::auth::PeerExe::Replaced(_))
+                    if uid == me =>
+                {
+                    let daemon = pid.and_then(crate::auth::parent_pid).filter(|&p| p > 1);
+                    Err(StartError::Running {
+                        path: path.to_path_buf(),
+                        pid: daemon.or(pid),
+                        stopped: [daemon, pid]
+                            .into_iter()
+                            .flatten()
+                            .any(crate::auth::process_stopped),
+                    })
+                }
                 _ => Err(StartError::Impostor {
                     path: path.to_path_buf(),
                     pid: pid.unwrap_or(0),
@@ -135,14 +140,6 @@ pub fn bind_private(path: &Path) -> Result<UnixListener, StartError> {
         });
     }
     Ok(listener)
-}
-
-/// The parent of process `pid`: field 4 of `/proc/<pid>/stat` (`proc_pid_stat(5)`).
-fn parent_pid(pid: u32) -> Option<u32> {
-    let stat = fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    let rest = std::str::from_utf8(&stat[close + 1..]).ok()?;
-    rest.split_ascii_whitespace().nth(1)?.parse().ok()
 }
 
 /// The peer's uid and pid from `SO_PEERCRED` (`socket(7)`), as plain numbers.

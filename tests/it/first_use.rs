@@ -315,7 +315,7 @@ fn client_commands_explain_a_socket_path_too_long() {
 
 /// Issue 15 item 3: "already running" names the running daemon's pid.
 #[test]
-fn a_second_serve_names_the_running_daemons_pid() {
+fn a_second_serve_names_the_running_daemons_pid_and_whether_it_is_stopped() {
     let d = Daemon::start();
     let out = run_timeout(
         patina(&d.home)
@@ -328,6 +328,29 @@ fn a_second_serve_names_the_running_daemons_pid() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         err.contains("already running") && err.contains(&format!("pid {}", d.pid())),
+        "{err}"
+    );
+    assert!(!err.contains("stopped"), "{err}");
+    assert!(d.still_serving());
+    // Stopped (SIGSTOP), it is named as stopped with how to resume it, at once: not
+    // "stop it with `patina stop`", which would wait out its timeout.
+    signal(d.pid(), "STOP");
+    let out = run_timeout(
+        patina(&d.home)
+            .arg("serve")
+            .arg("--project")
+            .arg(&d.project),
+        Duration::from_secs(20),
+    );
+    signal(d.pid(), "CONT");
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("already running")
+            && err.contains(&format!(
+                "it is stopped, by SIGSTOP or a debugger: `kill -CONT {}`",
+                d.pid()
+            )),
         "{err}"
     );
     assert!(d.still_serving());
@@ -589,6 +612,12 @@ fn clients_give_up_on_a_stopped_daemon_within_a_bound_case_033() {
             assert!(took < max, "{what} {args:?} took {took:?}");
             assert!(
                 err.contains("did not answer within") && err.contains(&*d.socket.to_string_lossy()),
+                "{what} {args:?}: {err}"
+            );
+            // A stopped daemon is named as stopped, with its pid and how to resume it.
+            assert!(
+                err.contains(&format!("it is stopped (pid {}", d.pid()))
+                    && err.contains(&format!("`kill -CONT {}`", d.pid())),
                 "{what} {args:?}: {err}"
             );
             assert_eq!(err.trim().lines().count(), 1, "{err}");

@@ -110,6 +110,14 @@ fn an_impostor_at_the_socket_gets_no_request_from_the_cli() {
     assert!(got.is_empty(), "the impostor received {} bytes", got.len());
 }
 
+/// Copies the patina binary to `to` in a `cp` child: a file this test process held open for
+/// writing would leak into children other test threads fork at that moment, and exec'ing
+/// it would then fail with ETXTBSY ("Text file busy") until they exec.
+fn copy_binary(to: &Path) {
+    let status = Command::new("cp").arg(BIN).arg(to).status().unwrap();
+    assert!(status.success(), "cp {BIN} failed");
+}
+
 /// After a rebuild the daemon's `/proc/<pid>/exe` reads `… (deleted)`: every command says
 /// to restart it, `patina stop` stops it, and the new binary serves again.
 #[test]
@@ -117,7 +125,7 @@ fn a_daemon_of_a_replaced_binary_is_refused_with_what_to_do_and_stop_works() {
     let w = World::new();
     let bin = w.dir.path().join("bin/patina");
     std::fs::create_dir_all(bin.parent().unwrap()).unwrap();
-    std::fs::copy(BIN, &bin).unwrap();
+    copy_binary(&bin);
     let proj = w.dir.path().join("proj");
     write_fixture_project(&proj);
     let patina = |args: &[&str]| {
@@ -147,7 +155,7 @@ fn a_daemon_of_a_replaced_binary_is_refused_with_what_to_do_and_stop_works() {
     assert!(sock.exists());
     // Replace the binary (a new file at the same path, as `cargo build` or an upgrade does).
     let new = w.dir.path().join("bin/patina.new");
-    std::fs::copy(BIN, &new).unwrap();
+    copy_binary(&new);
     std::fs::rename(&new, &bin).unwrap();
     for args in [&["status"][..], &["session", "unlock", "--ttl", "1m"]] {
         let out = run_timeout(&mut patina(args), Duration::from_secs(30));

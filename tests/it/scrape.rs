@@ -772,3 +772,72 @@ fn ignore_rules_vanishing_files_and_a_bounded_wal_case_030() {
         "the WAL was not cut back: {held} then {after} bytes"
     );
 }
+
+/// Case 030 d: while a reader holds an old snapshot, each scrape's frames stay in the `-wal`
+/// file. Past its bound (twice the index plus 4 MiB) a scrape refuses with the cause and the
+/// fix instead of growing it further, leaves the index as it was, and once the reader lets go
+/// the next scrape succeeds and cuts the file back.
+#[test]
+fn a_scrape_refuses_to_grow_a_wal_that_a_pinned_reader_keeps_past_its_bound_case_030_d() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let r = t.path();
+    write(r, "layer/core/fine.md", "# F\n\nokapifine\n");
+    let churn = |v: usize| {
+        for i in 0..200 {
+            write(
+                r,
+                &format!("churn/c{i}.md"),
+                format!("# C{i}\n\nokapichurn v{v}x n{i}x {}\n", "pad ".repeat(1200)),
+            );
+        }
+    };
+    churn(0);
+    scrape(r);
+    let index = r.join(".patina/index.db");
+    let wal = r.join(".patina/index.db-wal");
+    let size = |p: &Path| fs::metadata(p).map_or(0, |m| m.len());
+    let reader = rusqlite::Connection::open(&index).unwrap();
+    reader
+        .execute_batch("BEGIN; SELECT count(*) FROM files;")
+        .unwrap();
+
+    let mut refused = None;
+    let mut largest_before_refusal = 0;
+    for v in 1..=40 {
+        churn(v);
+        let before = size(&wal);
+        let out = run(&["scrape"], r);
+        if !out.status.success() {
+            refused = Some((v, before, String::from_utf8_lossy(&out.stderr).into_owned()));
+            break;
+        }
+        largest_before_refusal = largest_before_refusal.max(size(&wal));
+    }
+    let (v, before, stderr) = refused.expect("no scrape refused to grow the pinned WAL");
+    assert!(
+        stderr.contains("write-ahead log")
+            && stderr.contains("old read snapshot")
+            && stderr.contains("patina scrape"),
+        "the refusal does not say why and what to do: {stderr}"
+    );
+    assert_eq!(stderr.lines().count(), 1, "not one line: {stderr}");
+    // The refusal wrote nothing: the WAL and the last committed text are as they were.
+    assert_eq!(size(&wal), before, "the refused scrape wrote to the WAL");
+    let bound = 2 * size(&index) + 4 * 1024 * 1024;
+    assert!(
+        size(&wal) > bound && largest_before_refusal <= 3 * bound,
+        "the WAL is {} bytes against a bound of {bound}",
+        size(&wal)
+    );
+    assert!(!search(r, &format!("v{}x", v - 1)).is_empty());
+    assert!(search(r, &format!("v{v}x")).is_empty());
+
+    drop(reader);
+    scrape(r);
+    assert!(!search(r, &format!("v{v}x")).is_empty());
+    assert!(
+        size(&wal) <= 4 * 1024 * 1024,
+        "the WAL was not cut back once the reader let go: {} bytes",
+        size(&wal)
+    );
+}
