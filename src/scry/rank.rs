@@ -398,7 +398,13 @@ fn for_each_token(text: &str, mut f: impl FnMut(&[u8])) {
         f(folded);
         // A word with no capital after its first character has no parts.
         let word = &text[span];
-        if word.chars().skip(1).any(char::is_uppercase) {
+        let bytes = word.as_bytes();
+        let camel = if bytes.is_ascii() {
+            bytes[1..].iter().any(u8::is_ascii_uppercase)
+        } else {
+            word.chars().skip(1).any(char::is_uppercase)
+        };
+        if camel {
             for part in super::symbols::split_camel(word) {
                 if part != word {
                     super::tokenize::each_folded(part, |_, p| f(p));
