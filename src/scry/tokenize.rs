@@ -211,7 +211,7 @@ mod tests {
                             }
                         });
                     }
-                } else if !(is_combining_mark(c) && !word.is_empty()) {
+                } else if !is_combining_mark(c) || word.is_empty() {
                     flush(&mut word);
                 }
             }
