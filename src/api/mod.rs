@@ -363,11 +363,15 @@ fn audit_refusal(ctx: &Ctx, route: &Route, principal: &Principal) {
 ///
 /// 404 for an unknown path, 405 with `Allow` for a known path and another method (401/403
 /// instead when the caller may use none of that path's routes), 401/403 from [`authorize`],
-/// 500 if the handler panics (the daemon keeps serving).
+/// 415 for a `POST` whose `Content-Type` is not `application/json` (`json_body` false) —
+/// after the route and the caller's access, so a caller without access learns nothing of
+/// the body rules (QA session 9, L9) —, 500 if the handler panics (the daemon keeps
+/// serving).
 pub fn dispatch(
     ctx: &Ctx,
     principal: &Principal,
     req: &Request,
+    json_body: bool,
 ) -> (Response, Option<&'static str>) {
     let mut allowed: Vec<&'static str> = Vec::new();
     let mut found: Option<&Route> = None;
@@ -412,6 +416,15 @@ pub fn dispatch(
     if let Err(resp) = authorize(route.access, principal) {
         audit_refusal(ctx, route, principal);
         return (resp, Some(route.path));
+    }
+    if req.method == Method::Post && !json_body {
+        return (
+            Response::error(
+                415,
+                "send the body as JSON with Content-Type: application/json",
+            ),
+            Some(route.path),
+        );
     }
     let resp = catch_unwind(AssertUnwindSafe(|| (route.handler)(ctx, principal, req)))
         .unwrap_or_else(|_| Response::error(500, "internal error"));

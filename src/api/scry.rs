@@ -389,4 +389,91 @@ mod tests {
             serde_json::to_string(&owned).unwrap()
         );
     }
+
+    /// QA session 9, H1: an agent that knows a value's public prefix (`sk-ant-api03-`,
+    /// `postgres://app:`) writes the last known bytes beside each guess of the next one and
+    /// watches which guess comes back redacted. Played here against both redactions scry
+    /// applies — the unlocked [`crate::secrets::scan::Redactor`] and the scan hold's forms
+    /// and pieces ([`held_ranges`]) — on texts ending with the whole known part plus a
+    /// guess, and on the last 11 and 12 known bytes plus a guess: a guess is learned only
+    /// when it alone changes what is redacted. The attacker must not get past the piece its
+    /// prefix already covers (a byte or two; then half a piece, 32 bits, per step).
+    #[test]
+    fn a_known_prefix_and_guesses_recover_no_more_than_a_byte_or_two_of_a_value() {
+        // What a reader sees: the unlocked redaction's text, and the ranges the hold hides.
+        type Seen = (Option<String>, Vec<(usize, usize)>);
+        let mut rng = crate::test_rng::Rng(0x9e37_79b9);
+        // Printable ASCII but the highlight brackets (which the redaction strips first).
+        let alphabet: Vec<u8> = (b'!'..=b'~').filter(|b| !b"[]".contains(b)).collect();
+        for round in 0..6 {
+            let mut value = b"sk-ant-api03-".to_vec();
+            for _ in 0..32 {
+                value.push(alphabet[rng.below(alphabet.len())]);
+            }
+            let known_values = [crate::secrets::scan::Known {
+                name: "k",
+                value: &value,
+            }];
+            let redactor = crate::secrets::scan::Redactor::new(&known_values);
+            let forms = crate::guard::hold::Hold::new([("k", &value[..])]);
+            let pieces = crate::guard::hold::Hold::pieces([("k", &value[..])]);
+            // What a reader sees of `text`: which bytes each redaction hides.
+            let seen = |text: &[u8]| -> Seen {
+                let s = String::from_utf8_lossy(text);
+                let mut held = held_ranges(&forms, &pieces, text);
+                held.sort_unstable();
+                (redactor.redact(&s), held)
+            };
+            let mut known = b"sk-ant-api03-".to_vec();
+            loop {
+                let mut next = None;
+                for shape in 0..3 {
+                    let lead: &[u8] = match shape {
+                        0 => &known,
+                        1 => &known[known.len().saturating_sub(11)..],
+                        _ => &known[known.len().saturating_sub(12)..],
+                    };
+                    let answers: Vec<(u8, Seen)> = alphabet
+                        .iter()
+                        .map(|&c| {
+                            let mut text = lead.to_vec();
+                            text.push(c);
+                            let (r, held) = seen(&text);
+                            // The guess, last, shows unless hidden: compare what is hidden.
+                            let r = r.map(|r| match r.strip_suffix(char::from(c)) {
+                                Some(shown) => format!("{shown}?"),
+                                None => r,
+                            });
+                            (c, (r, held))
+                        })
+                        .collect();
+                    // Matching ignores ASCII case: a letter's two cases answer alike. The
+                    // guess is the group (of one or two) whose answer differs from all others.
+                    let count = |x: &Seen| answers.iter().filter(|(_, a)| a == x).count();
+                    let odd: Vec<u8> = answers
+                        .iter()
+                        .filter(|(_, a)| count(a) <= 2)
+                        .map(|(c, _)| *c)
+                        .collect();
+                    let odd = match odd[..] {
+                        [a, b] if a.eq_ignore_ascii_case(&b) => vec![a],
+                        _ => odd,
+                    };
+                    if let [c] = odd[..] {
+                        next = Some(c);
+                        break;
+                    }
+                }
+                match next {
+                    Some(c) if known.len() < value.len() => known.push(c),
+                    _ => break,
+                }
+            }
+            assert!(
+                known.len() <= 13 + 2,
+                "round {round}: the attacker recovered {} bytes beyond the prefix",
+                known.len() - 13
+            );
+        }
+    }
 }

@@ -148,11 +148,13 @@ impl Hold {
 
     /// The hold scry redacts with while no value is held in clear (issue 16 item 5): the
     /// pieces of each value of at least [`MIN_MASKED_LEN`] bytes that the unlocked redaction
-    /// ([`crate::secrets::scan::Redactor`]) hides — every [`piece_len`]-byte window of the
-    /// value as a reader may be shown it, and its first and last [`partial_min`] bytes (a
-    /// snippet cut through the value) — all ASCII lower-cased: scan it with
-    /// [`Hold::scan_pieces`]. Each piece is at least 64 bits of guessing work, so, as for the
-    /// whole forms, a hit tells nothing a guess of that much would not.
+    /// ([`crate::secrets::scan::Redactor`]) hides — the [`piece_len`]-byte windows of the
+    /// value as a reader may be shown it at the offsets of
+    /// [`crate::secrets::mask::piece_offsets`] (half a piece apart, and the last), and its
+    /// first and last [`partial_min`] bytes (a snippet cut through the value) — all ASCII
+    /// lower-cased: scan it with [`Hold::scan_pieces`]. Each piece is at least 64 bits of
+    /// guessing work, and a reader who knows one piece needs at least 32 more bits to confirm
+    /// the next, so a hit is no byte-by-byte oracle.
     pub fn pieces<'a>(values: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> Hold {
         Hold::build(
             values,
@@ -172,8 +174,10 @@ impl Hold {
                         out.push(source);
                         continue;
                     }
-                    for w in source.windows(piece) {
-                        out.push(zeroize::Zeroizing::new(w.to_vec()));
+                    // At a stride, not every window: no byte-by-byte oracle
+                    // ([`crate::secrets::mask::piece_offsets`]).
+                    for off in crate::secrets::mask::piece_offsets(source.len(), piece) {
+                        out.push(zeroize::Zeroizing::new(source[off..off + piece].to_vec()));
                     }
                 }
                 out

@@ -6,7 +6,7 @@ use super::Hit;
 use crate::secrets::scan::{Known, Redactor};
 
 /// Replaces, in each hit's snippet, title, path and kind (front matter `type` is user text),
-/// every secret-looking token and every `known` value (whole, or cut at the snippet's edge)
+/// every secret-looking token and every `known` value (whole, or a piece of it: `secrets::scan`)
 /// with `[redacted]`, and marks the hit `redacted`. Returns how many hits were changed.
 /// The known values' encoded forms are computed once per call ([`Redactor`]); a field with
 /// nothing to redact is left as it is, without a copy.

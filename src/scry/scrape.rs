@@ -960,6 +960,35 @@ pub const CREDENTIAL_NAMES: &[&str] = &[
     "id_ed25519",
     "id_ecdsa_sk",
     "id_ed25519_sk",
+    // QA session 9, M4: tools' credential files by their own names.
+    ".terraformrc",
+    "terraform.rc",
+    ".sentryclirc",
+    ".yarnrc.yml",
+    "kubeconfig.yaml",
+    "kubeconfig.yml",
+    "service_account.json",
+    "application_default_credentials.json",
+    "auth.json",
+    "token.json",
+    "pip.conf",
+    "rclone.conf",
+    "ngrok.yml",
+    "secring.gpg",
+    "private.asc",
+    // Shell and REPL histories: commands typed with a password or token in them.
+    ".bash_history",
+    ".zsh_history",
+    ".sh_history",
+    ".history",
+    "fish_history",
+    ".psql_history",
+    ".mysql_history",
+    ".sqlite_history",
+    ".python_history",
+    ".node_repl_history",
+    ".rediscli_history",
+    ".irb_history",
 ];
 
 /// Extensions (after the last `.`) of key stores, private keys and state files that embed
@@ -973,6 +1002,12 @@ pub const CREDENTIAL_FILES_IN: &[(&str, &str)] = &[
     (".docker", "config.json"),
     (".kube", "config"),
     (".aws", "config"),
+    (".cargo", "credentials.toml"),
+    ("gh", "hosts.yml"),
+    (".azure", "accesstokens.json"),
+    (".azure", "msal_token_cache.json"),
+    (".m2", "settings.xml"),
+    (".gradle", "gradle.properties"),
 ];
 
 /// Folders whose every file is a credential (key rings, password stores).
@@ -981,14 +1016,16 @@ pub const CREDENTIAL_FOLDERS: &[&str] = &[".gnupg", ".password-store"];
 /// Decorations editors and tools add to a file's name when they copy it (`.env~`, `#.env#`,
 /// `.env.bak`, `id_rsa.orig`, `.netrc.swp`): a copy of a credential file is one too.
 pub const BACKUP_SUFFIXES: &[&str] = &[
-    "~", "#", ".bak", ".orig", ".old", ".save", ".swp", ".swo", ".tmp",
+    "~", "#", ".bak", ".orig", ".old", ".save", ".swp", ".swo", ".tmp", " (copy)", " copy",
+    " - copy",
 ];
 
 /// Whether the file at `rel` (a path relative to the project, `/`-separated) is a credential
 /// file, never indexed: a name of [`CREDENTIAL_NAMES`], `.env.*` and `*.env` (`.env.local`,
 /// `prod.env`; but not the committed templates `.env.example`, `.env.sample`,
 /// `.env.template`, `.env.dist`), an extension of [`CREDENTIAL_EXTENSIONS`],
-/// `*.tfstate.backup`, a file of [`CREDENTIAL_FILES_IN`] or under [`CREDENTIAL_FOLDERS`], or
+/// `*.tfstate.backup`, `*.tfvars.json`, `client_secret*.json`, a file of
+/// [`CREDENTIAL_FILES_IN`] or under [`CREDENTIAL_FOLDERS`], or
 /// an editor's copy of any of these ([`BACKUP_SUFFIXES`], a leading `#` or `.`-swap prefix).
 /// Case-insensitive.
 pub fn is_credential_file(rel: &str) -> bool {
@@ -1020,7 +1057,12 @@ pub fn is_credential_file(rel: &str) -> bool {
 
 /// [`is_credential_file`]'s rules on a bare, lower-case file name.
 fn credential_name(lower: &str) -> bool {
-    if CREDENTIAL_NAMES.contains(&lower) || lower.ends_with(".tfstate.backup") {
+    if CREDENTIAL_NAMES.contains(&lower)
+        || lower.ends_with(".tfstate.backup")
+        || lower.ends_with(".tfvars.json")
+        // Google's download name: `client_secret_<id>.apps.googleusercontent.com.json`.
+        || (lower.starts_with("client_secret") && lower.ends_with(".json"))
+    {
         return true;
     }
     if let Some(rest) = lower.strip_prefix(".env.") {

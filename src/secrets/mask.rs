@@ -91,6 +91,25 @@ pub fn piece_len(value: &[u8]) -> usize {
     partial_min(value).max(PIECE)
 }
 
+/// Where the pieces of a `len`-byte text start when it is cut into `n`-byte pieces
+/// ([`piece_len`]) to be redacted wherever they appear: every `⌈n/2⌉` bytes from 0, and the
+/// last `n` bytes; none when `len < n`. Not every window: with every window, a reader who
+/// knows `n − 1` bytes of a value (a public prefix such as `sk-ant-api03-`) could write them
+/// beside each guess of the next byte and see which guess is redacted, one byte at a time
+/// (QA session 9, H1). With this stride the next piece needs `⌈n/2⌉` unknown bytes, at
+/// least `PARTIAL_BITS / 2` = 32 bits of guessing, and any part of the value at least
+/// `n + ⌈n/2⌉ − 1` bytes long still holds a whole piece.
+pub fn piece_offsets(len: usize, n: usize) -> Vec<usize> {
+    if n == 0 || len < n {
+        return Vec::new();
+    }
+    let mut out: Vec<usize> = (0..=len - n).step_by(n.div_ceil(2)).collect();
+    if out.last() != Some(&(len - n)) {
+        out.push(len - n);
+    }
+    out
+}
+
 /// The shortest piece of a known value that is redacted wherever it appears in a text (not
 /// only whole, or cut at the text's edge): the middle of a long value shown alone in a
 /// snippet. Shorter pieces would match ordinary words.

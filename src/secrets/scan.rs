@@ -20,29 +20,34 @@
 //!   that `secrets run` masks (base64, hex, percent-encoding).
 //!
 //! Known values are also looked for as a reader may be shown them (whitespace runs folded,
-//! ASCII lower-cased, without `[`/`]`: see [`super::mask`]'s forms), and cut at either edge
-//! of a redacted text.
+//! ASCII lower-cased, without `[`/`]`: see [`super::mask`]'s forms).
 //!
-//! When redacting ([`Redactor`]), any [`piece_len`] bytes of a known value (ASCII case
-//! ignored; at least [`PIECE`]) are redacted wherever they appear: the middle of a long value,
-//! such as a recovery phrase, shown alone in a snippet.
+//! When redacting ([`Redactor`]), pieces of a known value (ASCII case ignored) are redacted
+//! wherever they appear: its [`piece_len`]-byte windows (at least [`PIECE`]) that start half
+//! a piece apart ([`super::mask::piece_offsets`]), and its first and last [`partial_min`]
+//! bytes — the middle of a long value, such as a recovery phrase, shown alone in a snippet,
+//! or a value cut at a snippet's edge.
 //!
 //! # No oracle (issue 16)
 //!
 //! Whether a text is redacted tells a reader nothing beyond what guessing the *whole* value
-//! would, but for parts too long to guess: a part of a value (cut at an edge, or a piece) is
-//! redacted only from [`partial_min`] bytes, the length at which guessing it is at least
-//! [`PARTIAL_BITS`] bits of work for a value of random characters of its classes. Below that a
-//! near miss, a prefix and an unrelated string are answered alike (not redacted). Known
+//! would, but for parts too long to guess: a part of a value (a piece) is redacted only from
+//! [`partial_min`] bytes, the length at which guessing it is at least [`PARTIAL_BITS`] bits of
+//! work for a value of random characters of its classes. Below that a near miss, a prefix and
+//! an unrelated string are answered alike (not redacted). Pieces start half a piece apart, so
+//! a reader who knows part of a value (a public prefix) confirms at most the byte or two that
+//! complete a piece, and then needs half a piece of guessing (32 bits) per further piece:
+//! with every window a piece, or a value's prefix redacted at a text's edge at any length,
+//! guesses of one byte at a time read the value (QA session 9, H1). Known
 //! values and pieces are matched by a keyed hash (`Keyed`, a polynomial hash modulo
 //! `2^61 − 1` with a base drawn from the OS at each build) of fixed-length windows, and a hash
 //! hit is confirmed by a constant-time comparison: the work per position does not depend on
 //! how much of a guess matches, and no byte-by-byte early exit touches a value.
 //!
 //! Not covered: a known value shorter than [`super::mask::MIN_MASKED_LEN`] bytes, secrets
-//! split across lines or escaped in ways not listed (shell quoting), parts of a value shorter
-//! than [`partial_min`] bytes (at an edge) or [`piece_len`] (elsewhere) — shown as they are,
-//! by design (see above) —, an encoded form cut at an edge, and random-looking tokens shorter
+//! split across lines or escaped in ways not listed (shell quoting), parts of a value that
+//! hold no whole piece (under [`partial_min`] bytes at an edge, under about 1.5 pieces in the
+//! middle) — shown as they are, by design (see above) —, an encoded form cut at an edge, and random-looking tokens shorter
 //! than [`MIN_ENTROPY_LEN`].
 
 use serde::{Deserialize, Serialize};
@@ -513,8 +518,7 @@ pub fn redact(text: &str, known: &[Known<'_>]) -> Option<String> {
 /// [`redact`] for many texts (the fields of every hit of a search) against the same known
 /// values: the encoded forms of each value (those `secrets run` masks) are computed once, in
 /// [`Redactor::new`]. Holds them in zeroized memory; `Debug` shows only how many forms.
-pub struct Redactor<'k, 'a> {
-    known: &'k [Known<'a>],
+pub struct Redactor {
     /// The encoded forms ([`super::mask::forms`]) of every known value of at least
     /// [`super::mask::MIN_MASKED_LEN`] bytes, matched by keyed hash.
     forms: FormMatcher,
@@ -562,7 +566,7 @@ pub(crate) fn piece_sources(value: &[u8]) -> Vec<Zeroizing<Vec<u8>>> {
     out
 }
 
-impl std::fmt::Debug for Redactor<'_, '_> {
+impl std::fmt::Debug for Redactor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
@@ -572,31 +576,42 @@ impl std::fmt::Debug for Redactor<'_, '_> {
     }
 }
 
-impl<'k, 'a> Redactor<'k, 'a> {
+impl Redactor {
     /// A redactor for these known values (none: patterns only). Values shorter than
     /// [`super::mask::MIN_MASKED_LEN`] are not looked for, as in [`scan`].
-    pub fn new(known: &'k [Known<'a>]) -> Self {
+    pub fn new(known: &[Known<'_>]) -> Self {
         let forms = FormMatcher::new(known);
         let mut pieces = WindowSet::new(true);
         let mut piece_at = Vec::new();
         let mut sources = Vec::new();
         for k in known {
             let n = piece_len(k.value);
+            let edge = partial_min(k.value);
             for source in piece_sources(k.value) {
                 if source.len() < n {
                     continue;
                 }
                 let src = sources.len() as u32;
-                for off in 0..=source.len() - n {
+                // Pieces at a stride, not every window ([`super::mask::piece_offsets`]: no
+                // byte-by-byte oracle), and the value's first and last `edge` bytes (a
+                // snippet cut through it) when shorter than a piece.
+                let mut at: Vec<(usize, usize)> = super::mask::piece_offsets(source.len(), n)
+                    .into_iter()
+                    .map(|off| (off, n))
+                    .collect();
+                if edge < n && source.len() > edge {
+                    at.push((0, edge));
+                    at.push((source.len() - edge, edge));
+                }
+                for (off, len) in at {
                     let id = piece_at.len() as u32;
-                    pieces.insert(&source[off..off + n], id, n);
-                    piece_at.push((src, off as u32, n as u32));
+                    pieces.insert(&source[off..off + len], id, len);
+                    piece_at.push((src, off as u32, len as u32));
                 }
                 sources.push(source);
             }
         }
         Redactor {
-            known,
             forms,
             pieces,
             piece_at,
@@ -624,7 +639,7 @@ impl<'k, 'a> Redactor<'k, 'a> {
 
     /// `text` redacted as [`redact`] says: `None` when nothing was found, else the redacted
     /// text. Redacts what [`scan`] finds in the text and in the text without highlight
-    /// brackets (mapped back), and known values cut at its edges.
+    /// brackets (mapped back), and the pieces of known values ([`super::mask::piece_offsets`]).
     ///
     /// Fast path: a text in which no pattern can match, with or without its brackets
     /// (`patterns_possible`: no token prefix at a word start, no long mixed base64 run, no
@@ -651,17 +666,11 @@ impl<'k, 'a> Redactor<'k, 'a> {
             map.push(text.len());
             let from = spans.len();
             self.scan_spans(&stripped, patterns, &mut spans);
-            // A known value cut at an edge, with brackets inside the part shown
-            // (`…23[def456]ghi`): removing ASCII bytes leaves valid UTF-8.
-            if let Ok(stripped) = std::str::from_utf8(&stripped) {
-                edge_fragments(stripped, self.known, &mut spans);
-            }
             for span in &mut spans[from..] {
                 let (start, end) = *span;
                 *span = (map[start], if end == 0 { 0 } else { map[end - 1] + 1 });
             }
         }
-        edge_fragments(text, self.known, &mut spans);
         if spans.is_empty() {
             return None;
         }
@@ -813,40 +822,6 @@ const CL_DIGIT: u8 = 8;
 const CL_WORD: u8 = 16;
 const CL_BRACKET: u8 = 32;
 const CL_START: u8 = 64;
-
-/// A known value cut at the start or end of `text` (ignoring an ellipsis there): at least
-/// [`super::mask::MIN_MASKED_LEN`] bytes of it, as a span. Brackets are not skipped here:
-/// [`Redactor::redact`] also calls it on the text without them.
-fn edge_fragments(text: &str, known: &[Known<'_>], out: &mut Vec<(usize, usize)>) {
-    let b = text.as_bytes();
-    let skip_front = text.strip_prefix('…').map_or(0, |_| '…'.len_utf8());
-    let skip_back = text.strip_suffix('…').map_or(0, |_| '…'.len_utf8());
-    let front = &b[skip_front..];
-    let back = &b[..b.len() - skip_back];
-    for k in known {
-        let v = k.value;
-        let min = partial_min(v);
-        // Every length is compared, in constant time each, the longest match kept: the work
-        // does not depend on how much of the value the text's edge holds.
-        let (mut head, mut tail) = (0, 0);
-        for n in min..v.len() {
-            if front.len() >= n && ct_eq(&front[..n], &v[v.len() - n..]) {
-                head = n;
-            }
-            if back.len() >= n && ct_eq(&back[back.len() - n..], &v[..n]) {
-                tail = n;
-            }
-        }
-        // A suffix of the value at the front of the text.
-        if head > 0 {
-            out.push((skip_front, skip_front + head));
-        }
-        // A prefix of the value at the back of the text.
-        if tail > 0 {
-            out.push((back.len() - tail, back.len()));
-        }
-    }
-}
 
 fn find_all(hay: &[u8], needle: &[u8]) -> Vec<usize> {
     let mut v = Vec::new();

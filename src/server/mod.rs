@@ -642,19 +642,10 @@ fn serve_connection<S: Stream, P>(
                 let req = &inc.request;
                 let (resp, route) = match gate(&stream, &inc) {
                     Err(resp) => (resp, None),
-                    Ok(_)
-                        if req.method == Method::Post
-                            && inc.info.content_type.as_deref() != Some("application/json") =>
-                    {
-                        (
-                            Response::error(
-                                415,
-                                "send the body as JSON with Content-Type: application/json",
-                            ),
-                            None,
-                        )
+                    Ok(principal) => {
+                        let json = inc.info.content_type.as_deref() == Some("application/json");
+                        api::dispatch(ctx, &principal, req, json)
                     }
-                    Ok(principal) => api::dispatch(ctx, &principal, req),
                 };
                 done(resp.status);
                 framing::encode_response(&resp, &req.request_id, outbuf);

@@ -176,7 +176,49 @@ fn credential_files_are_never_indexed_and_are_named_as_skipped() {
         "{\"auths\": \"wombatdockervalue\"}\n",
     );
     write(r, "config/secrets.yaml", "db: wombatyamlvalue\n");
+    // Session 9's QA: more tools' names, histories, a file manager's copy.
+    let more = [
+        ".cargo/credentials.toml",
+        "home/.config/gh/hosts.yml",
+        ".bash_history",
+        "db/.psql_history",
+        ".python_history",
+        "infra/terraform.tfvars.json",
+        "kubeconfig.yaml",
+        "client_secret_123-abc.apps.googleusercontent.com.json",
+        "service_account.json",
+        "gcloud/application_default_credentials.json",
+        ".azure/accessTokens.json",
+        "keys/private.asc",
+        ".terraformrc",
+        ".config/rclone/rclone.conf",
+        ".m2/settings.xml",
+        ".gradle/gradle.properties",
+        ".yarnrc.yml",
+        ".composer/auth.json",
+        ".config/pip/pip.conf",
+        "token.json",
+        "ngrok.yml",
+        ".sentryclirc",
+        ".env (copy)",
+    ];
+    for (i, p) in more.iter().enumerate() {
+        write(r, p, format!("wombatmore{i}x\n"));
+    }
     let s = scrape(r);
+    for (i, p) in more.iter().enumerate() {
+        assert!(
+            s.skipped_files
+                .iter()
+                .any(|k| k.path == *p && k.reason.contains("credential")),
+            "{p} is not named as a credential file: {:?}",
+            s.skipped_files
+        );
+        assert!(
+            search(r, &format!("wombatmore{i}x")).is_empty(),
+            "{p} is indexed"
+        );
+    }
     for p in [
         ".env",
         "deploy/prod.env",

@@ -160,7 +160,26 @@ fn path_spellings_never_bypass_auth_case_011() {
     ] {
         let r = d.tcp("POST", t, None, Some(SCRY));
         assert!([401, 404].contains(&r.status), "{t}: {}", r.status);
+        // Without `Content-Type` too (the case's own requests): access and the route come
+        // before the body rules, so no 415 tells an unauthenticated caller anything (QA
+        // session 9, L9).
+        let raw = format!(
+            "POST {t} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n\r\n{SCRY}",
+            SCRY.len()
+        );
+        let r = Resp::parse(&d.tcp_raw(raw.as_bytes()));
+        assert!(
+            [401, 404].contains(&r.status),
+            "{t} without Content-Type: {}",
+            r.status
+        );
     }
+    // With the token, a body that is not declared JSON is still 415.
+    let raw = format!(
+        "POST /api/scry HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\nContent-Length: {}\r\n\r\n{SCRY}",
+        SCRY.len()
+    );
+    assert_eq!(Resp::parse(&d.tcp_raw(raw.as_bytes())).status, 415);
     for t in ["/health/../status", "//status", "/status/", "/%73tatus"] {
         let r = d.tcp("GET", t, Some(&token), None);
         assert!([403, 404].contains(&r.status), "{t}: {}", r.status);
