@@ -73,6 +73,9 @@ pub fn run(a: ServeArgs) -> super::CliResult {
     // Fail fast: a socket path `sun_path` cannot hold would only be refused after the
     // scrape below, which can take minutes on a large project.
     server::unix::check_sun_path(&socket)?;
+    // The same for a loose state or run directory: refused before the scrape writes
+    // `<project>/.patina/`.
+    server::check_dirs(&home, &socket)?;
     // An identity file others can read is refused at `session unlock` and `secrets run`;
     // say so now, while the user is looking (case 023), and serve anyway: scry needs no
     // identity.

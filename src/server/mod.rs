@@ -77,6 +77,35 @@ pub fn harden_process() -> bool {
     core && dump
 }
 
+/// The directories `serve` needs, checked (and created 0700 if missing): the state directory
+/// must be a real directory of ours that no one else can enter or write (it holds the run
+/// dir, the vault, the keys), and so must the socket's directory (the run dir, or the
+/// `--socket` one). `patina serve` calls it before its first scrape too, so a loose run dir
+/// is refused before anything is written into the project (QA sessions 8 and 9, L1).
+///
+/// # Errors
+/// [`StartError::Private`] or [`StartError::Fs`] naming the directory and the fix.
+pub fn check_dirs(home: &crate::paths::Home, socket: &Path) -> Result<(), StartError> {
+    fsutil::ensure_private_dir(home.root()).map_err(|error| StartError::Private {
+        what: "the state directory (PATINA_HOME)",
+        error,
+    })?;
+    let sock_dir = socket
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+        .to_path_buf();
+    if sock_dir == home.run_dir() {
+        fsutil::ensure_private_dir(&sock_dir)?;
+    } else {
+        fsutil::check_private_dir(&sock_dir).map_err(|error| StartError::Private {
+            what: "the --socket directory must be private (0700, yours)",
+            error,
+        })?;
+    }
+    Ok(())
+}
+
 /// Runs the daemon until SIGINT, SIGTERM or `POST /shutdown`; then stops accepting, lets
 /// in-flight requests finish within [`limits::SHUTDOWN_GRACE`], and removes the socket and
 /// pid file. Errors (one line each) for every startup check that fails; nothing found at
@@ -102,26 +131,7 @@ pub fn serve(cfg: ServeConfig) -> Result<(), StartError> {
     ])
     .map_err(StartError::step("installing the SIGINT/SIGTERM handler"))?;
 
-    // The state directory: created 0700 if missing; an existing one must be a real directory
-    // of ours that no one else can enter or write (it holds the run dir, the vault, the keys).
-    fsutil::ensure_private_dir(cfg.home.root()).map_err(|error| StartError::Private {
-        what: "the state directory (PATINA_HOME)",
-        error,
-    })?;
-    let sock_dir = cfg
-        .socket
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."))
-        .to_path_buf();
-    if sock_dir == cfg.home.run_dir() {
-        fsutil::ensure_private_dir(&sock_dir)?;
-    } else {
-        fsutil::check_private_dir(&sock_dir).map_err(|error| StartError::Private {
-            what: "the --socket directory must be private (0700, yours)",
-            error,
-        })?;
-    }
+    check_dirs(&cfg.home, &cfg.socket)?;
     // Socket activation: the unit owns the socket file, so it is left in place at exit.
     // The pid file is written before the socket can answer, so a client that reaches the
     // daemon always finds it (and after the live-daemon check, so a running daemon's stays).

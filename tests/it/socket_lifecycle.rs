@@ -98,6 +98,11 @@ fn loose_symlinked_or_foreign_run_dirs_are_refused_and_left_untouched_case_014()
         );
         assert_eq!(mode(&run), m, "the mode is left as it was");
         assert!(!run.join("serve.sock").exists());
+        // Refused before the first scrape: nothing written into the project (QA L1).
+        assert!(
+            !project.join(".patina").exists(),
+            "the project was scraped before the refusal"
+        );
     }
     // A symlink to a private directory: refused; the target is not touched.
     std::fs::set_permissions(&run, std::fs::Permissions::from_mode(0o700)).unwrap();
