@@ -64,6 +64,14 @@ pub struct Request {
     pub request_id: String,
 }
 
+impl Drop for Request {
+    /// Wipes the body: it may carry an identity (`/session/unlock`) or a secret value
+    /// (`/secrets/add`), and a freed heap block keeps its bytes until reused.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.body);
+    }
+}
+
 /// A response value: status code, JSON body, and any extra header fields a handler needs
 /// (`Allow`, `Retry-After`, `WWW-Authenticate`). The transport adds the fixed security
 /// header fields, `Content-Length` and `Connection: close` to every response.

@@ -218,6 +218,12 @@ pub struct AddPolicy<'a> {
     pub allow: &'a [String],
     /// A canary (`secrets add --canary`): never released, a tripwire.
     pub canary: bool,
+    /// Replace the value of an existing secret (`secrets add --replace`); without it a name
+    /// the vault holds is refused. Under `--confirm` a replace asks the console first.
+    pub replace: bool,
+    /// The adding CLI ran in a terminal: a project vault that was trusted (or absent) before
+    /// the write stays trusted after it ([`secrets::trust`]).
+    pub keep_trust: bool,
 }
 
 /// The longest a release waits for the console (`--confirm-timeout`), and the default.
@@ -559,6 +565,19 @@ impl Session {
     /// With `--confirm`: asks the console about releasing `names` to `peer` and waits for the
     /// answer; audited as `confirm` or `deny`. Without: allows at once.
     fn confirm_release(&self, names: &[String], peer: Peer) -> Result<(), SessionError> {
+        self.confirm_ask(names, peer, "release")
+    }
+
+    /// With `--confirm`: asks the console about `action` (`release`: values to a command;
+    /// `replace`: a stored value by `secrets add --replace`) on `names` for `peer` and waits
+    /// for the answer; audited as `confirm` or `deny` (route `/session/env` or
+    /// `/secrets/add`). Without `--confirm`: allows at once.
+    fn confirm_ask(
+        &self,
+        names: &[String],
+        peer: Peer,
+        action: &'static str,
+    ) -> Result<(), SessionError> {
         let mut st = self.state();
         let Some(timeout) = st
             .unlocked
@@ -572,7 +591,7 @@ impl Session {
         st.next_ask += 1;
         st.asks.push(Ask {
             id,
-            request: release_request(names, peer, timeout),
+            request: release_request(names, peer, timeout, action),
             handed: false,
             answer: None,
         });
@@ -600,7 +619,14 @@ impl Session {
             None => ("deny", Some("no answer in time")),
         };
         let mut e = Event::now(event, peer).names(names.iter().cloned());
-        e.route = Some("/session/env".into());
+        e.route = Some(
+            if action == "replace" {
+                "/secrets/add"
+            } else {
+                "/session/env"
+            }
+            .into(),
+        );
         e.why = why.map(str::to_string);
         audit::record(&self.inner.home, &e);
         match why {
@@ -625,15 +651,37 @@ impl Session {
         policy: AddPolicy<'_>,
         peer: Peer,
     ) -> Result<secrets::vault::Added, SessionError> {
-        let AddPolicy { allow, canary } = policy;
+        let AddPolicy {
+            allow,
+            canary,
+            replace,
+            keep_trust,
+        } = policy;
         let home = &self.inner.home;
-        self.change_vault(loc, name, "add", peer, |identity| {
-            let added = secrets::vault::add(home, loc, identity, name, env, value)?;
+        if replace {
+            // An agent with the session must not swap a value the user's command trusts
+            // (QA session 9, H3): under --confirm the console decides.
+            self.confirm_ask(&[name.to_string()], peer, "replace")?;
+        }
+        let event = |a: &secrets::vault::Added| if a.replaced { "replace" } else { "add" };
+        self.change_vault(loc, name, event, peer, |identity| {
+            let trusted_before = match loc {
+                secrets::VaultLocation::Project(p) => matches!(
+                    secrets::trust::check(home, p, identity)?,
+                    secrets::trust::Trust::NoVault | secrets::trust::Trust::Trusted
+                ),
+                secrets::VaultLocation::Global => false,
+            };
+            let added = secrets::vault::add(home, loc, identity, name, env, value, replace)?;
             if !allow.is_empty() {
                 secrets::vault::set_scope(home, loc, identity, name, allow)?;
             }
             if canary {
                 secrets::vault::set_canary(home, loc, identity, name, true)?;
+            }
+            if let (secrets::VaultLocation::Project(p), true) = (loc, keep_trust && trusted_before)
+            {
+                secrets::trust::record(home, p, identity)?;
             }
             Ok(added)
         })
@@ -651,9 +699,13 @@ impl Session {
         peer: Peer,
     ) -> Result<(), SessionError> {
         let home = &self.inner.home;
-        self.change_vault(loc, name, "remove", peer, |identity| {
-            secrets::vault::remove(home, loc, identity, name)
-        })
+        self.change_vault(
+            loc,
+            name,
+            |_| "remove",
+            peer,
+            |identity| secrets::vault::remove(home, loc, identity, name),
+        )
     }
 
     /// Runs `change` on the vault at `loc` with a copy of the held identity (dropped after
@@ -663,7 +715,7 @@ impl Session {
         &self,
         loc: &secrets::VaultLocation,
         name: &str,
-        event: &'static str,
+        event: impl FnOnce(&R) -> &'static str,
         peer: Peer,
         change: impl FnOnce(&Identity) -> secrets::Result<R>,
     ) -> Result<R, SessionError> {
@@ -683,7 +735,7 @@ impl Session {
         }
         audit::record(
             &self.inner.home,
-            &Event::now(event, peer).names(vec![name.to_string()]),
+            &Event::now(event(&out), peer).names(vec![name.to_string()]),
         );
         Ok(out)
     }
@@ -746,6 +798,10 @@ impl Session {
                 None => return Err(SessionError::Locked),
             }
         };
+        // A project vault releases nothing until the user trusted it (QA session 9, H4).
+        if let Some(p) = project {
+            secrets::trust::require(&self.inner.home, p, &identity).map_err(SessionError::Vault)?;
+        }
         let env = self.decrypt(&identity, project)?;
         drop(identity);
         let every = copy_env(&env);
@@ -759,6 +815,16 @@ impl Session {
                 ));
             }
         };
+        // A variable that changes how programs run is never released (QA session 9, H3),
+        // and a project vault changed while it was read is refused like an untrusted one.
+        env.refuse_dangerous().map_err(SessionError::Vault)?;
+        if let Some(p) = project {
+            let identity = match &self.state().unlocked {
+                Some(u) => u.identity.clone(),
+                None => return Err(SessionError::Locked),
+            };
+            secrets::trust::require(&self.inner.home, p, &identity).map_err(SessionError::Vault)?;
+        }
         let names: Vec<String> = env.entries().iter().map(|e| e.name.clone()).collect();
         self.confirm_release(&names, peer)?;
         {
@@ -939,7 +1005,12 @@ fn refuse_all(st: &mut State) {
 /// line, working directory) and its parent chain (up to 6 ancestors), the secret names, and
 /// the seconds left to answer. Read from `/proc`; the command line is the requester's own
 /// (`patina secrets run -- CMD …`), so it names the command. Never a value.
-fn release_request(names: &[String], peer: Peer, timeout: Duration) -> serde_json::Value {
+fn release_request(
+    names: &[String],
+    peer: Peer,
+    timeout: Duration,
+    action: &str,
+) -> serde_json::Value {
     fn cmdline(pid: u32) -> String {
         std::fs::read(format!("/proc/{pid}/cmdline"))
             .map(|b| {
@@ -966,6 +1037,7 @@ fn release_request(names: &[String], peer: Peer, timeout: Duration) -> serde_jso
         "cwd": cwd,
         "parents": parents,
         "names": names,
+        "action": action,
         "timeout_secs": timeout.as_secs(),
     })
 }
@@ -1267,9 +1339,9 @@ mod tests {
         let v = |s: &str| SecretValue::from_bytes(Zeroizing::new(s.as_bytes().to_vec())).unwrap();
         let g = secrets::VaultLocation::Global;
         let bait = format!("bait-{}-Xq7Lm2Zp9", std::process::id());
-        secrets::vault::add(home, &g, id, "bait", None, v(&bait)).unwrap();
+        secrets::vault::add(home, &g, id, "bait", None, v(&bait), false).unwrap();
         secrets::vault::set_canary(home, &g, id, "bait", true).unwrap();
-        secrets::vault::add(home, &g, id, "ok", None, v("ordinary-Vb8Kx4Mn6Rp1")).unwrap();
+        secrets::vault::add(home, &g, id, "ok", None, v("ordinary-Vb8Kx4Mn6Rp1"), false).unwrap();
     }
 
     #[test]

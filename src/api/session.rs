@@ -122,6 +122,15 @@ pub struct AddRequest<S = String> {
     /// Store it as a canary (`secrets add --canary`): never released; touching it trips.
     #[serde(default)]
     pub canary: bool,
+    /// Replace the value of a secret the vault already holds (`secrets add --replace`);
+    /// without it such a name is refused (400). Under `session unlock --confirm` a replace
+    /// asks the confirmation console first.
+    #[serde(default)]
+    pub replace: bool,
+    /// The CLI runs in a terminal: a project vault trusted before the write stays trusted
+    /// ([`crate::secrets::trust`]).
+    #[serde(default)]
+    pub keep_trust: bool,
 }
 
 impl<S> std::fmt::Debug for AddRequest<S> {
@@ -358,6 +367,8 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         project,
         allow,
         canary,
+        replace,
+        keep_trust,
     } = body;
     let value = Zeroizing::new(value);
     let loc = match vault_of(project.as_deref()) {
@@ -377,6 +388,8 @@ pub fn add_secret(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
         crate::session::AddPolicy {
             allow: &allow,
             canary,
+            replace,
+            keep_trust,
         },
         peer(principal),
     ) {

@@ -24,7 +24,11 @@ pub enum SecretsCmd {
     ///
     /// One trailing newline of stdin is dropped. The secret is exported by `secrets run` as
     /// the environment variable given by --env, by default the name upper-cased with every
-    /// other character turned into `_` (github-token → GITHUB_TOKEN).
+    /// other character turned into `_` (github-token → GITHUB_TOKEN). Variables that change
+    /// how programs run (LD_*, BASH_ENV, PATH, PYTHON*, NODE_OPTIONS, GIT_*, *_PROXY, …)
+    /// are refused. A name that exists is replaced only with --replace:
+    ///
+    ///   pass show github | patina secrets add github-token --stdin --replace
     #[command(verbatim_doc_comment)]
     Add(AddArgs),
     /// List secret names, their environment variables and vaults (never values).
@@ -70,6 +74,16 @@ pub enum SecretsCmd {
     /// escapes).
     #[command(verbatim_doc_comment)]
     Run(RunArgs),
+    /// Trust the project vault of the current directory, after showing what it sets.
+    ///
+    /// A project vault (`.patina/vault.age`, `secrets.toml`, `recipients.txt`) can be
+    /// committed to a repository, and anyone who knows your public key can write one. Its
+    /// values are released (`secrets run`) only once you trusted it here, in a terminal;
+    /// any change of its files makes it untrusted again. Shows the variables it sets and who
+    /// else can decrypt it, then asks. A vault you write yourself with
+    /// `secrets add --project` in a terminal stays trusted.
+    #[command(after_help = "Examples:\n  cd ~/src/app && patina secrets trust")]
+    Trust,
     /// Manage who can decrypt a vault (re-encrypts it on every change).
     #[command(subcommand)]
     #[command(
@@ -152,6 +166,10 @@ pub struct AddArgs {
     /// you. Pick a value that looks real, e.g. a fake cloud key.
     #[arg(long)]
     pub canary: bool,
+    /// Replace the value of a secret that exists (without it, such a name is refused).
+    /// Under `session unlock --confirm`, the confirmation console is asked first.
+    #[arg(long)]
+    pub replace: bool,
     /// Anything after NAME that is not an option: refused (values are never arguments).
     #[arg(hide = true, num_args = 0.., trailing_var_arg = true, allow_hyphen_values = true)]
     pub refused_value: Vec<RefusedValue>,
@@ -259,6 +277,7 @@ pub fn run(cmd: SecretsCmd) -> super::CliResult {
         SecretsCmd::List { json } => list(json),
         SecretsCmd::Remove { name, project } => remove(&name, project),
         SecretsCmd::Run(a) => run_cmd(a),
+        SecretsCmd::Trust => trust_cmd(),
         SecretsCmd::Recipients(c) => recipients(c),
         SecretsCmd::Identity(c) => identity_cmd(c),
         SecretsCmd::Scan(a) => scan_cmd(a),
@@ -322,6 +341,8 @@ fn add(a: AddArgs) -> super::CliResult {
                 project,
                 allow: a.allow.clone(),
                 canary: a.canary,
+                replace: a.replace,
+                keep_trust: tty::has_terminal(),
             },
         )?;
         drop(value);
@@ -335,12 +356,35 @@ fn add(a: AddArgs) -> super::CliResult {
         let value = read_value(&a.name, a.stdin)?;
         let short = value.len() < secrets::mask::MIN_MASKED_LEN;
         let weak = secrets::scan::weakness(value.as_bytes());
-        let added = vault::add(&home, &loc, &id, &a.name, a.env.as_deref(), value).map_err(sec)?;
+        let trusted_before = match &loc {
+            VaultLocation::Project(p) => matches!(
+                secrets::trust::check(&home, p, &id).map_err(sec)?,
+                secrets::trust::Trust::NoVault | secrets::trust::Trust::Trusted
+            ),
+            VaultLocation::Global => false,
+        };
+        let added = vault::add(
+            &home,
+            &loc,
+            &id,
+            &a.name,
+            a.env.as_deref(),
+            value,
+            a.replace,
+        )
+        .map_err(sec)?;
         if !a.allow.is_empty() {
             vault::set_scope(&home, &loc, &id, &a.name, &a.allow).map_err(sec)?;
         }
         if a.canary {
             vault::set_canary(&home, &loc, &id, &a.name, true)?;
+        }
+        // The user's own project vault, written in a terminal, stays trusted.
+        if let VaultLocation::Project(p) = &loc
+            && trusted_before
+            && tty::has_terminal()
+        {
+            secrets::trust::record(&home, p, &id).map_err(sec)?;
         }
         (
             added.env,
@@ -358,6 +402,12 @@ fn add(a: AddArgs) -> super::CliResult {
         added_env,
         loc.kind()
     );
+    if replaced {
+        eprintln!(
+            "patina: note: the previous value of {} is gone (recorded as `replace` in the audit log)",
+            a.name
+        );
+    }
     if let Some(n) = recorded {
         eprintln!(
             "patina: note: the {} vault now records its {n} recipient(s) inside it; from now on \
@@ -571,7 +621,14 @@ fn run_cmd(a: RunArgs) -> super::CliResult {
                     Failure::Verdict(m) => Failure::Verdict(m + hint),
                 }
             })?;
+            if let Some(p) = &project {
+                secrets::trust::require(&home, p, &id).map_err(sec)?;
+            }
             let env = secrets::env_map(&home, project.as_deref(), &id).map_err(sec)?;
+            if let Some(p) = &project {
+                // Changed while it was read: refused like an untrusted vault.
+                secrets::trust::require(&home, p, &id).map_err(sec)?;
+            }
             drop(id);
             // A canary in this command's scope is never released: nothing runs, and the trip
             // is recorded (no daemon runs here, so there is no session to lock).
@@ -599,6 +656,9 @@ fn run_cmd(a: RunArgs) -> super::CliResult {
             (env, names, "identity")
         }
     };
+    // No variable that changes how programs run reaches the child, whichever way the
+    // values came (QA session 9, H3).
+    env.refuse_dangerous().map_err(sec)?;
     // From here this process holds decrypted values for the child's whole life: no core
     // dump and no same-uid /proc/PID/mem for it (like the daemon; the child, after exec, is
     // dumpable again as usual). Not earlier: the daemon's peer check reads our /proc entry.
@@ -670,6 +730,19 @@ fn env_from_session(
             bail!("{msg}; nothing was run");
         }
     }
+    if reply.status == 400 && {
+        let t = String::from_utf8_lossy(&body);
+        t.contains("patina secrets trust") || t.contains("changes how programs run")
+    } {
+        // A refusal of the vault's content (an untrusted project vault, a variable that
+        // changes how programs run): the same vault read with the identity would be refused
+        // too, so say it now instead of asking for the identity.
+        let msg = serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_string))
+            .unwrap_or_default();
+        bail!("{msg}");
+    }
     if reply.status != 200 {
         return Ok(None);
     }
@@ -689,6 +762,84 @@ fn env_from_session(
         })
         .collect();
     Ok(Some((secrets::EnvMap::from_entries(entries), names)))
+}
+
+/// `secrets trust`: shows the current project's vault (its variables, its recipients) and,
+/// when the user answers yes at the terminal, records it as trusted ([`secrets::trust`]).
+/// Refused without a terminal: an agent's tool call has none.
+fn trust_cmd() -> super::CliResult {
+    use secrets::trust::{self, Trust};
+    let home = Home::from_env()?;
+    let Some(project) = current_project(&home) else {
+        bail!("the current directory cannot be read; cd into the project first");
+    };
+    let loc = VaultLocation::Project(project.clone());
+    let Some(digest) = trust::files_digest(&project).map_err(sec)? else {
+        outln!(
+            "{} holds no project vault; nothing to trust",
+            project.display()
+        );
+        return Ok(());
+    };
+    if !tty::has_terminal() {
+        bail!(
+            "trusting a project vault needs a terminal (you are asked to confirm what it sets);              run `patina secrets trust` yourself in {}",
+            project.display()
+        );
+    }
+    let vars = vault::list(&home, &loc).map_err(sec)?;
+    let recipients = vault::recipients(&home, &loc).map_err(sec)?;
+    let mut out = super::stdout();
+    writeln!(
+        out,
+        "project vault: {}",
+        crate::paths::project_state_dir(&project).display()
+    )?;
+    writeln!(out, "it sets these variables for `patina secrets run`:")?;
+    for v in &vars {
+        let refused = secrets::env_policy::refused(&v.env)
+            .map(|_| "   <- refused: changes how programs run")
+            .unwrap_or("");
+        writeln!(out, "  {}  (secret {}){refused}", v.env, v.name)?;
+    }
+    if vars.is_empty() {
+        writeln!(out, "  (none)")?;
+    }
+    writeln!(
+        out,
+        "it is encrypted to (anyone holding one of these identities wrote or can write it):"
+    )?;
+    for r in &recipients {
+        writeln!(out, "  {r}  {}", vault::recipient_fingerprint(r))?;
+    }
+    out.flush()?;
+    drop(out);
+    let answer = tty::prompt_hidden("Trust this project vault? [y/N] ", 16)?;
+    if !matches!(answer.trim(), "y" | "Y" | "yes") {
+        bail!("not trusted; `patina secrets run` here keeps refusing this vault");
+    }
+    let id = identity::resolve(&home).map_err(sec)?;
+    // The files shown are the files trusted: a change while the user looked is refused.
+    if trust::files_digest(&project).map_err(sec)? != Some(digest) {
+        bail!(
+            "the vault's files changed while you looked; nothing was trusted: run `patina secrets trust` again"
+        );
+    }
+    if trust::check(&home, &project, &id).map_err(sec)? == Trust::Trusted {
+        outln!("already trusted");
+        return Ok(());
+    }
+    trust::record(&home, &project, &id).map_err(sec)?;
+    crate::audit::record(
+        &home,
+        &crate::audit::Event::now("trust", Some(std::process::id()))
+            .names(vars.iter().map(|v| v.name.clone())),
+    );
+    outln!(
+        "trusted the project vault of {} (a change of its files will need a new trust)",
+        project.display()
+    );
+    Ok(())
 }
 
 #[derive(serde::Serialize)]

@@ -248,7 +248,15 @@ fn console(client: &Client, token: &str, timeout: std::time::Duration) -> super:
         };
         let r = &v["request"];
         let mut out = super::stdout();
-        writeln!(out, "\npatina: a release of secret values is asked")?;
+        let replace = r["action"] == "replace";
+        if replace {
+            writeln!(
+                out,
+                "\npatina: a replacement of a stored secret's value is asked (secrets add --replace)"
+            )?;
+        } else {
+            writeln!(out, "\npatina: a release of secret values is asked")?;
+        }
         writeln!(out, "  command:  {}", r["command"].as_str().unwrap_or("?"))?;
         writeln!(out, "  cwd:      {}", r["cwd"].as_str().unwrap_or("?"))?;
         writeln!(out, "  pid:      {}", r["pid"])?;
@@ -267,7 +275,15 @@ fn console(client: &Client, token: &str, timeout: std::time::Duration) -> super:
             .filter_map(|n| n.as_str())
             .collect();
         writeln!(out, "  secrets:  {}", names.join(", "))?;
-        write!(out, "release them? [y/N] ")?;
+        write!(
+            out,
+            "{} [y/N] ",
+            if replace {
+                "replace it?"
+            } else {
+                "release them?"
+            }
+        )?;
         out.flush()?;
         drop(out);
         // The daemon refuses by itself when the time is up (audited as no answer).
@@ -280,7 +296,14 @@ fn console(client: &Client, token: &str, timeout: std::time::Duration) -> super:
             Some("y" | "Y" | "yes") => (true, false),
             _ => (false, false),
         };
-        outln!("{}", if allow { "released" } else { "refused" });
+        outln!(
+            "{}",
+            match (allow, replace) {
+                (true, true) => "replaced",
+                (true, false) => "released",
+                _ => "refused",
+            }
+        );
         let ans = ConfirmAnswer {
             token: token.to_string(),
             id,

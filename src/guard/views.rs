@@ -42,7 +42,7 @@ const MAX_DUMP_LINE: usize = 160;
 const SEP: &str = "\n\u{0}\n";
 
 /// One piece of a view and the bytes of the output it stands for.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Segment {
     /// `[start, end)` in the view.
     view: (usize, usize),
@@ -118,9 +118,137 @@ fn is_break(a: usize, b: usize) -> bool {
     b - a <= 2
 }
 
-/// The views of `text` that hold anything (none for an output with no dump line and no
-/// wrapped base64, which is the common case: then nothing is copied).
+/// The views of `text` that hold anything (none for an output with no dump line, no wrapped
+/// base64, no escape, no group run and no fullwidth character, which is the common case:
+/// then nothing is copied).
+///
+/// Each line first passes one cheap pass over its bytes ([`LineFacts`]) that tells which
+/// views it can add to; a line that can add to none costs that pass and nothing more (the
+/// dump, escape and group parsers run only on lines that may hold their form). The result is
+/// exactly [`views_ungated`]'s, every line through every parser (the differential test
+/// `gated_views_equal_the_ungated_reference`).
 pub fn views(text: &str) -> Vec<View> {
+    build(text, true)
+}
+
+/// [`views`] with every line through every parser: the reference the gated [`views`] is
+/// tested against, and the benchmark's baseline (`benches/guard.rs`). Same result, slower.
+pub fn views_ungated(text: &str) -> Vec<View> {
+    build(text, false)
+}
+
+/// The byte classes of [`LineFacts`], one table lookup per byte.
+const C_BASE64: u8 = 1;
+/// May start an escape ([`escape_at`]): `%`, `\`, `&`, ESC, NUL.
+const C_ESCAPE: u8 = 2;
+/// A hex digit, `x` or `X` (the bytes of a dump group: `7a51`, `0x51`).
+const C_HEXISH: u8 = 4;
+const C_ALNUM: u8 = 8;
+/// May separate two groups of a dump ([`parse_group_line`]): blank, tab, `,`, `:`.
+const C_GAP: u8 = 16;
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if is_base64(b) {
+            c |= C_BASE64;
+        }
+        if matches!(b, b'%' | b'\\' | b'&' | 0x1b | 0) {
+            c |= C_ESCAPE;
+        }
+        if b.is_ascii_hexdigit() || b == b'x' || b == b'X' {
+            c |= C_HEXISH;
+        }
+        if b.is_ascii_alphanumeric() {
+            c |= C_ALNUM;
+        }
+        if matches!(b, b' ' | b'\t' | b',' | b':') {
+            c |= C_GAP;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+/// What one pass over a line's bytes tells about the views it can add to. Each field is a
+/// necessary condition of its parser's finding anything (never a sufficient one), so a line
+/// whose field is false is skipped by that parser with the same result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct LineFacts {
+    /// Every byte is a base64 character (either alphabet): the condition of a wrapped or
+    /// base64 line, exactly.
+    base64: bool,
+    /// A byte that may start an escape ([`escape_at`]): without one the escapes view gets
+    /// nothing of the line.
+    escape: bool,
+    /// Two ASCII-alphanumeric runs in a row that may each be a dump group (2 to 18 hex
+    /// digits and `x`: `51`, `0x51`), apart only by blanks, tabs, `,` and `:`: without
+    /// them [`parse_group_line`] finds no run of two groups, so (when the line before had
+    /// none) no group line.
+    groups: bool,
+}
+
+impl LineFacts {
+    /// The facts of `line`, in one pass over its bytes. A run may be a group when it is 2 to
+    /// 18 bytes of hex digits and `x`/`X` (wider than [`parse_group_line`]'s tokens, `51`,
+    /// `7a51`, `0x51`, `121`: the gate may let a line through that the parser then rejects,
+    /// never the other way round).
+    fn of(line: &[u8]) -> LineFacts {
+        let (mut all, mut any) = (C_BASE64, 0u8);
+        let mut groups = false;
+        // The current alphanumeric run: its length, and whether it is all hex digits and `x`.
+        let (mut len, mut hexish) = (0usize, true);
+        // Whether the run before may be a group and only gap bytes followed it so far.
+        let mut joinable = false;
+        // Whether the current run follows a joinable one.
+        let mut follows = false;
+        for &b in line {
+            let c = CLASS[b as usize];
+            all &= c;
+            any |= c;
+            if c & C_ALNUM != 0 {
+                if len == 0 {
+                    follows = joinable;
+                    hexish = true;
+                }
+                hexish &= c & C_HEXISH != 0;
+                len += 1;
+            } else {
+                if len != 0 {
+                    let may_be_group = hexish & (2..=18).contains(&len);
+                    groups |= may_be_group & follows;
+                    joinable = may_be_group;
+                    len = 0;
+                }
+                joinable &= c & C_GAP != 0;
+            }
+        }
+        if len != 0 {
+            groups |= hexish & (2..=18).contains(&len) & follows;
+        }
+        LineFacts {
+            base64: all != 0,
+            escape: any & C_ESCAPE != 0,
+            groups,
+        }
+    }
+
+    /// Facts that skip nothing (the ungated reference), for a line whose bytes are all base64
+    /// characters or not.
+    fn all(base64: bool) -> LineFacts {
+        LineFacts {
+            base64,
+            escape: true,
+            groups: true,
+        }
+    }
+}
+
+fn build(text: &str, gated: bool) -> Vec<View> {
     let mut dump = View::new();
     let mut groups = View::new();
     let mut swapped = View::new();
@@ -139,16 +267,18 @@ pub fn views(text: &str) -> Vec<View> {
     let bytes = text.as_bytes();
     let mut pos = 0;
     while pos <= bytes.len() {
-        let end = bytes[pos..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .map_or(bytes.len(), |i| pos + i);
+        let end = memchr::memchr(b'\n', &bytes[pos..]).map_or(bytes.len(), |i| pos + i);
         let line_end = if end > pos && bytes[end - 1] == b'\r' {
             end - 1
         } else {
             end
         };
         let line = &bytes[pos..line_end];
+        let facts = if gated {
+            LineFacts::of(line)
+        } else {
+            LineFacts::all(line.iter().all(|&b| is_base64(b)))
+        };
         // Dump lines.
         let parsed = (line.len() <= MAX_DUMP_LINE)
             .then(|| parse_dump_line(line))
@@ -173,7 +303,7 @@ pub fn views(text: &str) -> Vec<View> {
         // Wrapped base64 lines: a run of whole lines, with the base64 end of the line
         // before it and the base64 start of the line after it (a short last line, or a
         // prefix such as `data: ` on the first).
-        let pure = line.len() >= MIN_BASE64_LINE && line.iter().all(|&b| is_base64(b));
+        let pure = line.len() >= MIN_BASE64_LINE && facts.base64;
         if pure {
             if b64_run.is_empty()
                 && let Some((ps, pe)) = prev
@@ -197,19 +327,27 @@ pub fn views(text: &str) -> Vec<View> {
             }
             flush_base64(&mut b64, &mut b64_run, text);
         }
-        escapes_of_line(&mut esc, text, pos, line_end);
-        group_digits = groups_of_line(
-            [&mut groups, &mut swapped],
-            group_digits,
-            text,
-            pos,
-            line_end,
-        );
+        if facts.escape {
+            escapes_of_line(&mut esc, text, pos, line_end);
+        }
+        // A line can start a group run only when its facts allow one; a line after one can
+        // continue it with a single group (a dump's short last line).
+        group_digits = if group_digits.is_some() || facts.groups {
+            groups_of_line(
+                [&mut groups, &mut swapped],
+                group_digits,
+                text,
+                pos,
+                line_end,
+            )
+        } else {
+            None
+        };
         // Wrapped lines (`fold -w N`, `base64 -w N`, `xxd -p -c N`): lines of base64 or hex
         // characters, all of one length but the last, which is not longer.
         let wraps = (line.len() >= MIN_WRAPPED_LINE || (!line.is_empty() && !wrap_run.is_empty()))
             && line.len() <= MAX_DUMP_LINE
-            && line.iter().all(|&b| is_base64(b));
+            && facts.base64;
         let fits = match wrap_run.as_slice() {
             [] => true,
             [first, .., last] if last.1 - last.0 != first.1 - first.0 => false,
@@ -226,7 +364,11 @@ pub fn views(text: &str) -> Vec<View> {
     }
     flush_base64(&mut b64, &mut b64_run, text);
     flush_joined(&mut joined, &mut wrap_run, text);
-    let wide = fullwidth(text);
+    let wide = if gated {
+        fullwidth(text)
+    } else {
+        fullwidth_per_char(text)
+    };
     [dump, b64, esc, groups, swapped, joined, wide]
         .into_iter()
         .filter(|v| !v.segments.is_empty())
@@ -425,15 +567,62 @@ fn groups_of_line(
 }
 
 /// The fullwidth forms of ASCII (U+FF01..U+FF5E, and the ideographic space U+3000) read as
-/// ASCII, for every line that holds one; each character maps back to its own bytes. `None`
-/// (no view) for a text without them, the common case.
+/// ASCII, in the whole text when it holds one (a value may span lines); each fullwidth
+/// character maps back to its own bytes, each run of other characters is one segment mapped
+/// byte for byte. An empty view (no segment) for a text without them, the common case.
 fn fullwidth(text: &str) -> View {
     let mut view = View::new();
     let b = text.as_bytes();
-    let has = b
-        .iter()
-        .enumerate()
-        .any(|(i, &c)| c == 0xef && matches!(b.get(i + 1), Some(0xbc | 0xbd)));
+    let has = memchr::memchr_iter(0xef, b).any(|i| matches!(b.get(i + 1), Some(0xbc | 0xbd)));
+    if !has {
+        return view;
+    }
+    view.start_run();
+    // The start of the run of other characters not yet added.
+    let mut plain = 0;
+    for (i, c) in text.char_indices() {
+        let ascii = match c {
+            '\u{ff01}'..='\u{ff5e}' => char::from_u32(c as u32 - 0xff01 + 0x21),
+            '\u{3000}' => Some(' '),
+            _ => None,
+        };
+        let Some(a) = ascii else { continue };
+        if i > plain {
+            let v0 = view.text.len();
+            view.text.push_str(&text[plain..i]);
+            view.segments.push(Segment {
+                view: (v0, view.text.len()),
+                output: (plain, i),
+                exact: true,
+            });
+        }
+        let v0 = view.text.len();
+        view.text.push(a);
+        view.segments.push(Segment {
+            view: (v0, view.text.len()),
+            output: (i, i + c.len_utf8()),
+            exact: false,
+        });
+        plain = i + c.len_utf8();
+    }
+    if text.len() > plain {
+        let v0 = view.text.len();
+        view.text.push_str(&text[plain..]);
+        view.segments.push(Segment {
+            view: (v0, view.text.len()),
+            output: (plain, text.len()),
+            exact: true,
+        });
+    }
+    view
+}
+
+/// [`fullwidth`] with every character its own segment (the ungated reference: the same text,
+/// the same ranges mapped back).
+fn fullwidth_per_char(text: &str) -> View {
+    let mut view = View::new();
+    let b = text.as_bytes();
+    let has = memchr::memchr_iter(0xef, b).any(|i| matches!(b.get(i + 1), Some(0xbc | 0xbd)));
     if !has {
         return view;
     }
@@ -474,7 +663,7 @@ pub fn find_with_views(
     out
 }
 
-fn is_base64(b: u8) -> bool {
+const fn is_base64(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'=' | b'-' | b'_')
 }
 
@@ -630,5 +819,229 @@ mod tests {
         // Dates, times and ids in a log line make no group view.
         let log = "2026-12-06T10:00:00Z INFO request id=0a1b2c3d status=200\n";
         assert!(views(log).is_empty());
+    }
+
+    /// The units a generated text is made of: lines (or pieces of lines) of every layout
+    /// the views read — dumps of each format, wrapped base64 and wrapped plain text, every
+    /// escape, group dumps, fullwidth — and ordinary text around them (log lines, source,
+    /// prose, numbers), plus bytes that sit on the parsers' edges.
+    fn pieces(v: &str) -> Vec<String> {
+        use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+        let b = v.as_bytes();
+        let hex_pairs: Vec<String> = b.iter().map(|x| format!("{x:02x}")).collect();
+        let mut xxd = String::new();
+        let mut canonical = String::new();
+        let mut od_c = String::new();
+        let mut od_x = String::new();
+        for (i, chunk) in b.chunks(16).enumerate() {
+            let words: Vec<String> = chunk
+                .chunks(2)
+                .map(|p| p.iter().map(|x| format!("{x:02x}")).collect())
+                .collect();
+            let txt: String = chunk
+                .iter()
+                .map(|&x| if x.is_ascii_graphic() { x as char } else { '.' })
+                .collect();
+            xxd.push_str(&format!("{:08x}: {:<40} {txt}\n", i * 16, words.join(" ")));
+            let bytes: Vec<String> = chunk.iter().map(|x| format!("{x:02x}")).collect();
+            canonical.push_str(&format!(
+                "{:08x}  {:<48} |{txt}|\n",
+                i * 16,
+                bytes.join(" ")
+            ));
+            let chars: String = chunk.iter().map(|&x| format!("{:>4}", x as char)).collect();
+            od_c.push_str(&format!("{:07o}{chars}\n", i * 16));
+            let le: Vec<String> = chunk
+                .chunks(2)
+                .map(|w| {
+                    format!(
+                        "{:04x}",
+                        u16::from(w[0]) | u16::from(*w.get(1).unwrap_or(&0)) << 8
+                    )
+                })
+                .collect();
+            od_x.push_str(&format!("{:07o} {}\n", i * 16, le.join(" ")));
+        }
+        let wide: String = v
+            .chars()
+            .map(|c| char::from_u32(c as u32 - 0x21 + 0xff01).unwrap_or(c))
+            .collect();
+        let long = format!("{}{v}{}", "q".repeat(40), "z".repeat(37));
+        let enc = STANDARD.encode(&long);
+        let wrap = |s: &str, w: usize| -> String {
+            s.as_bytes()
+                .chunks(w)
+                .map(|c| format!("{}\n", std::str::from_utf8(c).unwrap()))
+                .collect()
+        };
+        vec![
+            xxd,
+            canonical,
+            od_c,
+            od_x,
+            format!(
+                "  {}\n",
+                b.iter()
+                    .map(|x| format!("0x{x:02x}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            format!("{}\n", hex_pairs.join(":")),
+            format!("{}\n", hex_pairs.join(" ")),
+            format!("{}\n", hex_pairs.concat()),
+            wrap(&enc, 76),
+            wrap(&enc, 64),
+            format!("data: {}", wrap(&enc, 76)),
+            wrap(&URL_SAFE.encode(&long), 10),
+            wrap(&STANDARD.encode(v), 4),
+            wrap(v, 5),
+            wrap(v, 8),
+            v.bytes().map(|x| format!("%{x:02X}")).collect(),
+            v.replace('-', "%2d"),
+            v.bytes().map(|x| format!("\\x{x:02x}")).collect(),
+            v.bytes().map(|x| format!("\\u{x:04x}")).collect(),
+            v.replace('+', "\\+").replace('=', "\\="),
+            v.replace('+', "&#43;")
+                .replace('/', "&#x2F;")
+                .replace('=', "&amp;"),
+            format!("{}\x1b[01;31m\x1b[K{}\x1b[m\x1b[K", &v[..2], &v[2..]),
+            v.chars().flat_map(|c| [c, '\0']).collect(),
+            format!("key: {wide}\u{3000}"),
+            v.to_string(),
+            v.chars().rev().collect(),
+            "2026-12-06T10:00:00Z INFO request id=0a1b2c3d status=200 took=3ms".into(),
+            "   Compiling patina v0.1.0 (/work/patina)".into(),
+            "test guard::views::tests::x ... ok".into(),
+            "    let x = &self.y[..]; // 100% sure: \"a\\\"b\" \\\\ 'c'".into(),
+            "fn main() { println!(\"{}\\n\", a & b); }".into(),
+            "[12, 34, 56, 78], (0x1f, 0x2e), 10:20:30, ab cd ef 0123 4567".into(),
+            "be ad, dead beef; cafe:face fade 01 02 03 04 05".into(),
+            "0000000 ".into(),
+            "00000010: 4142".into(),
+            "deadbeef  41 42 43".into(),
+            "AAAAAAAAAAAAAAAAAAAAAAAA".into(),
+            "abcd".into(),
+            "QUJD".into(),
+            "%zz %4 %41%42 \\x4 \\u00 &#; &#x; &am; \x1b[ \x1b[31".into(),
+            "é ü 中文 ｆｕｌｌ \u{feff}".into(),
+            String::new(),
+            "\r".into(),
+            " ".into(),
+            "\t0x41\t0x42\t".into(),
+        ]
+    }
+
+    /// The gated views (each line through only the parsers its [`LineFacts`] allow) equal
+    /// the ungated reference exactly — the same views, the same texts, the same maps back —
+    /// on generated texts mixing every form the views read with ordinary text, each piece
+    /// also cut at a random byte and joined without or with a line break, `\r\n` or a
+    /// random separator; and a hold finds the same ranges through both.
+    #[test]
+    fn gated_views_equal_the_ungated_reference() {
+        let v = canary();
+        let values = [
+            v.clone(),
+            "0123456789abcdef".to_string(),
+            "wxyz".to_string(),
+        ];
+        let mut all: Vec<String> = Vec::new();
+        for value in &values {
+            all.extend(pieces(value));
+        }
+        let seps = ["", "\n", "\r\n", " ", ", ", ":", "\n\n", "\t"];
+        let noise = b"0123456789abcdefxX :,;%\\&#u\x1b[m\n\r=+/-_AZz\0";
+        let mut rng = crate::test_rng::Rng(0x9e37_79b9_7f4a_7c15);
+        let hold = crate::guard::hold::Hold::new(values.iter().map(|x| ("n", x.as_bytes())));
+        let check = |text: &str| {
+            let (a, b) = (views(text), views_ungated(text));
+            assert_eq!(a.len(), b.len(), "{text:?}");
+            for (k, (x, y)) in a.iter().zip(&b).enumerate() {
+                assert_eq!(*x.text, *y.text, "{text:?}");
+                // The fullwidth view (always the last) merges runs of other characters into
+                // one segment: the same ranges map back.
+                if k + 1 < a.len()
+                    || !text.contains(|c| ('\u{ff01}'..='\u{ff5e}').contains(&c) || c == '\u{3000}')
+                {
+                    assert_eq!(x.segments, y.segments, "{text:?}");
+                }
+                let n = x.text.len();
+                for s in 0..n {
+                    for len in [1, 4, 16, 22] {
+                        let e = (s + len).min(n);
+                        assert_eq!(x.map_back(s, e), y.map_back(s, e), "{text:?} {s}..{e}");
+                    }
+                }
+            }
+            let find = |t: &[u8]| hold.scan(t).iter().map(|h| (h.start, h.end)).collect();
+            let mut f = find_with_views(text, find);
+            let mut g = text_and(&b, text, find);
+            f.sort_unstable();
+            g.sort_unstable();
+            assert_eq!(f, g, "{text:?}");
+        };
+        // Each piece alone, then random mixtures.
+        for p in &all {
+            check(p);
+        }
+        for _ in 0..crate::test_rng::cases(3_000, 100_000) {
+            let mut text = String::new();
+            for _ in 0..1 + rng.below(6) {
+                let mut p = rng.pick(&all).clone();
+                if rng.percent(20) {
+                    let mut cut = rng.below(p.len() + 1);
+                    while !p.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    p.truncate(cut);
+                }
+                if rng.percent(15) {
+                    p = rng.chars(noise, 0, 40);
+                }
+                text.push_str(&p);
+                let sep: &&str = rng.pick(&seps[..]);
+                text.push_str(sep);
+            }
+            check(&text);
+        }
+    }
+
+    /// [`find_with_views`] through given views (the reference's).
+    fn text_and(
+        views: &[View],
+        text: &str,
+        mut find: impl FnMut(&[u8]) -> Vec<(usize, usize)>,
+    ) -> Vec<(usize, usize)> {
+        let mut out = find(text.as_bytes());
+        for v in views {
+            for (s, e) in find(v.text.as_bytes()) {
+                out.extend(v.map_back(s, e));
+            }
+        }
+        out
+    }
+
+    /// What the gate skips: ordinary lines (log, source, prose) have no fact that sends
+    /// them to the dump, escape or group parsers; each form's line has its own.
+    #[test]
+    fn line_facts_skip_ordinary_lines_and_keep_every_form() {
+        for line in [
+            "2026-12-06T10:00:00Z INFO request id=0a1b2c3d status=200 took=3ms",
+            "   Compiling patina v0.1.0 (/work/patina)",
+            "test guard::views::tests::x ... ok",
+            "warning: unused variable: `item_12`",
+        ] {
+            let f = LineFacts::of(line.as_bytes());
+            assert!(!f.groups && !f.escape && !f.base64, "{line}");
+        }
+        let f = |s: &str| LineFacts::of(s.as_bytes());
+        assert!(f("0000000 7a51 6350").groups);
+        assert!(f("  0x51, 0x7a").groups);
+        assert!(f("51:7a:39").groups);
+        assert!(f("a%41").escape && f("\\+").escape && f("&#43;").escape);
+        assert!(f("\u{1b}[m").escape && f("a\0").escape);
+        assert!(f("UGM0bjRyeS03ZjNlOWMxZCt4").base64 && f("").base64);
+        assert!(!f("5, 7").groups, "a single digit is no group");
+        assert!(!f("0a1b2c3d4e5f6a7b8c9d, 00").groups, "nor are 20 digits");
+        assert!(!f("ab-cd").groups, "a `-` separates no groups");
     }
 }

@@ -1,6 +1,6 @@
 //! secrets: age identities, vaults of named secrets, output masking and `secrets run`
 //! (requirements §2, §3, §9). Depends on [`crate::fsutil`], [`crate::paths`], [`crate::text`]
-//! and the `age`/`keyring` crates; it knows nothing of sockets, HTTP or the command line, so
+//! and the `age`/`keyring`/`hmac`/`hkdf`/`sha2` crates; it knows nothing of sockets, HTTP or the command line, so
 //! the daemon reuses it as is.
 //!
 //! - [`identity`]: the user's age X25519 identity, resolved from `PATINA_IDENTITY`, the OS
@@ -11,6 +11,9 @@
 //!   percent-encoded forms) with `<concealed by patina>`.
 //! - [`run`]: runs a command with the secrets in its environment and masked output.
 //! - [`random`]: the kernel's random bytes, for every token, nonce and hash key of patina.
+//! - [`env_policy`]: the environment variables a secret may never set (`LD_PRELOAD`,
+//!   `BASH_ENV`, …).
+//! - [`trust`]: project vaults release nothing until the user trusted them (`secrets trust`).
 //!
 //! Invariants, each guarded by a test in `tests/secrets_*.rs`:
 //! - no type that holds a secret implements `Display`; its `Debug` prints `[redacted]`;
@@ -25,6 +28,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
+pub mod env_policy;
 mod error;
 pub mod identity;
 mod keyring_store;
@@ -33,6 +37,7 @@ pub mod mask;
 pub mod random;
 pub mod run;
 pub mod scan;
+pub mod trust;
 pub mod tty;
 pub mod vault;
 
@@ -297,6 +302,23 @@ impl EnvMap {
                 .filter(|e| !e.canary && program.is_none_or(|p| scope_allows(&e.scope, p)))
                 .collect(),
         })
+    }
+
+    /// Refuses a release in which any entry would set a variable that changes how programs
+    /// run ([`env_policy::refused`]): a vault written by an older patina, a hand-edited
+    /// `secrets.toml` or a project vault can hold one that `secrets add` would refuse.
+    /// [`Error::Refused`] names the first such secret and variable; nothing is released.
+    pub fn refuse_dangerous(&self) -> Result<()> {
+        for e in &self.entries {
+            if let Some(why) = env_policy::refused(&e.env) {
+                return Err(Error::Refused(format!(
+                    "{} (in the {} vault); nothing was run",
+                    env_policy::message(&e.env, why, &e.name),
+                    e.vault
+                )));
+            }
+        }
+        Ok(())
     }
 
     /// The names of the canaries among the entries.

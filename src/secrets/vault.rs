@@ -253,8 +253,14 @@ pub fn recipient_fingerprint(r: &str) -> String {
     format!("SHA256:{hex}")
 }
 
-/// Adds (or replaces) secret `name`. `env` defaults to the name's existing variable, else
-/// [`default_env_var`]. A new vault is encrypted to the identity's own recipient first.
+/// Adds secret `name`, or replaces its value when `replace` is true. `env` defaults to the
+/// name's existing variable, else [`default_env_var`]. A new vault is encrypted to the
+/// identity's own recipient first.
+///
+/// Refused before any write: a variable that changes how programs run
+/// ([`super::env_policy::refused`], an [`InvalidInput`]), and a name the vault already holds
+/// without `replace` ([`Error::Refused`]: replacing a value must be asked for, QA session 9
+/// H3).
 pub fn add(
     home: &Home,
     loc: &VaultLocation,
@@ -262,6 +268,7 @@ pub fn add(
     name: &str,
     env: Option<&str>,
     value: SecretValue,
+    replace: bool,
 ) -> Result<Added> {
     validate_name(name)?;
     if let Some(e) = env {
@@ -274,6 +281,9 @@ pub fn add(
         .map(str::to_string)
         .or_else(|| st.map.get(name).cloned())
         .unwrap_or_else(|| default_env_var(name));
+    if let Some(why) = super::env_policy::refused(&env) {
+        return Err(InvalidInput(super::env_policy::message(&env, why, name)).into());
+    }
     if st.map.iter().any(|(n, e)| n != name && *e == env) {
         return Err(InvalidInput(format!(
             "that environment variable is already set by another secret of the {} vault; \
@@ -283,6 +293,13 @@ pub fn add(
         .into());
     }
     let replaced = st.map.contains_key(name) || st.secrets.contains_key(name);
+    if replaced && !replace {
+        return Err(Error::Refused(format!(
+            "the {} vault already has a secret named {name}; to replace its value, run the \
+             same command with --replace",
+            loc.kind()
+        )));
+    }
     st.map.insert(name.to_string(), env.clone());
     st.secrets.insert(name.to_string(), value);
     if st.recipients_file_is_new {
@@ -841,7 +858,7 @@ mod tests {
         let home = Home::at(t.path().join("home"));
         let id = Identity::generate();
         let g = VaultLocation::Global;
-        let a = add(&home, &g, &id, "api.key", None, value("s3cr3t-one")).unwrap();
+        let a = add(&home, &g, &id, "api.key", None, value("s3cr3t-one"), false).unwrap();
         assert_eq!(
             a,
             Added {
@@ -850,9 +867,11 @@ mod tests {
                 recorded_recipients: None,
             }
         );
-        let a = add(&home, &g, &id, "api.key", None, value("s3cr3t-two")).unwrap();
+        let e = add(&home, &g, &id, "api.key", None, value("s3cr3t-two"), false).unwrap_err();
+        assert!(e.to_string().contains("--replace"), "{e}");
+        let a = add(&home, &g, &id, "api.key", None, value("s3cr3t-two"), true).unwrap();
         assert!(a.replaced);
-        add(&home, &g, &id, "b", Some("B_VAR"), value("bbbb")).unwrap();
+        add(&home, &g, &id, "b", Some("B_VAR"), value("bbbb"), false).unwrap();
         let names: Vec<_> = list(&home, &g)
             .unwrap()
             .into_iter()
@@ -867,7 +886,7 @@ mod tests {
         assert!(matches!(e, Error::NotFound(_)), "{e}");
         assert_eq!(open(&home, &g, &id).unwrap().unwrap().names().count(), 1);
         // An env var already used by another secret of the vault is refused.
-        let e = add(&home, &g, &id, "c", Some("B_VAR"), value("cccc")).unwrap_err();
+        let e = add(&home, &g, &id, "c", Some("B_VAR"), value("cccc"), false).unwrap_err();
         assert!(matches!(e, Error::Invalid(_)), "{e}");
     }
 
@@ -877,9 +896,9 @@ mod tests {
         let home = Home::at(t.path().join("home"));
         let (me, other) = (Identity::generate(), Identity::generate());
         let g = VaultLocation::Global;
-        add(&home, &g, &me, "a", None, value("aaaa")).unwrap();
+        add(&home, &g, &me, "a", None, value("aaaa"), false).unwrap();
         let before = std::fs::read(home.vault_path()).unwrap();
-        let e = add(&home, &g, &other, "b", None, value("bbbb")).unwrap_err();
+        let e = add(&home, &g, &other, "b", None, value("bbbb"), false).unwrap_err();
         assert!(
             e.to_string().contains("not one of this vault's recipients"),
             "{e}"
@@ -888,7 +907,7 @@ mod tests {
         let n = broken.len();
         broken[n - 5] ^= 0x55;
         std::fs::write(home.vault_path(), &broken).unwrap();
-        let e = add(&home, &g, &me, "b", None, value("bbbb")).unwrap_err();
+        let e = add(&home, &g, &me, "b", None, value("bbbb"), false).unwrap_err();
         assert!(e.to_string().contains("untouched"), "{e}");
         assert_eq!(std::fs::read(home.vault_path()).unwrap(), broken);
     }

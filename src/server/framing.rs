@@ -139,6 +139,8 @@ pub fn read_request<S: Stream>(
             body.extend_from_slice(&chunk[..n]);
         }
     }
+    // The last chunk read may hold part of a body that carries a secret.
+    zeroize::Zeroize::zeroize(&mut chunk[..]);
     let request_id = info.head.request_id.take().unwrap_or_else(new_request_id);
     Ok(Incoming {
         request: Request {

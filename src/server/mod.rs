@@ -632,6 +632,9 @@ fn serve_connection<S: Stream, P>(
         let mut stream = conn.stream;
         inbuf.clear();
         inbuf.extend_from_slice(&conn.head);
+        let mut head = conn.head;
+        zeroize::Zeroize::zeroize(&mut head[..]);
+        drop(head);
         match framing::read_request(&mut stream, inbuf, conn.accepted, new_request_id) {
             Err(ReadError::Silent) => {}
             Err(ReadError::Respond(resp)) => {
@@ -677,6 +680,13 @@ fn serve_connection<S: Stream, P>(
                 }
             }
         }
+        // The request may have carried an identity (`/session/unlock`) or a value
+        // (`/secrets/add`), the response values (`/session/env`): wipe both buffers'
+        // bytes, so no copy outlives the request in this worker's heap (QA session 9, H5).
+        zeroize::Zeroize::zeroize(&mut inbuf[..]);
+        zeroize::Zeroize::zeroize(&mut outbuf[..]);
+        inbuf.clear();
+        outbuf.clear();
         // Keep a burst of large requests from pinning memory in every worker.
         if inbuf.capacity() > 64 * 1024 {
             *inbuf = Vec::with_capacity(8192);

@@ -164,6 +164,9 @@ fn read_ready<S: Stream>(stream: &S, head: &mut Vec<u8>, chunk: &mut [u8]) -> St
                 // Only the new bytes (and the three before them) can complete the head.
                 let from = head.len().saturating_sub(3);
                 head.extend_from_slice(&chunk[..n]);
+                // The bytes may include the start of a body that carries a secret (an
+                // identity at `/session/unlock`): no copy stays in the shared chunk.
+                zeroize::Zeroize::zeroize(&mut chunk[..n]);
                 if head_complete(&head[from..]) || head.len() >= MAX_HEAD_BYTES {
                     return Step::Ready;
                 }

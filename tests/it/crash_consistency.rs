@@ -112,7 +112,7 @@ fn writers() -> Vec<Writer> {
             setup: |w| w.add("k", "old-value", &[]),
             write: |_, _| {
                 (
-                    s(&["secrets", "add", "k", "--stdin"]),
+                    s(&["secrets", "add", "k", "--stdin", "--replace"]),
                     b"new-value".to_vec(),
                 )
             },
@@ -128,7 +128,7 @@ fn writers() -> Vec<Writer> {
             setup: |w| w.add("k", "old-value", &["--project"]),
             write: |_, _| {
                 (
-                    s(&["secrets", "add", "k", "--stdin", "--project"]),
+                    s(&["secrets", "add", "k", "--stdin", "--project", "--replace"]),
                     b"new-value".to_vec(),
                 )
             },

@@ -224,6 +224,7 @@ fn a_recipient_appended_behind_patinas_back_is_refused_and_gets_nothing() {
     std::fs::create_dir_all(project.join("layer")).unwrap();
     w.add("canary", CANARY, &[]);
     w.add("pcanary", CANARY, &["--project"]);
+    w.trust_project();
     let attacker = Identity::generate();
     let home = Home::at(w.home());
     for (loc, flag) in [
@@ -256,12 +257,22 @@ fn a_recipient_appended_behind_patinas_back_is_refused_and_gets_nothing() {
         // Nothing was re-encrypted: the attacker's identity opens nothing.
         assert_eq!(std::fs::read(loc.vault_path(&home)).unwrap(), before);
         assert!(vault::open(&home, &loc, &attacker).is_err());
-        // Reads still work for the user.
+        // Reads still work for the user; a project vault whose recipients.txt changed is
+        // untrusted until the user looks at it again (`secrets trust`, QA session 9 H4).
         let o = w.run(
             &["secrets", "run", "--", "printenv", "CANARY", "PCANARY"],
             b"",
         );
-        assert!(o.status.success(), "{}", show(&o));
+        if flag.is_some() {
+            assert!(!o.status.success(), "{}", show(&o));
+            assert!(
+                String::from_utf8_lossy(&o.stderr).contains("patina secrets trust"),
+                "{}",
+                show(&o)
+            );
+        } else {
+            assert!(o.status.success(), "{}", show(&o));
+        }
     }
 
     // Accepting it is explicit and needs the identity: then (and only then) it decrypts.

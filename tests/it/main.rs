@@ -39,3 +39,4 @@ mod socket_lifecycle;
 mod tcp_auth;
 mod tidy;
 mod tripwire;
+mod vault_trust;

@@ -21,7 +21,7 @@ fn two_recipients_decrypt_a_project_vault_until_one_is_removed() {
     let loc = VaultLocation::Project(project.clone());
     let (alice, bob) = (Identity::generate(), Identity::generate());
 
-    vault::add(&home, &loc, &alice, "db", None, value("db-password")).unwrap();
+    vault::add(&home, &loc, &alice, "db", None, value("db-password"), false).unwrap();
     // Bob is not a recipient yet; the error tells him what to ask for.
     let e = vault::open(&home, &loc, &bob).unwrap_err().to_string();
     assert!(
@@ -41,7 +41,7 @@ fn two_recipients_decrypt_a_project_vault_until_one_is_removed() {
         assert_eq!(v.get("db").unwrap().expose(), "db-password");
     }
     // Bob can write too, and Alice still reads it.
-    vault::add(&home, &loc, &bob, "api", None, value("api-key-1")).unwrap();
+    vault::add(&home, &loc, &bob, "api", None, value("api-key-1"), false).unwrap();
     let v = vault::open(&home, &loc, &alice).unwrap().unwrap();
     assert_eq!(v.get("api").unwrap().expose(), "api-key-1");
 
@@ -74,8 +74,8 @@ fn the_project_vault_overrides_the_global_one_by_name() {
     let id = Identity::generate();
     let g = VaultLocation::Global;
     let p = VaultLocation::Project(project.clone());
-    vault::add(&home, &g, &id, "token", None, value("global-token")).unwrap();
-    vault::add(&home, &g, &id, "only-global", None, value("gggg")).unwrap();
+    vault::add(&home, &g, &id, "token", None, value("global-token"), false).unwrap();
+    vault::add(&home, &g, &id, "only-global", None, value("gggg"), false).unwrap();
     vault::add(
         &home,
         &p,
@@ -83,6 +83,7 @@ fn the_project_vault_overrides_the_global_one_by_name() {
         "token",
         Some("TOKEN"),
         value("project-token"),
+        false,
     )
     .unwrap();
     let env = secrets::env_map(&home, Some(&project), &id).unwrap();

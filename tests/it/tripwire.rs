@@ -474,7 +474,11 @@ fn secrets_add_warns_of_weak_values_only() {
         ("Summer2024!", true),
         (strong.as_str(), false),
     ] {
-        let o = run(&w, &["secrets", "add", "x", "--stdin"], value.as_bytes());
+        let o = run(
+            &w,
+            &["secrets", "add", "x", "--stdin", "--replace"],
+            value.as_bytes(),
+        );
         assert!(o.status.success(), "{}", show(&o));
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(err.contains("is weak"), weak, "{err}");

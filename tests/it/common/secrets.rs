@@ -87,6 +87,16 @@ impl World {
     }
 }
 
+impl World {
+    /// Trusts the project vault of `work/` as the user does: `patina secrets trust` in a
+    /// terminal (`script`), answering `y`. Panics when it fails.
+    pub fn trust_project(&self) {
+        let (code, shown) = in_terminal(self, "\"$PATINA\" secrets trust", b"y\n", true)
+            .expect("script(1) is needed to trust a project vault");
+        assert_eq!(code, 0, "secrets trust: {shown}");
+    }
+}
+
 pub fn run_with_input(mut c: Command, input: &[u8]) -> Output {
     c.stdin(Stdio::piped())
         .stdout(Stdio::piped())
