@@ -428,11 +428,23 @@ fn speed(args: &[String]) -> Result<(), String> {
         .collect();
     subdirs.sort();
     let tmp = tempfile::tempdir().map_err(|e| format!("temp dir: {e}"))?;
-    // EVAL_SCRY_PROJECT=DIR keeps the copy and its index there (a daemon bench can serve it).
+    // EVAL_SCRY_PROJECT=DIR keeps the copy and its index there (a daemon bench can serve it);
+    // a DIR that holds an index already is searched as it is (no copy, no scrape: two
+    // binaries timed on one copy).
     let project = std::env::var_os("EVAL_SCRY_PROJECT")
         .map_or_else(|| tmp.path().join("speed"), PathBuf::from);
     if project.exists() {
-        return Err(format!("{} exists: name a new folder", project.display()));
+        if !patina::paths::project_index_path(&project).exists() {
+            return Err(format!(
+                "{} exists and holds no index: name a new folder",
+                project.display()
+            ));
+        }
+        println!(
+            "speed: searching the index of {} as it is (no copy, no scrape)",
+            project.display()
+        );
+        return time_queries(&project);
     }
     let mut bytes = 0u64;
     for d in subdirs {
@@ -469,6 +481,12 @@ fn speed(args: &[String]) -> Result<(), String> {
         index_bytes as f64 / s.bytes.max(1) as f64
     );
     space(&patina::paths::project_index_path(&project), s.bytes)?;
+    time_queries(&project)
+}
+
+/// Times every query of every set on `project`'s index: each once, cold (the first search
+/// of it), then the least of five runs.
+fn time_queries(project: &Path) -> Result<(), String> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut queries = Vec::new();
     for set in SETS {
@@ -478,7 +496,7 @@ fn speed(args: &[String]) -> Result<(), String> {
         let (_, j) = eval::parse(&text).map_err(|e| format!("{}: {e}", file.display()))?;
         queries.extend(j.into_iter().map(|j| j.query));
     }
-    let mut index = patina::scry::Index::open(&project).map_err(|e| e.to_string())?;
+    let mut index = patina::scry::Index::open(project).map_err(|e| e.to_string())?;
     let mut times = Vec::new();
     let mut slowest = Vec::new();
     // Which first-stage path each query took, by kind of query text.
@@ -491,8 +509,7 @@ fn speed(args: &[String]) -> Result<(), String> {
             .map_err(|e| format!("{q:?}: {e}"))?;
         let ms = t.elapsed().as_secs_f64() * 1e3;
         let after = index.first_stage_paths();
-        let terms = patina::scry::query::terms(q);
-        let kind = if terms.iter().all(|t| t.token.is_some()) {
+        let kind = if q.is_ascii() {
             "plain words"
         } else {
             "non-ASCII"

@@ -23,7 +23,7 @@ pub const MAX_TOKEN: usize = 64;
 /// tokenizer gives it. Tokens shorter than 3 or longer than [`MAX_TOKEN`] bytes come back as
 /// they are.
 pub fn stem(token: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    let mut buf = [0u8; MAX_TOKEN + 8];
+    let mut buf = [0u8; STEM_BUF];
     match stem_into(token, &mut buf) {
         Some(n) => std::borrow::Cow::Owned(buf[..n].to_vec()),
         None => std::borrow::Cow::Borrowed(token),
@@ -37,20 +37,44 @@ pub fn stem_str(token: &str) -> String {
 
 /// Whether `token` (lowercase) stems to `term`, without allocating.
 pub fn stems_to(token: &[u8], term: &[u8]) -> bool {
-    // A stem is never longer than its word and keeps its first byte.
-    if token.len() < term.len() || token.first() != term.first() {
+    if !may_stem_to(token, term) {
         return false;
     }
-    let mut buf = [0u8; MAX_TOKEN + 8];
+    let mut buf = [0u8; STEM_BUF];
     match stem_into(token, &mut buf) {
         Some(n) => &buf[..n] == term,
         None => token == term,
     }
 }
 
-/// Stems `token` into `buf`, returning the stem's length; `None` when the token is passed
-/// through unchanged (too short or too long).
-fn stem_into(token: &[u8], buf: &mut [u8; MAX_TOKEN + 8]) -> Option<usize> {
+/// Bytes of the buffer [`stem_into`] stems into.
+pub const STEM_BUF: usize = MAX_TOKEN + 8;
+
+/// A cheap test that is false only when `token` cannot stem to `term`, so that most
+/// tokens are never stemmed (the second stage's scan of a row, a snippet): `term` is no
+/// longer than `token`, begins with its first byte, and all but its last two bytes begin
+/// `token`.
+///
+/// Why it is exact: every step rewrites only the end of the word, and leaves at most two
+/// bytes that differ from the word's at the same place. Step 1 removes a suffix (`sses`,
+/// `ies`, `s`, `eed`, `ed`, `ing`) and may then add one byte (`at` → `ate`, `bl` → `ble`,
+/// `iz` → `ize`, the `e` of `*o`) or turn the last `y` into `i`: one byte at most. Step 2
+/// replaces a suffix of three bytes or more (so the changed byte is inside it) by one that
+/// shares all but its last one or two bytes with it (`biliti` → `ble`: two; `ational` →
+/// `ate`: one; `tional` → `tion`: none). Steps 3 to 5 only cut the word (step 3's outputs
+/// are prefixes of its suffixes: `icate` → `ic`), which keeps a prefix of it. So the stem
+/// is the word's first bytes plus at most two others, never longer than the word, and it
+/// keeps the word's first byte (every rule leaves a byte before the suffix it rewrites;
+/// test `a_stem_differs_from_its_word_in_its_last_two_bytes_at_most`).
+pub fn may_stem_to(token: &[u8], term: &[u8]) -> bool {
+    let keep = term.len().saturating_sub(2);
+    token.len() >= term.len() && token.first() == term.first() && token[..keep] == term[..keep]
+}
+
+/// [`stem`] without allocating: stems `token` into `buf`, returning the stem's length;
+/// `None` when the token is passed through unchanged (too short or too long). For a caller
+/// that compares one token's stem with several terms.
+pub fn stem_into(token: &[u8], buf: &mut [u8; STEM_BUF]) -> Option<usize> {
     if token.len() > MAX_TOKEN || token.len() < 3 {
         return None;
     }
@@ -362,8 +386,60 @@ mod tests {
 
     #[test]
     fn stems_equal_fts5s_porter() {
-        // Every word of this crate's sources, and generated words built from the suffixes
-        // the rules name, on stems of every shape of vowels and consonants.
+        let words = test_words();
+        let pairs = fts5_stems(&words);
+        assert_eq!(pairs.len(), words.len());
+        let wrong: Vec<_> = pairs
+            .iter()
+            .filter(|(w, t)| s(w) != *t || !stems_to(w.as_bytes(), t.as_bytes()))
+            .take(20)
+            .collect();
+        assert!(wrong.is_empty(), "differ from FTS5: {wrong:?}");
+    }
+
+    /// [`may_stem_to`]'s premise, on every word of the crate's sources, the generated words,
+    /// random words of letters (ASCII and not) and a few cut at [`MAX_TOKEN`]: the stem is
+    /// never longer than the word and differs from it in its last two bytes at most, so the
+    /// filter never turns away a token that stems to the term.
+    #[test]
+    fn a_stem_differs_from_its_word_in_its_last_two_bytes_at_most() {
+        let mut words: Vec<Vec<u8>> = test_words().into_iter().map(String::into_bytes).collect();
+        let mut rng = crate::test_rng::Rng(18);
+        let letters = [
+            "a", "e", "i", "o", "u", "y", "b", "c", "d", "g", "l", "n", "r", "s", "t", "z", "ß",
+            "é", "日",
+        ];
+        for _ in 0..crate::test_rng::cases(50_000, 2_000_000) {
+            let len = 1 + rng.next() % 14;
+            let w: String = (0..len).map(|_| *rng.pick::<&str>(&letters)).collect();
+            words.push(w.into_bytes());
+        }
+        for n in [MAX_TOKEN - 1, MAX_TOKEN, MAX_TOKEN + 1] {
+            words.push([b"ab".repeat(n / 2), b"ational".to_vec()].concat()[..n].to_vec());
+        }
+        let mut changed = 0;
+        for w in &words {
+            let st = stem(w);
+            let keep = st.len().saturating_sub(2);
+            assert!(
+                st.len() <= w.len() && st.first() == w.first() && st[..keep] == w[..keep],
+                "{:?} → {:?}",
+                String::from_utf8_lossy(w),
+                String::from_utf8_lossy(&st)
+            );
+            assert!(may_stem_to(w, &st));
+            changed += usize::from(!st.is_empty() && st[st.len() - 1] != w[st.len() - 1]);
+        }
+        // A stem is not always a prefix of its word (`happy` → `happi`): the filter may not
+        // ask for one.
+        assert!(changed > 100, "{changed}");
+        assert!(!may_stem_to(b"parsing", b"pose") && !may_stem_to(b"par", b"pars"));
+        assert!(may_stem_to(b"ability", b"abl"));
+    }
+
+    /// Every word of this crate's sources, and generated words built from the suffixes the
+    /// rules name, on stems of every shape of vowels and consonants; sorted, each once.
+    fn test_words() -> Vec<String> {
         let mut words: Vec<String> = Vec::new();
         let src = concat!(env!("CARGO_MANIFEST_DIR"), "/src");
         let mut dirs = vec![std::path::PathBuf::from(src)];
@@ -417,13 +493,6 @@ mod tests {
         }
         words.sort();
         words.dedup();
-        let pairs = fts5_stems(&words);
-        assert_eq!(pairs.len(), words.len());
-        let wrong: Vec<_> = pairs
-            .iter()
-            .filter(|(w, t)| s(w) != *t || !stems_to(w.as_bytes(), t.as_bytes()))
-            .take(20)
-            .collect();
-        assert!(wrong.is_empty(), "differ from FTS5: {wrong:?}");
+        words
     }
 }

@@ -23,9 +23,11 @@ pub struct Term {
     /// The word as the query gave it (without quotes), at most [`MAX_TERM_CHARS`]
     /// characters.
     pub text: String,
-    /// The term's token ([`super::tokenize`]: `Parsing` → `pars`) when it is plain ASCII
-    /// letters and digits; `None` for a word with another character (the second stage,
-    /// [`super::rank`], matches only plain words; the first stage tokenizes every word).
+    /// The term's token ([`super::tokenize`]: `Parsing` → `pars`, `Cafés` → `cafe`), the
+    /// one the index stores for the word, whatever its script: the
+    /// second stage ([`super::rank`]) matches the text's tokens against it. Every word
+    /// [`terms`] returns is one token (it cuts where the tokenizer cuts); `None` only for a
+    /// word the tokenizer would cut into several or none.
     pub token: Option<String>,
 }
 
@@ -58,10 +60,10 @@ pub fn terms(input: &str) -> Vec<Term> {
             break;
         }
         let core: String = core.chars().take(MAX_TERM_CHARS).collect();
-        let plain = core.bytes().all(|b| b.is_ascii_alphanumeric());
-        let token = plain
-            .then(|| super::tokenize::tokens(&core).pop())
-            .flatten();
+        let token = match super::tokenize::tokens(&core).as_mut_slice() {
+            [one] => Some(std::mem::take(one)),
+            _ => None,
+        };
         // Two words of one stem are one term: the same rows, scored once.
         let key = token.clone().unwrap_or_else(|| core.to_lowercase());
         if seen.contains(&key) {
@@ -309,8 +311,8 @@ mod tests {
     }
 
     #[test]
-    fn plain_ascii_terms_know_their_token() {
-        let t = terms("Rust's SQLite café scrap* x2 a-b");
+    fn every_term_knows_its_token_as_the_index_stores_it() {
+        let t = terms("Rust's SQLite café scrap* x2 a-b Größe nai\u{308}ve 日本");
         let tokens: Vec<Option<&str>> = t.iter().map(|t| t.token.as_deref()).collect();
         assert_eq!(
             tokens,
@@ -318,13 +320,25 @@ mod tests {
                 Some("rust"),
                 Some("s"),
                 Some("sqlite"),
-                None,
+                Some("cafe"),
                 Some("scrap"),
                 Some("x2"),
                 Some("a"),
-                Some("b")
+                Some("b"),
+                Some("groß"),
+                Some("naiv"),
+                Some("日本")
             ]
         );
+        // Each is the tokenizer's one token of the word (the first stage's).
+        for t in &t {
+            assert_eq!(
+                crate::scry::tokenize::tokens(&t.text),
+                [t.token.clone().unwrap()]
+            );
+        }
+        // Two spellings of one token are one term, as `parse parsing` are.
+        assert_eq!(terms("Café cafe cafe\u{301}").len(), 1);
     }
 
     #[test]

@@ -37,9 +37,11 @@
 //! of the query counts as [`LINE_IDENTIFIER`] words, one more outside a comment; ties go to
 //! the first).
 //!
-//! A query word is found on a line of a code row when a token stems to it, or, on a line of
-//! code (not a comment), when a token abbreviates it as identifiers do ([`abbreviates`]:
-//! `hex` for "hexadecimal", `env` for "environment"). This counts for proximity and the best
+//! A line's tokens are the index's ([`super::tokenize`]: letters and digits of any script,
+//! lowercase, diacritics removed), plus the parts of each camelCase token (the `idents`
+//! column's words). A query word is found on a line of a code row when a token stems to it,
+//! or, on a line of code (not a comment), when a token abbreviates it as identifiers do
+//! ([`abbreviates`]: `hex` for "hexadecimal", `env` for "environment"). This counts for proximity and the best
 //! line only; BM25 still sees the words as they are.
 
 use super::Hit;
@@ -168,14 +170,16 @@ pub(crate) fn rank(
         .filter_map(|t| t.token.clone())
         .take(MAX_WORDS)
         .collect();
-    // The same words as typed (the term's text, lowercase), for abbreviations.
+    // The same words as typed, folded as the tokenizer folds them before stemming, for
+    // abbreviations.
     let surface: Vec<String> = q
         .terms
         .iter()
         .filter(|t| t.token.is_some())
-        .map(|t| t.text.to_lowercase())
+        .map(|t| folded(&t.text))
         .take(MAX_WORDS)
         .collect();
+    let matcher = Words::new(&words, &surface);
     // A query that describes behaviour: the names of the candidate definitions that hold
     // its words, whose calls in other rows do not count for those rows' proximity.
     let calls = if q.names_symbol {
@@ -187,7 +191,7 @@ pub(crate) fn rank(
                 .filter(|(_, h)| h.kind == super::symbols::KIND_DEFINITION)
                 .map(|(_, h)| last_segment(&h.title))
                 .filter(|n| {
-                    is_compound_identifier(n) && word_mask(n, &words).count_ones() >= CALLEE_WORDS
+                    is_compound_identifier(n) && matcher.mask(n, false).count_ones() >= CALLEE_WORDS
                 }),
         )
     };
@@ -207,7 +211,7 @@ pub(crate) fn rank(
                 (w, total)
             });
             if *total > 0.0 {
-                score *= 1.0 + TITLE * mass(word_mask(&hit.title, &words), w) / *total;
+                score *= 1.0 + TITLE * mass(matcher.mask(&hit.title, false), w) / *total;
             }
             scored.push((score, rowid, hit));
             continue;
@@ -218,12 +222,7 @@ pub(crate) fn rank(
             let rest = calls
                 .as_ref()
                 .and_then(|c| c.strip(text, last_segment(&hit.title)));
-            Ok(scan(
-                rest.as_deref().unwrap_or(text),
-                &words,
-                &surface,
-                &q.idents,
-            ))
+            Ok(scan(rest.as_deref().unwrap_or(text), &matcher, &q.idents))
         })?;
         let (w, total) = weights.get_or_insert_with(|| {
             let w = word_weights(conn, &words);
@@ -388,58 +387,119 @@ pub struct RowMatch {
     pub declaration_only: bool,
 }
 
-/// Calls `f` with each token of `text` as the tokenizer cuts it (runs of letters and digits),
-/// lowercase, and each part of a camelCase token (the `idents` column), as bytes.
+/// Calls `f` with each token of `text` folded as the index's tokenizer folds it before
+/// stemming ([`super::tokenize::each_folded`]: runs of letters and digits, lowercase,
+/// diacritics removed, `Größe` → `große`, `cafe\u{301}` → `cafe`), and after it each part of
+/// a camelCase token that differs from the whole (`parseContentLength` → `parse`, `content`,
+/// `length`: the `idents` column's words, [`super::symbols::identifier_words`]), folded the
+/// same way.
 fn for_each_token(text: &str, mut f: impl FnMut(&[u8])) {
-    let mut buf = [0u8; super::porter::MAX_TOKEN];
-    for word in text.split(|c: char| !c.is_alphanumeric()) {
-        if word.is_empty() {
-            continue;
-        }
-        // The word, and the parts of a camelCase one (the `idents` column); a word with no
-        // capital after its first character has none.
-        let parts = if word.chars().skip(1).any(char::is_uppercase) {
-            super::symbols::split_camel(word)
+    super::tokenize::each_folded(text, |span, folded| {
+        f(folded);
+        // A word with no capital after its first character has no parts.
+        let word = &text[span];
+        let bytes = word.as_bytes();
+        let camel = if bytes.is_ascii() {
+            bytes[1..].iter().any(u8::is_ascii_uppercase)
         } else {
-            Vec::new()
+            word.chars().skip(1).any(char::is_uppercase)
         };
-        let whole = std::iter::once(word).chain(parts.into_iter().filter(|p| *p != word));
-        for token in whole {
-            if token.len() <= buf.len() && token.is_ascii() {
-                for (l, b) in buf.iter_mut().zip(token.bytes()) {
-                    *l = b.to_ascii_lowercase();
+        if camel {
+            for part in super::symbols::split_camel(word) {
+                if part != word {
+                    super::tokenize::each_folded(part, |_, p| f(p));
                 }
-                f(&buf[..token.len()]);
-            } else {
-                f(token.to_lowercase().as_bytes());
-            }
-        }
-    }
-}
-
-/// Bit `i` set for each of `words` (stems) that a token of `text` stems to.
-fn word_mask(text: &str, words: &[String]) -> u64 {
-    line_mask(text, words, &[])
-}
-
-/// Bit `i` set for each of `words` (stems) that a token of `text` stems to, or, when
-/// `surface` (the query's words as typed, lowercase, one per stem) is given, that a token
-/// abbreviates ([`abbreviates`]).
-fn line_mask(text: &str, words: &[String], surface: &[String]) -> u64 {
-    let mut mask = 0u64;
-    for_each_token(text, |token| {
-        for (i, w) in words.iter().enumerate() {
-            if mask >> i & 1 == 0
-                && (super::porter::stems_to(token, w.as_bytes())
-                    || surface
-                        .get(i)
-                        .is_some_and(|s| abbreviates(token, s.as_bytes())))
-            {
-                mask |= 1 << i;
             }
         }
     });
-    mask
+}
+
+/// `word` folded as the tokenizer folds a token before stemming (lowercase, no
+/// diacritics; [`super::tokenize::each_folded`]), its tokens' folded forms joined when it has
+/// several (a query's term has one).
+fn folded(word: &str) -> String {
+    let mut out = Vec::new();
+    super::tokenize::each_folded(word, |_, t| out.extend_from_slice(t));
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The query's words as the second stage looks for them in a row's tokens, made once per
+/// search: each word's stem (as the index stores it) and its folded form as typed (for
+/// [`abbreviates`]), and for each first byte the words a token beginning with it may match.
+/// A token of a row is stemmed only when a word passes the cheap exact test
+/// [`super::porter::may_stem_to`], and then once for all words; most tokens cost one table
+/// lookup (a stem keeps its word's first byte, an abbreviation is a prefix of its word).
+#[derive(Debug, Clone)]
+pub struct Words {
+    /// The stems, at most [`MAX_WORDS`] (bit `i` of a mask is `stems[i]`).
+    stems: Vec<Vec<u8>>,
+    /// The folded word as typed for each stem (empty: none, no abbreviation).
+    surface: Vec<Vec<u8>>,
+    /// Bit `i` of `by_first[b]`: `stems[i]` begins with byte `b`, or `surface[i]` does and
+    /// is long enough to be abbreviated.
+    by_first: Box<[u64; 256]>,
+}
+
+impl Words {
+    /// `stems` (tokens, as [`super::tokenize`] makes them; the first [`MAX_WORDS`]) and
+    /// `surface`, the folded word as typed for each (may be shorter, or empty: then no
+    /// abbreviation counts for the words it lacks).
+    pub fn new(stems: &[String], surface: &[String]) -> Words {
+        let stems: Vec<Vec<u8>> = stems
+            .iter()
+            .take(MAX_WORDS)
+            .map(|s| s.as_bytes().to_vec())
+            .collect();
+        let surface: Vec<Vec<u8>> = (0..stems.len())
+            .map(|i| surface.get(i).map_or(Vec::new(), |s| s.as_bytes().to_vec()))
+            .collect();
+        let mut by_first = Box::new([0u64; 256]);
+        for (i, (stem, typed)) in stems.iter().zip(&surface).enumerate() {
+            if let Some(&b) = stem.first() {
+                by_first[usize::from(b)] |= 1 << i;
+            }
+            if typed.len() >= ABBREVIATION_MIN + 2 {
+                by_first[usize::from(typed[0])] |= 1 << i;
+            }
+        }
+        Words {
+            stems,
+            surface,
+            by_first,
+        }
+    }
+
+    /// Bit `i` set for each word whose stem a token of `text` ([`for_each_token`]) stems
+    /// to, or, with `abbreviations` (a line of code), that a token abbreviates
+    /// ([`abbreviates`]).
+    pub fn mask(&self, text: &str, abbreviations: bool) -> u64 {
+        let mut mask = 0u64;
+        if self.stems.is_empty() {
+            return 0;
+        }
+        for_each_token(text, |token| {
+            let mut left = self.by_first[usize::from(token[0])] & !mask;
+            if left == 0 {
+                return;
+            }
+            let mut buf = [0u8; super::porter::STEM_BUF];
+            // The token's stem, made at most once: `Some(None)` when it is the token itself.
+            let mut stem: Option<Option<usize>> = None;
+            while left != 0 {
+                let i = left.trailing_zeros() as usize;
+                left &= left - 1;
+                let word = &self.stems[i];
+                let stems_to = super::porter::may_stem_to(token, word) && {
+                    let n = *stem.get_or_insert_with(|| super::porter::stem_into(token, &mut buf));
+                    n.map_or(token, |n| &buf[..n]) == word.as_slice()
+                };
+                if stems_to || (abbreviations && abbreviates(token, &self.surface[i])) {
+                    mask |= 1 << i;
+                }
+            }
+        });
+        mask
+    }
 }
 
 /// Whether `token` (lowercase) is an abbreviation of the query word `word` (lowercase, as
@@ -451,28 +511,21 @@ pub fn abbreviates(token: &[u8], word: &[u8]) -> bool {
     token.len() >= ABBREVIATION_MIN && word.len() >= token.len() + 2 && word.starts_with(token)
 }
 
-/// Scans a row's body for the query's `words` (stems, at most 64) and whole `idents`
-/// ([`RowMatch`]). On a line of code (not a comment), a token that abbreviates one of
-/// `surface` (the words as typed, one per stem; may be empty) counts as that word.
-pub fn scan(text: &str, words: &[String], surface: &[String], idents: &[String]) -> RowMatch {
-    let words = &words[..words.len().min(MAX_WORDS)];
+/// Scans a row's body for the query's `words` and whole `idents` ([`RowMatch`]). On a line
+/// of code (not a comment), a token that abbreviates one of the words as typed counts as
+/// that word ([`Words::mask`]).
+pub fn scan(text: &str, words: &Words, idents: &[String]) -> RowMatch {
     let mut out = RowMatch::default();
     let mut best = (0usize, 0usize);
     for (i, line) in text.split('\n').enumerate() {
-        let mask = if is_comment(line) {
-            word_mask(line, words)
-        } else {
-            line_mask(line, words, surface)
-        };
+        let comment = is_comment(line);
+        let mask = words.mask(line, !comment);
         out.lines.push(mask);
         let mut n = mask.count_ones() as usize;
-        if !idents.is_empty() {
-            let lower = line.to_lowercase();
-            if idents.iter().any(|id| holds_identifier(&lower, id)) {
-                out.whole = true;
-                // In code (a declaration, a call) more than in a comment about it.
-                n += LINE_IDENTIFIER + usize::from(!is_comment(line));
-            }
+        if !idents.is_empty() && holds_any_identifier(line, idents) {
+            out.whole = true;
+            // In code (a declaration, a call) more than in a comment about it.
+            n += LINE_IDENTIFIER + usize::from(!comment);
         }
         if n > best.1 {
             best = (i, n);
@@ -481,6 +534,36 @@ pub fn scan(text: &str, words: &[String], surface: &[String], idents: &[String])
     out.line = best.0;
     out.declaration_only = is_declaration_only(text);
     out
+}
+
+/// Whether `line` holds one of `idents` (lowercase) whole, case-insensitively:
+/// [`holds_identifier`] of the line lowercased, an ASCII line compared in place (no
+/// lowercase copy per line).
+fn holds_any_identifier(line: &str, idents: &[String]) -> bool {
+    if !line.is_ascii() {
+        let lower = line.to_lowercase();
+        return idents.iter().any(|id| holds_identifier(&lower, id));
+    }
+    let bytes = line.as_bytes();
+    idents.iter().any(|id| {
+        let id = id.as_bytes();
+        if id.is_empty() {
+            return false;
+        }
+        // The matches `str::match_indices` finds: leftmost first, not overlapping.
+        let mut at = 0;
+        while at + id.len() <= bytes.len() {
+            if bytes[at..at + id.len()].eq_ignore_ascii_case(id) {
+                if is_whole_at(line, at, id.len()) {
+                    return true;
+                }
+                at += id.len();
+            } else {
+                at += 1;
+            }
+        }
+        false
+    })
 }
 
 /// [`RowMatch::declaration_only`] of a row's text.
@@ -497,7 +580,7 @@ fn is_declaration_only(text: &str) -> bool {
 /// counting [`LINE_IDENTIFIER`]; the first of equals, 0 when none holds any. And whether any
 /// line holds an identifier whole.
 pub fn best_line(text: &str, words: &[String], idents: &[String]) -> (usize, bool) {
-    let m = scan(text, words, &[], idents);
+    let m = scan(text, &Words::new(words, &[]), idents);
     (m.line, m.whole)
 }
 
@@ -572,7 +655,7 @@ mod tests {
         assert!(!is_declaration_only("const E: H = H { n: 0 };"));
         assert!(!is_declaration_only("/// only docs;\n// and a comment;"));
         assert!(!is_declaration_only(""));
-        assert!(scan(decl, &[], &[], &[]).declaration_only);
+        assert!(scan(decl, &Words::new(&[], &[]), &[]).declaration_only);
     }
 
     #[test]
@@ -709,6 +792,159 @@ mod tests {
             (ratio - (1.0 + NEAR) / (1.0 + NEAR / 2.0)).abs() < 1e-9,
             "{hits:#?}"
         );
+    }
+
+    #[test]
+    fn a_non_ascii_query_word_scores_proximity_and_picks_its_line() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // As `words_near_each_other_outrank_the_same_words_apart`, with words the tokenizer
+        // folds: BM25 ties the rows; only b.rs says them together, one inside a camelCase
+        // identifier, the other in capitals with a decomposed diacritic.
+        let filler: String = (0..20)
+            .map(|i| format!("    let v{i} = step();\n"))
+            .collect();
+        write(
+            r,
+            "a.rs",
+            &format!("fn run() {{\n    let g = maxGröße();\n{filler}    // café\n}}\n"),
+        );
+        write(
+            r,
+            "b.rs",
+            &format!(
+                "fn run() {{\n{filler}    let g = maxGröße();\n    // {}\n}}\n",
+                "CAFE\u{301}"
+            ),
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let q = "größe café";
+        let plain = idx.search_plain(q, 10).unwrap();
+        assert_eq!(plain.len(), 2);
+        assert_eq!(plain[0].score, plain[1].score, "{plain:#?}");
+        let hits = idx.search(q, 10, None).unwrap();
+        assert_eq!(hits[0].path, "b.rs", "{hits:#?}");
+        let ratio = hits[0].score / hits[1].score;
+        assert!(
+            (ratio - (1.0 + NEAR) / (1.0 + NEAR / 2.0)).abs() < 1e-9,
+            "{hits:#?}"
+        );
+        // Each hit's line is its first line holding a query word, not the row's first.
+        assert_eq!((hits[0].line, hits[1].line), (22, 2), "{hits:#?}");
+        // The second stage's tokens are the index's: `best_line` finds the stems the
+        // tokenizer makes of any spelling.
+        let stems: Vec<String> = crate::scry::tokenize::tokens("Größe Naïve");
+        assert_eq!(
+            best_line(
+                "x\nlet naive = 1;\nGRÖSSE\nfoo(gro\u{308}ße, NAI\u{308}VE)",
+                &stems,
+                &[]
+            ),
+            (3, false)
+        );
+    }
+
+    /// [`Words::mask`] (a first-byte table, [`crate::scry::porter::may_stem_to`], one stem
+    /// per token) equals the plain definition (every token stemmed, compared with every
+    /// word, [`abbreviates`] tried on each) on every line of this crate's sources and on
+    /// generated lines, for query words drawn from those lines' own tokens.
+    #[test]
+    fn the_fast_word_match_equals_the_plain_one() {
+        use crate::scry::porter;
+        let mut lines: Vec<String> = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if let Ok(text) = std::fs::read_to_string(&p) {
+                    lines.extend(text.lines().map(str::to_string));
+                }
+            }
+        }
+        let mut rng = crate::test_rng::Rng(1818);
+        let pieces = [
+            "parse",
+            "Parsing",
+            "hexadecimal",
+            "hex",
+            "len",
+            "lengths",
+            "größe",
+            "Gro\u{308}ße",
+            "café",
+            "CAFÉ",
+            "maxGröße",
+            "parseHexLength",
+            "HTTPServer",
+            "agreed",
+            "agre",
+            "a",
+            "is",
+            "ability",
+            "abl",
+            "x2",
+            "u64",
+            "日本語",
+            "_",
+            "::",
+            " ",
+            "(",
+            "// ",
+        ];
+        for _ in 0..2000 {
+            let n = 1 + rng.below(12);
+            lines.push((0..n).map(|_| *rng.pick::<&str>(&pieces)).collect());
+        }
+        // The distinct folded tokens of those lines: query words are drawn from them.
+        let mut folded: Vec<Vec<u8>> = Vec::new();
+        for l in &lines {
+            for_each_token(l, |t| folded.push(t.to_vec()));
+        }
+        folded.sort();
+        folded.dedup();
+        let plain = |line: &str, stems: &[Vec<u8>], surface: &[Vec<u8>]| {
+            let (mut words, mut abbreviated) = (0u64, 0u64);
+            for_each_token(line, |t| {
+                let st = porter::stem(t);
+                for (i, (w, s)) in stems.iter().zip(surface).enumerate() {
+                    if *st == w[..] {
+                        words |= 1 << i;
+                    }
+                    if abbreviates(t, s) {
+                        abbreviated |= 1 << i;
+                    }
+                }
+            });
+            (words, words | abbreviated)
+        };
+        let mut found = 0u64;
+        for _ in 0..crate::test_rng::cases(6, 60) {
+            let n = 1 + rng.below(8);
+            let surface: Vec<Vec<u8>> = (0..n).map(|_| rng.pick(&folded).clone()).collect();
+            let stems: Vec<Vec<u8>> = surface
+                .iter()
+                .map(|s| porter::stem(s).into_owned())
+                .collect();
+            let as_strings = |v: &[Vec<u8>]| -> Vec<String> {
+                v.iter()
+                    .map(|b| String::from_utf8(b.clone()).unwrap())
+                    .collect()
+            };
+            let words = Words::new(&as_strings(&stems), &as_strings(&surface));
+            for line in &lines {
+                let want = plain(line, &stems, &surface);
+                let got = (words.mask(line, false), words.mask(line, true));
+                assert_eq!(got, want, "{line:?} {:?}", as_strings(&surface));
+                found += u64::from(want.1 != 0);
+            }
+        }
+        assert!(found > 1000, "{found}");
     }
 
     #[test]

@@ -35,7 +35,12 @@ pub fn each_token(text: &str, mut f: impl FnMut(Range<usize>, &[u8])) {
 /// it is a token `term` without building the stem.
 pub fn each_folded(text: &str, mut f: impl FnMut(Range<usize>, &[u8])) {
     let bytes = text.as_bytes();
-    let mut buf: Vec<u8> = Vec::with_capacity(64);
+    // On the stack: the second stage calls this once per line of its candidates. Bytes past
+    // the cut are not kept (one more than it is, to find the cut's character boundary).
+    let mut buf = Buf {
+        bytes: [0; MAX_TOKEN_BYTES + FOLD_MAX],
+        len: 0,
+    };
     let mut i = 0;
     while i < bytes.len() {
         // Skip to the next token character.
@@ -53,34 +58,39 @@ pub fn each_folded(text: &str, mut f: impl FnMut(Range<usize>, &[u8])) {
             }
         }
         let start = i;
-        buf.clear();
+        buf.len = 0;
         while i < bytes.len() {
             let b = bytes[i];
             if b.is_ascii() {
                 if !b.is_ascii_alphanumeric() {
                     break;
                 }
-                buf.push(b.to_ascii_lowercase());
+                if buf.len <= MAX_TOKEN_BYTES {
+                    buf.bytes[buf.len] = b.to_ascii_lowercase();
+                    buf.len += 1;
+                }
                 i += 1;
             } else {
                 let c = char_at(text, i);
                 if c.is_alphanumeric() {
-                    fold(c, &mut buf);
+                    if buf.len <= MAX_TOKEN_BYTES {
+                        fold(c, &mut buf);
+                    }
                 } else if !is_combining_mark(c) {
                     break;
                 }
                 i += c.len_utf8();
             }
         }
-        if buf.len() > MAX_TOKEN_BYTES {
-            let mut cut = MAX_TOKEN_BYTES;
-            while cut > 0 && (buf[cut] & 0xC0) == 0x80 {
-                cut -= 1;
+        let mut len = buf.len;
+        if len > MAX_TOKEN_BYTES {
+            len = MAX_TOKEN_BYTES;
+            while len > 0 && (buf.bytes[len] & 0xC0) == 0x80 {
+                len -= 1;
             }
-            buf.truncate(cut);
         }
-        if !buf.is_empty() {
-            f(start..i, &buf);
+        if len > 0 {
+            f(start..i, &buf.bytes[..len]);
         }
     }
 }
@@ -102,13 +112,30 @@ fn char_at(text: &str, i: usize) -> char {
         .unwrap_or(char::REPLACEMENT_CHARACTER)
 }
 
-/// Appends `c` folded: lowercased, decomposed, its combining marks left out.
-fn fold(c: char, out: &mut Vec<u8>) {
+/// The most bytes one character folds to: [`char::to_lowercase`] gives at most 3
+/// characters, each decomposes canonically to at most 4 (Unicode's longest canonical
+/// decompositions), of 4 bytes each at most.
+const FOLD_MAX: usize = 3 * 4 * 4;
+
+/// A token being folded: at most [`MAX_TOKEN_BYTES`] + 1 bytes before one more character's
+/// fold ([`FOLD_MAX`]) is appended.
+struct Buf {
+    bytes: [u8; MAX_TOKEN_BYTES + FOLD_MAX],
+    len: usize,
+}
+
+/// Appends `c` folded: lowercased, decomposed, its combining marks left out (`out` holds at
+/// most [`MAX_TOKEN_BYTES`] + 1 bytes before).
+fn fold(c: char, out: &mut Buf) {
     for lower in c.to_lowercase() {
         decompose_canonical(lower, |d| {
             if !is_combining_mark(d) {
-                let mut utf8 = [0u8; 4];
-                out.extend_from_slice(d.encode_utf8(&mut utf8).as_bytes());
+                // Never past the buffer (nor, then, at or before the cut).
+                let n = d.len_utf8();
+                if out.len + n <= out.bytes.len() {
+                    d.encode_utf8(&mut out.bytes[out.len..out.len + n]);
+                    out.len += n;
+                }
             }
         });
     }
@@ -153,6 +180,57 @@ mod tests {
         let t = tokens(&wide);
         assert!(t[0].len() <= MAX_TOKEN_BYTES && t[0].len() > MAX_TOKEN_BYTES - 3);
         assert!(t[0].chars().all(|c| c == '日'));
+    }
+
+    /// The folding on a fixed buffer equals the plain definition (module docs) on random
+    /// text of letters that fold to several bytes, or expand, and long runs of them.
+    #[test]
+    fn folding_equals_the_plain_definition() {
+        fn plain(text: &str) -> Vec<String> {
+            let mut out = Vec::new();
+            let mut word = String::new();
+            let mut flush = |word: &mut String| {
+                let mut b = std::mem::take(word).into_bytes();
+                if b.len() > MAX_TOKEN_BYTES {
+                    let mut cut = MAX_TOKEN_BYTES;
+                    while (b[cut] & 0xC0) == 0x80 {
+                        cut -= 1;
+                    }
+                    b.truncate(cut);
+                }
+                if !b.is_empty() {
+                    out.push(String::from_utf8(b).unwrap());
+                }
+            };
+            for c in text.chars() {
+                if c.is_alphanumeric() {
+                    for l in c.to_lowercase() {
+                        decompose_canonical(l, |d| {
+                            if !is_combining_mark(d) {
+                                word.push(d)
+                            }
+                        });
+                    }
+                } else if !is_combining_mark(c) || word.is_empty() {
+                    flush(&mut word);
+                }
+            }
+            flush(&mut word);
+            out
+        }
+        let pieces = [
+            "a", "Z", "é", "e\u{301}", "İ", "ǅ", "ß", "Ω", "日", "ᾂ", "\u{301}", " ", "-", "x2",
+        ];
+        let mut rng = crate::test_rng::Rng(99);
+        for _ in 0..crate::test_rng::cases(2_000, 50_000) {
+            let n = rng.below(300);
+            let text: String = (0..n).map(|_| *rng.pick::<&str>(&pieces)).collect();
+            let mut got = Vec::new();
+            each_folded(&text, |_, t| {
+                got.push(String::from_utf8(t.to_vec()).unwrap())
+            });
+            assert_eq!(got, plain(&text), "{text:?}");
+        }
     }
 
     /// Transitional (while the index still holds an FTS5 table): on ASCII text the tokens
