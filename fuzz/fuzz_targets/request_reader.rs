@@ -131,12 +131,14 @@ fn run(data: &[u8], cuts: &[u8]) -> Outcome {
                     Some(r.request_id.clone())
                 );
             }
+            // `Request` wipes its body on drop (it may hold an identity): fields are taken.
+            let mut r = r;
             Ok((
                 format!("{:?}", r.method),
-                r.path,
-                r.query,
-                r.body,
-                r.request_id,
+                std::mem::take(&mut r.path),
+                r.query.take(),
+                std::mem::take(&mut r.body),
+                std::mem::take(&mut r.request_id),
             ))
         }
         Err(ReadError::Silent) => {
