@@ -19,7 +19,7 @@ pub struct ScrapeArgs {
     pub json: bool,
     /// Set by `patina serve` for its first scrape (not for users): the process id of the
     /// daemon that started this scrape. The scrape ends with that process
-    /// ([`die_with_parent`]), so a daemon killed during its first scrape leaves no scrape
+    /// (`die_with_parent`), so a daemon killed during its first scrape leaves no scrape
     /// running on.
     #[arg(long, hide = true, value_name = "PID")]
     pub parent: Option<u32>,
@@ -84,7 +84,7 @@ pub fn scrape_with_terminal_progress(root: &Path) -> anyhow::Result<ScrapeSummar
 /// stderr, so it draws the progress line and names skipped files itself; its summary comes
 /// back as JSON on a pipe. Nothing secret crosses: the child gets the daemon's environment
 /// and the project path, and holds no vault value. The child ends with the daemon
-/// (`--parent`, [`die_with_parent`]): a daemon killed during its first scrape leaves no
+/// (`--parent`, `die_with_parent`): a daemon killed during its first scrape leaves no
 /// scrape behind, and the index as it was.
 ///
 /// Errors: the child could not be started, or it failed (its own one-line error is already

@@ -122,7 +122,7 @@ fn is_break(a: usize, b: usize) -> bool {
 /// base64, no escape, no group run and no fullwidth character, which is the common case:
 /// then nothing is copied).
 ///
-/// Each line first passes one cheap pass over its bytes ([`LineFacts`]) that tells which
+/// Each line first passes one cheap pass over its bytes (`LineFacts`) that tells which
 /// views it can add to; a line that can add to none costs that pass and nothing more (the
 /// dump, escape and group parsers run only on lines that may hold their form). The result is
 /// exactly [`views_ungated`]'s, every line through every parser (the differential test

@@ -441,7 +441,7 @@ pub struct Words {
 }
 
 impl Words {
-    /// `stems` (tokens, as [`super::tokenize`] makes them; the first [`MAX_WORDS`]) and
+    /// `stems` (tokens, as [`super::tokenize`] makes them; the first `MAX_WORDS`) and
     /// `surface`, the folded word as typed for each (may be shorter, or empty: then no
     /// abbreviation counts for the words it lacks).
     pub fn new(stems: &[String], surface: &[String]) -> Words {
@@ -469,7 +469,7 @@ impl Words {
         }
     }
 
-    /// Bit `i` set for each word whose stem a token of `text` ([`for_each_token`]) stems
+    /// Bit `i` set for each word whose stem a token of `text` (`for_each_token`) stems
     /// to, or, with `abbreviations` (a line of code), that a token abbreviates
     /// ([`abbreviates`]).
     pub fn mask(&self, text: &str, abbreviations: bool) -> u64 {
