@@ -1,7 +1,8 @@
 //! The session: a time-limited, in-memory unlock of secrets held by the daemon, like
 //! gpg-agent or git's credential-cache (requirements §1, §2). Depends on [`crate::secrets`] (identity,
 //! vaults, scan), [`crate::guard`] (the pure scan hold, `guard::hold`), [`crate::audit`],
-//! [`crate::tripwire`] (the alert of a tripped canary or burst), [`crate::text`] (hex) and [`crate::paths`]; knows
+//! [`crate::tripwire`] (the alert of a tripped canary or burst), [`crate::auth`] (a process's parent,
+//! from `/proc`), [`crate::text`] (hex) and [`crate::paths`]; knows
 //! nothing of HTTP or sockets.
 //!
 //! While unlocked, the daemon holds the user's [`Identity`] (age's key type, zeroized on
@@ -1088,10 +1089,10 @@ fn release_request(
         .and_then(|p| std::fs::read_link(format!("/proc/{p}/cwd")).ok())
         .map(|p| p.display().to_string());
     let mut parents = Vec::new();
-    let mut at = peer.and_then(tripwire::parent_of);
+    let mut at = peer.and_then(crate::auth::parent_pid);
     while let Some(p) = at.filter(|&p| p > 1 && parents.len() < 6) {
         parents.push(serde_json::json!({"pid": p, "command": cmdline(p)}));
-        at = tripwire::parent_of(p);
+        at = crate::auth::parent_pid(p);
     }
     serde_json::json!({
         "pid": peer,

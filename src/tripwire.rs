@@ -1,6 +1,7 @@
 //! Tripwires (issue 20): the alert a tripped canary secret or a burst of findings leaves for
 //! the user, and how it reaches them out of band. Depends on [`crate::audit`] (the requesting
-//! process chain's records), [`crate::fsutil`] (the alert file), [`crate::paths`] and
+//! process chain's records), [`crate::auth`] (a process's parent), [`crate::fsutil`] (the
+//! alert file), [`crate::paths`] and
 //! [`crate::text`] (the timestamp); knows
 //! nothing of sessions or HTTP (the session decides when to trip, `session.rs`).
 //!
@@ -104,21 +105,9 @@ pub fn process_chain(pid: Option<u32>) -> Vec<Proc> {
             pid: p,
             exe: audit::exe_of(p),
         });
-        at = parent_of(p);
+        at = crate::auth::parent_pid(p);
     }
     out
-}
-
-/// The parent pid of `pid` (field 4 of `/proc/<pid>/stat`, proc(5)).
-pub fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    let close = stat.iter().rposition(|&b| b == b')')?;
-    std::str::from_utf8(&stat[close + 1..])
-        .ok()?
-        .split_ascii_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
 }
 
 /// Where the alert file lives: `~/.patina/alert.json`.

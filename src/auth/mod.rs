@@ -213,7 +213,14 @@ pub fn parent_pid(pid: u32) -> Option<u32> {
 /// daemon accepts connections (the kernel queues them) but never answers. False when the
 /// process is gone or the file does not parse.
 pub fn process_stopped(pid: u32) -> bool {
-    matches!(stat_field(pid, 0).as_deref(), Some("T" | "t"))
+    matches!(process_state(pid), Some('T' | 't'))
+}
+
+/// The state letter of process `pid`: field 3 of `/proc/<pid>/stat` (`proc_pid_stat(5)`:
+/// `R`, `S`, `D`, `Z` zombie, `T` stopped, `t` traced, `X` dead, …); `None` when the process
+/// is gone or the file does not parse.
+pub fn process_state(pid: u32) -> Option<char> {
+    stat_field(pid, 0)?.chars().next()
 }
 
 /// Field `n` after the command name of `/proc/<pid>/stat` (0 is field 3, `state`). The

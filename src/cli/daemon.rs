@@ -208,11 +208,5 @@ pub fn token(cmd: TokenCmd) -> super::CliResult {
 
 /// True while `pid` exists and is not a zombie (`proc(5)`: state `Z` in `/proc/<pid>/stat`).
 fn process_alive(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .and_then(|(_, rest)| rest.split_whitespace().next())
-            .is_some_and(|state| state != "Z" && state != "X"),
-        Err(_) => false,
-    }
+    crate::auth::process_state(pid).is_some_and(|state| state != 'Z' && state != 'X')
 }
