@@ -8,6 +8,7 @@
 //! scripts/eval-scry code -v         # one set, with each query's rank and top hits
 //! scripts/eval-scry code --repeat 50 # and the mean time of a warm search (50 rounds)
 //! scripts/eval-scry speed DIR [MB]   # scrape ~MB (100) of DIR's subfolders, time every query
+//! EVAL_SCRY_PROJECT=DIR EVAL_SCRY_ROUNDS=0 scripts/eval-scry speed …  # keep the copy; cold pass only
 //! ```
 //!
 //! Corpora: the code set names registry crates (`# corpus  serde_json  1.0.154`), found with
@@ -546,10 +547,17 @@ fn time_queries(project: &Path) -> Result<(), String> {
     );
     // On a shared machine one slow run of a query is often the scheduler's: the least of
     // ROUNDS runs of each query is the search's own cost (the library keeps no result
-    // cache, so every run searches).
-    const ROUNDS: usize = 5;
+    // cache, so every run searches). EVAL_SCRY_ROUNDS=0 runs the cold pass alone (an
+    // instruction count of first runs under callgrind).
+    let rounds: usize = match std::env::var("EVAL_SCRY_ROUNDS") {
+        Ok(n) => n.parse().map_err(|_| "EVAL_SCRY_ROUNDS must be a number")?,
+        Err(_) => 5,
+    };
+    if rounds == 0 {
+        return Ok(());
+    }
     let mut least = vec![f64::INFINITY; queries.len()];
-    for _ in 0..ROUNDS {
+    for _ in 0..rounds {
         for (q, best) in queries.iter().zip(least.iter_mut()) {
             let t = Instant::now();
             index
@@ -565,11 +573,11 @@ fn time_queries(project: &Path) -> Result<(), String> {
         .collect();
     by_query.sort_by(|a, b| b.0.total_cmp(&a.0));
     for (ms, q) in by_query.iter().take(3) {
-        println!("speed: slowest least-of-{ROUNDS} {ms:.3} ms {q:?}");
+        println!("speed: slowest least-of-{rounds} {ms:.3} ms {q:?}");
     }
     least.sort_by(f64::total_cmp);
     println!(
-        "speed: least of {ROUNDS} runs per query (ms): p50 {:.3}, p99 {:.3}, max {:.3}",
+        "speed: least of {rounds} runs per query (ms): p50 {:.3}, p99 {:.3}, max {:.3}",
         at(&least, 0.5),
         at(&least, 0.99),
         at(&least, 1.0)
