@@ -977,7 +977,6 @@ pub(crate) fn top_k(
         .copied()
         .filter(|&o| scratch.acc[o as usize] >= floor)
         .collect();
-    members.sort_unstable();
     // Every term scored, and added in query order (two terms add the same either way: IEEE
     // addition is commutative): the partial scores are the exact ones, step 3 is not needed.
     let in_query_order = lists.len() <= 2 || order.iter().enumerate().all(|(k, &i)| k == i);
@@ -987,10 +986,10 @@ pub(crate) fn top_k(
             .map(|&o| (rows.rowids[o as usize], scratch.acc[o as usize]))
             .collect();
         reset(scratch);
-        best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        best.truncate(limit);
+        best_first(&mut best, limit);
         return Ok(Some((best, false)));
     }
+    members.sort_unstable();
     for &o in &scratch.touched {
         scratch.acc[o as usize] = 0.0;
     }
@@ -1050,9 +1049,26 @@ pub(crate) fn top_k(
         .zip(exact)
         .map(|(&o, score)| (rows.rowids[o as usize], score))
         .collect();
-    best.sort_unstable_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-    best.truncate(limit);
+    best_first(&mut best, limit);
     Ok(Some((best, scored < lists.len())))
+}
+
+/// Keeps the best `limit` of `scored` (`(rowid, score)`), best first: higher score, then
+/// lower rowid (FTS5's `ORDER BY bm25(…), rowid`). A total order (rowids are distinct), so
+/// selecting the best `limit` first (linear) and sorting only those gives what sorting the
+/// whole and truncating gives, without sorting every row that holds a term (tens of
+/// thousands for a common word).
+fn best_first(scored: &mut Vec<(i64, f64)>, limit: usize) {
+    let better = |a: &(i64, f64), b: &(i64, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+    if limit == 0 {
+        scored.clear();
+        return;
+    }
+    if scored.len() > limit {
+        scored.select_nth_unstable_by(limit - 1, better);
+        scored.truncate(limit);
+    }
+    scored.sort_unstable_by(better);
 }
 
 /// Each token's postings and IDF (as `fts5Bm25GetData` computes it, clamped the same way),
@@ -2292,6 +2308,35 @@ mod tests {
         scrape(t.path()).unwrap();
         let mut index = Index::open(t.path()).unwrap();
         assert!(index.search("anything", 10, None).unwrap().is_empty());
+    }
+
+    /// [`best_first`] (select the best `limit`, sort those) equals sorting every row and
+    /// truncating, on random lists with many tied scores (a few distinct values), `-0.0`
+    /// beside `0.0`, and limits from 0 to past the list's length.
+    #[test]
+    fn selecting_the_best_equals_sorting_all_then_truncating() {
+        let mut rng = Rng(1865);
+        let values = [3.5, 1.25, 1.25 + f64::EPSILON, 0.0, -0.0, 7.0, 2.0];
+        for _ in 0..crate::test_rng::cases(400, 20_000) {
+            let n = rng.below(300);
+            let mut rowids: Vec<i64> = (0..n as i64).map(|i| i * 3 + rng.below(3) as i64).collect();
+            // Distinct rowids, in no order.
+            for i in (1..rowids.len()).rev() {
+                rowids.swap(i, rng.below(i + 1));
+            }
+            let scored: Vec<(i64, f64)> = rowids
+                .into_iter()
+                .map(|r| (r, *rng.pick(&values) * (1 + rng.below(3)) as f64))
+                .collect();
+            let limit = rng.below(n + 3);
+            let mut plain = scored.clone();
+            plain.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            plain.truncate(limit);
+            let mut fast = scored;
+            best_first(&mut fast, limit);
+            let bits = |v: &[(i64, f64)]| v.iter().map(|&(r, s)| (r, s.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&fast), bits(&plain), "limit {limit}");
+        }
     }
 
     #[test]
