@@ -195,6 +195,9 @@ pub(crate) fn rank(
                 }),
         )
     };
+    let scanner = Scanner::new(&matcher, &q.idents);
+    // Each code candidate's body ASCII-lowercased, in one buffer reused across rows.
+    let mut lower = String::new();
     // Read once, when the first candidate needs them.
     let mut weights: Option<(Vec<f64>, f64)> = None;
     let mut body = conn.prepare_cached(BODY_SQL)?;
@@ -218,11 +221,19 @@ pub(crate) fn rank(
         }
         let m = body.query_row([rowid], |r| {
             let text = r.get_ref(0)?.as_str().unwrap_or("");
+            lower.clear();
+            lower.push_str(text);
+            lower.make_ascii_lowercase();
             // Most rows call none of them: then nothing is copied.
             let rest = calls
                 .as_ref()
-                .and_then(|c| c.strip(text, last_segment(&hit.title)));
-            Ok(scan(rest.as_deref().unwrap_or(text), &matcher, &q.idents))
+                .and_then(|c| c.strip(text, &lower, last_segment(&hit.title)));
+            if let Some(rest) = &rest {
+                lower.clear();
+                lower.push_str(rest);
+                lower.make_ascii_lowercase();
+            }
+            Ok(scanner.scan(rest.as_deref().unwrap_or(text), &lower))
         })?;
         let (w, total) = weights.get_or_insert_with(|| {
             let w = word_weights(conn, &words);
@@ -327,18 +338,18 @@ impl Calls {
 
     /// `text` with each whole identifier of the names other than `own` (the row's own
     /// symbol, any case) blanked where it is code (not on a comment line): what a row says
-    /// besides calling them. `None` when there is nothing to blank (most rows: nothing is
-    /// copied then).
-    pub fn strip(&self, text: &str, own: &str) -> Option<String> {
+    /// besides calling them. `lower` is `text` ASCII-lowercased (the caller's, made once per
+    /// row). `None` when there is nothing to blank (most rows: nothing is copied then).
+    pub fn strip(&self, text: &str, lower: &str, own: &str) -> Option<String> {
         // ASCII lowercase keeps every byte's position; the names are ASCII, so blanking
         // them keeps the text UTF-8.
-        let lower = text.to_ascii_lowercase();
+        debug_assert_eq!(lower.len(), text.len());
         let mut bytes: Option<Vec<u8>> = None;
         for name in self.names.iter().filter(|n| !n.eq_ignore_ascii_case(own)) {
             for (at, _) in lower.match_indices(name.as_str()) {
                 let line_start = lower[..at].rfind('\n').map_or(0, |i| i + 1);
                 let line_end = lower[at..].find('\n').map_or(lower.len(), |i| at + i);
-                if is_whole_at(&lower, at, name.len()) && !is_comment(&lower[line_start..line_end])
+                if is_whole_at(lower, at, name.len()) && !is_comment(&lower[line_start..line_end])
                 {
                     bytes.get_or_insert_with(|| text.as_bytes().to_vec())[at..at + name.len()]
                         .fill(b' ');
@@ -404,14 +415,61 @@ fn for_each_token(text: &str, mut f: impl FnMut(&[u8])) {
         } else {
             word.chars().skip(1).any(char::is_uppercase)
         };
-        if camel {
-            for part in super::symbols::split_camel(word) {
-                if part != word {
-                    super::tokenize::each_folded(part, |_, p| f(p));
+        if !camel {
+            return;
+        }
+        if bytes.is_ascii() {
+            // The same parts without allocating (`ascii_camel_parts`), each folded as
+            // `each_folded` folds an ASCII run of letters and digits: lowercased, cut.
+            let mut buf = [0u8; super::tokenize::MAX_TOKEN_BYTES];
+            ascii_camel_parts(bytes, |part| {
+                if part != bytes {
+                    let n = part.len().min(buf.len());
+                    for (to, from) in buf.iter_mut().zip(&part[..n]) {
+                        *to = from.to_ascii_lowercase();
+                    }
+                    f(&buf[..n]);
                 }
+            });
+            return;
+        }
+        for part in super::symbols::split_camel(word) {
+            if part != word {
+                super::tokenize::each_folded(part, |_, p| f(p));
             }
         }
     });
+}
+
+/// [`super::symbols::split_camel`] of an ASCII word of letters and digits, part by part, on
+/// its bytes (no vector of characters, no vector of cuts): a cut before `b` in each three
+/// consecutive bytes `a b c` where a lowercase letter meets an uppercase one, an acronym
+/// ends (`HTTPServer` → `HTTP`, `Server`) or a letter meets a digit, and before the last
+/// byte when it is uppercase after a lowercase one. Test
+/// `tests::ascii_camel_parts_equal_split_camel`.
+fn ascii_camel_parts<'a>(word: &'a [u8], mut f: impl FnMut(&'a [u8])) {
+    let n = word.len();
+    let mut from = 0;
+    for i in 1..n.saturating_sub(1) {
+        let (a, b, c) = (word[i - 1], word[i], word[i + 1]);
+        let lower_upper = a.is_ascii_lowercase() && b.is_ascii_uppercase();
+        let acronym_end =
+            a.is_ascii_uppercase() && b.is_ascii_uppercase() && c.is_ascii_lowercase();
+        let digit_edge = a.is_ascii_alphabetic() != b.is_ascii_alphabetic()
+            && a.is_ascii_alphanumeric()
+            && b.is_ascii_alphanumeric();
+        if lower_upper || acronym_end || digit_edge {
+            f(&word[from..i]);
+            from = i;
+        }
+    }
+    if n >= 2 && word[n - 2].is_ascii_lowercase() && word[n - 1].is_ascii_uppercase() {
+        f(&word[from..n - 1]);
+        from = n - 1;
+    }
+    if from < n {
+        f(&word[from..]);
+    }
 }
 
 /// `word` folded as the tokenizer folds a token before stemming (lowercase, no
@@ -518,22 +576,133 @@ pub fn scan(text: &str, words: &Words, idents: &[String]) -> RowMatch {
     let mut out = RowMatch::default();
     let mut best = (0usize, 0usize);
     for (i, line) in text.split('\n').enumerate() {
-        let comment = is_comment(line);
-        let mask = words.mask(line, !comment);
-        out.lines.push(mask);
-        let mut n = mask.count_ones() as usize;
-        if !idents.is_empty() && holds_any_identifier(line, idents) {
-            out.whole = true;
-            // In code (a declaration, a call) more than in a comment about it.
-            n += LINE_IDENTIFIER + usize::from(!comment);
-        }
-        if n > best.1 {
-            best = (i, n);
-        }
+        scan_line(line, i, words, idents, &mut out, &mut best);
     }
     out.line = best.0;
     out.declaration_only = is_declaration_only(text);
     out
+}
+
+/// One line (the `i`-th) of [`scan`]: its word bits pushed to `out.lines`, `out.whole` set
+/// when it holds an identifier whole, and `best` (line, count) moved to it when it counts
+/// more.
+fn scan_line(
+    line: &str,
+    i: usize,
+    words: &Words,
+    idents: &[String],
+    out: &mut RowMatch,
+    best: &mut (usize, usize),
+) {
+    let comment = is_comment(line);
+    let mask = words.mask(line, !comment);
+    out.lines.push(mask);
+    let mut n = mask.count_ones() as usize;
+    if !idents.is_empty() && holds_any_identifier(line, idents) {
+        out.whole = true;
+        // In code (a declaration, a call) more than in a comment about it.
+        n += LINE_IDENTIFIER + usize::from(!comment);
+    }
+    if n > best.1 {
+        *best = (i, n);
+    }
+}
+
+/// [`scan`] made once per search for many rows: a line is tokenized only when it may hold a
+/// match. Every token of an ASCII line (and every camelCase part of one) is a run of that
+/// line's bytes, lowercased; a token that stems to a word begins with the word's stem but
+/// for its last two bytes ([`super::porter::may_stem_to`]), one that abbreviates it begins
+/// with its first [`ABBREVIATION_MIN`] bytes as typed ([`abbreviates`]), and an identifier is
+/// whole only where its bytes are. So an ASCII line whose lowercase holds none of those
+/// *anchors* has no word and no identifier ([`scan`] gives it mask 0 and counts it 0), and
+/// it is not tokenized; the anchors are found with `memchr::memmem` over the row's
+/// lowercase, one pass each. A line with a non-ASCII byte (whose folding may make ASCII
+/// letters of other bytes: `é` → `e`), or one holding an anchor, is scanned as [`scan`]
+/// scans it. Test: `tests::the_anchored_scan_equals_the_plain_one`.
+pub struct Scanner<'w> {
+    words: &'w Words,
+    idents: &'w [String],
+    /// The anchors, none holding another (a line holding the longer holds the shorter).
+    anchors: Vec<memchr::memmem::Finder<'static>>,
+}
+
+impl<'w> Scanner<'w> {
+    /// The scanner for the query's `words` and whole `idents` (lowercase), as [`scan`]
+    /// takes them.
+    pub fn new(words: &'w Words, idents: &'w [String]) -> Scanner<'w> {
+        let mut anchors: Vec<Vec<u8>> = Vec::new();
+        for (stem, typed) in words.stems.iter().zip(&words.surface) {
+            if !stem.is_empty() {
+                // `may_stem_to`: the token begins with all of the stem but its last two
+                // bytes, and with its first byte.
+                anchors.push(stem[..stem.len().saturating_sub(2).max(1)].to_vec());
+            }
+            // The words `Words::new` lets a token abbreviate (`abbreviates`: at least
+            // ABBREVIATION_MIN bytes of the word, two shorter than it).
+            if typed.len() >= ABBREVIATION_MIN + 2 {
+                anchors.push(typed[..ABBREVIATION_MIN].to_vec());
+            }
+        }
+        for id in idents.iter().filter(|id| !id.is_empty()) {
+            anchors.push(id.to_ascii_lowercase().into_bytes());
+        }
+        anchors.sort();
+        anchors.dedup();
+        let minimal: Vec<&Vec<u8>> = anchors
+            .iter()
+            .filter(|a| {
+                !anchors
+                    .iter()
+                    .any(|b| b != *a && memchr::memmem::find(a, b).is_some())
+            })
+            .collect();
+        Scanner {
+            words,
+            idents,
+            anchors: minimal
+                .into_iter()
+                .map(|a| memchr::memmem::Finder::new(a).into_owned())
+                .collect(),
+        }
+    }
+
+    /// [`scan`]`(text, words, idents)`, the same [`RowMatch`]; `lower` is `text`
+    /// ASCII-lowercased ([`str::make_ascii_lowercase`]: the same length, byte for byte).
+    pub fn scan(&self, text: &str, lower: &str) -> RowMatch {
+        let lower = lower.as_bytes();
+        if lower.len() != text.len() {
+            return scan(text, self.words, self.idents);
+        }
+        let ascii = text.is_ascii();
+        let find = |f: &memchr::memmem::Finder, from: usize| {
+            f.find(&lower[from..]).map_or(usize::MAX, |at| from + at)
+        };
+        // The next place of each anchor at or after the line being scanned.
+        let mut next: Vec<usize> = self.anchors.iter().map(|f| find(f, 0)).collect();
+        let mut out = RowMatch::default();
+        let mut best = (0usize, 0usize);
+        let mut start = 0;
+        for (i, line) in text.split('\n').enumerate() {
+            let end = start + line.len();
+            let mut held = false;
+            for (at, f) in next.iter_mut().zip(&self.anchors) {
+                if *at < end {
+                    held = true;
+                    // Anchors hold no line break: the next place is on a later line.
+                    *at = find(f, end);
+                }
+            }
+            start = end + 1;
+            if held || !(ascii || line.is_ascii()) {
+                scan_line(line, i, self.words, self.idents, &mut out, &mut best);
+            } else {
+                out.lines.push(0);
+            }
+        }
+        out.line = best.0;
+        out.declaration_only = is_declaration_only(text);
+        out
+    }
 }
 
 /// Whether `line` holds one of `idents` (lowercase) whole, case-insensitively:
@@ -947,6 +1116,130 @@ mod tests {
         assert!(found > 1000, "{found}");
     }
 
+    /// [`Scanner::scan`] (lines without an anchor not tokenized) equals the plain [`scan`]
+    /// (every line tokenized) on every file of this crate's sources and on generated rows
+    /// of code, comments and non-ASCII words, for query words and identifiers drawn from
+    /// those rows' own tokens, and for words chosen to break a wrong anchor: a stem that is
+    /// no prefix of its word (`happy` → `happi`), a word found only by folding a non-ASCII
+    /// letter (`Éclair` → `eclair`), abbreviations (`hex` for `hexadecimal`) and whole
+    /// identifiers in another case.
+    #[test]
+    fn the_anchored_scan_equals_the_plain_one() {
+        use crate::scry::porter;
+        let mut rows: Vec<String> = Vec::new();
+        let mut dirs = vec![std::path::PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/src"
+        ))];
+        while let Some(d) = dirs.pop() {
+            for e in std::fs::read_dir(d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    dirs.push(p);
+                } else if let Ok(text) = std::fs::read_to_string(&p) {
+                    rows.push(text);
+                }
+            }
+        }
+        let mut rng = crate::test_rng::Rng(1866);
+        let pieces = [
+            "parse", "Parsing", "hexadecimal", "hex", "HEX", "len", "lengths", "happy",
+            "Happily", "happiness", "Éclair", "éclairs", "ECLAIR", "größe", "Gro\u{308}ße",
+            "café", "maxGröße", "parseHexLength", "parse_hex", "PARSE_HEX", "HTTPServer",
+            "agreed", "a", "is", "ability", "x2", "u64", "日本語", "_", "::", " ", " ", "(",
+            "// ", "\n", "\n", "\n", "\r\n", "# ", "\n  * ", ";", "{",
+        ];
+        for _ in 0..600 {
+            let n = 1 + rng.below(40);
+            rows.push((0..n).map(|_| *rng.pick::<&str>(&pieces)).collect());
+        }
+        let mut folded: Vec<String> = Vec::new();
+        for r in &rows {
+            for_each_token(r, |t| folded.push(String::from_utf8(t.to_vec()).unwrap()));
+        }
+        folded.sort();
+        folded.dedup();
+        let idents_of = |r: &mut crate::test_rng::Rng| -> Vec<String> {
+            let n = r.below(3);
+            (0..n)
+                .map(|_| {
+                    (*r.pick(&["parse_hex", "httpserver", "u64", "x2", "len", "self", "fn"]))
+                        .to_string()
+                })
+                .collect()
+        };
+        // (surface words, idents): fixed ones, then drawn ones.
+        let mut queries: Vec<(Vec<String>, Vec<String>)> = [
+            (vec!["happy"], vec![]),
+            (vec!["eclair"], vec![]),
+            (vec!["hexadecimal", "lengths"], vec![]),
+            (vec!["parse"], vec!["parse_hex"]),
+            (vec!["server"], vec!["httpserver"]),
+            (vec!["große", "cafe"], vec!["self"]),
+            (vec![], vec!["u64"]),
+            (vec![], vec![]),
+        ]
+        .into_iter()
+        .map(|(w, i)| {
+            let s = |v: Vec<&str>| v.into_iter().map(String::from).collect::<Vec<_>>();
+            (s(w), s(i))
+        })
+        .collect();
+        for _ in 0..crate::test_rng::cases(12, 120) {
+            let n = rng.below(6);
+            let words = (0..n).map(|_| rng.pick(&folded).clone()).collect();
+            queries.push((words, idents_of(&mut rng)));
+        }
+        let mut held = 0;
+        for (surface, idents) in &queries {
+            let stems: Vec<String> = surface
+                .iter()
+                .map(|w| String::from_utf8(porter::stem(w.as_bytes()).into_owned()).unwrap())
+                .collect();
+            let words = Words::new(&stems, surface);
+            let scanner = Scanner::new(&words, idents);
+            for row in &rows {
+                let mut lower = row.clone();
+                lower.make_ascii_lowercase();
+                let want = scan(row, &words, idents);
+                assert_eq!(
+                    scanner.scan(row, &lower),
+                    want,
+                    "{surface:?} {idents:?} in {:?}",
+                    &row[..row.len().min(200)]
+                );
+                held += usize::from(want.lines.iter().any(|&m| m != 0) || want.whole);
+            }
+        }
+        assert!(held > 1000, "{held}");
+    }
+
+    /// [`ascii_camel_parts`] equals [`crate::scry::symbols::split_camel`] on random ASCII
+    /// words of letters of both cases and digits (acronyms, digit edges, a capital last),
+    /// and on every ASCII token of this crate's sources.
+    #[test]
+    fn ascii_camel_parts_equal_split_camel() {
+        let mut words: Vec<String> = Vec::new();
+        let mut rng = crate::test_rng::Rng(1867);
+        for _ in 0..crate::test_rng::cases(20_000, 400_000) {
+            words.push(rng.chars(b"aAbBzZ09xX", 0, 12));
+        }
+        for w in ["HTTPServer", "parseHexLength", "u64", "ab1", "aB", "A", "", "xML2Json"] {
+            words.push(w.to_string());
+        }
+        let src = include_str!("rank.rs");
+        crate::scry::tokenize::each_folded(src, |span, _| words.push(src[span].to_string()));
+        for w in words.iter().filter(|w| w.is_ascii()) {
+            let mut got: Vec<&[u8]> = Vec::new();
+            ascii_camel_parts(w.as_bytes(), |p| got.push(p));
+            let want: Vec<&[u8]> = crate::scry::symbols::split_camel(w)
+                .into_iter()
+                .map(str::as_bytes)
+                .collect();
+            assert_eq!(got, want, "{w:?}");
+        }
+    }
+
     #[test]
     fn word_weights_are_bm25_idf_rare_words_above_common_ones() {
         let t = tempfile::tempdir().unwrap();
@@ -1177,18 +1470,18 @@ mod tests {
     fn a_call_does_not_lend_the_callees_words_to_the_callers_proximity() {
         let calls =
             Calls::new(["skip_empty_lines", "Skip_Empty_Lines", "read_all"].into_iter()).unwrap();
+        let strip = |text: &str, own: &str| calls.strip(text, &text.to_ascii_lowercase(), own);
         assert_eq!(
-            calls
-                .strip(
-                    "x = Skip_Empty_Lines(b);\n// skip_empty_lines here\ny(skip_empty_lines)",
-                    "read_all"
-                )
-                .as_deref(),
+            strip(
+                "x = Skip_Empty_Lines(b);\n// skip_empty_lines here\ny(skip_empty_lines)",
+                "read_all"
+            )
+            .as_deref(),
             Some("x =                 (b);\n// skip_empty_lines here\ny(                )")
         );
         // Not inside a longer identifier, not in a comment, not the row's own name.
         let text = "my_skip_empty_lines()\n// skip_empty_lines\nread_all()";
-        assert_eq!(calls.strip(text, "READ_ALL"), None);
+        assert_eq!(strip(text, "READ_ALL"), None);
         assert!(Calls::new(std::iter::empty()).is_none());
         let t = tempfile::tempdir().unwrap();
         let r = t.path();
