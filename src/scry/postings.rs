@@ -969,9 +969,10 @@ pub(crate) fn top_k(
         }
     }
     // 2. The candidates get a negative slot, -(their index + 1); the others go back to
-    // zero. `touched` is in no order: the candidates are sorted by ordinal for the lookups.
+    // zero. `touched` is in no order, nor need the candidates be: each sums its own terms in
+    // query order, and `best_first` orders them.
     // A NaN slot (a removed row) is never `>= floor`.
-    let mut members: Vec<u32> = scratch
+    let members: Vec<u32> = scratch
         .touched
         .iter()
         .copied()
@@ -981,15 +982,15 @@ pub(crate) fn top_k(
     // addition is commutative): the partial scores are the exact ones, step 3 is not needed.
     let in_query_order = lists.len() <= 2 || order.iter().enumerate().all(|(k, &i)| k == i);
     if scored == lists.len() && in_query_order {
-        let mut best: Vec<(i64, f64)> = members
-            .iter()
-            .map(|&o| (rows.rowids[o as usize], scratch.acc[o as usize]))
-            .collect();
+        let best = best_first(
+            members
+                .iter()
+                .map(|&o| (rows.rowids[o as usize], scratch.acc[o as usize])),
+            limit,
+        );
         reset(scratch);
-        best_first(&mut best, limit);
         return Ok(Some((best, false)));
     }
-    members.sort_unstable();
     for &o in &scratch.touched {
         scratch.acc[o as usize] = 0.0;
     }
@@ -1043,32 +1044,65 @@ pub(crate) fn top_k(
     if !consistent {
         return Ok(None);
     }
-    // Better: higher score, then lower rowid (FTS5's `ORDER BY bm25(…), rowid`).
-    let mut best: Vec<(i64, f64)> = members
-        .iter()
-        .zip(exact)
-        .map(|(&o, score)| (rows.rowids[o as usize], score))
-        .collect();
-    best_first(&mut best, limit);
+    let best = best_first(
+        members
+            .iter()
+            .zip(exact)
+            .map(|(&o, score)| (rows.rowids[o as usize], score)),
+        limit,
+    );
     Ok(Some((best, scored < lists.len())))
 }
 
-/// Keeps the best `limit` of `scored` (`(rowid, score)`), best first: higher score, then
-/// lower rowid (FTS5's `ORDER BY bm25(…), rowid`). A total order (rowids are distinct), so
-/// selecting the best `limit` first (linear) and sorting only those gives what sorting the
-/// whole and truncating gives, without sorting every row that holds a term (tens of
-/// thousands for a common word).
-fn best_first(scored: &mut Vec<(i64, f64)>, limit: usize) {
-    let better = |a: &(i64, f64), b: &(i64, f64)| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0));
+/// A scored row, ordered best first: higher score, then lower rowid (FTS5's
+/// `ORDER BY bm25(…), rowid`), so the greatest is the worst.
+#[derive(Debug, Clone, Copy)]
+struct Kept(i64, f64);
+
+impl Ord for Kept {
+    fn cmp(&self, other: &Kept) -> std::cmp::Ordering {
+        other.1.total_cmp(&self.1).then(self.0.cmp(&other.0))
+    }
+}
+
+impl PartialOrd for Kept {
+    fn partial_cmp(&self, other: &Kept) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Kept {
+    fn eq(&self, other: &Kept) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Kept {}
+
+/// The best `limit` of `scored` (`(rowid, score)`), best first: higher score, then lower
+/// rowid. One pass with a heap of the `limit` best so far, whose worst is on top: most rows
+/// cost one comparison, instead of sorting every row that holds a term (tens of thousands
+/// for a common word). The order is total (rowids are distinct), so the rows kept and their
+/// order are those of sorting all and truncating (test
+/// `selecting_the_best_equals_sorting_all_then_truncating`).
+fn best_first(scored: impl Iterator<Item = (i64, f64)>, limit: usize) -> Vec<(i64, f64)> {
     if limit == 0 {
-        scored.clear();
-        return;
+        return Vec::new();
     }
-    if scored.len() > limit {
-        scored.select_nth_unstable_by(limit - 1, better);
-        scored.truncate(limit);
+    let mut heap = std::collections::BinaryHeap::with_capacity(limit + 1);
+    for (rowid, score) in scored {
+        let row = Kept(rowid, score);
+        if heap.len() < limit {
+            heap.push(row);
+        } else if heap.peek().is_some_and(|worst| row < *worst) {
+            heap.pop();
+            heap.push(row);
+        }
     }
-    scored.sort_unstable_by(better);
+    heap.into_sorted_vec()
+        .into_iter()
+        .map(|Kept(rowid, score)| (rowid, score))
+        .collect()
 }
 
 /// Each token's postings and IDF (as `fts5Bm25GetData` computes it, clamped the same way),
@@ -2310,7 +2344,7 @@ mod tests {
         assert!(index.search("anything", 10, None).unwrap().is_empty());
     }
 
-    /// [`best_first`] (select the best `limit`, sort those) equals sorting every row and
+    /// [`best_first`] (a heap of the best `limit`) equals sorting every row and
     /// truncating, on random lists with many tied scores (a few distinct values), `-0.0`
     /// beside `0.0`, and limits from 0 to past the list's length.
     #[test]
@@ -2332,8 +2366,7 @@ mod tests {
             let mut plain = scored.clone();
             plain.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             plain.truncate(limit);
-            let mut fast = scored;
-            best_first(&mut fast, limit);
+            let fast = best_first(scored.into_iter(), limit);
             let bits = |v: &[(i64, f64)]| v.iter().map(|&(r, s)| (r, s.to_bits())).collect::<Vec<_>>();
             assert_eq!(bits(&fast), bits(&plain), "limit {limit}");
         }
