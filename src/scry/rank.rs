@@ -535,28 +535,70 @@ impl Words {
         if self.stems.is_empty() {
             return 0;
         }
-        for_each_token(text, |token| {
-            let mut left = self.by_first[usize::from(token[0])] & !mask;
-            if left == 0 {
+        if !text.is_ascii() {
+            for_each_token(text, |token| self.visit(token, abbreviations, &mut mask));
+            return mask;
+        }
+        // An ASCII line: its tokens are its runs of letters and digits, and `for_each_token`
+        // gives each lowercased (cut at MAX_TOKEN_BYTES), then its camelCase parts. A token
+        // whose first byte no word can match is not folded at all.
+        let bytes = text.as_bytes();
+        let mut buf = [0u8; super::tokenize::MAX_TOKEN_BYTES];
+        let mut fold_visit = |run: &[u8], mask: &mut u64| {
+            if self.by_first[usize::from(run[0].to_ascii_lowercase())] & !*mask == 0 {
                 return;
             }
-            let mut buf = [0u8; super::porter::STEM_BUF];
-            // The token's stem, made at most once: `Some(None)` when it is the token itself.
-            let mut stem: Option<Option<usize>> = None;
-            while left != 0 {
-                let i = left.trailing_zeros() as usize;
-                left &= left - 1;
-                let word = &self.stems[i];
-                let stems_to = super::porter::may_stem_to(token, word) && {
-                    let n = *stem.get_or_insert_with(|| super::porter::stem_into(token, &mut buf));
-                    n.map_or(token, |n| &buf[..n]) == word.as_slice()
-                };
-                if stems_to || (abbreviations && abbreviates(token, &self.surface[i])) {
-                    mask |= 1 << i;
-                }
+            let n = run.len().min(buf.len());
+            for (to, from) in buf.iter_mut().zip(&run[..n]) {
+                *to = from.to_ascii_lowercase();
             }
-        });
+            self.visit(&buf[..n], abbreviations, mask);
+        };
+        let mut i = 0;
+        while i < bytes.len() {
+            if !bytes[i].is_ascii_alphanumeric() {
+                i += 1;
+                continue;
+            }
+            let start = i;
+            while i < bytes.len() && bytes[i].is_ascii_alphanumeric() {
+                i += 1;
+            }
+            let word = &bytes[start..i];
+            fold_visit(word, &mut mask);
+            if word[1..].iter().any(u8::is_ascii_uppercase) {
+                ascii_camel_parts(word, |part| {
+                    if part != word {
+                        fold_visit(part, &mut mask);
+                    }
+                });
+            }
+        }
         mask
+    }
+
+    /// Sets in `mask` the bit of each word `token` (folded) stems to, or, with
+    /// `abbreviations`, abbreviates; words already set are not tried again.
+    fn visit(&self, token: &[u8], abbreviations: bool, mask: &mut u64) {
+        let mut left = self.by_first[usize::from(token[0])] & !*mask;
+        if left == 0 {
+            return;
+        }
+        let mut buf = [0u8; super::porter::STEM_BUF];
+        // The token's stem, made at most once: `Some(None)` when it is the token itself.
+        let mut stem: Option<Option<usize>> = None;
+        while left != 0 {
+            let i = left.trailing_zeros() as usize;
+            left &= left - 1;
+            let word = &self.stems[i];
+            let stems_to = super::porter::may_stem_to(token, word) && {
+                let n = *stem.get_or_insert_with(|| super::porter::stem_into(token, &mut buf));
+                n.map_or(token, |n| &buf[..n]) == word.as_slice()
+            };
+            if stems_to || (abbreviations && abbreviates(token, &self.surface[i])) {
+                *mask |= 1 << i;
+            }
+        }
     }
 }
 
@@ -614,16 +656,31 @@ fn scan_line(
 /// for its last two bytes ([`super::porter::may_stem_to`]), one that abbreviates it begins
 /// with its first [`ABBREVIATION_MIN`] bytes as typed ([`abbreviates`]), and an identifier is
 /// whole only where its bytes are. So an ASCII line whose lowercase holds none of those
-/// *anchors* has no word and no identifier ([`scan`] gives it mask 0 and counts it 0), and
-/// it is not tokenized; the anchors are found with `memchr::memmem` over the row's
-/// lowercase, one pass each. A line with a non-ASCII byte (whose folding may make ASCII
+/// *anchors* where a token, a camelCase part or an identifier may begin ([`may_start`]) has
+/// no word and no identifier ([`scan`] gives it mask 0 and counts it 0), and it is not
+/// tokenized; the anchors are found with `memchr::memmem` over the row's lowercase. A line with a non-ASCII byte (whose folding may make ASCII
 /// letters of other bytes: `é` → `e`), or one holding an anchor, is scanned as [`scan`]
 /// scans it. Test: `tests::the_anchored_scan_equals_the_plain_one`.
 pub struct Scanner<'w> {
     words: &'w Words,
     idents: &'w [String],
-    /// The anchors, none holding another (a line holding the longer holds the shorter).
+    /// The anchors, none beginning with another (where the longer begins, the shorter does).
     anchors: Vec<memchr::memmem::Finder<'static>>,
+}
+
+/// Whether a token, a camelCase part of one ([`ascii_camel_parts`]) or a whole identifier
+/// may begin at byte `p` of the ASCII `text`: at its start, after a byte that is no letter
+/// or digit, before an uppercase letter (a lowercase one or an acronym ends there), or
+/// where letters meet digits. True at every place where one does (and at some where none
+/// does: the scan then looks at the line and finds nothing).
+fn may_start(text: &[u8], p: usize) -> bool {
+    let Some(&a) = p.checked_sub(1).and_then(|i| text.get(i)) else {
+        return true;
+    };
+    let b = text.get(p).copied().unwrap_or(0);
+    !a.is_ascii_alphanumeric()
+        || b.is_ascii_uppercase()
+        || a.is_ascii_alphabetic() != b.is_ascii_alphabetic()
 }
 
 impl<'w> Scanner<'w> {
@@ -651,9 +708,7 @@ impl<'w> Scanner<'w> {
         let minimal: Vec<&Vec<u8>> = anchors
             .iter()
             .filter(|a| {
-                !anchors
-                    .iter()
-                    .any(|b| b != *a && memchr::memmem::find(a, b).is_some())
+                !anchors.iter().any(|b| b != *a && a.starts_with(b))
             })
             .collect();
         Scanner {
@@ -674,8 +729,15 @@ impl<'w> Scanner<'w> {
             return scan(text, self.words, self.idents);
         }
         let ascii = text.is_ascii();
-        let find = |f: &memchr::memmem::Finder, from: usize| {
-            f.find(&lower[from..]).map_or(usize::MAX, |at| from + at)
+        let bytes = text.as_bytes();
+        // The next place at or after `from` where `f`'s anchor begins a token or may begin
+        // a camelCase part (`may_start`); usize::MAX when none.
+        let find = |f: &memchr::memmem::Finder, mut from: usize| loop {
+            match f.find(&lower[from..]) {
+                Some(at) if may_start(bytes, from + at) => break from + at,
+                Some(at) => from += at + 1,
+                None => break usize::MAX,
+            }
         };
         // The next place of each anchor at or after the line being scanned.
         let mut next: Vec<usize> = self.anchors.iter().map(|f| find(f, 0)).collect();
@@ -1121,8 +1183,9 @@ mod tests {
     /// of code, comments and non-ASCII words, for query words and identifiers drawn from
     /// those rows' own tokens, and for words chosen to break a wrong anchor: a stem that is
     /// no prefix of its word (`happy` → `happi`), a word found only by folding a non-ASCII
-    /// letter (`Éclair` → `eclair`), abbreviations (`hex` for `hexadecimal`) and whole
-    /// identifiers in another case.
+    /// letter (`Éclair` → `eclair`), abbreviations (`hex` for `hexadecimal`), whole
+    /// identifiers in another case, and words that begin camelCase parts (`parseHexLength`,
+    /// `JSONValue`, `u64`) or occur inside longer words (`reparse`).
     #[test]
     fn the_anchored_scan_equals_the_plain_one() {
         use crate::scry::porter;
@@ -1147,7 +1210,8 @@ mod tests {
             "Happily", "happiness", "Éclair", "éclairs", "ECLAIR", "größe", "Gro\u{308}ße",
             "café", "maxGröße", "parseHexLength", "parse_hex", "PARSE_HEX", "HTTPServer",
             "agreed", "a", "is", "ability", "x2", "u64", "日本語", "_", "::", " ", " ", "(",
-            "// ", "\n", "\n", "\n", "\r\n", "# ", "\n  * ", ";", "{",
+            "// ", "\n", "\n", "\n", "\r\n", "# ", "\n  * ", ";", "{", "spawnParser",
+            "reparse", "JSONValue", "value2", "2value", "my_parse_hex", "unparsed",
         ];
         for _ in 0..600 {
             let n = 1 + rng.below(40);
@@ -1177,6 +1241,8 @@ mod tests {
             (vec!["server"], vec!["httpserver"]),
             (vec!["große", "cafe"], vec!["self"]),
             (vec![], vec!["u64"]),
+            (vec!["length", "json", "64"], vec![]),
+            (vec!["parser", "value"], vec!["parse_hex"]),
             (vec![], vec![]),
         ]
         .into_iter()

@@ -170,10 +170,6 @@ impl<'q> Snippets<'q> {
 /// Whether the text between two tokens ends a sentence: a `.`, `!`, `?` or `:` followed by
 /// whitespace, or a blank line.
 fn ends_sentence(gap: &str) -> bool {
-    // Both rules need two characters at least (most gaps are one space or one symbol).
-    if gap.len() < 2 {
-        return false;
-    }
     let mut chars = gap.chars().peekable();
     while let Some(c) = chars.next() {
         let next_space = chars.peek().is_some_and(|n| n.is_whitespace());
