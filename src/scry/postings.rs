@@ -930,7 +930,7 @@ pub(crate) fn top_k(
     order.sort_by_key(|&i| lists[i].rows);
     let mut floor = f64::NEG_INFINITY;
     let mut scored = 0;
-    let mut partial: Vec<f64> = Vec::new();
+    let mut partial = std::collections::BinaryHeap::new();
     for (n, &i) in order.iter().enumerate() {
         let list = &lists[i];
         for data in list.parts() {
@@ -951,20 +951,19 @@ pub(crate) fn top_k(
             continue;
         }
         // Removed rows (NaN) are no candidates and set no threshold.
-        partial.clear();
-        partial.extend(
+        let Some(theta) = kth_largest(
             scratch
                 .touched
                 .iter()
                 .map(|&o| scratch.acc[o as usize])
                 .filter(|p| !p.is_nan()),
-        );
-        if partial.len() < limit {
+            limit,
+            &mut partial,
+        ) else {
             continue;
-        }
-        let (_, theta, _) = partial.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
-        if *theta > rest * (1.0 + 1e-9) {
-            floor = (*theta - rest) * (1.0 - 1e-9);
+        };
+        if theta > rest * (1.0 + 1e-9) {
+            floor = (theta - rest) * (1.0 - 1e-9);
             break;
         }
     }
@@ -1052,6 +1051,58 @@ pub(crate) fn top_k(
         limit,
     );
     Ok(Some((best, scored < lists.len())))
+}
+
+/// A score ordered by [`f64::total_cmp`], the greatest first out of a heap made of
+/// `Reverse`s of it being the least.
+#[derive(Debug, Clone, Copy)]
+struct Total(f64);
+
+impl Ord for Total {
+    fn cmp(&self, other: &Total) -> std::cmp::Ordering {
+        self.0.total_cmp(&other.0)
+    }
+}
+
+impl PartialOrd for Total {
+    fn partial_cmp(&self, other: &Total) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl PartialEq for Total {
+    fn eq(&self, other: &Total) -> bool {
+        self.cmp(other).is_eq()
+    }
+}
+
+impl Eq for Total {}
+
+/// The `k`-th largest of `scores` by [`f64::total_cmp`] (what
+/// `select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a))` puts at `k - 1`); `None` when
+/// there are fewer than `k` (or `k` is 0). One pass keeping the `k` largest so far in
+/// `heap` (emptied first; reused across calls), least on top: most scores cost one
+/// comparison. Test `the_kth_largest_equals_selecting_it`.
+fn kth_largest(
+    scores: impl Iterator<Item = f64>,
+    k: usize,
+    heap: &mut std::collections::BinaryHeap<std::cmp::Reverse<Total>>,
+) -> Option<f64> {
+    use std::cmp::Reverse;
+    heap.clear();
+    if k == 0 {
+        return None;
+    }
+    for score in scores {
+        let score = Total(score);
+        if heap.len() < k {
+            heap.push(Reverse(score));
+        } else if heap.peek().is_some_and(|Reverse(least)| score > *least) {
+            heap.pop();
+            heap.push(Reverse(score));
+        }
+    }
+    (heap.len() == k).then(|| heap.peek().map_or(f64::NAN, |Reverse(t)| t.0))
 }
 
 /// A scored row, ordered best first: higher score, then lower rowid (FTS5's
@@ -2369,6 +2420,28 @@ mod tests {
             let fast = best_first(scored.into_iter(), limit);
             let bits = |v: &[(i64, f64)]| v.iter().map(|&(r, s)| (r, s.to_bits())).collect::<Vec<_>>();
             assert_eq!(bits(&fast), bits(&plain), "limit {limit}");
+        }
+    }
+
+    /// [`kth_largest`] (a heap of the `k` largest) equals selecting the `k`-th largest
+    /// with `select_nth_unstable_by`, as MaxScore's threshold did, on random scores with
+    /// many ties and `-0.0` beside `0.0`, for `k` from 0 to past their count.
+    #[test]
+    fn the_kth_largest_equals_selecting_it() {
+        let mut rng = Rng(1868);
+        let values = [3.5, 1.25, 0.0, -0.0, 7.0, 2.0, 1e-6];
+        let mut heap = std::collections::BinaryHeap::new();
+        for _ in 0..crate::test_rng::cases(400, 20_000) {
+            let n = rng.below(200);
+            let mut scores: Vec<f64> = (0..n)
+                .map(|_| *rng.pick(&values) * (1 + rng.below(4)) as f64)
+                .collect();
+            let k = rng.below(n + 3);
+            let got = kth_largest(scores.iter().copied(), k, &mut heap);
+            let want = (k > 0 && k <= n).then(|| {
+                *scores.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1
+            });
+            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "k {k} of {n}");
         }
     }
 
