@@ -2418,7 +2418,8 @@ mod tests {
             plain.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
             plain.truncate(limit);
             let fast = best_first(scored.into_iter(), limit);
-            let bits = |v: &[(i64, f64)]| v.iter().map(|&(r, s)| (r, s.to_bits())).collect::<Vec<_>>();
+            let bits =
+                |v: &[(i64, f64)]| v.iter().map(|&(r, s)| (r, s.to_bits())).collect::<Vec<_>>();
             assert_eq!(bits(&fast), bits(&plain), "limit {limit}");
         }
     }
@@ -2439,9 +2440,15 @@ mod tests {
             let k = rng.below(n + 3);
             let got = kth_largest(scores.iter().copied(), k, &mut heap);
             let want = (k > 0 && k <= n).then(|| {
-                *scores.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a)).1
+                *scores
+                    .select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a))
+                    .1
             });
-            assert_eq!(got.map(f64::to_bits), want.map(f64::to_bits), "k {k} of {n}");
+            assert_eq!(
+                got.map(f64::to_bits),
+                want.map(f64::to_bits),
+                "k {k} of {n}"
+            );
         }
     }
 

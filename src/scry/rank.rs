@@ -349,8 +349,7 @@ impl Calls {
             for (at, _) in lower.match_indices(name.as_str()) {
                 let line_start = lower[..at].rfind('\n').map_or(0, |i| i + 1);
                 let line_end = lower[at..].find('\n').map_or(lower.len(), |i| at + i);
-                if is_whole_at(lower, at, name.len()) && !is_comment(&lower[line_start..line_end])
-                {
+                if is_whole_at(lower, at, name.len()) && !is_comment(&lower[line_start..line_end]) {
                     bytes.get_or_insert_with(|| text.as_bytes().to_vec())[at..at + name.len()]
                         .fill(b' ');
                 }
@@ -707,9 +706,7 @@ impl<'w> Scanner<'w> {
         anchors.dedup();
         let minimal: Vec<&Vec<u8>> = anchors
             .iter()
-            .filter(|a| {
-                !anchors.iter().any(|b| b != *a && a.starts_with(b))
-            })
+            .filter(|a| !anchors.iter().any(|b| b != *a && a.starts_with(b)))
             .collect();
         Scanner {
             words,
@@ -1206,12 +1203,55 @@ mod tests {
         }
         let mut rng = crate::test_rng::Rng(1866);
         let pieces = [
-            "parse", "Parsing", "hexadecimal", "hex", "HEX", "len", "lengths", "happy",
-            "Happily", "happiness", "Éclair", "éclairs", "ECLAIR", "größe", "Gro\u{308}ße",
-            "café", "maxGröße", "parseHexLength", "parse_hex", "PARSE_HEX", "HTTPServer",
-            "agreed", "a", "is", "ability", "x2", "u64", "日本語", "_", "::", " ", " ", "(",
-            "// ", "\n", "\n", "\n", "\r\n", "# ", "\n  * ", ";", "{", "spawnParser",
-            "reparse", "JSONValue", "value2", "2value", "my_parse_hex", "unparsed",
+            "parse",
+            "Parsing",
+            "hexadecimal",
+            "hex",
+            "HEX",
+            "len",
+            "lengths",
+            "happy",
+            "Happily",
+            "happiness",
+            "Éclair",
+            "éclairs",
+            "ECLAIR",
+            "größe",
+            "Gro\u{308}ße",
+            "café",
+            "maxGröße",
+            "parseHexLength",
+            "parse_hex",
+            "PARSE_HEX",
+            "HTTPServer",
+            "agreed",
+            "a",
+            "is",
+            "ability",
+            "x2",
+            "u64",
+            "日本語",
+            "_",
+            "::",
+            " ",
+            " ",
+            "(",
+            "// ",
+            "\n",
+            "\n",
+            "\n",
+            "\r\n",
+            "# ",
+            "\n  * ",
+            ";",
+            "{",
+            "spawnParser",
+            "reparse",
+            "JSONValue",
+            "value2",
+            "2value",
+            "my_parse_hex",
+            "unparsed",
         ];
         for _ in 0..600 {
             let n = 1 + rng.below(40);
@@ -1290,7 +1330,16 @@ mod tests {
         for _ in 0..crate::test_rng::cases(20_000, 400_000) {
             words.push(rng.chars(b"aAbBzZ09xX", 0, 12));
         }
-        for w in ["HTTPServer", "parseHexLength", "u64", "ab1", "aB", "A", "", "xML2Json"] {
+        for w in [
+            "HTTPServer",
+            "parseHexLength",
+            "u64",
+            "ab1",
+            "aB",
+            "A",
+            "",
+            "xML2Json",
+        ] {
             words.push(w.to_string());
         }
         let src = include_str!("rank.rs");
