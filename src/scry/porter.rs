@@ -244,6 +244,13 @@ type Rule = (&'static [u8], fn(&[u8]) -> bool, &'static [u8]);
 /// Applies the first rule of `rules` whose suffix ends the word (and is shorter than it), if
 /// its condition holds; no other rule is tried (`fts5PorterStep2`–`4`: within a group of the
 /// same second-last byte, the first matching suffix decides; the lists here keep that order).
+///
+/// Always inlined, so each call sees its constant table and compares the suffixes inline:
+/// compiled out of line it calls `memcmp` for every suffix tested, and `stem_into` costs
+/// about four times the instructions (callgrind, `layer/core/performance.md`, branches
+/// `scrapefast` and `coldscan`); which one the compiler chose moved with unrelated changes
+/// elsewhere in the crate.
+#[inline(always)]
 fn apply(buf: &mut [u8], n: &mut usize, rules: &[Rule]) {
     let len = *n;
     for &(suffix, cond, out) in rules {
