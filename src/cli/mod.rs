@@ -78,10 +78,10 @@ pub struct UrlArg {
     pub url: Option<String>,
 }
 
-/// The subcommands. Each one's arguments (and nested subcommands) are built only when it is
-/// the one run, or for help, completions and the man page (`defer`, on every subcommand enum):
-/// a `patina scry` does not build the other commands' trees, a third of its start-up's
-/// instructions before (issue 18, `layer/core/performance.md`).
+/// The subcommands. Each one's arguments are built only when it is the one run, or for help,
+/// completions and the man page (`defer`, on every subcommand enum; nested enums register
+/// their commands' names at once): a `patina scry` no longer builds every command's arguments,
+/// a third of its user-space instructions before (issue 18, `layer/core/performance.md`).
 #[derive(Debug, Subcommand)]
 #[command(defer = true)]
 pub enum Command {
