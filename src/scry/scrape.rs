@@ -272,6 +272,8 @@ fn scrape_inner(
         super::postings::next_rowid(&tx).map_err(|e| index_error(&index_path, e))?;
     let first_new_row = next_row;
     let knowledge = root.join("layer").is_dir().then_some("layer/");
+    // A new index: its postings are built while the rows are written (`postings::Fed`).
+    let mut fed = recreated.then(super::postings::Fed::new);
 
     let total = found.len() as u64;
     // What the index knew about each file found; those left in `known` are gone.
@@ -310,6 +312,7 @@ fn scrape_inner(
                     &mut next_row,
                     &mut summary,
                     twin_rows,
+                    fed.as_mut(),
                 )
                 .map(|()| {
                     if source {
@@ -346,7 +349,9 @@ fn scrape_inner(
     let damaged = !recreated
         && scopes.is_none()
         && !super::postings::sound(&tx).map_err(|e| index_error(&index_path, e))?;
-    if recreated || damaged {
+    if let Some(fed) = fed {
+        fed.write(&tx).map_err(|e| index_error(&index_path, e))?;
+    } else if damaged {
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
         summary.repaired_postings = damaged;
     } else {
@@ -900,6 +905,7 @@ fn write_file(
     next_row: &mut i64,
     s: &mut ScrapeSummary,
     twin_rows: impl FnOnce(usize, &str) -> rusqlite::Result<Vec<RowText>>,
+    fed: Option<&mut super::postings::Fed>,
 ) -> rusqlite::Result<()> {
     let size = i64::try_from(f.size).unwrap_or(i64::MAX);
     let (content, hash) = match prepared {
@@ -983,6 +989,14 @@ fn write_file(
         )?;
     if let Some(rows) = rows {
         insert_rows(conn, file, &rows, first_row)?;
+        if let Some(fed) = fed {
+            for (i, r) in rows.iter().enumerate() {
+                fed.add(
+                    first_row + i as i64,
+                    [&r.title, &r.headings, &r.body, &r.idents],
+                );
+            }
+        }
         *next_row += n_rows;
     }
     Ok(())
