@@ -120,15 +120,6 @@ pub fn body_deadline() -> Duration {
 /// parallelism, at most this. More would only queue behind the single SQLite writer.
 pub const MAX_SCRAPE_THREADS: usize = 4;
 
-/// A source file larger than this (bytes) that says in its first lines that it was generated
-/// (`@generated`, `DO NOT EDIT`, `automatically generated`, Go's `Code generated`:
-/// [`crate::scry::symbols::is_generated`]) is cut into line windows, not parsed at symbols:
-/// on the ~100 MB registry corpus such files (bindgen bindings, Unicode and OID tables,
-/// parser tables) are 15 of the 71 MB of source and as slow to parse per byte as any other
-/// (~6 MB/s per core here), and their thousands of constants make no symbol worth a title
-/// (`layer/core/performance.md`, branch `scrapetail`).
-pub const MAX_PARSED_GENERATED_BYTES: usize = 64 * 1024;
-
 /// Files each scrape thread may have prepared (read, split) ahead of the writer: bounds the
 /// memory held by a fast reader (at most this many files of [`crate::scry::MAX_FILE_BYTES`]
 /// per thread) while keeping the writer fed.

@@ -63,12 +63,10 @@ use std::time::Duration;
 /// stems: `parsed`, `parsing` → `pars`; [`super::porter`] is its Rust twin) and the `idents`
 /// column (the words of a code row's camelCase identifiers, weighted as the body); 7 = no
 /// score-ordered heads in `postings` (one ranking method, MaxScore); 8 = no FTS5: `docs` a
-/// plain table (file and kind as numbers), the postings tokenized by [`super::tokenize`];
-/// 9 = a large generated source file cut into line windows, not parsed at symbols
-/// ([`crate::limits::MAX_PARSED_GENERATED_BYTES`]).
+/// plain table (file and kind as numbers), the postings tokenized by [`super::tokenize`].
 /// Bump it when the postings encoding or the tokenizer changes too: the `postings` module
 /// trusts the blobs it finds.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// How long a connection waits for a lock held by another connection before failing with
 /// `SQLITE_BUSY`. Readers in WAL mode wait only during recovery or a checkpoint.
