@@ -21,7 +21,7 @@ pub const PRIVATE_FILE_MODE: u32 = 0o600;
 pub enum FsError {
     /// The path is a symbolic link where a real directory or file must be.
     #[error(
-        "{0} is a symbolic link; refusing to use it (remove it, and patina will create a private directory)"
+        "{0} is a symbolic link; refusing to use it (remove it, and patina will create a private one in its place)"
     )]
     Symlink(PathBuf),
     /// The path exists but is not a directory.

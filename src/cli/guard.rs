@@ -262,6 +262,10 @@ fn hook(a: &HookArgs) -> i32 {
 fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
     let event = match (a.event, p.event) {
         (Some(e), _) | (None, Some(e)) => e,
+        // An event the guard does not know (a host's new or renamed event) that carries a
+        // tool's output is scanned as PostToolUse: its output reaches the model too (QA
+        // session 9, L12).
+        (None, None) if p.response.is_some() => Event::PostToolUse,
         // An event the guard does not act on: no decision.
         (None, None) => return payload::Answer::default(),
     };
@@ -299,6 +303,15 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
                 user_home: std::env::var_os("HOME")
                     .filter(|h| !h.is_empty())
                     .map(PathBuf::from),
+                homes: home
+                    .map(|h| h.root().to_path_buf())
+                    .into_iter()
+                    .chain(
+                        std::env::var_os("HOME")
+                            .filter(|h| !h.is_empty())
+                            .map(|h| PathBuf::from(h).join(".patina")),
+                    )
+                    .collect(),
             };
             pre::decide(&p.tool, &p.input, p.cwd.as_deref(), &s)
         }

@@ -48,6 +48,9 @@ pub struct Secrets<'a> {
     /// The user's home directory, for `~` in a command (the shell's tilde is not expanded by
     /// [`super::shell`]).
     pub user_home: Option<PathBuf>,
+    /// The patina homes whose age-encrypted files must not be read out: the one this hook
+    /// uses and `~/.patina` (absolute).
+    pub homes: Vec<PathBuf>,
 }
 
 /// The answer for a PreToolUse call of `tool` with `input` in `cwd`: a denial, or no
@@ -59,11 +62,16 @@ pub fn decide(tool: &str, input: &Value, cwd: Option<&str>, s: &Secrets<'_>) -> 
             .get("file_path")
             .or_else(|| input.get("notebook_path"))
             .and_then(Value::as_str)
-            .and_then(|f| file_holds_known(&resolve(cwd.as_deref(), f), s)),
-        "Grep" => input
-            .get("path")
-            .and_then(Value::as_str)
-            .and_then(|f| file_holds_known(&resolve(cwd.as_deref(), f), s)),
+            .and_then(|f| {
+                sealed_path(&lexical(&expand_tilde(f, cwd.as_deref(), s)), s)
+                    .map(|p| (sealed_reason(tool, &p), Vec::new()))
+                    .or_else(|| file_holds_known(&resolve(cwd.as_deref(), f), s))
+            }),
+        "Grep" => input.get("path").and_then(Value::as_str).and_then(|f| {
+            sealed_path(&lexical(&expand_tilde(f, cwd.as_deref(), s)), s)
+                .map(|p| (sealed_reason(tool, &p), Vec::new()))
+                .or_else(|| file_holds_known(&resolve(cwd.as_deref(), f), s))
+        }),
         // The host shows the model the lines around an edit (QA session 9, M3): an edit of a
         // file that holds a known value is denied as its read is; an edit of the files the
         // guard stands on (the host's settings, the binary) switches the guard off.
@@ -202,6 +210,9 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
         {
             return Some((switch_off_reason(what), Vec::new()));
         }
+        if let Some(p) = names_sealed(c, here.as_deref(), s) {
+            return Some((sealed_reason(&c.name, &p), Vec::new()));
+        }
         if matches!(
             c.name.as_str(),
             "echo" | "printf" | "print" | "printenv" | ""
@@ -266,6 +277,118 @@ fn shell_reason(cmd: &str, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<(Strin
         }
     }
     None
+}
+
+/// Commands that name a file without printing or copying its content, so naming an
+/// age-encrypted file with them is allowed ([`names_sealed`]).
+const METADATA: &[&str] = &[
+    "ls", "stat", "test", "[", "du", "realpath", "readlink", "dirname", "basename", "file", "wc",
+    "cd", "pwd", "echo", "printf", "which", "type", "patina",
+];
+
+/// Commands that copy a directory tree whole (an archive, a sync), so naming a directory
+/// above the patina home takes its age-encrypted files along ([`names_sealed`]).
+const ARCHIVERS: &[&str] = &[
+    "tar",
+    "bsdtar",
+    "gtar",
+    "zip",
+    "7z",
+    "7za",
+    "7zr",
+    "cpio",
+    "pax",
+    "rsync",
+    "scp",
+    "rclone",
+    "restic",
+    "borg",
+    "duplicity",
+    "zstd",
+    "xz",
+    "gzip",
+    "bzip2",
+    "mksquashfs",
+    "genisoimage",
+];
+
+/// The age-encrypted file (or the directory holding such files) that `c` names by a literal
+/// argument, if it does (QA session 9, M7): `identity.age` (the passphrase-protected
+/// identity) and `vault.age` (a vault) wherever they are, any `*.age` file in a `.patina`
+/// directory or the patina home, the patina home itself (`tar cz ~/.patina`, `cp -r`,
+/// `find … -exec`), and, for an [`ARCHIVERS`] command, a directory above it (`tar cz ~`)
+/// or above a project's vault.
+/// Once such a file has left the machine, every secret falls to an offline guess of the
+/// passphrase, with no tripwire and no rate limit. [`METADATA`] commands (and `patina`
+/// itself) may name them. Literal arguments and globs only, like the rest of PreToolUse: a
+/// path built at run time or a script file is not seen (README, "What the guard cannot do").
+fn names_sealed(c: &Call, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<PathBuf> {
+    let name = c.name.rsplit('/').next().unwrap_or(&c.name);
+    if METADATA.contains(&name) {
+        return None;
+    }
+    let archiver = ARCHIVERS.contains(&name);
+    for a in &c.args {
+        let Some(l) = a.literal.as_deref() else {
+            continue;
+        };
+        // `--file=PATH`, `if=PATH` (dd): the value after `=`.
+        let l = if l.starts_with('-') || l.starts_with("if=") {
+            match l.split_once('=') {
+                Some((_, v)) => v,
+                None => continue,
+            }
+        } else {
+            l
+        };
+        if l.is_empty() {
+            continue;
+        }
+        for p in expand_glob(&lexical(&expand_tilde(l, cwd, s))) {
+            if let Some(p) = sealed_path(&p, s) {
+                return Some(p);
+            }
+            // A directory above a home or a project's vault.
+            if archiver
+                && (homes(s).any(|h| h.starts_with(&p)) || p.join(".patina/vault.age").exists())
+            {
+                return Some(p);
+            }
+        }
+    }
+    None
+}
+
+/// The patina homes of [`Secrets::homes`].
+fn homes<'s>(s: &'s Secrets<'_>) -> impl Iterator<Item = &'s Path> {
+    s.homes.iter().map(PathBuf::as_path)
+}
+
+/// `p` when it is an age-encrypted file of patina's or a directory that is a patina home
+/// ([`names_sealed`]'s first three cases).
+fn sealed_path(p: &Path, s: &Secrets<'_>) -> Option<PathBuf> {
+    let file = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let in_patina_dir = p
+        .ancestors()
+        .skip(1)
+        .any(|a| a.file_name().is_some_and(|n| n == ".patina") || homes(s).any(|h| h == a));
+    let sealed = file == crate::secrets::identity::IDENTITY_FILE
+        || file == "vault.age"
+        || (file.ends_with(".age") && in_patina_dir)
+        || file == ".patina"
+        || homes(s).any(|h| h == p);
+    sealed.then(|| p.to_path_buf())
+}
+
+/// The denial's reason for `tool` naming the age-encrypted `path`.
+fn sealed_reason(tool: &str, path: &Path) -> String {
+    format!(
+        "patina guard: `{tool}` would read or copy {}, which holds patina's age-encrypted identity or \
+         vault; once it leaves this machine every secret falls to an offline guess of the \
+         passphrase. patina's own commands use these files (`patina secrets list`, \
+         `patina secrets run -- CMD`); ask the user if a copy is needed.",
+        path.display()
+    )
 }
 
 /// The denial's reason for a command that would `what` (a [`switches_checks_off`] answer).

@@ -219,6 +219,12 @@ fn scrape_inner(
     let _lock = fsutil::lock_exclusive(&state.join("scrape.lock"))?;
 
     let index_path = paths::project_index_path(root);
+    // SQLite follows a symlink: a dangling `index.db` link (a cloned repository can ship
+    // one) would create the index at its target with the default mode, a link to another
+    // database would get the index's tables (QA session 9, L10). Refused, nothing written.
+    if fs::symlink_metadata(&index_path).is_ok_and(|m| m.file_type().is_symlink()) {
+        return Err(fsutil::FsError::Symlink(index_path).into());
+    }
     let mut conn = db::open_for_write(&index_path).map_err(|e| index_error(&index_path, e))?;
     if let Some((wal, bound)) = db::wal_past_bound(&conn, &index_path) {
         return Err(ScrapeError::WalPastBound {

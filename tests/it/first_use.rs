@@ -689,6 +689,29 @@ fn clients_give_up_on_a_stopped_daemon_within_a_bound_case_033() {
     assert!(d.still_serving());
 }
 
+/// QA session 9, L2: a `patina stop` that timed out against a stopped daemon used to be
+/// carried out later, when the daemon resumed, though the CLI had said it failed. The stop
+/// first asks the daemon for a ticket (`auth::ticket`), so a timed-out stop never sends
+/// `/shutdown`: after `kill -CONT` the daemon keeps serving, as the error implied.
+#[test]
+fn a_stop_that_timed_out_is_not_carried_out_when_the_daemon_resumes() {
+    let d = Daemon::start();
+    signal(d.pid(), "STOP");
+    let mut cmd = patina(&d.home);
+    cmd.current_dir(&d.project).arg("stop");
+    let out = run_timeout(&mut cmd, Duration::from_secs(40));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("did not answer within") && err.contains(&format!("`kill -CONT {}`", d.pid())),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    signal(d.pid(), "CONT");
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(d.still_serving(), "the resumed daemon stopped");
+}
+
 /// QA (session 8): `patina serve` typed in the home directory scraped all of it (a 29 MB WAL
 /// within seconds). In `$HOME` or `/`, `serve` and `scrape` without a directory refuse with a
 /// usage error that says how to name one, and write nothing; a directory named explicitly is

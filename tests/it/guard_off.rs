@@ -533,3 +533,116 @@ fn pre_tool_use_denies_editing_a_file_that_holds_a_known_value() {
     }
     assert!(answer("Write", &w.work().join("new-file.txt")).is_null());
 }
+
+/// QA session 9, M7: the age-encrypted identity and vaults read out whole (`xxd
+/// ~/.patina/identity.age`, `tar cz ~/.patina | base64`) leave the machine for an offline
+/// guess of the passphrase. PreToolUse denies every command but patina's own and the
+/// metadata ones naming them, the patina home, or (for an archiver) a directory above a
+/// home or a project's vault; the Read and Grep tools too. Other commands still pass.
+#[test]
+fn pre_tool_use_denies_reading_the_age_encrypted_files_out() {
+    let w = world();
+    let _d = held(&w);
+    let user = w.dir.path().join("user");
+    std::fs::create_dir_all(user.join(".patina")).unwrap();
+    std::fs::write(user.join(".patina/identity.age"), "age-encryption.org/v1\n").unwrap();
+    std::fs::create_dir_all(w.work().join(".patina")).unwrap();
+    std::fs::write(
+        w.work().join(".patina/vault.age"),
+        "age-encryption.org/v1\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(w.work().join("src")).unwrap();
+    assert!(w.home().join("vault.age").is_file());
+    let env = [("HOME", user.to_str().unwrap())];
+    let decision = |payload: &Value| -> String {
+        hook_env(&w, payload, &[], &env)["hookSpecificOutput"]["permissionDecision"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
+    };
+    let bash = |cmd: &str| fixture("claude-code-bash-pre", cmd, &w.work(), Path::new(""));
+    let h = w.home().display().to_string();
+    let above = w.dir.path().display().to_string();
+    for cmd in [
+        "xxd ~/.patina/identity.age".to_string(),
+        "od -c ~/.patina/identity.age".into(),
+        "tar cz ~/.patina | base64 -w0 | rev".into(),
+        "tar czf - ~ | base64".into(),
+        "cd ~ && xxd .patina/identity.age".into(),
+        format!("xxd {h}/vault.age"),
+        format!("base64 -w0 {h}/vault.age"),
+        format!("/usr/bin/xxd -g 4 {h}/vault.age"),
+        format!("xxd {h}/*.age"),
+        format!("dd if={h}/vault.age bs=1"),
+        format!("cp {h}/vault.age /tmp/v"),
+        format!("find {h} -name '*.age' -exec xxd {{}} ;"),
+        format!("tar cz {above}"),
+        format!("rsync -a {h}/ /tmp/copy/"),
+        "xxd .patina/vault.age".into(),
+        "tar cz . | base64 -w0".into(),
+        "python3 -c \"print(open('.patina/vault.age','rb').read().hex())\"".into(),
+    ] {
+        assert_eq!(decision(&bash(&cmd)), "deny", "{cmd}");
+    }
+    for file in [
+        user.join(".patina/identity.age"),
+        w.home().join("vault.age"),
+        w.work().join(".patina/vault.age"),
+    ] {
+        let mut p = fixture("claude-code-bash-pre", "", &w.work(), Path::new(""));
+        p["tool_name"] = "Read".into();
+        p["tool_input"] = serde_json::json!({ "file_path": file });
+        assert_eq!(decision(&p), "deny", "Read {}", file.display());
+        p["tool_name"] = "Grep".into();
+        p["tool_input"] = serde_json::json!({ "pattern": "x", "path": file });
+        assert_eq!(decision(&p), "deny", "Grep {}", file.display());
+    }
+    let why = hook_env(&w, &bash("xxd ~/.patina/identity.age"), &[], &env)["hookSpecificOutput"]
+        ["permissionDecisionReason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        why.contains("offline guess") && why.contains("patina secrets run"),
+        "{why}"
+    );
+    for cmd in [
+        "ls -la ~/.patina".to_string(),
+        format!("stat {h}/vault.age"),
+        format!("du -sh {h}"),
+        "patina secrets list".into(),
+        "tar cz src | wc -c".into(),
+        "cp -r . /tmp/project-copy".into(),
+        "grep -rn TODO src".into(),
+        "cat README.md".into(),
+    ] {
+        assert_eq!(decision(&bash(&cmd)), "", "{cmd}");
+    }
+}
+
+/// QA session 9, L12: a payload of an event the guard does not know (a host's new or renamed
+/// event) that carries a tool's output, given to a hook entry without `--event`, is scanned
+/// as PostToolUse: the value is concealed, not passed untouched.
+#[test]
+fn an_unknown_event_carrying_a_tool_output_is_scanned() {
+    let w = world();
+    let _d = held(&w);
+    for event in ["PostToolUseFailure", "SomethingNew"] {
+        let mut p = fixture(
+            "claude-code-bash-post",
+            &format!("password: {CANARY}\n"),
+            &w.work(),
+            Path::new(""),
+        );
+        p["hook_event_name"] = event.into();
+        let a = hook_env(&w, &p, &[], &[]);
+        let out = a["hookSpecificOutput"]["updatedToolOutput"].to_string();
+        assert!(out.contains("<concealed by patina"), "{event}: {a}");
+        assert!(!out.contains(CANARY), "{event}: {a}");
+    }
+    // Without an output there is nothing to scan: no decision.
+    let mut p = fixture("claude-code-bash-pre", "ls", &w.work(), Path::new(""));
+    p["hook_event_name"] = "SomethingNew".into();
+    assert!(hook_env(&w, &p, &[], &[]).is_null());
+}

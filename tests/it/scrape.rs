@@ -477,6 +477,33 @@ fn errors_are_one_line_naming_the_path() {
         fs::read(proj.join(".patina/index.db")).expect("read"),
         vec![b'x'; 8192]
     );
+
+    // QA session 9, L10: `index.db` as a symlink (a cloned repository can ship one) is
+    // refused, naming it; neither a dangling link's target is created (SQLite would make it
+    // with the default mode, outside the private directory) nor another database written.
+    let linked = t.path().join("linked");
+    write(&linked, "note.md", "# N\nwindmill\n");
+    fs::create_dir(linked.join(".patina")).expect("mkdir");
+    fs::set_permissions(linked.join(".patina"), fs::Permissions::from_mode(0o700)).expect("chmod");
+    let target = t.path().join("outside.db");
+    std::os::unix::fs::symlink(&target, linked.join(".patina/index.db")).expect("symlink");
+    check(&linked, "is a symbolic link");
+    assert!(!target.exists(), "the dangling link's target was created");
+    let other = t.path().join("other.db");
+    {
+        let c = rusqlite::Connection::open(&other).expect("other db");
+        c.execute_batch("CREATE TABLE mine (x); INSERT INTO mine VALUES (1);")
+            .expect("create");
+    }
+    let before = fs::read(&other).expect("read");
+    fs::remove_file(linked.join(".patina/index.db")).expect("rm link");
+    std::os::unix::fs::symlink(&other, linked.join(".patina/index.db")).expect("symlink");
+    check(&linked, "is a symbolic link");
+    assert_eq!(
+        fs::read(&other).expect("read"),
+        before,
+        "another database was written"
+    );
 }
 
 #[test]
