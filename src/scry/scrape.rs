@@ -301,15 +301,36 @@ fn scrape_inner(
                     count(&mut summary, &o.status, &f.rel);
                 }
             } else {
-                let prepared = next();
-                let twin_rows = |of: usize, text: &str| match parsed.get(&of) {
-                    Some(&(first, n)) => read_rows(&tx, first, n),
-                    None => Ok(split_rows(&f.rel, text, knowledge)),
+                let indexing = |error| ScrapeError::Indexing {
+                    path: f.abs.clone(),
+                    error,
+                };
+                // A twin takes the rows written for its earlier file.
+                let prepared = match next() {
+                    Prepared::Twin {
+                        read,
+                        hash,
+                        of,
+                        text,
+                    } => match parsed.get(&of) {
+                        Some(&(first, n)) => Prepared::Text {
+                            read,
+                            hash,
+                            rows: read_rows(&tx, first, n).map_err(indexing)?,
+                        },
+                        None => Prepared::Twin {
+                            read,
+                            hash,
+                            of,
+                            text,
+                        },
+                    },
+                    p => p,
                 };
                 let source =
                     matches!(prepared, Prepared::Text { .. }) && symbols::has_grammar(&f.rel);
                 let first = next_row;
-                write_file(
+                let rows = write_file(
                     &tx,
                     f,
                     old,
@@ -317,18 +338,16 @@ fn scrape_inner(
                     started_ns,
                     &mut next_row,
                     &mut summary,
-                    twin_rows,
-                    fed.as_mut(),
                 )
-                .map(|()| {
-                    if source {
-                        parsed.insert(i, (first, next_row - first));
+                .map_err(indexing)?;
+                if source {
+                    parsed.insert(i, (first, next_row - first));
+                }
+                if let (Some(fed), Some(rows)) = (fed.as_mut(), rows) {
+                    for (row, r) in (first..).zip(&rows) {
+                        fed.add(row, [&r.title, &r.headings, &r.body, &r.idents]);
                     }
-                })
-                .map_err(|error| ScrapeError::Indexing {
-                    path: f.abs.clone(),
-                    error,
-                })?;
+                }
             }
             if let Some(p) = progress.as_mut() {
                 p(i as u64 + 1, total);
@@ -741,7 +760,10 @@ enum Prepared {
 /// grammar), so those three are the key; the value is the lowest index (walk order) of a
 /// file parsed with that key, which the writer reaches first.
 #[derive(Default)]
-struct Twins(std::sync::Mutex<HashMap<(Vec<u8>, String, bool), usize>>);
+struct Twins(std::sync::Mutex<HashMap<TwinKey, usize>>);
+
+/// A [`Twins`] key: SHA-256 of the text, file name, whether the path makes a test file.
+type TwinKey = (Vec<u8>, String, bool);
 
 impl Twins {
     /// The earlier file (index below `i`) whose rows the file `i` may copy, or `None` when
@@ -901,7 +923,9 @@ fn prepared_in_order<T>(
 }
 
 /// Writes one prepared file: its rows replace the old ones (or its stored state is only
-/// refreshed), and it is counted in `s`.
+/// refreshed), and it is counted in `s`. Returns the rows inserted (from rowid `*next_row`
+/// as it was), if any. A [`Prepared::Twin`] that reaches it (its earlier file's rows were
+/// not written) is split here.
 fn write_file(
     conn: &Connection,
     f: &Found,
@@ -910,9 +934,7 @@ fn write_file(
     started_ns: i64,
     next_row: &mut i64,
     s: &mut ScrapeSummary,
-    twin_rows: impl FnOnce(usize, &str) -> rusqlite::Result<Vec<RowText>>,
-    fed: Option<&mut super::postings::Fed>,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<Vec<RowText>>> {
     let size = i64::try_from(f.size).unwrap_or(i64::MAX);
     let (content, hash) = match prepared {
         Prepared::Unreadable => {
@@ -922,7 +944,7 @@ fn write_file(
             }
             s.skipped_unreadable += 1;
             note_skip(s, f.rel.clone(), "unreadable".into());
-            return Ok(());
+            return Ok(None);
         }
         Prepared::Same { read } => {
             s.bytes += read;
@@ -934,7 +956,7 @@ fn write_file(
                 .execute(params![o.id, size, f.mtime_ns, started_ns])?;
                 count(s, &o.status, &f.rel);
             }
-            return Ok(());
+            return Ok(None);
         }
         Prepared::Huge { read } => {
             s.bytes += read;
@@ -949,13 +971,11 @@ fn write_file(
             (Some(Some(rows)), Some(hash))
         }
         Prepared::Twin {
-            read,
-            hash,
-            of,
-            text,
+            read, hash, text, ..
         } => {
+            // A file with a grammar: its split does not depend on the knowledge root.
             s.bytes += read;
-            (Some(Some(twin_rows(of, &text)?)), Some(hash))
+            (Some(Some(split_rows(&f.rel, &text, None))), Some(hash))
         }
     };
     if let Some(o) = old {
@@ -995,17 +1015,10 @@ fn write_file(
         )?;
     if let Some(rows) = rows {
         insert_rows(conn, file, &rows, first_row)?;
-        if let Some(fed) = fed {
-            for (i, r) in rows.iter().enumerate() {
-                fed.add(
-                    first_row + i as i64,
-                    [&r.title, &r.headings, &r.body, &r.idents],
-                );
-            }
-        }
         *next_row += n_rows;
+        return Ok(Some(rows));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Counts a file whose stored state is still right (a skipped one is named again).
@@ -1541,10 +1554,8 @@ mod tests {
         let twins: Vec<(usize, &str)> = got
             .iter()
             .enumerate()
-            .filter_map(|(i, d)| {
-                d.starts_with("twin")
-                    .then(|| (i, d.rsplit(' ').next().unwrap()))
-            })
+            .filter(|(_, d)| d.starts_with("twin"))
+            .map(|(i, d)| (i, d.rsplit(' ').next().unwrap()))
             .collect();
         assert_eq!(twins, [(1, "0"), (5, "0")], "{got:#?}");
         // On threads a twin may be parsed (its first file not reached yet), never the
