@@ -22,11 +22,30 @@ pub fn redact_hits(hits: &mut [Hit], known: &[Known<'_>]) -> usize {
             }
         }
         if any {
+            h.snippet = unmark(std::mem::take(&mut h.snippet));
             h.redacted = true;
             changed += 1;
         }
     }
     changed
+}
+
+/// `snippet` without a highlight bracket that touches a redacted span: `[[redacted]` and
+/// `[redacted]]` become `[redacted]` (QA session 9, L11). Such a bracket is the `[term]` mark
+/// of a query word that matched inside the value: left, it says the value starts or ends at
+/// that word, and the snippet looks broken.
+fn unmark(snippet: String) -> String {
+    if !snippet.contains("[[redacted]") && !snippet.contains("[redacted]]") {
+        return snippet;
+    }
+    let mut s = snippet;
+    while s.contains("[[redacted]") {
+        s = s.replace("[[redacted]", "[redacted]");
+    }
+    while s.contains("[redacted]]") {
+        s = s.replace("[redacted]]", "[redacted]");
+    }
+    s
 }
 
 /// [`redact_hits`] without copying what needs no change: `hits` itself (borrowed) when no
@@ -48,6 +67,7 @@ pub fn redacted<'h>(hits: &'h [Hit], known: &[Known<'_>]) -> std::borrow::Cow<'h
                     2 => &mut c.path,
                     _ => &mut c.kind,
                 } = new;
+                c.snippet = unmark(std::mem::take(&mut c.snippet));
                 c.redacted = true;
             }
         }
@@ -96,6 +116,7 @@ pub fn redact_ranges(hits: &mut [Hit], find: impl Fn(&[u8]) -> Vec<(usize, usize
             any = true;
         }
         if any {
+            h.snippet = unmark(std::mem::take(&mut h.snippet));
             h.redacted = true;
             changed += 1;
         }
@@ -170,8 +191,14 @@ mod tests {
                 want_changed += usize::from(redacted);
                 assert_eq!(g.redacted, redacted, "{g:?}");
                 let got_fields = [&g.snippet, &g.title, &g.path, &g.kind];
-                for (w, g) in want.iter().zip(got_fields) {
-                    assert_eq!(&w.0, g);
+                for (i, (w, g)) in want.iter().zip(got_fields).enumerate() {
+                    // The snippet also loses a highlight bracket touching a redaction.
+                    let w = if i == 0 {
+                        unmark(w.0.clone())
+                    } else {
+                        w.0.clone()
+                    };
+                    assert_eq!(&w, g);
                 }
             }
             assert_eq!(changed, want_changed);
@@ -205,5 +232,40 @@ mod tests {
         assert!(hits[0].redacted);
         assert_eq!(hits[1].snippet, "nothing here");
         assert!(!hits[1].redacted);
+    }
+
+    /// QA session 9, L11: a query word's highlight bracket that touches a redacted span goes
+    /// with it, whichever redaction made the span; other brackets stay.
+    #[test]
+    fn a_highlight_bracket_touching_a_redacted_span_goes_with_it() {
+        let value = ["Qz9", "canary", "7f3e9c1d", "Lm2Rt8"].concat();
+        // A whole value highlighted as one word, and a value whose start and end touch
+        // the marks of two words.
+        let mut hits = vec![
+            hit(
+                "a.md",
+                "t",
+                "note",
+                &format!("password: [{value}] and [other]"),
+            ),
+            hit("b.md", "t", "note", &format!("key [x]{value}[y]")),
+        ];
+        let mut by_ranges = hits.clone();
+        let known = [Known {
+            name: "v",
+            value: value.as_bytes(),
+        }];
+        let find = |t: &[u8]| -> Vec<(usize, usize)> {
+            let s = std::str::from_utf8(t).unwrap();
+            s.match_indices(value.as_str())
+                .map(|(i, m)| (i, i + m.len()))
+                .collect()
+        };
+        redact_ranges(&mut by_ranges, find);
+        redact_hits(&mut hits, &known);
+        for h in [&hits, &by_ranges] {
+            assert_eq!(h[0].snippet, "password: [redacted] and [other]", "{h:?}");
+            assert_eq!(h[1].snippet, "key [x][redacted][y]", "{h:?}");
+        }
     }
 }
