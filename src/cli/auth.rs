@@ -9,6 +9,7 @@ use crate::paths::Home;
 
 /// `patina auth` subcommands.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum AuthCmd {
     /// Print the daemon's public TCP key (age1…), creating it if missing.
     #[command(

@@ -4,7 +4,9 @@
 use clap::CommandFactory;
 use std::io::Write;
 
-/// Arguments of `patina completions`.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `patina completions`.")]
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Install:\n  bash: patina completions bash > ~/.local/share/bash-completion/completions/patina\n  zsh:  patina completions zsh > ~/.zfunc/_patina   (with fpath+=(~/.zfunc) before compinit)\n  fish: patina completions fish > ~/.config/fish/completions/patina.fish"

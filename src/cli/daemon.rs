@@ -4,7 +4,9 @@ use crate::client::{Client, ClientError};
 use crate::paths::Home;
 use std::time::{Duration, Instant};
 
-/// Arguments of `patina status`.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `patina status`.")]
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  patina status\n  patina status --json | jq .pid\n  patina status --url http://127.0.0.1:50051   # a daemon over TCP"
@@ -170,6 +172,7 @@ pub fn stop() -> super::CliResult {
 
 /// `patina token …`
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum TokenCmd {
     /// Print the path of the TCP bearer token file (never the token).
     #[command(

@@ -17,6 +17,7 @@ use std::time::Duration;
 
 /// The `guard` subcommands.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum GuardCmd {
     /// The hook itself: one hook payload (JSON) on stdin, the host's answer on stdout.
     ///
@@ -59,7 +60,9 @@ pub enum GuardCmd {
     Scrub(ScrubArgs),
 }
 
-/// `patina guard hook` options.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("`patina guard hook` options.")]
 #[derive(Debug, clap::Args)]
 pub struct HookArgs {
     /// Whose protocol to speak.
@@ -84,7 +87,9 @@ pub struct HookArgs {
     pub home: Option<PathBuf>,
 }
 
-/// `patina guard install|uninstall` options.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("`patina guard install|uninstall` options.")]
 #[derive(Debug, clap::Args)]
 pub struct InstallArgs {
     /// The agent host.
@@ -99,7 +104,9 @@ pub struct InstallArgs {
     pub dry_run: bool,
 }
 
-/// `patina guard scrub` options.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("`patina guard scrub` options.")]
 #[derive(Debug, clap::Args)]
 pub struct ScrubArgs {
     /// Only this agent's transcripts (default: both).

@@ -2,7 +2,9 @@
 use crate::paths::Home;
 use std::path::PathBuf;
 
-/// Arguments of `patina mcp`.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `patina mcp`.")]
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Started by an MCP host, not by hand. For Claude Code:\n  claude mcp add patina -- patina mcp\n\nSpeaks JSON-RPC 2.0, one message per line, on stdin/stdout. Tools: scry, mother_projects,\nsession_status, secrets_list, secrets_scan. No tool returns a secret value."

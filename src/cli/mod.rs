@@ -65,7 +65,9 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// `--url`, on the commands that can reach a daemon over TCP (and only those).
+// Not a `///` comment: clap's derive reads those as the `about` of each command that flattens
+// this struct, applied when the deferred subcommand is built (see [`Command`]).
+#[doc = concat!("`--url`, on the commands that can reach a daemon over TCP (and only those).")]
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct UrlArg {
     /// Talk to the daemon at this URL (http://HOST:PORT) over TCP instead of the Unix socket
@@ -76,8 +78,12 @@ pub struct UrlArg {
     pub url: Option<String>,
 }
 
-/// The subcommands.
+/// The subcommands. Each one's arguments are built only when it is the one run, or for help,
+/// completions and the man page (`defer`, on every subcommand enum; nested enums register
+/// their commands' names at once): a `patina scry` no longer builds every command's arguments,
+/// a third of its user-space instructions before (issue 18, `layer/core/performance.md`).
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Run the daemon: HTTP/1.1 on a Unix socket (~/.patina/run/serve.sock).
     ///
@@ -446,6 +452,81 @@ mod tests {
         for (path, cmd) in all_commands() {
             let has = cmd.get_arguments().any(|a| a.get_long() == Some("url"));
             assert_eq!(has, tcp.contains(&path.as_str()), "--url on `{path}`");
+        }
+    }
+
+    /// Start-up cost (issue 18): every subcommand enum is `defer`red, so parsing builds the
+    /// arguments of the command run only. Unbuilt, no subcommand at any depth holds an
+    /// argument yet; built (as for help, completions and the man page), they all do.
+    #[test]
+    fn subcommands_are_built_only_when_they_run() {
+        // Nested subcommand enums are registered at once (their names, for the parent's
+        // help), each command's arguments only when it is built.
+        fn unbuilt(cmd: &clap::Command, path: &str) {
+            for sub in cmd.get_subcommands() {
+                let path = format!("{path} {}", sub.get_name());
+                assert!(
+                    sub.get_arguments().next().is_none(),
+                    "`{path}` is built before it runs: add #[command(defer = true)] to its enum"
+                );
+                unbuilt(sub, &path);
+            }
+        }
+        unbuilt(&Cli::command(), "patina");
+        // Built, the whole tree is there: the walk of the help tests sees every command.
+        let all = all_commands();
+        let paths: Vec<&str> = all.iter().map(|(p, _)| p.as_str()).collect();
+        for path in [
+            "scry",
+            "secrets identity init",
+            "mother peer add",
+            "guard hook",
+        ] {
+            assert!(paths.contains(&path), "{path} missing from {paths:?}");
+        }
+        let scry = &all.iter().find(|(p, _)| p == "scry").unwrap().1;
+        assert!(scry.get_arguments().any(|a| a.get_long() == Some("limit")));
+    }
+
+    /// A deferred subcommand shows its parent's list (unbuilt: the variant's doc comment)
+    /// and its own help (built: its arguments' struct applied) with the same `about` and
+    /// `long_about`: an `Args` struct's `///` comment would replace the variant's when it is
+    /// built (hence `#[doc = concat!(…)]` on those structs).
+    #[test]
+    fn a_deferred_subcommand_is_described_alike_before_and_after_it_is_built() {
+        fn alike(unbuilt: &clap::Command, built: &clap::Command, path: &str) {
+            for sub in unbuilt.get_subcommands() {
+                let name = sub.get_name();
+                let b = built
+                    .find_subcommand(name)
+                    .unwrap_or_else(|| panic!("{path} {name} missing once built"));
+                let text = |s: Option<&clap::builder::StyledStr>| s.map(|s| s.to_string());
+                assert_eq!(
+                    (text(sub.get_about()), text(sub.get_long_about())),
+                    (text(b.get_about()), text(b.get_long_about())),
+                    "`{path} {name}` is described otherwise once built"
+                );
+            }
+        }
+        let mut built = Cli::command();
+        built.build();
+        alike(&Cli::command(), &built, "patina");
+        let nested = [
+            (
+                "secrets",
+                secrets::SecretsCmd::augment_subcommands(clap::Command::new("s")),
+            ),
+            (
+                "mother",
+                mother::MotherCmd::augment_subcommands(clap::Command::new("m")),
+            ),
+            (
+                "guard",
+                guard::GuardCmd::augment_subcommands(clap::Command::new("g")),
+            ),
+        ];
+        for (name, unbuilt) in &nested {
+            alike(unbuilt, built.find_subcommand(name).unwrap(), name);
         }
     }
 

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 /// The `mother` subcommands.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum MotherCmd {
     /// Register a project directory (scraping it if it has no index yet).
     #[command(
@@ -61,7 +62,9 @@ pub enum MotherCmd {
     Peer(PeerCmd),
 }
 
-/// Arguments of `patina mother scry` (and `patina scry --all`).
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `patina mother scry` (and `patina scry --all`).")]
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  patina mother scry session capture\n  patina mother scry --limit 5 --json retry policy"
@@ -83,6 +86,7 @@ pub struct MotherScryArgs {
 
 /// The `mother peer` subcommands.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum PeerCmd {
     /// Register a peer daemon (`patina serve --port P` on another machine or home).
     ///

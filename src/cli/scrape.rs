@@ -6,7 +6,9 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Arguments of `patina scrape`.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `patina scrape`.")]
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  patina scrape                 # this directory: DIR/.patina/index.db\n  patina scrape ~/src/app --json"

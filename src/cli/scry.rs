@@ -7,7 +7,9 @@ use crate::scry::{self, MAX_LIMIT, ScryError, ScryResponse};
 use std::io::Write;
 use std::path::PathBuf;
 
-/// Arguments of `patina scry`.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `patina scry`.")]
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  patina scry session capture\n  patina scry --limit 3 --json 'why FTS5?'\n\nAny text is a valid query: quotes, AND/OR/NEAR, *, - and parentheses are searched as words."

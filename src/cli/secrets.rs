@@ -13,6 +13,7 @@ use zeroize::Zeroizing;
 
 /// The `secrets` subcommands.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum SecretsCmd {
     /// Add or replace a secret (the value is asked on the terminal, or read with --stdin).
     ///
@@ -114,7 +115,9 @@ pub enum SecretsCmd {
     Scan(ScanArgs),
 }
 
-/// Arguments of `secrets scan`.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `secrets scan`.")]
 #[derive(Debug, clap::Args)]
 pub struct ScanArgs {
     /// Print {"files":[{"file","findings":[{"kind","name"?,"start","end"}]}]}.
@@ -137,7 +140,9 @@ impl From<OsString> for RefusedValue {
     }
 }
 
-/// Arguments of `secrets add`.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `secrets add`.")]
 #[derive(Debug, clap::Args)]
 pub struct AddArgs {
     /// The secret's name: 1 to 64 of A-Z a-z 0-9 _ . -
@@ -175,7 +180,9 @@ pub struct AddArgs {
     pub refused_value: Vec<RefusedValue>,
 }
 
-/// Arguments of `secrets run`.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `secrets run`.")]
 #[derive(Debug, clap::Args)]
 pub struct RunArgs {
     /// Pass the command's output through unfiltered (values may then be printed).
@@ -188,6 +195,7 @@ pub struct RunArgs {
 
 /// `secrets recipients …`.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum RecipientsCmd {
     /// Add a recipient (age1…) and re-encrypt the vault so it can decrypt it.
     ///
@@ -233,6 +241,7 @@ pub enum RecipientsCmd {
 
 /// `secrets identity …`.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum IdentityCmd {
     /// Create a new identity: stored in the OS keyring if one works, else in
     /// PATINA_HOME/identity.age encrypted to a passphrase. Refuses if one exists.

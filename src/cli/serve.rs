@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use crate::client::url::DEFAULT_PORT;
 
-/// Arguments of `patina serve`.
+// Not a `///` comment: clap's derive reads those as the subcommand's `about`, which,
+// applied when the deferred subcommand is built, would replace the variant's (`cli::Command`).
+#[doc = concat!("Arguments of `patina serve`.")]
 #[derive(Debug, clap::Args)]
 #[command(
     after_help = "Examples:\n  patina serve                          # this directory's knowledge, on ~/.patina/run/serve.sock\n  patina serve --project ~/src/app\n  patina serve --port 50051             # also TCP on 127.0.0.1:50051, bearer token required\n\nThe token's path is printed; read it with `cat \"$(patina token path)\"` only where you need it."

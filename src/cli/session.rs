@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 /// The `session` subcommands.
 #[derive(Debug, clap::Subcommand)]
+#[command(defer = true)]
 pub enum SessionCmd {
     /// Hand your identity to the running daemon for a while, so `secrets run` asks for none.
     ///

@@ -536,7 +536,8 @@ fn flush_joined(view: &mut View, run: &mut Vec<(usize, usize)>, text: &str) {
 /// views: `views[0]` gets each token's bytes as written, `views[1]` each token's bytes
 /// reversed (`od -x` and `hexdump` print 16-bit words of a little-endian machine). Runs of
 /// consecutive lines with the same token length are joined (a value split over two lines is
-/// whole); each run maps back to its whole output range. Returns the line's token length
+/// whole); each run maps back to its whole output range, the line's last run to the end of
+/// the line (a dump's text column). Returns the line's token length
 /// (`None`: no run), for the next line.
 fn groups_of_line(
     views: [&mut View; 2],
@@ -551,8 +552,13 @@ fn groups_of_line(
         ordered.start_run();
         swapped.start_run();
     }
-    for run in &line.runs {
-        let output = (start + run.span.0, start + run.span.1);
+    let last = line.runs.len().saturating_sub(1);
+    for (i, run) in line.runs.iter().enumerate() {
+        // The line's last run maps back to the end of the line: a dump's text column
+        // (`xxd -g 4`, `xxd -e`: the bytes as characters) follows its groups, and shows the
+        // value itself (QA session 9, M5).
+        let run_end = if i == last { end - start } else { run.span.1 };
+        let output = (start + run.span.0, start + run_end);
         for (view, bytes) in [(&mut *ordered, &run.ordered), (&mut *swapped, &run.swapped)] {
             let v0 = view.text.len();
             push_lossy(&mut view.text, bytes);

@@ -44,6 +44,7 @@ pub mod sections;
 pub mod shard;
 pub(crate) mod snippet;
 pub mod symbols;
+pub mod thesaurus;
 pub mod tokenize;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};

@@ -1,5 +1,5 @@
-//! Turning any user text into the words of a query. Depends on [`super::tokenize`] and
-//! `unicode-normalization`.
+//! Turning any user text into the words of a query. Depends on [`super::tokenize`],
+//! [`super::thesaurus`] and `unicode-normalization`.
 //!
 //! There is no query syntax: text is cut into its words at whitespace, punctuation and
 //! symbols (`a:b` is `a` and `b`, as the tokenizer would cut it), and each word is looked up
@@ -144,6 +144,10 @@ pub struct Prepared {
     /// or an inner capital), or a word after one of [`DECLARATION_WORDS`]. Then definitions
     /// rank above uses and tests.
     pub names_symbol: bool,
+    /// Tokens of words related to the query's ([`super::thesaurus::expand`]), for a query
+    /// that names no symbol: searched at [`super::thesaurus::WEIGHT`] of a query word's
+    /// weight in both stages. Stems as the index stores them: never stemmed again.
+    pub expansions: Vec<String>,
 }
 
 /// Whether a word is shaped like an identifier of code (not like an English word).
@@ -228,6 +232,14 @@ pub fn prepare(input: &str) -> Prepared {
         out.terms = terms(input);
     }
     out.idents.dedup();
+    if !out.names_symbol {
+        let own: Vec<&str> = out
+            .terms
+            .iter()
+            .filter_map(|t| t.token.as_deref())
+            .collect();
+        out.expansions = super::thesaurus::expand(&own);
+    }
     out
 }
 

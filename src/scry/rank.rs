@@ -1,7 +1,7 @@
 //! The second stage of a search: re-scoring the BM25 candidates for code, folding one file's
 //! further hits below other files' best, and moving each code hit's line to its best match.
-//! Depends on `rusqlite` (to read a candidate's text by rowid and its words' row counts) and
-//! [`super::query`].
+//! Depends on `rusqlite` (to read a candidate's text by rowid and its words' row counts),
+//! [`super::query`] and [`super::thesaurus`].
 //!
 //! A candidate's score starts as its BM25 score (higher is better) and is multiplied by:
 //!
@@ -24,7 +24,11 @@
 //!   distinct query words ([`word_weights`]), `window` is the [`NEAR_LINES`] consecutive
 //!   lines of the row's body that hold the most of that weight. BM25 counts a row's words
 //!   wherever they are; a function whose few lines say what the query says (a doc comment,
-//!   a call and its arguments) beats one that uses the same words fifty lines apart;
+//!   a call and its arguments) beats one that uses the same words fifty lines apart.
+//!   For a query that names no symbol, the thesaurus's words for the query's
+//!   ([`super::thesaurus`]: `remove` for "delete") count in the window at
+//!   [`super::thesaurus::WEIGHT`] of their IDF weight, the window's weight capped at
+//!   `w(query)`; they choose no line;
 //! - `1 + `[`TITLE`]` · w(words in the note's title) / w(query)` for a note's section;
 //! - [`SESSION`] for a note of kind `session` (a log of work as it happened: the note that
 //!   states the decision or design is the better answer);
@@ -164,12 +168,20 @@ pub(crate) fn rank(
     candidates: Vec<(i64, Hit)>,
     limit: usize,
 ) -> rusqlite::Result<Vec<(i64, Hit)>> {
-    let words: Vec<String> = q
+    let mut words: Vec<String> = q
         .terms
         .iter()
         .filter_map(|t| t.token.clone())
         .take(MAX_WORDS)
         .collect();
+    // The query's own words first (bits 0..own); the thesaurus's after them, no
+    // abbreviation (no surface form), at [`super::thesaurus::WEIGHT`] of their weight.
+    let own = words.len();
+    for e in &q.expansions {
+        if words.len() < MAX_WORDS && !words.contains(e) {
+            words.push(e.clone());
+        }
+    }
     // The same words as typed, folded as the tokenizer folds them before stemming, for
     // abbreviations.
     let surface: Vec<String> = q
@@ -179,7 +191,8 @@ pub(crate) fn rank(
         .map(|t| folded(&t.text))
         .take(MAX_WORDS)
         .collect();
-    let matcher = Words::new(&words, &surface);
+    let matcher = Words::new(&words, &surface).own(own);
+    let own_bits = bits(own);
     // A query that describes behaviour: the names of the candidate definitions that hold
     // its words, whose calls in other rows do not count for those rows' proximity.
     let calls = if q.names_symbol {
@@ -191,7 +204,9 @@ pub(crate) fn rank(
                 .filter(|(_, h)| h.kind == super::symbols::KIND_DEFINITION)
                 .map(|(_, h)| last_segment(&h.title))
                 .filter(|n| {
-                    is_compound_identifier(n) && matcher.mask(n, false).count_ones() >= CALLEE_WORDS
+                    // The query's own words only (bits below `own`).
+                    let mask = matcher.mask(n, false) & own_bits;
+                    is_compound_identifier(n) && mask.count_ones() >= CALLEE_WORDS
                 }),
         )
     };
@@ -205,13 +220,10 @@ pub(crate) fn rank(
             if hit.kind == "session" {
                 score *= SESSION;
             }
-            let (w, total) = weights.get_or_insert_with(|| {
-                let w = word_weights(conn, &words);
-                let total = w.iter().sum();
-                (w, total)
-            });
+            let (w, total) = weights.get_or_insert_with(|| weigh(conn, &words, own));
             if *total > 0.0 {
-                score *= 1.0 + TITLE * mass(matcher.mask(&hit.title, false), w) / *total;
+                let m = mass(matcher.mask(&hit.title, false), w).min(*total);
+                score *= 1.0 + TITLE * m / *total;
             }
             scored.push((score, rowid, hit));
             continue;
@@ -224,13 +236,9 @@ pub(crate) fn rank(
                 .and_then(|c| c.strip(text, last_segment(&hit.title)));
             Ok(scan(rest.as_deref().unwrap_or(text), &matcher, &q.idents))
         })?;
-        let (w, total) = weights.get_or_insert_with(|| {
-            let w = word_weights(conn, &words);
-            let total = w.iter().sum();
-            (w, total)
-        });
+        let (w, total) = weights.get_or_insert_with(|| weigh(conn, &words, own));
         if *total > 0.0 {
-            score *= 1.0 + NEAR * best_window(&m.lines, w, NEAR_LINES) / *total;
+            score *= 1.0 + NEAR * best_window(&m.lines, w, NEAR_LINES).min(*total) / *total;
         }
         hit.line += m.line as u64;
         if q.names_symbol {
@@ -287,6 +295,23 @@ pub(crate) fn rank(
             (rowid, hit)
         })
         .collect())
+}
+
+/// A mask of the first `n` bits (all 64 from 64 on).
+fn bits(n: usize) -> u64 {
+    if n >= 64 { u64::MAX } else { (1u64 << n) - 1 }
+}
+
+/// The proximity weights of `words` ([`word_weights`]), the ones from `own` on (the
+/// thesaurus's) times [`super::thesaurus::WEIGHT`], and the total of the query's own words
+/// (a window's weight is compared with it, and capped at it).
+fn weigh(conn: &Connection, words: &[String], own: usize) -> (Vec<f64>, f64) {
+    let mut w = word_weights(conn, words);
+    for x in w.iter_mut().skip(own) {
+        *x *= super::thesaurus::WEIGHT;
+    }
+    let total = w.iter().take(own).sum();
+    (w, total)
 }
 
 /// Query words the second stage looks for (one bit each in [`RowMatch::lines`]); a query has
@@ -438,6 +463,9 @@ pub struct Words {
     /// Bit `i` of `by_first[b]`: `stems[i]` begins with byte `b`, or `surface[i]` does and
     /// is long enough to be abbreviated.
     by_first: Box<[u64; 256]>,
+    /// The words that choose a hit's line ([`scan`]): all of them, or the query's own
+    /// ([`Words::own`]) when the rest are the thesaurus's.
+    line_bits: u64,
 }
 
 impl Words {
@@ -462,11 +490,20 @@ impl Words {
                 by_first[usize::from(typed[0])] |= 1 << i;
             }
         }
+        let line_bits = bits(stems.len());
         Words {
             stems,
             surface,
             by_first,
+            line_bits,
         }
+    }
+
+    /// Only the first `own` words (the query's own) choose a hit's line; the others (the
+    /// thesaurus's) count for proximity alone.
+    pub fn own(mut self, own: usize) -> Words {
+        self.line_bits = bits(own.min(self.stems.len()));
+        self
     }
 
     /// Bit `i` set for each word whose stem a token of `text` (`for_each_token`) stems
@@ -521,7 +558,7 @@ pub fn scan(text: &str, words: &Words, idents: &[String]) -> RowMatch {
         let comment = is_comment(line);
         let mask = words.mask(line, !comment);
         out.lines.push(mask);
-        let mut n = mask.count_ones() as usize;
+        let mut n = (mask & words.line_bits).count_ones() as usize;
         if !idents.is_empty() && holds_any_identifier(line, idents) {
             out.whole = true;
             // In code (a declaration, a call) more than in a comment about it.
@@ -1037,6 +1074,36 @@ mod tests {
         // z.md's second row and folded.
         let hits = idx.search("secrets stored", 10, None).unwrap();
         assert!(part_of(&hits, "z.md") > part_of(&hits, "a.md"), "{hits:#?}");
+    }
+
+    #[test]
+    fn a_thesaurus_word_ranks_the_definition_that_uses_a_synonym_of_the_querys() {
+        // Two functions of the same length hold "entry" once each: BM25 ties them, and the
+        // first file wins the tie. Only `drop_entry` says what the query says, in another
+        // word ("erase" → `remove`, one group of the thesaurus).
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(
+            r,
+            "a.rs",
+            "/// Counts the entry.\npub fn count_entry(m: &mut Map, k: &str) {\n    m.count(k); // its entry\n}\n",
+        );
+        write(
+            r,
+            "b.rs",
+            "/// Takes the entry out.\npub fn drop_entry(m: &mut Map, k: &str) {\n    m.remove(k); // its entry\n}\n",
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        // Without a synonym in the query, the tie stands.
+        let plain = idx.search("entry", 10, None).unwrap();
+        assert_eq!(plain[0].path, "a.rs", "{plain:#?}");
+        let q = crate::scry::query::prepare("erase the entry");
+        assert!(q.expansions.contains(&"remov".to_string()), "{q:?}");
+        let hits = idx.search("erase the entry", 10, None).unwrap();
+        assert_eq!(hits[0].path, "b.rs", "{hits:#?}");
+        // The line is the query's own word's, not the synonym's.
+        assert_eq!(hits[0].line, 1, "{hits:#?}");
     }
 
     #[test]

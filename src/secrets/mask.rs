@@ -1077,14 +1077,17 @@ pub fn parse_group_line(b: &[u8], before: Option<usize>) -> Option<GroupLine> {
             j += 1;
         }
         // A shorter last token one space after the run (a partial group: `xxd -g 4`'s
-        // `3d7a`; a text column is two spaces away).
-        if j < toks.len()
-            && is_group(toks[j])
-            && toks[j].0 == toks[j - 1].1 + 1
-            && b[toks[j - 1].1] == b' '
-        {
+        // `3d7a`), or right-aligned in its group's width (`xxd -e`'s little-endian `0a7a3d`,
+        // 1 + the missing digits away: QA session 9, M5); a text column is two spaces away.
+        if j < toks.len() && is_group(toks[j]) {
             let m = token_digits(&b[toks[j].0..toks[j].1]);
-            if m < n && m.is_multiple_of(2) && n.is_multiple_of(2) {
+            let gap = toks[j].0 - toks[j - 1].1;
+            if m < n
+                && m.is_multiple_of(2)
+                && n.is_multiple_of(2)
+                && (gap == 1 || gap == 1 + n - m)
+                && b[toks[j - 1].1..toks[j].0].iter().all(|&c| c == b' ')
+            {
                 j += 1;
             }
         }
@@ -1105,11 +1108,19 @@ pub fn parse_group_line(b: &[u8], before: Option<usize>) -> Option<GroupLine> {
             v.reverse();
             swapped.extend_from_slice(&v);
         }
-        let continues = before == Some(n) && digits.is_none();
+        // A dump's next line: its first run has the line before's token length, or is the
+        // one partial group of a short last line (`xxd -g 8`'s `2b782f793d7a0a` after
+        // 16-digit groups: QA session 9, M5), which keeps the line before's length.
+        let partial_last = run.len() == 1
+            && before.is_some_and(|b| n < b && n.is_multiple_of(2) && b.is_multiple_of(2));
+        let continues = digits.is_none() && (before == Some(n) || partial_last);
         if !continues && (run.len() < 2 || ordered.len() < MIN_MASKED_LEN) {
             continue;
         }
-        digits = Some(n);
+        digits = Some(match before {
+            Some(b) if partial_last && continues => b,
+            _ => n,
+        });
         runs.push(GroupRun {
             span: (run[0].0, run[run.len() - 1].1),
             ordered,

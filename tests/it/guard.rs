@@ -1668,6 +1668,19 @@ fn real_dump_wrap_and_case_tools_are_concealed_unlocked_and_scan_only() {
             .iter()
             .map(|t| (t.to_string(), through_tool(t, CANARY.as_bytes())))
             .collect();
+        // QA session 9, M5: grouped and little-endian dumps, whatever the value's offset
+        // in the dump (a prefix of K bytes before it).
+        for tool in [
+            "xxd -g 4", "xxd -g 8", "xxd -e", "xxd -g 3", "xxd -g 1", "xxd",
+        ] {
+            for k in [0, 1, 2, 3, 5, 7, 8, 13, 16, 17, 32] {
+                let input = format!("{}{CANARY}\n", "x".repeat(k));
+                cases.push((
+                    format!("{tool} after {k} bytes"),
+                    through_tool(tool, input.as_bytes()),
+                ));
+            }
+        }
         cases.push(("fullwidth".into(), format!("key: {fullwidth}\n")));
         for (tool, text) in &cases {
             let a = post(text);
@@ -1678,6 +1691,14 @@ fn real_dump_wrap_and_case_tools_are_concealed_unlocked_and_scan_only() {
                 out.contains("<concealed by patina: canary>"),
                 "{state} {tool}: {out}"
             );
+            // No 8 characters of the value in a row are left (a dump's text column).
+            for w in CANARY.as_bytes().windows(8) {
+                let w = std::str::from_utf8(w).unwrap();
+                assert!(!out.contains(w), "{state} {tool}: {w:?} shows in {out}");
+            }
+            if tool.contains(" after ") {
+                continue; // the lines of the prefix alone hold no byte of the value
+            }
             // Every line that shows data (not an offset alone) is gone.
             let kept: Vec<&str> = out.lines().collect();
             for line in text.lines() {
