@@ -202,7 +202,7 @@ fn step1a(buf: &[u8], n: &mut usize) {
 /// vowel (then true, and step 1b's second part runs).
 fn step1b(buf: &mut [u8], n: &mut usize) -> bool {
     let len = *n;
-    let ends = |suffix: &[u8]| len > suffix.len() && buf[..len].ends_with(suffix);
+    let ends = |suffix: &[u8]| len > suffix.len() && ends_with(&buf[..len], suffix);
     if ends(b"eed") {
         if m_gt0(&buf[..len - 3]) {
             *n = len - 1;
@@ -229,7 +229,7 @@ fn step1b(buf: &mut [u8], n: &mut usize) -> bool {
 fn step1b2(buf: &mut [u8], n: &mut usize) -> bool {
     let len = *n;
     for (suffix, out) in [(b"at", b"ate"), (b"bl", b"ble"), (b"iz", b"ize")] {
-        if len > 2 && buf[..len].ends_with(suffix) {
+        if len > 2 && ends_with(&buf[..len], suffix) {
             buf[len - 2..len + 1].copy_from_slice(out);
             *n = len + 1;
             return true;
@@ -241,20 +241,31 @@ fn step1b2(buf: &mut [u8], n: &mut usize) -> bool {
 /// A rule of steps 2–4: the suffix, the condition on the stem before it, the replacement.
 type Rule = (&'static [u8], fn(&[u8]) -> bool, &'static [u8]);
 
+/// Whether `word` ends with `suffix`, compared byte by byte from the end (most suffixes
+/// differ at the last byte). `[T]::ends_with` gave the same answer, but how it compiled
+/// depended on the callers of the tokenizer: once `postings::Built::add_row` had a second
+/// caller, every suffix test of [`apply`] became a `memcmp` call and the stemmer cost 4× its
+/// instructions (`layer/core/performance.md`, "The full scrape's profile, ninth session");
+/// this loop, forced inline, compiles the same whoever calls.
+#[inline(always)]
+fn ends_with(word: &[u8], suffix: &[u8]) -> bool {
+    word.len() >= suffix.len()
+        && suffix
+            .iter()
+            .rev()
+            .zip(word.iter().rev())
+            .all(|(a, b)| a == b)
+}
+
 /// Applies the first rule of `rules` whose suffix ends the word (and is shorter than it), if
 /// its condition holds; no other rule is tried (`fts5PorterStep2`–`4`: within a group of the
 /// same second-last byte, the first matching suffix decides; the lists here keep that order).
-///
-/// Always inlined, so each call sees its constant table and compares the suffixes inline:
-/// compiled out of line it calls `memcmp` for every suffix tested, and `stem_into` costs
-/// about four times the instructions (callgrind, `layer/core/performance.md`, branches
-/// `scrapefast` and `coldscan`); which one the compiler chose moved with unrelated changes
-/// elsewhere in the crate.
+/// Inlined into [`stem_into`] with its constant tables (see [`ends_with`]).
 #[inline(always)]
 fn apply(buf: &mut [u8], n: &mut usize, rules: &[Rule]) {
     let len = *n;
     for &(suffix, cond, out) in rules {
-        if len > suffix.len() && buf[..len].ends_with(suffix) {
+        if len > suffix.len() && ends_with(&buf[..len], suffix) {
             let stem = len - suffix.len();
             if cond(&buf[..stem]) {
                 buf[stem..stem + out.len()].copy_from_slice(out);

@@ -278,6 +278,8 @@ fn scrape_inner(
         super::postings::next_rowid(&tx).map_err(|e| index_error(&index_path, e))?;
     let first_new_row = next_row;
     let knowledge = root.join("layer").is_dir().then_some("layer/");
+    // A new index: its postings are built while the rows are written (`postings::Fed`).
+    let mut fed = recreated.then(super::postings::Fed::new);
 
     let total = found.len() as u64;
     // What the index knew about each file found; those left in `known` are gone.
@@ -288,6 +290,9 @@ fn scrape_inner(
         .filter(|&i| !unchanged_by_stat(&found[i], olds[i].as_ref()))
         .collect();
     let threads = scrape_threads(reread.len());
+    // The rows written for each source file parsed (walk index → first rowid, count), for
+    // its twins ([`Prepared::Twin`]).
+    let mut parsed: HashMap<usize, (i64, i64)> = HashMap::new();
     prepared_in_order(&found, &olds, &reread, knowledge, threads, |next| {
         for (i, f) in found.iter().enumerate() {
             let old = olds[i].as_ref();
@@ -296,8 +301,36 @@ fn scrape_inner(
                     count(&mut summary, &o.status, &f.rel);
                 }
             } else {
-                let prepared = next();
-                write_file(
+                let indexing = |error| ScrapeError::Indexing {
+                    path: f.abs.clone(),
+                    error,
+                };
+                // A twin takes the rows written for its earlier file.
+                let prepared = match next() {
+                    Prepared::Twin {
+                        read,
+                        hash,
+                        of,
+                        text,
+                    } => match parsed.get(&of) {
+                        Some(&(first, n)) => Prepared::Text {
+                            read,
+                            hash,
+                            rows: read_rows(&tx, first, n).map_err(indexing)?,
+                        },
+                        None => Prepared::Twin {
+                            read,
+                            hash,
+                            of,
+                            text,
+                        },
+                    },
+                    p => p,
+                };
+                let source =
+                    matches!(prepared, Prepared::Text { .. }) && symbols::has_grammar(&f.rel);
+                let first = next_row;
+                let rows = write_file(
                     &tx,
                     f,
                     old,
@@ -306,10 +339,15 @@ fn scrape_inner(
                     &mut next_row,
                     &mut summary,
                 )
-                .map_err(|error| ScrapeError::Indexing {
-                    path: f.abs.clone(),
-                    error,
-                })?;
+                .map_err(indexing)?;
+                if source {
+                    parsed.insert(i, (first, next_row - first));
+                }
+                if let (Some(fed), Some(rows)) = (fed.as_mut(), rows) {
+                    for (row, r) in (first..).zip(&rows) {
+                        fed.add(row, [&r.title, &r.headings, &r.body, &r.idents]);
+                    }
+                }
             }
             if let Some(p) = progress.as_mut() {
                 p(i as u64 + 1, total);
@@ -336,7 +374,9 @@ fn scrape_inner(
     let damaged = !recreated
         && scopes.is_none()
         && !super::postings::sound(&tx).map_err(|e| index_error(&index_path, e))?;
-    if recreated || damaged {
+    if let Some(fed) = fed {
+        fed.write(&tx).map_err(|e| index_error(&index_path, e))?;
+    } else if damaged {
         super::postings::rebuild(&tx).map_err(|e| index_error(&index_path, e))?;
         summary.repaired_postings = damaged;
     } else {
@@ -700,6 +740,51 @@ enum Prepared {
         hash: Vec<u8>,
         rows: Vec<RowText>,
     },
+    /// Source text equal to an earlier file's of this scrape, the one at index `of` of the
+    /// walk, which has the same file name and the same test-file rule ([`Twins`]): its rows
+    /// are that file's rows, copied by the writer instead of parsed again. `text` is kept in
+    /// case that file's rows are not there (then it is split here after all).
+    Twin {
+        read: u64,
+        hash: Vec<u8>,
+        of: usize,
+        text: String,
+    },
+}
+
+/// Source files of one scrape that share their content, for [`Prepared::Twin`]: a crate's
+/// file unchanged between two of its versions is parsed once (on the ~100 MB registry
+/// corpus, 7.0 of 70.9 MB of `.rs`). A file's rows are a function of its text, its file name
+/// (the titles, the grammar) and whether its path makes it a test file
+/// ([`symbols::is_test_file`]), and of nothing else ([`split_rows`] for a file with a
+/// grammar), so those three are the key; the value is the lowest index (walk order) of a
+/// file parsed with that key, which the writer reaches first.
+#[derive(Default)]
+struct Twins(std::sync::Mutex<HashMap<TwinKey, usize>>);
+
+/// A [`Twins`] key: SHA-256 of the text, file name, whether the path makes a test file.
+type TwinKey = (Vec<u8>, String, bool);
+
+impl Twins {
+    /// The earlier file (index below `i`) whose rows the file `i` may copy, or `None` when
+    /// `i` must be parsed (and is then remembered for the files after it). Only files with a
+    /// grammar take part: the others are cheap to split.
+    fn earlier(&self, i: usize, rel: &str, hash: &[u8]) -> Option<usize> {
+        if !symbols::has_grammar(rel) {
+            return None;
+        }
+        let name = rel.rsplit('/').next().unwrap_or(rel);
+        let key = (hash.to_vec(), name.to_string(), symbols::is_test_file(rel));
+        // A poisoned lock (a thread panicked while it held it): every file is parsed.
+        let mut seen = self.0.lock().ok()?;
+        match seen.get(&key) {
+            Some(&first) if first < i => Some(first),
+            _ => {
+                seen.insert(key, i);
+                None
+            }
+        }
+    }
 }
 
 /// One row of `docs`, as inserted ([`super::db`] names the columns).
@@ -727,9 +812,16 @@ fn unchanged_by_stat(f: &Found, old: Option<&Known>) -> bool {
     })
 }
 
-/// Reads, hashes and splits one file (no database work, so it runs on any thread).
-/// `old_hash` is the stored hash: a file that still hashes to it is not split.
-fn prepare(f: &Found, old_hash: Option<&[u8]>, knowledge: Option<&str>) -> Prepared {
+/// Reads, hashes and splits one file, the walk's `i`-th (no database work, so it runs on
+/// any thread). `old_hash` is the stored hash: a file that still hashes to it is not split;
+/// nor is a source file whose text an earlier file of this scrape had ([`Twins`]).
+fn prepare(
+    i: usize,
+    f: &Found,
+    old_hash: Option<&[u8]>,
+    knowledge: Option<&str>,
+    twins: &Twins,
+) -> Prepared {
     if f.size > MAX_FILE_BYTES {
         return Prepared::Huge { read: 0 };
     }
@@ -746,10 +838,18 @@ fn prepare(f: &Found, old_hash: Option<&[u8]>, knowledge: Option<&str>) -> Prepa
     }
     match classify(bytes) {
         Content::Binary => Prepared::Binary { read, hash },
-        Content::Text(text) => Prepared::Text {
-            read,
-            hash,
-            rows: split_rows(&f.rel, &text, knowledge),
+        Content::Text(text) => match twins.earlier(i, &f.rel, &hash) {
+            Some(of) => Prepared::Twin {
+                read,
+                hash,
+                of,
+                text,
+            },
+            None => Prepared::Text {
+                read,
+                hash,
+                rows: split_rows(&f.rel, &text, knowledge),
+            },
         },
     }
 }
@@ -777,11 +877,14 @@ fn prepared_in_order<T>(
     write: impl FnOnce(&mut dyn FnMut() -> Prepared) -> T,
 ) -> T {
     use std::sync::mpsc;
+    let twins = Twins::default();
     let one = |i: usize| {
         prepare(
+            i,
             &found[i],
             olds[i].as_ref().and_then(|o| o.sha256.as_deref()),
             knowledge,
+            &twins,
         )
     };
     if threads <= 1 {
@@ -820,7 +923,9 @@ fn prepared_in_order<T>(
 }
 
 /// Writes one prepared file: its rows replace the old ones (or its stored state is only
-/// refreshed), and it is counted in `s`.
+/// refreshed), and it is counted in `s`. Returns the rows inserted (from rowid `*next_row`
+/// as it was), if any. A [`Prepared::Twin`] that reaches it (its earlier file's rows were
+/// not written) is split here.
 fn write_file(
     conn: &Connection,
     f: &Found,
@@ -829,7 +934,7 @@ fn write_file(
     started_ns: i64,
     next_row: &mut i64,
     s: &mut ScrapeSummary,
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<Option<Vec<RowText>>> {
     let size = i64::try_from(f.size).unwrap_or(i64::MAX);
     let (content, hash) = match prepared {
         Prepared::Unreadable => {
@@ -839,7 +944,7 @@ fn write_file(
             }
             s.skipped_unreadable += 1;
             note_skip(s, f.rel.clone(), "unreadable".into());
-            return Ok(());
+            return Ok(None);
         }
         Prepared::Same { read } => {
             s.bytes += read;
@@ -851,7 +956,7 @@ fn write_file(
                 .execute(params![o.id, size, f.mtime_ns, started_ns])?;
                 count(s, &o.status, &f.rel);
             }
-            return Ok(());
+            return Ok(None);
         }
         Prepared::Huge { read } => {
             s.bytes += read;
@@ -864,6 +969,13 @@ fn write_file(
         Prepared::Text { read, hash, rows } => {
             s.bytes += read;
             (Some(Some(rows)), Some(hash))
+        }
+        Prepared::Twin {
+            read, hash, text, ..
+        } => {
+            // A file with a grammar: its split does not depend on the knowledge root.
+            s.bytes += read;
+            (Some(Some(split_rows(&f.rel, &text, None))), Some(hash))
         }
     };
     if let Some(o) = old {
@@ -904,8 +1016,9 @@ fn write_file(
     if let Some(rows) = rows {
         insert_rows(conn, file, &rows, first_row)?;
         *next_row += n_rows;
+        return Ok(Some(rows));
     }
-    Ok(())
+    Ok(None)
 }
 
 /// Counts a file whose stored state is still right (a skipped one is named again).
@@ -1228,6 +1341,26 @@ fn insert_rows(
     Ok(())
 }
 
+/// The `n` rows of `docs` from rowid `first`, as they were inserted ([`insert_rows`]).
+fn read_rows(conn: &Connection, first: i64, n: i64) -> rusqlite::Result<Vec<RowText>> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT k.name, d.line, d.doc_title, d.title, d.headings, d.body, d.idents
+         FROM docs d JOIN kinds k ON k.id = d.kind WHERE d.id >= ?1 AND d.id < ?2 ORDER BY d.id",
+    )?;
+    let rows = stmt.query_map(params![first, first + n], |r| {
+        Ok(RowText {
+            kind: r.get(0)?,
+            line: r.get(1)?,
+            doc_title: r.get(2)?,
+            title: r.get(3)?,
+            headings: r.get(4)?,
+            body: r.get(5)?,
+            idents: r.get(6)?,
+        })
+    })?;
+    rows.collect()
+}
+
 fn delete_rows(conn: &Connection, k: &Known) -> rusqlite::Result<()> {
     if k.rows > 0 {
         super::postings::capture_removed(conn, k.first_row, k.first_row + k.rows)?;
@@ -1378,6 +1511,116 @@ mod tests {
                     .collect();
                 format!("text {read} {hash:?} {rows:?}")
             }
+            Prepared::Twin { read, hash, of, .. } => format!("twin {read} {hash:?} of {of}"),
+        }
+    }
+
+    /// Issue 18: a source file whose text, file name and test-file rule an earlier file of
+    /// the scrape had is not parsed again (`Prepared::Twin`), and the rows the scrape writes
+    /// for every file, copied or parsed, are the rows its own split gives.
+    #[test]
+    fn files_with_the_same_source_are_parsed_once_and_get_their_own_rows() {
+        let t = tempfile::tempdir().unwrap();
+        let root = t.path();
+        let src = "/// Parses it.\npub fn parseItem() -> u8 { 0 }\n\nimpl Tr for S {\n    fn m(&self) {}\n}\n\nuse std::fmt;\n";
+        let files: [(&str, &str); 7] = [
+            ("a-1.0/src/lib.rs", src),
+            ("a-1.1/src/lib.rs", src),   // a twin of the first
+            ("a-1.1/src/other.rs", src), // same text, another name: parsed
+            ("a-1.1/tests/lib.rs", src), // same name, a test file: parsed
+            ("a-1.2/src/lib.rs", "pub fn changed() {}\n"),
+            ("a-1.3/src/lib.rs", src),    // a twin again
+            ("a-1.3/src/notes.txt", src), // no grammar: split as text
+        ];
+        let mut found = Vec::new();
+        for (rel, text) in files {
+            let abs = root.join(rel);
+            fs::create_dir_all(abs.parent().unwrap()).unwrap();
+            fs::write(&abs, text).unwrap();
+            found.push(Found {
+                rel: rel.into(),
+                abs,
+                size: text.len() as u64,
+                mtime_ns: 0,
+            });
+        }
+        let olds: Vec<Option<Known>> = found.iter().map(|_| None).collect();
+        let reread: Vec<usize> = (0..found.len()).collect();
+        let got = prepared_in_order(&found, &olds, &reread, None, 1, |next| {
+            (0..reread.len())
+                .map(|_| describe(&next()))
+                .collect::<Vec<_>>()
+        });
+        let twins: Vec<(usize, &str)> = got
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.starts_with("twin"))
+            .map(|(i, d)| (i, d.rsplit(' ').next().unwrap()))
+            .collect();
+        assert_eq!(twins, [(1, "0"), (5, "0")], "{got:#?}");
+        // On threads a twin may be parsed (its first file not reached yet), never the
+        // reverse: the first of a key is always parsed.
+        for threads in [2, 3] {
+            let got = prepared_in_order(&found, &olds, &reread, None, threads, |next| {
+                (0..reread.len())
+                    .map(|_| describe(&next()))
+                    .collect::<Vec<_>>()
+            });
+            for (i, d) in got.iter().enumerate() {
+                assert!(
+                    !d.starts_with("twin") || [1, 5].contains(&i),
+                    "{threads}: {got:#?}"
+                );
+            }
+        }
+        // The index: every file's rows are its own split's, copied or not (with more twins,
+        // so that the scrape's threads surely copy some).
+        let mut files: Vec<(String, &str)> =
+            files.iter().map(|(r, t)| (r.to_string(), *t)).collect();
+        for v in 0..20 {
+            let rel = format!("b-{v}/src/lib.rs");
+            let abs = root.join(&rel);
+            fs::create_dir_all(abs.parent().unwrap()).unwrap();
+            fs::write(&abs, src).unwrap();
+            files.push((rel, src));
+        }
+        scrape(root).unwrap();
+        let conn = Connection::open(paths::project_index_path(root)).unwrap();
+        for (rel, text) in files {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT d.title, d.headings, d.body, d.doc_title, k.name, d.line, d.idents
+                     FROM docs d JOIN files f ON f.id = d.file JOIN kinds k ON k.id = d.kind
+                     WHERE f.path = ?1 ORDER BY d.id",
+                )
+                .unwrap();
+            let stored: Vec<String> = stmt
+                .query_map([&rel], |r| {
+                    Ok(format!(
+                        "{}|{}|{}|{}|{}|{}|{}",
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, String>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, i64>(5)?,
+                        r.get::<_, String>(6)?
+                    ))
+                })
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let want: Vec<String> = split_rows(&rel, text, None)
+                .iter()
+                .map(|r| {
+                    format!(
+                        "{}|{}|{}|{}|{}|{}|{}",
+                        r.title, r.headings, r.body, r.doc_title, r.kind, r.line, r.idents
+                    )
+                })
+                .collect();
+            assert!(!want.is_empty());
+            assert_eq!(stored, want, "{rel}");
         }
     }
 

@@ -215,6 +215,11 @@ pub fn display_title(rel: &str, symbol: &str) -> String {
     format!("{}{}{symbol}", module.join(lang.sep()), lang.sep())
 }
 
+/// Whether `rel` has a grammar here (by its extension): [`split_symbols`] parses it.
+pub fn has_grammar(rel: &str) -> bool {
+    Lang::of(rel).is_some()
+}
+
 /// Splits a source file of a known language into rows at symbol boundaries (module docs);
 /// `None` when the language has no grammar here or the parser gives up, so the caller cuts
 /// it into windows. `rel` is the path (its extension picks the grammar; its folders and
