@@ -692,7 +692,7 @@ fn scan_line(
 /// for its last two bytes ([`super::porter::may_stem_to`]), one that abbreviates it begins
 /// with its first [`ABBREVIATION_MIN`] bytes as typed ([`abbreviates`]), and an identifier is
 /// whole only where its bytes are. So an ASCII line whose lowercase holds none of those
-/// *anchors* where a token, a camelCase part or an identifier may begin ([`may_start`]) has
+/// *anchors* where a token, a camelCase part or an identifier may begin (`may_start`) has
 /// no word and no identifier ([`scan`] gives it mask 0 and counts it 0), and it is not
 /// tokenized; the anchors are found with `memchr::memmem` over the row's lowercase. A line with a non-ASCII byte (whose folding may make ASCII
 /// letters of other bytes: `é` → `e`), or one holding an anchor, is scanned as [`scan`]
