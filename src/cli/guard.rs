@@ -301,24 +301,21 @@ fn answer(a: &HookArgs, p: &Payload, home: Option<&Home>) -> payload::Answer {
             let env = home
                 .map(|h| secret_env_names(h, p.cwd.as_deref()))
                 .unwrap_or_default();
+            let user_home = std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(PathBuf::from);
             let s = pre::Secrets {
                 env,
                 known: known.as_ref(),
                 daemon_pid: home.and_then(Home::daemon_pid),
                 run_dir: home.map(Home::run_dir),
                 guarded: guarded_paths(home, p.cwd.as_deref()),
-                user_home: std::env::var_os("HOME")
-                    .filter(|h| !h.is_empty())
-                    .map(PathBuf::from),
                 homes: home
                     .map(|h| h.root().to_path_buf())
                     .into_iter()
-                    .chain(
-                        std::env::var_os("HOME")
-                            .filter(|h| !h.is_empty())
-                            .map(|h| PathBuf::from(h).join(".patina")),
-                    )
+                    .chain(user_home.as_ref().map(|h| h.join(".patina")))
                     .collect(),
+                user_home,
             };
             pre::decide(&p.tool, &p.input, p.cwd.as_deref(), &s)
         }

@@ -350,18 +350,14 @@ fn names_sealed(c: &Call, cwd: Option<&Path>, s: &Secrets<'_>) -> Option<PathBuf
             }
             // A directory above a home or a project's vault.
             if archiver
-                && (homes(s).any(|h| h.starts_with(&p)) || p.join(".patina/vault.age").exists())
+                && (s.homes.iter().any(|h| h.starts_with(&p))
+                    || p.join(".patina/vault.age").exists())
             {
                 return Some(p);
             }
         }
     }
     None
-}
-
-/// The patina homes of [`Secrets::homes`].
-fn homes<'s>(s: &'s Secrets<'_>) -> impl Iterator<Item = &'s Path> {
-    s.homes.iter().map(PathBuf::as_path)
 }
 
 /// `p` when it is an age-encrypted file of patina's or a directory that is a patina home
@@ -371,12 +367,12 @@ fn sealed_path(p: &Path, s: &Secrets<'_>) -> Option<PathBuf> {
     let in_patina_dir = p
         .ancestors()
         .skip(1)
-        .any(|a| a.file_name().is_some_and(|n| n == ".patina") || homes(s).any(|h| h == a));
+        .any(|a| a.file_name().is_some_and(|n| n == ".patina") || s.homes.iter().any(|h| h == a));
     let sealed = file == crate::secrets::identity::IDENTITY_FILE
         || file == "vault.age"
         || (file.ends_with(".age") && in_patina_dir)
         || file == ".patina"
-        || homes(s).any(|h| h == p);
+        || s.homes.iter().any(|h| h == p);
     sealed.then(|| p.to_path_buf())
 }
 

@@ -1397,6 +1397,14 @@ fn stored_hash(conn: &Connection, rel: &str) -> Option<Vec<u8>> {
 
 #[cfg(test)]
 mod tests {
+    /// A row as one comparable line, every column.
+    fn row_line(r: &super::RowText) -> String {
+        format!(
+            "{}|{}|{}|{}|{}|{}|{}",
+            r.title, r.headings, r.body, r.doc_title, r.kind, r.line, r.idents
+        )
+    }
+
     #[test]
     fn credential_files_are_known_by_name() {
         for n in [
@@ -1500,15 +1508,7 @@ mod tests {
             Prepared::Same { read } => format!("same {read}"),
             Prepared::Binary { read, hash } => format!("binary {read} {hash:?}"),
             Prepared::Text { read, hash, rows } => {
-                let rows: Vec<String> = rows
-                    .iter()
-                    .map(|r| {
-                        format!(
-                            "{}|{}|{}|{}|{}|{}|{}",
-                            r.title, r.headings, r.body, r.doc_title, r.kind, r.line, r.idents
-                        )
-                    })
-                    .collect();
+                let rows: Vec<String> = rows.iter().map(row_line).collect();
                 format!("text {read} {hash:?} {rows:?}")
             }
             Prepared::Twin { read, hash, of, .. } => format!("twin {read} {hash:?} of {of}"),
@@ -1610,15 +1610,7 @@ mod tests {
                 .unwrap()
                 .collect::<Result<_, _>>()
                 .unwrap();
-            let want: Vec<String> = split_rows(&rel, text, None)
-                .iter()
-                .map(|r| {
-                    format!(
-                        "{}|{}|{}|{}|{}|{}|{}",
-                        r.title, r.headings, r.body, r.doc_title, r.kind, r.line, r.idents
-                    )
-                })
-                .collect();
+            let want: Vec<String> = split_rows(&rel, text, None).iter().map(row_line).collect();
             assert!(!want.is_empty());
             assert_eq!(stored, want, "{rel}");
         }
