@@ -157,6 +157,9 @@ struct Project {
     overflow: bool,
     /// A scrape is due even without events (start, new directories, polling).
     due: Option<Instant>,
+    /// The due scrape is the second walk at start, right after the first whole one checked
+    /// the postings: it trusts them ([`super::scrape::rescrape_with_dirs`]).
+    recheck: bool,
     first_event: Option<Instant>,
     last_event: Option<Instant>,
     last_update: Option<(SystemTime, Instant)>,
@@ -177,6 +180,7 @@ impl Project {
             pending: HashSet::new(),
             overflow: false,
             due: Some(Instant::now()),
+            recheck: false,
             first_event: None,
             last_event: None,
             last_update: None,
@@ -464,38 +468,41 @@ fn run(shared: &Arc<Shared>, cfg: FreshConfig) {
                     // Only the paths changed, when they are all known and the project is
                     // watched; else everything (start, polling, overflow).
                     let whole = p.overflow || p.mode != Mode::Watching || p.due.is_some();
+                    let trust = whole && std::mem::take(&mut p.recheck);
                     let paths: Vec<PathBuf> = p.pending.drain().collect();
                     p.overflow = false;
                     p.first_event = None;
                     p.last_event = None;
                     p.due = (p.mode == Mode::Polling).then(|| now + cfg.poll_every);
-                    due.push((p.root.clone(), (!whole).then_some(paths)));
+                    due.push((p.root.clone(), (!whole).then_some(paths), trust));
                 }
             }
             due
         };
-        for (root, paths) in due {
+        for (root, paths, trust) in due {
             if shared.lock().stop {
                 return;
             }
-            scrape_one(shared, &cfg, watcher.as_mut(), &root, paths);
+            scrape_one(shared, &cfg, watcher.as_mut(), &root, paths, trust);
         }
     }
 }
 
-/// Scrapes one project, records the outcome and brings its watches in line with the walk.
+/// Scrapes one project (`changed`: only those paths; else everything, trusting the postings
+/// when `trust`), records the outcome and brings its watches in line with the walk.
 fn scrape_one(
     shared: &Shared,
     cfg: &FreshConfig,
     watcher: Option<&mut notify::RecommendedWatcher>,
     root: &Path,
     changed: Option<Vec<PathBuf>>,
+    trust: bool,
 ) {
     let t = Instant::now();
     let outcome = match &changed {
         // A scoped scrape that fails (its index rebuilt meanwhile, say) is tried whole.
-        Some(paths) => super::scrape::scrape_paths(root, paths).or_else(|_| whole(root)),
-        None => whole(root),
+        Some(paths) => super::scrape::scrape_paths(root, paths).or_else(|_| whole(root, false)),
+        None => whole(root, trust),
     };
     let ms = t.elapsed().as_secs_f64() * 1000.0;
     let generation = super::index_generation(root);
@@ -530,9 +537,14 @@ fn scrape_one(
     sync_watches(shared, cfg, watcher, root, dirs, scopes.as_deref());
 }
 
-/// [`super::scrape_with_dirs`] as a [`super::scrape::ScopedScrape`] of everything.
-fn whole(root: &Path) -> Result<super::scrape::ScopedScrape, super::ScrapeError> {
-    let (summary, dirs) = super::scrape_with_dirs(root)?;
+/// [`super::scrape_with_dirs`] (or, when `trust`, [`super::scrape::rescrape_with_dirs`]) as
+/// a [`super::scrape::ScopedScrape`] of everything.
+fn whole(root: &Path, trust: bool) -> Result<super::scrape::ScopedScrape, super::ScrapeError> {
+    let (summary, dirs) = if trust {
+        super::scrape::rescrape_with_dirs(root)?
+    } else {
+        super::scrape_with_dirs(root)?
+    };
     Ok(super::scrape::ScopedScrape {
         summary,
         dirs,
@@ -638,6 +650,7 @@ fn sync_watches(
         let now = Instant::now();
         if p.mode == Mode::Starting {
             p.due = Some(now + QUIET);
+            p.recheck = true;
         } else {
             for d in new {
                 if p.pending.len() < MAX_PENDING {

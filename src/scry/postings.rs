@@ -2318,6 +2318,33 @@ mod tests {
         }
     }
 
+    /// The watcher's second walk at start trusts the postings its first whole scrape has
+    /// just checked: it does not read them whole again (`sound`), so it leaves damage made
+    /// in between alone; every other whole scrape (the CLI's, `scrape_with_dirs`: the
+    /// watcher's first walk, its polls, a scoped scrape that falls back) still finds and
+    /// repairs it.
+    #[test]
+    fn only_the_watchers_second_walk_at_start_trusts_the_postings() {
+        let t = tempfile::tempdir().unwrap();
+        write_corpus(t.path(), 60, 5);
+        scrape(t.path()).unwrap();
+        let db = crate::paths::project_index_path(t.path());
+        let open = || Connection::open(&db).unwrap();
+        let damage = "UPDATE postings SET data = x'0180' WHERE term = 'session'";
+        assert!(open().execute(damage, []).unwrap() > 0);
+        let (walk, dirs) = crate::scry::scrape::rescrape_with_dirs(t.path()).unwrap();
+        assert!(!walk.repaired_postings, "{walk:?}");
+        assert_eq!((walk.changed, walk.removed), (0, 0), "{walk:?}");
+        assert_eq!(dirs.first().map(PathBuf::as_path), Some(t.path()));
+        assert!(
+            !sound(&open()).unwrap(),
+            "the trusting walk read and mended them"
+        );
+        let (checked, _) = crate::scry::scrape_with_dirs(t.path()).unwrap();
+        assert!(checked.repaired_postings, "{checked:?}");
+        assert!(sound(&open()).unwrap());
+    }
+
     /// Rebuilds the postings whole (a scrape that changes a file writes a batch, which would
     /// leave the damage in the base), undoing any damage.
     fn scrape_again(root: &Path) {
