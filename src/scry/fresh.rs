@@ -1,12 +1,12 @@
 //! Keeping indexes fresh while the daemon runs: one thread watches every directory a scrape
-//! enters (inotify(7) through the `notify` crate, one non-recursive watch per directory, so
+//! enters (inotify(7) through [`super::watch`], one non-recursive watch per directory, so
 //! ignored trees such as `target/` cost nothing), gathers the changes, and after a short
 //! quiet spell re-indexes the paths that changed ([`super::scrape::scrape_paths`]: those
 //! paths and what lies under them are looked at again, the postings get a batch of the rows
 //! changed, `postings::update`: a cost in proportion to the change, not to the
 //! project). At start, when polled, or past the pending bound it runs the whole incremental
 //! scrape ([`super::scrape_with_dirs`]: a `stat` walk of the tree, then the same batch). Depends on
-//! `notify`, [`crate::text`] and the rest of [`crate::scry`]; knows nothing of HTTP or the registry (the
+//! [`super::watch`], [`crate::text`] and the rest of [`crate::scry`]; knows nothing of HTTP or the registry (the
 //! daemon hands it a function listing the other projects to keep fresh).
 //!
 //! Rules:
@@ -34,7 +34,7 @@
 //!   thread (waiting at most [`STOP_WAIT`] for a scrape in flight: a scrape left behind is one
 //!   SQLite transaction, so the index stays whole).
 
-use notify::{EventKind, RecursiveMode, Watcher};
+use super::watch::{Change, DirWatcher, WatchError};
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -153,6 +153,12 @@ struct Project {
     reason: Option<String>,
     /// Watched directories.
     watched: HashSet<PathBuf>,
+    /// Directories the kernel stopped watching since the last sync of the watches (deleted,
+    /// moved away): no longer in [`DirWatcher`], to be watched again if a walk finds them.
+    lost: HashSet<PathBuf>,
+    /// Every directory is watched again at the next sync (events were lost: a queue
+    /// overflow, or more lost directories than [`MAX_PENDING`]).
+    rewatch: bool,
     pending: HashSet<PathBuf>,
     overflow: bool,
     /// A scrape is due even without events (start, new directories, polling).
@@ -177,6 +183,8 @@ impl Project {
             mode: Mode::Starting,
             reason: None,
             watched: HashSet::new(),
+            lost: HashSet::new(),
+            rewatch: false,
             pending: HashSet::new(),
             overflow: false,
             due: Some(Instant::now()),
@@ -321,48 +329,43 @@ impl Drop for Freshness {
     }
 }
 
-/// Whether an event can change what a scrape indexes. Opening or reading a file (the
-/// scrape's own reads among them) cannot; anything else (create, write, close after
-/// writing, remove, rename, attributes) may.
-fn matters(kind: &EventKind) -> bool {
-    use notify::event::{AccessKind, AccessMode};
-    match kind {
-        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
-        EventKind::Access(_) => false,
-        _ => true,
-    }
-}
-
-/// Records an event (called on notify's thread).
-fn on_event(shared: &Shared, event: notify::Result<notify::Event>) {
-    let Ok(event) = event else {
-        return; // errors of adding watches are handled where they are added
+/// Records a change the kernel reported (called on the watch thread, [`DirWatcher`]). Reads
+/// and opens (the scrape's own among them) are not watched, so every change may matter.
+fn on_event(shared: &Shared, change: Change) {
+    let (path, lost) = match change {
+        Change::Path(p) => (Some(p), false),
+        Change::Lost(p) => (Some(p), true),
+        Change::Rescan => (None, false),
     };
-    if !event.need_rescan() && !matters(&event.kind) {
-        return;
-    }
+    let rescan = path.is_none();
     let now = Instant::now();
     let mut state = shared.lock();
     let mut touched = false;
     for p in state.projects.iter_mut() {
-        let mine: Vec<&PathBuf> = event
-            .paths
-            .iter()
-            .filter(|path| path.starts_with(&p.root) && !in_state_dirs(&p.root, path))
-            .collect();
+        let mine = path
+            .as_ref()
+            .filter(|path| path.starts_with(&p.root) && !in_state_dirs(&p.root, path));
         // A queue overflow names no path: every project rescans.
-        if mine.is_empty() && !event.need_rescan() {
+        if mine.is_none() && !rescan {
             continue;
         }
-        for path in mine {
+        if let Some(path) = mine {
             if p.pending.len() < MAX_PENDING {
                 p.pending.insert(path.clone());
             } else {
                 p.overflow = true;
             }
+            if lost {
+                if p.lost.len() < MAX_PENDING {
+                    p.lost.insert(path.clone());
+                } else {
+                    p.rewatch = true;
+                }
+            }
         }
-        if event.need_rescan() {
+        if rescan {
             p.overflow = true;
+            p.rewatch = true;
         }
         p.first_event.get_or_insert(now);
         p.last_event = Some(now);
@@ -387,9 +390,9 @@ fn in_state_dirs(root: &Path, path: &Path) -> bool {
 fn run(shared: &Arc<Shared>, cfg: FreshConfig) {
     let handler = {
         let shared = Arc::clone(shared);
-        move |event| on_event(&shared, event)
+        move |change| on_event(&shared, change)
     };
-    let mut watcher = match notify::recommended_watcher(handler) {
+    let mut watcher = match DirWatcher::start(handler) {
         Ok(w) => Some(w),
         Err(e) => {
             eprintln!(
@@ -424,10 +427,10 @@ fn run(shared: &Arc<Shared>, cfg: FreshConfig) {
             }
             state.watches = state.projects.iter().map(|p| p.watched.len()).sum();
             drop(state);
-            // Never call into notify with the lock held (see [`sync_watches`]).
+            // Never call into the watcher with the lock held (see [`sync_watches`]).
             if let Some(w) = watcher.as_mut() {
                 for d in &dropped {
-                    let _ = w.unwatch(d);
+                    w.unwatch(d);
                 }
             }
             next_refresh = Instant::now() + REFRESH_PROJECTS_EVERY;
@@ -493,7 +496,7 @@ fn run(shared: &Arc<Shared>, cfg: FreshConfig) {
 fn scrape_one(
     shared: &Shared,
     cfg: &FreshConfig,
-    watcher: Option<&mut notify::RecommendedWatcher>,
+    watcher: Option<&mut DirWatcher>,
     root: &Path,
     changed: Option<Vec<PathBuf>>,
     trust: bool,
@@ -556,26 +559,36 @@ fn whole(root: &Path, trust: bool) -> Result<super::scrape::ScopedScrape, super:
 /// watched outside its `scopes`, and `dirs`), within the daemon's bound; past it (or at the
 /// kernel's limit) the project is polled instead, and said so once in the log.
 ///
-/// The state lock is never held while calling into `notify`: its `watch` waits for notify's
-/// event thread, which may be waiting for that lock in [`on_event`].
+/// Directories the kernel stopped watching since the last sync ([`Change::Lost`]) are watched
+/// again when the walk found them; after lost events (a queue overflow), every directory is.
+///
+/// The state lock is never held while calling into the [`DirWatcher`] (a rule kept from
+/// notify, whose `watch` waited for its event thread, which may wait for that lock in
+/// [`on_event`]).
 fn sync_watches(
     shared: &Shared,
     cfg: &FreshConfig,
-    watcher: Option<&mut notify::RecommendedWatcher>,
+    watcher: Option<&mut DirWatcher>,
     root: &Path,
     dirs: Vec<PathBuf>,
     scopes: Option<&[PathBuf]>,
 ) {
-    let (others, mut watched) = {
-        let state = shared.lock();
+    let (others, mut watched, rewatch) = {
+        let mut state = shared.lock();
         let others: usize = state
             .projects
             .iter()
             .filter(|p| p.root != root)
             .map(|p| p.watched.len())
             .sum();
-        match state.projects.iter().find(|p| p.root == root) {
-            Some(p) if p.mode != Mode::Polling => (others, p.watched.clone()),
+        match state.projects.iter_mut().find(|p| p.root == root) {
+            Some(p) if p.mode != Mode::Polling => {
+                let mut watched = p.watched.clone();
+                for d in std::mem::take(&mut p.lost) {
+                    watched.remove(&d);
+                }
+                (others, watched, std::mem::take(&mut p.rewatch))
+            }
             _ => return,
         }
     };
@@ -594,7 +607,7 @@ fn sync_watches(
     }
     if others + wanted.len() > cfg.max_watches {
         for d in watched.drain() {
-            let _ = w.unwatch(&d);
+            w.unwatch(&d);
         }
         let why = format!(
             "the watch limit is reached ({} directories to watch, {} of {} watches left)",
@@ -607,23 +620,33 @@ fn sync_watches(
     }
     let stale: Vec<PathBuf> = watched.difference(&wanted).cloned().collect();
     for d in stale {
-        let _ = w.unwatch(&d);
+        w.unwatch(&d);
         watched.remove(&d);
     }
+    // Events were lost: every directory is watched again (the kernel gives a watched one
+    // its descriptor again), so none is left recorded as watched that is not.
+    let before = if rewatch {
+        std::mem::take(&mut watched)
+    } else {
+        watched.clone()
+    };
     let mut added = false;
     for d in &wanted {
         if watched.contains(d) {
             continue;
         }
-        match w.watch(d, RecursiveMode::NonRecursive) {
-            Ok(()) => {
+        match w.watch(d) {
+            Ok(moved_from) => {
+                if let Some(old) = moved_from {
+                    watched.remove(&old);
+                }
                 watched.insert(d.clone());
-                added = true;
+                added |= !before.contains(d);
             }
-            Err(e) if matches!(e.kind, notify::ErrorKind::MaxFilesWatch) => {
+            Err(WatchError::Limit) => {
                 let held = others + watched.len();
                 for d in watched.drain() {
-                    let _ = w.unwatch(&d);
+                    w.unwatch(&d);
                 }
                 let why = format!(
                     "the kernel's inotify watch limit is reached (fs.inotify.max_user_watches, after {held} watches)"
@@ -640,13 +663,13 @@ fn sync_watches(
         // Unregistered meanwhile: its watches go.
         drop(state);
         for d in &watched {
-            let _ = w.unwatch(d);
+            w.unwatch(d);
         }
         return;
     };
     // Files made in a new directory before its watch: one more scrape of it finds them.
     if added {
-        let new: Vec<PathBuf> = watched.difference(&p.watched).cloned().collect();
+        let new: Vec<PathBuf> = watched.difference(&before).cloned().collect();
         let now = Instant::now();
         if p.mode == Mode::Starting {
             p.due = Some(now + QUIET);
@@ -690,10 +713,6 @@ fn fall_back(shared: &Shared, cfg: &FreshConfig, root: &Path, why: String) {
 mod tests {
     use super::*;
 
-    fn event(kind: EventKind, path: PathBuf) -> notify::Result<notify::Event> {
-        Ok(notify::Event::new(kind).add_path(path))
-    }
-
     #[test]
     fn a_poisoned_state_stops_the_watcher_and_claims_no_freshness() {
         let shared = Arc::new(Shared::default());
@@ -714,47 +733,45 @@ mod tests {
 
     #[test]
     fn the_pending_set_is_bounded_and_overflow_means_rescan_everything() {
-        use notify::event::{AccessKind, CreateKind, Flag};
         let shared = Shared::default();
         let root = PathBuf::from("/p");
         shared.lock().projects = vec![Project::new(root.clone())];
         for i in 0..(MAX_PENDING + 500) {
-            on_event(
-                &shared,
-                event(
-                    EventKind::Create(CreateKind::File),
-                    root.join(format!("f{i}")),
-                ),
-            );
+            on_event(&shared, Change::Path(root.join(format!("f{i}"))));
         }
-        // Reads (the scrape's own), .git and .patina, and other trees are not changes.
-        on_event(
-            &shared,
-            event(EventKind::Access(AccessKind::Read), root.join("x")),
-        );
-        on_event(&shared, event(EventKind::Any, root.join(".git/index")));
-        on_event(
-            &shared,
-            event(EventKind::Any, root.join(".patina/index.db")),
-        );
-        on_event(
-            &shared,
-            event(EventKind::Any, PathBuf::from("/elsewhere/y")),
-        );
+        // .git and .patina, and other trees are not changes.
+        on_event(&shared, Change::Path(root.join(".git/index")));
+        on_event(&shared, Change::Path(root.join(".patina/index.db")));
+        on_event(&shared, Change::Path(PathBuf::from("/elsewhere/y")));
         {
             let state = shared.lock();
             let p = &state.projects[0];
             assert_eq!(p.pending.len(), MAX_PENDING);
             assert!(p.overflow);
-            assert!(!p.pending.contains(&root.join("x")));
+            assert!(!p.rewatch, "no event was lost");
         }
-        // A queue overflow names no path and marks every project.
+        // A queue overflow names no path and marks every project: rescan, watch again.
         shared.lock().projects[0].overflow = false;
-        on_event(
-            &shared,
-            Ok(notify::Event::new(EventKind::Other).set_flag(Flag::Rescan)),
-        );
-        assert!(shared.lock().projects[0].overflow);
+        on_event(&shared, Change::Rescan);
+        let state = shared.lock();
+        assert!(state.projects[0].overflow);
+        assert!(state.projects[0].rewatch);
+    }
+
+    #[test]
+    fn a_lost_directory_is_remembered_for_the_next_sync_and_scraped_again() {
+        let shared = Shared::default();
+        let root = PathBuf::from("/p");
+        let mut p = Project::new(root.clone());
+        p.watched.insert(root.join("d"));
+        shared.lock().projects = vec![p];
+        on_event(&shared, Change::Lost(root.join("d")));
+        on_event(&shared, Change::Lost(PathBuf::from("/elsewhere/d")));
+        let state = shared.lock();
+        let p = &state.projects[0];
+        assert_eq!(p.lost, HashSet::from([root.join("d")]));
+        assert!(p.pending.contains(&root.join("d")));
+        assert!(!p.rewatch);
     }
 
     #[test]

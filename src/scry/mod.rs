@@ -46,6 +46,7 @@ pub(crate) mod snippet;
 pub mod symbols;
 pub mod thesaurus;
 pub mod tokenize;
+pub mod watch;
 
 pub use db::{BUSY_TIMEOUT, SCHEMA_VERSION};
 pub use postings::SearchCache;

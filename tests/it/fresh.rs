@@ -322,3 +322,85 @@ fn files_that_come_and_go_during_scrapes_end_in_the_index_as_they_are_on_disk() 
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+/// QA session 11, high: a directory replaced at the same path was never watched again (the
+/// watch library forgot the watch the kernel dropped, the watcher still counted it), so edits
+/// under it stayed unindexed while `status` said "watching". Each replacement here is
+/// followed by an edit inside the new directory, made after its walk, which only its own
+/// watch can see.
+#[test]
+fn a_directory_replaced_at_the_same_path_is_watched_again() {
+    let d = Daemon::start();
+    let root = d.project.clone();
+    wait_mode(&d, "watching");
+    write(&root, "box/in/a.md", "# A\nthe first lemming\n");
+    until(&d, "lemming", None, |p| p == ["box/in/a.md"]);
+
+    // Deleted and made again (what a `git checkout` that empties and refills a directory does).
+    std::fs::remove_dir_all(root.join("box")).unwrap();
+    std::fs::create_dir_all(root.join("box/in")).unwrap();
+    until(&d, "lemming", None, |p| p.is_empty());
+    std::thread::sleep(Duration::from_millis(800));
+    write(&root, "box/in/b.md", "# B\nthe second wolverine\n");
+    until(&d, "wolverine", None, |p| p == ["box/in/b.md"]);
+
+    // Moved away and back.
+    std::fs::rename(root.join("box"), root.join("crate")).unwrap();
+    std::fs::rename(root.join("crate"), root.join("box")).unwrap();
+    std::thread::sleep(Duration::from_millis(800));
+    write(&root, "box/in/c.md", "# C\nthe third pangolin\n");
+    until(&d, "pangolin", None, |p| p == ["box/in/c.md"]);
+
+    // The project directory itself replaced by a copy.
+    let old = root.with_extension("old");
+    std::fs::rename(&root, &old).unwrap();
+    let cp = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&old)
+        .arg(&root)
+        .status()
+        .unwrap();
+    assert!(cp.success());
+    std::thread::sleep(Duration::from_millis(800));
+    write(&root, "box/in/d.md", "# D\nthe fourth okapi\n");
+    until(&d, "okapi", None, |p| p == ["box/in/d.md"]);
+    let f = wait_mode(&d, "watching");
+    assert!(f["last_error"].is_null(), "{f}");
+    let _ = std::fs::remove_dir_all(&old);
+}
+
+/// QA session 11, high: deleting a deep chain of watched directories kept the watch
+/// library's thread busy for a time cubic in the depth (1,000 deep: ~6 s of CPU here; 1,500:
+/// ~20 s), during which no change was indexed. Now each deleted directory costs its own
+/// watch's removal: an edit made right after deleting a chain 1,500 deep (and a wide tree of
+/// 2,000 directories) is searchable within the usual bound.
+#[test]
+fn deleting_a_deep_or_wide_watched_tree_leaves_the_watcher_responsive() {
+    let d = Daemon::start();
+    let root = d.project.clone();
+    wait_mode(&d, "watching");
+    let deep: String = std::iter::repeat_n("b/", 1500).collect();
+    std::fs::create_dir_all(root.join("chain").join(&deep)).unwrap();
+    for i in 0..20 {
+        for j in 0..100 {
+            std::fs::create_dir_all(root.join(format!("wide/d{i}/e{j}"))).unwrap();
+        }
+    }
+    write(&root, "wide/d0/e0/w.md", "# W\nthe marmoset\n");
+    until(&d, "marmoset", None, |p| p == ["wide/d0/e0/w.md"]);
+    let t = Instant::now();
+    while freshness(&d)[0]["watches"].as_u64().unwrap() < 3400 {
+        assert!(t.elapsed() < WITHIN, "{:?}", freshness(&d));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::fs::remove_dir_all(root.join("chain")).unwrap();
+    std::fs::remove_dir_all(root.join("wide")).unwrap();
+    write(&root, "after.md", "# After\nthe capybara\n");
+    until(&d, "capybara", None, |p| p == ["after.md"]);
+    until(&d, "marmoset", None, |p| p.is_empty());
+    let t = Instant::now();
+    while freshness(&d)[0]["watches"].as_u64().unwrap() > 100 {
+        assert!(t.elapsed() < WITHIN, "{:?}", freshness(&d));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
