@@ -22,7 +22,8 @@
 //!   with kind `code`.
 //! - files larger than [`MAX_FILE_BYTES`] are skipped unread; files with a NUL byte in their
 //!   first [`BINARY_SNIFF_BYTES`] are skipped as binary; other bytes that are not UTF-8 are
-//!   decoded lossily (U+FFFD), and names that are not UTF-8 are kept with `\xNN` escapes.
+//!   decoded lossily (U+FFFD), and names that are not UTF-8 are kept with `\xNN` escapes
+//!   (a backslash of a name is written `\\`, so no two names share a spelling).
 //!   Symbolic links are never followed and FIFOs never opened; credential files
 //!   ([`is_credential_file`]: `.env`, private keys, `.netrc`, Terraform state…) are never
 //!   read, whatever the ignore files say; every entry left out is named,
@@ -668,7 +669,9 @@ fn collect(
 }
 
 /// `path` relative to `root`, `/`-separated; bytes of a name that are not UTF-8 are written
-/// `\xNN` (so such a file is indexed and shown, and two such names stay distinct).
+/// `\xNN` and a backslash `\\`, so such a file is indexed and shown, and the spelling is
+/// one-to-one: no two names share it (QA session 11: a name with the byte 0xFF and one
+/// spelled `a\xff.rs` were one file to the index, and each scrape left rows behind).
 fn relative(root: &Path, path: &Path) -> String {
     use std::os::unix::ffi::OsStrExt;
     let rel = path.strip_prefix(root).unwrap_or(path);
@@ -678,7 +681,12 @@ fn relative(root: &Path, path: &Path) -> String {
             out.push('/');
         }
         for chunk in c.as_os_str().as_bytes().utf8_chunks() {
-            out.push_str(chunk.valid());
+            let valid = chunk.valid();
+            if valid.contains('\\') {
+                out.push_str(&valid.replace('\\', "\\\\"));
+            } else {
+                out.push_str(valid);
+            }
             for b in chunk.invalid() {
                 out.push_str(&format!("\\x{b:02x}"));
             }

@@ -687,6 +687,12 @@ fn a_hostile_tree_is_scraped_quickly_and_every_skip_is_named_case_029() {
     );
     let odd = std::ffi::OsStr::from_bytes(b"caf\xe9-note.md");
     fs::write(r.join("layer/core").join(odd), "# Odd name\n\nnumbatname\n").unwrap();
+    // A name spelled like another's escape (QA session 11: one file to the index before).
+    fs::write(
+        r.join("layer/core/caf\\xe9-note.md"),
+        "# Spelled\n\nnumbatspelled\n",
+    )
+    .unwrap();
     let fifo = r.join("layer/core/pipe.md");
     assert!(
         Command::new("mkfifo")
@@ -728,6 +734,18 @@ fn a_hostile_tree_is_scraped_quickly_and_every_skip_is_named_case_029() {
         paths(&search(r, "numbatname")),
         ["layer/core/caf\\xe9-note.md"]
     );
+    assert_eq!(
+        paths(&search(r, "numbatspelled")),
+        ["layer/core/caf\\\\xe9-note.md"]
+    );
+    // Two files, two keys: a second scrape finds nothing changed, and once both are gone
+    // nothing of them is left (before, each scrape left rows behind, and a search that met
+    // them failed).
+    assert_eq!(scrape(r).changed, 0);
+    fs::remove_file(r.join("layer/core").join(odd)).unwrap();
+    fs::remove_file(r.join("layer/core/caf\\xe9-note.md")).unwrap();
+    assert_eq!(scrape(r).removed, 2);
+    assert!(search(r, "numbatname").is_empty() && search(r, "numbatspelled").is_empty());
     let bom = search(r, "numbatbom");
     assert_eq!(paths(&bom), ["layer/core/bom.md"]);
     assert_eq!(bom[0].title, "BOM");
