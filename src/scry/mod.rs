@@ -399,7 +399,8 @@ impl Index {
     /// `query` is any text. It goes through [`query::prepare`]: stop words do not score
     /// (unless the query has nothing else), identifiers are split into their words
     /// (`parse_content_length`, `parseContentLength`, `a::b::c`), `fn`/`class`/… before a
-    /// word mark it as a symbol's name. Each remaining word (at most [`query::MAX_TERMS`]) is
+    /// word mark it as a symbol's name (the kind words among them, [`query::KIND_WORDS`],
+    /// are searched with it). Each remaining word (at most [`query::MAX_TERMS`]) is
     /// tokenized ([`tokenize`]) and any of them may match: no input is a syntax error.
     /// `limit` 0 means [`DEFAULT_LIMIT`]; above [`MAX_LIMIT`] it is clamped. `deadline`, if
     /// given, is enforced inside SQLite every [`DEADLINE_CHECK_OPS`] instructions; a deadline

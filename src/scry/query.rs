@@ -104,8 +104,9 @@ pub const STOP_WORDS: &[&str] = &[
     "will", "with", "would", "you", "your", "yours",
 ];
 
-/// Words that announce a symbol (`fn from_str`, `class Pool`, `def parse`): they are not
-/// searched for, and the query is taken to name the symbol after them.
+/// Words that announce a symbol (`fn from_str`, `class Pool`, `def parse`): the query is
+/// taken to name the symbol after them. They are not searched for, except
+/// [`KIND_WORDS`].
 pub const DECLARATION_WORDS: &[&str] = &[
     "fn",
     "func",
@@ -119,10 +120,25 @@ pub const DECLARATION_WORDS: &[&str] = &[
     "interface",
     "mod",
     "macro",
+    "macro_rules",
     "method",
     "const",
     "static",
     "type",
+];
+
+/// The declaration words that are searched for too, because they tell the definition apart
+/// from the uses of its name: `enum Value` ranks the row declaring `pub enum Value` above
+/// the many `impl Value` blocks and methods titled `Value` (QA session 11: it was not in the
+/// first stage's candidates at all). Not `fn`, `def`, `impl`, `type`…: nearly every row of
+/// code holds them, so they would tell nothing.
+pub const KIND_WORDS: &[&str] = &[
+    "struct",
+    "enum",
+    "trait",
+    "class",
+    "interface",
+    "macro_rules",
 ];
 
 /// A query made ready for ranking: its terms for BM25 and what it says about symbols.
@@ -180,10 +196,13 @@ pub fn prepare(input: &str) -> Prepared {
     let mut kept: Vec<String> = Vec::new();
     let mut stops: Vec<String> = Vec::new();
     let mut after_declaration = false;
+    let mut kind_word: Option<String> = None;
     for w in &words {
         let lower = w.to_lowercase();
         if declares && DECLARATION_WORDS.contains(&lower.as_str()) {
             after_declaration = true;
+            // Searched with the name after it, if one comes.
+            kind_word = KIND_WORDS.contains(&lower.as_str()).then_some(lower);
             continue;
         }
         let core = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '*');
@@ -192,6 +211,7 @@ pub fn prepare(input: &str) -> Prepared {
         }
         if identifier_shaped(core) || after_declaration {
             out.names_symbol = true;
+            kept.extend(kind_word.take());
             let last = core
                 .rsplit([':', '.'])
                 .find(|s| !s.is_empty())
@@ -404,6 +424,13 @@ mod tests {
         assert_eq!(prepare("parse parsing parsed").terms.len(), 1);
         let p = prepare("class Pool");
         assert!(p.names_symbol && p.idents == vec!["pool"]);
+        // A kind word is searched with the name after it (`fn` is not: every row has it).
+        let words =
+            |q: &str| -> Vec<String> { prepare(q).terms.into_iter().map(|t| t.text).collect() };
+        assert_eq!(words("enum Value"), vec!["enum", "value"]);
+        assert_eq!(words("macro_rules json"), vec!["macro", "rules", "json"]);
+        // With no name after it, it is not.
+        assert_eq!(words("pub struct"), vec!["pub"]);
         assert_eq!(prepare("scrap* index").terms[0].text, "scrap");
         assert!(prepare("  ").terms.is_empty());
         assert_eq!(prepare("fn struct").terms.len(), 2);

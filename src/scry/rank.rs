@@ -1012,6 +1012,53 @@ mod tests {
         }
     }
 
+    /// QA session 11: `enum Value` did not find `pub enum Value` in 100 hits, because the
+    /// declaration word was not searched and dozens of `impl Value` methods, titled `Value`
+    /// too, said `value` more often in fewer words. A kind word (`enum`, `struct`, `trait`,
+    /// `macro_rules`, …) is searched with the name now.
+    #[test]
+    fn a_kind_word_finds_the_declaration_among_many_members_of_its_name() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        let mut value = String::from("//! Values.\n\n/// Any value.\n///\n");
+        for i in 0..40 {
+            value.push_str(&format!(
+                "/// A line of prose about the shape number {i}.\n"
+            ));
+        }
+        value.push_str("#[derive(Clone)]\npub enum Value {\n");
+        for v in ["Null", "Bool(bool)", "Number(f64)", "String(String)"] {
+            value.push_str(&format!("    /// A variant.\n    {v},\n"));
+        }
+        value.push_str("}\n\n");
+        for i in 0..60 {
+            value.push_str(&format!(
+                "impl Value {{\n    /// Value {i}.\n    pub fn as_value_{i}(&self) -> Value {{\n        self.value_{i}()\n    }}\n}}\n"
+            ));
+        }
+        write(r, "src/value.rs", &value);
+        write(
+            r,
+            "src/de.rs",
+            "/// Reads values.\npub struct Deserializer { value: Value }\n\nmacro_rules! json {\n    ($e:expr) => { Value::from($e) };\n}\n",
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        for (q, line) in [
+            ("enum Value", "pub enum Value {"),
+            (
+                "struct Deserializer",
+                "pub struct Deserializer { value: Value }",
+            ),
+            ("macro_rules json", "macro_rules! json {"),
+        ] {
+            let hits = idx.search(q, 10, None).unwrap();
+            let text = std::fs::read_to_string(r.join(&hits[0].path)).unwrap();
+            let at = text.lines().nth(hits[0].line as usize - 1).unwrap_or("");
+            assert_eq!(at, line, "{q}: {hits:#?}");
+        }
+    }
+
     #[test]
     fn the_window_holds_the_most_weight_of_distinct_words_on_nearby_lines() {
         let w = [1.0, 2.0, 4.0];
