@@ -164,9 +164,23 @@ fn run() -> Result<(), String> {
                     .iter()
                     .position(|h| j.relevant.iter().any(|r| r.matches(&h.path, h.line)))
                     .map_or_else(|| format!(">{DEEP}"), |i| (i + 1).to_string());
+                // Where each relevant item is first hit among the DEEP (a recall miss's
+                // distance from the ten).
+                let each: Vec<String> = j
+                    .relevant
+                    .iter()
+                    .map(|r| {
+                        deep.iter()
+                            .position(|h| r.matches(&h.path, h.line))
+                            .map_or_else(|| format!(">{DEEP}"), |i| (i + 1).to_string())
+                    })
+                    .collect();
                 println!(
-                    "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2}; first relevant of {DEEP}: {first})",
-                    j.id, j.kind, j.query
+                    "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2}; first relevant of {DEEP}: {first}; each: {})",
+                    j.id,
+                    j.kind,
+                    j.query,
+                    each.join(" ")
                 );
                 for h in hits.iter().take(10) {
                     let ok = j.relevant.iter().any(|r| r.matches(&h.path, h.line));
