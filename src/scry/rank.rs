@@ -16,6 +16,9 @@
 //!   (`skip_empty_lines(buf)`) is left
 //!   out of that row's window: the words are the callee's, and its definition is the answer
 //!   ([`Calls`]; BM25 still counts them);
+//! - [`SIGNATURE_ONLY`] when the query names no symbol and the row declares a function
+//!   without a body (a trait's required method, [`RowMatch::declares_function`]): a
+//!   described behaviour happens in code that has a body;
 //! - [`TEST`] when the row is a test (a test function, or any row of a test file, also of
 //!   one no grammar splits: `tests/ui/*.stderr`, fixtures);
 //! - [`WHOLE_IDENTIFIER`] when the row holds one of the query's identifiers whole (as a
@@ -66,6 +69,16 @@ pub const QUALIFIED: f64 = 2.0;
 /// the definitions of one name (each impl already gets [`DEFINES`]). 1.5 and 2 measured the
 /// same (`layer/core/performance.md`).
 pub const DECLARATION: f64 = 1.5;
+/// Factor for a function declared without a body ([`RowMatch::declares_function`]: a trait's
+/// required method, `fn decode_hex_escape(&mut self) -> Result<u16>;`) when the query names
+/// no symbol. A described behaviour ("read the hexadecimal length of a chunk") happens in
+/// code with a body — the impls, the functions that do it — while the declaration only names
+/// it and documents it in the query's words, so BM25 and proximity favour it. When the query
+/// names the symbol, the declaration is the definition instead ([`DECLARATION`]). Only
+/// functions: a `const`, `type` or `use` line also ends with `;` and answers config
+/// questions (all of them × 0.5 lowered the held-out sets, `layer/core/performance.md`,
+/// branch `rank6`); 0.5 and 0.7 measured the same.
+pub const SIGNATURE_ONLY: f64 = 0.5;
 /// Factor for a test row: tests use everything, and are seldom what a search is for.
 pub const TEST: f64 = 0.5;
 /// Factor for a row that holds an identifier of the query whole.
@@ -286,6 +299,9 @@ pub(crate) fn rank(
         if m.whole {
             score *= WHOLE_IDENTIFIER;
         }
+        if !q.names_symbol && hit.kind == super::symbols::KIND_DEFINITION && m.declares_function {
+            score *= SIGNATURE_ONLY;
+        }
         scored.push((score, rowid, hit));
     }
     sort(&mut scored);
@@ -420,6 +436,11 @@ pub struct RowMatch {
     /// trait's required method, `fn decode(&mut self) -> u16;`). False for a row with no
     /// code line.
     pub declaration_only: bool,
+    /// Whether that declaration is a function's: one of its code lines holds the word `fn` or
+    /// `function` followed by a space (`fn decode(&mut self) -> u16;`, TypeScript's
+    /// `function f(): void;`), not a `const`, `static`, `type` or `use` item, nor a function
+    /// pointer type (`type F = fn(u8);`). False unless [`RowMatch::declaration_only`].
+    pub declares_function: bool,
 }
 
 /// Calls `f` with each token of `text` folded as the index's tokenizer folds it before
@@ -657,7 +678,7 @@ pub fn scan(text: &str, words: &Words, idents: &[String]) -> RowMatch {
         scan_line(line, i, words, idents, &mut out, &mut best);
     }
     out.line = best.0;
-    out.declaration_only = is_declaration_only(text);
+    (out.declaration_only, out.declares_function) = declaration(text);
     out
 }
 
@@ -796,7 +817,7 @@ impl<'w> Scanner<'w> {
             }
         }
         out.line = best.0;
-        out.declaration_only = is_declaration_only(text);
+        (out.declaration_only, out.declares_function) = declaration(text);
         out
     }
 }
@@ -831,13 +852,29 @@ fn holds_any_identifier(line: &str, idents: &[String]) -> bool {
     })
 }
 
-/// [`RowMatch::declaration_only`] of a row's text.
-fn is_declaration_only(text: &str) -> bool {
-    let mut code = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !is_comment(l) && !l.starts_with("#["));
-    code.clone().all(|l| !l.contains('{')) && code.next_back().is_some_and(|l| l.ends_with(';'))
+/// [`RowMatch::declaration_only`] and [`RowMatch::declares_function`] of a row's text.
+fn declaration(text: &str) -> (bool, bool) {
+    let code = || {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !is_comment(l) && !l.starts_with("#["))
+    };
+    let only =
+        code().all(|l| !l.contains('{')) && code().next_back().is_some_and(|l| l.ends_with(';'));
+    (only, only && code().any(declares_function))
+}
+
+/// Whether a line of code holds the keyword `fn` or `function` as a word followed by a space
+/// (a function's declaration, not `fn(u8)`, a function pointer type).
+fn declares_function(line: &str) -> bool {
+    ["fn ", "function "].iter().any(|k| {
+        line.match_indices(k).any(|(at, _)| {
+            !line[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    })
 }
 
 /// The 0-based line of `text` that holds the most distinct `words` (tokens as the index
@@ -921,6 +958,66 @@ mod tests {
         assert!(!is_declaration_only("/// only docs;\n// and a comment;"));
         assert!(!is_declaration_only(""));
         assert!(scan(decl, &Words::new(&[], &[]), &[]).declaration_only);
+    }
+
+    fn is_declaration_only(text: &str) -> bool {
+        declaration(text).0
+    }
+
+    #[test]
+    fn a_functions_declaration_is_told_from_other_items_that_end_with_a_semicolon() {
+        let declares = |t: &str| declaration(t).1;
+        assert!(declares(
+            "/// Decodes an escape.\n#[inline]\nfn decode_escape(&mut self) -> Result<u16>;"
+        ));
+        assert!(declares("pub(crate) unsafe fn f(\n    a: u8,\n) -> u8;"));
+        assert!(declares("export declare function f(a: number): void;"));
+        // Items without a body that are no function's declaration.
+        for t in [
+            "pub const MAX: usize = 64;",
+            "pub const PAD: Config = Config::new();",
+            "static NOSYS: AtomicBool = AtomicBool::new(false);",
+            "type Callback = fn(u8) -> u8;",
+            "pub type Result<T> = std::result::Result<T, Error>;",
+            "use crate::fnv::hash;",
+            "mod function;",
+            "/// A fn of the trait.\nconst X: u8 = 1;",
+        ] {
+            assert!(declaration(t).0, "{t}");
+            assert!(!declares(t), "{t}");
+        }
+        // A function with a body is no declaration at all.
+        assert!(!declares("fn f() -> u8 { 1 }"));
+        let m = scan("fn decode(&mut self) -> u16;", &Words::new(&[], &[]), &[]);
+        assert!(m.declaration_only && m.declares_function);
+    }
+
+    #[test]
+    fn a_described_behaviour_ranks_the_code_that_does_it_above_a_traits_declaration_of_it() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // The trait's required method documents the behaviour in the query's words; the
+        // function that does it says them once each, in a longer row (BM25 and proximity
+        // alone put the declaration first).
+        write(
+            r,
+            "src/read.rs",
+            "/// A source of bytes.\npub trait Source {\n    /// Reads the hexadecimal length of a chunk.\n    fn chunk_length(&mut self) -> usize;\n}\n",
+        );
+        write(
+            r,
+            "src/chunk.rs",
+            "/// The size line of a chunk in chunked encoding.\npub fn size_line(buf: &[u8]) -> Option<usize> {\n    let mut n = 0usize;\n    for &b in buf {\n        // Each hexadecimal digit of the length.\n        let d = (b as char).to_digit(16)?;\n        n = n.checked_mul(16)?.checked_add(d as usize)?;\n    }\n    // The whole chunk is read after this line.\n    Some(n)\n}\n",
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let hits = idx
+            .search("read the hexadecimal length of a chunk", 10, None)
+            .unwrap();
+        assert_eq!(hits[0].path, "src/chunk.rs", "{hits:#?}");
+        // Named, the declaration is the definition again: it comes first.
+        let named = idx.search("Source::chunk_length", 10, None).unwrap();
+        assert_eq!(named[0].title, "Source::chunk_length", "{named:#?}");
     }
 
     #[test]
