@@ -19,6 +19,10 @@
 //! - [`SIGNATURE_ONLY`] when the query names no symbol and the row declares a function
 //!   without a body (a trait's required method, [`RowMatch::declares_function`]): a
 //!   described behaviour happens in code that has a body;
+//! - [`VERBATIM`] when the query (two words or more, naming no symbol) is in a code row's
+//!   text whole, as typed (ASCII case aside, [`super::query::Prepared::verbatim`]): an error
+//!   message or a setting pasted from a program's output (`EOF while parsing a value`) finds
+//!   the row that writes it;
 //! - [`TEST`] when the row is a test (a test function, or any row of a test file, also of
 //!   one no grammar splits: `tests/ui/*.stderr`, fixtures);
 //! - [`WHOLE_IDENTIFIER`] when the row holds one of the query's identifiers whole (as a
@@ -79,6 +83,15 @@ pub const DECLARATION: f64 = 1.5;
 /// questions (all of them × 0.5 lowered the held-out sets, `layer/core/performance.md`,
 /// branch `rank6`); 0.5 and 0.7 measured the same.
 pub const SIGNATURE_ONLY: f64 = 0.5;
+/// Factor for a code row that holds the query's text whole
+/// ([`super::query::Prepared::verbatim`]: two words or more, naming no symbol, ASCII case
+/// aside): an agent pastes an error message or a setting from a program's output to find where
+/// it is written, and the row holding those words in that order (the message's string, the
+/// variant documented with it) is the answer, above rows that hold the same words apart. A
+/// phrase of the query's words found in part (the longest run in order) lowered recall and the
+/// held-out set in the third session; the whole text as typed is rarer and exact. 1.5, 2 and 3
+/// measured the same (`layer/core/performance.md`, branch `rank6`).
+pub const VERBATIM: f64 = 2.0;
 /// Factor for a test row: tests use everything, and are seldom what a search is for.
 pub const TEST: f64 = 0.5;
 /// Factor for a row that holds an identifier of the query whole.
@@ -224,6 +237,8 @@ pub(crate) fn rank(
         )
     };
     let scanner = Scanner::new(&matcher, &q.idents);
+    // The query's text whole, looked for in each code row's lowercase.
+    let verbatim = q.verbatim.as_deref().map(memchr::memmem::Finder::new);
     // Each code candidate's body ASCII-lowercased, in one buffer reused across rows.
     let mut lower = String::new();
     // Read once, when the first candidate needs them.
@@ -249,6 +264,9 @@ pub(crate) fn rank(
             lower.clear();
             lower.push_str(text);
             lower.make_ascii_lowercase();
+            let whole = verbatim
+                .as_ref()
+                .is_some_and(|f| f.find(lower.as_bytes()).is_some());
             // Most rows call none of them: then nothing is copied.
             let rest = calls
                 .as_ref()
@@ -258,8 +276,12 @@ pub(crate) fn rank(
                 lower.push_str(rest);
                 lower.make_ascii_lowercase();
             }
-            Ok(scanner.scan(rest.as_deref().unwrap_or(text), &lower))
+            Ok((scanner.scan(rest.as_deref().unwrap_or(text), &lower), whole))
         })?;
+        let (m, verbatim_here) = m;
+        if verbatim_here {
+            score *= VERBATIM;
+        }
         let (w, total) = weights.get_or_insert_with(|| weigh(conn, &words, own));
         if *total > 0.0 {
             score *= 1.0 + NEAR * best_window(&m.lines, w, NEAR_LINES).min(*total) / *total;
@@ -962,6 +984,43 @@ mod tests {
 
     fn is_declaration_only(text: &str) -> bool {
         declaration(text).0
+    }
+
+    #[test]
+    fn an_error_message_typed_whole_ranks_the_row_that_writes_it_first_at_its_line() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // A short function that says the message's words apart, again and again: BM25 and
+        // proximity alone put it first.
+        write(
+            r,
+            "src/scan.rs",
+            "/// While parsing, EOF ends the value.\npub fn next_value(eof: bool) -> Option<u8> {\n    if eof { None } else { Some(1) }\n}\n",
+        );
+        write(
+            r,
+            "src/error.rs",
+            "impl fmt::Display for Code {\n    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {\n        match self {\n            Code::Syntax => f.write_str(\"expected a colon\"),\n            Code::Eof => f.write_str(\"EOF while parsing a value\"),\n        }\n    }\n}\n",
+        );
+        // Rows without those words, so that they weigh (IDF) as in a real corpus.
+        for i in 0..8 {
+            write(
+                r,
+                &format!("src/other{i}.rs"),
+                &format!("/// Returns {i}.\npub fn other_{i}() -> u8 {{\n    {i}\n}}\n"),
+            );
+        }
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let hits = idx.search("EOF while parsing a value", 10, None).unwrap();
+        assert_eq!(
+            (hits[0].path.as_str(), hits[0].line),
+            ("src/error.rs", 5),
+            "{hits:#?}"
+        );
+        // The same words in another order are no message: the function ranks first again.
+        let hits = idx.search("value EOF while parsing", 10, None).unwrap();
+        assert_eq!(hits[0].path, "src/scan.rs", "{hits:#?}");
     }
 
     #[test]
