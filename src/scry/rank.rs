@@ -264,9 +264,7 @@ pub(crate) fn rank(
             lower.clear();
             lower.push_str(text);
             lower.make_ascii_lowercase();
-            let whole = verbatim
-                .as_ref()
-                .is_some_and(|f| f.find(lower.as_bytes()).is_some());
+            let whole = verbatim.as_ref().is_some_and(|f| holds_whole(&lower, f));
             // Most rows call none of them: then nothing is copied.
             let rest = calls
                 .as_ref()
@@ -344,6 +342,33 @@ pub(crate) fn rank(
             (rowid, hit)
         })
         .collect())
+}
+
+/// Whether `text` holds the finder's needle (a query's text, [`VERBATIM`]) where its ends are
+/// ends of words: when the needle begins (ends) with a letter or digit, the character before
+/// (after) it is none. So a phrase that ends inside a token never matches: `key is fcbb`
+/// finds nothing in `key is fcbb1234`, which would otherwise rank a row higher for each right
+/// prefix of a value it holds (a prefix oracle on indexed secrets; threat-model.md, "no prefix
+/// queries"). A whole token, as a query for it finds, is all it confirms.
+fn holds_whole(text: &str, finder: &memchr::memmem::Finder<'_>) -> bool {
+    let needle = finder.needle();
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let Ok(phrase) = std::str::from_utf8(needle) else {
+        return false;
+    };
+    let (starts_word, ends_word) = (
+        word(phrase.chars().next()),
+        word(phrase.chars().next_back()),
+    );
+    finder.find_iter(text.as_bytes()).any(|at| {
+        // A needle of whole characters matches at character boundaries (UTF-8 is
+        // self-synchronizing).
+        let (Some(before), Some(after)) = (text.get(..at), text.get(at + needle.len()..)) else {
+            return false;
+        };
+        !(starts_word && word(before.chars().next_back()))
+            && !(ends_word && word(after.chars().next()))
+    })
 }
 
 /// A mask of the first `n` bits (all 64 from 64 on).
@@ -1021,6 +1046,38 @@ mod tests {
         // The same words in another order are no message: the function ranks first again.
         let hits = idx.search("value EOF while parsing", 10, None).unwrap();
         assert_eq!(hits[0].path, "src/scan.rs", "{hits:#?}");
+    }
+
+    #[test]
+    fn the_querys_text_is_found_whole_only_at_the_ends_of_words() {
+        let holds = |text: &str, phrase: &str| {
+            holds_whole(text, &memchr::memmem::Finder::new(phrase.as_bytes()))
+        };
+        assert!(holds(
+            "f.write_str(\"eof while parsing a value\")",
+            "eof while parsing a value"
+        ));
+        assert!(holds(
+            "eof while parsing a value",
+            "eof while parsing a value"
+        ));
+        assert!(!holds("missing ']' here", "class; missing ']'"));
+        assert!(holds("unclosed class; missing ']'x", "class; missing ']'"));
+        // A phrase that ends or begins inside a token is no match: no prefix (or suffix) of
+        // an indexed value ranks its row higher.
+        assert!(!holds(
+            "let key = \"the staging key is fcbb1234\";",
+            "staging key is fcbb"
+        ));
+        assert!(holds(
+            "let key = \"the staging key is fcbb\";",
+            "staging key is fcbb"
+        ));
+        assert!(holds("the staging key is fcbb_1234", "staging key is fcbb"));
+        assert!(!holds("xstaging key is fcbb", "staging key is fcbb"));
+        assert!(!holds("the staging key is fcbbé", "staging key is fcbb"));
+        // A later occurrence may be whole where the first is not.
+        assert!(holds("parse errors; parse error.", "parse error"));
     }
 
     #[test]
