@@ -366,8 +366,9 @@ fn holds_whole(text: &str, finder: &memchr::memmem::Finder<'_>) -> bool {
         let (Some(before), Some(after)) = (text.get(..at), text.get(at + needle.len()..)) else {
             return false;
         };
-        !(starts_word && word(before.chars().next_back()))
-            && !(ends_word && word(after.chars().next()))
+        let cut_before = starts_word && word(before.chars().next_back());
+        let cut_after = ends_word && word(after.chars().next());
+        !cut_before && !cut_after
     })
 }
 
