@@ -4,7 +4,7 @@
 //! per kind of query, beside a ripgrep-style word-count baseline run on the same files.
 //!
 //! ```sh
-//! scripts/eval-scry                 # every set (code, notes, heldout, heldout2, heldout3, heldout4, notes-heldout)
+//! scripts/eval-scry                 # every set (code, notes, heldout, heldout2, heldout3, heldout4, heldout5, notes-heldout)
 //! scripts/eval-scry code -v         # one set, with each query's rank and top hits
 //! scripts/eval-scry code --repeat 50 # and the mean time of a warm search (50 rounds)
 //! scripts/eval-scry speed DIR [MB]   # scrape ~MB (100) of DIR's subfolders, time every query
@@ -36,16 +36,17 @@ const K: usize = 10;
 const DEEP: usize = 100;
 
 /// The relevance sets in `eval/scry/`: `code` and `notes` are the ones changes are tuned
-/// on; `heldout`, `heldout2`, `heldout3` and `heldout4` (code of other crates) and `notes-heldout` (other notes of
+/// on; `heldout`, `heldout2`, `heldout3`, `heldout4` and `heldout5` (code of other crates) and `notes-heldout` (other notes of
 /// the notes corpus) are only reported, to show whether a gain carries over to queries the
 /// tuning never saw.
-const SETS: [&str; 7] = [
+const SETS: [&str; 8] = [
     "code",
     "notes",
     "heldout",
     "heldout2",
     "heldout3",
     "heldout4",
+    "heldout5",
     "notes-heldout",
 ];
 
@@ -163,9 +164,23 @@ fn run() -> Result<(), String> {
                     .iter()
                     .position(|h| j.relevant.iter().any(|r| r.matches(&h.path, h.line)))
                     .map_or_else(|| format!(">{DEEP}"), |i| (i + 1).to_string());
+                // Where each relevant item is first hit among the DEEP (a recall miss's
+                // distance from the ten).
+                let each: Vec<String> = j
+                    .relevant
+                    .iter()
+                    .map(|r| {
+                        deep.iter()
+                            .position(|h| r.matches(&h.path, h.line))
+                            .map_or_else(|| format!(">{DEEP}"), |i| (i + 1).to_string())
+                    })
+                    .collect();
                 println!(
-                    "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2}; first relevant of {DEEP}: {first})",
-                    j.id, j.kind, j.query
+                    "  {} [{}] {:?}: RR {rr:.2} R {rec:.2} (baseline RR {brr:.2}; first relevant of {DEEP}: {first}; each: {})",
+                    j.id,
+                    j.kind,
+                    j.query,
+                    each.join(" ")
                 );
                 for h in hits.iter().take(10) {
                     let ok = j.relevant.iter().any(|r| r.matches(&h.path, h.line));

@@ -164,6 +164,11 @@ pub struct Prepared {
     /// that names no symbol: searched at [`super::thesaurus::WEIGHT`] of a query word's
     /// weight in both stages. Stems as the index stores them: never stemmed again.
     pub expansions: Vec<String>,
+    /// The query's text as typed, its words joined by one space and ASCII-lowercased, for a
+    /// query of two words or more that names no symbol (`eof while parsing a value`): a row
+    /// that holds it whole is likely where that message or setting is written
+    /// ([`super::rank::VERBATIM`]). `None` otherwise.
+    pub verbatim: Option<String>,
 }
 
 /// Whether a word is shaped like an identifier of code (not like an English word).
@@ -259,6 +264,9 @@ pub fn prepare(input: &str) -> Prepared {
             .filter_map(|t| t.token.as_deref())
             .collect();
         out.expansions = super::thesaurus::expand(&own);
+        if words.len() >= 2 {
+            out.verbatim = Some(words.join(" ").to_ascii_lowercase());
+        }
     }
     out
 }
@@ -276,6 +284,24 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(" OR ")
         })
+    }
+
+    #[test]
+    fn a_query_of_two_words_or_more_naming_no_symbol_is_looked_for_whole() {
+        assert_eq!(
+            prepare("  EOF while\tparsing a value ").verbatim.as_deref(),
+            Some("eof while parsing a value")
+        );
+        assert_eq!(
+            prepare("unclosed character class; missing ']'")
+                .verbatim
+                .as_deref(),
+            Some("unclosed character class; missing ']'")
+        );
+        // One word, or a symbol named: no.
+        assert_eq!(prepare("overflow").verbatim, None);
+        assert_eq!(prepare("Value::pointer lookup").verbatim, None);
+        assert_eq!(prepare("fn parse").verbatim, None);
     }
 
     #[test]

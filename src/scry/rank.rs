@@ -16,6 +16,13 @@
 //!   (`skip_empty_lines(buf)`) is left
 //!   out of that row's window: the words are the callee's, and its definition is the answer
 //!   ([`Calls`]; BM25 still counts them);
+//! - [`SIGNATURE_ONLY`] when the query names no symbol and the row declares a function
+//!   without a body (a trait's required method, [`RowMatch::declares_function`]): a
+//!   described behaviour happens in code that has a body;
+//! - [`VERBATIM`] when the query (two words or more, naming no symbol) is in a code row's
+//!   text whole, as typed (ASCII case aside, [`super::query::Prepared::verbatim`]): an error
+//!   message or a setting pasted from a program's output (`EOF while parsing a value`) finds
+//!   the row that writes it;
 //! - [`TEST`] when the row is a test (a test function, or any row of a test file, also of
 //!   one no grammar splits: `tests/ui/*.stderr`, fixtures);
 //! - [`WHOLE_IDENTIFIER`] when the row holds one of the query's identifiers whole (as a
@@ -66,6 +73,25 @@ pub const QUALIFIED: f64 = 2.0;
 /// the definitions of one name (each impl already gets [`DEFINES`]). 1.5 and 2 measured the
 /// same (`layer/core/performance.md`).
 pub const DECLARATION: f64 = 1.5;
+/// Factor for a function declared without a body ([`RowMatch::declares_function`]: a trait's
+/// required method, `fn decode_hex_escape(&mut self) -> Result<u16>;`) when the query names
+/// no symbol. A described behaviour ("read the hexadecimal length of a chunk") happens in
+/// code with a body — the impls, the functions that do it — while the declaration only names
+/// it and documents it in the query's words, so BM25 and proximity favour it. When the query
+/// names the symbol, the declaration is the definition instead ([`DECLARATION`]). Only
+/// functions: a `const`, `type` or `use` line also ends with `;` and answers config
+/// questions (all of them × 0.5 lowered the held-out sets, `layer/core/performance.md`,
+/// branch `rank6`); 0.5 and 0.7 measured the same.
+pub const SIGNATURE_ONLY: f64 = 0.5;
+/// Factor for a code row that holds the query's text whole
+/// ([`super::query::Prepared::verbatim`]: two words or more, naming no symbol, ASCII case
+/// aside): an agent pastes an error message or a setting from a program's output to find where
+/// it is written, and the row holding those words in that order (the message's string, the
+/// variant documented with it) is the answer, above rows that hold the same words apart. A
+/// phrase of the query's words found in part (the longest run in order) lowered recall and the
+/// held-out set in the third session; the whole text as typed is rarer and exact. 1.5, 2 and 3
+/// measured the same (`layer/core/performance.md`, branch `rank6`).
+pub const VERBATIM: f64 = 2.0;
 /// Factor for a test row: tests use everything, and are seldom what a search is for.
 pub const TEST: f64 = 0.5;
 /// Factor for a row that holds an identifier of the query whole.
@@ -211,6 +237,8 @@ pub(crate) fn rank(
         )
     };
     let scanner = Scanner::new(&matcher, &q.idents);
+    // The query's text whole, looked for in each code row's lowercase.
+    let verbatim = q.verbatim.as_deref().map(memchr::memmem::Finder::new);
     // Each code candidate's body ASCII-lowercased, in one buffer reused across rows.
     let mut lower = String::new();
     // Read once, when the first candidate needs them.
@@ -236,6 +264,7 @@ pub(crate) fn rank(
             lower.clear();
             lower.push_str(text);
             lower.make_ascii_lowercase();
+            let whole = verbatim.as_ref().is_some_and(|f| holds_whole(&lower, f));
             // Most rows call none of them: then nothing is copied.
             let rest = calls
                 .as_ref()
@@ -245,8 +274,12 @@ pub(crate) fn rank(
                 lower.push_str(rest);
                 lower.make_ascii_lowercase();
             }
-            Ok(scanner.scan(rest.as_deref().unwrap_or(text), &lower))
+            Ok((scanner.scan(rest.as_deref().unwrap_or(text), &lower), whole))
         })?;
+        let (m, verbatim_here) = m;
+        if verbatim_here {
+            score *= VERBATIM;
+        }
         let (w, total) = weights.get_or_insert_with(|| weigh(conn, &words, own));
         if *total > 0.0 {
             score *= 1.0 + NEAR * best_window(&m.lines, w, NEAR_LINES).min(*total) / *total;
@@ -286,6 +319,9 @@ pub(crate) fn rank(
         if m.whole {
             score *= WHOLE_IDENTIFIER;
         }
+        if !q.names_symbol && hit.kind == super::symbols::KIND_DEFINITION && m.declares_function {
+            score *= SIGNATURE_ONLY;
+        }
         scored.push((score, rowid, hit));
     }
     sort(&mut scored);
@@ -306,6 +342,34 @@ pub(crate) fn rank(
             (rowid, hit)
         })
         .collect())
+}
+
+/// Whether `text` holds the finder's needle (a query's text, [`VERBATIM`]) where its ends are
+/// ends of words: when the needle begins (ends) with a letter or digit, the character before
+/// (after) it is none. So a phrase that ends inside a token never matches: `key is fcbb`
+/// finds nothing in `key is fcbb1234`, which would otherwise rank a row higher for each right
+/// prefix of a value it holds (a prefix oracle on indexed secrets; threat-model.md, "no prefix
+/// queries"). A whole token, as a query for it finds, is all it confirms.
+fn holds_whole(text: &str, finder: &memchr::memmem::Finder<'_>) -> bool {
+    let needle = finder.needle();
+    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    let Ok(phrase) = std::str::from_utf8(needle) else {
+        return false;
+    };
+    let (starts_word, ends_word) = (
+        word(phrase.chars().next()),
+        word(phrase.chars().next_back()),
+    );
+    finder.find_iter(text.as_bytes()).any(|at| {
+        // A needle of whole characters matches at character boundaries (UTF-8 is
+        // self-synchronizing).
+        let (Some(before), Some(after)) = (text.get(..at), text.get(at + needle.len()..)) else {
+            return false;
+        };
+        let cut_before = starts_word && word(before.chars().next_back());
+        let cut_after = ends_word && word(after.chars().next());
+        !cut_before && !cut_after
+    })
 }
 
 /// A mask of the first `n` bits (all 64 from 64 on).
@@ -420,6 +484,11 @@ pub struct RowMatch {
     /// trait's required method, `fn decode(&mut self) -> u16;`). False for a row with no
     /// code line.
     pub declaration_only: bool,
+    /// Whether that declaration is a function's: one of its code lines holds the word `fn` or
+    /// `function` followed by a space (`fn decode(&mut self) -> u16;`, TypeScript's
+    /// `function f(): void;`), not a `const`, `static`, `type` or `use` item, nor a function
+    /// pointer type (`type F = fn(u8);`). False unless [`RowMatch::declaration_only`].
+    pub declares_function: bool,
 }
 
 /// Calls `f` with each token of `text` folded as the index's tokenizer folds it before
@@ -657,7 +726,7 @@ pub fn scan(text: &str, words: &Words, idents: &[String]) -> RowMatch {
         scan_line(line, i, words, idents, &mut out, &mut best);
     }
     out.line = best.0;
-    out.declaration_only = is_declaration_only(text);
+    (out.declaration_only, out.declares_function) = declaration(text);
     out
 }
 
@@ -796,7 +865,7 @@ impl<'w> Scanner<'w> {
             }
         }
         out.line = best.0;
-        out.declaration_only = is_declaration_only(text);
+        (out.declaration_only, out.declares_function) = declaration(text);
         out
     }
 }
@@ -831,13 +900,29 @@ fn holds_any_identifier(line: &str, idents: &[String]) -> bool {
     })
 }
 
-/// [`RowMatch::declaration_only`] of a row's text.
-fn is_declaration_only(text: &str) -> bool {
-    let mut code = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty() && !is_comment(l) && !l.starts_with("#["));
-    code.clone().all(|l| !l.contains('{')) && code.next_back().is_some_and(|l| l.ends_with(';'))
+/// [`RowMatch::declaration_only`] and [`RowMatch::declares_function`] of a row's text.
+fn declaration(text: &str) -> (bool, bool) {
+    let code = || {
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !is_comment(l) && !l.starts_with("#["))
+    };
+    let only =
+        code().all(|l| !l.contains('{')) && code().next_back().is_some_and(|l| l.ends_with(';'));
+    (only, only && code().any(declares_function))
+}
+
+/// Whether a line of code holds the keyword `fn` or `function` as a word followed by a space
+/// (a function's declaration, not `fn(u8)`, a function pointer type).
+fn declares_function(line: &str) -> bool {
+    ["fn ", "function "].iter().any(|k| {
+        line.match_indices(k).any(|(at, _)| {
+            !line[..at]
+                .chars()
+                .next_back()
+                .is_some_and(|c| c.is_alphanumeric() || c == '_')
+        })
+    })
 }
 
 /// The 0-based line of `text` that holds the most distinct `words` (tokens as the index
@@ -921,6 +1006,135 @@ mod tests {
         assert!(!is_declaration_only("/// only docs;\n// and a comment;"));
         assert!(!is_declaration_only(""));
         assert!(scan(decl, &Words::new(&[], &[]), &[]).declaration_only);
+    }
+
+    fn is_declaration_only(text: &str) -> bool {
+        declaration(text).0
+    }
+
+    #[test]
+    fn an_error_message_typed_whole_ranks_the_row_that_writes_it_first_at_its_line() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // A short function that says the message's words apart, again and again: BM25 and
+        // proximity alone put it first.
+        write(
+            r,
+            "src/scan.rs",
+            "/// While parsing, EOF ends the value.\npub fn next_value(eof: bool) -> Option<u8> {\n    if eof { None } else { Some(1) }\n}\n",
+        );
+        write(
+            r,
+            "src/error.rs",
+            "impl fmt::Display for Code {\n    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {\n        match self {\n            Code::Syntax => f.write_str(\"expected a colon\"),\n            Code::Eof => f.write_str(\"EOF while parsing a value\"),\n        }\n    }\n}\n",
+        );
+        // Rows without those words, so that they weigh (IDF) as in a real corpus.
+        for i in 0..8 {
+            write(
+                r,
+                &format!("src/other{i}.rs"),
+                &format!("/// Returns {i}.\npub fn other_{i}() -> u8 {{\n    {i}\n}}\n"),
+            );
+        }
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let hits = idx.search("EOF while parsing a value", 10, None).unwrap();
+        assert_eq!(
+            (hits[0].path.as_str(), hits[0].line),
+            ("src/error.rs", 5),
+            "{hits:#?}"
+        );
+        // The same words in another order are no message: the function ranks first again.
+        let hits = idx.search("value EOF while parsing", 10, None).unwrap();
+        assert_eq!(hits[0].path, "src/scan.rs", "{hits:#?}");
+    }
+
+    #[test]
+    fn the_querys_text_is_found_whole_only_at_the_ends_of_words() {
+        let holds = |text: &str, phrase: &str| {
+            holds_whole(text, &memchr::memmem::Finder::new(phrase.as_bytes()))
+        };
+        assert!(holds(
+            "f.write_str(\"eof while parsing a value\")",
+            "eof while parsing a value"
+        ));
+        assert!(holds(
+            "eof while parsing a value",
+            "eof while parsing a value"
+        ));
+        assert!(!holds("missing ']' here", "class; missing ']'"));
+        assert!(holds("unclosed class; missing ']'x", "class; missing ']'"));
+        // A phrase that ends or begins inside a token is no match: no prefix (or suffix) of
+        // an indexed value ranks its row higher.
+        assert!(!holds(
+            "let key = \"the staging key is fcbb1234\";",
+            "staging key is fcbb"
+        ));
+        assert!(holds(
+            "let key = \"the staging key is fcbb\";",
+            "staging key is fcbb"
+        ));
+        assert!(holds("the staging key is fcbb_1234", "staging key is fcbb"));
+        assert!(!holds("xstaging key is fcbb", "staging key is fcbb"));
+        assert!(!holds("the staging key is fcbbé", "staging key is fcbb"));
+        // A later occurrence may be whole where the first is not.
+        assert!(holds("parse errors; parse error.", "parse error"));
+    }
+
+    #[test]
+    fn a_functions_declaration_is_told_from_other_items_that_end_with_a_semicolon() {
+        let declares = |t: &str| declaration(t).1;
+        assert!(declares(
+            "/// Decodes an escape.\n#[inline]\nfn decode_escape(&mut self) -> Result<u16>;"
+        ));
+        assert!(declares("pub(crate) unsafe fn f(\n    a: u8,\n) -> u8;"));
+        assert!(declares("export declare function f(a: number): void;"));
+        // Items without a body that are no function's declaration.
+        for t in [
+            "pub const MAX: usize = 64;",
+            "pub const PAD: Config = Config::new();",
+            "static NOSYS: AtomicBool = AtomicBool::new(false);",
+            "type Callback = fn(u8) -> u8;",
+            "pub type Result<T> = std::result::Result<T, Error>;",
+            "use crate::fnv::hash;",
+            "mod function;",
+            "/// A fn of the trait.\nconst X: u8 = 1;",
+        ] {
+            assert!(declaration(t).0, "{t}");
+            assert!(!declares(t), "{t}");
+        }
+        // A function with a body is no declaration at all.
+        assert!(!declares("fn f() -> u8 { 1 }"));
+        let m = scan("fn decode(&mut self) -> u16;", &Words::new(&[], &[]), &[]);
+        assert!(m.declaration_only && m.declares_function);
+    }
+
+    #[test]
+    fn a_described_behaviour_ranks_the_code_that_does_it_above_a_traits_declaration_of_it() {
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        // The trait's required method documents the behaviour in the query's words; the
+        // function that does it says them once each, in a longer row (BM25 and proximity
+        // alone put the declaration first).
+        write(
+            r,
+            "src/read.rs",
+            "/// A source of bytes.\npub trait Source {\n    /// Reads the hexadecimal length of a chunk.\n    fn chunk_length(&mut self) -> usize;\n}\n",
+        );
+        write(
+            r,
+            "src/chunk.rs",
+            "/// The size line of a chunk in chunked encoding.\npub fn size_line(buf: &[u8]) -> Option<usize> {\n    let mut n = 0usize;\n    for &b in buf {\n        // Each hexadecimal digit of the length.\n        let d = (b as char).to_digit(16)?;\n        n = n.checked_mul(16)?.checked_add(d as usize)?;\n    }\n    // The whole chunk is read after this line.\n    Some(n)\n}\n",
+        );
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        let hits = idx
+            .search("read the hexadecimal length of a chunk", 10, None)
+            .unwrap();
+        assert_eq!(hits[0].path, "src/chunk.rs", "{hits:#?}");
+        // Named, the declaration is the definition again: it comes first.
+        let named = idx.search("Source::chunk_length", 10, None).unwrap();
+        assert_eq!(named[0].title, "Source::chunk_length", "{named:#?}");
     }
 
     #[test]
