@@ -212,6 +212,8 @@ pub struct Index {
     file: (u64, u64),
     /// When [`Index::is_current`] last looked at the file and found it the same.
     file_checked: Cell<Option<Instant>>,
+    /// The project's Rust package name (`<root>/Cargo.toml`), read at its first code hit.
+    own_crate: std::cell::OnceCell<Option<String>>,
 }
 
 /// How long [`Index::is_current`] trusts its last look at the index file.
@@ -306,6 +308,7 @@ impl Index {
             snapshot_version: Cell::new(None),
             file,
             file_checked: Cell::new(Some(Instant::now())),
+            own_crate: std::cell::OnceCell::new(),
         })
     }
 
@@ -393,6 +396,21 @@ impl Index {
         postings::generation(&self.conn).map_err(|e| index_error(&self.path, &e))
     }
 
+    /// The project's Rust package name, for titles ([`symbols::package_name`] of
+    /// `<root>/Cargo.toml`, read once, at most 1 MiB of it); `None` when it has none.
+    fn own_crate(&self) -> Option<&str> {
+        self.own_crate
+            .get_or_init(|| {
+                use std::io::Read;
+                let mut text = String::new();
+                std::fs::File::open(self.root.join("Cargo.toml"))
+                    .and_then(|f| f.take(1 << 20).read_to_string(&mut text))
+                    .ok()?;
+                symbols::package_name(&text)
+            })
+            .as_deref()
+    }
+
     /// Searches: BM25 ([`BM25_WEIGHTS`]) over the query's terms picks candidates, which
     /// [`rank`] orders for code, returning at most `limit` hits, best first.
     ///
@@ -435,7 +453,8 @@ impl Index {
             rank::rank(conn, &prepared, candidates, limit)
         })?;
         self.finish_snippets(&prepared.terms, &mut hits, deadline)?;
-        Ok(hits.into_iter().map(|(_, h)| titled(h)).collect())
+        let own = self.own_crate();
+        Ok(hits.into_iter().map(|(_, h)| titled(h, own)).collect())
     }
 
     /// Cuts the snippets of the fast path's `hits` ([`cut_snippets`]), under `deadline`.
@@ -720,10 +739,10 @@ fn index_error(path: &Path, e: &rusqlite::Error) -> ScryError {
 }
 
 /// `hit` with the title a reader sees: a code hit's top-level symbol with its module path
-/// ([`symbols::display_title`]). Applied after ranking, which matches the query against the
-/// symbol as stored.
-pub(crate) fn titled(mut hit: Hit) -> Hit {
-    hit.title = symbols::display_title(&hit.path, &hit.title);
+/// ([`symbols::display_title`]; `own_crate`: the project's package name). Applied after
+/// ranking, which matches the query against the symbol as stored.
+pub(crate) fn titled(mut hit: Hit, own_crate: Option<&str>) -> Hit {
+    hit.title = symbols::display_title(&hit.path, &hit.title, own_crate);
     hit
 }
 

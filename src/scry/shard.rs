@@ -99,12 +99,13 @@ impl Index {
         let rowids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
         let parts = self.parts(&terms, &rowids, deadline)?;
         self.finish_snippets(&terms, &mut found, deadline)?;
+        let own = self.own_crate();
         let hits = found
             .into_iter()
             .zip(parts.parts)
             .zip(parts.lens)
             .map(|(((_, hit), parts), len)| ShardHit {
-                hit: super::titled(hit),
+                hit: super::titled(hit, own),
                 parts,
                 len,
             })

@@ -160,7 +160,8 @@ struct Span {
 ///
 /// - Rust: the folders below the `src/` nearest the top, then the file's stem; `lib`,
 ///   `main` and `mod` name their folder. The crate is the folder holding that `src/` (with
-///   `-` read as `_`), or `crate` for the project's own `src/`. Files outside a `src/`
+///   `-` read as `_`), or for the project's own `src/` `own_crate` (its package's name,
+///   [`package_name`]), else `crate`. Files outside a `src/`
 ///   (tests, examples, benches) keep the bare symbol.
 /// - Python: the folders and stem joined by `.`, a leading `src/` dropped, `__init__` naming
 ///   its folder.
@@ -169,7 +170,7 @@ struct Span {
 /// - JavaScript and TypeScript: the bare symbol (a module has no conventional path).
 ///
 /// `symbol` is returned as is for other files, members, and symbols already qualified.
-pub fn display_title(rel: &str, symbol: &str) -> String {
+pub fn display_title(rel: &str, symbol: &str, own_crate: Option<&str>) -> String {
     let Some(lang) = Lang::of(rel) else {
         return symbol.to_string();
     };
@@ -185,7 +186,7 @@ pub fn display_title(rel: &str, symbol: &str) -> String {
                 return symbol.to_string();
             };
             let krate = match src {
-                0 => "crate".to_string(),
+                0 => own_crate.unwrap_or("crate").to_string(),
                 _ => dirs[src - 1].replace('-', "_"),
             };
             let mut m = vec![krate];
@@ -213,6 +214,37 @@ pub fn display_title(rel: &str, symbol: &str) -> String {
         return symbol.to_string();
     }
     format!("{}{}{symbol}", module.join(lang.sep()), lang.sep())
+}
+
+/// The name of the Rust package whose manifest is `cargo_toml`'s text (`name` in its
+/// `[package]` table, `-` read as `_`, as Rust names the crate), for [`display_title`];
+/// `None` for a manifest without one (a workspace's) or a name that is not a plain
+/// identifier. A line scan of the usual layout (`name = "serde_json"`), not a TOML parser.
+pub fn package_name(cargo_toml: &str) -> Option<String> {
+    let mut in_package = false;
+    for line in cargo_toml.lines() {
+        let line = line.trim();
+        if line.starts_with('[') {
+            in_package = line == "[package]";
+            continue;
+        }
+        if !in_package {
+            continue;
+        }
+        let Some(rest) = line.strip_prefix("name") else {
+            continue;
+        };
+        let Some(value) = rest.trim_start().strip_prefix('=') else {
+            continue;
+        };
+        let name = value.trim().strip_prefix('"')?.split('"').next()?;
+        let ok = !name.is_empty()
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+        return ok.then(|| name.replace('-', "_"));
+    }
+    None
 }
 
 /// Whether `rel` has a grammar here (by its extension): [`split_symbols`] parses it.
@@ -766,6 +798,17 @@ mod tests {
 
     /// Issue 18: a code hit's title is the symbol path as its language names it.
     #[test]
+    fn a_package_name_is_read_from_its_manifest() {
+        let m =
+            "[package]\nversion = \"1\"\nname = \"serde-json\" # c\n[dependencies]\nname = \"x\"\n";
+        assert_eq!(package_name(m).as_deref(), Some("serde_json"));
+        assert_eq!(package_name("[workspace]\nmembers = []\n"), None);
+        assert_eq!(package_name("[dependencies]\nname = \"x\"\n"), None);
+        assert_eq!(package_name("[package]\nname = \"a::b\"\n"), None);
+        assert_eq!(package_name("[package]\nname.workspace = true\n"), None);
+    }
+
+    #[test]
     fn a_top_level_symbol_is_titled_with_its_module_path() {
         for (rel, symbol, want) in [
             (
@@ -791,7 +834,16 @@ mod tests {
             ("web/app.ts", "render", "render"),
             ("README.md", "Intro", "Intro"),
         ] {
-            assert_eq!(display_title(rel, symbol), want, "{rel} {symbol}");
+            assert_eq!(display_title(rel, symbol, None), want, "{rel} {symbol}");
         }
+        // The project's own crate by its package's name, as the issue and the README show.
+        assert_eq!(
+            display_title("src/de.rs", "from_str", Some("serde_json")),
+            "serde_json::de::from_str"
+        );
+        assert_eq!(
+            display_title("my-crate/src/io/mod.rs", "read", Some("other")),
+            "my_crate::io::read"
+        );
     }
 }

@@ -506,6 +506,16 @@ fn a_free_functions_title_carries_its_module_path_and_a_methods_its_type() {
          pub struct Reader;\n\nimpl Reader {\n    /// Parses a wombat with this reader.\n    \
          pub fn from_text(&self, s: &str) -> usize {\n        s.len()\n    }\n}\n",
     );
+    // The project's own crate is named by its manifest (`serde_json::de::from_str`, as the
+    // README shows), not `crate::`.
+    put(
+        "Cargo.toml",
+        "[package]\nname = \"koala-core\"\nversion = \"0.1.0\"\n",
+    );
+    put(
+        "src/de.rs",
+        "/// Parses a koala wombat from text.\npub fn from_text_koala(s: &str) -> usize {\n    s.len()\n}\n",
+    );
     put(
         "wombat-json/tests/de.rs",
         "#[test]\nfn from_text_works() {\n    assert_eq!(wombat_json::de::from_text(\"ab\"), 2);\n}\n",
@@ -513,7 +523,7 @@ fn a_free_functions_title_carries_its_module_path_and_a_methods_its_type() {
     let d = Daemon::start_in(dir, home, project, &[]);
     let resp = scry(
         &d,
-        &serde_json::json!({"query": "from_text wombat", "limit": 10}),
+        &serde_json::json!({"query": "from_text wombat koala", "limit": 10}),
     );
     assert_eq!(resp.status, 200, "{}", String::from_utf8_lossy(&resp.body));
     let v: Value = serde_json::from_slice(&resp.body).unwrap();
@@ -525,6 +535,7 @@ fn a_free_functions_title_carries_its_module_path_and_a_methods_its_type() {
         .collect();
     for want in [
         "wombat_json::de::from_text",
+        "koala_core::de::from_text_koala",
         "Reader::from_text",
         "from_text_works",
     ] {
