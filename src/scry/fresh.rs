@@ -342,9 +342,14 @@ fn on_event(shared: &Shared, change: Change) {
     let mut state = shared.lock();
     let mut touched = false;
     for p in state.projects.iter_mut() {
-        let mine = path
+        // `.git/info/exclude` is an ignore file of the whole project: everything is scoped.
+        let exclude = path
             .as_ref()
-            .filter(|path| path.starts_with(&p.root) && !in_state_dirs(&p.root, path));
+            .is_some_and(|path| *path == p.root.join(GIT_EXCLUDE));
+        let whole = exclude.then(|| p.root.clone());
+        let mine = whole.as_ref().or(path
+            .as_ref()
+            .filter(|path| path.starts_with(&p.root) && !in_state_dirs(&p.root, path)));
         // A queue overflow names no path: every project rescans.
         if mine.is_none() && !rescan {
             continue;
@@ -376,6 +381,11 @@ fn on_event(shared: &Shared, change: Change) {
         shared.wake.notify_all();
     }
 }
+
+/// Git's own ignore file of a repository (gitignore(5)), which a scrape honours like a
+/// `.gitignore` at the root: its directory is watched too, and a change of it scopes the
+/// next scrape to everything.
+const GIT_EXCLUDE: &str = ".git/info/exclude";
 
 /// `.git` and `.patina` under `root` (their entries in the root directory included): never
 /// indexed, so their changes start no scrape.
@@ -597,6 +607,9 @@ fn sync_watches(
         return;
     };
     let mut wanted: HashSet<PathBuf> = dirs.into_iter().collect();
+    if let Some(info) = root.join(GIT_EXCLUDE).parent().filter(|d| d.is_dir()) {
+        wanted.insert(info.to_path_buf());
+    }
     if let Some(scopes) = scopes {
         wanted.extend(
             watched

@@ -201,6 +201,17 @@ fn a_gitignore_change_re_evaluates_what_is_ignored() {
     // Ignored again: gone from the index.
     write(&root, ".gitignore", "build/\n");
     until(&d, "okapi", None, |p| p.is_empty());
+    // Git's own ignore file (QA session 11: the watcher never looked at it): excluded,
+    // then not. (A repository has `.git/info/` from its start; a scrape watches it.)
+    write(&root, ".git/info/exclude", "# nothing\n");
+    write(&root, "draft.md", "# Draft\nthe quetzal flies\n");
+    until(&d, "quetzal", None, |p| p == ["draft.md"]);
+    // The scrape that found it watches `.git/info` right after.
+    std::thread::sleep(Duration::from_millis(500));
+    write(&root, ".git/info/exclude", "draft.md\n");
+    until(&d, "quetzal", None, |p| p.is_empty());
+    write(&root, ".git/info/exclude", "# nothing\n");
+    until(&d, "quetzal", None, |p| p == ["draft.md"]);
 }
 
 #[test]
