@@ -8,7 +8,8 @@
 //! follows the items (entering `impl`, `trait`, `mod` and `extern` blocks, whose members are
 //! symbols) and keeps, between the delimiters of each leaf body, only its `\n` characters:
 //!
-//! - a `fn`'s block, a `struct`/`enum`/`union`'s braces, a `macro_rules!` body;
+//! - a `fn`'s parameters and block, a `struct`/`enum`/`union`'s braces or parentheses, a
+//!   `macro_rules!` body;
 //! - each top-level bracket group (`( )`, `[ ]`, `{ }`) of a `const`/`static`'s value;
 //! - the token tree of an item-level macro invocation (`name! { … }`, `path::name!( … );`);
 //! - the text of every line comment outside those bodies (the symbol walk looks at a
@@ -485,14 +486,14 @@ impl<'a> Skim<'a> {
                     if self.word(t) == b"union" && self.peek()?.t != T::Ident {
                         return Err(Unsure);
                     }
-                    let end = self.header(b"{;")?;
+                    let end = self.header(b"{;", true)?;
                     if end.t == T::Punct(b'{') {
                         self.collapse(end)?;
                     }
                     return Ok(());
                 }
                 b"impl" | b"trait" | b"mod" => {
-                    let end = self.header(b"{;")?;
+                    let end = self.header(b"{;", false)?;
                     if end.t == T::Punct(b'{') {
                         self.items(true)?;
                     }
@@ -546,7 +547,7 @@ impl<'a> Skim<'a> {
     /// A `const` or `static` (its keyword read): the type up to `=` or `;`, then each
     /// top-level bracket group of the value collapsed, up to `;`.
     fn value_item(&mut self) -> Res<()> {
-        let end = self.header(b"=;")?;
+        let end = self.header(b"=;", false)?;
         if end.t == T::Punct(b';') {
             return Ok(());
         }
@@ -579,13 +580,19 @@ impl<'a> Skim<'a> {
     /// An item's header (name, generics, parameters, return type, `where` clause) up to the
     /// first of `stops` outside any group and outside `<…>` (a `{` inside generics is a
     /// const argument): returns that token.
-    fn header(&mut self, stops: &[u8]) -> Res<Tok> {
+    /// With `params`, the first `( … )` outside `<…>` (a function's parameters, a tuple
+    /// struct's fields) is collapsed.
+    fn header(&mut self, stops: &[u8], mut params: bool) -> Res<Tok> {
         let mut angle = 0usize;
         let mut prev: Option<Tok> = None;
         loop {
             let t = self.lex.next()?;
             match t.t {
                 T::Punct(b) if angle == 0 && stops.contains(&b) => return Ok(t),
+                T::Punct(b'(') if params && angle == 0 => {
+                    params = false;
+                    self.collapse(t)?;
+                }
                 T::Punct(b'(' | b'[' | b'{') => {
                     self.skip_group(t)?;
                 }
@@ -614,7 +621,7 @@ mod tests {
         let got = rust(text).unwrap();
         assert_eq!(
             got,
-            "///\n#[inline]\npub fn f(x: u8) -> u8 {\n\n\n}\nstruct S {}\nstatic T: [u8; 2] = [\n];\nimpl<const N: usize> S {\n    fn g(&self) {}\n}\n"
+            "///\n#[inline]\npub fn f() -> u8 {\n\n\n}\nstruct S {}\nstatic T: [u8; 2] = [\n];\nimpl<const N: usize> S {\n    fn g() {}\n}\n"
         );
         assert_eq!(got.matches('\n').count(), text.matches('\n').count());
     }
