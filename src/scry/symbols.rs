@@ -1013,6 +1013,19 @@ fn after_blocks() {}
             assert!(t.contains(&want), "{want:?} not in {t:?}");
         }
 
+        // Truncated files (every 5th prefix): unterminated literals, groups and headers.
+        for end in (0..without_shebang.len()).step_by(5) {
+            let Some(text) = without_shebang.get(..end) else {
+                continue;
+            };
+            let whole = split_symbols_with("src/fixture.rs", text, false);
+            assert_eq!(
+                split_symbols_with("src/fixture.rs", text, true),
+                whole,
+                "prefix of {end} bytes"
+            );
+        }
+
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
         let mut stack = vec![root.join("src"), root.join("tests")];
         let (mut files, mut skimmed) = (0, 0);
