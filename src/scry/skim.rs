@@ -12,8 +12,9 @@
 //!   `macro_rules!` body;
 //! - each top-level bracket group (`( )`, `[ ]`, `{ }`) of a `const`/`static`'s value;
 //! - the token tree of an item-level macro invocation (`name! { … }`, `path::name!( … );`);
-//! - the text of every line comment outside those bodies (the symbol walk looks at a
-//!   comment's kind and rows only). A doc comment keeps its marker (`///`, `//!`): tree-sitter
+//! - the text of every line comment outside those bodies, attributes and `impl`/`trait`/`mod`
+//!   headers (the symbol walk looks at a comment's kind and rows only, and reads an
+//!   attribute's text and an impl's self type whole). A doc comment keeps its marker (`///`, `//!`): tree-sitter
 //!   ends its node on the next row (its line break included), a plain comment's on its own,
 //!   and the walk widens a symbol over the comments that end right above it.
 //!
@@ -423,7 +424,11 @@ impl<'a> Skim<'a> {
                     if n.t != T::Punct(b'[') {
                         return Err(Unsure);
                     }
+                    // An attribute's text is read whole (`#[test]`, `#[cfg(test)]`): the
+                    // comments inside it stay.
+                    let keep = self.lex.comments.len();
                     self.skip_group(n)?;
+                    self.lex.comments.truncate(keep);
                 }
                 T::Ident => self.item(t)?,
                 T::Punct(b':') => self.macro_call(t)?,
@@ -493,7 +498,10 @@ impl<'a> Skim<'a> {
                     return Ok(());
                 }
                 b"impl" | b"trait" | b"mod" => {
+                    // An impl's self type is read whole (a comment inside it stays).
+                    let keep = self.lex.comments.len();
                     let end = self.header(b"{;", false)?;
+                    self.lex.comments.truncate(keep);
                     if end.t == T::Punct(b'{') {
                         self.items(true)?;
                     }

@@ -986,6 +986,15 @@ fn empty_doc() {}
 /***/
 /** block doc */
 fn after_blocks() {}
+#[cfg(all(
+    // a test-only item: the attribute's text is read whole
+    unix
+))]
+fn commented_attribute() {}
+impl dyn // a comment inside the self type, read whole
+    Shape
+{
+}
 "####;
 
     /// Branch `skim`: the skimmed parse gives the very rows of the whole parse, on a fixture
