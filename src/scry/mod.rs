@@ -42,6 +42,7 @@ pub mod redact;
 pub mod scrape;
 pub mod sections;
 pub mod shard;
+mod skim;
 pub(crate) mod snippet;
 pub mod symbols;
 pub mod thesaurus;

@@ -257,12 +257,36 @@ pub fn has_grammar(rel: &str) -> bool {
 /// it into windows. `rel` is the path (its extension picks the grammar; its folders and
 /// name tell test files).
 pub fn split_symbols(rel: &str, text: &str) -> Option<Vec<CodeRow>> {
+    split_symbols_with(rel, text, true)
+}
+
+/// [`split_symbols`], with the skimmed parse (`skim`) or always the whole text's.
+///
+/// A Rust file is skimmed first ([`super::skim`]): tree-sitter parses the text with each
+/// leaf item's body and each line comment's text reduced to their line breaks, which
+/// `collect` never reads (it does not descend into a leaf symbol; of a comment it sees the
+/// kind and rows) and which keeps every row in place. Names and attributes lie outside the
+/// collapsed parts, so `collect` reads them from the collapsed text; the rows are cut from
+/// `text`'s own lines. If the skimmer is unsure, or the collapsed
+/// text's parse has an error, the whole text is parsed as before.
+fn split_symbols_with(rel: &str, text: &str, skim: bool) -> Option<Vec<CodeRow>> {
     let lang = Lang::of(rel)?;
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut parser = Parser::new();
     parser.set_language(&lang.grammar()).ok()?;
-    let tree = parser.parse(text, None)?;
-    let src = text.as_bytes();
+    let skimmed = match lang {
+        Lang::Rust if skim => super::skim::rust(text),
+        _ => None,
+    };
+    let skimmed = skimmed.and_then(|s| {
+        let tree = parser.parse(&s, None)?;
+        (!tree.root_node().has_error()).then_some((tree, s))
+    });
+    let (tree, src) = match skimmed {
+        Some((tree, s)) => (tree, std::borrow::Cow::Owned(s)),
+        None => (parser.parse(text, None)?, std::borrow::Cow::Borrowed(text)),
+    };
+    let src = src.as_bytes();
     let test_file = is_test_file(rel);
     let mut spans = Vec::new();
     collect(lang, tree.root_node(), src, "", test_file, 0, &mut spans);
@@ -794,6 +818,281 @@ mod tests {
         for p in ["src/a.rs", "latest.rs", "contest/a.py"] {
             assert!(!is_test_file(p), "{p}");
         }
+    }
+
+    /// Whether the skimmed parse is taken for `text` (the skimmer is sure and tree-sitter
+    /// parses the collapsed text without error).
+    fn skims(text: &str) -> bool {
+        let Some(s) = super::super::skim::rust(text) else {
+            return false;
+        };
+        let mut parser = Parser::new();
+        parser.set_language(&Lang::Rust.grammar()).unwrap();
+        !parser.parse(&s, None).unwrap().root_node().has_error()
+    }
+
+    /// Rust constructs around and inside leaf bodies that a skimmer could get wrong.
+    const SKIM_FIXTURE: &str = r####"#!/usr/bin/env run-cargo-script
+//! Crate docs with a brace: {
+#![allow(dead_code)]
+#![doc = "}"]
+
+extern crate alloc;
+use std::{fmt, io::{self, Read}};
+
+/** Block doc with } and /* nested */ comment. */
+#[doc = "}{"]
+#[cfg_attr(any(), doc = "{ \" }")]
+pub(crate) const fn konst() -> usize {
+    let s = "}\"{";
+    let r = r#"}"{"#;
+    let b = br##"}"#}"##;
+    let c = c"{";
+    let ch = ['{', '}', '\'', '"', '\u{7b}', b'}' as char];
+    'outer: loop {
+        break 'outer;
+    }
+    /* } /* { */ } */
+    // }
+    3
+}
+
+pub type Callback = fn(u8) -> u8;
+pub type Boxed = Box<dyn Fn() -> u8 + 'static>;
+static GREETING: &'static str = "hi {";
+static CB: fn(u8) -> u8 = ident;
+static mut COUNTER: u32 = 0;
+const TABLE: [(u8, &str); 3] = [
+    (1, "}"),
+    (2, "{"),
+    (3, "'"),
+];
+const _: () = {
+    fn hidden() {}
+};
+pub static EMPTY: [u8; 0] = [];
+
+fn ident(x: u8) -> u8 {
+    x
+}
+
+fn empty() {
+
+}
+
+unsafe extern "C" fn callback(x: i32) -> i32 {
+    x
+}
+
+pub async fn later<'a, T>(x: &'a T) -> &'a T
+where
+    T: Iterator<Item = u8> + ?Sized,
+{
+    async move {}.await;
+    let f = |y: u8| -> u8 { y };
+    x
+}
+
+fn r#type() -> u8 {
+    fn inner() {}
+    0
+}
+
+struct Unit;
+struct Tuple(u8, String);
+pub struct Fields<const N: usize = { 3 }> {
+    a: [u8; N],
+    /// Doc of a field.
+    b: Option<Box<dyn Fn(u8) -> u8>>,
+}
+enum E {
+    A = 1 << 2,
+    B { x: u8 },
+    C(u8),
+}
+union U {
+    a: u32,
+    b: f32,
+}
+
+impl<const N: usize> Fields<{ N }> {
+    pub const LEN: usize = N;
+    /// Makes one.
+    #[inline]
+    pub fn new() -> Self {
+        todo!("{}", N)
+    }
+    fn union(&self) -> u8 {
+        let union = 1;
+        union
+    }
+}
+
+impl fmt::Display for E {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{")
+    }
+}
+
+impl<T> From<T> for Tuple where T: Into<u8> {
+    fn from(t: T) -> Self {
+        Tuple(t.into(), String::new())
+    }
+}
+
+trait Shape: fmt::Debug {
+    type Unit: Copy;
+    const SIDES: u8;
+    fn area(&self) -> f64;
+    fn name(&self) -> &str {
+        "shape {"
+    }
+}
+
+unsafe trait Zeroable {}
+unsafe impl Zeroable for u8 {}
+
+extern "C" {
+    fn abs(x: i32) -> i32;
+    static errno: i32;
+}
+
+macro_rules! square {
+    ($x:expr) => {
+        $x * $x
+    };
+}
+macro_rules! paren (
+    () => {}
+);
+macro_rules! bracket [
+    () => {}
+];
+
+thread_local! {
+    static DEPTH: std::cell::Cell<u8> = const { std::cell::Cell::new(0) };
+}
+std::thread_local!(static OTHER: u8 = 0);
+lazy_static::lazy_static![
+    static ref X: u8 = 1;
+];
+
+pub mod nested {
+    pub mod deeper {
+        pub fn leaf() -> char {
+            '}'
+        }
+    }
+    pub(in crate::nested) fn sibling() {}
+}
+
+mod declared;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn it_works() {
+        assert_eq!(square!(2), 4);
+    }
+
+    #[tokio::test]
+    async fn it_waits() {}
+}
+
+//! An inner doc comment (its node takes the line break), then a blank line.
+
+mod spaced;
+//// Four slashes: not a doc comment.
+
+/// A doc comment, then a blank line.
+
+fn after_blank() {}
+// A plain comment.
+fn plain_above() {}
+///
+fn empty_doc() {}
+//!
+/**/
+/***/
+/** block doc */
+fn after_blocks() {}
+#[cfg(all(
+    // a test-only item: the attribute's text is read whole
+    unix
+))]
+fn commented_attribute() {}
+impl dyn // a comment inside the self type, read whole
+    Shape
+{
+}
+"####;
+
+    /// Branch `skim`: the skimmed parse gives the very rows of the whole parse, on a fixture
+    /// of tricky constructs (the skimmed path is taken for it) and on every `.rs` file of
+    /// this repository's `src/` and `tests/`.
+    #[test]
+    fn skimmed_parse_equals_the_whole_parse() {
+        let without_shebang = SKIM_FIXTURE.split_once('\n').unwrap().1;
+        let crlf = without_shebang.replace('\n', "\r\n");
+        for text in [SKIM_FIXTURE, without_shebang, crlf.as_str()] {
+            for rel in ["src/fixture.rs", "tests/fixture.rs"] {
+                let whole = split_symbols_with(rel, text, false).unwrap();
+                assert_eq!(split_symbols_with(rel, text, true).unwrap(), whole, "{rel}");
+            }
+        }
+        assert!(skims(without_shebang));
+        assert!(skims(&crlf));
+        let rows = split_symbols("src/fixture.rs", without_shebang).unwrap();
+        let t = titles(&rows);
+        for want in [
+            (8, Some("konst"), KIND_DEFINITION),
+            (85, Some("Fields::new"), KIND_DEFINITION),
+            (165, Some("tests::it_waits"), KIND_TEST),
+        ] {
+            assert!(t.contains(&want), "{want:?} not in {t:?}");
+        }
+
+        // Truncated files (every 5th prefix): unterminated literals, groups and headers.
+        for end in (0..without_shebang.len()).step_by(5) {
+            let Some(text) = without_shebang.get(..end) else {
+                continue;
+            };
+            let whole = split_symbols_with("src/fixture.rs", text, false);
+            assert_eq!(
+                split_symbols_with("src/fixture.rs", text, true),
+                whole,
+                "prefix of {end} bytes"
+            );
+        }
+
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+        let mut stack = vec![root.join("src"), root.join("tests")];
+        let (mut files, mut skimmed) = (0, 0);
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                if path.extension().is_none_or(|e| e != "rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                let rel = path.strip_prefix(root).unwrap().to_str().unwrap();
+                let whole = split_symbols_with(rel, &text, false);
+                assert_eq!(split_symbols_with(rel, &text, true), whole, "{rel}");
+                files += 1;
+                skimmed += usize::from(skims(&text));
+            }
+        }
+        // Not vacuous: the repository's files take the skimmed path.
+        assert!(
+            files > 50 && skimmed * 10 >= files * 9,
+            "{skimmed} of {files}"
+        );
     }
 
     /// Issue 18: a code hit's title is the symbol path as its language names it.
