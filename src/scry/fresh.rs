@@ -347,6 +347,15 @@ fn on_event(shared: &Shared, change: Change) {
             .as_ref()
             .is_some_and(|path| *path == p.root.join(GIT_EXCLUDE));
         let whole = exclude.then(|| p.root.clone());
+        // A lost `.git/info` (the project replaced) must be watched again: lost directories
+        // are recorded wherever they are, changes only outside `.git` and `.patina`.
+        if let Some(path) = path.as_ref().filter(|q| lost && q.starts_with(&p.root)) {
+            if p.lost.len() < MAX_PENDING {
+                p.lost.insert(path.clone());
+            } else {
+                p.rewatch = true;
+            }
+        }
         let mine = whole.as_ref().or(path
             .as_ref()
             .filter(|path| path.starts_with(&p.root) && !in_state_dirs(&p.root, path)));
@@ -359,13 +368,6 @@ fn on_event(shared: &Shared, change: Change) {
                 p.pending.insert(path.clone());
             } else {
                 p.overflow = true;
-            }
-            if lost {
-                if p.lost.len() < MAX_PENDING {
-                    p.lost.insert(path.clone());
-                } else {
-                    p.rewatch = true;
-                }
             }
         }
         if rescan {
@@ -607,8 +609,10 @@ fn sync_watches(
         return;
     };
     let mut wanted: HashSet<PathBuf> = dirs.into_iter().collect();
-    if let Some(info) = root.join(GIT_EXCLUDE).parent().filter(|d| d.is_dir()) {
-        wanted.insert(info.to_path_buf());
+    let info = root.join(GIT_EXCLUDE).parent().map(Path::to_path_buf);
+    let info = info.filter(|d| d.is_dir());
+    if let Some(info) = &info {
+        wanted.insert(info.clone());
     }
     if let Some(scopes) = scopes {
         wanted.extend(
@@ -680,6 +684,14 @@ fn sync_watches(
         }
         return;
     };
+    // `.git/info` watched anew (made again, or the project replaced): its exclude file may
+    // have changed unseen, so everything is looked at again.
+    let info_anew = info.is_some_and(|i| watched.contains(&i) && !before.contains(&i));
+    if info_anew && p.mode != Mode::Starting {
+        p.overflow = true;
+        p.first_event.get_or_insert(Instant::now());
+        p.last_event = Some(Instant::now());
+    }
     // Files made in a new directory before its watch: one more scrape of it finds them.
     if added {
         let new: Vec<PathBuf> = watched.difference(&before).cloned().collect();
@@ -780,10 +792,16 @@ mod tests {
         shared.lock().projects = vec![p];
         on_event(&shared, Change::Lost(root.join("d")));
         on_event(&shared, Change::Lost(PathBuf::from("/elsewhere/d")));
+        // `.git/info` is remembered as lost (to be watched again), but is no change to scrape.
+        on_event(&shared, Change::Lost(root.join(".git/info")));
         let state = shared.lock();
         let p = &state.projects[0];
-        assert_eq!(p.lost, HashSet::from([root.join("d")]));
+        assert_eq!(
+            p.lost,
+            HashSet::from([root.join("d"), root.join(".git/info")])
+        );
         assert!(p.pending.contains(&root.join("d")));
+        assert!(!p.pending.contains(&root.join(".git/info")));
         assert!(!p.rewatch);
     }
 

@@ -212,6 +212,14 @@ fn a_gitignore_change_re_evaluates_what_is_ignored() {
     until(&d, "quetzal", None, |p| p.is_empty());
     write(&root, ".git/info/exclude", "# nothing\n");
     until(&d, "quetzal", None, |p| p == ["draft.md"]);
+    // `.git/info` made again with an exclusion in it, unseen: the next scrape watches it
+    // anew and looks at everything again (QA session 11, second round).
+    std::fs::remove_dir_all(root.join(".git/info")).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    write(&root, ".git/info/exclude", "draft.md\n");
+    write(&root, "other.md", "# Other\nthe tapir\n");
+    until(&d, "tapir", None, |p| p == ["other.md"]);
+    until(&d, "quetzal", None, |p| p.is_empty());
 }
 
 #[test]
@@ -399,6 +407,13 @@ fn deleting_a_deep_or_wide_watched_tree_leaves_the_watcher_responsive() {
     }
     write(&root, "wide/d0/e0/w.md", "# W\nthe marmoset\n");
     until(&d, "marmoset", None, |p| p == ["wide/d0/e0/w.md"]);
+    // An edit at the bottom of the chain (QA session 11, second round: the scoped scrape
+    // listed each level with a walk that re-read every parent's ignore files, cubic in the
+    // depth: a minute at 1,000).
+    std::thread::sleep(Duration::from_millis(500));
+    let bottom = format!("chain/{deep}bottom.md");
+    write(&root, &bottom, "# Bottom\nthe axolotl\n");
+    until(&d, "axolotl", None, |p| p == [bottom.as_str()]);
     let t = Instant::now();
     while freshness(&d)[0]["watches"].as_u64().unwrap() < 3400 {
         assert!(t.elapsed() < WITHIN, "{:?}", freshness(&d));
