@@ -99,7 +99,12 @@ pub fn status(a: StatusArgs, url: Option<&str>) -> super::CliResult {
         outln!("index         {}", f.project);
         let mode = match (f.mode, &f.reason) {
             (crate::scry::fresh::Mode::Watching, _) => {
-                format!("watching ({} directories)", f.watches)
+                let noun = if f.watches == 1 {
+                    "directory"
+                } else {
+                    "directories"
+                };
+                format!("watching ({} {noun})", f.watches)
             }
             (crate::scry::fresh::Mode::Polling, Some(why)) => format!("polling ({why})"),
             (crate::scry::fresh::Mode::Polling, None) => "polling".into(),

@@ -541,11 +541,17 @@ fn scrape_one(
         Err(e) => {
             let mut state = shared.lock();
             if let Some(p) = state.projects.iter_mut().find(|p| p.root == root) {
+                // Watches the kernel dropped meanwhile (the project deleted) are not held:
+                // `status` counts what is watched, not what was.
+                for d in std::mem::take(&mut p.lost) {
+                    p.watched.remove(&d);
+                }
                 p.scrapes += 1;
                 p.last_error = Some(format!("{e:#}").replace('\n', " "));
                 // Try again at the next poll interval, events or not.
                 p.due = Some(Instant::now() + cfg.poll_every);
             }
+            state.watches = state.projects.iter().map(|p| p.watched.len()).sum();
             return;
         }
     };
@@ -626,12 +632,19 @@ fn sync_watches(
         for d in watched.drain() {
             w.unwatch(&d);
         }
-        let why = format!(
-            "the watch limit is reached ({} directories to watch, {} of {} watches left)",
-            wanted.len(),
-            cfg.max_watches.saturating_sub(others),
-            cfg.max_watches
-        );
+        let left = cfg.max_watches.saturating_sub(others);
+        let why = if cfg.max_watches == 0 {
+            format!(
+                "watching is off (PATINA_WATCH_LIMIT=0; {} directories to watch)",
+                wanted.len()
+            )
+        } else {
+            format!(
+                "the watch limit is reached ({} directories to watch, {left} of {} watches left)",
+                wanted.len(),
+                cfg.max_watches
+            )
+        };
         fall_back(shared, cfg, root, why);
         return;
     }
