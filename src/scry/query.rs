@@ -164,6 +164,10 @@ pub struct Prepared {
     /// that names no symbol: searched at [`super::thesaurus::WEIGHT`] of a query word's
     /// weight in both stages. Stems as the index stores them: never stemmed again.
     pub expansions: Vec<String>,
+    /// The [`KIND_WORDS`] the query puts before a name (`struct` in `struct Map`), lowercase:
+    /// a definition that declares the name with one of them (`pub struct Map<K, V>`) ranks
+    /// above the other rows titled with the name.
+    pub kinds: Vec<String>,
     /// The query's text as typed, its words joined by one space and ASCII-lowercased, for a
     /// query of two words or more that names no symbol (`eof while parsing a value`): a row
     /// that holds it whole is likely where that message or setting is written
@@ -216,7 +220,10 @@ pub fn prepare(input: &str) -> Prepared {
         }
         if identifier_shaped(core) || after_declaration {
             out.names_symbol = true;
-            kept.extend(kind_word.take());
+            if let Some(k) = kind_word.take() {
+                out.kinds.push(k.clone());
+                kept.push(k);
+            }
             let last = core
                 .rsplit([':', '.'])
                 .find(|s| !s.is_empty())

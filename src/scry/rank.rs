@@ -66,6 +66,12 @@ pub const DEFINES: f64 = 4.0;
 /// name (`fn from_str`), it is that name alone (a top-level item rather than a method of the
 /// same name).
 pub const QUALIFIED: f64 = 2.0;
+
+/// Factor for a definition of a name the query gives after a kind word (`struct Map`) whose
+/// text declares it with that word (`pub struct Map<K, V>`, `macro_rules! json`): above the
+/// rows of the same title that only implement or use it (QA session 11: an `impl … for Map`
+/// row listing `tuple_struct map struct` ranked first).
+pub const KIND_DECLARED: f64 = 2.0;
 /// Further factor for the definition of a symbol the query names when the row declares it
 /// without a body ([`RowMatch::declaration_only`]): a trait's required method is defined
 /// where the trait declares it (its doc comment, its signature), and implemented in each
@@ -265,6 +271,7 @@ pub(crate) fn rank(
             lower.push_str(text);
             lower.make_ascii_lowercase();
             let whole = verbatim.as_ref().is_some_and(|f| holds_whole(&lower, f));
+            let declared = !q.kinds.is_empty() && declares_kind(&lower, &q.kinds, &q.idents);
             // Most rows call none of them: then nothing is copied.
             let rest = calls
                 .as_ref()
@@ -274,9 +281,13 @@ pub(crate) fn rank(
                 lower.push_str(rest);
                 lower.make_ascii_lowercase();
             }
-            Ok((scanner.scan(rest.as_deref().unwrap_or(text), &lower), whole))
+            Ok((
+                scanner.scan(rest.as_deref().unwrap_or(text), &lower),
+                whole,
+                declared,
+            ))
         })?;
-        let (m, verbatim_here) = m;
+        let (m, verbatim_here, declared_here) = m;
         if verbatim_here {
             score *= VERBATIM;
         }
@@ -296,6 +307,9 @@ pub(crate) fn rank(
                 score *= DEFINES;
                 if m.declaration_only {
                     score *= DECLARATION;
+                }
+                if declared_here {
+                    score *= KIND_DECLARED;
                 }
                 let title = hit.title.to_lowercase().replace('.', "::");
                 // The symbol as the query names it: its path, or a bare name that is the
@@ -714,6 +728,40 @@ impl Words {
 /// the stem already matches).
 pub fn abbreviates(token: &[u8], word: &[u8]) -> bool {
     token.len() >= ABBREVIATION_MIN && word.len() >= token.len() + 2 && word.starts_with(token)
+}
+
+/// Whether `lower` (a row's text, ASCII-lowercased) declares one of `idents` with one of
+/// `kinds`: the kind word whole, then `!` (for `macro_rules!`) and whitespace, then the
+/// name whole (`pub struct map<k, v>`, `macro_rules! json {`).
+fn declares_kind(lower: &str, kinds: &[String], idents: &[String]) -> bool {
+    let ident_byte = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
+    let bytes = lower.as_bytes();
+    kinds.iter().any(|k| {
+        lower.match_indices(k.as_str()).any(|(at, _)| {
+            if at > 0 && ident_byte(bytes[at - 1]) {
+                return false;
+            }
+            let mut i = at + k.len();
+            if bytes.get(i) == Some(&b'!') {
+                i += 1;
+            }
+            let spaces = bytes[i..]
+                .iter()
+                .take_while(|b| b.is_ascii_whitespace())
+                .count();
+            if spaces == 0 {
+                return false;
+            }
+            let rest = &lower[i + spaces..];
+            idents.iter().any(|id| {
+                rest.starts_with(id.as_str())
+                    && !rest
+                        .as_bytes()
+                        .get(id.len())
+                        .is_some_and(|&b| ident_byte(b))
+            })
+        })
+    })
 }
 
 /// Scans a row's body for the query's `words` and whole `idents` ([`RowMatch`]). On a line
@@ -1251,6 +1299,14 @@ mod tests {
             ));
         }
         write(r, "src/value.rs", &value);
+        // A row titled `Map` that only implements it and says `struct` and `map` (serde_json's
+        // `forward_to_deserialize_any!` list).
+        let mut map =
+            String::from("/// A map.\npub struct Map<K, V> {\n    inner: Vec<(K, V)>,\n}\n\n");
+        map.push_str(
+            "impl Walk for Map {\n    forward! {\n        bool i8 str unit unit_struct newtype_struct seq tuple\n        tuple_struct map struct enum identifier ignored_any\n    }\n}\n",
+        );
+        write(r, "src/map.rs", &map);
         write(
             r,
             "src/de.rs",
@@ -1265,6 +1321,7 @@ mod tests {
                 "pub struct Deserializer { value: Value }",
             ),
             ("macro_rules json", "macro_rules! json {"),
+            ("struct Map", "pub struct Map<K, V> {"),
         ] {
             let hits = idx.search(q, 10, None).unwrap();
             let text = std::fs::read_to_string(r.join(&hits[0].path)).unwrap();
