@@ -655,12 +655,15 @@ fn sync_watches(
     }
     // Events were lost: every directory is watched again (the kernel gives a watched one
     // its descriptor again), so none is left recorded as watched that is not.
-    let before = if rewatch {
+    let previously = if rewatch {
         std::mem::take(&mut watched)
     } else {
-        watched.clone()
+        HashSet::new()
     };
-    let mut added = false;
+    // Directories watched by this sync that were not before (files made in them before
+    // their watch are for one more scrape), and whether `.git/info` is one of them.
+    let mut new: Vec<PathBuf> = Vec::new();
+    let mut info_anew = false;
     for d in &wanted {
         if watched.contains(d) {
             continue;
@@ -671,7 +674,10 @@ fn sync_watches(
                     watched.remove(&old);
                 }
                 watched.insert(d.clone());
-                added |= !before.contains(d);
+                if !previously.contains(d) {
+                    info_anew |= info.as_ref() == Some(d);
+                    new.push(d.clone());
+                }
             }
             Err(WatchError::Limit) => {
                 let held = others + watched.len();
@@ -699,15 +705,13 @@ fn sync_watches(
     };
     // `.git/info` watched anew (made again, or the project replaced): its exclude file may
     // have changed unseen, so everything is looked at again.
-    let info_anew = info.is_some_and(|i| watched.contains(&i) && !before.contains(&i));
     if info_anew && p.mode != Mode::Starting {
         p.overflow = true;
         p.first_event.get_or_insert(Instant::now());
         p.last_event = Some(Instant::now());
     }
     // Files made in a new directory before its watch: one more scrape of it finds them.
-    if added {
-        let new: Vec<PathBuf> = watched.difference(&before).cloned().collect();
+    if !new.is_empty() {
         let now = Instant::now();
         if p.mode == Mode::Starting {
             p.due = Some(now + QUIET);
