@@ -404,15 +404,25 @@ impl Index {
     }
 
     /// The project's Rust package name, for titles ([`symbols::package_name`] of
-    /// `<root>/Cargo.toml`, read once, at most 1 MiB of it); `None` when it has none.
+    /// `<root>/Cargo.toml`, read once, at most 1 MiB of it); `None` when it has none, or when
+    /// it is not a regular file: a link is not followed and a FIFO there is never waited on
+    /// (an agent could make one to hang every search that shows code).
     fn own_crate(&self) -> Option<&str> {
         self.own_crate
             .get_or_init(|| {
                 use std::io::Read;
-                let mut text = String::new();
-                std::fs::File::open(self.root.join("Cargo.toml"))
-                    .and_then(|f| f.take(1 << 20).read_to_string(&mut text))
+                use std::os::unix::fs::OpenOptionsExt;
+                let flags = rustix::fs::OFlags::NOFOLLOW | rustix::fs::OFlags::NONBLOCK;
+                let f = std::fs::OpenOptions::new()
+                    .read(true)
+                    .custom_flags(flags.bits() as i32)
+                    .open(self.root.join("Cargo.toml"))
                     .ok()?;
+                if !f.metadata().ok()?.is_file() {
+                    return None;
+                }
+                let mut text = String::new();
+                f.take(1 << 20).read_to_string(&mut text).ok()?;
                 symbols::package_name(&text)
             })
             .as_deref()
@@ -849,6 +859,35 @@ pub struct ScrapeSummary {
 mod tests {
     use super::*;
     use std::time::Duration;
+
+    /// The title's package name comes from a regular `Cargo.toml` only: a FIFO in its place
+    /// is never opened for a blocking read (the search would wait for a writer forever).
+    #[test]
+    fn a_fifo_as_the_manifest_names_no_crate_and_hangs_no_search() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("src")).unwrap();
+        std::fs::write(t.path().join("src/de.rs"), "pub fn from_text() {}\n").unwrap();
+        scrape(t.path()).unwrap();
+        let fifo = t.path().join("Cargo.toml");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        let root = t.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let hits = Index::open(&root).unwrap().search("from_text", 5, None);
+            let _ = tx.send(hits.map(|h| h[0].title.clone()));
+        });
+        let title = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("the search waited on the FIFO")
+            .unwrap();
+        assert_eq!(title, "crate::de::from_text");
+    }
 
     fn indexed_project() -> tempfile::TempDir {
         let t = tempfile::tempdir().unwrap();
