@@ -338,6 +338,7 @@ impl Server {
                     Ok(mut r) => {
                         // No daemon, no known values: secret-looking tokens still go.
                         scry::redact::redact_hits(&mut r.results, &[]);
+                        scry::redact::bound_hits(&mut r.results);
                         scrub_scry(serde_json::to_value(r).map_err(|e| e.to_string())?)
                     }
                     Err(ScryError::EmptyQuery) => Ok(json!({ "results": [], "took_ms": 0.0 })),

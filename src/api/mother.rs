@@ -141,6 +141,10 @@ pub fn scry(ctx: &Ctx, p: &Principal, req: &Request) -> Response {
         _ => None,
     };
     ctx.session.observe(&held, "/mother/scry", pid);
+    // Last, after every redaction pass: no run of text without bound.
+    for r in &mut resp.results {
+        crate::scry::redact::bound_hits(std::slice::from_mut(&mut r.hit));
+    }
     Response::json(200, &resp)
 }
 
@@ -173,6 +177,8 @@ pub fn shard(ctx: &Ctx, _p: &Principal, req: &Request) -> Response {
             });
             for h in &mut s.hits {
                 super::scry::redact_held(&ctx.session, std::slice::from_mut(&mut h.hit));
+                // Last, after every redaction pass: no run of text without bound.
+                crate::scry::redact::bound_hits(std::slice::from_mut(&mut h.hit));
             }
             Response::json(200, &s)
         }

@@ -124,6 +124,12 @@ pub fn scry(ctx: &Ctx, principal: &Principal, req: &Request) -> Response {
                 };
                 ctx.session.observe(&names, "/scry", pid);
             }
+            // Last, after every redaction pass: no run of text without bound.
+            if crate::scry::redact::needs_bound(&results) {
+                let mut owned = results.into_owned();
+                crate::scry::redact::bound_hits(&mut owned);
+                results = std::borrow::Cow::Owned(owned);
+            }
             Response::json(
                 200,
                 &ScryResponseRef {

@@ -333,6 +333,7 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> super::CliResult {
     let mut resp = resp;
     for r in &mut resp.results {
         crate::scry::redact::redact_hits(std::slice::from_mut(&mut r.hit), &[]);
+        crate::scry::redact::bound_hits(std::slice::from_mut(&mut r.hit));
     }
     let mut out = super::stdout();
     if a.json {

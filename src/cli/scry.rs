@@ -86,6 +86,7 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> super::CliResult {
     };
     // The daemon redacts known values too; without one, secret-looking tokens still go.
     scry::redact::redact_hits(&mut resp.results, &[]);
+    scry::redact::bound_hits(&mut resp.results);
     let mut out = super::stdout();
     if a.json {
         serde_json::to_writer(&mut out, &resp)?;

@@ -124,6 +124,113 @@ pub fn redact_ranges(hits: &mut [Hit], find: impl Fn(&[u8]) -> Vec<(usize, usize
     changed
 }
 
+/// The longest run a hit's snippet, title or kind shows whole, in characters: a run is a
+/// maximal stretch of letters and digits (a token, [`super::tokenize`]) or of everything else
+/// (the text between tokens), a combining mark continuing either. A snippet is cut to
+/// [`super::SNIPPET_TOKENS`] tokens, but the text between two of them, and a token itself, have
+/// no bound of their own: 900 KB of `{` after a word was one 900 KB snippet (QA session 11, F).
+pub const RUN_CHARS: usize = 96;
+
+/// Characters kept at each end of a run longer than [`RUN_CHARS`], with `…` between them.
+pub const RUN_KEEP: usize = 40;
+
+/// `text` with every run (see [`RUN_CHARS`]) longer than [`RUN_CHARS`] characters cut to its
+/// first and last [`RUN_KEEP`] characters joined by `…`; `None` when no run is that long. A
+/// field so cut is at most about 2 × [`RUN_KEEP`] + 1 characters per run.
+///
+/// This only removes text, so it must run **after every redaction pass** (the known values'
+/// [`redact_hits`], the scan hold's [`redact_ranges`]), never before: a redactor matches a
+/// known value and its pieces in the whole text, and a value cut short by this (a value made
+/// only of punctuation is one run) could slip under the size of a piece it would have matched.
+pub fn bound_runs(text: &str) -> Option<String> {
+    let runs = long_runs(text);
+    if runs.is_empty() {
+        return None;
+    }
+    let mut out = String::with_capacity(text.len().min(runs.len() * 4 * (2 * RUN_KEEP + 1)));
+    let mut at = 0;
+    for (keep_to, resume_at) in runs {
+        out.push_str(&text[at..keep_to]);
+        out.push('…');
+        at = resume_at;
+    }
+    out.push_str(&text[at..]);
+    Some(out)
+}
+
+/// The byte ranges to leave out of `text`: for each run longer than [`RUN_CHARS`] characters,
+/// (end of its first [`RUN_KEEP`] characters, start of its last [`RUN_KEEP`]).
+fn long_runs(text: &str) -> Vec<(usize, usize)> {
+    use unicode_normalization::char::is_combining_mark;
+    let mut cuts = Vec::new();
+    // The current run: its class (letters and digits or not), its length in characters, and
+    // the byte end of its first RUN_KEEP characters.
+    let mut class: Option<bool> = None;
+    let mut chars = 0usize;
+    let mut keep_to = 0usize;
+    // Byte offsets of the run's last RUN_KEEP + 1 character starts, as a ring.
+    let mut ring = [0usize; RUN_KEEP + 1];
+    let mut close = |chars: usize, keep_to: usize, ring: &[usize; RUN_KEEP + 1]| {
+        if chars > RUN_CHARS {
+            // The start of the run's last RUN_KEEP characters.
+            cuts.push((keep_to, ring[(chars - RUN_KEEP) % (RUN_KEEP + 1)]));
+        }
+    };
+    for (i, c) in text.char_indices() {
+        let word = if is_combining_mark(c) {
+            class.unwrap_or(false)
+        } else {
+            c.is_alphanumeric()
+        };
+        if class != Some(word) {
+            if class.is_some() {
+                close(chars, keep_to, &ring);
+            }
+            class = Some(word);
+            chars = 0;
+        }
+        ring[chars % (RUN_KEEP + 1)] = i;
+        chars += 1;
+        if chars == RUN_KEEP {
+            keep_to = i + c.len_utf8();
+        }
+    }
+    if class.is_some() {
+        close(chars, keep_to, &ring);
+    }
+    cuts
+}
+
+/// Whether [`bound_hits`] would change any of `hits`.
+pub fn needs_bound(hits: &[Hit]) -> bool {
+    hits.iter().any(|h| {
+        [&h.snippet, &h.title, &h.kind]
+            .iter()
+            .any(|f| f.len() > RUN_CHARS && !long_runs(f).is_empty())
+    })
+}
+
+/// [`bound_runs`] on each hit's snippet, title and kind (the path is left whole: it names a
+/// file, and the file system bounds it). The last step before hits leave a handler, after
+/// every redaction pass. Returns how many hits were changed.
+pub fn bound_hits(hits: &mut [Hit]) -> usize {
+    let mut changed = 0;
+    for h in hits.iter_mut() {
+        let mut any = false;
+        for field in [&mut h.snippet, &mut h.title, &mut h.kind] {
+            if field.len() <= RUN_CHARS {
+                continue;
+            }
+            if let Some(text) = bound_runs(field) {
+                *field = text;
+                any = true;
+            }
+        }
+        changed += usize::from(any);
+    }
+    changed
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -267,5 +374,117 @@ mod tests {
             assert_eq!(h[0].snippet, "password: [redacted] and [other]", "{h:?}");
             assert_eq!(h[1].snippet, "key [x][redacted][y]", "{h:?}");
         }
+    }
+
+    /// The runs of `text` as (is letters and digits, length in characters), combining marks
+    /// continuing the run before them: the reference [`long_runs`] is checked against.
+    fn runs(text: &str) -> Vec<(bool, usize)> {
+        let mut out: Vec<(bool, usize)> = Vec::new();
+        for c in text.chars() {
+            let word = if unicode_normalization::char::is_combining_mark(c) {
+                out.last().is_some_and(|r| r.0)
+            } else {
+                c.is_alphanumeric()
+            };
+            match out.last_mut() {
+                Some(r) if r.0 == word => r.1 += 1,
+                _ => out.push((word, 1)),
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn long_runs_of_punctuation_or_of_one_word_are_cut_to_their_ends() {
+        // QA session 11, F: 900 KB of `{` after a word was one 900 KB snippet.
+        let braces = "{".repeat(900_000);
+        let got = bound_runs(&format!("a [word] {braces}[next] x")).unwrap();
+        // The run is `] {{…{[`: its first 40 characters and its last 40, the highlight
+        // brackets of the words at its ends kept.
+        let head = "{".repeat(RUN_KEEP - 2);
+        let tail = "{".repeat(RUN_KEEP - 1);
+        assert_eq!(got, format!("a [word] {head}…{tail}[next] x"));
+        // A long token (a base64 blob, a minified line) the same way.
+        let blob = "a1".repeat(50_000);
+        let got = bound_runs(&format!("see {blob}.")).unwrap();
+        assert_eq!(
+            got,
+            format!(
+                "see {}…{}.",
+                &blob[..RUN_KEEP],
+                &blob[blob.len() - RUN_KEEP..]
+            )
+        );
+        // Spaces are of the gap: folded `{ { { …` is one run too.
+        let spaced = bound_runs(&"{ ".repeat(10_000)).unwrap();
+        assert!(spaced.chars().count() <= 2 * RUN_KEEP + 1, "{spaced}");
+        // A run of exactly RUN_CHARS stays; one more character cuts it.
+        let edge = "é".repeat(RUN_CHARS);
+        assert_eq!(bound_runs(&edge), None);
+        let over = format!("{edge}é");
+        let got = bound_runs(&over).unwrap();
+        assert_eq!(
+            got,
+            format!("{}…{}", "é".repeat(RUN_KEEP), "é".repeat(RUN_KEEP))
+        );
+        assert_eq!(bound_runs("short text, [short] run"), None);
+    }
+
+    #[test]
+    fn bound_runs_equals_cutting_each_run_by_hand() {
+        // Multi-byte letters, CJK, emoji, combining marks after a letter and after punctuation,
+        // runs around the bound, in a seeded mix.
+        let alphabet = [
+            "a", "Z", "9", "é", "語", "e\u{301}", "{", " ", "…", "😀", "\u{301}", "-",
+        ];
+        let mut rng = crate::test_rng::Rng(18);
+        for _ in 0..crate::test_rng::cases(300, 30_000) {
+            let mut text = String::new();
+            for _ in 0..rng.below(6) {
+                let piece = rng.pick(&alphabet);
+                let n = *rng.pick(&[1, RUN_CHARS - 1, RUN_CHARS, RUN_CHARS + 1, 300]);
+                for _ in 0..n {
+                    text.push_str(piece);
+                }
+            }
+            let mut want = String::new();
+            let chars: Vec<char> = text.chars().collect();
+            let mut at = 0;
+            let mut any = false;
+            for (_, len) in runs(&text) {
+                let run: String = chars[at..at + len].iter().collect();
+                if len > RUN_CHARS {
+                    any = true;
+                    want.extend(&chars[at..at + RUN_KEEP]);
+                    want.push('…');
+                    want.extend(&chars[at + len - RUN_KEEP..at + len]);
+                } else {
+                    want.push_str(&run);
+                }
+                at += len;
+            }
+            let got = bound_runs(&text);
+            assert_eq!(got.is_some(), any, "{text:?}");
+            assert_eq!(got.unwrap_or(text.clone()), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn hits_are_bounded_in_snippet_title_and_kind_but_not_path() {
+        let long = "x".repeat(5_000);
+        let mut hits = vec![
+            hit(&format!("d/{long}.rs"), &long, &long, &format!("[{long}]")),
+            hit("a.md", "A", "doc", "[fine]"),
+        ];
+        assert!(needs_bound(&hits));
+        assert!(!needs_bound(&hits[1..]));
+        assert_eq!(bound_hits(&mut hits), 1);
+        let cut = format!("{}…{}", &long[..RUN_KEEP], &long[..RUN_KEEP]);
+        assert_eq!(hits[0].snippet, format!("[{cut}]"));
+        assert_eq!(hits[0].title, cut);
+        assert_eq!(hits[0].kind, cut);
+        assert_eq!(hits[0].path, format!("d/{long}.rs"));
+        assert_eq!(hits[1], hit("a.md", "A", "doc", "[fine]"));
+        assert!(!needs_bound(&hits));
     }
 }

@@ -667,3 +667,142 @@ fn a_daemon_killed_during_its_first_scrape_takes_the_scrape_child_with_it() {
         r.json()
     );
 }
+
+/// The longest run of letters and digits, or of anything else, in `text`, in characters
+/// (the runs `scry::redact::bound_runs` cuts).
+fn longest_run(text: &str) -> usize {
+    let (mut best, mut len, mut class) = (0, 0, None);
+    for c in text.chars() {
+        let word = c.is_alphanumeric();
+        if class == Some(word) {
+            len += 1;
+        } else {
+            (class, len) = (Some(word), 1);
+        }
+        best = best.max(len);
+    }
+    best
+}
+
+/// QA session 11, F: a snippet had no bound when the text between two words (or one word)
+/// was long: 900 KB of `{` after a word came back as one 900 KB snippet, from the daemon, the
+/// CLI, mother and MCP alike. Every path now cuts each run to its ends, after redaction.
+#[test]
+fn a_run_of_punctuation_or_one_endless_word_is_cut_on_every_path() {
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    let braces = "{ ".repeat(50_000);
+    let blob = "Q9".repeat(10_000);
+    std::fs::write(
+        project.join("layer/core/endless.md"),
+        format!(
+            "---\ntype: {blob}\n---\n# numbat {blob}\n\nthe numbat says {braces} numbat\n\nnumbat {blob} end\n"
+        ),
+    )
+    .unwrap();
+    let home = dir.path().join("home");
+    let bounded = |what: &str, body: &[u8]| {
+        let text = String::from_utf8_lossy(body);
+        assert!(
+            text.contains("numbat"),
+            "{what}: the note is found: {}",
+            &text[..text.len().min(400)]
+        );
+        assert!(body.len() < 16_000, "{what}: {} bytes", body.len());
+        let v: Value = serde_json::from_slice(body)
+            .unwrap_or_else(|_| panic!("{what}: not JSON: {}", &text[..text.len().min(400)]));
+        let mut fields = 0;
+        let mut each = |v: &Value| {
+            for f in ["snippet", "title", "kind"] {
+                if let Some(s) = v[f].as_str() {
+                    fields += 1;
+                    assert!(
+                        longest_run(s) <= 96,
+                        "{what}: {f} holds a run of {}",
+                        longest_run(s)
+                    );
+                }
+            }
+        };
+        match v["results"].as_array() {
+            Some(rs) => rs.iter().for_each(&mut each),
+            None => each(&v),
+        }
+        assert!(
+            fields > 0,
+            "{what}: no hit fields in {}",
+            &text[..text.len().min(400)]
+        );
+    };
+    let d = Daemon::start_in(dir, home.clone(), project.clone(), &[]);
+    let r = scry(&d, &serde_json::json!({"query": "numbat", "limit": 20}));
+    assert_eq!(r.status, 200);
+    bounded("/api/scry", &r.body);
+    let out = run_timeout(
+        patina(&home).args(["mother", "add", project.to_str().unwrap(), "--no-scrape"]),
+        Duration::from_secs(30),
+    );
+    assert_success(&out);
+    let r = d.post("/mother/scry", r#"{"query":"numbat","limit":20}"#);
+    assert_eq!(r.status, 200);
+    bounded("/mother/scry", &r.body);
+    let r = d.post("/mother/shard", r#"{"query":"numbat","limit":20}"#);
+    assert_eq!(r.status, 200);
+    let shard = r.json();
+    for h in shard["hits"].as_array().expect("a shard has hits") {
+        bounded("/mother/shard", h.to_string().as_bytes());
+    }
+    // The CLI with the daemon, then without it, and `mother scry` without it.
+    let cli = |args: &[&str]| {
+        let out = run_timeout(patina(&home).args(args), Duration::from_secs(60));
+        assert_success(&out);
+        out.stdout
+    };
+    let project_arg = project.to_str().unwrap();
+    bounded(
+        "scry via the daemon",
+        &cli(&["scry", "--json", "--project", project_arg, "numbat"]),
+    );
+    let mut d = d;
+    assert!(d.terminate().success());
+    bounded(
+        "scry without a daemon",
+        &cli(&["scry", "--json", "--project", project_arg, "numbat"]),
+    );
+    bounded(
+        "mother scry without a daemon",
+        &cli(&["mother", "scry", "--json", "numbat"]),
+    );
+    // The MCP server without a daemon.
+    let mut child = patina(&home)
+        .args(["mcp", "--project", project_arg])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#).unwrap();
+        writeln!(
+            stdin,
+            r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+        )
+        .unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"scry","arguments":{{"query":"numbat"}}}}}}"#).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.contains("\"id\":2"))
+        .unwrap_or_else(|| panic!("no answer: {}", &text[..text.len().min(400)]));
+    assert!(line.len() < 32_000, "MCP answer of {} bytes", line.len());
+    assert!(line.contains("numbat"), "{line}");
+    assert!(
+        !line.contains(&"{ ".repeat(60)) && !line.contains(&"Q9".repeat(60)),
+        "{line}"
+    );
+}

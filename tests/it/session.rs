@@ -894,3 +894,51 @@ fn a_poisoned_session_lock_wipes_the_session_and_refuses_unlock_until_restart() 
     assert_no_leak("run stdout", &o.stdout, CANARY);
     assert_no_leak("daemon log", d.log().as_bytes(), CANARY);
 }
+
+/// A known value made only of punctuation is one run with the punctuation around it, and a
+/// run too long is cut to its ends (`scry::redact::bound_runs`). The cut comes after every
+/// redaction pass: cut first, the run's head would show the value's first characters, too few
+/// for the redactor to know them as a piece of it.
+#[test]
+fn a_punctuation_value_in_a_long_run_is_redacted_before_the_run_is_cut() {
+    let w = World::new();
+    write_fixture_project(&w.work());
+    // A value of punctuation only, made at run time (no literal value in the test).
+    let marks = b"!#$%&()*+,-./:;<=>?@^_~|";
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let value: String = (0..32)
+        .map(|_| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            marks[(seed % marks.len() as u64) as usize] as char
+        })
+        .collect();
+    // The run: a space, 29 braces, the value, then braces without end. Cut first, the head
+    // of 40 characters would end with the value's first 10.
+    let text = format!(
+        "# Pangolin\n\nthe pangolin {}{value}{} pangolin\n",
+        "{".repeat(29),
+        "{".repeat(5_000)
+    );
+    std::fs::write(w.work().join("layer/core/punct.md"), text).unwrap();
+    let d = Daemon::start_in(tempfile::tempdir().unwrap(), w.home(), w.work(), &[]);
+    unlock(&w, "10m");
+    w.add("punct", &value, &[]);
+    let r = d.post("/api/scry", r#"{"query":"pangolin"}"#);
+    assert_eq!(r.status, 200);
+    let body = String::from_utf8_lossy(&r.body).into_owned();
+    assert!(body.len() < 8_000, "the run is cut: {} bytes", body.len());
+    assert!(body.contains("[redacted]"), "the value is redacted");
+    for n in (6..=value.len()).rev() {
+        let shown = (0..=value.len() - n).find(|&i| body.contains(&value[i..i + n]));
+        assert!(
+            shown.is_none(),
+            "{n} characters of the value are in the answer"
+        );
+    }
+}
