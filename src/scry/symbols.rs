@@ -22,6 +22,16 @@ use tree_sitter::{Language, Node, Parser};
 /// one-line mention of its words).
 pub const MAX_SYMBOL_LINES: usize = 60;
 
+/// The most tokens of text tree-sitter is given to parse (a token: a run of letters, digits,
+/// `_` and non-ASCII bytes, or one other character that is not white space;
+/// [`over_parse_budget`]). A file over it keeps line windows, as a file no grammar parses.
+/// Tree-sitter's memory grows with the tokens it reads, whatever their nesting: 1 MiB of
+/// `[],` (a million tokens) peaked at ~340 MB in one parsing thread, 1 MiB of `{` after
+/// `fn main()` at ~300 MB (QA session 11, G). At this budget a parse peaks near 70 MB; the
+/// largest code file of the 100 MB registry corpus reads 262 thousand tokens whole and far
+/// fewer skimmed ([`super::skim`]), and no file of it is over the budget as parsed.
+pub const PARSE_TOKENS: usize = 200_000;
+
 /// Kind of a row that is (part of) a definition.
 pub const KIND_DEFINITION: &str = "definition";
 /// Kind of a row that is (part of) a test.
@@ -253,11 +263,34 @@ pub fn has_grammar(rel: &str) -> bool {
 }
 
 /// Splits a source file of a known language into rows at symbol boundaries (module docs);
-/// `None` when the language has no grammar here or the parser gives up, so the caller cuts
-/// it into windows. `rel` is the path (its extension picks the grammar; its folders and
+/// `None` when the language has no grammar here, the text to parse is over
+/// [`PARSE_TOKENS`], or the parser gives up, so the caller cuts it into windows. `rel` is the path (its extension picks the grammar; its folders and
 /// name tell test files).
 pub fn split_symbols(rel: &str, text: &str) -> Option<Vec<CodeRow>> {
     split_symbols_with(rel, text, true)
+}
+
+/// Whether `text` holds more than [`PARSE_TOKENS`] tokens. One pass over the bytes, and none
+/// for a text shorter than the budget (each token is at least a byte).
+pub fn over_parse_budget(text: &str) -> bool {
+    if text.len() <= PARSE_TOKENS {
+        return false;
+    }
+    let mut tokens = 0usize;
+    let mut in_word = false;
+    for &b in text.as_bytes() {
+        let word = b.is_ascii_alphanumeric() || b == b'_' || !b.is_ascii();
+        if word {
+            tokens += usize::from(!in_word);
+        } else if !b.is_ascii_whitespace() {
+            tokens += 1;
+        }
+        in_word = word;
+        if tokens > PARSE_TOKENS {
+            return true;
+        }
+    }
+    false
 }
 
 /// [`split_symbols`], with the skimmed parse (`skim`) or always the whole text's.
@@ -278,12 +311,13 @@ fn split_symbols_with(rel: &str, text: &str, skim: bool) -> Option<Vec<CodeRow>>
         Lang::Rust if skim => super::skim::rust(text),
         _ => None,
     };
-    let skimmed = skimmed.and_then(|s| {
+    let skimmed = skimmed.filter(|s| !over_parse_budget(s)).and_then(|s| {
         let tree = parser.parse(&s, None)?;
         (!tree.root_node().has_error()).then_some((tree, s))
     });
     let (tree, src) = match skimmed {
         Some((tree, s)) => (tree, std::borrow::Cow::Owned(s)),
+        None if over_parse_budget(text) => return None,
         None => (parser.parse(text, None)?, std::borrow::Cow::Borrowed(text)),
     };
     let src = src.as_bytes();
@@ -688,6 +722,37 @@ mod tests {
         rows.iter()
             .map(|r| (r.section.line, r.symbol.as_deref(), r.kind))
             .collect()
+    }
+
+    #[test]
+    fn a_text_over_the_parse_budget_is_left_to_windows() {
+        // QA session 11, G: 1 MiB of dense tokens made one parse peak at ~340 MB.
+        let dense = |n: usize| format!("var x = [{}];\n", "[],".repeat(n));
+        // `var x = [` is 4 tokens, `];` 2, each `[],` 3.
+        let at = |n: usize| 6 + 3 * n;
+        let under = (PARSE_TOKENS - 6) / 3;
+        assert!(at(under) <= PARSE_TOKENS && at(under + 1) > PARSE_TOKENS);
+        assert!(!over_parse_budget(&dense(under)));
+        assert!(over_parse_budget(&dense(under + 1)));
+        assert!(split_symbols("gen.js", &dense(under)).is_some());
+        assert_eq!(split_symbols("gen.js", &dense(under + 1)), None);
+        // Words are one token each however long, and white space none.
+        let words = format!("{} ", "word_42 ".repeat(PARSE_TOKENS));
+        assert!(!over_parse_budget(&words));
+        assert!(over_parse_budget(&format!("{words}x")));
+        let short = "fn f() {}\n";
+        assert!(!over_parse_budget(short));
+        // A Rust file whose bodies are over the budget but its skimmed text is not still
+        // has its symbols; one whose items alone are over it gets windows.
+        let body = format!(
+            "fn big() {{\n    let t = [{}];\n}}\n",
+            "1,".repeat(PARSE_TOKENS)
+        );
+        let rows = split_symbols("src/big.rs", &body).expect("skimmed text is parsed");
+        assert_eq!(rows[0].symbol.as_deref(), Some("big"));
+        let items = "const A: u8 = 1;\n".repeat(PARSE_TOKENS / 6);
+        assert!(over_parse_budget(&items));
+        assert_eq!(split_symbols("src/consts.rs", &items), None);
     }
 
     #[test]
