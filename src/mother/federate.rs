@@ -99,6 +99,11 @@ pub struct FederatedHit {
     /// The hit; its `score` is the shared-IDF score, comparable across projects.
     #[serde(flatten)]
     pub hit: Hit,
+    /// The generation of the index the hit came from ([`Shard::generation`]): what
+    /// `scry --json` gives as `generation`, per hit here since each project has its own.
+    /// Absent when the source did not say (a peer of an older version).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }
 
 /// A source that did not answer.
@@ -231,6 +236,7 @@ pub fn merge(shards: Vec<(String, Shard)>, limit: usize) -> Vec<FederatedHit> {
         .flat_map(|(name, s)| {
             let idf = &idf;
             let own_avg = avg(s.tokens, s.rows);
+            let generation = s.generation;
             s.hits.into_iter().map(move |h| {
                 let score = h
                     .parts
@@ -241,6 +247,7 @@ pub fn merge(shards: Vec<(String, Shard)>, limit: usize) -> Vec<FederatedHit> {
                 FederatedHit {
                     project: name.clone(),
                     hit: Hit { score, ..h.hit },
+                    generation,
                 }
             })
         })
@@ -277,6 +284,7 @@ fn search_source(
                     df: Vec::new(),
                     hits: Vec::new(),
                     tokens: 0,
+                    generation: None,
                 }),
                 Err(e) => Err(e.to_string()),
             }
@@ -351,15 +359,19 @@ mod tests {
             df: vec![1],
             hits: vec![hit("a.md", vec![1.0])],
             tokens: 0,
+            generation: Some(7),
         };
         let b = Shard {
             rows: 10_000,
             df: vec![1000],
             hits: vec![hit("b.md", vec![1.5])],
             tokens: 0,
+            generation: None,
         };
         let m = merge(vec![("a".into(), a), ("b".into(), b)], 10);
         assert_eq!(m[0].project, "b");
         assert!(m[0].hit.score > m[1].hit.score);
+        // Each hit carries its own index's generation.
+        assert_eq!((m[0].generation, m[1].generation), (None, Some(7)));
     }
 }

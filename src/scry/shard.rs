@@ -29,6 +29,11 @@ pub struct Shard {
     /// unknown (then a merger keeps each index's own length normalization).
     #[serde(default)]
     pub tokens: u64,
+    /// The index generation the hits came from (`postings_meta.generation`, read in the
+    /// shard's own snapshot, as [`super::ScryResponse::generation`]); `None` for an index
+    /// without postings, an empty answer, or a peer too old to send it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
 }
 
 /// One hit of a [`Shard`].
@@ -99,6 +104,7 @@ impl Index {
         let rowids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
         let parts = self.parts(&terms, &rowids, deadline)?;
         self.finish_snippets(&terms, &mut found, deadline)?;
+        let generation = self.generation()?;
         let own = self.own_crate();
         let hits = found
             .into_iter()
@@ -115,6 +121,7 @@ impl Index {
             df: parts.df,
             hits,
             tokens: parts.tokens,
+            generation,
         })
     }
 }

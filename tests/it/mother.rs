@@ -173,6 +173,29 @@ fn one_query_answers_from_two_projects_and_a_peer_best_first_and_the_token_never
     // Without a daemon: the CLI federates itself.
     let v = mother_scry(&home, "quokka");
     assert!(errors(&v).is_empty(), "{v}");
+    // Each result carries the generation of its own project's index, as `scry --json` does
+    // (issue 18): the peer's too.
+    for (name, dir) in [("alpha", &a), ("beta-b", &b), ("remote", &peer.project)] {
+        let one: Value = serde_json::from_str(&assert_success(&run(
+            &home,
+            &[
+                "scry",
+                "--json",
+                "--project",
+                dir.to_str().unwrap(),
+                "quokka",
+            ],
+        )))
+        .unwrap();
+        let want = one["generation"]
+            .as_i64()
+            .expect("scry --json has a generation");
+        for r in v["results"].as_array().unwrap() {
+            if r["project"] == name {
+                assert_eq!(r["generation"].as_i64(), Some(want), "{name}: {r}");
+            }
+        }
+    }
     let r = results(&v);
     for p in ["alpha", "beta-b", "remote"] {
         assert!(
