@@ -716,7 +716,7 @@ pub fn tool_definitions() -> Value {
         {
             "name": "scry",
             "title": "Search project knowledge",
-            "description": "Search the project's knowledge base (layer/ design notes, specs, decisions, beliefs, session logs, and code) with BM25 full-text ranking. Use it first when you need to know how or why something in this project is done, what was decided before, or where something lives. Any text is a valid query (words are matched; operators and punctuation are taken literally). Returns hits with path, line, title, kind, a snippet (matched words in [brackets]) and a score (higher is better). Set all_projects to search every project the user registered with patina (needs the daemon).",
+            "description": "Search the project's knowledge base (layer/ design notes, specs, decisions, beliefs, session logs, and code) with BM25 full-text ranking. Use it first when you need to know how or why something in this project is done, what was decided before, or where something lives. Any text is a valid query (words are matched; operators and punctuation are taken literally), except that a phrase of two words or more in double quotes is searched alone, whole phrase first: paste an error with its message quoted, e.g. Error(\"EOF while parsing a value\", line: 1, column: 0). Returns hits with path, line, title, kind, a snippet (matched words in [brackets]) and a score (higher is better). Set all_projects to search every project the user registered with patina (needs the daemon).",
             "inputSchema": {
                 "type": "object",
                 "properties": {

@@ -533,7 +533,7 @@ impl Index {
             return self.in_snapshot(|idx| idx.search_plain(query, limit));
         }
         let limit = effective_limit(limit);
-        let terms = query::terms(query);
+        let terms = query::terms(&query::searched(query));
         let mut hits = self.search_bm25(&terms, limit, None)?;
         self.finish_snippets(&terms, &mut hits, None)?;
         Ok(hits.into_iter().map(|(_, h)| h).collect())
@@ -644,10 +644,11 @@ const ROW_SQL: &str = "SELECT f.path, d.doc_title, k.name, d.line FROM docs d
 /// The indexed texts of one row, by id, for its snippet: title, headings, body.
 const ROW_TEXT_SQL: &str = "SELECT title, headings, body FROM docs WHERE id = ?1";
 
-/// The tokens a search ranks `query` with, in order (each word of [`query::terms`] through
+/// The tokens a search ranks `query` with, in order (each word of [`query::terms`] of the text
+/// [`query::searched`] keeps of it, through
 /// [`tokenize`]): what federation's per-token statistics are indexed by ([`shard`]).
 pub fn query_tokens(query: &str) -> Vec<String> {
-    phrase_tokens(&query::terms(query))
+    phrase_tokens(&query::terms(&query::searched(query)))
 }
 
 /// The tokens the postings rank for `terms`, in query order: each word's tokens

@@ -191,8 +191,47 @@ fn identifier_shaped(word: &str) -> bool {
     has_sep || camel
 }
 
-/// Prepares `input` for ranking ([`Prepared`]); [`terms`] rules apply to what remains.
+/// The text a query searches: its quoted phrases alone, joined by a space, when it holds a
+/// phrase of two words or more between double quotes (`"`, or `“` and `”`); else the query
+/// itself. An agent pastes an error with its wrapper (`Error("EOF while parsing a value",
+/// line: 1, column: 0)`, `panicked at 'called unwrap on an Err value: "trailing
+/// characters"'`), and the quoted message is what the code writes: the wrapper's words
+/// (`error`, `line`, `column`) are in many rows and would outrank the one that writes the
+/// message (QA session 11, D). A quoted phrase is then looked for whole
+/// ([`Prepared::verbatim`]). Quotes pair in order; a last quote without its pair, and a
+/// quoted single word, are ordinary punctuation.
+pub fn searched(input: &str) -> std::borrow::Cow<'_, str> {
+    let mut phrases: Vec<&str> = Vec::new();
+    let mut open: Option<usize> = None;
+    for (i, c) in input.char_indices() {
+        if !matches!(c, '"' | '\u{201c}' | '\u{201d}') {
+            continue;
+        }
+        match open.take() {
+            None => open = Some(i + c.len_utf8()),
+            Some(start) => {
+                let inside = &input[start..i];
+                let words = inside
+                    .split(|c: char| c.is_whitespace() || c.is_control())
+                    .filter(|w| w.chars().any(char::is_alphanumeric))
+                    .count();
+                if words >= 2 {
+                    phrases.push(inside.trim());
+                }
+            }
+        }
+    }
+    if phrases.is_empty() {
+        std::borrow::Cow::Borrowed(input)
+    } else {
+        std::borrow::Cow::Owned(phrases.join(" "))
+    }
+}
+
+/// Prepares `input` for ranking ([`Prepared`]): the text [`searched`] keeps of it, by the
+/// [`terms`] rules.
 pub fn prepare(input: &str) -> Prepared {
+    let input = &*searched(input);
     let words: Vec<&str> = input
         .split(|c: char| c.is_whitespace() || c.is_control())
         .filter(|w| !w.is_empty())
@@ -291,6 +330,41 @@ mod tests {
                 .collect::<Vec<_>>()
                 .join(" OR ")
         })
+    }
+
+    #[test]
+    fn a_quoted_phrase_of_two_words_or_more_is_what_is_searched() {
+        assert_eq!(
+            searched("Error(\"EOF while parsing a value\", line: 1, column: 0)"),
+            "EOF while parsing a value"
+        );
+        assert_eq!(
+            searched("x \u{201c} trailing  characters \u{201d} at line 3"),
+            "trailing  characters"
+        );
+        // Two phrases are both searched; a quoted word, an empty pair and a last quote
+        // without its pair are punctuation.
+        assert_eq!(
+            searched("\"key must\" and \"be a string\" here"),
+            "key must be a string"
+        );
+        for plain in [
+            "the \"socket\" path",
+            "\"\" empty",
+            "a lone \" quote here",
+            "\"!! ??\" punctuation only",
+            "plain words",
+            "",
+        ] {
+            assert_eq!(searched(plain), plain);
+        }
+        // The phrase is then looked for whole.
+        assert_eq!(
+            prepare("Error(\"EOF while parsing a value\", line: 1, column: 0)")
+                .verbatim
+                .as_deref(),
+            Some("eof while parsing a value")
+        );
     }
 
     #[test]

@@ -1098,6 +1098,53 @@ mod tests {
     }
 
     #[test]
+    fn a_quoted_message_in_a_pasted_error_ranks_the_row_that_writes_it_first() {
+        // QA session 11, D: the message came wrapped (`Error("…", line: 1, column: 0)`), and
+        // the wrapper's words outranked the row that writes it.
+        let t = tempfile::tempdir().unwrap();
+        let r = t.path();
+        write(
+            r,
+            "src/error.rs",
+            "impl fmt::Display for Code {\n    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {\n        match self {\n            Code::Syntax => f.write_str(\"expected a colon\"),\n            Code::Eof => f.write_str(\"EOF while parsing a value\"),\n        }\n    }\n}\n",
+        );
+        write(
+            r,
+            "src/position.rs",
+            "/// The line and column of an error: line 1, column 0 at the start.\npub fn error_at(line: usize, column: usize) -> Error {\n    Error { line, column }\n}\n",
+        );
+        for i in 0..8 {
+            write(
+                r,
+                &format!("src/other{i}.rs"),
+                &format!("/// Returns {i}.\npub fn other_{i}() -> u8 {{\n    {i}\n}}\n"),
+            );
+        }
+        crate::scry::scrape(r).unwrap();
+        let mut idx = crate::scry::Index::open(r).unwrap();
+        for q in [
+            "Error(\"EOF while parsing a value\", line: 1, column: 0)",
+            "called `Result::unwrap()` on an `Err` value: Error(\u{201c}EOF while parsing a value\u{201d}, line: 1, column: 0)",
+        ] {
+            let hits = idx.search(q, 10, None).unwrap();
+            assert_eq!(
+                (hits[0].path.as_str(), hits[0].line),
+                ("src/error.rs", 5),
+                "{q}: {hits:#?}"
+            );
+        }
+        // Unquoted, the wrapper's words count: the position function is first.
+        let hits = idx
+            .search(
+                "Error(EOF while parsing a value, line: 1, column: 0)",
+                10,
+                None,
+            )
+            .unwrap();
+        assert_eq!(hits[0].path, "src/position.rs", "{hits:#?}");
+    }
+
+    #[test]
     fn the_querys_text_is_found_whole_only_at_the_ends_of_words() {
         let holds = |text: &str, phrase: &str| {
             holds_whole(text, &memchr::memmem::Finder::new(phrase.as_bytes()))

@@ -99,7 +99,7 @@ impl Index {
             return self.in_snapshot(|idx| idx.shard(query, limit, deadline));
         }
         let limit = effective_limit(limit);
-        let terms = query::terms(query);
+        let terms = query::terms(&query::searched(query));
         let mut found = self.search_bm25(&terms, limit, deadline)?;
         let rowids: Vec<i64> = found.iter().map(|(id, _)| *id).collect();
         let parts = self.parts(&terms, &rowids, deadline)?;
