@@ -342,17 +342,29 @@ pub(crate) fn print_hit(
         .unwrap_or_default();
     writeln!(
         out,
-        "{n:>2}. {project}{}:{}  {}  [{}]  {:.2}",
+        "{n:>2}. {project}{}:{}  {}  [{}]  {}",
         clean(&h.path),
         h.line,
         clean(&h.title),
         clean(&h.kind),
-        h.score
+        score_text(h.score)
     )?;
     if !h.snippet.is_empty() {
         writeln!(out, "    {}", clean(&h.snippet))?;
     }
     Ok(())
+}
+
+/// A hit's score as the human output prints it: two decimals from 1 up, three significant
+/// digits below (BM25 scores in a project of a few files are small: `0.00430`, not `0.00`).
+fn score_text(score: f64) -> String {
+    let a = score.abs();
+    if a >= 1.0 || a == 0.0 || !a.is_finite() {
+        return format!("{score:.2}");
+    }
+    // Digits after the point for three significant ones (at most 8: 1e-8 and below read 0).
+    let decimals = (2 - a.log10().floor() as i32).clamp(2, 8) as usize;
+    format!("{score:.decimals$}")
 }
 
 /// Parses `--limit N`: a positive count (0 is a usage error, as in the API and MCP; see
@@ -407,6 +419,24 @@ pub fn project_to_index(given: Option<PathBuf>, how: &str) -> CliResult<PathBuf>
 mod tests {
     use super::*;
     use clap::CommandFactory;
+
+    #[test]
+    fn small_scores_print_three_significant_digits_not_zero() {
+        // QA session 11: every score of a small project printed `0.00`.
+        for (score, shown) in [
+            (29.987, "29.99"),
+            (1.0, "1.00"),
+            (0.7543, "0.754"),
+            (0.1, "0.100"),
+            (0.004298, "0.00430"),
+            (0.0000123456, "0.0000123"),
+            (1e-12, "0.00000000"),
+            (0.0, "0.00"),
+            (-0.25, "-0.250"),
+        ] {
+            assert_eq!(score_text(score), shown, "{score}");
+        }
+    }
 
     /// Every command path (`secrets identity init`, …), with its long help.
     fn all_commands() -> Vec<(String, clap::Command)> {
