@@ -579,6 +579,26 @@ fn on_the_way(scopes: &std::collections::BTreeSet<PathBuf>, path: &Path) -> bool
             .is_some_and(|s| s.starts_with(path))
 }
 
+/// The path a walk error is about, if it names one, and the error itself without the path:
+/// `ignore` wraps an I/O error in the path and the depth, and its message repeats the path
+/// (a path past `PATH_MAX` made a reason of 9 KB holding it twice, QA session 11).
+fn walk_error(e: &ignore::Error) -> (Option<&Path>, String) {
+    match e {
+        ignore::Error::WithPath { path, err } => (Some(path), walk_error(err).1),
+        ignore::Error::WithDepth { err, .. } => walk_error(err),
+        // A `walkdir` error turned into an I/O error: its message names the path again; the
+        // OS error under it does not.
+        ignore::Error::Io(io) => {
+            let under = io.get_ref().and_then(std::error::Error::source);
+            (
+                None,
+                under.map_or_else(|| io.to_string(), ToString::to_string),
+            )
+        }
+        other => (None, other.to_string()),
+    }
+}
+
 /// Sorts the entries of `walk` into files found, entries skipped with why, and directories
 /// entered.
 fn collect(
@@ -592,9 +612,10 @@ fn collect(
         let entry = match entry {
             Ok(e) => e,
             Err(e) => {
+                let (path, why) = walk_error(&e);
                 skipped.push(SkippedFile {
-                    path: String::new(),
-                    reason: format!("unreadable: {e}"),
+                    path: path.map(|p| relative(root, p)).unwrap_or_default(),
+                    reason: format!("unreadable: {why}"),
                 });
                 continue;
             }

@@ -973,3 +973,44 @@ fn a_scrape_refuses_to_grow_a_wal_that_a_pinned_reader_keeps_past_its_bound_case
         size(&wal)
     );
 }
+
+/// A directory chain deeper than `PATH_MAX` (made by a shell that enters each level by a
+/// relative name) is one skipped entry named by its path, with a one-line reason: it was
+/// `"path": ""` with a reason of 9 KB holding the path twice (QA session 11).
+#[test]
+fn a_path_past_path_max_is_skipped_by_its_name_with_a_short_reason() {
+    let t = tempfile::tempdir().expect("tempdir");
+    let proj = t.path().join("proj");
+    write(&proj, "note.md", "# Note\n\nshallow words\n");
+    // Each level made and entered by a name relative to the one above (openat(2)).
+    let made = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import os,sys\nfd=os.open(sys.argv[1],os.O_RDONLY)\nfor _ in range(2100):\n    os.mkdir('d',dir_fd=fd)\n    fd=os.open('d',os.O_RDONLY,dir_fd=fd)\nw=os.open('deep.txt',os.O_WRONLY|os.O_CREAT,0o644,dir_fd=fd)\nos.write(w,b'deep')\n")
+        .arg(&proj)
+        .status()
+        .expect("python3");
+    assert!(made.success());
+    let s = scrape(&proj);
+    let deep: Vec<_> = s
+        .skipped_files
+        .iter()
+        .filter(|f| f.reason.starts_with("unreadable"))
+        .collect();
+    assert!(!deep.is_empty(), "{:?}", s.skipped_files);
+    for f in deep {
+        assert!(
+            f.path.starts_with("d/d/d/"),
+            "named by its path: {:?}",
+            f.path
+        );
+        assert!(
+            f.reason.len() < 200,
+            "a short reason: {} bytes",
+            f.reason.len()
+        );
+        assert!(
+            !f.reason.contains("d/d/d"),
+            "the reason does not repeat the path"
+        );
+    }
+}
