@@ -201,27 +201,76 @@ fn long_runs(text: &str) -> Vec<(usize, usize)> {
     cuts
 }
 
+/// The most characters a hit's snippet shows after its runs are cut ([`bound_runs`]): a
+/// snippet is [`super::SNIPPET_TOKENS`] tokens with the text between them, so with every run
+/// at most 2 × [`RUN_KEEP`] + 1 characters it is about 2,400 at most; this bounds it whatever
+/// the window rule does.
+pub const SNIPPET_CHARS: usize = 2_000;
+
+/// The most characters a hit's title or kind shows: a heading or a front matter `title:` is
+/// one line of any length, and short runs (`ab ab ab …`) are not cut by [`bound_runs`] (QA
+/// session 12, F3: a 900,006-character title).
+pub const TITLE_CHARS: usize = 200;
+
+/// `text` bounded: its long runs cut ([`bound_runs`]), then, if still longer than `max`
+/// characters, its first `max - 1` and `…` (`max` in all). `None` when nothing is cut. Like [`bound_runs`], only
+/// after every redaction pass.
+pub fn bound_field(text: &str, max: usize) -> Option<String> {
+    if text.len() <= RUN_CHARS.min(max) {
+        return None;
+    }
+    let runs = bound_runs(text);
+    let cur = runs.as_deref().unwrap_or(text);
+    match cur
+        .chars()
+        .nth(max)
+        .and(cur.char_indices().nth(max.saturating_sub(1)))
+    {
+        Some((end, _)) => {
+            let mut out = String::with_capacity(end + '…'.len_utf8());
+            out.push_str(&cur[..end]);
+            out.push('…');
+            Some(out)
+        }
+        None => runs,
+    }
+}
+
+/// Each bounded field of a hit with its bound: snippet, title, kind (the path is left whole:
+/// it names a file, and the file system bounds it).
+fn fields(h: &mut Hit) -> [(&mut String, usize); 3] {
+    [
+        (&mut h.snippet, SNIPPET_CHARS),
+        (&mut h.title, TITLE_CHARS),
+        (&mut h.kind, TITLE_CHARS),
+    ]
+}
+
 /// Whether [`bound_hits`] would change any of `hits`.
 pub fn needs_bound(hits: &[Hit]) -> bool {
     hits.iter().any(|h| {
-        [&h.snippet, &h.title, &h.kind]
-            .iter()
-            .any(|f| f.len() > RUN_CHARS && !long_runs(f).is_empty())
+        [
+            (&h.snippet, SNIPPET_CHARS),
+            (&h.title, TITLE_CHARS),
+            (&h.kind, TITLE_CHARS),
+        ]
+        .iter()
+        .any(|(f, max)| {
+            f.len() > RUN_CHARS.min(*max)
+                && (!long_runs(f).is_empty() || f.chars().nth(*max).is_some())
+        })
     })
 }
 
-/// [`bound_runs`] on each hit's snippet, title and kind (the path is left whole: it names a
-/// file, and the file system bounds it). The last step before hits leave a handler, after
-/// every redaction pass. Returns how many hits were changed.
+/// [`bound_field`] on each hit's snippet ([`SNIPPET_CHARS`]), title and kind
+/// ([`TITLE_CHARS`]); the path is left whole. The last step before hits leave a handler,
+/// after every redaction pass. Returns how many hits were changed.
 pub fn bound_hits(hits: &mut [Hit]) -> usize {
     let mut changed = 0;
     for h in hits.iter_mut() {
         let mut any = false;
-        for field in [&mut h.snippet, &mut h.title, &mut h.kind] {
-            if field.len() <= RUN_CHARS {
-                continue;
-            }
-            if let Some(text) = bound_runs(field) {
+        for (field, max) in fields(h) {
+            if let Some(text) = bound_field(field, max) {
                 *field = text;
                 any = true;
             }
@@ -486,5 +535,35 @@ mod tests {
         assert_eq!(hits[0].path, format!("d/{long}.rs"));
         assert_eq!(hits[1], hit("a.md", "A", "doc", "[fine]"));
         assert!(!needs_bound(&hits));
+    }
+
+    #[test]
+    fn a_field_of_short_runs_is_cut_to_its_bound() {
+        // QA session 12, F3: a heading of `ab ab ab …` came back as a 900,006-character title.
+        let heading = format!("zqlima {}", "ab ".repeat(300_000));
+        let mut hits = vec![hit("a.md", &heading, &heading, &heading)];
+        assert!(needs_bound(&hits));
+        assert_eq!(bound_hits(&mut hits), 1);
+        let h = &hits[0];
+        assert_eq!(h.title.chars().count(), TITLE_CHARS);
+        assert_eq!(h.title, format!("{}…", &heading[..TITLE_CHARS - 1]));
+        assert_eq!(h.kind, h.title);
+        assert_eq!(h.snippet, format!("{}…", &heading[..SNIPPET_CHARS - 1]));
+        assert!(!needs_bound(&hits));
+        // Multi-byte characters are cut at a character; a field at its bound stays.
+        let wide = "語 ".repeat(TITLE_CHARS / 2);
+        assert_eq!(bound_field(&wide, TITLE_CHARS), None);
+        let over = format!("{wide}語");
+        let kept = format!("{}語", "語 ".repeat(TITLE_CHARS / 2 - 1));
+        assert_eq!(bound_field(&over, TITLE_CHARS), Some(format!("{kept}…")));
+        // Runs are cut first, then the whole.
+        let both = format!("{} {}", "x".repeat(500), "ab ".repeat(500));
+        let got = bound_field(&both, TITLE_CHARS).unwrap();
+        assert!(got.starts_with(&format!(
+            "{}…{} ab ab",
+            "x".repeat(RUN_KEEP),
+            "x".repeat(RUN_KEEP)
+        )));
+        assert_eq!(got.chars().count(), TITLE_CHARS);
     }
 }
