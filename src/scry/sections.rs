@@ -14,6 +14,13 @@ pub const CODE_WINDOW_LINES: usize = 40;
 /// Separator between the levels of a section's heading path (`Design > Implementation`).
 pub const HEADING_PATH_SEP: &str = " > ";
 
+/// The most headings of one markdown file that start a section: a later heading line is body
+/// text of the last section. Each section is a row with its own title and heading path, and
+/// a file of a million `#` lines made as many rows (169 MB to scrape 1 MB; QA session 12,
+/// F2); the largest `CHANGELOG.md` in the cargo registry here has 546 headings, the knowledge
+/// corpus's largest note 108.
+pub const MAX_SECTIONS: usize = 4_096;
+
 /// One row of the index before it gets its file's path, title and kind.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
@@ -88,7 +95,8 @@ fn fence(line: &str) -> Option<(char, usize, &str)> {
 /// an unclosed fence runs to the end of the file). Setext headings (underlined) are not
 /// recognised: their text stays in the body. Line numbers count the front matter, so they
 /// point into the file as it is on disk. The title is the front matter's `title`, else the
-/// first heading's text, else the front matter's `id`, else `stem`.
+/// first heading's text, else the front matter's `id`, else `stem`. After [`MAX_SECTIONS`]
+/// headings, heading lines are body text.
 pub fn split_markdown(text: &str, stem: &str) -> MarkdownDoc {
     let front_matter = frontmatter::parse(text);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
@@ -105,6 +113,8 @@ pub fn split_markdown(text: &str, stem: &str) -> MarkdownDoc {
     let mut cur_headings = String::new();
     let mut cur_is_preamble = true;
     let mut body: Vec<&str> = Vec::new();
+    // Headings that started a section so far ([`MAX_SECTIONS`]).
+    let mut headings = 0usize;
 
     for (i, line) in lines(text).enumerate().skip(front_matter.body_line_offset) {
         let lineno = i as u64 + 1;
@@ -124,13 +134,14 @@ pub fn split_markdown(text: &str, stem: &str) -> MarkdownDoc {
             body.push(line);
             continue;
         }
-        let Some((level, htext)) = atx_heading(line) else {
+        let Some((level, htext)) = atx_heading(line).filter(|_| headings < MAX_SECTIONS) else {
             if cur_is_preamble && cur_line == 0 && !line.trim().is_empty() {
                 cur_line = lineno;
             }
             body.push(line);
             continue;
         };
+        headings += 1;
         flush(
             &mut sections,
             cur_line,
@@ -336,6 +347,25 @@ mod tests {
         assert_eq!(atx_heading("#hashtag"), None);
         assert_eq!(atx_heading("#"), Some((1, "")));
         assert_eq!(atx_heading("# ###"), Some((1, "")));
+    }
+
+    #[test]
+    fn headings_past_the_bound_are_body_text() {
+        // QA session 12, F2: a file of `#` lines was a row per line.
+        let bare = "#\n".repeat(500_000);
+        let d = split_markdown(&bare, "s");
+        assert!(d.sections.len() <= MAX_SECTIONS, "{}", d.sections.len());
+        let named: String = (0..MAX_SECTIONS + 10)
+            .map(|i| format!("# H{i}\nbody {i}\n"))
+            .collect();
+        let d = split_markdown(&named, "s");
+        assert_eq!(d.sections.len(), MAX_SECTIONS);
+        let last = d.sections.last().unwrap();
+        assert_eq!(last.headings, format!("H{}", MAX_SECTIONS - 1));
+        // The headings past the bound and their text are in the last section's body.
+        let tail = format!("# H{}\nbody {}", MAX_SECTIONS + 9, MAX_SECTIONS + 9);
+        assert!(last.body.ends_with(&tail), "{}", &last.body[last.body.len() - 40..]);
+        assert!(last.body.starts_with(&format!("body {}\n# H{}", MAX_SECTIONS - 1, MAX_SECTIONS)));
     }
 
     #[test]
