@@ -13,14 +13,15 @@ pub struct McpArgs {
     /// `--url`: this command can reach a daemon over TCP.
     #[command(flatten)]
     pub tcp: super::UrlArg,
-    /// The project `scry` searches when a call names none (default: the current directory).
+    /// The project `scry` searches when a call names none (default: the current directory, or
+    /// the nearest parent with an index).
     #[arg(long, value_name = "DIR")]
     pub project: Option<PathBuf>,
 }
 
 /// Runs the MCP server until stdin closes.
 pub fn run(a: McpArgs, url: Option<&str>) -> super::CliResult {
-    let project = super::project_dir(a.project)?;
+    let project = super::project_to_search(a.project)?;
     let home = Home::from_env()?;
     crate::mcp::serve_stdio(home, url.map(str::to_string), &project)?;
     Ok(())

@@ -387,6 +387,29 @@ pub fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     std::fs::canonicalize(&p).map_err(|e| anyhow::anyhow!("project directory {}: {e}", p.display()))
 }
 
+/// The project a search works on (`scry`, `mcp`): the given one; else the nearest of the
+/// current directory and its parents that holds an index (a regular `.patina/index.db`), as
+/// git finds its repository from a subdirectory, but never the home directory or `/`; else
+/// the current directory (whose search then says to scrape it). Run from `src/` of a
+/// project, `patina scry` had answered "no patina index" (QA session 12, F4).
+///
+/// Errors: as [`project_dir`].
+pub fn project_to_search(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    let explicit = given.is_some();
+    let dir = project_dir(given)?;
+    if explicit {
+        return Ok(dir);
+    }
+    let home = std::env::var_os("HOME").and_then(|h| std::fs::canonicalize(h).ok());
+    let indexed = dir
+        .ancestors()
+        .take_while(|d| *d != Path::new("/") && Some(*d) != home.as_deref())
+        .find(|d| {
+            std::fs::symlink_metadata(d.join(".patina").join("index.db")).is_ok_and(|m| m.is_file())
+        });
+    Ok(indexed.map_or(dir.clone(), Path::to_path_buf))
+}
+
 /// The project a command that indexes it works on (`serve`, `scrape`): the given one, or the
 /// current directory unless that is the home directory (`$HOME`) or `/`, where every file
 /// below would be read into an index: a `patina serve` typed in the wrong terminal must not

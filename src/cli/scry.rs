@@ -19,7 +19,7 @@ pub struct ScryArgs {
     #[command(flatten)]
     pub tcp: super::UrlArg,
     /// The project to search: a directory, or the name of a registered project (`patina
-    /// mother list`); default the current directory.
+    /// mother list`); default the current directory, or the nearest parent with an index.
     #[arg(long, value_name = "DIR|NAME", conflicts_with = "all")]
     pub project: Option<PathBuf>,
     /// Search every registered project and peer at once (like `patina mother scry`).
@@ -48,7 +48,7 @@ pub fn run(a: ScryArgs, url: Option<&str>) -> super::CliResult {
         return super::mother::scry(m, url);
     }
     let asked = a.project.as_ref().map(|p| p.to_string_lossy().into_owned());
-    let root = super::project_dir(a.project.map(registered_or_dir).transpose()?)?;
+    let root = super::project_to_search(a.project.map(registered_or_dir).transpose()?)?;
     let query = a.query.join(" ");
     if query.trim().is_empty() {
         return Err(super::usage("the query is empty"));

@@ -364,8 +364,15 @@ mod tests {
         assert_eq!(last.headings, format!("H{}", MAX_SECTIONS - 1));
         // The headings past the bound and their text are in the last section's body.
         let tail = format!("# H{}\nbody {}", MAX_SECTIONS + 9, MAX_SECTIONS + 9);
-        assert!(last.body.ends_with(&tail), "{}", &last.body[last.body.len() - 40..]);
-        assert!(last.body.starts_with(&format!("body {}\n# H{}", MAX_SECTIONS - 1, MAX_SECTIONS)));
+        assert!(
+            last.body.ends_with(&tail),
+            "{}",
+            &last.body[last.body.len() - 40..]
+        );
+        assert!(
+            last.body
+                .starts_with(&format!("body {}\n# H{}", MAX_SECTIONS - 1, MAX_SECTIONS))
+        );
     }
 
     #[test]

@@ -818,3 +818,47 @@ fn a_run_of_punctuation_or_one_endless_word_is_cut_on_every_path() {
         "{line}"
     );
 }
+
+/// `patina scry` run in a subdirectory of a project searches the project, as git finds its
+/// repository: it had said "no patina index" there, or told the user to scrape the
+/// subdirectory into a second index (QA session 12, F4). A directory with no index above it
+/// still gets the advice to scrape, and no index is made anywhere.
+#[test]
+fn cli_scry_from_a_subdirectory_searches_the_enclosing_project() {
+    let mut d = Daemon::start();
+    let sub = d.project.join("layer/surface/specs");
+    assert!(sub.is_dir());
+    let run = |home: &std::path::Path, dir: &std::path::Path| {
+        run_timeout(
+            patina(home)
+                .current_dir(dir)
+                .args(["scry", "--json", "--limit", "3", "quokka"]),
+            Duration::from_secs(30),
+        )
+    };
+    for daemon in [true, false] {
+        if !daemon {
+            assert!(d.terminate().success());
+        }
+        let out = run(&d.home, &sub);
+        let v: Value = serde_json::from_str(&assert_success(&out)).unwrap();
+        let paths: Vec<&str> = v["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["path"].as_str().unwrap())
+            .collect();
+        assert!(
+            paths.contains(&"layer/surface/specs/spec-quokka.md"),
+            "daemon {daemon}: {v}"
+        );
+    }
+    assert!(!sub.join(".patina").exists(), "no second index");
+    // Outside any project: the advice to scrape, for the directory itself.
+    let lone = tempfile::tempdir().unwrap();
+    let out = run(&d.home, lone.path());
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("patina scrape"), "{err}");
+    assert!(!lone.path().join(".patina").exists());
+}
