@@ -197,7 +197,14 @@ pub fn token(cmd: TokenCmd) -> super::CliResult {
     let home = Home::from_env()?;
     let path = home.token_path();
     match cmd {
-        TokenCmd::Path => outln!("{}", path.display()),
+        TokenCmd::Path => {
+            outln!("{}", path.display());
+            if !path.exists() {
+                eprintln!(
+                    "patina: note: no token there yet: `patina serve --port P` makes it at its first start with TCP, or `patina token rotate` now"
+                );
+            }
+        }
         TokenCmd::Rotate => {
             crate::auth::token::rotate(&path)?;
             outln!("{}", path.display());

@@ -345,7 +345,14 @@ pub fn scry(a: MotherScryArgs, url: Option<&str>) -> super::CliResult {
         eprintln!("patina: {}: {}", e.project, e.error);
     }
     if resp.results.is_empty() {
-        eprintln!("no results");
+        let empty = mother::load(&home).is_ok_and(|r| r.projects.is_empty() && r.peers.is_empty());
+        if empty && resp.errors.is_empty() {
+            eprintln!(
+                "no results: no project is registered (add one with `patina mother add DIR`)"
+            );
+        } else {
+            eprintln!("no results");
+        }
     }
     for (i, r) in resp.results.iter().enumerate() {
         super::print_hit(&mut out, i + 1, Some(&r.project), &r.hit)?;

@@ -761,3 +761,26 @@ fn serve_and_scrape_refuse_the_home_directory_unless_it_is_named() {
     common::assert_success(&o);
     assert!(home.join(".patina/index.db").exists());
 }
+
+/// Small messages a new user met (QA session 12, F7): `token path` before any token exists
+/// says how one is made (the path is still printed, exit 0: it is where the token will be),
+/// and `scry --all` with nothing registered says how to register a project.
+#[test]
+fn token_path_and_an_empty_mother_say_what_to_do_next() {
+    let home = tempfile::tempdir().unwrap();
+    let out = run_timeout(
+        patina(home.path()).args(["token", "path"]),
+        Duration::from_secs(30),
+    );
+    let path = assert_success(&out);
+    assert!(path.trim_end().ends_with("token"), "{path}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("patina token rotate"), "{err}");
+    let out = run_timeout(
+        patina(home.path()).args(["scry", "--all", "quokka"]),
+        Duration::from_secs(30),
+    );
+    assert_success(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("patina mother add"), "{err}");
+}
