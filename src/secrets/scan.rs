@@ -186,10 +186,14 @@ struct Entry {
 /// match of a whole anchor, which is at least [`PARTIAL_BITS`] of guessing (or the whole
 /// string, when shorter).
 struct WindowSet {
+    /// The key, drawn at the first [`WindowSet::insert`] (an empty set hashes nothing).
     keyed: Keyed,
     lower: bool,
     /// Distinct anchor lengths and `base^len` of each.
     anchors: Vec<(usize, u64)>,
+    /// [`FILTER_BITS`] bits once a string is in; empty before. A redactor of no known values
+    /// (every search while the session is locked) so costs no draw from the OS random source
+    /// and no 8 KiB zeroed table per set.
     filter: Vec<u64>,
     /// (anchor index, anchor hash) → indices into `entries`.
     map: std::collections::HashMap<(u32, u64), Vec<u32>>,
@@ -199,10 +203,11 @@ struct WindowSet {
 impl WindowSet {
     fn new(lower: bool) -> WindowSet {
         WindowSet {
-            keyed: Keyed::new(),
+            // Replaced by a drawn key before the first string is hashed (`insert`).
+            keyed: Keyed { base: 0 },
             lower,
             anchors: Vec::new(),
-            filter: vec![0; FILTER_BITS / 64],
+            filter: Vec::new(),
             map: std::collections::HashMap::new(),
             entries: Vec::new(),
         }
@@ -216,6 +221,10 @@ impl WindowSet {
 
     /// Adds `bytes` as string `id`, anchored on at most `anchor` bytes.
     fn insert(&mut self, bytes: &[u8], id: u32, anchor: usize) {
+        if self.filter.is_empty() {
+            self.keyed = Keyed::new();
+            self.filter = vec![0; FILTER_BITS / 64];
+        }
         let a = bytes.len().min(anchor);
         let ai = match self.anchors.iter().position(|(n, _)| *n == a) {
             Some(i) => i,
@@ -1550,5 +1559,28 @@ mod tests {
         for seed in [1u64, 0xdead_beef, 0x1234_5678_9abc, 42, 7_777_777] {
             differential(seed, cases, 60);
         }
+    }
+
+    /// A redactor of no known values (every search while the session is locked) draws no
+    /// key and zeroes no filter; the first string in a set draws its key and its filter.
+    #[test]
+    fn an_empty_window_set_draws_no_key_and_holds_no_filter() {
+        let empty = Redactor::new(&[]);
+        for set in [&empty.forms.set, &empty.pieces] {
+            assert!(set.filter.is_empty() && set.keyed.base == 0 && set.is_empty());
+        }
+        let value = b"Pc4n4ry-7f3e9c1d+x/y=z".to_vec();
+        let one = Redactor::new(&[Known {
+            name: "k",
+            value: &value,
+        }]);
+        for set in [&one.forms.set, &one.pieces] {
+            assert_eq!(set.filter.len(), FILTER_BITS / 64);
+            assert!(set.keyed.base >= 1 << 32 && !set.is_empty());
+        }
+        assert_eq!(
+            empty.redact("a [AKIAABCDEFGHIJKLMNOP] key"),
+            redact("a [AKIAABCDEFGHIJKLMNOP] key", &[])
+        );
     }
 }
