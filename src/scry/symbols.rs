@@ -633,6 +633,15 @@ fn type_name(t: &str) -> String {
     t.rsplit("::").next().unwrap_or(t).trim().to_string()
 }
 
+/// Whether `node` is a Rust inner doc comment (`//!`, `/*!`): it documents the module that
+/// holds it, not the item after it (QA session 12, F6: a file's `//!` header was the first
+/// `mod` item's row, titled `patina::server::activation`).
+fn is_inner_doc(node: Node<'_>) -> bool {
+    let mut cursor = node.walk();
+    node.children(&mut cursor)
+        .any(|c| c.kind() == "inner_doc_comment_marker")
+}
+
 /// The first row of the symbol with the comments and attributes right above it. `parent` is
 /// `node`'s parent and `before` its siblings before it (all of them, in order).
 fn leading_start<'t>(lang: Lang, node: Node<'t>, parent: Node<'t>, before: &[Node<'t>]) -> usize {
@@ -665,7 +674,7 @@ fn leading_start<'t>(lang: Lang, node: Node<'t>, parent: Node<'t>, before: &[Nod
         top.prev_sibling()
     };
     while let Some(p) = prev {
-        if lang.leads(p.kind()) && p.end_position().row + 1 >= start {
+        if lang.leads(p.kind()) && p.end_position().row + 1 >= start && !is_inner_doc(p) {
             start = p.start_position().row;
             prev = if top == node {
                 known.next()
@@ -767,6 +776,25 @@ mod tests {
         let items = "const A: u8 = 1;\n".repeat(PARSE_TOKENS / 6);
         assert!(over_parse_budget(&items));
         assert_eq!(split_symbols("src/consts.rs", &items), None);
+    }
+
+    #[test]
+    fn an_inner_doc_comment_is_the_modules_not_the_next_items() {
+        // QA session 12, F6: a `//!` header was the row of the `mod` item after it.
+        for skim in [true, false] {
+            let text = "//! A fixed pool of worker threads.\n//! More about it.\npub mod activation;\n\n/*! Block inner doc. */\n/// Outer doc.\npub fn f() {}\n";
+            let rows = split_symbols_with("src/server/mod.rs", text, skim).unwrap();
+            assert_eq!(
+                titles(&rows),
+                vec![
+                    (1, None, KIND_CODE),
+                    (3, Some("activation"), KIND_DEFINITION),
+                    (5, None, KIND_CODE),
+                    (6, Some("f"), KIND_DEFINITION),
+                ],
+                "skim {skim}"
+            );
+        }
     }
 
     #[test]
