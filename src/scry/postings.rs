@@ -312,8 +312,9 @@ pub(crate) struct FileTokens {
     /// Per row: tokens (0: none, the row gets no ordinal) and how many entries of
     /// `postings` are its.
     rows: Vec<(u32, u32)>,
-    /// Per row in turn, per distinct term: the term's index in `ends` and its counts in
-    /// title, headings and body (`idents` counts as body).
+    /// Per row in turn, per distinct term (in the order first met in the row: a row's terms
+    /// go to separate lists, so their order does not matter): the term's index in `ends`
+    /// and its counts in title, headings and body (`idents` counts as body).
     postings: Vec<(u32, [u32; 3])>,
 }
 
@@ -322,40 +323,51 @@ impl FileTokens {
     /// `docs`), in row order.
     pub(crate) fn of<'a>(rows: impl IntoIterator<Item = [&'a str; 4]>) -> FileTokens {
         let mut out = FileTokens::default();
-        let mut vocab: HashMap<Box<[u8]>, u32> = HashMap::new();
-        let mut pairs: Vec<(u32, u8)> = Vec::new();
-        for texts in rows {
-            pairs.clear();
+        // Each folded word is stemmed once per file (the first time it is met): a word's
+        // token is a function of its folded form ([`super::tokenize::each_token`]).
+        let mut by_folded: HashMap<Box<[u8]>, u32> = HashMap::new();
+        let mut by_term: HashMap<Box<[u8]>, u32> = HashMap::new();
+        let mut stem = [0u8; super::porter::STEM_BUF];
+        // Per term: the row (from 1) it was last met in, and its entry of `postings` there.
+        let mut seen: Vec<(u32, u32)> = Vec::new();
+        for (row, texts) in (1u32..).zip(rows) {
+            let before = out.postings.len();
+            let mut len = 0u32;
             for (i, text) in texts.into_iter().enumerate() {
-                let column = i.min(2) as u8;
-                super::tokenize::each_token(text, |_, token| {
-                    let id = match vocab.get(token) {
+                let column = i.min(2);
+                super::tokenize::each_folded(text, |_, folded| {
+                    let id = match by_folded.get(folded) {
                         Some(&id) => id,
                         None => {
-                            let id = out.ends.len() as u32;
-                            out.terms.extend_from_slice(token);
-                            out.ends.push(out.terms.len() as u32);
-                            vocab.insert(token.into(), id);
+                            let term = match super::porter::stem_into(folded, &mut stem) {
+                                Some(n) => &stem[..n],
+                                None => folded,
+                            };
+                            let id = match by_term.get(term) {
+                                Some(&id) => id,
+                                None => {
+                                    let id = out.ends.len() as u32;
+                                    out.terms.extend_from_slice(term);
+                                    out.ends.push(out.terms.len() as u32);
+                                    by_term.insert(term.into(), id);
+                                    seen.push((0, 0));
+                                    id
+                                }
+                            };
+                            by_folded.insert(folded.into(), id);
                             id
                         }
                     };
-                    pairs.push((id, column));
+                    len += 1;
+                    let s = &mut seen[id as usize];
+                    if s.0 != row {
+                        *s = (row, out.postings.len() as u32);
+                        out.postings.push((id, [0; 3]));
+                    }
+                    out.postings[s.1 as usize].1[column] += 1;
                 });
             }
-            let before = out.postings.len();
-            pairs.sort_unstable();
-            let mut at = 0;
-            while at < pairs.len() {
-                let id = pairs[at].0;
-                let mut counts = [0u32; 3];
-                while at < pairs.len() && pairs[at].0 == id {
-                    counts[usize::from(pairs[at].1)] += 1;
-                    at += 1;
-                }
-                out.postings.push((id, counts));
-            }
-            out.rows
-                .push((pairs.len() as u32, (out.postings.len() - before) as u32));
+            out.rows.push((len, (out.postings.len() - before) as u32));
         }
         out
     }
@@ -2383,7 +2395,18 @@ mod tests {
             vec![],
             vec![["", "", "", ""]],
             vec![
-                ["", "", "session tokens hashing hashed", "hash"],
+                [
+                    "",
+                    "",
+                    "session tokens hashing hashed",
+                    "hash Sessions TOKEN",
+                ],
+                [
+                    "Hashes",
+                    "",
+                    "relational relate related relating",
+                    "generalizations",
+                ],
                 ["x", "x", "x x x", "x"],
                 ["", "", "", "only idents here"],
             ],
