@@ -83,6 +83,7 @@
 //! ranking path".
 
 use super::shard::{BM25_B as B, BM25_K1 as K1, global_idf};
+use foldhash::fast::RandomState as FoldState;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -325,8 +326,10 @@ impl FileTokens {
         let mut out = FileTokens::default();
         // Each folded word is stemmed once per file (the first time it is met): a word's
         // token is a function of its folded form ([`super::tokenize::each_token`]).
-        let mut by_folded: HashMap<Box<[u8]>, u32> = HashMap::new();
-        let mut by_term: HashMap<Box<[u8]>, u32> = HashMap::new();
+        // foldhash, randomly seeded per process: SipHash was a fifth of this function; a
+        // map holds one file's words only (at most `MAX_FILE_BYTES` of text).
+        let mut by_folded: HashMap<Box<[u8]>, u32, FoldState> = HashMap::default();
+        let mut by_term: HashMap<Box<[u8]>, u32, FoldState> = HashMap::default();
         let mut stem = [0u8; super::porter::STEM_BUF];
         // Per term: the row (from 1) it was last met in, and its entry of `postings` there.
         let mut seen: Vec<(u32, u32)> = Vec::new();
