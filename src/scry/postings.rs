@@ -83,6 +83,7 @@
 //! ranking path".
 
 use super::shard::{BM25_B as B, BM25_K1 as K1, global_idf};
+use foldhash::fast::RandomState as FoldState;
 use rusqlite::{Connection, OptionalExtension};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -206,6 +207,46 @@ impl Built {
         }
     }
 
+    /// Adds the rows of one file tokenized off this thread ([`FileTokens`]), rowids from
+    /// `first_rowid`: exactly what [`Built::add_row`] of each row in turn adds (test
+    /// `file_tokens_add_what_add_row_adds`). Each of the file's distinct terms is looked up
+    /// here once, instead of each token hashed.
+    fn add_file(&mut self, first_rowid: i64, file: &FileTokens, first_ordinal: u64) {
+        let mut ids = Vec::with_capacity(file.ends.len());
+        let mut start = 0usize;
+        for &end in &file.ends {
+            let term = &file.terms[start..end as usize];
+            start = end as usize;
+            let next = self.lists.len() as u32;
+            let id = match self.vocab.get(term) {
+                Some(&id) => id,
+                None => {
+                    self.vocab.insert(term.into(), next);
+                    self.lists.push(TermList::default());
+                    next
+                }
+            };
+            ids.push(id);
+        }
+        let mut at = 0usize;
+        for (rowid, &(len, distinct)) in (first_rowid..).zip(&file.rows) {
+            self.read += 1;
+            if len == 0 {
+                continue;
+            }
+            let ordinal = first_ordinal + self.rows.len() as u64;
+            self.rows.push((rowid, len));
+            let end = at + distinct as usize;
+            for &(local, counts) in &file.postings[at..end] {
+                let list = &mut self.lists[ids[local as usize] as usize];
+                put_posting(&mut list.data, ordinal - list.last, counts);
+                list.last = ordinal;
+                list.rows += 1;
+            }
+            at = end;
+        }
+    }
+
     /// Tokenizes every row `sql` selects (rowid, title, headings, body, idents, by rowid)
     /// with ordinals from `first_ordinal`.
     fn add_rows(
@@ -259,6 +300,87 @@ impl Built {
     }
 }
 
+/// The rows of one file tokenized ([`super::tokenize`]) on the thread that prepared them,
+/// for [`Fed::add_file`] on the writing thread: the file's distinct terms (each once, in the
+/// order first met) and, per row, its token count and its terms' (term, per-column counts),
+/// the pairs [`Built::add_row`] makes of the same texts. Roughly the size of the rows' text.
+#[derive(Default)]
+pub(crate) struct FileTokens {
+    /// The distinct terms' bytes, one after another.
+    terms: Vec<u8>,
+    /// Where each term ends in `terms` (term `i` is `terms[ends[i - 1]..ends[i]]`).
+    ends: Vec<u32>,
+    /// Per row: tokens (0: none, the row gets no ordinal) and how many entries of
+    /// `postings` are its.
+    rows: Vec<(u32, u32)>,
+    /// Per row in turn, per distinct term (in the order first met in the row: a row's terms
+    /// go to separate lists, so their order does not matter): the term's index in `ends`
+    /// and its counts in title, headings and body (`idents` counts as body).
+    postings: Vec<(u32, [u32; 3])>,
+}
+
+impl FileTokens {
+    /// Tokenizes each row's indexed texts (`title`, `headings`, `body`, `idents`, as in
+    /// `docs`), in row order.
+    pub(crate) fn of<'a>(rows: impl IntoIterator<Item = [&'a str; 4]>) -> FileTokens {
+        let mut out = FileTokens::default();
+        // Each folded word is stemmed once per file (the first time it is met): a word's
+        // token is a function of its folded form ([`super::tokenize::each_token`]).
+        // foldhash, randomly seeded per process: SipHash was a fifth of this function; a
+        // map holds one file's words only (at most `MAX_FILE_BYTES` of text).
+        let mut by_folded: HashMap<Box<[u8]>, u32, FoldState> = HashMap::default();
+        let mut by_term: HashMap<Box<[u8]>, u32, FoldState> = HashMap::default();
+        let mut stem = [0u8; super::porter::STEM_BUF];
+        // Per term: the row (from 1) it was last met in, and its entry of `postings` there.
+        let mut seen: Vec<(u32, u32)> = Vec::new();
+        for (row, texts) in (1u32..).zip(rows) {
+            let before = out.postings.len();
+            let mut len = 0u32;
+            for (i, text) in texts.into_iter().enumerate() {
+                let column = i.min(2);
+                super::tokenize::each_folded(text, |_, folded| {
+                    let id = match by_folded.get(folded) {
+                        Some(&id) => id,
+                        None => {
+                            let term = match super::porter::stem_into(folded, &mut stem) {
+                                Some(n) => &stem[..n],
+                                None => folded,
+                            };
+                            let id = match by_term.get(term) {
+                                Some(&id) => id,
+                                None => {
+                                    let id = out.ends.len() as u32;
+                                    out.terms.extend_from_slice(term);
+                                    out.ends.push(out.terms.len() as u32);
+                                    by_term.insert(term.into(), id);
+                                    seen.push((0, 0));
+                                    id
+                                }
+                            };
+                            by_folded.insert(folded.into(), id);
+                            id
+                        }
+                    };
+                    len += 1;
+                    let s = &mut seen[id as usize];
+                    if s.0 != row {
+                        *s = (row, out.postings.len() as u32);
+                        out.postings.push((id, [0; 3]));
+                    }
+                    out.postings[s.1 as usize].1[column] += 1;
+                });
+            }
+            out.rows.push((len, (out.postings.len() - before) as u32));
+        }
+        out
+    }
+
+    /// How many rows were tokenized.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows.len()
+    }
+}
+
 /// Every row of `docs`, by rowid, for the tokenizer.
 const ALL_ROWS_SQL: &str = "SELECT rowid, title, headings, body, idents FROM docs ORDER BY rowid";
 
@@ -302,6 +424,19 @@ impl Fed {
         self.ordered &= rowid > self.last;
         self.last = rowid;
         self.built.add_row(rowid, texts, 0);
+    }
+
+    /// [`Fed::add`] of each row of one file in turn, from its [`FileTokens`] (made on a
+    /// parsing thread): the rows `first_rowid ..` just inserted into `docs`. Rowids must
+    /// ascend.
+    pub(crate) fn add_file(&mut self, first_rowid: i64, file: &FileTokens) {
+        if file.rows.is_empty() {
+            return;
+        }
+        let last = first_rowid + file.rows.len() as i64 - 1;
+        self.ordered &= first_rowid > self.last;
+        self.last = last;
+        self.built.add_file(first_rowid, file, 0);
     }
 
     /// Writes the postings of the rows fed, as [`rebuild`] does. When they are not exactly
@@ -2240,6 +2375,77 @@ mod tests {
         feed.add(1, ["", "", "session", ""]);
         feed.write(&tx).unwrap();
         assert_eq!(postings_dump(&tx), fed);
+    }
+
+    /// A file's rows tokenized on a parsing thread (`FileTokens`) and added by the writer
+    /// (`Built::add_file`) give exactly what `Built::add_row` of each row gives: the same
+    /// lists (bytes, row counts), the same row map, rows without a token read but given no
+    /// ordinal, terms met before in an earlier file or row reused.
+    #[test]
+    fn file_tokens_add_what_add_row_adds() {
+        let files: Vec<Vec<[&str; 4]>> = vec![
+            vec![
+                ["Title words", "", "the session token session", ""],
+                ["", "", "--- *** ---", ""],
+                [
+                    "",
+                    "Parsing the Content",
+                    "parseContentLength(x) parses x",
+                    "parse content length",
+                ],
+                ["", "", "Ünïcödé naïve café CAFÉ Straße", ""],
+            ],
+            vec![],
+            vec![["", "", "", ""]],
+            vec![
+                [
+                    "",
+                    "",
+                    "session tokens hashing hashed",
+                    "hash Sessions TOKEN",
+                ],
+                [
+                    "Hashes",
+                    "",
+                    "relational relate related relating",
+                    "generalizations",
+                ],
+                ["x", "x", "x x x", "x"],
+                ["", "", "", "only idents here"],
+            ],
+        ];
+        let mut by_row = Built::default();
+        let mut by_file = Built::default();
+        let mut fed = Fed::new();
+        let mut rowid = 10i64;
+        for file in &files {
+            let tokens = FileTokens::of(file.iter().copied());
+            assert_eq!(tokens.rows(), file.len());
+            by_file.add_file(rowid, &tokens, 3);
+            fed.add_file(rowid, &tokens);
+            for (r, texts) in (rowid..).zip(file) {
+                by_row.add_row(r, *texts, 3);
+            }
+            rowid += file.len() as i64 + 2;
+        }
+        assert!(fed.ordered);
+        assert_eq!(by_file.read, by_row.read);
+        assert_eq!(by_file.rows, by_row.rows);
+        assert_eq!(by_file.map(), by_row.map());
+        assert_eq!(by_file.tokens(), by_row.tokens());
+        let lists = |b: Built| -> Vec<(String, u32, u64, Vec<u8>)> {
+            b.into_sorted()
+                .into_iter()
+                .map(|(t, l)| (t, l.rows, l.last, l.data))
+                .collect()
+        };
+        let want = lists(by_row);
+        assert!(want.len() > 15, "{}", want.len());
+        assert_eq!(lists(by_file), want);
+        // A file that comes below the rows already fed breaks the order (a rebuild then).
+        let again = FileTokens::of([["", "", "late", ""]]);
+        fed.add_file(5, &again);
+        assert!(!fed.ordered);
     }
 
     /// Issue 18: damaged postings (a blob's bytes overwritten, a row map cut short, a batch's

@@ -308,68 +308,90 @@ fn scrape_inner(
     // The rows written for each source file parsed (walk index → first rowid, count), for
     // its twins ([`Prepared::Twin`]).
     let mut parsed: HashMap<usize, (i64, i64)> = HashMap::new();
-    prepared_in_order(&found, &olds, &reread, knowledge, threads, |next| {
-        for (i, f) in found.iter().enumerate() {
-            let old = olds[i].as_ref();
-            if unchanged_by_stat(f, old) {
-                if let Some(o) = old {
-                    count(&mut summary, &o.status, &f.rel);
-                }
-            } else {
-                let indexing = |error| ScrapeError::Indexing {
-                    path: f.abs.clone(),
-                    error,
-                };
-                // A twin takes the rows written for its earlier file.
-                let prepared = match next() {
-                    Prepared::Twin {
-                        read,
-                        hash,
-                        of,
-                        text,
-                    } => match parsed.get(&of) {
-                        Some(&(first, n)) => Prepared::Text {
-                            read,
-                            hash,
-                            rows: read_rows(&tx, first, n).map_err(indexing)?,
-                        },
-                        None => Prepared::Twin {
+    // A new index's rows are tokenized for its postings where they are prepared, off this
+    // thread (`postings::FileTokens`): then this thread only writes.
+    let tokenize = fed.is_some();
+    prepared_in_order(
+        &found,
+        &olds,
+        &reread,
+        knowledge,
+        threads,
+        tokenize,
+        |next| {
+            for (i, f) in found.iter().enumerate() {
+                let old = olds[i].as_ref();
+                if unchanged_by_stat(f, old) {
+                    if let Some(o) = old {
+                        count(&mut summary, &o.status, &f.rel);
+                    }
+                } else {
+                    let indexing = |error| ScrapeError::Indexing {
+                        path: f.abs.clone(),
+                        error,
+                    };
+                    // A twin takes the rows written for its earlier file.
+                    let mut prepared = match next() {
+                        Prepared::Twin {
                             read,
                             hash,
                             of,
                             text,
+                        } => match parsed.get(&of) {
+                            Some(&(first, n)) => Prepared::Text {
+                                read,
+                                hash,
+                                rows: read_rows(&tx, first, n).map_err(indexing)?,
+                                tokens: None,
+                            },
+                            None => Prepared::Twin {
+                                read,
+                                hash,
+                                of,
+                                text,
+                            },
                         },
-                    },
-                    p => p,
-                };
-                let source =
-                    matches!(prepared, Prepared::Text { .. }) && symbols::has_grammar(&f.rel);
-                let first = next_row;
-                let rows = write_file(
-                    &tx,
-                    f,
-                    old,
-                    prepared,
-                    started_ns,
-                    &mut next_row,
-                    &mut summary,
-                )
-                .map_err(indexing)?;
-                if source {
-                    parsed.insert(i, (first, next_row - first));
-                }
-                if let (Some(fed), Some(rows)) = (fed.as_mut(), rows) {
-                    for (row, r) in (first..).zip(&rows) {
-                        fed.add(row, [&r.title, &r.headings, &r.body, &r.idents]);
+                        p => p,
+                    };
+                    let source =
+                        matches!(prepared, Prepared::Text { .. }) && symbols::has_grammar(&f.rel);
+                    let tokens = match &mut prepared {
+                        Prepared::Text { tokens, .. } => tokens.take(),
+                        _ => None,
+                    };
+                    let first = next_row;
+                    let rows = write_file(
+                        &tx,
+                        f,
+                        old,
+                        prepared,
+                        started_ns,
+                        &mut next_row,
+                        &mut summary,
+                    )
+                    .map_err(indexing)?;
+                    if source {
+                        parsed.insert(i, (first, next_row - first));
+                    }
+                    if let (Some(fed), Some(rows)) = (fed.as_mut(), rows) {
+                        match tokens {
+                            Some(t) if t.rows() == rows.len() => fed.add_file(first, &t),
+                            // A twin's rows copied here: tokenized on this thread.
+                            _ => {
+                                for (row, r) in (first..).zip(&rows) {
+                                    fed.add(row, [&r.title, &r.headings, &r.body, &r.idents]);
+                                }
+                            }
+                        }
                     }
                 }
+                if let Some(p) = progress.as_mut() {
+                    p(i as u64 + 1, total);
+                }
             }
-            if let Some(p) = progress.as_mut() {
-                p(i as u64 + 1, total);
-            }
-        }
-        Ok::<(), ScrapeError>(())
-    })?;
+            Ok::<(), ScrapeError>(())
+        },
+    )?;
     for old in known.values() {
         delete_file(&tx, old).map_err(|e| index_error(&index_path, e))?;
         summary.removed += 1;
@@ -759,11 +781,13 @@ enum Prepared {
     Same { read: u64 },
     /// A NUL byte near its start.
     Binary { read: u64, hash: Vec<u8> },
-    /// Text, cut into the rows to insert.
+    /// Text, cut into the rows to insert; with their tokens when the scrape feeds a new
+    /// index's postings ([`super::postings::FileTokens`], made on the preparing thread).
     Text {
         read: u64,
         hash: Vec<u8>,
         rows: Vec<RowText>,
+        tokens: Option<super::postings::FileTokens>,
     },
     /// Source text equal to an earlier file's of this scrape, the one at index `of` of the
     /// walk, which has the same file name and the same test-file rule ([`Twins`]): its rows
@@ -839,13 +863,15 @@ fn unchanged_by_stat(f: &Found, old: Option<&Known>) -> bool {
 
 /// Reads, hashes and splits one file, the walk's `i`-th (no database work, so it runs on
 /// any thread). `old_hash` is the stored hash: a file that still hashes to it is not split;
-/// nor is a source file whose text an earlier file of this scrape had ([`Twins`]).
+/// nor is a source file whose text an earlier file of this scrape had ([`Twins`]). With
+/// `tokenize`, a file's rows come with their tokens.
 fn prepare(
     i: usize,
     f: &Found,
     old_hash: Option<&[u8]>,
     knowledge: Option<&str>,
     twins: &Twins,
+    tokenize: bool,
 ) -> Prepared {
     if f.size > MAX_FILE_BYTES {
         return Prepared::Huge { read: 0 };
@@ -870,11 +896,21 @@ fn prepare(
                 of,
                 text,
             },
-            None => Prepared::Text {
-                read,
-                hash,
-                rows: split_rows(&f.rel, &text, knowledge),
-            },
+            None => {
+                let rows = split_rows(&f.rel, &text, knowledge);
+                let tokens = tokenize.then(|| {
+                    super::postings::FileTokens::of(
+                        rows.iter()
+                            .map(|r| [&r.title[..], &r.headings, &r.body, &r.idents]),
+                    )
+                });
+                Prepared::Text {
+                    read,
+                    hash,
+                    rows,
+                    tokens,
+                }
+            }
         },
     }
 }
@@ -892,13 +928,14 @@ fn scrape_threads(files: usize) -> usize {
 /// `found`), each returned in that order by one call of `next`. They are prepared on
 /// `threads` threads, each at most [`crate::limits::SCRAPE_AHEAD`] files ahead of `write`,
 /// or inline when `threads` ≤ 1. When `write` returns (an error too), the threads stop at
-/// their next file.
+/// their next file. With `tokenize`, text files come with their rows' tokens.
 fn prepared_in_order<T>(
     found: &[Found],
     olds: &[Option<Known>],
     reread: &[usize],
     knowledge: Option<&str>,
     threads: usize,
+    tokenize: bool,
     write: impl FnOnce(&mut dyn FnMut() -> Prepared) -> T,
 ) -> T {
     use std::sync::mpsc;
@@ -910,6 +947,7 @@ fn prepared_in_order<T>(
             olds[i].as_ref().and_then(|o| o.sha256.as_deref()),
             knowledge,
             &twins,
+            tokenize,
         )
     };
     if threads <= 1 {
@@ -991,7 +1029,9 @@ fn write_file(
             s.bytes += read;
             (Some(None), Some(hash))
         }
-        Prepared::Text { read, hash, rows } => {
+        Prepared::Text {
+            read, hash, rows, ..
+        } => {
             s.bytes += read;
             (Some(Some(rows)), Some(hash))
         }
@@ -1532,7 +1572,9 @@ mod tests {
             Prepared::Huge { read } => format!("huge {read}"),
             Prepared::Same { read } => format!("same {read}"),
             Prepared::Binary { read, hash } => format!("binary {read} {hash:?}"),
-            Prepared::Text { read, hash, rows } => {
+            Prepared::Text {
+                read, hash, rows, ..
+            } => {
                 let rows: Vec<String> = rows.iter().map(row_line).collect();
                 format!("text {read} {hash:?} {rows:?}")
             }
@@ -1571,7 +1613,7 @@ mod tests {
         }
         let olds: Vec<Option<Known>> = found.iter().map(|_| None).collect();
         let reread: Vec<usize> = (0..found.len()).collect();
-        let got = prepared_in_order(&found, &olds, &reread, None, 1, |next| {
+        let got = prepared_in_order(&found, &olds, &reread, None, 1, false, |next| {
             (0..reread.len())
                 .map(|_| describe(&next()))
                 .collect::<Vec<_>>()
@@ -1586,7 +1628,7 @@ mod tests {
         // On threads a twin may be parsed (its first file not reached yet), never the
         // reverse: the first of a key is always parsed.
         for threads in [2, 3] {
-            let got = prepared_in_order(&found, &olds, &reread, None, threads, |next| {
+            let got = prepared_in_order(&found, &olds, &reread, None, threads, false, |next| {
                 (0..reread.len())
                     .map(|_| describe(&next()))
                     .collect::<Vec<_>>()
@@ -1689,7 +1731,7 @@ mod tests {
         let (found, olds) = mixed_files(t.path());
         let reread: Vec<usize> = (0..found.len()).filter(|i| i % 7 != 6).collect();
         let collect = |threads: usize| {
-            prepared_in_order(&found, &olds, &reread, None, threads, |next| {
+            prepared_in_order(&found, &olds, &reread, None, threads, false, |next| {
                 (0..reread.len())
                     .map(|_| describe(&next()))
                     .collect::<Vec<_>>()
@@ -1718,7 +1760,7 @@ mod tests {
         let (done, wait) = std::sync::mpsc::channel();
         // Not a scoped thread: a hang must fail the test, not wait for it.
         std::thread::spawn(move || {
-            let got = prepared_in_order(&found, &olds, &reread, None, 3, |next| {
+            let got = prepared_in_order(&found, &olds, &reread, None, 3, false, |next| {
                 next();
                 next();
                 Err::<(), &str>("disk full")

@@ -27,7 +27,14 @@ pub const MAX_TOKEN_BYTES: usize = 128;
 /// Calls `f(span, token)` for each token of `text`, in order: `span` is its bytes in `text`,
 /// `token` its folded, stemmed form (module docs). `f` may not keep `token` (a reused buffer).
 pub fn each_token(text: &str, mut f: impl FnMut(Range<usize>, &[u8])) {
-    each_folded(text, |span, folded| f(span, &porter::stem(folded)));
+    // The stem on the stack: [`porter::stem`] would allocate one per token stemmed.
+    let mut buf = [0u8; porter::STEM_BUF];
+    each_folded(text, |span, folded| {
+        match porter::stem_into(folded, &mut buf) {
+            Some(n) => f(span, &buf[..n]),
+            None => f(span, folded),
+        }
+    });
 }
 
 /// [`each_token`] before stemming: each token's span and folded form (lowercase, no
