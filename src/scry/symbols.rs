@@ -179,16 +179,21 @@ struct Span {
 ///   symbol.
 /// - JavaScript and TypeScript: the bare symbol (a module has no conventional path).
 ///
+/// A row of no symbol (stored titled with its file's name: a module's `//!` header, its
+/// imports) shows the module's path itself (`serde_json::de`, `pkg.io`) where it has one.
 /// `symbol` is returned as is for other files, members, and symbols already qualified.
 pub fn display_title(rel: &str, symbol: &str, own_crate: Option<&str>) -> String {
     let Some(lang) = Lang::of(rel) else {
         return symbol.to_string();
     };
-    if symbol.is_empty() || symbol.contains("::") || symbol.contains('.') {
-        return symbol.to_string();
-    }
     let parts: Vec<&str> = rel.split('/').collect();
     let (dirs, file) = parts.split_at(parts.len() - 1);
+    // A row of no symbol is stored titled with its file's name: it is the module's own text
+    // (a `//!` header, imports), titled with the module's path when it has one.
+    let own_row = symbol == file[0];
+    if !own_row && (symbol.is_empty() || symbol.contains("::") || symbol.contains('.')) {
+        return symbol.to_string();
+    }
     let stem = file[0].rsplit_once('.').map_or(file[0], |(s, _)| s);
     let module: Vec<String> = match lang {
         Lang::Rust => {
@@ -222,6 +227,9 @@ pub fn display_title(rel: &str, symbol: &str, own_crate: Option<&str>) -> String
     };
     if module.is_empty() {
         return symbol.to_string();
+    }
+    if own_row {
+        return module.join(lang.sep());
     }
     format!("{}{}{symbol}", module.join(lang.sep()), lang.sep())
 }
@@ -1239,6 +1247,16 @@ impl dyn // a comment inside the self type, read whole
             ("main.go", "main", "main"),
             ("web/app.ts", "render", "render"),
             ("README.md", "Intro", "Intro"),
+            // A row of no symbol, stored titled with its file's name: the module's path.
+            ("src/server/mod.rs", "mod.rs", "crate::server"),
+            ("src/lib.rs", "lib.rs", "crate"),
+            ("serde_json/src/de.rs", "de.rs", "serde_json::de"),
+            ("tests/it/main.rs", "main.rs", "main.rs"),
+            ("pkg/io/reader.py", "reader.py", "pkg.io.reader"),
+            ("server/pool.go", "pool.go", "server"),
+            ("main.go", "main.go", "main.go"),
+            ("web/app.ts", "app.ts", "app.ts"),
+            ("README.md", "README.md", "README.md"),
         ] {
             assert_eq!(display_title(rel, symbol, None), want, "{rel} {symbol}");
         }
