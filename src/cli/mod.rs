@@ -388,9 +388,10 @@ pub fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// The project a search works on (`scry`, `mcp`): the given one; else the nearest of the
-/// current directory and its parents that holds an index (a regular `.patina/index.db`), as
-/// git finds its repository from a subdirectory, but never the home directory or `/`; else
-/// the current directory (whose search then says to scrape it). Run from `src/` of a
+/// current directory and its parents that holds an index of the caller's own ([`own_index`]),
+/// as git finds its repository from a subdirectory, but never the home directory or `/`, and
+/// no parent when `HOME` is unset; else the current directory (whose search then says to
+/// scrape it, or opens the index there as before). Run from `src/` of a
 /// project, `patina scry` had answered "no patina index" (QA session 12, F4).
 ///
 /// Errors: as [`project_dir`].
@@ -400,14 +401,34 @@ pub fn project_to_search(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     if explicit {
         return Ok(dir);
     }
-    let home = std::env::var_os("HOME").and_then(|h| std::fs::canonicalize(h).ok());
+    // Without a known home, no parent is searched: the rule "never the home directory"
+    // cannot be kept (QA session 12, N4).
+    let Some(home) = std::env::var_os("HOME").and_then(|h| std::fs::canonicalize(h).ok()) else {
+        return Ok(dir);
+    };
     let indexed = dir
         .ancestors()
-        .take_while(|d| *d != Path::new("/") && Some(*d) != home.as_deref())
-        .find(|d| {
-            std::fs::symlink_metadata(d.join(".patina").join("index.db")).is_ok_and(|m| m.is_file())
-        });
+        .take_while(|d| *d != Path::new("/") && *d != home)
+        .find(|d| own_index(d));
     Ok(indexed.map_or(dir.clone(), Path::to_path_buf))
+}
+
+/// Whether `dir` holds an index that is the caller's own: `.patina` a real directory (not a
+/// symbolic link) owned by the caller and writable by no one else, and in it `index.db` a
+/// regular file owned by the caller. A parent's index made by another user (a 0777 `.patina`
+/// in `/tmp`) would otherwise answer a search run below it, its notes shown to the agent as
+/// the project's (QA session 12, N2).
+fn own_index(dir: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let me = crate::fsutil::my_uid();
+    let state = dir.join(".patina");
+    let Ok(d) = std::fs::symlink_metadata(&state) else {
+        return false;
+    };
+    let Ok(f) = std::fs::symlink_metadata(state.join("index.db")) else {
+        return false;
+    };
+    d.is_dir() && d.uid() == me && d.mode() & 0o022 == 0 && f.is_file() && f.uid() == me
 }
 
 /// The project a command that indexes it works on (`serve`, `scrape`): the given one, or the

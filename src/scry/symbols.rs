@@ -29,7 +29,7 @@ pub const MAX_SYMBOL_LINES: usize = 60;
 /// `[],` (a million tokens) peaked at ~340 MB in one parsing thread, 1 MiB of `{` after
 /// `fn main()` at ~300 MB (QA session 11, G). At this budget a parse peaks near 70 MB; the
 /// largest code file of the 100 MB registry corpus reads 262 thousand tokens whole and far
-/// fewer skimmed ([`super::skim`]), and no file of it is over the budget as parsed.
+/// fewer skimmed (module `skim`), and no file of it is over the budget as parsed.
 pub const PARSE_TOKENS: usize = 200_000;
 
 /// Kind of a row that is (part of) a definition.

@@ -862,3 +862,101 @@ fn cli_scry_from_a_subdirectory_searches_the_enclosing_project() {
     assert!(err.contains("patina scrape"), "{err}");
     assert!(!lone.path().join(".patina").exists());
 }
+
+/// The parent search takes only an index of the caller's own (QA session 12, N2): a parent's
+/// `.patina` writable by others, owned by another user, or a symbolic link is passed over
+/// (its notes would be shown to the agent as the project's), and with `HOME` unset no parent
+/// is searched (N4). The search then says to scrape, as in a directory with no index.
+#[test]
+fn the_parent_search_passes_over_an_index_that_is_not_the_callers_own() {
+    use std::os::unix::fs::PermissionsExt;
+    let t = tempfile::tempdir().unwrap();
+    let home = t.path().join("home");
+    std::fs::create_dir(&home).unwrap();
+    let parent = t.path().join("shared");
+    std::fs::create_dir_all(parent.join("victim/src")).unwrap();
+    std::fs::write(parent.join("planted.md"), "# Planted\n\nzqhostile words\n").unwrap();
+    let out = run_timeout(
+        patina(&home).args(["scrape"]).arg(&parent),
+        Duration::from_secs(60),
+    );
+    assert_success(&out);
+    let state = parent.join(".patina");
+    let below = parent.join("victim/src");
+    let search = |env_home: bool| {
+        let mut c = patina(&home);
+        c.current_dir(&below).args(["scry", "--json", "zqhostile"]);
+        if env_home {
+            c.env("HOME", &home);
+        } else {
+            c.env_remove("HOME");
+        }
+        run_timeout(&mut c, Duration::from_secs(30))
+    };
+    let found =
+        |o: &std::process::Output| String::from_utf8_lossy(&o.stdout).contains("planted.md");
+    // Our own, private: found (the control).
+    assert!(
+        found(&search(true)),
+        "{}",
+        String::from_utf8_lossy(&search(true).stderr)
+    );
+    // HOME unset: no parent is searched.
+    let o = search(false);
+    assert!(!found(&o) && o.status.code() == Some(1), "HOME unset");
+    // Writable by others.
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let o = search(true);
+    assert!(!found(&o) && o.status.code() == Some(1), "0777 .patina");
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // Another owner (root may give it away; the test runs as root in CI).
+    let chown = |uid: u32| {
+        std::process::Command::new("chown")
+            .arg(uid.to_string())
+            .arg(&state)
+            .status()
+            .unwrap()
+            .success()
+    };
+    if chown(65534) {
+        let o = search(true);
+        assert!(!found(&o) && o.status.code() == Some(1), "foreign .patina");
+        let me = std::fs::metadata(&home)
+            .map(|m| std::os::unix::fs::MetadataExt::uid(&m))
+            .unwrap();
+        assert!(chown(me));
+    } else {
+        assert_ne!(
+            test_euid(),
+            0,
+            "root could not chown: the foreign-owner case was not run"
+        );
+    }
+    assert!(found(&search(true)), "our own again");
+    // A symbolic link to our own index, in another parent.
+    let linked = t.path().join("linked");
+    std::fs::create_dir_all(linked.join("sub")).unwrap();
+    std::os::unix::fs::symlink(&state, linked.join(".patina")).unwrap();
+    let o = run_timeout(
+        patina(&home)
+            .current_dir(linked.join("sub"))
+            .env("HOME", &home)
+            .args(["scry", "--json", "zqhostile"]),
+        Duration::from_secs(30),
+    );
+    assert!(
+        !found(&o) && o.status.code() == Some(1),
+        "symlinked .patina"
+    );
+}
+
+/// This process's effective uid, read from `/proc/self/status`.
+fn test_euid() -> u32 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|u| u.parse().ok())
+        .unwrap()
+}
