@@ -303,6 +303,52 @@ pub fn over_parse_budget(text: &str) -> bool {
     false
 }
 
+/// The most CPU time one parse may take, on the parsing thread's own clock
+/// (`CLOCK_THREAD_CPUTIME_ID`, so other load does not count). Tokens alone do not bound the
+/// work: tree-sitter's error recovery costs an error token far more than a good one, and
+/// 199,980 tokens of `?x` (under [`PARSE_TOKENS`]) took 4.4 s, 333,000 of `½x` (a digit to
+/// `char::is_alphanumeric`, an error to the grammars) 14 s (QA session 12, F1b, F1c); neither
+/// tree-sitter's operation count nor the bytes read tell those apart from a dense real file
+/// (200,000 tokens of `[],` parse in 0.27 s). A parse over it is cancelled and the file keeps
+/// line windows. The largest real files parse in well under a tenth of it, so only a file
+/// built to be slow can land on either side of it on different machines.
+pub const PARSE_CPU: std::time::Duration = std::time::Duration::from_millis(1_500);
+
+/// The calling thread's CPU time so far.
+fn thread_cpu() -> std::time::Duration {
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    std::time::Duration::new(t.tv_sec as u64, t.tv_nsec as u32)
+}
+
+/// Parses `text` with `parser`, cancelled past [`PARSE_CPU`] (checked at tree-sitter's
+/// progress checks, one per 100 parser operations, every 8th of them read). `Ok(None)` when
+/// tree-sitter gives up, `Err(())` when the time ran out (reset the parser before it parses
+/// another text).
+fn parse_bounded(parser: &mut Parser, text: &str) -> Result<Option<tree_sitter::Tree>, ()> {
+    let until = thread_cpu() + PARSE_CPU;
+    let mut checks = 0u32;
+    let mut over = false;
+    let mut check = |_: &tree_sitter::ParseState| {
+        checks = checks.wrapping_add(1);
+        if checks % 8 == 0 && thread_cpu() > until {
+            over = true;
+            return std::ops::ControlFlow::Break(());
+        }
+        std::ops::ControlFlow::Continue(())
+    };
+    let options = tree_sitter::ParseOptions::new().progress_callback(&mut check);
+    let bytes = text.as_bytes();
+    let tree = parser.parse_with_options(
+        &mut |at: usize, _| &bytes[at.min(bytes.len())..],
+        None,
+        Some(options),
+    );
+    if over {
+        return Err(());
+    }
+    Ok(tree)
+}
+
 /// [`split_symbols`], with the skimmed parse (`skim`) or always the whole text's.
 ///
 /// A Rust file is skimmed first ([`super::skim`]): tree-sitter parses the text with each
@@ -321,14 +367,20 @@ fn split_symbols_with(rel: &str, text: &str, skim: bool) -> Option<Vec<CodeRow>>
         Lang::Rust if skim => super::skim::rust(text),
         _ => None,
     };
-    let skimmed = skimmed.filter(|s| !over_parse_budget(s)).and_then(|s| {
-        let tree = parser.parse(&s, None)?;
-        (!tree.root_node().has_error()).then_some((tree, s))
-    });
-    let (tree, src) = match skimmed {
+    let mut skimmed_parse = None;
+    if let Some(s) = skimmed.filter(|s| !over_parse_budget(s)) {
+        // A skimmed parse over its steps: the whole text's would take more.
+        let tree = parse_bounded(&mut parser, &s).ok()?;
+        skimmed_parse = tree.filter(|t| !t.root_node().has_error()).map(|t| (t, s));
+        parser.reset();
+    }
+    let (tree, src) = match skimmed_parse {
         Some((tree, s)) => (tree, std::borrow::Cow::Owned(s)),
         None if over_parse_budget(text) => return None,
-        None => (parser.parse(text, None)?, std::borrow::Cow::Borrowed(text)),
+        None => (
+            parse_bounded(&mut parser, text).ok()??,
+            std::borrow::Cow::Borrowed(text),
+        ),
     };
     let src = src.as_bytes();
     let test_file = is_test_file(rel);
@@ -753,7 +805,8 @@ mod tests {
         assert!(at(under) <= PARSE_TOKENS && at(under + 1) > PARSE_TOKENS);
         assert!(!over_parse_budget(&dense(under)));
         assert!(over_parse_budget(&dense(under + 1)));
-        assert!(split_symbols("gen.js", &dense(under)).is_some());
+        // (Parsed: a smaller one, far inside [`PARSE_CPU`] in a debug build too.)
+        assert!(split_symbols("gen.js", &dense(under / 8)).is_some());
         assert_eq!(split_symbols("gen.js", &dense(under + 1)), None);
         // Words are one token each however long, and white space none.
         let words = format!("{} ", "word_42 ".repeat(PARSE_TOKENS));
@@ -784,6 +837,18 @@ mod tests {
         let items = "const A: u8 = 1;\n".repeat(PARSE_TOKENS / 6);
         assert!(over_parse_budget(&items));
         assert_eq!(split_symbols("src/consts.rs", &items), None);
+    }
+
+    #[test]
+    fn a_parse_past_its_cpu_time_is_left_to_windows() {
+        // QA session 12, F1c: 199,980 tokens of `?x`, under the token budget, took 4.4 s of
+        // tree-sitter's error recovery (more in a debug build); cancelled at PARSE_CPU.
+        let slow = "?x".repeat(99_990);
+        assert!(!over_parse_budget(&slow));
+        assert_eq!(split_symbols("src/slow.rs", &slow), None);
+        // The parser is reset after a cancelled skimmed parse: a later file parses.
+        let rows = split_symbols("src/ok.rs", "fn ok() {}\n").unwrap();
+        assert_eq!(rows[0].symbol.as_deref(), Some("ok"));
     }
 
     #[test]
