@@ -388,7 +388,7 @@ pub fn project_dir(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
 }
 
 /// The project a search works on (`scry`, `mcp`): the given one; else the nearest of the
-/// current directory and its parents that holds an index of the caller's own ([`own_index`]),
+/// current directory and its parents that holds an index of the caller's own (see `own_index`),
 /// as git finds its repository from a subdirectory, but never the home directory or `/`, and
 /// no parent when `HOME` is unset; else the current directory (whose search then says to
 /// scrape it, or opens the index there as before). Run from `src/` of a

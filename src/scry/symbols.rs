@@ -330,7 +330,7 @@ fn parse_bounded(parser: &mut Parser, text: &str) -> Result<Option<tree_sitter::
     let mut over = false;
     let mut check = |_: &tree_sitter::ParseState| {
         checks = checks.wrapping_add(1);
-        if checks % 8 == 0 && thread_cpu() > until {
+        if checks.is_multiple_of(8) && thread_cpu() > until {
             over = true;
             return std::ops::ControlFlow::Break(());
         }
