@@ -499,7 +499,7 @@ pub fn symbol_words(path: &str) -> String {
 
 /// The words of the camelCase and PascalCase identifiers of a code row's `body`, for its
 /// `idents` column ([`super::db`]): each identifier with a capital after its first character
-/// (which [`split_camel`] cuts), once, as its
+/// (which [`split_camel`] cuts) and no part of a single letter, once, as its
 /// parts separated by spaces (`TrailingCharacters` and `parseContentLength` →
 /// `Trailing Characters parse Content Length`). The tokenizer already splits at `_`, `::`
 /// and `.`, not at a change of case.
@@ -514,7 +514,16 @@ pub fn identifier_words(body: &str) -> String {
             continue;
         }
         let parts = split_camel(word);
-        if parts.len() < 2 {
+        // A part of one letter is no word (`aB3xYzQ`): a random token so split would be
+        // indexed in pieces of a character or two, and a search for a prefix cut at a case
+        // change (`abcdE`, `abcdEFg`) would find its row and rank the right next letters
+        // higher, read out piece by piece (QA session 12, N1). Digits are parts of any length
+        // (`Ipv4Addr`).
+        let one_letter = |p: &&str| {
+            let mut c = p.chars();
+            c.next().is_some_and(char::is_alphabetic) && c.next().is_none()
+        };
+        if parts.len() < 2 || parts.iter().any(one_letter) {
             continue;
         }
         seen.insert(word);

@@ -960,3 +960,66 @@ fn test_euid() -> u32 {
         .and_then(|u| u.parse().ok())
         .unwrap()
 }
+
+/// A random token is not indexed in its camelCase pieces when one of them is a single letter
+/// (QA session 12, N1): `abcdEFgHijKL12mN` had been indexed as `abcd E Fg Hij KL 12 m N`, so
+/// a search for a prefix cut at a case change (`abcdE`, `abcdEFg`) found its row, and the
+/// right next letters ranked it higher than wrong ones: the value read out piece by piece.
+/// Here no prefix of the value, cut anywhere, finds its row, and a right guess scores as a
+/// wrong one (neither finds it).
+#[test]
+fn a_prefix_of_a_random_token_cut_at_a_case_change_finds_nothing() {
+    use patina::scry::symbols::split_camel;
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("proj");
+    write_fixture_project(&project);
+    // A value made at run time, mixed case with a one-letter part.
+    let mut seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        | 1;
+    let mut next = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    };
+    let alphabet: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+    let value = loop {
+        let v: String = (0..16)
+            .map(|_| alphabet[next(alphabet.len() as u64) as usize])
+            .collect();
+        let parts = split_camel(&v);
+        let one = parts
+            .iter()
+            .any(|p| p.chars().count() == 1 && p.chars().all(char::is_alphabetic));
+        if v.chars().next().unwrap().is_ascii_lowercase() && parts.len() >= 4 && one {
+            break v;
+        }
+    };
+    std::fs::create_dir_all(project.join("src")).unwrap();
+    std::fs::write(
+        project.join("src/deploy.rs"),
+        format!("/// The staging key.\npub const STAGING_KEY: &str = \"{value}\";\n"),
+    )
+    .unwrap();
+    let home = dir.path().join("home");
+    let d = Daemon::start_in(dir, home, project, &[]);
+    let finds = |q: &str| -> bool {
+        let r = scry(&d, &serde_json::json!({"query": q, "limit": 50}));
+        assert_eq!(r.status, 200, "a query");
+        r.json()["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|h| h["path"] == "src/deploy.rs")
+    };
+    assert!(finds("staging key"), "the row is indexed");
+    assert!(finds(&value), "the whole value finds it");
+    let chars: Vec<char> = value.chars().collect();
+    for k in 2..chars.len() {
+        let prefix: String = chars[..k].iter().collect();
+        assert!(!finds(&prefix), "a prefix of {k} characters finds the row");
+    }
+}
