@@ -272,7 +272,8 @@ pub fn has_grammar(rel: &str) -> bool {
 
 /// Splits a source file of a known language into rows at symbol boundaries (module docs);
 /// `None` when the language has no grammar here, the text to parse is over
-/// [`PARSE_TOKENS`], or the parser gives up, so the caller cuts it into windows. `rel` is the path (its extension picks the grammar; its folders and
+/// [`PARSE_TOKENS`], its parse over [`PARSE_CPU`], it holds more than [`MAX_SYMBOLS`]
+/// symbols, or the parser gives up, so the caller cuts it into windows. `rel` is the path (its extension picks the grammar; its folders and
 /// name tell test files).
 pub fn split_symbols(rel: &str, text: &str) -> Option<Vec<CodeRow>> {
     split_symbols_with(rel, text, true)
@@ -302,6 +303,12 @@ pub fn over_parse_budget(text: &str) -> bool {
     }
     false
 }
+
+/// The most symbols of one code file that are rows of their own: a file with more keeps line
+/// windows. Each symbol is a row with its title, and 66,600 one-line `struct A{i};` (under
+/// [`PARSE_TOKENS`]) made as many rows and an 85 MB scrape (QA session 12, F2b); the most in
+/// the 100 MB registry corpus is 3,109 rows (`object`'s `elf.rs`).
+pub const MAX_SYMBOLS: usize = 16_384;
 
 /// The most CPU time one parse may take, on the parsing thread's own clock
 /// (`CLOCK_THREAD_CPUTIME_ID`, so other load does not count). Tokens alone do not bound the
@@ -386,6 +393,9 @@ fn split_symbols_with(rel: &str, text: &str, skim: bool) -> Option<Vec<CodeRow>>
     let test_file = is_test_file(rel);
     let mut spans = Vec::new();
     collect(lang, tree.root_node(), src, "", test_file, 0, &mut spans);
+    if spans.len() > MAX_SYMBOLS {
+        return None;
+    }
 
     let lines: Vec<&str> = super::frontmatter::lines(text).collect();
     // Owner of each line: index into `spans` (inner spans come after their parents).
@@ -846,6 +856,19 @@ mod tests {
         let items = "const A: u8 = 1;\n".repeat(PARSE_TOKENS / 6);
         assert!(over_parse_budget(&items));
         assert_eq!(split_symbols("src/consts.rs", &items), None);
+    }
+
+    #[test]
+    fn a_file_of_more_symbols_than_the_bound_is_left_to_windows() {
+        // QA session 12, F2b: 66,600 one-line structs were as many rows.
+        let many = |n: usize| {
+            (0..n)
+                .map(|i| format!("struct A{i};\n"))
+                .collect::<String>()
+        };
+        let rows = split_symbols("src/many.rs", &many(MAX_SYMBOLS)).unwrap();
+        assert_eq!(rows.len(), MAX_SYMBOLS);
+        assert_eq!(split_symbols("src/many.rs", &many(MAX_SYMBOLS + 1)), None);
     }
 
     #[test]
