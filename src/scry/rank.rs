@@ -366,7 +366,11 @@ pub(crate) fn rank(
 /// queries"). A whole token, as a query for it finds, is all it confirms.
 fn holds_whole(text: &str, finder: &memchr::memmem::Finder<'_>) -> bool {
     let needle = finder.needle();
-    let word = |c: Option<char>| c.is_some_and(char::is_alphanumeric);
+    // A combining mark continues a word, as the tokenizer has it (`7c1f\u{301}a9` is one
+    // token): a phrase ending before one ends inside a token (QA session 12, N3).
+    let word = |c: Option<char>| {
+        c.is_some_and(|c| c.is_alphanumeric() || unicode_normalization::char::is_combining_mark(c))
+    };
     let Ok(phrase) = std::str::from_utf8(needle) else {
         return false;
     };
@@ -1170,6 +1174,12 @@ mod tests {
             "staging key is fcbb"
         ));
         assert!(holds("the staging key is fcbb_1234", "staging key is fcbb"));
+        // A combining mark continues the token (QA session 12, N3).
+        assert!(!holds(
+            "the staging key is 7c1f\u{301}a9e2",
+            "staging key is 7c1f"
+        ));
+        assert!(!holds("x\u{301}staging key", "staging key"));
         assert!(!holds("xstaging key is fcbb", "staging key is fcbb"));
         assert!(!holds("the staging key is fcbbé", "staging key is fcbb"));
         // A later occurrence may be whole where the first is not.
