@@ -1064,6 +1064,26 @@ mod tests {
         declaration(text).0
     }
 
+    /// Writes into `r` an error type whose `fmt` writes its messages (`EOF while parsing a
+    /// value` at line 5 of `src/error.rs`) and eight rows without those words, so that they
+    /// weigh (IDF) as in a real corpus; scrapes `r` with what else it holds and opens it.
+    fn messages_fixture(r: &std::path::Path) -> crate::scry::Index {
+        write(
+            r,
+            "src/error.rs",
+            "impl fmt::Display for Code {\n    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {\n        match self {\n            Code::Syntax => f.write_str(\"expected a colon\"),\n            Code::Eof => f.write_str(\"EOF while parsing a value\"),\n        }\n    }\n}\n",
+        );
+        for i in 0..8 {
+            write(
+                r,
+                &format!("src/other{i}.rs"),
+                &format!("/// Returns {i}.\npub fn other_{i}() -> u8 {{\n    {i}\n}}\n"),
+            );
+        }
+        crate::scry::scrape(r).unwrap();
+        crate::scry::Index::open(r).unwrap()
+    }
+
     #[test]
     fn an_error_message_typed_whole_ranks_the_row_that_writes_it_first_at_its_line() {
         let t = tempfile::tempdir().unwrap();
@@ -1075,21 +1095,7 @@ mod tests {
             "src/scan.rs",
             "/// While parsing, EOF ends the value.\npub fn next_value(eof: bool) -> Option<u8> {\n    if eof { None } else { Some(1) }\n}\n",
         );
-        write(
-            r,
-            "src/error.rs",
-            "impl fmt::Display for Code {\n    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {\n        match self {\n            Code::Syntax => f.write_str(\"expected a colon\"),\n            Code::Eof => f.write_str(\"EOF while parsing a value\"),\n        }\n    }\n}\n",
-        );
-        // Rows without those words, so that they weigh (IDF) as in a real corpus.
-        for i in 0..8 {
-            write(
-                r,
-                &format!("src/other{i}.rs"),
-                &format!("/// Returns {i}.\npub fn other_{i}() -> u8 {{\n    {i}\n}}\n"),
-            );
-        }
-        crate::scry::scrape(r).unwrap();
-        let mut idx = crate::scry::Index::open(r).unwrap();
+        let mut idx = messages_fixture(r);
         let hits = idx.search("EOF while parsing a value", 10, None).unwrap();
         assert_eq!(
             (hits[0].path.as_str(), hits[0].line),
@@ -1109,23 +1115,10 @@ mod tests {
         let r = t.path();
         write(
             r,
-            "src/error.rs",
-            "impl fmt::Display for Code {\n    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {\n        match self {\n            Code::Syntax => f.write_str(\"expected a colon\"),\n            Code::Eof => f.write_str(\"EOF while parsing a value\"),\n        }\n    }\n}\n",
-        );
-        write(
-            r,
             "src/position.rs",
             "/// The line and column of an error: line 1, column 0 at the start.\npub fn error_at(line: usize, column: usize) -> Error {\n    Error { line, column }\n}\n",
         );
-        for i in 0..8 {
-            write(
-                r,
-                &format!("src/other{i}.rs"),
-                &format!("/// Returns {i}.\npub fn other_{i}() -> u8 {{\n    {i}\n}}\n"),
-            );
-        }
-        crate::scry::scrape(r).unwrap();
-        let mut idx = crate::scry::Index::open(r).unwrap();
+        let mut idx = messages_fixture(r);
         for q in [
             "Error(\"EOF while parsing a value\", line: 1, column: 0)",
             "called `Result::unwrap()` on an `Err` value: Error(\u{201c}EOF while parsing a value\u{201d}, line: 1, column: 0)",

@@ -10,6 +10,34 @@ fn scry(d: &Daemon, body: &Value) -> Resp {
     d.post("/api/scry", &body.to_string())
 }
 
+/// What `patina mcp --project PROJECT` (with `home`, no daemon there) writes to stdout for an
+/// `initialize`, then one `tools/call` of `scry` with `query` (its answer has `"id":2`).
+fn mcp_scry(home: &std::path::Path, project: &std::path::Path, query: &str) -> String {
+    use std::io::Write;
+    let mut child = patina(home)
+        .args(["mcp", "--project"])
+        .arg(project)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        let mut stdin = child.stdin.take().unwrap();
+        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#).unwrap();
+        writeln!(
+            stdin,
+            r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+        )
+        .unwrap();
+        let call = serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": "scry", "arguments": {"query": query}}});
+        writeln!(stdin, "{call}").unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
 #[test]
 fn curl_scry_finds_the_note_with_path_title_kind_line_snippet() {
     let d = Daemon::start();
@@ -266,27 +294,7 @@ fn secret_looking_text_is_redacted_from_every_field_including_kind() {
     );
     assert_eq!(r.json()["results"][0]["redacted"], true);
     // The MCP server without a daemon redacts too.
-    let mut child = patina(&dir_of(&project).join("nohome"))
-        .args(["mcp", "--project"])
-        .arg(&project)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#).unwrap();
-        writeln!(
-            stdin,
-            r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
-        )
-        .unwrap();
-        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"scry","arguments":{{"query":"wombat"}}}}}}"#).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = mcp_scry(&dir_of(&project).join("nohome"), &project, "wombat");
     assert!(text.contains("\"id\":2"), "{text}");
     assert!(text.contains("wombat"), "{text}");
     assert!(!text.to_lowercase().contains(&tok.to_lowercase()), "{text}");
@@ -787,26 +795,7 @@ fn a_run_of_punctuation_or_one_endless_word_is_cut_on_every_path() {
         &cli(&["mother", "scry", "--json", "numbat"]),
     );
     // The MCP server without a daemon.
-    let mut child = patina(&home)
-        .args(["mcp", "--project", project_arg])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    {
-        use std::io::Write;
-        let mut stdin = child.stdin.take().unwrap();
-        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":1,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{{}},"clientInfo":{{"name":"t","version":"1"}}}}}}"#).unwrap();
-        writeln!(
-            stdin,
-            r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
-        )
-        .unwrap();
-        writeln!(stdin, r#"{{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{{"name":"scry","arguments":{{"query":"numbat"}}}}}}"#).unwrap();
-    }
-    let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let text = mcp_scry(&home, &project, "numbat");
     let line = text
         .lines()
         .find(|l| l.contains("\"id\":2"))
