@@ -413,22 +413,18 @@ pub fn project_to_search(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
     Ok(indexed.map_or(dir.clone(), Path::to_path_buf))
 }
 
-/// Whether `dir` holds an index that is the caller's own: `.patina` a real directory (not a
-/// symbolic link) owned by the caller and writable by no one else, and in it `index.db` a
-/// regular file owned by the caller. A parent's index made by another user (a 0777 `.patina`
-/// in `/tmp`) would otherwise answer a search run below it, its notes shown to the agent as
-/// the project's (QA session 12, N2).
+/// Whether `dir` holds an index that is the caller's own: `.patina` a private directory of
+/// the caller's, as patina makes it ([`crate::fsutil::check_private_dir`]: not a symbolic
+/// link, owned by the caller, no group or other bits), and in it `index.db` a regular file
+/// owned by the caller. A parent's index made by another user (a 0777 `.patina` in `/tmp`)
+/// would otherwise answer a search run below it, its notes shown to the agent as the
+/// project's (QA session 12, N2).
 fn own_index(dir: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
-    let me = crate::fsutil::my_uid();
     let state = dir.join(".patina");
-    let Ok(d) = std::fs::symlink_metadata(&state) else {
-        return false;
-    };
-    let Ok(f) = std::fs::symlink_metadata(state.join("index.db")) else {
-        return false;
-    };
-    d.is_dir() && d.uid() == me && d.mode() & 0o022 == 0 && f.is_file() && f.uid() == me
+    crate::fsutil::check_private_dir(&state).is_ok()
+        && std::fs::symlink_metadata(state.join("index.db"))
+            .is_ok_and(|f| f.is_file() && f.uid() == crate::fsutil::my_uid())
 }
 
 /// The project a command that indexes it works on (`serve`, `scrape`): the given one, or the
